@@ -1,0 +1,43 @@
+// Finds *.test.ts under the given directory and runs them with node:test and the tsx loader.
+// Node 20's --test takes no globs, so the file list is built here. test/e2e is only
+// included when asked (--include-e2e): it boots QEMU and has its own npm script.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const args = process.argv.slice(2);
+const includeE2e = args.includes('--include-e2e');
+const roots = args.filter((a) => !a.startsWith('--'));
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      if (!includeE2e && path === join('test', 'e2e')) continue;
+      walk(path, out);
+    } else if (name.endsWith('.test.ts')) {
+      out.push(path);
+    }
+  }
+  return out;
+}
+
+const files = roots.flatMap((r) => walk(r, []));
+if (files.length === 0) {
+  console.error(`no test files under ${roots.join(', ')}`);
+  process.exit(1);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const result = spawnSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    ...files,
+  ],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

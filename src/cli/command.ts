@@ -1,0 +1,68 @@
+/**
+ * The command model shared by both binaries: one file per command under
+ * src/cli/agent/ and src/cli/release/, each exporting a `Command`.
+ */
+import type { ExitCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Output } from './output.js';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  /** Shown in --help. */
+  description: string;
+  /** Placeholder for the value in --help, e.g. DIR. */
+  valueName?: string;
+}
+
+export type OptionValues = Record<string, string | boolean | string[] | undefined>;
+
+export interface CommandContext<G = unknown> {
+  /** Parsed option values (global and command options together), keyed by long name. */
+  values: OptionValues;
+  positionals: string[];
+  /** Typed global options of the binary. */
+  global: G;
+  log: Logger;
+  out: Output;
+}
+
+export interface Command<G = unknown> {
+  name: string;
+  summary: string;
+  /** Usage line after the binary name, e.g. "apply [options]". */
+  usage?: string;
+  /** Longer help text. */
+  description?: string;
+  options?: Record<string, OptionSpec>;
+  subcommands?: Command<G>[];
+  run?(ctx: CommandContext<G>): Promise<ExitCode | void>;
+}
+
+export interface Program<G> {
+  name: string;
+  summary: string;
+  version: string;
+  globalOptions: Record<string, OptionSpec>;
+  commands: Command<G>[];
+  /** Turn parsed values into typed globals; throws UsageError on bad combinations. */
+  makeGlobal(values: OptionValues): G;
+  /** Whether --json / --log-level are set, before makeGlobal has run. */
+  outputMode(values: OptionValues): { json: boolean; logLevel: string | undefined };
+}
+
+export function stringOpt(values: OptionValues, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function boolOpt(values: OptionValues, name: string): boolean {
+  return values[name] === true;
+}
+
+export function listOpt(values: OptionValues, name: string): string[] {
+  const v = values[name];
+  if (Array.isArray(v)) return v;
+  return typeof v === 'string' ? [v] : [];
+}

@@ -1,0 +1,23 @@
+/** The command tree of `kubesolo-release`, the publisher's tool. */
+import { VERSION } from '../../version.js';
+import { boolOpt, stringOpt, type Program } from '../command.js';
+import { makeReleaseGlobal, releaseGlobalOptions, type ReleaseGlobal } from './global.js';
+import { keygenCommand } from './keygen.js';
+import { publishCommand } from './publish.js';
+import { pushCommand } from './push.js';
+import { serveCommand } from './serve.js';
+import { signCommand } from './sign.js';
+import { verifyCommand } from './verify.js';
+
+export const releaseProgram: Program<ReleaseGlobal> = {
+  name: 'kubesolo-release',
+  summary: 'Keys, signatures and publishing for KubeSolo OS releases',
+  version: VERSION,
+  globalOptions: releaseGlobalOptions,
+  commands: [keygenCommand, signCommand, publishCommand, verifyCommand, serveCommand, pushCommand],
+  makeGlobal: makeReleaseGlobal,
+  outputMode: (values) => ({
+    json: boolOpt(values, 'json'),
+    logLevel: stringOpt(values, 'log-level'),
+  }),
+};

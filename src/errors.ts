@@ -1,0 +1,110 @@
+/**
+ * One error type for the whole project. Every failure the agent reports carries a
+ * stable SCREAMING_SNAKE `code` (DESIGN §3.7), the exit code it maps to, and the
+ * underlying `cause`. undici's UND_ERR_* codes are the model: callers branch on
+ * `code`, never on message text.
+ */
+
+/** Process exit codes, DESIGN §3.7. */
+export const ExitCode = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  REFUSED: 3,
+  VERIFICATION: 4,
+  HEALTH: 5,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface KubesoloErrorOptions {
+  cause?: unknown;
+  /** Extra structured fields for logs and --json output (file, line, key, url, ...). */
+  details?: Record<string, unknown>;
+}
+
+export class KubesoloError extends Error {
+  override name = 'KubesoloError';
+  readonly code: string;
+  readonly exitCode: ExitCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(
+    code: string,
+    message: string,
+    exitCode: ExitCode,
+    options: KubesoloErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.exitCode = exitCode;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, exitCode: this.exitCode, ...this.details };
+  }
+}
+
+/** Bad command line or configuration: exit 2. */
+export class UsageError extends KubesoloError {
+  override name = 'UsageError';
+  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
+    super(code, message, ExitCode.USAGE, options);
+  }
+}
+
+/** A configuration file or value that cannot be used: exit 2. */
+export class ConfigError extends KubesoloError {
+  override name = 'ConfigError';
+  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
+    super(code, message, ExitCode.USAGE, options);
+  }
+}
+
+/** Refused by a gate or pre-flight check: exit 3. */
+export class GateError extends KubesoloError {
+  override name = 'GateError';
+  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
+    super(code, message, ExitCode.REFUSED, options);
+  }
+}
+
+/** Checksum, signature, size limit, expired or malformed metadata: exit 4. */
+export class VerificationError extends KubesoloError {
+  override name = 'VerificationError';
+  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
+    super(code, message, ExitCode.VERIFICATION, options);
+  }
+}
+
+/** A health check failed: exit 5. */
+export class HealthCheckError extends KubesoloError {
+  override name = 'HealthCheckError';
+  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
+    super(code, message, ExitCode.HEALTH, options);
+  }
+}
+
+/** The operation failed (I/O, network, unexpected): exit 1. */
+export class OperationError extends KubesoloError {
+  override name = 'OperationError';
+  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
+    super(code, message, ExitCode.FAILED, options);
+  }
+}
+
+/** Wrap anything thrown into a KubesoloError so reporting has one shape. */
+export function toKubesoloError(err: unknown): KubesoloError {
+  if (err instanceof KubesoloError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new OperationError('UNEXPECTED', message, { cause: err });
+}
+
+/** The errno code of a Node system error (ENOENT, ENOSPC, ...), if any. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = err.code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,27 @@
+/**
+ * Default on-device paths (DESIGN §3.1). Every path is resolved under `--root`, the
+ * way `rpm --root` works, so commands are testable and usable by image builders.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+
+export const DEFAULT_PATHS = {
+  config: '/etc/kubesolo/update.conf',
+  state: '/var/lib/kubesolo/update/state.json',
+  staging: '/var/lib/kubesolo/update/staging',
+  grubenv: '/boot/grub/grubenv',
+  cmdline: '/proc/cmdline',
+  kubeconfig: '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
+  dataDir: '/var/lib/kubesolo',
+  pubkey: '/etc/kubesolo/update.pub',
+} as const;
+
+/**
+ * Resolve `path` under `root`. Absolute paths are re-rooted (`/etc/x` under `/tmp/r`
+ * is `/tmp/r/etc/x`); relative paths are taken relative to the current directory,
+ * as a user typing them on a command line would expect.
+ */
+export function underRoot(root: string, path: string): string {
+  if (!isAbsolute(path)) return resolve(path);
+  if (root === '/' || root === '') return path;
+  return join(resolve(root), path);
+}

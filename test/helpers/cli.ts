@@ -1,0 +1,55 @@
+/**
+ * Run the built binaries (dist/, made by `npm run build`, which `npm test` runs
+ * first) as real child processes, the way an operator or a CronJob would.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const AGENT_BIN = fileURLToPath(new URL('../../dist/kubesolo-update.mjs', import.meta.url));
+export const RELEASE_BIN = fileURLToPath(
+  new URL('../../dist/kubesolo-release.mjs', import.meta.url),
+);
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  input?: string;
+  timeoutMs?: number;
+}
+
+export function runBin(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...options.env },
+      cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 60_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export const runAgent = (args: string[], options?: RunOptions) => runBin(AGENT_BIN, args, options);
+export const runRelease = (args: string[], options?: RunOptions) =>
+  runBin(RELEASE_BIN, args, options);
+
+/** Parse the JSON-lines log on stderr (the agent logs JSON when stderr is not a TTY). */
+export function logLines(stderr: string): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}

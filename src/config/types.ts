@@ -1,8 +1,11 @@
 /**
  * update.conf values (DESIGN §3.2), typed. The parser (src/config/) fills this from
- * `key=value` lines; keys are snake_case in the file and camelCase here.
+ * `key=value` lines; keys are snake_case in the file and camelCase here
+ * (`auto_rollback_after` → `autoRollbackAfter`). Every key is documented in
+ * docs/configuration.md.
  */
 export interface UpdateConfig {
+  // --- keys of the KubeSolo OS agent (DESIGN §3.2) ---
   server?: string;
   channel?: string;
   /** Path of the Ed25519 public key file (resolved under --root). */
@@ -19,4 +22,21 @@ export interface UpdateConfig {
   slotADir?: string;
   slotBDir?: string;
   allowUnsignedMetadata?: boolean;
+
+  // --- ours ---
+  /** `health_checks=containerd,apiserver,node_ready,kube_system,probe_url,disk_writable` */
+  healthChecks?: string[];
+  /** `health_stable_seconds`: how long kube-system pods must have been ready (default 30). */
+  healthStableSeconds?: number;
+  /** `healthcheck_timeout`: seconds the healthcheck command retries before failing (default 300). */
+  healthcheckTimeout?: number;
+  /** `kubeconfig`: path (under --root) of the kubeconfig the agent uses. */
+  kubeconfig?: string;
+  /** `ca_file`: extra CA bundle (PEM) trusted for HTTPS update servers and registries. */
+  caFile?: string;
+  /** `registry_username` / `registry_password`: basic credentials for the OCI registry. */
+  registryUsername?: string;
+  registryPassword?: string;
+  /** `registry_auth_file`: docker-style config.json with registry credentials. */
+  registryAuthFile?: string;
 }

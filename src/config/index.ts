@@ -1,0 +1,6 @@
+/** The configuration layer: update.conf, option merging, windows, versions. */
+export * from './file.js';
+export * from './keys.js';
+export * from './merge.js';
+export * from './window.js';
+export type { UpdateConfig } from './types.js';

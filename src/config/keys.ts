@@ -1,0 +1,144 @@
+/**
+ * The update.conf key table (DESIGN §3.2): one row per key, mapping the snake_case file
+ * key to its UpdateConfig field and value parser. The mapped type below makes the table
+ * exhaustive: a field added to UpdateConfig (src/config/types.ts) without a row here is
+ * a type error. Adding a key = one field in types.ts + one row here + one line in
+ * docs/configuration.md.
+ */
+import type { UpdateConfig } from './types.js';
+import {
+  absolutePath,
+  boolean,
+  httpUrl,
+  integer,
+  maintenanceWindow,
+  matching,
+  nameList,
+  oneOf,
+  text,
+  type ValueParser,
+} from './values.js';
+
+/** The health checks the agent knows (docs/configuration.md `health_checks`). */
+export const HEALTH_CHECK_NAMES = [
+  'containerd',
+  'apiserver',
+  'node_ready',
+  'kube_system',
+  'probe_url',
+  'disk_writable',
+] as const;
+export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];
+
+export const SLOT_BACKENDS = ['block', 'dir'] as const;
+
+export type ConfigField = keyof UpdateConfig;
+export type ConfigValue<F extends ConfigField> = NonNullable<UpdateConfig[F]>;
+
+export interface KeySpec<F extends ConfigField = ConfigField> {
+  /** The snake_case key in update.conf. */
+  readonly key: string;
+  readonly field: F;
+  readonly parse: ValueParser<ConfigValue<F>>;
+  /** Never echo the value in logs or errors (credentials). */
+  readonly secret?: boolean;
+}
+
+// OCI distribution spec, "tag" grammar: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+// A repository reference such as registry.example.com:5000/kubesolo/os; the transport
+// validates the full grammar, here we only refuse what can never be one.
+const REGISTRY_REF = /^[^\s/][^\s]*$/;
+const CHANNEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+// ext4 volume labels are at most 16 bytes (e2label(8)).
+const FS_LABEL = /^[A-Za-z0-9._-]{1,16}$/;
+
+/** One row per key; the order is the order formatConfig writes them in. */
+export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
+  // --- keys of the KubeSolo OS agent (DESIGN §3.2) ---
+  server: { key: 'server', field: 'server', parse: httpUrl },
+  registry: {
+    key: 'registry',
+    field: 'registry',
+    parse: matching(REGISTRY_REF, 'an OCI repository like host[:port]/path'),
+  },
+  tag: { key: 'tag', field: 'tag', parse: matching(OCI_TAG, 'an OCI tag') },
+  channel: {
+    key: 'channel',
+    field: 'channel',
+    parse: matching(CHANNEL, 'a channel name (letters, digits, . _ -)'),
+  },
+  pubkey: { key: 'pubkey', field: 'pubkey', parse: absolutePath },
+  maintenanceWindow: {
+    key: 'maintenance_window',
+    field: 'maintenanceWindow',
+    parse: maintenanceWindow,
+  },
+  healthcheckUrl: { key: 'healthcheck_url', field: 'healthcheckUrl', parse: httpUrl },
+  autoRollbackAfter: {
+    key: 'auto_rollback_after',
+    field: 'autoRollbackAfter',
+    parse: integer(1, 100),
+  },
+  grubenv: { key: 'grubenv', field: 'grubenv', parse: absolutePath },
+  slotBackend: { key: 'slot_backend', field: 'slotBackend', parse: oneOf(SLOT_BACKENDS) },
+  slotALabel: {
+    key: 'slot_a_label',
+    field: 'slotALabel',
+    parse: matching(FS_LABEL, 'a filesystem label of 1-16 characters'),
+  },
+  slotBLabel: {
+    key: 'slot_b_label',
+    field: 'slotBLabel',
+    parse: matching(FS_LABEL, 'a filesystem label of 1-16 characters'),
+  },
+  slotADir: { key: 'slot_a_dir', field: 'slotADir', parse: absolutePath },
+  slotBDir: { key: 'slot_b_dir', field: 'slotBDir', parse: absolutePath },
+  allowUnsignedMetadata: {
+    key: 'allow_unsigned_metadata',
+    field: 'allowUnsignedMetadata',
+    parse: boolean,
+  },
+  // --- ours ---
+  healthChecks: {
+    key: 'health_checks',
+    field: 'healthChecks',
+    parse: nameList(HEALTH_CHECK_NAMES),
+  },
+  healthStableSeconds: {
+    key: 'health_stable_seconds',
+    field: 'healthStableSeconds',
+    parse: integer(0, 86_400),
+  },
+  healthcheckTimeout: {
+    key: 'healthcheck_timeout',
+    field: 'healthcheckTimeout',
+    parse: integer(1, 86_400),
+  },
+  kubeconfig: { key: 'kubeconfig', field: 'kubeconfig', parse: absolutePath },
+  caFile: { key: 'ca_file', field: 'caFile', parse: absolutePath },
+  registryUsername: { key: 'registry_username', field: 'registryUsername', parse: text },
+  registryPassword: {
+    key: 'registry_password',
+    field: 'registryPassword',
+    parse: text,
+    secret: true,
+  },
+  registryAuthFile: { key: 'registry_auth_file', field: 'registryAuthFile', parse: absolutePath },
+};
+
+/** The rows as a list, in table order. */
+export const KEY_SPECS: readonly KeySpec[] = Object.values(KEY_TABLE);
+
+const byKey = new Map<string, KeySpec>(KEY_SPECS.map((s) => [s.key, s]));
+
+/** The row for an update.conf key, or undefined for an unknown key. */
+export function keySpec(key: string): KeySpec | undefined {
+  return byKey.get(key);
+}
+
+/** Serialise a typed value back to its update.conf text. */
+export function formatValue(value: NonNullable<UpdateConfig[ConfigField]>): string {
+  if (Array.isArray(value)) return value.join(',');
+  return String(value);
+}

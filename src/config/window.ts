@@ -1,0 +1,112 @@
+/**
+ * Maintenance windows (issue #2 §4): `HH:MM-HH:MM` in the device's LOCAL time.
+ *
+ * Semantics, decided here and documented in docs/configuration.md:
+ * - start inclusive, end exclusive, minute resolution;
+ * - a window whose end is before its start wraps midnight (`23:00-01:00`);
+ * - a zero-length window (`02:00-02:00`) never matches: it is almost always a typo and
+ *   "never" is the safe reading for an update gate;
+ * - `24:00` is not a valid time (use `00:00`);
+ * - on a DST change day the window is read on the wall clock: only the local
+ *   hour and minute of the instant matter. A window inside the skipped spring-forward
+ *   hour does not open that day; a window inside the repeated fall-back hour is open
+ *   during both passes.
+ */
+import { ConfigError } from '../errors.js';
+
+export interface MaintenanceWindow {
+  /** Minutes after local midnight, 0..1439, inclusive. */
+  readonly start: number;
+  /** Minutes after local midnight, 0..1439, exclusive. */
+  readonly end: number;
+  /** Canonical `HH:MM-HH:MM` text. */
+  readonly text: string;
+}
+
+const MINUTES_PER_DAY = 24 * 60;
+// Two digits for the hour and the minute; range checked below so that 24:00 and 12:60
+// get a precise message instead of a generic "malformed".
+const WINDOW_RE = /^(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})$/;
+
+function invalid(text: string, why: string): ConfigError {
+  return new ConfigError(
+    'MAINTENANCE_WINDOW_INVALID',
+    `invalid maintenance window ${JSON.stringify(text)}: ${why} (expected HH:MM-HH:MM, 00:00..23:59)`,
+    { details: { window: text } },
+  );
+}
+
+function toMinutes(text: string, hh: string, mm: string): number {
+  const h = Number(hh);
+  const m = Number(mm);
+  if (h > 23) throw invalid(text, `hour ${hh} is out of range`);
+  if (m > 59) throw invalid(text, `minute ${mm} is out of range`);
+  return h * 60 + m;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** `HH:MM` of a minute of the day. */
+export function formatMinute(minute: number): string {
+  return `${pad(Math.floor(minute / 60))}:${pad(minute % 60)}`;
+}
+
+/**
+ * Parse `HH:MM-HH:MM`. Empty or undefined means "no window" (always open) and returns
+ * undefined. Anything else malformed throws ConfigError MAINTENANCE_WINDOW_INVALID.
+ */
+export function parseMaintenanceWindow(text: string | undefined): MaintenanceWindow | undefined {
+  if (text === undefined) return undefined;
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const m = WINDOW_RE.exec(trimmed);
+  if (!m) throw invalid(text, 'malformed');
+  const start = toMinutes(text, m[1]!, m[2]!);
+  const end = toMinutes(text, m[3]!, m[4]!);
+  return { start, end, text: `${formatMinute(start)}-${formatMinute(end)}` };
+}
+
+/** Minute of the local day of `at` (wall clock, DST included). */
+export function localMinuteOfDay(at: Date): number {
+  return at.getHours() * 60 + at.getMinutes();
+}
+
+/** True when `minute` (0..1439) lies in the window. */
+export function windowContainsMinute(w: MaintenanceWindow, minute: number): boolean {
+  if (w.start === w.end) return false; // zero-length: never open
+  if (w.start < w.end) return minute >= w.start && minute < w.end;
+  return minute >= w.start || minute < w.end; // wraps midnight
+}
+
+/** Is the window open at `at`, in the device's local time? No window: always open. */
+export function isWithinWindow(w: MaintenanceWindow | undefined, at: Date): boolean {
+  if (w === undefined) return true;
+  return windowContainsMinute(w, localMinuteOfDay(at));
+}
+
+/** Human description for messages and docs. */
+export function describeWindow(w: MaintenanceWindow | undefined): string {
+  if (w === undefined) return 'always open (no maintenance window)';
+  if (w.start === w.end) return `${w.text} local time (zero-length: never open)`;
+  return `${w.text} local time`;
+}
+
+/**
+ * The first instant at or after `from` at which the window is open: `from` itself when
+ * it is open now, else the next whole minute that is; undefined when it never opens. Walks real instants minute by minute, so DST days
+ * are handled by the platform's time zone rules, not by arithmetic on wall-clock times.
+ * At most two days plus one hour are searched: any non-empty window opens in that span.
+ */
+export function nextOpening(w: MaintenanceWindow | undefined, from: Date): Date | undefined {
+  if (isWithinWindow(w, from)) return from;
+  if (w === undefined || w.start === w.end) return undefined;
+  const first = new Date(Math.ceil(from.getTime() / 60_000) * 60_000);
+  const limit = 2 * MINUTES_PER_DAY + 60;
+  for (let i = 0; i <= limit; i++) {
+    const at = new Date(first.getTime() + i * 60_000);
+    if (isWithinWindow(w, at)) return at;
+  }
+  return undefined;
+}

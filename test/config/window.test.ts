@@ -1,0 +1,312 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import {
+  describeWindow,
+  formatMinute,
+  isWithinWindow,
+  nextOpening,
+  parseMaintenanceWindow,
+  windowContainsMinute,
+  type MaintenanceWindow,
+} from '../../src/config/window.js';
+import { ConfigError } from '../../src/errors.js';
+
+const minuteArb = fc.integer({ min: 0, max: 1439 });
+
+/** The brute-force model: walk from start, one minute at a time, until end. */
+function modelOpenMinutes(start: number, end: number): Set<number> {
+  const open = new Set<number>();
+  for (let m = start; m !== end; m = (m + 1) % 1440) open.add(m);
+  return open;
+}
+
+/** A local Date on the given calendar day at hh:mm (in whatever TZ is current). */
+function localAt(y: number, mo: number, d: number, hh: number, mm: number): Date {
+  return new Date(y, mo - 1, d, hh, mm, 0, 0);
+}
+
+function withTz(tz: string, fn: () => void): void {
+  const saved = process.env.TZ;
+  process.env.TZ = tz;
+  try {
+    fn();
+  } finally {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  }
+}
+
+describe('parseMaintenanceWindow', () => {
+  const good: [string, number, number, string][] = [
+    ['02:00-04:00', 120, 240, '02:00-04:00'],
+    ['23:00-01:00', 1380, 60, '23:00-01:00'],
+    ['00:00-23:59', 0, 1439, '00:00-23:59'],
+    [' 05:30 - 06:45 ', 330, 405, '05:30-06:45'],
+    ['12:00-12:00', 720, 720, '12:00-12:00'],
+  ];
+  for (const [text, start, end, canonical] of good) {
+    it(`parses ${JSON.stringify(text)}`, () => {
+      assert.deepEqual(parseMaintenanceWindow(text), { start, end, text: canonical });
+    });
+  }
+
+  it('empty or undefined means no window', () => {
+    assert.equal(parseMaintenanceWindow(undefined), undefined);
+    assert.equal(parseMaintenanceWindow(''), undefined);
+    assert.equal(parseMaintenanceWindow('   '), undefined);
+  });
+
+  const bad = [
+    '24:00-01:00',
+    '01:00-24:00',
+    '23:60-01:00',
+    '2:00-4:00',
+    '02:00',
+    '02:00-',
+    '02:00-04:00-05:00',
+    '0200-0400',
+    '02.00-04.00',
+    'always',
+    '-01:00-02:00',
+    '99:99-00:00',
+    '02:00–04:00', // en dash
+  ];
+  for (const text of bad) {
+    it(`rejects ${JSON.stringify(text)} with MAINTENANCE_WINDOW_INVALID`, () => {
+      assert.throws(
+        () => parseMaintenanceWindow(text),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          err.code === 'MAINTENANCE_WINDOW_INVALID' &&
+          err.exitCode === 2 &&
+          err.details.window === text,
+      );
+    });
+  }
+
+  it('property: every valid HH:MM-HH:MM parses and its canonical text round-trips', () => {
+    fc.assert(
+      fc.property(minuteArb, minuteArb, (s, e) => {
+        const text = `${formatMinute(s)}-${formatMinute(e)}`;
+        const w = parseMaintenanceWindow(text);
+        assert.deepEqual(w, { start: s, end: e, text });
+      }),
+    );
+  });
+});
+
+describe('window membership (minute of day)', () => {
+  it('property: matches the brute-force model over all 1440 minutes of the day', () => {
+    fc.assert(
+      fc.property(minuteArb, minuteArb, (start, end) => {
+        const w: MaintenanceWindow = { start, end, text: '' };
+        const model = modelOpenMinutes(start, end);
+        for (let m = 0; m < 1440; m++) {
+          assert.equal(windowContainsMinute(w, m), model.has(m), `${start}-${end} at ${m}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('property: open minutes = (end - start) mod 1440, start inclusive, end exclusive', () => {
+    fc.assert(
+      fc.property(minuteArb, minuteArb, (start, end) => {
+        const w: MaintenanceWindow = { start, end, text: '' };
+        let open = 0;
+        for (let m = 0; m < 1440; m++) if (windowContainsMinute(w, m)) open++;
+        assert.equal(open, (end - start + 1440) % 1440);
+        if (start !== end) {
+          assert.equal(windowContainsMinute(w, start), true);
+          assert.equal(windowContainsMinute(w, end), false);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('zero-length never matches; 23:00-01:00 wraps midnight', () => {
+    const zero = parseMaintenanceWindow('03:00-03:00')!;
+    for (let m = 0; m < 1440; m++) assert.equal(windowContainsMinute(zero, m), false);
+    const wrap = parseMaintenanceWindow('23:00-01:00')!;
+    const open = [1380, 1439, 0, 59];
+    const closed = [1379, 60, 61, 720];
+    for (const m of open) assert.equal(windowContainsMinute(wrap, m), true, `${m}`);
+    for (const m of closed) assert.equal(windowContainsMinute(wrap, m), false, `${m}`);
+  });
+});
+
+// Dates are built from local calendar fields, so these assertions hold in every TZ the
+// suite runs under; the DST cases below pin the TZ explicitly.
+describe('isWithinWindow (local wall clock)', () => {
+  it('no window is always open', () => {
+    assert.equal(isWithinWindow(undefined, new Date()), true);
+  });
+
+  for (const tz of ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata']) {
+    it(`uses the device's local time (TZ=${tz})`, () => {
+      withTz(tz, () => {
+        const w = parseMaintenanceWindow('02:00-04:00')!;
+        assert.equal(isWithinWindow(w, localAt(2026, 6, 15, 1, 59)), false);
+        assert.equal(isWithinWindow(w, localAt(2026, 6, 15, 2, 0)), true);
+        assert.equal(isWithinWindow(w, localAt(2026, 6, 15, 3, 59)), true);
+        assert.equal(isWithinWindow(w, localAt(2026, 6, 15, 4, 0)), false);
+      });
+    });
+  }
+
+  it('really follows TZ: the same instant is inside in Berlin and outside in New York', () => {
+    const instant = new Date('2026-06-15T01:30:00Z'); // 03:30 CEST, 21:30 EDT
+    const w = parseMaintenanceWindow('03:00-04:00')!;
+    withTz('Europe/Berlin', () => assert.equal(isWithinWindow(w, instant), true));
+    withTz('America/New_York', () => assert.equal(isWithinWindow(w, instant), false));
+  });
+
+  it('property: matches the model at every minute of a whole day in two time zones', () => {
+    for (const tz of ['Europe/Berlin', 'America/New_York']) {
+      withTz(tz, () => {
+        fc.assert(
+          fc.property(minuteArb, minuteArb, (start, end) => {
+            const w: MaintenanceWindow = { start, end, text: '' };
+            const model = modelOpenMinutes(start, end);
+            // An ordinary day (no DST change) walked instant by instant.
+            const t0 = localAt(2026, 7, 1, 0, 0).getTime();
+            for (let i = 0; i < 1440; i++) {
+              assert.equal(isWithinWindow(w, new Date(t0 + i * 60_000)), model.has(i));
+            }
+          }),
+          { numRuns: 40 },
+        );
+      });
+    }
+  });
+
+  describe('DST change days (wall-clock semantics, docs/configuration.md)', () => {
+    // Europe/Berlin 2026: spring forward Sun 29 March 02:00 CET -> 03:00 CEST,
+    // fall back Sun 25 October 03:00 CEST -> 02:00 CET.
+    // America/New_York 2026: spring forward Sun 8 March 02:00 -> 03:00,
+    // fall back Sun 1 November 02:00 -> 01:00.
+    const cases = [
+      {
+        tz: 'Europe/Berlin',
+        spring: '2026-03-29T00:00:00Z', // 01:00 CET, one hour before the gap
+        fall: '2026-10-25T00:00:00Z', // 02:00 CEST, first pass of the repeated hour
+        skipped: '02:00-03:00',
+        repeated: '02:00-03:00',
+      },
+      {
+        tz: 'America/New_York',
+        spring: '2026-03-08T06:00:00Z', // 01:00 EST
+        fall: '2026-11-01T05:00:00Z', // 01:00 EDT, first pass of the repeated hour
+        skipped: '02:00-03:00',
+        repeated: '01:00-02:00',
+      },
+    ];
+
+    for (const c of cases) {
+      /** Open minutes among the 4 real hours (240 instants) after `from`. */
+      const openMinutes = (windowText: string, from: string): number => {
+        const w = parseMaintenanceWindow(windowText)!;
+        const t0 = new Date(from).getTime();
+        let open = 0;
+        for (let i = 0; i < 240; i++) if (isWithinWindow(w, new Date(t0 + i * 60_000))) open++;
+        return open;
+      };
+
+      it(`${c.tz}: a window inside the skipped spring-forward hour does not open`, () => {
+        withTz(c.tz, () => {
+          // Sanity: the TZ really has the gap (local hour jumps from 1 to 3).
+          const before = new Date(new Date(c.spring).getTime() + 59 * 60_000);
+          const afterGap = new Date(new Date(c.spring).getTime() + 60 * 60_000);
+          assert.equal(before.getHours(), 1);
+          assert.equal(afterGap.getHours(), 3);
+          assert.equal(openMinutes(c.skipped, c.spring), 0);
+          // A window straddling the gap is open on the wall-clock minutes that exist.
+          assert.equal(openMinutes('01:30-03:30', c.spring), 60);
+        });
+      });
+
+      it(`${c.tz}: a window inside the repeated fall-back hour is open on both passes`, () => {
+        withTz(c.tz, () => {
+          assert.equal(openMinutes(c.repeated, c.fall), 120);
+        });
+      });
+
+      it(`${c.tz}: nextOpening on the spring-forward day skips the missing hour`, () => {
+        withTz(c.tz, () => {
+          const from = new Date(c.spring);
+          const next = nextOpening(parseMaintenanceWindow(c.skipped), from)!;
+          // The gap hour does not exist today, so the next opening is tomorrow 02:00.
+          assert.equal(next.getHours(), 2);
+          assert.equal(next.getMinutes(), 0);
+          assert.ok(next.getTime() - from.getTime() > 20 * 3600_000);
+          const straddling = nextOpening(parseMaintenanceWindow('02:30-03:30'), from)!;
+          assert.equal(straddling.getTime(), from.getTime() + 60 * 60_000); // 03:00 local
+        });
+      });
+    }
+  });
+});
+
+describe('nextOpening and describeWindow', () => {
+  // Instants below are written in UTC; pin the local zone to match.
+  let savedTz: string | undefined;
+  before(() => {
+    savedTz = process.env.TZ;
+    process.env.TZ = 'UTC';
+  });
+  after(() => {
+    if (savedTz === undefined) delete process.env.TZ;
+    else process.env.TZ = savedTz;
+  });
+
+  it('returns the instant itself when open, the next whole minute otherwise', () => {
+    const w = parseMaintenanceWindow('02:00-04:00')!;
+    const inside = new Date('2026-06-15T03:15:30Z');
+    assert.equal(nextOpening(w, inside), inside);
+    assert.equal(nextOpening(undefined, inside), inside);
+    assert.deepEqual(
+      nextOpening(w, new Date('2026-06-15T04:00:00Z')),
+      new Date('2026-06-16T02:00:00Z'),
+    );
+    assert.deepEqual(
+      nextOpening(w, new Date('2026-06-15T01:59:01Z')),
+      new Date('2026-06-15T02:00:00Z'),
+    );
+  });
+
+  it('a zero-length window never opens', () => {
+    assert.equal(nextOpening(parseMaintenanceWindow('01:00-01:00'), new Date()), undefined);
+  });
+
+  it('property: the result is open and no earlier whole minute was', () => {
+    fc.assert(
+      fc.property(
+        minuteArb,
+        minuteArb,
+        fc.integer({ min: 0, max: 2 * 86_400_000 }),
+        (start, end, offset) => {
+          fc.pre(start !== end);
+          const w: MaintenanceWindow = { start, end, text: '' };
+          const from = new Date(Date.UTC(2026, 0, 1) + offset);
+          const next = nextOpening(w, from)!;
+          assert.ok(isWithinWindow(w, next));
+          assert.ok(next.getTime() >= from.getTime());
+          if (next !== from) {
+            for (let t = next.getTime() - 60_000; t >= from.getTime(); t -= 60_000) {
+              assert.equal(isWithinWindow(w, new Date(t)), false);
+            }
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('describes windows for messages', () => {
+    assert.equal(describeWindow(undefined), 'always open (no maintenance window)');
+    assert.equal(describeWindow(parseMaintenanceWindow('23:00-01:00')), '23:00-01:00 local time');
+    assert.match(describeWindow(parseMaintenanceWindow('01:00-01:00')), /never open/);
+  });
+});

@@ -1,10 +1,89 @@
-import type { Command } from '../command.js';
+import { UsageError } from '../../errors.js';
+import { parseDuration } from '../../release/duration.js';
+import { loadPrivateKey } from '../../release/keys.js';
+import { publishRelease } from '../../release/publish.js';
+import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+
+function required(values: OptionValues, name: string): string {
+  const v = stringOpt(values, name);
+  if (v === undefined || v === '') {
+    throw new UsageError('MISSING_OPTION', `publish needs --${name}`, {
+      details: { option: name },
+    });
+  }
+  return v;
+}
 
 export const publishCommand: Command<ReleaseGlobal> = {
   name: 'publish',
   summary: 'Lay out a signed release directory with latest.json',
   usage: 'publish --key KEY --version V --kernel FILE --initramfs FILE --out DIR [options]',
-  run: notImplemented('kubesolo-release publish'),
+  description: [
+    'Copies the images into OUT/V/, signs them, writes and signs OUT/latest.json last.',
+    'latest.json is replaced by one atomic rename: a failed publish leaves the old one.',
+    'URLs are relative to latest.json unless --base-url is given. See docs/publishing.md.',
+  ].join('\n'),
+  options: {
+    key: { type: 'string', valueName: 'KEY', description: 'Private key (PKCS#8 PEM)' },
+    version: { type: 'string', valueName: 'V', description: 'Release version, e.g. v0.3.1' },
+    kernel: { type: 'string', valueName: 'FILE', description: 'The kernel (vmlinuz)' },
+    initramfs: { type: 'string', valueName: 'FILE', description: 'The initramfs (kubesolo-os.gz)' },
+    out: { type: 'string', valueName: 'DIR', description: 'Release directory to publish into' },
+    channel: { type: 'string', valueName: 'NAME', description: 'Channel (stable, beta, ...)' },
+    arch: { type: 'string', valueName: 'ARCH', description: 'Go architecture name (amd64, arm64)' },
+    'min-compatible-version': {
+      type: 'string',
+      valueName: 'V',
+      description: 'Oldest running version that may update to this one',
+    },
+    'release-notes': { type: 'string', valueName: 'TEXT', description: 'Release notes' },
+    'expires-in': {
+      type: 'string',
+      valueName: 'DURATION',
+      description: 'Metadata lifetime, e.g. 30d (s, m, h, d, w); devices refuse it after',
+    },
+    'base-url': {
+      type: 'string',
+      valueName: 'URL',
+      description: 'Absolute URL where OUT will be served (default: relative URLs)',
+    },
+    force: { type: 'boolean', description: 'Replace an already published version folder' },
+  },
+  async run({ values, log, out }) {
+    const keyPath = required(values, 'key');
+    const expiresIn = stringOpt(values, 'expires-in');
+    const options = {
+      version: required(values, 'version'),
+      kernelPath: required(values, 'kernel'),
+      initramfsPath: required(values, 'initramfs'),
+      outDir: required(values, 'out'),
+      channel: stringOpt(values, 'channel'),
+      architecture: stringOpt(values, 'arch'),
+      minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
+      releaseNotes: stringOpt(values, 'release-notes'),
+      expiresInSeconds:
+        expiresIn === undefined ? undefined : parseDuration(expiresIn, '--expires-in'),
+      baseUrl: stringOpt(values, 'base-url'),
+      force: boolOpt(values, 'force'),
+    };
+    const key = await loadPrivateKey(keyPath);
+    const r = await publishRelease({ key, ...options });
+    log.info('published', { version: r.metadata.version, metadata: r.metadataPath });
+    out.line(`published ${r.metadata.version} to ${r.metadataPath}`);
+    out.line(
+      `  vmlinuz         ${r.metadata.vmlinuz_size} bytes  sha256 ${r.metadata.vmlinuz_sha256}`,
+    );
+    out.line(
+      `  kubesolo-os.gz  ${r.metadata.initramfs_size} bytes  sha256 ${r.metadata.initramfs_sha256}`,
+    );
+    if (r.metadata.expires) out.line(`  expires         ${r.metadata.expires}`);
+    out.line(`  public key      ${r.publicKeyHex}`);
+    out.data({
+      ok: true,
+      metadataPath: r.metadataPath,
+      versionDir: r.versionDir,
+      metadata: r.metadata,
+    });
+  },
 };

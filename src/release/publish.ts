@@ -1,0 +1,288 @@
+/**
+ * `kubesolo-release publish`: lay out a release directory that any static web server
+ * can serve (DESIGN §3.3):
+ *
+ *   OUT/latest.json              the metadata the agent fetches
+ *   OUT/latest.json.sig          its signature, at the conventional place
+ *   OUT/<version>/vmlinuz        + vmlinuz.sig
+ *   OUT/<version>/kubesolo-os.gz + kubesolo-os.gz.sig
+ *   OUT/<version>/latest.json.sig  the signature `metadata_sig_url` points at
+ *
+ * Atomicity: everything is built in a temp directory inside OUT (same filesystem),
+ * the version folder is renamed into place, and only then is latest.json renamed over
+ * the old one. That rename is the single commit point: the signature it references
+ * (`<version>/latest.json.sig`) is already in place, so a client never sees a new
+ * latest.json without its signature, and a publish that fails or is killed leaves the
+ * old latest.json serving the old release.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../clock.js';
+import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
+import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
+import { publicKeyHex } from './keys.js';
+import { signBytes, verifyBytes, encodeSignature } from './sign.js';
+
+export const METADATA_FILE = 'latest.json';
+export const KERNEL_FILE = 'vmlinuz';
+export const INITRAMFS_FILE = 'kubesolo-os.gz';
+
+/** latest.json as published, snake_case as on the wire (DESIGN §3.3). */
+export interface LatestJson {
+  version: string;
+  vmlinuz_url: string;
+  vmlinuz_sha256: string;
+  vmlinuz_sig_url: string;
+  vmlinuz_size: number;
+  initramfs_url: string;
+  initramfs_sha256: string;
+  initramfs_sig_url: string;
+  initramfs_size: number;
+  metadata_sig_url: string;
+  release_notes?: string;
+  release_date: string;
+  channel?: string;
+  min_compatible_version?: string;
+  architecture?: string;
+  expires?: string;
+}
+
+export type PublishStep =
+  'staged' | 'version-in-place' | 'metadata-in-place' | 'metadata-sig-copied';
+
+export interface PublishOptions {
+  key: KeyObject;
+  version: string;
+  kernelPath: string;
+  initramfsPath: string;
+  outDir: string;
+  channel?: string;
+  architecture?: string;
+  minCompatibleVersion?: string;
+  releaseNotes?: string;
+  /** Seconds from now after which the metadata is stale (`expires`). */
+  expiresInSeconds?: number;
+  /** Absolute base URL of OUT; without it URLs are relative to latest.json. */
+  baseUrl?: string;
+  /** Replace an existing version folder. */
+  force?: boolean;
+  clock?: Clock;
+  /** Test hook, called after each step; throwing simulates a crash there. */
+  onStep?: (step: PublishStep) => void;
+}
+
+export interface PublishResult {
+  metadataPath: string;
+  metadata: LatestJson;
+  versionDir: string;
+  publicKeyHex: string;
+}
+
+// A version names a folder and a URL path segment: keep it to characters that are
+// safe in both, and never `.`/`..`.
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+function checkOptions(o: PublishOptions): void {
+  if (!VERSION_RE.test(o.version)) {
+    throw new UsageError(
+      'INVALID_VERSION',
+      `--version must start with a letter or digit and use only letters, digits and . _ + - (got '${o.version}')`,
+      { details: { version: o.version } },
+    );
+  }
+  if (o.channel !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.channel)) {
+    throw new UsageError('INVALID_CHANNEL', `invalid --channel '${o.channel}'`);
+  }
+  if (o.architecture !== undefined && !/^[a-z0-9_]+$/.test(o.architecture)) {
+    throw new UsageError(
+      'INVALID_ARCH',
+      `--arch takes a Go architecture name such as amd64 or arm64, not '${o.architecture}'`,
+    );
+  }
+  if (o.baseUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(o.baseUrl);
+    } catch (err) {
+      throw new UsageError('INVALID_BASE_URL', `--base-url '${o.baseUrl}' is not a URL`, {
+        cause: err,
+      });
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password) {
+      throw new UsageError(
+        'INVALID_BASE_URL',
+        '--base-url must be an http: or https: URL without credentials',
+      );
+    }
+  }
+}
+
+async function readInput(path: string, flag: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new UsageError('INPUT_UNREADABLE', `cannot read ${flag} ${path}`, {
+      cause: err,
+      details: { path },
+    });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** URL of `rel` (a path inside OUT): absolute under --base-url, else relative to latest.json. */
+function urlFor(baseUrl: string | undefined, rel: string): string {
+  if (baseUrl === undefined) return rel;
+  const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
+  return new URL(rel, base).toString();
+}
+
+/** RFC 3339 in UTC with whole seconds, the form Go's time.RFC3339 prints. */
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+export function buildMetadata(
+  o: PublishOptions,
+  kernel: Uint8Array,
+  initramfs: Uint8Array,
+  now: Date,
+): LatestJson {
+  const dir = encodeURIComponent(o.version);
+  const url = (file: string) => urlFor(o.baseUrl, `${dir}/${file}`);
+  const meta: LatestJson = {
+    version: o.version,
+    vmlinuz_url: url(KERNEL_FILE),
+    vmlinuz_sha256: sha256(kernel),
+    vmlinuz_sig_url: url(`${KERNEL_FILE}.sig`),
+    vmlinuz_size: kernel.length,
+    initramfs_url: url(INITRAMFS_FILE),
+    initramfs_sha256: sha256(initramfs),
+    initramfs_sig_url: url(`${INITRAMFS_FILE}.sig`),
+    initramfs_size: initramfs.length,
+    metadata_sig_url: url(`${METADATA_FILE}.sig`),
+    release_date: rfc3339(now),
+  };
+  if (o.releaseNotes !== undefined) meta.release_notes = o.releaseNotes;
+  if (o.channel !== undefined) meta.channel = o.channel;
+  if (o.minCompatibleVersion !== undefined) meta.min_compatible_version = o.minCompatibleVersion;
+  if (o.architecture !== undefined) meta.architecture = o.architecture;
+  if (o.expiresInSeconds !== undefined) {
+    meta.expires = rfc3339(new Date(now.getTime() + o.expiresInSeconds * 1000));
+  }
+  return meta;
+}
+
+export async function publishRelease(o: PublishOptions): Promise<PublishResult> {
+  checkOptions(o);
+  const step = o.onStep ?? (() => undefined);
+  const now = (o.clock ?? systemClock).now();
+  // Read each input once: the bytes hashed and signed are the bytes written, even if
+  // the source file changes while we run.
+  const kernel = await readInput(o.kernelPath, '--kernel');
+  const initramfs = await readInput(o.initramfsPath, '--initramfs');
+
+  await mkdir(o.outDir, { recursive: true });
+  const versionDir = join(o.outDir, o.version);
+  const hadVersion = await exists(versionDir);
+  if (hadVersion && !o.force) {
+    throw new UsageError(
+      'VERSION_EXISTS',
+      `${versionDir} already exists; publish a new version, or use --force to replace it`,
+      { details: { path: versionDir } },
+    );
+  }
+
+  const meta = buildMetadata(o, kernel, initramfs, now);
+  const metaBytes = Buffer.from(JSON.stringify(meta, null, 2) + '\n');
+  const kernelSig = signBytes(o.key, kernel);
+  const initramfsSig = signBytes(o.key, initramfs);
+  // DESIGN §3.4: the metadata is signed last, over its exact bytes as served.
+  const metaSig = signBytes(o.key, metaBytes);
+  // Check our own work with the public half before anything goes live.
+  const pub = createPublicKey(o.key);
+  for (const [data, sig] of [
+    [kernel, kernelSig],
+    [initramfs, initramfsSig],
+    [metaBytes, metaSig],
+  ] as const) {
+    if (!verifyBytes(pub, data, sig)) {
+      throw new OperationError('SELF_CHECK_FAILED', 'a signature did not verify with its own key');
+    }
+  }
+
+  const tmp = await mkdtemp(join(o.outDir, '.publish-'));
+  const stagedVersion = join(tmp, o.version);
+  let versionMoved = false;
+  let committed = false;
+  let oldVersionAside: string | undefined;
+  try {
+    await mkdir(stagedVersion);
+    const files: [string, Uint8Array][] = [
+      [KERNEL_FILE, kernel],
+      [`${KERNEL_FILE}.sig`, encodeSignature(kernelSig, 'hex')],
+      [INITRAMFS_FILE, initramfs],
+      [`${INITRAMFS_FILE}.sig`, encodeSignature(initramfsSig, 'hex')],
+      [`${METADATA_FILE}.sig`, encodeSignature(metaSig, 'hex')],
+    ];
+    for (const [name, data] of files) await atomicWriteFile(join(stagedVersion, name), data);
+    await atomicWriteFile(join(tmp, METADATA_FILE), metaBytes);
+    step('staged');
+
+    if (hadVersion) {
+      oldVersionAside = join(tmp, `old-${o.version}`);
+      await rename(versionDir, oldVersionAside);
+    }
+    await rename(stagedVersion, versionDir);
+    versionMoved = true;
+    await fsyncDir(o.outDir);
+    step('version-in-place');
+
+    // The commit point.
+    await rename(join(tmp, METADATA_FILE), join(o.outDir, METADATA_FILE));
+    committed = true;
+    await fsyncDir(o.outDir);
+    step('metadata-in-place');
+
+    // For clients that look for the signature next to latest.json by convention. Between
+    // the rename above and this write such a client sees the previous signature and
+    // refuses the metadata (fail-closed) until its next check.
+    await atomicWriteFile(join(o.outDir, `${METADATA_FILE}.sig`), encodeSignature(metaSig, 'hex'));
+    step('metadata-sig-copied');
+  } catch (err) {
+    if (!committed && versionMoved) {
+      // Take the unreferenced new folder back out and restore the old one, so the
+      // live latest.json keeps matching the files next to it.
+      await rm(versionDir, { recursive: true, force: true }).catch(() => undefined);
+      if (oldVersionAside) await rename(oldVersionAside, versionDir).catch(() => undefined);
+    } else if (!committed && oldVersionAside) {
+      await rename(oldVersionAside, versionDir).catch(() => undefined);
+    }
+    throw err instanceof KubesoloError
+      ? err
+      : new OperationError('PUBLISH_FAILED', `publishing to ${o.outDir} failed`, {
+          cause: err,
+          details: { out: o.outDir },
+        });
+  } finally {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  return {
+    metadataPath: join(o.outDir, METADATA_FILE),
+    metadata: meta,
+    versionDir,
+    publicKeyHex: publicKeyHex(o.key),
+  };
+}

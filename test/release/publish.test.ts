@@ -1,0 +1,257 @@
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubesoloError } from '../../src/errors.js';
+import { generateKeyPair, parsePublicKeyHex } from '../../src/release/keys.js';
+import { publishRelease, type LatestJson, type PublishStep } from '../../src/release/publish.js';
+import { verifyBytes } from '../../src/release/sign.js';
+
+let dir: string;
+let kernel: string;
+let initramfs: string;
+const key = generateKeyPair();
+const clock = { now: () => new Date('2026-11-25T12:00:00.123Z') };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ks-publish-'));
+  kernel = join(dir, 'vmlinuz');
+  initramfs = join(dir, 'kubesolo-os.gz');
+  await writeFile(kernel, Buffer.alloc(10_000, 7));
+  await writeFile(initramfs, Buffer.alloc(25_000, 9));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const pub = parsePublicKeyHex(key.publicKeyHex);
+
+async function readRelease(out: string) {
+  const bytes = await readFile(join(out, 'latest.json'));
+  const meta = JSON.parse(bytes.toString()) as LatestJson;
+  return { bytes, meta };
+}
+
+/** Every invariant a device relies on: signatures and hashes match the files served. */
+async function assertConsistent(out: string): Promise<LatestJson> {
+  const { bytes, meta } = await readRelease(out);
+  const sigOf = async (rel: string) =>
+    Buffer.from((await readFile(join(out, rel), 'utf8')).trim(), 'hex');
+  assert.ok(verifyBytes(pub, bytes, await sigOf(meta.metadata_sig_url)), 'metadata signature');
+  for (const [url, sigUrl, hash, size] of [
+    [meta.vmlinuz_url, meta.vmlinuz_sig_url, meta.vmlinuz_sha256, meta.vmlinuz_size],
+    [meta.initramfs_url, meta.initramfs_sig_url, meta.initramfs_sha256, meta.initramfs_size],
+  ] as const) {
+    const data = await readFile(join(out, url));
+    assert.equal(sha(data), hash);
+    assert.equal(data.length, size);
+    assert.ok(verifyBytes(pub, data, await sigOf(sigUrl)), `${url} signature`);
+  }
+  return meta;
+}
+
+describe('publish', () => {
+  it('lays out a versioned release with every DESIGN §3.3 field, relative URLs and signatures', async () => {
+    const out = join(dir, 'out1');
+    const r = await publishRelease({
+      key: key.privateKey,
+      version: 'v0.3.1',
+      kernelPath: kernel,
+      initramfsPath: initramfs,
+      outDir: out,
+      channel: 'stable',
+      architecture: 'amd64',
+      minCompatibleVersion: 'v0.2.0',
+      releaseNotes: 'Fixes',
+      expiresInSeconds: 30 * 86_400,
+      clock,
+    });
+    const meta = await assertConsistent(out);
+    assert.deepEqual(meta, r.metadata);
+    assert.deepEqual(meta, {
+      version: 'v0.3.1',
+      vmlinuz_url: 'v0.3.1/vmlinuz',
+      vmlinuz_sha256: sha(Buffer.alloc(10_000, 7)),
+      vmlinuz_sig_url: 'v0.3.1/vmlinuz.sig',
+      vmlinuz_size: 10_000,
+      initramfs_url: 'v0.3.1/kubesolo-os.gz',
+      initramfs_sha256: sha(Buffer.alloc(25_000, 9)),
+      initramfs_sig_url: 'v0.3.1/kubesolo-os.gz.sig',
+      initramfs_size: 25_000,
+      metadata_sig_url: 'v0.3.1/latest.json.sig',
+      release_date: '2026-11-25T12:00:00Z',
+      release_notes: 'Fixes',
+      channel: 'stable',
+      min_compatible_version: 'v0.2.0',
+      architecture: 'amd64',
+      expires: '2026-12-25T12:00:00Z',
+    });
+    // The conventional top-level signature is the same signature.
+    assert.equal(
+      await readFile(join(out, 'latest.json.sig'), 'utf8'),
+      await readFile(join(out, 'v0.3.1', 'latest.json.sig'), 'utf8'),
+    );
+    // No temp folders left behind.
+    assert.deepEqual((await readdir(out)).sort(), ['latest.json', 'latest.json.sig', 'v0.3.1']);
+    assert.equal(r.publicKeyHex, key.publicKeyHex);
+  });
+
+  it('writes absolute URLs under --base-url', async () => {
+    const out = join(dir, 'out2');
+    const r = await publishRelease({
+      key: key.privateKey,
+      version: 'v1.0.0+build.7',
+      kernelPath: kernel,
+      initramfsPath: initramfs,
+      outDir: out,
+      baseUrl: 'https://updates.example.test/kubesolo',
+      clock,
+    });
+    assert.equal(
+      r.metadata.vmlinuz_url,
+      'https://updates.example.test/kubesolo/v1.0.0%2Bbuild.7/vmlinuz',
+    );
+    assert.equal(
+      r.metadata.metadata_sig_url,
+      'https://updates.example.test/kubesolo/v1.0.0%2Bbuild.7/latest.json.sig',
+    );
+    assert.equal(r.metadata.expires, undefined);
+    assert.equal(r.metadata.channel, undefined);
+  });
+
+  it('keeps older versions, refuses to republish one without force, replaces it with force', async () => {
+    const out = join(dir, 'out3');
+    const base = {
+      key: key.privateKey,
+      kernelPath: kernel,
+      initramfsPath: initramfs,
+      outDir: out,
+      clock,
+    };
+    await publishRelease({ ...base, version: 'v1' });
+    await publishRelease({ ...base, version: 'v2' });
+    assert.equal((await assertConsistent(out)).version, 'v2');
+    assert.ok((await readdir(out)).includes('v1'));
+    await assert.rejects(
+      publishRelease({ ...base, version: 'v2' }),
+      (e: KubesoloError) => e.code === 'VERSION_EXISTS' && e.exitCode === 2,
+    );
+    const other = join(dir, 'other-kernel');
+    await writeFile(other, 'a different kernel');
+    await publishRelease({ ...base, version: 'v2', kernelPath: other, force: true });
+    const meta = await assertConsistent(out);
+    assert.equal(meta.vmlinuz_size, 'a different kernel'.length);
+  });
+
+  it('a publish that fails at any step leaves the previous release consistent and served', async () => {
+    const steps: PublishStep[] = ['staged', 'version-in-place'];
+    for (const at of steps) {
+      const out = join(dir, `crash-${at}`);
+      const base = {
+        key: key.privateKey,
+        kernelPath: kernel,
+        initramfsPath: initramfs,
+        outDir: out,
+        clock,
+      };
+      await publishRelease({ ...base, version: 'v1' });
+      const before = await readFile(join(out, 'latest.json'));
+      await assert.rejects(
+        publishRelease({
+          ...base,
+          version: 'v2',
+          onStep: (s) => {
+            if (s === at) throw new Error(`crash at ${s}`);
+          },
+        }),
+        (e: KubesoloError) => e.code === 'PUBLISH_FAILED',
+      );
+      assert.deepEqual(await readFile(join(out, 'latest.json')), before, at);
+      assert.equal((await assertConsistent(out)).version, 'v1');
+      assert.deepEqual((await readdir(out)).sort(), ['latest.json', 'latest.json.sig', 'v1'], at);
+    }
+  });
+
+  it('a failed --force republish restores the old version folder', async () => {
+    const out = join(dir, 'crash-force');
+    const base = {
+      key: key.privateKey,
+      kernelPath: kernel,
+      initramfsPath: initramfs,
+      outDir: out,
+      clock,
+    };
+    await publishRelease({ ...base, version: 'v1' });
+    for (const at of ['staged', 'version-in-place'] as const) {
+      await assert.rejects(
+        publishRelease({
+          ...base,
+          version: 'v1',
+          initramfsPath: kernel,
+          force: true,
+          onStep: (s) => {
+            if (s === at) throw new Error('crash');
+          },
+        }),
+      );
+      const meta = await assertConsistent(out);
+      assert.equal(meta.initramfs_size, 25_000, at);
+    }
+  });
+
+  it('once latest.json is renamed the new release is complete, even if the last copy fails', async () => {
+    const out = join(dir, 'crash-after');
+    const base = {
+      key: key.privateKey,
+      kernelPath: kernel,
+      initramfsPath: initramfs,
+      outDir: out,
+      clock,
+    };
+    await publishRelease({ ...base, version: 'v1' });
+    await assert.rejects(
+      publishRelease({
+        ...base,
+        version: 'v2',
+        onStep: (s) => {
+          if (s === 'metadata-in-place') throw new Error('crash');
+        },
+      }),
+    );
+    // metadata_sig_url points into the version folder, so the release verifies anyway.
+    assert.equal((await assertConsistent(out)).version, 'v2');
+  });
+
+  it('rejects bad input before touching the output', async () => {
+    const out = join(dir, 'bad');
+    const base = {
+      key: key.privateKey,
+      kernelPath: kernel,
+      initramfsPath: initramfs,
+      outDir: out,
+      version: 'v1',
+    };
+    const cases: [Partial<Parameters<typeof publishRelease>[0]>, string][] = [
+      [{ version: '../evil' }, 'INVALID_VERSION'],
+      [{ version: '.hidden' }, 'INVALID_VERSION'],
+      [{ version: 'a/b' }, 'INVALID_VERSION'],
+      [{ channel: 'no spaces' }, 'INVALID_CHANNEL'],
+      [{ architecture: 'x86-64' }, 'INVALID_ARCH'],
+      [{ baseUrl: 'ftp://x/' }, 'INVALID_BASE_URL'],
+      [{ baseUrl: 'https://user:pw@x/' }, 'INVALID_BASE_URL'],
+      [{ baseUrl: 'not a url' }, 'INVALID_BASE_URL'],
+      [{ kernelPath: join(dir, 'missing') }, 'INPUT_UNREADABLE'],
+    ];
+    for (const [patch, code] of cases) {
+      await assert.rejects(
+        publishRelease({ ...base, ...patch }),
+        (e: KubesoloError) => e.code === code && e.exitCode === 2,
+        code,
+      );
+    }
+    await assert.rejects(readdir(out), { code: 'ENOENT' });
+  });
+});

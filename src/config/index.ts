@@ -2,5 +2,6 @@
 export * from './file.js';
 export * from './keys.js';
 export * from './merge.js';
+export * from './version.js';
 export * from './window.js';
 export type { UpdateConfig } from './types.js';

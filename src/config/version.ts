@@ -1,0 +1,64 @@
+/**
+ * OS version parsing and ordering, compatible with the KubeSolo OS Go agent: three
+ * numeric components `MAJOR.MINOR.PATCH`, an optional leading `v`, and an optional
+ * pre-release (`-rc1`) and/or build (`+meta`) suffix that is kept for display but
+ * IGNORED for ordering (so `v1.2.0-rc1` and `v1.2.0` compare equal, as in the Go agent).
+ *
+ * Versions come from metadata (latest.json `version`, `min_compatible_version`) and
+ * slot `version` files, so a malformed one is a VerificationError INVALID_VERSION
+ * (exit 4) — never silently read as 0.0.0, which would make every gate pass.
+ */
+import { VerificationError } from '../errors.js';
+
+export interface Version {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** Text after `-`, without it (e.g. `rc1`); not used for ordering. */
+  readonly prerelease?: string;
+  /** Text after `+`, without it; not used for ordering. */
+  readonly build?: string;
+  /** The input as given (trimmed). */
+  readonly raw: string;
+}
+
+// Numeric parts are plain digit runs (the Go agent reads them with strconv.Atoi, which
+// accepts leading zeros); suffix identifiers use the SemVer 2.0.0 §9/§10 character set.
+const VERSION_RE =
+  /^v?(\d{1,15})\.(\d{1,15})\.(\d{1,15})(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$/;
+
+export function parseVersion(text: string): Version {
+  const raw = text.trim();
+  const m = VERSION_RE.exec(raw);
+  if (!m) {
+    throw new VerificationError(
+      'INVALID_VERSION',
+      `invalid version ${JSON.stringify(text.slice(0, 64))}: expected [v]MAJOR.MINOR.PATCH[-pre][+build]`,
+      { details: { version: text.slice(0, 64) } },
+    );
+  }
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: Number(m[3]),
+    ...(m[4] === undefined ? {} : { prerelease: m[4] }),
+    ...(m[5] === undefined ? {} : { build: m[5] }),
+    raw,
+  };
+}
+
+function cmp(a: number, b: number): -1 | 0 | 1 {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Order two versions (strings are parsed, and may throw INVALID_VERSION). */
+export function compareVersions(a: string | Version, b: string | Version): -1 | 0 | 1 {
+  const va = typeof a === 'string' ? parseVersion(a) : a;
+  const vb = typeof b === 'string' ? parseVersion(b) : b;
+  return cmp(va.major, vb.major) || cmp(va.minor, vb.minor) || cmp(va.patch, vb.patch);
+}
+
+/** `vMAJOR.MINOR.PATCH` without suffixes, the form used in messages and metrics. */
+export function formatVersion(v: Version): string {
+  return `v${v.major}.${v.minor}.${v.patch}`;
+}

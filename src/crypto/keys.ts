@@ -1,0 +1,115 @@
+/**
+ * Key and signature file formats (DESIGN §3.4), shared with the KubeSolo OS Go agent:
+ * a public key file holds 64 hex characters (the 32-byte RFC 8032 public key A),
+ * surrounding whitespace trimmed; a `.sig` file holds the 64-byte signature R || S,
+ * either raw or as 128 hex characters (whitespace trimmed).
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { decodePoint, isSmallOrder } from './ed25519.js';
+import { ConfigError, VerificationError, errnoCode } from '../errors.js';
+
+export const PUBLIC_KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+/** A .sig file is never larger than this (128 hex + generous whitespace). */
+export const MAX_SIGNATURE_FILE_BYTES = 1024;
+
+const HEX = /^[0-9a-fA-F]*$/;
+
+/** Hex string → bytes, or undefined when it is not even-length hex. */
+export function hexToBytes(hex: string): Uint8Array | undefined {
+  if (hex.length % 2 !== 0 || !HEX.test(hex)) return undefined;
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+export function bytesToHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** Parse a public key file's text: 64 hex characters after trimming (ConfigError, exit 2). */
+export function parsePublicKey(text: string): Uint8Array {
+  const trimmed = text.trim();
+  const bytes = trimmed.length === PUBLIC_KEY_BYTES * 2 ? hexToBytes(trimmed) : undefined;
+  // RFC 8032 §5.1.3: a key that does not decode to a curve point can verify nothing;
+  // say so at load time instead of failing every signature later. A small-order key
+  // would accept forgeries, so it is refused too.
+  const point = bytes === undefined ? undefined : decodePoint(bytes);
+  if (point === undefined || isSmallOrder(point)) {
+    throw new ConfigError(
+      'PUBKEY_INVALID',
+      `public key must be ${PUBLIC_KEY_BYTES * 2} hex characters encoding an Ed25519 point (DESIGN §3.4)`,
+      { details: { length: trimmed.length } },
+    );
+  }
+  return bytes as Uint8Array;
+}
+
+/** Read and parse a public key file. A missing or unreadable file is a ConfigError. */
+export async function loadPublicKey(path: string): Promise<Uint8Array> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('PUBKEY_UNREADABLE', `cannot read public key ${path}`, {
+      cause: err,
+      details: { path, errno: errnoCode(err) },
+    });
+  }
+  try {
+    return parsePublicKey(text);
+  } catch (err) {
+    if (err instanceof ConfigError) err.details.path = path;
+    throw err;
+  }
+}
+
+/**
+ * Raw 32-byte public key from a node:crypto Ed25519 KeyObject (public or private), so
+ * callers holding a KeyObject can use the streaming verifier.
+ */
+export function publicKeyBytes(key: KeyObject | Uint8Array): Uint8Array {
+  if (key instanceof Uint8Array) {
+    if (key.length !== PUBLIC_KEY_BYTES) {
+      throw new ConfigError('PUBKEY_INVALID', `public key must be ${PUBLIC_KEY_BYTES} bytes`);
+    }
+    return key;
+  }
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  if (pub.asymmetricKeyType !== 'ed25519') {
+    throw new ConfigError('PUBKEY_INVALID', 'public key is not an Ed25519 key', {
+      details: { type: pub.asymmetricKeyType },
+    });
+  }
+  const jwk = pub.export({ format: 'jwk' });
+  if (typeof jwk.x !== 'string') throw new ConfigError('PUBKEY_INVALID', 'cannot export key');
+  return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
+}
+
+/** The node:crypto KeyObject for raw public key bytes (for one-shot node verification). */
+export function publicKeyObject(raw: Uint8Array): KeyObject {
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
+    format: 'jwk',
+  });
+}
+
+/**
+ * Parse a `.sig` file: exactly 64 raw bytes, or 128 hex characters with surrounding
+ * whitespace trimmed. Anything else is SIGNATURE_MALFORMED (exit 4).
+ */
+export function parseSignature(bytes: Uint8Array): Uint8Array {
+  // Exactly 64 bytes is always the raw form: the hex form is at least 128 bytes.
+  if (bytes.length === SIGNATURE_BYTES) return new Uint8Array(bytes);
+  if (bytes.length <= MAX_SIGNATURE_FILE_BYTES) {
+    const text = Buffer.from(bytes).toString('latin1').trim();
+    if (text.length === SIGNATURE_BYTES * 2) {
+      const decoded = hexToBytes(text);
+      if (decoded !== undefined) return decoded;
+    }
+  }
+  throw new VerificationError(
+    'SIGNATURE_MALFORMED',
+    `signature must be ${SIGNATURE_BYTES} raw bytes or ${SIGNATURE_BYTES * 2} hex characters`,
+    { details: { length: bytes.length } },
+  );
+}

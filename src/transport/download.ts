@@ -1,0 +1,544 @@
+/**
+ * downloadToFile: the generic, bounded, resumable download primitive. The HTTP update
+ * source and the OCI registry client both use it.
+ *
+ * One pass over the network bytes does everything: SHA-256, the optional streaming
+ * Ed25519 verification (RFC 8032 §5.1.7, see src/crypto/ed25519.ts) and batched writes
+ * to `<dest>.part`. Only a file whose size, digest and signature all check out is
+ * renamed to `<dest>`. Failures leave the staging directory clean or resumable:
+ * verification failures delete the partial file (DESIGN §2: never fill a partition
+ * with garbage); network failures keep it with a sidecar so the next attempt or run
+ * continues with Range + If-Range.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Dispatcher } from 'undici';
+import {
+  KubesoloError,
+  OperationError,
+  VerificationError,
+  errnoCode,
+  toKubesoloError,
+} from '../errors.js';
+import { fsyncDir } from '../fs/atomic.js';
+import { silentLogger, type Logger } from '../log.js';
+import { createEd25519Verifier, type Ed25519StreamVerifier } from '../crypto/ed25519.js';
+import { BatchWriter } from './batch-writer.js';
+import { TransportCode, poisonsPartial, redactUrl, toTransportError } from './errors.js';
+import { discardBody, headerValue, openRequest, type OpenResponse } from './http.js';
+import {
+  ifRangeValue,
+  readResumeState,
+  writeResumeState,
+  type ResumeState,
+} from './resume-state.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
+
+export interface DownloadLimits {
+  /** Time to wait for response headers, per request (ms). */
+  headersTimeoutMs: number;
+  /** Longest silence while receiving the body (ms). */
+  idleTimeoutMs: number;
+  /** Overall deadline for the whole download including retries (ms). */
+  deadlineMs: number;
+  /** Slow-retrieval guard: minimum average rate over `rateWindowMs`; 0 disables it. */
+  minBytesPerSecond: number;
+  rateWindowMs: number;
+  maxRedirects: number;
+  /** Cap when no size is declared. A declared size always cuts off one byte past it. */
+  maxBytes: number;
+  retry: RetryPolicy;
+}
+
+export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
+  headersTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  deadlineMs: 2 * 60 * 60 * 1000,
+  minBytesPerSecond: 4096,
+  rateWindowMs: 60_000,
+  maxRedirects: 5,
+  maxBytes: 4 * 1024 * 1024 * 1024,
+  retry: DEFAULT_RETRY,
+};
+
+export interface DownloadOptions {
+  url: string;
+  /** Final path. The partial file is `<dest>.part`, its sidecar `<dest>.part.json`. */
+  dest: string;
+  dispatcher: Dispatcher;
+  /** Lowercase or uppercase hex SHA-256 of the whole file; mismatch → HASH_MISMATCH. */
+  expectedSha256?: string;
+  /** Exact size in bytes; more → DOWNLOAD_TOO_LARGE, less → DOWNLOAD_TRUNCATED. */
+  expectedSize?: number;
+  /** Verify this Ed25519 signature over the file while downloading. */
+  signature?: { signature: Uint8Array; publicKey: Uint8Array };
+  /** Extra request headers (e.g. Authorization); dropped on cross-origin redirects. */
+  headers?: Record<string, string>;
+  limits?: Partial<DownloadLimits>;
+  /** Resume from a matching partial file (default true). */
+  resume?: boolean;
+  /**
+   * The URL's content never changes (content-addressed, e.g. an OCI blob): resume
+   * even when the server sends no ETag/Last-Modified to put in If-Range.
+   */
+  immutable?: boolean;
+  /** Called at most every 200 ms and once at the end; `received` includes resumed bytes. */
+  onProgress?: (received: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+  log?: Logger;
+}
+
+export interface DownloadResult {
+  path: string;
+  sha256: string;
+  size: number;
+  /** Bytes received over the network in this call (less than size after a resume). */
+  bytesFetched: number;
+  /** Bytes of an earlier partial file that were reused (0 if none). */
+  resumedFrom: number;
+  signatureVerified: boolean;
+  attempts: number;
+}
+
+const PROGRESS_INTERVAL_MS = 200;
+
+/** Download `url` to `dest` with limits, hashing, optional signature check and resume. */
+export async function downloadToFile(options: DownloadOptions): Promise<DownloadResult> {
+  const transfer = new Transfer(options);
+  return transfer.run();
+}
+
+class Transfer {
+  readonly limits: DownloadLimits;
+  readonly log: Logger;
+  readonly part: string;
+  readonly sidecar: string;
+  readonly url: string;
+  sha: Hash = createHash('sha256');
+  ed: Ed25519StreamVerifier | undefined;
+  handle: FileHandle | undefined;
+  /** Bytes in the partial file, all of them fed to the hashers. */
+  offset = 0;
+  fetched = 0;
+  resumedFrom = 0;
+  attempts = 0;
+  validators: Pick<ResumeState, 'etag' | 'lastModified'> = {};
+  lastProgress = 0;
+  readonly run$: AbortController = new AbortController();
+
+  constructor(readonly options: DownloadOptions) {
+    this.limits = { ...DEFAULT_DOWNLOAD_LIMITS, ...(options.limits ?? {}) };
+    this.log = options.log ?? silentLogger;
+    this.part = `${options.dest}.part`;
+    this.sidecar = `${options.dest}.part.json`;
+    this.url = options.url;
+    this.ed = this.newVerifier();
+  }
+
+  newVerifier(): Ed25519StreamVerifier | undefined {
+    const sig = this.options.signature;
+    return sig ? createEd25519Verifier(sig.signature, sig.publicKey) : undefined;
+  }
+
+  get limit(): number {
+    return this.options.expectedSize ?? this.limits.maxBytes;
+  }
+
+  /** Resuming needs a validator for If-Range, or content that cannot change. */
+  get canResume(): boolean {
+    return this.options.immutable === true || ifRangeValue(this.validators) !== undefined;
+  }
+
+  async run(): Promise<DownloadResult> {
+    const external = this.options.signal;
+    const onAbort = (): void =>
+      this.run$.abort(
+        new OperationError(TransportCode.ABORTED, 'download aborted', {
+          details: { url: redactUrl(this.url) },
+        }),
+      );
+    if (external?.aborted) onAbort();
+    external?.addEventListener('abort', onAbort, { once: true });
+    const deadline = setTimeout(() => {
+      this.run$.abort(
+        new OperationError(
+          TransportCode.TIMEOUT,
+          `download did not finish within ${this.limits.deadlineMs} ms`,
+          {
+            details: {
+              url: redactUrl(this.url),
+              phase: 'deadline',
+              limitMs: this.limits.deadlineMs,
+            },
+          },
+        ),
+      );
+    }, this.limits.deadlineMs);
+    try {
+      await mkdir(dirname(this.options.dest), { recursive: true });
+      await rm(this.options.dest, { force: true });
+      await this.loadPartial();
+      await withRetry((n) => this.attempt(n), this.limits.retry, this.log, this.run$.signal);
+      return await this.finish();
+    } catch (raw) {
+      const err = toKubesoloError(raw);
+      await this.cleanUp(err);
+      throw err;
+    } finally {
+      clearTimeout(deadline);
+      external?.removeEventListener('abort', onAbort);
+      await this.handle?.close().catch(() => undefined);
+      this.handle = undefined;
+    }
+  }
+
+  /** Pick up `<dest>.part` from an earlier run if its sidecar says it is the same content. */
+  async loadPartial(): Promise<void> {
+    const saved = this.options.resume === false ? undefined : await readResumeState(this.sidecar);
+    const size = await stat(this.part).then(
+      (s) => s.size,
+      () => -1,
+    );
+    const matches =
+      saved !== undefined &&
+      saved.url === this.url &&
+      saved.sha256 === (this.options.expectedSha256?.toLowerCase() ?? null) &&
+      saved.size === (this.options.expectedSize ?? null) &&
+      size > 0 &&
+      size <= this.limit;
+    if (!matches) {
+      await this.discardPartial();
+      return;
+    }
+    this.validators = {
+      ...(saved.etag ? { etag: saved.etag } : {}),
+      ...(saved.lastModified ? { lastModified: saved.lastModified } : {}),
+    };
+    if (!this.canResume) {
+      await this.discardPartial();
+      return;
+    }
+    // The final digest must cover the whole file, so re-hash the bytes already there.
+    this.handle = await this.openPart('r+');
+    const stream = createReadStream(this.part, { highWaterMark: 1024 * 1024, end: size - 1 });
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      this.sha.update(chunk);
+      this.ed?.update(chunk);
+    }
+    this.offset = size;
+    this.resumedFrom = size;
+    this.log.info('resuming partial download', { url: redactUrl(this.url), from: size });
+  }
+
+  async openPart(flags: 'r+' | 'w+'): Promise<FileHandle> {
+    try {
+      return await open(this.part, flags, 0o600);
+    } catch (err) {
+      throw stagingError(err, this.part);
+    }
+  }
+
+  async discardPartial(): Promise<void> {
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+    await rm(this.part, { force: true });
+    await rm(this.sidecar, { force: true });
+  }
+
+  /** Start over from byte 0 (server ignored Range, validator changed, or 416). */
+  async restart(reason: string): Promise<void> {
+    if (this.offset > 0)
+      this.log.info('restarting download from the beginning', { url: redactUrl(this.url), reason });
+    this.sha = createHash('sha256');
+    this.ed = this.newVerifier();
+    this.offset = 0;
+    this.resumedFrom = 0;
+    await this.handle?.truncate(0).catch((err: unknown) => {
+      throw stagingError(err, this.part);
+    });
+  }
+
+  async attempt(attempt: number): Promise<void> {
+    this.attempts = attempt;
+    if (this.options.expectedSize !== undefined && this.offset === this.options.expectedSize)
+      return;
+    if (this.offset > 0 && !this.canResume) await this.restart('no validator for If-Range');
+    const attempt$ = new AbortController();
+    const signal = AbortSignal.any([this.run$.signal, attempt$.signal]);
+    let response = await this.request(signal);
+    if (this.offset > 0 && response.statusCode === 416) {
+      discardBody(response.body);
+      await this.restart('416 Range Not Satisfiable');
+      response = await this.request(signal);
+    }
+    if (this.offset > 0 && response.statusCode === 206 && !this.sameRepresentation(response)) {
+      discardBody(response.body);
+      await this.restart('Content-Range or ETag does not match the partial file');
+      response = await this.request(signal);
+    }
+    if (this.offset > 0 && response.statusCode === 200) {
+      // RFC 9110 §13.1.5: a 200 answer to If-Range means the representation changed
+      // (or the server ignores Range); its body is the whole file, so use it from 0.
+      await this.restart('server sent the whole file (200) instead of the range');
+    }
+    const expectedStatus = this.offset > 0 ? 206 : 200;
+    if (response.statusCode !== expectedStatus) {
+      discardBody(response.body);
+      throw new OperationError(
+        TransportCode.HTTP_STATUS,
+        `HTTP ${response.statusCode} for ${redactUrl(response.url)}`,
+        {
+          details: {
+            status: response.statusCode,
+            url: redactUrl(response.url),
+            ...(headerValue(response.headers, 'retry-after')
+              ? { retryAfter: headerValue(response.headers, 'retry-after') }
+              : {}),
+          },
+        },
+      );
+    }
+    await this.receive(response, signal, attempt$);
+  }
+
+  async request(signal: AbortSignal): Promise<OpenResponse> {
+    const headers: Record<string, string> = {
+      'accept-encoding': 'identity',
+      ...(this.options.headers ?? {}),
+    };
+    if (this.offset > 0) {
+      headers.range = `bytes=${this.offset}-`;
+      const ifRange = ifRangeValue(this.validators);
+      if (ifRange !== undefined) headers['if-range'] = ifRange;
+    }
+    return openRequest(this.url, {
+      dispatcher: this.options.dispatcher,
+      headers,
+      maxRedirects: this.limits.maxRedirects,
+      headersTimeoutMs: this.limits.headersTimeoutMs,
+      bodyTimeoutMs: this.limits.idleTimeoutMs,
+      signal,
+    });
+  }
+
+  /** A 206 continues our partial file only if it starts at our offset and has our ETag. */
+  sameRepresentation(response: OpenResponse): boolean {
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(
+      headerValue(response.headers, 'content-range') ?? '',
+    );
+    if (range === null || Number(range[1]) !== this.offset) return false;
+    const etag = headerValue(response.headers, 'etag');
+    if (this.validators.etag !== undefined && etag !== undefined && etag !== this.validators.etag)
+      return false;
+    const total = range[3] === '*' ? undefined : Number(range[3]);
+    const expected = this.options.expectedSize;
+    return total === undefined || expected === undefined || total === expected;
+  }
+
+  async receive(
+    response: OpenResponse,
+    signal: AbortSignal,
+    attempt$: AbortController,
+  ): Promise<void> {
+    const url = redactUrl(response.url);
+    if (this.offset === 0) {
+      // A fresh file: remember what it is so a later run can resume it.
+      const etag = headerValue(response.headers, 'etag');
+      const lastModified = headerValue(response.headers, 'last-modified');
+      this.validators = { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
+      this.handle ??= await this.openPart('w+');
+      await this.handle.truncate(0);
+      await writeResumeState(this.sidecar, {
+        url: this.url,
+        sha256: this.options.expectedSha256?.toLowerCase() ?? null,
+        size: this.options.expectedSize ?? null,
+        ...this.validators,
+      });
+    }
+    const handle = this.handle ?? (this.handle = await this.openPart('r+'));
+    const declared = Number(headerValue(response.headers, 'content-length') ?? NaN);
+    if (Number.isFinite(declared) && this.offset + declared > this.limit) {
+      discardBody(response.body);
+      throw this.tooLarge(url, this.offset + declared);
+    }
+    const writer = new BatchWriter(handle, this.offset);
+    const guard = this.startRateGuard(attempt$, url);
+    let received = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        if (this.offset + chunk.length > this.limit) {
+          // Cut off one byte past the limit: nothing beyond it is hashed or written.
+          discardBody(response.body);
+          throw this.tooLarge(url, this.offset + chunk.length);
+        }
+        this.sha.update(chunk);
+        this.ed?.update(chunk);
+        await writer.push(chunk);
+        this.offset += chunk.length;
+        this.fetched += chunk.length;
+        received += chunk.length;
+        guard.bytes = received;
+        this.progress(false);
+      }
+    } catch (err) {
+      throw toTransportError(err, response.url, signal.reason);
+    } finally {
+      clearInterval(guard.timer);
+      // Everything hashed must be on disk, so the partial file stays resumable.
+      await writer.flush().catch((err: unknown) => {
+        throw stagingError(err, this.part);
+      });
+    }
+    if (
+      (Number.isFinite(declared) && received < declared) ||
+      (this.options.expectedSize !== undefined && this.offset < this.options.expectedSize)
+    ) {
+      throw new OperationError(TransportCode.TRUNCATED, `body of ${url} ended early`, {
+        details: {
+          url,
+          received: this.offset,
+          expected: this.options.expectedSize ?? this.offset - received + declared,
+        },
+      });
+    }
+  }
+
+  /**
+   * Slow-retrieval guard: every quarter window, compare the bytes received in the last
+   * `rateWindowMs` with the minimum rate. A trickling server that never goes silent
+   * long enough for the idle timeout is stopped here (DOWNLOAD_TOO_SLOW).
+   */
+  startRateGuard(attempt$: AbortController, url: string): { bytes: number; timer: NodeJS.Timeout } {
+    const { minBytesPerSecond: min, rateWindowMs: window } = this.limits;
+    const started = performance.now();
+    const samples: { t: number; bytes: number }[] = [{ t: started, bytes: 0 }];
+    const guard = {
+      bytes: 0,
+      timer: setInterval(
+        () => {
+          const now = performance.now();
+          samples.push({ t: now, bytes: guard.bytes });
+          // Keep the newest sample at or before the window start as the reference point.
+          while (samples.length > 1 && (samples[1]?.t ?? now) <= now - window) samples.shift();
+          const ref = samples[0];
+          if (ref === undefined || now - ref.t < window) return;
+          const rate = ((guard.bytes - ref.bytes) * 1000) / (now - ref.t);
+          if (rate < min) {
+            attempt$.abort(
+              new OperationError(
+                TransportCode.TOO_SLOW,
+                `download of ${url} is slower than ${min} B/s`,
+                {
+                  details: {
+                    url,
+                    rate: Math.round(rate),
+                    minBytesPerSecond: min,
+                    windowMs: window,
+                  },
+                },
+              ),
+            );
+          }
+        },
+        Math.max(10, Math.floor(window / 4)),
+      ),
+    };
+    if (min <= 0) clearInterval(guard.timer);
+    guard.timer.unref();
+    return guard;
+  }
+
+  progress(final: boolean): void {
+    const cb = this.options.onProgress;
+    if (!cb) return;
+    const now = performance.now();
+    if (!final && now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
+    this.lastProgress = now;
+    cb(this.offset, this.options.expectedSize);
+  }
+
+  tooLarge(url: string, seen: number): VerificationError {
+    return new VerificationError(
+      TransportCode.TOO_LARGE,
+      `${url} is larger than ${this.limit} bytes`,
+      {
+        details: {
+          url,
+          limit: this.limit,
+          received: seen,
+          declared: this.options.expectedSize !== undefined,
+        },
+      },
+    );
+  }
+
+  async finish(): Promise<DownloadResult> {
+    const url = redactUrl(this.url);
+    const sha256 = this.sha.digest('hex');
+    const expected = this.options.expectedSha256?.toLowerCase();
+    if (expected !== undefined && sha256 !== expected) {
+      throw new VerificationError(
+        TransportCode.HASH_MISMATCH,
+        `SHA-256 of ${url} does not match the metadata`,
+        {
+          details: { url, expected, actual: sha256 },
+        },
+      );
+    }
+    const signatureVerified = this.ed !== undefined;
+    if (this.ed !== undefined && !this.ed.verify()) {
+      throw new VerificationError(
+        TransportCode.SIGNATURE_INVALID,
+        `Ed25519 signature of ${url} does not verify`,
+        {
+          details: { url },
+        },
+      );
+    }
+    try {
+      // DESIGN §2: fsync the data, rename, fsync the directory.
+      await this.handle?.sync();
+      await this.handle?.close();
+      this.handle = undefined;
+      await rename(this.part, this.options.dest);
+      await fsyncDir(dirname(this.options.dest));
+      await rm(this.sidecar, { force: true });
+    } catch (err) {
+      throw stagingError(err, this.options.dest);
+    }
+    this.progress(true);
+    return {
+      path: this.options.dest,
+      sha256,
+      size: this.offset,
+      bytesFetched: this.fetched,
+      resumedFrom: this.resumedFrom,
+      signatureVerified,
+      attempts: this.attempts,
+    };
+  }
+
+  /** Delete what cannot be trusted or resumed; keep a resumable partial file. */
+  async cleanUp(err: KubesoloError): Promise<void> {
+    const keep = !poisonsPartial(err) && this.offset > 0 && this.canResume;
+    if (keep) {
+      this.log.info('partial download kept for resume', {
+        url: redactUrl(this.url),
+        bytes: this.offset,
+        reason: err.code,
+      });
+      return;
+    }
+    await this.discardPartial().catch(() => undefined);
+  }
+}
+
+function stagingError(err: unknown, path: string): KubesoloError {
+  if (err instanceof KubesoloError) return err;
+  return new OperationError(TransportCode.STAGING_IO, `cannot write staging file ${path}`, {
+    cause: err,
+    details: { path, errno: errnoCode(err) },
+  });
+}

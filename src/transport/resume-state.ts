@@ -1,0 +1,47 @@
+/**
+ * The sidecar next to a partial download (`<file>.part.json`): what the partial bytes
+ * are, so a later run resumes only the same content. It records the URL asked for, the
+ * expected digest and size from the metadata, and the validators (ETag, Last-Modified)
+ * the server gave, which go into If-Range (RFC 9110 §13.1.5) when resuming.
+ */
+import { readFile } from 'node:fs/promises';
+import { atomicWriteFile } from '../fs/atomic.js';
+
+export interface ResumeState {
+  url: string;
+  sha256: string | null;
+  size: number | null;
+  etag?: string;
+  lastModified?: string;
+}
+
+export async function readResumeState(path: string): Promise<ResumeState | undefined> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    return undefined; // missing or corrupt: start over, never crash
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.url !== 'string') return undefined;
+  return {
+    url: v.url,
+    sha256: typeof v.sha256 === 'string' ? v.sha256 : null,
+    size: typeof v.size === 'number' ? v.size : null,
+    ...(typeof v.etag === 'string' ? { etag: v.etag } : {}),
+    ...(typeof v.lastModified === 'string' ? { lastModified: v.lastModified } : {}),
+  };
+}
+
+export async function writeResumeState(path: string, state: ResumeState): Promise<void> {
+  await atomicWriteFile(path, JSON.stringify(state) + '\n', { mode: 0o600 });
+}
+
+/** The If-Range value: a strong ETag, else Last-Modified (weak ETags are not allowed). */
+export function ifRangeValue(
+  state: Pick<ResumeState, 'etag' | 'lastModified'>,
+): string | undefined {
+  if (state.etag !== undefined && !state.etag.startsWith('W/')) return state.etag;
+  return state.lastModified;
+}

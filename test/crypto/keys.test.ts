@@ -1,0 +1,164 @@
+import { strict as assert } from 'node:assert';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, ExitCode, VerificationError } from '../../src/errors.js';
+import {
+  bytesToHex,
+  hexToBytes,
+  loadPublicKey,
+  parsePublicKey,
+  parseSignature,
+  publicKeyBytes,
+  publicKeyObject,
+} from '../../src/crypto/keys.js';
+import { sameDigest, sha256File, sha256Hex } from '../../src/crypto/sha256.js';
+import { verifyEd25519 } from '../../src/crypto/ed25519.js';
+
+const RFC_PUB = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
+
+describe('public key files (DESIGN §3.4: 64 hex, whitespace trimmed)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-keys-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('parses 64 hex characters with surrounding whitespace, either case', () => {
+    assert.equal(bytesToHex(parsePublicKey(`  ${RFC_PUB}\n`)), RFC_PUB);
+    assert.equal(bytesToHex(parsePublicKey(RFC_PUB.toUpperCase())), RFC_PUB);
+  });
+
+  it('rejects wrong length, non-hex, off-curve and small-order keys with PUBKEY_INVALID', () => {
+    for (const bad of [
+      '',
+      RFC_PUB.slice(2),
+      RFC_PUB + '00',
+      'zz' + RFC_PUB.slice(2),
+      '02' + '00'.repeat(31),
+      '01' + '00'.repeat(31),
+    ]) {
+      assert.throws(
+        () => parsePublicKey(bad),
+        (e: unknown) =>
+          e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.exitCode === ExitCode.USAGE,
+        bad,
+      );
+    }
+  });
+
+  it('loads a key file, and reports unreadable or invalid files with the path', async () => {
+    const good = join(dir, 'update.pub');
+    await writeFile(good, RFC_PUB + '\n');
+    assert.equal(bytesToHex(await loadPublicKey(good)), RFC_PUB);
+    await assert.rejects(
+      loadPublicKey(join(dir, 'missing.pub')),
+      (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_UNREADABLE',
+    );
+    const bad = join(dir, 'bad.pub');
+    await writeFile(bad, 'not a key');
+    await assert.rejects(
+      loadPublicKey(bad),
+      (e: unknown) =>
+        e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.details.path === bad,
+    );
+  });
+
+  it('converts between raw bytes and node:crypto KeyObjects', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const raw = publicKeyBytes(publicKey);
+    assert.equal(raw.length, 32);
+    assert.deepEqual(publicKeyBytes(privateKey), raw);
+    assert.deepEqual(publicKeyBytes(publicKeyObject(raw)), raw);
+    assert.throws(
+      () => publicKeyBytes(new Uint8Array(31)),
+      (e: unknown) => e instanceof ConfigError,
+    );
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
+    assert.throws(
+      () => publicKeyBytes(rsa),
+      (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_INVALID',
+    );
+  });
+});
+
+describe('signature files (DESIGN §3.4: 64 raw bytes or 128 hex)', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const message = randomBytes(100);
+  const sig = new Uint8Array(sign(null, message, privateKey));
+  const pub = publicKeyBytes(publicKey);
+
+  it('accepts raw and hex (trimmed, either case) forms of the same signature', () => {
+    for (const form of [
+      sig,
+      Buffer.from(bytesToHex(sig) + '\n'),
+      Buffer.from(`\t${bytesToHex(sig).toUpperCase()}  \r\n`),
+    ]) {
+      const parsed = parseSignature(new Uint8Array(form));
+      assert.deepEqual(parsed, sig);
+      assert.equal(verifyEd25519(message, parsed, pub), true);
+    }
+  });
+
+  it('rejects other shapes with SIGNATURE_MALFORMED (exit 4)', () => {
+    const bad = [
+      new Uint8Array(63),
+      new Uint8Array(65),
+      Buffer.from(bytesToHex(sig).slice(1)),
+      Buffer.from('g'.repeat(128)),
+      new Uint8Array(5000),
+    ];
+    for (const b of bad) {
+      assert.throws(
+        () => parseSignature(new Uint8Array(b)),
+        (e: unknown) =>
+          e instanceof VerificationError &&
+          e.code === 'SIGNATURE_MALFORMED' &&
+          e.exitCode === ExitCode.VERIFICATION,
+      );
+    }
+  });
+
+  it('hex helpers reject odd length and non-hex', () => {
+    assert.equal(hexToBytes('abc'), undefined);
+    assert.equal(hexToBytes('zz'), undefined);
+    assert.deepEqual(hexToBytes('00ff'), new Uint8Array([0, 255]));
+  });
+});
+
+describe('streaming SHA-256', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-sha-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('hashes a file, a prefix of it, and feeds every chunk to onChunk', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const file = join(dir, 'f');
+    await writeFile(file, data);
+    const seen: number[] = [];
+    const whole = await sha256File(file, { onChunk: (c) => seen.push(c.length) });
+    assert.equal(whole.sha256, sha256Hex(data));
+    assert.equal(whole.bytes, data.length);
+    assert.equal(
+      seen.reduce((a, b) => a + b, 0),
+      data.length,
+    );
+    const prefix = await sha256File(file, { length: 1000 });
+    assert.deepEqual(prefix, { sha256: sha256Hex(data.subarray(0, 1000)), bytes: 1000 });
+    assert.equal((await sha256File(file, { length: 0 })).sha256, sha256Hex(''));
+    assert.ok(sameDigest(whole.sha256.toUpperCase(), whole.sha256));
+    // The known digest of "abc" (FIPS 180-2 example).
+    assert.equal(
+      sha256Hex('abc'),
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+  });
+});

@@ -1,0 +1,279 @@
+/**
+ * createHttpUpdateSource against real loopback servers: the trust policy of
+ * DESIGN §3.4 (fail-closed with a key), metadata limits, and staging results.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { ConfigError, ExitCode, KubesoloError } from '../../src/errors.js';
+import {
+  createHttpUpdateSource,
+  type HttpUpdateSourceOptions,
+} from '../../src/transport/http-source.js';
+import type { ProgressEvent } from '../../src/transport/source.js';
+import {
+  sha256,
+  startServer,
+  staticFile,
+  status,
+  type TestServer,
+} from '../helpers/http-server.js';
+import { makeRelease, newKeys, sig, type ReleaseOptions } from './fixtures.js';
+
+const FAST = {
+  retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
+  idleTimeoutMs: 2000,
+  headersTimeoutMs: 2000,
+};
+
+function code(expected: string, exit: number = ExitCode.VERIFICATION) {
+  return (e: unknown): boolean => {
+    assert.ok(e instanceof KubesoloError, String(e));
+    assert.equal(e.code, expected, e.message);
+    assert.equal(e.exitCode, exit);
+    return true;
+  };
+}
+
+describe('HTTP update source', () => {
+  let dir: string;
+  let srv: TestServer | undefined;
+  const keys = newKeys();
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-src-'));
+  });
+  afterEach(async () => {
+    await srv?.close();
+    srv = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function serve(release: ReleaseOptions, extra: HttpUpdateSourceOptions | object = {}) {
+    const fixture = makeRelease(release);
+    srv = await startServer(fixture.routes);
+    const source = createHttpUpdateSource({
+      metadataUrl: srv.url('/latest.json'),
+      limits: FAST,
+      ...extra,
+    });
+    return { fixture, source, server: srv };
+  }
+
+  it('without a key: hashes only; stages both files with the right digests', async () => {
+    const { fixture, source } = await serve({});
+    const release = await source.fetchRelease();
+    assert.equal(release.metadataSigned, false);
+    assert.equal(release.metadata.vmlinuzUrl, srv!.url('/v1/vmlinuz'));
+    const events: ProgressEvent[] = [];
+    const v = await source.stage(release, 'vmlinuz', {
+      stagingDir: dir,
+      onProgress: (e) => events.push(e),
+    });
+    const i = await source.stage(release, 'initramfs', { stagingDir: dir });
+    assert.deepEqual(await readFile(v.path), fixture.vmlinuz);
+    assert.deepEqual(await readFile(i.path), fixture.initramfs);
+    assert.equal(v.sha256, sha256(fixture.vmlinuz));
+    assert.equal(v.signatureVerified, false);
+    assert.equal(v.bytesFetched, fixture.vmlinuz.length);
+    assert.deepEqual((await readdir(dir)).sort(), ['kubesolo-os.gz', 'vmlinuz']);
+    assert.deepEqual(events.at(-1), {
+      artifact: 'vmlinuz',
+      receivedBytes: fixture.vmlinuz.length,
+      totalBytes: fixture.vmlinuz.length,
+    });
+    await source.close();
+  });
+
+  it('with a key: verifies the metadata signature and both image signatures (raw and hex)', async () => {
+    const { source } = await serve(
+      { keys, signMetadata: true, signImages: true },
+      { publicKey: keys.publicKey },
+    );
+    const release = await source.fetchRelease();
+    assert.equal(release.metadataSigned, true);
+    const v = await source.stage(release, 'vmlinuz', { stagingDir: dir });
+    const i = await source.stage(release, 'initramfs', { stagingDir: dir });
+    assert.equal(v.signatureVerified, true);
+    assert.equal(i.signatureVerified, true);
+  });
+
+  it('with a key and signed metadata, unsigned images are accepted on their signed hashes', async () => {
+    const { source } = await serve({ keys, signMetadata: true }, { publicKey: keys.raw });
+    const release = await source.fetchRelease();
+    const v = await source.stage(release, 'vmlinuz', { stagingDir: dir });
+    assert.equal(v.signatureVerified, false);
+  });
+
+  it('with a key, unsigned metadata is refused: SIGNATURE_MISSING', async () => {
+    const { source } = await serve({ keys, signImages: true }, { publicKey: keys.publicKey });
+    await assert.rejects(source.fetchRelease(), code('SIGNATURE_MISSING'));
+  });
+
+  it('allow_unsigned_metadata: both image signatures become required', async () => {
+    const { source } = await serve(
+      { keys, signImages: true },
+      { publicKey: keys.publicKey, allowUnsignedMetadata: true },
+    );
+    const release = await source.fetchRelease();
+    assert.equal(release.metadataSigned, false);
+    assert.equal(
+      (await source.stage(release, 'vmlinuz', { stagingDir: dir })).signatureVerified,
+      true,
+    );
+
+    await srv!.close();
+    const unsignedImages = await serve(
+      { keys },
+      { publicKey: keys.publicKey, allowUnsignedMetadata: true },
+    );
+    const r2 = await unsignedImages.source.fetchRelease();
+    await assert.rejects(
+      unsignedImages.source.stage(r2, 'initramfs', { stagingDir: join(dir, 'b') }),
+      code('SIGNATURE_MISSING'),
+    );
+    assert.deepEqual(await readdir(join(dir, 'b')).catch(() => []), []);
+  });
+
+  it('a wrong key makes the metadata signature invalid: SIGNATURE_INVALID', async () => {
+    const other = newKeys();
+    const { source } = await serve({ keys, signMetadata: true }, { publicKey: other.publicKey });
+    await assert.rejects(source.fetchRelease(), code('SIGNATURE_INVALID'));
+  });
+
+  it('a metadata signature over another file is refused', async () => {
+    const { source, server } = await serve(
+      { keys, signMetadata: true },
+      { publicKey: keys.publicKey },
+    );
+    server.route(
+      '/latest.json.sig',
+      staticFile(sig(Buffer.from('{"version":"v9"}'), keys.privateKey)),
+    );
+    await assert.rejects(source.fetchRelease(), code('SIGNATURE_INVALID'));
+  });
+
+  it('an image signature of another file is refused and nothing is staged', async () => {
+    const { fixture, source, server } = await serve(
+      { keys, signMetadata: true, signImages: true },
+      { publicKey: keys.publicKey },
+    );
+    server.route('/v1/vmlinuz.sig', staticFile(sig(fixture.initramfs, keys.privateKey)));
+    const release = await source.fetchRelease();
+    await assert.rejects(
+      source.stage(release, 'vmlinuz', { stagingDir: dir }),
+      code('SIGNATURE_INVALID'),
+    );
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  it('a tampered image fails HASH_MISMATCH and nothing is staged', async () => {
+    const { fixture, source, server } = await serve({});
+    const tampered = Buffer.from(fixture.initramfs);
+    tampered[1000]! ^= 1;
+    server.route('/v1/kubesolo-os.gz', staticFile(tampered));
+    const release = await source.fetchRelease();
+    await assert.rejects(
+      source.stage(release, 'initramfs', { stagingDir: dir }),
+      code('HASH_MISMATCH'),
+    );
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  it('a tampered, validly re-hashed image still fails its signature when metadata is unsigned', async () => {
+    // allow_unsigned_metadata: the attacker controls latest.json, so the hash matches
+    // the tampered file; only the image signature stands between it and the device.
+    const { fixture, source, server } = await serve(
+      { keys, signImages: true },
+      { publicKey: keys.publicKey, allowUnsignedMetadata: true },
+    );
+    const tampered = Buffer.from(fixture.vmlinuz);
+    tampered[0]! ^= 1;
+    const doc = { ...fixture.doc, vmlinuz_sha256: sha256(tampered) };
+    server.route('/latest.json', staticFile(Buffer.from(JSON.stringify(doc))));
+    server.route('/v1/vmlinuz', staticFile(tampered));
+    const release = await source.fetchRelease();
+    await assert.rejects(
+      source.stage(release, 'vmlinuz', { stagingDir: dir }),
+      code('SIGNATURE_INVALID'),
+    );
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  it('an explicit metadata_sig_url that is missing is SIGNATURE_MISSING even if unsigned is allowed', async () => {
+    const { source } = await serve(
+      { keys, signImages: true, extra: { metadata_sig_url: 'sigs/latest.json.sig' } },
+      { publicKey: keys.publicKey, allowUnsignedMetadata: true },
+    );
+    await assert.rejects(source.fetchRelease(), code('SIGNATURE_MISSING'));
+  });
+
+  it('a failing signature server is an error, never "unsigned"', async () => {
+    const { source, server } = await serve(
+      { keys, signImages: true },
+      { publicKey: keys.publicKey, allowUnsignedMetadata: true },
+    );
+    server.route('/latest.json.sig', status(500));
+    await assert.rejects(source.fetchRelease(), code('HTTP_STATUS', ExitCode.FAILED));
+    assert.equal(
+      server.requests.filter((r) => r.path === '/latest.json.sig').length,
+      2,
+      'retried once',
+    );
+  });
+
+  it('a garbage signature file is SIGNATURE_MALFORMED', async () => {
+    const { source, server } = await serve(
+      { keys, signMetadata: true },
+      { publicKey: keys.publicKey },
+    );
+    server.route('/latest.json.sig', staticFile(Buffer.from('hello')));
+    await assert.rejects(source.fetchRelease(), code('SIGNATURE_MALFORMED'));
+  });
+
+  it('expired metadata is refused: METADATA_EXPIRED', async () => {
+    const { source } = await serve({ extra: { expires: '2020-01-01T00:00:00Z' } });
+    await assert.rejects(source.fetchRelease(), code('METADATA_EXPIRED'));
+  });
+
+  it('the clock decides expiry', async () => {
+    const { source } = await serve(
+      { extra: { expires: '2030-01-01T00:00:00Z' } },
+      { clock: { now: () => new Date('2031-01-01T00:00:00Z') } },
+    );
+    await assert.rejects(source.fetchRelease(), code('METADATA_EXPIRED'));
+  });
+
+  it('metadata over 64 KiB is refused without reading it all: METADATA_TOO_LARGE', async () => {
+    const { source } = await serve({ extra: { release_notes: 'x'.repeat(70 * 1024) } });
+    await assert.rejects(source.fetchRelease(), code('METADATA_TOO_LARGE'));
+  });
+
+  it('metadata from another channel is parsed and carried for the gates', async () => {
+    const { source } = await serve({ extra: { channel: 'nightly' } });
+    assert.equal((await source.fetchRelease()).metadata.channel, 'nightly');
+  });
+
+  it('malformed metadata is METADATA_MALFORMED', async () => {
+    const { source, server } = await serve({});
+    server.route('/latest.json', staticFile(Buffer.from('<html>oops</html>')));
+    await assert.rejects(source.fetchRelease(), code('METADATA_MALFORMED'));
+  });
+
+  it('a 404 for latest.json is HTTP_STATUS (exit 1) and not retried', async () => {
+    const { source, server } = await serve({});
+    server.route('/latest.json', status(404));
+    await assert.rejects(source.fetchRelease(), code('HTTP_STATUS', ExitCode.FAILED));
+    assert.equal(server.requests.length, 1);
+  });
+
+  it('refuses bad metadata URLs at construction (ConfigError)', () => {
+    for (const u of ['ftp://x.test/latest.json', 'https://u:p@x.test/latest.json', 'not a url']) {
+      assert.throws(
+        () => createHttpUpdateSource({ metadataUrl: u }),
+        (e: unknown) => e instanceof ConfigError && e.code === 'SERVER_URL_INVALID',
+      );
+    }
+  });
+});

@@ -1,0 +1,186 @@
+// CLI start-up benchmark (issue #2 "Done means", issue #5 Tests): median wall time of
+// the agent bundle against `node -e 0` measured in the same run. Target: <= 2.5x.
+//
+//   node bench/cli-startup.bench.mjs [--runs N] [--warmup N] [--record] [--check]
+//                                    ['<agent args>' ...]
+//
+// Every run spawns a fresh `node`, so the baseline carries the same process start-up
+// cost and only the agent's own work (reading + compiling the bundle, top-level code,
+// the command) shows up in the ratio. Runs are interleaved in a shuffled order each
+// round, so load from other processes on a shared machine hits baseline and agent
+// alike. hyperfine, when installed, measures the same pair again as a cross-check.
+//
+// Extra arguments are more agent command lines to time (split on spaces), e.g.
+// 'status --json --root /tmp/r'. Each must exit 0 (an error path is not start-up).
+// --record rewrites the "CLI start-up" section of bench/RESULTS.md; --check exits 1
+// when a ratio is over the target.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const TARGET_RATIO = 2.5;
+const BUNDLE = 'dist/kubesolo-update.mjs';
+const RESULTS = 'bench/RESULTS.md';
+const SECTION = '## CLI start-up';
+
+function parseArgs(argv) {
+  const opts = { runs: 40, warmup: 5, record: false, check: false, commands: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--runs') opts.runs = Number(argv[++i]);
+    else if (a === '--warmup') opts.warmup = Number(argv[++i]);
+    else if (a === '--record') opts.record = true;
+    else if (a === '--check') opts.check = true;
+    else if (a === '--') continue;
+    else opts.commands.push(a);
+  }
+  if (!Number.isInteger(opts.runs) || opts.runs < 5) throw new Error('--runs must be >= 5');
+  return opts;
+}
+
+function timeOnce(args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) {
+    throw new Error(`node ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}`);
+  }
+  return ms;
+}
+
+function quantile(sorted, q) {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { median: quantile(s, 0.5), p10: quantile(s, 0.1), p90: quantile(s, 0.9), min: s[0] };
+}
+
+function shuffle(list) {
+  const a = [...list];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+function hyperfine(cases, runs) {
+  const probe = spawnSync('hyperfine', ['--version'], { encoding: 'utf8' });
+  if (probe.status !== 0) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'ks-bench-'));
+  const out = join(dir, 'hf.json');
+  try {
+    const quote = (s) => (/^[\w./=:-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+    const r = spawnSync(
+      'hyperfine',
+      [
+        '-N',
+        '--style',
+        'none',
+        '--warmup',
+        '3',
+        '--runs',
+        String(runs),
+        '--export-json',
+        out,
+        ...cases.map((c) => [process.execPath, ...c.args].map(quote).join(' ')),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    if (r.status !== 0) return undefined;
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    return { version: probe.stdout.trim(), results: json.results };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (ms) => ms.toFixed(1);
+
+const opts = parseArgs(process.argv.slice(2));
+if (!existsSync(BUNDLE)) {
+  console.error(`${BUNDLE} is missing: run \`npm run build\` (npm run bench does)`);
+  process.exit(2);
+}
+
+const cases = [
+  { label: '`node -e 0` (baseline)', args: ['-e', '0'] },
+  { label: '`kubesolo-update --help`', args: [BUNDLE, '--help'] },
+  ...opts.commands.map((c) => ({
+    label: `\`kubesolo-update ${c}\``,
+    args: [BUNDLE, ...c.split(/\s+/).filter(Boolean)],
+  })),
+];
+
+const load0 = loadavg()[0];
+for (let i = 0; i < opts.warmup; i++) for (const c of cases) timeOnce(c.args);
+const samples = cases.map(() => []);
+for (let i = 0; i < opts.runs; i++) {
+  for (const idx of shuffle(cases.map((_, j) => j))) samples[idx].push(timeOnce(cases[idx].args));
+}
+const load1 = loadavg()[0];
+const measured = cases.map((c, i) => ({ ...c, ...stats(samples[i]) }));
+const base = measured[0];
+const hf = hyperfine(cases, opts.runs);
+
+const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const lines = [
+  `Measured ${when} by \`node bench/cli-startup.bench.mjs\` (\`npm run bench -- cli-startup\`):`,
+  `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'},`,
+  `1-min load average ${load0.toFixed(1)} → ${load1.toFixed(1)} (the machine is shared),`,
+  `bundle ${BUNDLE} ${(statSync(BUNDLE).size / 1024).toFixed(1)} KiB.`,
+  `${opts.runs} interleaved runs per command in shuffled order after ${opts.warmup} warm-up rounds;`,
+  `wall time of spawning \`node\` until exit. Target: median ≤ ${TARGET_RATIO}× the baseline.`,
+  '',
+  '| command | median ms | p10 ms | p90 ms | min ms | median ratio | target |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+];
+let over = false;
+for (const m of measured) {
+  const ratio = m.median / base.median;
+  const isBase = m === base;
+  if (!isBase && ratio > TARGET_RATIO) over = true;
+  lines.push(
+    `| ${m.label} | ${fmt(m.median)} | ${fmt(m.p10)} | ${fmt(m.p90)} | ${fmt(m.min)} | ` +
+      `${isBase ? '1.00×' : ratio.toFixed(2) + '×'} | ${isBase ? '' : ratio <= TARGET_RATIO ? 'met' : '**missed**'} |`,
+  );
+}
+if (hf) {
+  lines.push(
+    '',
+    `Cross-check with ${hf.version} (\`-N\`, ${opts.runs} runs each, run one command after another):`,
+    '',
+    '| command | median ms | mean ± σ ms | user ms | system ms | median ratio |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  );
+  const hfBase = hf.results[0].median;
+  hf.results.forEach((r, i) => {
+    lines.push(
+      `| ${cases[i].label} | ${fmt(r.median * 1000)} | ${fmt(r.mean * 1000)} ± ${fmt(r.stddev * 1000)} | ` +
+        `${fmt(r.user * 1000)} | ${fmt(r.system * 1000)} | ${(r.median / hfBase).toFixed(2)}× |`,
+    );
+  });
+}
+const report = lines.join('\n');
+console.log(report);
+
+if (opts.record) {
+  const text = readFileSync(RESULTS, 'utf8');
+  const start = text.indexOf(SECTION);
+  if (start < 0) throw new Error(`${RESULTS} has no "${SECTION}" section`);
+  const headingEnd = text.indexOf('\n', start) + 1;
+  const next = text.indexOf('\n## ', headingEnd);
+  const end = next < 0 ? text.length : next + 1;
+  writeFileSync(RESULTS, text.slice(0, headingEnd) + '\n' + report + '\n\n' + text.slice(end));
+  console.log(`\nrecorded in ${RESULTS}`);
+}
+if (opts.check && over) {
+  console.error(`a median ratio is over the ${TARGET_RATIO}× target`);
+  process.exit(1);
+}

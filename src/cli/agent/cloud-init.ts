@@ -1,6 +1,7 @@
+import { UsageError } from '../../errors.js';
+import { applyCloudInit } from '../../cloudinit/apply.js';
 import type { Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
 
 export const cloudInitCommand: Command<AgentGlobal> = {
   name: 'cloud-init',
@@ -10,7 +11,31 @@ export const cloudInitCommand: Command<AgentGlobal> = {
       name: 'apply',
       summary: 'Write update.conf from the updates: block of FILE',
       usage: 'cloud-init apply FILE [options]',
-      run: notImplemented('kubesolo-update cloud-init apply'),
+      description: [
+        'Reads FILE as cloud-init does (YAML 1.1) and sets the update.conf keys of its',
+        'top-level updates: block (server, channel, maintenance_window, pubkey,',
+        'healthcheck_url, auto_rollback_after, ...) under --root; other lines of an',
+        'existing update.conf are kept. An inline pubkey (64 hex) is written to',
+        '/etc/kubesolo/update.pub. No updates: block, or an empty one: nothing is touched.',
+        'Any invalid value: exit 2 naming the YAML line, and nothing is written.',
+      ].join('\n'),
+      async run({ positionals, global, log, out }) {
+        const file = positionals[0];
+        if (file === undefined || positionals.length > 1) {
+          throw new UsageError('MISSING_ARGUMENT', 'cloud-init apply needs exactly one FILE');
+        }
+        const r = await applyCloudInit({ file, root: global.root, confPath: global.conf, log });
+        for (const i of r.ignored) out.line(`ignored updates.${i.key} (line ${i.line}): ${i.why}`);
+        if (r.outcome === 'no-updates-block') {
+          out.line(`no updates: block in ${file}; ${r.confFile} left alone`);
+        } else if (r.outcome === 'unchanged') {
+          out.line(`${r.confFile} already up to date`);
+        } else {
+          out.line(`wrote ${r.confFile}: ${r.keys.join(', ')}`);
+        }
+        if (r.pubkeyWritten) out.line(`wrote ${r.pubkeyFile}`);
+        out.data({ ok: true, ...r });
+      },
     },
   ],
 };

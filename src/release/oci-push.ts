@@ -1,0 +1,328 @@
+/**
+ * `kubesolo-release push`: publish a release to an OCI registry in the layout the
+ * agent pulls (issue #8, docs/oci.md): the kernel, initramfs and (ours) signed
+ * latest.json as layers of a per-architecture manifest with the `io.kubesolo.os.*`
+ * annotations, that manifest under `TAG-ARCH`, and an image index under `TAG` that
+ * gains or replaces this architecture's entry and keeps the others.
+ */
+import { createHash, sign, type KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import {
+  isIndexType,
+  isManifestType,
+  parseIndex,
+  type Descriptor,
+} from '../transport/oci/artifact.js';
+import type { RegistryCredentials } from '../transport/oci/auth.js';
+import { OciClient, sha256Digest } from '../transport/oci/client.js';
+import {
+  ANNOTATION,
+  EMPTY_CONFIG_BYTES,
+  KUBESOLO_ARTIFACT,
+  LAYER_INITRAMFS,
+  LAYER_KERNEL,
+  LAYER_METADATA,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from '../transport/oci/media-types.js';
+import { formatReference, isValidTag, parseRegistryReference } from '../transport/oci/reference.js';
+
+export type UploadMode = 'monolithic' | 'chunked';
+
+export interface OciPushOptions {
+  registry: string;
+  tag: string;
+  kernelPath: string;
+  initramfsPath: string;
+  version: string;
+  /** Go architecture name. */
+  architecture: string;
+  channel?: string | undefined;
+  minCompatibleVersion?: string | undefined;
+  releaseNotes?: string | undefined;
+  /** RFC 3339; default: now. */
+  releaseDate?: string | undefined;
+  /** Ed25519 private key: signs latest.json and both images. */
+  signingKey?: KeyObject | undefined;
+  credentials?: RegistryCredentials | undefined;
+  dispatcher?: Dispatcher | undefined;
+  /** `chunked` PATCHes `chunkSize` bytes at a time (default: monolithic PUT). */
+  uploadMode?: UploadMode | undefined;
+  chunkSize?: number | undefined;
+  log?: Logger | undefined;
+  now?: () => Date;
+  attempts?: number | undefined;
+  retryDelayMs?: number | undefined;
+}
+
+export interface PushedBlob {
+  name: string;
+  digest: string;
+  size: number;
+  /** False when the registry already had it (not uploaded again). */
+  uploaded: boolean;
+  /** PATCH requests used (chunked mode). */
+  chunks?: number;
+}
+
+export interface OciPushResult {
+  reference: string;
+  manifestDigest: string;
+  archTag: string;
+  indexDigest: string;
+  /** Architectures in the index after this push. */
+  architectures: string[];
+  blobs: PushedBlob[];
+  signed: boolean;
+}
+
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+
+interface LocalFile {
+  name: string;
+  path: string;
+  size: number;
+  digest: string;
+}
+
+async function describeFile(path: string, name: string): Promise<LocalFile> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (err) {
+    throw new UsageError('INPUT_UNREADABLE', `cannot read ${name} file ${path}`, {
+      cause: err,
+      details: { path, errno: errnoCode(err) },
+    });
+  }
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return { name, path, size, digest: 'sha256:' + hash.digest('hex') };
+}
+
+/** Ed25519 over the exact bytes (DESIGN §3.4), hex-encoded for an annotation. */
+function signHex(key: KeyObject, data: Buffer): string {
+  return sign(null, data, key).toString('hex');
+}
+
+/** latest.json for the metadata layer: the agent's fields (DESIGN §3.3) plus sizes. */
+export function buildLatestJson(
+  o: OciPushOptions,
+  kernel: LocalFile,
+  initramfs: LocalFile,
+  blobUrl: (digest: string) => string,
+  releaseDate: string,
+): Buffer {
+  const doc: Record<string, unknown> = {
+    version: o.version,
+    vmlinuz_url: blobUrl(kernel.digest),
+    vmlinuz_sha256: kernel.digest.slice(7),
+    vmlinuz_size: kernel.size,
+    initramfs_url: blobUrl(initramfs.digest),
+    initramfs_sha256: initramfs.digest.slice(7),
+    initramfs_size: initramfs.size,
+    architecture: o.architecture,
+    release_date: releaseDate,
+  };
+  if (o.channel) doc.channel = o.channel;
+  if (o.minCompatibleVersion) doc.min_compatible_version = o.minCompatibleVersion;
+  if (o.releaseNotes) doc.release_notes = o.releaseNotes;
+  return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
+}
+
+export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
+  const log = o.log ?? silentLogger;
+  const ref = parseRegistryReference(o.registry);
+  if (ref.tag !== undefined || ref.digest !== undefined) {
+    throw new UsageError(
+      'INVALID_REGISTRY_REFERENCE',
+      'give the tag with --tag, not in --registry',
+    );
+  }
+  const archTag = `${o.tag}-${o.architecture}`;
+  for (const t of [o.tag, archTag]) {
+    if (!isValidTag(t)) throw new UsageError('INVALID_TAG', `"${t}" is not a valid OCI tag`);
+  }
+  const mode = o.uploadMode ?? 'monolithic';
+  const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    throw new UsageError('INVALID_CHUNK_SIZE', 'chunk size must be a positive integer');
+  }
+  const client = new OciClient({
+    ref,
+    credentials: o.credentials,
+    dispatcher: o.dispatcher,
+    actions: ['pull', 'push'],
+    log,
+    attempts: o.attempts,
+    retryDelayMs: o.retryDelayMs,
+    userAgent: 'kubesolo-release',
+  });
+  const releaseDate = o.releaseDate ?? (o.now ?? (() => new Date()))().toISOString();
+
+  const kernel = await describeFile(o.kernelPath, 'vmlinuz');
+  const initramfs = await describeFile(o.initramfsPath, 'kubesolo-os.gz');
+  const latest = buildLatestJson(
+    o,
+    kernel,
+    initramfs,
+    (d) => client.apiUrl('blobs', d),
+    releaseDate,
+  );
+  const latestFile: LocalFile = {
+    name: 'latest.json',
+    path: '',
+    size: latest.length,
+    digest: sha256Digest(latest),
+  };
+  const signatures: Record<string, string> = {};
+  if (o.signingKey) {
+    signatures['latest.json'] = signHex(o.signingKey, latest);
+    // Image signatures too, so a device with allow_unsigned_metadata=true can still
+    // authenticate both images (DESIGN §3.4). Pure Ed25519 needs the whole message.
+    for (const f of [kernel, initramfs])
+      signatures[f.name] = signHex(o.signingKey, await readFile(f.path));
+  }
+
+  const blobs: PushedBlob[] = [];
+  async function pushBlob(f: LocalFile, bytes?: Buffer): Promise<void> {
+    const existing = await client.locateBlob(f.digest);
+    if (existing) {
+      log.info('blob already in the registry', { name: f.name, digest: f.digest });
+      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: false });
+      return;
+    }
+    const whole = () => bytes ?? createReadStream(f.path);
+    const slice = (start: number, end: number) =>
+      bytes ? bytes.subarray(start, end) : createReadStream(f.path, { start, end: end - 1 });
+    if (mode === 'chunked' && f.size > 0) {
+      const chunks = await client.uploadChunked(f.digest, f.size, chunkSize, slice);
+      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true, chunks });
+    } else {
+      await client.uploadMonolithic(f.digest, f.size, whole);
+      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true });
+    }
+    log.info('blob uploaded', { name: f.name, digest: f.digest, size: f.size, mode });
+  }
+
+  const config: LocalFile = {
+    name: 'config',
+    path: '',
+    size: EMPTY_CONFIG_BYTES.length,
+    digest: sha256Digest(EMPTY_CONFIG_BYTES),
+  };
+  await pushBlob(config, EMPTY_CONFIG_BYTES);
+  await pushBlob(kernel);
+  await pushBlob(initramfs);
+  await pushBlob(latestFile, latest);
+
+  const layer = (f: LocalFile, mediaType: string, sigKey: string): Record<string, unknown> => ({
+    mediaType,
+    digest: f.digest,
+    size: f.size,
+    annotations: {
+      [ANNOTATION.title]: f.name === 'latest.json' ? 'latest.json' : basename(f.name),
+      ...(signatures[f.name] ? { [sigKey]: signatures[f.name] } : {}),
+    },
+  });
+  const annotations: Record<string, string> = {
+    [ANNOTATION.version]: o.version,
+    [ANNOTATION.architecture]: o.architecture,
+    [ANNOTATION.releaseDate]: releaseDate,
+    'org.opencontainers.image.created': releaseDate,
+    'org.opencontainers.image.version': o.version,
+  };
+  if (o.channel) annotations[ANNOTATION.channel] = o.channel;
+  if (o.minCompatibleVersion) annotations[ANNOTATION.minCompatibleVersion] = o.minCompatibleVersion;
+  if (o.releaseNotes) annotations[ANNOTATION.releaseNotes] = o.releaseNotes;
+
+  // OCI image-spec v1.1 manifest.md: an artifact with the empty config descriptor.
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: KUBESOLO_ARTIFACT,
+    config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
+    layers: [
+      layer(kernel, LAYER_KERNEL, ANNOTATION.signature),
+      layer(initramfs, LAYER_INITRAMFS, ANNOTATION.signature),
+      layer(latestFile, LAYER_METADATA, ANNOTATION.metadataSignature),
+    ],
+    annotations,
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const manifestDigest = await client.putManifest(archTag, OCI_MANIFEST, manifestBytes);
+  log.info('manifest pushed', { tag: archTag, digest: manifestDigest });
+
+  const entry: Descriptor = {
+    mediaType: OCI_MANIFEST,
+    digest: manifestDigest,
+    size: manifestBytes.length,
+    platform: { architecture: o.architecture, os: 'linux' },
+    annotations: { [ANNOTATION.version]: o.version },
+  };
+  const others = await existingIndexEntries(client, o.tag, o.architecture, log);
+  const manifests = [...others, entry].sort((a, b) =>
+    (a.platform?.architecture ?? '').localeCompare(b.platform?.architecture ?? ''),
+  );
+  const index = {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests,
+    annotations: { [ANNOTATION.version]: o.version },
+  };
+  const indexDigest = await client.putManifest(
+    o.tag,
+    OCI_INDEX,
+    Buffer.from(JSON.stringify(index)),
+  );
+  log.info('index pushed', { tag: o.tag, digest: indexDigest });
+  return {
+    reference: formatReference(ref, o.tag),
+    manifestDigest,
+    archTag,
+    indexDigest,
+    architectures: manifests.map((m) => m.platform?.architecture ?? ''),
+    blobs,
+    signed: o.signingKey !== undefined,
+  };
+}
+
+/**
+ * The entries of the index already under `tag` for other architectures, so pushing
+ * arm64 after amd64 yields one index with both. A tag holding something else (a
+ * single manifest) is replaced.
+ */
+async function existingIndexEntries(
+  client: OciClient,
+  tag: string,
+  architecture: string,
+  log: Logger,
+): Promise<Descriptor[]> {
+  let fetched;
+  try {
+    fetched = await client.getManifest(tag);
+  } catch (err) {
+    if (err instanceof KubesoloError && err.code === 'OCI_MANIFEST_NOT_FOUND') return [];
+    throw err;
+  }
+  if (isManifestType(fetched.mediaType)) {
+    log.warn('tag held a single manifest; replacing it with an index', { tag });
+    return [];
+  }
+  if (!isIndexType(fetched.mediaType)) {
+    throw new OperationError(
+      'OCI_TAG_CONFLICT',
+      `tag ${tag} holds ${fetched.mediaType}, not an index`,
+    );
+  }
+  const index = parseIndex(fetched.json, fetched.mediaType, tag);
+  return index.manifests.filter((m) => m.platform?.architecture !== architecture);
+}

@@ -1,0 +1,449 @@
+/**
+ * `createOciUpdateSource`: updates from an OCI registry (issue #8, docs/oci.md),
+ * behind the same `UpdateSource` interface as HTTP so the lifecycle, its gates and
+ * its state transitions do not care where a release came from.
+ *
+ * Trust (DESIGN §3.4, applied to registries): the manifest and its annotations are
+ * not signed, so with a public key configured the release description is taken from
+ * the signed `latest.json` layer, and the layer digests (which the registry and this
+ * client verify byte for byte) must equal the sha256 values that file signs.
+ */
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { join } from 'node:path';
+import { Agent, type Dispatcher } from 'undici';
+import { ConfigError, GateError, UsageError, VerificationError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import type { ReleaseMetadata } from '../../metadata/types.js';
+import type {
+  ArtifactName,
+  Release,
+  StageOptions,
+  StagedArtifact,
+  UpdateSource,
+} from '../source.js';
+import {
+  isIndexType,
+  isManifestType,
+  parseIndex,
+  parseManifest,
+  releaseLayers,
+  selectPlatform,
+  type Descriptor,
+  type ImageManifest,
+} from './artifact.js';
+import { resolveCredentials, type CredentialSources, type RegistryCredentials } from './auth.js';
+import { OciClient } from './client.js';
+import {
+  downloadInterim,
+  parseReleaseMetadataInterim,
+  verifyEd25519Interim,
+  verifyFileEd25519Interim,
+} from './interim.js';
+import { ANNOTATION } from './media-types.js';
+import { formatReference, parseRegistryReference, type RegistryReference } from './reference.js';
+
+/** DESIGN §3.3: metadata larger than 64 KiB is refused. */
+export const MAX_METADATA_BYTES = 64 * 1024;
+/** Ceiling for a layer whose manifest size we cannot cross-check (2 GiB). */
+const DEFAULT_MAX_LAYER_BYTES = 2 * 1024 * 1024 * 1024;
+
+export interface OciUpdateSourceOptions {
+  /** `[http://|https://]host[:port]/repository[:tag]` (docs/oci.md "References"). */
+  registry: string;
+  /** Tag or digest to fetch; default: the tag written in `registry`. */
+  tag?: string | undefined;
+  /** Go architecture name; default: this machine's. */
+  architecture?: string | undefined;
+  /** Raw 32-byte Ed25519 public key; when set, nothing unauthenticated is installed. */
+  publicKey?: Buffer | undefined;
+  /** DESIGN §3.4: accept unsigned metadata when both image signatures verify. */
+  allowUnsignedMetadata?: boolean | undefined;
+  /** Ready credentials, or where to find them (config keys / docker config.json). */
+  credentials?: RegistryCredentials | CredentialSources | undefined;
+  /** Extra CA bundle (PEM) trusted in addition to the system roots (`ca_file`). */
+  caFile?: string | undefined;
+  /** Use this dispatcher instead of building one (tests, connection reuse). */
+  dispatcher?: Dispatcher | undefined;
+  log?: Logger | undefined;
+  timeoutMs?: number | undefined;
+  attempts?: number | undefined;
+  retryDelayMs?: number | undefined;
+  maxLayerBytes?: number | undefined;
+}
+
+/** Go's GOARCH for Node's process.arch (the names latest.json and OCI platforms use). */
+export function goArch(nodeArch: string = process.arch): string {
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    arm: 'arm',
+    ia32: '386',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loong64',
+  };
+  return map[nodeArch] ?? nodeArch;
+}
+
+/** What `stage` needs beyond ReleaseMetadata: the per-layer signatures (hex). */
+interface OciReleaseInfo {
+  signatures: Partial<Record<ArtifactName, string>>;
+  /** Image signatures must be present and verify (key set, metadata unsigned). */
+  requireImageSignatures: boolean;
+}
+
+function archMismatch(where: string, wanted: string, found: string | string[]): GateError {
+  const list = Array.isArray(found) ? found : [found];
+  return new GateError(
+    'ARCH_MISMATCH',
+    `${where} is for ${list.length > 0 ? list.join(', ') : 'no known architecture'}, this device is ${wanted}`,
+    { details: { reference: where, architecture: wanted, available: list } },
+  );
+}
+
+function mismatch(
+  where: string,
+  what: string,
+  details: Record<string, unknown>,
+): VerificationError {
+  return new VerificationError(
+    'OCI_METADATA_MISMATCH',
+    `${where}: ${what} in the manifest disagrees with the release's latest.json`,
+    { details: { reference: where, ...details } },
+  );
+}
+
+function hexSignature(hex: string | undefined, where: string): Buffer | undefined {
+  if (hex === undefined) return undefined;
+  const h = hex.trim();
+  // DESIGN §3.4: a signature is 64 bytes; in an annotation it is written as hex.
+  if (!/^[0-9a-fA-F]{128}$/.test(h)) {
+    throw new VerificationError(
+      'SIGNATURE_INVALID',
+      `${where}: signature annotation is not 128 hex digits`,
+      {
+        details: { reference: where },
+      },
+    );
+  }
+  return Buffer.from(h, 'hex');
+}
+
+async function makeDispatcher(caFile: string | undefined): Promise<Dispatcher | undefined> {
+  if (caFile === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(caFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError('CA_FILE_UNREADABLE', `cannot read ca_file ${caFile}`, {
+      cause: err,
+      details: { file: caFile },
+    });
+  }
+  // Added to the system roots, not instead of them.
+  return new Agent({ connect: { ca: [...rootCertificates, pem] } });
+}
+
+function isCredentials(c: RegistryCredentials | CredentialSources): c is RegistryCredentials {
+  return !('authFile' in c);
+}
+
+export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSource {
+  const ref: RegistryReference = parseRegistryReference(options.registry);
+  const reference = options.tag ?? ref.tag ?? ref.digest;
+  if (reference === undefined || reference === '') {
+    throw new UsageError('REGISTRY_TAG_REQUIRED', 'a registry update needs a tag (--tag or tag=)');
+  }
+  const architecture = options.architecture ?? goArch();
+  const log = options.log ?? silentLogger;
+  const publicKey = options.publicKey;
+  const where = formatReference(ref, reference);
+  const infos = new WeakMap<Release, OciReleaseInfo>();
+  let clientPromise: Promise<OciClient> | undefined;
+
+  function client(): Promise<OciClient> {
+    clientPromise ??= (async () => {
+      const c = options.credentials;
+      const credentials =
+        c === undefined ? undefined : isCredentials(c) ? c : await resolveCredentials(c, ref.host);
+      return new OciClient({
+        ref,
+        credentials,
+        dispatcher: options.dispatcher ?? (await makeDispatcher(options.caFile)),
+        actions: ['pull'],
+        log,
+        timeoutMs: options.timeoutMs,
+        attempts: options.attempts,
+        retryDelayMs: options.retryDelayMs,
+      });
+    })();
+    return clientPromise;
+  }
+
+  /** Tag → index → this architecture's manifest (or the single manifest, checked). */
+  async function resolveManifest(
+    c: OciClient,
+    signal?: AbortSignal,
+  ): Promise<{ manifest: ImageManifest; digest: string; platformArch: string | undefined }> {
+    const top = await c.getManifest(reference!, signal);
+    if (isIndexType(top.mediaType)) {
+      const index = parseIndex(top.json, top.mediaType, where);
+      const entry = selectPlatform(index, architecture);
+      if (!entry) {
+        throw archMismatch(
+          where,
+          architecture,
+          index.manifests.flatMap((m) => (m.platform ? [m.platform.architecture] : [])),
+        );
+      }
+      const child = await c.getManifest(entry.digest, signal);
+      if (!isManifestType(child.mediaType)) {
+        throw new VerificationError(
+          'OCI_MANIFEST_INVALID',
+          `${where}: index entry is not a manifest`,
+          {
+            details: { reference: where, mediaType: child.mediaType },
+          },
+        );
+      }
+      return {
+        manifest: parseManifest(child.json, child.mediaType, where),
+        digest: child.digest,
+        platformArch: entry.platform?.architecture,
+      };
+    }
+    if (isManifestType(top.mediaType)) {
+      return {
+        manifest: parseManifest(top.json, top.mediaType, where),
+        digest: top.digest,
+        platformArch: undefined,
+      };
+    }
+    throw new VerificationError(
+      'OCI_MANIFEST_INVALID',
+      `${where}: unsupported media type "${top.mediaType}"`,
+      { details: { reference: where, mediaType: top.mediaType } },
+    );
+  }
+
+  async function fetchRelease(signal?: AbortSignal): Promise<Release> {
+    const c = await client();
+    const { manifest, digest, platformArch } = await resolveManifest(c, signal);
+    const layers = releaseLayers(manifest, where);
+    const ann = manifest.annotations;
+    const origin = `${where}@${digest}`;
+
+    // Our latest.json layer and its signature (docs/oci.md "Metadata layer").
+    let signed: ReleaseMetadata | undefined;
+    let described: ReleaseMetadata | undefined;
+    let metadataSigned = false;
+    if (layers.metadata) {
+      const bytes = await c.getSmallBlob(layers.metadata.digest, MAX_METADATA_BYTES, signal);
+      const sigHex =
+        layers.metadata.annotations[ANNOTATION.metadataSignature] ??
+        ann[ANNOTATION.metadataSignature];
+      const sig = hexSignature(sigHex, where);
+      described = parseReleaseMetadataInterim(bytes);
+      if (publicKey && sig) {
+        // DESIGN §3.4: every signature that is present must verify.
+        if (!verifyEd25519Interim(publicKey, bytes, sig)) {
+          throw new VerificationError(
+            'SIGNATURE_INVALID',
+            `${where}: the metadata signature does not verify with the configured key`,
+            { details: { reference: where, artifact: 'metadata' } },
+          );
+        }
+        metadataSigned = true;
+        signed = described;
+      }
+    }
+
+    const signatures: Partial<Record<ArtifactName, string>> = {};
+    const ks = layers.kernel.annotations[ANNOTATION.signature];
+    const is = layers.initramfs.annotations[ANNOTATION.signature];
+    if (ks !== undefined) signatures.vmlinuz = ks;
+    if (is !== undefined) signatures.initramfs = is;
+    let requireImageSignatures = false;
+    if (publicKey && !metadataSigned) {
+      // DESIGN §3.4: with a key, unsigned metadata is refused unless the operator
+      // allowed it, and then both images must carry signatures that verify.
+      if (!options.allowUnsignedMetadata) {
+        throw new VerificationError(
+          'SIGNATURE_MISSING',
+          `${where}: the artifact has no metadata signature and a public key is configured`,
+          { details: { reference: where, artifact: 'metadata' } },
+        );
+      }
+      if (ks === undefined || is === undefined) {
+        throw new VerificationError(
+          'SIGNATURE_MISSING',
+          `${where}: unsigned metadata is allowed only when both images are signed`,
+          { details: { reference: where, artifact: ks === undefined ? 'vmlinuz' : 'initramfs' } },
+        );
+      }
+      requireImageSignatures = true;
+    }
+    if (!publicKey) {
+      log.warn('no public key configured: registry release is not authenticated', { origin });
+    }
+
+    const metadata = buildMetadata(c, layers, ann, described, signed);
+    // Architecture: refuse a manifest for another one (issue #8). The index entry, the
+    // annotation and latest.json must all name this device's architecture.
+    const declared = [platformArch, ann[ANNOTATION.architecture], described?.architecture].filter(
+      (a): a is string => a !== undefined && a !== '',
+    );
+    if (declared.length === 0) {
+      throw archMismatch(where, architecture, []);
+    }
+    const wrong = declared.find((a) => a !== architecture);
+    if (wrong !== undefined) throw archMismatch(where, architecture, wrong);
+    metadata.architecture = architecture;
+
+    const release: Release = { metadata, metadataSigned, origin };
+    infos.set(release, { signatures, requireImageSignatures });
+    log.info('registry release resolved', {
+      origin,
+      version: metadata.version,
+      signed: metadataSigned,
+    });
+    return release;
+  }
+
+  function buildMetadata(
+    c: OciClient,
+    layers: { kernel: Descriptor; initramfs: Descriptor },
+    ann: Record<string, string>,
+    described: ReleaseMetadata | undefined,
+    signed: ReleaseMetadata | undefined,
+  ): ReleaseMetadata {
+    const kHex = layers.kernel.digest.slice('sha256:'.length);
+    const iHex = layers.initramfs.digest.slice('sha256:'.length);
+    if (described) {
+      // The layer digests are what we download against; latest.json must name them.
+      if (described.vmlinuzSha256 !== kHex) {
+        throw mismatch(where, 'the kernel layer digest', {
+          expected: described.vmlinuzSha256,
+          actual: kHex,
+        });
+      }
+      if (described.initramfsSha256 !== iHex) {
+        throw mismatch(where, 'the initramfs layer digest', {
+          expected: described.initramfsSha256,
+          actual: iHex,
+        });
+      }
+      if (described.vmlinuzSize !== undefined && described.vmlinuzSize !== layers.kernel.size) {
+        throw mismatch(where, 'the kernel layer size', {
+          expected: described.vmlinuzSize,
+          actual: layers.kernel.size,
+        });
+      }
+      if (
+        described.initramfsSize !== undefined &&
+        described.initramfsSize !== layers.initramfs.size
+      ) {
+        throw mismatch(where, 'the initramfs layer size', {
+          expected: described.initramfsSize,
+          actual: layers.initramfs.size,
+        });
+      }
+      // Unsigned annotations must not contradict the (possibly signed) description:
+      // the gates read version, channel and min version from it.
+      const pairs: [string, string | undefined][] = [
+        [ANNOTATION.version, described.version],
+        [ANNOTATION.channel, described.channel],
+        [ANNOTATION.minCompatibleVersion, described.minCompatibleVersion],
+      ];
+      for (const [key, value] of pairs) {
+        const a = ann[key];
+        if (a !== undefined && value !== undefined && a !== value) {
+          throw mismatch(where, `annotation ${key}`, { expected: value, actual: a });
+        }
+      }
+    }
+    const base = signed ?? described;
+    const version = base?.version ?? ann[ANNOTATION.version];
+    if (!version) {
+      throw new VerificationError(
+        'OCI_MANIFEST_INVALID',
+        `${where}: no ${ANNOTATION.version} annotation`,
+        {
+          details: { reference: where },
+        },
+      );
+    }
+    const pickAnn = (key: string) =>
+      ann[key] !== undefined && ann[key] !== '' ? ann[key] : undefined;
+    const channel = base?.channel ?? pickAnn(ANNOTATION.channel);
+    const minCompatibleVersion =
+      base?.minCompatibleVersion ?? pickAnn(ANNOTATION.minCompatibleVersion);
+    const releaseNotes = base?.releaseNotes ?? pickAnn(ANNOTATION.releaseNotes);
+    const releaseDate = base?.releaseDate ?? pickAnn(ANNOTATION.releaseDate);
+    return {
+      version,
+      vmlinuzUrl: c.apiUrl('blobs', layers.kernel.digest),
+      vmlinuzSha256: kHex,
+      vmlinuzSize: layers.kernel.size,
+      initramfsUrl: c.apiUrl('blobs', layers.initramfs.digest),
+      initramfsSha256: iHex,
+      initramfsSize: layers.initramfs.size,
+      ...(channel !== undefined ? { channel } : {}),
+      ...(minCompatibleVersion !== undefined ? { minCompatibleVersion } : {}),
+      ...(releaseNotes !== undefined ? { releaseNotes } : {}),
+      ...(releaseDate !== undefined ? { releaseDate } : {}),
+      ...(base?.expires !== undefined ? { expires: base.expires } : {}),
+    };
+  }
+
+  async function stage(
+    release: Release,
+    artifact: ArtifactName,
+    opts: StageOptions,
+  ): Promise<StagedArtifact> {
+    const c = await client();
+    const m = release.metadata;
+    const hex = artifact === 'vmlinuz' ? m.vmlinuzSha256 : m.initramfsSha256;
+    const size = artifact === 'vmlinuz' ? m.vmlinuzSize : m.initramfsSize;
+    const digest = `sha256:${hex}`;
+    const loc = await c.locateBlob(digest, opts.signal);
+    if (!loc) throw c.blobMissing(digest);
+    const dest = join(opts.stagingDir, artifact === 'vmlinuz' ? 'vmlinuz' : 'kubesolo-os.gz');
+    const maxBytes = size ?? options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES;
+    const { size: got } = await downloadInterim({
+      url: loc.url,
+      headers: loc.headers,
+      dest,
+      sha256: hex,
+      maxBytes,
+      dispatcher: options.dispatcher,
+      signal: opts.signal,
+      onBytes: (receivedBytes) => opts.onProgress?.({ artifact, receivedBytes, totalBytes: size }),
+    });
+    const info = infos.get(release);
+    let signatureVerified = false;
+    const sigHex = info?.signatures[artifact];
+    if (publicKey && sigHex !== undefined) {
+      const sig = hexSignature(sigHex, where)!;
+      if (!(await verifyFileEd25519Interim(publicKey, dest, sig))) {
+        throw new VerificationError(
+          'SIGNATURE_INVALID',
+          `${where}: ${artifact} signature does not verify`,
+          {
+            details: { reference: where, artifact },
+          },
+        );
+      }
+      signatureVerified = true;
+    } else if (info?.requireImageSignatures) {
+      throw new VerificationError('SIGNATURE_MISSING', `${where}: ${artifact} is not signed`, {
+        details: { reference: where, artifact },
+      });
+    }
+    return { artifact, path: dest, sha256: hex, size: got, signatureVerified, bytesFetched: got };
+  }
+
+  return { fetchRelease, stage };
+}

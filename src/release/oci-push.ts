@@ -75,6 +75,8 @@ export interface OciPushResult {
   reference: string;
   manifestDigest: string;
   archTag: string;
+  /** `host/repo:TAG-ARCH` */
+  archReference: string;
   indexDigest: string;
   /** Architectures in the index after this push. */
   architectures: string[];
@@ -288,6 +290,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     reference: formatReference(ref, o.tag),
     manifestDigest,
     archTag,
+    archReference: formatReference(ref, archTag),
     indexDigest,
     architectures: manifests.map((m) => m.platform?.architecture ?? ''),
     blobs,

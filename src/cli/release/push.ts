@@ -1,10 +1,139 @@
-import type { Command } from '../command.js';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, UsageError } from '../../errors.js';
+import { pushRelease, type UploadMode } from '../../release/oci-push.js';
+import { createDispatcherForCa } from '../../transport/oci/source.js';
+import { resolveCredentials } from '../../transport/oci/auth.js';
+import { parseRegistryReference } from '../../transport/oci/reference.js';
+import { stringOpt, type Command, type OptionValues } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+
+function required(values: OptionValues, name: string): string {
+  const v = stringOpt(values, name);
+  if (v === undefined || v === '') {
+    throw new UsageError('MISSING_OPTION', `push needs --${name}`, { details: { option: name } });
+  }
+  return v;
+}
+
+async function loadKey(path: string): Promise<KeyObject> {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(await readFile(path));
+  } catch (err) {
+    throw new ConfigError('KEY_INVALID', `cannot load the private key ${path}`, {
+      cause: err,
+      details: { path },
+    });
+  }
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new ConfigError('KEY_NOT_ED25519', `${path} is not an Ed25519 key`, {
+      details: { path },
+    });
+  }
+  return key;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
 
 export const pushCommand: Command<ReleaseGlobal> = {
   name: 'push',
   summary: 'Push a release to an OCI registry',
-  usage: 'push --registry REF --tag TAG [options]',
-  run: notImplemented('kubesolo-release push'),
+  usage:
+    'push --registry REF --tag TAG --kernel FILE --initramfs FILE --version V --arch ARCH [options]',
+  description:
+    'Uploads the kernel, the initramfs and a latest.json layer (signed with --key) as one\n' +
+    'manifest per architecture, tagged TAG-ARCH, and adds it to the image index under TAG\n' +
+    '(entries of other architectures are kept). REF is [http://|https://]host[:port]/repo;\n' +
+    'loopback hosts default to http, others to https. See docs/oci.md.',
+  options: {
+    registry: { type: 'string', valueName: 'REF', description: 'Registry and repository' },
+    tag: { type: 'string', valueName: 'TAG', description: 'Release tag, e.g. v0.3.0' },
+    kernel: { type: 'string', valueName: 'FILE', description: 'vmlinuz' },
+    initramfs: { type: 'string', valueName: 'FILE', description: 'kubesolo-os.gz' },
+    version: { type: 'string', valueName: 'V', description: 'Release version, e.g. v0.3.0' },
+    arch: { type: 'string', valueName: 'ARCH', description: 'Go architecture (amd64, arm64)' },
+    key: { type: 'string', valueName: 'KEY', description: 'Ed25519 private key (PKCS#8 PEM)' },
+    channel: { type: 'string', valueName: 'NAME', description: 'Release channel' },
+    'min-compatible-version': {
+      type: 'string',
+      valueName: 'V',
+      description: 'Oldest version that may update to this one',
+    },
+    'release-notes': { type: 'string', valueName: 'TEXT', description: 'Release notes' },
+    'release-date': { type: 'string', valueName: 'RFC3339', description: 'Default: now' },
+    'chunk-size': {
+      type: 'string',
+      valueName: 'BYTES',
+      description: 'Upload in chunks of BYTES (PATCH); default: one monolithic PUT',
+    },
+    username: { type: 'string', valueName: 'USER', description: 'Registry user name' },
+    'password-stdin': {
+      type: 'boolean',
+      description: 'Read the registry password from stdin (or set KUBESOLO_REGISTRY_PASSWORD)',
+    },
+    'auth-file': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'docker-style config.json with registry credentials',
+    },
+    'ca-file': { type: 'string', valueName: 'FILE', description: 'Extra CA bundle (PEM)' },
+  },
+  async run({ values, log, out }) {
+    const registry = required(values, 'registry');
+    const tag = required(values, 'tag');
+    const keyPath = stringOpt(values, 'key');
+    const chunkText = stringOpt(values, 'chunk-size');
+    let uploadMode: UploadMode = 'monolithic';
+    let chunkSize: number | undefined;
+    if (chunkText !== undefined) {
+      chunkSize = Number(chunkText);
+      if (!/^\d+$/.test(chunkText) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+        throw new UsageError('INVALID_CHUNK_SIZE', '--chunk-size must be a positive integer');
+      }
+      uploadMode = 'chunked';
+    }
+    const username = stringOpt(values, 'username');
+    let password: string | undefined;
+    if (values['password-stdin'] === true) password = await readStdin();
+    else password = process.env.KUBESOLO_REGISTRY_PASSWORD;
+    const ref = parseRegistryReference(registry);
+    const credentials = await resolveCredentials(
+      {
+        ...(username !== undefined ? { username, password: password ?? '' } : {}),
+        ...(stringOpt(values, 'auth-file') !== undefined
+          ? { authFile: stringOpt(values, 'auth-file') }
+          : {}),
+      },
+      ref.host,
+    );
+    const result = await pushRelease({
+      registry,
+      tag,
+      kernelPath: required(values, 'kernel'),
+      initramfsPath: required(values, 'initramfs'),
+      version: required(values, 'version'),
+      architecture: required(values, 'arch'),
+      channel: stringOpt(values, 'channel'),
+      minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
+      releaseNotes: stringOpt(values, 'release-notes'),
+      releaseDate: stringOpt(values, 'release-date'),
+      signingKey: keyPath === undefined ? undefined : await loadKey(keyPath),
+      credentials,
+      dispatcher: await createDispatcherForCa(stringOpt(values, 'ca-file')),
+      uploadMode,
+      chunkSize,
+      log,
+    });
+    if (!result.signed) log.warn('pushed without --key: devices with a public key will refuse it');
+    out.line(`${result.reference} ${result.indexDigest}`);
+    out.line(`${result.archReference} ${result.manifestDigest}`);
+    out.data({ ok: true, ...result });
+  },
 };

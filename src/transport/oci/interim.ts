@@ -22,7 +22,7 @@ export function parseReleaseMetadataInterim(bytes: Buffer): ReleaseMetadata {
   } catch (err) {
     throw new VerificationError('METADATA_MALFORMED', 'latest.json is not JSON', { cause: err });
   }
-  const s = (k: string) => (typeof doc[k] === 'string' ? (doc[k]) : undefined);
+  const s = (k: string) => (typeof doc[k] === 'string' ? doc[k] : undefined);
   const version = s('version');
   const vs = s('vmlinuz_sha256');
   const is = s('initramfs_sha256');

@@ -8,7 +8,7 @@
  * the signed `latest.json` layer, and the layer digests (which the registry and this
  * client verify byte for byte) must equal the sha256 values that file signs.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
@@ -131,7 +131,9 @@ function hexSignature(hex: string | undefined, where: string): Buffer | undefine
   return Buffer.from(h, 'hex');
 }
 
-async function makeDispatcher(caFile: string | undefined): Promise<Dispatcher | undefined> {
+export async function createDispatcherForCa(
+  caFile: string | undefined,
+): Promise<Dispatcher | undefined> {
   if (caFile === undefined) return undefined;
   let pem: string;
   try {
@@ -171,7 +173,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
       return new OciClient({
         ref,
         credentials,
-        dispatcher: options.dispatcher ?? (await makeDispatcher(options.caFile)),
+        dispatcher: options.dispatcher ?? (await createDispatcherForCa(options.caFile)),
         actions: ['pull'],
         log,
         timeoutMs: options.timeoutMs,
@@ -428,6 +430,8 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
     if (publicKey && sigHex !== undefined) {
       const sig = hexSignature(sigHex, where)!;
       if (!(await verifyFileEd25519Interim(publicKey, dest, sig))) {
+        // Nothing unauthenticated stays staged (DESIGN §3.4).
+        await rm(dest, { force: true });
         throw new VerificationError(
           'SIGNATURE_INVALID',
           `${where}: ${artifact} signature does not verify`,
@@ -438,6 +442,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
       }
       signatureVerified = true;
     } else if (info?.requireImageSignatures) {
+      await rm(dest, { force: true });
       throw new VerificationError('SIGNATURE_MISSING', `${where}: ${artifact} is not signed`, {
         details: { reference: where, artifact },
       });

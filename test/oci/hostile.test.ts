@@ -1,0 +1,274 @@
+/**
+ * Hostile registry content against the real reference registry: each case must fail
+ * with its own reason code and exit code, and leave nothing staged.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { KubesoloError } from '../../src/errors.js';
+import { pushRelease } from '../../src/release/oci-push.js';
+import { OciClient } from '../../src/transport/oci/client.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
+import { parseRegistryReference } from '../../src/transport/oci/reference.js';
+import { createOciUpdateSource } from '../../src/transport/oci/source.js';
+import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import {
+  makeKeys,
+  makeReleaseFiles,
+  sha256,
+  type RawManifest,
+  type ReleaseFiles,
+} from './fixtures.js';
+
+const skip = registrySkipReason();
+
+async function rejectsWith(
+  p: Promise<unknown>,
+  code: string,
+  exitCode: number,
+): Promise<KubesoloError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof KubesoloError, `expected ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.exitCode, exitCode);
+  return caught;
+}
+
+/** Files in the staging dir other than hidden bookkeeping; a refused update leaves none complete. */
+function stagedFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((n) => n === 'vmlinuz' || n === 'kubesolo-os.gz');
+}
+
+describe('OCI hostile cases (docker-registry)', { skip }, () => {
+  let reg: TestRegistry;
+  let files: ReleaseFiles;
+  let other: ReleaseFiles;
+  let work: string;
+  const keys = makeKeys();
+  const otherKeys = makeKeys();
+  const cleanup: string[] = [];
+
+  const push = (
+    repo: string,
+    tag: string,
+    arch: string,
+    opts: { sign?: boolean; f?: ReleaseFiles } = {},
+  ) =>
+    pushRelease({
+      registry: `${reg.host}/${repo}`,
+      tag,
+      kernelPath: (opts.f ?? files).kernelPath,
+      initramfsPath: (opts.f ?? files).initramfsPath,
+      version: tag,
+      architecture: arch,
+      channel: 'stable',
+      ...(opts.sign === false ? {} : { signingKey: keys.privateKey }),
+    });
+  const source = (repo: string, tag: string, extra: Record<string, unknown> = {}) =>
+    createOciUpdateSource({
+      registry: `${reg.host}/${repo}`,
+      tag,
+      architecture: 'amd64',
+      publicKey: keys.publicKey,
+      ...extra,
+    });
+  const client = (repo: string) =>
+    new OciClient({
+      ref: parseRegistryReference(`${reg.host}/${repo}`),
+      actions: ['pull', 'push'],
+    });
+
+  before(async () => {
+    reg = await startRegistry();
+    files = makeReleaseFiles('hostile');
+    other = makeReleaseFiles('other', 100_001, 200_003);
+    work = mkdtempSync(join(tmpdir(), 'ks-oci-hostile-'));
+  });
+  after(async () => {
+    await reg?.stop();
+    for (const d of [files?.dir, other?.dir, work, ...cleanup])
+      if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a layer whose bytes do not match its digest: HASH_MISMATCH-class failure, exit 4, nothing staged', async () => {
+    // Own files: blob storage is shared by all repositories of the registry.
+    const f = makeReleaseFiles('corrupt', 1000, 70_001);
+    cleanup.push(f.dir);
+    await push('corrupt/os', 'v1.0.0', 'amd64', { f });
+    const data = reg.blobDataPath(`sha256:${sha256(f.initramfs)}`);
+    const tampered = Buffer.from(readFileSync(data));
+    tampered[1000] ^= 0xff; // same length, one bit pattern flipped
+    writeFileSync(data, tampered);
+    const src = source('corrupt/os', 'v1.0.0');
+    const release = await src.fetchRelease();
+    const stagingDir = join(work, 'corrupt');
+    const err = await rejectsWith(src.stage(release, 'initramfs', { stagingDir }), err0(), 4);
+    assert.ok(err.message.length > 0);
+    assert.deepEqual(stagedFiles(stagingDir), []);
+  });
+
+  it('a longer layer than its descriptor declares is cut off: exit 4, nothing staged', async () => {
+    const f = makeReleaseFiles('longer', 5000, 1000);
+    cleanup.push(f.dir);
+    await push('longer/os', 'v1.0.0', 'amd64', { f });
+    const data = reg.blobDataPath(`sha256:${sha256(f.kernel)}`);
+    writeFileSync(data, Buffer.concat([f.kernel, Buffer.alloc(4096, 1)]));
+    const src = source('longer/os', 'v1.0.0');
+    const release = await src.fetchRelease();
+    const stagingDir = join(work, 'longer');
+    let caught: unknown;
+    try {
+      await src.stage(release, 'vmlinuz', { stagingDir });
+    } catch (e) {
+      caught = e;
+    }
+    assert.ok(caught instanceof KubesoloError);
+    assert.equal(caught.exitCode, 4, caught.code);
+    assert.deepEqual(stagedFiles(stagingDir), []);
+  });
+
+  it('an index without this architecture: ARCH_MISMATCH, exit 3', async () => {
+    await push('armonly/os', 'v1.0.0', 'arm64');
+    const err = await rejectsWith(
+      source('armonly/os', 'v1.0.0').fetchRelease(),
+      'ARCH_MISMATCH',
+      3,
+    );
+    assert.deepEqual(err.details.available, ['arm64']);
+  });
+
+  it('a single manifest for another architecture (arch tag): ARCH_MISMATCH, exit 3', async () => {
+    await rejectsWith(source('armonly/os', 'v1.0.0-arm64').fetchRelease(), 'ARCH_MISMATCH', 3);
+  });
+
+  it('an index entry that claims amd64 for an arm64 manifest: ARCH_MISMATCH, exit 3', async () => {
+    const pushed = await push('liar/os', 'v1.0.0', 'arm64');
+    const c = client('liar/os');
+    const armManifest = await c.getManifest(pushed.manifestDigest);
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        {
+          mediaType: OCI_MANIFEST,
+          digest: pushed.manifestDigest,
+          size: armManifest.bytes.length,
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
+      ],
+    };
+    await c.putManifest('lying', OCI_INDEX, Buffer.from(JSON.stringify(index)));
+    await rejectsWith(source('liar/os', 'lying').fetchRelease(), 'ARCH_MISMATCH', 3);
+  });
+
+  it('a missing layer: OCI_BLOB_NOT_FOUND, exit 1, nothing staged', async () => {
+    await push('missing/os', 'v1.0.0', 'amd64');
+    const src = source('missing/os', 'v1.0.0');
+    const release = await src.fetchRelease();
+    // Delete the layer through the registry API (storage.delete.enabled in the config).
+    const res = await request(`${reg.url}/v2/missing/os/blobs/sha256:${sha256(files.initramfs)}`, {
+      method: 'DELETE',
+    });
+    await res.body.dump();
+    assert.equal(res.statusCode, 202);
+    const stagingDir = join(work, 'missing');
+    await rejectsWith(src.stage(release, 'initramfs', { stagingDir }), 'OCI_BLOB_NOT_FOUND', 1);
+    assert.deepEqual(stagedFiles(stagingDir), []);
+  });
+
+  it('a missing metadata layer fails fetchRelease: OCI_BLOB_NOT_FOUND, exit 1', async () => {
+    const pushed = await push('missing-meta/os', 'v1.0.0', 'amd64');
+    const manifest = await client('missing-meta/os').getManifest(pushed.manifestDigest);
+    const meta = (manifest.json as { layers: { digest: string }[] }).layers[2]!.digest;
+    const res = await request(`${reg.url}/v2/missing-meta/os/blobs/${meta}`, { method: 'DELETE' });
+    await res.body.dump();
+    await rejectsWith(source('missing-meta/os', 'v1.0.0').fetchRelease(), 'OCI_BLOB_NOT_FOUND', 1);
+  });
+
+  it('an unsigned artifact with a key configured: SIGNATURE_MISSING, exit 4', async () => {
+    await push('unsigned/os', 'v1.0.0', 'amd64', { sign: false });
+    await rejectsWith(source('unsigned/os', 'v1.0.0').fetchRelease(), 'SIGNATURE_MISSING', 4);
+    // allow_unsigned_metadata still needs both image signatures (DESIGN §3.4).
+    await rejectsWith(
+      source('unsigned/os', 'v1.0.0', { allowUnsignedMetadata: true }).fetchRelease(),
+      'SIGNATURE_MISSING',
+      4,
+    );
+    // Without a key the same artifact is accepted (and logged as unauthenticated).
+    const release = await source('unsigned/os', 'v1.0.0', { publicKey: undefined }).fetchRelease();
+    assert.equal(release.metadataSigned, false);
+  });
+
+  it('an artifact signed by another key: SIGNATURE_INVALID, exit 4', async () => {
+    await push('signed/os', 'v1.0.0', 'amd64');
+    await rejectsWith(
+      source('signed/os', 'v1.0.0', { publicKey: otherKeys.publicKey }).fetchRelease(),
+      'SIGNATURE_INVALID',
+      4,
+    );
+  });
+
+  it('a manifest annotation that contradicts the signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
+    const pushed = await push('annot/os', 'v1.0.0', 'amd64');
+    const c = client('annot/os');
+    const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
+    m.annotations['io.kubesolo.os.min_compatible_version'] = 'v0.0.1';
+    m.annotations['io.kubesolo.os.channel'] = 'edge';
+    await c.putManifest('tampered', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+    await rejectsWith(source('annot/os', 'tampered').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
+  });
+
+  it('layers swapped under a signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
+    const a = await push('swap/os', 'v1.0.0', 'amd64');
+    const b = await push('swap/os', 'v2.0.0', 'amd64', { f: other });
+    const c = client('swap/os');
+    const ma = (await c.getManifest(a.manifestDigest)).json as RawManifest;
+    const mb = (await c.getManifest(b.manifestDigest)).json as RawManifest;
+    // v2's kernel and initramfs under v1's signed metadata layer.
+    ma.layers[0] = mb.layers[0];
+    ma.layers[1] = mb.layers[1];
+    await c.putManifest('swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
+    await rejectsWith(source('swap/os', 'swapped').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
+  });
+
+  it('allow_unsigned_metadata with signed images: accepted, and a bad image signature is refused at stage', async () => {
+    const pushed = await push('imgsig/os', 'v1.0.0', 'amd64');
+    const c = client('imgsig/os');
+    const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
+    m.layers = m.layers.slice(0, 2); // drop the metadata layer: unsigned metadata
+    await c.putManifest('nometa', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+    const src = source('imgsig/os', 'nometa', { allowUnsignedMetadata: true });
+    const release = await src.fetchRelease();
+    assert.equal(release.metadataSigned, false);
+    const ok = await src.stage(release, 'vmlinuz', { stagingDir: join(work, 'imgsig') });
+    assert.equal(ok.signatureVerified, true);
+
+    // Now the initramfs signature is replaced by one over other bytes.
+    const sig = m.layers[0].annotations['io.kubesolo.os.signature'];
+    m.layers[1].annotations['io.kubesolo.os.signature'] = sig;
+    await c.putManifest('badsig', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+    const src2 = source('imgsig/os', 'badsig', { allowUnsignedMetadata: true });
+    const r2 = await src2.fetchRelease();
+    const stagingDir = join(work, 'badsig');
+    await rejectsWith(src2.stage(r2, 'initramfs', { stagingDir }), 'SIGNATURE_INVALID', 4);
+    assert.deepEqual(stagedFiles(stagingDir), []);
+  });
+
+  it('a tag that does not exist: OCI_MANIFEST_NOT_FOUND, exit 1', async () => {
+    await rejectsWith(source('signed/os', 'v9.9.9').fetchRelease(), 'OCI_MANIFEST_NOT_FOUND', 1);
+  });
+});
+
+/** The code the download primitive uses for a whole-file SHA-256 mismatch. */
+function err0(): string {
+  return 'CHECKSUM_MISMATCH';
+}

@@ -106,7 +106,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     await push('corrupt/os', 'v1.0.0', 'amd64', { f });
     const data = reg.blobDataPath(`sha256:${sha256(f.initramfs)}`);
     const tampered = Buffer.from(readFileSync(data));
-    tampered[1000] ^= 0xff; // same length, one bit pattern flipped
+    tampered[1000] = tampered[1000]! ^ 0xff; // same length, one byte changed
     writeFileSync(data, tampered);
     const src = source('corrupt/os', 'v1.0.0');
     const release = await src.fetchRelease();
@@ -234,8 +234,8 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const ma = (await c.getManifest(a.manifestDigest)).json as RawManifest;
     const mb = (await c.getManifest(b.manifestDigest)).json as RawManifest;
     // v2's kernel and initramfs under v1's signed metadata layer.
-    ma.layers[0] = mb.layers[0];
-    ma.layers[1] = mb.layers[1];
+    ma.layers[0] = mb.layers[0]!;
+    ma.layers[1] = mb.layers[1]!;
     await c.putManifest('swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
     await rejectsWith(source('swap/os', 'swapped').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
   });
@@ -253,8 +253,8 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     assert.equal(ok.signatureVerified, true);
 
     // Now the initramfs signature is replaced by one over other bytes.
-    const sig = m.layers[0].annotations['io.kubesolo.os.signature'];
-    m.layers[1].annotations['io.kubesolo.os.signature'] = sig;
+    const sig = m.layers[0]!.annotations['io.kubesolo.os.signature']!;
+    m.layers[1]!.annotations['io.kubesolo.os.signature'] = sig;
     await c.putManifest('badsig', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
     const src2 = source('imgsig/os', 'badsig', { allowUnsignedMetadata: true });
     const r2 = await src2.fetchRelease();

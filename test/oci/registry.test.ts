@@ -79,25 +79,25 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
         ],
         [
           'application/vnd.kubesolo.os.metadata.v1+json',
-          manifest.layers[2].digest,
-          manifest.layers[2].size,
+          manifest.layers[2]!.digest,
+          manifest.layers[2]!.size,
         ],
       ],
     );
-    assert.equal(manifest.annotations['io.kubesolo.os.version'], 'v0.3.0');
-    assert.equal(manifest.annotations['io.kubesolo.os.channel'], 'stable');
-    assert.equal(manifest.annotations['io.kubesolo.os.min_compatible_version'], 'v0.2.0');
-    assert.equal(manifest.annotations['io.kubesolo.os.architecture'], 'amd64');
-    assert.equal(manifest.annotations['io.kubesolo.os.release_notes'], 'fixes');
-    assert.equal(manifest.annotations['io.kubesolo.os.release_date'], '2026-11-20T10:00:00Z');
+    assert.equal(manifest.annotations['io.kubesolo.os.version']!, 'v0.3.0');
+    assert.equal(manifest.annotations['io.kubesolo.os.channel']!, 'stable');
+    assert.equal(manifest.annotations['io.kubesolo.os.min_compatible_version']!, 'v0.2.0');
+    assert.equal(manifest.annotations['io.kubesolo.os.architecture']!, 'amd64');
+    assert.equal(manifest.annotations['io.kubesolo.os.release_notes']!, 'fixes');
+    assert.equal(manifest.annotations['io.kubesolo.os.release_date']!, '2026-11-20T10:00:00Z');
     assert.match(
-      manifest.layers[2].annotations['io.kubesolo.os.metadata.signature'],
+      manifest.layers[2]!.annotations['io.kubesolo.os.metadata.signature']!,
       /^[0-9a-f]{128}$/,
     );
 
     // The metadata layer, fetched by curl, is a latest.json naming the layer digests,
     // and its signature verifies with openssl's independent Ed25519.
-    const metaUrl = `${reg.url}/v2/kubesolo/os/blobs/${manifest.layers[2].digest}`;
+    const metaUrl = `${reg.url}/v2/kubesolo/os/blobs/${manifest.layers[2]!.digest}`;
     const { stdout } = await run('curl', ['-sf', metaUrl], { encoding: 'buffer' });
     const latest = JSON.parse(stdout.toString('utf8'));
     assert.equal(latest.vmlinuz_sha256, sha256(amd.kernel));
@@ -109,7 +109,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     writeFileSync(pub, createPublicKey(keys.privateKey).export({ type: 'spki', format: 'pem' }));
     writeFileSync(
       sig,
-      Buffer.from(manifest.layers[2].annotations['io.kubesolo.os.metadata.signature'], 'hex'),
+      Buffer.from(manifest.layers[2]!.annotations['io.kubesolo.os.metadata.signature']!, 'hex'),
     );
     writeFileSync(msg, stdout);
     const verified = await run('openssl', [

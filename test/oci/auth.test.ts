@@ -1,0 +1,233 @@
+/**
+ * Registry authentication against the real reference registry: htpasswd basic auth
+ * (htpasswd -B), and token auth with a loopback token service that signs ES256 JWTs
+ * the registry verifies through its rootcertbundle (the bearer challenge flow).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubesoloError } from '../../src/errors.js';
+import { pushRelease } from '../../src/release/oci-push.js';
+import { createOciUpdateSource } from '../../src/transport/oci/source.js';
+import {
+  registrySkipReason,
+  startRegistry,
+  startTokenServer,
+  type TestRegistry,
+  type TokenServer,
+} from '../helpers/registry.js';
+import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
+
+const skip = registrySkipReason();
+const USER = 'ci-publisher';
+const PASS = 'correct horse: battery staple';
+
+async function rejectsWith(p: Promise<unknown>, code: string, exitCode: number): Promise<void> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof KubesoloError, `expected ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.exitCode, exitCode);
+}
+
+describe('OCI registry behind htpasswd basic auth', { skip }, () => {
+  let reg: TestRegistry;
+  let files: ReleaseFiles;
+  let work: string;
+  const keys = makeKeys();
+
+  before(async () => {
+    reg = await startRegistry({ htpasswd: { username: USER, password: PASS } });
+    files = makeReleaseFiles('basic', 20_001, 30_001);
+    work = mkdtempSync(join(tmpdir(), 'ks-oci-basic-'));
+    await pushRelease({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v1.2.0',
+      kernelPath: files.kernelPath,
+      initramfsPath: files.initramfsPath,
+      version: 'v1.2.0',
+      architecture: 'amd64',
+      signingKey: keys.privateKey,
+      credentials: { username: USER, password: PASS },
+    });
+  });
+  after(async () => {
+    await reg?.stop();
+    for (const d of [files?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('the registry really requires credentials (skopeo without them fails, with them reads the index)', async () => {
+    await assert.rejects(skopeoRaw(`${reg.host}/kubesolo/os:v1.2.0`));
+    const index = await skopeoRaw(`${reg.host}/kubesolo/os:v1.2.0`, `${USER}:${PASS}`);
+    assert.equal(index.manifests[0]!.platform.architecture, 'amd64');
+  });
+
+  it('pulls with credentials from a docker-style config.json (auths → base64 auth)', async () => {
+    const authFile = join(work, 'config.json');
+    writeFileSync(
+      authFile,
+      JSON.stringify({
+        auths: {
+          'other.example:5000': { auth: Buffer.from('x:y').toString('base64') },
+          [`http://${reg.host}`]: { auth: Buffer.from(`${USER}:${PASS}`).toString('base64') },
+        },
+      }),
+    );
+    const source = createOciUpdateSource({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v1.2.0',
+      architecture: 'amd64',
+      publicKey: keys.publicKey,
+      credentials: { authFile },
+    });
+    const release = await source.fetchRelease();
+    const staged = await source.stage(release, 'vmlinuz', { stagingDir: join(work, 's1') });
+    assert.ok(readFileSync(staged.path).equals(files.kernel));
+  });
+
+  it('pulls with registry_username / registry_password', async () => {
+    const source = createOciUpdateSource({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v1.2.0',
+      architecture: 'amd64',
+      publicKey: keys.publicKey,
+      credentials: { username: USER, password: PASS },
+    });
+    const release = await source.fetchRelease();
+    assert.equal(release.metadata.initramfsSha256, sha256(files.initramfs));
+  });
+
+  it('refuses without credentials (REGISTRY_AUTH_REQUIRED, exit 2) and with wrong ones (REGISTRY_AUTH_FAILED, exit 2)', async () => {
+    const base = { registry: `${reg.host}/kubesolo/os`, tag: 'v1.2.0', architecture: 'amd64' };
+    await rejectsWith(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
+    await rejectsWith(
+      createOciUpdateSource({
+        ...base,
+        credentials: { username: USER, password: 'wrong' },
+      }).fetchRelease(),
+      'REGISTRY_AUTH_FAILED',
+      2,
+    );
+  });
+});
+
+describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () => {
+  let tokens: TokenServer;
+  let reg: TestRegistry;
+  let files: ReleaseFiles;
+  let work: string;
+  const keys = makeKeys();
+
+  before(async () => {
+    tokens = await startTokenServer({ username: USER, password: PASS, anonymousPull: true });
+    reg = await startRegistry({
+      token: {
+        realm: tokens.realm,
+        service: tokens.service,
+        issuer: tokens.issuer,
+        rootCertBundle: tokens.rootCertBundle,
+      },
+    });
+    files = makeReleaseFiles('token', 10_001, 40_001);
+    work = mkdtempSync(join(tmpdir(), 'ks-oci-token-'));
+  });
+  after(async () => {
+    await reg?.stop();
+    await tokens?.stop();
+    for (const d of [files?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('pushes with a token obtained with basic credentials for pull,push scope', async () => {
+    await pushRelease({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v2.0.0',
+      kernelPath: files.kernelPath,
+      initramfsPath: files.initramfsPath,
+      version: 'v2.0.0',
+      architecture: 'amd64',
+      signingKey: keys.privateKey,
+      credentials: { username: USER, password: PASS },
+      uploadMode: 'chunked',
+      chunkSize: 16 * 1024,
+    });
+    const req = tokens.requests.at(-1)!;
+    assert.equal(req.user, USER);
+    assert.equal(req.service, tokens.service);
+    assert.deepEqual(req.scope, ['repository:kubesolo/os:pull,push']);
+    // skopeo, through the same token service, sees what we pushed.
+    const manifest = await skopeoRaw(`${reg.host}/kubesolo/os:v2.0.0-amd64`, `${USER}:${PASS}`);
+    assert.equal(manifest.layers[1]!.digest, `sha256:${sha256(files.initramfs)}`);
+  });
+
+  it('pulls anonymously with an anonymous pull token', async () => {
+    const before = tokens.requests.length;
+    const source = createOciUpdateSource({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v2.0.0',
+      architecture: 'amd64',
+      publicKey: keys.publicKey,
+    });
+    const release = await source.fetchRelease();
+    const staged = await source.stage(release, 'initramfs', { stagingDir: join(work, 'a') });
+    assert.ok(readFileSync(staged.path).equals(files.initramfs));
+    const mine = tokens.requests.slice(before);
+    assert.ok(mine.length >= 1);
+    assert.ok(mine.every((r) => r.user === undefined));
+    assert.deepEqual(mine[0]!.scope, ['repository:kubesolo/os:pull']);
+  });
+
+  it('an anonymous push is refused (REGISTRY_AUTH_REQUIRED, exit 2)', async () => {
+    await rejectsWith(
+      pushRelease({
+        registry: `${reg.host}/kubesolo/os`,
+        tag: 'v2.0.1',
+        kernelPath: files.kernelPath,
+        initramfsPath: files.initramfsPath,
+        version: 'v2.0.1',
+        architecture: 'amd64',
+      }),
+      'REGISTRY_AUTH_REQUIRED',
+      2,
+    );
+  });
+
+  it('wrong credentials are refused by the token service (REGISTRY_AUTH_FAILED, exit 2)', async () => {
+    await rejectsWith(
+      createOciUpdateSource({
+        registry: `${reg.host}/kubesolo/os`,
+        tag: 'v2.0.0',
+        architecture: 'amd64',
+        credentials: { username: USER, password: 'nope' },
+      }).fetchRelease(),
+      'REGISTRY_AUTH_FAILED',
+      2,
+    );
+  });
+
+  it('a ready registry token from config.json is sent as is', async () => {
+    const authFile = join(work, 'config.json');
+    // Get a real token from the service the way docker login would have stored one.
+    const res = await fetch(
+      `${tokens.realm}?service=${tokens.service}&scope=repository:kubesolo/os:pull`,
+      { headers: { authorization: 'Basic ' + Buffer.from(`${USER}:${PASS}`).toString('base64') } },
+    );
+    const { token } = (await res.json()) as { token: string };
+    writeFileSync(authFile, JSON.stringify({ auths: { [reg.host]: { registrytoken: token } } }));
+    const before = tokens.requests.length;
+    const release = await createOciUpdateSource({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v2.0.0',
+      architecture: 'amd64',
+      publicKey: keys.publicKey,
+      credentials: { authFile },
+    }).fetchRelease();
+    assert.equal(release.metadata.version, 'v2.0.0');
+    assert.equal(tokens.requests.length, before, 'no token request was needed');
+  });
+});

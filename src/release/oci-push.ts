@@ -5,13 +5,14 @@
  * annotations, that manifest under `TAG-ARCH`, and an image index under `TAG` that
  * gains or replaces this architecture's entry and keeps the others.
  */
-import { createHash, sign, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
+import { signBytes } from './sign.js';
 import {
   isIndexType,
   isManifestType,
@@ -112,7 +113,7 @@ async function describeFile(path: string, name: string): Promise<LocalFile> {
 
 /** Ed25519 over the exact bytes (DESIGN §3.4), hex-encoded for an annotation. */
 function signHex(key: KeyObject, data: Buffer): string {
-  return sign(null, data, key).toString('hex');
+  return signBytes(key, data).toString('hex');
 }
 
 /** latest.json for the metadata layer: the agent's fields (DESIGN §3.3) plus sizes. */

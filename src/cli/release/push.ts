@@ -1,6 +1,5 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { ConfigError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
+import { loadPrivateKey } from '../../release/keys.js';
 import { pushRelease, type UploadMode } from '../../release/oci-push.js';
 import { createDispatcherForCa } from '../../transport/oci/source.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
@@ -14,24 +13,6 @@ function required(values: OptionValues, name: string): string {
     throw new UsageError('MISSING_OPTION', `push needs --${name}`, { details: { option: name } });
   }
   return v;
-}
-
-async function loadKey(path: string): Promise<KeyObject> {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(await readFile(path));
-  } catch (err) {
-    throw new ConfigError('KEY_INVALID', `cannot load the private key ${path}`, {
-      cause: err,
-      details: { path },
-    });
-  }
-  if (key.asymmetricKeyType !== 'ed25519') {
-    throw new ConfigError('KEY_NOT_ED25519', `${path} is not an Ed25519 key`, {
-      details: { path },
-    });
-  }
-  return key;
 }
 
 async function readStdin(): Promise<string> {
@@ -124,7 +105,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
       minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
       releaseNotes: stringOpt(values, 'release-notes'),
       releaseDate: stringOpt(values, 'release-date'),
-      signingKey: keyPath === undefined ? undefined : await loadKey(keyPath),
+      signingKey: keyPath === undefined ? undefined : await loadPrivateKey(keyPath),
       credentials,
       dispatcher: await createDispatcherForCa(stringOpt(values, 'ca-file')),
       uploadMode,

@@ -181,3 +181,24 @@ describe('kubesolo-release serve (bundle)', () => {
     assert.equal(logLines(b.stderr)[0]?.code, 'SERVE_DIR_MISSING');
   });
 });
+
+describe('kubesolo-release verify (bundle)', () => {
+  it('verifies a published directory (exit 0) and refuses another key (exit 4)', async () => {
+    const site = join(dir, 'site');
+    const ok = await runRelease(['verify', '--pubkey', join(dir, 'keys', 'release.pub'), site]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /metadata .*version v0\.2\.0.*signature verified/);
+    assert.match(ok.stdout, /^vmlinuz +5000 bytes, sha256 [0-9a-f]{64}, signature verified$/m);
+    assert.match(ok.stdout, /^OK: release v0\.2\.0/m);
+    const hex = (await readFile(join(dir, 'keys2', 'release.pub'), 'utf8')).trim();
+    const bad = await runRelease(['verify', '--pubkey', hex, site, '--json']);
+    assert.equal(bad.code, 4);
+    const doc = JSON.parse(bad.stdout) as { ok: boolean; error: { code: string } };
+    assert.equal(doc.error.code, 'SIGNATURE_INVALID');
+    const noKey = await runRelease(['verify', site]);
+    assert.equal(noKey.code, 2);
+    const badKey = await runRelease(['verify', '--pubkey', join(dir, 'vmlinuz'), site]);
+    assert.equal(badKey.code, 2);
+    assert.equal(logLines(badKey.stderr)[0]?.code, 'PUBKEY_INVALID');
+  });
+});

@@ -1,10 +1,65 @@
-import type { Command } from '../command.js';
+import { loadPublicKey, parsePublicKey } from '../../crypto/keys.js';
+import { UsageError } from '../../errors.js';
+import { verifyRelease } from '../../release/verify.js';
+import { boolOpt, stringOpt, type Command } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
 
 export const verifyCommand: Command<ReleaseGlobal> = {
   name: 'verify',
   summary: 'Check a published release exactly as the agent would',
   usage: 'verify --pubkey PUB DIR|URL',
-  run: notImplemented('kubesolo-release verify'),
+  description: [
+    "Fetches latest.json and both images with the agent's own download and verification",
+    "code: size limits, fields, expires, the metadata signature, then each image's size,",
+    'SHA-256 and signature. A DIR is served on a loopback port for the check. Nothing is',
+    'kept. Exit 0 verified, 1 network/I/O failure, 2 usage, 4 verification failed.',
+  ].join('\n'),
+  options: {
+    pubkey: {
+      type: 'string',
+      valueName: 'PUB',
+      description: 'Public key file (64 hex characters), or the 64 hex characters',
+    },
+    'allow-unsigned-metadata': {
+      type: 'boolean',
+      description: 'Check as a device with allow_unsigned_metadata=true would',
+    },
+    'ca-file': {
+      type: 'string',
+      valueName: 'PEM',
+      description: 'Extra CA bundle for a private HTTPS server',
+    },
+  },
+  async run({ values, positionals, log, out }) {
+    const pub = stringOpt(values, 'pubkey');
+    if (pub === undefined) throw new UsageError('MISSING_OPTION', 'verify needs --pubkey PUB');
+    const target = positionals[0];
+    if (target === undefined || positionals.length > 1) {
+      throw new UsageError('MISSING_ARGUMENT', 'verify needs exactly one DIR or URL');
+    }
+    const publicKey = /^\s*[0-9a-fA-F]{64}\s*$/.test(pub)
+      ? parsePublicKey(pub)
+      : await loadPublicKey(pub);
+    const caFile = stringOpt(values, 'ca-file');
+    const r = await verifyRelease({
+      target,
+      publicKey,
+      allowUnsignedMetadata: boolOpt(values, 'allow-unsigned-metadata'),
+      log,
+      ...(caFile === undefined ? {} : { caFile }),
+      onMetadata: (m, signed, url) =>
+        out.line(
+          `metadata   ${url}: version ${m.version}${m.channel ? `, channel ${m.channel}` : ''}` +
+            `${m.architecture ? `, ${m.architecture}` : ''}${m.expires ? `, expires ${m.expires}` : ''}` +
+            `, signature ${signed ? 'verified' : 'absent (allowed)'}`,
+        ),
+    });
+    for (const a of r.artifacts) {
+      out.line(
+        `${a.artifact.padEnd(10)} ${a.size} bytes, sha256 ${a.sha256}, signature ${a.signatureVerified ? 'verified' : 'none (hash covered by the signed metadata)'}`,
+      );
+    }
+    out.line(`OK: release ${r.metadata.version} verifies as a device would accept it`);
+    out.data({ ok: true, ...r });
+  },
 };

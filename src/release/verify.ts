@@ -1,0 +1,115 @@
+/**
+ * `kubesolo-release verify`: check a published release with the agent's own code
+ * (src/transport/http-source.ts): the same size limit, parser, `expires` check, trust
+ * policy (DESIGN §3.4) and streaming size/SHA-256/signature checks a device applies.
+ * Downloads go to a temp directory that is removed afterwards.
+ *
+ * A directory is served on an ephemeral loopback port by our static server first, so
+ * relative URLs resolve exactly as they will on the real web server. Absolute URLs
+ * (`publish --base-url`) are fetched from where they point.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import { UsageError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { createHttpUpdateSource, type TransportLimits } from '../transport/http-source.js';
+import type { ArtifactName, ProgressEvent, StagedArtifact } from '../transport/source.js';
+import type { ReleaseMetadata } from '../metadata/types.js';
+import { createStaticServer, listen } from './serve.js';
+
+export interface VerifyOptions {
+  /** A release directory, an http(s) URL of latest.json, or of the folder holding it. */
+  target: string;
+  /** The raw 32-byte Ed25519 public key. */
+  publicKey: Uint8Array;
+  allowUnsignedMetadata?: boolean;
+  caFile?: string;
+  log?: Logger;
+  clock?: Clock;
+  limits?: Partial<TransportLimits>;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Called after the metadata verified, before the downloads (for step-by-step output). */
+  onMetadata?: (metadata: ReleaseMetadata, signed: boolean, url: string) => void;
+}
+
+export interface VerifyResult {
+  metadataUrl: string;
+  metadata: ReleaseMetadata;
+  metadataSigned: boolean;
+  artifacts: Pick<StagedArtifact, 'artifact' | 'size' | 'sha256' | 'signatureVerified'>[];
+}
+
+const ARTIFACTS: ArtifactName[] = ['vmlinuz', 'initramfs'];
+
+/** A URL naming a folder (`.../stable/`) means its latest.json. */
+export function metadataUrlOf(target: string): string {
+  const url = new URL(target);
+  if (url.pathname.endsWith('/')) url.pathname += 'latest.json';
+  return url.toString();
+}
+
+const isUrl = (t: string): boolean => /^https?:\/\//i.test(t);
+
+export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
+  const log = o.log ?? silentLogger;
+  let server: Server | undefined;
+  let metadataUrl: string;
+  if (isUrl(o.target)) {
+    metadataUrl = metadataUrlOf(o.target);
+  } else {
+    const st = await stat(o.target).catch(() => undefined);
+    if (!st?.isDirectory()) {
+      throw new UsageError(
+        'VERIFY_TARGET_INVALID',
+        `${o.target} is neither an http(s) URL nor a release directory`,
+        { details: { target: o.target } },
+      );
+    }
+    server = await createStaticServer(o.target);
+    metadataUrl = (await listen(server, { host: '127.0.0.1', port: 0 })) + 'latest.json';
+  }
+  const staging = await mkdtemp(join(tmpdir(), 'kubesolo-verify-'));
+  const source = createHttpUpdateSource({
+    metadataUrl,
+    publicKey: o.publicKey,
+    allowUnsignedMetadata: o.allowUnsignedMetadata ?? false,
+    log,
+    ...(o.caFile === undefined ? {} : { caFile: o.caFile }),
+    ...(o.clock === undefined ? {} : { clock: o.clock }),
+    ...(o.limits === undefined ? {} : { limits: o.limits }),
+  });
+  try {
+    const release = await source.fetchRelease();
+    o.onMetadata?.(release.metadata, release.metadataSigned, metadataUrl);
+    const artifacts: VerifyResult['artifacts'] = [];
+    for (const artifact of ARTIFACTS) {
+      const s = await source.stage(release, artifact, {
+        stagingDir: staging,
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      });
+      artifacts.push({
+        artifact,
+        size: s.size,
+        sha256: s.sha256,
+        signatureVerified: s.signatureVerified,
+      });
+    }
+    return {
+      metadataUrl,
+      metadata: release.metadata,
+      metadataSigned: release.metadataSigned,
+      artifacts,
+    };
+  } finally {
+    await source.close();
+    await rm(staging, { recursive: true, force: true });
+    if (server) {
+      const s = server;
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+  }
+}

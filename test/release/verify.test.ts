@@ -1,0 +1,173 @@
+import { strict as assert } from 'node:assert';
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubesoloError } from '../../src/errors.js';
+import { generateKeyPair } from '../../src/release/keys.js';
+import { publishRelease } from '../../src/release/publish.js';
+import { createStaticServer, listen } from '../../src/release/serve.js';
+import { metadataUrlOf, verifyRelease } from '../../src/release/verify.js';
+
+let dir: string;
+let kernel: string;
+let initramfs: string;
+const key = generateKeyPair();
+const pub = new Uint8Array(Buffer.from(key.publicKeyHex, 'hex'));
+const fast = { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ks-verify-'));
+  kernel = join(dir, 'vmlinuz');
+  initramfs = join(dir, 'initrd');
+  await writeFile(kernel, Buffer.alloc(300_000, 3));
+  await writeFile(initramfs, Buffer.alloc(500_000, 4));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+async function site(extra: Partial<Parameters<typeof publishRelease>[0]> = {}): Promise<string> {
+  const out = join(dir, `site${++n}`);
+  await publishRelease({
+    key: key.privateKey,
+    version: 'v1.2.3',
+    kernelPath: kernel,
+    initramfsPath: initramfs,
+    outDir: out,
+    channel: 'stable',
+    expiresInSeconds: 3600,
+    ...extra,
+  });
+  return out;
+}
+
+function rejectsWith(p: Promise<unknown>, code: string, exit: number) {
+  return assert.rejects(p, (e: KubesoloError) => {
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.exitCode, exit);
+    return true;
+  });
+}
+
+describe('verify', () => {
+  it('accepts a fresh release from a directory: metadata and both images signed', async () => {
+    const out = await site();
+    const seen: string[] = [];
+    const r = await verifyRelease({
+      target: out,
+      publicKey: pub,
+      onMetadata: (m) => seen.push(m.version),
+    });
+    assert.deepEqual(seen, ['v1.2.3']);
+    assert.equal(r.metadataSigned, true);
+    assert.match(r.metadataUrl, /^http:\/\/127\.0\.0\.1:\d+\/latest\.json$/);
+    assert.deepEqual(
+      r.artifacts.map((a) => [a.artifact, a.size, a.signatureVerified]),
+      [
+        ['vmlinuz', 300_000, true],
+        ['initramfs', 500_000, true],
+      ],
+    );
+  });
+
+  it('accepts the same release by URL (folder or latest.json) from a web server', async () => {
+    const out = await site();
+    const server: Server = await createStaticServer(out);
+    const base = await listen(server, { host: '127.0.0.1', port: 0 });
+    try {
+      for (const target of [base, base + 'latest.json']) {
+        const r = await verifyRelease({ target, publicKey: pub });
+        assert.equal(r.metadataUrl, base + 'latest.json');
+        assert.equal(r.metadata.channel, 'stable');
+      }
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('accepts raw 64-byte image signatures (kubesolo-release sign --raw)', async () => {
+    const out = await site();
+    const hex = await readFile(join(out, 'v1.2.3', 'vmlinuz.sig'), 'utf8');
+    await writeFile(join(out, 'v1.2.3', 'vmlinuz.sig'), Buffer.from(hex, 'hex'));
+    const r = await verifyRelease({ target: out, publicKey: pub });
+    assert.equal(r.artifacts[0]!.signatureVerified, true);
+  });
+
+  it('refuses another key (SIGNATURE_INVALID, exit 4)', async () => {
+    const other = new Uint8Array(Buffer.from(generateKeyPair().publicKeyHex, 'hex'));
+    await rejectsWith(
+      verifyRelease({ target: await site(), publicKey: other }),
+      'SIGNATURE_INVALID',
+      4,
+    );
+  });
+
+  it('refuses an edited latest.json', async () => {
+    const out = await site();
+    const p = join(out, 'latest.json');
+    await writeFile(p, (await readFile(p, 'utf8')).replace('"stable"', '"beta"'));
+    await rejectsWith(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_INVALID', 4);
+  });
+
+  it('refuses a replaced image of the same size', async () => {
+    const out = await site();
+    await writeFile(join(out, 'v1.2.3', 'kubesolo-os.gz'), Buffer.alloc(500_000, 5));
+    await assert.rejects(
+      verifyRelease({ target: out, publicKey: pub, limits: fast }),
+      (e: KubesoloError) => {
+        assert.ok(['HASH_MISMATCH', 'SIGNATURE_INVALID'].includes(e.code), e.code);
+        assert.equal(e.exitCode, 4);
+        return true;
+      },
+    );
+  });
+
+  it('reports a truncated image as DOWNLOAD_TRUNCATED (exit 1: the server may be mid-upload)', async () => {
+    const out = await site();
+    await writeFile(join(out, 'v1.2.3', 'vmlinuz'), Buffer.alloc(1000, 3));
+    await rejectsWith(
+      verifyRelease({ target: out, publicKey: pub, limits: fast }),
+      'DOWNLOAD_TRUNCATED',
+      1,
+    );
+  });
+
+  it('refuses a release whose metadata signature is gone (SIGNATURE_MISSING)', async () => {
+    const out = await site();
+    await unlink(join(out, 'v1.2.3', 'latest.json.sig'));
+    await rejectsWith(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_MISSING', 4);
+  });
+
+  it('refuses expired metadata (METADATA_EXPIRED)', async () => {
+    const out = await site({
+      expiresInSeconds: 60,
+      clock: { now: () => new Date(Date.now() - 3_600_000) },
+    });
+    await rejectsWith(verifyRelease({ target: out, publicKey: pub }), 'METADATA_EXPIRED', 4);
+  });
+
+  it('a dead server is a network failure (exit 1), a non-directory a usage error', async () => {
+    const server = await createStaticServer(dir);
+    const base = await listen(server, { host: '127.0.0.1', port: 0 });
+    await new Promise((r) => server.close(r));
+    await rejectsWith(
+      verifyRelease({ target: base, publicKey: pub, limits: fast }),
+      'NETWORK_ERROR',
+      1,
+    );
+    await rejectsWith(
+      verifyRelease({ target: kernel, publicKey: pub }),
+      'VERIFY_TARGET_INVALID',
+      2,
+    );
+  });
+
+  it('metadataUrlOf maps a folder URL to its latest.json', () => {
+    assert.equal(metadataUrlOf('http://h/a/'), 'http://h/a/latest.json');
+    assert.equal(metadataUrlOf('http://h/a/meta.json'), 'http://h/a/meta.json');
+  });
+});

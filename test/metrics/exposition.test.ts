@@ -213,3 +213,12 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     assert.equal(EXPOSITION_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
   });
 });
+
+describe('phase list', () => {
+  it('is the agent state machine list (src/agent/phases.ts), in the same order', async () => {
+    // The renderer is a leaf module and may not import agent/, so it keeps its own copy;
+    // this test keeps the two from drifting apart.
+    const { PHASES } = await import('../../src/agent/phases.js');
+    assert.deepEqual([...UPDATE_PHASES], [...PHASES]);
+  });
+});

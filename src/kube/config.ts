@@ -1,0 +1,274 @@
+/**
+ * Kubeconfig loading: just the parts the agent needs (current-context → cluster and
+ * user). Format: https://kubernetes.io/docs/reference/config-api/kubeconfig.v1/
+ *
+ * Decisions (docs/health.md):
+ * - TLS is always verified. `insecure-skip-tls-verify` is ignored (logged by the
+ *   caller through `warnings`); a plain `http://` server is refused, because the
+ *   admin credentials would travel in the clear.
+ * - `*-data` fields win over their file counterparts (client-go's documented
+ *   "…-data will override" rule).
+ * - Relative file paths are relative to the kubeconfig's directory (as in client-go);
+ *   absolute ones are resolved under `--root` when the kubeconfig itself came from
+ *   under `--root` (config key or default), because they then name files on the
+ *   device image.
+ * - Exec and auth-provider credential plugins are not supported: the agent runs no
+ *   helper programs. Such a user authenticates with whatever else it has.
+ */
+import { access, readFile } from 'node:fs/promises';
+import { delimiter, dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_PATHS, underRoot } from '../paths.js';
+
+/** Everything needed to make an authenticated, verified HTTPS call to the API server. */
+export interface KubeConfig {
+  /** API server base URL (https). */
+  server: URL;
+  /** PEM CA bundle; undefined means Node's default trust store. */
+  ca: Buffer | undefined;
+  /** PEM client certificate and key (both or neither). */
+  cert: Buffer | undefined;
+  key: Buffer | undefined;
+  /** Bearer token. */
+  token: string | undefined;
+  /** `tls-server-name`: name to verify the server certificate against. */
+  tlsServerName: string | undefined;
+  /** The file it came from, and the context used. */
+  path: string;
+  context: string;
+  /** Non-fatal findings (e.g. an ignored insecure-skip-tls-verify). */
+  warnings: string[];
+}
+
+export type KubeconfigSource = 'config' | 'env' | 'default';
+
+export interface KubeconfigLocation {
+  path: string;
+  source: KubeconfigSource;
+  /** Whether absolute paths inside the file are resolved under --root. */
+  rooted: boolean;
+}
+
+export interface KubeconfigSearch {
+  /** `--root` (default `/`). */
+  root?: string;
+  /** The `kubeconfig=` config key (resolved under --root). */
+  kubeconfigPath?: string | undefined;
+  /** Environment to read `KUBECONFIG` from (default: none; pass process.env explicitly). */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * Candidate kubeconfig files, in precedence order: the `kubeconfig=` config key (device
+ * configuration, resolved under --root), else every entry of `KUBECONFIG` (a host path
+ * list, used as is, as kubectl reads it), else the KubeSolo default under --root.
+ */
+export function kubeconfigCandidates(search: KubeconfigSearch): KubeconfigLocation[] {
+  const root = search.root ?? '/';
+  if (search.kubeconfigPath !== undefined && search.kubeconfigPath !== '') {
+    return [{ path: underRoot(root, search.kubeconfigPath), source: 'config', rooted: true }];
+  }
+  const fromEnv = search.env?.KUBECONFIG;
+  if (fromEnv !== undefined && fromEnv.trim() !== '') {
+    return fromEnv
+      .split(delimiter)
+      .filter((p) => p.trim() !== '')
+      .map((p) => ({ path: resolve(p.trim()), source: 'env' as const, rooted: false }));
+  }
+  return [{ path: underRoot(root, DEFAULT_PATHS.kubeconfig), source: 'default', rooted: true }];
+}
+
+/** The first candidate that exists, or undefined when none does. */
+export async function findKubeconfig(
+  search: KubeconfigSearch,
+): Promise<KubeconfigLocation | undefined> {
+  for (const candidate of kubeconfigCandidates(search)) {
+    try {
+      await access(candidate.path);
+      return candidate;
+    } catch {
+      // Try the next one: kubectl also skips KUBECONFIG entries that do not exist.
+    }
+  }
+  return undefined;
+}
+
+function invalid(path: string, message: string, cause?: unknown): ConfigError {
+  return new ConfigError('KUBECONFIG_INVALID', `kubeconfig ${path}: ${message}`, {
+    details: { path },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function optString(obj: Obj, key: string, path: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw invalid(path, `'${key}' must be a string`);
+  return v;
+}
+
+/** Find `name` in a kubeconfig named list (`clusters`, `users`, `contexts`). */
+function named(doc: Obj, list: string, inner: string, name: string, path: string): Obj {
+  const entries = doc[list];
+  if (!Array.isArray(entries)) throw invalid(path, `no '${list}' list`);
+  for (const e of entries as unknown[]) {
+    if (isObj(e) && e.name === name) {
+      const body = e[inner];
+      if (!isObj(body)) throw invalid(path, `${list} entry '${name}' has no '${inner}' map`);
+      return body;
+    }
+  }
+  throw invalid(path, `no ${list} entry named '${name}'`);
+}
+
+// RFC 4648 §4 alphabet; kubeconfig data fields are standard base64 of PEM text.
+const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
+
+function decodeData(value: string, field: string, path: string): Buffer {
+  if (!BASE64.test(value)) throw invalid(path, `'${field}' is not base64`);
+  const buf = Buffer.from(value, 'base64');
+  if (buf.length === 0) throw invalid(path, `'${field}' is empty`);
+  return buf;
+}
+
+export interface LoadKubeConfigOptions {
+  /** `--root` for absolute file references (only when `rooted`). */
+  root?: string;
+  /** Resolve absolute file references under root (default true when root is given). */
+  rooted?: boolean;
+}
+
+/**
+ * Parse the kubeconfig at `path`. Throws ConfigError KUBECONFIG_NOT_FOUND when the file
+ * does not exist and KUBECONFIG_INVALID for anything unusable in it.
+ */
+export async function loadKubeConfig(
+  path: string,
+  options: LoadKubeConfigOptions = {},
+): Promise<KubeConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('KUBECONFIG_NOT_FOUND', `cannot read kubeconfig ${path}`, {
+      cause: err,
+      details: { path },
+    });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw invalid(path, 'not valid YAML', err);
+  }
+  if (!isObj(doc)) throw invalid(path, 'not a kubeconfig document');
+
+  const root = options.root ?? '/';
+  const rooted = options.rooted ?? true;
+  const baseDir = dirname(path);
+  const filePath = (p: string): string =>
+    isAbsolute(p) ? (rooted ? underRoot(root, p) : p) : resolve(baseDir, p);
+  const readRef = async (p: string, field: string): Promise<Buffer> => {
+    const full = filePath(p);
+    try {
+      return await readFile(full);
+    } catch (err) {
+      throw invalid(path, `cannot read '${field}' file ${full}`, err);
+    }
+  };
+
+  // client-go refuses a kubeconfig without current-context; we accept one whose only
+  // context is unambiguous, since an admin kubeconfig has exactly one.
+  let contextName = optString(doc, 'current-context', path);
+  if (contextName === undefined) {
+    const contexts = doc.contexts;
+    if (Array.isArray(contexts) && contexts.length === 1 && isObj(contexts[0])) {
+      const only = contexts[0].name;
+      if (typeof only === 'string') contextName = only;
+    }
+  }
+  if (contextName === undefined) throw invalid(path, "no 'current-context'");
+  const context = named(doc, 'contexts', 'context', contextName, path);
+  const clusterName = optString(context, 'cluster', path);
+  if (clusterName === undefined) throw invalid(path, `context '${contextName}' names no cluster`);
+  const cluster = named(doc, 'clusters', 'cluster', clusterName, path);
+  const userName = optString(context, 'user', path);
+  const user = userName === undefined ? {} : named(doc, 'users', 'user', userName, path);
+
+  const serverText = optString(cluster, 'server', path);
+  if (serverText === undefined) throw invalid(path, `cluster '${clusterName}' has no server`);
+  let server: URL;
+  try {
+    server = new URL(serverText);
+  } catch (err) {
+    throw invalid(path, `server '${serverText}' is not a URL`, err);
+  }
+  if (server.protocol !== 'https:') {
+    throw invalid(path, `server '${serverText}' is not https (TLS is required)`);
+  }
+
+  const warnings: string[] = [];
+  if (cluster['insecure-skip-tls-verify'] === true) {
+    warnings.push('insecure-skip-tls-verify is ignored: the agent always verifies TLS');
+  }
+
+  const caData = optString(cluster, 'certificate-authority-data', path);
+  const caFile = optString(cluster, 'certificate-authority', path);
+  const ca =
+    caData !== undefined
+      ? decodeData(caData, 'certificate-authority-data', path)
+      : caFile !== undefined
+        ? await readRef(caFile, 'certificate-authority')
+        : undefined;
+
+  const certData = optString(user, 'client-certificate-data', path);
+  const certFile = optString(user, 'client-certificate', path);
+  const keyData = optString(user, 'client-key-data', path);
+  const keyFile = optString(user, 'client-key', path);
+  const cert =
+    certData !== undefined
+      ? decodeData(certData, 'client-certificate-data', path)
+      : certFile !== undefined
+        ? await readRef(certFile, 'client-certificate')
+        : undefined;
+  const key =
+    keyData !== undefined
+      ? decodeData(keyData, 'client-key-data', path)
+      : keyFile !== undefined
+        ? await readRef(keyFile, 'client-key')
+        : undefined;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw invalid(
+      path,
+      `user '${userName ?? ''}' has a client certificate without a key or vice versa`,
+    );
+  }
+
+  let token = optString(user, 'token', path);
+  const tokenFile = optString(user, 'tokenFile', path);
+  if (token === undefined && tokenFile !== undefined) {
+    token = (await readRef(tokenFile, 'tokenFile')).toString('utf8').trim() || undefined;
+  }
+  if (isObj(user.exec) || isObj(user['auth-provider'])) {
+    warnings.push('exec and auth-provider credential plugins are not supported and are ignored');
+  }
+
+  return {
+    server,
+    ca,
+    cert,
+    key,
+    token,
+    tlsServerName: optString(cluster, 'tls-server-name', path),
+    path,
+    context: contextName,
+    warnings,
+  };
+}

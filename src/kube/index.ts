@@ -1,0 +1,43 @@
+/**
+ * Entry point of the Kubernetes client for the rest of the agent: find the kubeconfig
+ * (config key, KUBECONFIG, KubeSolo's default under --root) and build a client.
+ */
+import { createKubeClient, type KubeClientOptions } from './client.js';
+import { findKubeconfig, loadKubeConfig, type KubeconfigSearch } from './config.js';
+import type { KubeClient } from './types.js';
+
+export { createKubeClient, classifyTransportError, type KubeClientOptions } from './client.js';
+export {
+  findKubeconfig,
+  kubeconfigCandidates,
+  loadKubeConfig,
+  type KubeConfig,
+  type KubeconfigLocation,
+  type KubeconfigSearch,
+  type KubeconfigSource,
+} from './config.js';
+export { KubeError, KUBE_ERROR_CODES, type KubeErrorCode } from './errors.js';
+export * from './types.js';
+
+export interface LoadKubeClientOptions extends KubeconfigSearch, KubeClientOptions {
+  /** Called with each non-fatal kubeconfig finding (ignored insecure flag, ...). */
+  onWarning?: (message: string, path: string) => void;
+}
+
+/**
+ * The client for the first kubeconfig that exists, or undefined when there is none
+ * (a device without Kubernetes; callers log and skip). A kubeconfig that exists but
+ * cannot be used throws ConfigError KUBECONFIG_INVALID.
+ */
+export async function loadKubeClient(
+  options: LoadKubeClientOptions,
+): Promise<KubeClient | undefined> {
+  const location = await findKubeconfig(options);
+  if (location === undefined) return undefined;
+  const config = await loadKubeConfig(location.path, {
+    root: options.root ?? '/',
+    rooted: location.rooted,
+  });
+  for (const w of config.warnings) options.onWarning?.(w, config.path);
+  return createKubeClient(config, options);
+}

@@ -13,6 +13,8 @@ export interface ObjectMeta {
   uid?: string;
   resourceVersion?: string;
   creationTimestamp?: string;
+  /** Set when the object is being deleted (graceful termination in progress). */
+  deletionTimestamp?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   ownerReferences?: {

@@ -1,0 +1,309 @@
+/**
+ * The Kubernetes health checks end to end: kubeconfig file → mTLS → a loopback API
+ * server serving real-shaped Node and PodList objects, through runHealthChecks.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { judgePod, selectLocalNode } from '../../src/health/kube-checks.js';
+import { runHealthChecks } from '../../src/health/run.js';
+import type { CheckName, HealthOptions, HealthReport } from '../../src/health/types.js';
+import { DEFAULT_PATHS } from '../../src/paths.js';
+import {
+  adminKubeconfig,
+  healthyCluster,
+  nodeObject,
+  podObject,
+  makePki,
+  startKubeApi,
+  type KubeApi,
+  type KubeconfigSpec,
+  type Pki,
+} from '../helpers/kube-api.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kube-checks-'));
+const root = join(dir, 'root');
+mkdirSync(join(root, DEFAULT_PATHS.dataDir), { recursive: true });
+let pki: Pki;
+let api: KubeApi;
+let now: Date;
+const KUBE: CheckName[] = ['apiserver', 'node_ready', 'kube_system'];
+
+/** Write a kubeconfig on the device under --root; returns its device path (the config key). */
+function kubeconfig(overrides: Partial<KubeconfigSpec> = {}, target: KubeApi = api): string {
+  const devicePath = `/etc/kubesolo/kc-${Math.random().toString(16).slice(2)}.yaml`;
+  mkdirSync(join(root, 'etc/kubesolo'), { recursive: true });
+  writeFileSync(join(root, devicePath), adminKubeconfig(target, pki, overrides));
+  return devicePath;
+}
+
+async function run(extra: Partial<HealthOptions> = {}): Promise<HealthReport> {
+  return runHealthChecks({
+    root,
+    required: KUBE,
+    kubeconfig: { kubeconfigPath: kubeconfig(), env: {} },
+    nodeName: 'edge-1',
+    clock: { now: () => now },
+    checkTimeoutMs: 3000,
+    ...extra,
+  });
+}
+
+function verdicts(r: HealthReport): Record<string, string> {
+  return Object.fromEntries(r.checks.map((c) => [c.name, `${c.verdict}:${c.reason}`]));
+}
+
+before(async () => {
+  pki = makePki(join(dir, 'pki'));
+  api = await startKubeApi({ pki });
+});
+after(async () => {
+  await api.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  now = new Date();
+  Object.assign(api.state, healthyCluster(now), {
+    readyz: { status: 200, body: 'ok' },
+    hang: false,
+    beforeRequest: undefined,
+  });
+});
+
+describe('Kubernetes health checks against a loopback mTLS API server', () => {
+  it('healthy cluster: apiserver, node_ready and kube_system pass; the others are skipped or pass', async () => {
+    const r = await run();
+    assert.deepEqual(verdicts(r), {
+      containerd: 'skipped:NOT_REQUIRED',
+      apiserver: 'pass:OK',
+      node_ready: 'pass:OK',
+      kube_system: 'pass:OK',
+      probe_url: 'skipped:NOT_REQUIRED',
+      disk_writable: 'pass:OK', // always runs
+    });
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.failed, []);
+    assert.match(r.checks.find((c) => c.name === 'kube_system')!.message, /2 kube-system pods/);
+    for (const c of r.checks) assert.ok(c.durationMs >= 0 && c.durationMs < 5000);
+    // The checks authenticated with the client certificate from the kubeconfig.
+    assert.ok(api.requests.slice(-3).every((q) => q.user === 'kubernetes-admin'));
+  });
+
+  it('node NotReady fails node_ready with the kubelet reason', async () => {
+    api.state.nodes = [nodeObject('edge-1', { now, ready: 'False', readySinceSec: 20 })];
+    const r = await run();
+    const c = r.checks.find((x) => x.name === 'node_ready')!;
+    assert.equal(c.verdict, 'fail');
+    assert.equal(c.reason, 'NODE_NOT_READY');
+    assert.match(c.message, /Ready=False \(KubeletNotReady: container runtime network not ready/);
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.failed, ['node_ready']);
+  });
+
+  it('node status Unknown, or no Ready condition at all, fails too', async () => {
+    api.state.nodes = [nodeObject('edge-1', { now, ready: 'Unknown' })];
+    assert.equal(verdicts(await run()).node_ready, 'fail:NODE_NOT_READY');
+    api.state.nodes = [nodeObject('edge-1', { now, noReadyCondition: true })];
+    const r = await run();
+    assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /no Ready condition/);
+  });
+
+  it('finds the local node by host name among several, the only node otherwise, and fails when ambiguous', async () => {
+    api.state.nodes = [nodeObject('other', { now, ready: 'False' }), nodeObject('edge-1', { now })];
+    assert.equal(verdicts(await run({ nodeName: 'EDGE-1' })).node_ready, 'pass:OK');
+    const r = await run({ nodeName: 'renamed-host' });
+    assert.equal(verdicts(r).node_ready, 'fail:NODE_NOT_FOUND');
+    assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /other, edge-1/);
+    api.state.nodes = [nodeObject('edge-1', { now })];
+    const only = await run({ nodeName: 'renamed-host' });
+    assert.equal(verdicts(only).node_ready, 'pass:OK');
+    assert.match(only.checks.find((x) => x.name === 'node_ready')!.message, /the only node/);
+  });
+
+  it('a crash-looping pod in back-off fails kube_system (not ready)', async () => {
+    api.state.pods.push(
+      podObject('metrics-server-6f4c6675d5-8m2xl', {
+        now,
+        readyForSec: 95,
+        containers: [{ name: 'metrics-server', state: 'crashloop', restartCount: 6 }],
+      }),
+    );
+    const r = await run();
+    const c = r.checks.find((x) => x.name === 'kube_system')!;
+    assert.equal(c.reason, 'KUBE_SYSTEM_POD_NOT_READY');
+    assert.match(
+      c.message,
+      /metrics-server-6f4c6675d5-8m2xl: metrics-server CrashLoopBackOff restarts=6/,
+    );
+  });
+
+  it('a crash-looping pod caught while Running again (Ready flipped 4 s ago) fails as not stable', async () => {
+    // Running and ready right now, but its container restarted moments ago: the pod's
+    // own Ready lastTransitionTime and startedAt say so, whatever the agent waited.
+    api.state.pods.push(
+      podObject('coredns-7b98449c4-zz9xq', {
+        now,
+        readyForSec: 4,
+        containers: [{ name: 'coredns', restartCount: 7 }],
+      }),
+    );
+    const r = await run();
+    const c = r.checks.find((x) => x.name === 'kube_system')!;
+    assert.equal(c.reason, 'KUBE_SYSTEM_NOT_STABLE');
+    assert.match(c.message, /coredns-7b98449c4-zz9xq: ready for 4 s < 30 s \(restarts=7\)/);
+  });
+
+  it('a container that restarted recently fails even if the Ready condition is old', async () => {
+    api.state.pods = [
+      podObject('coredns-7b98449c4-x2k9p', {
+        now,
+        readyForSec: 600,
+        containers: [{ name: 'coredns', restartCount: 1, startedSec: 3 }],
+      }),
+    ];
+    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
+  });
+
+  it('a pod Running for only 10 s fails with the default 30 s and passes with health_stable_seconds=5', async () => {
+    api.state.pods.push(
+      podObject('local-path-provisioner-5cf85fd84d-new01', { now, readyForSec: 10 }),
+    );
+    const r = await run();
+    assert.equal(verdicts(r).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
+    assert.match(r.checks.find((x) => x.name === 'kube_system')!.message, /ready for 10 s < 30 s/);
+    assert.equal(verdicts(await run({ stableSeconds: 5 })).kube_system, 'pass:OK');
+  });
+
+  it('Pending pods and an empty kube-system fail; finished Job pods are ignored', async () => {
+    api.state.pods.push(
+      podObject('helm-install-traefik-abcde', { now, phase: 'Succeeded', ownerKind: 'Job' }),
+    );
+    assert.equal(verdicts(await run()).kube_system, 'pass:OK');
+    api.state.pods.push(
+      podObject('coredns-7b98449c4-pend1', {
+        now,
+        phase: 'Pending',
+        containers: [{ name: 'coredns', state: 'creating' }],
+      }),
+    );
+    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_POD_NOT_RUNNING');
+    api.state.pods = [];
+    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_EMPTY');
+  });
+
+  it('API server not ready: /readyz 500 fails apiserver with the failed checks', async () => {
+    api.state.readyz = {
+      status: 500,
+      body: '[+]ping ok\n[-]poststarthook/start-apiextensions-controllers failed: reason withheld\nreadyz check failed\n',
+    };
+    const r = await run();
+    const c = r.checks.find((x) => x.name === 'apiserver')!;
+    assert.equal(c.reason, 'APISERVER_NOT_READY');
+    assert.match(c.message, /HTTP 500: \[-\]poststarthook\/start-apiextensions-controllers failed/);
+  });
+
+  it('API server down: every Kubernetes check fails with KUBE_UNREACHABLE', async () => {
+    const down = await startKubeApi({ pki });
+    const path = kubeconfig({}, down);
+    await down.close();
+    const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
+    assert.equal(verdicts(r).apiserver, 'fail:KUBE_UNREACHABLE');
+    assert.equal(verdicts(r).node_ready, 'fail:KUBE_UNREACHABLE');
+    assert.equal(verdicts(r).kube_system, 'fail:KUBE_UNREACHABLE');
+    assert.deepEqual(r.failed, KUBE);
+  });
+
+  it('wrong CA in the kubeconfig: every Kubernetes check fails with KUBE_TLS, nothing reaches the server', async () => {
+    const before = api.requests.length;
+    const r = await run({
+      kubeconfig: { kubeconfigPath: kubeconfig({ caData: pki.otherCaCert }), env: {} },
+    });
+    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_TLS');
+    assert.equal(api.requests.length, before);
+  });
+
+  it('expired client certificate: KUBE_AUTH', async () => {
+    const path = kubeconfig({ certData: pki.expiredClientCert, keyData: pki.expiredClientKey });
+    const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
+    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_AUTH');
+  });
+
+  it('an API server that hangs fails within the check deadline (KUBE_TIMEOUT)', async () => {
+    api.state.hang = true;
+    const t0 = performance.now();
+    const r = await run({ checkTimeoutMs: 300 });
+    assert.ok(performance.now() - t0 < 3000);
+    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_TIMEOUT');
+  });
+
+  it('no kubeconfig anywhere: the required Kubernetes checks fail with KUBECONFIG_NOT_FOUND', async () => {
+    const r = await runHealthChecks({ root, required: KUBE, kubeconfig: { env: {} } });
+    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_NOT_FOUND');
+  });
+
+  it('a broken kubeconfig fails them with KUBECONFIG_INVALID', async () => {
+    // Through KUBECONFIG this time: a host path, not resolved under --root.
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'current-context: nowhere\n');
+    const r = await run({ kubeconfig: { env: { KUBECONFIG: bad } } });
+    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_INVALID');
+  });
+});
+
+describe('judgePod rules', () => {
+  const t = new Date('2026-11-25T12:00:00Z');
+  const ms = t.getTime();
+
+  it('ignores terminating pods and finished pods of controllers, but not a bare Failed pod', () => {
+    const evicted = podObject('coredns-7b98449c4-evict', { now: t, phase: 'Failed' });
+    assert.equal(judgePod(evicted, ms, 30).ignored, true);
+    const bare = podObject('static-thing', { now: t, phase: 'Failed' });
+    bare.metadata.ownerReferences = [];
+    bare.status!.reason = 'Evicted';
+    assert.deepEqual(judgePod(bare, ms, 30), {
+      pod: 'static-thing',
+      problem: 'KUBE_SYSTEM_POD_NOT_RUNNING',
+      detail: 'phase Failed (Evicted)',
+    });
+    const going = podObject('coredns-7b98449c4-bye00', { now: t });
+    going.metadata.deletionTimestamp = t.toISOString();
+    assert.equal(judgePod(going, ms, 30).ignored, true);
+  });
+
+  it('treats missing or unparsable timestamps and a Ready condition in the future as not stable', () => {
+    const p = podObject('coredns-7b98449c4-x2k9p', { now: t });
+    p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime = 'yesterday';
+    assert.equal(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
+    const future = podObject('coredns-7b98449c4-x2k9p', {
+      now: new Date(ms + 60_000),
+      readyForSec: 0,
+    });
+    const j = judgePod(future, ms, 30);
+    assert.equal(j.problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assert.match(j.detail, /ready for 0 s/);
+  });
+
+  it('a Running pod with a ready container but a False Ready condition, or no containers, is not ready', () => {
+    const p = podObject('coredns-7b98449c4-x2k9p', { now: t });
+    p.status!.conditions!.find((c) => c.type === 'Ready')!.status = 'False';
+    assert.deepEqual(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_POD_NOT_READY');
+    p.status!.containerStatuses = [];
+    assert.match(judgePod(p, ms, 30).detail, /Ready=False/);
+  });
+
+  it('exactly N seconds is stable', () => {
+    const p = podObject('coredns-7b98449c4-x2k9p', { now: t, readyForSec: 30 });
+    assert.equal(judgePod(p, ms, 30).problem, undefined);
+    assert.equal(judgePod(p, ms - 1000, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
+  });
+
+  it('selectLocalNode matches the kubernetes.io/hostname label too', () => {
+    const n = nodeObject('edge-1', { now: t });
+    n.metadata.name = 'edge-1.example.internal';
+    const other = nodeObject('b', { now: t });
+    assert.equal(selectLocalNode([other, n], 'Edge-1')?.node, n);
+    assert.equal(selectLocalNode([], 'x'), undefined);
+  });
+});

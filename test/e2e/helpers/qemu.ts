@@ -1,0 +1,176 @@
+/**
+ * One boot of the e2e test device = one QEMU process: OVMF firmware → GRUB (from the
+ * ESP) → Linux + the test OS initramfs → init powers the machine off (or the kernel
+ * panics and, with `panic=10` and `-no-reboot`, QEMU exits instead of rebooting).
+ * GRUB's boot counter spans boots through the grubenv on the disk image, as it spans
+ * power cycles on a device. Software emulation (TCG): no KVM needed.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+export const MARK = 'KSOLO-E2E: ';
+
+export interface BootOptions {
+  disk: string;
+  /** The firmware's variable store (a per-device copy of OVMF_VARS). */
+  vars: string;
+  /** Raw disk image for the guest's /dev/vdb: a tar archive with control.sh. */
+  control?: string;
+  /** The full serial console is written here. */
+  logFile: string;
+  timeoutMs: number;
+  /** Kill QEMU (SIGKILL: a power cut) as soon as a console line matches. */
+  cutOn?: RegExp;
+}
+
+export interface BootResult {
+  /** Every console line, carriage returns removed. */
+  lines: string[];
+  /** The `KSOLO-E2E: ` lines, without the prefix. */
+  marks: string[];
+  durationMs: number;
+  /** Milliseconds from QEMU start to the first line matching each milestone. */
+  milestones: Record<string, number>;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** The console line that triggered a power cut, if one did. */
+  cutAt?: string;
+  /** QEMU's own stdout and stderr (its errors, not the guest's console). */
+  qemuOutput: string;
+}
+
+const MILESTONES: Record<string, RegExp> = {
+  grub: /Welcome to GRUB|GRUB: /,
+  kernel: /Linux version \d/,
+  init: /^KSOLO-E2E: init /,
+  health: /^KSOLO-E2E: boot /,
+  poweroff: /^KSOLO-E2E: poweroff|reboot: Power down/,
+  panic: /Kernel panic - not syncing/,
+};
+
+export function qemuArgs(o: BootOptions): string[] {
+  const args = [
+    '-machine',
+    'q35,accel=tcg',
+    '-cpu',
+    'max',
+    '-smp',
+    '1',
+    '-m',
+    '1024',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    // A file, not a pipe: QEMU's 16550 drops characters when its chardev cannot take
+    // them (a pipe the reader is slow to drain, seen as "pnic=10" on a busy host).
+    '-serial',
+    `file:${o.logFile}.raw`,
+    '-monitor',
+    'none',
+    '-drive',
+    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,file=${o.vars}`,
+    // cache=writeback: a write the guest saw complete is in the host's page cache and
+    // survives SIGKILL; what the guest had not written (its own page cache) is lost,
+    // as on a disk without a volatile write cache.
+    '-drive',
+    `file=${o.disk},if=none,id=disk,format=raw,cache=writeback`,
+    '-device',
+    'virtio-blk-pci,drive=disk,bootindex=1',
+  ];
+  if (o.control) {
+    args.push(
+      '-drive',
+      `file=${o.control},if=none,id=ctl,format=raw,readonly=on`,
+      '-device',
+      'virtio-blk-pci,drive=ctl',
+    );
+  }
+  return args;
+}
+
+export function boot(o: BootOptions): Promise<BootResult> {
+  const start = performance.now();
+  writeFileSync(o.logFile, '');
+  const raw = `${o.logFile}.raw`;
+  writeFileSync(raw, '');
+  return new Promise((resolve, reject) => {
+    const child = spawn('qemu-system-x86_64', qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    const milestones: Record<string, number> = {};
+    let qemuOutput = '';
+    let partial = '';
+    let timedOut = false;
+    let cutAt: string | undefined;
+    const fd = openSync(raw, 'r');
+    const buf = Buffer.alloc(1 << 16);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, o.timeoutMs);
+    const onLine = (rawLine: string) => {
+      const line = rawLine.replace(/\r/g, '');
+      lines.push(line);
+      const at = Math.round(performance.now() - start);
+      appendFileSync(o.logFile, `${(at / 1000).toFixed(2).padStart(7)} ${line}\n`);
+      for (const [name, re] of Object.entries(MILESTONES)) {
+        if (milestones[name] === undefined && re.test(line)) milestones[name] = at;
+      }
+      if (o.cutOn && cutAt === undefined && o.cutOn.test(line)) {
+        cutAt = line;
+        child.kill('SIGKILL');
+      }
+    };
+    // Follow the console file (the guest writes it through QEMU) every 50 ms.
+    const drain = () => {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n <= 0) break;
+        partial += buf.subarray(0, n).toString('latin1');
+      }
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      for (const p of parts) onLine(p);
+    };
+    const poll = setInterval(drain, 50);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (qemuOutput += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (qemuOutput += d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      closeSync(fd);
+      reject(e);
+    });
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      drain();
+      if (partial !== '') onLine(partial);
+      closeSync(fd);
+      rmSync(raw, { force: true });
+      if (qemuOutput !== '') appendFileSync(o.logFile, `--- qemu ---\n${qemuOutput}`);
+      const marks = lines
+        .map((l) => {
+          const i = l.indexOf(MARK);
+          return i < 0 ? undefined : l.slice(i + MARK.length);
+        })
+        .filter((m): m is string => m !== undefined);
+      resolve({
+        lines,
+        marks,
+        durationMs: Math.round(performance.now() - start),
+        milestones,
+        exitCode,
+        signal,
+        timedOut,
+        cutAt,
+        qemuOutput,
+      });
+    });
+  });
+}

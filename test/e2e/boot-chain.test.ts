@@ -39,7 +39,7 @@ describe('e2e: boot chain (OVMF → GRUB → slot A)', { skip: skipReason }, () 
     assert.match(cl, /(^| )kubesolo\.slot=A( |$)/);
     assert.match(cl, /(^| )panic=10( |$)/);
     assert.deepEqual(fields(mark(r, 'init ')), {
-      release: '1.0.0',
+      release: 'v1.0.0',
       mode: 'good',
       slot: 'A',
       uptime: fields(mark(r, 'init ')).uptime,
@@ -47,7 +47,7 @@ describe('e2e: boot chain (OVMF → GRUB → slot A)', { skip: skipReason }, () 
     assert.equal(mark(r, 'ctl mounts '), 'ctl mounts 2');
     assert.equal(mark(r, 'ctl node '), `ctl node ${process.version}`);
     assert.equal(mark(r, 'ctl grubenv-visible '), 'ctl grubenv-visible yes');
-    assert.equal(mark(r, 'ctl slot-a-version '), 'ctl slot-a-version 1.0.0');
+    assert.equal(mark(r, 'ctl slot-a-version '), 'ctl slot-a-version v1.0.0');
     assert.equal(mark(r, 'control rc='), 'control rc=0');
     // A committed slot: GRUB leaves the environment alone.
     assert.deepEqual(await dev.grubenv(), {

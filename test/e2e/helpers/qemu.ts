@@ -25,6 +25,13 @@ export interface BootOptions {
   cutOn?: RegExp;
 }
 
+/**
+ * After a panic the kernel only waits out `panic=10` before an emergency restart (no
+ * sync, no unmount). Under emulation that busy-wait takes ~35 s instead of 10, so the
+ * harness ends the boot when the kernel announces it: the same reset, sooner.
+ */
+export const PANIC_REBOOT = /Rebooting in \d+ seconds/;
+
 export interface BootResult {
   /** Every console line, carriage returns removed. */
   lines: string[];
@@ -38,6 +45,8 @@ export interface BootResult {
   timedOut: boolean;
   /** The console line that triggered a power cut, if one did. */
   cutAt?: string;
+  /** The kernel panicked and announced its restart; the harness ended the boot there. */
+  panicReset: boolean;
   /** QEMU's own stdout and stderr (its errors, not the guest's console). */
   qemuOutput: string;
 }
@@ -107,6 +116,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
     let partial = '';
     let timedOut = false;
     let cutAt: string | undefined;
+    let panicReset = false;
     const fd = openSync(raw, 'r');
     const buf = Buffer.alloc(1 << 16);
     const timer = setTimeout(() => {
@@ -123,6 +133,9 @@ export function boot(o: BootOptions): Promise<BootResult> {
       }
       if (o.cutOn && cutAt === undefined && o.cutOn.test(line)) {
         cutAt = line;
+        child.kill('SIGKILL');
+      } else if (PANIC_REBOOT.test(line) && !panicReset) {
+        panicReset = true;
         child.kill('SIGKILL');
       }
     };
@@ -169,6 +182,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
         signal,
         timedOut,
         cutAt,
+        panicReset,
         qemuOutput,
       });
     });

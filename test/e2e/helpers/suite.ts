@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { cannotRun, ensureBuilt, type Layout } from './image.js';
+import { ensureKeys } from './release.js';
 import type { BootResult } from './qemu.js';
 
 const why = await cannotRun();
@@ -13,12 +14,16 @@ if (why.fail) console.log(`\n*** e2e CANNOT RUN: ${why.fail} ***\n`);
 /** `describe` option: skip (with the reason printed above) when not root. */
 export const skipReason: string | undefined = why.skip;
 
-/** Build (or reuse) the image; missing tools fail the suite rather than skip it. */
-export async function setUp(opts: { pubkey?: string; grubCfg?: string } = {}): Promise<Layout> {
+/**
+ * Build (or reuse) the image, with the run's release key baked in; missing tools fail
+ * the suite rather than skip it.
+ */
+export async function setUp(): Promise<Layout> {
   if (why.fail) throw new Error(`e2e cannot run: ${why.fail}`);
+  const pubkey = await ensureKeys();
   // KSOLO_E2E_GRUB_CFG: try another GRUB script without editing boot/grub.cfg.
-  const grubCfg = opts.grubCfg ?? process.env.KSOLO_E2E_GRUB_CFG;
-  return ensureBuilt(grubCfg === undefined ? opts : { ...opts, grubCfg });
+  const grubCfg = process.env.KSOLO_E2E_GRUB_CFG;
+  return ensureBuilt(grubCfg === undefined ? { pubkey } : { pubkey, grubCfg });
 }
 
 /** The console mark `prefix ...` of a boot, or a failure naming the boot's log. */

@@ -1,0 +1,83 @@
+/**
+ * A good update on the real boot chain: slot A runs v1.0.0; the release v2.0.0 reaches
+ * the guest on the control disk and is served on the guest's own loopback by
+ * `kubesolo-release serve`; `apply` writes it to slot B, `activate` flips the GRUB
+ * environment; the next boot starts B, whose health check commits it, and `status`
+ * reports B, success and the new version.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { bootStatus, rc, script, statusOut } from './helpers/guest.js';
+import { controlDisk, Device, type Layout } from './helpers/image.js';
+import { publish } from './helpers/release.js';
+import { assertCleanPoweroff, cmdline, fields, mark, setUp, skipReason } from './helpers/suite.js';
+
+describe('e2e: good update A → B', { skip: skipReason }, () => {
+  let layout: Layout;
+  before(async () => {
+    layout = await setUp();
+  });
+
+  it('applies, activates, boots B, commits it and reports success', async () => {
+    const dev = await Device.create('update-good', layout);
+    const rel = await publish('v2', 'v2.0.0', `${dev.dir}/release`);
+    const ctl = await controlDisk(
+      dev.dir,
+      'apply',
+      script(`
+serve /ctl/release || exit 1
+agent check check --json
+agent apply apply --json
+agent activate activate --json
+agent status status --json
+`),
+      { release: rel },
+    );
+
+    const first = await dev.boot('A-apply-activate', { control: ctl });
+    assertCleanPoweroff(first);
+    assert.match(cmdline(first), /kubesolo\.slot=A/);
+    assert.equal(
+      fields(mark(first, 'boot ')).health,
+      'pass',
+      'v1 on A must pass its own health check',
+    );
+    assert.equal(rc(first, 'check'), 0);
+    assert.equal(rc(first, 'apply'), 0);
+    assert.equal(rc(first, 'activate'), 0);
+    const staged = statusOut(first);
+    assert.equal(staged.running_slot, 'A');
+    assert.equal(staged.active_slot, 'B');
+    assert.equal(staged.boot_success, false);
+    assert.equal(staged.slots.B.version, 'v2.0.0');
+    assert.equal(staged.state.phase, 'activated');
+    assert.equal(staged.state.to_version, 'v2.0.0');
+    // What GRUB will read, as grub-editenv reads it from the ESP.
+    assert.deepEqual(await dev.grubenv(), {
+      active_slot: 'B',
+      boot_counter: '3',
+      boot_success: '0',
+    });
+
+    const second = await dev.boot('B-commit');
+    assertCleanPoweroff(second);
+    assert.match(cmdline(second), /kubesolo\.slot=B/);
+    const b = fields(mark(second, 'boot '));
+    assert.equal(b.release, 'v2.0.0');
+    assert.equal(b.health, 'pass');
+    const st = bootStatus(second);
+    assert.equal(st.running_slot, 'B');
+    assert.equal(st.active_slot, 'B');
+    assert.equal(st.boot_success, true);
+    assert.equal(st.slots.A.version, 'v1.0.0');
+    assert.equal(st.slots.B.version, 'v2.0.0');
+    assert.equal(st.state.phase, 'success');
+    assert.equal(st.state.to_version, 'v2.0.0');
+    assert.equal(st.state.from_version, 'v1.0.0');
+    assert.deepEqual(await dev.grubenv(), {
+      active_slot: 'B',
+      boot_counter: '3',
+      boot_success: '1',
+    });
+  });
+});

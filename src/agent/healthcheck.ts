@@ -1,0 +1,246 @@
+/**
+ * What `healthcheck` does with the verdict (issue #6 §3, DESIGN §2): commit the new
+ * slot, count a failure, or roll back. The checks themselves live in src/health/; all
+ * I/O arrives through the deps so this decision logic is tested without root.
+ *
+ * Only a post-activation boot of the target slot is ever committed or rolled back:
+ * phase `activated` (or `verifying`, when a previous run was interrupted), the running
+ * kernel booted from `target_slot`, and GRUB's active slot is that slot. Anything else
+ * is reported and changes nothing — in particular a health pass before the reboot
+ * must never mark the untried slot good.
+ */
+import { otherSlot, type BootEnv, type BootState } from '../bootenv/types.js';
+import type { Logger } from '../log.js';
+import type { HealthReport } from '../health/types.js';
+import type { WaitResult } from '../health/run.js';
+import type { SlotStore } from '../slots/types.js';
+import type { Lock } from './lock.js';
+import type { StateStore, UpdateState } from './state.js';
+
+export type HealthcheckAction =
+  /** Healthy after an activation: boot_success=1, phase success. */
+  | 'committed'
+  /** Unhealthy after an activation: health_check_failures + 1, still activated. */
+  | 'failure_counted'
+  /** Unhealthy for the N-th consecutive time: GRUB pointed back at the old slot. */
+  | 'rolled_back'
+  /** Not a post-activation boot of the target slot: verdict reported, nothing changed. */
+  | 'reported';
+
+export interface HealthcheckDeps {
+  store: StateStore;
+  bootEnv: BootEnv;
+  log: Logger;
+  /** Take the agent's run lock (around state changes only, not the long check wait). */
+  lock: () => Promise<Lock>;
+  /** Run the checks until they pass or the timeout expires. */
+  check: () => Promise<WaitResult>;
+  /** This boot's id (/proc/sys/kernel/random/boot_id), to tell "not rebooted yet". */
+  currentBootId?: string | undefined;
+  /** When given, a rollback is only written if the other slot holds a bootable image. */
+  slots?: SlotStore | undefined;
+}
+
+export interface HealthcheckPolicy {
+  /** `--auto-rollback-after N` / `auto_rollback_after=`: roll back at N consecutive failures. */
+  autoRollbackAfter: number | undefined;
+}
+
+export interface HealthcheckResult {
+  exitCode: 0 | 5;
+  action: HealthcheckAction;
+  report: HealthReport;
+  attempts: number;
+  /** State after the command (unchanged when only reporting). */
+  state: UpdateState;
+  /** Boot environment as found. */
+  boot: BootState;
+  /** Consecutive failed health checks of this activation (after this run). */
+  failures: number;
+  /** A rollback was written to GRUB: the old slot runs only after a reboot. */
+  rebootRequired: boolean;
+  /** Why nothing was committed or rolled back (reported only). */
+  note?: string;
+}
+
+/** Is this a boot of the activated slot that the verdict may commit or roll back? */
+export function verificationTarget(
+  state: UpdateState,
+  boot: BootState,
+  currentBootId: string | undefined,
+): { verify: true } | { verify: false; note: string } {
+  if (state.phase !== 'activated' && state.phase !== 'verifying') {
+    return { verify: false, note: `phase ${state.phase}: not after an activation, only reporting` };
+  }
+  const target = state.targetSlot;
+  if (target === undefined) {
+    return { verify: false, note: `phase ${state.phase} without a target slot, only reporting` };
+  }
+  if (
+    state.activatedBootId !== undefined &&
+    currentBootId !== undefined &&
+    state.activatedBootId === currentBootId
+  ) {
+    return { verify: false, note: `slot ${target} is activated but not booted yet (reboot first)` };
+  }
+  if (boot.runningSlot !== target) {
+    return {
+      verify: false,
+      note:
+        boot.runningSlot === undefined
+          ? `running slot unknown (no kubesolo.slot= on the kernel command line): cannot confirm slot ${target} is running, not committing`
+          : `running slot ${boot.runningSlot} is not the target slot ${target}`,
+    };
+  }
+  if (boot.activeSlot !== target) {
+    return {
+      verify: false,
+      note: `GRUB's active slot is ${boot.activeSlot}, not the target slot ${target}: not committing`,
+    };
+  }
+  return { verify: true };
+}
+
+/** "node_ready (NODE_NOT_READY), kube_system (KUBE_SYSTEM_NOT_STABLE)": for last_error. */
+export function describeFailures(report: HealthReport): string {
+  return report.checks
+    .filter((c) => c.verdict === 'fail')
+    .map((c) => `${c.name} (${c.reason})`)
+    .join(', ');
+}
+
+async function withLock<T>(deps: HealthcheckDeps, work: () => Promise<T>): Promise<T> {
+  const lock = await deps.lock();
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
+
+export async function runHealthcheck(
+  deps: HealthcheckDeps,
+  policy: HealthcheckPolicy,
+): Promise<HealthcheckResult> {
+  const { store, bootEnv, log } = deps;
+  const boot = await bootEnv.read();
+
+  // Step 1 (under the lock): enter `verifying` if this boot is the one to judge.
+  const start = await withLock(deps, async () => {
+    const { state } = await store.read();
+    const target = verificationTarget(state, boot, deps.currentBootId);
+    if (!target.verify) return { state, note: target.note };
+    const verifying =
+      state.phase === 'verifying' ? state : await store.transition(state, 'verifying');
+    return { state: verifying, note: undefined };
+  });
+
+  // Step 2 (no lock: may take minutes): run the checks.
+  const result = await deps.check();
+  const { report } = result;
+  const base = { report, attempts: result.attempts, boot, rebootRequired: false };
+
+  if (start.note !== undefined) {
+    log.info(start.note);
+    return {
+      ...base,
+      exitCode: report.ok ? 0 : 5,
+      action: 'reported',
+      state: start.state,
+      failures: start.state.healthCheckFailures,
+      note: start.note,
+    };
+  }
+
+  // Step 3 (under the lock again): act, unless someone changed the state meanwhile
+  // (an operator's manual rollback wins over a verdict computed before it).
+  return withLock(deps, async () => {
+    const { state } = await store.read();
+    if (state.phase !== 'verifying' || state.targetSlot !== start.state.targetSlot) {
+      const note = `state changed to ${state.phase} while checking; only reporting`;
+      log.warn(note);
+      return {
+        ...base,
+        exitCode: report.ok ? 0 : 5,
+        action: 'reported' as const,
+        state,
+        failures: state.healthCheckFailures,
+        note,
+      };
+    }
+
+    if (report.ok) {
+      // DESIGN §2: success only after a health-checked boot of the new slot.
+      await bootEnv.markGood();
+      const done = await store.transition(state, 'success', {
+        healthCheckFailures: 0,
+        lastError: undefined,
+        reason: undefined,
+      });
+      log.info('health checks passed: new slot committed', {
+        slot: state.targetSlot,
+        version: state.toVersion,
+      });
+      return {
+        ...base,
+        exitCode: 0 as const,
+        action: 'committed' as const,
+        state: done,
+        failures: 0,
+      };
+    }
+
+    const failures = state.healthCheckFailures + 1;
+    const failed = describeFailures(report);
+    const n = policy.autoRollbackAfter;
+    const target = state.targetSlot!;
+    // Never point GRUB at a slot with nothing to boot (DESIGN §2: never unbootable).
+    const otherBootable = deps.slots ? await deps.slots.hasBootableImage(otherSlot(target)) : true;
+    const thresholdReached = n !== undefined && n > 0 && failures >= n;
+    if (thresholdReached && otherBootable) {
+      await bootEnv.forceRollback();
+      const rolled = await store.transition(state, 'rolled_back', {
+        healthCheckFailures: failures,
+        reason: 'HEALTH_CHECK_FAILED',
+        lastError: `health checks failed ${failures} time(s) in a row: ${failed}`,
+      });
+      log.error('health checks failed: rolled back; reboot to run the previous slot', {
+        code: 'HEALTH_CHECK_FAILED',
+        failures,
+        failed: report.failed,
+      });
+      return {
+        ...base,
+        exitCode: 5 as const,
+        action: 'rolled_back' as const,
+        state: rolled,
+        failures,
+        rebootRequired: true,
+      };
+    }
+
+    const note = thresholdReached
+      ? `slot ${otherSlot(target)} holds no bootable image: not rolling back`
+      : undefined;
+    if (note) log.error(note, { code: 'ROLLBACK_IMPOSSIBLE', failures });
+    const counted = await store.transition(state, 'activated', {
+      healthCheckFailures: failures,
+      reason: 'HEALTH_CHECK_FAILED',
+      lastError: `health checks failed: ${failed}`,
+    });
+    log.warn('health checks failed', {
+      code: 'HEALTH_CHECK_FAILED',
+      failures,
+      autoRollbackAfter: n,
+      failed: report.failed,
+    });
+    return {
+      ...base,
+      exitCode: 5 as const,
+      action: 'failure_counted' as const,
+      state: counted,
+      failures,
+      ...(note ? { note } : {}),
+    };
+  });
+}

@@ -66,8 +66,14 @@ export interface KubeconfigSearch {
  */
 export function kubeconfigCandidates(search: KubeconfigSearch): KubeconfigLocation[] {
   const root = search.root ?? '/';
-  if (search.kubeconfigPath !== undefined && search.kubeconfigPath !== '') {
-    return [{ path: underRoot(root, search.kubeconfigPath), source: 'config', rooted: true }];
+  // The merged settings always carry a kubeconfig (the built-in default fills it in), so
+  // the default path is treated as "not set" here: otherwise KUBECONFIG could never apply.
+  const explicit =
+    search.kubeconfigPath !== undefined &&
+    search.kubeconfigPath !== '' &&
+    search.kubeconfigPath !== DEFAULT_PATHS.kubeconfig;
+  if (explicit) {
+    return [{ path: underRoot(root, search.kubeconfigPath!), source: 'config', rooted: true }];
   }
   const fromEnv = search.env?.KUBECONFIG;
   if (fromEnv !== undefined && fromEnv.trim() !== '') {

@@ -208,6 +208,15 @@ describe('kubeconfig location', () => {
       { path: `/tmp/some-root${DEFAULT_PATHS.kubeconfig}`, source: 'default', rooted: true },
     ]);
     assert.equal(kubeconfigCandidates({}).at(0)?.path, DEFAULT_PATHS.kubeconfig);
+    // The merged settings always hold the default path: it must not shadow KUBECONFIG.
+    assert.deepEqual(
+      kubeconfigCandidates({
+        root,
+        kubeconfigPath: DEFAULT_PATHS.kubeconfig,
+        env: { KUBECONFIG: '/k' },
+      }),
+      [{ path: '/k', source: 'env', rooted: false }],
+    );
   });
 
   it('finds the first KUBECONFIG entry that exists, and nothing when none does', async () => {

@@ -6,6 +6,7 @@
  * YAML line.
  */
 import { ConfigError, KubesoloError } from '../errors.js';
+import { parsePublicKey } from '../crypto/keys.js';
 import { keySpec, type KeySpec } from '../config/keys.js';
 import { boolean as booleanParser } from '../config/values.js';
 import type { UpdateConfig } from '../config/types.js';
@@ -90,7 +91,16 @@ function rawText(spec: KeySpec, e: YamlEntry, file: string): string {
 /** `pubkey:` holds an inline key (64 hex characters) or the absolute path of a key file. */
 function pubkeyValue(raw: string, e: YamlEntry, file: string): { hex?: string; path?: string } {
   const compact = raw.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(compact)) return { hex: compact.toLowerCase() };
+  if (/^[0-9a-fA-F]{64}$/.test(compact)) {
+    // The agent's own check (a curve point, not of small order): a key the agent would
+    // refuse at every run is refused here, at the line that holds it.
+    try {
+      parsePublicKey(compact);
+    } catch (err) {
+      throw fail('PUBKEY_INVALID', file, e, 'not a usable Ed25519 public key', err);
+    }
+    return { hex: compact.toLowerCase() };
+  }
   if (compact.startsWith('/')) return { path: compact };
   throw fail(
     'PUBKEY_INVALID',

@@ -241,6 +241,15 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
     ['out of range', 'updates:\n  auto_rollback_after: 0\n', 'CONFIG_INVALID_VALUE', 2],
     ['not http(s)', 'updates:\n  server: ftp://x/latest.json\n', 'CONFIG_INVALID_VALUE', 2],
     ['short pubkey', 'updates:\n\n  pubkey: abc123\n', 'PUBKEY_INVALID', 3],
+    // (0, -1), a point of order 2 (RFC 8032 §5.1.3 encoding of y = p - 1).
+    ['small-order pubkey', `updates:\n  pubkey: ec${'ff'.repeat(30)}7f\n`, 'PUBKEY_INVALID', 2],
+    // All digits with a leading 0: YAML 1.1 reads an octal number, not the key.
+    [
+      'digits-only pubkey',
+      `updates:\n  pubkey: ${'0'.repeat(64)}\n`,
+      'CLOUDINIT_YAML_AMBIGUOUS',
+      2,
+    ],
     ['relative pubkey path', 'updates:\n  pubkey: keys/x.pub\n', 'PUBKEY_INVALID', 2],
     ['list for a single value', 'updates:\n  server: [a, b]\n', 'CLOUDINIT_INVALID_VALUE', 2],
     [

@@ -1,9 +1,30 @@
-import type { Command } from '../command.js';
+import { activate } from '../../agent/lifecycle.js';
+import { requestReboot } from '../../agent/reboot.js';
+import { boolOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+import { withAgent } from './session.js';
 
 export const activateCommand: Command<AgentGlobal> = {
   name: 'activate',
   summary: 'Make the staged slot the one GRUB tries on next boot',
-  run: notImplemented('kubesolo-update activate'),
+  description:
+    'Only from phase staged. Re-hashes the staged slot first; then sets active_slot,\nboot_counter=3, boot_success=0 in one atomic GRUB environment write.',
+  options: {
+    reboot: { type: 'boolean', description: 'Reboot into the new slot afterwards' },
+  },
+  async run(ctx) {
+    return withAgent(ctx, { lock: true }, async (agent) => {
+      const state = await activate(agent.deps);
+      ctx.out.line(
+        `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
+      );
+      ctx.out.data({
+        ok: true,
+        phase: state.phase,
+        slot: state.targetSlot,
+        version: state.toVersion,
+      });
+      if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
+    });
+  },
 };

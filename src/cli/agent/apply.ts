@@ -1,9 +1,60 @@
-import type { Command } from '../command.js';
+import { activate, apply } from '../../agent/lifecycle.js';
+import { requestReboot } from '../../agent/reboot.js';
+import { ExitCode, UsageError } from '../../errors.js';
+import { boolOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+import { withAgent } from './session.js';
 
 export const applyCommand: Command<AgentGlobal> = {
   name: 'apply',
   summary: 'Download, verify and write an update to the passive slot',
-  run: notImplemented('kubesolo-update apply'),
+  description: [
+    'Order: maintenance window → mark the running slot good → fetch and verify metadata →',
+    'gates (channel, architecture, minimum version, downgrade) → pre-flight (free space,',
+    'node label updates.kubesolo.io/block=true) → download and verify → write the passive',
+    'slot → read back → phase staged. --force skips the window and the node label.',
+  ].join('\n'),
+  options: {
+    'allow-downgrade': {
+      type: 'boolean',
+      description: 'Accept a release older than the running one',
+    },
+    activate: { type: 'boolean', description: 'Activate the staged slot right away' },
+    reboot: { type: 'boolean', description: 'With --activate: reboot into the new slot' },
+  },
+  async run(ctx) {
+    const chainActivate = boolOpt(ctx.values, 'activate');
+    const reboot = boolOpt(ctx.values, 'reboot');
+    if (reboot && !chainActivate) {
+      throw new UsageError('USAGE', '--reboot needs --activate');
+    }
+    return withAgent(ctx, { lock: true, progress: true }, async (agent) => {
+      const r = await apply(agent.deps, {
+        force: ctx.global.force,
+        allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
+      });
+      if (r.outcome === 'up-to-date') {
+        ctx.log.info('already up to date', { version: r.version, code: 'UP_TO_DATE' });
+        ctx.out.line(`Up to date: running ${r.version}.`);
+        ctx.out.data({ ok: true, outcome: 'up-to-date', version: r.version });
+        return ExitCode.OK;
+      }
+      let state = r.state;
+      ctx.out.line(`Staged ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'}.`);
+      if (chainActivate) {
+        state = await activate(agent.deps);
+        ctx.out.line(`Activated slot ${state.targetSlot ?? '?'}: it boots on the next restart.`);
+      } else {
+        ctx.out.line(`Run 'kubesolo-update activate' to boot it next.`);
+      }
+      ctx.out.data({
+        ok: true,
+        outcome: state.phase,
+        version: state.toVersion,
+        slot: state.targetSlot,
+      });
+      if (reboot) await requestReboot(ctx.log);
+      return ExitCode.OK;
+    });
+  },
 };

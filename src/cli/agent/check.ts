@@ -1,9 +1,55 @@
-import type { Command } from '../command.js';
+import { check } from '../../agent/lifecycle.js';
+import { ExitCode } from '../../errors.js';
+import { boolOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+import { withAgent } from './session.js';
 
 export const checkCommand: Command<AgentGlobal> = {
   name: 'check',
   summary: "Fetch metadata and report every gate's verdict (changes nothing)",
-  run: notImplemented('kubesolo-update check'),
+  description: [
+    'Exits 0 when the device is up to date or an update would be applied, 3 when an',
+    'update is on offer but a gate refuses it, 4 when the metadata fails verification.',
+  ].join('\n'),
+  options: {
+    'allow-downgrade': { type: 'boolean', description: 'Evaluate an older release as acceptable' },
+  },
+  async run(ctx) {
+    return withAgent(ctx, { lock: false }, async (agent) => {
+      const r = await check(agent.deps, {
+        force: ctx.global.force,
+        allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
+      });
+      const refused = r.gates.filter((g) => !g.pass);
+      ctx.out.data({
+        ok: true,
+        current_version: r.currentVersion ?? null,
+        available_version: r.availableVersion ?? null,
+        update_available: r.updateAvailable,
+        would_apply: r.wouldApply,
+        running_slot: r.runningSlot ?? null,
+        target_slot: r.targetSlot ?? null,
+        gates: r.gates.map((g) => ({
+          gate: g.gate,
+          pass: g.pass,
+          skipped: g.skipped === true,
+          code: g.code ?? null,
+          message: g.message,
+        })),
+      });
+      ctx.out.line(`Current version:   ${r.currentVersion ?? 'unknown'}`);
+      ctx.out.line(`Available version: ${r.availableVersion ?? 'none'}`);
+      ctx.out.line(
+        `Update available:  ${r.updateAvailable ? `yes${r.wouldApply ? '' : ' (refused by a gate)'}` : 'no'}`,
+      );
+      ctx.out.line('Gates:');
+      for (const g of r.gates) {
+        const mark = !g.pass ? 'REFUSED' : g.skipped ? 'skipped' : 'ok';
+        ctx.out.line(
+          `  ${mark.padEnd(8)} ${g.gate.padEnd(23)} ${g.message}${g.code && !g.pass ? ` [${g.code}]` : ''}`,
+        );
+      }
+      return r.updateAvailable && refused.length > 0 ? ExitCode.REFUSED : ExitCode.OK;
+    });
+  },
 };

@@ -1,9 +1,86 @@
-import type { Command } from '../command.js';
+import { createServer } from 'node:http';
+import type { AgentContext } from '../../agent/context.js';
+import { UsageError } from '../../errors.js';
+import { renderMetrics } from '../../metrics/exposition.js';
+import { stringOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+import { withAgent } from './session.js';
+
+/** Read everything fresh: a long-running --listen serves the state as it is now. */
+async function snapshot(agent: AgentContext): Promise<string> {
+  const { state } = await agent.deps.state.read();
+  const boot = await agent.deps.bootEnv.read();
+  const version = boot.runningSlot
+    ? await agent.deps.slots.readVersion(boot.runningSlot)
+    : undefined;
+  return renderMetrics({
+    phase: state.phase,
+    attemptCount: state.attemptCount,
+    healthCheckFailures: state.healthCheckFailures,
+    activeSlot: boot.activeSlot,
+    runningSlot: boot.runningSlot,
+    version,
+    lastTransition: state.updatedAt ? new Date(state.updatedAt) : undefined,
+  });
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new UsageError('USAGE', `--listen must be HOST:PORT (or [IPv6]:PORT), got '${value}'`);
+  }
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}
 
 export const metricsCommand: Command<AgentGlobal> = {
   name: 'metrics',
   summary: 'Print or serve Prometheus metrics',
-  run: notImplemented('kubesolo-update metrics'),
+  description: [
+    'Without --listen: prints the Prometheus text exposition to stdout (for the',
+    "node-exporter textfile collector: 'kubesolo-update metrics > dir/kubesolo.prom.$$ && mv ...').",
+    'With --listen HOST:PORT: serves it on /metrics until stopped.',
+  ].join('\n'),
+  options: {
+    listen: { type: 'string', valueName: 'HOST:PORT', description: 'Serve /metrics over HTTP' },
+  },
+  async run(ctx) {
+    const listen = stringOpt(ctx.values, 'listen');
+    return withAgent(ctx, { lock: false }, async (agent) => {
+      if (!listen) {
+        process.stdout.write(await snapshot(agent));
+        return;
+      }
+      const { host, port } = parseListen(listen);
+      const server = createServer((req, res) => {
+        if (req.url !== '/metrics') {
+          res.writeHead(404).end('not found\n');
+          return;
+        }
+        snapshot(agent).then(
+          (body) => {
+            res
+              .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+              .end(body);
+          },
+          (err: unknown) => {
+            ctx.log.error('metrics snapshot failed', { error: String(err) });
+            res.writeHead(500).end('error\n');
+          },
+        );
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, resolve);
+      });
+      const addr = server.address();
+      const shown = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : listen;
+      ctx.log.info('serving metrics', { url: `http://${shown}/metrics` });
+      await new Promise<void>((resolve) => {
+        const stop = () => server.close(() => resolve());
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+  },
 };

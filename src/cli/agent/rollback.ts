@@ -1,9 +1,23 @@
-import type { Command } from '../command.js';
+import { rollback } from '../../agent/lifecycle.js';
+import { requestReboot } from '../../agent/reboot.js';
+import { boolOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
-import { notImplemented } from '../not-implemented.js';
+import { withAgent } from './session.js';
 
 export const rollbackCommand: Command<AgentGlobal> = {
   name: 'rollback',
   summary: 'Switch back to the other slot',
-  run: notImplemented('kubesolo-update rollback'),
+  description:
+    'Sets active_slot to the other slot, marked good, and records phase rolled_back\n(MANUAL_ROLLBACK). Refuses when the other slot holds no bootable image.',
+  options: {
+    reboot: { type: 'boolean', description: 'Reboot into the other slot afterwards' },
+  },
+  async run(ctx) {
+    return withAgent(ctx, { lock: true }, async (agent) => {
+      const { state, slot } = await rollback(agent.deps);
+      ctx.out.line(`Rolled back: slot ${slot} boots on the next restart.`);
+      ctx.out.data({ ok: true, phase: state.phase, slot });
+      if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
+    });
+  },
 };

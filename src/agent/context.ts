@@ -1,0 +1,212 @@
+/**
+ * Builds the agent's world once per command from the global options: settings
+ * (flag > update.conf > default), paths under --root, and the concrete BootEnv,
+ * SlotStore, StateStore, UpdateSource and Kubernetes lookups behind AgentDeps.
+ * The only module of src/agent/ that names concrete implementations.
+ */
+import { readFile, statfs, mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
+import { systemClock, type Clock } from '../clock.js';
+import { configFromFlags, loadConfigFile, mergeOptions, type Settings } from '../config/index.js';
+import type { ConfigField } from '../config/keys.js';
+import { loadPublicKey } from '../crypto/keys.js';
+import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
+import { loadKubeClient } from '../kube/index.js';
+import type { Logger } from '../log.js';
+import { DEFAULT_PATHS, underRoot } from '../paths.js';
+import { createBlockSlotStore } from '../slots/block-store.js';
+import { createDirSlotStore } from '../slots/dir-store.js';
+import type { SlotStore } from '../slots/types.js';
+import { createHttpUpdateSource } from '../transport/http-source.js';
+import { createOciUpdateSource } from '../transport/oci/source.js';
+import { createProgressRenderer } from '../transport/progress.js';
+import type { UpdateSource } from '../transport/source.js';
+import type { AgentDeps } from './deps.js';
+import { goArch, NODE_BLOCK_LABEL, type NodeBlockInput } from './gates.js';
+import { createStateStore } from './state.js';
+
+export interface AgentInputs {
+  root: string;
+  confPath: string | undefined;
+  statePath: string | undefined;
+  /** Raw command-line values of config keys, validated like update.conf values. */
+  flags: Partial<Record<ConfigField, string>>;
+  /** Show download progress (a terminal line, or periodic log lines). */
+  progress: boolean;
+  clock?: Clock;
+}
+
+export interface AgentPaths {
+  root: string;
+  config: string;
+  state: string;
+  lock: string;
+  staging: string;
+  grubenv: string;
+  cmdline: string;
+  bootId: string;
+  dataDir: string;
+}
+
+export interface AgentContext {
+  settings: Settings;
+  paths: AgentPaths;
+  deps: AgentDeps;
+}
+
+/** `server=` names the directory holding latest.json, or latest.json itself. */
+export function metadataUrlFor(server: string): string {
+  if (/\.json($|\?)/.test(server)) return server;
+  return server.replace(/\/+$/, '') + '/latest.json';
+}
+
+function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore {
+  if (settings.slotBackend === 'dir') {
+    if (!settings.slotADir || !settings.slotBDir) {
+      throw new ConfigError(
+        'CONFIG_MISSING_KEY',
+        'slot_backend=dir needs slot_a_dir and slot_b_dir',
+      );
+    }
+    return createDirSlotStore({
+      A: underRoot(root, settings.slotADir),
+      B: underRoot(root, settings.slotBDir),
+    });
+  }
+  return createBlockSlotStore({
+    labels: { A: settings.slotALabel, B: settings.slotBLabel },
+    log,
+  });
+}
+
+export async function createAgentContext(inputs: AgentInputs, log: Logger): Promise<AgentContext> {
+  const root = inputs.root;
+  const clock = inputs.clock ?? systemClock;
+  const configPath = underRoot(root, inputs.confPath ?? DEFAULT_PATHS.config);
+  const fileConfig = await loadConfigFile(configPath, log);
+  const settings = mergeOptions(configFromFlags(inputs.flags), fileConfig);
+  if (settings.server && settings.registry) {
+    throw new UsageError(
+      'CONFLICTING_OPTIONS',
+      'both server and registry are set; choose one (a flag overrides only its own key)',
+    );
+  }
+
+  const statePath = underRoot(root, inputs.statePath ?? DEFAULT_PATHS.state);
+  const paths: AgentPaths = {
+    root,
+    config: configPath,
+    state: statePath,
+    lock: `${dirname(statePath)}/update.lock`,
+    staging: underRoot(root, DEFAULT_PATHS.staging),
+    grubenv: underRoot(root, settings.grubenv),
+    cmdline: underRoot(root, DEFAULT_PATHS.cmdline),
+    bootId: underRoot(root, '/proc/sys/kernel/random/boot_id'),
+    dataDir: underRoot(root, DEFAULT_PATHS.dataDir),
+  };
+
+  const bootEnv = createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+  const slots = slotStoreFor(settings, root, log);
+  const state = createStateStore(paths.state, clock, log);
+
+  async function openSource(): Promise<UpdateSource> {
+    const publicKey = settings.pubkey
+      ? await loadPublicKey(underRoot(root, settings.pubkey))
+      : undefined;
+    const common = {
+      allowUnsignedMetadata: settings.allowUnsignedMetadata,
+      ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
+      log,
+    };
+    if (settings.registry) {
+      return createOciUpdateSource({
+        ...common,
+        registry: settings.registry,
+        ...(settings.tag ? { tag: settings.tag } : {}),
+        architecture: goArch(),
+        ...(publicKey ? { publicKey: Buffer.from(publicKey) } : {}),
+        credentials: {
+          ...(settings.registryUsername ? { username: settings.registryUsername } : {}),
+          ...(settings.registryPassword ? { password: settings.registryPassword } : {}),
+          ...(settings.registryAuthFile
+            ? { authFile: underRoot(root, settings.registryAuthFile) }
+            : {}),
+        },
+      });
+    }
+    if (!settings.server) {
+      throw new UsageError(
+        'NO_UPDATE_SOURCE',
+        'no update source: set server= (or registry=) in update.conf, or pass --server/--registry',
+      );
+    }
+    return createHttpUpdateSource({
+      ...common,
+      clock,
+      metadataUrl: metadataUrlFor(settings.server),
+      ...(publicKey ? { publicKey } : {}),
+    });
+  }
+
+  async function nodeBlock(): Promise<NodeBlockInput> {
+    let client;
+    try {
+      // The file's own key (not the merged default) so that KUBECONFIG can apply.
+      client = await loadKubeClient({
+        root,
+        kubeconfigPath: fileConfig.kubeconfig,
+        env: process.env,
+      });
+    } catch (err) {
+      return { kind: 'unreachable', error: toKubesoloError(err).code };
+    }
+    if (!client) return { kind: 'no-kubeconfig' };
+    try {
+      const nodes = await client.listNodes();
+      // A single-node cluster: look at this host's node, or every node when the
+      // names differ (KubeSolo may register under another name).
+      const mine = nodes.filter((n) => n.metadata.name === hostname());
+      const relevant = mine.length > 0 ? mine : nodes;
+      const blocked = relevant
+        .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
+        .map((n) => n.metadata.name);
+      return { kind: 'checked', blockedNodes: blocked };
+    } catch (err) {
+      const e = toKubesoloError(err);
+      log.warn('could not read the node labels; the block label is not checked', { code: e.code });
+      return { kind: 'unreachable', error: e.code };
+    }
+  }
+
+  const progress = createProgressRenderer({ log });
+  const deps: AgentDeps = {
+    policy: {
+      channel: settings.channel,
+      maintenanceWindow: settings.maintenanceWindow,
+      architecture: goArch(),
+    },
+    bootEnv,
+    slots,
+    state,
+    clock,
+    log,
+    stagingDir: paths.staging,
+    async stagingFreeBytes() {
+      await mkdir(paths.staging, { recursive: true });
+      const s = await statfs(paths.staging);
+      return s.bavail * s.bsize;
+    },
+    openSource,
+    nodeBlock,
+    async bootId() {
+      const text = await readFile(paths.bootId, 'utf8').catch(() => '');
+      return text.trim() || undefined;
+    },
+    ...(inputs.progress
+      ? { onProgress: (e) => progress.onProgress(e), onProgressDone: () => progress.done() }
+      : {}),
+  };
+  return { settings, paths, deps };
+}

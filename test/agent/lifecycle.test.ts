@@ -1,0 +1,439 @@
+/**
+ * The lifecycle end to end through the real agent bundle: a --root device with dir
+ * slots, a GRUB environment made by grub-editenv, a signed release on a loopback
+ * server, and GRUB's boot rules applied by test/helpers/grub-sim.ts for reboots.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, afterEach, describe, it } from 'node:test';
+import { AGENT_BIN, logLines, runAgent } from '../helpers/cli.js';
+import {
+  makeDevice,
+  makeKeys,
+  publishRelease,
+  readJson,
+  serveDir,
+  type Device,
+  type StaticServer,
+} from '../helpers/device.js';
+import { simulateGrubBoot } from '../helpers/grub-sim.js';
+
+const keys = makeKeys();
+
+function grubEnv(file: string): Record<string, string> {
+  const out = execFileSync('grub-editenv', [file, 'list'], { encoding: 'utf8' });
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
+}
+
+function grubSet(file: string, vars: Record<string, string>): void {
+  if (!existsSync(file)) execFileSync('grub-editenv', [file, 'create']);
+  execFileSync('grub-editenv', [file, 'set', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)]);
+}
+
+async function json(args: string[]) {
+  const r = await runAgent([...args, '--json']);
+  return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
+}
+
+/** Reboot the simulated device: GRUB's rules pick the slot, the kernel gets a new boot id. */
+async function reboot(dev: Device): Promise<string> {
+  const { bootedSlot } = await simulateGrubBoot(dev.path('boot/grub/grubenv'));
+  await dev.setRunningSlot(bootedSlot);
+  await dev.newBootId();
+  return bootedSlot;
+}
+
+describe('lifecycle over dir slots', () => {
+  let releases: string;
+  let server: StaticServer;
+  let dev: Device;
+
+  before(async () => {
+    releases = await mkdtemp(join(tmpdir(), 'ks-releases-'));
+    server = await serveDir(releases);
+  });
+  after(async () => {
+    await server.close();
+    await rm(releases, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    server.setDelay(0);
+    dev = await makeDevice({
+      config: {
+        server: server.url,
+        pubkey: '/etc/kubesolo/update.pub',
+        health_checks: 'disk_writable',
+      },
+    });
+    await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
+    grubSet(dev.path('boot/grub/grubenv'), {
+      active_slot: 'A',
+      boot_success: '1',
+      boot_counter: '3',
+    });
+    await publishRelease(releases, {
+      version: 'v1.1.0',
+      keys,
+      channel: 'stable',
+      architecture: 'amd64',
+    });
+  });
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+  const root = () => ['--root', dev.root];
+
+  it('check reports the update and every gate, and changes nothing', async () => {
+    const r = await json(['check', ...root()]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.current_version, 'v1.0.0');
+    assert.equal(r.doc.available_version, 'v1.1.0');
+    assert.equal(r.doc.update_available, true);
+    assert.equal(r.doc.would_apply, true);
+    const names = (r.doc.gates as { gate: string }[]).map((g) => g.gate);
+    for (const g of [
+      'maintenance_window',
+      'channel',
+      'architecture',
+      'min_compatible_version',
+      'version',
+      'free_space',
+      'node_block',
+    ]) {
+      assert.ok(names.includes(g), g);
+    }
+    assert.equal(existsSync(dev.path('var/lib/kubesolo/update/state.json')), false);
+    const human = await runAgent(['check', ...root()]);
+    assert.match(human.stdout, /Update available:\s+yes/);
+    assert.match(human.stdout, /ok\s+version\s+v1\.0\.0 → v1\.1\.0/);
+  });
+
+  it('apply → activate → reboot → status: the new slot runs, on trial', async () => {
+    const a = await json(['apply', ...root()]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.doc.outcome, 'staged');
+    assert.equal((await readFile(dev.path('slots/b/version'), 'utf8')).trim(), 'v1.1.0');
+    const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
+    assert.equal(st.phase, 'staged');
+    assert.equal(st.target_slot, 'B');
+    assert.equal(st.from_version, 'v1.0.0');
+    assert.equal(st.to_version, 'v1.1.0');
+    assert.equal(st.attempt_count, 1);
+    // Staged downloads are removed once the slot holds them.
+    assert.deepEqual(
+      readdirSync(dev.path('var/lib/kubesolo/update/staging')).filter((f) => !f.startsWith('.')),
+      [],
+    );
+    // GRUB still boots A until activate.
+    assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
+
+    const act = await json(['activate', ...root()]);
+    assert.equal(act.code, 0, act.stderr);
+    assert.deepEqual(
+      { ...grubEnv(dev.path('boot/grub/grubenv')) },
+      { active_slot: 'B', boot_counter: '3', boot_success: '0' },
+    );
+
+    assert.equal(await reboot(dev), 'B');
+    const s = await json(['status', ...root()]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(s.doc.running_slot, 'B');
+    assert.equal(s.doc.active_slot, 'B');
+    assert.equal(s.doc.boot_success, false);
+    assert.deepEqual(s.doc.slots, { A: { version: 'v1.0.0' }, B: { version: 'v1.1.0' } });
+    assert.equal(s.doc.state.phase, 'activated');
+  });
+
+  it('a slot that never becomes healthy: GRUB falls back and the agent says so (BOOT_FALLBACK)', async () => {
+    assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
+    // Three boots of B that never commit, then GRUB gives up on it.
+    const booted: string[] = [];
+    for (let i = 0; i < 4; i++) booted.push(await reboot(dev));
+    assert.deepEqual(booted, ['B', 'B', 'B', 'A']);
+    const s = await json(['status', ...root()]);
+    assert.equal(s.doc.running_slot, 'A');
+    assert.equal(s.doc.state.phase, 'rolled_back');
+    assert.equal(s.doc.state.reason, 'BOOT_FALLBACK');
+    assert.match(s.doc.state.last_error, /fell back to slot A \(v1\.0\.0\)/);
+    // Bounded: the old slot is trusted from now on, no ping-pong.
+    for (let i = 0; i < 3; i++) assert.equal(await reboot(dev), 'A');
+  });
+
+  it('up to date is exit 0 and changes no slot', async () => {
+    await publishRelease(releases, { version: 'v1.0.0', keys });
+    const r = await json(['apply', ...root()]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.outcome, 'up-to-date');
+    assert.equal(existsSync(dev.path('slots/b/version')), false);
+  });
+
+  const refusals: [string, () => Promise<void>, string, number][] = [
+    [
+      'maintenance window',
+      () =>
+        dev.writeConfig({
+          slot_backend: 'dir',
+          slot_a_dir: '/slots/a',
+          slot_b_dir: '/slots/b',
+          server: server.url,
+          pubkey: '/etc/kubesolo/update.pub',
+          maintenance_window: closedWindow(),
+        }),
+      'OUTSIDE_MAINTENANCE_WINDOW',
+      3,
+    ],
+    [
+      'channel',
+      () =>
+        publishRelease(releases, { version: 'v1.1.0', keys, channel: 'beta' }).then(() =>
+          setConf(dev, { channel: 'stable' }),
+        ),
+      'CHANNEL_MISMATCH',
+      3,
+    ],
+    [
+      'architecture',
+      () =>
+        publishRelease(releases, { version: 'v1.1.0', keys, architecture: 'mips64' }).then(
+          () => undefined,
+        ),
+      'ARCH_MISMATCH',
+      3,
+    ],
+    [
+      'minimum version',
+      () =>
+        publishRelease(releases, { version: 'v2.0.0', keys, minCompatibleVersion: 'v1.5.0' }).then(
+          () => undefined,
+        ),
+      'VERSION_INCOMPATIBLE',
+      3,
+    ],
+    [
+      'downgrade',
+      () => publishRelease(releases, { version: 'v0.9.0', keys }).then(() => undefined),
+      'DOWNGRADE_REFUSED',
+      3,
+    ],
+    [
+      'free space',
+      () =>
+        publishRelease(releases, {
+          version: 'v1.1.0',
+          keys,
+          patch: { vmlinuz_size: 2 ** 52 },
+        }).then(() => undefined),
+      'INSUFFICIENT_SPACE',
+      3,
+    ],
+    [
+      'bad signature',
+      () => publishRelease(releases, { version: 'v1.1.0', keys: makeKeys() }).then(() => undefined),
+      'SIGNATURE_INVALID',
+      4,
+    ],
+    [
+      'tampered image',
+      async () => {
+        await publishRelease(releases, { version: 'v1.1.0', keys });
+        await writeFile(join(releases, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
+      },
+      'HASH_MISMATCH',
+      4,
+    ],
+  ];
+  for (const [name, setup, code, exit] of refusals) {
+    it(`refused by ${name}: phase failed, ${code}, exit ${exit}, slot B untouched`, async () => {
+      await setup();
+      const r = await json(['apply', ...root()]);
+      assert.equal(r.code, exit, r.stderr);
+      assert.equal(r.doc.error.code, code, r.stdout);
+      const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
+      assert.equal(st.phase, 'failed');
+      assert.equal(st.reason, code);
+      assert.ok(String(st.last_error).length > 0);
+      assert.equal(existsSync(dev.path('slots/b/version')), false);
+      assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
+      assert.equal(
+        logLines(r.stderr).some((l) => l.code === code),
+        true,
+      );
+    });
+  }
+
+  it('a second run while one holds the lock exits 1 with LOCKED', async () => {
+    server.setDelay(3000);
+    const first = spawn(process.execPath, [AGENT_BIN, 'apply', ...root()], { stdio: 'ignore' });
+    try {
+      await waitFor(() => phaseOf(dev) === 'downloading');
+      const second = await json(['apply', ...root()]);
+      assert.equal(second.code, 1);
+      assert.equal(second.doc.error.code, 'LOCKED');
+    } finally {
+      first.kill('SIGKILL');
+    }
+  });
+
+  for (const killIn of ['checking', 'downloading'] as const) {
+    it(`a run killed (SIGKILL) in phase ${killIn} is recovered by the next run`, async () => {
+      server.setDelay(3000, { metadata: killIn === 'checking' });
+      const child = spawn(process.execPath, [AGENT_BIN, 'apply', '--activate', ...root()], {
+        stdio: 'ignore',
+      });
+      const exited = new Promise((r) => child.on('exit', r));
+      await waitFor(() => phaseOf(dev) === killIn);
+      child.kill('SIGKILL');
+      await exited;
+      server.setDelay(0);
+      // The interrupted run never made the half-written slot selectable.
+      assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+        active_slot: 'A',
+        boot_counter: '3',
+        boot_success: '1',
+      });
+      const s0 = await json(['status', ...root()]);
+      assert.equal(s0.doc.state.phase, killIn);
+      // A rerun completes the update.
+      const again = await json(['apply', '--activate', ...root()]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(await reboot(dev), 'B');
+      const s = await json(['status', ...root()]);
+      assert.equal(s.doc.state.phase, 'activated');
+      assert.equal(s.doc.slots.B.version, 'v1.1.0');
+    });
+  }
+
+  it('a power cut between the GRUB write and the state write is recovered (activation recorded)', async () => {
+    assert.equal((await json(['apply', ...root()])).code, 0);
+    // What activate's one GRUB write does, without the state write that follows it.
+    grubSet(dev.path('boot/grub/grubenv'), {
+      active_slot: 'B',
+      boot_success: '0',
+      boot_counter: '3',
+    });
+    assert.equal(await reboot(dev), 'B');
+    const s = await json(['status', ...root()]);
+    assert.equal(s.doc.state.phase, 'activated');
+    assert.ok(logLines(s.stderr).some((l) => l.code === 'ACTIVATION_RECOVERED'));
+  });
+
+  it('rollback switches to the other slot, and refuses when it is empty', async () => {
+    const refused = await json(['rollback', ...root()]);
+    assert.equal(refused.code, 3);
+    assert.equal(refused.doc.error.code, 'NO_ROLLBACK_TARGET');
+    assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
+    await reboot(dev);
+    const r = await json(['rollback', ...root()]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+      active_slot: 'A',
+      boot_counter: '3',
+      boot_success: '1',
+    });
+    const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
+    assert.equal(st.phase, 'rolled_back');
+    assert.equal(st.reason, 'MANUAL_ROLLBACK');
+    assert.equal(await reboot(dev), 'A');
+  });
+
+  it('activate refuses without a staged update, and after the slot was tampered with', async () => {
+    const none = await json(['activate', ...root()]);
+    assert.equal(none.code, 3);
+    assert.equal(none.doc.error.code, 'NOTHING_STAGED');
+    assert.equal((await json(['apply', ...root()])).code, 0);
+    await writeFile(dev.path('slots/b/vmlinuz'), 'evil');
+    const r = await json(['activate', ...root()]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
+    assert.equal((await readJson(dev.path('var/lib/kubesolo/update/state.json'))).phase, 'failed');
+  });
+
+  it('apply first clears a stale activation (active slot != running slot)', async () => {
+    assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
+    // Not rebooted; the operator rolls back by hand and a newer release comes out.
+    grubSet(dev.path('boot/grub/grubenv'), {
+      active_slot: 'A',
+      boot_success: '1',
+      boot_counter: '3',
+    });
+    await writeFile(
+      dev.path('var/lib/kubesolo/update/state.json'),
+      JSON.stringify({ phase: 'failed' }),
+    );
+    grubSet(dev.path('boot/grub/grubenv'), { active_slot: 'B', boot_success: '0' });
+    await publishRelease(releases, { version: 'v1.2.0', keys });
+    const r = await json(['apply', ...root()]);
+    assert.equal(r.code, 0, r.stderr);
+    // While B was being rewritten GRUB pointed at A, the running slot; now A is still active.
+    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+      active_slot: 'A',
+      boot_counter: '3',
+      boot_success: '1',
+    });
+  });
+
+  it('a corrupt state file is reported, kept aside and treated as idle', async () => {
+    await writeFile(
+      dev.path('var/lib/kubesolo/update/state.json').replace('state.json', ''),
+      '',
+    ).catch(() => undefined);
+    execFileSync('mkdir', ['-p', dev.path('var/lib/kubesolo/update')]);
+    await writeFile(dev.path('var/lib/kubesolo/update/state.json'), '{"phase": "stag');
+    const s = await json(['status', ...root()]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(s.doc.state.phase, 'idle');
+    assert.ok(logLines(s.stderr).some((l) => l.code === 'STATE_CORRUPT'));
+    assert.ok(
+      readdirSync(dev.path('var/lib/kubesolo/update')).some((f) =>
+        f.startsWith('state.json.corrupt-'),
+      ),
+    );
+  });
+});
+
+function phaseOf(dev: Device): string | undefined {
+  try {
+    const text = execFileSync('cat', [dev.path('var/lib/kubesolo/update/state.json')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return (JSON.parse(text) as { phase?: string }).phase;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A window that is closed now: it opens two hours from now, for one hour. */
+function closedWindow(): string {
+  const now = new Date();
+  const at = (h: number) => `${String((now.getHours() + h) % 24).padStart(2, '0')}:00`;
+  return `${at(2)}-${at(3)}`;
+}
+
+async function setConf(dev: Device, extra: Record<string, string>): Promise<void> {
+  const current = await readFile(dev.path('etc/kubesolo/update.conf'), 'utf8');
+  await writeFile(
+    dev.path('etc/kubesolo/update.conf'),
+    current +
+      Object.entries(extra)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+  );
+}

@@ -1,0 +1,36 @@
+/**
+ * The running slot from the kernel command line (DESIGN §3.1): grub.cfg passes
+ * `kubesolo.slot=A|B` to the kernel it boots, so `/proc/cmdline` names the slot the
+ * running OS came from.
+ */
+import { readFile } from 'node:fs/promises';
+import { errnoCode, OperationError } from '../errors.js';
+import { isSlot, type Slot } from './types.js';
+
+const PARAM = 'kubesolo.slot=';
+
+/**
+ * The slot named by the last `kubesolo.slot=` parameter (the kernel hands parameters
+ * to userspace in order, and a later one overrides an earlier one by convention), or
+ * undefined when there is none or its value is not A or B.
+ */
+export function parseRunningSlot(cmdline: string): Slot | undefined {
+  let value: string | undefined;
+  for (const word of cmdline.split(/\s+/)) {
+    if (word.startsWith(PARAM)) value = word.slice(PARAM.length);
+  }
+  return isSlot(value) ? value : undefined;
+}
+
+/** Read the command line file; undefined when it does not exist (e.g. an image builder's --root). */
+export async function readCmdline(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw new OperationError('CMDLINE_READ_FAILED', `cannot read ${path}`, {
+      cause: err,
+      details: { path, errno: errnoCode(err) },
+    });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * `BootEnv` over the GRUB environment block and the kernel command line
+ * (DESIGN §2, §3.1, §3.6). Paths arrive already resolved under `--root`.
+ *
+ * A missing grubenv file reads as the defaults (slot A, committed), which is also
+ * what grub.cfg does when `load_env` finds no file; the first write creates it, in
+ * a directory that must exist (see writeGrubEnvFile). Every change is one atomic
+ * write of the whole block.
+ */
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { BOOT_TRIES, interpretBootVars, withBootVars, type BootVars } from './boot-vars.js';
+import { parseRunningSlot, readCmdline } from './cmdline.js';
+import { readGrubEnvFile, updateGrubEnvFile, type GrubEnvWriteOptions } from './grubenv.js';
+import { otherSlot, type BootEnv, type BootState, type Slot } from './types.js';
+
+export interface GrubBootEnvOptions {
+  /** The grubenv file (default device path /boot/grub/grubenv), resolved under --root. */
+  grubenvPath: string;
+  /** The kernel command line file (default /proc/cmdline), resolved under --root. */
+  cmdlinePath: string;
+  log?: Logger;
+  /** Fault-injection hook for the atomic write (tests). */
+  onWriteStep?: GrubEnvWriteOptions['onStep'];
+}
+
+export function createGrubBootEnv(options: GrubBootEnvOptions): BootEnv {
+  const { grubenvPath, cmdlinePath } = options;
+  const log = options.log ?? silentLogger;
+  const writeOptions: GrubEnvWriteOptions = { onStep: options.onWriteStep };
+
+  function interpret(vars: ReadonlyMap<string, string>): BootVars {
+    const bv = interpretBootVars(vars);
+    for (const problem of bv.problems) log.warn(problem, { path: grubenvPath });
+    return bv;
+  }
+
+  async function change(next: (current: BootVars) => Parameters<typeof withBootVars>[1]) {
+    await updateGrubEnvFile(
+      grubenvPath,
+      (vars) => withBootVars(vars, next(interpret(vars))),
+      writeOptions,
+    );
+  }
+
+  return {
+    async read(): Promise<BootState> {
+      const vars = await readGrubEnvFile(grubenvPath);
+      if (vars === undefined) {
+        log.debug('no GRUB environment file; using the defaults', { path: grubenvPath });
+      }
+      const bv = interpret(vars ?? new Map());
+      const cmdline = await readCmdline(cmdlinePath);
+      const runningSlot = cmdline === undefined ? undefined : parseRunningSlot(cmdline);
+      if (cmdline !== undefined && runningSlot === undefined) {
+        log.debug('no kubesolo.slot=A|B on the kernel command line', { path: cmdlinePath });
+      }
+      return {
+        activeSlot: bv.activeSlot,
+        passiveSlot: otherSlot(bv.activeSlot),
+        runningSlot,
+        bootCounter: bv.bootCounter,
+        bootSuccess: bv.bootSuccess,
+      };
+    },
+
+    async activate(slot: Slot): Promise<void> {
+      await change(() => ({ activeSlot: slot, bootCounter: BOOT_TRIES, bootSuccess: false }));
+      log.info('boot environment: trying slot on next boot', { slot, path: grubenvPath });
+    },
+
+    async markGood(): Promise<void> {
+      await change((cur) => ({
+        activeSlot: cur.activeSlot,
+        bootCounter: BOOT_TRIES,
+        bootSuccess: true,
+      }));
+      log.info('boot environment: active slot committed', { path: grubenvPath });
+    },
+
+    async forceRollback(): Promise<void> {
+      let target: Slot | undefined;
+      await change((cur) => {
+        target = otherSlot(cur.activeSlot);
+        return { activeSlot: target, bootCounter: BOOT_TRIES, bootSuccess: true };
+      });
+      log.info('boot environment: rolled back to the other slot', {
+        slot: target,
+        path: grubenvPath,
+      });
+    },
+  };
+}

@@ -276,11 +276,12 @@ export function grubEnvSet(block: Buffer, name: string, value: string): boolean 
       if (pend - space < vl - len) return false;
       if (vl < len) {
         block.copyWithin(p + vl, p + len, pend);
-        // envblk.c: memset (space + len - vl, '#', len - vl). Ported as written
-        // (GRUB's C would write past the buffer when the block is nearly full; the
-        // memory past `pend` is not part of the file, so clamping is equivalent).
-        const d = len - vl;
-        block.fill(HASH, Math.min(space + d, pend), Math.min(space + 2 * d, pend));
+        // "fill the new space with harmless characters": the freed tail. Older
+        // envblk.c sources read memset (space + len - vl, ...), which can leave stale
+        // bytes or write past the buffer; the GRUB we test against (Debian
+        // grub-common 2.06) clears [pend - (len - vl), pend), and the oracle property
+        // test pins that behaviour.
+        block.fill(HASH, pend - (len - vl), pend);
       } else {
         block.copyWithin(p + vl, p + len, pend - (vl - len));
       }

@@ -103,13 +103,11 @@ function encodeLine(name: string, value: string): Buffer {
  * `grub-editenv FILE create` followed by `grub-editenv FILE set k1=v1 k2=v2 ...`.
  * What does not fit is an error (GRUBENV_TOO_LARGE), never truncated.
  */
-export function serializeGrubEnv(
-  vars: ReadonlyMap<string, string> | Iterable<readonly [string, string]>,
-): Buffer {
+export function serializeGrubEnv(vars: Iterable<readonly [string, string]>): Buffer {
   const block = Buffer.alloc(GRUBENV_SIZE, HASH);
   SIG.copy(block, 0);
   let at = SIG.length + block.write(GRUBENV_MESSAGE, SIG.length, 'latin1');
-  for (const [name, value] of vars instanceof Map ? vars.entries() : vars) {
+  for (const [name, value] of vars) {
     const line = encodeLine(name, value);
     // grub_envblk_set: "if (pend - space < nl + 1 + vl + 1) /* No space. */" — a line
     // may end exactly at the end of the block.

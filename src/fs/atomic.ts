@@ -44,8 +44,9 @@ export async function atomicWriteFile(
   let renamed = false;
   try {
     const handle = await open(tmp, 'wx', options.mode ?? 0o644);
-    step('open');
     try {
+      // Inside the try: a failure right after open must still close the handle.
+      step('open');
       await handle.writeFile(data);
       step('write');
       await handle.sync();

@@ -164,14 +164,14 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     }
     if (!client) return { kind: 'no-kubeconfig' };
     try {
-      const nodes = await client.listNodes();
+      const nodes = (await client.listNodes()).items;
       // A single-node cluster: look at this host's node, or every node when the
       // names differ (KubeSolo may register under another name).
       const mine = nodes.filter((n) => n.metadata.name === hostname());
       const relevant = mine.length > 0 ? mine : nodes;
       const blocked = relevant
         .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
-        .map((n) => n.metadata.name);
+        .map((n) => n.metadata.name ?? '(unnamed)');
       return { kind: 'checked', blockedNodes: blocked };
     } catch (err) {
       const e = toKubesoloError(err);

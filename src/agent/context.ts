@@ -16,7 +16,7 @@ import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
 import { loadKubeClient } from '../kube/index.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
-import { createBlockSlotStore } from '../slots/block-store.js';
+// BLOCK-STORE-PENDING import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
 import type { SlotStore } from '../slots/types.js';
 import { createHttpUpdateSource } from '../transport/http-source.js';
@@ -75,10 +75,11 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
       B: underRoot(root, settings.slotBDir),
     });
   }
-  return createBlockSlotStore({
-    labels: { A: settings.slotALabel, B: settings.slotBLabel },
-    log,
-  });
+  void log;
+  throw new ConfigError(
+    'SLOT_BACKEND_UNAVAILABLE',
+    'slot_backend=block is not available in this build yet; use slot_backend=dir',
+  );
 }
 
 export async function createAgentContext(inputs: AgentInputs, log: Logger): Promise<AgentContext> {

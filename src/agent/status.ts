@@ -32,28 +32,34 @@ export async function buildStatus(
 
 /** The human view of a status report. */
 export function formatStatus(r: StatusReport): string[] {
-  const s = r.state;
+  const field = (key: string): string => {
+    const v = r.state[key];
+    return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
+  };
   const mark = (slot: Slot) =>
     [slot === r.running_slot ? 'running' : '', slot === r.active_slot ? 'active' : '']
       .filter(Boolean)
       .join(', ');
   const lines = [
-    `Slots:`,
-    ...(['A', 'B'] as const).map((slot) =>
+    'Slots:',
+    ...SLOTS.map((slot) =>
       `  ${slot}  ${(r.slots[slot].version ?? '(empty)').padEnd(14)} ${mark(slot) ? `(${mark(slot)})` : ''}`.trimEnd(),
     ),
     `Boot:      active ${r.active_slot}, running ${r.running_slot ?? 'unknown'}, ` +
       `counter ${r.boot_counter}, ${r.boot_success ? 'committed' : 'on trial (not yet committed)'}`,
-    `Update:    ${String(s.phase)}` +
-      (s.to_version
-        ? ` (${String(s.from_version) || '?'} → ${String(s.to_version)}, slot ${String(s.target_slot) || '?'})`
+    `Update:    ${field('phase')}` +
+      (field('to_version')
+        ? ` (${field('from_version') || '?'} → ${field('to_version')}, slot ${field('target_slot') || '?'})`
         : ''),
   ];
-  if (s.reason)
-    lines.push(`Reason:    ${String(s.reason)}${s.last_error ? `: ${String(s.last_error)}` : ''}`);
+  if (field('reason')) {
+    lines.push(
+      `Reason:    ${field('reason')}${field('last_error') ? `: ${field('last_error')}` : ''}`,
+    );
+  }
   lines.push(
-    `Attempts:  ${String(s.attempt_count)}, health check failures: ${String(s.health_check_failures)}`,
+    `Attempts:  ${field('attempt_count')}, health check failures: ${field('health_check_failures')}`,
   );
-  if (s.updated_at) lines.push(`Updated:   ${String(s.updated_at)}`);
+  if (field('updated_at')) lines.push(`Updated:   ${field('updated_at')}`);
   return lines;
 }

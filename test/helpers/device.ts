@@ -182,7 +182,7 @@ export async function serveDir(dir: string): Promise<StaticServer> {
             res.writeHead(404).end();
           });
       },
-      req.url?.endsWith('.json') || req.url?.endsWith('.sig') ? 0 : delay,
+      (req.url?.endsWith('.json') || req.url?.endsWith('.sig')) && !delayMetadata ? 0 : delay,
     );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

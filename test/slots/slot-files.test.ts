@@ -1,0 +1,87 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createDirSlotStore } from '../../src/slots/dir-store.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function stagedImage(
+  dir: string,
+  kernelBytes: number,
+  initramfsBytes: number,
+  version: string,
+) {
+  const kernel = randomBytes(kernelBytes);
+  const initramfs = randomBytes(initramfsBytes);
+  await writeFile(join(dir, 'k'), kernel);
+  await writeFile(join(dir, 'i'), initramfs);
+  return {
+    image: { kernelPath: join(dir, 'k'), initramfsPath: join(dir, 'i'), version },
+    digests: { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+  };
+}
+
+describe('dir slot store', () => {
+  let tmp: string;
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'ks-dirslots-'));
+  });
+  after(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('writes, reads back, verifies, and reports a bootable slot', async () => {
+    const store = createDirSlotStore({ A: join(tmp, 'a'), B: join(tmp, 'b') });
+    assert.equal(await store.hasBootableImage('B'), false);
+    assert.equal(await store.readVersion('B'), undefined);
+    const { image, digests } = await stagedImage(tmp, 1000, 3000, 'v2.0.0');
+    await store.write('B', image, digests);
+    assert.equal(await store.readVersion('B'), 'v2.0.0');
+    assert.equal(await store.hasBootableImage('B'), true);
+    await store.verify('B', digests);
+    assert.deepEqual((await readdir(join(tmp, 'b'))).sort(), [
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
+    assert.ok((await store.freeBytes('B')) > 0);
+  });
+
+  it('a digest mismatch on read-back fails and leaves the slot not bootable', async () => {
+    const store = createDirSlotStore({ A: join(tmp, 'a2'), B: join(tmp, 'b2') });
+    const { image, digests } = await stagedImage(tmp, 100, 100, 'v3.0.0');
+    await assert.rejects(store.write('B', image, { ...digests, initramfsSha256: '0'.repeat(64) }), {
+      code: 'SLOT_VERIFY_FAILED',
+    });
+    assert.equal(await store.hasBootableImage('B'), false);
+    await writeFile(join(tmp, 'b2', 'vmlinuz'), 'tampered');
+    await assert.rejects(store.verify('B', digests), { code: 'SLOT_VERIFY_FAILED' });
+  });
+
+  it('a full filesystem fails cleanly (SLOT_NO_SPACE) and leaves the old image untouched', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to mount a small tmpfs');
+      return;
+    }
+    const mnt = join(tmp, 'small');
+    execFileSync('mkdir', ['-p', mnt]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mnt]);
+    try {
+      const store = createDirSlotStore({ A: join(tmp, 'a3'), B: mnt });
+      const old = await stagedImage(tmp, 50_000, 50_000, 'v1.0.0');
+      await store.write('B', old.image, old.digests);
+      const big = await stagedImage(tmp, 300_000, 300_000, 'v2.0.0');
+      await assert.rejects(store.write('B', big.image, big.digests), { code: 'SLOT_NO_SPACE' });
+      assert.equal(await store.readVersion('B'), 'v1.0.0');
+      await store.verify('B', old.digests);
+      assert.deepEqual((await readdir(mnt)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+      assert.equal((await readFile(join(mnt, 'version'), 'utf8')).trim(), 'v1.0.0');
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+});

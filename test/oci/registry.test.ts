@@ -7,14 +7,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KubesoloError } from '../../src/errors.js';
 import { pushRelease } from '../../src/release/oci-push.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import type { ProgressEvent } from '../../src/transport/source.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startProxy, type MisbehavingProxy } from './proxy.js';
 import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
 
 const run = promisify(execFile);
@@ -250,5 +252,54 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     } finally {
       rmSync(plain.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('OCI layer download resumes after an interrupted transfer', { skip }, () => {
+  let reg: TestRegistry;
+  let proxy: MisbehavingProxy;
+  let files: ReleaseFiles;
+  let work: string;
+
+  before(async () => {
+    reg = await startRegistry();
+    proxy = await startProxy(reg.host);
+    files = makeReleaseFiles('resume', 10_000, 600_001);
+    work = mkdtempSync(join(tmpdir(), 'ks-oci-resume-'));
+    await pushRelease({
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v1.0.0',
+      kernelPath: files.kernelPath,
+      initramfsPath: files.initramfsPath,
+      version: 'v1.0.0',
+      architecture: 'amd64',
+    });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await reg?.stop();
+    for (const d of [files?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('keeps the partial layer, then fetches only the rest with a Range request', async () => {
+    const source = createOciUpdateSource({
+      registry: `${proxy.host}/kubesolo/os`,
+      tag: 'v1.0.0',
+      architecture: 'amd64',
+      limits: { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+    });
+    const release = await source.fetchRelease();
+    const stagingDir = join(work, 'staging');
+    proxy.cutBlobsAfter = 250_000;
+    await assert.rejects(source.stage(release, 'initramfs', { stagingDir }), KubesoloError);
+    assert.ok(!existsSync(join(stagingDir, 'kubesolo-os.gz')), 'no complete file after a cut');
+
+    proxy.cutBlobsAfter = undefined;
+    const staged = await source.stage(release, 'initramfs', { stagingDir });
+    assert.ok(readFileSync(staged.path).equals(files.initramfs));
+    assert.ok(staged.bytesFetched < files.initramfs.length, `fetched ${staged.bytesFetched}`);
+    assert.equal(staged.bytesFetched + 250_000 >= files.initramfs.length, true);
+    assert.match(proxy.blobRanges.at(-1) ?? '', /^bytes=\d+-$/);
+    await source.close();
   });
 });

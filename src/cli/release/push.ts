@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { loadPrivateKey } from '../../release/keys.js';
 import { pushRelease, type UploadMode } from '../../release/oci-push.js';
-import { createDispatcherForCa } from '../../transport/oci/source.js';
+import { createDispatcher } from '../../transport/dispatcher.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
 import { parseRegistryReference } from '../../transport/oci/reference.js';
 import { stringOpt, type Command, type OptionValues } from '../command.js';
@@ -85,6 +85,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
     if (values['password-stdin'] === true) password = await readStdin();
     else password = process.env.KUBESOLO_REGISTRY_PASSWORD;
     const ref = parseRegistryReference(registry);
+    const caFile = stringOpt(values, 'ca-file');
     const credentials = await resolveCredentials(
       {
         ...(username !== undefined ? { username, password: password ?? '' } : {}),
@@ -107,7 +108,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
       releaseDate: stringOpt(values, 'release-date'),
       signingKey: keyPath === undefined ? undefined : await loadPrivateKey(keyPath),
       credentials,
-      dispatcher: await createDispatcherForCa(stringOpt(values, 'ca-file')),
+      dispatcher: createDispatcher(caFile === undefined ? {} : { caFile }),
       uploadMode,
       chunkSize,
       log,

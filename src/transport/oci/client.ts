@@ -159,6 +159,11 @@ export class OciClient {
     }
   }
 
+  /** The Authorization header the registry accepted, for requests made elsewhere. */
+  authHeaders(): Record<string, string> {
+    return this.authorization ? { authorization: this.authorization } : {};
+  }
+
   /** `/v2/<name>/<kind>/<ref>` as an absolute URL. */
   apiUrl(kind: 'manifests' | 'blobs', reference: string): string {
     return `${this.ref.baseUrl}/v2/${this.ref.repository}/${kind}/${reference}`;

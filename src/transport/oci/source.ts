@@ -8,13 +8,19 @@
  * the signed `latest.json` layer, and the layer digests (which the registry and this
  * client verify byte for byte) must equal the sha256 values that file signs.
  */
-import { readFile, rm } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { Agent, type Dispatcher } from 'undici';
-import { ConfigError, GateError, UsageError, VerificationError } from '../../errors.js';
+import type { Dispatcher } from 'undici';
+import { systemClock, type Clock } from '../../clock.js';
+import { GateError, KubesoloError, UsageError, VerificationError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { verifyEd25519 } from '../../crypto/ed25519.js';
+import { hexToBytes, publicKeyBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
+import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
 import type { ReleaseMetadata } from '../../metadata/types.js';
+import { createDispatcher } from '../dispatcher.js';
+import { DEFAULT_DOWNLOAD_LIMITS, downloadToFile } from '../download.js';
+import { ARTIFACT_FILES, type TransportLimits } from '../http-source.js';
 import type {
   ArtifactName,
   Release,
@@ -34,19 +40,8 @@ import {
 } from './artifact.js';
 import { resolveCredentials, type CredentialSources, type RegistryCredentials } from './auth.js';
 import { OciClient } from './client.js';
-import {
-  downloadInterim,
-  parseReleaseMetadataInterim,
-  verifyEd25519Interim,
-  verifyFileEd25519Interim,
-} from './interim.js';
 import { ANNOTATION } from './media-types.js';
 import { formatReference, parseRegistryReference, type RegistryReference } from './reference.js';
-
-/** DESIGN §3.3: metadata larger than 64 KiB is refused. */
-export const MAX_METADATA_BYTES = 64 * 1024;
-/** Ceiling for a layer whose manifest size we cannot cross-check (2 GiB). */
-const DEFAULT_MAX_LAYER_BYTES = 2 * 1024 * 1024 * 1024;
 
 export interface OciUpdateSourceOptions {
   /** `[http://|https://]host[:port]/repository[:tag]` (docs/oci.md "References"). */
@@ -55,8 +50,8 @@ export interface OciUpdateSourceOptions {
   tag?: string | undefined;
   /** Go architecture name; default: this machine's. */
   architecture?: string | undefined;
-  /** Raw 32-byte Ed25519 public key; when set, nothing unauthenticated is installed. */
-  publicKey?: Buffer | undefined;
+  /** Ed25519 public key; when set, nothing unauthenticated is installed (DESIGN §3.4). */
+  publicKey?: KeyObject | Uint8Array | undefined;
   /** DESIGN §3.4: accept unsigned metadata when both image signatures verify. */
   allowUnsignedMetadata?: boolean | undefined;
   /** Ready credentials, or where to find them (config keys / docker config.json). */
@@ -66,10 +61,16 @@ export interface OciUpdateSourceOptions {
   /** Use this dispatcher instead of building one (tests, connection reuse). */
   dispatcher?: Dispatcher | undefined;
   log?: Logger | undefined;
-  timeoutMs?: number | undefined;
-  attempts?: number | undefined;
-  retryDelayMs?: number | undefined;
-  maxLayerBytes?: number | undefined;
+  clock?: Clock | undefined;
+  /** Limits of the layer downloads, as for HTTP (timeouts, retries, size caps). */
+  limits?: Partial<TransportLimits> | undefined;
+  /** Environment for HTTPS_PROXY/NO_PROXY (default process.env). */
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+export interface OciUpdateSource extends UpdateSource {
+  /** Close idle connections (when the source created its own dispatcher). */
+  close(): Promise<void>;
 }
 
 /** Go's GOARCH for Node's process.arch (the names latest.json and OCI platforms use). */
@@ -115,44 +116,25 @@ function mismatch(
   );
 }
 
-function hexSignature(hex: string | undefined, where: string): Buffer | undefined {
+function hexSignature(hex: string | undefined, where: string): Uint8Array | undefined {
   if (hex === undefined) return undefined;
-  const h = hex.trim();
   // DESIGN §3.4: a signature is 64 bytes; in an annotation it is written as hex.
-  if (!/^[0-9a-fA-F]{128}$/.test(h)) {
+  const bytes = hexToBytes(hex.trim());
+  if (bytes === undefined || bytes.length !== SIGNATURE_BYTES) {
     throw new VerificationError(
-      'SIGNATURE_INVALID',
-      `${where}: signature annotation is not 128 hex digits`,
-      {
-        details: { reference: where },
-      },
+      'SIGNATURE_MALFORMED',
+      `${where}: signature annotation is not ${SIGNATURE_BYTES * 2} hex characters`,
+      { details: { reference: where } },
     );
   }
-  return Buffer.from(h, 'hex');
-}
-
-export async function createDispatcherForCa(
-  caFile: string | undefined,
-): Promise<Dispatcher | undefined> {
-  if (caFile === undefined) return undefined;
-  let pem: string;
-  try {
-    pem = await readFile(caFile, 'utf8');
-  } catch (err) {
-    throw new ConfigError('CA_FILE_UNREADABLE', `cannot read ca_file ${caFile}`, {
-      cause: err,
-      details: { file: caFile },
-    });
-  }
-  // Added to the system roots, not instead of them.
-  return new Agent({ connect: { ca: [...rootCertificates, pem] } });
+  return bytes;
 }
 
 function isCredentials(c: RegistryCredentials | CredentialSources): c is RegistryCredentials {
   return !('authFile' in c);
 }
 
-export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSource {
+export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdateSource {
   const ref: RegistryReference = parseRegistryReference(options.registry);
   const reference = options.tag ?? ref.tag ?? ref.digest;
   if (reference === undefined || reference === '') {
@@ -160,7 +142,22 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
   }
   const architecture = options.architecture ?? goArch();
   const log = options.log ?? silentLogger;
-  const publicKey = options.publicKey;
+  const clock = options.clock ?? systemClock;
+  const publicKey = options.publicKey === undefined ? undefined : publicKeyBytes(options.publicKey);
+  const limits: TransportLimits = {
+    ...DEFAULT_DOWNLOAD_LIMITS,
+    connectTimeoutMs: 30_000,
+    ...(options.limits ?? {}),
+  };
+  const ownDispatcher = options.dispatcher === undefined;
+  // One dispatcher (ca_file, proxies, connect timeout) for the API and the layers.
+  const dispatcher =
+    options.dispatcher ??
+    createDispatcher({
+      connectTimeoutMs: limits.connectTimeoutMs,
+      ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
   const where = formatReference(ref, reference);
   const infos = new WeakMap<Release, OciReleaseInfo>();
   let clientPromise: Promise<OciClient> | undefined;
@@ -173,12 +170,12 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
       return new OciClient({
         ref,
         credentials,
-        dispatcher: options.dispatcher ?? (await createDispatcherForCa(options.caFile)),
+        dispatcher,
         actions: ['pull'],
         log,
-        timeoutMs: options.timeoutMs,
-        attempts: options.attempts,
-        retryDelayMs: options.retryDelayMs,
+        timeoutMs: limits.headersTimeoutMs,
+        attempts: limits.retry.attempts,
+        retryDelayMs: limits.retry.baseDelayMs,
       });
     })();
     return clientPromise;
@@ -247,10 +244,15 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
         layers.metadata.annotations[ANNOTATION.metadataSignature] ??
         ann[ANNOTATION.metadataSignature];
       const sig = hexSignature(sigHex, where);
-      described = parseReleaseMetadataInterim(bytes);
+      // Relative URLs resolve against the blob URL; `expires` is checked here too.
+      described = parseReleaseMetadata(
+        bytes,
+        c.apiUrl('blobs', layers.metadata.digest),
+        clock.now(),
+      );
       if (publicKey && sig) {
         // DESIGN §3.4: every signature that is present must verify.
-        if (!verifyEd25519Interim(publicKey, bytes, sig)) {
+        if (!verifyEd25519(bytes, sig, publicKey)) {
           throw new VerificationError(
             'SIGNATURE_INVALID',
             `${where}: the metadata signature does not verify with the configured key`,
@@ -410,45 +412,71 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): UpdateSo
     const hex = artifact === 'vmlinuz' ? m.vmlinuzSha256 : m.initramfsSha256;
     const size = artifact === 'vmlinuz' ? m.vmlinuzSize : m.initramfsSize;
     const digest = `sha256:${hex}`;
-    const loc = await c.locateBlob(digest, opts.signal);
-    if (!loc) throw c.blobMissing(digest);
-    const dest = join(opts.stagingDir, artifact === 'vmlinuz' ? 'vmlinuz' : 'kubesolo-os.gz');
-    const maxBytes = size ?? options.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES;
-    const { size: got } = await downloadInterim({
-      url: loc.url,
-      headers: loc.headers,
-      dest,
-      sha256: hex,
-      maxBytes,
-      dispatcher: options.dispatcher,
-      signal: opts.signal,
-      onBytes: (receivedBytes) => opts.onProgress?.({ artifact, receivedBytes, totalBytes: size }),
-    });
     const info = infos.get(release);
-    let signatureVerified = false;
     const sigHex = info?.signatures[artifact];
+    let signature: { signature: Uint8Array; publicKey: Uint8Array } | undefined;
     if (publicKey && sigHex !== undefined) {
-      const sig = hexSignature(sigHex, where)!;
-      if (!(await verifyFileEd25519Interim(publicKey, dest, sig))) {
-        // Nothing unauthenticated stays staged (DESIGN §3.4).
-        await rm(dest, { force: true });
-        throw new VerificationError(
-          'SIGNATURE_INVALID',
-          `${where}: ${artifact} signature does not verify`,
-          {
-            details: { reference: where, artifact },
-          },
-        );
-      }
-      signatureVerified = true;
-    } else if (info?.requireImageSignatures) {
-      await rm(dest, { force: true });
+      signature = { signature: hexSignature(sigHex, where)!, publicKey };
+    } else if (publicKey && (info?.requireImageSignatures ?? !release.metadataSigned)) {
       throw new VerificationError('SIGNATURE_MISSING', `${where}: ${artifact} is not signed`, {
         details: { reference: where, artifact },
       });
     }
-    return { artifact, path: dest, sha256: hex, size: got, signatureVerified, bytesFetched: got };
+    // HEAD first: it answers the auth challenge (the token then rides along as a
+    // header) and tells a missing layer apart from a network failure.
+    const loc = await c.locateBlob(digest, opts.signal);
+    if (!loc) throw c.blobMissing(digest);
+    const result = await downloadToFile({
+      // The registry URL, not a storage redirect target: downloadToFile follows
+      // redirects itself and drops Authorization when they leave the registry.
+      url: c.apiUrl('blobs', digest),
+      dest: join(opts.stagingDir, ARTIFACT_FILES[artifact]),
+      dispatcher,
+      expectedSha256: hex,
+      ...(size === undefined ? {} : { expectedSize: size }),
+      ...(signature === undefined ? {} : { signature }),
+      headers: c.authHeaders(),
+      // A blob is content-addressed: a partial file may always be resumed.
+      immutable: true,
+      limits,
+      log,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onProgress
+        ? {
+            onProgress: (receivedBytes: number, totalBytes: number | undefined) =>
+              opts.onProgress?.({ artifact, receivedBytes, totalBytes }),
+          }
+        : {}),
+    }).catch((err: unknown) => {
+      if (err instanceof KubesoloError) {
+        err.details.artifact ??= artifact;
+        err.details.reference ??= where;
+      }
+      throw err;
+    });
+    log.info('staged', {
+      artifact,
+      origin: release.origin,
+      bytes: result.size,
+      fetched: result.bytesFetched,
+      resumed_from: result.resumedFrom,
+      signature: result.signatureVerified,
+    });
+    return {
+      artifact,
+      path: result.path,
+      sha256: result.sha256,
+      size: result.size,
+      signatureVerified: result.signatureVerified,
+      bytesFetched: result.bytesFetched,
+    };
   }
 
-  return { fetchRelease, stage };
+  return {
+    fetchRelease,
+    stage,
+    async close() {
+      if (ownDispatcher) await dispatcher.close();
+    },
+  };
 }

@@ -135,10 +135,14 @@ export async function readDockerConfigCredentials(
   } catch (err) {
     throw invalid(path, 'not valid JSON', err);
   }
-  if (typeof doc !== 'object' || doc === null) throw invalid(path, 'not a JSON object');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw invalid(path, 'not a JSON object');
+  }
   const auths = (doc as { auths?: unknown }).auths;
   if (auths === undefined) return undefined;
-  if (typeof auths !== 'object' || auths === null) throw invalid(path, '"auths" is not an object');
+  if (typeof auths !== 'object' || auths === null || Array.isArray(auths)) {
+    throw invalid(path, '"auths" is not an object');
+  }
   const wanted = hostAliases(host);
   for (const [key, raw] of Object.entries(auths as Record<string, unknown>)) {
     if (!wanted.includes(normalizeAuthKey(key))) continue;

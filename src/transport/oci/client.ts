@@ -80,6 +80,12 @@ function header(res: Response, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** Drop a body we will not read; undici reports the abort as an error event, so swallow it. */
+function discard(res: Response): void {
+  res.body.on('error', () => undefined);
+  res.body.destroy();
+}
+
 /** Read a response body, refusing more than `limit` bytes. */
 export async function readLimited(
   res: Response,
@@ -88,7 +94,7 @@ export async function readLimited(
 ): Promise<Buffer> {
   const declared = Number(header(res, 'content-length'));
   if (Number.isFinite(declared) && declared > limit) {
-    res.body.destroy();
+    discard(res);
     throw onTooLarge();
   }
   const chunks: Buffer[] = [];
@@ -96,7 +102,7 @@ export async function readLimited(
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > limit) {
-      res.body.destroy();
+      discard(res);
       throw onTooLarge();
     }
     chunks.push(chunk);

@@ -11,16 +11,12 @@ import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
 import { configFromFlags, loadConfigFile, mergeOptions, type Settings } from '../config/index.js';
 import type { ConfigField } from '../config/keys.js';
-import { loadPublicKey } from '../crypto/keys.js';
 import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
-import { loadKubeClient } from '../kube/index.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
 // BLOCK-STORE-PENDING import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
 import type { SlotStore } from '../slots/types.js';
-import { createHttpUpdateSource } from '../transport/http-source.js';
-import { createOciUpdateSource } from '../transport/oci/source.js';
 import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
@@ -112,7 +108,10 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
   const slots = slotStoreFor(settings, root, log);
   const state = createStateStore(paths.state, clock, log);
 
+  // Sources and the Kubernetes client pull in undici and yaml: load them only when a
+  // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
   async function openSource(): Promise<UpdateSource> {
+    const { loadPublicKey } = await import('../crypto/keys.js');
     const publicKey = settings.pubkey
       ? await loadPublicKey(underRoot(root, settings.pubkey))
       : undefined;
@@ -122,6 +121,7 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
       log,
     };
     if (settings.registry) {
+      const { createOciUpdateSource } = await import('../transport/oci/source.js');
       return createOciUpdateSource({
         ...common,
         registry: settings.registry,
@@ -143,6 +143,7 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
         'no update source: set server= (or registry=) in update.conf, or pass --server/--registry',
       );
     }
+    const { createHttpUpdateSource } = await import('../transport/http-source.js');
     return createHttpUpdateSource({
       ...common,
       clock,
@@ -152,6 +153,7 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
   }
 
   async function nodeBlock(): Promise<NodeBlockInput> {
+    const { loadKubeClient } = await import('../kube/index.js');
     let client;
     try {
       // The file's own key (not the merged default) so that KUBECONFIG can apply.

@@ -1,5 +1,4 @@
 import { UsageError } from '../../errors.js';
-import { applyCloudInit } from '../../cloudinit/apply.js';
 import type { Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
 
@@ -24,6 +23,9 @@ export const cloudInitCommand: Command<AgentGlobal> = {
         if (file === undefined || positionals.length > 1) {
           throw new UsageError('MISSING_ARGUMENT', 'cloud-init apply needs exactly one FILE');
         }
+        // Loaded on demand: the YAML parser is the heaviest module of the agent, and
+        // every other command would pay for it at start-up (bench/RESULTS.md).
+        const { applyCloudInit } = await import('../../cloudinit/apply.js');
         const r = await applyCloudInit({ file, root: global.root, confPath: global.conf, log });
         for (const i of r.ignored) out.line(`ignored updates.${i.key} (line ${i.line}): ${i.why}`);
         if (r.outcome === 'no-updates-block') {

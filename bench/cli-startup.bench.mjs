@@ -18,7 +18,15 @@
 // with `await import()` only when a command needs them, to show what start-up costs
 // a command tree that loads every dependency eagerly.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -143,9 +151,34 @@ async function buildProbe(dir, name, source) {
   return outfile;
 }
 
+/**
+ * A simulated device for `status --json` (issue #5): dir slots, a kernel command line
+ * and a GRUB environment block in the 1024-byte format of DESIGN §3.6.
+ */
+function makeStatusRoot() {
+  const root = mkdtempSync(join(tmpdir(), 'ks-bench-root-'));
+  for (const d of ['slots/a', 'slots/b', 'proc', 'etc/kubesolo', 'boot/grub']) {
+    mkdirSync(join(root, d), { recursive: true });
+  }
+  writeFileSync(join(root, 'slots/a/version'), 'v1.0.0\n');
+  writeFileSync(join(root, 'proc/cmdline'), 'kubesolo.slot=A panic=10\n');
+  writeFileSync(
+    join(root, 'etc/kubesolo/update.conf'),
+    'slot_backend=dir\nslot_a_dir=/slots/a\nslot_b_dir=/slots/b\n',
+  );
+  const vars = '# GRUB Environment Block\nactive_slot=A\nboot_counter=3\nboot_success=1\n';
+  writeFileSync(join(root, 'boot/grub/grubenv'), vars.padEnd(1024, '#'));
+  return root;
+}
+const statusRoot = makeStatusRoot();
+
 const cases = [
   { label: '`node -e 0` (baseline)', args: ['-e', '0'] },
   { label: '`kubesolo-update --help`', args: [BUNDLE, '--help'] },
+  {
+    label: '`kubesolo-update status --json` (dir slots)',
+    args: [BUNDLE, 'status', '--json', '--root', statusRoot],
+  },
   ...opts.commands.map((c) => ({
     label: `\`kubesolo-update ${c}\``,
     args: [BUNDLE, ...c.split(/\s+/).filter(Boolean)],
@@ -192,6 +225,7 @@ const measured = cases.map((c, i) => ({ ...c, ...stats(samples[i]) }));
 const base = measured[0];
 const hf = hyperfine(cases, opts.runs);
 if (probeDir) rmSync(probeDir, { recursive: true, force: true });
+rmSync(statusRoot, { recursive: true, force: true });
 
 const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const lines = [

@@ -32,20 +32,35 @@ serve() {
   mark "serve up"
 }
 
-# cut_when DESCRIPTION CONDITION: in the background, wait until CONDITION (a shell
-# expression) holds, freeze the agent (SIGSTOP: it makes no further progress), and ask
-# the host to cut the power. The host kills QEMU on the "cut-now" line.
+# cut_when DESCRIPTION CONDITION [INFO]: in the background, wait until CONDITION (a
+# shell expression) holds, freeze the agent (SIGSTOP: it makes no further progress),
+# report INFO (a command) and the state file, and ask the host to cut the power: the
+# host kills QEMU on the "cut-now" line.
 cut_when() {
   (
-    desc=$1; cond=$2
+    desc=$1; cond=$2; info=$3; [ -n "$info" ] || info=true
     until eval "$cond"; do sleep 0.05; done
     for p in $(pidof node); do
       grep -q kubesolo-update /proc/$p/cmdline 2>/dev/null && kill -STOP $p
     done
-    sync_state=$(cat /var/lib/kubesolo/update/state.json 2>/dev/null | tr -d '\n ')
-    mark "cut-now $desc state=$sync_state"
+    mark "cut-info $desc $(eval "$info" 2>&1 | tr '\n' ' ')"
+    mark "cut-state $desc $(tr -d '\n' < /var/lib/kubesolo/update/state.json 2>/dev/null)"
+    mark "cut-now $desc"
     sleep 600
   ) &
+}
+
+# slot_hashes SLOT: sha256 of a slot's files, read from its partition (mounted read-only).
+slot_hashes() {
+  mkdir -p /mnt/check
+  if mount -o ro /dev/disk/by-label/KSOLO$1 /mnt/check; then
+    for f in vmlinuz kubesolo-os.gz version; do
+      mark "slot-hash $1 $f $(sha256sum /mnt/check/$f 2>/dev/null | cut -d' ' -f1)"
+    done
+    umount /mnt/check
+  else
+    mark "slot-hash $1 unmountable"
+  fi
 }
 `;
 
@@ -67,6 +82,17 @@ export function jsonOut(r: BootResult, name: string): Record<string, unknown> {
   } catch {
     assert.fail(`${name} printed no JSON: ${text}`);
   }
+}
+
+/** sha256 of each file of a slot, as slot_hashes printed them ('' for a missing file). */
+export function slotHashes(r: BootResult, slot: 'A' | 'B'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of r.marks) {
+    const parts = m.split(' ');
+    if (parts[0] === 'slot-hash' && parts[1] === slot && parts[2]) out[parts[2]] = parts[3] ?? '';
+  }
+  assert.ok(Object.keys(out).length > 0, `no slot_hashes ${slot} output`);
+  return out;
 }
 
 /** Exit code of a command run with agent() in the guest. */

@@ -1,0 +1,91 @@
+/**
+ * A bad update on the real boot chain, shared by the "unhealthy" and "panic" scenarios:
+ * apply + activate a release that never becomes good, let GRUB try it until the boot
+ * counter runs out, and check that the device is back on the old slot, that the agent
+ * tells the truth (rolled_back, BOOT_FALLBACK, the old version) and that it stays there.
+ */
+import assert from 'node:assert/strict';
+import { bootStatus, rc, script, statusOut } from './guest.js';
+import { controlDisk, Device, type Layout } from './image.js';
+import { publish } from './release.js';
+import { assertCleanPoweroff, cmdline, fields, mark } from './suite.js';
+
+export async function badUpdate(
+  layout: Layout,
+  name: string,
+  release: 'v2-unhealthy' | 'v2-panic',
+): Promise<void> {
+  const dev = await Device.create(name, layout);
+  const rel = await publish(release, 'v2.0.0', `${dev.dir}/release`);
+  const ctl = await controlDisk(
+    dev.dir,
+    'apply',
+    script(`
+serve /ctl/release || exit 1
+agent apply apply --json
+agent activate activate --json
+agent status status --json
+`),
+    { release: rel },
+  );
+  const first = await dev.boot('A-apply-activate', { control: ctl });
+  assertCleanPoweroff(first);
+  assert.equal(rc(first, 'apply'), 0);
+  assert.equal(rc(first, 'activate'), 0);
+  assert.equal(statusOut(first).state.phase, 'activated');
+  assert.deepEqual(await dev.grubenv(), { active_slot: 'B', boot_counter: '3', boot_success: '0' });
+
+  // GRUB tries B while the counter lasts; each try is saved on the ESP before it is taken.
+  for (const left of ['2', '1', '0']) {
+    const r = await dev.boot(`B-try-counter-${left}`);
+    assert.equal(r.timedOut, false, 'a boot hit its time bound');
+    assert.match(cmdline(r), /kubesolo\.slot=B/);
+    const init = fields(mark(r, 'init '));
+    assert.equal(init.release, 'v2.0.0');
+    if (release === 'v2-panic') {
+      assert.ok(r.milestones.panic !== undefined, 'no kernel panic on the console');
+      assert.ok(r.panicReset, 'the kernel did not announce its panic restart');
+    } else {
+      assertCleanPoweroff(r);
+      const boot = fields(mark(r, 'boot '));
+      assert.equal(boot.health, 'fail');
+      assert.equal(boot['health-rc'], '5', 'a failed health check exits 5 (DESIGN §3.7)');
+      const st = bootStatus(r);
+      assert.equal(st.running_slot, 'B');
+      assert.equal(st.boot_success, false, 'an unhealthy slot must never be committed');
+      assert.notEqual(st.state.phase, 'success');
+    }
+    assert.deepEqual(await dev.grubenv(), {
+      active_slot: 'B',
+      boot_counter: left,
+      boot_success: '0',
+    });
+  }
+
+  // Counter used up: GRUB boots A, marks it good; the agent records the truth.
+  const back = await dev.boot('A-fallback');
+  assertCleanPoweroff(back);
+  assert.match(cmdline(back), /kubesolo\.slot=A/);
+  assert.equal(fields(mark(back, 'boot ')).release, 'v1.0.0');
+  assert.equal(fields(mark(back, 'boot ')).health, 'pass');
+  const st = bootStatus(back);
+  assert.equal(st.running_slot, 'A');
+  assert.equal(st.active_slot, 'A');
+  assert.equal(st.boot_success, true);
+  assert.equal(st.state.phase, 'rolled_back');
+  assert.equal(st.state.reason, 'BOOT_FALLBACK');
+  assert.equal(st.state.from_version, 'v1.0.0', 'the report names the version really running');
+  assert.equal(st.state.to_version, 'v2.0.0');
+  assert.equal(st.slots.A.version, 'v1.0.0');
+  assert.deepEqual(await dev.grubenv(), { active_slot: 'A', boot_counter: '3', boot_success: '1' });
+
+  // No ping-pong: the next boot is A again, and the report does not change.
+  const again = await dev.boot('A-stays');
+  assertCleanPoweroff(again);
+  assert.match(cmdline(again), /kubesolo\.slot=A/);
+  const st2 = bootStatus(again);
+  assert.equal(st2.running_slot, 'A');
+  assert.equal(st2.state.phase, 'rolled_back');
+  assert.equal(st2.state.reason, 'BOOT_FALLBACK');
+  assert.deepEqual(await dev.grubenv(), { active_slot: 'A', boot_counter: '3', boot_success: '1' });
+}

@@ -6,6 +6,7 @@
  * power cycles on a device. Software emulation (TCG): no KVM needed.
  */
 import { spawn } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -31,6 +32,22 @@ export interface BootOptions {
  * harness ends the boot when the kernel announces it: the same reset, sooner.
  */
 export const PANIC_REBOOT = /Rebooting in \d+ seconds/;
+
+/**
+ * GRUB's menu (boot/grub.cfg: timeout=3). GRUB times the countdown with a TSC it
+ * calibrated at start-up; under emulation on a loaded host that calibration is off and
+ * "3 s" lasted from 3 s to 138 s. So the harness presses Enter on the (PS/2) keyboard
+ * through QEMU's monitor when the menu shows: the highlighted default entry boots, as
+ * it would when the countdown ends. The entry, and everything grub.cfg did before
+ * showing the menu (load_env, counting down, save_env), are unchanged.
+ */
+export const GRUB_MENU = /Press enter to boot the selected OS|will be executed automatically/;
+
+function pressEnter(monitor: string): void {
+  const sock = createConnection(monitor, () => sock.end('sendkey ret\n'));
+  sock.on('error', () => undefined); // then GRUB's own countdown still boots it
+  sock.resume();
+}
 
 export interface BootResult {
   /** Every console line, carriage returns removed. */
@@ -117,6 +134,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
     let timedOut = false;
     let cutAt: string | undefined;
     let panicReset = false;
+    let enterPressed = false;
     const fd = openSync(raw, 'r');
     const buf = Buffer.alloc(1 << 16);
     const timer = setTimeout(() => {
@@ -134,6 +152,10 @@ export function boot(o: BootOptions): Promise<BootResult> {
       if (o.cutOn && cutAt === undefined && o.cutOn.test(line)) {
         cutAt = line;
         child.kill('SIGKILL');
+      } else if (!enterPressed && GRUB_MENU.test(line)) {
+        enterPressed = true;
+        pressEnter(`${o.logFile}.mon`);
+        appendFileSync(o.logFile, '--- harness: Enter pressed at the GRUB menu ---\n');
       } else if (PANIC_REBOOT.test(line) && !panicReset) {
         panicReset = true;
         child.kill('SIGKILL');
@@ -166,6 +188,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
       if (partial !== '') onLine(partial);
       closeSync(fd);
       rmSync(raw, { force: true });
+      rmSync(`${o.logFile}.mon`, { force: true });
       if (qemuOutput !== '') appendFileSync(o.logFile, `--- qemu ---\n${qemuOutput}`);
       const marks = lines
         .map((l) => {

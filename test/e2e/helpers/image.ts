@@ -87,6 +87,7 @@ function fingerprint(extra: string[]): string {
     'dist/kubesolo-release.mjs',
     'boot/build-test-image',
     'boot/grub.cfg',
+    'src/bootenv/grubenv.ts',
     ...readdirSync(join(REPO, 'boot', 'e2e')).map((f) => `boot/e2e/${f}`),
   ];
   for (const f of files) {
@@ -107,12 +108,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * the build is serialized with a lock directory (mkdir is atomic).
  */
 export async function ensureBuilt(
-  opts: { pubkey?: string; grubCfg?: string } = {},
+  opts: { pubkey?: string; grubCfg?: string; slotBackend?: string } = {},
 ): Promise<Layout> {
   mkdirSync(E2E_DIR, { recursive: true });
   const want = fingerprint([
     opts.pubkey ? readFileSync(opts.pubkey, 'utf8') : '',
-    opts.grubCfg ?? '',
+    opts.grubCfg ? readFileSync(opts.grubCfg, 'utf8') : '',
+    opts.slotBackend ?? '',
   ]);
   const stamp = join(BUILD_DIR, '.fingerprint');
   const lock = join(E2E_DIR, 'build.lock');
@@ -129,6 +131,7 @@ export async function ensureBuilt(
       const args = ['--out', BUILD_DIR, '--cache', join(REPO, '.tmp', 'e2e-cache')];
       if (opts.pubkey) args.push('--pubkey', opts.pubkey);
       if (opts.grubCfg) args.push('--grub-cfg', opts.grubCfg);
+      if (opts.slotBackend) args.push('--slot-backend', opts.slotBackend);
       const t0 = performance.now();
       await run(join(REPO, 'boot', 'build-test-image'), args, { maxBuffer: 64 << 20 });
       recordTiming({ what: 'build-test-image', durationMs: Math.round(performance.now() - t0) });

@@ -11,6 +11,9 @@ const why = await cannotRun();
 if (why.skip) console.log(`\n*** e2e SKIPPED: ${why.skip} ***\n`);
 if (why.fail) console.log(`\n*** e2e CANNOT RUN: ${why.fail} ***\n`);
 
+/** The agent's slot store in the test OS (boot/build-test-image --slot-backend). */
+export const SLOT_BACKEND = 'dir';
+
 /** `describe` option: skip (with the reason printed above) when not root. */
 export const skipReason: string | undefined = why.skip;
 
@@ -23,7 +26,8 @@ export async function setUp(): Promise<Layout> {
   const pubkey = await ensureKeys();
   // KSOLO_E2E_GRUB_CFG: try another GRUB script without editing boot/grub.cfg.
   const grubCfg = process.env.KSOLO_E2E_GRUB_CFG;
-  return ensureBuilt(grubCfg === undefined ? { pubkey } : { pubkey, grubCfg });
+  const slotBackend = process.env.KSOLO_E2E_SLOT_BACKEND ?? SLOT_BACKEND;
+  return ensureBuilt({ pubkey, slotBackend, ...(grubCfg === undefined ? {} : { grubCfg }) });
 }
 
 /** The console mark `prefix ...` of a boot, or a failure naming the boot's log. */

@@ -1,0 +1,85 @@
+/**
+ * The node label gate (`updates.kubesolo.io/block=true`) against a loopback HTTPS
+ * server playing the Kubernetes API with mTLS (test/helpers/kube-api.ts), through the
+ * real agent bundle.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runAgent } from '../helpers/cli.js';
+import {
+  makeDevice,
+  makeKeys,
+  publishRelease,
+  readJson,
+  serveDir,
+  type Device,
+  type StaticServer,
+} from '../helpers/device.js';
+import {
+  adminKubeconfig,
+  makePki,
+  nodeObject,
+  startKubeApi,
+  type KubeApi,
+} from '../helpers/kube-api.js';
+
+describe('node block label gate', () => {
+  const keys = makeKeys();
+  let tmp: string;
+  let releases: string;
+  let server: StaticServer;
+  let api: KubeApi;
+  let dev: Device;
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'ks-nodeblock-'));
+    releases = join(tmp, 'releases');
+    await mkdir(releases);
+    server = await serveDir(releases);
+    const pki = makePki(join(tmp, 'pki'));
+    const node = nodeObject(hostname(), { now: new Date() });
+    node.metadata.labels = { ...node.metadata.labels, 'updates.kubesolo.io/block': 'true' };
+    api = await startKubeApi({ pki, state: { nodes: [node] } });
+    dev = await makeDevice({ config: { server: server.url, pubkey: '/etc/kubesolo/update.pub' } });
+    await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
+    await mkdir(dev.path('var/lib/kubesolo/pki/admin'), { recursive: true });
+    await writeFile(
+      dev.path('var/lib/kubesolo/pki/admin/admin.kubeconfig'),
+      adminKubeconfig(api, pki),
+    );
+    execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
+    await publishRelease(releases, { version: 'v1.1.0', keys });
+  });
+  after(async () => {
+    await api?.close();
+    await server?.close();
+    await dev?.cleanup();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('a labelled node refuses apply (exit 3, NODE_UPDATE_BLOCKED); check shows it', async () => {
+    const c = await runAgent(['check', '--root', dev.root, '--json']);
+    assert.equal(c.code, 3, c.stderr);
+    const gate = JSON.parse(c.stdout).gates.find((g: { gate: string }) => g.gate === 'node_block');
+    assert.equal(gate.pass, false);
+    assert.equal(gate.code, 'NODE_UPDATE_BLOCKED');
+
+    const r = await runAgent(['apply', '--root', dev.root, '--json']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(JSON.parse(r.stdout).error.code, 'NODE_UPDATE_BLOCKED');
+    const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
+    assert.equal(st.phase, 'failed');
+    assert.equal(st.reason, 'NODE_UPDATE_BLOCKED');
+    assert.ok(api.requests.some((q) => q.path === '/api/v1/nodes' && q.user !== 'rejected'));
+  });
+
+  it('--force skips the label', async () => {
+    const r = await runAgent(['apply', '--force', '--root', dev.root, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).outcome, 'staged');
+  });
+});

@@ -64,7 +64,10 @@ describe('node block label gate', () => {
   it('a labelled node refuses apply (exit 3, NODE_UPDATE_BLOCKED); check shows it', async () => {
     const c = await runAgent(['check', '--root', dev.root, '--json']);
     assert.equal(c.code, 3, c.stderr);
-    const gate = JSON.parse(c.stdout).gates.find((g: { gate: string }) => g.gate === 'node_block');
+    const { gates } = JSON.parse(c.stdout) as {
+      gates: { gate: string; pass: boolean; code: string }[];
+    };
+    const gate = gates.find((g) => g.gate === 'node_block')!;
     assert.equal(gate.pass, false);
     assert.equal(gate.code, 'NODE_UPDATE_BLOCKED');
 

@@ -18,7 +18,7 @@ import { blockVars } from './fixtures/grubenv-writer.js';
 
 const WORKERS = 4;
 const KILLS_PER_WORKER = 50; // 200 kills in all
-const MAX_DELAY_MS = 25;
+const MAX_DELAY_MS = 5;
 
 describe('grubenv writes survive SIGKILL at any point', () => {
   let dir: string;
@@ -42,12 +42,14 @@ describe('grubenv writes survive SIGKILL at any point', () => {
   });
 
   interface Writer {
-    run(delayMs: number): Promise<void>;
+    run(afterWrites: number, delayMs: number): Promise<void>;
   }
 
   /**
-   * Start a writer process that waits, ready, for `run`: then it writes for
-   * `delayMs` and is SIGKILLed. Starting the next writer while one runs keeps
+   * Start a writer process that waits, ready, for `run`: then it is SIGKILLed
+   * `delayMs` after it has reported `afterWrites` completed writes (it keeps writing
+   * meanwhile, so the kill lands at an arbitrary point of a later write or between
+   * writes, however fast or slow the machine is). Starting the next writer while one runs keeps
    * process start-up out of the critical path.
    */
   function startWriter(path: string): Writer {
@@ -57,16 +59,32 @@ describe('grubenv writes survive SIGKILL at any point', () => {
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       child.on('exit', (_code, signal) => resolve(signal)),
     );
-    const ready = new Promise<void>((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        if (d.includes('ready')) resolve();
-      });
-      child.on('exit', () => reject(new Error(`writer exited before it was ready: ${stderr}`)));
+    let out = '';
+    let waiter: (() => void) | undefined;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      waiter?.();
     });
+    const died = new Promise<never>((_resolve, reject) =>
+      child.on('exit', () => reject(new Error(`writer exited before it was killed: ${stderr}`))),
+    );
+    died.catch(() => undefined);
+    const until = (cond: () => boolean) =>
+      Promise.race([
+        died,
+        new Promise<void>((resolve) => {
+          waiter = () => {
+            if (cond()) resolve();
+          };
+          waiter();
+        }),
+      ]);
+    const writesDone = () => out.length - out.indexOf('\n') - 1;
     return {
-      async run(delayMs: number): Promise<void> {
-        await ready;
+      async run(afterWrites: number, delayMs: number): Promise<void> {
+        await until(() => out.includes('ready\n'));
         child.stdin.write('go\n');
+        await until(() => writesDone() >= afterWrites);
         await sleep(delayMs);
         child.kill('SIGKILL');
         const signal = await exited;
@@ -87,7 +105,7 @@ describe('grubenv writes survive SIGKILL at any point', () => {
       let next = startWriter(path);
       for (let i = 0; i < KILLS_PER_WORKER; i++) {
         const current = next;
-        const running = current.run(Math.random() * MAX_DELAY_MS);
+        const running = current.run(Math.floor(Math.random() * 4), Math.random() * MAX_DELAY_MS);
         if (i + 1 < KILLS_PER_WORKER) next = startWriter(path);
         await running;
         kills++;
@@ -112,7 +130,7 @@ describe('grubenv writes survive SIGKILL at any point', () => {
     assert.ok(kills >= 200);
     // The kills must have landed both inside writes (before the rename) and between
     // completed writes, or the test proves nothing.
-    assert.ok(writes >= 20, `only ${writes} writes completed over ${kills} kills`);
+    assert.ok(writes >= 100, `only ${writes} writes completed over ${kills} kills`);
     assert.ok(midWrite >= 20, `only ${midWrite} kills landed inside a write`);
   });
 });

@@ -19,9 +19,8 @@
  * edits so the simulator changes bytes exactly as GRUB's `save_env` does.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { readdir, unlink } from 'node:fs/promises';
-import { atomicWriteFile, type AtomicWriteStep } from '../fs/atomic.js';
+import { basename, dirname } from 'node:path';
+import { atomicWriteFile, removeStaleTempFiles, type AtomicWriteStep } from '../fs/atomic.js';
 import { OperationError, errnoCode } from '../errors.js';
 
 /** envblk.h GRUB_ENVBLK_SIGNATURE. */
@@ -363,7 +362,7 @@ export async function writeGrubEnvFile(
   options: GrubEnvWriteOptions = {},
 ): Promise<void> {
   const block = serializeGrubEnv(vars);
-  await removeStaleTemps(path);
+  await removeStaleTempFiles(dirname(path), [basename(path)]);
   try {
     await atomicWriteFile(path, block, { mode: 0o644, onStep: options.onStep });
   } catch (err) {
@@ -386,35 +385,4 @@ export async function updateGrubEnvFile(
   const next = change(current);
   await writeGrubEnvFile(path, next, options);
   return next;
-}
-
-/**
- * A writer killed between creating and renaming its temp file leaves
- * `.grubenv.tmp-<pid>-<rand>` behind (src/fs/atomic.ts). On a small ESP these would
- * pile up over many power cuts; remove those whose writer process is gone.
- */
-async function removeStaleTemps(path: string): Promise<void> {
-  const dir = dirname(path);
-  const prefix = `.${basename(path)}.tmp-`;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return; // the write itself reports a missing directory
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
-    await unlink(join(dir, name)).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
 }

@@ -1,30 +1,53 @@
 /**
- * The `dir` slot store: each slot is a plain directory (`slot_a_dir`, `slot_b_dir`).
- * For tests, the demo, and systems that mount their slot partitions themselves.
+ * `dir` slot store (DESIGN §3.2 `slot_backend=dir`): each slot is a plain directory
+ * (`slot_a_dir`, `slot_b_dir`, resolved under --root by the caller). For tests, the
+ * demo, and systems that mount the slot partitions themselves. A missing directory
+ * is an empty slot; writing (and measuring free space) creates it.
  */
 import { mkdir } from 'node:fs/promises';
+import { OperationError, errnoCode } from '../errors.js';
 import type { Slot } from '../bootenv/types.js';
-import type { SlotStore } from './types.js';
 import {
-  freeBytesIn,
-  readSlotVersion,
-  slotHasBootableImage,
-  verifySlotFiles,
-  writeSlotFiles,
+  dirFreeBytes,
+  readSlotDirVersion,
+  slotDirBootable,
+  verifySlotDir,
+  writeSlotDir,
+  type SlotWriteOptions,
 } from './slot-files.js';
+import type { SlotDigests, SlotImageSource, SlotStore } from './types.js';
 
-export function createDirSlotStore(dirs: Record<Slot, string>): SlotStore {
+export interface DirSlotStoreOptions {
+  /** Fault-injection hook (tests). */
+  onWriteStep?: SlotWriteOptions['onStep'];
+}
+
+export function createDirSlotStore(
+  dirs: Record<Slot, string>,
+  options: DirSlotStoreOptions = {},
+): SlotStore {
+  async function ensure(slot: Slot): Promise<string> {
+    const dir = dirs[slot];
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw new OperationError('SLOT_NOT_FOUND', `cannot create slot ${slot} directory ${dir}`, {
+        cause: err,
+        details: { slot, dir, errno: errnoCode(err) },
+      });
+    }
+    return dir;
+  }
+
   return {
-    readVersion: (slot) => readSlotVersion(dirs[slot]),
-    async freeBytes(slot) {
-      await mkdir(dirs[slot], { recursive: true });
-      return freeBytesIn(dirs[slot]);
+    readVersion: (slot) => readSlotDirVersion(dirs[slot]),
+    async freeBytes(slot: Slot) {
+      return dirFreeBytes(await ensure(slot));
     },
-    async write(slot, image, expected) {
-      await mkdir(dirs[slot], { recursive: true });
-      await writeSlotFiles(dirs[slot], image, expected);
+    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
+      await writeSlotDir(await ensure(slot), image, expected, { onStep: options.onWriteStep });
     },
-    verify: (slot, expected) => verifySlotFiles(dirs[slot], expected),
-    hasBootableImage: (slot) => slotHasBootableImage(dirs[slot]),
+    verify: (slot, expected) => verifySlotDir(dirs[slot], expected),
+    hasBootableImage: (slot) => slotDirBootable(dirs[slot]),
   };
 }

@@ -1,163 +1,270 @@
 /**
- * Writing and checking one slot's files in a directory (DESIGN §1, §2). Shared by the
- * `dir` store and the `block` store (which mounts the partition and then uses this).
+ * Writing, verifying and reading one slot's files in a directory: the logic both
+ * slot stores share (DESIGN §2). The block store runs it inside the mounted
+ * partition, the dir store on a plain directory.
  *
- * Write order, so a power cut at any point never leaves a slot that looks complete
- * but is not, and a full partition never touches the old image:
- *  1. copy kernel and initramfs to temp files in the slot, fsync each
- *     (ENOSPC here: temp files removed, old image untouched);
- *  2. remove `version` and fsync the directory: from now on the slot is incomplete;
- *  3. rename the temp files over vmlinuz / kubesolo-os.gz, fsync the directory;
- *  4. read both back from disk and re-hash;
- *  5. write `version` atomically: only now is the slot bootable again.
+ * Write order, so that the slot is never selectable half-written:
+ *   1. copy kernel, initramfs and `version` into temp files, hashing what is copied;
+ *      fsync each. (Everything that needs space happens here: ENOSPC leaves the old
+ *      files untouched and the temp files removed.) A source that does not hash to
+ *      the expected digest stops here too.
+ *   2. remove the old `version` and fsync the directory: the slot is now "not
+ *      bootable" to the agent until step 4.
+ *   3. rename the kernel and the initramfs over the old ones; fsync the directory.
+ *   4. re-open and re-hash both files and compare with the expected digests. A
+ *      mismatch stops here and leaves the slot without `version`: not bootable.
+ *   5. rename `version` into place (its bytes were written in step 1, so this needs
+ *      no space); fsync the directory. Written last, it marks the slot complete.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
-import { errnoCode, GateError, OperationError, VerificationError } from '../errors.js';
-import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
+import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
+import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import { SLOT_FILES, type SlotDigests, type SlotImageSource } from './types.js';
 
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
+/** Steps of writeSlotDir, for fault injection in tests (the hook runs after each). */
+export type SlotWriteStep =
+  | 'temp-kernel'
+  | 'temp-initramfs'
+  | 'temp-version'
+  | 'old-version-removed'
+  | 'kernel-renamed'
+  | 'initramfs-renamed'
+  | 'verified'
+  | 'version-renamed';
+
+export interface SlotWriteOptions {
+  onStep?: (step: SlotWriteStep) => void;
 }
 
-/**
- * write(2) may write less than asked (a filling disk does exactly that before it
- * reports ENOSPC): keep writing until the whole chunk is down or an error comes.
- */
-async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
-  }
-}
+const COPY_CHUNK = 1 << 20;
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
-/** Copy `from` to a new temp file in `dir`, fsynced; returns its path. */
-async function copyToTemp(from: string, dir: string, name: string): Promise<string> {
-  const tmp = join(dir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const handle = await open(tmp, 'wx', 0o644);
-  try {
-    await pipeline(
-      createReadStream(from, { highWaterMark: 1 << 20 }),
-      new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          writeAll(handle, chunk).then(() => cb(), cb);
-        },
-      }),
+/** A version string we can write as the one-line `version` file (DESIGN §3.1). */
+export function checkVersion(version: string): string {
+  const v = version.trim();
+  if (v === '' || /[\r\n\0]/.test(v) || v.length > 128) {
+    throw new OperationError(
+      'SLOT_INVALID_VERSION',
+      `not a usable version string: ${JSON.stringify(version)}`,
     );
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
   }
-  await handle.close();
-  return tmp;
+  return v;
 }
 
-function writeError(dir: string, err: unknown): Error {
-  if (errnoCode(err) === 'ENOSPC') {
-    return new GateError('SLOT_NO_SPACE', `not enough space in ${dir} for the new image`, {
+function writeError(err: unknown, dir: string, what: string): Error {
+  if (err instanceof OperationError || err instanceof VerificationError) return err;
+  const errno = errnoCode(err);
+  if (errno !== undefined && NO_SPACE.has(errno)) {
+    // A refusal for lack of space, like the agent's free-space gate (DESIGN §3.7: exit 3).
+    return new GateError('SLOT_NO_SPACE', `not enough space in ${dir} to write ${what}`, {
       cause: err,
-      details: { dir },
+      details: { dir, errno },
     });
   }
-  return new OperationError('SLOT_WRITE_FAILED', `cannot write the image into ${dir}`, {
+  return new OperationError('SLOT_WRITE_FAILED', `cannot write ${what} in ${dir}`, {
     cause: err,
-    details: { dir, errno: errnoCode(err) },
+    details: { dir, errno },
   });
 }
 
-export async function writeSlotFiles(
+/** Copy `src` to a new file `dest` (exclusive create), hashing the bytes copied; fsync it. */
+async function copyHashed(src: string, dest: string): Promise<string> {
+  const hash = createHash('sha256');
+  const out = await open(dest, 'wx', 0o644);
+  try {
+    for await (const chunk of createReadStream(src, { highWaterMark: COPY_CHUNK })) {
+      const buf = chunk as Buffer;
+      hash.update(buf);
+      let off = 0;
+      while (off < buf.length) off += (await out.write(buf, off)).bytesWritten;
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  return hash.digest('hex');
+}
+
+/** SHA-256 of a file, read afresh from a new file descriptor. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: COPY_CHUNK })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+export async function writeSlotDir(
   dir: string,
   image: SlotImageSource,
   expected: SlotDigests,
+  options: SlotWriteOptions = {},
 ): Promise<void> {
-  const temps: string[] = [];
+  const step = options.onStep ?? (() => undefined);
+  const version = checkVersion(image.version);
+  const temps = {
+    kernel: join(dir, tempFileName(SLOT_FILES.kernel)),
+    initramfs: join(dir, tempFileName(SLOT_FILES.initramfs)),
+    version: join(dir, tempFileName(SLOT_FILES.version)),
+  };
+  const finals = {
+    kernel: join(dir, SLOT_FILES.kernel),
+    initramfs: join(dir, SLOT_FILES.initramfs),
+    version: join(dir, SLOT_FILES.version),
+  };
+  const cleanup = () =>
+    Promise.all(Object.values(temps).map((t) => unlink(t).catch(() => undefined)));
+
+  // 1. Everything that allocates space, into temp files.
   try {
-    temps.push(await copyToTemp(image.kernelPath, dir, SLOT_FILES.kernel));
-    temps.push(await copyToTemp(image.initramfsPath, dir, SLOT_FILES.initramfs));
+    await removeStaleTempFiles(dir, Object.values(SLOT_FILES));
+    for (const part of ['kernel', 'initramfs'] as const) {
+      const src = part === 'kernel' ? image.kernelPath : image.initramfsPath;
+      const want = part === 'kernel' ? expected.kernelSha256 : expected.initramfsSha256;
+      const got = await copyHashed(src, temps[part]);
+      if (got !== want.toLowerCase()) {
+        throw new VerificationError(
+          'SLOT_VERIFY_FAILED',
+          `staged ${SLOT_FILES[part]} does not match its expected SHA-256; nothing was installed`,
+          { details: { file: src, expected: want, actual: got, phase: 'source' } },
+        );
+      }
+      step(part === 'kernel' ? 'temp-kernel' : 'temp-initramfs');
+    }
+    const vf = await open(temps.version, 'wx', 0o644);
+    try {
+      await vf.writeFile(`${version}\n`);
+      await vf.sync();
+    } finally {
+      await vf.close();
+    }
+    step('temp-version');
   } catch (err) {
-    await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
-    throw writeError(dir, err);
+    await cleanup();
+    throw writeError(err, dir, `version ${version}`);
   }
+
+  // 2.–3. Swap in: from here on the old image is gone, and the slot is incomplete
+  // (no `version`) until step 5.
   try {
-    await unlink(join(dir, SLOT_FILES.version)).catch((err: unknown) => {
+    await unlink(finals.version).catch((err: unknown) => {
       if (errnoCode(err) !== 'ENOENT') throw err;
     });
     await fsyncDir(dir);
-    await rename(temps[0]!, join(dir, SLOT_FILES.kernel));
-    await rename(temps[1]!, join(dir, SLOT_FILES.initramfs));
-    temps.length = 0;
+    step('old-version-removed');
+    await rename(temps.kernel, finals.kernel);
+    step('kernel-renamed');
+    await rename(temps.initramfs, finals.initramfs);
+    step('initramfs-renamed');
     await fsyncDir(dir);
   } catch (err) {
-    await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
-    throw writeError(dir, err);
+    await cleanup();
+    throw writeError(err, dir, `version ${version}`);
   }
-  await verifySlotFiles(dir, expected);
+
+  // 4. Read back what is now on disk, before the slot is marked complete.
   try {
-    await atomicWriteFile(join(dir, SLOT_FILES.version), `${image.version}\n`);
+    await verifySlotDir(dir, expected);
+    step('verified');
   } catch (err) {
-    throw writeError(dir, err);
+    await cleanup();
+    throw err;
+  }
+
+  // 5. Mark the slot complete.
+  try {
+    await rename(temps.version, finals.version);
+    await fsyncDir(dir);
+    step('version-renamed');
+  } catch (err) {
+    await cleanup();
+    throw writeError(err, dir, `version ${version}`);
+  }
+  const written = await readSlotDirVersion(dir);
+  if (written !== version) {
+    throw new VerificationError(
+      'SLOT_VERIFY_FAILED',
+      `version file reads back as ${JSON.stringify(written)}`,
+      { details: { dir, expected: version, actual: written, phase: 'readback' } },
+    );
   }
 }
 
-/** Re-read both images from disk and compare their SHA-256 with `expected`. */
-export async function verifySlotFiles(dir: string, expected: SlotDigests): Promise<void> {
-  const checks: [string, string][] = [
-    [SLOT_FILES.kernel, expected.kernelSha256],
-    [SLOT_FILES.initramfs, expected.initramfsSha256],
-  ];
-  for (const [name, want] of checks) {
+/** Re-hash the slot's kernel and initramfs; VerificationError SLOT_VERIFY_FAILED on any difference. */
+export async function verifySlotDir(dir: string, expected: SlotDigests): Promise<void> {
+  for (const part of ['kernel', 'initramfs'] as const) {
+    const path = join(dir, SLOT_FILES[part]);
+    const want = (
+      part === 'kernel' ? expected.kernelSha256 : expected.initramfsSha256
+    ).toLowerCase();
     let got: string;
     try {
-      got = await sha256Of(join(dir, name));
+      got = await sha256File(path);
     } catch (err) {
-      throw new VerificationError('SLOT_VERIFY_FAILED', `cannot read back ${name} from ${dir}`, {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
+        throw new VerificationError('SLOT_VERIFY_FAILED', `${path} is missing`, {
+          cause: err,
+          details: { file: path, phase: 'readback' },
+        });
+      }
+      throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
         cause: err,
-        details: { dir, file: name },
+        details: { file: path, errno: errnoCode(err) },
       });
     }
-    if (got !== want.toLowerCase()) {
+    if (got !== want) {
       throw new VerificationError(
         'SLOT_VERIFY_FAILED',
-        `${name} in ${dir} does not match its expected SHA-256`,
-        { details: { dir, file: name, expected: want, actual: got } },
+        `${path} does not match its expected SHA-256`,
+        {
+          details: { file: path, expected: want, actual: got, phase: 'readback' },
+        },
       );
     }
   }
 }
 
-export async function readSlotVersion(dir: string): Promise<string | undefined> {
+/** The trimmed `version` file, or undefined when there is none. */
+export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
+  const path = join(dir, SLOT_FILES.version);
   try {
-    const text = (await readFile(join(dir, SLOT_FILES.version), 'utf8')).trim();
-    return text || undefined;
+    const v = (await readFile(path, 'utf8')).trim();
+    return v === '' ? undefined : v;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-    throw new OperationError('SLOT_READ_FAILED', `cannot read the version of ${dir}`, {
+    throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
       cause: err,
+      details: { file: path, errno: errnoCode(err) },
     });
   }
 }
 
-export async function slotHasBootableImage(dir: string): Promise<boolean> {
-  // The version file is written last: without it the slot is incomplete.
-  if (!(await readSlotVersion(dir))) return false;
+/** A kernel, an initramfs (both non-empty files) and a version: something GRUB could boot. */
+export async function slotDirBootable(dir: string): Promise<boolean> {
+  if ((await readSlotDirVersion(dir)) === undefined) return false;
   for (const name of [SLOT_FILES.kernel, SLOT_FILES.initramfs]) {
-    const st = await stat(join(dir, name)).catch(() => undefined);
-    if (!st?.isFile() || st.size === 0) return false;
+    try {
+      const s = await stat(join(dir, name));
+      if (!s.isFile() || s.size === 0) return false;
+    } catch {
+      return false;
+    }
   }
   return true;
 }
 
-export async function freeBytesIn(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return s.bavail * s.bsize;
+/** Bytes an unprivileged writer may still use (statfs f_bavail × f_bsize). */
+export async function dirFreeBytes(dir: string): Promise<number> {
+  try {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  } catch (err) {
+    throw new OperationError('SLOT_READ_FAILED', `cannot statfs ${dir}`, {
+      cause: err,
+      details: { dir, errno: errnoCode(err) },
+    });
+  }
 }

@@ -1,0 +1,136 @@
+/**
+ * `block` slot store (DESIGN §1, §3.2 `slot_backend=block`): each slot is an ext4
+ * partition found by its label (KSOLOA, KSOLOB). Every operation mounts the
+ * partition on a private temporary directory (or uses the mount that already
+ * exists), does its work with the shared slot-file logic, and unmounts on every
+ * exit path. Needs root.
+ */
+import { mkdtemp, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OperationError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import type { Slot } from '../bootenv/types.js';
+import { findDeviceByLabel, findMount, run } from './block-device.js';
+import {
+  dirFreeBytes,
+  readSlotDirVersion,
+  slotDirBootable,
+  verifySlotDir,
+  writeSlotDir,
+  type SlotWriteOptions,
+} from './slot-files.js';
+import type { SlotDigests, SlotImageSource, SlotStore } from './types.js';
+
+export interface BlockSlotStoreOptions {
+  /** Filesystem labels of the slot partitions (DESIGN §1: KSOLOA, KSOLOB). */
+  labels: Record<Slot, string>;
+  /** Where to look for `dev/disk/by-label/` (default `/`); `blkid` scans the real devices. */
+  root?: string;
+  log?: Logger;
+  /** Directory for temporary mount points (default the OS temp dir). */
+  mountBase?: string;
+  /** Fault-injection hook (tests). */
+  onWriteStep?: SlotWriteOptions['onStep'];
+}
+
+/** Options for our own mounts: an OS image is data here, never something to run. */
+const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
+
+export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore {
+  const log = options.log ?? silentLogger;
+  const root = options.root ?? '/';
+
+  async function withSlot<T>(
+    slot: Slot,
+    mode: 'ro' | 'rw',
+    fn: (dir: string) => Promise<T>,
+  ): Promise<T> {
+    const label = options.labels[slot];
+    const device = await findDeviceByLabel(label, root);
+    const existing = await findMount(device);
+    if (existing !== undefined) {
+      if (mode === 'rw' && existing.options.includes('ro')) {
+        throw new OperationError(
+          'SLOT_MOUNT_FAILED',
+          `slot ${slot} (${device}) is mounted read-only at ${existing.mountPoint}`,
+          { details: { slot, label, device, mountPoint: existing.mountPoint } },
+        );
+      }
+      log.debug('slot already mounted; using it', {
+        slot,
+        device,
+        mountPoint: existing.mountPoint,
+      });
+      return fn(existing.mountPoint);
+    }
+
+    const dir = await mkdtemp(join(options.mountBase ?? tmpdir(), 'kubesolo-slot-'));
+    const opts = mode === 'ro' ? `ro,${MOUNT_OPTIONS}` : MOUNT_OPTIONS;
+    const m = await run('mount', ['-t', 'ext4', '-o', opts, device, dir]);
+    if (m.code !== 0) {
+      await rmdir(dir).catch(() => undefined);
+      throw new OperationError(
+        'SLOT_MOUNT_FAILED',
+        `cannot mount slot ${slot} (${device}): ${m.stderr.trim()}`,
+        {
+          details: { slot, label, device, code: m.code },
+        },
+      );
+    }
+    log.debug('mounted slot', { slot, device, dir, mode });
+    let result: T;
+    try {
+      result = await fn(dir);
+    } catch (err) {
+      await unmount(dir, device).catch((uerr: unknown) =>
+        log.error('cannot unmount slot after a failure', { slot, dir, error: String(uerr) }),
+      );
+      throw err;
+    }
+    await unmount(dir, device);
+    return result;
+  }
+
+  /**
+   * Unmount (which also flushes the filesystem). A busy mount is retried, then
+   * detached lazily so that nothing stays in the mount table; the directory is
+   * removed either way.
+   */
+  async function unmount(dir: string, device: string): Promise<void> {
+    let last = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await run('umount', [dir]);
+      if (r.code === 0) {
+        await rmdir(dir).catch(() => undefined);
+        return;
+      }
+      last = r.stderr.trim();
+      await new Promise((res) => setTimeout(res, 200 * (attempt + 1)));
+    }
+    const lazy = await run('umount', ['-l', dir]);
+    await rmdir(dir).catch(() => undefined);
+    if (lazy.code !== 0) {
+      throw new OperationError(
+        'SLOT_UMOUNT_FAILED',
+        `cannot unmount ${device} from ${dir}: ${last}`,
+        {
+          details: { device, dir },
+        },
+      );
+    }
+    log.warn('slot was busy; detached it lazily', { device, dir, error: last });
+  }
+
+  return {
+    readVersion: (slot) => withSlot(slot, 'ro', readSlotDirVersion),
+    freeBytes: (slot) => withSlot(slot, 'ro', dirFreeBytes),
+    write: (slot: Slot, image: SlotImageSource, expected: SlotDigests) =>
+      withSlot(slot, 'rw', (dir) =>
+        writeSlotDir(dir, image, expected, { onStep: options.onWriteStep }),
+      ),
+    verify: (slot, expected) => withSlot(slot, 'ro', (dir) => verifySlotDir(dir, expected)),
+    hasBootableImage: (slot) => withSlot(slot, 'ro', slotDirBootable),
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Real ext4 filesystems on loop devices for the block slot store tests: make an
+ * image with `mkfs.ext4 -L`, attach it with `losetup --find --show`, and clean up
+ * (unmount anything still mounted from it, detach, delete). Root only; where loop
+ * devices cannot be used, `loopSkipReason()` says why so tests skip with that reason.
+ *
+ * Labels: tests run concurrently (and other projects' tests may use loop devices on
+ * the same machine), so use `uniqueLabel()`, never the production KSOLOA/KSOLOB.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+export interface LoopDisk {
+  /** /dev/loopN */
+  device: string;
+  image: string;
+  label: string;
+  /** Unmount whatever is still mounted from the device, detach it, delete the image. */
+  cleanup(): Promise<void>;
+}
+
+/** A label no other test uses: prefix + 6 hex digits (ext4 labels hold 16 bytes). */
+export function uniqueLabel(prefix = 'KT'): string {
+  return `${prefix}${randomBytes(3).toString('hex').toUpperCase()}`;
+}
+
+let probe: Promise<string | false> | undefined;
+
+/** Why loop-device tests cannot run here, or false when they can (probed once, for real). */
+export function loopSkipReason(): Promise<string | false> {
+  probe ??= (async () => {
+    if (process.platform !== 'linux') return 'loop devices need Linux';
+    if (process.getuid?.() !== 0) return 'loop devices and mounts need root';
+    for (const tool of ['mkfs.ext4', 'losetup', 'blkid', 'mount', 'umount']) {
+      try {
+        await exec('sh', ['-c', `command -v ${tool}`]);
+      } catch {
+        return `${tool} not installed (e2fsprogs, util-linux, mount)`;
+      }
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'ks-loop-probe-'));
+    try {
+      const img = join(dir, 'probe.img');
+      await writeFile(img, '');
+      await truncate(img, 1 << 20);
+      const { stdout } = await exec('losetup', ['--find', '--show', img]);
+      await exec('losetup', ['-d', stdout.trim()]);
+      return false;
+    } catch (err) {
+      return `cannot attach a loop device here: ${(err as Error).message.split('\n')[0]}`;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  return probe;
+}
+
+export async function canUseLoopDevices(): Promise<boolean> {
+  return (await loopSkipReason()) === false;
+}
+
+export interface Ext4Options {
+  label: string;
+  sizeMiB?: number;
+  /** Directory for the image file (default a new temp dir). */
+  dir?: string;
+}
+
+/** Make an ext4 image (no reserved blocks, so root sees the same free space as statfs's f_bavail). */
+export async function makeExt4Image(options: Ext4Options): Promise<string> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'ks-ext4-')));
+  const image = join(dir, `${options.label}.img`);
+  await writeFile(image, '');
+  await truncate(image, (options.sizeMiB ?? 16) << 20);
+  await exec('mkfs.ext4', ['-q', '-F', '-m', '0', '-L', options.label, image]);
+  return image;
+}
+
+export async function attachLoop(image: string): Promise<string> {
+  const { stdout } = await exec('losetup', ['--find', '--show', image]);
+  return stdout.trim();
+}
+
+/** Mount points (from /proc/self/mountinfo) of filesystems whose source is `device`. */
+export async function mountsOf(device: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' - '))
+    .filter(([, right]) => right?.split(' ')[1] === device)
+    .map(([left]) => left!.split(' ')[4]!);
+}
+
+export async function detachLoop(device: string): Promise<void> {
+  for (const mp of await mountsOf(device)) {
+    await exec('umount', ['-l', mp]).catch(() => undefined);
+  }
+  await exec('losetup', ['-d', device]);
+}
+
+/** An ext4 image with `label`, attached to a loop device. */
+export async function makeLoopDisk(options: Ext4Options): Promise<LoopDisk> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'ks-loopdisk-')));
+  const image = await makeExt4Image({ ...options, dir });
+  let device: string;
+  try {
+    device = await attachLoop(image);
+  } catch (err) {
+    if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    device,
+    image,
+    label: options.label,
+    async cleanup() {
+      await detachLoop(device).catch(() => undefined);
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+      else await rm(image, { force: true });
+    },
+  };
+}

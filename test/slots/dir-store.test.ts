@@ -1,0 +1,162 @@
+import { strict as assert } from 'node:assert';
+import { mkdir, mkdtemp, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createDirSlotStore } from '../../src/slots/dir-store.js';
+import type { SlotWriteStep } from '../../src/slots/slot-files.js';
+import { stageImage, type StagedImage } from './fixtures.js';
+
+describe('dir slot store', () => {
+  let root: string;
+  let staging: string;
+  let v1: StagedImage;
+  let v2: StagedImage;
+  let n = 0;
+  async function freshSlots() {
+    const base = join(root, `s${n++}`);
+    await mkdir(join(base, 'a'), { recursive: true });
+    await mkdir(join(base, 'b'), { recursive: true });
+    return { A: join(base, 'a'), B: join(base, 'b') };
+  }
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'ks-dirstore-'));
+    staging = join(root, 'staging');
+    await mkdir(staging);
+    v1 = await stageImage(staging, 'v1.0.0');
+    v2 = await stageImage(staging, 'v2.0.0');
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('writes, reads back, verifies; an empty slot is not bootable', async () => {
+    const dirs = await freshSlots();
+    const store = createDirSlotStore(dirs);
+    assert.equal(await store.readVersion('A'), undefined);
+    assert.equal(await store.hasBootableImage('A'), false);
+    const free = await store.freeBytes('A');
+    assert.ok(Number.isSafeInteger(free) && free > 0);
+    await store.write('A', v1.image, v1.digests);
+    assert.equal(await store.readVersion('A'), 'v1.0.0');
+    assert.equal(await store.hasBootableImage('A'), true);
+    await store.verify('A', v1.digests);
+    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.equal(await store.hasBootableImage('B'), false);
+    // Replacing an image works the same way.
+    await store.write('A', v2.image, v2.digests);
+    assert.equal(await store.readVersion('A'), 'v2.0.0');
+    await assert.rejects(store.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+  });
+
+  it('refuses a staged file that does not match its digest, before touching the slot', async () => {
+    const dirs = await freshSlots();
+    const store = createDirSlotStore(dirs);
+    await store.write('A', v1.image, v1.digests);
+    await assert.rejects(
+      store.write('A', v2.image, { ...v2.digests, initramfsSha256: v1.digests.initramfsSha256 }),
+      (err: unknown) => {
+        assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
+        assert.equal((err as { details: { phase: string } }).details.phase, 'source');
+        return true;
+      },
+    );
+    await store.verify('A', v1.digests);
+    assert.equal(await store.readVersion('A'), 'v1.0.0');
+    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+  });
+
+  it('a failure at every step leaves the old image, an unbootable slot, or the new image: never a mix', async () => {
+    const steps: SlotWriteStep[] = [
+      'temp-kernel',
+      'temp-initramfs',
+      'temp-version',
+      'old-version-removed',
+      'kernel-renamed',
+      'initramfs-renamed',
+      'verified',
+      'version-renamed',
+    ];
+    for (const failAt of steps) {
+      const dirs = await freshSlots();
+      await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+      const store = createDirSlotStore(dirs, {
+        onWriteStep: (s) => {
+          if (s === failAt) throw new Error(`crash at ${s}`);
+        },
+      });
+      await assert.rejects(store.write('A', v2.image, v2.digests));
+      const entries = await readdir(dirs.A);
+      assert.ok(
+        !entries.some((e) => e.includes('.tmp-')),
+        `temp files left after ${failAt}: ${entries.join(' ')}`,
+      );
+      const version = await store.readVersion('A');
+      const bootable = await store.hasBootableImage('A');
+      if (failAt.startsWith('temp-')) {
+        assert.equal(version, 'v1.0.0', failAt);
+        await store.verify('A', v1.digests);
+      } else if (failAt === 'version-renamed') {
+        assert.equal(version, 'v2.0.0', failAt);
+        await store.verify('A', v2.digests);
+      } else {
+        assert.equal(version, undefined, failAt);
+        assert.equal(bootable, false, failAt);
+      }
+    }
+  });
+
+  it('detects a changed or missing file', async () => {
+    const dirs = await freshSlots();
+    const store = createDirSlotStore(dirs);
+    await store.write('B', v1.image, v1.digests);
+    await appendFile(join(dirs.B, 'vmlinuz'), 'x');
+    await assert.rejects(store.verify('B', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rm(join(dirs.B, 'kubesolo-os.gz'));
+    assert.equal(await store.hasBootableImage('B'), false);
+    await writeFile(join(dirs.B, 'vmlinuz'), '');
+    await assert.rejects(store.verify('B', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+  });
+
+  it('an empty kernel is not bootable', async () => {
+    const dirs = await freshSlots();
+    await writeFile(join(dirs.A, 'vmlinuz'), '');
+    await writeFile(join(dirs.A, 'kubesolo-os.gz'), 'x');
+    await writeFile(join(dirs.A, 'version'), 'v1\n');
+    assert.equal(await createDirSlotStore(dirs).hasBootableImage('A'), false);
+  });
+
+  it('a missing directory is an empty slot, created by the first write; bad versions are refused', async () => {
+    const dirs = { A: join(root, 'nope', 'a'), B: join(root, 'nope', 'b') };
+    const store = createDirSlotStore(dirs);
+    assert.equal(await store.readVersion('A'), undefined);
+    assert.equal(await store.hasBootableImage('A'), false);
+    await assert.rejects(store.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    assert.ok((await store.freeBytes('B')) > 0);
+    await store.write('A', v1.image, v1.digests);
+    assert.equal(await store.readVersion('A'), 'v1.0.0');
+    // A path that cannot be a directory.
+    await writeFile(join(root, 'file'), 'x');
+    const blocked = createDirSlotStore({ A: join(root, 'file', 'a'), B: dirs.B });
+    await assert.rejects(blocked.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
+    assert.equal(await blocked.readVersion('A'), undefined);
+    const fresh = await freshSlots();
+    for (const version of ['', ' ', 'v1\nv2', 'x'.repeat(200)]) {
+      await assert.rejects(
+        createDirSlotStore(fresh).write('A', { ...v1.image, version }, v1.digests),
+        {
+          code: 'SLOT_INVALID_VERSION',
+        },
+      );
+    }
+    assert.deepEqual(await readdir(fresh.A), []);
+  });
+
+  it('removes temp files a killed writer left behind', async () => {
+    const dirs = await freshSlots();
+    const stale = join(dirs.A, `.kubesolo-os.gz.tmp-${2 ** 22 + 1}-0badf00d`);
+    await writeFile(stale, 'partial');
+    await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+  });
+});

@@ -61,7 +61,7 @@ const hit = new Set<string>();
 
 describe('publish killed mid-way', () => {
   it('always leaves a release that verifies, old or new', async () => {
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < KILL_AT.length; i++) {
       const out = join(dir, `site${i}`);
       const first = await runRelease([
         'publish',

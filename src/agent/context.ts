@@ -14,7 +14,7 @@ import type { ConfigField } from '../config/keys.js';
 import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
-// BLOCK-STORE-PENDING import { createBlockSlotStore } from '../slots/block-store.js';
+import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
 import type { SlotStore } from '../slots/types.js';
 import { createProgressRenderer } from '../transport/progress.js';
@@ -71,11 +71,11 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
       B: underRoot(root, settings.slotBDir),
     });
   }
-  void log;
-  throw new ConfigError(
-    'SLOT_BACKEND_UNAVAILABLE',
-    'slot_backend=block is not available in this build yet; use slot_backend=dir',
-  );
+  return createBlockSlotStore({
+    labels: { A: settings.slotALabel, B: settings.slotBLabel },
+    root,
+    log,
+  });
 }
 
 export async function createAgentContext(inputs: AgentInputs, log: Logger): Promise<AgentContext> {

@@ -184,15 +184,17 @@ describe('deploy/kubernetes manifests', () => {
         const root = c.env?.find((e) => e.name === 'KUBESOLO_ROOT')?.value;
         assert.equal(root, '/host', owner);
         // host path → where the agent sees it
-        const mounted = c.volumeMounts.map((m) => {
-          const v = spec.volumes.find((v) => v.name === m.name);
-          assert.ok(v?.hostPath, `${owner}: ${m.name} is a hostPath`);
-          assert.ok(
-            ALLOWED_HOST_PATHS.has(v.hostPath.path),
-            `${owner}: ${v.hostPath.path} is allowed`,
-          );
-          return { host: v.hostPath.path, at: m.mountPath, readOnly: m.readOnly === true };
-        });
+        const mounted: { host: string; at: string; readOnly: boolean }[] = c.volumeMounts.map(
+          (vm) => {
+            const v = spec.volumes.find((v) => v.name === vm.name);
+            assert.ok(v?.hostPath, `${owner}: ${vm.name} is a hostPath`);
+            assert.ok(
+              ALLOWED_HOST_PATHS.has(v.hostPath.path),
+              `${owner}: ${v.hostPath.path} is allowed`,
+            );
+            return { host: v.hostPath.path, at: vm.mountPath, readOnly: vm.readOnly === true };
+          },
+        );
         assert.equal(
           new Set(mounted.map((m) => m.host)).size,
           mounted.length,
@@ -200,11 +202,11 @@ describe('deploy/kubernetes manifests', () => {
         );
         for (const call of agentInvocations(c.command[2]!)) {
           for (const path of NEEDS[call.command] ?? []) {
-            const m = mounted.find((m) => path === m.host || path.startsWith(m.host + '/'));
-            assert.ok(m, `${owner}: ${call.command} needs ${path}`);
+            const hit = mounted.find((x) => path === x.host || path.startsWith(x.host + '/'));
+            assert.ok(hit, `${owner}: ${call.command} needs ${path}`);
             // Device nodes are real paths; everything else is re-rooted under /host.
-            const expectedAt = m.host === '/dev' ? '/dev' : `${root}${m.host}`;
-            assert.equal(m.at, expectedAt, `${owner}: ${m.host} mounted at ${expectedAt}`);
+            const expectedAt: string = hit.host === '/dev' ? '/dev' : `${root}${hit.host}`;
+            assert.equal(hit.at, expectedAt, `${owner}: ${hit.host} mounted at ${expectedAt}`);
           }
         }
         // Nothing the agent writes is mounted read-only.

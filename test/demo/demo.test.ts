@@ -1,0 +1,80 @@
+/**
+ * Runs `scripts/demo.ts` (what `npm run demo` runs after building) and checks the
+ * device it leaves behind on its own: state.json, the GRUB environment read by
+ * grub-editenv (GRUB's own tool), the slots' version files and the command line.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const DEMO = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url));
+let dir: string;
+let result: { code: number | null; out: string };
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ks-demo-test-'));
+  result = await new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', DEMO, '--dir', join(dir, 'work'), '--no-color'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 180_000,
+      },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('npm run demo', () => {
+  it('finishes with exit 0 and says what happened at each step', () => {
+    assert.equal(result.code, 0, result.out);
+    for (const re of [
+      /\$ kubesolo-release keygen --out keys/,
+      /\$ kubesolo-release publish .*--version v1\.1\.0/,
+      /\$ kubesolo-release serve site --listen 127\.0\.0\.1:0 &/,
+      /\$ kubesolo-update --root device cloud-init apply user-data\.yaml/,
+      /\$ kubesolo-update --root device check/,
+      /\$ kubesolo-update --root device apply/,
+      /\$ kubesolo-update --root device activate/,
+      /GRUB: trial → booted slot B/,
+      /\$ kubesolo-update --root device healthcheck/,
+      /GRUB: trial → booted slot A/,
+      /→ exit 5/,
+      /Done: v1\.1\.0 runs committed in slot B; v1\.2\.0 failed its health check and was rolled back\./,
+    ]) {
+      assert.match(result.out, re);
+    }
+    assert.doesNotMatch(result.out, /✗/);
+  });
+
+  it('leaves the device on v1.1.0 in slot B, committed, with the rollback recorded', async () => {
+    const device = join(dir, 'work', 'device');
+    const state = JSON.parse(
+      await readFile(join(device, 'var/lib/kubesolo/update/state.json'), 'utf8'),
+    ) as Record<string, unknown>;
+    assert.equal(state.phase, 'rolled_back');
+    assert.equal(state.reason, 'HEALTH_CHECK_FAILED');
+    assert.equal(state.to_version, 'v1.2.0');
+    // GRUB's own tool reads the block the agent wrote.
+    const env = execFileSync('grub-editenv', [join(device, 'boot/grub/grubenv'), 'list'], {
+      encoding: 'utf8',
+    });
+    assert.match(env, /^active_slot=B$/m);
+    assert.match(env, /^boot_success=1$/m);
+    assert.equal((await readFile(join(device, 'slots/B/version'), 'utf8')).trim(), 'v1.1.0');
+    assert.equal((await readFile(join(device, 'slots/A/version'), 'utf8')).trim(), 'v1.2.0');
+    assert.match(await readFile(join(device, 'proc/cmdline'), 'utf8'), /kubesolo\.slot=B/);
+  });
+});

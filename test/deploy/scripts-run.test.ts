@@ -1,0 +1,202 @@
+/**
+ * Runs the shell scripts of the CronJob and the health Job, exactly as written in the
+ * manifests, with /bin/sh against the real agent bundle on a simulated device (a
+ * --root with dir slots, served by a loopback server). Only what the cluster would
+ * provide is substituted: KUBESOLO_ROOT (the temp root instead of /host), the
+ * ConfigMap's server URL, and the reboot command (a file is written instead).
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { readGrubEnvFile } from '../../src/bootenv/grubenv.js';
+import { generateKeyPair } from '../../src/release/keys.js';
+import { publishRelease } from '../../src/release/publish.js';
+import { createStaticServer, listen } from '../../src/release/serve.js';
+import { DEVICE_PATHS, at, buildImages, createDevice, reboot } from '../../scripts/demo/device.js';
+import { AGENT_BIN } from '../helpers/cli.js';
+
+const DEPLOY = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
+
+interface Container {
+  command: string[];
+  env?: { name: string; value: string }[];
+}
+
+async function manifest(file: string): Promise<Record<string, unknown>[]> {
+  return parseAllDocuments(await readFile(DEPLOY + file, 'utf8'), { version: '1.1' }).map(
+    (d) => d.toJS() as Record<string, unknown>,
+  );
+}
+
+let dir: string;
+let bin: string;
+let server: Server;
+let base: string;
+const key = generateKeyPair();
+let cronScript: string;
+let cronEnv: Record<string, string>;
+let healthScript: string;
+let healthEnv: Record<string, string>;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ks-deploy-run-'));
+  // `kubesolo-update` on PATH, as in the image: the real bundle.
+  bin = join(dir, 'bin');
+  await mkdir(bin);
+  await symlink(AGENT_BIN, join(bin, 'kubesolo-update'));
+  const build = await buildImages(join(dir, 'build'), 100_000, 400_000);
+  await publishRelease({
+    key: key.privateKey,
+    version: 'v2.0.0',
+    kernelPath: build.kernel,
+    initramfsPath: build.initramfs,
+    outDir: join(dir, 'site'),
+    channel: 'stable',
+  });
+  server = await createStaticServer(join(dir, 'site'));
+  base = await listen(server, { host: '127.0.0.1', port: 0 });
+
+  const [cj] = await manifest('cronjob.yaml');
+  const cron = (
+    cj as { spec: { jobTemplate: { spec: { template: { spec: { containers: Container[] } } } } } }
+  ).spec.jobTemplate.spec.template.spec.containers[0]!;
+  cronScript = cron.command[2]!;
+  const cm = (await manifest('configmap.yaml'))[0] as { data: Record<string, string> };
+  cronEnv = { ...cm.data, ...Object.fromEntries((cron.env ?? []).map((e) => [e.name, e.value])) };
+  const [job] = await manifest('healthcheck-job.yaml');
+  const health = (job as { spec: { template: { spec: { containers: Container[] } } } }).spec
+    .template.spec.containers[0]!;
+  healthScript = health.command[2]!;
+  healthEnv = Object.fromEntries((health.env ?? []).map((e) => [e.name, e.value]));
+});
+after(async () => {
+  server.closeAllConnections();
+  server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+async function device(extraConf = ''): Promise<string> {
+  const root = join(dir, `device${++n}`);
+  await createDevice(root, 'v1.0.0');
+  await writeFile(at(root, '/etc/kubesolo/update.pub'), key.publicKeyHex + '\n');
+  await writeFile(
+    at(root, DEVICE_PATHS.config),
+    [
+      'pubkey=/etc/kubesolo/update.pub',
+      'slot_backend=dir',
+      `slot_a_dir=${DEVICE_PATHS.slotA}`,
+      `slot_b_dir=${DEVICE_PATHS.slotB}`,
+      `grubenv=${DEVICE_PATHS.grubenv}`,
+      'health_checks=disk_writable',
+      'healthcheck_timeout=2',
+      extraConf,
+    ].join('\n'),
+  );
+  return root;
+}
+
+function sh(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', script], {
+      env: { PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
+const rebootCmd = 'echo reboot > "$KUBESOLO_ROOT/rebooted"';
+
+describe('the CronJob script, run by sh against the real agent', () => {
+  it('waits, checks, applies, activates and reboots', async () => {
+    const root = await device();
+    const r = await sh(cronScript, {
+      ...cronEnv,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+      UPDATE_SERVER: base + 'latest.json',
+      SPLAY_SECONDS: '2',
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /waiting [01]s before contacting the update server/);
+    const env = (await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!;
+    assert.equal(env.get('active_slot'), 'B');
+    assert.equal(env.get('boot_success'), '0');
+    assert.equal((await readFile(join(root, 'slots', 'B', 'version'), 'utf8')).trim(), 'v2.0.0');
+    const state = JSON.parse(await readFile(at(root, DEVICE_PATHS.state), 'utf8')) as {
+      phase: string;
+    };
+    assert.equal(state.phase, 'activated');
+    assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
+
+    // Then the health Job's script after the (simulated) reboot commits slot B.
+    const boot = await reboot(root);
+    assert.equal(boot.bootedSlot, 'B');
+    const h = await sh(healthScript, {
+      ...healthEnv,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+    });
+    assert.equal(h.code, 0, h.out);
+    const after = (await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!;
+    assert.equal(after.get('boot_success'), '1');
+    const s2 = JSON.parse(await readFile(at(root, DEVICE_PATHS.state), 'utf8')) as {
+      phase: string;
+    };
+    assert.equal(s2.phase, 'success');
+  });
+
+  it('a gate refusal (outside the maintenance window) ends the Job successfully and changes nothing', async () => {
+    const root = await device();
+    const now = new Date();
+    const hh = (h: number) => String((now.getHours() + h) % 24).padStart(2, '0');
+    const r = await sh(cronScript, {
+      ...cronEnv,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+      UPDATE_SERVER: base + 'latest.json',
+      SPLAY_SECONDS: '0',
+      MAINTENANCE_WINDOW: `${hh(2)}:00-${hh(3)}:00`,
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /refused by a gate/);
+    assert.doesNotMatch(r.out, /waiting/);
+    assert.equal((await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!.get('active_slot'), 'A');
+    assert.equal(await exists(join(root, 'slots', 'B', 'version')), false);
+    assert.equal(await exists(join(root, 'rebooted')), false);
+  });
+
+  it('a verification failure (another key) fails the Job with exit 4', async () => {
+    const root = await device();
+    await writeFile(at(root, '/etc/kubesolo/update.pub'), generateKeyPair().publicKeyHex + '\n');
+    const r = await sh(cronScript, {
+      ...cronEnv,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+      UPDATE_SERVER: base + 'latest.json',
+      SPLAY_SECONDS: '0',
+    });
+    assert.equal(r.code, 4, r.out);
+    assert.equal(await exists(join(root, 'rebooted')), false);
+  });
+});

@@ -95,6 +95,8 @@ const NEEDS: Record<string, string[]> = {
     '/boot/grub/grubenv',
     '/proc/cmdline',
     '/run/containerd/containerd.sock',
+    // the rollback checks that the other (block) slot holds a bootable image
+    '/dev/disk/by-label',
   ],
 };
 

@@ -95,10 +95,12 @@ export function start(
     child.on('close', (code) =>
       reject(new Error(`${bin} exited with ${String(code)} before it was ready:\n${stderr}`)),
     );
+    let isReady = false;
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      const match = ready.exec(stdout);
+      const match = isReady ? null : ready.exec(stdout);
       if (match) {
+        isReady = true;
         for (const line of stdout.split('\n').filter((l) => l !== '')) o.print(`     ${line}`);
         resolve({
           match,

@@ -103,10 +103,7 @@ export function toTransportError(err: unknown, url: string, abortReason?: unknow
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    if (u.search) u.search = '?…';
-    return u.href;
+    return `${u.origin}${u.pathname}${u.search ? '?…' : ''}`;
   } catch {
     return '(invalid url)';
   }

@@ -14,7 +14,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -155,7 +158,7 @@ export function truncated(body: Uint8Array, cutAt: number, options: StaticOption
       'content-length': body.length,
       etag: options.etag ?? `"${sha256(body).slice(0, 16)}"`,
     });
-    res.write(body.subarray(0, cutAt), () => setTimeout(() => res.socket?.destroy(), 20));
+    res.write(body.subarray(0, cutAt), () => setTimeout(() => res.socket?.destroy(), 100));
   };
 }
 
@@ -172,10 +175,21 @@ export function endless(chunk = Buffer.alloc(64 * 1024, 0x41)): Handler {
   };
 }
 
-/** Sends headers and the first `after` bytes, then goes silent with the socket open. */
-export function stallAfter(body: Uint8Array, after: number): Handler {
+/** The strong ETag staticFile() sends for `body`. */
+export const etagOf = (body: Uint8Array): string => `"${sha256(body).slice(0, 16)}"`;
+
+/**
+ * Sends headers (with the ETag of `body`, unless `etag: null`) and the first `after`
+ * bytes, then goes silent with the socket open.
+ */
+export function stallAfter(
+  body: Uint8Array,
+  after: number,
+  options: { etag?: string | null } = {},
+): Handler {
   return (_req, res) => {
-    res.writeHead(200, { 'content-length': body.length });
+    const etag = options.etag === undefined ? etagOf(body) : options.etag;
+    res.writeHead(200, { 'content-length': body.length, ...(etag === null ? {} : { etag }) });
     res.write(body.subarray(0, after));
   };
 }
@@ -193,7 +207,7 @@ export function silent(options: { headers: boolean } = { headers: false }): Hand
 /** Sends `bytesPerTick` bytes every `tickMs` (a slow-loris download). */
 export function trickle(body: Uint8Array, bytesPerTick = 1, tickMs = 1000): Handler {
   return (_req, res) => {
-    res.writeHead(200, { 'content-length': body.length });
+    res.writeHead(200, { 'content-length': body.length, etag: etagOf(body) });
     let at = 0;
     const timer = setInterval(() => {
       if (res.destroyed || at >= body.length) {
@@ -229,4 +243,85 @@ export function redirect(location: string, code = 302): Handler {
   return (_req, res) => {
     res.writeHead(code, { location }).end();
   };
+}
+
+export interface TestProxy {
+  url: string;
+  /** `host:port` targets of every CONNECT seen. */
+  connects: string[];
+  close(): Promise<void>;
+}
+
+/** A loopback HTTP proxy that supports CONNECT tunnels (what undici's ProxyAgent uses). */
+export async function startConnectProxy(): Promise<TestProxy> {
+  const connects: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((_req, res) => res.writeHead(405).end());
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    const target = req.url ?? '';
+    connects.push(target);
+    const [host, port] = [
+      target.slice(0, target.lastIndexOf(':')),
+      Number(target.slice(target.lastIndexOf(':') + 1)),
+    ];
+    // Loopback only: this proxy refuses to reach anything else.
+    if (host !== '127.0.0.1' && host !== '[::1]' && host !== 'localhost') {
+      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const upstream = connect(port, host.replace(/^\[|\]$/g, ''), () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connects,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A self-signed certificate for 127.0.0.1 made with the openssl CLI, in `dir`. */
+export function makeSelfSignedCert(dir: string): { key: string; cert: string; certFile: string } {
+  const keyFile = join(dir, 'tls.key');
+  const certFile = join(dir, 'tls.crt');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }

@@ -1,0 +1,381 @@
+/**
+ * Hostile-server tests for downloadToFile (issue #4): each case asserts the reason
+ * code, that nothing unverified is left at the destination, and that the staging
+ * directory holds only a resumable partial file (with its sidecar) or nothing.
+ */
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { Agent } from 'undici';
+import { ExitCode, KubesoloError } from '../../src/errors.js';
+import { downloadToFile, type DownloadOptions } from '../../src/transport/download.js';
+import { publicKeyBytes } from '../../src/crypto/keys.js';
+import {
+  endless,
+  failTimes,
+  redirect,
+  sha256,
+  silent,
+  stallAfter,
+  startServer,
+  staticFile,
+  status,
+  trickle,
+  truncated,
+  type TestServer,
+} from '../helpers/http-server.js';
+import { newKeys, sig } from './fixtures.js';
+
+const BODY = randomBytes(256 * 1024 + 123);
+const FAST = {
+  retry: { attempts: 1, baseDelayMs: 5, maxDelayMs: 10 },
+  headersTimeoutMs: 1000,
+  idleTimeoutMs: 1000,
+  rateWindowMs: 1000,
+  minBytesPerSecond: 0,
+};
+
+function rejectsWith(expected: string, exit: number) {
+  return (e: unknown): boolean => {
+    assert.ok(e instanceof KubesoloError, String(e));
+    assert.equal(e.code, expected, e.message);
+    assert.equal(e.exitCode, exit);
+    return true;
+  };
+}
+
+describe('downloadToFile against hostile servers', () => {
+  let dir: string;
+  let srv: TestServer;
+  const dispatcher = new Agent({ connect: { timeout: 1000 } });
+  before(async () => {
+    srv = await startServer({});
+  });
+  after(async () => {
+    await srv.close();
+    await dispatcher.close();
+  });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-dl-'));
+    srv.requests.length = 0;
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const dest = (): string => join(dir, 'vmlinuz');
+  const opts = (path: string, extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
+    url: srv.url(path),
+    dest: dest(),
+    dispatcher,
+    expectedSha256: sha256(BODY),
+    expectedSize: BODY.length,
+    limits: FAST,
+    ...extra,
+    ...(extra.limits ? { limits: { ...FAST, ...extra.limits } } : {}),
+  });
+  const staged = async (): Promise<string[]> => (await readdir(dir)).sort();
+
+  it('downloads, hashes and stages an honest file', async () => {
+    srv.route('/ok', staticFile(BODY));
+    const progress: number[] = [];
+    const r = await downloadToFile(opts('/ok', { onProgress: (n) => progress.push(n) }));
+    assert.deepEqual(await readFile(dest()), BODY);
+    assert.equal(r.sha256, sha256(BODY));
+    assert.equal(r.size, BODY.length);
+    assert.equal(r.bytesFetched, BODY.length);
+    assert.equal(r.resumedFrom, 0);
+    assert.equal(progress.at(-1), BODY.length);
+    assert.deepEqual(await staged(), ['vmlinuz']);
+    assert.equal((await stat(dest())).mode & 0o777, 0o600);
+  });
+
+  it('tampered image: HASH_MISMATCH, nothing staged', async () => {
+    const bad = Buffer.from(BODY);
+    bad[12345]! ^= 0x80;
+    srv.route('/tampered', staticFile(bad));
+    await assert.rejects(
+      downloadToFile(opts('/tampered')),
+      rejectsWith('HASH_MISMATCH', ExitCode.VERIFICATION),
+    );
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('signature of another file: SIGNATURE_INVALID, nothing staged', async () => {
+    const keys = newKeys();
+    srv.route('/img', staticFile(BODY));
+    const signature = {
+      signature: sig(Buffer.from('another file'), keys.privateKey),
+      publicKey: keys.raw,
+    };
+    await assert.rejects(
+      downloadToFile(opts('/img', { signature })),
+      rejectsWith('SIGNATURE_INVALID', ExitCode.VERIFICATION),
+    );
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('wrong key: SIGNATURE_INVALID; right key: verified while streaming', async () => {
+    const keys = newKeys();
+    const other = newKeys();
+    srv.route('/img', staticFile(BODY));
+    const s = sig(BODY, keys.privateKey);
+    await assert.rejects(
+      downloadToFile(opts('/img', { signature: { signature: s, publicKey: other.raw } })),
+      rejectsWith('SIGNATURE_INVALID', ExitCode.VERIFICATION),
+    );
+    assert.deepEqual(await staged(), []);
+    const r = await downloadToFile(
+      opts('/img', { signature: { signature: s, publicKey: publicKeyBytes(keys.publicKey) } }),
+    );
+    assert.equal(r.signatureVerified, true);
+  });
+
+  it('truncated body: DOWNLOAD_TRUNCATED, the partial is kept for resume', async () => {
+    srv.route('/cut', truncated(BODY, 100_000));
+    await assert.rejects(
+      downloadToFile(opts('/cut')),
+      rejectsWith('DOWNLOAD_TRUNCATED', ExitCode.FAILED),
+    );
+    assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
+    assert.equal((await stat(join(dir, 'vmlinuz.part'))).size, 100_000);
+  });
+
+  it('a short but complete response (declared size larger) is DOWNLOAD_TRUNCATED', async () => {
+    srv.route('/short', staticFile(BODY.subarray(0, 1000)));
+    await assert.rejects(
+      downloadToFile(opts('/short')),
+      rejectsWith('DOWNLOAD_TRUNCATED', ExitCode.FAILED),
+    );
+  });
+
+  it('body longer than declared (Content-Length): DOWNLOAD_TOO_LARGE before reading, nothing staged', async () => {
+    srv.route('/long', staticFile(Buffer.concat([BODY, Buffer.alloc(10)])));
+    await assert.rejects(
+      downloadToFile(opts('/long')),
+      rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION),
+    );
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('body longer than declared (chunked, no length): cut off one byte past the size', async () => {
+    srv.route('/chunked-long', (_req, res) => {
+      res.writeHead(200); // no Content-Length: chunked
+      res.write(BODY);
+      res.end(Buffer.alloc(4096));
+    });
+    await assert.rejects(downloadToFile(opts('/chunked-long')), (e: unknown) => {
+      rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION)(e);
+      const d = (e as KubesoloError).details;
+      assert.equal(d.limit, BODY.length);
+      assert.ok((d.received as number) > BODY.length);
+      return true;
+    });
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('endless body without a declared size: stopped at maxBytes, nothing staged', async () => {
+    srv.route('/endless', endless());
+    const started = Date.now();
+    await assert.rejects(
+      downloadToFile(
+        opts('/endless', { expectedSize: undefined, limits: { maxBytes: 2 * 1024 * 1024 } }),
+      ),
+      rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION),
+    );
+    assert.ok(Date.now() - started < 5000);
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('server stalls after some bytes: DOWNLOAD_TIMEOUT (body), partial kept', async () => {
+    srv.route('/stall', stallAfter(BODY, 50_000));
+    await assert.rejects(
+      downloadToFile(opts('/stall', { limits: { idleTimeoutMs: 300 } })),
+      (e: unknown) => {
+        rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED)(e);
+        assert.equal((e as KubesoloError).details.phase, 'body');
+        return true;
+      },
+    );
+    assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
+  });
+
+  it('a stalled partial without ETag or Last-Modified cannot be resumed safely: deleted', async () => {
+    srv.route('/stall-novalidator', stallAfter(BODY, 50_000, { etag: null }));
+    await assert.rejects(
+      downloadToFile(opts('/stall-novalidator', { limits: { idleTimeoutMs: 300 } })),
+      rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED),
+    );
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('server never answers: DOWNLOAD_TIMEOUT (headers), nothing staged', async () => {
+    srv.route('/silent', silent());
+    await assert.rejects(
+      downloadToFile(opts('/silent', { limits: { headersTimeoutMs: 300 } })),
+      (e: unknown) => {
+        rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED)(e);
+        assert.equal((e as KubesoloError).details.phase, 'headers');
+        return true;
+      },
+    );
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('server trickles one byte per tick: DOWNLOAD_TOO_SLOW from the sliding-window guard', async () => {
+    // 1 byte every 100 ms never trips a 1 s idle timeout; 10 B/s < 1000 B/s minimum.
+    srv.route('/trickle', trickle(BODY, 1, 100));
+    const started = Date.now();
+    await assert.rejects(
+      downloadToFile(opts('/trickle', { limits: { minBytesPerSecond: 1000, rateWindowMs: 600 } })),
+      (e: unknown) => {
+        rejectsWith('DOWNLOAD_TOO_SLOW', ExitCode.FAILED)(e);
+        assert.ok(((e as KubesoloError).details.rate as number) < 1000);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started < 3000, 'stopped soon after one window');
+    assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
+  });
+
+  it('the deadline bounds the whole download and is not retried', async () => {
+    srv.route('/trickle-deadline', trickle(BODY, 1000, 50));
+    await assert.rejects(
+      downloadToFile(
+        opts('/trickle-deadline', {
+          limits: { deadlineMs: 400, retry: { attempts: 5, baseDelayMs: 5, maxDelayMs: 10 } },
+        }),
+      ),
+      (e: unknown) => {
+        rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED)(e);
+        assert.equal((e as KubesoloError).details.phase, 'deadline');
+        return true;
+      },
+    );
+    assert.equal(srv.requests.length, 1);
+  });
+
+  it('500 then success: retried with backoff, file staged', async () => {
+    srv.route('/flaky', failTimes(2, 500, staticFile(BODY)));
+    const r = await downloadToFile(
+      opts('/flaky', { limits: { retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } } }),
+    );
+    assert.equal(r.attempts, 3);
+    assert.equal(srv.requests.length, 3);
+    assert.deepEqual(await readFile(dest()), BODY);
+  });
+
+  it('429 with Retry-After and 408 are retried; 404 and 403 are not', async () => {
+    srv.route('/429', failTimes(1, 429, staticFile(BODY), { 'retry-after': '0' }));
+    srv.route('/408', failTimes(1, 408, staticFile(BODY)));
+    const retry = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
+    await downloadToFile(opts('/429', { limits: { retry } }));
+    await downloadToFile(opts('/408', { limits: { retry } }));
+    srv.route('/404', status(404));
+    srv.route('/403', status(403));
+    srv.requests.length = 0;
+    for (const p of ['/404', '/403']) {
+      await assert.rejects(downloadToFile(opts(p, { limits: { retry } })), (e: unknown) => {
+        rejectsWith('HTTP_STATUS', ExitCode.FAILED)(e);
+        assert.equal((e as KubesoloError).details.status, Number(p.slice(1)));
+        return true;
+      });
+    }
+    assert.equal(srv.requests.length, 2, 'one request each');
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('persistent 503: gives up after the attempts with HTTP_STATUS', async () => {
+    srv.route('/down', status(503));
+    await assert.rejects(
+      downloadToFile(
+        opts('/down', { limits: { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } } }),
+      ),
+      rejectsWith('HTTP_STATUS', ExitCode.FAILED),
+    );
+    assert.equal(srv.requests.length, 3);
+  });
+
+  it('redirect loop: TOO_MANY_REDIRECTS after the limit', async () => {
+    srv.route('/loop-a', redirect('/loop-b'));
+    srv.route('/loop-b', redirect('/loop-a', 301));
+    await assert.rejects(
+      downloadToFile(opts('/loop-a', { limits: { maxRedirects: 4 } })),
+      rejectsWith('TOO_MANY_REDIRECTS', ExitCode.FAILED),
+    );
+    assert.equal(srv.requests.length, 5);
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('follows redirects within the limit, and refuses non-HTTP targets', async () => {
+    srv.route('/r1', redirect('/r2', 307));
+    srv.route('/r2', redirect(srv.url('/file'), 308));
+    srv.route('/file', staticFile(BODY));
+    assert.equal((await downloadToFile(opts('/r1'))).size, BODY.length);
+    srv.route('/to-file', redirect('file:///etc/passwd'));
+    await assert.rejects(
+      downloadToFile(opts('/to-file')),
+      rejectsWith('BAD_REDIRECT', ExitCode.FAILED),
+    );
+  });
+
+  it('drops Authorization on a cross-origin redirect, keeps it on the same origin', async () => {
+    const other = await startServer({ '/blob': staticFile(BODY) });
+    try {
+      srv.route('/same', redirect('/file'));
+      srv.route('/file', staticFile(BODY));
+      srv.route('/cross', redirect(other.url('/blob')));
+      const headers = { authorization: 'Bearer secret' };
+      await downloadToFile(opts('/same', { headers }));
+      assert.equal(
+        srv.requests.find((r) => r.path === '/file')?.headers.authorization,
+        'Bearer secret',
+      );
+      await downloadToFile(opts('/cross', { headers }));
+      assert.equal(
+        srv.requests.find((r) => r.path === '/cross')?.headers.authorization,
+        'Bearer secret',
+      );
+      assert.equal(other.requests[0]?.headers.authorization, undefined);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('connection refused: NETWORK_ERROR, retried, nothing staged', async () => {
+    const gone = await startServer({});
+    const url = gone.url('/x');
+    await gone.close();
+    await assert.rejects(
+      downloadToFile({
+        ...opts('/x'),
+        url,
+        limits: { ...FAST, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 } },
+      }),
+      rejectsWith('NETWORK_ERROR', ExitCode.FAILED),
+    );
+    assert.deepEqual(await staged(), []);
+  });
+
+  it('an AbortSignal stops the download with DOWNLOAD_ABORTED and keeps the partial', async () => {
+    srv.route('/slow', trickle(BODY, 20_000, 20));
+    const ac = new AbortController();
+    const p = downloadToFile(
+      opts('/slow', { signal: ac.signal, onProgress: (n) => n > 40_000 && ac.abort() }),
+    );
+    await assert.rejects(p, rejectsWith('DOWNLOAD_ABORTED', ExitCode.FAILED));
+    assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
+  });
+
+  it('an unwritable staging directory is STAGING_IO_ERROR, never a crash', async () => {
+    srv.route('/ok', staticFile(BODY));
+    await writeFile(join(dir, 'blocker'), 'x');
+    await assert.rejects(
+      downloadToFile(opts('/ok', { dest: join(dir, 'blocker', 'vmlinuz') })),
+      (e: unknown) => e instanceof KubesoloError && e.exitCode === ExitCode.FAILED,
+    );
+  });
+});

@@ -1,0 +1,190 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { Writable } from 'node:stream';
+import { OperationError, VerificationError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import {
+  createProgressRenderer,
+  formatBytes,
+  formatDuration,
+} from '../../src/transport/progress.js';
+import { backoffDelay, withRetry } from '../../src/transport/retry.js';
+import { isRetryable, redactUrl } from '../../src/transport/errors.js';
+
+function sink(tty: boolean): {
+  stream: NodeJS.WritableStream & { isTTY?: boolean };
+  text: () => string;
+} {
+  let out = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  }) as Writable & { isTTY?: boolean };
+  stream.isTTY = tty;
+  return { stream, text: () => out };
+}
+
+// The TTY line starts with "\r ESC[2K" (erase line); the patterns match it literally.
+/* eslint-disable no-control-regex */
+describe('progress renderer', () => {
+  it('on a TTY redraws one line with bytes, percent, rate and ETA, then ends the line', () => {
+    const s = sink(true);
+    let t = 0;
+    const r = createProgressRenderer({
+      stream: s.stream,
+      log: createLogger({ level: 'silent' }),
+      now: () => t,
+    });
+    r.onProgress({ artifact: 'vmlinuz', receivedBytes: 0, totalBytes: 10 * 1024 * 1024 });
+    t = 1000;
+    r.onProgress({
+      artifact: 'vmlinuz',
+      receivedBytes: 2 * 1024 * 1024,
+      totalBytes: 10 * 1024 * 1024,
+    });
+    t = 1050; // throttled: within the redraw interval
+    r.onProgress({
+      artifact: 'vmlinuz',
+      receivedBytes: 3 * 1024 * 1024,
+      totalBytes: 10 * 1024 * 1024,
+    });
+    r.done();
+    const out = s.text();
+    assert.match(out, /\r\x1b\[2Kvmlinuz 2\.0 MiB \/ 10\.0 MiB {2}20% 2\.0 MiB\/s ETA 0:04/);
+    assert.ok(out.endsWith('\n'));
+    assert.equal(
+      out.split('\r').length - 1,
+      3,
+      'first, second and final draw; the throttled one skipped',
+    );
+  });
+
+  it('off a TTY logs periodic JSON lines instead', () => {
+    const s = sink(false);
+    const logs = sink(false);
+    let t = 0;
+    const log = createLogger({ stream: logs.stream, json: true });
+    const r = createProgressRenderer({ stream: s.stream, log, now: () => t, logIntervalMs: 5000 });
+    for (let i = 0; i <= 20; i++) {
+      t = i * 1000;
+      r.onProgress({ artifact: 'initramfs', receivedBytes: i * 1000, totalBytes: 20_000 });
+    }
+    r.done();
+    assert.equal(s.text(), '');
+    const lines = logs
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 6, 'at 0, 5, 10, 15, 20 s and the final line');
+    assert.equal(lines[2]!.msg, 'download progress');
+    assert.equal(lines[2]!.bytes, 10_000);
+    assert.equal(lines[2]!.rate_bytes_per_s, 1000);
+    assert.equal(lines[2]!.eta_s, 10);
+  });
+
+  it('starts a fresh line and rate for each artifact', () => {
+    const s = sink(true);
+    let t = 0;
+    const r = createProgressRenderer({
+      stream: s.stream,
+      log: createLogger({ level: 'silent' }),
+      now: () => t,
+    });
+    r.onProgress({ artifact: 'vmlinuz', receivedBytes: 5, totalBytes: undefined });
+    t = 500;
+    r.onProgress({ artifact: 'initramfs', receivedBytes: 1, totalBytes: 2 });
+    r.done();
+    assert.match(
+      s.text(),
+      /vmlinuz 5 B 0 B\/s\r\x1b\[2Kvmlinuz 5 B.*\n\r\x1b\[2Kinitramfs 1 B \/ 2 B/s,
+    );
+  });
+
+  it('formats sizes and durations', () => {
+    assert.equal(formatBytes(1023), '1023 B');
+    assert.equal(formatBytes(1536), '1.5 KiB');
+    assert.equal(formatBytes(3 * 1024 ** 3), '3.0 GiB');
+    assert.equal(formatDuration(5), '0:05');
+    assert.equal(formatDuration(3725), '1:02:05');
+    assert.equal(formatDuration(Infinity), '--:--');
+  });
+});
+
+describe('retry policy', () => {
+  const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
+
+  it('backs off exponentially with equal jitter, capped', () => {
+    assert.equal(
+      backoffDelay(policy, 1, () => 0),
+      50,
+    );
+    assert.equal(
+      backoffDelay(policy, 1, () => 1),
+      100,
+    );
+    assert.equal(
+      backoffDelay(policy, 3, () => 0.5),
+      300,
+    );
+    assert.equal(
+      backoffDelay(policy, 10, () => 1),
+      1000,
+    );
+  });
+
+  it('retries only network conditions, 408, 429 and 5xx', () => {
+    const status = (s: number): OperationError =>
+      new OperationError('HTTP_STATUS', 'x', { details: { status: s } });
+    assert.deepEqual(
+      [408, 429, 500, 503, 404, 403, 416].map((s) => isRetryable(status(s))),
+      [true, true, true, true, false, false, false],
+    );
+    assert.equal(isRetryable(new OperationError('NETWORK_ERROR', 'x')), true);
+    assert.equal(
+      isRetryable(new OperationError('DOWNLOAD_TIMEOUT', 'x', { details: { phase: 'deadline' } })),
+      false,
+    );
+    assert.equal(isRetryable(new VerificationError('HASH_MISMATCH', 'x')), false);
+  });
+
+  it('stops at the attempt limit and returns the last error', async () => {
+    let calls = 0;
+    await assert.rejects(
+      withRetry(
+        () => {
+          calls++;
+          return Promise.reject(new OperationError('NETWORK_ERROR', 'down'));
+        },
+        { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+        createLogger({ level: 'silent' }),
+      ),
+      (e: unknown) => e instanceof OperationError && e.code === 'NETWORK_ERROR',
+    );
+    assert.equal(calls, 3);
+  });
+
+  it('an abort during the backoff ends with DOWNLOAD_ABORTED', async () => {
+    const ac = new AbortController();
+    const p = withRetry(
+      () => {
+        setTimeout(() => ac.abort(), 5);
+        return Promise.reject(new OperationError('NETWORK_ERROR', 'down'));
+      },
+      { attempts: 3, baseDelayMs: 10_000, maxDelayMs: 10_000 },
+      createLogger({ level: 'silent' }),
+      ac.signal,
+    );
+    await assert.rejects(
+      p,
+      (e: unknown) => e instanceof OperationError && e.code === 'DOWNLOAD_ABORTED',
+    );
+  });
+
+  it('redacts credentials and query strings from URLs in errors', () => {
+    assert.equal(redactUrl('https://u:p@x.test/a?sig=secret'), 'https://x.test/a?…');
+    assert.equal(redactUrl('::'), '(invalid url)');
+  });
+});

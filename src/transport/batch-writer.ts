@@ -22,14 +22,29 @@ export class BatchWriter {
     this.#position = position;
   }
 
-  /** Queue a chunk; resolves once the writer can take more (backpressure). */
-  async push(chunk: Uint8Array): Promise<void> {
+  /**
+   * Queue a chunk without waiting. Returns true when the caller should stop feeding
+   * until ready() resolves: a full batch is queued behind the write in flight.
+   */
+  enqueue(chunk: Uint8Array): boolean {
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
-    if (this.#bytes >= this.batchBytes) {
+    if (this.#bytes < this.batchBytes) return false;
+    if (this.#inflight === undefined && this.#error === undefined) this.#start();
+    return this.#bytes >= this.batchBytes;
+  }
+
+  /** Resolves when the writer can take more; rejects with the first write error. */
+  async ready(): Promise<void> {
+    while (this.#bytes >= this.batchBytes) {
       await this.#wait();
-      this.#start();
+      if (this.#bytes >= this.batchBytes) this.#start();
     }
+  }
+
+  /** Queue a chunk and wait if the writer is full (backpressure). */
+  async push(chunk: Uint8Array): Promise<void> {
+    if (this.enqueue(chunk)) await this.ready();
   }
 
   /** Write everything queued and wait for it. Throws the first write error. */
@@ -56,6 +71,8 @@ export class BatchWriter {
     this.#inflight = writeFully(this.handle, chunks, position).then(
       () => {
         this.#inflight = undefined;
+        // Keep the disk busy: start the next full batch without waiting for a caller.
+        if (this.#bytes >= this.batchBytes && this.#error === undefined) this.#start();
       },
       (err: unknown) => {
         this.#inflight = undefined;

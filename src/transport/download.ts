@@ -367,23 +367,49 @@ class Transfer {
     const guard = this.startRateGuard(attempt$, url);
     let received = 0;
     try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        if (this.offset + chunk.length > this.limit) {
-          // Cut off one byte past the limit: nothing beyond it is hashed or written.
-          discardBody(response.body);
-          throw this.tooLarge(url, this.offset + chunk.length);
-        }
-        this.sha.update(chunk);
-        this.ed?.update(chunk);
-        await writer.push(chunk);
-        this.offset += chunk.length;
-        this.fetched += chunk.length;
-        received += chunk.length;
-        guard.bytes = received;
-        this.progress(false);
-      }
-    } catch (err) {
-      throw toTransportError(err, response.url, signal.reason);
+      // Flowing mode ('data' events) rather than for-await: a chunk is handed over as
+      // soon as undici parses it, so when the connection drops nothing already
+      // received sits unread in the stream buffer (and lost to the resume), and the
+      // per-chunk cost is one call instead of an async-iterator round trip.
+      // Backpressure: pause the body while the writer has a full batch queued.
+      const body = response.body;
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (err: unknown): void => {
+          if (failed) return;
+          failed = true;
+          discardBody(body);
+          reject(
+            err instanceof KubesoloError ? err : toTransportError(err, response.url, signal.reason),
+          );
+        };
+        body.on('data', (chunk: Buffer) => {
+          if (failed) return;
+          if (this.offset + chunk.length > this.limit) {
+            // Cut off one byte past the limit: nothing beyond it is hashed or written.
+            fail(this.tooLarge(url, this.offset + chunk.length));
+            return;
+          }
+          this.sha.update(chunk);
+          this.ed?.update(chunk);
+          const full = writer.enqueue(chunk);
+          this.offset += chunk.length;
+          this.fetched += chunk.length;
+          received += chunk.length;
+          guard.bytes = received;
+          this.progress(false);
+          if (full) {
+            body.pause();
+            writer.ready().then(() => {
+              if (!failed) body.resume();
+            }, fail);
+          }
+        });
+        body.on('error', fail);
+        body.on('end', () => {
+          if (!failed) resolve();
+        });
+      });
     } finally {
       clearInterval(guard.timer);
       // Everything hashed must be on disk, so the partial file stays resumable.

@@ -186,7 +186,7 @@ describe('downloadToFile against hostile servers', () => {
       ),
       rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION),
     );
-    assert.ok(Date.now() - started < 5000);
+    assert.ok(Date.now() - started < 20_000, 'stopped at the cap, not endless');
     assert.deepEqual(await staged(), []);
   });
 
@@ -237,7 +237,7 @@ describe('downloadToFile against hostile servers', () => {
         return true;
       },
     );
-    assert.ok(Date.now() - started < 3000, 'stopped soon after one window');
+    assert.ok(Date.now() - started < 15_000, 'stopped by the guard, not by the 7-hour body');
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
   });
 
@@ -361,10 +361,12 @@ describe('downloadToFile against hostile servers', () => {
   });
 
   it('an AbortSignal stops the download with DOWNLOAD_ABORTED and keeps the partial', async () => {
-    srv.route('/slow', trickle(BODY, 20_000, 20));
+    // 10 kB per 50 ms: the body takes over a second, and the first progress call (on
+    // the first chunk) aborts, so the abort always lands mid-transfer even under load.
+    srv.route('/slow', trickle(BODY, 10_000, 50));
     const ac = new AbortController();
     const p = downloadToFile(
-      opts('/slow', { signal: ac.signal, onProgress: (n) => n > 40_000 && ac.abort() }),
+      opts('/slow', { signal: ac.signal, onProgress: (n) => n > 0 && ac.abort() }),
     );
     await assert.rejects(p, rejectsWith('DOWNLOAD_ABORTED', ExitCode.FAILED));
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);

@@ -50,17 +50,20 @@ cut_when() {
   ) &
 }
 
-# slot_hashes SLOT: sha256 of a slot's files, read from its partition (mounted read-only).
+# slot_hashes SLOT: sha256 of a slot's files, read from its partition (where it is
+# mounted already, else mounted read-only for the check).
 slot_hashes() {
-  mkdir -p /mnt/check
-  if mount -o ro /dev/disk/by-label/KSOLO$1 /mnt/check; then
-    for f in vmlinuz kubesolo-os.gz version; do
-      mark "slot-hash $1 $f $(sha256sum /mnt/check/$f 2>/dev/null | cut -d' ' -f1)"
-    done
-    umount /mnt/check
-  else
-    mark "slot-hash $1 unmountable"
+  dir=$(awk -v l="KSOLO$1" '$1 ~ l {print $2}' /proc/mounts | head -n1)
+  own=
+  if [ -z "$dir" ]; then
+    dir=/mnt/check; own=1
+    mkdir -p $dir
+    mount -o ro /dev/disk/by-label/KSOLO$1 $dir || { mark "slot-hash $1 unmountable"; return 1; }
   fi
+  for f in vmlinuz kubesolo-os.gz version; do
+    mark "slot-hash $1 $f $(sha256sum $dir/$f 2>/dev/null | cut -d' ' -f1)"
+  done
+  [ -z "$own" ] || umount $dir
 }
 `;
 

@@ -43,9 +43,13 @@ cond_grubenv() { grep -q '^active_slot=B$' /boot/grub/grubenv; }
 info_grubenv() { grep -v '^#' /boot/grub/grubenv; }
 `;
 
-/** Checks of every boot that follows a cut while the device must still be on A. */
+/**
+ * Checks of a boot that follows a cut while the device must still be on A. The boot
+ * itself ends in the next cut, so it never powers off cleanly; what it reported before
+ * (and the ESP after) must show a complete v1 on A and nothing half-done selectable.
+ */
 async function assertStillOnA(dev: Device, r: BootResult, v1: Record<string, string>) {
-  assertCleanPoweroff(r);
+  assert.equal(r.timedOut, false, 'the boot hit its time bound');
   assert.match(cmdline(r), /kubesolo\.slot=A/);
   const boot = fields(mark(r, 'boot '));
   assert.equal(boot.release, 'v1.0.0');

@@ -50,21 +50,32 @@ cut_when() {
   ) &
 }
 
-# slot_hashes SLOT: sha256 of a slot's files, read from its partition (where it is
-# mounted already, else mounted read-only for the check).
-slot_hashes() {
-  dir=$(awk -v l="KSOLO$1" '$1 ~ l {print $2}' /proc/mounts | head -n1)
+# with_slot SLOT CMD...: run CMD with $dir set to the slot's files: where the slot is
+# mounted already, else mounted read-only for the command.
+with_slot() {
+  slot=$1; shift
+  dir=$(awk -v l="KSOLO$slot" '$1 ~ l {print $2}' /proc/mounts | head -n1)
   own=
   if [ -z "$dir" ]; then
     dir=/mnt/check; own=1
     mkdir -p $dir
-    mount -o ro /dev/disk/by-label/KSOLO$1 $dir || { mark "slot-hash $1 unmountable"; return 1; }
+    mount -o ro /dev/disk/by-label/KSOLO$slot $dir || { mark "slot $slot unmountable"; return 1; }
   fi
-  for f in vmlinuz kubesolo-os.gz version; do
-    mark "slot-hash $1 $f $(sha256sum $dir/$f 2>/dev/null | cut -d' ' -f1)"
-  done
+  "$@"
   [ -z "$own" ] || umount $dir
 }
+
+# slot_hashes SLOT: sha256 of a slot's files, read from its partition.
+print_hashes() {
+  for f in vmlinuz kubesolo-os.gz version; do
+    mark "slot-hash $slot $f $(sha256sum $dir/$f 2>/dev/null | cut -d' ' -f1)"
+  done
+}
+slot_hashes() { with_slot "$1" print_hashes; }
+
+# slot_version SLOT: the slot's version file.
+print_version() { mark "slot-version $slot $(cat $dir/version 2>/dev/null)"; }
+slot_version() { with_slot "$1" print_version; }
 `;
 
 export function script(body: string): string {

@@ -94,6 +94,7 @@ agent apply apply --json
       { release: rel },
     );
     const b1 = await dev.boot('A-cut-mid-download', { control: c1, cutOn: cutLine('download') });
+    assert.equal(b1.timedOut, false, 'boot 1 hit its time bound before the cut');
     assert.ok(b1.cutAt, `never reached mid-download; marks: ${JSON.stringify(b1.marks)}`);
     const partial = /\.part=(\d+)/.exec(mark(b1, 'cut-info download'));
     assert.ok(partial, 'no partial file reported at the cut');

@@ -39,6 +39,11 @@ export interface HealthcheckDeps {
   currentBootId?: string | undefined;
   /** When given, a rollback is only written if the other slot holds a bootable image. */
   slots?: SlotStore | undefined;
+  /**
+   * Read state and boot environment, recording a boot fallback first (the lifecycle's
+   * `reconcile`, issue #5 §6). Default: read both as they are.
+   */
+  reconcile?: (() => Promise<{ state: UpdateState; boot: BootState }>) | undefined;
 }
 
 export interface HealthcheckPolicy {
@@ -123,17 +128,20 @@ export async function runHealthcheck(
   policy: HealthcheckPolicy,
 ): Promise<HealthcheckResult> {
   const { store, bootEnv, log } = deps;
-  const boot = await bootEnv.read();
 
-  // Step 1 (under the lock): enter `verifying` if this boot is the one to judge.
+  // Step 1 (under the lock): record a boot fallback if there was one, then enter
+  // `verifying` if this boot is the one to judge.
   const start = await withLock(deps, async () => {
-    const { state } = await store.read();
+    const { state, boot } = deps.reconcile
+      ? await deps.reconcile()
+      : { state: (await store.read()).state, boot: await bootEnv.read() };
     const target = verificationTarget(state, boot, deps.currentBootId);
-    if (!target.verify) return { state, note: target.note };
+    if (!target.verify) return { state, boot, note: target.note };
     const verifying =
       state.phase === 'verifying' ? state : await store.transition(state, 'verifying');
-    return { state: verifying, note: undefined };
+    return { state: verifying, boot, note: undefined };
   });
+  const boot = start.boot;
 
   // Step 2 (no lock: may take minutes): run the checks.
   const result = await deps.check();

@@ -313,7 +313,7 @@ describe('kubesolo-update healthcheck', () => {
     ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(
-      ok.doc.checks.filter((x: { verdict: string }) => x.verdict === 'skipped').length,
+      (ok.doc.checks as { verdict: string }[]).filter((x) => x.verdict === 'skipped').length,
       5,
     );
   });

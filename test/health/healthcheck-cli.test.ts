@@ -112,7 +112,10 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 beforeEach(async () => {
-  Object.assign(api.state, healthyCluster(new Date()), { readyz: { status: 200, body: 'ok' } });
+  Object.assign(api.state, healthyCluster(new Date()), {
+    readyz: { status: 200, body: 'ok' },
+    beforeRequest: undefined,
+  });
   dev = await makeDevice({
     config: {
       server: releases.url,
@@ -252,7 +255,16 @@ describe('kubesolo-update healthcheck', () => {
 
   it('retries until healthy: a kube-system pod that just became ready passes once its own timestamps are 2 s old', async () => {
     await updateAndReboot();
-    api.state.pods.push(podObject('coredns-7b98449c4-fresh', { now: new Date(), readyForSec: 0 }));
+    // The pod becomes ready when the agent first looks (whatever its start-up took), so
+    // the first attempt always sees it fresh and only a later one can pass.
+    let placed = false;
+    api.state.beforeRequest = (path) => {
+      if (placed || !path.endsWith('/pods')) return;
+      placed = true;
+      api.state.pods.push(
+        podObject('coredns-7b98449c4-fresh', { now: new Date(), readyForSec: 0 }),
+      );
+    };
     const t0 = Date.now();
     const r = await agent(['healthcheck', '--json', '--timeout', '30', '--interval', '1']);
     assert.equal(r.code, 0, r.stderr);

@@ -256,7 +256,10 @@ export class OciClient {
   }
 
   private unauthorized(url: string): ConfigError {
-    const hasCreds = this.credentials !== undefined;
+    const c = this.credentials;
+    const hasCreds =
+      c !== undefined &&
+      (c.username !== undefined || c.identityToken !== undefined || c.registryToken !== undefined);
     return new ConfigError(
       hasCreds ? 'REGISTRY_AUTH_FAILED' : 'REGISTRY_AUTH_REQUIRED',
       hasCreds

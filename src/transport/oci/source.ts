@@ -130,8 +130,18 @@ function hexSignature(hex: string | undefined, where: string): Uint8Array | unde
   return bytes;
 }
 
-function isCredentials(c: RegistryCredentials | CredentialSources): c is RegistryCredentials {
-  return !('authFile' in c);
+/**
+ * Ready credentials (with a token from config.json) are used as they are; anything
+ * else is where to find them (username/password config keys, auth file), resolved
+ * with the same rules as the config keys: both halves or neither.
+ */
+async function credentialsFor(
+  c: RegistryCredentials | CredentialSources | undefined,
+  host: string,
+): Promise<RegistryCredentials | undefined> {
+  if (c === undefined) return undefined;
+  if ('identityToken' in c || 'registryToken' in c) return c;
+  return resolveCredentials(c, host);
 }
 
 export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdateSource {
@@ -164,9 +174,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
 
   function client(): Promise<OciClient> {
     clientPromise ??= (async () => {
-      const c = options.credentials;
-      const credentials =
-        c === undefined ? undefined : isCredentials(c) ? c : await resolveCredentials(c, ref.host);
+      const credentials = await credentialsFor(options.credentials, ref.host);
       return new OciClient({
         ref,
         credentials,

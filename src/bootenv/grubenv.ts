@@ -18,7 +18,7 @@
  * simulator and the oracle tests. `grubEnvSet`/`grubEnvDelete` port GRUB's in-place
  * edits so the simulator changes bytes exactly as GRUB's `save_env` does.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, stat, statfs } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { atomicWriteFile, removeStaleTempFiles, type AtomicWriteStep } from '../fs/atomic.js';
 import { OperationError, errnoCode } from '../errors.js';
@@ -348,13 +348,69 @@ export async function readGrubEnvFile(path: string): Promise<Map<string, string>
 export interface GrubEnvWriteOptions {
   /** Fault-injection hook passed to atomicWriteFile (tests). */
   onStep?: (step: AtomicWriteStep) => void;
+  /**
+   * 'auto' (default): in place on FAT over a valid block, else replace. 'in-place' and
+   * 'replace' force one path (tests).
+   */
+  strategy?: 'auto' | 'in-place' | 'replace';
+}
+
+/** statfs f_type of FAT file systems (Linux MSDOS_SUPER_MAGIC, used by vfat and msdos). */
+const MSDOS_SUPER_MAGIC = 0x4d44;
+
+async function onFat(path: string): Promise<boolean> {
+  try {
+    return (await statfs(path)).type === MSDOS_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` holds a complete, parseable 1024-byte block that can be overwritten. */
+async function isValidBlockFile(path: string): Promise<boolean> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile() || st.size !== GRUBENV_SIZE) return false;
+    parseGrubEnv(await readFile(path));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One positioned write of the whole block into the file's existing space, then fsync. */
+async function overwriteInPlace(path: string, block: Buffer): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    let offset = 0;
+    // write(2) may be short; finish the block before syncing.
+    while (offset < block.length) {
+      const { bytesWritten } = await handle.write(block, offset, block.length - offset, offset);
+      offset += bytesWritten;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
- * Replace a grubenv file atomically (temp → fsync → rename → fsync dir), so GRUB and
- * the agent only ever see a complete old or new block (DESIGN §3.6). The parent
- * directory must exist: a missing `/boot/grub` means the ESP is not mounted, and a
- * file written into the root filesystem instead would never reach GRUB.
+ * Write a grubenv file so GRUB and the agent only ever see a complete old or new block
+ * (DESIGN §3.6). The parent directory must exist: a missing `/boot/grub` means the ESP
+ * is not mounted, and a file written into the root filesystem instead would never
+ * reach GRUB.
+ *
+ * On FAT (the ESP), an existing valid 1024-byte block is overwritten IN PLACE (one
+ * write of the whole block into the clusters it already has, then fsync), as GRUB's
+ * own save_env does. FAT has no journal: a power cut right after a rename left the
+ * directory entry pointing at a cluster the FAT still marked free (found by the QEMU
+ * power-cut test, docs/e2e.md), and the agent then could not read the file at all.
+ * Overwriting in place changes no FAT metadata. The A/B variables sit at the start of
+ * the block (serializeGrubEnv writes them first), inside its first 512-byte sector,
+ * so even a torn two-sector write keeps a parseable block with either the old or the
+ * new values. Everywhere else (journalling filesystems, where rename is atomic), and
+ * for a missing, damaged or wrongly sized file, the block is replaced atomically
+ * (temp → fsync → rename → fsync dir).
  */
 export async function writeGrubEnvFile(
   path: string,
@@ -364,7 +420,13 @@ export async function writeGrubEnvFile(
   const block = serializeGrubEnv(vars);
   await removeStaleTempFiles(dirname(path), [basename(path)]);
   try {
-    await atomicWriteFile(path, block, { mode: 0o644, onStep: options.onStep });
+    const strategy = options.strategy ?? 'auto';
+    const inPlace = strategy === 'in-place' || (strategy === 'auto' && (await onFat(path)));
+    if (inPlace && (await isValidBlockFile(path))) {
+      await overwriteInPlace(path, block);
+    } else {
+      await atomicWriteFile(path, block, { mode: 0o644, onStep: options.onStep });
+    }
   } catch (err) {
     const errno = errnoCode(err);
     const hint = errno === 'ENOENT' ? ` (is the directory ${dirname(path)} missing?)` : '';

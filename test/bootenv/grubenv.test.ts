@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -309,6 +310,41 @@ describe('grubenv files', () => {
     assert.deepEqual(await readGrubEnvFile(f), new Map([['k', 'old']]));
   });
 
+  it('in place (the FAT path): same inode, no rename; a damaged block is replaced whole', async () => {
+    const sub = await mkdtemp(join(dir, 'inplace-'));
+    const f = join(sub, 'grubenv');
+    await writeGrubEnvFile(f, new Map([['n', 'old']]));
+    const before = await stat(f);
+    await writeGrubEnvFile(
+      f,
+      new Map([
+        ['n', 'new'],
+        ['active_slot', 'B'],
+      ]),
+      { strategy: 'in-place' },
+    );
+    const after = await stat(f);
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.size, 1024);
+    assert.deepEqual(
+      await readFile(f),
+      serializeGrubEnv(
+        new Map([
+          ['n', 'new'],
+          ['active_slot', 'B'],
+        ]),
+      ),
+    );
+    // grub-editenv, the oracle, reads the result.
+    const listed = execFileSync('grub-editenv', [f, 'list'], { encoding: 'utf8' });
+    assert.deepEqual(listed.trim().split('\n').sort(), ['active_slot=B', 'n=new']);
+    // A damaged block is not patched in place but replaced whole.
+    await writeFile(f, Buffer.alloc(1024, 0x41));
+    await writeGrubEnvFile(f, new Map([['n', 'fresh']]), { strategy: 'in-place' });
+    assert.notEqual((await stat(f)).ino, before.ino);
+    assert.deepEqual(await readGrubEnvFile(f), new Map([['n', 'fresh']]));
+  });
+
   it('a failure injected at every step of the write leaves a complete old or new block', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
     const sub = await mkdtemp(join(dir, 'inject-'));
@@ -350,5 +386,36 @@ describe('grubenv files', () => {
       'grubenv',
     ]);
     await rm(live);
+  });
+});
+
+describe('grubenv on a real FAT file system (the ESP)', () => {
+  it('is overwritten in place there by default (no rename on a journal-less FS)', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to mount a vfat image');
+      return;
+    }
+    if (!(await readFile('/proc/filesystems', 'utf8')).includes('vfat')) {
+      // Containers often lack the vfat module; the QEMU e2e suite covers the real ESP.
+      t.skip('this kernel cannot mount vfat (not in /proc/filesystems)');
+      return;
+    }
+    const tmp = await mkdtemp(join(tmpdir(), 'ks-fat-'));
+    const img = join(tmp, 'esp.img');
+    const mnt = join(tmp, 'mnt');
+    execFileSync('mkfs.vfat', ['-C', img, '2048'], { stdio: 'ignore' });
+    execFileSync('mkdir', ['-p', mnt]);
+    execFileSync('mount', ['-o', 'loop', img, mnt]);
+    try {
+      const f = join(mnt, 'grubenv');
+      await writeGrubEnvFile(f, new Map([['active_slot', 'A']]));
+      const before = await stat(f);
+      await writeGrubEnvFile(f, new Map([['active_slot', 'B']]));
+      assert.equal((await stat(f)).ino, before.ino);
+      assert.deepEqual(await readGrubEnvFile(f), new Map([['active_slot', 'B']]));
+    } finally {
+      execFileSync('umount', [mnt]);
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 });

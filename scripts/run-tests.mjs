@@ -22,7 +22,16 @@ function walk(dir, out) {
   return out;
 }
 
-const files = roots.flatMap((r) => walk(r, []));
+// TEST_EXCLUDE=a.test.ts,b.test.ts leaves named files out, loudly (a known failure
+// that is being fixed must never be hidden silently; .ci/run says why it excludes one).
+const excluded = (process.env.TEST_EXCLUDE ?? '').split(',').filter(Boolean);
+const files = roots
+  .flatMap((r) => walk(r, []))
+  .filter((f) => {
+    const skip = excluded.some((name) => f.endsWith(`/${name}`));
+    if (skip) console.log(`*** EXCLUDED from this run: ${f} (TEST_EXCLUDE) ***`);
+    return !skip;
+  });
 if (files.length === 0) {
   console.error(`no test files under ${roots.join(', ')}`);
   process.exit(1);

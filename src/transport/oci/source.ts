@@ -8,6 +8,7 @@
  * the signed `latest.json` layer, and the layer digests (which the registry and this
  * client verify byte for byte) must equal the sha256 values that file signs.
  */
+import { goArch } from '../../arch.js';
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
@@ -73,20 +74,7 @@ export interface OciUpdateSource extends UpdateSource {
   close(): Promise<void>;
 }
 
-/** Go's GOARCH for Node's process.arch (the names latest.json and OCI platforms use). */
-export function goArch(nodeArch: string = process.arch): string {
-  const map: Record<string, string> = {
-    x64: 'amd64',
-    arm64: 'arm64',
-    arm: 'arm',
-    ia32: '386',
-    ppc64: 'ppc64le',
-    s390x: 's390x',
-    riscv64: 'riscv64',
-    loong64: 'loong64',
-  };
-  return map[nodeArch] ?? nodeArch;
-}
+export { goArch };
 
 /** What `stage` needs beyond ReleaseMetadata: the per-layer signatures (hex). */
 interface OciReleaseInfo {

@@ -66,10 +66,13 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
         'slot_backend=dir needs slot_a_dir and slot_b_dir',
       );
     }
-    return createDirSlotStore({
-      A: underRoot(root, settings.slotADir),
-      B: underRoot(root, settings.slotBDir),
-    });
+    return createDirSlotStore(
+      {
+        A: underRoot(root, settings.slotADir),
+        B: underRoot(root, settings.slotBDir),
+      },
+      { log },
+    );
   }
   return createBlockSlotStore({
     labels: { A: settings.slotALabel, B: settings.slotBLabel },

@@ -374,6 +374,9 @@ export async function activate(deps: AgentDeps): Promise<UpdateState> {
         `slot ${target} holds ${version ?? 'no version'}, expected ${state.toVersion ?? '?'}`,
       );
     }
+    // GRUB reads the slot without replaying a filesystem journal: make it readable
+    // now, or a power cut after the flip could send GRUB to a slot it cannot see.
+    await deps.slots.flushForBootloader(target);
     await deps.bootEnv.activate(target);
   } catch (err) {
     return failWith(deps, state, err);
@@ -397,6 +400,7 @@ export async function rollback(deps: AgentDeps): Promise<{ state: UpdateState; s
   if (!(await deps.slots.hasBootableImage(to))) {
     throw new GateError('NO_ROLLBACK_TARGET', `slot ${to} holds no bootable image`);
   }
+  await deps.slots.flushForBootloader(to);
   await deps.bootEnv.forceRollback();
   const next = await deps.state.transition(state, 'rolled_back', {
     reason: 'MANUAL_ROLLBACK',

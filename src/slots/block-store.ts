@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import type { Slot } from '../bootenv/types.js';
 import { findDeviceByLabel, findMount, run } from './block-device.js';
+import { checkpointJournal } from './journal-checkpoint.js';
 import {
   dirFreeBytes,
   readSlotDirVersion,
@@ -132,5 +133,10 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
       ),
     verify: (slot, expected) => withSlot(slot, 'ro', (dir) => verifySlotDir(dir, expected)),
     hasBootableImage: (slot) => withSlot(slot, 'ro', slotDirBootable),
+    // Our own mounts are gone by now (unmounting checkpoints the journal); a mount
+    // that was already there stays, so its journal is checkpointed explicitly.
+    flushForBootloader: async (slot) => {
+      await withSlot(slot, 'ro', (dir) => checkpointJournal(dir, { log }));
+    },
   };
 }

@@ -2,11 +2,16 @@
  * `dir` slot store (DESIGN §3.2 `slot_backend=dir`): each slot is a plain directory
  * (`slot_a_dir`, `slot_b_dir`, resolved under --root by the caller). For tests, the
  * demo, and systems that mount the slot partitions themselves. A missing directory
- * is an empty slot; writing (and measuring free space) creates it.
+ * is an empty slot; writing (and measuring free space) creates it. A slot directory
+ * on a mounted ext4 partition has its journal checkpointed before activation, so that
+ * GRUB (which does not replay journals) sees the new files after a power cut.
  */
 import { mkdir } from 'node:fs/promises';
 import { OperationError, errnoCode } from '../errors.js';
 import type { Slot } from '../bootenv/types.js';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { checkpointJournal } from './journal-checkpoint.js';
 import {
   dirFreeBytes,
   readSlotDirVersion,
@@ -18,6 +23,7 @@ import {
 import type { SlotDigests, SlotImageSource, SlotStore } from './types.js';
 
 export interface DirSlotStoreOptions {
+  log?: Logger;
   /** Fault-injection hook (tests). */
   onWriteStep?: SlotWriteOptions['onStep'];
 }
@@ -26,6 +32,7 @@ export function createDirSlotStore(
   dirs: Record<Slot, string>,
   options: DirSlotStoreOptions = {},
 ): SlotStore {
+  const log = options.log ?? silentLogger;
   async function ensure(slot: Slot): Promise<string> {
     const dir = dirs[slot];
     try {
@@ -49,5 +56,8 @@ export function createDirSlotStore(
     },
     verify: (slot, expected) => verifySlotDir(dirs[slot], expected),
     hasBootableImage: (slot) => slotDirBootable(dirs[slot]),
+    async flushForBootloader(slot: Slot) {
+      await checkpointJournal(dirs[slot], { log });
+    },
   };
 }

@@ -38,4 +38,11 @@ export interface SlotStore {
   verify(slot: Slot, expected: SlotDigests): Promise<void>;
   /** Whether the slot holds a kernel, an initramfs and a version (something GRUB could boot). */
   hasBootableImage(slot: Slot): Promise<boolean>;
+  /**
+   * Make what is in the slot readable by GRUB now, not after the kernel gets round
+   * to it: checkpoint a journaled filesystem that stays mounted (journal-checkpoint.ts).
+   * Called before GRUB is pointed at the slot. Never throws for a checkpoint that
+   * cannot be made (a warning is logged).
+   */
+  flushForBootloader(slot: Slot): Promise<void>;
 }

@@ -1,0 +1,171 @@
+/**
+ * The journal checkpoint before activation, on real ext4 filesystems on loop devices
+ * (root only). The oracle is `debugfs`, which like GRUB reads the disk without
+ * replaying the journal, run on a copy of the image: the disk as a power cut would
+ * leave it.
+ */
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../src/log.js';
+import { createDirSlotStore } from '../../src/slots/dir-store.js';
+import { checkpointJournal } from '../../src/slots/journal-checkpoint.js';
+import type { RunResult } from '../../src/slots/block-device.js';
+import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+import { stageImage } from './fixtures.js';
+
+const exec = promisify(execFile);
+const skip = await loopSkipReason();
+
+function capturingLogger() {
+  const stream = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  stream.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n').filter(Boolean))
+      lines.push(JSON.parse(l) as Record<string, unknown>);
+  });
+  return { log: createLogger({ level: 'debug', json: true, stream }), lines };
+}
+
+/** `ls` of a directory in an ext4 image as debugfs sees it (no journal replay). */
+async function namesWithoutJournal(image: string, dir: string): Promise<string[]> {
+  const { stdout } = await exec('debugfs', ['-R', `ls ${dir}`, image]).catch(
+    (err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }),
+  );
+  return stdout.split(/\s+/).filter((w) => /^[a-z]/.test(w));
+}
+
+describe('checkpointJournal', () => {
+  it('leaves a filesystem alone that is the root filesystem or has no journal', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ks-ckpt-'));
+    const calls: string[][] = [];
+    const runTool = (cmd: string, args: string[]): Promise<RunResult> => {
+      calls.push([cmd, ...args]);
+      return Promise.resolve({ code: 0, stdout: '', stderr: '' });
+    };
+    try {
+      const { log } = capturingLogger();
+      // The directory itself as "root": whatever its filesystem, it must not be frozen.
+      const outcome = await checkpointJournal(dir, { log, runTool, rootDir: dir });
+      assert.ok(['root-filesystem', 'not-journaled'].includes(outcome), outcome);
+      assert.deepEqual(calls, []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, () => {
+  let work: string;
+  let disk: LoopDisk;
+  let mnt: string;
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'ks-ckpt-loop-'));
+    disk = await makeLoopDisk({ label: uniqueLabel('KC'), sizeMiB: 32, dir: work });
+    mnt = join(work, 'mnt');
+    await mkdir(mnt);
+    await exec('mount', ['-t', 'ext4', disk.device, mnt]);
+  });
+  after(async () => {
+    await disk?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('makes a freshly written slot visible to a reader that does not replay the journal', async () => {
+    const staging = await mkdtemp(join(work, 'staging-'));
+    const v2 = await stageImage(staging, '2.0.0', { kernel: 1 << 20, initramfs: 2 << 20 });
+    const { log, lines } = capturingLogger();
+    const store = createDirSlotStore({ A: join(mnt, 'a'), B: join(mnt, 'b') }, { log });
+    await store.write('B', v2.image, v2.digests);
+
+    // Control: after write (every file and directory fsynced) the new entries are
+    // only in the journal. This is the disk GRUB met after the QEMU power cut.
+    const before = join(work, 'before.img');
+    await copyFile(disk.image, before);
+    assert.deepEqual(
+      await namesWithoutJournal(before, '/b'),
+      [],
+      'the new slot is already in place without a checkpoint: this test cannot show the fix',
+    );
+
+    await store.flushForBootloader('B');
+    const afterCut = join(work, 'after.img');
+    await copyFile(disk.image, afterCut);
+    assert.deepEqual((await namesWithoutJournal(afterCut, '/b')).sort(), [
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
+    const { stdout: version } = await exec('debugfs', ['-R', 'cat /b/version', afterCut]);
+    assert.equal(version.trim(), '2.0.0');
+    assert.ok(lines.some((l) => l.msg === 'slot journal checkpointed'));
+
+    // Thawed: the slot can be written again at once.
+    const v3 = await stageImage(staging, '3.0.0');
+    await store.write('B', v3.image, v3.digests);
+    assert.equal(await store.readVersion('B'), '3.0.0');
+  });
+
+  it('warns and carries on when fsfreeze is missing or refuses', async () => {
+    const dir = join(mnt, 'a');
+    await mkdir(dir, { recursive: true });
+    const missing = capturingLogger();
+    const outcome = await checkpointJournal(dir, {
+      log: missing.log,
+      runTool: () => Promise.reject(new Error('spawn fsfreeze ENOENT')),
+    });
+    assert.equal(outcome, 'unavailable');
+    assert.ok(missing.lines.some((l) => l.code === 'SLOT_CHECKPOINT_UNAVAILABLE'));
+
+    const refused = capturingLogger();
+    const outcome2 = await checkpointJournal(dir, {
+      log: refused.log,
+      runTool: () => Promise.resolve({ code: 1, stdout: '', stderr: 'Operation not permitted' }),
+    });
+    assert.equal(outcome2, 'failed');
+    assert.ok(refused.lines.some((l) => l.code === 'SLOT_CHECKPOINT_FAILED'));
+  });
+
+  it('retries a failed thaw and reports it when the filesystem stays frozen', async () => {
+    const dir = join(mnt, 'a');
+    await mkdir(dir, { recursive: true });
+    const { log, lines } = capturingLogger();
+    const calls: string[] = [];
+    // Really freeze; make the first thaws fail, then really thaw (so the test leaves
+    // nothing frozen), counting the attempts.
+    const runTool = async (cmd: string, args: string[]): Promise<RunResult> => {
+      calls.push(args[0]!);
+      if (args[0] === '--unfreeze' && calls.length < 4) {
+        return { code: 1, stdout: '', stderr: 'injected' };
+      }
+      const { stdout, stderr } = await exec(cmd, args);
+      return { code: 0, stdout, stderr };
+    };
+    assert.equal(await checkpointJournal(dir, { log, runTool }), 'checkpointed');
+    assert.deepEqual(calls, ['--freeze', '--unfreeze', '--unfreeze', '--unfreeze']);
+    assert.ok(!lines.some((l) => l.code === 'SLOT_THAW_FAILED'));
+
+    const stuck = capturingLogger();
+    const frozenCalls: string[] = [];
+    const neverThaws = (_cmd: string, args: string[]): Promise<RunResult> => {
+      frozenCalls.push(args[0]!);
+      return Promise.resolve(
+        args[0] === '--freeze'
+          ? { code: 0, stdout: '', stderr: '' }
+          : { code: 1, stdout: '', stderr: 'injected' },
+      );
+    };
+    assert.equal(
+      await checkpointJournal(dir, { log: stuck.log, runTool: neverThaws }),
+      'checkpointed',
+    );
+    assert.equal(frozenCalls.filter((c) => c === '--unfreeze').length, 5);
+    assert.ok(stuck.lines.some((l) => l.code === 'SLOT_THAW_FAILED'));
+  });
+});

@@ -127,6 +127,7 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
       const { createOciUpdateSource } = await import('../transport/oci/source.js');
       return createOciUpdateSource({
         ...common,
+        clock,
         registry: settings.registry,
         ...(settings.tag ? { tag: settings.tag } : {}),
         architecture: goArch(),

@@ -26,6 +26,7 @@ import { fsyncDir } from '../fs/atomic.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createEd25519Verifier, type Ed25519StreamVerifier } from '../crypto/ed25519.js';
 import { BatchWriter } from './batch-writer.js';
+import { GarbagePacer } from './memory.js';
 import { TransportCode, poisonsPartial, redactUrl, toTransportError } from './errors.js';
 import { discardBody, headerValue, openRequest, type OpenResponse } from './http.js';
 import {
@@ -364,6 +365,7 @@ class Transfer {
       throw this.tooLarge(url, this.offset + declared);
     }
     const writer = new BatchWriter(handle, this.offset);
+    const pacer = new GarbagePacer();
     const guard = this.startRateGuard(attempt$, url);
     let received = 0;
     try {
@@ -397,6 +399,7 @@ class Transfer {
           this.fetched += chunk.length;
           received += chunk.length;
           guard.bytes = received;
+          pacer.add(chunk.length);
           this.progress(false);
           if (full) {
             body.pause();

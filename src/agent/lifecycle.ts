@@ -309,6 +309,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
         artifact,
         bytes: s.size,
         fetched: s.bytesFetched,
+        resumed_from: s.resumedFrom,
         sha256: s.sha256,
         signature: s.signatureVerified,
       });

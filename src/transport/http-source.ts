@@ -25,12 +25,13 @@ import { DEFAULT_DOWNLOAD_LIMITS, downloadToFile, type DownloadLimits } from './
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
-import type {
-  ArtifactName,
-  Release,
-  StageOptions,
-  StagedArtifact,
-  UpdateSource,
+import {
+  toStagedArtifact,
+  type ArtifactName,
+  type Release,
+  type StageOptions,
+  type StagedArtifact,
+  type UpdateSource,
 } from './source.js';
 
 export interface TransportLimits extends DownloadLimits {
@@ -271,21 +272,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       if (err instanceof KubesoloError) err.details.artifact ??= artifact;
       throw err;
     });
-    log.info('staged', {
-      artifact,
-      bytes: result.size,
-      fetched: result.bytesFetched,
-      resumed_from: result.resumedFrom,
-      signature: result.signatureVerified,
-    });
-    return {
-      artifact,
-      path: result.path,
-      sha256: result.sha256,
-      size: result.size,
-      signatureVerified: result.signatureVerified,
-      bytesFetched: result.bytesFetched,
-    };
+    return toStagedArtifact(artifact, result);
   }
 
   return {

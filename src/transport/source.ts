@@ -4,6 +4,7 @@
  * lifecycle, so the agent's gates and state machine do not care which one is used.
  */
 import type { ReleaseMetadata } from '../metadata/types.js';
+import type { DownloadResult } from './download.js';
 
 export type ArtifactName = 'vmlinuz' | 'initramfs';
 
@@ -38,6 +39,21 @@ export interface StagedArtifact {
   signatureVerified: boolean;
   /** Bytes fetched over the network for this artifact in this run (resume makes it < size). */
   bytesFetched: number;
+  /** Bytes of a partial file from an earlier attempt that were kept (0: a fresh download). */
+  resumedFrom: number;
+}
+
+/** What both sources hand back after downloadToFile (the lifecycle logs it). */
+export function toStagedArtifact(artifact: ArtifactName, result: DownloadResult): StagedArtifact {
+  return {
+    artifact,
+    path: result.path,
+    sha256: result.sha256,
+    size: result.size,
+    signatureVerified: result.signatureVerified,
+    bytesFetched: result.bytesFetched,
+    resumedFrom: result.resumedFrom,
+  };
 }
 
 export interface UpdateSource {

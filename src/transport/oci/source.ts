@@ -22,12 +22,13 @@ import type { ReleaseMetadata } from '../../metadata/types.js';
 import { createDispatcher } from '../dispatcher.js';
 import { DEFAULT_DOWNLOAD_LIMITS, downloadToFile } from '../download.js';
 import { ARTIFACT_FILES, type TransportLimits } from '../http-source.js';
-import type {
-  ArtifactName,
-  Release,
-  StageOptions,
-  StagedArtifact,
-  UpdateSource,
+import {
+  toStagedArtifact,
+  type ArtifactName,
+  type Release,
+  type StageOptions,
+  type StagedArtifact,
+  type UpdateSource,
 } from '../source.js';
 import {
   isIndexType,
@@ -450,22 +451,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       }
       throw err;
     });
-    log.info('staged', {
-      artifact,
-      origin: release.origin,
-      bytes: result.size,
-      fetched: result.bytesFetched,
-      resumed_from: result.resumedFrom,
-      signature: result.signatureVerified,
-    });
-    return {
-      artifact,
-      path: result.path,
-      sha256: result.sha256,
-      size: result.size,
-      signatureVerified: result.signatureVerified,
-      bytesFetched: result.bytesFetched,
-    };
+    return toStagedArtifact(artifact, result);
   }
 
   return {

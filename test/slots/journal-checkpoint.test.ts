@@ -13,6 +13,7 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
+import { createBlockSlotStore } from '../../src/slots/block-store.js';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { checkpointJournal } from '../../src/slots/journal-checkpoint.js';
 import type { RunResult } from '../../src/slots/block-device.js';
@@ -110,6 +111,25 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
     const v3 = await stageImage(staging, '3.0.0');
     await store.write('B', v3.image, v3.digests);
     assert.equal(await store.readVersion('B'), '3.0.0');
+  });
+
+  it('block store: checkpoints a partition that was already mounted (it does not unmount it)', async () => {
+    const staging = await mkdtemp(join(work, 'staging-'));
+    const v1 = await stageImage(staging, '1.0.0', { kernel: 1 << 20, initramfs: 1 << 20 });
+    const { log } = capturingLogger();
+    const store = createBlockSlotStore({ labels: { A: disk.label, B: 'KS-UNUSED' }, log });
+    await store.write('A', v1.image, v1.digests);
+    const before = join(work, 'block-before.img');
+    await copyFile(disk.image, before);
+    assert.ok(
+      !(await namesWithoutJournal(before, '/')).includes('vmlinuz'),
+      'the new slot is already in place without a checkpoint: this test cannot show the fix',
+    );
+    await store.flushForBootloader('A');
+    const afterCut = join(work, 'block-after.img');
+    await copyFile(disk.image, afterCut);
+    const names = await namesWithoutJournal(afterCut, '/');
+    for (const f of ['vmlinuz', 'kubesolo-os.gz', 'version']) assert.ok(names.includes(f), f);
   });
 
   it('warns and carries on when fsfreeze is missing or refuses', async () => {

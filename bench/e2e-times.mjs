@@ -61,3 +61,8 @@ if (suite)
   console.log(
     `- whole \`npm run test:e2e\` run (wall clock, after \`npm run build\`): ${s(suite.durationMs)} s, exit ${suite.exitCode}`,
   );
+const blockSuite = entries.filter((e) => e.what === 'suite-block').at(-1);
+if (blockSuite)
+  console.log(
+    `- \`npm run test:e2e:block\` run (wall clock, after \`npm run build\`): ${s(blockSuite.durationMs)} s, exit ${blockSuite.exitCode}`,
+  );

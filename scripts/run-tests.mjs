@@ -1,4 +1,4 @@
-// Finds *.test.ts under the given directory and runs them with node:test and the tsx loader.
+// Finds *.test.ts under the given directories (or takes the given files) and runs them with node:test and the tsx loader.
 // Node 20's --test takes no globs, so the file list is built here. test/e2e is only
 // included when asked (--include-e2e): it boots QEMU and has its own npm script.
 import { readdirSync, statSync } from 'node:fs';
@@ -10,6 +10,7 @@ const includeE2e = args.includes('--include-e2e');
 const roots = args.filter((a) => !a.startsWith('--'));
 
 function walk(dir, out) {
+  if (!statSync(dir).isDirectory()) return dir.endsWith('.test.ts') ? [...out, dir] : out;
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) {

@@ -251,7 +251,9 @@ export class Device {
     });
     recordTiming({
       what: 'boot',
-      scenario: this.name,
+      // The block-store variant (npm run test:e2e:block) is summarized apart.
+      scenario:
+        process.env.KSOLO_E2E_SLOT_BACKEND === 'block' ? `${this.name} (block)` : this.name,
       boot: this.boots,
       label,
       durationMs: r.durationMs,

@@ -252,8 +252,7 @@ export class Device {
     recordTiming({
       what: 'boot',
       // The block-store variant (npm run test:e2e:block) is summarized apart.
-      scenario:
-        process.env.KSOLO_E2E_SLOT_BACKEND === 'block' ? `${this.name} (block)` : this.name,
+      scenario: process.env.KSOLO_E2E_SLOT_BACKEND === 'block' ? `${this.name} (block)` : this.name,
       boot: this.boots,
       label,
       durationMs: r.durationMs,

@@ -7,12 +7,12 @@
 // It also records the client's peak RSS for 1 GiB vs 64 MiB, and a resume run: the
 // download is killed with SIGKILL at ~50 %, rerun, and the bytes the server sent in
 // total are counted.
-//   node bench/download.bench.mjs [--size-mib 1024] [--small-mib 64] [--rounds 3]
+//   node bench/download.bench.mjs [--size-mib 1024] [--small-mib 64] [--rounds 5]
 //                                 [--record] [--check]
 // --record rewrites the "Download, hash and stage" section of bench/RESULTS.md;
 // --check exits 1 when a target is missed. Large files live in a temp dir that is
 // deleted at the end (also on failure).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomFillSync, sign } from 'node:crypto';
 import {
   closeSync,
@@ -40,7 +40,7 @@ const MiB = 1024 * 1024;
 const opts = {
   sizeMiB: 1024,
   smallMiB: 64,
-  rounds: 3,
+  rounds: 5,
   record: false,
   check: false,
   disk: true,
@@ -229,6 +229,9 @@ try {
 
   const runVariant = async (name, f, dest) => {
     clearDest(dest);
+    // Untimed: flush what earlier runs left dirty in the page cache, so that no run
+    // pays for another's writeback (the baseline's tee leaves 1 GiB dirty behind).
+    spawnSync('sync');
     let r;
     if (name === 'baseline') {
       r = await run('sh', ['-c', `curl -s ${url(f)} | tee ${dest} | openssl dgst -sha256`]);
@@ -350,7 +353,7 @@ try {
     `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} by \`node bench/download.bench.mjs\` (\`npm run bench -- download\`):`,
     `Node ${process.version}, ${cpus().length} × ${cpu}, 1-min load average ${load0.toFixed(1)} → ${load1.toFixed(1)} (the machine is shared; every measured process runs at \`nice ${opts.nice}\`).`,
     `File: ${opts.sizeMiB} MiB of random bytes served over loopback HTTP by \`bench/download-server.mjs\` in its own process, from tmpfs; ` +
-      `${opts.rounds} interleaved rounds in shuffled order after a warm-up; wall time from spawn to exit, CPU = user + system of the process tree (GNU time). ` +
+      `${opts.rounds} interleaved rounds in shuffled order after a warm-up, \`sync\` (untimed) before every run; wall time from spawn to exit, CPU = user + system of the process tree (GNU time). ` +
       `The agent rows run \`downloadToFile()\` (bundled by esbuild like the binaries); they include its fsync of the staged file, which the baseline does not do.`,
     '',
     ...tables,

@@ -159,9 +159,14 @@ export function isSmallOrder(point: Point): boolean {
 
 /**
  * The final step of RFC 8032 §5.1.7 once k's hash input has been fed:
- * decode A, require S < L, and compare encode([S]B - [k]A) with R.
+ * decode A, require S < L, and compare encode([S]B - [k]A) with R. `digest` is
+ * SHA-512(hashPrefix(signature, publicKey) || M).
  */
-function finalCheck(signature: Uint8Array, publicKey: Uint8Array, digest: Uint8Array): boolean {
+export function finalCheck(
+  signature: Uint8Array,
+  publicKey: Uint8Array,
+  digest: Uint8Array,
+): boolean {
   const a = decodePoint(publicKey);
   if (a === undefined || isSmallOrder(a)) return false;
   const s = littleEndian(signature.subarray(32, 64));
@@ -190,14 +195,10 @@ export function createEd25519Verifier(
   signature: Uint8Array,
   publicKey: Uint8Array,
 ): Ed25519StreamVerifier {
-  const wellFormed = signature.length === 64 && publicKey.length === 32;
+  const prefix = hashPrefix(signature, publicKey);
+  const wellFormed = prefix !== undefined;
   const hash: Hash = createHash('sha512');
-  // RFC 8032 §5.1.7 step 2: k = SHA-512(dom2(F, C) || R || A || PH(M)); for pure
-  // Ed25519 dom2 is empty and PH is the identity, so R and A go first, then M.
-  if (wellFormed) {
-    hash.update(signature.subarray(0, 32));
-    hash.update(publicKey);
-  }
+  if (prefix) hash.update(prefix);
   let result: boolean | undefined;
   return {
     update(chunk) {
@@ -209,6 +210,17 @@ export function createEd25519Verifier(
       return result;
     },
   };
+}
+
+/**
+ * What SHA-512 must see before the message: RFC 8032 §5.1.7 step 2,
+ * k = SHA-512(dom2(F, C) || R || A || PH(M)); for pure Ed25519 dom2 is empty and PH is
+ * the identity, so R and A go first, then M. Undefined for wrong lengths (which
+ * verify as invalid).
+ */
+export function hashPrefix(signature: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
+  if (signature.length !== 64 || publicKey.length !== 32) return undefined;
+  return Buffer.concat([signature.subarray(0, 32), publicKey]);
 }
 
 /** One-shot verification of a message held in memory (metadata, small files). */

@@ -24,8 +24,11 @@ import {
 } from '../errors.js';
 import { fsyncDir } from '../fs/atomic.js';
 import { silentLogger, type Logger } from '../log.js';
-import { createEd25519Verifier, type Ed25519StreamVerifier } from '../crypto/ed25519.js';
-import { BatchWriter } from './batch-writer.js';
+import {
+  createOffThreadEd25519Verifier,
+  type OffThreadEd25519Verifier,
+} from '../crypto/ed25519-offthread.js';
+import { BatchWriter, DEFAULT_BATCH_BYTES } from './batch-writer.js';
 import { GarbagePacer } from './memory.js';
 import { TransportCode, poisonsPartial, redactUrl, toTransportError } from './errors.js';
 import { discardBody, headerValue, openRequest, type OpenResponse } from './http.js';
@@ -118,7 +121,7 @@ class Transfer {
   readonly sidecar: string;
   readonly url: string;
   sha: Hash = createHash('sha256');
-  ed: Ed25519StreamVerifier | undefined;
+  ed: OffThreadEd25519Verifier | undefined;
   handle: FileHandle | undefined;
   /** Bytes in the partial file, all of them fed to the hashers. */
   offset = 0;
@@ -138,9 +141,10 @@ class Transfer {
     this.ed = this.newVerifier();
   }
 
-  newVerifier(): Ed25519StreamVerifier | undefined {
+  /** The SHA-512 of the signature check runs on a worker thread: a second core's work. */
+  newVerifier(): OffThreadEd25519Verifier | undefined {
     const sig = this.options.signature;
-    return sig ? createEd25519Verifier(sig.signature, sig.publicKey) : undefined;
+    return sig ? createOffThreadEd25519Verifier(sig.signature, sig.publicKey) : undefined;
   }
 
   get limit(): number {
@@ -190,6 +194,7 @@ class Transfer {
     } finally {
       clearTimeout(deadline);
       external?.removeEventListener('abort', onAbort);
+      await this.ed?.close();
       await this.handle?.close().catch(() => undefined);
       this.handle = undefined;
     }
@@ -226,7 +231,7 @@ class Transfer {
     const stream = createReadStream(this.part, { highWaterMark: 1024 * 1024, end: size - 1 });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       this.sha.update(chunk);
-      this.ed?.update(chunk);
+      if (this.ed?.update(chunk)) await this.ed.ready();
     }
     this.offset = size;
     this.resumedFrom = size;
@@ -253,6 +258,7 @@ class Transfer {
     if (this.offset > 0)
       this.log.info('restarting download from the beginning', { url: redactUrl(this.url), reason });
     this.sha = createHash('sha256');
+    await this.ed?.close();
     this.ed = this.newVerifier();
     this.offset = 0;
     this.resumedFrom = 0;
@@ -364,7 +370,8 @@ class Transfer {
       discardBody(response.body);
       throw this.tooLarge(url, this.offset + declared);
     }
-    const writer = new BatchWriter(handle, this.offset);
+    // Write the page cache out as we go (see BatchWriter): every 32 MiB.
+    const writer = new BatchWriter(handle, this.offset, DEFAULT_BATCH_BYTES, 32 * 1024 * 1024);
     const pacer = new GarbagePacer();
     const guard = this.startRateGuard(attempt$, url);
     let received = 0;
@@ -373,7 +380,8 @@ class Transfer {
       // soon as undici parses it, so when the connection drops nothing already
       // received sits unread in the stream buffer (and lost to the resume), and the
       // per-chunk cost is one call instead of an async-iterator round trip.
-      // Backpressure: pause the body while the writer has a full batch queued.
+      // Backpressure: pause the body while the writer has a full batch queued or the
+      // SHA-512 worker holds every slot.
       const body = response.body;
       await new Promise<void>((resolve, reject) => {
         let failed = false;
@@ -393,17 +401,17 @@ class Transfer {
             return;
           }
           this.sha.update(chunk);
-          this.ed?.update(chunk);
-          const full = writer.enqueue(chunk);
+          const verifierFull = this.ed?.update(chunk) ?? false;
+          const writerFull = writer.enqueue(chunk);
           this.offset += chunk.length;
           this.fetched += chunk.length;
           received += chunk.length;
           guard.bytes = received;
           pacer.add(chunk.length);
           this.progress(false);
-          if (full) {
+          if (writerFull || verifierFull) {
             body.pause();
-            writer.ready().then(() => {
+            Promise.all([writer.ready(), this.ed?.ready()]).then(() => {
               if (!failed) body.resume();
             }, fail);
           }
@@ -517,7 +525,7 @@ class Transfer {
       );
     }
     const signatureVerified = this.ed !== undefined;
-    if (this.ed !== undefined && !this.ed.verify()) {
+    if (this.ed !== undefined && !(await this.ed.verify())) {
       throw new VerificationError(
         TransportCode.SIGNATURE_INVALID,
         `Ed25519 signature of ${url} does not verify`,

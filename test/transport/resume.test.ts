@@ -142,6 +142,17 @@ describe('resumable downloads', () => {
     assert.deepEqual(await readFile(dest()), BODY);
   });
 
+  it('a restart also starts the signature check over (it covers only the new bytes)', async () => {
+    const keys = newKeys();
+    const signature = { signature: sig(BODY, keys.privateKey), publicKey: keys.raw };
+    await interrupted({ signature });
+    srv.route('/img', staticFile(BODY, { ranges: false }));
+    const r = await downloadToFile(opts('/img', { signature }));
+    assert.equal(r.resumedFrom, 0);
+    assert.equal(r.signatureVerified, true);
+    assert.deepEqual(await readFile(dest()), BODY);
+  });
+
   it('a changed ETag makes If-Range fail (200) and the download restarts', async () => {
     await interrupted();
     srv.route('/img', staticFile(BODY, { etag: '"re-uploaded"' }));

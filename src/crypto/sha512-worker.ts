@@ -15,6 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { OperationError } from '../errors.js';
+import { SlotFiller } from '../slot-filler.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -46,14 +47,7 @@ interface Waiter<T> {
 
 export class Sha512Worker {
   readonly #worker: Worker;
-  readonly #ring: Uint8Array;
-  readonly #slotBytes: number;
-  readonly #free: number[] = [];
-  /** The slot being filled, and how far. */
-  #slot: number | undefined;
-  #fill = 0;
-  /** Chunks (or their tails) that arrived while every slot was with the worker. */
-  #waiting: Uint8Array[] = [];
+  readonly #filler: SlotFiller;
   #readyWaiters: Waiter<void>[] = [];
   #digestWaiter: Waiter<Buffer> | undefined;
   #failure: Error | undefined;
@@ -61,9 +55,13 @@ export class Sha512Worker {
 
   constructor(slotBytes = SHA512_WORKER_SLOT_BYTES, slots = SHA512_WORKER_SLOTS) {
     const ring = new SharedArrayBuffer(slotBytes * slots);
-    this.#ring = new Uint8Array(ring);
-    this.#slotBytes = slotBytes;
-    for (let i = slots - 1; i >= 0; i--) this.#free.push(i);
+    const views = Array.from(
+      { length: slots },
+      (_, i) => new Uint8Array(ring, i * slotBytes, slotBytes),
+    );
+    this.#filler = new SlotFiller(views, (slot, length) =>
+      this.#worker.postMessage({ slot, length }),
+    );
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { ring, slotBytes },
@@ -96,15 +94,13 @@ export class Sha512Worker {
    */
   update(chunk: Uint8Array): boolean {
     if (this.#failure) return true;
-    if (this.#waiting.length > 0) this.#waiting.push(chunk);
-    else this.#copyIn(chunk);
-    return this.#waiting.length > 0;
+    return this.#filler.take(chunk);
   }
 
   /** Resolves when nothing is waiting for a slot. */
   ready(): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#waiting.length === 0) return Promise.resolve();
+    if (!this.#filler.waiting) return Promise.resolve();
     return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
   }
 
@@ -112,7 +108,7 @@ export class Sha512Worker {
   async digest(): Promise<Buffer> {
     await this.ready();
     if (this.#failure) throw this.#failure;
-    if (this.#slot !== undefined && this.#fill > 0) this.#send();
+    this.#filler.flushPartial();
     const result = new Promise<Buffer>((resolve, reject) => {
       this.#digestWaiter = { resolve, reject };
     });
@@ -128,32 +124,6 @@ export class Sha512Worker {
     await this.#worker.terminate();
   }
 
-  #copyIn(chunk: Uint8Array): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (this.#slot === undefined) {
-        const slot = this.#free.pop();
-        if (slot === undefined) {
-          this.#waiting.push(offset === 0 ? chunk : chunk.subarray(offset));
-          return;
-        }
-        this.#slot = slot;
-        this.#fill = 0;
-      }
-      const n = Math.min(chunk.length - offset, this.#slotBytes - this.#fill);
-      this.#ring.set(chunk.subarray(offset, offset + n), this.#slot * this.#slotBytes + this.#fill);
-      this.#fill += n;
-      offset += n;
-      if (this.#fill === this.#slotBytes) this.#send();
-    }
-  }
-
-  #send(): void {
-    this.#worker.postMessage({ slot: this.#slot, length: this.#fill });
-    this.#slot = undefined;
-    this.#fill = 0;
-  }
-
   #onMessage(m: FromWorker): void {
     if (m.digest !== undefined) {
       const waiter = this.#digestWaiter;
@@ -162,14 +132,8 @@ export class Sha512Worker {
       return;
     }
     if (m.slot === undefined) return;
-    this.#free.push(m.slot);
-    // Move what was waiting into the free slot, in order.
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    let i = 0;
-    while (i < waiting.length && this.#waiting.length === 0) this.#copyIn(waiting[i++]!);
-    this.#waiting.push(...waiting.slice(i));
-    if (this.#waiting.length === 0) {
+    this.#filler.release(m.slot);
+    if (!this.#filler.waiting) {
       const waiters = this.#readyWaiters;
       this.#readyWaiters = [];
       for (const w of waiters) w.resolve();

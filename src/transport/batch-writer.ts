@@ -22,18 +22,16 @@
  * until `ready()` resolves, so at most what arrives during that pause is held.
  */
 import type { FileHandle } from 'node:fs/promises';
+import { SlotFiller } from '../slot-filler.js';
 
 export const DEFAULT_BATCH_BYTES = 1024 * 1024;
 const BUFFERS = 2;
 
 export class BatchWriter {
-  readonly #free: Buffer[] = [];
-  #current: Buffer | undefined;
-  #fill = 0;
+  readonly #buffers: Buffer[] = [];
+  readonly #filler: SlotFiller;
   /** Full buffers in file order, waiting for their write. */
-  #queue: { buffer: Buffer; length: number }[] = [];
-  /** Chunks (or their tails) that arrived while no buffer was free. */
-  #waiting: Uint8Array[] = [];
+  #queue: { slot: number; length: number }[] = [];
   #inflight = false;
   #error: Error | undefined;
   #position: number;
@@ -48,7 +46,11 @@ export class BatchWriter {
     private readonly syncEveryBytes = 0,
   ) {
     this.#position = position;
-    for (let i = 0; i < BUFFERS; i++) this.#free.push(Buffer.allocUnsafeSlow(batchBytes));
+    for (let i = 0; i < BUFFERS; i++) this.#buffers.push(Buffer.allocUnsafeSlow(batchBytes));
+    this.#filler = new SlotFiller(this.#buffers, (slot, length) => {
+      this.#queue.push({ slot, length });
+      this.#startWrite();
+    });
   }
 
   /**
@@ -57,14 +59,12 @@ export class BatchWriter {
    * a buffer is free): the caller may drop it.
    */
   enqueue(chunk: Uint8Array): boolean {
-    if (this.#waiting.length > 0) this.#waiting.push(chunk);
-    else this.#copyIn(chunk);
-    return this.#waiting.length > 0;
+    return this.#filler.take(chunk);
   }
 
   /** Resolves when the writer can take more; rejects with the first write error. */
   async ready(): Promise<void> {
-    while (this.#waiting.length > 0 && this.#error === undefined) await this.#nextChange();
+    while (this.#filler.waiting && this.#error === undefined) await this.#nextChange();
     if (this.#error !== undefined) throw this.#error;
   }
 
@@ -76,7 +76,7 @@ export class BatchWriter {
   /** Write everything taken so far and wait for it. Throws the first write error. */
   async flush(): Promise<void> {
     await this.ready();
-    if (this.#current !== undefined && this.#fill > 0) this.#queueCurrent();
+    this.#filler.flushPartial();
     while (
       (this.#inflight || this.#queue.length > 0 || this.#syncing) &&
       this.#error === undefined
@@ -84,33 +84,6 @@ export class BatchWriter {
       await this.#nextChange();
     }
     if (this.#error !== undefined) throw this.#error;
-  }
-
-  #copyIn(chunk: Uint8Array): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (this.#current === undefined) {
-        const buffer = this.#free.pop();
-        if (buffer === undefined) {
-          this.#waiting.push(offset === 0 ? chunk : chunk.subarray(offset));
-          return;
-        }
-        this.#current = buffer;
-        this.#fill = 0;
-      }
-      const n = Math.min(chunk.length - offset, this.#current.length - this.#fill);
-      this.#current.set(chunk.subarray(offset, offset + n), this.#fill);
-      this.#fill += n;
-      offset += n;
-      if (this.#fill === this.#current.length) this.#queueCurrent();
-    }
-  }
-
-  #queueCurrent(): void {
-    this.#queue.push({ buffer: this.#current!, length: this.#fill });
-    this.#current = undefined;
-    this.#fill = 0;
-    this.#startWrite();
   }
 
   #startWrite(): void {
@@ -121,13 +94,12 @@ export class BatchWriter {
     this.#position += next.length;
     this.#inflight = true;
     // The rejection is stored, not left unhandled; the next ready/flush rethrows it.
-    writeFully(this.handle, next.buffer, next.length, position).then(
+    writeFully(this.handle, this.#buffers[next.slot]!, next.length, position).then(
       () => {
         this.#inflight = false;
-        this.#free.push(next.buffer);
         this.#sinceSync += next.length;
         this.#startSync();
-        this.#drainWaiting();
+        this.#filler.release(next.slot);
         // Keep the disk busy: write the next full buffer without waiting for a caller.
         this.#startWrite();
         this.#notify();
@@ -155,15 +127,6 @@ export class BatchWriter {
         this.#notify();
       },
     );
-  }
-
-  /** Move what was waiting into the free buffer, in order. */
-  #drainWaiting(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    let i = 0;
-    while (i < waiting.length && this.#waiting.length === 0) this.#copyIn(waiting[i++]!);
-    this.#waiting.push(...waiting.slice(i));
   }
 
   #nextChange(): Promise<void> {

@@ -3,20 +3,14 @@
  * its timing, so `healthcheck --json` shows exactly why a slot was (not) committed.
  */
 import type { Clock } from '../clock.js';
+import { HEALTH_CHECK_NAMES, type HealthCheckName } from '../config/keys.js';
 import type { KubeconfigSearch } from '../kube/config.js';
 import type { KubeClient } from '../kube/types.js';
 import type { Logger } from '../log.js';
 
-/** Check names, as written in `health_checks=` (docs/health.md). */
-export const CHECK_NAMES = [
-  'containerd',
-  'apiserver',
-  'node_ready',
-  'kube_system',
-  'probe_url',
-  'disk_writable',
-] as const;
-export type CheckName = (typeof CHECK_NAMES)[number];
+/** Check names, as written in `health_checks=` (docs/health.md); the config key owns the list. */
+export const CHECK_NAMES = HEALTH_CHECK_NAMES;
+export type CheckName = HealthCheckName;
 
 export function isCheckName(value: string): value is CheckName {
   return (CHECK_NAMES as readonly string[]).includes(value);

@@ -189,6 +189,13 @@ export async function loadKubeConfig(
       throw invalid(path, `cannot read '${field}' file ${full}`, err);
     }
   };
+  /** kubeconfig's two spellings of PEM material: inline `<field>-data` (base64) wins over the file `<field>`. */
+  const pem = async (obj: Obj, field: string): Promise<Buffer | undefined> => {
+    const data = optString(obj, `${field}-data`, path);
+    const file = optString(obj, field, path);
+    if (data !== undefined) return decodeData(data, `${field}-data`, path);
+    return file === undefined ? undefined : readRef(file, field);
+  };
 
   // client-go refuses a kubeconfig without current-context; we accept one whose only
   // context is unambiguous, since an admin kubeconfig has exactly one.
@@ -225,31 +232,9 @@ export async function loadKubeConfig(
     warnings.push('insecure-skip-tls-verify is ignored: the agent always verifies TLS');
   }
 
-  const caData = optString(cluster, 'certificate-authority-data', path);
-  const caFile = optString(cluster, 'certificate-authority', path);
-  const ca =
-    caData !== undefined
-      ? decodeData(caData, 'certificate-authority-data', path)
-      : caFile !== undefined
-        ? await readRef(caFile, 'certificate-authority')
-        : undefined;
-
-  const certData = optString(user, 'client-certificate-data', path);
-  const certFile = optString(user, 'client-certificate', path);
-  const keyData = optString(user, 'client-key-data', path);
-  const keyFile = optString(user, 'client-key', path);
-  const cert =
-    certData !== undefined
-      ? decodeData(certData, 'client-certificate-data', path)
-      : certFile !== undefined
-        ? await readRef(certFile, 'client-certificate')
-        : undefined;
-  const key =
-    keyData !== undefined
-      ? decodeData(keyData, 'client-key-data', path)
-      : keyFile !== undefined
-        ? await readRef(keyFile, 'client-key')
-        : undefined;
+  const ca = await pem(cluster, 'certificate-authority');
+  const cert = await pem(user, 'client-certificate');
+  const key = await pem(user, 'client-key');
   if ((cert === undefined) !== (key === undefined)) {
     throw invalid(
       path,

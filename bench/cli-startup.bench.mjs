@@ -29,6 +29,7 @@ import {
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { recordSection } from './results-file.mjs';
 
 const TARGET_RATIO = 2.5;
 const BUNDLE = 'dist/kubesolo-update.mjs';
@@ -280,13 +281,7 @@ const report = lines.join('\n');
 console.log(report);
 
 if (opts.record) {
-  const text = readFileSync(RESULTS, 'utf8');
-  const start = text.indexOf(SECTION);
-  if (start < 0) throw new Error(`${RESULTS} has no "${SECTION}" section`);
-  const headingEnd = text.indexOf('\n', start) + 1;
-  const next = text.indexOf('\n## ', headingEnd);
-  const end = next < 0 ? text.length : next + 1;
-  writeFileSync(RESULTS, text.slice(0, headingEnd) + '\n' + report + '\n\n' + text.slice(end));
+  recordSection(RESULTS, SECTION, report);
   console.log(`\nrecorded in ${RESULTS}`);
 }
 if (opts.check && over) {

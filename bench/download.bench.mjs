@@ -23,13 +23,13 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { recordSection } from './results-file.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -373,13 +373,7 @@ try {
   const report = lines.join('\n');
   console.log('\n' + report);
   if (opts.record) {
-    const text = readFileSync(RESULTS, 'utf8');
-    const start = text.indexOf(SECTION);
-    if (start < 0) throw new Error(`${RESULTS} has no "${SECTION}" section`);
-    const headingEnd = text.indexOf('\n', start) + 1;
-    const next = text.indexOf('\n## ', headingEnd);
-    const end = next < 0 ? text.length : next + 1;
-    writeFileSync(RESULTS, text.slice(0, headingEnd) + '\n' + report + '\n\n' + text.slice(end));
+    recordSection(RESULTS, SECTION, report);
     console.log(`\nrecorded in ${RESULTS}`);
   }
   if (opts.check && !Object.values(targets).every(Boolean)) process.exitCode = 1;

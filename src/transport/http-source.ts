@@ -26,6 +26,7 @@ import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
 import {
+  stageDownloadOptions,
   toStagedArtifact,
   type ArtifactName,
   type Release,
@@ -261,13 +262,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       ...(signature === undefined ? {} : { signature }),
       limits,
       log,
-      ...(stageOptions.signal ? { signal: stageOptions.signal } : {}),
-      ...(stageOptions.onProgress
-        ? {
-            onProgress: (receivedBytes, totalBytes) =>
-              stageOptions.onProgress?.({ artifact, receivedBytes, totalBytes }),
-          }
-        : {}),
+      ...stageDownloadOptions(artifact, stageOptions),
     }).catch((err: unknown) => {
       if (err instanceof KubesoloError) err.details.artifact ??= artifact;
       throw err;

@@ -4,7 +4,7 @@
  * lifecycle, so the agent's gates and state machine do not care which one is used.
  */
 import type { ReleaseMetadata } from '../metadata/types.js';
-import type { DownloadResult } from './download.js';
+import type { DownloadOptions, DownloadResult } from './download.js';
 
 export type ArtifactName = 'vmlinuz' | 'initramfs';
 
@@ -41,6 +41,23 @@ export interface StagedArtifact {
   bytesFetched: number;
   /** Bytes of a partial file from an earlier attempt that were kept (0: a fresh download). */
   resumedFrom: number;
+}
+
+/** downloadToFile's cancellation and progress options for one artifact of a stage() call. */
+export function stageDownloadOptions(
+  artifact: ArtifactName,
+  options: StageOptions,
+): Pick<DownloadOptions, 'signal' | 'onProgress'> {
+  const { signal, onProgress } = options;
+  return {
+    ...(signal ? { signal } : {}),
+    ...(onProgress
+      ? {
+          onProgress: (receivedBytes, totalBytes) =>
+            onProgress({ artifact, receivedBytes, totalBytes }),
+        }
+      : {}),
+  };
 }
 
 /** What both sources hand back after downloadToFile (the lifecycle logs it). */

@@ -23,6 +23,7 @@ import { createDispatcher } from '../dispatcher.js';
 import { DEFAULT_DOWNLOAD_LIMITS, downloadToFile } from '../download.js';
 import { ARTIFACT_FILES, type TransportLimits } from '../http-source.js';
 import {
+  stageDownloadOptions,
   toStagedArtifact,
   type ArtifactName,
   type Release,
@@ -437,13 +438,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       immutable: true,
       limits,
       log,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onProgress
-        ? {
-            onProgress: (receivedBytes: number, totalBytes: number | undefined) =>
-              opts.onProgress?.({ artifact, receivedBytes, totalBytes }),
-          }
-        : {}),
+      ...stageDownloadOptions(artifact, opts),
     }).catch((err: unknown) => {
       if (err instanceof KubesoloError) {
         err.details.artifact ??= artifact;

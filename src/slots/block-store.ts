@@ -133,10 +133,11 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
       ),
     verify: (slot, expected) => withSlot(slot, 'ro', (dir) => verifySlotDir(dir, expected)),
     hasBootableImage: (slot) => withSlot(slot, 'ro', slotDirBootable),
-    // Our own mounts are gone by now (unmounting checkpoints the journal); a mount
-    // that was already there stays, so its journal is checkpointed explicitly.
-    flushForBootloader: async (slot) => {
-      await withSlot(slot, 'ro', (dir) => checkpointJournal(dir, { log }));
+    // Our own mounts are gone by now (unmounting checkpoints the journal); only a
+    // mount that was already there needs its journal checkpointed explicitly.
+    async flushForBootloader(slot: Slot) {
+      const existing = await findMount(await findDeviceByLabel(options.labels[slot], root));
+      if (existing !== undefined) await checkpointJournal(existing.mountPoint, { log });
     },
   };
 }

@@ -32,10 +32,12 @@ const JOURNALED_WITHOUT_GRUB_REPLAY: ReadonlyMap<number, string> = new Map([
 export type CheckpointOutcome =
   'checkpointed' | 'not-journaled' | 'root-filesystem' | 'unavailable' | 'failed';
 
+type RunTool = (cmd: string, args: string[]) => Promise<RunResult>;
+
 export interface CheckpointOptions {
   log: Logger;
   /** The command runner (tests count calls through it). */
-  runTool?: (cmd: string, args: string[]) => Promise<RunResult>;
+  runTool?: RunTool;
   /** The filesystem never to freeze (default `/`). */
   rootDir?: string;
 }
@@ -45,7 +47,7 @@ export async function checkpointJournal(
   options: CheckpointOptions,
 ): Promise<CheckpointOutcome> {
   const { log } = options;
-  const runTool = options.runTool ?? ((cmd, args) => run(cmd, args));
+  const runTool = options.runTool ?? run;
   const fsType = JOURNALED_WITHOUT_GRUB_REPLAY.get((await statfs(dir)).type);
   if (fsType === undefined) return 'not-journaled';
   const [slotStat, rootStat] = await Promise.all([stat(dir), stat(options.rootDir ?? '/')]);
@@ -82,11 +84,7 @@ export async function checkpointJournal(
 }
 
 /** Thaw, retrying: a filesystem left frozen would block every later write to the slot. */
-async function thaw(
-  dir: string,
-  runTool: (cmd: string, args: string[]) => Promise<RunResult>,
-  log: Logger,
-): Promise<void> {
+async function thaw(dir: string, runTool: RunTool, log: Logger): Promise<void> {
   let last = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     try {

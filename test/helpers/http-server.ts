@@ -296,8 +296,16 @@ export async function startConnectProxy(): Promise<TestProxy> {
   };
 }
 
-/** A self-signed certificate for 127.0.0.1 made with the openssl CLI, in `dir`. */
-export function makeSelfSignedCert(dir: string): { key: string; cert: string; certFile: string } {
+/**
+ * A self-signed P-256 certificate made with the openssl CLI, in `dir`: by default for a
+ * server on 127.0.0.1 (CN and IP subjectAltName), or with another common name and no
+ * subjectAltName (e.g. a token issuer's signing certificate).
+ */
+export function makeSelfSignedCert(
+  dir: string,
+  options: { commonName?: string; days?: number } = {},
+): { key: string; cert: string; certFile: string } {
+  const serverCert = options.commonName === undefined;
   const keyFile = join(dir, 'tls.key');
   const certFile = join(dir, 'tls.crt');
   execFileSync(
@@ -315,11 +323,10 @@ export function makeSelfSignedCert(dir: string): { key: string; cert: string; ce
       '-out',
       certFile,
       '-days',
-      '2',
+      String(options.days ?? 2),
       '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      `/CN=${options.commonName ?? '127.0.0.1'}`,
+      ...(serverCert ? ['-addext', 'subjectAltName=IP:127.0.0.1'] : []),
     ],
     { stdio: 'ignore' },
   );

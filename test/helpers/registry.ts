@@ -7,11 +7,12 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { makeSelfSignedCert } from './http-server.js';
 
 export interface TokenAuthConfig {
   realm: string;
@@ -167,31 +168,9 @@ const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
  */
 export async function startTokenServer(options: TokenServerOptions): Promise<TokenServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ks-token-'));
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=kubesolo-test-token-issuer',
-    ],
-    { stdio: 'ignore' },
-  );
-  const key = createPrivateKey(readFileSync(keyFile));
-  const certDer = new X509Certificate(readFileSync(certFile)).raw;
+  const pem = makeSelfSignedCert(dir, { commonName: 'kubesolo-test-token-issuer', days: 1 });
+  const key = createPrivateKey(pem.key);
+  const certDer = new X509Certificate(pem.cert).raw;
   const service = 'kubesolo-test-registry';
   const issuer = 'kubesolo-test-issuer';
   const requests: TokenServer['requests'] = [];
@@ -255,7 +234,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     realm: `http://127.0.0.1:${port}/token`,
     service,
     issuer,
-    rootCertBundle: certFile,
+    rootCertBundle: pem.certFile,
     requests,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));

@@ -11,7 +11,6 @@
  * which protects against corruption but not against a hostile server.
  */
 import type { KeyObject } from 'node:crypto';
-import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
@@ -21,13 +20,12 @@ import { MAX_SIGNATURE_FILE_BYTES, parseSignature, publicKeyBytes } from '../cry
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import type { ReleaseMetadata } from '../metadata/types.js';
 import { createDispatcher } from './dispatcher.js';
-import { DEFAULT_DOWNLOAD_LIMITS, downloadToFile, type DownloadLimits } from './download.js';
+import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from './download.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
 import {
-  stageDownloadOptions,
-  toStagedArtifact,
+  downloadArtifact,
   type ArtifactName,
   type Release,
   type StageOptions,
@@ -62,12 +60,6 @@ export interface HttpUpdateSource extends UpdateSource {
   /** Close idle connections. */
   close(): Promise<void>;
 }
-
-/** On-disk names of the staged artifacts (DESIGN §1: the slot's file names). */
-export const ARTIFACT_FILES: Record<ArtifactName, string> = {
-  vmlinuz: 'vmlinuz',
-  initramfs: 'kubesolo-os.gz',
-};
 
 export function checkServerUrl(url: string, what = 'server URL'): URL {
   let parsed: URL;
@@ -253,21 +245,15 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
         );
       }
     }
-    const result = await downloadToFile({
+    return downloadArtifact(artifact, stageOptions, {
       url: spec.url,
-      dest: join(stageOptions.stagingDir, ARTIFACT_FILES[artifact]),
       dispatcher,
       expectedSha256: spec.sha256,
       ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
       ...(signature === undefined ? {} : { signature }),
       limits,
       log,
-      ...stageDownloadOptions(artifact, stageOptions),
-    }).catch((err: unknown) => {
-      if (err instanceof KubesoloError) err.details.artifact ??= artifact;
-      throw err;
     });
-    return toStagedArtifact(artifact, result);
   }
 
   return {

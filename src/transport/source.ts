@@ -3,10 +3,18 @@
  * Both apply the same trust policy (DESIGN §3.4) before handing anything to the
  * lifecycle, so the agent's gates and state machine do not care which one is used.
  */
+import { join } from 'node:path';
+import { KubesoloError } from '../errors.js';
 import type { ReleaseMetadata } from '../metadata/types.js';
-import type { DownloadOptions, DownloadResult } from './download.js';
+import { downloadToFile, type DownloadOptions } from './download.js';
 
 export type ArtifactName = 'vmlinuz' | 'initramfs';
+
+/** On-disk names of the staged artifacts (DESIGN §1: the slot's file names). */
+export const ARTIFACT_FILES: Record<ArtifactName, string> = {
+  vmlinuz: 'vmlinuz',
+  initramfs: 'kubesolo-os.gz',
+};
 
 export interface Release {
   metadata: ReleaseMetadata;
@@ -43,25 +51,36 @@ export interface StagedArtifact {
   resumedFrom: number;
 }
 
-/** downloadToFile's cancellation and progress options for one artifact of a stage() call. */
-export function stageDownloadOptions(
+/**
+ * The common tail of both sources' stage(): download one artifact into the staging
+ * directory under its slot file name, with the caller's cancellation and progress,
+ * tag errors with the artifact (and `details`), and describe the staged file.
+ */
+export async function downloadArtifact(
   artifact: ArtifactName,
-  options: StageOptions,
-): Pick<DownloadOptions, 'signal' | 'onProgress'> {
-  const { signal, onProgress } = options;
-  return {
+  stage: StageOptions,
+  options: Omit<DownloadOptions, 'dest' | 'signal' | 'onProgress'>,
+  details: Record<string, unknown> = {},
+): Promise<StagedArtifact> {
+  const { signal, onProgress } = stage;
+  const result = await downloadToFile({
+    ...options,
+    dest: join(stage.stagingDir, ARTIFACT_FILES[artifact]),
     ...(signal ? { signal } : {}),
     ...(onProgress
       ? {
-          onProgress: (receivedBytes, totalBytes) =>
+          onProgress: (receivedBytes: number, totalBytes: number | undefined) =>
             onProgress({ artifact, receivedBytes, totalBytes }),
         }
       : {}),
-  };
-}
-
-/** What both sources hand back after downloadToFile (the lifecycle logs it). */
-export function toStagedArtifact(artifact: ArtifactName, result: DownloadResult): StagedArtifact {
+  }).catch((err: unknown) => {
+    if (err instanceof KubesoloError) {
+      for (const [key, value] of Object.entries({ artifact, ...details })) {
+        err.details[key] ??= value;
+      }
+    }
+    throw err;
+  });
   return {
     artifact,
     path: result.path,

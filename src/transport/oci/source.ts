@@ -10,21 +10,19 @@
  */
 import { goArch } from '../../arch.js';
 import type { KeyObject } from 'node:crypto';
-import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
-import { GateError, KubesoloError, UsageError, VerificationError } from '../../errors.js';
+import { GateError, UsageError, VerificationError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { verifyEd25519 } from '../../crypto/ed25519.js';
 import { hexToBytes, publicKeyBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
 import type { ReleaseMetadata } from '../../metadata/types.js';
 import { createDispatcher } from '../dispatcher.js';
-import { DEFAULT_DOWNLOAD_LIMITS, downloadToFile } from '../download.js';
-import { ARTIFACT_FILES, type TransportLimits } from '../http-source.js';
+import { DEFAULT_DOWNLOAD_LIMITS } from '../download.js';
+import type { TransportLimits } from '../http-source.js';
 import {
-  stageDownloadOptions,
-  toStagedArtifact,
+  downloadArtifact,
   type ArtifactName,
   type Release,
   type StageOptions,
@@ -424,29 +422,25 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     // header) and tells a missing layer apart from a network failure.
     const loc = await c.locateBlob(digest, opts.signal);
     if (!loc) throw c.blobMissing(digest);
-    const result = await downloadToFile({
-      // The registry URL, not a storage redirect target: downloadToFile follows
-      // redirects itself and drops Authorization when they leave the registry.
-      url: c.apiUrl('blobs', digest),
-      dest: join(opts.stagingDir, ARTIFACT_FILES[artifact]),
-      dispatcher,
-      expectedSha256: hex,
-      ...(size === undefined ? {} : { expectedSize: size }),
-      ...(signature === undefined ? {} : { signature }),
-      headers: c.authHeaders(),
-      // A blob is content-addressed: a partial file may always be resumed.
-      immutable: true,
-      limits,
-      log,
-      ...stageDownloadOptions(artifact, opts),
-    }).catch((err: unknown) => {
-      if (err instanceof KubesoloError) {
-        err.details.artifact ??= artifact;
-        err.details.reference ??= where;
-      }
-      throw err;
-    });
-    return toStagedArtifact(artifact, result);
+    return downloadArtifact(
+      artifact,
+      opts,
+      {
+        // The registry URL, not a storage redirect target: downloadToFile follows
+        // redirects itself and drops Authorization when they leave the registry.
+        url: c.apiUrl('blobs', digest),
+        dispatcher,
+        expectedSha256: hex,
+        ...(size === undefined ? {} : { expectedSize: size }),
+        ...(signature === undefined ? {} : { signature }),
+        headers: c.authHeaders(),
+        // A blob is content-addressed: a partial file may always be resumed.
+        immutable: true,
+        limits,
+        log,
+      },
+      { reference: where },
+    );
   }
 
   return {

@@ -22,6 +22,14 @@ export interface KubesoloErrorOptions {
   details?: Record<string, unknown>;
 }
 
+/** The shape of a stable reason code (`code`): SCREAMING_SNAKE, at most 64 characters. */
+export function isReasonCode(text: string): boolean {
+  return /^[A-Z][A-Z0-9_]{0,63}$/.test(text);
+}
+
+/** Stands in for a reason that is not a code (or one too many) where the set must stay small. */
+export const OTHER_REASON = 'OTHER';
+
 export class KubesoloError extends Error {
   override name = 'KubesoloError';
   readonly code: string;

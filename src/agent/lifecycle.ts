@@ -180,6 +180,21 @@ function sizeOf(release: Release): number | undefined {
     : undefined;
 }
 
+/** Bytes this run fetched and seconds since the attempt started (fleet metrics). */
+function applyCost(
+  now: Date,
+  startedAt: string | undefined,
+  staged: StagedArtifact[],
+): Pick<UpdateState, 'lastApplyBytes' | 'lastApplySeconds'> {
+  const started = startedAt === undefined ? NaN : Date.parse(startedAt);
+  return {
+    lastApplyBytes: staged.reduce((sum, s) => sum + s.bytesFetched, 0),
+    lastApplySeconds: Number.isNaN(started)
+      ? undefined
+      : Math.max(0, (now.getTime() - started) / 1000),
+  };
+}
+
 export interface ApplyOptions {
   force: boolean;
   allowDowngrade: boolean;
@@ -259,6 +274,9 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       toVersion: md.version,
       // The attempt counter restarts when the target version changes.
       attemptCount: md.version === state.toVersion ? state.attemptCount + 1 : 1,
+      // Verified metadata is a successful check too (fleet metrics).
+      lastCheckAt: deps.clock.now().toISOString(),
+      availableVersion: md.version,
     });
     log.info('release metadata verified', {
       version: md.version,
@@ -335,7 +353,10 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       { kernelPath: kernel.path, initramfsPath: initramfs.path, version: md.version },
       digests,
     );
-    state = await deps.state.transition(state, 'staged', digests);
+    state = await deps.state.transition(state, 'staged', {
+      ...digests,
+      ...applyCost(deps.clock.now(), state.startedAt, staged),
+    });
     // The image lives in the slot now; free the data partition.
     await Promise.all(staged.map((s) => unlink(s.path).catch(() => undefined)));
     return { outcome: 'staged', state, gates };

@@ -5,7 +5,7 @@
  */
 import { readFile, rename } from 'node:fs/promises';
 import type { Clock } from '../clock.js';
-import { errnoCode, OperationError } from '../errors.js';
+import { errnoCode, isReasonCode, OperationError, OTHER_REASON } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
 import { isSlot, type Slot } from '../bootenv/types.js';
@@ -30,6 +30,42 @@ export interface UpdateState {
   initramfsSha256: string | undefined;
   /** Ours: kernel boot id when `activate` ran, to tell "not rebooted yet" from a fallback. */
   activatedBootId: string | undefined;
+  // Ours, for fleet metrics (docs/fleet.md). All optional in the file: a state.json
+  // written before they existed loads with them unset or zero.
+  /** When the current phase was entered (self-transitions keep it). */
+  phaseSince: string | undefined;
+  /** When the slot was last handed to GRUB (staged → activated). */
+  activatedAt: string | undefined;
+  /** Last time metadata was fetched and verified (check or apply). */
+  lastCheckAt: string | undefined;
+  /** The version the update source offered at that check. */
+  availableVersion: string | undefined;
+  /** Bytes received over the network by the last apply that reached `staged`. */
+  lastApplyBytes: number | undefined;
+  /** Seconds from that apply's start to `staged`. */
+  lastApplySeconds: number | undefined;
+  /** Lifetime count of entries into `failed`, by reason code. */
+  failureCounts: ReasonCounts;
+  /** Lifetime count of entries into `rolled_back`, by reason code (BOOT_FALLBACK, ...). */
+  rollbackCounts: ReasonCounts;
+}
+
+/** Reason code → count. Keys are stable reason codes, so the set stays small. */
+export type ReasonCounts = Readonly<Record<string, number>>;
+
+/** At most this many distinct reasons are kept per map (bounded file, bounded labels). */
+export const MAX_REASON_KEYS = 32;
+
+/** The key a reason is counted under: itself when it is a code and there is room. */
+export function reasonKey(counts: ReasonCounts, reason: string | undefined): string {
+  if (reason === undefined || !isReasonCode(reason)) return OTHER_REASON;
+  if (reason in counts || Object.keys(counts).length < MAX_REASON_KEYS - 1) return reason;
+  return OTHER_REASON;
+}
+
+function bump(counts: ReasonCounts, reason: string | undefined): ReasonCounts {
+  const key = reasonKey(counts, reason);
+  return { ...counts, [key]: (counts[key] ?? 0) + 1 };
 }
 
 export function idleState(): UpdateState {
@@ -47,6 +83,14 @@ export function idleState(): UpdateState {
     kernelSha256: undefined,
     initramfsSha256: undefined,
     activatedBootId: undefined,
+    phaseSince: undefined,
+    activatedAt: undefined,
+    lastCheckAt: undefined,
+    availableVersion: undefined,
+    lastApplyBytes: undefined,
+    lastApplySeconds: undefined,
+    failureCounts: {},
+    rollbackCounts: {},
   };
 }
 
@@ -67,6 +111,14 @@ export function toFileShape(s: UpdateState): Record<string, unknown> {
     kernel_sha256: s.kernelSha256 ?? '',
     initramfs_sha256: s.initramfsSha256 ?? '',
     activated_boot_id: s.activatedBootId ?? '',
+    phase_since: s.phaseSince ?? '',
+    activated_at: s.activatedAt ?? '',
+    last_check_at: s.lastCheckAt ?? '',
+    available_version: s.availableVersion ?? '',
+    ...(s.lastApplyBytes === undefined ? {} : { last_apply_bytes: s.lastApplyBytes }),
+    ...(s.lastApplySeconds === undefined ? {} : { last_apply_seconds: s.lastApplySeconds }),
+    failure_counts: s.failureCounts,
+    rollback_counts: s.rollbackCounts,
   };
 }
 
@@ -86,6 +138,31 @@ function count(obj: Record<string, unknown>, key: string): number {
     throw new StateFormatError(`${key} must be a non-negative integer`);
   }
   return v;
+}
+
+// The fleet-metrics keys are read leniently: a bad value is dropped, never a reason to
+// treat the whole file as corrupt (that would forget a pending activation over a metric).
+function fleetString(obj: Record<string, unknown>, key: string): string | undefined {
+  const v = obj[key];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function fleetNumber(obj: Record<string, unknown>, key: string): number | undefined {
+  const v = obj[key];
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+function fleetCounts(obj: Record<string, unknown>, key: string): ReasonCounts {
+  const v = obj[key];
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
+  const out: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(v as Record<string, unknown>)) {
+    if (Object.keys(out).length >= MAX_REASON_KEYS) break;
+    if (isReasonCode(reason) && typeof n === 'number' && Number.isInteger(n) && n >= 0) {
+      out[reason] = n;
+    }
+  }
+  return out;
 }
 
 /** Parse the file; throws StateFormatError for anything we cannot trust. */
@@ -124,7 +201,35 @@ export function parseStateFile(text: string): UpdateState {
     kernelSha256: optString(obj, 'kernel_sha256'),
     initramfsSha256: optString(obj, 'initramfs_sha256'),
     activatedBootId: optString(obj, 'activated_boot_id'),
+    phaseSince: fleetString(obj, 'phase_since'),
+    activatedAt: fleetString(obj, 'activated_at'),
+    lastCheckAt: fleetString(obj, 'last_check_at'),
+    availableVersion: fleetString(obj, 'available_version'),
+    lastApplyBytes: fleetNumber(obj, 'last_apply_bytes'),
+    lastApplySeconds: fleetNumber(obj, 'last_apply_seconds'),
+    failureCounts: fleetCounts(obj, 'failure_counts'),
+    rollbackCounts: fleetCounts(obj, 'rollback_counts'),
   };
+}
+
+/**
+ * The fleet-metrics fields every transition keeps, derived here in the one place all
+ * state writes pass through so no caller can forget them: when the phase was entered,
+ * when the slot was activated, and per-reason counts of failures and rollbacks (each
+ * entry into `failed`/`rolled_back` is one event; a repeated manual rollback counts again).
+ */
+function phaseBookkeeping(
+  from: UpdateState,
+  phase: Phase,
+  reason: string | undefined,
+  now: string,
+): Partial<UpdateState> {
+  const out: Partial<UpdateState> = {};
+  if (phase !== from.phase) out.phaseSince = now;
+  if (phase === 'activated' && from.phase === 'staged') out.activatedAt = now;
+  if (phase === 'failed') out.failureCounts = bump(from.failureCounts, reason);
+  if (phase === 'rolled_back') out.rollbackCounts = bump(from.rollbackCounts, reason);
+  return out;
 }
 
 export interface StateReadResult {
@@ -139,14 +244,23 @@ export interface StateStore {
   read(): Promise<StateReadResult>;
   /**
    * Move to `phase` with `changes` applied, enforcing the transition rules, stamping
-   * updated_at, and writing atomically. Returns the new state.
+   * updated_at, and writing atomically. Returns the new state. A transition into
+   * `failed` or `rolled_back` is one failure/rollback event and is counted.
    */
   transition(
     from: UpdateState,
     phase: Phase,
     changes?: Partial<Omit<UpdateState, 'phase'>>,
   ): Promise<UpdateState>;
+  /**
+   * Record observations that are not lifecycle events (a successful `check`): same
+   * phase, same updated_at, nothing counted. Returns the new state.
+   */
+  record(from: UpdateState, changes: CheckObservation): Promise<UpdateState>;
 }
+
+/** What a successful metadata fetch tells about the fleet's offer. */
+export type CheckObservation = Pick<UpdateState, 'lastCheckAt' | 'availableVersion'>;
 
 export function createStateStore(path: string, clock: Clock, log: Logger): StateStore {
   async function write(state: UpdateState): Promise<void> {
@@ -194,12 +308,19 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
     },
     async transition(from, phase, changes = {}) {
       assertTransition(from.phase, phase);
+      const now = clock.now().toISOString();
       const next: UpdateState = {
         ...from,
         ...changes,
         phase,
-        updatedAt: clock.now().toISOString(),
+        updatedAt: now,
+        ...phaseBookkeeping(from, phase, changes.reason, now),
       };
+      await write(next);
+      return next;
+    },
+    async record(from, changes) {
+      const next: UpdateState = { ...from, ...changes };
       await write(next);
       return next;
     },

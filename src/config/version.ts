@@ -62,3 +62,27 @@ export function compareVersions(a: string | Version, b: string | Version): -1 | 
 export function formatVersion(v: Version): string {
   return `v${v.major}.${v.minor}.${v.patch}`;
 }
+
+/** Each of MINOR and PATCH gets this many values in `versionNumber`. */
+const COMPONENT_RANGE = 100_000;
+/** MAJOR stays below this so the number is an exact float64 integer (< 2^53). */
+const MAJOR_RANGE = 900_000;
+
+/**
+ * The version as one number with the same order as `compareVersions`
+ * (MAJOR·10¹⁰ + MINOR·10⁵ + PATCH, suffixes ignored), so PromQL can compare versions
+ * across a fleet. Undefined for text that is not a version or components too large to
+ * encode exactly (MINOR or PATCH ≥ 100000, MAJOR ≥ 900000).
+ */
+export function versionNumber(text: string): number | undefined {
+  let v: Version;
+  try {
+    v = parseVersion(text);
+  } catch {
+    return undefined;
+  }
+  if (v.major >= MAJOR_RANGE || v.minor >= COMPONENT_RANGE || v.patch >= COMPONENT_RANGE) {
+    return undefined;
+  }
+  return (v.major * COMPONENT_RANGE + v.minor) * COMPONENT_RANGE + v.patch;
+}

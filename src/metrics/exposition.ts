@@ -1,7 +1,9 @@
 /**
- * Prometheus text exposition format 0.0.4 for the agent's state (issue #5 §8):
- * printed by `kubesolo-update metrics` (node-exporter textfile collector friendly) or
- * served on `/metrics`. Pure: the caller gathers the values; this only renders them.
+ * Prometheus text exposition format 0.0.4 for the agent's state: printed by
+ * `kubesolo-update metrics` (node-exporter textfile collector friendly) or served on
+ * `/metrics`. Pure: the caller gathers the values; this only renders them. Every family
+ * is documented in docs/fleet.md; label values are bounded sets (phases, slots,
+ * versions, channel names, reason codes), never free text.
  *
  * Format rules followed (Prometheus "Exposition formats", text format 0.0.4):
  * - `# HELP name text` with `\` and line feed escaped as `\\` and `\n`;
@@ -10,6 +12,9 @@
  * - values are Go-style floats: `NaN`, `+Inf`, `-Inf` for the specials;
  * - lines end with `\n`, including the last one.
  */
+
+import { isReasonCode, OTHER_REASON } from '../errors.js';
+import { versionNumber } from '../config/version.js';
 
 /** The nine lifecycle phases of DESIGN §2, in lifecycle order. */
 export const UPDATE_PHASES = [
@@ -38,9 +43,37 @@ export interface MetricsInput {
   runningSlot?: string | undefined;
   /** Version of the running slot. */
   version?: string | undefined;
-  /** state.json `updated_at`; undefined omits the sample (the family stays declared). */
+  /** When the current phase was entered; undefined omits the sample (the family stays declared). */
   lastTransition?: Date | undefined;
+  /** The device's update channel (config `channel`). */
+  channel?: string | undefined;
+  /** state.json `reason`: the code recorded with the current phase. */
+  reason?: string | undefined;
+  /** Lifetime failures (entries into `failed`) by reason code. */
+  failureCounts?: Readonly<Record<string, number>>;
+  /** Lifetime rollbacks (entries into `rolled_back`) by reason code. */
+  rollbackCounts?: Readonly<Record<string, number>>;
+  /** Last successful check (metadata fetched and verified). */
+  lastCheck?: Date | undefined;
+  /** The version on offer at that check. */
+  availableVersion?: string | undefined;
+  /** When the slot under trial was handed to GRUB. */
+  activatedAt?: Date | undefined;
+  /** Bytes fetched by the last apply that reached `staged`. */
+  lastApplyBytes?: number | undefined;
+  /** Seconds that apply took. */
+  lastApplySeconds?: number | undefined;
 }
+
+/**
+ * The reasons a rollback is recorded with; their counters are always exported (0 until
+ * the first one) so `increase()` sees the first rollback too.
+ */
+export const ROLLBACK_REASONS = [
+  'BOOT_FALLBACK',
+  'HEALTH_CHECK_FAILED',
+  'MANUAL_ROLLBACK',
+] as const;
 
 export const METRIC_NAMES = {
   phase: 'kubesolo_update_phase',
@@ -48,7 +81,37 @@ export const METRIC_NAMES = {
   healthCheckFailures: 'kubesolo_update_health_check_failures',
   info: 'kubesolo_update_info',
   lastTransition: 'kubesolo_update_last_transition_timestamp_seconds',
+  reason: 'kubesolo_update_reason_info',
+  failures: 'kubesolo_update_failures_total',
+  rollbacks: 'kubesolo_update_rollbacks_total',
+  lastCheck: 'kubesolo_update_last_check_timestamp_seconds',
+  available: 'kubesolo_update_available_info',
+  versionNumber: 'kubesolo_update_version_number',
+  availableVersionNumber: 'kubesolo_update_available_version_number',
+  activated: 'kubesolo_update_activated_timestamp_seconds',
+  lastApplyBytes: 'kubesolo_update_last_apply_bytes',
+  lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
 } as const;
+
+/** A reason as a label value: a reason code, or OTHER for anything else. */
+export function reasonLabel(reason: string): string {
+  return isReasonCode(reason) ? reason : OTHER_REASON;
+}
+
+/** Counts by reason label; reasons that collapse into OTHER are summed. */
+function byReasonLabel(
+  counts: Readonly<Record<string, number>>,
+  always: readonly string[],
+): [string, number][] {
+  const out = new Map<string, number>(always.map((r) => [r, 0]));
+  for (const [reason, n] of Object.entries(counts)) {
+    const key = reasonLabel(reason);
+    out.set(key, (out.get(key) ?? 0) + n);
+  }
+  return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const seconds = (d: Date) => d.getTime() / 1000;
 
 export function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
@@ -112,16 +175,99 @@ export function renderMetrics(input: MetricsInput): string {
       active_slot: input.activeSlot,
       running_slot: input.runningSlot,
       version: input.version,
+      channel: input.channel,
     }),
   );
 
   w.family(
     METRIC_NAMES.lastTransition,
     'gauge',
-    'Unix time of the last lifecycle phase change, in seconds.',
+    'Unix time the current lifecycle phase was entered, in seconds.',
   );
   if (input.lastTransition !== undefined) {
-    w.sample(METRIC_NAMES.lastTransition, input.lastTransition.getTime() / 1000);
+    w.sample(METRIC_NAMES.lastTransition, seconds(input.lastTransition));
+  }
+
+  w.family(
+    METRIC_NAMES.reason,
+    'gauge',
+    'Reason code recorded with the current phase, empty when none (always 1).',
+  );
+  w.sample(
+    METRIC_NAMES.reason,
+    1,
+    labels({ reason: input.reason === undefined ? '' : reasonLabel(input.reason) }),
+  );
+
+  w.family(METRIC_NAMES.failures, 'counter', 'Update attempts that ended failed, by reason code.');
+  for (const [reason, n] of byReasonLabel(input.failureCounts ?? {}, [])) {
+    w.sample(METRIC_NAMES.failures, n, labels({ reason }));
+  }
+
+  w.family(
+    METRIC_NAMES.rollbacks,
+    'counter',
+    'Rollbacks by reason code (BOOT_FALLBACK: the bootloader fell back).',
+  );
+  for (const [reason, n] of byReasonLabel(input.rollbackCounts ?? {}, ROLLBACK_REASONS)) {
+    w.sample(METRIC_NAMES.rollbacks, n, labels({ reason }));
+  }
+
+  w.family(
+    METRIC_NAMES.lastCheck,
+    'gauge',
+    'Unix time of the last successful check (metadata fetched and verified), in seconds.',
+  );
+  if (input.lastCheck !== undefined) w.sample(METRIC_NAMES.lastCheck, seconds(input.lastCheck));
+
+  w.family(
+    METRIC_NAMES.available,
+    'gauge',
+    'Version on offer at the last successful check (always 1).',
+  );
+  if (input.availableVersion !== undefined) {
+    w.sample(METRIC_NAMES.available, 1, labels({ version: input.availableVersion }));
+  }
+
+  const running = input.version === undefined ? undefined : versionNumber(input.version);
+  w.family(
+    METRIC_NAMES.versionNumber,
+    'gauge',
+    'Running version as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
+  );
+  if (running !== undefined) w.sample(METRIC_NAMES.versionNumber, running);
+
+  const offered =
+    input.availableVersion === undefined ? undefined : versionNumber(input.availableVersion);
+  w.family(
+    METRIC_NAMES.availableVersionNumber,
+    'gauge',
+    'Version on offer as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
+  );
+  if (offered !== undefined) w.sample(METRIC_NAMES.availableVersionNumber, offered);
+
+  w.family(
+    METRIC_NAMES.activated,
+    'gauge',
+    'Unix time the slot on trial was handed to the bootloader, in seconds.',
+  );
+  if (input.activatedAt !== undefined) w.sample(METRIC_NAMES.activated, seconds(input.activatedAt));
+
+  w.family(
+    METRIC_NAMES.lastApplyBytes,
+    'gauge',
+    'Bytes fetched over the network by the last apply that staged an update.',
+  );
+  if (input.lastApplyBytes !== undefined)
+    w.sample(METRIC_NAMES.lastApplyBytes, input.lastApplyBytes);
+
+  w.family(
+    METRIC_NAMES.lastApplySeconds,
+    'gauge',
+    'Seconds the last apply that staged an update took, from start to staged.',
+  );
+  if (input.lastApplySeconds !== undefined) {
+    w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
   }
 
   return w.lines.map((l) => l + '\n').join('');

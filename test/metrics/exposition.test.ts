@@ -79,6 +79,21 @@ const base: MetricsInput = {
   runningSlot: 'B',
   version: 'v0.3.1',
   lastTransition: new Date('2026-11-25T23:00:00.250Z'),
+  channel: 'stable',
+};
+
+/** Every optional field set, as on a device that has checked, applied and rolled back. */
+const full: MetricsInput = {
+  ...base,
+  phase: 'rolled_back',
+  reason: 'BOOT_FALLBACK',
+  failureCounts: { INSUFFICIENT_SPACE: 2, DOWNLOAD_FAILED: 1 },
+  rollbackCounts: { BOOT_FALLBACK: 3 },
+  lastCheck: new Date('2026-11-26T00:00:00Z'),
+  availableVersion: 'v0.4.0-rc1',
+  activatedAt: new Date('2026-11-25T22:00:00Z'),
+  lastApplyBytes: 123456789,
+  lastApplySeconds: 42.5,
 };
 
 describe('renderMetrics (Prometheus text format 0.0.4)', () => {
@@ -91,8 +106,8 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     for (const res of parseAll(broken)) assert.equal(res.ok, false);
   });
 
-  it('parses into the five families with the documented types, help and samples', () => {
-    const families = parseOne(renderMetrics(base));
+  it('parses into the fifteen families with the documented types, help and samples', () => {
+    const families = parseOne(renderMetrics(full));
     // prometheus_client names a counter family without its _total suffix.
     assert.deepEqual(
       families.map((f) => [f.name, f.type]),
@@ -102,13 +117,23 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         ['kubesolo_update_health_check_failures', 'gauge'],
         ['kubesolo_update_info', 'gauge'],
         ['kubesolo_update_last_transition_timestamp_seconds', 'gauge'],
+        ['kubesolo_update_reason_info', 'gauge'],
+        ['kubesolo_update_failures', 'counter'],
+        ['kubesolo_update_rollbacks', 'counter'],
+        ['kubesolo_update_last_check_timestamp_seconds', 'gauge'],
+        ['kubesolo_update_available_info', 'gauge'],
+        ['kubesolo_update_version_number', 'gauge'],
+        ['kubesolo_update_available_version_number', 'gauge'],
+        ['kubesolo_update_activated_timestamp_seconds', 'gauge'],
+        ['kubesolo_update_last_apply_bytes', 'gauge'],
+        ['kubesolo_update_last_apply_duration_seconds', 'gauge'],
       ],
     );
     for (const f of families) assert.ok(f.help.length > 10, f.name);
-    const [phase, attempts, failures, info, last] = families;
+    const [phase, attempts, failures, info, last, ...fleet] = families;
     assert.deepEqual(
       phase!.samples.map((s) => [s.labels.phase, s.value]),
-      UPDATE_PHASES.map((p) => [p, p === 'staged' ? '1.0' : '0.0']),
+      UPDATE_PHASES.map((p) => [p, p === 'rolled_back' ? '1.0' : '0.0']),
     );
     assert.deepEqual(attempts!.samples, [
       { name: 'kubesolo_update_attempts_total', labels: {}, value: '2.0' },
@@ -119,7 +144,7 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     assert.deepEqual(info!.samples, [
       {
         name: 'kubesolo_update_info',
-        labels: { active_slot: 'A', running_slot: 'B', version: 'v0.3.1' },
+        labels: { active_slot: 'A', running_slot: 'B', version: 'v0.3.1', channel: 'stable' },
         value: '1.0',
       },
     ]);
@@ -130,6 +155,63 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         value: '1795647600.25', // python: datetime(2026,11,25,23,0,0,250000,utc).timestamp(),
       },
     ]);
+    const flat = (i: number) => fleet[i]!.samples.map((s) => [s.name, s.labels, s.value]);
+    assert.deepEqual(flat(0), [
+      ['kubesolo_update_reason_info', { reason: 'BOOT_FALLBACK' }, '1.0'],
+    ]);
+    assert.deepEqual(flat(1), [
+      ['kubesolo_update_failures_total', { reason: 'DOWNLOAD_FAILED' }, '1.0'],
+      ['kubesolo_update_failures_total', { reason: 'INSUFFICIENT_SPACE' }, '2.0'],
+    ]);
+    // The three rollback reasons are always there, so increase() sees the first one.
+    assert.deepEqual(flat(2), [
+      ['kubesolo_update_rollbacks_total', { reason: 'BOOT_FALLBACK' }, '3.0'],
+      ['kubesolo_update_rollbacks_total', { reason: 'HEALTH_CHECK_FAILED' }, '0.0'],
+      ['kubesolo_update_rollbacks_total', { reason: 'MANUAL_ROLLBACK' }, '0.0'],
+    ]);
+    assert.deepEqual(flat(3), [
+      ['kubesolo_update_last_check_timestamp_seconds', {}, '1795651200.0'],
+    ]);
+    assert.deepEqual(flat(4), [
+      ['kubesolo_update_available_info', { version: 'v0.4.0-rc1' }, '1.0'],
+    ]);
+    // v0.3.1 → 0·1e10 + 3·1e5 + 1; the pre-release suffix is ignored, as in ordering.
+    assert.deepEqual(flat(5), [['kubesolo_update_version_number', {}, '300001.0']]);
+    assert.deepEqual(flat(6), [['kubesolo_update_available_version_number', {}, '400000.0']]);
+    assert.deepEqual(flat(7), [
+      ['kubesolo_update_activated_timestamp_seconds', {}, '1795644000.0'],
+    ]);
+    assert.deepEqual(flat(8), [['kubesolo_update_last_apply_bytes', {}, '123456789.0']]);
+    assert.deepEqual(flat(9), [['kubesolo_update_last_apply_duration_seconds', {}, '42.5']]);
+  });
+
+  it('reason labels stay reason codes: anything else becomes OTHER (bounded label set)', () => {
+    const families = parseOne(
+      renderMetrics({
+        ...base,
+        reason: 'disk on fire: /dev/sda',
+        failureCounts: { 'free text': 2, 'also free': 1, GATE_REFUSED: 4 },
+        rollbackCounts: { 'x y': 1, MANUAL_ROLLBACK: 2 },
+      }),
+    );
+    const byName = new Map(families.map((f) => [f.name, f.samples]));
+    assert.deepEqual(byName.get('kubesolo_update_reason_info')![0]!.labels, { reason: 'OTHER' });
+    assert.deepEqual(
+      byName.get('kubesolo_update_failures')!.map((s) => [s.labels.reason, s.value]),
+      [
+        ['GATE_REFUSED', '4.0'],
+        ['OTHER', '3.0'],
+      ],
+    );
+    assert.deepEqual(
+      byName.get('kubesolo_update_rollbacks')!.map((s) => [s.labels.reason, s.value]),
+      [
+        ['BOOT_FALLBACK', '0.0'],
+        ['HEALTH_CHECK_FAILED', '0.0'],
+        ['MANUAL_ROLLBACK', '2.0'],
+        ['OTHER', '1.0'],
+      ],
+    );
   });
 
   it('exactly one phase is 1 for each of the nine phases; an unknown phase sets none', () => {
@@ -150,9 +232,22 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
       active_slot: '',
       running_slot: '',
       version: '',
+      channel: '',
     });
-    assert.equal(families[4]!.name, 'kubesolo_update_last_transition_timestamp_seconds');
-    assert.deepEqual(families[4]!.samples, []);
+    // Families without a value stay declared, with no sample.
+    const empty = families.filter((f) => f.samples.length === 0).map((f) => f.name);
+    assert.deepEqual(empty, [
+      'kubesolo_update_last_transition_timestamp_seconds',
+      'kubesolo_update_failures',
+      'kubesolo_update_last_check_timestamp_seconds',
+      'kubesolo_update_available_info',
+      'kubesolo_update_version_number',
+      'kubesolo_update_available_version_number',
+      'kubesolo_update_activated_timestamp_seconds',
+      'kubesolo_update_last_apply_bytes',
+      'kubesolo_update_last_apply_duration_seconds',
+    ]);
+    assert.deepEqual(families[5]!.samples[0]!.labels, { reason: '' }); // no reason recorded
     assert.ok(text.endsWith('gauge\n'));
   });
 
@@ -187,6 +282,7 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         active_slot: input.activeSlot ?? '',
         running_slot: input.runningSlot ?? '',
         version: input.version ?? '',
+        channel: '', // not part of the sampled input
       });
       assert.equal(Number(res.families[1]!.samples[0]!.value), input.attemptCount);
       assert.equal(Number(res.families[2]!.samples[0]!.value), input.healthCheckFailures);

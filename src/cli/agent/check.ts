@@ -1,3 +1,4 @@
+import { recordCheck } from '../../agent/check-record.js';
 import { check } from '../../agent/lifecycle.js';
 import { ExitCode } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
@@ -20,6 +21,13 @@ export const checkCommand: Command<AgentGlobal> = {
         force: ctx.global.force,
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
       });
+      // The metadata was fetched and verified: a successful check, whatever the gates say.
+      await recordCheck(
+        agent.deps.state,
+        agent.paths.lock,
+        { lastCheckAt: agent.deps.clock.now().toISOString(), availableVersion: r.availableVersion },
+        ctx.log,
+      );
       const refused = r.gates.filter((g) => !g.pass);
       ctx.out.data({
         ok: true,

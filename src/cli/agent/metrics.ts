@@ -1,10 +1,53 @@
 import { createServer } from 'node:http';
 import type { AgentContext } from '../../agent/context.js';
 import { UsageError } from '../../errors.js';
-import { renderMetrics } from '../../metrics/exposition.js';
+import type { UpdateState } from '../../agent/state.js';
+import {
+  EXPOSITION_CONTENT_TYPE,
+  renderMetrics,
+  type MetricsInput,
+} from '../../metrics/exposition.js';
 import { stringOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
+
+/** An ISO time from state.json as a Date; undefined when absent or unreadable. */
+function dateOf(iso: string | undefined): Date | undefined {
+  const ms = iso === undefined ? NaN : Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : new Date(ms);
+}
+
+/**
+ * The renderer's input from state.json and the boot side. A state.json written before
+ * the fleet fields existed has no phase_since/activated_at: updated_at stands in.
+ */
+export function metricsInput(
+  state: UpdateState,
+  boot: { activeSlot?: string | undefined; runningSlot?: string | undefined },
+  version: string | undefined,
+  channel: string | undefined,
+): MetricsInput {
+  const phaseSince = dateOf(state.phaseSince ?? state.updatedAt);
+  const onTrial = state.phase === 'activated' || state.phase === 'verifying';
+  return {
+    phase: state.phase,
+    attemptCount: state.attemptCount,
+    healthCheckFailures: state.healthCheckFailures,
+    activeSlot: boot.activeSlot,
+    runningSlot: boot.runningSlot,
+    version,
+    channel,
+    lastTransition: phaseSince,
+    reason: state.reason,
+    failureCounts: state.failureCounts,
+    rollbackCounts: state.rollbackCounts,
+    lastCheck: dateOf(state.lastCheckAt),
+    availableVersion: state.availableVersion,
+    activatedAt: dateOf(state.activatedAt) ?? (onTrial ? phaseSince : undefined),
+    lastApplyBytes: state.lastApplyBytes,
+    lastApplySeconds: state.lastApplySeconds,
+  };
+}
 
 /** Read everything fresh: a long-running --listen serves the state as it is now. */
 async function snapshot(agent: AgentContext): Promise<string> {
@@ -13,15 +56,7 @@ async function snapshot(agent: AgentContext): Promise<string> {
   const version = boot.runningSlot
     ? await agent.deps.slots.readVersion(boot.runningSlot)
     : undefined;
-  return renderMetrics({
-    phase: state.phase,
-    attemptCount: state.attemptCount,
-    healthCheckFailures: state.healthCheckFailures,
-    activeSlot: boot.activeSlot,
-    runningSlot: boot.runningSlot,
-    version,
-    lastTransition: state.updatedAt ? new Date(state.updatedAt) : undefined,
-  });
+  return renderMetrics(metricsInput(state, boot, version, agent.deps.policy.channel));
 }
 
 function parseListen(value: string): { host: string; port: number } {
@@ -59,9 +94,7 @@ export const metricsCommand: Command<AgentGlobal> = {
         }
         snapshot(agent).then(
           (body) => {
-            res
-              .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-              .end(body);
+            res.writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE }).end(body);
           },
           (err: unknown) => {
             ctx.log.error('metrics snapshot failed', { error: String(err) });

@@ -1,0 +1,144 @@
+/**
+ * Real Prometheus tools for the monitoring tests: promtool, and a `prometheus` server on
+ * loopback with its own temp directory and free port. As root (CI) a missing tool is a
+ * failure, not a skip; elsewhere the tests skip with the reason.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MONITORING_DIR = fileURLToPath(new URL('../../deploy/monitoring/', import.meta.url));
+export const RULES_FILE = join(MONITORING_DIR, 'kubesolo-update.rules.yaml');
+export const RULES_TEST_FILE = join(MONITORING_DIR, 'kubesolo-update.rules.test.yaml');
+export const DASHBOARD_FILE = join(MONITORING_DIR, 'grafana', 'kubesolo-update-fleet.json');
+
+function installed(tool: string): boolean {
+  return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Why the tests cannot run here, or false: as root they always run (and fail loudly). */
+export function prometheusSkipReason(): string | false {
+  if (process.getuid?.() === 0) return false;
+  const missing = ['prometheus', 'promtool'].filter((t) => !installed(t));
+  return missing.length > 0
+    ? `${missing.join(', ')} not installed (Debian package prometheus)`
+    : false;
+}
+
+export interface ToolResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function promtool(args: string[], cwd?: string): ToolResult {
+  const r = spawnSync('promtool', args, { encoding: 'utf8', cwd, timeout: 120_000 });
+  if (r.error)
+    throw new Error(`promtool could not run (Debian package prometheus): ${r.error.message}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A free TCP port on 127.0.0.1 (Prometheus only reports the address it was given). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+export interface PrometheusServer {
+  url: string;
+  /** Instant query; throws on a non-success answer (PromQL errors included). */
+  query(expr: string): Promise<PromSample[]>;
+  stop(): Promise<void>;
+  log(): string;
+}
+
+export interface PromSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export async function startPrometheus(
+  config: string,
+  files: Record<string, string>,
+): Promise<PrometheusServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'ks-prometheus-'));
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+  await writeFile(join(dir, 'prometheus.yml'), config);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const child: ChildProcess = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let exited: string | undefined;
+  child.on(
+    'error',
+    (err) => (exited = `prometheus could not start (Debian package prometheus): ${err.message}`),
+  );
+  child.on('exit', (code, signal) => (exited ??= `prometheus exited (${code ?? signal})`));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+
+  const stop = async () => {
+    if (exited === undefined) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited !== undefined) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`${exited}\n${output}`);
+    }
+    const ready = await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`prometheus not ready within 20 s\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  return {
+    url,
+    async query(expr) {
+      const res = await fetch(`${url}/api/v1/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ query: expr }).toString(),
+      });
+      const body = (await res.json()) as {
+        status: string;
+        error?: string;
+        data?: { resultType: string; result: unknown };
+      };
+      if (body.status !== 'success') throw new Error(`query ${expr}: ${body.error ?? res.status}`);
+      const { resultType, result } = body.data!;
+      if (resultType === 'scalar') return [{ metric: {}, value: result as [number, string] }];
+      if (resultType !== 'vector') throw new Error(`query ${expr}: unexpected ${resultType}`);
+      return result as PromSample[];
+    },
+    stop,
+    log: () => output,
+  };
+}

@@ -59,7 +59,9 @@ export const MAX_REASON_KEYS = 32;
 /** The key a reason is counted under: itself when it is a code and there is room. */
 export function reasonKey(counts: ReasonCounts, reason: string | undefined): string {
   if (reason === undefined || !isReasonCode(reason)) return OTHER_REASON;
-  if (reason in counts || Object.keys(counts).length < MAX_REASON_KEYS - 1) return reason;
+  // One key stays free for OTHER until OTHER is there.
+  const room = MAX_REASON_KEYS - (OTHER_REASON in counts ? 0 : 1);
+  if (reason in counts || Object.keys(counts).length < room) return reason;
   return OTHER_REASON;
 }
 

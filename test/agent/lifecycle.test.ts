@@ -92,7 +92,7 @@ describe('lifecycle over dir slots', () => {
   });
   const root = () => ['--root', dev.root];
 
-  it('check reports the update and every gate, and changes nothing', async () => {
+  it('check reports the update and every gate, and changes no lifecycle state', async () => {
     const r = await json(['check', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.current_version, 'v1.0.0');
@@ -111,7 +111,14 @@ describe('lifecycle over dir slots', () => {
     ]) {
       assert.ok(names.includes(g), g);
     }
-    assert.equal(existsSync(dev.path('var/lib/kubesolo/update/state.json')), false);
+    // The lifecycle is untouched; only the check itself is recorded (fleet metrics).
+    const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
+    assert.equal(st.phase, 'idle');
+    assert.equal(st.to_version, '');
+    assert.equal(st.attempt_count, 0);
+    assert.equal(st.updated_at, '');
+    assert.equal(st.available_version, 'v1.1.0');
+    assert.ok(Math.abs(Date.parse(String(st.last_check_at)) - Date.now()) < 60_000);
     const human = await runAgent(['check', ...root()]);
     assert.match(human.stdout, /Update available:\s+yes/);
     assert.match(human.stdout, /ok\s+version\s+v1\.0\.0 → v1\.1\.0/);

@@ -13,6 +13,7 @@ import {
   escapeLabelValue,
   formatSampleValue,
   renderMetrics,
+  ROLLBACK_REASONS,
   UPDATE_PHASES,
   type MetricsInput,
 } from '../../src/metrics/exposition.js';
@@ -307,6 +308,23 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
 
   it('declares the 0.0.4 content type', () => {
     assert.equal(EXPOSITION_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
+  });
+});
+
+describe('rollback reasons', () => {
+  it('are the reasons the agent records rollbacks with (every rolled_back transition in src/agent)', async () => {
+    const { readFile, readdir } = await import('node:fs/promises');
+    const dir = new URL('../../src/agent/', import.meta.url);
+    const found = new Set<string>();
+    for (const f of (await readdir(dir)).filter((f) => f.endsWith('.ts'))) {
+      const text = await readFile(new URL(f, dir), 'utf8');
+      for (const m of text.matchAll(
+        /transition\(\s*state,\s*'rolled_back',\s*\{[^}]*?reason:\s*'([A-Z_]+)'/gs,
+      )) {
+        found.add(m[1]!);
+      }
+    }
+    assert.deepEqual([...found].sort(), [...ROLLBACK_REASONS].sort());
   });
 });
 

@@ -5,13 +5,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import { otherSlot, type BootState, type Slot } from '../bootenv/types.js';
-import {
-  GateError,
-  KubesoloError,
-  OperationError,
-  toKubesoloError,
-  VerificationError,
-} from '../errors.js';
+import { GateError, KubesoloError, toKubesoloError } from '../errors.js';
 import type { Release, StagedArtifact } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
 import {
@@ -25,6 +19,7 @@ import {
   type GateVerdict,
 } from './gates.js';
 import { canStartAttempt } from './phases.js';
+import { lifecycleError } from './reasons.js';
 import type { UpdateState } from './state.js';
 
 /** Read state and boot environment, and record what happened at boot (fallbacks). */
@@ -75,7 +70,7 @@ export async function reconcile(deps: AgentDeps): Promise<{ state: UpdateState; 
 
 function runningSlotOf(boot: BootState): Slot {
   if (!boot.runningSlot) {
-    throw new GateError(
+    throw lifecycleError(
       'RUNNING_SLOT_UNKNOWN',
       'the running slot is unknown (no kubesolo.slot= on the kernel command line); refusing to write either slot',
     );
@@ -86,7 +81,7 @@ function runningSlotOf(boot: BootState): Slot {
 async function runningVersionOf(deps: AgentDeps, slot: Slot): Promise<string> {
   const version = await deps.slots.readVersion(slot);
   if (!version) {
-    throw new GateError('RUNNING_VERSION_UNKNOWN', `slot ${slot} (running) has no version file`);
+    throw lifecycleError('RUNNING_VERSION_UNKNOWN', `slot ${slot} (running) has no version file`);
   }
   return version;
 }
@@ -214,7 +209,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 
   if (!canStartAttempt(state.phase)) {
     // Not recorded as `failed`: that would lose track of the pending activation.
-    throw new GateError(
+    throw lifecycleError(
       'ACTIVATION_PENDING',
       `an update to ${state.toVersion ?? '?'} is ${state.phase}; reboot and run healthcheck (or rollback) first`,
       { details: { phase: state.phase } },
@@ -246,10 +241,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     }
     boot = await deps.bootEnv.read();
     if (boot.activeSlot !== running || !boot.bootSuccess) {
-      throw new OperationError(
-        'BOOTENV_NOT_SETTLED',
-        'the boot environment did not take the update',
-      );
+      throw lifecycleError('BOOTENV_NOT_SETTLED', 'the boot environment did not take the update');
     }
     const target = otherSlot(running);
     const current = await runningVersionOf(deps, running);
@@ -369,17 +361,17 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 export async function activate(deps: AgentDeps): Promise<UpdateState> {
   const { state, boot } = await reconcile(deps);
   if (state.phase !== 'staged' || !state.targetSlot) {
-    throw new GateError('NOTHING_STAGED', `nothing to activate (phase ${state.phase})`, {
+    throw lifecycleError('NOTHING_STAGED', `nothing to activate (phase ${state.phase})`, {
       details: { phase: state.phase },
     });
   }
   const target = state.targetSlot;
   try {
     if (boot.runningSlot === target) {
-      throw new OperationError('TARGET_IS_RUNNING', `slot ${target} is the running slot`);
+      throw lifecycleError('TARGET_IS_RUNNING', `slot ${target} is the running slot`);
     }
     if (!state.kernelSha256 || !state.initramfsSha256) {
-      throw new VerificationError(
+      throw lifecycleError(
         'STAGED_DIGESTS_MISSING',
         'state.json holds no digests for the staged image',
       );
@@ -391,7 +383,7 @@ export async function activate(deps: AgentDeps): Promise<UpdateState> {
     });
     const version = await deps.slots.readVersion(target);
     if (version !== state.toVersion) {
-      throw new VerificationError(
+      throw lifecycleError(
         'SLOT_VERSION_MISMATCH',
         `slot ${target} holds ${version ?? 'no version'}, expected ${state.toVersion ?? '?'}`,
       );
@@ -414,13 +406,13 @@ export async function rollback(deps: AgentDeps): Promise<{ state: UpdateState; s
   const { state, boot } = await reconcile(deps);
   const to = otherSlot(boot.activeSlot);
   if ((state.phase === 'checking' || state.phase === 'downloading') && state.targetSlot === to) {
-    throw new GateError(
+    throw lifecycleError(
       'ROLLBACK_UNSAFE',
       `slot ${to} was being written by an interrupted update; it may be incomplete`,
     );
   }
   if (!(await deps.slots.hasBootableImage(to))) {
-    throw new GateError('NO_ROLLBACK_TARGET', `slot ${to} holds no bootable image`);
+    throw lifecycleError('NO_ROLLBACK_TARGET', `slot ${to} holds no bootable image`);
   }
   await deps.slots.flushForBootloader(to);
   await deps.bootEnv.forceRollback();

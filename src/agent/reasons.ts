@@ -1,0 +1,69 @@
+/**
+ * The lifecycle's reason codes: the one list of the codes the agent refuses with or
+ * records in state.json's `reason`, each with the exit code an operator (or a
+ * CronJob) sees. docs/operating.md's table is this list written out; a test keeps
+ * the two equal, and another fails when a code here has no test asserting it.
+ *
+ * Codes owned by narrower modules (metadata, transport, slots, health, ...) stay
+ * with their modules; this list is the contract of the lifecycle commands.
+ */
+import {
+  ExitCode,
+  GateError,
+  KubesoloError,
+  OperationError,
+  UsageError,
+  VerificationError,
+  type KubesoloErrorOptions,
+} from '../errors.js';
+
+/** code → exit code; `null` for codes that are only recorded (never an exit). */
+export const LIFECYCLE_REASONS = {
+  OUTSIDE_MAINTENANCE_WINDOW: ExitCode.REFUSED,
+  CHANNEL_MISMATCH: ExitCode.REFUSED,
+  ARCH_MISMATCH: ExitCode.REFUSED,
+  VERSION_INCOMPATIBLE: ExitCode.REFUSED,
+  DOWNGRADE_REFUSED: ExitCode.REFUSED,
+  INSUFFICIENT_SPACE: ExitCode.REFUSED,
+  NODE_UPDATE_BLOCKED: ExitCode.REFUSED,
+  RUNNING_SLOT_UNKNOWN: ExitCode.REFUSED,
+  RUNNING_VERSION_UNKNOWN: ExitCode.REFUSED,
+  ACTIVATION_PENDING: ExitCode.REFUSED,
+  NOTHING_STAGED: ExitCode.REFUSED,
+  NO_ROLLBACK_TARGET: ExitCode.REFUSED,
+  ROLLBACK_UNSAFE: ExitCode.REFUSED,
+  BOOTENV_NOT_SETTLED: ExitCode.FAILED,
+  TARGET_IS_RUNNING: ExitCode.FAILED,
+  STAGED_DIGESTS_MISSING: ExitCode.VERIFICATION,
+  SLOT_VERSION_MISMATCH: ExitCode.VERIFICATION,
+  BOOT_FALLBACK: null,
+  MANUAL_ROLLBACK: null,
+  LOCKED: ExitCode.FAILED,
+  NO_UPDATE_SOURCE: ExitCode.USAGE,
+} as const satisfies Record<string, ExitCode | null>;
+
+export type LifecycleReason = keyof typeof LIFECYCLE_REASONS;
+
+/** Codes the lifecycle throws with (the recorded-only ones cannot be thrown). */
+export type LifecycleRefusal = {
+  [K in LifecycleReason]: (typeof LIFECYCLE_REASONS)[K] extends null ? never : K;
+}[LifecycleReason];
+
+/** The error for a lifecycle refusal, of the class its exit code belongs to. */
+export function lifecycleError(
+  code: LifecycleRefusal,
+  message: string,
+  options?: KubesoloErrorOptions,
+): KubesoloError {
+  const exit = LIFECYCLE_REASONS[code];
+  switch (exit) {
+    case ExitCode.REFUSED:
+      return new GateError(code, message, options);
+    case ExitCode.VERIFICATION:
+      return new VerificationError(code, message, options);
+    case ExitCode.USAGE:
+      return new UsageError(code, message, options);
+    default:
+      return new OperationError(code, message, options);
+  }
+}

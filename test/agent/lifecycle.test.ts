@@ -20,24 +20,10 @@ import {
   type Device,
   type StaticServer,
 } from '../helpers/device.js';
+import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { simulateGrubBoot } from '../helpers/grub-sim.js';
 
 const keys = makeKeys();
-
-function grubEnv(file: string): Record<string, string> {
-  const out = execFileSync('grub-editenv', [file, 'list'], { encoding: 'utf8' });
-  return Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => l.split('=', 2) as [string, string]),
-  );
-}
-
-function grubSet(file: string, vars: Record<string, string>): void {
-  if (!existsSync(file)) execFileSync('grub-editenv', [file, 'create']);
-  execFileSync('grub-editenv', [file, 'set', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)]);
-}
 
 async function json(args: string[]) {
   const r = await runAgent([...args, '--json']);

@@ -12,7 +12,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -204,4 +204,26 @@ export async function serveDir(dir: string): Promise<StaticServer> {
 
 export async function readJson(p: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(p, 'utf8')) as Record<string, unknown>;
+}
+
+/**
+ * What a refusal must leave alone: the GRUB environment's bytes and every file of both
+ * slots, as `relative path → sha256`. Two snapshots compare with deepEqual.
+ */
+export async function deviceSnapshot(dev: Device): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const add = async (rel: string) => {
+    const full = dev.path(rel);
+    const st = await stat(full).catch(() => undefined);
+    if (!st) return;
+    if (st.isDirectory()) {
+      for (const name of (await readdir(full)).sort()) await add(join(rel, name));
+    } else {
+      out[rel] = createHash('sha256')
+        .update(await readFile(full))
+        .digest('hex');
+    }
+  };
+  for (const rel of ['boot/grub/grubenv', 'slots/a', 'slots/b']) await add(rel);
+  return out;
 }

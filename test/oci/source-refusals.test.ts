@@ -1,0 +1,131 @@
+/**
+ * The OCI source's checks that hostile.test.ts does not reach on their own: each case
+ * changes exactly one thing, so the check under test (and not an earlier one) fires.
+ * Against the real reference registry (docker-registry), as root in CI.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubesoloError } from '../../src/errors.js';
+import { pushRelease } from '../../src/release/oci-push.js';
+import { OciClient } from '../../src/transport/oci/client.js';
+import { OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
+import { parseRegistryReference } from '../../src/transport/oci/reference.js';
+import { createOciUpdateSource } from '../../src/transport/oci/source.js';
+import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { makeKeys, makeReleaseFiles, type RawManifest, type ReleaseFiles } from './fixtures.js';
+
+const skip = registrySkipReason();
+
+async function caught(p: Promise<unknown>): Promise<KubesoloError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof KubesoloError, String(err));
+    return err;
+  }
+  assert.fail('expected a refusal');
+}
+
+function staged(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')) : [];
+}
+
+describe('OCI source refusals, one check at a time (docker-registry)', { skip }, () => {
+  let reg: TestRegistry;
+  let files: ReleaseFiles;
+  let other: ReleaseFiles;
+  let work: string;
+  const keys = makeKeys();
+
+  const push = (repo: string, tag: string, f: ReleaseFiles, sign = true) =>
+    pushRelease({
+      registry: `${reg.host}/${repo}`,
+      tag,
+      kernelPath: f.kernelPath,
+      initramfsPath: f.initramfsPath,
+      version: tag,
+      architecture: 'amd64',
+      channel: 'stable',
+      ...(sign ? { signingKey: keys.privateKey } : {}),
+    });
+  const source = (repo: string, tag: string, publicKey: Buffer | null = keys.publicKey) =>
+    createOciUpdateSource({
+      registry: `${reg.host}/${repo}`,
+      tag,
+      architecture: 'amd64',
+      ...(publicKey ? { publicKey } : {}),
+    });
+  const client = (repo: string) =>
+    new OciClient({
+      ref: parseRegistryReference(`${reg.host}/${repo}`),
+      actions: ['pull', 'push'],
+    });
+  const manifestOf = async (repo: string, digest: string) =>
+    (await client(repo).getManifest(digest)).json as RawManifest;
+
+  before(async () => {
+    reg = await startRegistry();
+    files = makeReleaseFiles('refusal-a', 10_001, 20_003);
+    other = makeReleaseFiles('refusal-b', 10_007, 20_011);
+    work = mkdtempSync(join(tmpdir(), 'ks-oci-refusals-'));
+  });
+  after(async () => {
+    await reg?.stop();
+    for (const d of [files?.dir, other?.dir, work])
+      if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('stage with a key refuses a release this source did not authenticate: SIGNATURE_MISSING, exit 4, nothing staged', async () => {
+    await push('foreign/os', 'v1.0.0', files, false);
+    // Resolved by a source without a key: unsigned, and unknown to the keyed source.
+    const release = await source('foreign/os', 'v1.0.0', null).fetchRelease();
+    assert.equal(release.metadataSigned, false);
+    const stagingDir = join(work, 'foreign');
+    for (const artifact of ['vmlinuz', 'initramfs'] as const) {
+      const err = await caught(
+        source('foreign/os', 'v1.0.0').stage(release, artifact, { stagingDir }),
+      );
+      assert.equal(err.code, 'SIGNATURE_MISSING');
+      assert.equal(err.exitCode, 4);
+      assert.equal(err.details.artifact, artifact);
+    }
+    assert.deepEqual(staged(stagingDir), []);
+  });
+
+  it('only the initramfs layer swapped under a signed latest.json: OCI_METADATA_MISMATCH on the initramfs digest, exit 4', async () => {
+    const a = await push('swap-i/os', 'v1.0.0', files);
+    const b = await push('swap-i/os', 'v2.0.0', other);
+    const ma = await manifestOf('swap-i/os', a.manifestDigest);
+    const mb = await manifestOf('swap-i/os', b.manifestDigest);
+    ma.layers[1] = mb.layers[1]!; // the kernel layer stays v1's, so its check passes
+    await client('swap-i/os').putManifest('swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
+    const err = await caught(source('swap-i/os', 'swapped').fetchRelease());
+    assert.equal(err.code, 'OCI_METADATA_MISMATCH');
+    assert.equal(err.exitCode, 4);
+    assert.match(err.message, /the initramfs layer digest/);
+    assert.equal(err.details.actual, mb.layers[1]!.digest.slice('sha256:'.length));
+  });
+
+  for (const [index, name] of [
+    [0, 'kernel'],
+    [1, 'initramfs'],
+  ] as const) {
+    it(`the ${name} layer descriptor whose size disagrees with the signed latest.json: OCI_METADATA_MISMATCH, exit 4`, async () => {
+      const repo = `size-${name}/os`;
+      const a = await push(repo, 'v1.0.0', files);
+      const m = await manifestOf(repo, a.manifestDigest);
+      const declared = m.layers[index]!.size;
+      m.layers[index]!.size = declared + 1; // same digest, one byte more claimed
+      await client(repo).putManifest('resized', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+      const err = await caught(source(repo, 'resized').fetchRelease());
+      assert.equal(err.code, 'OCI_METADATA_MISMATCH');
+      assert.equal(err.exitCode, 4);
+      assert.match(err.message, new RegExp(`the ${name} layer size`));
+      assert.equal(err.details.expected, declared);
+      assert.equal(err.details.actual, declared + 1);
+    });
+  }
+});

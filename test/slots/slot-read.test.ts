@@ -1,0 +1,113 @@
+/**
+ * The slot files' read paths and their failures on a real directory: the version
+ * file read back after it is renamed into place, and SLOT_READ_FAILED (a read that
+ * fails for another reason than "missing", which must not be mistaken for an empty
+ * slot) in readVersion, verify and freeBytes; SLOT_WRITE_FAILED when the staged
+ * image cannot be read.
+ */
+import { strict as assert } from 'node:assert';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { createDirSlotStore } from '../../src/slots/dir-store.js';
+import { dirFreeBytes } from '../../src/slots/slot-files.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('slot files: read-back and read failures', () => {
+  let tmp: string;
+  let n = 0;
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'ks-slotread-'));
+  });
+  after(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  /** A fresh pair of slot dirs and a staged image of `version`. */
+  async function setup(version = 'v2.0.0') {
+    const base = join(tmp, String(n++));
+    await mkdir(base);
+    const kernel = randomBytes(3000);
+    const initramfs = randomBytes(5000);
+    await writeFile(join(base, 'k'), kernel);
+    await writeFile(join(base, 'i'), initramfs);
+    return {
+      dirs: { A: join(base, 'a'), B: join(base, 'b') },
+      image: { kernelPath: join(base, 'k'), initramfsPath: join(base, 'i'), version },
+      digests: { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+    };
+  }
+
+  it('a version file that reads back differently after its rename: SLOT_VERIFY_FAILED (phase readback)', async () => {
+    const { dirs, image, digests } = await setup('v2.0.0');
+    const store = createDirSlotStore(dirs, {
+      onWriteStep: (step) => {
+        // Between the rename into place and the read-back: another writer's version.
+        if (step === 'version-renamed') writeFileSyncVersion(dirs.B, 'v6.6.6');
+      },
+    });
+    await assert.rejects(store.write('B', image, digests), (err: any) => {
+      assert.equal(err.code, 'SLOT_VERIFY_FAILED');
+      assert.equal(err.exitCode, 4);
+      assert.equal(err.details.phase, 'readback');
+      assert.equal(err.details.expected, 'v2.0.0');
+      assert.equal(err.details.actual, 'v6.6.6');
+      return true;
+    });
+  });
+
+  it('readVersion of a version file that cannot be read (a directory): SLOT_READ_FAILED, not "no version"', async () => {
+    const { dirs } = await setup();
+    await mkdir(join(dirs.A, 'version'), { recursive: true });
+    const store = createDirSlotStore(dirs);
+    await assert.rejects(store.readVersion('A'), (err: any) => {
+      assert.equal(err.code, 'SLOT_READ_FAILED');
+      assert.equal(err.exitCode, 1);
+      assert.equal(err.details.errno, 'EISDIR');
+      return true;
+    });
+    // A missing file is the other case: no version, no error.
+    assert.equal(await store.readVersion('B'), undefined);
+  });
+
+  it('verify of a kernel that cannot be read (a directory): SLOT_READ_FAILED, exit 1', async () => {
+    const { dirs, image, digests } = await setup();
+    const store = createDirSlotStore(dirs);
+    await store.write('B', image, digests);
+    await rm(join(dirs.B, 'vmlinuz'));
+    await mkdir(join(dirs.B, 'vmlinuz'));
+    await assert.rejects(store.verify('B', digests), { code: 'SLOT_READ_FAILED', exitCode: 1 });
+  });
+
+  it('free space of a directory that is not there: SLOT_READ_FAILED, exit 1', async () => {
+    await assert.rejects(dirFreeBytes(join(tmp, 'nowhere')), (err: any) => {
+      assert.equal(err.code, 'SLOT_READ_FAILED');
+      assert.equal(err.exitCode, 1);
+      assert.equal(err.details.errno, 'ENOENT');
+      return true;
+    });
+  });
+
+  it('a staged image that vanished before the write: SLOT_WRITE_FAILED, exit 1, the old slot intact', async () => {
+    const { dirs, image, digests } = await setup('v2.0.0');
+    const store = createDirSlotStore(dirs);
+    await store.write('B', image, digests);
+    const before = await readFile(join(dirs.B, 'vmlinuz'));
+    await assert.rejects(
+      store.write('B', { ...image, kernelPath: join(tmp, 'gone'), version: 'v3.0.0' }, digests),
+      { code: 'SLOT_WRITE_FAILED', exitCode: 1 },
+    );
+    assert.equal(await store.readVersion('B'), 'v2.0.0');
+    assert.deepEqual(await readFile(join(dirs.B, 'vmlinuz')), before);
+    assert.deepEqual((await readdir(dirs.B)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+  });
+});
+
+function writeFileSyncVersion(dir: string, version: string): void {
+  // Synchronous: the hook is synchronous and the read-back follows right after it.
+  writeFileSync(join(dir, 'version'), `${version}\n`);
+}

@@ -104,8 +104,25 @@ describe('state.json store', () => {
 });
 
 describe('phases', () => {
+  // The nine phases of docs/operating.md, written out: the domain the rules are checked over.
+  const PHASE_NAMES = [
+    'idle',
+    'checking',
+    'downloading',
+    'staged',
+    'activated',
+    'verifying',
+    'success',
+    'rolled_back',
+    'failed',
+  ] as const;
+
+  it('the state machine has exactly the nine documented phases', () => {
+    assert.deepEqual([...PHASES], [...PHASE_NAMES]);
+  });
+
   it('a new attempt may start from idle, any terminal phase, or an interrupted one', () => {
-    const allowed = PHASES.filter(canStartAttempt);
+    const allowed = PHASE_NAMES.filter(canStartAttempt);
     assert.deepEqual(
       allowed.sort(),
       ['checking', 'downloading', 'failed', 'idle', 'rolled_back', 'staged', 'success'].sort(),
@@ -113,12 +130,12 @@ describe('phases', () => {
   });
 
   it('success is only reachable after an activation', () => {
-    const into = PHASES.filter((p) => p !== 'success' && canTransition(p, 'success'));
+    const into = PHASE_NAMES.filter((p) => p !== 'success' && canTransition(p, 'success'));
     assert.deepEqual(into.sort(), ['activated', 'verifying']);
   });
 
   it('activated is only reachable from staged', () => {
-    const into = PHASES.filter((p) => p !== 'activated' && canTransition(p, 'activated'));
+    const into = PHASE_NAMES.filter((p) => p !== 'activated' && canTransition(p, 'activated'));
     assert.deepEqual(into.sort(), ['staged', 'verifying']);
   });
 });
@@ -160,6 +177,8 @@ describe('lock', () => {
     const path = join(dir, 'update.lock');
     await writeFile(path, '');
     const lock = await acquireLock(path);
+    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n`);
     await lock.release();
+    assert.deepEqual(await readdir(dir), []);
   });
 });

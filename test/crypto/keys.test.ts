@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, ExitCode, VerificationError } from '../../src/errors.js';
+import { ConfigError, VerificationError } from '../../src/errors.js';
 import {
   bytesToHex,
   hexToBytes,
@@ -44,8 +44,7 @@ describe('public key files (DESIGN §3.4: 64 hex, whitespace trimmed)', () => {
     ]) {
       assert.throws(
         () => parsePublicKey(bad),
-        (e: unknown) =>
-          e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.exitCode === ExitCode.USAGE,
+        (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.exitCode === 2,
         bad,
       );
     }
@@ -116,9 +115,7 @@ describe('signature files (DESIGN §3.4: 64 raw bytes or 128 hex)', () => {
       assert.throws(
         () => parseSignature(new Uint8Array(b)),
         (e: unknown) =>
-          e instanceof VerificationError &&
-          e.code === 'SIGNATURE_MALFORMED' &&
-          e.exitCode === ExitCode.VERIFICATION,
+          e instanceof VerificationError && e.code === 'SIGNATURE_MALFORMED' && e.exitCode === 4,
       );
     }
   });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ExitCode, VerificationError } from '../../src/errors.js';
+import { VerificationError } from '../../src/errors.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../src/metadata/parse.js';
 
 const URL_BASE = 'https://updates.example.test/stable/latest.json';
@@ -28,7 +28,7 @@ function rejects(v: unknown, code: string, field?: string, raw?: Uint8Array): vo
     () => parseReleaseMetadata(raw ?? bytes(v), URL_BASE, NOW),
     (e: unknown) => {
       assert.ok(e instanceof VerificationError, String(e));
-      assert.equal(e.exitCode, ExitCode.VERIFICATION);
+      assert.equal(e.exitCode, 4);
       assert.equal(e.code, code);
       if (field !== undefined) assert.equal(e.details.field, field);
       return true;

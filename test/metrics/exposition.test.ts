@@ -20,6 +20,22 @@ import {
 
 // Debian's interpreter, where apt installs prometheus_client (a pyenv shim on PATH
 // would not see it).
+/**
+ * The nine phases of the contract (docs/operating.md), written out here so the
+ * expectations do not come from the code under test.
+ */
+const PHASE_NAMES = [
+  'idle',
+  'checking',
+  'downloading',
+  'staged',
+  'activated',
+  'verifying',
+  'success',
+  'rolled_back',
+  'failed',
+];
+
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 interface ParsedSample {
@@ -134,7 +150,7 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     const [phase, attempts, failures, info, last, ...fleet] = families;
     assert.deepEqual(
       phase!.samples.map((s) => [s.labels.phase, s.value]),
-      UPDATE_PHASES.map((p) => [p, p === 'rolled_back' ? '1.0' : '0.0']),
+      PHASE_NAMES.map((p) => [p, p === 'rolled_back' ? '1.0' : '0.0']),
     );
     assert.deepEqual(attempts!.samples, [
       { name: 'kubesolo_update_attempts_total', labels: {}, value: '2.0' },
@@ -216,12 +232,12 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
   });
 
   it('exactly one phase is 1 for each of the nine phases; an unknown phase sets none', () => {
-    const texts = [...UPDATE_PHASES, 'bogus'].map((phase) => renderMetrics({ ...base, phase }));
+    const texts = [...PHASE_NAMES, 'bogus'].map((phase) => renderMetrics({ ...base, phase }));
     const results = parseAll(texts);
     results.forEach((res, i) => {
       assert.ok(res.ok);
       const values = res.families[0]!.samples.map((s) => s.value);
-      const expected = UPDATE_PHASES.map((_, j) => (j === i ? '1.0' : '0.0'));
+      const expected = PHASE_NAMES.map((_, j) => (j === i ? '1.0' : '0.0'));
       assert.deepEqual(values, expected);
     });
   });
@@ -255,7 +271,7 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
   it('property: any label text and numbers survive the real parser', () => {
     const inputs = fc.sample(
       fc.record({
-        phase: fc.constantFrom(...UPDATE_PHASES),
+        phase: fc.constantFrom(...PHASE_NAMES),
         attemptCount: fc.nat(1_000_000),
         healthCheckFailures: fc.nat(1000),
         activeSlot: fc.option(fc.string(), { nil: undefined }),
@@ -329,10 +345,11 @@ describe('rollback reasons', () => {
 });
 
 describe('phase list', () => {
-  it('is the agent state machine list (src/agent/phases.ts), in the same order', async () => {
+  it('the renderer and the agent state machine (src/agent/phases.ts) both list the nine phases, in order', async () => {
     // The renderer is a leaf module and may not import agent/, so it keeps its own copy;
-    // this test keeps the two from drifting apart.
+    // this test keeps both equal to the documented list.
     const { PHASES } = await import('../../src/agent/phases.js');
-    assert.deepEqual([...UPDATE_PHASES], [...PHASES]);
+    assert.deepEqual([...UPDATE_PHASES], PHASE_NAMES);
+    assert.deepEqual([...PHASES], PHASE_NAMES);
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { ExitCode, KubesoloError } from '../../src/errors.js';
+import { KubesoloError } from '../../src/errors.js';
 import { downloadToFile, type DownloadOptions } from '../../src/transport/download.js';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
 import {
@@ -97,10 +97,7 @@ describe('downloadToFile against hostile servers', () => {
     const bad = Buffer.from(BODY);
     bad[12345]! ^= 0x80;
     srv.route('/tampered', staticFile(bad));
-    await assert.rejects(
-      downloadToFile(opts('/tampered')),
-      rejectsWith('HASH_MISMATCH', ExitCode.VERIFICATION),
-    );
+    await assert.rejects(downloadToFile(opts('/tampered')), rejectsWith('HASH_MISMATCH', 4));
     assert.deepEqual(await staged(), []);
   });
 
@@ -113,7 +110,7 @@ describe('downloadToFile against hostile servers', () => {
     };
     await assert.rejects(
       downloadToFile(opts('/img', { signature })),
-      rejectsWith('SIGNATURE_INVALID', ExitCode.VERIFICATION),
+      rejectsWith('SIGNATURE_INVALID', 4),
     );
     assert.deepEqual(await staged(), []);
   });
@@ -125,7 +122,7 @@ describe('downloadToFile against hostile servers', () => {
     const s = sig(BODY, keys.privateKey);
     await assert.rejects(
       downloadToFile(opts('/img', { signature: { signature: s, publicKey: other.raw } })),
-      rejectsWith('SIGNATURE_INVALID', ExitCode.VERIFICATION),
+      rejectsWith('SIGNATURE_INVALID', 4),
     );
     assert.deepEqual(await staged(), []);
     const r = await downloadToFile(
@@ -136,28 +133,19 @@ describe('downloadToFile against hostile servers', () => {
 
   it('truncated body: DOWNLOAD_TRUNCATED, the partial is kept for resume', async () => {
     srv.route('/cut', truncated(BODY, 100_000));
-    await assert.rejects(
-      downloadToFile(opts('/cut')),
-      rejectsWith('DOWNLOAD_TRUNCATED', ExitCode.FAILED),
-    );
+    await assert.rejects(downloadToFile(opts('/cut')), rejectsWith('DOWNLOAD_TRUNCATED', 1));
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
     assert.equal((await stat(join(dir, 'vmlinuz.part'))).size, 100_000);
   });
 
   it('a short but complete response (declared size larger) is DOWNLOAD_TRUNCATED', async () => {
     srv.route('/short', staticFile(BODY.subarray(0, 1000)));
-    await assert.rejects(
-      downloadToFile(opts('/short')),
-      rejectsWith('DOWNLOAD_TRUNCATED', ExitCode.FAILED),
-    );
+    await assert.rejects(downloadToFile(opts('/short')), rejectsWith('DOWNLOAD_TRUNCATED', 1));
   });
 
   it('body longer than declared (Content-Length): DOWNLOAD_TOO_LARGE before reading, nothing staged', async () => {
     srv.route('/long', staticFile(Buffer.concat([BODY, Buffer.alloc(10)])));
-    await assert.rejects(
-      downloadToFile(opts('/long')),
-      rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION),
-    );
+    await assert.rejects(downloadToFile(opts('/long')), rejectsWith('DOWNLOAD_TOO_LARGE', 4));
     assert.deepEqual(await staged(), []);
   });
 
@@ -168,7 +156,7 @@ describe('downloadToFile against hostile servers', () => {
       res.end(Buffer.alloc(4096));
     });
     await assert.rejects(downloadToFile(opts('/chunked-long')), (e: unknown) => {
-      rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION)(e);
+      rejectsWith('DOWNLOAD_TOO_LARGE', 4)(e);
       const d = (e as KubesoloError).details;
       assert.equal(d.limit, BODY.length);
       assert.ok((d.received as number) > BODY.length);
@@ -184,7 +172,7 @@ describe('downloadToFile against hostile servers', () => {
       downloadToFile(
         opts('/endless', { expectedSize: undefined, limits: { maxBytes: 2 * 1024 * 1024 } }),
       ),
-      rejectsWith('DOWNLOAD_TOO_LARGE', ExitCode.VERIFICATION),
+      rejectsWith('DOWNLOAD_TOO_LARGE', 4),
     );
     assert.ok(Date.now() - started < 20_000, 'stopped at the cap, not endless');
     assert.deepEqual(await staged(), []);
@@ -195,7 +183,7 @@ describe('downloadToFile against hostile servers', () => {
     await assert.rejects(
       downloadToFile(opts('/stall', { limits: { idleTimeoutMs: 300 } })),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED)(e);
+        rejectsWith('DOWNLOAD_TIMEOUT', 1)(e);
         assert.equal((e as KubesoloError).details.phase, 'body');
         return true;
       },
@@ -207,7 +195,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/stall-novalidator', stallAfter(BODY, 50_000, { etag: null }));
     await assert.rejects(
       downloadToFile(opts('/stall-novalidator', { limits: { idleTimeoutMs: 300 } })),
-      rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED),
+      rejectsWith('DOWNLOAD_TIMEOUT', 1),
     );
     assert.deepEqual(await staged(), []);
   });
@@ -217,7 +205,7 @@ describe('downloadToFile against hostile servers', () => {
     await assert.rejects(
       downloadToFile(opts('/silent', { limits: { headersTimeoutMs: 300 } })),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED)(e);
+        rejectsWith('DOWNLOAD_TIMEOUT', 1)(e);
         assert.equal((e as KubesoloError).details.phase, 'headers');
         return true;
       },
@@ -232,7 +220,7 @@ describe('downloadToFile against hostile servers', () => {
     await assert.rejects(
       downloadToFile(opts('/trickle', { limits: { minBytesPerSecond: 1000, rateWindowMs: 600 } })),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TOO_SLOW', ExitCode.FAILED)(e);
+        rejectsWith('DOWNLOAD_TOO_SLOW', 1)(e);
         assert.ok(((e as KubesoloError).details.rate as number) < 1000);
         return true;
       },
@@ -250,7 +238,7 @@ describe('downloadToFile against hostile servers', () => {
         }),
       ),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TIMEOUT', ExitCode.FAILED)(e);
+        rejectsWith('DOWNLOAD_TIMEOUT', 1)(e);
         assert.equal((e as KubesoloError).details.phase, 'deadline');
         return true;
       },
@@ -279,7 +267,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.requests.length = 0;
     for (const p of ['/404', '/403']) {
       await assert.rejects(downloadToFile(opts(p, { limits: { retry } })), (e: unknown) => {
-        rejectsWith('HTTP_STATUS', ExitCode.FAILED)(e);
+        rejectsWith('HTTP_STATUS', 1)(e);
         assert.equal((e as KubesoloError).details.status, Number(p.slice(1)));
         return true;
       });
@@ -294,7 +282,7 @@ describe('downloadToFile against hostile servers', () => {
       downloadToFile(
         opts('/down', { limits: { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } } }),
       ),
-      rejectsWith('HTTP_STATUS', ExitCode.FAILED),
+      rejectsWith('HTTP_STATUS', 1),
     );
     assert.equal(srv.requests.length, 3);
   });
@@ -304,7 +292,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/loop-b', redirect('/loop-a', 301));
     await assert.rejects(
       downloadToFile(opts('/loop-a', { limits: { maxRedirects: 4 } })),
-      rejectsWith('TOO_MANY_REDIRECTS', ExitCode.FAILED),
+      rejectsWith('TOO_MANY_REDIRECTS', 1),
     );
     assert.equal(srv.requests.length, 5);
     assert.deepEqual(await staged(), []);
@@ -316,10 +304,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/file', staticFile(BODY));
     assert.equal((await downloadToFile(opts('/r1'))).size, BODY.length);
     srv.route('/to-file', redirect('file:///etc/passwd'));
-    await assert.rejects(
-      downloadToFile(opts('/to-file')),
-      rejectsWith('BAD_REDIRECT', ExitCode.FAILED),
-    );
+    await assert.rejects(downloadToFile(opts('/to-file')), rejectsWith('BAD_REDIRECT', 1));
   });
 
   it('drops Authorization on a cross-origin redirect, keeps it on the same origin', async () => {
@@ -355,7 +340,7 @@ describe('downloadToFile against hostile servers', () => {
         url,
         limits: { ...FAST, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 } },
       }),
-      rejectsWith('NETWORK_ERROR', ExitCode.FAILED),
+      rejectsWith('NETWORK_ERROR', 1),
     );
     assert.deepEqual(await staged(), []);
   });
@@ -368,7 +353,7 @@ describe('downloadToFile against hostile servers', () => {
     const p = downloadToFile(
       opts('/slow', { signal: ac.signal, onProgress: (n) => n > 0 && ac.abort() }),
     );
-    await assert.rejects(p, rejectsWith('DOWNLOAD_ABORTED', ExitCode.FAILED));
+    await assert.rejects(p, rejectsWith('DOWNLOAD_ABORTED', 1));
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
   });
 
@@ -377,7 +362,7 @@ describe('downloadToFile against hostile servers', () => {
     await writeFile(join(dir, 'blocker'), 'x');
     await assert.rejects(
       downloadToFile(opts('/ok', { dest: join(dir, 'blocker', 'vmlinuz') })),
-      (e: unknown) => e instanceof KubesoloError && e.exitCode === ExitCode.FAILED,
+      (e: unknown) => e instanceof KubesoloError && e.exitCode === 1,
     );
   });
 });

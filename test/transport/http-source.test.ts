@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { ConfigError, ExitCode, KubesoloError } from '../../src/errors.js';
+import { ConfigError, KubesoloError } from '../../src/errors.js';
 import {
   createHttpUpdateSource,
   type HttpUpdateSourceOptions,
@@ -28,7 +28,7 @@ const FAST = {
   headersTimeoutMs: 2000,
 };
 
-function code(expected: string, exit: number = ExitCode.VERIFICATION) {
+function code(expected: string, exit: number = 4) {
   return (e: unknown): boolean => {
     assert.ok(e instanceof KubesoloError, String(e));
     assert.equal(e.code, expected, e.message);
@@ -215,7 +215,7 @@ describe('HTTP update source', () => {
       { publicKey: keys.publicKey, allowUnsignedMetadata: true },
     );
     server.route('/latest.json.sig', status(500));
-    await assert.rejects(source.fetchRelease(), code('HTTP_STATUS', ExitCode.FAILED));
+    await assert.rejects(source.fetchRelease(), code('HTTP_STATUS', 1));
     assert.equal(
       server.requests.filter((r) => r.path === '/latest.json.sig').length,
       2,
@@ -264,7 +264,7 @@ describe('HTTP update source', () => {
   it('a 404 for latest.json is HTTP_STATUS (exit 1) and not retried', async () => {
     const { source, server } = await serve({});
     server.route('/latest.json', status(404));
-    await assert.rejects(source.fetchRelease(), code('HTTP_STATUS', ExitCode.FAILED));
+    await assert.rejects(source.fetchRelease(), code('HTTP_STATUS', 1));
     assert.equal(server.requests.length, 1);
   });
 

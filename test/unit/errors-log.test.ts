@@ -3,7 +3,6 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
   ConfigError,
-  ExitCode,
   GateError,
   HealthCheckError,
   KubesoloError,
@@ -18,7 +17,7 @@ import { createLogger, isLogLevel } from '../../src/log.js';
 describe('errors', () => {
   it('each error class maps to its DESIGN §3.7 exit code', () => {
     const cases: [KubesoloError, number][] = [
-      [new UsageError('X', 'm'), ExitCode.USAGE],
+      [new UsageError('X', 'm'), 2],
       [new ConfigError('X', 'm'), 2],
       [new GateError('X', 'm'), 3],
       [new VerificationError('X', 'm'), 4],

@@ -1,5 +1,6 @@
 /** Run the real `grub-editenv` (Debian grub-common), the oracle for the grubenv codec. */
 import { spawnSync } from 'node:child_process';
+import { toolSkipReason } from '../helpers/require-tool.js';
 
 export interface EditenvResult {
   status: number | null;
@@ -20,8 +21,9 @@ export function grubEditenvOk(file: string, ...args: string[]): Buffer {
   return r.stdout;
 }
 
-export function haveGrubEditenv(): boolean {
-  return spawnSync('grub-editenv', ['--version']).status === 0;
+/** Skip reason when grub-editenv is missing (not root); under root (CI) a missing tool fails. */
+export function grubEditenvSkipReason(): string | false {
+  return toolSkipReason(['grub-editenv'], 'grub-common');
 }
 
 /** `grub-editenv list` output for variables: `name=value\n` each, values unescaped. */

@@ -10,10 +10,9 @@ import { serializeGrubEnv } from '../../src/bootenv/grubenv.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_PATHS, underRoot } from '../../src/paths.js';
 import { Writable } from 'node:stream';
-import { grubEditenvOk, haveGrubEditenv } from './editenv.js';
+import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 
-const skipNoEditenv =
-  !haveGrubEditenv() && 'grub-editenv not installed (apt-get install grub-common)';
+const skipNoEditenv = grubEditenvSkipReason();
 
 /** A --root with /boot/grub and /proc, the way the CLI resolves paths. */
 async function makeRoot(): Promise<{ root: string; grubenvPath: string; cmdlinePath: string }> {

@@ -19,24 +19,21 @@ import {
   simulateGrubBoot,
   simulateReboot,
 } from '../helpers/grub-sim.js';
-import { grubEditenvOk, haveGrubEditenv } from './editenv.js';
+import { toolSkipReason } from '../helpers/require-tool.js';
+import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 
 const GRUB_CFG = fileURLToPath(new URL('../../boot/grub.cfg', import.meta.url));
-const haveScriptCheck = spawnSync('grub-script-check', ['--version']).status === 0;
+const scriptCheckSkip = toolSkipReason(['grub-script-check'], 'grub-common');
 
 describe('boot/grub.cfg', () => {
-  it(
-    'passes grub-script-check',
-    { skip: !haveScriptCheck && 'grub-script-check not installed (grub-common)' },
-    () => {
-      const r = spawnSync('grub-script-check', [GRUB_CFG], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stdout + r.stderr);
-    },
-  );
+  it('passes grub-script-check', { skip: scriptCheckSkip }, () => {
+    const r = spawnSync('grub-script-check', [GRUB_CFG], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
 
   it(
     'grub-script-check does catch a broken script (so the check above means something)',
-    { skip: !haveScriptCheck && 'grub-script-check not installed' },
+    { skip: scriptCheckSkip },
     async () => {
       const dir = await mkdtemp(join(tmpdir(), 'ks-grubcfg-'));
       try {
@@ -87,145 +84,138 @@ describe('boot/grub.cfg', () => {
   });
 });
 
-describe(
-  'A/B life cycle through the GRUB simulator',
-  { skip: !haveGrubEditenv() && 'grub-editenv not installed' },
-  () => {
-    let root: string;
-    let grubenvPath: string;
-    let cmdlinePath: string;
-    beforeEach(async () => {
-      root = await mkdtemp(join(tmpdir(), 'ks-grubsim-'));
-      await mkdir(join(root, 'boot', 'grub'), { recursive: true });
-      await mkdir(join(root, 'proc'));
-      grubenvPath = join(root, 'boot', 'grub', 'grubenv');
-      cmdlinePath = join(root, 'proc', 'cmdline');
-    });
-    afterEach(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
+describe('A/B life cycle through the GRUB simulator', { skip: grubEditenvSkipReason() }, () => {
+  let root: string;
+  let grubenvPath: string;
+  let cmdlinePath: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'ks-grubsim-'));
+    await mkdir(join(root, 'boot', 'grub'), { recursive: true });
+    await mkdir(join(root, 'proc'));
+    grubenvPath = join(root, 'boot', 'grub', 'grubenv');
+    cmdlinePath = join(root, 'proc', 'cmdline');
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
 
-    const env = () => createGrubBootEnv({ grubenvPath, cmdlinePath });
+  const env = () => createGrubBootEnv({ grubenvPath, cmdlinePath });
 
-    it('a fresh disk (no grubenv) boots A and writes nothing', () => {
+  it('a fresh disk (no grubenv) boots A and writes nothing', () => {
+    const b = simulateGrubBoot(grubenvPath);
+    assert.equal(b.bootedSlot, 'A');
+    assert.equal(b.action, 'boot');
+    assert.equal(b.envLoaded, false);
+    assert.equal(b.envSaved, undefined);
+    assert.equal(b.cmdline, `kubesolo.slot=A panic=10 ${DEFAULT_CONSOLE}`);
+  });
+
+  it('a trial slot that never becomes good gets exactly 3 boots, then A is trusted for good', async () => {
+    await env().markGood();
+    await env().activate('B');
+    const booted: Slot[] = [];
+    const counters: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      booted.push(simulateReboot(grubenvPath, cmdlinePath).bootedSlot);
+      counters.push((await env().read()).bootCounter);
+    }
+    assert.deepEqual(booted, ['B', 'B', 'B', 'A', 'A', 'A', 'A', 'A']);
+    assert.deepEqual(counters, [2, 1, 0, 3, 3, 3, 3, 3]);
+    const st = await env().read();
+    assert.deepEqual(
+      { active: st.activeSlot, running: st.runningSlot, ok: st.bootSuccess },
+      { active: 'A', running: 'A', ok: true },
+    );
+    // GRUB's in-place edits keep the block valid for us and for grub-editenv.
+    parseGrubEnv(await readFile(grubenvPath));
+    assert.match(grubEditenvOk(grubenvPath, 'list').toString(), /^active_slot=A$/m);
+  });
+
+  it('two broken slots never ping-pong: after one fallback the old slot stays', async () => {
+    await env().activate('B');
+    const seq: string[] = [];
+    for (let i = 0; i < 10; i++) seq.push(simulateGrubBoot(grubenvPath).action);
+    assert.deepEqual(seq, ['trial', 'trial', 'trial', 'fallback', ...Array(6).fill('boot')]);
+  });
+
+  it('markGood during the trial keeps the new slot', async () => {
+    await env().activate('B');
+    assert.equal(simulateReboot(grubenvPath, cmdlinePath).bootedSlot, 'B');
+    assert.equal((await env().read()).runningSlot, 'B');
+    await env().markGood();
+    for (let i = 0; i < 5; i++) assert.equal(simulateGrubBoot(grubenvPath).bootedSlot, 'B');
+  });
+
+  it('forceRollback before the reboot cancels the trial', async () => {
+    await env().activate('B');
+    await env().forceRollback();
+    assert.equal(simulateGrubBoot(grubenvPath).bootedSlot, 'A');
+    assert.equal((await env().read()).bootSuccess, true);
+  });
+
+  it('a try GRUB cannot record is not taken: the other slot boots and nothing is saved', async () => {
+    // A block GRUB can load but not save into (its padding is broken).
+    const text = '# GRUB Environment Block\nactive_slot=B\nboot_counter=3\nboot_success=0\n#x';
+    const block = Buffer.alloc(1024, '#');
+    block.write(text);
+    await writeFile(grubenvPath, block);
+    const b = simulateGrubBoot(grubenvPath);
+    assert.deepEqual([b.bootedSlot, b.action, b.envSaved], ['A', 'trial-unrecorded', false]);
+    assert.deepEqual(await readFile(grubenvPath), block);
+  });
+
+  it('a missing partition makes GRUB boot menu entry 1, the other slot, without changing the env', async () => {
+    await env().markGood();
+    const before = await readFile(grubenvPath);
+    const b = simulateGrubBoot(grubenvPath, { partitions: ['B'] });
+    assert.deepEqual([b.bootedSlot, b.menuFallback], ['B', true]);
+    assert.deepEqual(await readFile(grubenvPath), before);
+    assert.throws(() => simulateGrubBoot(grubenvPath, { partitions: [] }), /nothing boots/);
+  });
+
+  it('kubesolo_console replaces the console arguments; other variables are not loaded', async () => {
+    await writeFile(
+      grubenvPath,
+      serializeGrubEnv(
+        new Map([
+          ['kubesolo_console', 'console=ttyAMA0'],
+          ['active_slot', 'B'],
+        ]),
+      ),
+    );
+    assert.equal(simulateGrubBoot(grubenvPath).cmdline, 'kubesolo.slot=B panic=10 console=ttyAMA0');
+  });
+
+  it('follows the state table of docs/boot.md', async () => {
+    const doc = await readFile(
+      fileURLToPath(new URL('../../docs/boot.md', import.meta.url)),
+      'utf8',
+    );
+    const rows = [
+      ...doc.matchAll(
+        /^\| `([^`]*)` \| `([^`]*)` \| `([^`]*)` \| (\w+) \| (A|B) \| `([^`]*)` \| `([^`]*)` \| `([^`]*)` \|$/gm,
+      ),
+    ];
+    assert.ok(rows.length >= 10, `state table rows found: ${rows.length}`);
+    for (const [line, active, success, counter, action, booted, a2, s2, c2] of rows) {
+      const vars = new Map<string, string>();
+      if (active !== '-') vars.set('active_slot', active!);
+      if (success !== '-') vars.set('boot_success', success!);
+      if (counter !== '-') vars.set('boot_counter', counter!);
+      await writeFile(grubenvPath, serializeGrubEnv(vars));
       const b = simulateGrubBoot(grubenvPath);
-      assert.equal(b.bootedSlot, 'A');
-      assert.equal(b.action, 'boot');
-      assert.equal(b.envLoaded, false);
-      assert.equal(b.envSaved, undefined);
-      assert.equal(b.cmdline, `kubesolo.slot=A panic=10 ${DEFAULT_CONSOLE}`);
-    });
-
-    it('a trial slot that never becomes good gets exactly 3 boots, then A is trusted for good', async () => {
-      await env().markGood();
-      await env().activate('B');
-      const booted: Slot[] = [];
-      const counters: number[] = [];
-      for (let i = 0; i < 8; i++) {
-        booted.push(simulateReboot(grubenvPath, cmdlinePath).bootedSlot);
-        counters.push((await env().read()).bootCounter);
-      }
-      assert.deepEqual(booted, ['B', 'B', 'B', 'A', 'A', 'A', 'A', 'A']);
-      assert.deepEqual(counters, [2, 1, 0, 3, 3, 3, 3, 3]);
-      const st = await env().read();
+      assert.equal(b.action, action, line);
+      assert.equal(b.bootedSlot, booted, line);
+      const after = parseGrubEnv(await readFile(grubenvPath));
       assert.deepEqual(
-        { active: st.activeSlot, running: st.runningSlot, ok: st.bootSuccess },
-        { active: 'A', running: 'A', ok: true },
+        [
+          after.get('active_slot') ?? '-',
+          after.get('boot_success') ?? '-',
+          after.get('boot_counter') ?? '-',
+        ],
+        [a2, s2, c2],
+        line,
       );
-      // GRUB's in-place edits keep the block valid for us and for grub-editenv.
-      parseGrubEnv(await readFile(grubenvPath));
-      assert.match(grubEditenvOk(grubenvPath, 'list').toString(), /^active_slot=A$/m);
-    });
-
-    it('two broken slots never ping-pong: after one fallback the old slot stays', async () => {
-      await env().activate('B');
-      const seq: string[] = [];
-      for (let i = 0; i < 10; i++) seq.push(simulateGrubBoot(grubenvPath).action);
-      assert.deepEqual(seq, ['trial', 'trial', 'trial', 'fallback', ...Array(6).fill('boot')]);
-    });
-
-    it('markGood during the trial keeps the new slot', async () => {
-      await env().activate('B');
-      assert.equal(simulateReboot(grubenvPath, cmdlinePath).bootedSlot, 'B');
-      assert.equal((await env().read()).runningSlot, 'B');
-      await env().markGood();
-      for (let i = 0; i < 5; i++) assert.equal(simulateGrubBoot(grubenvPath).bootedSlot, 'B');
-    });
-
-    it('forceRollback before the reboot cancels the trial', async () => {
-      await env().activate('B');
-      await env().forceRollback();
-      assert.equal(simulateGrubBoot(grubenvPath).bootedSlot, 'A');
-      assert.equal((await env().read()).bootSuccess, true);
-    });
-
-    it('a try GRUB cannot record is not taken: the other slot boots and nothing is saved', async () => {
-      // A block GRUB can load but not save into (its padding is broken).
-      const text = '# GRUB Environment Block\nactive_slot=B\nboot_counter=3\nboot_success=0\n#x';
-      const block = Buffer.alloc(1024, '#');
-      block.write(text);
-      await writeFile(grubenvPath, block);
-      const b = simulateGrubBoot(grubenvPath);
-      assert.deepEqual([b.bootedSlot, b.action, b.envSaved], ['A', 'trial-unrecorded', false]);
-      assert.deepEqual(await readFile(grubenvPath), block);
-    });
-
-    it('a missing partition makes GRUB boot menu entry 1, the other slot, without changing the env', async () => {
-      await env().markGood();
-      const before = await readFile(grubenvPath);
-      const b = simulateGrubBoot(grubenvPath, { partitions: ['B'] });
-      assert.deepEqual([b.bootedSlot, b.menuFallback], ['B', true]);
-      assert.deepEqual(await readFile(grubenvPath), before);
-      assert.throws(() => simulateGrubBoot(grubenvPath, { partitions: [] }), /nothing boots/);
-    });
-
-    it('kubesolo_console replaces the console arguments; other variables are not loaded', async () => {
-      await writeFile(
-        grubenvPath,
-        serializeGrubEnv(
-          new Map([
-            ['kubesolo_console', 'console=ttyAMA0'],
-            ['active_slot', 'B'],
-          ]),
-        ),
-      );
-      assert.equal(
-        simulateGrubBoot(grubenvPath).cmdline,
-        'kubesolo.slot=B panic=10 console=ttyAMA0',
-      );
-    });
-
-    it('follows the state table of docs/boot.md', async () => {
-      const doc = await readFile(
-        fileURLToPath(new URL('../../docs/boot.md', import.meta.url)),
-        'utf8',
-      );
-      const rows = [
-        ...doc.matchAll(
-          /^\| `([^`]*)` \| `([^`]*)` \| `([^`]*)` \| (\w+) \| (A|B) \| `([^`]*)` \| `([^`]*)` \| `([^`]*)` \|$/gm,
-        ),
-      ];
-      assert.ok(rows.length >= 10, `state table rows found: ${rows.length}`);
-      for (const [line, active, success, counter, action, booted, a2, s2, c2] of rows) {
-        const vars = new Map<string, string>();
-        if (active !== '-') vars.set('active_slot', active!);
-        if (success !== '-') vars.set('boot_success', success!);
-        if (counter !== '-') vars.set('boot_counter', counter!);
-        await writeFile(grubenvPath, serializeGrubEnv(vars));
-        const b = simulateGrubBoot(grubenvPath);
-        assert.equal(b.action, action, line);
-        assert.equal(b.bootedSlot, booted, line);
-        const after = parseGrubEnv(await readFile(grubenvPath));
-        assert.deepEqual(
-          [
-            after.get('active_slot') ?? '-',
-            after.get('boot_success') ?? '-',
-            after.get('boot_counter') ?? '-',
-          ],
-          [a2, s2, c2],
-          line,
-        );
-      }
-    });
-  },
-);
+    }
+  });
+});

@@ -18,7 +18,7 @@ import {
   serializeGrubEnv,
 } from '../../src/bootenv/grubenv.js';
 import { KubesoloError } from '../../src/errors.js';
-import { grubEditenv, haveGrubEditenv, listing } from './editenv.js';
+import { grubEditenv, grubEditenvSkipReason, listing } from './editenv.js';
 
 const keyChars = [...'abcXYZ019_-. \\#é✓\t'];
 const valueChars = [...'ab=#\\\n \ré✓\t'];
@@ -41,7 +41,7 @@ function trySerialize(vars: Map<string, string>): Buffer | KubesoloError {
   }
 }
 
-const skip = !haveGrubEditenv() && 'grub-editenv not installed (apt-get install grub-common)';
+const skip = grubEditenvSkipReason();
 
 describe('grubenv properties (grub-editenv oracle)', { skip }, () => {
   let dir: string;

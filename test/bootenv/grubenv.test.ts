@@ -19,7 +19,8 @@ import {
 } from '../../src/bootenv/grubenv.js';
 import { KubesoloError, OperationError } from '../../src/errors.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
-import { grubEditenv, grubEditenvOk, haveGrubEditenv, listing } from './editenv.js';
+import { grubEditenv, grubEditenvOk, grubEditenvSkipReason, listing } from './editenv.js';
+import { requireRoot } from '../helpers/require-tool.js';
 
 const HEADER = GRUBENV_SIGNATURE + GRUBENV_MESSAGE;
 
@@ -186,78 +187,74 @@ describe('grubenv codec', () => {
   });
 });
 
-describe(
-  'grubenv against grub-editenv (oracle)',
-  { skip: !haveGrubEditenv() && 'grub-editenv not installed (apt-get install grub-common)' },
-  () => {
-    let dir: string;
-    before(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'ks-grubenv-'));
-    });
-    after(async () => {
-      await rm(dir, { recursive: true, force: true });
-    });
+describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason() }, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-grubenv-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
-    it('a block from grub-editenv create is byte-identical to ours and reads as empty', async () => {
-      const f = join(dir, 'created');
-      grubEditenvOk(f, 'create');
-      const bytes = await readFile(f);
-      assert.deepEqual(bytes, serializeGrubEnv(new Map()));
-      assert.deepEqual(parseGrubEnv(bytes), new Map());
-    });
+  it('a block from grub-editenv create is byte-identical to ours and reads as empty', async () => {
+    const f = join(dir, 'created');
+    grubEditenvOk(f, 'create');
+    const bytes = await readFile(f);
+    assert.deepEqual(bytes, serializeGrubEnv(new Map()));
+    assert.deepEqual(parseGrubEnv(bytes), new Map());
+  });
 
-    it('variables set by grub-editenv read back exactly, and our bytes equal its bytes', async () => {
-      const f = join(dir, 'set');
-      const vars = new Map([
-        ['active_slot', 'B'],
-        ['boot_counter', '2'],
-        ['boot_success', '0'],
-        ['tricky', 'a\\b\nc=d#e'],
-      ]);
-      grubEditenvOk(f, 'create');
-      grubEditenvOk(f, 'set', '--', ...[...vars].map(([k, v]) => `${k}=${v}`));
-      const bytes = await readFile(f);
-      assert.deepEqual(parseGrubEnv(bytes), vars);
-      assert.deepEqual(serializeGrubEnv(vars), bytes);
-    });
+  it('variables set by grub-editenv read back exactly, and our bytes equal its bytes', async () => {
+    const f = join(dir, 'set');
+    const vars = new Map([
+      ['active_slot', 'B'],
+      ['boot_counter', '2'],
+      ['boot_success', '0'],
+      ['tricky', 'a\\b\nc=d#e'],
+    ]);
+    grubEditenvOk(f, 'create');
+    grubEditenvOk(f, 'set', '--', ...[...vars].map(([k, v]) => `${k}=${v}`));
+    const bytes = await readFile(f);
+    assert.deepEqual(parseGrubEnv(bytes), vars);
+    assert.deepEqual(serializeGrubEnv(vars), bytes);
+  });
 
-    it('files we write are listed identically by grub-editenv list', async () => {
-      const f = join(dir, 'ours');
-      const vars = new Map([
+  it('files we write are listed identically by grub-editenv list', async () => {
+    const f = join(dir, 'ours');
+    const vars = new Map([
+      ['active_slot', 'A'],
+      ['boot_counter', '3'],
+      ['boot_success', '1'],
+      ['saved_entry', 'KubeSolo OS'],
+    ]);
+    await writeGrubEnvFile(f, vars);
+    assert.deepEqual(grubEditenvOk(f, 'list'), listing(vars));
+    // ... and grub-editenv can keep editing them.
+    grubEditenvOk(f, 'set', 'boot_counter=2');
+    grubEditenvOk(f, 'unset', 'saved_entry');
+    assert.deepEqual(
+      await readGrubEnvFile(f),
+      new Map([
         ['active_slot', 'A'],
-        ['boot_counter', '3'],
+        ['boot_counter', '2'],
         ['boot_success', '1'],
-        ['saved_entry', 'KubeSolo OS'],
-      ]);
-      await writeGrubEnvFile(f, vars);
-      assert.deepEqual(grubEditenvOk(f, 'list'), listing(vars));
-      // ... and grub-editenv can keep editing them.
-      grubEditenvOk(f, 'set', 'boot_counter=2');
-      grubEditenvOk(f, 'unset', 'saved_entry');
-      assert.deepEqual(
-        await readGrubEnvFile(f),
-        new Map([
-          ['active_slot', 'A'],
-          ['boot_counter', '2'],
-          ['boot_success', '1'],
-        ]),
-      );
-    });
+      ]),
+    );
+  });
 
-    it('grub-editenv refuses what we call corrupt at the signature, and lists nothing past a broken line', async () => {
-      const f = join(dir, 'bad');
-      await writeFile(f, rawBlock('# GRUB Environment Blok\n'));
-      assert.notEqual(grubEditenv(f, 'list').status, 0);
-      await writeFile(f, rawBlock(HEADER + 'a=1\nbroken\n'));
-      assert.deepEqual(grubEditenvOk(f, 'list'), Buffer.from('a=1\n'));
-      // ... and GRUB cannot save into a block whose padding is broken.
-      await writeFile(f, rawBlock(HEADER + 'a=1\n#x'));
-      const r = grubEditenv(f, 'set', 'a=2');
-      assert.notEqual(r.status, 0);
-      assert.match(r.stderr, /too small/);
-    });
-  },
-);
+  it('grub-editenv refuses what we call corrupt at the signature, and lists nothing past a broken line', async () => {
+    const f = join(dir, 'bad');
+    await writeFile(f, rawBlock('# GRUB Environment Blok\n'));
+    assert.notEqual(grubEditenv(f, 'list').status, 0);
+    await writeFile(f, rawBlock(HEADER + 'a=1\nbroken\n'));
+    assert.deepEqual(grubEditenvOk(f, 'list'), Buffer.from('a=1\n'));
+    // ... and GRUB cannot save into a block whose padding is broken.
+    await writeFile(f, rawBlock(HEADER + 'a=1\n#x'));
+    const r = grubEditenv(f, 'set', 'a=2');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /too small/);
+  });
+});
 
 describe('grubenv files', () => {
   let dir: string;
@@ -391,10 +388,7 @@ describe('grubenv files', () => {
 
 describe('grubenv on a real FAT file system (the ESP)', () => {
   it('is overwritten in place there by default (no rename on a journal-less FS)', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to mount a vfat image');
-      return;
-    }
+    if (requireRoot(t, 'mounts a vfat image')) return;
     if (!(await readFile('/proc/filesystems', 'utf8')).includes('vfat')) {
       // Containers often lack the vfat module; the QEMU e2e suite covers the real ESP.
       t.skip('this kernel cannot mount vfat (not in /proc/filesystems)');

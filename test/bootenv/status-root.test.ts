@@ -5,12 +5,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
-import { AGENT_BIN, runAgent } from '../helpers/cli.js';
+import { runAgent } from '../helpers/cli.js';
 import {
   loopSkipReason,
   makeLoopDisk,
@@ -19,11 +18,9 @@ import {
   type LoopDisk,
 } from '../helpers/loop.js';
 import { stageImage } from '../slots/fixtures.js';
-import { grubEditenvOk, haveGrubEditenv } from './editenv.js';
+import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 
-const skip =
-  (!haveGrubEditenv() && 'grub-editenv not installed (grub-common)') ||
-  (!existsSync(AGENT_BIN) && 'dist/ not built (npm run build)');
+const skip = grubEditenvSkipReason();
 
 describe('status over a --root prepared with grub-editenv', { skip }, () => {
   let root: string;

@@ -16,6 +16,7 @@ import { HEALTH_CHECK_NAMES, KEY_SPECS, KEY_TABLE } from '../../src/config/keys.
 import type { UpdateConfig } from '../../src/config/types.js';
 import { ConfigError, KubesoloError } from '../../src/errors.js';
 import type { LogFields, Logger } from '../../src/log.js';
+import { requireRoot } from '../helpers/require-tool.js';
 
 interface Entry {
   level: string;
@@ -404,10 +405,7 @@ describe('loadConfigFile / writeConfigFile', () => {
   });
 
   it('a file the agent may not read is CONFIG_UNREADABLE (EACCES, run as nobody)', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to run the loader as uid 65534');
-      return;
-    }
+    if (requireRoot(t, 'runs the loader as uid 65534')) return;
     const sub = join(dir, 'perm');
     await mkdir(sub);
     await chmod(sub, 0o755);

@@ -19,11 +19,7 @@ import { generateKeyPair } from '../../src/release/keys.js';
 import { publishRelease } from '../../src/release/publish.js';
 import { createStaticServer, listen } from '../../src/release/serve.js';
 import { DEVICE_PATHS, at, buildImages, createDevice, reboot } from '../../scripts/demo/device.js';
-import { AGENT_BIN, runAgent } from '../helpers/cli.js';
-
-const SKIP_HEALTH = (await runAgent(['healthcheck', '--help'])).stdout.includes('--reboot')
-  ? false
-  : 'kubesolo-update healthcheck is not implemented in this build';
+import { AGENT_BIN } from '../helpers/cli.js';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
 
@@ -132,47 +128,43 @@ const exists = (p: string) =>
 const rebootCmd = 'echo reboot > "$KUBESOLO_ROOT/rebooted"';
 
 describe('the CronJob script, run by sh against the real agent', () => {
-  it(
-    'waits, checks, applies, activates and reboots; the health Job commits',
-    { skip: SKIP_HEALTH },
-    async () => {
-      const root = await device();
-      const r = await sh(cronScript, {
-        ...cronEnv,
-        KUBESOLO_ROOT: root,
-        KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
-        UPDATE_SERVER: base + 'latest.json',
-        SPLAY_SECONDS: '2',
-      });
-      assert.equal(r.code, 0, r.out);
-      assert.match(r.out, /waiting [01]s before contacting the update server/);
-      const env = (await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!;
-      assert.equal(env.get('active_slot'), 'B');
-      assert.equal(env.get('boot_success'), '0');
-      assert.equal((await readFile(join(root, 'slots', 'B', 'version'), 'utf8')).trim(), 'v2.0.0');
-      const state = JSON.parse(await readFile(at(root, DEVICE_PATHS.state), 'utf8')) as {
-        phase: string;
-      };
-      assert.equal(state.phase, 'activated');
-      assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
+  it('waits, checks, applies, activates and reboots; the health Job commits', async () => {
+    const root = await device();
+    const r = await sh(cronScript, {
+      ...cronEnv,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+      UPDATE_SERVER: base + 'latest.json',
+      SPLAY_SECONDS: '2',
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /waiting [01]s before contacting the update server/);
+    const env = (await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!;
+    assert.equal(env.get('active_slot'), 'B');
+    assert.equal(env.get('boot_success'), '0');
+    assert.equal((await readFile(join(root, 'slots', 'B', 'version'), 'utf8')).trim(), 'v2.0.0');
+    const state = JSON.parse(await readFile(at(root, DEVICE_PATHS.state), 'utf8')) as {
+      phase: string;
+    };
+    assert.equal(state.phase, 'activated');
+    assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
 
-      // Then the health Job's script after the (simulated) reboot commits slot B.
-      const boot = await reboot(root);
-      assert.equal(boot.bootedSlot, 'B');
-      const h = await sh(healthScript, {
-        ...healthEnv,
-        KUBESOLO_ROOT: root,
-        KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
-      });
-      assert.equal(h.code, 0, h.out);
-      const after = (await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!;
-      assert.equal(after.get('boot_success'), '1');
-      const s2 = JSON.parse(await readFile(at(root, DEVICE_PATHS.state), 'utf8')) as {
-        phase: string;
-      };
-      assert.equal(s2.phase, 'success');
-    },
-  );
+    // Then the health Job's script after the (simulated) reboot commits slot B.
+    const boot = await reboot(root);
+    assert.equal(boot.bootedSlot, 'B');
+    const h = await sh(healthScript, {
+      ...healthEnv,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+    });
+    assert.equal(h.code, 0, h.out);
+    const after = (await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!;
+    assert.equal(after.get('boot_success'), '1');
+    const s2 = JSON.parse(await readFile(at(root, DEVICE_PATHS.state), 'utf8')) as {
+      phase: string;
+    };
+    assert.equal(s2.phase, 'success');
+  });
 
   it('a gate refusal (outside the maintenance window) ends the Job successfully and changes nothing', async () => {
     const root = await device();

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DISK_PROBE_BYTES, checkDiskWritable } from '../../src/health/disk.js';
+import { rootSkipReason } from '../helpers/require-tool.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'disk-'));
-const isRoot = process.getuid?.() === 0;
 const mounts: string[] = [];
 after(() => {
   for (const m of mounts) execFileSync('umount', [m]);
@@ -57,7 +57,7 @@ describe('disk_writable check', () => {
 
   it(
     'fails on a read-only filesystem (EROFS)',
-    { skip: isRoot ? false : 'needs root to mount tmpfs' },
+    { skip: rootSkipReason('mounts a tmpfs') },
     async () => {
       const m = tmpfs('ro', 'ro,size=1m');
       const o = await checkDiskWritable(m);
@@ -68,7 +68,7 @@ describe('disk_writable check', () => {
 
   it(
     'fails on a full filesystem (ENOSPC) and removes its partial file',
-    { skip: isRoot ? false : 'needs root to mount tmpfs' },
+    { skip: rootSkipReason('mounts a tmpfs') },
     async () => {
       const m = tmpfs('full', 'size=64k');
       try {

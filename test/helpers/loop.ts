@@ -13,6 +13,7 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isRoot, rootSkipReason, toolSkipReason } from './require-tool.js';
 
 const exec = promisify(execFile);
 
@@ -32,18 +33,19 @@ export function uniqueLabel(prefix = 'KT'): string {
 
 let probe: Promise<string | false> | undefined;
 
-/** Why loop-device tests cannot run here, or false when they can (probed once, for real). */
+/**
+ * Why loop-device tests cannot run here, or false when they can (probed once, for real).
+ * Outside root the tests skip with the reason; under root (CI) a missing tool or a
+ * loop device that cannot be attached fails the test file instead of hiding it.
+ */
 export function loopSkipReason(): Promise<string | false> {
   probe ??= (async () => {
     if (process.platform !== 'linux') return 'loop devices need Linux';
-    if (process.getuid?.() !== 0) return 'loop devices and mounts need root';
-    for (const tool of ['mkfs.ext4', 'losetup', 'blkid', 'mount', 'umount']) {
-      try {
-        await exec('sh', ['-c', `command -v ${tool}`]);
-      } catch {
-        return `${tool} not installed (e2fsprogs, util-linux, mount)`;
-      }
-    }
+    if (!isRoot) return rootSkipReason('loop devices and mounts');
+    toolSkipReason(
+      ['mkfs.ext4', 'losetup', 'blkid', 'mount', 'umount'],
+      'e2fsprogs util-linux mount',
+    );
     const dir = await mkdtemp(join(tmpdir(), 'ks-loop-probe-'));
     try {
       const img = join(dir, 'probe.img');
@@ -53,7 +55,9 @@ export function loopSkipReason(): Promise<string | false> {
       await exec('losetup', ['-d', stdout.trim()]);
       return false;
     } catch (err) {
-      return `cannot attach a loop device here: ${(err as Error).message.split('\n')[0]}`;
+      throw new Error(
+        `running as root (as CI does) but cannot attach a loop device: ${(err as Error).message.split('\n')[0]}`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

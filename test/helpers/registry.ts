@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { makeSelfSignedCert } from './http-server.js';
+import { toolSkipReason } from './require-tool.js';
 
 export interface TokenAuthConfig {
   realm: string;
@@ -38,21 +39,16 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-function hasBinary(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Reason to skip registry tests, or undefined when the tools are installed. */
-export function registrySkipReason(): string | undefined {
-  for (const bin of ['docker-registry', 'htpasswd', 'skopeo', 'openssl']) {
-    if (!hasBinary(bin)) return `${bin} is not installed (see .ci/run APT_PACKAGES)`;
-  }
-  return undefined;
+/**
+ * Reason to skip registry tests (not root and a tool missing), or false when the tools
+ * are installed. Under root, as in CI, a missing tool fails the test file instead: the
+ * whole OCI trust matrix runs against this registry and must not turn into a skip.
+ */
+export function registrySkipReason(): string | false {
+  return toolSkipReason(
+    ['docker-registry', 'htpasswd', 'skopeo', 'openssl'],
+    'docker-registry apache2-utils skopeo openssl',
+  );
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
+import { requireRoot } from '../helpers/require-tool.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -63,10 +64,7 @@ describe('dir slot store', () => {
   });
 
   it('a full filesystem fails cleanly (SLOT_NO_SPACE) and leaves the old image untouched', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to mount a small tmpfs');
-      return;
-    }
+    if (requireRoot(t, 'mounts a small tmpfs')) return;
     const mnt = join(tmp, 'small');
     execFileSync('mkdir', ['-p', mnt]);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mnt]);

@@ -163,18 +163,24 @@ describe('containerd check', () => {
     }
   });
 
-  it('fails with CONTAINERD_TIMEOUT when containerd accepts but never answers', async () => {
-    const path = sock();
-    const { server } = await grpcServer(path, () => undefined);
-    try {
-      const t0 = performance.now();
-      const outcome = await checkContainerd(path, 200);
-      assert.equal(outcome.reason, 'CONTAINERD_TIMEOUT');
-      assert.ok(performance.now() - t0 < 2000);
-    } finally {
-      server.close();
-    }
-  });
+  // The message names the deadline that fired; the test's timeout catches a hang.
+  it(
+    'fails with CONTAINERD_TIMEOUT when containerd accepts but never answers',
+    { timeout: 30_000 },
+    async () => {
+      const path = sock();
+      const { server } = await grpcServer(path, () => undefined);
+      try {
+        const t0 = performance.now();
+        const outcome = await checkContainerd(path, 200);
+        assert.equal(outcome.reason, 'CONTAINERD_TIMEOUT');
+        assert.match(outcome.message, /within 200 ms/);
+        assert.ok(performance.now() - t0 >= 150);
+      } finally {
+        server.close();
+      }
+    },
+  );
 });
 
 describe('gRPC framing and protobuf decoding', () => {

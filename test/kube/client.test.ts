@@ -194,19 +194,25 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
     c.close();
   });
 
-  it('a server that accepts but never answers: KUBE_TIMEOUT near the deadline', async () => {
-    api.state.hang = true;
-    const c = await clientFor(adminKubeconfig(api, pki), 300);
-    const t0 = performance.now();
-    try {
-      await rejectsWith(c.listPods('kube-system'), 'KUBE_TIMEOUT');
-    } finally {
-      api.state.hang = false;
-      c.close();
-    }
-    const took = performance.now() - t0;
-    assert.ok(took >= 250 && took < 3000, `took ${took} ms`);
-  });
+  // No wall-clock upper bound (a loaded machine stretches it): the lower bound shows the
+  // deadline was waited for, and the test's own timeout catches a client that hangs.
+  it(
+    'a server that accepts but never answers: KUBE_TIMEOUT at the deadline',
+    { timeout: 30_000 },
+    async () => {
+      api.state.hang = true;
+      const c = await clientFor(adminKubeconfig(api, pki), 300);
+      const t0 = performance.now();
+      try {
+        await rejectsWith(c.listPods('kube-system'), 'KUBE_TIMEOUT');
+      } finally {
+        api.state.hang = false;
+        c.close();
+      }
+      const took = performance.now() - t0;
+      assert.ok(took >= 250, `took ${took} ms`);
+    },
+  );
 
   /** A Node TLS server that verifies client certificates in the handshake itself. */
   async function strictServer(maxVersion: 'TLSv1.2' | 'TLSv1.3') {

@@ -51,7 +51,9 @@ async function exists(path: string): Promise<boolean> {
     await stat(path);
     return true;
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
+    // ENOTDIR: a file is in the way of the directory, so no key exists there; the
+    // write below then fails with KEY_WRITE_FAILED instead of an unexpected error.
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
     throw err;
   }
 }

@@ -25,7 +25,8 @@ import {
 } from '../../src/agent/state.js';
 import { otherSlot, type BootEnv, type BootState, type Slot } from '../../src/bootenv/types.js';
 import { waitForHealthy } from '../../src/health/run.js';
-import { silentLogger } from '../../src/log.js';
+import { PassThrough } from 'node:stream';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import type { SlotStore } from '../../src/slots/types.js';
 
@@ -234,10 +235,19 @@ describe('healthcheck decision', () => {
       hasBootableImage: (slot) => Promise.resolve(slot === 'B'),
     };
     w.deps.slots = emptySlots as SlotStore;
+    const stream = new PassThrough();
+    let logged = '';
+    stream.on('data', (d: Buffer) => (logged += d.toString()));
+    w.deps.log = createLogger({ level: 'info', json: true, stream });
     const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
     assert.equal(r.action, 'failure_counted');
     assert.equal(r.exitCode, 5);
     assert.match(r.note ?? '', /slot A holds no bootable image/);
+    const codes = logged
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { code?: string }).code);
+    assert.ok(codes.includes('ROLLBACK_IMPOSSIBLE'), logged);
     assert.deepEqual(w.boot.calls, []);
   });
 

@@ -78,6 +78,19 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
     await rm(work, { recursive: true, force: true });
   });
 
+  it('an ext4 slot on the root filesystem is not frozen: SLOT_CHECKPOINT_SKIPPED logged', async () => {
+    const calls: string[][] = [];
+    const runTool = (cmd: string, args: string[]): Promise<RunResult> => {
+      calls.push([cmd, ...args]);
+      return Promise.resolve({ code: 0, stdout: '', stderr: '' });
+    };
+    const { log, lines } = capturingLogger();
+    // The mounted ext4 itself as "/": freezing it would freeze the running system.
+    assert.equal(await checkpointJournal(mnt, { log, runTool, rootDir: mnt }), 'root-filesystem');
+    assert.deepEqual(calls, []);
+    assert.ok(lines.some((l) => l.code === 'SLOT_CHECKPOINT_SKIPPED' && l.dir === mnt));
+  });
+
   it('makes a freshly written slot visible to a reader that does not replay the journal', async () => {
     const staging = await mkdtemp(join(work, 'staging-'));
     const v2 = await stageImage(staging, '2.0.0', { kernel: 1 << 20, initramfs: 2 << 20 });

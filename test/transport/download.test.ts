@@ -362,7 +362,8 @@ describe('downloadToFile against hostile servers', () => {
     await writeFile(join(dir, 'blocker'), 'x');
     await assert.rejects(
       downloadToFile(opts('/ok', { dest: join(dir, 'blocker', 'vmlinuz') })),
-      (e: unknown) => e instanceof KubesoloError && e.exitCode === 1,
+      (e: unknown) =>
+        e instanceof KubesoloError && e.code === 'STAGING_IO_ERROR' && e.exitCode === 1,
     );
   });
 });

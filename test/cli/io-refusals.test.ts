@@ -1,0 +1,60 @@
+/**
+ * Refusals of the real binaries that come from their surroundings rather than from an
+ * update: a bad option value, a key directory that cannot be written, a slot tool that
+ * cannot be run. Each asserts the exit code and the reason code, written out.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runAgent, runRelease } from '../helpers/cli.js';
+import { deviceSnapshot, makeDevice } from '../helpers/device.js';
+
+describe('refusals from the surroundings', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-io-refusals-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('healthcheck --timeout with a value that is not seconds: INVALID_OPTION, exit 2', async () => {
+    for (const bad of ['abc', '86401', '']) {
+      const r = await runAgent(['healthcheck', '--timeout', bad, '--json', '--root', dir]);
+      assert.equal(r.code, 2, r.stderr);
+      const doc = JSON.parse(r.stdout) as { error: { code: string; flag?: string } };
+      assert.equal(doc.error.code, 'INVALID_OPTION');
+      assert.equal(doc.error.flag, '--timeout');
+    }
+  });
+
+  it('keygen into a directory that cannot be made (a file is in the way): KEY_WRITE_FAILED, exit 1', async () => {
+    await writeFile(join(dir, 'blocker'), 'x');
+    const r = await runRelease(['keygen', '--out', join(dir, 'blocker', 'keys'), '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(
+      (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
+      'KEY_WRITE_FAILED',
+    );
+    assert.deepEqual(await readdir(dir), ['blocker']);
+  });
+
+  it('rollback over block slots with no blkid to run (empty PATH): SLOT_TOOL_FAILED, exit 1, nothing written', async () => {
+    const dev = await makeDevice({ config: { slot_backend: 'block' } });
+    try {
+      await dev.writeConfig({ slot_backend: 'block', grubenv: '/boot/grub/grubenv' });
+      const before = await deviceSnapshot(dev);
+      const r = await runAgent(['rollback', '--json', '--root', dev.root], { env: { PATH: '' } });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(
+        (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
+        'SLOT_TOOL_FAILED',
+      );
+      assert.deepEqual(await deviceSnapshot(dev), before);
+    } finally {
+      await dev.cleanup();
+    }
+  });
+});

@@ -7,24 +7,21 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { apply } from '../../src/agent/lifecycle.js';
 import { createAgentContext } from '../../src/agent/context.js';
 import type { BootEnv } from '../../src/bootenv/types.js';
 import { silentLogger } from '../../src/log.js';
-import { AGENT_BIN, logLines, runAgent } from '../helpers/cli.js';
+import { AGENT_BIN, logLines, runAgent, runAgentJson } from '../helpers/cli.js';
 import {
   deviceSnapshot,
-  makeDevice,
   makeKeys,
+  makeSignedDevice,
   publishRelease,
   readJson,
-  serveDir,
+  useReleaseServer,
   type Device,
-  type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { requireRoot } from '../helpers/require-tool.js';
@@ -32,36 +29,16 @@ import { requireRoot } from '../helpers/require-tool.js';
 const keys = makeKeys();
 const STATE = 'var/lib/kubesolo/update/state.json';
 
-async function json(args: string[]) {
-  const r = await runAgent([...args, '--json']);
-  return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
-}
+const json = (args: string[]) => runAgentJson(args);
 
 describe('lifecycle refusals', () => {
-  let releases: string;
-  let server: StaticServer;
+  const releases = useReleaseServer();
   let dev: Device;
 
-  before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-refusal-releases-'));
-    server = await serveDir(releases);
-  });
-  after(async () => {
-    await server.close();
-    await rm(releases, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    server.setDelay(0);
-    dev = await makeDevice({
-      config: { server: server.url, pubkey: '/etc/kubesolo/update.pub' },
-    });
-    await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
-    grubSet(dev.path('boot/grub/grubenv'), {
-      active_slot: 'A',
-      boot_success: '1',
-      boot_counter: '3',
-    });
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    releases.server.setDelay(0);
+    dev = await makeSignedDevice(releases.server, keys);
+    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
   });
   afterEach(async () => {
     await dev.cleanup();
@@ -109,7 +86,7 @@ describe('lifecycle refusals', () => {
 
   it('apply while an activation awaits its reboot: ACTIVATION_PENDING, exit 3, state and GRUB kept', async () => {
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
-    await publishRelease(releases, { version: 'v1.2.0', keys });
+    await publishRelease(releases.dir, { version: 'v1.2.0', keys });
     const before = await deviceSnapshot(dev);
     const stateBefore = await stateText();
     const r = await json(['apply', ...root()]);
@@ -159,7 +136,7 @@ describe('lifecycle refusals', () => {
   });
 
   it('rollback to the slot a killed update was writing: ROLLBACK_UNSAFE, exit 3, nothing changed', async () => {
-    server.setDelay(60_000);
+    releases.server.setDelay(60_000);
     const child = spawn(process.execPath, [AGENT_BIN, 'apply', ...root()], { stdio: 'ignore' });
     const exited = new Promise((r) => child.on('exit', r));
     try {
@@ -168,7 +145,7 @@ describe('lifecycle refusals', () => {
       child.kill('SIGKILL');
       await exited;
     }
-    server.setDelay(0);
+    releases.server.setDelay(0);
     const before = await deviceSnapshot(dev);
     const stateBefore = await stateText();
     const r = await json(['rollback', ...root()]);
@@ -191,7 +168,11 @@ describe('lifecycle refusals', () => {
   });
 
   it('a dir slot store without slot_b_dir: CONFIG_MISSING_KEY, exit 2, no state written', async () => {
-    await dev.writeConfig({ slot_backend: 'dir', slot_a_dir: '/slots/a', server: server.url });
+    await dev.writeConfig({
+      slot_backend: 'dir',
+      slot_a_dir: '/slots/a',
+      server: releases.server.url,
+    });
     const before = await deviceSnapshot(dev);
     const r = await json(['apply', ...root()]);
     assert.equal(r.code, 2, r.stderr);

@@ -8,6 +8,7 @@ import { acquireLock } from '../../src/agent/lock.js';
 import { canStartAttempt, canTransition, PHASES } from '../../src/agent/phases.js';
 import { createStateStore, idleState, parseStateFile } from '../../src/agent/state.js';
 import { silentLogger } from '../../src/log.js';
+import { PHASE_NAMES } from '../helpers/contract.js';
 
 const clock = { now: () => new Date('2026-03-01T12:00:00Z') };
 
@@ -104,19 +105,6 @@ describe('state.json store', () => {
 });
 
 describe('phases', () => {
-  // The nine phases of docs/operating.md, written out: the domain the rules are checked over.
-  const PHASE_NAMES = [
-    'idle',
-    'checking',
-    'downloading',
-    'staged',
-    'activated',
-    'verifying',
-    'success',
-    'rolled_back',
-    'failed',
-  ] as const;
-
   it('the state machine has exactly the nine documented phases', () => {
     assert.deepEqual([...PHASES], [...PHASE_NAMES]);
   });

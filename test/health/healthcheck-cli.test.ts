@@ -38,6 +38,7 @@ import {
   type KubeApi,
   type Pki,
 } from '../helpers/kube-api.js';
+import { grubEnv } from '../helpers/grub-env.js';
 
 const keys = makeKeys();
 const work = await mkdtemp(join(tmpdir(), 'hc-cli-'));
@@ -48,16 +49,6 @@ let probe: Server;
 let probeUrl: string;
 let dev: Device;
 let containerd: Http2Server | undefined;
-
-function grubEnv(file: string): Record<string, string> {
-  const out = execFileSync('grub-editenv', [file, 'list'], { encoding: 'utf8' });
-  return Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => l.split('=', 2) as [string, string]),
-  );
-}
 
 async function agent(args: string[], env: NodeJS.ProcessEnv = {}) {
   // KUBECONFIG from the test runner's environment must not leak into the device.

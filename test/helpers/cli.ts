@@ -53,3 +53,9 @@ export function logLines(stderr: string): Record<string, unknown>[] {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** Run the agent with `--json` appended; `doc` is the parsed stdout ({} when empty). */
+export async function runAgentJson(args: string[], options?: RunOptions) {
+  const r = await runAgent([...args, '--json'], options);
+  return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
+}

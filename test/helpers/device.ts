@@ -17,6 +17,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
+import { after, before } from 'node:test';
+import { grubSet } from './grub-env.js';
 
 export interface Device {
   root: string;
@@ -226,4 +228,42 @@ export async function deviceSnapshot(dev: Device): Promise<Record<string, string
   };
   for (const rel of ['boot/grub/grubenv', 'slots/a', 'slots/b']) await add(rel);
   return out;
+}
+
+/**
+ * A release directory served on loopback for the enclosing describe(): the hooks that
+ * create and remove both are registered here. Read `dir` and `server` inside tests.
+ */
+export function useReleaseServer(): { dir: string; server: StaticServer } {
+  const fixture = {} as { dir: string; server: StaticServer };
+  before(async () => {
+    fixture.dir = await mkdtemp(join(tmpdir(), 'ks-releases-'));
+    fixture.server = await serveDir(fixture.dir);
+  });
+  after(async () => {
+    await fixture.server.close();
+    await rm(fixture.dir, { recursive: true, force: true });
+  });
+  return fixture;
+}
+
+/**
+ * A device that updates from `server` with `keys`' public key installed, running slot
+ * A committed in a GRUB environment made by grub-editenv.
+ */
+export async function makeSignedDevice(
+  server: StaticServer,
+  keys: Keys,
+  config: Record<string, string> = {},
+): Promise<Device> {
+  const dev = await makeDevice({
+    config: { server: server.url, pubkey: '/etc/kubesolo/update.pub', ...config },
+  });
+  await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
+  grubSet(dev.path('boot/grub/grubenv'), {
+    active_slot: 'A',
+    boot_success: '1',
+    boot_counter: '3',
+  });
+  return dev;
 }

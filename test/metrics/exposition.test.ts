@@ -17,25 +17,10 @@ import {
   UPDATE_PHASES,
   type MetricsInput,
 } from '../../src/metrics/exposition.js';
+import { PHASE_NAMES } from '../helpers/contract.js';
 
 // Debian's interpreter, where apt installs prometheus_client (a pyenv shim on PATH
 // would not see it).
-/**
- * The nine phases of the contract (docs/operating.md), written out here so the
- * expectations do not come from the code under test.
- */
-const PHASE_NAMES = [
-  'idle',
-  'checking',
-  'downloading',
-  'staged',
-  'activated',
-  'verifying',
-  'success',
-  'rolled_back',
-  'failed',
-];
-
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 interface ParsedSample {

@@ -264,7 +264,8 @@ describe('lifecycle over dir slots', () => {
   }
 
   it('a second run while one holds the lock exits 1 with LOCKED', async () => {
-    server.setDelay(3000);
+    // Long enough that the first run still holds the lock however slowly the second starts.
+    server.setDelay(60_000);
     const first = spawn(process.execPath, [AGENT_BIN, 'apply', ...root()], { stdio: 'ignore' });
     try {
       await waitFor(() => phaseOf(dev) === 'downloading');
@@ -405,7 +406,9 @@ function phaseOf(dev: Device): string | undefined {
   }
 }
 
-async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+// Generous: a loaded two-core machine takes seconds to start the agent (the condition
+// normally holds well within a second).
+async function waitFor(cond: () => boolean, timeoutMs = 90_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out waiting');

@@ -269,7 +269,7 @@ async function phaseOf(dev: Device): Promise<unknown> {
   return (await readJson(dev.path(STATE)).catch((): Record<string, unknown> => ({}))).phase;
 }
 
-async function waitFor(cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+async function waitFor(cond: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error('timed out waiting');

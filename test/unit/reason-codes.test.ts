@@ -59,8 +59,6 @@ const UNTESTED: Record<string, string> = {
     'src/crypto/sha512-worker.ts: the SHA-512 worker thread crashing or exiting; a test would have to kill a worker thread inside the process under test',
   SLOT_UMOUNT_FAILED:
     'src/slots/block-store.ts: umount failing after a write; needs a mount that cannot be unmounted, which a test cannot make without holding the mount busy across the store call',
-  GATE_REFUSED:
-    'src/agent/lifecycle.ts: the fallback for a refusing verdict without a code; every refusing verdict in src/agent/gates.ts carries its own code (each asserted in test/agent), so nothing reaches it',
   CONFIG_INVALID:
     'src/cloudinit/apply.ts: the fallback when the merged update.conf fails to parse with something other than a KubesoloError; parseConfig throws only KubesoloErrors, whose own codes are kept and tested (test/cloudinit)',
   CHECK_TIMEOUT:

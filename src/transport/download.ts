@@ -182,7 +182,10 @@ class Transfer {
       );
     }, this.limits.deadlineMs);
     try {
-      await mkdir(dirname(this.options.dest), { recursive: true });
+      // A staging directory that cannot be made is a staging I/O failure, not UNEXPECTED.
+      await mkdir(dirname(this.options.dest), { recursive: true }).catch((e: unknown) => {
+        throw stagingError(e, dirname(this.options.dest));
+      });
       await rm(this.options.dest, { force: true });
       await this.loadPartial();
       await withRetry((n) => this.attempt(n), this.limits.retry, this.log, this.run$.signal);

@@ -281,10 +281,10 @@ describe('healthcheck decision', () => {
   it('a state change while the checks ran (manual rollback) wins over the verdict', async () => {
     const w = await world();
     const check = w.deps.check;
-    w.deps.check = async () => {
+    w.deps.check = async (mode) => {
       const { state } = await w.store.read();
       await w.store.transition(state, 'rolled_back', { reason: 'MANUAL_ROLLBACK' });
-      return check();
+      return check(mode);
     };
     const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
     assert.equal(r.action, 'reported');

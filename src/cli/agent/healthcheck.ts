@@ -67,11 +67,12 @@ export const healthcheckCommand: Command<AgentGlobal> = {
   name: 'healthcheck',
   summary: 'Run health checks; commit the new slot or roll it back',
   description: [
-    'Retries the checks until all required ones pass or --timeout expires. After an',
-    'activation, on the new slot: healthy commits it (boot_success=1, phase success);',
+    'After an activation, on the new slot, retries the checks until all required ones',
+    'pass or --timeout expires: healthy commits it (boot_success=1, phase success);',
     'unhealthy counts a failure (exit 5), and at --auto-rollback-after N failures in a',
     'row points GRUB back at the previous slot (phase rolled_back, HEALTH_CHECK_FAILED).',
-    'Otherwise the verdict is only reported. Exit 0 healthy, 5 unhealthy.',
+    'With no trial to judge, runs the checks once and only reports the verdict.',
+    'Exit 0 healthy, 5 unhealthy.',
   ].join('\n'),
   options: {
     timeout: {
@@ -114,7 +115,14 @@ export const healthcheckCommand: Command<AgentGlobal> = {
     const checks = stringOpt(ctx.values, 'health-checks');
     if (checks !== undefined) flags.healthChecks = checks;
     const agent = await createAgentContext(
-      { root: g.root, confPath: g.conf, statePath: g.state, flags, progress: false },
+      {
+        root: g.root,
+        confPath: g.conf,
+        statePath: g.state,
+        flags,
+        progress: false,
+        strict: g.strict,
+      },
       ctx.log,
     );
     const { settings, paths, deps } = agent;
@@ -140,9 +148,9 @@ export const healthcheckCommand: Command<AgentGlobal> = {
         reconcile: () => reconcile(deps),
         slots: deps.slots,
         currentBootId: await deps.bootId(),
-        check: () =>
+        check: ({ retry }) =>
           waitForHealthy(healthOptions, {
-            timeoutMs,
+            timeoutMs: retry ? timeoutMs : 0,
             intervalMs: intervalSec * 1000,
             clock: deps.clock,
             onAttempt: (report, attempt) => {

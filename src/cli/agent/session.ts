@@ -33,7 +33,9 @@ export async function withAgent<T>(
         ...(g.pubkey !== undefined ? { pubkey: g.pubkey } : {}),
         ...(g.maintenanceWindow !== undefined ? { maintenanceWindow: g.maintenanceWindow } : {}),
       },
-      progress: options.progress === true && !g.json,
+      // --quiet (log level warn or above) also silences the progress line.
+      progress: options.progress === true && !g.json && ['debug', 'info'].includes(g.logLevel),
+      strict: g.strict,
     },
     ctx.log,
   );

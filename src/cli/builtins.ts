@@ -14,7 +14,7 @@ export function builtinCommands<G>(program: Program<G>): Command<G>[] {
     name: 'help',
     summary: 'Show help for the program or a command',
     usage: 'help [COMMAND...]',
-    async run({ positionals }) {
+    run({ positionals }) {
       const { cmd, path, rest } = resolveCommand(program.commands, positionals);
       const all = [...program.commands, help, completion, man];
       if (rest.length > 0) {
@@ -23,7 +23,7 @@ export function builtinCommands<G>(program: Program<G>): Command<G>[] {
       }
       const text = cmd === undefined ? programHelp(program, all) : commandHelp(program, path, cmd);
       process.stdout.write(text + '\n');
-      return ExitCode.OK;
+      return Promise.resolve(ExitCode.OK);
     },
   };
   const completion: Command<G> = {
@@ -34,7 +34,7 @@ export function builtinCommands<G>(program: Program<G>): Command<G>[] {
       'bash: source it, or save it as /usr/share/bash-completion/completions/' + program.name,
       `zsh:  save it as _${program.name} in a directory on $fpath, or source it after compinit`,
     ].join('\n'),
-    async run({ positionals }) {
+    run({ positionals }) {
       const shell = positionals[0];
       if (positionals.length !== 1 || (shell !== 'bash' && shell !== 'zsh')) {
         throw new UsageError('MISSING_ARGUMENT', 'completion needs one shell: bash or zsh', {
@@ -45,16 +45,16 @@ export function builtinCommands<G>(program: Program<G>): Command<G>[] {
       process.stdout.write(
         shell === 'bash' ? bashCompletion(program, all) : zshCompletion(program, all),
       );
-      return ExitCode.OK;
+      return Promise.resolve(ExitCode.OK);
     },
   };
   const man: Command<G> = {
     name: 'man',
     summary: 'Print the manual page (roff; read it with man -l FILE)',
     usage: 'man',
-    async run() {
+    run() {
       process.stdout.write(manPage(program, [...program.commands, help, completion, man]));
-      return ExitCode.OK;
+      return Promise.resolve(ExitCode.OK);
     },
   };
   return [help, completion, man];

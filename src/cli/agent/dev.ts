@@ -7,6 +7,7 @@ import { loadSettings } from '../../config/load.js';
 import { parsePublicKey } from '../../crypto/keys.js';
 import { grubVars, initDeviceRoot, rebootDeviceRoot } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
+import { shellCommand } from '../../shell-quote.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
 
@@ -74,7 +75,7 @@ const initRoot: Command<AgentGlobal> = {
     if (r.config.server === undefined) {
       out.line('No server= yet: pass --server to init-root, or edit etc/kubesolo/update.conf.');
     }
-    out.line(`Try: kubesolo-update --root ${dir} status`);
+    out.line(`Try: ${shellCommand(['kubesolo-update', '--root', dir, 'status'])}`);
     out.data({ ok: true, root: dir, installed_version: r.installedVersion });
   },
 };

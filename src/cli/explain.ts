@@ -4,7 +4,9 @@
  * instead of UNEXPECTED and Node's `EACCES: permission denied, mkdir '/var/lib/...'`.
  * An error that already has a code keeps it and gains the hint.
  */
-import { KubesoloError, OperationError, toKubesoloError } from '../errors.js';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { errnoCode, KubesoloError, OperationError, toKubesoloError } from '../errors.js';
 
 interface SystemError {
   code: string;
@@ -18,6 +20,7 @@ const ERRNO: Record<string, { code: string; words: string }> = {
   EACCES: { code: 'PERMISSION_DENIED', words: 'permission denied' },
   EPERM: { code: 'PERMISSION_DENIED', words: 'operation not permitted' },
   EROFS: { code: 'READ_ONLY_FILESYSTEM', words: 'read-only file system' },
+  ENOENT: { code: 'PATH_NOT_FOUND', words: 'no such file or directory' },
 };
 
 /** What the syscall was doing, for "cannot <verb> <path>". */
@@ -43,15 +46,38 @@ function systemErrorIn(err: unknown): SystemError | undefined {
 }
 
 function hintFor(code: string, permissionHint: string): string {
-  return code === 'READ_ONLY_FILESYSTEM'
-    ? 'The file system is read-only: pass --root DIR for a writable copy, or remount it read-write.'
-    : permissionHint;
+  if (code === 'READ_ONLY_FILESYSTEM') {
+    return 'Pass --root DIR for a writable copy, or remount it read-write.';
+  }
+  if (code === 'PATH_NOT_FOUND') return 'Check the path (and --root DIR, if the tool has one).';
+  return permissionHint;
+}
+
+/**
+ * A recursive mkdir reports ENOENT when it cannot create a parent on a read-only
+ * file system; ask the nearest existing ancestor what the real reason is.
+ */
+function realMkdirErrno(path: string): string {
+  let p = dirname(path);
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  try {
+    accessSync(p, constants.W_OK);
+    return 'ENOENT';
+  } catch (err) {
+    return errnoCode(err) ?? 'ENOENT';
+  }
 }
 
 export function explainError(err: unknown, permissionHint: string): KubesoloError {
   const sys = systemErrorIn(err);
   if (sys === undefined) return toKubesoloError(err);
-  const errno = ERRNO[sys.code]!;
+  // A coded error that failed on a missing file already says what is missing.
+  if (sys.code === 'ENOENT' && err instanceof KubesoloError) return err;
+  const code =
+    sys.code === 'ENOENT' && sys.syscall === 'mkdir' && sys.path
+      ? realMkdirErrno(sys.path)
+      : sys.code;
+  const errno = ERRNO[code] ?? ERRNO[sys.code]!;
   const hint = hintFor(errno.code, permissionHint);
   if (err instanceof KubesoloError) {
     if (err.details.hint !== undefined) return err;
@@ -63,8 +89,9 @@ export function explainError(err: unknown, permissionHint: string): KubesoloErro
   }
   const verb = (sys.syscall && VERB[sys.syscall]) ?? 'use';
   const what = sys.path ?? 'a file';
+  // No `cause`: Node's text ("ENOENT ... mkdir" on a read-only file system) would
+  // contradict the diagnosis; errno and path are in the details.
   return new OperationError(errno.code, `cannot ${verb} ${what}: ${errno.words}. ${hint}`, {
-    cause: err,
-    details: { errno: sys.code, ...(sys.path ? { path: sys.path } : {}), hint },
+    details: { errno: code, ...(sys.path ? { path: sys.path } : {}), hint },
   });
 }

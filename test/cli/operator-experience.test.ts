@@ -34,6 +34,17 @@ async function tree(dir: string): Promise<string[]> {
   return out;
 }
 
+/** `kubesolo-release publish` of the test build, with the version flag spelled `flag`. */
+function publish(flag: string, version: string, out: string): Promise<RunResult> {
+  const build = (f: string) => join(work, 'build', f);
+  return runRelease([
+    'publish',
+    ...['--key', join(work, 'keys', 'release.key'), flag, version],
+    ...['--kernel', build('vmlinuz'), '--initramfs', build('kubesolo-os.gz')],
+    ...['--out', join(work, out)],
+  ]);
+}
+
 /** A child process, without blocking this process's event loop (the release server). */
 function runCommand(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
@@ -77,19 +88,7 @@ before(async () => {
   await mkdir(join(work, 'build'));
   await writeFile(join(work, 'build', 'vmlinuz'), Buffer.alloc(300_000, 1));
   await writeFile(join(work, 'build', 'kubesolo-os.gz'), Buffer.alloc(900_000, 2));
-  const pub = await runRelease([
-    'publish',
-    '--key',
-    join(work, 'keys', 'release.key'),
-    '--release-version',
-    'v1.1.0',
-    '--kernel',
-    join(work, 'build', 'vmlinuz'),
-    '--initramfs',
-    join(work, 'build', 'kubesolo-os.gz'),
-    '--out',
-    join(work, 'site'),
-  ]);
+  const pub = await publish('--release-version', 'v1.1.0', 'site');
   assert.equal(pub.code, 0, pub.stderr);
   server = await createStaticServer(join(work, 'site'));
   base = await listen(server, { host: '127.0.0.1', port: 0 });
@@ -310,19 +309,7 @@ describe('row 6: healthcheck with no trial to judge', () => {
 
 describe('row 7: publish a version a device refuses', () => {
   it('publish --version 0.4 fails with INVALID_VERSION naming --release-version', async () => {
-    const r = await runRelease([
-      'publish',
-      '--key',
-      join(work, 'keys', 'release.key'),
-      '--version',
-      '0.4',
-      '--kernel',
-      join(work, 'build', 'vmlinuz'),
-      '--initramfs',
-      join(work, 'build', 'kubesolo-os.gz'),
-      '--out',
-      join(work, 'site-bad'),
-    ]);
+    const r = await publish('--version', '0.4', 'site-bad'); // the old spelling, still accepted
     assert.equal(r.code, 2);
     const e = firstError(r);
     assert.equal(e.code, 'INVALID_VERSION');

@@ -171,7 +171,11 @@ describe('publish', () => {
       );
       assert.deepEqual(await readFile(join(out, 'latest.json')), before, at);
       assert.equal((await assertConsistent(out)).version, 'v1.0.0');
-      assert.deepEqual((await readdir(out)).sort(), ['latest.json', 'latest.json.sig', 'v1.0.0'], at);
+      assert.deepEqual(
+        (await readdir(out)).sort(),
+        ['latest.json', 'latest.json.sig', 'v1.0.0'],
+        at,
+      );
     }
   });
 

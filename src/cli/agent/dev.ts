@@ -9,7 +9,7 @@ import { grubVars, initDeviceRoot, rebootDeviceRoot } from '../../dev/device-roo
 import { UsageError } from '../../errors.js';
 import { shellCommand } from '../../shell-quote.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { checkRoot, type AgentGlobal } from './global.js';
 
 const HEX_KEY = /^\s*[0-9a-fA-F]{64}\s*$/;
 
@@ -84,6 +84,7 @@ const reboot: Command<AgentGlobal> = {
   name: 'reboot',
   summary: "Boot a simulated device once, by GRUB's rules of boot/grub.cfg",
   usage: 'dev reboot --root DIR',
+  globals: ['root', 'conf'],
   description: [
     'Runs the boot script over the grubenv (counts a trial boot down, falls back when',
     'the tries are used up) and writes the kernel command line and a new boot id.',
@@ -95,6 +96,7 @@ const reboot: Command<AgentGlobal> = {
         "dev reboot needs --root DIR (a simulated device); it never touches this machine's boot",
       );
     }
+    checkRoot(global.root);
     const { settings } = await loadSettings({ root: global.root, conf: global.conf, log });
     const before = await grubVars(global.root, settings.grubenv);
     const boot = await rebootDeviceRoot(global.root, settings.grubenv);

@@ -21,9 +21,12 @@ export interface AgentGlobal {
 }
 
 /** Read by every command; the others only by the commands that name them in `globals`. */
-export const AGENT_SHARED_GLOBALS = ['root', 'conf', 'state', 'json', 'log-level', 'strict'];
-/** The globals of the commands that talk to an update source (check, apply). */
+export const AGENT_SHARED_GLOBALS = ['json', 'log-level'];
+/** The globals of the commands that work on a device root. */
+export const DEVICE_GLOBALS = ['root', 'conf', 'state', 'strict'];
+/** The globals of the commands that also talk to an update source (check, apply). */
 export const SOURCE_GLOBALS = [
+  ...DEVICE_GLOBALS,
   'server',
   'registry',
   'tag',
@@ -90,10 +93,12 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
 };
 
 /**
- * A --root that is not there is a mistake, not an empty device: say so before any
- * command reads defaults from it or creates directories under it.
+ * A --root that is not there is a mistake, not an empty device: say so before a
+ * command that works on a device reads defaults from it or creates directories under
+ * it. (`cloud-init apply` may create the root: image builders write into a new tree.)
  */
-function checkRoot(root: string): void {
+export function checkRoot(root: string): void {
+  if (root === '/') return;
   let isDir: boolean;
   try {
     isDir = statSync(root).isDirectory();
@@ -119,7 +124,6 @@ export function makeAgentGlobal(values: OptionValues): AgentGlobal {
     throw new UsageError('CONFLICTING_OPTIONS', '--server and --registry cannot be used together');
   }
   const root = stringOpt(values, 'root');
-  if (root !== undefined) checkRoot(root);
   return {
     root: root ?? '/',
     conf: stringOpt(values, 'conf'),

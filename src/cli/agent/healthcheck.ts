@@ -14,7 +14,7 @@ import { toKubesoloError, UsageError } from '../../errors.js';
 import { parseHealthChecks, waitForHealthy } from '../../health/run.js';
 import type { HealthOptions, HealthReport } from '../../health/types.js';
 import { boolOpt, stringOpt, type Command, type CommandContext } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { checkRoot, DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 
 /** Seconds as a non-negative number (0: run the checks once). */
 function seconds(ctx: CommandContext<AgentGlobal>, flag: string): number | undefined {
@@ -66,6 +66,7 @@ function summary(r: HealthcheckResult, autoRollbackAfter: number, reboot: boolea
 export const healthcheckCommand: Command<AgentGlobal> = {
   name: 'healthcheck',
   summary: 'Run health checks; commit the new slot or roll it back',
+  globals: DEVICE_GLOBALS,
   description: [
     'After an activation, on the new slot, retries the checks until all required ones',
     'pass or --timeout expires: healthy commits it (boot_success=1, phase success);',
@@ -107,6 +108,7 @@ export const healthcheckCommand: Command<AgentGlobal> = {
   },
   async run(ctx) {
     const g = ctx.global;
+    checkRoot(g.root);
     const timeoutSec = seconds(ctx, 'timeout');
     const intervalSec = seconds(ctx, 'interval') ?? 5;
     const flags: Partial<Record<ConfigField, string>> = {};

@@ -5,7 +5,7 @@ import { reconcile } from '../../agent/lifecycle.js';
 import { buildStatus, formatStatus } from '../../agent/status.js';
 import { KubesoloError } from '../../errors.js';
 import type { Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
 
 /**
@@ -25,6 +25,7 @@ function looksLikeDevice(paths: AgentPaths): boolean {
 export const statusCommand: Command<AgentGlobal> = {
   name: 'status',
   summary: 'Show slots, versions, boot counter and update phase',
+  globals: DEVICE_GLOBALS,
   description: [
     'Read-only: creates no file or directory. When a state file exists it also records',
     'a boot fallback it finds (phase rolled_back, BOOT_FALLBACK), under the run lock.',

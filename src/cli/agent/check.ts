@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { recordCheck } from '../../agent/check-record.js';
 import { check } from '../../agent/lifecycle.js';
 import { describeUnknownKey } from '../../config/unknown-keys.js';
@@ -11,7 +13,8 @@ export const checkCommand: Command<AgentGlobal> = {
   summary: "Fetch metadata and report every gate's verdict (changes nothing)",
   description: [
     'Exits 0 when every gate passes (up to date, or an update would be applied), 3 when',
-    'any gate refuses, 4 when the metadata fails verification. Changes nothing on disk.',
+    'any gate refuses, 4 when the metadata fails verification. Changes no lifecycle',
+    "state; records the check's time in an existing state directory, creates nothing.",
     'Lists update.conf keys the agent does not know (with --strict they are an error).',
   ].join('\n'),
   globals: SOURCE_GLOBALS,
@@ -25,12 +28,19 @@ export const checkCommand: Command<AgentGlobal> = {
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
       });
       // The metadata was fetched and verified: a successful check, whatever the gates say.
-      await recordCheck(
-        agent.deps.state,
-        agent.paths.lock,
-        { lastCheckAt: agent.deps.clock.now().toISOString(), availableVersion: r.availableVersion },
-        ctx.log,
-      );
+      // Recorded only into a state directory that exists: check never creates one (a
+      // wrong --root must not be turned into a half device; the first apply creates it).
+      if (existsSync(dirname(agent.paths.state))) {
+        await recordCheck(
+          agent.deps.state,
+          agent.paths.lock,
+          {
+            lastCheckAt: agent.deps.clock.now().toISOString(),
+            availableVersion: r.availableVersion,
+          },
+          ctx.log,
+        );
+      }
       const refused = r.gates.filter((g) => !g.pass);
       ctx.out.data({
         ok: true,

@@ -107,7 +107,7 @@ async function main(): Promise<number> {
           'publish',
           '--key',
           'keys/release.key',
-          '--version',
+          '--release-version',
           v,
           '--kernel',
           `build/${v}/vmlinuz`,

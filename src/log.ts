@@ -2,6 +2,8 @@
  * Logging to stderr: JSON lines when stderr is not a terminal (collectors, CronJob
  * logs), readable lines on a terminal. stdout is reserved for command output.
  */
+import { clearStatusLine } from './status-line.js';
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -37,6 +39,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
   function emit(at: Exclude<LogLevel, 'silent'>, msg: string, fields: LogFields = {}): void {
     if (rank[at] < rank[level]) return;
+    clearStatusLine(stream);
     if (json) {
       stream.write(JSON.stringify({ time: now().toISOString(), level: at, msg, ...fields }) + '\n');
     } else {

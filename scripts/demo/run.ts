@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { shellCommand } from '../../src/shell-quote.js';
 
 export const BINS = {
   'kubesolo-update': fileURLToPath(new URL('../../dist/kubesolo-update.mjs', import.meta.url)),
@@ -51,7 +52,7 @@ export interface RunOptions {
 
 /** Run a binary to completion, echoing its command, output and logs. */
 export async function run(bin: Bin, args: string[], o: RunOptions): Promise<Ran> {
-  o.print(`   $ ${bin} ${args.join(' ')}`);
+  o.print(`   $ ${shellCommand([bin, ...args])}`);
   const child = spawn(process.execPath, [BINS[bin], ...args], {
     cwd: o.cwd,
     env: { ...process.env, ...o.env },
@@ -81,7 +82,7 @@ export function start(
   ready: RegExp,
   o: RunOptions,
 ): Promise<{ match: RegExpExecArray; stop: () => Promise<void> }> {
-  o.print(`   $ ${bin} ${args.join(' ')} &`);
+  o.print(`   $ ${shellCommand([bin, ...args])} &`);
   const child = spawn(process.execPath, [BINS[bin], ...args], {
     cwd: o.cwd,
     env: { ...process.env, ...o.env },

@@ -4,14 +4,16 @@
  * SlotStore, StateStore, UpdateSource and Kubernetes lookups behind AgentDeps.
  * The only module of src/agent/ that names concrete implementations.
  */
-import { readFile, statfs, mkdir } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
 import { configFromFlags, loadConfigFile, mergeOptions, type Settings } from '../config/index.js';
 import type { ConfigField } from '../config/keys.js';
+import { reportUnknownKeys, type UnknownKey } from '../config/unknown-keys.js';
 import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
+import { existingAncestor } from '../fs/existing-ancestor.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
@@ -31,6 +33,8 @@ export interface AgentInputs {
   flags: Partial<Record<ConfigField, string>>;
   /** Show download progress (a terminal line, or periodic log lines). */
   progress: boolean;
+  /** Unknown update.conf keys are an error instead of a warning (--strict). */
+  strict?: boolean;
   clock?: Clock;
 }
 
@@ -48,6 +52,8 @@ export interface AgentPaths {
 
 export interface AgentContext {
   settings: Settings;
+  /** update.conf keys the agent does not know (already warned about). */
+  unknownConfigKeys: UnknownKey[];
   paths: AgentPaths;
   deps: AgentDeps;
 }
@@ -85,7 +91,9 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
   const root = inputs.root;
   const clock = inputs.clock ?? systemClock;
   const configPath = underRoot(root, inputs.confPath ?? DEFAULT_PATHS.config);
-  const fileConfig = await loadConfigFile(configPath, log);
+  const unknownConfigKeys: UnknownKey[] = [];
+  const fileConfig = await loadConfigFile(configPath, log, unknownConfigKeys);
+  reportUnknownKeys(unknownConfigKeys, log, inputs.strict === true);
   const settings = mergeOptions(configFromFlags(inputs.flags), fileConfig);
   if (settings.server && settings.registry) {
     throw new UsageError(
@@ -201,8 +209,8 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     log,
     stagingDir: paths.staging,
     async stagingFreeBytes() {
-      await mkdir(paths.staging, { recursive: true });
-      const s = await statfs(paths.staging);
+      // The file system the staging directory is (or will be) on, without creating it.
+      const s = await statfs(await existingAncestor(paths.staging));
       return s.bavail * s.bsize;
     },
     openSource,
@@ -215,5 +223,5 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
       ? { onProgress: (e) => progress.onProgress(e), onProgressDone: () => progress.done() }
       : {}),
   };
-  return { settings, paths, deps };
+  return { settings, unknownConfigKeys, paths, deps };
 }

@@ -33,8 +33,11 @@ export interface HealthcheckDeps {
   log: Logger;
   /** Take the agent's run lock (around state changes only, not the long check wait). */
   lock: () => Promise<Lock>;
-  /** Run the checks until they pass or the timeout expires. */
-  check: () => Promise<WaitResult>;
+  /**
+   * Run the checks: with `retry`, until they pass or the timeout expires; without,
+   * once (there is no trial to judge, so waiting for a pass would decide nothing).
+   */
+  check: (mode: { retry: boolean }) => Promise<WaitResult>;
   /** This boot's id (/proc/sys/kernel/random/boot_id), to tell "not rebooted yet". */
   currentBootId?: string | undefined;
   /** When given, a rollback is only written if the other slot holds a bootable image. */
@@ -143,13 +146,14 @@ export async function runHealthcheck(
   });
   const boot = start.boot;
 
-  // Step 2 (no lock: may take minutes): run the checks.
-  const result = await deps.check();
+  // Step 2 (no lock: may take minutes): run the checks. Without a trial to judge, once:
+  // retrying for the whole timeout would only delay a report that changes nothing.
+  if (start.note !== undefined) log.info(`${start.note}; running the checks once`);
+  const result = await deps.check({ retry: start.note === undefined });
   const { report } = result;
   const base = { report, attempts: result.attempts, boot, rebootRequired: false };
 
   if (start.note !== undefined) {
-    log.info(start.note);
     return {
       ...base,
       exitCode: report.ok ? 0 : 5,

@@ -1,6 +1,6 @@
 /**
  * The A/B variables in the GRUB environment (DESIGN §3.6) and how boot/grub.cfg reads
- * them. grub.cfg and this file (and test/helpers/grub-sim.ts) must agree: the agent
+ * them. grub.cfg and this file (and src/bootenv/grub-sim.ts) must agree: the agent
  * reports the state GRUB will act on, so a value GRUB treats as "A" is reported as A.
  *
  * | variable       | values | missing or empty | anything else          |

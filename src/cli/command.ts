@@ -36,6 +36,16 @@ export interface Command<G = unknown> {
   /** Longer help text. */
   description?: string;
   options?: Record<string, OptionSpec>;
+  /**
+   * Program global options this command reads besides the shared ones
+   * (Program.sharedGlobals); only these are accepted and listed in its --help.
+   */
+  globals?: readonly string[];
+  /**
+   * Old spellings still accepted, hidden from help: alias → option name. The value is
+   * stored under the option name.
+   */
+  aliases?: Record<string, string>;
   subcommands?: Command<G>[];
   run?(ctx: CommandContext<G>): Promise<ExitCode | void>;
 }
@@ -45,11 +55,13 @@ export interface Program<G> {
   summary: string;
   version: string;
   globalOptions: Record<string, OptionSpec>;
+  /** Global options every command reads (the rest only where a command names them). */
+  sharedGlobals: readonly string[];
   commands: Command<G>[];
+  /** What to do about a permission error, e.g. "Run as root on the device, or pass --root DIR". */
+  permissionHint: string;
   /** Turn parsed values into typed globals; throws UsageError on bad combinations. */
   makeGlobal(values: OptionValues): G;
-  /** Whether --json / --log-level are set, before makeGlobal has run. */
-  outputMode(values: OptionValues): { json: boolean; logLevel: string | undefined };
 }
 
 export function stringOpt(values: OptionValues, name: string): string | undefined {

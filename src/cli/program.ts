@@ -5,59 +5,22 @@
  */
 import { parseArgs } from 'node:util';
 import { ExitCode, UsageError } from '../errors.js';
-import { createLogger, isLogLevel } from '../log.js';
+import { createLogger, isLogLevel, type Logger, type LogLevel } from '../log.js';
+import { builtinCommands } from './builtins.js';
 import type { Command, OptionSpec, OptionValues, Program } from './command.js';
 import { exitProcess, reportError } from './exit.js';
+import { explainError } from './explain.js';
+import { commandHelp, optionsFor, programHelp } from './help.js';
 import { createOutput } from './output.js';
+import { resolveCommand, unknownCommand } from './resolve.js';
+import { nearest } from '../suggest.js';
 
-function optionLines(options: Record<string, OptionSpec>): string[] {
-  const rows = Object.entries(options).map(([name, spec]) => {
-    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ` ${spec.valueName ?? 'VALUE'}` : ''}`;
-    return [flag, spec.description] as const;
-  });
-  const width = Math.max(...rows.map(([f]) => f.length), 10);
-  return rows.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`);
+export { commandHelp, programHelp } from './help.js';
+
+/** The program's commands followed by the built-ins (help, completion, man). */
+export function allCommands<G>(program: Program<G>): Command<G>[] {
+  return [...program.commands, ...builtinCommands(program)];
 }
-
-function commandLines<G>(commands: Command<G>[]): string[] {
-  const width = Math.max(...commands.map((c) => c.name.length), 8);
-  return commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-}
-
-export function programHelp<G>(program: Program<G>): string {
-  return [
-    `${program.name} ${program.version}: ${program.summary}`,
-    '',
-    `Usage: ${program.name} <command> [options]`,
-    '',
-    'Commands:',
-    ...commandLines(program.commands),
-    '',
-    'Global options:',
-    ...optionLines({ ...program.globalOptions, help: helpOption }),
-    '',
-    `Run '${program.name} <command> --help' for a command's options.`,
-    'Exit codes: 0 done, 1 failed, 2 usage/config error, 3 refused by a gate,',
-    '            4 verification failed, 5 health check failed.',
-  ].join('\n');
-}
-
-export function commandHelp<G>(program: Program<G>, path: string[], cmd: Command<G>): string {
-  const lines = [
-    `Usage: ${program.name} ${cmd.usage ?? `${path.join(' ')} [options]`}`,
-    '',
-    cmd.summary,
-  ];
-  if (cmd.description) lines.push('', cmd.description);
-  if (cmd.subcommands?.length) lines.push('', 'Commands:', ...commandLines(cmd.subcommands));
-  if (cmd.options && Object.keys(cmd.options).length) {
-    lines.push('', 'Options:', ...optionLines(cmd.options));
-  }
-  lines.push('', 'Global options:', ...optionLines({ ...program.globalOptions, help: helpOption }));
-  return lines.join('\n');
-}
-
-const helpOption: OptionSpec = { type: 'boolean', short: 'h', description: 'Show help' };
 
 function toParseArgsOptions(options: Record<string, OptionSpec>) {
   return Object.fromEntries(
@@ -72,44 +35,86 @@ function toParseArgsOptions(options: Record<string, OptionSpec>) {
   );
 }
 
-/**
- * Find the (sub)command named by the words of argv. A word that names a command at the
- * current level extends the path; every other word (options, their values, positionals)
- * is kept for parseArgs. So `--root /tmp/r status` and `status --root /tmp/r` both work.
- */
-function resolveCommand<G>(
-  commands: Command<G>[],
-  argv: string[],
-): { cmd: Command<G> | undefined; path: string[]; rest: string[] } {
-  let list = commands;
-  let cmd: Command<G> | undefined;
-  const path: string[] = [];
-  const rest: string[] = [];
-  let afterDoubleDash = false;
-  for (const word of argv) {
-    if (word === '--') afterDoubleDash = true;
-    const next =
-      !afterDoubleDash && !word.startsWith('-') ? list.find((c) => c.name === word) : undefined;
-    if (next) {
-      cmd = next;
-      path.push(word);
-      list = next.subcommands ?? [];
-    } else {
-      rest.push(word);
+/** Where else an option is read, for "status does not take --server". */
+function commandsTaking<G>(program: Program<G>, name: string): string[] {
+  const out: string[] = [];
+  const visit = (cmds: Command<G>[], prefix: string[]) => {
+    for (const c of cmds) {
+      const p = [...prefix, c.name];
+      if (c.run && name in optionsFor(program, c)) out.push(p.join(' '));
+      visit(c.subcommands ?? [], p);
     }
+  };
+  visit(program.commands, []);
+  return out;
+}
+
+/** parseArgs' errors, reworded: which option, the nearest one, where to read more. */
+function usageErrorFrom<G>(
+  err: unknown,
+  program: Program<G>,
+  path: string[],
+  accepted: Record<string, OptionSpec>,
+): UsageError {
+  const message = err instanceof Error ? err.message : String(err);
+  const helpHint = `Run '${[program.name, ...path].join(' ')} --help' for its options.`;
+  const unknown = /^Unknown option '(-{1,2})([^'=]+)/.exec(message);
+  if (!unknown) {
+    return new UsageError('USAGE', `${message.replace(/\.?$/, '.')} ${helpHint}`, { cause: err });
   }
-  return { cmd, path, rest };
+  const [, dashes, name] = unknown as unknown as [string, string, string];
+  const flag = `${dashes}${name}`;
+  const who = path.length ? `'${path.join(' ')}'` : program.name;
+  const elsewhere = dashes === '--' ? commandsTaking(program, name) : [];
+  const near = nearest(name, Object.keys(accepted));
+  const text =
+    elsewhere.length > 0
+      ? `${who} does not take ${flag}; it is an option of ${elsewhere.map((c) => `'${c}'`).join(', ')}. ${helpHint}`
+      : `unknown option ${flag} for ${who}.${near ? ` Did you mean '--${near}'?` : ''} ${helpHint}`;
+  // No `cause`: parseArgs' own text advises '--', which is never the fix here.
+  return new UsageError('UNKNOWN_OPTION', text, {
+    details: { option: flag, ...(elsewhere.length ? { readBy: elsewhere } : {}) },
+  });
+}
+
+/** --quiet, --verbose and --log-level are three spellings of one setting: one at most. */
+function logLevelOf(values: OptionValues): LogLevel {
+  const given = [
+    values['log-level'] !== undefined ? '--log-level' : undefined,
+    values.quiet === true ? '--quiet' : undefined,
+    values.verbose === true ? '--verbose' : undefined,
+  ].filter((g) => g !== undefined);
+  if (given.length > 1) {
+    throw new UsageError('CONFLICTING_OPTIONS', `${given.join(' and ')}: choose one`);
+  }
+  if (values.quiet === true) return 'warn';
+  if (values.verbose === true) return 'debug';
+  const level = typeof values['log-level'] === 'string' ? values['log-level'] : 'info';
+  if (!isLogLevel(level)) {
+    throw new UsageError(
+      'INVALID_LOG_LEVEL',
+      `--log-level must be one of debug, info, warn, error, silent`,
+    );
+  }
+  return level;
+}
+
+/** Copy each alias's value to the option it stands for (aliases are never read). */
+function applyAliases(values: OptionValues, aliases: Record<string, string> | undefined): void {
+  for (const [alias, name] of Object.entries(aliases ?? {})) {
+    if (values[alias] !== undefined && values[name] === undefined) values[name] = values[alias];
+    delete values[alias];
+  }
 }
 
 /** Parse argv, run the command, and return the exit code (no process.exit). */
 export async function runProgram<G>(program: Program<G>, argv: string[]): Promise<number> {
-  const { cmd, path, rest: commandArgs } = resolveCommand(program.commands, argv);
-
-  const optionSpecs: Record<string, OptionSpec> = {
-    ...program.globalOptions,
-    ...(cmd?.options ?? {}),
-    help: helpOption,
-  };
+  const commands = allCommands(program);
+  const { cmd, path, rest: commandArgs } = resolveCommand(commands, argv);
+  const accepted = optionsFor(program, cmd);
+  const aliasSpecs = Object.fromEntries(
+    Object.entries(cmd?.aliases ?? {}).map(([alias, name]) => [alias, accepted[name]!]),
+  );
 
   let values: OptionValues;
   let positionals: string[];
@@ -118,16 +123,16 @@ export async function runProgram<G>(program: Program<G>, argv: string[]): Promis
   try {
     const parsed = parseArgs({
       args: commandArgs,
-      options: toParseArgsOptions(optionSpecs),
+      options: toParseArgsOptions({ ...accepted, ...aliasSpecs }),
       allowPositionals: true,
       strict: true,
     });
     values = parsed.values as OptionValues;
     positionals = parsed.positionals;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    return reportError(new UsageError('USAGE', message, { cause: err }), earlyLog, early);
+    return reportError(usageErrorFrom(err, program, path, accepted), earlyLog, early);
   }
+  applyAliases(values, cmd?.aliases);
 
   if (values.version === true && !cmd) {
     process.stdout.write(`${program.version}\n`);
@@ -135,18 +140,9 @@ export async function runProgram<G>(program: Program<G>, argv: string[]): Promis
   }
   if (!cmd) {
     if (positionals.length > 0) {
-      process.stderr.write(programHelp(program) + '\n');
-      return reportError(
-        new UsageError('UNKNOWN_COMMAND', `unknown command '${positionals[0]}'`),
-        earlyLog,
-        early,
-      );
+      return reportError(unknownCommand(program, positionals[0]!, commands, []), earlyLog, early);
     }
-    process.stdout.write(programHelp(program) + '\n');
-    return values.help === true ? ExitCode.OK : ExitCode.USAGE;
-  }
-  if (values.help === true || (!cmd.run && cmd.subcommands)) {
-    const help = commandHelp(program, path, cmd);
+    const help = programHelp(program, commands);
     if (values.help === true) {
       process.stdout.write(help + '\n');
       return ExitCode.OK;
@@ -154,27 +150,30 @@ export async function runProgram<G>(program: Program<G>, argv: string[]): Promis
     process.stderr.write(help + '\n');
     return ExitCode.USAGE;
   }
-
-  const mode = program.outputMode(values);
-  const levelName = mode.logLevel ?? 'info';
-  const out = createOutput(mode.json);
-  if (!isLogLevel(levelName)) {
-    return reportError(
-      new UsageError(
-        'INVALID_LOG_LEVEL',
-        `--log-level must be one of debug, info, warn, error, silent`,
-      ),
-      earlyLog,
-      out,
-    );
+  if (values.help === true) {
+    process.stdout.write(commandHelp(program, path, cmd) + '\n');
+    return ExitCode.OK;
   }
-  const log = createLogger({ level: levelName });
+  if (!cmd.run) {
+    if (positionals.length > 0) {
+      const err = unknownCommand(program, positionals[0]!, cmd.subcommands ?? [], path);
+      return reportError(err, earlyLog, early);
+    }
+    process.stderr.write(commandHelp(program, path, cmd) + '\n');
+    return ExitCode.USAGE;
+  }
+
+  const out = createOutput(values.json === true);
+  let log: Logger = earlyLog;
   try {
+    const level = logLevelOf(values);
+    values['log-level'] = level;
+    log = createLogger({ level });
     const global = program.makeGlobal(values);
-    const code = await cmd.run!({ values, positionals, global, log, out });
+    const code = await cmd.run({ values, positionals, global, log, out });
     return code ?? ExitCode.OK;
   } catch (err) {
-    return reportError(err, log, out);
+    return reportError(explainError(err, program.permissionHint), log, out);
   }
 }
 

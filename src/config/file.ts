@@ -7,15 +7,17 @@
  * inside a value is part of it, so passwords and URLs with fragments survive). A value
  * wrapped in one pair of matching double or single quotes is unwrapped, which keeps
  * shell-style files working and lets the writer preserve surrounding spaces. An empty
- * value means "unset" (the built-in default applies). Unknown keys are ignored with a
- * debug log, so a newer config does not break an older agent; the last occurrence of a
- * repeated key wins (with a warning).
+ * value means "unset" (the built-in default applies). Unknown keys are ignored, so a
+ * newer config does not break an older agent, but collected (unknown-keys.ts warns
+ * with the nearest known key, or refuses them under --strict); the last occurrence of
+ * a repeated key wins (with a warning).
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, errnoCode, KubesoloError } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
 import { formatValue, KEY_SPECS, keySpec, type KeySpec } from './keys.js';
+import { unknownKey, type UnknownKey } from './unknown-keys.js';
 import type { UpdateConfig } from './types.js';
 
 function unquote(value: string): string {
@@ -44,8 +46,16 @@ function parseAt(spec: KeySpec, raw: string, where: { file: string; line: number
   }
 }
 
-/** Parse update.conf text. `fileName` is only used in messages and error details. */
-export function parseConfig(text: string, fileName: string, log?: Logger): UpdateConfig {
+/**
+ * Parse update.conf text. `fileName` is only used in messages and error details.
+ * Unknown keys are appended to `unknown` when given.
+ */
+export function parseConfig(
+  text: string,
+  fileName: string,
+  log?: Logger,
+  unknown?: UnknownKey[],
+): UpdateConfig {
   const cfg: Record<string, unknown> = {};
   const seenAt = new Map<string, number>();
   // Tolerate a UTF-8 byte order mark and CRLF line ends (files edited on Windows).
@@ -65,7 +75,7 @@ export function parseConfig(text: string, fileName: string, log?: Logger): Updat
     }
     const spec = keySpec(key);
     if (spec === undefined) {
-      log?.debug('ignoring unknown config key', { file: fileName, line, key });
+      unknown?.push(unknownKey(key, fileName, line));
       return;
     }
     const previous = seenAt.get(key);
@@ -94,7 +104,11 @@ export function parseConfig(text: string, fileName: string, log?: Logger): Updat
  * running with defaults when the operator's file exists but cannot be read would
  * ignore their settings (maintenance window, pubkey) without telling them.
  */
-export async function loadConfigFile(path: string, log?: Logger): Promise<UpdateConfig> {
+export async function loadConfigFile(
+  path: string,
+  log?: Logger,
+  unknown?: UnknownKey[],
+): Promise<UpdateConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -110,7 +124,7 @@ export async function loadConfigFile(path: string, log?: Logger): Promise<Update
       { cause: err, details: { file: path, errno } },
     );
   }
-  return parseConfig(text, path, log);
+  return parseConfig(text, path, log, unknown);
 }
 
 /** Quote a value when unquoted text would not read back the same. */

@@ -5,6 +5,7 @@
  * Go's `omitempty` would write it). Every rejection is a VerificationError (exit 4)
  * whose code names the problem and whose `details.field` names the field.
  */
+import { parseVersion } from '../config/version.js';
 import { VerificationError } from '../errors.js';
 import type { ReleaseMetadata } from './types.js';
 
@@ -93,6 +94,23 @@ function token(obj: Json, field: string, pattern: RegExp = TOKEN): string | unde
   return value;
 }
 
+/**
+ * The gates order versions with parseVersion: a version they cannot order is refused
+ * here, when the metadata is read, so `kubesolo-release publish`/`verify` (which run
+ * this parser) refuse exactly what a device would.
+ */
+function deviceVersion(value: string, field: string): void {
+  try {
+    parseVersion(value);
+  } catch (err) {
+    throw new VerificationError(
+      'INVALID_VERSION',
+      `latest.json: ${field} ${JSON.stringify(value.slice(0, 64))} is not a version a device can order: expected [v]MAJOR.MINOR.PATCH[-pre][+build]`,
+      { cause: err, details: { field, value: value.slice(0, 64) } },
+    );
+  }
+}
+
 function decodeJson(bytes: Uint8Array): Json {
   let text: string;
   try {
@@ -137,6 +155,7 @@ export function parseReleaseMetadata(
 
   const version = requiredString(obj, 'version');
   if (!VERSION.test(version)) throw fieldError('version', 'is not a valid version', version);
+  deviceVersion(version, 'version');
 
   const metadata: ReleaseMetadata = {
     version,
@@ -158,6 +177,9 @@ export function parseReleaseMetadata(
     architecture: token(obj, 'architecture'),
     expires: optionalString(obj, 'expires'),
   };
+  if (optional.minCompatibleVersion !== undefined) {
+    deviceVersion(optional.minCompatibleVersion, 'min_compatible_version');
+  }
   for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) Object.assign(metadata, { [key]: value });
   }

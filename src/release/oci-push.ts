@@ -5,6 +5,7 @@
  * annotations, that manifest under `TAG-ARCH`, and an image index under `TAG` that
  * gains or replaces this architecture's entry and keeps the others.
  */
+import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -180,6 +181,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     (d) => client.apiUrl('blobs', d),
     releaseDate,
   );
+  refuseWhatDevicesRefuse(latest, client.apiUrl('blobs', kernel.digest), new Date());
   const latestFile: LocalFile = {
     name: 'latest.json',
     path: '',

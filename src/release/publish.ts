@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
+import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { publicKeyHex } from './keys.js';
 import { signBytes, verifyBytes, encodeSignature } from './sign.js';
 
@@ -87,7 +88,7 @@ function checkOptions(o: PublishOptions): void {
   if (!VERSION_RE.test(o.version)) {
     throw new UsageError(
       'INVALID_VERSION',
-      `--version must start with a letter or digit and use only letters, digits and . _ + - (got '${o.version}')`,
+      `--release-version must start with a letter or digit and use only letters, digits and . _ + - (got '${o.version}')`,
       { details: { version: o.version } },
     );
   }
@@ -206,6 +207,8 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
 
   const meta = buildMetadata(o, kernel, initramfs, now);
   const metaBytes = Buffer.from(JSON.stringify(meta, null, 2) + '\n');
+  // Relative URLs resolve against wherever OUT is served; any http: base will do.
+  refuseWhatDevicesRefuse(metaBytes, o.baseUrl ?? 'http://release.invalid/latest.json', now);
   const kernelSig = signBytes(o.key, kernel);
   const initramfsSig = signBytes(o.key, initramfs);
   // DESIGN §3.4: the metadata is signed last, over its exact bytes as served.

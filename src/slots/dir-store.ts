@@ -48,9 +48,8 @@ export function createDirSlotStore(
 
   return {
     readVersion: (slot) => readSlotDirVersion(dirs[slot]),
-    async freeBytes(slot: Slot) {
-      return dirFreeBytes(await ensure(slot));
-    },
+    // Never creates the slot directory: `check` asks this and must change nothing.
+    freeBytes: (slot: Slot) => dirFreeBytes(dirs[slot]),
     async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
       await writeSlotDir(await ensure(slot), image, expected, { onStep: options.onWriteStep });
     },

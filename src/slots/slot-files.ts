@@ -16,6 +16,7 @@
  *   5. rename `version` into place (its bytes were written in step 1, so this needs
  *      no space); fsync the directory. Written last, it marks the slot complete.
  */
+import { existingAncestor } from '../fs/existing-ancestor.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
@@ -259,7 +260,8 @@ export async function slotDirBootable(dir: string): Promise<boolean> {
 /** Bytes an unprivileged writer may still use (statfs f_bavail × f_bsize). */
 export async function dirFreeBytes(dir: string): Promise<number> {
   try {
-    const s = await statfs(dir);
+    // A slot directory not created yet lives on its parent's file system.
+    const s = await statfs(await existingAncestor(dir));
     return s.bavail * s.bsize;
   } catch (err) {
     throw new OperationError('SLOT_READ_FAILED', `cannot statfs ${dir}`, {

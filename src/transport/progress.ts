@@ -4,6 +4,7 @@
  * logs show progress without thousands of lines.
  */
 import type { Logger } from '../log.js';
+import { drawStatusLine, endStatusLine } from '../status-line.js';
 import type { ProgressEvent } from './source.js';
 
 export interface ProgressRendererOptions {
@@ -74,7 +75,7 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
   function emit(event: ProgressEvent, t: number): void {
     const { line, rate, eta } = describe(event, t);
     if (tty) {
-      stream.write(`\r\x1b[2K${line}`);
+      drawStatusLine(stream, line);
     } else {
       options.log.info('download progress', {
         artifact: event.artifact,
@@ -103,7 +104,7 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
     done() {
       if (last === undefined) return;
       emit(last, now());
-      if (tty) stream.write('\n');
+      if (tty) endStatusLine(stream);
       last = undefined;
       current = undefined;
     },

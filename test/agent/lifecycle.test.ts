@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, afterEach, describe, it } from 'node:test';
@@ -21,7 +21,7 @@ import {
   type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
-import { simulateGrubBoot } from '../helpers/grub-sim.js';
+import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 
 const keys = makeKeys();
 
@@ -79,6 +79,9 @@ describe('lifecycle over dir slots', () => {
   const root = () => ['--root', dev.root];
 
   it('check reports the update and every gate, and changes no lifecycle state', async () => {
+    // check creates nothing on a device that never ran the agent (test/cli/
+    // operator-experience.test.ts); where the state directory exists, it records itself.
+    await mkdir(dev.path('var/lib/kubesolo/update'), { recursive: true });
     const r = await json(['check', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.current_version, 'v1.0.0');

@@ -1,6 +1,6 @@
 /**
  * boot/grub.cfg without booting: GRUB's own syntax checker, the facts the simulator
- * (test/helpers/grub-sim.ts) relies on, and the A/B life cycle through the simulator
+ * (src/bootenv/grub-sim.ts) relies on, and the A/B life cycle through the simulator
  * with the agent's BootEnv and grub-editenv on the same file.
  */
 import { strict as assert } from 'node:assert';
@@ -18,7 +18,7 @@ import {
   LOAD_ENV_VARS,
   simulateGrubBoot,
   simulateReboot,
-} from '../helpers/grub-sim.js';
+} from '../../src/bootenv/grub-sim.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
 import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 

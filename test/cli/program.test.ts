@@ -39,7 +39,7 @@ describe('kubesolo-update command tree', () => {
   it('an unknown option is a usage error (exit 2)', async () => {
     const r = await runAgent(['status', '--no-such-flag']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'USAGE');
+    assert.equal(logLines(r.stderr)[0]?.code, 'UNKNOWN_OPTION');
   });
 
   it('--server and --registry together is a usage error', async () => {

@@ -1,3 +1,4 @@
+import { reportUnknownKeys, type UnknownKey } from '../../src/config/unknown-keys.js';
 import { strict as assert } from 'node:assert';
 import { mkdtemp, mkdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -132,18 +133,33 @@ describe('parseConfig: syntax', () => {
     assert.deepEqual(parseConfig('channel=""\n', 'f'), {});
   });
 
-  it('ignores unknown keys with a debug log naming file, line and key', () => {
-    const log = recordingLogger();
-    assert.deepEqual(parseConfig('channel=a\nfuture_key=1\n', '/etc/u.conf', log), {
-      channel: 'a',
-    });
-    assert.deepEqual(log.entries, [
-      {
-        level: 'debug',
-        msg: 'ignoring unknown config key',
-        fields: { file: '/etc/u.conf', line: 2, key: 'future_key' },
-      },
+  it('ignores unknown keys, collecting file, line, key and the nearest known key', () => {
+    const unknown: UnknownKey[] = [];
+    assert.deepEqual(
+      parseConfig('channel=a\nfuture_key=1\nsever=http://x/\n', '/etc/u.conf', undefined, unknown),
+      { channel: 'a' },
+    );
+    assert.deepEqual(unknown, [
+      { key: 'future_key', file: '/etc/u.conf', line: 2 },
+      { key: 'sever', file: '/etc/u.conf', line: 3, suggestion: 'server' },
     ]);
+  });
+
+  it('unknown keys: a warning each by default, CONFIG_UNKNOWN_KEY (exit 2) when strict', () => {
+    const unknown: UnknownKey[] = [];
+    parseConfig('chanel=beta\n', '/etc/u.conf', undefined, unknown);
+    const log = recordingLogger();
+    reportUnknownKeys(unknown, log, false);
+    assert.equal(log.entries.length, 1);
+    assert.equal(log.entries[0]!.level, 'warn');
+    assert.equal(
+      log.entries[0]!.msg,
+      "/etc/u.conf:1: unknown key 'chanel' (did you mean 'channel'?); it is ignored",
+    );
+    assert.throws(() => reportUnknownKeys(unknown, log, true), {
+      code: 'CONFIG_UNKNOWN_KEY',
+      exitCode: 2,
+    });
   });
 
   it('keys are case-sensitive: CHANNEL is an unknown key', () => {

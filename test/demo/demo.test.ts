@@ -42,7 +42,9 @@ describe('npm run demo', () => {
     assert.equal(result.code, 0, result.out);
     for (const re of [
       /\$ kubesolo-release keygen --out keys/,
-      /\$ kubesolo-release publish .*--version v1\.1\.0/,
+      /\$ kubesolo-release publish .*--release-version v1\.1\.0/,
+      // Quoted, so the line can be copied into a shell as shown.
+      /--release-notes 'A good release'/,
       /\$ kubesolo-release serve site --listen 127\.0\.0\.1:0 &/,
       /\$ kubesolo-update --root device cloud-init apply user-data\.yaml/,
       /\$ kubesolo-update --root device check/,

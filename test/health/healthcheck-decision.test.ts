@@ -288,13 +288,32 @@ describe('healthcheck decision', () => {
     assert.deepEqual([...a.boot.calls, ...u.boot.calls], []);
   });
 
+  it('retries only when there is a trial to judge; otherwise the checks run once', async () => {
+    const modes: boolean[] = [];
+    for (const [phase, running] of [
+      ['activated', 'B'],
+      ['success', 'B'],
+      ['activated', 'A'],
+    ] as const) {
+      const w = await world(phase, running);
+      const check = w.deps.check;
+      w.deps.check = (mode) => {
+        modes.push(mode.retry);
+        return check(mode);
+      };
+      await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+    }
+    // The trial of slot B is judged (retry); after success, or on the old slot, once.
+    assert.deepEqual(modes, [true, false, false]);
+  });
+
   it('a state change while the checks ran (manual rollback) wins over the verdict', async () => {
     const w = await world();
     const check = w.deps.check;
-    w.deps.check = async () => {
+    w.deps.check = async (mode) => {
       const { state } = await w.store.read();
       await w.store.transition(state, 'rolled_back', { reason: 'MANUAL_ROLLBACK' });
-      return check();
+      return check(mode);
     };
     const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
     assert.equal(r.action, 'reported');

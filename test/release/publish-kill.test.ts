@@ -54,8 +54,8 @@ async function consistentVersion(out: string): Promise<string> {
 const staging = (out: string) => readdirSync(out).find((f) => f.startsWith('.publish-'));
 const KILL_AT: ((out: string) => boolean)[] = [
   (out) => staging(out) !== undefined,
-  (out) => existsSync(join(out, 'v2')),
-  (out) => readFileSync(join(out, 'latest.json'), 'utf8').includes('"v2"'),
+  (out) => existsSync(join(out, 'v2.0.0')),
+  (out) => readFileSync(join(out, 'latest.json'), 'utf8').includes('"v2.0.0"'),
 ];
 const hit = new Set<string>();
 
@@ -68,7 +68,7 @@ describe('publish killed mid-way', () => {
         '--key',
         keyPath,
         '--version',
-        'v1',
+        'v1.0.0',
         '--kernel',
         join(dir, 'k1'),
         '--initramfs',
@@ -85,7 +85,7 @@ describe('publish killed mid-way', () => {
           '--key',
           keyPath,
           '--version',
-          'v2',
+          'v2.0.0',
           '--kernel',
           join(dir, 'k2'),
           '--initramfs',
@@ -112,7 +112,7 @@ describe('publish killed mid-way', () => {
       await exited;
       hit.add(`${i % KILL_AT.length}:${killed ? 'killed' : 'finished'}`);
       const v = await consistentVersion(out);
-      assert.ok(v === 'v1' || v === 'v2', v);
+      assert.ok(v === 'v1.0.0' || v === 'v2.0.0', v);
     }
     // The test did interrupt publishes: a kill once staging has begun lands before the
     // images (15 MiB) are written.
@@ -126,7 +126,7 @@ describe('publish killed mid-way', () => {
       '--key',
       keyPath,
       '--version',
-      'v1',
+      'v1.0.0',
       '--kernel',
       join(dir, 'k1'),
       '--initramfs',
@@ -141,7 +141,7 @@ describe('publish killed mid-way', () => {
       '--key',
       other,
       '--version',
-      'v2',
+      'v2.0.0',
       '--kernel',
       join(dir, 'k2'),
       '--initramfs',
@@ -150,6 +150,6 @@ describe('publish killed mid-way', () => {
       out,
     ]);
     assert.equal(r.code, 2);
-    assert.equal(await consistentVersion(out), 'v1');
+    assert.equal(await consistentVersion(out), 'v1.0.0');
   });
 });

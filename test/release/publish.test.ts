@@ -131,17 +131,17 @@ describe('publish', () => {
       outDir: out,
       clock,
     };
-    await publishRelease({ ...base, version: 'v1' });
-    await publishRelease({ ...base, version: 'v2' });
-    assert.equal((await assertConsistent(out)).version, 'v2');
-    assert.ok((await readdir(out)).includes('v1'));
+    await publishRelease({ ...base, version: 'v1.0.0' });
+    await publishRelease({ ...base, version: 'v2.0.0' });
+    assert.equal((await assertConsistent(out)).version, 'v2.0.0');
+    assert.ok((await readdir(out)).includes('v1.0.0'));
     await assert.rejects(
-      publishRelease({ ...base, version: 'v2' }),
+      publishRelease({ ...base, version: 'v2.0.0' }),
       (e: KubesoloError) => e.code === 'VERSION_EXISTS' && e.exitCode === 2,
     );
     const other = join(dir, 'other-kernel');
     await writeFile(other, 'a different kernel');
-    await publishRelease({ ...base, version: 'v2', kernelPath: other, force: true });
+    await publishRelease({ ...base, version: 'v2.0.0', kernelPath: other, force: true });
     const meta = await assertConsistent(out);
     assert.equal(meta.vmlinuz_size, 'a different kernel'.length);
   });
@@ -157,12 +157,12 @@ describe('publish', () => {
         outDir: out,
         clock,
       };
-      await publishRelease({ ...base, version: 'v1' });
+      await publishRelease({ ...base, version: 'v1.0.0' });
       const before = await readFile(join(out, 'latest.json'));
       await assert.rejects(
         publishRelease({
           ...base,
-          version: 'v2',
+          version: 'v2.0.0',
           onStep: (s) => {
             if (s === at) throw new Error(`crash at ${s}`);
           },
@@ -170,8 +170,12 @@ describe('publish', () => {
         (e: KubesoloError) => e.code === 'PUBLISH_FAILED',
       );
       assert.deepEqual(await readFile(join(out, 'latest.json')), before, at);
-      assert.equal((await assertConsistent(out)).version, 'v1');
-      assert.deepEqual((await readdir(out)).sort(), ['latest.json', 'latest.json.sig', 'v1'], at);
+      assert.equal((await assertConsistent(out)).version, 'v1.0.0');
+      assert.deepEqual(
+        (await readdir(out)).sort(),
+        ['latest.json', 'latest.json.sig', 'v1.0.0'],
+        at,
+      );
     }
   });
 
@@ -184,12 +188,12 @@ describe('publish', () => {
       outDir: out,
       clock,
     };
-    await publishRelease({ ...base, version: 'v1' });
+    await publishRelease({ ...base, version: 'v1.0.0' });
     for (const at of ['staged', 'version-in-place'] as const) {
       await assert.rejects(
         publishRelease({
           ...base,
-          version: 'v1',
+          version: 'v1.0.0',
           initramfsPath: kernel,
           force: true,
           onStep: (s) => {
@@ -211,18 +215,18 @@ describe('publish', () => {
       outDir: out,
       clock,
     };
-    await publishRelease({ ...base, version: 'v1' });
+    await publishRelease({ ...base, version: 'v1.0.0' });
     await assert.rejects(
       publishRelease({
         ...base,
-        version: 'v2',
+        version: 'v2.0.0',
         onStep: (s) => {
           if (s === 'metadata-in-place') throw new Error('crash');
         },
       }),
     );
     // metadata_sig_url points into the version folder, so the release verifies anyway.
-    assert.equal((await assertConsistent(out)).version, 'v2');
+    assert.equal((await assertConsistent(out)).version, 'v2.0.0');
   });
 
   it('rejects bad input before touching the output', async () => {
@@ -232,7 +236,7 @@ describe('publish', () => {
       kernelPath: kernel,
       initramfsPath: initramfs,
       outDir: out,
-      version: 'v1',
+      version: 'v1.0.0',
     };
     const cases: [Partial<Parameters<typeof publishRelease>[0]>, string][] = [
       [{ version: '../evil' }, 'INVALID_VERSION'],

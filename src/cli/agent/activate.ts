@@ -1,12 +1,13 @@
 import { activate } from '../../agent/lifecycle.js';
 import { requestReboot } from '../../agent/reboot.js';
 import { boolOpt, type Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
 
 export const activateCommand: Command<AgentGlobal> = {
   name: 'activate',
   summary: 'Make the staged slot the one GRUB tries on next boot',
+  globals: DEVICE_GLOBALS,
   description:
     'Only from phase staged. Re-hashes the staged slot first; then sets active_slot,\nboot_counter=3, boot_success=0 in one atomic GRUB environment write.',
   options: {

@@ -2,7 +2,7 @@ import { activate, apply } from '../../agent/lifecycle.js';
 import { requestReboot } from '../../agent/reboot.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { SOURCE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
 
 export const applyCommand: Command<AgentGlobal> = {
@@ -14,6 +14,7 @@ export const applyCommand: Command<AgentGlobal> = {
     'node label updates.kubesolo.io/block=true) → download and verify → write the passive',
     'slot → read back → phase staged. --force skips the window and the node label.',
   ].join('\n'),
+  globals: SOURCE_GLOBALS,
   options: {
     'allow-downgrade': {
       type: 'boolean',

@@ -1,17 +1,23 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { recordCheck } from '../../agent/check-record.js';
 import { check } from '../../agent/lifecycle.js';
+import { describeUnknownKey } from '../../config/unknown-keys.js';
 import { ExitCode } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { SOURCE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
 
 export const checkCommand: Command<AgentGlobal> = {
   name: 'check',
   summary: "Fetch metadata and report every gate's verdict (changes nothing)",
   description: [
-    'Exits 0 when the device is up to date or an update would be applied, 3 when an',
-    'update is on offer but a gate refuses it, 4 when the metadata fails verification.',
+    'Exits 0 when every gate passes (up to date, or an update would be applied), 3 when',
+    'any gate refuses, 4 when the metadata fails verification. Changes no lifecycle',
+    "state; records the check's time in an existing state directory, creates nothing.",
+    'Lists update.conf keys the agent does not know (with --strict they are an error).',
   ].join('\n'),
+  globals: SOURCE_GLOBALS,
   options: {
     'allow-downgrade': { type: 'boolean', description: 'Evaluate an older release as acceptable' },
   },
@@ -22,12 +28,19 @@ export const checkCommand: Command<AgentGlobal> = {
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
       });
       // The metadata was fetched and verified: a successful check, whatever the gates say.
-      await recordCheck(
-        agent.deps.state,
-        agent.paths.lock,
-        { lastCheckAt: agent.deps.clock.now().toISOString(), availableVersion: r.availableVersion },
-        ctx.log,
-      );
+      // Recorded only into a state directory that exists: check never creates one (a
+      // wrong --root must not be turned into a half device; the first apply creates it).
+      if (existsSync(dirname(agent.paths.state))) {
+        await recordCheck(
+          agent.deps.state,
+          agent.paths.lock,
+          {
+            lastCheckAt: agent.deps.clock.now().toISOString(),
+            availableVersion: r.availableVersion,
+          },
+          ctx.log,
+        );
+      }
       const refused = r.gates.filter((g) => !g.pass);
       ctx.out.data({
         ok: true,
@@ -36,6 +49,7 @@ export const checkCommand: Command<AgentGlobal> = {
         update_available: r.updateAvailable,
         would_apply: r.wouldApply,
         running_slot: r.runningSlot ?? null,
+        unknown_config_keys: agent.unknownConfigKeys,
         target_slot: r.targetSlot ?? null,
         gates: r.gates.map((g) => ({
           gate: g.gate,
@@ -57,7 +71,10 @@ export const checkCommand: Command<AgentGlobal> = {
           `  ${mark.padEnd(8)} ${g.gate.padEnd(23)} ${g.message}${g.code && !g.pass ? ` [${g.code}]` : ''}`,
         );
       }
-      return r.updateAvailable && refused.length > 0 ? ExitCode.REFUSED : ExitCode.OK;
+      for (const u of agent.unknownConfigKeys) {
+        ctx.out.line(`Config: ${describeUnknownKey(u)}, ignored`);
+      }
+      return refused.length > 0 ? ExitCode.REFUSED : ExitCode.OK;
     });
   },
 };

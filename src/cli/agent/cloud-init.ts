@@ -10,6 +10,7 @@ export const cloudInitCommand: Command<AgentGlobal> = {
       name: 'apply',
       summary: 'Write update.conf from the updates: block of FILE',
       usage: 'cloud-init apply FILE [options]',
+      globals: ['root', 'conf'],
       description: [
         'Reads FILE as cloud-init does (YAML 1.1) and sets the update.conf keys of its',
         'top-level updates: block (server, channel, maintenance_window, pubkey,',

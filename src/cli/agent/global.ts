@@ -1,5 +1,6 @@
-/** Global options of `kubesolo-update` (every command takes them). */
-import { UsageError } from '../../errors.js';
+/** Global options of `kubesolo-update` (sharedGlobals: every command reads them; the rest where named). */
+import { statSync } from 'node:fs';
+import { errnoCode, UsageError } from '../../errors.js';
 import { boolOpt, stringOpt, type OptionSpec, type OptionValues } from '../command.js';
 
 export interface AgentGlobal {
@@ -15,7 +16,25 @@ export interface AgentGlobal {
   pubkey: string | undefined;
   maintenanceWindow: string | undefined;
   force: boolean;
+  /** Unknown update.conf keys are an error (CONFIG_UNKNOWN_KEY), not a warning. */
+  strict: boolean;
 }
+
+/** Read by every command; the others only by the commands that name them in `globals`. */
+export const AGENT_SHARED_GLOBALS = ['json', 'log-level'];
+/** The globals of the commands that work on a device root. */
+export const DEVICE_GLOBALS = ['root', 'conf', 'state', 'strict'];
+/** The globals of the commands that also talk to an update source (check, apply). */
+export const SOURCE_GLOBALS = [
+  ...DEVICE_GLOBALS,
+  'server',
+  'registry',
+  'tag',
+  'channel',
+  'pubkey',
+  'maintenance-window',
+  'force',
+];
 
 export const agentGlobalOptions: Record<string, OptionSpec> = {
   root: {
@@ -66,8 +85,37 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     description: 'Only apply updates inside this local-time window',
   },
   force: { type: 'boolean', description: 'Skip the maintenance window and the node block label' },
-  version: { type: 'boolean', description: 'Print the version and exit' },
+  strict: {
+    type: 'boolean',
+    description: 'Refuse unknown update.conf keys instead of warning about them',
+  },
+  version: { type: 'boolean', short: 'V', description: 'Print the version and exit' },
 };
+
+/**
+ * A --root that is not there is a mistake, not an empty device: say so before a
+ * command that works on a device reads defaults from it or creates directories under
+ * it. (`cloud-init apply` may create the root: image builders write into a new tree.)
+ */
+export function checkRoot(root: string): void {
+  if (root === '/') return;
+  let isDir: boolean;
+  try {
+    isDir = statSync(root).isDirectory();
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') return; // permission errors are explained later
+    throw new UsageError(
+      'ROOT_NOT_FOUND',
+      `--root ${root} does not exist. Point --root at a device's root directory, or create a simulated device with 'kubesolo-update dev init-root ${root}'.`,
+      { details: { root } },
+    );
+  }
+  if (!isDir) {
+    throw new UsageError('ROOT_NOT_A_DIRECTORY', `--root ${root} is not a directory`, {
+      details: { root },
+    });
+  }
+}
 
 export function makeAgentGlobal(values: OptionValues): AgentGlobal {
   const server = stringOpt(values, 'server');
@@ -75,8 +123,9 @@ export function makeAgentGlobal(values: OptionValues): AgentGlobal {
   if (server !== undefined && registry !== undefined) {
     throw new UsageError('CONFLICTING_OPTIONS', '--server and --registry cannot be used together');
   }
+  const root = stringOpt(values, 'root');
   return {
-    root: stringOpt(values, 'root') ?? '/',
+    root: root ?? '/',
     conf: stringOpt(values, 'conf'),
     state: stringOpt(values, 'state'),
     json: boolOpt(values, 'json'),
@@ -88,5 +137,6 @@ export function makeAgentGlobal(values: OptionValues): AgentGlobal {
     pubkey: stringOpt(values, 'pubkey'),
     maintenanceWindow: stringOpt(values, 'maintenance-window'),
     force: boolOpt(values, 'force'),
+    strict: boolOpt(values, 'strict'),
   };
 }

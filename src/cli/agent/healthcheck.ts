@@ -14,7 +14,7 @@ import { toKubesoloError, UsageError } from '../../errors.js';
 import { parseHealthChecks, waitForHealthy } from '../../health/run.js';
 import type { HealthOptions, HealthReport } from '../../health/types.js';
 import { boolOpt, stringOpt, type Command, type CommandContext } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { checkRoot, DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 
 /** Seconds as a non-negative number (0: run the checks once). */
 function seconds(ctx: CommandContext<AgentGlobal>, flag: string): number | undefined {
@@ -66,12 +66,14 @@ function summary(r: HealthcheckResult, autoRollbackAfter: number, reboot: boolea
 export const healthcheckCommand: Command<AgentGlobal> = {
   name: 'healthcheck',
   summary: 'Run health checks; commit the new slot or roll it back',
+  globals: DEVICE_GLOBALS,
   description: [
-    'Retries the checks until all required ones pass or --timeout expires. After an',
-    'activation, on the new slot: healthy commits it (boot_success=1, phase success);',
+    'After an activation, on the new slot, retries the checks until all required ones',
+    'pass or --timeout expires: healthy commits it (boot_success=1, phase success);',
     'unhealthy counts a failure (exit 5), and at --auto-rollback-after N failures in a',
     'row points GRUB back at the previous slot (phase rolled_back, HEALTH_CHECK_FAILED).',
-    'Otherwise the verdict is only reported. Exit 0 healthy, 5 unhealthy.',
+    'With no trial to judge, runs the checks once and only reports the verdict.',
+    'Exit 0 healthy, 5 unhealthy.',
   ].join('\n'),
   options: {
     timeout: {
@@ -106,6 +108,7 @@ export const healthcheckCommand: Command<AgentGlobal> = {
   },
   async run(ctx) {
     const g = ctx.global;
+    checkRoot(g.root);
     const timeoutSec = seconds(ctx, 'timeout');
     const intervalSec = seconds(ctx, 'interval') ?? 5;
     const flags: Partial<Record<ConfigField, string>> = {};
@@ -114,7 +117,14 @@ export const healthcheckCommand: Command<AgentGlobal> = {
     const checks = stringOpt(ctx.values, 'health-checks');
     if (checks !== undefined) flags.healthChecks = checks;
     const agent = await createAgentContext(
-      { root: g.root, confPath: g.conf, statePath: g.state, flags, progress: false },
+      {
+        root: g.root,
+        confPath: g.conf,
+        statePath: g.state,
+        flags,
+        progress: false,
+        strict: g.strict,
+      },
       ctx.log,
     );
     const { settings, paths, deps } = agent;
@@ -140,9 +150,9 @@ export const healthcheckCommand: Command<AgentGlobal> = {
         reconcile: () => reconcile(deps),
         slots: deps.slots,
         currentBootId: await deps.bootId(),
-        check: () =>
+        check: ({ retry }) =>
           waitForHealthy(healthOptions, {
-            timeoutMs,
+            timeoutMs: retry ? timeoutMs : 0,
             intervalMs: intervalSec * 1000,
             clock: deps.clock,
             onAttempt: (report, attempt) => {

@@ -8,7 +8,7 @@ import {
   type MetricsInput,
 } from '../../metrics/exposition.js';
 import { stringOpt, type Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
 
 /** An ISO time from state.json as a Date; undefined when absent or unreadable. */
@@ -71,6 +71,7 @@ function parseListen(value: string): { host: string; port: number } {
 export const metricsCommand: Command<AgentGlobal> = {
   name: 'metrics',
   summary: 'Print or serve Prometheus metrics',
+  globals: DEVICE_GLOBALS,
   description: [
     'Without --listen: prints the Prometheus text exposition to stdout (for the',
     "node-exporter textfile collector: 'kubesolo-update metrics > dir/kubesolo.prom.$$ && mv ...').",

@@ -1,12 +1,17 @@
 /** The command tree of `kubesolo-update`, the on-device agent. */
 import { VERSION } from '../../version.js';
 import type { Program } from '../command.js';
-import { boolOpt, stringOpt } from '../command.js';
 import { activateCommand } from './activate.js';
 import { applyCommand } from './apply.js';
 import { checkCommand } from './check.js';
 import { cloudInitCommand } from './cloud-init.js';
-import { agentGlobalOptions, makeAgentGlobal, type AgentGlobal } from './global.js';
+import { devCommand } from './dev.js';
+import {
+  AGENT_SHARED_GLOBALS,
+  agentGlobalOptions,
+  makeAgentGlobal,
+  type AgentGlobal,
+} from './global.js';
 import { healthcheckCommand } from './healthcheck.js';
 import { metricsCommand } from './metrics.js';
 import { rollbackCommand } from './rollback.js';
@@ -17,6 +22,8 @@ export const agentProgram: Program<AgentGlobal> = {
   summary: 'A/B over-the-air update agent for KubeSolo OS',
   version: VERSION,
   globalOptions: agentGlobalOptions,
+  sharedGlobals: AGENT_SHARED_GLOBALS,
+  permissionHint: 'Run as root on the device, or pass --root DIR.',
   commands: [
     checkCommand,
     applyCommand,
@@ -26,10 +33,7 @@ export const agentProgram: Program<AgentGlobal> = {
     statusCommand,
     metricsCommand,
     cloudInitCommand,
+    devCommand,
   ],
   makeGlobal: makeAgentGlobal,
-  outputMode: (values) => ({
-    json: boolOpt(values, 'json'),
-    logLevel: stringOpt(values, 'log-level'),
-  }),
 };

@@ -1,12 +1,13 @@
 import { rollback } from '../../agent/lifecycle.js';
 import { requestReboot } from '../../agent/reboot.js';
 import { boolOpt, type Command } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
 
 export const rollbackCommand: Command<AgentGlobal> = {
   name: 'rollback',
   summary: 'Switch back to the other slot',
+  globals: DEVICE_GLOBALS,
   description:
     'Sets active_slot to the other slot, marked good, and records phase rolled_back\n(MANUAL_ROLLBACK). Refuses when the other slot holds no bootable image.',
   options: {

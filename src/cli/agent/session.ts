@@ -5,7 +5,7 @@
 import { acquireLock } from '../../agent/lock.js';
 import { createAgentContext, type AgentContext } from '../../agent/context.js';
 import type { CommandContext } from '../command.js';
-import type { AgentGlobal } from './global.js';
+import { checkRoot, type AgentGlobal } from './global.js';
 
 export interface SessionOptions {
   /** Take the run lock (every command that may write state). */
@@ -20,6 +20,7 @@ export async function withAgent<T>(
   fn: (agent: AgentContext) => Promise<T>,
 ): Promise<T> {
   const g = ctx.global;
+  checkRoot(g.root);
   const agent = await createAgentContext(
     {
       root: g.root,
@@ -33,7 +34,9 @@ export async function withAgent<T>(
         ...(g.pubkey !== undefined ? { pubkey: g.pubkey } : {}),
         ...(g.maintenanceWindow !== undefined ? { maintenanceWindow: g.maintenanceWindow } : {}),
       },
-      progress: options.progress === true && !g.json,
+      // --quiet (log level warn or above) also silences the progress line.
+      progress: options.progress === true && !g.json && ['debug', 'info'].includes(g.logLevel),
+      strict: g.strict,
     },
     ctx.log,
   );

@@ -13,7 +13,7 @@ export const releaseGlobalOptions: Record<string, OptionSpec> = {
     valueName: 'LEVEL',
     description: 'debug, info, warn, error or silent',
   },
-  version: { type: 'boolean', description: 'Print the version and exit' },
+  version: { type: 'boolean', short: 'V', description: 'Print the version and exit' },
 };
 
 export function makeReleaseGlobal(values: OptionValues): ReleaseGlobal {

@@ -1,6 +1,6 @@
 /** The command tree of `kubesolo-release`, the publisher's tool. */
 import { VERSION } from '../../version.js';
-import { boolOpt, stringOpt, type Program } from '../command.js';
+import type { Program } from '../command.js';
 import { makeReleaseGlobal, releaseGlobalOptions, type ReleaseGlobal } from './global.js';
 import { keygenCommand } from './keygen.js';
 import { publishCommand } from './publish.js';
@@ -14,10 +14,8 @@ export const releaseProgram: Program<ReleaseGlobal> = {
   summary: 'Keys, signatures and publishing for KubeSolo OS releases',
   version: VERSION,
   globalOptions: releaseGlobalOptions,
+  sharedGlobals: ['json', 'log-level'],
+  permissionHint: 'Check the permissions of that path, or choose one you can write.',
   commands: [keygenCommand, signCommand, publishCommand, verifyCommand, serveCommand, pushCommand],
   makeGlobal: makeReleaseGlobal,
-  outputMode: (values) => ({
-    json: boolOpt(values, 'json'),
-    logLevel: stringOpt(values, 'log-level'),
-  }),
 };

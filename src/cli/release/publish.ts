@@ -18,15 +18,22 @@ function required(values: OptionValues, name: string): string {
 export const publishCommand: Command<ReleaseGlobal> = {
   name: 'publish',
   summary: 'Lay out a signed release directory with latest.json',
-  usage: 'publish --key KEY --version V --kernel FILE --initramfs FILE --out DIR [options]',
+  usage: 'publish --key KEY --release-version V --kernel FILE --initramfs FILE --out DIR [options]',
   description: [
     'Copies the images into OUT/V/, signs them, writes and signs OUT/latest.json last.',
     'latest.json is replaced by one atomic rename: a failed publish leaves the old one.',
     'URLs are relative to latest.json unless --base-url is given. See docs/publishing.md.',
   ].join('\n'),
+  // The old spelling: kept so existing scripts work; -V / --version (no command) prints
+  // the tool's version.
+  aliases: { version: 'release-version' },
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'Private key (PKCS#8 PEM)' },
-    version: { type: 'string', valueName: 'V', description: 'Release version, e.g. v0.3.1' },
+    'release-version': {
+      type: 'string',
+      valueName: 'V',
+      description: 'Release version, e.g. v0.3.1 ([v]MAJOR.MINOR.PATCH[-pre][+build])',
+    },
     kernel: { type: 'string', valueName: 'FILE', description: 'The kernel (vmlinuz)' },
     initramfs: { type: 'string', valueName: 'FILE', description: 'The initramfs (kubesolo-os.gz)' },
     out: { type: 'string', valueName: 'DIR', description: 'Release directory to publish into' },
@@ -54,7 +61,7 @@ export const publishCommand: Command<ReleaseGlobal> = {
     const keyPath = required(values, 'key');
     const expiresIn = stringOpt(values, 'expires-in');
     const options = {
-      version: required(values, 'version'),
+      version: required(values, 'release-version'),
       kernelPath: required(values, 'kernel'),
       initramfsPath: required(values, 'initramfs'),
       outDir: required(values, 'out'),

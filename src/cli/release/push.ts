@@ -27,18 +27,25 @@ export const pushCommand: Command<ReleaseGlobal> = {
   name: 'push',
   summary: 'Push a release to an OCI registry',
   usage:
-    'push --registry REF --tag TAG --kernel FILE --initramfs FILE --version V --arch ARCH [options]',
+    'push --registry REF --tag TAG --kernel FILE --initramfs FILE --release-version V --arch ARCH [options]',
   description:
     'Uploads the kernel, the initramfs and a latest.json layer (signed with --key) as one\n' +
     'manifest per architecture, tagged TAG-ARCH, and adds it to the image index under TAG\n' +
     '(entries of other architectures are kept). REF is [http://|https://]host[:port]/repo;\n' +
     'loopback hosts default to http, others to https. See docs/oci.md.',
+  // The old spelling: kept so existing scripts work; -V / --version (no command) prints
+  // the tool's version.
+  aliases: { version: 'release-version' },
   options: {
     registry: { type: 'string', valueName: 'REF', description: 'Registry and repository' },
     tag: { type: 'string', valueName: 'TAG', description: 'Release tag, e.g. v0.3.0' },
     kernel: { type: 'string', valueName: 'FILE', description: 'vmlinuz' },
     initramfs: { type: 'string', valueName: 'FILE', description: 'kubesolo-os.gz' },
-    version: { type: 'string', valueName: 'V', description: 'Release version, e.g. v0.3.0' },
+    'release-version': {
+      type: 'string',
+      valueName: 'V',
+      description: 'Release version, e.g. v0.3.0',
+    },
     arch: { type: 'string', valueName: 'ARCH', description: 'Go architecture (amd64, arm64)' },
     key: { type: 'string', valueName: 'KEY', description: 'Ed25519 private key (PKCS#8 PEM)' },
     channel: { type: 'string', valueName: 'NAME', description: 'Release channel' },
@@ -100,7 +107,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
       tag,
       kernelPath: required(values, 'kernel'),
       initramfsPath: required(values, 'initramfs'),
-      version: required(values, 'version'),
+      version: required(values, 'release-version'),
       architecture: required(values, 'arch'),
       channel: stringOpt(values, 'channel'),
       minCompatibleVersion: stringOpt(values, 'min-compatible-version'),

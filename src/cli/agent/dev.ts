@@ -1,0 +1,121 @@
+/**
+ * `kubesolo-update dev`: a simulated device for trying the agent by hand
+ * (docs/quickstart-by-hand.md). Never needed on a real device.
+ */
+import { readFile } from 'node:fs/promises';
+import { loadSettings } from '../../config/load.js';
+import { parsePublicKey } from '../../crypto/keys.js';
+import { grubVars, initDeviceRoot, rebootDeviceRoot } from '../../dev/device-root.js';
+import { UsageError } from '../../errors.js';
+import { shellCommand } from '../../shell-quote.js';
+import { boolOpt, stringOpt, type Command } from '../command.js';
+import { checkRoot, type AgentGlobal } from './global.js';
+
+const HEX_KEY = /^\s*[0-9a-fA-F]{64}\s*$/;
+
+/** --pubkey takes the 64 hex characters, or a file holding them (release.pub). */
+async function publicKeyHex(value: string): Promise<string> {
+  const text = HEX_KEY.test(value)
+    ? value
+    : await readFile(value, 'utf8').catch((err: unknown) => {
+        throw new UsageError('INPUT_UNREADABLE', `cannot read --pubkey ${value}`, {
+          cause: err,
+          details: { path: value },
+        });
+      });
+  parsePublicKey(text); // refuse a key that can verify nothing now, not at the first check
+  return text.trim();
+}
+
+const initRoot: Command<AgentGlobal> = {
+  name: 'init-root',
+  summary: 'Create a simulated device under DIR (dir slots, a real grubenv, cmdline)',
+  usage: 'dev init-root DIR [--installed-version V] [--server URL] [--pubkey PUB] [options]',
+  description: [
+    'Slot A holds --installed-version (booted, committed), slot B is empty. update.conf',
+    'uses dir slots and judges health by disk_writable alone (no Kubernetes needed).',
+    "Then use the other commands with --root DIR, and 'dev reboot --root DIR' to boot.",
+  ].join('\n'),
+  options: {
+    'installed-version': {
+      type: 'string',
+      valueName: 'V',
+      description: 'Version in slot A (default v0.0.1)',
+    },
+    server: {
+      type: 'string',
+      valueName: 'URL',
+      description: 'update.conf server= (where latest.json is served)',
+    },
+    channel: { type: 'string', valueName: 'NAME', description: 'update.conf channel=' },
+    pubkey: {
+      type: 'string',
+      valueName: 'PUB',
+      description: 'Release public key file (or its 64 hex characters) to trust',
+    },
+    force: { type: 'boolean', description: 'Write into a directory that is not empty' },
+  },
+  async run({ positionals, values, out, log }) {
+    const dir = positionals[0];
+    if (dir === undefined || positionals.length > 1) {
+      throw new UsageError('MISSING_ARGUMENT', 'dev init-root needs exactly one DIR');
+    }
+    const pub = stringOpt(values, 'pubkey');
+    const server = stringOpt(values, 'server');
+    const channel = stringOpt(values, 'channel');
+    const r = await initDeviceRoot(dir, {
+      installedVersion: stringOpt(values, 'installed-version') ?? 'v0.0.1',
+      ...(server !== undefined ? { server } : {}),
+      ...(channel !== undefined ? { channel } : {}),
+      ...(pub !== undefined ? { publicKeyHex: await publicKeyHex(pub) } : {}),
+      force: boolOpt(values, 'force'),
+    });
+    log.info('simulated device created', { root: dir });
+    out.line(`Simulated device in ${dir}: slot A ${r.installedVersion}, booted and committed.`);
+    if (r.config.server === undefined) {
+      out.line('No server= yet: pass --server to init-root, or edit etc/kubesolo/update.conf.');
+    }
+    out.line(`Try: ${shellCommand(['kubesolo-update', '--root', dir, 'status'])}`);
+    out.data({ ok: true, root: dir, installed_version: r.installedVersion });
+  },
+};
+
+const reboot: Command<AgentGlobal> = {
+  name: 'reboot',
+  summary: "Boot a simulated device once, by GRUB's rules of boot/grub.cfg",
+  usage: 'dev reboot --root DIR',
+  globals: ['root', 'conf'],
+  description: [
+    'Runs the boot script over the grubenv (counts a trial boot down, falls back when',
+    'the tries are used up) and writes the kernel command line and a new boot id.',
+  ].join('\n'),
+  async run({ global, out, log }) {
+    if (global.root === '/') {
+      throw new UsageError(
+        'MISSING_OPTION',
+        "dev reboot needs --root DIR (a simulated device); it never touches this machine's boot",
+      );
+    }
+    checkRoot(global.root);
+    const { settings } = await loadSettings({ root: global.root, conf: global.conf, log });
+    const before = await grubVars(global.root, settings.grubenv);
+    const boot = await rebootDeviceRoot(global.root, settings.grubenv);
+    const after = await grubVars(global.root, settings.grubenv);
+    out.line(`GRUB: ${boot.action} → booted slot ${boot.bootedSlot}`);
+    out.line(`  grubenv before: ${before}`);
+    out.line(`  grubenv after:  ${after}`);
+    out.line(`  /proc/cmdline:  ${boot.cmdline}`);
+    out.data({
+      ok: true,
+      action: boot.action,
+      booted_slot: boot.bootedSlot,
+      cmdline: boot.cmdline,
+    });
+  },
+};
+
+export const devCommand: Command<AgentGlobal> = {
+  name: 'dev',
+  summary: 'A simulated device for trying the agent by hand (init-root, reboot)',
+  subcommands: [initRoot, reboot],
+};

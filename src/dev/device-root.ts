@@ -1,0 +1,155 @@
+/**
+ * A simulated KubeSolo OS device under a directory, for trying the agent by hand
+ * (`kubesolo-update dev init-root DIR`, docs/quickstart-by-hand.md) and for the demo:
+ * what the agent sees through `--root`, with `dir` slots instead of partitions.
+ *
+ *   DIR/slots/A, DIR/slots/B            vmlinuz, kubesolo-os.gz, version
+ *   DIR/boot/grub/grubenv               a real GRUB environment block (the codec)
+ *   DIR/proc/cmdline                    `kubesolo.slot=A ...`, as GRUB passes it
+ *   DIR/proc/sys/kernel/random/boot_id  a new id at every simulated boot
+ *   DIR/etc/kubesolo/update.conf        dir slots, disk-only health checks
+ *   DIR/var/lib/kubesolo/               the data directory (disk_writable writes here)
+ *
+ * A "reboot" (rebootDeviceRoot) runs GRUB's rules of boot/grub.cfg over the grubenv
+ * (grub-sim.ts) and writes the command line and boot id the booted OS would see.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { simulateReboot, type GrubBootResult } from '../bootenv/grub-sim.js';
+import { readGrubEnvFile, writeGrubEnvFile } from '../bootenv/grubenv.js';
+import { parseVersion } from '../config/version.js';
+import { writeConfigFile } from '../config/file.js';
+import type { UpdateConfig } from '../config/types.js';
+import { errnoCode, UsageError } from '../errors.js';
+import { DEFAULT_PATHS, underRoot } from '../paths.js';
+
+export const DEVICE_PATHS = {
+  grubenv: DEFAULT_PATHS.grubenv,
+  cmdline: DEFAULT_PATHS.cmdline,
+  bootId: '/proc/sys/kernel/random/boot_id',
+  slotA: '/slots/A',
+  slotB: '/slots/B',
+  config: DEFAULT_PATHS.config,
+  pubkey: DEFAULT_PATHS.pubkey,
+  state: DEFAULT_PATHS.state,
+} as const;
+
+export interface InitDeviceRootOptions {
+  /** The version installed in slot A (booted and committed). */
+  installedVersion: string;
+  /** update.conf `server=`. */
+  server?: string;
+  channel?: string;
+  /** The release public key (64 hex characters): written to update.pub, `pubkey=` set. */
+  publicKeyHex?: string;
+  /** Create the device in a directory that is not empty. */
+  force?: boolean;
+}
+
+export interface InitDeviceRootResult {
+  root: string;
+  installedVersion: string;
+  config: UpdateConfig;
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return true;
+    throw err;
+  }
+}
+
+/** Write an OS "build": a kernel and an initramfs of random bytes (no real OS inside). */
+export async function writeFakeImages(
+  dir: string,
+  kernelBytes: number,
+  initramfsBytes: number,
+): Promise<{ kernel: string; initramfs: string }> {
+  await mkdir(dir, { recursive: true });
+  const kernel = join(dir, 'vmlinuz');
+  const initramfs = join(dir, 'kubesolo-os.gz');
+  await writeFile(kernel, randomBytes(kernelBytes));
+  await writeFile(initramfs, randomBytes(initramfsBytes));
+  return { kernel, initramfs };
+}
+
+/** Create the device with `installedVersion` in slot A, booted and committed. */
+export async function initDeviceRoot(
+  root: string,
+  options: InitDeviceRootOptions,
+): Promise<InitDeviceRootResult> {
+  parseVersion(options.installedVersion); // the agent refuses to update from anything else
+  if (!options.force && !(await isEmptyDir(root))) {
+    throw new UsageError(
+      'DEVICE_ROOT_NOT_EMPTY',
+      `${root} is not empty; choose a new directory, or pass --force to write a device into it`,
+      { details: { root } },
+    );
+  }
+  const at = (p: string) => underRoot(root, p);
+  for (const d of [
+    '/etc/kubesolo',
+    DEFAULT_PATHS.dataDir,
+    '/boot/grub',
+    '/proc/sys/kernel/random',
+  ]) {
+    await mkdir(at(d), { recursive: true });
+  }
+  await writeFakeImages(at(DEVICE_PATHS.slotA), 64 * 1024, 256 * 1024);
+  await writeFile(join(at(DEVICE_PATHS.slotA), 'version'), options.installedVersion + '\n');
+  await mkdir(at(DEVICE_PATHS.slotB), { recursive: true });
+  await writeGrubEnvFile(
+    at(DEVICE_PATHS.grubenv),
+    new Map([
+      ['active_slot', 'A'],
+      ['boot_counter', '3'],
+      ['boot_success', '1'],
+    ]),
+  );
+  await writeFile(at(DEVICE_PATHS.cmdline), 'kubesolo.slot=A panic=10 console=ttyS0\n');
+  await writeFile(at(DEVICE_PATHS.bootId), randomUUID() + '\n');
+
+  const config: UpdateConfig = {
+    ...(options.server !== undefined ? { server: options.server } : {}),
+    ...(options.channel !== undefined ? { channel: options.channel } : {}),
+    // No Kubernetes on a simulated device: judge health by the disk alone.
+    healthChecks: ['disk_writable'],
+    healthcheckTimeout: 10,
+    slotBackend: 'dir',
+    slotADir: DEVICE_PATHS.slotA,
+    slotBDir: DEVICE_PATHS.slotB,
+  };
+  if (options.publicKeyHex !== undefined) {
+    await writeFile(at(DEVICE_PATHS.pubkey), options.publicKeyHex.trim() + '\n');
+    config.pubkey = DEVICE_PATHS.pubkey;
+  }
+  await writeConfigFile(at(DEVICE_PATHS.config), config);
+  return { root, installedVersion: options.installedVersion, config };
+}
+
+/** One power cycle: GRUB's rules over the grubenv, the new command line and boot id. */
+export async function rebootDeviceRoot(
+  root: string,
+  grubenvPath: string = DEVICE_PATHS.grubenv,
+): Promise<GrubBootResult> {
+  const result = simulateReboot(
+    underRoot(root, grubenvPath),
+    underRoot(root, DEVICE_PATHS.cmdline),
+  );
+  await writeFile(underRoot(root, DEVICE_PATHS.bootId), randomUUID() + '\n');
+  return result;
+}
+
+/** active_slot, boot_counter and boot_success, for display. */
+export async function grubVars(
+  root: string,
+  grubenvPath: string = DEVICE_PATHS.grubenv,
+): Promise<string> {
+  const vars = (await readGrubEnvFile(underRoot(root, grubenvPath))) ?? new Map<string, string>();
+  return ['active_slot', 'boot_counter', 'boot_success']
+    .map((k) => `${k}=${vars.get(k) ?? '(unset)'}`)
+    .join(' ');
+}

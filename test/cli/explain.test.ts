@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { explainError } from '../../src/cli/explain.js';
+import { runAgent } from '../helpers/cli.js';
+
+describe('explainError: file-system errors become reason codes with a hint', () => {
+  it('a missing file (ENOENT outside mkdir) is PATH_NOT_FOUND, exit 1, naming the path', () => {
+    const sys = Object.assign(new Error("ENOENT: no such file or directory, open '/x/y'"), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path: '/x/y',
+    });
+    const e = explainError(sys, 'Run as root.');
+    assert.equal(e.code, 'PATH_NOT_FOUND');
+    assert.equal(e.exitCode, 1);
+    assert.match(e.message, /^cannot \w+ \/x\/y: no such file or directory\. Check the path/);
+  });
+});
+
+describe('--root that is a file', () => {
+  let work: string;
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'ks-explain-'));
+  });
+  after(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('is ROOT_NOT_A_DIRECTORY (exit 2)', async () => {
+    const file = join(work, 'a-file');
+    await writeFile(file, 'not a directory\n');
+    const r = await runAgent(['--root', file, 'status', '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /ROOT_NOT_A_DIRECTORY/);
+    assert.match(r.stderr, /is not a directory/);
+  });
+});

@@ -4,7 +4,7 @@
  * SlotStore, StateStore, UpdateSource and Kubernetes lookups behind AgentDeps.
  * The only module of src/agent/ that names concrete implementations.
  */
-import { readFile, statfs, mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
@@ -199,12 +199,6 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     state,
     clock,
     log,
-    stagingDir: paths.staging,
-    async stagingFreeBytes() {
-      await mkdir(paths.staging, { recursive: true });
-      const s = await statfs(paths.staging);
-      return s.bavail * s.bsize;
-    },
     openSource,
     nodeBlock,
     async bootId() {

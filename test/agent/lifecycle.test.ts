@@ -135,11 +135,16 @@ describe('lifecycle over dir slots', () => {
     assert.equal(st.from_version, 'v1.0.0');
     assert.equal(st.to_version, 'v1.1.0');
     assert.equal(st.attempt_count, 1);
-    // Staged downloads are removed once the slot holds them.
-    assert.deepEqual(
-      readdirSync(dev.path('var/lib/kubesolo/update/staging')).filter((f) => !f.startsWith('.')),
-      [],
-    );
+    // The image was downloaded into slot B itself: no staging copy on the data
+    // partition, and the slot's incoming directory is empty once it holds the image.
+    assert.equal(existsSync(dev.path('var/lib/kubesolo/update/staging')), false);
+    assert.deepEqual(readdirSync(dev.path('slots/b/.incoming')), []);
+    assert.deepEqual(readdirSync(dev.path('slots/b')).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
     // GRUB still boots A until activate.
     assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
 

@@ -41,7 +41,12 @@ describe('dir slot store', () => {
     assert.equal(await store.readVersion('A'), 'v1.0.0');
     assert.equal(await store.hasBootableImage('A'), true);
     await store.verify('A', v1.digests);
-    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.deepEqual((await readdir(dirs.A)).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
     assert.equal(await store.hasBootableImage('B'), false);
     // Replacing an image works the same way.
     await store.write('A', v2.image, v2.digests);
@@ -63,7 +68,12 @@ describe('dir slot store', () => {
     );
     await store.verify('A', v1.digests);
     assert.equal(await store.readVersion('A'), 'v1.0.0');
-    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.deepEqual((await readdir(dirs.A)).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
   });
 
   it('a failure at every step leaves the old image, an unbootable slot, or the new image: never a mix', async () => {
@@ -86,7 +96,7 @@ describe('dir slot store', () => {
         },
       });
       await assert.rejects(store.write('A', v2.image, v2.digests));
-      const entries = await readdir(dirs.A);
+      const entries = [...(await readdir(dirs.A)), ...(await readdir(join(dirs.A, '.incoming')))];
       assert.ok(
         !entries.some((e) => e.includes('.tmp-')),
         `temp files left after ${failAt}: ${entries.join(' ')}`,
@@ -157,6 +167,11 @@ describe('dir slot store', () => {
     const stale = join(dirs.A, `.kubesolo-os.gz.tmp-${2 ** 22 + 1}-0badf00d`);
     await writeFile(stale, 'partial');
     await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
-    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.deepEqual((await readdir(dirs.A)).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
   });
 });

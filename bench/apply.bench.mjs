@@ -34,7 +34,15 @@ import {
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MiB, killTree, makeFile, median, processTimer } from './measure.mjs';
+import {
+  MiB,
+  killTree,
+  killWhenFileReaches,
+  makeFile,
+  median,
+  parseFlags,
+  processTimer,
+} from './measure.mjs';
 import { recordSection } from './results-file.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -54,22 +62,7 @@ const opts = {
   record: false,
   nice: -10,
 };
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  if (a === '--size-mib') opts.sizeMiB = Number(argv[++i]);
-  else if (a === '--small-mib') opts.smallMiB = Number(argv[++i]);
-  else if (a === '--kernel-mib') opts.kernelMiB = Number(argv[++i]);
-  else if (a === '--rounds') opts.rounds = Number(argv[++i]);
-  else if (a === '--no-block') opts.block = false;
-  else if (a === '--no-mender') opts.mender = false;
-  else if (a === '--record') opts.record = true;
-  else if (a === '--nice') opts.nice = Number(argv[++i]);
-  else {
-    console.error(`unknown argument ${a}`);
-    process.exit(2);
-  }
-}
+parseFlags(process.argv.slice(2), opts);
 if (!existsSync('/usr/bin/mender') || !existsSync('/usr/bin/mender-artifact')) opts.mender = false;
 
 const sh = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
@@ -443,25 +436,9 @@ try {
   await reset();
   const part = join(resumeRow.dev, 'slots/b/.incoming/kubesolo-os.gz.part');
   const half = (rs.release.bytes - opts.kernelMiB * MiB) / 2;
-  let killedAt = 0;
-  await run(resumeRow.cmd[0], resumeRow.cmd[1], {
-    onSpawn: (child) => {
-      const timer = setInterval(() => {
-        let size = 0;
-        try {
-          size = statSync(part).size;
-        } catch {
-          return;
-        }
-        if (size >= half) {
-          killedAt = size;
-          clearInterval(timer);
-          killTree(child.pid);
-        }
-      }, 2);
-      child.on('exit', () => clearInterval(timer));
-    },
-  });
+  const killer = killWhenFileReaches(part, half);
+  await run(resumeRow.cmd[0], resumeRow.cmd[1], { onSpawn: killer.onSpawn });
+  const killedAt = killer.killedAt;
   const firstSent = (await stats()).bytesSent;
   const second = await run(resumeRow.cmd[0], resumeRow.cmd[1]);
   if (!resumeRow.check(second)) throw new Error(`resume run failed: ${second.err}`);

@@ -19,7 +19,15 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { MiB, killTree, makeFile, median, processTimer } from './measure.mjs';
+import {
+  MiB,
+  killTree,
+  killWhenFileReaches,
+  makeFile,
+  median,
+  parseFlags,
+  processTimer,
+} from './measure.mjs';
 import { recordSection } from './results-file.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,21 +44,7 @@ const opts = {
   disk: true,
   nice: -10,
 };
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  if (a === '--size-mib') opts.sizeMiB = Number(argv[++i]);
-  else if (a === '--small-mib') opts.smallMiB = Number(argv[++i]);
-  else if (a === '--rounds') opts.rounds = Number(argv[++i]);
-  else if (a === '--record') opts.record = true;
-  else if (a === '--check') opts.check = true;
-  else if (a === '--no-disk') opts.disk = false;
-  else if (a === '--nice') opts.nice = Number(argv[++i]);
-  else {
-    console.error(`unknown argument ${a}`);
-    process.exit(2);
-  }
-}
+parseFlags(process.argv.slice(2), opts);
 
 const tmp = mkdtempSync(join(tmpdir(), 'ks-bench-dl-'));
 const cleanup = () => rmSync(tmp, { recursive: true, force: true });
@@ -192,25 +186,11 @@ try {
   clearDest(resumeDest);
   await reset();
   const half = files.big.size / 2;
-  let killedAt = 0;
+  const killer = killWhenFileReaches(`${resumeDest}.part`, half);
   await run(process.execPath, [client, agentArgs(files.big, resumeDest, 'plain')], {
-    onSpawn: (child) => {
-      const timer = setInterval(() => {
-        let size = 0;
-        try {
-          size = statSync(`${resumeDest}.part`).size;
-        } catch {
-          return;
-        }
-        if (size >= half) {
-          killedAt = size;
-          clearInterval(timer);
-          killTree(child.pid);
-        }
-      }, 2);
-      child.on('exit', () => clearInterval(timer));
-    },
+    onSpawn: killer.onSpawn,
   });
+  const killedAt = killer.killedAt;
   const partial = statSync(`${resumeDest}.part`).size;
   const firstSent = (await stats()).bytesSent;
   const second = await run(process.execPath, [client, agentArgs(files.big, resumeDest, 'plain')]);

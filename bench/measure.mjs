@@ -3,7 +3,7 @@
 // medians.
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const MiB = 1024 * 1024;
@@ -90,4 +90,51 @@ export function killTree(pid) {
   } catch {
     // already gone
   }
+}
+
+/**
+ * Command-line flags into `opts` (mutated): `--kebab-name VALUE` for a number option
+ * `kebabName`, `--name` sets a false boolean to true, `--no-name` a true one to false.
+ * Anything else exits 2.
+ */
+export function parseFlags(argv, opts) {
+  const key = (flag) => flag.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const wanted = key(a.replace(/^--(no-)?/, '')).toLowerCase();
+    const name = Object.keys(opts).find((k) => k.toLowerCase() === wanted);
+    if (a.startsWith('--no-') && opts[name] === true) opts[name] = false;
+    else if (a.startsWith('--') && opts[name] === false) opts[name] = true;
+    else if (a.startsWith('--') && typeof opts[name] === 'number') opts[name] = Number(argv[++i]);
+    else {
+      console.error(`unknown argument ${a}`);
+      process.exit(2);
+    }
+  }
+  return opts;
+}
+
+/**
+ * An `onSpawn` for a timed run that SIGKILLs the process tree as soon as `path` holds
+ * `bytes` bytes (polled every 2 ms); `result.killedAt` is the size it saw then.
+ */
+export function killWhenFileReaches(path, bytes) {
+  const result = { killedAt: 0 };
+  result.onSpawn = (child) => {
+    const timer = setInterval(() => {
+      let size = 0;
+      try {
+        size = statSync(path).size;
+      } catch {
+        return;
+      }
+      if (size >= bytes) {
+        result.killedAt = size;
+        clearInterval(timer);
+        killTree(child.pid);
+      }
+    }, 2);
+    child.on('exit', () => clearInterval(timer));
+  };
+  return result;
 }

@@ -19,16 +19,22 @@ export interface ResumeState {
   lastModified?: string;
 }
 
-export async function readResumeState(path: string): Promise<ResumeState | undefined> {
+/** A JSON object from `path`, or undefined when it is missing, corrupt or not an object. */
+async function readJsonObject(path: string): Promise<Record<string, unknown> | undefined> {
   let value: unknown;
   try {
     value = JSON.parse(await readFile(path, 'utf8'));
   } catch {
     return undefined; // missing or corrupt: start over, never crash
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  if (typeof v.url !== 'string') return undefined;
+  return typeof value === 'object' && value !== null
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+export async function readResumeState(path: string): Promise<ResumeState | undefined> {
+  const v = await readJsonObject(path);
+  if (v === undefined || typeof v.url !== 'string') return undefined;
   return {
     url: v.url,
     sha256: typeof v.sha256 === 'string' ? v.sha256 : null,
@@ -61,16 +67,14 @@ export interface VerifiedRecord {
 }
 
 export async function readVerifiedRecord(path: string): Promise<VerifiedRecord | undefined> {
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(path, 'utf8'));
-  } catch {
-    return undefined; // missing or corrupt: fetch again
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  if (typeof v.url !== 'string' || typeof v.sha256 !== 'string' || typeof v.size !== 'number')
-    return undefined;
+  const v = await readJsonObject(path);
+  if (
+    v === undefined ||
+    typeof v.url !== 'string' ||
+    typeof v.sha256 !== 'string' ||
+    typeof v.size !== 'number'
+  )
+    return undefined; // fetch again
   return {
     url: v.url,
     sha256: v.sha256,

@@ -14,6 +14,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { verifyEd25519 } from '../../src/crypto/ed25519.js';
 import { createOffThreadEd25519Verifier } from '../../src/crypto/ed25519-offthread.js';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
+import { fromLe, le32 } from './scalars.js';
 
 interface WycheproofTest {
   tcId: number;
@@ -59,17 +60,6 @@ function opensslVerify(msg: Uint8Array, sig: Uint8Array, pk: Uint8Array): boolea
   } catch {
     return false;
   }
-}
-
-function le(n: bigint): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn);
-  return out;
-}
-function fromLe(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  return v;
 }
 
 describe('Ed25519: Wycheproof vectors', () => {
@@ -121,7 +111,7 @@ describe('Ed25519: mixed-order keys and non-canonical R', () => {
       const R = Point.BASE.multiply(r).toBytes();
       const k = fromLe(createHash('sha512').update(R).update(mixedPk).update(msg).digest()) % L;
       const S = (r + k * a) % L;
-      const sig = new Uint8Array([...R, ...le(S)]);
+      const sig = new Uint8Array([...R, ...le32(S)]);
       const ours = await devicePaths(msg, sig, mixedPk);
       assert.equal(ours, opensslVerify(msg, sig, mixedPk), `r=${r}`);
       // Cofactorless: valid exactly when [k]T is the identity (k ≡ 0 mod 8).
@@ -140,12 +130,12 @@ describe('Ed25519: mixed-order keys and non-canonical R', () => {
     const a = ed25519.utils.getExtendedPublicKey(Buffer.from(secret, 'base64url')).scalar;
     const forR = (rBytes: Uint8Array): Uint8Array => {
       const k = fromLe(createHash('sha512').update(rBytes).update(pk).update(msg).digest()) % L;
-      return new Uint8Array([...rBytes, ...le((k * a) % L)]);
+      return new Uint8Array([...rBytes, ...le32((k * a) % L)]);
     };
-    const canonical = forR(le(1n));
+    const canonical = forR(le32(1n));
     assert.equal(await devicePaths(msg, canonical, pk), true);
     assert.equal(opensslVerify(msg, canonical, pk), true);
-    const nonCanonical = forR(le(2n ** 255n - 19n + 1n));
+    const nonCanonical = forR(le32(2n ** 255n - 19n + 1n));
     assert.equal(await devicePaths(msg, nonCanonical, pk), false);
     assert.equal(opensslVerify(msg, nonCanonical, pk), false);
     assert.equal(await devicePaths(msg, good, pk), true);

@@ -153,7 +153,7 @@ function loopFile(path, bytes) {
   return device;
 }
 
-const slotBytes = (release) => Math.ceil((release.bytes * 1.15) / MiB + 64) * MiB;
+const slotBytes = (release) => Math.ceil((release.bytes * 1.25) / MiB + 64) * MiB;
 
 /** ext4 slots on loop devices, labelled, A holding v1.0.0. */
 function blockSlots(base, release) {

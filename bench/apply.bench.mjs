@@ -16,7 +16,10 @@
 // sent over both runs are counted.
 //   node bench/apply.bench.mjs [--size-mib 1024] [--small-mib 64] [--kernel-mib 8]
 //                              [--rounds 3] [--no-block] [--no-mender] [--record]
-// --record rewrites the "Apply (whole command)" section of bench/RESULTS.md. Needs
+// --timeline instead runs apply once per dir-slot medium on the large release with
+// --log-level debug and reports where its wall time goes, phase by phase (section
+// "Apply phases"). --record rewrites the "Apply (whole command)" (or "Apply phases")
+// section of bench/RESULTS.md. Needs
 // root for the block and Mender rows (loop devices); they are left out otherwise.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -49,6 +52,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const RESULTS = join(root, 'bench/RESULTS.md');
 const SECTION = '## Apply (whole command)';
+const TIMELINE_SECTION = '## Apply phases';
 const AGENT = join(root, 'dist/kubesolo-update.mjs');
 const RELEASE = join(root, 'dist/kubesolo-release.mjs');
 
@@ -60,9 +64,11 @@ const opts = {
   block: process.getuid?.() === 0,
   mender: process.getuid?.() === 0,
   record: false,
+  timeline: false,
   nice: -10,
 };
 parseFlags(process.argv.slice(2), opts);
+if (opts.timeline) opts.block = opts.mender = false;
 if (!existsSync('/usr/bin/mender') || !existsSync('/usr/bin/mender-artifact')) opts.mender = false;
 
 const sh = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
@@ -275,6 +281,74 @@ fi
   return { artifact, conf, data, reset, env, b };
 }
 
+/**
+ * One apply per dir-slot medium with debug logs: the phases between the log lines
+ * (process start → metadata verified → kernel verified → initramfs verified (its
+ * fsync included) → installed and read back → exit).
+ */
+async function timeline(setup, stats, reset) {
+  const rows = [];
+  for (const where of ['tmpfs', 'disk']) {
+    const row = setup.rows[`apply-${where}`];
+    row.prepare();
+    spawnSync('sync');
+    await reset();
+    const started = Date.now();
+    const res = await run(row.cmd[0], [...row.cmd[1], '--log-level', 'debug']);
+    const ended = started + res.ms;
+    if (!row.check(res)) throw new Error(`apply failed: ${res.err.slice(-2000)}`);
+    const at = (pred) => {
+      const line = res.err
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .find(pred);
+      return line ? Date.parse(line.time) : NaN;
+    };
+    const marks = [
+      ['start-up, lock, boot environment, metadata + signature', started],
+      ['', at((l) => l.msg === 'release metadata verified')],
+      [
+        'kernel: download, SHA-256, write, fsync',
+        at((l) => l.artifact === 'vmlinuz' && l.msg === 'artifact verified'),
+      ],
+      [
+        'initramfs: download, SHA-256, write, fsync',
+        at((l) => l.artifact === 'initramfs' && l.msg === 'artifact verified'),
+      ],
+      [
+        'install: renames, one O_DIRECT read-back of both files',
+        at((l) => l.msg === 'slot read back'),
+      ],
+      ['version, state.json, exit', ended],
+    ];
+    const phases = [];
+    for (let i = 1; i < marks.length; i++) {
+      const label = i === 1 ? marks[0][0] : marks[i][0];
+      phases.push([label, marks[i][1] - marks[i - 1][1]]);
+    }
+    rows.push({ where, phases, total: res.ms, cpu: res.cpu, sent: (await stats()).bytesSent });
+  }
+  const lines = [
+    `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} by \`node bench/apply.bench.mjs --timeline\`, one run each, 1-min load average ${loadavg()[0].toFixed(1)} (shared machine): ` +
+      `${opts.sizeMiB} MiB initramfs + ${opts.kernelMiB} MiB kernel, signed metadata, dir slots; phases from the timestamps of \`--log-level debug\` lines.`,
+    '',
+    `| phase | ${rows.map((r) => `${r.where} s`).join(' | ')} |`,
+    `| --- | ${rows.map(() => '---:').join(' | ')} |`,
+    ...rows[0].phases.map(
+      ([label], i) =>
+        `| ${label} | ${rows.map((r) => (r.phases[i][1] / 1000).toFixed(2)).join(' | ')} |`,
+    ),
+    `| **whole process** (CPU s) | ${rows.map((r) => `${(r.total / 1000).toFixed(2)} (${(r.cpu / 1000).toFixed(2)})`).join(' | ')} |`,
+  ];
+  const report = lines.join('\n');
+  console.log('\n' + report);
+  if (opts.record) {
+    recordSection(RESULTS, TIMELINE_SECTION, report);
+    console.log(`\nrecorded in ${RESULTS}`);
+  }
+}
+
 let publicHex = '';
 
 try {
@@ -411,6 +485,12 @@ try {
       throw new Error(`${row.cmd.join(' ')} failed (${res.code}): ${res.err.slice(-2000)}`);
     return res;
   };
+
+  if (opts.timeline) {
+    await timeline(setups.big, stats, reset);
+    killTree(server.pid);
+    process.exit(0);
+  }
 
   const load0 = loadavg()[0];
   const results = {};

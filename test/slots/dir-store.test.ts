@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdir, mkdtemp, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -114,6 +114,47 @@ describe('dir slot store', () => {
         assert.equal(bootable, false, failAt);
       }
     }
+  });
+
+  it('openWriter: a failed install keeps the verified files in .incoming, and a retry installs them', async () => {
+    const dirs = await freshSlots();
+    await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+    let fail = true;
+    const store = createDirSlotStore(dirs, {
+      onWriteStep: (s) => {
+        if (s === 'temp-version' && fail) throw new Error('crash writing version');
+      },
+    });
+    const place = async (incoming: string) => {
+      const kernelPath = join(incoming, 'vmlinuz');
+      const initramfsPath = join(incoming, 'kubesolo-os.gz');
+      await copyFile(v2.image.kernelPath, kernelPath);
+      await copyFile(v2.image.initramfsPath, initramfsPath);
+      return { kernelPath, initramfsPath, version: 'v2.0.0' };
+    };
+    await assert.rejects(
+      store.openWriter('A', async (w) => w.install(await place(w.incomingDir), v2.digests)),
+    );
+    // The old image is intact and the new files are still there for the next run.
+    assert.equal(await store.readVersion('A'), 'v1.0.0');
+    assert.deepEqual((await readdir(join(dirs.A, '.incoming'))).sort(), [
+      'kubesolo-os.gz',
+      'vmlinuz',
+    ]);
+    fail = false;
+    await store.openWriter('A', (w) =>
+      w.install(
+        {
+          kernelPath: join(w.incomingDir, 'vmlinuz'),
+          initramfsPath: join(w.incomingDir, 'kubesolo-os.gz'),
+          version: 'v2.0.0',
+        },
+        v2.digests,
+      ),
+    );
+    assert.equal(await store.readVersion('A'), 'v2.0.0');
+    await store.verify('A', v2.digests);
+    assert.deepEqual(await readdir(join(dirs.A, '.incoming')), []);
   });
 
   it('detects a changed or missing file', async () => {

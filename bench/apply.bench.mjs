@@ -19,8 +19,9 @@
 // --timeline instead runs apply once per dir-slot medium on the large release with
 // --log-level debug and reports where its wall time goes, phase by phase (section
 // "Apply phases"). --record rewrites the "Apply (whole command)" (or "Apply phases")
-// section of bench/RESULTS.md. Needs
-// root for the block and Mender rows (loop devices); they are left out otherwise.
+// section of bench/RESULTS.md. Needs root for the block and Mender rows (loop
+// devices), and the Debian packages mender-client and mender-artifact for the Mender
+// row; each is left out otherwise.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import {

@@ -39,7 +39,6 @@ export interface AgentPaths {
   config: string;
   state: string;
   lock: string;
-  staging: string;
   grubenv: string;
   cmdline: string;
   bootId: string;
@@ -100,7 +99,6 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     config: configPath,
     state: statePath,
     lock: `${dirname(statePath)}/update.lock`,
-    staging: underRoot(root, DEFAULT_PATHS.staging),
     grubenv: underRoot(root, settings.grubenv),
     cmdline: underRoot(root, DEFAULT_PATHS.cmdline),
     bootId: underRoot(root, '/proc/sys/kernel/random/boot_id'),

@@ -77,7 +77,9 @@ const disk = mkdtempSync(join(tmpdir(), 'ks-bench-apply-'));
 const shm = mkdtempSync('/dev/shm/ks-bench-apply-');
 const loops = [];
 const undo = [];
+let serverPid;
 function cleanupAll() {
+  if (serverPid !== undefined) killTree(serverPid);
   for (const d of loops) spawnSync('losetup', ['-d', d]);
   for (const f of undo.reverse()) f();
   rmSync(disk, { recursive: true, force: true });
@@ -377,6 +379,7 @@ try {
     ['-n', String(opts.nice), process.execPath, join(here, 'download-server.mjs'), serverDir],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  serverPid = server.pid;
   const port = await new Promise((res) =>
     server.stdout.once('data', (d) => res(Number(String(d).trim()))),
   );

@@ -492,7 +492,7 @@ try {
 
   if (opts.timeline) {
     await timeline(setups.big, stats, reset);
-    killTree(server.pid);
+    cleanupAll(); // process.exit skips the finally below
     process.exit(0);
   }
 

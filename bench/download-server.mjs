@@ -1,12 +1,12 @@
 // A small static file server for bench/download.bench.mjs, run as its own process so
 // serving does not share a CPU thread with the client under test. Serves files from
-// DIR with Content-Length, a strong ETag and single `bytes=N-` ranges (If-Range), and
+// DIR (and below it) with Content-Length, a strong ETag and single `bytes=N-` ranges (If-Range), and
 // counts the body bytes it hands to the kernel (GET /__stats, POST /__reset) so the resume
 // benchmark measures bytes on the wire, not what the client says it received.
 //   node bench/download-server.mjs DIR   → prints the port on stdout
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join, basename } from 'node:path';
+import { join, normalize } from 'node:path';
 
 const dir = process.argv[2];
 let bytesSent = 0;
@@ -27,7 +27,9 @@ const server = createServer((req, res) => {
     return;
   }
   requests++;
-  const file = join(dir, basename(path));
+  // Paths below DIR (a release: latest.json and VERSION/files); never above it.
+  const rel = normalize(decodeURIComponent(path)).replace(/^(\.\.(\/|$))+/, '');
+  const file = join(dir, rel);
   let st;
   try {
     st = statSync(file);

@@ -13,29 +13,27 @@
 // --check exits 1 when a target is missed. Large files live in a temp dir that is
 // deleted at the end (also on failure).
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomFillSync, sign } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import {
+  MiB,
+  killTree,
+  killWhenFileReaches,
+  makeFile,
+  median,
+  parseFlags,
+  processTimer,
+} from './measure.mjs';
 import { recordSection } from './results-file.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const RESULTS = join(root, 'bench/RESULTS.md');
 const SECTION = '## Download, hash and stage';
-const MiB = 1024 * 1024;
 
 const opts = {
   sizeMiB: 1024,
@@ -46,21 +44,7 @@ const opts = {
   disk: true,
   nice: -10,
 };
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  if (a === '--size-mib') opts.sizeMiB = Number(argv[++i]);
-  else if (a === '--small-mib') opts.smallMiB = Number(argv[++i]);
-  else if (a === '--rounds') opts.rounds = Number(argv[++i]);
-  else if (a === '--record') opts.record = true;
-  else if (a === '--check') opts.check = true;
-  else if (a === '--no-disk') opts.disk = false;
-  else if (a === '--nice') opts.nice = Number(argv[++i]);
-  else {
-    console.error(`unknown argument ${a}`);
-    process.exit(2);
-  }
-}
+parseFlags(process.argv.slice(2), opts);
 
 const tmp = mkdtempSync(join(tmpdir(), 'ks-bench-dl-'));
 const cleanup = () => rmSync(tmp, { recursive: true, force: true });
@@ -69,88 +53,11 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-function makeFile(path, mib) {
-  const block = Buffer.allocUnsafe(8 * MiB);
-  const hash = createHash('sha256');
-  const fd = openSync(path, 'w');
-  for (let done = 0; done < mib * MiB; done += block.length) {
-    const n = Math.min(block.length, mib * MiB - done);
-    randomFillSync(block, 0, n);
-    writeSync(fd, block, 0, n);
-    hash.update(block.subarray(0, n));
-  }
-  closeSync(fd);
-  return hash.digest('hex');
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
-// Every measured process runs under the same `nice` (the machine is shared by other
-// jobs; this keeps their load from dominating) and GNU time, for CPU time and peak RSS.
-const timeFile = () => join(tmp, 'time.out');
-function run(cmd, args, { onSpawn } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(
-      'nice',
-      ['-n', String(opts.nice), '/usr/bin/time', '-o', timeFile(), '-f', '%U %S %M', cmd, ...args],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    onSpawn?.(child);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      let cpu = NaN;
-      let rssKiB = NaN;
-      try {
-        const [u, sy, m] = readFileSync(timeFile(), 'utf8')
-          .trim()
-          .split('\n')
-          .at(-1)
-          .split(' ')
-          .map(Number);
-        cpu = (u + sy) * 1000;
-        rssKiB = m;
-      } catch {
-        // killed runs write no time line
-      }
-      resolvePromise({ code, signal, out, err, ms, cpu, rssKiB });
-    });
-  });
-}
+const makeFileMiB = (path, mib) => makeFile(path, mib * MiB);
+const run = processTimer(tmp, opts.nice);
 
 function clearDest(dest) {
   for (const p of [dest, `${dest}.part`, `${dest}.part.json`]) rmSync(p, { force: true });
-}
-
-/** SIGKILL a process and its descendants (by pid, via /proc), e.g. nice → time → node. */
-function killTree(pid) {
-  let kids = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    // already gone
-  }
-  for (const k of kids) killTree(k);
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/ks-bench-dl-') : undefined;
@@ -169,13 +76,13 @@ try {
       path: big,
       name: 'big.bin',
       size: opts.sizeMiB * MiB,
-      sha256: makeFile(big, opts.sizeMiB),
+      sha256: makeFileMiB(big, opts.sizeMiB),
     },
     small: {
       path: small,
       name: 'small.bin',
       size: opts.smallMiB * MiB,
-      sha256: makeFile(small, opts.smallMiB),
+      sha256: makeFileMiB(small, opts.smallMiB),
     },
   };
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -279,25 +186,11 @@ try {
   clearDest(resumeDest);
   await reset();
   const half = files.big.size / 2;
-  let killedAt = 0;
+  const killer = killWhenFileReaches(`${resumeDest}.part`, half);
   await run(process.execPath, [client, agentArgs(files.big, resumeDest, 'plain')], {
-    onSpawn: (child) => {
-      const timer = setInterval(() => {
-        let size = 0;
-        try {
-          size = statSync(`${resumeDest}.part`).size;
-        } catch {
-          return;
-        }
-        if (size >= half) {
-          killedAt = size;
-          clearInterval(timer);
-          killTree(child.pid);
-        }
-      }, 2);
-      child.on('exit', () => clearInterval(timer));
-    },
+    onSpawn: killer.onSpawn,
   });
+  const killedAt = killer.killedAt;
   const partial = statSync(`${resumeDest}.part`).size;
   const firstSent = (await stats()).bytesSent;
   const second = await run(process.execPath, [client, agentArgs(files.big, resumeDest, 'plain')]);

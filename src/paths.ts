@@ -7,7 +7,6 @@ import { isAbsolute, join, resolve } from 'node:path';
 export const DEFAULT_PATHS = {
   config: '/etc/kubesolo/update.conf',
   state: '/var/lib/kubesolo/update/state.json',
-  staging: '/var/lib/kubesolo/update/staging',
   grubenv: '/boot/grub/grubenv',
   cmdline: '/proc/cmdline',
   kubeconfig: '/var/lib/kubesolo/pki/admin/admin.kubeconfig',

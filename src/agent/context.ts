@@ -4,7 +4,7 @@
  * SlotStore, StateStore, UpdateSource and Kubernetes lookups behind AgentDeps.
  * The only module of src/agent/ that names concrete implementations.
  */
-import { readFile, statfs } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
@@ -13,7 +13,6 @@ import { configFromFlags, loadConfigFile, mergeOptions, type Settings } from '..
 import type { ConfigField } from '../config/keys.js';
 import { reportUnknownKeys, type UnknownKey } from '../config/unknown-keys.js';
 import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
-import { existingAncestor } from '../fs/existing-ancestor.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
@@ -43,7 +42,6 @@ export interface AgentPaths {
   config: string;
   state: string;
   lock: string;
-  staging: string;
   grubenv: string;
   cmdline: string;
   bootId: string;
@@ -108,7 +106,6 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     config: configPath,
     state: statePath,
     lock: `${dirname(statePath)}/update.lock`,
-    staging: underRoot(root, DEFAULT_PATHS.staging),
     grubenv: underRoot(root, settings.grubenv),
     cmdline: underRoot(root, DEFAULT_PATHS.cmdline),
     bootId: underRoot(root, '/proc/sys/kernel/random/boot_id'),
@@ -207,12 +204,6 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     state,
     clock,
     log,
-    stagingDir: paths.staging,
-    async stagingFreeBytes() {
-      // The file system the staging directory is (or will be) on, without creating it.
-      const s = await statfs(await existingAncestor(paths.staging));
-      return s.bavail * s.bsize;
-    },
     openSource,
     nodeBlock,
     async bootId() {

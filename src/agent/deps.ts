@@ -25,10 +25,6 @@ export interface AgentDeps {
   state: StateStore;
   clock: Clock;
   log: Logger;
-  /** Directory for downloads (on the data partition). */
-  stagingDir: string;
-  /** Free bytes where stagingDir lives. */
-  stagingFreeBytes(): Promise<number>;
   /** The configured update source; throws UsageError when none is configured. */
   openSource(): Promise<UpdateSource>;
   /** Node label lookup for the `updates.kubesolo.io/block` gate. */

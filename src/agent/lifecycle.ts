@@ -3,7 +3,6 @@
  * reconciliation that runs first in every command and reports a boot fallback
  * truthfully. No direct I/O: everything goes through AgentDeps.
  */
-import { unlink } from 'node:fs/promises';
 import { otherSlot, type BootState, type Slot } from '../bootenv/types.js';
 import { GateError, KubesoloError, toKubesoloError } from '../errors.js';
 import type { Release, StagedArtifact } from '../transport/source.js';
@@ -154,7 +153,6 @@ export async function check(
       freeSpaceGate(`slot ${targetSlot}`, await deps.slots.freeBytes(targetSlot), imageBytes),
     );
   }
-  gates.push(freeSpaceGate('staging area', await deps.stagingFreeBytes(), imageBytes));
   gates.push(nodeBlockGate(options.force ? { kind: 'forced' } : await deps.nodeBlock()));
   return {
     currentVersion: current,
@@ -200,8 +198,8 @@ export type ApplyResult =
   | { outcome: 'staged'; state: UpdateState; gates: GateVerdict[] };
 
 /**
- * apply, in the order of the issue: window → mark running slot good → metadata →
- * gates → pre-flight → download + verify → write passive slot → read back → staged.
+ * apply: window → mark running slot good → metadata → gates → pre-flight → download
+ * + verify into the passive slot → install (rename, read back) → staged.
  */
 export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<ApplyResult> {
   const { log } = deps;
@@ -295,11 +293,11 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       return { outcome: 'up-to-date', state, version: current };
     }
 
-    // 5. Pre-flight: free space (when sizes are declared), node block label.
+    // 5. Pre-flight: free space on the slot (the only place the image is written, once;
+    // when sizes are declared), node block label.
     const imageBytes = sizeOf(release);
     for (const verdict of [
       freeSpaceGate(`slot ${target}`, await deps.slots.freeBytes(target), imageBytes),
-      freeSpaceGate('staging area', await deps.stagingFreeBytes(), imageBytes),
       nodeBlockGate(options.force ? { kind: 'forced' } : await deps.nodeBlock()),
     ]) {
       gates.push(verdict);
@@ -307,50 +305,41 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       if (!verdict.pass) throw refusal(verdict);
     }
 
-    // 6. Download and verify.
+    // 6.–7. Download straight into the passive slot's incoming directory (verified as
+    // it arrives, resumable across kills), then install: renames, one read-back pass
+    // from the medium, `version` last. Nothing is copied.
     state = await deps.state.transition(state, 'downloading');
-    const staged: StagedArtifact[] = [];
-    for (const artifact of ['vmlinuz', 'initramfs'] as const) {
-      const s = await source.stage(release, artifact, {
-        stagingDir: deps.stagingDir,
-        ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      });
-      log.info('artifact verified', {
-        artifact,
-        bytes: s.size,
-        fetched: s.bytesFetched,
-        resumed_from: s.resumedFrom,
-        sha256: s.sha256,
-        signature: s.signatureVerified,
-      });
-      staged.push(s);
-    }
-    deps.onProgressDone?.();
-    const [kernel, initramfs] = staged as [StagedArtifact, StagedArtifact];
-    if (imageBytes === undefined) {
-      const verdict = freeSpaceGate(
-        `slot ${target}`,
-        await deps.slots.freeBytes(target),
-        kernel.size + initramfs.size,
+    const written = await deps.slots.openWriter(target, async (writer) => {
+      const staged: StagedArtifact[] = [];
+      for (const artifact of ['vmlinuz', 'initramfs'] as const) {
+        const s = await source.stage(release, artifact, {
+          stagingDir: writer.incomingDir,
+          ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+        });
+        log.info('artifact verified', {
+          artifact,
+          bytes: s.size,
+          fetched: s.bytesFetched,
+          resumed_from: s.resumedFrom,
+          sha256: s.sha256,
+          signature: s.signatureVerified,
+        });
+        staged.push(s);
+      }
+      deps.onProgressDone?.();
+      const [kernel, initramfs] = staged as [StagedArtifact, StagedArtifact];
+      const expected = { kernelSha256: kernel.sha256, initramfsSha256: initramfs.sha256 };
+      log.info(`installing into slot ${target}`, { version: md.version });
+      await writer.install(
+        { kernelPath: kernel.path, initramfsPath: initramfs.path, version: md.version },
+        expected,
       );
-      gates.push(verdict);
-      if (!verdict.pass) throw refusal(verdict);
-    }
-
-    // 7. Write the passive slot; the store reads back and re-hashes.
-    const digests = { kernelSha256: kernel.sha256, initramfsSha256: initramfs.sha256 };
-    log.info(`writing slot ${target}`, { version: md.version });
-    await deps.slots.write(
-      target,
-      { kernelPath: kernel.path, initramfsPath: initramfs.path, version: md.version },
-      digests,
-    );
-    state = await deps.state.transition(state, 'staged', {
-      ...digests,
-      ...applyCost(deps.clock.now(), state.startedAt, staged),
+      return { digests: expected, staged };
     });
-    // The image lives in the slot now; free the data partition.
-    await Promise.all(staged.map((s) => unlink(s.path).catch(() => undefined)));
+    state = await deps.state.transition(state, 'staged', {
+      ...written.digests,
+      ...applyCost(deps.clock.now(), state.startedAt, written.staged),
+    });
     return { outcome: 'staged', state, gates };
   } catch (err) {
     return failWith(deps, state, err);

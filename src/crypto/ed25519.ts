@@ -6,109 +6,27 @@
  * message in memory, and an OS image is hundreds of MiB. Pure Ed25519 hashes the
  * message only once, in k = SHA-512(R || A || M), and R and A are known before the
  * first message byte (the signature is fetched before the image), so the hash can be
- * fed while downloading. Only the final group equation is computed here, with BigInt:
- * it runs once per file (a few milliseconds), so speed and constant time do not
- * matter (everything it touches is public).
+ * fed while downloading (node:crypto's SHA-512). Only the final group equation is
+ * left, once per file; its point arithmetic is @noble/curves' (audited), not ours.
  *
  * The check follows the reference verifiers (RFC 8032 §6, ref10, OpenSSL): compute
  * R' = [S]B - [k]A and compare its canonical encoding with the R bytes of the
  * signature. That is the cofactorless equation [S]B = R + [k]A, and comparing
- * encodings also rejects any non-canonical or off-curve R. test/crypto/ed25519.test.ts
- * cross-checks this against node:crypto (OpenSSL) and `openssl pkeyutl`. Two deliberate
- * differences from OpenSSL, both stricter: non-canonical public key encodings (y >= p)
- * are rejected as §5.1.3 requires, and so are small-order public keys (see isSmallOrder).
+ * encodings also rejects any non-canonical or off-curve R. (noble's own
+ * `ed25519.verify` uses the cofactored equation, which accepts R with a small-order
+ * component; that is why only its Point is used here.) Two deliberate differences from
+ * OpenSSL, both stricter: non-canonical public key encodings (y >= p) are rejected as
+ * §5.1.3 requires (noble's `fromBytes(…, zip215 = false)`), and so are small-order
+ * public keys (see isSmallOrder). test/crypto/ed25519.test.ts checks all of this
+ * against node:crypto (OpenSSL), `openssl pkeyutl` and Wycheproof's vectors.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
 
-// RFC 8032 §5.1: edwards25519 parameters.
-const P = 2n ** 255n - 19n;
+const Point = ed25519.Point;
+type Point = InstanceType<typeof Point>;
 /** Order of the prime-order subgroup (RFC 8032 "L"). */
-const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-const D = mod(-121665n * inv(121666n));
-/** sqrt(-1) mod p, used by the square-root step of point decoding (§5.1.3 step 3). */
-const SQRT_M1 = pow(2n, (P - 1n) / 4n);
-
-/** A point in extended homogeneous coordinates (X:Y:Z:T), x = X/Z, y = Y/Z, xy = T/Z. */
-interface Point {
-  x: bigint;
-  y: bigint;
-  z: bigint;
-  t: bigint;
-}
-
-const BASE_Y = mod(4n * inv(5n));
-const BASE: Point = (() => {
-  const x = recoverX(BASE_Y, 0);
-  if (x === undefined) throw new Error('unreachable: base point');
-  return { x, y: BASE_Y, z: 1n, t: mod(x * BASE_Y) };
-})();
-const IDENTITY: Point = { x: 0n, y: 1n, z: 1n, t: 0n };
-
-function mod(a: bigint, m: bigint = P): bigint {
-  const r = a % m;
-  return r >= 0n ? r : r + m;
-}
-
-function pow(base: bigint, exp: bigint): bigint {
-  let result = 1n;
-  let b = mod(base);
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % P;
-    b = (b * b) % P;
-    e >>= 1n;
-  }
-  return result;
-}
-
-function inv(a: bigint): bigint {
-  // Fermat: a^(p-2) = a^-1 mod p for prime p.
-  return pow(a, P - 2n);
-}
-
-/** RFC 8032 §5.1.4: addition in extended coordinates (complete for edwards25519). */
-function add(p: Point, q: Point): Point {
-  const a = mod((p.y - p.x) * (q.y - q.x));
-  const b = mod((p.y + p.x) * (q.y + q.x));
-  const c = mod(2n * p.t * q.t * D);
-  const d = mod(2n * p.z * q.z);
-  const e = b - a;
-  const f = d - c;
-  const g = d + c;
-  const h = b + a;
-  return { x: mod(e * f), y: mod(g * h), z: mod(f * g), t: mod(e * h) };
-}
-
-function negate(p: Point): Point {
-  return { x: mod(-p.x), y: p.y, z: p.z, t: mod(-p.t) };
-}
-
-/** Variable-time double-and-add; inputs are public, see the module comment. */
-function multiply(scalar: bigint, point: Point): Point {
-  let result = IDENTITY;
-  let addend = point;
-  let s = scalar;
-  while (s > 0n) {
-    if (s & 1n) result = add(result, addend);
-    addend = add(addend, addend);
-    s >>= 1n;
-  }
-  return result;
-}
-
-/** RFC 8032 §5.1.2: encode y little-endian with the sign (low bit) of x in bit 255. */
-function encode(p: Point): Uint8Array {
-  const zInv = inv(p.z);
-  const x = mod(p.x * zInv);
-  const y = mod(p.y * zInv);
-  const out = new Uint8Array(32);
-  let v = y | ((x & 1n) << 255n);
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
+const L = Point.Fn.ORDER;
 
 function littleEndian(bytes: Uint8Array): bigint {
   let v = 0n;
@@ -116,33 +34,14 @@ function littleEndian(bytes: Uint8Array): bigint {
   return v;
 }
 
-/** RFC 8032 §5.1.3 steps 2-4: x from y and the sign bit; undefined if none exists. */
-function recoverX(y: bigint, sign: number): bigint | undefined {
-  // Step 1 (caller): y must be canonical, y < p.
-  const u = mod(y * y - 1n);
-  const v = mod(D * y * y + 1n);
-  const x2 = mod(u * inv(v));
-  if (x2 === 0n) {
-    // Step 4: x = 0 with the sign bit set is an invalid encoding.
-    return sign === 1 ? undefined : 0n;
-  }
-  let x = pow(x2, (P + 3n) / 8n);
-  if (mod(x * x - x2) !== 0n) x = mod(x * SQRT_M1);
-  if (mod(x * x - x2) !== 0n) return undefined; // step 3: no square root, not on the curve
-  if (Number(x & 1n) !== sign) x = P - x;
-  return x;
-}
-
 /** RFC 8032 §5.1.3: decode a 32-byte point encoding, strictly (y >= p is rejected). */
 export function decodePoint(bytes: Uint8Array): Point | undefined {
   if (bytes.length !== 32) return undefined;
-  const value = littleEndian(bytes);
-  const sign = Number(value >> 255n);
-  const y = value & ((1n << 255n) - 1n);
-  if (y >= P) return undefined;
-  const x = recoverX(y, sign);
-  if (x === undefined) return undefined;
-  return { x, y, z: 1n, t: mod(x * y) };
+  try {
+    return Point.fromBytes(bytes, false);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -153,8 +52,7 @@ export function decodePoint(bytes: Uint8Array): Point | undefined {
  * small order, so they are refused.
  */
 export function isSmallOrder(point: Point): boolean {
-  const p8 = multiply(8n, point);
-  return p8.x === 0n && p8.y === p8.z;
+  return point.isSmallOrder();
 }
 
 /**
@@ -172,8 +70,9 @@ export function finalCheck(
   const s = littleEndian(signature.subarray(32, 64));
   // §5.1.7 step 1: S must be in [0, L) — rejects malleable (non-canonical) signatures.
   if (s >= L) return false;
-  const k = mod(littleEndian(digest), L);
-  const rCheck = encode(add(multiply(s, BASE), negate(multiply(k, a))));
+  const k = littleEndian(digest) % L;
+  // Variable time is fine: everything here is public.
+  const rCheck = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k)).toBytes();
   const r = signature.subarray(0, 32);
   for (let i = 0; i < 32; i++) if (rCheck[i] !== r[i]) return false;
   return true;

@@ -76,6 +76,8 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
     metadataUrl,
     publicKey: o.publicKey,
     allowUnsignedMetadata: o.allowUnsignedMetadata ?? false,
+    // A publisher checks every signature it is about to announce, pinned or not.
+    imageSignatures: 'always',
     log,
     ...(o.caFile === undefined ? {} : { caFile: o.caFile }),
     ...(o.clock === undefined ? {} : { clock: o.clock }),

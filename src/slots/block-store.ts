@@ -16,13 +16,15 @@ import { findDeviceByLabel, findMount, run } from './block-device.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import {
   dirFreeBytes,
+  ensureIncomingDir,
+  installSlotDir,
   readSlotDirVersion,
   slotDirBootable,
   verifySlotDir,
   writeSlotDir,
   type SlotWriteOptions,
 } from './slot-files.js';
-import type { SlotDigests, SlotImageSource, SlotStore } from './types.js';
+import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
 
 export interface BlockSlotStoreOptions {
   /** Filesystem labels of the slot partitions (DESIGN §1: KSOLOA, KSOLOB). */
@@ -42,6 +44,7 @@ const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
 export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore {
   const log = options.log ?? silentLogger;
   const root = options.root ?? '/';
+  const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
 
   async function withSlot<T>(
     slot: Slot,
@@ -127,11 +130,22 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
   return {
     readVersion: (slot) => withSlot(slot, 'ro', readSlotDirVersion),
     freeBytes: (slot) => withSlot(slot, 'ro', dirFreeBytes),
-    write: (slot: Slot, image: SlotImageSource, expected: SlotDigests) =>
-      withSlot(slot, 'rw', (dir) =>
-        writeSlotDir(dir, image, expected, { onStep: options.onWriteStep }),
+    // The slot stays mounted for the whole download: the partial file lives on it, so
+    // a kill or power cut leaves it there for the next run to resume (a mount left
+    // behind by a kill is found and reused by withSlot).
+    openWriter: <T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>) =>
+      withSlot(slot, 'rw', async (dir) =>
+        fn({
+          incomingDir: await ensureIncomingDir(dir),
+          install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
+        }),
       ),
-    verify: (slot, expected) => withSlot(slot, 'ro', (dir) => verifySlotDir(dir, expected)),
+    write: (slot: Slot, image: SlotImageSource, expected: SlotDigests) =>
+      withSlot(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions)),
+    verify: (slot, expected) =>
+      withSlot(slot, 'ro', async (dir) => {
+        await verifySlotDir(dir, expected);
+      }),
     hasBootableImage: (slot) => withSlot(slot, 'ro', slotDirBootable),
     // Our own mounts are gone by now (unmounting checkpoints the journal); only a
     // mount that was already there needs its journal checkpointed explicitly.

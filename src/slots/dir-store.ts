@@ -14,13 +14,15 @@ import { silentLogger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import {
   dirFreeBytes,
+  ensureIncomingDir,
+  installSlotDir,
   readSlotDirVersion,
   slotDirBootable,
   verifySlotDir,
   writeSlotDir,
   type SlotWriteOptions,
 } from './slot-files.js';
-import type { SlotDigests, SlotImageSource, SlotStore } from './types.js';
+import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
 
 export interface DirSlotStoreOptions {
   log?: Logger;
@@ -33,6 +35,7 @@ export function createDirSlotStore(
   options: DirSlotStoreOptions = {},
 ): SlotStore {
   const log = options.log ?? silentLogger;
+  const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
   async function ensure(slot: Slot): Promise<string> {
     const dir = dirs[slot];
     try {
@@ -50,10 +53,19 @@ export function createDirSlotStore(
     readVersion: (slot) => readSlotDirVersion(dirs[slot]),
     // Never creates the slot directory: `check` asks this and must change nothing.
     freeBytes: (slot: Slot) => dirFreeBytes(dirs[slot]),
-    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
-      await writeSlotDir(await ensure(slot), image, expected, { onStep: options.onWriteStep });
+    async openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T> {
+      const dir = await ensure(slot);
+      return fn({
+        incomingDir: await ensureIncomingDir(dir),
+        install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
+      });
     },
-    verify: (slot, expected) => verifySlotDir(dirs[slot], expected),
+    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
+      await writeSlotDir(await ensure(slot), image, expected, writeOptions);
+    },
+    async verify(slot, expected) {
+      await verifySlotDir(dirs[slot], expected);
+    },
     hasBootableImage: (slot) => slotDirBootable(dirs[slot]),
     async flushForBootloader(slot: Slot) {
       await checkpointJournal(dirs[slot], { log });

@@ -1,31 +1,45 @@
 /**
  * Writing, verifying and reading one slot's files in a directory: the logic both
- * slot stores share (DESIGN §2). The block store runs it inside the mounted
- * partition, the dir store on a plain directory.
+ * slot stores share. The block store runs it inside the mounted partition, the dir
+ * store on a plain directory.
  *
- * Write order, so that the slot is never selectable half-written:
- *   1. copy kernel, initramfs and `version` into temp files, hashing what is copied;
- *      fsync each. (Everything that needs space happens here: ENOSPC leaves the old
- *      files untouched and the temp files removed.) A source that does not hash to
- *      the expected digest stops here too.
+ * New images arrive in the slot's incoming directory (INCOMING_DIR, on the slot's own
+ * filesystem): the download streams there, is verified while it arrives, fsynced and
+ * renamed to its final name in that directory. Nothing is copied afterwards;
+ * installing is renames plus one read-back pass.
+ *
+ * Install order, so that the slot is never selectable half-written:
+ *   1. write the new `version` into a temp file and fsync it (the only allocation
+ *      left: ENOSPC here leaves the old image untouched).
  *   2. remove the old `version` and fsync the directory: the slot is now "not
- *      bootable" to the agent until step 4.
- *   3. rename the kernel and the initramfs over the old ones; fsync the directory.
- *   4. re-open and re-hash both files and compare with the expected digests. A
- *      mismatch stops here and leaves the slot without `version`: not bootable.
- *   5. rename `version` into place (its bytes were written in step 1, so this needs
- *      no space); fsync the directory. Written last, it marks the slot complete.
+ *      bootable" to the agent until step 5.
+ *   3. rename the kernel and the initramfs from the incoming directory over the old
+ *      ones; fsync both directories.
+ *   4. read both files back once from the medium (read-back.ts) and compare with the
+ *      expected digests. A mismatch stops here and leaves the slot without `version`:
+ *      not bootable.
+ *   5. rename `version` into place; fsync the directory. Written last, it marks the
+ *      slot complete.
  */
 import { existingAncestor } from '../fs/existing-ancestor.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
+import type { Logger } from '../log.js';
+import { readBackSha256 } from './read-back.js';
 import { SLOT_FILES, type SlotDigests, type SlotImageSource } from './types.js';
 
-/** Steps of writeSlotDir, for fault injection in tests (the hook runs after each). */
+/**
+ * The directory inside a slot where new images are downloaded (partial files, their
+ * resume sidecars, verified files waiting to be installed). Hidden, so that nothing
+ * that lists the slot mistakes it for part of the image.
+ */
+export const INCOMING_DIR = '.incoming';
+
+/** Steps of writing a slot, for fault injection in tests (the hook runs after each). */
 export type SlotWriteStep =
   | 'temp-kernel'
   | 'temp-initramfs'
@@ -37,7 +51,9 @@ export type SlotWriteStep =
   | 'version-renamed';
 
 export interface SlotWriteOptions {
-  onStep?: (step: SlotWriteStep) => void;
+  /** Runs after each step with the slot directory (a block slot's mount point). */
+  onStep?: (step: SlotWriteStep, dir: string) => void;
+  log?: Logger;
 }
 
 const COPY_CHUNK = 1 << 20;
@@ -57,6 +73,7 @@ export function checkVersion(version: string): string {
 
 function writeError(err: unknown, dir: string, what: string): Error {
   if (err instanceof OperationError || err instanceof VerificationError) return err;
+  if (err instanceof GateError) return err;
   const errno = errnoCode(err);
   if (errno !== undefined && NO_SPACE.has(errno)) {
     // A refusal for lack of space, like the agent's free-space gate (DESIGN §3.7: exit 3).
@@ -69,6 +86,17 @@ function writeError(err: unknown, dir: string, what: string): Error {
     cause: err,
     details: { dir, errno },
   });
+}
+
+/** The slot's incoming directory, created if needed. */
+export async function ensureIncomingDir(dir: string): Promise<string> {
+  const incoming = join(dir, INCOMING_DIR);
+  try {
+    await mkdir(incoming, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw writeError(err, dir, 'the incoming directory');
+  }
+  return incoming;
 }
 
 /** Copy `src` to a new file `dest` (exclusive create), hashing the bytes copied; fsync it. */
@@ -98,6 +126,11 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * Write an image whose files live elsewhere (another filesystem: tests, tools) into
+ * the slot: copy each into the incoming directory, checking its digest, then install.
+ * The agent does not use this: its downloads already land in the incoming directory.
+ */
 export async function writeSlotDir(
   dir: string,
   image: SlotImageSource,
@@ -105,27 +138,18 @@ export async function writeSlotDir(
   options: SlotWriteOptions = {},
 ): Promise<void> {
   const step = options.onStep ?? (() => undefined);
-  const version = checkVersion(image.version);
-  const temps = {
-    kernel: join(dir, tempFileName(SLOT_FILES.kernel)),
-    initramfs: join(dir, tempFileName(SLOT_FILES.initramfs)),
-    version: join(dir, tempFileName(SLOT_FILES.version)),
+  checkVersion(image.version);
+  const incoming = await ensureIncomingDir(dir);
+  const copies = {
+    kernel: join(incoming, tempFileName(SLOT_FILES.kernel)),
+    initramfs: join(incoming, tempFileName(SLOT_FILES.initramfs)),
   };
-  const finals = {
-    kernel: join(dir, SLOT_FILES.kernel),
-    initramfs: join(dir, SLOT_FILES.initramfs),
-    version: join(dir, SLOT_FILES.version),
-  };
-  const cleanup = () =>
-    Promise.all(Object.values(temps).map((t) => unlink(t).catch(() => undefined)));
-
-  // 1. Everything that allocates space, into temp files.
   try {
-    await removeStaleTempFiles(dir, Object.values(SLOT_FILES));
+    await removeStaleTempFiles(incoming, [SLOT_FILES.kernel, SLOT_FILES.initramfs]);
     for (const part of ['kernel', 'initramfs'] as const) {
       const src = part === 'kernel' ? image.kernelPath : image.initramfsPath;
       const want = part === 'kernel' ? expected.kernelSha256 : expected.initramfsSha256;
-      const got = await copyHashed(src, temps[part]);
+      const got = await copyHashed(src, copies[part]);
       if (got !== want.toLowerCase()) {
         throw new VerificationError(
           'SLOT_VERIFY_FAILED',
@@ -133,16 +157,54 @@ export async function writeSlotDir(
           { details: { file: src, expected: want, actual: got, phase: 'source' } },
         );
       }
-      step(part === 'kernel' ? 'temp-kernel' : 'temp-initramfs');
+      step(part === 'kernel' ? 'temp-kernel' : 'temp-initramfs', dir);
     }
-    const vf = await open(temps.version, 'wx', 0o644);
+    await fsyncDir(incoming);
+    await installSlotDir(
+      dir,
+      { kernelPath: copies.kernel, initramfsPath: copies.initramfs, version: image.version },
+      expected,
+      options,
+    );
+  } catch (err) {
+    await Promise.all(Object.values(copies).map((t) => unlink(t).catch(() => undefined)));
+    throw writeError(err, dir, `version ${image.version}`);
+  }
+}
+
+/**
+ * Install verified files that are already on the slot's filesystem (in its incoming
+ * directory) as the slot's image, in the order of the header comment.
+ */
+export async function installSlotDir(
+  dir: string,
+  image: SlotImageSource,
+  expected: SlotDigests,
+  options: SlotWriteOptions = {},
+): Promise<void> {
+  const step = options.onStep ?? (() => undefined);
+  const version = checkVersion(image.version);
+  const tempVersion = join(dir, tempFileName(SLOT_FILES.version));
+  const finals = {
+    kernel: join(dir, SLOT_FILES.kernel),
+    initramfs: join(dir, SLOT_FILES.initramfs),
+    version: join(dir, SLOT_FILES.version),
+  };
+  const cleanup = () => unlink(tempVersion).catch(() => undefined);
+
+  // 1. The only allocation left: the version file. Both images must be there first,
+  // or removing the old version below would leave the slot unbootable for nothing.
+  try {
+    await removeStaleTempFiles(dir, Object.values(SLOT_FILES));
+    for (const path of [image.kernelPath, image.initramfsPath]) await stat(path);
+    const vf = await open(tempVersion, 'wx', 0o644);
     try {
       await vf.writeFile(`${version}\n`);
       await vf.sync();
     } finally {
       await vf.close();
     }
-    step('temp-version');
+    step('temp-version', dir);
   } catch (err) {
     await cleanup();
     throw writeError(err, dir, `version ${version}`);
@@ -155,21 +217,23 @@ export async function writeSlotDir(
       if (errnoCode(err) !== 'ENOENT') throw err;
     });
     await fsyncDir(dir);
-    step('old-version-removed');
-    await rename(temps.kernel, finals.kernel);
-    step('kernel-renamed');
-    await rename(temps.initramfs, finals.initramfs);
-    step('initramfs-renamed');
+    step('old-version-removed', dir);
+    await rename(image.kernelPath, finals.kernel);
+    step('kernel-renamed', dir);
+    await rename(image.initramfsPath, finals.initramfs);
+    step('initramfs-renamed', dir);
     await fsyncDir(dir);
+    await fsyncDir(dirname(image.initramfsPath));
   } catch (err) {
     await cleanup();
     throw writeError(err, dir, `version ${version}`);
   }
 
-  // 4. Read back what is now on disk, before the slot is marked complete.
+  // 4. Read back what is now on the medium, before the slot is marked complete.
   try {
-    await verifySlotDir(dir, expected);
-    step('verified');
+    const direct = await verifySlotDir(dir, expected);
+    options.log?.debug('slot read back', { dir, direct });
+    step('verified', dir);
   } catch (err) {
     await cleanup();
     throw err;
@@ -177,13 +241,16 @@ export async function writeSlotDir(
 
   // 5. Mark the slot complete.
   try {
-    await rename(temps.version, finals.version);
+    await rename(tempVersion, finals.version);
     await fsyncDir(dir);
-    step('version-renamed');
+    step('version-renamed', dir);
   } catch (err) {
     await cleanup();
     throw writeError(err, dir, `version ${version}`);
   }
+  // What is left in the incoming directory (download records, leftovers of other
+  // versions) is obsolete now that the slot holds the image.
+  await emptyIncomingDir(dir);
   const written = await readSlotDirVersion(dir);
   if (written !== version) {
     throw new VerificationError(
@@ -194,8 +261,13 @@ export async function writeSlotDir(
   }
 }
 
-/** Re-hash the slot's kernel and initramfs; VerificationError SLOT_VERIFY_FAILED on any difference. */
-export async function verifySlotDir(dir: string, expected: SlotDigests): Promise<void> {
+/**
+ * Read the slot's kernel and initramfs back once (from the medium where O_DIRECT
+ * works) and compare with `expected`; VerificationError SLOT_VERIFY_FAILED on any
+ * difference. Returns whether both reads bypassed the page cache.
+ */
+export async function verifySlotDir(dir: string, expected: SlotDigests): Promise<boolean> {
+  let direct = true;
   for (const part of ['kernel', 'initramfs'] as const) {
     const path = join(dir, SLOT_FILES[part]);
     const want = (
@@ -203,7 +275,9 @@ export async function verifySlotDir(dir: string, expected: SlotDigests): Promise
     ).toLowerCase();
     let got: string;
     try {
-      got = await sha256File(path);
+      const read = await readBackSha256(path);
+      got = read.sha256;
+      direct &&= read.direct;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
         throw new VerificationError('SLOT_VERIFY_FAILED', `${path} is missing`, {
@@ -226,6 +300,7 @@ export async function verifySlotDir(dir: string, expected: SlotDigests): Promise
       );
     }
   }
+  return direct;
 }
 
 /** The trimmed `version` file, or undefined when there is none. */
@@ -257,16 +332,39 @@ export async function slotDirBootable(dir: string): Promise<boolean> {
   return true;
 }
 
-/** Bytes an unprivileged writer may still use (statfs f_bavail × f_bsize). */
+/**
+ * Bytes available for a new image: what an unprivileged writer may still use (statfs
+ * f_bavail × f_bsize) plus what the incoming directory holds, since a new download
+ * reuses or replaces those files (a resumable half of the same image must not make
+ * the free-space gate refuse its other half).
+ */
 export async function dirFreeBytes(dir: string): Promise<number> {
   try {
     // A slot directory not created yet lives on its parent's file system.
     const s = await statfs(await existingAncestor(dir));
-    return s.bavail * s.bsize;
+    return s.bavail * s.bsize + (await incomingBytes(dir));
   } catch (err) {
     throw new OperationError('SLOT_READ_FAILED', `cannot statfs ${dir}`, {
       cause: err,
       details: { dir, errno: errnoCode(err) },
     });
   }
+}
+
+async function emptyIncomingDir(dir: string): Promise<void> {
+  const incoming = join(dir, INCOMING_DIR);
+  const names = await readdir(incoming).catch(() => [] as string[]);
+  await Promise.all(names.map((n) => rm(join(incoming, n), { recursive: true, force: true })));
+}
+
+/** Bytes in the slot's incoming directory (0 when there is none). */
+async function incomingBytes(dir: string): Promise<number> {
+  const incoming = join(dir, INCOMING_DIR);
+  const names = await readdir(incoming).catch(() => [] as string[]);
+  let total = 0;
+  for (const name of names) {
+    const s = await stat(join(incoming, name)).catch(() => undefined);
+    if (s?.isFile()) total += s.size;
+  }
+  return total;
 }

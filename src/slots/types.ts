@@ -12,7 +12,7 @@ export const SLOT_FILES = {
 } as const;
 
 export interface SlotImageSource {
-  /** Staged, already verified files to copy into the slot. */
+  /** Verified files: in the slot's incoming directory for install(), anywhere for write(). */
   kernelPath: string;
   initramfsPath: string;
   version: string;
@@ -23,13 +23,34 @@ export interface SlotDigests {
   initramfsSha256: string;
 }
 
+/** An open slot (a block slot stays mounted) while a new image is downloaded into it. */
+export interface SlotWriter {
+  /**
+   * Directory on the slot's own filesystem for the download: partial files, resume
+   * sidecars and verified files waiting for install() live here, across runs.
+   */
+  readonly incomingDir: string;
+  /**
+   * Install verified files from incomingDir as the slot's image by renaming them (old
+   * version removed first, `version` last), after one read-back pass from the medium.
+   */
+  install(image: SlotImageSource, expected: SlotDigests): Promise<void>;
+}
+
 export interface SlotStore {
   /** The slot's `version` file (trimmed), or undefined when it has none. */
   readVersion(slot: Slot): Promise<string | undefined>;
-  /** Bytes available for writing a new image into the slot (statfs). */
+  /** Bytes available for a new image in the slot (statfs, plus its incoming directory). */
   freeBytes(slot: Slot): Promise<number>;
   /**
-   * Write an image atomically (temp → fsync → rename → fsync dir, version file last),
+   * Open `slot` for writing a new image and run `fn` with it; a block slot is mounted
+   * read-write for as long as `fn` runs. The agent downloads straight into
+   * `incomingDir` and installs from there: no staging copy.
+   */
+  openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T>;
+  /**
+   * Copy an image from another filesystem (tests, tools) into the incoming directory
+   * and install it: write atomically (temp → fsync → rename → fsync dir, version file last),
    * then read back and re-hash. Throws (and leaves the old files in place when the
    * new ones could not be written) on any failure.
    */

@@ -35,8 +35,11 @@ import { discardBody, headerValue, openRequest, type OpenResponse } from './http
 import {
   ifRangeValue,
   readResumeState,
+  readVerifiedRecord,
   writeResumeState,
+  writeVerifiedRecord,
   type ResumeState,
+  type VerifiedRecord,
 } from './resume-state.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 
@@ -69,7 +72,11 @@ export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = {
 
 export interface DownloadOptions {
   url: string;
-  /** Final path. The partial file is `<dest>.part`, its sidecar `<dest>.part.json`. */
+  /**
+   * Final path. The partial file is `<dest>.part`, its sidecar `<dest>.part.json`; a
+   * finished file gets `<dest>.verified.json`, so a later call for the same content
+   * returns it without fetching it again.
+   */
   dest: string;
   dispatcher: Dispatcher;
   /** Lowercase or uppercase hex SHA-256 of the whole file; mismatch → HASH_MISMATCH. */
@@ -119,6 +126,7 @@ class Transfer {
   readonly log: Logger;
   readonly part: string;
   readonly sidecar: string;
+  readonly verifiedRecord: string;
   readonly url: string;
   sha: Hash = createHash('sha256');
   ed: OffThreadEd25519Verifier | undefined;
@@ -137,6 +145,7 @@ class Transfer {
     this.log = options.log ?? silentLogger;
     this.part = `${options.dest}.part`;
     this.sidecar = `${options.dest}.part.json`;
+    this.verifiedRecord = `${options.dest}.verified.json`;
     this.url = options.url;
     this.ed = this.newVerifier();
   }
@@ -182,11 +191,12 @@ class Transfer {
       );
     }, this.limits.deadlineMs);
     try {
-      // A staging directory that cannot be made is a staging I/O failure, not UNEXPECTED.
+      // A download directory that cannot be made is a staging I/O failure, not UNEXPECTED.
       await mkdir(dirname(this.options.dest), { recursive: true }).catch((e: unknown) => {
         throw stagingError(e, dirname(this.options.dest));
       });
-      await rm(this.options.dest, { force: true });
+      const kept = await this.verifiedEarlier();
+      if (kept !== undefined) return kept;
       await this.loadPartial();
       await withRetry((n) => this.attempt(n), this.limits.retry, this.log, this.run$.signal);
       return await this.finish();
@@ -201,6 +211,70 @@ class Transfer {
       await this.handle?.close().catch(() => undefined);
       this.handle = undefined;
     }
+  }
+
+  /** What the verified record of this download says (and must say to be reused). */
+  record(sha256: string): VerifiedRecord {
+    const sig = this.options.signature;
+    return {
+      url: this.url,
+      sha256,
+      size: this.offset,
+      ...(sig
+        ? {
+            signature: Buffer.from(sig.signature).toString('hex'),
+            publicKey: Buffer.from(sig.publicKey).toString('hex'),
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * `<dest>` from an earlier run that verified it (its record matches what is asked
+   * now: URL, digest, size, and the same signature and key when one is required):
+   * verified work is never fetched twice. The file is not hashed again here; the slot's
+   * read-back after install does that from the medium. Anything else at `<dest>` is
+   * removed.
+   */
+  async verifiedEarlier(): Promise<DownloadResult | undefined> {
+    const dest = this.options.dest;
+    const expected = this.options.expectedSha256?.toLowerCase();
+    const saved =
+      this.options.resume === false ? undefined : await readVerifiedRecord(this.verifiedRecord);
+    const size = await stat(dest).then(
+      (s) => (s.isFile() ? s.size : -1),
+      () => -1,
+    );
+    const want = expected === undefined ? undefined : this.record(expected);
+    const matches =
+      saved !== undefined &&
+      want !== undefined &&
+      saved.url === want.url &&
+      saved.sha256 === want.sha256 &&
+      saved.size === size &&
+      (this.options.expectedSize === undefined || size === this.options.expectedSize) &&
+      saved.signature === want.signature &&
+      saved.publicKey === want.publicKey;
+    if (!matches) {
+      await rm(this.verifiedRecord, { force: true });
+      await rm(dest, { force: true });
+      return undefined;
+    }
+    this.log.info('verified download kept from an earlier run', {
+      url: redactUrl(this.url),
+      bytes: size,
+    });
+    this.offset = size;
+    this.progress(true);
+    return {
+      path: dest,
+      sha256: saved.sha256,
+      size,
+      bytesFetched: 0,
+      resumedFrom: size,
+      signatureVerified: saved.signature !== undefined,
+      attempts: 0,
+    };
   }
 
   /** Pick up `<dest>.part` from an earlier run if its sidecar says it is the same content. */
@@ -373,6 +447,15 @@ class Transfer {
       discardBody(response.body);
       throw this.tooLarge(url, this.offset + declared);
     }
+    const expectedSize = this.options.expectedSize;
+    if (Number.isFinite(declared) && expectedSize !== undefined) {
+      if (this.offset + declared !== expectedSize) {
+        // A server that says how long its answer is, and says a different length than
+        // the signed size, is serving something else: refuse before reading the body.
+        discardBody(response.body);
+        throw this.sizeMismatch(url, this.offset + declared);
+      }
+    }
     // Write the page cache out as we go (see BatchWriter): every 32 MiB.
     const writer = new BatchWriter(handle, this.offset, DEFAULT_BATCH_BYTES, 32 * 1024 * 1024);
     const pacer = new GarbagePacer();
@@ -431,9 +514,14 @@ class Transfer {
         throw stagingError(err, this.part);
       });
     }
+    if (!Number.isFinite(declared) && expectedSize !== undefined && this.offset < expectedSize) {
+      // The body ended cleanly (chunked, no Content-Length): a complete answer that is
+      // shorter than the signed size. A dropped connection is an error event instead.
+      throw this.sizeMismatch(url, this.offset);
+    }
     if (
       (Number.isFinite(declared) && received < declared) ||
-      (this.options.expectedSize !== undefined && this.offset < this.options.expectedSize)
+      (expectedSize !== undefined && this.offset < expectedSize)
     ) {
       throw new OperationError(TransportCode.TRUNCATED, `body of ${url} ended early`, {
         details: {
@@ -514,6 +602,14 @@ class Transfer {
     );
   }
 
+  sizeMismatch(url: string, length: number): VerificationError {
+    return new VerificationError(
+      TransportCode.SIZE_MISMATCH,
+      `${url} is ${length} bytes long, the metadata says ${this.options.expectedSize}`,
+      { details: { url, expected: this.options.expectedSize, actual: length } },
+    );
+  }
+
   async finish(): Promise<DownloadResult> {
     const url = redactUrl(this.url);
     const sha256 = this.sha.digest('hex');
@@ -544,6 +640,7 @@ class Transfer {
       this.handle = undefined;
       await rename(this.part, this.options.dest);
       await fsyncDir(dirname(this.options.dest));
+      await writeVerifiedRecord(this.verifiedRecord, this.record(sha256));
       await rm(this.sidecar, { force: true });
     } catch (err) {
       throw stagingError(err, this.options.dest);

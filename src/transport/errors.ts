@@ -17,8 +17,13 @@ export const TransportCode = {
   TIMEOUT: 'DOWNLOAD_TIMEOUT',
   /** Average rate over the sliding window fell below the minimum. */
   TOO_SLOW: 'DOWNLOAD_TOO_SLOW',
-  /** The body ended before the declared length. */
+  /** The connection closed before the body was complete (retried, resumable). */
   TRUNCATED: 'DOWNLOAD_TRUNCATED',
+  /**
+   * A complete response (Content-Length, Content-Range total, or a body that ended
+   * cleanly) whose length disagrees with the size the metadata gives. Exit 4.
+   */
+  SIZE_MISMATCH: 'DOWNLOAD_SIZE_MISMATCH',
   /** A non-success HTTP status (details.status). */
   HTTP_STATUS: 'HTTP_STATUS',
   TOO_MANY_REDIRECTS: 'TOO_MANY_REDIRECTS',

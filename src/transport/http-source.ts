@@ -2,10 +2,12 @@
  * UpdateSource over plain HTTP(S): latest.json plus the files it names (DESIGN §3.3),
  * with the trust policy of DESIGN §3.4 applied before anything reaches the lifecycle.
  *
- * Trust policy, fail-closed, when a public key is configured:
+ * Trust policy, fail-closed, when a public key is configured (docs/transport.md
+ * "Trust model"):
  * - the metadata signature (`metadata_sig_url`, else `<metadata URL>.sig`) is required,
  *   unless allowUnsignedMetadata, in which case both image signatures are required;
- * - every signature that is present (or named by the metadata) must verify;
+ * - signed metadata pins every image (SHA-256, size): image signatures are then not
+ *   fetched (imageSignatures `when-unpinned`, the agent) or must verify (`always`);
  * - expired metadata is refused (parser).
  * Without a key, images are checked against the metadata's SHA-256 and sizes only,
  * which protects against corruption but not against a hostile server.
@@ -25,8 +27,10 @@ import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
 import {
+  checksImageSignature,
   downloadArtifact,
   type ArtifactName,
+  type ImageSignaturePolicy,
   type Release,
   type StageOptions,
   type StagedArtifact,
@@ -45,6 +49,8 @@ export interface HttpUpdateSourceOptions {
   publicKey?: KeyObject | Uint8Array;
   /** `allow_unsigned_metadata`: accept unsigned latest.json if both images are signed. */
   allowUnsignedMetadata?: boolean;
+  /** When image signatures are checked (default `when-unpinned`). */
+  imageSignatures?: ImageSignaturePolicy;
   /** Extra CA bundle (PEM) for a private HTTPS server (`ca_file`). */
   caFile?: string;
   log?: Logger;
@@ -93,6 +99,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     ...(options.limits ?? {}),
   };
   const key = options.publicKey === undefined ? undefined : publicKeyBytes(options.publicKey);
+  const imageSignatures = options.imageSignatures ?? 'when-unpinned';
   const ownDispatcher = options.dispatcher === undefined;
   const dispatcher =
     options.dispatcher ??
@@ -229,7 +236,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     const m = release.metadata;
     const spec = artifactSpec(m, artifact);
     let signature: { signature: Uint8Array; publicKey: Uint8Array } | undefined;
-    if (key !== undefined) {
+    if (key !== undefined && checksImageSignature(release, imageSignatures)) {
       if (spec.sigUrl !== undefined) {
         const sig = await fetchSignature(spec.sigUrl, false, artifact, stageOptions.signal);
         if (sig !== undefined) signature = { signature: sig, publicKey: key };

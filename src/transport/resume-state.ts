@@ -3,6 +3,10 @@
  * are, so a later run resumes only the same content. It records the URL asked for, the
  * expected digest and size from the metadata, and the validators (ETag, Last-Modified)
  * the server gave, which go into If-Range (RFC 9110 §13.1.5) when resuming.
+ *
+ * A finished download gets a second record (`<file>.verified.json`): the digest, size
+ * and signature it was verified against, so a rerun reuses it instead of fetching it
+ * again.
  */
 import { readFile } from 'node:fs/promises';
 import { atomicWriteFile } from '../fs/atomic.js';
@@ -15,16 +19,22 @@ export interface ResumeState {
   lastModified?: string;
 }
 
-export async function readResumeState(path: string): Promise<ResumeState | undefined> {
+/** A JSON object from `path`, or undefined when it is missing, corrupt or not an object. */
+async function readJsonObject(path: string): Promise<Record<string, unknown> | undefined> {
   let value: unknown;
   try {
     value = JSON.parse(await readFile(path, 'utf8'));
   } catch {
     return undefined; // missing or corrupt: start over, never crash
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  if (typeof v.url !== 'string') return undefined;
+  return typeof value === 'object' && value !== null
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+export async function readResumeState(path: string): Promise<ResumeState | undefined> {
+  const v = await readJsonObject(path);
+  if (v === undefined || typeof v.url !== 'string') return undefined;
   return {
     url: v.url,
     sha256: typeof v.sha256 === 'string' ? v.sha256 : null,
@@ -44,4 +54,36 @@ export function ifRangeValue(
 ): string | undefined {
   if (state.etag !== undefined && !state.etag.startsWith('W/')) return state.etag;
   return state.lastModified;
+}
+
+/** What a finished download was verified against (`<file>.verified.json`). */
+export interface VerifiedRecord {
+  url: string;
+  sha256: string;
+  size: number;
+  /** Hex signature and public key, when an Ed25519 signature was verified too. */
+  signature?: string;
+  publicKey?: string;
+}
+
+export async function readVerifiedRecord(path: string): Promise<VerifiedRecord | undefined> {
+  const v = await readJsonObject(path);
+  if (
+    v === undefined ||
+    typeof v.url !== 'string' ||
+    typeof v.sha256 !== 'string' ||
+    typeof v.size !== 'number'
+  )
+    return undefined; // fetch again
+  return {
+    url: v.url,
+    sha256: v.sha256,
+    size: v.size,
+    ...(typeof v.signature === 'string' ? { signature: v.signature } : {}),
+    ...(typeof v.publicKey === 'string' ? { publicKey: v.publicKey } : {}),
+  };
+}
+
+export async function writeVerifiedRecord(path: string, record: VerifiedRecord): Promise<void> {
+  await atomicWriteFile(path, JSON.stringify(record) + '\n', { mode: 0o600 });
 }

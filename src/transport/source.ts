@@ -30,8 +30,27 @@ export interface ProgressEvent {
   totalBytes: number | undefined;
 }
 
+/**
+ * When an image's own Ed25519 signature is checked (docs/transport.md "Trust model").
+ * `when-unpinned`: only when nothing signed pins the image, i.e. the metadata is
+ * unsigned (allowed by configuration) or the server signs only images. Signed metadata
+ * already pins each image's SHA-256 and size, so a second check of the same bytes adds
+ * a SHA-512 pass and no security. `always`: every signature that is there (publisher
+ * tooling checking a release it is about to announce).
+ */
+export type ImageSignaturePolicy = 'when-unpinned' | 'always';
+
+/** The one place that decides whether an image signature is checked. */
+export function checksImageSignature(release: Release, policy: ImageSignaturePolicy): boolean {
+  return policy === 'always' || !release.metadataSigned;
+}
+
 export interface StageOptions {
-  /** Directory for partial and finished downloads; partial files there may be resumed. */
+  /**
+   * Directory for partial and finished downloads; partial files there may be resumed
+   * and verified ones are reused. The agent passes the target slot's incoming
+   * directory, so the image is written once, on the slot.
+   */
   stagingDir: string;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
@@ -39,7 +58,7 @@ export interface StageOptions {
 
 export interface StagedArtifact {
   artifact: ArtifactName;
-  /** Complete, hash-verified file in the staging directory. */
+  /** Complete, verified file in the download directory. */
   path: string;
   sha256: string;
   size: number;
@@ -52,7 +71,7 @@ export interface StagedArtifact {
 }
 
 /**
- * The common tail of both sources' stage(): download one artifact into the staging
+ * The common tail of both sources' stage(): download one artifact into the download
  * directory under its slot file name, with the caller's cancellation and progress,
  * tag errors with the artifact (and `details`), and describe the staged file.
  */

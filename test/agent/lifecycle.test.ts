@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, afterEach, describe, it } from 'node:test';
@@ -124,11 +124,16 @@ describe('lifecycle over dir slots', () => {
     assert.equal(st.from_version, 'v1.0.0');
     assert.equal(st.to_version, 'v1.1.0');
     assert.equal(st.attempt_count, 1);
-    // Staged downloads are removed once the slot holds them.
-    assert.deepEqual(
-      readdirSync(dev.path('var/lib/kubesolo/update/staging')).filter((f) => !f.startsWith('.')),
-      [],
-    );
+    // The image was downloaded into slot B itself: no staging copy on the data
+    // partition, and the slot's incoming directory is empty once it holds the image.
+    assert.equal(existsSync(dev.path('var/lib/kubesolo/update/staging')), false);
+    assert.deepEqual(readdirSync(dev.path('slots/b/.incoming')), []);
+    assert.deepEqual(readdirSync(dev.path('slots/b')).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
     // GRUB still boots A until activate.
     assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
 
@@ -308,6 +313,27 @@ describe('lifecycle over dir slots', () => {
       assert.equal(s.doc.slots.B.version, 'v1.1.0');
     });
   }
+
+  it('verified work is never fetched twice: a failed run keeps the verified kernel in the slot, the rerun reuses it', async () => {
+    const initramfs = join(releases, 'v1.1.0', 'kubesolo-os.gz');
+    await rename(initramfs, `${initramfs}.away`);
+    const failed = await json(['apply', ...root()]);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.equal(failed.doc.error.code, 'HTTP_STATUS');
+    // The kernel was verified straight into slot B's incoming directory and stays there.
+    assert.ok(readdirSync(dev.path('slots/b/.incoming')).includes('vmlinuz'));
+    assert.equal(existsSync(dev.path('slots/b/version')), false);
+    await rename(`${initramfs}.away`, initramfs);
+    const again = await json(['apply', ...root()]);
+    assert.equal(again.code, 0, again.stderr);
+    const verified = logLines(again.stderr).filter((l) => l.msg === 'artifact verified');
+    const kernel = verified.find((l) => l.artifact === 'vmlinuz')!;
+    assert.equal(kernel.fetched, 0);
+    assert.equal(kernel.resumed_from, kernel.bytes);
+    const initrd = verified.find((l) => l.artifact === 'initramfs')!;
+    assert.equal(initrd.fetched, initrd.bytes);
+    assert.equal((await readFile(dev.path('slots/b/version'), 'utf8')).trim(), 'v1.1.0');
+  });
 
   it('a power cut between the GRUB write and the state write is recovered (activation recorded)', async () => {
     assert.equal((await json(['apply', ...root()])).code, 0);

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createEd25519Verifier, decodePoint, verifyEd25519 } from '../../src/crypto/ed25519.js';
 import { publicKeyBytes, publicKeyObject } from '../../src/crypto/keys.js';
+import { fromLe, le32 } from './scalars.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
@@ -46,17 +47,6 @@ const RFC8032_VECTORS = [
 
 /** Group order L (RFC 8032 §5.1), for the S >= L malleability case. */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-
-function le32(n: bigint): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn);
-  return out;
-}
-function fromLe(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  return v;
-}
 
 function nodeVerify(message: Uint8Array, sig: Uint8Array, pub: Uint8Array): boolean {
   try {

@@ -81,7 +81,6 @@ const NEEDS: Record<string, string[]> = {
     '/etc/kubesolo/update.conf',
     '/etc/kubesolo/update.pub',
     '/var/lib/kubesolo/update/state.json',
-    '/var/lib/kubesolo/update/staging',
     '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
     '/boot/grub/grubenv',
     '/proc/cmdline',

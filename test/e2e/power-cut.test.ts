@@ -3,8 +3,10 @@
  * cuts, each followed by a boot that must come up on a complete, verified slot with a
  * consistent agent state, then retries the update:
  *
- *   1. mid-download     (a `.part` file in staging, well short of the image)
- *   2. mid slot write   (a temp file on the mounted passive slot, before its rename)
+ *   1. mid-download     (a `.part` file in the passive slot's `.incoming`, well short
+ *                       of the image: downloads stream straight into the slot)
+ *   2. mid-download of the initramfs, with the kernel already verified in the slot's
+ *      `.incoming` (the retry must keep it and complete the image)
  *   3. right after the grubenv write of `activate` (active_slot=B on the ESP)
  *
  * A cut is: the guest freezes the agent (SIGSTOP) the moment the condition holds and
@@ -35,9 +37,9 @@ function releaseHashes(name: string): Record<string, string> {
 /** Guest shell: the condition of each cut point, and what to report when it holds. */
 const CUT_POINTS = String.raw`
 passive_mount() { awk '$1 ~ /KSOLOB|vda3/ {print $2}' /proc/mounts | head -n1; }
-cond_download() { [ -n "$(find /var/lib/kubesolo/update -name '*.part' -size +2048k 2>/dev/null)" ]; }
-info_download() { find /var/lib/kubesolo/update -name '*.part' -exec stat -c '%n=%s' {} +; }
-cond_slot() { mp=$(passive_mount); [ -n "$mp" ] && [ -n "$(find "$mp" -name '*tmp*' -size +1024k 2>/dev/null)" ]; }
+cond_download() { mp=$(passive_mount); [ -n "$mp" ] && [ -n "$(find "$mp/.incoming" -name '*.part' -size +2048k 2>/dev/null)" ]; }
+info_download() { mp=$(passive_mount); find "$mp/.incoming" -name '*.part' -exec stat -c '%n=%s' {} +; }
+cond_slot() { mp=$(passive_mount); [ -n "$mp" ] && [ -f "$mp/.incoming/vmlinuz" ] && [ -n "$(find "$mp/.incoming" -name 'kubesolo-os.gz.part' -size +1024k 2>/dev/null)" ]; }
 info_slot() { mp=$(passive_mount); find "$mp" -type f -exec stat -c '%n=%s' {} +; }
 cond_grubenv() { grep -q '^active_slot=B$' /boot/grub/grubenv; }
 info_grubenv() { grep -v '^#' /boot/grub/grubenv; }
@@ -107,7 +109,8 @@ agent apply apply --json
     assert.ok(partial, 'no partial file reported at the cut');
     assert.ok(Number(partial[1]) < imageSize, `cut after the download finished (${partial[1]})`);
 
-    // 2. Boot: still A. Retry, cut mid slot write.
+    // 2. Boot: still A. Retry, cut while the initramfs streams into the slot (the
+    //    kernel is verified there already).
     const c2 = await controlDisk(
       dev.dir,
       'cut-slot-write',
@@ -123,6 +126,7 @@ agent apply apply --json
     const b2 = await dev.boot('A-cut-mid-slot-write', { control: c2, cutOn: cutLine('slot') });
     await assertStillOnA(dev, b2, v1);
     assert.ok(b2.cutAt, `never reached the slot write; marks: ${JSON.stringify(b2.marks)}`);
+    assert.match(mark(b2, 'cut-info slot'), /\.incoming\/vmlinuz=\d+/);
 
     // 3. Boot: still A (B is half-written and was never selectable). Retry to the end,
     //    activate, cut right after the GRUB environment is written.

@@ -126,13 +126,13 @@ describe('verify', () => {
     );
   });
 
-  it('reports a truncated image as DOWNLOAD_TRUNCATED (exit 1: the server may be mid-upload)', async () => {
+  it('reports a complete but short image as DOWNLOAD_SIZE_MISMATCH (exit 4)', async () => {
     const out = await site();
     await writeFile(join(out, 'v1.2.3', 'vmlinuz'), Buffer.alloc(1000, 3));
     await rejectsWith(
       verifyRelease({ target: out, publicKey: pub, limits: fast }),
-      'DOWNLOAD_TRUNCATED',
-      1,
+      'DOWNLOAD_SIZE_MISMATCH',
+      4,
     );
   });
 

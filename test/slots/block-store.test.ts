@@ -4,7 +4,8 @@
  * on the same machine cannot clash.
  */
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import {
   uniqueLabel,
   type LoopDisk,
 } from '../helpers/loop.js';
-import { stageImage, type StagedImage } from './fixtures.js';
+import { flipByte, stageImage, type StagedImage } from './fixtures.js';
 
 const exec = promisify(execFile);
 const skip = await loopSkipReason();
@@ -103,7 +104,13 @@ describe('block slot store on loop devices', { skip }, () => {
       `free space went from ${freeBefore} to ${freeAfter}`,
     );
     assert.equal(await store.hasBootableImage('B'), false);
-    assert.deepEqual(await filesOn(a), ['kubesolo-os.gz', 'lost+found', 'version', 'vmlinuz']);
+    assert.deepEqual(await filesOn(a), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'lost+found',
+      'version',
+      'vmlinuz',
+    ]);
     await assertNothingMounted(a, b);
   });
 
@@ -118,7 +125,13 @@ describe('block slot store on loop devices', { skip }, () => {
     await assertNothingMounted(a, b);
     assert.equal(await store.readVersion('B'), 'v2.0.0');
     await store.verify('B', v2.digests);
-    assert.deepEqual(await filesOn(b), ['kubesolo-os.gz', 'lost+found', 'version', 'vmlinuz']);
+    assert.deepEqual(await filesOn(b), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'lost+found',
+      'version',
+      'vmlinuz',
+    ]);
     // The space the failed write used is given back.
     assert.equal(await store.freeBytes('B'), free);
   });
@@ -161,6 +174,64 @@ describe('block slot store on loop devices', { skip }, () => {
     await assertNothingMounted(a);
   });
 
+  it('read-back fails for a file corrupted after its rename, and the slot stays unbootable', async () => {
+    const c = await disk(uniqueLabel('KTR'));
+    const s = createBlockSlotStore({
+      labels: { A: c.label, B: b.label },
+      mountBase,
+      onWriteStep: (step, dir) => {
+        if (step === 'initramfs-renamed') flipByte(join(dir, 'kubesolo-os.gz'), 4096);
+      },
+    });
+    await assert.rejects(s.write('A', v1.image, v1.digests), (err: unknown) => {
+      assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
+      assert.equal((err as { details: { phase: string } }).details.phase, 'readback');
+      return true;
+    });
+    assert.equal(await s.hasBootableImage('A'), false);
+    assert.equal(await s.readVersion('A'), undefined);
+    await assertNothingMounted(c);
+  });
+
+  it('read-back reads the medium: a bit flipped on the device behind a clean page cache is caught', async () => {
+    const c = await disk(uniqueLabel('KTM'));
+    const s = createBlockSlotStore({
+      labels: { A: c.label, B: b.label },
+      mountBase,
+      onWriteStep: (step, dir) => {
+        if (step !== 'initramfs-renamed') return;
+        const file = join(dir, 'kubesolo-os.gz');
+        // Warm the file's page cache with the good bytes, then change the device under
+        // it: an ordinary read would hash the cached pages and pass.
+        readFileSync(file);
+        const offset = physicalOffset(file) + 4096;
+        const good = execFileSync('dd', [
+          `if=${c.device}`,
+          'bs=1',
+          `skip=${offset}`,
+          'count=1',
+          'status=none',
+        ]);
+        const bad = Buffer.from([good[0]! ^ 0x01]);
+        const fd = openSync(c.device, 'r+');
+        try {
+          writeSync(fd, bad, 0, 1, offset);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        assert.notDeepEqual(
+          readFileSync(file).subarray(4096, 4097),
+          bad,
+          'page cache was not warm',
+        );
+      },
+    });
+    await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    assert.equal(await s.hasBootableImage('A'), false);
+    await assertNothingMounted(c);
+  });
+
   it('uses a partition where it is already mounted, and leaves that mount alone', async () => {
     const mp = await mkdtemp(join(work, 'premounted-'));
     await exec('mount', [b.device, mp]);
@@ -168,6 +239,7 @@ describe('block slot store on loop devices', { skip }, () => {
       await store.write('B', v1.image, v1.digests);
       assert.deepEqual(await mountsOf(b.device), [mp]);
       assert.deepEqual((await readdir(mp)).sort(), [
+        '.incoming',
         'kubesolo-os.gz',
         'lost+found',
         'version',
@@ -220,3 +292,11 @@ describe('mountinfo parsing', () => {
     assert.equal(byLabelName('a b/c'), 'a\\x20b\\x2fc');
   });
 });
+
+/** Byte offset on its device of the first extent of `path` (filefrag, e2fsprogs). */
+function physicalOffset(path: string): number {
+  const out = execFileSync('filefrag', ['-v', '-b4096', path], { encoding: 'utf8' });
+  const m = /^\s*0:\s+0\.\.\s*\d+:\s+(\d+)\.\./m.exec(out);
+  if (m === null) throw new Error(`no extent for ${path}: ${out}`);
+  return Number(m[1]) * 4096;
+}

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdir, mkdtemp, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -41,7 +41,12 @@ describe('dir slot store', () => {
     assert.equal(await store.readVersion('A'), 'v1.0.0');
     assert.equal(await store.hasBootableImage('A'), true);
     await store.verify('A', v1.digests);
-    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.deepEqual((await readdir(dirs.A)).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
     assert.equal(await store.hasBootableImage('B'), false);
     // Replacing an image works the same way.
     await store.write('A', v2.image, v2.digests);
@@ -63,7 +68,12 @@ describe('dir slot store', () => {
     );
     await store.verify('A', v1.digests);
     assert.equal(await store.readVersion('A'), 'v1.0.0');
-    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.deepEqual((await readdir(dirs.A)).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
   });
 
   it('a failure at every step leaves the old image, an unbootable slot, or the new image: never a mix', async () => {
@@ -86,7 +96,7 @@ describe('dir slot store', () => {
         },
       });
       await assert.rejects(store.write('A', v2.image, v2.digests));
-      const entries = await readdir(dirs.A);
+      const entries = [...(await readdir(dirs.A)), ...(await readdir(join(dirs.A, '.incoming')))];
       assert.ok(
         !entries.some((e) => e.includes('.tmp-')),
         `temp files left after ${failAt}: ${entries.join(' ')}`,
@@ -104,6 +114,47 @@ describe('dir slot store', () => {
         assert.equal(bootable, false, failAt);
       }
     }
+  });
+
+  it('openWriter: a failed install keeps the verified files in .incoming, and a retry installs them', async () => {
+    const dirs = await freshSlots();
+    await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+    let fail = true;
+    const store = createDirSlotStore(dirs, {
+      onWriteStep: (s) => {
+        if (s === 'temp-version' && fail) throw new Error('crash writing version');
+      },
+    });
+    const place = async (incoming: string) => {
+      const kernelPath = join(incoming, 'vmlinuz');
+      const initramfsPath = join(incoming, 'kubesolo-os.gz');
+      await copyFile(v2.image.kernelPath, kernelPath);
+      await copyFile(v2.image.initramfsPath, initramfsPath);
+      return { kernelPath, initramfsPath, version: 'v2.0.0' };
+    };
+    await assert.rejects(
+      store.openWriter('A', async (w) => w.install(await place(w.incomingDir), v2.digests)),
+    );
+    // The old image is intact and the new files are still there for the next run.
+    assert.equal(await store.readVersion('A'), 'v1.0.0');
+    assert.deepEqual((await readdir(join(dirs.A, '.incoming'))).sort(), [
+      'kubesolo-os.gz',
+      'vmlinuz',
+    ]);
+    fail = false;
+    await store.openWriter('A', (w) =>
+      w.install(
+        {
+          kernelPath: join(w.incomingDir, 'vmlinuz'),
+          initramfsPath: join(w.incomingDir, 'kubesolo-os.gz'),
+          version: 'v2.0.0',
+        },
+        v2.digests,
+      ),
+    );
+    assert.equal(await store.readVersion('A'), 'v2.0.0');
+    await store.verify('A', v2.digests);
+    assert.deepEqual(await readdir(join(dirs.A, '.incoming')), []);
   });
 
   it('detects a changed or missing file', async () => {
@@ -157,6 +208,11 @@ describe('dir slot store', () => {
     const stale = join(dirs.A, `.kubesolo-os.gz.tmp-${2 ** 22 + 1}-0badf00d`);
     await writeFile(stale, 'partial');
     await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
-    assert.deepEqual((await readdir(dirs.A)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+    assert.deepEqual((await readdir(dirs.A)).sort(), [
+      '.incoming',
+      'kubesolo-os.gz',
+      'version',
+      'vmlinuz',
+    ]);
   });
 });

@@ -1,5 +1,6 @@
-/** Staged images for slot store tests: random kernel/initramfs files and their digests. */
+/** Slot store test fixtures: staged images (random files and their digests), corruption. */
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SlotDigests, SlotImageSource } from '../../src/slots/types.js';
@@ -26,4 +27,18 @@ export async function stageImage(
     image: { kernelPath, initramfsPath, version },
     digests: { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
   };
+}
+
+/** Flip one bit of `path` at `offset` through the filesystem (the page cache). */
+export function flipByte(path: string, offset: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, offset);
+    b[0] = b[0]! ^ 0x01;
+    writeSync(fd, b, 0, 1, offset);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

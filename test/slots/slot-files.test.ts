@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { requireRoot } from '../helpers/require-tool.js';
+import { flipByte } from './fixtures.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -45,6 +46,7 @@ describe('dir slot store', () => {
     assert.equal(await store.hasBootableImage('B'), true);
     await store.verify('B', digests);
     assert.deepEqual((await readdir(join(tmp, 'b'))).sort(), [
+      '.incoming',
       'kubesolo-os.gz',
       'version',
       'vmlinuz',
@@ -52,15 +54,39 @@ describe('dir slot store', () => {
     assert.ok((await store.freeBytes('B')) > 0);
   });
 
-  it('a digest mismatch on read-back fails and leaves the slot not bootable', async () => {
+  it('a wrong expected digest is refused before the slot is touched (phase source)', async () => {
     const store = createDirSlotStore({ A: join(tmp, 'a2'), B: join(tmp, 'b2') });
     const { image, digests } = await stagedImage(tmp, 100, 100, 'v3.0.0');
-    await assert.rejects(store.write('B', image, { ...digests, initramfsSha256: '0'.repeat(64) }), {
-      code: 'SLOT_VERIFY_FAILED',
-    });
+    await assert.rejects(
+      store.write('B', image, { ...digests, initramfsSha256: '0'.repeat(64) }),
+      (err: unknown) => {
+        assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
+        assert.equal((err as { details: { phase: string } }).details.phase, 'source');
+        return true;
+      },
+    );
     assert.equal(await store.hasBootableImage('B'), false);
     await writeFile(join(tmp, 'b2', 'vmlinuz'), 'tampered');
     await assert.rejects(store.verify('B', digests), { code: 'SLOT_VERIFY_FAILED' });
+  });
+
+  it('read-back fails for a file corrupted between its rename and the read-back', async () => {
+    const store = createDirSlotStore(
+      { A: join(tmp, 'a4'), B: join(tmp, 'b4') },
+      {
+        onWriteStep: (step, dir) => {
+          if (step === 'initramfs-renamed') flipByte(join(dir, 'kubesolo-os.gz'), 1000);
+        },
+      },
+    );
+    const { image, digests } = await stagedImage(tmp, 1000, 3000, 'v4.0.0');
+    await assert.rejects(store.write('B', image, digests), (err: unknown) => {
+      assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
+      assert.equal((err as { details: { phase: string } }).details.phase, 'readback');
+      return true;
+    });
+    assert.equal(await store.readVersion('B'), undefined);
+    assert.equal(await store.hasBootableImage('B'), false);
   });
 
   it('a full filesystem fails cleanly (SLOT_NO_SPACE) and leaves the old image untouched', async (t) => {
@@ -76,7 +102,14 @@ describe('dir slot store', () => {
       await assert.rejects(store.write('B', big.image, big.digests), { code: 'SLOT_NO_SPACE' });
       assert.equal(await store.readVersion('B'), 'v1.0.0');
       await store.verify('B', old.digests);
-      assert.deepEqual((await readdir(mnt)).sort(), ['kubesolo-os.gz', 'version', 'vmlinuz']);
+      assert.deepEqual((await readdir(mnt)).sort(), [
+        '.incoming',
+        'kubesolo-os.gz',
+        'version',
+        'vmlinuz',
+      ]);
+      // The partial copies are gone: the space is free again.
+      assert.deepEqual(await readdir(join(mnt, '.incoming')), []);
       assert.equal((await readFile(join(mnt, 'version'), 'utf8')).trim(), 'v1.0.0');
     } finally {
       execFileSync('umount', [mnt]);

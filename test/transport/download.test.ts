@@ -89,8 +89,33 @@ describe('downloadToFile against hostile servers', () => {
     assert.equal(r.bytesFetched, BODY.length);
     assert.equal(r.resumedFrom, 0);
     assert.equal(progress.at(-1), BODY.length);
-    assert.deepEqual(await staged(), ['vmlinuz']);
+    // The verified record lets a later call reuse the file instead of fetching it again.
+    assert.deepEqual(await staged(), ['vmlinuz', 'vmlinuz.verified.json']);
     assert.equal((await stat(dest())).mode & 0o777, 0o600);
+  });
+
+  it('a verified file is reused by the next call for the same content, and only for it', async () => {
+    srv.route('/ok', staticFile(BODY));
+    await downloadToFile(opts('/ok'));
+    const before = srv.requests.length;
+    const again = await downloadToFile(opts('/ok'));
+    assert.equal(srv.requests.length, before, 'no request for a verified file');
+    assert.equal(again.bytesFetched, 0);
+    assert.equal(again.resumedFrom, BODY.length);
+    assert.equal(again.sha256, sha256(BODY));
+    // Another signature requirement than the one it was verified against: fetched again.
+    const keys = newKeys();
+    const s = sig(BODY, keys.privateKey);
+    const signed = await downloadToFile(
+      opts('/ok', { signature: { signature: s, publicKey: publicKeyBytes(keys.publicKey) } }),
+    );
+    assert.equal(signed.bytesFetched, BODY.length);
+    assert.equal(signed.signatureVerified, true);
+    // A file that no longer matches its record's size is not trusted either.
+    await writeFile(dest(), BODY.subarray(0, 10));
+    const refetched = await downloadToFile(opts('/ok'));
+    assert.equal(refetched.bytesFetched, BODY.length);
+    assert.deepEqual(await readFile(dest()), BODY);
   });
 
   it('tampered image: HASH_MISMATCH, nothing staged', async () => {
@@ -138,9 +163,10 @@ describe('downloadToFile against hostile servers', () => {
     assert.equal((await stat(join(dir, 'vmlinuz.part'))).size, 100_000);
   });
 
-  it('a short but complete response (declared size larger) is DOWNLOAD_TRUNCATED', async () => {
+  it('a short but complete response (declared size larger) is DOWNLOAD_SIZE_MISMATCH, exit 4, nothing staged', async () => {
     srv.route('/short', staticFile(BODY.subarray(0, 1000)));
-    await assert.rejects(downloadToFile(opts('/short')), rejectsWith('DOWNLOAD_TRUNCATED', 1));
+    await assert.rejects(downloadToFile(opts('/short')), rejectsWith('DOWNLOAD_SIZE_MISMATCH', 4));
+    assert.deepEqual(await staged(), []);
   });
 
   it('body longer than declared (Content-Length): DOWNLOAD_TOO_LARGE before reading, nothing staged', async () => {

@@ -77,7 +77,10 @@ describe('HTTP update source', () => {
     assert.equal(v.sha256, sha256(fixture.vmlinuz));
     assert.equal(v.signatureVerified, false);
     assert.equal(v.bytesFetched, fixture.vmlinuz.length);
-    assert.deepEqual((await readdir(dir)).sort(), ['kubesolo-os.gz', 'vmlinuz']);
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.endsWith('.verified.json')).sort(), [
+      'kubesolo-os.gz',
+      'vmlinuz',
+    ]);
     assert.deepEqual(events.at(-1), {
       artifact: 'vmlinuz',
       receivedBytes: fixture.vmlinuz.length,
@@ -86,10 +89,27 @@ describe('HTTP update source', () => {
     await source.close();
   });
 
-  it('with a key: verifies the metadata signature and both image signatures (raw and hex)', async () => {
-    const { source } = await serve(
+  it('with a key and signed metadata: image signatures are not fetched (the metadata pins the images)', async () => {
+    const { source, server } = await serve(
       { keys, signMetadata: true, signImages: true },
       { publicKey: keys.publicKey },
+    );
+    const release = await source.fetchRelease();
+    assert.equal(release.metadataSigned, true);
+    const v = await source.stage(release, 'vmlinuz', { stagingDir: dir });
+    const i = await source.stage(release, 'initramfs', { stagingDir: dir });
+    assert.equal(v.signatureVerified, false);
+    assert.equal(i.signatureVerified, false);
+    assert.equal(
+      server.requests.filter((r) => r.path.endsWith('.sig') && !r.path.includes('latest')).length,
+      0,
+    );
+  });
+
+  it('imageSignatures always (publisher): verifies the metadata signature and both image signatures (raw and hex)', async () => {
+    const { source } = await serve(
+      { keys, signMetadata: true, signImages: true },
+      { publicKey: keys.publicKey, imageSignatures: 'always' },
     );
     const release = await source.fetchRelease();
     assert.equal(release.metadataSigned, true);
@@ -154,10 +174,10 @@ describe('HTTP update source', () => {
     await assert.rejects(source.fetchRelease(), code('SIGNATURE_INVALID'));
   });
 
-  it('an image signature of another file is refused and nothing is staged', async () => {
+  it('an image signature of another file is refused and nothing is staged (imageSignatures always)', async () => {
     const { fixture, source, server } = await serve(
       { keys, signMetadata: true, signImages: true },
-      { publicKey: keys.publicKey },
+      { publicKey: keys.publicKey, imageSignatures: 'always' },
     );
     server.route('/v1/vmlinuz.sig', staticFile(sig(fixture.initramfs, keys.privateKey)));
     const release = await source.fetchRelease();

@@ -88,7 +88,11 @@ describe('resumable downloads', () => {
     assert.equal(r.bytesFetched, BODY.length - CUT);
     assert.equal(r.sha256, sha256(BODY));
     assert.deepEqual(await readFile(dest()), BODY);
-    assert.deepEqual(await readdir(dir), ['kubesolo-os.gz'], 'sidecar removed');
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      ['kubesolo-os.gz', 'kubesolo-os.gz.verified.json'],
+      'sidecar replaced by the verified record',
+    );
   });
 
   it('the streaming signature covers the resumed prefix too', async () => {

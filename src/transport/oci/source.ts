@@ -22,6 +22,7 @@ import { createDispatcher } from '../dispatcher.js';
 import { DEFAULT_DOWNLOAD_LIMITS } from '../download.js';
 import type { TransportLimits } from '../http-source.js';
 import {
+  checksImageSignature,
   downloadArtifact,
   type ArtifactName,
   type Release,
@@ -411,7 +412,8 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     const info = infos.get(release);
     const sigHex = info?.signatures[artifact];
     let signature: { signature: Uint8Array; publicKey: Uint8Array } | undefined;
-    if (publicKey && sigHex !== undefined) {
+    // docs/transport.md "Trust model": signed metadata pins the layer's digest and size.
+    if (publicKey && sigHex !== undefined && checksImageSignature(release, 'when-unpinned')) {
       signature = { signature: hexSignature(sigHex, where)!, publicKey };
     } else if (publicKey && (info?.requireImageSignatures ?? !release.metadataSigned)) {
       throw new VerificationError('SIGNATURE_MISSING', `${where}: ${artifact} is not signed`, {

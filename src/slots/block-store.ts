@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import type { Slot } from '../bootenv/types.js';
+import { otherSlot, type Slot } from '../bootenv/types.js';
 import { findDeviceByLabel, findMount, run } from './block-device.js';
 import { checkpointJournal } from './journal-checkpoint.js';
+import { assertDistinctSlotDevices } from './slot-identity.js';
 import {
   dirFreeBytes,
   readSlotDirVersion,
@@ -124,13 +125,28 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
     log.warn('slot was busy; detached it lazily', { device, dir, error: last });
   }
 
+  /** Both labels on one partition would make a write to one slot a write to the other. */
+  async function assertDistinctDevices(target: Slot): Promise<void> {
+    const device = (slot: Slot) => findDeviceByLabel(options.labels[slot], root);
+    const other = await device(otherSlot(target)).catch((err: unknown) => {
+      // No filesystem carries the other label: nothing the target could alias.
+      if (err instanceof OperationError && err.code === 'SLOT_NOT_FOUND') return undefined;
+      throw err;
+    });
+    if (other === undefined) return;
+    const devices = { [target]: await device(target), [otherSlot(target)]: other };
+    await assertDistinctSlotDevices(devices as Record<Slot, string>, target);
+  }
+
   return {
     readVersion: (slot) => withSlot(slot, 'ro', readSlotDirVersion),
     freeBytes: (slot) => withSlot(slot, 'ro', dirFreeBytes),
-    write: (slot: Slot, image: SlotImageSource, expected: SlotDigests) =>
-      withSlot(slot, 'rw', (dir) =>
+    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
+      await assertDistinctDevices(slot);
+      await withSlot(slot, 'rw', (dir) =>
         writeSlotDir(dir, image, expected, { onStep: options.onWriteStep }),
-      ),
+      );
+    },
     verify: (slot, expected) => withSlot(slot, 'ro', (dir) => verifySlotDir(dir, expected)),
     hasBootableImage: (slot) => withSlot(slot, 'ro', slotDirBootable),
     // Our own mounts are gone by now (unmounting checkpoints the journal); only a

@@ -12,6 +12,7 @@ import type { Slot } from '../bootenv/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
+import { assertDistinctSlotDirs } from './slot-identity.js';
 import {
   dirFreeBytes,
   readSlotDirVersion,
@@ -52,7 +53,9 @@ export function createDirSlotStore(
       return dirFreeBytes(await ensure(slot));
     },
     async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
-      await writeSlotDir(await ensure(slot), image, expected, { onStep: options.onWriteStep });
+      const dir = await ensure(slot);
+      await assertDistinctSlotDirs(dirs, slot);
+      await writeSlotDir(dir, image, expected, { onStep: options.onWriteStep });
     },
     verify: (slot, expected) => verifySlotDir(dirs[slot], expected),
     hasBootableImage: (slot) => slotDirBootable(dirs[slot]),

@@ -18,9 +18,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { open, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
+import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import { SLOT_FILES, type SlotDigests, type SlotImageSource } from './types.js';
 
@@ -231,7 +232,7 @@ export async function verifySlotDir(dir: string, expected: SlotDigests): Promise
 export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
   const path = join(dir, SLOT_FILES.version);
   try {
-    const v = (await readFile(path, 'utf8')).trim();
+    const v = (await readControlText(path, { maxBytes: 4096 })).trim();
     return v === '' ? undefined : v;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;

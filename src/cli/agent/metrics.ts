@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AgentContext } from '../../agent/context.js';
 import { UsageError } from '../../errors.js';
+import { limitRequests } from '../../http-limits.js';
 import type { UpdateState } from '../../agent/state.js';
 import {
   EXPOSITION_CONTENT_TYPE,
@@ -88,13 +89,19 @@ export const metricsCommand: Command<AgentGlobal> = {
       }
       const { host, port } = parseListen(listen);
       const server = createServer((req, res) => {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { Allow: 'GET, HEAD' }).end('method not allowed\n');
+          return;
+        }
         if (req.url !== '/metrics') {
           res.writeHead(404).end('not found\n');
           return;
         }
         snapshot(agent).then(
           (body) => {
-            res.writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE }).end(body);
+            res
+              .writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE })
+              .end(req.method === 'HEAD' ? undefined : body);
           },
           (err: unknown) => {
             ctx.log.error('metrics snapshot failed', { error: String(err) });
@@ -102,6 +109,7 @@ export const metricsCommand: Command<AgentGlobal> = {
           },
         );
       });
+      limitRequests(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, resolve);

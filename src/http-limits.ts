@@ -3,17 +3,15 @@
  * `kubesolo-update metrics --listen`): a client that sends its headers slowly, or never
  * finishes its request, is cut off instead of holding a connection open forever
  * (slowloris). Responses are not limited: a large image may take long to download.
+ * Pass these as createServer's options (connectionsCheckingInterval can only be set
+ * there: how often Node looks for connections past their deadline).
  */
-import type { Server } from 'node:http';
+import type { ServerOptions } from 'node:http';
 
-export const HEADERS_TIMEOUT_MS = 10_000;
-export const REQUEST_TIMEOUT_MS = 30_000;
-/** Idle keep-alive connections are closed after this. */
-export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-
-export function limitRequests(server: Server): Server {
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  return server;
-}
+export const SERVER_LIMITS = {
+  headersTimeout: 5_000,
+  requestTimeout: 30_000,
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+} as const satisfies ServerOptions;

@@ -17,7 +17,7 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { OperationError, UsageError, errnoCode } from '../errors.js';
-import { limitRequests } from '../http-limits.js';
+import { SERVER_LIMITS } from '../http-limits.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export interface ByteRange {
@@ -194,7 +194,7 @@ export async function createStaticServer(
       details: { path: root },
     });
   }
-  const server = createServer((req, res) => {
+  return createServer(SERVER_LIMITS, (req, res) => {
     const started = Date.now();
     res.on('finish', () =>
       log.info('request', {
@@ -212,7 +212,6 @@ export async function createStaticServer(
       log.debug('response aborted', { path: req.url, error: String(err) });
     });
   });
-  return limitRequests(server);
 }
 
 export interface ListenAddress {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AgentContext } from '../../agent/context.js';
 import { UsageError } from '../../errors.js';
-import { limitRequests } from '../../http-limits.js';
+import { SERVER_LIMITS } from '../../http-limits.js';
 import type { UpdateState } from '../../agent/state.js';
 import {
   EXPOSITION_CONTENT_TYPE,
@@ -88,7 +88,7 @@ export const metricsCommand: Command<AgentGlobal> = {
         return;
       }
       const { host, port } = parseListen(listen);
-      const server = createServer((req, res) => {
+      const server = createServer(SERVER_LIMITS, (req, res) => {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.writeHead(405, { Allow: 'GET, HEAD' }).end('method not allowed\n');
           return;
@@ -109,7 +109,6 @@ export const metricsCommand: Command<AgentGlobal> = {
           },
         );
       });
-      limitRequests(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, resolve);

@@ -388,9 +388,9 @@ describe('finding 8: internal errors carry their real code', () => {
   });
   afterEach(() => f.cleanup());
 
-  it('a YAML merge key with a scalar source is CLOUDINIT_YAML_INVALID, not UNEXPECTED', async () => {
+  it('a YAML merge key whose source is not a mapping is CLOUDINIT_YAML_INVALID, not UNEXPECTED', async () => {
     const file = f.dev.path('user-data.yaml');
-    await writeFile(file, '#cloud-config\nupdates:\n  <<: 5\n  channel: beta\n');
+    await writeFile(file, '#cloud-config\nupdates:\n  health_checks:\n    - <<: 1\n');
     const r = await f.agent(['cloud-init', 'apply', file]);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.doc.error.code, 'CLOUDINIT_YAML_INVALID');

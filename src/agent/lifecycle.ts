@@ -277,8 +277,11 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       );
       // Refused without recording `failed`: the staged update stays activatable.
       if (!window.pass) throw refusal(window);
-      const source = await deps.openSource();
-      const release = await source.fetchRelease(deps.signal);
+      // A release on offer that is refused (bad signature, unreachable) does not cost
+      // the staged update: the refusal is recorded with phase staged.
+      const { source, release } = await fetchOffer(deps).catch((err: unknown) =>
+        recordFailure(deps, state, 'staged', err),
+      );
       if (release.metadata.version === state.toVersion) {
         return { outcome: 'already-staged', state };
       }
@@ -489,6 +492,11 @@ export async function activate(deps: AgentDeps): Promise<UpdateState> {
     reason: undefined,
     healthCheckFailures: 0,
   });
+}
+
+async function fetchOffer(deps: AgentDeps): Promise<{ source: UpdateSource; release: Release }> {
+  const source = await deps.openSource();
+  return { source, release: await source.fetchRelease(deps.signal) };
 }
 
 /** Whether the staged slot still holds exactly the staged image (digests and version). */

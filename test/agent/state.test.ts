@@ -167,7 +167,7 @@ describe('lock', () => {
     // Older than the few seconds another run may take between create and write.
     await utimes(path, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const lock = await acquireLock(path);
-    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n`);
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
     await lock.release();
     assert.deepEqual(await readdir(dir), []);
   });

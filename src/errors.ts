@@ -13,6 +13,9 @@ export const ExitCode = {
   REFUSED: 3,
   VERIFICATION: 4,
   HEALTH: 5,
+  /** Stopped by SIGINT / SIGTERM: 128 + the signal number, as a shell reports it. */
+  INTERRUPTED_SIGINT: 130,
+  INTERRUPTED_SIGTERM: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -98,6 +101,19 @@ export class OperationError extends KubesoloError {
   override name = 'OperationError';
   constructor(code: string, message: string, options?: KubesoloErrorOptions) {
     super(code, message, ExitCode.FAILED, options);
+  }
+}
+
+/** The run was stopped by SIGINT or SIGTERM (recorded as reason INTERRUPTED). */
+export class InterruptedError extends KubesoloError {
+  override name = 'InterruptedError';
+  constructor(signal: 'SIGINT' | 'SIGTERM', options?: KubesoloErrorOptions) {
+    super(
+      'INTERRUPTED',
+      `interrupted by ${signal}`,
+      signal === 'SIGINT' ? ExitCode.INTERRUPTED_SIGINT : ExitCode.INTERRUPTED_SIGTERM,
+      { ...options, details: { signal, ...options?.details } },
+    );
   }
 }
 

@@ -4,7 +4,6 @@
  * SlotStore, StateStore, UpdateSource and Kubernetes lookups behind AgentDeps.
  * The only module of src/agent/ that names concrete implementations.
  */
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
@@ -15,8 +14,10 @@ import { reportUnknownKeys, type UnknownKey } from '../config/unknown-keys.js';
 import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
+import { readControlText } from '../fs/control-file.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
+import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import type { SlotStore } from '../slots/types.js';
 import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
@@ -35,6 +36,8 @@ export interface AgentInputs {
   /** Unknown update.conf keys are an error instead of a warning (--strict). */
   strict?: boolean;
   clock?: Clock;
+  /** Aborts the running work (SIGTERM/SIGINT). */
+  signal?: AbortSignal;
 }
 
 export interface AgentPaths {
@@ -93,6 +96,8 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
   const fileConfig = await loadConfigFile(configPath, log, unknownConfigKeys);
   reportUnknownKeys(unknownConfigKeys, log, inputs.strict === true);
   const settings = mergeOptions(configFromFlags(inputs.flags), fileConfig);
+  // Aliased slots are refused before anything runs (the stores prove it again on disk).
+  assertSlotKeysDistinct(settings);
   if (settings.server && settings.registry) {
     throw new UsageError(
       'CONFLICTING_OPTIONS',
@@ -207,9 +212,10 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     openSource,
     nodeBlock,
     async bootId() {
-      const text = await readFile(paths.bootId, 'utf8').catch(() => '');
+      const text = await readControlText(paths.bootId, { maxBytes: 4096 }).catch(() => '');
       return text.trim() || undefined;
     },
+    ...(inputs.signal ? { signal: inputs.signal } : {}),
     ...(inputs.progress
       ? { onProgress: (e) => progress.onProgress(e), onProgressDone: () => progress.done() }
       : {}),

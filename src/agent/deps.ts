@@ -31,6 +31,8 @@ export interface AgentDeps {
   nodeBlock(): Promise<NodeBlockInput>;
   /** The kernel's boot id (changes on every boot), if known. */
   bootId(): Promise<string | undefined>;
+  /** Aborted by SIGTERM/SIGINT (reason: an InterruptedError); the lifecycle stops cleanly. */
+  signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
   /** Called when the downloads are over (ends a terminal progress line). */
   onProgressDone?: () => void;

@@ -5,7 +5,7 @@
  */
 import { otherSlot, type BootState, type Slot } from '../bootenv/types.js';
 import { GateError, KubesoloError, toKubesoloError } from '../errors.js';
-import type { Release, StagedArtifact } from '../transport/source.js';
+import type { Release, StagedArtifact, UpdateSource } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
 import {
   architectureGate,
@@ -17,12 +17,25 @@ import {
   versionGate,
   type GateVerdict,
 } from './gates.js';
-import { canStartAttempt } from './phases.js';
+import { canStartAttempt, type Phase } from './phases.js';
 import { lifecycleError } from './reasons.js';
-import type { UpdateState } from './state.js';
+import { nextState, type UpdateState } from './state.js';
+
+/**
+ * How reconcile records what it finds: `required` (a failed state write fails the
+ * command), `best-effort` (logged; the command goes on with the state in memory: a
+ * rollback must work on a read-only state partition), `none` (nothing written: the
+ * read-only `status`, which reports the reconciled view).
+ */
+export type RecordMode = 'required' | 'best-effort' | 'none';
 
 /** Read state and boot environment, and record what happened at boot (fallbacks). */
-export async function reconcile(deps: AgentDeps): Promise<{ state: UpdateState; boot: BootState }> {
+export async function reconcile(
+  deps: AgentDeps,
+  mode: RecordMode = 'required',
+): Promise<{ state: UpdateState; boot: BootState }> {
+  const record = (from: UpdateState, phase: Phase, changes: Partial<UpdateState>) =>
+    recordTransition(deps, mode, from, phase, changes);
   let { state } = await deps.state.read();
   const boot = await deps.bootEnv.read();
   const target = state.targetSlot;
@@ -47,7 +60,7 @@ export async function reconcile(deps: AgentDeps): Promise<{ state: UpdateState; 
         runningSlot: boot.runningSlot,
         runningVersion,
       });
-      state = await deps.state.transition(state, 'rolled_back', {
+      state = await record(state, 'rolled_back', {
         reason: 'BOOT_FALLBACK',
         lastError: message,
         fromVersion: runningVersion ?? state.fromVersion,
@@ -62,9 +75,29 @@ export async function reconcile(deps: AgentDeps): Promise<{ state: UpdateState; 
     // The GRUB environment was flipped but the state write was lost (power cut between
     // the two): record the activation that really happened.
     deps.log.warn('found an unrecorded activation; recording it', { code: 'ACTIVATION_RECOVERED' });
-    state = await deps.state.transition(state, 'activated', { activatedBootId: undefined });
+    state = await record(state, 'activated', { activatedBootId: undefined });
   }
   return { state, boot };
+}
+
+async function recordTransition(
+  deps: AgentDeps,
+  mode: RecordMode,
+  from: UpdateState,
+  phase: Phase,
+  changes: Partial<UpdateState>,
+): Promise<UpdateState> {
+  if (mode === 'none') return nextState(from, phase, changes, deps.clock.now());
+  try {
+    return await deps.state.transition(from, phase, changes);
+  } catch (err) {
+    if (mode === 'required') throw err;
+    deps.log.warn('could not record the new state; going on without it', {
+      code: toKubesoloError(err).code,
+      phase,
+    });
+    return nextState(from, phase, changes, deps.clock.now());
+  }
 }
 
 function runningSlotOf(boot: BootState): Slot {
@@ -85,11 +118,25 @@ async function runningVersionOf(deps: AgentDeps, slot: Slot): Promise<string> {
   return version;
 }
 
-/** Record a failure in state.json (phase failed, reason, last_error) and rethrow it. */
+/**
+ * Record a failure in state.json (phase failed, reason, last_error) and rethrow it. A
+ * run stopped by a signal is recorded as INTERRUPTED whatever the aborted step threw;
+ * partial downloads stay where they are for the next run to resume.
+ */
 async function failWith(deps: AgentDeps, state: UpdateState, err: unknown): Promise<never> {
+  return recordFailure(deps, state, 'failed', deps.signal?.aborted ? deps.signal.reason : err);
+}
+
+/** Record an error's code and message in phase `phase` (best effort), then throw it. */
+async function recordFailure(
+  deps: AgentDeps,
+  state: UpdateState,
+  phase: 'failed' | 'staged',
+  err: unknown,
+): Promise<never> {
   const e = toKubesoloError(err);
   await deps.state
-    .transition(state, 'failed', { lastError: e.message, reason: e.code })
+    .transition(state, phase, { lastError: e.message, reason: e.code })
     .catch((writeErr: unknown) =>
       deps.log.error('could not record the failure in state.json', {
         code: toKubesoloError(writeErr).code,
@@ -195,6 +242,7 @@ export interface ApplyOptions {
 
 export type ApplyResult =
   | { outcome: 'up-to-date'; state: UpdateState; version: string }
+  | { outcome: 'already-staged'; state: UpdateState }
   | { outcome: 'staged'; state: UpdateState; gates: GateVerdict[] };
 
 /**
@@ -212,6 +260,40 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       `an update to ${state.toVersion ?? '?'} is ${state.phase}; reboot and run healthcheck (or rollback) first`,
       { details: { phase: state.phase } },
     );
+  }
+
+  // A staged update that still verifies is kept: when the release on offer is the
+  // staged one, nothing is downloaded or written again (docs/operating.md "apply on a
+  // staged device"); a different release replaces it; --force stages afresh.
+  let prefetched: { source: UpdateSource; release: Release } | undefined;
+  if (state.phase === 'staged' && !options.force) {
+    if (await stagedSlotIntact(deps, state, boot)) {
+      const window = maintenanceWindowGate(
+        deps.policy.maintenanceWindow,
+        deps.clock.now(),
+        options.force,
+      );
+      // Refused without recording `failed`: the staged update stays activatable.
+      if (!window.pass) throw refusal(window);
+      // A release on offer that is refused (bad signature, unreachable) does not cost
+      // the staged update: the refusal is recorded with phase staged.
+      const { source, release } = await fetchOffer(deps).catch((err: unknown) =>
+        recordFailure(deps, state, 'staged', err),
+      );
+      if (release.metadata.version === state.toVersion) {
+        return { outcome: 'already-staged', state };
+      }
+      log.info('a different release is on offer; it replaces the staged one', {
+        staged: state.toVersion,
+        offered: release.metadata.version,
+      });
+      prefetched = { source, release };
+    } else {
+      log.warn('the staged slot no longer verifies; staging the update again', {
+        code: 'STAGED_SLOT_DAMAGED',
+        slot: state.targetSlot,
+      });
+    }
   }
 
   const gates: GateVerdict[] = [];
@@ -257,8 +339,9 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     });
 
     // 3. Metadata (trust policy applied by the source).
-    const source = await deps.openSource();
-    const release = await source.fetchRelease();
+    deps.signal?.throwIfAborted();
+    const source = prefetched?.source ?? (await deps.openSource());
+    const release = prefetched?.release ?? (await source.fetchRelease(deps.signal));
     const md = release.metadata;
     state = await deps.state.transition(state, 'checking', {
       toVersion: md.version,
@@ -314,6 +397,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       for (const artifact of ['vmlinuz', 'initramfs'] as const) {
         const s = await source.stage(release, artifact, {
           stagingDir: writer.incomingDir,
+          ...(deps.signal ? { signal: deps.signal } : {}),
           ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
         });
         log.info('artifact verified', {
@@ -329,6 +413,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       deps.onProgressDone?.();
       const [kernel, initramfs] = staged as [StagedArtifact, StagedArtifact];
       const expected = { kernelSha256: kernel.sha256, initramfsSha256: initramfs.sha256 };
+      deps.signal?.throwIfAborted();
       log.info(`installing into slot ${target}`, { version: md.version });
       await writer.install(
         { kernelPath: kernel.path, initramfsPath: initramfs.path, version: md.version },
@@ -377,22 +462,57 @@ export async function activate(deps: AgentDeps): Promise<UpdateState> {
         `slot ${target} holds ${version ?? 'no version'}, expected ${state.toVersion ?? '?'}`,
       );
     }
+  } catch (err) {
+    return failWith(deps, state, err);
+  }
+  try {
     // GRUB reads the slot without replaying a filesystem journal: make it readable
     // now, or a power cut after the flip could send GRUB to a slot it cannot see.
     await deps.slots.flushForBootloader(target);
     await deps.bootEnv.activate(target);
   } catch (err) {
-    return failWith(deps, state, err);
+    // The slot verified: the image is good, only the boot side failed (a full or
+    // read-only /boot). Keep it staged so `activate` can be retried once that is fixed.
+    return recordFailure(deps, state, 'staged', err);
   }
   return deps.state.transition(state, 'activated', {
     activatedBootId: await deps.bootId(),
+    lastError: undefined,
+    reason: undefined,
     healthCheckFailures: 0,
   });
 }
 
+async function fetchOffer(deps: AgentDeps): Promise<{ source: UpdateSource; release: Release }> {
+  const source = await deps.openSource();
+  return { source, release: await source.fetchRelease(deps.signal) };
+}
+
+/** Whether the staged slot still holds exactly the staged image (digests and version). */
+async function stagedSlotIntact(
+  deps: AgentDeps,
+  state: UpdateState,
+  boot: BootState,
+): Promise<boolean> {
+  const target = state.targetSlot;
+  if (!target || target === boot.runningSlot || !state.kernelSha256 || !state.initramfsSha256) {
+    return false;
+  }
+  try {
+    await deps.slots.verify(target, {
+      kernelSha256: state.kernelSha256,
+      initramfsSha256: state.initramfsSha256,
+    });
+    return (await deps.slots.readVersion(target)) === state.toVersion;
+  } catch {
+    return false;
+  }
+}
+
 /** Boot the other slot next (trusted), refusing when it holds nothing bootable. */
 export async function rollback(deps: AgentDeps): Promise<{ state: UpdateState; slot: Slot }> {
-  const { state, boot } = await reconcile(deps);
+  // Works whenever GRUB's environment is writable: state.json is recorded if it can be.
+  const { state, boot } = await reconcile(deps, 'best-effort');
   const to = otherSlot(boot.activeSlot);
   if ((state.phase === 'checking' || state.phase === 'downloading') && state.targetSlot === to) {
     throw lifecycleError(
@@ -405,7 +525,7 @@ export async function rollback(deps: AgentDeps): Promise<{ state: UpdateState; s
   }
   await deps.slots.flushForBootloader(to);
   await deps.bootEnv.forceRollback();
-  const next = await deps.state.transition(state, 'rolled_back', {
+  const next = await recordTransition(deps, 'best-effort', state, 'rolled_back', {
     reason: 'MANUAL_ROLLBACK',
     lastError: `manual rollback to slot ${to}`,
   });

@@ -1,62 +1,221 @@
 /**
  * Excludes concurrent runs (a CronJob firing while an operator runs `apply`). The lock
- * is a file created with O_EXCL holding the owner's pid; a lock whose owner is gone
- * (killed, power cut) is stale and taken over, so a crash never wedges the agent.
+ * is a file created with O_EXCL that names its owner by three facts: pid, the process's
+ * start time (field 22 of /proc/PID/stat, clock ticks since boot) and the kernel's
+ * boot id. A lock is held only while all three still describe a live process: after
+ * a reboot (new boot id) or once the owner is gone (no /proc/PID, or a different
+ * process that reuses the pid, so another start time) it is stale and taken over. A
+ * pid alone is not enough: after a reboot pid 1, or any reused pid, is always alive.
+ *
+ * Node has no flock(2) without a native addon, hence the file. The check needs the
+ * owner in our pid namespace (the Kubernetes manifests run with hostPID); a lock from
+ * another pid namespace is held until the boot id changes.
+ *
+ * `release()` is called on every exit path, signals included (session.ts); callers
+ * release before running the reboot command, so no lock survives into the next boot
+ * even on a file system that does not clear it.
  */
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode, OperationError } from '../errors.js';
+import { readControlText } from '../fs/control-file.js';
 
 export interface Lock {
   release(): Promise<void>;
 }
 
-function processAlive(pid: number): boolean {
+/** Who holds a lock. `startTime`/`bootId` are absent in the bare-pid format of older agents. */
+export interface LockOwner {
+  pid: number;
+  startTime?: string;
+  bootId?: string;
+  pidNamespace?: string;
+}
+
+export interface LockEnvironment {
+  /** Where /proc is (tests may point elsewhere). */
+  procDir: string;
+}
+
+const DEFAULT_ENV: LockEnvironment = { procDir: '/proc' };
+
+const FRESH_UNWRITTEN_LOCK_MS = 10_000;
+
+/** Field 22 of /proc/PID/stat; undefined when the process does not exist. */
+export function processStartTime(
+  pid: number,
+  env: LockEnvironment = DEFAULT_ENV,
+): string | undefined {
+  let text: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return errnoCode(err) === 'EPERM';
+    text = readFileSync(`${env.procDir}/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm (field 2) may hold spaces and parentheses: fields 3.. follow the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return rest[22 - 3];
+}
+
+function currentBootId(env: LockEnvironment): string | undefined {
+  try {
+    return readFileSync(`${env.procDir}/sys/kernel/random/boot_id`, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 
-async function readOwner(path: string): Promise<number | undefined> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const pid = Number.parseInt(text.trim(), 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+/** The pid namespace's inode (what `readlink /proc/self/ns/pid` shows as pid:[N]). */
+function pidNamespace(env: LockEnvironment, pid: number | 'self'): string | undefined {
+  try {
+    return String(statSync(`${env.procDir}/${pid}/ns/pid`, { bigint: true }).ino);
+  } catch {
+    return undefined;
+  }
 }
 
-export async function acquireLock(path: string): Promise<Lock> {
-  await mkdir(dirname(path), { recursive: true });
+export function ownLockOwner(env: LockEnvironment = DEFAULT_ENV): LockOwner {
+  const startTime = processStartTime(process.pid, env);
+  const bootId = currentBootId(env);
+  const ns = pidNamespace(env, 'self');
+  return {
+    pid: process.pid,
+    ...(startTime !== undefined ? { startTime } : {}),
+    ...(bootId !== undefined ? { bootId } : {}),
+    ...(ns !== undefined ? { pidNamespace: ns } : {}),
+  };
+}
+
+export function parseLockOwner(text: string): LockOwner | undefined {
+  const trimmed = text.trim();
+  if (/^[1-9][0-9]{0,9}$/.test(trimmed)) return { pid: Number(trimmed) };
+  try {
+    const raw = JSON.parse(trimmed) as Record<string, unknown>;
+    if (typeof raw.pid !== 'number' || !Number.isInteger(raw.pid) || raw.pid <= 0) return undefined;
+    const str = (k: keyof LockOwner): string | undefined =>
+      typeof raw[k] === 'string' ? raw[k] : undefined;
+    const owner: LockOwner = { pid: raw.pid };
+    for (const k of ['startTime', 'bootId', 'pidNamespace'] as const) {
+      const v = str(k);
+      if (v !== undefined) owner[k] = v;
+    }
+    return owner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Boot time (seconds since the epoch) from /proc/stat `btime`. */
+function bootTimeSeconds(env: LockEnvironment): number | undefined {
+  try {
+    const m = /^btime (\d+)$/m.exec(readFileSync(`${env.procDir}/stat`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the owner named in a lock file still runs. `lockMtimeMs` dates a bare-pid
+ * lock (older agents): one written before this boot is stale whatever its pid.
+ */
+export function ownerAlive(
+  owner: LockOwner,
+  lockMtimeMs: number,
+  env: LockEnvironment = DEFAULT_ENV,
+): boolean {
+  const bootId = currentBootId(env);
+  if (owner.bootId !== undefined && bootId !== undefined && owner.bootId !== bootId) return false;
+  if (owner.bootId === undefined) {
+    const btime = bootTimeSeconds(env);
+    if (btime !== undefined && lockMtimeMs < btime * 1000) return false;
+  }
+  const ours = pidNamespace(env, 'self');
+  if (owner.pidNamespace !== undefined && ours !== undefined && owner.pidNamespace !== ours) {
+    return true; // cannot see it from here; the boot id check above is all we have
+  }
+  const startTime = processStartTime(owner.pid, env);
+  if (startTime === undefined) return false;
+  return owner.startTime === undefined || owner.startTime === startTime;
+}
+
+async function readOwner(path: string): Promise<{ owner?: LockOwner; mtimeMs: number }> {
+  try {
+    const [text, st] = await Promise.all([
+      readControlText(path, { maxBytes: 4096, noFollow: true }),
+      stat(path),
+    ]);
+    const owner = parseLockOwner(text);
+    return { ...(owner ? { owner } : {}), mtimeMs: st.mtimeMs };
+  } catch {
+    return { mtimeMs: 0 };
+  }
+}
+
+/** The real cause of a lock that cannot be created, as a stable code. */
+function lockFailure(path: string, err: unknown): OperationError {
+  const errno = errnoCode(err);
+  const code =
+    errno === 'EROFS'
+      ? 'STATE_READ_ONLY'
+      : errno === 'ENOSPC' || errno === 'EDQUOT'
+        ? 'STATE_NO_SPACE'
+        : 'LOCK_FAILED';
+  return new OperationError(code, `cannot create the lock ${path}: ${errno ?? String(err)}`, {
+    cause: err,
+    details: { path, errno },
+  });
+}
+
+export async function acquireLock(path: string, env: LockEnvironment = DEFAULT_ENV): Promise<Lock> {
+  const me = ownLockOwner(env);
+  const content = JSON.stringify(me) + '\n';
   for (let attempt = 0; attempt < 3; attempt++) {
+    let handle;
     try {
-      const handle = await open(path, 'wx', 0o644);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.sync();
+      await mkdir(dirname(path), { recursive: true });
+      handle = await open(path, 'wx', 0o644);
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw lockFailure(path, err);
+    }
+    if (handle !== undefined) {
+      try {
+        await handle.writeFile(content);
+        await handle.sync();
+      } catch (err) {
+        // A full partition lets the file be created but not written: leave nothing behind.
+        await handle.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw lockFailure(path, err);
+      }
       await handle.close();
       return {
         async release() {
           // Only remove the lock if it is still ours.
-          if ((await readOwner(path)) === process.pid) await unlink(path).catch(() => undefined);
+          const { owner } = await readOwner(path);
+          if (owner?.pid === me.pid && owner.startTime === me.startTime) {
+            await unlink(path).catch(() => undefined);
+          }
         },
       };
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') {
-        throw new OperationError('LOCK_FAILED', `cannot create lock ${path}`, { cause: err });
-      }
     }
-    const owner = await readOwner(path);
-    if (owner !== undefined && owner !== process.pid && processAlive(owner)) {
+    const { owner, mtimeMs } = await readOwner(path);
+    if (owner !== undefined && owner.pid !== process.pid && ownerAlive(owner, mtimeMs, env)) {
       throw new OperationError(
         'LOCKED',
-        `another kubesolo-update run (pid ${owner}) holds ${path}`,
-        {
-          details: { path, pid: owner },
-        },
+        `another kubesolo-update run (pid ${owner.pid}) holds ${path}`,
+        { details: { path, pid: owner.pid } },
       );
     }
-    // Stale (owner gone) or unreadable (crash between create and write): take it over.
+    // An unreadable lock younger than a few seconds is another run between its create
+    // and its write; an older one is a crash between the two.
+    if (owner === undefined && Date.now() - mtimeMs < FRESH_UNWRITTEN_LOCK_MS) {
+      throw new OperationError('LOCKED', `another kubesolo-update run is taking ${path}`, {
+        details: { path },
+      });
+    }
+    // Stale: owner gone, or rebooted since.
     await unlink(path).catch(() => undefined);
   }
   throw new OperationError('LOCKED', `could not take the lock ${path}`, { details: { path } });

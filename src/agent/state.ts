@@ -3,16 +3,20 @@
  * corrupt or unknown-version file is kept aside as `state.json.corrupt-<time>`,
  * reported, and treated as idle — it never crashes the agent.
  */
-import { readFile, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import type { Clock } from '../clock.js';
 import { errnoCode, isReasonCode, OperationError, OTHER_REASON } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
+import { readControlText } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
 import { isSlot, type Slot } from '../bootenv/types.js';
 import { assertTransition, isPhase, type Phase } from './phases.js';
 
 /** Bumped only for incompatible changes of the file's meaning. */
 export const STATE_SCHEMA_VERSION = 1;
+
+/** state.json is under 1 KiB; a larger file is not one we wrote. */
+const STATE_MAX_BYTES = 64 * 1024;
 
 export interface UpdateState {
   phase: Phase;
@@ -234,6 +238,24 @@ function phaseBookkeeping(
   return out;
 }
 
+/** The state a transition produces (rules enforced, updated_at and bookkeeping stamped), without writing it. */
+export function nextState(
+  from: UpdateState,
+  phase: Phase,
+  changes: Partial<Omit<UpdateState, 'phase'>>,
+  now: Date,
+): UpdateState {
+  assertTransition(from.phase, phase);
+  const at = now.toISOString();
+  return {
+    ...from,
+    ...changes,
+    phase,
+    updatedAt: at,
+    ...phaseBookkeeping(from, phase, changes.reason, at),
+  };
+}
+
 export interface StateReadResult {
   state: UpdateState;
   /** Set when the file was corrupt and moved aside. */
@@ -283,7 +305,7 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
     async read() {
       let text: string;
       try {
-        text = await readFile(path, 'utf8');
+        text = await readControlText(path, { maxBytes: STATE_MAX_BYTES });
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') return { state: idleState() };
         throw new OperationError('STATE_READ_FAILED', `cannot read ${path}`, {
@@ -309,15 +331,7 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
       }
     },
     async transition(from, phase, changes = {}) {
-      assertTransition(from.phase, phase);
-      const now = clock.now().toISOString();
-      const next: UpdateState = {
-        ...from,
-        ...changes,
-        phase,
-        updatedAt: now,
-        ...phaseBookkeeping(from, phase, changes.reason, now),
-      };
+      const next = nextState(from, phase, changes, clock.now());
       await write(next);
       return next;
     },

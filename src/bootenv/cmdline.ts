@@ -3,8 +3,8 @@
  * `kubesolo.slot=A|B` to the kernel it boots, so `/proc/cmdline` names the slot the
  * running OS came from.
  */
-import { readFile } from 'node:fs/promises';
 import { errnoCode, OperationError } from '../errors.js';
+import { readControlText } from '../fs/control-file.js';
 import { isSlot, type Slot } from './types.js';
 
 const PARAM = 'kubesolo.slot=';
@@ -25,7 +25,8 @@ export function parseRunningSlot(cmdline: string): Slot | undefined {
 /** Read the command line file; undefined when it does not exist (e.g. an image builder's --root). */
 export async function readCmdline(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    // The kernel caps its command line at a few KiB (COMMAND_LINE_SIZE).
+    return await readControlText(path, { maxBytes: 64 * 1024 });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw new OperationError('CMDLINE_READ_FAILED', `cannot read ${path}`, {

@@ -22,6 +22,7 @@ import { open, readFile, stat, statfs } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { atomicWriteFile, removeStaleTempFiles, type AtomicWriteStep } from '../fs/atomic.js';
 import { OperationError, errnoCode } from '../errors.js';
+import { readControlFile } from '../fs/control-file.js';
 
 /** envblk.h GRUB_ENVBLK_SIGNATURE. */
 export const GRUBENV_SIGNATURE = '# GRUB Environment Block\n';
@@ -329,7 +330,8 @@ export function grubEnvDelete(block: Buffer, name: string): void {
 export async function readGrubEnvFile(path: string): Promise<Map<string, string> | undefined> {
   let block: Buffer;
   try {
-    block = await readFile(path);
+    // A real block is exactly 1024 bytes; the parser names any other size.
+    block = await readControlFile(path, { maxBytes: 64 * 1024 });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw new OperationError('GRUBENV_READ_FAILED', `cannot read ${path}`, {

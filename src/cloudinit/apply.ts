@@ -4,8 +4,10 @@
  * --root. All-or-nothing: every value is validated, and the resulting update.conf is
  * parsed back, before anything is written; each file is replaced atomically.
  */
-import { readFile } from 'node:fs/promises';
-import { parseConfig } from '../config/file.js';
+import { CONFIG_MAX_BYTES, parseConfig } from '../config/file.js';
+import { readControlText } from '../fs/control-file.js';
+import { mergeOptions } from '../config/merge.js';
+import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import { ConfigError, KubesoloError, OperationError, errnoCode } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -36,9 +38,12 @@ export interface ApplyCloudInitResult {
   ignored: { key: string; line: number; why: string }[];
 }
 
+/** cloud-init user data is at most a few MiB on every datasource; parsing is linear anyway. */
+const CLOUDINIT_MAX_BYTES = 16 * 1024 * 1024;
+
 async function readOptional(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await readControlText(path, { maxBytes: CONFIG_MAX_BYTES });
   } catch (err) {
     // ENOTDIR: a path component is a file; treat as absent and let the write report it.
     const code = errnoCode(err);
@@ -55,7 +60,7 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
   const confFile = underRoot(o.root, o.confPath ?? DEFAULT_PATHS.config);
   let text: string;
   try {
-    text = await readFile(o.file, 'utf8');
+    text = await readControlText(o.file, { maxBytes: CLOUDINIT_MAX_BYTES });
   } catch (err) {
     throw new ConfigError('CLOUDINIT_UNREADABLE', `cannot read cloud-init file ${o.file}`, {
       cause: err,
@@ -83,7 +88,8 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
   // Read it back as the agent will: if the result does not parse (a bad line the
   // block does not override), write nothing rather than leave a broken config.
   try {
-    parseConfig(next, confFile);
+    // With the defaults filled in: `slot_b_label: KSOLOA` aliases the default slot A.
+    assertSlotKeysDistinct(mergeOptions({}, parseConfig(next, confFile)));
   } catch (err) {
     const inner = err instanceof KubesoloError ? err : undefined;
     throw new ConfigError(

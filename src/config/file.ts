@@ -10,11 +10,12 @@
  * value means "unset" (the built-in default applies). Unknown keys are ignored, so a
  * newer config does not break an older agent, but collected (unknown-keys.ts warns
  * with the nearest known key, or refuses them under --strict); the last occurrence of
- * a repeated key wins (with a warning).
+ * a repeated key wins (with a warning). Lines end with LF or CRLF; any other control
+ * character (a bare CR above all) is an error naming the line.
  */
-import { readFile } from 'node:fs/promises';
 import { ConfigError, errnoCode, KubesoloError } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
+import { readControlText } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
 import { formatValue, KEY_SPECS, keySpec, type KeySpec } from './keys.js';
 import { unknownKey, type UnknownKey } from './unknown-keys.js';
@@ -46,6 +47,23 @@ function parseAt(spec: KeySpec, raw: string, where: { file: string; line: number
   }
 }
 
+// C0 controls other than tab, and DEL. A bare CR is one of them: an editor or `cat`
+// shows what follows it as a line of its own, but it is part of this line's value, so
+// `channel=x\rpubkey=...` would silently leave pubkey unset (no signature checks).
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+function assertNoControlCharacters(body: string, fileName: string, line: number): void {
+  const m = CONTROL_CHARACTER.exec(body);
+  if (m === null) return;
+  const code = m[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase();
+  throw new ConfigError(
+    'CONFIG_CONTROL_CHARACTER',
+    `${fileName}:${line}: control character U+${code} at column ${m.index + 1} (only LF or CRLF may end a line)`,
+    { details: { file: fileName, line, column: m.index + 1, character: `U+${code}` } },
+  );
+}
+
 /**
  * Parse update.conf text. `fileName` is only used in messages and error details.
  * Unknown keys are appended to `unknown` when given.
@@ -59,10 +77,12 @@ export function parseConfig(
   const cfg: Record<string, unknown> = {};
   const seenAt = new Map<string, number>();
   // Tolerate a UTF-8 byte order mark and CRLF line ends (files edited on Windows).
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
   lines.forEach((rawLine, index) => {
     const line = index + 1;
-    const trimmed = rawLine.trim();
+    const body = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    assertNoControlCharacters(body, fileName, line);
+    const trimmed = body.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const eq = trimmed.indexOf('=');
     const key = eq < 0 ? '' : trimmed.slice(0, eq).trim();
@@ -98,6 +118,9 @@ export function parseConfig(
   return cfg;
 }
 
+/** update.conf is a few hundred bytes; anything near this is not a config file. */
+export const CONFIG_MAX_BYTES = 64 * 1024;
+
 /**
  * Read and parse update.conf. A missing file is an empty config; any other read error
  * (permission, a directory, I/O) is a ConfigError CONFIG_UNREADABLE, because silently
@@ -111,7 +134,7 @@ export async function loadConfigFile(
 ): Promise<UpdateConfig> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readControlText(path, { maxBytes: CONFIG_MAX_BYTES });
   } catch (err) {
     const errno = errnoCode(err);
     if (errno === 'ENOENT') {
@@ -120,7 +143,7 @@ export async function loadConfigFile(
     }
     throw new ConfigError(
       'CONFIG_UNREADABLE',
-      `cannot read config file ${path}: ${errno ?? (err instanceof Error ? err.message : String(err))}`,
+      `cannot read config file ${path}: ${err instanceof KubesoloError ? err.message : (errno ?? String(err))}`,
       { cause: err, details: { file: path, errno } },
     );
   }

@@ -5,9 +5,9 @@
  * either raw or as 128 hex characters (whitespace trimmed).
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { decodePoint, isSmallOrder } from './ed25519.js';
 import { ConfigError, VerificationError, errnoCode } from '../errors.js';
+import { readControlText } from '../fs/control-file.js';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -48,7 +48,7 @@ export function parsePublicKey(text: string): Uint8Array {
 export async function loadPublicKey(path: string): Promise<Uint8Array> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readControlText(path, { maxBytes: 4096 });
   } catch (err) {
     throw new ConfigError('PUBKEY_UNREADABLE', `cannot read public key ${path}`, {
       cause: err,

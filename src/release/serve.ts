@@ -6,13 +6,18 @@
  *
  * Each response streams from a file handle opened once, so a file replaced by an
  * atomic rename (as `publish` does) mid-download keeps serving the old bytes under
- * the old ETag, and the next request sees the new file under a new ETag.
+ * the old ETag, and the next request sees the new file under a new ETag. Only
+ * regular files are served, and opening never blocks: a FIFO or device node under the
+ * served directory is a 404, not a request that hangs a thread-pool thread (and with
+ * four of them, the whole server and its shutdown).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { constants } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { OperationError, UsageError, errnoCode } from '../errors.js';
+import { SERVER_LIMITS } from '../http-limits.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export interface ByteRange {
@@ -102,7 +107,9 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
       send(res, 404, 'not found\n');
       return;
     }
-    fh = await open(real, 'r');
+    // O_NONBLOCK: open(2) of a FIFO without a writer would block; for a regular file
+    // it changes nothing.
+    fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') send(res, 404, 'not found\n');
@@ -187,7 +194,7 @@ export async function createStaticServer(
       details: { path: root },
     });
   }
-  return createServer((req, res) => {
+  return createServer(SERVER_LIMITS, (req, res) => {
     const started = Date.now();
     res.on('finish', () =>
       log.info('request', {

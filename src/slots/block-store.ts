@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import type { Slot } from '../bootenv/types.js';
+import { otherSlot, type Slot } from '../bootenv/types.js';
 import { findDeviceByLabel, findMount, run } from './block-device.js';
 import { checkpointJournal } from './journal-checkpoint.js';
+import { assertDistinctSlotDevices } from './slot-identity.js';
 import {
   dirFreeBytes,
   ensureIncomingDir,
@@ -127,21 +128,39 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
     log.warn('slot was busy; detached it lazily', { device, dir, error: last });
   }
 
+  /** Both labels on one partition would make a write to one slot a write to the other. */
+  async function assertDistinctDevices(target: Slot): Promise<void> {
+    const device = (slot: Slot) => findDeviceByLabel(options.labels[slot], root);
+    const other = await device(otherSlot(target)).catch((err: unknown) => {
+      // No filesystem carries the other label: nothing the target could alias.
+      if (err instanceof OperationError && err.code === 'SLOT_NOT_FOUND') return undefined;
+      throw err;
+    });
+    if (other === undefined) return;
+    const devices = { [target]: await device(target), [otherSlot(target)]: other };
+    await assertDistinctSlotDevices(devices as Record<Slot, string>, target);
+  }
+
   return {
     readVersion: (slot) => withSlot(slot, 'ro', readSlotDirVersion),
     freeBytes: (slot) => withSlot(slot, 'ro', dirFreeBytes),
     // The slot stays mounted for the whole download: the partial file lives on it, so
     // a kill or power cut leaves it there for the next run to resume (a mount left
     // behind by a kill is found and reused by withSlot).
-    openWriter: <T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>) =>
-      withSlot(slot, 'rw', async (dir) =>
+    async openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T> {
+      // Prove the target is not the running slot's device before anything is written.
+      await assertDistinctDevices(slot);
+      return withSlot(slot, 'rw', async (dir) =>
         fn({
           incomingDir: await ensureIncomingDir(dir),
           install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
         }),
-      ),
-    write: (slot: Slot, image: SlotImageSource, expected: SlotDigests) =>
-      withSlot(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions)),
+      );
+    },
+    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
+      await assertDistinctDevices(slot);
+      await withSlot(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions));
+    },
     verify: (slot, expected) =>
       withSlot(slot, 'ro', async (dir) => {
         await verifySlotDir(dir, expected);

@@ -12,6 +12,7 @@ import type { Slot } from '../bootenv/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
+import { assertDistinctSlotDirs } from './slot-identity.js';
 import {
   dirFreeBytes,
   ensureIncomingDir,
@@ -55,13 +56,17 @@ export function createDirSlotStore(
     freeBytes: (slot: Slot) => dirFreeBytes(dirs[slot]),
     async openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T> {
       const dir = await ensure(slot);
+      // Prove the target is not the running slot (same directory or inode) before any write.
+      await assertDistinctSlotDirs(dirs, slot);
       return fn({
         incomingDir: await ensureIncomingDir(dir),
         install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
       });
     },
     async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
-      await writeSlotDir(await ensure(slot), image, expected, writeOptions);
+      const dir = await ensure(slot);
+      await assertDistinctSlotDirs(dirs, slot);
+      await writeSlotDir(dir, image, expected, writeOptions);
     },
     async verify(slot, expected) {
       await verifySlotDir(dirs[slot], expected);

@@ -24,9 +24,10 @@
 import { existingAncestor } from '../fs/existing-ancestor.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
+import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
 import { readBackSha256 } from './read-back.js';
@@ -307,7 +308,7 @@ export async function verifySlotDir(dir: string, expected: SlotDigests): Promise
 export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
   const path = join(dir, SLOT_FILES.version);
   try {
-    const v = (await readFile(path, 'utf8')).trim();
+    const v = (await readControlText(path, { maxBytes: 4096 })).trim();
     return v === '' ? undefined : v;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;

@@ -96,7 +96,8 @@ describe('agent over an OCI registry', { skip }, () => {
     const code = (JSON.parse(a.stdout) as { error: { code: string } }).error.code;
     assert.match(code, /SIGNATURE/);
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
-    assert.equal(st.phase, 'failed');
+    // v1.1.0 is staged and intact: the refused offer is recorded without discarding it.
+    assert.equal(st.phase, 'staged');
     assert.equal(st.reason, code);
     assert.equal((await readFile(dev.path('slots/b/version'), 'utf8')).trim(), 'v1.1.0');
   });

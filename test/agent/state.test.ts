@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -156,7 +156,7 @@ describe('lock', () => {
     await new Promise((r) => child.on('exit', r));
     await writeFile(path, `${pid}\n`);
     const lock = await acquireLock(path);
-    assert.equal((await readFile(path, 'utf8')).trim(), String(process.pid));
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
     await lock.release();
     assert.deepEqual(await readdir(dir), []);
   });
@@ -164,8 +164,10 @@ describe('lock', () => {
   it('takes over an empty lock file (crash between create and write)', async () => {
     const path = join(dir, 'update.lock');
     await writeFile(path, '');
+    // Older than the few seconds another run may take between create and write.
+    await utimes(path, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const lock = await acquireLock(path);
-    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n`);
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
     await lock.release();
     assert.deepEqual(await readdir(dir), []);
   });

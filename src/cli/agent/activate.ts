@@ -14,7 +14,7 @@ export const activateCommand: Command<AgentGlobal> = {
     reboot: { type: 'boolean', description: 'Reboot into the new slot afterwards' },
   },
   async run(ctx) {
-    return withAgent(ctx, { lock: true }, async (agent) => {
+    await withAgent(ctx, { lock: true }, async (agent) => {
       const state = await activate(agent.deps);
       ctx.out.line(
         `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
@@ -25,7 +25,8 @@ export const activateCommand: Command<AgentGlobal> = {
         slot: state.targetSlot,
         version: state.toVersion,
       });
-      if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
     });
+    // Outside the lock: the reboot must never leave it held into the next boot.
+    if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
   },
 };

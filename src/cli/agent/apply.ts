@@ -13,6 +13,8 @@ export const applyCommand: Command<AgentGlobal> = {
     'gates (channel, architecture, minimum version, downgrade) → pre-flight (free space,',
     'node label updates.kubesolo.io/block=true) → download and verify → write the passive',
     'slot → read back → phase staged. --force skips the window and the node label.',
+    'On a device with an intact staged update it stops (ALREADY_STAGED, exit 0; with',
+    '--activate it activates that update); --force stages afresh.',
   ].join('\n'),
   globals: SOURCE_GLOBALS,
   options: {
@@ -29,7 +31,7 @@ export const applyCommand: Command<AgentGlobal> = {
     if (reboot && !chainActivate) {
       throw new UsageError('USAGE', '--reboot needs --activate');
     }
-    return withAgent(ctx, { lock: true, progress: true }, async (agent) => {
+    const activated = await withAgent(ctx, { lock: true, progress: true }, async (agent) => {
       const r = await apply(agent.deps, {
         force: ctx.global.force,
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
@@ -38,10 +40,21 @@ export const applyCommand: Command<AgentGlobal> = {
         ctx.log.info('already up to date', { version: r.version, code: 'UP_TO_DATE' });
         ctx.out.line(`Up to date: running ${r.version}.`);
         ctx.out.data({ ok: true, outcome: 'up-to-date', version: r.version });
-        return ExitCode.OK;
+        return false;
       }
       let state = r.state;
-      ctx.out.line(`Staged ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'}.`);
+      if (r.outcome === 'already-staged') {
+        ctx.log.info('an intact update is already staged; nothing downloaded or written', {
+          code: 'ALREADY_STAGED',
+          version: state.toVersion,
+          slot: state.targetSlot,
+        });
+        ctx.out.line(
+          `Already staged: ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'} (use --force to stage afresh).`,
+        );
+      } else {
+        ctx.out.line(`Staged ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'}.`);
+      }
       if (chainActivate) {
         state = await activate(agent.deps);
         ctx.out.line(`Activated slot ${state.targetSlot ?? '?'}: it boots on the next restart.`);
@@ -50,12 +63,15 @@ export const applyCommand: Command<AgentGlobal> = {
       }
       ctx.out.data({
         ok: true,
-        outcome: state.phase,
+        outcome: r.outcome === 'already-staged' && !chainActivate ? 'already-staged' : state.phase,
+        ...(r.outcome === 'already-staged' ? { code: 'ALREADY_STAGED' } : {}),
         version: state.toVersion,
         slot: state.targetSlot,
       });
-      if (reboot) await requestReboot(ctx.log);
-      return ExitCode.OK;
+      return chainActivate;
     });
+    // Outside the lock: the reboot must never leave it held into the next boot.
+    if (reboot && activated) await requestReboot(ctx.log);
+    return ExitCode.OK;
   },
 };

@@ -6,7 +6,6 @@
 import { createAgentContext } from '../../agent/context.js';
 import { runHealthcheck, type HealthcheckResult } from '../../agent/healthcheck.js';
 import { reconcile } from '../../agent/lifecycle.js';
-import { acquireLock } from '../../agent/lock.js';
 import { requestReboot } from '../../agent/reboot.js';
 import { otherSlot } from '../../bootenv/types.js';
 import type { ConfigField } from '../../config/keys.js';
@@ -15,6 +14,7 @@ import { parseHealthChecks, waitForHealthy } from '../../health/run.js';
 import type { HealthOptions, HealthReport } from '../../health/types.js';
 import { boolOpt, stringOpt, type Command, type CommandContext } from '../command.js';
 import { checkRoot, DEVICE_GLOBALS, type AgentGlobal } from './global.js';
+import { takeRunLock } from './session.js';
 
 /** Seconds as a non-negative number (0: run the checks once). */
 function seconds(ctx: CommandContext<AgentGlobal>, flag: string): number | undefined {
@@ -146,7 +146,8 @@ export const healthcheckCommand: Command<AgentGlobal> = {
         store: deps.state,
         bootEnv: deps.bootEnv,
         log: ctx.log,
-        lock: () => acquireLock(paths.lock),
+        // Best effort on a read-only or full state partition: the commit is GRUB's.
+        lock: () => takeRunLock(paths.lock, true, ctx.log),
         reconcile: () => reconcile(deps),
         slots: deps.slots,
         currentBootId: await deps.bootId(),

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AgentContext } from '../../agent/context.js';
 import { UsageError } from '../../errors.js';
+import { SERVER_LIMITS } from '../../http-limits.js';
 import type { UpdateState } from '../../agent/state.js';
 import {
   EXPOSITION_CONTENT_TYPE,
@@ -88,14 +89,20 @@ export const metricsCommand: Command<AgentGlobal> = {
         return;
       }
       const { host, port } = parseListen(listen);
-      const server = createServer((req, res) => {
+      const server = createServer(SERVER_LIMITS, (req, res) => {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { Allow: 'GET, HEAD' }).end('method not allowed\n');
+          return;
+        }
         if (req.url !== '/metrics') {
           res.writeHead(404).end('not found\n');
           return;
         }
         snapshot(agent).then(
           (body) => {
-            res.writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE }).end(body);
+            res
+              .writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE })
+              .end(req.method === 'HEAD' ? undefined : body);
           },
           (err: unknown) => {
             ctx.log.error('metrics snapshot failed', { error: String(err) });

@@ -14,11 +14,12 @@ export const rollbackCommand: Command<AgentGlobal> = {
     reboot: { type: 'boolean', description: 'Reboot into the other slot afterwards' },
   },
   async run(ctx) {
-    return withAgent(ctx, { lock: true }, async (agent) => {
+    await withAgent(ctx, { lock: true, lockOptional: true }, async (agent) => {
       const { state, slot } = await rollback(agent.deps);
       ctx.out.line(`Rolled back: slot ${slot} boots on the next restart.`);
       ctx.out.data({ ok: true, phase: state.phase, slot });
-      if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
     });
+    // Outside the lock: the reboot must never leave it held into the next boot.
+    if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
   },
 };

@@ -1,9 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { AgentPaths } from '../../agent/context.js';
-import { acquireLock } from '../../agent/lock.js';
 import { reconcile } from '../../agent/lifecycle.js';
-import { buildStatus, formatStatus } from '../../agent/status.js';
-import { KubesoloError } from '../../errors.js';
+import {
+  buildStatus,
+  formatStatus,
+  statusProblem,
+  type StatusInputs,
+  type StatusProblem,
+} from '../../agent/status.js';
+import type { AgentContext, AgentPaths } from '../../agent/context.js';
+import { parseRunningSlot, readCmdline } from '../../bootenv/cmdline.js';
+import { ExitCode } from '../../errors.js';
 import type { Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 import { withAgent } from './session.js';
@@ -22,13 +28,42 @@ function looksLikeDevice(paths: AgentPaths): boolean {
   }
 }
 
+/**
+ * Read what can be read. Both sides readable: the reconciled view (a boot fallback is
+ * shown as it will be recorded, without writing: status takes no lock and writes
+ * nothing, so it works on a read-only or full state partition). Otherwise each side on
+ * its own, and a problem for the other.
+ */
+async function gather(agent: AgentContext): Promise<StatusInputs> {
+  const { deps, paths } = agent;
+  try {
+    const { state, boot } = await reconcile(deps, 'none');
+    return { state, boot, runningSlot: boot.runningSlot, problems: [] };
+  } catch {
+    // Fall through: find out which side failed.
+  }
+  const problems: StatusProblem[] = [];
+  const state = await deps.state.read().then(
+    (r) => r.state,
+    (err: unknown) => void problems.push(statusProblem('state', err)),
+  );
+  const boot = await deps.bootEnv.read().then(
+    (b) => b,
+    (err: unknown) => void problems.push(statusProblem('grubenv', err)),
+  );
+  // The running slot comes from the kernel command line, not the GRUB environment.
+  const cmdline = boot ? undefined : await readCmdline(paths.cmdline).catch(() => undefined);
+  const runningSlot = boot?.runningSlot ?? (cmdline ? parseRunningSlot(cmdline) : undefined);
+  return { state: state ?? undefined, boot: boot ?? undefined, runningSlot, problems };
+}
+
 export const statusCommand: Command<AgentGlobal> = {
   name: 'status',
   summary: 'Show slots, versions, boot counter and update phase',
   globals: DEVICE_GLOBALS,
   description: [
-    'Read-only: creates no file or directory. When a state file exists it also records',
-    'a boot fallback it finds (phase rolled_back, BOOT_FALLBACK), under the run lock.',
+    'Read-only: takes no lock and creates or writes nothing, so it works on a read-only',
+    'or full state partition. A boot fallback is shown as the next writing command records it.',
   ].join('\n'),
   async run(ctx) {
     return withAgent(ctx, { lock: false }, async (agent) => {
@@ -36,28 +71,13 @@ export const statusCommand: Command<AgentGlobal> = {
         const message = `${agent.paths.root} does not look like a KubeSolo OS device: no update.conf, no grubenv, no kubesolo.slot= on the kernel command line; what follows are defaults. Pass --root DIR for a device's root, or create a simulated one with 'kubesolo-update dev init-root DIR'.`;
         ctx.log.warn(message, { code: 'NOT_A_DEVICE', root: agent.paths.root });
       }
-      // Record a boot fallback if there is one (needs the lock). Only a state file can
-      // hold a phase that a fallback changes: without one there is nothing to record,
-      // and taking the lock would create its directory. When another run holds the
-      // lock, report what is on disk without touching it.
-      let lock;
-      if (existsSync(agent.paths.state)) {
-        try {
-          lock = await acquireLock(agent.paths.lock);
-        } catch (err) {
-          if (!(err instanceof KubesoloError && err.code === 'LOCKED')) throw err;
-        }
-      }
-      try {
-        const { state, boot } = lock
-          ? await reconcile(agent.deps)
-          : { state: (await agent.deps.state.read()).state, boot: await agent.deps.bootEnv.read() };
-        const report = await buildStatus(boot, state, agent.deps.slots);
-        ctx.out.data(report);
-        for (const line of formatStatus(report)) ctx.out.line(line);
-      } finally {
-        await lock?.release();
-      }
+      const report = await buildStatus(await gather(agent), agent.deps.slots);
+      ctx.out.data(report);
+      for (const line of formatStatus(report)) ctx.out.line(line);
+      // Everything readable was shown; a script still learns that something was not.
+      for (const p of report.problems)
+        ctx.log.error(`cannot read ${p.source}: ${p.message}`, { ...p });
+      return report.problems.length > 0 ? ExitCode.FAILED : ExitCode.OK;
     });
   },
 };

@@ -1,0 +1,88 @@
+/**
+ * Issue 13, finding 2: a lock names its owner by pid, process start time and boot id,
+ * so neither a reboot nor a reused pid (pid 1 is always alive) can keep it held.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { acquireLock, processStartTime } from '../../src/agent/lock.js';
+
+const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+const otherBootId = '00000000-0000-4000-8000-000000000000';
+
+describe('run lock: pid + start time + boot id', () => {
+  let dir: string;
+  let path: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-lock-'));
+    path = join(dir, 'update.lock');
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('records the three facts of its owner', async () => {
+    const lock = await acquireLock(path);
+    const owner = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    assert.equal(owner.pid, process.pid);
+    assert.equal(owner.startTime, processStartTime(process.pid));
+    assert.equal(owner.bootId, bootId);
+    await lock.release();
+  });
+
+  it('a lock of pid 1 from an earlier boot (always-alive pid) is taken over', async () => {
+    await writeFile(
+      path,
+      JSON.stringify({ pid: 1, startTime: processStartTime(1), bootId: otherBootId }),
+    );
+    const lock = await acquireLock(path);
+    assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
+    await lock.release();
+  });
+
+  it('a reused pid (same pid, other start time) does not hold the lock', async () => {
+    await writeFile(path, JSON.stringify({ pid: 1, startTime: '1', bootId }));
+    const lock = await acquireLock(path);
+    await lock.release();
+  });
+
+  it('a bare-pid lock (older agents) written before this boot is stale even for pid 1', async () => {
+    await writeFile(path, '1\n');
+    const longAgo = new Date(Date.UTC(2000, 0, 1));
+    await utimes(path, longAgo, longAgo);
+    const lock = await acquireLock(path);
+    await lock.release();
+  });
+
+  it('a bare-pid lock of a live process written in this boot is held', async () => {
+    await writeFile(path, '1\n');
+    await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+  });
+
+  it('a live owner in this boot holds it: LOCKED with its pid', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      const pid = child.pid!;
+      await writeFile(path, JSON.stringify({ pid, startTime: processStartTime(pid), bootId }));
+      await assert.rejects(acquireLock(path), { code: 'LOCKED', details: { path, pid } });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a fresh empty lock (another run between create and write) is not stolen', async () => {
+    await writeFile(path, '');
+    await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+  });
+
+  it('release leaves a lock that is no longer ours alone', async () => {
+    const lock = await acquireLock(path);
+    const theirs = JSON.stringify({ pid: 1, startTime: processStartTime(1), bootId });
+    await writeFile(path, theirs);
+    await lock.release();
+    assert.equal(await readFile(path, 'utf8'), theirs);
+  });
+});

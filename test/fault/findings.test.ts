@@ -1,0 +1,417 @@
+/**
+ * Issue 13's findings, one block each, through the real agent bundle on a --root
+ * device. Each test fails on the agent before the fix (the comment says how).
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { AGENT_BIN, logLines } from '../helpers/cli.js';
+import { grubVars, makeFaultDevice, readState, type FaultDevice } from './harness.js';
+
+const isRoot = process.getuid?.() === 0;
+
+function mount(args: string[]): void {
+  execFileSync('mount', args, { stdio: 'ignore' });
+}
+
+describe('finding 1: a configuration can never make apply write the running slot', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  // Before: each spelling was accepted, apply wrote v1.1.0 over slot A and said "slot B".
+  for (const spelling of ['/slots/a/', '/slots/b/../a', '/slots/./a', '//slots/a']) {
+    it(`slot_b_dir=${spelling} is refused up front (SLOT_ALIASED, exit 2), slot A untouched`, async () => {
+      const before = f.slotA();
+      await f.dev.writeConfig({
+        server: f.server.url,
+        pubkey: '/etc/kubesolo/update.pub',
+        slot_backend: 'dir',
+        slot_a_dir: '/slots/a',
+        slot_b_dir: spelling,
+      });
+      const r = await f.agent(['apply']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+      assert.equal(f.slotA(), before);
+      assert.equal(f.server.requests.size, 0, 'nothing fetched');
+    });
+  }
+
+  it('a slot B directory that is a symlink to slot A is refused before the write', async () => {
+    const before = f.slotA();
+    await rm(f.dev.path('slots/b'), { recursive: true });
+    await symlink(f.dev.path('slots/a'), f.dev.path('slots/b'));
+    const r = await f.agent(['apply']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+    assert.equal(f.slotA(), before);
+    assert.equal(readState(f.statePath).phase, 'failed');
+    assert.equal(readState(f.statePath).reason, 'SLOT_ALIASED');
+  });
+
+  it(
+    'a bind mount of slot A at slot B (same inode) is refused',
+    { skip: !isRoot && 'needs root' },
+    async () => {
+      const before = f.slotA();
+      mount(['--bind', f.dev.path('slots/a'), f.dev.path('slots/b')]);
+      try {
+        const r = await f.agent(['apply']);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+        assert.equal(f.slotA(), before);
+      } finally {
+        execFileSync('umount', [f.dev.path('slots/b')]);
+      }
+    },
+  );
+
+  it('cloud-init refuses slot_b_dir aliasing slot_a_dir and writes nothing', async () => {
+    const conf = f.dev.path('etc/kubesolo/update.conf');
+    const confBefore = await readFile(conf, 'utf8');
+    const file = f.dev.path('user-data.yaml');
+    await writeFile(file, '#cloud-config\nupdates:\n  slot_b_dir: /slots/b/../a\n');
+    const r = await f.agent(['cloud-init', 'apply', file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+    assert.equal(await readFile(conf, 'utf8'), confBefore);
+  });
+
+  it('cloud-init refuses slot_b_label equal to the default slot A label', async () => {
+    const file = f.dev.path('user-data.yaml');
+    await writeFile(file, '#cloud-config\nupdates:\n  slot_b_label: KSOLOA\n');
+    const r = await f.agent(['cloud-init', 'apply', file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+  });
+});
+
+describe('finding 2: a stale lock never wedges the device', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  it('a lock left by pid 1 in an earlier boot does not block apply or activate', async () => {
+    // Before: pid 1 is alive, so every command exited LOCKED until the file was deleted.
+    await mkdir(f.dev.path('var/lib/kubesolo/update'), { recursive: true });
+    await writeFile(
+      f.dev.path('var/lib/kubesolo/update/update.lock'),
+      JSON.stringify({ pid: 1, startTime: '1', bootId: 'an-earlier-boot' }),
+    );
+    const a = await f.agent(['apply']);
+    assert.equal(a.code, 0, a.stderr);
+    const b = await f.agent(['activate']);
+    assert.equal(b.code, 0, b.stderr);
+  });
+
+  it('the lock is released before the reboot command runs', async () => {
+    const lock = f.dev.path('var/lib/kubesolo/update/update.lock');
+    const seen = f.dev.path('lock-seen-by-reboot');
+    const r = await f.agent(['apply', '--activate', '--reboot'], {
+      KUBESOLO_UPDATE_REBOOT_COMMAND: `if [ -e '${lock}' ]; then echo held > '${seen}'; else echo free > '${seen}'; fi`,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await readFile(seen, 'utf8')).trim(), 'free');
+  });
+});
+
+describe('finding 3: line endings in update.conf', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  it('a bare CR is a configuration error naming the line; nothing unsigned is installed', async () => {
+    // Before: `pubkey=` was swallowed into channel's value, signatures were off.
+    const conf = [
+      'slot_backend=dir',
+      'slot_a_dir=/slots/a',
+      'slot_b_dir=/slots/b',
+      `server=${f.server.url}`,
+      'channel=stable\rpubkey=/etc/kubesolo/update.pub',
+    ].join('\n');
+    await writeFile(f.dev.path('etc/kubesolo/update.conf'), conf + '\n');
+    const r = await f.agent(['apply']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.doc.error.code, 'CONFIG_CONTROL_CHARACTER');
+    assert.equal(r.doc.error.line, 5);
+    assert.equal(existsSync(f.dev.path('slots/b/version')), false);
+  });
+
+  it('CRLF line ends are accepted', async () => {
+    const conf = [
+      'slot_backend=dir',
+      'slot_a_dir=/slots/a',
+      'slot_b_dir=/slots/b',
+      `server=${f.server.url}`,
+      'pubkey=/etc/kubesolo/update.pub',
+    ].join('\r\n');
+    await writeFile(f.dev.path('etc/kubesolo/update.conf'), conf + '\r\n');
+    const r = await f.agent(['apply']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.outcome, 'staged');
+  });
+});
+
+describe(
+  'finding 4: degraded mode (read-only or full state partition, corrupt grubenv)',
+  {
+    skip: !isRoot && 'mounts need root',
+  },
+  () => {
+    let f: FaultDevice;
+    let stateDir: string;
+    beforeEach(async () => {
+      f = await makeFaultDevice();
+      // The slot B image rollback needs, and a committed update to roll back from.
+      assert.equal((await f.agent(['apply'])).code, 0);
+      stateDir = f.dev.path('var/lib/kubesolo/update');
+      await rm(join(stateDir, 'staging'), { recursive: true, force: true });
+    });
+    afterEach(async () => {
+      try {
+        execFileSync('umount', [stateDir], { stdio: 'ignore' });
+      } catch {
+        // not mounted
+      }
+      await f.cleanup();
+    });
+
+    async function overlayState(options: string): Promise<void> {
+      const saved = await readFile(join(stateDir, 'state.json'));
+      mount(['-t', 'tmpfs', '-o', `size=64k,${options}`, 'tmpfs', stateDir]);
+      await writeFile(join(stateDir, 'state.json'), saved);
+    }
+
+    it('read-only: status reports, rollback flips GRUB (before: LOCK_FAILED)', async () => {
+      await overlayState('rw');
+      mount(['-o', 'remount,ro', stateDir]);
+      const s = await f.agent(['status']);
+      assert.equal(s.code, 0, s.stderr);
+      assert.equal(s.doc.state.phase, 'staged');
+      const r = await f.agent(['rollback']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(grubVars(f.grubenv).active_slot, 'B');
+      const a = await f.agent(['apply']);
+      assert.equal(a.code, 1);
+      assert.equal(a.doc.error.code, 'STATE_READ_ONLY');
+    });
+
+    it('full: status reports, rollback flips GRUB', async () => {
+      await overlayState('rw');
+      try {
+        await writeFile(join(stateDir, 'filler'), Buffer.alloc(128 * 1024));
+      } catch {
+        // ENOSPC: the partition is full now
+      }
+      const s = await f.agent(['status']);
+      assert.equal(s.code, 0, s.stderr);
+      const r = await f.agent(['rollback']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(grubVars(f.grubenv).active_slot, 'B');
+      const a = await f.agent(['apply']);
+      assert.equal(a.doc.error.code, 'STATE_NO_SPACE');
+    });
+
+    it('corrupt grubenv: status still shows the state and names the problem', async () => {
+      await writeFile(f.grubenv, Buffer.alloc(1024, 0x41));
+      const s = await f.agent(['status']);
+      assert.equal(s.code, 1);
+      assert.equal(s.doc.state.phase, 'staged');
+      assert.equal(s.doc.active_slot, null);
+      assert.equal(s.doc.running_slot, 'A');
+      assert.equal(s.doc.problems[0].code, 'GRUBENV_CORRUPT');
+    });
+  },
+);
+
+describe('finding 5: verified work is kept', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  it('apply on a staged device says so and fetches no artifact again', async () => {
+    assert.equal((await f.agent(['apply'])).code, 0);
+    const sent = f.server.bytesSent();
+    const kernelRequests = f.server.requests.get('/v1.1.0/vmlinuz');
+    const r = await f.agent(['apply']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.outcome, 'already-staged');
+    assert.ok(logLines(r.stderr).some((l) => l.code === 'ALREADY_STAGED'));
+    assert.equal(f.server.requests.get('/v1.1.0/vmlinuz'), kernelRequests);
+    // Only latest.json and its signature again: far less than one image.
+    assert.ok(f.server.bytesSent() - sent < 16 * 1024, `${f.server.bytesSent() - sent} bytes`);
+    assert.equal(readState(f.statePath).phase, 'staged');
+  });
+
+  it('--force stages afresh', async () => {
+    assert.equal((await f.agent(['apply'])).code, 0);
+    const before = f.server.requests.get('/v1.1.0/vmlinuz') ?? 0;
+    const r = await f.agent(['apply', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.outcome, 'staged');
+    assert.ok((f.server.requests.get('/v1.1.0/vmlinuz') ?? 0) > before);
+  });
+
+  it(
+    'a failed activate (read-only /boot) stays staged and can be retried',
+    { skip: !isRoot && 'mounts need root' },
+    async () => {
+      assert.equal((await f.agent(['apply'])).code, 0);
+      const boot = f.dev.path('boot/grub');
+      mount(['--bind', boot, boot]);
+      mount(['-o', 'remount,ro,bind', boot]);
+      let failed;
+      try {
+        failed = await f.agent(['activate']);
+      } finally {
+        execFileSync('umount', [boot]);
+      }
+      assert.equal(failed.code, 1, failed.stderr);
+      const st = readState(f.statePath);
+      // Before: phase failed, and the next activate said NOTHING_STAGED.
+      assert.equal(st.phase, 'staged');
+      assert.equal(st.reason, failed.doc.error.code);
+      const again = await f.agent(['activate']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(grubVars(f.grubenv).active_slot, 'B');
+    },
+  );
+});
+
+describe('finding 6: bounded inputs', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  it('a FIFO as update.conf is refused at once, not waited on', async () => {
+    const conf = f.dev.path('etc/kubesolo/update.conf');
+    await rm(conf);
+    execFileSync('mkfifo', [conf]);
+    const r = await f.agent(['status']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.doc.error.code, 'CONFIG_UNREADABLE');
+    assert.match(r.doc.error.message, /not a regular file/);
+  });
+
+  it('a huge state.json (sparse 4 GiB) is reported, not read into memory', async () => {
+    await mkdir(f.dev.path('var/lib/kubesolo/update'), { recursive: true });
+    await writeFile(f.statePath, '');
+    await truncate(f.statePath, 4 * 1024 ** 3);
+    const r = await f.agent(['status']);
+    assert.equal(r.code, 1);
+    assert.equal(r.doc.problems[0].source, 'state');
+    assert.equal(r.doc.problems[0].code, 'STATE_READ_FAILED');
+    assert.ok(statSync(f.statePath).size > 1024 ** 3, 'the evidence is left in place');
+  });
+
+  it('a FIFO as the public key or grubenv does not hang the agent', async () => {
+    await rm(f.grubenv);
+    execFileSync('mkfifo', [f.grubenv]);
+    const r = await f.agent(['status'], {});
+    assert.equal(r.code, 1);
+    assert.equal(r.doc.problems[0].source, 'grubenv');
+  });
+});
+
+describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    // Large enough that the download is still running when the signal arrives.
+    f = await makeFaultDevice({ imageBytes: 96 * 1024 * 1024 });
+  });
+  afterEach(() => f.cleanup());
+
+  for (const [signal, exit] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
+    it(`${signal}: failed/INTERRUPTED, lock released, partial data kept, exit ${exit}`, async () => {
+      const child = spawn(process.execPath, [AGENT_BIN, 'apply', '--root', f.dev.root, '--json'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      const staging = f.dev.path('var/lib/kubesolo/update/staging');
+      const bytesStaged = () => {
+        try {
+          return readdirSync(staging).reduce(
+            (n, name) => n + statSync(join(staging, name)).size,
+            0,
+          );
+        } catch {
+          return 0;
+        }
+      };
+      const deadline = Date.now() + 30_000;
+      while (bytesStaged() < 1024 * 1024 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
+      child.kill(signal);
+      const code = await exited;
+      assert.equal(code, exit);
+      const st = readState(f.statePath);
+      assert.equal(st.phase, 'failed');
+      assert.equal(st.reason, 'INTERRUPTED');
+      assert.equal(JSON.parse(stdout).error.code, 'INTERRUPTED');
+      assert.equal(existsSync(f.dev.path('var/lib/kubesolo/update/update.lock')), false);
+      assert.ok(bytesStaged() > 0, 'the partial download is kept for resume');
+      assert.deepEqual(grubVars(f.grubenv), {
+        active_slot: 'A',
+        boot_counter: '3',
+        boot_success: '1',
+      });
+      // The next run completes.
+      const again = await f.agent(['apply']);
+      assert.equal(again.code, 0, again.stderr);
+    });
+  }
+});
+
+describe('finding 8: internal errors carry their real code', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  it('a YAML merge key whose source is not a mapping is CLOUDINIT_YAML_INVALID, not UNEXPECTED', async () => {
+    const file = f.dev.path('user-data.yaml');
+    await writeFile(file, '#cloud-config\nupdates:\n  health_checks:\n    - <<: 1\n');
+    const r = await f.agent(['cloud-init', 'apply', file]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.doc.error.code, 'CLOUDINIT_YAML_INVALID');
+  });
+
+  it(
+    'a read-only staging directory is named as such, not ENOENT',
+    { skip: !isRoot && 'mounts need root' },
+    async () => {
+      const staging = f.dev.path('var/lib/kubesolo/update/staging');
+      await mkdir(staging, { recursive: true });
+      mount(['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', staging]);
+      try {
+        const r = await f.agent(['apply']);
+        assert.notEqual(r.code, 0);
+        assert.notEqual(r.doc.error.code, 'UNEXPECTED');
+        assert.doesNotMatch(JSON.stringify(r.doc.error), /ENOENT/);
+        assert.match(JSON.stringify(r.doc.error), /EROFS|READ_ONLY/);
+      } finally {
+        execFileSync('umount', [staging]);
+      }
+    },
+  );
+});

@@ -1,0 +1,152 @@
+/**
+ * Issue 13, finding 1: the running slot is untouchable. The proof lives in
+ * src/slots/slot-identity.ts; here it meets every spelling of "the same storage":
+ * lexical aliases, symlinks, and block slots that resolve to one device (two
+ * by-label symlinks to one loop device, a second device node for the same device).
+ */
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { createBlockSlotStore } from '../../src/slots/block-store.js';
+import { deviceNumber } from '../../src/slots/block-device.js';
+import {
+  assertDistinctSlotDevices,
+  assertDistinctSlotDirs,
+  assertSlotKeysDistinct,
+  slotSpellingsAlias,
+} from '../../src/slots/slot-identity.js';
+import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+
+const exec = promisify(execFile);
+
+describe('slot aliasing seen in the configuration', () => {
+  it('every spelling of one directory aliases', () => {
+    for (const b of [
+      '/slots/a',
+      '/slots/a/',
+      '/slots/b/../a',
+      '/slots/./a',
+      '//slots//a',
+      '/x/../slots/a',
+    ]) {
+      assert.equal(slotSpellingsAlias('/slots/a', b), true, b);
+    }
+    for (const b of ['/slots/b', '/slots/a/b', '/slots/ab', '/Slots/a']) {
+      assert.equal(slotSpellingsAlias('/slots/a', b), false, b);
+    }
+    assert.equal(slotSpellingsAlias('/slots/a', undefined), false);
+  });
+
+  it('assertSlotKeysDistinct names the key: SLOT_ALIASED', () => {
+    assert.throws(() => assertSlotKeysDistinct({ slotADir: '/s/a', slotBDir: '/s/b/../a' }), {
+      code: 'SLOT_ALIASED',
+      exitCode: 2,
+      details: { key: 'slot_b_dir', slotADir: '/s/a', slotBDir: '/s/b/../a' },
+    });
+    assert.throws(() => assertSlotKeysDistinct({ slotALabel: 'KSOLOA', slotBLabel: 'KSOLOA' }), {
+      code: 'SLOT_ALIASED',
+      details: { key: 'slot_b_label', label: 'KSOLOA' },
+    });
+    assertSlotKeysDistinct({
+      slotADir: '/s/a',
+      slotBDir: '/s/b',
+      slotALabel: 'A',
+      slotBLabel: 'B',
+    });
+  });
+});
+
+describe('slot aliasing proved on disk (dir slots)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-identity-'));
+    await mkdir(join(dir, 'a'));
+    await mkdir(join(dir, 'b'));
+    await symlink(join(dir, 'a'), join(dir, 'link-to-a'));
+    await symlink('../a', join(dir, 'b', 'up'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('distinct directories pass; a missing other slot cannot alias', async () => {
+    await assertDistinctSlotDirs({ A: join(dir, 'a'), B: join(dir, 'b') }, 'B');
+    await assertDistinctSlotDirs({ A: join(dir, 'missing'), B: join(dir, 'b') }, 'B');
+  });
+
+  for (const spelling of ['link-to-a', 'b/up', 'b/../a', './a/']) {
+    it(`slot B at ${spelling} is slot A: SLOT_ALIASED`, async () => {
+      await assert.rejects(
+        assertDistinctSlotDirs({ A: join(dir, 'a'), B: join(dir, spelling) }, 'B'),
+        (err: { code: string; details: Record<string, unknown> }) =>
+          err.code === 'SLOT_ALIASED' && err.details.resolved === join(dir, 'a'),
+      );
+    });
+  }
+});
+
+const loopSkip = await loopSkipReason();
+if (loopSkip) console.log(`# block slot aliasing tests skipped: ${loopSkip}`);
+
+describe('slot aliasing proved on disk (block slots on loop devices)', { skip: loopSkip }, () => {
+  let work: string;
+  let a: LoopDisk;
+  let b: LoopDisk;
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'ks-identity-blk-'));
+    a = await makeLoopDisk({ label: uniqueLabel('KI'), sizeMiB: 8, dir: work });
+    b = await makeLoopDisk({ label: uniqueLabel('KI'), sizeMiB: 8, dir: work });
+  });
+  after(async () => {
+    await a?.cleanup();
+    await b?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('two devices pass', async () => {
+    await assertDistinctSlotDevices({ A: a.device, B: b.device }, 'B');
+  });
+
+  it('a second device node for the same device is the same slot', async () => {
+    const [major, minor] = (await deviceNumber(a.device)).split(':');
+    const alias = join(work, 'alias-node');
+    await exec('mknod', [alias, 'b', major!, minor!]);
+    await assert.rejects(
+      assertDistinctSlotDevices({ A: a.device, B: alias }, 'B'),
+      (err: { code: string; details: Record<string, unknown> }) =>
+        err.code === 'SLOT_ALIASED' && err.details.majorMinor === `${major}:${minor}`,
+    );
+  });
+
+  it('the block store refuses to write when both labels resolve to one device (by-label symlinks)', async () => {
+    // A --root whose /dev/disk/by-label has both slot labels pointing at disk A.
+    const root = join(work, 'root');
+    await mkdir(join(root, 'dev/disk/by-label'), { recursive: true });
+    await symlink(a.device, join(root, 'dev/disk/by-label/SLOTA'));
+    await symlink(a.device, join(root, 'dev/disk/by-label/SLOTB'));
+    const store = createBlockSlotStore({
+      labels: { A: 'SLOTA', B: 'SLOTB' },
+      root,
+      mountBase: work,
+    });
+    const kernel = randomBytes(4096);
+    const initramfs = randomBytes(8192);
+    await writeFile(join(work, 'k'), kernel);
+    await writeFile(join(work, 'i'), initramfs);
+    const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
+    const before = (await stat(a.image)).mtimeMs;
+    await assert.rejects(
+      store.write(
+        'B',
+        { kernelPath: join(work, 'k'), initramfsPath: join(work, 'i'), version: 'v9' },
+        { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+      ),
+      { code: 'SLOT_ALIASED', exitCode: 2 },
+    );
+    assert.equal(await store.readVersion('A'), undefined, 'nothing was written to disk A');
+    assert.equal((await stat(a.image)).mtimeMs, before);
+  });
+});

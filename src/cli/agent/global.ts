@@ -14,6 +14,7 @@ export interface AgentGlobal {
   channel: string | undefined;
   pubkey: string | undefined;
   maintenanceWindow: string | undefined;
+  timeZone: string | undefined;
   force: boolean;
 }
 
@@ -65,6 +66,11 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     valueName: 'HH:MM-HH:MM',
     description: 'Only apply updates inside this local-time window',
   },
+  'time-zone': {
+    type: 'string',
+    valueName: 'ZONE',
+    description: 'IANA time zone of the window (default: /etc/localtime)',
+  },
   force: { type: 'boolean', description: 'Skip the maintenance window and the node block label' },
   version: { type: 'boolean', description: 'Print the version and exit' },
 };
@@ -87,6 +93,7 @@ export function makeAgentGlobal(values: OptionValues): AgentGlobal {
     channel: stringOpt(values, 'channel'),
     pubkey: stringOpt(values, 'pubkey'),
     maintenanceWindow: stringOpt(values, 'maintenance-window'),
+    timeZone: stringOpt(values, 'time-zone'),
     force: boolOpt(values, 'force'),
   };
 }

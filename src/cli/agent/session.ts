@@ -32,6 +32,7 @@ export async function withAgent<T>(
         ...(g.channel !== undefined ? { channel: g.channel } : {}),
         ...(g.pubkey !== undefined ? { pubkey: g.pubkey } : {}),
         ...(g.maintenanceWindow !== undefined ? { maintenanceWindow: g.maintenanceWindow } : {}),
+        ...(g.timeZone !== undefined ? { timeZone: g.timeZone } : {}),
       },
       progress: options.progress === true && !g.json,
     },

@@ -58,11 +58,13 @@ ksu_wd_trim() { # VAR: strip surrounding whitespace (CR included) from $VAR
   eval "$1=\$ksu_wd_t"
 }
 
-# ksu_wd_conf KEY: the value of KEY in update.conf ('' when unset or no file), read by
-# the agent's rules (src/config/file.ts): trimmed, one pair of matching quotes removed,
-# the last line wins, an empty value unsets.
+# ksu_wd_conf KEY [CHECK]: the value of KEY in update.conf in ksu_wd_val ('' when unset
+# or no file), read by the agent's rules (src/config/file.ts): trimmed, one pair of
+# matching quotes removed, the last line wins, an empty value unsets. With CHECK (a
+# function printing nothing for a bad value), ksu_wd_bad is the first value it refuses:
+# the agent refuses the whole file then, even when a later line would override it.
 ksu_wd_conf() {
-  ksu_wd_val=
+  ksu_wd_val= ksu_wd_bad=
   [ -r "$ksu_wd_conf" ] || return 0
   while IFS= read -r ksu_wd_line || [ -n "$ksu_wd_line" ]; do
     ksu_wd_trim ksu_wd_line
@@ -75,6 +77,9 @@ ksu_wd_conf() {
     case $ksu_wd_val in
       \"*\" | \'*\') ksu_wd_val=${ksu_wd_val#?} ksu_wd_val=${ksu_wd_val%?} ;;
     esac
+    if [ -n "$2" ] && [ -n "$ksu_wd_val" ] && [ -z "$ksu_wd_bad" ] && [ -z "$($2 "$ksu_wd_val")" ]; then
+      ksu_wd_bad=$ksu_wd_val
+    fi
   done <"$ksu_wd_conf"
 }
 
@@ -84,6 +89,8 @@ ksu_wd_seconds() {
   ksu_wd_n=${1%[smh]}
   case $ksu_wd_n in '' | *[!0-9]*) return 0 ;; esac
   [ ${#ksu_wd_n} -le 6 ] || return 0
+  # Leading zeros would make shell arithmetic read the number as octal.
+  while :; do case $ksu_wd_n in 0?*) ksu_wd_n=${ksu_wd_n#0} ;; *) break ;; esac; done
   case $1 in *h) ksu_wd_n=$((ksu_wd_n * 3600)) ;; *m) ksu_wd_n=$((ksu_wd_n * 60)) ;; *) ksu_wd_n=$((ksu_wd_n + 0)) ;; esac
   if [ "$ksu_wd_n" -eq 0 ] || { [ "$ksu_wd_n" -ge 30 ] && [ "$ksu_wd_n" -le 86400 ]; }; then
     echo "$ksu_wd_n"
@@ -178,9 +185,11 @@ ksu_wd_wait() {
   ksu_wd_hw_open
   while :; do
     ksu_wd_grubenv
-    if [ "$ksu_wd_env_ok" = 1 ] && ! ksu_wd_on_trial; then
+    # Disarm only on what the agent writes when it commits or rolls back: a valid block
+    # with boot_success=1. A block read while being rewritten is not taken for a commit.
+    if [ "$ksu_wd_env_ok" = 1 ] && [ "$ksu_wd_success" = 1 ]; then
       ksu_wd_hw_close
-      ksu_wd_log "boot committed (boot_success=${ksu_wd_success:-unset}, active_slot=$(ksu_wd_slot)) after $(ksu_wd_uptime) s: disarmed"
+      ksu_wd_log "boot committed (boot_success=1, active_slot=$(ksu_wd_slot)) after $(ksu_wd_uptime) s: disarmed"
       return 0
     fi
     ksu_wd_now=$(ksu_wd_uptime)
@@ -212,15 +221,13 @@ ksu_wd_main() {
 
   ksu_wd_conf grubenv
   ksu_wd_env=$ksu_wd_root${ksu_wd_val:-/boot/grub/grubenv}
-  ksu_wd_conf commit_deadline
-  ksu_wd_deadline=15m
-  [ -n "$ksu_wd_val" ] && ksu_wd_deadline=$ksu_wd_val
-  ksu_wd_secs=$(ksu_wd_seconds "$ksu_wd_deadline")
-  if [ -z "$ksu_wd_secs" ]; then
-    ksu_wd_log "invalid commit_deadline '$ksu_wd_deadline' in $ksu_wd_conf (want 0, or 30s..24h as N, Ns, Nm or Nh): using 15m"
-    ksu_wd_secs=900
+  ksu_wd_conf commit_deadline ksu_wd_seconds
+  if [ -n "$ksu_wd_bad" ]; then
+    ksu_wd_log "invalid commit_deadline '$ksu_wd_bad' in $ksu_wd_conf (want 0, or 30s..24h as N, Ns, Nm or Nh): using 15m"
+    ksu_wd_deadline=900
+  else
+    ksu_wd_deadline=$(ksu_wd_seconds "${ksu_wd_val:-15m}")
   fi
-  ksu_wd_deadline=$ksu_wd_secs
 
   ksu_wd_grubenv
   if ! ksu_wd_on_trial; then

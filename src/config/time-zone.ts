@@ -4,14 +4,16 @@
  * - `time_zone` set: that IANA name (validated by Intl when the config is read).
  * - unset: the host's `/etc/localtime` under --root. A symlink into a zoneinfo tree
  *   (`/usr/share/zoneinfo/Europe/Berlin`, also via `posix/` or `right/`) names the
- *   zone. A regular file (a copied TZif file) carries no name: `/etc/timezone` under
- *   --root is used when it names a valid zone, otherwise the agent says so and falls
- *   back to its own process's zone. Matching the file's bytes against a zoneinfo tree
- *   is not attempted: KubeSolo OS ships none, and a guess is worse than a warning.
+ *   zone. A regular file (a copied TZif file, and what a Kubernetes hostPath mount of a
+ *   symlink gives a pod) carries no name: `/etc/timezone` under --root is used when it
+ *   names a valid zone; else the zone whose TZif file is byte-identical in a zoneinfo
+ *   tree (under --root, then the agent's own, as ICU does for the process zone);
+ *   otherwise the agent says so and falls back to its own process's zone.
  * - no `/etc/localtime` under --root: the process's own zone (TZ, or the container's
  *   /etc/localtime), which is what the window used before `time_zone` existed.
  */
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { underRoot } from '../paths.js';
@@ -55,12 +57,43 @@ export interface ResolvedTimeZone {
   /** IANA name; undefined: the process's own local time. */
   zone: string | undefined;
   /** Where it came from, for logs and `check` output. */
-  source: 'time_zone' | '/etc/localtime' | '/etc/timezone' | 'process';
+  source: 'time_zone' | '/etc/localtime' | '/etc/timezone' | 'zoneinfo match' | 'process';
 }
 
 /** The process's own zone name, for messages (Intl's default). */
 export function processTimeZone(): string {
   return new Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/** Zone files under `dir`, Area/Location names first (then legacy ones such as CET). */
+async function zoneFiles(dir: string, prefix = ''): Promise<string[]> {
+  const entries = await readdir(join(dir, prefix), { withFileTypes: true }).catch(() => []);
+  const out: string[] = [];
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const name = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      // posix/ and right/ repeat the tree (right/ with leap seconds Intl does not know).
+      if (!prefix && (e.name === 'posix' || e.name === 'right')) continue;
+      out.push(...(await zoneFiles(dir, name)));
+    } else if (e.isFile() || e.isSymbolicLink()) {
+      out.push(name);
+    }
+  }
+  return prefix
+    ? out
+    : [...out.filter((n) => n.includes('/')), ...out.filter((n) => !n.includes('/'))];
+}
+
+/** The name of the zone whose TZif file in one of `dirs` is byte-identical to `data`. */
+export async function matchZoneFile(data: Buffer, dirs: string[]): Promise<string | undefined> {
+  if (data.subarray(0, 4).toString('latin1') !== 'TZif') return undefined;
+  for (const dir of dirs) {
+    for (const name of await zoneFiles(dir)) {
+      const candidate = await readFile(join(dir, name)).catch(() => undefined);
+      if (candidate !== undefined && candidate.equals(data) && isTimeZoneName(name)) return name;
+    }
+  }
+  return undefined;
 }
 
 export async function resolveTimeZone(options: {
@@ -93,8 +126,12 @@ export async function resolveTimeZone(options: {
     .split('\n')[0]!
     .trim();
   if (isTimeZoneName(named)) return { zone: named, source: '/etc/timezone' };
+  const data = await readFile(localtime).catch(() => Buffer.alloc(0));
+  const dirs = [...new Set([underRoot(root, '/usr/share/zoneinfo'), '/usr/share/zoneinfo'])];
+  const matched = await matchZoneFile(data, dirs);
+  if (matched !== undefined) return { zone: matched, source: 'zoneinfo match' };
   log?.warn(
-    '/etc/localtime is a copy, not a link, and names no zone; maintenance windows use the process time zone; set time_zone=',
+    '/etc/localtime is a copy, not a link, and matches no known zone; maintenance windows use the process time zone; set time_zone=',
     { code: 'TIME_ZONE_UNKNOWN', timeZone: processTimeZone() },
   );
   return { zone: undefined, source: 'process' };

@@ -83,6 +83,24 @@ describe('resolveTimeZone', () => {
     });
   });
 
+  it('a copied TZif file (what a hostPath mount of the link gives a pod): matched in a zoneinfo tree', async () => {
+    await reset();
+    // The host's file, copied: its bytes, not its name, reach the pod.
+    await copyFile('/usr/share/zoneinfo/Pacific/Kiritimati', localtime());
+    assert.deepEqual(await resolveTimeZone({ configured: undefined, root: dev.root }), {
+      zone: 'Pacific/Kiritimati',
+      source: 'zoneinfo match',
+    });
+    // A zoneinfo tree under --root is searched first (here: a single zone file).
+    await mkdir(dev.path('usr/share/zoneinfo/Etc'), { recursive: true });
+    await copyFile('/usr/share/zoneinfo/Etc/UTC', dev.path('usr/share/zoneinfo/Etc/UTC'));
+    await copyFile('/usr/share/zoneinfo/Etc/UTC', localtime());
+    assert.deepEqual(await resolveTimeZone({ configured: undefined, root: dev.root }), {
+      zone: 'Etc/UTC',
+      source: 'zoneinfo match',
+    });
+  });
+
   it('a copied file without a name: the process zone, with a TIME_ZONE_UNKNOWN warning', async () => {
     await reset();
     await copyFile('/etc/hostname', localtime()).catch(() => writeFile(localtime(), 'TZif2'));

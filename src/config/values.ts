@@ -121,10 +121,7 @@ export const MAX_COMMIT_DEADLINE = 86_400;
 export const commitDeadline: ValueParser<number> = (raw) => {
   const m = /^(\d{1,6})([smh]?)$/.exec(raw);
   const seconds = m ? Number(m[1]) * DEADLINE_UNIT[m[2]!]! : NaN;
-  if (
-    !m ||
-    (seconds !== 0 && (seconds < MIN_COMMIT_DEADLINE || seconds > MAX_COMMIT_DEADLINE))
-  ) {
+  if (!m || (seconds !== 0 && (seconds < MIN_COMMIT_DEADLINE || seconds > MAX_COMMIT_DEADLINE))) {
     throw invalidValue(
       `expected 0 (off) or a duration of 30s..24h such as 900, 900s, 15m or 1h, got ${JSON.stringify(raw)}`,
     );

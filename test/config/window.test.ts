@@ -38,6 +38,44 @@ function withTz(tz: string, fn: () => void): void {
   }
 }
 
+// DST change days of 2026. Europe/Berlin: spring forward Sun 29 March 02:00 CET -> 03:00
+// CEST, fall back Sun 25 October 03:00 CEST -> 02:00 CET. America/New_York: spring
+// forward Sun 8 March 02:00 -> 03:00, fall back Sun 1 November 02:00 -> 01:00.
+// Australia/Sydney (southern hemisphere): forward Sun 4 October 02:00 AEST -> 03:00
+// AEDT, back Sun 5 April 03:00 AEDT -> 02:00 AEST.
+const DST_CASES = [
+  {
+    tz: 'Europe/Berlin',
+    spring: '2026-03-29T00:00:00Z', // 01:00 CET, one hour before the gap
+    fall: '2026-10-25T00:00:00Z', // 02:00 CEST, first pass of the repeated hour
+    skipped: '02:00-03:00',
+    repeated: '02:00-03:00',
+  },
+  {
+    tz: 'America/New_York',
+    spring: '2026-03-08T06:00:00Z', // 01:00 EST
+    fall: '2026-11-01T05:00:00Z', // 01:00 EDT, first pass of the repeated hour
+    skipped: '02:00-03:00',
+    repeated: '01:00-02:00',
+  },
+  {
+    tz: 'Australia/Sydney',
+    spring: '2026-10-03T15:00:00Z', // 01:00 AEST
+    fall: '2026-04-04T15:00:00Z', // 02:00 AEDT, first pass of the repeated hour
+    skipped: '02:00-03:00',
+    repeated: '02:00-03:00',
+  },
+];
+
+/** Open minutes among the 4 real hours (240 instants) after `from`, in `zone` (or TZ). */
+function openMinutesIn(windowText: string, from: string, zone?: string): number {
+  const w = parseMaintenanceWindow(windowText)!;
+  const t0 = new Date(from).getTime();
+  let open = 0;
+  for (let i = 0; i < 240; i++) if (isWithinWindow(w, new Date(t0 + i * 60_000), zone)) open++;
+  return open;
+}
+
 describe('parseMaintenanceWindow', () => {
   const good: [string, number, number, string][] = [
     ['02:00-04:00', 120, 240, '02:00-04:00'],
@@ -184,36 +222,8 @@ describe('isWithinWindow (local wall clock)', () => {
   });
 
   describe('DST change days (wall-clock semantics, docs/configuration.md)', () => {
-    // Europe/Berlin 2026: spring forward Sun 29 March 02:00 CET -> 03:00 CEST,
-    // fall back Sun 25 October 03:00 CEST -> 02:00 CET.
-    // America/New_York 2026: spring forward Sun 8 March 02:00 -> 03:00,
-    // fall back Sun 1 November 02:00 -> 01:00.
-    const cases = [
-      {
-        tz: 'Europe/Berlin',
-        spring: '2026-03-29T00:00:00Z', // 01:00 CET, one hour before the gap
-        fall: '2026-10-25T00:00:00Z', // 02:00 CEST, first pass of the repeated hour
-        skipped: '02:00-03:00',
-        repeated: '02:00-03:00',
-      },
-      {
-        tz: 'America/New_York',
-        spring: '2026-03-08T06:00:00Z', // 01:00 EST
-        fall: '2026-11-01T05:00:00Z', // 01:00 EDT, first pass of the repeated hour
-        skipped: '02:00-03:00',
-        repeated: '01:00-02:00',
-      },
-    ];
-
-    for (const c of cases) {
-      /** Open minutes among the 4 real hours (240 instants) after `from`. */
-      const openMinutes = (windowText: string, from: string): number => {
-        const w = parseMaintenanceWindow(windowText)!;
-        const t0 = new Date(from).getTime();
-        let open = 0;
-        for (let i = 0; i < 240; i++) if (isWithinWindow(w, new Date(t0 + i * 60_000))) open++;
-        return open;
-      };
+    for (const c of DST_CASES) {
+      const openMinutes = (windowText: string, from: string) => openMinutesIn(windowText, from);
 
       it(`${c.tz}: a window inside the skipped spring-forward hour does not open`, () => {
         withTz(c.tz, () => {
@@ -370,40 +380,9 @@ describe('windows in a configured time zone (Intl)', () => {
   );
 
   describe('DST change days, zone given as a parameter', () => {
-    const cases = [
-      {
-        tz: 'Europe/Berlin',
-        spring: '2026-03-29T00:00:00Z',
-        fall: '2026-10-25T00:00:00Z',
-        skipped: '02:00-03:00',
-        repeated: '02:00-03:00',
-      },
-      {
-        tz: 'America/New_York',
-        spring: '2026-03-08T06:00:00Z',
-        fall: '2026-11-01T05:00:00Z',
-        skipped: '02:00-03:00',
-        repeated: '01:00-02:00',
-      },
-      {
-        // Southern hemisphere: forward on 4 October 2026 02:00 -> 03:00 AEDT,
-        // back on 5 April 2026 03:00 -> 02:00 AEST.
-        tz: 'Australia/Sydney',
-        spring: '2026-10-03T15:00:00Z', // 01:00 AEST
-        fall: '2026-04-04T15:00:00Z', // 02:00 AEDT, first pass of the repeated hour
-        skipped: '02:00-03:00',
-        repeated: '02:00-03:00',
-      },
-    ];
-    for (const c of cases) {
-      const openMinutes = (windowText: string, from: string): number => {
-        const w = parseMaintenanceWindow(windowText)!;
-        const t0 = new Date(from).getTime();
-        let open = 0;
-        for (let i = 0; i < 240; i++)
-          if (isWithinWindow(w, new Date(t0 + i * 60_000), c.tz)) open++;
-        return open;
-      };
+    for (const c of DST_CASES) {
+      const openMinutes = (windowText: string, from: string) =>
+        openMinutesIn(windowText, from, c.tz);
 
       it(
         `${c.tz}: the skipped hour never opens, the repeated hour opens twice`,

@@ -26,6 +26,8 @@ const kinds = {
     /factory|commit|stays|fallback|counter/.test(b.label) &&
     b.milestones.poweroff !== undefined &&
     !b.milestones.panic,
+  'trial boot rebooted by the commit-deadline watchdog (→ power off: its reboot)': (b) =>
+    b.milestones.watchdog !== undefined,
   'panicking boot (ended at the panic restart)': (b) => b.milestones.panic !== undefined,
   'boot with apply + activate': (b) => /apply/.test(b.label) && !b.cut,
   'boot cut by a power cut': (b) => b.cut,
@@ -37,7 +39,11 @@ console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const [name, pick] of Object.entries(kinds)) {
   const bs = boots.filter(pick);
   if (bs.length === 0) continue;
-  const ms = (k) => median(bs.map((b) => b.milestones[k]).filter((x) => x !== undefined));
+  const end = (b) => b.milestones.poweroff ?? b.milestones.reboot;
+  const ms = (k) =>
+    median(
+      bs.map((b) => (k === 'poweroff' ? end(b) : b.milestones[k])).filter((x) => x !== undefined),
+    );
   console.log(
     `| ${name} | ${bs.length} | ${s(median(bs.map((b) => b.durationMs)))} | ${s(ms('grub'))} | ${s(ms('kernel'))} | ${s(ms('init'))} | ${s(ms('health'))} | ${s(ms('poweroff'))} |`,
   );

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { configFromFlags, loadConfigFile, mergeOptions, type Settings } from '../config/index.js';
 import type { ConfigField } from '../config/keys.js';
 import { reportUnknownKeys, type UnknownKey } from '../config/unknown-keys.js';
+import { resolveTimeZone } from '../config/time-zone.js';
 import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
@@ -198,10 +199,15 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
   }
 
   const progress = createProgressRenderer({ log });
+  // The zone matters only for a window; without one /etc/localtime is not even read.
+  const timeZone = settings.maintenanceWindow
+    ? (await resolveTimeZone({ configured: settings.timeZone, root, log })).zone
+    : undefined;
   const deps: AgentDeps = {
     policy: {
       channel: settings.channel,
       maintenanceWindow: settings.maintenanceWindow,
+      timeZone,
       architecture: goArch(),
     },
     bootEnv,

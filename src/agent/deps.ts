@@ -14,6 +14,8 @@ import type { StateStore } from './state.js';
 export interface LifecyclePolicy {
   channel: string | undefined;
   maintenanceWindow: string | undefined;
+  /** IANA zone the window is read in; undefined: the process's local time. */
+  timeZone?: string | undefined;
   /** Go name of this device's architecture. */
   architecture: string;
 }

@@ -3,7 +3,7 @@
  * `check` reports every verdict; `apply` stops at the first refusal. One shared set of
  * gates serves both the HTTP and the OCI source.
  */
-import { isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
+import { formatLocalTime, isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
 import { compareVersions } from '../config/version.js';
 
 export type GateName =
@@ -28,22 +28,30 @@ export interface GateVerdict {
 
 export { goArch } from '../arch.js';
 
+/**
+ * The window is read on the wall clock of `timeZone` (`time_zone` or the host's
+ * /etc/localtime, src/config/time-zone.ts); undefined: the process's local time.
+ */
 export function maintenanceWindowGate(
   window: string | undefined,
   now: Date,
   force: boolean,
+  timeZone?: string,
 ): GateVerdict {
   const gate = 'maintenance_window';
   if (force) return { gate, pass: true, skipped: true, message: 'skipped (--force)' };
   const parsed = parseMaintenanceWindow(window);
   if (!parsed)
     return { gate, pass: true, skipped: true, message: 'no window configured (always open)' };
-  if (isWithinWindow(parsed, now)) return { gate, pass: true, message: `inside window ${window}` };
+  const zone = timeZone ?? 'local time';
+  const clock = `${formatLocalTime(now, timeZone)} ${zone}`;
+  if (isWithinWindow(parsed, now, timeZone))
+    return { gate, pass: true, message: `inside window ${window} (${clock})` };
   return {
     gate,
     pass: false,
     code: 'OUTSIDE_MAINTENANCE_WINDOW',
-    message: `outside maintenance window ${window} (device local time ${now.toTimeString().slice(0, 5)})`,
+    message: `outside maintenance window ${window} (${clock})`,
   };
 }
 

@@ -171,7 +171,14 @@ export async function check(
 ): Promise<CheckReport> {
   const boot = await deps.bootEnv.read();
   const gates: GateVerdict[] = [];
-  gates.push(maintenanceWindowGate(deps.policy.maintenanceWindow, deps.clock.now(), options.force));
+  gates.push(
+    maintenanceWindowGate(
+      deps.policy.maintenanceWindow,
+      deps.clock.now(),
+      options.force,
+      deps.policy.timeZone,
+    ),
+  );
   const release = await (await deps.openSource()).fetchRelease();
   const md = release.metadata;
   const runningSlot = boot.runningSlot;
@@ -302,6 +309,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     deps.policy.maintenanceWindow,
     deps.clock.now(),
     options.force,
+    deps.policy.timeZone,
   );
   gates.push(window);
   if (!window.pass) return failWith(deps, state, refusal(window));

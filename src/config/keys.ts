@@ -9,6 +9,7 @@ import type { UpdateConfig } from './types.js';
 import {
   absolutePath,
   boolean,
+  commitDeadline,
   httpUrl,
   integer,
   maintenanceWindow,
@@ -16,6 +17,7 @@ import {
   nameList,
   oneOf,
   text,
+  timeZone,
   type ValueParser,
 } from './values.js';
 
@@ -125,6 +127,15 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     secret: true,
   },
   registryAuthFile: { key: 'registry_auth_file', field: 'registryAuthFile', parse: absolutePath },
+  timeZone: { key: 'time_zone', field: 'timeZone', parse: timeZone },
+  // Read by the OS's boot watchdog (os/init.d), which parses update.conf in sh; the rows
+  // here validate them for the agent and `cloud-init apply`.
+  commitDeadline: { key: 'commit_deadline', field: 'commitDeadline', parse: commitDeadline },
+  commitWatchdogDevice: {
+    key: 'commit_watchdog_device',
+    field: 'commitWatchdogDevice',
+    parse: absolutePath,
+  },
 };
 
 /** The rows as a list, in table order. */

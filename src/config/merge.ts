@@ -18,6 +18,7 @@ export const DEFAULTS = {
   healthcheckTimeout: 300,
   kubeconfig: DEFAULT_PATHS.kubeconfig,
   healthChecks: [...HEALTH_CHECK_NAMES],
+  commitDeadline: 900,
 } as const satisfies UpdateConfig;
 
 type Defaulted = keyof typeof DEFAULTS;

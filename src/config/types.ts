@@ -39,4 +39,13 @@ export interface UpdateConfig {
   registryPassword?: string;
   /** `registry_auth_file`: docker-style config.json with registry credentials. */
   registryAuthFile?: string;
+  /**
+   * `commit_deadline`: seconds after boot by which an update trial must be committed,
+   * or the OS's watchdog (os/init.d) reboots it (default 900; 0 = off).
+   */
+  commitDeadline?: number;
+  /** `commit_watchdog_device`: kernel watchdog device the boot watchdog pets while armed. */
+  commitWatchdogDevice?: string;
+  /** `time_zone`: IANA zone of the maintenance window (default: the host's /etc/localtime). */
+  timeZone?: string;
 }

@@ -5,6 +5,7 @@
  * (src/config/merge.ts).
  */
 import { ConfigError } from '../errors.js';
+import { parseTimeZone } from './time-zone.js';
 import { parseMaintenanceWindow } from './window.js';
 
 export type ValueParser<T> = (raw: string) => T;
@@ -102,4 +103,28 @@ export function nameList(allowed: readonly string[]): ValueParser<string[]> {
 export const maintenanceWindow: ValueParser<string> = (raw) => {
   // parseMaintenanceWindow throws MAINTENANCE_WINDOW_INVALID; raw is never empty here.
   return parseMaintenanceWindow(raw)?.text ?? raw;
+};
+
+/** `time_zone`: an IANA zone name the platform knows (TIME_ZONE_INVALID otherwise). */
+export const timeZone: ValueParser<string> = parseTimeZone;
+
+const DEADLINE_UNIT: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600 };
+/** Shortest commit deadline: a boot must get a chance to reach its health check. */
+export const MIN_COMMIT_DEADLINE = 30;
+export const MAX_COMMIT_DEADLINE = 86_400;
+
+/**
+ * `commit_deadline`: `0` (off) or a duration of 30 s .. 24 h written `N`, `Ns`, `Nm` or
+ * `Nh` (N up to 6 digits), in seconds. os/init.d/20-kubesolo-update-watchdog.sh parses
+ * the same grammar in sh; change both together.
+ */
+export const commitDeadline: ValueParser<number> = (raw) => {
+  const m = /^(\d{1,6})([smh]?)$/.exec(raw);
+  const seconds = m ? Number(m[1]) * DEADLINE_UNIT[m[2]!]! : NaN;
+  if (!m || (seconds !== 0 && (seconds < MIN_COMMIT_DEADLINE || seconds > MAX_COMMIT_DEADLINE))) {
+    throw invalidValue(
+      `expected 0 (off) or a duration of 30s..24h such as 900, 900s, 15m or 1h, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return seconds;
 };

@@ -11,6 +11,10 @@
  *   hour and minute of the instant matter. A window inside the skipped spring-forward
  *   hour does not open that day; a window inside the repeated fall-back hour is open
  *   during both passes.
+ *
+ * "Local" is the zone passed in: `time_zone` or the host's /etc/localtime, resolved by
+ * src/config/time-zone.ts and evaluated with Intl (the platform's tz database). Without
+ * a zone the process's own local time is used (its TZ / /etc/localtime).
  */
 import { ConfigError } from '../errors.js';
 
@@ -68,9 +72,42 @@ export function parseMaintenanceWindow(text: string | undefined): MaintenanceWin
   return { start, end, text: `${formatMinute(start)}-${formatMinute(end)}` };
 }
 
-/** Minute of the local day of `at` (wall clock, DST included). */
-export function localMinuteOfDay(at: Date): number {
-  return at.getHours() * 60 + at.getMinutes();
+// One formatter per zone: building an Intl.DateTimeFormat is far slower than using it,
+// and nextOpening asks for thousands of minutes.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function wallClock(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      hour: 'numeric',
+      minute: 'numeric',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/**
+ * Minute of the local day of `at` (wall clock, DST included) in `timeZone` (an IANA
+ * name), or in the process's local time when no zone is given.
+ */
+export function localMinuteOfDay(at: Date, timeZone?: string): number {
+  if (timeZone === undefined) return at.getHours() * 60 + at.getMinutes();
+  let hour = 0;
+  let minute = 0;
+  for (const part of wallClock(timeZone).formatToParts(at)) {
+    if (part.type === 'hour') hour = Number(part.value);
+    else if (part.type === 'minute') minute = Number(part.value);
+  }
+  return hour * 60 + minute;
+}
+
+/** `HH:MM` of `at` on the wall clock of `timeZone` (process local time without one). */
+export function formatLocalTime(at: Date, timeZone?: string): string {
+  return formatMinute(localMinuteOfDay(at, timeZone));
 }
 
 /** True when `minute` (0..1439) lies in the window. */
@@ -80,17 +117,22 @@ export function windowContainsMinute(w: MaintenanceWindow, minute: number): bool
   return minute >= w.start || minute < w.end; // wraps midnight
 }
 
-/** Is the window open at `at`, in the device's local time? No window: always open. */
-export function isWithinWindow(w: MaintenanceWindow | undefined, at: Date): boolean {
+/** Is the window open at `at`, on the wall clock of `timeZone`? No window: always open. */
+export function isWithinWindow(
+  w: MaintenanceWindow | undefined,
+  at: Date,
+  timeZone?: string,
+): boolean {
   if (w === undefined) return true;
-  return windowContainsMinute(w, localMinuteOfDay(at));
+  return windowContainsMinute(w, localMinuteOfDay(at, timeZone));
 }
 
 /** Human description for messages and docs. */
-export function describeWindow(w: MaintenanceWindow | undefined): string {
+export function describeWindow(w: MaintenanceWindow | undefined, timeZone?: string): string {
   if (w === undefined) return 'always open (no maintenance window)';
-  if (w.start === w.end) return `${w.text} local time (zero-length: never open)`;
-  return `${w.text} local time`;
+  const zone = timeZone ?? 'local time';
+  if (w.start === w.end) return `${w.text} ${zone} (zero-length: never open)`;
+  return `${w.text} ${zone}`;
 }
 
 /**
@@ -99,14 +141,18 @@ export function describeWindow(w: MaintenanceWindow | undefined): string {
  * are handled by the platform's time zone rules, not by arithmetic on wall-clock times.
  * At most two days plus one hour are searched: any non-empty window opens in that span.
  */
-export function nextOpening(w: MaintenanceWindow | undefined, from: Date): Date | undefined {
-  if (isWithinWindow(w, from)) return from;
+export function nextOpening(
+  w: MaintenanceWindow | undefined,
+  from: Date,
+  timeZone?: string,
+): Date | undefined {
+  if (isWithinWindow(w, from, timeZone)) return from;
   if (w === undefined || w.start === w.end) return undefined;
   const first = new Date(Math.ceil(from.getTime() / 60_000) * 60_000);
   const limit = 2 * MINUTES_PER_DAY + 60;
   for (let i = 0; i <= limit; i++) {
     const at = new Date(first.getTime() + i * 60_000);
-    if (isWithinWindow(w, at)) return at;
+    if (isWithinWindow(w, at, timeZone)) return at;
   }
   return undefined;
 }

@@ -235,6 +235,17 @@ describe('parseConfig: values', () => {
       'registry_auth_file=/root/.docker/config.json',
       { registryAuthFile: '/root/.docker/config.json' },
     ],
+    ['time_zone=Europe/Berlin', { timeZone: 'Europe/Berlin' }],
+    ['time_zone=UTC', { timeZone: 'UTC' }],
+    ['time_zone=America/Argentina/Buenos_Aires', { timeZone: 'America/Argentina/Buenos_Aires' }],
+    ['time_zone=Etc/GMT+5', { timeZone: 'Etc/GMT+5' }],
+    ['commit_deadline=0', { commitDeadline: 0 }],
+    ['commit_deadline=30', { commitDeadline: 30 }],
+    ['commit_deadline=30s', { commitDeadline: 30 }],
+    ['commit_deadline=15m', { commitDeadline: 900 }],
+    ['commit_deadline=24h', { commitDeadline: 86_400 }],
+    ['commit_deadline=86400s', { commitDeadline: 86_400 }],
+    ['commit_watchdog_device=/dev/watchdog0', { commitWatchdogDevice: '/dev/watchdog0' }],
   ];
   for (const [line, expected] of good) {
     it(`accepts ${line}`, () => assert.deepEqual(parseConfig(line + '\n', 'f'), expected));
@@ -273,6 +284,19 @@ describe('parseConfig: values', () => {
     ['kubeconfig=~/.kube/config', 'kubeconfig', 'CONFIG_INVALID_VALUE'],
     ['ca_file=ca.pem', 'ca_file', 'CONFIG_INVALID_VALUE'],
     ['registry_auth_file=auth.json', 'registry_auth_file', 'CONFIG_INVALID_VALUE'],
+    ['time_zone=Mars/Olympus_Mons', 'time_zone', 'TIME_ZONE_INVALID'],
+    ['time_zone=+02:00', 'time_zone', 'TIME_ZONE_INVALID'],
+    ['time_zone=CEST 2', 'time_zone', 'TIME_ZONE_INVALID'],
+    ['time_zone=../zoneinfo/UTC', 'time_zone', 'TIME_ZONE_INVALID'],
+    ['commit_deadline=29', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=25h', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=86401', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=15 m', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=1d', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=-5m', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=1234567s', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_deadline=off', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
+    ['commit_watchdog_device=watchdog', 'commit_watchdog_device', 'CONFIG_INVALID_VALUE'],
   ];
   for (const [line, key, code] of bad) {
     it(`rejects ${line.slice(0, 60)}`, () => {

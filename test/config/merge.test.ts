@@ -24,6 +24,7 @@ const builtIn: Settings = {
     'probe_url',
     'disk_writable',
   ],
+  commitDeadline: 900,
 };
 
 describe('mergeOptions: flag > file > default', () => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   describeWindow,
+  formatLocalTime,
   formatMinute,
   isWithinWindow,
   nextOpening,
@@ -35,6 +36,44 @@ function withTz(tz: string, fn: () => void): void {
     if (saved === undefined) delete process.env.TZ;
     else process.env.TZ = saved;
   }
+}
+
+// DST change days of 2026. Europe/Berlin: spring forward Sun 29 March 02:00 CET -> 03:00
+// CEST, fall back Sun 25 October 03:00 CEST -> 02:00 CET. America/New_York: spring
+// forward Sun 8 March 02:00 -> 03:00, fall back Sun 1 November 02:00 -> 01:00.
+// Australia/Sydney (southern hemisphere): forward Sun 4 October 02:00 AEST -> 03:00
+// AEDT, back Sun 5 April 03:00 AEDT -> 02:00 AEST.
+const DST_CASES = [
+  {
+    tz: 'Europe/Berlin',
+    spring: '2026-03-29T00:00:00Z', // 01:00 CET, one hour before the gap
+    fall: '2026-10-25T00:00:00Z', // 02:00 CEST, first pass of the repeated hour
+    skipped: '02:00-03:00',
+    repeated: '02:00-03:00',
+  },
+  {
+    tz: 'America/New_York',
+    spring: '2026-03-08T06:00:00Z', // 01:00 EST
+    fall: '2026-11-01T05:00:00Z', // 01:00 EDT, first pass of the repeated hour
+    skipped: '02:00-03:00',
+    repeated: '01:00-02:00',
+  },
+  {
+    tz: 'Australia/Sydney',
+    spring: '2026-10-03T15:00:00Z', // 01:00 AEST
+    fall: '2026-04-04T15:00:00Z', // 02:00 AEDT, first pass of the repeated hour
+    skipped: '02:00-03:00',
+    repeated: '02:00-03:00',
+  },
+];
+
+/** Open minutes among the 4 real hours (240 instants) after `from`, in `zone` (or TZ). */
+function openMinutesIn(windowText: string, from: string, zone?: string): number {
+  const w = parseMaintenanceWindow(windowText)!;
+  const t0 = new Date(from).getTime();
+  let open = 0;
+  for (let i = 0; i < 240; i++) if (isWithinWindow(w, new Date(t0 + i * 60_000), zone)) open++;
+  return open;
 }
 
 describe('parseMaintenanceWindow', () => {
@@ -183,36 +222,8 @@ describe('isWithinWindow (local wall clock)', () => {
   });
 
   describe('DST change days (wall-clock semantics, docs/configuration.md)', () => {
-    // Europe/Berlin 2026: spring forward Sun 29 March 02:00 CET -> 03:00 CEST,
-    // fall back Sun 25 October 03:00 CEST -> 02:00 CET.
-    // America/New_York 2026: spring forward Sun 8 March 02:00 -> 03:00,
-    // fall back Sun 1 November 02:00 -> 01:00.
-    const cases = [
-      {
-        tz: 'Europe/Berlin',
-        spring: '2026-03-29T00:00:00Z', // 01:00 CET, one hour before the gap
-        fall: '2026-10-25T00:00:00Z', // 02:00 CEST, first pass of the repeated hour
-        skipped: '02:00-03:00',
-        repeated: '02:00-03:00',
-      },
-      {
-        tz: 'America/New_York',
-        spring: '2026-03-08T06:00:00Z', // 01:00 EST
-        fall: '2026-11-01T05:00:00Z', // 01:00 EDT, first pass of the repeated hour
-        skipped: '02:00-03:00',
-        repeated: '01:00-02:00',
-      },
-    ];
-
-    for (const c of cases) {
-      /** Open minutes among the 4 real hours (240 instants) after `from`. */
-      const openMinutes = (windowText: string, from: string): number => {
-        const w = parseMaintenanceWindow(windowText)!;
-        const t0 = new Date(from).getTime();
-        let open = 0;
-        for (let i = 0; i < 240; i++) if (isWithinWindow(w, new Date(t0 + i * 60_000))) open++;
-        return open;
-      };
+    for (const c of DST_CASES) {
+      const openMinutes = (windowText: string, from: string) => openMinutesIn(windowText, from);
 
       it(`${c.tz}: a window inside the skipped spring-forward hour does not open`, () => {
         withTz(c.tz, () => {
@@ -308,5 +319,117 @@ describe('nextOpening and describeWindow', () => {
     assert.equal(describeWindow(undefined), 'always open (no maintenance window)');
     assert.equal(describeWindow(parseMaintenanceWindow('23:00-01:00')), '23:00-01:00 local time');
     assert.match(describeWindow(parseMaintenanceWindow('01:00-01:00')), /never open/);
+  });
+});
+
+// time_zone: the zone is a parameter evaluated with Intl, independent of the process's
+// TZ. Every test here pins the process TZ to a zone with other rules (Asia/Kolkata: +05:30,
+// no DST) so that a result computed in the process zone by mistake would differ.
+describe('windows in a configured time zone (Intl)', () => {
+  const PROCESS_TZ = 'Asia/Kolkata';
+  const inProcessTz = (fn: () => void) => () => withTz(PROCESS_TZ, fn);
+
+  /** Wall-clock hour and minute of an instant in `zone`, by an independent reading. */
+  function wall(at: Date, zone: string): number {
+    const text = at.toLocaleTimeString('en-GB', { timeZone: zone, hour12: false });
+    const [h, m] = text.split(':').map(Number) as [number, number];
+    return (h % 24) * 60 + m;
+  }
+
+  it(
+    'the same instant is inside in Berlin and outside in New York, whatever TZ says',
+    inProcessTz(() => {
+      const instant = new Date('2026-06-15T01:30:00Z'); // 03:30 CEST, 21:30 EDT, 07:00 IST
+      const w = parseMaintenanceWindow('03:00-04:00')!;
+      assert.equal(isWithinWindow(w, instant, 'Europe/Berlin'), true);
+      assert.equal(isWithinWindow(w, instant, 'America/New_York'), false);
+      assert.equal(isWithinWindow(w, instant), false, 'no zone: the process zone (07:00 IST)');
+      assert.equal(formatLocalTime(instant, 'Europe/Berlin'), '03:30');
+      assert.equal(formatLocalTime(instant, 'America/New_York'), '21:30');
+      assert.equal(formatLocalTime(instant, 'Asia/Kathmandu'), '07:15');
+    }),
+  );
+
+  it(
+    'property: membership matches the model at random instants of 2026 in six zones',
+    inProcessTz(() => {
+      const zones = [
+        'Europe/Berlin',
+        'America/New_York',
+        'Australia/Lord_Howe', // 30-minute DST shift
+        'Asia/Kathmandu', // +05:45
+        'America/St_Johns', // -03:30 / -02:30
+        'UTC',
+      ];
+      fc.assert(
+        fc.property(
+          minuteArb,
+          minuteArb,
+          fc.constantFrom(...zones),
+          fc.integer({ min: Date.UTC(2026, 0, 1), max: Date.UTC(2027, 0, 1) }),
+          (start, end, zone, t) => {
+            const w: MaintenanceWindow = { start, end, text: '' };
+            const at = new Date(t);
+            const model = modelOpenMinutes(start, end);
+            assert.equal(isWithinWindow(w, at, zone), model.has(wall(at, zone)));
+          },
+        ),
+        { numRuns: 500 },
+      );
+    }),
+  );
+
+  describe('DST change days, zone given as a parameter', () => {
+    for (const c of DST_CASES) {
+      const openMinutes = (windowText: string, from: string) =>
+        openMinutesIn(windowText, from, c.tz);
+
+      it(
+        `${c.tz}: the skipped hour never opens, the repeated hour opens twice`,
+        inProcessTz(() => {
+          // Sanity: the zone really has the gap at that instant.
+          const before = new Date(new Date(c.spring).getTime() + 59 * 60_000);
+          const afterGap = new Date(new Date(c.spring).getTime() + 60 * 60_000);
+          assert.equal(formatLocalTime(before, c.tz), '01:59');
+          assert.equal(formatLocalTime(afterGap, c.tz), '03:00');
+          assert.equal(openMinutes(c.skipped, c.spring), 0);
+          assert.equal(openMinutes('01:30-03:30', c.spring), 60);
+          assert.equal(openMinutes(c.repeated, c.fall), 120);
+        }),
+      );
+
+      it(
+        `${c.tz}: property: nextOpening across the DST days is open and nothing earlier was`,
+        inProcessTz(() => {
+          fc.assert(
+            fc.property(
+              minuteArb,
+              minuteArb,
+              fc.constantFrom(c.spring, c.fall),
+              fc.integer({ min: -6 * 3600_000, max: 30 * 3600_000 }),
+              (start, end, day, offset) => {
+                fc.pre(start !== end);
+                const w: MaintenanceWindow = { start, end, text: '' };
+                const from = new Date(new Date(day).getTime() + offset);
+                const next = nextOpening(w, from, c.tz)!;
+                assert.ok(isWithinWindow(w, next, c.tz));
+                assert.ok(next.getTime() >= from.getTime());
+                for (let t = next.getTime() - 60_000; t >= from.getTime(); t -= 60_000) {
+                  assert.equal(isWithinWindow(w, new Date(t), c.tz), false);
+                }
+              },
+            ),
+            { numRuns: 40 },
+          );
+        }),
+      );
+    }
+  });
+
+  it('describeWindow names the zone', () => {
+    assert.equal(
+      describeWindow(parseMaintenanceWindow('23:00-01:00'), 'Europe/Berlin'),
+      '23:00-01:00 Europe/Berlin',
+    );
   });
 });

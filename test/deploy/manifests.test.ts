@@ -22,6 +22,7 @@ interface Container {
 }
 interface PodSpec {
   containers: Container[];
+  initContainers?: Container[];
   volumes: { name: string; hostPath?: { path: string; type?: string } }[];
   hostNetwork?: boolean;
   hostPID?: boolean;
@@ -48,12 +49,17 @@ function podSpecs(all: Obj[]): { owner: string; spec: PodSpec }[] {
     if (o.kind === 'CronJob') {
       const s = o.spec as { jobTemplate: { spec: { template: { spec: PodSpec } } } };
       out.push({ owner: `CronJob/${o.metadata.name}`, spec: s.jobTemplate.spec.template.spec });
-    } else if (o.kind === 'Job') {
+    } else if (o.kind === 'Job' || o.kind === 'DaemonSet') {
       const s = o.spec as { template: { spec: PodSpec } };
-      out.push({ owner: `Job/${o.metadata.name}`, spec: s.template.spec });
+      out.push({ owner: `${o.kind}/${o.metadata.name}`, spec: s.template.spec });
     }
   }
   return out;
+}
+
+/** Every container of a pod, init containers first (the order they run in). */
+function allContainers(spec: PodSpec): Container[] {
+  return [...(spec.initContainers ?? []), ...spec.containers];
 }
 
 /** `kubesolo-update <command> --flags...` invocations in a container's shell script. */
@@ -73,6 +79,7 @@ const NEEDS: Record<string, string[]> = {
   check: [
     '/etc/kubesolo/update.conf',
     '/etc/kubesolo/update.pub',
+    '/etc/localtime',
     '/var/lib/kubesolo/update/state.json',
     '/boot/grub/grubenv',
     '/proc/cmdline',
@@ -80,6 +87,7 @@ const NEEDS: Record<string, string[]> = {
   apply: [
     '/etc/kubesolo/update.conf',
     '/etc/kubesolo/update.pub',
+    '/etc/localtime',
     '/var/lib/kubesolo/update/state.json',
     '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
     '/boot/grub/grubenv',
@@ -97,7 +105,18 @@ const NEEDS: Record<string, string[]> = {
     // the rollback checks that the other (block) slot holds a bootable image
     '/dev/disk/by-label',
   ],
+  metrics: [
+    '/etc/kubesolo/update.conf',
+    '/var/lib/kubesolo/update/state.json',
+    '/boot/grub/grubenv',
+    '/proc/cmdline',
+    // the running slot's version file, on its partition with block slots
+    '/dev/disk/by-label',
+  ],
 };
+
+/** Commands that write state, the GRUB environment or a slot. */
+const WRITERS = new Set(['check', 'apply', 'healthcheck']);
 
 /** Host paths a pod may mount: what DESIGN §3.1 names, nothing broader. */
 const ALLOWED_HOST_PATHS = new Set([
@@ -108,21 +127,83 @@ const ALLOWED_HOST_PATHS = new Set([
   '/proc/sys/kernel/random/boot_id',
   '/dev',
   '/run/containerd',
+  '/etc/localtime',
 ]);
 
 describe('deploy/kubernetes manifests', () => {
   it('parse (YAML 1.1, as kubectl reads them) into the expected objects, all in one namespace', async () => {
     const files = await load();
     const all = [...files.values()].flat().filter((o) => o.kind !== 'Kustomization');
-    assert.deepEqual(all.map((o) => o.kind).sort(), ['ConfigMap', 'CronJob', 'Job', 'Namespace']);
+    assert.deepEqual(all.map((o) => o.kind).sort(), [
+      'ConfigMap',
+      'CronJob',
+      'DaemonSet',
+      'Namespace',
+    ]);
     for (const o of all) {
       assert.ok(o.apiVersion && o.metadata.name, `${o.kind} has apiVersion and name`);
       if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'kubesolo-update', o.kind);
     }
     const ns = all.find((o) => o.kind === 'Namespace')!;
     assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
+    // `kubectl apply -k` creates everything: no manifest is left for a hand step.
     const kust = files.get('kustomization.yaml')![0] as unknown as { resources: string[] };
-    for (const r of kust.resources) assert.ok(files.has(r), `kustomization lists ${r}`);
+    assert.deepEqual(
+      [...kust.resources].sort(),
+      [...files.keys()].filter((f) => f !== 'kustomization.yaml').sort(),
+    );
+  });
+
+  it('the DaemonSet runs the health check once per boot, then serves metrics for Prometheus', async () => {
+    const ds = [...(await load()).values()].flat().find((o) => o.kind === 'DaemonSet')!;
+    const spec = ds.spec as {
+      selector: { matchLabels: Record<string, string> };
+      template: {
+        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+        spec: PodSpec & { tolerations: { operator: string }[] };
+      };
+    };
+    const t = spec.template;
+    for (const [k, v] of Object.entries(spec.selector.matchLabels))
+      assert.equal(t.metadata.labels[k], v);
+    // Init containers run again whenever the pod sandbox is recreated, as after a reboot.
+    const [init, ...moreInit] = t.spec.initContainers ?? [];
+    assert.equal(moreInit.length, 0);
+    assert.deepEqual(
+      agentInvocations(init!.command[2]!).map((c) => c.command),
+      ['healthcheck'],
+    );
+    assert.match(init!.command[2]!, /--reboot/);
+    // An unhealthy verdict must not keep the metrics from being served.
+    assert.match(init!.command[2]!, /exit 0\s*$/);
+    const [metrics] = t.spec.containers;
+    const listen = /metrics .*--listen (\S+)/.exec(metrics!.command[2]!)?.[1];
+    assert.equal(listen, '0.0.0.0:9101');
+    assert.deepEqual(
+      {
+        scrape: t.metadata.annotations['prometheus.io/scrape'],
+        port: t.metadata.annotations['prometheus.io/port'],
+        path: t.metadata.annotations['prometheus.io/path'],
+      },
+      { scrape: 'true', port: '9101', path: '/metrics' },
+    );
+    assert.ok(
+      t.spec.tolerations.some((x) => x.operator === 'Exists'),
+      'runs on tainted nodes',
+    );
+  });
+
+  it("the CronJob's schedule zone and the window's zone are both set", async () => {
+    const all = [...(await load()).values()].flat();
+    const cj = all.find((o) => o.kind === 'CronJob')!;
+    const zone = (cj.spec as { timeZone?: string }).timeZone;
+    assert.ok(zone !== undefined, 'spec.timeZone is set');
+    // A zone Kubernetes (Go's time.LoadLocation) and the agent (Intl) both know.
+    assert.doesNotThrow(() => new Intl.DateTimeFormat('en-US', { timeZone: zone }));
+    const cm = all.find((o) => o.kind === 'ConfigMap')!;
+    assert.ok(Object.keys(cm.data as object).includes('TIME_ZONE'));
+    const script = podSpecs([cj])[0]!.spec.containers[0]!.command[2]!;
+    assert.match(script, /--time-zone "\$TIME_ZONE"/);
   });
 
   it('the ConfigMap holds only strings (an unquoted true or 3600 would be rejected)', async () => {
@@ -150,7 +231,7 @@ describe('deploy/kubernetes manifests', () => {
     assert.equal(top.code, 0);
     const seen = new Set<string>();
     for (const { owner, spec } of pods) {
-      for (const c of spec.containers) {
+      for (const c of allContainers(spec)) {
         assert.deepEqual(c.command.slice(0, 2), ['/bin/sh', '-c'], owner);
         const calls = agentInvocations(c.command[2]!);
         assert.ok(calls.length > 0, `${owner} runs the agent`);
@@ -178,14 +259,14 @@ describe('deploy/kubernetes manifests', () => {
         }
       }
     }
-    assert.deepEqual([...seen].sort(), ['apply', 'check', 'healthcheck']);
+    assert.deepEqual([...seen].sort(), ['apply', 'check', 'healthcheck', 'metrics']);
   });
 
   it('pods mount what the agent needs under --root, and nothing broader', async () => {
     for (const { owner, spec } of podSpecs([...(await load()).values()].flat())) {
       assert.equal(spec.hostNetwork, true, owner);
       assert.equal(spec.hostPID, true, owner);
-      for (const c of spec.containers) {
+      for (const c of allContainers(spec)) {
         assert.equal(c.securityContext?.privileged, true, owner);
         const root = c.env?.find((e) => e.name === 'KUBESOLO_ROOT')?.value;
         assert.equal(root, '/host', owner);
@@ -215,10 +296,14 @@ describe('deploy/kubernetes manifests', () => {
             assert.equal(hit.at, expectedAt, `${owner}: ${hit.host} mounted at ${expectedAt}`);
           }
         }
-        // Nothing the agent writes is mounted read-only.
+        // Nothing the agent writes is mounted read-only (`metrics` only reads the GRUB
+        // environment; reading state.json may move a corrupt one aside).
+        const writes = agentInvocations(c.command[2]!).some((call) => WRITERS.has(call.command));
         for (const m of mounted) {
-          if (['/var/lib/kubesolo', '/boot', '/dev'].includes(m.host))
-            assert.equal(m.readOnly, false, m.host);
+          const written = writes ? ['/var/lib/kubesolo', '/boot', '/dev'] : ['/var/lib/kubesolo'];
+          if (written.includes(m.host)) assert.equal(m.readOnly, false, `${owner}: ${m.host}`);
+          if (['/etc/localtime', '/etc/kubesolo', '/proc/cmdline'].includes(m.host))
+            assert.equal(m.readOnly, true, `${owner}: ${m.host} read-only`);
         }
       }
     }

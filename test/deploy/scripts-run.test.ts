@@ -1,5 +1,5 @@
 /**
- * Runs the shell scripts of the CronJob and the health Job, exactly as written in the
+ * Runs the shell scripts of the CronJob and the DaemonSet's health check, exactly as written in the
  * manifests, with /bin/sh against the real agent bundle on a simulated device (a
  * --root with dir slots, served by a loopback server). Only what the cluster would
  * provide is substituted: KUBESOLO_ROOT (the temp root instead of /host), the
@@ -69,9 +69,9 @@ before(async () => {
   cronScript = cron.command[2]!;
   const cm = (await manifest('configmap.yaml'))[0] as { data: Record<string, string> };
   cronEnv = { ...cm.data, ...Object.fromEntries((cron.env ?? []).map((e) => [e.name, e.value])) };
-  const [job] = await manifest('healthcheck-job.yaml');
-  const health = (job as { spec: { template: { spec: { containers: Container[] } } } }).spec
-    .template.spec.containers[0]!;
+  const [ds] = await manifest('daemonset.yaml');
+  const health = (ds as { spec: { template: { spec: { initContainers: Container[] } } } }).spec
+    .template.spec.initContainers[0]!;
   healthScript = health.command[2]!;
   healthEnv = Object.fromEntries((health.env ?? []).map((e) => [e.name, e.value]));
 });
@@ -128,7 +128,7 @@ const exists = (p: string) =>
 const rebootCmd = 'echo reboot > "$KUBESOLO_ROOT/rebooted"';
 
 describe('the CronJob script, run by sh against the real agent', () => {
-  it('waits, checks, applies, activates and reboots; the health Job commits', async () => {
+  it("waits, checks, applies, activates and reboots; the DaemonSet's health check commits", async () => {
     const root = await device();
     const r = await sh(cronScript, {
       ...cronEnv,
@@ -149,7 +149,7 @@ describe('the CronJob script, run by sh against the real agent', () => {
     assert.equal(state.phase, 'activated');
     assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
 
-    // Then the health Job's script after the (simulated) reboot commits slot B.
+    // Then the DaemonSet's health check after the (simulated) reboot commits slot B.
     const boot = await reboot(root);
     assert.equal(boot.bootedSlot, 'B');
     const h = await sh(healthScript, {

@@ -10,7 +10,15 @@ import { before, describe, it } from 'node:test';
 import { bootStatus, rc, script, statusOut } from './helpers/guest.js';
 import { controlDisk, Device, type Layout } from './helpers/image.js';
 import { publish } from './helpers/release.js';
-import { assertCleanPoweroff, cmdline, fields, mark, setUp, skipReason } from './helpers/suite.js';
+import {
+  assertCleanPoweroff,
+  cmdline,
+  fields,
+  mark,
+  setUp,
+  skipReason,
+  watchdogLines,
+} from './helpers/suite.js';
 
 describe('e2e: good update A → B', { skip: skipReason }, () => {
   let layout: Layout;
@@ -79,5 +87,22 @@ agent status status --json
       boot_counter: '3',
       boot_success: '1',
     });
+    // The commit-deadline watchdog (os/init.d) armed for this trial boot, saw the
+    // commit well before its 10-minute deadline and disarmed; it never fired.
+    const wd = watchdogLines(second);
+    assert.ok(
+      wd.includes(
+        'slot B is on trial (boot_counter=2): armed, reboot unless committed 600 s after boot',
+      ),
+      JSON.stringify(wd),
+    );
+    const disarmed = wd.find((l) => l.startsWith('boot committed (boot_success=1, active_slot=B)'));
+    assert.ok(disarmed !== undefined, `watchdog disarmed: ${JSON.stringify(wd)}`);
+    const at = Number(/after (\d+) s: disarmed$/.exec(disarmed)?.[1]);
+    assert.ok(at < 300, `committed ${at} s after boot, well before the 600 s deadline`);
+    assert.ok(!wd.some((l) => l.includes('rebooting')), 'the watchdog never fired');
+    assert.ok(!second.marks.some((m) => m.startsWith('reboot requested')));
+    // A committed boot (slot A, first boot) never arms it.
+    assert.ok(watchdogLines(first).some((l) => /not an update trial boot.*not armed/.test(l)));
   });
 });

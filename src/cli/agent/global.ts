@@ -15,6 +15,7 @@ export interface AgentGlobal {
   channel: string | undefined;
   pubkey: string | undefined;
   maintenanceWindow: string | undefined;
+  timeZone: string | undefined;
   force: boolean;
   /** Unknown update.conf keys are an error (CONFIG_UNKNOWN_KEY), not a warning. */
   strict: boolean;
@@ -84,6 +85,11 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     valueName: 'HH:MM-HH:MM',
     description: 'Only apply updates inside this local-time window',
   },
+  'time-zone': {
+    type: 'string',
+    valueName: 'ZONE',
+    description: 'IANA time zone of the window (default: /etc/localtime)',
+  },
   force: { type: 'boolean', description: 'Skip the maintenance window and the node block label' },
   strict: {
     type: 'boolean',
@@ -136,6 +142,7 @@ export function makeAgentGlobal(values: OptionValues): AgentGlobal {
     channel: stringOpt(values, 'channel'),
     pubkey: stringOpt(values, 'pubkey'),
     maintenanceWindow: stringOpt(values, 'maintenance-window'),
+    timeZone: stringOpt(values, 'time-zone'),
     force: boolOpt(values, 'force'),
     strict: boolOpt(values, 'strict'),
   };

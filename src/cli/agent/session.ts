@@ -89,8 +89,11 @@ export async function withAgent<T>(
           ...(g.channel !== undefined ? { channel: g.channel } : {}),
           ...(g.pubkey !== undefined ? { pubkey: g.pubkey } : {}),
           ...(g.maintenanceWindow !== undefined ? { maintenanceWindow: g.maintenanceWindow } : {}),
+          ...(g.timeZone !== undefined ? { timeZone: g.timeZone } : {}),
         },
-        progress: options.progress === true && !g.json,
+        // --quiet (log level warn or above) also silences the progress line.
+        progress: options.progress === true && !g.json && ['debug', 'info'].includes(g.logLevel),
+        strict: g.strict,
         ...(interrupt ? { signal: interrupt.signal } : {}),
       },
       ctx.log,

@@ -1,19 +1,22 @@
 /**
- * A bad update on the real boot chain, shared by the "unhealthy" and "panic" scenarios:
- * apply + activate a release that never becomes good, let GRUB try it until the boot
- * counter runs out, and check that the device is back on the old slot, that the agent
- * tells the truth (rolled_back, BOOT_FALLBACK, the old version) and that it stays there.
+ * A bad update on the real boot chain, shared by the "unhealthy", "hang" and "panic"
+ * scenarios: apply + activate a release that never becomes good, let GRUB try it until
+ * the boot counter runs out, and check that the device is back on the old slot, that
+ * the agent tells the truth (rolled_back, BOOT_FALLBACK, the old version) and that it
+ * stays there. The harness only powers the VM on for each boot; with `v2-hang` nothing
+ * but the OS's own commit-deadline watchdog (os/init.d) ends a boot of the new slot.
  */
 import assert from 'node:assert/strict';
 import { bootStatus, rc, script, statusOut } from './guest.js';
 import { controlDisk, Device, type Layout } from './image.js';
 import { publish } from './release.js';
-import { assertCleanPoweroff, cmdline, fields, mark } from './suite.js';
+import type { BootResult } from './qemu.js';
+import { assertCleanPoweroff, cmdline, fields, mark, watchdogLines } from './suite.js';
 
 export async function badUpdate(
   layout: Layout,
   name: string,
-  release: 'v2-unhealthy' | 'v2-panic',
+  release: 'v2-unhealthy' | 'v2-hang' | 'v2-panic',
 ): Promise<void> {
   const dev = await Device.create(name, layout);
   const rel = await publish(release, 'v2.0.0', `${dev.dir}/release`);
@@ -45,6 +48,8 @@ agent status status --json
     if (release === 'v2-panic') {
       assert.ok(r.milestones.panic !== undefined, 'no kernel panic on the console');
       assert.ok(r.panicReset, 'the kernel did not announce its panic restart');
+    } else if (release === 'v2-hang') {
+      assertWatchdogReboot(r, left);
     } else {
       assertCleanPoweroff(r);
       const boot = fields(mark(r, 'boot '));
@@ -78,6 +83,12 @@ agent status status --json
   assert.equal(st.state.to_version, 'v2.0.0');
   assert.equal(st.slots.A.version, 'v1.0.0');
   assert.deepEqual(await dev.grubenv(), { active_slot: 'A', boot_counter: '3', boot_success: '1' });
+  if (release === 'v2-hang') {
+    // The reason of each reboot survived it, on the data partition.
+    const reboots = back.marks.filter((m) => /^watchdog-log .*rebooting so GRUB counts/.test(m));
+    assert.equal(reboots.length, 3, `three watchdog reboots logged: ${JSON.stringify(back.marks)}`);
+    assert.ok(watchdogLines(back).some((l) => /not an update trial boot.*not armed/.test(l)));
+  }
 
   // No ping-pong: the next boot is A again, and the report does not change.
   const again = await dev.boot('A-stays');
@@ -88,4 +99,36 @@ agent status status --json
   assert.equal(st2.state.phase, 'rolled_back');
   assert.equal(st2.state.reason, 'BOOT_FALLBACK');
   assert.deepEqual(await dev.grubenv(), { active_slot: 'A', boot_counter: '3', boot_success: '1' });
+}
+
+/**
+ * A boot of the hanging release: the health check never finished, the watchdog armed,
+ * fired at its deadline with the reason, and the init rebooted on its request (no
+ * power-off, no help from the harness).
+ */
+function assertWatchdogReboot(r: BootResult, left: string): void {
+  assert.equal(r.timedOut, false, 'the boot hit its time bound');
+  const wd = watchdogLines(r);
+  assert.ok(
+    wd.some(
+      (l) =>
+        l ===
+        `slot B is on trial (boot_counter=${left}): armed, reboot unless committed 45 s after boot`,
+    ),
+    `watchdog armed: ${JSON.stringify(wd)}`,
+  );
+  const fired = wd.find((l) => l.includes('still not committed'));
+  assert.ok(fired !== undefined, `watchdog fired: ${JSON.stringify(wd)}`);
+  assert.match(
+    fired,
+    new RegExp(`boot_success=0 boot_counter=${left}\\): rebooting so GRUB counts the try`),
+  );
+  const at = Number(/not committed (\d+) s after boot/.exec(fired)?.[1]);
+  assert.ok(at >= 45, `fired at ${at} s, not before the 45 s deadline`);
+  assert.ok(
+    r.marks.some((m) => m.startsWith('reboot requested')),
+    'the init got the reboot request',
+  );
+  assert.ok(!r.marks.some((m) => m.startsWith('boot ')), 'the health check never finished');
+  assert.ok(!r.marks.some((m) => m.startsWith('poweroff')), 'nothing powered the VM off');
 }

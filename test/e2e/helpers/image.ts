@@ -92,6 +92,7 @@ function fingerprint(extra: string[]): string {
     'boot/grub.cfg',
     'src/bootenv/grubenv.ts',
     ...readdirSync(join(REPO, 'boot', 'e2e')).map((f) => `boot/e2e/${f}`),
+    ...readdirSync(join(REPO, 'os', 'init.d')).map((f) => `os/init.d/${f}`),
   ];
   for (const f of files) {
     const p = join(REPO, f);

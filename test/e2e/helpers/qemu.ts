@@ -75,6 +75,9 @@ const MILESTONES: Record<string, RegExp> = {
   health: /^KSOLO-E2E: boot /,
   poweroff: /^KSOLO-E2E: poweroff|reboot: Power down/,
   panic: /Kernel panic - not syncing/,
+  // The commit-deadline watchdog (os/init.d) fired, and the init rebooted on its request.
+  watchdog: /^kubesolo-update-watchdog: .*rebooting/,
+  reboot: /^KSOLO-E2E: reboot requested/,
 };
 
 export function qemuArgs(o: BootOptions): string[] {

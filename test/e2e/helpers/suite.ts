@@ -63,3 +63,10 @@ export function cmdline(r: BootResult): string {
   assert.ok(line !== undefined, 'no kernel command line on the console');
   return line.slice(line.indexOf('Command line: ') + 'Command line: '.length);
 }
+
+/** The commit-deadline watchdog's console lines (os/init.d/20-kubesolo-update-watchdog.sh). */
+export function watchdogLines(r: BootResult): string[] {
+  return r.lines
+    .filter((l) => l.startsWith('kubesolo-update-watchdog: '))
+    .map((l) => l.slice('kubesolo-update-watchdog: '.length));
+}

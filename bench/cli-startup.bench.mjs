@@ -132,22 +132,17 @@ if (!existsSync(BUNDLE)) {
 // Same bundling options as scripts/build.mjs, for the --probe-deps bundles.
 async function buildProbe(dir, name, source) {
   const { build } = await import('esbuild');
+  const { BUNDLE_OPTIONS, ESM_REQUIRE_BANNER } = await import('../scripts/bundle-options.mjs');
   const entry = join(dir, `${name}.src.mjs`);
   const outfile = join(dir, `${name}.mjs`);
   writeFileSync(entry, source);
   await build({
+    ...BUNDLE_OPTIONS,
     entryPoints: [entry],
     outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
     format: 'esm',
-    minify: true,
     nodePaths: [join(process.cwd(), 'node_modules')],
-    banner: {
-      js: "import { createRequire as __ksCreateRequire } from 'node:module';const require = __ksCreateRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
+    banner: { js: ESM_REQUIRE_BANNER },
   });
   return outfile;
 }

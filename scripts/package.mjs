@@ -17,7 +17,15 @@
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import postject from 'postject';
@@ -37,7 +45,8 @@ const { values } = parseArgs({
 const arches = values.arch ?? Object.keys(TARGETS);
 const tools = values.tool ?? Object.keys(BINARIES);
 for (const a of arches) if (!TARGETS[a]) fail(`unknown --arch ${a} (have ${Object.keys(TARGETS)})`);
-for (const t of tools) if (!BINARIES[t]) fail(`unknown --tool ${t} (have ${Object.keys(BINARIES)})`);
+for (const t of tools)
+  if (!BINARIES[t]) fail(`unknown --tool ${t} (have ${Object.keys(BINARIES)})`);
 
 function fail(message) {
   console.error(`package: ${message}`);
@@ -45,7 +54,11 @@ function fail(message) {
 }
 
 function run(cmd, args, options = {}) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...options });
+  const r = spawnSync(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    ...options,
+  });
   if (r.error) fail(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
@@ -67,7 +80,8 @@ function officialBinary(arch) {
     const installed = JSON.parse(
       readFileSync(join(repo, 'node_modules', target.nodePackage, 'package.json'), 'utf8'),
     ).version;
-    if (installed !== version) fail(`${target.nodePackage} ${installed} installed, ${version} pinned: run npm ci`);
+    if (installed !== version)
+      fail(`${target.nodePackage} ${installed} installed, ${version} pinned: run npm ci`);
     return bin;
   }
   const dir = join(work, `${target.nodePackage}-${version}`);
@@ -83,7 +97,8 @@ function officialBinary(arch) {
   run('npm', ['pack', '--silent', `${target.nodePackage}@${version}`, '--pack-destination', dir]);
   const [algo, expected] = locked.integrity.split('-');
   const actual = createHash(algo).update(readFileSync(tarball)).digest('base64');
-  if (actual !== expected) fail(`${tarball}: ${algo} ${actual}, package-lock.json says ${expected}`);
+  if (actual !== expected)
+    fail(`${tarball}: ${algo} ${actual}, package-lock.json says ${expected}`);
   run('tar', ['-xzf', tarball, '-C', dir, 'package/bin/node']);
   rmSync(tarball);
   return bin;
@@ -106,7 +121,12 @@ function runnerFor(arch) {
 
 async function bundle(tool) {
   const outfile = join(work, `${tool}.cjs`);
-  await build({ ...BUNDLE_OPTIONS, entryPoints: [join(repo, BINARIES[tool])], outfile, format: 'cjs' });
+  await build({
+    ...BUNDLE_OPTIONS,
+    entryPoints: [join(repo, BINARIES[tool])],
+    outfile,
+    format: 'cjs',
+  });
   return outfile;
 }
 
@@ -155,7 +175,9 @@ for (const tool of Object.keys(BINARIES)) {
   for (const arch of Object.keys(TARGETS)) {
     const name = `${tool}-linux-${arch}`;
     if (!existsSync(join(dist, name))) continue;
-    const digest = createHash('sha256').update(readFileSync(join(dist, name))).digest('hex');
+    const digest = createHash('sha256')
+      .update(readFileSync(join(dist, name)))
+      .digest('hex');
     lines.push(`${digest}  ${name}\n`);
   }
 }

@@ -58,7 +58,8 @@ export function executableSkipReason(arch: Arch): string | undefined {
   if (!existsSync(file)) return `${file} is missing: run npm run package`;
   if (arch !== HOST_ARCH) {
     const t = TARGETS[arch];
-    if (findCommand(t.emulator) === undefined) return `${t.emulator} is not installed (qemu-user-static)`;
+    if (findCommand(t.emulator) === undefined)
+      return `${t.emulator} is not installed (qemu-user-static)`;
     if (!existsSync(t.sysroot)) return `${t.sysroot} is missing (libc6-${arch}-cross)`;
   }
   return undefined;

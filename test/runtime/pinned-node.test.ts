@@ -40,7 +40,11 @@ describe('pinned runtime', () => {
       assert.deepEqual([locked.cpu].flat(), [TARGETS[arch].nodeArch], `${name} cpu`);
       versions.add(pinnedNodeVersion(arch));
     }
-    assert.equal(versions.size, 1, `one Node.js version for every architecture: ${[...versions]}`);
+    assert.equal(
+      versions.size,
+      1,
+      `one Node.js version for every architecture: ${[...versions].join(', ')}`,
+    );
   });
 
   it('engines and the bundle target name the pinned major version', () => {

@@ -101,11 +101,12 @@ const report = [
   `| baseline: stripped official Node.js ${nodeVersion} alone | ${mb(nodeOnly.raw)} | ${mb(nodeOnly.gzip)} | ${mb(nodeOnly.zstd)} | |`,
   `| the seed's Go agent (static binary, as stated in issue #14, not measured here) | ${mb(GO_AGENT_BYTES)} | | | |`,
   '',
-  `The agent itself (bundle + V8 code cache) costs ${mb(agent.zstd - node.zstd)} MB zstd and ` +
-    `${mb(agent.gzip - node.gzip)} MB gzip on top of the runtime; the runtime is the rest. ` +
-    `Against the Go agent the device's initramfs grows ${(agent.zstd / GO_AGENT_BYTES).toFixed(1)}× ` +
-    `as much (zstd) or ${(agent.gzip / GO_AGENT_BYTES).toFixed(1)}× (gzip) — compared with the Go ` +
-    'binary uncompressed, since its compressed size is not known here.',
+  `The agent (bundle + V8 code cache, injected into the runtime) changes the archive by ` +
+    `${mb(agent.zstd - node.zstd)} MB zstd and ${mb(agent.gzip - node.gzip)} MB gzip against the ` +
+    "plain runtime with the same libraries: nearly all of it is Node.js itself. The seed's Go " +
+    `agent added at most ${mb(GO_AGENT_BYTES)} MB (its uncompressed size; its compressed size is ` +
+    `not known here): this agent adds ${(agent.zstd / GO_AGENT_BYTES).toFixed(1)}× that with ` +
+    `zstd, ${(agent.gzip / GO_AGENT_BYTES).toFixed(1)}× with gzip.`,
 ].join('\n');
 console.log(report);
 if (record) {

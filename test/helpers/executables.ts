@@ -3,10 +3,9 @@
  * pinned runtime they are made from (docs/runtime.md), for the tests that run them the
  * way a device does: no Node.js installed, no inherited environment.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { RunResult } from './cli.js';
+import { runCommand, type RunOptions, type RunResult } from './cli.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -77,41 +76,23 @@ export function findCommand(name: string): string | undefined {
   return dirs.map((d) => `${d}/${name}`).find((p) => existsSync(p));
 }
 
-export interface ExecOptions {
-  /** The whole environment of the child (nothing is inherited). Default: empty. */
-  env?: Record<string, string>;
-  cwd?: string;
-  timeoutMs?: number;
-}
-
 /**
- * Run an executable of `arch` with exactly `env`: natively, or under the target's
- * qemu-user emulator with its C/C++ runtime from the cross sysroot.
+ * Run an executable of `arch` with exactly `options.env` (default: empty): natively, or
+ * under the target's qemu-user emulator with its C/C++ runtime from the cross sysroot.
  */
 export function runExecutable(
   file: string,
   arch: Arch,
   args: string[],
-  options: ExecOptions = {},
+  options: RunOptions = {},
 ): Promise<RunResult> {
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  if (arch === HOST_ARCH) return runCommand(file, args, { ...options, timeoutMs });
   const t = TARGETS[arch];
-  const emulate = arch !== HOST_ARCH;
-  const cmd = emulate ? t.emulator : file;
-  const argv = emulate ? [file, ...args] : args;
   // qemu-user reads QEMU_LD_PREFIX and passes the rest of the environment through.
-  const env = { ...(emulate ? { QEMU_LD_PREFIX: t.sysroot } : {}), ...options.env };
-  return new Promise((resolve, reject) => {
-    const child = spawn(emulate ? (findCommand(cmd) ?? cmd) : cmd, argv, {
-      env,
-      cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  return runCommand(findCommand(t.emulator) ?? t.emulator, [file, ...args], {
+    ...options,
+    timeoutMs,
+    env: { QEMU_LD_PREFIX: t.sysroot, ...options.env },
   });
 }

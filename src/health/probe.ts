@@ -19,8 +19,9 @@ export async function checkProbeUrl(url: string, timeoutMs: number): Promise<Out
   } catch {
     return fail('PROBE_URL_INVALID', `healthcheck_url '${url}' is not a URL`);
   }
-  const signal = AbortSignal.timeout(timeoutMs);
+  // Loaded before the deadline starts: loading is not the probed service's time.
   const { request } = await import('undici');
+  const signal = AbortSignal.timeout(timeoutMs);
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     if (current.protocol !== 'http:' && current.protocol !== 'https:') {
       return fail('PROBE_URL_INVALID', `${current.href}: only http and https are probed`);

@@ -11,7 +11,9 @@
 //   2. the preparation blob: `node --experimental-sea-config` run by THAT binary (the
 //      code cache is V8 bytecode of the binary that makes it; the other architecture's
 //      binary runs under qemu-user, Debian qemu-user-static + the arm64 cross libraries)
-//   3. strip the binary's symbols (~18 MB), then inject the blob with postject
+//   3. strip the binary's symbols (~18 MB), then inject the blob with postject (its
+//      "Can't find string offset for section name" warnings concern the stripped
+//      section names and are harmless: test/runtime runs every executable)
 //
 //   node scripts/package.mjs [--arch amd64|arm64]... [--tool kubesolo-update|kubesolo-release]...
 import { build } from 'esbuild';
@@ -23,6 +25,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -151,7 +154,7 @@ async function inject(arch, node, blob, out) {
   chmodSync(tmp, 0o755);
   run(TARGETS[arch].strip, ['--strip-all', tmp]);
   await postject.inject(tmp, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
-  run('mv', ['-f', tmp, out]);
+  renameSync(tmp, out);
 }
 
 mkdirSync(work, { recursive: true });

@@ -31,7 +31,7 @@ function skipReason(): string | undefined {
   for (const tool of ['buildah', 'umoci', 'unshare', 'grub-editenv']) {
     if (findCommand(tool) === undefined) return `${tool} is not installed (.ci/run APT_PACKAGES)`;
   }
-  return registrySkipReason() ?? executableSkipReason('amd64');
+  return registrySkipReason() || executableSkipReason('amd64');
 }
 
 const reason = skipReason();

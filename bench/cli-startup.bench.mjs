@@ -1,5 +1,7 @@
 // CLI start-up benchmark (issue #2 "Done means", issue #5 Tests): median wall time of
 // the agent bundle against `node -e 0` measured in the same run. Target: <= 2.5x.
+// The single-file executable (issue #14, dist/kubesolo-update-linux-<arch> from `npm run
+// package`, timed when present) against `node -e 0` of the same pinned runtime: <= 2x.
 //
 //   node bench/cli-startup.bench.mjs [--runs N] [--warmup N] [--record] [--check]
 //                                    ['<agent args>' ...]
@@ -32,7 +34,9 @@ import { join } from 'node:path';
 import { recordSection } from './results-file.mjs';
 
 const TARGET_RATIO = 2.5;
+const EXECUTABLE_TARGET_RATIO = 2;
 const BUNDLE = 'dist/kubesolo-update.mjs';
+const EXECUTABLE = `dist/kubesolo-update-linux-${{ x64: 'amd64', arm64: 'arm64' }[process.arch]}`;
 const RESULTS = 'bench/RESULTS.md';
 const SECTION = '## CLI start-up';
 
@@ -59,12 +63,12 @@ function parseArgs(argv) {
   return opts;
 }
 
-function timeOnce(args) {
+function timeOnce({ cmd = process.execPath, args }) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) {
-    throw new Error(`node ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}`);
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}`);
   }
   return ms;
 }
@@ -109,7 +113,7 @@ function hyperfine(cases, runs) {
         String(runs),
         '--export-json',
         out,
-        ...cases.map((c) => [process.execPath, ...c.args].map(quote).join(' ')),
+        ...cases.map((c) => [c.cmd ?? process.execPath, ...c.args].map(quote).join(' ')),
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
@@ -132,22 +136,17 @@ if (!existsSync(BUNDLE)) {
 // Same bundling options as scripts/build.mjs, for the --probe-deps bundles.
 async function buildProbe(dir, name, source) {
   const { build } = await import('esbuild');
+  const { BUNDLE_OPTIONS, ESM_REQUIRE_BANNER } = await import('../scripts/bundle-options.mjs');
   const entry = join(dir, `${name}.src.mjs`);
   const outfile = join(dir, `${name}.mjs`);
   writeFileSync(entry, source);
   await build({
+    ...BUNDLE_OPTIONS,
     entryPoints: [entry],
     outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
     format: 'esm',
-    minify: true,
     nodePaths: [join(process.cwd(), 'node_modules')],
-    banner: {
-      js: "import { createRequire as __ksCreateRequire } from 'node:module';const require = __ksCreateRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
+    banner: { js: ESM_REQUIRE_BANNER },
   });
   return outfile;
 }
@@ -185,6 +184,17 @@ const cases = [
     args: [BUNDLE, ...c.split(/\s+/).filter(Boolean)],
   })),
 ];
+if (existsSync(EXECUTABLE)) {
+  const executable = { cmd: EXECUTABLE, target: EXECUTABLE_TARGET_RATIO };
+  cases.push(
+    { ...executable, label: `\`${EXECUTABLE} --help\``, args: ['--help'] },
+    {
+      ...executable,
+      label: `\`${EXECUTABLE} status --json\` (dir slots)`,
+      args: ['status', '--json', '--root', statusRoot],
+    },
+  );
+}
 const probeDir = opts.probeDeps ? mkdtempSync(join(tmpdir(), 'ks-probe-')) : undefined;
 if (probeDir) {
   // Both bundles contain all of undici and yaml; only when their top-level code runs differs.
@@ -216,10 +226,10 @@ if (probeDir) {
 }
 
 const load0 = loadavg()[0];
-for (let i = 0; i < opts.warmup; i++) for (const c of cases) timeOnce(c.args);
+for (let i = 0; i < opts.warmup; i++) for (const c of cases) timeOnce(c);
 const samples = cases.map(() => []);
 for (let i = 0; i < opts.runs; i++) {
-  for (const idx of shuffle(cases.map((_, j) => j))) samples[idx].push(timeOnce(cases[idx].args));
+  for (const idx of shuffle(cases.map((_, j) => j))) samples[idx].push(timeOnce(cases[idx]));
 }
 const load1 = loadavg()[0];
 const measured = cases.map((c, i) => ({ ...c, ...stats(samples[i]) }));
@@ -235,7 +245,9 @@ const lines = [
   `1-min load average ${load0.toFixed(1)} → ${load1.toFixed(1)} (the machine is shared),`,
   `bundle ${BUNDLE} ${(statSync(BUNDLE).size / 1024).toFixed(1)} KiB.`,
   `${opts.runs} interleaved runs per command in shuffled order after ${opts.warmup} warm-up rounds;`,
-  `wall time of spawning \`node\` until exit. Target: median ≤ ${TARGET_RATIO}× the baseline.`,
+  `wall time of spawning \`node\` (or the executable) until exit. Target: median ≤ ${TARGET_RATIO}×`,
+  `the baseline for the bundle, ≤ ${EXECUTABLE_TARGET_RATIO}× for the single-file executable (the same Node.js`,
+  'with the bundle and its code cache inside).',
   '',
   '| command | median ms | p10 ms | p90 ms | min ms | median ratio | target |',
   '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -244,10 +256,11 @@ let over = false;
 for (const m of measured) {
   const ratio = m.median / base.median;
   const isBase = m === base;
-  if (!isBase && !m.probe && ratio > TARGET_RATIO) over = true;
+  const target = m.target ?? TARGET_RATIO;
+  if (!isBase && !m.probe && ratio > target) over = true;
   lines.push(
     `| ${m.label} | ${fmt(m.median)} | ${fmt(m.p10)} | ${fmt(m.p90)} | ${fmt(m.min)} | ` +
-      `${isBase ? '1.00×' : ratio.toFixed(2) + '×'} | ${isBase || m.probe ? '' : ratio <= TARGET_RATIO ? 'met' : '**missed**'} |`,
+      `${isBase ? '1.00×' : ratio.toFixed(2) + '×'} | ${isBase || m.probe ? '' : ratio <= target ? `met (≤ ${target}×)` : `**missed** (> ${target}×)`} |`,
   );
 }
 if (hf) {
@@ -285,6 +298,6 @@ if (opts.record) {
   console.log(`\nrecorded in ${RESULTS}`);
 }
 if (opts.check && over) {
-  console.error(`a median ratio is over the ${TARGET_RATIO}× target`);
+  console.error(`a median ratio is over its target`);
   process.exit(1);
 }

@@ -1,30 +1,19 @@
 // Bundle each binary into one ESM file next to `node`, so the agent starts fast
-// (one file to read and compile, no module resolution at start-up).
+// (one file to read and compile, no module resolution at start-up). The single-file
+// executables (`npm run package`, scripts/package.mjs) bundle the same entry points.
 import { build } from 'esbuild';
 import { chmod } from 'node:fs/promises';
+import { BINARIES, BUNDLE_OPTIONS, ESM_REQUIRE_BANNER } from './bundle-options.mjs';
 
-const binaries = {
-  'kubesolo-update': 'src/cli/agent-main.ts',
-  'kubesolo-release': 'src/cli/release-main.ts',
-};
-
-for (const [name, entry] of Object.entries(binaries)) {
+for (const [name, entry] of Object.entries(BINARIES)) {
   const outfile = `dist/${name}.mjs`;
   await build({
+    ...BUNDLE_OPTIONS,
     entryPoints: [entry],
     outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
     format: 'esm',
-    minify: true,
     sourcemap: 'linked',
-    legalComments: 'none',
-    banner: {
-      // Some bundled CommonJS dependencies (undici) call require(); give them one.
-      js: "#!/usr/bin/env node\nimport { createRequire as __ksCreateRequire } from 'node:module';\nconst require = __ksCreateRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
+    banner: { js: `#!/usr/bin/env node\n${ESM_REQUIRE_BANNER}` },
   });
   await chmod(outfile, 0o755);
 }

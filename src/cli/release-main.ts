@@ -2,4 +2,5 @@
 import { releaseProgram } from './release/program.js';
 import { main } from './program.js';
 
-await main(releaseProgram);
+// No top-level await: see agent-main.ts (the entry is also bundled as CommonJS).
+void main(releaseProgram);

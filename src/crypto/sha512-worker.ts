@@ -69,7 +69,7 @@ export class Sha512Worker {
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
     });
     this.#worker.on('message', (m: FromWorker) => this.#onMessage(m));
-    this.#worker.on('error', (err) =>
+    this.#worker.on('error', (err: Error) =>
       this.#fail(
         new OperationError('HASH_WORKER_FAILED', `SHA-512 worker failed: ${err.message}`, {
           cause: err,

@@ -2,8 +2,11 @@
  * probe_url: GET `healthcheck_url` must answer 200 within the deadline. Redirects are
  * followed (at most 5, http/https only), as Go's http.Get in the KubeSolo OS agent
  * does; the final answer must be 200 exactly.
+ *
+ * undici is imported when a probe runs, not when this module loads: the health module
+ * sits on every command's import graph, and evaluating undici (with node:http2 and
+ * friends) at start-up made every command pay for it.
  */
-import { request } from 'undici';
 import { errnoCode } from '../errors.js';
 import { fail, pass, type Outcome } from './types.js';
 
@@ -16,6 +19,8 @@ export async function checkProbeUrl(url: string, timeoutMs: number): Promise<Out
   } catch {
     return fail('PROBE_URL_INVALID', `healthcheck_url '${url}' is not a URL`);
   }
+  // Loaded before the deadline starts: loading is not the probed service's time.
+  const { request } = await import('undici');
   const signal = AbortSignal.timeout(timeoutMs);
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     if (current.protocol !== 'http:' && current.protocol !== 'https:') {

@@ -9,6 +9,7 @@ import { before, describe, it } from 'node:test';
 import { script } from './helpers/guest.js';
 import { controlDisk, Device, type Layout } from './helpers/image.js';
 import { assertCleanPoweroff, cmdline, fields, mark, setUp, skipReason } from './helpers/suite.js';
+import { PACKAGE_VERSION } from '../helpers/executables.js';
 
 describe('e2e: boot chain (OVMF → GRUB → slot A)', { skip: skipReason }, () => {
   let layout: Layout;
@@ -29,7 +30,8 @@ describe('e2e: boot chain (OVMF → GRUB → slot A)', { skip: skipReason }, () 
       script(
         [
           'echo "KSOLO-E2E: ctl mounts $(grep -c -E " /var/lib/kubesolo ext4 | /run/esp vfat " /proc/mounts)"',
-          'echo "KSOLO-E2E: ctl node $(node -e "process.stdout.write(process.version)")"',
+          // The test OS carries the single-file agent and no Node.js (docs/runtime.md).
+          'echo "KSOLO-E2E: ctl agent $(kubesolo-update --version) node $(command -v node || echo none)"',
           'echo "KSOLO-E2E: ctl grubenv-visible $(test -f /boot/grub/grubenv && echo yes || echo no)"',
           'slot_version A',
         ].join('\n'),
@@ -47,7 +49,7 @@ describe('e2e: boot chain (OVMF → GRUB → slot A)', { skip: skipReason }, () 
       uptime: fields(mark(r, 'init ')).uptime,
     });
     assert.equal(mark(r, 'ctl mounts '), 'ctl mounts 2');
-    assert.equal(mark(r, 'ctl node '), `ctl node ${process.version}`);
+    assert.equal(mark(r, 'ctl agent '), `ctl agent ${PACKAGE_VERSION} node none`);
     assert.equal(mark(r, 'ctl grubenv-visible '), 'ctl grubenv-visible yes');
     assert.equal(mark(r, 'slot-version A'), 'slot-version A v1.0.0');
     assert.equal(mark(r, 'control rc='), 'control rc=0');

@@ -25,9 +25,21 @@ export interface RunOptions {
 }
 
 export function runBin(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return runCommand(process.execPath, [bin, ...args], {
+    ...options,
+    env: { ...process.env, ...options.env },
+  });
+}
+
+/** Run a command with exactly `options.env` (nothing inherited), collecting its output. */
+export function runCommand(
+  cmd: string,
+  argv: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, ...options.env },
+    const child = spawn(cmd, argv, {
+      env: options.env ?? {},
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,

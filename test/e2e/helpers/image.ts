@@ -14,7 +14,6 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -86,8 +85,8 @@ export async function cannotRun(): Promise<{ skip?: string; fail?: string }> {
 function fingerprint(extra: string[]): string {
   const h = createHash('sha256');
   const files = [
-    'dist/kubesolo-update.mjs',
-    'dist/kubesolo-release.mjs',
+    'dist/kubesolo-update-linux-amd64',
+    'dist/kubesolo-release-linux-amd64',
     'boot/build-test-image',
     'boot/grub.cfg',
     'src/bootenv/grubenv.ts',
@@ -99,8 +98,6 @@ function fingerprint(extra: string[]): string {
     h.update(f);
     if (existsSync(p)) h.update(readFileSync(p));
   }
-  const node = statSync(process.execPath);
-  h.update(`${process.execPath}:${node.size}:${node.mtimeMs}`);
   for (const e of extra) h.update(e);
   return h.digest('hex');
 }

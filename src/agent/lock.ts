@@ -16,10 +16,12 @@
  * even on a file system that does not clear it.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode, OperationError } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
+import { existingAncestor } from '../fs/existing-ancestor.js';
 
 export interface Lock {
   release(): Promise<void>;
@@ -153,7 +155,11 @@ async function readOwner(path: string): Promise<{ owner?: LockOwner; mtimeMs: nu
   }
 }
 
-/** The real cause of a lock that cannot be created, as a stable code. */
+/**
+ * The real cause of a lock that cannot be created, as a stable code: a read-only or
+ * full state partition (degraded mode, docs/operating.md), no permission (not root, no
+ * --root), or anything else. The CLI adds what to do (src/cli/explain.ts).
+ */
 function lockFailure(path: string, err: unknown): OperationError {
   const errno = errnoCode(err);
   const code =
@@ -161,11 +167,29 @@ function lockFailure(path: string, err: unknown): OperationError {
       ? 'STATE_READ_ONLY'
       : errno === 'ENOSPC' || errno === 'EDQUOT'
         ? 'STATE_NO_SPACE'
-        : 'LOCK_FAILED';
-  return new OperationError(code, `cannot create the lock ${path}: ${errno ?? String(err)}`, {
-    cause: err,
-    details: { path, errno },
-  });
+        : errno === 'EACCES' || errno === 'EPERM'
+          ? 'PERMISSION_DENIED'
+          : 'LOCK_FAILED';
+  // Permission and read-only errors get their words and hint from explain.ts.
+  const explained = errno === 'EROFS' || errno === 'EACCES' || errno === 'EPERM';
+  const message = explained
+    ? `cannot create ${path}`
+    : `cannot create the lock ${path}: ${errno ?? String(err)}`;
+  return new OperationError(code, message, { cause: err, details: { path, errno } });
+}
+
+/**
+ * A recursive mkdir reports ENOENT when a parent cannot be created on a read-only file
+ * system: ask the nearest existing ancestor for the real reason (EROFS, EACCES).
+ */
+async function realMkdirError(dir: string, err: unknown): Promise<unknown> {
+  if (errnoCode(err) !== 'ENOENT') return err;
+  try {
+    await access(await existingAncestor(dir), constants.W_OK);
+    return err;
+  } catch (real) {
+    return real;
+  }
 }
 
 export async function acquireLock(path: string, env: LockEnvironment = DEFAULT_ENV): Promise<Lock> {
@@ -174,7 +198,9 @@ export async function acquireLock(path: string, env: LockEnvironment = DEFAULT_E
   for (let attempt = 0; attempt < 3; attempt++) {
     let handle;
     try {
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true }).catch(async (err: unknown) => {
+        throw await realMkdirError(dirname(path), err);
+      });
       handle = await open(path, 'wx', 0o644);
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw lockFailure(path, err);

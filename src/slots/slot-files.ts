@@ -24,8 +24,8 @@
 import { existingAncestor } from '../fs/existing-ancestor.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
@@ -177,6 +177,27 @@ export async function writeSlotDir(
  * Install verified files that are already on the slot's filesystem (in its incoming
  * directory) as the slot's image, in the order of the header comment.
  */
+/**
+ * Put `source` in place as `dest` while the source stays where it is: a hard link to a
+ * temporary name, renamed over `dest` (atomic, no extra space). The verified download
+ * in the incoming directory thus survives a kill between this step and the `version`
+ * rename, and the next run installs it again instead of fetching it again. A file
+ * system without hard links gets a plain rename.
+ */
+async function replaceKeepingSource(source: string, dest: string): Promise<void> {
+  const temp = join(dirname(dest), tempFileName(basename(dest)));
+  try {
+    await link(source, temp);
+  } catch (err) {
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK'].includes(errnoCode(err) ?? '')) {
+      throw err;
+    }
+    await rename(source, dest);
+    return;
+  }
+  await rename(temp, dest);
+}
+
 export async function installSlotDir(
   dir: string,
   image: SlotImageSource,
@@ -219,9 +240,9 @@ export async function installSlotDir(
     });
     await fsyncDir(dir);
     step('old-version-removed', dir);
-    await rename(image.kernelPath, finals.kernel);
+    await replaceKeepingSource(image.kernelPath, finals.kernel);
     step('kernel-renamed', dir);
-    await rename(image.initramfsPath, finals.initramfs);
+    await replaceKeepingSource(image.initramfsPath, finals.initramfs);
     step('initramfs-renamed', dir);
     await fsyncDir(dir);
     await fsyncDir(dirname(image.initramfsPath));
@@ -237,6 +258,8 @@ export async function installSlotDir(
     step('verified', dir);
   } catch (err) {
     await cleanup();
+    // The verified downloads share the bad blocks' inodes: fetch afresh next time.
+    await emptyIncomingDir(dir).catch(() => undefined);
     throw err;
   }
 

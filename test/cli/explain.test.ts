@@ -38,3 +38,26 @@ describe('--root that is a file', () => {
     assert.match(r.stderr, /is not a directory/);
   });
 });
+
+describe('explainError: permission and read-only errors', () => {
+  it('EACCES on mkdir is PERMISSION_DENIED with the caller’s hint', () => {
+    const sys = Object.assign(new Error('EACCES'), {
+      code: 'EACCES',
+      syscall: 'mkdir',
+      path: '/var/lib/kubesolo',
+    });
+    const e = explainError(sys, 'Run as root on the device, or pass --root DIR.');
+    assert.equal(e.code, 'PERMISSION_DENIED');
+    assert.equal(
+      e.message,
+      'cannot create /var/lib/kubesolo: permission denied. Run as root on the device, or pass --root DIR.',
+    );
+  });
+
+  it('EROFS on open is READ_ONLY_FILESYSTEM with the remount hint', () => {
+    const sys = Object.assign(new Error('EROFS'), { code: 'EROFS', syscall: 'open', path: '/x' });
+    const e = explainError(sys, 'unused');
+    assert.equal(e.code, 'READ_ONLY_FILESYSTEM');
+    assert.match(e.message, /^cannot \w+ \/x: read-only file system\. Pass --root DIR/);
+  });
+});

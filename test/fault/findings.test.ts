@@ -346,7 +346,8 @@ describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
       let stdout = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-      const staging = f.dev.path('var/lib/kubesolo/update/staging');
+      // Downloads land in the passive slot's incoming directory (docs/transport.md).
+      const staging = f.dev.path('slots/b/.incoming');
       const bytesStaged = () => {
         try {
           return readdirSync(staging).reduce(
@@ -400,7 +401,8 @@ describe('finding 8: internal errors carry their real code', () => {
     'a read-only staging directory is named as such, not ENOENT',
     { skip: !isRoot && 'mounts need root' },
     async () => {
-      const staging = f.dev.path('var/lib/kubesolo/update/staging');
+      // Downloads land in the passive slot's incoming directory (docs/transport.md).
+      const staging = f.dev.path('slots/b/.incoming');
       await mkdir(staging, { recursive: true });
       mount(['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', staging]);
       try {

@@ -121,7 +121,7 @@ describe('Ed25519: mixed-order keys and non-canonical R', () => {
     assert.ok(rejected > 0);
   });
 
-  it('R written non-canonically (y + p) is rejected on both paths, as OpenSSL does', async () => {
+  it('R written non-canonically (y + p) is rejected on both paths', async (t) => {
     // With S = k·a, [S]B - [k]A is the identity, whatever k is. Written canonically
     // (y = 1) that is a valid signature; written as y = 1 + p (the only other 255-bit
     // encoding of the same point) it must fail: a verifier that reduced y mod p, or
@@ -134,7 +134,9 @@ describe('Ed25519: mixed-order keys and non-canonical R', () => {
     };
     const canonical = forR(le32(1n));
     assert.equal(await devicePaths(msg, canonical, pk), true);
-    assert.equal(opensslVerify(msg, canonical, pk), true);
+    // R is the identity (small order): newer OpenSSL (Node.js 24's) refuses even the
+    // canonical form, older accepted it; printed, not asserted.
+    t.diagnostic(`OpenSSL accepts the canonical form: ${opensslVerify(msg, canonical, pk)}`);
     const nonCanonical = forR(le32(2n ** 255n - 19n + 1n));
     assert.equal(await devicePaths(msg, nonCanonical, pk), false);
     assert.equal(opensslVerify(msg, nonCanonical, pk), false);

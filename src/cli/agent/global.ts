@@ -34,6 +34,7 @@ export const SOURCE_GLOBALS = [
   'channel',
   'pubkey',
   'maintenance-window',
+  'time-zone',
   'force',
 ];
 

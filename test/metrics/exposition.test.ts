@@ -320,7 +320,8 @@ describe('rollback reasons', () => {
     for (const f of (await readdir(dir)).filter((f) => f.endsWith('.ts'))) {
       const text = await readFile(new URL(f, dir), 'utf8');
       for (const m of text.matchAll(
-        /transition\(\s*state,\s*'rolled_back',\s*\{[^}]*?reason:\s*'([A-Z_]+)'/gs,
+        // Any call that moves a state to rolled_back (transition, record, recordTransition).
+        /\(\s*(?:deps,\s*'[a-z-]+',\s*)?state,\s*'rolled_back',\s*\{[^}]*?reason:\s*'([A-Z_]+)'/gs,
       )) {
         found.add(m[1]!);
       }

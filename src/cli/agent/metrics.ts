@@ -72,7 +72,8 @@ function parseListen(value: string): { host: string; port: number } {
 export const metricsCommand: Command<AgentGlobal> = {
   name: 'metrics',
   summary: 'Print or serve Prometheus metrics',
-  globals: DEVICE_GLOBALS,
+  // --channel: the channel label of kubesolo_update_info, as the config would set it.
+  globals: [...DEVICE_GLOBALS, 'channel'],
   description: [
     'Without --listen: prints the Prometheus text exposition to stdout (for the',
     "node-exporter textfile collector: 'kubesolo-update metrics > dir/kubesolo.prom.$$ && mv ...').",

@@ -153,7 +153,7 @@ async function buildProbe(dir, name, source) {
 
 /**
  * A simulated device for `status --json` (issue #5): dir slots, a kernel command line
- * and a GRUB environment block in the 1024-byte format of DESIGN §3.6.
+ * and a GRUB environment block in the 1024-byte format of docs/design.md §3.6.
  */
 function makeStatusRoot() {
   const root = mkdtempSync(join(tmpdir(), 'ks-bench-root-'));

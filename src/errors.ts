@@ -1,11 +1,11 @@
 /**
  * One error type for the whole project. Every failure the agent reports carries a
- * stable SCREAMING_SNAKE `code` (DESIGN §3.7), the exit code it maps to, and the
+ * stable SCREAMING_SNAKE `code` (docs/design.md §3.7), the exit code it maps to, and the
  * underlying `cause`. undici's UND_ERR_* codes are the model: callers branch on
  * `code`, never on message text.
  */
 
-/** Process exit codes, DESIGN §3.7. */
+/** Process exit codes, docs/design.md §3.7. */
 export const ExitCode = {
   OK: 0,
   FAILED: 1,

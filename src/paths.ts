@@ -1,5 +1,5 @@
 /**
- * Default on-device paths (DESIGN §3.1). Every path is resolved under `--root`, the
+ * Default on-device paths (docs/design.md §3.1). Every path is resolved under `--root`, the
  * way `rpm --root` works, so commands are testable and usable by image builders.
  */
 import { isAbsolute, join, resolve } from 'node:path';

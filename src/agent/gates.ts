@@ -1,5 +1,5 @@
 /**
- * The gates an update must pass (DESIGN §2), as pure functions returning a verdict.
+ * The gates an update must pass (docs/design.md §2), as pure functions returning a verdict.
  * `check` reports every verdict; `apply` stops at the first refusal. One shared set of
  * gates serves both the HTTP and the OCI source.
  */
@@ -60,7 +60,7 @@ export function channelGate(
   offered: string | undefined,
 ): GateVerdict {
   const gate = 'channel';
-  // DESIGN §2 / issue: the channel gate applies when both sides name a channel.
+  // docs/design.md §2 / issue: the channel gate applies when both sides name a channel.
   if (!configured || !offered) {
     return { gate, pass: true, skipped: true, message: 'channel not set on both sides' };
   }
@@ -128,7 +128,7 @@ export function versionGate(
   };
 }
 
-/** DESIGN §2: free space for the image plus 10 %. */
+/** docs/design.md §2: free space for the image plus 10 %. */
 export function requiredSpace(imageBytes: number): number {
   return Math.ceil(imageBytes * 1.1);
 }

@@ -1,5 +1,5 @@
 /**
- * What `healthcheck` does with the verdict (issue #6 §3, DESIGN §2): commit the new
+ * What `healthcheck` does with the verdict (issue #6 §3, docs/design.md §2): commit the new
  * slot, count a failure, or roll back. The checks themselves live in src/health/; all
  * I/O arrives through the deps so this decision logic is tested without root.
  *
@@ -182,7 +182,7 @@ export async function runHealthcheck(
     }
 
     if (report.ok) {
-      // DESIGN §2: success only after a health-checked boot of the new slot.
+      // docs/design.md §2: success only after a health-checked boot of the new slot.
       await bootEnv.markGood();
       const done = await store.transition(state, 'success', {
         healthCheckFailures: 0,
@@ -206,7 +206,7 @@ export async function runHealthcheck(
     const failed = describeFailures(report);
     const n = policy.autoRollbackAfter;
     const target = state.targetSlot!;
-    // Never point GRUB at a slot with nothing to boot (DESIGN §2: never unbootable).
+    // Never point GRUB at a slot with nothing to boot (docs/design.md §2: never unbootable).
     const otherBootable = deps.slots ? await deps.slots.hasBootableImage(otherSlot(target)) : true;
     const thresholdReached = n !== undefined && n > 0 && failures >= n;
     if (thresholdReached && otherBootable) {

@@ -1,5 +1,5 @@
 /**
- * The update lifecycle (DESIGN §2): check, apply, activate, rollback, and the
+ * The update lifecycle (docs/design.md §2): check, apply, activate, rollback, and the
  * reconciliation that runs first in every command and reports a boot fallback
  * truthfully. No direct I/O: everything goes through AgentDeps.
  */
@@ -47,7 +47,7 @@ export async function reconcile(
       state.activatedBootId !== undefined &&
       bootId !== state.activatedBootId;
     // GRUB switched back (counter ran out) or we are up again on the old slot after a
-    // reboot: the new slot did not make it. DESIGN §2 "Report the truth".
+    // reboot: the new slot did not make it. docs/design.md §2 "Report the truth".
     if (
       boot.runningSlot !== undefined &&
       boot.runningSlot !== target &&
@@ -316,7 +316,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 
   try {
     const running = runningSlotOf(boot);
-    // 2. DESIGN §2: mark the running slot good and clear stale trial state before the
+    // 2. docs/design.md §2: mark the running slot good and clear stale trial state before the
     // other slot is touched, so GRUB can never select a half-written slot.
     if (boot.activeSlot !== running) {
       log.info('clearing a stale activation before writing the other slot', {
@@ -458,7 +458,7 @@ export async function activate(deps: AgentDeps): Promise<UpdateState> {
         'state.json holds no digests for the staged image',
       );
     }
-    // DESIGN §2: read back and re-hash before activate may flip the slot.
+    // docs/design.md §2: read back and re-hash before activate may flip the slot.
     await deps.slots.verify(target, {
       kernelSha256: state.kernelSha256,
       initramfsSha256: state.initramfsSha256,

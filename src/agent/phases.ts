@@ -1,5 +1,5 @@
 /**
- * The update lifecycle's phases and the transitions between them (DESIGN §2), enforced
+ * The update lifecycle's phases and the transitions between them (docs/design.md §2), enforced
  * in this one place. Every state write goes through `assertTransition`.
  */
 import { OperationError } from '../errors.js';

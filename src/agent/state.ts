@@ -1,5 +1,5 @@
 /**
- * state.json (DESIGN §3.5): the lifecycle's persistent record. Written atomically; a
+ * state.json (docs/design.md §3.5): the lifecycle's persistent record. Written atomically; a
  * corrupt or unknown-version file is kept aside as `state.json.corrupt-<time>`,
  * reported, and treated as idle — it never crashes the agent.
  */
@@ -100,7 +100,7 @@ export function idleState(): UpdateState {
   };
 }
 
-/** The file's snake_case shape (DESIGN §3.5 keys plus ours). */
+/** The file's snake_case shape (docs/design.md §3.5 keys plus ours). */
 export function toFileShape(s: UpdateState): Record<string, unknown> {
   return {
     schema_version: STATE_SCHEMA_VERSION,

@@ -1,5 +1,5 @@
 /**
- * `status`: the boot side and the lifecycle in one report (DESIGN §3.5). Degraded
+ * `status`: the boot side and the lifecycle in one report (docs/design.md §3.5). Degraded
  * mode: whatever cannot be read (a corrupt grubenv, an unreadable state.json or slot)
  * is reported as null with an entry in `problems` naming the cause, and everything
  * else is still shown: the operator must be able to look when the device is sick.

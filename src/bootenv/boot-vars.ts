@@ -1,5 +1,5 @@
 /**
- * The A/B variables in the GRUB environment (DESIGN §3.6) and how boot/grub.cfg reads
+ * The A/B variables in the GRUB environment (docs/design.md §3.6) and how boot/grub.cfg reads
  * them. grub.cfg and this file (and src/bootenv/grub-sim.ts) must agree: the agent
  * reports the state GRUB will act on, so a value GRUB treats as "A" is reported as A.
  *
@@ -15,7 +15,7 @@ export const VAR_ACTIVE_SLOT = 'active_slot';
 export const VAR_BOOT_COUNTER = 'boot_counter';
 export const VAR_BOOT_SUCCESS = 'boot_success';
 
-/** Boots a slot on trial gets before GRUB falls back (DESIGN §2: boot_counter=3). */
+/** Boots a slot on trial gets before GRUB falls back (docs/design.md §2: boot_counter=3). */
 export const BOOT_TRIES = 3;
 
 export interface BootVars {

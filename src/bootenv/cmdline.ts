@@ -1,5 +1,5 @@
 /**
- * The running slot from the kernel command line (DESIGN §3.1): grub.cfg passes
+ * The running slot from the kernel command line (docs/design.md §3.1): grub.cfg passes
  * `kubesolo.slot=A|B` to the kernel it boots, so `/proc/cmdline` names the slot the
  * running OS came from.
  */

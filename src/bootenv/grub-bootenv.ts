@@ -1,6 +1,6 @@
 /**
  * `BootEnv` over the GRUB environment block and the kernel command line
- * (DESIGN §2, §3.1, §3.6). Paths arrive already resolved under `--root`.
+ * (docs/design.md §2, §3.1, §3.6). Paths arrive already resolved under `--root`.
  *
  * A missing grubenv file reads as the defaults (slot A, committed), which is also
  * what grub.cfg does when `load_env` finds no file; the first write creates it, in

@@ -1,5 +1,5 @@
 /**
- * The GRUB environment block (DESIGN §3.6): a 1024-byte file that starts with
+ * The GRUB environment block (docs/design.md §3.6): a 1024-byte file that starts with
  * `# GRUB Environment Block\n`, holds `name=value\n` lines and is padded with `#`.
  * Lines starting with `#` are comments (grub-editenv writes one warning comment).
  *
@@ -209,7 +209,7 @@ function freeSpaceStart(block: Buffer): number {
  * line well formed, free space that GRUB's `save_env` can use, names we could write
  * back, valid UTF-8, no duplicate names. Anything else is GRUBENV_CORRUPT (with
  * `details.reason`), because a block GRUB cannot `save_env` into would stop the boot
- * counter from counting down (DESIGN §2: bounded boot loops).
+ * counter from counting down (docs/design.md §2: bounded boot loops).
  */
 export function parseGrubEnv(block: Buffer): Map<string, string> {
   if (block.length !== GRUBENV_SIZE) {
@@ -398,7 +398,7 @@ async function overwriteInPlace(path: string, block: Buffer): Promise<void> {
 
 /**
  * Write a grubenv file so GRUB and the agent only ever see a complete old or new block
- * (DESIGN §3.6). The parent directory must exist: a missing `/boot/grub` means the ESP
+ * (docs/design.md §3.6). The parent directory must exist: a missing `/boot/grub` means the ESP
  * is not mounted, and a file written into the root filesystem instead would never
  * reach GRUB.
  *

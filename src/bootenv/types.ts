@@ -1,5 +1,5 @@
 /**
- * The A/B boot environment as the agent sees it (DESIGN §2, §3.6). Implemented over
+ * The A/B boot environment as the agent sees it (docs/design.md §2, §3.6). Implemented over
  * the GRUB environment block plus the running kernel's command line.
  */
 export type Slot = 'A' | 'B';

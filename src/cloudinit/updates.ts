@@ -1,6 +1,6 @@
 /**
  * Turn the `updates:` block of a cloud-init file into update.conf values. The keys
- * are update.conf's own (DESIGN §3.2: server, channel, maintenance_window, pubkey,
+ * are update.conf's own (docs/design.md §3.2: server, channel, maintenance_window, pubkey,
  * healthcheck_url, auto_rollback_after, and every other key of the table), validated
  * by the same parsers the agent uses when it reads update.conf. Every error names the
  * YAML line.

@@ -1,5 +1,5 @@
 /**
- * update.conf reader and writer (DESIGN §3.2).
+ * update.conf reader and writer (docs/design.md §3.2).
  *
  * Format: one `key=value` per line; the key is everything before the first `=`, the
  * value everything after it, both trimmed. Lines whose first non-blank character is

@@ -1,5 +1,5 @@
 /**
- * The update.conf key table (DESIGN §3.2): one row per key, mapping the snake_case file
+ * The update.conf key table (docs/design.md §3.2): one row per key, mapping the snake_case file
  * key to its UpdateConfig field and value parser. The mapped type below makes the table
  * exhaustive: a field added to UpdateConfig (src/config/types.ts) without a row here is
  * a type error. Adding a key = one field in types.ts + one row here + one line in
@@ -57,7 +57,7 @@ const FS_LABEL = /^[A-Za-z0-9._-]{1,16}$/;
 
 /** One row per key; the order is the order formatConfig writes them in. */
 export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
-  // --- keys of the KubeSolo OS agent (DESIGN §3.2) ---
+  // --- keys of the KubeSolo OS agent (docs/design.md §3.2) ---
   server: { key: 'server', field: 'server', parse: httpUrl },
   registry: {
     key: 'registry',

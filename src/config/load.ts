@@ -1,6 +1,6 @@
 /**
  * One call for commands: read update.conf under --root and merge it with the flags
- * (DESIGN §3.1, §3.2). Paths inside the result are still device paths; resolve them
+ * (docs/design.md §3.1, §3.2). Paths inside the result are still device paths; resolve them
  * with underRoot() where they are opened.
  */
 import type { Logger } from '../log.js';

@@ -1,5 +1,5 @@
 /**
- * Option merging (DESIGN §3.2): command-line flag > config file > built-in default.
+ * Option merging (docs/design.md §3.2): command-line flag > config file > built-in default.
  */
 import { ConfigError, KubesoloError } from '../errors.js';
 import { DEFAULT_PATHS } from '../paths.js';

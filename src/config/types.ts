@@ -1,11 +1,11 @@
 /**
- * update.conf values (DESIGN §3.2), typed. The parser (src/config/) fills this from
+ * update.conf values (docs/design.md §3.2), typed. The parser (src/config/) fills this from
  * `key=value` lines; keys are snake_case in the file and camelCase here
  * (`auto_rollback_after` → `autoRollbackAfter`). Every key is documented in
  * docs/configuration.md.
  */
 export interface UpdateConfig {
-  // --- keys of the KubeSolo OS agent (DESIGN §3.2) ---
+  // --- keys of the KubeSolo OS agent (docs/design.md §3.2) ---
   server?: string;
   channel?: string;
   /** Path of the Ed25519 public key file (resolved under --root). */

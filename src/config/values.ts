@@ -26,7 +26,7 @@ export function matching(re: RegExp, what: string): ValueParser<string> {
 }
 
 /**
- * An absolute path. Paths in update.conf are resolved under --root (DESIGN §3.1);
+ * An absolute path. Paths in update.conf are resolved under --root (docs/design.md §3.1);
  * a relative one would depend on the working directory of whoever runs the agent
  * (CronJob, init, an operator's shell), so it is refused.
  */

@@ -1,5 +1,5 @@
 /**
- * Key and signature file formats (DESIGN §3.4), shared with the KubeSolo OS Go agent:
+ * Key and signature file formats (docs/design.md §3.4), shared with the KubeSolo OS Go agent:
  * a public key file holds 64 hex characters (the 32-byte RFC 8032 public key A),
  * surrounding whitespace trimmed; a `.sig` file holds the 64-byte signature R || S,
  * either raw or as 128 hex characters (whitespace trimmed).
@@ -37,7 +37,7 @@ export function parsePublicKey(text: string): Uint8Array {
   if (point === undefined || isSmallOrder(point)) {
     throw new ConfigError(
       'PUBKEY_INVALID',
-      `public key must be ${PUBLIC_KEY_BYTES * 2} hex characters encoding an Ed25519 point (DESIGN §3.4)`,
+      `public key must be ${PUBLIC_KEY_BYTES * 2} hex characters encoding an Ed25519 point (docs/design.md §3.4)`,
       { details: { length: trimmed.length } },
     );
   }

@@ -1,4 +1,4 @@
-/** Streaming SHA-256 (DESIGN §3.3: `*_sha256` fields are lowercase hex digests). */
+/** Streaming SHA-256 (docs/design.md §3.3: `*_sha256` fields are lowercase hex digests). */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 

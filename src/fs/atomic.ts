@@ -1,5 +1,5 @@
 /**
- * Crash-safe file replacement (DESIGN §2): write a temp file in the same directory,
+ * Crash-safe file replacement (docs/design.md §2): write a temp file in the same directory,
  * fsync it, rename it over the target, fsync the directory. After a power cut the
  * target is either the complete old file or the complete new one, never torn.
  */

@@ -1,6 +1,6 @@
 /**
  * A minimal, read-only Kubernetes API client over node:https: list/get nodes, list
- * pods, /readyz. No client library: four GETs do not justify one (DESIGN §4).
+ * pods, /readyz. No client library: four GETs do not justify one (docs/design.md §4).
  *
  * Every call has a deadline covering connect, TLS, headers and body. TLS is always
  * verified against the kubeconfig's CA (or Node's trust store when it has none).

@@ -1,5 +1,5 @@
 /**
- * Errors of the Kubernetes API client. Codes are stable (DESIGN §3.7) and are used
+ * Errors of the Kubernetes API client. Codes are stable (docs/design.md §3.7) and are used
  * verbatim as health-check reason codes, so an operator reading `healthcheck --json`
  * sees `KUBE_TLS` rather than an OpenSSL string.
  */

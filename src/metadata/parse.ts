@@ -1,5 +1,5 @@
 /**
- * latest.json parser (DESIGN §3.3). Everything here comes from the network and may be
+ * latest.json parser (docs/design.md §3.3). Everything here comes from the network and may be
  * hostile, so the parser is strict about what it uses and lenient only where the Go
  * agent is (unknown fields are ignored; an empty optional string means "absent", as
  * Go's `omitempty` would write it). Every rejection is a VerificationError (exit 4)
@@ -9,7 +9,7 @@ import { parseVersion } from '../config/version.js';
 import { VerificationError } from '../errors.js';
 import type { ReleaseMetadata } from './types.js';
 
-/** DESIGN §3.3: metadata larger than this is refused. */
+/** docs/design.md §3.3: metadata larger than this is refused. */
 export const MAX_METADATA_BYTES = 64 * 1024;
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
@@ -137,7 +137,7 @@ function decodeJson(bytes: Uint8Array): Json {
 
 /**
  * Parse and validate latest.json bytes fetched from `metadataUrl`. `now` is compared
- * with `expires` (DESIGN §3.3: stale metadata is refused, METADATA_EXPIRED).
+ * with `expires` (docs/design.md §3.3: stale metadata is refused, METADATA_EXPIRED).
  */
 export function parseReleaseMetadata(
   bytes: Uint8Array,

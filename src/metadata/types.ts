@@ -1,4 +1,4 @@
-/** latest.json as the agent uses it (DESIGN §3.3), after parsing and validation. */
+/** latest.json as the agent uses it (docs/design.md §3.3), after parsing and validation. */
 export interface ReleaseMetadata {
   version: string;
   /** Absolute URLs (relative ones are resolved against the metadata URL when parsing). */

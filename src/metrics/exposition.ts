@@ -16,7 +16,7 @@
 import { isReasonCode, OTHER_REASON } from '../errors.js';
 import { versionNumber } from '../config/version.js';
 
-/** The nine lifecycle phases of DESIGN §2, in lifecycle order. */
+/** The nine lifecycle phases of docs/design.md §2, in lifecycle order. */
 export const UPDATE_PHASES = [
   'idle',
   'checking',

@@ -1,5 +1,5 @@
 /**
- * Ed25519 release keys (DESIGN §3.4). The public key is written in the agent's format:
+ * Ed25519 release keys (docs/design.md §3.4). The public key is written in the agent's format:
  * the raw 32-byte key (RFC 8032 §5.1.5) as 64 hex characters. The private key is a
  * standard PKCS#8 PEM file, so `openssl pkeyutl` and other tools can use it too.
  */
@@ -131,7 +131,7 @@ export async function loadPrivateKey(path: string): Promise<KeyObject> {
   return key;
 }
 
-/** Parse the agent's public key format: 64 hex characters, whitespace trimmed (DESIGN §3.4). */
+/** Parse the agent's public key format: 64 hex characters, whitespace trimmed (docs/design.md §3.4). */
 export function parsePublicKeyHex(text: string, source = 'public key'): KeyObject {
   const hex = text.trim();
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {

@@ -112,12 +112,12 @@ async function describeFile(path: string, name: string): Promise<LocalFile> {
   return { name, path, size, digest: 'sha256:' + hash.digest('hex') };
 }
 
-/** Ed25519 over the exact bytes (DESIGN §3.4), hex-encoded for an annotation. */
+/** Ed25519 over the exact bytes (docs/design.md §3.4), hex-encoded for an annotation. */
 function signHex(key: KeyObject, data: Buffer): string {
   return signBytes(key, data).toString('hex');
 }
 
-/** latest.json for the metadata layer: the agent's fields (DESIGN §3.3) plus sizes. */
+/** latest.json for the metadata layer: the agent's fields (docs/design.md §3.3) plus sizes. */
 export function buildLatestJson(
   o: OciPushOptions,
   kernel: LocalFile,
@@ -192,7 +192,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
   if (o.signingKey) {
     signatures['latest.json'] = signHex(o.signingKey, latest);
     // Image signatures too, so a device with allow_unsigned_metadata=true can still
-    // authenticate both images (DESIGN §3.4). Pure Ed25519 needs the whole message.
+    // authenticate both images (docs/design.md §3.4). Pure Ed25519 needs the whole message.
     for (const f of [kernel, initramfs])
       signatures[f.name] = signHex(o.signingKey, await readFile(f.path));
   }

@@ -1,6 +1,6 @@
 /**
  * `kubesolo-release publish`: lay out a release directory that any static web server
- * can serve (DESIGN §3.3):
+ * can serve (docs/design.md §3.3):
  *
  *   OUT/latest.json              the metadata the agent fetches
  *   OUT/latest.json.sig          its signature, at the conventional place
@@ -29,7 +29,7 @@ export const METADATA_FILE = 'latest.json';
 export const KERNEL_FILE = 'vmlinuz';
 export const INITRAMFS_FILE = 'kubesolo-os.gz';
 
-/** latest.json as published, snake_case as on the wire (DESIGN §3.3). */
+/** latest.json as published, snake_case as on the wire (docs/design.md §3.3). */
 export interface LatestJson {
   version: string;
   vmlinuz_url: string;
@@ -211,7 +211,7 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
   refuseWhatDevicesRefuse(metaBytes, o.baseUrl ?? 'http://release.invalid/latest.json', now);
   const kernelSig = signBytes(o.key, kernel);
   const initramfsSig = signBytes(o.key, initramfs);
-  // DESIGN §3.4: the metadata is signed last, over its exact bytes as served.
+  // docs/design.md §3.4: the metadata is signed last, over its exact bytes as served.
   const metaSig = signBytes(o.key, metaBytes);
   // Check our own work with the public half before anything goes live.
   const pub = createPublicKey(o.key);

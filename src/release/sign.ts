@@ -1,5 +1,5 @@
 /**
- * Detached Ed25519 signatures (DESIGN §3.4): pure Ed25519 (RFC 8032 §5.1.6, not the
+ * Detached Ed25519 signatures (docs/design.md §3.4): pure Ed25519 (RFC 8032 §5.1.6, not the
  * prehashed Ed25519ph) over the exact bytes of the file as it will be served. A `.sig`
  * file holds the 64-byte signature as 128 hex characters (default) or raw.
  */
@@ -25,7 +25,7 @@ export function verifyBytes(key: KeyObject, data: Uint8Array, signature: Uint8Ar
 
 /**
  * Exactly 128 hex characters with no newline, or exactly 64 bytes: the two forms
- * DESIGN §3.4 names, so an agent that does not trim whitespace still reads it.
+ * docs/design.md §3.4 names, so an agent that does not trim whitespace still reads it.
  */
 export function encodeSignature(signature: Uint8Array, encoding: SignatureEncoding): Buffer {
   return encoding === 'hex'

@@ -1,7 +1,7 @@
 /**
  * `kubesolo-release verify`: check a published release with the agent's own code
  * (src/transport/http-source.ts): the same size limit, parser, `expires` check, trust
- * policy (DESIGN §3.4) and streaming size/SHA-256/signature checks a device applies.
+ * policy (docs/design.md §3.4) and streaming size/SHA-256/signature checks a device applies.
  * Downloads go to a temp directory that is removed afterwards.
  *
  * A directory is served on an ephemeral loopback port by our static server first, so

@@ -1,5 +1,5 @@
 /**
- * `block` slot store (DESIGN §1, §3.2 `slot_backend=block`): each slot is an ext4
+ * `block` slot store (docs/design.md §1, §3.2 `slot_backend=block`): each slot is an ext4
  * partition found by its label (KSOLOA, KSOLOB). Every operation mounts the
  * partition on a private temporary directory (or uses the mount that already
  * exists), does its work with the shared slot-file logic, and unmounts on every
@@ -28,7 +28,7 @@ import {
 import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
 
 export interface BlockSlotStoreOptions {
-  /** Filesystem labels of the slot partitions (DESIGN §1: KSOLOA, KSOLOB). */
+  /** Filesystem labels of the slot partitions (docs/design.md §1: KSOLOA, KSOLOB). */
   labels: Record<Slot, string>;
   /** Where to look for `dev/disk/by-label/` (default `/`); `blkid` scans the real devices. */
   root?: string;

@@ -1,5 +1,5 @@
 /**
- * `dir` slot store (DESIGN §3.2 `slot_backend=dir`): each slot is a plain directory
+ * `dir` slot store (docs/design.md §3.2 `slot_backend=dir`): each slot is a plain directory
  * (`slot_a_dir`, `slot_b_dir`, resolved under --root by the caller). For tests, the
  * demo, and systems that mount the slot partitions themselves. A missing directory
  * is an empty slot; writing (and measuring free space) creates it. A slot directory

@@ -60,7 +60,7 @@ export interface SlotWriteOptions {
 const COPY_CHUNK = 1 << 20;
 const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
-/** A version string we can write as the one-line `version` file (DESIGN §3.1). */
+/** A version string we can write as the one-line `version` file (docs/design.md §3.1). */
 export function checkVersion(version: string): string {
   const v = version.trim();
   if (v === '' || /[\r\n\0]/.test(v) || v.length > 128) {
@@ -77,7 +77,7 @@ function writeError(err: unknown, dir: string, what: string): Error {
   if (err instanceof GateError) return err;
   const errno = errnoCode(err);
   if (errno !== undefined && NO_SPACE.has(errno)) {
-    // A refusal for lack of space, like the agent's free-space gate (DESIGN §3.7: exit 3).
+    // A refusal for lack of space, like the agent's free-space gate (docs/design.md §3.7: exit 3).
     return new GateError('SLOT_NO_SPACE', `not enough space in ${dir} to write ${what}`, {
       cause: err,
       details: { dir, errno },

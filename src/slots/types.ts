@@ -1,10 +1,10 @@
 /**
- * Where the OS images live: one store with two slots (DESIGN §1). `block` finds ext4
+ * Where the OS images live: one store with two slots (docs/design.md §1). `block` finds ext4
  * partitions by label; `dir` uses plain directories.
  */
 import type { Slot } from '../bootenv/types.js';
 
-/** File names inside a slot (DESIGN §1). */
+/** File names inside a slot (docs/design.md §1). */
 export const SLOT_FILES = {
   kernel: 'vmlinuz',
   initramfs: 'kubesolo-os.gz',

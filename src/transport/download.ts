@@ -6,7 +6,7 @@
  * Ed25519 verification (RFC 8032 §5.1.7, see src/crypto/ed25519.ts) and batched writes
  * to `<dest>.part`. Only a file whose size, digest and signature all check out is
  * renamed to `<dest>`. Failures leave the staging directory clean or resumable:
- * verification failures delete the partial file (DESIGN §2: never fill a partition
+ * verification failures delete the partial file (docs/design.md §2: never fill a partition
  * with garbage); network failures keep it with a sidecar so the next attempt or run
  * continues with Range + If-Range.
  */
@@ -634,7 +634,7 @@ class Transfer {
       );
     }
     try {
-      // DESIGN §2: fsync the data, rename, fsync the directory.
+      // docs/design.md §2: fsync the data, rename, fsync the directory.
       await this.handle?.sync();
       await this.handle?.close();
       this.handle = undefined;

@@ -1,5 +1,5 @@
 /**
- * Transport failure codes. Each failure has its own stable code (DESIGN §3.7) so logs,
+ * Transport failure codes. Each failure has its own stable code (docs/design.md §3.7) so logs,
  * state.json and tests can tell a stalled server from a hostile one. Size, hash and
  * signature failures are VerificationErrors (exit 4); network conditions are
  * OperationErrors (exit 1) and are the only ones retried.

@@ -1,6 +1,6 @@
 /**
- * UpdateSource over plain HTTP(S): latest.json plus the files it names (DESIGN §3.3),
- * with the trust policy of DESIGN §3.4 applied before anything reaches the lifecycle.
+ * UpdateSource over plain HTTP(S): latest.json plus the files it names (docs/design.md §3.3),
+ * with the trust policy of docs/design.md §3.4 applied before anything reaches the lifecycle.
  *
  * Trust policy, fail-closed, when a public key is configured (docs/transport.md
  * "Trust model"):
@@ -184,7 +184,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
         url: redactUrl(url),
       });
     } else {
-      // DESIGN §3.4: the signed message is latest.json exactly as served.
+      // docs/design.md §3.4: the signed message is latest.json exactly as served.
       const sigUrl = metadata.metadataSigUrl ?? `${url}.sig`;
       const explicit = metadata.metadataSigUrl !== undefined;
       const sig = await fetchSignature(sigUrl, !explicit, 'metadata', signal);
@@ -241,7 +241,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
         const sig = await fetchSignature(spec.sigUrl, false, artifact, stageOptions.signal);
         if (sig !== undefined) signature = { signature: sig, publicKey: key };
       } else if (!release.metadataSigned) {
-        // DESIGN §3.4: with unsigned metadata nothing vouches for the hash, so the
+        // docs/design.md §3.4: with unsigned metadata nothing vouches for the hash, so the
         // image itself must be signed.
         throw new VerificationError(
           TransportCode.SIGNATURE_MISSING,

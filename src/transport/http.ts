@@ -133,7 +133,7 @@ export async function fetchBytes(url: string, options: FetchBytesOptions): Promi
       { details: { status: response.statusCode, url: redacted } },
     );
   }
-  // A size limit is a verification failure (DESIGN §3.7, exit 4), not a network one.
+  // A size limit is a verification failure (docs/design.md §3.7, exit 4), not a network one.
   const tooLarge = (): VerificationError =>
     new VerificationError(
       options.tooLargeCode ?? TransportCode.TOO_LARGE,

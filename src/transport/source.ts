@@ -1,6 +1,6 @@
 /**
  * Where updates come from: an HTTP server with latest.json, or an OCI registry.
- * Both apply the same trust policy (DESIGN §3.4) before handing anything to the
+ * Both apply the same trust policy (docs/design.md §3.4) before handing anything to the
  * lifecycle, so the agent's gates and state machine do not care which one is used.
  */
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { downloadToFile, type DownloadOptions } from './download.js';
 
 export type ArtifactName = 'vmlinuz' | 'initramfs';
 
-/** On-disk names of the staged artifacts (DESIGN §1: the slot's file names). */
+/** On-disk names of the staged artifacts (docs/design.md §1: the slot's file names). */
 export const ARTIFACT_FILES: Record<ArtifactName, string> = {
   vmlinuz: 'vmlinuz',
   initramfs: 'kubesolo-os.gz',

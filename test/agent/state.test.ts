@@ -26,7 +26,7 @@ describe('state.json store', () => {
     assert.deepEqual((await store.read()).state, idleState());
   });
 
-  it('writes the DESIGN §3.5 keys and reads them back', async () => {
+  it('writes the docs/design.md §3.5 keys and reads them back', async () => {
     const path = join(dir, 'sub', 'state.json');
     const store = createStateStore(path, clock, silentLogger);
     const s = await store.transition(idleState(), 'checking', {

@@ -53,14 +53,14 @@ describe('update.conf key table', () => {
     for (const [field, spec] of Object.entries(KEY_TABLE)) assert.equal(spec.field, field);
   });
 
-  it('file keys are the snake_case of the field names (DESIGN §3.2)', () => {
+  it('file keys are the snake_case of the field names (docs/design.md §3.2)', () => {
     for (const spec of KEY_SPECS) {
       const snake = spec.field.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
       assert.equal(spec.key, snake);
     }
   });
 
-  it('contains every key DESIGN §3.2 lists', () => {
+  it('contains every key docs/design.md §3.2 lists', () => {
     const design = [
       'server',
       'channel',

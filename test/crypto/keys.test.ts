@@ -19,7 +19,7 @@ import { verifyEd25519 } from '../../src/crypto/ed25519.js';
 
 const RFC_PUB = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
 
-describe('public key files (DESIGN §3.4: 64 hex, whitespace trimmed)', () => {
+describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ks-keys-'));
@@ -85,7 +85,7 @@ describe('public key files (DESIGN §3.4: 64 hex, whitespace trimmed)', () => {
   });
 });
 
-describe('signature files (DESIGN §3.4: 64 raw bytes or 128 hex)', () => {
+describe('signature files (docs/design.md §3.4: 64 raw bytes or 128 hex)', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const message = randomBytes(100);
   const sig = new Uint8Array(sign(null, message, privateKey));

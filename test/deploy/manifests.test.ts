@@ -74,7 +74,7 @@ function agentInvocations(script: string): { command: string; flags: string[] }[
   return out;
 }
 
-/** Host paths (DESIGN §3.1) each agent command reads or writes, by command. */
+/** Host paths (docs/design.md §3.1) each agent command reads or writes, by command. */
 const NEEDS: Record<string, string[]> = {
   check: [
     '/etc/kubesolo/update.conf',
@@ -118,7 +118,7 @@ const NEEDS: Record<string, string[]> = {
 /** Commands that write state, the GRUB environment or a slot. */
 const WRITERS = new Set(['check', 'apply', 'healthcheck']);
 
-/** Host paths a pod may mount: what DESIGN §3.1 names, nothing broader. */
+/** Host paths a pod may mount: what docs/design.md §3.1 names, nothing broader. */
 const ALLOWED_HOST_PATHS = new Set([
   '/etc/kubesolo',
   '/var/lib/kubesolo',

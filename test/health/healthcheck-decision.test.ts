@@ -2,7 +2,7 @@
  * The healthcheck decision (src/agent/healthcheck.ts) over the real StateStore and run
  * lock in a temp directory, with real health checks (disk_writable: the data directory
  * present → pass, removed → DISK_NOT_WRITABLE). The boot environment is an in-memory
- * BootEnv with GRUB's variable semantics (DESIGN §3.6); the grubenv-backed one is
+ * BootEnv with GRUB's variable semantics (docs/design.md §3.6); the grubenv-backed one is
  * exercised by the CLI tests.
  */
 import { strict as assert } from 'node:assert';

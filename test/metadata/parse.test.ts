@@ -36,7 +36,7 @@ function rejects(v: unknown, code: string, field?: string, raw?: Uint8Array): vo
   );
 }
 
-describe('parseReleaseMetadata (DESIGN §3.3)', () => {
+describe('parseReleaseMetadata (docs/design.md §3.3)', () => {
   it('parses every KubeSolo OS field and ours, resolving relative URLs', () => {
     const m = parse(
       doc({

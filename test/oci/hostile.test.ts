@@ -194,7 +194,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
   it('an unsigned artifact with a key configured: SIGNATURE_MISSING, exit 4', async () => {
     await push('unsigned/os', 'v1.0.0', 'amd64', { sign: false });
     await rejectsWith(source('unsigned/os', 'v1.0.0').fetchRelease(), 'SIGNATURE_MISSING', 4);
-    // allow_unsigned_metadata still needs both image signatures (DESIGN §3.4).
+    // allow_unsigned_metadata still needs both image signatures (docs/design.md §3.4).
     await rejectsWith(
       source('unsigned/os', 'v1.0.0', { allowUnsignedMetadata: true }).fetchRelease(),
       'SIGNATURE_MISSING',

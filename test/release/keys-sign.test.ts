@@ -202,7 +202,7 @@ describe('sign', () => {
     );
   });
 
-  it('encodes signatures in the two forms of DESIGN §3.4', () => {
+  it('encodes signatures in the two forms of docs/design.md §3.4', () => {
     const sig = Buffer.alloc(64, 0xab);
     assert.equal(encodeSignature(sig, 'hex').toString(), 'ab'.repeat(64));
     assert.deepEqual(encodeSignature(sig, 'raw'), sig);

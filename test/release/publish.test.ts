@@ -54,7 +54,7 @@ async function assertConsistent(out: string): Promise<LatestJson> {
 }
 
 describe('publish', () => {
-  it('lays out a versioned release with every DESIGN §3.3 field, relative URLs and signatures', async () => {
+  it('lays out a versioned release with every docs/design.md §3.3 field, relative URLs and signatures', async () => {
     const out = join(dir, 'out1');
     const r = await publishRelease({
       key: key.privateKey,

@@ -62,7 +62,7 @@ export function makeRelease(options: ReleaseOptions = {}): ReleaseFixture {
     routes['/latest.json.sig'] = staticFile(sig(metadataBytes, options.keys.privateKey));
   }
   if (options.keys && options.signImages) {
-    // One raw, one hex: both formats of DESIGN §3.4.
+    // One raw, one hex: both formats of docs/design.md §3.4.
     routes['/v1/vmlinuz.sig'] = staticFile(sig(vmlinuz, options.keys.privateKey));
     routes['/v1/kubesolo-os.gz.sig'] = staticFile(
       Buffer.from(sig(initramfs, options.keys.privateKey).toString('hex') + '\n'),

@@ -1,6 +1,6 @@
 /**
  * createHttpUpdateSource against real loopback servers: the trust policy of
- * DESIGN §3.4 (fail-closed with a key), metadata limits, and staging results.
+ * docs/design.md §3.4 (fail-closed with a key), metadata limits, and staging results.
  */
 import { strict as assert } from 'node:assert';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';

@@ -15,7 +15,7 @@ import {
 import { createLogger, isLogLevel } from '../../src/log.js';
 
 describe('errors', () => {
-  it('each error class maps to its DESIGN §3.7 exit code', () => {
+  it('each error class maps to its docs/design.md §3.7 exit code', () => {
     const cases: [KubesoloError, number][] = [
       [new UsageError('X', 'm'), 2],
       [new ConfigError('X', 'm'), 2],

@@ -3,7 +3,7 @@
  * behind the same `UpdateSource` interface as HTTP so the lifecycle, its gates and
  * its state transitions do not care where a release came from.
  *
- * Trust (DESIGN §3.4, applied to registries): the manifest and its annotations are
+ * Trust (docs/design.md §3.4, applied to registries): the manifest and its annotations are
  * not signed, so with a public key configured the release description is taken from
  * the signed `latest.json` layer, and the layer digests (which the registry and this
  * client verify byte for byte) must equal the sha256 values that file signs.
@@ -52,9 +52,9 @@ export interface OciUpdateSourceOptions {
   tag?: string | undefined;
   /** Go architecture name; default: this machine's. */
   architecture?: string | undefined;
-  /** Ed25519 public key; when set, nothing unauthenticated is installed (DESIGN §3.4). */
+  /** Ed25519 public key; when set, nothing unauthenticated is installed (docs/design.md §3.4). */
   publicKey?: KeyObject | Uint8Array | undefined;
-  /** DESIGN §3.4: accept unsigned metadata when both image signatures verify. */
+  /** docs/design.md §3.4: accept unsigned metadata when both image signatures verify. */
   allowUnsignedMetadata?: boolean | undefined;
   /** Ready credentials, or where to find them (config keys / docker config.json). */
   credentials?: RegistryCredentials | CredentialSources | undefined;
@@ -107,7 +107,7 @@ function mismatch(
 
 function hexSignature(hex: string | undefined, where: string): Uint8Array | undefined {
   if (hex === undefined) return undefined;
-  // DESIGN §3.4: a signature is 64 bytes; in an annotation it is written as hex.
+  // docs/design.md §3.4: a signature is 64 bytes; in an annotation it is written as hex.
   const bytes = hexToBytes(hex.trim());
   if (bytes === undefined || bytes.length !== SIGNATURE_BYTES) {
     throw new VerificationError(
@@ -248,7 +248,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
         clock.now(),
       );
       if (publicKey && sig) {
-        // DESIGN §3.4: every signature that is present must verify.
+        // docs/design.md §3.4: every signature that is present must verify.
         if (!verifyEd25519(bytes, sig, publicKey)) {
           throw new VerificationError(
             'SIGNATURE_INVALID',
@@ -268,7 +268,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     if (is !== undefined) signatures.initramfs = is;
     let requireImageSignatures = false;
     if (publicKey && !metadataSigned) {
-      // DESIGN §3.4: with a key, unsigned metadata is refused unless the operator
+      // docs/design.md §3.4: with a key, unsigned metadata is refused unless the operator
       // allowed it, and then both images must carry signatures that verify.
       if (!options.allowUnsignedMetadata) {
         throw new VerificationError(

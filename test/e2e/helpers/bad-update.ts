@@ -54,7 +54,7 @@ agent status status --json
       assertCleanPoweroff(r);
       const boot = fields(mark(r, 'boot '));
       assert.equal(boot.health, 'fail');
-      assert.equal(boot['health-rc'], '5', 'a failed health check exits 5 (DESIGN §3.7)');
+      assert.equal(boot['health-rc'], '5', 'a failed health check exits 5 (docs/design.md §3.7)');
       const st = bootStatus(r);
       assert.equal(st.running_slot, 'B');
       assert.equal(st.boot_success, false, 'an unhealthy slot must never be committed');

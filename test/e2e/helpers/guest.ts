@@ -116,7 +116,7 @@ export function rc(r: BootResult, name: string): number {
   return Number(line.slice(`${name} rc=`.length));
 }
 
-/** `status --json` (DESIGN §3.5), the members the scenarios look at. */
+/** `status --json` (docs/design.md §3.5), the members the scenarios look at. */
 export interface Status {
   active_slot: string;
   passive_slot: string;

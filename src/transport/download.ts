@@ -502,10 +502,21 @@ class Transfer {
             }, fail);
           }
         });
+        let ended = false;
         body.on('error', fail);
         body.on('end', () => {
+          ended = true;
           if (!failed) resolve();
         });
+        // An abort can destroy the body while receive() was still opening the partial
+        // file, before these listeners existed: its 'error' and 'close' are then
+        // already gone, and waiting for 'end' would wait for ever (a SIGTERM between
+        // the headers and the first body byte hung apply until a second signal).
+        const closedEarly = (): void => {
+          if (!ended) fail(body.errored ?? signal.reason ?? new Error('response body closed'));
+        };
+        body.on('close', closedEarly);
+        if (body.destroyed) closedEarly();
       });
     } finally {
       clearInterval(guard.timer);

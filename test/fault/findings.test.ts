@@ -4,8 +4,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AGENT_BIN, logLines } from '../helpers/cli.js';
@@ -379,6 +381,85 @@ describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
       const again = await f.agent(['apply']);
       assert.equal(again.code, 0, again.stderr);
     });
+  }
+});
+
+describe('finding 7: a signal in the first moments of an artifact download', () => {
+  // A server that answers latest.json from the published release but, for an image,
+  // holds the answer: either before the status line or after the headers with no body
+  // byte yet. The signal lands while the agent waits for headers, or between the
+  // headers and the first body chunk (the partial file has 0 bytes): the window in
+  // which an abort once reached a response body nobody listened to yet, and apply hung
+  // until a second signal.
+  let f: FaultDevice;
+  let server: Server;
+  let requested: () => void = () => undefined;
+  let hold: 'before-headers' | 'after-headers' = 'after-headers';
+  beforeEach(async () => {
+    server = createServer((req, res) => {
+      const name = new URL(req.url ?? '/', 'http://x').pathname.slice(1);
+      if (name.endsWith('.json') || name.endsWith('.sig')) {
+        readFile(join(f.releases, name)).then(
+          (body) => res.end(body),
+          () => res.writeHead(404).end(),
+        );
+        return;
+      }
+      if (hold === 'before-headers') {
+        requested();
+        return;
+      }
+      // The real length, so the agent accepts the headers and waits for the body.
+      stat(join(f.releases, name)).then(
+        ({ size }) => {
+          res.writeHead(200, { 'content-length': String(size) });
+          res.flushHeaders();
+          requested();
+        },
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    f = await makeFaultDevice({ config: { server: `http://127.0.0.1:${port}/` } });
+  });
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await f.cleanup();
+  });
+
+  for (const where of ['before-headers', 'after-headers'] as const) {
+    for (const delayMs of [0, 1, 5, 25]) {
+      it(`SIGTERM ${delayMs} ms after the image request, ${where}: exit 143, INTERRUPTED, no hang`, async () => {
+        hold = where;
+        const arrived = new Promise<void>((r) => (requested = r));
+        const child = spawn(
+          process.execPath,
+          [AGENT_BIN, 'apply', '--root', f.dev.root, '--json'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+        await arrived;
+        await new Promise((r) => setTimeout(r, delayMs));
+        child.kill('SIGTERM');
+        // One signal must be enough: a second one is never sent. A hang shows as
+        // 'hung' (the child is then killed so the suite goes on).
+        const outcome = await Promise.race([
+          exited,
+          new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000).unref()),
+        ]);
+        if (outcome === 'hung') child.kill('SIGKILL');
+        assert.equal(outcome, 143);
+        assert.equal(JSON.parse(stdout).error.code, 'INTERRUPTED');
+        const st = readState(f.statePath);
+        assert.equal(st.phase, 'failed');
+        assert.equal(st.reason, 'INTERRUPTED');
+        assert.equal(existsSync(f.dev.path('var/lib/kubesolo/update/update.lock')), false);
+      });
+    }
   }
 });
 

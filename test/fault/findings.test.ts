@@ -11,7 +11,7 @@ import { mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AGENT_BIN, logLines } from '../helpers/cli.js';
-import { grubVars, makeFaultDevice, readState, type FaultDevice } from './harness.js';
+import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -254,6 +254,25 @@ describe('finding 5: verified work is kept', () => {
     assert.equal(f.server.requests.get('/v1.1.0/vmlinuz'), kernelRequests);
     // Only latest.json and its signature again: far less than one image.
     assert.ok(f.server.bytesSent() - sent < 16 * 1024, `${f.server.bytesSent() - sent} bytes`);
+    assert.equal(readState(f.statePath).phase, 'staged');
+  });
+
+  it('apply on a staged device whose slot no longer verifies says so (STAGED_SLOT_DAMAGED) and stages again', async () => {
+    assert.equal((await f.agent(['apply'])).code, 0);
+    // One flipped byte in the staged initramfs: the slot no longer holds the release.
+    const image = f.dev.path('slots/b/kubesolo-os.gz');
+    const bytes = await readFile(image);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await writeFile(image, bytes);
+    const before = f.server.requests.get('/v1.1.0/kubesolo-os.gz') ?? 0;
+    const r = await f.agent(['apply']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.outcome, 'staged');
+    const warning = logLines(r.stderr).find((l) => l.code === 'STAGED_SLOT_DAMAGED');
+    assert.ok(warning, r.stderr);
+    assert.equal(warning.slot, 'B');
+    assert.equal(f.server.requests.get('/v1.1.0/kubesolo-os.gz'), before + 1);
+    assert.equal(sha256File(image), sha256File(join(f.releases, 'v1.1.0/kubesolo-os.gz')));
     assert.equal(readState(f.statePath).phase, 'staged');
   });
 

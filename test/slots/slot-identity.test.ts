@@ -77,6 +77,20 @@ describe('slot aliasing proved on disk (dir slots)', () => {
     await assertDistinctSlotDirs({ A: join(dir, 'missing'), B: join(dir, 'b') }, 'B');
   });
 
+  it('a slot path that cannot be resolved (a symlink loop: ELOOP) is SLOT_IDENTITY_FAILED, not a pass', async () => {
+    // Only ENOENT means "not there yet, cannot alias"; any other failure to resolve
+    // leaves the question open, and an open question must not allow the write.
+    await symlink(join(dir, 'loop-2'), join(dir, 'loop-1'));
+    await symlink(join(dir, 'loop-1'), join(dir, 'loop-2'));
+    await assert.rejects(
+      assertDistinctSlotDirs({ A: join(dir, 'loop-1'), B: join(dir, 'b') }, 'B'),
+      (err: { code: string; details: Record<string, unknown> }) =>
+        err.code === 'SLOT_IDENTITY_FAILED' &&
+        err.details.errno === 'ELOOP' &&
+        err.details.dir === join(dir, 'loop-1'),
+    );
+  });
+
   for (const spelling of ['link-to-a', 'b/up', 'b/../a', './a/']) {
     it(`slot B at ${spelling} is slot A: SLOT_ALIASED`, async () => {
       await assert.rejects(

@@ -279,6 +279,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
         deps.policy.maintenanceWindow,
         deps.clock.now(),
         options.force,
+        deps.policy.timeZone,
       );
       // Refused without recording `failed`: the staged update stays activatable.
       if (!window.pass) throw refusal(window);

@@ -348,6 +348,33 @@ describe('finding 6: bounded inputs', () => {
   });
 });
 
+describe('apply on a staged device reads the maintenance window in time_zone', () => {
+  // The staged-device path once evaluated the window without the configured zone
+  // (in the host's zone) while a fresh apply used it: the same window, open for one
+  // apply, was closed for the next. A zone twelve hours from UTC and a window around
+  // its local now: open there, closed in UTC and in this host's zone (UTC here).
+  let f: FaultDevice;
+  beforeEach(async () => {
+    const local = (new Date().getUTCHours() + 12) % 24;
+    const hh = (h: number) => String(h % 24).padStart(2, '0');
+    f = await makeFaultDevice({
+      config: {
+        time_zone: 'Etc/GMT-12',
+        maintenance_window: `${hh(local)}:00-${hh(local + 2)}:00`,
+      },
+    });
+  });
+  afterEach(() => f.cleanup());
+
+  it("the first apply stages, the second says already-staged (both inside the zone's window)", async () => {
+    const first = await f.agent(['apply']);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await f.agent(['apply']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.doc.outcome, 'already-staged');
+  });
+});
+
 describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
   let f: FaultDevice;
   beforeEach(async () => {

@@ -189,8 +189,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
         actions: ['pull'],
         log,
         timeoutMs: limits.headersTimeoutMs,
-        attempts: limits.retry.attempts,
-        retryDelayMs: limits.retry.baseDelayMs,
+        retry: limits.retry,
       });
     })();
     return clientPromise;

@@ -1,3 +1,7 @@
+/** The two images of a release, in the order they are staged. */
+export const ARTIFACT_NAMES = ['vmlinuz', 'initramfs'] as const;
+export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
+
 /** latest.json as the agent uses it (docs/design.md §3.3), after parsing and validation. */
 export interface ReleaseMetadata {
   version: string;

@@ -22,6 +22,8 @@ import {
 } from '../transport/oci/artifact.js';
 import type { RegistryCredentials } from '../transport/oci/auth.js';
 import { OciClient, sha256Digest } from '../transport/oci/client.js';
+import type { RetryPolicy } from '../transport/retry.js';
+import { putManifest, uploadChunked, uploadMonolithic } from './oci-registry-push.js';
 import {
   ANNOTATION,
   EMPTY_CONFIG_BYTES,
@@ -59,8 +61,8 @@ export interface OciPushOptions {
   chunkSize?: number | undefined;
   log?: Logger | undefined;
   now?: () => Date;
-  attempts?: number | undefined;
-  retryDelayMs?: number | undefined;
+  /** Retries of idempotent requests (default: the transport's). */
+  retry?: RetryPolicy | undefined;
 }
 
 export interface PushedBlob {
@@ -166,8 +168,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     dispatcher: o.dispatcher,
     actions: ['pull', 'push'],
     log,
-    attempts: o.attempts,
-    retryDelayMs: o.retryDelayMs,
+    retry: o.retry,
     userAgent: 'kubesolo-release',
   });
   const releaseDate = o.releaseDate ?? (o.now ?? (() => new Date()))().toISOString();
@@ -209,10 +210,10 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     const slice = (start: number, end: number) =>
       bytes ? bytes.subarray(start, end) : createReadStream(f.path, { start, end: end - 1 });
     if (mode === 'chunked' && f.size > 0) {
-      const chunks = await client.uploadChunked(f.digest, f.size, chunkSize, slice);
+      const chunks = await uploadChunked(client, f.digest, f.size, chunkSize, slice);
       blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true, chunks });
     } else {
-      await client.uploadMonolithic(f.digest, f.size, whole);
+      await uploadMonolithic(client, f.digest, f.size, whole);
       blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true });
     }
     log.info('blob uploaded', { name: f.name, digest: f.digest, size: f.size, mode });
@@ -263,7 +264,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     annotations,
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  const manifestDigest = await client.putManifest(archTag, OCI_MANIFEST, manifestBytes);
+  const manifestDigest = await putManifest(client, archTag, OCI_MANIFEST, manifestBytes);
   log.info('manifest pushed', { tag: archTag, digest: manifestDigest });
 
   const entry: Descriptor = {
@@ -283,7 +284,8 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     manifests,
     annotations: { [ANNOTATION.version]: o.version },
   };
-  const indexDigest = await client.putManifest(
+  const indexDigest = await putManifest(
+    client,
     o.tag,
     OCI_INDEX,
     Buffer.from(JSON.stringify(index)),

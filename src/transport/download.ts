@@ -31,7 +31,13 @@ import {
 import { BatchWriter, DEFAULT_BATCH_BYTES } from './batch-writer.js';
 import { GarbagePacer } from './memory.js';
 import { TransportCode, poisonsPartial, redactUrl, toTransportError } from './errors.js';
-import { discardBody, headerValue, openRequest, type OpenResponse } from './http.js';
+import {
+  discardBody,
+  headerValue,
+  httpStatusError,
+  openRequest,
+  type OpenResponse,
+} from './http.js';
 import {
   ifRangeValue,
   readResumeState,
@@ -370,19 +376,7 @@ class Transfer {
     const expectedStatus = this.offset > 0 ? 206 : 200;
     if (response.statusCode !== expectedStatus) {
       discardBody(response.body);
-      throw new OperationError(
-        TransportCode.HTTP_STATUS,
-        `HTTP ${response.statusCode} for ${redactUrl(response.url)}`,
-        {
-          details: {
-            status: response.statusCode,
-            url: redactUrl(response.url),
-            ...(headerValue(response.headers, 'retry-after')
-              ? { retryAfter: headerValue(response.headers, 'retry-after') }
-              : {}),
-          },
-        },
-      );
+      throw httpStatusError(response);
     }
     await this.receive(response, signal, attempt$);
   }

@@ -2,36 +2,38 @@
  * UpdateSource over plain HTTP(S): latest.json plus the files it names (docs/design.md §3.3),
  * with the trust policy of docs/design.md §3.4 applied before anything reaches the lifecycle.
  *
- * Trust policy, fail-closed, when a public key is configured (docs/transport.md
- * "Trust model"):
- * - the metadata signature (`metadata_sig_url`, else `<metadata URL>.sig`) is required,
- *   unless allowUnsignedMetadata, in which case both image signatures are required;
- * - signed metadata pins every image (SHA-256, size): image signatures are then not
- *   fetched (imageSignatures `when-unpinned`, the agent) or must verify (`always`);
- * - expired metadata is refused (parser).
- * Without a key, images are checked against the metadata's SHA-256 and sizes only,
- * which protects against corruption but not against a hostile server.
+ * What is trusted is decided by `decideTrust` (src/trust/decide.ts); this source only
+ * fetches what that decision needs: the metadata signature (`metadata_sig_url`, else
+ * `<metadata URL>.sig`, fetched only when a key is configured) and, where the decision
+ * says an image's own signature is checked, that signature (`*_sig_url`). Expired
+ * metadata is refused by the parser.
  */
 import type { KeyObject } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { verifyEd25519 } from '../crypto/ed25519.js';
 import { MAX_SIGNATURE_FILE_BYTES, parseSignature, publicKeyBytes } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import type { ReleaseMetadata } from '../metadata/types.js';
+import {
+  decideTrust,
+  wantsSignatures,
+  type TrustConfig,
+  type TrustRefusal,
+} from '../trust/decide.js';
 import { createDispatcher } from './dispatcher.js';
 import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from './download.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
 import {
-  checksImageSignature,
   downloadArtifact,
+  imageSignatureCheck,
   type ArtifactName,
   type ImageSignaturePolicy,
   type Release,
+  type ReleaseArtifact,
   type StageOptions,
   type StagedArtifact,
   type UpdateSource,
@@ -98,8 +100,11 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     connectTimeoutMs: 30_000,
     ...(options.limits ?? {}),
   };
-  const key = options.publicKey === undefined ? undefined : publicKeyBytes(options.publicKey);
-  const imageSignatures = options.imageSignatures ?? 'when-unpinned';
+  const trust: TrustConfig = {
+    keys: options.publicKey === undefined ? [] : [publicKeyBytes(options.publicKey)],
+    allowUnsignedMetadata: options.allowUnsignedMetadata === true,
+    imageSignatures: options.imageSignatures ?? 'when-unpinned',
+  };
   const ownDispatcher = options.dispatcher === undefined;
   const dispatcher =
     options.dispatcher ??
@@ -116,6 +121,18 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   };
 
   /** Fetch a .sig; undefined if the server says 404 and `optional`. */
+  function fetchSignature(
+    url: string,
+    optional: false,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array>;
+  function fetchSignature(
+    url: string,
+    optional: boolean,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array | undefined>;
   async function fetchSignature(
     url: string,
     optional: boolean,
@@ -178,54 +195,80 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       signal,
     );
     const metadata = parseReleaseMetadata(bytes, url, clock.now());
-    let metadataSigned = false;
-    if (key === undefined) {
+    // docs/design.md §3.4: the signed message is latest.json exactly as served.
+    const sigUrl = metadata.metadataSigUrl ?? `${url}.sig`;
+    const signature = wantsSignatures(trust)
+      ? await fetchSignature(sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
+      : undefined;
+    const decision = decideTrust(trust, {
+      metadata: { bytes, signature },
+      imageSigned: {
+        vmlinuz: metadata.vmlinuzSigUrl !== undefined,
+        initramfs: metadata.initramfsSigUrl !== undefined,
+      },
+    });
+    if (!decision.trusted) throw refusalError(decision.refusal, sigUrl);
+    const metadataSigned = decision.metadata.kind === 'signed';
+    if (decision.metadata.kind === 'no-key') {
       log.info('no public key configured: images are checked by SHA-256 only, not authenticated', {
         url: redactUrl(url),
       });
-    } else {
-      // docs/design.md §3.4: the signed message is latest.json exactly as served.
-      const sigUrl = metadata.metadataSigUrl ?? `${url}.sig`;
-      const explicit = metadata.metadataSigUrl !== undefined;
-      const sig = await fetchSignature(sigUrl, !explicit, 'metadata', signal);
-      if (sig !== undefined) {
-        if (!verifyEd25519(bytes, sig, key)) {
-          throw new VerificationError(
-            TransportCode.SIGNATURE_INVALID,
-            'latest.json signature does not verify with the configured key',
-            {
-              details: { artifact: 'metadata', url: redactUrl(sigUrl) },
-            },
-          );
-        }
-        metadataSigned = true;
-      } else if (options.allowUnsignedMetadata === true) {
-        log.warn(
-          'latest.json is unsigned; allowed by allow_unsigned_metadata, both image signatures are now required',
-          {
-            url: redactUrl(url),
-          },
-        );
-      } else {
-        throw new VerificationError(
-          TransportCode.SIGNATURE_MISSING,
-          'latest.json is not signed and a public key is configured',
-          {
-            details: {
-              artifact: 'metadata',
-              url: redactUrl(sigUrl),
-              hint: 'sign it, or set allow_unsigned_metadata=true',
-            },
-          },
-        );
-      }
+    } else if (decision.metadata.kind === 'unsigned-allowed') {
+      log.warn(
+        'latest.json is unsigned; allowed by allow_unsigned_metadata, both image signatures are now required',
+        {
+          url: redactUrl(url),
+        },
+      );
     }
     log.info('release metadata', {
       version: metadata.version,
       channel: metadata.channel,
       signed: metadataSigned,
     });
-    return { metadata, metadataSigned, origin: redactUrl(url) };
+    return {
+      metadata,
+      metadataSigned,
+      origin: redactUrl(url),
+      signedMetadata: { bytes, signature },
+      artifacts: {
+        vmlinuz: releaseArtifact(metadata, 'vmlinuz'),
+        initramfs: releaseArtifact(metadata, 'initramfs'),
+      },
+    };
+  }
+
+  /** This source's words for a refusal (the decision and its code are decideTrust's). */
+  function refusalError(refusal: TrustRefusal, sigUrl: string): VerificationError {
+    const { code, artifact } = refusal;
+    switch (refusal.reason) {
+      case 'metadata-signature-invalid':
+        return new VerificationError(
+          code,
+          'latest.json signature does not verify with the configured key',
+          { details: { artifact, url: redactUrl(sigUrl) } },
+        );
+      case 'metadata-unsigned':
+        return new VerificationError(
+          code,
+          'latest.json is not signed and a public key is configured',
+          {
+            details: {
+              artifact,
+              url: redactUrl(sigUrl),
+              hint: 'sign it, or set allow_unsigned_metadata=true',
+            },
+          },
+        );
+      case 'image-unsigned':
+        return new VerificationError(
+          code,
+          `${artifact} has no signature and latest.json is unsigned`,
+          {
+            details: { artifact },
+          },
+        );
+    }
   }
 
   async function stage(
@@ -233,25 +276,20 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     artifact: ArtifactName,
     stageOptions: StageOptions,
   ): Promise<StagedArtifact> {
-    const m = release.metadata;
-    const spec = artifactSpec(m, artifact);
-    let signature: { signature: Uint8Array; publicKey: Uint8Array } | undefined;
-    if (key !== undefined && checksImageSignature(release, imageSignatures)) {
-      if (spec.sigUrl !== undefined) {
-        const sig = await fetchSignature(spec.sigUrl, false, artifact, stageOptions.signal);
-        if (sig !== undefined) signature = { signature: sig, publicKey: key };
-      } else if (!release.metadataSigned) {
-        // docs/design.md §3.4: with unsigned metadata nothing vouches for the hash, so the
-        // image itself must be signed.
-        throw new VerificationError(
-          TransportCode.SIGNATURE_MISSING,
-          `${artifact} has no signature and latest.json is unsigned`,
-          {
-            details: { artifact },
-          },
-        );
-      }
-    }
+    const spec = release.artifacts[artifact];
+    const signature = await imageSignatureCheck(
+      trust,
+      release,
+      artifact,
+      (refusal) => refusalError(refusal, ''),
+      // This source only writes URL locations (releaseArtifact below).
+      (at) =>
+        'url' in at
+          ? fetchSignature(at.url, false, artifact, stageOptions.signal)
+          : Promise.reject(
+              refusalError({ code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact }, ''),
+            ),
+    );
     return downloadArtifact(artifact, stageOptions, {
       url: spec.url,
       dispatcher,
@@ -272,21 +310,16 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   };
 }
 
-function artifactSpec(
-  m: ReleaseMetadata,
-  artifact: ArtifactName,
-): { url: string; sha256: string; size?: number; sigUrl?: string } {
-  return artifact === 'vmlinuz'
-    ? {
-        url: m.vmlinuzUrl,
-        sha256: m.vmlinuzSha256,
-        ...(m.vmlinuzSize === undefined ? {} : { size: m.vmlinuzSize }),
-        ...(m.vmlinuzSigUrl === undefined ? {} : { sigUrl: m.vmlinuzSigUrl }),
-      }
-    : {
-        url: m.initramfsUrl,
-        sha256: m.initramfsSha256,
-        ...(m.initramfsSize === undefined ? {} : { size: m.initramfsSize }),
-        ...(m.initramfsSigUrl === undefined ? {} : { sigUrl: m.initramfsSigUrl }),
-      };
+/** An image of HTTP metadata: its URLs, digest and size as latest.json gives them. */
+function releaseArtifact(m: ReleaseMetadata, artifact: ArtifactName): ReleaseArtifact {
+  const [url, sha256, size, sigUrl] =
+    artifact === 'vmlinuz'
+      ? [m.vmlinuzUrl, m.vmlinuzSha256, m.vmlinuzSize, m.vmlinuzSigUrl]
+      : [m.initramfsUrl, m.initramfsSha256, m.initramfsSize, m.initramfsSigUrl];
+  return {
+    url,
+    sha256,
+    ...(size === undefined ? {} : { size }),
+    ...(sigUrl === undefined ? {} : { signature: { url: sigUrl } }),
+  };
 }

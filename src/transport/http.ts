@@ -1,18 +1,29 @@
 /**
- * One HTTP GET with redirects, timeouts and error mapping, on top of undici's
- * `request`. Redirects are followed here rather than by an undici interceptor so the
- * limit has its own reason code and so credentials never follow a redirect to
- * another origin (a registry redirecting a blob to object storage must not receive
- * the registry's Authorization header).
+ * One HTTP exchange with redirects, timeouts and error mapping, on top of undici's
+ * `request`: the one HTTP stack of the HTTP source, the downloads and the OCI client.
+ * Redirects are followed here rather than by an undici interceptor so the limit has
+ * its own reason code and so credentials never follow a redirect to another origin (a
+ * registry redirecting a blob to object storage must not receive the registry's
+ * Authorization header).
  */
+import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { OperationError, VerificationError } from '../errors.js';
+import { KubesoloError, OperationError, VerificationError } from '../errors.js';
 import { TransportCode, redactUrl, toTransportError } from './errors.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+export type RequestBody = Buffer | string | Readable;
+
 export interface OpenOptions {
   dispatcher: Dispatcher;
+  /**
+   * Default GET. Redirects are followed for GET and HEAD only; for the others (OCI
+   * uploads, token requests) a 3xx answer is returned to the caller as it is.
+   */
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+  /** A factory, so that each attempt sends the body afresh. */
+  body?: () => RequestBody;
   headers?: Record<string, string>;
   /** Redirects followed before TOO_MANY_REDIRECTS (default 5). */
   maxRedirects?: number;
@@ -48,8 +59,41 @@ export function headerValue(
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** GET `url`, following redirects. Returns any final status; callers check it. */
+/**
+ * Read what is left of a body we will not use, up to 64 KiB, so the connection can be
+ * reused (a longer body is cut off and its connection closed).
+ */
+export async function drainBody(body: Dispatcher.ResponseData['body']): Promise<void> {
+  try {
+    await body.dump({ limit: 64 * 1024 });
+  } catch {
+    // The connection is being discarded anyway.
+  }
+}
+
+/**
+ * A non-success status as HTTP_STATUS (details.status, the redacted URL, and
+ * Retry-After when the server sent one, which withRetry honours).
+ */
+export function httpStatusError(response: OpenResponse): OperationError {
+  const retryAfter = headerValue(response.headers, 'retry-after');
+  return new OperationError(
+    TransportCode.HTTP_STATUS,
+    `HTTP ${response.statusCode} for ${redactUrl(response.url)}`,
+    {
+      details: {
+        status: response.statusCode,
+        url: redactUrl(response.url),
+        ...(retryAfter ? { retryAfter } : {}),
+      },
+    },
+  );
+}
+
+/** `url`, following redirects (GET, HEAD). Returns any final status; callers check it. */
 export async function openRequest(url: string, options: OpenOptions): Promise<OpenResponse> {
+  const method = options.method ?? 'GET';
+  const follows = method === 'GET' || method === 'HEAD';
   const maxRedirects = options.maxRedirects ?? 5;
   let current = url;
   let headers = { ...(options.headers ?? {}) };
@@ -57,9 +101,10 @@ export async function openRequest(url: string, options: OpenOptions): Promise<Op
     let response: Dispatcher.ResponseData;
     try {
       response = await request(current, {
-        method: 'GET',
+        method,
         dispatcher: options.dispatcher,
         headers,
+        ...(options.body ? { body: options.body() } : {}),
         headersTimeout: options.headersTimeoutMs ?? 30_000,
         bodyTimeout: options.bodyTimeoutMs ?? 60_000,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -68,7 +113,7 @@ export async function openRequest(url: string, options: OpenOptions): Promise<Op
       throw toTransportError(err, current, options.signal?.reason);
     }
     const location = headerValue(response.headers, 'location');
-    if (!REDIRECTS.has(response.statusCode) || location === undefined) {
+    if (!follows || !REDIRECTS.has(response.statusCode) || location === undefined) {
       return {
         url: current,
         statusCode: response.statusCode,
@@ -140,8 +185,22 @@ export async function fetchBytes(url: string, options: FetchBytesOptions): Promi
       `response from ${redacted} is larger than ${options.maxBytes} bytes`,
       { details: { url: redacted, limit: options.maxBytes } },
     );
+  return new Uint8Array(await readBounded(response, options.maxBytes, tooLarge, options.signal));
+}
+
+/**
+ * Read a whole response body into memory, refusing more than `maxBytes` with
+ * `tooLarge()` (a declared Content-Length is refused before reading; reading stops
+ * one chunk past the limit). Socket failures map to transport codes.
+ */
+export async function readBounded(
+  response: OpenResponse,
+  maxBytes: number,
+  tooLarge: () => KubesoloError,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   const declared = Number(headerValue(response.headers, 'content-length'));
-  if (Number.isFinite(declared) && declared > options.maxBytes) {
+  if (Number.isFinite(declared) && declared > maxBytes) {
     discardBody(response.body);
     throw tooLarge();
   }
@@ -150,14 +209,14 @@ export async function fetchBytes(url: string, options: FetchBytesOptions): Promi
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       total += chunk.length;
-      if (total > options.maxBytes) {
+      if (total > maxBytes) {
         discardBody(response.body);
         throw tooLarge();
       }
       chunks.push(chunk);
     }
   } catch (err) {
-    throw toTransportError(err, response.url, options.signal?.reason);
+    throw toTransportError(err, response.url, signal?.reason);
   }
-  return new Uint8Array(Buffer.concat(chunks, total));
+  return Buffer.concat(chunks, total);
 }

@@ -5,10 +5,18 @@
  */
 import { join } from 'node:path';
 import { KubesoloError } from '../errors.js';
-import type { ReleaseMetadata } from '../metadata/types.js';
+import type { ArtifactName, ReleaseMetadata } from '../metadata/types.js';
+import {
+  decideImageTrust,
+  type ImageSignaturePolicy,
+  type TrustConfig,
+  type TrustEvidence,
+  type TrustRefusal,
+} from '../trust/decide.js';
 import { downloadToFile, type DownloadOptions } from './download.js';
 
-export type ArtifactName = 'vmlinuz' | 'initramfs';
+export type { ArtifactName };
+export type { ImageSignaturePolicy };
 
 /** On-disk names of the staged artifacts (docs/design.md §1: the slot's file names). */
 export const ARTIFACT_FILES: Record<ArtifactName, string> = {
@@ -16,12 +24,32 @@ export const ARTIFACT_FILES: Record<ArtifactName, string> = {
   initramfs: 'kubesolo-os.gz',
 };
 
+/** One image of a release: everything needed to fetch it and to trust it. */
+export interface ReleaseArtifact {
+  /** Where the bytes are: the metadata's URL, or the registry's blob URL. */
+  url: string;
+  sha256: string;
+  /** Exact size when the metadata (or the OCI descriptor) gives one. */
+  size?: number;
+  /**
+   * The image's own detached signature, if it has one: where to fetch it (HTTP,
+   * `*_sig_url`) or the signature itself (OCI, a hex annotation on the layer).
+   */
+  signature?: { url: string } | { hex: string };
+}
+
 export interface Release {
   metadata: ReleaseMetadata;
   /** Whether the metadata's own Ed25519 signature was verified. */
   metadataSigned: boolean;
   /** Where it came from, for logs (metadata URL or registry reference). */
   origin: string;
+  /**
+   * latest.json exactly as served and the signature found for it: what decides whether
+   * the metadata pins each image (src/trust/decide.ts), again at every stage().
+   */
+  signedMetadata: TrustEvidence['metadata'];
+  artifacts: Record<ArtifactName, ReleaseArtifact>;
 }
 
 export interface ProgressEvent {
@@ -30,19 +58,38 @@ export interface ProgressEvent {
   totalBytes: number | undefined;
 }
 
-/**
- * When an image's own Ed25519 signature is checked (docs/transport.md "Trust model").
- * `when-unpinned`: only when nothing signed pins the image, i.e. the metadata is
- * unsigned (allowed by configuration) or the server signs only images. Signed metadata
- * already pins each image's SHA-256 and size, so a second check of the same bytes adds
- * a SHA-512 pass and no security. `always`: every signature that is there (publisher
- * tooling checking a release it is about to announce).
- */
-export type ImageSignaturePolicy = 'when-unpinned' | 'always';
+/** Where an image's own signature is: fetched from a URL (HTTP) or carried inline (OCI). */
+export type SignatureLocation = NonNullable<ReleaseArtifact['signature']>;
 
-/** The one place that decides whether an image signature is checked. */
-export function checksImageSignature(release: Release, policy: ImageSignaturePolicy): boolean {
-  return policy === 'always' || !release.metadataSigned;
+/**
+ * What the download of one image must verify beyond SHA-256 and size, as
+ * `decideImageTrust` decides under the staging source's configuration: nothing, or the
+ * image's own signature (obtained by `load`). A refused image throws `refused(...)`
+ * before anything is downloaded.
+ */
+export async function imageSignatureCheck(
+  config: TrustConfig,
+  release: Release,
+  name: ArtifactName,
+  refused: (refusal: TrustRefusal) => KubesoloError,
+  load: (at: SignatureLocation) => Promise<Uint8Array>,
+): Promise<{ signature: Uint8Array; publicKey: Uint8Array } | undefined> {
+  const artifact = release.artifacts[name];
+  const trust = decideImageTrust(
+    config,
+    release.signedMetadata,
+    name,
+    artifact.signature !== undefined,
+  );
+  if (trust.check === 'refused') throw refused(trust.refusal);
+  if (trust.check !== 'signature') return undefined;
+  // decideTrust asks for a signature check only where one is present; fail closed anyway.
+  if (artifact.signature === undefined || trust.keys[0] === undefined) {
+    throw refused({ code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact: name });
+  }
+  // The streamed check verifies against one key: today's configuration holds exactly
+  // one. Several keys (docs/design.md key sets) need one SHA-512 pass per key.
+  return { signature: await load(artifact.signature), publicKey: trust.keys[0] };
 }
 
 export interface StageOptions {

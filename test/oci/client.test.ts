@@ -93,8 +93,7 @@ describe('OciClient against misbehaving loopback servers', () => {
   const client = (extra: Partial<ConstructorParameters<typeof OciClient>[0]> = {}) =>
     new OciClient({
       ref: parseRegistryReference(`${fake.host}/a/b`),
-      attempts: 3,
-      retryDelayMs: 1,
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 10 },
       ...extra,
     });
 
@@ -129,8 +128,7 @@ describe('OciClient against misbehaving loopback servers', () => {
     await rejectsCode(
       new OciClient({
         ref: parseRegistryReference(`${host}/a`),
-        attempts: 2,
-        retryDelayMs: 1,
+        retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 10 },
       }).getManifest('v1'),
       'REGISTRY_UNREACHABLE',
       1,
@@ -176,7 +174,7 @@ describe('OciClient against misbehaving loopback servers', () => {
     const c = new OciClient({
       ref: { ...parseRegistryReference(`${fake.host}/a`), scheme: 'https' },
       credentials: { username: 'u', password: 'p' },
-      attempts: 1,
+      retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
     });
     fake.requests.length = 0;
     fake.handler = (_q, res) =>
@@ -228,7 +226,7 @@ describe('OciClient against misbehaving loopback servers', () => {
         else res.writeHead(401, challenge).end();
       };
       await rejectsCode(
-        client({ attempts: 1 }).getManifest('v1'),
+        client({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }).getManifest('v1'),
         'REGISTRY_AUTH_FAILED_UPSTREAM',
         1,
       );

@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { KubesoloError } from '../../src/errors.js';
 import { pushRelease } from '../../src/release/oci-push.js';
 import { OciClient } from '../../src/transport/oci/client.js';
+import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
@@ -163,7 +164,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
         },
       ],
     };
-    await c.putManifest('lying', OCI_INDEX, Buffer.from(JSON.stringify(index)));
+    await putManifest(c, 'lying', OCI_INDEX, Buffer.from(JSON.stringify(index)));
     await rejectsWith(source('liar/os', 'lying').fetchRelease(), 'ARCH_MISMATCH', 3);
   });
 
@@ -220,7 +221,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
     m.annotations['io.kubesolo.os.min_compatible_version'] = 'v0.0.1';
     m.annotations['io.kubesolo.os.channel'] = 'edge';
-    await c.putManifest('tampered', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+    await putManifest(c, 'tampered', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
     await rejectsWith(source('annot/os', 'tampered').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
   });
 
@@ -233,7 +234,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     // v2's kernel and initramfs under v1's signed metadata layer.
     ma.layers[0] = mb.layers[0]!;
     ma.layers[1] = mb.layers[1]!;
-    await c.putManifest('swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
+    await putManifest(c, 'swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
     await rejectsWith(source('swap/os', 'swapped').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
   });
 
@@ -242,7 +243,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const c = client('imgsig/os');
     const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
     m.layers = m.layers.slice(0, 2); // drop the metadata layer: unsigned metadata
-    await c.putManifest('nometa', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+    await putManifest(c, 'nometa', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
     const src = source('imgsig/os', 'nometa', { allowUnsignedMetadata: true });
     const release = await src.fetchRelease();
     assert.equal(release.metadataSigned, false);
@@ -252,7 +253,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     // Now the initramfs signature is replaced by one over other bytes.
     const sig = m.layers[0]!.annotations['io.kubesolo.os.signature']!;
     m.layers[1]!.annotations['io.kubesolo.os.signature'] = sig;
-    await c.putManifest('badsig', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+    await putManifest(c, 'badsig', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
     const src2 = source('imgsig/os', 'badsig', { allowUnsignedMetadata: true });
     const r2 = await src2.fetchRelease();
     const stagingDir = join(work, 'badsig');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { KubesoloError } from '../../src/errors.js';
 import { pushRelease } from '../../src/release/oci-push.js';
 import { OciClient } from '../../src/transport/oci/client.js';
+import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
@@ -101,7 +102,12 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
     const ma = await manifestOf('swap-i/os', a.manifestDigest);
     const mb = await manifestOf('swap-i/os', b.manifestDigest);
     ma.layers[1] = mb.layers[1]!; // the kernel layer stays v1's, so its check passes
-    await client('swap-i/os').putManifest('swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
+    await putManifest(
+      client('swap-i/os'),
+      'swapped',
+      OCI_MANIFEST,
+      Buffer.from(JSON.stringify(ma)),
+    );
     const err = await caught(source('swap-i/os', 'swapped').fetchRelease());
     assert.equal(err.code, 'OCI_METADATA_MISMATCH');
     assert.equal(err.exitCode, 4);
@@ -119,7 +125,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
       const m = await manifestOf(repo, a.manifestDigest);
       const declared = m.layers[index]!.size;
       m.layers[index]!.size = declared + 1; // same digest, one byte more claimed
-      await client(repo).putManifest('resized', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+      await putManifest(client(repo), 'resized', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
       const err = await caught(source(repo, 'resized').fetchRelease());
       assert.equal(err.code, 'OCI_METADATA_MISMATCH');
       assert.equal(err.exitCode, 4);

@@ -1,17 +1,31 @@
 /**
- * A small client for the OCI distribution API (distribution-spec v1.1 "Pull" and
- * "Push" sections) with the three ways registries authenticate: none, HTTP Basic, and
- * the bearer-token challenge flow (distribution docs/spec/auth/token.md).
+ * A small client for the OCI distribution API (distribution-spec v1.1 "Pull") with
+ * the three ways registries authenticate: none, HTTP Basic, and the bearer-token
+ * challenge flow (distribution docs/spec/auth/token.md). Pushing (uploads, manifests)
+ * is publisher code: src/release/oci-registry-push.ts, over this client's `send`.
  *
- * It does one job: speak the registry protocol. Deciding what an artifact means, and
- * streaming large layers to disk, are elsewhere (artifact.ts, source.ts).
+ * It does one job: speak the registry protocol, on the transport's one HTTP stack:
+ * requests, redirects and bounded reads from ../http.ts, retries (jitter,
+ * Retry-After, the retried statuses) from ../retry.ts, URLs in logs and errors
+ * redacted as ../errors.ts requires. Deciding what an artifact means, and streaming
+ * large layers to disk, are elsewhere (artifact.ts, source.ts).
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { request, type Dispatcher } from 'undici';
-import { ConfigError, KubesoloError, OperationError, VerificationError } from '../../errors.js';
+import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import { ConfigError, OperationError, VerificationError, toKubesoloError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { TransportCode, isRetryable, redactUrl } from '../errors.js';
+import {
+  discardBody,
+  drainBody,
+  headerValue,
+  httpStatusError,
+  openRequest,
+  readBounded,
+  type OpenResponse,
+  type RequestBody,
+} from '../http.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from '../retry.js';
 import { basicAuthorization, parseWwwAuthenticate, type RegistryCredentials } from './auth.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from './media-types.js';
 import { formatReference, isDigest, type RegistryReference } from './reference.js';
@@ -20,9 +34,8 @@ import { formatReference, isDigest, type RegistryReference } from './reference.j
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_TOKEN_RESPONSE_BYTES = 256 * 1024;
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
-const MAX_REDIRECTS = 5;
 
-export type Body = Buffer | string | Readable;
+export type Body = RequestBody;
 
 export interface OciClientOptions {
   ref: RegistryReference;
@@ -34,10 +47,11 @@ export interface OciClientOptions {
   log?: Logger | undefined;
   /** Per-request headers/body idle timeout (default 30 s). */
   timeoutMs?: number | undefined;
-  /** Attempts for idempotent requests on network errors, 429 and 5xx (default 3). */
-  attempts?: number | undefined;
-  /** First retry delay, doubled each time (default 500 ms). */
-  retryDelayMs?: number | undefined;
+  /**
+   * Retries of idempotent requests (network errors, 408, 429, 5xx; ../retry.ts):
+   * default that of the downloads.
+   */
+  retry?: RetryPolicy | undefined;
   userAgent?: string | undefined;
 }
 
@@ -58,70 +72,27 @@ export interface BlobLocation {
   size: number | undefined;
 }
 
-interface SendOptions {
-  method: Dispatcher.HttpMethod;
+export interface SendOptions {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
   url: string;
   headers?: Record<string, string>;
   /** A factory so a request can be replayed after an auth challenge or a retry. */
   body?: () => Body;
-  /** Retry on network errors / 429 / 5xx (idempotent requests only). */
+  /** Retry on network errors / 408 / 429 / 5xx (idempotent requests only). */
   idempotent?: boolean;
   signal?: AbortSignal | undefined;
 }
 
-type Response = Dispatcher.ResponseData;
+export type Response = OpenResponse;
 
 export function sha256Digest(bytes: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
 }
 
-function header(res: Response, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Drop a body we will not read; undici reports the abort as an error event, so swallow it. */
-function discard(res: Response): void {
-  res.body.on('error', () => undefined);
-  res.body.destroy();
-}
-
-/** Read a response body, refusing more than `limit` bytes. */
-export async function readLimited(
-  res: Response,
-  limit: number,
-  onTooLarge: () => KubesoloError,
-): Promise<Buffer> {
-  const declared = Number(header(res, 'content-length'));
-  if (Number.isFinite(declared) && declared > limit) {
-    discard(res);
-    throw onTooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      discard(res);
-      throw onTooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-async function drain(res: Response): Promise<void> {
-  try {
-    await res.body.dump({ limit: 64 * 1024 });
-  } catch {
-    // The connection is being discarded anyway.
-  }
-}
-
 /** The `errors` array of a distribution-spec error body, as text for messages. */
 async function errorSummary(res: Response): Promise<string> {
   try {
-    const buf = await readLimited(res, MAX_ERROR_BODY_BYTES, () => new OperationError('X', 'x'));
+    const buf = await readBounded(res, MAX_ERROR_BODY_BYTES, () => new OperationError('X', 'x'));
     const doc = JSON.parse(buf.toString('utf8')) as {
       errors?: { code?: string; message?: string }[];
     };
@@ -132,19 +103,21 @@ async function errorSummary(res: Response): Promise<string> {
   }
 }
 
-function isTransientStatus(status: number): boolean {
-  return status === 429 || status === 502 || status === 503 || status === 504 || status === 500;
-}
+/** Transport failures that mean "the registry could not be reached" (after retries). */
+const UNREACHABLE = new Set<string>([
+  TransportCode.NETWORK,
+  TransportCode.TIMEOUT,
+  TransportCode.TRUNCATED,
+]);
 
 export class OciClient {
   readonly ref: RegistryReference;
   private readonly credentials: RegistryCredentials | undefined;
-  private readonly dispatcher: Dispatcher | undefined;
+  private readonly dispatcher: Dispatcher;
   private readonly actions: readonly string[];
   private readonly log: Logger;
   private readonly timeoutMs: number;
-  private readonly attempts: number;
-  private readonly retryDelayMs: number;
+  private readonly retry: RetryPolicy;
   private readonly userAgent: string;
   /** The Authorization header that the registry accepted last (or will, once known). */
   private authorization: string | undefined;
@@ -152,12 +125,11 @@ export class OciClient {
   constructor(options: OciClientOptions) {
     this.ref = options.ref;
     this.credentials = options.credentials;
-    this.dispatcher = options.dispatcher;
+    this.dispatcher = options.dispatcher ?? getGlobalDispatcher();
     this.actions = options.actions ?? ['pull'];
     this.log = options.log ?? silentLogger;
     this.timeoutMs = options.timeoutMs ?? 30_000;
-    this.attempts = Math.max(1, options.attempts ?? 3);
-    this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.retry = options.retry ?? DEFAULT_RETRY;
     this.userAgent = options.userAgent ?? 'kubesolo-update';
     // A registry token from config.json is used directly, without a challenge round trip.
     if (this.credentials?.registryToken) {
@@ -183,52 +155,50 @@ export class OciClient {
     return `repository:${this.ref.repository}:${this.actions.join(',')}`;
   }
 
-  /** One HTTP exchange with retries for transient failures (no auth handling). */
+  /**
+   * One HTTP exchange (redirects followed for GET/HEAD, credentials dropped when they
+   * leave the registry's origin) with the transport's retries for idempotent requests.
+   * The last attempt's answer is returned whatever its status, so callers can say
+   * what the registry said; network failures are REGISTRY_UNREACHABLE.
+   */
   private async exchange(opts: SendOptions, extra: Record<string, string>): Promise<Response> {
-    const attempts = opts.idempotent ? this.attempts : 1;
-    for (let attempt = 1; ; attempt++) {
-      let res: Response;
-      try {
-        res = await request(opts.url, {
-          method: opts.method,
-          headers: { 'user-agent': this.userAgent, ...opts.headers, ...extra },
-          body: opts.body?.(),
-          dispatcher: this.dispatcher,
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
-          signal: opts.signal,
-        });
-      } catch (err) {
-        if (opts.signal?.aborted) throw err;
-        if (attempt >= attempts) {
-          throw new OperationError(
-            'REGISTRY_UNREACHABLE',
-            `registry request ${opts.method} ${opts.url} failed: ${(err as Error).message}`,
-            { cause: err, details: { url: opts.url } },
-          );
-        }
-        await this.backoff(attempt, opts, String((err as Error).message));
-        continue;
-      }
-      if (isTransientStatus(res.statusCode) && attempt < attempts) {
-        await drain(res);
-        await this.backoff(attempt, opts, `HTTP ${res.statusCode}`);
-        continue;
-      }
-      return res;
+    const policy = opts.idempotent ? this.retry : { ...this.retry, attempts: 1 };
+    try {
+      return await withRetry(
+        async (attempt) => {
+          const res = await openRequest(opts.url, {
+            method: opts.method,
+            dispatcher: this.dispatcher,
+            headers: { 'user-agent': this.userAgent, ...opts.headers, ...extra },
+            ...(opts.body ? { body: opts.body } : {}),
+            headersTimeoutMs: this.timeoutMs,
+            bodyTimeoutMs: this.timeoutMs,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          if (attempt < policy.attempts && res.statusCode >= 400) {
+            const status = httpStatusError(res);
+            if (isRetryable(status)) {
+              discardBody(res.body);
+              throw status;
+            }
+          }
+          return res;
+        },
+        policy,
+        this.log,
+        opts.signal,
+      );
+    } catch (raw) {
+      const err = toKubesoloError(raw);
+      if (opts.signal?.aborted || !UNREACHABLE.has(err.code)) throw err;
+      const why = err.cause instanceof Error ? err.cause.message : err.message;
+      const url = redactUrl(opts.url);
+      throw new OperationError(
+        'REGISTRY_UNREACHABLE',
+        `registry request ${opts.method} ${url} failed: ${why}`,
+        { cause: err, details: { url } },
+      );
     }
-  }
-
-  private async backoff(attempt: number, opts: SendOptions, why: string): Promise<void> {
-    const delay = this.retryDelayMs * 2 ** (attempt - 1);
-    this.log.warn('registry request failed, retrying', {
-      method: opts.method,
-      url: opts.url,
-      attempt,
-      reason: why,
-      delayMs: delay,
-    });
-    await sleep(delay, undefined, { signal: opts.signal });
   }
 
   /**
@@ -242,15 +212,16 @@ export class OciClient {
       const extra: Record<string, string> =
         own && this.authorization ? { authorization: this.authorization } : {};
       const res = await this.exchange(opts, extra);
-      if (res.statusCode !== 401 || !own || round >= 1) {
+      // A challenge from another origin (a redirect target) is not ours to answer.
+      if (res.statusCode !== 401 || !own || !this.sameOrigin(res.url) || round >= 1) {
         if (res.statusCode === 401) {
-          await drain(res);
-          throw this.unauthorized(opts.url);
+          await drainBody(res.body);
+          throw this.unauthorized(res.url);
         }
         return res;
       }
-      const challenges = parseWwwAuthenticate(header(res, 'www-authenticate') ?? '');
-      await drain(res);
+      const challenges = parseWwwAuthenticate(headerValue(res.headers, 'www-authenticate') ?? '');
+      await drainBody(res.body);
       this.authorization = await this.answer(challenges, opts.signal);
     }
   }
@@ -265,7 +236,7 @@ export class OciClient {
       hasCreds
         ? `registry ${this.ref.host} rejected the configured credentials`
         : `registry ${this.ref.host} requires credentials (registry_username/registry_password or registry_auth_file)`,
-      { details: { url } },
+      { details: { url: redactUrl(url) } },
     );
   }
 
@@ -343,7 +314,7 @@ export class OciClient {
       res = await this.exchange({ method: 'GET', url: url.href, idempotent: true, signal }, auth);
     }
     if (res.statusCode === 401 || res.statusCode === 403) {
-      await drain(res);
+      await drainBody(res.body);
       throw this.unauthorized(url.href);
     }
     if (res.statusCode !== 200) {
@@ -352,7 +323,7 @@ export class OciClient {
         details: { realm: url.origin, status: res.statusCode },
       });
     }
-    const body = await readLimited(
+    const body = await readBounded(
       res,
       MAX_TOKEN_RESPONSE_BYTES,
       () => new OperationError('REGISTRY_AUTH_FAILED_UPSTREAM', 'token response too large'),
@@ -377,7 +348,7 @@ export class OciClient {
   /** Fail with a useful code for a non-success status. */
   async fail(res: Response, what: string, url: string): Promise<never> {
     const why = await errorSummary(res);
-    const details = { url, status: res.statusCode };
+    const details = { url: redactUrl(url), status: res.statusCode };
     if (res.statusCode === 403) {
       throw new ConfigError('REGISTRY_DENIED', `${what}: access denied (${why})`, { details });
     }
@@ -401,7 +372,7 @@ export class OciClient {
       signal,
     });
     if (res.statusCode === 404) {
-      await drain(res);
+      await drainBody(res.body);
       throw new OperationError(
         'OCI_MANIFEST_NOT_FOUND',
         `${where} does not exist in the registry`,
@@ -411,7 +382,7 @@ export class OciClient {
       );
     }
     if (res.statusCode !== 200) await this.fail(res, `fetching ${where}`, url);
-    const bytes = await readLimited(
+    const bytes = await readBounded(
       res,
       MAX_MANIFEST_BYTES,
       () =>
@@ -441,36 +412,28 @@ export class OciClient {
       typeof json === 'object' && json !== null && 'mediaType' in json
         ? (json as { mediaType?: unknown }).mediaType
         : undefined;
-    const contentType = (header(res, 'content-type') ?? '').split(';')[0]!.trim();
+    const contentType = (headerValue(res.headers, 'content-type') ?? '').split(';')[0]!.trim();
     const mediaType = typeof field === 'string' ? field : contentType;
     return { mediaType, digest, bytes, json };
   }
 
   /**
-   * HEAD a blob, following redirects by hand so the Authorization header never leaves
-   * the registry's origin. Undefined when the registry does not have it.
+   * HEAD a blob, following redirects (../http.ts drops the Authorization header when
+   * one leaves the registry's origin). Undefined when the registry does not have it.
    */
   async locateBlob(digest: string, signal?: AbortSignal): Promise<BlobLocation | undefined> {
-    let url = this.apiUrl('blobs', digest);
-    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const res = await this.send({ method: 'HEAD', url, idempotent: true, signal });
-      await drain(res);
-      if (res.statusCode === 404) return undefined;
-      if ([301, 302, 303, 307, 308].includes(res.statusCode)) {
-        const loc = header(res, 'location');
-        if (!loc) break;
-        url = new URL(loc, url).href;
-        continue;
-      }
-      if (res.statusCode !== 200) await this.fail(res, `checking blob ${digest}`, url);
-      const length = Number(header(res, 'content-length'));
-      const headers: Record<string, string> =
-        this.sameOrigin(url) && this.authorization ? { authorization: this.authorization } : {};
-      return { url, headers, size: Number.isFinite(length) ? length : undefined };
+    const url = this.apiUrl('blobs', digest);
+    const res = await this.send({ method: 'HEAD', url, idempotent: true, signal });
+    if (res.statusCode === 404) {
+      await drainBody(res.body);
+      return undefined;
     }
-    throw new OperationError('REGISTRY_ERROR', `too many redirects for blob ${digest}`, {
-      details: { url },
-    });
+    if (res.statusCode !== 200) await this.fail(res, `checking blob ${digest}`, res.url);
+    await drainBody(res.body);
+    const length = Number(headerValue(res.headers, 'content-length'));
+    const headers: Record<string, string> =
+      this.sameOrigin(res.url) && this.authorization ? { authorization: this.authorization } : {};
+    return { url: res.url, headers, size: Number.isFinite(length) ? length : undefined };
   }
 
   /** GET a small blob into memory, bounded, verifying its digest. */
@@ -485,11 +448,11 @@ export class OciClient {
       signal,
     });
     if (res.statusCode === 404) {
-      await drain(res);
+      await drainBody(res.body);
       throw this.blobMissing(digest);
     }
     if (res.statusCode !== 200) await this.fail(res, `fetching blob ${digest}`, loc.url);
-    const bytes = await readLimited(
+    const bytes = await readBounded(
       res,
       limit,
       () =>
@@ -518,120 +481,14 @@ export class OciClient {
     );
   }
 
-  // ---------------------------------------------------------------- push
-
-  /** POST /v2/<name>/blobs/uploads/ → the upload session URL (spec "Pushing blobs"). */
-  async startUpload(signal?: AbortSignal): Promise<string> {
-    const url = `${this.ref.baseUrl}/v2/${this.ref.repository}/blobs/uploads/`;
-    const res = await this.send({
-      method: 'POST',
-      url,
-      headers: { 'content-length': '0' },
-      signal,
-    });
-    if (res.statusCode !== 202) await this.fail(res, 'starting a blob upload', url);
-    await drain(res);
-    return this.location(res, url);
-  }
-
-  private location(res: Response, base: string): string {
-    const loc = header(res, 'location');
+  /** The Location of a response (upload sessions), absolute. */
+  location(res: Response, base: string): string {
+    const loc = headerValue(res.headers, 'location');
     if (!loc) {
       throw new OperationError('REGISTRY_ERROR', 'registry sent no Location for the upload', {
-        details: { url: base },
+        details: { url: redactUrl(base) },
       });
     }
     return new URL(loc, base).href;
-  }
-
-  private withDigest(location: string, digest: string): string {
-    const u = new URL(location);
-    u.searchParams.set('digest', digest);
-    return u.href;
-  }
-
-  /** Monolithic upload: POST, then one PUT with the whole blob (spec "POST then PUT"). */
-  async uploadMonolithic(
-    digest: string,
-    size: number,
-    body: () => Body,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const session = await this.startUpload(signal);
-    const url = this.withDigest(session, digest);
-    const res = await this.send({
-      method: 'PUT',
-      url,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      body,
-      signal,
-    });
-    if (res.statusCode !== 201) await this.fail(res, `uploading blob ${digest}`, url);
-    await drain(res);
-  }
-
-  /**
-   * Chunked upload (spec "Pushing a blob in chunks"): PATCH each chunk with its
-   * Content-Range, following the Location the registry returns, then PUT ?digest=.
-   */
-  async uploadChunked(
-    digest: string,
-    size: number,
-    chunkSize: number,
-    chunk: (start: number, end: number) => Body,
-    signal?: AbortSignal,
-  ): Promise<number> {
-    let location = await this.startUpload(signal);
-    let chunks = 0;
-    for (let start = 0; start < size; start += chunkSize) {
-      const end = Math.min(size, start + chunkSize);
-      const res = await this.send({
-        method: 'PATCH',
-        url: location,
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': String(end - start),
-          // Inclusive byte range, without a unit (distribution-spec "Pushing a blob in chunks").
-          'content-range': `${start}-${end - 1}`,
-        },
-        body: () => chunk(start, end),
-        signal,
-      });
-      if (res.statusCode !== 202) await this.fail(res, `uploading a chunk of ${digest}`, location);
-      await drain(res);
-      location = this.location(res, location);
-      chunks++;
-    }
-    const url = this.withDigest(location, digest);
-    const res = await this.send({
-      method: 'PUT',
-      url,
-      headers: { 'content-length': '0' },
-      signal,
-    });
-    if (res.statusCode !== 201) await this.fail(res, `closing the upload of ${digest}`, url);
-    await drain(res);
-    return chunks;
-  }
-
-  /** PUT a manifest or index under a tag or digest; returns its digest. */
-  async putManifest(
-    reference: string,
-    mediaType: string,
-    bytes: Buffer,
-    signal?: AbortSignal,
-  ): Promise<string> {
-    const url = this.apiUrl('manifests', reference);
-    const res = await this.send({
-      method: 'PUT',
-      url,
-      headers: { 'content-type': mediaType },
-      body: () => bytes,
-      idempotent: true,
-      signal,
-    });
-    if (res.statusCode !== 201) await this.fail(res, `pushing manifest ${reference}`, url);
-    await drain(res);
-    return sha256Digest(bytes);
   }
 }

@@ -3,10 +3,11 @@
  * behind the same `UpdateSource` interface as HTTP so the lifecycle, its gates and
  * its state transitions do not care where a release came from.
  *
- * Trust (docs/design.md §3.4, applied to registries): the manifest and its annotations are
- * not signed, so with a public key configured the release description is taken from
- * the signed `latest.json` layer, and the layer digests (which the registry and this
- * client verify byte for byte) must equal the sha256 values that file signs.
+ * Trust (docs/design.md §3.4, applied to registries) is decided by `decideTrust`
+ * (src/trust/decide.ts). The manifest and its annotations are not signed, so with a
+ * public key configured the release description is taken from the signed
+ * `latest.json` layer, and the layer digests (which the registry and this client
+ * verify byte for byte) must equal the sha256 values that file signs.
  */
 import { goArch } from '../../arch.js';
 import type { KeyObject } from 'node:crypto';
@@ -14,18 +15,24 @@ import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { GateError, UsageError, VerificationError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { verifyEd25519 } from '../../crypto/ed25519.js';
 import { hexToBytes, publicKeyBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
 import type { ReleaseMetadata } from '../../metadata/types.js';
+import {
+  decideTrust,
+  firstArtifactRefusal,
+  type TrustConfig,
+  type TrustRefusal,
+} from '../../trust/decide.js';
 import { createDispatcher } from '../dispatcher.js';
 import { DEFAULT_DOWNLOAD_LIMITS } from '../download.js';
 import type { TransportLimits } from '../http-source.js';
 import {
-  checksImageSignature,
   downloadArtifact,
+  imageSignatureCheck,
   type ArtifactName,
   type Release,
+  type ReleaseArtifact,
   type StageOptions,
   type StagedArtifact,
   type UpdateSource,
@@ -77,13 +84,6 @@ export interface OciUpdateSource extends UpdateSource {
 
 export { goArch };
 
-/** What `stage` needs beyond ReleaseMetadata: the per-layer signatures (hex). */
-interface OciReleaseInfo {
-  signatures: Partial<Record<ArtifactName, string>>;
-  /** Image signatures must be present and verify (key set, metadata unsigned). */
-  requireImageSignatures: boolean;
-}
-
 function archMismatch(where: string, wanted: string, found: string | string[]): GateError {
   const list = Array.isArray(found) ? found : [found];
   return new GateError(
@@ -119,6 +119,20 @@ function hexSignature(hex: string | undefined, where: string): Uint8Array | unde
   return bytes;
 }
 
+/** A layer as a release image: the blob URL, its digest and size, its signature annotation. */
+function layerArtifact(
+  c: OciClient,
+  layer: Descriptor,
+  signatureHex: string | undefined,
+): ReleaseArtifact {
+  return {
+    url: c.apiUrl('blobs', layer.digest),
+    sha256: layer.digest.slice('sha256:'.length),
+    size: layer.size,
+    ...(signatureHex === undefined ? {} : { signature: { hex: signatureHex } }),
+  };
+}
+
 /**
  * Ready credentials (with a token from config.json) are used as they are; anything
  * else is where to find them (username/password config keys, auth file), resolved
@@ -142,7 +156,12 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
   const architecture = options.architecture ?? goArch();
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const publicKey = options.publicKey === undefined ? undefined : publicKeyBytes(options.publicKey);
+  // Registries: an image's own signature is checked only where nothing signed pins it.
+  const trust: TrustConfig = {
+    keys: options.publicKey === undefined ? [] : [publicKeyBytes(options.publicKey)],
+    allowUnsignedMetadata: options.allowUnsignedMetadata === true,
+    imageSignatures: 'when-unpinned',
+  };
   const limits: TransportLimits = {
     ...DEFAULT_DOWNLOAD_LIMITS,
     connectTimeoutMs: 30_000,
@@ -158,7 +177,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       ...(options.env === undefined ? {} : { env: options.env }),
     });
   const where = formatReference(ref, reference);
-  const infos = new WeakMap<Release, OciReleaseInfo>();
   let clientPromise: Promise<OciClient> | undefined;
 
   function client(): Promise<OciClient> {
@@ -171,8 +189,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
         actions: ['pull'],
         log,
         timeoutMs: limits.headersTimeoutMs,
-        attempts: limits.retry.attempts,
-        retryDelayMs: limits.retry.baseDelayMs,
+        retry: limits.retry,
       });
     })();
     return clientPromise;
@@ -232,61 +249,36 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     const origin = `${where}@${digest}`;
 
     // Our latest.json layer and its signature (docs/oci.md "Metadata layer").
-    let signed: ReleaseMetadata | undefined;
     let described: ReleaseMetadata | undefined;
-    let metadataSigned = false;
+    let fetched: { bytes: Uint8Array; signature: Uint8Array | undefined } | undefined;
     if (layers.metadata) {
       const bytes = await c.getSmallBlob(layers.metadata.digest, MAX_METADATA_BYTES, signal);
       const sigHex =
         layers.metadata.annotations[ANNOTATION.metadataSignature] ??
         ann[ANNOTATION.metadataSignature];
-      const sig = hexSignature(sigHex, where);
+      const signature = hexSignature(sigHex, where);
       // Relative URLs resolve against the blob URL; `expires` is checked here too.
       described = parseReleaseMetadata(
         bytes,
         c.apiUrl('blobs', layers.metadata.digest),
         clock.now(),
       );
-      if (publicKey && sig) {
-        // docs/design.md §3.4: every signature that is present must verify.
-        if (!verifyEd25519(bytes, sig, publicKey)) {
-          throw new VerificationError(
-            'SIGNATURE_INVALID',
-            `${where}: the metadata signature does not verify with the configured key`,
-            { details: { reference: where, artifact: 'metadata' } },
-          );
-        }
-        metadataSigned = true;
-        signed = described;
-      }
+      fetched = { bytes, signature };
     }
 
-    const signatures: Partial<Record<ArtifactName, string>> = {};
     const ks = layers.kernel.annotations[ANNOTATION.signature];
     const is = layers.initramfs.annotations[ANNOTATION.signature];
-    if (ks !== undefined) signatures.vmlinuz = ks;
-    if (is !== undefined) signatures.initramfs = is;
-    let requireImageSignatures = false;
-    if (publicKey && !metadataSigned) {
-      // docs/design.md §3.4: with a key, unsigned metadata is refused unless the operator
-      // allowed it, and then both images must carry signatures that verify.
-      if (!options.allowUnsignedMetadata) {
-        throw new VerificationError(
-          'SIGNATURE_MISSING',
-          `${where}: the artifact has no metadata signature and a public key is configured`,
-          { details: { reference: where, artifact: 'metadata' } },
-        );
-      }
-      if (ks === undefined || is === undefined) {
-        throw new VerificationError(
-          'SIGNATURE_MISSING',
-          `${where}: unsigned metadata is allowed only when both images are signed`,
-          { details: { reference: where, artifact: ks === undefined ? 'vmlinuz' : 'initramfs' } },
-        );
-      }
-      requireImageSignatures = true;
-    }
-    if (!publicKey) {
+    const decision = decideTrust(trust, {
+      metadata: fetched,
+      imageSigned: { vmlinuz: ks !== undefined, initramfs: is !== undefined },
+    });
+    if (!decision.trusted) throw refusalError(decision.refusal, 'release');
+    // A registry release is refused as a whole, before any layer is fetched.
+    const imageRefusal = firstArtifactRefusal(decision.artifacts);
+    if (imageRefusal !== undefined) throw refusalError(imageRefusal, 'release');
+    const metadataSigned = decision.metadata.kind === 'signed';
+    const signed = metadataSigned ? described : undefined;
+    if (decision.metadata.kind === 'no-key') {
       log.warn('no public key configured: registry release is not authenticated', { origin });
     }
 
@@ -303,8 +295,16 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     if (wrong !== undefined) throw archMismatch(where, architecture, wrong);
     metadata.architecture = architecture;
 
-    const release: Release = { metadata, metadataSigned, origin };
-    infos.set(release, { signatures, requireImageSignatures });
+    const release: Release = {
+      metadata,
+      metadataSigned,
+      origin,
+      signedMetadata: fetched,
+      artifacts: {
+        vmlinuz: layerArtifact(c, layers.kernel, ks),
+        initramfs: layerArtifact(c, layers.initramfs, is),
+      },
+    };
     log.info('registry release resolved', {
       origin,
       version: metadata.version,
@@ -399,27 +399,60 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     };
   }
 
+  /**
+   * This source's words for a refusal (the decision and its code are decideTrust's).
+   * `when`: at fetchRelease a missing image signature refuses the release as a whole.
+   */
+  function refusalError(refusal: TrustRefusal, when: 'release' | 'stage'): VerificationError {
+    const { code, artifact } = refusal;
+    const details = { reference: where, artifact };
+    switch (refusal.reason) {
+      case 'metadata-signature-invalid':
+        return new VerificationError(
+          code,
+          `${where}: the metadata signature does not verify with the configured key`,
+          { details },
+        );
+      case 'metadata-unsigned':
+        return new VerificationError(
+          code,
+          `${where}: the artifact has no metadata signature and a public key is configured`,
+          { details },
+        );
+      case 'image-unsigned':
+        return new VerificationError(
+          code,
+          when === 'release'
+            ? `${where}: unsigned metadata is allowed only when both images are signed`
+            : `${where}: ${artifact} is not signed`,
+          { details },
+        );
+    }
+  }
+
   async function stage(
     release: Release,
     artifact: ArtifactName,
     opts: StageOptions,
   ): Promise<StagedArtifact> {
     const c = await client();
-    const m = release.metadata;
-    const hex = artifact === 'vmlinuz' ? m.vmlinuzSha256 : m.initramfsSha256;
-    const size = artifact === 'vmlinuz' ? m.vmlinuzSize : m.initramfsSize;
-    const digest = `sha256:${hex}`;
-    const info = infos.get(release);
-    const sigHex = info?.signatures[artifact];
-    let signature: { signature: Uint8Array; publicKey: Uint8Array } | undefined;
-    // docs/transport.md "Trust model": signed metadata pins the layer's digest and size.
-    if (publicKey && sigHex !== undefined && checksImageSignature(release, 'when-unpinned')) {
-      signature = { signature: hexSignature(sigHex, where)!, publicKey };
-    } else if (publicKey && (info?.requireImageSignatures ?? !release.metadataSigned)) {
-      throw new VerificationError('SIGNATURE_MISSING', `${where}: ${artifact} is not signed`, {
-        details: { reference: where, artifact },
-      });
-    }
+    const layer = release.artifacts[artifact];
+    const digest = `sha256:${layer.sha256}`;
+    const signature = await imageSignatureCheck(
+      trust,
+      release,
+      artifact,
+      (refusal) => refusalError(refusal, 'stage'),
+      // This source only writes inline (annotation) signatures (layerArtifact below).
+      (at) => {
+        const bytes = 'hex' in at ? hexSignature(at.hex, where) : undefined;
+        if (bytes !== undefined) return Promise.resolve(bytes);
+        throw refusalError(
+          { code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact },
+          'stage',
+        );
+      },
+    );
     // HEAD first: it answers the auth challenge (the token then rides along as a
     // header) and tells a missing layer apart from a network failure.
     const loc = await c.locateBlob(digest, opts.signal);
@@ -432,8 +465,8 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
         // redirects itself and drops Authorization when they leave the registry.
         url: c.apiUrl('blobs', digest),
         dispatcher,
-        expectedSha256: hex,
-        ...(size === undefined ? {} : { expectedSize: size }),
+        expectedSha256: layer.sha256,
+        ...(layer.size === undefined ? {} : { expectedSize: layer.size }),
         ...(signature === undefined ? {} : { signature }),
         headers: c.authHeaders(),
         // A blob is content-addressed: a partial file may always be resumed.

@@ -1,0 +1,326 @@
+/**
+ * The whole trust model in one table (docs/transport.md "Trust model"): every
+ * configuration row, and the fail-closed cases, against `decideTrust` with real
+ * Ed25519 signatures made by node:crypto. The sources' own tests (test/transport,
+ * test/oci) show that they fetch what this decision needs and act on it.
+ */
+import { strict as assert } from 'node:assert';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { publicKeyBytes } from '../../src/crypto/keys.js';
+import {
+  decideImageTrust,
+  decideTrust,
+  firstArtifactRefusal,
+  type ArtifactTrust,
+  type ImageSignaturePolicy,
+  type TrustDecision,
+  type TrustEvidence,
+} from '../../src/trust/decide.js';
+
+function keyPair() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, raw: publicKeyBytes(publicKey) };
+}
+const publisher = keyPair();
+const stranger = keyPair();
+const metadataBytes = new Uint8Array(Buffer.from('{"version":"v1.2.3"}\n'));
+const signedBy = (k: typeof publisher, bytes = metadataBytes) =>
+  new Uint8Array(sign(null, bytes, k.privateKey));
+
+type MetadataCase = 'signed' | 'signed-by-stranger' | 'tampered' | 'unsigned' | 'absent';
+function metadataEvidence(m: MetadataCase): TrustEvidence['metadata'] {
+  switch (m) {
+    case 'signed':
+      return { bytes: metadataBytes, signature: signedBy(publisher) };
+    case 'signed-by-stranger':
+      return { bytes: metadataBytes, signature: signedBy(stranger) };
+    case 'tampered':
+      // The signature is the publisher's, over other bytes than those served.
+      return {
+        bytes: metadataBytes,
+        signature: signedBy(publisher, new Uint8Array(Buffer.from('{"version":"v9"}\n'))),
+      };
+    case 'unsigned':
+      return { bytes: metadataBytes, signature: undefined };
+    case 'absent':
+      return undefined;
+  }
+}
+
+interface Row {
+  row: string;
+  keys: 'publisher' | 'none' | 'stranger+publisher';
+  allowUnsigned?: boolean;
+  imageSignatures?: ImageSignaturePolicy;
+  metadata: MetadataCase;
+  imagesSigned: [vmlinuz: boolean, initramfs: boolean];
+  /** The expected decision: metadata kind + each image's check, or the refusal. */
+  expect:
+    | { metadata: 'signed' | 'unsigned-allowed' | 'no-key'; images: [string, string] }
+    | { refused: string; reason: string; artifact: string };
+}
+
+const ROWS: Row[] = [
+  // docs/transport.md "Trust model", row by row.
+  {
+    row: 'key, latest.json signed (the normal case): images pinned, their signatures not needed',
+    keys: 'publisher',
+    metadata: 'signed',
+    imagesSigned: [true, true],
+    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+  },
+  {
+    row: 'key, latest.json signed, images unsigned: pinned all the same',
+    keys: 'publisher',
+    metadata: 'signed',
+    imagesSigned: [false, false],
+    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+  },
+  {
+    row: 'key, allow_unsigned_metadata, images signed: each image signature is checked',
+    keys: 'publisher',
+    allowUnsigned: true,
+    metadata: 'unsigned',
+    imagesSigned: [true, true],
+    expect: { metadata: 'unsigned-allowed', images: ['signature', 'signature'] },
+  },
+  {
+    row: 'key, OCI registry, signed metadata layer: layers pinned',
+    keys: 'publisher',
+    metadata: 'signed',
+    imagesSigned: [false, true],
+    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+  },
+  {
+    row: 'key, OCI registry without a metadata layer, allow_unsigned_metadata: layer signatures checked',
+    keys: 'publisher',
+    allowUnsigned: true,
+    metadata: 'absent',
+    imagesSigned: [true, true],
+    expect: { metadata: 'unsigned-allowed', images: ['signature', 'signature'] },
+  },
+  {
+    row: 'no key: SHA-256 and size only, whatever signatures are there',
+    keys: 'none',
+    metadata: 'signed',
+    imagesSigned: [true, true],
+    expect: { metadata: 'no-key', images: ['digest-only', 'digest-only'] },
+  },
+  {
+    row: 'no key: even a signature that would not verify is not looked at',
+    keys: 'none',
+    metadata: 'tampered',
+    imagesSigned: [false, false],
+    expect: { metadata: 'no-key', images: ['digest-only', 'digest-only'] },
+  },
+  {
+    row: 'no key, no metadata layer',
+    keys: 'none',
+    metadata: 'absent',
+    imagesSigned: [false, false],
+    expect: { metadata: 'no-key', images: ['digest-only', 'digest-only'] },
+  },
+  {
+    row: 'kubesolo-release verify (imageSignatures always): every image signature that exists is checked',
+    keys: 'publisher',
+    imageSignatures: 'always',
+    metadata: 'signed',
+    imagesSigned: [true, false],
+    expect: { metadata: 'signed', images: ['signature', 'pinned'] },
+  },
+  {
+    row: 'a key list: metadata signed by any one of the keys is signed',
+    keys: 'stranger+publisher',
+    metadata: 'signed',
+    imagesSigned: [false, false],
+    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+  },
+  // Fail closed.
+  {
+    row: 'key, latest.json unsigned, not allowed: SIGNATURE_MISSING',
+    keys: 'publisher',
+    metadata: 'unsigned',
+    imagesSigned: [true, true],
+    expect: { refused: 'SIGNATURE_MISSING', reason: 'metadata-unsigned', artifact: 'metadata' },
+  },
+  {
+    row: 'key, OCI without a metadata layer, not allowed: SIGNATURE_MISSING',
+    keys: 'publisher',
+    metadata: 'absent',
+    imagesSigned: [true, true],
+    expect: { refused: 'SIGNATURE_MISSING', reason: 'metadata-unsigned', artifact: 'metadata' },
+  },
+  {
+    row: 'key, signature over other bytes: SIGNATURE_INVALID',
+    keys: 'publisher',
+    metadata: 'tampered',
+    imagesSigned: [true, true],
+    expect: {
+      refused: 'SIGNATURE_INVALID',
+      reason: 'metadata-signature-invalid',
+      artifact: 'metadata',
+    },
+  },
+  {
+    row: 'key, signed by a key not configured: SIGNATURE_INVALID',
+    keys: 'publisher',
+    metadata: 'signed-by-stranger',
+    imagesSigned: [true, true],
+    expect: {
+      refused: 'SIGNATURE_INVALID',
+      reason: 'metadata-signature-invalid',
+      artifact: 'metadata',
+    },
+  },
+  {
+    row: 'a bad metadata signature is never "unsigned", even with allow_unsigned_metadata',
+    keys: 'publisher',
+    allowUnsigned: true,
+    metadata: 'tampered',
+    imagesSigned: [true, true],
+    expect: {
+      refused: 'SIGNATURE_INVALID',
+      reason: 'metadata-signature-invalid',
+      artifact: 'metadata',
+    },
+  },
+];
+
+function configOf(row: Pick<Row, 'keys' | 'allowUnsigned' | 'imageSignatures'>) {
+  return {
+    keys:
+      row.keys === 'none'
+        ? []
+        : row.keys === 'publisher'
+          ? [publisher.raw]
+          : [stranger.raw, publisher.raw],
+    allowUnsignedMetadata: row.allowUnsigned ?? false,
+    imageSignatures: row.imageSignatures ?? 'when-unpinned',
+  };
+}
+
+function decide(row: Row): TrustDecision {
+  return decideTrust(configOf(row), {
+    metadata: metadataEvidence(row.metadata),
+    imageSigned: { vmlinuz: row.imagesSigned[0], initramfs: row.imagesSigned[1] },
+  });
+}
+
+describe('decideTrust: the trust model of docs/transport.md', () => {
+  for (const row of ROWS) {
+    it(row.row, () => {
+      const d = decide(row);
+      if ('refused' in row.expect) {
+        assert.equal(d.trusted, false, 'must be refused');
+        if (d.trusted) return;
+        assert.deepEqual(d.refusal, {
+          code: row.expect.refused,
+          reason: row.expect.reason,
+          artifact: row.expect.artifact,
+        });
+        return;
+      }
+      assert.equal(d.trusted, true, JSON.stringify(d));
+      if (!d.trusted) return;
+      assert.equal(d.metadata.kind, row.expect.metadata);
+      assert.deepEqual([d.artifacts.vmlinuz.check, d.artifacts.initramfs.check], row.expect.images);
+    });
+  }
+
+  it('signed metadata names the key that signed it; image checks accept every configured key', () => {
+    const d = decide({ ...ROWS[0]!, keys: 'stranger+publisher', imageSignatures: 'always' });
+    assert.ok(d.trusted && d.metadata.kind === 'signed');
+    assert.deepEqual(d.metadata.key, publisher.raw);
+    const v = d.artifacts.vmlinuz;
+    assert.ok(v.check === 'signature');
+    assert.deepEqual(v.keys, [stranger.raw, publisher.raw]);
+  });
+
+  for (const [signed, refused] of [
+    [[false, true], 'vmlinuz'],
+    [[true, false], 'initramfs'],
+    [[false, false], 'vmlinuz'],
+  ] as const) {
+    it(`allow_unsigned_metadata with images signed ${JSON.stringify(signed)}: ${refused} refused, SIGNATURE_MISSING`, () => {
+      const d = decide({
+        row: '',
+        keys: 'publisher',
+        allowUnsigned: true,
+        metadata: 'unsigned',
+        imagesSigned: [signed[0], signed[1]],
+        expect: { metadata: 'unsigned-allowed', images: ['', ''] },
+      });
+      assert.ok(d.trusted, 'the metadata itself is allowed');
+      const checks: ArtifactTrust[] = [d.artifacts.vmlinuz, d.artifacts.initramfs];
+      for (const [i, s] of signed.entries()) {
+        assert.equal(checks[i]!.check, s ? 'signature' : 'refused');
+      }
+      assert.deepEqual(firstArtifactRefusal(d.artifacts), {
+        code: 'SIGNATURE_MISSING',
+        reason: 'image-unsigned',
+        artifact: refused,
+      });
+    });
+  }
+
+  it('firstArtifactRefusal: none when every image is trusted', () => {
+    const d = decide(ROWS[2]!);
+    assert.ok(d.trusted);
+    assert.equal(firstArtifactRefusal(d.artifacts), undefined);
+  });
+});
+
+describe('decideImageTrust: staging under the staging source’s own configuration', () => {
+  const keyed = configOf({ keys: 'publisher' });
+  const cases: [string, MetadataCase, boolean, ArtifactTrust['check']][] = [
+    ['metadata signed by the configured key: pinned', 'signed', false, 'pinned'],
+    // A release fetched by a source without a key carries no metadata signature.
+    [
+      'metadata never checked (fetched without a key), image unsigned: refused',
+      'unsigned',
+      false,
+      'refused',
+    ],
+    [
+      'metadata never checked (fetched without a key), image signed: its signature',
+      'unsigned',
+      true,
+      'signature',
+    ],
+    [
+      'metadata signed by another key: not pinned, image unsigned: refused',
+      'signed-by-stranger',
+      false,
+      'refused',
+    ],
+    [
+      'metadata signed by another key, image signed: its signature',
+      'signed-by-stranger',
+      true,
+      'signature',
+    ],
+    ['no metadata layer, image unsigned: refused', 'absent', false, 'refused'],
+  ];
+  for (const [name, metadata, imageSigned, check] of cases) {
+    it(name, () => {
+      const t = decideImageTrust(keyed, metadataEvidence(metadata), 'initramfs', imageSigned);
+      assert.equal(t.check, check);
+      if (t.check === 'refused') {
+        assert.deepEqual(t.refusal, {
+          code: 'SIGNATURE_MISSING',
+          reason: 'image-unsigned',
+          artifact: 'initramfs',
+        });
+      }
+    });
+  }
+
+  it('without a key: digest only, whatever the release carries', () => {
+    const none = configOf({ keys: 'none' });
+    assert.equal(
+      decideImageTrust(none, metadataEvidence('tampered'), 'vmlinuz', false).check,
+      'digest-only',
+    );
+  });
+});

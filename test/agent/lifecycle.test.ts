@@ -1,7 +1,7 @@
 /**
  * The lifecycle end to end through the real agent bundle: a --root device with dir
  * slots, a GRUB environment made by grub-editenv, a signed release on a loopback
- * server, and GRUB's boot rules applied by test/helpers/grub-sim.ts for reboots.
+ * server, and GRUB's boot rules applied by src/bootenv/grub-sim.ts for reboots.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';

@@ -57,8 +57,6 @@ const UNTESTED: Record<string, string> = {
     'a warning logged when the staged slot no longer verifies before apply stages again; the re-staging itself is covered, the log line is not asserted yet',
   SLOT_IDENTITY_FAILED:
     'realpath of a slot directory failing with something other than ENOENT (EACCES, EIO): not reproducible as root on a local file system',
-  NOT_IMPLEMENTED:
-    'src/cli/not-implemented.ts: the placeholder for commands not yet built; every command is built, so nothing reaches it',
   HASH_WORKER_FAILED:
     'src/crypto/sha512-worker.ts: the SHA-512 worker thread crashing or exiting; a test would have to kill a worker thread inside the process under test',
   SLOT_UMOUNT_FAILED:

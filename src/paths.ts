@@ -24,3 +24,8 @@ export function underRoot(root: string, path: string): string {
   if (root === '/' || root === '') return path;
   return join(resolve(root), path);
 }
+
+/** The device's update.conf: `--conf` (default /etc/kubesolo/update.conf) under `--root`. */
+export function configPathUnder(root: string, conf: string | undefined): string {
+  return underRoot(root, conf ?? DEFAULT_PATHS.config);
+}

@@ -4,8 +4,12 @@
  * written under the run lock so it can never overwrite a concurrent run's progress; when
  * another run holds the lock it is skipped (an `apply` records its own metadata fetch).
  */
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { toKubesoloError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { AgentContext } from './context.js';
+import { check, type CheckReport } from './lifecycle.js';
 import { acquireLock } from './lock.js';
 import type { CheckObservation, StateStore } from './state.js';
 
@@ -40,4 +44,27 @@ export async function recordCheck(
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * `check` on a device: evaluate every gate, then record the check. The metadata was
+ * fetched and verified: a successful check, whatever the gates say. Recorded only into
+ * a state directory that exists: check never creates one (a wrong --root must not be
+ * turned into a half device; the first apply creates it).
+ */
+export async function checkDevice(
+  agent: AgentContext,
+  options: { force: boolean; allowDowngrade: boolean },
+): Promise<CheckReport> {
+  const { deps, paths } = agent;
+  const report = await check(deps, options);
+  if (existsSync(dirname(paths.state))) {
+    await recordCheck(
+      deps.state,
+      paths.lock,
+      { lastCheckAt: deps.clock.now().toISOString(), availableVersion: report.availableVersion },
+      deps.log,
+    );
+  }
+  return report;
 }

@@ -1,20 +1,24 @@
 /**
- * Builds the agent's world once per command from the global options: settings
- * (flag > update.conf > default), paths under --root, and the concrete BootEnv,
- * SlotStore, StateStore, UpdateSource and Kubernetes lookups behind AgentDeps.
- * The only module of src/agent/ that names concrete implementations.
+ * Builds the agent's world once per command from the parsed global options: --root
+ * checked, settings (flag > update.conf > default), paths under --root, and the
+ * concrete BootEnv, SlotStore, StateStore, run lock, UpdateSource and Kubernetes
+ * lookups behind AgentDeps. The only module of src/agent/ that names concrete
+ * implementations.
  */
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
-import { configFromFlags, loadConfigFile, mergeOptions, type Settings } from '../config/index.js';
+import { loadConfigFile } from '../config/file.js';
 import type { ConfigField } from '../config/keys.js';
+import { configFromFlags, mergeOptions, type Settings } from '../config/merge.js';
+import type { UpdateConfig } from '../config/types.js';
 import { reportUnknownKeys, type UnknownKey } from '../config/unknown-keys.js';
 import { resolveTimeZone } from '../config/time-zone.js';
-import { ConfigError, toKubesoloError, UsageError } from '../errors.js';
+import { ConfigError, errnoCode, toKubesoloError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_PATHS, underRoot } from '../paths.js';
+import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { readControlText } from '../fs/control-file.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
@@ -24,18 +28,26 @@ import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
 import { goArch, NODE_BLOCK_LABEL, type NodeBlockInput } from './gates.js';
+import { takeRunLock } from './lock.js';
 import { createStateStore } from './state.js';
 
-export interface AgentInputs {
+/** What a command asks of the device, straight from its parsed global options. */
+export interface AgentRequest {
+  /** --root (default /): every device path is resolved under it. */
   root: string;
-  confPath: string | undefined;
-  statePath: string | undefined;
+  /** --conf: device path of update.conf. */
+  conf: string | undefined;
+  /** --state: device path of state.json. */
+  state: string | undefined;
   /** Raw command-line values of config keys, validated like update.conf values. */
-  flags: Partial<Record<ConfigField, string>>;
-  /** Show download progress (a terminal line, or periodic log lines). */
-  progress: boolean;
+  configFlags: Partial<Record<ConfigField, string>>;
   /** Unknown update.conf keys are an error instead of a warning (--strict). */
-  strict?: boolean;
+  strict: boolean;
+}
+
+export interface AgentOptions {
+  /** Show download progress (a terminal line, or periodic log lines). */
+  progress?: boolean;
   clock?: Clock;
   /** Aborts the running work (SIGTERM/SIGINT). */
   signal?: AbortSignal;
@@ -58,6 +70,52 @@ export interface AgentContext {
   unknownConfigKeys: UnknownKey[];
   paths: AgentPaths;
   deps: AgentDeps;
+}
+
+/**
+ * A --root that is not there is a mistake, not an empty device: say so before a
+ * command that works on a device reads defaults from it or creates directories under
+ * it. (`cloud-init apply` may create the root: image builders write into a new tree.)
+ */
+export function checkRoot(root: string): void {
+  if (root === '/') return;
+  let isDir: boolean;
+  try {
+    isDir = statSync(root).isDirectory();
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') return; // permission errors are explained later
+    throw new UsageError(
+      'ROOT_NOT_FOUND',
+      `--root ${root} does not exist. Point --root at a device's root directory, or create a simulated device with 'kubesolo-update dev init-root ${root}'.`,
+      { details: { root } },
+    );
+  }
+  if (!isDir) {
+    throw new UsageError('ROOT_NOT_A_DIRECTORY', `--root ${root} is not a directory`, {
+      details: { root },
+    });
+  }
+}
+
+export interface DeviceConfig {
+  /** update.conf under --root (read, or missing: an empty configuration). */
+  path: string;
+  /** The file's own values, before flags and defaults. */
+  file: UpdateConfig;
+  /** Keys the agent does not know, not yet reported. */
+  unknownKeys: UnknownKey[];
+}
+
+/** Check --root and read the device's update.conf: the one place both happen. */
+export async function readDeviceConfig(
+  request: Pick<AgentRequest, 'root' | 'conf'>,
+  log: Logger,
+): Promise<DeviceConfig> {
+  checkRoot(request.root);
+  const path = configPathUnder(request.root, request.conf);
+  const unknownKeys: UnknownKey[] = [];
+  const file = await loadConfigFile(path, log, unknownKeys);
+  return { path, file, unknownKeys };
 }
 
 /** `server=` names the directory holding latest.json, or latest.json itself. */
@@ -89,14 +147,18 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
   });
 }
 
-export async function createAgentContext(inputs: AgentInputs, log: Logger): Promise<AgentContext> {
-  const root = inputs.root;
-  const clock = inputs.clock ?? systemClock;
-  const configPath = underRoot(root, inputs.confPath ?? DEFAULT_PATHS.config);
-  const unknownConfigKeys: UnknownKey[] = [];
-  const fileConfig = await loadConfigFile(configPath, log, unknownConfigKeys);
-  reportUnknownKeys(unknownConfigKeys, log, inputs.strict === true);
-  const settings = mergeOptions(configFromFlags(inputs.flags), fileConfig);
+export async function createAgentContext(
+  request: AgentRequest,
+  log: Logger,
+  options: AgentOptions = {},
+): Promise<AgentContext> {
+  const root = request.root;
+  const clock = options.clock ?? systemClock;
+  const config = await readDeviceConfig(request, log);
+  const fileConfig = config.file;
+  const unknownConfigKeys = config.unknownKeys;
+  reportUnknownKeys(unknownConfigKeys, log, request.strict);
+  const settings = mergeOptions(configFromFlags(request.configFlags), fileConfig);
   // Aliased slots are refused before anything runs (the stores prove it again on disk).
   assertSlotKeysDistinct(settings);
   if (settings.server && settings.registry) {
@@ -106,10 +168,10 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
     );
   }
 
-  const statePath = underRoot(root, inputs.statePath ?? DEFAULT_PATHS.state);
+  const statePath = underRoot(root, request.state ?? DEFAULT_PATHS.state);
   const paths: AgentPaths = {
     root,
-    config: configPath,
+    config: config.path,
     state: statePath,
     lock: `${dirname(statePath)}/update.lock`,
     grubenv: underRoot(root, settings.grubenv),
@@ -221,8 +283,9 @@ export async function createAgentContext(inputs: AgentInputs, log: Logger): Prom
       const text = await readControlText(paths.bootId, { maxBytes: 4096 }).catch(() => '');
       return text.trim() || undefined;
     },
-    ...(inputs.signal ? { signal: inputs.signal } : {}),
-    ...(inputs.progress
+    lock: (mode) => takeRunLock(paths.lock, mode, log),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.progress
       ? { onProgress: (e) => progress.onProgress(e), onProgressDone: () => progress.done() }
       : {}),
   };

@@ -1,7 +1,7 @@
 /**
- * Everything the lifecycle needs from the outside world, created once by the CLI
- * (src/agent/context.ts) and passed down, so the lifecycle is tested without root or
- * a network.
+ * Everything the agent's commands need from the outside world: the one dependency
+ * interface of the lifecycle and the health check decision, created once per command
+ * (src/agent/context.ts) and passed down, so both are tested without root or a network.
  */
 import type { BootEnv } from '../bootenv/types.js';
 import type { Clock } from '../clock.js';
@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { SlotStore } from '../slots/types.js';
 import type { ProgressEvent, UpdateSource } from '../transport/source.js';
 import type { NodeBlockInput } from './gates.js';
+import type { Lock, LockMode } from './lock.js';
 import type { StateStore } from './state.js';
 
 export interface LifecyclePolicy {
@@ -33,6 +34,8 @@ export interface AgentDeps {
   nodeBlock(): Promise<NodeBlockInput>;
   /** The kernel's boot id (changes on every boot), if known. */
   bootId(): Promise<string | undefined>;
+  /** Take the run lock (src/agent/lock.ts); release it on every path. */
+  lock(mode: LockMode): Promise<Lock>;
   /** Aborted by SIGTERM/SIGINT (reason: an InterruptedError); the lifecycle stops cleanly. */
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;

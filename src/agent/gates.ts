@@ -1,10 +1,15 @@
 /**
- * The gates an update must pass (docs/design.md §2), as pure functions returning a verdict.
- * `check` reports every verdict; `apply` stops at the first refusal. One shared set of
- * gates serves both the HTTP and the OCI source.
+ * The gates an update must pass (docs/design.md §2): each one a pure function returning
+ * a verdict, and `GATES`, the one ordered list `check` and `apply` both evaluate
+ * (`evaluateGates`). `check` reports every verdict; `apply` stops at the first refusal.
+ * One shared set of gates serves both the HTTP and the OCI source.
  */
+import type { Slot } from '../bootenv/types.js';
 import { formatLocalTime, isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
 import { compareVersions } from '../config/version.js';
+import { GateError, type KubesoloError } from '../errors.js';
+import type { ReleaseMetadata } from '../metadata/types.js';
+import type { LifecyclePolicy } from './deps.js';
 
 export type GateName =
   | 'maintenance_window'
@@ -192,4 +197,151 @@ export function nodeBlockGate(input: NodeBlockInput): GateVerdict {
         message: `node ${input.blockedNodes.join(', ')} is labelled ${NODE_BLOCK_LABEL}=true`,
       };
   }
+}
+
+/**
+ * When a gate can be evaluated, in `apply`'s order: `window` before any network work,
+ * `release` once the verified metadata and the running version are known, `preflight`
+ * once the release is known to be newer (an up-to-date device stops before it).
+ */
+export type GateStage = 'window' | 'release' | 'preflight';
+
+export interface WindowFacts {
+  policy: LifecyclePolicy;
+  now: Date;
+  /** --force: skips the maintenance window and the node block label. */
+  force: boolean;
+}
+
+export interface ReleaseFacts extends WindowFacts {
+  metadata: ReleaseMetadata;
+  allowDowngrade: boolean;
+  runningSlot: Slot | undefined;
+  /** undefined: not known (`check` reports it as the version gate's refusal). */
+  runningVersion: string | undefined;
+}
+
+export interface PreflightFacts extends ReleaseFacts {
+  /** The slot the update is written to; undefined when the running slot is unknown. */
+  targetSlot: Slot | undefined;
+  freeBytes(slot: Slot): Promise<number>;
+  nodeBlock(): Promise<NodeBlockInput>;
+}
+
+/** What each stage's gates read: every stage knows what the earlier ones knew. */
+export interface GateFacts {
+  window: WindowFacts;
+  release: ReleaseFacts;
+  preflight: PreflightFacts;
+}
+
+/** One gate: its stage and its verdict; undefined where it does not apply (not listed). */
+type GateEntry = {
+  [S in GateStage]: {
+    stage: S;
+    gate: GateName;
+    evaluate: (facts: GateFacts[S]) => GateVerdict | undefined | Promise<GateVerdict | undefined>;
+  };
+}[GateStage];
+
+/** Both image sizes, when the release declares them. */
+function imageBytesOf(md: ReleaseMetadata): number | undefined {
+  return md.vmlinuzSize !== undefined && md.initramfsSize !== undefined
+    ? md.vmlinuzSize + md.initramfsSize
+    : undefined;
+}
+
+/**
+ * The gates, in the order they are evaluated and reported (docs/operating.md). A new
+ * gate is one entry here; stages must stay in the order window, release, preflight.
+ */
+export const GATES: readonly GateEntry[] = [
+  {
+    stage: 'window',
+    gate: 'maintenance_window',
+    evaluate: (f) =>
+      maintenanceWindowGate(f.policy.maintenanceWindow, f.now, f.force, f.policy.timeZone),
+  },
+  {
+    stage: 'release',
+    gate: 'channel',
+    evaluate: (f) => channelGate(f.policy.channel, f.metadata.channel),
+  },
+  {
+    stage: 'release',
+    gate: 'architecture',
+    evaluate: (f) => architectureGate(f.policy.architecture, f.metadata.architecture),
+  },
+  {
+    stage: 'release',
+    gate: 'min_compatible_version',
+    evaluate: (f) =>
+      !f.runningVersion
+        ? undefined
+        : minCompatibleVersionGate(f.runningVersion, f.metadata.minCompatibleVersion),
+  },
+  {
+    stage: 'release',
+    gate: 'version',
+    evaluate: (f) =>
+      !f.runningVersion
+        ? runningVersionUnknown(f.runningSlot)
+        : versionGate(f.runningVersion, f.metadata.version, f.allowDowngrade),
+  },
+  {
+    stage: 'preflight',
+    gate: 'free_space',
+    // The slot is the only place the image is written (once); checked when sizes are declared.
+    evaluate: async (f) =>
+      f.targetSlot === undefined
+        ? undefined
+        : freeSpaceGate(
+            `slot ${f.targetSlot}`,
+            await f.freeBytes(f.targetSlot),
+            imageBytesOf(f.metadata),
+          ),
+  },
+  {
+    stage: 'preflight',
+    gate: 'node_block',
+    evaluate: async (f) => nodeBlockGate(f.force ? { kind: 'forced' } : await f.nodeBlock()),
+  },
+];
+
+/** `check` on a device whose running version cannot be read: no version to compare. */
+function runningVersionUnknown(runningSlot: Slot | undefined): GateVerdict {
+  return {
+    gate: 'version',
+    pass: false,
+    code: runningSlot ? 'RUNNING_VERSION_UNKNOWN' : 'RUNNING_SLOT_UNKNOWN',
+    message: runningSlot ? `slot ${runningSlot} has no version file` : 'running slot unknown',
+  };
+}
+
+/**
+ * Evaluate every gate of one stage, in order. Every gate of the stage is evaluated
+ * even after a refusal (`check` reports them all; `apply` stops at the stage's first
+ * refusal, with the stage's lookups already made, as it always has).
+ */
+export async function evaluateGates<S extends GateStage>(
+  stage: S,
+  facts: GateFacts[S],
+): Promise<GateVerdict[]> {
+  const verdicts: GateVerdict[] = [];
+  for (const entry of GATES) {
+    if (entry.stage !== stage) continue;
+    // The entry's stage is `stage`, so it reads exactly GateFacts[S].
+    const evaluate = entry.evaluate as (facts: GateFacts[S]) => ReturnType<GateEntry['evaluate']>;
+    const verdict = await evaluate(facts);
+    if (verdict !== undefined) verdicts.push(verdict);
+  }
+  return verdicts;
+}
+
+/** The error a refusal is thrown as: its code (exit 3), the gate in the details. */
+export function refusalError(verdict: GateVerdict): KubesoloError {
+  const code = verdict.code ?? 'GATE_REFUSED';
+  return new GateError(code, `${verdict.gate}: ${verdict.message}`, {
+    details: { gate: verdict.gate },
+  });
 }

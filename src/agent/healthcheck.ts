@@ -9,13 +9,13 @@
  * is reported and changes nothing — in particular a health pass before the reboot
  * must never mark the untried slot good.
  */
-import { otherSlot, type BootEnv, type BootState } from '../bootenv/types.js';
-import type { Logger } from '../log.js';
-import type { HealthReport } from '../health/types.js';
-import type { WaitResult } from '../health/run.js';
-import type { SlotStore } from '../slots/types.js';
-import type { Lock } from './lock.js';
-import type { StateStore, UpdateState } from './state.js';
+import { otherSlot, type BootState } from '../bootenv/types.js';
+import type { HealthOptions, HealthReport } from '../health/types.js';
+import { parseHealthChecks, waitForHealthy, type WaitResult } from '../health/run.js';
+import type { AgentContext } from './context.js';
+import type { AgentDeps } from './deps.js';
+import { reconcile } from './lifecycle.js';
+import type { UpdateState } from './state.js';
 
 export type HealthcheckAction =
   /** Healthy after an activation: boot_success=1, phase success. */
@@ -27,31 +27,14 @@ export type HealthcheckAction =
   /** Not a post-activation boot of the target slot: verdict reported, nothing changed. */
   | 'reported';
 
-export interface HealthcheckDeps {
-  store: StateStore;
-  bootEnv: BootEnv;
-  log: Logger;
-  /** Take the agent's run lock (around state changes only, not the long check wait). */
-  lock: () => Promise<Lock>;
+export interface HealthcheckPolicy {
+  /** `--auto-rollback-after N` / `auto_rollback_after=`: roll back at N consecutive failures. */
+  autoRollbackAfter: number | undefined;
   /**
    * Run the checks: with `retry`, until they pass or the timeout expires; without,
    * once (there is no trial to judge, so waiting for a pass would decide nothing).
    */
   check: (mode: { retry: boolean }) => Promise<WaitResult>;
-  /** This boot's id (/proc/sys/kernel/random/boot_id), to tell "not rebooted yet". */
-  currentBootId?: string | undefined;
-  /** When given, a rollback is only written if the other slot holds a bootable image. */
-  slots?: SlotStore | undefined;
-  /**
-   * Read state and boot environment, recording a boot fallback first (the lifecycle's
-   * `reconcile`, issue #5 §6). Default: read both as they are.
-   */
-  reconcile?: (() => Promise<{ state: UpdateState; boot: BootState }>) | undefined;
-}
-
-export interface HealthcheckPolicy {
-  /** `--auto-rollback-after N` / `auto_rollback_after=`: roll back at N consecutive failures. */
-  autoRollbackAfter: number | undefined;
 }
 
 export interface HealthcheckResult {
@@ -117,8 +100,10 @@ export function describeFailures(report: HealthReport): string {
     .join(', ');
 }
 
-async function withLock<T>(deps: HealthcheckDeps, work: () => Promise<T>): Promise<T> {
-  const lock = await deps.lock();
+/** The run lock around state changes only (not the long check wait); best effort on a
+ * read-only or full state partition: the commit is GRUB's. */
+async function withLock<T>(deps: AgentDeps, work: () => Promise<T>): Promise<T> {
+  const lock = await deps.lock('optional');
   try {
     return await work();
   } finally {
@@ -127,18 +112,17 @@ async function withLock<T>(deps: HealthcheckDeps, work: () => Promise<T>): Promi
 }
 
 export async function runHealthcheck(
-  deps: HealthcheckDeps,
+  deps: AgentDeps,
   policy: HealthcheckPolicy,
 ): Promise<HealthcheckResult> {
-  const { store, bootEnv, log } = deps;
+  const { state: store, bootEnv, log } = deps;
+  const currentBootId = await deps.bootId();
 
-  // Step 1 (under the lock): record a boot fallback if there was one, then enter
-  // `verifying` if this boot is the one to judge.
+  // Step 1 (under the lock): record a boot fallback if there was one (the lifecycle's
+  // reconcile), then enter `verifying` if this boot is the one to judge.
   const start = await withLock(deps, async () => {
-    const { state, boot } = deps.reconcile
-      ? await deps.reconcile()
-      : { state: (await store.read()).state, boot: await bootEnv.read() };
-    const target = verificationTarget(state, boot, deps.currentBootId);
+    const { state, boot } = await reconcile(deps);
+    const target = verificationTarget(state, boot, currentBootId);
     if (!target.verify) return { state, boot, note: target.note };
     const verifying =
       state.phase === 'verifying' ? state : await store.transition(state, 'verifying');
@@ -149,7 +133,7 @@ export async function runHealthcheck(
   // Step 2 (no lock: may take minutes): run the checks. Without a trial to judge, once:
   // retrying for the whole timeout would only delay a report that changes nothing.
   if (start.note !== undefined) log.info(`${start.note}; running the checks once`);
-  const result = await deps.check({ retry: start.note === undefined });
+  const result = await policy.check({ retry: start.note === undefined });
   const { report } = result;
   const base = { report, attempts: result.attempts, boot, rebootRequired: false };
 
@@ -207,7 +191,7 @@ export async function runHealthcheck(
     const n = policy.autoRollbackAfter;
     const target = state.targetSlot!;
     // Never point GRUB at a slot with nothing to boot (docs/design.md §2: never unbootable).
-    const otherBootable = deps.slots ? await deps.slots.hasBootableImage(otherSlot(target)) : true;
+    const otherBootable = await deps.slots.hasBootableImage(otherSlot(target));
     const thresholdReached = n !== undefined && n > 0 && failures >= n;
     if (thresholdReached && otherBootable) {
       await bootEnv.forceRollback();
@@ -254,5 +238,52 @@ export async function runHealthcheck(
       failures,
       ...(note ? { note } : {}),
     };
+  });
+}
+
+export interface HealthcheckOptions {
+  /** Retry for this long (default: healthcheck_timeout). */
+  timeoutSeconds: number | undefined;
+  /** Pause between attempts. */
+  intervalSeconds: number;
+  /** Kubernetes node name of this device (default: the host name). */
+  nodeName: string | undefined;
+}
+
+/** `healthcheck` on a device: the configured checks (src/health/) judged by runHealthcheck. */
+export function healthcheckDevice(
+  agent: AgentContext,
+  options: HealthcheckOptions,
+): Promise<HealthcheckResult> {
+  const { settings, paths, deps } = agent;
+  const timeoutMs = (options.timeoutSeconds ?? settings.healthcheckTimeout) * 1000;
+  const healthOptions: HealthOptions = {
+    root: paths.root,
+    required: parseHealthChecks(settings.healthChecks),
+    kubeconfig: { root: paths.root, kubeconfigPath: settings.kubeconfig, env: process.env },
+    stableSeconds: settings.healthStableSeconds,
+    probeUrl: settings.healthcheckUrl,
+    clock: deps.clock,
+    log: deps.log,
+    ...(options.nodeName !== undefined ? { nodeName: options.nodeName } : {}),
+  };
+  return runHealthcheck(deps, {
+    autoRollbackAfter: settings.autoRollbackAfter,
+    check: ({ retry }) =>
+      waitForHealthy(healthOptions, {
+        timeoutMs: retry ? timeoutMs : 0,
+        intervalMs: options.intervalSeconds * 1000,
+        clock: deps.clock,
+        onAttempt: (report, attempt) => {
+          if (!report.ok) {
+            deps.log.info('health checks not passing yet', {
+              attempt,
+              failed: report.checks
+                .filter((c) => c.verdict === 'fail')
+                .map((c) => `${c.name}:${c.reason}`),
+            });
+          }
+        },
+      }),
   });
 }

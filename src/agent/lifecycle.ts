@@ -4,18 +4,18 @@
  * truthfully. No direct I/O: everything goes through AgentDeps.
  */
 import { otherSlot, type BootState, type Slot } from '../bootenv/types.js';
-import { GateError, KubesoloError, toKubesoloError } from '../errors.js';
+import { toKubesoloError } from '../errors.js';
 import type { Release, StagedArtifact, UpdateSource } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
 import {
-  architectureGate,
-  channelGate,
-  freeSpaceGate,
-  maintenanceWindowGate,
-  minCompatibleVersionGate,
-  nodeBlockGate,
-  versionGate,
+  evaluateGates,
+  refusalError,
+  type GateFacts,
+  type GateStage,
   type GateVerdict,
+  type PreflightFacts,
+  type ReleaseFacts,
+  type WindowFacts,
 } from './gates.js';
 import { canStartAttempt, type Phase } from './phases.js';
 import { lifecycleError } from './reasons.js';
@@ -145,11 +145,42 @@ async function recordFailure(
   throw e;
 }
 
-function refusal(verdict: GateVerdict): KubesoloError {
-  const code = verdict.code ?? 'GATE_REFUSED';
-  return new GateError(code, `${verdict.gate}: ${verdict.message}`, {
-    details: { gate: verdict.gate },
-  });
+/** What the window gates read: the policy, the clock, --force. */
+function windowFacts(deps: AgentDeps, options: { force: boolean }): WindowFacts {
+  return { policy: deps.policy, now: deps.clock.now(), force: options.force };
+}
+
+/** What the pre-flight gates read on top of the release's facts: the slot and the node. */
+function preflightFacts(
+  deps: AgentDeps,
+  facts: ReleaseFacts,
+  targetSlot: Slot | undefined,
+): PreflightFacts {
+  return {
+    ...facts,
+    targetSlot,
+    freeBytes: (slot) => deps.slots.freeBytes(slot),
+    nodeBlock: () => deps.nodeBlock(),
+  };
+}
+
+/**
+ * apply's evaluation of one stage: the verdicts up to the first refusal are kept in
+ * `passed` (each reported to `onVerdict`), and that refusal is thrown (exit 3, its code).
+ */
+async function passGates<S extends GateStage>(
+  stage: S,
+  facts: GateFacts[S],
+  passed: GateVerdict[],
+  onVerdict?: (verdict: GateVerdict) => void,
+): Promise<GateVerdict[]> {
+  const verdicts = await evaluateGates(stage, facts);
+  for (const verdict of verdicts) {
+    passed.push(verdict);
+    onVerdict?.(verdict);
+    if (!verdict.pass) throw refusalError(verdict);
+  }
+  return verdicts;
 }
 
 export interface CheckReport {
@@ -170,44 +201,27 @@ export async function check(
   options: { force: boolean; allowDowngrade: boolean },
 ): Promise<CheckReport> {
   const boot = await deps.bootEnv.read();
-  const gates: GateVerdict[] = [];
-  gates.push(
-    maintenanceWindowGate(
-      deps.policy.maintenanceWindow,
-      deps.clock.now(),
-      options.force,
-      deps.policy.timeZone,
-    ),
-  );
+  const gates = await evaluateGates('window', windowFacts(deps, options));
   const release = await (await deps.openSource()).fetchRelease();
   const md = release.metadata;
   const runningSlot = boot.runningSlot;
   const current = runningSlot ? await deps.slots.readVersion(runningSlot) : undefined;
-  gates.push(channelGate(deps.policy.channel, md.channel));
-  gates.push(architectureGate(deps.policy.architecture, md.architecture));
-  let updateAvailable = false;
-  if (current) {
-    gates.push(minCompatibleVersionGate(current, md.minCompatibleVersion));
-    const v = versionGate(current, md.version, options.allowDowngrade);
-    // A refused downgrade is not an available update; the gate line says why.
-    updateAvailable = v.pass && v.code !== 'UP_TO_DATE';
-    gates.push(v);
-  } else {
-    gates.push({
-      gate: 'version',
-      pass: false,
-      code: runningSlot ? 'RUNNING_VERSION_UNKNOWN' : 'RUNNING_SLOT_UNKNOWN',
-      message: runningSlot ? `slot ${runningSlot} has no version file` : 'running slot unknown',
-    });
-  }
+  const facts: ReleaseFacts = {
+    ...windowFacts(deps, options),
+    metadata: md,
+    allowDowngrade: options.allowDowngrade,
+    runningSlot,
+    runningVersion: current,
+  };
+  const releaseGates = await evaluateGates('release', facts);
+  const version = releaseGates.find((g) => g.gate === 'version');
+  // A refused downgrade is not an available update; the gate line says why.
+  const updateAvailable = version?.pass === true && version.code !== 'UP_TO_DATE';
   const targetSlot = runningSlot ? otherSlot(runningSlot) : undefined;
-  const imageBytes = sizeOf(release);
-  if (targetSlot) {
-    gates.push(
-      freeSpaceGate(`slot ${targetSlot}`, await deps.slots.freeBytes(targetSlot), imageBytes),
-    );
-  }
-  gates.push(nodeBlockGate(options.force ? { kind: 'forced' } : await deps.nodeBlock()));
+  gates.push(
+    ...releaseGates,
+    ...(await evaluateGates('preflight', preflightFacts(deps, facts, targetSlot))),
+  );
   return {
     currentVersion: current,
     availableVersion: md.version,
@@ -218,13 +232,6 @@ export async function check(
     gates,
     release,
   };
-}
-
-function sizeOf(release: Release): number | undefined {
-  const { vmlinuzSize, initramfsSize } = release.metadata;
-  return vmlinuzSize !== undefined && initramfsSize !== undefined
-    ? vmlinuzSize + initramfsSize
-    : undefined;
 }
 
 /** Bytes this run fetched and seconds since the attempt started (fleet metrics). */
@@ -275,14 +282,8 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
   let prefetched: { source: UpdateSource; release: Release } | undefined;
   if (state.phase === 'staged' && !options.force) {
     if (await stagedSlotIntact(deps, state, boot)) {
-      const window = maintenanceWindowGate(
-        deps.policy.maintenanceWindow,
-        deps.clock.now(),
-        options.force,
-        deps.policy.timeZone,
-      );
       // Refused without recording `failed`: the staged update stays activatable.
-      if (!window.pass) throw refusal(window);
+      await passGates('window', windowFacts(deps, options), []);
       // A release on offer that is refused (bad signature, unreachable) does not cost
       // the staged update: the refusal is recorded with phase staged.
       const { source, release } = await fetchOffer(deps).catch((err: unknown) =>
@@ -306,14 +307,11 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 
   const gates: GateVerdict[] = [];
   // 1. The window comes before any network work.
-  const window = maintenanceWindowGate(
-    deps.policy.maintenanceWindow,
-    deps.clock.now(),
-    options.force,
-    deps.policy.timeZone,
-  );
-  gates.push(window);
-  if (!window.pass) return failWith(deps, state, refusal(window));
+  try {
+    await passGates('window', windowFacts(deps, options), gates);
+  } catch (err) {
+    return failWith(deps, state, err);
+  }
 
   try {
     const running = runningSlotOf(boot);
@@ -367,17 +365,15 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     });
 
     // 4. Gates.
-    const version = versionGate(current, md.version, options.allowDowngrade);
-    for (const verdict of [
-      channelGate(deps.policy.channel, md.channel),
-      architectureGate(deps.policy.architecture, md.architecture),
-      minCompatibleVersionGate(current, md.minCompatibleVersion),
-      version,
-    ]) {
-      gates.push(verdict);
-      if (!verdict.pass) throw refusal(verdict);
-    }
-    if (version.code === 'UP_TO_DATE') {
+    const facts: ReleaseFacts = {
+      ...windowFacts(deps, options),
+      metadata: md,
+      allowDowngrade: options.allowDowngrade,
+      runningSlot: running,
+      runningVersion: current,
+    };
+    const releaseGates = await passGates('release', facts, gates);
+    if (releaseGates.some((g) => g.gate === 'version' && g.code === 'UP_TO_DATE')) {
       state = await deps.state.transition(state, 'idle', {
         toVersion: md.version,
         targetSlot: undefined,
@@ -385,17 +381,11 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       return { outcome: 'up-to-date', state, version: current };
     }
 
-    // 5. Pre-flight: free space on the slot (the only place the image is written, once;
-    // when sizes are declared), node block label.
-    const imageBytes = sizeOf(release);
-    for (const verdict of [
-      freeSpaceGate(`slot ${target}`, await deps.slots.freeBytes(target), imageBytes),
-      nodeBlockGate(options.force ? { kind: 'forced' } : await deps.nodeBlock()),
-    ]) {
-      gates.push(verdict);
+    // 5. Pre-flight: free space on the slot, node block label. A pre-flight check that
+    // did not run is logged: the operator expected it to.
+    await passGates('preflight', preflightFacts(deps, facts, target), gates, (verdict) => {
       if (verdict.skipped) log.info(`gate ${verdict.gate}: ${verdict.message}`);
-      if (!verdict.pass) throw refusal(verdict);
-    }
+    });
 
     // 6.–7. Download straight into the passive slot's incoming directory (verified as
     // it arrives, resumable across kills), then install: renames, one read-back pass

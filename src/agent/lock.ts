@@ -19,9 +19,10 @@ import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { errnoCode, OperationError } from '../errors.js';
+import { errnoCode, KubesoloError, OperationError } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { existingAncestor } from '../fs/existing-ancestor.js';
+import type { Logger } from '../log.js';
 
 export interface Lock {
   release(): Promise<void>;
@@ -245,4 +246,30 @@ export async function acquireLock(path: string, env: LockEnvironment = DEFAULT_E
     await unlink(path).catch(() => undefined);
   }
   throw new OperationError('LOCKED', `could not take the lock ${path}`, { details: { path } });
+}
+
+/**
+ * How a command takes the run lock. `optional`: a state partition that cannot hold
+ * one (read-only, full) yields a lock that holds nothing, with a warning, for
+ * `rollback` and `healthcheck`, which must work when the device needs them most.
+ * Another run holding it is always LOCKED.
+ */
+export type LockMode = 'required' | 'optional';
+
+/** Lock failures that mean "the state partition cannot be written", not "someone else runs". */
+const UNWRITABLE_STATE = new Set(['STATE_READ_ONLY', 'STATE_NO_SPACE', 'LOCK_FAILED']);
+
+export async function takeRunLock(path: string, mode: LockMode, log: Logger): Promise<Lock> {
+  try {
+    return await acquireLock(path);
+  } catch (err) {
+    if (mode !== 'optional' || !(err instanceof KubesoloError && UNWRITABLE_STATE.has(err.code))) {
+      throw err;
+    }
+    log.warn('the state partition cannot hold the run lock; going on without it', {
+      code: err.code,
+      ...err.details,
+    });
+    return { release: () => Promise.resolve() };
+  }
 }

@@ -4,9 +4,13 @@
  * is reported as null with an entry in `problems` naming the cause, and everything
  * else is still shown: the operator must be able to look when the device is sick.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseRunningSlot, readCmdline } from '../bootenv/cmdline.js';
 import { SLOTS, type BootState, type Slot } from '../bootenv/types.js';
 import { toKubesoloError } from '../errors.js';
 import type { SlotStore } from '../slots/types.js';
+import type { AgentContext, AgentPaths } from './context.js';
+import { reconcile } from './lifecycle.js';
 import { toFileShape, type UpdateState } from './state.js';
 
 export interface StatusProblem {
@@ -61,6 +65,62 @@ export async function buildStatus(input: StatusInputs, slots: SlotStore): Promis
     state: input.state ? toFileShape(input.state) : null,
     problems,
   };
+}
+
+/**
+ * A device has update.conf, a grubenv, or `kubesolo.slot=` on its kernel command line.
+ * With none of them, --root points at the wrong directory (or this is not a device)
+ * and everything status would print is a default, not a fact.
+ */
+function looksLikeDevice(paths: AgentPaths): boolean {
+  if (existsSync(paths.config) || existsSync(paths.grubenv)) return true;
+  try {
+    return /(^|\s)kubesolo\.slot=/.test(readFileSync(paths.cmdline, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Read what can be read. Both sides readable: the reconciled view (a boot fallback is
+ * shown as it will be recorded, without writing: status takes no lock and writes
+ * nothing, so it works on a read-only or full state partition). Otherwise each side on
+ * its own, and a problem for the other.
+ */
+async function gather(agent: AgentContext): Promise<StatusInputs> {
+  const { deps, paths } = agent;
+  try {
+    const { state, boot } = await reconcile(deps, 'none');
+    return { state, boot, runningSlot: boot.runningSlot, problems: [] };
+  } catch {
+    // Fall through: find out which side failed.
+  }
+  const problems: StatusProblem[] = [];
+  const state = await deps.state.read().then(
+    (r) => r.state,
+    (err: unknown) => void problems.push(statusProblem('state', err)),
+  );
+  const boot = await deps.bootEnv.read().then(
+    (b) => b,
+    (err: unknown) => void problems.push(statusProblem('grubenv', err)),
+  );
+  // The running slot comes from the kernel command line, not the GRUB environment.
+  const cmdline = boot ? undefined : await readCmdline(paths.cmdline).catch(() => undefined);
+  const runningSlot = boot?.runningSlot ?? (cmdline ? parseRunningSlot(cmdline) : undefined);
+  return { state: state ?? undefined, boot: boot ?? undefined, runningSlot, problems };
+}
+
+/**
+ * `status` on a device: everything readable, with a warning first when --root does
+ * not look like a device (what follows would be defaults, not facts).
+ */
+export async function deviceStatus(agent: AgentContext): Promise<StatusReport> {
+  const { paths, deps } = agent;
+  if (!looksLikeDevice(paths)) {
+    const message = `${paths.root} does not look like a KubeSolo OS device: no update.conf, no grubenv, no kubesolo.slot= on the kernel command line; what follows are defaults. Pass --root DIR for a device's root, or create a simulated one with 'kubesolo-update dev init-root DIR'.`;
+    deps.log.warn(message, { code: 'NOT_A_DEVICE', root: paths.root });
+  }
+  return buildStatus(await gather(agent), deps.slots);
 }
 
 /** The human view of a status report. */

@@ -72,9 +72,3 @@ export function stringOpt(values: OptionValues, name: string): string | undefine
 export function boolOpt(values: OptionValues, name: string): boolean {
   return values[name] === true;
 }
-
-export function listOpt(values: OptionValues, name: string): string[] {
-  const v = values[name];
-  if (Array.isArray(v)) return v;
-  return typeof v === 'string' ? [v] : [];
-}

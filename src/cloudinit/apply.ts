@@ -11,7 +11,7 @@ import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import { ConfigError, KubesoloError, OperationError, errnoCode } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { silentLogger, type Logger } from '../log.js';
-import { DEFAULT_PATHS, underRoot } from '../paths.js';
+import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { mergeConfigText } from './merge.js';
 import { parseUpdates } from './updates.js';
 import { readUpdatesBlock } from './yaml.js';
@@ -57,7 +57,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 
 export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyCloudInitResult> {
   const log = o.log ?? silentLogger;
-  const confFile = underRoot(o.root, o.confPath ?? DEFAULT_PATHS.config);
+  const confFile = configPathUnder(o.root, o.confPath);
   let text: string;
   try {
     text = await readControlText(o.file, { maxBytes: CLOUDINIT_MAX_BYTES });

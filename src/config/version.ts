@@ -58,11 +58,6 @@ export function compareVersions(a: string | Version, b: string | Version): -1 | 
   return cmp(va.major, vb.major) || cmp(va.minor, vb.minor) || cmp(va.patch, vb.patch);
 }
 
-/** `vMAJOR.MINOR.PATCH` without suffixes, the form used in messages and metrics. */
-export function formatVersion(v: Version): string {
-  return `v${v.major}.${v.minor}.${v.patch}`;
-}
-
 /** Each of MINOR and PATCH gets this many values in `versionNumber`. */
 const COMPONENT_RANGE = 100_000;
 /** MAJOR stays below this so the number is an exact float64 integer (< 2^53). */

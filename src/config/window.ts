@@ -27,7 +27,6 @@ export interface MaintenanceWindow {
   readonly text: string;
 }
 
-const MINUTES_PER_DAY = 24 * 60;
 // Two digits for the hour and the minute; range checked below so that 24:00 and 12:60
 // get a precise message instead of a generic "malformed".
 const WINDOW_RE = /^(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})$/;
@@ -73,7 +72,7 @@ export function parseMaintenanceWindow(text: string | undefined): MaintenanceWin
 }
 
 // One formatter per zone: building an Intl.DateTimeFormat is far slower than using it,
-// and nextOpening asks for thousands of minutes.
+// and a window is asked about minute after minute (tests walk thousands of them).
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function wallClock(timeZone: string): Intl.DateTimeFormat {
@@ -125,34 +124,4 @@ export function isWithinWindow(
 ): boolean {
   if (w === undefined) return true;
   return windowContainsMinute(w, localMinuteOfDay(at, timeZone));
-}
-
-/** Human description for messages and docs. */
-export function describeWindow(w: MaintenanceWindow | undefined, timeZone?: string): string {
-  if (w === undefined) return 'always open (no maintenance window)';
-  const zone = timeZone ?? 'local time';
-  if (w.start === w.end) return `${w.text} ${zone} (zero-length: never open)`;
-  return `${w.text} ${zone}`;
-}
-
-/**
- * The first instant at or after `from` at which the window is open: `from` itself when
- * it is open now, else the next whole minute that is; undefined when it never opens. Walks real instants minute by minute, so DST days
- * are handled by the platform's time zone rules, not by arithmetic on wall-clock times.
- * At most two days plus one hour are searched: any non-empty window opens in that span.
- */
-export function nextOpening(
-  w: MaintenanceWindow | undefined,
-  from: Date,
-  timeZone?: string,
-): Date | undefined {
-  if (isWithinWindow(w, from, timeZone)) return from;
-  if (w === undefined || w.start === w.end) return undefined;
-  const first = new Date(Math.ceil(from.getTime() / 60_000) * 60_000);
-  const limit = 2 * MINUTES_PER_DAY + 60;
-  for (let i = 0; i <= limit; i++) {
-    const at = new Date(first.getTime() + i * 60_000);
-    if (isWithinWindow(w, at, timeZone)) return at;
-  }
-  return undefined;
 }

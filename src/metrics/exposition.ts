@@ -15,23 +15,13 @@
 
 import { isReasonCode, OTHER_REASON } from '../errors.js';
 import { versionNumber } from '../config/version.js';
-
-/** The nine lifecycle phases of docs/design.md §2, in lifecycle order. */
-export const UPDATE_PHASES = [
-  'idle',
-  'checking',
-  'downloading',
-  'staged',
-  'activated',
-  'verifying',
-  'success',
-  'rolled_back',
-  'failed',
-] as const;
-export type UpdatePhase = (typeof UPDATE_PHASES)[number];
+// The one list of the nine phases (docs/design.md §2). The only import of this leaf
+// module from agent/: phases.ts is the lifecycle's vocabulary and imports nothing of
+// the agent itself.
+import { PHASES } from '../agent/phases.js';
 
 export interface MetricsInput {
-  /** Current phase from state.json; a value outside UPDATE_PHASES sets every phase to 0. */
+  /** Current phase from state.json; a value outside PHASES sets every phase to 0. */
   phase: string;
   /** state.json `attempt_count`. */
   attemptCount: number;
@@ -153,7 +143,7 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     'Current update lifecycle phase (1 for the current phase).',
   );
-  for (const phase of UPDATE_PHASES) {
+  for (const phase of PHASES) {
     w.sample(METRIC_NAMES.phase, phase === input.phase ? 1 : 0, labels({ phase }));
   }
 

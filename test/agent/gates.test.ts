@@ -3,13 +3,18 @@ import { describe, it } from 'node:test';
 import {
   architectureGate,
   channelGate,
+  evaluateGates,
   freeSpaceGate,
+  GATES,
   goArch,
   maintenanceWindowGate,
   minCompatibleVersionGate,
   nodeBlockGate,
+  refusalError,
   requiredSpace,
   versionGate,
+  type PreflightFacts,
+  type ReleaseFacts,
 } from '../../src/agent/gates.js';
 
 describe('gates', () => {
@@ -75,5 +80,139 @@ describe('gates', () => {
     assert.equal(nodeBlockGate({ kind: 'no-kubeconfig' }).skipped, true);
     assert.equal(nodeBlockGate({ kind: 'unreachable', error: 'KUBE_UNREACHABLE' }).skipped, true);
     assert.equal(nodeBlockGate({ kind: 'forced' }).skipped, true);
+  });
+});
+
+// The one gate list check and apply both evaluate (src/agent/gates.ts GATES).
+describe('the gate list', () => {
+  const policy = { channel: 'stable', maintenanceWindow: undefined, architecture: 'amd64' };
+  const release = (f: Partial<ReleaseFacts> = {}): ReleaseFacts => ({
+    policy,
+    now: new Date(2026, 0, 5, 3, 30),
+    force: false,
+    metadata: {
+      version: 'v1.1.0',
+      vmlinuzUrl: 'http://127.0.0.1/vmlinuz',
+      vmlinuzSha256: 'a'.repeat(64),
+      vmlinuzSize: 1000,
+      initramfsUrl: 'http://127.0.0.1/kubesolo-os.gz',
+      initramfsSha256: 'b'.repeat(64),
+      initramfsSize: 1000,
+      channel: 'stable',
+      architecture: 'amd64',
+    },
+    allowDowngrade: false,
+    runningSlot: 'A',
+    runningVersion: 'v1.0.0',
+    ...f,
+  });
+  const preflight = (f: Partial<PreflightFacts> = {}): PreflightFacts => ({
+    ...release(),
+    targetSlot: 'B',
+    freeBytes: () => Promise.resolve(2200),
+    nodeBlock: () => Promise.resolve({ kind: 'checked', blockedNodes: [] }),
+    ...f,
+  });
+
+  it('is in the reported order, stage by stage', () => {
+    assert.deepEqual(
+      GATES.map((g) => `${g.stage}:${g.gate}`),
+      [
+        'window:maintenance_window',
+        'release:channel',
+        'release:architecture',
+        'release:min_compatible_version',
+        'release:version',
+        'preflight:free_space',
+        'preflight:node_block',
+      ],
+    );
+  });
+
+  it('evaluates every gate of a stage, a refusal included', async () => {
+    const verdicts = await evaluateGates(
+      'release',
+      release({ metadata: { ...release().metadata, channel: 'beta', architecture: 'arm64' } }),
+    );
+    assert.deepEqual(
+      verdicts.map((v) => [v.gate, v.pass, v.code]),
+      [
+        ['channel', false, 'CHANNEL_MISMATCH'],
+        ['architecture', false, 'ARCH_MISMATCH'],
+        ['min_compatible_version', true, undefined],
+        ['version', true, undefined],
+      ],
+    );
+  });
+
+  it('an unknown running version: no minimum-version line, the version gate refuses', async () => {
+    const noVersion = await evaluateGates('release', release({ runningVersion: undefined }));
+    assert.deepEqual(
+      noVersion.map((v) => [v.gate, v.code]),
+      [
+        ['channel', undefined],
+        ['architecture', undefined],
+        ['version', 'RUNNING_VERSION_UNKNOWN'],
+      ],
+    );
+    const noSlot = await evaluateGates(
+      'release',
+      release({ runningSlot: undefined, runningVersion: undefined }),
+    );
+    assert.equal(noSlot.at(-1)?.code, 'RUNNING_SLOT_UNKNOWN');
+  });
+
+  it('pre-flight: free space for both images + 10 %, no line without a target slot', async () => {
+    const tight = await evaluateGates(
+      'preflight',
+      preflight({ freeBytes: () => Promise.resolve(2199) }),
+    );
+    assert.deepEqual(
+      tight.map((v) => [v.gate, v.code]),
+      [
+        ['free_space', 'INSUFFICIENT_SPACE'],
+        ['node_block', undefined],
+      ],
+    );
+    const noTarget = await evaluateGates('preflight', preflight({ targetSlot: undefined }));
+    assert.deepEqual(
+      noTarget.map((v) => v.gate),
+      ['node_block'],
+    );
+  });
+
+  it('--force skips the window and never asks the Kubernetes API', async () => {
+    const [window] = await evaluateGates('window', {
+      policy: { ...policy, maintenanceWindow: '05:00-06:00' },
+      now: new Date(2026, 0, 5, 3, 30),
+      force: true,
+    });
+    assert.equal(window?.skipped, true);
+    const verdicts = await evaluateGates(
+      'preflight',
+      preflight({
+        force: true,
+        nodeBlock: () => Promise.reject(new Error('the node label was looked up')),
+      }),
+    );
+    assert.equal(verdicts.at(-1)?.skipped, true);
+  });
+
+  it('the window is read in the policy time zone', async () => {
+    // 03:30 UTC is 17:30 in Pacific/Kiritimati (UTC+14).
+    const [window] = await evaluateGates('window', {
+      policy: { ...policy, maintenanceWindow: '17:00-18:00', timeZone: 'Pacific/Kiritimati' },
+      now: new Date(Date.UTC(2026, 0, 5, 3, 30)),
+      force: false,
+    });
+    assert.equal(window?.pass, true, window?.message);
+    assert.match(window?.message ?? '', /17:30 Pacific\/Kiritimati/);
+  });
+
+  it('a refusal is thrown as exit 3 with its code and gate', () => {
+    const err = refusalError(channelGate('stable', 'beta'));
+    assert.equal(err.code, 'CHANNEL_MISMATCH');
+    assert.equal(err.exitCode, 3);
+    assert.deepEqual(err.details, { gate: 'channel' });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The lifecycle end to end through the real agent bundle: a --root device with dir
  * slots, a GRUB environment made by grub-editenv, a signed release on a loopback
- * server, and GRUB's boot rules applied by test/helpers/grub-sim.ts for reboots.
+ * server, and GRUB's boot rules applied by src/bootenv/grub-sim.ts for reboots.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
@@ -22,6 +22,7 @@ import {
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
+import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 
 const keys = makeKeys();
 
@@ -270,6 +271,27 @@ describe('lifecycle over dir slots', () => {
       );
     });
   }
+
+  // One gate list (src/agent/gates.ts): on a device with an intact staged update the
+  // window is read in the configured zone, as for a fresh apply. Pacific/Kiritimati is
+  // UTC+14, Pacific/Pago_Pago UTC-11: an hour around Kiritimati's "now" is closed in
+  // Pago Pago whatever the process's own TZ says.
+  it('apply on a staged device reads the window in time_zone, not the process TZ', async () => {
+    assert.equal((await json(['apply', ...root()])).code, 0);
+    const m = localMinuteOfDay(new Date(), 'Pacific/Kiritimati');
+    const window = `${formatMinute((m + 1440 - 30) % 1440)}-${formatMinute((m + 30) % 1440)}`;
+    await setConf(dev, { maintenance_window: window, time_zone: 'Pacific/Pago_Pago' });
+    const closed = await runAgent(['apply', '--json', ...root()], {
+      env: { TZ: 'Pacific/Kiritimati' },
+    });
+    assert.equal(closed.code, 3, closed.stdout + closed.stderr);
+    const doc = JSON.parse(closed.stdout) as { error: { code: string; message: string } };
+    assert.equal(doc.error.code, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assert.match(doc.error.message, /Pacific\/Pago_Pago/);
+    // Refused without recording failed: the staged update stays activatable.
+    const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
+    assert.equal(st.phase, 'staged');
+  });
 
   it('a second run while one holds the lock exits 1 with LOCKED', async () => {
     // Long enough that the first run still holds the lock however slowly the second starts.

@@ -245,7 +245,7 @@ describe('lifecycle refusals', () => {
     // writer put the old block back): apply must stop instead of writing slot B.
     grubSet(dev.path('boot/grub/grubenv'), { boot_success: '0' });
     const ctx = await createAgentContext(
-      { root: dev.root, confPath: undefined, statePath: undefined, flags: {}, progress: false },
+      { root: dev.root, conf: undefined, state: undefined, configFlags: {}, strict: false },
       silentLogger,
     );
     const real = ctx.deps.bootEnv;

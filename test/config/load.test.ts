@@ -1,52 +1,85 @@
+/**
+ * Settings as the agent loads them (src/agent/context.ts): update.conf under --root,
+ * --conf, flag > file > default, read once by readDeviceConfig for every command.
+ */
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadSettings } from '../../src/config/load.js';
+import {
+  createAgentContext,
+  readDeviceConfig,
+  type AgentRequest,
+} from '../../src/agent/context.js';
 import { ConfigError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
 
-describe('loadSettings', () => {
+describe('settings under --root', () => {
   let root: string;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'ks-load-'));
     await mkdir(join(root, 'etc/kubesolo'), { recursive: true });
     await writeFile(
       join(root, 'etc/kubesolo/update.conf'),
-      'channel=stable\nslot_backend=dir\nmaintenance_window=02:00-04:00\n',
+      'channel=stable\nslot_backend=dir\nslot_a_dir=/a\nslot_b_dir=/b\nmaintenance_window=02:00-04:00\ntime_zone=UTC\n',
     );
     await writeFile(join(root, 'other.conf'), 'auto_rollback_after=7\n');
   });
   after(async () => {
     await rm(root, { recursive: true, force: true });
   });
+  const request = (r: Partial<AgentRequest> = {}): AgentRequest => ({
+    root,
+    conf: undefined,
+    state: undefined,
+    configFlags: {},
+    strict: false,
+    ...r,
+  });
 
   it('reads /etc/kubesolo/update.conf under --root and lets flags win', async () => {
-    const { settings, configPath } = await loadSettings({
-      root,
-      flags: { maintenanceWindow: '05:00-06:00' },
-    });
-    assert.equal(configPath, join(root, 'etc/kubesolo/update.conf'));
-    assert.equal(settings.channel, 'stable');
-    assert.equal(settings.slotBackend, 'dir');
-    assert.equal(settings.maintenanceWindow, '05:00-06:00');
-    assert.equal(settings.autoRollbackAfter, 3);
+    const agent = await createAgentContext(
+      request({ configFlags: { maintenanceWindow: '05:00-06:00' } }),
+      silentLogger,
+    );
+    assert.equal(agent.paths.config, join(root, 'etc/kubesolo/update.conf'));
+    assert.equal(agent.settings.channel, 'stable');
+    assert.equal(agent.settings.slotBackend, 'dir');
+    assert.equal(agent.settings.maintenanceWindow, '05:00-06:00');
+    assert.equal(agent.settings.autoRollbackAfter, 3);
+    assert.equal(agent.paths.state, join(root, 'var/lib/kubesolo/update/state.json'));
   });
 
   it('--conf names another file, also under --root', async () => {
-    const { settings, configPath } = await loadSettings({ root, conf: '/other.conf' });
-    assert.equal(configPath, join(root, 'other.conf'));
-    assert.equal(settings.autoRollbackAfter, 7);
-    assert.equal(settings.channel, undefined);
+    const config = await readDeviceConfig({ root, conf: '/other.conf' }, silentLogger);
+    assert.equal(config.path, join(root, 'other.conf'));
+    assert.deepEqual(config.file, { autoRollbackAfter: 7 });
   });
 
-  it('a missing file gives the defaults; an invalid one is a ConfigError', async () => {
-    const { settings } = await loadSettings({ root, conf: '/nope.conf' });
-    assert.equal(settings.slotBackend, 'block');
+  it('a missing file is an empty configuration; an invalid one is a ConfigError', async () => {
+    assert.deepEqual((await readDeviceConfig({ root, conf: '/nope.conf' }, silentLogger)).file, {});
     await writeFile(join(root, 'bad.conf'), 'slot_backend=floppy\n');
     await assert.rejects(
-      loadSettings({ root, conf: '/bad.conf' }),
+      readDeviceConfig({ root, conf: '/bad.conf' }, silentLogger),
       (err: unknown) => err instanceof ConfigError && err.details.line === 1,
+    );
+  });
+
+  it('a --root that is not a directory is refused before anything is read', async () => {
+    await assert.rejects(
+      readDeviceConfig({ root: join(root, 'missing'), conf: undefined }, silentLogger),
+      {
+        code: 'ROOT_NOT_FOUND',
+        exitCode: 2,
+      },
+    );
+    await assert.rejects(
+      readDeviceConfig({ root: join(root, 'other.conf'), conf: undefined }, silentLogger),
+      {
+        code: 'ROOT_NOT_A_DIRECTORY',
+        exitCode: 2,
+      },
     );
   });
 });

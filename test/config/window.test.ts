@@ -2,16 +2,15 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  describeWindow,
   formatLocalTime,
   formatMinute,
   isWithinWindow,
-  nextOpening,
   parseMaintenanceWindow,
   windowContainsMinute,
   type MaintenanceWindow,
 } from '../../src/config/window.js';
 import { ConfigError } from '../../src/errors.js';
+import { nextOpening } from '../helpers/window.js';
 
 const minuteArb = fc.integer({ min: 0, max: 1439 });
 
@@ -260,7 +259,7 @@ describe('isWithinWindow (local wall clock)', () => {
   });
 });
 
-describe('nextOpening and describeWindow', () => {
+describe('the next opening of a window (isWithinWindow over real instants)', () => {
   // Instants below are written in UTC; pin the local zone to match.
   let savedTz: string | undefined;
   before(() => {
@@ -313,12 +312,6 @@ describe('nextOpening and describeWindow', () => {
       ),
       { numRuns: 50 },
     );
-  });
-
-  it('describes windows for messages', () => {
-    assert.equal(describeWindow(undefined), 'always open (no maintenance window)');
-    assert.equal(describeWindow(parseMaintenanceWindow('23:00-01:00')), '23:00-01:00 local time');
-    assert.match(describeWindow(parseMaintenanceWindow('01:00-01:00')), /never open/);
   });
 });
 
@@ -424,12 +417,5 @@ describe('windows in a configured time zone (Intl)', () => {
         }),
       );
     }
-  });
-
-  it('describeWindow names the zone', () => {
-    assert.equal(
-      describeWindow(parseMaintenanceWindow('23:00-01:00'), 'Europe/Berlin'),
-      '23:00-01:00 Europe/Berlin',
-    );
   });
 });

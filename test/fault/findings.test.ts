@@ -262,7 +262,8 @@ describe('finding 5: verified work is kept', () => {
     // One flipped byte in the staged initramfs: the slot no longer holds the release.
     const image = f.dev.path('slots/b/kubesolo-os.gz');
     const bytes = await readFile(image);
-    bytes[bytes.length >> 1] ^= 0xff;
+    const at = bytes.length >> 1;
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
     await writeFile(image, bytes);
     const before = f.server.requests.get('/v1.1.0/kubesolo-os.gz') ?? 0;
     const r = await f.agent(['apply']);

@@ -1,7 +1,7 @@
 /**
  * `kubesolo-update healthcheck` through the real agent bundle on a simulated device
  * (--root with dir slots, a grub-editenv GRUB environment, GRUB's boot rules from
- * test/helpers/grub-sim.ts) with every check live: containerd's gRPC socket under
+ * src/bootenv/grub-sim.ts) with every check live: containerd's gRPC socket under
  * --root, the mTLS Kubernetes API server reached through the default kubeconfig path,
  * a probe URL, and the data directory.
  */

@@ -1,38 +1,36 @@
 /**
- * The healthcheck decision (src/agent/healthcheck.ts) over the real StateStore and run
- * lock in a temp directory, with real health checks (disk_writable: the data directory
- * present → pass, removed → DISK_NOT_WRITABLE). The boot environment is an in-memory
- * BootEnv with GRUB's variable semantics (docs/design.md §3.6); the grubenv-backed one is
- * exercised by the CLI tests.
+ * The healthcheck decision (src/agent/healthcheck.ts) over the agent's real deps
+ * (createAgentContext on a simulated device: StateStore, run lock, dir slot store), with
+ * real health checks (disk_writable: the data directory present → pass, removed →
+ * DISK_NOT_WRITABLE). The boot environment is an in-memory BootEnv with GRUB's variable
+ * semantics (docs/design.md §3.6) and the boot id is set by the test; the
+ * grubenv-backed one is exercised by the CLI tests.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, it } from 'node:test';
+import { createAgentContext } from '../../src/agent/context.js';
+import type { AgentDeps } from '../../src/agent/deps.js';
 import {
   describeFailures,
   runHealthcheck,
   verificationTarget,
-  type HealthcheckDeps,
+  type HealthcheckPolicy,
+  type HealthcheckResult,
 } from '../../src/agent/healthcheck.js';
-import { acquireLock } from '../../src/agent/lock.js';
-import {
-  createStateStore,
-  idleState,
-  type StateStore,
-  type UpdateState,
-} from '../../src/agent/state.js';
+import { idleState, type StateStore, type UpdateState } from '../../src/agent/state.js';
 import { otherSlot, type BootEnv, type BootState, type Slot } from '../../src/bootenv/types.js';
 import { waitForHealthy } from '../../src/health/run.js';
 import { PassThrough } from 'node:stream';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import type { SlotStore } from '../../src/slots/types.js';
+import { makeDevice, type Device } from '../helpers/device.js';
 
-const top = mkdtempSync(join(tmpdir(), 'hc-decision-'));
-after(() => rmSync(top, { recursive: true, force: true }));
-let n = 0;
+const devices: Device[] = [];
+afterEach(async () => {
+  await Promise.all(devices.splice(0).map((d) => d.cleanup()));
+});
 
 /** GRUB environment semantics in memory: active_slot, boot_counter, boot_success. */
 class MemoryBootEnv implements BootEnv {
@@ -72,7 +70,12 @@ interface World {
   dataDir: string;
   store: StateStore;
   boot: MemoryBootEnv;
-  deps: HealthcheckDeps;
+  /** The agent's deps, with the in-memory boot environment and the test's boot id. */
+  deps: AgentDeps;
+  /** This boot's id, as /proc/sys/kernel/random/boot_id would say. */
+  bootId: string | undefined;
+  check: HealthcheckPolicy['check'];
+  run(autoRollbackAfter: number | undefined): Promise<HealthcheckResult>;
   healthy(yes: boolean): void;
   stateFile(): string;
 }
@@ -82,14 +85,23 @@ async function world(
   phase: UpdateState['phase'] = 'activated',
   running: Slot | 'unknown' = 'B',
 ): Promise<World> {
-  const root = join(top, `w${++n}`);
-  const dataDir = join(root, DEFAULT_PATHS.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  const dev = await makeDevice();
+  devices.push(dev);
+  // Slot B holds the activated update (slot A the old one): either can be rolled back to.
+  for (const file of ['vmlinuz', 'kubesolo-os.gz']) {
+    copyFileSync(dev.path(`slots/a/${file}`), dev.path(`slots/b/${file}`));
+  }
+  writeFileSync(dev.path('slots/b/version'), 'v1.1.0\n');
+  const root = dev.root;
+  const dataDir = dev.path(DEFAULT_PATHS.dataDir);
   // Outside the data directory, which the tests remove to make disk_writable fail
   // (--state moves it the same way on a device).
-  const statePath = join(root, 'state/state.json');
-  const clock = { now: () => new Date() };
-  const store = createStateStore(statePath, clock, silentLogger);
+  const statePath = '/state/state.json';
+  const agent = await createAgentContext(
+    { root, conf: undefined, state: statePath, configFlags: {}, strict: false },
+    silentLogger,
+  );
+  const store = agent.deps.state;
   let s = await store.transition(idleState(), 'checking', {
     fromVersion: 'v1.0.0',
     toVersion: 'v1.1.0',
@@ -103,26 +115,22 @@ async function world(
     { activeSlot: 'B', bootCounter: 2, bootSuccess: false },
     running === 'unknown' ? undefined : running,
   );
-  const check = () => waitForHealthy({ root, required: ['disk_writable'] }, { timeoutMs: 0 });
-  return {
+  const w: World = {
     root,
     dataDir,
     store,
     boot,
-    deps: {
-      store,
-      bootEnv: boot,
-      log: silentLogger,
-      lock: () => acquireLock(join(root, 'state/lock')),
-      check,
-      currentBootId: 'boot-after-reboot',
-    },
+    deps: { ...agent.deps, bootEnv: boot, bootId: () => Promise.resolve(w.bootId) },
+    bootId: 'boot-after-reboot',
+    check: () => waitForHealthy({ root, required: ['disk_writable'] }, { timeoutMs: 0 }),
+    run: (autoRollbackAfter) => runHealthcheck(w.deps, { autoRollbackAfter, check: w.check }),
     healthy(yes) {
       if (yes) mkdirSync(dataDir, { recursive: true });
       else rmSync(dataDir, { recursive: true, force: true });
     },
-    stateFile: () => readFileSync(statePath, 'utf8'),
+    stateFile: () => readFileSync(dev.path(statePath), 'utf8'),
   };
+  return w;
 }
 
 describe('healthcheck decision', () => {
@@ -130,10 +138,10 @@ describe('healthcheck decision', () => {
     const w = await world();
     // One earlier failure on this boot, then a pass.
     w.healthy(false);
-    const first = await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+    const first = await w.run(3);
     assert.equal(first.action, 'failure_counted');
     w.healthy(true);
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+    const r = await w.run(3);
     assert.equal(r.exitCode, 0);
     assert.equal(r.action, 'committed');
     assert.deepEqual(w.boot.calls, ['markGood']);
@@ -148,7 +156,7 @@ describe('healthcheck decision', () => {
 
   it('an interrupted earlier run (phase verifying) is judged like activated', async () => {
     const w = await world('verifying');
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: undefined });
+    const r = await w.run(undefined);
     assert.equal(r.action, 'committed');
     assert.equal((await w.store.read()).state.phase, 'success');
   });
@@ -157,7 +165,7 @@ describe('healthcheck decision', () => {
     const w = await world();
     w.healthy(false);
     for (const expected of [1, 2]) {
-      const r = await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+      const r = await w.run(3);
       assert.equal(r.exitCode, 5);
       assert.equal(r.action, 'failure_counted');
       assert.equal(r.failures, expected);
@@ -169,7 +177,7 @@ describe('healthcheck decision', () => {
       assert.match(state.lastError ?? '', /disk_writable \(DISK_NOT_WRITABLE\)/);
       assert.deepEqual(w.boot.calls, [], 'GRUB untouched before N');
     }
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+    const r = await w.run(3);
     assert.equal(r.exitCode, 5);
     assert.equal(r.action, 'rolled_back');
     assert.equal(r.failures, 3);
@@ -185,7 +193,7 @@ describe('healthcheck decision', () => {
     );
     assert.match(w.stateFile(), /"reason": "HEALTH_CHECK_FAILED"/);
     // Afterwards the system is not post-activation: further failures only report.
-    const later = await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+    const later = await w.run(3);
     assert.equal(later.action, 'reported');
     assert.equal(later.exitCode, 5);
     assert.deepEqual(w.boot.calls, ['forceRollback']);
@@ -194,10 +202,10 @@ describe('healthcheck decision', () => {
   it('a pass in between resets the count: the next activation starts again from zero', async () => {
     const w = await world();
     w.healthy(false);
-    await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
-    await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+    await w.run(3);
+    await w.run(3);
     w.healthy(true);
-    assert.equal((await runHealthcheck(w.deps, { autoRollbackAfter: 3 })).action, 'committed');
+    assert.equal((await w.run(3)).action, 'committed');
     assert.equal((await w.store.read()).state.healthCheckFailures, 0);
     // A new update to slot A, activated and booted.
     let s = (await w.store.read()).state;
@@ -207,21 +215,20 @@ describe('healthcheck decision', () => {
     await w.store.transition(s, 'activated', { activatedBootId: 'boot-after-reboot' });
     await w.boot.activate('A');
     w.boot.runningSlot = 'A';
-    w.deps.currentBootId = 'third-boot';
+    w.bootId = 'third-boot';
     w.healthy(false);
     const counts = [];
-    for (let i = 0; i < 2; i++)
-      counts.push((await runHealthcheck(w.deps, { autoRollbackAfter: 3 })).failures);
+    for (let i = 0; i < 2; i++) counts.push((await w.run(3)).failures);
     assert.deepEqual(counts, [1, 2], 'two failures after the reset: no rollback yet');
     assert.equal((await w.store.read()).state.phase, 'activated');
-    assert.equal((await runHealthcheck(w.deps, { autoRollbackAfter: 3 })).action, 'rolled_back');
+    assert.equal((await w.run(3)).action, 'rolled_back');
   });
 
   it('without auto_rollback_after failures are only counted (GRUB’s boot counter is the backstop)', async () => {
     const w = await world();
     w.healthy(false);
     for (let i = 1; i <= 5; i++) {
-      const r = await runHealthcheck(w.deps, { autoRollbackAfter: undefined });
+      const r = await w.run(undefined);
       assert.equal(r.failures, i);
       assert.equal(r.action, 'failure_counted');
     }
@@ -239,7 +246,7 @@ describe('healthcheck decision', () => {
     let logged = '';
     stream.on('data', (d: Buffer) => (logged += d.toString()));
     w.deps.log = createLogger({ level: 'info', json: true, stream });
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
+    const r = await w.run(1);
     assert.equal(r.action, 'failure_counted');
     assert.equal(r.exitCode, 5);
     assert.match(r.note ?? '', /slot A holds no bootable image/);
@@ -255,20 +262,20 @@ describe('healthcheck decision', () => {
     const w = await world('success');
     const before = w.stateFile();
     w.healthy(false);
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
+    const r = await w.run(1);
     assert.equal(r.exitCode, 5);
     assert.equal(r.action, 'reported');
     assert.match(r.note ?? '', /phase success/);
     w.healthy(true);
-    assert.equal((await runHealthcheck(w.deps, { autoRollbackAfter: 1 })).exitCode, 0);
+    assert.equal((await w.run(1)).exitCode, 0);
     assert.equal(w.stateFile(), before);
     assert.deepEqual(w.boot.calls, []);
   });
 
   it('activated but not rebooted yet: a healthy verdict must not commit the untried slot', async () => {
     const w = await world('activated', 'A');
-    w.deps.currentBootId = 'boot-before-reboot';
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
+    w.bootId = 'boot-before-reboot';
+    const r = await w.run(1);
     assert.equal(r.action, 'reported');
     assert.equal(r.exitCode, 0);
     assert.match(r.note ?? '', /not booted yet/);
@@ -278,14 +285,27 @@ describe('healthcheck decision', () => {
 
   it('running slot not the target, or unknown: reported, nothing committed', async () => {
     const a = await world('activated', 'A');
-    const ra = await runHealthcheck(a.deps, { autoRollbackAfter: 1 });
+    // With a boot id the reconcile would record the fallback (BOOT_FALLBACK, the next
+    // test); without one it cannot tell a reboot happened, and the decision refuses.
+    a.bootId = undefined;
+    const ra = await a.run(1);
     assert.equal(ra.action, 'reported');
     assert.match(ra.note ?? '', /running slot A is not the target slot B/);
     const u = await world('activated', 'unknown');
-    const ru = await runHealthcheck(u.deps, { autoRollbackAfter: 1 });
+    const ru = await u.run(1);
     assert.equal(ru.action, 'reported');
     assert.match(ru.note ?? '', /running slot unknown/);
     assert.deepEqual([...a.boot.calls, ...u.boot.calls], []);
+  });
+
+  it('rebooted onto the old slot: the boot fallback is recorded first, then only reported', async () => {
+    const w = await world('activated', 'A');
+    const r = await w.run(1);
+    assert.equal(r.action, 'reported');
+    const { state } = await w.store.read();
+    assert.equal(state.phase, 'rolled_back');
+    assert.equal(state.reason, 'BOOT_FALLBACK');
+    assert.deepEqual(w.boot.calls, []);
   });
 
   it('retries only when there is a trial to judge; otherwise the checks run once', async () => {
@@ -296,12 +316,12 @@ describe('healthcheck decision', () => {
       ['activated', 'A'],
     ] as const) {
       const w = await world(phase, running);
-      const check = w.deps.check;
-      w.deps.check = (mode) => {
+      const check = w.check;
+      w.check = (mode) => {
         modes.push(mode.retry);
         return check(mode);
       };
-      await runHealthcheck(w.deps, { autoRollbackAfter: 3 });
+      await w.run(3);
     }
     // The trial of slot B is judged (retry); after success, or on the old slot, once.
     assert.deepEqual(modes, [true, false, false]);
@@ -309,13 +329,13 @@ describe('healthcheck decision', () => {
 
   it('a state change while the checks ran (manual rollback) wins over the verdict', async () => {
     const w = await world();
-    const check = w.deps.check;
-    w.deps.check = async (mode) => {
+    const check = w.check;
+    w.check = async (mode) => {
       const { state } = await w.store.read();
       await w.store.transition(state, 'rolled_back', { reason: 'MANUAL_ROLLBACK' });
       return check(mode);
     };
-    const r = await runHealthcheck(w.deps, { autoRollbackAfter: 1 });
+    const r = await w.run(1);
     assert.equal(r.action, 'reported');
     assert.match(r.note ?? '', /state changed to rolled_back/);
     assert.equal((await w.store.read()).state.reason, 'MANUAL_ROLLBACK');

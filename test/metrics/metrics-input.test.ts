@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { idleState, type UpdateState } from '../../src/agent/state.js';
-import { metricsInput } from '../../src/cli/agent/metrics.js';
+import { metricsInput } from '../../src/agent/metrics.js';
 
 const boot = { activeSlot: 'B', runningSlot: 'B' };
 

@@ -23,7 +23,7 @@ import {
   type Device,
   type StaticServer,
 } from '../helpers/device.js';
-import { simulateGrubBoot } from '../helpers/grub-sim.js';
+import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import { dashboardExpressions } from './dashboard.js';
 import {
   prometheusSkipReason,

@@ -1,8 +1,8 @@
 import { activate } from '../../agent/lifecycle.js';
 import { requestReboot } from '../../agent/reboot.js';
+import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
-import { withAgent } from './session.js';
 
 export const activateCommand: Command<AgentGlobal> = {
   name: 'activate',
@@ -14,7 +14,7 @@ export const activateCommand: Command<AgentGlobal> = {
     reboot: { type: 'boolean', description: 'Reboot into the new slot afterwards' },
   },
   async run(ctx) {
-    await withAgent(ctx, { lock: true }, async (agent) => {
+    await withAgent(ctx.global, ctx.log, { lock: 'required' }, async (agent) => {
       const state = await activate(agent.deps);
       ctx.out.line(
         `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,

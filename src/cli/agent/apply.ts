@@ -1,9 +1,9 @@
 import { activate, apply } from '../../agent/lifecycle.js';
 import { requestReboot } from '../../agent/reboot.js';
+import { withAgent } from '../../agent/session.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
-import { SOURCE_GLOBALS, type AgentGlobal } from './global.js';
-import { withAgent } from './session.js';
+import { SOURCE_GLOBALS, showsProgress, type AgentGlobal } from './global.js';
 
 export const applyCommand: Command<AgentGlobal> = {
   name: 'apply',
@@ -31,7 +31,8 @@ export const applyCommand: Command<AgentGlobal> = {
     if (reboot && !chainActivate) {
       throw new UsageError('USAGE', '--reboot needs --activate');
     }
-    const activated = await withAgent(ctx, { lock: true, progress: true }, async (agent) => {
+    const session = { lock: 'required', progress: showsProgress(ctx.global) } as const;
+    const activated = await withAgent(ctx.global, ctx.log, session, async (agent) => {
       const r = await apply(agent.deps, {
         force: ctx.global.force,
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),

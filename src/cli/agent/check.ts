@@ -1,12 +1,9 @@
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { recordCheck } from '../../agent/check-record.js';
-import { check } from '../../agent/lifecycle.js';
+import { checkDevice } from '../../agent/check-record.js';
+import { withAgent } from '../../agent/session.js';
 import { describeUnknownKey } from '../../config/unknown-keys.js';
 import { ExitCode } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
 import { SOURCE_GLOBALS, type AgentGlobal } from './global.js';
-import { withAgent } from './session.js';
 
 export const checkCommand: Command<AgentGlobal> = {
   name: 'check',
@@ -22,25 +19,11 @@ export const checkCommand: Command<AgentGlobal> = {
     'allow-downgrade': { type: 'boolean', description: 'Evaluate an older release as acceptable' },
   },
   async run(ctx) {
-    return withAgent(ctx, { lock: false }, async (agent) => {
-      const r = await check(agent.deps, {
+    return withAgent(ctx.global, ctx.log, {}, async (agent) => {
+      const r = await checkDevice(agent, {
         force: ctx.global.force,
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
       });
-      // The metadata was fetched and verified: a successful check, whatever the gates say.
-      // Recorded only into a state directory that exists: check never creates one (a
-      // wrong --root must not be turned into a half device; the first apply creates it).
-      if (existsSync(dirname(agent.paths.state))) {
-        await recordCheck(
-          agent.deps.state,
-          agent.paths.lock,
-          {
-            lastCheckAt: agent.deps.clock.now().toISOString(),
-            availableVersion: r.availableVersion,
-          },
-          ctx.log,
-        );
-      }
       const refused = r.gates.filter((g) => !g.pass);
       ctx.out.data({
         ok: true,

@@ -3,13 +3,14 @@
  * (docs/quickstart-by-hand.md). Never needed on a real device.
  */
 import { readFile } from 'node:fs/promises';
-import { loadSettings } from '../../config/load.js';
+import { readDeviceConfig } from '../../agent/context.js';
+import { mergeOptions } from '../../config/merge.js';
 import { parsePublicKey } from '../../crypto/keys.js';
 import { grubVars, initDeviceRoot, rebootDeviceRoot } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
 import { shellCommand } from '../../shell-quote.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
-import { checkRoot, type AgentGlobal } from './global.js';
+import type { AgentGlobal } from './global.js';
 
 const HEX_KEY = /^\s*[0-9a-fA-F]{64}\s*$/;
 
@@ -96,11 +97,10 @@ const reboot: Command<AgentGlobal> = {
         "dev reboot needs --root DIR (a simulated device); it never touches this machine's boot",
       );
     }
-    checkRoot(global.root);
-    const { settings } = await loadSettings({ root: global.root, conf: global.conf, log });
-    const before = await grubVars(global.root, settings.grubenv);
-    const boot = await rebootDeviceRoot(global.root, settings.grubenv);
-    const after = await grubVars(global.root, settings.grubenv);
+    const { grubenv } = mergeOptions({}, (await readDeviceConfig(global, log)).file);
+    const before = await grubVars(global.root, grubenv);
+    const boot = await rebootDeviceRoot(global.root, grubenv);
+    const after = await grubVars(global.root, grubenv);
     out.line(`GRUB: ${boot.action} → booted slot ${boot.bootedSlot}`);
     out.line(`  grubenv before: ${before}`);
     out.line(`  grubenv after:  ${after}`);

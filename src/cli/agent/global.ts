@@ -1,25 +1,26 @@
 /** Global options of `kubesolo-update` (sharedGlobals: every command reads them; the rest where named). */
-import { statSync } from 'node:fs';
-import { errnoCode, UsageError } from '../../errors.js';
+import type { AgentRequest } from '../../agent/context.js';
+import type { ConfigField } from '../../config/keys.js';
+import { UsageError } from '../../errors.js';
 import { boolOpt, stringOpt, type OptionSpec, type OptionValues } from '../command.js';
 
-export interface AgentGlobal {
-  root: string;
-  conf: string | undefined;
-  state: string | undefined;
+/** The parsed globals: the agent's request (root, files, config-key flags) and output. */
+export interface AgentGlobal extends AgentRequest {
   json: boolean;
   logLevel: string;
-  server: string | undefined;
-  registry: string | undefined;
-  tag: string | undefined;
-  channel: string | undefined;
-  pubkey: string | undefined;
-  maintenanceWindow: string | undefined;
-  timeZone: string | undefined;
   force: boolean;
-  /** Unknown update.conf keys are an error (CONFIG_UNKNOWN_KEY), not a warning. */
-  strict: boolean;
 }
+
+/** Global options that set an update.conf key for this run (flag > file > default). */
+const CONFIG_KEY_FLAGS: Partial<Record<ConfigField, string>> = {
+  server: 'server',
+  registry: 'registry',
+  tag: 'tag',
+  channel: 'channel',
+  pubkey: 'pubkey',
+  maintenanceWindow: 'maintenance-window',
+  timeZone: 'time-zone',
+};
 
 /** Read by every command; the others only by the commands that name them in `globals`. */
 export const AGENT_SHARED_GLOBALS = ['json', 'log-level'];
@@ -99,52 +100,28 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   version: { type: 'boolean', short: 'V', description: 'Print the version and exit' },
 };
 
-/**
- * A --root that is not there is a mistake, not an empty device: say so before a
- * command that works on a device reads defaults from it or creates directories under
- * it. (`cloud-init apply` may create the root: image builders write into a new tree.)
- */
-export function checkRoot(root: string): void {
-  if (root === '/') return;
-  let isDir: boolean;
-  try {
-    isDir = statSync(root).isDirectory();
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') return; // permission errors are explained later
-    throw new UsageError(
-      'ROOT_NOT_FOUND',
-      `--root ${root} does not exist. Point --root at a device's root directory, or create a simulated device with 'kubesolo-update dev init-root ${root}'.`,
-      { details: { root } },
-    );
-  }
-  if (!isDir) {
-    throw new UsageError('ROOT_NOT_A_DIRECTORY', `--root ${root} is not a directory`, {
-      details: { root },
-    });
-  }
-}
-
 export function makeAgentGlobal(values: OptionValues): AgentGlobal {
-  const server = stringOpt(values, 'server');
-  const registry = stringOpt(values, 'registry');
-  if (server !== undefined && registry !== undefined) {
+  if (stringOpt(values, 'server') !== undefined && stringOpt(values, 'registry') !== undefined) {
     throw new UsageError('CONFLICTING_OPTIONS', '--server and --registry cannot be used together');
   }
-  const root = stringOpt(values, 'root');
+  const configFlags: Partial<Record<ConfigField, string>> = {};
+  for (const [field, flag] of Object.entries(CONFIG_KEY_FLAGS) as [ConfigField, string][]) {
+    const value = stringOpt(values, flag);
+    if (value !== undefined) configFlags[field] = value;
+  }
   return {
-    root: root ?? '/',
+    root: stringOpt(values, 'root') ?? '/',
     conf: stringOpt(values, 'conf'),
     state: stringOpt(values, 'state'),
+    configFlags,
+    strict: boolOpt(values, 'strict'),
     json: boolOpt(values, 'json'),
     logLevel: stringOpt(values, 'log-level') ?? 'info',
-    server,
-    registry,
-    tag: stringOpt(values, 'tag'),
-    channel: stringOpt(values, 'channel'),
-    pubkey: stringOpt(values, 'pubkey'),
-    maintenanceWindow: stringOpt(values, 'maintenance-window'),
-    timeZone: stringOpt(values, 'time-zone'),
     force: boolOpt(values, 'force'),
-    strict: boolOpt(values, 'strict'),
   };
+}
+
+/** The terminal progress line: not with --json, and --quiet (warn or above) silences it. */
+export function showsProgress(global: AgentGlobal): boolean {
+  return !global.json && ['debug', 'info'].includes(global.logLevel);
 }

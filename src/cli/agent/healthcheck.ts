@@ -3,18 +3,14 @@
  * or --timeout expires, then commit the new slot, count the failure, or roll back
  * (src/agent/healthcheck.ts decides; docs/health.md describes it).
  */
-import { createAgentContext } from '../../agent/context.js';
-import { runHealthcheck, type HealthcheckResult } from '../../agent/healthcheck.js';
-import { reconcile } from '../../agent/lifecycle.js';
+import { healthcheckDevice, type HealthcheckResult } from '../../agent/healthcheck.js';
 import { requestReboot } from '../../agent/reboot.js';
+import { withAgent } from '../../agent/session.js';
 import { otherSlot } from '../../bootenv/types.js';
-import type { ConfigField } from '../../config/keys.js';
-import { toKubesoloError, UsageError } from '../../errors.js';
-import { parseHealthChecks, waitForHealthy } from '../../health/run.js';
-import type { HealthOptions, HealthReport } from '../../health/types.js';
+import { HealthCheckError, toKubesoloError, UsageError } from '../../errors.js';
+import type { HealthReport } from '../../health/types.js';
 import { boolOpt, stringOpt, type Command, type CommandContext } from '../command.js';
-import { checkRoot, DEVICE_GLOBALS, type AgentGlobal } from './global.js';
-import { takeRunLock } from './session.js';
+import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 
 /** Seconds as a non-negative number (0: run the checks once). */
 function seconds(ctx: CommandContext<AgentGlobal>, flag: string): number | undefined {
@@ -107,69 +103,21 @@ export const healthcheckCommand: Command<AgentGlobal> = {
     },
   },
   async run(ctx) {
-    const g = ctx.global;
-    checkRoot(g.root);
-    const timeoutSec = seconds(ctx, 'timeout');
-    const intervalSec = seconds(ctx, 'interval') ?? 5;
-    const flags: Partial<Record<ConfigField, string>> = {};
-    const arb = stringOpt(ctx.values, 'auto-rollback-after');
-    if (arb !== undefined) flags.autoRollbackAfter = arb;
-    const checks = stringOpt(ctx.values, 'health-checks');
-    if (checks !== undefined) flags.healthChecks = checks;
-    const agent = await createAgentContext(
-      {
-        root: g.root,
-        confPath: g.conf,
-        statePath: g.state,
-        flags,
-        progress: false,
-        strict: g.strict,
-      },
-      ctx.log,
-    );
-    const { settings, paths, deps } = agent;
-    const timeoutMs = (timeoutSec ?? settings.healthcheckTimeout) * 1000;
-    const nodeName = stringOpt(ctx.values, 'node-name');
-    const healthOptions: HealthOptions = {
-      root: paths.root,
-      required: parseHealthChecks(settings.healthChecks),
-      kubeconfig: { root: paths.root, kubeconfigPath: settings.kubeconfig, env: process.env },
-      stableSeconds: settings.healthStableSeconds,
-      probeUrl: settings.healthcheckUrl,
-      clock: deps.clock,
-      log: ctx.log,
-      ...(nodeName !== undefined ? { nodeName } : {}),
+    const options = {
+      timeoutSeconds: seconds(ctx, 'timeout'),
+      intervalSeconds: seconds(ctx, 'interval') ?? 5,
+      nodeName: stringOpt(ctx.values, 'node-name'),
     };
-
-    const result = await runHealthcheck(
-      {
-        store: deps.state,
-        bootEnv: deps.bootEnv,
-        log: ctx.log,
-        // Best effort on a read-only or full state partition: the commit is GRUB's.
-        lock: () => takeRunLock(paths.lock, true, ctx.log),
-        reconcile: () => reconcile(deps),
-        slots: deps.slots,
-        currentBootId: await deps.bootId(),
-        check: ({ retry }) =>
-          waitForHealthy(healthOptions, {
-            timeoutMs: retry ? timeoutMs : 0,
-            intervalMs: intervalSec * 1000,
-            clock: deps.clock,
-            onAttempt: (report, attempt) => {
-              if (!report.ok) {
-                ctx.log.info('health checks not passing yet', {
-                  attempt,
-                  failed: report.checks
-                    .filter((c) => c.verdict === 'fail')
-                    .map((c) => `${c.name}:${c.reason}`),
-                });
-              }
-            },
-          }),
-      },
-      { autoRollbackAfter: settings.autoRollbackAfter },
-    );
+    const request = { ...ctx.global, configFlags: { ...ctx.global.configFlags } };
+    const arb = stringOpt(ctx.values, 'auto-rollback-after');
+    if (arb !== undefined) request.configFlags.autoRollbackAfter = arb;
+    const checks = stringOpt(ctx.values, 'health-checks');
+    if (checks !== undefined) request.configFlags.healthChecks = checks;
+    // The run lock is taken by the decision around its state changes, not here.
+    const { result, settings } = await withAgent(request, ctx.log, {}, async (agent) => ({
+      result: await healthcheckDevice(agent, options),
+      settings: agent.settings,
+    }));
 
     const r = result;
     ctx.out.data({
@@ -194,11 +142,10 @@ export const healthcheckCommand: Command<AgentGlobal> = {
       ...(r.report.ok
         ? {}
         : {
-            error: {
-              code: 'HEALTH_CHECK_FAILED',
-              message: `health checks failed: ${r.report.failed.join(', ')}`,
-              exitCode: 5,
-            },
+            error: new HealthCheckError(
+              'HEALTH_CHECK_FAILED',
+              `health checks failed: ${r.report.failed.join(', ')}`,
+            ).toJSON(),
           }),
     });
     for (const line of checkLines(r.report)) ctx.out.line(line);

@@ -1,64 +1,11 @@
 import { createServer } from 'node:http';
-import type { AgentContext } from '../../agent/context.js';
+import { metricsSnapshot as snapshot } from '../../agent/metrics.js';
+import { withAgent } from '../../agent/session.js';
 import { UsageError } from '../../errors.js';
 import { SERVER_LIMITS } from '../../http-limits.js';
-import type { UpdateState } from '../../agent/state.js';
-import {
-  EXPOSITION_CONTENT_TYPE,
-  renderMetrics,
-  type MetricsInput,
-} from '../../metrics/exposition.js';
+import { EXPOSITION_CONTENT_TYPE } from '../../metrics/exposition.js';
 import { stringOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
-import { withAgent } from './session.js';
-
-/** An ISO time from state.json as a Date; undefined when absent or unreadable. */
-function dateOf(iso: string | undefined): Date | undefined {
-  const ms = iso === undefined ? NaN : Date.parse(iso);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
-}
-
-/**
- * The renderer's input from state.json and the boot side. A state.json written before
- * the fleet fields existed has no phase_since/activated_at: updated_at stands in.
- */
-export function metricsInput(
-  state: UpdateState,
-  boot: { activeSlot?: string | undefined; runningSlot?: string | undefined },
-  version: string | undefined,
-  channel: string | undefined,
-): MetricsInput {
-  const phaseSince = dateOf(state.phaseSince ?? state.updatedAt);
-  const onTrial = state.phase === 'activated' || state.phase === 'verifying';
-  return {
-    phase: state.phase,
-    attemptCount: state.attemptCount,
-    healthCheckFailures: state.healthCheckFailures,
-    activeSlot: boot.activeSlot,
-    runningSlot: boot.runningSlot,
-    version,
-    channel,
-    lastTransition: phaseSince,
-    reason: state.reason,
-    failureCounts: state.failureCounts,
-    rollbackCounts: state.rollbackCounts,
-    lastCheck: dateOf(state.lastCheckAt),
-    availableVersion: state.availableVersion,
-    activatedAt: dateOf(state.activatedAt) ?? (onTrial ? phaseSince : undefined),
-    lastApplyBytes: state.lastApplyBytes,
-    lastApplySeconds: state.lastApplySeconds,
-  };
-}
-
-/** Read everything fresh: a long-running --listen serves the state as it is now. */
-async function snapshot(agent: AgentContext): Promise<string> {
-  const { state } = await agent.deps.state.read();
-  const boot = await agent.deps.bootEnv.read();
-  const version = boot.runningSlot
-    ? await agent.deps.slots.readVersion(boot.runningSlot)
-    : undefined;
-  return renderMetrics(metricsInput(state, boot, version, agent.deps.policy.channel));
-}
 
 function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
@@ -84,7 +31,7 @@ export const metricsCommand: Command<AgentGlobal> = {
   },
   async run(ctx) {
     const listen = stringOpt(ctx.values, 'listen');
-    return withAgent(ctx, { lock: false }, async (agent) => {
+    return withAgent(ctx.global, ctx.log, {}, async (agent) => {
       if (!listen) {
         process.stdout.write(await snapshot(agent));
         return;

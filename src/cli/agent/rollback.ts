@@ -1,8 +1,8 @@
 import { rollback } from '../../agent/lifecycle.js';
 import { requestReboot } from '../../agent/reboot.js';
+import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
-import { withAgent } from './session.js';
 
 export const rollbackCommand: Command<AgentGlobal> = {
   name: 'rollback',
@@ -14,7 +14,7 @@ export const rollbackCommand: Command<AgentGlobal> = {
     reboot: { type: 'boolean', description: 'Reboot into the other slot afterwards' },
   },
   async run(ctx) {
-    await withAgent(ctx, { lock: true, lockOptional: true }, async (agent) => {
+    await withAgent(ctx.global, ctx.log, { lock: 'optional' }, async (agent) => {
       const { state, slot } = await rollback(agent.deps);
       ctx.out.line(`Rolled back: slot ${slot} boots on the next restart.`);
       ctx.out.data({ ok: true, phase: state.phase, slot });

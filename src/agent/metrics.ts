@@ -1,0 +1,55 @@
+/**
+ * What `metrics` reports: the renderer's input (src/metrics/exposition.ts) from
+ * state.json and the boot side, read fresh for every snapshot.
+ */
+import { renderMetrics, type MetricsInput } from '../metrics/exposition.js';
+import type { AgentContext } from './context.js';
+import type { UpdateState } from './state.js';
+
+/** An ISO time from state.json as a Date; undefined when absent or unreadable. */
+function dateOf(iso: string | undefined): Date | undefined {
+  const ms = iso === undefined ? NaN : Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : new Date(ms);
+}
+
+/**
+ * The renderer's input from state.json and the boot side. A state.json written before
+ * the fleet fields existed has no phase_since/activated_at: updated_at stands in.
+ */
+export function metricsInput(
+  state: UpdateState,
+  boot: { activeSlot?: string | undefined; runningSlot?: string | undefined },
+  version: string | undefined,
+  channel: string | undefined,
+): MetricsInput {
+  const phaseSince = dateOf(state.phaseSince ?? state.updatedAt);
+  const onTrial = state.phase === 'activated' || state.phase === 'verifying';
+  return {
+    phase: state.phase,
+    attemptCount: state.attemptCount,
+    healthCheckFailures: state.healthCheckFailures,
+    activeSlot: boot.activeSlot,
+    runningSlot: boot.runningSlot,
+    version,
+    channel,
+    lastTransition: phaseSince,
+    reason: state.reason,
+    failureCounts: state.failureCounts,
+    rollbackCounts: state.rollbackCounts,
+    lastCheck: dateOf(state.lastCheckAt),
+    availableVersion: state.availableVersion,
+    activatedAt: dateOf(state.activatedAt) ?? (onTrial ? phaseSince : undefined),
+    lastApplyBytes: state.lastApplyBytes,
+    lastApplySeconds: state.lastApplySeconds,
+  };
+}
+
+/** The exposition as it is now: a long-running --listen serves the state of the moment. */
+export async function metricsSnapshot(agent: AgentContext): Promise<string> {
+  const { state } = await agent.deps.state.read();
+  const boot = await agent.deps.bootEnv.read();
+  const version = boot.runningSlot
+    ? await agent.deps.slots.readVersion(boot.runningSlot)
+    : undefined;
+  return renderMetrics(metricsInput(state, boot, version, agent.deps.policy.channel));
+}

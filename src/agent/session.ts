@@ -1,0 +1,62 @@
+/**
+ * One agent command run: build the AgentContext from the request, hold the run lock
+ * for commands that change state, release it on every path, and turn SIGTERM/SIGINT
+ * into a clean stop (docs/operating.md "Signals"): the running work is aborted through
+ * an AbortSignal, the lifecycle records `failed`/`INTERRUPTED`, the lock is released,
+ * and the command exits 143 (SIGTERM) or 130 (SIGINT). A second signal exits at once.
+ */
+import { InterruptedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { createAgentContext, type AgentContext, type AgentRequest } from './context.js';
+import type { LockMode } from './lock.js';
+
+export interface SessionOptions {
+  /** Take the run lock for the whole command (every command that may write state). */
+  lock?: LockMode;
+  /** Render download progress (apply). */
+  progress?: boolean;
+}
+
+/** Abort the run on SIGTERM/SIGINT; a second signal exits immediately. */
+function interruptOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const handlers = (['SIGTERM', 'SIGINT'] as const).map((name) => {
+    const handler = () => {
+      if (controller.signal.aborted) {
+        process.exit(new InterruptedError(name).exitCode);
+      }
+      log.warn(`${name} received: stopping`, { code: 'INTERRUPTED' });
+      controller.abort(new InterruptedError(name));
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  return {
+    signal: controller.signal,
+    dispose: () => handlers.forEach(([name, handler]) => process.off(name, handler)),
+  };
+}
+
+export async function withAgent<T>(
+  request: AgentRequest,
+  log: Logger,
+  options: SessionOptions,
+  fn: (agent: AgentContext) => Promise<T>,
+): Promise<T> {
+  const interrupt = options.lock ? interruptOnSignals(log) : undefined;
+  try {
+    const agent = await createAgentContext(request, log, {
+      progress: options.progress === true,
+      ...(interrupt ? { signal: interrupt.signal } : {}),
+    });
+    if (!options.lock) return await fn(agent);
+    const lock = await agent.deps.lock(options.lock);
+    try {
+      return await fn(agent);
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    interrupt?.dispose();
+  }
+}

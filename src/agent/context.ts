@@ -18,6 +18,7 @@ import { reportUnknownKeys, type UnknownKey } from '../config/unknown-keys.js';
 import { resolveTimeZone } from '../config/time-zone.js';
 import { ConfigError, errnoCode, toKubesoloError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { metadataUrlFor } from '../metadata/url.js';
 import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { readControlText } from '../fs/control-file.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
@@ -116,12 +117,6 @@ export async function readDeviceConfig(
   const unknownKeys: UnknownKey[] = [];
   const file = await loadConfigFile(path, log, unknownKeys);
   return { path, file, unknownKeys };
-}
-
-/** `server=` names the directory holding latest.json, or latest.json itself. */
-export function metadataUrlFor(server: string): string {
-  if (/\.json($|\?)/.test(server)) return server;
-  return server.replace(/\/+$/, '') + '/latest.json';
 }
 
 function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore {

@@ -8,7 +8,7 @@ import type { Slot } from '../bootenv/types.js';
 import { formatLocalTime, isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
 import { compareVersions } from '../config/version.js';
 import { GateError, type KubesoloError } from '../errors.js';
-import type { ReleaseMetadata } from '../metadata/types.js';
+import type { ReleaseMetadata } from '../metadata/model.js';
 import type { LifecyclePolicy } from './deps.js';
 
 export type GateName =

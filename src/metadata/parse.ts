@@ -7,7 +7,7 @@
  */
 import { parseVersion } from '../config/version.js';
 import { VerificationError } from '../errors.js';
-import type { ReleaseMetadata } from './types.js';
+import type { LatestJson, ReleaseMetadata } from './model.js';
 
 /** docs/design.md §3.3: metadata larger than this is refused. */
 export const MAX_METADATA_BYTES = 64 * 1024;
@@ -21,22 +21,24 @@ const TOKEN = /^[\x21-\x7e]{1,128}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 type Json = Record<string, unknown>;
+/** The parser reads only fields of the model (./model.ts). */
+type Field = keyof LatestJson;
 
-function fieldError(field: string, message: string, value?: unknown): VerificationError {
+function fieldError(field: Field, message: string, value?: unknown): VerificationError {
   const shown = typeof value === 'string' && value.length > 200 ? value.slice(0, 200) + '…' : value;
   return new VerificationError('METADATA_FIELD_INVALID', `latest.json: ${field} ${message}`, {
     details: { field, ...(value === undefined ? {} : { value: shown }) },
   });
 }
 
-function optionalString(obj: Json, field: string): string | undefined {
+function optionalString(obj: Json, field: Field): string | undefined {
   const value = obj[field];
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw fieldError(field, 'must be a string', value);
   return value;
 }
 
-function requiredString(obj: Json, field: string): string {
+function requiredString(obj: Json, field: Field): string {
   const value = optionalString(obj, field);
   if (value === undefined) {
     throw new VerificationError('METADATA_FIELD_MISSING', `latest.json: ${field} is required`, {
@@ -51,9 +53,9 @@ function requiredString(obj: Json, field: string): string {
  * accept only http:/https: without embedded credentials: credentials in metadata
  * would leak to logs, and other schemes (file:, data:, ...) must never be fetched.
  */
-function url(obj: Json, field: string, base: string, required: true): string;
-function url(obj: Json, field: string, base: string, required: false): string | undefined;
-function url(obj: Json, field: string, base: string, required: boolean): string | undefined {
+function url(obj: Json, field: Field, base: string, required: true): string;
+function url(obj: Json, field: Field, base: string, required: false): string | undefined;
+function url(obj: Json, field: Field, base: string, required: boolean): string | undefined {
   const raw = required ? requiredString(obj, field) : optionalString(obj, field);
   if (raw === undefined) return undefined;
   let parsed: URL;
@@ -71,13 +73,13 @@ function url(obj: Json, field: string, base: string, required: boolean): string 
   return parsed.href;
 }
 
-function sha256(obj: Json, field: string): string {
+function sha256(obj: Json, field: Field): string {
   const value = requiredString(obj, field);
   if (!SHA256_HEX.test(value)) throw fieldError(field, 'must be 64 hex characters', value);
   return value.toLowerCase();
 }
 
-function size(obj: Json, field: string): number | undefined {
+function size(obj: Json, field: Field): number | undefined {
   const value = obj[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
@@ -86,7 +88,7 @@ function size(obj: Json, field: string): number | undefined {
   return value;
 }
 
-function token(obj: Json, field: string, pattern: RegExp = TOKEN): string | undefined {
+function token(obj: Json, field: Field, pattern: RegExp = TOKEN): string | undefined {
   const value = optionalString(obj, field);
   if (value !== undefined && !pattern.test(value)) {
     throw fieldError(field, 'has characters or a length that is not allowed', value);
@@ -99,7 +101,7 @@ function token(obj: Json, field: string, pattern: RegExp = TOKEN): string | unde
  * here, when the metadata is read, so `kubesolo-release publish`/`verify` (which run
  * this parser) refuse exactly what a device would.
  */
-function deviceVersion(value: string, field: string): void {
+function deviceVersion(value: string, field: Field): void {
   try {
     parseVersion(value);
   } catch (err) {

@@ -1,24 +1,19 @@
 /**
- * Ed25519 release keys (docs/design.md §3.4). The public key is written in the agent's format:
- * the raw 32-byte key (RFC 8032 §5.1.5) as 64 hex characters. The private key is a
- * standard PKCS#8 PEM file, so `openssl pkeyutl` and other tools can use it too.
+ * Ed25519 release key files (docs/design.md §3.4): generating a pair, writing it, and
+ * loading the private key. The public key is written in the agent's format, the raw
+ * 32-byte key (RFC 8032 §5.1.5) as 64 hex characters, by the one key codec
+ * (src/crypto/keys.ts), which also reads it back. The private key is a standard
+ * PKCS#8 PEM file, so `openssl pkeyutl` and other tools can use it too.
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, OperationError, UsageError, errnoCode } from '../errors.js';
+import { bytesToHex, publicKeyBytes } from '../crypto/keys.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 
 export const PRIVATE_KEY_FILE = 'release.key';
 export const PUBLIC_KEY_FILE = 'release.pub';
-
-/** The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410 §4); the raw key follows it. */
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export interface GeneratedKeyPair {
   privateKey: KeyObject;
@@ -27,21 +22,11 @@ export interface GeneratedKeyPair {
   privateKeyPem: string;
 }
 
-/** The raw 32-byte public key of an Ed25519 key (private or public), as hex. */
-export function publicKeyHex(key: KeyObject): string {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  const der = pub.export({ type: 'spki', format: 'der' });
-  if (der.length !== 44 || !der.subarray(0, 12).equals(SPKI_ED25519_PREFIX)) {
-    throw new ConfigError('KEY_NOT_ED25519', 'the key is not an Ed25519 key');
-  }
-  return der.subarray(12).toString('hex');
-}
-
 export function generateKeyPair(): GeneratedKeyPair {
   const { privateKey } = generateKeyPairSync('ed25519');
   return {
     privateKey,
-    publicKeyHex: publicKeyHex(privateKey),
+    publicKeyHex: bytesToHex(publicKeyBytes(privateKey)),
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
 }
@@ -129,19 +114,4 @@ export async function loadPrivateKey(path: string): Promise<KeyObject> {
     );
   }
   return key;
-}
-
-/** Parse the agent's public key format: 64 hex characters, whitespace trimmed (docs/design.md §3.4). */
-export function parsePublicKeyHex(text: string, source = 'public key'): KeyObject {
-  const hex = text.trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-    throw new ConfigError('PUBKEY_INVALID', `${source} is not 64 hex characters`, {
-      details: { source },
-    });
-  }
-  return createPublicKey({
-    key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(hex, 'hex')]),
-    format: 'der',
-    type: 'spki',
-  });
 }

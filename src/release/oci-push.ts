@@ -5,6 +5,7 @@
  * annotations, that manifest under `TAG-ARCH`, and an image index under `TAG` that
  * gains or replaces this architecture's entry and keeps the others.
  */
+import { serializeLatestJson, type LatestJson } from '../metadata/model.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -127,13 +128,15 @@ export function buildLatestJson(
   blobUrl: (digest: string) => string,
   releaseDate: string,
 ): Buffer {
-  const doc: Record<string, unknown> = {
+  // The layers are content-addressed: their digests are the SHA-256 a device checks,
+  // and their URLs the registry's blob endpoints.
+  const doc: LatestJson = {
     version: o.version,
     vmlinuz_url: blobUrl(kernel.digest),
-    vmlinuz_sha256: kernel.digest.slice(7),
+    vmlinuz_sha256: kernel.digest.slice('sha256:'.length),
     vmlinuz_size: kernel.size,
     initramfs_url: blobUrl(initramfs.digest),
-    initramfs_sha256: initramfs.digest.slice(7),
+    initramfs_sha256: initramfs.digest.slice('sha256:'.length),
     initramfs_size: initramfs.size,
     architecture: o.architecture,
     release_date: releaseDate,
@@ -141,7 +144,7 @@ export function buildLatestJson(
   if (o.channel) doc.channel = o.channel;
   if (o.minCompatibleVersion) doc.min_compatible_version = o.minCompatibleVersion;
   if (o.releaseNotes) doc.release_notes = o.releaseNotes;
-  return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
+  return serializeLatestJson(doc);
 }
 
 export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {

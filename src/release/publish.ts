@@ -20,34 +20,31 @@ import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
+import { bytesToHex, publicKeyBytes } from '../crypto/keys.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
+import { METADATA_FILE, serializeLatestJson, type LatestJson } from '../metadata/model.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
-import { publicKeyHex } from './keys.js';
 import { signBytes, verifyBytes, encodeSignature } from './sign.js';
 
-export const METADATA_FILE = 'latest.json';
 export const KERNEL_FILE = 'vmlinuz';
 export const INITRAMFS_FILE = 'kubesolo-os.gz';
 
-/** latest.json as published, snake_case as on the wire (docs/design.md §3.3). */
-export interface LatestJson {
-  version: string;
-  vmlinuz_url: string;
-  vmlinuz_sha256: string;
-  vmlinuz_sig_url: string;
-  vmlinuz_size: number;
-  initramfs_url: string;
-  initramfs_sha256: string;
-  initramfs_sig_url: string;
-  initramfs_size: number;
-  metadata_sig_url: string;
-  release_notes?: string;
-  release_date: string;
-  channel?: string;
-  min_compatible_version?: string;
-  architecture?: string;
-  expires?: string;
-}
+/**
+ * latest.json as `publish` writes it: the model (src/metadata/model.ts) with the
+ * fields this layout always sets made required.
+ */
+export type PublishedLatestJson = LatestJson &
+  Required<
+    Pick<
+      LatestJson,
+      | 'vmlinuz_sig_url'
+      | 'vmlinuz_size'
+      | 'initramfs_sig_url'
+      | 'initramfs_size'
+      | 'metadata_sig_url'
+      | 'release_date'
+    >
+  >;
 
 export type PublishStep =
   'staged' | 'version-in-place' | 'metadata-in-place' | 'metadata-sig-copied';
@@ -75,7 +72,7 @@ export interface PublishOptions {
 
 export interface PublishResult {
   metadataPath: string;
-  metadata: LatestJson;
+  metadata: PublishedLatestJson;
   versionDir: string;
   publicKeyHex: string;
 }
@@ -159,10 +156,10 @@ export function buildMetadata(
   kernel: Uint8Array,
   initramfs: Uint8Array,
   now: Date,
-): LatestJson {
+): PublishedLatestJson {
   const dir = encodeURIComponent(o.version);
   const url = (file: string) => urlFor(o.baseUrl, `${dir}/${file}`);
-  const meta: LatestJson = {
+  const meta: PublishedLatestJson = {
     version: o.version,
     vmlinuz_url: url(KERNEL_FILE),
     vmlinuz_sha256: sha256(kernel),
@@ -206,7 +203,7 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
   }
 
   const meta = buildMetadata(o, kernel, initramfs, now);
-  const metaBytes = Buffer.from(JSON.stringify(meta, null, 2) + '\n');
+  const metaBytes = serializeLatestJson(meta);
   // Relative URLs resolve against wherever OUT is served; any http: base will do.
   refuseWhatDevicesRefuse(metaBytes, o.baseUrl ?? 'http://release.invalid/latest.json', now);
   const kernelSig = signBytes(o.key, kernel);
@@ -286,6 +283,6 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
     metadataPath: join(o.outDir, METADATA_FILE),
     metadata: meta,
     versionDir,
-    publicKeyHex: publicKeyHex(o.key),
+    publicKeyHex: bytesToHex(publicKeyBytes(o.key)),
   };
 }

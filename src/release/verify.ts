@@ -17,7 +17,8 @@ import { UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createHttpUpdateSource, type TransportLimits } from '../transport/http-source.js';
 import type { ArtifactName, ProgressEvent, StagedArtifact } from '../transport/source.js';
-import type { ReleaseMetadata } from '../metadata/types.js';
+import { METADATA_FILE, type ReleaseMetadata } from '../metadata/model.js';
+import { metadataUrlFor } from '../metadata/url.js';
 import { createStaticServer, listen } from './serve.js';
 
 export interface VerifyOptions {
@@ -44,13 +45,6 @@ export interface VerifyResult {
 
 const ARTIFACTS: ArtifactName[] = ['vmlinuz', 'initramfs'];
 
-/** A URL naming a folder (`.../stable/`) means its latest.json. */
-export function metadataUrlOf(target: string): string {
-  const url = new URL(target);
-  if (url.pathname.endsWith('/')) url.pathname += 'latest.json';
-  return url.toString();
-}
-
 const isUrl = (t: string): boolean => /^https?:\/\//i.test(t);
 
 export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
@@ -58,7 +52,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
   let server: Server | undefined;
   let metadataUrl: string;
   if (isUrl(o.target)) {
-    metadataUrl = metadataUrlOf(o.target);
+    metadataUrl = metadataUrlFor(o.target);
   } else {
     const st = await stat(o.target).catch(() => undefined);
     if (!st?.isDirectory()) {
@@ -69,7 +63,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
       );
     }
     server = await createStaticServer(o.target);
-    metadataUrl = (await listen(server, { host: '127.0.0.1', port: 0 })) + 'latest.json';
+    metadataUrl = (await listen(server, { host: '127.0.0.1', port: 0 })) + METADATA_FILE;
   }
   const staging = await mkdtemp(join(tmpdir(), 'kubesolo-verify-'));
   const source = createHttpUpdateSource({

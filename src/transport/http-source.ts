@@ -15,7 +15,7 @@ import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MAX_SIGNATURE_FILE_BYTES, parseSignature, publicKeyBytes } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
-import type { ReleaseMetadata } from '../metadata/types.js';
+import type { ReleaseMetadata } from '../metadata/model.js';
 import {
   decideTrust,
   wantsSignatures,

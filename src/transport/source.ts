@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { KubesoloError } from '../errors.js';
-import type { ArtifactName, ReleaseMetadata } from '../metadata/types.js';
+import type { ArtifactName, ReleaseMetadata } from '../metadata/model.js';
 import {
   decideImageTrust,
   type ImageSignaturePolicy,

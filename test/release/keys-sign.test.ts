@@ -5,16 +5,21 @@ import { mkdtemp, readFile, stat, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { KeyObject } from 'node:crypto';
 import {
-  generateKeyPair,
-  loadPrivateKey,
-  parsePublicKeyHex,
-  publicKeyHex,
-  writeKeyPair,
-} from '../../src/release/keys.js';
+  bytesToHex,
+  parsePublicKey,
+  publicKeyBytes,
+  publicKeyObject,
+} from '../../src/crypto/keys.js';
+import { generateKeyPair, loadPrivateKey, writeKeyPair } from '../../src/release/keys.js';
 import { encodeSignature, signBytes, signFile, verifyBytes } from '../../src/release/sign.js';
 import { parseDuration } from '../../src/release/duration.js';
 import { KubesoloError } from '../../src/errors.js';
+
+/** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
+const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
+const publicKeyHex = (key: KeyObject) => bytesToHex(publicKeyBytes(key));
 
 let dir: string;
 before(async () => {

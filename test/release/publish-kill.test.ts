@@ -11,10 +11,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateKeyPair, parsePublicKeyHex, writeKeyPair } from '../../src/release/keys.js';
-import type { LatestJson } from '../../src/release/publish.js';
+import { parsePublicKey, publicKeyObject } from '../../src/crypto/keys.js';
+import { generateKeyPair, writeKeyPair } from '../../src/release/keys.js';
+import type { PublishedLatestJson } from '../../src/release/publish.js';
 import { verifyBytes } from '../../src/release/sign.js';
 import { RELEASE_BIN, runRelease } from '../helpers/cli.js';
+
+/** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
+const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
 
 let dir: string;
 let keyPath: string;
@@ -36,7 +40,7 @@ after(async () => {
 async function consistentVersion(out: string): Promise<string> {
   const pub = parsePublicKeyHex(pubHex);
   const bytes = await readFile(join(out, 'latest.json'));
-  const meta = JSON.parse(bytes.toString()) as LatestJson;
+  const meta = JSON.parse(bytes.toString()) as PublishedLatestJson;
   const sig = async (rel: string) =>
     Buffer.from((await readFile(join(out, rel), 'utf8')).trim(), 'hex');
   assert.ok(verifyBytes(pub, bytes, await sig(meta.metadata_sig_url)), 'metadata signature');

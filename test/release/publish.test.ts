@@ -5,9 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubesoloError } from '../../src/errors.js';
-import { generateKeyPair, parsePublicKeyHex } from '../../src/release/keys.js';
-import { publishRelease, type LatestJson, type PublishStep } from '../../src/release/publish.js';
+import { parsePublicKey, publicKeyObject } from '../../src/crypto/keys.js';
+import { generateKeyPair } from '../../src/release/keys.js';
+import {
+  publishRelease,
+  type PublishedLatestJson,
+  type PublishStep,
+} from '../../src/release/publish.js';
 import { verifyBytes } from '../../src/release/sign.js';
+
+/** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
+const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
 
 let dir: string;
 let kernel: string;
@@ -31,12 +39,12 @@ const pub = parsePublicKeyHex(key.publicKeyHex);
 
 async function readRelease(out: string) {
   const bytes = await readFile(join(out, 'latest.json'));
-  const meta = JSON.parse(bytes.toString()) as LatestJson;
+  const meta = JSON.parse(bytes.toString()) as PublishedLatestJson;
   return { bytes, meta };
 }
 
 /** Every invariant a device relies on: signatures and hashes match the files served. */
-async function assertConsistent(out: string): Promise<LatestJson> {
+async function assertConsistent(out: string): Promise<PublishedLatestJson> {
   const { bytes, meta } = await readRelease(out);
   const sigOf = async (rel: string) =>
     Buffer.from((await readFile(join(out, rel), 'utf8')).trim(), 'hex');

@@ -8,7 +8,8 @@ import { KubesoloError } from '../../src/errors.js';
 import { generateKeyPair } from '../../src/release/keys.js';
 import { publishRelease } from '../../src/release/publish.js';
 import { createStaticServer, listen } from '../../src/release/serve.js';
-import { metadataUrlOf, verifyRelease } from '../../src/release/verify.js';
+import { metadataUrlFor } from '../../src/metadata/url.js';
+import { verifyRelease } from '../../src/release/verify.js';
 
 let dir: string;
 let kernel: string;
@@ -166,8 +167,8 @@ describe('verify', () => {
     );
   });
 
-  it('metadataUrlOf maps a folder URL to its latest.json', () => {
-    assert.equal(metadataUrlOf('http://h/a/'), 'http://h/a/latest.json');
-    assert.equal(metadataUrlOf('http://h/a/meta.json'), 'http://h/a/meta.json');
+  it('metadataUrlFor maps a folder URL to its latest.json', () => {
+    assert.equal(metadataUrlFor('http://h/a/'), 'http://h/a/latest.json');
+    assert.equal(metadataUrlFor('http://h/a/meta.json'), 'http://h/a/meta.json');
   });
 });

@@ -17,7 +17,7 @@ import { GateError, UsageError, VerificationError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { hexToBytes, publicKeyBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
-import type { ReleaseMetadata } from '../../metadata/types.js';
+import type { ReleaseMetadata } from '../../metadata/model.js';
 import {
   decideTrust,
   firstArtifactRefusal,

@@ -7,46 +7,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { KubesoloError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import { OCI_INDEX } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-interface Loopback {
-  host: string;
-  handler: Handler;
-  /** When each request arrived (ms, monotonic). */
-  arrivals: number[];
-  close(): Promise<void>;
-}
-
-async function loopback(): Promise<Loopback> {
-  const lb: Loopback = {
-    host: '',
-    handler: (_q, res) => res.writeHead(404).end(),
-    arrivals: [],
-    close: async () => {},
-  };
-  const server: Server = createServer((req, res) => {
-    lb.arrivals.push(performance.now());
-    req.resume();
-    req.on('end', () => lb.handler(req, res));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  lb.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  lb.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
-  return lb;
-}
+import { startServer, type Handler, type TestServer } from '../helpers/http-server.js';
 
 /** A JSON-lines logger whose every line is kept. */
 function capturingLogger() {
@@ -56,25 +23,26 @@ function capturingLogger() {
   return { log: createLogger({ level: 'debug', json: true, stream }), text: () => text };
 }
 
-async function caught(p: Promise<unknown>): Promise<KubesoloError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof KubesoloError, String(err));
-    return err;
-  }
-  assert.fail('expected a rejection');
+/** The rejection of `p`, which must be a KubesoloError. */
+async function rejection(p: Promise<unknown>): Promise<KubesoloError> {
+  let err: unknown;
+  await assert.rejects(p, (e) => {
+    err = e;
+    return e instanceof KubesoloError;
+  });
+  return err as KubesoloError;
 }
 
 const SECRET = 'X-Amz-Signature=s3cr3t-signature&X-Amz-Credential=AKIA-secret';
 const digestOf = (b: string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const blobPath = (digest: string) => `/v2/a/b/blobs/${digest}`;
 
 describe('OCI client: redaction of redirected storage URLs', () => {
-  let registry: Loopback;
-  let storage: Loopback;
+  let registry: TestServer;
+  let storage: TestServer;
   before(async () => {
-    registry = await loopback();
-    storage = await loopback();
+    registry = await startServer({});
+    storage = await startServer({});
   });
   after(async () => {
     await registry.close();
@@ -83,36 +51,43 @@ describe('OCI client: redaction of redirected storage URLs', () => {
 
   const client = (log: ReturnType<typeof capturingLogger>['log']) =>
     new OciClient({
-      ref: parseRegistryReference(`${registry.host}/a/b`),
+      ref: parseRegistryReference(`${registry.origin.slice('http://'.length)}/a/b`),
       retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
       log,
     });
 
   it('a storage backend that fails after the redirect: REGISTRY_ERROR, no query string in the error or the logs', async () => {
-    registry.handler = (_q, res) =>
-      res.writeHead(307, { location: `http://${storage.host}/bucket/blob?${SECRET}` }).end();
-    storage.handler = (_q, res) => res.writeHead(503).end('busy');
+    const digest = digestOf('x');
+    registry.route(
+      blobPath(digest),
+      (_q, res) =>
+        void res.writeHead(307, { location: storage.url(`/bucket/blob?${SECRET}`) }).end(),
+    );
+    storage.route('/bucket/blob', (_q, res) => void res.writeHead(503).end('busy'));
     const captured = capturingLogger();
-    const err = await caught(client(captured.log).getSmallBlob(digestOf('x'), 1024));
+    const err = await rejection(client(captured.log).getSmallBlob(digest, 1024));
     assert.equal(err.code, 'REGISTRY_ERROR');
     assert.equal(err.exitCode, 1);
     // The retry happened (so there was a log line to leak into) ...
     assert.match(captured.text(), /retrying/);
-    assert.ok(storage.arrivals.length >= 2, 'the storage URL was retried');
+    assert.ok(storage.requests.length >= 2, 'the storage URL was retried');
     // ... and the signed query string is in neither.
     const exposed = [err.message, JSON.stringify(err.details), captured.text()].join('\n');
     assert.doesNotMatch(exposed, /s3cr3t|AKIA/);
-    assert.equal(err.details.url, `http://${storage.host}/bucket/blob?…`);
+    assert.equal(err.details.url, storage.url('/bucket/blob?…'));
   });
 
   it('a storage backend that cannot be reached: REGISTRY_UNREACHABLE, no query string in the error or the logs', async () => {
-    const dead = await loopback();
-    const deadHost = dead.host;
+    const dead = await startServer({});
+    const deadUrl = dead.url(`/bucket/blob?${SECRET}`);
     await dead.close();
-    registry.handler = (_q, res) =>
-      res.writeHead(302, { location: `http://${deadHost}/bucket/blob?${SECRET}` }).end();
+    const digest = digestOf('y');
+    registry.route(
+      blobPath(digest),
+      (_q, res) => void res.writeHead(302, { location: deadUrl }).end(),
+    );
     const captured = capturingLogger();
-    const err = await caught(client(captured.log).locateBlob(digestOf('y')));
+    const err = await rejection(client(captured.log).locateBlob(digest));
     assert.equal(err.code, 'REGISTRY_UNREACHABLE');
     assert.equal(err.exitCode, 1);
     assert.match(captured.text(), /retrying/);
@@ -127,43 +102,46 @@ describe('OCI client: redaction of redirected storage URLs', () => {
 });
 
 describe('OCI client: Retry-After on 429 and 503', () => {
-  let registry: Loopback;
+  let registry: TestServer;
+  /** When each manifest request arrived (ms, monotonic). */
+  const arrivals: number[] = [];
   before(async () => {
-    registry = await loopback();
+    registry = await startServer({});
   });
   after(() => registry.close());
 
   const index = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+  /** The first answer is `first`, then the index. */
+  function answerFirstWith(first: Handler): void {
+    arrivals.length = 0;
+    registry.route('/v2/a/b/manifests/v1', (req, res) => {
+      arrivals.push(performance.now());
+      if (arrivals.length === 1) void first(req, res);
+      else res.writeHead(200, { 'content-type': OCI_INDEX }).end(index);
+    });
+  }
   const client = () =>
     new OciClient({
-      ref: parseRegistryReference(`${registry.host}/a/b`),
+      ref: parseRegistryReference(`${registry.origin.slice('http://'.length)}/a/b`),
       // Without Retry-After the pause would be about 1 ms.
       retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5000 },
     });
 
   for (const status of [429, 503]) {
     it(`${status} with Retry-After: 1 is retried after a second, then succeeds`, async () => {
-      registry.arrivals.length = 0;
-      registry.handler = (_q, res) => {
-        if (registry.arrivals.length === 1) res.writeHead(status, { 'retry-after': '1' }).end();
-        else res.writeHead(200, { 'content-type': OCI_INDEX }).end(index);
-      };
+      answerFirstWith((_q, res) => void res.writeHead(status, { 'retry-after': '1' }).end());
       const m = await client().getManifest('v1');
       assert.equal(m.mediaType, OCI_INDEX);
-      assert.equal(registry.arrivals.length, 2);
-      const waited = registry.arrivals[1]! - registry.arrivals[0]!;
+      assert.equal(arrivals.length, 2);
+      const waited = arrivals[1]! - arrivals[0]!;
       assert.ok(waited >= 950, `waited ${Math.round(waited)} ms, Retry-After said 1 s`);
     });
   }
 
   it('without Retry-After the retry is the backoff (here about 1 ms)', async () => {
-    registry.arrivals.length = 0;
-    registry.handler = (_q, res) => {
-      if (registry.arrivals.length === 1) res.writeHead(503).end();
-      else res.writeHead(200, { 'content-type': OCI_INDEX }).end(index);
-    };
+    answerFirstWith((_q, res) => void res.writeHead(503).end());
     await client().getManifest('v1');
-    assert.equal(registry.arrivals.length, 2);
-    assert.ok(registry.arrivals[1]! - registry.arrivals[0]! < 900);
+    assert.equal(arrivals.length, 2);
+    assert.ok(arrivals[1]! - arrivals[0]! < 900);
   });
 });

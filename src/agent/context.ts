@@ -78,7 +78,7 @@ export interface AgentContext {
  * command that works on a device reads defaults from it or creates directories under
  * it. (`cloud-init apply` may create the root: image builders write into a new tree.)
  */
-export function checkRoot(root: string): void {
+function checkRoot(root: string): void {
   if (root === '/') return;
   let isDir: boolean;
   try {

@@ -9,12 +9,18 @@ import { InterruptedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAgentContext, type AgentContext, type AgentRequest } from './context.js';
 import type { LockMode } from './lock.js';
+import { requestReboot } from './reboot.js';
 
-export interface SessionOptions {
+export interface SessionOptions<T> {
   /** Take the run lock for the whole command (every command that may write state). */
   lock?: LockMode;
   /** Render download progress (apply). */
   progress?: boolean;
+  /**
+   * Reboot when the command is done (--reboot), judged on its result: only after the
+   * lock is released, so that it is never held into the next boot.
+   */
+  rebootAfter?: (result: T) => boolean;
 }
 
 /** Abort the run on SIGTERM/SIGINT; a second signal exits immediately. */
@@ -40,7 +46,18 @@ function interruptOnSignals(log: Logger): { signal: AbortSignal; dispose(): void
 export async function withAgent<T>(
   request: AgentRequest,
   log: Logger,
-  options: SessionOptions,
+  options: SessionOptions<T>,
+  fn: (agent: AgentContext) => Promise<T>,
+): Promise<T> {
+  const result = await runLocked(request, log, options, fn);
+  if (options.rebootAfter?.(result)) await requestReboot(log);
+  return result;
+}
+
+async function runLocked<T>(
+  request: AgentRequest,
+  log: Logger,
+  options: SessionOptions<T>,
   fn: (agent: AgentContext) => Promise<T>,
 ): Promise<T> {
   const interrupt = options.lock ? interruptOnSignals(log) : undefined;

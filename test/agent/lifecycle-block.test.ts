@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runAgent } from '../helpers/cli.js';
 import {
-  makeDevice,
   makeKeys,
+  makeSignedDevice,
   publishRelease,
   serveDir,
   type Device,
   type StaticServer,
 } from '../helpers/device.js';
-import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import {
   loopSkipReason,
   makeLoopDisk,
@@ -54,24 +53,11 @@ describe('lifecycle over block slots (loop devices)', { skip }, () => {
       execFileSync('umount', [mnt]);
       await rm(mnt, { recursive: true, force: true });
     }
-    dev = await makeDevice({
-      config: {
-        server: server.url,
-        pubkey: '/etc/kubesolo/update.pub',
-        slot_backend: 'block',
-        slot_a_label: slotA.label,
-        slot_b_label: slotB.label,
-      },
+    dev = await makeSignedDevice(server, keys, {
+      slot_backend: 'block',
+      slot_a_label: slotA.label,
+      slot_b_label: slotB.label,
     });
-    await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
-    execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
-    execFileSync('grub-editenv', [
-      dev.path('boot/grub/grubenv'),
-      'set',
-      'active_slot=A',
-      'boot_success=1',
-      'boot_counter=3',
-    ]);
     await publishRelease(releases, {
       version: 'v1.1.0',
       keys,
@@ -116,10 +102,7 @@ describe('lifecycle over block slots (loop devices)', { skip }, () => {
       await rm(mnt, { recursive: true, force: true });
     }
 
-    const { bootedSlot } = simulateGrubBoot(dev.path('boot/grub/grubenv'));
-    assert.equal(bootedSlot, 'B');
-    await dev.setRunningSlot(bootedSlot);
-    await dev.newBootId();
+    assert.equal(await dev.reboot(), 'B');
     const s = await runAgent(['status', ...root]);
     assert.equal(s.code, 0, s.stderr);
     const doc = JSON.parse(s.stdout);

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, beforeEach, afterEach, describe, it } from 'node:test';
 import { AGENT_BIN, logLines, runAgent } from '../helpers/cli.js';
 import {
-  makeDevice,
   makeKeys,
+  makeSignedDevice,
   publishRelease,
   readJson,
   serveDir,
@@ -21,7 +21,6 @@ import {
   type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
-import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 
 const keys = makeKeys();
@@ -29,14 +28,6 @@ const keys = makeKeys();
 async function json(args: string[]) {
   const r = await runAgent([...args, '--json']);
   return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
-}
-
-/** Reboot the simulated device: GRUB's rules pick the slot, the kernel gets a new boot id. */
-async function reboot(dev: Device): Promise<string> {
-  const { bootedSlot } = simulateGrubBoot(dev.path('boot/grub/grubenv'));
-  await dev.setRunningSlot(bootedSlot);
-  await dev.newBootId();
-  return bootedSlot;
 }
 
 describe('lifecycle over dir slots', () => {
@@ -54,19 +45,7 @@ describe('lifecycle over dir slots', () => {
   });
   beforeEach(async () => {
     server.setDelay(0);
-    dev = await makeDevice({
-      config: {
-        server: server.url,
-        pubkey: '/etc/kubesolo/update.pub',
-        health_checks: 'disk_writable',
-      },
-    });
-    await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
-    grubSet(dev.path('boot/grub/grubenv'), {
-      active_slot: 'A',
-      boot_success: '1',
-      boot_counter: '3',
-    });
+    dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
     await publishRelease(releases, {
       version: 'v1.1.0',
       keys,
@@ -145,7 +124,7 @@ describe('lifecycle over dir slots', () => {
       { active_slot: 'B', boot_counter: '3', boot_success: '0' },
     );
 
-    assert.equal(await reboot(dev), 'B');
+    assert.equal(await dev.reboot(), 'B');
     const s = await json(['status', ...root()]);
     assert.equal(s.code, 0, s.stderr);
     assert.equal(s.doc.running_slot, 'B');
@@ -159,7 +138,7 @@ describe('lifecycle over dir slots', () => {
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
     // Three boots of B that never commit, then GRUB gives up on it.
     const booted: string[] = [];
-    for (let i = 0; i < 4; i++) booted.push(await reboot(dev));
+    for (let i = 0; i < 4; i++) booted.push(await dev.reboot());
     assert.deepEqual(booted, ['B', 'B', 'B', 'A']);
     const s = await json(['status', ...root()]);
     assert.equal(s.doc.running_slot, 'A');
@@ -167,7 +146,7 @@ describe('lifecycle over dir slots', () => {
     assert.equal(s.doc.state.reason, 'BOOT_FALLBACK');
     assert.match(String(s.doc.state.last_error), /fell back to slot A \(v1\.0\.0\)/);
     // Bounded: the old slot is trusted from now on, no ping-pong.
-    for (let i = 0; i < 3; i++) assert.equal(await reboot(dev), 'A');
+    for (let i = 0; i < 3; i++) assert.equal(await dev.reboot(), 'A');
   });
 
   it('up to date is exit 0 and changes no slot', async () => {
@@ -329,7 +308,7 @@ describe('lifecycle over dir slots', () => {
       // A rerun completes the update.
       const again = await json(['apply', '--activate', ...root()]);
       assert.equal(again.code, 0, again.stderr);
-      assert.equal(await reboot(dev), 'B');
+      assert.equal(await dev.reboot(), 'B');
       const s = await json(['status', ...root()]);
       assert.equal(s.doc.state.phase, 'activated');
       assert.equal(s.doc.slots.B.version, 'v1.1.0');
@@ -365,7 +344,7 @@ describe('lifecycle over dir slots', () => {
       boot_success: '0',
       boot_counter: '3',
     });
-    assert.equal(await reboot(dev), 'B');
+    assert.equal(await dev.reboot(), 'B');
     const s = await json(['status', ...root()]);
     assert.equal(s.doc.state.phase, 'activated');
     assert.ok(logLines(s.stderr).some((l) => l.code === 'ACTIVATION_RECOVERED'));
@@ -376,7 +355,7 @@ describe('lifecycle over dir slots', () => {
     assert.equal(refused.code, 3);
     assert.equal(refused.doc.error.code, 'NO_ROLLBACK_TARGET');
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
-    await reboot(dev);
+    await dev.reboot();
     const r = await json(['rollback', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
@@ -387,7 +366,7 @@ describe('lifecycle over dir slots', () => {
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'rolled_back');
     assert.equal(st.reason, 'MANUAL_ROLLBACK');
-    assert.equal(await reboot(dev), 'A');
+    assert.equal(await dev.reboot(), 'A');
   });
 
   it('activate refuses without a staged update, and after the slot was tampered with', async () => {

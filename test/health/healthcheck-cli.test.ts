@@ -6,7 +6,6 @@
  * a probe URL, and the data directory.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -19,15 +18,14 @@ import { encodeGrpcMessage } from '../../src/health/grpc.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import { logLines, runAgent } from '../helpers/cli.js';
 import {
-  makeDevice,
   makeKeys,
+  makeSignedDevice,
   publishRelease,
   readJson,
   serveDir,
   type Device,
   type StaticServer,
 } from '../helpers/device.js';
-import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import {
   adminKubeconfig,
   healthyCluster,
@@ -56,13 +54,6 @@ async function agent(args: string[], env: NodeJS.ProcessEnv = {}) {
   const doc =
     args.includes('--json') && r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {};
   return { ...r, doc };
-}
-
-async function reboot(): Promise<string> {
-  const { bootedSlot } = simulateGrubBoot(dev.path('boot/grub/grubenv'));
-  await dev.setRunningSlot(bootedSlot);
-  await dev.newBootId();
-  return bootedSlot;
 }
 
 /** containerd's socket under --root, answering Version like containerd 1.7. */
@@ -107,23 +98,10 @@ beforeEach(async () => {
     readyz: { status: 200, body: 'ok' },
     beforeRequest: undefined,
   });
-  dev = await makeDevice({
-    config: {
-      server: releases.url,
-      pubkey: '/etc/kubesolo/update.pub',
-      healthcheck_url: probeUrl,
-      health_stable_seconds: '2',
-    },
+  dev = await makeSignedDevice(releases, keys, {
+    healthcheck_url: probeUrl,
+    health_stable_seconds: '2',
   });
-  await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
-  execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
-  execFileSync('grub-editenv', [
-    dev.path('boot/grub/grubenv'),
-    'set',
-    'active_slot=A',
-    'boot_success=1',
-    'boot_counter=3',
-  ]);
   // KubeSolo's admin kubeconfig at its default place under --root.
   await mkdir(dev.path(dirname(DEFAULT_PATHS.kubeconfig)), { recursive: true });
   await writeFile(dev.path(DEFAULT_PATHS.kubeconfig), adminKubeconfig(api, pki));
@@ -139,7 +117,7 @@ afterEach(async () => {
 async function updateAndReboot(): Promise<void> {
   const a = await agent(['apply', '--activate', '--json']);
   assert.equal(a.code, 0, a.stderr);
-  assert.equal(await reboot(), 'B');
+  assert.equal(await dev.reboot(), 'B');
 }
 
 describe('kubesolo-update healthcheck', () => {
@@ -173,7 +151,7 @@ describe('kubesolo-update healthcheck', () => {
     assert.equal(st.phase, 'success');
     assert.equal(st.health_check_failures, 0);
     // Committed: B survives any number of reboots.
-    for (let i = 0; i < 4; i++) assert.equal(await reboot(), 'B');
+    for (let i = 0; i < 4; i++) assert.equal(await dev.reboot(), 'B');
     const s = await agent(['status', '--json']);
     assert.equal(s.doc.state.phase, 'success');
     assert.equal(s.doc.boot_success, true);
@@ -225,7 +203,7 @@ describe('kubesolo-update healthcheck', () => {
     assert.equal(st.reason, 'HEALTH_CHECK_FAILED');
     assert.match(String(st.last_error), /2 time\(s\) in a row: node_ready \(NODE_NOT_READY\)/);
     // After the reboot A runs, and the record still says why.
-    assert.equal(await reboot(), 'A');
+    assert.equal(await dev.reboot(), 'A');
     const s = await agent(['status', '--json']);
     assert.equal(s.doc.running_slot, 'A');
     assert.equal(s.doc.state.reason, 'HEALTH_CHECK_FAILED');

@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { after, before } from 'node:test';
+import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import { grubSet } from './grub-env.js';
 
 export interface Device {
@@ -26,6 +27,11 @@ export interface Device {
   setRunningSlot(slot: 'A' | 'B'): Promise<void>;
   /** A new kernel boot id, as after a reboot. */
   newBootId(): Promise<void>;
+  /**
+   * Boot once by GRUB's rules (src/bootenv/grub-sim.ts over the grubenv): the chosen
+   * slot's kernel command line and a new boot id. Returns the slot that booted.
+   */
+  reboot(): Promise<'A' | 'B'>;
   writeConfig(lines: Record<string, string>): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -54,6 +60,12 @@ export async function makeDevice(
     },
     async newBootId() {
       await writeFile(path('proc/sys/kernel/random/boot_id'), `${randomUUID()}\n`);
+    },
+    async reboot() {
+      const { bootedSlot } = simulateGrubBoot(path('boot/grub/grubenv'));
+      await device.setRunningSlot(bootedSlot);
+      await device.newBootId();
+      return bootedSlot;
     },
     async writeConfig(lines) {
       await mkdir(path('etc/kubesolo'), { recursive: true });

@@ -19,6 +19,7 @@ import {
   type KubeconfigSpec,
   type Pki,
 } from '../helpers/kube-api.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-client-'));
 let pki: Pki;
@@ -32,16 +33,10 @@ async function clientFor(yaml: string, timeoutMs = 5000): Promise<KubeClient> {
 }
 
 async function rejectsWith(p: Promise<unknown>, code: string, status?: number): Promise<KubeError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof KubeError, `expected KubeError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (status !== undefined) assert.equal(err.status, status);
-    assert.equal(err.exitCode, 1);
-    return err;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
+  const err = await rejectsWithCode(p, code, 1);
+  assert.ok(err instanceof KubeError, `expected KubeError, got ${String(err)}`);
+  if (status !== undefined) assert.equal(err.status, status);
+  return err;
 }
 
 before(async () => {

@@ -8,22 +8,21 @@
  * is then executed against the same Prometheus.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { AGENT_BIN, runAgent } from '../helpers/cli.js';
 import {
-  makeDevice,
   makeKeys,
+  makeSignedDevice,
   publishRelease,
   serveDir,
   type Device,
   type StaticServer,
 } from '../helpers/device.js';
-import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import { dashboardExpressions } from './dashboard.js';
 import {
   prometheusSkipReason,
@@ -41,13 +40,6 @@ const INITRAMFS_BYTES = 256 * 1024;
 async function agent(dev: Device, args: string[], expectCode = 0): Promise<void> {
   const r = await runAgent([...args, '--root', dev.root, '--json']);
   assert.equal(r.code, expectCode, `${args.join(' ')}: ${r.stderr}`);
-}
-
-async function reboot(dev: Device): Promise<string> {
-  const { bootedSlot } = simulateGrubBoot(dev.path('boot/grub/grubenv'));
-  await dev.setRunningSlot(bootedSlot);
-  await dev.newBootId();
-  return bootedSlot;
 }
 
 /** `metrics --listen 127.0.0.1:0`; the port comes from its "serving metrics" log line. */
@@ -119,36 +111,19 @@ describe('fleet questions answered by a real Prometheus', { skip: prometheusSkip
       ['failed', 'beta'],
       ['fallback', 'stable'],
     ] as const) {
-      const dev = await makeDevice({
-        config: {
-          server: server.url,
-          pubkey: '/etc/kubesolo/update.pub',
-          channel,
-          health_checks: 'disk_writable',
-        },
-      });
-      await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
-      const env = dev.path('boot/grub/grubenv');
-      execFileSync('grub-editenv', [env, 'create']);
-      execFileSync('grub-editenv', [
-        env,
-        'set',
-        'active_slot=A',
-        'boot_success=1',
-        'boot_counter=3',
-      ]);
+      const dev = await makeSignedDevice(server, keys, { channel, health_checks: 'disk_writable' });
       devices[name] = dev;
     }
     // ok: updated to v1.1.0, rebooted, health-checked and committed; then checked again.
     await agent(devices.ok, ['apply', '--activate']);
-    assert.equal(await reboot(devices.ok), 'B');
+    assert.equal(await devices.ok.reboot(), 'B');
     await agent(devices.ok, ['healthcheck', '--timeout', '0']);
     await agent(devices.ok, ['check']);
     // failed: the beta device is offered a stable release: CHANNEL_MISMATCH (exit 3).
     await agent(devices.failed, ['apply'], 3);
     // fallback: B never commits; after three tries GRUB boots A again.
     await agent(devices.fallback, ['apply', '--activate']);
-    for (let i = 0; i < 4; i++) await reboot(devices.fallback);
+    for (let i = 0; i < 4; i++) await devices.fallback.reboot();
     // The boot's health check (the DaemonSet runs it on every boot) records the
     // fallback; status only shows it (it writes nothing).
     await agent(devices.fallback, ['healthcheck', '--timeout', '0']);

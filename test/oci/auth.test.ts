@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubesoloError } from '../../src/errors.js';
 import { pushRelease } from '../../src/release/oci-push.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import {
@@ -19,22 +18,11 @@ import {
   type TokenServer,
 } from '../helpers/registry.js';
 import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const skip = registrySkipReason();
 const USER = 'ci-publisher';
 const PASS = 'correct horse: battery staple';
-
-async function rejectsWith(p: Promise<unknown>, code: string, exitCode: number): Promise<void> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof KubesoloError, `expected ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  assert.equal(caught.exitCode, exitCode);
-}
 
 describe('OCI registry behind htpasswd basic auth', { skip }, () => {
   let reg: TestRegistry;
@@ -105,8 +93,8 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
 
   it('refuses without credentials (REGISTRY_AUTH_REQUIRED, exit 2) and with wrong ones (REGISTRY_AUTH_FAILED, exit 2)', async () => {
     const base = { registry: `${reg.host}/kubesolo/os`, tag: 'v1.2.0', architecture: 'amd64' };
-    await rejectsWith(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
-    await rejectsWith(
+    await rejectsWithCode(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
+    await rejectsWithCode(
       createOciUpdateSource({
         ...base,
         credentials: { username: USER, password: 'wrong' },
@@ -183,7 +171,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   });
 
   it('an anonymous push is refused (REGISTRY_AUTH_REQUIRED, exit 2)', async () => {
-    await rejectsWith(
+    await rejectsWithCode(
       pushRelease({
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.1',
@@ -198,7 +186,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   });
 
   it('wrong credentials are refused by the token service (REGISTRY_AUTH_FAILED, exit 2)', async () => {
-    await rejectsWith(
+    await rejectsWithCode(
       createOciUpdateSource({
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.0',

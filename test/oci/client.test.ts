@@ -17,6 +17,7 @@ import {
 } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
@@ -59,23 +60,6 @@ async function fakeServer(): Promise<Fake> {
 }
 
 const digestOf = (b: string | Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
-
-async function rejectsCode(
-  p: Promise<unknown>,
-  code: string,
-  exitCode: number,
-): Promise<KubesoloError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof KubesoloError, `expected ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  assert.equal(caught.exitCode, exitCode);
-  return caught;
-}
 
 function json(
   res: ServerResponse,
@@ -120,12 +104,12 @@ describe('OciClient against misbehaving loopback servers', () => {
 
   it('gives up after the attempts with REGISTRY_ERROR (exit 1), and fails fast on a closed port', async () => {
     fake.handler = (_q, res) => json(res, 500, { errors: [{ code: 'UNKNOWN', message: 'boom' }] });
-    const err = await rejectsCode(client().getManifest('v1'), 'REGISTRY_ERROR', 1);
+    const err = await rejectsWithCode(client().getManifest('v1'), 'REGISTRY_ERROR', 1);
     assert.match(err.message, /UNKNOWN: boom/);
     const dead = await fakeServer();
     const host = dead.host;
     await dead.close();
-    await rejectsCode(
+    await rejectsWithCode(
       new OciClient({
         ref: parseRegistryReference(`${host}/a`),
         retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 10 },
@@ -138,13 +122,13 @@ describe('OciClient against misbehaving loopback servers', () => {
   it('refuses manifests over 4 MiB, declared or streamed (OCI_MANIFEST_TOO_LARGE, exit 4)', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
     fake.handler = (_q, res) => res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(big);
-    await rejectsCode(client().getManifest('v1'), 'OCI_MANIFEST_TOO_LARGE', 4);
+    await rejectsWithCode(client().getManifest('v1'), 'OCI_MANIFEST_TOO_LARGE', 4);
     fake.handler = (_q, res) => {
       res.writeHead(200, { 'content-type': OCI_MANIFEST, 'transfer-encoding': 'chunked' });
       res.write(big.subarray(0, 3 * 1024 * 1024));
       res.end(big.subarray(3 * 1024 * 1024));
     };
-    await rejectsCode(client().getManifest('v1'), 'OCI_MANIFEST_TOO_LARGE', 4);
+    await rejectsWithCode(client().getManifest('v1'), 'OCI_MANIFEST_TOO_LARGE', 4);
   });
 
   it('checks a manifest fetched by digest against the digest (OCI_DIGEST_MISMATCH, exit 4)', async () => {
@@ -153,19 +137,19 @@ describe('OciClient against misbehaving loopback servers', () => {
     const ok = await client().getManifest(digestOf(doc));
     assert.equal(ok.digest, digestOf(doc));
     assert.equal(ok.mediaType, OCI_MANIFEST, 'falls back to the Content-Type');
-    await rejectsCode(client().getManifest(digestOf('other')), 'OCI_DIGEST_MISMATCH', 4);
+    await rejectsWithCode(client().getManifest(digestOf('other')), 'OCI_DIGEST_MISMATCH', 4);
     fake.handler = (_q, res) => res.writeHead(200).end('not json');
-    await rejectsCode(client().getManifest('v1'), 'OCI_MANIFEST_INVALID', 4);
+    await rejectsWithCode(client().getManifest('v1'), 'OCI_MANIFEST_INVALID', 4);
   });
 
   it('maps 403 to REGISTRY_DENIED and unknown auth schemes to REGISTRY_AUTH_UNSUPPORTED', async () => {
     fake.handler = (_q, res) => json(res, 403, { errors: [{ code: 'DENIED', message: 'no' }] });
-    await rejectsCode(client().getManifest('v1'), 'REGISTRY_DENIED', 2);
+    await rejectsWithCode(client().getManifest('v1'), 'REGISTRY_DENIED', 2);
     fake.handler = (_q, res) => res.writeHead(401, { 'www-authenticate': 'Negotiate' }).end();
-    await rejectsCode(client().getManifest('v1'), 'REGISTRY_AUTH_UNSUPPORTED', 1);
+    await rejectsWithCode(client().getManifest('v1'), 'REGISTRY_AUTH_UNSUPPORTED', 1);
     fake.handler = (_q, res) =>
       res.writeHead(401, { 'www-authenticate': 'Bearer realm="::nope"' }).end();
-    await rejectsCode(client().getManifest('v1'), 'REGISTRY_AUTH_UNSUPPORTED', 1);
+    await rejectsWithCode(client().getManifest('v1'), 'REGISTRY_AUTH_UNSUPPORTED', 1);
   });
 
   it('refuses a plain-HTTP token realm for an HTTPS registry (credentials never go in clear text)', async () => {
@@ -179,7 +163,7 @@ describe('OciClient against misbehaving loopback servers', () => {
     fake.requests.length = 0;
     fake.handler = (_q, res) =>
       res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${fake.host}/token"` }).end();
-    await rejectsCode(c.getManifest('v1'), 'REGISTRY_AUTH_UNSUPPORTED', 1);
+    await rejectsWithCode(c.getManifest('v1'), 'REGISTRY_AUTH_UNSUPPORTED', 1);
     assert.ok(
       fake.requests.every((r) => !r.url.startsWith('/token')),
       'no token request was made',
@@ -225,7 +209,7 @@ describe('OciClient against misbehaving loopback servers', () => {
         if (req.url?.startsWith('/token')) res.writeHead(status).end(body);
         else res.writeHead(401, challenge).end();
       };
-      await rejectsCode(
+      await rejectsWithCode(
         client({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }).getManifest('v1'),
         'REGISTRY_AUTH_FAILED_UPSTREAM',
         1,
@@ -261,8 +245,8 @@ describe('OciClient against misbehaving loopback servers', () => {
     const blob = Buffer.from('0123456789');
     fake.handler = (_q, res) =>
       res.writeHead(200, { 'content-length': String(blob.length) }).end(blob);
-    await rejectsCode(client().getSmallBlob(digestOf(blob), 5), 'SIZE_LIMIT_EXCEEDED', 4);
-    await rejectsCode(client().getSmallBlob(digestOf('x'), 100), 'OCI_DIGEST_MISMATCH', 4);
+    await rejectsWithCode(client().getSmallBlob(digestOf(blob), 5), 'SIZE_LIMIT_EXCEEDED', 4);
+    await rejectsWithCode(client().getSmallBlob(digestOf('x'), 100), 'OCI_DIGEST_MISMATCH', 4);
   });
 });
 
@@ -330,7 +314,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
       type: OCI_MANIFEST,
       body: manifest({ 'io.kubesolo.os.version': 'v1' }),
     });
-    await rejectsCode(source('noarch').fetchRelease(), 'ARCH_MISMATCH', 3);
+    await rejectsWithCode(source('noarch').fetchRelease(), 'ARCH_MISMATCH', 3);
   });
 
   it('refuses a manifest without a version, and unknown media types (OCI_MANIFEST_INVALID, exit 4)', async () => {
@@ -338,9 +322,9 @@ describe('createOciUpdateSource against hand-written manifests', () => {
       type: OCI_MANIFEST,
       body: manifest({ 'io.kubesolo.os.architecture': 'amd64' }),
     });
-    await rejectsCode(source('nover').fetchRelease(), 'OCI_MANIFEST_INVALID', 4);
+    await rejectsWithCode(source('nover').fetchRelease(), 'OCI_MANIFEST_INVALID', 4);
     routes.set('/v2/a/manifests/weird', { type: 'application/vnd.example+json', body: '{}' });
-    await rejectsCode(source('weird').fetchRelease(), 'OCI_MANIFEST_INVALID', 4);
+    await rejectsWithCode(source('weird').fetchRelease(), 'OCI_MANIFEST_INVALID', 4);
   });
 
   it('refuses an index entry whose target is not a manifest (OCI_MANIFEST_INVALID, exit 4)', async () => {
@@ -361,7 +345,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
         ],
       }),
     });
-    await rejectsCode(source('nested').fetchRelease(), 'OCI_MANIFEST_INVALID', 4);
+    await rejectsWithCode(source('nested').fetchRelease(), 'OCI_MANIFEST_INVALID', 4);
   });
 
   it('needs a tag (REGISTRY_TAG_REQUIRED, exit 2) and rejects a malformed signature annotation', async () => {
@@ -380,7 +364,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
     routes.set('/v2/a/manifests/badsig', { type: OCI_MANIFEST, body: JSON.stringify(body) });
     const src = source('badsig', { publicKey: Buffer.alloc(32, 1), allowUnsignedMetadata: true });
     const release = await src.fetchRelease();
-    await rejectsCode(
+    await rejectsWithCode(
       src.stage(release, 'vmlinuz', { stagingDir: '/nonexistent-never-written' }),
       'SIGNATURE_MALFORMED',
       4,

@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { KubesoloError } from '../../src/errors.js';
 import { pushRelease } from '../../src/release/oci-push.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import { putManifest } from '../../src/release/oci-registry-push.js';
@@ -23,25 +22,9 @@ import {
   type RawManifest,
   type ReleaseFiles,
 } from './fixtures.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const skip = registrySkipReason();
-
-async function rejectsWith(
-  p: Promise<unknown>,
-  code: string,
-  exitCode: number,
-): Promise<KubesoloError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof KubesoloError, `expected ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  assert.equal(caught.exitCode, exitCode);
-  return caught;
-}
 
 /** Files in the staging dir other than hidden bookkeeping; a refused update leaves none complete. */
 function stagedFiles(dir: string): string[] {
@@ -112,7 +95,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const src = source('corrupt/os', 'v1.0.0');
     const release = await src.fetchRelease();
     const stagingDir = join(work, 'corrupt');
-    const err = await rejectsWith(
+    const err = await rejectsWithCode(
       src.stage(release, 'initramfs', { stagingDir }),
       'HASH_MISMATCH',
       4,
@@ -130,13 +113,13 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const src = source('longer/os', 'v1.0.0');
     const release = await src.fetchRelease();
     const stagingDir = join(work, 'longer');
-    await rejectsWith(src.stage(release, 'vmlinuz', { stagingDir }), 'DOWNLOAD_TOO_LARGE', 4);
+    await rejectsWithCode(src.stage(release, 'vmlinuz', { stagingDir }), 'DOWNLOAD_TOO_LARGE', 4);
     assert.deepEqual(stagedFiles(stagingDir), []);
   });
 
   it('an index without this architecture: ARCH_MISMATCH, exit 3', async () => {
     await push('armonly/os', 'v1.0.0', 'arm64');
-    const err = await rejectsWith(
+    const err = await rejectsWithCode(
       source('armonly/os', 'v1.0.0').fetchRelease(),
       'ARCH_MISMATCH',
       3,
@@ -145,7 +128,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
   });
 
   it('a single manifest for another architecture (arch tag): ARCH_MISMATCH, exit 3', async () => {
-    await rejectsWith(source('armonly/os', 'v1.0.0-arm64').fetchRelease(), 'ARCH_MISMATCH', 3);
+    await rejectsWithCode(source('armonly/os', 'v1.0.0-arm64').fetchRelease(), 'ARCH_MISMATCH', 3);
   });
 
   it('an index entry that claims amd64 for an arm64 manifest: ARCH_MISMATCH, exit 3', async () => {
@@ -165,7 +148,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
       ],
     };
     await putManifest(c, 'lying', OCI_INDEX, Buffer.from(JSON.stringify(index)));
-    await rejectsWith(source('liar/os', 'lying').fetchRelease(), 'ARCH_MISMATCH', 3);
+    await rejectsWithCode(source('liar/os', 'lying').fetchRelease(), 'ARCH_MISMATCH', 3);
   });
 
   it('a missing layer: OCI_BLOB_NOT_FOUND, exit 1, nothing staged', async () => {
@@ -179,7 +162,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     await res.body.dump();
     assert.equal(res.statusCode, 202);
     const stagingDir = join(work, 'missing');
-    await rejectsWith(src.stage(release, 'initramfs', { stagingDir }), 'OCI_BLOB_NOT_FOUND', 1);
+    await rejectsWithCode(src.stage(release, 'initramfs', { stagingDir }), 'OCI_BLOB_NOT_FOUND', 1);
     assert.deepEqual(stagedFiles(stagingDir), []);
   });
 
@@ -189,14 +172,18 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const meta = (manifest.json as { layers: { digest: string }[] }).layers[2]!.digest;
     const res = await request(`${reg.url}/v2/missing-meta/os/blobs/${meta}`, { method: 'DELETE' });
     await res.body.dump();
-    await rejectsWith(source('missing-meta/os', 'v1.0.0').fetchRelease(), 'OCI_BLOB_NOT_FOUND', 1);
+    await rejectsWithCode(
+      source('missing-meta/os', 'v1.0.0').fetchRelease(),
+      'OCI_BLOB_NOT_FOUND',
+      1,
+    );
   });
 
   it('an unsigned artifact with a key configured: SIGNATURE_MISSING, exit 4', async () => {
     await push('unsigned/os', 'v1.0.0', 'amd64', { sign: false });
-    await rejectsWith(source('unsigned/os', 'v1.0.0').fetchRelease(), 'SIGNATURE_MISSING', 4);
+    await rejectsWithCode(source('unsigned/os', 'v1.0.0').fetchRelease(), 'SIGNATURE_MISSING', 4);
     // allow_unsigned_metadata still needs both image signatures (docs/design.md §3.4).
-    await rejectsWith(
+    await rejectsWithCode(
       source('unsigned/os', 'v1.0.0', { allowUnsignedMetadata: true }).fetchRelease(),
       'SIGNATURE_MISSING',
       4,
@@ -208,7 +195,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('an artifact signed by another key: SIGNATURE_INVALID, exit 4', async () => {
     await push('signed/os', 'v1.0.0', 'amd64');
-    await rejectsWith(
+    await rejectsWithCode(
       source('signed/os', 'v1.0.0', { publicKey: otherKeys.publicKey }).fetchRelease(),
       'SIGNATURE_INVALID',
       4,
@@ -222,7 +209,11 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     m.annotations['io.kubesolo.os.min_compatible_version'] = 'v0.0.1';
     m.annotations['io.kubesolo.os.channel'] = 'edge';
     await putManifest(c, 'tampered', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
-    await rejectsWith(source('annot/os', 'tampered').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
+    await rejectsWithCode(
+      source('annot/os', 'tampered').fetchRelease(),
+      'OCI_METADATA_MISMATCH',
+      4,
+    );
   });
 
   it('layers swapped under a signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
@@ -235,7 +226,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     ma.layers[0] = mb.layers[0]!;
     ma.layers[1] = mb.layers[1]!;
     await putManifest(c, 'swapped', OCI_MANIFEST, Buffer.from(JSON.stringify(ma)));
-    await rejectsWith(source('swap/os', 'swapped').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
+    await rejectsWithCode(source('swap/os', 'swapped').fetchRelease(), 'OCI_METADATA_MISMATCH', 4);
   });
 
   it('allow_unsigned_metadata with signed images: accepted, and a bad image signature is refused at stage', async () => {
@@ -257,11 +248,15 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const src2 = source('imgsig/os', 'badsig', { allowUnsignedMetadata: true });
     const r2 = await src2.fetchRelease();
     const stagingDir = join(work, 'badsig');
-    await rejectsWith(src2.stage(r2, 'initramfs', { stagingDir }), 'SIGNATURE_INVALID', 4);
+    await rejectsWithCode(src2.stage(r2, 'initramfs', { stagingDir }), 'SIGNATURE_INVALID', 4);
     assert.deepEqual(stagedFiles(stagingDir), []);
   });
 
   it('a tag that does not exist: OCI_MANIFEST_NOT_FOUND, exit 1', async () => {
-    await rejectsWith(source('signed/os', 'v9.9.9').fetchRelease(), 'OCI_MANIFEST_NOT_FOUND', 1);
+    await rejectsWithCode(
+      source('signed/os', 'v9.9.9').fetchRelease(),
+      'OCI_MANIFEST_NOT_FOUND',
+      1,
+    );
   });
 });

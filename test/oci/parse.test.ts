@@ -25,18 +25,10 @@ import {
 } from '../../src/transport/oci/media-types.js';
 import { formatReference, parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { goArch } from '../../src/transport/oci/source.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 function throwsCode(fn: () => unknown, code: string, exitCode: number): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof KubesoloError);
-    assert.equal(err.code, code, err.message);
-    assert.equal(err.exitCode, exitCode);
-    return true;
-  });
-}
-
-async function rejectsCode(p: Promise<unknown>, code: string, exitCode: number): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
     assert.ok(err instanceof KubesoloError);
     assert.equal(err.code, code, err.message);
     assert.equal(err.exitCode, exitCode);
@@ -163,27 +155,27 @@ describe('docker config.json credentials', () => {
   });
 
   it('reports unusable files as REGISTRY_AUTH_FILE_INVALID (exit 2)', async () => {
-    await rejectsCode(
+    await rejectsWithCode(
       readDockerConfigCredentials(join(dir, 'missing.json'), 'x'),
       'REGISTRY_AUTH_FILE_INVALID',
       2,
     );
-    await rejectsCode(
+    await rejectsWithCode(
       readDockerConfigCredentials(file('c.json', '{not json'), 'x'),
       'REGISTRY_AUTH_FILE_INVALID',
       2,
     );
-    await rejectsCode(
+    await rejectsWithCode(
       readDockerConfigCredentials(file('d.json', '[]'), 'x'),
       'REGISTRY_AUTH_FILE_INVALID',
       2,
     );
-    await rejectsCode(
+    await rejectsWithCode(
       readDockerConfigCredentials(file('e.json', { auths: { x: 1 } }), 'x'),
       'REGISTRY_AUTH_FILE_INVALID',
       2,
     );
-    await rejectsCode(
+    await rejectsWithCode(
       readDockerConfigCredentials(
         file('f.json', { auths: { x: { auth: Buffer.from('nocolon').toString('base64') } } }),
         'x',
@@ -191,7 +183,7 @@ describe('docker config.json credentials', () => {
       'REGISTRY_AUTH_FILE_INVALID',
       2,
     );
-    await rejectsCode(
+    await rejectsWithCode(
       readDockerConfigCredentials(file('g.json', { auths: 'x' }), 'x'),
       'REGISTRY_AUTH_FILE_INVALID',
       2,
@@ -209,12 +201,12 @@ describe('docker config.json credentials', () => {
       password: 'g',
     });
     assert.equal(await resolveCredentials({}, 'x'), undefined);
-    await rejectsCode(
+    await rejectsWithCode(
       resolveCredentials({ username: 'u' }, 'x'),
       'REGISTRY_CREDENTIALS_INCOMPLETE',
       2,
     );
-    await rejectsCode(
+    await rejectsWithCode(
       resolveCredentials({ password: 'p' }, 'x'),
       'REGISTRY_CREDENTIALS_INCOMPLETE',
       2,

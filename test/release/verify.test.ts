@@ -10,6 +10,7 @@ import { publishRelease } from '../../src/release/publish.js';
 import { createStaticServer, listen } from '../../src/release/serve.js';
 import { metadataUrlFor } from '../../src/metadata/url.js';
 import { verifyRelease } from '../../src/release/verify.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 let dir: string;
 let kernel: string;
@@ -43,14 +44,6 @@ async function site(extra: Partial<Parameters<typeof publishRelease>[0]> = {}): 
     ...extra,
   });
   return out;
-}
-
-function rejectsWith(p: Promise<unknown>, code: string, exit: number) {
-  return assert.rejects(p, (e: KubesoloError) => {
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.exitCode, exit);
-    return true;
-  });
 }
 
 describe('verify', () => {
@@ -100,7 +93,7 @@ describe('verify', () => {
 
   it('refuses another key (SIGNATURE_INVALID, exit 4)', async () => {
     const other = new Uint8Array(Buffer.from(generateKeyPair().publicKeyHex, 'hex'));
-    await rejectsWith(
+    await rejectsWithCode(
       verifyRelease({ target: await site(), publicKey: other }),
       'SIGNATURE_INVALID',
       4,
@@ -111,7 +104,7 @@ describe('verify', () => {
     const out = await site();
     const p = join(out, 'latest.json');
     await writeFile(p, (await readFile(p, 'utf8')).replace('"stable"', '"beta"'));
-    await rejectsWith(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_INVALID', 4);
+    await rejectsWithCode(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_INVALID', 4);
   });
 
   it('refuses a replaced image of the same size', async () => {
@@ -130,7 +123,7 @@ describe('verify', () => {
   it('reports a complete but short image as DOWNLOAD_SIZE_MISMATCH (exit 4)', async () => {
     const out = await site();
     await writeFile(join(out, 'v1.2.3', 'vmlinuz'), Buffer.alloc(1000, 3));
-    await rejectsWith(
+    await rejectsWithCode(
       verifyRelease({ target: out, publicKey: pub, limits: fast }),
       'DOWNLOAD_SIZE_MISMATCH',
       4,
@@ -140,7 +133,7 @@ describe('verify', () => {
   it('refuses a release whose metadata signature is gone (SIGNATURE_MISSING)', async () => {
     const out = await site();
     await unlink(join(out, 'v1.2.3', 'latest.json.sig'));
-    await rejectsWith(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_MISSING', 4);
+    await rejectsWithCode(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_MISSING', 4);
   });
 
   it('refuses expired metadata (METADATA_EXPIRED)', async () => {
@@ -148,19 +141,19 @@ describe('verify', () => {
       expiresInSeconds: 60,
       clock: { now: () => new Date(Date.now() - 3_600_000) },
     });
-    await rejectsWith(verifyRelease({ target: out, publicKey: pub }), 'METADATA_EXPIRED', 4);
+    await rejectsWithCode(verifyRelease({ target: out, publicKey: pub }), 'METADATA_EXPIRED', 4);
   });
 
   it('a dead server is a network failure (exit 1), a non-directory a usage error', async () => {
     const server = await createStaticServer(dir);
     const base = await listen(server, { host: '127.0.0.1', port: 0 });
     await new Promise((r) => server.close(r));
-    await rejectsWith(
+    await rejectsWithCode(
       verifyRelease({ target: base, publicKey: pub, limits: fast }),
       'NETWORK_ERROR',
       1,
     );
-    await rejectsWith(
+    await rejectsWithCode(
       verifyRelease({ target: kernel, publicKey: pub }),
       'VERIFY_TARGET_INVALID',
       2,

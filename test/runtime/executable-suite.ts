@@ -6,14 +6,13 @@
  * Shared by the native (amd64) and the emulated (arm64) test files.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  makeDevice,
   makeKeys,
+  makeSignedDevice,
   publishRelease,
   serveDir,
   type Device,
@@ -54,23 +53,7 @@ export function executableSuite(arch: Arch): void {
       releases = await mkdtemp(join(tmpdir(), 'ks-releases-'));
       server = await serveDir(releases);
       await publishRelease(releases, { version: 'v1.1.0', keys, architecture: arch });
-      dev = await makeDevice({
-        config: {
-          server: server.url,
-          pubkey: '/etc/kubesolo/update.pub',
-          health_checks: 'disk_writable',
-        },
-      });
-      await writeFile(dev.path('etc/kubesolo/update.pub'), `${keys.publicHex}\n`);
-      const grubenv = dev.path('boot/grub/grubenv');
-      execFileSync('grub-editenv', [grubenv, 'create']);
-      execFileSync('grub-editenv', [
-        grubenv,
-        'set',
-        'active_slot=A',
-        'boot_counter=3',
-        'boot_success=1',
-      ]);
+      dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
     });
     after(async () => {
       await server?.close();

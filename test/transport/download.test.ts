@@ -28,6 +28,7 @@ import {
   type TestServer,
 } from '../helpers/http-server.js';
 import { newKeys, sig } from './fixtures.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const BODY = randomBytes(256 * 1024 + 123);
 const FAST = {
@@ -37,15 +38,6 @@ const FAST = {
   rateWindowMs: 1000,
   minBytesPerSecond: 0,
 };
-
-function rejectsWith(expected: string, exit: number) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof KubesoloError, String(e));
-    assert.equal(e.code, expected, e.message);
-    assert.equal(e.exitCode, exit);
-    return true;
-  };
-}
 
 describe('downloadToFile against hostile servers', () => {
   let dir: string;
@@ -122,7 +114,7 @@ describe('downloadToFile against hostile servers', () => {
     const bad = Buffer.from(BODY);
     bad[12345]! ^= 0x80;
     srv.route('/tampered', staticFile(bad));
-    await assert.rejects(downloadToFile(opts('/tampered')), rejectsWith('HASH_MISMATCH', 4));
+    await assert.rejects(downloadToFile(opts('/tampered')), hasCode('HASH_MISMATCH', 4));
     assert.deepEqual(await staged(), []);
   });
 
@@ -135,7 +127,7 @@ describe('downloadToFile against hostile servers', () => {
     };
     await assert.rejects(
       downloadToFile(opts('/img', { signature })),
-      rejectsWith('SIGNATURE_INVALID', 4),
+      hasCode('SIGNATURE_INVALID', 4),
     );
     assert.deepEqual(await staged(), []);
   });
@@ -147,7 +139,7 @@ describe('downloadToFile against hostile servers', () => {
     const s = sig(BODY, keys.privateKey);
     await assert.rejects(
       downloadToFile(opts('/img', { signature: { signature: s, publicKey: other.raw } })),
-      rejectsWith('SIGNATURE_INVALID', 4),
+      hasCode('SIGNATURE_INVALID', 4),
     );
     assert.deepEqual(await staged(), []);
     const r = await downloadToFile(
@@ -158,20 +150,20 @@ describe('downloadToFile against hostile servers', () => {
 
   it('truncated body: DOWNLOAD_TRUNCATED, the partial is kept for resume', async () => {
     srv.route('/cut', truncated(BODY, 100_000));
-    await assert.rejects(downloadToFile(opts('/cut')), rejectsWith('DOWNLOAD_TRUNCATED', 1));
+    await assert.rejects(downloadToFile(opts('/cut')), hasCode('DOWNLOAD_TRUNCATED', 1));
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
     assert.equal((await stat(join(dir, 'vmlinuz.part'))).size, 100_000);
   });
 
   it('a short but complete response (declared size larger) is DOWNLOAD_SIZE_MISMATCH, exit 4, nothing staged', async () => {
     srv.route('/short', staticFile(BODY.subarray(0, 1000)));
-    await assert.rejects(downloadToFile(opts('/short')), rejectsWith('DOWNLOAD_SIZE_MISMATCH', 4));
+    await assert.rejects(downloadToFile(opts('/short')), hasCode('DOWNLOAD_SIZE_MISMATCH', 4));
     assert.deepEqual(await staged(), []);
   });
 
   it('body longer than declared (Content-Length): DOWNLOAD_TOO_LARGE before reading, nothing staged', async () => {
     srv.route('/long', staticFile(Buffer.concat([BODY, Buffer.alloc(10)])));
-    await assert.rejects(downloadToFile(opts('/long')), rejectsWith('DOWNLOAD_TOO_LARGE', 4));
+    await assert.rejects(downloadToFile(opts('/long')), hasCode('DOWNLOAD_TOO_LARGE', 4));
     assert.deepEqual(await staged(), []);
   });
 
@@ -182,7 +174,7 @@ describe('downloadToFile against hostile servers', () => {
       res.end(Buffer.alloc(4096));
     });
     await assert.rejects(downloadToFile(opts('/chunked-long')), (e: unknown) => {
-      rejectsWith('DOWNLOAD_TOO_LARGE', 4)(e);
+      hasCode('DOWNLOAD_TOO_LARGE', 4)(e);
       const d = (e as KubesoloError).details;
       assert.equal(d.limit, BODY.length);
       assert.ok((d.received as number) > BODY.length);
@@ -198,7 +190,7 @@ describe('downloadToFile against hostile servers', () => {
       downloadToFile(
         opts('/endless', { expectedSize: undefined, limits: { maxBytes: 2 * 1024 * 1024 } }),
       ),
-      rejectsWith('DOWNLOAD_TOO_LARGE', 4),
+      hasCode('DOWNLOAD_TOO_LARGE', 4),
     );
     assert.ok(Date.now() - started < 20_000, 'stopped at the cap, not endless');
     assert.deepEqual(await staged(), []);
@@ -209,7 +201,7 @@ describe('downloadToFile against hostile servers', () => {
     await assert.rejects(
       downloadToFile(opts('/stall', { limits: { idleTimeoutMs: 300 } })),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TIMEOUT', 1)(e);
+        hasCode('DOWNLOAD_TIMEOUT', 1)(e);
         assert.equal((e as KubesoloError).details.phase, 'body');
         return true;
       },
@@ -221,7 +213,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/stall-novalidator', stallAfter(BODY, 50_000, { etag: null }));
     await assert.rejects(
       downloadToFile(opts('/stall-novalidator', { limits: { idleTimeoutMs: 300 } })),
-      rejectsWith('DOWNLOAD_TIMEOUT', 1),
+      hasCode('DOWNLOAD_TIMEOUT', 1),
     );
     assert.deepEqual(await staged(), []);
   });
@@ -231,7 +223,7 @@ describe('downloadToFile against hostile servers', () => {
     await assert.rejects(
       downloadToFile(opts('/silent', { limits: { headersTimeoutMs: 300 } })),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TIMEOUT', 1)(e);
+        hasCode('DOWNLOAD_TIMEOUT', 1)(e);
         assert.equal((e as KubesoloError).details.phase, 'headers');
         return true;
       },
@@ -246,7 +238,7 @@ describe('downloadToFile against hostile servers', () => {
     await assert.rejects(
       downloadToFile(opts('/trickle', { limits: { minBytesPerSecond: 1000, rateWindowMs: 600 } })),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TOO_SLOW', 1)(e);
+        hasCode('DOWNLOAD_TOO_SLOW', 1)(e);
         assert.ok(((e as KubesoloError).details.rate as number) < 1000);
         return true;
       },
@@ -264,7 +256,7 @@ describe('downloadToFile against hostile servers', () => {
         }),
       ),
       (e: unknown) => {
-        rejectsWith('DOWNLOAD_TIMEOUT', 1)(e);
+        hasCode('DOWNLOAD_TIMEOUT', 1)(e);
         assert.equal((e as KubesoloError).details.phase, 'deadline');
         return true;
       },
@@ -293,7 +285,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.requests.length = 0;
     for (const p of ['/404', '/403']) {
       await assert.rejects(downloadToFile(opts(p, { limits: { retry } })), (e: unknown) => {
-        rejectsWith('HTTP_STATUS', 1)(e);
+        hasCode('HTTP_STATUS', 1)(e);
         assert.equal((e as KubesoloError).details.status, Number(p.slice(1)));
         return true;
       });
@@ -308,7 +300,7 @@ describe('downloadToFile against hostile servers', () => {
       downloadToFile(
         opts('/down', { limits: { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } } }),
       ),
-      rejectsWith('HTTP_STATUS', 1),
+      hasCode('HTTP_STATUS', 1),
     );
     assert.equal(srv.requests.length, 3);
   });
@@ -318,7 +310,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/loop-b', redirect('/loop-a', 301));
     await assert.rejects(
       downloadToFile(opts('/loop-a', { limits: { maxRedirects: 4 } })),
-      rejectsWith('TOO_MANY_REDIRECTS', 1),
+      hasCode('TOO_MANY_REDIRECTS', 1),
     );
     assert.equal(srv.requests.length, 5);
     assert.deepEqual(await staged(), []);
@@ -330,7 +322,7 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/file', staticFile(BODY));
     assert.equal((await downloadToFile(opts('/r1'))).size, BODY.length);
     srv.route('/to-file', redirect('file:///etc/passwd'));
-    await assert.rejects(downloadToFile(opts('/to-file')), rejectsWith('BAD_REDIRECT', 1));
+    await assert.rejects(downloadToFile(opts('/to-file')), hasCode('BAD_REDIRECT', 1));
   });
 
   it('drops Authorization on a cross-origin redirect, keeps it on the same origin', async () => {
@@ -366,7 +358,7 @@ describe('downloadToFile against hostile servers', () => {
         url,
         limits: { ...FAST, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 } },
       }),
-      rejectsWith('NETWORK_ERROR', 1),
+      hasCode('NETWORK_ERROR', 1),
     );
     assert.deepEqual(await staged(), []);
   });
@@ -379,7 +371,7 @@ describe('downloadToFile against hostile servers', () => {
     const p = downloadToFile(
       opts('/slow', { signal: ac.signal, onProgress: (n) => n > 0 && ac.abort() }),
     );
-    await assert.rejects(p, rejectsWith('DOWNLOAD_ABORTED', 1));
+    await assert.rejects(p, hasCode('DOWNLOAD_ABORTED', 1));
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
   });
 

@@ -1,5 +1,4 @@
 import { activate } from '../../agent/lifecycle.js';
-import { requestReboot } from '../../agent/reboot.js';
 import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
@@ -14,7 +13,8 @@ export const activateCommand: Command<AgentGlobal> = {
     reboot: { type: 'boolean', description: 'Reboot into the new slot afterwards' },
   },
   async run(ctx) {
-    await withAgent(ctx.global, ctx.log, { lock: 'required' }, async (agent) => {
+    const session = { lock: 'required', rebootAfter: () => boolOpt(ctx.values, 'reboot') } as const;
+    await withAgent(ctx.global, ctx.log, session, async (agent) => {
       const state = await activate(agent.deps);
       ctx.out.line(
         `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
@@ -26,7 +26,5 @@ export const activateCommand: Command<AgentGlobal> = {
         version: state.toVersion,
       });
     });
-    // Outside the lock: the reboot must never leave it held into the next boot.
-    if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
   },
 };

@@ -1,5 +1,4 @@
 import { activate, apply } from '../../agent/lifecycle.js';
-import { requestReboot } from '../../agent/reboot.js';
 import { withAgent } from '../../agent/session.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
@@ -31,8 +30,12 @@ export const applyCommand: Command<AgentGlobal> = {
     if (reboot && !chainActivate) {
       throw new UsageError('USAGE', '--reboot needs --activate');
     }
-    const session = { lock: 'required', progress: showsProgress(ctx.global) } as const;
-    const activated = await withAgent(ctx.global, ctx.log, session, async (agent) => {
+    const session = {
+      lock: 'required',
+      progress: showsProgress(ctx.global),
+      rebootAfter: (activated: boolean) => reboot && activated,
+    } as const;
+    await withAgent(ctx.global, ctx.log, session, async (agent) => {
       const r = await apply(agent.deps, {
         force: ctx.global.force,
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
@@ -71,8 +74,6 @@ export const applyCommand: Command<AgentGlobal> = {
       });
       return chainActivate;
     });
-    // Outside the lock: the reboot must never leave it held into the next boot.
-    if (reboot && activated) await requestReboot(ctx.log);
     return ExitCode.OK;
   },
 };

@@ -1,5 +1,4 @@
 import { rollback } from '../../agent/lifecycle.js';
-import { requestReboot } from '../../agent/reboot.js';
 import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
@@ -14,12 +13,11 @@ export const rollbackCommand: Command<AgentGlobal> = {
     reboot: { type: 'boolean', description: 'Reboot into the other slot afterwards' },
   },
   async run(ctx) {
-    await withAgent(ctx.global, ctx.log, { lock: 'optional' }, async (agent) => {
+    const session = { lock: 'optional', rebootAfter: () => boolOpt(ctx.values, 'reboot') } as const;
+    await withAgent(ctx.global, ctx.log, session, async (agent) => {
       const { state, slot } = await rollback(agent.deps);
       ctx.out.line(`Rolled back: slot ${slot} boots on the next restart.`);
       ctx.out.data({ ok: true, phase: state.phase, slot });
     });
-    // Outside the lock: the reboot must never leave it held into the next boot.
-    if (boolOpt(ctx.values, 'reboot')) await requestReboot(ctx.log);
   },
 };

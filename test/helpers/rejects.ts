@@ -1,0 +1,31 @@
+/**
+ * The tests' one "rejects with this code" check: a KubesoloError with the stable
+ * reason code and the exit code it maps to (docs/design.md §3.7).
+ */
+import { strict as assert } from 'node:assert';
+import { KubesoloError } from '../../src/errors.js';
+
+/** A validator for assert.throws / assert.rejects: `code` and `exitCode`, nothing else. */
+export function hasCode(code: string, exitCode: number): (err: unknown) => true {
+  return (err) => {
+    assert.ok(err instanceof KubesoloError, `expected ${code}, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    assert.equal(err.exitCode, exitCode);
+    return true;
+  };
+}
+
+/** `p` must reject with `code` and `exitCode`; the error is returned for further checks. */
+export async function rejectsWithCode(
+  p: Promise<unknown>,
+  code: string,
+  exitCode: number,
+): Promise<KubesoloError> {
+  try {
+    await p;
+  } catch (err) {
+    hasCode(code, exitCode)(err);
+    return err as KubesoloError;
+  }
+  assert.fail(`expected ${code}, but it did not reject`);
+}

@@ -13,23 +13,19 @@ import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { MAX_SIGNATURE_FILE_BYTES, parseSignature, publicKeyBytes } from '../crypto/keys.js';
+import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import type { ReleaseMetadata } from '../metadata/model.js';
-import {
-  decideTrust,
-  wantsSignatures,
-  type TrustConfig,
-  type TrustRefusal,
-} from '../trust/decide.js';
-import { createDispatcher } from './dispatcher.js';
-import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from './download.js';
+import { decideTrust, wantsSignatures, type TrustRefusal } from '../trust/decide.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
 import {
   downloadArtifact,
   imageSignatureCheck,
+  openSourceConnection,
+  trustConfigFor,
+  type TransportLimits,
   type ArtifactName,
   type ImageSignaturePolicy,
   type Release,
@@ -39,10 +35,7 @@ import {
   type UpdateSource,
 } from './source.js';
 
-export interface TransportLimits extends DownloadLimits {
-  /** TCP + TLS connect timeout (ms). */
-  connectTimeoutMs: number;
-}
+export type { TransportLimits };
 
 export interface HttpUpdateSourceOptions {
   /** URL of latest.json (http: or https:, no credentials). */
@@ -95,24 +88,12 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   checkServerUrl(options.metadataUrl, 'metadata URL');
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const limits: TransportLimits = {
-    ...DEFAULT_DOWNLOAD_LIMITS,
-    connectTimeoutMs: 30_000,
-    ...(options.limits ?? {}),
-  };
-  const trust: TrustConfig = {
-    keys: options.publicKey === undefined ? [] : [publicKeyBytes(options.publicKey)],
-    allowUnsignedMetadata: options.allowUnsignedMetadata === true,
-    imageSignatures: options.imageSignatures ?? 'when-unpinned',
-  };
-  const ownDispatcher = options.dispatcher === undefined;
-  const dispatcher =
-    options.dispatcher ??
-    createDispatcher({
-      connectTimeoutMs: limits.connectTimeoutMs,
-      ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
-      ...(options.env === undefined ? {} : { env: options.env }),
-    });
+  const { limits, dispatcher, close } = openSourceConnection(options);
+  const trust = trustConfigFor(
+    options.publicKey,
+    options.allowUnsignedMetadata,
+    options.imageSignatures ?? 'when-unpinned',
+  );
   const small = {
     dispatcher,
     maxRedirects: limits.maxRedirects,
@@ -304,9 +285,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   return {
     fetchRelease,
     stage,
-    async close() {
-      if (ownDispatcher) await dispatcher.close();
-    },
+    close,
   };
 }
 

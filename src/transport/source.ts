@@ -3,7 +3,10 @@
  * Both apply the same trust policy (docs/design.md §3.4) before handing anything to the
  * lifecycle, so the agent's gates and state machine do not care which one is used.
  */
+import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
 import type { ArtifactName, ReleaseMetadata } from '../metadata/model.js';
 import {
@@ -13,10 +16,72 @@ import {
   type TrustEvidence,
   type TrustRefusal,
 } from '../trust/decide.js';
-import { downloadToFile, type DownloadOptions } from './download.js';
+import { createDispatcher } from './dispatcher.js';
+import {
+  DEFAULT_DOWNLOAD_LIMITS,
+  downloadToFile,
+  type DownloadLimits,
+  type DownloadOptions,
+} from './download.js';
 
 export type { ArtifactName };
 export type { ImageSignaturePolicy };
+
+export interface TransportLimits extends DownloadLimits {
+  /** TCP + TLS connect timeout (ms). */
+  connectTimeoutMs: number;
+}
+
+/** How a source reaches its server: the same for HTTP and OCI. */
+export interface SourceConnection {
+  limits: TransportLimits;
+  /** One dispatcher (ca_file, proxies, connect timeout) for every request of the source. */
+  dispatcher: Dispatcher;
+  /** Close idle connections, when the dispatcher is the source's own. */
+  close: () => Promise<void>;
+}
+
+export function openSourceConnection(options: {
+  limits?: Partial<TransportLimits> | undefined;
+  /** Use this dispatcher instead of creating one (tests, sharing a pool). */
+  dispatcher?: Dispatcher | undefined;
+  caFile?: string | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+}): SourceConnection {
+  const limits: TransportLimits = {
+    ...DEFAULT_DOWNLOAD_LIMITS,
+    connectTimeoutMs: 30_000,
+    ...(options.limits ?? {}),
+  };
+  const given = options.dispatcher;
+  const dispatcher =
+    given ??
+    createDispatcher({
+      connectTimeoutMs: limits.connectTimeoutMs,
+      ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+    });
+  return {
+    limits,
+    dispatcher,
+    close: async () => {
+      if (given === undefined) await dispatcher.close();
+    },
+  };
+}
+
+/** A source's trust configuration from its options: today one key, or none. */
+export function trustConfigFor(
+  publicKey: KeyObject | Uint8Array | undefined,
+  allowUnsignedMetadata: boolean | undefined,
+  imageSignatures: ImageSignaturePolicy,
+): TrustConfig {
+  return {
+    keys: publicKey === undefined ? [] : [publicKeyBytes(publicKey)],
+    allowUnsignedMetadata: allowUnsignedMetadata === true,
+    imageSignatures,
+  };
+}
 
 /** On-disk names of the staged artifacts (docs/design.md §1: the slot's file names). */
 export const ARTIFACT_FILES: Record<ArtifactName, string> = {

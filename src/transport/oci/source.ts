@@ -15,21 +15,16 @@ import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { GateError, UsageError, VerificationError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { hexToBytes, publicKeyBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
+import { hexToBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
 import type { ReleaseMetadata } from '../../metadata/model.js';
-import {
-  decideTrust,
-  firstArtifactRefusal,
-  type TrustConfig,
-  type TrustRefusal,
-} from '../../trust/decide.js';
-import { createDispatcher } from '../dispatcher.js';
-import { DEFAULT_DOWNLOAD_LIMITS } from '../download.js';
-import type { TransportLimits } from '../http-source.js';
+import { decideTrust, firstArtifactRefusal, type TrustRefusal } from '../../trust/decide.js';
 import {
   downloadArtifact,
   imageSignatureCheck,
+  openSourceConnection,
+  trustConfigFor,
+  type TransportLimits,
   type ArtifactName,
   type Release,
   type ReleaseArtifact,
@@ -157,25 +152,9 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
   // Registries: an image's own signature is checked only where nothing signed pins it.
-  const trust: TrustConfig = {
-    keys: options.publicKey === undefined ? [] : [publicKeyBytes(options.publicKey)],
-    allowUnsignedMetadata: options.allowUnsignedMetadata === true,
-    imageSignatures: 'when-unpinned',
-  };
-  const limits: TransportLimits = {
-    ...DEFAULT_DOWNLOAD_LIMITS,
-    connectTimeoutMs: 30_000,
-    ...(options.limits ?? {}),
-  };
-  const ownDispatcher = options.dispatcher === undefined;
+  const trust = trustConfigFor(options.publicKey, options.allowUnsignedMetadata, 'when-unpinned');
   // One dispatcher (ca_file, proxies, connect timeout) for the API and the layers.
-  const dispatcher =
-    options.dispatcher ??
-    createDispatcher({
-      connectTimeoutMs: limits.connectTimeoutMs,
-      ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
-      ...(options.env === undefined ? {} : { env: options.env }),
-    });
+  const { limits, dispatcher, close } = openSourceConnection(options);
   const where = formatReference(ref, reference);
   let clientPromise: Promise<OciClient> | undefined;
 
@@ -481,8 +460,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
   return {
     fetchRelease,
     stage,
-    async close() {
-      if (ownDispatcher) await dispatcher.close();
-    },
+    close,
   };
 }

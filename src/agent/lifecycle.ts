@@ -396,6 +396,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       for (const artifact of ['vmlinuz', 'initramfs'] as const) {
         const s = await source.stage(release, artifact, {
           stagingDir: writer.incomingDir,
+          readBack: true,
           ...(deps.signal ? { signal: deps.signal } : {}),
           ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
         });
@@ -415,7 +416,13 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       deps.signal?.throwIfAborted();
       log.info(`installing into slot ${target}`, { version: md.version });
       await writer.install(
-        { kernelPath: kernel.path, initramfsPath: initramfs.path, version: md.version },
+        {
+          kernelPath: kernel.path,
+          initramfsPath: initramfs.path,
+          version: md.version,
+          // Read back from the medium while they downloaded: install compares these.
+          readBack: { kernel: kernel.readBack, initramfs: initramfs.readBack },
+        },
         expected,
       );
       return { digests: expected, staged };

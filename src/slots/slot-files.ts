@@ -30,7 +30,7 @@ import { GateError, OperationError, VerificationError, errnoCode } from '../erro
 import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
-import { readBackSha256 } from './read-back.js';
+import { readBackSha256, type ReadBack } from './read-back.js';
 import { SLOT_FILES, type SlotDigests, type SlotImageSource } from './types.js';
 
 /**
@@ -251,9 +251,10 @@ export async function installSlotDir(
     throw writeError(err, dir, `version ${version}`);
   }
 
-  // 4. Read back what is now on the medium, before the slot is marked complete.
+  // 4. Read back what is now on the medium, before the slot is marked complete (or
+  // take the read-back the download did of these very files, right after their sync).
   try {
-    const direct = await verifySlotDir(dir, expected);
+    const direct = await verifySlotDir(dir, expected, image.readBack);
     options.log?.debug('slot read back', { dir, direct });
     step('verified', dir);
   } catch (err) {
@@ -288,9 +289,15 @@ export async function installSlotDir(
 /**
  * Read the slot's kernel and initramfs back once (from the medium where O_DIRECT
  * works) and compare with `expected`; VerificationError SLOT_VERIFY_FAILED on any
- * difference. Returns whether both reads bypassed the page cache.
+ * difference. Returns whether both reads bypassed the page cache. `done` holds
+ * read-backs made earlier in this process (while downloading); one counts only for
+ * the file it read: the same inode, still the same size.
  */
-export async function verifySlotDir(dir: string, expected: SlotDigests): Promise<boolean> {
+export async function verifySlotDir(
+  dir: string,
+  expected: SlotDigests,
+  done: SlotImageSource['readBack'] = {},
+): Promise<boolean> {
   let direct = true;
   for (const part of ['kernel', 'initramfs'] as const) {
     const path = join(dir, SLOT_FILES[part]);
@@ -299,7 +306,7 @@ export async function verifySlotDir(dir: string, expected: SlotDigests): Promise
     ).toLowerCase();
     let got: string;
     try {
-      const read = await readBackSha256(path);
+      const read = (await sameFile(path, done[part])) ?? (await readBackSha256(path));
       got = read.sha256;
       direct &&= read.direct;
     } catch (err) {
@@ -325,6 +332,18 @@ export async function verifySlotDir(dir: string, expected: SlotDigests): Promise
     }
   }
   return direct;
+}
+
+/** `earlier` when it is a read-back of the file now at `path`, else undefined. */
+async function sameFile(
+  path: string,
+  earlier: ReadBack | undefined,
+): Promise<ReadBack | undefined> {
+  if (earlier === undefined) return undefined;
+  const now = await stat(path);
+  return now.dev === earlier.dev && now.ino === earlier.ino && now.size === earlier.size
+    ? earlier
+    : undefined;
 }
 
 /** The trimmed `version` file, or undefined when there is none. */

@@ -3,6 +3,7 @@
  * partitions by label; `dir` uses plain directories.
  */
 import type { Slot } from '../bootenv/types.js';
+import type { ReadBack } from './read-back.js';
 
 /** File names inside a slot (docs/design.md §1). */
 export const SLOT_FILES = {
@@ -16,6 +17,12 @@ export interface SlotImageSource {
   kernelPath: string;
   initramfsPath: string;
   version: string;
+  /**
+   * Read-backs already done while the files were downloaded (read-back.ts,
+   * TrailingReadBack). install() uses one instead of reading the file again only when
+   * it is of the very file installed (same inode and size); otherwise it reads back.
+   */
+  readBack?: { kernel?: ReadBack | undefined; initramfs?: ReadBack | undefined };
 }
 
 export interface SlotDigests {

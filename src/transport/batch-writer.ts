@@ -15,7 +15,9 @@
  * not waiting for it) each time that many bytes have been written since the last one,
  * so the page cache is written out while the download goes on: the final fsync before
  * the rename has little left to do, and a small device never holds hundreds of MiB of
- * dirty pages. At most one such sync runs at a time.
+ * dirty pages. At most one such sync runs at a time. When it returns, `onDurable` is
+ * told how much of the file it covered (everything written before it started), so a
+ * read-back can follow (src/slots/read-back.ts, TrailingReadBack).
  *
  * When both buffers are busy (one full and being written, the other full), `enqueue`
  * keeps further chunks by reference and answers "full": the caller pauses its input
@@ -36,6 +38,8 @@ export class BatchWriter {
   #error: Error | undefined;
   #position: number;
   #changed: (() => void)[] = [];
+  /** End of the last finished write: the file is complete up to here. */
+  #written: number;
   #sinceSync = 0;
   #syncing = false;
 
@@ -44,8 +48,10 @@ export class BatchWriter {
     position: number,
     batchBytes: number = DEFAULT_BATCH_BYTES,
     private readonly syncEveryBytes = 0,
+    private readonly onDurable: (bytes: number) => void = () => undefined,
   ) {
     this.#position = position;
+    this.#written = position;
     for (let i = 0; i < BUFFERS; i++) this.#buffers.push(Buffer.allocUnsafeSlow(batchBytes));
     this.#filler = new SlotFiller(this.#buffers, (slot, length) => {
       this.#queue.push({ slot, length });
@@ -97,6 +103,7 @@ export class BatchWriter {
     writeFully(this.handle, this.#buffers[next.slot]!, next.length, position).then(
       () => {
         this.#inflight = false;
+        this.#written = position + next.length;
         this.#sinceSync += next.length;
         this.#startSync();
         this.#filler.release(next.slot);
@@ -116,9 +123,11 @@ export class BatchWriter {
     if (this.syncEveryBytes <= 0 || this.#sinceSync < this.syncEveryBytes || this.#syncing) return;
     this.#sinceSync = 0;
     this.#syncing = true;
+    const covered = this.#written;
     this.handle.datasync().then(
       () => {
         this.#syncing = false;
+        this.onDurable(covered);
         this.#notify();
       },
       (err: unknown) => {

@@ -4,7 +4,9 @@
  *
  * One pass over the network bytes does everything: SHA-256, the optional streaming
  * Ed25519 verification (RFC 8032 §5.1.7, see src/crypto/ed25519.ts) and batched writes
- * to `<dest>.part`. Only a file whose size, digest and signature all check out is
+ * to `<dest>.part`. With `readBack`, a worker thread reads the file back from the
+ * medium behind the writes (src/slots/read-back.ts). Only a file whose size, digest
+ * and signature all check out is
  * renamed to `<dest>`. Failures leave the staging directory clean or resumable:
  * verification failures delete the partial file (docs/design.md §2: never fill a partition
  * with garbage); network failures keep it with a sidecar so the next attempt or run
@@ -28,6 +30,7 @@ import {
   createOffThreadEd25519Verifier,
   type OffThreadEd25519Verifier,
 } from '../crypto/ed25519-offthread.js';
+import { TrailingReadBack, type ReadBack } from '../slots/read-back.js';
 import { BatchWriter, DEFAULT_BATCH_BYTES } from './batch-writer.js';
 import { GarbagePacer } from './memory.js';
 import { TransportCode, poisonsPartial, redactUrl, toTransportError } from './errors.js';
@@ -91,6 +94,12 @@ export interface DownloadOptions {
   expectedSize?: number;
   /** Verify this Ed25519 signature over the file while downloading. */
   signature?: { signature: Uint8Array; publicKey: Uint8Array };
+  /**
+   * Read the file back from the medium as it becomes durable, behind the writes, and
+   * return that digest (`DownloadResult.readBack`) for the slot's install to compare.
+   * Not compared here: the caller decides what a medium that lost a bit means.
+   */
+  readBack?: boolean;
   /** Extra request headers (e.g. Authorization); dropped on cross-origin redirects. */
   headers?: Record<string, string>;
   limits?: Partial<DownloadLimits>;
@@ -117,6 +126,13 @@ export interface DownloadResult {
   resumedFrom: number;
   signatureVerified: boolean;
   attempts: number;
+  /**
+   * With `readBack`: the digest of the file as read back from the medium after its
+   * last sync (read-back.ts). Absent when it was not asked for, when the file was
+   * verified in an earlier run (nothing was written now), or when the read-back
+   * failed: the caller then reads the file back itself.
+   */
+  readBack?: ReadBack;
 }
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -136,6 +152,8 @@ class Transfer {
   readonly url: string;
   sha: Hash = createHash('sha256');
   ed: OffThreadEd25519Verifier | undefined;
+  /** With options.readBack: the reader following the writes of the partial file. */
+  reader: TrailingReadBack | undefined;
   handle: FileHandle | undefined;
   /** Bytes in the partial file, all of them fed to the hashers. */
   offset = 0;
@@ -154,6 +172,12 @@ class Transfer {
     this.verifiedRecord = `${options.dest}.verified.json`;
     this.url = options.url;
     this.ed = this.newVerifier();
+  }
+
+  /** A read-back of the partial file from byte 0, when one is asked for. */
+  async newReader(): Promise<void> {
+    await this.reader?.close();
+    this.reader = this.options.readBack ? new TrailingReadBack(this.part) : undefined;
   }
 
   /** The SHA-512 of the signature check runs on a worker thread: a second core's work. */
@@ -214,6 +238,7 @@ class Transfer {
       clearTimeout(deadline);
       external?.removeEventListener('abort', onAbort);
       await this.ed?.close();
+      await this.reader?.close();
       await this.handle?.close().catch(() => undefined);
       this.handle = undefined;
     }
@@ -309,8 +334,11 @@ class Transfer {
       await this.discardPartial();
       return;
     }
-    // The final digest must cover the whole file, so re-hash the bytes already there.
+    // The final digest must cover the whole file, so re-hash the bytes already there;
+    // the read-back reads them from the medium too (flushing what is still dirty).
     this.handle = await this.openPart('r+');
+    await this.newReader();
+    this.reader?.advance(size);
     const stream = createReadStream(this.part, { highWaterMark: 1024 * 1024, end: size - 1 });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       this.sha.update(chunk);
@@ -343,6 +371,8 @@ class Transfer {
     this.sha = createHash('sha256');
     await this.ed?.close();
     this.ed = this.newVerifier();
+    await this.reader?.close();
+    this.reader = undefined;
     this.offset = 0;
     this.resumedFrom = 0;
     await this.handle?.truncate(0).catch((err: unknown) => {
@@ -428,6 +458,7 @@ class Transfer {
       this.validators = { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) };
       this.handle ??= await this.openPart('w+');
       await this.handle.truncate(0);
+      await this.newReader();
       await writeResumeState(this.sidecar, {
         url: this.url,
         sha256: this.options.expectedSha256?.toLowerCase() ?? null,
@@ -450,8 +481,16 @@ class Transfer {
         throw this.sizeMismatch(url, this.offset + declared);
       }
     }
-    // Write the page cache out as we go (see BatchWriter): every 32 MiB.
-    const writer = new BatchWriter(handle, this.offset, DEFAULT_BATCH_BYTES, 32 * 1024 * 1024);
+    // Write the page cache out as we go (see BatchWriter): every 32 MiB; the read-back
+    // follows each sync.
+    const reader = this.reader;
+    const writer = new BatchWriter(
+      handle,
+      this.offset,
+      DEFAULT_BATCH_BYTES,
+      32 * 1024 * 1024,
+      (durable) => reader?.advance(durable),
+    );
     const pacer = new GarbagePacer();
     const guard = this.startRateGuard(attempt$, url);
     let received = 0;
@@ -638,9 +677,11 @@ class Transfer {
         },
       );
     }
+    let readBack: ReadBack | undefined;
     try {
       // docs/design.md §2: fsync the data, rename, fsync the directory.
       await this.handle?.sync();
+      readBack = await this.finishReadBack();
       await this.handle?.close();
       this.handle = undefined;
       await rename(this.part, this.options.dest);
@@ -659,7 +700,26 @@ class Transfer {
       resumedFrom: this.resumedFrom,
       signatureVerified,
       attempts: this.attempts,
+      ...(readBack ? { readBack } : {}),
     };
+  }
+
+  /**
+   * The rest of the read-back, now that the whole file is synced. A failure is only
+   * logged: without a result the slot's install reads the file back itself, and
+   * reports what it finds there (SLOT_READ_FAILED, SLOT_VERIFY_FAILED).
+   */
+  async finishReadBack(): Promise<ReadBack | undefined> {
+    if (this.reader === undefined) return undefined;
+    try {
+      return await this.reader.finish();
+    } catch (err) {
+      this.log.debug('read-back during the download failed; the install reads back instead', {
+        url: redactUrl(this.url),
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return undefined;
+    }
   }
 
   /** Delete what cannot be trusted or resumed; keep a resumable partial file. */

@@ -16,6 +16,7 @@ import {
   type TrustEvidence,
   type TrustRefusal,
 } from '../trust/decide.js';
+import type { ReadBack } from '../slots/read-back.js';
 import { createDispatcher } from './dispatcher.js';
 import {
   DEFAULT_DOWNLOAD_LIMITS,
@@ -166,6 +167,8 @@ export interface StageOptions {
   stagingDir: string;
   onProgress?: (event: ProgressEvent) => void;
   signal?: AbortSignal;
+  /** Read the file back from the medium while it downloads (DownloadOptions.readBack). */
+  readBack?: boolean;
 }
 
 export interface StagedArtifact {
@@ -180,6 +183,8 @@ export interface StagedArtifact {
   bytesFetched: number;
   /** Bytes of a partial file from an earlier attempt that were kept (0: a fresh download). */
   resumedFrom: number;
+  /** With StageOptions.readBack: what the medium holds (DownloadResult.readBack). */
+  readBack?: ReadBack;
 }
 
 /**
@@ -197,6 +202,7 @@ export async function downloadArtifact(
   const result = await downloadToFile({
     ...options,
     dest: join(stage.stagingDir, ARTIFACT_FILES[artifact]),
+    ...(stage.readBack ? { readBack: true } : {}),
     ...(signal ? { signal } : {}),
     ...(onProgress
       ? {
@@ -220,6 +226,7 @@ export async function downloadArtifact(
     signatureVerified: result.signatureVerified,
     bytesFetched: result.bytesFetched,
     resumedFrom: result.resumedFrom,
+    ...(result.readBack ? { readBack: result.readBack } : {}),
   };
 }
 

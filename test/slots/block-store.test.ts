@@ -4,8 +4,7 @@
  * on the same machine cannot clash.
  */
 import { strict as assert } from 'node:assert';
-import { execFile, execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import {
   uniqueLabel,
   type LoopDisk,
 } from '../helpers/loop.js';
-import { flipByte, stageImage, type StagedImage } from './fixtures.js';
+import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
 
 const exec = promisify(execFile);
 const skip = await loopSkipReason();
@@ -199,32 +198,7 @@ describe('block slot store on loop devices', { skip }, () => {
       labels: { A: c.label, B: b.label },
       mountBase,
       onWriteStep: (step, dir) => {
-        if (step !== 'initramfs-renamed') return;
-        const file = join(dir, 'kubesolo-os.gz');
-        // Warm the file's page cache with the good bytes, then change the device under
-        // it: an ordinary read would hash the cached pages and pass.
-        readFileSync(file);
-        const offset = physicalOffset(file) + 4096;
-        const good = execFileSync('dd', [
-          `if=${c.device}`,
-          'bs=1',
-          `skip=${offset}`,
-          'count=1',
-          'status=none',
-        ]);
-        const bad = Buffer.from([good[0]! ^ 0x01]);
-        const fd = openSync(c.device, 'r+');
-        try {
-          writeSync(fd, bad, 0, 1, offset);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        assert.notDeepEqual(
-          readFileSync(file).subarray(4096, 4097),
-          bad,
-          'page cache was not warm',
-        );
+        if (step === 'initramfs-renamed') flipOnDevice(c.device, join(dir, 'kubesolo-os.gz'), 4096);
       },
     });
     await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_VERIFY_FAILED' });
@@ -292,11 +266,3 @@ describe('mountinfo parsing', () => {
     assert.equal(byLabelName('a b/c'), 'a\\x20b\\x2fc');
   });
 });
-
-/** Byte offset on its device of the first extent of `path` (filefrag, e2fsprogs). */
-function physicalOffset(path: string): number {
-  const out = execFileSync('filefrag', ['-v', '-b4096', path], { encoding: 'utf8' });
-  const m = /^\s*0:\s+0\.\.\s*\d+:\s+(\d+)\.\./m.exec(out);
-  if (m === null) throw new Error(`no extent for ${path}: ${out}`);
-  return Number(m[1]) * 4096;
-}

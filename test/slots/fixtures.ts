@@ -1,6 +1,7 @@
 /** Slot store test fixtures: staged images (random files and their digests), corruption. */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SlotDigests, SlotImageSource } from '../../src/slots/types.js';
@@ -40,5 +41,40 @@ export function flipByte(path: string, offset: number): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Flip one bit of `path` at `offset` on its block device, behind the page cache: the
+ * cache is warmed with the good bytes first, so only a read of the medium sees the
+ * change (an ordinary read would hash the cached pages and pass). `offset` must lie
+ * in the file's first extent (filefrag, e2fsprogs). The device sector is read and
+ * written with O_DIRECT (dd): the device's own page cache may hold a stale copy of a
+ * block the filesystem wrote since.
+ */
+export function flipOnDevice(device: string, path: string, offset: number): void {
+  // Written back first: a dirty page would later be written over the flip.
+  const file = openSync(path, 'r+');
+  try {
+    fsyncSync(file);
+  } finally {
+    closeSync(file);
+  }
+  readFileSync(path);
+  // In 512-byte units: exact whatever the filesystem's block size (a small ext4 has
+  // 1 KiB blocks, so a 4 KiB unit would round the extent's start).
+  const out = execFileSync('filefrag', ['-v', '-b512', path], { encoding: 'utf8' });
+  const m = /^\s*0:\s+0\.\.\s*\d+:\s+(\d+)\.\./m.exec(out);
+  if (m === null) throw new Error(`no extent for ${path}: ${out}`);
+  const sector = Number(m[1]) + Math.floor(offset / 512);
+  const dd = ['bs=512', 'count=1', 'status=none'];
+  const data = execFileSync('dd', [`if=${device}`, 'iflag=direct', `skip=${sector}`, ...dd]);
+  data[offset % 512]! ^= 0x01;
+  execFileSync('dd', [`of=${device}`, 'oflag=direct,sync', `seek=${sector}`, ...dd], {
+    input: data,
+  });
+  const cached = readFileSync(path).subarray(offset, offset + 1);
+  if (cached[0] === data[offset % 512]) {
+    throw new Error('page cache was not warm: the flip is visible to it');
   }
 }

@@ -17,8 +17,11 @@
 //   node bench/apply.bench.mjs [--size-mib 1024] [--small-mib 64] [--kernel-mib 8]
 //                              [--rounds 3] [--no-block] [--no-mender] [--record]
 // --timeline instead runs apply once per dir-slot medium on the large release with
-// --log-level debug and reports where its wall time goes, phase by phase (section
-// "Apply phases"). --record rewrites the "Apply (whole command)" (or "Apply phases")
+// --log-level debug and reports where its wall time goes, phase by phase, next to what
+// the hardware takes for the same bytes in the same run: `curl -o`, `openssl dgst
+// -sha256` of the installed initramfs (this CPU's SHA-256), `dd iflag=direct` of it
+// (the medium's read speed), and the CPU the server process used while serving apply
+// (section "Apply phases"). --record rewrites the "Apply (whole command)" (or "Apply phases")
 // section of bench/RESULTS.md. Needs root for the block and Mender rows (loop
 // devices), and the Debian packages mender-client and mender-artifact for the Mender
 // row; each is left out otherwise.
@@ -30,6 +33,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -284,10 +288,26 @@ fi
   return { artifact, conf, data, reset, env, b };
 }
 
+/** User + system CPU (ms) a process has used so far, from /proc (clock ticks of 10 ms). */
+function processCpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Wall time (ms) of a command run once, after `sync`, under the same nice. */
+async function timeOnce(cmd, args) {
+  spawnSync('sync');
+  const res = await run(cmd, args);
+  if (res.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${res.err}`);
+  return res;
+}
+
 /**
  * One apply per dir-slot medium with debug logs: the phases between the log lines
  * (process start → metadata verified → kernel verified → initramfs verified (its
- * fsync included) → installed and read back → exit).
+ * fsync and all but the last range of its read-back included) → installed (the
+ * read-back's last range, the renames and the comparison) → exit); then the hardware's
+ * own times for the same bytes.
  */
 async function timeline(setup, stats, reset) {
   const rows = [];
@@ -297,7 +317,9 @@ async function timeline(setup, stats, reset) {
     spawnSync('sync');
     await reset();
     const started = Date.now();
+    const serverCpu0 = processCpuMs(serverPid);
     const res = await run(row.cmd[0], [...row.cmd[1], '--log-level', 'debug']);
+    const serverCpu = processCpuMs(serverPid) - serverCpu0;
     const ended = started + res.ms;
     if (!row.check(res)) throw new Error(`apply failed: ${res.err.slice(-2000)}`);
     const at = (pred) => {
@@ -312,15 +334,15 @@ async function timeline(setup, stats, reset) {
       ['start-up, lock, boot environment, metadata + signature', started],
       ['', at((l) => l.msg === 'release metadata verified')],
       [
-        'kernel: download, SHA-256, write, fsync',
+        'kernel: download, SHA-256, write, fsync, read-back',
         at((l) => l.artifact === 'vmlinuz' && l.msg === 'artifact verified'),
       ],
       [
-        'initramfs: download, SHA-256, write, fsync',
+        'initramfs: download, SHA-256, write, fsync, O_DIRECT read-back trailing the syncs',
         at((l) => l.artifact === 'initramfs' && l.msg === 'artifact verified'),
       ],
       [
-        'install: renames, one O_DIRECT read-back of both files',
+        'install: renames, compare the read-backs with the verified digests',
         at((l) => l.msg === 'slot read back'),
       ],
       ['version, state.json, exit', ended],
@@ -330,7 +352,32 @@ async function timeline(setup, stats, reset) {
       const label = i === 1 ? marks[0][0] : marks[i][0];
       phases.push([label, marks[i][1] - marks[i - 1][1]]);
     }
-    rows.push({ where, phases, total: res.ms, cpu: res.cpu, sent: (await stats()).bytesSent });
+    // The hardware's share, same bytes, same medium, same run: the initramfs apply
+    // just installed, hashed by openssl and read with O_DIRECT by dd; curl -o for the
+    // network + write floor.
+    const image = join(row.dev, 'slots/b/kubesolo-os.gz');
+    const sha = await timeOnce('openssl', ['dgst', '-sha256', image]);
+    const dd = await timeOnce('dd', [
+      `if=${image}`,
+      'iflag=direct',
+      'bs=1M',
+      'of=/dev/null',
+      'status=none',
+    ]);
+    const curl = setup.rows[`curl-${where}`];
+    curl.prepare();
+    const curlRes = await timeOnce(curl.cmd[0], curl.cmd[1]);
+    rows.push({
+      where,
+      phases,
+      total: res.ms,
+      cpu: res.cpu,
+      serverCpu,
+      sha: sha.ms,
+      dd: dd.ms,
+      curl: curlRes.ms,
+      sent: (await stats()).bytesSent,
+    });
   }
   const lines = [
     `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} by \`node bench/apply.bench.mjs --timeline\`, one run each, 1-min load average ${loadavg()[0].toFixed(1)} (shared machine): ` +
@@ -343,6 +390,15 @@ async function timeline(setup, stats, reset) {
         `| ${label} | ${rows.map((r) => (r.phases[i][1] / 1000).toFixed(2)).join(' | ')} |`,
     ),
     `| **whole process** (CPU s) | ${rows.map((r) => `${(r.total / 1000).toFixed(2)} (${(r.cpu / 1000).toFixed(2)})`).join(' | ')} |`,
+    `| CPU of the server process while it served this apply | ${rows.map((r) => (r.serverCpu / 1000).toFixed(2)).join(' | ')} |`,
+    '',
+    `The hardware, same run, same ${opts.sizeMiB} MiB file on the same medium (wall s, one run each, after \`sync\`):`,
+    '',
+    `| baseline | ${rows.map((r) => `${r.where} s`).join(' | ')} |`,
+    `| --- | ${rows.map(() => '---:').join(' | ')} |`,
+    `| \`openssl dgst -sha256\` of the installed initramfs (this CPU's SHA-256) | ${rows.map((r) => (r.sha / 1000).toFixed(2)).join(' | ')} |`,
+    `| \`dd iflag=direct bs=1M\` of it (the medium's read) | ${rows.map((r) => (r.dd / 1000).toFixed(2)).join(' | ')} |`,
+    `| \`curl -s -o\` both files (network + write) | ${rows.map((r) => (r.curl / 1000).toFixed(2)).join(' | ')} |`,
   ];
   const report = lines.join('\n');
   console.log('\n' + report);

@@ -6,7 +6,7 @@
  * New images arrive in the slot's incoming directory (INCOMING_DIR, on the slot's own
  * filesystem): the download streams there, is verified while it arrives, fsynced and
  * renamed to its final name in that directory. Nothing is copied afterwards;
- * installing is renames plus one read-back pass.
+ * installing is renames plus the comparison of one read-back pass.
  *
  * Install order, so that the slot is never selectable half-written:
  *   1. write the new `version` into a temp file and fsync it (the only allocation
@@ -16,8 +16,9 @@
  *   3. rename the kernel and the initramfs from the incoming directory over the old
  *      ones; fsync both directories.
  *   4. read both files back once from the medium (read-back.ts) and compare with the
- *      expected digests. A mismatch stops here and leaves the slot without `version`:
- *      not bootable.
+ *      expected digests; a read-back the download already did of the very same file
+ *      (same inode, trailing its writes) is compared instead of reading it again. A
+ *      mismatch stops here and leaves the slot without `version`: not bootable.
  *   5. rename `version` into place; fsync the directory. Written last, it marks the
  *      slot complete.
  */

@@ -24,8 +24,11 @@
  * means misaligned). The probe runs at the first read, when the file's first page
  * holds data: on an empty file a misaligned read is not refused, it just returns 0.
  *
- * The worker's code is a CommonJS string (`eval: true`), so the single-file bundle
- * needs no second file.
+ * One worker serves the whole process (reads are jobs, by id), started at the first
+ * read-back and kept, unreferenced while idle so that it never holds the process
+ * open: starting a thread costs more CPU than reading back a kernel image, and
+ * `activate` reads two files. Its code is a CommonJS string (`eval: true`), so the
+ * single-file bundle needs no second file.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -33,93 +36,102 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
-const { path, chunk: CHUNK, page: PAGE, step: STEP } = workerData;
-const hash = createHash('sha256');
+const { chunk: CHUNK, page: PAGE, step: STEP } = workerData;
 const read = (fd, buf, off, len, pos) =>
   new Promise((res, rej) => fs.read(fd, buf, off, len, pos, (e, n) => (e ? rej(e) : res(n))));
-let fd;
-let direct = true;
-let buffers;
-let durable = 0;
-let position = 0;
-let finishing = false;
-let pumping = false;
-let failed = false;
-let done = false;
-const raw = Buffer.allocUnsafeSlow(2 * CHUNK + PAGE);
-function fail(e) {
-  failed = true;
-  parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
-}
-try {
+const jobs = new Map();
+
+function open(id, path) {
+  const job = { id, hash: createHash('sha256'), direct: true, durable: 0, position: 0,
+    finishing: false, pumping: false, over: false, fd: undefined, buffers: undefined };
+  jobs.set(id, job);
   try {
-    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+    try {
+      job.fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+    } catch (e) {
+      if (e.code !== 'EINVAL') throw e;
+      job.direct = false;
+      job.fd = fs.openSync(path, fs.constants.O_RDONLY);
+    }
   } catch (e) {
-    if (e.code !== 'EINVAL') throw e;
-    direct = false;
-    fd = fs.openSync(path, fs.constants.O_RDONLY);
+    end(job, { error: { message: String(e && e.message), code: e && e.code } });
   }
-} catch (e) {
-  fail(e);
 }
-async function align() {
+
+// Finished, failed or closed: report (unless closed), let go of the file.
+function end(job, report) {
+  if (job.over) return;
+  job.over = true;
+  jobs.delete(job.id);
+  if (job.fd !== undefined) fs.close(job.fd, () => undefined);
+  if (report) parentPort.postMessage({ id: job.id, ...report });
+}
+
+async function align(job) {
+  const raw = Buffer.allocUnsafeSlow(2 * CHUNK + PAGE);
   let base;
-  if (direct) {
+  if (job.direct) {
     for (let off = 0; off < PAGE && base === undefined; off += STEP) {
       try {
-        await read(fd, raw, off, PAGE, 0);
+        await read(job.fd, raw, off, PAGE, 0);
         base = off;
       } catch (e) {
         if (e.code !== 'EINVAL') throw e;
       }
     }
-    if (base === undefined) direct = false;
+    if (base === undefined) job.direct = false;
   }
   const b = base ?? 0;
-  buffers = [raw.subarray(b, b + CHUNK), raw.subarray(b + CHUNK, b + 2 * CHUNK)];
+  job.buffers = [raw.subarray(b, b + CHUNK), raw.subarray(b + CHUNK, b + 2 * CHUNK)];
 }
-const canRead = (at) => finishing || at + CHUNK <= durable;
+
+const canRead = (job) => job.finishing || job.position + CHUNK <= job.durable;
+
 // Reads whole chunks of the durable prefix, double-buffered (the next read runs on
 // the thread pool while this chunk hashes); on finish, reads on to the end of file.
-async function pump() {
-  if (pumping || failed || done || fd === undefined) return;
-  pumping = true;
+async function pump(job) {
+  if (job.pumping || job.over || !canRead(job)) return;
+  job.pumping = true;
   try {
-    if (!canRead(position)) return;
-    if (buffers === undefined) await align();
+    if (job.buffers === undefined) await align(job);
     let turn = 0;
-    let pending = read(fd, buffers[turn], 0, CHUNK, position);
+    let pending = read(job.fd, job.buffers[turn], 0, CHUNK, job.position);
     for (;;) {
       const n = await pending;
-      const current = buffers[turn];
-      position += n;
+      if (job.over) return;
+      const current = job.buffers[turn];
+      job.position += n;
       const more = n === CHUNK;
-      if (!more && !finishing) throw new Error('file ended before its durable size');
+      if (!more && !job.finishing) throw new Error('file ended before its durable size');
       turn ^= 1;
-      pending = more && canRead(position) ? read(fd, buffers[turn], 0, CHUNK, position) : undefined;
-      hash.update(current.subarray(0, n));
+      pending = more && canRead(job) ? read(job.fd, job.buffers[turn], 0, CHUNK, job.position) : undefined;
+      job.hash.update(current.subarray(0, n));
       if (!more) {
-        const st = fs.fstatSync(fd);
-        done = true;
-        parentPort.postMessage({
-          done: { sha256: hash.digest('hex'), size: position, direct, dev: st.dev, ino: st.ino },
-        });
+        const st = fs.fstatSync(job.fd);
+        const done = { sha256: job.hash.digest('hex'), size: job.position, direct: job.direct,
+          dev: st.dev, ino: st.ino };
+        end(job, { done });
         return;
       }
-      if (pending === undefined) return;
+      if (pending === undefined) break;
     }
   } catch (e) {
-    fail(e);
+    end(job, { error: { message: String(e && e.message), code: e && e.code } });
   } finally {
-    pumping = false;
-    // A finish or advance that arrived during the last read.
-    if (!failed && !done && canRead(position)) void pump();
+    job.pumping = false;
   }
+  // An advance or finish that arrived during the last read.
+  void pump(job);
 }
+
 parentPort.on('message', (m) => {
-  if (m.durable !== undefined) durable = Math.max(durable, m.durable);
-  if (m.finish) finishing = true;
-  void pump();
+  if (m.open !== undefined) return open(m.id, m.open);
+  const job = jobs.get(m.id);
+  if (job === undefined) return;
+  if (m.close) return end(job);
+  if (m.durable !== undefined) job.durable = Math.max(job.durable, m.durable);
+  if (m.finish) job.finishing = true;
+  void pump(job);
 });
 `;
 
@@ -140,8 +152,79 @@ export interface ReadBack {
 }
 
 interface FromWorker {
+  id: number;
   done?: ReadBack;
   error?: { message: string; code?: string };
+}
+
+interface Job {
+  resolve: (r: ReadBack) => void;
+  reject: (err: Error) => void;
+}
+
+/** The process's read-back worker and the jobs waiting for it. */
+class ReadBackWorker {
+  readonly worker: Worker;
+  readonly jobs = new Map<number, Job>();
+  #nextId = 1;
+
+  constructor(onGone: () => void) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { chunk: CHUNK, page: PAGE, step: STEP },
+      // Its buffers live outside the heap; the heap holds a hash state per job.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+    });
+    this.worker.unref();
+    this.worker.on('message', (m: FromWorker) => {
+      const job = this.jobs.get(m.id);
+      if (job === undefined) return;
+      this.#forget(m.id);
+      if (m.done !== undefined) job.resolve(m.done);
+      else job.reject(Object.assign(new Error(m.error?.message), { code: m.error?.code }));
+    });
+    const gone = (err: Error): void => {
+      onGone();
+      for (const [id, job] of this.jobs) {
+        this.#forget(id);
+        job.reject(err);
+      }
+    };
+    this.worker.on('error', gone);
+    this.worker.on('exit', (code) => gone(new Error(`read-back worker exited (code ${code})`)));
+  }
+
+  start(path: string, job: Job): number {
+    const id = this.#nextId++;
+    if (this.jobs.size === 0) this.worker.ref();
+    this.jobs.set(id, job);
+    this.worker.postMessage({ id, open: path });
+    return id;
+  }
+
+  post(id: number, message: { durable?: number; finish?: true; close?: true }): void {
+    if (message.close) {
+      const job = this.jobs.get(id);
+      this.#forget(id);
+      job?.reject(new Error('read-back closed before it finished'));
+    }
+    this.worker.postMessage({ id, ...message });
+  }
+
+  #forget(id: number): void {
+    this.jobs.delete(id);
+    // Idle: nothing must wait for this thread when the process is done.
+    if (this.jobs.size === 0) this.worker.unref();
+  }
+}
+
+let shared: ReadBackWorker | undefined;
+
+function readBackWorker(): ReadBackWorker {
+  shared ??= new ReadBackWorker(() => {
+    shared = undefined;
+  });
+  return shared;
 }
 
 /**
@@ -150,49 +233,40 @@ interface FromWorker {
  * its sync. Errors (open, read) are the file system's, with their errno `code`.
  */
 export class TrailingReadBack {
-  readonly #worker: Worker;
+  readonly #worker: ReadBackWorker;
+  readonly #id: number;
   readonly #result: Promise<ReadBack>;
   #closed = false;
 
   constructor(path: string) {
-    this.#worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { path, chunk: CHUNK, page: PAGE, step: STEP },
-      // Its buffers live outside the heap; the heap holds one hash state.
-      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
-    });
+    this.#worker = readBackWorker();
+    let job!: Job;
     this.#result = new Promise<ReadBack>((resolve, reject) => {
-      this.#worker.on('message', (m: FromWorker) => {
-        if (m.done !== undefined) resolve(m.done);
-        if (m.error !== undefined) {
-          reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-        }
-      });
-      this.#worker.on('error', reject);
-      this.#worker.on('exit', (code) =>
-        reject(new Error(`read-back worker exited (code ${code}) before it finished`)),
-      );
+      job = { resolve, reject };
     });
     // Rejections are reported by finish(); until then they must not go unhandled.
     this.#result.catch(() => undefined);
+    this.#id = this.#worker.start(path, job);
   }
 
   /** The file's first `bytes` bytes are durable: read them back when convenient. */
   advance(bytes: number): void {
-    if (!this.#closed) this.#worker.postMessage({ durable: bytes });
+    if (!this.#closed) this.#worker.post(this.#id, { durable: bytes });
   }
 
   /** Read what is left, to the end of the file, and give the digest of the whole file. */
   finish(): Promise<ReadBack> {
-    if (!this.#closed) this.#worker.postMessage({ finish: true });
+    if (!this.#closed) this.#worker.post(this.#id, { finish: true });
     return this.#result;
   }
 
-  /** Stop the worker (idempotent); an unfinished read-back then rejects. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#worker.terminate();
+  /** Stop reading and let go of the file (idempotent); an unfinished finish() rejects. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#worker.post(this.#id, { close: true });
+    }
+    return Promise.resolve();
   }
 }
 

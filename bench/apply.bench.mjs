@@ -50,6 +50,7 @@ import {
   median,
   parseFlags,
   processTimer,
+  waitGone,
 } from './measure.mjs';
 import { recordSection } from './results-file.mjs';
 
@@ -579,6 +580,7 @@ try {
   const killer = killWhenFileReaches(part, half);
   await run(resumeRow.cmd[0], resumeRow.cmd[1], { onSpawn: killer.onSpawn });
   const killedAt = killer.killedAt;
+  await waitGone(killer.pids);
   const firstSent = (await stats()).bytesSent;
   const second = await run(resumeRow.cmd[0], resumeRow.cmd[1]);
   if (!resumeRow.check(second)) throw new Error(`resume run failed: ${second.err}`);

@@ -3,7 +3,7 @@
 // medians.
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const MiB = 1024 * 1024;
@@ -72,7 +72,10 @@ export function processTimer(tmp, nice) {
   };
 }
 
-/** SIGKILL a process and its descendants (by pid, via /proc), e.g. nice → time → node. */
+/**
+ * SIGKILL a process and its descendants (by pid, via /proc), e.g. nice → time → node.
+ * Returns the pids it signalled.
+ */
 export function killTree(pid) {
   let kids = [];
   try {
@@ -84,12 +87,27 @@ export function killTree(pid) {
   } catch {
     // already gone
   }
-  for (const k of kids) killTree(k);
+  const signalled = kids.flatMap((k) => killTree(k));
   try {
     process.kill(pid, 'SIGKILL');
+    signalled.push(pid);
   } catch {
     // already gone
   }
+  return signalled;
+}
+
+/**
+ * Wait (up to `ms`) until none of `pids` exists any more. A SIGKILLed process takes a
+ * while to be torn down and reaped on a loaded machine, and a rerun started before
+ * that finds the agent's lock still held (LOCKED).
+ */
+export async function waitGone(pids, ms = 10_000) {
+  const until = Date.now() + ms;
+  // Until reaped, even a zombie has its /proc entry, and the agent's lock counts that
+  // as its owner still running (src/agent/lock.ts).
+  const alive = (pid) => existsSync(`/proc/${pid}`);
+  while (pids.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
 }
 
 /**
@@ -116,10 +134,11 @@ export function parseFlags(argv, opts) {
 
 /**
  * An `onSpawn` for a timed run that SIGKILLs the process tree as soon as `path` holds
- * `bytes` bytes (polled every 2 ms); `result.killedAt` is the size it saw then.
+ * `bytes` bytes (polled every 2 ms); `result.killedAt` is the size it saw then,
+ * `result.pids` the processes it killed (for waitGone).
  */
 export function killWhenFileReaches(path, bytes) {
-  const result = { killedAt: 0 };
+  const result = { killedAt: 0, pids: [] };
   result.onSpawn = (child) => {
     const timer = setInterval(() => {
       let size = 0;
@@ -131,7 +150,7 @@ export function killWhenFileReaches(path, bytes) {
       if (size >= bytes) {
         result.killedAt = size;
         clearInterval(timer);
-        killTree(child.pid);
+        result.pids = killTree(child.pid);
       }
     }, 2);
     child.on('exit', () => clearInterval(timer));

@@ -53,6 +53,10 @@ export interface MetricsInput {
   lastApplyBytes?: number | undefined;
   /** Seconds that apply took. */
   lastApplySeconds?: number | undefined;
+  /** The device's rollout bucket (0..99) for the version on offer. */
+  rolloutBucket?: number | undefined;
+  /** The anti-rollback floor (src/agent/floor.ts). */
+  floorVersion?: string | undefined;
 }
 
 /**
@@ -81,6 +85,8 @@ export const METRIC_NAMES = {
   activated: 'kubesolo_update_activated_timestamp_seconds',
   lastApplyBytes: 'kubesolo_update_last_apply_bytes',
   lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
+  rolloutBucket: 'kubesolo_update_rollout_bucket',
+  floorVersionNumber: 'kubesolo_update_floor_version_number',
 } as const;
 
 /** A reason as a label value: a reason code, or OTHER for anything else. */
@@ -259,6 +265,22 @@ export function renderMetrics(input: MetricsInput): string {
   if (input.lastApplySeconds !== undefined) {
     w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
   }
+
+  // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.
+  w.family(
+    METRIC_NAMES.rolloutBucket,
+    'gauge',
+    "The device's rollout bucket (0..99) for the version on offer; a wave of P % reaches it when P > bucket.",
+  );
+  if (input.rolloutBucket !== undefined) w.sample(METRIC_NAMES.rolloutBucket, input.rolloutBucket);
+
+  const floor = input.floorVersion === undefined ? undefined : versionNumber(input.floorVersion);
+  w.family(
+    METRIC_NAMES.floorVersionNumber,
+    'gauge',
+    'Anti-rollback floor as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
+  );
+  if (floor !== undefined) w.sample(METRIC_NAMES.floorVersionNumber, floor);
 
   return w.lines.map((l) => l + '\n').join('');
 }

@@ -223,7 +223,9 @@ export function decideRollout(
   } else {
     const state = position.next
       ? `${describeWave(schedule, position.next.wave - 1)} opens ${formatUtc(position.next.opensAt)}`
-      : `all ${schedule.waves.length} waves are open (${position.openPercent} %)`;
+      : schedule.waves.length === 1
+        ? `the only wave is open (${position.openPercent} %)`
+        : `all ${schedule.waves.length} waves are open (${position.openPercent} %)`;
     const mine =
       deviceWave === undefined
         ? bucket === undefined

@@ -155,7 +155,10 @@ describe('fleet safety over HTTP, through the binaries', () => {
       const r = await agent(['apply']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.doc.outcome, 'staged');
-      assert.ok(logLines(r.stderr).some((l) => /no public key configured/.test(String(l.msg))));
+      const warning = logLines(r.stderr).find((l) =>
+        /no public key configured/.test(String(l.msg)),
+      );
+      assert.equal(warning?.level, 'warn', r.stderr);
     });
   });
 

@@ -225,22 +225,13 @@ export function renderMetrics(input: MetricsInput): string {
     w.sample(METRIC_NAMES.available, 1, labels({ version: input.availableVersion }));
   }
 
-  const running = input.version === undefined ? undefined : versionNumber(input.version);
-  w.family(
-    METRIC_NAMES.versionNumber,
-    'gauge',
-    'Running version as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
-  );
-  if (running !== undefined) w.sample(METRIC_NAMES.versionNumber, running);
-
-  const offered =
-    input.availableVersion === undefined ? undefined : versionNumber(input.availableVersion);
-  w.family(
+  versionNumberFamily(w, METRIC_NAMES.versionNumber, 'Running version', input.version);
+  versionNumberFamily(
+    w,
     METRIC_NAMES.availableVersionNumber,
-    'gauge',
-    'Version on offer as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
+    'Version on offer',
+    input.availableVersion,
   );
-  if (offered !== undefined) w.sample(METRIC_NAMES.availableVersionNumber, offered);
 
   w.family(
     METRIC_NAMES.activated,
@@ -274,15 +265,26 @@ export function renderMetrics(input: MetricsInput): string {
   );
   if (input.rolloutBucket !== undefined) w.sample(METRIC_NAMES.rolloutBucket, input.rolloutBucket);
 
-  const floor = input.floorVersion === undefined ? undefined : versionNumber(input.floorVersion);
-  w.family(
+  versionNumberFamily(
+    w,
     METRIC_NAMES.floorVersionNumber,
-    'gauge',
-    'Anti-rollback floor as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
+    'Anti-rollback floor',
+    input.floorVersion,
   );
-  if (floor !== undefined) w.sample(METRIC_NAMES.floorVersionNumber, floor);
 
   return w.lines.map((l) => l + '\n').join('');
+}
+
+/** A gauge of a version as a number (`what` names it in the help); no sample when unknown. */
+function versionNumberFamily(
+  w: Writer,
+  name: string,
+  what: string,
+  version: string | undefined,
+): void {
+  const n = version === undefined ? undefined : versionNumber(version);
+  w.family(name, 'gauge', `${what} as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.`);
+  if (n !== undefined) w.sample(name, n);
 }
 
 /** The Content-Type a `/metrics` endpoint serves this text with. */

@@ -121,17 +121,20 @@ describe('fleet safety over HTTP, through the binaries', () => {
   }
 
   const floorFile = () => dev.path('var/lib/kubesolo/update/floor.json');
+  /** update.conf of the test device (dir slots, this server) with `extra`; no key unless given. */
+  const deviceConfig = (extra: Record<string, string>) => ({
+    slot_backend: 'dir',
+    slot_a_dir: '/slots/a',
+    slot_b_dir: '/slots/b',
+    grubenv: '/boot/grub/grubenv',
+    server: server.url,
+    ...extra,
+  });
 
   describe('secure by default', () => {
     it('no key configured: check and apply refuse (PUBKEY_REQUIRED, exit 2), nothing written', async () => {
       await publish('v1.1.0');
-      await dev.writeConfig({
-        slot_backend: 'dir',
-        slot_a_dir: '/slots/a',
-        slot_b_dir: '/slots/b',
-        grubenv: '/boot/grub/grubenv',
-        server: server.url,
-      });
+      await dev.writeConfig(deviceConfig({}));
       for (const cmd of ['check', 'apply']) {
         const r = await agent([cmd]);
         assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
@@ -144,14 +147,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
     it('allow_unsigned=true (a lab) installs an unsigned release, and says so', async () => {
       await publish('v1.1.0');
       // The lab device has no key: the signatures next to the images are simply not read.
-      await dev.writeConfig({
-        slot_backend: 'dir',
-        slot_a_dir: '/slots/a',
-        slot_b_dir: '/slots/b',
-        grubenv: '/boot/grub/grubenv',
-        server: server.url,
-        allow_unsigned: 'true',
-      });
+      await dev.writeConfig(deviceConfig({ allow_unsigned: 'true' }));
       const r = await agent(['apply']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.doc.outcome, 'staged');
@@ -305,6 +301,10 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.equal((await readJson(floorFile())).version, 'v1.1.0');
       assert.equal((await readJson(floorFile())).source, 'commit');
 
+      // A power cut right after the commit lost the floor write: the next apply records
+      // it again from state.json (phase success, to_version) before judging anything.
+      await rm(floorFile());
+
       // The mirror serves the old, validly signed latest.json again.
       await writeFile(join(site, 'latest.json'), old);
       await writeFile(join(site, 'latest.json.sig'), oldSig);
@@ -313,6 +313,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.equal(replay.code, 3, replay.stderr);
       assert.equal(replay.doc.error.code, 'BELOW_FLOOR');
       assert.match(replay.doc.error.message, /v1\.0\.5 is below the anti-rollback floor v1\.1\.0/);
+      assert.equal((await readJson(floorFile())).version, 'v1.1.0');
       const c = await agent(['check', '--allow-downgrade']);
       assert.equal(c.code, 3);
       const floor = (c.doc.gates as { gate: string; code?: string }[]).find(
@@ -389,15 +390,9 @@ describe('fleet safety over HTTP, through the binaries', () => {
       await rm(dev.path('etc/kubesolo/update.pub'));
       await mkdir(dev.path('etc/kubesolo/keys.d'));
       await writeFile(dev.path('etc/kubesolo/keys.d/2027.pub'), `${await pubNew()}\n`);
-      await dev.writeConfig({
-        slot_backend: 'dir',
-        slot_a_dir: '/slots/a',
-        slot_b_dir: '/slots/b',
-        grubenv: '/boot/grub/grubenv',
-        server: server.url,
-        pubkey: '/etc/kubesolo/keys.d',
-        health_checks: 'disk_writable',
-      });
+      await dev.writeConfig(
+        deviceConfig({ pubkey: '/etc/kubesolo/keys.d', health_checks: 'disk_writable' }),
+      );
 
       // The retired key signs nothing the device accepts any more.
       await publish('v1.4.0', [], keyOld());

@@ -96,6 +96,25 @@ describe('fleet safety over HTTP, through the binaries', () => {
     return r;
   }
 
+  /** `publish --json` of the v1.1.0 build as `version` with `extra`, whatever it answers. */
+  function publishArgs(version: string, extra: string[]) {
+    return runRelease([
+      'publish',
+      '--key',
+      keyOld(),
+      '--release-version',
+      version,
+      '--kernel',
+      join(work, 'build/v1.1.0/vmlinuz'),
+      '--initramfs',
+      join(work, 'build/v1.1.0/kubesolo-os.gz'),
+      '--out',
+      site,
+      '--json',
+      ...extra,
+    ]);
+  }
+
   async function agent(args: string[]) {
     const r = await runAgent([...args, '--root', dev.root, '--json']);
     return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
@@ -196,7 +215,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.equal(gate?.pass, false);
       assert.equal(gate?.code, 'ROLLOUT_NOT_OPEN');
       assert.match(
-        gate!.message,
+        gate.message,
         new RegExp(
           `^wave 2 of 3 \\(${bucket + 1} %\\) opens .* UTC; this device is in bucket ${bucket}$`,
         ),
@@ -268,24 +287,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.equal(v.code, 0, v.stderr);
       assert.match(v.stdout, /wave 1 of 2\s+1 %\s+opens 2026-12-01 14:00 UTC \(start \+ 0s\)/);
       assert.match(v.stdout, /wave 2 of 2\s+100 %\s+opens 2026-12-04 14:00 UTC \(start \+ 3d\)/);
-      const bad = await runRelease([
-        'publish',
-        '--key',
-        keyOld(),
-        '--release-version',
-        'v1.1.1',
-        '--kernel',
-        join(work, 'build/v1.1.0/vmlinuz'),
-        '--initramfs',
-        join(work, 'build/v1.1.0/kubesolo-os.gz'),
-        '--out',
-        site,
-        '--wave',
-        '10@1d',
-        '--wave',
-        '5@2d',
-        '--json',
-      ]);
+      const bad = await publishArgs('v1.1.1', ['--wave', '10@1d', '--wave', '5@2d']);
       assert.equal(bad.code, 2, bad.stderr);
       assert.equal(JSON.parse(bad.stdout).error.code, 'INVALID_WAVE');
     });
@@ -423,24 +425,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
         JSON.parse(await readFile(join(site, 'latest.json'), 'utf8')).expires,
         undefined,
       );
-      const both = await runRelease([
-        'publish',
-        '--key',
-        keyOld(),
-        '--release-version',
-        'v1.1.0',
-        '--kernel',
-        join(work, 'build/v1.1.0/vmlinuz'),
-        '--initramfs',
-        join(work, 'build/v1.1.0/kubesolo-os.gz'),
-        '--out',
-        site,
-        '--force',
-        '--no-expiry',
-        '--expires-in',
-        '1d',
-        '--json',
-      ]);
+      const both = await publishArgs('v1.1.0', ['--force', '--no-expiry', '--expires-in', '1d']);
       assert.equal(both.code, 2);
       assert.equal(JSON.parse(both.stdout).error.code, 'CONFLICTING_OPTIONS');
     });

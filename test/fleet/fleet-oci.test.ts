@@ -149,7 +149,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     );
     assert.equal(gate?.code, 'ROLLOUT_NOT_OPEN');
     assert.match(
-      gate!.message,
+      gate.message,
       new RegExp(`wave 2 of 2 \\(100 %\\) opens .*; this device is in bucket ${bucket}$`),
     );
     const a = await agent('apply', 'v1.2.0');

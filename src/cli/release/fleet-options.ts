@@ -68,7 +68,7 @@ function parseWaves(values: OptionValues, now: Date): RolloutSchedule | undefine
     return parseRollout({ start: start ?? rfc3339(now), waves: list });
   } catch (err) {
     if (!(err instanceof KubesoloError)) throw err;
-    const field = String(err.details.field ?? '');
+    const field = typeof err.details.field === 'string' ? err.details.field : '';
     throw new UsageError(
       'INVALID_WAVE',
       `${field === 'rollout.start' ? '--rollout-start' : '--wave'}: ${err.message}`,

@@ -34,8 +34,10 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
   before(async () => {
     reg = await startRegistry();
     tmp = await mkdtemp(join(tmpdir(), 'ks-fleet-oci-'));
-    const kg = await runRelease(['keygen', '--out', join(tmp, 'keys')]);
-    assert.equal(kg.code, 0, kg.stderr);
+    for (const dir of ['keys', 'keys-new']) {
+      const kg = await runRelease(['keygen', '--out', join(tmp, dir)]);
+      assert.equal(kg.code, 0, kg.stderr);
+    }
   });
   after(async () => {
     await reg?.stop();
@@ -50,7 +52,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     await dev?.cleanup();
   });
 
-  async function push(tag: string, extra: string[] = []) {
+  async function push(tag: string, extra: string[] = [], key = join(tmp, 'keys/release.key')) {
     await writeFile(join(tmp, 'vmlinuz'), randomBytes(40_000));
     await writeFile(join(tmp, 'kubesolo-os.gz'), randomBytes(90_000));
     const r = await runRelease([
@@ -68,7 +70,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
       '--initramfs',
       join(tmp, 'kubesolo-os.gz'),
       '--key',
-      join(tmp, 'keys/release.key'),
+      key,
       ...extra,
     ]);
     assert.equal(r.code, 0, r.stderr);
@@ -171,6 +173,30 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     const below = await agent('apply', 'v1.2.5');
     assert.equal(below.code, 3, below.stderr);
     assert.equal(below.doc.error.code, 'BELOW_FLOOR');
+  });
+
+  it('key rotation: a key set trusts old and new, a retired key is refused', async () => {
+    const newKey = join(tmp, 'keys-new/release.key');
+    const pub = async (dir: string) =>
+      (await readFile(join(tmp, dir, 'release.pub'), 'utf8')).trim();
+    await push('v1.5.0', [], newKey);
+    const early = await agent('apply', 'v1.5.0');
+    assert.equal(early.code, 4, early.stderr);
+    assert.equal(early.doc.error.code, 'SIGNATURE_INVALID');
+    // The release that shipped the new key (signed by the old one) is in: both trusted.
+    await writeFile(
+      dev.path('etc/kubesolo/update.pub'),
+      `${await pub('keys')}\n${await pub('keys-new')}\n`,
+    );
+    const both = await agent('apply', 'v1.5.0');
+    assert.equal(both.code, 0, both.stderr);
+    assert.equal(both.doc.outcome, 'staged');
+    // Retired: only the new key; a release signed by the old key is refused.
+    await writeFile(dev.path('etc/kubesolo/update.pub'), `${await pub('keys-new')}\n`);
+    await push('v1.6.0');
+    const retired = await agent('apply', 'v1.6.0');
+    assert.equal(retired.code, 4, retired.stderr);
+    assert.equal(retired.doc.error.code, 'SIGNATURE_INVALID');
   });
 
   it('secure by default: a device with no key refuses a registry release (PUBKEY_REQUIRED, exit 2)', async () => {

@@ -17,6 +17,7 @@ import {
   type ReleaseFacts,
   type WindowFacts,
 } from './gates.js';
+import { shortDeviceId } from '../fleet/device-id.js';
 import { effectiveFloor, floorGate } from './floor.js';
 import { recordCommittedFloor } from './fleet-store.js';
 import { canStartAttempt, type Phase } from './phases.js';
@@ -210,9 +211,15 @@ async function fleetFacts(
   const md = release.metadata;
   let deviceId: string | undefined;
   if (md.rollout !== undefined) {
-    deviceId = record
-      ? (await deps.fleet.ensureDeviceId()).id
-      : (await deps.fleet.readDeviceId())?.id;
+    const id = record ? await deps.fleet.ensureDeviceId() : await deps.fleet.readDeviceId();
+    if (record && id && id.source !== 'stored') {
+      // Never the whole identifier: it decides this device's place in every rollout.
+      deps.log.info('rollout identifier kept on the data partition', {
+        id: shortDeviceId(id.id),
+        from: id.source,
+      });
+    }
+    deviceId = id?.id;
   }
   if (record && md.minVersion !== undefined && release.metadataSigned) {
     const { floor, raised } = await deps.fleet.raiseFloor({

@@ -232,7 +232,11 @@ describe('fleet safety over HTTP, through the binaries', () => {
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
       assert.equal(st.phase, 'failed');
       assert.equal(st.reason, 'ROLLOUT_NOT_OPEN');
-      // apply keeps the identifier it used: the same bucket from now on, whoever runs it.
+      // apply keeps the identifier it used: the same bucket from now on, whoever runs it,
+      // and logs only its first 8 characters.
+      const kept = logLines(a.stderr).find((l) => /rollout identifier kept/.test(String(l.msg)));
+      assert.match(String(kept?.id), /^[0-9a-f]{8}…$/);
+      assert.equal(kept?.from, 'machine-id');
       assert.match(
         await readFile(dev.path('var/lib/kubesolo/update/device-id'), 'utf8'),
         /^[0-9a-f]{64}\n$/,

@@ -373,6 +373,10 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       ...(releaseNotes !== undefined ? { releaseNotes } : {}),
       ...(releaseDate !== undefined ? { releaseDate } : {}),
       ...(base?.expires !== undefined ? { expires: base.expires } : {}),
+      // Waves and the floor come only from the latest.json layer (docs/oci.md): no
+      // annotation carries them.
+      ...(base?.rollout !== undefined ? { rollout: base.rollout } : {}),
+      ...(base?.minVersion !== undefined ? { minVersion: base.minVersion } : {}),
     };
   }
 

@@ -12,6 +12,8 @@ export const DEFAULT_PATHS = {
   kubeconfig: '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
   dataDir: '/var/lib/kubesolo',
   pubkey: '/etc/kubesolo/update.pub',
+  /** machine-id(5): where the rollout device identifier is derived from (src/fleet/device-id.ts). */
+  machineId: '/etc/machine-id',
 } as const;
 
 /**

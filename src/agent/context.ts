@@ -30,6 +30,7 @@ import type { UpdateSource } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
 import { goArch, NODE_BLOCK_LABEL, type NodeBlockInput } from './gates.js';
 import { takeRunLock } from './lock.js';
+import { createFleetStore } from './fleet-store.js';
 import { createStateStore } from './state.js';
 
 /** What a command asks of the device, straight from its parsed global options. */
@@ -142,6 +143,19 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
   });
 }
 
+/**
+ * Secure by default (docs/operating.md): with no key configured nothing would be
+ * authenticated, so the agent refuses unless the operator said `allow_unsigned=true`
+ * (labs). The agent this project comes from installed unsigned images here.
+ */
+function requireKeyOrLab(settings: Settings): void {
+  if (settings.pubkey || settings.allowUnsigned) return;
+  throw new ConfigError(
+    'PUBKEY_REQUIRED',
+    'no release key configured: set pubkey= in update.conf (the release.pub of kubesolo-release keygen, or a key set; --pubkey for one run), or allow_unsigned=true on a lab device to install releases nothing authenticates (docs/operating.md "Secure by default")',
+  );
+}
+
 export async function createAgentContext(
   request: AgentRequest,
   log: Logger,
@@ -178,13 +192,20 @@ export async function createAgentContext(
   const bootEnv = createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
   const slots = slotStoreFor(settings, root, log);
   const state = createStateStore(paths.state, clock, log);
+  const fleet = createFleetStore(
+    { state: paths.state, machineId: underRoot(root, DEFAULT_PATHS.machineId) },
+    clock,
+  );
 
   // Sources and the Kubernetes client pull in undici and yaml: load them only when a
   // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
   async function openSource(): Promise<UpdateSource> {
-    const { loadPublicKey } = await import('../crypto/keys.js');
-    const publicKey = settings.pubkey
-      ? await loadPublicKey(underRoot(root, settings.pubkey))
+    // Nothing to fetch is said first; then whether what is fetched could be trusted.
+    if (settings.server || settings.registry) requireKeyOrLab(settings);
+    // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
+    const { loadKeySet } = await import('../crypto/key-set.js');
+    const publicKeys = settings.pubkey
+      ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
       : undefined;
     const common = {
       allowUnsignedMetadata: settings.allowUnsignedMetadata,
@@ -199,7 +220,7 @@ export async function createAgentContext(
         registry: settings.registry,
         ...(settings.tag ? { tag: settings.tag } : {}),
         architecture: goArch(),
-        ...(publicKey ? { publicKey: Buffer.from(publicKey) } : {}),
+        ...(publicKeys ? { publicKeys } : {}),
         credentials: {
           ...(settings.registryUsername ? { username: settings.registryUsername } : {}),
           ...(settings.registryPassword ? { password: settings.registryPassword } : {}),
@@ -220,7 +241,7 @@ export async function createAgentContext(
       ...common,
       clock,
       metadataUrl: metadataUrlFor(settings.server),
-      ...(publicKey ? { publicKey } : {}),
+      ...(publicKeys ? { publicKeys } : {}),
     });
   }
 
@@ -270,6 +291,7 @@ export async function createAgentContext(
     bootEnv,
     slots,
     state,
+    fleet,
     clock,
     log,
     openSource,

@@ -8,6 +8,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SlotStore } from '../slots/types.js';
 import type { ProgressEvent, UpdateSource } from '../transport/source.js';
+import type { FleetStore } from './fleet-store.js';
 import type { NodeBlockInput } from './gates.js';
 import type { Lock, LockMode } from './lock.js';
 import type { StateStore } from './state.js';
@@ -26,6 +27,8 @@ export interface AgentDeps {
   bootEnv: BootEnv;
   slots: SlotStore;
   state: StateStore;
+  /** The anti-rollback floor and the rollout device identifier. */
+  fleet: FleetStore;
   clock: Clock;
   log: Logger;
   /** The configured update source; throws UsageError when none is configured. */

@@ -10,13 +10,17 @@ import { compareVersions } from '../config/version.js';
 import { GateError, type KubesoloError } from '../errors.js';
 import type { ReleaseMetadata } from '../metadata/model.js';
 import type { LifecyclePolicy } from './deps.js';
+import { floorGate } from './floor.js';
+import { rolloutGate } from './rollout-gate.js';
 
 export type GateName =
   | 'maintenance_window'
+  | 'rollout'
   | 'channel'
   | 'architecture'
   | 'min_compatible_version'
   | 'version'
+  | 'floor'
   | 'free_space'
   | 'node_block';
 
@@ -219,6 +223,10 @@ export interface ReleaseFacts extends WindowFacts {
   runningSlot: Slot | undefined;
   /** undefined: not known (`check` reports it as the version gate's refusal). */
   runningVersion: string | undefined;
+  /** The rollout device identifier; undefined: none yet (src/fleet/device-id.ts). */
+  deviceId: string | undefined;
+  /** The anti-rollback floor the release is judged against (src/agent/floor.ts). */
+  floor: string | undefined;
 }
 
 export interface PreflightFacts extends ReleaseFacts {
@@ -263,6 +271,21 @@ export const GATES: readonly GateEntry[] = [
       maintenanceWindowGate(f.policy.maintenanceWindow, f.now, f.force, f.policy.timeZone),
   },
   {
+    // Right after the window: a policy gate like it (--force overrides), read from the
+    // signed metadata (docs/operating.md "Rolling a release out in waves").
+    stage: 'release',
+    gate: 'rollout',
+    evaluate: (f) =>
+      rolloutGate({
+        schedule: f.metadata.rollout,
+        version: f.metadata.version,
+        runningVersion: f.runningVersion,
+        deviceId: f.deviceId,
+        now: f.now,
+        force: f.force,
+      }),
+  },
+  {
     stage: 'release',
     gate: 'channel',
     evaluate: (f) => channelGate(f.policy.channel, f.metadata.channel),
@@ -287,6 +310,12 @@ export const GATES: readonly GateEntry[] = [
       !f.runningVersion
         ? runningVersionUnknown(f.runningSlot)
         : versionGate(f.runningVersion, f.metadata.version, f.allowDowngrade),
+  },
+  {
+    // Security, not policy: neither --force nor --allow-downgrade passes it.
+    stage: 'release',
+    gate: 'floor',
+    evaluate: (f) => (!f.runningVersion ? undefined : floorGate(f.floor, f.metadata.version)),
   },
   {
     stage: 'preflight',

@@ -14,6 +14,7 @@ import type { HealthOptions, HealthReport } from '../health/types.js';
 import { parseHealthChecks, waitForHealthy, type WaitResult } from '../health/run.js';
 import type { AgentContext } from './context.js';
 import type { AgentDeps } from './deps.js';
+import { recordCommittedFloor } from './fleet-store.js';
 import { reconcile } from './lifecycle.js';
 import type { UpdateState } from './state.js';
 
@@ -173,6 +174,8 @@ export async function runHealthcheck(
         lastError: undefined,
         reason: undefined,
       });
+      // After the commit: the floor never keeps a healthy slot from being kept.
+      await recordCommittedFloor(deps.fleet, done, log);
       log.info('health checks passed: new slot committed', {
         slot: state.targetSlot,
         version: state.toVersion,

@@ -17,6 +17,9 @@ import {
   type ReleaseFacts,
   type WindowFacts,
 } from './gates.js';
+import { shortDeviceId } from '../fleet/device-id.js';
+import { effectiveFloor, floorGate } from './floor.js';
+import { recordCommittedFloor } from './fleet-store.js';
 import { canStartAttempt, type Phase } from './phases.js';
 import { lifecycleError } from './reasons.js';
 import { nextState, type UpdateState } from './state.js';
@@ -195,6 +198,43 @@ export interface CheckReport {
   release?: Release;
 }
 
+/**
+ * What the rollout and floor gates read. `apply` (record) keeps the device identifier
+ * on the data partition and raises the floor to a signed `min_version`; `check` writes
+ * nothing and judges by the same effective floor.
+ */
+async function fleetFacts(
+  deps: AgentDeps,
+  release: Release,
+  record: boolean,
+): Promise<Pick<ReleaseFacts, 'deviceId' | 'floor'>> {
+  const md = release.metadata;
+  let deviceId: string | undefined;
+  if (md.rollout !== undefined) {
+    const id = record ? await deps.fleet.ensureDeviceId() : await deps.fleet.readDeviceId();
+    if (record && id && id.source !== 'stored') {
+      // Never the whole identifier: it decides this device's place in every rollout.
+      deps.log.info('rollout identifier kept on the data partition', {
+        id: shortDeviceId(id.id),
+        from: id.source,
+      });
+    }
+    deviceId = id?.id;
+  }
+  if (record && md.minVersion !== undefined && release.metadataSigned) {
+    const { floor, raised } = await deps.fleet.raiseFloor({
+      version: md.minVersion,
+      source: 'min_version',
+      release: md.version,
+    });
+    if (raised) {
+      deps.log.info('anti-rollback floor raised', { floor: floor.version, source: 'min_version' });
+    }
+  }
+  const recorded = await deps.fleet.readFloor();
+  return { deviceId, floor: effectiveFloor(recorded, md.minVersion, release.metadataSigned) };
+}
+
 /** Evaluate every gate for the release on offer and report each verdict. Changes no state. */
 export async function check(
   deps: AgentDeps,
@@ -212,6 +252,7 @@ export async function check(
     allowDowngrade: options.allowDowngrade,
     runningSlot,
     runningVersion: current,
+    ...(await fleetFacts(deps, release, false)),
   };
   const releaseGates = await evaluateGates('release', facts);
   const version = releaseGates.find((g) => g.gate === 'version');
@@ -266,6 +307,8 @@ export type ApplyResult =
 export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<ApplyResult> {
   const { log } = deps;
   let { state, boot } = await reconcile(deps);
+  // A commit whose floor write was lost (power cut) is recorded now.
+  await recordCommittedFloor(deps.fleet, state, log);
 
   if (!canStartAttempt(state.phase)) {
     // Not recorded as `failed`: that would lose track of the pending activation.
@@ -371,6 +414,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       allowDowngrade: options.allowDowngrade,
       runningSlot: running,
       runningVersion: current,
+      ...(await fleetFacts(deps, release, true)),
     };
     const releaseGates = await passGates('release', facts, gates);
     if (releaseGates.some((g) => g.gate === 'version' && g.code === 'UP_TO_DATE')) {
@@ -515,6 +559,28 @@ async function stagedSlotIntact(
   }
 }
 
+/**
+ * An operator's rollback may take the device below the anti-rollback floor: allowed (it
+ * is the way back), and said, since the next update must still be at or above it.
+ */
+async function warnBelowFloor(deps: AgentDeps, to: Slot): Promise<void> {
+  const floor = await deps.fleet.readFloor().catch(() => undefined);
+  const version = await deps.slots.readVersion(to).catch(() => undefined);
+  if (floor === undefined || version === undefined) return;
+  let below: boolean;
+  try {
+    below = !floorGate(floor.version, version).pass;
+  } catch {
+    // A version the gates cannot order says nothing about the floor: never fail a rollback.
+    return;
+  }
+  if (!below) return;
+  deps.log.warn(
+    `slot ${to} (${version}) is below the anti-rollback floor ${floor.version}; the next update must be at or above it`,
+    { code: 'BELOW_FLOOR_ROLLBACK', floor: floor.version, version },
+  );
+}
+
 /** Boot the other slot next (trusted), refusing when it holds nothing bootable. */
 export async function rollback(deps: AgentDeps): Promise<{ state: UpdateState; slot: Slot }> {
   // Works whenever GRUB's environment is writable: state.json is recorded if it can be.
@@ -531,6 +597,7 @@ export async function rollback(deps: AgentDeps): Promise<{ state: UpdateState; s
   }
   await deps.slots.flushForBootloader(to);
   await deps.bootEnv.forceRollback();
+  await warnBelowFloor(deps, to);
   const next = await recordTransition(deps, 'best-effort', state, 'rolled_back', {
     reason: 'MANUAL_ROLLBACK',
     lastError: `manual rollback to slot ${to}`,

@@ -2,6 +2,7 @@
  * What `metrics` reports: the renderer's input (src/metrics/exposition.ts) from
  * state.json and the boot side, read fresh for every snapshot.
  */
+import { rolloutBucket } from '../fleet/rollout.js';
 import { renderMetrics, type MetricsInput } from '../metrics/exposition.js';
 import type { AgentContext } from './context.js';
 import type { UpdateState } from './state.js';
@@ -51,5 +52,28 @@ export async function metricsSnapshot(agent: AgentContext): Promise<string> {
   const version = boot.runningSlot
     ? await agent.deps.slots.readVersion(boot.runningSlot)
     : undefined;
-  return renderMetrics(metricsInput(state, boot, version, agent.deps.policy.channel));
+  return renderMetrics({
+    ...metricsInput(state, boot, version, agent.deps.policy.channel),
+    ...(await fleetMetrics(agent, state.availableVersion)),
+  });
+}
+
+/**
+ * The rollout bucket for the version on offer and the floor. Read-only like the rest
+ * of `metrics`; an unreadable file leaves its series out instead of failing the scrape.
+ */
+async function fleetMetrics(
+  agent: AgentContext,
+  availableVersion: string | undefined,
+): Promise<Pick<MetricsInput, 'rolloutBucket' | 'floorVersion'>> {
+  const { fleet } = agent.deps;
+  const id = await fleet.readDeviceId().catch(() => undefined);
+  const floor = await fleet.readFloor().catch(() => undefined);
+  return {
+    rolloutBucket:
+      id === undefined || availableVersion === undefined
+        ? undefined
+        : rolloutBucket(id.id, availableVersion),
+    floorVersion: floor?.version,
+  };
 }

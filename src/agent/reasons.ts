@@ -20,10 +20,12 @@ import {
 /** code → exit code; `null` for codes that are only recorded (never an exit). */
 export const LIFECYCLE_REASONS = {
   OUTSIDE_MAINTENANCE_WINDOW: ExitCode.REFUSED,
+  ROLLOUT_NOT_OPEN: ExitCode.REFUSED,
   CHANNEL_MISMATCH: ExitCode.REFUSED,
   ARCH_MISMATCH: ExitCode.REFUSED,
   VERSION_INCOMPATIBLE: ExitCode.REFUSED,
   DOWNGRADE_REFUSED: ExitCode.REFUSED,
+  BELOW_FLOOR: ExitCode.REFUSED,
   INSUFFICIENT_SPACE: ExitCode.REFUSED,
   NODE_UPDATE_BLOCKED: ExitCode.REFUSED,
   RUNNING_SLOT_UNKNOWN: ExitCode.REFUSED,

@@ -72,3 +72,10 @@ export function stringOpt(values: OptionValues, name: string): string | undefine
 export function boolOpt(values: OptionValues, name: string): boolean {
   return values[name] === true;
 }
+
+/** A repeatable option's values (`--wave A --wave B`), in the order given. */
+export function listOpt(values: OptionValues, name: string): string[] {
+  const v = values[name];
+  if (Array.isArray(v)) return v;
+  return typeof v === 'string' ? [v] : [];
+}

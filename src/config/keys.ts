@@ -102,6 +102,7 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     parse: boolean,
   },
   // --- ours ---
+  allowUnsigned: { key: 'allow_unsigned', field: 'allowUnsigned', parse: boolean },
   healthChecks: {
     key: 'health_checks',
     field: 'healthChecks',

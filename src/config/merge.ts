@@ -14,6 +14,7 @@ export const DEFAULTS = {
   slotBLabel: 'KSOLOB',
   autoRollbackAfter: 3,
   allowUnsignedMetadata: false,
+  allowUnsigned: false,
   healthStableSeconds: 30,
   healthcheckTimeout: 300,
   kubeconfig: DEFAULT_PATHS.kubeconfig,

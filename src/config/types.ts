@@ -8,7 +8,10 @@ export interface UpdateConfig {
   // --- keys of the KubeSolo OS agent (docs/design.md §3.2) ---
   server?: string;
   channel?: string;
-  /** Path of the Ed25519 public key file (resolved under --root). */
+  /**
+   * Path (resolved under --root) of the trusted Ed25519 public keys: a file with one
+   * key per line, or a directory of `*.pub` files (src/crypto/key-set.ts).
+   */
   pubkey?: string;
   maintenanceWindow?: string;
   healthcheckUrl?: string;
@@ -24,6 +27,11 @@ export interface UpdateConfig {
   allowUnsignedMetadata?: boolean;
 
   // --- ours ---
+  /**
+   * `allow_unsigned`: install releases no key authenticates when no `pubkey` is set
+   * (labs only). Without it and without a key, `apply` refuses (docs/operating.md).
+   */
+  allowUnsigned?: boolean;
   /** `health_checks=containerd,apiserver,node_ready,kube_system,probe_url,disk_writable` */
   healthChecks?: string[];
   /** `health_stable_seconds`: how long kube-system pods must have been ready (default 30). */

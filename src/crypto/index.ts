@@ -1,7 +1,6 @@
 /** Public surface of src/crypto: key/signature formats, Ed25519, SHA-256. */
 export {
   parsePublicKey,
-  loadPublicKey,
   parseSignature,
   publicKeyBytes,
   publicKeyObject,
@@ -11,5 +10,6 @@ export {
   SIGNATURE_BYTES,
   MAX_SIGNATURE_FILE_BYTES,
 } from './keys.js';
+export { loadKeySet, parseKeySet, type TrustedKey } from './key-set.js';
 export { verifyEd25519, createEd25519Verifier, type Ed25519StreamVerifier } from './ed25519.js';
 export { sha256Hex, sha256File, sameDigest, type FileDigestOptions } from './sha256.js';

@@ -6,8 +6,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { decodePoint, isSmallOrder } from './ed25519.js';
-import { ConfigError, VerificationError, errnoCode } from '../errors.js';
-import { readControlText } from '../fs/control-file.js';
+import { ConfigError, VerificationError } from '../errors.js';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -42,25 +41,6 @@ export function parsePublicKey(text: string): Uint8Array {
     );
   }
   return bytes as Uint8Array;
-}
-
-/** Read and parse a public key file. A missing or unreadable file is a ConfigError. */
-export async function loadPublicKey(path: string): Promise<Uint8Array> {
-  let text: string;
-  try {
-    text = await readControlText(path, { maxBytes: 4096 });
-  } catch (err) {
-    throw new ConfigError('PUBKEY_UNREADABLE', `cannot read public key ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
-  }
-  try {
-    return parsePublicKey(text);
-  } catch (err) {
-    if (err instanceof ConfigError) err.details.path = path;
-    throw err;
-  }
 }
 
 /**

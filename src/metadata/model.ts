@@ -7,6 +7,8 @@
  * field (test/metadata/model.test.ts round-trips every field).
  */
 
+import type { RolloutJson, RolloutSchedule } from '../fleet/rollout.js';
+
 /** The two images of a release, in the order they are staged. */
 export const ARTIFACT_NAMES = ['vmlinuz', 'initramfs'] as const;
 export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
@@ -35,6 +37,10 @@ export interface ReleaseMetadata {
   architecture?: string;
   /** RFC 3339; metadata past it is refused. */
   expires?: string;
+  /** Staged rollout (src/fleet/rollout.ts); absent: every device at once. */
+  rollout?: RolloutSchedule;
+  /** Raises the anti-rollback floor when the metadata is signed (src/agent/floor.ts). */
+  minVersion?: string;
 }
 
 /** latest.json as written, snake_case as on the wire. Unknown fields are ignored by devices. */
@@ -62,6 +68,10 @@ export interface LatestJson {
   architecture?: string;
   /** RFC 3339; devices refuse the metadata from then on. */
   expires?: string;
+  /** Waves: `{ start, waves: [{ percent, after }] }` (docs/formats.md "rollout"). */
+  rollout?: RolloutJson;
+  /** Every device's anti-rollback floor rises to it (signed metadata only). */
+  min_version?: string;
 }
 
 /** Each parsed field and the wire field it comes from. */
@@ -82,6 +92,8 @@ export const WIRE_FIELD = {
   minCompatibleVersion: 'min_compatible_version',
   architecture: 'architecture',
   expires: 'expires',
+  rollout: 'rollout',
+  minVersion: 'min_version',
 } as const satisfies Record<keyof ReleaseMetadata, keyof LatestJson>;
 
 /**

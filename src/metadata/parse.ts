@@ -7,6 +7,7 @@
  */
 import { parseVersion } from '../config/version.js';
 import { VerificationError } from '../errors.js';
+import { parseRfc3339, parseRollout } from '../fleet/rollout.js';
 import type { LatestJson, ReleaseMetadata } from './model.js';
 
 /** docs/design.md §3.3: metadata larger than this is refused. */
@@ -17,8 +18,6 @@ const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 /** Short identifiers (channel, architecture, min version): printable, no spaces. */
 const TOKEN = /^[\x21-\x7e]{1,128}$/;
-/** RFC 3339 §5.6 date-time (with the `T`/`Z` case-insensitivity §5.6 allows). */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 type Json = Record<string, unknown>;
 /** The parser reads only fields of the model (./model.ts). */
@@ -178,16 +177,20 @@ export function parseReleaseMetadata(
     minCompatibleVersion: token(obj, 'min_compatible_version'),
     architecture: token(obj, 'architecture'),
     expires: optionalString(obj, 'expires'),
+    minVersion: token(obj, 'min_version'),
+    rollout:
+      obj.rollout === undefined || obj.rollout === null ? undefined : parseRollout(obj.rollout),
   };
   if (optional.minCompatibleVersion !== undefined) {
     deviceVersion(optional.minCompatibleVersion, 'min_compatible_version');
   }
+  if (optional.minVersion !== undefined) deviceVersion(optional.minVersion, 'min_version');
   for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) Object.assign(metadata, { [key]: value });
   }
 
   if (metadata.expires !== undefined) {
-    const at = RFC3339.test(metadata.expires) ? Date.parse(metadata.expires) : NaN;
+    const at = parseRfc3339(metadata.expires);
     if (Number.isNaN(at)) {
       throw fieldError('expires', 'must be an RFC 3339 date-time', metadata.expires);
     }

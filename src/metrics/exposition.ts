@@ -53,6 +53,10 @@ export interface MetricsInput {
   lastApplyBytes?: number | undefined;
   /** Seconds that apply took. */
   lastApplySeconds?: number | undefined;
+  /** The device's rollout bucket (0..99) for the version on offer. */
+  rolloutBucket?: number | undefined;
+  /** The anti-rollback floor (src/agent/floor.ts). */
+  floorVersion?: string | undefined;
 }
 
 /**
@@ -81,6 +85,8 @@ export const METRIC_NAMES = {
   activated: 'kubesolo_update_activated_timestamp_seconds',
   lastApplyBytes: 'kubesolo_update_last_apply_bytes',
   lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
+  rolloutBucket: 'kubesolo_update_rollout_bucket',
+  floorVersionNumber: 'kubesolo_update_floor_version_number',
 } as const;
 
 /** A reason as a label value: a reason code, or OTHER for anything else. */
@@ -219,22 +225,13 @@ export function renderMetrics(input: MetricsInput): string {
     w.sample(METRIC_NAMES.available, 1, labels({ version: input.availableVersion }));
   }
 
-  const running = input.version === undefined ? undefined : versionNumber(input.version);
-  w.family(
-    METRIC_NAMES.versionNumber,
-    'gauge',
-    'Running version as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
-  );
-  if (running !== undefined) w.sample(METRIC_NAMES.versionNumber, running);
-
-  const offered =
-    input.availableVersion === undefined ? undefined : versionNumber(input.availableVersion);
-  w.family(
+  versionNumberFamily(w, METRIC_NAMES.versionNumber, 'Running version', input.version);
+  versionNumberFamily(
+    w,
     METRIC_NAMES.availableVersionNumber,
-    'gauge',
-    'Version on offer as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.',
+    'Version on offer',
+    input.availableVersion,
   );
-  if (offered !== undefined) w.sample(METRIC_NAMES.availableVersionNumber, offered);
 
   w.family(
     METRIC_NAMES.activated,
@@ -260,7 +257,34 @@ export function renderMetrics(input: MetricsInput): string {
     w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
   }
 
+  // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.
+  w.family(
+    METRIC_NAMES.rolloutBucket,
+    'gauge',
+    "The device's rollout bucket (0..99) for the version on offer; a wave of P % reaches it when P > bucket.",
+  );
+  if (input.rolloutBucket !== undefined) w.sample(METRIC_NAMES.rolloutBucket, input.rolloutBucket);
+
+  versionNumberFamily(
+    w,
+    METRIC_NAMES.floorVersionNumber,
+    'Anti-rollback floor',
+    input.floorVersion,
+  );
+
   return w.lines.map((l) => l + '\n').join('');
+}
+
+/** A gauge of a version as a number (`what` names it in the help); no sample when unknown. */
+function versionNumberFamily(
+  w: Writer,
+  name: string,
+  what: string,
+  version: string | undefined,
+): void {
+  const n = version === undefined ? undefined : versionNumber(version);
+  w.family(name, 'gauge', `${what} as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.`);
+  if (n !== undefined) w.sample(name, n);
 }
 
 /** The Content-Type a `/metrics` endpoint serves this text with. */

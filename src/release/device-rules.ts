@@ -16,6 +16,9 @@ const FLAG_OF: Record<string, string> = {
   release_notes: '--release-notes',
   release_date: '--release-date',
   expires: '--expires-in',
+  min_version: '--min-version',
+  rollout: '--wave',
+  'rollout.start': '--rollout-start',
   vmlinuz_url: '--base-url',
   initramfs_url: '--base-url',
 };
@@ -31,7 +34,9 @@ export function refuseWhatDevicesRefuse(bytes: Uint8Array, metadataUrl: string, 
   } catch (err) {
     if (!(err instanceof KubesoloError)) throw err;
     const field = typeof err.details.field === 'string' ? err.details.field : undefined;
-    const flag = field === undefined ? undefined : FLAG_OF[field];
+    // `rollout.waves[1].after` is set by --wave: look up the field, then its top level.
+    const flag =
+      field === undefined ? undefined : (FLAG_OF[field] ?? FLAG_OF[field.split(/[.[]/)[0]!]);
     throw new UsageError(
       err.code,
       `${flag ? `${flag}: ` : ''}a device would refuse this release: ${err.message}`,

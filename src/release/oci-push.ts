@@ -7,6 +7,7 @@
  */
 import { serializeLatestJson, type LatestJson } from '../metadata/model.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
+import { fleetFieldsJson, type FleetFields } from './fleet-fields.js';
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -40,7 +41,7 @@ import { formatReference, isValidTag, parseRegistryReference } from '../transpor
 
 export type UploadMode = 'monolithic' | 'chunked';
 
-export interface OciPushOptions {
+export interface OciPushOptions extends FleetFields {
   registry: string;
   tag: string;
   kernelPath: string;
@@ -127,6 +128,7 @@ export function buildLatestJson(
   initramfs: LocalFile,
   blobUrl: (digest: string) => string,
   releaseDate: string,
+  now: Date = new Date(),
 ): Buffer {
   // The layers are content-addressed: their digests are the SHA-256 a device checks,
   // and their URLs the registry's blob endpoints.
@@ -144,7 +146,8 @@ export function buildLatestJson(
   if (o.channel) doc.channel = o.channel;
   if (o.minCompatibleVersion) doc.min_compatible_version = o.minCompatibleVersion;
   if (o.releaseNotes) doc.release_notes = o.releaseNotes;
-  return serializeLatestJson(doc);
+  // `expires` counts from when the metadata is written, as publish's does.
+  return serializeLatestJson({ ...doc, ...fleetFieldsJson(o, now) });
 }
 
 export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
@@ -174,7 +177,8 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     retry: o.retry,
     userAgent: 'kubesolo-release',
   });
-  const releaseDate = o.releaseDate ?? (o.now ?? (() => new Date()))().toISOString();
+  const now = (o.now ?? (() => new Date()))();
+  const releaseDate = o.releaseDate ?? now.toISOString();
 
   const kernel = await describeFile(o.kernelPath, 'vmlinuz');
   const initramfs = await describeFile(o.initramfsPath, 'kubesolo-os.gz');
@@ -184,8 +188,9 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     initramfs,
     (d) => client.apiUrl('blobs', d),
     releaseDate,
+    now,
   );
-  refuseWhatDevicesRefuse(latest, client.apiUrl('blobs', kernel.digest), new Date());
+  refuseWhatDevicesRefuse(latest, client.apiUrl('blobs', kernel.digest), now);
   const latestFile: LocalFile = {
     name: 'latest.json',
     path: '',

@@ -23,6 +23,7 @@ import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.
 import { bytesToHex, publicKeyBytes } from '../crypto/keys.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
 import { METADATA_FILE, serializeLatestJson, type LatestJson } from '../metadata/model.js';
+import { fleetFieldsJson, rfc3339, type FleetFields } from './fleet-fields.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { signBytes, verifyBytes, encodeSignature } from './sign.js';
 
@@ -49,7 +50,7 @@ export type PublishedLatestJson = LatestJson &
 export type PublishStep =
   'staged' | 'version-in-place' | 'metadata-in-place' | 'metadata-sig-copied';
 
-export interface PublishOptions {
+export interface PublishOptions extends FleetFields {
   key: KeyObject;
   version: string;
   kernelPath: string;
@@ -59,8 +60,6 @@ export interface PublishOptions {
   architecture?: string;
   minCompatibleVersion?: string;
   releaseNotes?: string;
-  /** Seconds from now after which the metadata is stale (`expires`). */
-  expiresInSeconds?: number;
   /** Absolute base URL of OUT; without it URLs are relative to latest.json. */
   baseUrl?: string;
   /** Replace an existing version folder. */
@@ -144,11 +143,6 @@ function urlFor(baseUrl: string | undefined, rel: string): string {
   return new URL(rel, base).toString();
 }
 
-/** RFC 3339 in UTC with whole seconds, the form Go's time.RFC3339 prints. */
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 export function buildMetadata(
@@ -176,10 +170,7 @@ export function buildMetadata(
   if (o.channel !== undefined) meta.channel = o.channel;
   if (o.minCompatibleVersion !== undefined) meta.min_compatible_version = o.minCompatibleVersion;
   if (o.architecture !== undefined) meta.architecture = o.architecture;
-  if (o.expiresInSeconds !== undefined) {
-    meta.expires = rfc3339(new Date(now.getTime() + o.expiresInSeconds * 1000));
-  }
-  return meta;
+  return { ...meta, ...fleetFieldsJson(o, now) };
 }
 
 export async function publishRelease(o: PublishOptions): Promise<PublishResult> {

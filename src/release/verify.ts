@@ -24,8 +24,9 @@ import { createStaticServer, listen } from './serve.js';
 export interface VerifyOptions {
   /** A release directory, an http(s) URL of latest.json, or of the folder holding it. */
   target: string;
-  /** The raw 32-byte Ed25519 public key. */
-  publicKey: Uint8Array;
+  /** The raw 32-byte Ed25519 public key (`publicKey`) or a key set (`publicKeys`, any one may sign). */
+  publicKey?: Uint8Array;
+  publicKeys?: readonly Uint8Array[];
   allowUnsignedMetadata?: boolean;
   caFile?: string;
   log?: Logger;
@@ -68,7 +69,8 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
   const staging = await mkdtemp(join(tmpdir(), 'kubesolo-verify-'));
   const source = createHttpUpdateSource({
     metadataUrl,
-    publicKey: o.publicKey,
+    ...(o.publicKey === undefined ? {} : { publicKey: o.publicKey }),
+    ...(o.publicKeys === undefined ? {} : { publicKeys: o.publicKeys }),
     allowUnsignedMetadata: o.allowUnsignedMetadata ?? false,
     // A publisher checks every signature it is about to announce, pinned or not.
     imageSignatures: 'always',

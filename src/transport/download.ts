@@ -26,10 +26,8 @@ import {
 } from '../errors.js';
 import { fsyncDir } from '../fs/atomic.js';
 import { silentLogger, type Logger } from '../log.js';
-import {
-  createOffThreadEd25519Verifier,
-  type OffThreadEd25519Verifier,
-} from '../crypto/ed25519-offthread.js';
+import type { OffThreadEd25519Verifier } from '../crypto/ed25519-offthread.js';
+import { createKeySetVerifier } from '../crypto/key-set-verifier.js';
 import { TrailingReadBack, type ReadBack } from '../slots/read-back.js';
 import { BatchWriter, DEFAULT_BATCH_BYTES } from './batch-writer.js';
 import { GarbagePacer } from './memory.js';
@@ -93,7 +91,12 @@ export interface DownloadOptions {
   /** Exact size in bytes; more → DOWNLOAD_TOO_LARGE, less → DOWNLOAD_TRUNCATED. */
   expectedSize?: number;
   /** Verify this Ed25519 signature over the file while downloading. */
-  signature?: { signature: Uint8Array; publicKey: Uint8Array };
+  signature?: {
+    signature: Uint8Array;
+    publicKey: Uint8Array;
+    /** More keys of the trusted set, any of which may have signed (key rotation). */
+    otherKeys?: readonly Uint8Array[];
+  };
   /**
    * Read the file back from the medium as it becomes durable, behind the writes, and
    * return that digest (`DownloadResult.readBack`) for the slot's install to compare.
@@ -183,7 +186,9 @@ class Transfer {
   /** The SHA-512 of the signature check runs on a worker thread: a second core's work. */
   newVerifier(): OffThreadEd25519Verifier | undefined {
     const sig = this.options.signature;
-    return sig ? createOffThreadEd25519Verifier(sig.signature, sig.publicKey) : undefined;
+    return sig
+      ? createKeySetVerifier(sig.signature, [sig.publicKey, ...(sig.otherKeys ?? [])])
+      : undefined;
   }
 
   get limit(): number {
@@ -254,7 +259,11 @@ class Transfer {
       ...(sig
         ? {
             signature: Buffer.from(sig.signature).toString('hex'),
-            publicKey: Buffer.from(sig.publicKey).toString('hex'),
+            // Every key the check accepted: a download verified under another key set
+            // is not reused as verified.
+            publicKey: [sig.publicKey, ...(sig.otherKeys ?? [])]
+              .map((k) => Buffer.from(k).toString('hex'))
+              .join(','),
           }
         : {}),
     };

@@ -8,7 +8,6 @@
  * says an image's own signature is checked, that signature (`*_sig_url`). Expired
  * metadata is refused by the parser.
  */
-import type { KeyObject } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
@@ -25,6 +24,7 @@ import {
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
+  type TrustedKeyOptions,
   type TransportLimits,
   type ArtifactName,
   type ImageSignaturePolicy,
@@ -37,11 +37,9 @@ import {
 
 export type { TransportLimits };
 
-export interface HttpUpdateSourceOptions {
+export interface HttpUpdateSourceOptions extends TrustedKeyOptions {
   /** URL of latest.json (http: or https:, no credentials). */
   metadataUrl: string;
-  /** Ed25519 public key; when set, the trust policy above applies. */
-  publicKey?: KeyObject | Uint8Array;
   /** `allow_unsigned_metadata`: accept unsigned latest.json if both images are signed. */
   allowUnsignedMetadata?: boolean;
   /** When image signatures are checked (default `when-unpinned`). */
@@ -90,7 +88,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   const clock = options.clock ?? systemClock;
   const { limits, dispatcher, close } = openSourceConnection(options);
   const trust = trustConfigFor(
-    options.publicKey,
+    options,
     options.allowUnsignedMetadata,
     options.imageSignatures ?? 'when-unpinned',
   );
@@ -191,7 +189,8 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     if (!decision.trusted) throw refusalError(decision.refusal, sigUrl);
     const metadataSigned = decision.metadata.kind === 'signed';
     if (decision.metadata.kind === 'no-key') {
-      log.info('no public key configured: images are checked by SHA-256 only, not authenticated', {
+      // Only with allow_unsigned=true (src/agent/context.ts): a lab, said at every check.
+      log.warn('no public key configured: images are checked by SHA-256 only, not authenticated', {
         url: redactUrl(url),
       });
     } else if (decision.metadata.kind === 'unsigned-allowed') {

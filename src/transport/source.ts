@@ -71,14 +71,25 @@ export function openSourceConnection(options: {
   };
 }
 
-/** A source's trust configuration from its options: today one key, or none. */
+/** How a source is told which keys it trusts: one key, a key set, or both. */
+export interface TrustedKeyOptions {
+  /** One Ed25519 public key. */
+  publicKey?: KeyObject | Uint8Array | undefined;
+  /** A key set (src/crypto/key-set.ts): any one of them may sign. */
+  publicKeys?: readonly Uint8Array[] | undefined;
+}
+
+/** A source's trust configuration from its options: a key set (any one may sign), or none. */
 export function trustConfigFor(
-  publicKey: KeyObject | Uint8Array | undefined,
+  keys: TrustedKeyOptions,
   allowUnsignedMetadata: boolean | undefined,
   imageSignatures: ImageSignaturePolicy,
 ): TrustConfig {
   return {
-    keys: publicKey === undefined ? [] : [publicKeyBytes(publicKey)],
+    keys: [
+      ...(keys.publicKeys ?? []).map((k) => publicKeyBytes(k)),
+      ...(keys.publicKey === undefined ? [] : [publicKeyBytes(keys.publicKey)]),
+    ],
     allowUnsignedMetadata: allowUnsignedMetadata === true,
     imageSignatures,
   };
@@ -139,7 +150,9 @@ export async function imageSignatureCheck(
   name: ArtifactName,
   refused: (refusal: TrustRefusal) => KubesoloError,
   load: (at: SignatureLocation) => Promise<Uint8Array>,
-): Promise<{ signature: Uint8Array; publicKey: Uint8Array } | undefined> {
+): Promise<
+  { signature: Uint8Array; publicKey: Uint8Array; otherKeys: readonly Uint8Array[] } | undefined
+> {
   const artifact = release.artifacts[name];
   const trust = decideImageTrust(
     config,
@@ -153,9 +166,10 @@ export async function imageSignatureCheck(
   if (artifact.signature === undefined || trust.keys[0] === undefined) {
     throw refused({ code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact: name });
   }
-  // The streamed check verifies against one key: today's configuration holds exactly
-  // one. Several keys (docs/design.md key sets) need one SHA-512 pass per key.
-  return { signature: await load(artifact.signature), publicKey: trust.keys[0] };
+  // Any key of the set may have signed (src/crypto/key-set-verifier.ts: one SHA-512
+  // pass per key, side by side while the image streams in).
+  const [publicKey, ...otherKeys] = trust.keys;
+  return { signature: await load(artifact.signature), publicKey, otherKeys };
 }
 
 export interface StageOptions {

@@ -104,6 +104,8 @@ describe('the gate list', () => {
     allowDowngrade: false,
     runningSlot: 'A',
     runningVersion: 'v1.0.0',
+    deviceId: undefined,
+    floor: undefined,
     ...f,
   });
   const preflight = (f: Partial<PreflightFacts> = {}): PreflightFacts => ({
@@ -119,10 +121,12 @@ describe('the gate list', () => {
       GATES.map((g) => `${g.stage}:${g.gate}`),
       [
         'window:maintenance_window',
+        'release:rollout',
         'release:channel',
         'release:architecture',
         'release:min_compatible_version',
         'release:version',
+        'release:floor',
         'preflight:free_space',
         'preflight:node_block',
       ],
@@ -137,10 +141,12 @@ describe('the gate list', () => {
     assert.deepEqual(
       verdicts.map((v) => [v.gate, v.pass, v.code]),
       [
+        ['rollout', true, undefined],
         ['channel', false, 'CHANNEL_MISMATCH'],
         ['architecture', false, 'ARCH_MISMATCH'],
         ['min_compatible_version', true, undefined],
         ['version', true, undefined],
+        ['floor', true, undefined],
       ],
     );
   });
@@ -150,6 +156,7 @@ describe('the gate list', () => {
     assert.deepEqual(
       noVersion.map((v) => [v.gate, v.code]),
       [
+        ['rollout', undefined],
         ['channel', undefined],
         ['architecture', undefined],
         ['version', 'RUNNING_VERSION_UNKNOWN'],

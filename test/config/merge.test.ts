@@ -13,6 +13,7 @@ const builtIn: Settings = {
   slotBLabel: 'KSOLOB',
   autoRollbackAfter: 3,
   allowUnsignedMetadata: false,
+  allowUnsigned: false,
   healthStableSeconds: 30,
   healthcheckTimeout: 300,
   kubeconfig: DEFAULT_PATHS.kubeconfig,

@@ -8,12 +8,12 @@ import { ConfigError, VerificationError } from '../../src/errors.js';
 import {
   bytesToHex,
   hexToBytes,
-  loadPublicKey,
   parsePublicKey,
   parseSignature,
   publicKeyBytes,
   publicKeyObject,
 } from '../../src/crypto/keys.js';
+import { loadKeySet } from '../../src/crypto/key-set.js';
 import { sameDigest, sha256File, sha256Hex } from '../../src/crypto/sha256.js';
 import { verifyEd25519 } from '../../src/crypto/ed25519.js';
 
@@ -50,18 +50,21 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
     }
   });
 
-  it('loads a key file, and reports unreadable or invalid files with the path', async () => {
+  it('loads a key file (a key set of one), and reports unreadable or invalid files with the path', async () => {
     const good = join(dir, 'update.pub');
     await writeFile(good, RFC_PUB + '\n');
-    assert.equal(bytesToHex(await loadPublicKey(good)), RFC_PUB);
+    assert.deepEqual(
+      (await loadKeySet(good)).map((k) => bytesToHex(k.key)),
+      [RFC_PUB],
+    );
     await assert.rejects(
-      loadPublicKey(join(dir, 'missing.pub')),
+      loadKeySet(join(dir, 'missing.pub')),
       (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_UNREADABLE',
     );
     const bad = join(dir, 'bad.pub');
     await writeFile(bad, 'not a key');
     await assert.rejects(
-      loadPublicKey(bad),
+      loadKeySet(bad),
       (e: unknown) =>
         e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.details.path === bad,
     );

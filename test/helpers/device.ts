@@ -83,6 +83,8 @@ export async function makeDevice(
     slot_a_dir: '/slots/a',
     slot_b_dir: '/slots/b',
     grubenv: '/boot/grub/grubenv',
+    // Secure by default (docs/operating.md): a test device without a key is a lab device.
+    ...(options.config?.pubkey === undefined ? { allow_unsigned: 'true' } : {}),
     ...options.config,
   });
   return device;

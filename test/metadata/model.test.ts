@@ -13,6 +13,7 @@ import {
   type LatestJson,
   type ReleaseMetadata,
 } from '../../src/metadata/model.js';
+import { rolloutJson } from '../../src/fleet/rollout.js';
 import { parseReleaseMetadata } from '../../src/metadata/parse.js';
 import { buildLatestJson } from '../../src/release/oci-push.js';
 import { buildMetadata } from '../../src/release/publish.js';
@@ -38,6 +39,14 @@ const FULL: Required<LatestJson> = {
   min_compatible_version: 'v1.0.0',
   architecture: 'arm64',
   expires: '2026-07-01T00:00:00Z',
+  rollout: {
+    start: '2026-06-01T00:00:00Z',
+    waves: [
+      { percent: 5, after: '0s' },
+      { percent: 100, after: '2d' },
+    ],
+  },
+  min_version: 'v1.1.0',
 };
 
 /** Parse the serialized document and compare every field the model ties together. */
@@ -52,7 +61,9 @@ function roundTrip(doc: LatestJson, metadataUrl: string): ReleaseMetadata {
       typeof written === 'string' && wire.endsWith('_url')
         ? new URL(written, metadataUrl).href
         : written;
-    assert.equal(parsed[field], expected, `${wire} → ${field}`);
+    // The schedule is parsed into delays in seconds; its JSON form is what round-trips.
+    const got = field === 'rollout' && parsed.rollout ? rolloutJson(parsed.rollout) : parsed[field];
+    assert.deepEqual(got, expected, `${wire} → ${field}`);
   }
   return parsed;
 }

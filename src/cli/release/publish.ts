@@ -1,9 +1,10 @@
 import { UsageError } from '../../errors.js';
-import { parseDuration } from '../../release/duration.js';
 import { loadPrivateKey } from '../../release/keys.js';
 import { publishRelease } from '../../release/publish.js';
 import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
+import { fleetFieldsFromOptions, fleetOptions } from './fleet-options.js';
 import type { ReleaseGlobal } from './global.js';
+import { printSchedule } from './schedule.js';
 
 function required(values: OptionValues, name: string): string {
   const v = stringOpt(values, name);
@@ -45,11 +46,7 @@ export const publishCommand: Command<ReleaseGlobal> = {
       description: 'Oldest running version that may update to this one',
     },
     'release-notes': { type: 'string', valueName: 'TEXT', description: 'Release notes' },
-    'expires-in': {
-      type: 'string',
-      valueName: 'DURATION',
-      description: 'Metadata lifetime, e.g. 30d (s, m, h, d, w); devices refuse it after',
-    },
+    ...fleetOptions,
     'base-url': {
       type: 'string',
       valueName: 'URL',
@@ -59,8 +56,8 @@ export const publishCommand: Command<ReleaseGlobal> = {
   },
   async run({ values, log, out }) {
     const keyPath = required(values, 'key');
-    const expiresIn = stringOpt(values, 'expires-in');
     const options = {
+      ...fleetFieldsFromOptions(values, new Date()),
       version: required(values, 'release-version'),
       kernelPath: required(values, 'kernel'),
       initramfsPath: required(values, 'initramfs'),
@@ -69,8 +66,6 @@ export const publishCommand: Command<ReleaseGlobal> = {
       architecture: stringOpt(values, 'arch'),
       minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
       releaseNotes: stringOpt(values, 'release-notes'),
-      expiresInSeconds:
-        expiresIn === undefined ? undefined : parseDuration(expiresIn, '--expires-in'),
       baseUrl: stringOpt(values, 'base-url'),
       force: boolOpt(values, 'force'),
     };
@@ -85,6 +80,8 @@ export const publishCommand: Command<ReleaseGlobal> = {
       `  kubesolo-os.gz  ${r.metadata.initramfs_size} bytes  sha256 ${r.metadata.initramfs_sha256}`,
     );
     if (r.metadata.expires) out.line(`  expires         ${r.metadata.expires}`);
+    if (r.metadata.min_version) out.line(`  min_version     ${r.metadata.min_version}`);
+    printSchedule(out, options.rollout);
     out.line(`  public key      ${r.publicKeyHex}`);
     out.data({
       ok: true,

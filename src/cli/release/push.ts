@@ -5,6 +5,7 @@ import { createDispatcher } from '../../transport/dispatcher.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
 import { parseRegistryReference } from '../../transport/oci/reference.js';
 import { stringOpt, type Command, type OptionValues } from '../command.js';
+import { fleetFieldsFromOptions, fleetOptions } from './fleet-options.js';
 import type { ReleaseGlobal } from './global.js';
 
 function required(values: OptionValues, name: string): string {
@@ -56,6 +57,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
     },
     'release-notes': { type: 'string', valueName: 'TEXT', description: 'Release notes' },
     'release-date': { type: 'string', valueName: 'RFC3339', description: 'Default: now' },
+    ...fleetOptions,
     'chunk-size': {
       type: 'string',
       valueName: 'BYTES',
@@ -113,6 +115,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
       minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
       releaseNotes: stringOpt(values, 'release-notes'),
       releaseDate: stringOpt(values, 'release-date'),
+      ...fleetFieldsFromOptions(values, new Date()),
       signingKey: keyPath === undefined ? undefined : await loadPrivateKey(keyPath),
       credentials,
       dispatcher: createDispatcher(caFile === undefined ? {} : { caFile }),

@@ -1,13 +1,15 @@
-import { loadPublicKey, parsePublicKey } from '../../crypto/keys.js';
+import { loadKeySet } from '../../crypto/key-set.js';
+import { parsePublicKey } from '../../crypto/keys.js';
 import { UsageError } from '../../errors.js';
 import { verifyRelease } from '../../release/verify.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
+import { printSchedule } from './schedule.js';
 
 export const verifyCommand: Command<ReleaseGlobal> = {
   name: 'verify',
   summary: 'Check a published release exactly as the agent would',
-  usage: 'verify --pubkey PUB DIR|URL',
+  usage: 'verify --pubkey PUB|KEYSET DIR|URL',
   description: [
     "Fetches latest.json and both images with the agent's own download and verification",
     "code: size limits, fields, expires, the metadata signature, then each image's size,",
@@ -18,7 +20,8 @@ export const verifyCommand: Command<ReleaseGlobal> = {
     pubkey: {
       type: 'string',
       valueName: 'PUB',
-      description: 'Public key file (64 hex characters), or the 64 hex characters',
+      description:
+        'Public key (64 hex characters), a key file (one key per line) or a directory of *.pub files: any key may sign',
     },
     'allow-unsigned-metadata': {
       type: 'boolean',
@@ -37,22 +40,26 @@ export const verifyCommand: Command<ReleaseGlobal> = {
     if (target === undefined || positionals.length > 1) {
       throw new UsageError('MISSING_ARGUMENT', 'verify needs exactly one DIR or URL');
     }
-    const publicKey = /^\s*[0-9a-fA-F]{64}\s*$/.test(pub)
-      ? parsePublicKey(pub)
-      : await loadPublicKey(pub);
+    // 64 hex characters, or a key set: a file of keys (one per line) or a *.pub directory.
+    const publicKeys = /^\s*[0-9a-fA-F]{64}\s*$/.test(pub)
+      ? [parsePublicKey(pub)]
+      : (await loadKeySet(pub)).map((k) => k.key);
     const caFile = stringOpt(values, 'ca-file');
     const r = await verifyRelease({
       target,
-      publicKey,
+      publicKeys,
       allowUnsignedMetadata: boolOpt(values, 'allow-unsigned-metadata'),
       log,
       ...(caFile === undefined ? {} : { caFile }),
-      onMetadata: (m, signed, url) =>
+      onMetadata: (m, signed, url) => {
         out.line(
           `metadata   ${url}: version ${m.version}${m.channel ? `, channel ${m.channel}` : ''}` +
             `${m.architecture ? `, ${m.architecture}` : ''}${m.expires ? `, expires ${m.expires}` : ''}` +
+            `${m.minVersion ? `, min_version ${m.minVersion}` : ''}` +
             `, signature ${signed ? 'verified' : 'absent (allowed)'}`,
-        ),
+        );
+        printSchedule(out, m.rollout, new Date());
+      },
     });
     for (const a of r.artifacts) {
       out.line(

@@ -10,7 +10,6 @@
  * verify byte for byte) must equal the sha256 values that file signs.
  */
 import { goArch } from '../../arch.js';
-import type { KeyObject } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { GateError, UsageError, VerificationError } from '../../errors.js';
@@ -24,6 +23,7 @@ import {
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
+  type TrustedKeyOptions,
   type TransportLimits,
   type ArtifactName,
   type Release,
@@ -47,15 +47,13 @@ import { OciClient } from './client.js';
 import { ANNOTATION } from './media-types.js';
 import { formatReference, parseRegistryReference, type RegistryReference } from './reference.js';
 
-export interface OciUpdateSourceOptions {
+export interface OciUpdateSourceOptions extends TrustedKeyOptions {
   /** `[http://|https://]host[:port]/repository[:tag]` (docs/oci.md "References"). */
   registry: string;
   /** Tag or digest to fetch; default: the tag written in `registry`. */
   tag?: string | undefined;
   /** Go architecture name; default: this machine's. */
   architecture?: string | undefined;
-  /** Ed25519 public key; when set, nothing unauthenticated is installed (docs/design.md §3.4). */
-  publicKey?: KeyObject | Uint8Array | undefined;
   /** docs/design.md §3.4: accept unsigned metadata when both image signatures verify. */
   allowUnsignedMetadata?: boolean | undefined;
   /** Ready credentials, or where to find them (config keys / docker config.json). */
@@ -152,7 +150,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
   // Registries: an image's own signature is checked only where nothing signed pins it.
-  const trust = trustConfigFor(options.publicKey, options.allowUnsignedMetadata, 'when-unpinned');
+  const trust = trustConfigFor(options, options.allowUnsignedMetadata, 'when-unpinned');
   // One dispatcher (ca_file, proxies, connect timeout) for the API and the layers.
   const { limits, dispatcher, close } = openSourceConnection(options);
   const where = formatReference(ref, reference);
@@ -375,6 +373,10 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       ...(releaseNotes !== undefined ? { releaseNotes } : {}),
       ...(releaseDate !== undefined ? { releaseDate } : {}),
       ...(base?.expires !== undefined ? { expires: base.expires } : {}),
+      // Waves and the floor come only from the latest.json layer (docs/oci.md): no
+      // annotation carries them.
+      ...(base?.rollout !== undefined ? { rollout: base.rollout } : {}),
+      ...(base?.minVersion !== undefined ? { minVersion: base.minVersion } : {}),
     };
   }
 

@@ -1,0 +1,155 @@
+/**
+ * The anti-rollback floor (docs/operating.md "The anti-rollback floor"): the lowest
+ * version `apply` may install, kept on the data partition next to state.json.
+ *
+ * It only rises: the health check records a committed slot's version, and a signed
+ * release's `min_version` can raise it fleet-wide. `apply` refuses any release below it
+ * with BELOW_FLOOR, whatever its signature, `--allow-downgrade` or `--force`: a validly
+ * signed old release replayed by a mirror or an attacker is still old. Written
+ * atomically; a file that is there but unreadable or not a floor stops `apply`
+ * (FLOOR_CORRUPT) instead of being read as "no floor", which would switch the
+ * protection off.
+ */
+import { compareVersions, parseVersion } from '../config/version.js';
+import { errnoCode, OperationError, type KubesoloError } from '../errors.js';
+import { atomicWriteFile, type AtomicWriteOptions } from '../fs/atomic.js';
+import { readControlText } from '../fs/control-file.js';
+import type { GateVerdict } from './gates.js';
+
+/** File name of the floor, in the state directory (data partition). */
+export const FLOOR_FILE = 'floor.json';
+
+/** What raised the floor to its version. */
+export type FloorSource = 'commit' | 'min_version';
+
+export interface Floor {
+  version: string;
+  /** RFC 3339. */
+  setAt: string;
+  source: FloorSource;
+  /** `min_version`: the release whose metadata carried it. */
+  release?: string;
+}
+
+function corrupt(path: string, why: string, cause?: unknown): KubesoloError {
+  return new OperationError(
+    'FLOOR_CORRUPT',
+    `the anti-rollback floor ${path} ${why}; apply refuses to run without it. Write the last committed version into it (see docs/operating.md "The anti-rollback floor") or remove it to start a new floor`,
+    { ...(cause === undefined ? {} : { cause }), details: { path } },
+  );
+}
+
+/** Decode a floor file's text; throws FLOOR_CORRUPT. */
+export function parseFloor(text: string, path: string): Floor {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw corrupt(path, 'is not JSON', err);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw corrupt(path, 'is not a JSON object');
+  }
+  const { version, set_at: setAt, source, release } = doc as Record<string, unknown>;
+  if (typeof version !== 'string') throw corrupt(path, 'names no version');
+  try {
+    parseVersion(version);
+  } catch (err) {
+    throw corrupt(path, `holds a version a device cannot order (${version.slice(0, 64)})`, err);
+  }
+  return {
+    version,
+    setAt: typeof setAt === 'string' ? setAt : '',
+    source: source === 'min_version' ? 'min_version' : 'commit',
+    ...(typeof release === 'string' ? { release } : {}),
+  };
+}
+
+/** The floor, or undefined when none was ever recorded. */
+export async function readFloor(path: string): Promise<Floor | undefined> {
+  let text: string;
+  try {
+    text = await readControlText(path, { maxBytes: 4096 });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw corrupt(path, `cannot be read (${errnoCode(err) ?? (err as Error).message})`, err);
+  }
+  return parseFloor(text, path);
+}
+
+export interface FloorCandidate {
+  version: string;
+  source: FloorSource;
+  release?: string;
+}
+
+/**
+ * Raise the floor to `candidate` when it is above the current one (never lowers it).
+ * Returns the floor in force afterwards and whether it changed.
+ */
+export async function raiseFloor(
+  path: string,
+  candidate: FloorCandidate,
+  now: Date,
+  options: Pick<AtomicWriteOptions, 'onStep'> = {},
+): Promise<{ floor: Floor; raised: boolean }> {
+  const current = await readFloor(path);
+  if (current && compareVersions(candidate.version, current.version) <= 0) {
+    return { floor: current, raised: false };
+  }
+  const floor: Floor = { ...candidate, setAt: now.toISOString() };
+  const doc = {
+    version: floor.version,
+    set_at: floor.setAt,
+    source: floor.source,
+    ...(floor.release === undefined ? {} : { release: floor.release }),
+  };
+  try {
+    await atomicWriteFile(path, JSON.stringify(doc, null, 2) + '\n', {
+      mkdirp: true,
+      ...options,
+    });
+  } catch (err) {
+    throw new OperationError(
+      'FLOOR_WRITE_FAILED',
+      `cannot record the anti-rollback floor in ${path}`,
+      {
+        cause: err,
+        details: { path, errno: errnoCode(err) },
+      },
+    );
+  }
+  return { floor, raised: true };
+}
+
+/**
+ * The floor a release is judged against: the recorded one, raised by the release's own
+ * `min_version` when its metadata is signed (an unsigned `min_version` could only be
+ * used to stop a device from ever updating again).
+ */
+export function effectiveFloor(
+  recorded: Floor | undefined,
+  minVersion: string | undefined,
+  signed: boolean,
+): string | undefined {
+  if (minVersion === undefined || !signed) return recorded?.version;
+  if (recorded === undefined) return minVersion;
+  return compareVersions(minVersion, recorded.version) > 0 ? minVersion : recorded.version;
+}
+
+/** BELOW_FLOOR when `offered` is older than `floor`; never skipped by --force. */
+export function floorGate(floor: string | undefined, offered: string): GateVerdict {
+  const gate = 'floor';
+  if (floor === undefined) {
+    return { gate, pass: true, skipped: true, message: 'no anti-rollback floor recorded yet' };
+  }
+  if (compareVersions(offered, floor) >= 0) {
+    return { gate, pass: true, message: `${offered} >= floor ${floor}` };
+  }
+  return {
+    gate,
+    pass: false,
+    code: 'BELOW_FLOOR',
+    message: `release ${offered} is below the anti-rollback floor ${floor} (a newer version was committed or required); publish a release at or above it`,
+  };
+}

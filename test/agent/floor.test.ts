@@ -1,0 +1,121 @@
+/**
+ * The anti-rollback floor file (src/agent/floor.ts): it only rises, a power cut around
+ * its write leaves the old floor or the new one, and a damaged file stops apply instead
+ * of reading as "no floor".
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { effectiveFloor, floorGate, raiseFloor, readFloor } from '../../src/agent/floor.js';
+import type { AtomicWriteStep } from '../../src/fs/atomic.js';
+
+const now = new Date('2026-12-03T14:00:00Z');
+
+describe('anti-rollback floor', () => {
+  let dir: string;
+  let path: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-floor-'));
+    path = join(dir, 'floor.json');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is absent until recorded, then only rises', async () => {
+    assert.equal(await readFloor(path), undefined);
+    assert.equal(
+      (await raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now)).raised,
+      true,
+    );
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    assert.deepEqual(doc, {
+      version: 'v1.2.0',
+      set_at: '2026-12-03T14:00:00.000Z',
+      source: 'commit',
+    });
+    const lower = await raiseFloor(path, { version: 'v1.1.9', source: 'commit' }, now);
+    assert.equal(lower.raised, false);
+    assert.equal(lower.floor.version, 'v1.2.0');
+    assert.equal(
+      (await raiseFloor(path, { version: '1.2.0', source: 'commit' }, now)).raised,
+      false,
+    );
+    const up = await raiseFloor(
+      path,
+      { version: 'v1.3.0', source: 'min_version', release: 'v1.4.0' },
+      now,
+    );
+    assert.equal(up.raised, true);
+    assert.deepEqual(await readFloor(path), {
+      version: 'v1.3.0',
+      setAt: '2026-12-03T14:00:00.000Z',
+      source: 'min_version',
+      release: 'v1.4.0',
+    });
+  });
+
+  it('a power cut at any step of the write leaves the old floor or the new one', async () => {
+    const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
+    for (const failAt of steps) {
+      await rm(path, { force: true });
+      await raiseFloor(path, { version: 'v1.1.0', source: 'commit' }, now);
+      await assert.rejects(
+        raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now, {
+          onStep: (s) => {
+            if (s === failAt) throw new Error(`power cut at ${s}`);
+          },
+        }),
+        (err: any) => err.code === 'FLOOR_WRITE_FAILED',
+      );
+      const renamed = failAt === 'rename' || failAt === 'fsync-dir';
+      assert.equal((await readFloor(path))?.version, renamed ? 'v1.2.0' : 'v1.1.0', failAt);
+      assert.deepEqual(await readdir(dir), ['floor.json'], failAt);
+      // The next commit records it again.
+      await raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now);
+      assert.equal((await readFloor(path))?.version, 'v1.2.0', failAt);
+    }
+  });
+
+  for (const [what, text] of [
+    ['torn JSON', '{"version": "v1.2'],
+    ['a list', '[]'],
+    ['no version', '{"set_at": "x"}'],
+    ['a version devices cannot order', '{"version": "latest"}'],
+  ] as const) {
+    it(`${what} is FLOOR_CORRUPT, never "no floor"`, async () => {
+      await writeFile(path, text);
+      await assert.rejects(readFloor(path), (err: any) => {
+        assert.equal(err.code, 'FLOOR_CORRUPT');
+        assert.equal(err.details.path, path);
+        assert.match(err.message, /docs\/operating\.md/);
+        return true;
+      });
+      // Raising refuses too: overwriting would hide what happened to the file.
+      await assert.rejects(raiseFloor(path, { version: 'v9.0.0', source: 'commit' }, now), {
+        code: 'FLOOR_CORRUPT',
+      });
+    });
+  }
+
+  it('the gate refuses below the floor with BELOW_FLOOR, accepts at or above it', () => {
+    assert.equal(floorGate(undefined, 'v1.0.0').skipped, true);
+    assert.equal(floorGate('v1.2.0', 'v1.2.0').pass, true);
+    assert.equal(floorGate('v1.2.0', 'v1.3.0').pass, true);
+    const refused = floorGate('v1.2.0', 'v1.1.5');
+    assert.equal(refused.pass, false);
+    assert.equal(refused.code, 'BELOW_FLOOR');
+    assert.match(refused.message, /v1\.1\.5 is below the anti-rollback floor v1\.2\.0/);
+  });
+
+  it('a signed min_version raises the floor a release is judged against; an unsigned one does not', () => {
+    const recorded = { version: 'v1.2.0', setAt: '', source: 'commit' as const };
+    assert.equal(effectiveFloor(recorded, 'v1.3.0', true), 'v1.3.0');
+    assert.equal(effectiveFloor(recorded, 'v1.1.0', true), 'v1.2.0');
+    assert.equal(effectiveFloor(recorded, 'v1.3.0', false), 'v1.2.0');
+    assert.equal(effectiveFloor(undefined, 'v1.3.0', true), 'v1.3.0');
+    assert.equal(effectiveFloor(undefined, undefined, true), undefined);
+  });
+});

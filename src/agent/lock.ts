@@ -45,7 +45,11 @@ const DEFAULT_ENV: LockEnvironment = { procDir: '/proc' };
 
 const FRESH_UNWRITTEN_LOCK_MS = 10_000;
 
-/** Field 22 of /proc/PID/stat; undefined when the process does not exist. */
+/**
+ * Field 22 of /proc/PID/stat; undefined when the process does not exist or has exited
+ * and only waits to be reaped (state Z or X): a SIGKILLed agent whose parent has not
+ * collected it yet runs no code and holds nothing, so a rerun must not be LOCKED.
+ */
 export function processStartTime(
   pid: number,
   env: LockEnvironment = DEFAULT_ENV,
@@ -58,6 +62,7 @@ export function processStartTime(
   }
   // comm (field 2) may hold spaces and parentheses: fields 3.. follow the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
   return rest[22 - 3];
 }
 

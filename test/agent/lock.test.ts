@@ -73,6 +73,34 @@ describe('run lock: pid + start time + boot id', () => {
     }
   });
 
+  it('an owner that was killed but not yet reaped (a zombie) holds nothing', async () => {
+    // The parent never waits for its forked child, so the child stays a zombie: its
+    // /proc entry and start time remain while it runs no code.
+    const parent = spawn('python3', [
+      '-c',
+      'import os,sys,time\npid=os.fork()\nif pid==0: time.sleep(0.2); os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)',
+    ]);
+    try {
+      const pid = Number(
+        await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(String(d)))),
+      );
+      const startTime = processStartTime(pid);
+      assert.ok(startTime !== undefined, 'the child runs at first');
+      await writeFile(path, JSON.stringify({ pid, startTime, bootId }));
+      await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+      const deadline = Date.now() + 10_000;
+      while (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /);
+      const lock = await acquireLock(path);
+      const owner = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+      assert.equal(owner.pid, process.pid);
+      await lock.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('a fresh empty lock (another run between create and write) is not stolen', async () => {
     await writeFile(path, '');
     await assert.rejects(acquireLock(path), { code: 'LOCKED' });

@@ -103,9 +103,9 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
   let pubkeyWritten = false;
   try {
     // The key file first: update.conf must never reference a key that is not there.
-    if (parsed.pubkeyHex !== undefined) {
+    if (parsed.pubkeyHexes !== undefined) {
       pubkeyFile = underRoot(o.root, DEFAULT_PATHS.pubkey);
-      const want = parsed.pubkeyHex + '\n';
+      const want = parsed.pubkeyHexes.map((hex) => hex + '\n').join('');
       if ((await readOptional(pubkeyFile)) !== want) {
         await atomicWriteFile(pubkeyFile, want, { mode: 0o644, mkdirp: true });
         pubkeyWritten = true;

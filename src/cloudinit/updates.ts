@@ -18,8 +18,11 @@ const LIST_FIELDS = new Set<keyof UpdateConfig>(['healthChecks']);
 export interface ParsedUpdates {
   /** Values to set in update.conf. `pubkey` is the device path of the key file. */
   config: UpdateConfig;
-  /** The inline public key (64 lowercase hex), when `pubkey:` held one. */
-  pubkeyHex: string | undefined;
+  /**
+   * The inline public keys (64 lowercase hex each), when `pubkey:` held one or a list:
+   * the device's key set (any one may sign; docs/operating.md "Rotating a key").
+   */
+  pubkeyHexes: string[] | undefined;
   /** The update.conf keys set, in the order they appear in the YAML. */
   keys: string[];
   /** Keys that were ignored, with why (unknown key, empty value). */
@@ -88,33 +91,65 @@ function rawText(spec: KeySpec, e: YamlEntry, file: string): string {
   );
 }
 
-/** `pubkey:` holds an inline key (64 hex characters) or the absolute path of a key file. */
-function pubkeyValue(raw: string, e: YamlEntry, file: string): { hex?: string; path?: string } {
-  const compact = raw.trim();
+/**
+ * `pubkey:` holds an inline key (64 hex characters), a list of inline keys (a key set,
+ * e.g. the old and the new key during a rotation), or the absolute path of a key file
+ * or directory already on the image.
+ */
+function pubkeyValue(
+  spec: KeySpec,
+  e: YamlEntry,
+  file: string,
+): { hexes?: string[]; path?: string } {
+  if (e.kind === 'seq') {
+    const items = e.value as unknown[];
+    if (items.length === 0 || !items.every((i) => typeof i === 'string'))
+      throw fail('PUBKEY_INVALID', file, e, 'a list of keys must hold 64-hex-character keys');
+    const hexes = items.map((item, n) => {
+      const hex = inlineKey(item.trim(), e, file, ` (list item ${n + 1})`);
+      if (hex === undefined)
+        throw fail(
+          'PUBKEY_INVALID',
+          file,
+          e,
+          `list item ${n + 1}: expected an Ed25519 public key as 64 hex characters`,
+        );
+      return hex;
+    });
+    return { hexes: [...new Set(hexes)] };
+  }
+  const compact = rawText(spec, e, file);
+  const hex = inlineKey(compact, e, file, '');
+  if (hex !== undefined) return { hexes: [hex] };
+  if (compact.startsWith('/')) return { path: compact };
+  throw fail(
+    'PUBKEY_INVALID',
+    file,
+    e,
+    'expected the Ed25519 public key as 64 hex characters, a list of them, or the absolute path of a key file',
+  );
+}
+
+/** A 64-hex key, checked as the agent checks it; undefined when `text` is not 64 hex. */
+function inlineKey(compact: string, e: YamlEntry, file: string, where: string): string | undefined {
   if (/^[0-9a-fA-F]{64}$/.test(compact)) {
     // The agent's own check (a curve point, not of small order): a key the agent would
     // refuse at every run is refused here, at the line that holds it.
     try {
       parsePublicKey(compact);
     } catch (err) {
-      throw fail('PUBKEY_INVALID', file, e, 'not a usable Ed25519 public key', err);
+      throw fail('PUBKEY_INVALID', file, e, `not a usable Ed25519 public key${where}`, err);
     }
-    return { hex: compact.toLowerCase() };
+    return compact.toLowerCase();
   }
-  if (compact.startsWith('/')) return { path: compact };
-  throw fail(
-    'PUBKEY_INVALID',
-    file,
-    e,
-    'expected the Ed25519 public key as 64 hex characters (or the absolute path of a key file)',
-  );
+  return undefined;
 }
 
 export function parseUpdates(block: UpdatesBlock, file: string, pubkeyPath: string): ParsedUpdates {
   const config: Record<string, unknown> = {};
   const keys: string[] = [];
   const ignored: ParsedUpdates['ignored'] = [];
-  let pubkeyHex: string | undefined;
+  let pubkeyHexes: string[] | undefined;
   for (const e of block.entries) {
     const spec = keySpec(e.key);
     if (spec === undefined) {
@@ -125,11 +160,13 @@ export function parseUpdates(block: UpdatesBlock, file: string, pubkeyPath: stri
       ignored.push({ key: e.key, line: e.line, why: 'empty value; the existing setting is kept' });
       continue;
     }
-    let raw = rawText(spec, e, file);
+    let raw: string;
     if (spec.field === 'pubkey') {
-      const pk = pubkeyValue(raw, e, file);
-      pubkeyHex = pk.hex;
+      const pk = pubkeyValue(spec, e, file);
+      pubkeyHexes = pk.hexes;
       raw = pk.path ?? pubkeyPath;
+    } else {
+      raw = rawText(spec, e, file);
     }
     try {
       config[spec.field] = spec.parse(raw);
@@ -146,5 +183,5 @@ export function parseUpdates(block: UpdatesBlock, file: string, pubkeyPath: stri
     }
     keys.push(spec.key);
   }
-  return { config, pubkeyHex, keys, ignored };
+  return { config, pubkeyHexes, keys, ignored };
 }

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { applyCloudInit } from '../../src/cloudinit/apply.js';
 import { mergeConfigText } from '../../src/cloudinit/merge.js';
 import { readUpdatesBlock } from '../../src/cloudinit/yaml.js';
 import { loadConfigFile } from '../../src/config/file.js';
+import { loadKeySet } from '../../src/crypto/key-set.js';
 import { KubesoloError } from '../../src/errors.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../deploy/cloud-init/', import.meta.url));
@@ -208,6 +210,26 @@ describe('cloud-init: YAML 1.1 semantics', () => {
     assert.equal(await readFile(s.pub, 'utf8'), KEY + '\n');
   });
 
+  it('a YAML list of keys becomes a key set in update.pub (key rotation), duplicates once', async () => {
+    const second = Buffer.from(
+      generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!,
+      'base64url',
+    ).toString('hex');
+    const s = await setup(
+      `updates:\n  pubkey:\n    - ${KEY}\n    - ${second.toUpperCase()}\n    - ${KEY}\n`,
+    );
+    const r = await applyCloudInit({ file: s.file, root: s.root });
+    assert.equal(r.pubkeyWritten, true);
+    assert.equal(await readFile(s.pub, 'utf8'), `${KEY}\n${second}\n`);
+    assert.match(await readFile(s.conf, 'utf8'), /^pubkey=\/etc\/kubesolo\/update\.pub$/m);
+    // The agent's own reader takes the file as a set of both keys.
+    const set = await loadKeySet(s.pub);
+    assert.deepEqual(
+      set.map((k) => Buffer.from(k.key).toString('hex')),
+      [KEY, second],
+    );
+  });
+
   it('health_checks takes a YAML list or a comma-separated string', async () => {
     const s = await setup('updates:\n  health_checks:\n    - disk_writable\n    - probe_url\n');
     await applyCloudInit({ file: s.file, root: s.root });
@@ -251,6 +273,14 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
       2,
     ],
     ['relative pubkey path', 'updates:\n  pubkey: keys/x.pub\n', 'PUBKEY_INVALID', 2],
+    [
+      'a key list with a short key',
+      `updates:\n  pubkey:\n    - ${KEY}\n    - abc\n`,
+      'PUBKEY_INVALID',
+      3,
+    ],
+    ['an empty key list', 'updates:\n  pubkey: []\n', 'PUBKEY_INVALID', 2],
+    ['a path in a key list', `updates:\n  pubkey: [${KEY}, /etc/x.pub]\n`, 'PUBKEY_INVALID', 2],
     ['list for a single value', 'updates:\n  server: [a, b]\n', 'CLOUDINIT_INVALID_VALUE', 2],
     [
       'unknown check in list',

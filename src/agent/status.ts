@@ -10,6 +10,7 @@ import { SLOTS, type BootState, type Slot } from '../bootenv/types.js';
 import { toKubesoloError } from '../errors.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
+import type { Floor } from './floor.js';
 import { reconcile } from './lifecycle.js';
 import { toFileShape, type UpdateState } from './state.js';
 
@@ -28,6 +29,12 @@ export interface StatusReport {
   boot_success: boolean | null;
   slots: Record<Slot, { version: string | null }>;
   state: Record<string, unknown> | null;
+  /**
+   * The anti-rollback floor (docs/operating.md "The anti-rollback floor"): apply refuses
+   * releases below `version`. null when none was recorded or it cannot be read (then a
+   * problem names why).
+   */
+  floor: { version: string; source: string; set_at: string; release?: string } | null;
   problems: StatusProblem[];
 }
 
@@ -41,6 +48,7 @@ export interface StatusInputs {
   boot: BootState | undefined;
   runningSlot: Slot | undefined;
   state: UpdateState | undefined;
+  floor?: Floor | undefined;
   problems: StatusProblem[];
 }
 
@@ -63,6 +71,14 @@ export async function buildStatus(input: StatusInputs, slots: SlotStore): Promis
     boot_success: boot?.bootSuccess ?? null,
     slots: { A: { version: versions[0] ?? null }, B: { version: versions[1] ?? null } },
     state: input.state ? toFileShape(input.state) : null,
+    floor: input.floor
+      ? {
+          version: input.floor.version,
+          source: input.floor.source,
+          set_at: input.floor.setAt,
+          ...(input.floor.release !== undefined ? { release: input.floor.release } : {}),
+        }
+      : null,
     problems,
   };
 }
@@ -120,7 +136,12 @@ export async function deviceStatus(agent: AgentContext): Promise<StatusReport> {
     const message = `${paths.root} does not look like a KubeSolo OS device: no update.conf, no grubenv, no kubesolo.slot= on the kernel command line; what follows are defaults. Pass --root DIR for a device's root, or create a simulated one with 'kubesolo-update dev init-root DIR'.`;
     deps.log.warn(message, { code: 'NOT_A_DEVICE', root: paths.root });
   }
-  return buildStatus(await gather(agent), deps.slots);
+  const input = await gather(agent);
+  const floor = await deps.fleet.readFloor().catch((err: unknown) => {
+    input.problems.push(statusProblem('floor', err));
+    return undefined;
+  });
+  return buildStatus({ ...input, floor }, deps.slots);
 }
 
 /** The human view of a status report. */
@@ -156,6 +177,7 @@ export function formatStatus(r: StatusReport): string[] {
     `Attempts:  ${field('attempt_count')}, health check failures: ${field('health_check_failures')}`,
   );
   if (field('updated_at')) lines.push(`Updated:   ${field('updated_at')}`);
+  if (r.floor) lines.push(`Floor:     ${r.floor.version} (releases below it are refused)`);
   for (const p of r.problems) lines.push(`Problem:   ${p.source}: ${p.code}: ${p.message}`);
   return lines;
 }

@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import { readDeviceId } from '../../src/fleet/device-id.js';
@@ -306,6 +306,13 @@ describe('fleet safety over HTTP, through the binaries', () => {
       await installAndCommit('v1.1.0');
       assert.equal((await readJson(floorFile())).version, 'v1.1.0');
       assert.equal((await readJson(floorFile())).source, 'commit');
+      // status shows it, as JSON and for people.
+      const st = await agent(['status']);
+      assert.equal(st.doc.floor.version, 'v1.1.0');
+      assert.equal(st.doc.floor.source, 'commit');
+      assert.deepEqual(st.doc.problems, []);
+      const human = await runAgent(['status', '--root', dev.root]);
+      assert.match(human.stdout, /^Floor: +v1\.1\.0 /m);
 
       // A power cut right after the commit lost the floor write: the next apply records
       // it again from state.json (phase success, to_version) before judging anything.
@@ -345,6 +352,18 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.equal(a.code, 3, a.stderr);
       assert.equal(a.doc.error.code, 'BELOW_FLOOR');
       assert.equal((await readFile(dev.path('slots/b/version'), 'utf8')).trim(), 'v1.1.0');
+    });
+
+    it('status reports an unreadable floor as a problem and goes on (FLOOR_CORRUPT)', async () => {
+      await mkdir(dirname(floorFile()), { recursive: true });
+      await writeFile(floorFile(), '{"version": 7}');
+      const st = await agent(['status']);
+      assert.equal(st.doc.floor, null);
+      assert.deepEqual(
+        (st.doc.problems as { source: string; code: string }[]).map((p) => [p.source, p.code]),
+        [['floor', 'FLOOR_CORRUPT']],
+      );
+      assert.equal(st.doc.slots.A.version, 'v1.0.0');
     });
 
     it('a signed min_version raises the floor fleet-wide', async () => {

@@ -74,12 +74,9 @@ describe('run lock: pid + start time + boot id', () => {
   });
 
   it('an owner that was killed but not yet reaped (a zombie) holds nothing', async () => {
-    // The parent never waits for its forked child, so the child stays a zombie: its
-    // /proc entry and start time remain while it runs no code.
-    const parent = spawn('python3', [
-      '-c',
-      'import os,sys,time\npid=os.fork()\nif pid==0: time.sleep(0.2); os._exit(0)\nprint(pid, flush=True)\ntime.sleep(30)',
-    ]);
+    // sh starts a child, then execs a sleep that never waits for it: when the child
+    // exits it stays a zombie, its /proc entry and start time there while it runs no code.
+    const parent = spawn('sh', ['-c', 'sleep 3 & echo $!; exec sleep 60']);
     try {
       const pid = Number(
         await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(String(d)))),
@@ -88,7 +85,7 @@ describe('run lock: pid + start time + boot id', () => {
       assert.ok(startTime !== undefined, 'the child runs at first');
       await writeFile(path, JSON.stringify({ pid, startTime, bootId }));
       await assert.rejects(acquireLock(path), { code: 'LOCKED' });
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 20_000;
       while (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
       assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /);

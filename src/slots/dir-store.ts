@@ -59,7 +59,7 @@ export function createDirSlotStore(
       // Prove the target is not the running slot (same directory or inode) before any write.
       await assertDistinctSlotDirs(dirs, slot);
       return fn({
-        incomingDir: await ensureIncomingDir(dir),
+        incomingDir: await ensureIncomingDir(dir, log),
         install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
       });
     },

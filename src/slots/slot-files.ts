@@ -25,11 +25,12 @@
 import { existingAncestor } from '../fs/existing-ancestor.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { link, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
+import { ensureRealDir, entryAt, isRealDir, regularFileSize } from '../fs/no-follow.js';
 import type { Logger } from '../log.js';
 import { readBackSha256, type ReadBack } from './read-back.js';
 import { SLOT_FILES, type SlotDigests, type SlotImageSource } from './types.js';
@@ -90,11 +91,22 @@ function writeError(err: unknown, dir: string, what: string): Error {
   });
 }
 
-/** The slot's incoming directory, created if needed. */
-export async function ensureIncomingDir(dir: string): Promise<string> {
+/**
+ * The slot's incoming directory, created if needed: a real directory inside the slot.
+ * Anything else found at its name (a symbolic link to the running slot or elsewhere, a
+ * file) is removed, the entry only, and logged: following it would download, rename
+ * and clean up in whatever it points at (docs/operating.md "Links inside a slot").
+ */
+export async function ensureIncomingDir(dir: string, log?: Logger): Promise<string> {
   const incoming = join(dir, INCOMING_DIR);
   try {
-    await mkdir(incoming, { recursive: true, mode: 0o700 });
+    const { replaced } = await ensureRealDir(incoming, 0o700);
+    if (replaced !== undefined) {
+      log?.warn(`replaced a ${replaced.kind} at the slot's incoming directory`, {
+        path: incoming,
+        ...(replaced.target !== undefined ? { target: replaced.target } : {}),
+      });
+    }
   } catch (err) {
     throw writeError(err, dir, 'the incoming directory');
   }
@@ -219,7 +231,14 @@ export async function installSlotDir(
   // or removing the old version below would leave the slot unbootable for nothing.
   try {
     await removeStaleTempFiles(dir, Object.values(SLOT_FILES));
-    for (const path of [image.kernelPath, image.initramfsPath]) await stat(path);
+    for (const path of [image.kernelPath, image.initramfsPath]) {
+      // The verified download itself, never a link put in its place.
+      if ((await regularFileSize(path)) === undefined) {
+        throw new OperationError('SLOT_WRITE_FAILED', `${path} is not a regular file`, {
+          details: { file: path },
+        });
+      }
+    }
     const vf = await open(tempVersion, 'wx', 0o644);
     try {
       await vf.writeFile(`${version}\n`);
@@ -317,6 +336,13 @@ export async function verifySlotDir(
           details: { file: path, phase: 'readback' },
         });
       }
+      if (errnoCode(err) === 'ELOOP') {
+        // Never followed: the slot does not hold the image, a link does.
+        throw new VerificationError('SLOT_VERIFY_FAILED', `${path} is a symbolic link`, {
+          cause: err,
+          details: { file: path, phase: 'readback' },
+        });
+      }
       throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
         cause: err,
         details: { file: path, errno: errnoCode(err) },
@@ -341,8 +367,11 @@ async function sameFile(
   earlier: ReadBack | undefined,
 ): Promise<ReadBack | undefined> {
   if (earlier === undefined) return undefined;
-  const now = await stat(path);
-  return now.dev === earlier.dev && now.ino === earlier.ino && now.size === earlier.size
+  const now = await entryAt(path);
+  return now?.isFile() &&
+    now.dev === earlier.dev &&
+    now.ino === earlier.ino &&
+    now.size === earlier.size
     ? earlier
     : undefined;
 }
@@ -351,10 +380,11 @@ async function sameFile(
 export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
   const path = join(dir, SLOT_FILES.version);
   try {
-    const v = (await readControlText(path, { maxBytes: 4096 })).trim();
+    const v = (await readControlText(path, { maxBytes: 4096, noFollow: true })).trim();
     return v === '' ? undefined : v;
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+    // A link is no `version` the agent wrote (it writes a file, renamed into place).
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(err) ?? '')) return undefined;
     throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
       cause: err,
       details: { file: path, errno: errnoCode(err) },
@@ -366,12 +396,8 @@ export async function readSlotDirVersion(dir: string): Promise<string | undefine
 export async function slotDirBootable(dir: string): Promise<boolean> {
   if ((await readSlotDirVersion(dir)) === undefined) return false;
   for (const name of [SLOT_FILES.kernel, SLOT_FILES.initramfs]) {
-    try {
-      const s = await stat(join(dir, name));
-      if (!s.isFile() || s.size === 0) return false;
-    } catch {
-      return false;
-    }
+    const size = await regularFileSize(join(dir, name)).catch(() => undefined);
+    if (size === undefined || size === 0) return false;
   }
   return true;
 }
@@ -397,6 +423,8 @@ export async function dirFreeBytes(dir: string): Promise<number> {
 
 async function emptyIncomingDir(dir: string): Promise<void> {
   const incoming = join(dir, INCOMING_DIR);
+  // Only a real directory is emptied: never what a link there points at.
+  if (!(await isRealDir(incoming))) return;
   const names = await readdir(incoming).catch(() => [] as string[]);
   await Promise.all(names.map((n) => rm(join(incoming, n), { recursive: true, force: true })));
 }
@@ -404,11 +432,11 @@ async function emptyIncomingDir(dir: string): Promise<void> {
 /** Bytes in the slot's incoming directory (0 when there is none). */
 async function incomingBytes(dir: string): Promise<number> {
   const incoming = join(dir, INCOMING_DIR);
+  if (!(await isRealDir(incoming).catch(() => false))) return 0;
   const names = await readdir(incoming).catch(() => [] as string[]);
   let total = 0;
   for (const name of names) {
-    const s = await stat(join(incoming, name)).catch(() => undefined);
-    if (s?.isFile()) total += s.size;
+    total += (await regularFileSize(join(incoming, name)).catch(() => undefined)) ?? 0;
   }
   return total;
 }

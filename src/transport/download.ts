@@ -13,8 +13,8 @@
  * continues with Range + If-Range.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
 import {
@@ -25,6 +25,7 @@ import {
   toKubesoloError,
 } from '../errors.js';
 import { fsyncDir } from '../fs/atomic.js';
+import { O_NOFOLLOW, regularFileSize } from '../fs/no-follow.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { OffThreadEd25519Verifier } from '../crypto/ed25519-offthread.js';
 import { createKeySetVerifier } from '../crypto/key-set-verifier.js';
@@ -281,10 +282,8 @@ class Transfer {
     const expected = this.options.expectedSha256?.toLowerCase();
     const saved =
       this.options.resume === false ? undefined : await readVerifiedRecord(this.verifiedRecord);
-    const size = await stat(dest).then(
-      (s) => (s.isFile() ? s.size : -1),
-      () => -1,
-    );
+    // Only a regular file counts; a link there is removed below, never followed.
+    const size = (await regularFileSize(dest).catch(() => undefined)) ?? -1;
     const want = expected === undefined ? undefined : this.record(expected);
     const matches =
       saved !== undefined &&
@@ -320,10 +319,7 @@ class Transfer {
   /** Pick up `<dest>.part` from an earlier run if its sidecar says it is the same content. */
   async loadPartial(): Promise<void> {
     const saved = this.options.resume === false ? undefined : await readResumeState(this.sidecar);
-    const size = await stat(this.part).then(
-      (s) => s.size,
-      () => -1,
-    );
+    const size = (await regularFileSize(this.part).catch(() => undefined)) ?? -1;
     const matches =
       saved !== undefined &&
       saved.url === this.url &&
@@ -348,7 +344,13 @@ class Transfer {
     this.handle = await this.openPart('r+');
     await this.newReader();
     this.reader?.advance(size);
-    const stream = createReadStream(this.part, { highWaterMark: 1024 * 1024, end: size - 1 });
+    // Read through the handle just opened (O_NOFOLLOW), not the path again.
+    const stream = this.handle.createReadStream({
+      start: 0,
+      end: size - 1,
+      highWaterMark: 1024 * 1024,
+      autoClose: false,
+    });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       this.sha.update(chunk);
       if (this.ed?.update(chunk)) await this.ed.ready();
@@ -358,7 +360,10 @@ class Transfer {
     this.log.info('resuming partial download', { url: redactUrl(this.url), from: size });
   }
 
-  async openPart(flags: 'r+' | 'w+'): Promise<FileHandle> {
+  async openPart(mode: 'r+' | 'w+'): Promise<FileHandle> {
+    // Never through a link planted at the partial file's name (ELOOP: a staging error).
+    const flags =
+      constants.O_RDWR | O_NOFOLLOW | (mode === 'w+' ? constants.O_CREAT | constants.O_TRUNC : 0);
     try {
       return await open(this.part, flags, 0o600);
     } catch (err) {

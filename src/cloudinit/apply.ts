@@ -10,6 +10,7 @@ import { mergeOptions } from '../config/merge.js';
 import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import { ConfigError, KubesoloError, OperationError, errnoCode } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
+import { formatKeySet } from '../crypto/key-set.js';
 import { silentLogger, type Logger } from '../log.js';
 import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { mergeConfigText } from './merge.js';
@@ -105,7 +106,7 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
     // The key file first: update.conf must never reference a key that is not there.
     if (parsed.pubkeyHexes !== undefined) {
       pubkeyFile = underRoot(o.root, DEFAULT_PATHS.pubkey);
-      const want = parsed.pubkeyHexes.map((hex) => hex + '\n').join('');
+      const want = formatKeySet(parsed.pubkeyHexes);
       if ((await readOptional(pubkeyFile)) !== want) {
         await atomicWriteFile(pubkeyFile, want, { mode: 0o644, mkdirp: true });
         pubkeyWritten = true;

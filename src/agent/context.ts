@@ -23,7 +23,7 @@ import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { readControlText } from '../fs/control-file.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
-import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
+import { agentFiles, assertSlotDirsApart, assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import type { SlotStore } from '../slots/types.js';
 import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
@@ -120,7 +120,12 @@ export async function readDeviceConfig(
   return { path, file, unknownKeys };
 }
 
-function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore {
+function slotStoreFor(
+  settings: Settings,
+  root: string,
+  log: Logger,
+  ownFiles: string[],
+): SlotStore {
   if (settings.slotBackend === 'dir') {
     if (!settings.slotADir || !settings.slotBDir) {
       throw new ConfigError(
@@ -133,7 +138,7 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
         A: underRoot(root, settings.slotADir),
         B: underRoot(root, settings.slotBDir),
       },
-      { log },
+      { log, agentFiles: ownFiles.map((f) => underRoot(root, f)) },
     );
   }
   return createBlockSlotStore({
@@ -190,7 +195,12 @@ export async function createAgentContext(
   };
 
   const bootEnv = createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
-  const slots = slotStoreFor(settings, root, log);
+  const ownFiles = agentFiles(settings, {
+    config: request.conf ?? DEFAULT_PATHS.config,
+    state: request.state ?? DEFAULT_PATHS.state,
+  });
+  if (settings.slotBackend === 'dir') assertSlotDirsApart(settings, ownFiles);
+  const slots = slotStoreFor(settings, root, log, ownFiles);
   const state = createStateStore(paths.state, clock, log);
   const fleet = createFleetStore(
     { state: paths.state, machineId: underRoot(root, DEFAULT_PATHS.machineId) },

@@ -14,17 +14,16 @@ export const activateCommand: Command<AgentGlobal> = {
   },
   async run(ctx) {
     const session = { lock: 'required', rebootAfter: () => boolOpt(ctx.values, 'reboot') } as const;
-    await withAgent(ctx.global, ctx.log, session, async (agent) => {
-      const state = await activate(agent.deps);
-      ctx.out.line(
-        `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
-      );
-      ctx.out.data({
-        ok: true,
-        phase: state.phase,
-        slot: state.targetSlot,
-        version: state.toVersion,
-      });
+    // Printed once the session is over: a stop asked for meanwhile ends it as stopped.
+    const state = await withAgent(ctx.global, ctx.log, session, (agent) => activate(agent.deps));
+    ctx.out.line(
+      `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
+    );
+    ctx.out.data({
+      ok: true,
+      phase: state.phase,
+      slot: state.targetSlot,
+      version: state.toVersion,
     });
   },
 };

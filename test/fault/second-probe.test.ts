@@ -270,3 +270,40 @@ describe('finding 31.5: slot directories that hold the agent\u2019s own files', 
     assert.deepEqual(await readFile(f.dev.path('etc/kubesolo/update.conf')), conf);
   });
 });
+
+describe('a reader that goes away', () => {
+  let f: FaultDevice;
+  beforeEach(async () => {
+    f = await makeFaultDevice();
+  });
+  afterEach(() => f.cleanup());
+
+  /** Run the agent with the read end of stdout (or stderr) closed at once. */
+  function withClosedPipe(args: string[], which: 'stdout' | 'stderr') {
+    const child = spawn(process.execPath, [AGENT_BIN, ...args, '--root', f.dev.root], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let other = '';
+    child[which].destroy();
+    child[which === 'stdout' ? 'stderr' : 'stdout']
+      .setEncoding('utf8')
+      .on('data', (d: string) => (other += d));
+    return new Promise<{ code: number | null; other: string }>((res) =>
+      child.on('close', (code) => res({ code, other })),
+    );
+  }
+
+  // Before: `status | head -1` died with an unhandled EPIPE and a stack trace.
+  it('status with its stdout closed: exit 0, no EPIPE crash', async () => {
+    const r = await withClosedPipe(['status'], 'stdout');
+    assert.equal(r.code, 0, r.other);
+    assert.doesNotMatch(r.other, /EPIPE|Unhandled/);
+  });
+
+  it('apply with its stderr (the log) closed still stages', async () => {
+    const r = await withClosedPipe(['apply', '--force'], 'stderr');
+    assert.equal(r.code, 0, r.other);
+    assert.match(r.other, /Staged v1\.1\.0 in slot B/);
+    assert.equal(readState(f.statePath).phase, 'staged');
+  });
+});

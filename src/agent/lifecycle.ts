@@ -5,6 +5,7 @@
  */
 import { otherSlot, type BootState, type Slot } from '../bootenv/types.js';
 import { toKubesoloError } from '../errors.js';
+import { ARTIFACT_NAMES, perImage, type ArtifactName } from '../metadata/images.js';
 import type { Release, StagedArtifact, UpdateSource } from '../transport/source.js';
 import type { AgentDeps } from './deps.js';
 import {
@@ -22,7 +23,7 @@ import { effectiveFloor, floorGate } from './floor.js';
 import { recordCommittedFloor } from './fleet-store.js';
 import { canStartAttempt, type Phase } from './phases.js';
 import { lifecycleError } from './reasons.js';
-import { nextState, type UpdateState } from './state.js';
+import { digestFields, nextState, stagedDigests, type UpdateState } from './state.js';
 
 /**
  * How reconcile records what it finds: `required` (a failed state write fails the
@@ -436,8 +437,8 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     // from the medium, `version` last. Nothing is copied.
     state = await deps.state.transition(state, 'downloading');
     const written = await deps.slots.openWriter(target, async (writer) => {
-      const staged: StagedArtifact[] = [];
-      for (const artifact of ['vmlinuz', 'initramfs'] as const) {
+      const staged = {} as Record<ArtifactName, StagedArtifact>;
+      for (const artifact of ARTIFACT_NAMES) {
         const s = await source.stage(release, artifact, {
           stagingDir: writer.incomingDir,
           readBack: true,
@@ -452,27 +453,25 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
           sha256: s.sha256,
           signature: s.signatureVerified,
         });
-        staged.push(s);
+        staged[artifact] = s;
       }
       deps.onProgressDone?.();
-      const [kernel, initramfs] = staged as [StagedArtifact, StagedArtifact];
-      const expected = { kernelSha256: kernel.sha256, initramfsSha256: initramfs.sha256 };
+      const expected = perImage((name) => staged[name].sha256);
       deps.signal?.throwIfAborted();
       log.info(`installing into slot ${target}`, { version: md.version });
       await writer.install(
         {
-          kernelPath: kernel.path,
-          initramfsPath: initramfs.path,
+          files: perImage((name) => staged[name].path),
           version: md.version,
           // Read back from the medium while they downloaded: install compares these.
-          readBack: { kernel: kernel.readBack, initramfs: initramfs.readBack },
+          readBack: perImage((name) => staged[name].readBack),
         },
         expected,
       );
-      return { digests: expected, staged };
+      return { digests: expected, staged: Object.values(staged) };
     });
     state = await deps.state.transition(state, 'staged', {
-      ...written.digests,
+      ...digestFields(written.digests),
       ...applyCost(deps.clock.now(), state.startedAt, written.staged),
     });
     return { outcome: 'staged', state, gates };
@@ -494,17 +493,15 @@ export async function activate(deps: AgentDeps): Promise<UpdateState> {
     if (boot.runningSlot === target) {
       throw lifecycleError('TARGET_IS_RUNNING', `slot ${target} is the running slot`);
     }
-    if (!state.kernelSha256 || !state.initramfsSha256) {
+    const digests = stagedDigests(state);
+    if (digests === undefined) {
       throw lifecycleError(
         'STAGED_DIGESTS_MISSING',
         'state.json holds no digests for the staged image',
       );
     }
     // docs/design.md §2: read back and re-hash before activate may flip the slot.
-    await deps.slots.verify(target, {
-      kernelSha256: state.kernelSha256,
-      initramfsSha256: state.initramfsSha256,
-    });
+    await deps.slots.verify(target, digests);
     const version = await deps.slots.readVersion(target);
     if (version !== state.toVersion) {
       throw lifecycleError(
@@ -545,14 +542,10 @@ async function stagedSlotIntact(
   boot: BootState,
 ): Promise<boolean> {
   const target = state.targetSlot;
-  if (!target || target === boot.runningSlot || !state.kernelSha256 || !state.initramfsSha256) {
-    return false;
-  }
+  const digests = stagedDigests(state);
+  if (!target || target === boot.runningSlot || digests === undefined) return false;
   try {
-    await deps.slots.verify(target, {
-      kernelSha256: state.kernelSha256,
-      initramfsSha256: state.initramfsSha256,
-    });
+    await deps.slots.verify(target, digests);
     return (await deps.slots.readVersion(target)) === state.toVersion;
   } catch {
     return false;

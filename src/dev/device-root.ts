@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { simulateReboot, type GrubBootResult } from '../bootenv/grub-sim.js';
 import { readGrubEnvFile, writeGrubEnvFile } from '../bootenv/grubenv.js';
 import { parseVersion } from '../config/version.js';
+import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
+import { VERSION_FILE } from '../slots/types.js';
 import { writeConfigFile } from '../config/file.js';
 import type { UpdateConfig } from '../config/types.js';
 import { errnoCode, UsageError } from '../errors.js';
@@ -62,18 +64,17 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   }
 }
 
-/** Write an OS "build": a kernel and an initramfs of random bytes (no real OS inside). */
+/** Write an OS "build": each image of random bytes, under its file name (no real OS inside). */
 export async function writeFakeImages(
   dir: string,
   kernelBytes: number,
   initramfsBytes: number,
-): Promise<{ kernel: string; initramfs: string }> {
+): Promise<Record<ArtifactName, string>> {
   await mkdir(dir, { recursive: true });
-  const kernel = join(dir, 'vmlinuz');
-  const initramfs = join(dir, 'kubesolo-os.gz');
-  await writeFile(kernel, randomBytes(kernelBytes));
-  await writeFile(initramfs, randomBytes(initramfsBytes));
-  return { kernel, initramfs };
+  const sizes: Record<ArtifactName, number> = { vmlinuz: kernelBytes, initramfs: initramfsBytes };
+  const files = perImage((name) => join(dir, imageFile(name)));
+  for (const name of ARTIFACT_NAMES) await writeFile(files[name], randomBytes(sizes[name]));
+  return files;
 }
 
 /** Create the device with `installedVersion` in slot A, booted and committed. */
@@ -99,7 +100,7 @@ export async function initDeviceRoot(
     await mkdir(at(d), { recursive: true });
   }
   await writeFakeImages(at(DEVICE_PATHS.slotA), 64 * 1024, 256 * 1024);
-  await writeFile(join(at(DEVICE_PATHS.slotA), 'version'), options.installedVersion + '\n');
+  await writeFile(join(at(DEVICE_PATHS.slotA), VERSION_FILE), options.installedVersion + '\n');
   await mkdir(at(DEVICE_PATHS.slotB), { recursive: true });
   await writeGrubEnvFile(
     at(DEVICE_PATHS.grubenv),

@@ -5,9 +5,11 @@
  * annotations, that manifest under `TAG-ARCH`, and an image index under `TAG` that
  * gains or replaces this architecture's entry and keeps the others.
  */
-import { serializeLatestJson, type LatestJson } from '../metadata/model.js';
+import { encodeSignature } from '../crypto/keys.js';
+import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
+import { latestJsonOf, serializeLatestJson } from '../metadata/model.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
-import { fleetFieldsJson, type FleetFields } from './fleet-fields.js';
+import { releaseFields, type ReleaseFields } from './fleet-fields.js';
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -29,9 +31,8 @@ import { putManifest, uploadChunked, uploadMonolithic } from './oci-registry-pus
 import {
   ANNOTATION,
   EMPTY_CONFIG_BYTES,
+  IMAGE_LAYER_TYPES,
   KUBESOLO_ARTIFACT,
-  LAYER_INITRAMFS,
-  LAYER_KERNEL,
   LAYER_METADATA,
   OCI_EMPTY,
   OCI_INDEX,
@@ -41,17 +42,14 @@ import { formatReference, isValidTag, parseRegistryReference } from '../transpor
 
 export type UploadMode = 'monolithic' | 'chunked';
 
-export interface OciPushOptions extends FleetFields {
+export interface OciPushOptions extends ReleaseFields {
   registry: string;
   tag: string;
-  kernelPath: string;
-  initramfsPath: string;
+  /** Each image's file on the publisher's disk. */
+  imagePaths: Record<ArtifactName, string>;
   version: string;
-  /** Go architecture name. */
+  /** Go architecture name: the index entry's platform. */
   architecture: string;
-  channel?: string | undefined;
-  minCompatibleVersion?: string | undefined;
-  releaseNotes?: string | undefined;
   /** RFC 3339; default: now. */
   releaseDate?: string | undefined;
   /** Ed25519 private key: signs latest.json and both images. */
@@ -118,36 +116,32 @@ async function describeFile(path: string, name: string): Promise<LocalFile> {
 
 /** Ed25519 over the exact bytes (docs/design.md §3.4), hex-encoded for an annotation. */
 function signHex(key: KeyObject, data: Buffer): string {
-  return signBytes(key, data).toString('hex');
+  return encodeSignature(signBytes(key, data), 'hex').toString('ascii');
 }
 
-/** latest.json for the metadata layer: the agent's fields (docs/design.md §3.3) plus sizes. */
+/**
+ * latest.json for the metadata layer: the layers are content-addressed, so their
+ * digests are the SHA-256 a device checks and their URLs the registry's blob endpoints.
+ */
 export function buildLatestJson(
   o: OciPushOptions,
-  kernel: LocalFile,
-  initramfs: LocalFile,
+  files: Record<ArtifactName, LocalFile>,
   blobUrl: (digest: string) => string,
   releaseDate: string,
   now: Date = new Date(),
 ): Buffer {
-  // The layers are content-addressed: their digests are the SHA-256 a device checks,
-  // and their URLs the registry's blob endpoints.
-  const doc: LatestJson = {
-    version: o.version,
-    vmlinuz_url: blobUrl(kernel.digest),
-    vmlinuz_sha256: kernel.digest.slice('sha256:'.length),
-    vmlinuz_size: kernel.size,
-    initramfs_url: blobUrl(initramfs.digest),
-    initramfs_sha256: initramfs.digest.slice('sha256:'.length),
-    initramfs_size: initramfs.size,
-    architecture: o.architecture,
-    release_date: releaseDate,
-  };
-  if (o.channel) doc.channel = o.channel;
-  if (o.minCompatibleVersion) doc.min_compatible_version = o.minCompatibleVersion;
-  if (o.releaseNotes) doc.release_notes = o.releaseNotes;
-  // `expires` counts from when the metadata is written, as publish's does.
-  return serializeLatestJson({ ...doc, ...fleetFieldsJson(o, now) });
+  return serializeLatestJson(
+    latestJsonOf({
+      version: o.version,
+      images: perImage((name) => ({
+        url: blobUrl(files[name].digest),
+        sha256: files[name].digest.slice('sha256:'.length),
+        size: files[name].size,
+      })),
+      releaseDate,
+      ...releaseFields(o, now),
+    }),
+  );
 }
 
 export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
@@ -180,17 +174,13 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
   const now = (o.now ?? (() => new Date()))();
   const releaseDate = o.releaseDate ?? now.toISOString();
 
-  const kernel = await describeFile(o.kernelPath, 'vmlinuz');
-  const initramfs = await describeFile(o.initramfsPath, 'kubesolo-os.gz');
-  const latest = buildLatestJson(
-    o,
-    kernel,
-    initramfs,
-    (d) => client.apiUrl('blobs', d),
-    releaseDate,
-    now,
-  );
-  refuseWhatDevicesRefuse(latest, client.apiUrl('blobs', kernel.digest), now);
+  const files = {} as Record<ArtifactName, LocalFile>;
+  for (const name of ARTIFACT_NAMES) {
+    files[name] = await describeFile(o.imagePaths[name], imageFile(name));
+  }
+  const blobUrl = (d: string) => client.apiUrl('blobs', d);
+  const latest = buildLatestJson(o, files, blobUrl, releaseDate, now);
+  refuseWhatDevicesRefuse(latest, blobUrl(files.vmlinuz.digest), now);
   const latestFile: LocalFile = {
     name: 'latest.json',
     path: '',
@@ -202,8 +192,9 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     signatures['latest.json'] = signHex(o.signingKey, latest);
     // Image signatures too, so a device with allow_unsigned_metadata=true can still
     // authenticate both images (docs/design.md §3.4). Pure Ed25519 needs the whole message.
-    for (const f of [kernel, initramfs])
-      signatures[f.name] = signHex(o.signingKey, await readFile(f.path));
+    for (const name of ARTIFACT_NAMES) {
+      signatures[files[name].name] = signHex(o.signingKey, await readFile(files[name].path));
+    }
   }
 
   const blobs: PushedBlob[] = [];
@@ -234,8 +225,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     digest: sha256Digest(EMPTY_CONFIG_BYTES),
   };
   await pushBlob(config, EMPTY_CONFIG_BYTES);
-  await pushBlob(kernel);
-  await pushBlob(initramfs);
+  for (const name of ARTIFACT_NAMES) await pushBlob(files[name]);
   await pushBlob(latestFile, latest);
 
   const layer = (f: LocalFile, mediaType: string, sigKey: string): Record<string, unknown> => ({
@@ -265,8 +255,9 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     artifactType: KUBESOLO_ARTIFACT,
     config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
     layers: [
-      layer(kernel, LAYER_KERNEL, ANNOTATION.signature),
-      layer(initramfs, LAYER_INITRAMFS, ANNOTATION.signature),
+      ...ARTIFACT_NAMES.map((name) =>
+        layer(files[name], IMAGE_LAYER_TYPES[name], ANNOTATION.signature),
+      ),
       layer(latestFile, LAYER_METADATA, ANNOTATION.metadataSignature),
     ],
     annotations,

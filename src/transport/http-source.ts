@@ -14,7 +14,8 @@ import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
-import type { ReleaseMetadata } from '../metadata/model.js';
+import { perImage, type ArtifactName } from '../metadata/images.js';
+import type { ReleaseImage } from '../metadata/model.js';
 import { decideTrust, wantsSignatures, type TrustRefusal } from '../trust/decide.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
@@ -26,7 +27,6 @@ import {
   trustConfigFor,
   type TrustedKeyOptions,
   type TransportLimits,
-  type ArtifactName,
   type ImageSignaturePolicy,
   type Release,
   type ReleaseArtifact,
@@ -181,10 +181,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       : undefined;
     const decision = decideTrust(trust, {
       metadata: { bytes, signature },
-      imageSigned: {
-        vmlinuz: metadata.vmlinuzSigUrl !== undefined,
-        initramfs: metadata.initramfsSigUrl !== undefined,
-      },
+      imageSigned: perImage((name) => metadata.images[name].signatureUrl !== undefined),
     });
     if (!decision.trusted) throw refusalError(decision.refusal, sigUrl);
     const metadataSigned = decision.metadata.kind === 'signed';
@@ -211,10 +208,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       metadataSigned,
       origin: redactUrl(url),
       signedMetadata: { bytes, signature },
-      artifacts: {
-        vmlinuz: releaseArtifact(metadata, 'vmlinuz'),
-        initramfs: releaseArtifact(metadata, 'initramfs'),
-      },
+      artifacts: perImage((name) => releaseArtifact(metadata.images[name])),
     };
   }
 
@@ -289,15 +283,11 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
 }
 
 /** An image of HTTP metadata: its URLs, digest and size as latest.json gives them. */
-function releaseArtifact(m: ReleaseMetadata, artifact: ArtifactName): ReleaseArtifact {
-  const [url, sha256, size, sigUrl] =
-    artifact === 'vmlinuz'
-      ? [m.vmlinuzUrl, m.vmlinuzSha256, m.vmlinuzSize, m.vmlinuzSigUrl]
-      : [m.initramfsUrl, m.initramfsSha256, m.initramfsSize, m.initramfsSigUrl];
+function releaseArtifact(image: ReleaseImage): ReleaseArtifact {
   return {
-    url,
-    sha256,
-    ...(size === undefined ? {} : { size }),
-    ...(sigUrl === undefined ? {} : { signature: { url: sigUrl } }),
+    url: image.url,
+    sha256: image.sha256,
+    ...(image.size === undefined ? {} : { size: image.size }),
+    ...(image.signatureUrl === undefined ? {} : { signature: { url: image.signatureUrl } }),
   };
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
-import type { ArtifactName, ReleaseMetadata } from '../metadata/model.js';
+import { imageFile, type ArtifactName } from '../metadata/images.js';
+import type { ReleaseMetadata } from '../metadata/model.js';
 import {
   decideImageTrust,
   type ImageSignaturePolicy,
@@ -25,7 +26,6 @@ import {
   type DownloadOptions,
 } from './download.js';
 
-export type { ArtifactName };
 export type { ImageSignaturePolicy };
 
 export interface TransportLimits extends DownloadLimits {
@@ -94,12 +94,6 @@ export function trustConfigFor(
     imageSignatures,
   };
 }
-
-/** On-disk names of the staged artifacts (docs/design.md §1: the slot's file names). */
-export const ARTIFACT_FILES: Record<ArtifactName, string> = {
-  vmlinuz: 'vmlinuz',
-  initramfs: 'kubesolo-os.gz',
-};
 
 /** One image of a release: everything needed to fetch it and to trust it. */
 export interface ReleaseArtifact {
@@ -215,7 +209,8 @@ export async function downloadArtifact(
   const { signal, onProgress } = stage;
   const result = await downloadToFile({
     ...options,
-    dest: join(stage.stagingDir, ARTIFACT_FILES[artifact]),
+    // Under the slot's own file name (src/metadata/images.ts), so install is a rename.
+    dest: join(stage.stagingDir, imageFile(artifact)),
     ...(stage.readBack ? { readBack: true } : {}),
     ...(signal ? { signal } : {}),
     ...(onProgress

@@ -10,7 +10,7 @@
  * SHA-256 and size) or, where the operator allowed unsigned metadata, each image's own.
  */
 import { verifyEd25519 } from '../crypto/ed25519.js';
-import { ARTIFACT_NAMES, type ArtifactName } from '../metadata/model.js';
+import { ARTIFACT_NAMES, type ArtifactName } from '../metadata/images.js';
 
 /**
  * When an image's own signature is checked. `when-unpinned` (the agent): only when

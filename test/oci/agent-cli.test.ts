@@ -28,8 +28,7 @@ describe('kubesolo-update apply from docker-registry', { skip }, () => {
     await pushRelease({
       registry: `${reg.host}/${repo}`,
       tag: 'v1.1.0',
-      kernelPath: f.kernelPath,
-      initramfsPath: f.initramfsPath,
+      imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },
       version: 'v1.1.0',
       architecture: arch,
       channel: 'stable',

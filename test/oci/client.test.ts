@@ -294,12 +294,18 @@ describe('createOciUpdateSource against hand-written manifests', () => {
     const r = await source('plain').fetchRelease();
     assert.deepEqual(r.metadata, {
       version: 'v1.0.0',
-      vmlinuzUrl: `http://${fake.host}/v2/a/blobs/${d('1')}`,
-      vmlinuzSha256: '1'.repeat(64),
-      vmlinuzSize: 10,
-      initramfsUrl: `http://${fake.host}/v2/a/blobs/${d('2')}`,
-      initramfsSha256: '2'.repeat(64),
-      initramfsSize: 20,
+      images: {
+        vmlinuz: {
+          url: `http://${fake.host}/v2/a/blobs/${d('1')}`,
+          sha256: '1'.repeat(64),
+          size: 10,
+        },
+        initramfs: {
+          url: `http://${fake.host}/v2/a/blobs/${d('2')}`,
+          sha256: '2'.repeat(64),
+          size: 20,
+        },
+      },
       channel: 'beta',
       minCompatibleVersion: 'v0.9.0',
       releaseNotes: 'n',
@@ -312,9 +318,19 @@ describe('createOciUpdateSource against hand-written manifests', () => {
   it('refuses a single manifest that does not say its architecture (ARCH_MISMATCH, exit 3)', async () => {
     routes.set('/v2/a/manifests/noarch', {
       type: OCI_MANIFEST,
-      body: manifest({ 'io.kubesolo.os.version': 'v1' }),
+      body: manifest({ 'io.kubesolo.os.version': 'v1.0.0' }),
     });
     await rejectsWithCode(source('noarch').fetchRelease(), 'ARCH_MISMATCH', 3);
+  });
+
+  // Before: a release from annotations skipped the parser, so `v1` (no version a device
+  // can order) was offered and failed only later, at the version gate.
+  it('judges annotations by the latest.json parser: a version annotation that is no version is INVALID_VERSION', async () => {
+    routes.set('/v2/a/manifests/badver', {
+      type: OCI_MANIFEST,
+      body: manifest({ 'io.kubesolo.os.version': 'v1', 'io.kubesolo.os.architecture': 'amd64' }),
+    });
+    await rejectsWithCode(source('badver').fetchRelease(), 'INVALID_VERSION', 4);
   });
 
   it('refuses a manifest without a version, and unknown media types (OCI_MANIFEST_INVALID, exit 4)', async () => {
@@ -355,7 +371,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
         e instanceof KubesoloError && e.code === 'REGISTRY_TAG_REQUIRED' && e.exitCode === 2,
     );
     const body = JSON.parse(
-      manifest({ 'io.kubesolo.os.version': 'v1', 'io.kubesolo.os.architecture': 'amd64' }),
+      manifest({ 'io.kubesolo.os.version': 'v1.0.0', 'io.kubesolo.os.architecture': 'amd64' }),
     ) as {
       layers: { annotations?: Record<string, string> }[];
     };

@@ -50,8 +50,10 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     pushRelease({
       registry: `${reg.host}/${repo}`,
       tag,
-      kernelPath: (opts.f ?? files).kernelPath,
-      initramfsPath: (opts.f ?? files).initramfsPath,
+      imagePaths: {
+        vmlinuz: (opts.f ?? files).kernelPath,
+        initramfs: (opts.f ?? files).initramfsPath,
+      },
       version: tag,
       architecture: arch,
       channel: 'stable',

@@ -238,8 +238,8 @@ describe('manifest and index parsing', () => {
       'r',
     );
     const l = releaseLayers(m, 'r');
-    assert.equal(l.kernel.digest, d('1'));
-    assert.equal(l.initramfs.digest, d('2'));
+    assert.equal(l.images.vmlinuz.digest, d('1'));
+    assert.equal(l.images.initramfs.digest, d('2'));
     assert.equal(l.metadata?.digest, d('3'));
     assert.equal(
       releaseLayers(

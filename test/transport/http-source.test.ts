@@ -65,7 +65,7 @@ describe('HTTP update source', () => {
     const { fixture, source } = await serve({});
     const release = await source.fetchRelease();
     assert.equal(release.metadataSigned, false);
-    assert.equal(release.metadata.vmlinuzUrl, srv!.url('/v1/vmlinuz'));
+    assert.equal(release.metadata.images.vmlinuz.url, srv!.url('/v1/vmlinuz'));
     const events: ProgressEvent[] = [];
     const v = await source.stage(release, 'vmlinuz', {
       stagingDir: dir,

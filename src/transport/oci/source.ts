@@ -14,9 +14,15 @@ import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { GateError, UsageError, VerificationError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { hexToBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
+import { decodeSignatureHex, SIGNATURE_BYTES } from '../../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
-import type { ReleaseMetadata } from '../../metadata/model.js';
+import { ARTIFACT_NAMES, IMAGE_KINDS, perImage, type ArtifactName } from '../../metadata/images.js';
+import {
+  latestJsonOf,
+  serializeLatestJson,
+  type LatestJson,
+  type ReleaseMetadata,
+} from '../../metadata/model.js';
 import { decideTrust, firstArtifactRefusal, type TrustRefusal } from '../../trust/decide.js';
 import {
   downloadArtifact,
@@ -25,7 +31,6 @@ import {
   trustConfigFor,
   type TrustedKeyOptions,
   type TransportLimits,
-  type ArtifactName,
   type Release,
   type ReleaseArtifact,
   type StageOptions,
@@ -41,6 +46,7 @@ import {
   selectPlatform,
   type Descriptor,
   type ImageManifest,
+  type ReleaseLayers,
 } from './artifact.js';
 import { resolveCredentials, type CredentialSources, type RegistryCredentials } from './auth.js';
 import { OciClient } from './client.js';
@@ -101,15 +107,15 @@ function mismatch(
 function hexSignature(hex: string | undefined, where: string): Uint8Array | undefined {
   if (hex === undefined) return undefined;
   // docs/design.md §3.4: a signature is 64 bytes; in an annotation it is written as hex.
-  const bytes = hexToBytes(hex.trim());
-  if (bytes === undefined || bytes.length !== SIGNATURE_BYTES) {
+  try {
+    return decodeSignatureHex(hex);
+  } catch (err) {
     throw new VerificationError(
       'SIGNATURE_MALFORMED',
       `${where}: signature annotation is not ${SIGNATURE_BYTES * 2} hex characters`,
-      { details: { reference: where } },
+      { cause: err, details: { reference: where } },
     );
   }
-  return bytes;
 }
 
 /** A layer as a release image: the blob URL, its digest and size, its signature annotation. */
@@ -224,9 +230,12 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     const layers = releaseLayers(manifest, where);
     const ann = manifest.annotations;
     const origin = `${where}@${digest}`;
+    const blobUrl = (d: string) => c.apiUrl('blobs', d);
 
-    // Our latest.json layer and its signature (docs/oci.md "Metadata layer").
-    let described: ReleaseMetadata | undefined;
+    // The release description goes through the device's one parser: our latest.json
+    // layer (docs/oci.md "Metadata layer") when there is one, else the annotations
+    // written out as a latest.json document.
+    let described: ReleaseMetadata;
     let fetched: { bytes: Uint8Array; signature: Uint8Array | undefined } | undefined;
     if (layers.metadata) {
       const bytes = await c.getSmallBlob(layers.metadata.digest, MAX_METADATA_BYTES, signal);
@@ -235,34 +244,32 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
         ann[ANNOTATION.metadataSignature];
       const signature = hexSignature(sigHex, where);
       // Relative URLs resolve against the blob URL; `expires` is checked here too.
-      described = parseReleaseMetadata(
-        bytes,
-        c.apiUrl('blobs', layers.metadata.digest),
-        clock.now(),
-      );
+      described = parseReleaseMetadata(bytes, blobUrl(layers.metadata.digest), clock.now());
       fetched = { bytes, signature };
+      checkAgainstManifest(described, layers, ann);
+    } else {
+      const doc = annotationDocument(ann, layers, blobUrl);
+      const manifestUrl = c.apiUrl('manifests', digest);
+      described = parseReleaseMetadata(serializeLatestJson(doc), manifestUrl, clock.now());
     }
 
-    const ks = layers.kernel.annotations[ANNOTATION.signature];
-    const is = layers.initramfs.annotations[ANNOTATION.signature];
+    const signatureHex = perImage((name) => layers.images[name].annotations[ANNOTATION.signature]);
     const decision = decideTrust(trust, {
       metadata: fetched,
-      imageSigned: { vmlinuz: ks !== undefined, initramfs: is !== undefined },
+      imageSigned: perImage((name) => signatureHex[name] !== undefined),
     });
     if (!decision.trusted) throw refusalError(decision.refusal, 'release');
     // A registry release is refused as a whole, before any layer is fetched.
     const imageRefusal = firstArtifactRefusal(decision.artifacts);
     if (imageRefusal !== undefined) throw refusalError(imageRefusal, 'release');
     const metadataSigned = decision.metadata.kind === 'signed';
-    const signed = metadataSigned ? described : undefined;
     if (decision.metadata.kind === 'no-key') {
       log.warn('no public key configured: registry release is not authenticated', { origin });
     }
 
-    const metadata = buildMetadata(c, layers, ann, described, signed);
     // Architecture: refuse a manifest for another one (issue #8). The index entry, the
     // annotation and latest.json must all name this device's architecture.
-    const declared = [platformArch, ann[ANNOTATION.architecture], described?.architecture].filter(
+    const declared = [platformArch, ann[ANNOTATION.architecture], described.architecture].filter(
       (a): a is string => a !== undefined && a !== '',
     );
     if (declared.length === 0) {
@@ -270,17 +277,24 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     }
     const wrong = declared.find((a) => a !== architecture);
     if (wrong !== undefined) throw archMismatch(where, architecture, wrong);
-    metadata.architecture = architecture;
 
+    // What is downloaded is each image's layer: its blob URL and the registry's size
+    // (the digest, which the description names, is checked byte for byte).
+    const metadata: ReleaseMetadata = {
+      ...described,
+      architecture,
+      images: perImage((name) => ({
+        ...described.images[name],
+        url: blobUrl(layers.images[name].digest),
+        size: layers.images[name].size,
+      })),
+    };
     const release: Release = {
       metadata,
       metadataSigned,
       origin,
       signedMetadata: fetched,
-      artifacts: {
-        vmlinuz: layerArtifact(c, layers.kernel, ks),
-        initramfs: layerArtifact(c, layers.initramfs, is),
-      },
+      artifacts: perImage((name) => layerArtifact(c, layers.images[name], signatureHex[name])),
     };
     log.info('registry release resolved', {
       origin,
@@ -290,94 +304,80 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     return release;
   }
 
-  function buildMetadata(
-    c: OciClient,
-    layers: { kernel: Descriptor; initramfs: Descriptor },
+  /**
+   * A release without a latest.json layer: its annotations and layer descriptors as
+   * the wire document, so the same parser (and its version rule) judges them.
+   */
+  function annotationDocument(
     ann: Record<string, string>,
-    described: ReleaseMetadata | undefined,
-    signed: ReleaseMetadata | undefined,
-  ): ReleaseMetadata {
-    const kHex = layers.kernel.digest.slice('sha256:'.length);
-    const iHex = layers.initramfs.digest.slice('sha256:'.length);
-    if (described) {
-      // The layer digests are what we download against; latest.json must name them.
-      if (described.vmlinuzSha256 !== kHex) {
-        throw mismatch(where, 'the kernel layer digest', {
-          expected: described.vmlinuzSha256,
-          actual: kHex,
-        });
-      }
-      if (described.initramfsSha256 !== iHex) {
-        throw mismatch(where, 'the initramfs layer digest', {
-          expected: described.initramfsSha256,
-          actual: iHex,
-        });
-      }
-      if (described.vmlinuzSize !== undefined && described.vmlinuzSize !== layers.kernel.size) {
-        throw mismatch(where, 'the kernel layer size', {
-          expected: described.vmlinuzSize,
-          actual: layers.kernel.size,
-        });
-      }
-      if (
-        described.initramfsSize !== undefined &&
-        described.initramfsSize !== layers.initramfs.size
-      ) {
-        throw mismatch(where, 'the initramfs layer size', {
-          expected: described.initramfsSize,
-          actual: layers.initramfs.size,
-        });
-      }
-      // Unsigned annotations must not contradict the (possibly signed) description:
-      // the gates read version, channel and min version from it.
-      const pairs: [string, string | undefined][] = [
-        [ANNOTATION.version, described.version],
-        [ANNOTATION.channel, described.channel],
-        [ANNOTATION.minCompatibleVersion, described.minCompatibleVersion],
-      ];
-      for (const [key, value] of pairs) {
-        const a = ann[key];
-        if (a !== undefined && value !== undefined && a !== value) {
-          throw mismatch(where, `annotation ${key}`, { expected: value, actual: a });
-        }
-      }
-    }
-    const base = signed ?? described;
-    const version = base?.version ?? ann[ANNOTATION.version];
+    layers: ReleaseLayers,
+    blobUrl: (digest: string) => string,
+  ): LatestJson {
+    const version = ann[ANNOTATION.version];
     if (!version) {
       throw new VerificationError(
         'OCI_MANIFEST_INVALID',
         `${where}: no ${ANNOTATION.version} annotation`,
-        {
-          details: { reference: where },
-        },
+        { details: { reference: where } },
       );
     }
-    const pickAnn = (key: string) =>
-      ann[key] !== undefined && ann[key] !== '' ? ann[key] : undefined;
-    const channel = base?.channel ?? pickAnn(ANNOTATION.channel);
-    const minCompatibleVersion =
-      base?.minCompatibleVersion ?? pickAnn(ANNOTATION.minCompatibleVersion);
-    const releaseNotes = base?.releaseNotes ?? pickAnn(ANNOTATION.releaseNotes);
-    const releaseDate = base?.releaseDate ?? pickAnn(ANNOTATION.releaseDate);
-    return {
+    const pick = (key: string) => (ann[key] === '' ? undefined : ann[key]);
+    return latestJsonOf({
       version,
-      vmlinuzUrl: c.apiUrl('blobs', layers.kernel.digest),
-      vmlinuzSha256: kHex,
-      vmlinuzSize: layers.kernel.size,
-      initramfsUrl: c.apiUrl('blobs', layers.initramfs.digest),
-      initramfsSha256: iHex,
-      initramfsSize: layers.initramfs.size,
-      ...(channel !== undefined ? { channel } : {}),
-      ...(minCompatibleVersion !== undefined ? { minCompatibleVersion } : {}),
-      ...(releaseNotes !== undefined ? { releaseNotes } : {}),
-      ...(releaseDate !== undefined ? { releaseDate } : {}),
-      ...(base?.expires !== undefined ? { expires: base.expires } : {}),
-      // Waves and the floor come only from the latest.json layer (docs/oci.md): no
-      // annotation carries them.
-      ...(base?.rollout !== undefined ? { rollout: base.rollout } : {}),
-      ...(base?.minVersion !== undefined ? { minVersion: base.minVersion } : {}),
-    };
+      images: perImage((name) => ({
+        url: blobUrl(layers.images[name].digest),
+        sha256: layers.images[name].digest.slice('sha256:'.length),
+        size: layers.images[name].size,
+      })),
+      // Unset ones are left out of the document (latestJsonOf).
+      channel: pick(ANNOTATION.channel),
+      minCompatibleVersion: pick(ANNOTATION.minCompatibleVersion),
+      architecture: pick(ANNOTATION.architecture),
+      releaseNotes: pick(ANNOTATION.releaseNotes),
+      releaseDate: pick(ANNOTATION.releaseDate),
+    });
+  }
+
+  /**
+   * latest.json against the manifest it came in: each layer digest (what is
+   * downloaded) must be the SHA-256 it names, a size it names the layer's, and the
+   * unsigned annotations must not contradict it (the gates read version, channel and
+   * minimum version from it).
+   */
+  function checkAgainstManifest(
+    described: ReleaseMetadata,
+    layers: ReleaseLayers,
+    ann: Record<string, string>,
+  ): void {
+    for (const name of ARTIFACT_NAMES) {
+      const layer = layers.images[name];
+      const image = described.images[name];
+      const title = IMAGE_KINDS[name].title;
+      const layerSha = layer.digest.slice('sha256:'.length);
+      if (image.sha256 !== layerSha) {
+        throw mismatch(where, `the ${title} layer digest`, {
+          expected: image.sha256,
+          actual: layerSha,
+        });
+      }
+      if (image.size !== undefined && image.size !== layer.size) {
+        throw mismatch(where, `the ${title} layer size`, {
+          expected: image.size,
+          actual: layer.size,
+        });
+      }
+    }
+    const pairs: [string, string | undefined][] = [
+      [ANNOTATION.version, described.version],
+      [ANNOTATION.channel, described.channel],
+      [ANNOTATION.minCompatibleVersion, described.minCompatibleVersion],
+    ];
+    for (const [key, value] of pairs) {
+      const a = ann[key];
+      if (a !== undefined && value !== undefined && a !== value) {
+        throw mismatch(where, `annotation ${key}`, { expected: value, actual: a });
+      }
+    }
   }
 
   /**

@@ -148,19 +148,6 @@ function slotStoreFor(
   });
 }
 
-/**
- * Secure by default (docs/operating.md): with no key configured nothing would be
- * authenticated, so the agent refuses unless the operator said `allow_unsigned=true`
- * (labs). The agent this project comes from installed unsigned images here.
- */
-function requireKeyOrLab(settings: Settings): void {
-  if (settings.pubkey || settings.allowUnsigned) return;
-  throw new ConfigError(
-    'PUBKEY_REQUIRED',
-    'no release key configured: set pubkey= in update.conf (the release.pub of kubesolo-release keygen, or a key set; --pubkey for one run), or allow_unsigned=true on a lab device to install releases nothing authenticates (docs/operating.md "Secure by default")',
-  );
-}
-
 export async function createAgentContext(
   request: AgentRequest,
   log: Logger,
@@ -210,15 +197,16 @@ export async function createAgentContext(
   // Sources and the Kubernetes client pull in undici and yaml: load them only when a
   // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
   async function openSource(): Promise<UpdateSource> {
-    // Nothing to fetch is said first; then whether what is fetched could be trusted.
-    if (settings.server || settings.registry) requireKeyOrLab(settings);
     // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
     const { loadKeySet } = await import('../crypto/key-set.js');
     const publicKeys = settings.pubkey
       ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
       : undefined;
+    // No key and no allow_unsigned: each source refuses before it fetches anything
+    // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
     const common = {
       allowUnsignedMetadata: settings.allowUnsignedMetadata,
+      allowUnsigned: settings.allowUnsigned,
       ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
       log,
     };

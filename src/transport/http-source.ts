@@ -16,7 +16,7 @@ import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import { perImage, type ArtifactName } from '../metadata/images.js';
 import type { ReleaseImage } from '../metadata/model.js';
-import { decideTrust, wantsSignatures, type TrustRefusal } from '../trust/decide.js';
+import { wantsSignatures } from '../trust/decide.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
@@ -25,7 +25,8 @@ import {
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
-  type TrustedKeyOptions,
+  trustFetchedRelease,
+  type TrustOptions,
   type TransportLimits,
   type ImageSignaturePolicy,
   type Release,
@@ -37,11 +38,9 @@ import {
 
 export type { TransportLimits };
 
-export interface HttpUpdateSourceOptions extends TrustedKeyOptions {
+export interface HttpUpdateSourceOptions extends TrustOptions {
   /** URL of latest.json (http: or https:, no credentials). */
   metadataUrl: string;
-  /** `allow_unsigned_metadata`: accept unsigned latest.json if both images are signed. */
-  allowUnsignedMetadata?: boolean;
   /** When image signatures are checked (default `when-unpinned`). */
   imageSignatures?: ImageSignaturePolicy;
   /** Extra CA bundle (PEM) for a private HTTPS server (`ca_file`). */
@@ -83,15 +82,12 @@ export function checkServerUrl(url: string, what = 'server URL'): URL {
 }
 
 export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUpdateSource {
+  // No key and no allow_unsigned: refused before anything else (PUBKEY_REQUIRED).
+  const trust = trustConfigFor(options, options.imageSignatures ?? 'when-unpinned');
   checkServerUrl(options.metadataUrl, 'metadata URL');
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
   const { limits, dispatcher, close } = openSourceConnection(options);
-  const trust = trustConfigFor(
-    options,
-    options.allowUnsignedMetadata,
-    options.imageSignatures ?? 'when-unpinned',
-  );
   const small = {
     dispatcher,
     maxRedirects: limits.maxRedirects,
@@ -179,25 +175,17 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     const signature = wantsSignatures(trust)
       ? await fetchSignature(sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
       : undefined;
-    const decision = decideTrust(trust, {
-      metadata: { bytes, signature },
-      imageSigned: perImage((name) => metadata.images[name].signatureUrl !== undefined),
-    });
-    if (!decision.trusted) throw refusalError(decision.refusal, sigUrl);
+    const origin = redactUrl(url);
+    const decision = trustFetchedRelease(
+      trust,
+      {
+        metadata: { bytes, signature },
+        imageSigned: perImage((name) => metadata.images[name].signatureUrl !== undefined),
+      },
+      origin,
+      log,
+    );
     const metadataSigned = decision.metadata.kind === 'signed';
-    if (decision.metadata.kind === 'no-key') {
-      // Only with allow_unsigned=true (src/agent/context.ts): a lab, said at every check.
-      log.warn('no public key configured: images are checked by SHA-256 only, not authenticated', {
-        url: redactUrl(url),
-      });
-    } else if (decision.metadata.kind === 'unsigned-allowed') {
-      log.warn(
-        'latest.json is unsigned; allowed by allow_unsigned_metadata, both image signatures are now required',
-        {
-          url: redactUrl(url),
-        },
-      );
-    }
     log.info('release metadata', {
       version: metadata.version,
       channel: metadata.channel,
@@ -206,43 +194,10 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     return {
       metadata,
       metadataSigned,
-      origin: redactUrl(url),
+      origin,
       signedMetadata: { bytes, signature },
       artifacts: perImage((name) => releaseArtifact(metadata.images[name])),
     };
-  }
-
-  /** This source's words for a refusal (the decision and its code are decideTrust's). */
-  function refusalError(refusal: TrustRefusal, sigUrl: string): VerificationError {
-    const { code, artifact } = refusal;
-    switch (refusal.reason) {
-      case 'metadata-signature-invalid':
-        return new VerificationError(
-          code,
-          'latest.json signature does not verify with the configured key',
-          { details: { artifact, url: redactUrl(sigUrl) } },
-        );
-      case 'metadata-unsigned':
-        return new VerificationError(
-          code,
-          'latest.json is not signed and a public key is configured',
-          {
-            details: {
-              artifact,
-              url: redactUrl(sigUrl),
-              hint: 'sign it, or set allow_unsigned_metadata=true',
-            },
-          },
-        );
-      case 'image-unsigned':
-        return new VerificationError(
-          code,
-          `${artifact} has no signature and latest.json is unsigned`,
-          {
-            details: { artifact },
-          },
-        );
-    }
   }
 
   async function stage(
@@ -251,18 +206,8 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     stageOptions: StageOptions,
   ): Promise<StagedArtifact> {
     const spec = release.artifacts[artifact];
-    const signature = await imageSignatureCheck(
-      trust,
-      release,
-      artifact,
-      (refusal) => refusalError(refusal, ''),
-      // This source only writes URL locations (releaseArtifact below).
-      (at) =>
-        'url' in at
-          ? fetchSignature(at.url, false, artifact, stageOptions.signal)
-          : Promise.reject(
-              refusalError({ code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact }, ''),
-            ),
+    const signature = await imageSignatureCheck(trust, release, artifact, (url) =>
+      fetchSignature(url, false, artifact, stageOptions.signal),
     );
     return downloadArtifact(artifact, stageOptions, {
       url: spec.url,

@@ -30,6 +30,12 @@ export interface TrustConfig {
   keys: readonly Uint8Array[];
   /** `allow_unsigned_metadata`: accept unsigned latest.json when every image is signed. */
   allowUnsignedMetadata: boolean;
+  /**
+   * `allow_unsigned`: with no key, releases nothing authenticates may be installed (a
+   * lab). Without it and without a key, nothing is fetched (./refusal.ts
+   * assertKeyConfigured: PUBKEY_REQUIRED).
+   */
+  allowUnsigned: boolean;
   imageSignatures: ImageSignaturePolicy;
 }
 

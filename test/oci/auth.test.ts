@@ -91,7 +91,12 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
   });
 
   it('refuses without credentials (REGISTRY_AUTH_REQUIRED, exit 2) and with wrong ones (REGISTRY_AUTH_FAILED, exit 2)', async () => {
-    const base = { registry: `${reg.host}/kubesolo/os`, tag: 'v1.2.0', architecture: 'amd64' };
+    const base = {
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v1.2.0',
+      architecture: 'amd64',
+      allowUnsigned: true,
+    };
     await rejectsWithCode(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
     await rejectsWithCode(
       createOciUpdateSource({
@@ -188,6 +193,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.0',
         architecture: 'amd64',
+        allowUnsigned: true,
         credentials: { username: USER, password: 'nope' },
       }).fetchRelease(),
       'REGISTRY_AUTH_FAILED',

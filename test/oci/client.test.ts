@@ -277,7 +277,13 @@ describe('createOciUpdateSource against hand-written manifests', () => {
   after(() => fake.close());
 
   const source = (tag: string, extra: Record<string, unknown> = {}) =>
-    createOciUpdateSource({ registry: `${fake.host}/a`, tag, architecture: 'amd64', ...extra });
+    createOciUpdateSource({
+      registry: `${fake.host}/a`,
+      tag,
+      architecture: 'amd64',
+      allowUnsigned: true, // without a key: a lab device
+      ...extra,
+    });
 
   it('builds the release from annotations when there is no metadata layer and no key', async () => {
     routes.set('/v2/a/manifests/plain', {
@@ -366,7 +372,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
 
   it('needs a tag (REGISTRY_TAG_REQUIRED, exit 2) and rejects a malformed signature annotation', async () => {
     assert.throws(
-      () => createOciUpdateSource({ registry: `${fake.host}/a` }),
+      () => createOciUpdateSource({ registry: `${fake.host}/a`, allowUnsigned: true }),
       (e: unknown) =>
         e instanceof KubesoloError && e.code === 'REGISTRY_TAG_REQUIRED' && e.exitCode === 2,
     );

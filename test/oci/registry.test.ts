@@ -237,6 +237,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
         registry: `${reg.host}/kubesolo/plain`,
         tag: 'v1.0.0',
         architecture: 'amd64',
+        allowUnsigned: true,
       });
       const release = await source.fetchRelease();
       assert.equal(release.metadataSigned, false);
@@ -286,6 +287,7 @@ describe('OCI layer download resumes after an interrupted transfer', { skip }, (
       registry: `${proxy.host}/kubesolo/os`,
       tag: 'v1.0.0',
       architecture: 'amd64',
+      allowUnsigned: true,
       limits: { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
     });
     const release = await source.fetchRelease();

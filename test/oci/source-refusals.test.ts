@@ -56,7 +56,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
       registry: `${reg.host}/${repo}`,
       tag,
       architecture: 'amd64',
-      ...(publicKey ? { publicKey } : {}),
+      ...(publicKey ? { publicKey } : { allowUnsigned: true }),
     });
   const client = (repo: string) =>
     new OciClient({

@@ -63,6 +63,7 @@ describe('custom CA file (ca_file)', () => {
     try {
       const source = createHttpUpdateSource({
         metadataUrl: https.url('/latest.json'),
+        allowUnsigned: true, // a lab: no key, hashes only
         caFile: tls.certFile,
         env: {},
       });

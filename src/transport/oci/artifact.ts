@@ -153,6 +153,13 @@ export function selectPlatform(index: ImageIndex, architecture: string): Descrip
   );
 }
 
+/** The first linux manifest entry of an index that names a platform, if any. */
+export function firstPlatform(index: ImageIndex): Descriptor | undefined {
+  return index.manifests.find(
+    (m) => m.platform !== undefined && m.platform.os === 'linux' && isManifestType(m.mediaType),
+  );
+}
+
 /** Each image's layer and the (optional) metadata layer; exactly one of each kind. */
 export function releaseLayers(manifest: ImageManifest, where: string): ReleaseLayers {
   const pick = (type: string, required: boolean): Descriptor | undefined => {

@@ -23,13 +23,13 @@ import {
   type LatestJson,
   type ReleaseMetadata,
 } from '../../metadata/model.js';
-import { decideTrust, firstArtifactRefusal, type TrustRefusal } from '../../trust/decide.js';
 import {
   downloadArtifact,
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
-  type TrustedKeyOptions,
+  trustFetchedRelease,
+  type TrustOptions,
   type TransportLimits,
   type Release,
   type ReleaseArtifact,
@@ -44,6 +44,7 @@ import {
   parseManifest,
   releaseLayers,
   selectPlatform,
+  firstPlatform,
   type Descriptor,
   type ImageManifest,
   type ReleaseLayers,
@@ -53,15 +54,13 @@ import { OciClient } from './client.js';
 import { ANNOTATION } from './media-types.js';
 import { formatReference, parseRegistryReference, type RegistryReference } from './reference.js';
 
-export interface OciUpdateSourceOptions extends TrustedKeyOptions {
+export interface OciUpdateSourceOptions extends TrustOptions {
   /** `[http://|https://]host[:port]/repository[:tag]` (docs/oci.md "References"). */
   registry: string;
   /** Tag or digest to fetch; default: the tag written in `registry`. */
   tag?: string | undefined;
   /** Go architecture name; default: this machine's. */
   architecture?: string | undefined;
-  /** docs/design.md §3.4: accept unsigned metadata when both image signatures verify. */
-  allowUnsignedMetadata?: boolean | undefined;
   /** Ready credentials, or where to find them (config keys / docker config.json). */
   credentials?: RegistryCredentials | CredentialSources | undefined;
   /** Extra CA bundle (PEM) trusted in addition to the system roots (`ca_file`). */
@@ -147,6 +146,9 @@ async function credentialsFor(
 }
 
 export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdateSource {
+  // Registries: an image's own signature is checked only where nothing signed pins it.
+  // No key and no allow_unsigned: refused before anything else (PUBKEY_REQUIRED).
+  const trust = trustConfigFor(options, 'when-unpinned');
   const ref: RegistryReference = parseRegistryReference(options.registry);
   const reference = options.tag ?? ref.tag ?? ref.digest;
   if (reference === undefined || reference === '') {
@@ -155,8 +157,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
   const architecture = options.architecture ?? goArch();
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  // Registries: an image's own signature is checked only where nothing signed pins it.
-  const trust = trustConfigFor(options, options.allowUnsignedMetadata, 'when-unpinned');
   // One dispatcher (ca_file, proxies, connect timeout) for the API and the layers.
   const { limits, dispatcher, close } = openSourceConnection(options);
   const where = formatReference(ref, reference);
@@ -186,14 +186,10 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     const top = await c.getManifest(reference!, signal);
     if (isIndexType(top.mediaType)) {
       const index = parseIndex(top.json, top.mediaType, where);
-      const entry = selectPlatform(index, architecture);
-      if (!entry) {
-        throw archMismatch(
-          where,
-          architecture,
-          index.manifests.flatMap((m) => (m.platform ? [m.platform.architecture] : [])),
-        );
-      }
+      // Without an entry for this architecture, the first one's release is described
+      // anyway: the architecture gate then refuses it, and `check` shows that verdict.
+      const entry = selectPlatform(index, architecture) ?? firstPlatform(index);
+      if (!entry) throw archMismatch(where, architecture, []);
       const child = await c.getManifest(entry.digest, signal);
       if (!isManifestType(child.mediaType)) {
         throw new VerificationError(
@@ -254,35 +250,33 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     }
 
     const signatureHex = perImage((name) => layers.images[name].annotations[ANNOTATION.signature]);
-    const decision = decideTrust(trust, {
-      metadata: fetched,
-      imageSigned: perImage((name) => signatureHex[name] !== undefined),
-    });
-    if (!decision.trusted) throw refusalError(decision.refusal, 'release');
-    // A registry release is refused as a whole, before any layer is fetched.
-    const imageRefusal = firstArtifactRefusal(decision.artifacts);
-    if (imageRefusal !== undefined) throw refusalError(imageRefusal, 'release');
-    const metadataSigned = decision.metadata.kind === 'signed';
-    if (decision.metadata.kind === 'no-key') {
-      log.warn('no public key configured: registry release is not authenticated', { origin });
-    }
-
-    // Architecture: refuse a manifest for another one (issue #8). The index entry, the
-    // annotation and latest.json must all name this device's architecture.
-    const declared = [platformArch, ann[ANNOTATION.architecture], described.architecture].filter(
-      (a): a is string => a !== undefined && a !== '',
+    const decision = trustFetchedRelease(
+      trust,
+      { metadata: fetched, imageSigned: perImage((name) => signatureHex[name] !== undefined) },
+      origin,
+      log,
     );
-    if (declared.length === 0) {
-      throw archMismatch(where, architecture, []);
+    const metadataSigned = decision.metadata.kind === 'signed';
+
+    // The release's architecture: the index entry, the annotation and latest.json must
+    // agree on it (an artifact that contradicts itself is refused) and one must name it.
+    // Whether it is this device's is the architecture gate's verdict (src/agent/gates.ts).
+    const declared = new Set(
+      [platformArch, ann[ANNOTATION.architecture], described.architecture].filter(
+        (a): a is string => a !== undefined && a !== '',
+      ),
+    );
+    if (declared.size > 1) {
+      throw mismatch(where, 'the architecture', { named: [...declared] });
     }
-    const wrong = declared.find((a) => a !== architecture);
-    if (wrong !== undefined) throw archMismatch(where, architecture, wrong);
+    const [releaseArch] = declared;
+    if (releaseArch === undefined) throw archMismatch(where, architecture, []);
 
     // What is downloaded is each image's layer: its blob URL and the registry's size
     // (the digest, which the description names, is checked byte for byte).
     const metadata: ReleaseMetadata = {
       ...described,
-      architecture,
+      architecture: releaseArch,
       images: perImage((name) => ({
         ...described.images[name],
         url: blobUrl(layers.images[name].digest),
@@ -380,37 +374,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     }
   }
 
-  /**
-   * This source's words for a refusal (the decision and its code are decideTrust's).
-   * `when`: at fetchRelease a missing image signature refuses the release as a whole.
-   */
-  function refusalError(refusal: TrustRefusal, when: 'release' | 'stage'): VerificationError {
-    const { code, artifact } = refusal;
-    const details = { reference: where, artifact };
-    switch (refusal.reason) {
-      case 'metadata-signature-invalid':
-        return new VerificationError(
-          code,
-          `${where}: the metadata signature does not verify with the configured key`,
-          { details },
-        );
-      case 'metadata-unsigned':
-        return new VerificationError(
-          code,
-          `${where}: the artifact has no metadata signature and a public key is configured`,
-          { details },
-        );
-      case 'image-unsigned':
-        return new VerificationError(
-          code,
-          when === 'release'
-            ? `${where}: unsigned metadata is allowed only when both images are signed`
-            : `${where}: ${artifact} is not signed`,
-          { details },
-        );
-    }
-  }
-
   async function stage(
     release: Release,
     artifact: ArtifactName,
@@ -419,21 +382,8 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     const c = await client();
     const layer = release.artifacts[artifact];
     const digest = `sha256:${layer.sha256}`;
-    const signature = await imageSignatureCheck(
-      trust,
-      release,
-      artifact,
-      (refusal) => refusalError(refusal, 'stage'),
-      // This source only writes inline (annotation) signatures (layerArtifact below).
-      (at) => {
-        const bytes = 'hex' in at ? hexSignature(at.hex, where) : undefined;
-        if (bytes !== undefined) return Promise.resolve(bytes);
-        throw refusalError(
-          { code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact },
-          'stage',
-        );
-      },
-    );
+    // This source's signatures are inline (layer annotations): nothing to fetch.
+    const signature = await imageSignatureCheck(trust, release, artifact);
     // HEAD first: it answers the auth challenge (the token then rides along as a
     // header) and tells a missing layer apart from a network failure.
     const loc = await c.locateBlob(digest, opts.signal);

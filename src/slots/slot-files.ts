@@ -15,7 +15,7 @@
  *      bootable" to the agent until step 5.
  *   3. rename each image (kernel, initramfs: src/metadata/images.ts) from the incoming
  *      directory over the old one; fsync both directories.
- *   4. read every image back once from the medium (read-back.ts) and compare with the
+ *   4. read every image back once from the medium (src/fs/read-back.ts) and compare with the
  *      expected digests; a read-back the download already did of the very same file
  *      (same inode, trailing its writes) is compared instead of reading it again. A
  *      mismatch stops here and leaves the slot without `version`: not bootable.
@@ -32,7 +32,7 @@ import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import { ensureRealDir, entryAt, isRealDir, regularFileSize } from '../fs/no-follow.js';
 import type { Logger } from '../log.js';
-import { readBackSha256, type ReadBack } from './read-back.js';
+import { readBackSha256, type ReadBack } from '../fs/read-back.js';
 import { versionProblem } from '../config/version.js';
 import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
 import { SLOT_FILES, VERSION_FILE, type SlotDigests, type SlotImageSource } from './types.js';

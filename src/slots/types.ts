@@ -4,7 +4,7 @@
  */
 import type { Slot } from '../bootenv/types.js';
 import { ARTIFACT_NAMES, imageFile, type ArtifactName } from '../metadata/images.js';
-import type { ReadBack } from './read-back.js';
+import type { ReadBack } from '../fs/read-back.js';
 
 /** The file that marks a slot complete and names its release (docs/design.md §1). */
 export const VERSION_FILE = 'version';
@@ -17,7 +17,7 @@ export interface SlotImageSource {
   files: Record<ArtifactName, string>;
   version: string;
   /**
-   * Read-backs already done while the files were downloaded (read-back.ts,
+   * Read-backs already done while the files were downloaded (src/fs/read-back.ts,
    * TrailingReadBack). install() uses one instead of reading the file again only when
    * it is of the very file installed (same inode and size); otherwise it reads back.
    */

@@ -81,6 +81,87 @@ export function checkServerUrl(url: string, what = 'server URL'): URL {
   return parsed;
 }
 
+/** What a small fetch (the metadata, a signature) needs: the source's connection. */
+interface SmallFetch {
+  dispatcher: Dispatcher;
+  limits: TransportLimits;
+  log: Logger;
+}
+
+/** A small document, whole, bounded by `maxBytes`, retried as the transport retries. */
+function fetchSmall(
+  ctx: SmallFetch,
+  url: string,
+  maxBytes: number,
+  tooLargeCode: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  return withRetry(
+    () =>
+      fetchBytes(url, {
+        dispatcher: ctx.dispatcher,
+        maxRedirects: ctx.limits.maxRedirects,
+        headersTimeoutMs: ctx.limits.headersTimeoutMs,
+        bodyTimeoutMs: ctx.limits.idleTimeoutMs,
+        maxBytes,
+        tooLargeCode,
+        ...(signal ? { signal } : {}),
+      }),
+    ctx.limits.retry,
+    ctx.log,
+    signal,
+  );
+}
+
+/** Fetch a .sig; undefined if the server says 404 (or 410) and it is `optional`. */
+function fetchSignature(
+  ctx: SmallFetch,
+  url: string,
+  optional: false,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array>;
+function fetchSignature(
+  ctx: SmallFetch,
+  url: string,
+  optional: boolean,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined>;
+async function fetchSignature(
+  ctx: SmallFetch,
+  url: string,
+  optional: boolean,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await fetchSmall(ctx, url, MAX_SIGNATURE_FILE_BYTES, 'SIGNATURE_MALFORMED', signal);
+  } catch (err) {
+    if (
+      err instanceof KubesoloError &&
+      err.code === TransportCode.HTTP_STATUS &&
+      (err.details.status === 404 || err.details.status === 410)
+    ) {
+      if (optional) return undefined;
+      throw new VerificationError(
+        TransportCode.SIGNATURE_MISSING,
+        `signature of ${what} not found at ${redactUrl(url)}`,
+        { cause: err, details: { artifact: what, url: redactUrl(url) } },
+      );
+    }
+    throw err;
+  }
+  try {
+    return parseSignature(bytes);
+  } catch (err) {
+    if (err instanceof KubesoloError)
+      Object.assign(err.details, { artifact: what, url: redactUrl(url) });
+    throw err;
+  }
+}
+
 export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUpdateSource {
   // No key and no allow_unsigned: refused before anything else (PUBKEY_REQUIRED).
   const trust = trustConfigFor(options, options.imageSignatures ?? 'when-unpinned');
@@ -88,92 +169,16 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
   const { limits, dispatcher, close } = openSourceConnection(options);
-  const small = {
-    dispatcher,
-    maxRedirects: limits.maxRedirects,
-    headersTimeoutMs: limits.headersTimeoutMs,
-    bodyTimeoutMs: limits.idleTimeoutMs,
-  };
-
-  /** Fetch a .sig; undefined if the server says 404 and `optional`. */
-  function fetchSignature(
-    url: string,
-    optional: false,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array>;
-  function fetchSignature(
-    url: string,
-    optional: boolean,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array | undefined>;
-  async function fetchSignature(
-    url: string,
-    optional: boolean,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array | undefined> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await withRetry(
-        () =>
-          fetchBytes(url, {
-            ...small,
-            maxBytes: MAX_SIGNATURE_FILE_BYTES,
-            tooLargeCode: 'SIGNATURE_MALFORMED',
-            ...(signal ? { signal } : {}),
-          }),
-        limits.retry,
-        log,
-        signal,
-      );
-    } catch (err) {
-      if (
-        err instanceof KubesoloError &&
-        err.code === TransportCode.HTTP_STATUS &&
-        (err.details.status === 404 || err.details.status === 410)
-      ) {
-        if (optional) return undefined;
-        throw new VerificationError(
-          TransportCode.SIGNATURE_MISSING,
-          `signature of ${what} not found at ${redactUrl(url)}`,
-          {
-            cause: err,
-            details: { artifact: what, url: redactUrl(url) },
-          },
-        );
-      }
-      throw err;
-    }
-    try {
-      return parseSignature(bytes);
-    } catch (err) {
-      if (err instanceof KubesoloError)
-        Object.assign(err.details, { artifact: what, url: redactUrl(url) });
-      throw err;
-    }
-  }
+  const ctx: SmallFetch = { dispatcher, limits, log };
 
   async function fetchRelease(signal?: AbortSignal): Promise<Release> {
     const url = options.metadataUrl;
-    const bytes = await withRetry(
-      () =>
-        fetchBytes(url, {
-          ...small,
-          maxBytes: MAX_METADATA_BYTES,
-          tooLargeCode: 'METADATA_TOO_LARGE',
-          ...(signal ? { signal } : {}),
-        }),
-      limits.retry,
-      log,
-      signal,
-    );
+    const bytes = await fetchSmall(ctx, url, MAX_METADATA_BYTES, 'METADATA_TOO_LARGE', signal);
     const metadata = parseReleaseMetadata(bytes, url, clock.now());
     // docs/design.md §3.4: the signed message is latest.json exactly as served.
     const sigUrl = metadata.metadataSigUrl ?? `${url}.sig`;
     const signature = wantsSignatures(trust)
-      ? await fetchSignature(sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
+      ? await fetchSignature(ctx, sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
       : undefined;
     const origin = redactUrl(url);
     const decision = trustFetchedRelease(
@@ -207,7 +212,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   ): Promise<StagedArtifact> {
     const spec = release.artifacts[artifact];
     const signature = await imageSignatureCheck(trust, release, artifact, (url) =>
-      fetchSignature(url, false, artifact, stageOptions.signal),
+      fetchSignature(ctx, url, false, artifact, stageOptions.signal),
     );
     return downloadArtifact(artifact, stageOptions, {
       url: spec.url,

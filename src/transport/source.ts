@@ -21,14 +21,14 @@ import {
   type TrustEvidence,
 } from '../trust/decide.js';
 import { assertKeyConfigured, trustRefusalError } from '../trust/refusal.js';
-import type { ReadBack } from '../slots/read-back.js';
+import type { ReadBack } from '../fs/read-back.js';
 import { createDispatcher } from './dispatcher.js';
+import { downloadToFile } from './download/download.js';
 import {
   DEFAULT_DOWNLOAD_LIMITS,
-  downloadToFile,
   type DownloadLimits,
   type DownloadOptions,
-} from './download.js';
+} from './download/transfer.js';
 
 export type { ImageSignaturePolicy };
 

@@ -3,26 +3,20 @@
  * behind the same `UpdateSource` interface as HTTP so the lifecycle, its gates and
  * its state transitions do not care where a release came from.
  *
- * Trust (docs/design.md §3.4, applied to registries) is decided by `decideTrust`
- * (src/trust/decide.ts). The manifest and its annotations are not signed, so with a
- * public key configured the release description is taken from the signed
- * `latest.json` layer, and the layer digests (which the registry and this client
- * verify byte for byte) must equal the sha256 values that file signs.
+ * Three steps: resolve the tag to this architecture's manifest (./resolve.ts), read
+ * and reconcile the release's description (./describe.ts), and trust it as the HTTP
+ * source does (trustFetchedRelease: decideTrust, src/trust/decide.ts). The manifest
+ * and its annotations are not signed, so with a public key configured the release
+ * description is the signed `latest.json` layer, and the layer digests (which the
+ * registry and this client verify byte for byte) must equal the sha256 values that
+ * file signs. Then `stage` downloads a layer into the slot.
  */
 import { goArch } from '../../arch.js';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
-import { GateError, UsageError, VerificationError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { decodeSignatureHex, SIGNATURE_BYTES } from '../../crypto/keys.js';
-import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
-import { ARTIFACT_NAMES, IMAGE_KINDS, perImage, type ArtifactName } from '../../metadata/images.js';
-import {
-  latestJsonOf,
-  serializeLatestJson,
-  type LatestJson,
-  type ReleaseMetadata,
-} from '../../metadata/model.js';
+import { perImage, type ArtifactName } from '../../metadata/images.js';
 import {
   downloadArtifact,
   imageSignatureCheck,
@@ -37,22 +31,13 @@ import {
   type StagedArtifact,
   type UpdateSource,
 } from '../source.js';
-import {
-  isIndexType,
-  isManifestType,
-  parseIndex,
-  parseManifest,
-  releaseLayers,
-  selectPlatform,
-  firstPlatform,
-  type Descriptor,
-  type ImageManifest,
-  type ReleaseLayers,
-} from './artifact.js';
+import type { Descriptor } from './artifact.js';
 import { resolveCredentials, type CredentialSources, type RegistryCredentials } from './auth.js';
 import { OciClient } from './client.js';
+import { agreedArchitecture, describeRelease } from './describe.js';
 import { ANNOTATION } from './media-types.js';
 import { formatReference, parseRegistryReference, type RegistryReference } from './reference.js';
+import { resolveManifest } from './resolve.js';
 
 export interface OciUpdateSourceOptions extends TrustOptions {
   /** `[http://|https://]host[:port]/repository[:tag]` (docs/oci.md "References"). */
@@ -78,43 +63,6 @@ export interface OciUpdateSourceOptions extends TrustOptions {
 export interface OciUpdateSource extends UpdateSource {
   /** Close idle connections (when the source created its own dispatcher). */
   close(): Promise<void>;
-}
-
-export { goArch };
-
-function archMismatch(where: string, wanted: string, found: string | string[]): GateError {
-  const list = Array.isArray(found) ? found : [found];
-  return new GateError(
-    'ARCH_MISMATCH',
-    `${where} is for ${list.length > 0 ? list.join(', ') : 'no known architecture'}, this device is ${wanted}`,
-    { details: { reference: where, architecture: wanted, available: list } },
-  );
-}
-
-function mismatch(
-  where: string,
-  what: string,
-  details: Record<string, unknown>,
-): VerificationError {
-  return new VerificationError(
-    'OCI_METADATA_MISMATCH',
-    `${where}: ${what} in the manifest disagrees with the release's latest.json`,
-    { details: { reference: where, ...details } },
-  );
-}
-
-function hexSignature(hex: string | undefined, where: string): Uint8Array | undefined {
-  if (hex === undefined) return undefined;
-  // docs/design.md §3.4: a signature is 64 bytes; in an annotation it is written as hex.
-  try {
-    return decodeSignatureHex(hex);
-  } catch (err) {
-    throw new VerificationError(
-      'SIGNATURE_MALFORMED',
-      `${where}: signature annotation is not ${SIGNATURE_BYTES * 2} hex characters`,
-      { cause: err, details: { reference: where } },
-    );
-  }
 }
 
 /** A layer as a release image: the blob URL, its digest and size, its signature annotation. */
@@ -178,116 +126,33 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     return clientPromise;
   }
 
-  /** Tag → index → this architecture's manifest (or the single manifest, checked). */
-  async function resolveManifest(
-    c: OciClient,
-    signal?: AbortSignal,
-  ): Promise<{ manifest: ImageManifest; digest: string; platformArch: string | undefined }> {
-    const top = await c.getManifest(reference!, signal);
-    if (isIndexType(top.mediaType)) {
-      const index = parseIndex(top.json, top.mediaType, where);
-      // Without an entry for this architecture, the first one's release is described
-      // anyway: the architecture gate then refuses it, and `check` shows that verdict.
-      const entry = selectPlatform(index, architecture) ?? firstPlatform(index);
-      if (!entry) throw archMismatch(where, architecture, []);
-      const child = await c.getManifest(entry.digest, signal);
-      if (!isManifestType(child.mediaType)) {
-        throw new VerificationError(
-          'OCI_MANIFEST_INVALID',
-          `${where}: index entry is not a manifest`,
-          {
-            details: { reference: where, mediaType: child.mediaType },
-          },
-        );
-      }
-      return {
-        manifest: parseManifest(child.json, child.mediaType, where),
-        digest: child.digest,
-        platformArch: entry.platform?.architecture,
-      };
-    }
-    if (isManifestType(top.mediaType)) {
-      return {
-        manifest: parseManifest(top.json, top.mediaType, where),
-        digest: top.digest,
-        platformArch: undefined,
-      };
-    }
-    throw new VerificationError(
-      'OCI_MANIFEST_INVALID',
-      `${where}: unsupported media type "${top.mediaType}"`,
-      { details: { reference: where, mediaType: top.mediaType } },
-    );
-  }
-
   async function fetchRelease(signal?: AbortSignal): Promise<Release> {
     const c = await client();
-    const { manifest, digest, platformArch } = await resolveManifest(c, signal);
-    const layers = releaseLayers(manifest, where);
-    const ann = manifest.annotations;
-    const origin = `${where}@${digest}`;
-    const blobUrl = (d: string) => c.apiUrl('blobs', d);
-
-    // The release description goes through the device's one parser: our latest.json
-    // layer (docs/oci.md "Metadata layer") when there is one, else the annotations
-    // written out as a latest.json document.
-    let described: ReleaseMetadata;
-    let fetched: { bytes: Uint8Array; signature: Uint8Array | undefined } | undefined;
-    if (layers.metadata) {
-      const bytes = await c.getSmallBlob(layers.metadata.digest, MAX_METADATA_BYTES, signal);
-      const sigHex =
-        layers.metadata.annotations[ANNOTATION.metadataSignature] ??
-        ann[ANNOTATION.metadataSignature];
-      const signature = hexSignature(sigHex, where);
-      // Relative URLs resolve against the blob URL; `expires` is checked here too.
-      described = parseReleaseMetadata(bytes, blobUrl(layers.metadata.digest), clock.now());
-      fetched = { bytes, signature };
-      checkAgainstManifest(described, layers, ann);
-    } else {
-      const doc = annotationDocument(ann, layers, blobUrl);
-      const manifestUrl = c.apiUrl('manifests', digest);
-      described = parseReleaseMetadata(serializeLatestJson(doc), manifestUrl, clock.now());
-    }
-
+    const resolved = await resolveManifest(c, reference!, architecture, where, signal);
+    const origin = `${where}@${resolved.digest}`;
+    const { metadata, layers, evidence, namedArchitectures } = await describeRelease(
+      c,
+      resolved,
+      where,
+      clock,
+      signal,
+    );
     const signatureHex = perImage((name) => layers.images[name].annotations[ANNOTATION.signature]);
     const decision = trustFetchedRelease(
       trust,
-      { metadata: fetched, imageSigned: perImage((name) => signatureHex[name] !== undefined) },
+      { metadata: evidence, imageSigned: perImage((name) => signatureHex[name] !== undefined) },
       origin,
       log,
     );
     const metadataSigned = decision.metadata.kind === 'signed';
-
-    // The release's architecture: the index entry, the annotation and latest.json must
-    // agree on it (an artifact that contradicts itself is refused) and one must name it.
-    // Whether it is this device's is the architecture gate's verdict (src/agent/gates.ts).
-    const declared = new Set(
-      [platformArch, ann[ANNOTATION.architecture], described.architecture].filter(
-        (a): a is string => a !== undefined && a !== '',
-      ),
-    );
-    if (declared.size > 1) {
-      throw mismatch(where, 'the architecture', { named: [...declared] });
-    }
-    const [releaseArch] = declared;
-    if (releaseArch === undefined) throw archMismatch(where, architecture, []);
-
-    // What is downloaded is each image's layer: its blob URL and the registry's size
-    // (the digest, which the description names, is checked byte for byte).
-    const metadata: ReleaseMetadata = {
-      ...described,
-      architecture: releaseArch,
-      images: perImage((name) => ({
-        ...described.images[name],
-        url: blobUrl(layers.images[name].digest),
-        size: layers.images[name].size,
-      })),
-    };
     const release: Release = {
-      metadata,
+      metadata: {
+        ...metadata,
+        architecture: agreedArchitecture(namedArchitectures, where, architecture),
+      },
       metadataSigned,
       origin,
-      signedMetadata: fetched,
+      signedMetadata: evidence,
       artifacts: perImage((name) => layerArtifact(c, layers.images[name], signatureHex[name])),
     };
     log.info('registry release resolved', {
@@ -296,82 +161,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       signed: metadataSigned,
     });
     return release;
-  }
-
-  /**
-   * A release without a latest.json layer: its annotations and layer descriptors as
-   * the wire document, so the same parser (and its version rule) judges them.
-   */
-  function annotationDocument(
-    ann: Record<string, string>,
-    layers: ReleaseLayers,
-    blobUrl: (digest: string) => string,
-  ): LatestJson {
-    const version = ann[ANNOTATION.version];
-    if (!version) {
-      throw new VerificationError(
-        'OCI_MANIFEST_INVALID',
-        `${where}: no ${ANNOTATION.version} annotation`,
-        { details: { reference: where } },
-      );
-    }
-    const pick = (key: string) => (ann[key] === '' ? undefined : ann[key]);
-    return latestJsonOf({
-      version,
-      images: perImage((name) => ({
-        url: blobUrl(layers.images[name].digest),
-        sha256: layers.images[name].digest.slice('sha256:'.length),
-        size: layers.images[name].size,
-      })),
-      // Unset ones are left out of the document (latestJsonOf).
-      channel: pick(ANNOTATION.channel),
-      minCompatibleVersion: pick(ANNOTATION.minCompatibleVersion),
-      architecture: pick(ANNOTATION.architecture),
-      releaseNotes: pick(ANNOTATION.releaseNotes),
-      releaseDate: pick(ANNOTATION.releaseDate),
-    });
-  }
-
-  /**
-   * latest.json against the manifest it came in: each layer digest (what is
-   * downloaded) must be the SHA-256 it names, a size it names the layer's, and the
-   * unsigned annotations must not contradict it (the gates read version, channel and
-   * minimum version from it).
-   */
-  function checkAgainstManifest(
-    described: ReleaseMetadata,
-    layers: ReleaseLayers,
-    ann: Record<string, string>,
-  ): void {
-    for (const name of ARTIFACT_NAMES) {
-      const layer = layers.images[name];
-      const image = described.images[name];
-      const title = IMAGE_KINDS[name].title;
-      const layerSha = layer.digest.slice('sha256:'.length);
-      if (image.sha256 !== layerSha) {
-        throw mismatch(where, `the ${title} layer digest`, {
-          expected: image.sha256,
-          actual: layerSha,
-        });
-      }
-      if (image.size !== undefined && image.size !== layer.size) {
-        throw mismatch(where, `the ${title} layer size`, {
-          expected: image.size,
-          actual: layer.size,
-        });
-      }
-    }
-    const pairs: [string, string | undefined][] = [
-      [ANNOTATION.version, described.version],
-      [ANNOTATION.channel, described.channel],
-      [ANNOTATION.minCompatibleVersion, described.minCompatibleVersion],
-    ];
-    for (const [key, value] of pairs) {
-      const a = ann[key];
-      if (a !== undefined && value !== undefined && a !== value) {
-        throw mismatch(where, `annotation ${key}`, { expected: value, actual: a });
-      }
-    }
   }
 
   async function stage(

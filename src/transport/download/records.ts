@@ -8,8 +8,8 @@
  * and signature it was verified against, so a rerun reuses it instead of fetching it
  * again.
  */
-import { atomicWriteFile } from '../fs/atomic.js';
-import { readControlText } from '../fs/control-file.js';
+import { atomicWriteFile } from '../../fs/atomic.js';
+import { readControlText } from '../../fs/control-file.js';
 
 /** Far more than a record holds (a URL, a digest, validators, a signature and keys). */
 const MAX_RECORD_BYTES = 64 * 1024;

@@ -10,7 +10,7 @@
  * are read through the page cache, and the result says so (`direct: false`).
  *
  * Why trailing, on a worker: a download writes the file front to back and fdatasyncs
- * it every 32 MiB (batch-writer.ts). A TrailingReadBack follows behind it, told each
+ * it every 32 MiB (src/transport/download/batch-writer.ts). A TrailingReadBack follows behind it, told each
  * time a prefix is durable (`advance`), so it reads and hashes those ranges on the
  * second core while the download goes on; when the download ends only the last range
  * is left (`finish`). A file that is already complete is the same reader told to

@@ -11,7 +11,7 @@ import { toKubesoloError } from '../errors.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
 import type { Floor } from './floor.js';
-import { reconcile } from './lifecycle.js';
+import { reconcile } from './lifecycle/reconcile.js';
 import { toFileShape, type UpdateState } from './state.js';
 
 export interface StatusProblem {

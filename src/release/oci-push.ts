@@ -197,72 +197,18 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     }
   }
 
-  const blobs: PushedBlob[] = [];
-  async function pushBlob(f: LocalFile, bytes?: Buffer): Promise<void> {
-    const existing = await client.locateBlob(f.digest);
-    if (existing) {
-      log.info('blob already in the registry', { name: f.name, digest: f.digest });
-      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: false });
-      return;
-    }
-    const whole = () => bytes ?? createReadStream(f.path);
-    const slice = (start: number, end: number) =>
-      bytes ? bytes.subarray(start, end) : createReadStream(f.path, { start, end: end - 1 });
-    if (mode === 'chunked' && f.size > 0) {
-      const chunks = await uploadChunked(client, f.digest, f.size, chunkSize, slice);
-      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true, chunks });
-    } else {
-      await uploadMonolithic(client, f.digest, f.size, whole);
-      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true });
-    }
-    log.info('blob uploaded', { name: f.name, digest: f.digest, size: f.size, mode });
-  }
-
   const config: LocalFile = {
     name: 'config',
     path: '',
     size: EMPTY_CONFIG_BYTES.length,
     digest: sha256Digest(EMPTY_CONFIG_BYTES),
   };
-  await pushBlob(config, EMPTY_CONFIG_BYTES);
-  for (const name of ARTIFACT_NAMES) await pushBlob(files[name]);
-  await pushBlob(latestFile, latest);
-
-  const layer = (f: LocalFile, mediaType: string, sigKey: string): Record<string, unknown> => ({
-    mediaType,
-    digest: f.digest,
-    size: f.size,
-    annotations: {
-      [ANNOTATION.title]: f.name === 'latest.json' ? 'latest.json' : basename(f.name),
-      ...(signatures[f.name] ? { [sigKey]: signatures[f.name] } : {}),
-    },
-  });
-  const annotations: Record<string, string> = {
-    [ANNOTATION.version]: o.version,
-    [ANNOTATION.architecture]: o.architecture,
-    [ANNOTATION.releaseDate]: releaseDate,
-    'org.opencontainers.image.created': releaseDate,
-    'org.opencontainers.image.version': o.version,
-  };
-  if (o.channel) annotations[ANNOTATION.channel] = o.channel;
-  if (o.minCompatibleVersion) annotations[ANNOTATION.minCompatibleVersion] = o.minCompatibleVersion;
-  if (o.releaseNotes) annotations[ANNOTATION.releaseNotes] = o.releaseNotes;
-
-  // OCI image-spec v1.1 manifest.md: an artifact with the empty config descriptor.
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType: KUBESOLO_ARTIFACT,
-    config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
-    layers: [
-      ...ARTIFACT_NAMES.map((name) =>
-        layer(files[name], IMAGE_LAYER_TYPES[name], ANNOTATION.signature),
-      ),
-      layer(latestFile, LAYER_METADATA, ANNOTATION.metadataSignature),
-    ],
-    annotations,
-  };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const upload = { client, log, mode, chunkSize };
+  // One after another, config first and latest.json last, as a registry sees them.
+  const blobs = [await pushBlob(upload, config, EMPTY_CONFIG_BYTES)];
+  for (const name of ARTIFACT_NAMES) blobs.push(await pushBlob(upload, files[name]));
+  blobs.push(await pushBlob(upload, latestFile, latest));
+  const manifestBytes = releaseManifest(o, releaseDate, config, files, latestFile, signatures);
   const manifestDigest = await putManifest(client, archTag, OCI_MANIFEST, manifestBytes);
   log.info('manifest pushed', { tag: archTag, digest: manifestDigest });
 
@@ -300,6 +246,83 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     blobs,
     signed: o.signingKey !== undefined,
   };
+}
+
+interface Upload {
+  client: OciClient;
+  log: Logger;
+  mode: UploadMode;
+  chunkSize: number;
+}
+
+/** One blob into the registry, unless it is there already (content-addressed). */
+async function pushBlob(u: Upload, f: LocalFile, bytes?: Buffer): Promise<PushedBlob> {
+  const blob = { name: f.name, digest: f.digest, size: f.size };
+  if (await u.client.locateBlob(f.digest)) {
+    u.log.info('blob already in the registry', { name: f.name, digest: f.digest });
+    return { ...blob, uploaded: false };
+  }
+  const whole = () => bytes ?? createReadStream(f.path);
+  const slice = (start: number, end: number) =>
+    bytes ? bytes.subarray(start, end) : createReadStream(f.path, { start, end: end - 1 });
+  let pushed: PushedBlob;
+  if (u.mode === 'chunked' && f.size > 0) {
+    const chunks = await uploadChunked(u.client, f.digest, f.size, u.chunkSize, slice);
+    pushed = { ...blob, uploaded: true, chunks };
+  } else {
+    await uploadMonolithic(u.client, f.digest, f.size, whole);
+    pushed = { ...blob, uploaded: true };
+  }
+  u.log.info('blob uploaded', { name: f.name, digest: f.digest, size: f.size, mode: u.mode });
+  return pushed;
+}
+
+/**
+ * The per-architecture manifest: OCI image-spec v1.1 manifest.md, an artifact with the
+ * empty config descriptor, one layer per image and the latest.json layer, each with
+ * its signature annotation when signed, and the `io.kubesolo.os.*` annotations.
+ */
+function releaseManifest(
+  o: OciPushOptions,
+  releaseDate: string,
+  config: LocalFile,
+  files: Record<ArtifactName, LocalFile>,
+  latestFile: LocalFile,
+  signatures: Record<string, string>,
+): Buffer {
+  const layer = (f: LocalFile, mediaType: string, sigKey: string): Record<string, unknown> => ({
+    mediaType,
+    digest: f.digest,
+    size: f.size,
+    annotations: {
+      [ANNOTATION.title]: f.name === 'latest.json' ? 'latest.json' : basename(f.name),
+      ...(signatures[f.name] ? { [sigKey]: signatures[f.name] } : {}),
+    },
+  });
+  const annotations: Record<string, string> = {
+    [ANNOTATION.version]: o.version,
+    [ANNOTATION.architecture]: o.architecture,
+    [ANNOTATION.releaseDate]: releaseDate,
+    'org.opencontainers.image.created': releaseDate,
+    'org.opencontainers.image.version': o.version,
+  };
+  if (o.channel) annotations[ANNOTATION.channel] = o.channel;
+  if (o.minCompatibleVersion) annotations[ANNOTATION.minCompatibleVersion] = o.minCompatibleVersion;
+  if (o.releaseNotes) annotations[ANNOTATION.releaseNotes] = o.releaseNotes;
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: KUBESOLO_ARTIFACT,
+    config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
+    layers: [
+      ...ARTIFACT_NAMES.map((name) =>
+        layer(files[name], IMAGE_LAYER_TYPES[name], ANNOTATION.signature),
+      ),
+      layer(latestFile, LAYER_METADATA, ANNOTATION.metadataSignature),
+    ],
+    annotations,
+  };
+  return Buffer.from(JSON.stringify(manifest));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { activate } from '../../agent/lifecycle.js';
+import { activate } from '../../agent/lifecycle/activate.js';
 import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';

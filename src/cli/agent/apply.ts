@@ -1,4 +1,5 @@
-import { activate, apply } from '../../agent/lifecycle.js';
+import { activate } from '../../agent/lifecycle/activate.js';
+import { apply } from '../../agent/lifecycle/apply.js';
 import { withAgent } from '../../agent/session.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';

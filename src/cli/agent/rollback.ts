@@ -1,4 +1,4 @@
-import { rollback } from '../../agent/lifecycle.js';
+import { rollback } from '../../agent/lifecycle/rollback.js';
 import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';

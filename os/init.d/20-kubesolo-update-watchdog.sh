@@ -70,7 +70,9 @@ ksu_wd_log() {
 # shell's `read` makes one system call per byte (a 20 MB one-line update.conf took
 # over 10 s). `[ -f ]` follows links: a link to a regular file is read, a link to a
 # device is not. The check and the read are two steps; only a file swapped between
-# them (not one planted before) could still block a read.
+# them could still block a read: the last `[ -f ]` comes after the count, just before
+# the caller opens the file, so that window is microseconds, and the backstop
+# (ksu_wd_backstop) reboots a watchdog stuck in it.
 ksu_wd_small() {
   if [ ! -e "$1" ]; then
     ksu_wd_why=missing
@@ -84,8 +86,13 @@ ksu_wd_small() {
     # `head -c` stops after MAX+1 bytes whatever the file's size, so this costs little.
     ksu_wd_size=$(head -c "$(($2 + 1))" "$1" 2>/dev/null | wc -c)
     ksu_wd_size=${ksu_wd_size##*[!0-9]} # wc may pad with blanks
-    [ "${ksu_wd_size:-0}" -le "$2" ] && return 0
-    ksu_wd_why="larger than $2 bytes"
+    if [ "${ksu_wd_size:-0}" -gt "$2" ]; then
+      ksu_wd_why="larger than $2 bytes"
+    elif [ -f "$1" ]; then
+      return 0
+    else
+      ksu_wd_why='not a regular file' # swapped while counting
+    fi
   fi
   return 1
 }
@@ -292,9 +299,14 @@ ksu_wd_hw_open() {
   [ -n "$ksu_wd_dev" ] || return 0
   ksu_wd_devpath=$ksu_wd_root$ksu_wd_dev
   ksu_wd_nowayout=$ksu_wd_root/sys/class/watchdog/${ksu_wd_dev##*/}/nowayout
+  # No such sysfs file (e.g. the legacy name /dev/watchdog): nothing says nowayout.
+  # One that cannot be read says nothing either way: not used then, as with nowayout.
   ksu_wd_v=
   if ksu_wd_small "$ksu_wd_nowayout" 4096; then
     read -r ksu_wd_v <"$ksu_wd_nowayout" 2>/dev/null
+  elif [ "$ksu_wd_why" != missing ]; then
+    ksu_wd_log "not using $ksu_wd_dev: cannot read $ksu_wd_nowayout ($ksu_wd_why), so it might not be stoppable after a commit"
+    return 0
   fi
   if [ "$ksu_wd_v" = 1 ]; then
     ksu_wd_log "not using $ksu_wd_dev: its driver has nowayout set, so it could not be stopped after a commit"
@@ -373,6 +385,27 @@ ksu_wd_wait() {
       ksu_wd_log "sleep $ksu_wd_nap failed: polling every 5 s"
       ksu_wd_poll=5 ksu_wd_poll_ms=5000
     fi
+  done
+}
+
+# ksu_wd_backstop PID SECONDS: the watchdog's own watchdog, a second background process
+# that reads no file and writes nothing before it reboots, so nothing it finds can
+# block it. If the watchdog (PID) still runs SECONDS after arming (its deadline plus a
+# grace, by this process's own count of 1 s sleeps), something blocked it (a FIFO
+# swapped in between a check and a read, a console pipe nobody empties): it reboots.
+# It ends within a second of the watchdog's end (disarmed, rebooted, or stopped by
+# hand with kill), so it never outlives it.
+ksu_wd_backstop() {
+  ksu_wd_b=0
+  while kill -0 "$1" 2>/dev/null; do
+    if [ "$ksu_wd_b" -ge "$2" ]; then
+      # Logged by a child of its own: writing may block too, the reboot must not wait.
+      (ksu_wd_log "the watchdog (pid $1) still runs $2 s after arming, past its deadline: it is stuck (a blocked read or write); rebooting") </dev/null &
+      ksu_wd_reboot
+      return 0
+    fi
+    sleep 1 || return 0
+    ksu_wd_b=$((ksu_wd_b + 1))
   done
 }
 
@@ -462,6 +495,8 @@ ksu_wd_main() {
       ksu_wd_say "already armed (pid $ksu_wd_i)"
       return 0
     fi
+    # Stale: gone now, so the wait below cannot take it for the new one.
+    rm -f "$ksu_wd_pidfile"
   fi
   # Without a usable pid file the watchdog still arms, loudly: a hung trial must be
   # rebooted, and a second watchdog (if the stage runs twice) only reboots once more.
@@ -489,14 +524,22 @@ ksu_wd_main() {
       rm -f "$ksu_wd_pidfile"
     fi
   ) </dev/null &
+  ksu_wd_pid=$!
   if [ -n "$ksu_wd_pidfile" ]; then
     # Whole through a rename: a second start never reads an empty file. The rm first
     # takes away whatever was left at the temporary name (a FIFO there would block).
     rm -f "$ksu_wd_pidfile.tmp" 2>/dev/null
-    if ! { echo $! >"$ksu_wd_pidfile.tmp" && mv -f "$ksu_wd_pidfile.tmp" "$ksu_wd_pidfile"; } 2>/dev/null; then
+    if ! { echo "$ksu_wd_pid" >"$ksu_wd_pidfile.tmp" && mv -f "$ksu_wd_pidfile.tmp" "$ksu_wd_pidfile"; } 2>/dev/null; then
       ksu_wd_log "cannot write $ksu_wd_pidfile: armed without a pid file"
     fi
   fi
+  # The backstop's grace: two looks and 5 s more than the watchdog needs to act at its
+  # deadline (15 s with the default poll).
+  ksu_wd_grace=$((5 + (2 * ksu_wd_poll_ms + 999) / 1000))
+  (
+    trap '' HUP PIPE
+    ksu_wd_backstop "$ksu_wd_pid" $((ksu_wd_deadline - ksu_wd_now + ksu_wd_grace))
+  ) </dev/null &
   return 0
 }
 

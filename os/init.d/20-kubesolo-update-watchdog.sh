@@ -14,7 +14,8 @@
 # Run it (or source it) once per boot, after the ESP is mounted at /boot and before
 # the KubeSolo service starts. It returns at once whatever it finds (a FIFO, a link to
 # /dev/zero, a directory or a huge file at any path it reads; docs/os-integration.md
-# "Bad inputs" lists what it does with each); the wait runs in the background.
+# "Bad inputs" lists what it does with each); the wait runs in the background, with a
+# backstop that reboots in its place should it ever get stuck.
 #
 # Environment (all optional):
 #   KUBESOLO_ROOT                    every path below is read under this root (tests,
@@ -74,12 +75,8 @@ ksu_wd_log() {
 # the caller opens the file, so that window is microseconds, and the backstop
 # (ksu_wd_backstop) reboots a watchdog stuck in it.
 ksu_wd_small() {
-  if [ ! -e "$1" ]; then
-    ksu_wd_why=missing
-  elif [ -d "$1" ]; then
-    ksu_wd_why='a directory'
-  elif [ ! -f "$1" ]; then
-    ksu_wd_why='not a regular file' # FIFO, device, socket
+  if [ ! -f "$1" ]; then
+    ksu_wd_not_regular "$1"
   elif [ ! -r "$1" ]; then
     ksu_wd_why='not readable'
   else
@@ -91,10 +88,20 @@ ksu_wd_small() {
     elif [ -f "$1" ]; then
       return 0
     else
-      ksu_wd_why='not a regular file' # swapped while counting
+      ksu_wd_not_regular "$1" # swapped or removed while counting
     fi
   fi
   return 1
+}
+# ksu_wd_not_regular PATH: what is at PATH instead of a regular file, in ksu_wd_why.
+ksu_wd_not_regular() {
+  if [ -d "$1" ]; then
+    ksu_wd_why='a directory'
+  elif [ -e "$1" ]; then
+    ksu_wd_why='not a regular file' # FIFO, device, socket
+  else
+    ksu_wd_why=missing # also a dangling link, as the agent reads ENOENT
+  fi
 }
 
 # ksu_wd_int TEXT MAXDIGITS: TEXT, a plain decimal number of at most MAXDIGITS digits,
@@ -317,7 +324,7 @@ ksu_wd_hw_open() {
   elif [ -f "$ksu_wd_devpath" ]; then
     ksu_wd_what='regular file (not a device: it protects nothing)'
   else
-    ksu_wd_small "$ksu_wd_devpath" 0
+    ksu_wd_not_regular "$ksu_wd_devpath"
     [ "$ksu_wd_why" = 'not a regular file' ] && ksu_wd_why='not a character device'
     ksu_wd_log "cannot use the kernel watchdog $ksu_wd_dev ($ksu_wd_why): going on without it; the deadline still reboots"
     return 0
@@ -533,9 +540,10 @@ ksu_wd_main() {
       ksu_wd_log "cannot write $ksu_wd_pidfile: armed without a pid file"
     fi
   fi
-  # The backstop's grace: two looks and 5 s more than the watchdog needs to act at its
-  # deadline (15 s with the default poll).
-  ksu_wd_grace=$((5 + (2 * ksu_wd_poll_ms + 999) / 1000))
+  # The backstop's grace: two looks and 10 s more than the watchdog needs to act at
+  # its deadline (20 s with the default poll), so a watchdog that is only slow (a
+  # loaded boot) is never taken for a stuck one.
+  ksu_wd_grace=$((10 + (2 * ksu_wd_poll_ms + 999) / 1000))
   (
     trap '' HUP PIPE
     ksu_wd_backstop "$ksu_wd_pid" $((ksu_wd_deadline - ksu_wd_now + ksu_wd_grace))

@@ -136,7 +136,8 @@ function stage(shell: string[], r: Root, extraEnv: Record<string, string> = {}):
         ...extraEnv,
       },
       stdio: ['ignore', fd, fd],
-      timeout: 10_000,
+      // A hang detector, not a measure: a loaded machine (2 cores shared) is slow.
+      timeout: 60_000,
     });
     const text = readFileSync(file, 'utf8');
     assert.equal(out.status, 0, text);
@@ -147,7 +148,7 @@ function stage(shell: string[], r: Root, extraEnv: Record<string, string> = {}):
 }
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 5000) {
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) {
   const t0 = Date.now();
   while (!(await cond())) {
     if (Date.now() - t0 > ms) assert.fail(`timed out waiting for: ${what}`);
@@ -562,14 +563,29 @@ for (const [name, shell, shellSkip] of SHELLS) {
 
     for (const kind of ['fifo', 'link to /dev/zero'] as const) {
       it(`a grubenv that becomes a ${kind} while armed blocks nothing: rebooted at the deadline`, async () => {
-        const r = await onTrial({ uptime: 10 });
-        stage(shell, r);
+        const r = await onTrial({
+          uptime: 10,
+          conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
+        });
+        await mkdir(r.p('dev'));
+        await writeFile(r.p('dev/watchdog0'), '');
+        // Looks 2 s apart; each ends with a pet. Swapped just after one, so while the
+        // watchdog sleeps: its next look finds the swap whole. (Swapped in the middle
+        // of a look, between a check and a read, it could block that read: the
+        // backstop's case, tested below.)
+        stage(shell, r, { KUBESOLO_UPDATE_WATCHDOG_POLL: '2' });
+        await until('a look', () => statSync(r.p('dev/watchdog0')).size >= 1);
         await swap(r.p('boot/grub/grubenv'), kind);
         await until('the loss logged', async () => /unreadable while armed/.test(await r.log()));
-        await sleep(300); // many more looks
+        await until('two more looks', () => statSync(r.p('dev/watchdog0')).size >= 3);
         await r.uptime(30);
         await until('reboot', () => r.rebooted());
         const log = await r.log();
+        assert.doesNotMatch(
+          log,
+          /still runs .* after arming/,
+          'the watchdog did it, not the backstop',
+        );
         assert.match(
           log,
           /GRUB environment \S+ unreadable while armed \(not a regular file\): not taken for a commit, still rebooting at the deadline/,
@@ -615,13 +631,29 @@ for (const [name, shell, shellSkip] of SHELLS) {
     }
 
     it('/proc/uptime lost while armed: never "0 forever", the counted time reaches the deadline', async () => {
-      const r = await onTrial({ uptime: 29 });
-      stage(shell, r);
-      await sleep(200);
+      const r = await onTrial({
+        uptime: 10,
+        conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
+      });
+      await mkdir(r.p('dev'));
+      await writeFile(r.p('dev/watchdog0'), '');
+      const pets = () => statSync(r.p('dev/watchdog0')).size;
+      // Armed at 10 s: the backstop would act only 20 s + its grace later, so the reboot
+      // below is the watchdog's own count.
+      stage(shell, r, { KUBESOLO_UPDATE_WATCHDOG_POLL: '0.25' });
+      await until('a look', () => pets() >= 1);
+      await r.uptime(29);
+      const seen = pets() + 2; // a whole look after the write has read 29
+      await until('a look at 29 s', () => pets() >= seen);
       await rm(r.p('proc/uptime'));
-      // 29 s known, then 1 s of counted sleeps (0.05 s each) to the 30 s deadline.
-      await until('reboot on the counted time', () => r.rebooted(), 30_000);
+      // 29 s known, then 1 s of counted sleeps (0.25 s each) to the 30 s deadline.
+      await until('reboot on the counted time', () => r.rebooted());
       const log = await r.log();
+      assert.doesNotMatch(
+        log,
+        /still runs .* after arming/,
+        'the watchdog did it, not the backstop',
+      );
       assert.match(
         log,
         /cannot read \S+\/proc\/uptime \(missing\): counting time from my own sleeps from 29 s on/,
@@ -833,10 +865,10 @@ for (const [name, shell, shellSkip] of SHELLS) {
       process.kill(pid, 'SIGSTOP');
       try {
         await r.uptime(40);
-        // 1 s to the deadline + a grace of 5 s and two looks, counted by the backstop.
-        await until('the backstop reboots', () => r.rebooted(), 20_000);
+        // 1 s to the deadline + a grace of 10 s and two looks, counted by the backstop.
+        await until('the backstop reboots', () => r.rebooted(), 40_000);
         await until('the backstop logged why', async () =>
-          /the watchdog \(pid \d+\) still runs 7 s after arming, past its deadline: it is stuck \(a blocked read or write\); rebooting/.test(
+          /the watchdog \(pid \d+\) still runs 12 s after arming, past its deadline: it is stuck \(a blocked read or write\); rebooting/.test(
             await r.log(),
           ),
         );

@@ -45,7 +45,7 @@ ksu_wd_say() { (trap '' PIPE; echo "kubesolo-update-watchdog: $*" >&2); }
 ksu_wd_log() {
   ksu_wd_say "$*"
   ksu_wd_logfile=$ksu_wd_root/var/lib/kubesolo/update/watchdog.log
-  mkdir -p "${ksu_wd_logfile%/*}" 2>/dev/null || return 0
+  [ -d "${ksu_wd_logfile%/*}" ] || mkdir -p "${ksu_wd_logfile%/*}" 2>/dev/null || return 0
   # Appending to a FIFO would block until a reader comes; to a device, write nowhere.
   if [ -e "$ksu_wd_logfile" ] && [ ! -f "$ksu_wd_logfile" ]; then
     if [ -z "$ksu_wd_log_refused" ]; then
@@ -54,11 +54,17 @@ ksu_wd_log() {
     fi
     return 0
   fi
-  echo "$ksu_wd_clock_name=${ksu_wd_now:-?} $*" >>"$ksu_wd_logfile" 2>/dev/null || return 0
-  # Bounded: a device that keeps failing must not fill its data partition. Past 64 KiB
-  # the last 32 KiB are kept, without their first line (cut in the middle). `tail -c`
-  # seeks, so even a huge file planted there costs little.
+  echo "$ksu_wd_clock_name=${ksu_wd_now:-?} $*" >>"$ksu_wd_logfile" 2>/dev/null
+}
+
+# ksu_wd_log_trim: keep the log bounded, so a device that keeps failing does not fill
+# its data partition. Once per stage run (a boot adds a handful of lines): past 64 KiB
+# the last 32 KiB are kept, without their first line (cut in the middle). `tail -c`
+# seeks, so even a huge file planted there costs little.
+ksu_wd_log_trim() {
+  ksu_wd_logfile=$ksu_wd_root/var/lib/kubesolo/update/watchdog.log
   ksu_wd_small "$ksu_wd_logfile" 65536 && return 0
+  [ "$ksu_wd_why" = "larger than 65536 bytes" ] || return 0
   tail -c 32768 "$ksu_wd_logfile" 2>/dev/null | sed 1d >"$ksu_wd_logfile.tmp" 2>/dev/null &&
     mv -f "$ksu_wd_logfile.tmp" "$ksu_wd_logfile"
 }
@@ -117,17 +123,23 @@ ksu_wd_int() {
 
 # ksu_wd_read_uptime: whole seconds since the kernel started into ksu_wd_up (immune to
 # wall-clock jumps such as NTP's); false with ksu_wd_why when /proc/uptime does not
-# read as one (missing, empty, not a number, not a regular file). 4096 bytes at most,
-# as the agent reads its one-line /proc files (boot_id).
+# read as one (missing, empty, not a number, not a regular file). Only its first 64
+# bytes are read (the kernel's line is about 20), in one `head`: this runs at every look.
 ksu_wd_read_uptime() {
-  ksu_wd_small "$ksu_wd_root/proc/uptime" 4096 || return 1
-  ksu_wd_up=
-  read -r ksu_wd_up _ <"$ksu_wd_root/proc/uptime" 2>/dev/null
+  ksu_wd_up=$ksu_wd_root/proc/uptime
+  if [ ! -f "$ksu_wd_up" ]; then
+    ksu_wd_not_regular "$ksu_wd_up"
+    return 1
+  fi
+  ksu_wd_up=$(head -c 64 "$ksu_wd_up" 2>/dev/null)
+  ksu_wd_up=${ksu_wd_up%%[[:space:]]*} # the first of its two numbers
   case $ksu_wd_up in
     '') ksu_wd_why=empty ;;
     *.*.* | .* | *. | *[!0-9.]*) ksu_wd_why='not a number' ;;
-    *) ksu_wd_int "${ksu_wd_up%.*}" 9 && ksu_wd_up=$ksu_wd_i && return 0
-      ksu_wd_why='more than 9 digits' ;;
+    *)
+      ksu_wd_int "${ksu_wd_up%.*}" 9 && ksu_wd_up=$ksu_wd_i && return 0
+      ksu_wd_why='more than 9 digits'
+      ;;
   esac
   return 1
 }
@@ -436,6 +448,7 @@ ksu_wd_main() {
   [ "$ksu_wd_root" = / ] && ksu_wd_root=
   ksu_wd_conf=$ksu_wd_root${KUBESOLO_UPDATE_CONF:-/etc/kubesolo/update.conf}
   ksu_wd_clock_name= ksu_wd_now= ksu_wd_ms=0 ksu_wd_slept_ms=0 ksu_wd_log_refused=
+  ksu_wd_log_trim
   ksu_wd_tick
 
   ksu_wd_poll=${KUBESOLO_UPDATE_WATCHDOG_POLL:-5}

@@ -541,19 +541,21 @@ for (const [name, shell, shellSkip] of SHELLS) {
       });
     }
 
-    it('the reproduction of issue 31: a FIFO update.conf, run under timeout 10', async () => {
+    it('the reproduction of issue 31: a FIFO update.conf, run under timeout (no 124)', async () => {
       const r = await onTrial();
       await plant(r.p('etc/kubesolo/update.conf'), 'fifo');
-      // Output to a file: a pipe would stay open as long as the background runs.
+      // Output to a file: a pipe would stay open as long as the background runs. The
+      // issue ran it under `timeout 10`; 60 here, a hang detector on a loaded 2-core
+      // machine, not a measure (the stage takes milliseconds when the machine is idle).
       const fd = openSync(r.p('timeout.out'), 'w');
-      const run = spawnSync('timeout', ['10', ...shell, SCRIPT], {
+      const run = spawnSync('timeout', ['60', ...shell, SCRIPT], {
         env: {
           PATH: process.env.PATH,
           KUBESOLO_ROOT: r.root,
           KUBESOLO_UPDATE_REBOOT_COMMAND: 'true',
         },
         stdio: ['ignore', fd, fd],
-        timeout: 20_000,
+        timeout: 120_000,
       });
       closeSync(fd);
       const out = readFileSync(r.p('timeout.out'), 'utf8');
@@ -663,7 +665,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
       onlyOwnLines(r.console());
     });
 
-    for (const poll of ['abc', '0', '0.0', '-1', '1e3', '61', '0.001', '.5', '5.', '1.2.3']) {
+    for (const poll of ['abc', '0']) {
       it(`KUBESOLO_UPDATE_WATCHDOG_POLL=${poll} is refused loudly: 5 s, no spinning`, async () => {
         const r = await onTrial({
           uptime: 10,
@@ -675,7 +677,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
         assert.match(
           out,
           new RegExp(
-            `invalid KUBESOLO_UPDATE_WATCHDOG_POLL '${escape(poll)}' \\(want seconds, 0\\.01 to 60\\): using 5`,
+            `invalid KUBESOLO_UPDATE_WATCHDOG_POLL '${poll}' \\(want seconds, 0\\.01 to 60\\): using 5`,
           ),
         );
         // Every look pets the device file: one look, then a 5 s sleep.
@@ -689,6 +691,20 @@ for (const [name, shell, shellSkip] of SHELLS) {
         onlyOwnLines(r.console());
       });
     }
+
+    it('other invalid KUBESOLO_UPDATE_WATCHDOG_POLL values are refused too', async () => {
+      for (const poll of ['0.0', '-1', '1e3', '61', '0.001', '.5', '5.', '1.2.3', '0.0050']) {
+        const r = await makeRoot({ uptime: 10 });
+        r.env({ active_slot: 'B', boot_counter: '2', boot_success: '1' }); // not armed: fast
+        const out = stage(shell, r, { KUBESOLO_UPDATE_WATCHDOG_POLL: poll });
+        assert.match(
+          out,
+          new RegExp(`invalid KUBESOLO_UPDATE_WATCHDOG_POLL '${escape(poll)}'.*: using 5`),
+          poll,
+        );
+        onlyOwnLines(out);
+      }
+    });
 
     it('valid KUBESOLO_UPDATE_WATCHDOG_POLL values are taken as they are', async () => {
       for (const poll of ['0.05', '0.5', '5', '60', '0.01', '07']) {
@@ -846,6 +862,28 @@ for (const [name, shell, shellSkip] of SHELLS) {
       await until('reboot', () => r.rebooted());
       assert.match(r.console(), /slot B still not committed 30 s after boot/);
       assert.equal(count(r.console(), /logging to the console only/), 1, 'said once');
+    });
+
+    it('watchdog.log past 64 KiB is cut to its last 32 KiB, whole lines, even a huge one-line file', async () => {
+      const r = await makeRoot({ uptime: 10 });
+      r.env({ active_slot: 'B', boot_counter: '2', boot_success: '1' });
+      await mkdir(r.p('var/lib/kubesolo/update'), { recursive: true });
+      const log = r.p('var/lib/kubesolo/update/watchdog.log');
+      const lines = Array.from({ length: 2000 }, (_, i) => `uptime=1 old line ${i}\n`).join('');
+      await writeFile(log, lines); // about 54 KiB: kept as it is
+      stage(shell, r);
+      assert.equal(readFileSync(log, 'utf8'), lines);
+      await writeFile(log, lines + lines); // about 108 KiB
+      stage(shell, r);
+      const kept = readFileSync(log, 'utf8');
+      assert.ok(kept.length <= 32 * 1024, `${kept.length} bytes kept`);
+      assert.ok(kept.length > 30 * 1024, `${kept.length} bytes kept`);
+      assert.match(kept, /^uptime=1 old line \d+\n/, 'starts with a whole line');
+      assert.ok(kept.endsWith('uptime=1 old line 1999\n'), 'the newest lines kept');
+      await rm(log);
+      linkSync(await huge(), log); // 20 MB, one line
+      stage(shell, r);
+      assert.equal(statSync(log).size, 0, 'the cut line dropped');
     });
 
     it("init's stderr pipe closed once the stage returned: the background still reboots (no SIGPIPE death)", async () => {

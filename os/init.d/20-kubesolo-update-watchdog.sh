@@ -76,9 +76,10 @@ ksu_wd_log_trim() {
 # FIFO blocks open(2) until a writer comes, a link to /dev/zero never ends, and the
 # shell's `read` makes one system call per byte (a 20 MB one-line update.conf took
 # over 10 s). `[ -f ]` follows links: a link to a regular file is read, a link to a
-# device is not. The check and the read are two steps; only a file swapped between
-# them could still block a read: the last `[ -f ]` comes after the count, just before
-# the caller opens the file, so that window is microseconds, and the backstop
+# device is not. The check and the read are two steps, and sh cannot open without
+# blocking: a file swapped for a FIFO between them would still block the read. The
+# last `[ -f ]` comes after the count, right before the caller opens the file, so the
+# window is the start of one process at most; in the background the backstop
 # (ksu_wd_backstop) reboots a watchdog stuck in it.
 ksu_wd_small() {
   if [ ! -f "$1" ]; then

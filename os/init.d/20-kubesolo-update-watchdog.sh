@@ -554,10 +554,12 @@ ksu_wd_main() {
       ksu_wd_log "cannot write $ksu_wd_pidfile: armed without a pid file"
     fi
   fi
-  # The backstop's grace: two looks and 10 s more than the watchdog needs to act at
-  # its deadline (20 s with the default poll), so a watchdog that is only slow (a
-  # loaded boot) is never taken for a stuck one.
+  # The backstop's grace: what the watchdog may still need after its deadline, so one
+  # that is only slow (a loaded boot) or rebooting is never taken for a stuck one: two
+  # looks and 10 s, and the minute its own `reboot` waits before `reboot -f` (not with
+  # KUBESOLO_UPDATE_REBOOT_COMMAND): 80 s with the defaults.
   ksu_wd_grace=$((10 + (2 * ksu_wd_poll_ms + 999) / 1000))
+  [ -n "$KUBESOLO_UPDATE_REBOOT_COMMAND" ] || ksu_wd_grace=$((ksu_wd_grace + 60))
   (
     trap '' HUP PIPE
     ksu_wd_backstop "$ksu_wd_pid" $((ksu_wd_deadline - ksu_wd_now + ksu_wd_grace))

@@ -8,6 +8,8 @@ export const DEFAULT_PATHS = {
   config: '/etc/kubesolo/update.conf',
   state: '/var/lib/kubesolo/update/state.json',
   grubenv: '/boot/grub/grubenv',
+  /** Where the U-Boot environment is (fw_env.config; docs/boot.md), beside update.conf. */
+  ubootEnvConfig: '/etc/kubesolo/fw_env.config',
   cmdline: '/proc/cmdline',
   kubeconfig: '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
   dataDir: '/var/lib/kubesolo',

@@ -26,6 +26,8 @@ const builtIn: Settings = {
     'disk_writable',
   ],
   commitDeadline: 900,
+  bootloader: 'grub',
+  ubootEnvConfig: '/etc/kubesolo/fw_env.config',
 };
 
 describe('mergeOptions: flag > file > default', () => {

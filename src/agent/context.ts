@@ -9,6 +9,8 @@ import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
+import type { BootEnv } from '../bootenv/types.js';
+import { createUbootBootEnv } from '../bootenv/uboot-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfigFile } from '../config/file.js';
 import type { ConfigField } from '../config/keys.js';
@@ -120,6 +122,23 @@ export async function readDeviceConfig(
   return { path, file, unknownKeys };
 }
 
+/** The boot environment of the configured bootloader (docs/boot.md). */
+function bootEnvFor(settings: Settings, paths: AgentPaths, log: Logger): BootEnv {
+  switch (settings.bootloader) {
+    case 'uboot':
+      return createUbootBootEnv({
+        configPath: underRoot(paths.root, settings.ubootEnvConfig),
+        root: paths.root,
+        cmdlinePath: paths.cmdline,
+        log,
+      });
+    case 'rpi-tryboot':
+      throw new ConfigError('CONFIG_INVALID_VALUE', 'bootloader=rpi-tryboot is not supported yet');
+    default:
+      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+  }
+}
+
 function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore {
   if (settings.slotBackend === 'dir') {
     if (!settings.slotADir || !settings.slotBDir) {
@@ -189,7 +208,7 @@ export async function createAgentContext(
     dataDir: underRoot(root, DEFAULT_PATHS.dataDir),
   };
 
-  const bootEnv = createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+  const bootEnv = bootEnvFor(settings, paths, log);
   const slots = slotStoreFor(settings, root, log);
   const state = createStateStore(paths.state, clock, log);
   const fleet = createFleetStore(

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
 import type { BootEnv } from '../bootenv/types.js';
+import { createTrybootBootEnv } from '../bootenv/tryboot-bootenv.js';
 import { createUbootBootEnv } from '../bootenv/uboot-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfigFile } from '../config/file.js';
@@ -133,7 +134,13 @@ function bootEnvFor(settings: Settings, paths: AgentPaths, log: Logger): BootEnv
         log,
       });
     case 'rpi-tryboot':
-      throw new ConfigError('CONFIG_INVALID_VALUE', 'bootloader=rpi-tryboot is not supported yet');
+      return createTrybootBootEnv({
+        autobootPath: underRoot(paths.root, settings.autobootTxt),
+        cmdlinePath: paths.cmdline,
+        bootIdPath: paths.bootId,
+        trybootFlagPath: underRoot(paths.root, DEFAULT_PATHS.trybootFlag),
+        log,
+      });
     default:
       return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
   }

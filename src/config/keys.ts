@@ -141,6 +141,7 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   // The bootloader and where its environment is (docs/boot.md); `grubenv` above is GRUB's.
   bootloader: { key: 'bootloader', field: 'bootloader', parse: oneOf(BOOTLOADERS) },
   ubootEnvConfig: { key: 'uboot_env_config', field: 'ubootEnvConfig', parse: absolutePath },
+  autobootTxt: { key: 'autoboot_txt', field: 'autobootTxt', parse: absolutePath },
 };
 
 /** The rows as a list, in table order. */

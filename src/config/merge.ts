@@ -22,6 +22,7 @@ export const DEFAULTS = {
   commitDeadline: 900,
   bootloader: 'grub',
   ubootEnvConfig: DEFAULT_PATHS.ubootEnvConfig,
+  autobootTxt: DEFAULT_PATHS.autobootTxt,
 } as const satisfies UpdateConfig;
 
 type Defaulted = keyof typeof DEFAULTS;

@@ -60,4 +60,6 @@ export interface UpdateConfig {
   bootloader?: 'grub' | 'uboot' | 'rpi-tryboot';
   /** `uboot_env_config`: the fw_env.config saying where the U-Boot environment is. */
   ubootEnvConfig?: string;
+  /** `autoboot_txt`: the Raspberry Pi firmware's autoboot.txt (bootloader=rpi-tryboot). */
+  autobootTxt?: string;
 }

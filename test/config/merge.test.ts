@@ -28,6 +28,7 @@ const builtIn: Settings = {
   commitDeadline: 900,
   bootloader: 'grub',
   ubootEnvConfig: '/etc/kubesolo/fw_env.config',
+  autobootTxt: '/boot/firmware/autoboot.txt',
 };
 
 describe('mergeOptions: flag > file > default', () => {

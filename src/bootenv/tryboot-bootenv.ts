@@ -8,8 +8,9 @@
  * the firmware clears the flag as it boots, so any later reboot (a panic, the watchdog,
  * a power cut) starts `[all]`, the committed slot, again. `markGood` moves `[all]` to
  * the slot on trial. The agent tells "armed, not yet rebooted" from "tried already" by the
- * boot id it writes beside the trial, and a trial boot by the firmware's flag in the
- * device tree (/proc/device-tree/chosen/bootloader/tryboot).
+ * boot id it writes beside the trial, and a trial boot by running the pending slot (only a
+ * tryboot boots it) or, where the command line names no slot, by the firmware's flag in
+ * the device tree (/proc/device-tree/chosen/bootloader/tryboot).
  *
  * What the agent reports in the GRUB terms of BootState:
  *
@@ -101,6 +102,11 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
   }
 
   /** The state in GRUB's terms (see the table above), and whether a tryboot reboot is due. */
+  async function runningSlot(): Promise<Slot | undefined> {
+    const cmdline = await readCmdline(options.cmdlinePath);
+    return cmdline === undefined ? undefined : parseRunningSlot(cmdline);
+  }
+
   async function state(
     a: Autoboot,
   ): Promise<{ active: Slot; success: boolean; counter: number; armed: boolean }> {
@@ -108,7 +114,12 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
     const pending = a.trybootPartition === undefined ? committed : slotOf(a.trybootPartition);
     if (pending === committed)
       return { active: committed, success: true, counter: BOOT_TRIES, armed: false };
-    if (await trybootBoot()) return { active: pending, success: false, counter: 0, armed: false };
+    // Only a tryboot boots the pending slot, so running it is being on trial; the device
+    // tree's flag says the same where the command line names no slot (and a pod that
+    // does not mount /proc/device-tree still sees its command line).
+    const running = await runningSlot();
+    const onTrial = running === undefined ? await trybootBoot() : running === pending;
+    if (onTrial) return { active: pending, success: false, counter: 0, armed: false };
     const id = await bootId();
     if (a.armedBootId !== undefined && a.armedBootId === id) {
       return { active: pending, success: false, counter: 1, armed: true };
@@ -174,11 +185,10 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
 
     async read(): Promise<BootState> {
       const s = await state(await readAutoboot());
-      const cmdline = await readCmdline(options.cmdlinePath);
       return {
         activeSlot: s.active,
         passiveSlot: otherSlot(s.active),
-        runningSlot: cmdline === undefined ? undefined : parseRunningSlot(cmdline),
+        runningSlot: await runningSlot(),
         bootCounter: s.counter,
         bootSuccess: s.success,
       };

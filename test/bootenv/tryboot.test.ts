@@ -145,6 +145,25 @@ describe('tryboot BootEnv over the firmware model', () => {
     for (let i = 0; i < 3; i++) assert.equal((await reboot()).bootedSlot, 'A', 'no ping-pong');
   });
 
+  it('a trial boot is known by the running slot; the device-tree flag only where the command line names none', async () => {
+    await reboot();
+    await env().activate('B');
+    await reboot();
+    rmSync(paths.trybootFlagPath); // a pod that does not mount /proc/device-tree
+    const trial = await env().read();
+    assert.deepEqual([trial.activeSlot, trial.bootCounter], ['B', 0]);
+    writeFileSync(paths.cmdlinePath, 'console=serial0,115200\n'); // no kubesolo.slot=
+    assert.equal(
+      (await env().read()).activeSlot,
+      'A',
+      'no slot, no flag: the trial counts as spent',
+    );
+    const flag = Buffer.alloc(4);
+    flag.writeUInt32BE(1);
+    writeFileSync(paths.trybootFlagPath, flag);
+    assert.equal((await env().read()).activeSlot, 'B', 'the firmware flag says tryboot');
+  });
+
   it('a power cut between activate and the reboot: the device comes back on the committed slot', async () => {
     await reboot();
     await env().activate('B');

@@ -176,3 +176,27 @@ describe('status with a damaged boot environment, per bootloader', () => {
     }
   });
 });
+
+describe('--bootloader for one run', () => {
+  it('overrides update.conf, as the Kubernetes manifests pass it', async () => {
+    const root = await device('flag', 'uboot');
+    const conf = join(root, 'etc', 'kubesolo', 'update.conf');
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace(/^bootloader=.*\n/m, ''));
+    const plain = await runAgent(['--root', root, 'status', '--json']);
+    assert.equal(
+      (JSON.parse(plain.stdout) as Status).bootloader,
+      'grub',
+      'update.conf says nothing: GRUB',
+    );
+    const r = await runAgent(['--root', root, '--bootloader', 'uboot', 'status', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const st = JSON.parse(r.stdout) as Status;
+    assert.deepEqual(
+      [st.bootloader, st.active_slot, st.boot_success, st.problems],
+      ['uboot', 'A', true, []],
+    );
+    const bad = await runAgent(['--root', root, '--bootloader', 'lilo', 'status']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--bootloader/);
+  });
+});

@@ -63,11 +63,6 @@ export function invalidValueReason(value: string): string | undefined {
   return undefined;
 }
 
-/** The data area size of an environment of `size` bytes. */
-export function dataSize(size: number, redundant: boolean): number {
-  return size - headerSize(redundant);
-}
-
 export interface SerializeOptions {
   /** The whole copy: header + data area (fw_env.config's size, U-Boot's CONFIG_ENV_SIZE). */
   size: number;

@@ -5,7 +5,10 @@
  * simulated device with `bootloader=uboot`; the state-table test runs it next to the
  * real script in U-Boot. It never runs on a real device.
  *
- * boot/uboot/boot.cmd and this file mirror each other: change both together.
+ * boot/uboot/boot.cmd and this file mirror each other: change both together. One
+ * difference: in environment-file mode the script's `env export` keeps only the A/B
+ * variables and kubesolo_console in the file, this model keeps every variable of it (the
+ * file holds no others).
  */
 import { writeFile } from 'node:fs/promises';
 import type { GrubBootAction } from './grub-sim.js';

@@ -198,5 +198,11 @@ describe('--bootloader for one run', () => {
     const bad = await runAgent(['--root', root, '--bootloader', 'lilo', 'status']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--bootloader/);
+    const init = await runAgent(['dev', 'init-root', join(work, 'lilo'), '--bootloader', 'lilo']);
+    assert.equal(init.code, 2);
+    assert.match(
+      init.stderr,
+      /"code":"CONFIG_INVALID_VALUE".*--bootloader|--bootloader.*"code":"CONFIG_INVALID_VALUE"/,
+    );
   });
 });

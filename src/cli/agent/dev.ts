@@ -4,9 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { readDeviceConfig } from '../../agent/context.js';
-import { mergeOptions } from '../../config/merge.js';
+import { configFromFlags, mergeOptions } from '../../config/merge.js';
 import { parsePublicKey } from '../../crypto/keys.js';
-import { BOOTLOADERS, type Bootloader } from '../../bootenv/types.js';
 import { describeBootEnv, initDeviceRoot, rebootDevice } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
 import { shellCommand } from '../../shell-quote.js';
@@ -73,16 +72,11 @@ const initRoot: Command<AgentGlobal> = {
     const pub = stringOpt(values, 'pubkey');
     const server = stringOpt(values, 'server');
     const channel = stringOpt(values, 'channel');
-    const bootloader = stringOpt(values, 'bootloader') ?? 'grub';
-    if (!(BOOTLOADERS as readonly string[]).includes(bootloader)) {
-      throw new UsageError(
-        'INVALID_OPTION_VALUE',
-        `--bootloader ${bootloader}: expected one of ${BOOTLOADERS.join(', ')}`,
-        { details: { option: 'bootloader' } },
-      );
-    }
+    // Validated as update.conf's `bootloader` is (CONFIG_INVALID_VALUE naming --bootloader).
+    const bootloader =
+      configFromFlags({ bootloader: stringOpt(values, 'bootloader') }).bootloader ?? 'grub';
     const r = await initDeviceRoot(dir, {
-      bootloader: bootloader as Bootloader,
+      bootloader,
       installedVersion: stringOpt(values, 'installed-version') ?? 'v0.0.1',
       ...(server !== undefined ? { server } : {}),
       ...(channel !== undefined ? { channel } : {}),

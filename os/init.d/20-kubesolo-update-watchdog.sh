@@ -22,11 +22,15 @@
 #                                    if the system is still up a minute later)
 #   KUBESOLO_UPDATE_WATCHDOG_POLL    seconds between looks at the GRUB environment
 #                                    (default 5)
+#   KUBESOLO_UPDATE_FW_PRINTENV      bootloader=uboot: the fw_printenv to run (default:
+#                                    fw_printenv on PATH, libubootenv)
 #
 # update.conf keys it reads, by update.conf's own rules (last line wins, quotes
 # unwrapped, empty = unset): commit_deadline (`0` = off, `N`, `Ns`, `Nm`, `Nh`;
 # 30 s .. 24 h), commit_watchdog_device (optional kernel watchdog device, petted while
-# armed), grubenv (default /boot/grub/grubenv).
+# armed), grubenv (default /boot/grub/grubenv), bootloader and uboot_env_config (default
+# /etc/kubesolo/fw_env.config): with bootloader=uboot the same variables are read from the
+# U-Boot environment through fw_printenv (ksu_wd_ubootenv).
 #
 # Names are prefixed ksu_ because an init may source its stages.
 
@@ -97,11 +101,31 @@ ksu_wd_seconds() {
   fi
 }
 
+# ksu_wd_ubootenv: the same from the U-Boot environment (bootloader=uboot), through the
+# OS's fw_printenv (libubootenv) with the fw_env.config the agent reads: the environment
+# is binary with a CRC, which sh cannot check. An environment fw_printenv cannot read (no valid
+# copy) reads as no variables, as U-Boot then boots its defaults (slot A, committed).
+ksu_wd_ubootenv() {
+  ksu_wd_env_ok=0 ksu_wd_active= ksu_wd_success= ksu_wd_counter=
+  ksu_wd_out=$(${KUBESOLO_UPDATE_FW_PRINTENV:-fw_printenv} -c "$ksu_wd_env" active_slot boot_success boot_counter 2>/dev/null) || return 0
+  while IFS= read -r ksu_wd_line; do
+    case $ksu_wd_line in
+      active_slot=*) ksu_wd_active=${ksu_wd_line#*=} ;;
+      boot_success=*) ksu_wd_success=${ksu_wd_line#*=} ;;
+      boot_counter=*) ksu_wd_counter=${ksu_wd_line#*=} ;;
+    esac
+  done <<EOF_UBOOTENV
+$ksu_wd_out
+EOF_UBOOTENV
+  ksu_wd_env_ok=1
+}
+
 # ksu_wd_grubenv: read the GRUB environment block into ksu_wd_env_ok (1: a valid block),
 # ksu_wd_active, ksu_wd_success, ksu_wd_counter. As GRUB does: a block that is missing,
 # not 1024 bytes or without the signature reads as no variables; in a value, `\` +
 # newline continues it (such continuation lines are not variables); the last copy wins.
 ksu_wd_grubenv() {
+  [ "$ksu_wd_bootloader" = uboot ] && { ksu_wd_ubootenv; return; }
   ksu_wd_env_ok=0 ksu_wd_active= ksu_wd_success= ksu_wd_counter=
   [ -r "$ksu_wd_env" ] || return 0
   [ "$(wc -c <"$ksu_wd_env" 2>/dev/null)" -eq 1024 ] 2>/dev/null || return 0
@@ -221,6 +245,12 @@ ksu_wd_main() {
 
   ksu_wd_conf grubenv
   ksu_wd_env=$ksu_wd_root${ksu_wd_val:-/boot/grub/grubenv}
+  ksu_wd_conf bootloader
+  ksu_wd_bootloader=$ksu_wd_val
+  if [ "$ksu_wd_bootloader" = uboot ]; then
+    ksu_wd_conf uboot_env_config
+    ksu_wd_env=$ksu_wd_root${ksu_wd_val:-/etc/kubesolo/fw_env.config}
+  fi
   ksu_wd_conf commit_deadline ksu_wd_seconds
   if [ -n "$ksu_wd_bad" ]; then
     ksu_wd_log "invalid commit_deadline '$ksu_wd_bad' in $ksu_wd_conf (want 0, or 30s..24h as N, Ns, Nm or Nh): using 15m"

@@ -25,11 +25,15 @@
 #                                    if the system is still up a minute later)
 #   KUBESOLO_UPDATE_WATCHDOG_POLL    seconds between looks at the GRUB environment:
 #                                    N or N.DDD, 0.01 to 60 (default 5)
+#   KUBESOLO_UPDATE_FW_PRINTENV      bootloader=uboot: the fw_printenv to run (default:
+#                                    fw_printenv on PATH, libubootenv)
 #
 # update.conf keys it reads, by update.conf's own rules (last line wins, quotes
 # unwrapped, empty = unset): commit_deadline (`0` = off, `N`, `Ns`, `Nm`, `Nh`;
 # 30 s .. 24 h), commit_watchdog_device (optional kernel watchdog device, petted while
-# armed), grubenv (default /boot/grub/grubenv).
+# armed), grubenv (default /boot/grub/grubenv), bootloader and uboot_env_config (default
+# /etc/kubesolo/fw_env.config): with bootloader=uboot the same variables are read from the
+# U-Boot environment through fw_printenv (ksu_wd_ubootenv).
 #
 # Names are prefixed ksu_ because an init may source its stages. For the same reason
 # the stage itself sets no trap and never exits; only its background subshell does.
@@ -198,6 +202,7 @@ ksu_wd_seconds() {
 # loudly: a broken file must not switch the safety net off.
 ksu_wd_read_conf() {
   ksu_wd_c_grubenv= ksu_wd_c_deadline= ksu_wd_c_device= ksu_wd_deadline_bad=
+  ksu_wd_c_bootloader= ksu_wd_c_uboot_env_config=
   if ! ksu_wd_small "$ksu_wd_conf" 65536; then
     # No file: the defaults, quietly, as the agent.
     [ "$ksu_wd_why" = missing ] ||
@@ -217,6 +222,8 @@ ksu_wd_read_conf() {
     case $ksu_wd_k in
       grubenv) ksu_wd_c_grubenv=$ksu_wd_val ;;
       commit_watchdog_device) ksu_wd_c_device=$ksu_wd_val ;;
+      bootloader) ksu_wd_c_bootloader=$ksu_wd_val ;;
+      uboot_env_config) ksu_wd_c_uboot_env_config=$ksu_wd_val ;;
       commit_deadline)
         ksu_wd_c_deadline=$ksu_wd_val
         if [ -n "$ksu_wd_val" ] && [ -z "$ksu_wd_deadline_bad" ]; then
@@ -228,6 +235,29 @@ ksu_wd_read_conf() {
   done <"$ksu_wd_conf"
 }
 
+# ksu_wd_ubootenv: the same from the U-Boot environment (bootloader=uboot), through the
+# OS's fw_printenv (libubootenv) with the fw_env.config the agent reads: the environment
+# is binary with a CRC, which sh cannot check. An environment fw_printenv cannot read
+# (no valid copy) reads as no variables, as U-Boot then boots its defaults (slot A,
+# committed): not armed.
+ksu_wd_ubootenv() {
+  ksu_wd_env_ok=0 ksu_wd_env_state=damaged ksu_wd_active= ksu_wd_success= ksu_wd_counter=
+  if ! ksu_wd_out=$(${KUBESOLO_UPDATE_FW_PRINTENV:-fw_printenv} -c "$ksu_wd_env" active_slot boot_success boot_counter 2>/dev/null); then
+    ksu_wd_env_why="fw_printenv -c $ksu_wd_env could not read it"
+    return 0
+  fi
+  while IFS= read -r ksu_wd_line; do
+    case $ksu_wd_line in
+      active_slot=*) ksu_wd_active=${ksu_wd_line#*=} ;;
+      boot_success=*) ksu_wd_success=${ksu_wd_line#*=} ;;
+      boot_counter=*) ksu_wd_counter=${ksu_wd_line#*=} ;;
+    esac
+  done <<EOF_UBOOTENV
+$ksu_wd_out
+EOF_UBOOTENV
+  ksu_wd_env_ok=1 ksu_wd_env_state=ok ksu_wd_env_why=
+}
+
 # ksu_wd_grubenv: read the GRUB environment block into ksu_wd_env_ok (1: a valid block;
 # else ksu_wd_env_state is missing, damaged or unreadable and ksu_wd_env_why says
 # what is wrong), ksu_wd_active, ksu_wd_success, ksu_wd_counter. As GRUB does: a block that is missing, not 1024 bytes or without the
@@ -236,6 +266,10 @@ ksu_wd_read_conf() {
 # 64 KiB of it (readGrubEnvFile) and its parser then wants exactly 1024 bytes: the
 # same here.
 ksu_wd_grubenv() {
+  [ "$ksu_wd_c_bootloader" = uboot ] && {
+    ksu_wd_ubootenv
+    return 0
+  }
   ksu_wd_env_ok=0 ksu_wd_env_state=damaged ksu_wd_active= ksu_wd_success= ksu_wd_counter=
   if ! ksu_wd_small "$ksu_wd_env" 65536; then
     ksu_wd_env_why=$ksu_wd_why
@@ -459,7 +493,11 @@ ksu_wd_main() {
   fi
 
   ksu_wd_read_conf
-  ksu_wd_env=$ksu_wd_root${ksu_wd_c_grubenv:-/boot/grub/grubenv}
+  ksu_wd_env=$ksu_wd_root${ksu_wd_c_grubenv:-/boot/grub/grubenv} ksu_wd_bl=GRUB
+  if [ "$ksu_wd_c_bootloader" = uboot ]; then
+    ksu_wd_env=$ksu_wd_root${ksu_wd_c_uboot_env_config:-/etc/kubesolo/fw_env.config}
+    ksu_wd_bl=U-Boot # $ksu_wd_env is its fw_env.config
+  fi
   if [ -n "$ksu_wd_deadline_bad" ]; then
     ksu_wd_log "invalid commit_deadline '$ksu_wd_deadline_bad' in $ksu_wd_conf (want 0, or 30s..24h as N, Ns, Nm or Nh): using 15m"
     ksu_wd_deadline=900
@@ -474,9 +512,9 @@ ksu_wd_main() {
     # no trial; and a block this stage cannot read says nothing either way, where
     # arming on a guess could reboot a committed system at every deadline.
     case $ksu_wd_env_state in
-      missing) ksu_wd_log "no GRUB environment at $ksu_wd_env: GRUB boots without one, so this is no update trial boot: not armed" ;;
-      damaged) ksu_wd_log "GRUB environment $ksu_wd_env is damaged ($ksu_wd_env_why): GRUB reads it as no variables, so this is no update trial boot: not armed" ;;
-      *) ksu_wd_log "cannot read the GRUB environment $ksu_wd_env ($ksu_wd_env_why): cannot tell whether this is an update trial boot: not armed" ;;
+      missing) ksu_wd_log "no $ksu_wd_bl environment at $ksu_wd_env: $ksu_wd_bl boots without one, so this is no update trial boot: not armed" ;;
+      damaged) ksu_wd_log "$ksu_wd_bl environment $ksu_wd_env is damaged ($ksu_wd_env_why): $ksu_wd_bl reads it as no variables, so this is no update trial boot: not armed" ;;
+      *) ksu_wd_log "cannot read the $ksu_wd_bl environment $ksu_wd_env ($ksu_wd_env_why): cannot tell whether this is an update trial boot: not armed" ;;
     esac
     return 0
   fi

@@ -9,6 +9,9 @@ import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
+import type { BootEnv } from '../bootenv/types.js';
+import { createTrybootBootEnv } from '../bootenv/tryboot-bootenv.js';
+import { createUbootBootEnv } from '../bootenv/uboot-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfigFile } from '../config/file.js';
 import type { ConfigField } from '../config/keys.js';
@@ -120,6 +123,29 @@ export async function readDeviceConfig(
   return { path, file, unknownKeys };
 }
 
+/** The boot environment of the configured bootloader (docs/boot.md). */
+function bootEnvFor(settings: Settings, paths: AgentPaths, log: Logger): BootEnv {
+  switch (settings.bootloader) {
+    case 'uboot':
+      return createUbootBootEnv({
+        configPath: underRoot(paths.root, settings.ubootEnvConfig),
+        root: paths.root,
+        cmdlinePath: paths.cmdline,
+        log,
+      });
+    case 'rpi-tryboot':
+      return createTrybootBootEnv({
+        autobootPath: underRoot(paths.root, settings.autobootTxt),
+        cmdlinePath: paths.cmdline,
+        bootIdPath: paths.bootId,
+        trybootFlagPath: underRoot(paths.root, DEFAULT_PATHS.trybootFlag),
+        log,
+      });
+    default:
+      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+  }
+}
+
 function slotStoreFor(
   settings: Settings,
   root: string,
@@ -181,7 +207,7 @@ export async function createAgentContext(
     dataDir: underRoot(root, DEFAULT_PATHS.dataDir),
   };
 
-  const bootEnv = createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+  const bootEnv = bootEnvFor(settings, paths, log);
   const ownFiles = agentFiles(settings, {
     config: request.conf ?? DEFAULT_PATHS.config,
     state: request.state ?? DEFAULT_PATHS.state,

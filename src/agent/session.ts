@@ -6,6 +6,7 @@
  * was running is one that always finishes, what it finished), the lock is released, and
  * the command exits 143 (SIGTERM) or 130 (SIGINT). A second signal exits at once.
  */
+import type { BootEnv } from '../bootenv/types.js';
 import { InterruptedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAgentContext, type AgentContext, type AgentRequest } from './context.js';
@@ -50,8 +51,15 @@ export async function withAgent<T>(
   options: SessionOptions<T>,
   fn: (agent: AgentContext) => Promise<T>,
 ): Promise<T> {
-  const result = await runLocked(request, log, options, fn);
-  if (options.rebootAfter?.(result)) await requestReboot(log);
+  let bootEnv: BootEnv | undefined;
+  const result = await runLocked(request, log, options, (agent) => {
+    bootEnv = agent.deps.bootEnv;
+    return fn(agent);
+  });
+  if (options.rebootAfter?.(result)) {
+    // The Raspberry Pi firmware tries a slot only on a reboot with "0 tryboot".
+    await requestReboot(log, process.env, await bootEnv?.rebootArgument?.());
+  }
   return result;
 }
 

@@ -28,13 +28,13 @@ import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
 import { agentFiles, assertSlotDirsApart, assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import type { SlotStore } from '../slots/types.js';
-import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
-import type { AgentDeps } from './deps.js';
-import { goArch, NODE_BLOCK_LABEL, type NodeBlockInput } from './gates.js';
-import { takeRunLock } from './lock.js';
-import { createFleetStore } from './fleet-store.js';
-import { createStateStore } from './state.js';
+import type { AgentDeps, ProgressSink } from './deps.js';
+import { NODE_BLOCK_LABEL, type NodeBlockInput } from '../gates/gates.js';
+import { goArch } from '../metadata/arch.js';
+import { takeRunLock } from '../stores/lock.js';
+import { createFleetStore } from '../stores/fleet-store.js';
+import { createStateStore } from '../stores/state.js';
 
 /** What a command asks of the device, straight from its parsed global options. */
 export interface AgentRequest {
@@ -51,8 +51,8 @@ export interface AgentRequest {
 }
 
 export interface AgentOptions {
-  /** Show download progress (a terminal line, or periodic log lines). */
-  progress?: boolean;
+  /** Where download progress goes (none: not shown). */
+  progress?: ProgressSink;
   clock?: Clock;
   /** Aborts the running work (SIGTERM/SIGINT). */
   signal?: AbortSignal;
@@ -300,7 +300,6 @@ export async function createAgentContext(
     }
   }
 
-  const progress = createProgressRenderer({ log });
   // The zone matters only for a window; without one /etc/localtime is not even read.
   const timeZone = settings.maintenanceWindow
     ? (await resolveTimeZone({ configured: settings.timeZone, root, log })).zone
@@ -327,7 +326,10 @@ export async function createAgentContext(
     lock: (mode) => takeRunLock(paths.lock, mode, log),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress
-      ? { onProgress: (e) => progress.onProgress(e), onProgressDone: () => progress.done() }
+      ? {
+          onProgress: (e) => options.progress?.onProgress(e),
+          onProgressDone: () => options.progress?.done(),
+        }
       : {}),
   };
   return { settings, unknownConfigKeys, paths, deps };

@@ -18,7 +18,7 @@ import { versionNumber } from '../config/version.js';
 // The one list of the nine phases (docs/design.md §2). The only import of this leaf
 // module from agent/: phases.ts is the lifecycle's vocabulary and imports nothing of
 // the agent itself.
-import { PHASES } from '../agent/phases.js';
+import { PHASES } from '../stores/phases.js';
 
 export interface MetricsInput {
   /** Current phase from state.json; a value outside PHASES sets every phase to 0. */
@@ -55,7 +55,7 @@ export interface MetricsInput {
   lastApplySeconds?: number | undefined;
   /** The device's rollout bucket (0..99) for the version on offer. */
   rolloutBucket?: number | undefined;
-  /** The anti-rollback floor (src/agent/floor.ts). */
+  /** The anti-rollback floor (src/stores/floor.ts). */
   floorVersion?: string | undefined;
 }
 

@@ -17,7 +17,7 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { OperationError, UsageError, errnoCode } from '../errors.js';
-import { SERVER_LIMITS } from '../http-limits.js';
+import { SERVER_LIMITS } from '../transport/http-limits.js';
 import { silentLogger, type Logger } from '../log.js';
 
 export interface ByteRange {

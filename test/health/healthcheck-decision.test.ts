@@ -18,7 +18,7 @@ import {
   type HealthcheckPolicy,
   type HealthcheckResult,
 } from '../../src/agent/healthcheck.js';
-import { idleState, type StateStore, type UpdateState } from '../../src/agent/state.js';
+import { idleState, type StateStore, type UpdateState } from '../../src/stores/state.js';
 import { otherSlot, type BootEnv, type BootState, type Slot } from '../../src/bootenv/types.js';
 import { waitForHealthy } from '../../src/health/run.js';
 import { PassThrough } from 'node:stream';

@@ -13,7 +13,7 @@ import { OciClient } from '../../src/transport/oci/client.js';
 import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
-import { architectureGate } from '../../src/agent/gates.js';
+import { architectureGate } from '../../src/gates/gates.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import {

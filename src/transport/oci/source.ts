@@ -11,7 +11,7 @@
  * registry and this client verify byte for byte) must equal the sha256 values that
  * file signs. Then `stage` downloads a layer into the slot.
  */
-import { goArch } from '../../arch.js';
+import { goArch } from '../../metadata/arch.js';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { UsageError } from '../../errors.js';

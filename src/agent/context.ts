@@ -142,7 +142,7 @@ function bootEnvFor(settings: Settings, paths: AgentPaths, log: Logger): BootEnv
         log,
       });
     default:
-      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline, log });
   }
 }
 
@@ -172,6 +172,100 @@ function slotStoreFor(
     root,
     log,
   });
+}
+
+// Sources and the Kubernetes client pull in undici and yaml: load them only when a
+// command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
+function sourceOpener(
+  settings: Settings,
+  root: string,
+  clock: Clock,
+  log: Logger,
+): () => Promise<UpdateSource> {
+  return async function openSource(): Promise<UpdateSource> {
+    // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
+    const { loadKeySet } = await import('../crypto/key-set.js');
+    const publicKeys = settings.pubkey
+      ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
+      : undefined;
+    // No key and no allow_unsigned: each source refuses before it fetches anything
+    // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
+    const common = {
+      allowUnsignedMetadata: settings.allowUnsignedMetadata,
+      allowUnsigned: settings.allowUnsigned,
+      ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
+      log,
+    };
+    if (settings.registry) {
+      const { createOciUpdateSource } = await import('../transport/oci/source.js');
+      return createOciUpdateSource({
+        ...common,
+        clock,
+        registry: settings.registry,
+        ...(settings.tag ? { tag: settings.tag } : {}),
+        architecture: goArch(),
+        ...(publicKeys ? { publicKeys } : {}),
+        credentials: {
+          ...(settings.registryUsername ? { username: settings.registryUsername } : {}),
+          ...(settings.registryPassword ? { password: settings.registryPassword } : {}),
+          ...(settings.registryAuthFile
+            ? { authFile: underRoot(root, settings.registryAuthFile) }
+            : {}),
+        },
+      });
+    }
+    if (!settings.server) {
+      throw new UsageError(
+        'NO_UPDATE_SOURCE',
+        'no update source: set server= (or registry=) in update.conf, or pass --server/--registry',
+      );
+    }
+    const { createHttpUpdateSource } = await import('../transport/http-source.js');
+    return createHttpUpdateSource({
+      ...common,
+      clock,
+      metadataUrl: metadataUrlFor(settings.server),
+      ...(publicKeys ? { publicKeys } : {}),
+    });
+  };
+}
+
+/** The node block label (docs/operating.md), read through the node's kubeconfig. */
+function nodeBlockReader(
+  root: string,
+  kubeconfig: string | undefined,
+  log: Logger,
+): () => Promise<NodeBlockInput> {
+  return async function nodeBlock(): Promise<NodeBlockInput> {
+    const { loadKubeClient } = await import('../kube/index.js');
+    let client;
+    try {
+      // The file's own key (not the merged default) so that KUBECONFIG can apply.
+      client = await loadKubeClient({
+        root,
+        kubeconfigPath: kubeconfig,
+        env: process.env,
+      });
+    } catch (err) {
+      return { kind: 'unreachable', error: toKubesoloError(err).code };
+    }
+    if (!client) return { kind: 'no-kubeconfig' };
+    try {
+      const nodes = (await client.listNodes()).items;
+      // A single-node cluster: look at this host's node, or every node when the
+      // names differ (KubeSolo may register under another name).
+      const mine = nodes.filter((n) => n.metadata.name === hostname());
+      const relevant = mine.length > 0 ? mine : nodes;
+      const blocked = relevant
+        .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
+        .map((n) => n.metadata.name ?? '(unnamed)');
+      return { kind: 'checked', blockedNodes: blocked };
+    } catch (err) {
+      const e = toKubesoloError(err);
+      log.warn('could not read the node labels; the block label is not checked', { code: e.code });
+      return { kind: 'unreachable', error: e.code };
+    }
+  };
 }
 
 export async function createAgentContext(
@@ -220,85 +314,8 @@ export async function createAgentContext(
     clock,
   );
 
-  // Sources and the Kubernetes client pull in undici and yaml: load them only when a
-  // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
-  async function openSource(): Promise<UpdateSource> {
-    // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
-    const { loadKeySet } = await import('../crypto/key-set.js');
-    const publicKeys = settings.pubkey
-      ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
-      : undefined;
-    // No key and no allow_unsigned: each source refuses before it fetches anything
-    // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
-    const common = {
-      allowUnsignedMetadata: settings.allowUnsignedMetadata,
-      allowUnsigned: settings.allowUnsigned,
-      ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
-      log,
-    };
-    if (settings.registry) {
-      const { createOciUpdateSource } = await import('../transport/oci/source.js');
-      return createOciUpdateSource({
-        ...common,
-        clock,
-        registry: settings.registry,
-        ...(settings.tag ? { tag: settings.tag } : {}),
-        architecture: goArch(),
-        ...(publicKeys ? { publicKeys } : {}),
-        credentials: {
-          ...(settings.registryUsername ? { username: settings.registryUsername } : {}),
-          ...(settings.registryPassword ? { password: settings.registryPassword } : {}),
-          ...(settings.registryAuthFile
-            ? { authFile: underRoot(root, settings.registryAuthFile) }
-            : {}),
-        },
-      });
-    }
-    if (!settings.server) {
-      throw new UsageError(
-        'NO_UPDATE_SOURCE',
-        'no update source: set server= (or registry=) in update.conf, or pass --server/--registry',
-      );
-    }
-    const { createHttpUpdateSource } = await import('../transport/http-source.js');
-    return createHttpUpdateSource({
-      ...common,
-      clock,
-      metadataUrl: metadataUrlFor(settings.server),
-      ...(publicKeys ? { publicKeys } : {}),
-    });
-  }
-
-  async function nodeBlock(): Promise<NodeBlockInput> {
-    const { loadKubeClient } = await import('../kube/index.js');
-    let client;
-    try {
-      // The file's own key (not the merged default) so that KUBECONFIG can apply.
-      client = await loadKubeClient({
-        root,
-        kubeconfigPath: fileConfig.kubeconfig,
-        env: process.env,
-      });
-    } catch (err) {
-      return { kind: 'unreachable', error: toKubesoloError(err).code };
-    }
-    if (!client) return { kind: 'no-kubeconfig' };
-    try {
-      const nodes = (await client.listNodes()).items;
-      // A single-node cluster: look at this host's node, or every node when the
-      // names differ (KubeSolo may register under another name).
-      const mine = nodes.filter((n) => n.metadata.name === hostname());
-      const relevant = mine.length > 0 ? mine : nodes;
-      const blocked = relevant
-        .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
-        .map((n) => n.metadata.name ?? '(unnamed)');
-      return { kind: 'checked', blockedNodes: blocked };
-    } catch (err) {
-      const e = toKubesoloError(err);
-      log.warn('could not read the node labels; the block label is not checked', { code: e.code });
-      return { kind: 'unreachable', error: e.code };
-    }
-  }
+  const openSource = sourceOpener(settings, root, clock, log);
+  const nodeBlock = nodeBlockReader(root, fileConfig.kubeconfig, log);
 
   // The zone matters only for a window; without one /etc/localtime is not even read.
   const timeZone = settings.maintenanceWindow

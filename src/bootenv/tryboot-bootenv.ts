@@ -26,7 +26,6 @@ import { open } from 'node:fs/promises';
 import { errnoCode, KubesoloError, OperationError } from '../errors.js';
 import { readControlFile } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { BOOT_TRIES } from './boot-vars.js';
 import { AUTOBOOT_SIZE, parseAutoboot, serializeAutoboot, type Autoboot } from './autoboot-txt.js';
 import { parseRunningSlot, readCmdline } from './cmdline.js';
@@ -45,7 +44,7 @@ export interface TrybootBootEnvOptions {
   bootIdPath: string;
   /** /proc/device-tree/chosen/bootloader/tryboot (resolved under --root). */
   trybootFlagPath: string;
-  log?: Logger;
+  log: Logger;
 }
 
 function slotOf(partition: number): Slot {
@@ -59,7 +58,7 @@ function slotOf(partition: number): Slot {
 }
 
 export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const path = options.autobootPath;
 
   async function readAutoboot(): Promise<Autoboot> {

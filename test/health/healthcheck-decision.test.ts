@@ -124,7 +124,8 @@ async function world(
     boot,
     deps: { ...agent.deps, bootEnv: boot, bootId: () => Promise.resolve(w.bootId) },
     bootId: 'boot-after-reboot',
-    check: () => waitForHealthy({ root, required: ['disk_writable'] }, { timeoutMs: 0 }),
+    check: () =>
+      waitForHealthy({ log: silentLogger, root, required: ['disk_writable'] }, { timeoutMs: 0 }),
     run: (autoRollbackAfter) => runHealthcheck(w.deps, { autoRollbackAfter, check: w.check }),
     healthy(yes) {
       if (yes) mkdirSync(dataDir, { recursive: true });

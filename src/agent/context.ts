@@ -5,6 +5,7 @@
  * lookups behind AgentDeps. The only module of src/agent/ that names concrete
  * implementations.
  */
+import { readBoardIdentity } from '../config/board.js';
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -327,6 +328,11 @@ export async function createAgentContext(
       maintenanceWindow: settings.maintenanceWindow,
       timeZone,
       architecture: goArch(),
+      board: await readBoardIdentity(
+        underRoot(root, DEFAULT_PATHS.boardIdentity),
+        settings.compatible,
+        'update.conf compatible',
+      ),
     },
     bootEnv,
     slots,

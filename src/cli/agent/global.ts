@@ -51,12 +51,13 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   conf: {
     type: 'string',
     valueName: 'PATH',
-    description: 'Config file (default /etc/kubesolo/update.conf)',
+    description: 'Config file, a device path read under --root (default /etc/kubesolo/update.conf)',
   },
   state: {
     type: 'string',
     valueName: 'PATH',
-    description: 'State file (default /var/lib/kubesolo/update/state.json)',
+    description:
+      'State file, a device path under --root (default /var/lib/kubesolo/update/state.json)',
   },
   bootloader: {
     type: 'string',
@@ -88,7 +89,7 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   pubkey: {
     type: 'string',
     valueName: 'PATH',
-    description: 'Ed25519 public key file (64 hex chars)',
+    description: 'Trusted public keys (file or directory), a device path read under --root',
   },
   'maintenance-window': {
     type: 'string',

@@ -8,7 +8,7 @@
 import type { Command, OptionSpec, Program } from './command.js';
 
 /** Options every command of both binaries takes. */
-export const BUILTIN_OPTIONS: Record<string, OptionSpec> = {
+const BUILTIN_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'Show help' },
   quiet: { type: 'boolean', short: 'q', description: 'Log warnings and errors only' },
   verbose: { type: 'boolean', short: 'v', description: 'Log debug detail' },

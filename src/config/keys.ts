@@ -34,7 +34,7 @@ export const HEALTH_CHECK_NAMES = [
 ] as const;
 export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];
 
-export const SLOT_BACKENDS = ['block', 'dir'] as const;
+const SLOT_BACKENDS = ['block', 'dir'] as const;
 
 export type ConfigField = keyof UpdateConfig;
 export type ConfigValue<F extends ConfigField> = NonNullable<UpdateConfig[F]>;

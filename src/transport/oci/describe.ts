@@ -45,7 +45,7 @@ function mismatch(
 }
 
 /** A hex signature annotation (docs/design.md §3.4: 64 bytes, written as hex). */
-export function annotationSignature(
+function annotationSignature(
   hex: string | undefined,
   where: string,
 ): Uint8Array | undefined {

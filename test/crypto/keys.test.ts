@@ -128,4 +128,3 @@ describe('signature files (docs/design.md §3.4: 64 raw bytes or 128 hex)', () =
     assert.deepEqual(hexToBytes('00ff'), new Uint8Array([0, 255]));
   });
 });
-

@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { errnoCode } from '../errors.js';
+import { userAgent } from '../version.js';
 import type { KubeConfig } from './config.js';
 import { KubeError, type KubeErrorCode } from './errors.js';
 import type { KubeClient, KubeNode, KubeStatus, NodeList, PodList, ReadyzResult } from './types.js';
@@ -110,7 +111,7 @@ export function createKubeClient(config: KubeConfig, options: KubeClientOptions 
     return new Promise<RawResponse>((resolve, reject) => {
       const headers: Record<string, string> = {
         accept,
-        'user-agent': 'kubesolo-update',
+        'user-agent': userAgent(),
       };
       if (config.token !== undefined) headers.authorization = `Bearer ${config.token}`;
       const reqOptions: RequestOptions = {

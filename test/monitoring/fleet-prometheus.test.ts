@@ -205,10 +205,10 @@ describe('fleet questions answered by a real Prometheus', { skip: prometheusSkip
       ),
       'device',
     );
-    // ok: all 24 single families and the anti-rollback floor its commit recorded; failed:
+    // ok: all 25 single families (build_info included) and the floor its commit recorded; failed:
     // one failure reason, but never activated or applied; fallback: like ok, but no
     // commit, so no floor. (No release here has a rollout: no bucket series.)
-    assert.deepEqual(perDevice, { ok: 25, failed: 22, fallback: 24 });
+    assert.deepEqual(perDevice, { ok: 26, failed: 23, fallback: 25 });
   });
 
   it('fires the failure and rollback alerts for the right devices, with their reasons', async () => {

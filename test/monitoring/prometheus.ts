@@ -34,8 +34,14 @@ export interface ToolResult {
   stderr: string;
 }
 
-export function promtool(args: string[], cwd?: string): ToolResult {
-  const r = spawnSync('promtool', args, { encoding: 'utf8', cwd, timeout: 120_000 });
+/** Run promtool; `input` goes to its standard input (`check metrics` reads it there). */
+export function promtool(args: string[], cwd?: string, input?: string): ToolResult {
+  const r = spawnSync('promtool', args, {
+    encoding: 'utf8',
+    cwd,
+    timeout: 120_000,
+    ...(input === undefined ? {} : { input }),
+  });
   if (r.error)
     throw new Error(`promtool could not run (Debian package prometheus): ${r.error.message}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -6,7 +6,6 @@
  * implementations.
  */
 import { statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
 import type { BootEnv } from '../bootenv/types.js';
@@ -270,7 +269,7 @@ export async function createAgentContext(
   }
 
   async function nodeBlock(): Promise<NodeBlockInput> {
-    const { loadKubeClient } = await import('../kube/index.js');
+    const { loadKubeClient, localNodeName } = await import('../kube/index.js');
     let client;
     try {
       // The file's own key (not the merged default) so that KUBECONFIG can apply.
@@ -284,12 +283,17 @@ export async function createAgentContext(
     }
     if (!client) return { kind: 'no-kubeconfig' };
     try {
-      const nodes = (await client.listNodes()).items;
-      // A single-node cluster: look at this host's node, or every node when the
-      // names differ (KubeSolo may register under another name).
-      const mine = nodes.filter((n) => n.metadata.name === hostname());
-      const relevant = mine.length > 0 ? mine : nodes;
-      const blocked = relevant
+      // This node by name (all the pods' ServiceAccount may read); when KubeSolo
+      // registered it under another name, every node of the single-node cluster.
+      const name = localNodeName();
+      const nodes = await client.getNode(name).then(
+        (node) => [node],
+        async (err: unknown) => {
+          if (toKubesoloError(err).code !== 'KUBE_NOT_FOUND') throw err;
+          return (await client.listNodes()).items;
+        },
+      );
+      const blocked = nodes
         .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
         .map((n) => n.metadata.name ?? '(unnamed)');
       return { kind: 'checked', blockedNodes: blocked };
@@ -297,6 +301,8 @@ export async function createAgentContext(
       const e = toKubesoloError(err);
       log.warn('could not read the node labels; the block label is not checked', { code: e.code });
       return { kind: 'unreachable', error: e.code };
+    } finally {
+      client.close();
     }
   }
 

@@ -1,7 +1,27 @@
-import { goArch } from './arch.js';
+/**
+ * This build: its version, the architecture it runs on by Go's names, and the
+ * User-Agent every request carries. The base layer, so the Kubernetes client and the
+ * health probes (below the metadata layer) can name themselves too.
+ */
 
 /** The version of this agent build (kept in step with package.json). */
 export const VERSION = '0.1.0';
+
+/** Node's process.arch → Go's GOARCH names, used by latest.json, OCI platforms and the User-Agent. */
+const GO_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  riscv64: 'riscv64',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  loong64: 'loong64',
+};
+
+export function goArch(nodeArch: string = process.arch): string {
+  return GO_ARCH[nodeArch] ?? nodeArch;
+}
 
 /** The two tools that make HTTP requests. */
 export type Tool = 'kubesolo-update' | 'kubesolo-release';

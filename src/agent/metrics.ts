@@ -10,7 +10,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { goArch } from '../arch.js';
 import { parseRunningSlot, readCmdline } from '../bootenv/cmdline.js';
 import { isSlot, type Slot } from '../bootenv/types.js';
 import { errnoCode, KubesoloError } from '../errors.js';
@@ -22,9 +21,9 @@ import {
   type MetricsProblem,
   type MetricsSource,
 } from '../metrics/exposition.js';
-import { VERSION } from '../version.js';
+import { goArch, VERSION } from '../version.js';
 import type { AgentContext } from './context.js';
-import type { UpdateState } from './state.js';
+import type { UpdateState } from '../stores/state.js';
 
 /** An ISO time from state.json as a Date; undefined when absent or unreadable. */
 function dateOf(iso: string | undefined): Date | undefined {

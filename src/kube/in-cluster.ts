@@ -10,7 +10,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { KubeConfig, KubeconfigLocation, KubeconfigSearch } from './config.js';
+import type { KubeConfig, KubeconfigLocation, KubeconfigSearch } from './config-types.js';
 
 /** Where the kubelet mounts a pod's service account. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -44,7 +44,7 @@ export async function loadInClusterConfig(
   } catch (err) {
     throw new ConfigError(
       'KUBECONFIG_INVALID',
-      `KUBERNETES_SERVICE_HOST/PORT (${host}:${port}) do not make a URL`,
+      `KUBERNETES_SERVICE_HOST and _PORT (${host}:${port}) do not make a URL`,
       { cause: err, details: { host, port } },
     );
   }

@@ -18,7 +18,7 @@ import { versionNumber } from '../config/version.js';
 // The one list of the nine phases (docs/design.md §2). The only import of this leaf
 // module from agent/: phases.ts is the lifecycle's vocabulary and imports nothing of
 // the agent itself.
-import { PHASES } from '../agent/phases.js';
+import { PHASES } from '../stores/phases.js';
 
 /** Which build answers: `kubesolo_update_build_info`. */
 export interface BuildInfo {
@@ -85,7 +85,7 @@ export interface MetricsInput {
   lastApplySeconds?: number | undefined;
   /** The device's rollout bucket (0..99) for the version on offer. */
   rolloutBucket?: number | undefined;
-  /** The anti-rollback floor (src/agent/floor.ts). */
+  /** The anti-rollback floor (src/stores/floor.ts). */
   floorVersion?: string | undefined;
   /** What could not be read for this snapshot. */
   problems?: readonly MetricsProblem[];
@@ -185,7 +185,14 @@ class Writer {
 
 export function renderMetrics(input: MetricsInput): string {
   const w = new Writer();
+  lifecycleFamilies(w, input);
+  releaseFamilies(w, input);
+  problemFamily(w, input.problems ?? []);
+  return w.lines.map((l) => l + '\n').join('');
+}
 
+/** The build, the phase and what the state records about attempts, failures and rollbacks. */
+function lifecycleFamilies(w: Writer, input: MetricsInput): void {
   w.family(
     METRIC_NAMES.buildInfo,
     'gauge',
@@ -272,7 +279,10 @@ export function renderMetrics(input: MetricsInput): string {
       w.sample(METRIC_NAMES.rollbacks, n, labels({ reason }));
     }
   }
+}
 
+/** Checks, offers, versions, the last apply, the rollout wave and the floor. */
+function releaseFamilies(w: Writer, input: MetricsInput): void {
   w.family(
     METRIC_NAMES.lastCheck,
     'gauge',
@@ -335,18 +345,18 @@ export function renderMetrics(input: MetricsInput): string {
     'Anti-rollback floor',
     input.floorVersion,
   );
+}
 
-  // The degraded exposition: one sample per source that could not be read.
+/** The degraded exposition: one sample per source that could not be read. */
+function problemFamily(w: Writer, problems: readonly MetricsProblem[]): void {
   w.family(
     METRIC_NAMES.problem,
     'gauge',
     'A source the exporter could not read for this scrape, with the reason code (1 while it lasts).',
   );
-  for (const { source, code } of problemsOf(input.problems ?? [])) {
+  for (const { source, code } of problemsOf(problems)) {
     w.sample(METRIC_NAMES.problem, 1, labels({ source, code }));
   }
-
-  return w.lines.map((l) => l + '\n').join('');
 }
 
 /** One sample per source (the first code wins), in METRICS_SOURCES order: bounded labels. */

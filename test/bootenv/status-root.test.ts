@@ -19,6 +19,7 @@ import {
 } from '../helpers/loop.js';
 import { stageImage } from '../slots/fixtures.js';
 import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
+import { silentLogger } from '../../src/log.js';
 
 const skip = grubEditenvSkipReason();
 
@@ -102,7 +103,7 @@ describe(
       const b = await makeLoopDisk({ label: uniqueLabel('KTB'), sizeMiB: 8, dir: root });
       disks.push(b);
       const staged = await stageImage(join(root, 'staging'), 'v2.0.0');
-      await createBlockSlotStore({ labels: { A: a.label, B: b.label } }).write(
+      await createBlockSlotStore({ log: silentLogger, labels: { A: a.label, B: b.label } }).write(
         'A',
         staged.image,
         staged.digests,

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runHealthChecks } from '../../src/health/run.js';
+import { silentLogger } from '../../src/log.js';
 import { findKubeconfig, loadKubeClient } from '../../src/kube/index.js';
 import { KubeError } from '../../src/kube/errors.js';
 import { VERSION } from '../../src/version.js';
@@ -145,6 +146,7 @@ describe('in-cluster service account, least privilege from the manifests', () =>
       nodeName: 'edge-1',
       kubeconfig: { env, serviceAccountDir: saDir },
       stableSeconds: 30,
+      log: silentLogger,
     });
     // disk_writable always runs; this root has no data partition, so only the
     // Kubernetes checks are looked at.

@@ -21,6 +21,7 @@ import {
   type LoopDisk,
 } from '../helpers/loop.js';
 import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const exec = promisify(execFile);
 const skip = await loopSkipReason();
@@ -74,7 +75,11 @@ describe('block slot store on loop devices', { skip }, () => {
     await mkdir(staging);
     a = await disk(uniqueLabel('KTA'));
     b = await disk(uniqueLabel('KTB'));
-    store = createBlockSlotStore({ labels: { A: a.label, B: b.label }, mountBase });
+    store = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: a.label, B: b.label },
+      mountBase,
+    });
     v1 = await stageImage(staging, 'v1.0.0', { kernel: 2 << 20, initramfs: 3 << 20 });
     v2 = await stageImage(staging, 'v2.0.0', { kernel: 2 << 20, initramfs: 4 << 20 });
     huge = await stageImage(staging, 'v3.0.0', { kernel: 1 << 20, initramfs: 20 << 20 });
@@ -137,7 +142,11 @@ describe('block slot store on loop devices', { skip }, () => {
 
   it('detects corruption on the partition', async () => {
     const c = await disk(uniqueLabel('KTC'));
-    const s = createBlockSlotStore({ labels: { A: c.label, B: b.label }, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: c.label, B: b.label },
+      mountBase,
+    });
     await s.write('A', v1.image, v1.digests);
     const mp = await mkdtemp(join(work, 'corrupt-'));
     await exec('mount', [c.device, mp]);
@@ -148,7 +157,11 @@ describe('block slot store on loop devices', { skip }, () => {
   });
 
   it('a missing label is SLOT_NOT_FOUND and mounts nothing', async () => {
-    const s = createBlockSlotStore({ labels: { A: uniqueLabel('KTX'), B: b.label }, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: uniqueLabel('KTX'), B: b.label },
+      mountBase,
+    });
     await assert.rejects(s.readVersion('A'), { code: 'SLOT_NOT_FOUND' });
     await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
     await assertNothingMounted(b);
@@ -158,7 +171,11 @@ describe('block slot store on loop devices', { skip }, () => {
     const label = uniqueLabel('KTD');
     await disk(label, 8);
     await disk(label, 8);
-    const s = createBlockSlotStore({ labels: { A: label, B: b.label }, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: label, B: b.label },
+      mountBase,
+    });
     await assert.rejects(s.readVersion('A'), { code: 'SLOT_LABEL_AMBIGUOUS' });
   });
 
@@ -168,7 +185,12 @@ describe('block slot store on loop devices', { skip }, () => {
     // A name blkid cannot know: only the symlink can resolve it.
     const name = 'VIRT LABEL/1';
     await symlink(a.device, join(root, 'dev', 'disk', 'by-label', byLabelName(name)));
-    const s = createBlockSlotStore({ labels: { A: name, B: b.label }, root, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: name, B: b.label },
+      root,
+      mountBase,
+    });
     assert.equal(await s.readVersion('A'), 'v1.0.0');
     await assertNothingMounted(a);
   });
@@ -176,6 +198,7 @@ describe('block slot store on loop devices', { skip }, () => {
   it('read-back fails for a file corrupted after its rename, and the slot stays unbootable', async () => {
     const c = await disk(uniqueLabel('KTR'));
     const s = createBlockSlotStore({
+      log: silentLogger,
       labels: { A: c.label, B: b.label },
       mountBase,
       onWriteStep: (step, dir) => {
@@ -195,6 +218,7 @@ describe('block slot store on loop devices', { skip }, () => {
   it('read-back reads the medium: a bit flipped on the device behind a clean page cache is caught', async () => {
     const c = await disk(uniqueLabel('KTM'));
     const s = createBlockSlotStore({
+      log: silentLogger,
       labels: { A: c.label, B: b.label },
       mountBase,
       onWriteStep: (step, dir) => {
@@ -237,7 +261,11 @@ describe('block slot store on loop devices', { skip }, () => {
     const { stdout } = await exec('losetup', ['--find', '--show', image]);
     const device = stdout.trim();
     try {
-      const s = createBlockSlotStore({ labels: { A: label, B: b.label }, mountBase });
+      const s = createBlockSlotStore({
+        log: silentLogger,
+        labels: { A: label, B: b.label },
+        mountBase,
+      });
       await assert.rejects(s.readVersion('A'), { code: 'SLOT_MOUNT_FAILED' });
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);

@@ -7,8 +7,9 @@ import { strict as assert } from 'node:assert';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { goArch } from '../../src/arch.js';
+import { goArch } from '../../src/version.js';
 import { checkProbeUrl } from '../../src/health/probe.js';
+import { silentLogger } from '../../src/log.js';
 import { openRequest, discardBody } from '../../src/transport/http.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
@@ -57,6 +58,7 @@ describe('User-Agent on every request', () => {
       ref: parseRegistryReference(`${srv.origin.replace('http://', '')}/kubesolo/os`),
       dispatcher,
       retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      log: silentLogger,
     });
     await client.getManifest('v1.0.0').catch(() => undefined);
     const seen = agentsOf(/^\/v2\//);

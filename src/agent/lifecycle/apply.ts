@@ -8,11 +8,12 @@ import type { SlotDigests } from '../../slots/types.js';
 import { ARTIFACT_NAMES, perImage, type ArtifactName } from '../../metadata/images.js';
 import type { Release, StagedArtifact, UpdateSource } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
-import { recordCommittedFloor } from '../fleet-store.js';
-import type { GateVerdict, ReleaseFacts } from '../gates.js';
-import { canStartAttempt } from '../phases.js';
+import { recordCommittedFloor } from '../../stores/fleet-store.js';
+import type { ReleaseFacts } from '../../gates/gates.js';
+import type { GateVerdict } from '../../gates/verdict.js';
+import { canStartAttempt } from '../../stores/phases.js';
 import { lifecycleError } from '../reasons.js';
-import { digestFields, stagedDigests, type UpdateState } from '../state.js';
+import { digestFields, stagedDigests, type UpdateState } from '../../stores/state.js';
 import { reconcile } from './reconcile.js';
 import {
   failWith,

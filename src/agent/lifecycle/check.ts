@@ -2,7 +2,8 @@
 import { otherSlot, type Slot } from '../../bootenv/types.js';
 import type { Release } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
-import { evaluateGates, type GateVerdict, type ReleaseFacts } from '../gates.js';
+import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
+import type { GateVerdict } from '../../gates/verdict.js';
 import { fleetFacts, preflightFacts, windowFacts } from './run.js';
 
 export interface CheckReport {

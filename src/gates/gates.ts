@@ -7,35 +7,20 @@
 import type { Slot } from '../bootenv/types.js';
 import { formatLocalTime, isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
 import { compareVersions } from '../config/version.js';
-import { GateError, type KubesoloError } from '../errors.js';
 import type { ReleaseMetadata } from '../metadata/model.js';
-import type { LifecyclePolicy } from './deps.js';
-import { floorGate } from './floor.js';
+import { floorGate } from './floor-gate.js';
+import type { GateName, GateVerdict } from './verdict.js';
 import { rolloutGate } from './rollout-gate.js';
 
-export type GateName =
-  | 'maintenance_window'
-  | 'rollout'
-  | 'channel'
-  | 'architecture'
-  | 'min_compatible_version'
-  | 'version'
-  | 'floor'
-  | 'free_space'
-  | 'node_block';
-
-export interface GateVerdict {
-  gate: GateName;
-  /** false: the update is refused by this gate. */
-  pass: boolean;
-  /** Stable reason code of a refusal (or of a notable pass such as UP_TO_DATE). */
-  code?: string;
-  message: string;
-  /** true when the gate did not apply (not configured, forced, no data). */
-  skipped?: boolean;
+/** The device's update policy the gates read (from update.conf). */
+export interface LifecyclePolicy {
+  channel: string | undefined;
+  maintenanceWindow: string | undefined;
+  /** IANA zone the window is read in; undefined: the process's local time. */
+  timeZone?: string | undefined;
+  /** Go name of this device's architecture. */
+  architecture: string;
 }
-
-export { goArch } from '../arch.js';
 
 /**
  * The window is read on the wall clock of `timeZone` (`time_zone` or the host's
@@ -225,7 +210,7 @@ export interface ReleaseFacts extends WindowFacts {
   runningVersion: string | undefined;
   /** The rollout device identifier; undefined: none yet (src/fleet/device-id.ts). */
   deviceId: string | undefined;
-  /** The anti-rollback floor the release is judged against (src/agent/floor.ts). */
+  /** The anti-rollback floor the release is judged against (src/stores/floor.ts). */
   floor: string | undefined;
 }
 
@@ -368,12 +353,4 @@ export async function evaluateGates<S extends GateStage>(
     if (verdict !== undefined) verdicts.push(verdict);
   }
   return verdicts;
-}
-
-/** The error a refusal is thrown as: its code (exit 3), the gate in the details. */
-export function refusalError(verdict: GateVerdict): KubesoloError {
-  const code = verdict.code ?? 'GATE_REFUSED';
-  return new GateError(code, `${verdict.gate}: ${verdict.message}`, {
-    details: { gate: verdict.gate },
-  });
 }

@@ -6,16 +6,16 @@ import {
   evaluateGates,
   freeSpaceGate,
   GATES,
-  goArch,
   maintenanceWindowGate,
   minCompatibleVersionGate,
   nodeBlockGate,
-  refusalError,
   requiredSpace,
   versionGate,
   type PreflightFacts,
   type ReleaseFacts,
-} from '../../src/agent/gates.js';
+} from '../../src/gates/gates.js';
+import { refusalError } from '../../src/gates/verdict.js';
+import { goArch } from '../../src/metadata/arch.js';
 
 describe('gates', () => {
   it('maps Node architectures to Go names', () => {
@@ -83,7 +83,7 @@ describe('gates', () => {
   });
 });
 
-// The one gate list check and apply both evaluate (src/agent/gates.ts GATES).
+// The one gate list check and apply both evaluate (src/gates/gates.ts GATES).
 describe('the gate list', () => {
   const policy = { channel: 'stable', maintenanceWindow: undefined, architecture: 'amd64' };
   const release = (f: Partial<ReleaseFacts> = {}): ReleaseFacts => ({

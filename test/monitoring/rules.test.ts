@@ -28,6 +28,7 @@ interface Rule {
   record?: string;
   expr: string;
   for?: string;
+  annotations?: Record<string, string>;
 }
 interface RuleTest {
   name: string;
@@ -69,6 +70,32 @@ describe('alerting and recording rules (promtool)', { skip }, () => {
         mine.some((c) => (c.exp_alerts ?? []).length === 0),
         `${alert}: no quiet case`,
       );
+    }
+  });
+
+  it('every alert links its runbook (a docs/fleet.md section) and names the node, not the Service address', async () => {
+    const doc = await readFile(
+      fileURLToPath(new URL('../../docs/fleet.md', import.meta.url)),
+      'utf8',
+    );
+    // The anchors GitHub and most renderers make of "### Heading": lowercased, punctuation dropped.
+    const anchors = new Set(
+      [...doc.matchAll(/^#{2,4} (.+)$/gm)].map((m) =>
+        m[1]!
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    for (const r of await rules()) {
+      if (!r.alert) continue;
+      const url = r.annotations?.runbook_url ?? '';
+      const m = /^https:\/\/[^/]+\/docs\/fleet\.md#([a-z0-9-]+)$/.exec(url);
+      assert.ok(m, `${r.alert}: runbook_url ${url}`);
+      assert.equal(m[1], r.alert.toLowerCase(), r.alert);
+      assert.ok(anchors.has(m[1]), `${r.alert}: docs/fleet.md has no section #${m[1]}`);
+      assert.match(r.annotations!.summary!, /\{\{ \$labels\.node \}\}/, r.alert);
+      assert.doesNotMatch(JSON.stringify(r.annotations), /\$labels\.instance/, r.alert);
     }
   });
 

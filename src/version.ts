@@ -8,7 +8,7 @@
 export const VERSION = '0.1.0';
 
 /** Node's process.arch → Go's GOARCH names, used by latest.json, OCI platforms and the User-Agent. */
-const GO_ARCH: Record<string, string> = {
+export const GO_ARCH: Readonly<Record<string, string>> = {
   x64: 'amd64',
   arm64: 'arm64',
   arm: 'arm',

@@ -5,6 +5,7 @@
  * lookups behind AgentDeps. The only module of src/agent/ that names concrete
  * implementations.
  */
+import { readBoardIdentity } from '../config/board.js';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
@@ -332,6 +333,11 @@ export async function createAgentContext(
       maintenanceWindow: settings.maintenanceWindow,
       timeZone,
       architecture: goArch(),
+      board: await readBoardIdentity(
+        underRoot(root, DEFAULT_PATHS.boardIdentity),
+        settings.compatible,
+        'update.conf compatible',
+      ),
     },
     bootEnv,
     slots,

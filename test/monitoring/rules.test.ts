@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { METRIC_NAMES } from '../../src/metrics/exposition.js';
+import { METRIC_NAMES, RENAMED_SERIES } from '../../src/metrics/exposition.js';
 import { runAgent } from '../helpers/cli.js';
 import { KUBERNETES_DIR, loadManifests } from '../helpers/manifests.js';
 import { dashboardExpressions } from './dashboard.js';
@@ -305,6 +305,20 @@ describe('docs/fleet.md', () => {
     }
     for (const r of await rules()) {
       if (r.alert) assert.match(doc, new RegExp(`### ${r.alert}\\b`), r.alert);
+    }
+  });
+
+  it('has a migration row for every renamed series, and nothing shipped uses an old name', async () => {
+    const doc = await readFile(DOC, 'utf8');
+    const shipped = [
+      await readFile(RULES_FILE, 'utf8'),
+      await readFile(DASHBOARD_FILE, 'utf8'),
+      await readFile(RULES_TEST_FILE, 'utf8'),
+    ].join('\n');
+    assert.ok(Object.keys(RENAMED_SERIES).length > 0);
+    for (const [old, now] of Object.entries(RENAMED_SERIES)) {
+      assert.match(doc, new RegExp(`^\\| \`${old}\`.*\\| \`${now}\``, 'm'), old);
+      assert.ok(!shipped.includes(old), `${old} is still used`);
     }
   });
 });

@@ -20,7 +20,8 @@
 # which dpkg-deb sets from SOURCE_DATE_EPOCH, the changelog date). A release at date T
 # holds, per package, the newest-dated version built at or before T (the oldest offered
 # when none is). v3 is at the newest date seen, v2 and v1 one and two cadences earlier
-# (DELTA_CADENCE_DAYS, default 30).
+# (DELTA_CADENCE_DAYS, default 45: with 30, v2->v3 would change only the kernel and three small
+# libraries; with 45 it also moves openssl, tzdata, ca-certificates and a Go binary, git-lfs).
 #
 # Image layout, as the kernel reads it: an uncompressed cpio with the CPU microcode first
 # (kernel/x86/microcode/*.bin, the early-microcode archive), then the main cpio. Both newc,
@@ -38,7 +39,7 @@ export LC_ALL=C
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${DELTA_CACHE:-$REPO/.tmp/delta-cache}
-CADENCE_DAYS=${DELTA_CADENCE_DAYS:-30}
+CADENCE_DAYS=${DELTA_CADENCE_DAYS:-45}
 PACKAGES=$HERE/packages.txt
 KERNEL_PATTERN='^linux-image-6\.1\.0-[0-9]+-amd64$'
 
@@ -267,11 +268,15 @@ cmd_check() {
   fi
 }
 
-case ${1:-} in
-  fetch) cmd_fetch ;;
-  plan) cmd_plan ;;
-  build) cmd_build ;;
-  check) cmd_check ;;
-  all) cmd_fetch && cmd_plan && cmd_build ;;
-  *) sed -n '5,10p' "$0" >&2; exit 2 ;;
-esac
+# (The whole script is read before main runs, so editing it meanwhile is harmless.)
+main() {
+  case ${1:-} in
+    fetch) cmd_fetch ;;
+    plan) cmd_plan ;;
+    build) cmd_build ;;
+    check) cmd_check ;;
+    all) cmd_fetch && cmd_plan && cmd_build ;;
+    *) sed -n '5,10p' "$0" >&2; exit 2 ;;
+  esac
+}
+main "$@"; exit $?

@@ -8,6 +8,7 @@
 #   bench/delta/build-releases.sh build     # v1, v2, v3: cpio, gzip -9, gzip --rsyncable
 #   bench/delta/build-releases.sh check     # build again elsewhere, compare the bytes
 #   bench/delta/build-releases.sh all       # fetch, plan, build
+#   DELTA_HOLD_KERNEL=1 bench/delta/build-releases.sh build   # same, v1's kernel throughout
 #
 # Everything goes under $DELTA_CACHE (default .tmp/delta-cache, gitignored): a private apt
 # configuration (the system's sources are not touched), the .deb files, the release trees
@@ -45,7 +46,8 @@ KERNEL_PATTERN='^linux-image-6\.1\.0-[0-9]+-amd64$'
 
 APTDIR=$CACHE/apt
 DEBS=$CACHE/debs
-OUT=${DELTA_OUT:-$CACHE/releases}
+if [ "${DELTA_HOLD_KERNEL:-0}" = 1 ]; then OUT=${DELTA_OUT:-$CACHE/releases-kernel-held}
+else OUT=${DELTA_OUT:-$CACHE/releases}; fi
 APT_OPTS=(
   -o "Dir::Etc::sourcelist=$APTDIR/sources.list" -o Dir::Etc::sourceparts=-
   -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache"
@@ -152,8 +154,13 @@ plan_file() {
 }
 
 # Rows of the plan for release $1: "section line package version epoch sha256 file".
+# DELTA_HOLD_KERNEL=1 keeps v1's kernel in every release (a release that changes only the
+# userland; its outputs go to releases-kernel-held unless DELTA_OUT says otherwise).
 plan_rows() {
-  awk -F'\t' -v r="$1" '!/^#/ && $1 == r { print $2, $3, $4, $5, $6, $7, $8 }' "$(plan_file)"
+  awk -F'\t' -v r="$1" -v hold="${DELTA_HOLD_KERNEL:-0}" '
+    /^#/ { next }
+    hold == 1 && $2 == "kernel" { if ($1 == "v1") print $2, $3, $4, $5, $6, $7, $8; next }
+    $1 == r { print $2, $3, $4, $5, $6, $7, $8 }' "$(plan_file)"
 }
 
 # A .deb of the plan, checked against the plan's SHA-256 (fetched again if missing).
@@ -276,7 +283,7 @@ main() {
     build) cmd_build ;;
     check) cmd_check ;;
     all) cmd_fetch && cmd_plan && cmd_build ;;
-    *) sed -n '5,10p' "$0" >&2; exit 2 ;;
+    *) sed -n '6,11p' "$0" >&2; exit 2 ;;
   esac
 }
 main "$@"; exit $?

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Does the kernel accept the image form the index wants? Boots Debian's kernel in QEMU (no
-# NIC, no disk) with an initramfs laid out as image.mjs writes it: the uncompressed
-# early-microcode archive first, then ONE gzip member whose deflate stream is pieces
-# compressed alone with full flushes, cut inside files (hybrid, 16 KiB). /init prints the
-# kernel's initramfs messages and the SHA-256 of the payload files; the script compares
-# them with the files packed.
+# Does the kernel accept the image forms the index could use? Boots Debian's kernel in QEMU
+# (no NIC, no disk) with initramfs images laid out as image.mjs writes them: the
+# uncompressed early-microcode archive first, then the pieces of the main archive each
+# compressed alone, as (1) one gzip member with full flushes, cut inside files (hybrid,
+# 16 KiB); (2) one zstd frame per piece, cut inside files; (3) one gzip member per piece,
+# cut at entry boundaries only (segmented). /init prints the kernel's initramfs messages
+# and the SHA-256 of the payload files; the script compares them with the files packed.
 #   bench/delta/prototype/boot-check.sh RELEASES_DIR KERNEL_DEB
 # Tools: qemu-system-x86_64, busybox-static (/bin/busybox), cpio, the pinned node.
 set -euo pipefail
@@ -39,22 +40,33 @@ chmod 0755 "$WORK/root/init"
 expect="files $(wc -l <"$WORK/sums") sums $(sha256sum <"$WORK/sums")"
 
 (cd "$WORK/root" && find . -print0 | sort -z | cpio --null --quiet -o -H newc -R 0:0 --reproducible) >"$WORK/main.cpio"
-"$NODE" "$HERE/image.mjs" "$DIR/v3.early.cpio" "$WORK/main.cpio" "$WORK/image.gz" \
-  --design hybrid --avg 16384 --repack --index "$WORK/image.idx"
-# The gzip part alone must be a valid gzip file that unpacks to the repacked archive.
-tail -c +$(($(stat -c %s "$DIR/v3.early.cpio") + 1)) "$WORK/image.gz" | gzip -t
 
-timeout 600 qemu-system-x86_64 -nodefaults -nographic -no-reboot -m 768 -serial stdio \
-  -kernel "$VMLINUZ" -initrd "$WORK/image.gz" \
-  -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4" </dev/null | tee "$WORK/console.log" | grep BOOT-CHECK -A4 || true
-got=$(sed -n 's/^BOOT-CHECK: \(files .*\)\r\?$/\1/p' "$WORK/console.log" | tr -d '\r')
-if grep -qi 'unpacking failed\|junk' "$WORK/console.log"; then
-  echo "FAIL: the kernel refused part of the initramfs" >&2
-  exit 1
-fi
-if [ "$got" = "$expect" ]; then
-  echo "OK: the kernel unpacked every payload file intact ($(wc -l <"$WORK/image.idx") pieces)"
-else
-  echo "FAIL: expected '$expect', got '$got'" >&2
-  exit 1
-fi
+EARLY=$DIR/v3.early.cpio
+failed=0
+boot() { # FORM DESIGN
+  local img=$WORK/image.$1
+  "$NODE" "$HERE/image.mjs" "$EARLY" "$WORK/main.cpio" "$img" \
+    --design "$2" --avg 16384 --form "$1" --repack --index "$img.idx" >/dev/null
+  # The part after the early archive must unpack (all members/frames) to the repacked archive.
+  local rest
+  rest=$(tail -c +$(($(stat -c %s "$EARLY") + 1)) "$img" | if [ "$1" = zstd ]; then zstd -dc; else gzip -dc; fi | wc -c)
+  [ "$rest" = "$(stat -c %s "$WORK/main.cpio")" ] || { echo "FAIL $1: unpacks to $rest bytes" >&2; failed=1; return; }
+  timeout 900 qemu-system-x86_64 -nodefaults -nographic -no-reboot -m 768 -serial stdio \
+    -kernel "$VMLINUZ" -initrd "$img" \
+    -append "console=ttyS0 rdinit=/init panic=-1 loglevel=4" </dev/null >"$img.console" 2>&1 || true
+  local got
+  got=$(sed -n 's/^BOOT-CHECK: \(files .*\)$/\1/p' "$img.console" | tr -d '\r')
+  if grep -qi 'unpacking failed\|junk' "$img.console"; then
+    echo "FAIL $1: the kernel refused part of the initramfs: $(grep -i 'unpacking failed\|junk' "$img.console" | head -1)" >&2
+    failed=1
+  elif [ "$got" = "$expect" ]; then
+    echo "OK $1 ($2): the kernel unpacked every payload file intact, $(wc -l <"$img.idx") pieces"
+  else
+    echo "FAIL $1: expected '$expect', got '$got'" >&2
+    failed=1
+  fi
+}
+boot flush hybrid
+boot zstd hybrid
+boot members segmented
+exit $failed

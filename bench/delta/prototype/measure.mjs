@@ -1,19 +1,19 @@
 // Bytes a device would fetch under each candidate index design (issue 26), on the
 // releases bench/delta/build-releases.sh built.
-//   node bench/delta/prototype/measure.mjs [RELEASES_DIR] [--only NAME,...] > designs.json
-// For each design and release: the published image (its size against plain gzip -9), its
-// pieces and index; for each pair OLD -> NEW (v2->v3, v1->v3, v3->v3, v1->v2): the index,
+//   node bench/delta/prototype/measure.mjs [RELEASES_DIR] [--only 'PART|PART'] > designs.json
+// For each design: v3's published image (its size against plain gzip -9), its
+// pieces and index; for each pair OLD -> NEW (v2->v3, v1->v3, v3->v3): the index,
 // plus the byte ranges of the pieces of NEW whose content OLD lacks, merged when the gap
 // between them costs less than a request, plus one response header per request.
 import { readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { cuts, params } from './cdc.mjs';
-import { cdcCuts, hybridCuts, piecesFromCuts, repack, segmentCuts } from './pieces.mjs';
+import { cdcCuts, hybridCuts, needSizes, piecesFromCuts, repack, segmentCuts } from './pieces.mjs';
 
 const DIR = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '.tmp/delta-cache/releases';
 const onlyArg = process.argv.indexOf('--only');
-const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1].split(',') : null;
+const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1].split('|') : null;
 
 // Bytes of one HTTP/1.1 206 response's status line and headers as S3 behind CloudFront
 // sends them (content-range, etag, last-modified, x-amz-*, via, x-cache, x-amz-cf-*):
@@ -29,7 +29,6 @@ const PAIRS = [
   ['v2', 'v3'],
   ['v1', 'v3'],
   ['v3', 'v3'],
-  ['v1', 'v2'],
 ];
 
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
@@ -50,12 +49,13 @@ function earlyPieces(rel, avg) {
  * pieces of the main archive, each compressed alone (full flush), then the last block and
  * the trailer (CRC-32 and size: they change with every release).
  */
-function compressedDesign(cutFn, { repacked, avg }) {
+function compressedDesign(cutFn, { repacked, avg, codec = 'gzip' }) {
   return (rel) => {
     let main = load(rel, 'main.cpio');
     if (repacked) main = repack(main);
     const early = earlyPieces(rel, avg ?? 65536);
-    const body = piecesFromCuts(main, cutFn(main), true);
+    const body = piecesFromCuts(main, cutFn(main), codec);
+    if (codec === 'zstd') return [...early, ...body]; // frames one after the other
     const trailer = { key: `trailer:${sha(main)}`, len: 2 + 8 };
     const header = { key: 'gzip-header', len: GZIP_HEADER.length };
     return [...early, header, ...body, trailer];
@@ -97,6 +97,13 @@ for (const avg of [16384, 32768, 65536]) {
     avg,
   });
 }
+// zstd -19 pieces (slow to compute: run with --only zstd). The kernel reads zstd initramfs
+// archives too; zstd -19 of the whole archive is the reference for these rows.
+DESIGNS['(d) hybrid 32 KiB, repacked, zstd -19 pieces'] = compressedDesign((b) => hybridCuts(b, 32768), {
+  repacked: true,
+  avg: 32768,
+  codec: 'zstd',
+});
 for (const avg of [16384, 65536]) {
   DESIGNS[`(c) CDC ${avg / 1024} KiB over gzip --rsyncable as is`] = asIsDesign('rsyncable.gz', avg);
 }
@@ -134,12 +141,15 @@ const earlySize = Object.fromEntries(RELEASES.map((r) => [r, statSync(join(DIR, 
 const gzipSize = Object.fromEntries(RELEASES.map((r) => [r, statSync(join(DIR, `${r}.gz`)).size]));
 const out = { dir: DIR, responseOverhead: RESPONSE_OVERHEAD, indexEntry: INDEX_ENTRY, gzipSize, designs: {} };
 for (const [name, design] of Object.entries(DESIGNS)) {
-  if (ONLY && !ONLY.some((o) => name.includes(o))) continue;
+  if (ONLY ? !ONLY.some((o) => name.includes(o)) : name.includes('zstd')) continue;
   const t0 = Date.now();
   const pieces = {};
-  for (const rel of RELEASES) pieces[rel] = design(rel);
-  const image = {};
   for (const rel of RELEASES) {
+    needSizes(rel === 'v3');
+    pieces[rel] = design(rel);
+  }
+  const image = {};
+  for (const rel of ['v3']) {
     const len = pieces[rel].reduce((s, p) => s + p.len, 0);
     const early = earlySize[rel];
     image[rel] = {

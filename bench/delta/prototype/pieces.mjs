@@ -6,7 +6,7 @@
 // Piece = { key, len }: key identifies the content (SHA-256 of the uncompressed bytes,
 // plus the design's compression), len is the bytes the piece takes in the published file.
 import { createHash } from 'node:crypto';
-import { deflateRawSync, constants as Z } from 'node:zlib';
+import { deflateRawSync, zstdCompressSync, constants as Z } from 'node:zlib';
 import { cuts, params } from './cdc.mjs';
 import { HEADER, align4 } from './cpio.mjs';
 
@@ -80,14 +80,43 @@ export function deflatedLen(piece, k = sha(piece)) {
   return n;
 }
 
-/** Pieces from cut points over buf, compressed alone (compress=true) or stored as they are. */
+// Only the release a device moves TO needs compressed sizes; the releases it moves from need
+// only their pieces' identities. measure.mjs turns this off for those (it saves the
+// level 9 compression of two whole images per design).
+let sizesNeeded = true;
+export function needSizes(yes) {
+  sizesNeeded = yes;
+}
+
+// The same with zstd -19, each piece its own frame (no checksum: the index has a SHA-256).
+const zstdCache = new Map();
+export function zstdLen(piece, k = sha(piece)) {
+  let n = zstdCache.get(k);
+  if (n === undefined) {
+    n = zstdCompressSync(piece, {
+      params: { [Z.ZSTD_c_compressionLevel]: 19, [Z.ZSTD_c_checksumFlag]: 0 },
+    }).length;
+    zstdCache.set(k, n);
+  }
+  return n;
+}
+
+/**
+ * Pieces from cut points over buf: compressed alone (compress = 'gzip' or 'zstd'; true
+ * means gzip) or stored as they are (false).
+ */
 export function piecesFromCuts(buf, cutList, compress, start = 0) {
+  const size = compress === 'zstd' ? zstdLen : deflatedLen;
   const pieces = [];
   let at = start;
   for (const c of cutList) {
     const piece = buf.subarray(at, c);
     const key = sha(piece);
-    pieces.push({ key: compress ? `z:${key}` : key, len: compress ? deflatedLen(piece, key) : c - at, raw: c - at });
+    pieces.push({
+      key: compress ? `${compress}:${key}` : key,
+      len: compress ? (sizesNeeded ? size(piece, key) : NaN) : c - at,
+      raw: c - at,
+    });
     at = c;
   }
   return pieces;

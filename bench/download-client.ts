@@ -3,7 +3,7 @@
 // with the result and this process's peak RSS.
 //   node client.mjs '{"url":…,"dest":…,"sha256":…,"size":…,"sig":"hex"?,"pub":"hex"?}'
 import { Agent, request } from 'undici';
-import { downloadToFile } from '../src/transport/download.js';
+import { downloadToFile } from '../src/transport/download/download.js';
 
 interface Args {
   /** 'receive': only read the body with undici (diagnostic row). */

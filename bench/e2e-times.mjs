@@ -1,12 +1,21 @@
 // Summarize the boot times the e2e suite recorded (.tmp/e2e/timings.jsonl, written by
 // test/e2e/helpers/image.ts during `npm run test:e2e`) as the Markdown tables of the
 // "QEMU end-to-end boot times" section of bench/RESULTS.md. Measures nothing itself.
-//   node bench/e2e-times.mjs [timings.jsonl]
+// --arm64: the arm64 suite's (.tmp/e2e-arm64/timings.jsonl, `npm run test:e2e:arm64`),
+// whose firmware milestone is U-Boot running boot.scr's decision.
+//   node bench/e2e-times.mjs [--arm64] [timings.jsonl]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+const arm64 = process.argv.includes('--arm64');
+const fileArg = process.argv.slice(2).find((a) => !a.startsWith('--'));
 const file =
-  process.argv[2] ?? fileURLToPath(new URL('../.tmp/e2e/timings.jsonl', import.meta.url));
+  fileArg ??
+  fileURLToPath(new URL(`../.tmp/${arm64 ? 'e2e-arm64' : 'e2e'}/timings.jsonl`, import.meta.url));
+const firmware = arm64
+  ? { milestone: 'script', label: 'U-Boot → boot.scr decision' }
+  : { milestone: 'grub', label: 'OVMF → GRUB' };
+const suiteScript = arm64 ? 'npm run test:e2e:arm64' : 'npm run test:e2e';
 const entries = readFileSync(file, 'utf8')
   .split('\n')
   .filter(Boolean)
@@ -33,7 +42,7 @@ const kinds = {
   'boot cut by a power cut': (b) => b.cut,
 };
 console.log(
-  '| kind of boot | boots | median total (s) | OVMF → GRUB | → kernel | → /init | → health done | → power off |',
+  `| kind of boot | boots | median total (s) | ${firmware.label} | → kernel | → /init | → health done | → power off |`,
 );
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const [name, pick] of Object.entries(kinds)) {
@@ -45,7 +54,7 @@ for (const [name, pick] of Object.entries(kinds)) {
       bs.map((b) => (k === 'poweroff' ? end(b) : b.milestones[k])).filter((x) => x !== undefined),
     );
   console.log(
-    `| ${name} | ${bs.length} | ${s(median(bs.map((b) => b.durationMs)))} | ${s(ms('grub'))} | ${s(ms('kernel'))} | ${s(ms('init'))} | ${s(ms('health'))} | ${s(ms('poweroff'))} |`,
+    `| ${name} | ${bs.length} | ${s(median(bs.map((b) => b.durationMs)))} | ${s(ms(firmware.milestone))} | ${s(ms('kernel'))} | ${s(ms('init'))} | ${s(ms('health'))} | ${s(ms('poweroff'))} |`,
   );
 }
 console.log('');
@@ -56,7 +65,9 @@ for (const sc of scenarios) {
   const bs = boots.filter((b) => b.scenario === sc);
   console.log(`| ${sc} | ${bs.length} | ${s(bs.reduce((a, b) => a + b.durationMs, 0))} |`);
 }
-const build = entries.filter((e) => e.what === 'build-test-image');
+const build = entries.filter(
+  (e) => e.what === 'build-test-image' || e.what === 'build-test-image-arm64',
+);
 const suite = entries.filter((e) => e.what === 'suite').at(-1);
 console.log('');
 if (build.length)
@@ -65,7 +76,7 @@ console.log(`- boots: ${boots.length}, timed out: ${boots.filter((b) => b.timedO
 console.log(`- sum of boot times: ${s(boots.reduce((a, b) => a + b.durationMs, 0))} s`);
 if (suite)
   console.log(
-    `- whole \`npm run test:e2e\` run (wall clock, after \`npm run build\`): ${s(suite.durationMs)} s, exit ${suite.exitCode}`,
+    `- whole \`${suiteScript}\` run (wall clock, after \`npm run build\`): ${s(suite.durationMs)} s, exit ${suite.exitCode}`,
   );
 const blockSuite = entries.filter((e) => e.what === 'suite-block').at(-1);
 if (blockSuite)

@@ -1,6 +1,7 @@
 // Finds *.test.ts under the given directories (or takes the given files) and runs them with node:test and the tsx loader.
-// Node 20's --test takes no globs, so the file list is built here. test/e2e is only
-// included when asked (--include-e2e): it boots QEMU and has its own npm script.
+// Node 20's --test takes no globs, so the file list is built here. test/e2e and
+// test/e2e-arm64 are only included when asked (--include-e2e): they boot QEMU and have
+// their own npm scripts.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +15,8 @@ function walk(dir, out) {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) {
-      if (!includeE2e && path === join('test', 'e2e')) continue;
+      if (!includeE2e && (path === join('test', 'e2e') || path === join('test', 'e2e-arm64')))
+        continue;
       walk(path, out);
     } else if (name.endsWith('.test.ts')) {
       out.push(path);

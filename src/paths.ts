@@ -8,6 +8,12 @@ export const DEFAULT_PATHS = {
   config: '/etc/kubesolo/update.conf',
   state: '/var/lib/kubesolo/update/state.json',
   grubenv: '/boot/grub/grubenv',
+  /** Where the U-Boot environment is (fw_env.config; docs/boot.md), beside update.conf. */
+  ubootEnvConfig: '/etc/kubesolo/fw_env.config',
+  /** The Raspberry Pi firmware's autoboot.txt: partition 1, where Raspberry Pi OS mounts it. */
+  autobootTxt: '/boot/firmware/autoboot.txt',
+  /** The firmware's tryboot flag in the device tree (1 on a tryboot boot). */
+  trybootFlag: '/proc/device-tree/chosen/bootloader/tryboot',
   cmdline: '/proc/cmdline',
   kubeconfig: '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
   dataDir: '/var/lib/kubesolo',

@@ -5,7 +5,7 @@
  * back with `release` when done with it.
  *
  * Copying rather than keeping the chunks keeps memory fixed and lets every network
- * chunk die young (see src/transport/batch-writer.ts). When no slot is free, chunks
+ * chunk die young (see src/transport/download/batch-writer.ts). When no slot is free, chunks
  * are kept by reference in arrival order and `take` answers "wait": the caller pauses
  * its input, so at most what arrives during that pause is held; `release` copies them
  * in as slots come back.

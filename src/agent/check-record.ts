@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { toKubesoloError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentContext } from './context.js';
-import { check, type CheckReport } from './lifecycle.js';
+import { check, type CheckReport } from './lifecycle/check.js';
 import { acquireLock } from './lock.js';
 import type { CheckObservation, StateStore } from './state.js';
 

@@ -9,6 +9,9 @@ import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
+import type { BootEnv } from '../bootenv/types.js';
+import { createTrybootBootEnv } from '../bootenv/tryboot-bootenv.js';
+import { createUbootBootEnv } from '../bootenv/uboot-bootenv.js';
 import { systemClock, type Clock } from '../clock.js';
 import { loadConfigFile } from '../config/file.js';
 import type { ConfigField } from '../config/keys.js';
@@ -23,7 +26,7 @@ import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { readControlText } from '../fs/control-file.js';
 import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
-import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
+import { agentFiles, assertSlotDirsApart, assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import type { SlotStore } from '../slots/types.js';
 import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
@@ -120,7 +123,35 @@ export async function readDeviceConfig(
   return { path, file, unknownKeys };
 }
 
-function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore {
+/** The boot environment of the configured bootloader (docs/boot.md). */
+function bootEnvFor(settings: Settings, paths: AgentPaths, log: Logger): BootEnv {
+  switch (settings.bootloader) {
+    case 'uboot':
+      return createUbootBootEnv({
+        configPath: underRoot(paths.root, settings.ubootEnvConfig),
+        root: paths.root,
+        cmdlinePath: paths.cmdline,
+        log,
+      });
+    case 'rpi-tryboot':
+      return createTrybootBootEnv({
+        autobootPath: underRoot(paths.root, settings.autobootTxt),
+        cmdlinePath: paths.cmdline,
+        bootIdPath: paths.bootId,
+        trybootFlagPath: underRoot(paths.root, DEFAULT_PATHS.trybootFlag),
+        log,
+      });
+    default:
+      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+  }
+}
+
+function slotStoreFor(
+  settings: Settings,
+  root: string,
+  log: Logger,
+  ownFiles: string[],
+): SlotStore {
   if (settings.slotBackend === 'dir') {
     if (!settings.slotADir || !settings.slotBDir) {
       throw new ConfigError(
@@ -133,7 +164,7 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
         A: underRoot(root, settings.slotADir),
         B: underRoot(root, settings.slotBDir),
       },
-      { log },
+      { log, agentFiles: ownFiles.map((f) => underRoot(root, f)) },
     );
   }
   return createBlockSlotStore({
@@ -141,19 +172,6 @@ function slotStoreFor(settings: Settings, root: string, log: Logger): SlotStore 
     root,
     log,
   });
-}
-
-/**
- * Secure by default (docs/operating.md): with no key configured nothing would be
- * authenticated, so the agent refuses unless the operator said `allow_unsigned=true`
- * (labs). The agent this project comes from installed unsigned images here.
- */
-function requireKeyOrLab(settings: Settings): void {
-  if (settings.pubkey || settings.allowUnsigned) return;
-  throw new ConfigError(
-    'PUBKEY_REQUIRED',
-    'no release key configured: set pubkey= in update.conf (the release.pub of kubesolo-release keygen, or a key set; --pubkey for one run), or allow_unsigned=true on a lab device to install releases nothing authenticates (docs/operating.md "Secure by default")',
-  );
 }
 
 export async function createAgentContext(
@@ -189,8 +207,13 @@ export async function createAgentContext(
     dataDir: underRoot(root, DEFAULT_PATHS.dataDir),
   };
 
-  const bootEnv = createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
-  const slots = slotStoreFor(settings, root, log);
+  const bootEnv = bootEnvFor(settings, paths, log);
+  const ownFiles = agentFiles(settings, {
+    config: request.conf ?? DEFAULT_PATHS.config,
+    state: request.state ?? DEFAULT_PATHS.state,
+  });
+  if (settings.slotBackend === 'dir') assertSlotDirsApart(settings, ownFiles);
+  const slots = slotStoreFor(settings, root, log, ownFiles);
   const state = createStateStore(paths.state, clock, log);
   const fleet = createFleetStore(
     { state: paths.state, machineId: underRoot(root, DEFAULT_PATHS.machineId) },
@@ -200,15 +223,16 @@ export async function createAgentContext(
   // Sources and the Kubernetes client pull in undici and yaml: load them only when a
   // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
   async function openSource(): Promise<UpdateSource> {
-    // Nothing to fetch is said first; then whether what is fetched could be trusted.
-    if (settings.server || settings.registry) requireKeyOrLab(settings);
     // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
     const { loadKeySet } = await import('../crypto/key-set.js');
     const publicKeys = settings.pubkey
       ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
       : undefined;
+    // No key and no allow_unsigned: each source refuses before it fetches anything
+    // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
     const common = {
       allowUnsignedMetadata: settings.allowUnsignedMetadata,
+      allowUnsigned: settings.allowUnsigned,
       ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
       log,
     };

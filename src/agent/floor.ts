@@ -52,10 +52,23 @@ export function parseFloor(text: string, path: string): Floor {
   }
   const { version, set_at: setAt, source, release } = doc as Record<string, unknown>;
   if (typeof version !== 'string') throw corrupt(path, 'names no version');
+  let parsed: string;
   try {
-    parseVersion(version);
+    parsed = parseVersion(version).raw;
   } catch (err) {
-    throw corrupt(path, `holds a version a device cannot order (${version.slice(0, 64)})`, err);
+    throw corrupt(
+      path,
+      `holds a version a device cannot order (${JSON.stringify(version.slice(0, 64))})`,
+      err,
+    );
+  }
+  // The agent writes the version exactly; whitespace around it (a newline would break
+  // every line it is printed in) is not a floor the agent wrote.
+  if (parsed !== version) {
+    throw corrupt(
+      path,
+      `holds a version with surrounding whitespace (${JSON.stringify(version.slice(0, 64))})`,
+    );
   }
   return {
     version,
@@ -69,7 +82,9 @@ export function parseFloor(text: string, path: string): Floor {
 export async function readFloor(path: string): Promise<Floor | undefined> {
   let text: string;
   try {
-    text = await readControlText(path, { maxBytes: 4096 });
+    // Never through a link: a dangling one would read as "no floor" (ENOENT) and switch
+    // the protection off; the agent writes a plain file.
+    text = await readControlText(path, { maxBytes: 4096, noFollow: true });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw corrupt(path, `cannot be read (${errnoCode(err) ?? (err as Error).message})`, err);

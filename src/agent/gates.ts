@@ -252,11 +252,14 @@ type GateEntry = {
   };
 }[GateStage];
 
-/** Both image sizes, when the release declares them. */
+/** Every image's size added up, when the release declares them all. */
 function imageBytesOf(md: ReleaseMetadata): number | undefined {
-  return md.vmlinuzSize !== undefined && md.initramfsSize !== undefined
-    ? md.vmlinuzSize + md.initramfsSize
-    : undefined;
+  let total = 0;
+  for (const image of Object.values(md.images)) {
+    if (image.size === undefined) return undefined;
+    total += image.size;
+  }
+  return total;
 }
 
 /**

@@ -15,7 +15,7 @@ import { parseHealthChecks, waitForHealthy, type WaitResult } from '../health/ru
 import type { AgentContext } from './context.js';
 import type { AgentDeps } from './deps.js';
 import { recordCommittedFloor } from './fleet-store.js';
-import { reconcile } from './lifecycle.js';
+import { reconcile } from './lifecycle/reconcile.js';
 import type { UpdateState } from './state.js';
 
 export type HealthcheckAction =

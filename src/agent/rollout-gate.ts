@@ -37,8 +37,9 @@ export function rolloutGate(f: RolloutFacts): GateVerdict {
   const bucket = f.deviceId === undefined ? undefined : rolloutBucket(f.deviceId, f.version);
   const decision = decideRollout(f.schedule, f.now, bucket);
   if (decision.open) return { gate, pass: true, message: decision.explanation };
-  if (bucket === undefined) {
+  if (bucket === undefined && decision.position.openWaves > 0) {
     // check writes nothing, so it cannot draw the identifier; apply draws it and decides.
+    // (With no wave open yet, every bucket is refused: check says so too.)
     return {
       gate,
       pass: true,

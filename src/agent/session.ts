@@ -2,9 +2,11 @@
  * One agent command run: build the AgentContext from the request, hold the run lock
  * for commands that change state, release it on every path, and turn SIGTERM/SIGINT
  * into a clean stop (docs/operating.md "Signals"): the running work is aborted through
- * an AbortSignal, the lifecycle records `failed`/`INTERRUPTED`, the lock is released,
- * and the command exits 143 (SIGTERM) or 130 (SIGINT). A second signal exits at once.
+ * an AbortSignal, the lifecycle records `failed`/`INTERRUPTED` (or, when the step that
+ * was running is one that always finishes, what it finished), the lock is released, and
+ * the command exits 143 (SIGTERM) or 130 (SIGINT). A second signal exits at once.
  */
+import type { BootEnv } from '../bootenv/types.js';
 import { InterruptedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAgentContext, type AgentContext, type AgentRequest } from './context.js';
@@ -49,8 +51,15 @@ export async function withAgent<T>(
   options: SessionOptions<T>,
   fn: (agent: AgentContext) => Promise<T>,
 ): Promise<T> {
-  const result = await runLocked(request, log, options, fn);
-  if (options.rebootAfter?.(result)) await requestReboot(log);
+  let bootEnv: BootEnv | undefined;
+  const result = await runLocked(request, log, options, (agent) => {
+    bootEnv = agent.deps.bootEnv;
+    return fn(agent);
+  });
+  if (options.rebootAfter?.(result)) {
+    // The Raspberry Pi firmware tries a slot only on a reboot with "0 tryboot".
+    await requestReboot(log, process.env, await bootEnv?.rebootArgument?.());
+  }
   return result;
 }
 
@@ -69,7 +78,15 @@ async function runLocked<T>(
     if (!options.lock) return await fn(agent);
     const lock = await agent.deps.lock(options.lock);
     try {
-      return await fn(agent);
+      const result = await fn(agent);
+      // A stop asked for while a step that is never cut short ran (an install's renames
+      // and read-back): the step's result stands (the state says so), and the command
+      // still ends as stopped, 143 or 130, with nothing after it (no activate, no reboot).
+      if (interrupt?.signal.aborted) {
+        log.warn('stopped after the step in progress finished', { code: 'INTERRUPTED' });
+        throw interrupt.signal.reason;
+      }
+      return result;
     } finally {
       await lock.release();
     }

@@ -10,6 +10,7 @@ import { atomicWriteFile } from '../fs/atomic.js';
 import { readControlText } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
 import { isSlot, type Slot } from '../bootenv/types.js';
+import type { SlotDigests } from '../slots/types.js';
 import { assertTransition, isPhase, type Phase } from './phases.js';
 
 /** Bumped only for incompatible changes of the file's meaning. */
@@ -17,6 +18,19 @@ export const STATE_SCHEMA_VERSION = 1;
 
 /** state.json is under 1 KiB; a larger file is not one we wrote. */
 const STATE_MAX_BYTES = 64 * 1024;
+
+/** The staged image's digests as the slots take them, when state.json holds them all. */
+export function stagedDigests(s: UpdateState): SlotDigests | undefined {
+  if (!s.kernelSha256 || !s.initramfsSha256) return undefined;
+  return { vmlinuz: s.kernelSha256, initramfs: s.initramfsSha256 };
+}
+
+/** The state fields that record a staged image's digests (`kernel_sha256`, ...). */
+export function digestFields(
+  d: SlotDigests | undefined,
+): Pick<UpdateState, 'kernelSha256' | 'initramfsSha256'> {
+  return { kernelSha256: d?.vmlinuz, initramfsSha256: d?.initramfs };
+}
 
 export interface UpdateState {
   phase: Phase;

@@ -6,22 +6,30 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseRunningSlot, readCmdline } from '../bootenv/cmdline.js';
-import { SLOTS, type BootState, type Slot } from '../bootenv/types.js';
+import {
+  SLOTS,
+  type Bootloader,
+  type BootEnv,
+  type BootState,
+  type Slot,
+} from '../bootenv/types.js';
 import { toKubesoloError } from '../errors.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
 import type { Floor } from './floor.js';
-import { reconcile } from './lifecycle.js';
+import { reconcile } from './lifecycle/reconcile.js';
 import { toFileShape, type UpdateState } from './state.js';
 
 export interface StatusProblem {
-  /** What could not be read: grubenv, state, slot A, slot B. */
+  /** What could not be read: grubenv (uboot-env, autoboot.txt), state, slot A, slot B. */
   source: string;
   code: string;
   message: string;
 }
 
 export interface StatusReport {
+  /** The bootloader whose environment the boot fields come from (update.conf `bootloader`). */
+  bootloader: Bootloader;
   active_slot: Slot | null;
   passive_slot: Slot | null;
   running_slot: Slot | null;
@@ -44,7 +52,8 @@ export function statusProblem(source: string, err: unknown): StatusProblem {
 }
 
 export interface StatusInputs {
-  /** undefined when the GRUB environment could not be read (see problems). */
+  bootloader: Bootloader;
+  /** undefined when the boot environment could not be read (see problems). */
   boot: BootState | undefined;
   runningSlot: Slot | undefined;
   state: UpdateState | undefined;
@@ -64,6 +73,7 @@ export async function buildStatus(input: StatusInputs, slots: SlotStore): Promis
   );
   const { boot } = input;
   return {
+    bootloader: input.bootloader,
     active_slot: boot?.activeSlot ?? null,
     passive_slot: boot?.passiveSlot ?? null,
     running_slot: input.runningSlot ?? null,
@@ -83,13 +93,19 @@ export async function buildStatus(input: StatusInputs, slots: SlotStore): Promis
   };
 }
 
+/** The name of a bootloader's store in `problems` (`source`). */
+export function bootEnvSource(bootEnv: BootEnv): string {
+  return { grub: 'grubenv', uboot: 'uboot-env', 'rpi-tryboot': 'autoboot.txt' }[bootEnv.bootloader];
+}
+
 /**
- * A device has update.conf, a grubenv, or `kubesolo.slot=` on its kernel command line.
- * With none of them, --root points at the wrong directory (or this is not a device)
- * and everything status would print is a default, not a fact.
+ * A device has update.conf, a boot environment (grubenv, fw_env.config, autoboot.txt),
+ * or `kubesolo.slot=` on its kernel command line. With none of them, --root points at
+ * the wrong directory (or this is not a device) and everything status would print is a
+ * default, not a fact.
  */
-function looksLikeDevice(paths: AgentPaths): boolean {
-  if (existsSync(paths.config) || existsSync(paths.grubenv)) return true;
+function looksLikeDevice(paths: AgentPaths, bootEnv: BootEnv): boolean {
+  if (existsSync(paths.config) || existsSync(bootEnv.store)) return true;
   try {
     return /(^|\s)kubesolo\.slot=/.test(readFileSync(paths.cmdline, 'utf8'));
   } catch {
@@ -105,9 +121,10 @@ function looksLikeDevice(paths: AgentPaths): boolean {
  */
 async function gather(agent: AgentContext): Promise<StatusInputs> {
   const { deps, paths } = agent;
+  const bootloader = deps.bootEnv.bootloader;
   try {
     const { state, boot } = await reconcile(deps, 'none');
-    return { state, boot, runningSlot: boot.runningSlot, problems: [] };
+    return { bootloader, state, boot, runningSlot: boot.runningSlot, problems: [] };
   } catch {
     // Fall through: find out which side failed.
   }
@@ -118,12 +135,12 @@ async function gather(agent: AgentContext): Promise<StatusInputs> {
   );
   const boot = await deps.bootEnv.read().then(
     (b) => b,
-    (err: unknown) => void problems.push(statusProblem('grubenv', err)),
+    (err: unknown) => void problems.push(statusProblem(bootEnvSource(deps.bootEnv), err)),
   );
   // The running slot comes from the kernel command line, not the GRUB environment.
   const cmdline = boot ? undefined : await readCmdline(paths.cmdline).catch(() => undefined);
   const runningSlot = boot?.runningSlot ?? (cmdline ? parseRunningSlot(cmdline) : undefined);
-  return { state: state ?? undefined, boot: boot ?? undefined, runningSlot, problems };
+  return { bootloader, state: state ?? undefined, boot: boot ?? undefined, runningSlot, problems };
 }
 
 /**
@@ -132,8 +149,8 @@ async function gather(agent: AgentContext): Promise<StatusInputs> {
  */
 export async function deviceStatus(agent: AgentContext): Promise<StatusReport> {
   const { paths, deps } = agent;
-  if (!looksLikeDevice(paths)) {
-    const message = `${paths.root} does not look like a KubeSolo OS device: no update.conf, no grubenv, no kubesolo.slot= on the kernel command line; what follows are defaults. Pass --root DIR for a device's root, or create a simulated one with 'kubesolo-update dev init-root DIR'.`;
+  if (!looksLikeDevice(paths, deps.bootEnv)) {
+    const message = `${paths.root} does not look like a KubeSolo OS device: no update.conf, no ${bootEnvSource(deps.bootEnv)}, no kubesolo.slot= on the kernel command line; what follows are defaults. Pass --root DIR for a device's root, or create a simulated one with 'kubesolo-update dev init-root DIR'.`;
     deps.log.warn(message, { code: 'NOT_A_DEVICE', root: paths.root });
   }
   const input = await gather(agent);
@@ -160,8 +177,8 @@ export function formatStatus(r: StatusReport): string[] {
       `  ${slot}  ${(r.slots[slot].version ?? '(empty)').padEnd(14)} ${mark(slot) ? `(${mark(slot)})` : ''}`.trimEnd(),
     ),
     r.active_slot === null
-      ? `Boot:      unreadable, running ${r.running_slot ?? 'unknown'}`
-      : `Boot:      active ${r.active_slot}, running ${r.running_slot ?? 'unknown'}, ` +
+      ? `Boot:      ${r.bootloader}: unreadable, running ${r.running_slot ?? 'unknown'}`
+      : `Boot:      ${r.bootloader}: active ${r.active_slot}, running ${r.running_slot ?? 'unknown'}, ` +
         `counter ${r.boot_counter ?? '?'}, ${r.boot_success ? 'committed' : 'on trial (not yet committed)'}`,
     `Update:    ${r.state === null ? 'unreadable' : field('phase')}` +
       (field('to_version')

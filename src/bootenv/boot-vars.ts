@@ -26,18 +26,26 @@ export interface BootVars {
   problems: string[];
 }
 
-/** What grub.cfg makes of the variables (see the table above and docs/boot.md). */
-export function interpretBootVars(vars: ReadonlyMap<string, string>): BootVars {
+/**
+ * What grub.cfg (and boot/uboot/boot.cmd, which follows the same rules) makes of the
+ * variables (see the table above and docs/boot.md). `bootloader` names it in the problems.
+ */
+export function interpretBootVars(
+  vars: ReadonlyMap<string, string>,
+  bootloader = 'GRUB',
+): BootVars {
   const problems: string[] = [];
   const active = vars.get(VAR_ACTIVE_SLOT) ?? '';
   const success = vars.get(VAR_BOOT_SUCCESS) ?? '';
   const counter = vars.get(VAR_BOOT_COUNTER) ?? '';
   if (!['', 'A', 'B'].includes(active)) {
-    problems.push(`${VAR_ACTIVE_SLOT}=${JSON.stringify(active)} is not A or B; GRUB boots A`);
+    problems.push(
+      `${VAR_ACTIVE_SLOT}=${JSON.stringify(active)} is not A or B; ${bootloader} boots A`,
+    );
   }
   if (!['', '0', '1'].includes(success)) {
     problems.push(
-      `${VAR_BOOT_SUCCESS}=${JSON.stringify(success)} is not 0 or 1; GRUB treats the slot as on trial`,
+      `${VAR_BOOT_SUCCESS}=${JSON.stringify(success)} is not 0 or 1; ${bootloader} treats the slot as on trial`,
     );
   }
   let bootCounter: number;
@@ -46,7 +54,7 @@ export function interpretBootVars(vars: ReadonlyMap<string, string>): BootVars {
   else {
     bootCounter = 0;
     problems.push(
-      `${VAR_BOOT_COUNTER}=${JSON.stringify(counter)} is not 0..3; GRUB treats the tries as used up`,
+      `${VAR_BOOT_COUNTER}=${JSON.stringify(counter)} is not 0..3; ${bootloader} treats the tries as used up`,
     );
   }
   return {

@@ -44,6 +44,9 @@ export function createGrubBootEnv(options: GrubBootEnvOptions): BootEnv {
   }
 
   return {
+    bootloader: 'grub',
+    store: grubenvPath,
+
     async read(): Promise<BootState> {
       const vars = await readGrubEnvFile(grubenvPath);
       if (vars === undefined) {

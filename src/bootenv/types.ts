@@ -1,6 +1,8 @@
 /**
- * The A/B boot environment as the agent sees it (docs/design.md §2, §3.6). Implemented over
- * the GRUB environment block plus the running kernel's command line.
+ * The A/B boot environment as the agent sees it (docs/design.md §2, §3.6; docs/boot.md
+ * "The boot-environment interface"). Implemented over the GRUB environment block
+ * (grub-bootenv.ts), the U-Boot environment (uboot-bootenv.ts) or the Raspberry Pi
+ * firmware's autoboot.txt (tryboot-bootenv.ts), plus the running kernel's command line.
  */
 export type Slot = 'A' | 'B';
 export const SLOTS: readonly Slot[] = ['A', 'B'];
@@ -26,7 +28,21 @@ export interface BootState {
   bootSuccess: boolean;
 }
 
+/** The bootloaders the agent drives (update.conf `bootloader`). */
+export const BOOTLOADERS = ['grub', 'uboot', 'rpi-tryboot'] as const;
+export type Bootloader = (typeof BOOTLOADERS)[number];
+
+/**
+ * The whole contract between the lifecycle and a bootloader: four operations, each one
+ * durable write (or none) of the bootloader's own store. Commands that commit or mark a
+ * slot bad are built on these; nothing else in the agent touches a bootloader.
+ */
 export interface BootEnv {
+  /** Which bootloader this drives. */
+  readonly bootloader: Bootloader;
+  /** The file the agent reads the environment from (grubenv, fw_env.config, autoboot.txt). */
+  readonly store: string;
+  /** What the bootloader will act on at the next boot, and the slot running now. */
   read(): Promise<BootState>;
   /** Try `slot` on the next boot: active_slot=slot, boot_counter=3, boot_success=0 (one atomic write). */
   activate(slot: Slot): Promise<void>;
@@ -34,4 +50,10 @@ export interface BootEnv {
   markGood(): Promise<void>;
   /** Boot the other slot next, trusted: active_slot=other, boot_counter=3, boot_success=1. */
   forceRollback(): Promise<void>;
+  /**
+   * The argument the next reboot must pass to reboot(2), if any: the Raspberry Pi
+   * firmware tries a slot only when rebooted with "0 tryboot" (docs/boot.md). Absent or
+   * undefined: an ordinary reboot.
+   */
+  rebootArgument?(): Promise<string | undefined>;
 }

@@ -178,7 +178,21 @@ export async function runProgram<G>(program: Program<G>, argv: string[]): Promis
 }
 
 /** Entry point helper for the bundles: run and exit with flushed output. */
+/**
+ * A reader that goes away (`status | head -3`) must not crash the agent with EPIPE in
+ * the middle of its work (an apply whose output nobody reads any more still finishes):
+ * output to a closed pipe is dropped, and the command ends with its own exit code.
+ */
+function dropOutputToClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+}
+
 export async function main<G>(program: Program<G>): Promise<void> {
+  dropOutputToClosedPipes();
   const code = await runProgram(program, process.argv.slice(2));
   await exitProcess(code);
 }

@@ -7,9 +7,10 @@
 import { CONFIG_MAX_BYTES, parseConfig } from '../config/file.js';
 import { readControlText } from '../fs/control-file.js';
 import { mergeOptions } from '../config/merge.js';
-import { assertSlotKeysDistinct } from '../slots/slot-identity.js';
+import { agentFiles, assertSlotDirsApart, assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import { ConfigError, KubesoloError, OperationError, errnoCode } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
+import { formatKeySet } from '../crypto/key-set.js';
 import { silentLogger, type Logger } from '../log.js';
 import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { mergeConfigText } from './merge.js';
@@ -89,7 +90,12 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
   // block does not override), write nothing rather than leave a broken config.
   try {
     // With the defaults filled in: `slot_b_label: KSOLOA` aliases the default slot A.
-    assertSlotKeysDistinct(mergeOptions({}, parseConfig(next, confFile)));
+    const merged = mergeOptions({}, parseConfig(next, confFile));
+    assertSlotKeysDistinct(merged);
+    // The agent's files at their device paths (cloud-init writes the default ones).
+    if (merged.slotBackend === 'dir') {
+      assertSlotDirsApart(merged, agentFiles(merged, DEFAULT_PATHS));
+    }
   } catch (err) {
     const inner = err instanceof KubesoloError ? err : undefined;
     throw new ConfigError(
@@ -105,7 +111,7 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
     // The key file first: update.conf must never reference a key that is not there.
     if (parsed.pubkeyHexes !== undefined) {
       pubkeyFile = underRoot(o.root, DEFAULT_PATHS.pubkey);
-      const want = parsed.pubkeyHexes.map((hex) => hex + '\n').join('');
+      const want = formatKeySet(parsed.pubkeyHexes);
       if ((await readOptional(pubkeyFile)) !== want) {
         await atomicWriteFile(pubkeyFile, want, { mode: 0o644, mkdirp: true });
         pubkeyWritten = true;

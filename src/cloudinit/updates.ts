@@ -7,6 +7,7 @@
  */
 import { ConfigError, KubesoloError } from '../errors.js';
 import { parsePublicKey } from '../crypto/keys.js';
+import { formatKeySet } from '../crypto/key-set.js';
 import { keySpec, type KeySpec } from '../config/keys.js';
 import { boolean as booleanParser } from '../config/values.js';
 import type { UpdateConfig } from '../config/types.js';
@@ -116,7 +117,15 @@ function pubkeyValue(
         );
       return hex;
     });
-    return { hexes: [...new Set(hexes)] };
+    const unique = [...new Set(hexes)];
+    try {
+      // Written by the key set's own writer: a list the agent could not read back is
+      // refused here, at its line, not at every later run.
+      formatKeySet(unique);
+    } catch (err) {
+      throw fail('PUBKEY_INVALID', file, e, (err as Error).message, err);
+    }
+    return { hexes: unique };
   }
   const compact = rawText(spec, e, file);
   const hex = inlineKey(compact, e, file, '');

@@ -5,6 +5,7 @@
  * a type error. Adding a key = one field in types.ts + one row here + one line in
  * docs/configuration.md.
  */
+import { BOOTLOADERS } from '../bootenv/types.js';
 import type { UpdateConfig } from './types.js';
 import {
   absolutePath,
@@ -137,6 +138,10 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     field: 'commitWatchdogDevice',
     parse: absolutePath,
   },
+  // The bootloader and where its environment is (docs/boot.md); `grubenv` above is GRUB's.
+  bootloader: { key: 'bootloader', field: 'bootloader', parse: oneOf(BOOTLOADERS) },
+  ubootEnvConfig: { key: 'uboot_env_config', field: 'ubootEnvConfig', parse: absolutePath },
+  autobootTxt: { key: 'autoboot_txt', field: 'autobootTxt', parse: absolutePath },
 };
 
 /** The rows as a list, in table order. */

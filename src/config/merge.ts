@@ -20,6 +20,9 @@ export const DEFAULTS = {
   kubeconfig: DEFAULT_PATHS.kubeconfig,
   healthChecks: [...HEALTH_CHECK_NAMES],
   commitDeadline: 900,
+  bootloader: 'grub',
+  ubootEnvConfig: DEFAULT_PATHS.ubootEnvConfig,
+  autobootTxt: DEFAULT_PATHS.autobootTxt,
 } as const satisfies UpdateConfig;
 
 type Defaulted = keyof typeof DEFAULTS;

@@ -56,4 +56,10 @@ export interface UpdateConfig {
   commitWatchdogDevice?: string;
   /** `time_zone`: IANA zone of the maintenance window (default: the host's /etc/localtime). */
   timeZone?: string;
+  /** `bootloader`: whose A/B boot environment the agent drives (docs/boot.md; default grub). */
+  bootloader?: 'grub' | 'uboot' | 'rpi-tryboot';
+  /** `uboot_env_config`: the fw_env.config saying where the U-Boot environment is. */
+  ubootEnvConfig?: string;
+  /** `autoboot_txt`: the Raspberry Pi firmware's autoboot.txt (bootloader=rpi-tryboot). */
+  autobootTxt?: string;
 }

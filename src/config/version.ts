@@ -1,12 +1,15 @@
 /**
- * OS version parsing and ordering, compatible with the KubeSolo OS Go agent: three
- * numeric components `MAJOR.MINOR.PATCH`, an optional leading `v`, and an optional
- * pre-release (`-rc1`) and/or build (`+meta`) suffix that is kept for display but
- * IGNORED for ordering (so `v1.2.0-rc1` and `v1.2.0` compare equal, as in the Go agent).
+ * The one version rule (docs/formats.md "Versions"), compatible with the KubeSolo OS Go
+ * agent: three numeric components `MAJOR.MINOR.PATCH`, an optional leading `v`, and an
+ * optional pre-release (`-rc1`) and/or build (`+meta`) suffix that is kept for display
+ * but IGNORED for ordering (so `v1.2.0-rc1` and `v1.2.0` compare equal, as in the Go
+ * agent); at most 128 characters, nothing around it (a caller reading a file trims its
+ * line end first). latest.json, `publish`, the slot `version` file, the anti-rollback
+ * floor and `dev init-root` all go by it (test/config/version.test.ts records how the
+ * three rules it replaced judged the same inputs).
  *
- * Versions come from metadata (latest.json `version`, `min_compatible_version`) and
- * slot `version` files, so a malformed one is a VerificationError INVALID_VERSION
- * (exit 4) — never silently read as 0.0.0, which would make every gate pass.
+ * A malformed version is a VerificationError INVALID_VERSION (exit 4): never silently
+ * read as 0.0.0, which would make every gate pass.
  */
 import { VerificationError } from '../errors.js';
 
@@ -18,22 +21,32 @@ export interface Version {
   readonly prerelease?: string;
   /** Text after `+`, without it; not used for ordering. */
   readonly build?: string;
-  /** The input as given (trimmed). */
+  /** The input as given. */
   readonly raw: string;
 }
+
+/** A version names a slot file's line, a folder and a URL path segment: keep it short. */
+export const MAX_VERSION_LENGTH = 128;
 
 // Numeric parts are plain digit runs (the Go agent reads them with strconv.Atoi, which
 // accepts leading zeros); suffix identifiers use the SemVer 2.0.0 §9/§10 character set.
 const VERSION_RE =
   /^v?(\d{1,15})\.(\d{1,15})\.(\d{1,15})(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$/;
 
+/** Why `text` is not a version, or undefined when it is one. */
+export function versionProblem(text: string): string | undefined {
+  if (text.length > MAX_VERSION_LENGTH) return `longer than ${MAX_VERSION_LENGTH} characters`;
+  if (!VERSION_RE.test(text)) return 'expected [v]MAJOR.MINOR.PATCH[-pre][+build]';
+  return undefined;
+}
+
 export function parseVersion(text: string): Version {
-  const raw = text.trim();
-  const m = VERSION_RE.exec(raw);
+  const problem = versionProblem(text);
+  const m = problem === undefined ? VERSION_RE.exec(text) : null;
   if (!m) {
     throw new VerificationError(
       'INVALID_VERSION',
-      `invalid version ${JSON.stringify(text.slice(0, 64))}: expected [v]MAJOR.MINOR.PATCH[-pre][+build]`,
+      `invalid version ${JSON.stringify(text.slice(0, 64))}: ${problem ?? 'not a version'}`,
       { details: { version: text.slice(0, 64) } },
     );
   }
@@ -43,7 +56,7 @@ export function parseVersion(text: string): Version {
     patch: Number(m[3]),
     ...(m[4] === undefined ? {} : { prerelease: m[4] }),
     ...(m[5] === undefined ? {} : { build: m[5] }),
-    raw,
+    raw: text,
   };
 }
 

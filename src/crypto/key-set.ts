@@ -22,6 +22,27 @@ import { bytesToHex, parsePublicKey } from './keys.js';
 export const MAX_KEY_FILE_BYTES = 4096;
 /** A key directory holds at most this many `*.pub` files. */
 export const MAX_KEY_FILES = 64;
+/** Bytes per key in a file formatKeySet writes: 64 hex characters and a newline. */
+const KEY_LINE_BYTES = 65;
+/** The most keys one key file can hold and still be read (63). */
+export const MAX_KEYS_PER_FILE = Math.floor(MAX_KEY_FILE_BYTES / KEY_LINE_BYTES);
+
+/**
+ * The text of a key file holding `hexes` (64 lowercase hex each), one per line: what
+ * cloud-init writes. Refuses a set the reader would refuse (more than MAX_KEYS_PER_FILE
+ * keys, over MAX_KEY_FILE_BYTES), so a device is never handed a key file it cannot read.
+ */
+export function formatKeySet(hexes: readonly string[]): string {
+  if (hexes.length > MAX_KEYS_PER_FILE) {
+    throw new ConfigError(
+      'PUBKEY_INVALID',
+      `${hexes.length} keys do not fit one key file: at most ${MAX_KEYS_PER_FILE} (${MAX_KEY_FILE_BYTES} bytes); ` +
+        'use a key directory (pubkey=/DIR of *.pub files) for more',
+      { details: { keys: hexes.length, limit: MAX_KEYS_PER_FILE } },
+    );
+  }
+  return hexes.map((hex) => `${hex}\n`).join('');
+}
 
 export interface TrustedKey {
   /** The 32-byte RFC 8032 public key. */

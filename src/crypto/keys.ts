@@ -73,6 +73,33 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
   });
 }
 
+/** How a signature is written: 128 hex characters (default) or the 64 raw bytes. */
+export type SignatureEncoding = 'hex' | 'raw';
+
+function malformedSignature(length: number): VerificationError {
+  return new VerificationError(
+    'SIGNATURE_MALFORMED',
+    `signature must be ${SIGNATURE_BYTES} raw bytes or ${SIGNATURE_BYTES * 2} hex characters`,
+    { details: { length } },
+  );
+}
+
+/**
+ * Exactly 128 hex characters with no newline, or exactly 64 bytes: the two forms
+ * docs/design.md §3.4 names, so an agent that does not trim whitespace still reads it.
+ */
+export function encodeSignature(signature: Uint8Array, encoding: SignatureEncoding): Buffer {
+  return encoding === 'hex' ? Buffer.from(bytesToHex(signature), 'ascii') : Buffer.from(signature);
+}
+
+/** A signature written as hex text (a `.sig` file's text, an OCI annotation), trimmed. */
+export function decodeSignatureHex(text: string): Uint8Array {
+  const hex = text.trim();
+  const decoded = hex.length === SIGNATURE_BYTES * 2 ? hexToBytes(hex) : undefined;
+  if (decoded === undefined) throw malformedSignature(text.length);
+  return decoded;
+}
+
 /**
  * Parse a `.sig` file: exactly 64 raw bytes, or 128 hex characters with surrounding
  * whitespace trimmed. Anything else is SIGNATURE_MALFORMED (exit 4).
@@ -80,16 +107,10 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
 export function parseSignature(bytes: Uint8Array): Uint8Array {
   // Exactly 64 bytes is always the raw form: the hex form is at least 128 bytes.
   if (bytes.length === SIGNATURE_BYTES) return new Uint8Array(bytes);
-  if (bytes.length <= MAX_SIGNATURE_FILE_BYTES) {
-    const text = Buffer.from(bytes).toString('latin1').trim();
-    if (text.length === SIGNATURE_BYTES * 2) {
-      const decoded = hexToBytes(text);
-      if (decoded !== undefined) return decoded;
-    }
+  if (bytes.length > MAX_SIGNATURE_FILE_BYTES) throw malformedSignature(bytes.length);
+  try {
+    return decodeSignatureHex(Buffer.from(bytes).toString('latin1'));
+  } catch {
+    throw malformedSignature(bytes.length);
   }
-  throw new VerificationError(
-    'SIGNATURE_MALFORMED',
-    `signature must be ${SIGNATURE_BYTES} raw bytes or ${SIGNATURE_BYTES * 2} hex characters`,
-    { details: { length: bytes.length } },
-  );
 }

@@ -31,13 +31,38 @@ export interface RolloutSchedule {
 export const MAX_WAVES = 32;
 
 /** RFC 3339 §5.6 date-time (with the `T`/`Z` case-insensitivity §5.6 allows). */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+/** The last instant a 4-digit year can name: every time we print stays RFC 3339. */
+const LAST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 const DELAY = /^(\d{1,6})([smhdw])$/;
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
-/** An RFC 3339 date-time → epoch ms, or NaN when it is not one. */
+/**
+ * An RFC 3339 date-time → epoch ms, or NaN when it is not one. The calendar is checked
+ * (§5.7: day within its month, hour 00-23, minute and second 00-59; leap seconds are
+ * not accepted), so `2026-02-30` is refused rather than rolled over to March 2 as
+ * Date.parse would.
+ */
 export function parseRfc3339(text: string): number {
-  return RFC3339.test(text) ? Date.parse(text) : NaN;
+  const m = RFC3339.exec(text);
+  if (m === null) return NaN;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  const [offH, offM] = [Number(m[8] ?? 0), Number(m[9] ?? 0)];
+  const calendar = new Date(Date.UTC(year ?? 0, (month ?? 0) - 1, day ?? 0));
+  if (
+    calendar.getUTCFullYear() !== year ||
+    calendar.getUTCMonth() !== (month ?? 0) - 1 ||
+    calendar.getUTCDate() !== day ||
+    (hour ?? 0) > 23 ||
+    (minute ?? 0) > 59 ||
+    (second ?? 0) > 59 ||
+    offH > 23 ||
+    offM > 59
+  ) {
+    return NaN;
+  }
+  return Date.parse(text);
 }
 
 function invalid(field: string, message: string, value?: unknown): VerificationError {
@@ -97,6 +122,9 @@ export function parseRollout(value: unknown, field = 'rollout'): RolloutSchedule
         `must not be earlier than the wave before (${previous.after})`,
         after,
       );
+    }
+    if (parseRfc3339(start) + afterSeconds * 1000 > LAST_INSTANT_MS) {
+      throw invalid(`${where}.after`, 'opens after the year 9999', after);
     }
     waves.push({ percent, afterSeconds, after: after as string });
   }

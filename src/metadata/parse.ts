@@ -5,19 +5,28 @@
  * Go's `omitempty` would write it). Every rejection is a VerificationError (exit 4)
  * whose code names the problem and whose `details.field` names the field.
  */
-import { parseVersion } from '../config/version.js';
+import { versionProblem } from '../config/version.js';
 import { VerificationError } from '../errors.js';
 import { parseRfc3339, parseRollout } from '../fleet/rollout.js';
-import type { LatestJson, ReleaseMetadata } from './model.js';
+import { perImage, type ArtifactName } from './images.js';
+import {
+  imageWireFields,
+  type ImageIndexRef,
+  type LatestJson,
+  type ReleaseImage,
+  type ReleaseMetadata,
+} from './model.js';
 
 /** docs/design.md §3.3: metadata larger than this is refused. */
 export const MAX_METADATA_BYTES = 64 * 1024;
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
-/** Versions end up in slot `version` files and log lines: keep them to a safe charset. */
-const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 /** Short identifiers (channel, architecture, min version): printable, no spaces. */
 const TOKEN = /^[\x21-\x7e]{1,128}$/;
+/** A board name in `compatible`: what a file name or a device-tree model would use. */
+const BOARD = /^[A-Za-z0-9][A-Za-z0-9._,+-]{0,63}$/;
+/** At most this many board names: the list is read from untrusted-size metadata. */
+export const MAX_COMPATIBLE = 64;
 
 type Json = Record<string, unknown>;
 /** The parser reads only fields of the model (./model.ts). */
@@ -96,20 +105,73 @@ function token(obj: Json, field: Field, pattern: RegExp = TOKEN): string | undef
 }
 
 /**
- * The gates order versions with parseVersion: a version they cannot order is refused
- * here, when the metadata is read, so `kubesolo-release publish`/`verify` (which run
- * this parser) refuse exactly what a device would.
+ * The one version rule (src/config/version.ts): the gates order versions with it, so a
+ * version they cannot order is refused here, when the metadata is read, and
+ * `kubesolo-release publish`/`verify` (which run this parser) refuse what a device would.
  */
-function deviceVersion(value: string, field: Field): void {
-  try {
-    parseVersion(value);
-  } catch (err) {
+function deviceVersion(value: string, field: Field): string {
+  const problem = versionProblem(value);
+  if (problem !== undefined) {
     throw new VerificationError(
       'INVALID_VERSION',
-      `latest.json: ${field} ${JSON.stringify(value.slice(0, 64))} is not a version a device can order: expected [v]MAJOR.MINOR.PATCH[-pre][+build]`,
-      { cause: err, details: { field, value: value.slice(0, 64) } },
+      `latest.json: ${field} ${JSON.stringify(value.slice(0, 64))} is not a version a device can order: ${problem}`,
+      { details: { field, value: value.slice(0, 64) } },
     );
   }
+  return value;
+}
+
+/** `compatible`: a non-empty list of board names, each once. */
+function boards(obj: Json, field: Field): string[] | undefined {
+  const value = obj[field];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_COMPATIBLE) {
+    throw fieldError(field, `must be a list of 1 to ${MAX_COMPATIBLE} board names`, value);
+  }
+  for (const board of value) {
+    if (typeof board !== 'string' || !BOARD.test(board)) {
+      throw fieldError(field, 'holds a board name with characters or a length not allowed', board);
+    }
+  }
+  return [...new Set(value as string[])];
+}
+
+/** One image's fields (`<prefix>_url`, ...; ./model.ts imageWireFields). */
+function image(obj: Json, name: ArtifactName, base: string): ReleaseImage {
+  const f = imageWireFields(name);
+  const img: ReleaseImage = {
+    url: url(obj, f.url, base, true),
+    sha256: sha256(obj, f.sha256),
+  };
+  const size_ = size(obj, f.size);
+  if (size_ !== undefined) img.size = size_;
+  const sig = url(obj, f.signatureUrl, base, false);
+  if (sig !== undefined) img.signatureUrl = sig;
+  const index = imageIndex(obj, f, base);
+  if (index !== undefined) img.index = index;
+  return img;
+}
+
+/** An image's delta index: all three fields or none (it is pinned like the image). */
+function imageIndex(
+  obj: Json,
+  f: ReturnType<typeof imageWireFields>,
+  base: string,
+): ImageIndexRef | undefined {
+  const at = url(obj, f.indexUrl, base, false);
+  const given = [obj[f.indexUrl], obj[f.indexSha256], obj[f.indexSize]].some(
+    (v) => v !== undefined && v !== null && v !== '',
+  );
+  if (!given) return undefined;
+  const indexSize = size(obj, f.indexSize);
+  if (at === undefined || indexSize === undefined) {
+    throw new VerificationError(
+      'METADATA_FIELD_MISSING',
+      `latest.json: ${f.indexUrl}, ${f.indexSha256} and ${f.indexSize} go together`,
+      { details: { field: at === undefined ? f.indexUrl : f.indexSize } },
+    );
+  }
+  return { url: at, sha256: sha256(obj, f.indexSha256), size: indexSize };
 }
 
 function decodeJson(bytes: Uint8Array): Json {
@@ -154,37 +216,26 @@ export function parseReleaseMetadata(
   }
   const obj = decodeJson(bytes);
 
-  const version = requiredString(obj, 'version');
-  if (!VERSION.test(version)) throw fieldError('version', 'is not a valid version', version);
-  deviceVersion(version, 'version');
-
   const metadata: ReleaseMetadata = {
-    version,
-    vmlinuzUrl: url(obj, 'vmlinuz_url', metadataUrl, true),
-    vmlinuzSha256: sha256(obj, 'vmlinuz_sha256'),
-    initramfsUrl: url(obj, 'initramfs_url', metadataUrl, true),
-    initramfsSha256: sha256(obj, 'initramfs_sha256'),
+    version: deviceVersion(requiredString(obj, 'version'), 'version'),
+    images: perImage((name) => image(obj, name, metadataUrl)),
   };
+  const minCompatibleVersion = token(obj, 'min_compatible_version');
+  const minVersion = token(obj, 'min_version');
   const optional: Partial<ReleaseMetadata> = {
-    vmlinuzSigUrl: url(obj, 'vmlinuz_sig_url', metadataUrl, false),
-    vmlinuzSize: size(obj, 'vmlinuz_size'),
-    initramfsSigUrl: url(obj, 'initramfs_sig_url', metadataUrl, false),
-    initramfsSize: size(obj, 'initramfs_size'),
     metadataSigUrl: url(obj, 'metadata_sig_url', metadataUrl, false),
     releaseNotes: optionalString(obj, 'release_notes'),
     releaseDate: optionalString(obj, 'release_date'),
     channel: token(obj, 'channel'),
-    minCompatibleVersion: token(obj, 'min_compatible_version'),
+    minCompatibleVersion:
+      minCompatibleVersion && deviceVersion(minCompatibleVersion, 'min_compatible_version'),
     architecture: token(obj, 'architecture'),
+    compatible: boards(obj, 'compatible'),
     expires: optionalString(obj, 'expires'),
-    minVersion: token(obj, 'min_version'),
+    minVersion: minVersion && deviceVersion(minVersion, 'min_version'),
     rollout:
       obj.rollout === undefined || obj.rollout === null ? undefined : parseRollout(obj.rollout),
   };
-  if (optional.minCompatibleVersion !== undefined) {
-    deviceVersion(optional.minCompatibleVersion, 'min_compatible_version');
-  }
-  if (optional.minVersion !== undefined) deviceVersion(optional.minVersion, 'min_version');
   for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) Object.assign(metadata, { [key]: value });
   }

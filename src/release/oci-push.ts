@@ -5,9 +5,11 @@
  * annotations, that manifest under `TAG-ARCH`, and an image index under `TAG` that
  * gains or replaces this architecture's entry and keeps the others.
  */
-import { serializeLatestJson, type LatestJson } from '../metadata/model.js';
+import { encodeSignature } from '../crypto/keys.js';
+import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
+import { latestJsonOf, serializeLatestJson } from '../metadata/model.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
-import { fleetFieldsJson, type FleetFields } from './fleet-fields.js';
+import { releaseFields, type ReleaseFields } from './fleet-fields.js';
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -29,9 +31,8 @@ import { putManifest, uploadChunked, uploadMonolithic } from './oci-registry-pus
 import {
   ANNOTATION,
   EMPTY_CONFIG_BYTES,
+  IMAGE_LAYER_TYPES,
   KUBESOLO_ARTIFACT,
-  LAYER_INITRAMFS,
-  LAYER_KERNEL,
   LAYER_METADATA,
   OCI_EMPTY,
   OCI_INDEX,
@@ -41,17 +42,14 @@ import { formatReference, isValidTag, parseRegistryReference } from '../transpor
 
 export type UploadMode = 'monolithic' | 'chunked';
 
-export interface OciPushOptions extends FleetFields {
+export interface OciPushOptions extends ReleaseFields {
   registry: string;
   tag: string;
-  kernelPath: string;
-  initramfsPath: string;
+  /** Each image's file on the publisher's disk. */
+  imagePaths: Record<ArtifactName, string>;
   version: string;
-  /** Go architecture name. */
+  /** Go architecture name: the index entry's platform. */
   architecture: string;
-  channel?: string | undefined;
-  minCompatibleVersion?: string | undefined;
-  releaseNotes?: string | undefined;
   /** RFC 3339; default: now. */
   releaseDate?: string | undefined;
   /** Ed25519 private key: signs latest.json and both images. */
@@ -118,36 +116,32 @@ async function describeFile(path: string, name: string): Promise<LocalFile> {
 
 /** Ed25519 over the exact bytes (docs/design.md §3.4), hex-encoded for an annotation. */
 function signHex(key: KeyObject, data: Buffer): string {
-  return signBytes(key, data).toString('hex');
+  return encodeSignature(signBytes(key, data), 'hex').toString('ascii');
 }
 
-/** latest.json for the metadata layer: the agent's fields (docs/design.md §3.3) plus sizes. */
+/**
+ * latest.json for the metadata layer: the layers are content-addressed, so their
+ * digests are the SHA-256 a device checks and their URLs the registry's blob endpoints.
+ */
 export function buildLatestJson(
   o: OciPushOptions,
-  kernel: LocalFile,
-  initramfs: LocalFile,
+  files: Record<ArtifactName, LocalFile>,
   blobUrl: (digest: string) => string,
   releaseDate: string,
   now: Date = new Date(),
 ): Buffer {
-  // The layers are content-addressed: their digests are the SHA-256 a device checks,
-  // and their URLs the registry's blob endpoints.
-  const doc: LatestJson = {
-    version: o.version,
-    vmlinuz_url: blobUrl(kernel.digest),
-    vmlinuz_sha256: kernel.digest.slice('sha256:'.length),
-    vmlinuz_size: kernel.size,
-    initramfs_url: blobUrl(initramfs.digest),
-    initramfs_sha256: initramfs.digest.slice('sha256:'.length),
-    initramfs_size: initramfs.size,
-    architecture: o.architecture,
-    release_date: releaseDate,
-  };
-  if (o.channel) doc.channel = o.channel;
-  if (o.minCompatibleVersion) doc.min_compatible_version = o.minCompatibleVersion;
-  if (o.releaseNotes) doc.release_notes = o.releaseNotes;
-  // `expires` counts from when the metadata is written, as publish's does.
-  return serializeLatestJson({ ...doc, ...fleetFieldsJson(o, now) });
+  return serializeLatestJson(
+    latestJsonOf({
+      version: o.version,
+      images: perImage((name) => ({
+        url: blobUrl(files[name].digest),
+        sha256: files[name].digest.slice('sha256:'.length),
+        size: files[name].size,
+      })),
+      releaseDate,
+      ...releaseFields(o, now),
+    }),
+  );
 }
 
 export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
@@ -180,17 +174,13 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
   const now = (o.now ?? (() => new Date()))();
   const releaseDate = o.releaseDate ?? now.toISOString();
 
-  const kernel = await describeFile(o.kernelPath, 'vmlinuz');
-  const initramfs = await describeFile(o.initramfsPath, 'kubesolo-os.gz');
-  const latest = buildLatestJson(
-    o,
-    kernel,
-    initramfs,
-    (d) => client.apiUrl('blobs', d),
-    releaseDate,
-    now,
-  );
-  refuseWhatDevicesRefuse(latest, client.apiUrl('blobs', kernel.digest), now);
+  const files = {} as Record<ArtifactName, LocalFile>;
+  for (const name of ARTIFACT_NAMES) {
+    files[name] = await describeFile(o.imagePaths[name], imageFile(name));
+  }
+  const blobUrl = (d: string) => client.apiUrl('blobs', d);
+  const latest = buildLatestJson(o, files, blobUrl, releaseDate, now);
+  refuseWhatDevicesRefuse(latest, blobUrl(files.vmlinuz.digest), now);
   const latestFile: LocalFile = {
     name: 'latest.json',
     path: '',
@@ -202,29 +192,9 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     signatures['latest.json'] = signHex(o.signingKey, latest);
     // Image signatures too, so a device with allow_unsigned_metadata=true can still
     // authenticate both images (docs/design.md §3.4). Pure Ed25519 needs the whole message.
-    for (const f of [kernel, initramfs])
-      signatures[f.name] = signHex(o.signingKey, await readFile(f.path));
-  }
-
-  const blobs: PushedBlob[] = [];
-  async function pushBlob(f: LocalFile, bytes?: Buffer): Promise<void> {
-    const existing = await client.locateBlob(f.digest);
-    if (existing) {
-      log.info('blob already in the registry', { name: f.name, digest: f.digest });
-      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: false });
-      return;
+    for (const name of ARTIFACT_NAMES) {
+      signatures[files[name].name] = signHex(o.signingKey, await readFile(files[name].path));
     }
-    const whole = () => bytes ?? createReadStream(f.path);
-    const slice = (start: number, end: number) =>
-      bytes ? bytes.subarray(start, end) : createReadStream(f.path, { start, end: end - 1 });
-    if (mode === 'chunked' && f.size > 0) {
-      const chunks = await uploadChunked(client, f.digest, f.size, chunkSize, slice);
-      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true, chunks });
-    } else {
-      await uploadMonolithic(client, f.digest, f.size, whole);
-      blobs.push({ name: f.name, digest: f.digest, size: f.size, uploaded: true });
-    }
-    log.info('blob uploaded', { name: f.name, digest: f.digest, size: f.size, mode });
   }
 
   const config: LocalFile = {
@@ -233,45 +203,12 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     size: EMPTY_CONFIG_BYTES.length,
     digest: sha256Digest(EMPTY_CONFIG_BYTES),
   };
-  await pushBlob(config, EMPTY_CONFIG_BYTES);
-  await pushBlob(kernel);
-  await pushBlob(initramfs);
-  await pushBlob(latestFile, latest);
-
-  const layer = (f: LocalFile, mediaType: string, sigKey: string): Record<string, unknown> => ({
-    mediaType,
-    digest: f.digest,
-    size: f.size,
-    annotations: {
-      [ANNOTATION.title]: f.name === 'latest.json' ? 'latest.json' : basename(f.name),
-      ...(signatures[f.name] ? { [sigKey]: signatures[f.name] } : {}),
-    },
-  });
-  const annotations: Record<string, string> = {
-    [ANNOTATION.version]: o.version,
-    [ANNOTATION.architecture]: o.architecture,
-    [ANNOTATION.releaseDate]: releaseDate,
-    'org.opencontainers.image.created': releaseDate,
-    'org.opencontainers.image.version': o.version,
-  };
-  if (o.channel) annotations[ANNOTATION.channel] = o.channel;
-  if (o.minCompatibleVersion) annotations[ANNOTATION.minCompatibleVersion] = o.minCompatibleVersion;
-  if (o.releaseNotes) annotations[ANNOTATION.releaseNotes] = o.releaseNotes;
-
-  // OCI image-spec v1.1 manifest.md: an artifact with the empty config descriptor.
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType: KUBESOLO_ARTIFACT,
-    config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
-    layers: [
-      layer(kernel, LAYER_KERNEL, ANNOTATION.signature),
-      layer(initramfs, LAYER_INITRAMFS, ANNOTATION.signature),
-      layer(latestFile, LAYER_METADATA, ANNOTATION.metadataSignature),
-    ],
-    annotations,
-  };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const upload = { client, log, mode, chunkSize };
+  // One after another, config first and latest.json last, as a registry sees them.
+  const blobs = [await pushBlob(upload, config, EMPTY_CONFIG_BYTES)];
+  for (const name of ARTIFACT_NAMES) blobs.push(await pushBlob(upload, files[name]));
+  blobs.push(await pushBlob(upload, latestFile, latest));
+  const manifestBytes = releaseManifest(o, releaseDate, config, files, latestFile, signatures);
   const manifestDigest = await putManifest(client, archTag, OCI_MANIFEST, manifestBytes);
   log.info('manifest pushed', { tag: archTag, digest: manifestDigest });
 
@@ -309,6 +246,83 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     blobs,
     signed: o.signingKey !== undefined,
   };
+}
+
+interface Upload {
+  client: OciClient;
+  log: Logger;
+  mode: UploadMode;
+  chunkSize: number;
+}
+
+/** One blob into the registry, unless it is there already (content-addressed). */
+async function pushBlob(u: Upload, f: LocalFile, bytes?: Buffer): Promise<PushedBlob> {
+  const blob = { name: f.name, digest: f.digest, size: f.size };
+  if (await u.client.locateBlob(f.digest)) {
+    u.log.info('blob already in the registry', { name: f.name, digest: f.digest });
+    return { ...blob, uploaded: false };
+  }
+  const whole = () => bytes ?? createReadStream(f.path);
+  const slice = (start: number, end: number) =>
+    bytes ? bytes.subarray(start, end) : createReadStream(f.path, { start, end: end - 1 });
+  let pushed: PushedBlob;
+  if (u.mode === 'chunked' && f.size > 0) {
+    const chunks = await uploadChunked(u.client, f.digest, f.size, u.chunkSize, slice);
+    pushed = { ...blob, uploaded: true, chunks };
+  } else {
+    await uploadMonolithic(u.client, f.digest, f.size, whole);
+    pushed = { ...blob, uploaded: true };
+  }
+  u.log.info('blob uploaded', { name: f.name, digest: f.digest, size: f.size, mode: u.mode });
+  return pushed;
+}
+
+/**
+ * The per-architecture manifest: OCI image-spec v1.1 manifest.md, an artifact with the
+ * empty config descriptor, one layer per image and the latest.json layer, each with
+ * its signature annotation when signed, and the `io.kubesolo.os.*` annotations.
+ */
+function releaseManifest(
+  o: OciPushOptions,
+  releaseDate: string,
+  config: LocalFile,
+  files: Record<ArtifactName, LocalFile>,
+  latestFile: LocalFile,
+  signatures: Record<string, string>,
+): Buffer {
+  const layer = (f: LocalFile, mediaType: string, sigKey: string): Record<string, unknown> => ({
+    mediaType,
+    digest: f.digest,
+    size: f.size,
+    annotations: {
+      [ANNOTATION.title]: f.name === 'latest.json' ? 'latest.json' : basename(f.name),
+      ...(signatures[f.name] ? { [sigKey]: signatures[f.name] } : {}),
+    },
+  });
+  const annotations: Record<string, string> = {
+    [ANNOTATION.version]: o.version,
+    [ANNOTATION.architecture]: o.architecture,
+    [ANNOTATION.releaseDate]: releaseDate,
+    'org.opencontainers.image.created': releaseDate,
+    'org.opencontainers.image.version': o.version,
+  };
+  if (o.channel) annotations[ANNOTATION.channel] = o.channel;
+  if (o.minCompatibleVersion) annotations[ANNOTATION.minCompatibleVersion] = o.minCompatibleVersion;
+  if (o.releaseNotes) annotations[ANNOTATION.releaseNotes] = o.releaseNotes;
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: KUBESOLO_ARTIFACT,
+    config: { mediaType: OCI_EMPTY, digest: config.digest, size: config.size },
+    layers: [
+      ...ARTIFACT_NAMES.map((name) =>
+        layer(files[name], IMAGE_LAYER_TYPES[name], ANNOTATION.signature),
+      ),
+      layer(latestFile, LAYER_METADATA, ANNOTATION.metadataSignature),
+    ],
+    annotations,
+  };
+  return Buffer.from(JSON.stringify(manifest));
 }
 
 /**

@@ -20,15 +20,18 @@ import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
-import { bytesToHex, publicKeyBytes } from '../crypto/keys.js';
+import { bytesToHex, encodeSignature, publicKeyBytes } from '../crypto/keys.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
-import { METADATA_FILE, serializeLatestJson, type LatestJson } from '../metadata/model.js';
-import { fleetFieldsJson, rfc3339, type FleetFields } from './fleet-fields.js';
+import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
+import {
+  latestJsonOf,
+  METADATA_FILE,
+  serializeLatestJson,
+  type LatestJson,
+} from '../metadata/model.js';
+import { releaseFields, rfc3339, type ReleaseFields } from './fleet-fields.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
-import { signBytes, verifyBytes, encodeSignature } from './sign.js';
-
-export const KERNEL_FILE = 'vmlinuz';
-export const INITRAMFS_FILE = 'kubesolo-os.gz';
+import { signBytes, verifyBytes } from './sign.js';
 
 /**
  * latest.json as `publish` writes it: the model (src/metadata/model.ts) with the
@@ -47,19 +50,21 @@ export type PublishedLatestJson = LatestJson &
     >
   >;
 
+/** The command-line flag that names each image's file (`--kernel`, `--initramfs`). */
+export const IMAGE_FLAG: Record<ArtifactName, string> = {
+  vmlinuz: 'kernel',
+  initramfs: 'initramfs',
+};
+
 export type PublishStep =
   'staged' | 'version-in-place' | 'metadata-in-place' | 'metadata-sig-copied';
 
-export interface PublishOptions extends FleetFields {
+export interface PublishOptions extends ReleaseFields {
   key: KeyObject;
   version: string;
-  kernelPath: string;
-  initramfsPath: string;
+  /** Each image's file on the publisher's disk. */
+  imagePaths: Record<ArtifactName, string>;
   outDir: string;
-  channel?: string;
-  architecture?: string;
-  minCompatibleVersion?: string;
-  releaseNotes?: string;
   /** Absolute base URL of OUT; without it URLs are relative to latest.json. */
   baseUrl?: string;
   /** Replace an existing version folder. */
@@ -76,18 +81,7 @@ export interface PublishResult {
   publicKeyHex: string;
 }
 
-// A version names a folder and a URL path segment: keep it to characters that are
-// safe in both, and never `.`/`..`.
-const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-
 function checkOptions(o: PublishOptions): void {
-  if (!VERSION_RE.test(o.version)) {
-    throw new UsageError(
-      'INVALID_VERSION',
-      `--release-version must start with a letter or digit and use only letters, digits and . _ + - (got '${o.version}')`,
-      { details: { version: o.version } },
-    );
-  }
   if (o.channel !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.channel)) {
     throw new UsageError('INVALID_CHANNEL', `invalid --channel '${o.channel}'`);
   }
@@ -145,32 +139,27 @@ function urlFor(baseUrl: string | undefined, rel: string): string {
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+/** The release's latest.json: its images in OUT/<version>/, URLs relative or under --base-url. */
 export function buildMetadata(
   o: PublishOptions,
-  kernel: Uint8Array,
-  initramfs: Uint8Array,
+  images: Record<ArtifactName, Uint8Array>,
   now: Date,
 ): PublishedLatestJson {
   const dir = encodeURIComponent(o.version);
   const url = (file: string) => urlFor(o.baseUrl, `${dir}/${file}`);
-  const meta: PublishedLatestJson = {
+  // Every field PublishedLatestJson requires is set here (test/metadata/model.test.ts).
+  return latestJsonOf({
     version: o.version,
-    vmlinuz_url: url(KERNEL_FILE),
-    vmlinuz_sha256: sha256(kernel),
-    vmlinuz_sig_url: url(`${KERNEL_FILE}.sig`),
-    vmlinuz_size: kernel.length,
-    initramfs_url: url(INITRAMFS_FILE),
-    initramfs_sha256: sha256(initramfs),
-    initramfs_sig_url: url(`${INITRAMFS_FILE}.sig`),
-    initramfs_size: initramfs.length,
-    metadata_sig_url: url(`${METADATA_FILE}.sig`),
-    release_date: rfc3339(now),
-  };
-  if (o.releaseNotes !== undefined) meta.release_notes = o.releaseNotes;
-  if (o.channel !== undefined) meta.channel = o.channel;
-  if (o.minCompatibleVersion !== undefined) meta.min_compatible_version = o.minCompatibleVersion;
-  if (o.architecture !== undefined) meta.architecture = o.architecture;
-  return { ...meta, ...fleetFieldsJson(o, now) };
+    images: perImage((name) => ({
+      url: url(imageFile(name)),
+      sha256: sha256(images[name]),
+      signatureUrl: url(`${imageFile(name)}.sig`),
+      size: images[name].length,
+    })),
+    metadataSigUrl: url(`${METADATA_FILE}.sig`),
+    releaseDate: rfc3339(now),
+    ...releaseFields(o, now),
+  }) as PublishedLatestJson;
 }
 
 export async function publishRelease(o: PublishOptions): Promise<PublishResult> {
@@ -179,8 +168,17 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
   const now = (o.clock ?? systemClock).now();
   // Read each input once: the bytes hashed and signed are the bytes written, even if
   // the source file changes while we run.
-  const kernel = await readInput(o.kernelPath, '--kernel');
-  const initramfs = await readInput(o.initramfsPath, '--initramfs');
+  const images = {} as Record<ArtifactName, Buffer>;
+  for (const name of ARTIFACT_NAMES) {
+    images[name] = await readInput(o.imagePaths[name], `--${IMAGE_FLAG[name]}`);
+  }
+
+  const meta = buildMetadata(o, images, now);
+  const metaBytes = serializeLatestJson(meta);
+  // What a device would refuse is refused before anything is written: the version by
+  // the one version rule among the rest, before it names a folder (no `/`, `..`).
+  // Relative URLs resolve against wherever OUT is served; any http: base will do.
+  refuseWhatDevicesRefuse(metaBytes, o.baseUrl ?? 'http://release.invalid/latest.json', now);
 
   await mkdir(o.outDir, { recursive: true });
   const versionDir = join(o.outDir, o.version);
@@ -193,21 +191,16 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
     );
   }
 
-  const meta = buildMetadata(o, kernel, initramfs, now);
-  const metaBytes = serializeLatestJson(meta);
-  // Relative URLs resolve against wherever OUT is served; any http: base will do.
-  refuseWhatDevicesRefuse(metaBytes, o.baseUrl ?? 'http://release.invalid/latest.json', now);
-  const kernelSig = signBytes(o.key, kernel);
-  const initramfsSig = signBytes(o.key, initramfs);
+  const imageSigs = perImage((name) => signBytes(o.key, images[name]));
   // docs/design.md §3.4: the metadata is signed last, over its exact bytes as served.
   const metaSig = signBytes(o.key, metaBytes);
   // Check our own work with the public half before anything goes live.
   const pub = createPublicKey(o.key);
-  for (const [data, sig] of [
-    [kernel, kernelSig],
-    [initramfs, initramfsSig],
+  const signed: [Uint8Array, Uint8Array][] = [
+    ...ARTIFACT_NAMES.map((name): [Uint8Array, Uint8Array] => [images[name], imageSigs[name]]),
     [metaBytes, metaSig],
-  ] as const) {
+  ];
+  for (const [data, sig] of signed) {
     if (!verifyBytes(pub, data, sig)) {
       throw new OperationError('SELF_CHECK_FAILED', 'a signature did not verify with its own key');
     }
@@ -221,10 +214,10 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
   try {
     await mkdir(stagedVersion);
     const files: [string, Uint8Array][] = [
-      [KERNEL_FILE, kernel],
-      [`${KERNEL_FILE}.sig`, encodeSignature(kernelSig, 'hex')],
-      [INITRAMFS_FILE, initramfs],
-      [`${INITRAMFS_FILE}.sig`, encodeSignature(initramfsSig, 'hex')],
+      ...ARTIFACT_NAMES.flatMap((name): [string, Uint8Array][] => [
+        [imageFile(name), images[name]],
+        [`${imageFile(name)}.sig`, encodeSignature(imageSigs[name], 'hex')],
+      ]),
       [`${METADATA_FILE}.sig`, encodeSignature(metaSig, 'hex')],
     ];
     for (const [name, data] of files) await atomicWriteFile(join(stagedVersion, name), data);

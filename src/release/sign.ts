@@ -5,10 +5,9 @@
  */
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { encodeSignature, type SignatureEncoding } from '../crypto/keys.js';
 import { OperationError } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
-
-export type SignatureEncoding = 'hex' | 'raw';
 
 /**
  * Sign `data`. Node's one-shot `crypto.sign` with a `null` algorithm is pure Ed25519;
@@ -21,16 +20,6 @@ export function signBytes(key: KeyObject, data: Uint8Array): Buffer {
 
 export function verifyBytes(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
   return signature.length === 64 && cryptoVerify(null, data, key, signature);
-}
-
-/**
- * Exactly 128 hex characters with no newline, or exactly 64 bytes: the two forms
- * docs/design.md §3.4 names, so an agent that does not trim whitespace still reads it.
- */
-export function encodeSignature(signature: Uint8Array, encoding: SignatureEncoding): Buffer {
-  return encoding === 'hex'
-    ? Buffer.from(Buffer.from(signature).toString('hex'), 'ascii')
-    : Buffer.from(signature);
 }
 
 export interface SignedFile {

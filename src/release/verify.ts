@@ -16,7 +16,8 @@ import type { Clock } from '../clock.js';
 import { UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createHttpUpdateSource, type TransportLimits } from '../transport/http-source.js';
-import type { ArtifactName, ProgressEvent, StagedArtifact } from '../transport/source.js';
+import type { ProgressEvent, StagedArtifact } from '../transport/source.js';
+import { ARTIFACT_NAMES } from '../metadata/images.js';
 import { METADATA_FILE, type ReleaseMetadata } from '../metadata/model.js';
 import { metadataUrlFor } from '../metadata/url.js';
 import { createStaticServer, listen } from './serve.js';
@@ -43,8 +44,6 @@ export interface VerifyResult {
   metadataSigned: boolean;
   artifacts: Pick<StagedArtifact, 'artifact' | 'size' | 'sha256' | 'signatureVerified'>[];
 }
-
-const ARTIFACTS: ArtifactName[] = ['vmlinuz', 'initramfs'];
 
 const isUrl = (t: string): boolean => /^https?:\/\//i.test(t);
 
@@ -83,7 +82,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
     const release = await source.fetchRelease();
     o.onMetadata?.(release.metadata, release.metadataSigned, metadataUrl);
     const artifacts: VerifyResult['artifacts'] = [];
-    for (const artifact of ARTIFACTS) {
+    for (const artifact of ARTIFACT_NAMES) {
       const s = await source.stage(release, artifact, {
         stagingDir: staging,
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),

@@ -152,7 +152,7 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
       await assertDistinctDevices(slot);
       return withSlot(slot, 'rw', async (dir) =>
         fn({
-          incomingDir: await ensureIncomingDir(dir),
+          incomingDir: await ensureIncomingDir(dir, log),
           install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
         }),
       );

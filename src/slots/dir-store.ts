@@ -12,7 +12,7 @@ import type { Slot } from '../bootenv/types.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
-import { assertDistinctSlotDirs } from './slot-identity.js';
+import { assertDistinctSlotDirs, assertSlotDirsApartOnDisk } from './slot-identity.js';
 import {
   dirFreeBytes,
   ensureIncomingDir,
@@ -27,6 +27,8 @@ import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './type
 
 export interface DirSlotStoreOptions {
   log?: Logger;
+  /** The agent's own files (under --root): no slot directory may hold or contain one. */
+  agentFiles?: readonly string[];
   /** Fault-injection hook (tests). */
   onWriteStep?: SlotWriteOptions['onStep'];
 }
@@ -37,6 +39,11 @@ export function createDirSlotStore(
 ): SlotStore {
   const log = options.log ?? silentLogger;
   const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
+  /** Before any write: not the other slot's storage, not a home of the agent's files. */
+  async function assertWritable(slot: Slot): Promise<void> {
+    await assertDistinctSlotDirs(dirs, slot);
+    await assertSlotDirsApartOnDisk(dirs, options.agentFiles ?? []);
+  }
   async function ensure(slot: Slot): Promise<string> {
     const dir = dirs[slot];
     try {
@@ -57,15 +64,15 @@ export function createDirSlotStore(
     async openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T> {
       const dir = await ensure(slot);
       // Prove the target is not the running slot (same directory or inode) before any write.
-      await assertDistinctSlotDirs(dirs, slot);
+      await assertWritable(slot);
       return fn({
-        incomingDir: await ensureIncomingDir(dir),
+        incomingDir: await ensureIncomingDir(dir, log),
         install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
       });
     },
     async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
       const dir = await ensure(slot);
-      await assertDistinctSlotDirs(dirs, slot);
+      await assertWritable(slot);
       await writeSlotDir(dir, image, expected, writeOptions);
     },
     async verify(slot, expected) {

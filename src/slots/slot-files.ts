@@ -13,9 +13,9 @@
  *      left: ENOSPC here leaves the old image untouched).
  *   2. remove the old `version` and fsync the directory: the slot is now "not
  *      bootable" to the agent until step 5.
- *   3. rename the kernel and the initramfs from the incoming directory over the old
- *      ones; fsync both directories.
- *   4. read both files back once from the medium (read-back.ts) and compare with the
+ *   3. rename each image (kernel, initramfs: src/metadata/images.ts) from the incoming
+ *      directory over the old one; fsync both directories.
+ *   4. read every image back once from the medium (src/fs/read-back.ts) and compare with the
  *      expected digests; a read-back the download already did of the very same file
  *      (same inode, trailing its writes) is compared instead of reading it again. A
  *      mismatch stops here and leaves the slot without `version`: not bootable.
@@ -25,14 +25,17 @@
 import { existingAncestor } from '../fs/existing-ancestor.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { link, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
+import { ensureRealDir, entryAt, isRealDir, regularFileSize } from '../fs/no-follow.js';
 import type { Logger } from '../log.js';
-import { readBackSha256, type ReadBack } from './read-back.js';
-import { SLOT_FILES, type SlotDigests, type SlotImageSource } from './types.js';
+import { readBackSha256, type ReadBack } from '../fs/read-back.js';
+import { versionProblem } from '../config/version.js';
+import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
+import { SLOT_FILES, VERSION_FILE, type SlotDigests, type SlotImageSource } from './types.js';
 
 /**
  * The directory inside a slot where new images are downloaded (partial files, their
@@ -43,12 +46,10 @@ export const INCOMING_DIR = '.incoming';
 
 /** Steps of writing a slot, for fault injection in tests (the hook runs after each). */
 export type SlotWriteStep =
-  | 'temp-kernel'
-  | 'temp-initramfs'
+  | `temp-${ArtifactName}`
   | 'temp-version'
   | 'old-version-removed'
-  | 'kernel-renamed'
-  | 'initramfs-renamed'
+  | `${ArtifactName}-renamed`
   | 'verified'
   | 'version-renamed';
 
@@ -61,16 +62,16 @@ export interface SlotWriteOptions {
 const COPY_CHUNK = 1 << 20;
 const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
-/** A version string we can write as the one-line `version` file (docs/design.md §3.1). */
+/** A version we can write as the one-line `version` file: the one version rule. */
 export function checkVersion(version: string): string {
-  const v = version.trim();
-  if (v === '' || /[\r\n\0]/.test(v) || v.length > 128) {
+  const problem = versionProblem(version);
+  if (problem !== undefined) {
     throw new OperationError(
       'SLOT_INVALID_VERSION',
-      `not a usable version string: ${JSON.stringify(version)}`,
+      `not a usable version string: ${JSON.stringify(version.slice(0, 64))} (${problem})`,
     );
   }
-  return v;
+  return version;
 }
 
 function writeError(err: unknown, dir: string, what: string): Error {
@@ -90,11 +91,22 @@ function writeError(err: unknown, dir: string, what: string): Error {
   });
 }
 
-/** The slot's incoming directory, created if needed. */
-export async function ensureIncomingDir(dir: string): Promise<string> {
+/**
+ * The slot's incoming directory, created if needed: a real directory inside the slot.
+ * Anything else found at its name (a symbolic link to the running slot or elsewhere, a
+ * file) is removed, the entry only, and logged: following it would download, rename
+ * and clean up in whatever it points at (docs/operating.md "Links inside a slot").
+ */
+export async function ensureIncomingDir(dir: string, log?: Logger): Promise<string> {
   const incoming = join(dir, INCOMING_DIR);
   try {
-    await mkdir(incoming, { recursive: true, mode: 0o700 });
+    const { replaced } = await ensureRealDir(incoming, 0o700);
+    if (replaced !== undefined) {
+      log?.warn(`replaced a ${replaced.kind} at the slot's incoming directory`, {
+        path: incoming,
+        ...(replaced.target !== undefined ? { target: replaced.target } : {}),
+      });
+    }
   } catch (err) {
     throw writeError(err, dir, 'the incoming directory');
   }
@@ -142,32 +154,24 @@ export async function writeSlotDir(
   const step = options.onStep ?? (() => undefined);
   checkVersion(image.version);
   const incoming = await ensureIncomingDir(dir);
-  const copies = {
-    kernel: join(incoming, tempFileName(SLOT_FILES.kernel)),
-    initramfs: join(incoming, tempFileName(SLOT_FILES.initramfs)),
-  };
+  const copies = perImage((name) => join(incoming, tempFileName(imageFile(name))));
   try {
-    await removeStaleTempFiles(incoming, [SLOT_FILES.kernel, SLOT_FILES.initramfs]);
-    for (const part of ['kernel', 'initramfs'] as const) {
-      const src = part === 'kernel' ? image.kernelPath : image.initramfsPath;
-      const want = part === 'kernel' ? expected.kernelSha256 : expected.initramfsSha256;
-      const got = await copyHashed(src, copies[part]);
+    await removeStaleTempFiles(incoming, ARTIFACT_NAMES.map(imageFile));
+    for (const name of ARTIFACT_NAMES) {
+      const src = image.files[name];
+      const want = expected[name];
+      const got = await copyHashed(src, copies[name]);
       if (got !== want.toLowerCase()) {
         throw new VerificationError(
           'SLOT_VERIFY_FAILED',
-          `staged ${SLOT_FILES[part]} does not match its expected SHA-256; nothing was installed`,
+          `staged ${imageFile(name)} does not match its expected SHA-256; nothing was installed`,
           { details: { file: src, expected: want, actual: got, phase: 'source' } },
         );
       }
-      step(part === 'kernel' ? 'temp-kernel' : 'temp-initramfs', dir);
+      step(`temp-${name}`, dir);
     }
     await fsyncDir(incoming);
-    await installSlotDir(
-      dir,
-      { kernelPath: copies.kernel, initramfsPath: copies.initramfs, version: image.version },
-      expected,
-      options,
-    );
+    await installSlotDir(dir, { files: copies, version: image.version }, expected, options);
   } catch (err) {
     await Promise.all(Object.values(copies).map((t) => unlink(t).catch(() => undefined)));
     throw writeError(err, dir, `version ${image.version}`);
@@ -207,19 +211,22 @@ export async function installSlotDir(
 ): Promise<void> {
   const step = options.onStep ?? (() => undefined);
   const version = checkVersion(image.version);
-  const tempVersion = join(dir, tempFileName(SLOT_FILES.version));
-  const finals = {
-    kernel: join(dir, SLOT_FILES.kernel),
-    initramfs: join(dir, SLOT_FILES.initramfs),
-    version: join(dir, SLOT_FILES.version),
-  };
+  const tempVersion = join(dir, tempFileName(VERSION_FILE));
+  const versionPath = join(dir, VERSION_FILE);
   const cleanup = () => unlink(tempVersion).catch(() => undefined);
 
   // 1. The only allocation left: the version file. Both images must be there first,
   // or removing the old version below would leave the slot unbootable for nothing.
   try {
-    await removeStaleTempFiles(dir, Object.values(SLOT_FILES));
-    for (const path of [image.kernelPath, image.initramfsPath]) await stat(path);
+    await removeStaleTempFiles(dir, SLOT_FILES);
+    for (const path of Object.values(image.files)) {
+      // The verified download itself, never a link put in its place.
+      if ((await regularFileSize(path)) === undefined) {
+        throw new OperationError('SLOT_WRITE_FAILED', `${path} is not a regular file`, {
+          details: { file: path },
+        });
+      }
+    }
     const vf = await open(tempVersion, 'wx', 0o644);
     try {
       await vf.writeFile(`${version}\n`);
@@ -236,17 +243,19 @@ export async function installSlotDir(
   // 2.–3. Swap in: from here on the old image is gone, and the slot is incomplete
   // (no `version`) until step 5.
   try {
-    await unlink(finals.version).catch((err: unknown) => {
+    await unlink(versionPath).catch((err: unknown) => {
       if (errnoCode(err) !== 'ENOENT') throw err;
     });
     await fsyncDir(dir);
     step('old-version-removed', dir);
-    await replaceKeepingSource(image.kernelPath, finals.kernel);
-    step('kernel-renamed', dir);
-    await replaceKeepingSource(image.initramfsPath, finals.initramfs);
-    step('initramfs-renamed', dir);
+    for (const name of ARTIFACT_NAMES) {
+      await replaceKeepingSource(image.files[name], join(dir, imageFile(name)));
+      step(`${name}-renamed`, dir);
+    }
     await fsyncDir(dir);
-    await fsyncDir(dirname(image.initramfsPath));
+    for (const source of new Set(Object.values(image.files).map((f) => dirname(f)))) {
+      await fsyncDir(source);
+    }
   } catch (err) {
     await cleanup();
     throw writeError(err, dir, `version ${version}`);
@@ -267,7 +276,7 @@ export async function installSlotDir(
 
   // 5. Mark the slot complete.
   try {
-    await rename(tempVersion, finals.version);
+    await rename(tempVersion, versionPath);
     await fsyncDir(dir);
     step('version-renamed', dir);
   } catch (err) {
@@ -300,19 +309,24 @@ export async function verifySlotDir(
   done: SlotImageSource['readBack'] = {},
 ): Promise<boolean> {
   let direct = true;
-  for (const part of ['kernel', 'initramfs'] as const) {
-    const path = join(dir, SLOT_FILES[part]);
-    const want = (
-      part === 'kernel' ? expected.kernelSha256 : expected.initramfsSha256
-    ).toLowerCase();
+  for (const name of ARTIFACT_NAMES) {
+    const path = join(dir, imageFile(name));
+    const want = expected[name].toLowerCase();
     let got: string;
     try {
-      const read = (await sameFile(path, done[part])) ?? (await readBackSha256(path));
+      const read = (await sameFile(path, done[name])) ?? (await readBackSha256(path));
       got = read.sha256;
       direct &&= read.direct;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
         throw new VerificationError('SLOT_VERIFY_FAILED', `${path} is missing`, {
+          cause: err,
+          details: { file: path, phase: 'readback' },
+        });
+      }
+      if (errnoCode(err) === 'ELOOP') {
+        // Never followed: the slot does not hold the image, a link does.
+        throw new VerificationError('SLOT_VERIFY_FAILED', `${path} is a symbolic link`, {
           cause: err,
           details: { file: path, phase: 'readback' },
         });
@@ -341,20 +355,24 @@ async function sameFile(
   earlier: ReadBack | undefined,
 ): Promise<ReadBack | undefined> {
   if (earlier === undefined) return undefined;
-  const now = await stat(path);
-  return now.dev === earlier.dev && now.ino === earlier.ino && now.size === earlier.size
+  const now = await entryAt(path);
+  return now?.isFile() &&
+    now.dev === earlier.dev &&
+    now.ino === earlier.ino &&
+    now.size === earlier.size
     ? earlier
     : undefined;
 }
 
 /** The trimmed `version` file, or undefined when there is none. */
 export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
-  const path = join(dir, SLOT_FILES.version);
+  const path = join(dir, VERSION_FILE);
   try {
-    const v = (await readControlText(path, { maxBytes: 4096 })).trim();
+    const v = (await readControlText(path, { maxBytes: 4096, noFollow: true })).trim();
     return v === '' ? undefined : v;
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+    // A link is no `version` the agent wrote (it writes a file, renamed into place).
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(err) ?? '')) return undefined;
     throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
       cause: err,
       details: { file: path, errno: errnoCode(err) },
@@ -362,16 +380,12 @@ export async function readSlotDirVersion(dir: string): Promise<string | undefine
   }
 }
 
-/** A kernel, an initramfs (both non-empty files) and a version: something GRUB could boot. */
+/** Every image (non-empty regular files) and a version: something GRUB could boot. */
 export async function slotDirBootable(dir: string): Promise<boolean> {
   if ((await readSlotDirVersion(dir)) === undefined) return false;
-  for (const name of [SLOT_FILES.kernel, SLOT_FILES.initramfs]) {
-    try {
-      const s = await stat(join(dir, name));
-      if (!s.isFile() || s.size === 0) return false;
-    } catch {
-      return false;
-    }
+  for (const name of ARTIFACT_NAMES) {
+    const size = await regularFileSize(join(dir, imageFile(name))).catch(() => undefined);
+    if (size === undefined || size === 0) return false;
   }
   return true;
 }
@@ -397,6 +411,8 @@ export async function dirFreeBytes(dir: string): Promise<number> {
 
 async function emptyIncomingDir(dir: string): Promise<void> {
   const incoming = join(dir, INCOMING_DIR);
+  // Only a real directory is emptied: never what a link there points at.
+  if (!(await isRealDir(incoming))) return;
   const names = await readdir(incoming).catch(() => [] as string[]);
   await Promise.all(names.map((n) => rm(join(incoming, n), { recursive: true, force: true })));
 }
@@ -404,11 +420,11 @@ async function emptyIncomingDir(dir: string): Promise<void> {
 /** Bytes in the slot's incoming directory (0 when there is none). */
 async function incomingBytes(dir: string): Promise<number> {
   const incoming = join(dir, INCOMING_DIR);
+  if (!(await isRealDir(incoming).catch(() => false))) return 0;
   const names = await readdir(incoming).catch(() => [] as string[]);
   let total = 0;
   for (const name of names) {
-    const s = await stat(join(incoming, name)).catch(() => undefined);
-    if (s?.isFile()) total += s.size;
+    total += (await regularFileSize(join(incoming, name)).catch(() => undefined)) ?? 0;
   }
   return total;
 }

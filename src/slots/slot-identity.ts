@@ -60,6 +60,107 @@ export function assertSlotKeysDistinct(keys: {
   }
 }
 
+function overlaps(what: string, details: Record<string, unknown>): ConfigError {
+  return new ConfigError(
+    'SLOT_DIR_OVERLAPS',
+    `${what}; a slot directory must be a directory of its own (writing a slot renames, replaces and removes files in it)`,
+    { details },
+  );
+}
+
+/** `inner` is `outer` or lies under it (both absolute, normalised). */
+function within(inner: string, outer: string): boolean {
+  return inner === outer || outer === '/' || inner.startsWith(`${outer}/`);
+}
+
+/**
+ * The first conflict between slot directories and the agent's own files (update.conf,
+ * the state directory, grubenv, the key), all absolute and normalised: a slot that is
+ * or contains one (`slot_b_dir=/`, `/etc/kubesolo`, `/boot/grub`), or a slot inside the
+ * other slot. Undefined when there is none.
+ */
+function slotDirConflict(
+  slots: Partial<Record<Slot, string>>,
+  agentFiles: readonly string[],
+): ConfigError | undefined {
+  for (const slot of ['A', 'B'] as const) {
+    const dir = slots[slot];
+    if (dir === undefined) continue;
+    const key = `slot_${slot.toLowerCase()}_dir=${dir}`;
+    const file = agentFiles.find((f) => within(f, dir));
+    if (file !== undefined) {
+      return overlaps(`${key} holds the agent's own ${file}`, { key, dir, file });
+    }
+    const other = slots[otherSlot(slot)];
+    if (other !== undefined && other !== dir && within(other, dir)) {
+      return overlaps(`${key} contains the other slot's directory ${other}`, { key, dir, other });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The agent's own files (device paths), which no slot directory may hold or contain:
+ * update.conf, the state directory (state, lock, floor, fleet files), grubenv, the key.
+ * Relative paths (a `--conf` typed by hand) are left to the on-disk check.
+ */
+export function agentFiles(
+  settings: { grubenv: string; pubkey?: string | undefined },
+  paths: { config: string; state: string },
+): string[] {
+  return [paths.config, posix.dirname(paths.state), settings.grubenv, settings.pubkey].filter(
+    (p): p is string => p !== undefined && p.startsWith('/'),
+  );
+}
+
+/**
+ * Refuse slot directories (configuration values, device paths) that are or contain the
+ * agent's own files (agentFiles), or each other: seen in the keys alone, at load time
+ * and in cloud-init (SLOT_DIR_OVERLAPS, exit 2).
+ */
+export function assertSlotDirsApart(
+  keys: { slotADir?: string | undefined; slotBDir?: string | undefined },
+  agentFiles: readonly string[],
+): void {
+  const norm = (p: string | undefined) => (p === undefined ? undefined : posix.resolve('/', p));
+  const err = slotDirConflict(
+    { A: norm(keys.slotADir), B: norm(keys.slotBDir) },
+    agentFiles.map((f) => posix.resolve('/', f)),
+  );
+  if (err !== undefined) throw err;
+}
+
+/** `path` resolved through links, or its parent's when it does not exist yet. */
+async function resolvedPath(path: string): Promise<string | undefined> {
+  for (const [p, rest] of [
+    [path, ''],
+    [posix.dirname(path), posix.basename(path)],
+  ] as const) {
+    try {
+      return posix.join(await realpath(p), rest);
+    } catch {
+      // try the parent
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The same rule on disk, before a write: the directories as they resolve (links, bind
+ * mounts of the same path, `..`), against the agent's files as they resolve.
+ */
+export async function assertSlotDirsApartOnDisk(
+  dirs: Record<Slot, string>,
+  agentFiles: readonly string[],
+): Promise<void> {
+  const [a, b] = await Promise.all([resolvedPath(dirs.A), resolvedPath(dirs.B)]);
+  const files = (await Promise.all(agentFiles.map(resolvedPath))).filter(
+    (f): f is string => f !== undefined,
+  );
+  const err = slotDirConflict({ A: a, B: b }, files);
+  if (err !== undefined) throw err;
+}
+
 interface DirIdentity {
   path: string;
   dev: bigint;

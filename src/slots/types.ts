@@ -3,32 +3,29 @@
  * partitions by label; `dir` uses plain directories.
  */
 import type { Slot } from '../bootenv/types.js';
-import type { ReadBack } from './read-back.js';
+import { ARTIFACT_NAMES, imageFile, type ArtifactName } from '../metadata/images.js';
+import type { ReadBack } from '../fs/read-back.js';
 
-/** File names inside a slot (docs/design.md §1). */
-export const SLOT_FILES = {
-  kernel: 'vmlinuz',
-  initramfs: 'kubesolo-os.gz',
-  version: 'version',
-} as const;
+/** The file that marks a slot complete and names its release (docs/design.md §1). */
+export const VERSION_FILE = 'version';
+
+/** Every file a slot holds: each image under its file name (src/metadata/images.ts), and `version`. */
+export const SLOT_FILES: readonly string[] = [...ARTIFACT_NAMES.map(imageFile), VERSION_FILE];
 
 export interface SlotImageSource {
-  /** Verified files: in the slot's incoming directory for install(), anywhere for write(). */
-  kernelPath: string;
-  initramfsPath: string;
+  /** Each image's verified file: in the slot's incoming directory for install(), anywhere for write(). */
+  files: Record<ArtifactName, string>;
   version: string;
   /**
-   * Read-backs already done while the files were downloaded (read-back.ts,
+   * Read-backs already done while the files were downloaded (src/fs/read-back.ts,
    * TrailingReadBack). install() uses one instead of reading the file again only when
    * it is of the very file installed (same inode and size); otherwise it reads back.
    */
-  readBack?: { kernel?: ReadBack | undefined; initramfs?: ReadBack | undefined };
+  readBack?: Partial<Record<ArtifactName, ReadBack | undefined>>;
 }
 
-export interface SlotDigests {
-  kernelSha256: string;
-  initramfsSha256: string;
-}
+/** Each image's SHA-256 (lowercase hex). */
+export type SlotDigests = Record<ArtifactName, string>;
 
 /** An open slot (a block slot stays mounted) while a new image is downloaded into it. */
 export interface SlotWriter {

@@ -14,8 +14,9 @@ import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
-import type { ReleaseMetadata } from '../metadata/model.js';
-import { decideTrust, wantsSignatures, type TrustRefusal } from '../trust/decide.js';
+import { perImage, type ArtifactName } from '../metadata/images.js';
+import type { ReleaseImage } from '../metadata/model.js';
+import { wantsSignatures } from '../trust/decide.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
@@ -24,9 +25,9 @@ import {
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
-  type TrustedKeyOptions,
+  trustFetchedRelease,
+  type TrustOptions,
   type TransportLimits,
-  type ArtifactName,
   type ImageSignaturePolicy,
   type Release,
   type ReleaseArtifact,
@@ -37,11 +38,9 @@ import {
 
 export type { TransportLimits };
 
-export interface HttpUpdateSourceOptions extends TrustedKeyOptions {
+export interface HttpUpdateSourceOptions extends TrustOptions {
   /** URL of latest.json (http: or https:, no credentials). */
   metadataUrl: string;
-  /** `allow_unsigned_metadata`: accept unsigned latest.json if both images are signed. */
-  allowUnsignedMetadata?: boolean;
   /** When image signatures are checked (default `when-unpinned`). */
   imageSignatures?: ImageSignaturePolicy;
   /** Extra CA bundle (PEM) for a private HTTPS server (`ca_file`). */
@@ -82,125 +81,116 @@ export function checkServerUrl(url: string, what = 'server URL'): URL {
   return parsed;
 }
 
+/** What a small fetch (the metadata, a signature) needs: the source's connection. */
+interface SmallFetch {
+  dispatcher: Dispatcher;
+  limits: TransportLimits;
+  log: Logger;
+}
+
+/** A small document, whole, bounded by `maxBytes`, retried as the transport retries. */
+function fetchSmall(
+  ctx: SmallFetch,
+  url: string,
+  maxBytes: number,
+  tooLargeCode: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  return withRetry(
+    () =>
+      fetchBytes(url, {
+        dispatcher: ctx.dispatcher,
+        maxRedirects: ctx.limits.maxRedirects,
+        headersTimeoutMs: ctx.limits.headersTimeoutMs,
+        bodyTimeoutMs: ctx.limits.idleTimeoutMs,
+        maxBytes,
+        tooLargeCode,
+        ...(signal ? { signal } : {}),
+      }),
+    ctx.limits.retry,
+    ctx.log,
+    signal,
+  );
+}
+
+/** Fetch a .sig; undefined if the server says 404 (or 410) and it is `optional`. */
+function fetchSignature(
+  ctx: SmallFetch,
+  url: string,
+  optional: false,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array>;
+function fetchSignature(
+  ctx: SmallFetch,
+  url: string,
+  optional: boolean,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined>;
+async function fetchSignature(
+  ctx: SmallFetch,
+  url: string,
+  optional: boolean,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await fetchSmall(ctx, url, MAX_SIGNATURE_FILE_BYTES, 'SIGNATURE_MALFORMED', signal);
+  } catch (err) {
+    if (
+      err instanceof KubesoloError &&
+      err.code === TransportCode.HTTP_STATUS &&
+      (err.details.status === 404 || err.details.status === 410)
+    ) {
+      if (optional) return undefined;
+      throw new VerificationError(
+        TransportCode.SIGNATURE_MISSING,
+        `signature of ${what} not found at ${redactUrl(url)}`,
+        { cause: err, details: { artifact: what, url: redactUrl(url) } },
+      );
+    }
+    throw err;
+  }
+  try {
+    return parseSignature(bytes);
+  } catch (err) {
+    if (err instanceof KubesoloError)
+      Object.assign(err.details, { artifact: what, url: redactUrl(url) });
+    throw err;
+  }
+}
+
 export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUpdateSource {
+  // No key and no allow_unsigned: refused before anything else (PUBKEY_REQUIRED).
+  const trust = trustConfigFor(options, options.imageSignatures ?? 'when-unpinned');
   checkServerUrl(options.metadataUrl, 'metadata URL');
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
   const { limits, dispatcher, close } = openSourceConnection(options);
-  const trust = trustConfigFor(
-    options,
-    options.allowUnsignedMetadata,
-    options.imageSignatures ?? 'when-unpinned',
-  );
-  const small = {
-    dispatcher,
-    maxRedirects: limits.maxRedirects,
-    headersTimeoutMs: limits.headersTimeoutMs,
-    bodyTimeoutMs: limits.idleTimeoutMs,
-  };
-
-  /** Fetch a .sig; undefined if the server says 404 and `optional`. */
-  function fetchSignature(
-    url: string,
-    optional: false,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array>;
-  function fetchSignature(
-    url: string,
-    optional: boolean,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array | undefined>;
-  async function fetchSignature(
-    url: string,
-    optional: boolean,
-    what: string,
-    signal?: AbortSignal,
-  ): Promise<Uint8Array | undefined> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await withRetry(
-        () =>
-          fetchBytes(url, {
-            ...small,
-            maxBytes: MAX_SIGNATURE_FILE_BYTES,
-            tooLargeCode: 'SIGNATURE_MALFORMED',
-            ...(signal ? { signal } : {}),
-          }),
-        limits.retry,
-        log,
-        signal,
-      );
-    } catch (err) {
-      if (
-        err instanceof KubesoloError &&
-        err.code === TransportCode.HTTP_STATUS &&
-        (err.details.status === 404 || err.details.status === 410)
-      ) {
-        if (optional) return undefined;
-        throw new VerificationError(
-          TransportCode.SIGNATURE_MISSING,
-          `signature of ${what} not found at ${redactUrl(url)}`,
-          {
-            cause: err,
-            details: { artifact: what, url: redactUrl(url) },
-          },
-        );
-      }
-      throw err;
-    }
-    try {
-      return parseSignature(bytes);
-    } catch (err) {
-      if (err instanceof KubesoloError)
-        Object.assign(err.details, { artifact: what, url: redactUrl(url) });
-      throw err;
-    }
-  }
+  const ctx: SmallFetch = { dispatcher, limits, log };
 
   async function fetchRelease(signal?: AbortSignal): Promise<Release> {
     const url = options.metadataUrl;
-    const bytes = await withRetry(
-      () =>
-        fetchBytes(url, {
-          ...small,
-          maxBytes: MAX_METADATA_BYTES,
-          tooLargeCode: 'METADATA_TOO_LARGE',
-          ...(signal ? { signal } : {}),
-        }),
-      limits.retry,
-      log,
-      signal,
-    );
+    const bytes = await fetchSmall(ctx, url, MAX_METADATA_BYTES, 'METADATA_TOO_LARGE', signal);
     const metadata = parseReleaseMetadata(bytes, url, clock.now());
     // docs/design.md §3.4: the signed message is latest.json exactly as served.
     const sigUrl = metadata.metadataSigUrl ?? `${url}.sig`;
     const signature = wantsSignatures(trust)
-      ? await fetchSignature(sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
+      ? await fetchSignature(ctx, sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
       : undefined;
-    const decision = decideTrust(trust, {
-      metadata: { bytes, signature },
-      imageSigned: {
-        vmlinuz: metadata.vmlinuzSigUrl !== undefined,
-        initramfs: metadata.initramfsSigUrl !== undefined,
+    const origin = redactUrl(url);
+    const decision = trustFetchedRelease(
+      trust,
+      {
+        metadata: { bytes, signature },
+        imageSigned: perImage((name) => metadata.images[name].signatureUrl !== undefined),
       },
-    });
-    if (!decision.trusted) throw refusalError(decision.refusal, sigUrl);
+      origin,
+      log,
+    );
     const metadataSigned = decision.metadata.kind === 'signed';
-    if (decision.metadata.kind === 'no-key') {
-      // Only with allow_unsigned=true (src/agent/context.ts): a lab, said at every check.
-      log.warn('no public key configured: images are checked by SHA-256 only, not authenticated', {
-        url: redactUrl(url),
-      });
-    } else if (decision.metadata.kind === 'unsigned-allowed') {
-      log.warn(
-        'latest.json is unsigned; allowed by allow_unsigned_metadata, both image signatures are now required',
-        {
-          url: redactUrl(url),
-        },
-      );
-    }
     log.info('release metadata', {
       version: metadata.version,
       channel: metadata.channel,
@@ -209,46 +199,10 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     return {
       metadata,
       metadataSigned,
-      origin: redactUrl(url),
+      origin,
       signedMetadata: { bytes, signature },
-      artifacts: {
-        vmlinuz: releaseArtifact(metadata, 'vmlinuz'),
-        initramfs: releaseArtifact(metadata, 'initramfs'),
-      },
+      artifacts: perImage((name) => releaseArtifact(metadata.images[name])),
     };
-  }
-
-  /** This source's words for a refusal (the decision and its code are decideTrust's). */
-  function refusalError(refusal: TrustRefusal, sigUrl: string): VerificationError {
-    const { code, artifact } = refusal;
-    switch (refusal.reason) {
-      case 'metadata-signature-invalid':
-        return new VerificationError(
-          code,
-          'latest.json signature does not verify with the configured key',
-          { details: { artifact, url: redactUrl(sigUrl) } },
-        );
-      case 'metadata-unsigned':
-        return new VerificationError(
-          code,
-          'latest.json is not signed and a public key is configured',
-          {
-            details: {
-              artifact,
-              url: redactUrl(sigUrl),
-              hint: 'sign it, or set allow_unsigned_metadata=true',
-            },
-          },
-        );
-      case 'image-unsigned':
-        return new VerificationError(
-          code,
-          `${artifact} has no signature and latest.json is unsigned`,
-          {
-            details: { artifact },
-          },
-        );
-    }
   }
 
   async function stage(
@@ -257,18 +211,8 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     stageOptions: StageOptions,
   ): Promise<StagedArtifact> {
     const spec = release.artifacts[artifact];
-    const signature = await imageSignatureCheck(
-      trust,
-      release,
-      artifact,
-      (refusal) => refusalError(refusal, ''),
-      // This source only writes URL locations (releaseArtifact below).
-      (at) =>
-        'url' in at
-          ? fetchSignature(at.url, false, artifact, stageOptions.signal)
-          : Promise.reject(
-              refusalError({ code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact }, ''),
-            ),
+    const signature = await imageSignatureCheck(trust, release, artifact, (url) =>
+      fetchSignature(ctx, url, false, artifact, stageOptions.signal),
     );
     return downloadArtifact(artifact, stageOptions, {
       url: spec.url,
@@ -289,15 +233,11 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
 }
 
 /** An image of HTTP metadata: its URLs, digest and size as latest.json gives them. */
-function releaseArtifact(m: ReleaseMetadata, artifact: ArtifactName): ReleaseArtifact {
-  const [url, sha256, size, sigUrl] =
-    artifact === 'vmlinuz'
-      ? [m.vmlinuzUrl, m.vmlinuzSha256, m.vmlinuzSize, m.vmlinuzSigUrl]
-      : [m.initramfsUrl, m.initramfsSha256, m.initramfsSize, m.initramfsSigUrl];
+function releaseArtifact(image: ReleaseImage): ReleaseArtifact {
   return {
-    url,
-    sha256,
-    ...(size === undefined ? {} : { size }),
-    ...(sigUrl === undefined ? {} : { signature: { url: sigUrl } }),
+    url: image.url,
+    sha256: image.sha256,
+    ...(image.size === undefined ? {} : { size: image.size }),
+    ...(image.signatureUrl === undefined ? {} : { signature: { url: image.signatureUrl } }),
   };
 }

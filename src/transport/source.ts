@@ -6,26 +6,30 @@
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { publicKeyBytes } from '../crypto/keys.js';
+import { decodeSignatureHex, publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
-import type { ArtifactName, ReleaseMetadata } from '../metadata/model.js';
+import { imageFile, type ArtifactName } from '../metadata/images.js';
+import type { ReleaseMetadata } from '../metadata/model.js';
+import type { Logger } from '../log.js';
 import {
   decideImageTrust,
+  decideTrust,
+  firstArtifactRefusal,
   type ImageSignaturePolicy,
   type TrustConfig,
+  type TrustDecision,
   type TrustEvidence,
-  type TrustRefusal,
 } from '../trust/decide.js';
-import type { ReadBack } from '../slots/read-back.js';
+import { assertKeyConfigured, trustRefusalError } from '../trust/refusal.js';
+import type { ReadBack } from '../fs/read-back.js';
 import { createDispatcher } from './dispatcher.js';
+import { downloadToFile } from './download/download.js';
 import {
   DEFAULT_DOWNLOAD_LIMITS,
-  downloadToFile,
   type DownloadLimits,
   type DownloadOptions,
-} from './download.js';
+} from './download/transfer.js';
 
-export type { ArtifactName };
 export type { ImageSignaturePolicy };
 
 export interface TransportLimits extends DownloadLimits {
@@ -79,27 +83,65 @@ export interface TrustedKeyOptions {
   publicKeys?: readonly Uint8Array[] | undefined;
 }
 
-/** A source's trust configuration from its options: a key set (any one may sign), or none. */
-export function trustConfigFor(
-  keys: TrustedKeyOptions,
-  allowUnsignedMetadata: boolean | undefined,
-  imageSignatures: ImageSignaturePolicy,
-): TrustConfig {
-  return {
-    keys: [
-      ...(keys.publicKeys ?? []).map((k) => publicKeyBytes(k)),
-      ...(keys.publicKey === undefined ? [] : [publicKeyBytes(keys.publicKey)]),
-    ],
-    allowUnsignedMetadata: allowUnsignedMetadata === true,
-    imageSignatures,
-  };
+/** How a source is told what to trust: keys, and what may be accepted unsigned. */
+export interface TrustOptions extends TrustedKeyOptions {
+  /** `allow_unsigned_metadata`: accept unsigned metadata when every image is signed. */
+  allowUnsignedMetadata?: boolean | undefined;
+  /** `allow_unsigned`: with no key, accept what nothing authenticates (labs). Default false. */
+  allowUnsigned?: boolean | undefined;
 }
 
-/** On-disk names of the staged artifacts (docs/design.md §1: the slot's file names). */
-export const ARTIFACT_FILES: Record<ArtifactName, string> = {
-  vmlinuz: 'vmlinuz',
-  initramfs: 'kubesolo-os.gz',
-};
+/**
+ * A source's trust configuration from its options: a key set (any one may sign), or
+ * none. Refuses at once when no key is configured and that is not allowed
+ * (PUBKEY_REQUIRED, before anything is fetched).
+ */
+export function trustConfigFor(
+  options: TrustOptions,
+  imageSignatures: ImageSignaturePolicy,
+): TrustConfig {
+  const config: TrustConfig = {
+    keys: [
+      ...(options.publicKeys ?? []).map((k) => publicKeyBytes(k)),
+      ...(options.publicKey === undefined ? [] : [publicKeyBytes(options.publicKey)]),
+    ],
+    allowUnsignedMetadata: options.allowUnsignedMetadata === true,
+    allowUnsigned: options.allowUnsigned === true,
+    imageSignatures,
+  };
+  assertKeyConfigured(config);
+  return config;
+}
+
+/**
+ * The step both sources take once they have fetched the evidence (a source only
+ * fetches bytes): decide (src/trust/decide.ts), refuse what is not trusted (a release
+ * as a whole, before any image is downloaded, so `check` already says so), and say
+ * aloud what is accepted unauthenticated. `origin` names the release in refusals and logs.
+ */
+export function trustFetchedRelease(
+  config: TrustConfig,
+  evidence: TrustEvidence,
+  origin: string,
+  log: Logger,
+): Extract<TrustDecision, { trusted: true }> {
+  const decision = decideTrust(config, evidence);
+  if (!decision.trusted) throw trustRefusalError(decision.refusal, origin);
+  const imageRefusal = firstArtifactRefusal(decision.artifacts);
+  if (imageRefusal !== undefined) throw trustRefusalError(imageRefusal, origin);
+  if (decision.metadata.kind === 'no-key') {
+    // Only with allow_unsigned=true: a lab, said at every check.
+    log.warn('no public key configured: images are checked by SHA-256 only, not authenticated', {
+      origin,
+    });
+  } else if (decision.metadata.kind === 'unsigned-allowed') {
+    log.warn(
+      'the metadata is unsigned; allowed by allow_unsigned_metadata, so every image signature is required',
+      { origin },
+    );
+  }
+  return decision;
+}
 
 /** One image of a release: everything needed to fetch it and to trust it. */
 export interface ReleaseArtifact {
@@ -135,41 +177,50 @@ export interface ProgressEvent {
   totalBytes: number | undefined;
 }
 
-/** Where an image's own signature is: fetched from a URL (HTTP) or carried inline (OCI). */
-export type SignatureLocation = NonNullable<ReleaseArtifact['signature']>;
-
 /**
  * What the download of one image must verify beyond SHA-256 and size, as
  * `decideImageTrust` decides under the staging source's configuration: nothing, or the
- * image's own signature (obtained by `load`). A refused image throws `refused(...)`
- * before anything is downloaded.
+ * image's own signature: carried inline (an OCI annotation, decoded here) or at a URL
+ * (HTTP: fetched by `fetchSignature`). A refused image is refused before anything is
+ * downloaded, in the words of src/trust/refusal.ts.
  */
 export async function imageSignatureCheck(
   config: TrustConfig,
   release: Release,
   name: ArtifactName,
-  refused: (refusal: TrustRefusal) => KubesoloError,
-  load: (at: SignatureLocation) => Promise<Uint8Array>,
+  fetchSignature?: (url: string) => Promise<Uint8Array>,
 ): Promise<
   { signature: Uint8Array; publicKey: Uint8Array; otherKeys: readonly Uint8Array[] } | undefined
 > {
   const artifact = release.artifacts[name];
-  const trust = decideImageTrust(
-    config,
-    release.signedMetadata,
-    name,
-    artifact.signature !== undefined,
-  );
-  if (trust.check === 'refused') throw refused(trust.refusal);
+  const at = artifact.signature;
+  const trust = decideImageTrust(config, release.signedMetadata, name, at !== undefined);
+  const unsigned = (): KubesoloError =>
+    trustRefusalError(
+      { code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact: name },
+      release.origin,
+    );
+  if (trust.check === 'refused') throw trustRefusalError(trust.refusal, release.origin);
   if (trust.check !== 'signature') return undefined;
   // decideTrust asks for a signature check only where one is present; fail closed anyway.
-  if (artifact.signature === undefined || trust.keys[0] === undefined) {
-    throw refused({ code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact: name });
+  const [publicKey, ...otherKeys] = trust.keys;
+  if (at === undefined || publicKey === undefined) throw unsigned();
+  let signature: Uint8Array;
+  if ('hex' in at) {
+    try {
+      signature = decodeSignatureHex(at.hex);
+    } catch (err) {
+      if (err instanceof KubesoloError) Object.assign(err.details, { artifact: name });
+      throw err;
+    }
+  } else if (fetchSignature !== undefined) {
+    signature = await fetchSignature(at.url);
+  } else {
+    throw unsigned();
   }
   // Any key of the set may have signed (src/crypto/key-set-verifier.ts: one SHA-512
   // pass per key, side by side while the image streams in).
-  const [publicKey, ...otherKeys] = trust.keys;
-  return { signature: await load(artifact.signature), publicKey, otherKeys };
+  return { signature, publicKey, otherKeys };
 }
 
 export interface StageOptions {
@@ -215,7 +266,8 @@ export async function downloadArtifact(
   const { signal, onProgress } = stage;
   const result = await downloadToFile({
     ...options,
-    dest: join(stage.stagingDir, ARTIFACT_FILES[artifact]),
+    // Under the slot's own file name (src/metadata/images.ts), so install is a rename.
+    dest: join(stage.stagingDir, imageFile(artifact)),
     ...(stage.readBack ? { readBack: true } : {}),
     ...(signal ? { signal } : {}),
     ...(onProgress

@@ -10,7 +10,7 @@
  * SHA-256 and size) or, where the operator allowed unsigned metadata, each image's own.
  */
 import { verifyEd25519 } from '../crypto/ed25519.js';
-import { ARTIFACT_NAMES, type ArtifactName } from '../metadata/model.js';
+import { ARTIFACT_NAMES, type ArtifactName } from '../metadata/images.js';
 
 /**
  * When an image's own signature is checked. `when-unpinned` (the agent): only when
@@ -30,6 +30,12 @@ export interface TrustConfig {
   keys: readonly Uint8Array[];
   /** `allow_unsigned_metadata`: accept unsigned latest.json when every image is signed. */
   allowUnsignedMetadata: boolean;
+  /**
+   * `allow_unsigned`: with no key, releases nothing authenticates may be installed (a
+   * lab). Without it and without a key, nothing is fetched (./refusal.ts
+   * assertKeyConfigured: PUBKEY_REQUIRED).
+   */
+  allowUnsigned: boolean;
   imageSignatures: ImageSignaturePolicy;
 }
 

@@ -92,12 +92,10 @@ describe('the gate list', () => {
     force: false,
     metadata: {
       version: 'v1.1.0',
-      vmlinuzUrl: 'http://127.0.0.1/vmlinuz',
-      vmlinuzSha256: 'a'.repeat(64),
-      vmlinuzSize: 1000,
-      initramfsUrl: 'http://127.0.0.1/kubesolo-os.gz',
-      initramfsSha256: 'b'.repeat(64),
-      initramfsSize: 1000,
+      images: {
+        vmlinuz: { url: 'http://127.0.0.1/vmlinuz', sha256: 'a'.repeat(64), size: 1000 },
+        initramfs: { url: 'http://127.0.0.1/kubesolo-os.gz', sha256: 'b'.repeat(64), size: 1000 },
+      },
       channel: 'stable',
       architecture: 'amd64',
     },

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { apply } from '../../src/agent/lifecycle.js';
+import { apply } from '../../src/agent/lifecycle/apply.js';
 import { createAgentContext } from '../../src/agent/context.js';
 import type { BootEnv } from '../../src/bootenv/types.js';
 import { silentLogger } from '../../src/log.js';

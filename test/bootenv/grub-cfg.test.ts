@@ -185,37 +185,4 @@ describe('A/B life cycle through the GRUB simulator', { skip: grubEditenvSkipRea
     );
     assert.equal(simulateGrubBoot(grubenvPath).cmdline, 'kubesolo.slot=B panic=10 console=ttyAMA0');
   });
-
-  it('follows the state table of docs/boot.md', async () => {
-    const doc = await readFile(
-      fileURLToPath(new URL('../../docs/boot.md', import.meta.url)),
-      'utf8',
-    );
-    const rows = [
-      ...doc.matchAll(
-        /^\| `([^`]*)` \| `([^`]*)` \| `([^`]*)` \| (\w+) \| (A|B) \| `([^`]*)` \| `([^`]*)` \| `([^`]*)` \|$/gm,
-      ),
-    ];
-    assert.ok(rows.length >= 10, `state table rows found: ${rows.length}`);
-    for (const [line, active, success, counter, action, booted, a2, s2, c2] of rows) {
-      const vars = new Map<string, string>();
-      if (active !== '-') vars.set('active_slot', active!);
-      if (success !== '-') vars.set('boot_success', success!);
-      if (counter !== '-') vars.set('boot_counter', counter!);
-      await writeFile(grubenvPath, serializeGrubEnv(vars));
-      const b = simulateGrubBoot(grubenvPath);
-      assert.equal(b.action, action, line);
-      assert.equal(b.bootedSlot, booted, line);
-      const after = parseGrubEnv(await readFile(grubenvPath));
-      assert.deepEqual(
-        [
-          after.get('active_slot') ?? '-',
-          after.get('boot_success') ?? '-',
-          after.get('boot_counter') ?? '-',
-        ],
-        [a2, s2, c2],
-        line,
-      );
-    }
-  });
 });

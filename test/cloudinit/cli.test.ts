@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { MAX_KEYS_PER_FILE } from '../../src/crypto/key-set.js';
 import { logLines, runAgent } from '../helpers/cli.js';
+import { makeDevice, makeKeys, publishRelease, serveDir } from '../helpers/device.js';
 
 const BASIC = fileURLToPath(new URL('../../deploy/cloud-init/basic.yaml', import.meta.url));
 let dir: string;
@@ -48,5 +50,51 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
     const r = await runAgent(['cloud-init', 'apply']);
     assert.equal(r.code, 2);
     assert.equal(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
+  });
+});
+
+describe('a cloud-init key list the agent can read back (issue 31, finding 2)', () => {
+  // Before: 64 keys were written (4,160 bytes) and every later check and apply failed
+  // with PUBKEY_UNREADABLE (CONTROL_FILE_TOO_LARGE); cloud-init itself exited 0.
+  const fleet = Array.from({ length: MAX_KEYS_PER_FILE + 1 }, () => makeKeys());
+  const listYaml = (n: number) =>
+    `#cloud-config\nupdates:\n  pubkey:\n${fleet
+      .slice(0, n)
+      .map((k) => `    - ${k.publicHex}\n`)
+      .join('')}`;
+
+  it(`the largest list (${MAX_KEYS_PER_FILE} keys) is written and the agent verifies a release signed by its last key`, async () => {
+    const releases = await mkdtemp(join(tmpdir(), 'ks-ci-keys-rel-'));
+    const server = await serveDir(releases);
+    const dev = await makeDevice({
+      config: { server: `${server.url}latest.json`, pubkey: '/etc/kubesolo/update.pub' },
+    });
+    try {
+      await publishRelease(releases, { version: 'v1.1.0', keys: fleet[MAX_KEYS_PER_FILE - 1] });
+      const file = join(dir, 'keys-max.yaml');
+      await writeFile(file, listYaml(MAX_KEYS_PER_FILE));
+      const ci = await runAgent(['cloud-init', 'apply', file, '--root', dev.root]);
+      assert.equal(ci.code, 0, ci.stderr);
+      const check = await runAgent(['check', '--root', dev.root, '--json']);
+      assert.equal(check.code, 0, check.stderr);
+      assert.equal(JSON.parse(check.stdout).update_available, true, check.stdout);
+    } finally {
+      await server.close();
+      await dev.cleanup();
+      await rm(releases, { recursive: true, force: true });
+    }
+  });
+
+  it('one key more is refused at its line (PUBKEY_INVALID, exit 2) and nothing is written', async () => {
+    const root = join(dir, 'keys-over');
+    const file = join(dir, 'keys-over.yaml');
+    await writeFile(file, listYaml(MAX_KEYS_PER_FILE + 1));
+    const r = await runAgent(['cloud-init', 'apply', file, '--root', root, '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    const err = JSON.parse(r.stdout).error;
+    assert.equal(err.code, 'PUBKEY_INVALID');
+    assert.match(err.message, /:4: updates\.pubkey: 64 keys do not fit one key file: at most 63/);
+    await assert.rejects(readFile(join(root, 'etc/kubesolo/update.pub')), { code: 'ENOENT' });
+    await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });
   });
 });

@@ -78,6 +78,28 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
   });
 });
 
+describe('cloud-init: the bootloader', () => {
+  it('uboot.yaml sets bootloader and uboot_env_config; a bootloader the agent does not drive is refused', async () => {
+    const a = join(dir, 'uboot');
+    await applyCloudInit({ file: join(EXAMPLES, 'uboot.yaml'), root: a });
+    const c = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
+    assert.equal(c.bootloader, 'uboot');
+    assert.equal(c.ubootEnvConfig, '/etc/kubesolo/fw_env.config');
+    const t = await setup(
+      'updates:\n  bootloader: rpi-tryboot\n  autoboot_txt: /boot/firmware/autoboot.txt\n',
+    );
+    await applyCloudInit({ file: t.file, root: t.root });
+    assert.equal((await loadConfigFile(t.conf)).bootloader, 'rpi-tryboot');
+    const bad = await setup('updates:\n  bootloader: u-boot\n');
+    await assert.rejects(
+      applyCloudInit({ file: bad.file, root: bad.root }),
+      (err: unknown) =>
+        err instanceof KubesoloError && /u-boot/.test(err.message) && err.exitCode === 2,
+    );
+    assert.equal(await exists(bad.conf), false, 'nothing written');
+  });
+});
+
 describe('cloud-init: merging with an existing update.conf', () => {
   it('sets the block keys, keeps comments, other keys and unknown keys, collapses duplicates', async () => {
     const existing = [

@@ -247,6 +247,10 @@ describe('parseConfig: values', () => {
     ['commit_deadline=24h', { commitDeadline: 86_400 }],
     ['commit_deadline=86400s', { commitDeadline: 86_400 }],
     ['commit_watchdog_device=/dev/watchdog0', { commitWatchdogDevice: '/dev/watchdog0' }],
+    ['bootloader=uboot', { bootloader: 'uboot' }],
+    ['bootloader=rpi-tryboot', { bootloader: 'rpi-tryboot' }],
+    ['uboot_env_config=/etc/fw_env.config', { ubootEnvConfig: '/etc/fw_env.config' }],
+    ['autoboot_txt=/boot/autoboot.txt', { autobootTxt: '/boot/autoboot.txt' }],
   ];
   for (const [line, expected] of good) {
     it(`accepts ${line}`, () => assert.deepEqual(parseConfig(line + '\n', 'f'), expected));
@@ -299,6 +303,9 @@ describe('parseConfig: values', () => {
     ['commit_deadline=1234567s', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
     ['commit_deadline=off', 'commit_deadline', 'CONFIG_INVALID_VALUE'],
     ['commit_watchdog_device=watchdog', 'commit_watchdog_device', 'CONFIG_INVALID_VALUE'],
+    ['bootloader=u-boot', 'bootloader', 'CONFIG_INVALID_VALUE'],
+    ['uboot_env_config=fw_env.config', 'uboot_env_config', 'CONFIG_INVALID_VALUE'],
+    ['autoboot_txt=autoboot.txt', 'autoboot_txt', 'CONFIG_INVALID_VALUE'],
   ];
   for (const [line, key, code] of bad) {
     it(`rejects ${line.slice(0, 60)}`, () => {

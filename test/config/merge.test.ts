@@ -26,6 +26,9 @@ const builtIn: Settings = {
     'disk_writable',
   ],
   commitDeadline: 900,
+  bootloader: 'grub',
+  ubootEnvConfig: '/etc/kubesolo/fw_env.config',
+  autobootTxt: '/boot/firmware/autoboot.txt',
 };
 
 describe('mergeOptions: flag > file > default', () => {

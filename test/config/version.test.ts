@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { compareVersions, parseVersion } from '../../src/config/version.js';
+import { parseReleaseMetadata } from '../../src/metadata/parse.js';
+import { checkVersion } from '../../src/slots/slot-files.js';
 import { VerificationError } from '../../src/errors.js';
 
 describe('parseVersion', () => {
@@ -12,7 +14,6 @@ describe('parseVersion', () => {
     ['v1.0.0+build.5', 1, 0, 0, undefined, 'build.5'],
     ['v1.0.0-beta.2+sha.abc-1', 1, 0, 0, 'beta.2', 'sha.abc-1'],
     ['v01.002.0003', 1, 2, 3, undefined, undefined],
-    ['  v2.0.0\n', 2, 0, 0, undefined, undefined],
     ['999999999999999.0.0', 999999999999999, 0, 0, undefined, undefined],
   ];
   for (const [text, major, minor, patch, prerelease, build] of good) {
@@ -20,7 +21,7 @@ describe('parseVersion', () => {
       const v = parseVersion(text);
       assert.deepEqual(
         [v.major, v.minor, v.patch, v.prerelease, v.build, v.raw],
-        [major, minor, patch, prerelease, build, text.trim()],
+        [major, minor, patch, prerelease, build, text],
       );
     });
   }
@@ -144,5 +145,170 @@ describe('compareVersions', () => {
         assert.equal(compareVersions(a, base), 0);
       }),
     );
+  });
+});
+
+/**
+ * One version rule (issue 27): three rules judged a version before it, the latest.json
+ * parser (its own character set, then parseVersion), parseVersion (which trimmed) and
+ * the slot writer's checkVersion (any line of at most 128 characters). The verdicts
+ * they gave, recorded from the code before the change, stand beside today's, and every
+ * row whose verdict changed is listed. Codes: 'ok', or the error's code.
+ */
+describe('the one version rule: what changed from the three rules before it', () => {
+  type Verdicts = [metadata: string, parseVersion: string, slot: string];
+  const long = (n: number) => 'v1.2.3-' + 'a'.repeat(n - 7);
+  const rows: [input: string, before: Verdicts, after: Verdicts][] = [
+    ['v1.2.3', ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    ['1.2.3', ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    ['v1.2.3-rc1', ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    ['v1.2.3+build.5', ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    ['v1.2.3-rc.1+b.2', ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    ['v01.02.003', ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    [long(128), ['ok', 'ok', 'ok'], ['ok', 'ok', 'ok']],
+    [
+      ' v1.2.3',
+      ['METADATA_FIELD_INVALID', 'ok', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3\n',
+      ['METADATA_FIELD_INVALID', 'ok', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3 ',
+      ['METADATA_FIELD_INVALID', 'ok', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'latest',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      '',
+      ['METADATA_FIELD_MISSING', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+      ['METADATA_FIELD_MISSING', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3.4',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'V1.2.3',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3-',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3_x',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3~1',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3-rc_1',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3-ä',
+      ['METADATA_FIELD_INVALID', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1111111111111111.0.0',
+      ['INVALID_VERSION', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      long(129),
+      ['METADATA_FIELD_INVALID', 'ok', 'SLOT_INVALID_VERSION'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      'v1.2.3\0',
+      ['METADATA_FIELD_INVALID', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+    [
+      '../x',
+      ['METADATA_FIELD_INVALID', 'INVALID_VERSION', 'ok'],
+      ['INVALID_VERSION', 'INVALID_VERSION', 'SLOT_INVALID_VERSION'],
+    ],
+  ];
+
+  const verdict = (f: () => unknown): string => {
+    try {
+      f();
+      return 'ok';
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  };
+  const metadataWith = (version: string) =>
+    Buffer.from(
+      JSON.stringify({
+        version,
+        vmlinuz_url: 'k',
+        vmlinuz_sha256: 'a'.repeat(64),
+        initramfs_url: 'i',
+        initramfs_sha256: 'b'.repeat(64),
+      }),
+    );
+  const today = (v: string): Verdicts => [
+    verdict(() => parseReleaseMetadata(metadataWith(v), 'http://x/latest.json')),
+    verdict(() => parseVersion(v)),
+    verdict(() => checkVersion(v)),
+  ];
+
+  for (const [input, , after] of rows) {
+    it(`${JSON.stringify(input.length > 24 ? `${input.slice(0, 12)}… (${input.length})` : input)}: ${after.join(', ')}`, () => {
+      assert.deepEqual(today(input), after);
+    });
+  }
+
+  it('the rows whose verdict changed, and nothing else', () => {
+    const changed = rows.filter(([, before, after]) => before.join() !== after.join());
+    assert.deepEqual(
+      changed.map(([input]) => (input.length > 24 ? input.length : input)),
+      [
+        ' v1.2.3',
+        'v1.2.3\n',
+        'v1.2.3 ',
+        'latest',
+        'v1.2',
+        'v1.2.3.4',
+        'V1.2.3',
+        'v1.2.3-',
+        'v1.2.3_x',
+        'v1.2.3~1',
+        'v1.2.3-rc_1',
+        'v1.2.3-ä',
+        'v1111111111111111.0.0',
+        129,
+        'v1.2.3\0',
+        '../x',
+      ],
+    );
+    // And no row says "ok" where another rule refuses: the three agree.
+    for (const [input, , after] of rows) {
+      assert.equal(new Set(after.map((v) => v === 'ok')).size, 1, JSON.stringify(input));
+    }
   });
 });

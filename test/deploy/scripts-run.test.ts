@@ -54,8 +54,7 @@ before(async () => {
   await publishRelease({
     key: key.privateKey,
     version: 'v2.0.0',
-    kernelPath: build.kernel,
-    initramfsPath: build.initramfs,
+    imagePaths: build,
     outDir: join(dir, 'site'),
     channel: 'stable',
   });

@@ -35,13 +35,20 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 /** Resolves with how long (ms) the server took to close a connection whose headers never end. */
-function slowHeaders(url: string): Promise<number> {
+/**
+ * Open a request whose headers never end and time until the server closes it. With
+ * `trickle`, a header line goes out every 300 ms, so the connection is never idle.
+ */
+function slowHeaders(url: string, trickle = false): Promise<number> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const started = Date.now();
-    const s = connect(Number(port), hostname, () =>
-      s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'),
-    );
+    let timer: NodeJS.Timeout | undefined;
+    const s = connect(Number(port), hostname, () => {
+      s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n');
+      if (trickle) timer = setInterval(() => s.write('X-Trickle: 1\r\n'), 300);
+    });
+    s.on('close', () => clearInterval(timer));
     s.on('error', () => undefined);
     // Read (and drop) the server's 408 answer: an unread socket never sees its end, so
     // 'close' would never come. A server that never closes still ends the test at 30 s.
@@ -128,6 +135,12 @@ describe('metrics --listen', () => {
   it('closes a connection whose headers never finish (before: held open)', async () => {
     const ms = await slowHeaders(url);
     // headersTimeout is 5 s, checked every second.
+    assert.ok(ms >= 4000 && ms < 15_000, `closed after ${ms} ms`);
+  });
+
+  it('closes a connection that trickles header lines, on the same 5 s limit', async () => {
+    const ms = await slowHeaders(url, true);
+    // Measured from the first header byte, not reset by each new line (docs/operating.md).
     assert.ok(ms >= 4000 && ms < 15_000, `closed after ${ms} ms`);
   });
 });

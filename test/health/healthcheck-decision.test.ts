@@ -34,6 +34,8 @@ afterEach(async () => {
 
 /** GRUB environment semantics in memory: active_slot, boot_counter, boot_success. */
 class MemoryBootEnv implements BootEnv {
+  readonly bootloader = 'grub';
+  readonly store = '(memory)';
   calls: string[] = [];
   constructor(
     public env: { activeSlot: Slot; bootCounter: number; bootSuccess: boolean },

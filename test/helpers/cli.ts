@@ -22,6 +22,8 @@ export interface RunOptions {
   cwd?: string;
   input?: string;
   timeoutMs?: number;
+  /** Signal sent at the timeout (default SIGTERM; SIGKILL for a run that may ignore it). */
+  killSignal?: NodeJS.Signals;
 }
 
 export function runBin(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
@@ -43,6 +45,7 @@ export function runCommand(
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,
+      killSignal: options.killSignal ?? 'SIGTERM',
     });
     let stdout = '';
     let stderr = '';

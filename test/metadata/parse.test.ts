@@ -50,26 +50,42 @@ describe('parseReleaseMetadata (docs/design.md §3.3)', () => {
         architecture: 'amd64',
         vmlinuz_size: 12345,
         initramfs_size: 98765,
+        initramfs_index_url: 'v0.3.1/kubesolo-os.gz.index',
+        initramfs_index_sha256: 'C'.repeat(64),
+        initramfs_index_size: 4096,
+        compatible: ['rpi4', 'generic-arm64', 'rpi4'],
         expires: '2026-02-01T00:00:00Z',
         some_future_field: { ignored: true },
       }),
     );
     assert.deepEqual(m, {
       version: 'v0.3.1',
-      vmlinuzUrl: 'https://updates.example.test/stable/v0.3.1/vmlinuz',
-      vmlinuzSha256: A,
-      initramfsUrl: 'https://cdn.example.test/v0.3.1/kubesolo-os.gz',
-      initramfsSha256: B.toLowerCase(),
-      vmlinuzSigUrl: 'https://updates.example.test/stable/v0.3.1/vmlinuz.sig',
-      initramfsSigUrl: 'https://updates.example.test/sigs/kubesolo-os.gz.sig',
+      images: {
+        vmlinuz: {
+          url: 'https://updates.example.test/stable/v0.3.1/vmlinuz',
+          sha256: A,
+          signatureUrl: 'https://updates.example.test/stable/v0.3.1/vmlinuz.sig',
+          size: 12345,
+        },
+        initramfs: {
+          url: 'https://cdn.example.test/v0.3.1/kubesolo-os.gz',
+          sha256: B.toLowerCase(),
+          signatureUrl: 'https://updates.example.test/sigs/kubesolo-os.gz.sig',
+          size: 98765,
+          index: {
+            url: 'https://updates.example.test/stable/v0.3.1/kubesolo-os.gz.index',
+            sha256: 'c'.repeat(64),
+            size: 4096,
+          },
+        },
+      },
+      compatible: ['rpi4', 'generic-arm64'],
       metadataSigUrl: 'https://updates.example.test/stable/latest.json.sig',
       releaseNotes: 'Fixes.\nMore fixes.',
       releaseDate: '2025-12-01',
       channel: 'stable',
       minCompatibleVersion: 'v0.2.0',
       architecture: 'amd64',
-      vmlinuzSize: 12345,
-      initramfsSize: 98765,
       expires: '2026-02-01T00:00:00Z',
     });
   });
@@ -78,10 +94,10 @@ describe('parseReleaseMetadata (docs/design.md §3.3)', () => {
     const m = parse(
       doc({ vmlinuz_sig_url: '', channel: '', metadata_sig_url: null, vmlinuz_size: null }),
     );
-    assert.equal(m.vmlinuzSigUrl, undefined);
+    assert.equal(m.images.vmlinuz.signatureUrl, undefined);
     assert.equal(m.channel, undefined);
     assert.equal(m.metadataSigUrl, undefined);
-    assert.equal(m.vmlinuzSize, undefined);
+    assert.equal(m.images.vmlinuz.size, undefined);
     assert.equal('channel' in m, false);
   });
 
@@ -130,9 +146,25 @@ describe('parseReleaseMetadata (docs/design.md §3.3)', () => {
       [{ vmlinuz_size: 1.5 }, 'vmlinuz_size'],
       [{ initramfs_size: '100' }, 'initramfs_size'],
       [{ initramfs_size: 0 }, 'initramfs_size'],
-      [{ version: 'v1 2' }, 'version'],
-      [{ version: '../../etc' }, 'version'],
       [{ version: 3 }, 'version'],
+      [{ compatible: 'rpi4' }, 'compatible'],
+      [{ compatible: [] }, 'compatible'],
+      [{ compatible: ['has space'] }, 'compatible'],
+      [{ compatible: ['../x'] }, 'compatible'],
+      [{ compatible: [7] }, 'compatible'],
+      [{ compatible: Array.from({ length: 65 }, (_, i) => `b${i}`) }, 'compatible'],
+      [
+        { initramfs_index_url: 'i', initramfs_index_sha256: 'x', initramfs_index_size: 1 },
+        'initramfs_index_sha256',
+      ],
+      [
+        { vmlinuz_index_url: 'file:///i', vmlinuz_index_sha256: A, vmlinuz_index_size: 1 },
+        'vmlinuz_index_url',
+      ],
+      [
+        { vmlinuz_index_url: 'i', vmlinuz_index_sha256: A, vmlinuz_index_size: 0 },
+        'vmlinuz_index_size',
+      ],
       [{ channel: 'has space' }, 'channel'],
       [{ architecture: ['amd64'] }, 'architecture'],
       [{ release_notes: 42 }, 'release_notes'],
@@ -140,6 +172,30 @@ describe('parseReleaseMetadata (docs/design.md §3.3)', () => {
       [{ expires: '2026-13-45T00:00:00Z' }, 'expires'],
     ];
     for (const [extra, field] of cases) rejects(doc(extra), 'METADATA_FIELD_INVALID', field);
+  });
+
+  it('judges versions by the one version rule (INVALID_VERSION naming the field)', () => {
+    for (const [extra, field] of [
+      [{ version: 'v1 2' }, 'version'],
+      [{ version: '../../etc' }, 'version'],
+      [{ version: ' v1.2.3' }, 'version'],
+      [{ min_compatible_version: 'latest' }, 'min_compatible_version'],
+      [{ min_version: 'v1.2' }, 'min_version'],
+    ] as const) {
+      rejects(doc(extra), 'INVALID_VERSION', field);
+    }
+  });
+
+  it('an image index comes whole: URL, SHA-256 and size, or none', () => {
+    for (const partial of [
+      { vmlinuz_index_url: 'i' },
+      { vmlinuz_index_sha256: A },
+      { vmlinuz_index_url: 'i', vmlinuz_index_sha256: A },
+      { initramfs_index_size: 10 },
+    ]) {
+      assert.throws(() => parse(doc(partial)), { code: 'METADATA_FIELD_MISSING' });
+    }
+    assert.equal(parse(doc()).images.vmlinuz.index, undefined);
   });
 
   it('refuses expired metadata with METADATA_EXPIRED and accepts unexpired', () => {
@@ -179,7 +235,7 @@ describe('parseReleaseMetadata (docs/design.md §3.3)', () => {
         (u) => {
           try {
             const m = parse(doc({ vmlinuz_url: u }));
-            assert.match(m.vmlinuzUrl, /^https?:\/\//);
+            assert.match(m.images.vmlinuz.url, /^https?:\/\//);
           } catch (e) {
             assert.ok(e instanceof VerificationError);
           }

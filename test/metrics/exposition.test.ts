@@ -324,7 +324,9 @@ describe('rollback reasons', () => {
     const { readFile, readdir } = await import('node:fs/promises');
     const dir = new URL('../../src/agent/', import.meta.url);
     const found = new Set<string>();
-    for (const f of (await readdir(dir)).filter((f) => f.endsWith('.ts'))) {
+    const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.ts'));
+    assert.ok(files.length > 5, 'the scan reads the agent sources');
+    for (const f of files) {
       const text = await readFile(new URL(f, dir), 'utf8');
       for (const m of text.matchAll(
         // Any call that moves a state to rolled_back (transition, record, recordTransition).

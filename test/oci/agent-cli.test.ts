@@ -28,8 +28,7 @@ describe('kubesolo-update apply from docker-registry', { skip }, () => {
     await pushRelease({
       registry: `${reg.host}/${repo}`,
       tag: 'v1.1.0',
-      kernelPath: f.kernelPath,
-      initramfsPath: f.initramfsPath,
+      imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },
       version: 'v1.1.0',
       architecture: arch,
       channel: 'stable',
@@ -135,6 +134,30 @@ describe('kubesolo-update apply from docker-registry', { skip }, () => {
       'OCI_BLOB_NOT_FOUND',
     ],
   ];
+  it(
+    'check shows an index without this architecture as the architecture gate refusing (exit 3)',
+    { skip: process.arch !== 'x64' && 'amd64 device only' },
+    async () => {
+      await push('hostile/check-arch', 'riscv64', 'riscv-check');
+      const r = await runAgent([
+        'check',
+        '--root',
+        dev.root,
+        '--registry',
+        `${reg.host}/hostile/check-arch`,
+        '--tag',
+        'v1.1.0',
+        '--json',
+      ]);
+      assert.equal(r.code, 3, r.stderr);
+      const doc = JSON.parse(r.stdout) as { gates: { gate: string; code: string | null }[] };
+      assert.deepEqual(
+        doc.gates.filter((g) => g.code !== null).map((g) => [g.gate, g.code]),
+        [['architecture', 'ARCH_MISMATCH']],
+      );
+    },
+  );
+
   for (const [what, setup, exitCode, code] of hostile) {
     it(
       `${what}: exit ${exitCode}, ${code}, nothing installed`,

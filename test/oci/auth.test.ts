@@ -37,8 +37,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
     await pushRelease({
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v1.2.0',
-      kernelPath: files.kernelPath,
-      initramfsPath: files.initramfsPath,
+      imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
       version: 'v1.2.0',
       architecture: 'amd64',
       signingKey: keys.privateKey,
@@ -88,11 +87,16 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
       credentials: { username: USER, password: PASS },
     });
     const release = await source.fetchRelease();
-    assert.equal(release.metadata.initramfsSha256, sha256(files.initramfs));
+    assert.equal(release.metadata.images.initramfs.sha256, sha256(files.initramfs));
   });
 
   it('refuses without credentials (REGISTRY_AUTH_REQUIRED, exit 2) and with wrong ones (REGISTRY_AUTH_FAILED, exit 2)', async () => {
-    const base = { registry: `${reg.host}/kubesolo/os`, tag: 'v1.2.0', architecture: 'amd64' };
+    const base = {
+      registry: `${reg.host}/kubesolo/os`,
+      tag: 'v1.2.0',
+      architecture: 'amd64',
+      allowUnsigned: true,
+    };
     await rejectsWithCode(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
     await rejectsWithCode(
       createOciUpdateSource({
@@ -135,8 +139,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
     await pushRelease({
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v2.0.0',
-      kernelPath: files.kernelPath,
-      initramfsPath: files.initramfsPath,
+      imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
       version: 'v2.0.0',
       architecture: 'amd64',
       signingKey: keys.privateKey,
@@ -175,8 +178,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
       pushRelease({
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.1',
-        kernelPath: files.kernelPath,
-        initramfsPath: files.initramfsPath,
+        imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
         version: 'v2.0.1',
         architecture: 'amd64',
       }),
@@ -191,6 +193,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.0',
         architecture: 'amd64',
+        allowUnsigned: true,
         credentials: { username: USER, password: 'nope' },
       }).fetchRelease(),
       'REGISTRY_AUTH_FAILED',

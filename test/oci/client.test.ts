@@ -277,7 +277,13 @@ describe('createOciUpdateSource against hand-written manifests', () => {
   after(() => fake.close());
 
   const source = (tag: string, extra: Record<string, unknown> = {}) =>
-    createOciUpdateSource({ registry: `${fake.host}/a`, tag, architecture: 'amd64', ...extra });
+    createOciUpdateSource({
+      registry: `${fake.host}/a`,
+      tag,
+      architecture: 'amd64',
+      allowUnsigned: true, // without a key: a lab device
+      ...extra,
+    });
 
   it('builds the release from annotations when there is no metadata layer and no key', async () => {
     routes.set('/v2/a/manifests/plain', {
@@ -294,12 +300,18 @@ describe('createOciUpdateSource against hand-written manifests', () => {
     const r = await source('plain').fetchRelease();
     assert.deepEqual(r.metadata, {
       version: 'v1.0.0',
-      vmlinuzUrl: `http://${fake.host}/v2/a/blobs/${d('1')}`,
-      vmlinuzSha256: '1'.repeat(64),
-      vmlinuzSize: 10,
-      initramfsUrl: `http://${fake.host}/v2/a/blobs/${d('2')}`,
-      initramfsSha256: '2'.repeat(64),
-      initramfsSize: 20,
+      images: {
+        vmlinuz: {
+          url: `http://${fake.host}/v2/a/blobs/${d('1')}`,
+          sha256: '1'.repeat(64),
+          size: 10,
+        },
+        initramfs: {
+          url: `http://${fake.host}/v2/a/blobs/${d('2')}`,
+          sha256: '2'.repeat(64),
+          size: 20,
+        },
+      },
       channel: 'beta',
       minCompatibleVersion: 'v0.9.0',
       releaseNotes: 'n',
@@ -312,9 +324,19 @@ describe('createOciUpdateSource against hand-written manifests', () => {
   it('refuses a single manifest that does not say its architecture (ARCH_MISMATCH, exit 3)', async () => {
     routes.set('/v2/a/manifests/noarch', {
       type: OCI_MANIFEST,
-      body: manifest({ 'io.kubesolo.os.version': 'v1' }),
+      body: manifest({ 'io.kubesolo.os.version': 'v1.0.0' }),
     });
     await rejectsWithCode(source('noarch').fetchRelease(), 'ARCH_MISMATCH', 3);
+  });
+
+  // Before: a release from annotations skipped the parser, so `v1` (no version a device
+  // can order) was offered and failed only later, at the version gate.
+  it('judges annotations by the latest.json parser: a version annotation that is no version is INVALID_VERSION', async () => {
+    routes.set('/v2/a/manifests/badver', {
+      type: OCI_MANIFEST,
+      body: manifest({ 'io.kubesolo.os.version': 'v1', 'io.kubesolo.os.architecture': 'amd64' }),
+    });
+    await rejectsWithCode(source('badver').fetchRelease(), 'INVALID_VERSION', 4);
   });
 
   it('refuses a manifest without a version, and unknown media types (OCI_MANIFEST_INVALID, exit 4)', async () => {
@@ -350,12 +372,12 @@ describe('createOciUpdateSource against hand-written manifests', () => {
 
   it('needs a tag (REGISTRY_TAG_REQUIRED, exit 2) and rejects a malformed signature annotation', async () => {
     assert.throws(
-      () => createOciUpdateSource({ registry: `${fake.host}/a` }),
+      () => createOciUpdateSource({ registry: `${fake.host}/a`, allowUnsigned: true }),
       (e: unknown) =>
         e instanceof KubesoloError && e.code === 'REGISTRY_TAG_REQUIRED' && e.exitCode === 2,
     );
     const body = JSON.parse(
-      manifest({ 'io.kubesolo.os.version': 'v1', 'io.kubesolo.os.architecture': 'amd64' }),
+      manifest({ 'io.kubesolo.os.version': 'v1.0.0', 'io.kubesolo.os.architecture': 'amd64' }),
     ) as {
       layers: { annotations?: Record<string, string> }[];
     };

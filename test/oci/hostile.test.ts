@@ -13,6 +13,7 @@ import { OciClient } from '../../src/transport/oci/client.js';
 import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
+import { architectureGate } from '../../src/agent/gates.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import {
@@ -50,8 +51,10 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     pushRelease({
       registry: `${reg.host}/${repo}`,
       tag,
-      kernelPath: (opts.f ?? files).kernelPath,
-      initramfsPath: (opts.f ?? files).initramfsPath,
+      imagePaths: {
+        vmlinuz: (opts.f ?? files).kernelPath,
+        initramfs: (opts.f ?? files).initramfsPath,
+      },
       version: tag,
       architecture: arch,
       channel: 'stable',
@@ -117,21 +120,23 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     assert.deepEqual(stagedFiles(stagingDir), []);
   });
 
-  it('an index without this architecture: ARCH_MISMATCH, exit 3', async () => {
+  // Before: fetchRelease threw ARCH_MISMATCH, so `check` could not show it as a gate.
+  // Now the release says what it is for and the architecture gate refuses it.
+  it('an index without this architecture: the release names arm64, the gate says ARCH_MISMATCH', async () => {
     await push('armonly/os', 'v1.0.0', 'arm64');
-    const err = await rejectsWithCode(
-      source('armonly/os', 'v1.0.0').fetchRelease(),
-      'ARCH_MISMATCH',
-      3,
-    );
-    assert.deepEqual(err.details.available, ['arm64']);
+    const release = await source('armonly/os', 'v1.0.0').fetchRelease();
+    assert.equal(release.metadata.architecture, 'arm64');
+    const verdict = architectureGate('amd64', release.metadata.architecture);
+    assert.equal(verdict.pass, false);
+    assert.equal(verdict.code, 'ARCH_MISMATCH');
   });
 
-  it('a single manifest for another architecture (arch tag): ARCH_MISMATCH, exit 3', async () => {
-    await rejectsWithCode(source('armonly/os', 'v1.0.0-arm64').fetchRelease(), 'ARCH_MISMATCH', 3);
+  it('a single manifest for another architecture (arch tag): the release names arm64', async () => {
+    const release = await source('armonly/os', 'v1.0.0-arm64').fetchRelease();
+    assert.equal(release.metadata.architecture, 'arm64');
   });
 
-  it('an index entry that claims amd64 for an arm64 manifest: ARCH_MISMATCH, exit 3', async () => {
+  it('an index entry that claims amd64 for an arm64 manifest: OCI_METADATA_MISMATCH, exit 4 (the artifact contradicts itself)', async () => {
     const pushed = await push('liar/os', 'v1.0.0', 'arm64');
     const c = client('liar/os');
     const armManifest = await c.getManifest(pushed.manifestDigest);
@@ -148,7 +153,12 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
       ],
     };
     await putManifest(c, 'lying', OCI_INDEX, Buffer.from(JSON.stringify(index)));
-    await rejectsWithCode(source('liar/os', 'lying').fetchRelease(), 'ARCH_MISMATCH', 3);
+    const err = await rejectsWithCode(
+      source('liar/os', 'lying').fetchRelease(),
+      'OCI_METADATA_MISMATCH',
+      4,
+    );
+    assert.deepEqual([...(err.details.named as string[])].sort(), ['amd64', 'arm64']);
   });
 
   it('a missing layer: OCI_BLOB_NOT_FOUND, exit 1, nothing staged', async () => {
@@ -189,7 +199,10 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
       4,
     );
     // Without a key the same artifact is accepted (and logged as unauthenticated).
-    const release = await source('unsigned/os', 'v1.0.0', { publicKey: undefined }).fetchRelease();
+    const release = await source('unsigned/os', 'v1.0.0', {
+      publicKey: undefined,
+      allowUnsigned: true,
+    }).fetchRelease();
     assert.equal(release.metadataSigned, false);
   });
 

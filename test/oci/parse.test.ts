@@ -24,7 +24,7 @@ import {
   OCI_MANIFEST,
 } from '../../src/transport/oci/media-types.js';
 import { formatReference, parseRegistryReference } from '../../src/transport/oci/reference.js';
-import { goArch } from '../../src/transport/oci/source.js';
+import { goArch } from '../../src/arch.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 
 function throwsCode(fn: () => unknown, code: string, exitCode: number): void {
@@ -238,8 +238,8 @@ describe('manifest and index parsing', () => {
       'r',
     );
     const l = releaseLayers(m, 'r');
-    assert.equal(l.kernel.digest, d('1'));
-    assert.equal(l.initramfs.digest, d('2'));
+    assert.equal(l.images.vmlinuz.digest, d('1'));
+    assert.equal(l.images.initramfs.digest, d('2'));
     assert.equal(l.metadata?.digest, d('3'));
     assert.equal(
       releaseLayers(

@@ -89,7 +89,7 @@ describe('kubesolo-release push (CLI) against docker-registry', { skip }, () => 
     }).fetchRelease();
     assert.equal(release.metadataSigned, true);
     assert.equal(release.metadata.minCompatibleVersion, 'v0.4.0');
-    assert.equal(release.metadata.initramfsSha256, sha256(files.initramfs));
+    assert.equal(release.metadata.images.initramfs.sha256, sha256(files.initramfs));
   });
 
   it('prints the two references on stdout and warns when unsigned', async () => {

@@ -44,8 +44,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     const result = await pushRelease({
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.3.0',
-      kernelPath: amd.kernelPath,
-      initramfsPath: amd.initramfsPath,
+      imagePaths: { vmlinuz: amd.kernelPath, initramfs: amd.initramfsPath },
       version: 'v0.3.0',
       architecture: 'amd64',
       channel: 'stable',
@@ -148,10 +147,13 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     assert.equal(m.minCompatibleVersion, 'v0.2.0');
     assert.equal(m.architecture, 'amd64');
     assert.equal(m.releaseNotes, 'fixes');
-    assert.equal(m.vmlinuzSha256, sha256(amd.kernel));
-    assert.equal(m.vmlinuzSize, amd.kernel.length);
-    assert.equal(m.initramfsSha256, sha256(amd.initramfs));
-    assert.equal(m.vmlinuzUrl, `${reg.url}/v2/kubesolo/os/blobs/sha256:${sha256(amd.kernel)}`);
+    assert.equal(m.images.vmlinuz.sha256, sha256(amd.kernel));
+    assert.equal(m.images.vmlinuz.size, amd.kernel.length);
+    assert.equal(m.images.initramfs.sha256, sha256(amd.initramfs));
+    assert.equal(
+      m.images.vmlinuz.url,
+      `${reg.url}/v2/kubesolo/os/blobs/sha256:${sha256(amd.kernel)}`,
+    );
 
     const events: ProgressEvent[] = [];
     const stagingDir = join(work, 'a');
@@ -176,8 +178,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     const result = await pushRelease({
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.3.0',
-      kernelPath: arm.kernelPath,
-      initramfsPath: arm.initramfsPath,
+      imagePaths: { vmlinuz: arm.kernelPath, initramfs: arm.initramfsPath },
       version: 'v0.3.0',
       architecture: 'arm64',
       signingKey: keys.privateKey,
@@ -205,7 +206,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
       publicKey: keys.publicKey,
     });
     const release = await source.fetchRelease();
-    assert.equal(release.metadata.vmlinuzSha256, sha256(arm.kernel));
+    assert.equal(release.metadata.images.vmlinuz.sha256, sha256(arm.kernel));
     const staged = await source.stage(release, 'vmlinuz', { stagingDir: join(work, 'b') });
     assert.ok(readFileSync(staged.path).equals(arm.kernel));
   });
@@ -218,7 +219,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
       publicKey: keys.publicKey,
     });
     const release = await source.fetchRelease();
-    assert.equal(release.metadata.initramfsSha256, sha256(amd.initramfs));
+    assert.equal(release.metadata.images.initramfs.sha256, sha256(amd.initramfs));
   });
 
   it('pulls unsigned releases when no key is configured (annotations only)', async () => {
@@ -227,8 +228,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
       await pushRelease({
         registry: `${reg.host}/kubesolo/plain`,
         tag: 'v1.0.0',
-        kernelPath: plain.kernelPath,
-        initramfsPath: plain.initramfsPath,
+        imagePaths: { vmlinuz: plain.kernelPath, initramfs: plain.initramfsPath },
         version: 'v1.0.0',
         architecture: 'amd64',
         channel: 'beta',
@@ -237,6 +237,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
         registry: `${reg.host}/kubesolo/plain`,
         tag: 'v1.0.0',
         architecture: 'amd64',
+        allowUnsigned: true,
       });
       const release = await source.fetchRelease();
       assert.equal(release.metadataSigned, false);
@@ -270,8 +271,7 @@ describe('OCI layer download resumes after an interrupted transfer', { skip }, (
     await pushRelease({
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v1.0.0',
-      kernelPath: files.kernelPath,
-      initramfsPath: files.initramfsPath,
+      imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
       version: 'v1.0.0',
       architecture: 'amd64',
     });
@@ -287,6 +287,7 @@ describe('OCI layer download resumes after an interrupted transfer', { skip }, (
       registry: `${proxy.host}/kubesolo/os`,
       tag: 'v1.0.0',
       architecture: 'amd64',
+      allowUnsigned: true,
       limits: { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
     });
     const release = await source.fetchRelease();

@@ -45,8 +45,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
     pushRelease({
       registry: `${reg.host}/${repo}`,
       tag,
-      kernelPath: f.kernelPath,
-      initramfsPath: f.initramfsPath,
+      imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },
       version: tag,
       architecture: 'amd64',
       channel: 'stable',
@@ -57,7 +56,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
       registry: `${reg.host}/${repo}`,
       tag,
       architecture: 'amd64',
-      ...(publicKey ? { publicKey } : {}),
+      ...(publicKey ? { publicKey } : { allowUnsigned: true }),
     });
   const client = (repo: string) =>
     new OciClient({

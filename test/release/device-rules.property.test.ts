@@ -78,8 +78,7 @@ describe('publish applies exactly the device metadata rules', () => {
         const full: PublishOptions = {
           ...o,
           key: key.privateKey,
-          kernelPath: join(dir, 'vmlinuz'),
-          initramfsPath: join(dir, 'kubesolo-os.gz'),
+          imagePaths: { vmlinuz: join(dir, 'vmlinuz'), initramfs: join(dir, 'kubesolo-os.gz') },
           outDir: join(dir, `out-${n++}`),
           clock: { now: () => now },
         };
@@ -95,7 +94,9 @@ describe('publish applies exactly the device metadata rules', () => {
           if (typeof err.details.flag === 'string') {
             seen.refusedForDevice++;
             const bytes = Buffer.from(
-              JSON.stringify(buildMetadata(full, kernelBytes, initramfsBytes, now)),
+              JSON.stringify(
+                buildMetadata(full, { vmlinuz: kernelBytes, initramfs: initramfsBytes }, now),
+              ),
             );
             assert.throws(() => parseReleaseMetadata(bytes, metadataUrl, now), { code: err.code });
           }

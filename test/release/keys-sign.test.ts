@@ -13,7 +13,8 @@ import {
   publicKeyObject,
 } from '../../src/crypto/keys.js';
 import { generateKeyPair, loadPrivateKey, writeKeyPair } from '../../src/release/keys.js';
-import { encodeSignature, signBytes, signFile, verifyBytes } from '../../src/release/sign.js';
+import { encodeSignature } from '../../src/crypto/keys.js';
+import { signBytes, signFile, verifyBytes } from '../../src/release/sign.js';
 import { parseDuration } from '../../src/release/duration.js';
 import { KubesoloError } from '../../src/errors.js';
 

@@ -67,8 +67,7 @@ describe('publish', () => {
     const r = await publishRelease({
       key: key.privateKey,
       version: 'v0.3.1',
-      kernelPath: kernel,
-      initramfsPath: initramfs,
+      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
       outDir: out,
       channel: 'stable',
       architecture: 'amd64',
@@ -112,8 +111,7 @@ describe('publish', () => {
     const r = await publishRelease({
       key: key.privateKey,
       version: 'v1.0.0+build.7',
-      kernelPath: kernel,
-      initramfsPath: initramfs,
+      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
       outDir: out,
       baseUrl: 'https://updates.example.test/kubesolo',
       clock,
@@ -134,8 +132,7 @@ describe('publish', () => {
     const out = join(dir, 'out3');
     const base = {
       key: key.privateKey,
-      kernelPath: kernel,
-      initramfsPath: initramfs,
+      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
       outDir: out,
       clock,
     };
@@ -149,7 +146,12 @@ describe('publish', () => {
     );
     const other = join(dir, 'other-kernel');
     await writeFile(other, 'a different kernel');
-    await publishRelease({ ...base, version: 'v2.0.0', kernelPath: other, force: true });
+    await publishRelease({
+      ...base,
+      version: 'v2.0.0',
+      imagePaths: { ...base.imagePaths, vmlinuz: other },
+      force: true,
+    });
     const meta = await assertConsistent(out);
     assert.equal(meta.vmlinuz_size, 'a different kernel'.length);
   });
@@ -160,8 +162,7 @@ describe('publish', () => {
       const out = join(dir, `crash-${at}`);
       const base = {
         key: key.privateKey,
-        kernelPath: kernel,
-        initramfsPath: initramfs,
+        imagePaths: { vmlinuz: kernel, initramfs: initramfs },
         outDir: out,
         clock,
       };
@@ -191,8 +192,7 @@ describe('publish', () => {
     const out = join(dir, 'crash-force');
     const base = {
       key: key.privateKey,
-      kernelPath: kernel,
-      initramfsPath: initramfs,
+      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
       outDir: out,
       clock,
     };
@@ -202,7 +202,7 @@ describe('publish', () => {
         publishRelease({
           ...base,
           version: 'v1.0.0',
-          initramfsPath: kernel,
+          imagePaths: { vmlinuz: kernel, initramfs: kernel },
           force: true,
           onStep: (s) => {
             if (s === at) throw new Error('crash');
@@ -218,8 +218,7 @@ describe('publish', () => {
     const out = join(dir, 'crash-after');
     const base = {
       key: key.privateKey,
-      kernelPath: kernel,
-      initramfsPath: initramfs,
+      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
       outDir: out,
       clock,
     };
@@ -241,8 +240,7 @@ describe('publish', () => {
     const out = join(dir, 'bad');
     const base = {
       key: key.privateKey,
-      kernelPath: kernel,
-      initramfsPath: initramfs,
+      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
       outDir: out,
       version: 'v1.0.0',
     };
@@ -255,7 +253,10 @@ describe('publish', () => {
       [{ baseUrl: 'ftp://x/' }, 'INVALID_BASE_URL'],
       [{ baseUrl: 'https://user:pw@x/' }, 'INVALID_BASE_URL'],
       [{ baseUrl: 'not a url' }, 'INVALID_BASE_URL'],
-      [{ kernelPath: join(dir, 'missing') }, 'INPUT_UNREADABLE'],
+      [
+        { imagePaths: { vmlinuz: join(dir, 'missing'), initramfs: join(dir, 'missing') } },
+        'INPUT_UNREADABLE',
+      ],
     ];
     for (const [patch, code] of cases) {
       await assert.rejects(

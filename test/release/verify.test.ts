@@ -36,8 +36,7 @@ async function site(extra: Partial<Parameters<typeof publishRelease>[0]> = {}): 
   await publishRelease({
     key: key.privateKey,
     version: 'v1.2.3',
-    kernelPath: kernel,
-    initramfsPath: initramfs,
+    imagePaths: { vmlinuz: kernel, initramfs: initramfs },
     outDir: out,
     channel: 'stable',
     expiresInSeconds: 3600,

@@ -59,7 +59,7 @@ describe('dir slot store', () => {
     const store = createDirSlotStore(dirs);
     await store.write('A', v1.image, v1.digests);
     await assert.rejects(
-      store.write('A', v2.image, { ...v2.digests, initramfsSha256: v1.digests.initramfsSha256 }),
+      store.write('A', v2.image, { ...v2.digests, initramfs: v1.digests.initramfs }),
       (err: unknown) => {
         assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
         assert.equal((err as { details: { phase: string } }).details.phase, 'source');
@@ -78,11 +78,11 @@ describe('dir slot store', () => {
 
   it('a failure at every step leaves the old image, an unbootable slot, or the new image: never a mix', async () => {
     const steps: SlotWriteStep[] = [
-      'temp-kernel',
+      'temp-vmlinuz',
       'temp-initramfs',
       'temp-version',
       'old-version-removed',
-      'kernel-renamed',
+      'vmlinuz-renamed',
       'initramfs-renamed',
       'verified',
       'version-renamed',
@@ -128,9 +128,9 @@ describe('dir slot store', () => {
     const place = async (incoming: string) => {
       const kernelPath = join(incoming, 'vmlinuz');
       const initramfsPath = join(incoming, 'kubesolo-os.gz');
-      await copyFile(v2.image.kernelPath, kernelPath);
-      await copyFile(v2.image.initramfsPath, initramfsPath);
-      return { kernelPath, initramfsPath, version: 'v2.0.0' };
+      await copyFile(v2.image.files.vmlinuz, kernelPath);
+      await copyFile(v2.image.files.initramfs, initramfsPath);
+      return { files: { vmlinuz: kernelPath, initramfs: initramfsPath }, version: 'v2.0.0' };
     };
     await assert.rejects(
       store.openWriter('A', async (w) => w.install(await place(w.incomingDir), v2.digests)),
@@ -145,8 +145,10 @@ describe('dir slot store', () => {
     await store.openWriter('A', (w) =>
       w.install(
         {
-          kernelPath: join(w.incomingDir, 'vmlinuz'),
-          initramfsPath: join(w.incomingDir, 'kubesolo-os.gz'),
+          files: {
+            vmlinuz: join(w.incomingDir, 'vmlinuz'),
+            initramfs: join(w.incomingDir, 'kubesolo-os.gz'),
+          },
           version: 'v2.0.0',
         },
         v2.digests,

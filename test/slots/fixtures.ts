@@ -25,8 +25,8 @@ export async function stageImage(
   await writeFile(kernelPath, kernel);
   await writeFile(initramfsPath, initramfs);
   return {
-    image: { kernelPath, initramfsPath, version },
-    digests: { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+    image: { files: { vmlinuz: kernelPath, initramfs: initramfsPath }, version },
+    digests: { vmlinuz: sha(kernel), initramfs: sha(initramfs) },
   };
 }
 

@@ -15,9 +15,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { KubesoloError } from '../../src/errors.js';
-import { readBackSha256, TrailingReadBack } from '../../src/slots/read-back.js';
+import { readBackSha256, TrailingReadBack } from '../../src/fs/read-back.js';
 import { INCOMING_DIR, installSlotDir, slotDirBootable } from '../../src/slots/slot-files.js';
-import { downloadToFile } from '../../src/transport/download.js';
+import { downloadToFile } from '../../src/transport/download/download.js';
 import { sha256, startServer, staticFile, truncated } from '../helpers/http-server.js';
 import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
 import { flipOnDevice, stageImage } from './fixtures.js';
@@ -84,7 +84,7 @@ describe('install and the read-back done while downloading', () => {
   it('a read-back of the installed file that disagrees with the signed digest stops the install', async () => {
     const { slot, image, digests } = await waiting('bad');
     // What the download's reader would report had the medium lost a bit.
-    const read = await readBackSha256(image.initramfsPath);
+    const read = await readBackSha256(image.files.initramfs);
     const readBack = { initramfs: { ...read, sha256: '0'.repeat(64) } };
     await assert.rejects(installSlotDir(slot, { ...image, readBack }, digests), (err: unknown) => {
       assert.ok(err instanceof KubesoloError);
@@ -101,7 +101,7 @@ describe('install and the read-back done while downloading', () => {
     await writeFile(elsewhere, randomBytes(256 << 10));
     const other = await readBackSha256(elsewhere);
     // Claims the right digest for a file that is not the one installed.
-    const readBack = { initramfs: { ...other, sha256: digests.initramfsSha256 } };
+    const readBack = { initramfs: { ...other, sha256: digests.initramfs } };
     await installSlotDir(slot, { ...image, readBack }, digests);
     assert.equal(await slotDirBootable(slot), true);
 
@@ -195,12 +195,11 @@ describe('read-back from the medium (ext4 on a loop device)', { skip }, () => {
         installSlotDir(
           slot,
           {
-            kernelPath: kernel,
-            initramfsPath: dest,
+            files: { vmlinuz: kernel, initramfs: dest },
             version: 'v2.0.0',
             readBack: { initramfs: r.readBack },
           },
-          { kernelSha256: sha256(kernelBytes), initramfsSha256: r.sha256 },
+          { vmlinuz: sha256(kernelBytes), initramfs: r.sha256 },
         ),
         { code: 'SLOT_VERIFY_FAILED' },
       );

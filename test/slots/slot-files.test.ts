@@ -22,8 +22,8 @@ async function stagedImage(
   await writeFile(join(dir, 'k'), kernel);
   await writeFile(join(dir, 'i'), initramfs);
   return {
-    image: { kernelPath: join(dir, 'k'), initramfsPath: join(dir, 'i'), version },
-    digests: { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+    image: { files: { vmlinuz: join(dir, 'k'), initramfs: join(dir, 'i') }, version },
+    digests: { vmlinuz: sha(kernel), initramfs: sha(initramfs) },
   };
 }
 
@@ -58,7 +58,7 @@ describe('dir slot store', () => {
     const store = createDirSlotStore({ A: join(tmp, 'a2'), B: join(tmp, 'b2') });
     const { image, digests } = await stagedImage(tmp, 100, 100, 'v3.0.0');
     await assert.rejects(
-      store.write('B', image, { ...digests, initramfsSha256: '0'.repeat(64) }),
+      store.write('B', image, { ...digests, initramfs: '0'.repeat(64) }),
       (err: unknown) => {
         assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
         assert.equal((err as { details: { phase: string } }).details.phase, 'source');

@@ -155,8 +155,8 @@ describe('slot aliasing proved on disk (block slots on loop devices)', { skip: l
     await assert.rejects(
       store.write(
         'B',
-        { kernelPath: join(work, 'k'), initramfsPath: join(work, 'i'), version: 'v9' },
-        { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+        { files: { vmlinuz: join(work, 'k'), initramfs: join(work, 'i') }, version: 'v9.0.0' },
+        { vmlinuz: sha(kernel), initramfs: sha(initramfs) },
       ),
       { code: 'SLOT_ALIASED', exitCode: 2 },
     );

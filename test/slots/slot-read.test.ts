@@ -37,8 +37,8 @@ describe('slot files: read-back and read failures', () => {
     await writeFile(join(base, 'i'), initramfs);
     return {
       dirs: { A: join(base, 'a'), B: join(base, 'b') },
-      image: { kernelPath: join(base, 'k'), initramfsPath: join(base, 'i'), version },
-      digests: { kernelSha256: sha(kernel), initramfsSha256: sha(initramfs) },
+      image: { files: { vmlinuz: join(base, 'k'), initramfs: join(base, 'i') }, version },
+      digests: { vmlinuz: sha(kernel), initramfs: sha(initramfs) },
     };
   }
 
@@ -107,7 +107,11 @@ describe('slot files: read-back and read failures', () => {
     await store.write('B', image, digests);
     const before = await readFile(join(dirs.B, 'vmlinuz'));
     await assert.rejects(
-      store.write('B', { ...image, kernelPath: join(tmp, 'gone'), version: 'v3.0.0' }, digests),
+      store.write(
+        'B',
+        { ...image, files: { ...image.files, vmlinuz: join(tmp, 'gone') }, version: 'v3.0.0' },
+        digests,
+      ),
       { code: 'SLOT_WRITE_FAILED', exitCode: 1 },
     );
     assert.equal(await store.readVersion('B'), 'v2.0.0');

@@ -8,7 +8,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BatchWriter } from '../../src/transport/batch-writer.js';
+import { BatchWriter } from '../../src/transport/download/batch-writer.js';
 
 describe('BatchWriter', () => {
   let dir: string;

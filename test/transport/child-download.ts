@@ -1,7 +1,7 @@
 // Runs one downloadToFile in a child process so a test can kill it mid-transfer.
 // argv: url dest sha256 size
 import { Agent } from 'undici';
-import { downloadToFile } from '../../src/transport/download.js';
+import { downloadToFile } from '../../src/transport/download/download.js';
 
 const [url, dest, sha, size] = process.argv.slice(2);
 await downloadToFile({

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { KubesoloError } from '../../src/errors.js';
-import { downloadToFile, type DownloadOptions } from '../../src/transport/download.js';
+import { downloadToFile } from '../../src/transport/download/download.js';
+import type { DownloadOptions } from '../../src/transport/download/transfer.js';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
 import {
   endless,

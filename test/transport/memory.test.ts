@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { GarbagePacer } from '../../src/transport/memory.js';
+import { GarbagePacer } from '../../src/transport/download/memory.js';
 
 describe('GarbagePacer', () => {
   it('paces scavenges by bytes without exposing gc globally', () => {

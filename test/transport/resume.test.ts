@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { KubesoloError } from '../../src/errors.js';
-import { downloadToFile, type DownloadOptions } from '../../src/transport/download.js';
+import { downloadToFile } from '../../src/transport/download/download.js';
+import type { DownloadOptions } from '../../src/transport/download/transfer.js';
 import {
   etagOf,
   sha256,

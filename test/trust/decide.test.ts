@@ -8,6 +8,8 @@ import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
+import { KubesoloError } from '../../src/errors.js';
+import { assertKeyConfigured, trustRefusalError } from '../../src/trust/refusal.js';
 import {
   decideImageTrust,
   decideTrust,
@@ -16,6 +18,7 @@ import {
   type ImageSignaturePolicy,
   type TrustDecision,
   type TrustEvidence,
+  type TrustRefusal,
 } from '../../src/trust/decide.js';
 
 function keyPair() {
@@ -196,6 +199,9 @@ function configOf(row: Pick<Row, 'keys' | 'allowUnsigned' | 'imageSignatures'>) 
           ? [publisher.raw]
           : [stranger.raw, publisher.raw],
     allowUnsignedMetadata: row.allowUnsigned ?? false,
+    // The decision itself never looks at allow_unsigned: the key requirement is checked
+    // before anything is fetched (assertKeyConfigured, below).
+    allowUnsigned: false,
     imageSignatures: row.imageSignatures ?? 'when-unpinned',
   };
 }
@@ -323,4 +329,59 @@ describe('decideImageTrust: staging under the staging source’s own configurati
       'digest-only',
     );
   });
+});
+
+describe('the key requirement, decided in trust/ (assertKeyConfigured)', () => {
+  const config = (keys: Uint8Array[], allowUnsigned: boolean) => ({
+    keys,
+    allowUnsignedMetadata: false,
+    allowUnsigned,
+    imageSignatures: 'when-unpinned' as const,
+  });
+  it('no key and no allow_unsigned: PUBKEY_REQUIRED, exit 2, naming both ways out', () => {
+    assert.throws(
+      () => assertKeyConfigured(config([], false)),
+      (e: unknown) =>
+        e instanceof KubesoloError &&
+        e.code === 'PUBKEY_REQUIRED' &&
+        e.exitCode === 2 &&
+        /pubkey=/.test(e.message) &&
+        /allow_unsigned=true/.test(e.message),
+    );
+  });
+  it('a key, or a lab that allows unsigned releases: allowed', () => {
+    assert.doesNotThrow(() => assertKeyConfigured(config([publisher.raw], false)));
+    assert.doesNotThrow(() => assertKeyConfigured(config([], true)));
+  });
+});
+
+describe('the words of a refusal (trustRefusalError): one wording for every source', () => {
+  const cases: [TrustRefusal, RegExp, string | undefined][] = [
+    [
+      { code: 'SIGNATURE_INVALID', reason: 'metadata-signature-invalid', artifact: 'metadata' },
+      /^R: the metadata signature does not verify with any configured key$/,
+      undefined,
+    ],
+    [
+      { code: 'SIGNATURE_MISSING', reason: 'metadata-unsigned', artifact: 'metadata' },
+      /^R: the metadata is not signed and a public key is configured$/,
+      'sign it, or set allow_unsigned_metadata=true',
+    ],
+    [
+      { code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact: 'initramfs' },
+      /^R: initramfs has no signature of its own and the metadata is unsigned/,
+      undefined,
+    ],
+  ];
+  for (const [refusal, message, hint] of cases) {
+    it(`${refusal.reason}: ${refusal.code}, exit 4, names the release and the artifact`, () => {
+      const e = trustRefusalError(refusal, 'R', { url: 'u' });
+      assert.equal(e.code, refusal.code);
+      assert.equal(e.exitCode, 4);
+      assert.match(e.message, message);
+      assert.equal(e.details.artifact, refusal.artifact);
+      assert.equal(e.details.url, 'u');
+      assert.equal(e.details.hint, hint);
+    });
+  }
 });

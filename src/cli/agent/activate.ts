@@ -1,4 +1,4 @@
-import { activate } from '../../agent/lifecycle.js';
+import { activate } from '../../agent/lifecycle/activate.js';
 import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
@@ -14,17 +14,16 @@ export const activateCommand: Command<AgentGlobal> = {
   },
   async run(ctx) {
     const session = { lock: 'required', rebootAfter: () => boolOpt(ctx.values, 'reboot') } as const;
-    await withAgent(ctx.global, ctx.log, session, async (agent) => {
-      const state = await activate(agent.deps);
-      ctx.out.line(
-        `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
-      );
-      ctx.out.data({
-        ok: true,
-        phase: state.phase,
-        slot: state.targetSlot,
-        version: state.toVersion,
-      });
+    // Printed once the session is over: a stop asked for meanwhile ends it as stopped.
+    const state = await withAgent(ctx.global, ctx.log, session, (agent) => activate(agent.deps));
+    ctx.out.line(
+      `Activated slot ${state.targetSlot ?? '?'} (${state.toVersion ?? '?'}): it boots on the next restart.`,
+    );
+    ctx.out.data({
+      ok: true,
+      phase: state.phase,
+      slot: state.targetSlot,
+      version: state.toVersion,
     });
   },
 };

@@ -1,4 +1,5 @@
-import { activate, apply } from '../../agent/lifecycle.js';
+import { activate } from '../../agent/lifecycle/activate.js';
+import { apply } from '../../agent/lifecycle/apply.js';
 import { withAgent } from '../../agent/session.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
@@ -33,46 +34,51 @@ export const applyCommand: Command<AgentGlobal> = {
     const session = {
       lock: 'required',
       progress: showsProgress(ctx.global),
-      rebootAfter: (activated: boolean) => reboot && activated,
+      rebootAfter: (done: { activated: boolean }) => reboot && done.activated,
     } as const;
-    await withAgent(ctx.global, ctx.log, session, async (agent) => {
+    // The work runs in the session; it is printed once the session is over, so that a
+    // stop asked for meanwhile ends the command as stopped, with one JSON document.
+    const done = await withAgent(ctx.global, ctx.log, session, async (agent) => {
       const r = await apply(agent.deps, {
         force: ctx.global.force,
         allowDowngrade: boolOpt(ctx.values, 'allow-downgrade'),
       });
-      if (r.outcome === 'up-to-date') {
-        ctx.log.info('already up to date', { version: r.version, code: 'UP_TO_DATE' });
-        ctx.out.line(`Up to date: running ${r.version}.`);
-        ctx.out.data({ ok: true, outcome: 'up-to-date', version: r.version });
-        return false;
-      }
-      let state = r.state;
-      if (r.outcome === 'already-staged') {
-        ctx.log.info('an intact update is already staged; nothing downloaded or written', {
-          code: 'ALREADY_STAGED',
-          version: state.toVersion,
-          slot: state.targetSlot,
-        });
-        ctx.out.line(
-          `Already staged: ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'} (use --force to stage afresh).`,
-        );
-      } else {
-        ctx.out.line(`Staged ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'}.`);
-      }
-      if (chainActivate) {
-        state = await activate(agent.deps);
-        ctx.out.line(`Activated slot ${state.targetSlot ?? '?'}: it boots on the next restart.`);
-      } else {
-        ctx.out.line(`Run 'kubesolo-update activate' to boot it next.`);
-      }
-      ctx.out.data({
-        ok: true,
-        outcome: r.outcome === 'already-staged' && !chainActivate ? 'already-staged' : state.phase,
-        ...(r.outcome === 'already-staged' ? { code: 'ALREADY_STAGED' } : {}),
-        version: state.toVersion,
-        slot: state.targetSlot,
+      if (r.outcome === 'up-to-date' || !chainActivate) return { r, activated: false };
+      // Asked to stop during the install: it finished, but nothing more starts.
+      agent.deps.signal?.throwIfAborted();
+      return { r, activated: true, state: await activate(agent.deps) };
+    });
+    const r = done.r;
+    if (r.outcome === 'up-to-date') {
+      ctx.log.info('already up to date', { version: r.version, code: 'UP_TO_DATE' });
+      ctx.out.line(`Up to date: running ${r.version}.`);
+      ctx.out.data({ ok: true, outcome: 'up-to-date', version: r.version });
+      return ExitCode.OK;
+    }
+    if (r.outcome === 'already-staged') {
+      ctx.log.info('an intact update is already staged; nothing downloaded or written', {
+        code: 'ALREADY_STAGED',
+        version: r.state.toVersion,
+        slot: r.state.targetSlot,
       });
-      return chainActivate;
+      ctx.out.line(
+        `Already staged: ${r.state.toVersion ?? '?'} in slot ${r.state.targetSlot ?? '?'} (use --force to stage afresh).`,
+      );
+    } else {
+      ctx.out.line(`Staged ${r.state.toVersion ?? '?'} in slot ${r.state.targetSlot ?? '?'}.`);
+    }
+    const state = done.state ?? r.state;
+    if (done.activated) {
+      ctx.out.line(`Activated slot ${state.targetSlot ?? '?'}: it boots on the next restart.`);
+    } else {
+      ctx.out.line(`Run 'kubesolo-update activate' to boot it next.`);
+    }
+    ctx.out.data({
+      ok: true,
+      outcome: r.outcome === 'already-staged' && !done.activated ? 'already-staged' : state.phase,
+      ...(r.outcome === 'already-staged' ? { code: 'ALREADY_STAGED' } : {}),
+      version: state.toVersion,
+      slot: state.targetSlot,
     });
     return ExitCode.OK;
   },

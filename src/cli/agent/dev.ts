@@ -4,9 +4,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { readDeviceConfig } from '../../agent/context.js';
-import { mergeOptions } from '../../config/merge.js';
+import { configFromFlags, mergeOptions } from '../../config/merge.js';
 import { parsePublicKey } from '../../crypto/keys.js';
-import { grubVars, initDeviceRoot, rebootDeviceRoot } from '../../dev/device-root.js';
+import { describeBootEnv, initDeviceRoot, rebootDevice } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
 import { shellCommand } from '../../shell-quote.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
@@ -30,11 +30,14 @@ async function publicKeyHex(value: string): Promise<string> {
 
 const initRoot: Command<AgentGlobal> = {
   name: 'init-root',
-  summary: 'Create a simulated device under DIR (dir slots, a real grubenv, cmdline)',
-  usage: 'dev init-root DIR [--installed-version V] [--server URL] [--pubkey PUB] [options]',
+  summary: 'Create a simulated device under DIR (dir slots, a real boot environment, cmdline)',
+  usage:
+    'dev init-root DIR [--installed-version V] [--server URL] [--pubkey PUB] [--bootloader B] [options]',
   description: [
     'Slot A holds --installed-version (booted, committed), slot B is empty. update.conf',
     'uses dir slots and judges health by disk_writable alone (no Kubernetes needed).',
+    '--bootloader grub (default), uboot or rpi-tryboot picks the boot environment',
+    "(grubenv; a U-Boot environment and fw_env.config; the Pi firmware's autoboot.txt).",
     "Then use the other commands with --root DIR, and 'dev reboot --root DIR' to boot.",
   ].join('\n'),
   options: {
@@ -55,6 +58,11 @@ const initRoot: Command<AgentGlobal> = {
       description: 'Release public key file (or its 64 hex characters) to trust',
     },
     force: { type: 'boolean', description: 'Write into a directory that is not empty' },
+    bootloader: {
+      type: 'string',
+      valueName: 'B',
+      description: 'grub (default), uboot or rpi-tryboot',
+    },
   },
   async run({ positionals, values, out, log }) {
     const dir = positionals[0];
@@ -64,31 +72,38 @@ const initRoot: Command<AgentGlobal> = {
     const pub = stringOpt(values, 'pubkey');
     const server = stringOpt(values, 'server');
     const channel = stringOpt(values, 'channel');
+    // Validated as update.conf's `bootloader` is (CONFIG_INVALID_VALUE naming --bootloader).
+    const bootloader =
+      configFromFlags({ bootloader: stringOpt(values, 'bootloader') }).bootloader ?? 'grub';
     const r = await initDeviceRoot(dir, {
+      bootloader,
       installedVersion: stringOpt(values, 'installed-version') ?? 'v0.0.1',
       ...(server !== undefined ? { server } : {}),
       ...(channel !== undefined ? { channel } : {}),
       ...(pub !== undefined ? { publicKeyHex: await publicKeyHex(pub) } : {}),
       force: boolOpt(values, 'force'),
     });
-    log.info('simulated device created', { root: dir });
-    out.line(`Simulated device in ${dir}: slot A ${r.installedVersion}, booted and committed.`);
+    log.info('simulated device created', { root: dir, bootloader });
+    out.line(
+      `Simulated device in ${dir} (${bootloader}): slot A ${r.installedVersion}, booted and committed.`,
+    );
     if (r.config.server === undefined) {
       out.line('No server= yet: pass --server to init-root, or edit etc/kubesolo/update.conf.');
     }
     out.line(`Try: ${shellCommand(['kubesolo-update', '--root', dir, 'status'])}`);
-    out.data({ ok: true, root: dir, installed_version: r.installedVersion });
+    out.data({ ok: true, root: dir, installed_version: r.installedVersion, bootloader });
   },
 };
 
 const reboot: Command<AgentGlobal> = {
   name: 'reboot',
-  summary: "Boot a simulated device once, by GRUB's rules of boot/grub.cfg",
+  summary: "Boot a simulated device once, by its bootloader's rules",
   usage: 'dev reboot --root DIR',
   globals: ['root', 'conf'],
   description: [
-    'Runs the boot script over the grubenv (counts a trial boot down, falls back when',
-    'the tries are used up) and writes the kernel command line and a new boot id.',
+    "Runs the bootloader's rules over its environment (GRUB's grub.cfg, U-Boot's boot.scr:",
+    'counts a trial boot down, falls back when the tries are used up; the Pi firmware: one',
+    'tryboot when the agent armed it) and writes the kernel command line and a new boot id.',
   ].join('\n'),
   async run({ global, out, log }) {
     if (global.root === '/') {
@@ -97,16 +112,23 @@ const reboot: Command<AgentGlobal> = {
         "dev reboot needs --root DIR (a simulated device); it never touches this machine's boot",
       );
     }
-    const { grubenv } = mergeOptions({}, (await readDeviceConfig(global, log)).file);
-    const before = await grubVars(global.root, grubenv);
-    const boot = await rebootDeviceRoot(global.root, grubenv);
-    const after = await grubVars(global.root, grubenv);
-    out.line(`GRUB: ${boot.action} → booted slot ${boot.bootedSlot}`);
-    out.line(`  grubenv before: ${before}`);
-    out.line(`  grubenv after:  ${after}`);
+    const settings = mergeOptions({}, (await readDeviceConfig(global, log)).file);
+    const before = await describeBootEnv(global.root, settings);
+    const boot = await rebootDevice(global.root, settings);
+    const after = await describeBootEnv(global.root, settings);
+    const name = { grub: 'GRUB', uboot: 'U-Boot', 'rpi-tryboot': 'Pi firmware' }[
+      settings.bootloader
+    ];
+    out.line(`${name}: ${boot.action} → booted slot ${boot.bootedSlot}`);
+    const store = { grub: 'grubenv', uboot: 'U-Boot env', 'rpi-tryboot': 'autoboot.txt' }[
+      settings.bootloader
+    ];
+    out.line(`  ${store} before: ${before}`);
+    out.line(`  ${store} after:  ${after}`);
     out.line(`  /proc/cmdline:  ${boot.cmdline}`);
     out.data({
       ok: true,
+      bootloader: settings.bootloader,
       action: boot.action,
       booted_slot: boot.bootedSlot,
       cmdline: boot.cmdline,

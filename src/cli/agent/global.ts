@@ -20,12 +20,13 @@ const CONFIG_KEY_FLAGS: Partial<Record<ConfigField, string>> = {
   pubkey: 'pubkey',
   maintenanceWindow: 'maintenance-window',
   timeZone: 'time-zone',
+  bootloader: 'bootloader',
 };
 
 /** Read by every command; the others only by the commands that name them in `globals`. */
 export const AGENT_SHARED_GLOBALS = ['json', 'log-level'];
 /** The globals of the commands that work on a device root. */
-export const DEVICE_GLOBALS = ['root', 'conf', 'state', 'strict'];
+export const DEVICE_GLOBALS = ['root', 'conf', 'state', 'strict', 'bootloader'];
 /** The globals of the commands that also talk to an update source (check, apply). */
 export const SOURCE_GLOBALS = [
   ...DEVICE_GLOBALS,
@@ -54,6 +55,11 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     type: 'string',
     valueName: 'PATH',
     description: 'State file (default /var/lib/kubesolo/update/state.json)',
+  },
+  bootloader: {
+    type: 'string',
+    valueName: 'NAME',
+    description: 'grub, uboot or rpi-tryboot (update.conf bootloader; default grub)',
   },
   json: { type: 'boolean', description: 'Machine-readable JSON on stdout' },
   'log-level': {

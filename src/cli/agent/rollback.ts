@@ -1,4 +1,4 @@
-import { rollback } from '../../agent/lifecycle.js';
+import { rollback } from '../../agent/lifecycle/rollback.js';
 import { withAgent } from '../../agent/session.js';
 import { boolOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
@@ -14,10 +14,11 @@ export const rollbackCommand: Command<AgentGlobal> = {
   },
   async run(ctx) {
     const session = { lock: 'optional', rebootAfter: () => boolOpt(ctx.values, 'reboot') } as const;
-    await withAgent(ctx.global, ctx.log, session, async (agent) => {
-      const { state, slot } = await rollback(agent.deps);
-      ctx.out.line(`Rolled back: slot ${slot} boots on the next restart.`);
-      ctx.out.data({ ok: true, phase: state.phase, slot });
-    });
+    // Printed once the session is over: a stop asked for meanwhile ends it as stopped.
+    const { state, slot } = await withAgent(ctx.global, ctx.log, session, (agent) =>
+      rollback(agent.deps),
+    );
+    ctx.out.line(`Rolled back: slot ${slot} boots on the next restart.`);
+    ctx.out.data({ ok: true, phase: state.phase, slot });
   },
 };

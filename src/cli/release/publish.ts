@@ -1,6 +1,8 @@
 import { UsageError } from '../../errors.js';
 import { loadPrivateKey } from '../../release/keys.js';
-import { publishRelease } from '../../release/publish.js';
+import { ARTIFACT_NAMES, imageFile, perImage } from '../../metadata/images.js';
+import { imageWireFields } from '../../metadata/model.js';
+import { IMAGE_FLAG, publishRelease } from '../../release/publish.js';
 import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
 import { fleetFieldsFromOptions, fleetOptions } from './fleet-options.js';
 import type { ReleaseGlobal } from './global.js';
@@ -59,8 +61,7 @@ export const publishCommand: Command<ReleaseGlobal> = {
     const options = {
       ...fleetFieldsFromOptions(values, new Date()),
       version: required(values, 'release-version'),
-      kernelPath: required(values, 'kernel'),
-      initramfsPath: required(values, 'initramfs'),
+      imagePaths: perImage((name) => required(values, IMAGE_FLAG[name])),
       outDir: required(values, 'out'),
       channel: stringOpt(values, 'channel'),
       architecture: stringOpt(values, 'arch'),
@@ -73,12 +74,12 @@ export const publishCommand: Command<ReleaseGlobal> = {
     const r = await publishRelease({ key, ...options });
     log.info('published', { version: r.metadata.version, metadata: r.metadataPath });
     out.line(`published ${r.metadata.version} to ${r.metadataPath}`);
-    out.line(
-      `  vmlinuz         ${r.metadata.vmlinuz_size} bytes  sha256 ${r.metadata.vmlinuz_sha256}`,
-    );
-    out.line(
-      `  kubesolo-os.gz  ${r.metadata.initramfs_size} bytes  sha256 ${r.metadata.initramfs_sha256}`,
-    );
+    for (const name of ARTIFACT_NAMES) {
+      const f = imageWireFields(name);
+      out.line(
+        `  ${imageFile(name).padEnd(14)}  ${r.metadata[f.size]} bytes  sha256 ${r.metadata[f.sha256]}`,
+      );
+    }
     if (r.metadata.expires) out.line(`  expires         ${r.metadata.expires}`);
     if (r.metadata.min_version) out.line(`  min_version     ${r.metadata.min_version}`);
     printSchedule(out, options.rollout);

@@ -1,5 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { loadPrivateKey } from '../../release/keys.js';
+import { perImage } from '../../metadata/images.js';
+import { IMAGE_FLAG } from '../../release/publish.js';
 import { pushRelease, type UploadMode } from '../../release/oci-push.js';
 import { createDispatcher } from '../../transport/dispatcher.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
@@ -107,8 +109,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
     const result = await pushRelease({
       registry,
       tag,
-      kernelPath: required(values, 'kernel'),
-      initramfsPath: required(values, 'initramfs'),
+      imagePaths: perImage((name) => required(values, IMAGE_FLAG[name])),
       version: required(values, 'release-version'),
       architecture: required(values, 'arch'),
       channel: stringOpt(values, 'channel'),

@@ -6,14 +6,9 @@
  * `io.kubesolo.os.*` annotations. Layers of other media types are ignored.
  */
 import { VerificationError } from '../../errors.js';
+import { perImage, type ArtifactName } from '../../metadata/images.js';
 import { isDigest } from './reference.js';
-import {
-  INDEX_TYPES,
-  LAYER_INITRAMFS,
-  LAYER_KERNEL,
-  LAYER_METADATA,
-  MANIFEST_TYPES,
-} from './media-types.js';
+import { IMAGE_LAYER_TYPES, INDEX_TYPES, LAYER_METADATA, MANIFEST_TYPES } from './media-types.js';
 
 export interface Platform {
   architecture: string;
@@ -44,8 +39,8 @@ export interface ImageIndex {
 
 /** The layers of a KubeSolo OS manifest that we use. */
 export interface ReleaseLayers {
-  kernel: Descriptor;
-  initramfs: Descriptor;
+  /** One layer per image of a release. */
+  images: Record<ArtifactName, Descriptor>;
   metadata?: Descriptor;
 }
 
@@ -158,7 +153,14 @@ export function selectPlatform(index: ImageIndex, architecture: string): Descrip
   );
 }
 
-/** The kernel, initramfs and (optional) metadata layers; exactly one of each kind. */
+/** The first linux manifest entry of an index that names a platform, if any. */
+export function firstPlatform(index: ImageIndex): Descriptor | undefined {
+  return index.manifests.find(
+    (m) => m.platform !== undefined && m.platform.os === 'linux' && isManifestType(m.mediaType),
+  );
+}
+
+/** Each image's layer and the (optional) metadata layer; exactly one of each kind. */
 export function releaseLayers(manifest: ImageManifest, where: string): ReleaseLayers {
   const pick = (type: string, required: boolean): Descriptor | undefined => {
     const found = manifest.layers.filter((l) => l.mediaType === type);
@@ -166,8 +168,7 @@ export function releaseLayers(manifest: ImageManifest, where: string): ReleaseLa
     if (required && found.length === 0) throw malformed(where, `no ${type} layer`);
     return found[0];
   };
-  const kernel = pick(LAYER_KERNEL, true)!;
-  const initramfs = pick(LAYER_INITRAMFS, true)!;
+  const images = perImage((name) => pick(IMAGE_LAYER_TYPES[name], true)!);
   const metadata = pick(LAYER_METADATA, false);
-  return { kernel, initramfs, ...(metadata ? { metadata } : {}) };
+  return { images, ...(metadata ? { metadata } : {}) };
 }

@@ -4,6 +4,8 @@
  * agent; the metadata layer and its signature annotation are ours (docs/oci.md).
  */
 
+import type { ArtifactName } from '../../metadata/images.js';
+
 // OCI image-spec v1.1 §image-index / §manifest, and the Docker schema 2 equivalents
 // that registries and tools still produce.
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -22,6 +24,12 @@ export const KUBESOLO_ARTIFACT = 'application/vnd.kubesolo.os.release.v1';
 export const LAYER_KERNEL = 'application/vnd.kubesolo.os.kernel.v1+octet-stream';
 export const LAYER_INITRAMFS = 'application/vnd.kubesolo.os.initramfs.v1+gzip';
 export const LAYER_METADATA = 'application/vnd.kubesolo.os.metadata.v1+json';
+
+/** The layer media type of each image of a release (src/metadata/images.ts). */
+export const IMAGE_LAYER_TYPES = {
+  vmlinuz: LAYER_KERNEL,
+  initramfs: LAYER_INITRAMFS,
+} as const satisfies Record<ArtifactName, string>;
 
 export const ANNOTATION = {
   version: 'io.kubesolo.os.version',

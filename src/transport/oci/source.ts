@@ -3,59 +3,49 @@
  * behind the same `UpdateSource` interface as HTTP so the lifecycle, its gates and
  * its state transitions do not care where a release came from.
  *
- * Trust (docs/design.md §3.4, applied to registries) is decided by `decideTrust`
- * (src/trust/decide.ts). The manifest and its annotations are not signed, so with a
- * public key configured the release description is taken from the signed
- * `latest.json` layer, and the layer digests (which the registry and this client
- * verify byte for byte) must equal the sha256 values that file signs.
+ * Three steps: resolve the tag to this architecture's manifest (./resolve.ts), read
+ * and reconcile the release's description (./describe.ts), and trust it as the HTTP
+ * source does (trustFetchedRelease: decideTrust, src/trust/decide.ts). The manifest
+ * and its annotations are not signed, so with a public key configured the release
+ * description is the signed `latest.json` layer, and the layer digests (which the
+ * registry and this client verify byte for byte) must equal the sha256 values that
+ * file signs. Then `stage` downloads a layer into the slot.
  */
 import { goArch } from '../../arch.js';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
-import { GateError, UsageError, VerificationError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { hexToBytes, SIGNATURE_BYTES } from '../../crypto/keys.js';
-import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../../metadata/parse.js';
-import type { ReleaseMetadata } from '../../metadata/model.js';
-import { decideTrust, firstArtifactRefusal, type TrustRefusal } from '../../trust/decide.js';
+import { perImage, type ArtifactName } from '../../metadata/images.js';
 import {
   downloadArtifact,
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
-  type TrustedKeyOptions,
+  trustFetchedRelease,
+  type TrustOptions,
   type TransportLimits,
-  type ArtifactName,
   type Release,
   type ReleaseArtifact,
   type StageOptions,
   type StagedArtifact,
   type UpdateSource,
 } from '../source.js';
-import {
-  isIndexType,
-  isManifestType,
-  parseIndex,
-  parseManifest,
-  releaseLayers,
-  selectPlatform,
-  type Descriptor,
-  type ImageManifest,
-} from './artifact.js';
+import type { Descriptor } from './artifact.js';
 import { resolveCredentials, type CredentialSources, type RegistryCredentials } from './auth.js';
 import { OciClient } from './client.js';
+import { agreedArchitecture, describeRelease } from './describe.js';
 import { ANNOTATION } from './media-types.js';
 import { formatReference, parseRegistryReference, type RegistryReference } from './reference.js';
+import { resolveManifest } from './resolve.js';
 
-export interface OciUpdateSourceOptions extends TrustedKeyOptions {
+export interface OciUpdateSourceOptions extends TrustOptions {
   /** `[http://|https://]host[:port]/repository[:tag]` (docs/oci.md "References"). */
   registry: string;
   /** Tag or digest to fetch; default: the tag written in `registry`. */
   tag?: string | undefined;
   /** Go architecture name; default: this machine's. */
   architecture?: string | undefined;
-  /** docs/design.md §3.4: accept unsigned metadata when both image signatures verify. */
-  allowUnsignedMetadata?: boolean | undefined;
   /** Ready credentials, or where to find them (config keys / docker config.json). */
   credentials?: RegistryCredentials | CredentialSources | undefined;
   /** Extra CA bundle (PEM) trusted in addition to the system roots (`ca_file`). */
@@ -73,43 +63,6 @@ export interface OciUpdateSourceOptions extends TrustedKeyOptions {
 export interface OciUpdateSource extends UpdateSource {
   /** Close idle connections (when the source created its own dispatcher). */
   close(): Promise<void>;
-}
-
-export { goArch };
-
-function archMismatch(where: string, wanted: string, found: string | string[]): GateError {
-  const list = Array.isArray(found) ? found : [found];
-  return new GateError(
-    'ARCH_MISMATCH',
-    `${where} is for ${list.length > 0 ? list.join(', ') : 'no known architecture'}, this device is ${wanted}`,
-    { details: { reference: where, architecture: wanted, available: list } },
-  );
-}
-
-function mismatch(
-  where: string,
-  what: string,
-  details: Record<string, unknown>,
-): VerificationError {
-  return new VerificationError(
-    'OCI_METADATA_MISMATCH',
-    `${where}: ${what} in the manifest disagrees with the release's latest.json`,
-    { details: { reference: where, ...details } },
-  );
-}
-
-function hexSignature(hex: string | undefined, where: string): Uint8Array | undefined {
-  if (hex === undefined) return undefined;
-  // docs/design.md §3.4: a signature is 64 bytes; in an annotation it is written as hex.
-  const bytes = hexToBytes(hex.trim());
-  if (bytes === undefined || bytes.length !== SIGNATURE_BYTES) {
-    throw new VerificationError(
-      'SIGNATURE_MALFORMED',
-      `${where}: signature annotation is not ${SIGNATURE_BYTES * 2} hex characters`,
-      { details: { reference: where } },
-    );
-  }
-  return bytes;
 }
 
 /** A layer as a release image: the blob URL, its digest and size, its signature annotation. */
@@ -141,6 +94,9 @@ async function credentialsFor(
 }
 
 export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdateSource {
+  // Registries: an image's own signature is checked only where nothing signed pins it.
+  // No key and no allow_unsigned: refused before anything else (PUBKEY_REQUIRED).
+  const trust = trustConfigFor(options, 'when-unpinned');
   const ref: RegistryReference = parseRegistryReference(options.registry);
   const reference = options.tag ?? ref.tag ?? ref.digest;
   if (reference === undefined || reference === '') {
@@ -149,8 +105,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
   const architecture = options.architecture ?? goArch();
   const log = options.log ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  // Registries: an image's own signature is checked only where nothing signed pins it.
-  const trust = trustConfigFor(options, options.allowUnsignedMetadata, 'when-unpinned');
   // One dispatcher (ca_file, proxies, connect timeout) for the API and the layers.
   const { limits, dispatcher, close } = openSourceConnection(options);
   const where = formatReference(ref, reference);
@@ -172,115 +126,34 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     return clientPromise;
   }
 
-  /** Tag → index → this architecture's manifest (or the single manifest, checked). */
-  async function resolveManifest(
-    c: OciClient,
-    signal?: AbortSignal,
-  ): Promise<{ manifest: ImageManifest; digest: string; platformArch: string | undefined }> {
-    const top = await c.getManifest(reference!, signal);
-    if (isIndexType(top.mediaType)) {
-      const index = parseIndex(top.json, top.mediaType, where);
-      const entry = selectPlatform(index, architecture);
-      if (!entry) {
-        throw archMismatch(
-          where,
-          architecture,
-          index.manifests.flatMap((m) => (m.platform ? [m.platform.architecture] : [])),
-        );
-      }
-      const child = await c.getManifest(entry.digest, signal);
-      if (!isManifestType(child.mediaType)) {
-        throw new VerificationError(
-          'OCI_MANIFEST_INVALID',
-          `${where}: index entry is not a manifest`,
-          {
-            details: { reference: where, mediaType: child.mediaType },
-          },
-        );
-      }
-      return {
-        manifest: parseManifest(child.json, child.mediaType, where),
-        digest: child.digest,
-        platformArch: entry.platform?.architecture,
-      };
-    }
-    if (isManifestType(top.mediaType)) {
-      return {
-        manifest: parseManifest(top.json, top.mediaType, where),
-        digest: top.digest,
-        platformArch: undefined,
-      };
-    }
-    throw new VerificationError(
-      'OCI_MANIFEST_INVALID',
-      `${where}: unsupported media type "${top.mediaType}"`,
-      { details: { reference: where, mediaType: top.mediaType } },
-    );
-  }
-
   async function fetchRelease(signal?: AbortSignal): Promise<Release> {
     const c = await client();
-    const { manifest, digest, platformArch } = await resolveManifest(c, signal);
-    const layers = releaseLayers(manifest, where);
-    const ann = manifest.annotations;
-    const origin = `${where}@${digest}`;
-
-    // Our latest.json layer and its signature (docs/oci.md "Metadata layer").
-    let described: ReleaseMetadata | undefined;
-    let fetched: { bytes: Uint8Array; signature: Uint8Array | undefined } | undefined;
-    if (layers.metadata) {
-      const bytes = await c.getSmallBlob(layers.metadata.digest, MAX_METADATA_BYTES, signal);
-      const sigHex =
-        layers.metadata.annotations[ANNOTATION.metadataSignature] ??
-        ann[ANNOTATION.metadataSignature];
-      const signature = hexSignature(sigHex, where);
-      // Relative URLs resolve against the blob URL; `expires` is checked here too.
-      described = parseReleaseMetadata(
-        bytes,
-        c.apiUrl('blobs', layers.metadata.digest),
-        clock.now(),
-      );
-      fetched = { bytes, signature };
-    }
-
-    const ks = layers.kernel.annotations[ANNOTATION.signature];
-    const is = layers.initramfs.annotations[ANNOTATION.signature];
-    const decision = decideTrust(trust, {
-      metadata: fetched,
-      imageSigned: { vmlinuz: ks !== undefined, initramfs: is !== undefined },
-    });
-    if (!decision.trusted) throw refusalError(decision.refusal, 'release');
-    // A registry release is refused as a whole, before any layer is fetched.
-    const imageRefusal = firstArtifactRefusal(decision.artifacts);
-    if (imageRefusal !== undefined) throw refusalError(imageRefusal, 'release');
-    const metadataSigned = decision.metadata.kind === 'signed';
-    const signed = metadataSigned ? described : undefined;
-    if (decision.metadata.kind === 'no-key') {
-      log.warn('no public key configured: registry release is not authenticated', { origin });
-    }
-
-    const metadata = buildMetadata(c, layers, ann, described, signed);
-    // Architecture: refuse a manifest for another one (issue #8). The index entry, the
-    // annotation and latest.json must all name this device's architecture.
-    const declared = [platformArch, ann[ANNOTATION.architecture], described?.architecture].filter(
-      (a): a is string => a !== undefined && a !== '',
+    const resolved = await resolveManifest(c, reference!, architecture, where, signal);
+    const origin = `${where}@${resolved.digest}`;
+    const { metadata, layers, evidence, namedArchitectures } = await describeRelease(
+      c,
+      resolved,
+      where,
+      clock,
+      signal,
     );
-    if (declared.length === 0) {
-      throw archMismatch(where, architecture, []);
-    }
-    const wrong = declared.find((a) => a !== architecture);
-    if (wrong !== undefined) throw archMismatch(where, architecture, wrong);
-    metadata.architecture = architecture;
-
+    const signatureHex = perImage((name) => layers.images[name].annotations[ANNOTATION.signature]);
+    const decision = trustFetchedRelease(
+      trust,
+      { metadata: evidence, imageSigned: perImage((name) => signatureHex[name] !== undefined) },
+      origin,
+      log,
+    );
+    const metadataSigned = decision.metadata.kind === 'signed';
     const release: Release = {
-      metadata,
+      metadata: {
+        ...metadata,
+        architecture: agreedArchitecture(namedArchitectures, where, architecture),
+      },
       metadataSigned,
       origin,
-      signedMetadata: fetched,
-      artifacts: {
-        vmlinuz: layerArtifact(c, layers.kernel, ks),
-        initramfs: layerArtifact(c, layers.initramfs, is),
-      },
+      signedMetadata: evidence,
+      artifacts: perImage((name) => layerArtifact(c, layers.images[name], signatureHex[name])),
     };
     log.info('registry release resolved', {
       origin,
@@ -288,127 +161,6 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       signed: metadataSigned,
     });
     return release;
-  }
-
-  function buildMetadata(
-    c: OciClient,
-    layers: { kernel: Descriptor; initramfs: Descriptor },
-    ann: Record<string, string>,
-    described: ReleaseMetadata | undefined,
-    signed: ReleaseMetadata | undefined,
-  ): ReleaseMetadata {
-    const kHex = layers.kernel.digest.slice('sha256:'.length);
-    const iHex = layers.initramfs.digest.slice('sha256:'.length);
-    if (described) {
-      // The layer digests are what we download against; latest.json must name them.
-      if (described.vmlinuzSha256 !== kHex) {
-        throw mismatch(where, 'the kernel layer digest', {
-          expected: described.vmlinuzSha256,
-          actual: kHex,
-        });
-      }
-      if (described.initramfsSha256 !== iHex) {
-        throw mismatch(where, 'the initramfs layer digest', {
-          expected: described.initramfsSha256,
-          actual: iHex,
-        });
-      }
-      if (described.vmlinuzSize !== undefined && described.vmlinuzSize !== layers.kernel.size) {
-        throw mismatch(where, 'the kernel layer size', {
-          expected: described.vmlinuzSize,
-          actual: layers.kernel.size,
-        });
-      }
-      if (
-        described.initramfsSize !== undefined &&
-        described.initramfsSize !== layers.initramfs.size
-      ) {
-        throw mismatch(where, 'the initramfs layer size', {
-          expected: described.initramfsSize,
-          actual: layers.initramfs.size,
-        });
-      }
-      // Unsigned annotations must not contradict the (possibly signed) description:
-      // the gates read version, channel and min version from it.
-      const pairs: [string, string | undefined][] = [
-        [ANNOTATION.version, described.version],
-        [ANNOTATION.channel, described.channel],
-        [ANNOTATION.minCompatibleVersion, described.minCompatibleVersion],
-      ];
-      for (const [key, value] of pairs) {
-        const a = ann[key];
-        if (a !== undefined && value !== undefined && a !== value) {
-          throw mismatch(where, `annotation ${key}`, { expected: value, actual: a });
-        }
-      }
-    }
-    const base = signed ?? described;
-    const version = base?.version ?? ann[ANNOTATION.version];
-    if (!version) {
-      throw new VerificationError(
-        'OCI_MANIFEST_INVALID',
-        `${where}: no ${ANNOTATION.version} annotation`,
-        {
-          details: { reference: where },
-        },
-      );
-    }
-    const pickAnn = (key: string) =>
-      ann[key] !== undefined && ann[key] !== '' ? ann[key] : undefined;
-    const channel = base?.channel ?? pickAnn(ANNOTATION.channel);
-    const minCompatibleVersion =
-      base?.minCompatibleVersion ?? pickAnn(ANNOTATION.minCompatibleVersion);
-    const releaseNotes = base?.releaseNotes ?? pickAnn(ANNOTATION.releaseNotes);
-    const releaseDate = base?.releaseDate ?? pickAnn(ANNOTATION.releaseDate);
-    return {
-      version,
-      vmlinuzUrl: c.apiUrl('blobs', layers.kernel.digest),
-      vmlinuzSha256: kHex,
-      vmlinuzSize: layers.kernel.size,
-      initramfsUrl: c.apiUrl('blobs', layers.initramfs.digest),
-      initramfsSha256: iHex,
-      initramfsSize: layers.initramfs.size,
-      ...(channel !== undefined ? { channel } : {}),
-      ...(minCompatibleVersion !== undefined ? { minCompatibleVersion } : {}),
-      ...(releaseNotes !== undefined ? { releaseNotes } : {}),
-      ...(releaseDate !== undefined ? { releaseDate } : {}),
-      ...(base?.expires !== undefined ? { expires: base.expires } : {}),
-      // Waves and the floor come only from the latest.json layer (docs/oci.md): no
-      // annotation carries them.
-      ...(base?.rollout !== undefined ? { rollout: base.rollout } : {}),
-      ...(base?.minVersion !== undefined ? { minVersion: base.minVersion } : {}),
-    };
-  }
-
-  /**
-   * This source's words for a refusal (the decision and its code are decideTrust's).
-   * `when`: at fetchRelease a missing image signature refuses the release as a whole.
-   */
-  function refusalError(refusal: TrustRefusal, when: 'release' | 'stage'): VerificationError {
-    const { code, artifact } = refusal;
-    const details = { reference: where, artifact };
-    switch (refusal.reason) {
-      case 'metadata-signature-invalid':
-        return new VerificationError(
-          code,
-          `${where}: the metadata signature does not verify with the configured key`,
-          { details },
-        );
-      case 'metadata-unsigned':
-        return new VerificationError(
-          code,
-          `${where}: the artifact has no metadata signature and a public key is configured`,
-          { details },
-        );
-      case 'image-unsigned':
-        return new VerificationError(
-          code,
-          when === 'release'
-            ? `${where}: unsigned metadata is allowed only when both images are signed`
-            : `${where}: ${artifact} is not signed`,
-          { details },
-        );
-    }
   }
 
   async function stage(
@@ -419,21 +171,8 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     const c = await client();
     const layer = release.artifacts[artifact];
     const digest = `sha256:${layer.sha256}`;
-    const signature = await imageSignatureCheck(
-      trust,
-      release,
-      artifact,
-      (refusal) => refusalError(refusal, 'stage'),
-      // This source only writes inline (annotation) signatures (layerArtifact below).
-      (at) => {
-        const bytes = 'hex' in at ? hexSignature(at.hex, where) : undefined;
-        if (bytes !== undefined) return Promise.resolve(bytes);
-        throw refusalError(
-          { code: 'SIGNATURE_MISSING', reason: 'image-unsigned', artifact },
-          'stage',
-        );
-      },
-    );
+    // This source's signatures are inline (layer annotations): nothing to fetch.
+    const signature = await imageSignatureCheck(trust, release, artifact);
     // HEAD first: it answers the auth challenge (the token then rides along as a
     // header) and tells a missing layer apart from a network failure.
     const loc = await c.locateBlob(digest, opts.signal);

@@ -13,9 +13,17 @@ export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 export const MARK = 'KSOLO-E2E: ';
 
+/** Debian's U-Boot for QEMU's arm64 `virt` board (u-boot-qemu), the arm64 suite's firmware. */
+export const UBOOT_ARM64 = '/usr/lib/u-boot/qemu_arm64/u-boot.bin';
+
 export interface BootOptions {
+  /**
+   * amd64 (default): q35, OVMF, GRUB. arm64: `virt` with Debian's U-Boot (-bios) and its
+   * environment's NOR bank as pflash unit 1 (`vars`); the arm64 suite (test/e2e-arm64).
+   */
+  arch?: 'amd64' | 'arm64';
   disk: string;
-  /** The firmware's variable store (a per-device copy of OVMF_VARS). */
+  /** amd64: the firmware's variable store (a per-device copy of OVMF_VARS); arm64: the NOR bank image. */
   vars: string;
   /** Raw disk image for the guest's /dev/vdb: a tar archive with control.sh. */
   control?: string;
@@ -70,6 +78,8 @@ export interface BootResult {
 
 const MILESTONES: Record<string, RegExp> = {
   grub: /Welcome to GRUB|GRUB: /,
+  uboot: /^U-Boot 20\d\d/,
+  script: /^KubeSolo: decision /,
   kernel: /Linux version \d/,
   init: /^KSOLO-E2E: init /,
   health: /^KSOLO-E2E: boot /,
@@ -80,7 +90,47 @@ const MILESTONES: Record<string, RegExp> = {
   reboot: /^KSOLO-E2E: reboot requested/,
 };
 
+/** arm64: `virt`, U-Boot from -bios, its NOR bank, the disk and the control disk on virtio-pci. */
+function arm64Args(o: BootOptions): string[] {
+  const args = [
+    '-machine',
+    'virt',
+    '-cpu',
+    'cortex-a57',
+    '-smp',
+    '1',
+    '-m',
+    '1536',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    `file:${o.logFile}.raw`,
+    '-monitor',
+    'none',
+    '-bios',
+    UBOOT_ARM64,
+    '-drive',
+    `if=pflash,unit=1,format=raw,file=${o.vars}`,
+    '-drive',
+    `file=${o.disk},if=none,id=disk,format=raw,cache=writeback`,
+    '-device',
+    'virtio-blk-pci,drive=disk',
+  ];
+  if (o.control) {
+    args.push(
+      '-drive',
+      `file=${o.control},if=none,id=ctl,format=raw,readonly=on`,
+      '-device',
+      'virtio-blk-pci,drive=ctl',
+    );
+  }
+  return args;
+}
+
 export function qemuArgs(o: BootOptions): string[] {
+  if (o.arch === 'arm64') return arm64Args(o);
   const args = [
     '-machine',
     'q35,accel=tcg',
@@ -129,7 +179,8 @@ export function boot(o: BootOptions): Promise<BootResult> {
   const raw = `${o.logFile}.raw`;
   writeFileSync(raw, '');
   return new Promise((resolve, reject) => {
-    const child = spawn('qemu-system-x86_64', qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const qemu = o.arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
+    const child = spawn(qemu, qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     const milestones: Record<string, number> = {};
     let qemuOutput = '';

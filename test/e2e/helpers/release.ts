@@ -31,10 +31,18 @@ export async function ensureKeys(): Promise<string> {
   return PUBKEY;
 }
 
-/** Publish a built test OS release (releases/<name>) as `version` into `out`. */
-export async function publish(name: string, version: string, out: string): Promise<string> {
+/**
+ * Publish a built test OS release (releases/<name>) as `version` into `out`; the amd64
+ * image's unless `image` names another build (the arm64 suite's).
+ */
+export async function publish(
+  name: string,
+  version: string,
+  out: string,
+  image: { buildDir: string; arch: 'amd64' | 'arm64' } = { buildDir: BUILD_DIR, arch: 'amd64' },
+): Promise<string> {
   rmSync(out, { recursive: true, force: true });
-  const src = join(BUILD_DIR, 'releases', name);
+  const src = join(image.buildDir, 'releases', name);
   const r = await runRelease(
     [
       'publish',
@@ -47,7 +55,7 @@ export async function publish(name: string, version: string, out: string): Promi
       '--initramfs',
       join(src, 'kubesolo-os.gz'),
       '--arch',
-      'amd64',
+      image.arch,
       '--out',
       out,
     ],

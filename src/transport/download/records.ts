@@ -8,8 +8,11 @@
  * and signature it was verified against, so a rerun reuses it instead of fetching it
  * again.
  */
-import { readFile } from 'node:fs/promises';
-import { atomicWriteFile } from '../fs/atomic.js';
+import { atomicWriteFile } from '../../fs/atomic.js';
+import { readControlText } from '../../fs/control-file.js';
+
+/** Far more than a record holds (a URL, a digest, validators, a signature and keys). */
+const MAX_RECORD_BYTES = 64 * 1024;
 
 export interface ResumeState {
   url: string;
@@ -23,9 +26,11 @@ export interface ResumeState {
 async function readJsonObject(path: string): Promise<Record<string, unknown> | undefined> {
   let value: unknown;
   try {
-    value = JSON.parse(await readFile(path, 'utf8'));
+    // A control file: regular, bounded, never a link, never blocking (a FIFO planted
+    // here hung apply with the run lock held).
+    value = JSON.parse(await readControlText(path, { maxBytes: MAX_RECORD_BYTES, noFollow: true }));
   } catch {
-    return undefined; // missing or corrupt: start over, never crash
+    return undefined; // missing, corrupt or not a plain file: start over, never crash
   }
   return typeof value === 'object' && value !== null
     ? (value as Record<string, unknown>)

@@ -17,14 +17,14 @@
  * the rename has little left to do, and a small device never holds hundreds of MiB of
  * dirty pages. At most one such sync runs at a time. When it returns, `onDurable` is
  * told how much of the file it covered (everything written before it started), so a
- * read-back can follow (src/slots/read-back.ts, TrailingReadBack).
+ * read-back can follow (src/fs/read-back.ts, TrailingReadBack).
  *
  * When both buffers are busy (one full and being written, the other full), `enqueue`
  * keeps further chunks by reference and answers "full": the caller pauses its input
  * until `ready()` resolves, so at most what arrives during that pause is held.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { SlotFiller } from '../slot-filler.js';
+import { SlotFiller } from '../../slot-filler.js';
 
 export const DEFAULT_BATCH_BYTES = 1024 * 1024;
 const BUFFERS = 2;

@@ -10,7 +10,7 @@
  * are read through the page cache, and the result says so (`direct: false`).
  *
  * Why trailing, on a worker: a download writes the file front to back and fdatasyncs
- * it every 32 MiB (batch-writer.ts). A TrailingReadBack follows behind it, told each
+ * it every 32 MiB (src/transport/download/batch-writer.ts). A TrailingReadBack follows behind it, told each
  * time a prefix is durable (`advance`), so it reads and hashes those ranges on the
  * second core while the download goes on; when the download ends only the last range
  * is left (`finish`). A file that is already complete is the same reader told to
@@ -40,6 +40,8 @@ const { chunk: CHUNK, page: PAGE, step: STEP } = workerData;
 const read = (fd, buf, off, len, pos) =>
   new Promise((res, rej) => fs.read(fd, buf, off, len, pos, (e, n) => (e ? rej(e) : res(n))));
 const jobs = new Map();
+// A symbolic link is never followed (ELOOP): what is read back is the slot's own file.
+const READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
 
 function open(id, path) {
   const job = { id, hash: createHash('sha256'), direct: true, durable: 0, position: 0,
@@ -47,11 +49,11 @@ function open(id, path) {
   jobs.set(id, job);
   try {
     try {
-      job.fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+      job.fd = fs.openSync(path, READ | fs.constants.O_DIRECT);
     } catch (e) {
       if (e.code !== 'EINVAL') throw e;
       job.direct = false;
-      job.fd = fs.openSync(path, fs.constants.O_RDONLY);
+      job.fd = fs.openSync(path, READ);
     }
   } catch (e) {
     end(job, { error: { message: String(e && e.message), code: e && e.code } });

@@ -1,0 +1,290 @@
+/**
+ * `apply` (docs/design.md §2, docs/operating.md "apply, step by step"): window → mark
+ * the running slot good → metadata → gates → pre-flight → download and verify into the
+ * passive slot → install (rename, read back) → staged.
+ */
+import { otherSlot, type BootState, type Slot } from '../../bootenv/types.js';
+import type { SlotDigests } from '../../slots/types.js';
+import { ARTIFACT_NAMES, perImage, type ArtifactName } from '../../metadata/images.js';
+import type { Release, StagedArtifact, UpdateSource } from '../../transport/source.js';
+import type { AgentDeps } from '../deps.js';
+import { recordCommittedFloor } from '../fleet-store.js';
+import type { GateVerdict, ReleaseFacts } from '../gates.js';
+import { canStartAttempt } from '../phases.js';
+import { lifecycleError } from '../reasons.js';
+import { digestFields, stagedDigests, type UpdateState } from '../state.js';
+import { reconcile } from './reconcile.js';
+import {
+  failWith,
+  fleetFacts,
+  passGates,
+  preflightFacts,
+  recordFailure,
+  runningSlotOf,
+  runningVersionOf,
+  windowFacts,
+} from './run.js';
+
+/** Bytes this run fetched and seconds since the attempt started (fleet metrics). */
+function applyCost(
+  now: Date,
+  startedAt: string | undefined,
+  staged: StagedArtifact[],
+): Pick<UpdateState, 'lastApplyBytes' | 'lastApplySeconds'> {
+  const started = startedAt === undefined ? NaN : Date.parse(startedAt);
+  return {
+    lastApplyBytes: staged.reduce((sum, s) => sum + s.bytesFetched, 0),
+    lastApplySeconds: Number.isNaN(started)
+      ? undefined
+      : Math.max(0, (now.getTime() - started) / 1000),
+  };
+}
+
+export interface ApplyOptions {
+  force: boolean;
+  allowDowngrade: boolean;
+}
+
+export type ApplyResult =
+  | { outcome: 'up-to-date'; state: UpdateState; version: string }
+  | { outcome: 'already-staged'; state: UpdateState }
+  | { outcome: 'staged'; state: UpdateState; gates: GateVerdict[] };
+
+/**
+ * apply: window → mark running slot good → metadata → gates → pre-flight → download
+ * + verify into the passive slot → install (rename, read back) → staged.
+ */
+export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<ApplyResult> {
+  const { log } = deps;
+  let { state, boot } = await reconcile(deps);
+  // A commit whose floor write was lost (power cut) is recorded now.
+  await recordCommittedFloor(deps.fleet, state, log);
+
+  if (!canStartAttempt(state.phase)) {
+    // Not recorded as `failed`: that would lose track of the pending activation.
+    throw lifecycleError(
+      'ACTIVATION_PENDING',
+      `an update to ${state.toVersion ?? '?'} is ${state.phase}; reboot and run healthcheck (or rollback) first`,
+      { details: { phase: state.phase } },
+    );
+  }
+
+  let prefetched: Offer | undefined;
+  if (state.phase === 'staged' && !options.force) {
+    const kept = await keepStaged(deps, state, boot, options);
+    if (kept.result !== undefined) return kept.result;
+    prefetched = kept.offer;
+  }
+
+  const gates: GateVerdict[] = [];
+  // 1. The window comes before any network work.
+  try {
+    await passGates('window', windowFacts(deps, options), gates);
+  } catch (err) {
+    return failWith(deps, state, err);
+  }
+
+  try {
+    const running = runningSlotOf(boot);
+    boot = await settleBootEnv(deps, boot, running);
+    const target = otherSlot(running);
+    const current = await runningVersionOf(deps, running);
+
+    state = await deps.state.transition(state, 'checking', {
+      fromVersion: current,
+      targetSlot: target,
+      startedAt: deps.clock.now().toISOString(),
+      lastError: undefined,
+      reason: undefined,
+      healthCheckFailures: 0,
+      kernelSha256: undefined,
+      initramfsSha256: undefined,
+      activatedBootId: undefined,
+    });
+
+    // 3. Metadata (trust policy applied by the source).
+    deps.signal?.throwIfAborted();
+    const { source, release } = prefetched ?? (await fetchOffer(deps));
+    const md = release.metadata;
+    state = await deps.state.transition(state, 'checking', {
+      toVersion: md.version,
+      // The attempt counter restarts when the target version changes.
+      attemptCount: md.version === state.toVersion ? state.attemptCount + 1 : 1,
+      // Verified metadata is a successful check too (fleet metrics).
+      lastCheckAt: deps.clock.now().toISOString(),
+      availableVersion: md.version,
+    });
+    log.info('release metadata verified', {
+      version: md.version,
+      origin: release.origin,
+      signed: release.metadataSigned,
+    });
+
+    // 4. Gates.
+    const facts: ReleaseFacts = {
+      ...windowFacts(deps, options),
+      metadata: md,
+      allowDowngrade: options.allowDowngrade,
+      runningSlot: running,
+      runningVersion: current,
+      ...(await fleetFacts(deps, release, true)),
+    };
+    const releaseGates = await passGates('release', facts, gates);
+    if (releaseGates.some((g) => g.gate === 'version' && g.code === 'UP_TO_DATE')) {
+      state = await deps.state.transition(state, 'idle', {
+        toVersion: md.version,
+        targetSlot: undefined,
+      });
+      return { outcome: 'up-to-date', state, version: current };
+    }
+
+    // 5. Pre-flight: free space on the slot, node block label. A pre-flight check that
+    // did not run is logged: the operator expected it to.
+    await passGates('preflight', preflightFacts(deps, facts, target), gates, (verdict) => {
+      if (verdict.skipped) log.info(`gate ${verdict.gate}: ${verdict.message}`);
+    });
+
+    // 6.–7. Download into the passive slot and install it.
+    state = await deps.state.transition(state, 'downloading');
+    const written = await stageInto(deps, { source, release }, target);
+    state = await deps.state.transition(state, 'staged', {
+      ...digestFields(written.digests),
+      ...applyCost(deps.clock.now(), state.startedAt, written.staged),
+    });
+    return { outcome: 'staged', state, gates };
+  } catch (err) {
+    return failWith(deps, state, err);
+  }
+}
+
+/** The release on offer, and the source it came from. */
+interface Offer {
+  source: UpdateSource;
+  release: Release;
+}
+
+/**
+ * A staged update that still verifies is kept: when the release on offer is the
+ * staged one, nothing is downloaded or written again (docs/operating.md "apply on a
+ * staged device"); a different release is returned to replace it. A refusal here is
+ * recorded with phase staged, never `failed`: the staged update stays activatable.
+ */
+async function keepStaged(
+  deps: AgentDeps,
+  state: UpdateState,
+  boot: BootState,
+  options: ApplyOptions,
+): Promise<{ result?: ApplyResult; offer?: Offer }> {
+  if (!(await stagedSlotIntact(deps, state, boot))) {
+    deps.log.warn('the staged slot no longer verifies; staging the update again', {
+      code: 'STAGED_SLOT_DAMAGED',
+      slot: state.targetSlot,
+    });
+    return {};
+  }
+  await passGates('window', windowFacts(deps, options), []);
+  // A release on offer that is refused (bad signature, unreachable) does not cost
+  // the staged update: the refusal is recorded with phase staged.
+  const offer = await fetchOffer(deps).catch((err: unknown) =>
+    recordFailure(deps, state, 'staged', err),
+  );
+  if (offer.release.metadata.version === state.toVersion) {
+    return { result: { outcome: 'already-staged', state } };
+  }
+  deps.log.info('a different release is on offer; it replaces the staged one', {
+    staged: state.toVersion,
+    offered: offer.release.metadata.version,
+  });
+  return { offer };
+}
+
+/**
+ * 2. docs/design.md §2: mark the running slot good and clear stale trial state before
+ * the other slot is touched, so GRUB can never select a half-written slot.
+ */
+async function settleBootEnv(deps: AgentDeps, boot: BootState, running: Slot): Promise<BootState> {
+  if (boot.activeSlot !== running) {
+    deps.log.info('clearing a stale activation before writing the other slot', {
+      activeSlot: boot.activeSlot,
+      runningSlot: running,
+    });
+    await deps.bootEnv.forceRollback();
+  } else if (!boot.bootSuccess) {
+    await deps.bootEnv.markGood();
+  }
+  const settled = await deps.bootEnv.read();
+  if (settled.activeSlot !== running || !settled.bootSuccess) {
+    throw lifecycleError('BOOTENV_NOT_SETTLED', 'the boot environment did not take the update');
+  }
+  return settled;
+}
+
+/**
+ * 6.–7. Download straight into the passive slot's incoming directory (verified as it
+ * arrives, resumable across kills), then install: renames, one read-back pass from the
+ * medium, `version` last. Nothing is copied.
+ */
+async function stageInto(
+  deps: AgentDeps,
+  { source, release }: Offer,
+  target: Slot,
+): Promise<{ digests: SlotDigests; staged: StagedArtifact[] }> {
+  const version = release.metadata.version;
+  return deps.slots.openWriter(target, async (writer) => {
+    const staged = {} as Record<ArtifactName, StagedArtifact>;
+    for (const artifact of ARTIFACT_NAMES) {
+      const s = await source.stage(release, artifact, {
+        stagingDir: writer.incomingDir,
+        readBack: true,
+        ...(deps.signal ? { signal: deps.signal } : {}),
+        ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+      });
+      deps.log.info('artifact verified', {
+        artifact,
+        bytes: s.size,
+        fetched: s.bytesFetched,
+        resumed_from: s.resumedFrom,
+        sha256: s.sha256,
+        signature: s.signatureVerified,
+      });
+      staged[artifact] = s;
+    }
+    deps.onProgressDone?.();
+    const expected = perImage((name) => staged[name].sha256);
+    deps.signal?.throwIfAborted();
+    deps.log.info(`installing into slot ${target}`, { version });
+    await writer.install(
+      {
+        files: perImage((name) => staged[name].path),
+        version,
+        // Read back from the medium while they downloaded: install compares these.
+        readBack: perImage((name) => staged[name].readBack),
+      },
+      expected,
+    );
+    return { digests: expected, staged: Object.values(staged) };
+  });
+}
+
+/** Fetch the release on offer (the source applies the trust policy). */
+async function fetchOffer(deps: AgentDeps): Promise<Offer> {
+  const source = await deps.openSource();
+  return { source, release: await source.fetchRelease(deps.signal) };
+}
+
+/** Whether the staged slot still holds exactly the staged image (digests and version). */
+async function stagedSlotIntact(
+  deps: AgentDeps,
+  state: UpdateState,
+  boot: BootState,
+): Promise<boolean> {
+  const target = state.targetSlot;
+  const digests = stagedDigests(state);
+  if (!target || target === boot.runningSlot || digests === undefined) return false;
+  try {
+    await deps.slots.verify(target, digests);
+    return (await deps.slots.readVersion(target)) === state.toVersion;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * What every lifecycle command shares: the running slot and version, recording a
+ * failure, and the facts the gates of a run read (window, release, pre-flight, fleet).
+ */
+import type { BootState, Slot } from '../../bootenv/types.js';
+import { toKubesoloError } from '../../errors.js';
+import { shortDeviceId } from '../../fleet/device-id.js';
+import type { Release } from '../../transport/source.js';
+import type { AgentDeps } from '../deps.js';
+import { effectiveFloor } from '../floor.js';
+import {
+  evaluateGates,
+  refusalError,
+  type GateFacts,
+  type GateStage,
+  type GateVerdict,
+  type PreflightFacts,
+  type ReleaseFacts,
+  type WindowFacts,
+} from '../gates.js';
+import { lifecycleError } from '../reasons.js';
+import type { UpdateState } from '../state.js';
+
+export function runningSlotOf(boot: BootState): Slot {
+  if (!boot.runningSlot) {
+    throw lifecycleError(
+      'RUNNING_SLOT_UNKNOWN',
+      'the running slot is unknown (no kubesolo.slot= on the kernel command line); refusing to write either slot',
+    );
+  }
+  return boot.runningSlot;
+}
+
+export async function runningVersionOf(deps: AgentDeps, slot: Slot): Promise<string> {
+  const version = await deps.slots.readVersion(slot);
+  if (!version) {
+    throw lifecycleError('RUNNING_VERSION_UNKNOWN', `slot ${slot} (running) has no version file`);
+  }
+  return version;
+}
+
+/**
+ * Record a failure in state.json (phase failed, reason, last_error) and rethrow it. A
+ * run stopped by a signal is recorded as INTERRUPTED whatever the aborted step threw;
+ * partial downloads stay where they are for the next run to resume.
+ */
+export async function failWith(deps: AgentDeps, state: UpdateState, err: unknown): Promise<never> {
+  return recordFailure(deps, state, 'failed', deps.signal?.aborted ? deps.signal.reason : err);
+}
+
+/** Record an error's code and message in phase `phase` (best effort), then throw it. */
+export async function recordFailure(
+  deps: AgentDeps,
+  state: UpdateState,
+  phase: 'failed' | 'staged',
+  err: unknown,
+): Promise<never> {
+  const e = toKubesoloError(err);
+  await deps.state
+    .transition(state, phase, { lastError: e.message, reason: e.code })
+    .catch((writeErr: unknown) =>
+      deps.log.error('could not record the failure in state.json', {
+        code: toKubesoloError(writeErr).code,
+      }),
+    );
+  throw e;
+}
+
+/** What the window gates read: the policy, the clock, --force. */
+export function windowFacts(deps: AgentDeps, options: { force: boolean }): WindowFacts {
+  return { policy: deps.policy, now: deps.clock.now(), force: options.force };
+}
+
+/** What the pre-flight gates read on top of the release's facts: the slot and the node. */
+export function preflightFacts(
+  deps: AgentDeps,
+  facts: ReleaseFacts,
+  targetSlot: Slot | undefined,
+): PreflightFacts {
+  return {
+    ...facts,
+    targetSlot,
+    freeBytes: (slot) => deps.slots.freeBytes(slot),
+    nodeBlock: () => deps.nodeBlock(),
+  };
+}
+
+/**
+ * apply's evaluation of one stage: the verdicts up to the first refusal are kept in
+ * `passed` (each reported to `onVerdict`), and that refusal is thrown (exit 3, its code).
+ */
+export async function passGates<S extends GateStage>(
+  stage: S,
+  facts: GateFacts[S],
+  passed: GateVerdict[],
+  onVerdict?: (verdict: GateVerdict) => void,
+): Promise<GateVerdict[]> {
+  const verdicts = await evaluateGates(stage, facts);
+  for (const verdict of verdicts) {
+    passed.push(verdict);
+    onVerdict?.(verdict);
+    if (!verdict.pass) throw refusalError(verdict);
+  }
+  return verdicts;
+}
+
+/**
+ * What the rollout and floor gates read. `apply` (record) keeps the device identifier
+ * on the data partition and raises the floor to a signed `min_version`; `check` writes
+ * nothing and judges by the same effective floor.
+ */
+export async function fleetFacts(
+  deps: AgentDeps,
+  release: Release,
+  record: boolean,
+): Promise<Pick<ReleaseFacts, 'deviceId' | 'floor'>> {
+  const md = release.metadata;
+  let deviceId: string | undefined;
+  if (md.rollout !== undefined) {
+    const id = record ? await deps.fleet.ensureDeviceId() : await deps.fleet.readDeviceId();
+    if (record && id && id.source !== 'stored') {
+      // Never the whole identifier: it decides this device's place in every rollout.
+      deps.log.info('rollout identifier kept on the data partition', {
+        id: shortDeviceId(id.id),
+        from: id.source,
+      });
+    }
+    deviceId = id?.id;
+  }
+  if (record && md.minVersion !== undefined && release.metadataSigned) {
+    const { floor, raised } = await deps.fleet.raiseFloor({
+      version: md.minVersion,
+      source: 'min_version',
+      release: md.version,
+    });
+    if (raised) {
+      deps.log.info('anti-rollback floor raised', { floor: floor.version, source: 'min_version' });
+    }
+  }
+  const recorded = await deps.fleet.readFloor();
+  return { deviceId, floor: effectiveFloor(recorded, md.minVersion, release.metadataSigned) };
+}

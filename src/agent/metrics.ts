@@ -42,6 +42,8 @@ export function metricsInput(
     activatedAt: dateOf(state.activatedAt) ?? (onTrial ? phaseSince : undefined),
     lastApplyBytes: state.lastApplyBytes,
     lastApplySeconds: state.lastApplySeconds,
+    lastApplyReusedBytes: state.lastApplyReusedBytes,
+    deltaFallbackCounts: state.deltaFallbackCounts,
   };
 }
 

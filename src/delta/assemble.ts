@@ -152,7 +152,11 @@ class BaseContent {
     const p = this.seed.index.pieces[k]!;
     const bytes = await readAt(this.seed.handle, p.offset, p.length);
     const content =
-      p.kind === 'raw' ? bytes : p.kind === 'unit' ? await inflateUnitAsync(bytes, p.contentLength) : Buffer.alloc(0);
+      p.kind === 'raw'
+        ? bytes
+        : p.kind === 'unit'
+          ? await inflateUnitAsync(bytes, p.contentLength)
+          : Buffer.alloc(0);
     this.#cache.set(k, content);
     this.#cached += content.length;
     for (const [key, value] of this.#cache) {
@@ -190,15 +194,27 @@ class BaseContent {
 
 export async function assemble(input: AssembleInput): Promise<AssembleStats> {
   const { transfer: t, index, plan, seeds, range } = input;
-  const stats: AssembleStats = { heldRepaired: 0, rebuildRepaired: 0, rebuiltBytes: 0, heldBytes: 0 };
+  const stats: AssembleStats = {
+    heldRepaired: 0,
+    rebuildRepaired: 0,
+    rebuiltBytes: 0,
+    heldBytes: 0,
+  };
   const url = t.redactedUrl;
   const handle = t.handle!;
   const reader = t.reader;
-  const writer = new BatchWriter(handle, t.offset, DEFAULT_BATCH_BYTES, 32 * 1024 * 1024, (durable) =>
-    reader?.advance(durable),
+  const writer = new BatchWriter(
+    handle,
+    t.offset,
+    DEFAULT_BATCH_BYTES,
+    32 * 1024 * 1024,
+    (durable) => reader?.advance(durable),
   );
   const prefetch = new RangePrefetch(plan.ranges, range, input.startPiece);
-  const baseSeed = plan.base === undefined ? undefined : seeds.find((s) => s.index.imageSha256 === plan.base!.imageSha256);
+  const baseSeed =
+    plan.base === undefined
+      ? undefined
+      : seeds.find((s) => s.index.imageSha256 === plan.base!.imageSha256);
   const base = baseSeed === undefined ? undefined : new BaseContent(baseSeed);
   const level = index.params.deflateLevel;
 

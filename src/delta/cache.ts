@@ -18,7 +18,13 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { readControlFile, readControlText } from '../fs/control-file.js';
-import { decodeIndex, encodeIndex, MAX_INDEX_BYTES, type CutParams, type DeltaIndex } from './index-format.js';
+import {
+  decodeIndex,
+  encodeIndex,
+  MAX_INDEX_BYTES,
+  type CutParams,
+  type DeltaIndex,
+} from './index-format.js';
 
 /** Index files kept besides those of the slots' images and the newest pinned one. */
 const KEEP_FILES = 6;
@@ -42,9 +48,14 @@ export class IndexCache {
   async #readFiles(): Promise<Record<string, FileIdentity>> {
     try {
       const value: unknown = JSON.parse(
-        await readControlText(join(this.dir, 'files.json'), { maxBytes: 64 * 1024, noFollow: true }),
+        await readControlText(join(this.dir, 'files.json'), {
+          maxBytes: 64 * 1024,
+          noFollow: true,
+        }),
       );
-      return typeof value === 'object' && value !== null ? (value as Record<string, FileIdentity>) : {};
+      return typeof value === 'object' && value !== null
+        ? (value as Record<string, FileIdentity>)
+        : {};
     } catch {
       return {};
     }
@@ -55,7 +66,12 @@ export class IndexCache {
     const known = (await this.#readFiles())[key];
     if (known === undefined || typeof known.sha256 !== 'string') return undefined;
     const st = await stat(path).catch(() => undefined);
-    if (st === undefined || st.size !== known.size || st.ino !== known.ino || st.mtimeMs !== known.mtimeMs) {
+    if (
+      st === undefined ||
+      st.size !== known.size ||
+      st.ino !== known.ino ||
+      st.mtimeMs !== known.mtimeMs
+    ) {
       return undefined;
     }
     return known.sha256;
@@ -99,7 +115,8 @@ export class IndexCache {
         maxBytes: MAX_INDEX_BYTES,
         noFollow: true,
       });
-      const ok = bytes.length === size && createHash('sha256').update(bytes).digest('hex') === sha256;
+      const ok =
+        bytes.length === size && createHash('sha256').update(bytes).digest('hex') === sha256;
       return ok ? Buffer.from(bytes) : undefined;
     } catch {
       return undefined;
@@ -115,7 +132,9 @@ export class IndexCache {
 
   /** Keep the slots' images' indexes and the newest others; the cache never grows unbounded. */
   async #prune(): Promise<void> {
-    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => n.endsWith('.idx'));
+    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) =>
+      n.endsWith('.idx'),
+    );
     const files = await this.#readFiles();
     const inUse = new Set(Object.values(files).map((f) => f.sha256));
     const others: { name: string; mtime: number }[] = [];

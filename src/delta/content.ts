@@ -20,7 +20,11 @@ export function contentStarts(pieces: readonly Piece[]): { starts: number[]; tot
 }
 
 /** The piece whose content holds content offset `at` (the last piece starting at or before it). */
-export function pieceAtContent(starts: readonly number[], pieces: readonly Piece[], at: number): number {
+export function pieceAtContent(
+  starts: readonly number[],
+  pieces: readonly Piece[],
+  at: number,
+): number {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo < hi) {

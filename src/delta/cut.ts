@@ -19,7 +19,13 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants as Z, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Chunker, cdcParams } from './cdc.js';
-import { MAX_PIECE_BYTES, type CutParams, type DeltaIndex, type Piece, type PieceKind } from './index-format.js';
+import {
+  MAX_PIECE_BYTES,
+  type CutParams,
+  type DeltaIndex,
+  type Piece,
+  type PieceKind,
+} from './index-format.js';
 import { NEWC_HEADER_BYTES, TRAILER, align4, parseNewcHeader } from './newc.js';
 
 /** The default average content-defined piece: 64 KiB (bench/delta/FINDINGS.md). */
@@ -145,7 +151,7 @@ export async function cutImage(
     // The last bytes of the previous block: a marker may straddle two blocks.
     let carry = Buffer.alloc(0);
     const buf = Buffer.allocUnsafe(BLOCK);
-    for (let pos = 0; pos < size; ) {
+    for (let pos = 0; pos < size;) {
       signal?.throwIfAborted();
       const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, size - pos), pos);
       if (bytesRead === 0) break;
@@ -174,7 +180,11 @@ export async function cutImage(
           const from = Math.max(restFrom, headerEnd) - pos;
           const search = Buffer.concat([carry, block.subarray(from)]);
           const base = pos + from - carry.length;
-          for (let i = search.indexOf(FLUSH_MARKER); i >= 0; i = search.indexOf(FLUSH_MARKER, i + 1)) {
+          for (
+            let i = search.indexOf(FLUSH_MARKER);
+            i >= 0;
+            i = search.indexOf(FLUSH_MARKER, i + 1)
+          ) {
             const end = base + i + FLUSH_MARKER.length;
             if (end <= unitStart) continue;
             while (end - unitStart > MAX_UNIT_BYTES) {
@@ -228,7 +238,13 @@ export function inflateUnit(bytes: Uint8Array, maxOutputLength = MAX_PIECE_BYTES
 export function tryInflateUnit(bytes: Uint8Array): Buffer | undefined {
   // A unit ends with a full flush: an empty stored block, 00 00 ff ff.
   const n = bytes.length;
-  if (n < 5 || bytes[n - 4] !== 0 || bytes[n - 3] !== 0 || bytes[n - 2] !== 0xff || bytes[n - 1] !== 0xff) {
+  if (
+    n < 5 ||
+    bytes[n - 4] !== 0 ||
+    bytes[n - 3] !== 0 ||
+    bytes[n - 2] !== 0xff ||
+    bytes[n - 1] !== 0xff
+  ) {
     return undefined;
   }
   try {
@@ -255,7 +271,10 @@ export function deflateUnit(content: Uint8Array, level: number): Buffer {
  * flushed unit by unit and the first units deflate again byte for byte at one zlib
  * level (so a device can rebuild a patched unit exactly), else `cdc`.
  */
-export async function detectCutParams(path: string, avgLog2 = DEFAULT_AVG_LOG2): Promise<CutParams> {
+export async function detectCutParams(
+  path: string,
+  avgLog2 = DEFAULT_AVG_LOG2,
+): Promise<CutParams> {
   const cdc: CutParams = { mode: 'cdc', avgLog2, deflateLevel: 0 };
   const fh = await open(path, 'r');
   let head: Buffer;
@@ -268,12 +287,22 @@ export async function detectCutParams(path: string, avgLog2 = DEFAULT_AVG_LOG2):
     await fh.close();
   }
   // A gzip member with no optional fields (FLG = 0): what the repack writes.
-  if (head.length < GZIP_HEADER_BYTES || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8 || head[3] !== 0) {
+  if (
+    head.length < GZIP_HEADER_BYTES ||
+    head[0] !== 0x1f ||
+    head[1] !== 0x8b ||
+    head[2] !== 8 ||
+    head[3] !== 0
+  ) {
     return cdc;
   }
   const units: Buffer[] = [];
   let start = GZIP_HEADER_BYTES;
-  for (let i = head.indexOf(FLUSH_MARKER, start); i >= 0 && units.length < 8; i = head.indexOf(FLUSH_MARKER, i + 1)) {
+  for (
+    let i = head.indexOf(FLUSH_MARKER, start);
+    i >= 0 && units.length < 8;
+    i = head.indexOf(FLUSH_MARKER, i + 1)
+  ) {
     units.push(head.subarray(start, i + FLUSH_MARKER.length));
     start = i + FLUSH_MARKER.length;
   }

@@ -266,10 +266,14 @@ export function decodeIndex(
           ? contentLength === 0
           : contentLength > 0 && contentLength <= MAX_PIECE_BYTES;
     if (!contentOk) {
-      throw invalid('content-length', `piece ${i} (${kind}) claims ${contentLength} bytes of content`, {
-        piece: i,
-        contentLength,
-      });
+      throw invalid(
+        'content-length',
+        `piece ${i} (${kind}) claims ${contentLength} bytes of content`,
+        {
+          piece: i,
+          contentLength,
+        },
+      );
     }
     if (length === 0) throw invalid('zero-length', `piece ${i} is empty`, { piece: i });
     if (length > MAX_PIECE_BYTES) {
@@ -280,11 +284,15 @@ export function decodeIndex(
     }
     if (offset !== next) {
       // Pieces tile the image in order: anything else is a gap, an overlap or disorder.
-      throw invalid(offset < next ? 'overlap' : 'gap', `piece ${i} starts at ${offset}, not ${next}`, {
-        piece: i,
-        offset,
-        expected: next,
-      });
+      throw invalid(
+        offset < next ? 'overlap' : 'gap',
+        `piece ${i} starts at ${offset}, not ${next}`,
+        {
+          piece: i,
+          offset,
+          expected: next,
+        },
+      );
     }
     next = offset + length;
     if (next > imageSize) {
@@ -297,12 +305,16 @@ export function decodeIndex(
     pieces[i] = { offset, length, kind, contentLength, sha256 };
   }
   if (next !== imageSize) {
-    throw invalid('short', `pieces cover ${next} of ${imageSize} bytes`, { covered: next, imageSize });
+    throw invalid('short', `pieces cover ${next} of ${imageSize} bytes`, {
+      covered: next,
+      imageSize,
+    });
   }
 
   const bases: PatchBase[] = [];
   for (let b = 0; b < baseCount; b++) bases.push(readBase(r, pieces, deflateLevel));
-  if (r.at !== buf.length) throw invalid('trailing', 'has bytes after its last table', { at: r.at });
+  if (r.at !== buf.length)
+    throw invalid('trailing', 'has bytes after its last table', { at: r.at });
   return {
     imageSize,
     imageSha256,

@@ -65,15 +65,21 @@ export function readInitramfs(bytes: Buffer): Initramfs {
         compression = 'zstd';
         decompressed = zstdDecompressSync(rest, options);
       } else {
-        throw unsupported('the initramfs continues with something that is neither cpio, gzip nor zstd', {
-          offset: raw.end,
-        });
+        throw unsupported(
+          'the initramfs continues with something that is neither cpio, gzip nor zstd',
+          {
+            offset: raw.end,
+          },
+        );
       }
     } catch (err) {
       if (err instanceof UsageError) throw err;
-      throw unsupported(`the ${compression} part of the initramfs does not decompress: ${String(err)}`, {
-        offset: raw.end,
-      });
+      throw unsupported(
+        `the ${compression} part of the initramfs does not decompress: ${String(err)}`,
+        {
+          offset: raw.end,
+        },
+      );
     }
     rest = decompressed;
   }

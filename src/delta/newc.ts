@@ -98,7 +98,11 @@ export function walkNewc(buf: Uint8Array, start = 0): { entries: NewcEntry[]; en
     const dataOffset = align4(nameEnd);
     const entryEnd = align4(dataOffset + h.fileSize);
     if (nameEnd > buf.length || dataOffset + h.fileSize > buf.length) break;
-    const name = Buffer.from(buf.buffer, buf.byteOffset + at + NEWC_HEADER_BYTES, h.nameSize - 1).toString('utf8');
+    const name = Buffer.from(
+      buf.buffer,
+      buf.byteOffset + at + NEWC_HEADER_BYTES,
+      h.nameSize - 1,
+    ).toString('utf8');
     entries.push({ header: h, name, offset: at, dataOffset, end: Math.min(entryEnd, buf.length) });
     at = Math.min(entryEnd, buf.length);
     if (name === TRAILER) {

@@ -18,7 +18,13 @@ import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { constants as Z, zstdCompress } from 'node:zlib';
 import { contentStarts, contentStream } from './content.js';
-import { MAX_REFERENCE_BYTES, type DeltaIndex, type PatchBase, type PatchEntry, type PatchSpan } from './index-format.js';
+import {
+  MAX_REFERENCE_BYTES,
+  type DeltaIndex,
+  type PatchBase,
+  type PatchEntry,
+  type PatchSpan,
+} from './index-format.js';
 import { walkNewc, type NewcEntry } from './newc.js';
 import { rebuildPiece } from './patch-apply.js';
 
@@ -92,8 +98,13 @@ export async function makePatches(
   const pending: Promise<{ entry: PatchEntry; patch: Buffer } | undefined>[] = [];
   const one = async (c: { piece: number; spans: PatchSpan[] }) => {
     const piece = next.index.pieces[c.piece]!;
-    const content = nextContent.subarray(nextStarts[c.piece]!, nextStarts[c.piece]! + piece.contentLength);
-    const dictionary = Buffer.concat(c.spans.map((s) => baseContent.subarray(s.offset, s.offset + s.length)));
+    const content = nextContent.subarray(
+      nextStarts[c.piece]!,
+      nextStarts[c.piece]! + piece.contentLength,
+    );
+    const dictionary = Buffer.concat(
+      c.spans.map((s) => baseContent.subarray(s.offset, s.offset + s.length)),
+    );
     const patch = await zstdCompressAsync(content, {
       dictionary,
       params: { [Z.ZSTD_c_compressionLevel]: level, [Z.ZSTD_c_checksumFlag]: 0 },

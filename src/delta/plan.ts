@@ -46,7 +46,8 @@ export function planDelta(index: DeltaIndex, seeds: readonly SeedImage[]): Delta
   // What the device holds: every piece of every seed, by digest (the first seed wins).
   const held = new Map<string, { seed: number; piece: Piece }>();
   seeds.forEach((s, seed) => {
-    for (const piece of s.index.pieces) if (!held.has(piece.sha256)) held.set(piece.sha256, { seed, piece });
+    for (const piece of s.index.pieces)
+      if (!held.has(piece.sha256)) held.set(piece.sha256, { seed, piece });
   });
   // Patches from the first seed that is a base of this image (the running image first).
   const seedShas = seeds.map((s) => s.index.imageSha256);

@@ -42,7 +42,9 @@ export async function buildImageIndex(
   const cut = await cutImage(path, params);
   const packs: BuiltIndex['packs'] = [];
   const patchBases: PatchBase[] = [];
-  const rebuildable = cut.pieces.some((p) => p.kind === 'raw' || (p.kind === 'unit' && params.deflateLevel > 0));
+  const rebuildable = cut.pieces.some(
+    (p) => p.kind === 'raw' || (p.kind === 'unit' && params.deflateLevel > 0),
+  );
   if (rebuildable && bases.length > 0) {
     const image = await readFile(path);
     for (const base of bases) {
@@ -60,7 +62,12 @@ export async function buildImageIndex(
       );
       if (made.base.entries.length === 0) continue;
       patchBases.push(made.base);
-      packs.push({ file: made.base.pack.file, bytes: made.pack, version: base.version, unpatched: made.unpatched });
+      packs.push({
+        file: made.base.pack.file,
+        bytes: made.pack,
+        version: base.version,
+        unpatched: made.unpatched,
+      });
     }
   }
   const index: DeltaIndex = { ...cut, bases: patchBases };

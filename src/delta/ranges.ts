@@ -30,7 +30,11 @@ export interface RangeContext {
   onBytes?: (n: number) => void;
 }
 
-function mismatch(url: string, message: string, details: Record<string, unknown>): VerificationError {
+function mismatch(
+  url: string,
+  message: string,
+  details: Record<string, unknown>,
+): VerificationError {
   return new VerificationError('DELTA_RANGE_MISMATCH', `${url}: ${message}`, {
     details: { url, ...details },
   });
@@ -45,7 +49,11 @@ async function fetchOnce(ctx: RangeContext, start: number, end: number): Promise
   const want = end - start;
   const response = await openRequest(ctx.url, {
     dispatcher: ctx.dispatcher,
-    headers: { ...(ctx.headers ?? {}), 'accept-encoding': 'identity', range: `bytes=${start}-${end - 1}` },
+    headers: {
+      ...(ctx.headers ?? {}),
+      'accept-encoding': 'identity',
+      range: `bytes=${start}-${end - 1}`,
+    },
     maxRedirects: ctx.limits.maxRedirects,
     headersTimeoutMs: ctx.limits.headersTimeoutMs,
     bodyTimeoutMs: ctx.limits.idleTimeoutMs,
@@ -65,7 +73,12 @@ async function fetchOnce(ctx: RangeContext, start: number, end: number): Promise
   }
   const contentRange = headerValue(response.headers, 'content-range') ?? '';
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(contentRange.trim());
-  if (m === null || Number(m[1]) !== start || Number(m[2]) !== end - 1 || Number(m[3]) !== ctx.imageSize) {
+  if (
+    m === null ||
+    Number(m[1]) !== start ||
+    Number(m[2]) !== end - 1 ||
+    Number(m[3]) !== ctx.imageSize
+  ) {
     discardBody(response.body);
     throw mismatch(url, `answered "${contentRange.slice(0, 80)}" to bytes=${start}-${end - 1}`, {
       asked: `bytes ${start}-${end - 1}/${ctx.imageSize}`,
@@ -75,7 +88,10 @@ async function fetchOnce(ctx: RangeContext, start: number, end: number): Promise
   const declared = headerValue(response.headers, 'content-length');
   if (declared !== undefined && Number(declared) !== want) {
     discardBody(response.body);
-    throw mismatch(url, `declares ${declared} bytes for a range of ${want}`, { declared, expected: want });
+    throw mismatch(url, `declares ${declared} bytes for a range of ${want}`, {
+      declared,
+      expected: want,
+    });
   }
   const body = Buffer.allocUnsafe(want);
   let got = 0;

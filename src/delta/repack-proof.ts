@@ -42,7 +42,9 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 function groupKey(e: InitramfsEntry): string | undefined {
   const h = e.header;
   const type = h.mode & S_IFMT;
-  return h.nlink > 1 && type !== S_IFDIR ? `${h.ino}:${h.devMajor}:${h.devMinor}:${type}` : undefined;
+  return h.nlink > 1 && type !== S_IFDIR
+    ? `${h.ino}:${h.devMajor}:${h.devMinor}:${type}`
+    : undefined;
 }
 
 /** What the kernel would create from these entries, path by path, and the hard-link groups. */
@@ -57,19 +59,26 @@ function facts(entries: InitramfsEntry[]) {
     const h = e.header;
     const type = h.mode & S_IFMT;
     const k = groupKey(e);
-    const data =
-      k === undefined ? e.data : Buffer.concat(groups.get(k)!.map((m) => m.data));
+    const data = k === undefined ? e.data : Buffer.concat(groups.get(k)!.map((m) => m.data));
     files.set(e.name, {
       mode: h.mode,
       uid: h.uid,
       gid: h.gid,
-      rdev: type === S_IFREG || type === S_IFDIR || type === S_IFLNK ? '' : `${h.rdevMajor}:${h.rdevMinor}`,
+      rdev:
+        type === S_IFREG || type === S_IFDIR || type === S_IFLNK
+          ? ''
+          : `${h.rdevMajor}:${h.rdevMinor}`,
       // Directories and others have no content the kernel writes.
       content: type === S_IFREG || type === S_IFLNK ? sha(data) : '',
     });
   }
   const linkSets = [...groups.values()]
-    .map((m) => m.map((e) => e.name).sort().join('\n'))
+    .map((m) =>
+      m
+        .map((e) => e.name)
+        .sort()
+        .join('\n'),
+    )
     .sort();
   return { files, linkSets };
 }
@@ -98,7 +107,12 @@ export function proveEquivalent(input: Initramfs, outBytes: Buffer): RepackProof
     if (got === undefined) throw notEquivalent(`${path} is missing`, { path });
     for (const field of ['mode', 'uid', 'gid', 'rdev', 'content'] as const) {
       if (got[field] !== want[field]) {
-        throw notEquivalent(`${path}: ${field} differs`, { path, field, expected: want[field], actual: got[field] });
+        throw notEquivalent(`${path}: ${field} differs`, {
+          path,
+          field,
+          expected: want[field],
+          actual: got[field],
+        });
       }
     }
   }
@@ -122,7 +136,9 @@ export function proveEquivalent(input: Initramfs, outBytes: Buffer): RepackProof
     files: count(S_IFREG),
     directories: count(S_IFDIR),
     symlinks: count(S_IFLNK),
-    devices: output.entries.filter((e) => ![S_IFREG, S_IFDIR, S_IFLNK].includes(e.header.mode & S_IFMT)).length,
+    devices: output.entries.filter(
+      (e) => ![S_IFREG, S_IFDIR, S_IFLNK].includes(e.header.mode & S_IFMT),
+    ).length,
     hardLinkGroups: a.linkSets.length,
     contentBytes: output.entries.reduce((s, e) => s + e.data.length, 0),
     earlyBytes: input.early.length,

@@ -130,7 +130,8 @@ export function normalizedEntries(entries: InitramfsEntry[], mtime: number) {
 function entryBytes(name: string, header: NewcHeader, data: Buffer): Buffer[] {
   const nameBytes = Buffer.from(name + '\0', 'utf8');
   const head = formatNewcHeader({ ...header, nameSize: nameBytes.length });
-  const namePad = align4(NEWC_HEADER_BYTES + nameBytes.length) - NEWC_HEADER_BYTES - nameBytes.length;
+  const namePad =
+    align4(NEWC_HEADER_BYTES + nameBytes.length) - NEWC_HEADER_BYTES - nameBytes.length;
   const dataPad = align4(data.length) - data.length;
   return [head, nameBytes, Buffer.alloc(namePad), data, Buffer.alloc(dataPad)];
 }
@@ -141,10 +142,24 @@ export function mainArchive(entries: InitramfsEntry[], mtime: number) {
   const starts: { name: string; offset: number; end: number }[] = [];
   let at = 0;
   const trailer: NewcHeader = {
-    ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: 0, fileSize: 0,
-    devMajor: 0, devMinor: 0, rdevMajor: 0, rdevMinor: 0, nameSize: 0, check: 0,
+    ino: 0,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    mtime: 0,
+    fileSize: 0,
+    devMajor: 0,
+    devMinor: 0,
+    rdevMajor: 0,
+    rdevMinor: 0,
+    nameSize: 0,
+    check: 0,
   };
-  for (const e of [...normalizedEntries(entries, mtime), { name: TRAILER, header: trailer, data: Buffer.alloc(0) }]) {
+  for (const e of [
+    ...normalizedEntries(entries, mtime),
+    { name: TRAILER, header: trailer, data: Buffer.alloc(0) },
+  ]) {
     const bytes = entryBytes(e.name, e.header, e.data);
     const length = bytes.reduce((s, b) => s + b.length, 0);
     starts.push({ name: e.name, offset: at, end: at + length });
@@ -172,7 +187,10 @@ export async function repackImage(
   try {
     input = await readFile(inPath);
   } catch (err) {
-    throw new UsageError('INPUT_UNREADABLE', `cannot read ${inPath}`, { cause: err, details: { path: inPath } });
+    throw new UsageError('INPUT_UNREADABLE', `cannot read ${inPath}`, {
+      cause: err,
+      details: { path: inPath },
+    });
   }
   const image = readInitramfs(input);
   const { archive, entries } = mainArchive(image.entries, mtime);
@@ -224,7 +242,10 @@ export async function repackImage(
   } catch (err) {
     await out.close();
     await rm(temp, { force: true });
-    throw new OperationError('REPACK_FAILED', `cannot write ${outPath}`, { cause: err, details: { path: outPath } });
+    throw new OperationError('REPACK_FAILED', `cannot write ${outPath}`, {
+      cause: err,
+      details: { path: outPath },
+    });
   }
   await out.close();
   let proof: RepackProof;

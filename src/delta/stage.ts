@@ -30,7 +30,11 @@ import { finish } from '../transport/download/finish.js';
 import { readControlText } from '../fs/control-file.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { keptFromEarlierRun } from '../transport/download/resume.js';
-import { Transfer, type DownloadLimits, type DownloadResult } from '../transport/download/transfer.js';
+import {
+  Transfer,
+  type DownloadLimits,
+  type DownloadResult,
+} from '../transport/download/transfer.js';
 import { assemble, type OpenSeed } from './assemble.js';
 import { IndexCache } from './cache.js';
 import { cutImage } from './cut.js';
@@ -119,7 +123,10 @@ const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** The pinned index: from the cache by its hash, else fetched (bounded, checked, resumable). */
 export async function fetchIndex(
-  input: Pick<DeltaStageInput, 'index' | 'stagingDir' | 'dispatcher' | 'limits' | 'log' | 'signal' | 'headers'> & {
+  input: Pick<
+    DeltaStageInput,
+    'index' | 'stagingDir' | 'dispatcher' | 'limits' | 'log' | 'signal' | 'headers'
+  > & {
     cache: IndexCache;
     file: string;
   },
@@ -156,7 +163,8 @@ export async function seedIndexes(
   for (const seed of options.seeds) {
     try {
       const sha = await options.cache.identify(seed.key, seed.path);
-      let seedIndex = sha === undefined ? undefined : await options.cache.imageIndex(sha, index.params);
+      let seedIndex =
+        sha === undefined ? undefined : await options.cache.imageIndex(sha, index.params);
       if (seedIndex === undefined && !cachedOnly) {
         log.info('indexing an image the device holds (once; cached for later updates)', {
           seed: seed.label,
@@ -166,7 +174,8 @@ export async function seedIndexes(
         await options.cache.saveImageIndex(seedIndex);
         await options.cache.rememberFile(seed.key, seed.path, seedIndex.imageSha256);
       }
-      if (seedIndex !== undefined) out.push({ label: seed.label, path: seed.path, index: seedIndex });
+      if (seedIndex !== undefined)
+        out.push({ label: seed.label, path: seed.path, index: seedIndex });
     } catch (err) {
       signal?.throwIfAborted();
       // A seed that cannot be read only means fewer bytes to reuse.
@@ -182,7 +191,9 @@ export async function seedIndexes(
 async function openSeeds(seeds: SeedImage[]): Promise<OpenSeed[]> {
   const out: OpenSeed[] = [];
   for (const s of seeds) {
-    const handle = await open(s.path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    const handle = await open(s.path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      () => undefined,
+    );
     if (handle !== undefined) out.push({ label: s.label, handle, index: s.index });
   }
   return out;
@@ -194,12 +205,20 @@ async function openSeeds(seeds: SeedImage[]): Promise<OpenSeed[]> {
  * the hashers and the read-back like bytes just written.
  */
 async function resumePrefix(t: Transfer, index: DeltaIndex, sidecar: string): Promise<number> {
-  const want: DeltaSidecar = { url: t.url, sha256: index.imageSha256, size: index.imageSize, index: '' };
+  const want: DeltaSidecar = {
+    url: t.url,
+    sha256: index.imageSha256,
+    size: index.imageSize,
+    index: '',
+  };
   let saved: Partial<DeltaSidecar> | undefined;
   for (const path of [sidecar, t.sidecar]) {
     try {
-      const v = JSON.parse(await readControlText(path, { maxBytes: 64 * 1024, noFollow: true })) as Partial<DeltaSidecar>;
-      if (v.url === want.url && v.sha256 === want.sha256 && (v.size ?? want.size) === want.size) saved = v;
+      const v = JSON.parse(
+        await readControlText(path, { maxBytes: 64 * 1024, noFollow: true }),
+      ) as Partial<DeltaSidecar>;
+      if (v.url === want.url && v.sha256 === want.sha256 && (v.size ?? want.size) === want.size)
+        saved = v;
     } catch {
       // no such record
     }
@@ -223,14 +242,20 @@ async function resumePrefix(t: Transfer, index: DeltaIndex, sidecar: string): Pr
     t.sha.update(buf);
     if (t.ed?.update(buf)) await t.ed.ready();
   }
-  const prefix = piece === 0 ? 0 : index.pieces[piece - 1]!.offset + index.pieces[piece - 1]!.length;
+  const prefix =
+    piece === 0 ? 0 : index.pieces[piece - 1]!.offset + index.pieces[piece - 1]!.length;
   await t.handle.truncate(prefix);
   await t.handle.sync();
   t.offset = prefix;
   t.resumedFrom = prefix;
   await t.newReader();
   t.reader?.advance(prefix);
-  if (prefix > 0) t.log.info('resuming a delta from its partial file', { url: t.redactedUrl, from: prefix, piece });
+  if (prefix > 0)
+    t.log.info('resuming a delta from its partial file', {
+      url: t.redactedUrl,
+      from: prefix,
+      piece,
+    });
   return piece;
 }
 
@@ -258,6 +283,7 @@ export async function stageDelta(
     requests: 0,
   };
   const sidecar = `${input.dest}.delta.json`;
+  let decoded: DeltaIndex | undefined;
   const fallBack = async (reason: string, err?: KubesoloError): Promise<DeltaStaged> => {
     log.warn('delta update not possible; downloading the whole image once', {
       reason,
@@ -267,6 +293,7 @@ export async function stageDelta(
     await rm(`${input.dest}.part`, { force: true });
     await rm(sidecar, { force: true });
     const result = await full();
+    await remember(input.delta, decoded, result);
     return { ...result, delta: { ...report, mode: 'full', fallback: reason } };
   };
 
@@ -286,7 +313,9 @@ export async function stageDelta(
   const external = input.signal;
   const onAbort = () =>
     t.run$.abort(
-      new OperationError(TransportCode.ABORTED, 'download aborted', { details: { url: t.redactedUrl } }),
+      new OperationError(TransportCode.ABORTED, 'download aborted', {
+        details: { url: t.redactedUrl },
+      }),
     );
   if (external?.aborted) onAbort();
   external?.addEventListener('abort', onAbort, { once: true });
@@ -299,10 +328,15 @@ export async function stageDelta(
     // 1. The index.
     let index: DeltaIndex;
     try {
-      const fetched = await fetchIndex({ ...input, cache: input.delta.cache, file: `${baseName(input.dest)}` });
+      const fetched = await fetchIndex({
+        ...input,
+        cache: input.delta.cache,
+        file: `${baseName(input.dest)}`,
+      });
       report.indexBytes = fetched.fetched;
       report.requests += fetched.fetched > 0 ? 1 : 0;
       index = decodeIndex(fetched.bytes, { imageSha256: input.sha256, imageSize: input.size });
+      decoded = index;
     } catch (raw) {
       const err = toKubesoloError(raw);
       if (isFallback(err)) return await fallBack(err.code, err);
@@ -332,7 +366,9 @@ export async function stageDelta(
         const err = toKubesoloError(raw);
         if (!isFallback(err)) throw err;
         // A pack that is not what the index pins: fetch what it would have rebuilt.
-        log.warn('the patch pack cannot be used; fetching the pieces it would rebuild', { reason: err.code });
+        log.warn('the patch pack cannot be used; fetching the pieces it would rebuild', {
+          reason: err.code,
+        });
         plan = planDelta({ ...index, bases: [] }, seedImages);
       }
     }
@@ -355,7 +391,12 @@ export async function stageDelta(
     const startPiece = await resumePrefix(t, index, sidecar);
     await atomicWriteFile(
       sidecar,
-      JSON.stringify({ url: t.url, sha256: index.imageSha256, size: index.imageSize, index: input.index.sha256 }) + '\n',
+      JSON.stringify({
+        url: t.url,
+        sha256: index.imageSha256,
+        size: index.imageSize,
+        index: input.index.sha256,
+      }) + '\n',
       { mode: 0o600 },
     );
 
@@ -393,9 +434,7 @@ export async function stageDelta(
       throw err;
     }
     await rm(sidecar, { force: true });
-    // The image is what this index describes: the next update finds it by its file.
-    await input.delta.cache.saveImageIndex(index).catch(() => undefined);
-    await input.delta.cache.rememberFile(input.delta.targetKey, result.path, result.sha256).catch(() => undefined);
+    await remember(input.delta, index, result);
     log.info('delta staged', {
       url: redactUrl(input.url),
       fetched: t.fetched,
@@ -418,6 +457,23 @@ export async function stageDelta(
     await t.handle?.close().catch(() => undefined);
     t.handle = undefined;
   }
+}
+
+/**
+ * The staged image is what `index` describes: the next update finds its pieces by its
+ * file (same inode once installed) without reading it. A cache that cannot be written
+ * costs a read next time, nothing else.
+ */
+async function remember(
+  delta: DeltaOptions,
+  index: DeltaIndex | undefined,
+  result: DownloadResult,
+): Promise<void> {
+  if (index === undefined || index.imageSha256 !== result.sha256) return;
+  await delta.cache.saveImageIndex(index).catch(() => undefined);
+  await delta.cache
+    .rememberFile(delta.targetKey, result.path, result.sha256)
+    .catch(() => undefined);
 }
 
 function baseName(path: string): string {

@@ -53,6 +53,10 @@ export interface MetricsInput {
   lastApplyBytes?: number | undefined;
   /** Seconds that apply took. */
   lastApplySeconds?: number | undefined;
+  /** Bytes of that apply's images taken from the device's own images or rebuilt by patches. */
+  lastApplyReusedBytes?: number | undefined;
+  /** Lifetime delta updates given up for one full download, by reason code. */
+  deltaFallbackCounts?: Readonly<Record<string, number>>;
   /** The device's rollout bucket (0..99) for the version on offer. */
   rolloutBucket?: number | undefined;
   /** The anti-rollback floor (src/agent/floor.ts). */
@@ -85,6 +89,8 @@ export const METRIC_NAMES = {
   activated: 'kubesolo_update_activated_timestamp_seconds',
   lastApplyBytes: 'kubesolo_update_last_apply_bytes',
   lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
+  lastApplyReusedBytes: 'kubesolo_update_last_apply_reused_bytes',
+  deltaFallbacks: 'kubesolo_update_delta_fallbacks_total',
   rolloutBucket: 'kubesolo_update_rollout_bucket',
   floorVersionNumber: 'kubesolo_update_floor_version_number',
 } as const;
@@ -255,6 +261,24 @@ export function renderMetrics(input: MetricsInput): string {
   );
   if (input.lastApplySeconds !== undefined) {
     w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
+  }
+
+  // Delta updates (docs/delta.md): what the device did not fetch, and when it gave up.
+  w.family(
+    METRIC_NAMES.lastApplyReusedBytes,
+    'gauge',
+    'Bytes of the last staged update taken from the images the device holds or rebuilt by patches, not fetched.',
+  );
+  if (input.lastApplyReusedBytes !== undefined) {
+    w.sample(METRIC_NAMES.lastApplyReusedBytes, input.lastApplyReusedBytes);
+  }
+  w.family(
+    METRIC_NAMES.deltaFallbacks,
+    'counter',
+    'Delta updates given up for one full download, by reason code.',
+  );
+  for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
+    w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
   }
 
   // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.

@@ -214,15 +214,21 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     const signature = await imageSignatureCheck(trust, release, artifact, (url) =>
       fetchSignature(ctx, url, false, artifact, stageOptions.signal),
     );
-    return downloadArtifact(artifact, stageOptions, {
-      url: spec.url,
-      dispatcher,
-      expectedSha256: spec.sha256,
-      ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
-      ...(signature === undefined ? {} : { signature }),
-      limits,
-      log,
-    });
+    return downloadArtifact(
+      artifact,
+      stageOptions,
+      {
+        url: spec.url,
+        dispatcher,
+        expectedSha256: spec.sha256,
+        ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
+        ...(signature === undefined ? {} : { signature }),
+        limits,
+        log,
+      },
+      {},
+      spec.index,
+    );
   }
 
   return {
@@ -239,5 +245,6 @@ function releaseArtifact(image: ReleaseImage): ReleaseArtifact {
     sha256: image.sha256,
     ...(image.size === undefined ? {} : { size: image.size }),
     ...(image.signatureUrl === undefined ? {} : { signature: { url: image.signatureUrl } }),
+    ...(image.index === undefined ? {} : { index: image.index }),
   };
 }

@@ -11,6 +11,7 @@ import { KubesoloError } from '../errors.js';
 import { imageFile, type ArtifactName } from '../metadata/images.js';
 import type { ImageIndexRef, ReleaseMetadata } from '../metadata/model.js';
 import type { DeltaOptions, DeltaReport, DeltaStaged } from '../delta/stage.js';
+import type { DownloadEstimate } from '../delta/estimate.js';
 import { silentLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import {
@@ -362,4 +363,13 @@ export interface UpdateSource {
    * (when required or present) its signature. Resumes a partial file when it can.
    */
   stage(release: Release, artifact: ArtifactName, options: StageOptions): Promise<StagedArtifact>;
+  /**
+   * What staging `artifact` would download with these seeds (`check`, docs/delta.md):
+   * fetches at most the pinned index, reads no seed whole. Absent: always the image.
+   */
+  estimate?(
+    release: Release,
+    artifact: ArtifactName,
+    delta: DeltaOptions,
+  ): Promise<DownloadEstimate>;
 }

@@ -5,10 +5,8 @@
  */
 import { otherSlot, type BootState, type Slot } from '../../bootenv/types.js';
 import type { SlotDigests } from '../../slots/types.js';
-import { join } from 'node:path';
-import { IndexCache } from '../../delta/cache.js';
-import type { DeltaOptions } from '../../delta/stage.js';
-import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../../metadata/images.js';
+import { ARTIFACT_NAMES, perImage, type ArtifactName } from '../../metadata/images.js';
+import { deltaOptions, withRunningSlot } from './delta-seeds.js';
 import type { Release, StagedArtifact, UpdateSource } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
 import { recordCommittedFloor } from '../fleet-store.js';
@@ -299,53 +297,6 @@ async function stageInto(
       return { digests: expected, staged: Object.values(staged) };
     }),
   );
-}
-
-/**
- * The running slot, read-only, for the delta update's seeds (docs/delta.md). A slot
- * that cannot be opened costs only the bytes it would have saved: `fn` runs without it.
- */
-async function withRunningSlot<T>(
-  deps: AgentDeps,
-  running: Slot,
-  fn: (dir: string | undefined) => Promise<T>,
-): Promise<T> {
-  if (deps.deltaCacheDir === undefined) return fn(undefined);
-  let ran = false;
-  try {
-    return await deps.slots.openReader(running, (dir) => {
-      ran = true;
-      return fn(dir);
-    });
-  } catch (err) {
-    if (ran) throw err;
-    deps.log.info('the running slot cannot be read; staging without it', {
-      slot: running,
-      error: err instanceof Error ? err.message : String(err),
-    });
-    return fn(undefined);
-  }
-}
-
-/** What the delta update may reuse for one image: the running image and the target's old one. */
-function deltaOptions(
-  deps: AgentDeps,
-  artifact: ArtifactName,
-  at: { running: Slot; runningDir: string | undefined; target: Slot; targetDir: string },
-): DeltaOptions | undefined {
-  if (deps.deltaCacheDir === undefined) return undefined;
-  const file = imageFile(artifact);
-  const seeds = [
-    ...(at.runningDir === undefined
-      ? []
-      : [{ label: 'running', key: `${at.running}/${artifact}`, path: join(at.runningDir, file) }]),
-    { label: 'passive', key: `${at.target}/${artifact}`, path: join(at.targetDir, file) },
-  ];
-  return {
-    cache: new IndexCache(deps.deltaCacheDir),
-    seeds,
-    targetKey: `${at.target}/${artifact}`,
-  };
 }
 
 /** Fetch the release on offer (the source applies the trust policy). */

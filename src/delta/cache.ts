@@ -66,11 +66,12 @@ export class IndexCache {
     const known = (await this.#readFiles())[key];
     if (known === undefined || typeof known.sha256 !== 'string') return undefined;
     const st = await stat(path).catch(() => undefined);
+    // mtime to the millisecond: what every file system and utimes(2) round-trip.
     if (
       st === undefined ||
       st.size !== known.size ||
       st.ino !== known.ino ||
-      st.mtimeMs !== known.mtimeMs
+      Math.abs(st.mtimeMs - known.mtimeMs) >= 1
     ) {
       return undefined;
     }

@@ -73,6 +73,8 @@ export interface DeltaReport {
   reusedBytes: number;
   patchedBytes: number;
   requests: number;
+  /** Pieces fetched after all: a seed's bytes had changed (bit rot), or a patch did not rebuild. */
+  repairedPieces: number;
 }
 
 export interface DeltaStageInput {
@@ -281,6 +283,7 @@ export async function stageDelta(
     reusedBytes: 0,
     patchedBytes: 0,
     requests: 0,
+    repairedPieces: 0,
   };
   const sidecar = `${input.dest}.delta.json`;
   let decoded: DeltaIndex | undefined;
@@ -423,6 +426,7 @@ export async function stageDelta(
     }
     report.requests += plan.ranges.length + stats.heldRepaired + stats.rebuildRepaired;
     report.patchedBytes = stats.rebuiltBytes;
+    report.repairedPieces = stats.heldRepaired + stats.rebuildRepaired;
     report.reusedBytes = stats.heldBytes + t.resumedFrom;
     let result: DownloadResult;
     try {

@@ -99,7 +99,7 @@ export async function makePatches(
   const one = async (c: { piece: number; spans: PatchSpan[] }) => {
     const piece = next.index.pieces[c.piece]!;
     const content = nextContent.subarray(
-      nextStarts[c.piece]!,
+      nextStarts[c.piece],
       nextStarts[c.piece]! + piece.contentLength,
     );
     const dictionary = Buffer.concat(

@@ -39,7 +39,7 @@ import { assemble, type OpenSeed } from './assemble.js';
 import { IndexCache } from './cache.js';
 import { cutImage } from './cut.js';
 import { decodeIndex, type DeltaIndex } from './index-format.js';
-import { planDelta, type DeltaPlan, type SeedImage } from './plan.js';
+import { planDelta, type SeedImage } from './plan.js';
 import type { RangeContext } from './ranges.js';
 import { createHash } from 'node:crypto';
 

@@ -31,6 +31,7 @@ import { downloadToFile } from '../../src/transport/download/download.js';
 import { DEFAULT_DOWNLOAD_LIMITS } from '../../src/transport/download/transfer.js';
 import {
   endless,
+  status,
   staticFile,
   startServer,
   type Handler,
@@ -229,9 +230,7 @@ describe('staging by delta', () => {
   });
 
   it('a release without an index is one full download (no delta attempted)', async () => {
-    server = await startServer(
-      routes({ '/v3.0.0/kubesolo-os.gz.index': (_q, res) => res.writeHead(404).end() }),
-    );
+    server = await startServer(routes({ '/v3.0.0/kubesolo-os.gz.index': status(404) }));
     const r = await stage('v2', {});
     assertStagedV3(r);
     assert.equal(r.delta.mode, 'full');

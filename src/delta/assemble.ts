@@ -22,7 +22,8 @@ import { BatchWriter, DEFAULT_BATCH_BYTES } from '../transport/download/batch-wr
 import { stagingError, type Transfer } from '../transport/download/transfer.js';
 import { contentStarts, pieceAtContent } from './content.js';
 import type { DeltaIndex, PatchEntry, Piece } from './index-format.js';
-import { inflateUnitAsync, rebuildPiece } from './patch-apply.js';
+import { rebuildPiece } from './patch-apply.js';
+import { unitContentAsync } from './unit-codec.js';
 import type { DeltaPlan, FetchRange } from './plan.js';
 import { fetchRange, type RangeContext } from './ranges.js';
 
@@ -151,11 +152,12 @@ class BaseContent {
     if (hit !== undefined) return hit;
     const p = this.seed.index.pieces[k]!;
     const bytes = await readAt(this.seed.handle, p.offset, p.length);
+    const mode = this.seed.index.params.mode;
     const content =
       p.kind === 'raw'
         ? bytes
-        : p.kind === 'unit'
-          ? await inflateUnitAsync(bytes, p.contentLength)
+        : p.kind === 'unit' && mode !== 'cdc'
+          ? await unitContentAsync(bytes, p.contentLength)
           : Buffer.alloc(0);
     this.#cache.set(k, content);
     this.#cached += content.length;
@@ -216,7 +218,6 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
       ? undefined
       : seeds.find((s) => s.index.imageSha256 === plan.base!.imageSha256);
   const base = baseSeed === undefined ? undefined : new BaseContent(baseSeed);
-  const level = index.params.deflateLevel;
 
   // A piece fetched on its own (a seed's bytes changed, a rebuild failed).
   const repair = async (i: number): Promise<Buffer> => {
@@ -240,7 +241,12 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
         try {
           if (base === undefined || input.pack === undefined) throw new Error('no base');
           const patch = await readAt(input.pack, src.packOffset, src.entry.length);
-          const rebuilt = await rebuildPiece(patch, await base.reference(src.entry), p, level);
+          const rebuilt = await rebuildPiece(
+            patch,
+            await base.reference(src.entry),
+            p,
+            index.params,
+          );
           if (rebuilt !== undefined && sha256(rebuilt) === p.sha256) {
             stats.rebuiltBytes += rebuilt.length;
             return rebuilt;

@@ -5,8 +5,8 @@
  * sides compute it from the index alone: `contentStarts` gives where each piece's
  * content begins.
  */
-import { inflateUnit } from './cut.js';
-import type { Piece } from './index-format.js';
+import type { CutParams, Piece } from './index-format.js';
+import { unitContent } from './unit-codec.js';
 
 /** Where each piece's content starts in the content stream, and the stream's length. */
 export function contentStarts(pieces: readonly Piece[]): { starts: number[]; total: number } {
@@ -38,15 +38,17 @@ export function pieceAtContent(
 }
 
 /** One piece's content from its bytes. */
-export function pieceContent(piece: Piece, bytes: Buffer): Buffer {
+export function pieceContent(params: CutParams, piece: Piece, bytes: Buffer): Buffer {
   if (piece.kind === 'raw') return bytes;
-  if (piece.kind === 'unit') return inflateUnit(bytes, piece.contentLength);
+  if (piece.kind === 'unit' && params.mode !== 'cdc') {
+    return unitContent(bytes, piece.contentLength);
+  }
   return Buffer.alloc(0);
 }
 
 /** The whole content stream of an image held in memory (the publisher's side). */
-export function contentStream(image: Buffer, pieces: readonly Piece[]): Buffer {
+export function contentStream(image: Buffer, params: CutParams, pieces: readonly Piece[]): Buffer {
   return Buffer.concat(
-    pieces.map((p) => pieceContent(p, image.subarray(p.offset, p.offset + p.length))),
+    pieces.map((p) => pieceContent(params, p, image.subarray(p.offset, p.offset + p.length))),
   );
 }

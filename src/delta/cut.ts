@@ -4,20 +4,20 @@
  * the same bytes are cut the same way on both sides.
  *
  *   - an uncompressed cpio prefix (the early-microcode archive, or a whole plain cpio
- *     image) is cut by content (src/delta/cdc.ts), pieces of kind `raw`;
- *   - the rest, in `units` mode (a repacked image: one gzip member whose deflate stream
- *     is flushed with Z_FULL_FLUSH after every unit), after the 10-byte gzip header and
- *     after every full-flush marker (00 00 ff ff), each piece a `unit` that inflates on
- *     its own; the tail (final block, CRC-32, size) is `opaque`;
- *   - in `cdc` mode (any other image: gzip -9, gzip --rsyncable, zstd, a kernel) by
- *     content, pieces `opaque`.
+ *     image) is cut by content (./cdc.ts), pieces of kind `raw`;
+ *   - the rest, in `deflate` mode (a repacked image: one gzip member flushed after
+ *     every unit, ./unit-codec.ts), after the 10-byte gzip header and after every
+ *     full-flush marker; each piece a `unit` whose content inflates on its own,
+ *     anything that does not (the header, the tail, a marker that was only data)
+ *     `opaque`;
+ *   - in `cdc` mode (any other image: gzip -9, gzip --rsyncable, a kernel) by content,
+ *     pieces `opaque`.
  *
  * The file is read once, in blocks, hashing as it goes: memory stays a few MiB whatever
  * the image size.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { constants as Z, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Chunker, cdcParams } from './cdc.js';
 import {
   MAX_PIECE_BYTES,
@@ -27,14 +27,14 @@ import {
   type PieceKind,
 } from './index-format.js';
 import { NEWC_HEADER_BYTES, TRAILER, align4, parseNewcHeader } from './newc.js';
+import { FLUSH_MARKER, compressUnit, unitContent } from './unit-codec.js';
 
-/** The default average content-defined piece: 64 KiB (bench/delta/FINDINGS.md). */
-export const DEFAULT_AVG_LOG2 = 16;
+/** The default average piece: 256 KiB (bench/delta/FINDINGS.md). */
+export const DEFAULT_AVG_LOG2 = 18;
 const BLOCK = 4 * 1024 * 1024;
 const GZIP_HEADER_BYTES = 10;
 /** A unit longer than this (compressed) is cut anyway: no piece outgrows a device's buffer. */
 export const MAX_UNIT_BYTES = 4 * 1024 * 1024;
-const FLUSH_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
@@ -86,9 +86,9 @@ export async function rawCpioPrefix(fh: FileHandle, size: number): Promise<numbe
 }
 
 /**
- * Emits pieces while the file streams by; the caller says where each piece ends. Unit
- * pieces are kept (a few MiB at most) and inflated at their end, for their content
- * length; a "unit" that does not inflate on its own is opaque.
+ * Emits pieces while the file streams by; the caller says where each piece ends and
+ * what it is. Unit pieces are kept (a few MiB at most) and decompressed at their end,
+ * for their content length; a "unit" that does not decompress on its own is opaque.
  */
 class PieceSink {
   readonly pieces: Piece[] = [];
@@ -96,11 +96,11 @@ class PieceSink {
   #hash: Hash = createHash('sha256');
   #kept: Buffer[] = [];
 
-  constructor(private readonly keep: (offset: number) => boolean) {}
+  constructor(private readonly units: boolean) {}
 
-  update(chunk: Uint8Array): void {
+  update(chunk: Uint8Array, keep: boolean): void {
     this.#hash.update(chunk);
-    if (this.keep(this.#start)) this.#kept.push(Buffer.from(chunk));
+    if (keep) this.#kept.push(Buffer.from(chunk));
   }
 
   cut(end: number, kind: PieceKind): void {
@@ -108,9 +108,9 @@ class PieceSink {
     const length = end - this.#start;
     let contentLength = kind === 'raw' ? length : 0;
     if (kind === 'unit') {
-      const content = tryInflateUnit(Buffer.concat(this.#kept));
-      if (content === undefined) kind = 'opaque';
-      else contentLength = content.length;
+      const n = this.#contentLength();
+      if (n === undefined || n <= 0 || n > MAX_PIECE_BYTES) kind = 'opaque';
+      else contentLength = n;
     }
     this.pieces.push({
       offset: this.#start,
@@ -122,6 +122,15 @@ class PieceSink {
     this.#start = end;
     this.#hash = createHash('sha256');
     this.#kept = [];
+  }
+
+  #contentLength(): number | undefined {
+    if (!this.units) return undefined;
+    try {
+      return unitContent(Buffer.concat(this.#kept), MAX_PIECE_BYTES).length;
+    } catch {
+      return undefined;
+    }
   }
 }
 
@@ -141,10 +150,10 @@ export async function cutImage(
     const prefix = await rawCpioPrefix(fh, size);
     const whole = createHash('sha256');
     const cdc = new Chunker(cdcParams(params.avgLog2));
-    const units = params.mode === 'units' && prefix < size;
-    // units mode: the gzip header alone, so that the first unit starts at a flush boundary.
-    const headerEnd = units ? Math.min(size, prefix + GZIP_HEADER_BYTES) : prefix;
-    const sink = new PieceSink((offset) => units && offset >= headerEnd);
+    const mode = prefix < size ? params.mode : 'cdc';
+    // deflate mode: the gzip header alone, so that the first unit starts at a flush boundary.
+    const headerEnd = mode === 'deflate' ? Math.min(size, prefix + GZIP_HEADER_BYTES) : prefix;
+    const sink = new PieceSink(mode === 'deflate');
     let unitStart = headerEnd;
     // A piece cut by length is part of a unit, not one: it cannot be rebuilt alone.
     let forced = false;
@@ -156,10 +165,12 @@ export async function cutImage(
       const { bytesRead } = await fh.read(buf, 0, Math.min(BLOCK, size - pos), pos);
       if (bytesRead === 0) break;
       const block = buf.subarray(0, bytesRead);
+      const blockEnd = pos + bytesRead;
       whole.update(block);
       let done = 0; // bytes of this block already handed to the sink
       const feedTo = (end: number, kind: PieceKind) => {
-        sink.update(block.subarray(done, end - pos));
+        // Units are kept to learn their content length.
+        sink.update(block.subarray(done, end - pos), mode === 'deflate' && end > headerEnd);
         done = end - pos;
         sink.cut(end, kind);
       };
@@ -174,9 +185,9 @@ export async function cutImage(
       }
       // 2. The rest.
       const restFrom = Math.max(pos, prefix);
-      if (restFrom < pos + bytesRead) {
-        if (units) {
-          if (restFrom < headerEnd && headerEnd <= pos + bytesRead) feedTo(headerEnd, 'opaque');
+      if (restFrom < blockEnd) {
+        if (mode === 'deflate') {
+          if (restFrom < headerEnd && headerEnd <= blockEnd) feedTo(headerEnd, 'opaque');
           const from = Math.max(restFrom, headerEnd) - pos;
           const search = Buffer.concat([carry, block.subarray(from)]);
           const base = pos + from - carry.length;
@@ -196,7 +207,7 @@ export async function cutImage(
             unitStart = end;
             forced = false;
           }
-          while (pos + bytesRead - unitStart > MAX_UNIT_BYTES) {
+          while (blockEnd - unitStart > MAX_UNIT_BYTES) {
             unitStart += MAX_UNIT_BYTES;
             feedTo(unitStart, 'opaque');
             forced = true;
@@ -206,96 +217,51 @@ export async function cutImage(
           for (const c of cdc.feed(block, restFrom - pos, bytesRead)) feedTo(pos + c, 'opaque');
         }
       }
-      sink.update(block.subarray(done));
-      pos += bytesRead;
+      sink.update(block.subarray(done), mode === 'deflate' && blockEnd > headerEnd);
+      pos = blockEnd;
     }
     // The tail: the final deflate block and the gzip trailer, or the last CDC piece.
     sink.cut(size, prefix >= size ? 'raw' : 'opaque');
-    const pieces = sink.pieces;
-    if (pieces.some((p) => p.length > MAX_PIECE_BYTES)) {
-      throw new Error('a piece is larger than MAX_PIECE_BYTES'); // cannot happen: cdc max, unit max
-    }
-    return { imageSize: size, imageSha256: whole.digest('hex'), params, pieces, bases: [] };
+    return {
+      imageSize: size,
+      imageSha256: whole.digest('hex'),
+      params,
+      pieces: sink.pieces,
+      bases: [],
+    };
   } finally {
     await fh.close();
   }
 }
 
-/** A final, empty, fixed-Huffman deflate block: what ends a repacked stream after its last unit. */
-export const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
-
 /**
- * Content of a `unit` piece. A unit starts a fresh deflate stream (the one before it
- * ended with a full flush) and ends at a block boundary, so the unit followed by a
- * final empty block is a complete raw deflate stream: inflating it with Z_FINISH
- * fails for bytes cut anywhere else (a flush marker that was only data).
- */
-export function inflateUnit(bytes: Uint8Array, maxOutputLength = MAX_PIECE_BYTES): Buffer {
-  return inflateRawSync(Buffer.concat([bytes, FINAL_BLOCK]), { maxOutputLength });
-}
-
-/** inflateUnit, or undefined when the bytes are not a complete, flushed unit. */
-export function tryInflateUnit(bytes: Uint8Array): Buffer | undefined {
-  // A unit ends with a full flush: an empty stored block, 00 00 ff ff.
-  const n = bytes.length;
-  if (
-    n < 5 ||
-    bytes[n - 4] !== 0 ||
-    bytes[n - 3] !== 0 ||
-    bytes[n - 2] !== 0xff ||
-    bytes[n - 1] !== 0xff
-  ) {
-    return undefined;
-  }
-  try {
-    const content = inflateUnit(bytes);
-    return content.length > 0 ? content : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether compressed unit bytes hold a full-flush marker before their end (a false cut). */
-export function hasInnerMarker(unit: Uint8Array): boolean {
-  const at = Buffer.from(unit.buffer, unit.byteOffset, unit.byteLength).indexOf(FLUSH_MARKER);
-  return at >= 0 && at < unit.length - FLUSH_MARKER.length;
-}
-
-/** A unit as the repack writes it: raw deflate at `level`, ended by a full flush. */
-export function deflateUnit(content: Uint8Array, level: number): Buffer {
-  return deflateRawSync(content, { level, finishFlush: Z.Z_FULL_FLUSH });
-}
-
-/**
- * The publisher's choice of cut parameters for an image: `units` when the image is
- * flushed unit by unit and the first units deflate again byte for byte at one zlib
- * level (so a device can rebuild a patched unit exactly), else `cdc`.
+ * The publisher's choice of cut parameters for an image: `deflate` when the part after
+ * the raw prefix is one gzip member flushed unit by unit whose first units deflate again
+ * byte for byte at one zlib level (so a device can rebuild a patched unit exactly),
+ * else `cdc`.
  */
 export async function detectCutParams(
   path: string,
   avgLog2 = DEFAULT_AVG_LOG2,
 ): Promise<CutParams> {
-  const cdc: CutParams = { mode: 'cdc', avgLog2, deflateLevel: 0 };
+  const cdc: CutParams = { mode: 'cdc', avgLog2, level: 0 };
   const fh = await open(path, 'r');
   let head: Buffer;
-  let prefix: number;
   try {
     const size = (await fh.stat()).size;
-    prefix = await rawCpioPrefix(fh, size);
+    const prefix = await rawCpioPrefix(fh, size);
     head = await readAt(fh, prefix, Math.min(size - prefix, 4 * 1024 * 1024));
   } finally {
     await fh.close();
   }
   // A gzip member with no optional fields (FLG = 0): what the repack writes.
-  if (
-    head.length < GZIP_HEADER_BYTES ||
-    head[0] !== 0x1f ||
-    head[1] !== 0x8b ||
-    head[2] !== 8 ||
-    head[3] !== 0
-  ) {
-    return cdc;
-  }
+  const gzip =
+    head.length >= GZIP_HEADER_BYTES &&
+    head[0] === 0x1f &&
+    head[1] === 0x8b &&
+    head[2] === 8 &&
+    head[3] === 0;
+  if (!gzip) return cdc;
   const units: Buffer[] = [];
   let start = GZIP_HEADER_BYTES;
   for (
@@ -309,13 +275,13 @@ export async function detectCutParams(
   if (units.length < 2) return cdc;
   let contents: Buffer[];
   try {
-    contents = units.map((u) => inflateUnit(u));
+    contents = units.map((u) => unitContent(u, MAX_PIECE_BYTES));
   } catch {
     return cdc; // a unit refers back into the one before it: not flushed unit by unit
   }
-  for (const level of [9, 6, 1, 2, 3, 4, 5, 7, 8]) {
-    if (units.every((u, k) => deflateUnit(contents[k]!, level).equals(u))) {
-      return { mode: 'units', avgLog2, deflateLevel: level };
+  for (const level of [6, 9, 1, 2, 3, 4, 5, 7, 8]) {
+    if (units.every((u, k) => compressUnit(contents[k]!, level).equals(u))) {
+      return { mode: 'deflate', avgLog2, level };
     }
   }
   return cdc;

@@ -9,8 +9,8 @@
  * bounds-checked walk, nothing is decompressed):
  *
  *   header   64 bytes: "KSDIDX01", image size u64, image SHA-256, piece count u32,
- *            base count u32, mode u8 (0 cdc, 1 units), deflate level u8, CDC average
- *            log2 u8, 5 zero bytes
+ *            base count u32, mode u8 (0 cdc, 1 deflate units), the zlib level that
+ *            rebuilds a unit u8, CDC average log2 u8, 5 zero bytes
  *   pieces   count x 48 bytes: offset u48, kind u8, a zero byte, length u32, content
  *            length u32, SHA-256
  *   bases    count x: image SHA-256, image size u64, pack size u64, pack SHA-256,
@@ -63,18 +63,20 @@ export interface Piece {
 }
 
 /**
- * How the image was cut (src/delta/cut.ts): `units` cuts after every deflate full
- * flush of a repacked image, `cdc` cuts compressed bytes by content. Both cut an
+ * How the image was cut (src/delta/cut.ts): `deflate` cuts a repacked image unit by
+ * unit (after every full flush), `cdc` cuts compressed bytes by content. Both cut an
  * uncompressed cpio prefix by content. A device cuts its own images with these same
  * parameters to find what it holds.
  */
 export interface CutParams {
-  mode: 'cdc' | 'units';
+  mode: 'cdc' | 'deflate';
   /** log2 of the average content-defined piece. */
   avgLog2: number;
-  /** units mode: the zlib level that rebuilds a unit byte for byte (0: not rebuildable). */
-  deflateLevel: number;
+  /** Units: the level that compresses a unit's content to its bytes again (0: cannot be rebuilt). */
+  level: number;
 }
+
+const MODES = ['cdc', 'deflate'] as const;
 
 /** Bytes of the base image's content stream a patch is made against. */
 export interface PatchSpan {
@@ -124,8 +126,8 @@ export function encodeIndex(index: DeltaIndex): Buffer {
   Buffer.from(index.imageSha256, 'hex').copy(header, 16);
   header.writeUInt32LE(index.pieces.length, 48);
   header.writeUInt32LE(index.bases.length, 52);
-  header[56] = index.params.mode === 'units' ? 1 : 0;
-  header[57] = index.params.deflateLevel;
+  header[56] = MODES.indexOf(index.params.mode);
+  header[57] = index.params.level;
   header[58] = index.params.avgLog2;
   parts.push(header);
   const pieces = Buffer.alloc(PIECE_BYTES * index.pieces.length);
@@ -218,11 +220,12 @@ export function decodeIndex(
   const imageSha256 = hr.hex32('the image digest');
   const pieceCount = hr.u32('the piece count');
   const baseCount = hr.u32('the base count');
-  const mode = buf[56];
-  const deflateLevel = buf[57]!;
+  const mode = MODES[buf[56]!];
+  const level = buf[57]!;
   const avgLog2 = buf[58]!;
-  if ((mode !== 0 && mode !== 1) || deflateLevel > 9 || avgLog2 < 10 || avgLog2 > 22) {
-    throw invalid('params', 'cut parameters out of range', { mode, deflateLevel, avgLog2 });
+  const maxLevel = mode === 'deflate' ? 9 : 0;
+  if (mode === undefined || level > maxLevel || avgLog2 < 10 || avgLog2 > 22) {
+    throw invalid('params', 'cut parameters out of range', { mode: buf[56], level, avgLog2 });
   }
   if (buf.subarray(59, HEADER_BYTES).some((b) => b !== 0)) {
     throw invalid('reserved', 'reserved header bytes are not zero');
@@ -312,19 +315,19 @@ export function decodeIndex(
   }
 
   const bases: PatchBase[] = [];
-  for (let b = 0; b < baseCount; b++) bases.push(readBase(r, pieces, deflateLevel));
+  for (let b = 0; b < baseCount; b++) bases.push(readBase(r, pieces, level));
   if (r.at !== buf.length)
     throw invalid('trailing', 'has bytes after its last table', { at: r.at });
   return {
     imageSize,
     imageSha256,
-    params: { mode: mode === 1 ? 'units' : 'cdc', avgLog2, deflateLevel },
+    params: { mode, avgLog2, level },
     pieces,
     bases,
   };
 }
 
-function readBase(r: Reader, pieces: Piece[], deflateLevel: number): PatchBase {
+function readBase(r: Reader, pieces: Piece[], level: number): PatchBase {
   const imageSha256 = r.hex32('a base digest');
   const imageSize = r.u64('a base size');
   const packSize = r.u64('a pack size');
@@ -355,8 +358,8 @@ function readBase(r: Reader, pieces: Piece[], deflateLevel: number): PatchBase {
         piece,
       });
     }
-    if (target.kind === 'opaque' || (target.kind === 'unit' && deflateLevel === 0)) {
-      // A unit is rebuilt by deflating its content at the index's level: without one, never.
+    if (target.kind === 'opaque' || (target.kind === 'unit' && level === 0)) {
+      // A unit is rebuilt by compressing its content at the index's level: without one, never.
       throw invalid('patch-piece', `patch ${k} names piece ${piece}, which cannot be rebuilt`, {
         entry: k,
         piece,

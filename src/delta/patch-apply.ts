@@ -8,26 +8,24 @@
  * zlib and zstd run on libuv's thread pool: rebuilds side by side use the machine's
  * cores while the main thread writes.
  */
+import { zstdDecompress } from 'node:zlib';
 import { promisify } from 'node:util';
-import { constants as Z, deflateRaw, inflateRaw, zstdDecompress } from 'node:zlib';
-import { FINAL_BLOCK } from './cut.js';
-import type { Piece } from './index-format.js';
+import type { CutParams, Piece } from './index-format.js';
+import { compressUnitAsync } from './unit-codec.js';
 
 const zstdDecompressAsync = promisify(zstdDecompress);
-const deflateRawAsync = promisify(deflateRaw);
-const inflateRawAsync = promisify(inflateRaw);
 
 /**
  * The piece's bytes from a patch and its reference: the content is the patch
  * decompressed with the reference as a raw dictionary, of exactly the piece's content
- * length; a `raw` piece is its content, a `unit` is its content deflated at `level`.
- * Undefined when the patch does not decompress to that length.
+ * length; a `raw` piece is its content, a `unit` is its content compressed as the
+ * index's parameters say. Undefined when the patch does not decompress to that length.
  */
 export async function rebuildPiece(
   patch: Uint8Array,
   reference: Uint8Array,
   piece: Piece,
-  level: number,
+  params: CutParams,
 ): Promise<Buffer | undefined> {
   let content: Buffer;
   try {
@@ -40,13 +38,8 @@ export async function rebuildPiece(
   }
   if (content.length !== piece.contentLength) return undefined;
   if (piece.kind === 'raw') return content;
-  if (piece.kind === 'unit' && level > 0) {
-    return deflateRawAsync(content, { level, finishFlush: Z.Z_FULL_FLUSH });
+  if (piece.kind === 'unit' && params.mode !== 'cdc' && params.level > 0) {
+    return compressUnitAsync(content, params.level);
   }
   return undefined;
-}
-
-/** A unit's content (./cut.ts inflateUnit), off the main thread. */
-export function inflateUnitAsync(bytes: Uint8Array, maxOutputLength: number): Promise<Buffer> {
-  return inflateRawAsync(Buffer.concat([bytes, FINAL_BLOCK]), { maxOutputLength });
 }

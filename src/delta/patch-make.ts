@@ -67,8 +67,8 @@ export async function makePatches(
 ): Promise<MadePatches> {
   const level = options.level ?? DEFAULT_PATCH_LEVEL;
   const held = new Set(base.index.pieces.map((p) => p.sha256));
-  const nextContent = contentStream(next.image, next.index.pieces);
-  const baseContent = contentStream(base.image, base.index.pieces);
+  const nextContent = contentStream(next.image, next.index.params, next.index.pieces);
+  const baseContent = contentStream(base.image, base.index.params, base.index.pieces);
   const nextStarts = contentStarts(next.index.pieces).starts;
   const nextEntries = walkNewc(nextContent, 0).entries;
   const baseByPath = new Map<string, NewcEntry>();
@@ -77,7 +77,7 @@ export async function makePatches(
 
   const rebuildable = (i: number) => {
     const p = next.index.pieces[i]!;
-    return p.kind === 'raw' || (p.kind === 'unit' && next.index.params.deflateLevel > 0);
+    return p.kind === 'raw' || (p.kind === 'unit' && next.index.params.level > 0);
   };
   const candidates: { piece: number; spans: PatchSpan[] }[] = [];
   let unpatched = 0;
@@ -111,7 +111,7 @@ export async function makePatches(
     });
     if (patch.length + ENTRY_OVERHEAD + 12 * (c.spans.length - 1) >= piece.length) return undefined;
     // Kept only if it rebuilds the piece exactly as a device will.
-    const rebuilt = await rebuildPiece(patch, dictionary, piece, next.index.params.deflateLevel);
+    const rebuilt = await rebuildPiece(patch, dictionary, piece, next.index.params);
     const bytes = next.image.subarray(piece.offset, piece.offset + piece.length);
     if (rebuilt === undefined || !rebuilt.equals(bytes)) return undefined;
     return { entry: { piece: c.piece, length: patch.length, spans: c.spans }, patch };

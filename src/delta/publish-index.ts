@@ -43,7 +43,7 @@ export async function buildImageIndex(
   const packs: BuiltIndex['packs'] = [];
   const patchBases: PatchBase[] = [];
   const rebuildable = cut.pieces.some(
-    (p) => p.kind === 'raw' || (p.kind === 'unit' && params.deflateLevel > 0),
+    (p) => p.kind === 'raw' || (p.kind === 'unit' && params.level > 0),
   );
   if (rebuildable && bases.length > 0) {
     const image = await readFile(path);

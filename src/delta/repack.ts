@@ -4,40 +4,42 @@
  * that the kernel unpacks the same files from it.
  *
  * The form: the early (uncompressed, kernel/...) archives first and unchanged; then one
- * gzip member holding one newc archive with
+ * gzip member holding one newc archive, flushed after every unit (./unit-codec.ts), with
  *   - the entries sorted by path (byte order: a parent is a prefix of its children and
  *     sorts before them), so a build tool's directory order does not matter;
  *   - mtimes fixed (`mtime`, default 0) and inode numbers derived from the path, so a
  *     file added or removed does not change the headers after it;
  *   - the content cut into units (./units.ts: small files grouped at content-defined
- *     names, large files cut inside by content), each deflated alone and ended with a
- *     full flush: a unit's compressed bytes depend on its content only.
- * The proof (./repack-proof.ts) reads OUT back through an ordinary gunzip and compares
+ *     names, large files cut inside by content), each compressed alone: a unit's
+ *     compressed bytes depend on its content only.
+ * The proof (./repack-proof.ts) reads OUT back through an ordinary decompressor and compares
  * it with IN: files, modes, owners, contents, symlink targets, device numbers,
  * hard-link groups, parent-before-child order, the early archive first.
  */
-import { crc32, deflateRaw, constants as Z } from 'node:zlib';
-import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { OperationError, UsageError } from '../errors.js';
 import { tempFileName } from '../fs/atomic.js';
-import { DEFAULT_AVG_LOG2, FINAL_BLOCK, hasInnerMarker } from './cut.js';
+import { DEFAULT_AVG_LOG2 } from './cut.js';
+import { FINAL_BLOCK, compressUnitAsync, hasInnerMarker } from './unit-codec.js';
 import { readInitramfs, type InitramfsEntry } from './initramfs.js';
 import { NEWC_HEADER_BYTES, TRAILER, align4, formatNewcHeader, type NewcHeader } from './newc.js';
 import { proveEquivalent, type RepackProof } from './repack-proof.js';
 import { unitCuts } from './units.js';
 
-const deflateRawAsync = promisify(deflateRaw);
-
-export const DEFAULT_REPACK_LEVEL = 9;
+/**
+ * zlib level 6 with 256 KiB units: within 3 % of gzip -9, and fast enough to rebuild on
+ * a device (level 9 is up to ten times slower on binaries; bench/delta/FINDINGS.md).
+ */
+export const DEFAULT_REPACK_LEVEL = 6;
 /** Units compressed at once (zlib runs on libuv's thread pool: the machine's cores). */
 const IN_FLIGHT = 4;
 
 export interface RepackOptions {
   /** Every entry's mtime (seconds); default 0. */
   mtime?: number;
-  /** zlib level of every unit; default 9. */
+  /** zlib level of every unit (1-9); default 6. */
   level?: number;
   /** log2 of the average unit (uncompressed); default 16 (64 KiB). */
   avgLog2?: number;
@@ -212,12 +214,9 @@ export async function repackImage(
     let start = 0;
     let units = 0;
     const compress = async (from: number, to: number): Promise<Buffer[]> => {
-      const unit = await deflateRawAsync(archive.subarray(from, to), {
-        level,
-        finishFlush: Z.Z_FULL_FLUSH,
-      });
-      // A flush marker inside a unit would be taken for the unit's end (./cut.ts): such
-      // a unit is made two, cut in the middle, until none holds one.
+      const unit = await compressUnitAsync(archive.subarray(from, to), level);
+      // A flush marker inside a unit would be taken for the unit's end (./cut.ts):
+      // such a unit is made two, cut in the middle, until none holds one.
       if (!hasInnerMarker(unit) || to - from < 2) return [unit];
       const mid = from + Math.floor((to - from) / 2);
       return [...(await compress(from, mid)), ...(await compress(mid, to))];

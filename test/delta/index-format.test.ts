@@ -27,7 +27,7 @@ function valid(): DeltaIndex {
   return {
     imageSize: 200,
     imageSha256: h('e'),
-    params: { mode: 'units', avgLog2: 16, deflateLevel: 9 },
+    params: { mode: 'deflate', avgLog2: 16, level: 9 },
     pieces,
     bases: [
       {
@@ -150,7 +150,7 @@ describe('delta index format', () => {
     opaque.bases[0]!.entries[0]!.piece = 1;
     refused(encodeIndex(opaque), 'patch-piece');
     const noLevel = valid();
-    noLevel.params.deflateLevel = 0;
+    noLevel.params.level = 0;
     refused(encodeIndex(noLevel), 'patch-piece');
   });
 

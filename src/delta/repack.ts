@@ -199,7 +199,12 @@ export async function repackImage(
   const cuts = unitCuts(archive, entries, avgLog2);
 
   const temp = join(dirname(outPath), tempFileName(basename(outPath)));
-  const out = await open(temp, 'wx', 0o644);
+  const out = await open(temp, 'wx', 0o644).catch((err: unknown) => {
+    throw new OperationError('REPACK_FAILED', `cannot write ${outPath}`, {
+      cause: err,
+      details: { path: outPath },
+    });
+  });
   let outBytes = 0;
   let unitCount = 0;
   try {

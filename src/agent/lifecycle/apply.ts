@@ -48,10 +48,14 @@ function applyCost(
     lastApplySeconds: Number.isNaN(started)
       ? undefined
       : Math.max(0, (now.getTime() - started) / 1000),
-    lastApplyReusedBytes: staged.reduce(
-      (sum, s) => sum + (s.delta === undefined ? 0 : s.delta.reusedBytes + s.delta.patchedBytes),
-      0,
-    ),
+    // Only when a delta was tried: a release without an index adds no series.
+    lastApplyReusedBytes: staged.some((s) => s.delta !== undefined)
+      ? staged.reduce(
+          (sum, s) =>
+            sum + (s.delta === undefined ? 0 : s.delta.reusedBytes + s.delta.patchedBytes),
+          0,
+        )
+      : undefined,
     deltaFallbackCounts: fallbacks,
   };
 }

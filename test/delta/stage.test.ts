@@ -122,10 +122,12 @@ afterEach(async () => {
 async function stage(
   running: string,
   handlers: Record<string, Handler>,
-  pin: { indexSha256?: string; indexSize?: number; withIndex?: boolean } = {},
+  pin: { indexSha256?: string; indexSize?: number; passive?: string } = {},
   signal?: AbortSignal,
 ): Promise<DeltaStaged> {
-  writeFileSync(device.seed, image[running]!);
+  writeFileSync(device.seed, image[running] ?? Buffer.from(running));
+  const passive = join(device.root, 'B/kubesolo-os.gz');
+  if (pin.passive !== undefined) writeFileSync(passive, image[pin.passive]!);
   server ??= await startServer(handlers);
   const index = file('v3.0.0/kubesolo-os.gz.index');
   const url = server.url('/v3.0.0/kubesolo-os.gz');
@@ -158,7 +160,12 @@ async function stage(
       readBack: true,
       delta: {
         cache: device.cache,
-        seeds: [{ label: 'running', key: 'A/initramfs', path: device.seed }],
+        seeds: [
+          { label: 'running', key: 'A/initramfs', path: device.seed },
+          ...(pin.passive === undefined
+            ? []
+            : [{ label: 'passive', key: 'B/initramfs', path: passive }]),
+        ],
         targetKey: 'B/initramfs',
       },
       ...(signal ? { signal } : {}),
@@ -227,6 +234,16 @@ describe('staging by delta', () => {
     assertStagedV3(r);
     assert.equal(r.delta.mode, 'delta');
     assert.ok(r.delta.repairedPieces > 0, 'rotten pieces were fetched, not copied');
+  });
+
+  it("takes the passive slot's old image too: a running image of no use, the old v2 in the passive slot", async () => {
+    // The running image shares nothing with v3 (a foreign build); slot B still holds v2.
+    const r = await stage('not an initramfs at all', routes(), { passive: 'v2' });
+    assertStagedV3(r);
+    assert.equal(r.delta.mode, 'delta');
+    assert.ok(r.delta.reusedBytes > image.v3!.length / 2, `reused ${r.delta.reusedBytes}`);
+    // Patches are for the base the device holds: v2, found in the passive slot.
+    assert.ok(r.delta.patchedBytes > 0);
   });
 
   it('a release without an index is one full download (no delta attempted)', async () => {

@@ -4,6 +4,7 @@
 //   node client.mjs '{"url":…,"dest":…,"sha256":…,"size":…,"sig":"hex"?,"pub":"hex"?}'
 import { Agent, request } from 'undici';
 import { downloadToFile } from '../src/transport/download/download.js';
+import { silentLogger } from '../src/log.js';
 
 interface Args {
   /** 'receive': only read the body with undici (diagnostic row). */
@@ -32,6 +33,7 @@ if (args.mode === 'receive') {
   process.exit(0);
 }
 const result = await downloadToFile({
+  log: silentLogger,
   url: args.url,
   dest: args.dest,
   dispatcher: new Agent(),

@@ -105,7 +105,7 @@ export function killTree(pid) {
 export async function waitGone(pids, ms = 10_000) {
   const until = Date.now() + ms;
   // Until reaped, even a zombie has its /proc entry, and the agent's lock counts that
-  // as its owner still running (src/agent/lock.ts).
+  // as its owner still running (src/stores/lock.ts).
   const alive = (pid) => existsSync(`/proc/${pid}`);
   while (pids.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
 }

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { shellCommand } from '../../src/shell-quote.js';
+import { shellCommand } from '../../src/cli/shell-quote.js';
 
 export const BINS = {
   'kubesolo-update': fileURLToPath(new URL('../../dist/kubesolo-update.mjs', import.meta.url)),

@@ -10,8 +10,8 @@ import { toKubesoloError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AgentContext } from './context.js';
 import { check, type CheckReport } from './lifecycle/check.js';
-import { acquireLock } from './lock.js';
-import type { CheckObservation, StateStore } from './state.js';
+import { acquireLock } from '../stores/lock.js';
+import type { CheckObservation, StateStore } from '../stores/state.js';
 
 export type CheckRecordOutcome = 'recorded' | 'locked' | 'failed';
 

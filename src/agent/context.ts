@@ -5,6 +5,7 @@
  * lookups behind AgentDeps. The only module of src/agent/ that names concrete
  * implementations.
  */
+import { readBoardIdentity } from '../config/board.js';
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -28,13 +29,13 @@ import { createBlockSlotStore } from '../slots/block-store.js';
 import { createDirSlotStore } from '../slots/dir-store.js';
 import { agentFiles, assertSlotDirsApart, assertSlotKeysDistinct } from '../slots/slot-identity.js';
 import type { SlotStore } from '../slots/types.js';
-import { createProgressRenderer } from '../transport/progress.js';
 import type { UpdateSource } from '../transport/source.js';
-import type { AgentDeps } from './deps.js';
-import { goArch, NODE_BLOCK_LABEL, type NodeBlockInput } from './gates.js';
-import { takeRunLock } from './lock.js';
-import { createFleetStore } from './fleet-store.js';
-import { createStateStore } from './state.js';
+import type { AgentDeps, ProgressSink } from './deps.js';
+import { NODE_BLOCK_LABEL, type NodeBlockInput } from '../gates/gates.js';
+import { goArch } from '../metadata/arch.js';
+import { takeRunLock } from '../stores/lock.js';
+import { createFleetStore } from '../stores/fleet-store.js';
+import { createStateStore } from '../stores/state.js';
 
 /** What a command asks of the device, straight from its parsed global options. */
 export interface AgentRequest {
@@ -51,8 +52,8 @@ export interface AgentRequest {
 }
 
 export interface AgentOptions {
-  /** Show download progress (a terminal line, or periodic log lines). */
-  progress?: boolean;
+  /** Where download progress goes (none: not shown). */
+  progress?: ProgressSink;
   clock?: Clock;
   /** Aborts the running work (SIGTERM/SIGINT). */
   signal?: AbortSignal;
@@ -142,7 +143,7 @@ function bootEnvFor(settings: Settings, paths: AgentPaths, log: Logger): BootEnv
         log,
       });
     default:
-      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline });
+      return createGrubBootEnv({ grubenvPath: paths.grubenv, cmdlinePath: paths.cmdline, log });
   }
 }
 
@@ -172,6 +173,100 @@ function slotStoreFor(
     root,
     log,
   });
+}
+
+// Sources and the Kubernetes client pull in undici and yaml: load them only when a
+// command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
+function sourceOpener(
+  settings: Settings,
+  root: string,
+  clock: Clock,
+  log: Logger,
+): () => Promise<UpdateSource> {
+  return async function openSource(): Promise<UpdateSource> {
+    // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
+    const { loadKeySet } = await import('../crypto/key-set.js');
+    const publicKeys = settings.pubkey
+      ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
+      : undefined;
+    // No key and no allow_unsigned: each source refuses before it fetches anything
+    // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
+    const common = {
+      allowUnsignedMetadata: settings.allowUnsignedMetadata,
+      allowUnsigned: settings.allowUnsigned,
+      ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
+      log,
+    };
+    if (settings.registry) {
+      const { createOciUpdateSource } = await import('../transport/oci/source.js');
+      return createOciUpdateSource({
+        ...common,
+        clock,
+        registry: settings.registry,
+        ...(settings.tag ? { tag: settings.tag } : {}),
+        architecture: goArch(),
+        ...(publicKeys ? { publicKeys } : {}),
+        credentials: {
+          ...(settings.registryUsername ? { username: settings.registryUsername } : {}),
+          ...(settings.registryPassword ? { password: settings.registryPassword } : {}),
+          ...(settings.registryAuthFile
+            ? { authFile: underRoot(root, settings.registryAuthFile) }
+            : {}),
+        },
+      });
+    }
+    if (!settings.server) {
+      throw new UsageError(
+        'NO_UPDATE_SOURCE',
+        'no update source: set server= (or registry=) in update.conf, or pass --server/--registry',
+      );
+    }
+    const { createHttpUpdateSource } = await import('../transport/http-source.js');
+    return createHttpUpdateSource({
+      ...common,
+      clock,
+      metadataUrl: metadataUrlFor(settings.server),
+      ...(publicKeys ? { publicKeys } : {}),
+    });
+  };
+}
+
+/** The node block label (docs/operating.md), read through the node's kubeconfig. */
+function nodeBlockReader(
+  root: string,
+  kubeconfig: string | undefined,
+  log: Logger,
+): () => Promise<NodeBlockInput> {
+  return async function nodeBlock(): Promise<NodeBlockInput> {
+    const { loadKubeClient } = await import('../kube/index.js');
+    let client;
+    try {
+      // The file's own key (not the merged default) so that KUBECONFIG can apply.
+      client = await loadKubeClient({
+        root,
+        kubeconfigPath: kubeconfig,
+        env: process.env,
+      });
+    } catch (err) {
+      return { kind: 'unreachable', error: toKubesoloError(err).code };
+    }
+    if (!client) return { kind: 'no-kubeconfig' };
+    try {
+      const nodes = (await client.listNodes()).items;
+      // A single-node cluster: look at this host's node, or every node when the
+      // names differ (KubeSolo may register under another name).
+      const mine = nodes.filter((n) => n.metadata.name === hostname());
+      const relevant = mine.length > 0 ? mine : nodes;
+      const blocked = relevant
+        .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
+        .map((n) => n.metadata.name ?? '(unnamed)');
+      return { kind: 'checked', blockedNodes: blocked };
+    } catch (err) {
+      const e = toKubesoloError(err);
+      log.warn('could not read the node labels; the block label is not checked', { code: e.code });
+      return { kind: 'unreachable', error: e.code };
+    }
+  };
 }
 
 export async function createAgentContext(
@@ -220,87 +315,9 @@ export async function createAgentContext(
     clock,
   );
 
-  // Sources and the Kubernetes client pull in undici and yaml: load them only when a
-  // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
-  async function openSource(): Promise<UpdateSource> {
-    // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
-    const { loadKeySet } = await import('../crypto/key-set.js');
-    const publicKeys = settings.pubkey
-      ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
-      : undefined;
-    // No key and no allow_unsigned: each source refuses before it fetches anything
-    // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
-    const common = {
-      allowUnsignedMetadata: settings.allowUnsignedMetadata,
-      allowUnsigned: settings.allowUnsigned,
-      ...(settings.caFile ? { caFile: underRoot(root, settings.caFile) } : {}),
-      log,
-    };
-    if (settings.registry) {
-      const { createOciUpdateSource } = await import('../transport/oci/source.js');
-      return createOciUpdateSource({
-        ...common,
-        clock,
-        registry: settings.registry,
-        ...(settings.tag ? { tag: settings.tag } : {}),
-        architecture: goArch(),
-        ...(publicKeys ? { publicKeys } : {}),
-        credentials: {
-          ...(settings.registryUsername ? { username: settings.registryUsername } : {}),
-          ...(settings.registryPassword ? { password: settings.registryPassword } : {}),
-          ...(settings.registryAuthFile
-            ? { authFile: underRoot(root, settings.registryAuthFile) }
-            : {}),
-        },
-      });
-    }
-    if (!settings.server) {
-      throw new UsageError(
-        'NO_UPDATE_SOURCE',
-        'no update source: set server= (or registry=) in update.conf, or pass --server/--registry',
-      );
-    }
-    const { createHttpUpdateSource } = await import('../transport/http-source.js');
-    return createHttpUpdateSource({
-      ...common,
-      clock,
-      metadataUrl: metadataUrlFor(settings.server),
-      ...(publicKeys ? { publicKeys } : {}),
-    });
-  }
+  const openSource = sourceOpener(settings, root, clock, log);
+  const nodeBlock = nodeBlockReader(root, fileConfig.kubeconfig, log);
 
-  async function nodeBlock(): Promise<NodeBlockInput> {
-    const { loadKubeClient } = await import('../kube/index.js');
-    let client;
-    try {
-      // The file's own key (not the merged default) so that KUBECONFIG can apply.
-      client = await loadKubeClient({
-        root,
-        kubeconfigPath: fileConfig.kubeconfig,
-        env: process.env,
-      });
-    } catch (err) {
-      return { kind: 'unreachable', error: toKubesoloError(err).code };
-    }
-    if (!client) return { kind: 'no-kubeconfig' };
-    try {
-      const nodes = (await client.listNodes()).items;
-      // A single-node cluster: look at this host's node, or every node when the
-      // names differ (KubeSolo may register under another name).
-      const mine = nodes.filter((n) => n.metadata.name === hostname());
-      const relevant = mine.length > 0 ? mine : nodes;
-      const blocked = relevant
-        .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
-        .map((n) => n.metadata.name ?? '(unnamed)');
-      return { kind: 'checked', blockedNodes: blocked };
-    } catch (err) {
-      const e = toKubesoloError(err);
-      log.warn('could not read the node labels; the block label is not checked', { code: e.code });
-      return { kind: 'unreachable', error: e.code };
-    }
-  }
-
-  const progress = createProgressRenderer({ log });
   // The zone matters only for a window; without one /etc/localtime is not even read.
   const timeZone = settings.maintenanceWindow
     ? (await resolveTimeZone({ configured: settings.timeZone, root, log })).zone
@@ -311,6 +328,11 @@ export async function createAgentContext(
       maintenanceWindow: settings.maintenanceWindow,
       timeZone,
       architecture: goArch(),
+      board: await readBoardIdentity(
+        underRoot(root, DEFAULT_PATHS.boardIdentity),
+        settings.compatible,
+        'update.conf compatible',
+      ),
     },
     bootEnv,
     slots,
@@ -329,7 +351,10 @@ export async function createAgentContext(
     deltaCacheDir: `${dirname(paths.state)}/delta`,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress
-      ? { onProgress: (e) => progress.onProgress(e), onProgressDone: () => progress.done() }
+      ? {
+          onProgress: (e) => options.progress?.onProgress(e),
+          onProgressDone: () => options.progress?.done(),
+        }
       : {}),
   };
   return { settings, unknownConfigKeys, paths, deps };

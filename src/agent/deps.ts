@@ -8,18 +8,16 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SlotStore } from '../slots/types.js';
 import type { ProgressEvent, UpdateSource } from '../transport/source.js';
-import type { FleetStore } from './fleet-store.js';
-import type { NodeBlockInput } from './gates.js';
-import type { Lock, LockMode } from './lock.js';
-import type { StateStore } from './state.js';
+import type { FleetStore } from '../stores/fleet-store.js';
+import type { LifecyclePolicy, NodeBlockInput } from '../gates/gates.js';
+import type { Lock, LockMode } from '../stores/lock.js';
+import type { StateStore } from '../stores/state.js';
 
-export interface LifecyclePolicy {
-  channel: string | undefined;
-  maintenanceWindow: string | undefined;
-  /** IANA zone the window is read in; undefined: the process's local time. */
-  timeZone?: string | undefined;
-  /** Go name of this device's architecture. */
-  architecture: string;
+/** Where download progress goes (the command line's renderer: a terminal line or log lines). */
+export interface ProgressSink {
+  onProgress(event: ProgressEvent): void;
+  /** The downloads are over (ends a terminal progress line). */
+  done(): void;
 }
 
 export interface AgentDeps {
@@ -37,7 +35,7 @@ export interface AgentDeps {
   nodeBlock(): Promise<NodeBlockInput>;
   /** The kernel's boot id (changes on every boot), if known. */
   bootId(): Promise<string | undefined>;
-  /** Take the run lock (src/agent/lock.ts); release it on every path. */
+  /** Take the run lock (src/stores/lock.ts); release it on every path. */
   lock(mode: LockMode): Promise<Lock>;
   /**
    * The delta index cache on the data partition (docs/delta.md); undefined: every

@@ -14,9 +14,9 @@ import type { HealthOptions, HealthReport } from '../health/types.js';
 import { parseHealthChecks, waitForHealthy, type WaitResult } from '../health/run.js';
 import type { AgentContext } from './context.js';
 import type { AgentDeps } from './deps.js';
-import { recordCommittedFloor } from './fleet-store.js';
+import { recordCommittedFloor } from '../stores/fleet-store.js';
 import { reconcile } from './lifecycle/reconcile.js';
-import type { UpdateState } from './state.js';
+import type { UpdateState } from '../stores/state.js';
 
 export type HealthcheckAction =
   /** Healthy after an activation: boot_success=1, phase success. */

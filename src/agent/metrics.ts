@@ -5,7 +5,7 @@
 import { rolloutBucket } from '../fleet/rollout.js';
 import { renderMetrics, type MetricsInput } from '../metrics/exposition.js';
 import type { AgentContext } from './context.js';
-import type { UpdateState } from './state.js';
+import type { UpdateState } from '../stores/state.js';
 
 /** An ISO time from state.json as a Date; undefined when absent or unreadable. */
 function dateOf(iso: string | undefined): Date | undefined {

@@ -10,14 +10,15 @@ import type { BootEnv } from '../bootenv/types.js';
 import { InterruptedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createAgentContext, type AgentContext, type AgentRequest } from './context.js';
-import type { LockMode } from './lock.js';
+import type { LockMode } from '../stores/lock.js';
+import type { ProgressSink } from './deps.js';
 import { requestReboot } from './reboot.js';
 
 export interface SessionOptions<T> {
   /** Take the run lock for the whole command (every command that may write state). */
   lock?: LockMode;
-  /** Render download progress (apply). */
-  progress?: boolean;
+  /** Where download progress goes (apply, on a terminal or in logs). */
+  progress?: ProgressSink;
   /**
    * Reboot when the command is done (--reboot), judged on its result: only after the
    * lock is released, so that it is never held into the next boot.
@@ -72,7 +73,7 @@ async function runLocked<T>(
   const interrupt = options.lock ? interruptOnSignals(log) : undefined;
   try {
     const agent = await createAgentContext(request, log, {
-      progress: options.progress === true,
+      ...(options.progress ? { progress: options.progress } : {}),
       ...(interrupt ? { signal: interrupt.signal } : {}),
     });
     if (!options.lock) return await fn(agent);

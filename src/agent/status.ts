@@ -16,9 +16,9 @@ import {
 import { toKubesoloError } from '../errors.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
-import type { Floor } from './floor.js';
+import type { Floor } from '../stores/floor.js';
 import { reconcile } from './lifecycle/reconcile.js';
-import { toFileShape, type UpdateState } from './state.js';
+import { toFileShape, type UpdateState } from '../stores/state.js';
 
 export interface StatusProblem {
   /** What could not be read: grubenv (uboot-env, autoboot.txt), state, slot A, slot B. */

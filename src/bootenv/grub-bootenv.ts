@@ -8,7 +8,6 @@
  * write of the whole block.
  */
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { BOOT_TRIES, interpretBootVars, withBootVars, type BootVars } from './boot-vars.js';
 import { parseRunningSlot, readCmdline } from './cmdline.js';
 import { readGrubEnvFile, updateGrubEnvFile, type GrubEnvWriteOptions } from './grubenv.js';
@@ -19,14 +18,14 @@ export interface GrubBootEnvOptions {
   grubenvPath: string;
   /** The kernel command line file (default /proc/cmdline), resolved under --root. */
   cmdlinePath: string;
-  log?: Logger;
+  log: Logger;
   /** Fault-injection hook for the atomic write (tests). */
   onWriteStep?: GrubEnvWriteOptions['onStep'];
 }
 
 export function createGrubBootEnv(options: GrubBootEnvOptions): BootEnv {
   const { grubenvPath, cmdlinePath } = options;
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const writeOptions: GrubEnvWriteOptions = { onStep: options.onWriteStep };
 
   function interpret(vars: ReadonlyMap<string, string>): BootVars {

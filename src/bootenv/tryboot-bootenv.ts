@@ -26,7 +26,6 @@ import { open } from 'node:fs/promises';
 import { errnoCode, KubesoloError, OperationError } from '../errors.js';
 import { readControlFile } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { BOOT_TRIES } from './boot-vars.js';
 import { AUTOBOOT_SIZE, parseAutoboot, serializeAutoboot, type Autoboot } from './autoboot-txt.js';
 import { parseRunningSlot, readCmdline } from './cmdline.js';
@@ -45,7 +44,7 @@ export interface TrybootBootEnvOptions {
   bootIdPath: string;
   /** /proc/device-tree/chosen/bootloader/tryboot (resolved under --root). */
   trybootFlagPath: string;
-  log?: Logger;
+  log: Logger;
 }
 
 function slotOf(partition: number): Slot {
@@ -58,48 +57,85 @@ function slotOf(partition: number): Slot {
   );
 }
 
-export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
-  const log = options.log ?? silentLogger;
-  const path = options.autobootPath;
-
-  async function readAutoboot(): Promise<Autoboot> {
-    let bytes: Buffer;
-    try {
-      bytes = await readControlFile(path, { maxBytes: 64 * 1024 });
-    } catch (err) {
-      throw new OperationError('AUTOBOOT_READ_FAILED', `cannot read ${path}`, {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
+async function readAutoboot(path: string): Promise<Autoboot> {
+  let bytes: Buffer;
+  try {
+    bytes = await readControlFile(path, { maxBytes: 64 * 1024 });
+  } catch (err) {
+    throw new OperationError('AUTOBOOT_READ_FAILED', `cannot read ${path}`, {
+      cause: err,
+      details: { path, errno: errnoCode(err) },
+    });
+  }
+  try {
+    return parseAutoboot(bytes);
+  } catch (err) {
+    if (err instanceof KubesoloError) err.details.path = path;
+    throw err;
+  }
+}
+/** The firmware's tryboot flag: a big-endian u32 property, 1 when this boot was a tryboot. */
+async function trybootBoot(flagPath: string): Promise<boolean> {
+  try {
+    const b = await readControlFile(flagPath, { maxBytes: 64 });
+    return b.length === 4 && b.readUInt32BE(0) === 1;
+  } catch {
+    return false;
+  }
+}
+async function readBootId(bootIdPath: string): Promise<string | undefined> {
+  try {
+    return (
+      (await readControlFile(bootIdPath, { maxBytes: 4096 })).toString('latin1').trim() || undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+/** In place, 512 bytes, into a file that already has them; fsync; read back. */
+async function writeAutoboot(path: string, a: Autoboot): Promise<void> {
+  const bytes = serializeAutoboot(a);
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new OperationError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, {
+      cause: err,
+      details: { path, errno: errnoCode(err) },
+    });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size !== AUTOBOOT_SIZE) {
+      // A different size would change the FAT directory entry; a rename the FAT table.
+      throw new OperationError(
+        'AUTOBOOT_INVALID',
+        `autoboot.txt: ${path} is not a ${AUTOBOOT_SIZE}-byte file; the agent rewrites it only in place (write the factory file at that size, docs/boot.md)`,
+        { details: { reason: 'size', path } },
+      );
+    }
+    await handle.write(bytes, 0, bytes.length, 0);
+    await handle.sync();
+    const back = Buffer.alloc(bytes.length);
+    await handle.read(back, 0, back.length, 0);
+    if (!back.equals(bytes)) {
+      throw new OperationError('AUTOBOOT_WRITE_FAILED', `${path} reads back differently`, {
+        details: { path },
       });
     }
-    try {
-      return parseAutoboot(bytes);
-    } catch (err) {
-      if (err instanceof KubesoloError) err.details.path = path;
-      throw err;
-    }
+  } catch (err) {
+    if (err instanceof KubesoloError) throw err;
+    throw new OperationError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, {
+      cause: err,
+      details: { path, errno: errnoCode(err) },
+    });
+  } finally {
+    await handle.close();
   }
-
-  /** The firmware's tryboot flag: a big-endian u32 property, 1 when this boot was a tryboot. */
-  async function trybootBoot(): Promise<boolean> {
-    try {
-      const b = await readControlFile(options.trybootFlagPath, { maxBytes: 64 });
-      return b.length === 4 && b.readUInt32BE(0) === 1;
-    } catch {
-      return false;
-    }
-  }
-
-  async function bootId(): Promise<string | undefined> {
-    try {
-      return (
-        (await readControlFile(options.bootIdPath, { maxBytes: 4096 })).toString('latin1').trim() ||
-        undefined
-      );
-    } catch {
-      return undefined;
-    }
-  }
+}
+export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
+  const log = options.log;
+  const path = options.autobootPath;
 
   /** The state in GRUB's terms (see the table above), and whether a tryboot reboot is due. */
   async function runningSlot(): Promise<Slot | undefined> {
@@ -118,9 +154,10 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
     // tree's flag says the same where the command line names no slot (and a pod that
     // does not mount /proc/device-tree still sees its command line).
     const running = await runningSlot();
-    const onTrial = running === undefined ? await trybootBoot() : running === pending;
+    const onTrial =
+      running === undefined ? await trybootBoot(options.trybootFlagPath) : running === pending;
     if (onTrial) return { active: pending, success: false, counter: 0, armed: false };
-    const id = await bootId();
+    const id = await readBootId(options.bootIdPath);
     if (a.armedBootId !== undefined && a.armedBootId === id) {
       return { active: pending, success: false, counter: 1, armed: true };
     }
@@ -129,48 +166,6 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
       { path },
     );
     return { active: committed, success: true, counter: BOOT_TRIES, armed: false };
-  }
-
-  /** In place, 512 bytes, into a file that already has them; fsync; read back. */
-  async function write(a: Autoboot): Promise<void> {
-    const bytes = serializeAutoboot(a);
-    let handle;
-    try {
-      handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK);
-    } catch (err) {
-      throw new OperationError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
-      });
-    }
-    try {
-      const st = await handle.stat();
-      if (!st.isFile() || st.size !== AUTOBOOT_SIZE) {
-        // A different size would change the FAT directory entry; a rename the FAT table.
-        throw new OperationError(
-          'AUTOBOOT_INVALID',
-          `autoboot.txt: ${path} is not a ${AUTOBOOT_SIZE}-byte file; the agent rewrites it only in place (write the factory file at that size, docs/boot.md)`,
-          { details: { reason: 'size', path } },
-        );
-      }
-      await handle.write(bytes, 0, bytes.length, 0);
-      await handle.sync();
-      const back = Buffer.alloc(bytes.length);
-      await handle.read(back, 0, back.length, 0);
-      if (!back.equals(bytes)) {
-        throw new OperationError('AUTOBOOT_WRITE_FAILED', `${path} reads back differently`, {
-          details: { path },
-        });
-      }
-    } catch (err) {
-      if (err instanceof KubesoloError) throw err;
-      throw new OperationError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
-      });
-    } finally {
-      await handle.close();
-    }
   }
 
   const both = (slot: Slot): Autoboot => ({
@@ -184,7 +179,7 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
     store: path,
 
     async read(): Promise<BootState> {
-      const s = await state(await readAutoboot());
+      const s = await state(await readAutoboot(path));
       return {
         activeSlot: s.active,
         passiveSlot: otherSlot(s.active),
@@ -195,8 +190,8 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
     },
 
     async activate(slot: Slot): Promise<void> {
-      const a = await readAutoboot();
-      const id = await bootId();
+      const a = await readAutoboot(path);
+      const id = await readBootId(options.bootIdPath);
       if (id === undefined) {
         throw new OperationError(
           'AUTOBOOT_WRITE_FAILED',
@@ -204,7 +199,7 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
           { details: { path: options.bootIdPath } },
         );
       }
-      await write({
+      await writeAutoboot(path, {
         allPartition: a.allPartition,
         trybootPartition: SLOT_PARTITIONS[slot],
         armedBootId: id,
@@ -216,20 +211,20 @@ export function createTrybootBootEnv(options: TrybootBootEnvOptions): BootEnv {
     },
 
     async markGood(): Promise<void> {
-      const s = await state(await readAutoboot());
-      await write(both(s.active));
+      const s = await state(await readAutoboot(path));
+      await writeAutoboot(path, both(s.active));
       log.info('boot environment: active slot committed', { slot: s.active, path });
     },
 
     async forceRollback(): Promise<void> {
-      const s = await state(await readAutoboot());
+      const s = await state(await readAutoboot(path));
       const target = otherSlot(s.active);
-      await write(both(target));
+      await writeAutoboot(path, both(target));
       log.info('boot environment: rolled back to the other slot', { slot: target, path });
     },
 
     async rebootArgument(): Promise<string | undefined> {
-      return (await state(await readAutoboot())).armed ? TRYBOOT_REBOOT_ARGUMENT : undefined;
+      return (await state(await readAutoboot(path))).armed ? TRYBOOT_REBOOT_ARGUMENT : undefined;
     },
   };
 }

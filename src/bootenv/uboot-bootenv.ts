@@ -10,7 +10,6 @@
  * writes a new one from nothing.
  */
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { BOOT_TRIES, interpretBootVars, withBootVars, type BootVars } from './boot-vars.js';
 import { parseRunningSlot, readCmdline } from './cmdline.js';
 import { ubootImportedValue } from './uboot-env.js';
@@ -20,7 +19,7 @@ import { otherSlot, type BootEnv, type BootState, type Slot } from './types.js';
 export interface UbootBootEnvOptions extends UbootEnvAccess {
   /** The kernel command line file (default /proc/cmdline), resolved under --root. */
   cmdlinePath: string;
-  log?: Logger;
+  log: Logger;
 }
 
 /** The variables as U-Boot's import hands them to the boot script (`\x` → `x`). */
@@ -29,7 +28,7 @@ function asUbootSeesThem(vars: ReadonlyMap<string, string>): Map<string, string>
 }
 
 export function createUbootBootEnv(options: UbootBootEnvOptions): BootEnv {
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const where = { path: options.configPath };
 
   function interpret(vars: ReadonlyMap<string, string>): BootVars {

@@ -13,7 +13,7 @@ import { explainError } from './explain.js';
 import { commandHelp, optionsFor, programHelp } from './help.js';
 import { createOutput } from './output.js';
 import { resolveCommand, unknownCommand } from './resolve.js';
-import { nearest } from '../suggest.js';
+import { nearest } from '../config/suggest.js';
 
 export { commandHelp, programHelp } from './help.js';
 

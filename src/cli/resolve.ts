@@ -1,7 +1,7 @@
 /** Which (sub)command argv names, and the error for a word that names none. */
 import { UsageError } from '../errors.js';
 import type { Command, Program } from './command.js';
-import { didYouMean } from '../suggest.js';
+import { didYouMean } from '../config/suggest.js';
 
 /**
  * Find the (sub)command named by the words of argv. A word that names a command at the

@@ -11,7 +11,7 @@ import { agentFiles, assertSlotDirsApart, assertSlotKeysDistinct } from '../slot
 import { ConfigError, KubesoloError, OperationError, errnoCode } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { formatKeySet } from '../crypto/key-set.js';
-import { silentLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { mergeConfigText } from './merge.js';
 import { parseUpdates } from './updates.js';
@@ -23,7 +23,7 @@ export interface ApplyCloudInitOptions {
   root: string;
   /** update.conf path (device path, resolved under root); default DEFAULT_PATHS.config. */
   confPath?: string;
-  log?: Logger;
+  log: Logger;
 }
 
 export interface ApplyCloudInitResult {
@@ -57,7 +57,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 }
 
 export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyCloudInitResult> {
-  const log = o.log ?? silentLogger;
+  const log = o.log;
   const confFile = configPathUnder(o.root, o.confPath);
   let text: string;
   try {

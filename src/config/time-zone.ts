@@ -99,7 +99,7 @@ export async function matchZoneFile(data: Buffer, dirs: string[]): Promise<strin
 export async function resolveTimeZone(options: {
   configured: string | undefined;
   root: string;
-  log?: Logger | undefined;
+  log: Logger;
 }): Promise<ResolvedTimeZone> {
   const { configured, root, log } = options;
   if (configured !== undefined) return { zone: configured, source: 'time_zone' };

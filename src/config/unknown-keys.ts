@@ -4,7 +4,7 @@
  * typo in `channel` would otherwise silently switch the channel gate off); with
  * `--strict` they are an error, CONFIG_UNKNOWN_KEY (exit 2).
  */
-import { nearest } from '../suggest.js';
+import { nearest } from './suggest.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { KEY_SPECS } from './keys.js';

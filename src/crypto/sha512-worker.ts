@@ -15,7 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { OperationError } from '../errors.js';
-import { SlotFiller } from '../slot-filler.js';
+import { SlotFiller } from '../fs/slot-filler.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');

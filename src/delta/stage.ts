@@ -39,7 +39,7 @@ import { assemble, type OpenSeed } from './assemble.js';
 import { IndexCache } from './cache.js';
 import { cutImage } from './cut.js';
 import { decodeIndex, type DeltaIndex } from './index-format.js';
-import { planDelta, type SeedImage } from './plan.js';
+import { planDelta, type DeltaPlan, type SeedImage } from './plan.js';
 import type { RangeContext } from './ranges.js';
 import { createHash } from 'node:crypto';
 
@@ -265,6 +265,80 @@ export interface DeltaStaged extends DownloadResult {
   delta: DeltaReport;
 }
 
+/** A delta given up for one full download, with the reason (a code of FALLBACK_CODES). */
+class GiveUp extends Error {
+  constructor(
+    readonly reason: string,
+    readonly error?: KubesoloError,
+  ) {
+    super(reason);
+  }
+}
+
+/** `step`, with the failures that are reasons to fall back turned into GiveUp. */
+async function orGiveUp<T>(step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (raw) {
+    const err = toKubesoloError(raw);
+    throw isFallback(err) ? new GiveUp(err.code, err) : err;
+  }
+}
+
+function newTransfer(input: DeltaStageInput): Transfer {
+  return new Transfer({
+    url: input.url,
+    dest: input.dest,
+    dispatcher: input.dispatcher,
+    expectedSha256: input.sha256,
+    expectedSize: input.size,
+    limits: input.limits,
+    log: input.log,
+    ...(input.signature ? { signature: input.signature } : {}),
+    ...(input.readBack ? { readBack: true } : {}),
+    ...(input.signal ? { signal: input.signal } : {}),
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+  });
+}
+
+/**
+ * The patch pack of the plan's base, pinned by the index (a verified download); when it
+ * is not what the index pins, the plan without patches: their pieces are fetched.
+ */
+async function packFor(
+  input: DeltaStageInput,
+  index: DeltaIndex,
+  seedImages: SeedImage[],
+  signal: AbortSignal,
+  report: DeltaReport,
+): Promise<{ plan: DeltaPlan; pack: FileHandle | undefined }> {
+  const plan = planDelta(index, seedImages);
+  if (plan.base === undefined) return { plan, pack: undefined };
+  try {
+    const got = await downloadToFile({
+      url: new URL(plan.base.pack.file, input.index.url).href,
+      dest: join(input.stagingDir, `${baseName(input.dest)}.pack`),
+      dispatcher: input.dispatcher,
+      expectedSha256: plan.base.pack.sha256,
+      expectedSize: plan.base.pack.size,
+      limits: input.limits,
+      log: input.log,
+      ...(input.headers ? { headers: input.headers } : {}),
+      signal,
+    });
+    report.packBytes = got.bytesFetched;
+    report.requests += got.bytesFetched > 0 ? 1 : 0;
+    return { plan, pack: await open(got.path, constants.O_RDONLY | constants.O_NOFOLLOW) };
+  } catch (raw) {
+    const err = toKubesoloError(raw);
+    if (!isFallback(err)) throw err;
+    input.log.warn('the patch pack cannot be used; fetching the pieces it would rebuild', {
+      reason: err.code,
+    });
+    return { plan: planDelta({ ...index, bases: [] }, seedImages), pack: undefined };
+  }
+}
+
 /**
  * Stage one image by delta, or by one full download (`full`) when the delta cannot be
  * trusted to finish. Errors that are not a reason to fall back (abort, network after
@@ -274,7 +348,6 @@ export async function stageDelta(
   input: DeltaStageInput,
   full: () => Promise<DownloadResult>,
 ): Promise<DeltaStaged> {
-  const log = input.log;
   const report: DeltaReport = {
     mode: 'delta',
     indexBytes: 0,
@@ -286,33 +359,7 @@ export async function stageDelta(
     repairedPieces: 0,
   };
   const sidecar = `${input.dest}.delta.json`;
-  let decoded: DeltaIndex | undefined;
-  const fallBack = async (reason: string, err?: KubesoloError): Promise<DeltaStaged> => {
-    log.warn('delta update not possible; downloading the whole image once', {
-      reason,
-      url: redactUrl(input.url),
-      ...(err ? { error: err.message } : {}),
-    });
-    await rm(`${input.dest}.part`, { force: true });
-    await rm(sidecar, { force: true });
-    const result = await full();
-    await remember(input.delta, decoded, result);
-    return { ...result, delta: { ...report, mode: 'full', fallback: reason } };
-  };
-
-  const t = new Transfer({
-    url: input.url,
-    dest: input.dest,
-    dispatcher: input.dispatcher,
-    expectedSha256: input.sha256,
-    expectedSize: input.size,
-    limits: input.limits,
-    log,
-    ...(input.signature ? { signature: input.signature } : {}),
-    ...(input.readBack ? { readBack: true } : {}),
-    ...(input.signal ? { signal: input.signal } : {}),
-    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-  });
+  const t = newTransfer(input);
   const external = input.signal;
   const onAbort = () =>
     t.run$.abort(
@@ -322,145 +369,124 @@ export async function stageDelta(
     );
   if (external?.aborted) onAbort();
   external?.addEventListener('abort', onAbort, { once: true });
-  let seeds: OpenSeed[] = [];
-  let pack: FileHandle | undefined;
+  const opened: { seeds: OpenSeed[]; pack: FileHandle | undefined; index?: DeltaIndex } = {
+    seeds: [],
+    pack: undefined,
+  };
   try {
     const kept = await keptFromEarlierRun(t);
     if (kept !== undefined) return { ...kept, delta: { ...report, reusedBytes: kept.size } };
-
-    // 1. The index.
-    let index: DeltaIndex;
-    try {
-      const fetched = await fetchIndex({
-        ...input,
-        cache: input.delta.cache,
-        file: `${baseName(input.dest)}`,
-      });
-      report.indexBytes = fetched.fetched;
-      report.requests += fetched.fetched > 0 ? 1 : 0;
-      index = decodeIndex(fetched.bytes, { imageSha256: input.sha256, imageSize: input.size });
-      decoded = index;
-    } catch (raw) {
-      const err = toKubesoloError(raw);
-      if (isFallback(err)) return await fallBack(err.code, err);
-      throw err;
-    }
-
-    // 2.–3. What the device holds, the plan, the pack.
-    const seedImages = await seedIndexes(index, input.delta, log, false, t.run$.signal);
-    let plan = planDelta(index, seedImages);
-    if (plan.base !== undefined) {
-      try {
-        const got = await downloadToFile({
-          url: new URL(plan.base.pack.file, input.index.url).href,
-          dest: join(input.stagingDir, `${baseName(input.dest)}.pack`),
-          dispatcher: input.dispatcher,
-          expectedSha256: plan.base.pack.sha256,
-          expectedSize: plan.base.pack.size,
-          limits: input.limits,
-          log,
-          ...(input.headers ? { headers: input.headers } : {}),
-          signal: t.run$.signal,
-        });
-        report.packBytes = got.bytesFetched;
-        report.requests += got.bytesFetched > 0 ? 1 : 0;
-        pack = await open(got.path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      } catch (raw) {
-        const err = toKubesoloError(raw);
-        if (!isFallback(err)) throw err;
-        // A pack that is not what the index pins: fetch what it would have rebuilt.
-        log.warn('the patch pack cannot be used; fetching the pieces it would rebuild', {
-          reason: err.code,
-        });
-        plan = planDelta({ ...index, bases: [] }, seedImages);
-      }
-    }
-    if (plan.pieces.held + plan.pieces.patched === 0) {
-      return await fallBack('DELTA_NOTHING_HELD');
-    }
-    seeds = await openSeeds(seedImages);
-    log.info('delta plan', {
-      url: redactUrl(input.url),
-      pieces: index.pieces.length,
-      held: plan.bytes.held,
-      patched: plan.bytes.patched,
-      fetch: plan.bytes.fetched,
-      ranges: plan.ranges.length,
-      pack: plan.bytes.pack,
-      base: plan.base?.version,
-    });
-
-    // 3. A partial file from an earlier attempt, checked piece by piece.
-    const startPiece = await resumePrefix(t, index, sidecar);
-    await atomicWriteFile(
-      sidecar,
-      JSON.stringify({
-        url: t.url,
-        sha256: index.imageSha256,
-        size: index.imageSize,
-        index: input.index.sha256,
-      }) + '\n',
-      { mode: 0o600 },
-    );
-
-    // 4. The pieces, then today's end.
-    const range: RangeContext = {
-      url: input.url,
-      imageSize: index.imageSize,
-      dispatcher: input.dispatcher,
-      limits: input.limits,
-      log,
-      signal: t.run$.signal,
-      onBytes: (n) => {
-        report.rangeBytes += n;
-      },
-      ...(input.headers ? { headers: input.headers } : {}),
-    };
-    let stats;
-    try {
-      stats = await assemble({ transfer: t, index, plan, seeds, pack, range, startPiece });
-    } catch (raw) {
-      const err = toKubesoloError(raw);
-      if (isFallback(err)) return await fallBack(err.code, err);
-      throw err;
-    }
-    report.requests += plan.ranges.length + stats.heldRepaired + stats.rebuildRepaired;
-    report.patchedBytes = stats.rebuiltBytes;
-    report.repairedPieces = stats.heldRepaired + stats.rebuildRepaired;
-    report.reusedBytes = stats.heldBytes + t.resumedFrom;
-    let result: DownloadResult;
-    try {
-      t.fetched = report.indexBytes + report.packBytes + report.rangeBytes;
-      result = await finish(t);
-    } catch (raw) {
-      const err = toKubesoloError(raw);
-      if (isFallback(err)) return await fallBack(err.code, err);
-      throw err;
-    }
+    const result = await runDelta(input, t, report, sidecar, opened);
     await rm(sidecar, { force: true });
-    await remember(input.delta, index, result);
-    log.info('delta staged', {
-      url: redactUrl(input.url),
-      fetched: t.fetched,
-      reused: report.reusedBytes,
-      patched: report.patchedBytes,
-      repaired: stats.heldRepaired + stats.rebuildRepaired,
-    });
+    await remember(input.delta, opened.index, result);
     return { ...result, delta: report };
   } catch (raw) {
+    if (raw instanceof GiveUp) {
+      input.log.warn('delta update not possible; downloading the whole image once', {
+        reason: raw.reason,
+        url: redactUrl(input.url),
+        ...(raw.error ? { error: raw.error.message } : {}),
+      });
+      await t.discardPartial().catch(() => undefined);
+      await rm(sidecar, { force: true });
+      const result = await full();
+      await remember(input.delta, opened.index, result);
+      return { ...result, delta: { ...report, mode: 'full', fallback: raw.reason } };
+    }
     const err = toKubesoloError(raw);
     // Keep a partial file worth resuming; drop one that cannot be trusted.
     if (poisonsPartial(err)) await t.discardPartial().catch(() => undefined);
     throw err;
   } finally {
     external?.removeEventListener('abort', onAbort);
-    for (const s of seeds) await s.handle.close().catch(() => undefined);
-    await pack?.close().catch(() => undefined);
+    for (const s of opened.seeds) await s.handle.close().catch(() => undefined);
+    await opened.pack?.close().catch(() => undefined);
     await t.ed?.close();
     await t.reader?.close();
     await t.handle?.close().catch(() => undefined);
     t.handle = undefined;
   }
+}
+
+/** The steps of a delta (the module comment's 1 to 4); GiveUp for a reason to fall back. */
+async function runDelta(
+  input: DeltaStageInput,
+  t: Transfer,
+  report: DeltaReport,
+  sidecar: string,
+  opened: { seeds: OpenSeed[]; pack: FileHandle | undefined; index?: DeltaIndex },
+): Promise<DownloadResult> {
+  const log = input.log;
+  // 1. The index.
+  const fetched = await orGiveUp(
+    fetchIndex({ ...input, cache: input.delta.cache, file: baseName(input.dest) }),
+  );
+  report.indexBytes = fetched.fetched;
+  report.requests += fetched.fetched > 0 ? 1 : 0;
+  const index = await orGiveUp(
+    Promise.resolve().then(() =>
+      decodeIndex(fetched.bytes, { imageSha256: input.sha256, imageSize: input.size }),
+    ),
+  );
+  opened.index = index;
+
+  // 2.–3. What the device holds, the plan, the pack.
+  const seedImages = await seedIndexes(index, input.delta, log, false, t.run$.signal);
+  const { plan, pack } = await packFor(input, index, seedImages, t.run$.signal, report);
+  opened.pack = pack;
+  if (plan.pieces.held + plan.pieces.patched === 0) throw new GiveUp('DELTA_NOTHING_HELD');
+  opened.seeds = await openSeeds(seedImages);
+  log.info('delta plan', {
+    url: redactUrl(input.url),
+    pieces: index.pieces.length,
+    held: plan.bytes.held,
+    patched: plan.bytes.patched,
+    fetch: plan.bytes.fetched,
+    ranges: plan.ranges.length,
+    pack: plan.bytes.pack,
+    base: plan.base?.version,
+  });
+
+  // 3. A partial file from an earlier attempt, checked piece by piece.
+  const startPiece = await resumePrefix(t, index, sidecar);
+  const record = {
+    url: t.url,
+    sha256: index.imageSha256,
+    size: index.imageSize,
+    index: input.index.sha256,
+  };
+  await atomicWriteFile(sidecar, JSON.stringify(record) + '\n', { mode: 0o600 });
+
+  // 4. The pieces, then today's end.
+  const range: RangeContext = {
+    url: input.url,
+    imageSize: index.imageSize,
+    dispatcher: input.dispatcher,
+    limits: input.limits,
+    log,
+    signal: t.run$.signal,
+    onBytes: (n) => {
+      report.rangeBytes += n;
+    },
+    ...(input.headers ? { headers: input.headers } : {}),
+  };
+  const stats = await orGiveUp(
+    assemble({ transfer: t, index, plan, seeds: opened.seeds, pack, range, startPiece }),
+  );
+  report.requests += plan.ranges.length + stats.heldRepaired + stats.rebuildRepaired;
+  report.patchedBytes = stats.rebuiltBytes;
+  report.repairedPieces = stats.heldRepaired + stats.rebuildRepaired;
+  report.reusedBytes = stats.heldBytes + t.resumedFrom;
+  t.fetched = report.indexBytes + report.packBytes + report.rangeBytes;
+  const result = await orGiveUp(finish(t));
+  log.info('delta staged', {
+    url: redactUrl(input.url),
+    fetched: t.fetched,
+    reused: report.reusedBytes,
+    patched: report.patchedBytes,
+    repaired: report.repairedPieces,
+  });
+  return result;
 }
 
 /**

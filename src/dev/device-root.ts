@@ -17,6 +17,7 @@
  * grub-sim.ts; U-Boot: uboot-sim.ts; the Pi firmware: tryboot-sim.ts) and writes the
  * command line and boot id the booted OS would see.
  */
+import { silentLogger } from '../log.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -236,7 +237,7 @@ function ubootAccess(root: string, b: DeviceBootloader): UbootEnvAccess {
 export async function rebootDevice(root: string, b: DeviceBootloader): Promise<DeviceBootResult> {
   if (b.bootloader === 'rpi-tryboot') {
     const paths = trybootPaths(root, b);
-    const arg = await createTrybootBootEnv(paths).rebootArgument!();
+    const arg = await createTrybootBootEnv({ ...paths, log: silentLogger }).rebootArgument!();
     return simulateTrybootReboot(paths, arg === TRYBOOT_REBOOT_ARGUMENT);
   }
   if (b.bootloader === 'uboot') {

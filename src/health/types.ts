@@ -64,7 +64,7 @@ export interface HealthOptions {
   /** Deadline of each check in ms (default 10 000). */
   checkTimeoutMs?: number | undefined;
   clock?: Clock | undefined;
-  log?: Logger | undefined;
+  log: Logger;
 }
 
 /** What a check function returns; the runner adds the name and timing. */

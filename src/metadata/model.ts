@@ -56,7 +56,7 @@ export interface ReleaseMetadata {
   expires?: string;
   /** Staged rollout (src/fleet/rollout.ts); absent: every device at once. */
   rollout?: RolloutSchedule;
-  /** Raises the anti-rollback floor when the metadata is signed (src/agent/floor.ts). */
+  /** Raises the anti-rollback floor when the metadata is signed (src/stores/floor.ts). */
   minVersion?: string;
 }
 

@@ -18,7 +18,7 @@ import { versionNumber } from '../config/version.js';
 // The one list of the nine phases (docs/design.md §2). The only import of this leaf
 // module from agent/: phases.ts is the lifecycle's vocabulary and imports nothing of
 // the agent itself.
-import { PHASES } from '../agent/phases.js';
+import { PHASES } from '../stores/phases.js';
 
 export interface MetricsInput {
   /** Current phase from state.json; a value outside PHASES sets every phase to 0. */
@@ -59,7 +59,7 @@ export interface MetricsInput {
   deltaFallbackCounts?: Readonly<Record<string, number>>;
   /** The device's rollout bucket (0..99) for the version on offer. */
   rolloutBucket?: number | undefined;
-  /** The anti-rollback floor (src/agent/floor.ts). */
+  /** The anti-rollback floor (src/stores/floor.ts). */
   floorVersion?: string | undefined;
 }
 
@@ -263,23 +263,7 @@ export function renderMetrics(input: MetricsInput): string {
     w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
   }
 
-  // Delta updates (docs/delta.md): what the device did not fetch, and when it gave up.
-  w.family(
-    METRIC_NAMES.lastApplyReusedBytes,
-    'gauge',
-    'Bytes of the last staged update taken from the images the device holds or rebuilt by patches, not fetched.',
-  );
-  if (input.lastApplyReusedBytes !== undefined) {
-    w.sample(METRIC_NAMES.lastApplyReusedBytes, input.lastApplyReusedBytes);
-  }
-  w.family(
-    METRIC_NAMES.deltaFallbacks,
-    'counter',
-    'Delta updates given up for one full download, by reason code.',
-  );
-  for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
-    w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
-  }
+  deltaFamilies(w, input);
 
   // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.
   w.family(
@@ -297,6 +281,26 @@ export function renderMetrics(input: MetricsInput): string {
   );
 
   return w.lines.map((l) => l + '\n').join('');
+}
+
+/** Delta updates (docs/delta.md): what the device did not fetch, and when it gave up. */
+function deltaFamilies(w: Writer, input: MetricsInput): void {
+  w.family(
+    METRIC_NAMES.lastApplyReusedBytes,
+    'gauge',
+    'Bytes of the last staged update taken from the images the device holds or rebuilt by patches, not fetched.',
+  );
+  if (input.lastApplyReusedBytes !== undefined) {
+    w.sample(METRIC_NAMES.lastApplyReusedBytes, input.lastApplyReusedBytes);
+  }
+  w.family(
+    METRIC_NAMES.deltaFallbacks,
+    'counter',
+    'Delta updates given up for one full download, by reason code.',
+  );
+  for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
+    w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
+  }
 }
 
 /** A gauge of a version as a number (`what` names it in the help); no sample when unknown. */

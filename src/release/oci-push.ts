@@ -16,7 +16,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { signBytes } from './sign.js';
 import {
   isIndexType,
@@ -59,7 +59,7 @@ export interface OciPushOptions extends ReleaseFields {
   /** `chunked` PATCHes `chunkSize` bytes at a time (default: monolithic PUT). */
   uploadMode?: UploadMode | undefined;
   chunkSize?: number | undefined;
-  log?: Logger | undefined;
+  log: Logger;
   now?: () => Date;
   /** Retries of idempotent requests (default: the transport's). */
   retry?: RetryPolicy | undefined;
@@ -145,7 +145,7 @@ export function buildLatestJson(
 }
 
 export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
-  const log = o.log ?? silentLogger;
+  const log = o.log;
   const ref = parseRegistryReference(o.registry);
   if (ref.tag !== undefined || ref.digest !== undefined) {
     throw new UsageError(

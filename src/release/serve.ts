@@ -17,8 +17,8 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { OperationError, UsageError, errnoCode } from '../errors.js';
-import { SERVER_LIMITS } from '../http-limits.js';
-import { silentLogger, type Logger } from '../log.js';
+import { SERVER_LIMITS } from '../transport/http-limits.js';
+import type { Logger } from '../log.js';
 
 export interface ByteRange {
   start: number;
@@ -176,15 +176,15 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
 }
 
 export interface StaticServerOptions {
-  log?: Logger;
+  log: Logger;
 }
 
 /** A static file server over `root` (resolved with realpath first). */
 export async function createStaticServer(
   root: string,
-  options: StaticServerOptions = {},
+  options: StaticServerOptions,
 ): Promise<Server> {
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   let realRoot: string;
   try {
     realRoot = await realpath(root);

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { UsageError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { createHttpUpdateSource, type TransportLimits } from '../transport/http-source.js';
 import {
   openSourceConnection,
@@ -35,7 +35,7 @@ export interface VerifyOptions {
   publicKeys?: readonly Uint8Array[];
   allowUnsignedMetadata?: boolean;
   caFile?: string;
-  log?: Logger;
+  log: Logger;
   clock?: Clock;
   limits?: Partial<TransportLimits>;
   onProgress?: (event: ProgressEvent) => void;
@@ -56,7 +56,7 @@ export interface VerifyResult {
 const isUrl = (t: string): boolean => /^https?:\/\//i.test(t);
 
 export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
-  const log = o.log ?? silentLogger;
+  const log = o.log;
   let server: Server | undefined;
   let metadataUrl: string;
   if (isUrl(o.target)) {
@@ -70,7 +70,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
         { details: { target: o.target } },
       );
     }
-    server = await createStaticServer(o.target);
+    server = await createStaticServer(o.target, { log });
     metadataUrl = (await listen(server, { host: '127.0.0.1', port: 0 })) + METADATA_FILE;
   }
   const staging = await mkdtemp(join(tmpdir(), 'kubesolo-verify-'));

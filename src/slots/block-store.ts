@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { otherSlot, type Slot } from '../bootenv/types.js';
 import { findDeviceByLabel, findMount, run } from './block-device.js';
 import { checkpointJournal } from './journal-checkpoint.js';
@@ -32,7 +31,7 @@ export interface BlockSlotStoreOptions {
   labels: Record<Slot, string>;
   /** Where to look for `dev/disk/by-label/` (default `/`); `blkid` scans the real devices. */
   root?: string;
-  log?: Logger;
+  log: Logger;
   /** Directory for temporary mount points (default the OS temp dir). */
   mountBase?: string;
   /** Fault-injection hook (tests). */
@@ -43,7 +42,7 @@ export interface BlockSlotStoreOptions {
 const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
 
 export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore {
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const root = options.root ?? '/';
   const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
 
@@ -73,12 +72,7 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
 
     const dir = await mkdtemp(join(options.mountBase ?? tmpdir(), 'kubesolo-slot-'));
     // ro-noload: no journal replay either, so reading the running slot writes nothing.
-    const opts =
-      mode === 'ro'
-        ? `ro,${MOUNT_OPTIONS}`
-        : mode === 'ro-noload'
-          ? `ro,noload,${MOUNT_OPTIONS}`
-          : MOUNT_OPTIONS;
+    const opts = { ro: 'ro,', 'ro-noload': 'ro,noload,', rw: '' }[mode] + MOUNT_OPTIONS;
     const m = await run('mount', ['-t', 'ext4', '-o', opts, device, dir]);
     if (m.code !== 0) {
       await rmdir(dir).catch(() => undefined);

@@ -10,7 +10,6 @@ import { mkdir } from 'node:fs/promises';
 import { OperationError, errnoCode } from '../errors.js';
 import type { Slot } from '../bootenv/types.js';
 import type { Logger } from '../log.js';
-import { silentLogger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import { assertDistinctSlotDirs, assertSlotDirsApartOnDisk } from './slot-identity.js';
 import {
@@ -26,7 +25,7 @@ import {
 import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
 
 export interface DirSlotStoreOptions {
-  log?: Logger;
+  log: Logger;
   /** The agent's own files (under --root): no slot directory may hold or contain one. */
   agentFiles?: readonly string[];
   /** Fault-injection hook (tests). */
@@ -35,9 +34,9 @@ export interface DirSlotStoreOptions {
 
 export function createDirSlotStore(
   dirs: Record<Slot, string>,
-  options: DirSlotStoreOptions = {},
+  options: DirSlotStoreOptions,
 ): SlotStore {
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
   /** Before any write: not the other slot's storage, not a home of the agent's files. */
   async function assertWritable(slot: Slot): Promise<void> {

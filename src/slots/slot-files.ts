@@ -56,7 +56,7 @@ export type SlotWriteStep =
 export interface SlotWriteOptions {
   /** Runs after each step with the slot directory (a block slot's mount point). */
   onStep?: (step: SlotWriteStep, dir: string) => void;
-  log?: Logger;
+  log: Logger;
 }
 
 const COPY_CHUNK = 1 << 20;
@@ -97,7 +97,7 @@ function writeError(err: unknown, dir: string, what: string): Error {
  * file) is removed, the entry only, and logged: following it would download, rename
  * and clean up in whatever it points at (docs/operating.md "Links inside a slot").
  */
-export async function ensureIncomingDir(dir: string, log?: Logger): Promise<string> {
+export async function ensureIncomingDir(dir: string, log: Logger): Promise<string> {
   const incoming = join(dir, INCOMING_DIR);
   try {
     const { replaced } = await ensureRealDir(incoming, 0o700);
@@ -149,11 +149,11 @@ export async function writeSlotDir(
   dir: string,
   image: SlotImageSource,
   expected: SlotDigests,
-  options: SlotWriteOptions = {},
+  options: SlotWriteOptions,
 ): Promise<void> {
   const step = options.onStep ?? (() => undefined);
   checkVersion(image.version);
-  const incoming = await ensureIncomingDir(dir);
+  const incoming = await ensureIncomingDir(dir, options.log);
   const copies = perImage((name) => join(incoming, tempFileName(imageFile(name))));
   try {
     await removeStaleTempFiles(incoming, ARTIFACT_NAMES.map(imageFile));
@@ -207,7 +207,7 @@ export async function installSlotDir(
   dir: string,
   image: SlotImageSource,
   expected: SlotDigests,
-  options: SlotWriteOptions = {},
+  options: SlotWriteOptions,
 ): Promise<void> {
   const step = options.onStep ?? (() => undefined);
   const version = checkVersion(image.version);

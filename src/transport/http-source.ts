@@ -11,7 +11,7 @@
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import { perImage, type ArtifactName } from '../metadata/images.js';
@@ -46,7 +46,7 @@ export interface HttpUpdateSourceOptions extends TrustOptions {
   imageSignatures?: ImageSignaturePolicy;
   /** Extra CA bundle (PEM) for a private HTTPS server (`ca_file`). */
   caFile?: string;
-  log?: Logger;
+  log: Logger;
   clock?: Clock;
   limits?: Partial<TransportLimits>;
   /** Use this undici dispatcher instead of creating one (tests, sharing a pool). */
@@ -167,7 +167,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   // No key and no allow_unsigned: refused before anything else (PUBKEY_REQUIRED).
   const trust = trustConfigFor(options, options.imageSignatures ?? 'when-unpinned');
   checkServerUrl(options.metadataUrl, 'metadata URL');
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const clock = options.clock ?? systemClock;
   const { limits, dispatcher, close } = openSourceConnection(options);
   const ctx: SmallFetch = { dispatcher, limits, log };

@@ -12,7 +12,6 @@ import { imageFile, type ArtifactName } from '../metadata/images.js';
 import type { ImageIndexRef, ReleaseMetadata } from '../metadata/model.js';
 import type { DeltaOptions, DeltaReport, DeltaStaged } from '../delta/stage.js';
 import type { DownloadEstimate } from '../delta/estimate.js';
-import { silentLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import {
   decideImageTrust,
@@ -340,7 +339,7 @@ async function stageByDelta(
       stagingDir: stage.stagingDir,
       dispatcher: download.dispatcher,
       limits: { ...DEFAULT_DOWNLOAD_LIMITS, ...(download.limits ?? {}) },
-      log: download.log ?? silentLogger,
+      log: download.log,
       delta: stage.delta!,
       ...(download.signature ? { signature: download.signature } : {}),
       ...(download.readBack ? { readBack: true } : {}),

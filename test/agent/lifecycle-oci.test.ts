@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { runAgent, runRelease } from '../helpers/cli.js';
 import { makeDevice, readJson, type Device } from '../helpers/device.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { goArch } from '../../src/agent/gates.js';
+import { goArch } from '../../src/metadata/arch.js';
 
 const skip = registrySkipReason();
 

@@ -251,7 +251,7 @@ describe('lifecycle over dir slots', () => {
     });
   }
 
-  // One gate list (src/agent/gates.ts): on a device with an intact staged update the
+  // One gate list (src/gates/gates.ts): on a device with an intact staged update the
   // window is read in the configured zone, as for a fresh apply. Pacific/Kiritimati is
   // UTC+14, Pacific/Pago_Pago UTC-11: an hour around Kiritimati's "now" is closed in
   // Pago Pago whatever the process's own TZ says.

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { recordCheck } from '../../src/agent/check-record.js';
-import { acquireLock } from '../../src/agent/lock.js';
+import { acquireLock } from '../../src/stores/lock.js';
 import {
   createStateStore,
   idleState,
   MAX_REASON_KEYS,
   parseStateFile,
   type StateStore,
-} from '../../src/agent/state.js';
+} from '../../src/stores/state.js';
 import { silentLogger } from '../../src/log.js';
 
 /** A clock the test moves by hand. */

@@ -31,6 +31,7 @@ import {
   writeNor,
 } from '../helpers/uboot-qemu.js';
 import { fwEnvConfig, fwPrintenv, mkenvimage } from './uboot-tools.js';
+import { silentLogger } from '../../src/log.js';
 
 interface Row {
   line: string;
@@ -121,8 +122,13 @@ describe('the A/B state table (docs/boot.md): one specification', () => {
         env,
         serializeUbootEnv(Object.entries(row.before), { size: ENV_SIZE, redundant: false }),
       );
-      const grub = await createGrubBootEnv({ grubenvPath: grubenv, cmdlinePath: cmdline }).read();
+      const grub = await createGrubBootEnv({
+        log: silentLogger,
+        grubenvPath: grubenv,
+        cmdlinePath: cmdline,
+      }).read();
       const uboot = await createUbootBootEnv({
+        log: silentLogger,
         configPath,
         root: '/',
         cmdlinePath: cmdline,

@@ -7,7 +7,7 @@ import { createGrubBootEnv } from '../../src/bootenv/grub-bootenv.js';
 import { parseRunningSlot } from '../../src/bootenv/cmdline.js';
 import { interpretBootVars } from '../../src/bootenv/boot-vars.js';
 import { serializeGrubEnv } from '../../src/bootenv/grubenv.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { DEFAULT_PATHS, underRoot } from '../../src/paths.js';
 import { Writable } from 'node:stream';
 import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
@@ -44,7 +44,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
   });
 
   it('a fresh image (no grubenv, no cmdline) reads as slot A, committed, counter 3', async () => {
-    const env = createGrubBootEnv(r);
+    const env = createGrubBootEnv({ ...r, log: silentLogger });
     assert.deepEqual(await env.read(), {
       activeSlot: 'A',
       passiveSlot: 'B',
@@ -58,7 +58,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
     grubEditenvOk(r.grubenvPath, 'create');
     grubEditenvOk(r.grubenvPath, 'set', 'active_slot=B', 'boot_counter=2', 'boot_success=0');
     await writeFile(r.cmdlinePath, 'BOOT_IMAGE=/vmlinuz kubesolo.slot=B panic=10 console=ttyS0\n');
-    assert.deepEqual(await createGrubBootEnv(r).read(), {
+    assert.deepEqual(await createGrubBootEnv({ ...r, log: silentLogger }).read(), {
       activeSlot: 'B',
       passiveSlot: 'A',
       runningSlot: 'B',
@@ -70,7 +70,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
   it('activate, markGood and forceRollback each write one block that grub-editenv lists as specified', async () => {
     grubEditenvOk(r.grubenvPath, 'create');
     grubEditenvOk(r.grubenvPath, 'set', 'saved_entry=keep-me');
-    const env = createGrubBootEnv(r);
+    const env = createGrubBootEnv({ ...r, log: silentLogger });
 
     await env.activate('B');
     assert.deepEqual(listVars(r.grubenvPath), {
@@ -105,7 +105,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
   });
 
   it('the first write creates the file when /boot/grub exists; markGood on defaults writes slot A', async () => {
-    await createGrubBootEnv(r).markGood();
+    await createGrubBootEnv({ ...r, log: silentLogger }).markGood();
     assert.deepEqual(listVars(r.grubenvPath), {
       active_slot: 'A',
       boot_counter: '3',
@@ -115,13 +115,15 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
 
   it('refuses to write when /boot/grub is missing (ESP not mounted)', async () => {
     await rm(join(r.root, 'boot'), { recursive: true });
-    await assert.rejects(createGrubBootEnv(r).activate('B'), { code: 'GRUBENV_WRITE_FAILED' });
+    await assert.rejects(createGrubBootEnv({ ...r, log: silentLogger }).activate('B'), {
+      code: 'GRUBENV_WRITE_FAILED',
+    });
   });
 
   it('a corrupt grubenv is an error on read and on every write; the file is left as it was', async () => {
     const junk = Buffer.alloc(1024, 0x41);
     await writeFile(r.grubenvPath, junk);
-    const env = createGrubBootEnv(r);
+    const env = createGrubBootEnv({ ...r, log: silentLogger });
     await assert.rejects(env.read(), { code: 'GRUBENV_CORRUPT' });
     await assert.rejects(env.activate('B'), { code: 'GRUBENV_CORRUPT' });
     await assert.rejects(env.markGood(), { code: 'GRUBENV_CORRUPT' });
@@ -139,6 +141,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
     );
     await writeFile(r.grubenvPath, before);
     const env = createGrubBootEnv({
+      log: silentLogger,
       ...r,
       onWriteStep: (s) => {
         if (s === 'fsync') throw new Error('power cut');
@@ -190,7 +193,11 @@ describe('boot variable interpretation and the command line', () => {
   it('an unreadable cmdline path is CMDLINE_READ_FAILED', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ks-cmdline-'));
     try {
-      const env = createGrubBootEnv({ grubenvPath: join(root, 'grubenv'), cmdlinePath: root });
+      const env = createGrubBootEnv({
+        log: silentLogger,
+        grubenvPath: join(root, 'grubenv'),
+        cmdlinePath: root,
+      });
       await assert.rejects(env.read(), { code: 'CMDLINE_READ_FAILED' });
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import {
 } from '../../src/bootenv/grub-sim.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
 import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
+import { silentLogger } from '../../src/log.js';
 
 const GRUB_CFG = fileURLToPath(new URL('../../boot/grub.cfg', import.meta.url));
 const scriptCheckSkip = toolSkipReason(['grub-script-check'], 'grub-common');
@@ -99,7 +100,7 @@ describe('A/B life cycle through the GRUB simulator', { skip: grubEditenvSkipRea
     await rm(root, { recursive: true, force: true });
   });
 
-  const env = () => createGrubBootEnv({ grubenvPath, cmdlinePath });
+  const env = () => createGrubBootEnv({ log: silentLogger, grubenvPath, cmdlinePath });
 
   it('a fresh disk (no grubenv) boots A and writes nothing', () => {
     const b = simulateGrubBoot(grubenvPath);

@@ -14,6 +14,7 @@ import { loadUbootEnv } from '../../src/bootenv/uboot-env-file.js';
 import { readCopy, serializeUbootEnv } from '../../src/bootenv/uboot-env.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { fwEnvConfig, fwPrintenv, mkenvimage, ubootToolsSkipReason } from './uboot-tools.js';
+import { silentLogger } from '../../src/log.js';
 
 const SIZE = 0x4000;
 /** A factory environment: U-Boot's own variables and the committed A/B state. */
@@ -68,7 +69,13 @@ describe('U-Boot BootEnv on files', { skip: ubootToolsSkipReason() }, () => {
     return fwPrintenv(cfg);
   }
   const env = (extra: Partial<Parameters<typeof createUbootBootEnv>[0]> = {}) =>
-    createUbootBootEnv({ configPath: config, root, cmdlinePath: cmdline, ...extra });
+    createUbootBootEnv({
+      log: silentLogger,
+      configPath: config,
+      root,
+      cmdlinePath: cmdline,
+      ...extra,
+    });
 
   for (const redundant of [false, true]) {
     it(`${redundant ? 'redundant' : 'single'}: activate, markGood, forceRollback keep U-Boot's variables; fw_printenv agrees`, async () => {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStaticServer, listen } from '../../src/release/serve.js';
 import { runAgent, runRelease } from '../helpers/cli.js';
+import { silentLogger } from '../../src/log.js';
 
 let work: string;
 let server: Server;
@@ -39,7 +40,7 @@ before(async () => {
     ...['--out', join(work, 'site')],
   ]);
   assert.equal(pub.code, 0, pub.stderr);
-  server = await createStaticServer(join(work, 'site'));
+  server = await createStaticServer(join(work, 'site'), { log: silentLogger });
   base = await listen(server, { host: '127.0.0.1', port: 0 });
 });
 

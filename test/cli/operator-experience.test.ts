@@ -13,6 +13,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStaticServer, listen } from '../../src/release/serve.js';
 import { AGENT_BIN, logLines, runAgent, runRelease, type RunResult } from '../helpers/cli.js';
+import { silentLogger } from '../../src/log.js';
 
 let work: string;
 let server: Server;
@@ -90,7 +91,7 @@ before(async () => {
   await writeFile(join(work, 'build', 'kubesolo-os.gz'), Buffer.alloc(900_000, 2));
   const pub = await publish('--release-version', 'v1.1.0', 'site');
   assert.equal(pub.code, 0, pub.stderr);
-  server = await createStaticServer(join(work, 'site'));
+  server = await createStaticServer(join(work, 'site'), { log: silentLogger });
   base = await listen(server, { host: '127.0.0.1', port: 0 });
 });
 

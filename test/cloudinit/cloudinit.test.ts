@@ -11,6 +11,7 @@ import { readUpdatesBlock } from '../../src/cloudinit/yaml.js';
 import { loadConfigFile } from '../../src/config/file.js';
 import { loadKeySet } from '../../src/crypto/key-set.js';
 import { KubesoloError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../deploy/cloud-init/', import.meta.url));
 const KEY = '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c';
@@ -45,7 +46,7 @@ async function exists(p: string) {
 describe('cloud-init: the examples in deploy/cloud-init/', () => {
   it('basic.yaml writes update.conf and update.pub that the config reader accepts', async () => {
     const root = join(dir, 'basic');
-    const r = await applyCloudInit({ file: join(EXAMPLES, 'basic.yaml'), root });
+    const r = await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'basic.yaml'), root });
     assert.equal(r.outcome, 'written');
     assert.equal(r.pubkeyWritten, true);
     assert.equal(await readFile(join(root, 'etc/kubesolo/update.pub'), 'utf8'), KEY + '\n');
@@ -63,12 +64,16 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
 
   it('registry.yaml and no-kubernetes-checks.yaml apply too', async () => {
     const a = join(dir, 'registry');
-    await applyCloudInit({ file: join(EXAMPLES, 'registry.yaml'), root: a });
+    await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'registry.yaml'), root: a });
     const ca = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
     assert.equal(ca.registry, 'registry.example.com:5000/kubesolo/os');
     assert.equal(ca.maintenanceWindow, '23:00-01:00');
     const b = join(dir, 'nok8s');
-    const r = await applyCloudInit({ file: join(EXAMPLES, 'no-kubernetes-checks.yaml'), root: b });
+    const r = await applyCloudInit({
+      log: silentLogger,
+      file: join(EXAMPLES, 'no-kubernetes-checks.yaml'),
+      root: b,
+    });
     assert.equal(r.pubkeyWritten, false);
     const cb = await loadConfigFile(join(b, 'etc/kubesolo/update.conf'));
     assert.deepEqual(cb.healthChecks, ['disk_writable', 'probe_url']);
@@ -81,18 +86,18 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
 describe('cloud-init: the bootloader', () => {
   it('uboot.yaml sets bootloader and uboot_env_config; a bootloader the agent does not drive is refused', async () => {
     const a = join(dir, 'uboot');
-    await applyCloudInit({ file: join(EXAMPLES, 'uboot.yaml'), root: a });
+    await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'uboot.yaml'), root: a });
     const c = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
     assert.equal(c.bootloader, 'uboot');
     assert.equal(c.ubootEnvConfig, '/etc/kubesolo/fw_env.config');
     const t = await setup(
       'updates:\n  bootloader: rpi-tryboot\n  autoboot_txt: /boot/firmware/autoboot.txt\n',
     );
-    await applyCloudInit({ file: t.file, root: t.root });
+    await applyCloudInit({ log: silentLogger, file: t.file, root: t.root });
     assert.equal((await loadConfigFile(t.conf)).bootloader, 'rpi-tryboot');
     const bad = await setup('updates:\n  bootloader: u-boot\n');
     await assert.rejects(
-      applyCloudInit({ file: bad.file, root: bad.root }),
+      applyCloudInit({ log: silentLogger, file: bad.file, root: bad.root }),
       (err: unknown) =>
         err instanceof KubesoloError && /u-boot/.test(err.message) && err.exitCode === 2,
     );
@@ -112,7 +117,7 @@ describe('cloud-init: merging with an existing update.conf', () => {
       '',
     ].join('\n');
     const s = await setup('updates:\n  channel: stable\n  auto_rollback_after: 5\n', existing);
-    const r = await applyCloudInit({ file: s.file, root: s.root });
+    const r = await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.equal(r.outcome, 'written');
     assert.deepEqual(r.keys, ['channel', 'auto_rollback_after']);
     assert.equal(
@@ -131,9 +136,12 @@ describe('cloud-init: merging with an existing update.conf', () => {
 
   it('running it again changes nothing (same inode: no rewrite)', async () => {
     const s = await setup(`updates:\n  server: http://a.example/latest.json\n  pubkey: ${KEY}\n`);
-    assert.equal((await applyCloudInit({ file: s.file, root: s.root })).outcome, 'written');
+    assert.equal(
+      (await applyCloudInit({ log: silentLogger, file: s.file, root: s.root })).outcome,
+      'written',
+    );
     const before = await stat(s.conf);
-    const again = await applyCloudInit({ file: s.file, root: s.root });
+    const again = await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.equal(again.outcome, 'unchanged');
     assert.equal(again.pubkeyWritten, false);
     assert.equal((await stat(s.conf)).ino, before.ino);
@@ -144,13 +152,13 @@ describe('cloud-init: merging with an existing update.conf', () => {
     const existing = 'maintenance_window=bogus\n';
     const s = await setup('updates:\n  channel: stable\n', existing);
     await assert.rejects(
-      applyCloudInit({ file: s.file, root: s.root }),
+      applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
       (e: KubesoloError) => e.code === 'MAINTENANCE_WINDOW_INVALID' && e.exitCode === 2,
     );
     assert.equal(await readFile(s.conf, 'utf8'), existing);
     // ...and one the block does fix is repaired.
     const fix = await setup('updates:\n  maintenance_window: 01:00-02:00\n', existing);
-    await applyCloudInit({ file: fix.file, root: fix.root });
+    await applyCloudInit({ log: silentLogger, file: fix.file, root: fix.root });
     assert.equal(await readFile(fix.conf, 'utf8'), 'maintenance_window=01:00-02:00\n');
   });
 
@@ -173,7 +181,7 @@ describe('cloud-init: absent or empty block leaves update.conf alone', () => {
     it(name, async () => {
       const s = await setup(yaml, 'server=http://keep.example/latest.json\n');
       const before = await stat(s.conf);
-      const r = await applyCloudInit({ file: s.file, root: s.root });
+      const r = await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
       assert.equal(r.outcome, 'no-updates-block');
       assert.equal((await stat(s.conf)).mtimeMs, before.mtimeMs);
       assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
@@ -182,7 +190,7 @@ describe('cloud-init: absent or empty block leaves update.conf alone', () => {
 
   it('and creates nothing when there is no update.conf', async () => {
     const s = await setup('hostname: box\n');
-    await applyCloudInit({ file: s.file, root: s.root });
+    await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.equal(await exists(s.conf), false);
   });
 });
@@ -192,12 +200,12 @@ describe('cloud-init: YAML 1.1 semantics', () => {
     const s = await setup(
       'updates:\n  maintenance_window: 02:00-04:00\n  allow_unsigned_metadata: yes\n',
     );
-    await applyCloudInit({ file: s.file, root: s.root });
+    await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     const cfg = await loadConfigFile(s.conf);
     assert.equal(cfg.maintenanceWindow, '02:00-04:00');
     assert.equal(cfg.allowUnsignedMetadata, true);
     const off = await setup('updates:\n  allow_unsigned_metadata: off\n');
-    await applyCloudInit({ file: off.file, root: off.root });
+    await applyCloudInit({ log: silentLogger, file: off.file, root: off.root });
     assert.equal((await loadConfigFile(off.conf)).allowUnsignedMetadata, false);
   });
 
@@ -214,13 +222,13 @@ describe('cloud-init: YAML 1.1 semantics', () => {
 
   it('a quoted "yes" is text, so a channel named yes works when quoted', async () => {
     const s = await setup('updates:\n  channel: "yes"\n');
-    await applyCloudInit({ file: s.file, root: s.root });
+    await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.equal((await loadConfigFile(s.conf)).channel, 'yes');
   });
 
   it('a plain number that reads back as written is accepted for a text key', async () => {
     const s = await setup('updates:\n  channel: 2024\n  tag: 1.2\n');
-    await applyCloudInit({ file: s.file, root: s.root });
+    await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     const cfg = await loadConfigFile(s.conf);
     assert.equal(cfg.channel, '2024');
     assert.equal(cfg.tag, '1.2');
@@ -228,7 +236,7 @@ describe('cloud-init: YAML 1.1 semantics', () => {
 
   it('a multi-line block scalar pubkey is trimmed', async () => {
     const s = await setup(`updates:\n  pubkey: |\n    ${KEY}\n`);
-    await applyCloudInit({ file: s.file, root: s.root });
+    await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.equal(await readFile(s.pub, 'utf8'), KEY + '\n');
   });
 
@@ -240,7 +248,7 @@ describe('cloud-init: YAML 1.1 semantics', () => {
     const s = await setup(
       `updates:\n  pubkey:\n    - ${KEY}\n    - ${second.toUpperCase()}\n    - ${KEY}\n`,
     );
-    const r = await applyCloudInit({ file: s.file, root: s.root });
+    const r = await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.equal(r.pubkeyWritten, true);
     assert.equal(await readFile(s.pub, 'utf8'), `${KEY}\n${second}\n`);
     assert.match(await readFile(s.conf, 'utf8'), /^pubkey=\/etc\/kubesolo\/update\.pub$/m);
@@ -254,7 +262,7 @@ describe('cloud-init: YAML 1.1 semantics', () => {
 
   it('health_checks takes a YAML list or a comma-separated string', async () => {
     const s = await setup('updates:\n  health_checks:\n    - disk_writable\n    - probe_url\n');
-    await applyCloudInit({ file: s.file, root: s.root });
+    await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.match(await readFile(s.conf, 'utf8'), /^health_checks=disk_writable,probe_url$/m);
   });
 });
@@ -320,13 +328,16 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
   for (const [name, yaml, code, line] of cases) {
     it(`${name} → ${code} at line ${line}`, async () => {
       const s = await setup(`${yaml}`, 'server=http://keep.example/latest.json\n');
-      await assert.rejects(applyCloudInit({ file: s.file, root: s.root }), (e: KubesoloError) => {
-        assert.equal(e.code, code);
-        assert.equal(e.exitCode, 2);
-        assert.equal(e.details.line, line, e.message);
-        assert.match(e.message, new RegExp(`:${line}: `));
-        return true;
-      });
+      await assert.rejects(
+        applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
+        (e: KubesoloError) => {
+          assert.equal(e.code, code);
+          assert.equal(e.exitCode, 2);
+          assert.equal(e.details.line, line, e.message);
+          assert.match(e.message, new RegExp(`:${line}: `));
+          return true;
+        },
+      );
       assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
       assert.equal(await exists(s.pub), false);
     });
@@ -334,7 +345,7 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
 
   it('a bad value after a good pubkey still writes nothing (no update.pub either)', async () => {
     const s = await setup(`updates:\n  pubkey: ${KEY}\n  maintenance_window: 9-5\n`);
-    await assert.rejects(applyCloudInit({ file: s.file, root: s.root }));
+    await assert.rejects(applyCloudInit({ log: silentLogger, file: s.file, root: s.root }));
     assert.equal(await exists(s.pub), false);
     assert.equal(await exists(s.conf), false);
   });
@@ -342,11 +353,14 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
   it('hides a secret value in the error', async () => {
     for (const secret of ['0123', '4:56', 'on']) {
       const s = await setup(`updates:\n  registry_password: ${secret}\n`);
-      await assert.rejects(applyCloudInit({ file: s.file, root: s.root }), (e: KubesoloError) => {
-        assert.equal(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
-        assert.ok(!e.message.includes(secret), e.message);
-        return true;
-      });
+      await assert.rejects(
+        applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
+        (e: KubesoloError) => {
+          assert.equal(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+          assert.ok(!e.message.includes(secret), e.message);
+          return true;
+        },
+      );
     }
   });
 });
@@ -356,7 +370,7 @@ describe('cloud-init: other outcomes', () => {
     const s = await setup(
       'updates:\n  maintenence_window: 01:00-02:00\n  server:\n  channel: beta\n',
     );
-    const r = await applyCloudInit({ file: s.file, root: s.root });
+    const r = await applyCloudInit({ log: silentLogger, file: s.file, root: s.root });
     assert.deepEqual(
       r.ignored.map((i) => [i.key, i.line]),
       [
@@ -369,13 +383,16 @@ describe('cloud-init: other outcomes', () => {
       '# Written by kubesolo-update cloud-init apply from ' + s.file + '\nchannel=beta\n',
     );
     const only = await setup('updates:\n  bogus: 1\n');
-    assert.equal((await applyCloudInit({ file: only.file, root: only.root })).outcome, 'unchanged');
+    assert.equal(
+      (await applyCloudInit({ log: silentLogger, file: only.file, root: only.root })).outcome,
+      'unchanged',
+    );
     assert.equal(await exists(only.conf), false);
   });
 
   it('a missing cloud-init file is CLOUDINIT_UNREADABLE (exit 2)', async () => {
     await assert.rejects(
-      applyCloudInit({ file: join(dir, 'missing.yaml'), root: dir }),
+      applyCloudInit({ log: silentLogger, file: join(dir, 'missing.yaml'), root: dir }),
       (e: KubesoloError) => e.code === 'CLOUDINIT_UNREADABLE' && e.exitCode === 2,
     );
   });
@@ -387,14 +404,19 @@ describe('cloud-init: other outcomes', () => {
     const file = join(dir, 'w.yaml');
     await writeFile(file, 'updates:\n  channel: stable\n');
     await assert.rejects(
-      applyCloudInit({ file, root }),
+      applyCloudInit({ log: silentLogger, file, root }),
       (e: KubesoloError) => e.code === 'CLOUDINIT_WRITE_FAILED' && e.exitCode === 1,
     );
   });
 
   it('honours a --conf path under --root', async () => {
     const s = await setup('updates:\n  channel: stable\n');
-    const r = await applyCloudInit({ file: s.file, root: s.root, confPath: '/etc/other.conf' });
+    const r = await applyCloudInit({
+      log: silentLogger,
+      file: s.file,
+      root: s.root,
+      confPath: '/etc/other.conf',
+    });
     assert.equal(r.confFile, join(s.root, 'etc', 'other.conf'));
     assert.equal((await loadConfigFile(r.confFile)).channel, 'stable');
   });

@@ -10,6 +10,7 @@ import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 import type { LogFields, Logger } from '../../src/log.js';
 import { runAgent } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
+import { silentLogger } from '../../src/log.js';
 
 function recordingLog(): Logger & { warnings: { msg: string; fields?: LogFields }[] } {
   const warnings: { msg: string; fields?: LogFields }[] = [];
@@ -57,48 +58,63 @@ describe('resolveTimeZone', () => {
   it('time_zone wins over /etc/localtime', async () => {
     await reset();
     await symlink('/usr/share/zoneinfo/Asia/Tokyo', localtime());
-    assert.deepEqual(await resolveTimeZone({ configured: 'Europe/Berlin', root: dev.root }), {
-      zone: 'Europe/Berlin',
-      source: 'time_zone',
-    });
+    assert.deepEqual(
+      await resolveTimeZone({ log: silentLogger, configured: 'Europe/Berlin', root: dev.root }),
+      {
+        zone: 'Europe/Berlin',
+        source: 'time_zone',
+      },
+    );
   });
 
   it('a zoneinfo symlink names the zone (under --root, not the host)', async () => {
     await reset();
     // The target need not exist under the root: only its name is read.
     await symlink('../usr/share/zoneinfo/Pacific/Kiritimati', localtime());
-    assert.deepEqual(await resolveTimeZone({ configured: undefined, root: dev.root }), {
-      zone: 'Pacific/Kiritimati',
-      source: '/etc/localtime',
-    });
+    assert.deepEqual(
+      await resolveTimeZone({ log: silentLogger, configured: undefined, root: dev.root }),
+      {
+        zone: 'Pacific/Kiritimati',
+        source: '/etc/localtime',
+      },
+    );
   });
 
   it('a copied file: /etc/timezone names it when valid', async () => {
     await reset();
     await writeFile(localtime(), 'TZif2 not parsed');
     await writeFile(dev.path('etc/timezone'), 'America/St_Johns\n');
-    assert.deepEqual(await resolveTimeZone({ configured: undefined, root: dev.root }), {
-      zone: 'America/St_Johns',
-      source: '/etc/timezone',
-    });
+    assert.deepEqual(
+      await resolveTimeZone({ log: silentLogger, configured: undefined, root: dev.root }),
+      {
+        zone: 'America/St_Johns',
+        source: '/etc/timezone',
+      },
+    );
   });
 
   it('a copied TZif file (what a hostPath mount of the link gives a pod): matched in a zoneinfo tree', async () => {
     await reset();
     // The host's file, copied: its bytes, not its name, reach the pod.
     await copyFile('/usr/share/zoneinfo/Pacific/Kiritimati', localtime());
-    assert.deepEqual(await resolveTimeZone({ configured: undefined, root: dev.root }), {
-      zone: 'Pacific/Kiritimati',
-      source: 'zoneinfo match',
-    });
+    assert.deepEqual(
+      await resolveTimeZone({ log: silentLogger, configured: undefined, root: dev.root }),
+      {
+        zone: 'Pacific/Kiritimati',
+        source: 'zoneinfo match',
+      },
+    );
     // A zoneinfo tree under --root is searched first (here: a single zone file).
     await mkdir(dev.path('usr/share/zoneinfo/Etc'), { recursive: true });
     await copyFile('/usr/share/zoneinfo/Etc/UTC', dev.path('usr/share/zoneinfo/Etc/UTC'));
     await copyFile('/usr/share/zoneinfo/Etc/UTC', localtime());
-    assert.deepEqual(await resolveTimeZone({ configured: undefined, root: dev.root }), {
-      zone: 'Etc/UTC',
-      source: 'zoneinfo match',
-    });
+    assert.deepEqual(
+      await resolveTimeZone({ log: silentLogger, configured: undefined, root: dev.root }),
+      {
+        zone: 'Etc/UTC',
+        source: 'zoneinfo match',
+      },
+    );
   });
 
   it('a copied file without a name: the process zone, with a TIME_ZONE_UNKNOWN warning', async () => {

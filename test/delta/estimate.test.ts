@@ -133,6 +133,7 @@ describe('download estimates', () => {
           dispatcher,
           expectedSha256: sha256(v2),
           expectedSize: v2.length,
+          log: silentLogger,
         }),
     );
     assert.equal(r.delta.fallback, 'DELTA_NOTHING_HELD');

@@ -82,7 +82,7 @@ describe('publish and verify with delta indexes', () => {
       assert.equal(sha256(pack), b.pack.sha256);
     }
     // verify recomputes the index from the image it downloads, and fetches each pack.
-    const r = await verifyRelease({ target: out, publicKey: pub });
+    const r = await verifyRelease({ target: out, publicKey: pub, log: silentLogger });
     const initramfs = r.artifacts.find((a) => a.artifact === 'initramfs')!;
     assert.equal(initramfs.index?.pieces, decoded.pieces.length);
     assert.deepEqual(

@@ -289,6 +289,7 @@ async function stageWithSeed(): Promise<DeltaStaged> {
         expectedSha256: sha256(image.v3!),
         expectedSize: image.v3!.length,
         limits,
+        log: silentLogger,
       }),
   );
 }

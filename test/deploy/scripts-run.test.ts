@@ -20,6 +20,7 @@ import { publishRelease } from '../../src/release/publish.js';
 import { createStaticServer, listen } from '../../src/release/serve.js';
 import { DEVICE_PATHS, at, buildImages, createDevice, reboot } from '../../scripts/demo/device.js';
 import { AGENT_BIN } from '../helpers/cli.js';
+import { silentLogger } from '../../src/log.js';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
 
@@ -58,7 +59,7 @@ before(async () => {
     outDir: join(dir, 'site'),
     channel: 'stable',
   });
-  server = await createStaticServer(join(dir, 'site'));
+  server = await createStaticServer(join(dir, 'site'), { log: silentLogger });
   base = await listen(server, { host: '127.0.0.1', port: 0 });
 
   const [cj] = await manifest('cronjob.yaml');

@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseStateFile } from '../../src/agent/state.js';
+import { parseStateFile } from '../../src/stores/state.js';
 import { parseGrubEnv, serializeGrubEnv } from '../../src/bootenv/grubenv.js';
 import { parseUpdates } from '../../src/cloudinit/updates.js';
 import { readUpdatesBlock } from '../../src/cloudinit/yaml.js';

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { createStaticServer } from '../../src/release/serve.js';
 import { runAgent, type RunResult } from '../helpers/cli.js';
 import { makeDevice, makeKeys, publishRelease, type Device } from '../helpers/device.js';
+import { silentLogger } from '../../src/log.js';
 
 export const keys = makeKeys();
 
@@ -29,7 +30,7 @@ export interface CountingServer {
 }
 
 export async function serveCounting(dir: string): Promise<CountingServer> {
-  const server: Server = await createStaticServer(dir);
+  const server: Server = await createStaticServer(dir, { log: silentLogger });
   let closedBytes = 0;
   const open = new Set<import('node:net').Socket>();
   const requests = new Map<string, number>();

@@ -12,7 +12,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { goArch } from '../../src/agent/gates.js';
+import { goArch } from '../../src/metadata/arch.js';
 import { readDeviceId } from '../../src/fleet/device-id.js';
 import { rolloutBucket } from '../../src/fleet/rollout.js';
 import { LAYER_METADATA, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';

@@ -18,7 +18,7 @@ import {
   type HealthcheckPolicy,
   type HealthcheckResult,
 } from '../../src/agent/healthcheck.js';
-import { idleState, type StateStore, type UpdateState } from '../../src/agent/state.js';
+import { idleState, type StateStore, type UpdateState } from '../../src/stores/state.js';
 import { otherSlot, type BootEnv, type BootState, type Slot } from '../../src/bootenv/types.js';
 import { waitForHealthy } from '../../src/health/run.js';
 import { PassThrough } from 'node:stream';
@@ -124,7 +124,8 @@ async function world(
     boot,
     deps: { ...agent.deps, bootEnv: boot, bootId: () => Promise.resolve(w.bootId) },
     bootId: 'boot-after-reboot',
-    check: () => waitForHealthy({ root, required: ['disk_writable'] }, { timeoutMs: 0 }),
+    check: () =>
+      waitForHealthy({ log: silentLogger, root, required: ['disk_writable'] }, { timeoutMs: 0 }),
     run: (autoRollbackAfter) => runHealthcheck(w.deps, { autoRollbackAfter, check: w.check }),
     healthy(yes) {
       if (yes) mkdirSync(dataDir, { recursive: true });

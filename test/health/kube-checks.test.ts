@@ -22,6 +22,7 @@ import {
   type KubeconfigSpec,
   type Pki,
 } from '../helpers/kube-api.js';
+import { silentLogger } from '../../src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-checks-'));
 const root = join(dir, 'root');
@@ -41,6 +42,7 @@ function kubeconfig(overrides: Partial<KubeconfigSpec> = {}, target: KubeApi = a
 
 async function run(extra: Partial<HealthOptions> = {}): Promise<HealthReport> {
   return runHealthChecks({
+    log: silentLogger,
     root,
     required: KUBE,
     kubeconfig: { kubeconfigPath: kubeconfig(), env: {} },
@@ -244,7 +246,12 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   );
 
   it('no kubeconfig anywhere: the required Kubernetes checks fail with KUBECONFIG_NOT_FOUND', async () => {
-    const r = await runHealthChecks({ root, required: KUBE, kubeconfig: { env: {} } });
+    const r = await runHealthChecks({
+      log: silentLogger,
+      root,
+      required: KUBE,
+      kubeconfig: { env: {} },
+    });
     for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_NOT_FOUND');
   });
 

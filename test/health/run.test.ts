@@ -33,6 +33,7 @@ import {
   type KubeApi,
   type Pki,
 } from '../helpers/kube-api.js';
+import { silentLogger } from '../../src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'health-run-'));
 const root = join(dir, 'root');
@@ -87,6 +88,7 @@ beforeEach(() => {
 });
 
 const base = (): HealthOptions => ({
+  log: silentLogger,
   root,
   kubeconfig: { env: {} },
   nodeName: 'edge-1',
@@ -128,12 +130,13 @@ describe('runHealthChecks', () => {
     const bare = join(dir, 'bare');
     mkdirSync(join(bare, DEFAULT_PATHS.dataDir), { recursive: true });
     const r = await runHealthChecks({
+      log: silentLogger,
       root: bare,
       kubeconfig: { env: {} },
       required: ['disk_writable'],
     });
     assert.equal(r.ok, true);
-    const all = await runHealthChecks({ root: bare, kubeconfig: { env: {} } });
+    const all = await runHealthChecks({ log: silentLogger, root: bare, kubeconfig: { env: {} } });
     assert.deepEqual(all.failed, ['containerd', 'apiserver', 'node_ready', 'kube_system']);
   });
 

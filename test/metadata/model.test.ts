@@ -20,6 +20,7 @@ import { rolloutJson } from '../../src/fleet/rollout.js';
 import { parseReleaseMetadata } from '../../src/metadata/parse.js';
 import { buildLatestJson } from '../../src/release/oci-push.js';
 import { buildMetadata } from '../../src/release/publish.js';
+import { silentLogger } from '../../src/log.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const hex = (c: string) => c.repeat(64);
@@ -178,6 +179,7 @@ describe('latest.json model: writer and device parser agree', () => {
     });
     const bytes = buildLatestJson(
       {
+        log: silentLogger,
         registry: 'r.example/os',
         tag: 'v1',
         imagePaths: { vmlinuz: '', initramfs: '' },

@@ -15,6 +15,7 @@ import { verifyRelease } from '../../src/release/verify.js';
 import { runAgent } from '../helpers/cli.js';
 import { makeDevice } from '../helpers/device.js';
 import { grubSet } from '../helpers/grub-env.js';
+import { silentLogger } from '../../src/log.js';
 
 /** server URL (after the origin) → the request it must produce (path and query). */
 const FORMS: [string, string][] = [
@@ -70,12 +71,14 @@ describe('metadata URL: device and publisher resolve every form alike', () => {
       }
 
       const publisher = await firstRequest(() =>
-        verifyRelease({ target: serverUrl, publicKey: new Uint8Array(32).fill(7) }).catch(
-          (err: unknown) => {
-            // The 404 stops it after the metadata request.
-            assert.ok(err instanceof KubesoloError && err.code === 'HTTP_STATUS', String(err));
-          },
-        ),
+        verifyRelease({
+          log: silentLogger,
+          target: serverUrl,
+          publicKey: new Uint8Array(32).fill(7),
+        }).catch((err: unknown) => {
+          // The 404 stops it after the metadata request.
+          assert.ok(err instanceof KubesoloError && err.code === 'HTTP_STATUS', String(err));
+        }),
       );
       assert.equal(publisher, expected, 'the publisher asked for');
     });

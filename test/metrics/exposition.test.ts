@@ -352,8 +352,8 @@ describe('rollback reasons', () => {
 });
 
 describe('phase list', () => {
-  it('the agent state machine (src/agent/phases.ts, which the renderer uses) lists the nine phases, in order', async () => {
-    const { PHASES } = await import('../../src/agent/phases.js');
+  it('the agent state machine (src/stores/phases.ts, which the renderer uses) lists the nine phases, in order', async () => {
+    const { PHASES } = await import('../../src/stores/phases.js');
     assert.deepEqual([...PHASES], PHASE_NAMES);
   });
 });

@@ -1,7 +1,7 @@
 /** What the `metrics` command feeds the renderer from state.json and the boot side. */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { idleState, type UpdateState } from '../../src/agent/state.js';
+import { idleState, type UpdateState } from '../../src/stores/state.js';
 import { metricsInput } from '../../src/agent/metrics.js';
 
 const boot = { activeSlot: 'B', runningSlot: 'B' };

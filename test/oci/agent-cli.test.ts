@@ -13,6 +13,7 @@ import { runAgent } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeKeys, makeReleaseFiles, sha256 } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const skip = registrySkipReason();
 const keys = makeKeys();
@@ -26,6 +27,7 @@ describe('kubesolo-update apply from docker-registry', { skip }, () => {
     const f = makeReleaseFiles(label, 9_001, 20_001);
     cleanup.push(f.dir);
     await pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/${repo}`,
       tag: 'v1.1.0',
       imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },

@@ -19,6 +19,7 @@ import {
 } from '../helpers/registry.js';
 import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { silentLogger } from '../../src/log.js';
 
 const skip = registrySkipReason();
 const USER = 'ci-publisher';
@@ -35,6 +36,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
     files = makeReleaseFiles('basic', 20_001, 30_001);
     work = mkdtempSync(join(tmpdir(), 'ks-oci-basic-'));
     await pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v1.2.0',
       imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
@@ -67,6 +69,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
       }),
     );
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v1.2.0',
       architecture: 'amd64',
@@ -80,6 +83,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
 
   it('pulls with registry_username / registry_password', async () => {
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v1.2.0',
       architecture: 'amd64',
@@ -96,6 +100,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
       tag: 'v1.2.0',
       architecture: 'amd64',
       allowUnsigned: true,
+      log: silentLogger,
     };
     await rejectsWithCode(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
     await rejectsWithCode(
@@ -137,6 +142,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
 
   it('pushes with a token obtained with basic credentials for pull,push scope', async () => {
     await pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v2.0.0',
       imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
@@ -159,6 +165,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   it('pulls anonymously with an anonymous pull token', async () => {
     const before = tokens.requests.length;
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v2.0.0',
       architecture: 'amd64',
@@ -176,6 +183,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   it('an anonymous push is refused (REGISTRY_AUTH_REQUIRED, exit 2)', async () => {
     await rejectsWithCode(
       pushRelease({
+        log: silentLogger,
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.1',
         imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
@@ -190,6 +198,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   it('wrong credentials are refused by the token service (REGISTRY_AUTH_FAILED, exit 2)', async () => {
     await rejectsWithCode(
       createOciUpdateSource({
+        log: silentLogger,
         registry: `${reg.host}/kubesolo/os`,
         tag: 'v2.0.0',
         architecture: 'amd64',
@@ -212,6 +221,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
     writeFileSync(authFile, JSON.stringify({ auths: { [reg.host]: { registrytoken: token } } }));
     const before = tokens.requests.length;
     const release = await createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v2.0.0',
       architecture: 'amd64',

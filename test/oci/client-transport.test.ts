@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { KubesoloError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import { OCI_INDEX } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
@@ -122,6 +122,7 @@ describe('OCI client: Retry-After on 429 and 503', () => {
   }
   const client = () =>
     new OciClient({
+      log: silentLogger,
       ref: parseRegistryReference(`${registry.origin.slice('http://'.length)}/a/b`),
       // Without Retry-After the pause would be about 1 ms.
       retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5000 },

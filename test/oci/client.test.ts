@@ -18,6 +18,7 @@ import {
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { silentLogger } from '../../src/log.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
@@ -76,6 +77,7 @@ describe('OciClient against misbehaving loopback servers', () => {
   let other: Fake;
   const client = (extra: Partial<ConstructorParameters<typeof OciClient>[0]> = {}) =>
     new OciClient({
+      log: silentLogger,
       ref: parseRegistryReference(`${fake.host}/a/b`),
       retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 10 },
       ...extra,
@@ -111,6 +113,7 @@ describe('OciClient against misbehaving loopback servers', () => {
     await dead.close();
     await rejectsWithCode(
       new OciClient({
+        log: silentLogger,
         ref: parseRegistryReference(`${host}/a`),
         retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 10 },
       }).getManifest('v1'),
@@ -156,6 +159,7 @@ describe('OciClient against misbehaving loopback servers', () => {
     // The reference says https (so the realm rule applies) while baseUrl still reaches
     // the loopback stand-in that sends the challenge.
     const c = new OciClient({
+      log: silentLogger,
       ref: { ...parseRegistryReference(`${fake.host}/a`), scheme: 'https' },
       credentials: { username: 'u', password: 'p' },
       retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
@@ -278,6 +282,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
 
   const source = (tag: string, extra: Record<string, unknown> = {}) =>
     createOciUpdateSource({
+      log: silentLogger,
       registry: `${fake.host}/a`,
       tag,
       architecture: 'amd64',
@@ -372,7 +377,12 @@ describe('createOciUpdateSource against hand-written manifests', () => {
 
   it('needs a tag (REGISTRY_TAG_REQUIRED, exit 2) and rejects a malformed signature annotation', async () => {
     assert.throws(
-      () => createOciUpdateSource({ registry: `${fake.host}/a`, allowUnsigned: true }),
+      () =>
+        createOciUpdateSource({
+          log: silentLogger,
+          registry: `${fake.host}/a`,
+          allowUnsigned: true,
+        }),
       (e: unknown) =>
         e instanceof KubesoloError && e.code === 'REGISTRY_TAG_REQUIRED' && e.exitCode === 2,
     );

@@ -13,7 +13,7 @@ import { OciClient } from '../../src/transport/oci/client.js';
 import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
-import { architectureGate } from '../../src/agent/gates.js';
+import { architectureGate } from '../../src/gates/gates.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import {
@@ -24,6 +24,7 @@ import {
   type ReleaseFiles,
 } from './fixtures.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { silentLogger } from '../../src/log.js';
 
 const skip = registrySkipReason();
 
@@ -49,6 +50,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     opts: { sign?: boolean; f?: ReleaseFiles } = {},
   ) =>
     pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/${repo}`,
       tag,
       imagePaths: {
@@ -62,6 +64,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     });
   const source = (repo: string, tag: string, extra: Record<string, unknown> = {}) =>
     createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/${repo}`,
       tag,
       architecture: 'amd64',
@@ -70,6 +73,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     });
   const client = (repo: string) =>
     new OciClient({
+      log: silentLogger,
       ref: parseRegistryReference(`${reg.host}/${repo}`),
       actions: ['pull', 'push'],
     });

@@ -24,7 +24,7 @@ import {
   OCI_MANIFEST,
 } from '../../src/transport/oci/media-types.js';
 import { formatReference, parseRegistryReference } from '../../src/transport/oci/reference.js';
-import { goArch } from '../../src/arch.js';
+import { goArch } from '../../src/metadata/arch.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 
 function throwsCode(fn: () => unknown, code: string, exitCode: number): void {

@@ -11,6 +11,7 @@ import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import { logLines, runRelease } from '../helpers/cli.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const skip = registrySkipReason();
 
@@ -82,6 +83,7 @@ describe('kubesolo-release push (CLI) against docker-registry', { skip }, () => 
 
     const pub = readFileSync(join(keyDir, 'release.pub'), 'utf8').trim();
     const release = await createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.5.0',
       architecture: 'amd64',

@@ -18,6 +18,7 @@ import type { ProgressEvent } from '../../src/transport/source.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { startProxy, type MisbehavingProxy } from './proxy.js';
 import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const run = promisify(execFile);
 const skip = registrySkipReason();
@@ -42,6 +43,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
 
   it('pushes monolithically: skopeo sees the index, the manifest, layers and annotations', async () => {
     const result = await pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.3.0',
       imagePaths: { vmlinuz: amd.kernelPath, initramfs: amd.initramfsPath },
@@ -130,6 +132,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
 
   it('pulls it: fetchRelease resolves tag → index → amd64 manifest, stage verifies the digest', async () => {
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.3.0',
       architecture: 'amd64',
@@ -176,6 +179,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
 
   it('pushes in chunks: several PATCHes, same bytes, and a second arch joins the index', async () => {
     const result = await pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.3.0',
       imagePaths: { vmlinuz: arm.kernelPath, initramfs: arm.initramfsPath },
@@ -201,6 +205,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     assert.ok(stdout.equals(arm.initramfs));
 
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os:v0.3.0`,
       architecture: 'arm64',
       publicKey: keys.publicKey,
@@ -213,6 +218,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
 
   it('pulls the arch-specific tag (a single manifest) for its own architecture', async () => {
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v0.3.0-amd64',
       architecture: 'amd64',
@@ -226,6 +232,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     const plain = makeReleaseFiles('plain', 1000, 2000);
     try {
       await pushRelease({
+        log: silentLogger,
         registry: `${reg.host}/kubesolo/plain`,
         tag: 'v1.0.0',
         imagePaths: { vmlinuz: plain.kernelPath, initramfs: plain.initramfsPath },
@@ -234,6 +241,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
         channel: 'beta',
       });
       const source = createOciUpdateSource({
+        log: silentLogger,
         registry: `${reg.host}/kubesolo/plain`,
         tag: 'v1.0.0',
         architecture: 'amd64',
@@ -269,6 +277,7 @@ describe('OCI layer download resumes after an interrupted transfer', { skip }, (
     files = makeReleaseFiles('resume', 10_000, 600_001);
     work = mkdtempSync(join(tmpdir(), 'ks-oci-resume-'));
     await pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/kubesolo/os`,
       tag: 'v1.0.0',
       imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
@@ -284,6 +293,7 @@ describe('OCI layer download resumes after an interrupted transfer', { skip }, (
 
   it('keeps the partial layer, then fetches only the rest with a Range request', async () => {
     const source = createOciUpdateSource({
+      log: silentLogger,
       registry: `${proxy.host}/kubesolo/os`,
       tag: 'v1.0.0',
       architecture: 'amd64',

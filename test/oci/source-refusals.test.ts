@@ -17,6 +17,7 @@ import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeKeys, makeReleaseFiles, type RawManifest, type ReleaseFiles } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const skip = registrySkipReason();
 
@@ -43,6 +44,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
 
   const push = (repo: string, tag: string, f: ReleaseFiles, sign = true) =>
     pushRelease({
+      log: silentLogger,
       registry: `${reg.host}/${repo}`,
       tag,
       imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },
@@ -53,6 +55,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
     });
   const source = (repo: string, tag: string, publicKey: Buffer | null = keys.publicKey) =>
     createOciUpdateSource({
+      log: silentLogger,
       registry: `${reg.host}/${repo}`,
       tag,
       architecture: 'amd64',
@@ -60,6 +63,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
     });
   const client = (repo: string) =>
     new OciClient({
+      log: silentLogger,
       ref: parseRegistryReference(`${reg.host}/${repo}`),
       actions: ['pull', 'push'],
     });

@@ -14,6 +14,7 @@ import {
   parseRange,
   resolveRequestPath,
 } from '../../src/release/serve.js';
+import { silentLogger } from '../../src/log.js';
 
 let dir: string;
 let server: Server;
@@ -31,7 +32,7 @@ before(async () => {
   await writeFile(join(dir, 'outside.txt'), 'outside');
   await symlink(join(dir, 'outside.txt'), join(root, 'escape'));
   await symlink(join(root, 'latest.json'), join(root, 'alias.json'));
-  server = await createStaticServer(root);
+  server = await createStaticServer(root, { log: silentLogger });
   base = await listen(server, { host: '127.0.0.1', port: 0 });
 });
 after(async () => {
@@ -200,7 +201,7 @@ describe('serve: what it refuses', () => {
 
   it('refuses a missing directory', async () => {
     await assert.rejects(
-      createStaticServer(join(dir, 'nope')),
+      createStaticServer(join(dir, 'nope'), { log: silentLogger }),
       (e: KubesoloError) => e.code === 'SERVE_DIR_MISSING',
     );
   });
@@ -264,11 +265,11 @@ describe('listen', () => {
   });
 
   it('listens on ::1 and reports a port in use as LISTEN_FAILED', async () => {
-    const s6 = await createStaticServer(dir);
+    const s6 = await createStaticServer(dir, { log: silentLogger });
     const url = await listen(s6, { host: '::1', port: 0 });
     assert.match(url, /^http:\/\/\[::1\]:\d+\/$/);
     const port = Number(new URL(url).port);
-    const clash = await createStaticServer(dir);
+    const clash = await createStaticServer(dir, { log: silentLogger });
     await assert.rejects(
       listen(clash, { host: '::1', port }),
       (e: KubesoloError) => e.code === 'LISTEN_FAILED',

@@ -11,6 +11,7 @@ import { createStaticServer, listen } from '../../src/release/serve.js';
 import { metadataUrlFor } from '../../src/metadata/url.js';
 import { verifyRelease } from '../../src/release/verify.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { silentLogger } from '../../src/log.js';
 
 let dir: string;
 let kernel: string;
@@ -50,6 +51,7 @@ describe('verify', () => {
     const out = await site();
     const seen: string[] = [];
     const r = await verifyRelease({
+      log: silentLogger,
       target: out,
       publicKey: pub,
       onMetadata: (m) => seen.push(m.version),
@@ -68,11 +70,11 @@ describe('verify', () => {
 
   it('accepts the same release by URL (folder or latest.json) from a web server', async () => {
     const out = await site();
-    const server: Server = await createStaticServer(out);
+    const server: Server = await createStaticServer(out, { log: silentLogger });
     const base = await listen(server, { host: '127.0.0.1', port: 0 });
     try {
       for (const target of [base, base + 'latest.json']) {
-        const r = await verifyRelease({ target, publicKey: pub });
+        const r = await verifyRelease({ log: silentLogger, target, publicKey: pub });
         assert.equal(r.metadataUrl, base + 'latest.json');
         assert.equal(r.metadata.channel, 'stable');
       }
@@ -86,14 +88,14 @@ describe('verify', () => {
     const out = await site();
     const hex = await readFile(join(out, 'v1.2.3', 'vmlinuz.sig'), 'utf8');
     await writeFile(join(out, 'v1.2.3', 'vmlinuz.sig'), Buffer.from(hex, 'hex'));
-    const r = await verifyRelease({ target: out, publicKey: pub });
+    const r = await verifyRelease({ log: silentLogger, target: out, publicKey: pub });
     assert.equal(r.artifacts[0]!.signatureVerified, true);
   });
 
   it('refuses another key (SIGNATURE_INVALID, exit 4)', async () => {
     const other = new Uint8Array(Buffer.from(generateKeyPair().publicKeyHex, 'hex'));
     await rejectsWithCode(
-      verifyRelease({ target: await site(), publicKey: other }),
+      verifyRelease({ log: silentLogger, target: await site(), publicKey: other }),
       'SIGNATURE_INVALID',
       4,
     );
@@ -103,14 +105,18 @@ describe('verify', () => {
     const out = await site();
     const p = join(out, 'latest.json');
     await writeFile(p, (await readFile(p, 'utf8')).replace('"stable"', '"beta"'));
-    await rejectsWithCode(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_INVALID', 4);
+    await rejectsWithCode(
+      verifyRelease({ log: silentLogger, target: out, publicKey: pub }),
+      'SIGNATURE_INVALID',
+      4,
+    );
   });
 
   it('refuses a replaced image of the same size', async () => {
     const out = await site();
     await writeFile(join(out, 'v1.2.3', 'kubesolo-os.gz'), Buffer.alloc(500_000, 5));
     await assert.rejects(
-      verifyRelease({ target: out, publicKey: pub, limits: fast }),
+      verifyRelease({ log: silentLogger, target: out, publicKey: pub, limits: fast }),
       (e: KubesoloError) => {
         assert.ok(['HASH_MISMATCH', 'SIGNATURE_INVALID'].includes(e.code), e.code);
         assert.equal(e.exitCode, 4);
@@ -123,7 +129,7 @@ describe('verify', () => {
     const out = await site();
     await writeFile(join(out, 'v1.2.3', 'vmlinuz'), Buffer.alloc(1000, 3));
     await rejectsWithCode(
-      verifyRelease({ target: out, publicKey: pub, limits: fast }),
+      verifyRelease({ log: silentLogger, target: out, publicKey: pub, limits: fast }),
       'DOWNLOAD_SIZE_MISMATCH',
       4,
     );
@@ -132,7 +138,11 @@ describe('verify', () => {
   it('refuses a release whose metadata signature is gone (SIGNATURE_MISSING)', async () => {
     const out = await site();
     await unlink(join(out, 'v1.2.3', 'latest.json.sig'));
-    await rejectsWithCode(verifyRelease({ target: out, publicKey: pub }), 'SIGNATURE_MISSING', 4);
+    await rejectsWithCode(
+      verifyRelease({ log: silentLogger, target: out, publicKey: pub }),
+      'SIGNATURE_MISSING',
+      4,
+    );
   });
 
   it('refuses expired metadata (METADATA_EXPIRED)', async () => {
@@ -140,20 +150,24 @@ describe('verify', () => {
       expiresInSeconds: 60,
       clock: { now: () => new Date(Date.now() - 3_600_000) },
     });
-    await rejectsWithCode(verifyRelease({ target: out, publicKey: pub }), 'METADATA_EXPIRED', 4);
+    await rejectsWithCode(
+      verifyRelease({ log: silentLogger, target: out, publicKey: pub }),
+      'METADATA_EXPIRED',
+      4,
+    );
   });
 
   it('a dead server is a network failure (exit 1), a non-directory a usage error', async () => {
-    const server = await createStaticServer(dir);
+    const server = await createStaticServer(dir, { log: silentLogger });
     const base = await listen(server, { host: '127.0.0.1', port: 0 });
     await new Promise((r) => server.close(r));
     await rejectsWithCode(
-      verifyRelease({ target: base, publicKey: pub, limits: fast }),
+      verifyRelease({ log: silentLogger, target: base, publicKey: pub, limits: fast }),
       'NETWORK_ERROR',
       1,
     );
     await rejectsWithCode(
-      verifyRelease({ target: kernel, publicKey: pub }),
+      verifyRelease({ log: silentLogger, target: kernel, publicKey: pub }),
       'VERIFY_TARGET_INVALID',
       2,
     );

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
@@ -19,8 +19,10 @@ import {
   mountsOf,
   uniqueLabel,
   type LoopDisk,
+  deviceNodeUnder,
 } from '../helpers/loop.js';
 import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const exec = promisify(execFile);
 const skip = await loopSkipReason();
@@ -74,7 +76,11 @@ describe('block slot store on loop devices', { skip }, () => {
     await mkdir(staging);
     a = await disk(uniqueLabel('KTA'));
     b = await disk(uniqueLabel('KTB'));
-    store = createBlockSlotStore({ labels: { A: a.label, B: b.label }, mountBase });
+    store = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: a.label, B: b.label },
+      mountBase,
+    });
     v1 = await stageImage(staging, 'v1.0.0', { kernel: 2 << 20, initramfs: 3 << 20 });
     v2 = await stageImage(staging, 'v2.0.0', { kernel: 2 << 20, initramfs: 4 << 20 });
     huge = await stageImage(staging, 'v3.0.0', { kernel: 1 << 20, initramfs: 20 << 20 });
@@ -85,7 +91,24 @@ describe('block slot store on loop devices', { skip }, () => {
   });
 
   it('finds the partitions by label without udev (blkid fallback)', async () => {
-    assert.equal(await findDeviceByLabel(a.label, join(work, 'no-udev-root')), a.device);
+    assert.equal(await findDeviceByLabel(a.label), a.device);
+  });
+
+  it('with a root other than /, only block devices under <root>/dev are looked at', async () => {
+    // The host's loop device is labelled a.label, yet an empty root never finds it.
+    const empty = join(work, 'empty-root');
+    await mkdir(empty, { recursive: true });
+    await assert.rejects(findDeviceByLabel(a.label, empty), { code: 'SLOT_NOT_FOUND' });
+    // The host's /dev appears under the root (a pod's /host/dev): found there, by node.
+    const hostDev = join(work, 'host-dev-root');
+    const node = await deviceNodeUnder(hostDev, a.device);
+    assert.equal(await findDeviceByLabel(a.label, hostDev), node);
+    // A by-label link that leads out of the root is refused, never followed.
+    const leaky = join(work, 'leaky-root');
+    await mkdir(join(leaky, 'dev', 'disk', 'by-label'), { recursive: true });
+    await symlink(a.device, join(leaky, 'dev', 'disk', 'by-label', byLabelName(a.label)));
+    await assert.rejects(findDeviceByLabel(a.label, leaky), { code: 'SLOT_OUTSIDE_ROOT' });
+    await assertNothingMounted(a);
   });
 
   it('writes a slot, reads it back, and unmounts after every operation', async () => {
@@ -137,7 +160,11 @@ describe('block slot store on loop devices', { skip }, () => {
 
   it('detects corruption on the partition', async () => {
     const c = await disk(uniqueLabel('KTC'));
-    const s = createBlockSlotStore({ labels: { A: c.label, B: b.label }, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: c.label, B: b.label },
+      mountBase,
+    });
     await s.write('A', v1.image, v1.digests);
     const mp = await mkdtemp(join(work, 'corrupt-'));
     await exec('mount', [c.device, mp]);
@@ -148,7 +175,11 @@ describe('block slot store on loop devices', { skip }, () => {
   });
 
   it('a missing label is SLOT_NOT_FOUND and mounts nothing', async () => {
-    const s = createBlockSlotStore({ labels: { A: uniqueLabel('KTX'), B: b.label }, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: uniqueLabel('KTX'), B: b.label },
+      mountBase,
+    });
     await assert.rejects(s.readVersion('A'), { code: 'SLOT_NOT_FOUND' });
     await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
     await assertNothingMounted(b);
@@ -158,17 +189,31 @@ describe('block slot store on loop devices', { skip }, () => {
     const label = uniqueLabel('KTD');
     await disk(label, 8);
     await disk(label, 8);
-    const s = createBlockSlotStore({ labels: { A: label, B: b.label }, mountBase });
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: label, B: b.label },
+      mountBase,
+    });
     await assert.rejects(s.readVersion('A'), { code: 'SLOT_LABEL_AMBIGUOUS' });
   });
 
   it('uses /dev/disk/by-label under root when it exists', async () => {
     const root = join(work, 'udev-root');
     await mkdir(join(root, 'dev', 'disk', 'by-label'), { recursive: true });
-    // A name blkid cannot know: only the symlink can resolve it.
+    // A name blkid cannot know: only the symlink can resolve it (relative, as udev's).
     const name = 'VIRT LABEL/1';
-    await symlink(a.device, join(root, 'dev', 'disk', 'by-label', byLabelName(name)));
-    const s = createBlockSlotStore({ labels: { A: name, B: b.label }, root, mountBase });
+    const node = await deviceNodeUnder(root, a.device);
+    await symlink(
+      join('..', '..', basename(node)),
+      join(root, 'dev', 'disk', 'by-label', byLabelName(name)),
+    );
+    await deviceNodeUnder(root, b.device);
+    const s = createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: name, B: b.label },
+      root,
+      mountBase,
+    });
     assert.equal(await s.readVersion('A'), 'v1.0.0');
     await assertNothingMounted(a);
   });
@@ -176,6 +221,7 @@ describe('block slot store on loop devices', { skip }, () => {
   it('read-back fails for a file corrupted after its rename, and the slot stays unbootable', async () => {
     const c = await disk(uniqueLabel('KTR'));
     const s = createBlockSlotStore({
+      log: silentLogger,
       labels: { A: c.label, B: b.label },
       mountBase,
       onWriteStep: (step, dir) => {
@@ -195,6 +241,7 @@ describe('block slot store on loop devices', { skip }, () => {
   it('read-back reads the medium: a bit flipped on the device behind a clean page cache is caught', async () => {
     const c = await disk(uniqueLabel('KTM'));
     const s = createBlockSlotStore({
+      log: silentLogger,
       labels: { A: c.label, B: b.label },
       mountBase,
       onWriteStep: (step, dir) => {
@@ -237,7 +284,11 @@ describe('block slot store on loop devices', { skip }, () => {
     const { stdout } = await exec('losetup', ['--find', '--show', image]);
     const device = stdout.trim();
     try {
-      const s = createBlockSlotStore({ labels: { A: label, B: b.label }, mountBase });
+      const s = createBlockSlotStore({
+        log: silentLogger,
+        labels: { A: label, B: b.label },
+        mountBase,
+      });
       await assert.rejects(s.readVersion('A'), { code: 'SLOT_MOUNT_FAILED' });
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);

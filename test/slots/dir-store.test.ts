@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import type { SlotWriteStep } from '../../src/slots/slot-files.js';
 import { stageImage, type StagedImage } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 describe('dir slot store', () => {
   let root: string;
@@ -32,7 +33,7 @@ describe('dir slot store', () => {
 
   it('writes, reads back, verifies; an empty slot is not bootable', async () => {
     const dirs = await freshSlots();
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     assert.equal(await store.readVersion('A'), undefined);
     assert.equal(await store.hasBootableImage('A'), false);
     const free = await store.freeBytes('A');
@@ -56,7 +57,7 @@ describe('dir slot store', () => {
 
   it('refuses a staged file that does not match its digest, before touching the slot', async () => {
     const dirs = await freshSlots();
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     await store.write('A', v1.image, v1.digests);
     await assert.rejects(
       store.write('A', v2.image, { ...v2.digests, initramfs: v1.digests.initramfs }),
@@ -89,8 +90,9 @@ describe('dir slot store', () => {
     ];
     for (const failAt of steps) {
       const dirs = await freshSlots();
-      await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+      await createDirSlotStore(dirs, { log: silentLogger }).write('A', v1.image, v1.digests);
       const store = createDirSlotStore(dirs, {
+        log: silentLogger,
         onWriteStep: (s) => {
           if (s === failAt) throw new Error(`crash at ${s}`);
         },
@@ -118,9 +120,10 @@ describe('dir slot store', () => {
 
   it('openWriter: a failed install keeps the verified files in .incoming, and a retry installs them', async () => {
     const dirs = await freshSlots();
-    await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+    await createDirSlotStore(dirs, { log: silentLogger }).write('A', v1.image, v1.digests);
     let fail = true;
     const store = createDirSlotStore(dirs, {
+      log: silentLogger,
       onWriteStep: (s) => {
         if (s === 'temp-version' && fail) throw new Error('crash writing version');
       },
@@ -161,7 +164,7 @@ describe('dir slot store', () => {
 
   it('detects a changed or missing file', async () => {
     const dirs = await freshSlots();
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     await store.write('B', v1.image, v1.digests);
     await appendFile(join(dirs.B, 'vmlinuz'), 'x');
     await assert.rejects(store.verify('B', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
@@ -176,12 +179,15 @@ describe('dir slot store', () => {
     await writeFile(join(dirs.A, 'vmlinuz'), '');
     await writeFile(join(dirs.A, 'kubesolo-os.gz'), 'x');
     await writeFile(join(dirs.A, 'version'), 'v1\n');
-    assert.equal(await createDirSlotStore(dirs).hasBootableImage('A'), false);
+    assert.equal(
+      await createDirSlotStore(dirs, { log: silentLogger }).hasBootableImage('A'),
+      false,
+    );
   });
 
   it('a missing directory is an empty slot, created by the first write; bad versions are refused', async () => {
     const dirs = { A: join(root, 'nope', 'a'), B: join(root, 'nope', 'b') };
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     assert.equal(await store.readVersion('A'), undefined);
     assert.equal(await store.hasBootableImage('A'), false);
     await assert.rejects(store.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
@@ -190,13 +196,20 @@ describe('dir slot store', () => {
     assert.equal(await store.readVersion('A'), 'v1.0.0');
     // A path that cannot be a directory.
     await writeFile(join(root, 'file'), 'x');
-    const blocked = createDirSlotStore({ A: join(root, 'file', 'a'), B: dirs.B });
+    const blocked = createDirSlotStore(
+      { A: join(root, 'file', 'a'), B: dirs.B },
+      { log: silentLogger },
+    );
     await assert.rejects(blocked.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
     assert.equal(await blocked.readVersion('A'), undefined);
     const fresh = await freshSlots();
     for (const version of ['', ' ', 'v1\nv2', 'x'.repeat(200)]) {
       await assert.rejects(
-        createDirSlotStore(fresh).write('A', { ...v1.image, version }, v1.digests),
+        createDirSlotStore(fresh, { log: silentLogger }).write(
+          'A',
+          { ...v1.image, version },
+          v1.digests,
+        ),
         {
           code: 'SLOT_INVALID_VERSION',
         },
@@ -209,7 +222,7 @@ describe('dir slot store', () => {
     const dirs = await freshSlots();
     const stale = join(dirs.A, `.kubesolo-os.gz.tmp-${2 ** 22 + 1}-0badf00d`);
     await writeFile(stale, 'partial');
-    await createDirSlotStore(dirs).write('A', v1.image, v1.digests);
+    await createDirSlotStore(dirs, { log: silentLogger }).write('A', v1.image, v1.digests);
     assert.deepEqual((await readdir(dirs.A)).sort(), [
       '.incoming',
       'kubesolo-os.gz',

@@ -21,6 +21,7 @@ import { downloadToFile } from '../../src/transport/download/download.js';
 import { sha256, startServer, staticFile, truncated } from '../helpers/http-server.js';
 import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
 import { flipOnDevice, stageImage } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -86,12 +87,15 @@ describe('install and the read-back done while downloading', () => {
     // What the download's reader would report had the medium lost a bit.
     const read = await readBackSha256(image.files.initramfs);
     const readBack = { initramfs: { ...read, sha256: '0'.repeat(64) } };
-    await assert.rejects(installSlotDir(slot, { ...image, readBack }, digests), (err: unknown) => {
-      assert.ok(err instanceof KubesoloError);
-      assert.equal(err.code, 'SLOT_VERIFY_FAILED');
-      assert.equal(err.details.phase, 'readback');
-      return true;
-    });
+    await assert.rejects(
+      installSlotDir(slot, { ...image, readBack }, digests, { log: silentLogger }),
+      (err: unknown) => {
+        assert.ok(err instanceof KubesoloError);
+        assert.equal(err.code, 'SLOT_VERIFY_FAILED');
+        assert.equal(err.details.phase, 'readback');
+        return true;
+      },
+    );
     assert.equal(await slotDirBootable(slot), false);
   });
 
@@ -102,12 +106,12 @@ describe('install and the read-back done while downloading', () => {
     const other = await readBackSha256(elsewhere);
     // Claims the right digest for a file that is not the one installed.
     const readBack = { initramfs: { ...other, sha256: digests.initramfs } };
-    await installSlotDir(slot, { ...image, readBack }, digests);
+    await installSlotDir(slot, { ...image, readBack }, digests, { log: silentLogger });
     assert.equal(await slotDirBootable(slot), true);
 
     const { slot: slot2, image: image2, digests: digests2 } = await waiting('other2');
     const wrong = { initramfs: { ...other, sha256: '0'.repeat(64) } };
-    await installSlotDir(slot2, { ...image2, readBack: wrong }, digests2);
+    await installSlotDir(slot2, { ...image2, readBack: wrong }, digests2, { log: silentLogger });
     assert.equal(await slotDirBootable(slot2), true, 'a foreign read-back cannot fail it either');
   });
 });
@@ -171,6 +175,7 @@ describe('read-back from the medium (ext4 on a loop device)', { skip }, () => {
         expectedSize: body.length,
         readBack: true,
         limits: { retry: { attempts: 1, baseDelayMs: 5, maxDelayMs: 10 }, idleTimeoutMs: 2000 },
+        log: silentLogger,
       };
       // An earlier run: killed after `cut` bytes (here, the connection drops).
       srv.route('/img', truncated(body, cut));
@@ -200,6 +205,7 @@ describe('read-back from the medium (ext4 on a loop device)', { skip }, () => {
             readBack: { initramfs: r.readBack },
           },
           { vmlinuz: sha256(kernelBytes), initramfs: r.sha256 },
+          { log: silentLogger },
         ),
         { code: 'SLOT_VERIFY_FAILED' },
       );
@@ -215,6 +221,7 @@ describe('read-back from the medium (ext4 on a loop device)', { skip }, () => {
     try {
       srv.route('/img', staticFile(body));
       const r = await downloadToFile({
+        log: silentLogger,
         url: srv.url('/img'),
         dest: join(mnt, 'fresh'),
         dispatcher,

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { requireRoot } from '../helpers/require-tool.js';
 import { flipByte } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -37,7 +38,10 @@ describe('dir slot store', () => {
   });
 
   it('writes, reads back, verifies, and reports a bootable slot', async () => {
-    const store = createDirSlotStore({ A: join(tmp, 'a'), B: join(tmp, 'b') });
+    const store = createDirSlotStore(
+      { A: join(tmp, 'a'), B: join(tmp, 'b') },
+      { log: silentLogger },
+    );
     assert.equal(await store.hasBootableImage('B'), false);
     assert.equal(await store.readVersion('B'), undefined);
     const { image, digests } = await stagedImage(tmp, 1000, 3000, 'v2.0.0');
@@ -55,7 +59,10 @@ describe('dir slot store', () => {
   });
 
   it('a wrong expected digest is refused before the slot is touched (phase source)', async () => {
-    const store = createDirSlotStore({ A: join(tmp, 'a2'), B: join(tmp, 'b2') });
+    const store = createDirSlotStore(
+      { A: join(tmp, 'a2'), B: join(tmp, 'b2') },
+      { log: silentLogger },
+    );
     const { image, digests } = await stagedImage(tmp, 100, 100, 'v3.0.0');
     await assert.rejects(
       store.write('B', image, { ...digests, initramfs: '0'.repeat(64) }),
@@ -74,6 +81,7 @@ describe('dir slot store', () => {
     const store = createDirSlotStore(
       { A: join(tmp, 'a4'), B: join(tmp, 'b4') },
       {
+        log: silentLogger,
         onWriteStep: (step, dir) => {
           if (step === 'initramfs-renamed') flipByte(join(dir, 'kubesolo-os.gz'), 1000);
         },
@@ -95,7 +103,7 @@ describe('dir slot store', () => {
     execFileSync('mkdir', ['-p', mnt]);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mnt]);
     try {
-      const store = createDirSlotStore({ A: join(tmp, 'a3'), B: mnt });
+      const store = createDirSlotStore({ A: join(tmp, 'a3'), B: mnt }, { log: silentLogger });
       const old = await stagedImage(tmp, 50_000, 50_000, 'v1.0.0');
       await store.write('B', old.image, old.digests);
       const big = await stagedImage(tmp, 300_000, 300_000, 'v2.0.0');

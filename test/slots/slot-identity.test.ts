@@ -21,6 +21,7 @@ import {
   slotSpellingsAlias,
 } from '../../src/slots/slot-identity.js';
 import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+import { silentLogger } from '../../src/log.js';
 
 const exec = promisify(execFile);
 
@@ -142,6 +143,7 @@ describe('slot aliasing proved on disk (block slots on loop devices)', { skip: l
     await symlink(a.device, join(root, 'dev/disk/by-label/SLOTA'));
     await symlink(a.device, join(root, 'dev/disk/by-label/SLOTB'));
     const store = createBlockSlotStore({
+      log: silentLogger,
       labels: { A: 'SLOTA', B: 'SLOTB' },
       root,
       mountBase: work,

@@ -14,6 +14,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { dirFreeBytes } from '../../src/slots/slot-files.js';
+import { silentLogger } from '../../src/log.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -45,6 +46,7 @@ describe('slot files: read-back and read failures', () => {
   it('a version file that reads back differently after its rename: SLOT_VERIFY_FAILED (phase readback)', async () => {
     const { dirs, image, digests } = await setup('v2.0.0');
     const store = createDirSlotStore(dirs, {
+      log: silentLogger,
       onWriteStep: (step) => {
         // Between the rename into place and the read-back: another writer's version.
         if (step === 'version-renamed') writeFileSyncVersion(dirs.B, 'v6.6.6');
@@ -63,7 +65,7 @@ describe('slot files: read-back and read failures', () => {
   it('readVersion of a version file that cannot be read (a directory): SLOT_READ_FAILED, not "no version"', async () => {
     const { dirs } = await setup();
     await mkdir(join(dirs.A, 'version'), { recursive: true });
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     await assert.rejects(store.readVersion('A'), (err: any) => {
       assert.equal(err.code, 'SLOT_READ_FAILED');
       assert.equal(err.exitCode, 1);
@@ -76,7 +78,7 @@ describe('slot files: read-back and read failures', () => {
 
   it('verify of a kernel that cannot be read (a directory): SLOT_READ_FAILED, exit 1', async () => {
     const { dirs, image, digests } = await setup();
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     await store.write('B', image, digests);
     await rm(join(dirs.B, 'vmlinuz'));
     await mkdir(join(dirs.B, 'vmlinuz'));
@@ -103,7 +105,7 @@ describe('slot files: read-back and read failures', () => {
 
   it('a staged image that vanished before the write: SLOT_WRITE_FAILED, exit 1, the old slot intact', async () => {
     const { dirs, image, digests } = await setup('v2.0.0');
-    const store = createDirSlotStore(dirs);
+    const store = createDirSlotStore(dirs, { log: silentLogger });
     await store.write('B', image, digests);
     const before = await readFile(join(dirs.B, 'vmlinuz'));
     await assert.rejects(

@@ -19,6 +19,7 @@ import {
   type TestServer,
 } from '../helpers/http-server.js';
 import { makeRelease } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const BODY = randomBytes(100_000);
 
@@ -48,6 +49,7 @@ describe('custom CA file (ca_file)', () => {
     await plain.close();
     const withCa = createDispatcher({ caFile: tls.certFile, env: {} });
     const r = await downloadToFile({
+      log: silentLogger,
       url: srv.url('/img'),
       dest: join(dir, 'img'),
       dispatcher: withCa,
@@ -62,6 +64,7 @@ describe('custom CA file (ca_file)', () => {
     const https = await startServer(fixture.routes, { tls: { key: tls.key, cert: tls.cert } });
     try {
       const source = createHttpUpdateSource({
+        log: silentLogger,
         metadataUrl: https.url('/latest.json'),
         allowUnsigned: true, // a lab: no key, hashes only
         caFile: tls.certFile,

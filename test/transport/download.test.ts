@@ -30,6 +30,7 @@ import {
 } from '../helpers/http-server.js';
 import { newKeys, sig } from './fixtures.js';
 import { hasCode } from '../helpers/rejects.js';
+import { silentLogger } from '../../src/log.js';
 
 const BODY = randomBytes(256 * 1024 + 123);
 const FAST = {
@@ -61,6 +62,7 @@ describe('downloadToFile against hostile servers', () => {
 
   const dest = (): string => join(dir, 'vmlinuz');
   const opts = (path: string, extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
+    log: silentLogger,
     url: srv.url(path),
     dest: dest(),
     dispatcher,

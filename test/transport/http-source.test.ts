@@ -21,6 +21,7 @@ import {
   type TestServer,
 } from '../helpers/http-server.js';
 import { makeRelease, newKeys, sig, type ReleaseOptions } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const FAST = {
   retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
@@ -54,6 +55,7 @@ describe('HTTP update source', () => {
     const fixture = makeRelease(release);
     srv = await startServer(fixture.routes);
     const source = createHttpUpdateSource({
+      log: silentLogger,
       metadataUrl: srv.url('/latest.json'),
       limits: FAST,
       // Without a key these tests are a lab device's (allow_unsigned); with one, it is moot.
@@ -290,7 +292,7 @@ describe('HTTP update source', () => {
   it('refuses bad metadata URLs at construction (ConfigError)', () => {
     for (const u of ['ftp://x.test/latest.json', 'https://u:p@x.test/latest.json', 'not a url']) {
       assert.throws(
-        () => createHttpUpdateSource({ metadataUrl: u, allowUnsigned: true }),
+        () => createHttpUpdateSource({ log: silentLogger, metadataUrl: u, allowUnsigned: true }),
         (e: unknown) => e instanceof ConfigError && e.code === 'SERVER_URL_INVALID',
       );
     }

@@ -27,6 +27,7 @@ import {
   type TestServer,
 } from '../helpers/http-server.js';
 import { newKeys, sig } from './fixtures.js';
+import { silentLogger } from '../../src/log.js';
 
 const BODY = randomBytes(512 * 1024 + 7);
 const CUT = 200_000;
@@ -57,6 +58,7 @@ describe('resumable downloads', () => {
 
   const dest = (): string => join(dir, 'kubesolo-os.gz');
   const opts = (path: string, extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
+    log: silentLogger,
     url: srv.url('/img'),
     dest: dest(),
     dispatcher,

@@ -1,7 +1,7 @@
 /** `activate`: flip the boot environment to the staged slot after verifying what is in it. */
 import type { AgentDeps } from '../deps.js';
 import { lifecycleError } from '../reasons.js';
-import { stagedDigests, type UpdateState } from '../state.js';
+import { stagedDigests, type UpdateState } from '../../stores/state.js';
 import { reconcile } from './reconcile.js';
 import { failWith, recordFailure } from './run.js';
 

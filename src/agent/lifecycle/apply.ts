@@ -9,11 +9,12 @@ import { ARTIFACT_NAMES, perImage, type ArtifactName } from '../../metadata/imag
 import { deltaOptions, withRunningSlot } from './delta-seeds.js';
 import type { Release, StagedArtifact, UpdateSource } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
-import { recordCommittedFloor } from '../fleet-store.js';
-import type { GateVerdict, ReleaseFacts } from '../gates.js';
-import { canStartAttempt } from '../phases.js';
+import { recordCommittedFloor } from '../../stores/fleet-store.js';
+import type { ReleaseFacts } from '../../gates/gates.js';
+import type { GateVerdict } from '../../gates/verdict.js';
+import { canStartAttempt } from '../../stores/phases.js';
 import { lifecycleError } from '../reasons.js';
-import { bump, digestFields, stagedDigests, type UpdateState } from '../state.js';
+import { bump, digestFields, stagedDigests, type UpdateState } from '../../stores/state.js';
 import { reconcile } from './reconcile.js';
 import {
   failWith,
@@ -149,7 +150,10 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       runningVersion: current,
       ...(await fleetFacts(deps, release, true)),
     };
-    const releaseGates = await passGates('release', facts, gates);
+    const releaseGates = await passGates('release', facts, gates, (verdict) => {
+      if (verdict.warning)
+        log.warn(`gate ${verdict.gate}: ${verdict.message}`, { code: verdict.code });
+    });
     if (releaseGates.some((g) => g.gate === 'version' && g.code === 'UP_TO_DATE')) {
       state = await deps.state.transition(state, 'idle', {
         toVersion: md.version,

@@ -5,7 +5,8 @@ import { ARTIFACT_NAMES, type ArtifactName } from '../../metadata/images.js';
 import type { Release, UpdateSource } from '../../transport/source.js';
 import { deltaOptions, withRunningSlot } from './delta-seeds.js';
 import type { AgentDeps } from '../deps.js';
-import { evaluateGates, type GateVerdict, type ReleaseFacts } from '../gates.js';
+import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
+import type { GateVerdict } from '../../gates/verdict.js';
 import { fleetFacts, preflightFacts, windowFacts } from './run.js';
 
 export interface CheckReport {

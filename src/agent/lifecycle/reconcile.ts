@@ -7,8 +7,8 @@
 import type { BootState } from '../../bootenv/types.js';
 import { toKubesoloError } from '../../errors.js';
 import type { AgentDeps } from '../deps.js';
-import type { Phase } from '../phases.js';
-import { nextState, type UpdateState } from '../state.js';
+import type { Phase } from '../../stores/phases.js';
+import { nextState, type UpdateState } from '../../stores/state.js';
 
 /**
  * How reconcile records what it finds: `required` (a failed state write fails the

@@ -1,9 +1,9 @@
 /** `rollback`: boot the other slot next, trusted (docs/operating.md). */
 import { otherSlot, type Slot } from '../../bootenv/types.js';
 import type { AgentDeps } from '../deps.js';
-import { floorGate } from '../floor.js';
+import { floorGate } from '../../gates/floor-gate.js';
 import { lifecycleError } from '../reasons.js';
-import type { UpdateState } from '../state.js';
+import type { UpdateState } from '../../stores/state.js';
 import { reconcile, recordTransition } from './reconcile.js';
 
 /**

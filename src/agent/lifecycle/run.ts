@@ -7,19 +7,18 @@ import { toKubesoloError } from '../../errors.js';
 import { shortDeviceId } from '../../fleet/device-id.js';
 import type { Release } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
-import { effectiveFloor } from '../floor.js';
+import { effectiveFloor } from '../../gates/floor-gate.js';
 import {
   evaluateGates,
-  refusalError,
   type GateFacts,
   type GateStage,
-  type GateVerdict,
   type PreflightFacts,
   type ReleaseFacts,
   type WindowFacts,
-} from '../gates.js';
+} from '../../gates/gates.js';
+import { refusalError, type GateVerdict } from '../../gates/verdict.js';
 import { lifecycleError } from '../reasons.js';
-import type { UpdateState } from '../state.js';
+import type { UpdateState } from '../../stores/state.js';
 
 export function runningSlotOf(boot: BootState): Slot {
   if (!boot.runningSlot) {

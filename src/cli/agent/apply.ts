@@ -4,6 +4,7 @@ import { withAgent } from '../../agent/session.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { boolOpt, type Command } from '../command.js';
 import { SOURCE_GLOBALS, showsProgress, type AgentGlobal } from './global.js';
+import { createProgressRenderer } from '../progress.js';
 
 export const applyCommand: Command<AgentGlobal> = {
   name: 'apply',
@@ -33,7 +34,7 @@ export const applyCommand: Command<AgentGlobal> = {
     }
     const session = {
       lock: 'required',
-      progress: showsProgress(ctx.global),
+      ...(showsProgress(ctx.global) ? { progress: createProgressRenderer({ log: ctx.log }) } : {}),
       rebootAfter: (done: { activated: boolean }) => reboot && done.activated,
     } as const;
     // The work runs in the session; it is printed once the session is over, so that a

@@ -39,6 +39,7 @@ export const checkCommand: Command<AgentGlobal> = {
           gate: g.gate,
           pass: g.pass,
           skipped: g.skipped === true,
+          warning: g.warning === true,
           code: g.code ?? null,
           message: g.message,
         })),
@@ -58,10 +59,9 @@ export const checkCommand: Command<AgentGlobal> = {
       }
       ctx.out.line('Gates:');
       for (const g of r.gates) {
-        const mark = !g.pass ? 'REFUSED' : g.skipped ? 'skipped' : 'ok';
-        ctx.out.line(
-          `  ${mark.padEnd(8)} ${g.gate.padEnd(23)} ${g.message}${g.code && !g.pass ? ` [${g.code}]` : ''}`,
-        );
+        const mark = !g.pass ? 'REFUSED' : g.warning ? 'WARNING' : g.skipped ? 'skipped' : 'ok';
+        const code = g.code && (!g.pass || g.warning) ? ` [${g.code}]` : '';
+        ctx.out.line(`  ${mark.padEnd(8)} ${g.gate.padEnd(23)} ${g.message}${code}`);
       }
       for (const u of agent.unknownConfigKeys) {
         ctx.out.line(`Config: ${describeUnknownKey(u)}, ignored`);

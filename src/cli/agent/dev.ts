@@ -8,7 +8,7 @@ import { configFromFlags, mergeOptions } from '../../config/merge.js';
 import { parsePublicKey } from '../../crypto/keys.js';
 import { describeBootEnv, initDeviceRoot, rebootDevice } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
-import { shellCommand } from '../../shell-quote.js';
+import { shellCommand } from '../shell-quote.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
 

@@ -21,6 +21,7 @@ const CONFIG_KEY_FLAGS: Partial<Record<ConfigField, string>> = {
   maintenanceWindow: 'maintenance-window',
   timeZone: 'time-zone',
   bootloader: 'bootloader',
+  compatible: 'compatible',
 };
 
 /** Read by every command; the others only by the commands that name them in `globals`. */
@@ -37,6 +38,7 @@ export const SOURCE_GLOBALS = [
   'pubkey',
   'maintenance-window',
   'time-zone',
+  'compatible',
   'force',
 ];
 
@@ -49,12 +51,13 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   conf: {
     type: 'string',
     valueName: 'PATH',
-    description: 'Config file (default /etc/kubesolo/update.conf)',
+    description: 'Config file, a device path read under --root (default /etc/kubesolo/update.conf)',
   },
   state: {
     type: 'string',
     valueName: 'PATH',
-    description: 'State file (default /var/lib/kubesolo/update/state.json)',
+    description:
+      'State file, a device path under --root (default /var/lib/kubesolo/update/state.json)',
   },
   bootloader: {
     type: 'string',
@@ -86,7 +89,7 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   pubkey: {
     type: 'string',
     valueName: 'PATH',
-    description: 'Ed25519 public key file (64 hex chars)',
+    description: 'Trusted public keys (file or directory), a device path read under --root',
   },
   'maintenance-window': {
     type: 'string',
@@ -97,6 +100,12 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     type: 'string',
     valueName: 'ZONE',
     description: 'IANA time zone of the window (default: /etc/localtime)',
+  },
+  compatible: {
+    type: 'string',
+    valueName: 'BOARD',
+    description:
+      "This device's board name, overriding the OS image's (labs; update.conf compatible)",
   },
   force: { type: 'boolean', description: 'Skip the maintenance window and the node block label' },
   strict: {

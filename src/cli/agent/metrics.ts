@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { metricsSnapshot as snapshot } from '../../agent/metrics.js';
 import { withAgent } from '../../agent/session.js';
 import { UsageError } from '../../errors.js';
-import { SERVER_LIMITS } from '../../http-limits.js';
+import { SERVER_LIMITS } from '../../transport/http-limits.js';
 import { EXPOSITION_CONTENT_TYPE } from '../../metrics/exposition.js';
 import { stringOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';

@@ -24,7 +24,7 @@
  * until `ready()` resolves, so at most what arrives during that pause is held.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { SlotFiller } from '../../slot-filler.js';
+import { SlotFiller } from '../../fs/slot-filler.js';
 
 export const DEFAULT_BATCH_BYTES = 1024 * 1024;
 const BUFFERS = 2;

@@ -10,7 +10,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { OperationError, VerificationError, KubesoloError, errnoCode } from '../../errors.js';
 import { O_NOFOLLOW } from '../../fs/no-follow.js';
-import { silentLogger, type Logger } from '../../log.js';
+import type { Logger } from '../../log.js';
 import type { OffThreadEd25519Verifier } from '../../crypto/ed25519-offthread.js';
 import { createKeySetVerifier } from '../../crypto/key-set-verifier.js';
 import { TrailingReadBack, type ReadBack } from '../../fs/read-back.js';
@@ -84,7 +84,7 @@ export interface DownloadOptions {
   /** Called at most every 200 ms and once at the end; `received` includes resumed bytes. */
   onProgress?: (received: number, total: number | undefined) => void;
   signal?: AbortSignal;
-  log?: Logger;
+  log: Logger;
 }
 
 export interface DownloadResult {
@@ -131,7 +131,7 @@ export class Transfer {
 
   constructor(readonly options: DownloadOptions) {
     this.limits = { ...DEFAULT_DOWNLOAD_LIMITS, ...(options.limits ?? {}) };
-    this.log = options.log ?? silentLogger;
+    this.log = options.log;
     this.part = `${options.dest}.part`;
     this.sidecar = `${options.dest}.part.json`;
     this.verifiedRecord = `${options.dest}.verified.json`;

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { ConfigError, OperationError, VerificationError, toKubesoloError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import type { Logger } from '../../log.js';
 import { TransportCode, isRetryable, redactUrl } from '../errors.js';
 import {
   discardBody,
@@ -44,7 +44,7 @@ export interface OciClientOptions {
   dispatcher?: Dispatcher | undefined;
   /** `pull` for the agent, `pull,push` for the publisher (token scope, token.md). */
   actions?: readonly ('pull' | 'push')[];
-  log?: Logger | undefined;
+  log: Logger;
   /** Per-request headers/body idle timeout (default 30 s). */
   timeoutMs?: number | undefined;
   /**
@@ -127,7 +127,7 @@ export class OciClient {
     this.credentials = options.credentials;
     this.dispatcher = options.dispatcher ?? getGlobalDispatcher();
     this.actions = options.actions ?? ['pull'];
-    this.log = options.log ?? silentLogger;
+    this.log = options.log;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.userAgent = options.userAgent ?? 'kubesolo-update';

@@ -142,7 +142,7 @@ function checkAgainstManifest(
 /**
  * The release's architecture: the index entry, the annotation and latest.json must
  * agree on it (an artifact that contradicts itself is refused) and one must name it.
- * Whether it is this device's is the architecture gate's verdict (src/agent/gates.ts).
+ * Whether it is this device's is the architecture gate's verdict (src/gates/gates.ts).
  */
 export function agreedArchitecture(
   named: (string | undefined)[],

@@ -11,11 +11,11 @@
  * registry and this client verify byte for byte) must equal the sha256 values that
  * file signs. Then `stage` downloads a layer into the slot.
  */
-import { goArch } from '../../arch.js';
+import { goArch } from '../../metadata/arch.js';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { UsageError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
+import type { Logger } from '../../log.js';
 import { perImage, type ArtifactName } from '../../metadata/images.js';
 import {
   downloadArtifact,
@@ -52,7 +52,7 @@ export interface OciUpdateSourceOptions extends TrustOptions {
   caFile?: string | undefined;
   /** Use this dispatcher instead of building one (tests, connection reuse). */
   dispatcher?: Dispatcher | undefined;
-  log?: Logger | undefined;
+  log: Logger;
   clock?: Clock | undefined;
   /** Limits of the layer downloads, as for HTTP (timeouts, retries, size caps). */
   limits?: Partial<TransportLimits> | undefined;
@@ -103,7 +103,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     throw new UsageError('REGISTRY_TAG_REQUIRED', 'a registry update needs a tag (--tag or tag=)');
   }
   const architecture = options.architecture ?? goArch();
-  const log = options.log ?? silentLogger;
+  const log = options.log;
   const clock = options.clock ?? systemClock;
   // One dispatcher (ca_file, proxies, connect timeout) for the API and the layers.
   const { limits, dispatcher, close } = openSourceConnection(options);

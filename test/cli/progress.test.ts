@@ -1,15 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Writable } from 'node:stream';
-import { OperationError, VerificationError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import {
-  createProgressRenderer,
-  formatBytes,
-  formatDuration,
-} from '../../src/transport/progress.js';
-import { backoffDelay, withRetry } from '../../src/transport/retry.js';
-import { isRetryable, redactUrl } from '../../src/transport/errors.js';
+import { createProgressRenderer, formatBytes, formatDuration } from '../../src/cli/progress.js';
 
 function sink(tty: boolean): {
   stream: NodeJS.WritableStream & { isTTY?: boolean };
@@ -110,81 +103,5 @@ describe('progress renderer', () => {
     assert.equal(formatDuration(5), '0:05');
     assert.equal(formatDuration(3725), '1:02:05');
     assert.equal(formatDuration(Infinity), '--:--');
-  });
-});
-
-describe('retry policy', () => {
-  const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
-
-  it('backs off exponentially with equal jitter, capped', () => {
-    assert.equal(
-      backoffDelay(policy, 1, () => 0),
-      50,
-    );
-    assert.equal(
-      backoffDelay(policy, 1, () => 1),
-      100,
-    );
-    assert.equal(
-      backoffDelay(policy, 3, () => 0.5),
-      300,
-    );
-    assert.equal(
-      backoffDelay(policy, 10, () => 1),
-      1000,
-    );
-  });
-
-  it('retries only network conditions, 408, 429 and 5xx', () => {
-    const status = (s: number): OperationError =>
-      new OperationError('HTTP_STATUS', 'x', { details: { status: s } });
-    assert.deepEqual(
-      [408, 429, 500, 503, 404, 403, 416].map((s) => isRetryable(status(s))),
-      [true, true, true, true, false, false, false],
-    );
-    assert.equal(isRetryable(new OperationError('NETWORK_ERROR', 'x')), true);
-    assert.equal(
-      isRetryable(new OperationError('DOWNLOAD_TIMEOUT', 'x', { details: { phase: 'deadline' } })),
-      false,
-    );
-    assert.equal(isRetryable(new VerificationError('HASH_MISMATCH', 'x')), false);
-  });
-
-  it('stops at the attempt limit and returns the last error', async () => {
-    let calls = 0;
-    await assert.rejects(
-      withRetry(
-        () => {
-          calls++;
-          return Promise.reject(new OperationError('NETWORK_ERROR', 'down'));
-        },
-        { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
-        createLogger({ level: 'silent' }),
-      ),
-      (e: unknown) => e instanceof OperationError && e.code === 'NETWORK_ERROR',
-    );
-    assert.equal(calls, 3);
-  });
-
-  it('an abort during the backoff ends with DOWNLOAD_ABORTED', async () => {
-    const ac = new AbortController();
-    const p = withRetry(
-      () => {
-        setTimeout(() => ac.abort(), 5);
-        return Promise.reject(new OperationError('NETWORK_ERROR', 'down'));
-      },
-      { attempts: 3, baseDelayMs: 10_000, maxDelayMs: 10_000 },
-      createLogger({ level: 'silent' }),
-      ac.signal,
-    );
-    await assert.rejects(
-      p,
-      (e: unknown) => e instanceof OperationError && e.code === 'DOWNLOAD_ABORTED',
-    );
-  });
-
-  it('redacts credentials and query strings from URLs in errors', () => {
-    assert.equal(redactUrl('https://u:p@x.test/a?sig=secret'), 'https://x.test/a?…');
-    assert.equal(redactUrl('::'), '(invalid url)');
   });
 });

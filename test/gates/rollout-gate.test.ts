@@ -1,12 +1,12 @@
 /**
- * The `rollout` gate (src/agent/rollout-gate.ts) as the gate list evaluates it: refused
+ * The `rollout` gate (src/gates/rollout-gate.ts) as the gate list evaluates it: refused
  * with ROLLOUT_NOT_OPEN outside the device's wave, skipped by --force, never holding back
  * a device already on the release, and passing (with the reason) for a device `check`
  * cannot place yet.
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { rolloutGate } from '../../src/agent/rollout-gate.js';
+import { rolloutGate } from '../../src/gates/rollout-gate.js';
 import { parseRollout, rolloutBucket } from '../../src/fleet/rollout.js';
 
 const schedule = parseRollout({

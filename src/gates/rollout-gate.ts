@@ -5,7 +5,7 @@
  */
 import { compareVersions } from '../config/version.js';
 import { decideRollout, rolloutBucket, type RolloutSchedule } from '../fleet/rollout.js';
-import type { GateVerdict } from './gates.js';
+import type { GateVerdict } from './verdict.js';
 
 export interface RolloutFacts {
   schedule: RolloutSchedule | undefined;

@@ -1,5 +1,5 @@
 /**
- * The anti-rollback floor file (src/agent/floor.ts): it only rises, a power cut around
+ * The anti-rollback floor file (src/stores/floor.ts): it only rises, a power cut around
  * its write leaves the old floor or the new one, and a damaged file stops apply instead
  * of reading as "no floor".
  */
@@ -8,7 +8,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { effectiveFloor, floorGate, raiseFloor, readFloor } from '../../src/agent/floor.js';
+import { effectiveFloor, floorGate } from '../../src/gates/floor-gate.js';
+import { raiseFloor, readFloor } from '../../src/stores/floor.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
 
 const now = new Date('2026-12-03T14:00:00Z');

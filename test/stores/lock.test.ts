@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { acquireLock, processStartTime } from '../../src/agent/lock.js';
+import { acquireLock, processStartTime } from '../../src/stores/lock.js';
 
 const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const otherBootId = '00000000-0000-4000-8000-000000000000';

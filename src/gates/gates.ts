@@ -4,38 +4,26 @@
  * (`evaluateGates`). `check` reports every verdict; `apply` stops at the first refusal.
  * One shared set of gates serves both the HTTP and the OCI source.
  */
+import type { BoardIdentity } from '../config/board.js';
 import type { Slot } from '../bootenv/types.js';
 import { formatLocalTime, isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
 import { compareVersions } from '../config/version.js';
-import { GateError, type KubesoloError } from '../errors.js';
 import type { ReleaseMetadata } from '../metadata/model.js';
-import type { LifecyclePolicy } from './deps.js';
-import { floorGate } from './floor.js';
+import { floorGate } from './floor-gate.js';
+import type { GateName, GateVerdict } from './verdict.js';
 import { rolloutGate } from './rollout-gate.js';
 
-export type GateName =
-  | 'maintenance_window'
-  | 'rollout'
-  | 'channel'
-  | 'architecture'
-  | 'min_compatible_version'
-  | 'version'
-  | 'floor'
-  | 'free_space'
-  | 'node_block';
-
-export interface GateVerdict {
-  gate: GateName;
-  /** false: the update is refused by this gate. */
-  pass: boolean;
-  /** Stable reason code of a refusal (or of a notable pass such as UP_TO_DATE). */
-  code?: string;
-  message: string;
-  /** true when the gate did not apply (not configured, forced, no data). */
-  skipped?: boolean;
+/** The device's update policy the gates read (from update.conf). */
+export interface LifecyclePolicy {
+  channel: string | undefined;
+  maintenanceWindow: string | undefined;
+  /** IANA zone the window is read in; undefined: the process's local time. */
+  timeZone?: string | undefined;
+  /** Go name of this device's architecture. */
+  architecture: string;
+  /** The board this device is (src/config/board.ts). */
+  board: BoardIdentity;
 }
-
-export { goArch } from '../arch.js';
 
 /**
  * The window is read on the wall clock of `timeZone` (`time_zone` or the host's
@@ -93,6 +81,46 @@ export function architectureGate(host: string, offered: string | undefined): Gat
     code: 'ARCH_MISMATCH',
     message: `release is for ${offered}, device is ${host}`,
   };
+}
+
+/**
+ * The board gate (docs/operating.md "Boards"): a release that names boards installs only
+ * on those. A device that does not know its board accepts it, with a warning; a device
+ * whose identity file is damaged refuses, since it cannot tell. Not passed by --force:
+ * another board's image may not boot at all.
+ */
+export function compatibleGate(
+  board: BoardIdentity,
+  offered: readonly string[] | undefined,
+): GateVerdict {
+  const gate = 'compatible';
+  if (!offered) return { gate, pass: true, skipped: true, message: 'release names no boards' };
+  const list = offered.join(', ');
+  switch (board.kind) {
+    case 'known':
+      if (offered.includes(board.name)) return { gate, pass: true, message: `board ${board.name}` };
+      return {
+        gate,
+        pass: false,
+        code: 'BOARD_INCOMPATIBLE',
+        message: `release is for ${list}; this device is ${board.name} (${board.source})`,
+      };
+    case 'missing':
+      return {
+        gate,
+        pass: true,
+        warning: true,
+        code: 'BOARD_UNKNOWN',
+        message: `release is for ${list}; this device does not know its board (no ${board.source}), so it accepts any`,
+      };
+    case 'invalid':
+      return {
+        gate,
+        pass: false,
+        code: 'BOARD_IDENTITY_INVALID',
+        message: `release is for ${list}; this device cannot tell its board: ${board.source}: ${board.problem}`,
+      };
+  }
 }
 
 export function minCompatibleVersionGate(
@@ -225,7 +253,7 @@ export interface ReleaseFacts extends WindowFacts {
   runningVersion: string | undefined;
   /** The rollout device identifier; undefined: none yet (src/fleet/device-id.ts). */
   deviceId: string | undefined;
-  /** The anti-rollback floor the release is judged against (src/agent/floor.ts). */
+  /** The anti-rollback floor the release is judged against (src/stores/floor.ts). */
   floor: string | undefined;
 }
 
@@ -300,6 +328,11 @@ export const GATES: readonly GateEntry[] = [
   },
   {
     stage: 'release',
+    gate: 'compatible',
+    evaluate: (f) => compatibleGate(f.policy.board, f.metadata.compatible),
+  },
+  {
+    stage: 'release',
     gate: 'min_compatible_version',
     evaluate: (f) =>
       !f.runningVersion
@@ -368,12 +401,4 @@ export async function evaluateGates<S extends GateStage>(
     if (verdict !== undefined) verdicts.push(verdict);
   }
   return verdicts;
-}
-
-/** The error a refusal is thrown as: its code (exit 3), the gate in the details. */
-export function refusalError(verdict: GateVerdict): KubesoloError {
-  const code = verdict.code ?? 'GATE_REFUSED';
-  return new GateError(code, `${verdict.gate}: ${verdict.message}`, {
-    details: { gate: verdict.gate },
-  });
 }

@@ -1,6 +1,6 @@
 /**
  * The agent's fleet-safety files on the data partition, next to state.json: the
- * anti-rollback floor (src/agent/floor.ts) and the device identifier of rollout buckets
+ * anti-rollback floor (src/stores/floor.ts) and the device identifier of rollout buckets
  * (src/fleet/device-id.ts). Built once by src/agent/context.ts and passed down in
  * AgentDeps, like the state store.
  */

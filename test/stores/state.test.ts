@@ -4,9 +4,9 @@ import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { acquireLock } from '../../src/agent/lock.js';
-import { canStartAttempt, canTransition, PHASES } from '../../src/agent/phases.js';
-import { createStateStore, idleState, parseStateFile } from '../../src/agent/state.js';
+import { acquireLock } from '../../src/stores/lock.js';
+import { canStartAttempt, canTransition, PHASES } from '../../src/stores/phases.js';
+import { createStateStore, idleState, parseStateFile } from '../../src/stores/state.js';
 import { silentLogger } from '../../src/log.js';
 import { PHASE_NAMES } from '../helpers/contract.js';
 

@@ -5,7 +5,8 @@
  */
 import type { Logger } from '../log.js';
 import { drawStatusLine, endStatusLine } from '../status-line.js';
-import type { ProgressEvent } from './source.js';
+import type { ProgressSink } from '../agent/deps.js';
+import type { ProgressEvent } from '../transport/source.js';
 
 export interface ProgressRendererOptions {
   /** Where the TTY line goes (default process.stderr). */
@@ -21,11 +22,8 @@ export interface ProgressRendererOptions {
   now?: () => number;
 }
 
-export interface ProgressRenderer {
-  onProgress(event: ProgressEvent): void;
-  /** End the current line / log the final figure. */
-  done(): void;
-}
+/** The agent's progress sink; `done` ends the current line / logs the final figure. */
+export type ProgressRenderer = ProgressSink;
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

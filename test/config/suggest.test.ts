@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { didYouMean, editDistance, nearest } from '../../src/suggest.js';
+import { didYouMean, editDistance, nearest } from '../../src/config/suggest.js';
 
 describe('suggestions', () => {
   it('edit distance counts insertions, deletions, substitutions and adjacent swaps', () => {

@@ -51,7 +51,9 @@ const server = createServer({ keepAliveTimeout: 60_000 }, async (req, res) => {
     start = Number(m[1]);
     end = m[2] === '' ? st.size - 1 : Math.min(Number(m[2]), st.size - 1);
     if (start >= st.size || end < start) {
-      res.writeHead(416, { ...headers, 'content-range': `bytes */${st.size}`, 'content-length': 0 }).end();
+      res
+        .writeHead(416, { ...headers, 'content-range': `bytes */${st.size}`, 'content-length': 0 })
+        .end();
       return;
     }
     partial = true;
@@ -87,7 +89,9 @@ const control = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
   if (url.pathname === '/stats') {
     bytes = written();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes, requests, ranges }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ bytes, requests, ranges }));
   } else if (url.pathname === '/reset') {
     for (const s of sockets) s.destroy();
     closedBytes = 0;

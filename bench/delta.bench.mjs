@@ -75,9 +75,15 @@ const CONTROL = 8471;
 const MB = 1e6;
 
 const sh = (cmd, a, o = {}) => execFileSync(cmd, a, { encoding: 'utf8', ...o }).trim();
-const log = (...m) => console.error(`[${new Date().toISOString().slice(11, 19)}] load ${loadavg()[0].toFixed(2)}:`, ...m);
+const log = (...m) =>
+  console.error(
+    `[${new Date().toISOString().slice(11, 19)}] load ${loadavg()[0].toFixed(2)}:`,
+    ...m,
+  );
 const sha256File = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
-const loadStart = loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadStart = loadavg()
+  .map((l) => l.toFixed(2))
+  .join(' ');
 const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 if (process.getuid?.() !== 0) {
@@ -110,7 +116,13 @@ function kernels() {
     mkdirSync(tmp, { recursive: true });
     sh('dpkg-deb', ['-x', join(root, '.tmp/delta-cache/debs', file), tmp]);
     const boot = join(tmp, 'boot');
-    copyFileSync(join(boot, readdirSync(boot).find((n) => n.startsWith('vmlinuz'))), out);
+    copyFileSync(
+      join(
+        boot,
+        readdirSync(boot).find((n) => n.startsWith('vmlinuz')),
+      ),
+      out,
+    );
     rmSync(tmp, { recursive: true, force: true });
   }
 }
@@ -178,7 +190,13 @@ function casyncStores() {
     mkdirSync(dir, { recursive: true });
     log(`casync make ${avg}`);
     timed(`casync make ${avg}`, () =>
-      sh('casync', ['make', `--store=${join(dir, 'v3.castr')}`, `--chunk-size=${avg}`, join(dir, 'v3.caibx'), R('v3.cpio')]),
+      sh('casync', [
+        'make',
+        `--store=${join(dir, 'v3.castr')}`,
+        `--chunk-size=${avg}`,
+        join(dir, 'v3.caibx'),
+        R('v3.cpio'),
+      ]),
     );
   }
 }
@@ -215,9 +233,13 @@ async function throttle(on) {
 
 let server;
 async function serverUp() {
-  server = spawn(node, [join(here, 'delta-server.mjs'), W('served'), SERVER_IP, String(PORT), String(CONTROL)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  server = spawn(
+    node,
+    [join(here, 'delta-server.mjs'), W('served'), SERVER_IP, String(PORT), String(CONTROL)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await new Promise((res) => server.stdout.once('data', res));
 }
 async function control(path, method = 'GET') {
@@ -238,7 +260,14 @@ const inNs = (cmd, a) => ['ip', ['netns', 'exec', NS, cmd, ...a]];
 function device(name, siteName, running, version = `${running}.0.0`, imagesFrom = siteName) {
   const dev = W('devices', name);
   rmSync(dev, { recursive: true, force: true });
-  for (const d of ['etc/kubesolo', 'boot/grub', 'proc/sys/kernel/random', 'var/lib/kubesolo', 'slots/a', 'slots/b']) {
+  for (const d of [
+    'etc/kubesolo',
+    'boot/grub',
+    'proc/sys/kernel/random',
+    'var/lib/kubesolo',
+    'slots/a',
+    'slots/b',
+  ]) {
     mkdirSync(join(dev, d), { recursive: true });
   }
   writeFileSync(join(dev, 'proc/cmdline'), 'BOOT_IMAGE=/vmlinuz kubesolo.slot=A\n');
@@ -252,9 +281,20 @@ function device(name, siteName, running, version = `${running}.0.0`, imagesFrom 
     slot_a_dir: '/slots/a',
     slot_b_dir: '/slots/b',
   };
-  writeFileSync(join(dev, 'etc/kubesolo/update.conf'), Object.entries(conf).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  writeFileSync(
+    join(dev, 'etc/kubesolo/update.conf'),
+    Object.entries(conf)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   sh('grub-editenv', [join(dev, 'boot/grub/grubenv'), 'create']);
-  sh('grub-editenv', [join(dev, 'boot/grub/grubenv'), 'set', 'active_slot=A', 'boot_success=1', 'boot_counter=3']);
+  sh('grub-editenv', [
+    join(dev, 'boot/grub/grubenv'),
+    'set',
+    'active_slot=A',
+    'boot_success=1',
+    'boot_counter=3',
+  ]);
   const from = W('served', imagesFrom, `${running}.0.0`);
   copyFileSync(join(from, 'vmlinuz'), join(dev, 'slots/a/vmlinuz'));
   copyFileSync(join(from, 'kubesolo-os.gz'), join(dev, 'slots/a/kubesolo-os.gz'));
@@ -309,13 +349,27 @@ async function casyncRow(label, avg, seed) {
   spawnSync('sync');
   await control('/reset', 'POST');
   const base = `http://${SERVER_IP}:${PORT}/casync-${avg}`;
-  const [cmd, a] = inNs('casync', ['extract', `--store=${base}/v3.castr`, `--seed=${seed}`, `${base}/v3.caibx`, out]);
+  const [cmd, a] = inNs('casync', [
+    'extract',
+    `--store=${base}/v3.castr`,
+    `--seed=${seed}`,
+    `${base}/v3.caibx`,
+    out,
+  ]);
   const r = await run(cmd, a);
   const stats = await control('/stats');
   if (r.code !== 0) throw new Error(`${label}: casync exited ${r.code}: ${r.err.slice(-1000)}`);
-  if (sha256File(out) !== sha256File(R('v3.cpio'))) throw new Error(`${label}: casync result differs`);
+  if (sha256File(out) !== sha256File(R('v3.cpio')))
+    throw new Error(`${label}: casync result differs`);
   rmSync(out, { force: true });
-  return { label, seconds: r.ms / 1000, cpu: r.cpu / 1000, rssMiB: r.rssKiB / 1024, bytes: stats.bytes, requests: stats.requests };
+  return {
+    label,
+    seconds: r.ms / 1000,
+    cpu: r.cpu / 1000,
+    rssMiB: r.rssKiB / 1024,
+    bytes: stats.bytes,
+    requests: stats.requests,
+  };
 }
 
 // ---------------------------------------------------------------------------------
@@ -362,7 +416,13 @@ try {
     const rounds = mode === 'throttled' ? 1 : opts.rounds;
     for (let i = 0; i < rounds; i++) {
       const pair = [];
-      if (existsSync(opts.mainAgent)) pair.push(await applyRow('full apply, main\'s agent', devs.plain, { agent: opts.mainAgent, expect: v3.plain }));
+      if (existsSync(opts.mainAgent))
+        pair.push(
+          await applyRow("full apply, main's agent", devs.plain, {
+            agent: opts.mainAgent,
+            expect: v3.plain,
+          }),
+        );
       pair.push(await applyRow('full apply (no index)', devs.plain, { expect: v3.plain }));
       fullPair.push({ mode, pair });
       out.push(...pair);
@@ -424,24 +484,33 @@ lines.push('');
 lines.push('| repacked image | bytes | gzip -9 of the same files | larger by |');
 lines.push('| --- | ---: | ---: | ---: |');
 for (const [rel, r] of Object.entries(repackRows)) {
-  lines.push(`| ${rel} | ${r.bytes} | ${r.gzip9} | ${((r.bytes / r.gzip9 - 1) * 100).toFixed(2)} % |`);
+  lines.push(
+    `| ${rel} | ${r.bytes} | ${r.gzip9} | ${((r.bytes / r.gzip9 - 1) * 100).toFixed(2)} % |`,
+  );
 }
 lines.push('');
 for (const mode of ['unthrottled', 'throttled']) {
   if (rows[mode].length === 0) continue;
-  lines.push(`${mode === 'throttled' ? `Throttled (${opts.rateMbit} Mbit/s, ${opts.rttMs} ms RTT)` : 'Unthrottled (veth)'}:`);
+  lines.push(
+    `${mode === 'throttled' ? `Throttled (${opts.rateMbit} Mbit/s, ${opts.rttMs} ms RTT)` : 'Unthrottled (veth)'}:`,
+  );
   lines.push('');
-  lines.push('| row | MB sent by the server | requests | MB fetched (agent) | MB reused (agent) | wall s | CPU s | peak RSS MiB |');
+  lines.push(
+    '| row | MB sent by the server | requests | MB fetched (agent) | MB reused (agent) | wall s | CPU s | peak RSS MiB |',
+  );
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows[mode]) lines.push(row(r));
   lines.push('');
 }
-lines.push('Per-pair floors on the uncompressed cpio (bytes of the patch alone; bench/delta/prototype/reference.sh on the same releases):');
+lines.push(
+  'Per-pair floors on the uncompressed cpio (bytes of the patch alone; bench/delta/prototype/reference.sh on the same releases):',
+);
 lines.push('');
 lines.push('| pair | tool | MB |');
 lines.push('| --- | --- | ---: |');
 for (const [pair, tools] of Object.entries(floors)) {
-  for (const [tool, bytes] of Object.entries(tools)) if (!tool.startsWith('casync')) lines.push(`| ${pair} | ${tool} | ${mb(bytes)} |`);
+  for (const [tool, bytes] of Object.entries(tools))
+    if (!tool.startsWith('casync')) lines.push(`| ${pair} | ${tool} | ${mb(bytes)} |`);
 }
 lines.push('');
 // Targets (issue 26).
@@ -456,7 +525,11 @@ const floor = (pair, which) => {
   return which === 'issue' ? Math.min(xd, z3) : Math.min(xd, z3, z19);
 };
 const casyncBest = (pair) =>
-  Math.min(...rows.unthrottled.filter((r) => r.label.startsWith('casync') && r.label.endsWith(pair)).map((r) => r.bytes));
+  Math.min(
+    ...rows.unthrottled
+      .filter((r) => r.label.startsWith('casync') && r.label.endsWith(pair))
+      .map((r) => r.bytes),
+  );
 const d23 = find('unthrottled', 'delta v2→v3, repacked, warm index');
 const d13 = find('unthrottled', 'delta v1→v3, repacked, warm index');
 const re3 = find('unthrottled', 're-apply v3 (running v3), warm index');
@@ -469,34 +542,62 @@ if (d23) {
   );
 }
 if (d13) {
-  t.push(`v1 → v3 (repacked, warm): ${mb(d13.bytes)} MB < the best casync row (${mb(casyncBest('v1→v3'))} MB): ${verdict(d13.bytes < casyncBest('v1→v3'))}.`);
+  t.push(
+    `v1 → v3 (repacked, warm): ${mb(d13.bytes)} MB < the best casync row (${mb(casyncBest('v1→v3'))} MB): ${verdict(d13.bytes < casyncBest('v1→v3'))}.`,
+  );
 }
 if (re3) {
-  const index = statSync(W('served/repacked/v3.0.0/kubesolo-os.gz.index')).size + statSync(W('served/repacked/v3.0.0/vmlinuz.index')).size;
+  const index =
+    statSync(W('served/repacked/v3.0.0/kubesolo-os.gz.index')).size +
+    statSync(W('served/repacked/v3.0.0/vmlinuz.index')).size;
   const image = statSync(W('served/repacked/v3.0.0/kubesolo-os.gz')).size;
-  t.push(`Re-applying v3: ${re3.bytes} bytes sent; the indexes are ${index} bytes, so ${re3.bytes - index} bytes beyond them (metadata, signatures, headers) ≤ 0.1 % of the image (${Math.round(image / 1000)}): ${verdict(re3.bytes - index <= image / 1000)}.`);
+  t.push(
+    `Re-applying v3: ${re3.bytes} bytes sent; the indexes are ${index} bytes, so ${re3.bytes - index} bytes beyond them (metadata, signatures, headers) ≤ 0.1 % of the image (${Math.round(image / 1000)}): ${verdict(re3.bytes - index <= image / 1000)}.`,
+  );
 }
 for (const mode of ['throttled', 'unthrottled']) {
   const full = find(mode, 'full apply (no index)');
   const delta = find(mode, 'delta v2→v3, repacked, warm index');
   if (!full || !delta) continue;
   const limit = mode === 'throttled' ? 0.5 : 1.2;
-  t.push(`${mode}: delta v2 → v3 apply ÷ full apply = ${(delta.seconds / full.seconds).toFixed(2)} ≤ ${limit}: ${verdict(delta.seconds / full.seconds <= limit)} (soft).`);
+  t.push(
+    `${mode}: delta v2 → v3 apply ÷ full apply = ${(delta.seconds / full.seconds).toFixed(2)} ≤ ${limit}: ${verdict(delta.seconds / full.seconds <= limit)} (soft).`,
+  );
 }
-const deltaRss = Math.max(...[...rows.unthrottled, ...rows.throttled].filter((r) => r.label.startsWith('delta') || r.label.startsWith('re-apply')).map((r) => r.rssMiB));
-t.push(`Peak RSS of delta apply: ${deltaRss.toFixed(0)} MiB ≤ 256 MiB: ${verdict(deltaRss <= 256)} (soft).`);
-const ours = rows.unthrottled.filter((r) => r.label === 'full apply (no index)').map((r) => r.seconds);
-const mains = rows.unthrottled.filter((r) => r.label === "full apply, main's agent").map((r) => r.seconds);
+const deltaRss = Math.max(
+  ...[...rows.unthrottled, ...rows.throttled]
+    .filter((r) => r.label.startsWith('delta') || r.label.startsWith('re-apply'))
+    .map((r) => r.rssMiB),
+);
+t.push(
+  `Peak RSS of delta apply: ${deltaRss.toFixed(0)} MiB ≤ 256 MiB: ${verdict(deltaRss <= 256)} (soft).`,
+);
+const ours = rows.unthrottled
+  .filter((r) => r.label === 'full apply (no index)')
+  .map((r) => r.seconds);
+const mains = rows.unthrottled
+  .filter((r) => r.label === "full apply, main's agent")
+  .map((r) => r.seconds);
 if (ours.length > 0 && mains.length > 0) {
   const ratio = median(ours) / median(mains);
-  t.push(`Full-image path (unthrottled, ${ours.length} interleaved rounds, medians): this agent ${median(ours).toFixed(2)} s vs main's ${median(mains).toFixed(2)} s = ${ratio.toFixed(3)} ≤ 1.05: ${verdict(ratio <= 1.05)} (soft).`);
+  t.push(
+    `Full-image path (unthrottled, ${ours.length} interleaved rounds, medians): this agent ${median(ours).toFixed(2)} s vs main's ${median(mains).toFixed(2)} s = ${ratio.toFixed(3)} ≤ 1.05: ${verdict(ratio <= 1.05)} (soft).`,
+  );
 }
 lines.push('Targets:');
 lines.push('');
 for (const x of t) lines.push(`- ${x}`);
 lines.push('');
-lines.push('Timings of the setup (s): ' + Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', '));
-writeFileSync(W('rows.json'), JSON.stringify({ rows, floors, timings, fullPair, loadStart, loadEnd: loadavg() }, null, 2));
+lines.push(
+  'Timings of the setup (s): ' +
+    Object.entries(timings)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', '),
+);
+writeFileSync(
+  W('rows.json'),
+  JSON.stringify({ rows, floors, timings, fullPair, loadStart, loadEnd: loadavg() }, null, 2),
+);
 const report = lines.join('\n');
 console.log(report);
 if (opts.record) recordSection(RESULTS, SECTION, report);

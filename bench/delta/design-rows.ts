@@ -25,7 +25,10 @@ const avgLog2 = avgArg >= 0 ? Number(args[avgArg + 1]) : 18;
 /** Status line and headers of one 206 from S3 behind CloudFront (FINDINGS.md). */
 const RESPONSE_OVERHEAD = 500;
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const say = (what: string, t0: number) =>
   process.stderr.write(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s (load ${load()})\n`);
 
@@ -70,7 +73,11 @@ out.index = {
   bytes: built.bytes.length,
   pieces: built.index.pieces.length,
   params: built.index.params,
-  packs: built.packs.map((p) => ({ base: p.version, bytes: p.bytes.length, unpatched: p.unpatched })),
+  packs: built.packs.map((p) => ({
+    base: p.version,
+    bytes: p.bytes.length,
+    unpatched: p.unpatched,
+  })),
   entries: built.index.bases.map((b) => b.entries.length),
 };
 

@@ -91,6 +91,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         `(${(100 * r.changedShare).toFixed(2)} %); entries +${r.added} -${r.removed} ~${r.changedByPath}`,
     );
     for (const [k, v] of Object.entries(r.byArea))
-      console.log(`  ${k}: ${v.changed} of ${v.bytes} (${((100 * v.changed) / (v.bytes || 1)).toFixed(2)} %)`);
+      console.log(
+        `  ${k}: ${v.changed} of ${v.bytes} (${((100 * v.changed) / (v.bytes || 1)).toFixed(2)} %)`,
+      );
   }
 }

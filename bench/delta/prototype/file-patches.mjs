@@ -55,7 +55,16 @@ for (const [name, f] of newFiles) {
     largestOld = Math.max(largestOld, ob.length);
     writeFileSync(join(tmp, 'old'), ob);
     writeFileSync(join(tmp, 'new'), buf);
-    const r = spawnSync('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${join(tmp, 'old')}`, join(tmp, 'new'), '-o', join(tmp, 'p')]);
+    const r = spawnSync('zstd', [
+      '-q',
+      '-f',
+      '-19',
+      '--long=27',
+      `--patch-from=${join(tmp, 'old')}`,
+      join(tmp, 'new'),
+      '-o',
+      join(tmp, 'p'),
+    ]);
     if (r.status !== 0) throw new Error(`zstd failed on ${name}: ${r.stderr}`);
     n = statSync(join(tmp, 'p')).size;
     patched++;
@@ -69,5 +78,19 @@ for (const [name, f] of newFiles) {
 }
 rmSync(tmp, { recursive: true, force: true });
 console.log(
-  JSON.stringify({ old: oldPath, new: newPath, patched, patchBytes, added, addedBytes, total: patchBytes + addedBytes, largestOld, byArea }, null, 2),
+  JSON.stringify(
+    {
+      old: oldPath,
+      new: newPath,
+      patched,
+      patchBytes,
+      added,
+      addedBytes,
+      total: patchBytes + addedBytes,
+      largestOld,
+      byArea,
+    },
+    null,
+    2,
+  ),
 );

@@ -46,14 +46,21 @@ const compress = {
   flush: (piece) => deflateRawSync(piece, { level: 9, memLevel: 9, finishFlush: Z.Z_FULL_FLUSH }),
   members: (piece) => gzipSync(piece, { level: 9, memLevel: 9 }),
   zstd: (piece) =>
-    zstdCompressSync(piece, { params: { [Z.ZSTD_c_compressionLevel]: 19, [Z.ZSTD_c_checksumFlag]: 0 } }),
+    zstdCompressSync(piece, {
+      params: { [Z.ZSTD_c_compressionLevel]: 19, [Z.ZSTD_c_checksumFlag]: 0 },
+    }),
 }[form];
 const index = [];
 let at = 0;
 for (const c of cutList) {
   const piece = main.subarray(at, c);
   const z = compress(piece);
-  index.push({ offset: pos, len: z.length, raw: c - at, sha256: createHash('sha256').update(z).digest('hex') });
+  index.push({
+    offset: pos,
+    len: z.length,
+    raw: c - at,
+    sha256: createHash('sha256').update(z).digest('hex'),
+  });
   write(z);
   at = c;
 }

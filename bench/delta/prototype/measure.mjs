@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { cuts, params } from './cdc.mjs';
 import { cdcCuts, hybridCuts, needSizes, piecesFromCuts, repack, segmentCuts } from './pieces.mjs';
 
-const DIR = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '.tmp/delta-cache/releases';
+const DIR =
+  process.argv[2] && !process.argv[2].startsWith('--')
+    ? process.argv[2]
+    : '.tmp/delta-cache/releases';
 const onlyArg = process.argv.indexOf('--only');
 const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1].split('|') : null;
 
@@ -84,8 +87,14 @@ DESIGNS['node:zlib -9, main archive whole (no pieces)'] = compressedDesign((b) =
 for (const avg of [16384, 32768, 65536]) {
   const k = avg / 1024;
   if (avg === 16384)
-    DESIGNS[`(a) CDC ${k} KiB, as built`] = compressedDesign((b) => cdcCuts(b, avg), { repacked: false, avg });
-  DESIGNS[`(a) CDC ${k} KiB, repacked`] = compressedDesign((b) => cdcCuts(b, avg), { repacked: true, avg });
+    DESIGNS[`(a) CDC ${k} KiB, as built`] = compressedDesign((b) => cdcCuts(b, avg), {
+      repacked: false,
+      avg,
+    });
+  DESIGNS[`(a) CDC ${k} KiB, repacked`] = compressedDesign((b) => cdcCuts(b, avg), {
+    repacked: true,
+    avg,
+  });
 }
 DESIGNS['(b) segmented, entry-aligned members'] = compressedDesign(
   (b) => segmentCuts(b, { big: 65536, minGroup: 16384, maxGroup: 262144, every: 8 }),
@@ -99,13 +108,19 @@ for (const avg of [16384, 32768, 65536]) {
 }
 // zstd -19 pieces (slow to compute: run with --only zstd). The kernel reads zstd initramfs
 // archives too; zstd -19 of the whole archive is the reference for these rows.
-DESIGNS['(d) hybrid 32 KiB, repacked, zstd -19 pieces'] = compressedDesign((b) => hybridCuts(b, 32768), {
-  repacked: true,
-  avg: 32768,
-  codec: 'zstd',
-});
+DESIGNS['(d) hybrid 32 KiB, repacked, zstd -19 pieces'] = compressedDesign(
+  (b) => hybridCuts(b, 32768),
+  {
+    repacked: true,
+    avg: 32768,
+    codec: 'zstd',
+  },
+);
 for (const avg of [16384, 65536]) {
-  DESIGNS[`(c) CDC ${avg / 1024} KiB over gzip --rsyncable as is`] = asIsDesign('rsyncable.gz', avg);
+  DESIGNS[`(c) CDC ${avg / 1024} KiB over gzip --rsyncable as is`] = asIsDesign(
+    'rsyncable.gz',
+    avg,
+  );
 }
 DESIGNS['CDC 64 KiB over plain gzip -9 as is'] = asIsDesign('gz', 65536);
 
@@ -137,9 +152,17 @@ function fetchCost(oldPieces, newPieces, gap = RESPONSE_OVERHEAD) {
   };
 }
 
-const earlySize = Object.fromEntries(RELEASES.map((r) => [r, statSync(join(DIR, `${r}.early.cpio`)).size]));
+const earlySize = Object.fromEntries(
+  RELEASES.map((r) => [r, statSync(join(DIR, `${r}.early.cpio`)).size]),
+);
 const gzipSize = Object.fromEntries(RELEASES.map((r) => [r, statSync(join(DIR, `${r}.gz`)).size]));
-const out = { dir: DIR, responseOverhead: RESPONSE_OVERHEAD, indexEntry: INDEX_ENTRY, gzipSize, designs: {} };
+const out = {
+  dir: DIR,
+  responseOverhead: RESPONSE_OVERHEAD,
+  indexEntry: INDEX_ENTRY,
+  gzipSize,
+  designs: {},
+};
 for (const [name, design] of Object.entries(DESIGNS)) {
   if (ONLY ? !ONLY.some((o) => name.includes(o)) : name.includes('zstd')) continue;
   const t0 = Date.now();
@@ -166,6 +189,8 @@ for (const [name, design] of Object.entries(DESIGNS)) {
     pairs[`${a}->${b} (gaps to 64 KiB merged)`] = fetchCost(pieces[a], pieces[b], 65536);
   }
   out.designs[name] = { image, pairs, seconds: (Date.now() - t0) / 1000 };
-  process.stderr.write(`${name}: ${JSON.stringify(pairs['v2->v3'])} ${(Date.now() - t0) / 1000}s\n`);
+  process.stderr.write(
+    `${name}: ${JSON.stringify(pairs['v2->v3'])} ${(Date.now() - t0) / 1000}s\n`,
+  );
 }
 console.log(JSON.stringify(out, null, 2));

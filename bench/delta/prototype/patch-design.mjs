@@ -44,7 +44,9 @@ const oldByPath = new Map(oldR.entries.map((e) => [norm(e.name), e]));
 
 const p64 = params(65536);
 const oldKeys = new Set([
-  ...piecesFromCuts(oldR.early, cuts(oldR.early, 0, oldR.early.length, p64), false).map((x) => x.key),
+  ...piecesFromCuts(oldR.early, cuts(oldR.early, 0, oldR.early.length, p64), false).map(
+    (x) => x.key,
+  ),
   ...piecesFromCuts(oldR.main, hybridCuts(oldR.main, avg), true).map((x) => x.key),
 ]);
 const earlyPieces = piecesFromCuts(newR.early, cuts(newR.early, 0, newR.early.length, p64), false);
@@ -83,7 +85,8 @@ function reference(at, end) {
 }
 
 const fetchList = [];
-for (const piece of earlyPieces) fetchList.push({ len: piece.len, missing: !oldKeys.has(piece.key) });
+for (const piece of earlyPieces)
+  fetchList.push({ len: piece.len, missing: !oldKeys.has(piece.key) });
 fetchList.push({ len: 10, missing: false }); // gzip header, the same in every release
 let at = 0;
 let patchBytes = 0;

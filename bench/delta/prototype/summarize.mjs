@@ -16,7 +16,9 @@ const ref = readFileSync(refPath, 'utf8')
   .slice(1)
   .map((l) => l.split('\t'));
 const best = {};
-console.log('| reference | pair | bytes | MB | of gzip -9 v3 | encode s (RSS MiB) | decode s (RSS MiB) |');
+console.log(
+  '| reference | pair | bytes | MB | of gzip -9 v3 | encode s (RSS MiB) | decode s (RSS MiB) |',
+);
 console.log('|---|---|---:|---:|---:|---|---|');
 for (const [tool, pair, bytes, es, erss, , ds, drss] of ref) {
   if (bytes === '-') {
@@ -69,7 +71,9 @@ for (const [name, r] of Object.entries(d.designs)) {
 }
 if (patchesPath) {
   console.log();
-  console.log('| (e) hybrid + per-piece patches | pair | total MB | index MB | pieces MB | patches MB (pieces patched / missing) | requests | largest reference MiB | verdict |');
+  console.log(
+    '| (e) hybrid + per-piece patches | pair | total MB | index MB | pieces MB | patches MB (pieces patched / missing) | requests | largest reference MiB | verdict |',
+  );
   console.log('|---|---|---:|---:|---:|---|---:|---:|---|');
   for (const line of readFileSync(patchesPath, 'utf8').trim().split('\n')) {
     const r = JSON.parse(line);

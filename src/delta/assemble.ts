@@ -28,7 +28,7 @@ import type { DeltaPlan, FetchRange } from './plan.js';
 import { fetchRange, type RangeContext } from './ranges.js';
 
 /** Ranges in flight at once: a few requests, as the issue asks, and no more. */
-export const RANGE_CONCURRENCY = 4;
+const RANGE_CONCURRENCY = 4;
 /** Bytes of fetched ranges held at once, waiting for the writer. */
 const MAX_BUFFERED = 32 * 1024 * 1024;
 /** Patched pieces rebuilt ahead of the writer. */

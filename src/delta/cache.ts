@@ -36,7 +36,7 @@ export interface FileIdentity {
   mtimeMs: number;
 }
 
-export const cutTag = (p: CutParams): string => `${p.mode}-${p.avgLog2}-${p.level}`;
+const cutTag = (p: CutParams): string => `${p.mode}-${p.avgLog2}-${p.level}`;
 
 export class IndexCache {
   constructor(readonly dir: string) {}

@@ -38,7 +38,7 @@ export function pieceAtContent(
 }
 
 /** One piece's content from its bytes. */
-export function pieceContent(params: CutParams, piece: Piece, bytes: Buffer): Buffer {
+function pieceContent(params: CutParams, piece: Piece, bytes: Buffer): Buffer {
   if (piece.kind === 'raw') return bytes;
   if (piece.kind === 'unit' && params.mode !== 'cdc') {
     return unitContent(bytes, piece.contentLength);

@@ -34,7 +34,7 @@ export const DEFAULT_AVG_LOG2 = 18;
 const BLOCK = 4 * 1024 * 1024;
 const GZIP_HEADER_BYTES = 10;
 /** A unit longer than this (compressed) is cut anyway: no piece outgrows a device's buffer. */
-export const MAX_UNIT_BYTES = 4 * 1024 * 1024;
+const MAX_UNIT_BYTES = 4 * 1024 * 1024;
 
 async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
@@ -65,7 +65,7 @@ async function zerosAt(fh: FileHandle, at: number, size: number): Promise<number
  * padding after the last one (0 when the file does not start with one). Reads headers
  * only. A malformed or cut-off archive ends the prefix at the last complete archive.
  */
-export async function rawCpioPrefix(fh: FileHandle, size: number): Promise<number> {
+async function rawCpioPrefix(fh: FileHandle, size: number): Promise<number> {
   let at = 0;
   let end = 0;
   for (;;) {

@@ -26,7 +26,7 @@
  */
 import { VerificationError } from '../errors.js';
 
-export const INDEX_MAGIC = 'KSDIDX01';
+const INDEX_MAGIC = 'KSDIDX01';
 const HEADER_BYTES = 64;
 const PIECE_BYTES = 48;
 
@@ -45,7 +45,7 @@ const MAX_SPANS = 64;
  * independently deflated content (rebuilt by deflating it again at the index's level),
  * `opaque` can only be copied or fetched.
  */
-export const PIECE_KINDS = ['raw', 'unit', 'opaque'] as const;
+const PIECE_KINDS = ['raw', 'unit', 'opaque'] as const;
 export type PieceKind = (typeof PIECE_KINDS)[number];
 
 export interface Piece {

@@ -7,10 +7,10 @@
  */
 import { constants as Z, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { UsageError } from '../errors.js';
-import { S_IFMT, TRAILER, walkNewc, type NewcEntry } from './newc.js';
+import { TRAILER, walkNewc, type NewcEntry } from './newc.js';
 
 /** Decompressed content larger than this is refused (a bomb, or not an initramfs). */
-export const MAX_INITRAMFS_BYTES = 4 * 1024 * 1024 * 1024 - 1;
+const MAX_INITRAMFS_BYTES = 4 * 1024 * 1024 * 1024 - 1;
 
 export interface InitramfsEntry extends NewcEntry {
   /** The entry's data (file content, symlink target), a view into the decompressed bytes. */
@@ -123,5 +123,3 @@ function nextNonZero(buf: Buffer, from: number, limit: number): number {
 function withData(buf: Buffer, e: NewcEntry): InitramfsEntry {
   return { ...e, data: buf.subarray(e.dataOffset, e.dataOffset + e.header.fileSize) };
 }
-
-export const fileType = (mode: number): number => mode & S_IFMT;

@@ -47,7 +47,7 @@ const FIELDS: (keyof NewcHeader)[] = [
 ];
 
 /** Whether `buf` holds a newc magic at `at` ("070701", or "070702" with checksums). */
-export function isNewcMagic(buf: Uint8Array, at: number): boolean {
+function isNewcMagic(buf: Uint8Array, at: number): boolean {
   if (at + 6 > buf.length) return false;
   const s = Buffer.from(buf.buffer, buf.byteOffset + at, 6).toString('latin1');
   return s === '070701' || s === '070702';

@@ -14,7 +14,6 @@
  * kept, and kept only when it is smaller than the piece.
  */
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { constants as Z, zstdCompress } from 'node:zlib';
 import { contentStarts, contentStream } from './content.js';
@@ -30,7 +29,7 @@ import { rebuildPiece } from './patch-apply.js';
 
 const zstdCompressAsync = promisify(zstdCompress);
 
-export const DEFAULT_PATCH_LEVEL = 19;
+const DEFAULT_PATCH_LEVEL = 19;
 /** An entry up to this size is referenced whole; a larger one by the bytes around the piece. */
 const WHOLE_ENTRY_BYTES = 1024 * 1024;
 const WINDOW_BYTES = 256 * 1024;
@@ -40,7 +39,7 @@ const IN_FLIGHT = 4;
 const ENTRY_OVERHEAD = 24;
 
 /** A path as it is compared across releases: a kernel's module tree without its release. */
-export function comparablePath(name: string): string {
+function comparablePath(name: string): string {
   return name.replace(/^(\.\/)?((usr\/)?lib\/modules\/)[^/]+\//, '$2*/');
 }
 
@@ -196,9 +195,4 @@ function referenceFor(
     total += length;
   }
   return spans;
-}
-
-/** Write a pack next to the index. */
-export async function writePack(path: string, pack: Buffer): Promise<void> {
-  await writeFile(path, pack);
 }

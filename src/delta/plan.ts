@@ -38,9 +38,9 @@ export interface DeltaPlan {
 }
 
 /** Missing pieces closer than this are fetched in one range, the bytes between them too. */
-export const MERGE_GAP_BYTES = 4096;
+const MERGE_GAP_BYTES = 4096;
 /** No range carries more than this (a device holds one range in memory at most once). */
-export const MAX_RANGE_BYTES = 8 * 1024 * 1024;
+const MAX_RANGE_BYTES = 8 * 1024 * 1024;
 
 export function planDelta(index: DeltaIndex, seeds: readonly SeedImage[]): DeltaPlan {
   // What the device holds: every piece of every seed, by digest (the first seed wins).
@@ -100,9 +100,4 @@ export function planDelta(index: DeltaIndex, seeds: readonly SeedImage[]): Delta
   const usedBase = pieces.patched > 0 ? base : undefined;
   bytes.pack = usedBase?.pack.size ?? 0;
   return { sources, ranges, base: usedBase, bytes, pieces };
-}
-
-/** The bytes a delta moves: index, pack and ranges (headers not included). */
-export function deltaBytes(plan: DeltaPlan, indexSize: number): number {
-  return indexSize + plan.bytes.pack + plan.bytes.fetched;
 }

@@ -23,7 +23,7 @@ export interface BuiltIndex {
 }
 
 /** The pack of `image` patched from the base image whose SHA-256 starts with `prefix`. */
-export function packFileName(image: string, baseSha256: string): string {
+function packFileName(image: string, baseSha256: string): string {
   return `${image}.from-${baseSha256.slice(0, 16)}.patch`;
 }
 

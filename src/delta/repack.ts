@@ -32,7 +32,7 @@ import { unitCuts } from './units.js';
  * zlib level 6 with 256 KiB units: within 3 % of gzip -9, and fast enough to rebuild on
  * a device (level 9 is up to ten times slower on binaries; bench/delta/FINDINGS.md).
  */
-export const DEFAULT_REPACK_LEVEL = 6;
+const DEFAULT_REPACK_LEVEL = 6;
 /** Units compressed at once (zlib runs on libuv's thread pool: the machine's cores). */
 const IN_FLIGHT = 4;
 
@@ -74,7 +74,7 @@ function linkKey(e: InitramfsEntry): string | undefined {
 }
 
 /** The main archive's entries in the repacked order, with their new headers. */
-export function normalizedEntries(entries: InitramfsEntry[], mtime: number) {
+function normalizedEntries(entries: InitramfsEntry[], mtime: number) {
   const seen = new Set<string>();
   for (const e of entries) {
     if (seen.has(e.name)) {
@@ -139,7 +139,7 @@ function entryBytes(name: string, header: NewcHeader, data: Buffer): Buffer[] {
 }
 
 /** The repacked main archive, uncompressed, and where each entry starts in it. */
-export function mainArchive(entries: InitramfsEntry[], mtime: number) {
+function mainArchive(entries: InitramfsEntry[], mtime: number) {
   const parts: Buffer[] = [];
   const starts: { name: string; offset: number; end: number }[] = [];
   let at = 0;

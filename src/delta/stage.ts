@@ -124,7 +124,7 @@ interface DeltaSidecar {
 const sha256Of = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** The pinned index: from the cache by its hash, else fetched (bounded, checked, resumable). */
-export async function fetchIndex(
+async function fetchIndex(
   input: Pick<
     DeltaStageInput,
     'index' | 'stagingDir' | 'dispatcher' | 'limits' | 'log' | 'signal' | 'headers'

@@ -23,7 +23,7 @@ export interface DeltaPublishOptions {
 }
 
 /** The newest `count` versions in `outDir` older than `version` that hold `file`. */
-export async function earlierReleases(
+async function earlierReleases(
   outDir: string,
   version: string,
   file: string,

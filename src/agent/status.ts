@@ -46,7 +46,7 @@ export interface StatusReport {
   problems: StatusProblem[];
 }
 
-export function statusProblem(source: string, err: unknown): StatusProblem {
+function statusProblem(source: string, err: unknown): StatusProblem {
   const e = toKubesoloError(err);
   return { source, code: e.code, message: e.message };
 }
@@ -61,7 +61,7 @@ export interface StatusInputs {
   problems: StatusProblem[];
 }
 
-export async function buildStatus(input: StatusInputs, slots: SlotStore): Promise<StatusReport> {
+async function buildStatus(input: StatusInputs, slots: SlotStore): Promise<StatusReport> {
   const problems = [...input.problems];
   const versions = await Promise.all(
     SLOTS.map((s) =>
@@ -94,7 +94,7 @@ export async function buildStatus(input: StatusInputs, slots: SlotStore): Promis
 }
 
 /** The name of a bootloader's store in `problems` (`source`). */
-export function bootEnvSource(bootEnv: BootEnv): string {
+function bootEnvSource(bootEnv: BootEnv): string {
   return { grub: 'grubenv', uboot: 'uboot-env', 'rpi-tryboot': 'autoboot.txt' }[bootEnv.bootloader];
 }
 

@@ -39,7 +39,7 @@ export interface MetricsProblem {
 }
 
 /** What `metrics` reads, each on its own: a failure of one leaves the others exported. */
-export const METRICS_SOURCES = [
+const METRICS_SOURCES = [
   'state',
   'bootenv',
   'cmdline',
@@ -132,7 +132,7 @@ export const RENAMED_SERIES = {
 } as const;
 
 /** A reason as a label value: a reason code, or OTHER for anything else. */
-export function reasonLabel(reason: string): string {
+function reasonLabel(reason: string): string {
   return isReasonCode(reason) ? reason : OTHER_REASON;
 }
 
@@ -151,7 +151,7 @@ function byReasonLabel(
 
 const seconds = (d: Date) => d.getTime() / 1000;
 
-export function escapeHelp(text: string): string {
+function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 

@@ -175,7 +175,7 @@ export function parseMountInfo(text: string): MountEntry[] {
   return out;
 }
 
-export async function readMountInfo(): Promise<MountEntry[]> {
+async function readMountInfo(): Promise<MountEntry[]> {
   return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
 }
 

@@ -11,7 +11,8 @@ export const applyCommand: Command<AgentGlobal> = {
   summary: 'Download, verify and write an update to the passive slot',
   description: [
     'Order: maintenance window → mark the running slot good → fetch and verify metadata →',
-    'gates (channel, architecture, minimum version, downgrade) → pre-flight (free space,',
+    'gates (rollout, channel, architecture, board, minimum version, downgrade, the',
+    'anti-rollback floor) → pre-flight (free space,',
     'node label updates.kubesolo.io/block=true) → download and verify → write the passive',
     'slot → read back → phase staged. --force skips the window and the node label.',
     'On a device with an intact staged update it stops (ALREADY_STAGED, exit 0; with',

@@ -352,6 +352,8 @@ export async function createAgentContext(
       return text.trim() || undefined;
     },
     lock: (mode) => takeRunLock(paths.lock, mode, log),
+    // Next to state.json, on the data partition: it outlives both slots.
+    deltaCacheDir: `${dirname(paths.state)}/delta`,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress
       ? {

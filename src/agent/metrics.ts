@@ -69,6 +69,8 @@ export function metricsInput(
     activatedAt: dateOf(state.activatedAt) ?? (onTrial ? phaseSince : undefined),
     lastApplyBytes: state.lastApplyBytes,
     lastApplySeconds: state.lastApplySeconds,
+    lastApplyReusedBytes: state.lastApplyReusedBytes,
+    deltaFallbackCounts: state.deltaFallbackCounts,
   };
 }
 

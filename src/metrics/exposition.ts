@@ -83,6 +83,10 @@ export interface MetricsInput {
   lastApplyBytes?: number | undefined;
   /** Seconds that apply took. */
   lastApplySeconds?: number | undefined;
+  /** Bytes of that apply's images taken from the device's own images or rebuilt by patches. */
+  lastApplyReusedBytes?: number | undefined;
+  /** Lifetime delta updates given up for one full download, by reason code. */
+  deltaFallbackCounts?: Readonly<Record<string, number>>;
   /** The device's rollout bucket (0..99) for the version on offer. */
   rolloutBucket?: number | undefined;
   /** The anti-rollback floor (src/stores/floor.ts). */
@@ -118,6 +122,8 @@ export const METRIC_NAMES = {
   activated: 'kubesolo_update_activated_timestamp_seconds',
   lastApplyBytes: 'kubesolo_update_last_apply_bytes',
   lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
+  lastApplyReusedBytes: 'kubesolo_update_last_apply_reused_bytes',
+  deltaFallbacks: 'kubesolo_update_delta_fallbacks_total',
   rolloutBucket: 'kubesolo_update_rollout_bucket',
   floorVersionNumber: 'kubesolo_update_floor_version_number',
   problem: 'kubesolo_update_metrics_problem',
@@ -331,6 +337,8 @@ function releaseFamilies(w: Writer, input: MetricsInput): void {
     w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
   }
 
+  deltaFamilies(w, input);
+
   // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.
   w.family(
     METRIC_NAMES.rolloutBucket,
@@ -365,6 +373,26 @@ function problemsOf(problems: readonly MetricsProblem[]): MetricsProblem[] {
     const first = problems.find((p) => p.source === source);
     return first ? [{ source, code: reasonLabel(first.code) }] : [];
   });
+}
+
+/** Delta updates (docs/delta.md): what the device did not fetch, and when it gave up. */
+function deltaFamilies(w: Writer, input: MetricsInput): void {
+  w.family(
+    METRIC_NAMES.lastApplyReusedBytes,
+    'gauge',
+    'Bytes of the last staged update taken from the images the device holds or rebuilt by patches, not fetched.',
+  );
+  if (input.lastApplyReusedBytes !== undefined) {
+    w.sample(METRIC_NAMES.lastApplyReusedBytes, input.lastApplyReusedBytes);
+  }
+  w.family(
+    METRIC_NAMES.deltaFallbacks,
+    'counter',
+    'Delta updates given up for one full download, by reason code.',
+  );
+  for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
+    w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
+  }
 }
 
 /** A gauge of a version as a number (`what` names it in the help); no sample when unknown. */

@@ -98,6 +98,8 @@ const full: MetricsInput = {
   activatedAt: new Date('2026-11-25T22:00:00Z'),
   lastApplyBytes: 123456789,
   lastApplySeconds: 42.5,
+  lastApplyReusedBytes: 987654321,
+  deltaFallbackCounts: { DELTA_RANGE_UNSUPPORTED: 2, 'not a code': 1 },
   rolloutBucket: 37,
   floorVersion: 'v0.3.0',
 };
@@ -112,7 +114,7 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     for (const res of parseAll(broken)) assert.equal(res.ok, false);
   });
 
-  it('parses into the nineteen families with the documented types, help and samples', () => {
+  it('parses into the documented families, with their types, help and samples', () => {
     const families = parseOne(
       renderMetrics({ ...full, problems: [{ source: 'bootenv', code: 'GRUBENV_CORRUPT' }] }),
     );
@@ -136,6 +138,8 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         ['kubesolo_update_activated_timestamp_seconds', 'gauge'],
         ['kubesolo_update_last_apply_bytes', 'gauge'],
         ['kubesolo_update_last_apply_duration_seconds', 'gauge'],
+        ['kubesolo_update_last_apply_reused_bytes', 'gauge'],
+        ['kubesolo_update_delta_fallbacks', 'counter'],
         ['kubesolo_update_rollout_bucket', 'gauge'],
         ['kubesolo_update_floor_version_number', 'gauge'],
         ['kubesolo_update_metrics_problem', 'gauge'],
@@ -199,9 +203,15 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     ]);
     assert.deepEqual(flat(8), [['kubesolo_update_last_apply_bytes', {}, '123456789.0']]);
     assert.deepEqual(flat(9), [['kubesolo_update_last_apply_duration_seconds', {}, '42.5']]);
-    assert.deepEqual(flat(10), [['kubesolo_update_rollout_bucket', {}, '37.0']]);
-    assert.deepEqual(flat(11), [['kubesolo_update_floor_version_number', {}, '300000.0']]);
-    assert.deepEqual(flat(12), [
+    assert.deepEqual(flat(10), [['kubesolo_update_last_apply_reused_bytes', {}, '987654321.0']]);
+    // Delta fallbacks by reason code; free text collapses into OTHER (bounded labels).
+    assert.deepEqual(flat(11), [
+      ['kubesolo_update_delta_fallbacks_total', { reason: 'DELTA_RANGE_UNSUPPORTED' }, '2.0'],
+      ['kubesolo_update_delta_fallbacks_total', { reason: 'OTHER' }, '1.0'],
+    ]);
+    assert.deepEqual(flat(12), [['kubesolo_update_rollout_bucket', {}, '37.0']]);
+    assert.deepEqual(flat(13), [['kubesolo_update_floor_version_number', {}, '300000.0']]);
+    assert.deepEqual(flat(14), [
       ['kubesolo_update_metrics_problem', { source: 'bootenv', code: 'GRUBENV_CORRUPT' }, '1.0'],
     ]);
   });
@@ -309,6 +319,8 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
       'kubesolo_update_activated_timestamp_seconds',
       'kubesolo_update_last_apply_bytes',
       'kubesolo_update_last_apply_duration_seconds',
+      'kubesolo_update_last_apply_reused_bytes',
+      'kubesolo_update_delta_fallbacks',
       'kubesolo_update_rollout_bucket',
       'kubesolo_update_floor_version_number',
       'kubesolo_update_metrics_problem',

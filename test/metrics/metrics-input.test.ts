@@ -22,6 +22,8 @@ describe('metricsInput', () => {
         availableVersion: 'v1.1.0',
         lastApplyBytes: 1000,
         lastApplySeconds: 2.5,
+        lastApplyReusedBytes: 5000,
+        deltaFallbackCounts: { DELTA_PIECE_MISMATCH: 1 },
         reason: undefined,
         failureCounts: { DOWNLOAD_FAILED: 1 },
         rollbackCounts: { BOOT_FALLBACK: 2 },
@@ -48,6 +50,8 @@ describe('metricsInput', () => {
       activatedAt: new Date('2026-03-01T12:00:00.000Z'),
       lastApplyBytes: 1000,
       lastApplySeconds: 2.5,
+      lastApplyReusedBytes: 5000,
+      deltaFallbackCounts: { DELTA_PIECE_MISMATCH: 1 },
     });
   });
 

@@ -34,6 +34,7 @@ export const checkCommand: Command<AgentGlobal> = {
         running_slot: r.runningSlot ?? null,
         unknown_config_keys: agent.unknownConfigKeys,
         target_slot: r.targetSlot ?? null,
+        download: r.downloads ?? null,
         gates: r.gates.map((g) => ({
           gate: g.gate,
           pass: g.pass,
@@ -48,6 +49,14 @@ export const checkCommand: Command<AgentGlobal> = {
       ctx.out.line(
         `Update available:  ${r.updateAvailable ? `yes${r.wouldApply ? '' : ' (refused by a gate)'}` : 'no'}`,
       );
+      for (const [artifact, d] of Object.entries(r.downloads ?? {})) {
+        const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+        ctx.out.line(
+          d.mode === 'delta'
+            ? `Download ${artifact}: ${mib(d.bytes)} of ${mib(d.imageBytes)} by delta (${mib(d.reusedBytes)} reused)`
+            : `Download ${artifact}: ${mib(d.bytes)}, the whole image (${d.reason ?? 'no delta'})`,
+        );
+      }
       ctx.out.line('Gates:');
       for (const g of r.gates) {
         const mark = !g.pass ? 'REFUSED' : g.warning ? 'WARNING' : g.skipped ? 'skipped' : 'ok';

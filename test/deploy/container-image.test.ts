@@ -201,7 +201,11 @@ describe(
         assert.equal(info.Architecture, arch);
         assert.equal(info.Labels['org.opencontainers.image.version'], PACKAGE_VERSION);
         assert.match(info.Labels['org.opencontainers.image.revision']!, /^([0-9a-f]{40}|unknown)$/);
-        assert.match(info.Labels['org.opencontainers.image.source']!, /^(https?|git|ssh):|@/);
+        // A URL people can reach (or git's user@host:path), never a local path of the build
+        // machine (CI clones from one) and never credentials of an https remote.
+        const source = info.Labels['org.opencontainers.image.source']!;
+        assert.match(source, /^(https?|git|ssh):\/\/[^/]|^[\w.-]+@[\w.-]+:/);
+        assert.doesNotMatch(source, /^[a-z]+:\/\/[^/]*:[^/]*@/);
       }
     });
 

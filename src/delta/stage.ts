@@ -63,7 +63,9 @@ export interface DeltaOptions {
 export interface DeltaReport {
   /** `delta`: pieces from seeds, patches and ranges; `full`: one download of the image. */
   mode: 'delta' | 'full';
-  /** Why a delta was not used or was given up (a reason code). */
+  /** Why the image was downloaded whole (a reason code). */
+  reason?: string;
+  /** The same when the delta was given up (logged as a warning, counted): not for DELTA_NOTHING_HELD. */
   fallback?: string;
   /** Bytes moved over the network, by kind (bodies only). */
   indexBytes: number;
@@ -382,16 +384,28 @@ export async function stageDelta(
     return { ...result, delta: report };
   } catch (raw) {
     if (raw instanceof GiveUp) {
-      input.log.warn('delta update not possible; downloading the whole image once', {
-        reason: raw.reason,
-        url: redactUrl(input.url),
-        ...(raw.error ? { error: raw.error.message } : {}),
-      });
+      // Holding nothing of the image (a new kernel) is no failure: said, not counted.
+      const counted = raw.reason !== 'DELTA_NOTHING_HELD';
+      const say = counted ? input.log.warn.bind(input.log) : input.log.info.bind(input.log);
+      say(
+        counted
+          ? 'delta update not possible; downloading the whole image once'
+          : 'the device holds nothing of this image; downloading it whole',
+        {
+          reason: raw.reason,
+          url: redactUrl(input.url),
+          ...(raw.error ? { error: raw.error.message } : {}),
+        },
+      );
       await t.discardPartial().catch(() => undefined);
       await rm(sidecar, { force: true });
       const result = await full();
       await remember(input.delta, opened.index, result);
-      return { ...result, delta: { ...report, mode: 'full', fallback: raw.reason } };
+      const whole = { mode: 'full' as const, reason: raw.reason };
+      return {
+        ...result,
+        delta: { ...report, ...whole, ...(counted ? { fallback: raw.reason } : {}) },
+      };
     }
     const err = toKubesoloError(raw);
     // Keep a partial file worth resuming; drop one that cannot be trusted.

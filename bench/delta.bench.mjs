@@ -81,10 +81,13 @@ const log = (...m) =>
     ...m,
   );
 const sha256File = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
-const loadStart = loadavg()
+let loadStart = loadavg()
   .map((l) => l.toFixed(2))
   .join(' ');
-const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+let startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+let loadEnd;
+// --report: render the report of the last run again (its rows.json), with the floors.
+const reportOnly = args.includes('--report');
 
 if (process.getuid?.() !== 0) {
   console.error('needs root (network namespace, tc)');
@@ -384,85 +387,91 @@ async function casyncRow(label, avg, seed) {
 
 let pub;
 let repackRows = {};
-const rows = { unthrottled: [], throttled: [] };
-const fullPair = [];
-try {
-  log('inputs');
-  kernels();
-  repackRows = repacked();
-  ({ pub } = keys());
-  const repackedSite = site('repacked', (rel) => W(`${rel}.repacked.gz`));
-  const rsyncSite = site('rsyncable', (rel) => R(`${rel}.rsyncable.gz`));
-  void repackedSite;
-  void rsyncSite;
-  site('plain', (rel) => R(`${rel}.gz`), ['--no-delta-index', '--only-v3']);
-  if (opts.casync) casyncStores();
-  mkdirSync(W('seeds'), { recursive: true });
+let rows = { unthrottled: [], throttled: [] };
+let fullPair = [];
+if (reportOnly) {
+  const saved = JSON.parse(readFileSync(W('rows.json'), 'utf8'));
+  ({ rows, fullPair, repackRows, startedAt, loadStart, loadEnd } = saved);
+  Object.assign(timings, saved.timings);
+} else
+  try {
+    log('inputs');
+    kernels();
+    repackRows = repacked();
+    ({ pub } = keys());
+    const repackedSite = site('repacked', (rel) => W(`${rel}.repacked.gz`));
+    const rsyncSite = site('rsyncable', (rel) => R(`${rel}.rsyncable.gz`));
+    void repackedSite;
+    void rsyncSite;
+    site('plain', (rel) => R(`${rel}.gz`), ['--no-delta-index', '--only-v3']);
+    if (opts.casync) casyncStores();
+    mkdirSync(W('seeds'), { recursive: true });
 
-  netUp();
-  await serverUp();
-  const v3 = {
-    repacked: sha256File(W('served/repacked/v3.0.0/kubesolo-os.gz')),
-    rsyncable: sha256File(W('served/rsyncable/v3.0.0/kubesolo-os.gz')),
-    plain: sha256File(W('served/plain/v3.0.0/kubesolo-os.gz')),
-  };
-  const devs = {
-    // A full download does not read slot A: any v2 will do.
-    plain: device('plain', 'plain', 'v2', 'v2.0.0', 'rsyncable'),
-    r2: device('r2', 'repacked', 'v2'),
-    r1: device('r1', 'repacked', 'v1'),
-    r3: device('r3', 'repacked', 'v3', 'v2.9.0'),
-    s2: device('s2', 'rsyncable', 'v2'),
-    s1: device('s1', 'rsyncable', 'v1'),
-  };
-  for (const mode of opts.throttled ? ['unthrottled', 'throttled'] : ['unthrottled']) {
-    await throttle(mode === 'throttled');
-    log(mode);
-    const out = rows[mode];
-    // Full apply: main's agent and this one, interleaved (the full path must not be slower).
-    const rounds = mode === 'throttled' ? 1 : opts.rounds;
-    for (let i = 0; i < rounds; i++) {
-      const pair = [];
-      if (existsSync(opts.mainAgent))
-        pair.push(
-          await applyRow("full apply, main's agent", devs.plain, {
-            agent: opts.mainAgent,
-            expect: v3.plain,
-          }),
-        );
-      pair.push(await applyRow('full apply (no index)', devs.plain, { expect: v3.plain }));
-      fullPair.push({ mode, pair });
-      out.push(...pair);
-    }
-    for (const [label, dev, expect] of [
-      ['delta v2→v3, repacked', devs.r2, v3.repacked],
-      ['delta v1→v3, repacked', devs.r1, v3.repacked],
-      ['delta v2→v3, rsyncable as built', devs.s2, v3.rsyncable],
-      ['delta v1→v3, rsyncable as built', devs.s1, v3.rsyncable],
-      ['re-apply v3 (running v3)', devs.r3, v3.repacked],
-    ]) {
-      out.push(await applyRow(`${label}, cold index`, dev, { expect }));
-      out.push(await applyRow(`${label}, warm index`, dev, { warm: true, expect }));
-      log(out.at(-1));
-    }
-    if (opts.casync) {
-      for (const [avg, seed, pair] of [
-        [65536, 'v2', 'v2→v3'],
-        [65536, 'v1', 'v2→v3'.replace('v2', 'v1')],
-        [16384, 'v2', 'v2→v3'],
-        [16384, 'v1', 'v1→v3'],
+    netUp();
+    await serverUp();
+    const v3 = {
+      repacked: sha256File(W('served/repacked/v3.0.0/kubesolo-os.gz')),
+      rsyncable: sha256File(W('served/rsyncable/v3.0.0/kubesolo-os.gz')),
+      plain: sha256File(W('served/plain/v3.0.0/kubesolo-os.gz')),
+    };
+    const devs = {
+      // A full download does not read slot A: any v2 will do.
+      plain: device('plain', 'plain', 'v2', 'v2.0.0', 'rsyncable'),
+      r2: device('r2', 'repacked', 'v2'),
+      r1: device('r1', 'repacked', 'v1'),
+      r3: device('r3', 'repacked', 'v3', 'v2.9.0'),
+      s2: device('s2', 'rsyncable', 'v2'),
+      s1: device('s1', 'rsyncable', 'v1'),
+    };
+    for (const mode of opts.throttled ? ['unthrottled', 'throttled'] : ['unthrottled']) {
+      await throttle(mode === 'throttled');
+      log(mode);
+      const out = rows[mode];
+      // Full apply: main's agent and this one, interleaved (the full path must not be slower).
+      const rounds = mode === 'throttled' ? 1 : opts.rounds;
+      for (let i = 0; i < rounds; i++) {
+        const pair = [];
+        if (existsSync(opts.mainAgent))
+          pair.push(
+            await applyRow("full apply, main's agent", devs.plain, {
+              agent: opts.mainAgent,
+              expect: v3.plain,
+            }),
+          );
+        pair.push(await applyRow('full apply (no index)', devs.plain, { expect: v3.plain }));
+        fullPair.push({ mode, pair });
+        out.push(...pair);
+      }
+      for (const [label, dev, expect] of [
+        ['delta v2→v3, repacked', devs.r2, v3.repacked],
+        ['delta v1→v3, repacked', devs.r1, v3.repacked],
+        ['delta v2→v3, rsyncable as built', devs.s2, v3.rsyncable],
+        ['delta v1→v3, rsyncable as built', devs.s1, v3.rsyncable],
+        ['re-apply v3 (running v3)', devs.r3, v3.repacked],
       ]) {
-        // Throttled, casync fetches chunk by chunk: one row there is enough to see it.
-        if (mode === 'throttled' && !(avg === 65536 && seed === 'v2')) continue;
-        out.push(await casyncRow(`casync ${avg / 1024} KiB ${pair}`, avg, R(`${seed}.cpio`)));
+        out.push(await applyRow(`${label}, cold index`, dev, { expect }));
+        out.push(await applyRow(`${label}, warm index`, dev, { warm: true, expect }));
         log(out.at(-1));
       }
+      if (opts.casync) {
+        for (const [avg, seed, pair] of [
+          [65536, 'v2', 'v2→v3'],
+          [65536, 'v1', 'v2→v3'.replace('v2', 'v1')],
+          [16384, 'v2', 'v2→v3'],
+          [16384, 'v1', 'v1→v3'],
+        ]) {
+          // Throttled, casync fetches chunk by chunk: one row there is enough to see it.
+          if (mode === 'throttled' && !(avg === 65536 && seed === 'v2')) continue;
+          out.push(await casyncRow(`casync ${avg / 1024} KiB ${pair}`, avg, R(`${seed}.cpio`)));
+          log(out.at(-1));
+        }
+      }
     }
+  } finally {
+    server?.kill('SIGKILL');
+    netDown();
+    loadEnd = loadavg()[0].toFixed(2);
   }
-} finally {
-  server?.kill('SIGKILL');
-  netDown();
-}
 
 // ---------------------------------------------------------------------------------
 // 5. The report.
@@ -488,7 +497,7 @@ const row = (r) =>
   `| ${r.label} | ${mb(r.bytes)} | ${initramfsBytes(r) === undefined ? '' : mb(initramfsBytes(r))} | ${r.byKind?.vmlinuz === undefined ? '' : mb(r.byKind.vmlinuz + (r.byKind['vmlinuz index'] ?? 0))} | ${r.requests} | ${r.reused === undefined ? '' : mb(r.reused)} | ${r.seconds.toFixed(1)} | ${r.cpu.toFixed(1)} | ${r.rssMiB.toFixed(0)} |`;
 const lines = [];
 lines.push(
-  `Measured ${startedAt} by \`node bench/delta.bench.mjs\`: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, 1-min load average ${loadStart.split(' ')[0]} → ${loadavg()[0].toFixed(2)} (the machine is shared with other jobs).`,
+  `Measured ${startedAt} by \`node bench/delta.bench.mjs\`: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, 1-min load average ${loadStart.split(' ')[0]} → ${loadEnd} (the machine is shared with other jobs).`,
 );
 lines.push('');
 lines.push(
@@ -611,7 +620,11 @@ lines.push(
 );
 writeFileSync(
   W('rows.json'),
-  JSON.stringify({ rows, floors, timings, fullPair, loadStart, loadEnd: loadavg() }, null, 2),
+  JSON.stringify(
+    { rows, floors, timings, fullPair, repackRows, startedAt, loadStart, loadEnd },
+    null,
+    2,
+  ),
 );
 const report = lines.join('\n');
 console.log(report);

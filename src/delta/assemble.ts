@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { VerificationError } from '../errors.js';
 import { BatchWriter, DEFAULT_BATCH_BYTES } from '../transport/download/batch-writer.js';
+import { GarbagePacer } from '../transport/download/memory.js';
 import { stagingError, type Transfer } from '../transport/download/transfer.js';
 import { contentStarts, pieceAtContent } from './content.js';
 import type { DeltaIndex, PatchEntry, Piece } from './index-format.js';
@@ -274,7 +275,11 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
     }
   };
 
+  // Every piece is a fresh buffer (a seed read, a rebuild, a range): collect them young,
+  // as a download does (src/transport/download/memory.ts), so memory stays flat.
+  const pacer = new GarbagePacer();
   const write = async (bytes: Buffer) => {
+    pacer.add(bytes.length);
     t.sha.update(bytes);
     const verifierFull = t.ed?.update(bytes) ?? false;
     const writerFull = writer.enqueue(bytes);

@@ -18,7 +18,7 @@
  * partial file is kept and the next run resumes it.
  */
 import { constants } from 'node:fs';
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { OperationError, toKubesoloError, type KubesoloError } from '../errors.js';
@@ -169,7 +169,9 @@ export async function seedIndexes(
       const sha = await options.cache.identify(seed.key, seed.path);
       let seedIndex =
         sha === undefined ? undefined : await options.cache.imageIndex(sha, index.params);
-      if (seedIndex === undefined && !cachedOnly) {
+      // A slot without this image (an empty passive slot) is nothing to index.
+      const present = (await stat(seed.path).catch(() => undefined))?.isFile() === true;
+      if (seedIndex === undefined && !cachedOnly && present) {
         log.info('indexing an image the device holds (once; cached for later updates)', {
           seed: seed.label,
           path: seed.path,

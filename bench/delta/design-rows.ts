@@ -1,8 +1,8 @@
 /**
  * The chosen design's rows on the real releases (bench/delta/FINDINGS.md): repack v1,
- * v2, v3 (src/delta/repack.ts), build v3's index with v2 and v1 as patch bases
- * (src/delta/publish-index.ts, what `publish` does), then what a device running v2, v1
- * or v3 would fetch (src/delta/plan.ts: index + patch pack + ranges, plus one response
+ * v2, v3 (src/transport/delta/repack.ts), build v3's index with v2 and v1 as patch bases
+ * (src/transport/delta/publish-index.ts, what `publish` does), then what a device running v2, v1
+ * or v3 would fetch (src/transport/delta/plan.ts: index + patch pack + ranges, plus one response
  * header per request), and the same for the gzip --rsyncable images as they are.
  *
  *   node --import tsx bench/delta/design-rows.ts [RELEASES_DIR] [--avg-log2 16] > rows.json
@@ -13,10 +13,10 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { cutImage } from '../../src/delta/cut.js';
-import { planDelta, type SeedImage } from '../../src/delta/plan.js';
-import { buildImageIndex } from '../../src/delta/publish-index.js';
-import { repackImage } from '../../src/delta/repack.js';
+import { cutImage } from '../../src/transport/delta/cut.js';
+import { planDelta, type SeedImage } from '../../src/transport/delta/plan.js';
+import { buildImageIndex } from '../../src/transport/delta/publish-index.js';
+import { repackImage } from '../../src/transport/delta/repack.js';
 
 const args = process.argv.slice(2);
 const dir = args[0] && !args[0].startsWith('--') ? args[0] : '.tmp/delta-cache/releases';

@@ -8,7 +8,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareVersions, versionProblem } from '../config/version.js';
-import { buildImageIndex, type BuiltIndex, type IndexBase } from '../delta/publish-index.js';
+import {
+  buildImageIndex,
+  type BuiltIndex,
+  type IndexBase,
+} from '../transport/delta/publish-index.js';
 
 /** Earlier releases patched from by default: the two before (a device one or two releases behind). */
 export const DEFAULT_DELTA_BASES = 2;

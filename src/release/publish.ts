@@ -34,7 +34,7 @@ import { releaseFields, rfc3339, type ReleaseFields } from './fleet-fields.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { signBytes, verifyBytes } from './sign.js';
 import { deltaFilesFor, type DeltaPublishOptions } from './delta-files.js';
-import type { BuiltIndex } from '../delta/publish-index.js';
+import type { BuiltIndex } from '../transport/delta/publish-index.js';
 
 /**
  * latest.json as `publish` writes it: the model (src/metadata/model.ts) with the

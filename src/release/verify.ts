@@ -21,7 +21,7 @@ import {
   type ProgressEvent,
   type StagedArtifact,
 } from '../transport/source.js';
-import { verifyImageIndex, type VerifiedIndex } from '../delta/verify-index.js';
+import { verifyImageIndex, type VerifiedIndex } from '../transport/delta/verify-index.js';
 import { ARTIFACT_NAMES } from '../metadata/images.js';
 import { METADATA_FILE, type ReleaseMetadata } from '../metadata/model.js';
 import { metadataUrlFor } from '../metadata/url.js';

@@ -16,7 +16,7 @@ import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import { perImage, type ArtifactName } from '../metadata/images.js';
 import type { ReleaseImage } from '../metadata/model.js';
-import type { DeltaOptions } from '../delta/stage.js';
+import type { DeltaOptions } from './delta/stage.js';
 import { wantsSignatures } from '../trust/decide.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
@@ -234,7 +234,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
 
   async function estimate(release: Release, artifact: ArtifactName, delta: DeltaOptions) {
     const spec = release.artifacts[artifact];
-    const { estimateDownload } = await import('../delta/estimate.js');
+    const { estimateDownload } = await import('./delta/estimate.js');
     return estimateDownload({
       imageSha256: spec.sha256,
       imageSize: spec.size ?? 0,

@@ -10,8 +10,8 @@ import { decodeSignatureHex, publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
 import { imageFile, type ArtifactName } from '../metadata/images.js';
 import type { ImageIndexRef, ReleaseMetadata } from '../metadata/model.js';
-import type { DeltaOptions, DeltaReport, DeltaStaged } from '../delta/stage.js';
-import type { DownloadEstimate } from '../delta/estimate.js';
+import type { DeltaOptions, DeltaReport, DeltaStaged } from './delta/stage.js';
+import type { DownloadEstimate } from './delta/estimate.js';
 import type { Logger } from '../log.js';
 import {
   decideImageTrust,
@@ -241,7 +241,7 @@ export interface StageOptions {
   readBack?: boolean;
   /**
    * What the device holds (seed images, the index cache): with it, an image that has
-   * a delta index is staged by delta (src/delta/stage.ts), else by one full download.
+   * a delta index is staged by delta (src/transport/delta/stage.ts), else by one full download.
    */
   delta?: DeltaOptions;
 }
@@ -269,7 +269,7 @@ export interface StagedArtifact {
  * directory under its slot file name, with the caller's cancellation and progress,
  * tag errors with the artifact (and `details`), and describe the staged file. An
  * image with a delta index, staged with the device's seeds (`stage.delta`), is staged
- * by delta (src/delta/stage.ts), which falls back to this same full download.
+ * by delta (src/transport/delta/stage.ts), which falls back to this same full download.
  */
 export async function downloadArtifact(
   artifact: ArtifactName,
@@ -328,7 +328,7 @@ async function stageByDelta(
   index: ImageIndexRef,
   full: () => Promise<DownloadResult>,
 ): Promise<DownloadResult> {
-  const { stageDelta } = await import('../delta/stage.js');
+  const { stageDelta } = await import('./delta/stage.js');
   return stageDelta(
     {
       url: download.url,

@@ -1,6 +1,6 @@
 /** `check`: every gate's verdict for the release on offer; changes no state. */
 import { otherSlot, type Slot } from '../../bootenv/types.js';
-import type { DownloadEstimate } from '../../delta/estimate.js';
+import type { DownloadEstimate } from '../../transport/delta/estimate.js';
 import { ARTIFACT_NAMES, type ArtifactName } from '../../metadata/images.js';
 import type { Release, UpdateSource } from '../../transport/source.js';
 import { deltaOptions, withRunningSlot } from './delta-seeds.js';

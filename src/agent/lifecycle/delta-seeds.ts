@@ -6,8 +6,8 @@
  */
 import { join } from 'node:path';
 import type { Slot } from '../../bootenv/types.js';
-import { IndexCache } from '../../delta/cache.js';
-import type { DeltaOptions } from '../../delta/stage.js';
+import { IndexCache } from '../../transport/delta/cache.js';
+import type { DeltaOptions } from '../../transport/delta/stage.js';
 import { imageFile, type ArtifactName } from '../../metadata/images.js';
 import type { AgentDeps } from '../deps.js';
 

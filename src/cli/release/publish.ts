@@ -4,7 +4,7 @@ import { ARTIFACT_NAMES, imageFile, perImage } from '../../metadata/images.js';
 import { imageWireFields } from '../../metadata/model.js';
 import { IMAGE_FLAG, publishRelease } from '../../release/publish.js';
 import { DEFAULT_DELTA_BASES } from '../../release/delta-files.js';
-import { MAX_BASES } from '../../delta/index-format.js';
+import { MAX_BASES } from '../../transport/delta/index-format.js';
 import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
 import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
 import type { ReleaseGlobal } from './global.js';

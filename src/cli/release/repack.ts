@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { repackImage } from '../../delta/repack.js';
+import { repackImage } from '../../transport/delta/repack.js';
 import { stringOpt, type Command } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
 

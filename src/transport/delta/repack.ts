@@ -19,8 +19,8 @@
 import { crc32 } from 'node:zlib';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { OperationError, UsageError } from '../errors.js';
-import { tempFileName } from '../fs/atomic.js';
+import { OperationError, UsageError } from '../../errors.js';
+import { tempFileName } from '../../fs/atomic.js';
 import { DEFAULT_AVG_LOG2 } from './cut.js';
 import { FINAL_BLOCK, compressUnitAsync, hasInnerMarker } from './unit-codec.js';
 import { readInitramfs, type InitramfsEntry } from './initramfs.js';

@@ -16,8 +16,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile } from '../fs/atomic.js';
-import { readControlFile, readControlText } from '../fs/control-file.js';
+import { atomicWriteFile } from '../../fs/atomic.js';
+import { readControlFile, readControlText } from '../../fs/control-file.js';
 import {
   decodeIndex,
   encodeIndex,

@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
-import { VerificationError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ImageIndexRef } from '../metadata/model.js';
-import { fetchBytes } from '../transport/http.js';
-import { TransportCode } from '../transport/errors.js';
-import type { DownloadLimits } from '../transport/download/transfer.js';
+import { VerificationError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ImageIndexRef } from '../../metadata/model.js';
+import { fetchBytes } from '../http.js';
+import { TransportCode } from '../errors.js';
+import type { DownloadLimits } from '../download/transfer.js';
 import { decodeIndex } from './index-format.js';
 import { planDelta } from './plan.js';
 import { seedIndexes, type DeltaOptions } from './stage.js';

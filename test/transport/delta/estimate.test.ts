@@ -1,5 +1,5 @@
 /**
- * What `check` says a device would download (src/delta/estimate.ts), and the reasons it
+ * What `check` says a device would download (src/transport/delta/estimate.ts), and the reasons it
  * gives when the answer is "the whole image"; a seed that holds nothing of the new
  * image makes apply download it whole too.
  */
@@ -9,18 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { IndexCache } from '../../src/delta/cache.js';
-import { cutImage } from '../../src/delta/cut.js';
-import { estimateDownload } from '../../src/delta/estimate.js';
-import { decodeIndex } from '../../src/delta/index-format.js';
-import { buildImageIndex } from '../../src/delta/publish-index.js';
-import { repackImage } from '../../src/delta/repack.js';
-import { stageDelta } from '../../src/delta/stage.js';
-import { KubesoloError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { downloadToFile } from '../../src/transport/download/download.js';
-import { DEFAULT_DOWNLOAD_LIMITS } from '../../src/transport/download/transfer.js';
-import { staticFile, startServer, status, type TestServer } from '../helpers/http-server.js';
+import { IndexCache } from '../../../src/transport/delta/cache.js';
+import { cutImage } from '../../../src/transport/delta/cut.js';
+import { estimateDownload } from '../../../src/transport/delta/estimate.js';
+import { decodeIndex } from '../../../src/transport/delta/index-format.js';
+import { buildImageIndex } from '../../../src/transport/delta/publish-index.js';
+import { repackImage } from '../../../src/transport/delta/repack.js';
+import { stageDelta } from '../../../src/transport/delta/stage.js';
+import { KubesoloError } from '../../../src/errors.js';
+import { silentLogger } from '../../../src/log.js';
+import { downloadToFile } from '../../../src/transport/download/download.js';
+import { DEFAULT_DOWNLOAD_LIMITS } from '../../../src/transport/download/transfer.js';
+import { staticFile, startServer, status, type TestServer } from '../../helpers/http-server.js';
 import { programLike, releaseImage, sha256 } from './fixtures.js';
 
 let dir: string;

@@ -1,5 +1,5 @@
 /**
- * The cutter (src/delta/cut.ts): pieces tile the image, a repacked stream is cut unit
+ * The cutter (src/transport/delta/cut.ts): pieces tile the image, a repacked stream is cut unit
  * by unit and nothing else is taken for a unit, and images built with `gzip
  * --rsyncable` share pieces from one release to the next without a repack.
  */
@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { constants as Z, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
-import { contentStream } from '../../src/delta/content.js';
-import { cutImage, detectCutParams } from '../../src/delta/cut.js';
-import { repackImage } from '../../src/delta/repack.js';
+import { contentStream } from '../../../src/transport/delta/content.js';
+import { cutImage, detectCutParams } from '../../../src/transport/delta/cut.js';
+import { repackImage } from '../../../src/transport/delta/repack.js';
 import { readFileSync } from 'node:fs';
-import { toolSkipReason } from '../helpers/require-tool.js';
+import { toolSkipReason } from '../../helpers/require-tool.js';
 import { EARLY, newcArchive, releaseEntries, releaseImage } from './fixtures.js';
 
 let dir: string;

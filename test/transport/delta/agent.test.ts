@@ -11,13 +11,13 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { repackImage } from '../../src/delta/repack.js';
-import { generateKeyPair } from '../../src/release/keys.js';
-import { publishRelease } from '../../src/release/publish.js';
-import { createStaticServer, listen } from '../../src/release/serve.js';
-import { silentLogger } from '../../src/log.js';
-import { runAgent } from '../helpers/cli.js';
-import { makeDevice, readJson, type Device } from '../helpers/device.js';
+import { repackImage } from '../../../src/transport/delta/repack.js';
+import { generateKeyPair } from '../../../src/release/keys.js';
+import { publishRelease } from '../../../src/release/publish.js';
+import { createStaticServer, listen } from '../../../src/release/serve.js';
+import { silentLogger } from '../../../src/log.js';
+import { runAgent } from '../../helpers/cli.js';
+import { makeDevice, readJson, type Device } from '../../helpers/device.js';
 import { releaseImage, sha256 } from './fixtures.js';
 
 describe('agent: delta updates', () => {

@@ -8,11 +8,11 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { VerificationError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ImageIndexRef } from '../metadata/model.js';
-import { downloadToFile } from '../transport/download/download.js';
-import type { DownloadLimits } from '../transport/download/transfer.js';
+import { VerificationError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ImageIndexRef } from '../../metadata/model.js';
+import { downloadToFile } from '../download/download.js';
+import type { DownloadLimits } from '../download/transfer.js';
 import { cutImage } from './cut.js';
 import { decodeIndex, encodeIndex } from './index-format.js';
 

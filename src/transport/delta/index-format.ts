@@ -24,7 +24,7 @@
  * for pieces that do not exist or that cannot be rebuilt, references larger than a
  * device may hold, trailing bytes.
  */
-import { VerificationError } from '../errors.js';
+import { VerificationError } from '../../errors.js';
 
 const INDEX_MAGIC = 'KSDIDX01';
 const HEADER_BYTES = 64;
@@ -63,7 +63,7 @@ export interface Piece {
 }
 
 /**
- * How the image was cut (src/delta/cut.ts): `deflate` cuts a repacked image unit by
+ * How the image was cut (src/transport/delta/cut.ts): `deflate` cuts a repacked image unit by
  * unit (after every full flush), `cdc` cuts compressed bytes by content. Both cut an
  * uncompressed cpio prefix by content. A device cuts its own images with these same
  * parameters to find what it holds.

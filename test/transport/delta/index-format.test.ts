@@ -1,5 +1,5 @@
 /**
- * The index format (src/delta/index-format.ts): what a device accepts and the hostile
+ * The index format (src/transport/delta/index-format.ts): what a device accepts and the hostile
  * indexes it refuses before acting on them (issue 26 item 5: pieces beyond the image,
  * overlapping, out of order, with gaps or of zero length; tables that run off the end).
  */
@@ -12,8 +12,8 @@ import {
   MAX_REFERENCE_BYTES,
   type DeltaIndex,
   type Piece,
-} from '../../src/delta/index-format.js';
-import { VerificationError } from '../../src/errors.js';
+} from '../../../src/transport/delta/index-format.js';
+import { VerificationError } from '../../../src/errors.js';
 
 const h = (c: string) => c.repeat(64);
 

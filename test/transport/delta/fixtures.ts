@@ -13,7 +13,7 @@ import {
   NEWC_HEADER_BYTES,
   align4,
   type NewcHeader,
-} from '../../src/delta/newc.js';
+} from '../../../src/transport/delta/newc.js';
 
 export interface FixtureEntry {
   name: string;

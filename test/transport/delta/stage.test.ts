@@ -1,5 +1,5 @@
 /**
- * Staging by delta against real loopback HTTP servers (src/delta/stage.ts, issue 26
+ * Staging by delta against real loopback HTTP servers (src/transport/delta/stage.ts, issue 26
  * items 3 and 5): releases published by the real `publish` (repacked images, index,
  * patch packs), a device holding the older release. Honest servers first, then every
  * hostile case: each is refused or recovered by one full download, and the staged
@@ -20,15 +20,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { IndexCache } from '../../src/delta/cache.js';
-import { decodeIndex, encodeIndex } from '../../src/delta/index-format.js';
-import { repackImage } from '../../src/delta/repack.js';
-import { stageDelta, type DeltaStaged } from '../../src/delta/stage.js';
-import { KubesoloError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { publishRelease } from '../../src/release/publish.js';
-import { downloadToFile } from '../../src/transport/download/download.js';
-import { DEFAULT_DOWNLOAD_LIMITS } from '../../src/transport/download/transfer.js';
+import { IndexCache } from '../../../src/transport/delta/cache.js';
+import { decodeIndex, encodeIndex } from '../../../src/transport/delta/index-format.js';
+import { repackImage } from '../../../src/transport/delta/repack.js';
+import { stageDelta, type DeltaStaged } from '../../../src/transport/delta/stage.js';
+import { KubesoloError } from '../../../src/errors.js';
+import { silentLogger } from '../../../src/log.js';
+import { publishRelease } from '../../../src/release/publish.js';
+import { downloadToFile } from '../../../src/transport/download/download.js';
+import { DEFAULT_DOWNLOAD_LIMITS } from '../../../src/transport/download/transfer.js';
 import {
   endless,
   status,
@@ -36,7 +36,7 @@ import {
   startServer,
   type Handler,
   type TestServer,
-} from '../helpers/http-server.js';
+} from '../../helpers/http-server.js';
 import { releaseImage, sha256 } from './fixtures.js';
 
 let dir: string;

@@ -9,12 +9,12 @@
  * truncated transfer and is retried, as every download is.
  */
 import type { Dispatcher } from 'undici';
-import { OperationError, VerificationError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { TransportCode, redactUrl, toTransportError } from '../transport/errors.js';
-import { discardBody, headerValue, httpStatusError, openRequest } from '../transport/http.js';
-import { withRetry } from '../transport/retry.js';
-import type { DownloadLimits } from '../transport/download/transfer.js';
+import { OperationError, VerificationError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { TransportCode, redactUrl, toTransportError } from '../errors.js';
+import { discardBody, headerValue, httpStatusError, openRequest } from '../http.js';
+import { withRetry } from '../retry.js';
+import type { DownloadLimits } from '../download/transfer.js';
 
 export interface RangeContext {
   url: string;

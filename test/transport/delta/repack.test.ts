@@ -1,5 +1,5 @@
 /**
- * `kubesolo-release repack` (src/delta/repack.ts): the output unpacks to the same files
+ * `kubesolo-release repack` (src/transport/delta/repack.ts): the output unpacks to the same files
  * as the input, by our proof and by an independent one (GNU cpio extracting both into
  * directories compared file by file), whatever the input's compression and order; the
  * form is what the index reuses (units, fixed mtimes, stable inodes); what it cannot
@@ -21,13 +21,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync, gzipSync, zstdCompressSync } from 'node:zlib';
-import { cutImage, detectCutParams } from '../../src/delta/cut.js';
-import { readInitramfs } from '../../src/delta/initramfs.js';
-import { walkNewc } from '../../src/delta/newc.js';
-import { repackImage } from '../../src/delta/repack.js';
-import { proveEquivalent } from '../../src/delta/repack-proof.js';
-import { KubesoloError } from '../../src/errors.js';
-import { isRoot, toolSkipReason } from '../helpers/require-tool.js';
+import { cutImage, detectCutParams } from '../../../src/transport/delta/cut.js';
+import { readInitramfs } from '../../../src/transport/delta/initramfs.js';
+import { walkNewc } from '../../../src/transport/delta/newc.js';
+import { repackImage } from '../../../src/transport/delta/repack.js';
+import { proveEquivalent } from '../../../src/transport/delta/repack-proof.js';
+import { KubesoloError } from '../../../src/errors.js';
+import { isRoot, toolSkipReason } from '../../helpers/require-tool.js';
 import { EARLY, newcArchive, releaseEntries, releaseImage, type FixtureEntry } from './fixtures.js';
 
 let dir: string;

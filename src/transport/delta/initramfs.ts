@@ -6,7 +6,7 @@
  * the way the kernel would is refused with REPACK_INPUT_UNSUPPORTED.
  */
 import { constants as Z, gunzipSync, zstdDecompressSync } from 'node:zlib';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import { TRAILER, walkNewc, type NewcEntry } from './newc.js';
 
 /** Decompressed content larger than this is refused (a bomb, or not an initramfs). */

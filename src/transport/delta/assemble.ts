@@ -17,10 +17,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { VerificationError } from '../errors.js';
-import { BatchWriter, DEFAULT_BATCH_BYTES } from '../transport/download/batch-writer.js';
-import { GarbagePacer } from '../transport/download/memory.js';
-import { stagingError, type Transfer } from '../transport/download/transfer.js';
+import { VerificationError } from '../../errors.js';
+import { BatchWriter, DEFAULT_BATCH_BYTES } from '../download/batch-writer.js';
+import { GarbagePacer } from '../download/memory.js';
+import { stagingError, type Transfer } from '../download/transfer.js';
 import { contentStarts, pieceAtContent } from './content.js';
 import type { DeltaIndex, PatchEntry, Piece } from './index-format.js';
 import { rebuildPiece } from './patch-apply.js';

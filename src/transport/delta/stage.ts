@@ -21,20 +21,16 @@ import { constants } from 'node:fs';
 import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { OperationError, toKubesoloError, type KubesoloError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ImageIndexRef } from '../metadata/model.js';
-import { TransportCode, poisonsPartial, redactUrl } from '../transport/errors.js';
-import { downloadToFile } from '../transport/download/download.js';
-import { finish } from '../transport/download/finish.js';
-import { readControlText } from '../fs/control-file.js';
-import { atomicWriteFile } from '../fs/atomic.js';
-import { keptFromEarlierRun } from '../transport/download/resume.js';
-import {
-  Transfer,
-  type DownloadLimits,
-  type DownloadResult,
-} from '../transport/download/transfer.js';
+import { OperationError, toKubesoloError, type KubesoloError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ImageIndexRef } from '../../metadata/model.js';
+import { TransportCode, poisonsPartial, redactUrl } from '../errors.js';
+import { downloadToFile } from '../download/download.js';
+import { finish } from '../download/finish.js';
+import { readControlText } from '../../fs/control-file.js';
+import { atomicWriteFile } from '../../fs/atomic.js';
+import { keptFromEarlierRun } from '../download/resume.js';
+import { Transfer, type DownloadLimits, type DownloadResult } from '../download/transfer.js';
 import { assemble, type OpenSeed } from './assemble.js';
 import { IndexCache } from './cache.js';
 import { cutImage } from './cut.js';

@@ -9,7 +9,7 @@
  * first and unchanged. mtimes and inode numbers are what the repack changes on purpose.
  */
 import { createHash } from 'node:crypto';
-import { OperationError } from '../errors.js';
+import { OperationError } from '../../errors.js';
 import { readInitramfs, type Initramfs, type InitramfsEntry } from './initramfs.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './newc.js';
 

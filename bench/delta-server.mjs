@@ -20,6 +20,23 @@ let rttMs = Number(process.argv[process.argv.indexOf('--rtt-ms') + 1] ?? 0) || 0
 let bytes = 0;
 let requests = 0;
 let ranges = 0;
+/** Bytes per kind of file (the response's status line, headers and body). */
+let byKind = {};
+const kindOf = (path) => {
+  if (path.includes('/casync-')) return 'casync';
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (name.startsWith('latest.json')) return 'metadata';
+  if (name.startsWith('vmlinuz'))
+    return name.endsWith('.index')
+      ? 'vmlinuz index'
+      : name.endsWith('.sig')
+        ? 'signatures'
+        : 'vmlinuz';
+  if (name.endsWith('.index')) return 'initramfs index';
+  if (name.endsWith('.patch')) return 'initramfs pack';
+  if (name.endsWith('.sig')) return 'signatures';
+  return 'initramfs';
+};
 const sockets = new Set();
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -27,6 +44,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const server = createServer({ keepAliveTimeout: 60_000 }, async (req, res) => {
   requests++;
   const socket = req.socket;
+  const kind = kindOf((req.url ?? '/').split('?')[0]);
+  const before = socket.bytesWritten;
+  let counted = false;
+  const count = () => {
+    if (counted) return;
+    counted = true;
+    byKind[kind] = (byKind[kind] ?? 0) + socket.bytesWritten - before;
+  };
+  res.on('finish', count);
+  res.on('close', count);
   // The handshake's round trip, once per connection; then one per request.
   if (rttMs > 0) await sleep(socket.fresh === false ? rttMs : 2 * rttMs);
   socket.fresh = false;
@@ -91,12 +118,13 @@ const control = createServer((req, res) => {
     bytes = written();
     res
       .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ bytes, requests, ranges }));
+      .end(JSON.stringify({ bytes, requests, ranges, byKind }));
   } else if (url.pathname === '/reset') {
     for (const s of sockets) s.destroy();
     closedBytes = 0;
     requests = 0;
     ranges = 0;
+    byKind = {};
     // The destroyed sockets' bytes were counted on close: drop them again after it.
     setTimeout(() => {
       closedBytes = 0;

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { VerificationError } from '../../errors.js';
 import { BatchWriter, DEFAULT_BATCH_BYTES } from '../download/batch-writer.js';
+import { GarbagePacer } from '../download/memory.js';
 import { stagingError, type Transfer } from '../download/transfer.js';
 import { contentStarts, pieceAtContent } from './content.js';
 import type { DeltaIndex, PatchEntry, Piece } from './index-format.js';
@@ -137,36 +138,48 @@ class RangePrefetch {
   }
 }
 
-/** The base image's content by piece, inflated on demand, the most recent kept. */
+/**
+ * The base image's content by piece, inflated on demand, the most recent kept. A piece
+ * asked for by rebuilds running side by side is inflated once (the promise is kept).
+ */
 class BaseContent {
   readonly #starts: number[];
-  readonly #cache = new Map<number, Buffer>();
+  readonly #cache = new Map<number, Promise<Buffer>>();
+  readonly #sizes = new Map<number, number>();
   #cached = 0;
 
   constructor(private readonly seed: OpenSeed) {
     this.#starts = contentStarts(seed.index.pieces).starts;
   }
 
-  async #piece(k: number): Promise<Buffer> {
+  #piece(k: number): Promise<Buffer> {
     const hit = this.#cache.get(k);
     if (hit !== undefined) return hit;
     const p = this.seed.index.pieces[k]!;
-    const bytes = await readAt(this.seed.handle, p.offset, p.length);
     const mode = this.seed.index.params.mode;
-    const content =
+    const content = readAt(this.seed.handle, p.offset, p.length).then((bytes) =>
       p.kind === 'raw'
         ? bytes
         : p.kind === 'unit' && mode !== 'cdc'
-          ? await unitContentAsync(bytes, p.contentLength)
-          : Buffer.alloc(0);
+          ? unitContentAsync(bytes, p.contentLength)
+          : Buffer.alloc(0),
+    );
     this.#cache.set(k, content);
-    this.#cached += content.length;
-    for (const [key, value] of this.#cache) {
-      if (this.#cached <= CONTENT_CACHE_BYTES) break;
-      this.#cache.delete(key);
-      this.#cached -= value.length;
+    this.#sizes.set(k, p.contentLength);
+    this.#cached += p.contentLength;
+    // A failed read is not kept: the next patch asks again.
+    content.catch(() => this.#forget(k));
+    for (const key of this.#cache.keys()) {
+      if (this.#cached <= CONTENT_CACHE_BYTES || key === k) break;
+      this.#forget(key);
     }
     return content;
+  }
+
+  #forget(k: number): void {
+    if (!this.#cache.delete(k)) return;
+    this.#cached -= this.#sizes.get(k) ?? 0;
+    this.#sizes.delete(k);
   }
 
   /** The reference of a patch: its spans of the base's content stream, one after the other. */
@@ -262,7 +275,11 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
     }
   };
 
+  // Every piece is a fresh buffer (a seed read, a rebuild, a range): collect them young,
+  // as a download does (src/transport/download/memory.ts), so memory stays flat.
+  const pacer = new GarbagePacer();
   const write = async (bytes: Buffer) => {
+    pacer.add(bytes.length);
     t.sha.update(bytes);
     const verifierFull = t.ed?.update(bytes) ?? false;
     const writerFull = writer.enqueue(bytes);

@@ -18,7 +18,7 @@
  * partial file is kept and the next run resumes it.
  */
 import { constants } from 'node:fs';
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { OperationError, toKubesoloError, type KubesoloError } from '../../errors.js';
@@ -59,7 +59,9 @@ export interface DeltaOptions {
 export interface DeltaReport {
   /** `delta`: pieces from seeds, patches and ranges; `full`: one download of the image. */
   mode: 'delta' | 'full';
-  /** Why a delta was not used or was given up (a reason code). */
+  /** Why the image was downloaded whole (a reason code). */
+  reason?: string;
+  /** The same when the delta was given up (logged as a warning, counted): not for DELTA_NOTHING_HELD. */
   fallback?: string;
   /** Bytes moved over the network, by kind (bodies only). */
   indexBytes: number;
@@ -163,7 +165,9 @@ export async function seedIndexes(
       const sha = await options.cache.identify(seed.key, seed.path);
       let seedIndex =
         sha === undefined ? undefined : await options.cache.imageIndex(sha, index.params);
-      if (seedIndex === undefined && !cachedOnly) {
+      // A slot without this image (an empty passive slot) is nothing to index.
+      const present = (await stat(seed.path).catch(() => undefined))?.isFile() === true;
+      if (seedIndex === undefined && !cachedOnly && present) {
         log.info('indexing an image the device holds (once; cached for later updates)', {
           seed: seed.label,
           path: seed.path,
@@ -378,16 +382,28 @@ export async function stageDelta(
     return { ...result, delta: report };
   } catch (raw) {
     if (raw instanceof GiveUp) {
-      input.log.warn('delta update not possible; downloading the whole image once', {
-        reason: raw.reason,
-        url: redactUrl(input.url),
-        ...(raw.error ? { error: raw.error.message } : {}),
-      });
+      // Holding nothing of the image (a new kernel) is no failure: said, not counted.
+      const counted = raw.reason !== 'DELTA_NOTHING_HELD';
+      const say = counted ? input.log.warn.bind(input.log) : input.log.info.bind(input.log);
+      say(
+        counted
+          ? 'delta update not possible; downloading the whole image once'
+          : 'the device holds nothing of this image; downloading it whole',
+        {
+          reason: raw.reason,
+          url: redactUrl(input.url),
+          ...(raw.error ? { error: raw.error.message } : {}),
+        },
+      );
       await t.discardPartial().catch(() => undefined);
       await rm(sidecar, { force: true });
       const result = await full();
       await remember(input.delta, opened.index, result);
-      return { ...result, delta: { ...report, mode: 'full', fallback: raw.reason } };
+      const whole = { mode: 'full' as const, reason: raw.reason };
+      return {
+        ...result,
+        delta: { ...report, ...whole, ...(counted ? { fallback: raw.reason } : {}) },
+      };
     }
     const err = toKubesoloError(raw);
     // Keep a partial file worth resuming; drop one that cannot be trusted.

@@ -170,5 +170,22 @@ describe('publish and verify with delta indexes', () => {
     ]);
     assert.equal(p.code, 2);
     assert.match(p.stderr, /INVALID_DELTA_BASES/);
+    const level = await runRelease([
+      'publish',
+      '--key',
+      keyFile,
+      '--release-version',
+      'v9.0.0',
+      '--kernel',
+      kernel,
+      '--initramfs',
+      repacked[1]!,
+      '--out',
+      join(dir, 'cli-site'),
+      '--patch-level',
+      '22',
+    ]);
+    assert.equal(level.code, 2);
+    assert.match(level.stderr, /INVALID_PATCH_LEVEL/);
   });
 });

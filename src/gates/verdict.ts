@@ -6,6 +6,7 @@
 import { GateError, type KubesoloError } from '../errors.js';
 
 export type GateName =
+  | 'hold'
   | 'maintenance_window'
   | 'rollout'
   | 'channel'
@@ -13,6 +14,8 @@ export type GateName =
   | 'min_compatible_version'
   | 'version'
   | 'floor'
+  | 'quarantine'
+  | 'verification_backoff'
   | 'free_space'
   | 'node_block';
 

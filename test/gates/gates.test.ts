@@ -85,11 +85,18 @@ describe('gates', () => {
 
 // The one gate list check and apply both evaluate (src/gates/gates.ts GATES).
 describe('the gate list', () => {
-  const policy = { channel: 'stable', maintenanceWindow: undefined, architecture: 'amd64' };
+  const policy = {
+    channel: 'stable',
+    maintenanceWindow: undefined,
+    architecture: 'amd64',
+    activationMarginSeconds: 900,
+  };
   const release = (f: Partial<ReleaseFacts> = {}): ReleaseFacts => ({
     policy,
     now: new Date(2026, 0, 5, 3, 30),
     force: false,
+    hold: undefined,
+    releases: [],
     metadata: {
       version: 'v1.1.0',
       images: {
@@ -118,15 +125,18 @@ describe('the gate list', () => {
     assert.deepEqual(
       GATES.map((g) => `${g.stage}:${g.gate}`),
       [
-        'window:maintenance_window',
+        'device:hold',
         'release:rollout',
         'release:channel',
         'release:architecture',
         'release:min_compatible_version',
         'release:version',
         'release:floor',
+        'release:quarantine',
+        'release:verification_backoff',
         'preflight:free_space',
         'preflight:node_block',
+        'activation:maintenance_window',
       ],
     );
   });
@@ -145,6 +155,8 @@ describe('the gate list', () => {
         ['min_compatible_version', true, undefined],
         ['version', true, undefined],
         ['floor', true, undefined],
+        ['quarantine', true, undefined],
+        ['verification_backoff', true, undefined],
       ],
     );
   });
@@ -187,10 +199,11 @@ describe('the gate list', () => {
   });
 
   it('--force skips the window and never asks the Kubernetes API', async () => {
-    const [window] = await evaluateGates('window', {
+    const [window] = await evaluateGates('activation', {
       policy: { ...policy, maintenanceWindow: '05:00-06:00' },
       now: new Date(2026, 0, 5, 3, 30),
       force: true,
+      hold: undefined,
     });
     assert.equal(window?.skipped, true);
     const verdicts = await evaluateGates(
@@ -205,10 +218,11 @@ describe('the gate list', () => {
 
   it('the window is read in the policy time zone', async () => {
     // 03:30 UTC is 17:30 in Pacific/Kiritimati (UTC+14).
-    const [window] = await evaluateGates('window', {
+    const [window] = await evaluateGates('activation', {
       policy: { ...policy, maintenanceWindow: '17:00-18:00', timeZone: 'Pacific/Kiritimati' },
       now: new Date(Date.UTC(2026, 0, 5, 3, 30)),
       force: false,
+      hold: undefined,
     });
     assert.equal(window?.pass, true, window?.message);
     assert.match(window?.message ?? '', /17:30 Pacific\/Kiritimati/);

@@ -4,7 +4,7 @@ import type { Release } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
 import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
 import type { GateVerdict } from '../../gates/verdict.js';
-import { fleetFacts, preflightFacts, windowFacts } from './run.js';
+import { deviceFacts, fleetFacts, preflightFacts } from './run.js';
 
 export interface CheckReport {
   currentVersion: string | undefined;
@@ -12,6 +12,13 @@ export interface CheckReport {
   updateAvailable: boolean;
   /** true when an update is available and every gate passes. */
   wouldApply: boolean;
+  /**
+   * The activation stage's verdicts (the maintenance window): a refusal here does not
+   * refuse the update, it says the update would be staged now and activated later.
+   */
+  activation: GateVerdict[];
+  /** true when it would also be activated now. */
+  activatesNow: boolean;
   runningSlot: Slot | undefined;
   targetSlot: Slot | undefined;
   gates: GateVerdict[];
@@ -24,13 +31,14 @@ export async function check(
   options: { force: boolean; allowDowngrade: boolean },
 ): Promise<CheckReport> {
   const boot = await deps.bootEnv.read();
-  const gates = await evaluateGates('window', windowFacts(deps, options));
+  const device = await deviceFacts(deps, options);
+  const gates = await evaluateGates('device', device);
   const release = await (await deps.openSource()).fetchRelease();
   const md = release.metadata;
   const runningSlot = boot.runningSlot;
   const current = runningSlot ? await deps.slots.readVersion(runningSlot) : undefined;
   const facts: ReleaseFacts = {
-    ...windowFacts(deps, options),
+    ...device,
     metadata: md,
     allowDowngrade: options.allowDowngrade,
     runningSlot,
@@ -46,11 +54,15 @@ export async function check(
     ...releaseGates,
     ...(await evaluateGates('preflight', preflightFacts(deps, facts, targetSlot))),
   );
+  const wouldApply = updateAvailable && gates.every((g) => g.pass);
+  const activation = await evaluateGates('activation', device);
   return {
     currentVersion: current,
     availableVersion: md.version,
     updateAvailable,
-    wouldApply: updateAvailable && gates.every((g) => g.pass),
+    wouldApply,
+    activation,
+    activatesNow: wouldApply && activation.every((g) => g.pass),
     runningSlot,
     targetSlot,
     gates,

@@ -91,14 +91,18 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   'maintenance-window': {
     type: 'string',
     valueName: 'HH:MM-HH:MM',
-    description: 'Only apply updates inside this local-time window',
+    description: 'Only activate updates (and reboot) inside this local-time window',
   },
   'time-zone': {
     type: 'string',
     valueName: 'ZONE',
     description: 'IANA time zone of the window (default: /etc/localtime)',
   },
-  force: { type: 'boolean', description: 'Skip the maintenance window and the node block label' },
+  force: {
+    type: 'boolean',
+    description:
+      'Skip the maintenance window, the rollout, quarantine and back-off, and the node block label',
+  },
   strict: {
     type: 'boolean',
     description: 'Refuse unknown update.conf keys instead of warning about them',

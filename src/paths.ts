@@ -20,6 +20,8 @@ export const DEFAULT_PATHS = {
   pubkey: '/etc/kubesolo/update.pub',
   /** machine-id(5): where the rollout device identifier is derived from (src/fleet/device-id.ts). */
   machineId: '/etc/machine-id',
+  /** The OS image's board name (src/config/board.ts). */
+  boardIdentity: '/usr/lib/kubesolo/compatible',
 } as const;
 
 /**

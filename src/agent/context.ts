@@ -5,6 +5,7 @@
  * lookups behind AgentDeps. The only module of src/agent/ that names concrete
  * implementations.
  */
+import { readBoardIdentity } from '../config/board.js';
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -334,6 +335,11 @@ export async function createAgentContext(
       // A trial must commit within commit_deadline: that much of the window must be
       // left to activate (0 turns the watchdog off, not the need for time: the default).
       activationMarginSeconds: settings.commitDeadline || DEFAULT_ACTIVATION_MARGIN_SECONDS,
+      board: await readBoardIdentity(
+        underRoot(root, DEFAULT_PATHS.boardIdentity),
+        settings.compatible,
+        'update.conf compatible',
+      ),
     },
     bootEnv,
     slots,

@@ -6,6 +6,7 @@
  * docs/configuration.md.
  */
 import { BOOTLOADERS } from '../bootenv/types.js';
+import { BOARD_NAME } from './board.js';
 import type { UpdateConfig } from './types.js';
 import {
   absolutePath,
@@ -104,6 +105,11 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   // --- ours ---
   allowUnsigned: { key: 'allow_unsigned', field: 'allowUnsigned', parse: boolean },
+  compatible: {
+    key: 'compatible',
+    field: 'compatible',
+    parse: matching(BOARD_NAME, 'a board name (letters, digits, . _ , + -)'),
+  },
   healthChecks: {
     key: 'health_checks',
     field: 'healthChecks',

@@ -32,6 +32,11 @@ export interface UpdateConfig {
    * (labs only). Without it and without a key, `apply` refuses (docs/operating.md).
    */
   allowUnsigned?: boolean;
+  /**
+   * `compatible`: this device's board name, overriding the OS image's board identity file
+   * (/usr/lib/kubesolo/compatible); for labs (docs/operating.md "Boards").
+   */
+  compatible?: string;
   /** `health_checks=containerd,apiserver,node_ready,kube_system,probe_url,disk_writable` */
   healthChecks?: string[];
   /** `health_stable_seconds`: how long kube-system pods must have been ready (default 30). */

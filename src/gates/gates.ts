@@ -4,6 +4,7 @@
  * (`evaluateGates`). `check` reports every verdict; `apply` stops at the first refusal.
  * One shared set of gates serves both the HTTP and the OCI source.
  */
+import type { BoardIdentity } from '../config/board.js';
 import type { Slot } from '../bootenv/types.js';
 import {
   formatLocalTime,
@@ -35,6 +36,8 @@ export interface LifecyclePolicy {
    * the window"). Seconds.
    */
   activationMarginSeconds: number;
+  /** The board this device is (src/config/board.ts). */
+  board: BoardIdentity;
 }
 
 /**
@@ -109,6 +112,46 @@ export function architectureGate(host: string, offered: string | undefined): Gat
     code: 'ARCH_MISMATCH',
     message: `release is for ${offered}, device is ${host}`,
   };
+}
+
+/**
+ * The board gate (docs/operating.md "Boards"): a release that names boards installs only
+ * on those. A device that does not know its board accepts it, with a warning; a device
+ * whose identity file is damaged refuses, since it cannot tell. Not passed by --force:
+ * another board's image may not boot at all.
+ */
+export function compatibleGate(
+  board: BoardIdentity,
+  offered: readonly string[] | undefined,
+): GateVerdict {
+  const gate = 'compatible';
+  if (!offered) return { gate, pass: true, skipped: true, message: 'release names no boards' };
+  const list = offered.join(', ');
+  switch (board.kind) {
+    case 'known':
+      if (offered.includes(board.name)) return { gate, pass: true, message: `board ${board.name}` };
+      return {
+        gate,
+        pass: false,
+        code: 'BOARD_INCOMPATIBLE',
+        message: `release is for ${list}; this device is ${board.name} (${board.source})`,
+      };
+    case 'missing':
+      return {
+        gate,
+        pass: true,
+        warning: true,
+        code: 'BOARD_UNKNOWN',
+        message: `release is for ${list}; this device does not know its board (no ${board.source}), so it accepts any`,
+      };
+    case 'invalid':
+      return {
+        gate,
+        pass: false,
+        code: 'BOARD_IDENTITY_INVALID',
+        message: `release is for ${list}; this device cannot tell its board: ${board.source}: ${board.problem}`,
+      };
+  }
 }
 
 export function minCompatibleVersionGate(
@@ -323,6 +366,11 @@ export const GATES: readonly GateEntry[] = [
     stage: 'release',
     gate: 'architecture',
     evaluate: (f) => architectureGate(f.policy.architecture, f.metadata.architecture),
+  },
+  {
+    stage: 'release',
+    gate: 'compatible',
+    evaluate: (f) => compatibleGate(f.policy.board, f.metadata.compatible),
   },
   {
     stage: 'release',

@@ -11,6 +11,7 @@ export type GateName =
   | 'rollout'
   | 'channel'
   | 'architecture'
+  | 'compatible'
   | 'min_compatible_version'
   | 'version'
   | 'floor'
@@ -28,6 +29,8 @@ export interface GateVerdict {
   message: string;
   /** true when the gate did not apply (not configured, forced, no data). */
   skipped?: boolean;
+  /** A pass the operator should hear about (apply logs it as a warning). */
+  warning?: boolean;
 }
 
 /** The error a refusal is thrown as: its code (exit 3), the gate in the details. */

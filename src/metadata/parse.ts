@@ -5,6 +5,7 @@
  * Go's `omitempty` would write it). Every rejection is a VerificationError (exit 4)
  * whose code names the problem and whose `details.field` names the field.
  */
+import { BOARD_NAME } from '../config/board.js';
 import { versionProblem } from '../config/version.js';
 import { VerificationError } from '../errors.js';
 import { parseRfc3339, parseRollout } from '../fleet/rollout.js';
@@ -23,8 +24,6 @@ export const MAX_METADATA_BYTES = 64 * 1024;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 /** Short identifiers (channel, architecture, min version): printable, no spaces. */
 const TOKEN = /^[\x21-\x7e]{1,128}$/;
-/** A board name in `compatible`: what a file name or a device-tree model would use. */
-const BOARD = /^[A-Za-z0-9][A-Za-z0-9._,+-]{0,63}$/;
 /** At most this many board names: the list is read from untrusted-size metadata. */
 export const MAX_COMPATIBLE = 64;
 
@@ -129,7 +128,7 @@ function boards(obj: Json, field: Field): string[] | undefined {
     throw fieldError(field, `must be a list of 1 to ${MAX_COMPATIBLE} board names`, value);
   }
   for (const board of value) {
-    if (typeof board !== 'string' || !BOARD.test(board)) {
+    if (typeof board !== 'string' || !BOARD_NAME.test(board)) {
       throw fieldError(field, 'holds a board name with characters or a length not allowed', board);
     }
   }

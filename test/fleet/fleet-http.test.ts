@@ -255,6 +255,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
         iso(Date.now() - 2 * 24 * HOUR),
         '--wave',
         `${bucket}@0s`,
+        '--partial-rollout',
       ]);
       const held = await agent(['apply']);
       assert.equal(held.code, 3, held.stderr);
@@ -268,6 +269,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
         `${bucket}@0s`,
         '--wave',
         `${bucket + 1}@1d`,
+        '--partial-rollout',
       ]);
       const c = await agent(['check']);
       assert.equal(c.code, 0, c.stderr);

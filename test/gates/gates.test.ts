@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import {
   architectureGate,
+  compatibleGate,
   channelGate,
   evaluateGates,
   freeSpaceGate,
@@ -11,6 +12,7 @@ import {
   nodeBlockGate,
   requiredSpace,
   versionGate,
+  type LifecyclePolicy,
   type PreflightFacts,
   type ReleaseFacts,
 } from '../../src/gates/gates.js';
@@ -45,6 +47,40 @@ describe('gates', () => {
   it('architecture', () => {
     assert.equal(architectureGate('amd64', 'arm64').code, 'ARCH_MISMATCH');
     assert.equal(architectureGate('amd64', 'amd64').pass, true);
+  });
+
+  it('compatible: a release that names boards installs only on those (docs/operating.md "Boards")', () => {
+    const file = '/usr/lib/kubesolo/compatible';
+    const rpi = { kind: 'known', name: 'rpi4', source: file } as const;
+    assert.deepEqual(
+      [compatibleGate(rpi, ['rpi4', 'rpi5']).pass, compatibleGate(rpi, ['rpi4']).code],
+      [true, undefined],
+    );
+    const other = compatibleGate(rpi, ['nuc', 'qemu-x86']);
+    assert.deepEqual([other.pass, other.code], [false, 'BOARD_INCOMPATIBLE']);
+    assert.match(
+      other.message,
+      /release is for nuc, qemu-x86; this device is rpi4 \(\/usr\/lib\/kubesolo\/compatible\)/,
+    );
+    // Unknown board: accepted, loudly; a damaged identity: refused (it cannot tell).
+    const missing = compatibleGate({ kind: 'missing', source: file }, ['nuc']);
+    assert.deepEqual([missing.pass, missing.warning, missing.code], [true, true, 'BOARD_UNKNOWN']);
+    const invalid = compatibleGate(
+      { kind: 'invalid', source: file, problem: 'more than one line' },
+      ['nuc'],
+    );
+    assert.deepEqual([invalid.pass, invalid.code], [false, 'BOARD_IDENTITY_INVALID']);
+    // A release without the list: any board, the damaged identity too.
+    for (const board of [rpi, { kind: 'missing', source: file } as const]) {
+      assert.deepEqual(
+        [compatibleGate(board, undefined).pass, compatibleGate(board, undefined).skipped],
+        [true, true],
+      );
+    }
+    assert.equal(
+      compatibleGate({ kind: 'invalid', source: file, problem: 'x' }, undefined).pass,
+      true,
+    );
     assert.equal(architectureGate('amd64', undefined).skipped, true);
   });
 
@@ -85,11 +121,12 @@ describe('gates', () => {
 
 // The one gate list check and apply both evaluate (src/gates/gates.ts GATES).
 describe('the gate list', () => {
-  const policy = {
+  const policy: LifecyclePolicy = {
     channel: 'stable',
     maintenanceWindow: undefined,
     architecture: 'amd64',
     activationMarginSeconds: 900,
+    board: { kind: 'missing', source: '/usr/lib/kubesolo/compatible' },
   };
   const release = (f: Partial<ReleaseFacts> = {}): ReleaseFacts => ({
     policy,
@@ -129,6 +166,7 @@ describe('the gate list', () => {
         'release:rollout',
         'release:channel',
         'release:architecture',
+        'release:compatible',
         'release:min_compatible_version',
         'release:version',
         'release:floor',
@@ -152,6 +190,7 @@ describe('the gate list', () => {
         ['rollout', true, undefined],
         ['channel', false, 'CHANNEL_MISMATCH'],
         ['architecture', false, 'ARCH_MISMATCH'],
+        ['compatible', true, undefined],
         ['min_compatible_version', true, undefined],
         ['version', true, undefined],
         ['floor', true, undefined],
@@ -169,6 +208,7 @@ describe('the gate list', () => {
         ['rollout', undefined],
         ['channel', undefined],
         ['architecture', undefined],
+        ['compatible', undefined],
         ['version', 'RUNNING_VERSION_UNKNOWN'],
       ],
     );

@@ -135,7 +135,10 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
       runningVersion: current,
       ...(await fleetFacts(deps, release, true)),
     };
-    const releaseGates = await passGates('release', facts, gates);
+    const releaseGates = await passGates('release', facts, gates, (verdict) => {
+      if (verdict.warning)
+        log.warn(`gate ${verdict.gate}: ${verdict.message}`, { code: verdict.code });
+    });
     if (releaseGates.some((g) => g.gate === 'version' && g.code === 'UP_TO_DATE')) {
       state = await deps.state.transition(state, 'idle', {
         toVersion: md.version,

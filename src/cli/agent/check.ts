@@ -11,14 +11,16 @@ function gateJson(g: GateVerdict) {
     gate: g.gate,
     pass: g.pass,
     skipped: g.skipped === true,
+    warning: g.warning === true,
     code: g.code ?? null,
     message: g.message,
   };
 }
 
 function gateLine(g: GateVerdict, refused: string): string {
-  const mark = !g.pass ? refused : g.skipped ? 'skipped' : 'ok';
-  return `  ${mark.padEnd(8)} ${g.gate.padEnd(23)} ${g.message}${g.code && !g.pass ? ` [${g.code}]` : ''}`;
+  const mark = !g.pass ? refused : g.warning ? 'WARNING' : g.skipped ? 'skipped' : 'ok';
+  const code = g.code && (!g.pass || g.warning) ? ` [${g.code}]` : '';
+  return `  ${mark.padEnd(8)} ${g.gate.padEnd(23)} ${g.message}${code}`;
 }
 
 export const checkCommand: Command<AgentGlobal> = {
@@ -53,9 +55,10 @@ export const checkCommand: Command<AgentGlobal> = {
         running_slot: r.runningSlot ?? null,
         unknown_config_keys: agent.unknownConfigKeys,
         target_slot: r.targetSlot ?? null,
+        // The activation's verdicts last, marked: a refusal there defers, it does not refuse.
         gates: [
-          ...r.gates.map((g) => ({ ...gateJson(g), stage: 'stage' })),
-          ...r.activation.map((g) => ({ ...gateJson(g), stage: 'activation' })),
+          ...r.gates.map(gateJson),
+          ...r.activation.map((g) => ({ ...gateJson(g), activation: true })),
         ],
       });
       ctx.out.line(`Current version:   ${r.currentVersion ?? 'unknown'}`);

@@ -21,6 +21,7 @@ const CONFIG_KEY_FLAGS: Partial<Record<ConfigField, string>> = {
   maintenanceWindow: 'maintenance-window',
   timeZone: 'time-zone',
   bootloader: 'bootloader',
+  compatible: 'compatible',
 };
 
 /** Read by every command; the others only by the commands that name them in `globals`. */
@@ -37,6 +38,7 @@ export const SOURCE_GLOBALS = [
   'pubkey',
   'maintenance-window',
   'time-zone',
+  'compatible',
   'force',
 ];
 
@@ -97,6 +99,12 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     type: 'string',
     valueName: 'ZONE',
     description: 'IANA time zone of the window (default: /etc/localtime)',
+  },
+  compatible: {
+    type: 'string',
+    valueName: 'BOARD',
+    description:
+      "This device's board name, overriding the OS image's (labs; update.conf compatible)",
   },
   force: {
     type: 'boolean',

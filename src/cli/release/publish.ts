@@ -4,7 +4,7 @@ import { ARTIFACT_NAMES, imageFile, perImage } from '../../metadata/images.js';
 import { imageWireFields } from '../../metadata/model.js';
 import { IMAGE_FLAG, publishRelease } from '../../release/publish.js';
 import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
-import { fleetFieldsFromOptions, fleetOptions } from './fleet-options.js';
+import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
 import { printSchedule } from './schedule.js';
 
@@ -40,15 +40,7 @@ export const publishCommand: Command<ReleaseGlobal> = {
     kernel: { type: 'string', valueName: 'FILE', description: 'The kernel (vmlinuz)' },
     initramfs: { type: 'string', valueName: 'FILE', description: 'The initramfs (kubesolo-os.gz)' },
     out: { type: 'string', valueName: 'DIR', description: 'Release directory to publish into' },
-    channel: { type: 'string', valueName: 'NAME', description: 'Channel (stable, beta, ...)' },
-    arch: { type: 'string', valueName: 'ARCH', description: 'Go architecture name (amd64, arm64)' },
-    'min-compatible-version': {
-      type: 'string',
-      valueName: 'V',
-      description: 'Oldest running version that may update to this one',
-    },
-    'release-notes': { type: 'string', valueName: 'TEXT', description: 'Release notes' },
-    ...fleetOptions,
+    ...releaseOptions,
     'base-url': {
       type: 'string',
       valueName: 'URL',
@@ -59,14 +51,10 @@ export const publishCommand: Command<ReleaseGlobal> = {
   async run({ values, log, out }) {
     const keyPath = required(values, 'key');
     const options = {
-      ...fleetFieldsFromOptions(values, new Date()),
+      ...releaseFieldsFromOptions(values, new Date(), { arch: false, command: 'publish' }),
       version: required(values, 'release-version'),
       imagePaths: perImage((name) => required(values, IMAGE_FLAG[name])),
       outDir: required(values, 'out'),
-      channel: stringOpt(values, 'channel'),
-      architecture: stringOpt(values, 'arch'),
-      minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
-      releaseNotes: stringOpt(values, 'release-notes'),
       baseUrl: stringOpt(values, 'base-url'),
       force: boolOpt(values, 'force'),
     };

@@ -7,7 +7,7 @@ import { createDispatcher } from '../../transport/dispatcher.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
 import { parseRegistryReference } from '../../transport/oci/reference.js';
 import { stringOpt, type Command, type OptionValues } from '../command.js';
-import { fleetFieldsFromOptions, fleetOptions } from './fleet-options.js';
+import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
 
 function required(values: OptionValues, name: string): string {
@@ -49,17 +49,9 @@ export const pushCommand: Command<ReleaseGlobal> = {
       valueName: 'V',
       description: 'Release version, e.g. v0.3.0',
     },
-    arch: { type: 'string', valueName: 'ARCH', description: 'Go architecture (amd64, arm64)' },
     key: { type: 'string', valueName: 'KEY', description: 'Ed25519 private key (PKCS#8 PEM)' },
-    channel: { type: 'string', valueName: 'NAME', description: 'Release channel' },
-    'min-compatible-version': {
-      type: 'string',
-      valueName: 'V',
-      description: 'Oldest version that may update to this one',
-    },
-    'release-notes': { type: 'string', valueName: 'TEXT', description: 'Release notes' },
     'release-date': { type: 'string', valueName: 'RFC3339', description: 'Default: now' },
-    ...fleetOptions,
+    ...releaseOptions,
     'chunk-size': {
       type: 'string',
       valueName: 'BYTES',
@@ -111,12 +103,8 @@ export const pushCommand: Command<ReleaseGlobal> = {
       tag,
       imagePaths: perImage((name) => required(values, IMAGE_FLAG[name])),
       version: required(values, 'release-version'),
-      architecture: required(values, 'arch'),
-      channel: stringOpt(values, 'channel'),
-      minCompatibleVersion: stringOpt(values, 'min-compatible-version'),
-      releaseNotes: stringOpt(values, 'release-notes'),
+      ...releaseFieldsFromOptions(values, new Date(), { arch: true, command: 'push' }),
       releaseDate: stringOpt(values, 'release-date'),
-      ...fleetFieldsFromOptions(values, new Date()),
       signingKey: keyPath === undefined ? undefined : await loadPrivateKey(keyPath),
       credentials,
       dispatcher: createDispatcher(caFile === undefined ? {} : { caFile }),

@@ -143,6 +143,19 @@ describe('releases.json', () => {
     assert.equal(doc.releases[0].quarantine_reason, 'BOOT_FALLBACK');
   });
 
+  it('a record that cannot be written is RELEASES_WRITE_FAILED', async () => {
+    await writeFile(join(dir, 'not-a-dir'), '');
+    const store = createReleaseStore(
+      join(dir, 'not-a-dir', 'releases.json'),
+      () => now,
+      silentLogger,
+    );
+    await assert.rejects(
+      store.update((r) => withQuarantine(r, { version: 'v2.0.0' }, 'MARKED_BAD', now)),
+      { code: 'RELEASES_WRITE_FAILED' },
+    );
+  });
+
   it('a damaged file is RELEASES_CORRUPT to read, and moved aside by the next write', async () => {
     await writeFile(path, '{"releases": [ {"version": 3} ], "schema_version": 1}');
     const store = createReleaseStore(path, () => now, silentLogger);

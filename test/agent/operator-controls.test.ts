@@ -23,6 +23,11 @@ import {
 } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 
+/** The code of `gate`'s verdict in `check --json`. */
+function gateCode(doc: Record<string, unknown>, gate: string): unknown {
+  return (doc.gates as { gate: string; code: unknown }[]).find((g) => g.gate === gate)?.code;
+}
+
 const keys = makeKeys();
 
 describe('operator controls', () => {
@@ -54,7 +59,7 @@ describe('operator controls', () => {
     for (const args of [['apply'], ['apply', '--force'], ['check']]) {
       const r = await json([...args, ...root()]);
       assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
-      const code = r.doc.error?.code ?? r.doc.gates.find((g: any) => g.gate === 'hold')?.code;
+      const code = r.doc.error?.code ?? gateCode(r.doc, 'hold');
       assert.equal(code, 'HELD', args.join(' '));
     }
     assert.deepEqual(await deviceSnapshot(dev), before, 'nothing written while held');

@@ -22,6 +22,11 @@ import {
 } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 
+/** The code of `gate`'s verdict in `check --json`. */
+function gateCode(doc: Record<string, unknown>, gate: string): unknown {
+  return (doc.gates as { gate: string; code: unknown }[]).find((g) => g.gate === gate)?.code;
+}
+
 describe('the activation looks at the offer again', () => {
   let work: string;
   let site: string;
@@ -87,7 +92,7 @@ describe('the activation looks at the offer again', () => {
     assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
     const c = await json(['check', ...root()]);
     assert.equal(c.code, 3);
-    assert.equal(c.doc.gates.find((g: any) => g.gate === 'rollout')?.code, 'ROLLOUT_PAUSED');
+    assert.equal(gateCode(c.doc, 'rollout'), 'ROLLOUT_PAUSED');
     const r = await runRelease(['publish', '--resume', '--key', key(), '--out', site]);
     assert.equal(r.code, 0, r.stderr);
     const act = await json(['activate', ...root()]);

@@ -3,7 +3,12 @@
  * state.json and the boot side, read fresh for every snapshot.
  */
 import { rolloutBucket } from '../fleet/rollout.js';
-import { renderMetrics, type MetricsInput } from '../metrics/exposition.js';
+import {
+  renderMetrics,
+  type MetricsInput,
+  type ReleaseMemoryInput,
+} from '../metrics/exposition.js';
+import { backoffUntil, type ReleaseRecord } from '../stores/releases.js';
 import type { AgentContext } from './context.js';
 import type { UpdateState } from '../stores/state.js';
 
@@ -55,7 +60,42 @@ export async function metricsSnapshot(agent: AgentContext): Promise<string> {
   return renderMetrics({
     ...metricsInput(state, boot, version, agent.deps.policy.channel),
     ...(await fleetMetrics(agent, state.availableVersion)),
+    ...(await memoryMetrics(agent)),
   });
+}
+
+/** The hold and the release records; an unreadable records file leaves its samples out. */
+async function memoryMetrics(
+  agent: AgentContext,
+): Promise<Pick<MetricsInput, 'held' | 'releases'>> {
+  const { fleet } = agent.deps;
+  const hold = await fleet.readHold();
+  const records = await fleet.releases.read().catch(() => undefined);
+  return {
+    held: hold !== undefined,
+    releases: records === undefined ? undefined : releaseMemoryInput(records),
+  };
+}
+
+/**
+ * The records as the metrics show them, one sample per label set: records of one version
+ * with other images collapse (the newest record, last in the list, wins).
+ */
+export function releaseMemoryInput(records: readonly ReleaseRecord[]): ReleaseMemoryInput {
+  const outcomes = new Map<string, string>();
+  const quarantined = new Map<string, string>();
+  const backoffs = new Map<string, Date>();
+  for (const r of records) {
+    if (r.outcome !== undefined) outcomes.set(r.version, r.outcome);
+    if (r.quarantined !== undefined) quarantined.set(r.version, r.quarantined.reason);
+    const until = backoffUntil(r);
+    if (until !== undefined) backoffs.set(r.version, until);
+  }
+  return {
+    quarantined: [...quarantined].map(([version, reason]) => ({ version, reason })),
+    backoffs: [...backoffs].map(([version, until]) => ({ version, until })),
+    outcomes: [...outcomes].map(([version, outcome]) => ({ version, outcome })),
+  };
 }
 
 /**

@@ -57,6 +57,20 @@ export interface MetricsInput {
   rolloutBucket?: number | undefined;
   /** The anti-rollback floor (src/stores/floor.ts). */
   floorVersion?: string | undefined;
+  /** The operator's hold (src/stores/hold.ts); undefined omits the sample. */
+  held?: boolean | undefined;
+  /** What the device remembers of releases (src/stores/releases.ts); undefined: unreadable. */
+  releases?: ReleaseMemoryInput | undefined;
+}
+
+/** The release records as the metrics show them (bounded: at most 32 records). */
+export interface ReleaseMemoryInput {
+  /** Quarantined releases: version and reason code. */
+  quarantined: readonly { version: string; reason: string }[];
+  /** Releases backing off after identical verification failures: until when. */
+  backoffs: readonly { version: string; until: Date }[];
+  /** The last outcome of each version this device tried (one per version). */
+  outcomes: readonly { version: string; outcome: string }[];
 }
 
 /**
@@ -87,6 +101,11 @@ export const METRIC_NAMES = {
   lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
   rolloutBucket: 'kubesolo_update_rollout_bucket',
   floorVersionNumber: 'kubesolo_update_floor_version_number',
+  held: 'kubesolo_update_held',
+  quarantinedReleases: 'kubesolo_update_quarantined_releases',
+  quarantinedInfo: 'kubesolo_update_quarantined_info',
+  backoffUntil: 'kubesolo_update_verification_backoff_until_timestamp_seconds',
+  releaseOutcome: 'kubesolo_update_release_outcome_info',
 } as const;
 
 /** A reason as a label value: a reason code, or OTHER for anything else. */
@@ -272,7 +291,55 @@ export function renderMetrics(input: MetricsInput): string {
     input.floorVersion,
   );
 
+  releaseMemoryFamilies(w, input);
   return w.lines.map((l) => l + '\n').join('');
+}
+
+/**
+ * The hold and the device's memory of releases (docs/fleet.md "Failed releases across the
+ * fleet"): whether the device is held, what it quarantined, what backs off, and the last
+ * outcome of each release it tried, from which the fleet's failure ratio per release is
+ * computed (`kubesolo_update:release_failure_ratio`).
+ */
+function releaseMemoryFamilies(w: Writer, input: MetricsInput): void {
+  w.family(
+    METRIC_NAMES.held,
+    'gauge',
+    'An operator holds this device (1): apply and activate refuse.',
+  );
+  if (input.held !== undefined) w.sample(METRIC_NAMES.held, input.held ? 1 : 0);
+
+  const memory = input.releases;
+  w.family(METRIC_NAMES.quarantinedReleases, 'gauge', 'Releases quarantined on this device.');
+  if (memory !== undefined) w.sample(METRIC_NAMES.quarantinedReleases, memory.quarantined.length);
+  w.family(
+    METRIC_NAMES.quarantinedInfo,
+    'gauge',
+    'A release quarantined on this device, with the reason code (always 1).',
+  );
+  for (const q of memory?.quarantined ?? []) {
+    w.sample(
+      METRIC_NAMES.quarantinedInfo,
+      1,
+      labels({ version: q.version, reason: reasonLabel(q.reason) }),
+    );
+  }
+  w.family(
+    METRIC_NAMES.backoffUntil,
+    'gauge',
+    'Unix time before which a release whose images failed verification three times in a row is not tried again, in seconds.',
+  );
+  for (const b of memory?.backoffs ?? []) {
+    w.sample(METRIC_NAMES.backoffUntil, seconds(b.until), labels({ version: b.version }));
+  }
+  w.family(
+    METRIC_NAMES.releaseOutcome,
+    'gauge',
+    'How the last try of a release ended on this device: on_trial, committed, rolled_back, manual_rollback, marked_bad, verification_failed (always 1).',
+  );
+  for (const o of memory?.outcomes ?? []) {
+    w.sample(METRIC_NAMES.releaseOutcome, 1, labels({ version: o.version, outcome: o.outcome }));
+  }
 }
 
 /** A gauge of a version as a number (`what` names it in the help); no sample when unknown. */

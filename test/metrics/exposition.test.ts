@@ -97,6 +97,15 @@ const full: MetricsInput = {
   lastApplySeconds: 42.5,
   rolloutBucket: 37,
   floorVersion: 'v0.3.0',
+  held: true,
+  releases: {
+    quarantined: [{ version: 'v0.4.0-rc0', reason: 'BOOT_FALLBACK' }],
+    backoffs: [{ version: 'v0.4.0-rc1', until: new Date('2026-11-26T06:00:00Z') }],
+    outcomes: [
+      { version: 'v0.4.0-rc0', outcome: 'rolled_back' },
+      { version: 'v0.4.0-rc1', outcome: 'verification_failed' },
+    ],
+  },
 };
 
 describe('renderMetrics (Prometheus text format 0.0.4)', () => {
@@ -109,7 +118,7 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     for (const res of parseAll(broken)) assert.equal(res.ok, false);
   });
 
-  it('parses into the seventeen families with the documented types, help and samples', () => {
+  it('parses into the twenty-two families with the documented types, help and samples', () => {
     const families = parseOne(renderMetrics(full));
     // prometheus_client names a counter family without its _total suffix.
     assert.deepEqual(
@@ -132,6 +141,11 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         ['kubesolo_update_last_apply_duration_seconds', 'gauge'],
         ['kubesolo_update_rollout_bucket', 'gauge'],
         ['kubesolo_update_floor_version_number', 'gauge'],
+        ['kubesolo_update_held', 'gauge'],
+        ['kubesolo_update_quarantined_releases', 'gauge'],
+        ['kubesolo_update_quarantined_info', 'gauge'],
+        ['kubesolo_update_verification_backoff_until_timestamp_seconds', 'gauge'],
+        ['kubesolo_update_release_outcome_info', 'gauge'],
       ],
     );
     for (const f of families) assert.ok(f.help.length > 10, f.name);
@@ -190,6 +204,35 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     assert.deepEqual(flat(9), [['kubesolo_update_last_apply_duration_seconds', {}, '42.5']]);
     assert.deepEqual(flat(10), [['kubesolo_update_rollout_bucket', {}, '37.0']]);
     assert.deepEqual(flat(11), [['kubesolo_update_floor_version_number', {}, '300000.0']]);
+    // The hold and the release memory (docs/fleet.md "Failed releases across the fleet").
+    assert.deepEqual(flat(12), [['kubesolo_update_held', {}, '1.0']]);
+    assert.deepEqual(flat(13), [['kubesolo_update_quarantined_releases', {}, '1.0']]);
+    assert.deepEqual(flat(14), [
+      [
+        'kubesolo_update_quarantined_info',
+        { version: 'v0.4.0-rc0', reason: 'BOOT_FALLBACK' },
+        '1.0',
+      ],
+    ]);
+    assert.deepEqual(flat(15), [
+      [
+        'kubesolo_update_verification_backoff_until_timestamp_seconds',
+        { version: 'v0.4.0-rc1' },
+        '1795672800.0',
+      ],
+    ]);
+    assert.deepEqual(flat(16), [
+      [
+        'kubesolo_update_release_outcome_info',
+        { version: 'v0.4.0-rc0', outcome: 'rolled_back' },
+        '1.0',
+      ],
+      [
+        'kubesolo_update_release_outcome_info',
+        { version: 'v0.4.0-rc1', outcome: 'verification_failed' },
+        '1.0',
+      ],
+    ]);
   });
 
   it('reason labels stay reason codes: anything else becomes OTHER (bounded label set)', () => {
@@ -255,6 +298,11 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
       'kubesolo_update_last_apply_duration_seconds',
       'kubesolo_update_rollout_bucket',
       'kubesolo_update_floor_version_number',
+      'kubesolo_update_held',
+      'kubesolo_update_quarantined_releases',
+      'kubesolo_update_quarantined_info',
+      'kubesolo_update_verification_backoff_until_timestamp_seconds',
+      'kubesolo_update_release_outcome_info',
     ]);
     assert.deepEqual(families[5]!.samples[0]!.labels, { reason: '' }); // no reason recorded
     assert.ok(text.endsWith('gauge\n'));

@@ -76,7 +76,7 @@ describe('alerting and recording rules (promtool)', { skip }, () => {
     try {
       const text = await readFile(RULES_FILE, 'utf8');
       const broken = text.replace(
-        'reason!~"OUTSIDE_MAINTENANCE_WINDOW|NODE_UPDATE_BLOCKED|ROLLOUT_NOT_OPEN"',
+        'reason!~"OUTSIDE_MAINTENANCE_WINDOW|NODE_UPDATE_BLOCKED|ROLLOUT_NOT_OPEN|ROLLOUT_PAUSED|HELD|QUARANTINED"',
         'reason!=""',
       );
       assert.notEqual(broken, text);

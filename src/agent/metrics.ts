@@ -81,7 +81,7 @@ async function memoryMetrics(
  * The records as the metrics show them, one sample per label set: records of one version
  * with other images collapse (the newest record, last in the list, wins).
  */
-export function releaseMemoryInput(records: readonly ReleaseRecord[]): ReleaseMemoryInput {
+function releaseMemoryInput(records: readonly ReleaseRecord[]): ReleaseMemoryInput {
   const outcomes = new Map<string, string>();
   const quarantined = new Map<string, string>();
   const backoffs = new Map<string, Date>();

@@ -83,7 +83,7 @@ export interface BackoffView {
 }
 
 /** The release records as status shows them: what is quarantined, what backs off. */
-export function memoryViews(
+function memoryViews(
   records: readonly ReleaseRecord[],
 ): Pick<StatusReport, 'quarantined' | 'backoff'> {
   return {
@@ -115,7 +115,7 @@ export function memoryViews(
   };
 }
 
-export function statusProblem(source: string, err: unknown): StatusProblem {
+function statusProblem(source: string, err: unknown): StatusProblem {
   const e = toKubesoloError(err);
   return { source, code: e.code, message: e.message };
 }
@@ -133,7 +133,7 @@ export interface StatusInputs {
   problems: StatusProblem[];
 }
 
-export async function buildStatus(input: StatusInputs, slots: SlotStore): Promise<StatusReport> {
+async function buildStatus(input: StatusInputs, slots: SlotStore): Promise<StatusReport> {
   const problems = [...input.problems];
   const versions = await Promise.all(
     SLOTS.map((s) =>
@@ -169,7 +169,7 @@ export async function buildStatus(input: StatusInputs, slots: SlotStore): Promis
 }
 
 /** The name of a bootloader's store in `problems` (`source`). */
-export function bootEnvSource(bootEnv: BootEnv): string {
+function bootEnvSource(bootEnv: BootEnv): string {
   return { grub: 'grubenv', uboot: 'uboot-env', 'rpi-tryboot': 'autoboot.txt' }[bootEnv.bootloader];
 }
 

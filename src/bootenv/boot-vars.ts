@@ -11,9 +11,9 @@
  */
 import type { Slot } from './types.js';
 
-export const VAR_ACTIVE_SLOT = 'active_slot';
-export const VAR_BOOT_COUNTER = 'boot_counter';
-export const VAR_BOOT_SUCCESS = 'boot_success';
+const VAR_ACTIVE_SLOT = 'active_slot';
+const VAR_BOOT_COUNTER = 'boot_counter';
+const VAR_BOOT_SUCCESS = 'boot_success';
 
 /** Boots a slot on trial gets before GRUB falls back (docs/design.md §2: boot_counter=3). */
 export const BOOT_TRIES = 3;

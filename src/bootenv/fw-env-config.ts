@@ -35,7 +35,7 @@ export interface UbootEnvLocation {
 }
 
 /** Larger environments are refused: U-Boot's are a few KiB to 256 KiB. */
-export const MAX_ENV_SIZE = 16 * 1024 * 1024;
+const MAX_ENV_SIZE = 16 * 1024 * 1024;
 
 function invalid(reason: string, message: string, line?: number): ConfigError {
   return new ConfigError(

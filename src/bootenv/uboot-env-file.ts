@@ -65,7 +65,7 @@ export interface UbootEnvAccess {
 
 const MTD = /^\/dev\/mtd(\d+)$/;
 
-export async function readUbootEnvLocation(configPath: string): Promise<UbootEnvLocation> {
+async function readUbootEnvLocation(configPath: string): Promise<UbootEnvLocation> {
   let text: string;
   try {
     text = (await readControlFile(configPath, { maxBytes: 64 * 1024 })).toString('utf8');

@@ -28,13 +28,13 @@ import { crc32 } from 'node:zlib';
 import { OperationError } from '../errors.js';
 
 /** Bytes before the data area of a single copy (the CRC). */
-export const SINGLE_HEADER = 4;
+const SINGLE_HEADER = 4;
 /** Bytes before the data area of a redundant copy (the CRC and the flags byte). */
-export const REDUNDANT_HEADER = 5;
+const REDUNDANT_HEADER = 5;
 
 export type FlagScheme = 'incremental' | 'boolean';
 
-export function headerSize(redundant: boolean): number {
+function headerSize(redundant: boolean): number {
   return redundant ? REDUNDANT_HEADER : SINGLE_HEADER;
 }
 

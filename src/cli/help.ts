@@ -8,7 +8,7 @@
 import type { Command, OptionSpec, Program } from './command.js';
 
 /** Options every command of both binaries takes. */
-export const BUILTIN_OPTIONS: Record<string, OptionSpec> = {
+const BUILTIN_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'Show help' },
   quiet: { type: 'boolean', short: 'q', description: 'Log warnings and errors only' },
   verbose: { type: 'boolean', short: 'v', description: 'Log debug detail' },
@@ -77,12 +77,26 @@ export function programHelp<G>(program: Program<G>, commands: Command<G>[]): str
     'Commands:',
     ...commandLines(commands),
     '',
-    'Global options:',
-    ...optionLines(globalOptionsFor(program, undefined)),
+    'Options of every command:',
+    ...optionLines({ ...pick(program.globalOptions, program.sharedGlobals), ...BUILTIN_OPTIONS }),
+    ...someCommandsOptions(program),
     '',
     `Run '${program.name} help <command>' (or '<command> --help') for a command's options.`,
     `Exit codes: ${EXIT_CODES.map(([c, what]) => `${c} ${what}`).join(', ')}.`,
   ].join('\n');
+}
+
+/** The global options only some commands take: each command's --help says which. */
+function someCommandsOptions<G>(program: Program<G>): string[] {
+  const some = Object.fromEntries(
+    Object.entries(program.globalOptions).filter(([name]) => !program.sharedGlobals.includes(name)),
+  );
+  if (Object.keys(some).length === 0) return [];
+  return [
+    '',
+    "Options some commands take (a command's --help lists its own):",
+    ...optionLines(some),
+  ];
 }
 
 /** The usage line of a command, without the binary name. */

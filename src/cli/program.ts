@@ -18,7 +18,7 @@ import { nearest } from '../config/suggest.js';
 export { commandHelp, programHelp } from './help.js';
 
 /** The program's commands followed by the built-ins (help, completion, man). */
-export function allCommands<G>(program: Program<G>): Command<G>[] {
+function allCommands<G>(program: Program<G>): Command<G>[] {
   return [...program.commands, ...builtinCommands(program)];
 }
 
@@ -108,7 +108,7 @@ function applyAliases(values: OptionValues, aliases: Record<string, string> | un
 }
 
 /** Parse argv, run the command, and return the exit code (no process.exit). */
-export async function runProgram<G>(program: Program<G>, argv: string[]): Promise<number> {
+async function runProgram<G>(program: Program<G>, argv: string[]): Promise<number> {
   const commands = allCommands(program);
   const { cmd, path, rest: commandArgs } = resolveCommand(commands, argv);
   const accepted = optionsFor(program, cmd);

@@ -3,7 +3,7 @@
  * copied and run as shown: plain words stay as they are, anything else is wrapped in
  * single quotes (a single quote inside becomes '\'').
  */
-export function shellQuote(word: string): string {
+function shellQuote(word: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -34,7 +34,7 @@ export const HEALTH_CHECK_NAMES = [
 ] as const;
 export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];
 
-export const SLOT_BACKENDS = ['block', 'dir'] as const;
+const SLOT_BACKENDS = ['block', 'dir'] as const;
 
 export type ConfigField = keyof UpdateConfig;
 export type ConfigValue<F extends ConfigField> = NonNullable<UpdateConfig[F]>;
@@ -46,6 +46,15 @@ export interface KeySpec<F extends ConfigField = ConfigField> {
   readonly parse: ValueParser<ConfigValue<F>>;
   /** Never echo the value in logs or errors (credentials). */
   readonly secret?: boolean;
+  /** A global flag of the device commands that sets this key for one run (flag > file). */
+  readonly flag?: KeyFlag;
+}
+
+/** A config-key flag: `--name VALUE`, described in --help. */
+export interface KeyFlag {
+  readonly name: string;
+  readonly valueName: string;
+  readonly description: string;
 }
 
 // OCI distribution spec, "tag" grammar: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
@@ -60,22 +69,60 @@ const FS_LABEL = /^[A-Za-z0-9._-]{1,16}$/;
 /** One row per key; the order is the order formatConfig writes them in. */
 export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   // --- keys of the KubeSolo OS agent (docs/design.md §3.2) ---
-  server: { key: 'server', field: 'server', parse: httpUrl },
+  server: {
+    key: 'server',
+    field: 'server',
+    parse: httpUrl,
+    flag: {
+      name: 'server',
+      valueName: 'URL',
+      description: 'Update server URL (latest.json location)',
+    },
+  },
   registry: {
     key: 'registry',
     field: 'registry',
+    flag: {
+      name: 'registry',
+      valueName: 'REF',
+      description: 'OCI registry repository (instead of --server)',
+    },
     parse: matching(REGISTRY_REF, 'an OCI repository like host[:port]/path'),
   },
-  tag: { key: 'tag', field: 'tag', parse: matching(OCI_TAG, 'an OCI tag') },
+  tag: {
+    key: 'tag',
+    field: 'tag',
+    parse: matching(OCI_TAG, 'an OCI tag'),
+    flag: { name: 'tag', valueName: 'TAG', description: 'OCI tag to follow (with --registry)' },
+  },
   channel: {
     key: 'channel',
     field: 'channel',
+    flag: {
+      name: 'channel',
+      valueName: 'NAME',
+      description: 'Release channel (stable, beta, ...)',
+    },
     parse: matching(CHANNEL, 'a channel name (letters, digits, . _ -)'),
   },
-  pubkey: { key: 'pubkey', field: 'pubkey', parse: absolutePath },
+  pubkey: {
+    key: 'pubkey',
+    field: 'pubkey',
+    parse: absolutePath,
+    flag: {
+      name: 'pubkey',
+      valueName: 'PATH',
+      description: 'Trusted public keys (file or directory), a device path read under --root',
+    },
+  },
   maintenanceWindow: {
     key: 'maintenance_window',
     field: 'maintenanceWindow',
+    flag: {
+      name: 'maintenance-window',
+      valueName: 'HH:MM-HH:MM',
+      description: 'Only activate updates (and reboot) inside this local-time window',
+    },
     parse: maintenanceWindow,
   },
   healthcheckUrl: { key: 'healthcheck_url', field: 'healthcheckUrl', parse: httpUrl },
@@ -108,6 +155,12 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   compatible: {
     key: 'compatible',
     field: 'compatible',
+    flag: {
+      name: 'compatible',
+      valueName: 'BOARD',
+      description:
+        "This device's board name, overriding the OS image's (labs; update.conf compatible)",
+    },
     parse: matching(BOARD_NAME, 'a board name (letters, digits, . _ , + -)'),
   },
   healthChecks: {
@@ -135,7 +188,16 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     secret: true,
   },
   registryAuthFile: { key: 'registry_auth_file', field: 'registryAuthFile', parse: absolutePath },
-  timeZone: { key: 'time_zone', field: 'timeZone', parse: timeZone },
+  timeZone: {
+    key: 'time_zone',
+    field: 'timeZone',
+    parse: timeZone,
+    flag: {
+      name: 'time-zone',
+      valueName: 'ZONE',
+      description: 'IANA time zone of the window (default: /etc/localtime)',
+    },
+  },
   // Read by the OS's boot watchdog (os/init.d), which parses update.conf in sh; the rows
   // here validate them for the agent and `cloud-init apply`.
   commitDeadline: { key: 'commit_deadline', field: 'commitDeadline', parse: commitDeadline },
@@ -145,7 +207,16 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     parse: absolutePath,
   },
   // The bootloader and where its environment is (docs/boot.md); `grubenv` above is GRUB's.
-  bootloader: { key: 'bootloader', field: 'bootloader', parse: oneOf(BOOTLOADERS) },
+  bootloader: {
+    key: 'bootloader',
+    field: 'bootloader',
+    parse: oneOf(BOOTLOADERS),
+    flag: {
+      name: 'bootloader',
+      valueName: 'NAME',
+      description: 'grub, uboot or rpi-tryboot (update.conf bootloader; default grub)',
+    },
+  },
   ubootEnvConfig: { key: 'uboot_env_config', field: 'ubootEnvConfig', parse: absolutePath },
   autobootTxt: { key: 'autoboot_txt', field: 'autobootTxt', parse: absolutePath },
 };

@@ -23,7 +23,7 @@ import { underRoot } from '../paths.js';
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 
 /** Is `name` an IANA zone name the platform's tz database knows? */
-export function isTimeZoneName(name: string): boolean {
+function isTimeZoneName(name: string): boolean {
   if (!ZONE_NAME.test(name)) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: name });
@@ -61,7 +61,7 @@ export interface ResolvedTimeZone {
 }
 
 /** The process's own zone name, for messages (Intl's default). */
-export function processTimeZone(): string {
+function processTimeZone(): string {
   return new Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
@@ -85,7 +85,7 @@ async function zoneFiles(dir: string, prefix = ''): Promise<string[]> {
 }
 
 /** The name of the zone whose TZif file in one of `dirs` is byte-identical to `data`. */
-export async function matchZoneFile(data: Buffer, dirs: string[]): Promise<string | undefined> {
+async function matchZoneFile(data: Buffer, dirs: string[]): Promise<string | undefined> {
   if (data.subarray(0, 4).toString('latin1') !== 'TZif') return undefined;
   for (const dir of dirs) {
     for (const name of await zoneFiles(dir)) {

@@ -10,7 +10,7 @@ import { parseMaintenanceWindow } from './window.js';
 
 export type ValueParser<T> = (raw: string) => T;
 
-export function invalidValue(why: string): ConfigError {
+function invalidValue(why: string): ConfigError {
   return new ConfigError('CONFIG_INVALID_VALUE', why);
 }
 
@@ -110,8 +110,8 @@ export const timeZone: ValueParser<string> = parseTimeZone;
 
 const DEADLINE_UNIT: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600 };
 /** Shortest commit deadline: a boot must get a chance to reach its health check. */
-export const MIN_COMMIT_DEADLINE = 30;
-export const MAX_COMMIT_DEADLINE = 86_400;
+const MIN_COMMIT_DEADLINE = 30;
+const MAX_COMMIT_DEADLINE = 86_400;
 
 /**
  * `commit_deadline`: `0` (off) or a duration of 30 s .. 24 h written `N`, `Ns`, `Nm` or

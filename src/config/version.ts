@@ -26,7 +26,7 @@ export interface Version {
 }
 
 /** A version names a slot file's line, a folder and a URL path segment: keep it short. */
-export const MAX_VERSION_LENGTH = 128;
+const MAX_VERSION_LENGTH = 128;
 
 // Numeric parts are plain digit runs (the Go agent reads them with strconv.Atoi, which
 // accepts leading zeros); suffix identifiers use the SemVer 2.0.0 §9/§10 character set.

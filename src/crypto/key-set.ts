@@ -19,7 +19,7 @@ import { readControlText } from '../fs/control-file.js';
 import { bytesToHex, parsePublicKey } from './keys.js';
 
 /** One key file is at most this large (the single-key limit of docs/operating.md). */
-export const MAX_KEY_FILE_BYTES = 4096;
+const MAX_KEY_FILE_BYTES = 4096;
 /** A key directory holds at most this many `*.pub` files. */
 export const MAX_KEY_FILES = 64;
 /** Bytes per key in a file formatKeySet writes: 64 hex characters and a newline. */
@@ -54,12 +54,12 @@ export interface TrustedKey {
 }
 
 /** A key's short name: the first 16 hex characters of its 64. */
-export function keyId(key: Uint8Array): string {
+function keyId(key: Uint8Array): string {
   return bytesToHex(key).slice(0, 16);
 }
 
 /** Parse a key file's text. `source` names it in errors (`update.pub`). */
-export function parseKeySet(text: string, source: string): TrustedKey[] {
+function parseKeySet(text: string, source: string): TrustedKey[] {
   const keys: TrustedKey[] = [];
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   for (const [i, raw] of lines.entries()) {

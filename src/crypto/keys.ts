@@ -8,7 +8,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { decodePoint, isSmallOrder } from './ed25519.js';
 import { ConfigError, VerificationError } from '../errors.js';
 
-export const PUBLIC_KEY_BYTES = 32;
+const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
 /** A .sig file is never larger than this (128 hex + generous whitespace). */
 export const MAX_SIGNATURE_FILE_BYTES = 1024;

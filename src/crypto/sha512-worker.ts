@@ -32,8 +32,8 @@ parentPort.on('message', (m) => {
 });
 `;
 
-export const SHA512_WORKER_SLOT_BYTES = 1024 * 1024;
-export const SHA512_WORKER_SLOTS = 4;
+const SHA512_WORKER_SLOT_BYTES = 1024 * 1024;
+const SHA512_WORKER_SLOTS = 4;
 
 interface FromWorker {
   slot?: number;

@@ -28,7 +28,7 @@ export interface RolloutSchedule {
 }
 
 /** At most this many waves: a schedule is read from untrusted-size metadata. */
-export const MAX_WAVES = 32;
+const MAX_WAVES = 32;
 
 /** RFC 3339 §5.6 date-time (with the `T`/`Z` case-insensitivity §5.6 allows). */
 const RFC3339 =
@@ -72,7 +72,7 @@ function invalid(field: string, message: string, value?: unknown): VerificationE
 }
 
 /** `0s`, `90m`, `36h`, `1d`, `2w`: a whole number and one unit; 0 means "at the start". */
-export function parseWaveDelay(text: string): number | undefined {
+function parseWaveDelay(text: string): number | undefined {
   const m = DELAY.exec(text);
   return m ? Number(m[1]) * UNIT_SECONDS[m[2]!]! : undefined;
 }

@@ -25,8 +25,8 @@ import {
   type Outcome,
 } from './types.js';
 
-export const DEFAULT_STABLE_SECONDS = 30;
-export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
+const DEFAULT_STABLE_SECONDS = 30;
+const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 const KUBE_CHECKS: readonly CheckName[] = ['apiserver', 'node_ready', 'kube_system'];
 
 /**

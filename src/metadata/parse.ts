@@ -25,7 +25,7 @@ const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 /** Short identifiers (channel, architecture, min version): printable, no spaces. */
 const TOKEN = /^[\x21-\x7e]{1,128}$/;
 /** At most this many board names: the list is read from untrusted-size metadata. */
-export const MAX_COMPATIBLE = 64;
+const MAX_COMPATIBLE = 64;
 
 type Json = Record<string, unknown>;
 /** The parser reads only fields of the model (./model.ts). */

@@ -109,7 +109,7 @@ export const METRIC_NAMES = {
 } as const;
 
 /** A reason as a label value: a reason code, or OTHER for anything else. */
-export function reasonLabel(reason: string): string {
+function reasonLabel(reason: string): string {
   return isReasonCode(reason) ? reason : OTHER_REASON;
 }
 
@@ -128,7 +128,7 @@ function byReasonLabel(
 
 const seconds = (d: Date) => d.getTime() / 1000;
 
-export function escapeHelp(text: string): string {
+function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 

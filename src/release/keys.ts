@@ -12,8 +12,8 @@ import { ConfigError, OperationError, UsageError, errnoCode } from '../errors.js
 import { bytesToHex, publicKeyBytes } from '../crypto/keys.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 
-export const PRIVATE_KEY_FILE = 'release.key';
-export const PUBLIC_KEY_FILE = 'release.pub';
+const PRIVATE_KEY_FILE = 'release.key';
+const PUBLIC_KEY_FILE = 'release.pub';
 
 export interface GeneratedKeyPair {
   privateKey: KeyObject;

@@ -88,7 +88,7 @@ export interface OciPushResult {
   signed: boolean;
 }
 
-export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 
 interface LocalFile {
   name: string;

@@ -51,7 +51,7 @@ export function parseRange(header: string, size: number): ByteRange | 'unsatisfi
 }
 
 /** A strong validator from inode, size and nanosecond mtime: any replacement changes it. */
-export function etagFor(stat: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+function etagFor(stat: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
   return `"${stat.ino.toString(16)}-${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}"`;
 }
 

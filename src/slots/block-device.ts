@@ -4,8 +4,8 @@
  * /proc/self/mountinfo; nothing here needs udev.
  */
 import { execFile } from 'node:child_process';
-import { readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { OperationError, errnoCode } from '../errors.js';
 
 export interface RunResult {
@@ -51,17 +51,42 @@ export function byLabelName(label: string): string {
  * `blkid -c /dev/null -o device -t LABEL=<label>` (`-c /dev/null`: no cache file,
  * so no stale answer for a device that is gone). Two devices with the same label are
  * an error, never a guess: writing the wrong one could destroy the running OS.
+ *
+ * With a root other than `/` nothing outside it is looked up (docs/operating.md
+ * "--root"): the link must resolve under `<root>/dev`, and the scan reads only the
+ * block device nodes in `<root>/dev` (a pod mounts the host's /dev at /host/dev), so a
+ * test or a try by hand never finds, mounts or writes the host's own disks.
  */
 export async function findDeviceByLabel(label: string, root = '/'): Promise<string> {
-  const link = join(root, 'dev', 'disk', 'by-label', byLabelName(label));
+  const confined = resolve(root) !== '/';
+  const devDir = join(root, 'dev');
+  const link = join(devDir, 'disk', 'by-label', byLabelName(label));
   let device: string | undefined;
   try {
     device = await realpath(link);
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
   }
+  if (device !== undefined && confined && !isInside(await realpath(devDir), device)) {
+    throw new OperationError(
+      'SLOT_OUTSIDE_ROOT',
+      `${link} points at ${device}, outside ${devDir}: with --root ${root} no device outside it is used`,
+      { details: { label, device, root } },
+    );
+  }
   if (device === undefined) {
-    const r = await run('blkid', ['-c', '/dev/null', '-o', 'device', '-t', `LABEL=${label}`]);
+    const nodes = confined ? await blockDeviceNodes(devDir) : [];
+    if (confined && nodes.length === 0) {
+      throw new OperationError(
+        'SLOT_NOT_FOUND',
+        `no filesystem labelled ${label}: no ${link} and no block device in ${devDir} (with --root ${root} only those are looked at)`,
+        { details: { label, root } },
+      );
+    }
+    const r = await run('blkid', [
+      ...['-c', '/dev/null', '-o', 'device', '-t', `LABEL=${label}`],
+      ...nodes,
+    ]);
     // blkid exits 2 when nothing matches.
     if (r.code !== 0 && r.code !== 2) {
       throw new OperationError('SLOT_TOOL_FAILED', `blkid failed: ${r.stderr.trim()}`, {
@@ -90,6 +115,28 @@ export async function findDeviceByLabel(label: string, root = '/'): Promise<stri
     });
   }
   return device;
+}
+
+function isInside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** The block device nodes directly in `dir` (not its subfolders), sorted. */
+async function blockDeviceNodes(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return [];
+    throw err;
+  }
+  const nodes: string[] = [];
+  for (const name of names.sort()) {
+    const st = await lstat(join(dir, name)).catch(() => undefined);
+    if (st?.isBlockDevice()) nodes.push(join(dir, name));
+  }
+  return nodes;
 }
 
 export interface MountEntry {
@@ -128,7 +175,7 @@ export function parseMountInfo(text: string): MountEntry[] {
   return out;
 }
 
-export async function readMountInfo(): Promise<MountEntry[]> {
+async function readMountInfo(): Promise<MountEntry[]> {
   return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
 }
 

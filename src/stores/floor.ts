@@ -39,7 +39,7 @@ function corrupt(path: string, why: string, cause?: unknown): KubesoloError {
 }
 
 /** Decode a floor file's text; throws FLOOR_CORRUPT. */
-export function parseFloor(text: string, path: string): Floor {
+function parseFloor(text: string, path: string): Floor {
   let doc: unknown;
   try {
     doc = JSON.parse(text);

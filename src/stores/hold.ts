@@ -17,7 +17,7 @@ import { readControlText } from '../fs/control-file.js';
 export const HOLD_FILE = 'hold.json';
 
 /** An operator's reason: one line of printable text, bounded. */
-export const MAX_HOLD_REASON = 256;
+const MAX_HOLD_REASON = 256;
 
 export interface Hold {
   /** The operator's words, if given (shown by status and check; never a metric label). */

@@ -83,7 +83,7 @@ function pidNamespace(env: LockEnvironment, pid: number | 'self'): string | unde
   }
 }
 
-export function ownLockOwner(env: LockEnvironment = DEFAULT_ENV): LockOwner {
+function ownLockOwner(env: LockEnvironment = DEFAULT_ENV): LockOwner {
   const startTime = processStartTime(process.pid, env);
   const bootId = currentBootId(env);
   const ns = pidNamespace(env, 'self');
@@ -95,7 +95,7 @@ export function ownLockOwner(env: LockEnvironment = DEFAULT_ENV): LockOwner {
   };
 }
 
-export function parseLockOwner(text: string): LockOwner | undefined {
+function parseLockOwner(text: string): LockOwner | undefined {
   const trimmed = text.trim();
   if (/^[1-9][0-9]{0,9}$/.test(trimmed)) return { pid: Number(trimmed) };
   try {
@@ -128,7 +128,7 @@ function bootTimeSeconds(env: LockEnvironment): number | undefined {
  * Whether the owner named in a lock file still runs. `lockMtimeMs` dates a bare-pid
  * lock (older agents): one written before this boot is stale whatever its pid.
  */
-export function ownerAlive(
+function ownerAlive(
   owner: LockOwner,
   lockMtimeMs: number,
   env: LockEnvironment = DEFAULT_ENV,

@@ -17,7 +17,7 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
-export const TERMINAL_PHASES: readonly Phase[] = ['success', 'rolled_back', 'failed'];
+const TERMINAL_PHASES: readonly Phase[] = ['success', 'rolled_back', 'failed'];
 
 export function isPhase(value: unknown): value is Phase {
   return typeof value === 'string' && (PHASES as readonly string[]).includes(value);

@@ -39,7 +39,7 @@ const MAX_BYTES = 64 * 1024;
  * rolled back by the device (health check, boot fallback, watchdog), rolled back by an
  * operator, marked bad by an operator, or refused because its images failed verification.
  */
-export const RELEASE_OUTCOMES = [
+const RELEASE_OUTCOMES = [
   'on_trial',
   'committed',
   'rolled_back',
@@ -68,7 +68,7 @@ export interface ReleaseRecord extends ReleaseIdentity {
   verification?: { code: string; failures: number; lastAt: string } | undefined;
 }
 
-export class ReleasesCorruptError extends OperationError {
+class ReleasesCorruptError extends OperationError {
   constructor(path: string, why: string, cause?: unknown) {
     super('RELEASES_CORRUPT', `${path} ${why}; the releases it remembered are not known`, {
       ...(cause === undefined ? {} : { cause }),
@@ -226,7 +226,7 @@ export function withoutVerificationFailures(
 }
 
 /** Identical verification failures in a row before the device backs off. */
-export const BACKOFF_AFTER_FAILURES = 3;
+const BACKOFF_AFTER_FAILURES = 3;
 
 /**
  * docs/operating.md "Back-off": after the 3rd identical failure the next try waits 6 h,
@@ -283,7 +283,7 @@ function parseRecord(raw: unknown): ReleaseRecord | undefined {
 }
 
 /** Decode the file's text; throws RELEASES_CORRUPT. */
-export function parseReleases(text: string, path: string): ReleaseRecord[] {
+function parseReleases(text: string, path: string): ReleaseRecord[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -14,7 +14,7 @@ import type { SlotDigests } from '../slots/types.js';
 import { assertTransition, isPhase, type Phase } from './phases.js';
 
 /** Bumped only for incompatible changes of the file's meaning. */
-export const STATE_SCHEMA_VERSION = 1;
+const STATE_SCHEMA_VERSION = 1;
 
 /** state.json is under 1 KiB; a larger file is not one we wrote. */
 const STATE_MAX_BYTES = 64 * 1024;
@@ -75,7 +75,7 @@ export type ReasonCounts = Readonly<Record<string, number>>;
 export const MAX_REASON_KEYS = 32;
 
 /** The key a reason is counted under: itself when it is a code and there is room. */
-export function reasonKey(counts: ReasonCounts, reason: string | undefined): string {
+function reasonKey(counts: ReasonCounts, reason: string | undefined): string {
   if (reason === undefined || !isReasonCode(reason)) return OTHER_REASON;
   // One key stays free for OTHER until OTHER is there.
   const room = MAX_REASON_KEYS - (OTHER_REASON in counts ? 0 : 1);

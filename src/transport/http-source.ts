@@ -59,7 +59,7 @@ export interface HttpUpdateSource extends UpdateSource {
   close(): Promise<void>;
 }
 
-export function checkServerUrl(url: string, what = 'server URL'): URL {
+function checkServerUrl(url: string, what = 'server URL'): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
 import { runAgent } from '../helpers/cli.js';
 import {
+  deviceNodeUnder,
   loopSkipReason,
   makeLoopDisk,
   mountsOf,
@@ -116,6 +117,8 @@ describe(
       grubEditenvOk(env, 'create');
       grubEditenvOk(env, 'set', 'active_slot=A', 'boot_counter=3', 'boot_success=1');
       await writeFile(join(root, 'proc/cmdline'), 'kubesolo.slot=A panic=10\n');
+      // The device's /dev under its root, as a pod sees the host's at /host/dev.
+      for (const d of disks) await deviceNodeUnder(root, d.device);
     });
     after(async () => {
       for (const d of disks) await d.cleanup();
@@ -131,6 +134,29 @@ describe(
       assert.equal(s.boot_success, true);
       assert.deepEqual(s.slots, { A: { version: 'v2.0.0' }, B: { version: null } });
       for (const d of disks) assert.deepEqual(await mountsOf(d.device), []);
+    });
+
+    it("a root without those devices never finds the host's disks of the same labels", async () => {
+      // The report of issue 25: status --root on a directory found and mounted the host's
+      // loop devices by label. The same configuration, no /dev under this root:
+      const bare = await mkdtemp(join(tmpdir(), 'ks-status-bare-'));
+      try {
+        for (const d of ['etc/kubesolo', 'boot/grub', 'proc']) {
+          await mkdir(join(bare, d), { recursive: true });
+        }
+        await writeFile(
+          join(bare, 'etc/kubesolo/update.conf'),
+          `slot_backend=block\nslot_a_label=${disks[0]!.label}\nslot_b_label=${disks[1]!.label}\n`,
+        );
+        const r = await runAgent(['status', '--json', '--root', bare]);
+        const s = JSON.parse(r.stdout) as Record<string, any>;
+        assert.deepEqual(s.slots, { A: { version: null }, B: { version: null } }, r.stdout);
+        assert.match(r.stderr, /SLOT_NOT_FOUND/);
+        assert.doesNotMatch(r.stdout + r.stderr, new RegExp(disks[0]!.device));
+        for (const d of disks) assert.deepEqual(await mountsOf(d.device), []);
+      } finally {
+        await rm(bare, { recursive: true, force: true });
+      }
     });
   },
 );

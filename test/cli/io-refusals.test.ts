@@ -4,7 +4,8 @@
  * cannot be run. Each asserts the exit code and the reason code, written out.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -45,6 +46,10 @@ describe('refusals from the surroundings', () => {
     const dev = await makeDevice({ config: { slot_backend: 'block' } });
     try {
       await dev.writeConfig({ slot_backend: 'block', grubenv: '/boot/grub/grubenv' });
+      // A block device node under the root (loop0's numbers), so the scan has something
+      // to run blkid on: with --root only nodes in <root>/dev are looked at.
+      await mkdir(dev.path('dev'), { recursive: true });
+      execFileSync('mknod', [dev.path('dev/loop0'), 'b', '7', '0']);
       const before = await deviceSnapshot(dev);
       const r = await runAgent(['rollback', '--json', '--root', dev.root], { env: { PATH: '' } });
       assert.equal(r.code, 1, r.stderr);

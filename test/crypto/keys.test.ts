@@ -14,7 +14,6 @@ import {
   publicKeyObject,
 } from '../../src/crypto/keys.js';
 import { loadKeySet } from '../../src/crypto/key-set.js';
-import { sameDigest, sha256File, sha256Hex } from '../../src/crypto/sha256.js';
 import { verifyEd25519 } from '../../src/crypto/ed25519.js';
 
 const RFC_PUB = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
@@ -127,38 +126,5 @@ describe('signature files (docs/design.md §3.4: 64 raw bytes or 128 hex)', () =
     assert.equal(hexToBytes('abc'), undefined);
     assert.equal(hexToBytes('zz'), undefined);
     assert.deepEqual(hexToBytes('00ff'), new Uint8Array([0, 255]));
-  });
-});
-
-describe('streaming SHA-256', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-sha-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('hashes a file, a prefix of it, and feeds every chunk to onChunk', async () => {
-    const data = randomBytes(3 * 1024 * 1024 + 17);
-    const file = join(dir, 'f');
-    await writeFile(file, data);
-    const seen: number[] = [];
-    const whole = await sha256File(file, { onChunk: (c) => seen.push(c.length) });
-    assert.equal(whole.sha256, sha256Hex(data));
-    assert.equal(whole.bytes, data.length);
-    assert.equal(
-      seen.reduce((a, b) => a + b, 0),
-      data.length,
-    );
-    const prefix = await sha256File(file, { length: 1000 });
-    assert.deepEqual(prefix, { sha256: sha256Hex(data.subarray(0, 1000)), bytes: 1000 });
-    assert.equal((await sha256File(file, { length: 0 })).sha256, sha256Hex(''));
-    assert.ok(sameDigest(whole.sha256.toUpperCase(), whole.sha256));
-    // The known digest of "abc" (FIPS 180-2 example).
-    assert.equal(
-      sha256Hex('abc'),
-      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
-    );
   });
 });

@@ -286,8 +286,9 @@ describe('deploy/kubernetes manifests', () => {
           for (const path of NEEDS[call.command] ?? []) {
             const hit = mounted.find((x) => path === x.host || path.startsWith(x.host + '/'));
             assert.ok(hit, `${owner}: ${call.command} needs ${path}`);
-            // Device nodes are real paths; everything else is re-rooted under /host.
-            const expectedAt: string = hit.host === '/dev' ? '/dev' : `${root}${hit.host}`;
+            // Everything, device nodes included, under /host: with --root the agent looks
+            // up block devices only under <root>/dev (docs/operating.md "--root").
+            const expectedAt: string = `${root}${hit.host}`;
             assert.equal(hit.at, expectedAt, `${owner}: ${hit.host} mounted at ${expectedAt}`);
           }
         }

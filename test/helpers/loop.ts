@@ -9,9 +9,9 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { isRoot, rootSkipReason, toolSkipReason } from './require-tool.js';
 
@@ -129,4 +129,19 @@ export async function makeLoopDisk(options: Ext4Options): Promise<LoopDisk> {
       else await rm(image, { force: true });
     },
   };
+}
+
+/**
+ * A node for `device` (same major:minor) in `<root>/dev`, as the host's /dev appears in
+ * a pod at /host/dev: with --root the agent looks up block devices only there.
+ */
+export async function deviceNodeUnder(root: string, device: string): Promise<string> {
+  const rdev = (await stat(device)).rdev;
+  // glibc's gnu_dev_major/minor for the 32-bit form Node reports.
+  const major = (rdev >> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  await mkdir(join(root, 'dev'), { recursive: true });
+  const node = join(root, 'dev', basename(device));
+  await exec('mknod', [node, 'b', String(major), String(minor)]);
+  return node;
 }

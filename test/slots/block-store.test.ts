@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
@@ -19,6 +19,7 @@ import {
   mountsOf,
   uniqueLabel,
   type LoopDisk,
+  deviceNodeUnder,
 } from '../helpers/loop.js';
 import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
@@ -90,7 +91,24 @@ describe('block slot store on loop devices', { skip }, () => {
   });
 
   it('finds the partitions by label without udev (blkid fallback)', async () => {
-    assert.equal(await findDeviceByLabel(a.label, join(work, 'no-udev-root')), a.device);
+    assert.equal(await findDeviceByLabel(a.label), a.device);
+  });
+
+  it('with a root other than /, only block devices under <root>/dev are looked at', async () => {
+    // The host's loop device is labelled a.label, yet an empty root never finds it.
+    const empty = join(work, 'empty-root');
+    await mkdir(empty, { recursive: true });
+    await assert.rejects(findDeviceByLabel(a.label, empty), { code: 'SLOT_NOT_FOUND' });
+    // The host's /dev appears under the root (a pod's /host/dev): found there, by node.
+    const hostDev = join(work, 'host-dev-root');
+    const node = await deviceNodeUnder(hostDev, a.device);
+    assert.equal(await findDeviceByLabel(a.label, hostDev), node);
+    // A by-label link that leads out of the root is refused, never followed.
+    const leaky = join(work, 'leaky-root');
+    await mkdir(join(leaky, 'dev', 'disk', 'by-label'), { recursive: true });
+    await symlink(a.device, join(leaky, 'dev', 'disk', 'by-label', byLabelName(a.label)));
+    await assert.rejects(findDeviceByLabel(a.label, leaky), { code: 'SLOT_OUTSIDE_ROOT' });
+    await assertNothingMounted(a);
   });
 
   it('writes a slot, reads it back, and unmounts after every operation', async () => {
@@ -182,9 +200,14 @@ describe('block slot store on loop devices', { skip }, () => {
   it('uses /dev/disk/by-label under root when it exists', async () => {
     const root = join(work, 'udev-root');
     await mkdir(join(root, 'dev', 'disk', 'by-label'), { recursive: true });
-    // A name blkid cannot know: only the symlink can resolve it.
+    // A name blkid cannot know: only the symlink can resolve it (relative, as udev's).
     const name = 'VIRT LABEL/1';
-    await symlink(a.device, join(root, 'dev', 'disk', 'by-label', byLabelName(name)));
+    const node = await deviceNodeUnder(root, a.device);
+    await symlink(
+      join('..', '..', basename(node)),
+      join(root, 'dev', 'disk', 'by-label', byLabelName(name)),
+    );
+    await deviceNodeUnder(root, b.device);
     const s = createBlockSlotStore({
       log: silentLogger,
       labels: { A: name, B: b.label },

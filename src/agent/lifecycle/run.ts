@@ -84,7 +84,7 @@ export async function deviceFacts(
  * that cannot be read is logged and read as empty: one more try of a bad release is
  * better than a device that never updates again (the next failure is remembered anew).
  */
-export async function releaseRecords(deps: AgentDeps): Promise<ReleaseRecord[]> {
+async function releaseRecords(deps: AgentDeps): Promise<ReleaseRecord[]> {
   try {
     return await deps.fleet.releases.read();
   } catch (err) {

@@ -11,7 +11,7 @@ export const applyCommand: Command<AgentGlobal> = {
   summary: 'Download, verify and write an update to the passive slot',
   description: [
     'Order: hold → mark the running slot good → fetch and verify metadata → gates (rollout,',
-    'channel, architecture, minimum version, downgrade, floor, quarantine, back-off) →',
+    'channel, architecture, board, minimum version, downgrade, floor, quarantine, back-off) →',
     'pre-flight (free space, node label updates.kubesolo.io/block=true) → download and',
     'verify → write the passive slot → read back → phase staged. Staging goes on outside',
     'the maintenance window; --activate activates only inside it (else ACTIVATION_DEFERRED,',

@@ -1,6 +1,6 @@
 /** Global options of `kubesolo-update` (sharedGlobals: every command reads them; the rest where named). */
 import type { AgentRequest } from '../../agent/context.js';
-import type { ConfigField } from '../../config/keys.js';
+import { KEY_TABLE, type ConfigField, type KeyFlag } from '../../config/keys.js';
 import { UsageError } from '../../errors.js';
 import { boolOpt, stringOpt, type OptionSpec, type OptionValues } from '../command.js';
 
@@ -11,18 +11,20 @@ export interface AgentGlobal extends AgentRequest {
   force: boolean;
 }
 
-/** Global options that set an update.conf key for this run (flag > file > default). */
-const CONFIG_KEY_FLAGS: Partial<Record<ConfigField, string>> = {
-  server: 'server',
-  registry: 'registry',
-  tag: 'tag',
-  channel: 'channel',
-  pubkey: 'pubkey',
-  maintenanceWindow: 'maintenance-window',
-  timeZone: 'time-zone',
-  bootloader: 'bootloader',
-  compatible: 'compatible',
-};
+/**
+ * Global options that set an update.conf key for this run (flag > file > default):
+ * generated from the key table's `flag` rows, so a key and its flag are written once.
+ */
+const CONFIG_KEY_FLAGS: [ConfigField, KeyFlag][] = Object.values(KEY_TABLE).flatMap((spec) =>
+  spec.flag ? [[spec.field, spec.flag] as [ConfigField, KeyFlag]] : [],
+);
+
+const configKeyOptions: Record<string, OptionSpec> = Object.fromEntries(
+  CONFIG_KEY_FLAGS.map(([, f]) => [
+    f.name,
+    { type: 'string', valueName: f.valueName, description: f.description } satisfies OptionSpec,
+  ]),
+);
 
 /** Read by every command; the others only by the commands that name them in `globals`. */
 export const AGENT_SHARED_GLOBALS = ['json', 'log-level'];
@@ -43,6 +45,7 @@ export const SOURCE_GLOBALS = [
 ];
 
 export const agentGlobalOptions: Record<string, OptionSpec> = {
+  ...configKeyOptions,
   root: {
     type: 'string',
     valueName: 'DIR',
@@ -51,60 +54,19 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
   conf: {
     type: 'string',
     valueName: 'PATH',
-    description: 'Config file (default /etc/kubesolo/update.conf)',
+    description: 'Config file, a device path read under --root (default /etc/kubesolo/update.conf)',
   },
   state: {
     type: 'string',
     valueName: 'PATH',
-    description: 'State file (default /var/lib/kubesolo/update/state.json)',
-  },
-  bootloader: {
-    type: 'string',
-    valueName: 'NAME',
-    description: 'grub, uboot or rpi-tryboot (update.conf bootloader; default grub)',
+    description:
+      'State file, a device path under --root (default /var/lib/kubesolo/update/state.json)',
   },
   json: { type: 'boolean', description: 'Machine-readable JSON on stdout' },
   'log-level': {
     type: 'string',
     valueName: 'LEVEL',
     description: 'debug, info, warn, error or silent',
-  },
-  server: {
-    type: 'string',
-    valueName: 'URL',
-    description: 'Update server URL (latest.json location)',
-  },
-  registry: {
-    type: 'string',
-    valueName: 'REF',
-    description: 'OCI registry repository (instead of --server)',
-  },
-  tag: { type: 'string', valueName: 'TAG', description: 'OCI tag to follow (with --registry)' },
-  channel: {
-    type: 'string',
-    valueName: 'NAME',
-    description: 'Release channel (stable, beta, ...)',
-  },
-  pubkey: {
-    type: 'string',
-    valueName: 'PATH',
-    description: 'Ed25519 public key file (64 hex chars)',
-  },
-  'maintenance-window': {
-    type: 'string',
-    valueName: 'HH:MM-HH:MM',
-    description: 'Only activate updates (and reboot) inside this local-time window',
-  },
-  'time-zone': {
-    type: 'string',
-    valueName: 'ZONE',
-    description: 'IANA time zone of the window (default: /etc/localtime)',
-  },
-  compatible: {
-    type: 'string',
-    valueName: 'BOARD',
-    description:
-      "This device's board name, overriding the OS image's (labs; update.conf compatible)",
   },
   force: {
     type: 'boolean',
@@ -123,8 +85,8 @@ export function makeAgentGlobal(values: OptionValues): AgentGlobal {
     throw new UsageError('CONFLICTING_OPTIONS', '--server and --registry cannot be used together');
   }
   const configFlags: Partial<Record<ConfigField, string>> = {};
-  for (const [field, flag] of Object.entries(CONFIG_KEY_FLAGS) as [ConfigField, string][]) {
-    const value = stringOpt(values, flag);
+  for (const [field, flag] of CONFIG_KEY_FLAGS) {
+    const value = stringOpt(values, flag.name);
     if (value !== undefined) configFlags[field] = value;
   }
   return {

@@ -17,7 +17,7 @@ import { rfc3339, type FleetFields, type ReleaseFields } from '../../release/fle
 import { boolOpt, listOpt, stringOpt, type OptionSpec, type OptionValues } from '../command.js';
 
 /** What `publish` and `push` write as `expires` when no --expires-in is given. */
-export const DEFAULT_EXPIRES_IN = '30d';
+const DEFAULT_EXPIRES_IN = '30d';
 
 export const releaseOptions: Record<string, OptionSpec> = {
   channel: { type: 'string', valueName: 'NAME', description: 'Channel (stable, beta, ...)' },

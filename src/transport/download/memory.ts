@@ -18,7 +18,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-export const GC_PACE_BYTES = 2 * 1024 * 1024;
+const GC_PACE_BYTES = 2 * 1024 * 1024;
 
 type MinorGc = () => void;
 let minorGc: MinorGc | null | undefined;

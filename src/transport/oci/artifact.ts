@@ -66,7 +66,7 @@ function stringMap(v: unknown, where: string, field: string): Record<string, str
 }
 
 /** OCI image-spec descriptor.md: mediaType, digest and size are required. */
-export function parseDescriptor(v: unknown, where: string, field: string): Descriptor {
+function parseDescriptor(v: unknown, where: string, field: string): Descriptor {
   if (!isObject(v)) throw malformed(where, `${field} is not an object`);
   const { mediaType, digest, size, platform } = v;
   if (typeof mediaType !== 'string' || mediaType === '') {

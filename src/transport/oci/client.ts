@@ -31,7 +31,7 @@ import { INDEX_TYPES, MANIFEST_TYPES } from './media-types.js';
 import { formatReference, isDigest, type RegistryReference } from './reference.js';
 
 /** distribution-spec "Pulling manifests": registries SHOULD accept manifests up to 4 MiB. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_TOKEN_RESPONSE_BYTES = 256 * 1024;
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 

@@ -45,10 +45,7 @@ function mismatch(
 }
 
 /** A hex signature annotation (docs/design.md §3.4: 64 bytes, written as hex). */
-export function annotationSignature(
-  hex: string | undefined,
-  where: string,
-): Uint8Array | undefined {
+function annotationSignature(hex: string | undefined, where: string): Uint8Array | undefined {
   if (hex === undefined) return undefined;
   try {
     return decodeSignatureHex(hex);

@@ -10,8 +10,8 @@ import type { ArtifactName } from '../../metadata/images.js';
 // that registries and tools still produce.
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 /** OCI image-spec §manifest "Guidance for an Empty Descriptor": the `{}` config. */
 export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
 export const EMPTY_CONFIG_BYTES = Buffer.from('{}');

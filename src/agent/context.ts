@@ -7,7 +7,6 @@
  */
 import { readBoardIdentity } from '../config/board.js';
 import { statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createGrubBootEnv } from '../bootenv/grub-bootenv.js';
 import type { BootEnv } from '../bootenv/types.js';
@@ -234,14 +233,14 @@ function sourceOpener(
   };
 }
 
-/** The node block label (docs/operating.md), read through the node's kubeconfig. */
+/** The node block label (docs/operating.md): this node, read with the pod's account or the node's kubeconfig. */
 function nodeBlockReader(
   root: string,
   kubeconfig: string | undefined,
   log: Logger,
 ): () => Promise<NodeBlockInput> {
   return async function nodeBlock(): Promise<NodeBlockInput> {
-    const { loadKubeClient } = await import('../kube/index.js');
+    const { loadKubeClient, localNodeName } = await import('../kube/index.js');
     let client;
     try {
       // The file's own key (not the merged default) so that KUBECONFIG can apply.
@@ -255,12 +254,16 @@ function nodeBlockReader(
     }
     if (!client) return { kind: 'no-kubeconfig' };
     try {
-      const nodes = (await client.listNodes()).items;
-      // A single-node cluster: look at this host's node, or every node when the
-      // names differ (KubeSolo may register under another name).
-      const mine = nodes.filter((n) => n.metadata.name === hostname());
-      const relevant = mine.length > 0 ? mine : nodes;
-      const blocked = relevant
+      // This node by name (all the pods' ServiceAccount may read); when KubeSolo
+      // registered it under another name, every node of the single-node cluster.
+      const nodes = await client.getNode(localNodeName()).then(
+        (node) => [node],
+        async (err: unknown) => {
+          if (toKubesoloError(err).code !== 'KUBE_NOT_FOUND') throw err;
+          return (await client.listNodes()).items;
+        },
+      );
+      const blocked = nodes
         .filter((n) => n.metadata.labels?.[NODE_BLOCK_LABEL] === 'true')
         .map((n) => n.metadata.name ?? '(unnamed)');
       return { kind: 'checked', blockedNodes: blocked };
@@ -268,6 +271,8 @@ function nodeBlockReader(
       const e = toKubesoloError(err);
       log.warn('could not read the node labels; the block label is not checked', { code: e.code });
       return { kind: 'unreachable', error: e.code };
+    } finally {
+      client.close();
     }
   };
 }
@@ -354,6 +359,8 @@ export async function createAgentContext(
       return text.trim() || undefined;
     },
     lock: (mode) => takeRunLock(paths.lock, mode, log),
+    // Next to state.json, on the data partition: it outlives both slots.
+    deltaCacheDir: `${dirname(paths.state)}/delta`,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress
       ? {

@@ -37,6 +37,11 @@ export interface AgentDeps {
   bootId(): Promise<string | undefined>;
   /** Take the run lock (src/stores/lock.ts); release it on every path. */
   lock(mode: LockMode): Promise<Lock>;
+  /**
+   * The delta index cache on the data partition (docs/delta.md); undefined: every
+   * image is staged by one full download.
+   */
+  deltaCacheDir?: string;
   /** Aborted by SIGTERM/SIGINT (reason: an InterruptedError); the lifecycle stops cleanly. */
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;

@@ -1,14 +1,29 @@
 /**
  * What `metrics` reports: the renderer's input (src/metrics/exposition.ts) from
  * state.json and the boot side, read fresh for every snapshot.
+ *
+ * Degraded, never failed (docs/fleet.md "Conventions"): each source is read on its
+ * own, and one that cannot be read becomes a `kubesolo_update_metrics_problem` sample
+ * beside everything that could, the way node_exporter keeps serving with a scrape
+ * error. A device with a corrupt GRUB environment still reports its phase, its counters
+ * and why its slots are unknown, instead of vanishing from the fleet.
  */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseRunningSlot, readCmdline } from '../bootenv/cmdline.js';
+import { isSlot, type Slot } from '../bootenv/types.js';
+import { errnoCode, KubesoloError } from '../errors.js';
 import { rolloutBucket } from '../fleet/rollout.js';
+import { atomicWriteFile } from '../fs/atomic.js';
 import {
   renderMetrics,
   type MetricsInput,
+  type MetricsProblem,
+  type MetricsSource,
   type ReleaseMemoryInput,
 } from '../metrics/exposition.js';
 import { backoffUntil, type ReleaseRecord } from '../stores/releases.js';
+import { goArch, VERSION } from '../version.js';
 import type { AgentContext } from './context.js';
 import type { UpdateState } from '../stores/state.js';
 
@@ -18,26 +33,35 @@ function dateOf(iso: string | undefined): Date | undefined {
   return Number.isNaN(ms) ? undefined : new Date(ms);
 }
 
+/** This build, for `kubesolo_update_build_info`. */
+export const BUILD_INFO = { version: VERSION, arch: goArch(), nodejs: process.version };
+
 /**
  * The renderer's input from state.json and the boot side. A state.json written before
  * the fleet fields existed has no phase_since/activated_at: updated_at stands in.
+ * `state` undefined (unreadable): no phase is 1 and the per-state series are left out.
  */
 export function metricsInput(
-  state: UpdateState,
+  state: UpdateState | undefined,
   boot: { activeSlot?: string | undefined; runningSlot?: string | undefined },
   version: string | undefined,
   channel: string | undefined,
 ): MetricsInput {
-  const phaseSince = dateOf(state.phaseSince ?? state.updatedAt);
-  const onTrial = state.phase === 'activated' || state.phase === 'verifying';
-  return {
-    phase: state.phase,
-    attemptCount: state.attemptCount,
-    healthCheckFailures: state.healthCheckFailures,
+  const common = {
+    build: BUILD_INFO,
     activeSlot: boot.activeSlot,
     runningSlot: boot.runningSlot,
     version,
     channel,
+  };
+  if (state === undefined) return { ...common, phase: '' };
+  const phaseSince = dateOf(state.phaseSince ?? state.updatedAt);
+  const onTrial = state.phase === 'activated' || state.phase === 'verifying';
+  return {
+    ...common,
+    phase: state.phase,
+    attemptCount: state.attemptCount,
+    healthCheckFailures: state.healthCheckFailures,
     lastTransition: phaseSince,
     reason: state.reason,
     failureCounts: state.failureCounts,
@@ -47,30 +71,148 @@ export function metricsInput(
     activatedAt: dateOf(state.activatedAt) ?? (onTrial ? phaseSince : undefined),
     lastApplyBytes: state.lastApplyBytes,
     lastApplySeconds: state.lastApplySeconds,
+    lastApplyReusedBytes: state.lastApplyReusedBytes,
+    deltaFallbackCounts: state.deltaFallbackCounts,
   };
+}
+
+/** A failure's code: the agent's reason code, else the errno name (EACCES, EIO), else UNEXPECTED. */
+function problemCode(err: unknown): string {
+  if (err instanceof KubesoloError) return err.code;
+  return errnoCode(err) ?? 'UNEXPECTED';
+}
+
+/** Collects what could not be read; `read` turns a failed read into undefined plus a problem. */
+class Problems {
+  readonly list: MetricsProblem[] = [];
+  add(source: MetricsSource, code: string): void {
+    this.list.push({ source, code });
+  }
+  async read<T>(source: MetricsSource, work: Promise<T>): Promise<T | undefined> {
+    try {
+      return await work;
+    } catch (err) {
+      this.add(source, problemCode(err));
+      return undefined;
+    }
+  }
 }
 
 /** The exposition as it is now: a long-running --listen serves the state of the moment. */
 export async function metricsSnapshot(agent: AgentContext): Promise<string> {
-  const { state } = await agent.deps.state.read();
-  const boot = await agent.deps.bootEnv.read();
-  const version = boot.runningSlot
-    ? await agent.deps.slots.readVersion(boot.runningSlot)
-    : undefined;
+  const { deps, paths } = agent;
+  const problems = new Problems();
+
+  const read = await problems.read('state', deps.state.read());
+  // A corrupt file was moved aside (or could not be, on a read-only mount): what the
+  // store hands back then is a fresh idle state, not the device's, so it is not shown.
+  if (read?.corruptPath !== undefined) problems.add('state', 'STATE_CORRUPT');
+  const state = read?.corruptPath === undefined ? read?.state : undefined;
+
+  const boot = await problems.read('bootenv', deps.bootEnv.read());
+  // The running slot comes from the kernel command line, not the boot environment.
+  const runningSlot =
+    boot?.runningSlot ??
+    (await problems
+      .read('cmdline', readCmdline(paths.cmdline))
+      .then((text) => (text === undefined ? undefined : parseRunningSlot(text))));
+  const version = runningSlot ? await runningVersion(agent, runningSlot, problems) : undefined;
+
   return renderMetrics({
-    ...metricsInput(state, boot, version, agent.deps.policy.channel),
-    ...(await fleetMetrics(agent, state.availableVersion)),
-    ...(await memoryMetrics(agent)),
+    ...metricsInput(
+      state,
+      { activeSlot: boot?.activeSlot, runningSlot },
+      version,
+      deps.policy.channel,
+    ),
+    ...(await fleetMetrics(agent, state?.availableVersion, problems)),
+    ...(await memoryMetrics(agent, problems)),
+    problems: problems.list,
   });
 }
 
-/** The hold and the release records; an unreadable records file leaves its samples out. */
+/**
+ * The running slot's version for this boot, kept beside state.json
+ * (`running-version.json`) by every run that could read the slot. An unprivileged
+ * reader (the metrics container cannot mount a block slot) then serves the version a
+ * privileged run of the same boot read: the DaemonSet's health check container runs
+ * `metrics` once for that (docs/kubernetes.md). A record of another boot or slot is
+ * never used: the version changes only across a reboot.
+ */
+interface VersionRecord {
+  boot_id: string;
+  slot: Slot;
+  version: string;
+}
+
+async function runningVersion(
+  agent: AgentContext,
+  slot: Slot,
+  problems: Problems,
+): Promise<string | undefined> {
+  const { deps, paths } = agent;
+  const recordPath = join(dirname(paths.state), 'running-version.json');
+  const bootId = await deps.bootId();
+  let recorded: VersionRecord | undefined;
+  try {
+    const doc = JSON.parse(await readFile(recordPath, 'utf8')) as Partial<VersionRecord>;
+    if (typeof doc.boot_id === 'string' && isSlot(doc.slot) && typeof doc.version === 'string') {
+      recorded = doc as VersionRecord;
+    }
+  } catch {
+    // No record yet, or a torn one: the slot itself is read below.
+  }
+  try {
+    const version = await deps.slots.readVersion(slot);
+    const fresh =
+      recorded?.boot_id === bootId && recorded?.slot === slot && recorded?.version === version;
+    if (version !== undefined && bootId !== undefined && !fresh) {
+      const record: VersionRecord = { boot_id: bootId, slot, version };
+      // Best effort: a read-only state directory keeps serving without a record.
+      await atomicWriteFile(recordPath, JSON.stringify(record) + '\n', { mkdirp: true }).catch(
+        () => undefined,
+      );
+    }
+    return version;
+  } catch (err) {
+    if (bootId !== undefined && recorded?.boot_id === bootId && recorded.slot === slot) {
+      return recorded.version;
+    }
+    problems.add('slot_version', problemCode(err));
+    return undefined;
+  }
+}
+
+/**
+ * The rollout bucket for the version on offer and the floor. Read-only like the rest
+ * of `metrics`; an unreadable file leaves its series out and says why.
+ */
+async function fleetMetrics(
+  agent: AgentContext,
+  availableVersion: string | undefined,
+  problems: Problems,
+): Promise<Pick<MetricsInput, 'rolloutBucket' | 'floorVersion'>> {
+  const { fleet } = agent.deps;
+  const id = await problems.read('device_id', fleet.readDeviceId());
+  const floor = await problems.read('floor', fleet.readFloor());
+  return {
+    rolloutBucket:
+      id === undefined || availableVersion === undefined
+        ? undefined
+        : rolloutBucket(id.id, availableVersion),
+    floorVersion: floor?.version,
+  };
+}
+
+/** The hold and the release records; an unreadable records file leaves its samples out and says why. */
 async function memoryMetrics(
   agent: AgentContext,
+  problems: Problems,
 ): Promise<Pick<MetricsInput, 'held' | 'releases'>> {
   const { fleet } = agent.deps;
+  // A damaged hold file still holds (src/stores/hold.ts): it is exported as held.
   const hold = await fleet.readHold();
-  const records = await fleet.releases.read().catch(() => undefined);
+  const records = await problems.read('releases', fleet.releases.read());
   return {
     held: hold !== undefined,
     releases: records === undefined ? undefined : releaseMemoryInput(records),
@@ -95,25 +237,5 @@ function releaseMemoryInput(records: readonly ReleaseRecord[]): ReleaseMemoryInp
     quarantined: [...quarantined].map(([version, reason]) => ({ version, reason })),
     backoffs: [...backoffs].map(([version, until]) => ({ version, until })),
     outcomes: [...outcomes].map(([version, outcome]) => ({ version, outcome })),
-  };
-}
-
-/**
- * The rollout bucket for the version on offer and the floor. Read-only like the rest
- * of `metrics`; an unreadable file leaves its series out instead of failing the scrape.
- */
-async function fleetMetrics(
-  agent: AgentContext,
-  availableVersion: string | undefined,
-): Promise<Pick<MetricsInput, 'rolloutBucket' | 'floorVersion'>> {
-  const { fleet } = agent.deps;
-  const id = await fleet.readDeviceId().catch(() => undefined);
-  const floor = await fleet.readFloor().catch(() => undefined);
-  return {
-    rolloutBucket:
-      id === undefined || availableVersion === undefined
-        ? undefined
-        : rolloutBucket(id.id, availableVersion),
-    floorVersion: floor?.version,
   };
 }

@@ -129,7 +129,11 @@ export async function resolveTimeZone(options: {
   const data = await readFile(localtime).catch(() => Buffer.alloc(0));
   const dirs = [...new Set([underRoot(root, '/usr/share/zoneinfo'), '/usr/share/zoneinfo'])];
   const matched = await matchZoneFile(data, dirs);
-  if (matched !== undefined) return { zone: matched, source: 'zoneinfo match' };
+  if (matched !== undefined) {
+    // A pod sees the host's /etc/localtime as a plain TZif file: say what it was matched to.
+    log?.debug('/etc/localtime is a copy; named by its zoneinfo match', { timeZone: matched });
+    return { zone: matched, source: 'zoneinfo match' };
+  }
   log?.warn(
     '/etc/localtime is a copy, not a link, and matches no known zone; maintenance windows use the process time zone; set time_zone=',
     { code: 'TIME_ZONE_UNKNOWN', timeZone: processTimeZone() },

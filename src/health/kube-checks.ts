@@ -48,14 +48,35 @@ export function selectLocalNode(
   return undefined;
 }
 
-/** node_ready: the local node's Ready condition is "True". */
-export async function checkNodeReady(kube: KubeClient, hostname: string): Promise<Outcome> {
+/**
+ * The local node: `GET /api/v1/nodes/{name}` (what the agent's ServiceAccount may do:
+ * get, not list, docs/kubernetes.md); when no node has that name (KubeSolo may register
+ * under another one), the list and selectLocalNode, which only a broader account may read.
+ */
+async function findLocalNode(
+  kube: KubeClient,
+  name: string,
+): Promise<{ node: KubeNode; how: string } | { missing: string }> {
   try {
-    const list = await kube.listNodes();
-    const picked = selectLocalNode(list.items, hostname);
-    if (!picked) {
-      const names = list.items.map((n) => n.metadata.name ?? '?').join(', ') || 'none';
-      return fail('NODE_NOT_FOUND', `no node named '${hostname.toLowerCase()}' (nodes: ${names})`);
+    return { node: await kube.getNode(name.toLowerCase()), how: `named '${name.toLowerCase()}'` };
+  } catch (err) {
+    if (!(err instanceof KubeError) || err.code !== 'KUBE_NOT_FOUND') throw err;
+  }
+  const list = await kube.listNodes();
+  const picked = selectLocalNode(list.items, name);
+  if (picked) return picked;
+  return { missing: list.items.map((n) => n.metadata.name ?? '?').join(', ') || 'none' };
+}
+
+/** node_ready: the local node's Ready condition is "True". */
+export async function checkNodeReady(kube: KubeClient, nodeName: string): Promise<Outcome> {
+  try {
+    const picked = await findLocalNode(kube, nodeName);
+    if ('missing' in picked) {
+      return fail(
+        'NODE_NOT_FOUND',
+        `no node named '${nodeName.toLowerCase()}' (nodes: ${picked.missing})`,
+      );
     }
     const name = picked.node.metadata.name ?? '?';
     const ready = findCondition(picked.node.status?.conditions, 'Ready');

@@ -9,6 +9,7 @@
  */
 import { errnoCode } from '../errors.js';
 import { fail, pass, type Outcome } from './types.js';
+import { userAgent } from '../version.js';
 
 const MAX_REDIRECTS = 5;
 
@@ -32,7 +33,7 @@ export async function checkProbeUrl(url: string, timeoutMs: number): Promise<Out
       const res = await request(current, {
         method: 'GET',
         signal,
-        headers: { 'user-agent': 'kubesolo-update' },
+        headers: { 'user-agent': userAgent() },
       });
       status = res.statusCode;
       const loc = res.headers.location;

@@ -3,10 +3,11 @@
  * runs out (`waitForHealthy`). Checks run concurrently, each under its own deadline, so
  * one hung dependency cannot stall the others or the agent.
  */
-import { hostname } from 'node:os';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError } from '../errors.js';
-import { loadKubeClient } from '../kube/index.js';
+import { loadKubeClient, localNodeName } from '../kube/index.js';
 import type { KubeClient } from '../kube/types.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
 import { DEFAULT_CONTAINERD_SOCKET, checkContainerd } from './containerd.js';
@@ -101,6 +102,21 @@ async function kubeSource(options: HealthOptions, timeoutMs: number): Promise<Ku
   }
 }
 
+/**
+ * Where disk_writable writes, on the data partition: the state directory when there is
+ * one (the only part of /var/lib/kubesolo the pods mount, docs/kubernetes.md), else
+ * the data directory itself (a device that never ran the agent). Nothing is created: a
+ * missing data directory is an unmounted partition, which must fail.
+ */
+async function diskProbeDir(root: string): Promise<string> {
+  const updateDir = underRoot(root, dirname(DEFAULT_PATHS.state));
+  const isDir = await stat(updateDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  return isDir ? updateDir : underRoot(root, DEFAULT_PATHS.dataDir);
+}
+
 /** Run every check once. Never throws for a failing check: that is a `fail` verdict. */
 export async function runHealthChecks(options: HealthOptions): Promise<HealthReport> {
   const clock = options.clock ?? systemClock;
@@ -119,14 +135,14 @@ export async function runHealthChecks(options: HealthOptions): Promise<HealthRep
           timeoutMs,
         );
       case 'disk_writable':
-        return checkDiskWritable(underRoot(options.root, DEFAULT_PATHS.dataDir));
+        return diskProbeDir(options.root).then(checkDiskWritable);
       case 'probe_url':
         return checkProbeUrl(options.probeUrl!, timeoutMs);
       default: {
         if (!kube || 'failure' in kube) return Promise.resolve(kube!.failure);
         if (name === 'apiserver') return checkApiserver(kube.client);
         if (name === 'node_ready')
-          return checkNodeReady(kube.client, options.nodeName ?? hostname());
+          return checkNodeReady(kube.client, localNodeName(options.nodeName));
         return checkKubeSystem(
           kube.client,
           () => clock.now().getTime(),

@@ -53,7 +53,7 @@ export interface HealthOptions {
   kube?: KubeClient | undefined;
   /** Where to look for the kubeconfig (config key, KUBECONFIG); root defaults to `root`. */
   kubeconfig?: KubeconfigSearch | undefined;
-  /** Name of the local node; default the host name (lowercased, as the kubelet registers it). */
+  /** Name of the local node; default KUBESOLO_NODE_NAME, else the host name (src/kube/node-name.ts). */
   nodeName?: string | undefined;
   /** `health_stable_seconds`: how long kube-system pods must have been ready (default 30). */
   stableSeconds?: number | undefined;

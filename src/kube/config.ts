@@ -20,44 +20,15 @@ import { delimiter, dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_PATHS, underRoot } from '../paths.js';
+import type { KubeConfig, KubeconfigLocation, KubeconfigSearch } from './config-types.js';
+import { inClusterLocation } from './in-cluster.js';
 
-/** Everything needed to make an authenticated, verified HTTPS call to the API server. */
-export interface KubeConfig {
-  /** API server base URL (https). */
-  server: URL;
-  /** PEM CA bundle; undefined means Node's default trust store. */
-  ca: Buffer | undefined;
-  /** PEM client certificate and key (both or neither). */
-  cert: Buffer | undefined;
-  key: Buffer | undefined;
-  /** Bearer token. */
-  token: string | undefined;
-  /** `tls-server-name`: name to verify the server certificate against. */
-  tlsServerName: string | undefined;
-  /** The file it came from, and the context used. */
-  path: string;
-  context: string;
-  /** Non-fatal findings (e.g. an ignored insecure-skip-tls-verify). */
-  warnings: string[];
-}
-
-export type KubeconfigSource = 'config' | 'env' | 'default';
-
-export interface KubeconfigLocation {
-  path: string;
-  source: KubeconfigSource;
-  /** Whether absolute paths inside the file are resolved under --root. */
-  rooted: boolean;
-}
-
-export interface KubeconfigSearch {
-  /** `--root` (default `/`). */
-  root?: string;
-  /** The `kubeconfig=` config key (resolved under --root). */
-  kubeconfigPath?: string | undefined;
-  /** Environment to read `KUBECONFIG` from (default: none; pass process.env explicitly). */
-  env?: Record<string, string | undefined>;
-}
+export type {
+  KubeConfig,
+  KubeconfigLocation,
+  KubeconfigSearch,
+  KubeconfigSource,
+} from './config-types.js';
 
 /**
  * Candidate kubeconfig files, in precedence order: the `kubeconfig=` config key (device
@@ -85,17 +56,31 @@ export function kubeconfigCandidates(search: KubeconfigSearch): KubeconfigLocati
   return [{ path: underRoot(root, DEFAULT_PATHS.kubeconfig), source: 'default', rooted: true }];
 }
 
-/** The first candidate that exists, or undefined when none does. */
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Where the client's configuration comes from, or undefined when there is none. In a
+ * pod (KUBERNETES_SERVICE_HOST/PORT set and a service account token mounted), the
+ * pod's own account: the pods of deploy/kubernetes get a least-privilege account and
+ * no longer see the node's admin kubeconfig, whatever update.conf's `kubeconfig=`
+ * names for the host (docs/kubernetes.md "Least privilege"). Elsewhere the first
+ * existing file of the `kubeconfig=` key or `KUBECONFIG` (either one set means only
+ * those are considered, as kubectl does), else KubeSolo's admin kubeconfig under
+ * --root, which the host's own stages use.
+ */
 export async function findKubeconfig(
   search: KubeconfigSearch,
 ): Promise<KubeconfigLocation | undefined> {
+  const inCluster = await inClusterLocation(search);
+  if (inCluster) return inCluster;
   for (const candidate of kubeconfigCandidates(search)) {
-    try {
-      await access(candidate.path);
-      return candidate;
-    } catch {
-      // Try the next one: kubectl also skips KUBECONFIG entries that do not exist.
-    }
+    // kubectl also skips KUBECONFIG entries that do not exist.
+    if (await exists(candidate.path)) return candidate;
   }
   return undefined;
 }
@@ -243,9 +228,11 @@ export async function loadKubeConfig(
   }
 
   let token = optString(user, 'token', path);
-  const tokenFile = optString(user, 'tokenFile', path);
-  if (token === undefined && tokenFile !== undefined) {
-    token = (await readRef(tokenFile, 'tokenFile')).toString('utf8').trim() || undefined;
+  const tokenRef = optString(user, 'tokenFile', path);
+  const tokenFile = token === undefined && tokenRef !== undefined ? filePath(tokenRef) : undefined;
+  if (tokenFile !== undefined) {
+    // Read once now, so an unusable file is a configuration error up front.
+    token = (await readRef(tokenRef!, 'tokenFile')).toString('utf8').trim() || undefined;
   }
   if (isObj(user.exec) || isObj(user['auth-provider'])) {
     warnings.push('exec and auth-provider credential plugins are not supported and are ignored');
@@ -257,6 +244,7 @@ export async function loadKubeConfig(
     cert,
     key,
     token,
+    tokenFile,
     tlsServerName: optString(cluster, 'tls-server-name', path),
     path,
     context: contextName,

@@ -4,6 +4,7 @@
  */
 import { createKubeClient, type KubeClientOptions } from './client.js';
 import { findKubeconfig, loadKubeConfig, type KubeconfigSearch } from './config.js';
+import { loadInClusterConfig } from './in-cluster.js';
 import type { KubeClient } from './types.js';
 
 export { createKubeClient, classifyTransportError, type KubeClientOptions } from './client.js';
@@ -17,6 +18,8 @@ export {
   type KubeconfigSource,
 } from './config.js';
 export { KubeError, KUBE_ERROR_CODES, type KubeErrorCode } from './errors.js';
+export { SERVICE_ACCOUNT_DIR, loadInClusterConfig } from './in-cluster.js';
+export { localNodeName } from './node-name.js';
 export * from './types.js';
 
 export interface LoadKubeClientOptions extends KubeconfigSearch, KubeClientOptions {
@@ -25,19 +28,20 @@ export interface LoadKubeClientOptions extends KubeconfigSearch, KubeClientOptio
 }
 
 /**
- * The client for the first kubeconfig that exists, or undefined when there is none
- * (a device without Kubernetes; callers log and skip). A kubeconfig that exists but
- * cannot be used throws ConfigError KUBECONFIG_INVALID.
+ * The client for the configuration findKubeconfig finds (a kubeconfig file, or the
+ * pod's service account), or undefined when there is none (a device without
+ * Kubernetes; callers log and skip). One that exists but cannot be used throws
+ * ConfigError KUBECONFIG_INVALID.
  */
 export async function loadKubeClient(
   options: LoadKubeClientOptions,
 ): Promise<KubeClient | undefined> {
   const location = await findKubeconfig(options);
   if (location === undefined) return undefined;
-  const config = await loadKubeConfig(location.path, {
-    root: options.root ?? '/',
-    rooted: location.rooted,
-  });
+  const config =
+    location.source === 'in-cluster'
+      ? await loadInClusterConfig(location.path, options.env ?? {})
+      : await loadKubeConfig(location.path, { root: options.root ?? '/', rooted: location.rooted });
   for (const w of config.warnings) options.onWarning?.(w, config.path);
   return createKubeClient(config, options);
 }

@@ -1,19 +1,11 @@
-/** Node's process.arch → Go's GOARCH names, used by latest.json and OCI platforms. */
-const GO_ARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  riscv64: 'riscv64',
-  ia32: '386',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  loong64: 'loong64',
-};
+/**
+ * Node's process.arch → Go's GOARCH names, used by latest.json and OCI platforms. The
+ * table lives with the build's identity (src/version.ts, the base layer), which the
+ * User-Agent of the lower layers needs too.
+ */
+import { GO_ARCH } from '../version.js';
 
-export function goArch(nodeArch: string = process.arch): string {
-  return GO_ARCH[nodeArch] ?? nodeArch;
-}
-
+export { goArch } from '../version.js';
 /** The architectures a device reports: what `publish --arch` and `push --arch` accept. */
 export const KNOWN_ARCHITECTURES: readonly string[] = [...new Set(Object.values(GO_ARCH))];
 

@@ -20,13 +20,44 @@ import { versionNumber } from '../config/version.js';
 // the agent itself.
 import { PHASES } from '../stores/phases.js';
 
+/** Which build answers: `kubesolo_update_build_info`. */
+export interface BuildInfo {
+  /** The agent's version (src/version.ts). */
+  version: string;
+  /** GOARCH-style architecture of the executable (amd64, arm64). */
+  arch: string;
+  /** The Node.js runtime it runs on (`process.version`). */
+  nodejs: string;
+}
+
+/** Something the exporter could not read; `source` and `code` are bounded label values. */
+export interface MetricsProblem {
+  /** One of METRICS_SOURCES. */
+  source: MetricsSource;
+  /** The stable reason code of the failure (OTHER for anything else). */
+  code: string;
+}
+
+/** What `metrics` reads, each on its own: a failure of one leaves the others exported. */
+const METRICS_SOURCES = [
+  'state',
+  'bootenv',
+  'cmdline',
+  'slot_version',
+  'device_id',
+  'floor',
+  'releases',
+] as const;
+export type MetricsSource = (typeof METRICS_SOURCES)[number];
+
 export interface MetricsInput {
-  /** Current phase from state.json; a value outside PHASES sets every phase to 0. */
+  build: BuildInfo;
+  /** Current phase from state.json; a value outside PHASES (or '' when unreadable) sets every phase to 0. */
   phase: string;
-  /** state.json `attempt_count`. */
-  attemptCount: number;
-  /** state.json `health_check_failures`. */
-  healthCheckFailures: number;
+  /** state.json `attempt_count`; undefined (state unreadable) omits the sample. */
+  attemptCount?: number | undefined;
+  /** state.json `health_check_failures`; undefined omits the sample. */
+  healthCheckFailures?: number | undefined;
   /** GRUB `active_slot` (A|B); undefined renders as an empty label value. */
   activeSlot?: string | undefined;
   /** Slot the running kernel booted from (`kubesolo.slot=`). */
@@ -39,10 +70,10 @@ export interface MetricsInput {
   channel?: string | undefined;
   /** state.json `reason`: the code recorded with the current phase. */
   reason?: string | undefined;
-  /** Lifetime failures (entries into `failed`) by reason code. */
-  failureCounts?: Readonly<Record<string, number>>;
-  /** Lifetime rollbacks (entries into `rolled_back`) by reason code. */
-  rollbackCounts?: Readonly<Record<string, number>>;
+  /** Lifetime failures (entries into `failed`) by reason code; undefined (state unreadable) exports no sample. */
+  failureCounts?: Readonly<Record<string, number>> | undefined;
+  /** Lifetime rollbacks (entries into `rolled_back`) by reason code; undefined exports no sample. */
+  rollbackCounts?: Readonly<Record<string, number>> | undefined;
   /** Last successful check (metadata fetched and verified). */
   lastCheck?: Date | undefined;
   /** The version on offer at that check. */
@@ -53,10 +84,16 @@ export interface MetricsInput {
   lastApplyBytes?: number | undefined;
   /** Seconds that apply took. */
   lastApplySeconds?: number | undefined;
+  /** Bytes of that apply's images taken from the device's own images or rebuilt by patches. */
+  lastApplyReusedBytes?: number | undefined;
+  /** Lifetime delta updates given up for one full download, by reason code. */
+  deltaFallbackCounts?: Readonly<Record<string, number>>;
   /** The device's rollout bucket (0..99) for the version on offer. */
   rolloutBucket?: number | undefined;
   /** The anti-rollback floor (src/stores/floor.ts). */
   floorVersion?: string | undefined;
+  /** What could not be read for this snapshot. */
+  problems?: readonly MetricsProblem[];
   /** The operator's hold (src/stores/hold.ts); undefined omits the sample. */
   held?: boolean | undefined;
   /** What the device remembers of releases (src/stores/releases.ts); undefined: unreadable. */
@@ -84,8 +121,9 @@ export const ROLLBACK_REASONS = [
 ] as const;
 
 export const METRIC_NAMES = {
+  buildInfo: 'kubesolo_update_build_info',
   phase: 'kubesolo_update_phase',
-  attempts: 'kubesolo_update_attempts_total',
+  targetAttempts: 'kubesolo_update_target_attempts',
   healthCheckFailures: 'kubesolo_update_health_check_failures',
   info: 'kubesolo_update_info',
   lastTransition: 'kubesolo_update_last_transition_timestamp_seconds',
@@ -99,13 +137,24 @@ export const METRIC_NAMES = {
   activated: 'kubesolo_update_activated_timestamp_seconds',
   lastApplyBytes: 'kubesolo_update_last_apply_bytes',
   lastApplySeconds: 'kubesolo_update_last_apply_duration_seconds',
+  lastApplyReusedBytes: 'kubesolo_update_last_apply_reused_bytes',
+  deltaFallbacks: 'kubesolo_update_delta_fallbacks_total',
   rolloutBucket: 'kubesolo_update_rollout_bucket',
   floorVersionNumber: 'kubesolo_update_floor_version_number',
+  problem: 'kubesolo_update_metrics_problem',
   held: 'kubesolo_update_held',
   quarantinedReleases: 'kubesolo_update_quarantined_releases',
   quarantinedInfo: 'kubesolo_update_quarantined_info',
   backoffUntil: 'kubesolo_update_verification_backoff_until_timestamp_seconds',
   releaseOutcome: 'kubesolo_update_release_outcome_info',
+} as const;
+
+/**
+ * Series renamed by issue 30 (docs/fleet.md "Migrating from earlier series"): the old
+ * name, what replaces it.
+ */
+export const RENAMED_SERIES = {
+  kubesolo_update_attempts_total: METRIC_NAMES.targetAttempts,
 } as const;
 
 /** A reason as a label value: a reason code, or OTHER for anything else. */
@@ -162,6 +211,25 @@ class Writer {
 
 export function renderMetrics(input: MetricsInput): string {
   const w = new Writer();
+  lifecycleFamilies(w, input);
+  releaseFamilies(w, input);
+  releaseMemoryFamilies(w, input);
+  problemFamily(w, input.problems ?? []);
+  return w.lines.map((l) => l + '\n').join('');
+}
+
+/** The build, the phase and what the state records about attempts, failures and rollbacks. */
+function lifecycleFamilies(w: Writer, input: MetricsInput): void {
+  w.family(
+    METRIC_NAMES.buildInfo,
+    'gauge',
+    'The kubesolo-update build serving these metrics (always 1).',
+  );
+  w.sample(
+    METRIC_NAMES.buildInfo,
+    1,
+    labels({ version: input.build.version, arch: input.build.arch, nodejs: input.build.nodejs }),
+  );
 
   w.family(
     METRIC_NAMES.phase,
@@ -172,15 +240,22 @@ export function renderMetrics(input: MetricsInput): string {
     w.sample(METRIC_NAMES.phase, phase === input.phase ? 1 : 0, labels({ phase }));
   }
 
-  w.family(METRIC_NAMES.attempts, 'counter', 'Update attempts towards the current target version.');
-  w.sample(METRIC_NAMES.attempts, input.attemptCount);
+  // A gauge: it starts again at 1 when the target version changes.
+  w.family(
+    METRIC_NAMES.targetAttempts,
+    'gauge',
+    'Update attempts towards the current target version (starts again when the target changes).',
+  );
+  if (input.attemptCount !== undefined) w.sample(METRIC_NAMES.targetAttempts, input.attemptCount);
 
   w.family(
     METRIC_NAMES.healthCheckFailures,
     'gauge',
     'Failed post-boot health checks of the current attempt.',
   );
-  w.sample(METRIC_NAMES.healthCheckFailures, input.healthCheckFailures);
+  if (input.healthCheckFailures !== undefined) {
+    w.sample(METRIC_NAMES.healthCheckFailures, input.healthCheckFailures);
+  }
 
   w.family(METRIC_NAMES.info, 'gauge', 'Boot slots and running OS version (always 1).');
   w.sample(
@@ -215,8 +290,10 @@ export function renderMetrics(input: MetricsInput): string {
   );
 
   w.family(METRIC_NAMES.failures, 'counter', 'Update attempts that ended failed, by reason code.');
-  for (const [reason, n] of byReasonLabel(input.failureCounts ?? {}, [])) {
-    w.sample(METRIC_NAMES.failures, n, labels({ reason }));
+  if (input.failureCounts !== undefined) {
+    for (const [reason, n] of byReasonLabel(input.failureCounts, [])) {
+      w.sample(METRIC_NAMES.failures, n, labels({ reason }));
+    }
   }
 
   w.family(
@@ -224,10 +301,15 @@ export function renderMetrics(input: MetricsInput): string {
     'counter',
     'Rollbacks by reason code (BOOT_FALLBACK: the bootloader fell back).',
   );
-  for (const [reason, n] of byReasonLabel(input.rollbackCounts ?? {}, ROLLBACK_REASONS)) {
-    w.sample(METRIC_NAMES.rollbacks, n, labels({ reason }));
+  if (input.rollbackCounts !== undefined) {
+    for (const [reason, n] of byReasonLabel(input.rollbackCounts, ROLLBACK_REASONS)) {
+      w.sample(METRIC_NAMES.rollbacks, n, labels({ reason }));
+    }
   }
+}
 
+/** Checks, offers, versions, the last apply, the rollout wave and the floor. */
+function releaseFamilies(w: Writer, input: MetricsInput): void {
   w.family(
     METRIC_NAMES.lastCheck,
     'gauge',
@@ -276,6 +358,8 @@ export function renderMetrics(input: MetricsInput): string {
     w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
   }
 
+  deltaFamilies(w, input);
+
   // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.
   w.family(
     METRIC_NAMES.rolloutBucket,
@@ -290,9 +374,46 @@ export function renderMetrics(input: MetricsInput): string {
     'Anti-rollback floor',
     input.floorVersion,
   );
+}
 
-  releaseMemoryFamilies(w, input);
-  return w.lines.map((l) => l + '\n').join('');
+/** The degraded exposition: one sample per source that could not be read. */
+function problemFamily(w: Writer, problems: readonly MetricsProblem[]): void {
+  w.family(
+    METRIC_NAMES.problem,
+    'gauge',
+    'A source the exporter could not read for this scrape, with the reason code (1 while it lasts).',
+  );
+  for (const { source, code } of problemsOf(problems)) {
+    w.sample(METRIC_NAMES.problem, 1, labels({ source, code }));
+  }
+}
+
+/** One sample per source (the first code wins), in METRICS_SOURCES order: bounded labels. */
+function problemsOf(problems: readonly MetricsProblem[]): MetricsProblem[] {
+  return METRICS_SOURCES.flatMap((source) => {
+    const first = problems.find((p) => p.source === source);
+    return first ? [{ source, code: reasonLabel(first.code) }] : [];
+  });
+}
+
+/** Delta updates (docs/delta.md): what the device did not fetch, and when it gave up. */
+function deltaFamilies(w: Writer, input: MetricsInput): void {
+  w.family(
+    METRIC_NAMES.lastApplyReusedBytes,
+    'gauge',
+    'Bytes of the last staged update taken from the images the device holds or rebuilt by patches, not fetched.',
+  );
+  if (input.lastApplyReusedBytes !== undefined) {
+    w.sample(METRIC_NAMES.lastApplyReusedBytes, input.lastApplyReusedBytes);
+  }
+  w.family(
+    METRIC_NAMES.deltaFallbacks,
+    'counter',
+    'Delta updates given up for one full download, by reason code.',
+  );
+  for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
+    w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
+  }
 }
 
 /**

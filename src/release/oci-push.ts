@@ -39,6 +39,7 @@ import {
   OCI_MANIFEST,
 } from '../transport/oci/media-types.js';
 import { formatReference, isValidTag, parseRegistryReference } from '../transport/oci/reference.js';
+import { userAgent } from '../version.js';
 
 export type UploadMode = 'monolithic' | 'chunked';
 
@@ -169,7 +170,7 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
     actions: ['pull', 'push'],
     log,
     retry: o.retry,
-    userAgent: 'kubesolo-release',
+    userAgent: userAgent('kubesolo-release'),
   });
   const now = (o.now ?? (() => new Date()))();
   const releaseDate = o.releaseDate ?? now.toISOString();

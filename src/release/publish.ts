@@ -16,7 +16,8 @@
  * old latest.json serving the old release.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
@@ -32,6 +33,8 @@ import {
 import { releaseFields, rfc3339, type ReleaseFields } from './fleet-fields.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { signBytes, verifyBytes } from './sign.js';
+import { deltaFilesFor, type DeltaPublishOptions } from './delta-files.js';
+import type { BuiltIndex } from '../transport/delta/publish-index.js';
 
 /**
  * latest.json as `publish` writes it: the model (src/metadata/model.ts) with the
@@ -60,6 +63,8 @@ export type PublishStep =
   'staged' | 'version-in-place' | 'metadata-in-place' | 'metadata-sig-copied';
 
 export interface PublishOptions extends ReleaseFields {
+  /** Delta index and patch packs (docs/delta.md); written by default. */
+  delta?: DeltaPublishOptions;
   key: KeyObject;
   version: string;
   /** Each image's file on the publisher's disk. */
@@ -144,22 +149,60 @@ export function buildMetadata(
   o: PublishOptions,
   images: Record<ArtifactName, Uint8Array>,
   now: Date,
+  indexes: Partial<Record<ArtifactName, Uint8Array>> = {},
 ): PublishedLatestJson {
   const dir = encodeURIComponent(o.version);
   const url = (file: string) => urlFor(o.baseUrl, `${dir}/${file}`);
   // Every field PublishedLatestJson requires is set here (test/metadata/model.test.ts).
   return latestJsonOf({
     version: o.version,
-    images: perImage((name) => ({
-      url: url(imageFile(name)),
-      sha256: sha256(images[name]),
-      signatureUrl: url(`${imageFile(name)}.sig`),
-      size: images[name].length,
-    })),
+    images: perImage((name) => {
+      const index = indexes[name];
+      return {
+        url: url(imageFile(name)),
+        sha256: sha256(images[name]),
+        signatureUrl: url(`${imageFile(name)}.sig`),
+        size: images[name].length,
+        // The delta index, pinned like the image (docs/delta.md).
+        ...(index === undefined
+          ? {}
+          : {
+              index: {
+                url: url(`${imageFile(name)}.index`),
+                sha256: sha256(index),
+                size: index.length,
+              },
+            }),
+      };
+    }),
     metadataSigUrl: url(`${METADATA_FILE}.sig`),
     releaseDate: rfc3339(now),
     ...releaseFields(o, now),
   }) as PublishedLatestJson;
+}
+
+/**
+ * Each image's delta index and patch packs (unless `delta.index` is false), cut from
+ * a copy of the bytes read (the input may change meanwhile; what is signed is what is
+ * indexed), with the earlier releases in OUT as bases.
+ */
+async function deltaFiles(
+  o: PublishOptions,
+  images: Record<ArtifactName, Buffer>,
+): Promise<Partial<Record<ArtifactName, BuiltIndex>>> {
+  if (o.delta?.index === false) return {};
+  const work = await mkdtemp(join(tmpdir(), 'kubesolo-publish-delta-'));
+  try {
+    const out: Partial<Record<ArtifactName, BuiltIndex>> = {};
+    for (const name of ARTIFACT_NAMES) {
+      const copy = join(work, imageFile(name));
+      await writeFile(copy, images[name]);
+      out[name] = await deltaFilesFor(copy, imageFile(name), o.outDir, o.version, o.delta ?? {});
+    }
+    return out;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 export async function publishRelease(o: PublishOptions): Promise<PublishResult> {
@@ -173,12 +216,11 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
     images[name] = await readInput(o.imagePaths[name], `--${IMAGE_FLAG[name]}`);
   }
 
-  const meta = buildMetadata(o, images, now);
-  const metaBytes = serializeLatestJson(meta);
   // What a device would refuse is refused before anything is written: the version by
   // the one version rule among the rest, before it names a folder (no `/`, `..`).
   // Relative URLs resolve against wherever OUT is served; any http: base will do.
-  refuseWhatDevicesRefuse(metaBytes, o.baseUrl ?? 'http://release.invalid/latest.json', now);
+  const deviceUrl = o.baseUrl ?? 'http://release.invalid/latest.json';
+  refuseWhatDevicesRefuse(serializeLatestJson(buildMetadata(o, images, now)), deviceUrl, now);
 
   await mkdir(o.outDir, { recursive: true });
   const versionDir = join(o.outDir, o.version);
@@ -190,6 +232,17 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
       { details: { path: versionDir } },
     );
   }
+
+  // The delta files, cut from the very bytes published, pinned in the metadata.
+  const delta = await deltaFiles(o, images);
+  const meta = buildMetadata(
+    o,
+    images,
+    now,
+    perImage((name) => delta[name]?.bytes),
+  );
+  const metaBytes = serializeLatestJson(meta);
+  refuseWhatDevicesRefuse(metaBytes, deviceUrl, now);
 
   const imageSigs = perImage((name) => signBytes(o.key, images[name]));
   // docs/design.md §3.4: the metadata is signed last, over its exact bytes as served.
@@ -219,6 +272,14 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
         [`${imageFile(name)}.sig`, encodeSignature(imageSigs[name], 'hex')],
       ]),
       [`${METADATA_FILE}.sig`, encodeSignature(metaSig, 'hex')],
+      ...ARTIFACT_NAMES.flatMap((name): [string, Uint8Array][] => {
+        const built = delta[name];
+        if (built === undefined) return [];
+        return [
+          [`${imageFile(name)}.index`, built.bytes],
+          ...built.packs.map((p): [string, Uint8Array] => [p.file, p.bytes]),
+        ];
+      }),
     ];
     for (const [name, data] of files) await atomicWriteFile(join(stagedVersion, name), data);
     await atomicWriteFile(join(tmp, METADATA_FILE), metaBytes);

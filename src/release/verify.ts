@@ -16,7 +16,12 @@ import type { Clock } from '../clock.js';
 import { UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createHttpUpdateSource, type TransportLimits } from '../transport/http-source.js';
-import type { ProgressEvent, StagedArtifact } from '../transport/source.js';
+import {
+  openSourceConnection,
+  type ProgressEvent,
+  type StagedArtifact,
+} from '../transport/source.js';
+import { verifyImageIndex, type VerifiedIndex } from '../transport/delta/verify-index.js';
 import { ARTIFACT_NAMES } from '../metadata/images.js';
 import { METADATA_FILE, type ReleaseMetadata } from '../metadata/model.js';
 import { metadataUrlFor } from '../metadata/url.js';
@@ -42,7 +47,10 @@ export interface VerifyResult {
   metadataUrl: string;
   metadata: ReleaseMetadata;
   metadataSigned: boolean;
-  artifacts: Pick<StagedArtifact, 'artifact' | 'size' | 'sha256' | 'signatureVerified'>[];
+  artifacts: (Pick<StagedArtifact, 'artifact' | 'size' | 'sha256' | 'signatureVerified'> & {
+    /** The image's delta index, recomputed from the image and found equal (docs/delta.md). */
+    index?: VerifiedIndex;
+  })[];
 }
 
 const isUrl = (t: string): boolean => /^https?:\/\//i.test(t);
@@ -66,6 +74,10 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
     metadataUrl = (await listen(server, { host: '127.0.0.1', port: 0 })) + METADATA_FILE;
   }
   const staging = await mkdtemp(join(tmpdir(), 'kubesolo-verify-'));
+  const connection = openSourceConnection({
+    ...(o.caFile === undefined ? {} : { caFile: o.caFile }),
+    ...(o.limits === undefined ? {} : { limits: o.limits }),
+  });
   const source = createHttpUpdateSource({
     metadataUrl,
     ...(o.publicKey === undefined ? {} : { publicKey: o.publicKey }),
@@ -87,11 +99,26 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
         stagingDir: staging,
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       });
+      const indexRef = release.metadata.images[artifact].index;
+      const index =
+        indexRef === undefined
+          ? undefined
+          : await verifyImageIndex({
+              imagePath: s.path,
+              imageSha256: s.sha256,
+              imageSize: s.size,
+              index: indexRef,
+              stagingDir: staging,
+              dispatcher: connection.dispatcher,
+              log,
+              ...(o.limits === undefined ? {} : { limits: o.limits }),
+            });
       artifacts.push({
         artifact,
         size: s.size,
         sha256: s.sha256,
         signatureVerified: s.signatureVerified,
+        ...(index === undefined ? {} : { index }),
       });
     }
     return {
@@ -102,6 +129,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
     };
   } finally {
     await source.close();
+    await connection.close();
     await rm(staging, { recursive: true, force: true });
     if (server) {
       const s = server;

@@ -48,7 +48,7 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
 
   async function withSlot<T>(
     slot: Slot,
-    mode: 'ro' | 'rw',
+    mode: 'ro' | 'rw' | 'ro-noload',
     fn: (dir: string) => Promise<T>,
   ): Promise<T> {
     const label = options.labels[slot];
@@ -71,7 +71,8 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
     }
 
     const dir = await mkdtemp(join(options.mountBase ?? tmpdir(), 'kubesolo-slot-'));
-    const opts = mode === 'ro' ? `ro,${MOUNT_OPTIONS}` : MOUNT_OPTIONS;
+    // ro-noload: no journal replay either, so reading the running slot writes nothing.
+    const opts = { ro: 'ro,', 'ro-noload': 'ro,noload,', rw: '' }[mode] + MOUNT_OPTIONS;
     const m = await run('mount', ['-t', 'ext4', '-o', opts, device, dir]);
     if (m.code !== 0) {
       await rmdir(dir).catch(() => undefined);
@@ -151,11 +152,13 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
       await assertDistinctDevices(slot);
       return withSlot(slot, 'rw', async (dir) =>
         fn({
+          dir,
           incomingDir: await ensureIncomingDir(dir, log),
           install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
         }),
       );
     },
+    openReader: (slot, fn) => withSlot(slot, 'ro-noload', fn),
     async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
       await assertDistinctDevices(slot);
       await withSlot(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions));

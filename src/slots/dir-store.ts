@@ -65,10 +65,12 @@ export function createDirSlotStore(
       // Prove the target is not the running slot (same directory or inode) before any write.
       await assertWritable(slot);
       return fn({
+        dir,
         incomingDir: await ensureIncomingDir(dir, log),
         install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
       });
     },
+    openReader: (slot, fn) => fn(dirs[slot]),
     async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
       const dir = await ensure(slot);
       await assertWritable(slot);

@@ -29,6 +29,8 @@ export type SlotDigests = Record<ArtifactName, string>;
 
 /** An open slot (a block slot stays mounted) while a new image is downloaded into it. */
 export interface SlotWriter {
+  /** The slot's directory: its current image files, while the new one downloads. */
+  readonly dir: string;
   /**
    * Directory on the slot's own filesystem for the download: partial files, resume
    * sidecars and verified files waiting for install() live here, across runs.
@@ -52,6 +54,12 @@ export interface SlotStore {
    * `incomingDir` and installs from there: no staging copy.
    */
   openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` with the slot's directory, read-only (a block slot mounted `ro,noload`: the
+   * journal is not replayed, nothing on the running slot changes). The delta update
+   * reads the running image's pieces from it (docs/delta.md).
+   */
+  openReader<T>(slot: Slot, fn: (dir: string) => Promise<T>): Promise<T>;
   /**
    * Copy an image from another filesystem (tests, tools) into the incoming directory
    * and install it: write atomically (temp → fsync → rename → fsync dir, version file last),

@@ -62,6 +62,10 @@ export interface UpdateState {
   lastApplyBytes: number | undefined;
   /** Seconds from that apply's start to `staged`. */
   lastApplySeconds: number | undefined;
+  /** Bytes of that apply's images the device did not fetch: copied from its own images or rebuilt by patches (docs/delta.md). */
+  lastApplyReusedBytes: number | undefined;
+  /** Lifetime count of delta updates given up for one full download, by reason code. */
+  deltaFallbackCounts: ReasonCounts;
   /** Lifetime count of entries into `failed`, by reason code. */
   failureCounts: ReasonCounts;
   /** Lifetime count of entries into `rolled_back`, by reason code (BOOT_FALLBACK, ...). */
@@ -83,7 +87,8 @@ function reasonKey(counts: ReasonCounts, reason: string | undefined): string {
   return OTHER_REASON;
 }
 
-function bump(counts: ReasonCounts, reason: string | undefined): ReasonCounts {
+/** `counts` with one more `reason` (bounded keys, see reasonKey). */
+export function bump(counts: ReasonCounts, reason: string | undefined): ReasonCounts {
   const key = reasonKey(counts, reason);
   return { ...counts, [key]: (counts[key] ?? 0) + 1 };
 }
@@ -109,6 +114,8 @@ export function idleState(): UpdateState {
     availableVersion: undefined,
     lastApplyBytes: undefined,
     lastApplySeconds: undefined,
+    lastApplyReusedBytes: undefined,
+    deltaFallbackCounts: {},
     failureCounts: {},
     rollbackCounts: {},
   };
@@ -137,6 +144,10 @@ export function toFileShape(s: UpdateState): Record<string, unknown> {
     available_version: s.availableVersion ?? '',
     ...(s.lastApplyBytes === undefined ? {} : { last_apply_bytes: s.lastApplyBytes }),
     ...(s.lastApplySeconds === undefined ? {} : { last_apply_seconds: s.lastApplySeconds }),
+    ...(s.lastApplyReusedBytes === undefined
+      ? {}
+      : { last_apply_reused_bytes: s.lastApplyReusedBytes }),
+    delta_fallback_counts: s.deltaFallbackCounts,
     failure_counts: s.failureCounts,
     rollback_counts: s.rollbackCounts,
   };
@@ -227,6 +238,8 @@ export function parseStateFile(text: string): UpdateState {
     availableVersion: fleetString(obj, 'available_version'),
     lastApplyBytes: fleetNumber(obj, 'last_apply_bytes'),
     lastApplySeconds: fleetNumber(obj, 'last_apply_seconds'),
+    lastApplyReusedBytes: fleetNumber(obj, 'last_apply_reused_bytes'),
+    deltaFallbackCounts: fleetCounts(obj, 'delta_fallback_counts'),
     failureCounts: fleetCounts(obj, 'failure_counts'),
     rollbackCounts: fleetCounts(obj, 'rollback_counts'),
   };

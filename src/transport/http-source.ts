@@ -16,6 +16,7 @@ import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
 import { perImage, type ArtifactName } from '../metadata/images.js';
 import type { ReleaseImage } from '../metadata/model.js';
+import type { DeltaOptions } from './delta/stage.js';
 import { wantsSignatures } from '../trust/decide.js';
 import { TransportCode, redactUrl } from './errors.js';
 import { fetchBytes } from './http.js';
@@ -214,12 +215,32 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     const signature = await imageSignatureCheck(trust, release, artifact, (url) =>
       fetchSignature(ctx, url, false, artifact, stageOptions.signal),
     );
-    return downloadArtifact(artifact, stageOptions, {
-      url: spec.url,
+    return downloadArtifact(
+      artifact,
+      stageOptions,
+      {
+        url: spec.url,
+        dispatcher,
+        expectedSha256: spec.sha256,
+        ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
+        ...(signature === undefined ? {} : { signature }),
+        limits,
+        log,
+      },
+      {},
+      spec.index,
+    );
+  }
+
+  async function estimate(release: Release, artifact: ArtifactName, delta: DeltaOptions) {
+    const spec = release.artifacts[artifact];
+    const { estimateDownload } = await import('./delta/estimate.js');
+    return estimateDownload({
+      imageSha256: spec.sha256,
+      imageSize: spec.size ?? 0,
+      index: spec.size === undefined ? undefined : spec.index,
+      delta,
       dispatcher,
-      expectedSha256: spec.sha256,
-      ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
-      ...(signature === undefined ? {} : { signature }),
       limits,
       log,
     });
@@ -228,6 +249,7 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
   return {
     fetchRelease,
     stage,
+    estimate,
     close,
   };
 }
@@ -239,5 +261,6 @@ function releaseArtifact(image: ReleaseImage): ReleaseArtifact {
     sha256: image.sha256,
     ...(image.size === undefined ? {} : { size: image.size }),
     ...(image.signatureUrl === undefined ? {} : { signature: { url: image.signatureUrl } }),
+    ...(image.index === undefined ? {} : { index: image.index }),
   };
 }

@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { KubesoloError, OperationError, VerificationError } from '../errors.js';
+import { userAgent } from '../version.js';
 import { TransportCode, redactUrl, toTransportError } from './errors.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -96,7 +97,7 @@ export async function openRequest(url: string, options: OpenOptions): Promise<Op
   const follows = method === 'GET' || method === 'HEAD';
   const maxRedirects = options.maxRedirects ?? 5;
   let current = url;
-  let headers = { ...(options.headers ?? {}) };
+  let headers = withUserAgent(options.headers ?? {});
   for (let hop = 0; ; hop++) {
     let response: Dispatcher.ResponseData;
     try {
@@ -146,6 +147,12 @@ export async function openRequest(url: string, options: OpenOptions): Promise<Op
     if (next.origin !== new URL(current).origin) headers = withoutCredentials(headers);
     current = next.href;
   }
+}
+
+/** The caller's headers, with the agent's User-Agent unless the caller names one. */
+function withUserAgent(headers: Record<string, string>): Record<string, string> {
+  const named = Object.keys(headers).some((k) => k.toLowerCase() === 'user-agent');
+  return named ? { ...headers } : { 'user-agent': userAgent(), ...headers };
 }
 
 function withoutCredentials(headers: Record<string, string>): Record<string, string> {

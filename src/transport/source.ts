@@ -9,7 +9,9 @@ import type { Dispatcher } from 'undici';
 import { decodeSignatureHex, publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
 import { imageFile, type ArtifactName } from '../metadata/images.js';
-import type { ReleaseMetadata } from '../metadata/model.js';
+import type { ImageIndexRef, ReleaseMetadata } from '../metadata/model.js';
+import type { DeltaOptions, DeltaReport, DeltaStaged } from './delta/stage.js';
+import type { DownloadEstimate } from './delta/estimate.js';
 import type { Logger } from '../log.js';
 import {
   decideImageTrust,
@@ -28,6 +30,7 @@ import {
   DEFAULT_DOWNLOAD_LIMITS,
   type DownloadLimits,
   type DownloadOptions,
+  type DownloadResult,
 } from './download/transfer.js';
 
 export type { ImageSignaturePolicy };
@@ -155,6 +158,8 @@ export interface ReleaseArtifact {
    * `*_sig_url`) or the signature itself (OCI, a hex annotation on the layer).
    */
   signature?: { url: string } | { hex: string };
+  /** The image's delta index, pinned like the image (docs/delta.md). */
+  index?: ImageIndexRef;
 }
 
 export interface Release {
@@ -234,6 +239,11 @@ export interface StageOptions {
   signal?: AbortSignal;
   /** Read the file back from the medium while it downloads (DownloadOptions.readBack). */
   readBack?: boolean;
+  /**
+   * What the device holds (seed images, the index cache): with it, an image that has
+   * a delta index is staged by delta (src/transport/delta/stage.ts), else by one full download.
+   */
+  delta?: DeltaOptions;
 }
 
 export interface StagedArtifact {
@@ -250,21 +260,26 @@ export interface StagedArtifact {
   resumedFrom: number;
   /** With StageOptions.readBack: what the medium holds (DownloadResult.readBack). */
   readBack?: ReadBack;
+  /** With StageOptions.delta: how the image was staged (delta or full, and the bytes of each kind). */
+  delta?: DeltaReport;
 }
 
 /**
  * The common tail of both sources' stage(): download one artifact into the download
  * directory under its slot file name, with the caller's cancellation and progress,
- * tag errors with the artifact (and `details`), and describe the staged file.
+ * tag errors with the artifact (and `details`), and describe the staged file. An
+ * image with a delta index, staged with the device's seeds (`stage.delta`), is staged
+ * by delta (src/transport/delta/stage.ts), which falls back to this same full download.
  */
 export async function downloadArtifact(
   artifact: ArtifactName,
   stage: StageOptions,
   options: Omit<DownloadOptions, 'dest' | 'signal' | 'onProgress'>,
   details: Record<string, unknown> = {},
+  index?: ImageIndexRef,
 ): Promise<StagedArtifact> {
   const { signal, onProgress } = stage;
-  const result = await downloadToFile({
+  const download: DownloadOptions = {
     ...options,
     // Under the slot's own file name (src/metadata/images.ts), so install is a rename.
     dest: join(stage.stagingDir, imageFile(artifact)),
@@ -276,14 +291,23 @@ export async function downloadArtifact(
             onProgress({ artifact, receivedBytes, totalBytes }),
         }
       : {}),
-  }).catch((err: unknown) => {
-    if (err instanceof KubesoloError) {
-      for (const [key, value] of Object.entries({ artifact, ...details })) {
-        err.details[key] ??= value;
+  };
+  const full = () => downloadToFile(download);
+  const viaDelta =
+    index !== undefined &&
+    stage.delta !== undefined &&
+    options.expectedSha256 !== undefined &&
+    options.expectedSize !== undefined;
+  const result = await (viaDelta ? stageByDelta(download, stage, index, full) : full()).catch(
+    (err: unknown) => {
+      if (err instanceof KubesoloError) {
+        for (const [key, value] of Object.entries({ artifact, ...details })) {
+          err.details[key] ??= value;
+        }
       }
-    }
-    throw err;
-  });
+      throw err;
+    },
+  );
   return {
     artifact,
     path: result.path,
@@ -293,7 +317,38 @@ export async function downloadArtifact(
     bytesFetched: result.bytesFetched,
     resumedFrom: result.resumedFrom,
     ...(result.readBack ? { readBack: result.readBack } : {}),
+    ...('delta' in result ? { delta: (result as DeltaStaged).delta } : {}),
   };
+}
+
+/** The delta path (loaded only when used: the full path stays what it was). */
+async function stageByDelta(
+  download: DownloadOptions,
+  stage: StageOptions,
+  index: ImageIndexRef,
+  full: () => Promise<DownloadResult>,
+): Promise<DownloadResult> {
+  const { stageDelta } = await import('./delta/stage.js');
+  return stageDelta(
+    {
+      url: download.url,
+      sha256: download.expectedSha256!,
+      size: download.expectedSize!,
+      index,
+      dest: download.dest,
+      stagingDir: stage.stagingDir,
+      dispatcher: download.dispatcher,
+      limits: { ...DEFAULT_DOWNLOAD_LIMITS, ...(download.limits ?? {}) },
+      log: download.log,
+      delta: stage.delta!,
+      ...(download.signature ? { signature: download.signature } : {}),
+      ...(download.readBack ? { readBack: true } : {}),
+      ...(download.signal ? { signal: download.signal } : {}),
+      ...(download.onProgress ? { onProgress: download.onProgress } : {}),
+      ...(download.headers ? { headers: download.headers } : {}),
+    },
+    full,
+  );
 }
 
 export interface UpdateSource {
@@ -307,4 +362,13 @@ export interface UpdateSource {
    * (when required or present) its signature. Resumes a partial file when it can.
    */
   stage(release: Release, artifact: ArtifactName, options: StageOptions): Promise<StagedArtifact>;
+  /**
+   * What staging `artifact` would download with these seeds (`check`, docs/delta.md):
+   * fetches at most the pinned index, reads no seed whole. Absent: always the image.
+   */
+  estimate?(
+    release: Release,
+    artifact: ArtifactName,
+    delta: DeltaOptions,
+  ): Promise<DownloadEstimate>;
 }

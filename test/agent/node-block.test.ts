@@ -77,7 +77,13 @@ describe('node block label gate', () => {
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'failed');
     assert.equal(st.reason, 'NODE_UPDATE_BLOCKED');
-    assert.ok(api.requests.some((q) => q.path === '/api/v1/nodes' && q.user !== 'rejected'));
+    // This node, read by name (src/kube/node-name.ts): what the pods' account may do.
+    assert.ok(
+      api.requests.some(
+        (q) => q.path === `/api/v1/nodes/${hostname().toLowerCase()}` && q.user !== 'rejected',
+      ),
+      JSON.stringify(api.requests.map((q) => q.path)),
+    );
   });
 
   it('--force skips the label', async () => {

@@ -1,47 +1,47 @@
+/**
+ * deploy/kubernetes as kubectl reads it (YAML 1.1): every object, the least privilege
+ * it grants (test/kube/in-cluster.test.ts runs the client against exactly these
+ * grants), what each container mounts and may do, and that every agent command and
+ * flag in the containers' scripts exists.
+ */
 import { strict as assert } from 'node:assert';
-import { readFile, readdir } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
 import { runAgent } from '../helpers/cli.js';
+import { KUBERNETES_DIR, MONITORING_DIR, loadManifests, type Obj } from '../helpers/manifests.js';
 
-const DIR = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
-
-interface Obj {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  [k: string]: unknown;
-}
 interface Container {
   name: string;
+  image: string;
   command: string[];
-  env?: { name: string; value: string }[];
-  securityContext?: { privileged?: boolean };
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  securityContext?: {
+    privileged?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
+  ports?: { name: string; containerPort: number }[];
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface Volume {
+  name: string;
+  hostPath?: { path: string; type?: string };
+  secret?: { secretName: string };
+  projected?: { sources: Record<string, unknown>[] };
 }
 interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
-  volumes: { name: string; hostPath?: { path: string; type?: string } }[];
+  volumes: Volume[];
   hostNetwork?: boolean;
   hostPID?: boolean;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  priorityClassName?: string;
 }
 
-/** Kubernetes reads manifests with YAML 1.1 rules (sigs.k8s.io/yaml over go-yaml). */
-async function load(): Promise<Map<string, Obj[]>> {
-  const files = new Map<string, Obj[]>();
-  for (const f of (await readdir(DIR)).filter((f) => f.endsWith('.yaml'))) {
-    const docs = parseAllDocuments(await readFile(DIR + f, 'utf8'), { version: '1.1' });
-    assert.ok(Array.isArray(docs), f);
-    for (const d of docs) assert.deepEqual(d.errors, [], `${f}: ${String(d.errors[0]?.message)}`);
-    files.set(
-      f,
-      docs.map((d) => d.toJS() as Obj),
-    );
-  }
-  return files;
-}
+const load = () => loadManifests(KUBERNETES_DIR);
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 function podSpecs(all: Obj[]): { owner: string; spec: PodSpec }[] {
   const out: { owner: string; spec: PodSpec }[] = [];
@@ -89,7 +89,6 @@ const NEEDS: Record<string, string[]> = {
     '/etc/kubesolo/update.pub',
     '/etc/localtime',
     '/var/lib/kubesolo/update/state.json',
-    '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
     '/boot/grub/grubenv',
     '/proc/cmdline',
     '/dev/disk/by-label',
@@ -97,8 +96,8 @@ const NEEDS: Record<string, string[]> = {
   healthcheck: [
     '/etc/kubesolo/update.conf',
     '/var/lib/kubesolo/update/state.json',
-    '/var/lib/kubesolo/pki/admin/admin.kubeconfig',
-    '/var/lib/kubesolo',
+    // disk_writable writes in the state directory
+    '/var/lib/kubesolo/update',
     '/boot/grub/grubenv',
     '/proc/cmdline',
     '/run/containerd/containerd.sock',
@@ -108,20 +107,27 @@ const NEEDS: Record<string, string[]> = {
   metrics: [
     '/etc/kubesolo/update.conf',
     '/var/lib/kubesolo/update/state.json',
+    // this boot's running version, recorded by the health check container
+    '/var/lib/kubesolo/update/running-version.json',
     '/boot/grub/grubenv',
     '/proc/cmdline',
-    // the running slot's version file, on its partition with block slots
-    '/dev/disk/by-label',
+    '/proc/sys/kernel/random/boot_id',
   ],
 };
 
-/** Commands that write state, the GRUB environment or a slot. */
+/** Commands that write state, the boot environment or a slot. */
 const WRITERS = new Set(['check', 'apply', 'healthcheck']);
+/** Commands that call the Kubernetes API (health checks, the node block label). */
+const API_CALLERS = new Set(['check', 'apply', 'healthcheck']);
 
-/** Host paths a pod may mount: what docs/design.md §3.1 names, nothing broader. */
+/**
+ * Host paths a pod may mount: what docs/design.md §3.1 names, nothing broader. Of
+ * /var/lib/kubesolo only the update state directory: pki/admin holds the cluster's
+ * admin kubeconfig.
+ */
 const ALLOWED_HOST_PATHS = new Set([
   '/etc/kubesolo',
-  '/var/lib/kubesolo',
+  '/var/lib/kubesolo/update',
   '/boot',
   '/proc/cmdline',
   '/proc/sys/kernel/random/boot_id',
@@ -131,19 +137,27 @@ const ALLOWED_HOST_PATHS = new Set([
 ]);
 
 describe('deploy/kubernetes manifests', () => {
-  it('parse (YAML 1.1, as kubectl reads them) into the expected objects, all in one namespace', async () => {
+  it('parse (YAML 1.1, as kubectl reads them) into the expected objects and namespaces', async () => {
     const files = await load();
     const all = [...files.values()].flat().filter((o) => o.kind !== 'Kustomization');
-    assert.deepEqual(all.map((o) => o.kind).sort(), [
-      'ConfigMap',
-      'CronJob',
-      'DaemonSet',
-      'Namespace',
-    ]);
-    for (const o of all) {
+    assert.deepEqual(
+      all.map((o) => `${o.kind} ${o.metadata.namespace ?? '-'}/${o.metadata.name}`).sort(),
+      [
+        'ClusterRole -/kubesolo-update-node-reader',
+        'ClusterRoleBinding -/kubesolo-update-node-reader',
+        'ConfigMap kubesolo-update/kubesolo-update',
+        'CronJob kubesolo-update/kubesolo-update',
+        'DaemonSet kubesolo-update/kubesolo-update',
+        'Namespace -/kubesolo-update',
+        'Role kube-system/kubesolo-update-pod-reader',
+        'RoleBinding kube-system/kubesolo-update-pod-reader',
+        'Secret kubesolo-update/kubesolo-update-metrics-token',
+        'ServiceAccount kubesolo-update/kubesolo-update',
+        'ServiceAccount kubesolo-update/kubesolo-update-metrics',
+      ],
+    );
+    for (const o of all)
       assert.ok(o.apiVersion && o.metadata.name, `${o.kind} has apiVersion and name`);
-      if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'kubesolo-update', o.kind);
-    }
     const ns = all.find((o) => o.kind === 'Namespace')!;
     assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
     // `kubectl apply -k` creates everything: no manifest is left for a hand step.
@@ -152,45 +166,135 @@ describe('deploy/kubernetes manifests', () => {
       [...kust.resources].sort(),
       [...files.keys()].filter((f) => f !== 'kustomization.yaml').sort(),
     );
+    // The metrics token is made by the cluster for an account that is bound to no role.
+    const secret = all.find((o) => o.kind === 'Secret')!;
+    assert.equal(
+      (secret as unknown as { type: string }).type,
+      'kubernetes.io/service-account-token',
+    );
+    const tokenAccount = secret.metadata.annotations?.['kubernetes.io/service-account.name'];
+    assert.equal(tokenAccount, 'kubesolo-update-metrics');
+    const bound = all.flatMap((o) =>
+      ((o as unknown as { subjects?: { name: string }[] }).subjects ?? []).map((x) => x.name),
+    );
+    assert.deepEqual([...new Set(bound)], ['kubesolo-update']);
   });
 
-  it('the DaemonSet runs the health check once per boot, then serves metrics for Prometheus', async () => {
-    const ds = [...(await load()).values()].flat().find((o) => o.kind === 'DaemonSet')!;
+  it('one node DaemonSet for both jobs: health check once per boot, metrics for one scrape path', async () => {
+    const everything = [
+      ...(await load()).values(),
+      ...(await loadManifests(MONITORING_DIR)).values(),
+    ].flat();
+    // deploy/monitoring adds no second DaemonSet: each device is scraped once.
+    const daemonSets = everything.filter((o) => o.kind === 'DaemonSet');
+    assert.equal(daemonSets.length, 1);
+    const ds = daemonSets[0]!;
     const spec = ds.spec as {
       selector: { matchLabels: Record<string, string> };
       template: {
-        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+        metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
         spec: PodSpec & { tolerations: { operator: string }[] };
       };
     };
     const t = spec.template;
     for (const [k, v] of Object.entries(spec.selector.matchLabels))
       assert.equal(t.metadata.labels[k], v);
+    // No prometheus.io annotations: the Service (deploy/monitoring) is the one way in.
+    assert.equal(t.metadata.annotations, undefined);
+    assert.equal(t.spec.priorityClassName, 'system-node-critical');
+    // Neither the host's network nor its processes.
+    assert.equal(t.spec.hostNetwork ?? false, false);
+    assert.equal(t.spec.hostPID ?? false, false);
     // Init containers run again whenever the pod sandbox is recreated, as after a reboot.
     const [init, ...moreInit] = t.spec.initContainers ?? [];
     assert.equal(moreInit.length, 0);
+    const initScript = init!.command[2]!;
     assert.deepEqual(
-      agentInvocations(init!.command[2]!).map((c) => c.command),
-      ['healthcheck'],
+      agentInvocations(initScript).map((c) => c.command),
+      ['healthcheck', 'metrics'],
     );
-    assert.match(init!.command[2]!, /--reboot/);
+    assert.match(initScript, /healthcheck --reboot --node-name "\$KUBESOLO_NODE_NAME"/);
+    const nodeName = init!.env?.find((e) => e.name === 'KUBESOLO_NODE_NAME');
+    assert.equal(nodeName?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+    // Without the host's PID namespace the rollback reboot goes through the kernel.
+    assert.equal(
+      init!.env?.find((e) => e.name === 'KUBESOLO_UPDATE_REBOOT_COMMAND')?.value,
+      'sync && echo b > /proc/sysrq-trigger',
+    );
     // An unhealthy verdict must not keep the metrics from being served.
-    assert.match(init!.command[2]!, /exit 0\s*$/);
-    const [metrics] = t.spec.containers;
-    const listen = /metrics .*--listen (\S+)/.exec(metrics!.command[2]!)?.[1];
-    assert.equal(listen, '0.0.0.0:9101');
-    assert.deepEqual(
-      {
-        scrape: t.metadata.annotations['prometheus.io/scrape'],
-        port: t.metadata.annotations['prometheus.io/port'],
-        path: t.metadata.annotations['prometheus.io/path'],
-      },
-      { scrape: 'true', port: '9101', path: '/metrics' },
-    );
+    assert.match(initScript, /exit 0\s*$/);
+    const [metrics, ...more] = t.spec.containers;
+    assert.equal(more.length, 0);
+    const script = metrics!.command[2]!;
+    const listen = /metrics .*--listen (\S+)/.exec(script)?.[1];
+    assert.equal(listen, '0.0.0.0:8391');
+    // Not the port of a registered exporter: the allocated range is 9100-9999, and 9101
+    // is haproxy_exporter's.
+    const port = metrics!.ports![0]!.containerPort;
+    assert.equal(port, 8391);
+    assert.ok(port < 9100 || port > 9999);
+    // Only scrapes with the Secret's token get an answer.
+    const tokenFile = /--token-file (\S+)/.exec(script)?.[1];
+    const tokenMount = metrics!.volumeMounts.find((m) => tokenFile?.startsWith(m.mountPath + '/'));
+    const tokenVolume = t.spec.volumes.find((v) => v.name === tokenMount?.name);
+    assert.equal(tokenVolume?.secret?.secretName, 'kubesolo-update-metrics-token');
     assert.ok(
       t.spec.tolerations.some((x) => x.operator === 'Exists'),
       'runs on tainted nodes',
     );
+  });
+
+  it('the metrics container runs unprivileged, read-only, without API token, devices or write access', async () => {
+    const ds = [...(await load()).values()].flat().find((o) => o.kind === 'DaemonSet')!;
+    const pod = (ds.spec as { template: { spec: PodSpec } }).template.spec;
+    const metrics = pod.containers.find((c) => c.name === 'metrics')!;
+    assert.deepEqual(metrics.securityContext, {
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    for (const m of metrics.volumeMounts) assert.equal(m.readOnly, true, m.mountPath);
+    const mounted = metrics.volumeMounts.map((m) => m.mountPath);
+    assert.ok(!mounted.includes('/dev') && !mounted.includes('/host/dev'));
+    assert.ok(!mounted.includes(SA_DIR));
+  });
+
+  it('the pods use the least-privilege ServiceAccount, its token only where the API is called', async () => {
+    for (const { owner, spec } of podSpecs([...(await load()).values()].flat())) {
+      assert.equal(spec.serviceAccountName, 'kubesolo-update', owner);
+      // Not in every container: those that call the API mount the projected volume.
+      assert.equal(spec.automountServiceAccountToken, false, owner);
+      const access = spec.volumes.find((v) => v.name === 'kube-api-access');
+      const sources = access?.projected?.sources.map((x) => Object.keys(x)[0]).sort();
+      assert.deepEqual(sources, ['configMap', 'downwardAPI', 'serviceAccountToken'], owner);
+      for (const c of allContainers(spec)) {
+        const calls = agentInvocations(c.command[2]!).some((x) => API_CALLERS.has(x.command));
+        const mount = c.volumeMounts.find((m) => m.name === 'kube-api-access');
+        if (calls) {
+          assert.equal(mount?.mountPath, SA_DIR, `${owner}/${c.name}`);
+          assert.equal(mount?.readOnly, true, `${owner}/${c.name}`);
+        } else {
+          assert.equal(mount, undefined, `${owner}/${c.name} has no token`);
+        }
+      }
+    }
+  });
+
+  it('every pod runs the image of the kustomization, under a qualified name', async () => {
+    const files = await load();
+    const kust = files.get('kustomization.yaml')![0] as unknown as {
+      images: { name: string; newName: string; newTag?: string; digest?: string }[];
+    };
+    const names = new Set(kust.images.map((i) => i.name));
+    for (const { owner, spec } of podSpecs([...files.values()].flat())) {
+      for (const c of allContainers(spec))
+        assert.ok(names.has(c.image), `${owner}/${c.name}: ${c.image}`);
+    }
+    const [image] = kust.images;
+    // registry host (a dot or a port), then a path: never resolved against a default registry.
+    assert.match(image!.newName, /^[a-z0-9.-]+(\.[a-z0-9-]+|:\d+)\/[a-z0-9._/-]+$/);
+    assert.ok(image!.digest === undefined || /^sha256:[0-9a-f]{64}$/.test(image!.digest));
   });
 
   it("the CronJob's schedule zone and the window's zone are both set", async () => {
@@ -259,24 +363,30 @@ describe('deploy/kubernetes manifests', () => {
 
   it('pods mount what the agent needs under --root, and nothing broader', async () => {
     for (const { owner, spec } of podSpecs([...(await load()).values()].flat())) {
-      assert.equal(spec.hostNetwork, true, owner);
-      assert.equal(spec.hostPID, true, owner);
       for (const c of allContainers(spec)) {
-        assert.equal(c.securityContext?.privileged, true, owner);
+        const writes = agentInvocations(c.command[2]!).some((call) => WRITERS.has(call.command));
+        // Writers change the boot environment and slots: privileged. Readers are not.
+        assert.equal(c.securityContext?.privileged, writes, `${owner}/${c.name}`);
         const root = c.env?.find((e) => e.name === 'KUBESOLO_ROOT')?.value;
         assert.equal(root, '/host', owner);
         // host path → where the agent sees it
-        const mounted: { host: string; at: string; readOnly: boolean }[] = c.volumeMounts.map(
-          (vm) => {
-            const v = spec.volumes.find((v) => v.name === vm.name);
-            assert.ok(v?.hostPath, `${owner}: ${vm.name} is a hostPath`);
+        const mounted: { host: string; at: string; readOnly: boolean }[] = c.volumeMounts
+          .filter((vm) => spec.volumes.find((v) => v.name === vm.name)?.hostPath)
+          .map((vm) => {
+            const v = spec.volumes.find((v) => v.name === vm.name)!;
             assert.ok(
-              ALLOWED_HOST_PATHS.has(v.hostPath.path),
-              `${owner}: ${v.hostPath.path} is allowed`,
+              ALLOWED_HOST_PATHS.has(v.hostPath!.path),
+              `${owner}: ${v.hostPath!.path} is allowed`,
             );
-            return { host: v.hostPath.path, at: vm.mountPath, readOnly: vm.readOnly === true };
-          },
-        );
+            return { host: v.hostPath!.path, at: vm.mountPath, readOnly: vm.readOnly === true };
+          });
+        // The admin kubeconfig is not reachable through any mount.
+        for (const m of mounted) {
+          assert.ok(
+            !'/var/lib/kubesolo/pki/admin/admin.kubeconfig'.startsWith(m.host + '/'),
+            `${owner}: ${m.host} exposes pki/admin`,
+          );
+        }
         assert.equal(
           new Set(mounted.map((m) => m.host)).size,
           mounted.length,
@@ -292,12 +402,11 @@ describe('deploy/kubernetes manifests', () => {
             assert.equal(hit.at, expectedAt, `${owner}: ${hit.host} mounted at ${expectedAt}`);
           }
         }
-        // Nothing the agent writes is mounted read-only (`metrics` only reads the GRUB
-        // environment; reading state.json may move a corrupt one aside).
-        const writes = agentInvocations(c.command[2]!).some((call) => WRITERS.has(call.command));
+        // Nothing the agent writes is mounted read-only; a reader gets nothing writable.
         for (const m of mounted) {
-          const written = writes ? ['/var/lib/kubesolo', '/boot', '/dev'] : ['/var/lib/kubesolo'];
-          if (written.includes(m.host)) assert.equal(m.readOnly, false, `${owner}: ${m.host}`);
+          if (!writes) assert.equal(m.readOnly, true, `${owner}/${c.name}: ${m.host} read-only`);
+          if (writes && ['/var/lib/kubesolo/update', '/boot', '/dev'].includes(m.host))
+            assert.equal(m.readOnly, false, `${owner}: ${m.host}`);
           if (['/etc/localtime', '/etc/kubesolo', '/proc/cmdline'].includes(m.host))
             assert.equal(m.readOnly, true, `${owner}: ${m.host} read-only`);
         }

@@ -164,6 +164,12 @@ describe('the CronJob script, run by sh against the real agent', () => {
       phase: string;
     };
     assert.equal(s2.phase, 'success');
+    // Its second step recorded this boot's running version for the unprivileged
+    // metrics container (which cannot read a block slot itself).
+    const record = JSON.parse(
+      await readFile(join(dirname(at(root, DEVICE_PATHS.state)), 'running-version.json'), 'utf8'),
+    ) as { slot: string; version: string };
+    assert.deepEqual([record.slot, record.version], ['B', 'v2.0.0']);
   });
 
   it('outside the maintenance window the Job stages but neither activates nor reboots; the next run in the window does', async () => {

@@ -12,6 +12,13 @@
  * /livez, /healthz and /version (the system:public-info-viewer role) and gets 403
  * elsewhere. Objects are shaped exactly as the API serves them (list items carry no
  * kind/apiVersion; empty fields are omitted).
+ *
+ * Service-account tokens (`state.serviceAccounts`) authenticate as
+ * `system:serviceaccount:NS:NAME` and are authorized like RBAC does: a request passes
+ * only when a granted rule names its verb (`get` for one object, `list` for a
+ * collection), resource and namespace (cluster scope for a ClusterRole's grant);
+ * otherwise 403 with the Status message kube-apiserver writes. A token removed from
+ * the state (it expired) is 401.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -471,14 +478,33 @@ export function healthyCluster(
 
 // ---------------------------------------------------------------- the server
 
+/** One RBAC permission: what a ClusterRole (namespace undefined) or a Role grants a user. */
+export interface Grant {
+  user: string;
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  /** The Role's namespace; undefined for a ClusterRole bound cluster-wide. */
+  namespace?: string;
+}
+
+export interface ServiceAccountToken {
+  token: string;
+  /** `system:serviceaccount:NAMESPACE:NAME`. */
+  user: string;
+}
+
 export interface KubeApiState {
   nodes: KubeNode[];
   pods: KubePod[];
   readyz: { status: number; body: string };
   /** Accept the request and never answer (timeouts). */
   hang: boolean;
-  /** Bearer tokens accepted in addition to the client certificate. */
+  /** Bearer tokens accepted in addition to the client certificate (cluster-admin). */
   tokens: string[];
+  /** Service-account tokens, authorized by `grants` only. */
+  serviceAccounts: ServiceAccountToken[];
+  grants: Grant[];
   /** Called before each request is served, to change the world between calls. */
   beforeRequest?: (path: string) => void;
   /** Answer a path with raw bytes instead (malformed or oversized responses). */
@@ -488,9 +514,12 @@ export interface KubeApiState {
 export interface RecordedRequest {
   method: string;
   path: string;
-  /** How the request authenticated: client certificate CN, 'token', 'anonymous' or 'rejected'. */
+  /** How the request authenticated: client certificate CN, 'token', a service account's user, 'anonymous' or 'rejected'. */
   user: string;
   accept: string | undefined;
+  userAgent: string | undefined;
+  /** The bearer token presented, if any. */
+  token: string | undefined;
 }
 
 export interface KubeApi {
@@ -525,6 +554,48 @@ function status(
   );
 }
 
+/** The verb, resource, namespace and name RBAC sees in a core/v1 request path. */
+function attributes(
+  path: string,
+): { verb: string; resource: string; namespace?: string; name?: string } | undefined {
+  const named = /^\/api\/v1\/(nodes)\/([^/]+)$/.exec(path);
+  if (named) return { verb: 'get', resource: named[1]!, name: decodeURIComponent(named[2]!) };
+  if (path === '/api/v1/nodes') return { verb: 'list', resource: 'nodes' };
+  const pods = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
+  if (pods) return { verb: 'list', resource: 'pods', namespace: decodeURIComponent(pods[1]!) };
+  return undefined;
+}
+
+function allowed(grants: Grant[], user: string, a: ReturnType<typeof attributes>): boolean {
+  if (!a) return false;
+  return grants.some(
+    (g) =>
+      g.user === user &&
+      g.apiGroups.includes('') &&
+      g.resources.includes(a.resource) &&
+      g.verbs.includes(a.verb) &&
+      (g.namespace === undefined || g.namespace === a.namespace),
+  );
+}
+
+/** kube-apiserver's 403 for an RBAC denial (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters). */
+function forbidden(res: ServerResponse, user: string, path: string): void {
+  const a = attributes(path);
+  if (!a) {
+    return status(res, 403, 'Forbidden', `forbidden: User "${user}" cannot get path "${path}"`, {});
+  }
+  const subject = a.name === undefined ? a.resource : `${a.resource} "${a.name}"`;
+  const scope =
+    a.namespace === undefined ? 'at the cluster scope' : `in the namespace "${a.namespace}"`;
+  return status(
+    res,
+    403,
+    'Forbidden',
+    `${subject} is forbidden: User "${user}" cannot ${a.verb} resource "${a.resource}" in API group "" ${scope}`,
+    { ...(a.name === undefined ? {} : { name: a.name }), kind: a.resource },
+  );
+}
+
 function json(res: ServerResponse, body: unknown): void {
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' });
   res.end(JSON.stringify(body));
@@ -552,6 +623,8 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
     readyz: { status: 200, body: 'ok' },
     hang: false,
     tokens: [],
+    serviceAccounts: [],
+    grants: [],
     ...options.state,
   };
   const requests: RecordedRequest[] = [];
@@ -573,13 +646,23 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
       const presentedCert =
         peer !== null && typeof peer === 'object' && Object.keys(peer).length > 0;
       const auth = req.headers.authorization;
+      const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+      const account = state.serviceAccounts.find((a) => a.token === token);
       let user: string;
       if (presentedCert && !socket.authorized) user = 'rejected';
       else if (presentedCert) user = String(peer.subject.CN);
-      else if (auth?.startsWith('Bearer ') && state.tokens.includes(auth.slice(7))) user = 'token';
+      else if (token !== undefined && state.tokens.includes(token)) user = 'token';
+      else if (account) user = account.user;
       else if (auth !== undefined) user = 'rejected';
       else user = 'anonymous';
-      requests.push({ method: req.method ?? '', path, user, accept: req.headers.accept });
+      requests.push({
+        method: req.method ?? '',
+        path,
+        user,
+        accept: req.headers.accept,
+        userAgent: req.headers['user-agent'],
+        token,
+      });
       if (state.hang) return; // never answer
       const raw = state.override?.(path);
       if (raw) {
@@ -587,6 +670,10 @@ export async function startKubeApi(options: StartKubeApiOptions): Promise<KubeAp
         return res.end(raw.body);
       }
       if (user === 'rejected') return status(res, 401, 'Unauthorized', 'Unauthorized');
+      // RBAC for service accounts; /readyz and friends are public (system:public-info-viewer).
+      if (account && user === account.user && !PUBLIC_PATHS.has(path)) {
+        if (!allowed(state.grants, user, attributes(path))) return forbidden(res, user, path);
+      }
       if (user === 'anonymous' && !PUBLIC_PATHS.has(path)) {
         return status(
           res,

@@ -72,7 +72,10 @@ function parseOne(text: string): ParsedFamily[] {
   return res.families;
 }
 
+const build = { version: '0.1.0', arch: 'arm64', nodejs: 'v24.22.3' };
+
 const base: MetricsInput = {
+  build,
   phase: 'staged',
   attemptCount: 2,
   healthCheckFailures: 1,
@@ -95,6 +98,8 @@ const full: MetricsInput = {
   activatedAt: new Date('2026-11-25T22:00:00Z'),
   lastApplyBytes: 123456789,
   lastApplySeconds: 42.5,
+  lastApplyReusedBytes: 987654321,
+  deltaFallbackCounts: { DELTA_RANGE_UNSUPPORTED: 2, 'not a code': 1 },
   rolloutBucket: 37,
   floorVersion: 'v0.3.0',
   held: true,
@@ -118,14 +123,17 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     for (const res of parseAll(broken)) assert.equal(res.ok, false);
   });
 
-  it('parses into the twenty-two families with the documented types, help and samples', () => {
-    const families = parseOne(renderMetrics(full));
+  it('parses into the documented families, with their types, help and samples', () => {
+    const families = parseOne(
+      renderMetrics({ ...full, problems: [{ source: 'bootenv', code: 'GRUBENV_CORRUPT' }] }),
+    );
     // prometheus_client names a counter family without its _total suffix.
     assert.deepEqual(
       families.map((f) => [f.name, f.type]),
       [
+        ['kubesolo_update_build_info', 'gauge'],
         ['kubesolo_update_phase', 'gauge'],
-        ['kubesolo_update_attempts', 'counter'],
+        ['kubesolo_update_target_attempts', 'gauge'],
         ['kubesolo_update_health_check_failures', 'gauge'],
         ['kubesolo_update_info', 'gauge'],
         ['kubesolo_update_last_transition_timestamp_seconds', 'gauge'],
@@ -139,6 +147,8 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         ['kubesolo_update_activated_timestamp_seconds', 'gauge'],
         ['kubesolo_update_last_apply_bytes', 'gauge'],
         ['kubesolo_update_last_apply_duration_seconds', 'gauge'],
+        ['kubesolo_update_last_apply_reused_bytes', 'gauge'],
+        ['kubesolo_update_delta_fallbacks', 'counter'],
         ['kubesolo_update_rollout_bucket', 'gauge'],
         ['kubesolo_update_floor_version_number', 'gauge'],
         ['kubesolo_update_held', 'gauge'],
@@ -146,16 +156,21 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         ['kubesolo_update_quarantined_info', 'gauge'],
         ['kubesolo_update_verification_backoff_until_timestamp_seconds', 'gauge'],
         ['kubesolo_update_release_outcome_info', 'gauge'],
+        ['kubesolo_update_metrics_problem', 'gauge'],
       ],
     );
     for (const f of families) assert.ok(f.help.length > 10, f.name);
-    const [phase, attempts, failures, info, last, ...fleet] = families;
+    const [buildInfo, phase, attempts, failures, info, last, ...fleet] = families;
+    assert.deepEqual(buildInfo!.samples, [
+      { name: 'kubesolo_update_build_info', labels: build, value: '1.0' },
+    ]);
     assert.deepEqual(
       phase!.samples.map((s) => [s.labels.phase, s.value]),
       PHASE_NAMES.map((p) => [p, p === 'rolled_back' ? '1.0' : '0.0']),
     );
+    // A gauge: it starts again when the target changes (a _total must only go up).
     assert.deepEqual(attempts!.samples, [
-      { name: 'kubesolo_update_attempts_total', labels: {}, value: '2.0' },
+      { name: 'kubesolo_update_target_attempts', labels: {}, value: '2.0' },
     ]);
     assert.deepEqual(failures!.samples, [
       { name: 'kubesolo_update_health_check_failures', labels: {}, value: '1.0' },
@@ -202,26 +217,32 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     ]);
     assert.deepEqual(flat(8), [['kubesolo_update_last_apply_bytes', {}, '123456789.0']]);
     assert.deepEqual(flat(9), [['kubesolo_update_last_apply_duration_seconds', {}, '42.5']]);
-    assert.deepEqual(flat(10), [['kubesolo_update_rollout_bucket', {}, '37.0']]);
-    assert.deepEqual(flat(11), [['kubesolo_update_floor_version_number', {}, '300000.0']]);
+    assert.deepEqual(flat(10), [['kubesolo_update_last_apply_reused_bytes', {}, '987654321.0']]);
+    // Delta fallbacks by reason code; free text collapses into OTHER (bounded labels).
+    assert.deepEqual(flat(11), [
+      ['kubesolo_update_delta_fallbacks_total', { reason: 'DELTA_RANGE_UNSUPPORTED' }, '2.0'],
+      ['kubesolo_update_delta_fallbacks_total', { reason: 'OTHER' }, '1.0'],
+    ]);
+    assert.deepEqual(flat(12), [['kubesolo_update_rollout_bucket', {}, '37.0']]);
+    assert.deepEqual(flat(13), [['kubesolo_update_floor_version_number', {}, '300000.0']]);
     // The hold and the release memory (docs/fleet.md "Failed releases across the fleet").
-    assert.deepEqual(flat(12), [['kubesolo_update_held', {}, '1.0']]);
-    assert.deepEqual(flat(13), [['kubesolo_update_quarantined_releases', {}, '1.0']]);
-    assert.deepEqual(flat(14), [
+    assert.deepEqual(flat(14), [['kubesolo_update_held', {}, '1.0']]);
+    assert.deepEqual(flat(15), [['kubesolo_update_quarantined_releases', {}, '1.0']]);
+    assert.deepEqual(flat(16), [
       [
         'kubesolo_update_quarantined_info',
         { version: 'v0.4.0-rc0', reason: 'BOOT_FALLBACK' },
         '1.0',
       ],
     ]);
-    assert.deepEqual(flat(15), [
+    assert.deepEqual(flat(17), [
       [
         'kubesolo_update_verification_backoff_until_timestamp_seconds',
         { version: 'v0.4.0-rc1' },
         '1795672800.0',
       ],
     ]);
-    assert.deepEqual(flat(16), [
+    assert.deepEqual(flat(18), [
       [
         'kubesolo_update_release_outcome_info',
         { version: 'v0.4.0-rc0', outcome: 'rolled_back' },
@@ -233,6 +254,45 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         '1.0',
       ],
     ]);
+    assert.deepEqual(flat(19), [
+      ['kubesolo_update_metrics_problem', { source: 'bootenv', code: 'GRUBENV_CORRUPT' }, '1.0'],
+    ]);
+  });
+
+  it('a degraded exposition: unknown state leaves counters out (no fake reset), problems are bounded', () => {
+    const families = parseOne(
+      renderMetrics({
+        build,
+        phase: '',
+        runningSlot: 'A',
+        problems: [
+          { source: 'state', code: 'STATE_CORRUPT' },
+          { source: 'state', code: 'EACCES-ish free text' },
+          { source: 'floor', code: 'free text: /var/lib' },
+          { source: 'bootenv', code: 'GRUBENV_CORRUPT' },
+        ],
+      }),
+    );
+    const byName = new Map(families.map((f) => [f.name, f.samples]));
+    for (const name of [
+      'kubesolo_update_target_attempts',
+      'kubesolo_update_health_check_failures',
+      'kubesolo_update_failures',
+      'kubesolo_update_rollbacks',
+    ]) {
+      assert.deepEqual(byName.get(name), [], name);
+    }
+    assert.ok(byName.get('kubesolo_update_phase')!.every((s) => s.value === '0.0'));
+    assert.equal(byName.get('kubesolo_update_info')![0]!.labels.running_slot, 'A');
+    // One sample per source, in a fixed order; a code that is not a reason code is OTHER.
+    assert.deepEqual(
+      byName.get('kubesolo_update_metrics_problem')!.map((s) => s.labels),
+      [
+        { source: 'state', code: 'STATE_CORRUPT' },
+        { source: 'bootenv', code: 'GRUBENV_CORRUPT' },
+        { source: 'floor', code: 'OTHER' },
+      ],
+    );
   });
 
   it('reason labels stay reason codes: anything else becomes OTHER (bounded label set)', () => {
@@ -269,16 +329,22 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     const results = parseAll(texts);
     results.forEach((res, i) => {
       assert.ok(res.ok);
-      const values = res.families[0]!.samples.map((s) => s.value);
+      const values = res.families[1]!.samples.map((s) => s.value);
       const expected = PHASE_NAMES.map((_, j) => (j === i ? '1.0' : '0.0'));
       assert.deepEqual(values, expected);
     });
   });
 
   it('unknown slots and version render as empty label values; no transition omits the sample', () => {
-    const text = renderMetrics({ phase: 'idle', attemptCount: 0, healthCheckFailures: 0 });
+    const text = renderMetrics({
+      build,
+      phase: 'idle',
+      attemptCount: 0,
+      healthCheckFailures: 0,
+      rollbackCounts: {},
+    });
     const families = parseOne(text);
-    assert.deepEqual(families[3]!.samples[0]!.labels, {
+    assert.deepEqual(families[4]!.samples[0]!.labels, {
       active_slot: '',
       running_slot: '',
       version: '',
@@ -296,6 +362,8 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
       'kubesolo_update_activated_timestamp_seconds',
       'kubesolo_update_last_apply_bytes',
       'kubesolo_update_last_apply_duration_seconds',
+      'kubesolo_update_last_apply_reused_bytes',
+      'kubesolo_update_delta_fallbacks',
       'kubesolo_update_rollout_bucket',
       'kubesolo_update_floor_version_number',
       'kubesolo_update_held',
@@ -303,14 +371,16 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
       'kubesolo_update_quarantined_info',
       'kubesolo_update_verification_backoff_until_timestamp_seconds',
       'kubesolo_update_release_outcome_info',
+      'kubesolo_update_metrics_problem',
     ]);
-    assert.deepEqual(families[5]!.samples[0]!.labels, { reason: '' }); // no reason recorded
+    assert.deepEqual(families[6]!.samples[0]!.labels, { reason: '' }); // no reason recorded
     assert.ok(text.endsWith('gauge\n'));
   });
 
   it('property: any label text and numbers survive the real parser', () => {
     const inputs = fc.sample(
       fc.record({
+        build: fc.constant(build),
         phase: fc.constantFrom(...PHASE_NAMES),
         attemptCount: fc.nat(1_000_000),
         healthCheckFailures: fc.nat(1000),
@@ -334,16 +404,16 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     results.forEach((res, i) => {
       const input = inputs[i]!;
       assert.ok(res.ok, res.ok ? '' : `${res.error} for ${JSON.stringify(input)}`);
-      const info = res.families[3]!.samples[0]!;
+      const info = res.families[4]!.samples[0]!;
       assert.deepEqual(info.labels, {
         active_slot: input.activeSlot ?? '',
         running_slot: input.runningSlot ?? '',
         version: input.version ?? '',
         channel: '', // not part of the sampled input
       });
-      assert.equal(Number(res.families[1]!.samples[0]!.value), input.attemptCount);
-      assert.equal(Number(res.families[2]!.samples[0]!.value), input.healthCheckFailures);
-      const last = res.families[4]!.samples;
+      assert.equal(Number(res.families[2]!.samples[0]!.value), input.attemptCount);
+      assert.equal(Number(res.families[3]!.samples[0]!.value), input.healthCheckFailures);
+      const last = res.families[5]!.samples;
       if (input.lastTransition === undefined) assert.equal(last.length, 0);
       else assert.equal(Number(last[0]!.value), input.lastTransition.getTime() / 1000);
     });
@@ -358,8 +428,8 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     const families = parseOne(
       renderMetrics({ ...base, attemptCount: Infinity, healthCheckFailures: NaN }),
     );
-    assert.equal(families[1]!.samples[0]!.value, 'inf');
-    assert.equal(families[2]!.samples[0]!.value, 'nan');
+    assert.equal(families[2]!.samples[0]!.value, 'inf');
+    assert.equal(families[3]!.samples[0]!.value, 'nan');
   });
 
   it('declares the 0.0.4 content type', () => {

@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { idleState, type UpdateState } from '../../src/stores/state.js';
-import { metricsInput } from '../../src/agent/metrics.js';
+import { BUILD_INFO, metricsInput } from '../../src/agent/metrics.js';
 
 const boot = { activeSlot: 'B', runningSlot: 'B' };
 
@@ -22,6 +22,8 @@ describe('metricsInput', () => {
         availableVersion: 'v1.1.0',
         lastApplyBytes: 1000,
         lastApplySeconds: 2.5,
+        lastApplyReusedBytes: 5000,
+        deltaFallbackCounts: { DELTA_PIECE_MISMATCH: 1 },
         reason: undefined,
         failureCounts: { DOWNLOAD_FAILED: 1 },
         rollbackCounts: { BOOT_FALLBACK: 2 },
@@ -31,6 +33,7 @@ describe('metricsInput', () => {
       'stable',
     );
     assert.deepEqual(input, {
+      build: BUILD_INFO,
       phase: 'success',
       attemptCount: 0,
       healthCheckFailures: 0,
@@ -47,6 +50,8 @@ describe('metricsInput', () => {
       activatedAt: new Date('2026-03-01T12:00:00.000Z'),
       lastApplyBytes: 1000,
       lastApplySeconds: 2.5,
+      lastApplyReusedBytes: 5000,
+      deltaFallbackCounts: { DELTA_PIECE_MISMATCH: 1 },
     });
   });
 
@@ -78,5 +83,16 @@ describe('metricsInput', () => {
     );
     assert.equal(input.lastTransition, undefined);
     assert.equal(input.lastCheck, undefined);
+  });
+
+  it('an unreadable state: no phase, no counters, the boot side still reported', () => {
+    assert.deepEqual(metricsInput(undefined, boot, 'v1.1.0', 'stable'), {
+      build: BUILD_INFO,
+      phase: '',
+      activeSlot: 'B',
+      runningSlot: 'B',
+      version: 'v1.1.0',
+      channel: 'stable',
+    });
   });
 });

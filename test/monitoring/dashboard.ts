@@ -13,18 +13,25 @@ const GRAFANA_VARIABLES: Record<string, string> = {
   $__range: '1h',
 };
 
-export function fillGrafanaVariables(expr: string): string {
-  return expr.replace(/\$__(rate_interval|interval|range)\b/g, (v) => GRAFANA_VARIABLES[v]!);
+/** The dashboard's own filters (site, channel, version): "All" is `.*` (their allValue). */
+export type Filters = Partial<Record<'site' | 'channel' | 'version', string>>;
+
+export function fillGrafanaVariables(expr: string, filters: Filters = {}): string {
+  return expr
+    .replace(/\$__(rate_interval|interval|range)\b/g, (v) => GRAFANA_VARIABLES[v]!)
+    .replace(/\$(site|channel|version)\b/g, (_, name: keyof Filters) => filters[name] ?? '.*');
 }
 
-export function dashboardExpressions(dashboard: {
-  panels?: Panel[];
-}): { panel: string; expr: string }[] {
+export function dashboardExpressions(
+  dashboard: { panels?: Panel[] },
+  filters: Filters = {},
+): { panel: string; expr: string }[] {
   const out: { panel: string; expr: string }[] = [];
   const walk = (panels: Panel[] = []) => {
     for (const p of panels) {
       for (const t of p.targets ?? []) {
-        if (t.expr) out.push({ panel: p.title ?? '?', expr: fillGrafanaVariables(t.expr) });
+        if (t.expr)
+          out.push({ panel: p.title ?? '?', expr: fillGrafanaVariables(t.expr, filters) });
       }
       walk(p.panels);
     }

@@ -34,8 +34,14 @@ export interface ToolResult {
   stderr: string;
 }
 
-export function promtool(args: string[], cwd?: string): ToolResult {
-  const r = spawnSync('promtool', args, { encoding: 'utf8', cwd, timeout: 120_000 });
+/** Run promtool; `input` goes to its standard input (`check metrics` reads it there). */
+export function promtool(args: string[], cwd?: string, input?: string): ToolResult {
+  const r = spawnSync('promtool', args, {
+    encoding: 'utf8',
+    cwd,
+    timeout: 120_000,
+    ...(input === undefined ? {} : { input }),
+  });
   if (r.error)
     throw new Error(`promtool could not run (Debian package prometheus): ${r.error.message}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -63,9 +69,20 @@ export interface PromSample {
   value: [number, string];
 }
 
+export interface PrometheusOptions {
+  /**
+   * Flags as a manifest gives them (`--enable-feature=agent,...`); an agent-mode server
+   * keeps its WAL under --storage.agent.path instead of a TSDB.
+   */
+  flags?: string[];
+  /** Environment of the process (external labels expand `${VAR}` from it). */
+  env?: Record<string, string>;
+}
+
 export async function startPrometheus(
   config: string,
   files: Record<string, string>,
+  options: PrometheusOptions = {},
 ): Promise<PrometheusServer> {
   const dir = await mkdtemp(join(tmpdir(), 'ks-prometheus-'));
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
@@ -73,15 +90,24 @@ export async function startPrometheus(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
+  const flags = options.flags ?? [];
+  const agent = flags.some((f) => /^--enable-feature=.*\bagent\b/.test(f));
   const child: ChildProcess = spawn(
     'prometheus',
     [
+      ...flags,
       `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
+      agent
+        ? `--storage.agent.path=${join(dir, 'wal')}`
+        : `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
     ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+    },
   );
   let exited: string | undefined;
   child.on(

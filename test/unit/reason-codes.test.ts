@@ -27,19 +27,19 @@ const THIS_FILE = fileURLToPath(import.meta.url);
  * The project's code they map to is what the tests assert.
  */
 const FOREIGN: Record<string, string> = {
-  CERT_NOT_YET_VALID: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  CERT_REJECTED: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  CERT_SIGNATURE_FAILURE: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  CERT_UNTRUSTED: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  CERT_HAS_EXPIRED: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  SELF_SIGNED_CERT_IN_CHAIN: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  UNABLE_TO_GET_ISSUER_CERT: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'Node TLS code; src/kube/client.ts maps it to KUBE_TLS',
-  INVALID_CA: 'OpenSSL verify code; src/kube/client.ts maps it to KUBE_TLS',
-  EAI_AGAIN: 'getaddrinfo code; src/kube/client.ts maps it to KUBE_UNREACHABLE',
+  CERT_NOT_YET_VALID: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  CERT_REJECTED: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  CERT_SIGNATURE_FAILURE: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  CERT_UNTRUSTED: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  CERT_HAS_EXPIRED: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  SELF_SIGNED_CERT_IN_CHAIN: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  UNABLE_TO_GET_ISSUER_CERT: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'Node TLS code; src/kube/https-get.ts maps it to KUBE_TLS',
+  INVALID_CA: 'OpenSSL verify code; src/kube/https-get.ts maps it to KUBE_TLS',
   UND_ERR_SOCKET: 'undici code; src/transport/errors.ts maps it to NETWORK_ERROR',
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH:
     'undici code; src/transport/errors.ts maps it to DOWNLOAD_TRUNCATED',

@@ -7,6 +7,7 @@
 import { otherSlot, type BootState, type Slot } from '../../bootenv/types.js';
 import type { SlotDigests } from '../../slots/types.js';
 import { ARTIFACT_NAMES, perImage, type ArtifactName } from '../../metadata/images.js';
+import { deltaOptions, withRunningSlot } from './delta-seeds.js';
 import type { Release, StagedArtifact, UpdateSource } from '../../transport/source.js';
 import type { AgentDeps } from '../deps.js';
 import { recordCommittedFloor } from '../../stores/fleet-store.js';
@@ -16,7 +17,7 @@ import type { GateVerdict } from '../../gates/verdict.js';
 import { ExitCode, toKubesoloError } from '../../errors.js';
 import { canStartAttempt } from '../../stores/phases.js';
 import { lifecycleError } from '../reasons.js';
-import { digestFields, stagedDigests, type UpdateState } from '../../stores/state.js';
+import { bump, digestFields, stagedDigests, type UpdateState } from '../../stores/state.js';
 import { reconcile } from './reconcile.js';
 import { rememberVerificationFailure, rememberVerified } from './memory.js';
 import {
@@ -30,18 +31,37 @@ import {
   runningVersionOf,
 } from './run.js';
 
-/** Bytes this run fetched and seconds since the attempt started (fleet metrics). */
+/**
+ * Bytes this run fetched, bytes it did not have to (delta), seconds since the attempt
+ * started, and the delta updates given up for a full download (fleet metrics).
+ */
 function applyCost(
   now: Date,
-  startedAt: string | undefined,
+  state: UpdateState,
   staged: StagedArtifact[],
-): Pick<UpdateState, 'lastApplyBytes' | 'lastApplySeconds'> {
-  const started = startedAt === undefined ? NaN : Date.parse(startedAt);
+): Pick<
+  UpdateState,
+  'lastApplyBytes' | 'lastApplySeconds' | 'lastApplyReusedBytes' | 'deltaFallbackCounts'
+> {
+  const started = state.startedAt === undefined ? NaN : Date.parse(state.startedAt);
+  let fallbacks = state.deltaFallbackCounts;
+  for (const s of staged) {
+    if (s.delta?.fallback !== undefined) fallbacks = bump(fallbacks, s.delta.fallback);
+  }
   return {
     lastApplyBytes: staged.reduce((sum, s) => sum + s.bytesFetched, 0),
     lastApplySeconds: Number.isNaN(started)
       ? undefined
       : Math.max(0, (now.getTime() - started) / 1000),
+    // Only when a delta was tried: a release without an index adds no series.
+    lastApplyReusedBytes: staged.some((s) => s.delta !== undefined)
+      ? staged.reduce(
+          (sum, s) =>
+            sum + (s.delta === undefined ? 0 : s.delta.reusedBytes + s.delta.patchedBytes),
+          0,
+        )
+      : undefined,
+    deltaFallbackCounts: fallbacks,
   };
 }
 
@@ -156,7 +176,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     // 6.–7. Download into the passive slot and install it.
     state = await deps.state.transition(state, 'downloading');
     const identity = releaseIdentity(md);
-    const written = await stageInto(deps, { source, release }, target).catch(
+    const written = await stageInto(deps, { source, release }, target, running).catch(
       async (err: unknown) => {
         // The back-off counts what the release's bytes did, not the network or the disk.
         const e = toKubesoloError(err);
@@ -169,7 +189,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
     await rememberVerified(deps, identity, facts.releases);
     state = await deps.state.transition(state, 'staged', {
       ...digestFields(written.digests),
-      ...applyCost(deps.clock.now(), state.startedAt, written.staged),
+      ...applyCost(deps.clock.now(), state, written.staged),
     });
     return { outcome: 'staged', state, gates };
   } catch (err) {
@@ -248,42 +268,59 @@ async function stageInto(
   deps: AgentDeps,
   { source, release }: Offer,
   target: Slot,
+  running: Slot,
 ): Promise<{ digests: SlotDigests; staged: StagedArtifact[] }> {
   const version = release.metadata.version;
-  return deps.slots.openWriter(target, async (writer) => {
-    const staged = {} as Record<ArtifactName, StagedArtifact>;
-    for (const artifact of ARTIFACT_NAMES) {
-      const s = await source.stage(release, artifact, {
-        stagingDir: writer.incomingDir,
-        readBack: true,
-        ...(deps.signal ? { signal: deps.signal } : {}),
-        ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
-      });
-      deps.log.info('artifact verified', {
-        artifact,
-        bytes: s.size,
-        fetched: s.bytesFetched,
-        resumed_from: s.resumedFrom,
-        sha256: s.sha256,
-        signature: s.signatureVerified,
-      });
-      staged[artifact] = s;
-    }
-    deps.onProgressDone?.();
-    const expected = perImage((name) => staged[name].sha256);
-    deps.signal?.throwIfAborted();
-    deps.log.info(`installing into slot ${target}`, { version });
-    await writer.install(
-      {
-        files: perImage((name) => staged[name].path),
-        version,
-        // Read back from the medium while they downloaded: install compares these.
-        readBack: perImage((name) => staged[name].readBack),
-      },
-      expected,
-    );
-    return { digests: expected, staged: Object.values(staged) };
-  });
+  return deps.slots.openWriter(target, (writer) =>
+    withRunningSlot(deps, running, async (runningDir) => {
+      const staged = {} as Record<ArtifactName, StagedArtifact>;
+      for (const artifact of ARTIFACT_NAMES) {
+        const delta = deltaOptions(deps, artifact, {
+          running,
+          runningDir,
+          target,
+          targetDir: writer.dir,
+        });
+        const s = await source.stage(release, artifact, {
+          stagingDir: writer.incomingDir,
+          readBack: true,
+          ...(delta ? { delta } : {}),
+          ...(deps.signal ? { signal: deps.signal } : {}),
+          ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+        });
+        deps.log.info('artifact verified', {
+          artifact,
+          bytes: s.size,
+          fetched: s.bytesFetched,
+          resumed_from: s.resumedFrom,
+          sha256: s.sha256,
+          signature: s.signatureVerified,
+          ...(s.delta
+            ? {
+                staged_by: s.delta.mode,
+                reused: s.delta.reusedBytes + s.delta.patchedBytes,
+                ...(s.delta.fallback ? { delta_fallback: s.delta.fallback } : {}),
+              }
+            : {}),
+        });
+        staged[artifact] = s;
+      }
+      deps.onProgressDone?.();
+      const expected = perImage((name) => staged[name].sha256);
+      deps.signal?.throwIfAborted();
+      deps.log.info(`installing into slot ${target}`, { version });
+      await writer.install(
+        {
+          files: perImage((name) => staged[name].path),
+          version,
+          // Read back from the medium while they downloaded: install compares these.
+          readBack: perImage((name) => staged[name].readBack),
+        },
+        expected,
+      );
+      return { digests: expected, staged: Object.values(staged) };
+    }),
+  );
 }
 
 /** Fetch the release on offer (the source applies the trust policy). */

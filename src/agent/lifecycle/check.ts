@@ -1,6 +1,9 @@
 /** `check`: every gate's verdict for the release on offer; changes no state. */
 import { otherSlot, type Slot } from '../../bootenv/types.js';
-import type { Release } from '../../transport/source.js';
+import type { DownloadEstimate } from '../../transport/delta/estimate.js';
+import { ARTIFACT_NAMES, type ArtifactName } from '../../metadata/images.js';
+import type { Release, UpdateSource } from '../../transport/source.js';
+import { deltaOptions, withRunningSlot } from './delta-seeds.js';
 import type { AgentDeps } from '../deps.js';
 import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
 import type { GateVerdict } from '../../gates/verdict.js';
@@ -23,6 +26,8 @@ export interface CheckReport {
   targetSlot: Slot | undefined;
   gates: GateVerdict[];
   release?: Release;
+  /** What apply would download, image by image (docs/delta.md "Seeing it"), when an update is available. */
+  downloads?: Partial<Record<ArtifactName, DownloadEstimate>>;
 }
 
 /** Evaluate every gate for the release on offer and report each verdict. Changes no state. */
@@ -33,7 +38,8 @@ export async function check(
   const boot = await deps.bootEnv.read();
   const device = await deviceFacts(deps, options);
   const gates = await evaluateGates('device', device);
-  const release = await (await deps.openSource()).fetchRelease();
+  const source = await deps.openSource();
+  const release = await source.fetchRelease();
   const md = release.metadata;
   const runningSlot = boot.runningSlot;
   const current = runningSlot ? await deps.slots.readVersion(runningSlot) : undefined;
@@ -56,7 +62,12 @@ export async function check(
   );
   const wouldApply = updateAvailable && gates.every((g) => g.pass);
   const activation = await evaluateGates('activation', device);
+  const downloads =
+    updateAvailable && runningSlot !== undefined && targetSlot !== undefined
+      ? await estimateDownloads(deps, source, release, runningSlot, targetSlot)
+      : undefined;
   return {
+    ...(downloads === undefined ? {} : { downloads }),
     currentVersion: current,
     availableVersion: md.version,
     updateAvailable,
@@ -68,4 +79,37 @@ export async function check(
     gates,
     release,
   };
+}
+
+/**
+ * Per image, what apply would fetch: by delta with the seeds the cache knows (never
+ * reading a seed whole), else the whole image. An estimate that cannot be made is left
+ * out; it never fails the check.
+ */
+async function estimateDownloads(
+  deps: AgentDeps,
+  source: UpdateSource,
+  release: Release,
+  running: Slot,
+  target: Slot,
+): Promise<Partial<Record<ArtifactName, DownloadEstimate>> | undefined> {
+  const estimate = source.estimate?.bind(source);
+  if (estimate === undefined || deps.deltaCacheDir === undefined) return undefined;
+  try {
+    return await withRunningSlot(deps, running, (runningDir) =>
+      deps.slots.openReader(target, async (targetDir) => {
+        const out: Partial<Record<ArtifactName, DownloadEstimate>> = {};
+        for (const artifact of ARTIFACT_NAMES) {
+          const delta = deltaOptions(deps, artifact, { running, runningDir, target, targetDir });
+          if (delta !== undefined) out[artifact] = await estimate(release, artifact, delta);
+        }
+        return out;
+      }),
+    );
+  } catch (err) {
+    deps.log.debug('no download estimate', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return undefined;
+  }
 }

@@ -55,6 +55,7 @@ export const checkCommand: Command<AgentGlobal> = {
         running_slot: r.runningSlot ?? null,
         unknown_config_keys: agent.unknownConfigKeys,
         target_slot: r.targetSlot ?? null,
+        download: r.downloads ?? null,
         // The activation's verdicts last, marked: a refusal there defers, it does not refuse.
         gates: [
           ...r.gates.map(gateJson),
@@ -66,6 +67,14 @@ export const checkCommand: Command<AgentGlobal> = {
       ctx.out.line(
         `Update available:  ${r.updateAvailable ? `yes${r.wouldApply ? (r.activatesNow ? '' : ' (staged now, activated in the maintenance window)') : ' (refused by a gate)'}` : 'no'}`,
       );
+      for (const [artifact, d] of Object.entries(r.downloads ?? {})) {
+        const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+        ctx.out.line(
+          d.mode === 'delta'
+            ? `Download ${artifact}: ${mib(d.bytes)} of ${mib(d.imageBytes)} by delta (${mib(d.reusedBytes)} reused)`
+            : `Download ${artifact}: ${mib(d.bytes)}, the whole image (${d.reason ?? 'no delta'})`,
+        );
+      }
       ctx.out.line('Gates:');
       for (const g of r.gates) ctx.out.line(gateLine(g, 'REFUSED'));
       // A closed window defers the activation; it refuses nothing.

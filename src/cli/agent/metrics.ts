@@ -3,6 +3,7 @@ import { metricsSnapshot as snapshot } from '../../agent/metrics.js';
 import { withAgent } from '../../agent/session.js';
 import { UsageError } from '../../errors.js';
 import { SERVER_LIMITS } from '../../transport/http-limits.js';
+import { assertTokenReadable, bearerCheck } from '../../metrics/bearer.js';
 import { EXPOSITION_CONTENT_TYPE } from '../../metrics/exposition.js';
 import { stringOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
@@ -24,19 +25,34 @@ export const metricsCommand: Command<AgentGlobal> = {
   description: [
     'Without --listen: prints the Prometheus text exposition to stdout (for the',
     "node-exporter textfile collector: 'kubesolo-update metrics > dir/kubesolo.prom.$$ && mv ...').",
-    'With --listen HOST:PORT: serves it on /metrics until stopped.',
+    'With --listen HOST:PORT: serves it on /metrics until stopped; with --token-file,',
+    "only to scrapes that send 'Authorization: Bearer <the file's token>' (others get 401).",
   ].join('\n'),
   options: {
     listen: { type: 'string', valueName: 'HOST:PORT', description: 'Serve /metrics over HTTP' },
+    'token-file': {
+      type: 'string',
+      valueName: 'FILE',
+      description: 'With --listen: require this bearer token (read again when the file changes)',
+    },
   },
   async run(ctx) {
     const listen = stringOpt(ctx.values, 'listen');
+    const tokenFile = stringOpt(ctx.values, 'token-file');
+    if (tokenFile && !listen) {
+      throw new UsageError(
+        'USAGE',
+        '--token-file guards --listen; there is nothing to guard without it',
+      );
+    }
     return withAgent(ctx.global, ctx.log, {}, async (agent) => {
       if (!listen) {
         process.stdout.write(await snapshot(agent));
         return;
       }
       const { host, port } = parseListen(listen);
+      if (tokenFile) await assertTokenReadable(tokenFile);
+      const authorize = tokenFile ? bearerCheck(tokenFile) : undefined;
       const server = createServer(SERVER_LIMITS, (req, res) => {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.writeHead(405, { Allow: 'GET, HEAD' }).end('method not allowed\n');
@@ -46,17 +62,28 @@ export const metricsCommand: Command<AgentGlobal> = {
           res.writeHead(404).end('not found\n');
           return;
         }
-        snapshot(agent).then(
-          (body) => {
+        const verdict = authorize ? authorize(req.headers.authorization) : Promise.resolve('ok');
+        verdict
+          .then((v) => {
+            if (v === 'ok') return snapshot(agent);
+            ctx.log.warn('metrics scrape refused', { code: 'METRICS_UNAUTHORIZED', token: v });
             res
-              .writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE })
-              .end(req.method === 'HEAD' ? undefined : body);
-          },
-          (err: unknown) => {
-            ctx.log.error('metrics snapshot failed', { error: String(err) });
-            res.writeHead(500).end('error\n');
-          },
-        );
+              .writeHead(401, { 'www-authenticate': 'Bearer realm="kubesolo-update metrics"' })
+              .end('unauthorized\n');
+            return undefined;
+          })
+          .then(
+            (body) => {
+              if (body === undefined) return;
+              res
+                .writeHead(200, { 'content-type': EXPOSITION_CONTENT_TYPE })
+                .end(req.method === 'HEAD' ? undefined : body);
+            },
+            (err: unknown) => {
+              ctx.log.error('metrics snapshot failed', { error: String(err) });
+              res.writeHead(500).end('error\n');
+            },
+          );
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -5,6 +5,7 @@ import { makeReleaseGlobal, releaseGlobalOptions, type ReleaseGlobal } from './g
 import { keygenCommand } from './keygen.js';
 import { publishCommand } from './publish.js';
 import { pushCommand } from './push.js';
+import { repackCommand } from './repack.js';
 import { serveCommand } from './serve.js';
 import { signCommand } from './sign.js';
 import { verifyCommand } from './verify.js';
@@ -16,6 +17,14 @@ export const releaseProgram: Program<ReleaseGlobal> = {
   globalOptions: releaseGlobalOptions,
   sharedGlobals: ['json', 'log-level'],
   permissionHint: 'Check the permissions of that path, or choose one you can write.',
-  commands: [keygenCommand, signCommand, publishCommand, verifyCommand, serveCommand, pushCommand],
+  commands: [
+    keygenCommand,
+    signCommand,
+    publishCommand,
+    verifyCommand,
+    serveCommand,
+    pushCommand,
+    repackCommand,
+  ],
   makeGlobal: makeReleaseGlobal,
 };

@@ -4,6 +4,8 @@ import { ARTIFACT_NAMES, imageFile, perImage } from '../../metadata/images.js';
 import { imageWireFields } from '../../metadata/model.js';
 import { setPublishedPause } from '../../release/pause.js';
 import { IMAGE_FLAG, publishRelease } from '../../release/publish.js';
+import { DEFAULT_DELTA_BASES } from '../../release/delta-files.js';
+import { MAX_BASES } from '../../transport/delta/index-format.js';
 import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
 import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
@@ -18,6 +20,20 @@ function required(values: OptionValues, name: string): string {
     });
   }
   return v;
+}
+
+function deltaBases(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_DELTA_BASES;
+  if (!/^\d{1,2}$/.test(value) || Number(value) > MAX_BASES) {
+    throw new UsageError(
+      'INVALID_DELTA_BASES',
+      `--delta-bases takes 0 to ${MAX_BASES}, not '${value}'`,
+      {
+        details: { option: 'delta-bases', value },
+      },
+    );
+  }
+  return Number(value);
 }
 
 export const publishCommand: Command<ReleaseGlobal> = {
@@ -52,6 +68,15 @@ export const publishCommand: Command<ReleaseGlobal> = {
       description: 'Absolute URL where OUT will be served (default: relative URLs)',
     },
     force: { type: 'boolean', description: 'Replace an already published version folder' },
+    'no-delta-index': {
+      type: 'boolean',
+      description: 'Write no delta index (devices then always download whole images)',
+    },
+    'delta-bases': {
+      type: 'string',
+      valueName: 'N',
+      description: `Earlier releases in OUT to write patch packs from (default ${DEFAULT_DELTA_BASES}; 0: none)`,
+    },
     ...pauseOptions,
   },
   async run({ values, log, out }) {
@@ -83,6 +108,10 @@ export const publishCommand: Command<ReleaseGlobal> = {
       outDir: required(values, 'out'),
       baseUrl: stringOpt(values, 'base-url'),
       force: boolOpt(values, 'force'),
+      delta: {
+        index: !boolOpt(values, 'no-delta-index'),
+        bases: deltaBases(stringOpt(values, 'delta-bases')),
+      },
     };
     const key = await loadPrivateKey(keyPath);
     const r = await publishRelease({ key, ...options });
@@ -93,6 +122,10 @@ export const publishCommand: Command<ReleaseGlobal> = {
       out.line(
         `  ${imageFile(name).padEnd(14)}  ${r.metadata[f.size]} bytes  sha256 ${r.metadata[f.sha256]}`,
       );
+    }
+    for (const name of ARTIFACT_NAMES) {
+      const size = r.metadata[imageWireFields(name).indexSize];
+      if (size !== undefined) out.line(`  ${`${imageFile(name)}.index`.padEnd(14)}  ${size} bytes`);
     }
     if (r.metadata.expires) out.line(`  expires         ${r.metadata.expires}`);
     if (r.metadata.min_version) out.line(`  min_version     ${r.metadata.min_version}`);

@@ -66,6 +66,15 @@ export const verifyCommand: Command<ReleaseGlobal> = {
       out.line(
         `${a.artifact.padEnd(10)} ${a.size} bytes, sha256 ${a.sha256}, signature ${a.signatureVerified ? 'verified' : 'none (hash covered by the signed metadata)'}`,
       );
+      if (a.index !== undefined) {
+        const bases = a.index.bases.map(
+          (b) => `${b.version} (${b.patches} patches, ${b.packBytes} bytes)`,
+        );
+        out.line(
+          `${''.padEnd(10)} delta index ${a.index.indexBytes} bytes, ${a.index.pieces} pieces (${a.index.mode}), recomputed and equal` +
+            (bases.length > 0 ? `; patch packs from ${bases.join(', ')}` : ''),
+        );
+      }
     }
     out.line(`OK: release ${r.metadata.version} verifies as a device would accept it`);
     out.data({ ok: true, ...r });

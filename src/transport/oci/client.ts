@@ -29,6 +29,7 @@ import { DEFAULT_RETRY, withRetry, type RetryPolicy } from '../retry.js';
 import { basicAuthorization, parseWwwAuthenticate, type RegistryCredentials } from './auth.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from './media-types.js';
 import { formatReference, isDigest, type RegistryReference } from './reference.js';
+import { userAgent } from '../../version.js';
 
 /** distribution-spec "Pulling manifests": registries SHOULD accept manifests up to 4 MiB. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -130,7 +131,7 @@ export class OciClient {
     this.log = options.log;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.userAgent = options.userAgent ?? 'kubesolo-update';
+    this.userAgent = options.userAgent ?? userAgent();
     // A registry token from config.json is used directly, without a challenge round trip.
     if (this.credentials?.registryToken) {
       this.authorization = `Bearer ${this.credentials.registryToken}`;
@@ -289,7 +290,8 @@ export class OciClient {
       const form = new URLSearchParams({
         grant_type: 'refresh_token',
         refresh_token: c.identityToken,
-        client_id: this.userAgent,
+        // The tool's name, not its full User-Agent: token servers log client_id as given.
+        client_id: this.userAgent.split('/')[0]!,
         scope: [...scopes].join(' '),
         ...(service ? { service } : {}),
       }).toString();

@@ -1,0 +1,99 @@
+/**
+ * `metrics --listen --token-file` (the built bundle), as the node DaemonSet runs it:
+ * only a scrape with the file's bearer token gets the exposition; the file is a mounted
+ * Secret, replaced on rotation, and followed without a restart.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rename, writeFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { AGENT_BIN, logLines, runAgent } from '../helpers/cli.js';
+import { makeDevice, type Device } from '../helpers/device.js';
+
+describe('metrics --listen --token-file: only scrapes with the bearer token', () => {
+  let dev: Device;
+  let child: ChildProcess;
+  let url: string;
+  let stderr = '';
+  const tokenFile = () => dev.path('metrics-token');
+
+  before(async () => {
+    dev = await makeDevice();
+    await writeFile(tokenFile(), 'first-token-0123456789\n');
+    child = spawn(
+      process.execPath,
+      [
+        AGENT_BIN,
+        'metrics',
+        '--listen',
+        '127.0.0.1:0',
+        '--token-file',
+        tokenFile(),
+        '--root',
+        dev.root,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        const m = /"url":"(http:\/\/[^"]+)"/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+  });
+  after(async () => {
+    child?.kill('SIGTERM');
+    await dev?.cleanup();
+  });
+
+  const scrape = (authorization?: string) =>
+    fetch(url, authorization ? { headers: { authorization } } : {});
+
+  it('no token or a wrong one: 401 with a Bearer challenge, logged as METRICS_UNAUTHORIZED', async () => {
+    for (const auth of [undefined, 'Bearer wrong-token', 'Basic Zmlyc3QtdG9rZW4=']) {
+      const res = await scrape(auth);
+      assert.equal(res.status, 401, String(auth));
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm=/);
+      assert.doesNotMatch(await res.text(), /kubesolo_update/);
+    }
+    const refused = logLines(stderr).filter((l) => l.code === 'METRICS_UNAUTHORIZED');
+    assert.deepEqual(
+      refused.map((l) => l.token),
+      ['missing', 'wrong', 'missing'],
+    );
+  });
+
+  it('the token: the exposition', async () => {
+    const res = await scrape('Bearer first-token-0123456789');
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^kubesolo_update_build_info\{/m);
+  });
+
+  it('a rotated Secret: the new token works, the old one no longer does, no restart', async () => {
+    // As the kubelet updates a Secret volume: the new content appears by rename.
+    await writeFile(tokenFile() + '.new', 'second-token-9876543210\n');
+    await rename(tokenFile() + '.new', tokenFile());
+    assert.equal((await scrape('Bearer first-token-0123456789')).status, 401);
+    assert.equal((await scrape('Bearer second-token-9876543210')).status, 200);
+  });
+
+  it('a missing token file stops the listener at start (METRICS_TOKEN_UNREADABLE); --token-file needs --listen', async () => {
+    const missing = await runAgent([
+      'metrics',
+      '--listen',
+      '127.0.0.1:0',
+      '--token-file',
+      dev.path('no-such-token'),
+      '--root',
+      dev.root,
+      '--json',
+    ]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.equal(JSON.parse(missing.stdout).error.code, 'METRICS_TOKEN_UNREADABLE');
+    const alone = await runAgent(['metrics', '--token-file', tokenFile(), '--root', dev.root]);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--token-file guards --listen/);
+  });
+});

@@ -83,6 +83,18 @@ export function maintenanceWindowGate(
   return { gate, pass: true, message: `inside window ${window} (${clock}), ${leftText}` };
 }
 
+/** ROLLBACK_PENDING while the bootloader boots a committed other slot next. */
+export function pendingRollbackGate(slot: Slot | undefined): GateVerdict {
+  const gate = 'pending_rollback';
+  if (slot === undefined) return { gate, pass: true, message: 'no rollback waiting for a reboot' };
+  return {
+    gate,
+    pass: false,
+    code: 'ROLLBACK_PENDING',
+    message: `a rollback to slot ${slot} waits for a reboot; reboot first (an update now would undo it)`,
+  };
+}
+
 export function channelGate(
   configured: string | undefined,
   offered: string | undefined,
@@ -279,6 +291,8 @@ export interface DeviceFacts {
   force: boolean;
   /** The operator's hold (src/stores/hold.ts); undefined: not held. */
   hold: Hold | undefined;
+  /** The committed slot a rollback boots next, while it waits for the reboot. */
+  pendingRollback: Slot | undefined;
 }
 
 export interface ReleaseFacts extends DeviceFacts {
@@ -340,6 +354,12 @@ export const GATES: readonly GateEntry[] = [
     stage: 'device',
     gate: 'hold',
     evaluate: (f) => holdGate(f.hold),
+  },
+  {
+    // A rollback waiting for its reboot is never undone by an update (nor by --force).
+    stage: 'device',
+    gate: 'pending_rollback',
+    evaluate: (f) => pendingRollbackGate(f.pendingRollback),
   },
   {
     // Right after the window: a policy gate like it (--force overrides), read from the

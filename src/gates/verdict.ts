@@ -7,6 +7,7 @@ import { GateError, type KubesoloError } from '../errors.js';
 
 export type GateName =
   | 'hold'
+  | 'pending_rollback'
   | 'maintenance_window'
   | 'rollout'
   | 'channel'

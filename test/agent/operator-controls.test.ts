@@ -159,3 +159,45 @@ describe('operator controls', () => {
     assert.match(unknown.doc.error.message, /nothing is quarantined/);
   });
 });
+
+describe('a rollback waiting for its reboot', () => {
+  let releases: string;
+  let server: StaticServer;
+  let dev: Device;
+  const root = () => ['--root', dev.root];
+
+  before(async () => {
+    releases = await mkdtemp(join(tmpdir(), 'ks-pending-'));
+    server = await serveDir(releases);
+  });
+  after(async () => {
+    await server.close();
+    await rm(releases, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
+    await publishRelease(releases, { version: 'v1.1.0', keys });
+  });
+  afterEach(() => dev.cleanup());
+
+  it('is not undone by the next apply (ROLLBACK_PENDING, exit 3): GRUB keeps the old slot', async () => {
+    assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
+    assert.equal(await dev.reboot(), 'B');
+    assert.equal((await json(['healthcheck', '--timeout', '0', ...root()])).code, 0);
+    // A newer release on offer, so apply has something to do; the rollback is not rebooted yet.
+    await publishRelease(releases, { version: 'v1.2.0', keys });
+    assert.equal((await json(['rollback', ...root()])).code, 0);
+    const pending = grubEnv(dev.path('boot/grub/grubenv'));
+    assert.deepEqual(pending, { active_slot: 'A', boot_counter: '3', boot_success: '1' });
+    for (const args of [['check'], ['apply', '--activate'], ['apply', '--force']]) {
+      const r = await json([...args, ...root()]);
+      assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
+      const code = r.doc.error?.code ?? gateCode(r.doc, 'pending_rollback');
+      assert.equal(code, 'ROLLBACK_PENDING', args.join(' '));
+    }
+    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), pending, 'the rollback still stands');
+    assert.equal(await dev.reboot(), 'A');
+    // Rebooted into it: updates go on (v1.2.0 is not the release it left).
+    assert.equal((await json(['apply', ...root()])).code, 0);
+  });
+});

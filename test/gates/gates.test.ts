@@ -133,6 +133,7 @@ describe('the gate list', () => {
     now: new Date(2026, 0, 5, 3, 30),
     force: false,
     hold: undefined,
+    pendingRollback: undefined,
     releases: [],
     metadata: {
       version: 'v1.1.0',
@@ -163,6 +164,7 @@ describe('the gate list', () => {
       GATES.map((g) => `${g.stage}:${g.gate}`),
       [
         'device:hold',
+        'device:pending_rollback',
         'release:rollout',
         'release:channel',
         'release:architecture',
@@ -244,6 +246,7 @@ describe('the gate list', () => {
       now: new Date(2026, 0, 5, 3, 30),
       force: true,
       hold: undefined,
+      pendingRollback: undefined,
     });
     assert.equal(window?.skipped, true);
     const verdicts = await evaluateGates(
@@ -263,6 +266,7 @@ describe('the gate list', () => {
       now: new Date(Date.UTC(2026, 0, 5, 3, 30)),
       force: false,
       hold: undefined,
+      pendingRollback: undefined,
     });
     assert.equal(window?.pass, true, window?.message);
     assert.match(window?.message ?? '', /17:30 Pacific\/Kiritimati/);

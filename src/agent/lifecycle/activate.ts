@@ -6,7 +6,7 @@
  * skips the window and that fresh look (not the hold). Every refusal keeps the update
  * staged, with the reason recorded.
  */
-import type { Slot } from '../../bootenv/types.js';
+import type { BootState } from '../../bootenv/types.js';
 import { KubesoloError } from '../../errors.js';
 import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
 import { releaseIdentity } from '../../gates/quarantine-gate.js';
@@ -41,7 +41,7 @@ export async function activate(deps: AgentDeps, options: ActivateOptions): Promi
   }
   const target = state.targetSlot;
   try {
-    await passActivationGates(deps, state, boot.runningSlot, options);
+    await passActivationGates(deps, state, boot, options);
   } catch (err) {
     return recordFailure(deps, state, 'staged', deferral(err, state, options));
   }
@@ -96,10 +96,11 @@ export async function activate(deps: AgentDeps, options: ActivateOptions): Promi
 async function passActivationGates(
   deps: AgentDeps,
   state: UpdateState,
-  runningSlot: Slot | undefined,
+  boot: BootState,
   options: ActivateOptions,
 ): Promise<GateVerdict[]> {
-  const device = await deviceFacts(deps, options);
+  const runningSlot = boot.runningSlot;
+  const device = await deviceFacts(deps, options, boot);
   const passed: GateVerdict[] = [];
   await passGates('device', device, passed);
   await passGates('activation', device, passed);
@@ -142,5 +143,6 @@ function deferral(err: unknown, state: UpdateState, options: ActivateOptions): u
 
 /** Whether an activation would pass the window now (`status` says when it activates). */
 export async function activationVerdicts(deps: AgentDeps): Promise<GateVerdict[]> {
-  return evaluateGates('activation', await deviceFacts(deps, { force: false }));
+  const boot = await deps.bootEnv.read();
+  return evaluateGates('activation', await deviceFacts(deps, { force: false }, boot));
 }

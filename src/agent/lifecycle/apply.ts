@@ -103,7 +103,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 
   const gates: GateVerdict[] = [];
   // 1. The device's own gates (an operator's hold) come before any network work.
-  const device = await deviceFacts(deps, options);
+  const device = await deviceFacts(deps, options, boot);
   try {
     await passGates('device', device, gates);
   } catch (err) {
@@ -222,7 +222,7 @@ async function keepStaged(
     });
     return {};
   }
-  await passGates('device', await deviceFacts(deps, options), []);
+  await passGates('device', await deviceFacts(deps, options, boot), []);
   // A release on offer that is refused (bad signature, unreachable) does not cost
   // the staged update: the refusal is recorded with phase staged.
   const offer = await fetchOffer(deps).catch((err: unknown) =>

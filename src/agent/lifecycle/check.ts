@@ -36,7 +36,7 @@ export async function check(
   options: { force: boolean; allowDowngrade: boolean },
 ): Promise<CheckReport> {
   const boot = await deps.bootEnv.read();
-  const device = await deviceFacts(deps, options);
+  const device = await deviceFacts(deps, options, boot);
   const gates = await evaluateGates('device', device);
   const source = await deps.openSource();
   const release = await source.fetchRelease();

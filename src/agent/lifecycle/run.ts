@@ -66,16 +66,25 @@ export async function recordFailure(
   throw e;
 }
 
-/** What the device and activation gates read: the policy, the clock, --force, the hold. */
+/**
+ * What the device and activation gates read: the policy, the clock, --force, the hold,
+ * and a rollback waiting for its reboot: the bootloader boots the other slot next and
+ * it is committed (`forceRollback` by an operator or a health check), which an update
+ * must not undo (an activation not booted yet is uncommitted instead).
+ */
 export async function deviceFacts(
   deps: AgentDeps,
   options: { force: boolean },
+  boot: BootState,
 ): Promise<DeviceFacts> {
+  const pending =
+    boot.runningSlot !== undefined && boot.activeSlot !== boot.runningSlot && boot.bootSuccess;
   return {
     policy: deps.policy,
     now: deps.clock.now(),
     force: options.force,
     hold: await deps.fleet.readHold(),
+    pendingRollback: pending ? boot.activeSlot : undefined,
   };
 }
 

@@ -243,6 +243,19 @@ describe('lifecycle over dir slots', () => {
   // window, the activation (and the reboot after it) waits for it.
   it('outside the window apply stages; apply --activate and activate defer, GRUB untouched', async () => {
     await setConf(dev, { maintenance_window: closedWindow() });
+    // check: the update would be staged now and activated later, which is no refusal.
+    const c = await json(['check', ...root()]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.doc.would_apply, true);
+    assert.equal(c.doc.activates_now, false);
+    const window = (c.doc.gates as Record<string, unknown>[]).find(
+      (g) => g.gate === 'maintenance_window',
+    );
+    assert.deepEqual(
+      [window?.pass, window?.code, window?.activation],
+      [false, 'OUTSIDE_MAINTENANCE_WINDOW', true],
+    );
+    assert.match((await runAgent(['check', ...root()])).stdout, /later\s+maintenance_window/);
     const staged = await json(['apply', ...root()]);
     assert.equal(staged.code, 0, staged.stderr);
     assert.equal(staged.doc.outcome, 'staged');

@@ -11,6 +11,7 @@ import { KubesoloError } from '../../errors.js';
 import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
 import { releaseIdentity } from '../../gates/quarantine-gate.js';
 import type { GateVerdict } from '../../gates/verdict.js';
+import type { SlotDigests } from '../../slots/types.js';
 import { describes } from '../../stores/releases.js';
 import { stagedDigests, type UpdateState } from '../../stores/state.js';
 import type { AgentDeps } from '../deps.js';
@@ -40,22 +41,28 @@ export async function activate(deps: AgentDeps, options: ActivateOptions): Promi
     });
   }
   const target = state.targetSlot;
+  let digests: SlotDigests;
+  try {
+    if (boot.runningSlot === target) {
+      throw lifecycleError('TARGET_IS_RUNNING', `slot ${target} is the running slot`);
+    }
+    const staged = stagedDigests(state);
+    if (staged === undefined) {
+      throw lifecycleError(
+        'STAGED_DIGESTS_MISSING',
+        'state.json holds no digests for the staged image',
+      );
+    }
+    digests = staged;
+  } catch (err) {
+    return failWith(deps, state, err);
+  }
   try {
     await passActivationGates(deps, state, boot, options);
   } catch (err) {
     return recordFailure(deps, state, 'staged', deferral(err, state, options));
   }
   try {
-    if (boot.runningSlot === target) {
-      throw lifecycleError('TARGET_IS_RUNNING', `slot ${target} is the running slot`);
-    }
-    const digests = stagedDigests(state);
-    if (digests === undefined) {
-      throw lifecycleError(
-        'STAGED_DIGESTS_MISSING',
-        'state.json holds no digests for the staged image',
-      );
-    }
     // docs/design.md §2: read back and re-hash before activate may flip the slot.
     await deps.slots.verify(target, digests);
     const version = await deps.slots.readVersion(target);

@@ -98,8 +98,20 @@ class Problems {
   }
 }
 
+export interface SnapshotOptions {
+  /**
+   * Keep the running slot's version for this boot in update/running-version.json
+   * (`metrics --record-running-version`, run by the DaemonSet's privileged health check
+   * container). Off by default: `metrics` changes nothing on the device.
+   */
+  recordRunningVersion?: boolean;
+}
+
 /** The exposition as it is now: a long-running --listen serves the state of the moment. */
-export async function metricsSnapshot(agent: AgentContext): Promise<string> {
+export async function metricsSnapshot(
+  agent: AgentContext,
+  options: SnapshotOptions = {},
+): Promise<string> {
   const { deps, paths } = agent;
   const problems = new Problems();
 
@@ -116,7 +128,9 @@ export async function metricsSnapshot(agent: AgentContext): Promise<string> {
     (await problems
       .read('cmdline', readCmdline(paths.cmdline))
       .then((text) => (text === undefined ? undefined : parseRunningSlot(text))));
-  const version = runningSlot ? await runningVersion(agent, runningSlot, problems) : undefined;
+  const version = runningSlot
+    ? await runningVersion(agent, runningSlot, problems, options.recordRunningVersion === true)
+    : undefined;
 
   return renderMetrics({
     ...metricsInput(
@@ -132,12 +146,12 @@ export async function metricsSnapshot(agent: AgentContext): Promise<string> {
 }
 
 /**
- * The running slot's version for this boot, kept beside state.json
- * (`running-version.json`) by every run that could read the slot. An unprivileged
- * reader (the metrics container cannot mount a block slot) then serves the version a
- * privileged run of the same boot read: the DaemonSet's health check container runs
- * `metrics` once for that (docs/kubernetes.md). A record of another boot or slot is
- * never used: the version changes only across a reboot.
+ * The running slot's version: read from the slot; where that fails, the version a
+ * privileged run of the same boot recorded beside state.json (`running-version.json`,
+ * written with `record`). An unprivileged reader (the metrics container cannot mount a
+ * block slot) serves it; the DaemonSet's health check container records it once per boot
+ * (docs/kubernetes.md). A record of another boot or slot is never used: the version
+ * changes only across a reboot.
  */
 interface VersionRecord {
   boot_id: string;
@@ -149,6 +163,7 @@ async function runningVersion(
   agent: AgentContext,
   slot: Slot,
   problems: Problems,
+  record: boolean,
 ): Promise<string | undefined> {
   const { deps, paths } = agent;
   const recordPath = join(dirname(paths.state), 'running-version.json');
@@ -166,7 +181,7 @@ async function runningVersion(
     const version = await deps.slots.readVersion(slot);
     const fresh =
       recorded?.boot_id === bootId && recorded?.slot === slot && recorded?.version === version;
-    if (version !== undefined && bootId !== undefined && !fresh) {
+    if (record && version !== undefined && bootId !== undefined && !fresh) {
       const record: VersionRecord = { boot_id: bootId, slot, version };
       // Best effort: a read-only state directory keeps serving without a record.
       await atomicWriteFile(recordPath, JSON.stringify(record) + '\n', { mkdirp: true }).catch(

@@ -20,6 +20,7 @@ import {
 } from '../helpers/device.js';
 import {
   loopSkipReason,
+  deviceNodeUnder,
   makeLoopDisk,
   mountsOf,
   uniqueLabel,
@@ -58,6 +59,8 @@ describe('lifecycle over block slots (loop devices)', { skip }, () => {
       slot_a_label: slotA.label,
       slot_b_label: slotB.label,
     });
+    // The device's /dev under its root (with --root only block devices there are used).
+    for (const d of [slotA, slotB]) await deviceNodeUnder(dev.root, d.device);
     await publishRelease(releases, {
       version: 'v1.1.0',
       keys,

@@ -18,8 +18,8 @@ function samples(text: string): string[] {
   return text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-async function metrics(dev: Device): Promise<string> {
-  const r = await runAgent(['metrics', '--root', dev.root, '--log-level', 'error']);
+async function metrics(dev: Device, ...extra: string[]): Promise<string> {
+  const r = await runAgent(['metrics', '--root', dev.root, '--log-level', 'error', ...extra]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
 }
@@ -108,8 +108,12 @@ describe('metrics on a damaged device: a degraded exposition, exit 0', () => {
   });
 
   it("the running version from this boot's record when the slot cannot be read; never another boot's", async () => {
-    // A readable slot: the version is read and recorded for this boot.
-    assert.ok(samples(await metrics(dev)).some((l) => l.includes('version="v1.0.0"')));
+    // Without the flag nothing is written (metrics changes nothing on the device).
+    await metrics(dev);
+    await assert.rejects(readFile(dev.path('var/lib/kubesolo/update/running-version.json')));
+    // A readable slot and --record-running-version: the version is kept for this boot.
+    const recorded = await metrics(dev, '--record-running-version');
+    assert.ok(samples(recorded).some((l) => l.includes('version="v1.0.0"')));
     const record = JSON.parse(
       await readFile(dev.path('var/lib/kubesolo/update/running-version.json'), 'utf8'),
     ) as Record<string, string>;

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
@@ -20,7 +20,13 @@ import {
   assertSlotKeysDistinct,
   slotSpellingsAlias,
 } from '../../src/slots/slot-identity.js';
-import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+import {
+  deviceNodeUnder,
+  loopSkipReason,
+  makeLoopDisk,
+  uniqueLabel,
+  type LoopDisk,
+} from '../helpers/loop.js';
 import { silentLogger } from '../../src/log.js';
 
 const exec = promisify(execFile);
@@ -139,9 +145,12 @@ describe('slot aliasing proved on disk (block slots on loop devices)', { skip: l
   it('the block store refuses to write when both labels resolve to one device (by-label symlinks)', async () => {
     // A --root whose /dev/disk/by-label has both slot labels pointing at disk A.
     const root = join(work, 'root');
+    // The links are relative, as udev's, to disk A's node under the root (with --root
+    // only devices there are used).
     await mkdir(join(root, 'dev/disk/by-label'), { recursive: true });
-    await symlink(a.device, join(root, 'dev/disk/by-label/SLOTA'));
-    await symlink(a.device, join(root, 'dev/disk/by-label/SLOTB'));
+    const node = await deviceNodeUnder(root, a.device);
+    await symlink(join('..', '..', basename(node)), join(root, 'dev/disk/by-label/SLOTA'));
+    await symlink(join('..', '..', basename(node)), join(root, 'dev/disk/by-label/SLOTB'));
     const store = createBlockSlotStore({
       log: silentLogger,
       labels: { A: 'SLOTA', B: 'SLOTB' },

@@ -5,7 +5,7 @@ import { UsageError } from '../../errors.js';
 import { SERVER_LIMITS } from '../../transport/http-limits.js';
 import { assertTokenReadable, bearerCheck } from '../../metrics/bearer.js';
 import { EXPOSITION_CONTENT_TYPE } from '../../metrics/exposition.js';
-import { stringOpt, type Command } from '../command.js';
+import { boolOpt, stringOpt, type Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 
 function parseListen(value: string): { host: string; port: number } {
@@ -30,6 +30,11 @@ export const metricsCommand: Command<AgentGlobal> = {
   ].join('\n'),
   options: {
     listen: { type: 'string', valueName: 'HOST:PORT', description: 'Serve /metrics over HTTP' },
+    'record-running-version': {
+      type: 'boolean',
+      description:
+        "Keep this boot's running slot version for an unprivileged reader (update/running-version.json)",
+    },
     'token-file': {
       type: 'string',
       valueName: 'FILE',
@@ -39,6 +44,7 @@ export const metricsCommand: Command<AgentGlobal> = {
   async run(ctx) {
     const listen = stringOpt(ctx.values, 'listen');
     const tokenFile = stringOpt(ctx.values, 'token-file');
+    const recordRunningVersion = boolOpt(ctx.values, 'record-running-version');
     if (tokenFile && !listen) {
       throw new UsageError(
         'USAGE',
@@ -47,7 +53,7 @@ export const metricsCommand: Command<AgentGlobal> = {
     }
     return withAgent(ctx.global, ctx.log, {}, async (agent) => {
       if (!listen) {
-        process.stdout.write(await snapshot(agent));
+        process.stdout.write(await snapshot(agent, { recordRunningVersion }));
         return;
       }
       const { host, port } = parseListen(listen);

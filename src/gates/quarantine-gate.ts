@@ -37,7 +37,7 @@ export interface MemoryFacts {
   force: boolean;
 }
 
-/** undefined when the offer is not an update (nothing for these gates to judge). */
+/** The offer is not an update (or the running version is unknown): these gates say nothing. */
 function notAnUpdate(f: MemoryFacts): boolean {
   return (
     f.runningVersion === undefined || compareVersions(f.metadata.version, f.runningVersion) <= 0

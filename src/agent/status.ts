@@ -239,16 +239,18 @@ export async function deviceStatus(agent: AgentContext): Promise<StatusReport> {
     input.problems.push(statusProblem('releases', err));
     return undefined;
   });
-  const activation = input.state?.phase === 'staged' ? await whenActivates(agent) : undefined;
+  const activation =
+    input.state?.phase === 'staged' ? await whenActivates(agent, input.boot) : undefined;
   return buildStatus({ ...input, floor, hold, releases, activation }, deps.slots);
 }
 
 /** A staged update activates now, or when the window next opens with enough of it left. */
 async function whenActivates(
   agent: AgentContext,
+  boot: BootState | undefined,
 ): Promise<NonNullable<StatusReport['activation']>> {
   const { policy } = agent.deps;
-  const open = (await activationVerdicts(agent.deps)).every((v) => v.pass);
+  const open = (await activationVerdicts(agent.deps, boot)).every((v) => v.pass);
   return {
     when: open ? 'now' : 'next_window',
     window: policy.maintenanceWindow ?? null,

@@ -149,7 +149,9 @@ function deferral(err: unknown, state: UpdateState, options: ActivateOptions): u
 }
 
 /** Whether an activation would pass the window now (`status` says when it activates). */
-export async function activationVerdicts(deps: AgentDeps): Promise<GateVerdict[]> {
-  const boot = await deps.bootEnv.read();
+export async function activationVerdicts(
+  deps: AgentDeps,
+  boot: BootState | undefined,
+): Promise<GateVerdict[]> {
   return evaluateGates('activation', await deviceFacts(deps, { force: false }, boot));
 }

@@ -75,16 +75,17 @@ export async function recordFailure(
 export async function deviceFacts(
   deps: AgentDeps,
   options: { force: boolean },
-  boot: BootState,
+  boot: BootState | undefined,
 ): Promise<DeviceFacts> {
+  // An unreadable boot environment (`status` in degraded mode) shows no pending rollback.
   const pending =
-    boot.runningSlot !== undefined && boot.activeSlot !== boot.runningSlot && boot.bootSuccess;
+    boot?.runningSlot !== undefined && boot.activeSlot !== boot.runningSlot && boot.bootSuccess;
   return {
     policy: deps.policy,
     now: deps.clock.now(),
     force: options.force,
     hold: await deps.fleet.readHold(),
-    pendingRollback: pending ? boot.activeSlot : undefined,
+    pendingRollback: pending ? boot?.activeSlot : undefined,
   };
 }
 

@@ -2,7 +2,7 @@
  * `npm run demo`: the whole update cycle on a simulated device, without root, with the
  * real binaries. A good release is published, served, checked, applied, activated,
  * booted (GRUB's rules, simulated) and health-checked; then a bad release fails its
- * health check and is rolled back. Every step prints the command it runs and what
+ * health check, is rolled back, and is not offered again (quarantined). Every step prints the command it runs and what
  * happened, and the script checks the device's state after each part: it exits 1 if
  * anything is not as it should be.
  *
@@ -30,6 +30,7 @@ interface Status {
   boot_success: boolean;
   slots: Record<'A' | 'B', { version: string | null }>;
   state: { phase?: string; reason?: string | null; health_check_failures?: number };
+  quarantined: { version: string; reason: string }[];
 }
 
 /** Go's architecture name for this machine (what `latest.json` `architecture` holds). */
@@ -245,6 +246,17 @@ async function main(): Promise<number> {
       `reason HEALTH_CHECK_FAILED (got ${String(s?.state.reason)})`,
     );
     expect(s?.boot_success === true && s.active_slot === 'B', 'slot B active and committed');
+    expect(
+      s?.quarantined.some((q) => q.version === BAD) === true,
+      `${BAD} is quarantined on the device`,
+    );
+
+    step(`The next scheduled run: ${BAD} is not offered again`);
+    const again = await agent('check');
+    expectExit(again, 3, `check refuses ${BAD}: quarantine gate (QUARANTINED)`);
+    expect(/QUARANTINED/.test(again.stdout), 'check names the quarantine');
+    expectExit(await agent('apply'), 3, `apply refuses to install ${BAD} again`);
+    print(`   a newer release, 'kubesolo-update forget ${BAD}' or apply --force lets it in`);
   } catch (err) {
     failures.push(err instanceof Error ? err.message : String(err));
     print(`\n✗ the demo stopped: ${err instanceof Error ? err.message : String(err)}`);
@@ -257,7 +269,7 @@ async function main(): Promise<number> {
   if (failures.length === 0) {
     print(
       bold(
-        `Done: ${GOOD} runs committed in slot B; ${BAD} failed its health check and was rolled back.`,
+        `Done: ${GOOD} runs committed in slot B; ${BAD} failed its health check, was rolled back and is not installed again.`,
       ),
     );
     return 0;

@@ -36,6 +36,9 @@ import { takeRunLock } from '../stores/lock.js';
 import { createFleetStore } from '../stores/fleet-store.js';
 import { createStateStore } from '../stores/state.js';
 
+/** The window an activation needs when commit_deadline=0: the default commit deadline. */
+const DEFAULT_ACTIVATION_MARGIN_SECONDS = 900;
+
 /** What a command asks of the device, straight from its parsed global options. */
 export interface AgentRequest {
   /** --root (default /): every device path is resolved under it. */
@@ -318,6 +321,7 @@ export async function createAgentContext(
   const fleet = createFleetStore(
     { state: paths.state, machineId: underRoot(root, DEFAULT_PATHS.machineId) },
     clock,
+    log,
   );
 
   const openSource = sourceOpener(settings, root, clock, log);
@@ -333,6 +337,9 @@ export async function createAgentContext(
       maintenanceWindow: settings.maintenanceWindow,
       timeZone,
       architecture: goArch(),
+      // A trial must commit within commit_deadline: that much of the window must be
+      // left to activate (0 turns the watchdog off, not the need for time: the default).
+      activationMarginSeconds: settings.commitDeadline || DEFAULT_ACTIVATION_MARGIN_SECONDS,
       board: await readBoardIdentity(
         underRoot(root, DEFAULT_PATHS.boardIdentity),
         settings.compatible,

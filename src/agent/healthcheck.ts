@@ -15,6 +15,7 @@ import { parseHealthChecks, waitForHealthy, type WaitResult } from '../health/ru
 import type { AgentContext } from './context.js';
 import type { AgentDeps } from './deps.js';
 import { recordCommittedFloor } from '../stores/fleet-store.js';
+import { attemptIdentity, rememberOutcome } from './lifecycle/memory.js';
 import { reconcile } from './lifecycle/reconcile.js';
 import type { UpdateState } from '../stores/state.js';
 
@@ -112,6 +113,13 @@ async function withLock<T>(deps: AgentDeps, work: () => Promise<T>): Promise<T> 
   }
 }
 
+/** A health-check rollback as the device remembers it: quarantined. */
+const HEALTH_ROLLBACK = {
+  outcome: 'rolled_back',
+  reason: 'HEALTH_CHECK_FAILED',
+  quarantine: 'HEALTH_CHECK_FAILED',
+} as const;
+
 export async function runHealthcheck(
   deps: AgentDeps,
   policy: HealthcheckPolicy,
@@ -176,6 +184,7 @@ export async function runHealthcheck(
       });
       // After the commit: the floor never keeps a healthy slot from being kept.
       await recordCommittedFloor(deps.fleet, done, log);
+      await rememberOutcome(deps, attemptIdentity(done), { outcome: 'committed' });
       log.info('health checks passed: new slot committed', {
         slot: state.targetSlot,
         version: state.toVersion,
@@ -208,6 +217,8 @@ export async function runHealthcheck(
         failures,
         failed: report.failed,
       });
+      // docs/operating.md "Failed releases": the next scheduled run does not install it again.
+      await rememberOutcome(deps, attemptIdentity(rolled), HEALTH_ROLLBACK);
       return {
         ...base,
         exitCode: 5 as const,

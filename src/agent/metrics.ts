@@ -20,7 +20,9 @@ import {
   type MetricsInput,
   type MetricsProblem,
   type MetricsSource,
+  type ReleaseMemoryInput,
 } from '../metrics/exposition.js';
+import { backoffUntil, type ReleaseRecord } from '../stores/releases.js';
 import { goArch, VERSION } from '../version.js';
 import type { AgentContext } from './context.js';
 import type { UpdateState } from '../stores/state.js';
@@ -138,6 +140,7 @@ export async function metricsSnapshot(
       deps.policy.channel,
     ),
     ...(await fleetMetrics(agent, state?.availableVersion, problems)),
+    ...(await memoryMetrics(agent, problems)),
     problems: problems.list,
   });
 }
@@ -213,5 +216,41 @@ async function fleetMetrics(
         ? undefined
         : rolloutBucket(id.id, availableVersion),
     floorVersion: floor?.version,
+  };
+}
+
+/** The hold and the release records; an unreadable records file leaves its samples out and says why. */
+async function memoryMetrics(
+  agent: AgentContext,
+  problems: Problems,
+): Promise<Pick<MetricsInput, 'held' | 'releases'>> {
+  const { fleet } = agent.deps;
+  // A damaged hold file still holds (src/stores/hold.ts): it is exported as held.
+  const hold = await fleet.readHold();
+  const records = await problems.read('releases', fleet.releases.read());
+  return {
+    held: hold !== undefined,
+    releases: records === undefined ? undefined : releaseMemoryInput(records),
+  };
+}
+
+/**
+ * The records as the metrics show them, one sample per label set: records of one version
+ * with other images collapse (the newest record, last in the list, wins).
+ */
+function releaseMemoryInput(records: readonly ReleaseRecord[]): ReleaseMemoryInput {
+  const outcomes = new Map<string, string>();
+  const quarantined = new Map<string, string>();
+  const backoffs = new Map<string, Date>();
+  for (const r of records) {
+    if (r.outcome !== undefined) outcomes.set(r.version, r.outcome);
+    if (r.quarantined !== undefined) quarantined.set(r.version, r.quarantined.reason);
+    const until = backoffUntil(r);
+    if (until !== undefined) backoffs.set(r.version, until);
+  }
+  return {
+    quarantined: [...quarantined].map(([version, reason]) => ({ version, reason })),
+    backoffs: [...backoffs].map(([version, until]) => ({ version, until })),
+    outcomes: [...outcomes].map(([version, outcome]) => ({ version, outcome })),
   };
 }

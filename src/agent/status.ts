@@ -17,6 +17,9 @@ import { toKubesoloError } from '../errors.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
 import type { Floor } from '../stores/floor.js';
+import type { Hold } from '../stores/hold.js';
+import { backoffUntil, type ReleaseRecord } from '../stores/releases.js';
+import { activationVerdicts } from './lifecycle/activate.js';
 import { reconcile } from './lifecycle/reconcile.js';
 import { toFileShape, type UpdateState } from '../stores/state.js';
 
@@ -43,7 +46,73 @@ export interface StatusReport {
    * problem names why).
    */
   floor: { version: string; source: string; set_at: string; release?: string } | null;
+  /** The operator's hold (docs/operating.md "Operator controls"); null when not held. */
+  held: { reason: string | null; since: string } | null;
+  /** Releases apply refuses (docs/operating.md "Failed releases"), oldest first. */
+  quarantined: QuarantineView[];
+  /** Releases whose images failed verification in a row, while the run lasts. */
+  backoff: BackoffView[];
+  /**
+   * A staged update: when it activates (`now`: the window is open or there is none;
+   * `next_window`: the next time the window opens with enough of it left). Null when
+   * nothing is staged.
+   */
+  activation: {
+    when: 'now' | 'next_window';
+    window: string | null;
+    time_zone: string | null;
+  } | null;
   problems: StatusProblem[];
+}
+
+export interface QuarantineView {
+  version: string;
+  /** Pinned SHA-256 of each image; null: every release of the version. */
+  images: { vmlinuz: string; initramfs: string } | null;
+  reason: string;
+  at: string;
+}
+
+export interface BackoffView {
+  version: string;
+  code: string;
+  failures: number;
+  last_at: string;
+  /** RFC 3339; null while fewer failures than the back-off needs. */
+  next_try_at: string | null;
+}
+
+/** The release records as status shows them: what is quarantined, what backs off. */
+function memoryViews(
+  records: readonly ReleaseRecord[],
+): Pick<StatusReport, 'quarantined' | 'backoff'> {
+  return {
+    quarantined: records.flatMap((r) =>
+      r.quarantined === undefined
+        ? []
+        : [
+            {
+              version: r.version,
+              images: r.images ? { ...r.images } : null,
+              reason: r.quarantined.reason,
+              at: r.quarantined.at,
+            },
+          ],
+    ),
+    backoff: records.flatMap((r) =>
+      r.verification === undefined
+        ? []
+        : [
+            {
+              version: r.version,
+              code: r.verification.code,
+              failures: r.verification.failures,
+              last_at: r.verification.lastAt,
+              next_try_at: backoffUntil(r)?.toISOString() ?? null,
+            },
+          ],
+    ),
+  };
 }
 
 function statusProblem(source: string, err: unknown): StatusProblem {
@@ -58,6 +127,9 @@ export interface StatusInputs {
   runningSlot: Slot | undefined;
   state: UpdateState | undefined;
   floor?: Floor | undefined;
+  hold?: Hold | undefined;
+  releases?: readonly ReleaseRecord[] | undefined;
+  activation?: StatusReport['activation'];
   problems: StatusProblem[];
 }
 
@@ -89,6 +161,9 @@ async function buildStatus(input: StatusInputs, slots: SlotStore): Promise<Statu
           ...(input.floor.release !== undefined ? { release: input.floor.release } : {}),
         }
       : null,
+    held: input.hold ? { reason: input.hold.reason ?? null, since: input.hold.since } : null,
+    ...memoryViews(input.releases ?? []),
+    activation: input.activation ?? null,
     problems,
   };
 }
@@ -158,7 +233,29 @@ export async function deviceStatus(agent: AgentContext): Promise<StatusReport> {
     input.problems.push(statusProblem('floor', err));
     return undefined;
   });
-  return buildStatus({ ...input, floor }, deps.slots);
+  const hold = await deps.fleet.readHold();
+  if (hold?.problem) input.problems.push({ source: 'hold', ...hold.problem });
+  const releases = await deps.fleet.releases.read().catch((err: unknown) => {
+    input.problems.push(statusProblem('releases', err));
+    return undefined;
+  });
+  const activation =
+    input.state?.phase === 'staged' ? await whenActivates(agent, input.boot) : undefined;
+  return buildStatus({ ...input, floor, hold, releases, activation }, deps.slots);
+}
+
+/** A staged update activates now, or when the window next opens with enough of it left. */
+async function whenActivates(
+  agent: AgentContext,
+  boot: BootState | undefined,
+): Promise<NonNullable<StatusReport['activation']>> {
+  const { policy } = agent.deps;
+  const open = (await activationVerdicts(agent.deps, boot)).every((v) => v.pass);
+  return {
+    when: open ? 'now' : 'next_window',
+    window: policy.maintenanceWindow ?? null,
+    time_zone: policy.timeZone ?? null,
+  };
 }
 
 /** The human view of a status report. */
@@ -194,6 +291,27 @@ export function formatStatus(r: StatusReport): string[] {
     `Attempts:  ${field('attempt_count')}, health check failures: ${field('health_check_failures')}`,
   );
   if (field('updated_at')) lines.push(`Updated:   ${field('updated_at')}`);
+  if (r.activation) {
+    lines.push(
+      r.activation.when === 'now'
+        ? `Activates: now (activate, or the next scheduled apply --activate)`
+        : `Activates: in the next maintenance window ${r.activation.window ?? ''} (${r.activation.time_zone ?? 'local time'})`,
+    );
+  }
+  if (r.held)
+    lines.push(
+      `Held:      since ${r.held.since || '?'}${r.held.reason ? `: ${r.held.reason}` : ''} (unhold releases it)`,
+    );
+  for (const q of r.quarantined) {
+    lines.push(
+      `Quarantined: ${q.version}${q.images ? '' : ' (every image)'} since ${q.at} (${q.reason}); forget ${q.version} releases it`,
+    );
+  }
+  for (const b of r.backoff) {
+    lines.push(
+      `Back-off:  ${b.version}: ${b.failures} verification failure(s) in a row (${b.code})${b.next_try_at ? `; next try after ${b.next_try_at}` : ''}`,
+    );
+  }
   if (r.floor) lines.push(`Floor:     ${r.floor.version} (releases below it are refused)`);
   for (const p of r.problems) lines.push(`Problem:   ${p.source}: ${p.code}: ${p.message}`);
   return lines;

@@ -121,7 +121,7 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     flag: {
       name: 'maintenance-window',
       valueName: 'HH:MM-HH:MM',
-      description: 'Only apply updates inside this local-time window',
+      description: 'Only activate updates (and reboot) inside this local-time window',
     },
     parse: maintenanceWindow,
   },

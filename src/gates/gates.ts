@@ -6,10 +6,19 @@
  */
 import type { BoardIdentity } from '../config/board.js';
 import type { Slot } from '../bootenv/types.js';
-import { formatLocalTime, isWithinWindow, parseMaintenanceWindow } from '../config/window.js';
+import {
+  formatLocalTime,
+  localMinuteOfDay,
+  parseMaintenanceWindow,
+  windowContainsMinute,
+} from '../config/window.js';
 import { compareVersions } from '../config/version.js';
 import type { ReleaseMetadata } from '../metadata/model.js';
+import type { Hold } from '../stores/hold.js';
+import type { ReleaseRecord } from '../stores/releases.js';
 import { floorGate } from './floor-gate.js';
+import { holdGate } from './hold-gate.js';
+import { quarantineGate, verificationBackoffGate } from './quarantine-gate.js';
 import type { GateName, GateVerdict } from './verdict.js';
 import { rolloutGate } from './rollout-gate.js';
 
@@ -21,19 +30,28 @@ export interface LifecyclePolicy {
   timeZone?: string | undefined;
   /** Go name of this device's architecture. */
   architecture: string;
+  /**
+   * How much of the window must be left for an activation to start: the trial boot that
+   * follows must commit within `commit_deadline` (docs/operating.md "The reboot honours
+   * the window"). Seconds.
+   */
+  activationMarginSeconds: number;
   /** The board this device is (src/config/board.ts). */
   board: BoardIdentity;
 }
 
 /**
- * The window is read on the wall clock of `timeZone` (`time_zone` or the host's
- * /etc/localtime, src/config/time-zone.ts); undefined: the process's local time.
+ * The window gates activation (and so the reboot that follows it): open, and with at
+ * least `marginSeconds` of it left, so the trial boot happens inside it. It is read on
+ * the wall clock of `timeZone` (`time_zone` or the host's /etc/localtime,
+ * src/config/time-zone.ts); undefined: the process's local time.
  */
 export function maintenanceWindowGate(
   window: string | undefined,
   now: Date,
   force: boolean,
   timeZone?: string,
+  marginSeconds = 0,
 ): GateVerdict {
   const gate = 'maintenance_window';
   if (force) return { gate, pass: true, skipped: true, message: 'skipped (--force)' };
@@ -42,13 +60,38 @@ export function maintenanceWindowGate(
     return { gate, pass: true, skipped: true, message: 'no window configured (always open)' };
   const zone = timeZone ?? 'local time';
   const clock = `${formatLocalTime(now, timeZone)} ${zone}`;
-  if (isWithinWindow(parsed, now, timeZone))
-    return { gate, pass: true, message: `inside window ${window} (${clock})` };
+  const minute = localMinuteOfDay(now, timeZone);
+  if (!windowContainsMinute(parsed, minute)) {
+    return {
+      gate,
+      pass: false,
+      code: 'OUTSIDE_MAINTENANCE_WINDOW',
+      message: `outside maintenance window ${window} (${clock})`,
+    };
+  }
+  // Whole minutes to the end, less the seconds already gone of this one.
+  const left = ((parsed.end - minute + 1440) % 1440) * 60 - now.getSeconds();
+  const leftText = `${Math.floor(left / 60)} min left`;
+  if (left < marginSeconds) {
+    return {
+      gate,
+      pass: false,
+      code: 'MAINTENANCE_WINDOW_ENDING',
+      message: `inside window ${window} (${clock}) but only ${leftText}; an activation needs ${Math.ceil(marginSeconds / 60)} min (commit_deadline), so it waits for the next window`,
+    };
+  }
+  return { gate, pass: true, message: `inside window ${window} (${clock}), ${leftText}` };
+}
+
+/** ROLLBACK_PENDING while the bootloader boots a committed other slot next. */
+export function pendingRollbackGate(slot: Slot | undefined): GateVerdict {
+  const gate = 'pending_rollback';
+  if (slot === undefined) return { gate, pass: true, message: 'no rollback waiting for a reboot' };
   return {
     gate,
     pass: false,
-    code: 'OUTSIDE_MAINTENANCE_WINDOW',
-    message: `outside maintenance window ${window} (${clock})`,
+    code: 'ROLLBACK_PENDING',
+    message: `a rollback to slot ${slot} waits for a reboot; reboot first (an update now would undo it)`,
   };
 }
 
@@ -232,20 +275,27 @@ export function nodeBlockGate(input: NodeBlockInput): GateVerdict {
 }
 
 /**
- * When a gate can be evaluated, in `apply`'s order: `window` before any network work,
+ * When a gate can be evaluated, in `apply`'s order: `device` before any network work,
  * `release` once the verified metadata and the running version are known, `preflight`
  * once the release is known to be newer (an up-to-date device stops before it).
+ * `activation` gates only the flip to the staged slot and the reboot after it
+ * (`activate`, `apply --activate`): staging goes on outside the window; `check`
+ * reports these verdicts as when the update would activate, not as refusals.
  */
-export type GateStage = 'window' | 'release' | 'preflight';
+export type GateStage = 'device' | 'release' | 'preflight' | 'activation';
 
-export interface WindowFacts {
+export interface DeviceFacts {
   policy: LifecyclePolicy;
   now: Date;
-  /** --force: skips the maintenance window and the node block label. */
+  /** --force: skips the maintenance window, the rollout, quarantine and the node block label. */
   force: boolean;
+  /** The operator's hold (src/stores/hold.ts); undefined: not held. */
+  hold: Hold | undefined;
+  /** The committed slot a rollback boots next, while it waits for the reboot. */
+  pendingRollback: Slot | undefined;
 }
 
-export interface ReleaseFacts extends WindowFacts {
+export interface ReleaseFacts extends DeviceFacts {
   metadata: ReleaseMetadata;
   allowDowngrade: boolean;
   runningSlot: Slot | undefined;
@@ -255,6 +305,8 @@ export interface ReleaseFacts extends WindowFacts {
   deviceId: string | undefined;
   /** The anti-rollback floor the release is judged against (src/stores/floor.ts). */
   floor: string | undefined;
+  /** What the device remembers of releases: quarantine and back-off (src/stores/releases.ts). */
+  releases: readonly ReleaseRecord[];
 }
 
 export interface PreflightFacts extends ReleaseFacts {
@@ -266,9 +318,10 @@ export interface PreflightFacts extends ReleaseFacts {
 
 /** What each stage's gates read: every stage knows what the earlier ones knew. */
 export interface GateFacts {
-  window: WindowFacts;
+  device: DeviceFacts;
   release: ReleaseFacts;
   preflight: PreflightFacts;
+  activation: DeviceFacts;
 }
 
 /** One gate: its stage and its verdict; undefined where it does not apply (not listed). */
@@ -292,14 +345,21 @@ function imageBytesOf(md: ReleaseMetadata): number | undefined {
 
 /**
  * The gates, in the order they are evaluated and reported (docs/operating.md). A new
- * gate is one entry here; stages must stay in the order window, release, preflight.
+ * gate is one entry here; stages must stay in the order device, release, preflight,
+ * activation.
  */
 export const GATES: readonly GateEntry[] = [
   {
-    stage: 'window',
-    gate: 'maintenance_window',
-    evaluate: (f) =>
-      maintenanceWindowGate(f.policy.maintenanceWindow, f.now, f.force, f.policy.timeZone),
+    // An operator's stop, before any network work; --force does not pass it.
+    stage: 'device',
+    gate: 'hold',
+    evaluate: (f) => holdGate(f.hold),
+  },
+  {
+    // A rollback waiting for its reboot is never undone by an update (nor by --force).
+    stage: 'device',
+    gate: 'pending_rollback',
+    evaluate: (f) => pendingRollbackGate(f.pendingRollback),
   },
   {
     // Right after the window: a policy gate like it (--force overrides), read from the
@@ -312,6 +372,7 @@ export const GATES: readonly GateEntry[] = [
         version: f.metadata.version,
         runningVersion: f.runningVersion,
         deviceId: f.deviceId,
+        paused: f.metadata.paused === true,
         now: f.now,
         force: f.force,
       }),
@@ -354,6 +415,17 @@ export const GATES: readonly GateEntry[] = [
     evaluate: (f) => (!f.runningVersion ? undefined : floorGate(f.floor, f.metadata.version)),
   },
   {
+    // docs/operating.md "Failed releases": what failed here is not installed again.
+    stage: 'release',
+    gate: 'quarantine',
+    evaluate: (f) => quarantineGate(f),
+  },
+  {
+    stage: 'release',
+    gate: 'verification_backoff',
+    evaluate: (f) => verificationBackoffGate(f),
+  },
+  {
     stage: 'preflight',
     gate: 'free_space',
     // The slot is the only place the image is written (once); checked when sizes are declared.
@@ -370,6 +442,19 @@ export const GATES: readonly GateEntry[] = [
     stage: 'preflight',
     gate: 'node_block',
     evaluate: async (f) => nodeBlockGate(f.force ? { kind: 'forced' } : await f.nodeBlock()),
+  },
+  {
+    // The flip and the reboot happen inside the window, with enough of it left.
+    stage: 'activation',
+    gate: 'maintenance_window',
+    evaluate: (f) =>
+      maintenanceWindowGate(
+        f.policy.maintenanceWindow,
+        f.now,
+        f.force,
+        f.policy.timeZone,
+        f.policy.activationMarginSeconds,
+      ),
   },
 ];
 

@@ -15,12 +15,15 @@ export interface RolloutFacts {
   runningVersion: string | undefined;
   /** The device identifier; undefined: none yet (`check` on a device `apply` never ran on). */
   deviceId: string | undefined;
+  /** The publisher paused the rollout (`publish --pause`). */
+  paused?: boolean | undefined;
   now: Date;
   force: boolean;
 }
 
 export function rolloutGate(f: RolloutFacts): GateVerdict {
   const gate = 'rollout';
+  if (f.paused) return pausedVerdict(f);
   if (f.schedule === undefined) {
     return {
       gate,
@@ -48,4 +51,28 @@ export function rolloutGate(f: RolloutFacts): GateVerdict {
     };
   }
   return { gate, pass: false, code: 'ROLLOUT_NOT_OPEN', message: decision.explanation };
+}
+
+/**
+ * A paused rollout (docs/publishing.md "Pausing a rollout"): no device starts it, whatever
+ * its wave; a device already running it (or a newer one) is not concerned. `--force`
+ * overrides it like the waves.
+ */
+function pausedVerdict(f: RolloutFacts): GateVerdict {
+  const gate = 'rollout';
+  if (f.runningVersion !== undefined && compareVersions(f.version, f.runningVersion) <= 0) {
+    return {
+      gate,
+      pass: true,
+      skipped: true,
+      message: `paused, but not an update for this device`,
+    };
+  }
+  if (f.force) return { gate, pass: true, skipped: true, message: 'paused; skipped (--force)' };
+  return {
+    gate,
+    pass: false,
+    code: 'ROLLOUT_PAUSED',
+    message: `the publisher paused the rollout of ${f.version}; devices that have not started it wait until it is resumed`,
+  };
 }

@@ -6,6 +6,8 @@
 import { GateError, type KubesoloError } from '../errors.js';
 
 export type GateName =
+  | 'hold'
+  | 'pending_rollback'
   | 'maintenance_window'
   | 'rollout'
   | 'channel'
@@ -14,6 +16,8 @@ export type GateName =
   | 'min_compatible_version'
   | 'version'
   | 'floor'
+  | 'quarantine'
+  | 'verification_backoff'
   | 'free_space'
   | 'node_block';
 

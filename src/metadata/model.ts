@@ -58,6 +58,8 @@ export interface ReleaseMetadata {
   rollout?: RolloutSchedule;
   /** Raises the anti-rollback floor when the metadata is signed (src/stores/floor.ts). */
   minVersion?: string;
+  /** The publisher stopped the rollout (`publish --pause`): devices do not start it. */
+  paused?: boolean;
 }
 
 /**
@@ -89,6 +91,8 @@ interface ReleaseWire {
   rollout?: RolloutJson;
   /** Every device's anti-rollback floor rises to it (signed metadata only). */
   min_version?: string;
+  /** true: the rollout is paused; devices that have not started it do not (docs/publishing.md). */
+  paused?: boolean;
 }
 
 /** latest.json as written. Unknown fields are ignored by devices. */
@@ -109,6 +113,7 @@ export const WIRE_FIELD = {
   expires: 'expires',
   rollout: 'rollout',
   minVersion: 'min_version',
+  paused: 'paused',
 } as const satisfies Record<Exclude<keyof ReleaseMetadata, 'images'>, keyof ReleaseWire>;
 
 /** The wire names of one image's fields. */

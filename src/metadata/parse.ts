@@ -135,6 +135,14 @@ function boards(obj: Json, field: Field): string[] | undefined {
   return [...new Set(value as string[])];
 }
 
+/** `paused`: true or false (absent: false). */
+function flag(obj: Json, field: Field): boolean | undefined {
+  const value = obj[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw fieldError(field, 'must be true or false', value);
+  return value;
+}
+
 /** One image's fields (`<prefix>_url`, ...; ./model.ts imageWireFields). */
 function image(obj: Json, name: ArtifactName, base: string): ReleaseImage {
   const f = imageWireFields(name);
@@ -234,6 +242,8 @@ export function parseReleaseMetadata(
     minVersion: minVersion && deviceVersion(minVersion, 'min_version'),
     rollout:
       obj.rollout === undefined || obj.rollout === null ? undefined : parseRollout(obj.rollout),
+    // Only a pause is kept: `paused: false` is the same release as no field at all.
+    paused: flag(obj, 'paused') === true ? true : undefined,
   };
   for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) Object.assign(metadata, { [key]: value });

@@ -46,6 +46,7 @@ const METRICS_SOURCES = [
   'slot_version',
   'device_id',
   'floor',
+  'releases',
 ] as const;
 export type MetricsSource = (typeof METRICS_SOURCES)[number];
 
@@ -93,6 +94,20 @@ export interface MetricsInput {
   floorVersion?: string | undefined;
   /** What could not be read for this snapshot. */
   problems?: readonly MetricsProblem[];
+  /** The operator's hold (src/stores/hold.ts); undefined omits the sample. */
+  held?: boolean | undefined;
+  /** What the device remembers of releases (src/stores/releases.ts); undefined: unreadable. */
+  releases?: ReleaseMemoryInput | undefined;
+}
+
+/** The release records as the metrics show them (bounded: at most 32 records). */
+export interface ReleaseMemoryInput {
+  /** Quarantined releases: version and reason code. */
+  quarantined: readonly { version: string; reason: string }[];
+  /** Releases backing off after identical verification failures: until when. */
+  backoffs: readonly { version: string; until: Date }[];
+  /** The last outcome of each version this device tried (one per version). */
+  outcomes: readonly { version: string; outcome: string }[];
 }
 
 /**
@@ -127,6 +142,11 @@ export const METRIC_NAMES = {
   rolloutBucket: 'kubesolo_update_rollout_bucket',
   floorVersionNumber: 'kubesolo_update_floor_version_number',
   problem: 'kubesolo_update_metrics_problem',
+  held: 'kubesolo_update_held',
+  quarantinedReleases: 'kubesolo_update_quarantined_releases',
+  quarantinedInfo: 'kubesolo_update_quarantined_info',
+  backoffUntil: 'kubesolo_update_verification_backoff_until_timestamp_seconds',
+  releaseOutcome: 'kubesolo_update_release_outcome_info',
 } as const;
 
 /**
@@ -193,6 +213,7 @@ export function renderMetrics(input: MetricsInput): string {
   const w = new Writer();
   lifecycleFamilies(w, input);
   releaseFamilies(w, input);
+  releaseMemoryFamilies(w, input);
   problemFamily(w, input.problems ?? []);
   return w.lines.map((l) => l + '\n').join('');
 }
@@ -392,6 +413,53 @@ function deltaFamilies(w: Writer, input: MetricsInput): void {
   );
   for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
     w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
+  }
+}
+
+/**
+ * The hold and the device's memory of releases (docs/fleet.md "Failed releases across the
+ * fleet"): whether the device is held, what it quarantined, what backs off, and the last
+ * outcome of each release it tried, from which the fleet's failure ratio per release is
+ * computed (`kubesolo_update:release_failure_ratio`).
+ */
+function releaseMemoryFamilies(w: Writer, input: MetricsInput): void {
+  w.family(
+    METRIC_NAMES.held,
+    'gauge',
+    'An operator holds this device (1): apply and activate refuse.',
+  );
+  if (input.held !== undefined) w.sample(METRIC_NAMES.held, input.held ? 1 : 0);
+
+  const memory = input.releases;
+  w.family(METRIC_NAMES.quarantinedReleases, 'gauge', 'Releases quarantined on this device.');
+  if (memory !== undefined) w.sample(METRIC_NAMES.quarantinedReleases, memory.quarantined.length);
+  w.family(
+    METRIC_NAMES.quarantinedInfo,
+    'gauge',
+    'A release quarantined on this device, with the reason code (always 1).',
+  );
+  for (const q of memory?.quarantined ?? []) {
+    w.sample(
+      METRIC_NAMES.quarantinedInfo,
+      1,
+      labels({ version: q.version, reason: reasonLabel(q.reason) }),
+    );
+  }
+  w.family(
+    METRIC_NAMES.backoffUntil,
+    'gauge',
+    'Unix time before which a release whose images failed verification three times in a row is not tried again, in seconds.',
+  );
+  for (const b of memory?.backoffs ?? []) {
+    w.sample(METRIC_NAMES.backoffUntil, seconds(b.until), labels({ version: b.version }));
+  }
+  w.family(
+    METRIC_NAMES.releaseOutcome,
+    'gauge',
+    'How the last try of a release ended on this device: on_trial, committed, rolled_back, manual_rollback, marked_bad, verification_failed (always 1).',
+  );
+  for (const o of memory?.outcomes ?? []) {
+    w.sample(METRIC_NAMES.releaseOutcome, 1, labels({ version: o.version, outcome: o.outcome }));
   }
 }
 

@@ -15,6 +15,8 @@ export interface FleetFields {
   rollout?: RolloutSchedule | undefined;
   /** Raises every device's anti-rollback floor to this version. */
   minVersion?: string | undefined;
+  /** Published paused (`--pause`): devices do not start it until it is resumed. */
+  paused?: boolean | undefined;
 }
 
 /** What `publish` and `push` are told about a release besides its images. */
@@ -43,6 +45,7 @@ type DescribedFields = Pick<
   | 'expires'
   | 'rollout'
   | 'minVersion'
+  | 'paused'
 >;
 
 /** The metadata fields for `o` at `now` (`expires` counts from when it is written). */
@@ -58,5 +61,6 @@ export function releaseFields(o: ReleaseFields, now: Date): DescribedFields {
   }
   if (o.rollout !== undefined) fields.rollout = o.rollout;
   if (o.minVersion !== undefined) fields.minVersion = o.minVersion;
+  if (o.paused === true) fields.paused = true;
   return fields;
 }

@@ -213,29 +213,14 @@ export async function pushRelease(o: OciPushOptions): Promise<OciPushResult> {
   const manifestDigest = await putManifest(client, archTag, OCI_MANIFEST, manifestBytes);
   log.info('manifest pushed', { tag: archTag, digest: manifestDigest });
 
-  const entry: Descriptor = {
-    mediaType: OCI_MANIFEST,
-    digest: manifestDigest,
-    size: manifestBytes.length,
-    platform: { architecture: o.architecture, os: 'linux' },
-    annotations: { [ANNOTATION.version]: o.version },
-  };
-  const others = await existingIndexEntries(client, o.tag, o.architecture, log);
-  const manifests = [...others, entry].sort((a, b) =>
-    (a.platform?.architecture ?? '').localeCompare(b.platform?.architecture ?? ''),
-  );
-  const index = {
-    schemaVersion: 2,
-    mediaType: OCI_INDEX,
-    manifests,
-    annotations: { [ANNOTATION.version]: o.version },
-  };
-  const indexDigest = await putManifest(
-    client,
-    o.tag,
-    OCI_INDEX,
-    Buffer.from(JSON.stringify(index)),
-  );
+  const { indexDigest, manifests } = await updateIndex(client, {
+    tag: o.tag,
+    architecture: o.architecture,
+    version: o.version,
+    manifestDigest,
+    manifestSize: manifestBytes.length,
+    log,
+  });
   log.info('index pushed', { tag: o.tag, digest: indexDigest });
   return {
     reference: formatReference(ref, o.tag),
@@ -324,6 +309,47 @@ function releaseManifest(
     annotations,
   };
   return Buffer.from(JSON.stringify(manifest));
+}
+
+/**
+ * Put the index under `tag` with this architecture's manifest in it (added or replaced),
+ * keeping the entries of the other architectures. `push` and `push --pause` use it.
+ */
+export async function updateIndex(
+  client: OciClient,
+  o: {
+    tag: string;
+    architecture: string;
+    version: string;
+    manifestDigest: string;
+    manifestSize: number;
+    log: Logger;
+  },
+): Promise<{ indexDigest: string; manifests: Descriptor[] }> {
+  const entry: Descriptor = {
+    mediaType: OCI_MANIFEST,
+    digest: o.manifestDigest,
+    size: o.manifestSize,
+    platform: { architecture: o.architecture, os: 'linux' },
+    annotations: { [ANNOTATION.version]: o.version },
+  };
+  const others = await existingIndexEntries(client, o.tag, o.architecture, o.log);
+  const manifests = [...others, entry].sort((a, b) =>
+    (a.platform?.architecture ?? '').localeCompare(b.platform?.architecture ?? ''),
+  );
+  const index = {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests,
+    annotations: { [ANNOTATION.version]: o.version },
+  };
+  const indexDigest = await putManifest(
+    client,
+    o.tag,
+    OCI_INDEX,
+    Buffer.from(JSON.stringify(index)),
+  );
+  return { indexDigest, manifests };
 }
 
 /**

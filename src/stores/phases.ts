@@ -44,7 +44,8 @@ const TRANSITIONS: Record<Phase, readonly Phase[]> = {
   idle: ['checking', 'failed', 'rolled_back'],
   checking: ['checking', 'downloading', 'idle', 'failed'],
   downloading: ['checking', 'staged', 'failed'],
-  staged: ['checking', 'activated', 'failed', 'rolled_back'],
+  // staged → idle: an operator's `mark-bad VERSION` un-stages it (the slot is never selectable).
+  staged: ['checking', 'activated', 'failed', 'rolled_back', 'idle'],
   // activated → rolled_back: boot fallback, health-check rollback or manual rollback.
   activated: ['verifying', 'success', 'rolled_back', 'failed'],
   // verifying → activated: checks failed but the rollback threshold is not reached yet.

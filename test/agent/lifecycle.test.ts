@@ -25,8 +25,8 @@ import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 
 const keys = makeKeys();
 
-async function json(args: string[]) {
-  const r = await runAgent([...args, '--json']);
+async function json(args: string[], env?: NodeJS.ProcessEnv) {
+  const r = await runAgent([...args, '--json'], env ? { env } : {});
   return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
 }
 
@@ -70,6 +70,7 @@ describe('lifecycle over dir slots', () => {
     assert.equal(r.doc.would_apply, true);
     const names = (r.doc.gates as { gate: string }[]).map((g) => g.gate);
     for (const g of [
+      'hold',
       'maintenance_window',
       'channel',
       'architecture',
@@ -77,6 +78,7 @@ describe('lifecycle over dir slots', () => {
       'version',
       'free_space',
       'node_block',
+      'quarantine',
     ]) {
       assert.ok(names.includes(g), g);
     }
@@ -159,20 +161,6 @@ describe('lifecycle over dir slots', () => {
 
   const refusals: [string, () => Promise<void>, string, number][] = [
     [
-      'maintenance window',
-      () =>
-        dev.writeConfig({
-          slot_backend: 'dir',
-          slot_a_dir: '/slots/a',
-          slot_b_dir: '/slots/b',
-          server: server.url,
-          pubkey: '/etc/kubesolo/update.pub',
-          maintenance_window: closedWindow(),
-        }),
-      'OUTSIDE_MAINTENANCE_WINDOW',
-      3,
-    ],
-    [
       'channel',
       () =>
         publishRelease(releases, { version: 'v1.1.0', keys, channel: 'beta' }).then(() =>
@@ -251,16 +239,63 @@ describe('lifecycle over dir slots', () => {
     });
   }
 
-  // One gate list (src/gates/gates.ts): on a device with an intact staged update the
-  // window is read in the configured zone, as for a fresh apply. Pacific/Kiritimati is
-  // UTC+14, Pacific/Pago_Pago UTC-11: an hour around Kiritimati's "now" is closed in
-  // Pago Pago whatever the process's own TZ says.
-  it('apply on a staged device reads the window in time_zone, not the process TZ', async () => {
+  // docs/operating.md "The reboot honours the window": staging goes on outside the
+  // window, the activation (and the reboot after it) waits for it.
+  it('outside the window apply stages; apply --activate and activate defer, GRUB untouched', async () => {
+    await setConf(dev, { maintenance_window: closedWindow() });
+    // check: the update would be staged now and activated later, which is no refusal.
+    const c = await json(['check', ...root()]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.doc.would_apply, true);
+    assert.equal(c.doc.activates_now, false);
+    const window = (c.doc.gates as Record<string, unknown>[]).find(
+      (g) => g.gate === 'maintenance_window',
+    );
+    assert.deepEqual(
+      [window?.pass, window?.code, window?.activation],
+      [false, 'OUTSIDE_MAINTENANCE_WINDOW', true],
+    );
+    assert.match((await runAgent(['check', ...root()])).stdout, /later\s+maintenance_window/);
+    const staged = await json(['apply', ...root()]);
+    assert.equal(staged.code, 0, staged.stderr);
+    assert.equal(staged.doc.outcome, 'staged');
+    assert.equal((await readFile(dev.path('slots/b/version'), 'utf8')).trim(), 'v1.1.0');
+    const deferred = await json(['apply', '--activate', '--reboot', ...root()], {
+      KUBESOLO_UPDATE_REBOOT_COMMAND: `touch ${dev.path('rebooted')}`,
+    });
+    assert.equal(deferred.code, 3, deferred.stderr);
+    assert.equal(deferred.doc.error.code, 'ACTIVATION_DEFERRED');
+    assert.match(deferred.doc.error.message, /activates in the next maintenance window/);
+    assert.equal(existsSync(dev.path('rebooted')), false, 'no reboot outside the window');
+    const act = await json(['activate', ...root()]);
+    assert.equal(act.code, 3);
+    assert.equal(act.doc.error.code, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+      active_slot: 'A',
+      boot_success: '1',
+      boot_counter: '3',
+    });
+    const s = await json(['status', ...root()]);
+    assert.equal(s.doc.state.phase, 'staged');
+    assert.equal(s.doc.state.reason, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assert.equal(s.doc.activation.when, 'next_window');
+    const human = await runAgent(['status', ...root()]);
+    assert.match(human.stdout, /Activates: in the next maintenance window/);
+    // --force activates now, window or not.
+    const forced = await json(['activate', '--force', ...root()]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'B');
+  });
+
+  // One gate list (src/gates/gates.ts): the activation reads the window in the
+  // configured zone. Pacific/Kiritimati is UTC+14, Pacific/Pago_Pago UTC-11: an hour
+  // around Kiritimati's "now" is closed in Pago Pago whatever the process's own TZ says.
+  it('activate reads the window in time_zone, not the process TZ', async () => {
     assert.equal((await json(['apply', ...root()])).code, 0);
     const m = localMinuteOfDay(new Date(), 'Pacific/Kiritimati');
     const window = `${formatMinute((m + 1440 - 30) % 1440)}-${formatMinute((m + 30) % 1440)}`;
     await setConf(dev, { maintenance_window: window, time_zone: 'Pacific/Pago_Pago' });
-    const closed = await runAgent(['apply', '--json', ...root()], {
+    const closed = await runAgent(['activate', '--json', ...root()], {
       env: { TZ: 'Pacific/Kiritimati' },
     });
     assert.equal(closed.code, 3, closed.stdout + closed.stderr);

@@ -153,16 +153,30 @@ describe('resolveTimeZone', () => {
   });
 });
 
-// Through the real agent: `apply` checks the window before any network work, so a closed
-// window is exit 3 OUTSIDE_MAINTENANCE_WINDOW and an open one goes on to contact the
-// (absent) server and fails there. Pacific/Kiritimati is UTC+14 and Pacific/Pago_Pago
-// UTC-11 (neither has DST): the same instant is 25 hours apart on their wall clocks, so a
+// Through the real agent: `activate` of a staged update checks the window before any
+// network work (the window gates the activation, docs/operating.md "The reboot honours the
+// window"), so a closed window is exit 3 OUTSIDE_MAINTENANCE_WINDOW and an open one goes on
+// to fetch the offer again from the (absent) server and fails there. Pacific/Kiritimati
+// is UTC+14 and Pacific/Pago_Pago UTC-11 (neither has DST): the same instant is 25 hours apart on their wall clocks, so a
 // one-hour window around Kiritimati's "now" is closed in Pago Pago.
 describe('the agent reads the window in the configured zone', () => {
   let dev: Device;
   before(async () => {
     dev = await makeDevice();
     await mkdir(dev.path('etc'), { recursive: true });
+    // An update staged in slot B (the slot's content is looked at only after the gates).
+    await mkdir(dev.path('var/lib/kubesolo/update'), { recursive: true });
+    await writeFile(
+      dev.path('var/lib/kubesolo/update/state.json'),
+      JSON.stringify({
+        phase: 'staged',
+        target_slot: 'B',
+        from_version: 'v1.0.0',
+        to_version: 'v1.1.0',
+        kernel_sha256: 'a'.repeat(64),
+        initramfs_sha256: 'b'.repeat(64),
+      }),
+    );
   });
   after(() => dev.cleanup());
 
@@ -179,7 +193,7 @@ describe('the agent reads the window in the configured zone', () => {
       server: 'http://127.0.0.1:9/',
       ...extra,
     });
-    return runAgent(['apply', '--json', '--root', dev.root, ...args], {
+    return runAgent(['activate', '--json', '--root', dev.root, ...args], {
       env: { TZ: 'Pacific/Pago_Pago' },
     });
   }

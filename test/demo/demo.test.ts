@@ -54,21 +54,35 @@ describe('npm run demo', () => {
       /\$ kubesolo-update --root device healthcheck/,
       /GRUB: trial → booted slot A/,
       /→ exit 5/,
-      /Done: v1\.1\.0 runs committed in slot B; v1\.2\.0 failed its health check and was rolled back\./,
+      // The next scheduled run does not offer the rolled-back release again.
+      /REFUSED {2}quarantine {14}v1\.2\.0 was quarantined .*\[QUARANTINED\]/,
+      /Done: v1\.1\.0 runs committed in slot B; v1\.2\.0 failed its health check, was rolled back and is not installed again\./,
     ]) {
       assert.match(result.out, re);
     }
     assert.doesNotMatch(result.out, /✗/);
   });
 
-  it('leaves the device on v1.1.0 in slot B, committed, with the rollback recorded', async () => {
+  it('leaves the device on v1.1.0 in slot B, committed, with the rollback recorded and v1.2.0 quarantined', async () => {
     const device = join(dir, 'work', 'device');
     const state = JSON.parse(
       await readFile(join(device, 'var/lib/kubesolo/update/state.json'), 'utf8'),
-    ) as Record<string, unknown>;
-    assert.equal(state.phase, 'rolled_back');
-    assert.equal(state.reason, 'HEALTH_CHECK_FAILED');
+    ) as Record<string, any>;
+    // The last command was the refused apply of v1.2.0; the rollback is in the counts.
+    assert.equal(state.phase, 'failed');
+    assert.equal(state.reason, 'QUARANTINED');
     assert.equal(state.to_version, 'v1.2.0');
+    assert.equal(state.rollback_counts.HEALTH_CHECK_FAILED, 1);
+    const memory = JSON.parse(
+      await readFile(join(device, 'var/lib/kubesolo/update/releases.json'), 'utf8'),
+    ) as { releases: Record<string, unknown>[] };
+    assert.deepEqual(
+      memory.releases.map((r) => [r.version, r.outcome, r.quarantine_reason]),
+      [
+        ['v1.1.0', 'committed', undefined],
+        ['v1.2.0', 'rolled_back', 'HEALTH_CHECK_FAILED'],
+      ],
+    );
     // GRUB's own tool reads the block the agent wrote.
     const env = execFileSync('grub-editenv', [join(device, 'boot/grub/grubenv'), 'list'], {
       encoding: 'utf8',

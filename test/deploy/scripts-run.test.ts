@@ -172,24 +172,37 @@ describe('the CronJob script, run by sh against the real agent', () => {
     assert.deepEqual([record.slot, record.version], ['B', 'v2.0.0']);
   });
 
-  it('a gate refusal (outside the maintenance window) ends the Job successfully and changes nothing', async () => {
+  it('outside the maintenance window the Job stages but neither activates nor reboots; the next run in the window does', async () => {
     const root = await device();
     const now = new Date();
-    const hh = (h: number) => String((now.getHours() + h) % 24).padStart(2, '0');
-    const r = await sh(cronScript, {
-      ...cronEnv,
-      KUBESOLO_ROOT: root,
-      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
-      UPDATE_SERVER: base + 'latest.json',
-      SPLAY_SECONDS: '0',
-      MAINTENANCE_WINDOW: `${hh(2)}:00-${hh(3)}:00`,
-    });
-    assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /refused by a gate/);
-    assert.doesNotMatch(r.out, /waiting/);
+    const hh = (h: number) => String((now.getHours() + h + 24) % 24).padStart(2, '0');
+    const run = (window: string) =>
+      sh(cronScript, {
+        ...cronEnv,
+        KUBESOLO_ROOT: root,
+        KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+        UPDATE_SERVER: base + 'latest.json',
+        SPLAY_SECONDS: '0',
+        MAINTENANCE_WINDOW: window,
+      });
+    const outside = await run(`${hh(2)}:00-${hh(3)}:00`);
+    assert.equal(outside.code, 0, outside.out);
+    assert.match(outside.out, /ACTIVATION_DEFERRED/);
+    assert.match(outside.out, /refused by a gate; the next run tries again/);
+    assert.doesNotMatch(outside.out, /waiting \d+s before contacting/);
     assert.equal((await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!.get('active_slot'), 'A');
-    assert.equal(await exists(join(root, 'slots', 'B', 'version')), false);
+    assert.equal(
+      (await readFile(at(root, `${DEVICE_PATHS.slotB}/version`), 'utf8')).trim(),
+      'v2.0.0',
+    );
     assert.equal(await exists(join(root, 'rebooted')), false);
+    // Inside the window (with more than commit_deadline of it left) the next run
+    // activates what is staged, after fetching the metadata again, and reboots.
+    const inside = await run(`${hh(-1)}:00-${hh(2)}:00`);
+    assert.equal(inside.code, 0, inside.out);
+    assert.match(inside.out, /ALREADY_STAGED/);
+    assert.equal((await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!.get('active_slot'), 'B');
+    assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
   });
 
   it('a verification failure (another key) fails the Job with exit 4', async () => {

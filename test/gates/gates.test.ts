@@ -125,12 +125,16 @@ describe('the gate list', () => {
     channel: 'stable',
     maintenanceWindow: undefined,
     architecture: 'amd64',
+    activationMarginSeconds: 900,
     board: { kind: 'missing', source: '/usr/lib/kubesolo/compatible' },
   };
   const release = (f: Partial<ReleaseFacts> = {}): ReleaseFacts => ({
     policy,
     now: new Date(2026, 0, 5, 3, 30),
     force: false,
+    hold: undefined,
+    pendingRollback: undefined,
+    releases: [],
     metadata: {
       version: 'v1.1.0',
       images: {
@@ -159,7 +163,8 @@ describe('the gate list', () => {
     assert.deepEqual(
       GATES.map((g) => `${g.stage}:${g.gate}`),
       [
-        'window:maintenance_window',
+        'device:hold',
+        'device:pending_rollback',
         'release:rollout',
         'release:channel',
         'release:architecture',
@@ -167,8 +172,11 @@ describe('the gate list', () => {
         'release:min_compatible_version',
         'release:version',
         'release:floor',
+        'release:quarantine',
+        'release:verification_backoff',
         'preflight:free_space',
         'preflight:node_block',
+        'activation:maintenance_window',
       ],
     );
   });
@@ -188,6 +196,8 @@ describe('the gate list', () => {
         ['min_compatible_version', true, undefined],
         ['version', true, undefined],
         ['floor', true, undefined],
+        ['quarantine', true, undefined],
+        ['verification_backoff', true, undefined],
       ],
     );
   });
@@ -231,10 +241,12 @@ describe('the gate list', () => {
   });
 
   it('--force skips the window and never asks the Kubernetes API', async () => {
-    const [window] = await evaluateGates('window', {
+    const [window] = await evaluateGates('activation', {
       policy: { ...policy, maintenanceWindow: '05:00-06:00' },
       now: new Date(2026, 0, 5, 3, 30),
       force: true,
+      hold: undefined,
+      pendingRollback: undefined,
     });
     assert.equal(window?.skipped, true);
     const verdicts = await evaluateGates(
@@ -249,10 +261,12 @@ describe('the gate list', () => {
 
   it('the window is read in the policy time zone', async () => {
     // 03:30 UTC is 17:30 in Pacific/Kiritimati (UTC+14).
-    const [window] = await evaluateGates('window', {
+    const [window] = await evaluateGates('activation', {
       policy: { ...policy, maintenanceWindow: '17:00-18:00', timeZone: 'Pacific/Kiritimati' },
       now: new Date(Date.UTC(2026, 0, 5, 3, 30)),
       force: false,
+      hold: undefined,
+      pendingRollback: undefined,
     });
     assert.equal(window?.pass, true, window?.message);
     assert.match(window?.message ?? '', /17:30 Pacific\/Kiritimati/);

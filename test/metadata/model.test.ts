@@ -58,6 +58,7 @@ const FULL: Required<LatestJson> = {
     ],
   },
   min_version: 'v1.1.0',
+  paused: true,
 };
 
 /** What the parser makes of a wire value: URLs resolved against the metadata URL. */

@@ -102,6 +102,15 @@ const full: MetricsInput = {
   deltaFallbackCounts: { DELTA_RANGE_UNSUPPORTED: 2, 'not a code': 1 },
   rolloutBucket: 37,
   floorVersion: 'v0.3.0',
+  held: true,
+  releases: {
+    quarantined: [{ version: 'v0.4.0-rc0', reason: 'BOOT_FALLBACK' }],
+    backoffs: [{ version: 'v0.4.0-rc1', until: new Date('2026-11-26T06:00:00Z') }],
+    outcomes: [
+      { version: 'v0.4.0-rc0', outcome: 'rolled_back' },
+      { version: 'v0.4.0-rc1', outcome: 'verification_failed' },
+    ],
+  },
 };
 
 describe('renderMetrics (Prometheus text format 0.0.4)', () => {
@@ -142,6 +151,11 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
         ['kubesolo_update_delta_fallbacks', 'counter'],
         ['kubesolo_update_rollout_bucket', 'gauge'],
         ['kubesolo_update_floor_version_number', 'gauge'],
+        ['kubesolo_update_held', 'gauge'],
+        ['kubesolo_update_quarantined_releases', 'gauge'],
+        ['kubesolo_update_quarantined_info', 'gauge'],
+        ['kubesolo_update_verification_backoff_until_timestamp_seconds', 'gauge'],
+        ['kubesolo_update_release_outcome_info', 'gauge'],
         ['kubesolo_update_metrics_problem', 'gauge'],
       ],
     );
@@ -211,7 +225,36 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
     ]);
     assert.deepEqual(flat(12), [['kubesolo_update_rollout_bucket', {}, '37.0']]);
     assert.deepEqual(flat(13), [['kubesolo_update_floor_version_number', {}, '300000.0']]);
-    assert.deepEqual(flat(14), [
+    // The hold and the release memory (docs/fleet.md "Failed releases across the fleet").
+    assert.deepEqual(flat(14), [['kubesolo_update_held', {}, '1.0']]);
+    assert.deepEqual(flat(15), [['kubesolo_update_quarantined_releases', {}, '1.0']]);
+    assert.deepEqual(flat(16), [
+      [
+        'kubesolo_update_quarantined_info',
+        { version: 'v0.4.0-rc0', reason: 'BOOT_FALLBACK' },
+        '1.0',
+      ],
+    ]);
+    assert.deepEqual(flat(17), [
+      [
+        'kubesolo_update_verification_backoff_until_timestamp_seconds',
+        { version: 'v0.4.0-rc1' },
+        '1795672800.0',
+      ],
+    ]);
+    assert.deepEqual(flat(18), [
+      [
+        'kubesolo_update_release_outcome_info',
+        { version: 'v0.4.0-rc0', outcome: 'rolled_back' },
+        '1.0',
+      ],
+      [
+        'kubesolo_update_release_outcome_info',
+        { version: 'v0.4.0-rc1', outcome: 'verification_failed' },
+        '1.0',
+      ],
+    ]);
+    assert.deepEqual(flat(19), [
       ['kubesolo_update_metrics_problem', { source: 'bootenv', code: 'GRUBENV_CORRUPT' }, '1.0'],
     ]);
   });
@@ -323,6 +366,11 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
       'kubesolo_update_delta_fallbacks',
       'kubesolo_update_rollout_bucket',
       'kubesolo_update_floor_version_number',
+      'kubesolo_update_held',
+      'kubesolo_update_quarantined_releases',
+      'kubesolo_update_quarantined_info',
+      'kubesolo_update_verification_backoff_until_timestamp_seconds',
+      'kubesolo_update_release_outcome_info',
       'kubesolo_update_metrics_problem',
     ]);
     assert.deepEqual(families[6]!.samples[0]!.labels, { reason: '' }); // no reason recorded

@@ -29,6 +29,7 @@ interface Rule {
   expr: string;
   for?: string;
   annotations?: Record<string, string>;
+  labels?: Record<string, string>;
 }
 interface RuleTest {
   name: string;
@@ -94,7 +95,13 @@ describe('alerting and recording rules (promtool)', { skip }, () => {
       assert.ok(m, `${r.alert}: runbook_url ${url}`);
       assert.equal(m[1], r.alert.toLowerCase(), r.alert);
       assert.ok(anchors.has(m[1]), `${r.alert}: docs/fleet.md has no section #${m[1]}`);
-      assert.match(r.annotations!.summary!, /\{\{ \$labels\.node \}\}/, r.alert);
+      // A device's alert names the node; an alert about a release (scope: release) its version.
+      const names = r.labels?.scope === 'release' ? 'version' : 'node';
+      assert.match(
+        r.annotations!.summary!,
+        new RegExp(`\\{\\{ \\$labels\\.${names} \\}\\}`),
+        r.alert,
+      );
       assert.doesNotMatch(JSON.stringify(r.annotations), /\$labels\.instance/, r.alert);
     }
   });
@@ -104,7 +111,7 @@ describe('alerting and recording rules (promtool)', { skip }, () => {
     try {
       const text = await readFile(RULES_FILE, 'utf8');
       const broken = text.replace(
-        'reason!~"OUTSIDE_MAINTENANCE_WINDOW|NODE_UPDATE_BLOCKED|ROLLOUT_NOT_OPEN"',
+        'reason!~"OUTSIDE_MAINTENANCE_WINDOW|NODE_UPDATE_BLOCKED|ROLLOUT_NOT_OPEN|ROLLOUT_PAUSED|HELD|QUARANTINED"',
         'reason!=""',
       );
       assert.notEqual(broken, text);

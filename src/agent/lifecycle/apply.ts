@@ -1,7 +1,8 @@
 /**
- * `apply` (docs/design.md §2, docs/operating.md "apply, step by step"): window → mark
+ * `apply` (docs/design.md §2, docs/operating.md "apply, step by step"): hold → mark
  * the running slot good → metadata → gates → pre-flight → download and verify into the
- * passive slot → install (rename, read back) → staged.
+ * passive slot → install (rename, read back) → staged. The maintenance window gates only
+ * the activation (./activate.ts): staging goes on outside it.
  */
 import { otherSlot, type BootState, type Slot } from '../../bootenv/types.js';
 import type { SlotDigests } from '../../slots/types.js';
@@ -11,12 +12,16 @@ import type { Release, StagedArtifact, UpdateSource } from '../../transport/sour
 import type { AgentDeps } from '../deps.js';
 import { recordCommittedFloor } from '../../stores/fleet-store.js';
 import type { ReleaseFacts } from '../../gates/gates.js';
+import { releaseIdentity } from '../../gates/quarantine-gate.js';
 import type { GateVerdict } from '../../gates/verdict.js';
+import { ExitCode, toKubesoloError } from '../../errors.js';
 import { canStartAttempt } from '../../stores/phases.js';
 import { lifecycleError } from '../reasons.js';
 import { bump, digestFields, stagedDigests, type UpdateState } from '../../stores/state.js';
 import { reconcile } from './reconcile.js';
+import { rememberVerificationFailure, rememberVerified } from './memory.js';
 import {
+  deviceFacts,
   failWith,
   fleetFacts,
   passGates,
@@ -24,7 +29,6 @@ import {
   recordFailure,
   runningSlotOf,
   runningVersionOf,
-  windowFacts,
 } from './run.js';
 
 /**
@@ -72,7 +76,7 @@ export type ApplyResult =
   | { outcome: 'staged'; state: UpdateState; gates: GateVerdict[] };
 
 /**
- * apply: window → mark running slot good → metadata → gates → pre-flight → download
+ * apply: hold → mark running slot good → metadata → gates → pre-flight → download
  * + verify into the passive slot → install (rename, read back) → staged.
  */
 export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<ApplyResult> {
@@ -98,9 +102,10 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
   }
 
   const gates: GateVerdict[] = [];
-  // 1. The window comes before any network work.
+  // 1. The device's own gates (an operator's hold) come before any network work.
+  const device = await deviceFacts(deps, options, boot);
   try {
-    await passGates('window', windowFacts(deps, options), gates);
+    await passGates('device', device, gates);
   } catch (err) {
     return failWith(deps, state, err);
   }
@@ -143,7 +148,7 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 
     // 4. Gates.
     const facts: ReleaseFacts = {
-      ...windowFacts(deps, options),
+      ...device,
       metadata: md,
       allowDowngrade: options.allowDowngrade,
       runningSlot: running,
@@ -170,7 +175,18 @@ export async function apply(deps: AgentDeps, options: ApplyOptions): Promise<App
 
     // 6.–7. Download into the passive slot and install it.
     state = await deps.state.transition(state, 'downloading');
-    const written = await stageInto(deps, { source, release }, target, running);
+    const identity = releaseIdentity(md);
+    const written = await stageInto(deps, { source, release }, target, running).catch(
+      async (err: unknown) => {
+        // The back-off counts what the release's bytes did, not the network or the disk.
+        const e = toKubesoloError(err);
+        if (e.exitCode === ExitCode.VERIFICATION && e.code !== 'SLOT_VERIFY_FAILED') {
+          await rememberVerificationFailure(deps, identity, e.code);
+        }
+        throw err;
+      },
+    );
+    await rememberVerified(deps, identity, facts.releases);
     state = await deps.state.transition(state, 'staged', {
       ...digestFields(written.digests),
       ...applyCost(deps.clock.now(), state, written.staged),
@@ -206,7 +222,7 @@ async function keepStaged(
     });
     return {};
   }
-  await passGates('window', windowFacts(deps, options), []);
+  await passGates('device', await deviceFacts(deps, options, boot), []);
   // A release on offer that is refused (bad signature, unreachable) does not cost
   // the staged update: the refusal is recorded with phase staged.
   const offer = await fetchOffer(deps).catch((err: unknown) =>

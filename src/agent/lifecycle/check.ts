@@ -7,7 +7,7 @@ import { deltaOptions, withRunningSlot } from './delta-seeds.js';
 import type { AgentDeps } from '../deps.js';
 import { evaluateGates, type ReleaseFacts } from '../../gates/gates.js';
 import type { GateVerdict } from '../../gates/verdict.js';
-import { fleetFacts, preflightFacts, windowFacts } from './run.js';
+import { deviceFacts, fleetFacts, preflightFacts } from './run.js';
 
 export interface CheckReport {
   currentVersion: string | undefined;
@@ -15,6 +15,13 @@ export interface CheckReport {
   updateAvailable: boolean;
   /** true when an update is available and every gate passes. */
   wouldApply: boolean;
+  /**
+   * The activation stage's verdicts (the maintenance window): a refusal here does not
+   * refuse the update, it says the update would be staged now and activated later.
+   */
+  activation: GateVerdict[];
+  /** true when it would also be activated now. */
+  activatesNow: boolean;
   runningSlot: Slot | undefined;
   targetSlot: Slot | undefined;
   gates: GateVerdict[];
@@ -29,14 +36,15 @@ export async function check(
   options: { force: boolean; allowDowngrade: boolean },
 ): Promise<CheckReport> {
   const boot = await deps.bootEnv.read();
-  const gates = await evaluateGates('window', windowFacts(deps, options));
+  const device = await deviceFacts(deps, options, boot);
+  const gates = await evaluateGates('device', device);
   const source = await deps.openSource();
   const release = await source.fetchRelease();
   const md = release.metadata;
   const runningSlot = boot.runningSlot;
   const current = runningSlot ? await deps.slots.readVersion(runningSlot) : undefined;
   const facts: ReleaseFacts = {
-    ...windowFacts(deps, options),
+    ...device,
     metadata: md,
     allowDowngrade: options.allowDowngrade,
     runningSlot,
@@ -52,6 +60,8 @@ export async function check(
     ...releaseGates,
     ...(await evaluateGates('preflight', preflightFacts(deps, facts, targetSlot))),
   );
+  const wouldApply = updateAvailable && gates.every((g) => g.pass);
+  const activation = await evaluateGates('activation', device);
   const downloads =
     updateAvailable && runningSlot !== undefined && targetSlot !== undefined
       ? await estimateDownloads(deps, source, release, runningSlot, targetSlot)
@@ -61,7 +71,9 @@ export async function check(
     currentVersion: current,
     availableVersion: md.version,
     updateAvailable,
-    wouldApply: updateAvailable && gates.every((g) => g.pass),
+    wouldApply,
+    activation,
+    activatesNow: wouldApply && activation.every((g) => g.pass),
     runningSlot,
     targetSlot,
     gates,

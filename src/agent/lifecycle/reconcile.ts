@@ -9,6 +9,7 @@ import { toKubesoloError } from '../../errors.js';
 import type { AgentDeps } from '../deps.js';
 import type { Phase } from '../../stores/phases.js';
 import { nextState, type UpdateState } from '../../stores/state.js';
+import { attemptIdentity, rememberOutcome } from './memory.js';
 
 /**
  * How reconcile records what it finds: `required` (a failed state write fails the
@@ -54,6 +55,15 @@ export async function reconcile(
         lastError: message,
         fromVersion: runningVersion ?? state.fromVersion,
       });
+      // The bootloader fell back (the boot counter ran out: a panic, a hang the watchdog
+      // rebooted, a health check that never passed): the release is not tried again.
+      if (mode !== 'none') {
+        await rememberOutcome(deps, attemptIdentity(state), {
+          outcome: 'rolled_back',
+          reason: 'BOOT_FALLBACK',
+          quarantine: 'BOOT_FALLBACK',
+        });
+      }
     }
   } else if (
     state.phase === 'staged' &&

@@ -10,12 +10,13 @@ import type { AgentDeps } from '../deps.js';
 import { effectiveFloor } from '../../gates/floor-gate.js';
 import {
   evaluateGates,
+  type DeviceFacts,
   type GateFacts,
   type GateStage,
   type PreflightFacts,
   type ReleaseFacts,
-  type WindowFacts,
 } from '../../gates/gates.js';
+import type { ReleaseRecord } from '../../stores/releases.js';
 import { refusalError, type GateVerdict } from '../../gates/verdict.js';
 import { lifecycleError } from '../reasons.js';
 import type { UpdateState } from '../../stores/state.js';
@@ -65,9 +66,42 @@ export async function recordFailure(
   throw e;
 }
 
-/** What the window gates read: the policy, the clock, --force. */
-export function windowFacts(deps: AgentDeps, options: { force: boolean }): WindowFacts {
-  return { policy: deps.policy, now: deps.clock.now(), force: options.force };
+/**
+ * What the device and activation gates read: the policy, the clock, --force, the hold,
+ * and a rollback waiting for its reboot: the bootloader boots the other slot next and
+ * it is committed (`forceRollback` by an operator or a health check), which an update
+ * must not undo (an activation not booted yet is uncommitted instead).
+ */
+export async function deviceFacts(
+  deps: AgentDeps,
+  options: { force: boolean },
+  boot: BootState | undefined,
+): Promise<DeviceFacts> {
+  // An unreadable boot environment (`status` in degraded mode) shows no pending rollback.
+  const pending =
+    boot?.runningSlot !== undefined && boot.activeSlot !== boot.runningSlot && boot.bootSuccess;
+  return {
+    policy: deps.policy,
+    now: deps.clock.now(),
+    force: options.force,
+    hold: await deps.fleet.readHold(),
+    pendingRollback: pending ? boot?.activeSlot : undefined,
+  };
+}
+
+/**
+ * What the device remembers of releases, for the quarantine and back-off gates. A file
+ * that cannot be read is logged and read as empty: one more try of a bad release is
+ * better than a device that never updates again (the next failure is remembered anew).
+ */
+async function releaseRecords(deps: AgentDeps): Promise<ReleaseRecord[]> {
+  try {
+    return await deps.fleet.releases.read();
+  } catch (err) {
+    const e = toKubesoloError(err);
+    deps.log.warn(`${e.message}; judging the release without them`, { code: e.code });
+    return [];
+  }
 }
 
 /** What the pre-flight gates read on top of the release's facts: the slot and the node. */
@@ -112,7 +146,7 @@ export async function fleetFacts(
   deps: AgentDeps,
   release: Release,
   record: boolean,
-): Promise<Pick<ReleaseFacts, 'deviceId' | 'floor'>> {
+): Promise<Pick<ReleaseFacts, 'deviceId' | 'floor' | 'releases'>> {
   const md = release.metadata;
   let deviceId: string | undefined;
   if (md.rollout !== undefined) {
@@ -137,5 +171,9 @@ export async function fleetFacts(
     }
   }
   const recorded = await deps.fleet.readFloor();
-  return { deviceId, floor: effectiveFloor(recorded, md.minVersion, release.metadataSigned) };
+  return {
+    deviceId,
+    floor: effectiveFloor(recorded, md.minVersion, release.metadataSigned),
+    releases: await releaseRecords(deps),
+  };
 }

@@ -10,13 +10,14 @@ export const applyCommand: Command<AgentGlobal> = {
   name: 'apply',
   summary: 'Download, verify and write an update to the passive slot',
   description: [
-    'Order: maintenance window → mark the running slot good → fetch and verify metadata →',
-    'gates (rollout, channel, architecture, board, minimum version, downgrade, the',
-    'anti-rollback floor) → pre-flight (free space,',
-    'node label updates.kubesolo.io/block=true) → download and verify → write the passive',
-    'slot → read back → phase staged. --force skips the window and the node label.',
-    'On a device with an intact staged update it stops (ALREADY_STAGED, exit 0; with',
-    '--activate it activates that update); --force stages afresh.',
+    'Order: hold → mark the running slot good → fetch and verify metadata → gates (rollout,',
+    'channel, architecture, board, minimum version, downgrade, floor, quarantine, back-off) →',
+    'pre-flight (free space, node label updates.kubesolo.io/block=true) → download and',
+    'verify → write the passive slot → read back → phase staged. Staging goes on outside',
+    'the maintenance window; --activate activates only inside it (else ACTIVATION_DEFERRED,',
+    'exit 3: it activates in the next window). On a device with an intact staged update it',
+    'stops (ALREADY_STAGED, exit 0; with --activate it activates that update). --force',
+    'stages afresh and skips the window, the rollout, quarantine and the node label.',
   ].join('\n'),
   globals: SOURCE_GLOBALS,
   options: {
@@ -48,7 +49,8 @@ export const applyCommand: Command<AgentGlobal> = {
       if (r.outcome === 'up-to-date' || !chainActivate) return { r, activated: false };
       // Asked to stop during the install: it finished, but nothing more starts.
       agent.deps.signal?.throwIfAborted();
-      return { r, activated: true, state: await activate(agent.deps) };
+      const state = await activate(agent.deps, { force: ctx.global.force, afterApply: true });
+      return { r, activated: true, state };
     });
     const r = done.r;
     if (r.outcome === 'up-to-date') {

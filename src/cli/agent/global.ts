@@ -68,7 +68,11 @@ export const agentGlobalOptions: Record<string, OptionSpec> = {
     valueName: 'LEVEL',
     description: 'debug, info, warn, error or silent',
   },
-  force: { type: 'boolean', description: 'Skip the maintenance window and the node block label' },
+  force: {
+    type: 'boolean',
+    description:
+      'Skip the maintenance window, the rollout, quarantine and back-off, and the node block label',
+  },
   strict: {
     type: 'boolean',
     description: 'Refuse unknown update.conf keys instead of warning about them',

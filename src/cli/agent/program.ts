@@ -12,7 +12,12 @@ import {
   makeAgentGlobal,
   type AgentGlobal,
 } from './global.js';
+import { commitCommand } from './commit.js';
+import { forgetCommand } from './forget.js';
 import { healthcheckCommand } from './healthcheck.js';
+import { holdCommand } from './hold.js';
+import { markBadCommand } from './mark-bad.js';
+import { unholdCommand } from './unhold.js';
 import { metricsCommand } from './metrics.js';
 import { rollbackCommand } from './rollback.js';
 import { statusCommand } from './status.js';
@@ -30,6 +35,11 @@ export const agentProgram: Program<AgentGlobal> = {
     activateCommand,
     rollbackCommand,
     healthcheckCommand,
+    commitCommand,
+    markBadCommand,
+    holdCommand,
+    unholdCommand,
+    forgetCommand,
     statusCommand,
     metricsCommand,
     cloudInitCommand,

@@ -2,12 +2,14 @@ import { UsageError } from '../../errors.js';
 import { loadPrivateKey } from '../../release/keys.js';
 import { ARTIFACT_NAMES, imageFile, perImage } from '../../metadata/images.js';
 import { imageWireFields } from '../../metadata/model.js';
+import { setPublishedPause } from '../../release/pause.js';
 import { IMAGE_FLAG, publishRelease } from '../../release/publish.js';
 import { DEFAULT_DELTA_BASES } from '../../release/delta-files.js';
 import { MAX_BASES } from '../../transport/delta/index-format.js';
 import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
 import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
+import { pauseOptions, pauseRequest } from './pause-options.js';
 import { printSchedule } from './schedule.js';
 
 function required(values: OptionValues, name: string): string {
@@ -47,11 +49,14 @@ function patchLevel(value: string | undefined): number | undefined {
 export const publishCommand: Command<ReleaseGlobal> = {
   name: 'publish',
   summary: 'Lay out a signed release directory with latest.json',
-  usage: 'publish --key KEY --release-version V --kernel FILE --initramfs FILE --out DIR [options]',
+  usage:
+    'publish --key KEY --release-version V --kernel FILE --initramfs FILE --out DIR [options]\n       publish --pause|--resume --key KEY --out DIR',
   description: [
     'Copies the images into OUT/V/, signs them, writes and signs OUT/latest.json last.',
     'latest.json is replaced by one atomic rename: a failed publish leaves the old one.',
     'URLs are relative to latest.json unless --base-url is given. See docs/publishing.md.',
+    '--pause (or --resume) with only --key and --out signs the live latest.json again with',
+    'the rollout paused (resumed): devices that have not started it do not.',
   ].join('\n'),
   // The old spelling: kept so existing scripts work; -V / --version (no command) prints
   // the tool's version.
@@ -88,11 +93,32 @@ export const publishCommand: Command<ReleaseGlobal> = {
       valueName: 'N',
       description: `Earlier releases in OUT to write patch packs from (default ${DEFAULT_DELTA_BASES}; 0: none)`,
     },
+    ...pauseOptions,
   },
   async run({ values, log, out }) {
     const keyPath = required(values, 'key');
+    const pause = pauseRequest(values, 'publish', [
+      'release-version',
+      ...Object.values(IMAGE_FLAG),
+    ]);
+    if (pause.kind === 'resign') {
+      const key = await loadPrivateKey(keyPath);
+      const r = await setPublishedPause({
+        outDir: required(values, 'out'),
+        key,
+        paused: pause.paused,
+        now: new Date(),
+      });
+      log.info(r.paused ? 'rollout paused' : 'rollout resumed', { version: r.version });
+      out.line(
+        `${r.paused ? 'paused' : 'resumed'} the rollout of ${r.version} (${r.metadataPath} signed again)`,
+      );
+      out.data({ ok: true, ...r });
+      return;
+    }
     const options = {
       ...releaseFieldsFromOptions(values, new Date(), { arch: false, command: 'publish' }),
+      paused: pause.kind === 'publish-paused',
       version: required(values, 'release-version'),
       imagePaths: perImage((name) => required(values, IMAGE_FLAG[name])),
       outDir: required(values, 'out'),
@@ -120,6 +146,8 @@ export const publishCommand: Command<ReleaseGlobal> = {
     }
     if (r.metadata.expires) out.line(`  expires         ${r.metadata.expires}`);
     if (r.metadata.min_version) out.line(`  min_version     ${r.metadata.min_version}`);
+    if (r.metadata.paused)
+      out.line(`  paused          devices do not start it until publish --resume`);
     printSchedule(out, options.rollout);
     out.line(`  public key      ${r.publicKeyHex}`);
     out.data({

@@ -2,6 +2,7 @@ import { UsageError } from '../../errors.js';
 import { loadPrivateKey } from '../../release/keys.js';
 import { perImage } from '../../metadata/images.js';
 import { IMAGE_FLAG } from '../../release/publish.js';
+import { setPushedPause } from '../../release/oci-pause.js';
 import { pushRelease, type UploadMode } from '../../release/oci-push.js';
 import { createDispatcher } from '../../transport/dispatcher.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
@@ -9,6 +10,7 @@ import { parseRegistryReference } from '../../transport/oci/reference.js';
 import { stringOpt, type Command, type OptionValues } from '../command.js';
 import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
+import { pauseOptions, pauseRequest } from './pause-options.js';
 
 function required(values: OptionValues, name: string): string {
   const v = stringOpt(values, name);
@@ -35,7 +37,9 @@ export const pushCommand: Command<ReleaseGlobal> = {
     'Uploads the kernel, the initramfs and a latest.json layer (signed with --key) as one\n' +
     'manifest per architecture, tagged TAG-ARCH, and adds it to the image index under TAG\n' +
     '(entries of other architectures are kept). REF is [http://|https://]host[:port]/repo;\n' +
-    'loopback hosts default to http, others to https. See docs/oci.md.',
+    'loopback hosts default to http, others to https. See docs/oci.md.\n' +
+    '--pause (or --resume) with only --registry, --tag, --arch and --key signs the live\n' +
+    'latest.json layer again with the rollout paused (resumed).',
   // The old spelling: kept so existing scripts work; -V / --version (no command) prints
   // the tool's version.
   aliases: { version: 'release-version' },
@@ -68,11 +72,13 @@ export const pushCommand: Command<ReleaseGlobal> = {
       description: 'docker-style config.json with registry credentials',
     },
     'ca-file': { type: 'string', valueName: 'FILE', description: 'Extra CA bundle (PEM)' },
+    ...pauseOptions,
   },
   async run({ values, log, out }) {
     const registry = required(values, 'registry');
     const tag = required(values, 'tag');
     const keyPath = stringOpt(values, 'key');
+    const pause = pauseRequest(values, 'push', ['release-version', ...Object.values(IMAGE_FLAG)]);
     const chunkText = stringOpt(values, 'chunk-size');
     let uploadMode: UploadMode = 'monolithic';
     let chunkSize: number | undefined;
@@ -98,16 +104,37 @@ export const pushCommand: Command<ReleaseGlobal> = {
       },
       ref.host,
     );
+    const caDispatcher = () => createDispatcher(caFile === undefined ? {} : { caFile });
+    const fields = releaseFieldsFromOptions(values, new Date(), { arch: true, command: 'push' });
+    if (pause.kind === 'resign') {
+      const r = await setPushedPause({
+        registry,
+        tag,
+        architecture: fields.architecture,
+        signingKey: await loadPrivateKey(required(values, 'key')),
+        paused: pause.paused,
+        credentials,
+        dispatcher: caDispatcher(),
+        log,
+        now: new Date(),
+      });
+      out.line(
+        `${r.paused ? 'paused' : 'resumed'} the rollout of ${r.version}: ${r.reference} ${r.indexDigest}`,
+      );
+      out.data({ ok: true, ...r });
+      return;
+    }
     const result = await pushRelease({
       registry,
       tag,
       imagePaths: perImage((name) => required(values, IMAGE_FLAG[name])),
       version: required(values, 'release-version'),
-      ...releaseFieldsFromOptions(values, new Date(), { arch: true, command: 'push' }),
+      ...fields,
+      paused: pause.kind === 'publish-paused',
       releaseDate: stringOpt(values, 'release-date'),
       signingKey: keyPath === undefined ? undefined : await loadPrivateKey(keyPath),
       credentials,
-      dispatcher: createDispatcher(caFile === undefined ? {} : { caFile }),
+      dispatcher: caDispatcher(),
       uploadMode,
       chunkSize,
       log,

@@ -59,6 +59,7 @@ export const verifyCommand: Command<ReleaseGlobal> = {
             `, signature ${signed ? 'verified' : 'absent (allowed)'}`,
         );
         printSchedule(out, m.rollout, new Date());
+        if (m.paused) out.line('rollout    paused: devices do not start it (publish --resume)');
       },
     });
     for (const a of r.artifacts) {

@@ -6,8 +6,10 @@
 # environment, and the kernel booted from the slot on trial), it waits in the
 # background until `commit_deadline` (update.conf, default 15m) after the kernel
 # started. If the boot is still not committed by then, it logs why and reboots, so
-# GRUB counts the try and, after three, boots the old slot again. A committed boot
-# disarms it; a boot that is no trial never arms it. It needs neither Node.js nor
+# GRUB counts the try and, after three, boots the old slot again (U-Boot's boot.scr the
+# same; on a Raspberry Pi, bootloader=rpi-tryboot, the reboot is the rollback itself:
+# a reboot without the tryboot flag boots autoboot.txt's [all], the committed slot).
+# A committed boot disarms it; a boot that is no trial never arms it. It needs neither Node.js nor
 # Kubernetes: plain POSIX sh (busybox ash, dash), reading the GRUB environment block
 # with the shell's own `read`.
 #
@@ -27,13 +29,19 @@
 #                                    N or N.DDD, 0.01 to 60 (default 5)
 #   KUBESOLO_UPDATE_FW_PRINTENV      bootloader=uboot: the fw_printenv to run (default:
 #                                    fw_printenv on PATH, libubootenv)
+#   KUBESOLO_UPDATE_REBOOT_ARG       never passed on: the watchdog's reboot is an
+#                                    ordinary one (on a Pi, "0 tryboot" would start the
+#                                    slot on trial again)
 #
 # update.conf keys it reads, by update.conf's own rules (last line wins, quotes
 # unwrapped, empty = unset): commit_deadline (`0` = off, `N`, `Ns`, `Nm`, `Nh`;
 # 30 s .. 24 h), commit_watchdog_device (optional kernel watchdog device, petted while
 # armed), grubenv (default /boot/grub/grubenv), bootloader and uboot_env_config (default
 # /etc/kubesolo/fw_env.config): with bootloader=uboot the same variables are read from the
-# U-Boot environment through fw_printenv (ksu_wd_ubootenv).
+# U-Boot environment through fw_printenv (ksu_wd_ubootenv); autoboot_txt (default
+# /boot/firmware/autoboot.txt): with bootloader=rpi-tryboot the trial is read from the
+# Raspberry Pi firmware's autoboot.txt and its tryboot flag in the device tree
+# (ksu_wd_autoboot, ksu_wd_tryboot_trial).
 #
 # Names are prefixed ksu_ because an init may source its stages. For the same reason
 # the stage itself sets no trap and never exits; only its background subshell does.
@@ -202,7 +210,7 @@ ksu_wd_seconds() {
 # loudly: a broken file must not switch the safety net off.
 ksu_wd_read_conf() {
   ksu_wd_c_grubenv= ksu_wd_c_deadline= ksu_wd_c_device= ksu_wd_deadline_bad=
-  ksu_wd_c_bootloader= ksu_wd_c_uboot_env_config=
+  ksu_wd_c_bootloader= ksu_wd_c_uboot_env_config= ksu_wd_c_autoboot_txt=
   if ! ksu_wd_small "$ksu_wd_conf" 65536; then
     # No file: the defaults, quietly, as the agent.
     [ "$ksu_wd_why" = missing ] ||
@@ -224,6 +232,7 @@ ksu_wd_read_conf() {
       commit_watchdog_device) ksu_wd_c_device=$ksu_wd_val ;;
       bootloader) ksu_wd_c_bootloader=$ksu_wd_val ;;
       uboot_env_config) ksu_wd_c_uboot_env_config=$ksu_wd_val ;;
+      autoboot_txt) ksu_wd_c_autoboot_txt=$ksu_wd_val ;;
       commit_deadline)
         ksu_wd_c_deadline=$ksu_wd_val
         if [ -n "$ksu_wd_val" ] && [ -z "$ksu_wd_deadline_bad" ]; then
@@ -258,6 +267,87 @@ EOF_UBOOTENV
   ksu_wd_env_ok=1 ksu_wd_env_state=ok ksu_wd_env_why=
 }
 
+# ksu_wd_autoboot: the Raspberry Pi firmware's autoboot.txt (bootloader=rpi-tryboot), by
+# the agent's rules (src/bootenv/autoboot-txt.ts, tryboot-bootenv.ts): at most 512 bytes
+# (the firmware reads no more; the agent refuses a larger file), no NUL; lines trimmed;
+# blank lines and `#` comments skipped; only `[all]` with `tryboot_a_b=1` and
+# `boot_partition`, and `[tryboot]` with `boot_partition`; partition 2 is slot A, 3 is
+# slot B; the last line wins. Anything else is a file the agent refuses: damaged here.
+# Into the GRUB terms of the other readers: nothing pending ([tryboot] = [all], or no
+# [tryboot]) is boot_success=1 for the slot of [all]; a slot pending in [tryboot] is
+# boot_success=0 for that slot. Whether this boot is its trial is ksu_wd_tryboot_trial's.
+ksu_wd_autoboot() {
+  ksu_wd_env_ok=0 ksu_wd_env_state=damaged ksu_wd_active= ksu_wd_success= ksu_wd_counter=
+  ksu_wd_all=
+  if ! ksu_wd_small "$ksu_wd_env" 512; then
+    ksu_wd_env_why=$ksu_wd_why
+    case $ksu_wd_why in
+      missing) ksu_wd_env_state=missing ;;
+      larger*) ksu_wd_env_why="$ksu_wd_why: the firmware reads only the first 512" ;;
+      *) ksu_wd_env_state=unreadable ;; # a directory, a FIFO, a device
+    esac
+    return 0
+  fi
+  # `read` would drop a NUL the agent reads as a character (and refuses).
+  ksu_wd_t=$(tr -d '\000' <"$ksu_wd_env" 2>/dev/null | wc -c)
+  if [ "${ksu_wd_t##*[!0-9]}" != "$ksu_wd_size" ]; then
+    ksu_wd_env_why='a NUL byte in it'
+    return 0
+  fi
+  ksu_wd_sec= ksu_wd_ab= ksu_wd_pa= ksu_wd_pt= ksu_wd_env_why=
+  while IFS= read -r ksu_wd_line || [ -n "$ksu_wd_line" ]; do
+    ksu_wd_trim ksu_wd_line
+    case $ksu_wd_line in
+      '' | '#'*) continue ;;
+      '[all]') ksu_wd_sec=all && continue ;;
+      '[tryboot]') ksu_wd_sec=tryboot && continue ;;
+    esac
+    case $ksu_wd_sec:$ksu_wd_line in
+      all:boot_partition=*) ksu_wd_pa=${ksu_wd_line#*=} ;;
+      tryboot:boot_partition=*) ksu_wd_pt=${ksu_wd_line#*=} ;;
+      all:tryboot_a_b=1) ksu_wd_ab=1 ;;
+      *) ksu_wd_env_why="unsupported line '$ksu_wd_line'" && break ;;
+    esac
+  done <"$ksu_wd_env"
+  [ -n "$ksu_wd_env_why" ] && return 0
+  [ -n "$ksu_wd_pt" ] || ksu_wd_pt=$ksu_wd_pa
+  for ksu_wd_t in "$ksu_wd_pa" "$ksu_wd_pt"; do
+    case $ksu_wd_t in
+      2 | 3) ;;
+      '') ksu_wd_env_why='no boot_partition in [all]' && return 0 ;;
+      *) ksu_wd_env_why="boot_partition=$ksu_wd_t is neither slot A (2) nor slot B (3)" && return 0 ;;
+    esac
+  done
+  if [ -z "$ksu_wd_ab" ]; then
+    ksu_wd_env_why='no tryboot_a_b=1 in [all]: the firmware ignores [tryboot]'
+    return 0
+  fi
+  ksu_wd_all=A ksu_wd_active=A
+  [ "$ksu_wd_pa" = 3 ] && ksu_wd_all=B
+  [ "$ksu_wd_pt" = 3 ] && ksu_wd_active=B
+  if [ "$ksu_wd_active" = "$ksu_wd_all" ]; then ksu_wd_success=1; else ksu_wd_success=0; fi
+  ksu_wd_env_ok=1 ksu_wd_env_state=ok
+}
+
+# ksu_wd_tryboot_flag: the firmware's tryboot flag into ksu_wd_flag (1: this boot is the
+# one try of [tryboot]; else 0), as the agent reads it: a 4-byte big-endian cell that is
+# 1. Anything else is "not set", loudly unless the file is just missing.
+ksu_wd_tryboot_flag() {
+  ksu_wd_flag=0
+  ksu_wd_flagfile=$ksu_wd_root/proc/device-tree/chosen/bootloader/tryboot
+  if ! ksu_wd_small "$ksu_wd_flagfile" 64; then
+    [ "$ksu_wd_why" = missing ] ||
+      ksu_wd_log "cannot read the firmware's tryboot flag $ksu_wd_flagfile ($ksu_wd_why): taken as not set"
+    return 0
+  fi
+  ksu_wd_t=$(od -An -tx1 -N4 "$ksu_wd_flagfile" 2>/dev/null | tr -d ' \n')
+  if [ "$ksu_wd_size" = 4 ] && [ "$ksu_wd_t" = 00000001 ]; then
+    ksu_wd_flag=1
+  elif [ "$ksu_wd_size" != 4 ]; then
+    ksu_wd_log "the firmware's tryboot flag $ksu_wd_flagfile is $ksu_wd_size bytes, not a 4-byte cell: taken as not set"
+  fi
+}
+
 # ksu_wd_grubenv: read the GRUB environment block into ksu_wd_env_ok (1: a valid block;
 # else ksu_wd_env_state is missing, damaged or unreadable and ksu_wd_env_why says
 # what is wrong), ksu_wd_active, ksu_wd_success, ksu_wd_counter. As GRUB does: a block that is missing, not 1024 bytes or without the
@@ -266,10 +356,10 @@ EOF_UBOOTENV
 # 64 KiB of it (readGrubEnvFile) and its parser then wants exactly 1024 bytes: the
 # same here.
 ksu_wd_grubenv() {
-  [ "$ksu_wd_c_bootloader" = uboot ] && {
-    ksu_wd_ubootenv
-    return 0
-  }
+  case $ksu_wd_c_bootloader in
+    uboot) ksu_wd_ubootenv; return 0 ;;
+    rpi-tryboot) ksu_wd_autoboot; return 0 ;;
+  esac
   ksu_wd_env_ok=0 ksu_wd_env_state=damaged ksu_wd_active= ksu_wd_success= ksu_wd_counter=
   if ! ksu_wd_small "$ksu_wd_env" 65536; then
     ksu_wd_env_why=$ksu_wd_why
@@ -327,7 +417,13 @@ ksu_wd_on_trial() {
 ksu_wd_reboot() {
   sync
   if [ -n "$KUBESOLO_UPDATE_REBOOT_COMMAND" ]; then
-    /bin/sh -c "$KUBESOLO_UPDATE_REBOOT_COMMAND"
+    # An ordinary reboot: a helper that passes KUBESOLO_UPDATE_REBOOT_ARG to reboot(2)
+    # must not get a "0 tryboot" left in the environment, which would start the slot on
+    # trial again instead of the committed one.
+    (
+      unset KUBESOLO_UPDATE_REBOOT_ARG
+      /bin/sh -c "$KUBESOLO_UPDATE_REBOOT_COMMAND"
+    )
     return
   fi
   # `reboot` asks init for an orderly reboot; an init that does not answer (or no init
@@ -402,18 +498,26 @@ ksu_wd_wait() {
     # with boot_success=1. A block read while being rewritten is not taken for a commit.
     if [ "$ksu_wd_env_ok" = 1 ] && [ "$ksu_wd_success" = 1 ]; then
       ksu_wd_hw_close
-      ksu_wd_log "boot committed (boot_success=1, active_slot=$(ksu_wd_slot)) after $ksu_wd_now s: disarmed"
+      if [ "$ksu_wd_bl" = tryboot ]; then
+        ksu_wd_log "boot committed (autoboot.txt: [all] = [tryboot] = slot $ksu_wd_all) after $ksu_wd_now s: disarmed"
+      else
+        ksu_wd_log "boot committed (boot_success=1, active_slot=$(ksu_wd_slot)) after $ksu_wd_now s: disarmed"
+      fi
       return 0
     fi
     if [ "$ksu_wd_env_ok" = 1 ]; then
-      [ -n "$ksu_wd_env_lost" ] && ksu_wd_log "GRUB environment $ksu_wd_env reads again"
+      [ -n "$ksu_wd_env_lost" ] && ksu_wd_log "$ksu_wd_bl environment $ksu_wd_env reads again"
       ksu_wd_env_lost=
     elif [ -z "$ksu_wd_env_lost" ]; then
       ksu_wd_env_lost=1
-      ksu_wd_log "GRUB environment $ksu_wd_env unreadable while armed ($ksu_wd_env_why): not taken for a commit, still rebooting at the deadline"
+      ksu_wd_log "$ksu_wd_bl environment $ksu_wd_env unreadable while armed ($ksu_wd_env_why): not taken for a commit, still rebooting at the deadline"
     fi
     if [ "$ksu_wd_now" -ge "$ksu_wd_deadline" ]; then
-      if [ "$ksu_wd_env_ok" = 1 ]; then
+      if [ "$ksu_wd_bl" = tryboot ]; then
+        ksu_wd_t="[all] is slot $ksu_wd_all"
+        [ "$ksu_wd_env_ok" = 1 ] || ksu_wd_t="unreadable: $ksu_wd_env_why"
+        ksu_wd_log "slot $ksu_wd_running still not committed ${ksu_wd_now} s after boot (commit_deadline ${ksu_wd_deadline} s; autoboot.txt $ksu_wd_t): rebooting without the tryboot flag, so the firmware boots [all], the committed slot"
+      elif [ "$ksu_wd_env_ok" = 1 ]; then
         ksu_wd_log "slot $ksu_wd_running still not committed ${ksu_wd_now} s after boot (commit_deadline ${ksu_wd_deadline} s; boot_success=$ksu_wd_success boot_counter=${ksu_wd_counter:-unset}): rebooting so GRUB counts the try"
       else
         ksu_wd_log "slot $ksu_wd_running: GRUB environment $ksu_wd_env ($ksu_wd_env_why) unreadable at the commit deadline (${ksu_wd_now} s): rebooting, GRUB will boot its defaults"
@@ -478,6 +582,90 @@ ksu_wd_poll_ms() {
   [ "$ksu_wd_poll_ms" -ge 10 ] && [ "$ksu_wd_poll_ms" -le 60000 ]
 }
 
+# ksu_wd_running_SLOT WHAT: the slot the kernel was booted from (kubesolo.slot= on its
+# command line) into ksu_wd_running, empty when it names none; WHAT says in the log what
+# the stage does instead when the command line cannot be read. The kernel caps its
+# command line at a few KiB; the agent reads at most 64 KiB of it.
+ksu_wd_running_slot() {
+  ksu_wd_running=
+  ksu_wd_cmdline=$ksu_wd_root/proc/cmdline
+  if ksu_wd_small "$ksu_wd_cmdline" 65536; then
+    ksu_wd_running=$(sed -n 's/.*kubesolo\.slot=\([AB]\).*/\1/p' "$ksu_wd_cmdline" 2>/dev/null)
+  elif [ "$ksu_wd_why" != missing ]; then
+    ksu_wd_log "cannot read the kernel command line $ksu_wd_cmdline ($ksu_wd_why): $1"
+  fi
+}
+
+# ksu_wd_counted_trial: GRUB and U-Boot. True (armed, ksu_wd_running set) when the
+# environment says a slot is on trial and that slot runs; false, logged, otherwise.
+ksu_wd_counted_trial() {
+  if [ "$ksu_wd_env_ok" != 1 ]; then
+    # Not armed: GRUB reads a missing or damaged block as no variables, so it booted
+    # no trial; and a block this stage cannot read says nothing either way, where
+    # arming on a guess could reboot a committed system at every deadline.
+    case $ksu_wd_env_state in
+      missing) ksu_wd_log "no $ksu_wd_bl environment at $ksu_wd_env: $ksu_wd_bl boots without one, so this is no update trial boot: not armed" ;;
+      damaged) ksu_wd_log "$ksu_wd_bl environment $ksu_wd_env is damaged ($ksu_wd_env_why): $ksu_wd_bl reads it as no variables, so this is no update trial boot: not armed" ;;
+      *) ksu_wd_log "cannot read the $ksu_wd_bl environment $ksu_wd_env ($ksu_wd_env_why): cannot tell whether this is an update trial boot: not armed" ;;
+    esac
+    return 1
+  fi
+  if ! ksu_wd_on_trial; then
+    ksu_wd_say "not an update trial boot (boot_success=${ksu_wd_success:-unset}): not armed"
+    return 1
+  fi
+  ksu_wd_trial=$(ksu_wd_slot)
+  ksu_wd_running_slot "taking slot $ksu_wd_trial, the one on trial, as the running one"
+  if [ -n "$ksu_wd_running" ] && [ "$ksu_wd_running" != "$ksu_wd_trial" ]; then
+    # GRUB could not record the try (save_env failed) or the other slot was chosen by
+    # hand: rebooting would not count anything and could loop forever.
+    ksu_wd_log "slot $ksu_wd_trial is on trial but slot $ksu_wd_running is running: not armed"
+    return 1
+  fi
+  ksu_wd_running=${ksu_wd_running:-$ksu_wd_trial}
+}
+
+# ksu_wd_tryboot_trial: the Raspberry Pi (bootloader=rpi-tryboot). True (armed,
+# ksu_wd_running set) when this boot is the firmware's one try of the slot pending in
+# autoboot.txt's [tryboot], decided as the agent decides it (tryboot-bootenv.ts): the
+# running slot is the pending one, or, where the command line names no slot, the
+# firmware's tryboot flag is set. There is no counter: the watchdog's ordinary reboot
+# clears the flag, so the firmware boots [all], the committed slot. That is also why a
+# set flag arms it even when autoboot.txt cannot be read (where GRUB and U-Boot stay
+# unarmed): the reboot cannot start a trial again, so it costs at most one reboot,
+# while staying unarmed could leave a hung uncommitted slot running for good (the
+# agent, unable to read the file too, could not commit it).
+ksu_wd_tryboot_trial() {
+  ksu_wd_tryboot_flag
+  ksu_wd_running_slot "deciding by the firmware's tryboot flag ($ksu_wd_flag)"
+  if [ "$ksu_wd_env_ok" != 1 ]; then
+    if [ "$ksu_wd_flag" = 1 ]; then
+      ksu_wd_log "cannot read autoboot.txt $ksu_wd_env ($ksu_wd_env_why), but the firmware's tryboot flag says this boot is its one try: arming (an ordinary reboot boots [all], the committed slot)"
+      ksu_wd_running=${ksu_wd_running:-?}
+      return 0
+    fi
+    case $ksu_wd_env_state in
+      missing) ksu_wd_log "no autoboot.txt at $ksu_wd_env and no tryboot flag: no update trial boot: not armed" ;;
+      *) ksu_wd_log "cannot read autoboot.txt $ksu_wd_env ($ksu_wd_env_why) and no tryboot flag: the firmware booted no trial: not armed" ;;
+    esac
+    return 1
+  fi
+  if [ "$ksu_wd_success" = 1 ]; then
+    ksu_wd_say "not an update trial boot (autoboot.txt: nothing pending, [all] = [tryboot] = slot $ksu_wd_all): not armed"
+    return 1
+  fi
+  if [ -n "$ksu_wd_running" ]; then
+    [ "$ksu_wd_running" = "$ksu_wd_active" ] && ksu_wd_why=running || ksu_wd_why="slot $ksu_wd_running runs"
+  else
+    [ "$ksu_wd_flag" = 1 ] && ksu_wd_why=running || ksu_wd_why='the tryboot flag is not set'
+  fi
+  if [ "$ksu_wd_why" != running ]; then
+    ksu_wd_log "slot $ksu_wd_active is pending in [tryboot], but this boot is not its try ($ksu_wd_why): the firmware booted [all], slot $ksu_wd_all: not armed"
+    return 1
+  fi
+  ksu_wd_running=$ksu_wd_active
+}
+
 ksu_wd_main() {
   ksu_wd_root=${KUBESOLO_ROOT:-}
   [ "$ksu_wd_root" = / ] && ksu_wd_root=
@@ -494,10 +682,16 @@ ksu_wd_main() {
 
   ksu_wd_read_conf
   ksu_wd_env=$ksu_wd_root${ksu_wd_c_grubenv:-/boot/grub/grubenv} ksu_wd_bl=GRUB
-  if [ "$ksu_wd_c_bootloader" = uboot ]; then
-    ksu_wd_env=$ksu_wd_root${ksu_wd_c_uboot_env_config:-/etc/kubesolo/fw_env.config}
-    ksu_wd_bl=U-Boot # $ksu_wd_env is its fw_env.config
-  fi
+  case $ksu_wd_c_bootloader in
+    uboot)
+      ksu_wd_env=$ksu_wd_root${ksu_wd_c_uboot_env_config:-/etc/kubesolo/fw_env.config}
+      ksu_wd_bl=U-Boot # $ksu_wd_env is its fw_env.config
+      ;;
+    rpi-tryboot)
+      ksu_wd_env=$ksu_wd_root${ksu_wd_c_autoboot_txt:-/boot/firmware/autoboot.txt}
+      ksu_wd_bl=tryboot # $ksu_wd_env is autoboot.txt
+      ;;
+  esac
   if [ -n "$ksu_wd_deadline_bad" ]; then
     ksu_wd_log "invalid commit_deadline '$ksu_wd_deadline_bad' in $ksu_wd_conf (want 0, or 30s..24h as N, Ns, Nm or Nh): using 15m"
     ksu_wd_deadline=900
@@ -507,37 +701,11 @@ ksu_wd_main() {
   fi
 
   ksu_wd_grubenv
-  if [ "$ksu_wd_env_ok" != 1 ]; then
-    # Not armed: GRUB reads a missing or damaged block as no variables, so it booted
-    # no trial; and a block this stage cannot read says nothing either way, where
-    # arming on a guess could reboot a committed system at every deadline.
-    case $ksu_wd_env_state in
-      missing) ksu_wd_log "no $ksu_wd_bl environment at $ksu_wd_env: $ksu_wd_bl boots without one, so this is no update trial boot: not armed" ;;
-      damaged) ksu_wd_log "$ksu_wd_bl environment $ksu_wd_env is damaged ($ksu_wd_env_why): $ksu_wd_bl reads it as no variables, so this is no update trial boot: not armed" ;;
-      *) ksu_wd_log "cannot read the $ksu_wd_bl environment $ksu_wd_env ($ksu_wd_env_why): cannot tell whether this is an update trial boot: not armed" ;;
-    esac
-    return 0
+  if [ "$ksu_wd_c_bootloader" = rpi-tryboot ]; then
+    ksu_wd_tryboot_trial || return 0
+  else
+    ksu_wd_counted_trial || return 0
   fi
-  if ! ksu_wd_on_trial; then
-    ksu_wd_say "not an update trial boot (boot_success=${ksu_wd_success:-unset}): not armed"
-    return 0
-  fi
-  ksu_wd_trial=$(ksu_wd_slot)
-  # The kernel caps its command line at a few KiB; the agent reads at most 64 KiB of it.
-  ksu_wd_running=
-  ksu_wd_cmdline=$ksu_wd_root/proc/cmdline
-  if ksu_wd_small "$ksu_wd_cmdline" 65536; then
-    ksu_wd_running=$(sed -n 's/.*kubesolo\.slot=\([AB]\).*/\1/p' "$ksu_wd_cmdline" 2>/dev/null)
-  elif [ "$ksu_wd_why" != missing ]; then
-    ksu_wd_log "cannot read the kernel command line $ksu_wd_cmdline ($ksu_wd_why): taking slot $ksu_wd_trial, the one on trial, as the running one"
-  fi
-  if [ -n "$ksu_wd_running" ] && [ "$ksu_wd_running" != "$ksu_wd_trial" ]; then
-    # GRUB could not record the try (save_env failed) or the other slot was chosen by
-    # hand: rebooting would not count anything and could loop forever.
-    ksu_wd_log "slot $ksu_wd_trial is on trial but slot $ksu_wd_running is running: not armed"
-    return 0
-  fi
-  ksu_wd_running=${ksu_wd_running:-$ksu_wd_trial}
   if [ "$ksu_wd_deadline" -eq 0 ]; then
     ksu_wd_log "slot $ksu_wd_running is on trial, but commit_deadline=0: not armed"
     return 0
@@ -567,7 +735,11 @@ ksu_wd_main() {
     ksu_wd_pidfile=
   fi
 
-  ksu_wd_log "slot $ksu_wd_running is on trial (boot_counter=${ksu_wd_counter:-unset}): armed, reboot unless committed ${ksu_wd_deadline} s after boot"
+  if [ "$ksu_wd_bl" = tryboot ]; then
+    ksu_wd_log "slot $ksu_wd_running is on trial (tryboot, the firmware's one try; [all] is slot ${ksu_wd_all:-unknown}): armed, reboot unless committed ${ksu_wd_deadline} s after boot"
+  else
+    ksu_wd_log "slot $ksu_wd_running is on trial (boot_counter=${ksu_wd_counter:-unset}): armed, reboot unless committed ${ksu_wd_deadline} s after boot"
+  fi
   (
     trap '' HUP PIPE # init's session ending, or nobody reading its console pipe
     ksu_wd_wait

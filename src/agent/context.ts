@@ -172,6 +172,7 @@ function slotStoreFor(
   }
   return createBlockSlotStore({
     labels: { A: settings.slotALabel, B: settings.slotBLabel },
+    fsType: settings.slotFs,
     root,
     log,
   });

@@ -35,6 +35,7 @@ export const HEALTH_CHECK_NAMES = [
 export type HealthCheckName = (typeof HEALTH_CHECK_NAMES)[number];
 
 const SLOT_BACKENDS = ['block', 'dir'] as const;
+const SLOT_FILESYSTEMS = ['ext4', 'vfat'] as const;
 
 export type ConfigField = keyof UpdateConfig;
 export type ConfigValue<F extends ConfigField> = NonNullable<UpdateConfig[F]>;
@@ -133,6 +134,7 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   grubenv: { key: 'grubenv', field: 'grubenv', parse: absolutePath },
   slotBackend: { key: 'slot_backend', field: 'slotBackend', parse: oneOf(SLOT_BACKENDS) },
+  slotFs: { key: 'slot_fs', field: 'slotFs', parse: oneOf(SLOT_FILESYSTEMS) },
   slotALabel: {
     key: 'slot_a_label',
     field: 'slotALabel',

@@ -10,6 +10,7 @@ import type { UpdateConfig } from './types.js';
 export const DEFAULTS = {
   grubenv: DEFAULT_PATHS.grubenv,
   slotBackend: 'block',
+  slotFs: 'ext4',
   slotALabel: 'KSOLOA',
   slotBLabel: 'KSOLOB',
   autoRollbackAfter: 3,

@@ -20,6 +20,8 @@ export interface UpdateConfig {
   tag?: string;
   grubenv?: string;
   slotBackend?: 'block' | 'dir';
+  /** `slot_fs`: the block slots' filesystem (`vfat`: the Raspberry Pi's boot partitions). */
+  slotFs?: 'ext4' | 'vfat';
   slotALabel?: string;
   slotBLabel?: string;
   slotADir?: string;

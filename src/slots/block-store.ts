@@ -1,17 +1,20 @@
 /**
- * `block` slot store (docs/design.md §1, §3.2 `slot_backend=block`): each slot is an ext4
- * partition found by its label (KSOLOA, KSOLOB). Every operation mounts the
+ * `block` slot store (docs/design.md §1, §3.2 `slot_backend=block`): each slot is a
+ * partition found by its label (KSOLOA, KSOLOB), ext4 or, with `slot_fs=vfat`, FAT (the
+ * Raspberry Pi's boot partitions, docs/boot.md "FAT slots"). Every operation mounts the
  * partition on a private temporary directory (or uses the mount that already
  * exists), does its work with the shared slot-file logic, and unmounts on every
  * exit path. Needs root.
  */
-import { mkdtemp, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rmdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { UpdateConfig } from '../config/types.js';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { otherSlot, type Slot } from '../bootenv/types.js';
 import { findDeviceByLabel, findMount, run } from './block-device.js';
+import { checkAndRepairFat } from './fat-check.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import { assertDistinctSlotDevices } from './slot-identity.js';
 import {
@@ -26,9 +29,14 @@ import {
 } from './slot-files.js';
 import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
 
+/** The filesystem a block slot holds (update.conf `slot_fs`). */
+export type SlotFilesystem = NonNullable<UpdateConfig['slotFs']>;
+
 export interface BlockSlotStoreOptions {
   /** Filesystem labels of the slot partitions (docs/design.md §1: KSOLOA, KSOLOB). */
   labels: Record<Slot, string>;
+  /** The slots' filesystem (default ext4). */
+  fsType?: SlotFilesystem;
   /** Where to look for `dev/disk/by-label/` (default `/`); `blkid` scans the real devices. */
   root?: string;
   log: Logger;
@@ -41,9 +49,37 @@ export interface BlockSlotStoreOptions {
 /** Options for our own mounts: an OS image is data here, never something to run. */
 const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
 
+/**
+ * Per filesystem, the options of each mount mode. ext4's ro-noload does not replay the
+ * journal, so reading the running slot writes nothing; FAT has no journal, and a
+ * read-only FAT mount writes nothing. A FAT mounted for writing gets `dirsync`: each
+ * rename then reaches the medium before the call returns, in the order Linux's vfat
+ * makes it (the new name before the old one is removed), instead of whenever writeback
+ * gets to it.
+ */
+const MODE_OPTIONS: Record<SlotFilesystem, Record<'ro' | 'rw' | 'ro-noload', string>> = {
+  ext4: { ro: 'ro,', 'ro-noload': 'ro,noload,', rw: '' },
+  vfat: { ro: 'ro,', 'ro-noload': 'ro,', rw: 'dirsync,' },
+};
+
+/**
+ * `fsck.fat -a` saves the clusters an interrupted write left without a file as
+ * FSCK0000.REC, FSCK0001.REC, ... in the root directory (fat-check.ts). They are never
+ * part of an image, and a slot has room for two images only: removed on every
+ * read-write mount of a FAT slot.
+ */
+async function removeSalvagedChains(dir: string, log: Logger): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!/^FSCK\d{4}\.REC$/i.test(name)) continue;
+    await unlink(join(dir, name));
+    log.warn('removed a file fsck.fat salvaged from an interrupted write', { file: name, dir });
+  }
+}
+
 export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore {
   const log = options.log;
   const root = options.root ?? '/';
+  const fsType = options.fsType ?? 'ext4';
   const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
 
   async function withSlot<T>(
@@ -70,23 +106,25 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
       return fn(existing.mountPoint);
     }
 
+    // A FAT left inconsistent by an interrupted write is repaired before it is written.
+    if (fsType === 'vfat' && mode === 'rw') await checkAndRepairFat(device, { slot, label, log });
     const dir = await mkdtemp(join(options.mountBase ?? tmpdir(), 'kubesolo-slot-'));
-    // ro-noload: no journal replay either, so reading the running slot writes nothing.
-    const opts = { ro: 'ro,', 'ro-noload': 'ro,noload,', rw: '' }[mode] + MOUNT_OPTIONS;
-    const m = await run('mount', ['-t', 'ext4', '-o', opts, device, dir]);
+    const opts = MODE_OPTIONS[fsType][mode] + MOUNT_OPTIONS;
+    const m = await run('mount', ['-t', fsType, '-o', opts, device, dir]);
     if (m.code !== 0) {
       await rmdir(dir).catch(() => undefined);
       throw new OperationError(
         'SLOT_MOUNT_FAILED',
         `cannot mount slot ${slot} (${device}): ${m.stderr.trim()}`,
         {
-          details: { slot, label, device, code: m.code },
+          details: { slot, label, device, fsType, code: m.code },
         },
       );
     }
     log.debug('mounted slot', { slot, device, dir, mode });
     let result: T;
     try {
+      if (fsType === 'vfat' && mode === 'rw') await removeSalvagedChains(dir, log);
       result = await fn(dir);
     } catch (err) {
       await unmount(dir, device).catch((uerr: unknown) =>

@@ -14,7 +14,8 @@
  *   2. remove the old `version` and fsync the directory: the slot is now "not
  *      bootable" to the agent until step 5.
  *   3. rename each image (kernel, initramfs: src/metadata/images.ts) from the incoming
- *      directory over the old one; fsync both directories.
+ *      directory over the old one, fsync it at its new name (FAT keeps its clusters in
+ *      its directory entry); fsync both directories.
  *   4. read every image back once from the medium (src/fs/read-back.ts) and compare with the
  *      expected digests; a read-back the download already did of the very same file
  *      (same inode, trailing its writes) is compared instead of reading it again. A
@@ -203,6 +204,22 @@ async function replaceKeepingSource(source: string, dest: string): Promise<void>
   await rename(temp, dest);
 }
 
+/**
+ * fsync a file just renamed, at its new name. On ext4 the directory's fsync makes the
+ * rename durable and this costs nothing; on FAT a file's first cluster and size live in
+ * its own directory entry, which Linux's vfat writes with the file's inode, not with
+ * the directory: without this, a slot's `vmlinuz` entry could still point at the old
+ * clusters (which the allocation table frees) when `version` is already on the medium.
+ */
+async function fsyncRenamed(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function installSlotDir(
   dir: string,
   image: SlotImageSource,
@@ -250,6 +267,7 @@ export async function installSlotDir(
     step('old-version-removed', dir);
     for (const name of ARTIFACT_NAMES) {
       await replaceKeepingSource(image.files[name], join(dir, imageFile(name)));
+      await fsyncRenamed(join(dir, imageFile(name)));
       step(`${name}-renamed`, dir);
     }
     await fsyncDir(dir);
@@ -277,6 +295,7 @@ export async function installSlotDir(
   // 5. Mark the slot complete.
   try {
     await rename(tempVersion, versionPath);
+    await fsyncRenamed(versionPath);
     await fsyncDir(dir);
     step('version-renamed', dir);
   } catch (err) {

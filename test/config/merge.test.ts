@@ -9,6 +9,7 @@ import { DEFAULT_PATHS } from '../../src/paths.js';
 const builtIn: Settings = {
   grubenv: '/boot/grub/grubenv',
   slotBackend: 'block',
+  slotFs: 'ext4',
   slotALabel: 'KSOLOA',
   slotBLabel: 'KSOLOB',
   autoRollbackAfter: 3,

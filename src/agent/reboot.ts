@@ -33,6 +33,17 @@ export function rebootCommand(
   return ['reboot'];
 }
 
+/**
+ * The reboot command's environment: KUBESOLO_UPDATE_REBOOT_ARG is this reboot's argument
+ * and nothing else. An inherited one is dropped from an ordinary reboot: a leftover
+ * "0 tryboot" would turn a rollback's reboot into the trial again (the watchdog stage
+ * drops it the same way).
+ */
+function rebootEnvironment(env: NodeJS.ProcessEnv, argument?: string): NodeJS.ProcessEnv {
+  const { KUBESOLO_UPDATE_REBOOT_ARG: _inherited, ...rest } = env;
+  return argument === undefined ? rest : { ...rest, KUBESOLO_UPDATE_REBOOT_ARG: argument };
+}
+
 export async function requestReboot(
   log: Logger,
   env: NodeJS.ProcessEnv = process.env,
@@ -46,7 +57,7 @@ export async function requestReboot(
   await new Promise<void>((resolve, reject) => {
     const child = spawn(cmd, args, {
       stdio: 'inherit',
-      env: argument === undefined ? env : { ...env, KUBESOLO_UPDATE_REBOOT_ARG: argument },
+      env: rebootEnvironment(env, argument),
     });
     child.on('error', (err) =>
       reject(new OperationError('REBOOT_FAILED', `could not run ${cmd}`, { cause: err })),

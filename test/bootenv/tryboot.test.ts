@@ -237,4 +237,19 @@ describe('the tryboot reboot', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('an ordinary reboot (a rollback) never passes on an inherited KUBESOLO_UPDATE_REBOOT_ARG', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ks-reboot-arg-'));
+    try {
+      const out = join(dir, 'arg');
+      await requestReboot(silentLogger, {
+        ...process.env,
+        KUBESOLO_UPDATE_REBOOT_ARG: TRYBOOT_REBOOT_ARGUMENT,
+        KUBESOLO_UPDATE_REBOOT_COMMAND: `printf '%s' "\${KUBESOLO_UPDATE_REBOOT_ARG-unset}" > ${out}`,
+      });
+      assert.equal(readFileSync(out, 'utf8'), 'unset');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

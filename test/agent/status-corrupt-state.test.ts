@@ -36,7 +36,8 @@ async function treeSnapshot(root: string): Promise<Record<string, string>> {
             .digest('hex')
         : '';
     out[rel || '.'] = `${kind} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${hash}`;
-    if (kind === 'dir') for (const name of (await readdir(full)).sort()) await walk(join(rel, name));
+    if (kind === 'dir')
+      for (const name of (await readdir(full)).sort()) await walk(join(rel, name));
   };
   await walk('');
   return out;
@@ -61,9 +62,14 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stdout.split('\n');
     assert.ok(lines.includes('Update:    unreadable'), r.stdout);
-    assert.ok(lines.some((l) => l.startsWith('  A  v1.0.0')), r.stdout);
     assert.ok(
-      lines.some((l) => l.startsWith('Problem:   state: STATE_CORRUPT: ') && l.includes('not JSON')),
+      lines.some((l) => l.startsWith('  A  v1.0.0')),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some(
+        (l) => l.startsWith('Problem:   state: STATE_CORRUPT: ') && l.includes('not JSON'),
+      ),
       r.stdout,
     );
     assert.deepEqual(await treeSnapshot(dev.root), before);
@@ -82,7 +88,10 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
     );
     assert.equal(doc.slots.A.version, 'v1.0.0');
     assert.equal(doc.active_slot, 'A');
-    assert.ok(logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'), r.stderr);
+    assert.ok(
+      logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'),
+      r.stderr,
+    );
     assert.deepEqual(await treeSnapshot(dev.root), before);
   });
 
@@ -96,7 +105,10 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
       r.stdout,
     );
     // The boot side is still exported; nothing is made up from an idle state.
-    assert.ok(samples.some((l) => l.includes('running_slot="A",version="v1.0.0"')), r.stdout);
+    assert.ok(
+      samples.some((l) => l.includes('running_slot="A",version="v1.0.0"')),
+      r.stdout,
+    );
     assert.ok(!samples.some((l) => l.startsWith('kubesolo_update_phase{') && l.endsWith(' 1')));
     assert.deepEqual(await treeSnapshot(dev.root), before);
   });
@@ -105,7 +117,10 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
     await publishRelease(releases.dir, { version: 'v1.1.0', keys });
     const r = await runAgent(['apply', '--root', dev.root]);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'), r.stderr);
+    assert.ok(
+      logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'),
+      r.stderr,
+    );
     const dir = dev.path('var/lib/kubesolo/update');
     const aside = (await readdir(dir)).filter((n) => n.startsWith('state.json.corrupt-'));
     assert.equal(aside.length, 1);

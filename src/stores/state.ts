@@ -294,7 +294,7 @@ export interface StateReadResult {
 }
 
 /** state.json cannot be trusted; nothing was changed (read-only commands report it). */
-export class StateCorruptError extends OperationError {
+class StateCorruptError extends OperationError {
   constructor(
     readonly path: string,
     readonly problem: string,

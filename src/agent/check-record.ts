@@ -35,7 +35,7 @@ export async function recordCheck(
   }
   try {
     // Read under the lock: the state may have moved on since the check started.
-    const { state } = await store.read();
+    const { state } = await store.recover();
     await store.record(state, observation);
     return 'recorded';
   } catch (err) {

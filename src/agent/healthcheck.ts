@@ -160,7 +160,7 @@ export async function runHealthcheck(
   // Step 3 (under the lock again): act, unless someone changed the state meanwhile
   // (an operator's manual rollback wins over a verdict computed before it).
   return withLock(deps, async () => {
-    const { state } = await store.read();
+    const { state } = await store.recover();
     if (state.phase !== 'verifying' || state.targetSlot !== start.state.targetSlot) {
       const note = `state changed to ${state.phase} while checking; only reporting`;
       log.warn(note);

@@ -115,11 +115,9 @@ export async function metricsSnapshot(
   const { deps, paths } = agent;
   const problems = new Problems();
 
-  const read = await problems.read('state', deps.state.read());
-  // A corrupt file was moved aside (or could not be, on a read-only mount): what the
-  // store hands back then is a fresh idle state, not the device's, so it is not shown.
-  if (read?.corruptPath !== undefined) problems.add('state', 'STATE_CORRUPT');
-  const state = read?.corruptPath === undefined ? read?.state : undefined;
+  // Read only: a corrupt file stays as it is and is one problem (STATE_CORRUPT), its
+  // series are left out rather than made up from an idle state.
+  const state = (await problems.read('state', deps.state.read()))?.state;
 
   const boot = await problems.read('bootenv', deps.bootEnv.read());
   // The running slot comes from the kernel command line, not the boot environment.

@@ -1,9 +1,12 @@
 /**
- * state.json (docs/design.md §3.5): the lifecycle's persistent record. Written atomically; a
- * corrupt or unknown-version file is kept aside as `state.json.corrupt-<time>`,
- * reported, and treated as idle — it never crashes the agent.
+ * state.json (docs/design.md §3.5): the lifecycle's persistent record. Written atomically.
+ * A corrupt or unknown-version file never crashes the agent: reading it is a
+ * STATE_CORRUPT error that changes nothing (`status`, `metrics` report it), and only a
+ * command that writes, holding the run lock, keeps it aside as `state.json.corrupt-<time>`
+ * and starts from idle (`recover`).
  */
 import { rename } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Clock } from '../clock.js';
 import { errnoCode, isReasonCode, OperationError, OTHER_REASON } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
@@ -285,14 +288,35 @@ export function nextState(
 
 export interface StateReadResult {
   state: UpdateState;
-  /** Set when the file was corrupt and moved aside. */
+  /** Set by `recover` when the file was corrupt and moved aside. */
   corruptPath?: string;
   corruptReason?: string;
 }
 
+/** state.json cannot be trusted; nothing was changed (read-only commands report it). */
+class StateCorruptError extends OperationError {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(
+      'STATE_CORRUPT',
+      `${path} is corrupt (${problem}); it was left as it is. The next apply, activate or rollback keeps it as ${basename(path)}.corrupt-<time> and starts from idle`,
+      { details: { path, problem } },
+    );
+  }
+}
+
 export interface StateStore {
   readonly path: string;
+  /** The state; a missing file is idle. Writes nothing: a corrupt file is STATE_CORRUPT. */
   read(): Promise<StateReadResult>;
+  /**
+   * `read` for a command that writes, called under the run lock: a corrupt file is
+   * renamed `state.json.corrupt-<time>` (kept for the operator; best effort on a
+   * read-only mount) and the state is idle.
+   */
+  recover(): Promise<StateReadResult>;
   /**
    * Move to `phase` with `changes` applied, enforcing the transition rules, stamping
    * updated_at, and writing atomically. Returns the new state. A transition into
@@ -327,23 +351,33 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
     }
   }
 
+  async function read(): Promise<StateReadResult> {
+    let text: string;
+    try {
+      text = await readControlText(path, { maxBytes: STATE_MAX_BYTES });
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return { state: idleState() };
+      throw new OperationError('STATE_READ_FAILED', `cannot read ${path}`, {
+        cause: err,
+        details: { path, errno: errnoCode(err) },
+      });
+    }
+    try {
+      return { state: parseStateFile(text) };
+    } catch (err) {
+      if (!(err instanceof StateFormatError)) throw err;
+      throw new StateCorruptError(path, err.message);
+    }
+  }
+
   return {
     path,
-    async read() {
-      let text: string;
+    read,
+    async recover() {
       try {
-        text = await readControlText(path, { maxBytes: STATE_MAX_BYTES });
+        return await read();
       } catch (err) {
-        if (errnoCode(err) === 'ENOENT') return { state: idleState() };
-        throw new OperationError('STATE_READ_FAILED', `cannot read ${path}`, {
-          cause: err,
-          details: { path, errno: errnoCode(err) },
-        });
-      }
-      try {
-        return { state: parseStateFile(text) };
-      } catch (err) {
-        if (!(err instanceof StateFormatError)) throw err;
+        if (!(err instanceof StateCorruptError)) throw err;
         // Keep the evidence for the operator, then start over from idle.
         const stamp = clock.now().toISOString().replace(/[:.]/g, '-');
         const corruptPath = `${path}.corrupt-${stamp}`;
@@ -352,9 +386,9 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
           code: 'STATE_CORRUPT',
           path,
           corruptPath,
-          problem: err.message,
+          problem: err.problem,
         });
-        return { state: idleState(), corruptPath, corruptReason: err.message };
+        return { state: idleState(), corruptPath, corruptReason: err.problem };
       }
     },
     async transition(from, phase, changes = {}) {

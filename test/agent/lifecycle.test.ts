@@ -439,24 +439,7 @@ describe('lifecycle over dir slots', () => {
       boot_success: '1',
     });
   });
-
-  it('a corrupt state file is reported, kept aside and treated as idle', async () => {
-    await writeFile(
-      dev.path('var/lib/kubesolo/update/state.json').replace('state.json', ''),
-      '',
-    ).catch(() => undefined);
-    execFileSync('mkdir', ['-p', dev.path('var/lib/kubesolo/update')]);
-    await writeFile(dev.path('var/lib/kubesolo/update/state.json'), '{"phase": "stag');
-    const s = await json(['status', ...root()]);
-    assert.equal(s.code, 0, s.stderr);
-    assert.equal(s.doc.state.phase, 'idle');
-    assert.ok(logLines(s.stderr).some((l) => l.code === 'STATE_CORRUPT'));
-    assert.ok(
-      readdirSync(dev.path('var/lib/kubesolo/update')).some((f) =>
-        f.startsWith('state.json.corrupt-'),
-      ),
-    );
-  });
+  // A corrupt state file: test/agent/status-corrupt-state.test.ts.
 });
 
 function phaseOf(dev: Device): string | undefined {

@@ -205,6 +205,36 @@ describe('the CronJob script, run by sh against the real agent', () => {
     assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
   });
 
+  it("a Job run by hand as docs/kubernetes.md says (`kubectl set env SPLAY_SECONDS=0`) starts at once, the ConfigMap's delay notwithstanding", async () => {
+    // The env the doc's pipeline adds to the Job's container (create job --from copies the
+    // CronJob's jobTemplate; `kubectl set env` appends to the container's env).
+    const doc = await readFile(new URL('../../docs/kubernetes.md', import.meta.url), 'utf8');
+    const setEnv = doc.split('\n').find((l) => l.includes('kubectl set env --local -f -'));
+    assert.ok(setEnv, 'docs/kubernetes.md shows no `kubectl set env` for a run by hand');
+    const overrides = Object.fromEntries(
+      setEnv
+        .split(/\s+/)
+        .filter((w) => /^[A-Z_]+=/.test(w))
+        .map((w) => w.split('=', 2) as [string, string]),
+    );
+    assert.equal(overrides.SPLAY_SECONDS, '0');
+    // The ConfigMap's delay is what a Job made from the CronJob would otherwise sleep.
+    assert.equal(cronEnv.SPLAY_SECONDS, '3600');
+    const root = await device();
+    // Kubernetes: a container's `env` wins over its `envFrom` (the ConfigMap).
+    const r = await sh(cronScript, {
+      ...cronEnv,
+      ...overrides,
+      KUBESOLO_ROOT: root,
+      KUBESOLO_UPDATE_REBOOT_COMMAND: rebootCmd,
+      UPDATE_SERVER: base + 'latest.json',
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.doesNotMatch(r.out, /waiting \d+s before contacting/);
+    assert.equal((await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!.get('active_slot'), 'B');
+    assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
+  });
+
   it('a verification failure (another key) fails the Job with exit 4', async () => {
     const root = await device();
     await writeFile(at(root, '/etc/kubesolo/update.pub'), generateKeyPair().publicKeyHex + '\n');

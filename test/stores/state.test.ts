@@ -71,11 +71,20 @@ describe('state.json store', () => {
     ['bad count', '{"phase":"idle","attempt_count":-1}'],
     ['empty', ''],
   ] as const) {
-    it(`a corrupt file (${name}) is moved aside and treated as idle`, async () => {
+    it(`a corrupt file (${name}): read is STATE_CORRUPT and changes nothing`, async () => {
       const path = join(dir, 'state.json');
       await writeFile(path, content);
       const store = createStateStore(path, clock, silentLogger);
-      const r = await store.read();
+      await assert.rejects(store.read(), { code: 'STATE_CORRUPT', exitCode: 1 });
+      assert.deepEqual(await readdir(dir), ['state.json']);
+      assert.equal(await readFile(path, 'utf8'), content);
+    });
+
+    it(`a corrupt file (${name}): recover moves it aside and starts from idle`, async () => {
+      const path = join(dir, 'state.json');
+      await writeFile(path, content);
+      const store = createStateStore(path, clock, silentLogger);
+      const r = await store.recover();
       assert.deepEqual(r.state, idleState());
       assert.ok(r.corruptPath?.startsWith(`${path}.corrupt-2026-03-01T12-00-00`));
       assert.equal(await readFile(r.corruptPath!, 'utf8'), content);

@@ -26,7 +26,9 @@ export async function reconcile(
 ): Promise<{ state: UpdateState; boot: BootState }> {
   const record = (from: UpdateState, phase: Phase, changes: Partial<UpdateState>) =>
     recordTransition(deps, mode, from, phase, changes);
-  let { state } = await deps.state.read();
+  // A corrupt state.json: status reports it (STATE_CORRUPT); a command that writes, under
+  // the run lock, keeps it aside and starts from idle.
+  let { state } = await (mode === 'none' ? deps.state.read() : deps.state.recover());
   const boot = await deps.bootEnv.read();
   const target = state.targetSlot;
 

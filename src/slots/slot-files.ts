@@ -36,7 +36,14 @@ import type { Logger } from '../log.js';
 import { readBackSha256, type ReadBack } from '../fs/read-back.js';
 import { versionProblem } from '../config/version.js';
 import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
-import { SLOT_FILES, VERSION_FILE, type SlotDigests, type SlotImageSource } from './types.js';
+import type { Slot } from '../bootenv/types.js';
+import {
+  SLOT_FILES,
+  VERSION_FILE,
+  type SlotDigests,
+  type SlotImageSource,
+  type SlotStore,
+} from './types.js';
 
 /**
  * The directory inside a slot where new images are downloaded (partial files, their
@@ -446,4 +453,53 @@ async function incomingBytes(dir: string): Promise<number> {
     total += (await regularFileSize(join(incoming, name)).catch(() => undefined)) ?? 0;
   }
   return total;
+}
+
+/** The modes a slot store opens a slot's directory in (a block slot: its mount options). */
+export type SlotDirMode = 'ro' | 'rw' | 'ro-noload';
+
+/** How a slot store reaches a slot's directory: plain (dir-store.ts) or mounted (block-store.ts). */
+export interface SlotDirAccess {
+  /**
+   * Run `fn` on `slot`'s directory: `ro` to read it, `ro-noload` for `openReader` (a
+   * block slot's journal is not replayed), `rw` to write into it, once the slot is proven
+   * not to be the other slot's storage (and, for a plain directory, created).
+   */
+  withDir: <T>(slot: Slot, mode: SlotDirMode, fn: (dir: string) => Promise<T>) => Promise<T>;
+  flushForBootloader: (slot: Slot) => Promise<void>;
+}
+
+/**
+ * The `SlotStore` every backend is: the slot-file operations above, run on the directory
+ * `access` hands out for each slot. `onWriteStep` is the fault-injection hook (tests).
+ */
+export function slotStoreOverDirs(
+  access: SlotDirAccess,
+  options: { log: Logger; onWriteStep?: SlotWriteOptions['onStep'] },
+): SlotStore {
+  const log = options.log;
+  const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
+  const { withDir } = access;
+  return {
+    readVersion: (slot) => withDir(slot, 'ro', readSlotDirVersion),
+    // Never creates a slot directory: `check` asks this and must change nothing.
+    freeBytes: (slot) => withDir(slot, 'ro', dirFreeBytes),
+    openWriter: (slot, fn) =>
+      withDir(slot, 'rw', async (dir) =>
+        fn({
+          dir,
+          incomingDir: await ensureIncomingDir(dir, log),
+          install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
+        }),
+      ),
+    openReader: (slot, fn) => withDir(slot, 'ro-noload', fn),
+    write: (slot, image, expected) =>
+      withDir(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions)),
+    verify: (slot, expected) =>
+      withDir(slot, 'ro', async (dir) => {
+        await verifySlotDir(dir, expected);
+      }),
+    hasBootableImage: (slot) => withDir(slot, 'ro', slotDirBootable),
+    flushForBootloader: (slot) => access.flushForBootloader(slot),
+  };
 }

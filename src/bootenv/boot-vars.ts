@@ -72,7 +72,7 @@ export function interpretBootVars(
  * inside the first 512-byte sector, the count-down GRUB writes touches only that
  * sector, which a disk writes whole. Other variables keep their order.
  */
-export function withBootVars(
+function withBootVars(
   vars: ReadonlyMap<string, string>,
   set: { activeSlot: Slot; bootCounter: number; bootSuccess: boolean },
 ): Map<string, string> {

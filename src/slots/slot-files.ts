@@ -105,7 +105,7 @@ function writeError(err: unknown, dir: string, what: string): Error {
  * file) is removed, the entry only, and logged: following it would download, rename
  * and clean up in whatever it points at (docs/operating.md "Links inside a slot").
  */
-export async function ensureIncomingDir(dir: string, log: Logger): Promise<string> {
+async function ensureIncomingDir(dir: string, log: Logger): Promise<string> {
   const incoming = join(dir, INCOMING_DIR);
   try {
     const { replaced } = await ensureRealDir(incoming, 0o700);
@@ -153,7 +153,7 @@ export async function sha256File(path: string): Promise<string> {
  * the slot: copy each into the incoming directory, checking its digest, then install.
  * The agent does not use this: its downloads already land in the incoming directory.
  */
-export async function writeSlotDir(
+async function writeSlotDir(
   dir: string,
   image: SlotImageSource,
   expected: SlotDigests,
@@ -329,7 +329,7 @@ export async function installSlotDir(
  * read-backs made earlier in this process (while downloading); one counts only for
  * the file it read: the same inode, still the same size.
  */
-export async function verifySlotDir(
+async function verifySlotDir(
   dir: string,
   expected: SlotDigests,
   done: SlotImageSource['readBack'] = {},
@@ -391,7 +391,7 @@ async function sameFile(
 }
 
 /** The trimmed `version` file, or undefined when there is none. */
-export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
+async function readSlotDirVersion(dir: string): Promise<string | undefined> {
   const path = join(dir, VERSION_FILE);
   try {
     const v = (await readControlText(path, { maxBytes: 4096, noFollow: true })).trim();

@@ -9,7 +9,8 @@
  * | `boot_success` | 0, 1   | 1 (committed)    | 0 (on trial: bounded)  |
  * | `boot_counter` | 3..0   | 3                | 0 (tries used up)      |
  */
-import type { Slot } from './types.js';
+import type { Logger } from '../log.js';
+import { otherSlot, type BootEnv, type BootState, type Slot } from './types.js';
 
 const VAR_ACTIVE_SLOT = 'active_slot';
 const VAR_BOOT_COUNTER = 'boot_counter';
@@ -71,7 +72,7 @@ export function interpretBootVars(
  * inside the first 512-byte sector, the count-down GRUB writes touches only that
  * sector, which a disk writes whole. Other variables keep their order.
  */
-export function withBootVars(
+function withBootVars(
   vars: ReadonlyMap<string, string>,
   set: { activeSlot: Slot; bootCounter: number; bootSuccess: boolean },
 ): Map<string, string> {
@@ -82,4 +83,58 @@ export function withBootVars(
   ]);
   for (const [k, v] of vars) if (!out.has(k)) out.set(k, v);
   return out;
+}
+
+/** A bootloader's state as the agent reports it: its A/B variables and the running slot. */
+export function bootStateOf(bv: BootVars, runningSlot: Slot | undefined): BootState {
+  return {
+    activeSlot: bv.activeSlot,
+    passiveSlot: otherSlot(bv.activeSlot),
+    runningSlot,
+    bootCounter: bv.bootCounter,
+    bootSuccess: bv.bootSuccess,
+  };
+}
+
+/**
+ * `activate`, `markGood` and `forceRollback` over the A/B variables, the same whichever
+ * bootloader keeps them (grub-bootenv.ts, uboot-bootenv.ts). `update` makes one write of
+ * the whole environment, edited by the function it is given; `interpret` reads the
+ * variables as the bootloader does; `where` (the store's path) goes into the log lines.
+ */
+export function bootVarsWrites(
+  update: (edit: (vars: Map<string, string>) => Map<string, string>) => Promise<unknown>,
+  interpret: (vars: ReadonlyMap<string, string>) => BootVars,
+  log: Logger,
+  where: { path: string },
+): Pick<BootEnv, 'activate' | 'markGood' | 'forceRollback'> {
+  /** One write: the three A/B variables `next` computes from the current ones, placed first. */
+  async function change(next: (current: BootVars) => Parameters<typeof withBootVars>[1]) {
+    await update((vars) => withBootVars(vars, next(interpret(vars))));
+  }
+
+  return {
+    async activate(slot: Slot): Promise<void> {
+      await change(() => ({ activeSlot: slot, bootCounter: BOOT_TRIES, bootSuccess: false }));
+      log.info('boot environment: trying slot on next boot', { slot, ...where });
+    },
+
+    async markGood(): Promise<void> {
+      await change((cur) => ({
+        activeSlot: cur.activeSlot,
+        bootCounter: BOOT_TRIES,
+        bootSuccess: true,
+      }));
+      log.info('boot environment: active slot committed', where);
+    },
+
+    async forceRollback(): Promise<void> {
+      let target: Slot | undefined;
+      await change((cur) => {
+        target = otherSlot(cur.activeSlot);
+        return { activeSlot: target, bootCounter: BOOT_TRIES, bootSuccess: true };
+      });
+      log.info('boot environment: rolled back to the other slot', { slot: target, ...where });
+    },
+  };
 }

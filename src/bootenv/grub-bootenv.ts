@@ -8,10 +8,10 @@
  * write of the whole block.
  */
 import type { Logger } from '../log.js';
-import { BOOT_TRIES, interpretBootVars, withBootVars, type BootVars } from './boot-vars.js';
+import { bootStateOf, bootVarsWrites, interpretBootVars, type BootVars } from './boot-vars.js';
 import { parseRunningSlot, readCmdline } from './cmdline.js';
 import { readGrubEnvFile, updateGrubEnvFile, type GrubEnvWriteOptions } from './grubenv.js';
-import { otherSlot, type BootEnv, type BootState, type Slot } from './types.js';
+import type { BootEnv, BootState } from './types.js';
 
 export interface GrubBootEnvOptions {
   /** The grubenv file (default device path /boot/grub/grubenv), resolved under --root. */
@@ -34,14 +34,6 @@ export function createGrubBootEnv(options: GrubBootEnvOptions): BootEnv {
     return bv;
   }
 
-  async function change(next: (current: BootVars) => Parameters<typeof withBootVars>[1]) {
-    await updateGrubEnvFile(
-      grubenvPath,
-      (vars) => withBootVars(vars, next(interpret(vars))),
-      writeOptions,
-    );
-  }
-
   return {
     bootloader: 'grub',
     store: grubenvPath,
@@ -57,39 +49,14 @@ export function createGrubBootEnv(options: GrubBootEnvOptions): BootEnv {
       if (cmdline !== undefined && runningSlot === undefined) {
         log.debug('no kubesolo.slot=A|B on the kernel command line', { path: cmdlinePath });
       }
-      return {
-        activeSlot: bv.activeSlot,
-        passiveSlot: otherSlot(bv.activeSlot),
-        runningSlot,
-        bootCounter: bv.bootCounter,
-        bootSuccess: bv.bootSuccess,
-      };
+      return bootStateOf(bv, runningSlot);
     },
 
-    async activate(slot: Slot): Promise<void> {
-      await change(() => ({ activeSlot: slot, bootCounter: BOOT_TRIES, bootSuccess: false }));
-      log.info('boot environment: trying slot on next boot', { slot, path: grubenvPath });
-    },
-
-    async markGood(): Promise<void> {
-      await change((cur) => ({
-        activeSlot: cur.activeSlot,
-        bootCounter: BOOT_TRIES,
-        bootSuccess: true,
-      }));
-      log.info('boot environment: active slot committed', { path: grubenvPath });
-    },
-
-    async forceRollback(): Promise<void> {
-      let target: Slot | undefined;
-      await change((cur) => {
-        target = otherSlot(cur.activeSlot);
-        return { activeSlot: target, bootCounter: BOOT_TRIES, bootSuccess: true };
-      });
-      log.info('boot environment: rolled back to the other slot', {
-        slot: target,
-        path: grubenvPath,
-      });
-    },
+    ...bootVarsWrites(
+      (edit) => updateGrubEnvFile(grubenvPath, edit, writeOptions),
+      interpret,
+      log,
+      { path: grubenvPath },
+    ),
   };
 }

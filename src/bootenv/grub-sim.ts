@@ -27,23 +27,50 @@ export type GrubBootAction =
   /** Tries used up: active_slot switched to the other slot, marked good, saved. */
   | 'fallback';
 
+/** One simulated boot: GRUB's here, U-Boot's (uboot-sim.ts) the same. */
 export interface GrubBootResult {
-  /** The slot whose kernel GRUB boots (the default entry, or entry 1 when the default cannot boot). */
+  /**
+   * The slot whose kernel boots: the chosen one, or the other when the chosen one cannot
+   * boot (GRUB: its default entry, or entry 1).
+   */
   bootedSlot: Slot;
-  /** The kernel command line GRUB passes. */
+  /** The kernel command line the bootloader passes. */
   cmdline: string;
   action: GrubBootAction;
-  /** Whether load_env read the block (false: missing or invalid file, defaults used). */
+  /**
+   * Whether the environment was read (GRUB's load_env; false: missing or invalid file,
+   * or for U-Boot a bad CRC, and the defaults used).
+   */
   envLoaded: boolean;
-  /** Whether save_env ran and succeeded (undefined: it did not run). */
+  /** Whether the save (GRUB's save_env) ran and succeeded (undefined: it did not run). */
   envSaved: boolean | undefined;
-  /** GRUB fell back to menu entry 1 because the chosen slot's partition was missing. */
+  /**
+   * The chosen slot's partition (for U-Boot: or its files) was missing, and the other
+   * slot was booted (GRUB: its menu entry 1).
+   */
   menuFallback: boolean;
 }
 
 export interface GrubBootOptions {
-  /** Slots whose partition `search --label KSOLO<slot>` finds (default both). */
+  /**
+   * Slots whose partition the script finds (GRUB: `search --label KSOLO<slot>`; U-Boot:
+   * the partition and its files) (default both).
+   */
   partitions?: readonly Slot[];
+}
+
+/**
+ * The slot that boots when only `partitions` can: the chosen `slot`, else the `other`
+ * (a menu fallback); undefined when neither can. Both boot scripts fall back so.
+ */
+export function bootableSlot(
+  slot: Slot,
+  other: Slot,
+  partitions: readonly Slot[],
+): { bootedSlot: Slot; menuFallback: boolean } | undefined {
+  if (partitions.includes(slot)) return { bootedSlot: slot, menuFallback: false };
+  if (partitions.includes(other)) return { bootedSlot: other, menuFallback: true };
+  return undefined;
 }
 
 /** load_env: whitelisted variables from the block, as GRUB's iterate yields them. */
@@ -117,22 +144,17 @@ export function simulateGrubBoot(
 
   // menuentry 0 boots $kubesolo_slot; `set fallback=1` boots $kubesolo_other when
   // the first entry cannot (its partition is not found).
-  let bootedSlot = slot;
-  let menuFallback = false;
-  if (!partitions.includes(slot)) {
-    if (!partitions.includes(other)) {
-      throw new Error(`grub-sim: neither KSOLO${slot} nor KSOLO${other} exists; nothing boots`);
-    }
-    bootedSlot = other;
-    menuFallback = true;
+  const booted = bootableSlot(slot, other, partitions);
+  if (booted === undefined) {
+    throw new Error(`grub-sim: neither KSOLO${slot} nor KSOLO${other} exists; nothing boots`);
   }
   return {
-    bootedSlot,
-    cmdline: `kubesolo.slot=${bootedSlot} panic=10 ${console}`,
+    bootedSlot: booted.bootedSlot,
+    cmdline: `kubesolo.slot=${booted.bootedSlot} panic=10 ${console}`,
     action,
     envLoaded: loaded,
     envSaved,
-    menuFallback,
+    menuFallback: booted.menuFallback,
   };
 }
 

@@ -10,11 +10,11 @@
  * writes a new one from nothing.
  */
 import type { Logger } from '../log.js';
-import { BOOT_TRIES, interpretBootVars, withBootVars, type BootVars } from './boot-vars.js';
+import { bootStateOf, bootVarsWrites, interpretBootVars, type BootVars } from './boot-vars.js';
 import { parseRunningSlot, readCmdline } from './cmdline.js';
 import { ubootImportedValue } from './uboot-env.js';
 import { loadUbootEnv, updateUbootEnv, type UbootEnvAccess } from './uboot-env-file.js';
-import { otherSlot, type BootEnv, type BootState, type Slot } from './types.js';
+import type { BootEnv, BootState } from './types.js';
 
 export interface UbootBootEnvOptions extends UbootEnvAccess {
   /** The kernel command line file (default /proc/cmdline), resolved under --root. */
@@ -37,10 +37,6 @@ export function createUbootBootEnv(options: UbootBootEnvOptions): BootEnv {
     return bv;
   }
 
-  async function change(next: (current: BootVars) => Parameters<typeof withBootVars>[1]) {
-    await updateUbootEnv(options, (vars) => withBootVars(vars, next(interpret(vars))));
-  }
-
   return {
     bootloader: 'uboot',
     store: options.configPath,
@@ -50,36 +46,9 @@ export function createUbootBootEnv(options: UbootBootEnvOptions): BootEnv {
       const bv = interpret(env.vars);
       const cmdline = await readCmdline(options.cmdlinePath);
       const runningSlot = cmdline === undefined ? undefined : parseRunningSlot(cmdline);
-      return {
-        activeSlot: bv.activeSlot,
-        passiveSlot: otherSlot(bv.activeSlot),
-        runningSlot,
-        bootCounter: bv.bootCounter,
-        bootSuccess: bv.bootSuccess,
-      };
+      return bootStateOf(bv, runningSlot);
     },
 
-    async activate(slot: Slot): Promise<void> {
-      await change(() => ({ activeSlot: slot, bootCounter: BOOT_TRIES, bootSuccess: false }));
-      log.info('boot environment: trying slot on next boot', { slot, ...where });
-    },
-
-    async markGood(): Promise<void> {
-      await change((cur) => ({
-        activeSlot: cur.activeSlot,
-        bootCounter: BOOT_TRIES,
-        bootSuccess: true,
-      }));
-      log.info('boot environment: active slot committed', where);
-    },
-
-    async forceRollback(): Promise<void> {
-      let target: Slot | undefined;
-      await change((cur) => {
-        target = otherSlot(cur.activeSlot);
-        return { activeSlot: target, bootCounter: BOOT_TRIES, bootSuccess: true };
-      });
-      log.info('boot environment: rolled back to the other slot', { slot: target, ...where });
-    },
+    ...bootVarsWrites((edit) => updateUbootEnv(options, edit), interpret, log, where),
   };
 }

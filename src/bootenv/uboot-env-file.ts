@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { errnoCode, KubesoloError, OperationError } from '../errors.js';
 import { readControlFile } from '../fs/control-file.js';
+import { readAt } from '../fs/read-at.js';
 import { underRoot } from '../paths.js';
 import { parseFwEnvConfig, type EnvCopyLocation, type UbootEnvLocation } from './fw-env-config.js';
 import {
@@ -118,24 +119,13 @@ async function openDevice(path: string, write: boolean): Promise<FileHandle> {
   return handle;
 }
 
-async function readAt(handle: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await handle.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
-
 async function readCopyImage(root: string, copy: EnvCopyLocation): Promise<Buffer> {
   const path = underRoot(root, copy.device);
   let image: Buffer;
   try {
     const handle = await openDevice(path, false);
     try {
-      image = await readAt(handle, copy.size, copy.offset);
+      image = await readAt(handle, copy.offset, copy.size);
     } finally {
       await handle.close();
     }
@@ -246,7 +236,7 @@ async function writeWithCodec(
     step('write');
     await handle.sync();
     step('sync');
-    const back = await readAt(handle, image.length, copy.offset);
+    const back = await readAt(handle, copy.offset, image.length);
     if (!back.equals(image)) {
       throw Object.assign(new Error('the copy read back differs from the copy written'), {
         code: 'EIO',

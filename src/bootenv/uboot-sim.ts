@@ -11,27 +11,18 @@
  * file holds no others).
  */
 import { writeFile } from 'node:fs/promises';
-import type { GrubBootAction } from './grub-sim.js';
+import {
+  bootableSlot,
+  type GrubBootAction,
+  type GrubBootOptions,
+  type GrubBootResult,
+} from './grub-sim.js';
 import { loadUbootEnv, updateUbootEnv, type UbootEnvAccess } from './uboot-env-file.js';
 import type { Slot } from './types.js';
 
-export interface UbootBootResult {
-  bootedSlot: Slot;
-  cmdline: string;
-  /** The same actions as GRUB's: boot, trial, trial-unrecorded, fallback. */
-  action: GrubBootAction;
-  /** Whether the environment was read (false: missing or bad CRC, defaults used). */
-  envLoaded: boolean;
-  /** Whether the save ran and succeeded (undefined: it did not run). */
-  envSaved: boolean | undefined;
-  /** The chosen slot's partition or files were missing: the other slot was booted. */
-  menuFallback: boolean;
-}
-
-export interface UbootBootOptions {
-  /** Slots whose partition and files the script finds (default both). */
-  partitions?: readonly Slot[];
-}
+/** The same result as GRUB's model, with the same actions: boot, trial, trial-unrecorded, fallback. */
+export type UbootBootResult = GrubBootResult;
+export type UbootBootOptions = GrubBootOptions;
 
 export async function simulateUbootBoot(
   access: UbootEnvAccess,
@@ -85,23 +76,19 @@ export async function simulateUbootBoot(
     }
   }
 
-  let bootedSlot = slot;
-  let menuFallback = false;
-  if (!partitions.includes(slot)) {
-    if (!partitions.includes(other)) {
-      throw new Error(`uboot-sim: neither KSOLO${slot} nor KSOLO${other} boots; nothing boots`);
-    }
-    bootedSlot = other;
-    menuFallback = true;
+  // The chosen slot's partition or files missing: boot.cmd boots the other slot.
+  const booted = bootableSlot(slot, other, partitions);
+  if (booted === undefined) {
+    throw new Error(`uboot-sim: neither KSOLO${slot} nor KSOLO${other} boots; nothing boots`);
   }
   const console = get('kubesolo_console');
   return {
-    bootedSlot,
-    cmdline: `kubesolo.slot=${bootedSlot} panic=10${console ? ` ${console}` : ''}`,
+    bootedSlot: booted.bootedSlot,
+    cmdline: `kubesolo.slot=${booted.bootedSlot} panic=10${console ? ` ${console}` : ''}`,
     action,
     envLoaded: loaded,
     envSaved,
-    menuFallback,
+    menuFallback: booted.menuFallback,
   };
 }
 

@@ -17,17 +17,8 @@ import { findDeviceByLabel, findMount, run } from './block-device.js';
 import { checkAndRepairFat } from './fat-check.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import { assertDistinctSlotDevices } from './slot-identity.js';
-import {
-  dirFreeBytes,
-  ensureIncomingDir,
-  installSlotDir,
-  readSlotDirVersion,
-  slotDirBootable,
-  verifySlotDir,
-  writeSlotDir,
-  type SlotWriteOptions,
-} from './slot-files.js';
-import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
+import { slotStoreOverDirs, type SlotDirMode, type SlotWriteOptions } from './slot-files.js';
+import type { SlotStore } from './types.js';
 
 /** The filesystem a block slot holds (update.conf `slot_fs`). */
 export type SlotFilesystem = NonNullable<UpdateConfig['slotFs']>;
@@ -57,7 +48,7 @@ const MOUNT_OPTIONS = 'nosuid,nodev,noexec';
  * makes it (the new name before the old one is removed), instead of whenever writeback
  * gets to it.
  */
-const MODE_OPTIONS: Record<SlotFilesystem, Record<'ro' | 'rw' | 'ro-noload', string>> = {
+const MODE_OPTIONS: Record<SlotFilesystem, Record<SlotDirMode, string>> = {
   ext4: { ro: 'ro,', 'ro-noload': 'ro,noload,', rw: '' },
   vfat: { ro: 'ro,', 'ro-noload': 'ro,', rw: 'dirsync,' },
 };
@@ -80,11 +71,10 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
   const log = options.log;
   const root = options.root ?? '/';
   const fsType = options.fsType ?? 'ext4';
-  const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
 
   async function withSlot<T>(
     slot: Slot,
-    mode: 'ro' | 'rw' | 'ro-noload',
+    mode: SlotDirMode,
     fn: (dir: string) => Promise<T>,
   ): Promise<T> {
     const label = options.labels[slot];
@@ -179,38 +169,23 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
     await assertDistinctSlotDevices(devices as Record<Slot, string>, target);
   }
 
-  return {
-    readVersion: (slot) => withSlot(slot, 'ro', readSlotDirVersion),
-    freeBytes: (slot) => withSlot(slot, 'ro', dirFreeBytes),
-    // The slot stays mounted for the whole download: the partial file lives on it, so
-    // a kill or power cut leaves it there for the next run to resume (a mount left
-    // behind by a kill is found and reused by withSlot).
-    async openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T> {
-      // Prove the target is not the running slot's device before anything is written.
-      await assertDistinctDevices(slot);
-      return withSlot(slot, 'rw', async (dir) =>
-        fn({
-          dir,
-          incomingDir: await ensureIncomingDir(dir, log),
-          install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
-        }),
-      );
+  return slotStoreOverDirs(
+    {
+      // A writer's slot stays mounted for the whole download: the partial file lives on
+      // it, so a kill or power cut leaves it there for the next run to resume (a mount
+      // left behind by a kill is found and reused by withSlot).
+      async withDir(slot, mode, fn) {
+        // Prove the target is not the running slot's device before anything is written.
+        if (mode === 'rw') await assertDistinctDevices(slot);
+        return withSlot(slot, mode, fn);
+      },
+      // Our own mounts are gone by now (unmounting checkpoints the journal); only a
+      // mount that was already there needs its journal checkpointed explicitly.
+      async flushForBootloader(slot: Slot) {
+        const existing = await findMount(await findDeviceByLabel(options.labels[slot], root));
+        if (existing !== undefined) await checkpointJournal(existing.mountPoint, { log });
+      },
     },
-    openReader: (slot, fn) => withSlot(slot, 'ro-noload', fn),
-    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
-      await assertDistinctDevices(slot);
-      await withSlot(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions));
-    },
-    verify: (slot, expected) =>
-      withSlot(slot, 'ro', async (dir) => {
-        await verifySlotDir(dir, expected);
-      }),
-    hasBootableImage: (slot) => withSlot(slot, 'ro', slotDirBootable),
-    // Our own mounts are gone by now (unmounting checkpoints the journal); only a
-    // mount that was already there needs its journal checkpointed explicitly.
-    async flushForBootloader(slot: Slot) {
-      const existing = await findMount(await findDeviceByLabel(options.labels[slot], root));
-      if (existing !== undefined) await checkpointJournal(existing.mountPoint, { log });
-    },
-  };
+    options,
+  );
 }

@@ -12,17 +12,8 @@ import type { Slot } from '../bootenv/types.js';
 import type { Logger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import { assertDistinctSlotDirs, assertSlotDirsApartOnDisk } from './slot-identity.js';
-import {
-  dirFreeBytes,
-  ensureIncomingDir,
-  installSlotDir,
-  readSlotDirVersion,
-  slotDirBootable,
-  verifySlotDir,
-  writeSlotDir,
-  type SlotWriteOptions,
-} from './slot-files.js';
-import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
+import { slotStoreOverDirs, type SlotWriteOptions } from './slot-files.js';
+import type { SlotStore } from './types.js';
 
 export interface DirSlotStoreOptions {
   log: Logger;
@@ -37,7 +28,6 @@ export function createDirSlotStore(
   options: DirSlotStoreOptions,
 ): SlotStore {
   const log = options.log;
-  const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
   /** Before any write: not the other slot's storage, not a home of the agent's files. */
   async function assertWritable(slot: Slot): Promise<void> {
     await assertDistinctSlotDirs(dirs, slot);
@@ -56,32 +46,20 @@ export function createDirSlotStore(
     return dir;
   }
 
-  return {
-    readVersion: (slot) => readSlotDirVersion(dirs[slot]),
-    // Never creates the slot directory: `check` asks this and must change nothing.
-    freeBytes: (slot: Slot) => dirFreeBytes(dirs[slot]),
-    async openWriter<T>(slot: Slot, fn: (writer: SlotWriter) => Promise<T>): Promise<T> {
-      const dir = await ensure(slot);
-      // Prove the target is not the running slot (same directory or inode) before any write.
-      await assertWritable(slot);
-      return fn({
-        dir,
-        incomingDir: await ensureIncomingDir(dir, log),
-        install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
-      });
+  return slotStoreOverDirs(
+    {
+      async withDir(slot, mode, fn) {
+        // Reading never creates the slot directory: a missing one is an empty slot.
+        if (mode !== 'rw') return fn(dirs[slot]);
+        const dir = await ensure(slot);
+        // Prove the target is not the running slot (same directory or inode) before any write.
+        await assertWritable(slot);
+        return fn(dir);
+      },
+      async flushForBootloader(slot: Slot) {
+        await checkpointJournal(dirs[slot], { log });
+      },
     },
-    openReader: (slot, fn) => fn(dirs[slot]),
-    async write(slot: Slot, image: SlotImageSource, expected: SlotDigests) {
-      const dir = await ensure(slot);
-      await assertWritable(slot);
-      await writeSlotDir(dir, image, expected, writeOptions);
-    },
-    async verify(slot, expected) {
-      await verifySlotDir(dirs[slot], expected);
-    },
-    hasBootableImage: (slot) => slotDirBootable(dirs[slot]),
-    async flushForBootloader(slot: Slot) {
-      await checkpointJournal(dirs[slot], { log });
-    },
-  };
+    options,
+  );
 }

@@ -36,7 +36,14 @@ import type { Logger } from '../log.js';
 import { readBackSha256, type ReadBack } from '../fs/read-back.js';
 import { versionProblem } from '../config/version.js';
 import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
-import { SLOT_FILES, VERSION_FILE, type SlotDigests, type SlotImageSource } from './types.js';
+import type { Slot } from '../bootenv/types.js';
+import {
+  SLOT_FILES,
+  VERSION_FILE,
+  type SlotDigests,
+  type SlotImageSource,
+  type SlotStore,
+} from './types.js';
 
 /**
  * The directory inside a slot where new images are downloaded (partial files, their
@@ -98,7 +105,7 @@ function writeError(err: unknown, dir: string, what: string): Error {
  * file) is removed, the entry only, and logged: following it would download, rename
  * and clean up in whatever it points at (docs/operating.md "Links inside a slot").
  */
-export async function ensureIncomingDir(dir: string, log: Logger): Promise<string> {
+async function ensureIncomingDir(dir: string, log: Logger): Promise<string> {
   const incoming = join(dir, INCOMING_DIR);
   try {
     const { replaced } = await ensureRealDir(incoming, 0o700);
@@ -146,7 +153,7 @@ export async function sha256File(path: string): Promise<string> {
  * the slot: copy each into the incoming directory, checking its digest, then install.
  * The agent does not use this: its downloads already land in the incoming directory.
  */
-export async function writeSlotDir(
+async function writeSlotDir(
   dir: string,
   image: SlotImageSource,
   expected: SlotDigests,
@@ -322,7 +329,7 @@ export async function installSlotDir(
  * read-backs made earlier in this process (while downloading); one counts only for
  * the file it read: the same inode, still the same size.
  */
-export async function verifySlotDir(
+async function verifySlotDir(
   dir: string,
   expected: SlotDigests,
   done: SlotImageSource['readBack'] = {},
@@ -384,7 +391,7 @@ async function sameFile(
 }
 
 /** The trimmed `version` file, or undefined when there is none. */
-export async function readSlotDirVersion(dir: string): Promise<string | undefined> {
+async function readSlotDirVersion(dir: string): Promise<string | undefined> {
   const path = join(dir, VERSION_FILE);
   try {
     const v = (await readControlText(path, { maxBytes: 4096, noFollow: true })).trim();
@@ -446,4 +453,53 @@ async function incomingBytes(dir: string): Promise<number> {
     total += (await regularFileSize(join(incoming, name)).catch(() => undefined)) ?? 0;
   }
   return total;
+}
+
+/** The modes a slot store opens a slot's directory in (a block slot: its mount options). */
+export type SlotDirMode = 'ro' | 'rw' | 'ro-noload';
+
+/** How a slot store reaches a slot's directory: plain (dir-store.ts) or mounted (block-store.ts). */
+export interface SlotDirAccess {
+  /**
+   * Run `fn` on `slot`'s directory: `ro` to read it, `ro-noload` for `openReader` (a
+   * block slot's journal is not replayed), `rw` to write into it, once the slot is proven
+   * not to be the other slot's storage (and, for a plain directory, created).
+   */
+  withDir: <T>(slot: Slot, mode: SlotDirMode, fn: (dir: string) => Promise<T>) => Promise<T>;
+  flushForBootloader: (slot: Slot) => Promise<void>;
+}
+
+/**
+ * The `SlotStore` every backend is: the slot-file operations above, run on the directory
+ * `access` hands out for each slot. `onWriteStep` is the fault-injection hook (tests).
+ */
+export function slotStoreOverDirs(
+  access: SlotDirAccess,
+  options: { log: Logger; onWriteStep?: SlotWriteOptions['onStep'] },
+): SlotStore {
+  const log = options.log;
+  const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
+  const { withDir } = access;
+  return {
+    readVersion: (slot) => withDir(slot, 'ro', readSlotDirVersion),
+    // Never creates a slot directory: `check` asks this and must change nothing.
+    freeBytes: (slot) => withDir(slot, 'ro', dirFreeBytes),
+    openWriter: (slot, fn) =>
+      withDir(slot, 'rw', async (dir) =>
+        fn({
+          dir,
+          incomingDir: await ensureIncomingDir(dir, log),
+          install: (image, expected) => installSlotDir(dir, image, expected, writeOptions),
+        }),
+      ),
+    openReader: (slot, fn) => withDir(slot, 'ro-noload', fn),
+    write: (slot, image, expected) =>
+      withDir(slot, 'rw', (dir) => writeSlotDir(dir, image, expected, writeOptions)),
+    verify: (slot, expected) =>
+      withDir(slot, 'ro', async (dir) => {
+        await verifySlotDir(dir, expected);
+      }),
+    hasBootableImage: (slot) => withDir(slot, 'ro', slotDirBootable),
+    flushForBootloader: (slot) => access.flushForBootloader(slot),
+  };
 }

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { VerificationError } from '../../errors.js';
-import { BatchWriter, DEFAULT_BATCH_BYTES } from '../download/batch-writer.js';
+import { readAt } from '../../fs/read-at.js';
 import { GarbagePacer } from '../download/memory.js';
 import { stagingError, type Transfer } from '../download/transfer.js';
 import { contentStarts, pieceAtContent } from './content.js';
@@ -66,13 +66,11 @@ export interface AssembleStats {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-async function readAt(handle: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
-    if (bytesRead === 0) throw Object.assign(new Error('seed ended early'), { code: 'ESHORT' });
-    got += bytesRead;
+/** Exactly `length` bytes at `offset` of a seed or pack; a shorter file is an error (ESHORT). */
+async function readExactly(handle: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buf = await readAt(handle, offset, length);
+  if (buf.length < length) {
+    throw Object.assign(new Error('seed ended early'), { code: 'ESHORT' });
   }
   return buf;
 }
@@ -157,7 +155,7 @@ class BaseContent {
     if (hit !== undefined) return hit;
     const p = this.seed.index.pieces[k]!;
     const mode = this.seed.index.params.mode;
-    const content = readAt(this.seed.handle, p.offset, p.length).then((bytes) =>
+    const content = readExactly(this.seed.handle, p.offset, p.length).then((bytes) =>
       p.kind === 'raw'
         ? bytes
         : p.kind === 'unit' && mode !== 'cdc'
@@ -216,15 +214,7 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
     heldBytes: 0,
   };
   const url = t.redactedUrl;
-  const handle = t.handle!;
-  const reader = t.reader;
-  const writer = new BatchWriter(
-    handle,
-    t.offset,
-    DEFAULT_BATCH_BYTES,
-    32 * 1024 * 1024,
-    (durable) => reader?.advance(durable),
-  );
+  const writer = t.newWriter(t.handle!);
   const prefetch = new RangePrefetch(plan.ranges, range, input.startPiece);
   const baseSeed =
     plan.base === undefined
@@ -253,7 +243,7 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
         const p = index.pieces[i]!;
         try {
           if (base === undefined || input.pack === undefined) throw new Error('no base');
-          const patch = await readAt(input.pack, src.packOffset, src.entry.length);
+          const patch = await readExactly(input.pack, src.packOffset, src.entry.length);
           const rebuilt = await rebuildPiece(
             patch,
             await base.reference(src.entry),
@@ -298,7 +288,9 @@ export async function assemble(input: AssembleInput): Promise<AssembleStats> {
       let bytes: Buffer;
       if (src.kind === 'held') {
         const seed = seeds[src.seed]!;
-        const held = await readAt(seed.handle, src.piece.offset, p.length).catch(() => undefined);
+        const held = await readExactly(seed.handle, src.piece.offset, p.length).catch(
+          () => undefined,
+        );
         if (held !== undefined && sha256(held) === p.sha256) {
           bytes = held;
           stats.heldBytes += held.length;

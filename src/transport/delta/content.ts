@@ -19,12 +19,11 @@ export function contentStarts(pieces: readonly Piece[]): { starts: number[]; tot
   return { starts, total: at };
 }
 
-/** The piece whose content holds content offset `at` (the last piece starting at or before it). */
-export function pieceAtContent(
-  starts: readonly number[],
-  pieces: readonly Piece[],
-  at: number,
-): number {
+/**
+ * The index of the last of `starts` (ascending) at or before `at`, by binary search;
+ * 0 when none is (or `starts` is empty).
+ */
+export function lastStartAtOrBefore(starts: readonly number[], at: number): number {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo < hi) {
@@ -32,6 +31,16 @@ export function pieceAtContent(
     if (starts[mid]! <= at) lo = mid;
     else hi = mid - 1;
   }
+  return lo;
+}
+
+/** The piece whose content holds content offset `at` (the last piece starting at or before it). */
+export function pieceAtContent(
+  starts: readonly number[],
+  pieces: readonly Piece[],
+  at: number,
+): number {
+  let lo = lastStartAtOrBefore(starts, at);
   // Skip empty (opaque) pieces that start at the same offset.
   while (lo < pieces.length - 1 && pieces[lo]!.contentLength === 0) lo++;
   return lo;

@@ -18,6 +18,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { readAt } from '../../fs/read-at.js';
 import { Chunker, cdcParams } from './cdc.js';
 import {
   MAX_PIECE_BYTES,
@@ -35,17 +36,6 @@ const BLOCK = 4 * 1024 * 1024;
 const GZIP_HEADER_BYTES = 10;
 /** A unit longer than this (compressed) is cut anyway: no piece outgrows a device's buffer. */
 const MAX_UNIT_BYTES = 4 * 1024 * 1024;
-
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
 
 /** How many zero bytes start at `at` (padding between archives). */
 async function zerosAt(fh: FileHandle, at: number, size: number): Promise<number> {

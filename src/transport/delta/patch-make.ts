@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { constants as Z, zstdCompress } from 'node:zlib';
-import { contentStarts, contentStream } from './content.js';
+import { contentStarts, contentStream, lastStartAtOrBefore } from './content.js';
 import {
   MAX_REFERENCE_BYTES,
   type DeltaIndex,
@@ -154,15 +154,9 @@ function referenceFor(
   baseByPath: Map<string, NewcEntry>,
 ): PatchSpan[] {
   const ranges: [number, number][] = [];
-  // The first entry that ends after `from`.
-  let lo = 0;
-  let hi = entryStarts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (entryStarts[mid]! <= from) lo = mid;
-    else hi = mid - 1;
-  }
-  for (let k = lo; k < entries.length && entries[k]!.offset < to; k++) {
+  // The first entry that ends after `from` is the last one starting at or before it, or later.
+  const first = lastStartAtOrBefore(entryStarts, from);
+  for (let k = first; k < entries.length && entries[k]!.offset < to; k++) {
     const e = entries[k]!;
     if (e.end <= from) continue;
     const old = baseByPath.get(comparablePath(e.name));

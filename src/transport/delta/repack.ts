@@ -26,7 +26,7 @@ import { FINAL_BLOCK, compressUnitAsync, hasInnerMarker } from './unit-codec.js'
 import { readInitramfs, type InitramfsEntry } from './initramfs.js';
 import { NEWC_HEADER_BYTES, TRAILER, align4, formatNewcHeader, type NewcHeader } from './newc.js';
 import { proveEquivalent, type RepackProof } from './repack-proof.js';
-import { unitCuts } from './units.js';
+import { fnv1a, unitCuts } from './units.js';
 
 /**
  * zlib level 6 with 256 KiB units: within 3 % of gzip -9, and fast enough to rebuild on
@@ -50,16 +50,6 @@ export interface RepackResult {
   outBytes: number;
   units: number;
   proof: RepackProof;
-}
-
-/** FNV-1a, 32 bits: a stable inode number from a path. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
 }
 
 const byName = (a: InitramfsEntry, b: InitramfsEntry) =>

@@ -16,7 +16,11 @@ export interface EntrySpan {
   end: number;
 }
 
-function fnv1a(text: string): number {
+/**
+ * FNV-1a, 32 bits, of a path's UTF-16 code units: where a group of small entries may end,
+ * and (repack.ts) a stable inode number from a path.
+ */
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

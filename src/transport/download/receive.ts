@@ -9,7 +9,7 @@
 import { KubesoloError, OperationError } from '../../errors.js';
 import { TransportCode, redactUrl, toTransportError } from '../errors.js';
 import { discardBody, headerValue, type OpenResponse } from '../http.js';
-import { BatchWriter, DEFAULT_BATCH_BYTES } from './batch-writer.js';
+import type { BatchWriter } from './batch-writer.js';
 import { GarbagePacer } from './memory.js';
 import { writeResumeState } from './records.js';
 import { stagingError, type Transfer } from './transfer.js';
@@ -59,16 +59,7 @@ export async function receive(
   if (t.offset === 0) await startFresh(t, response);
   const handle = t.handle ?? (t.handle = await t.openPart('r+'));
   const declared = checkDeclaredLength(t, response, url);
-  // Write the page cache out as we go (see BatchWriter): every 32 MiB; the read-back
-  // follows each sync.
-  const reader = t.reader;
-  const writer = new BatchWriter(
-    handle,
-    t.offset,
-    DEFAULT_BATCH_BYTES,
-    32 * 1024 * 1024,
-    (durable) => reader?.advance(durable),
-  );
+  const writer = t.newWriter(handle);
   const guard = startRateGuard(t, attempt$, url);
   let received = 0;
   try {

@@ -14,6 +14,7 @@ import type { Logger } from '../../log.js';
 import type { OffThreadEd25519Verifier } from '../../crypto/ed25519-offthread.js';
 import { createKeySetVerifier } from '../../crypto/key-set-verifier.js';
 import { TrailingReadBack, type ReadBack } from '../../fs/read-back.js';
+import { BatchWriter, DEFAULT_BATCH_BYTES } from './batch-writer.js';
 import { TransportCode, redactUrl } from '../errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../retry.js';
 import { ifRangeValue, type ResumeState, type VerifiedRecord } from './records.js';
@@ -107,6 +108,8 @@ export interface DownloadResult {
 }
 
 const PROGRESS_INTERVAL_MS = 200;
+/** How much a download writes between two fdatasyncs of its partial file. */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
 export class Transfer {
   readonly limits: DownloadLimits;
@@ -143,6 +146,17 @@ export class Transfer {
   async newReader(): Promise<void> {
     await this.reader?.close();
     this.reader = this.options.readBack ? new TrailingReadBack(this.part) : undefined;
+  }
+
+  /**
+   * The writer of the partial file from `offset` on. It writes the page cache out as it
+   * goes (see BatchWriter), every 32 MiB, and the read-back follows each sync.
+   */
+  newWriter(handle: FileHandle): BatchWriter {
+    const reader = this.reader;
+    return new BatchWriter(handle, this.offset, DEFAULT_BATCH_BYTES, SYNC_EVERY_BYTES, (durable) =>
+      reader?.advance(durable),
+    );
   }
 
   /** The SHA-512 of the signature check runs on a worker thread: a second core's work. */

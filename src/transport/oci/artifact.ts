@@ -103,9 +103,23 @@ function parseDescriptor(v: unknown, where: string, field: string): Descriptor {
   return d;
 }
 
-function checkSchema(v: Record<string, unknown>, where: string): void {
-  // image-spec manifest.md / image-index.md: schemaVersion MUST be 2.
-  if (v.schemaVersion !== 2) throw malformed(where, 'schemaVersion is not 2');
+/**
+ * What an index and a manifest both must be (image-spec image-index.md, manifest.md): a
+ * JSON object with schemaVersion 2 and a descriptor array, `list` (`what` names the
+ * document in the error).
+ */
+function documentWithList(
+  json: unknown,
+  where: string,
+  what: 'index' | 'manifest',
+  list: 'manifests' | 'layers',
+): { doc: Record<string, unknown>; items: unknown[] } {
+  if (!isObject(json)) throw malformed(where, `${what} is not a JSON object`);
+  // schemaVersion MUST be 2.
+  if (json.schemaVersion !== 2) throw malformed(where, 'schemaVersion is not 2');
+  const items = json[list];
+  if (!Array.isArray(items)) throw malformed(where, `${what} has no ${list} array`);
+  return { doc: json, items };
 }
 
 export function isIndexType(mediaType: string): boolean {
@@ -117,25 +131,21 @@ export function isManifestType(mediaType: string): boolean {
 }
 
 export function parseIndex(json: unknown, mediaType: string, where: string): ImageIndex {
-  if (!isObject(json)) throw malformed(where, 'index is not a JSON object');
-  checkSchema(json, where);
-  if (!Array.isArray(json.manifests)) throw malformed(where, 'index has no manifests array');
+  const { doc, items } = documentWithList(json, where, 'index', 'manifests');
   return {
     mediaType,
-    manifests: json.manifests.map((m, i) => parseDescriptor(m, where, `manifests[${i}]`)),
-    annotations: stringMap(json.annotations, where, 'annotations'),
+    manifests: items.map((m, i) => parseDescriptor(m, where, `manifests[${i}]`)),
+    annotations: stringMap(doc.annotations, where, 'annotations'),
   };
 }
 
 export function parseManifest(json: unknown, mediaType: string, where: string): ImageManifest {
-  if (!isObject(json)) throw malformed(where, 'manifest is not a JSON object');
-  checkSchema(json, where);
-  if (!Array.isArray(json.layers)) throw malformed(where, 'manifest has no layers array');
+  const { doc, items } = documentWithList(json, where, 'manifest', 'layers');
   return {
     mediaType,
-    config: parseDescriptor(json.config, where, 'config'),
-    layers: json.layers.map((l, i) => parseDescriptor(l, where, `layers[${i}]`)),
-    annotations: stringMap(json.annotations, where, 'annotations'),
+    config: parseDescriptor(doc.config, where, 'config'),
+    layers: items.map((l, i) => parseDescriptor(l, where, `layers[${i}]`)),
+    annotations: stringMap(doc.annotations, where, 'annotations'),
   };
 }
 

@@ -61,14 +61,19 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** fsync a directory so a rename in it is durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+/** fsync whatever is at a path (a file or a directory), opened read-only. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** fsync a directory so a rename in it is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  await fsyncPath(dir);
 }
 
 export async function atomicWriteFile(

@@ -30,7 +30,7 @@ import { link, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promise
 import { basename, dirname, join } from 'node:path';
 import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
-import { fsyncDir, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
+import { fsyncDir, fsyncPath, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import { ensureRealDir, entryAt, isRealDir, regularFileSize } from '../fs/no-follow.js';
 import type { Logger } from '../log.js';
 import { readBackSha256, type ReadBack } from '../fs/read-back.js';
@@ -219,12 +219,7 @@ async function replaceKeepingSource(source: string, dest: string): Promise<void>
  * clusters (which the allocation table frees) when `version` is already on the medium.
  */
 async function fsyncRenamed(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await fsyncPath(path);
 }
 
 export async function installSlotDir(

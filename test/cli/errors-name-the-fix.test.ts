@@ -1,0 +1,135 @@
+/**
+ * Errors that name the fix (issue 29), through the built binaries where the operator
+ * reads them: each says what is wrong and what to do.
+ */
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
+import {
+  makeKeys,
+  makeSignedDevice,
+  publishRelease,
+  useReleaseServer,
+  type Device,
+} from '../helpers/device.js';
+
+/** The fingerprint as the issue defines it, computed here from the key's hex. */
+const fingerprintOf = (hex: string) =>
+  createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex').slice(0, 16);
+
+describe('keys are named by one fingerprint: keygen, verify, status and the refusal', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ks-fingerprint-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keygen prints it; verify prints the configured key and the signer; another key is named in SIGNATURE_INVALID', async () => {
+    const gen = await runRelease(['keygen', '--out', join(dir, 'k1')]);
+    assert.equal(gen.code, 0, gen.stderr);
+    const pub1 = (await readFile(join(dir, 'k1', 'release.pub'), 'utf8')).trim();
+    const fp1 = fingerprintOf(pub1);
+    assert.match(gen.stdout, new RegExp(`^fingerprint: ${fp1}$`, 'm'));
+    const gen2 = await runRelease(['keygen', '--out', join(dir, 'k2'), '--json']);
+    const doc2 = JSON.parse(gen2.stdout) as { publicKeyHex: string; fingerprint: string };
+    const fp2 = fingerprintOf(doc2.publicKeyHex);
+    assert.equal(doc2.fingerprint, fp2);
+
+    const images = join(dir, 'images');
+    await mkdir(images);
+    await writeFile(join(images, 'vmlinuz'), Buffer.alloc(3000, 1));
+    await writeFile(join(images, 'kubesolo-os.gz'), Buffer.alloc(4000, 2));
+    const site = join(dir, 'site');
+    const pub = await runRelease([
+      'publish',
+      '--key',
+      join(dir, 'k1', 'release.key'),
+      '--release-version',
+      'v0.2.0',
+      '--kernel',
+      join(images, 'vmlinuz'),
+      '--initramfs',
+      join(images, 'kubesolo-os.gz'),
+      '--out',
+      site,
+    ]);
+    assert.equal(pub.code, 0, pub.stderr);
+
+    const ok = await runRelease(['verify', '--pubkey', join(dir, 'k1', 'release.pub'), site]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^key +${fp1} \\(.*release\\.pub:1\\)$`, 'm'));
+    assert.match(ok.stdout, new RegExp(`signature verified \\(key ${fp1}\\)`));
+
+    const bad = await runRelease(['verify', '--pubkey', doc2.publicKeyHex, site]);
+    assert.equal(bad.code, 4);
+    const err = logLines(bad.stderr).find((l) => l.code === 'SIGNATURE_INVALID');
+    assert.ok(err, bad.stderr);
+    assert.match(String(err.msg), new RegExp(`does not verify with the configured key ${fp2}`));
+    assert.match(String(err.msg), /signed by another key/);
+    assert.match(String(err.msg), /install that key .*or republish signed with a configured key/);
+    assert.deepEqual(err.configured_keys, [fp2]);
+  });
+});
+
+describe('the agent names its keys by fingerprint (status, a refused signature)', () => {
+  const releases = useReleaseServer();
+  let dev: Device;
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+
+  it('status shows the configured keys; check refuses a release by another key naming them', async () => {
+    const deviceKeys = makeKeys();
+    dev = await makeSignedDevice(releases.server, deviceKeys);
+    await publishRelease(releases.dir, { version: 'v1.1.0', keys: makeKeys() });
+    const fp = fingerprintOf(deviceKeys.publicHex);
+
+    const status = await runAgent(['status', '--root', dev.root]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^Keys: +${fp} \\(.*update\\.pub:1\\)$`, 'm'));
+    const statusJson = await runAgentJson(['status', '--root', dev.root]);
+    const shown = statusJson.doc.keys as { keys: { fingerprint: string }[] };
+    assert.deepEqual(
+      shown.keys.map((k) => k.fingerprint),
+      [fp],
+    );
+
+    const check = await runAgentJson(['check', '--root', dev.root]);
+    assert.equal(check.code, 4, check.stderr);
+    assert.equal(check.doc.error.code, 'SIGNATURE_INVALID');
+    assert.match(
+      check.doc.error.message,
+      new RegExp(
+        `metadata signature does not verify with the configured key ${fp}: signed by another key`,
+      ),
+    );
+  });
+
+  it('an image signed by another key (unsigned metadata allowed) names the configured key too', async () => {
+    const deviceKeys = makeKeys();
+    dev = await makeSignedDevice(releases.server, deviceKeys, {
+      allow_unsigned_metadata: 'true',
+    });
+    await publishRelease(releases.dir, { version: 'v1.1.0', keys: makeKeys() });
+    // Unsigned metadata: only the images' own signatures (by another key) remain.
+    await rm(join(releases.dir, 'latest.json.sig'));
+    const md = JSON.parse(await readFile(join(releases.dir, 'latest.json'), 'utf8'));
+    delete md.metadata_sig_url;
+    await writeFile(join(releases.dir, 'latest.json'), JSON.stringify(md));
+    const r = await runAgentJson(['apply', '--root', dev.root]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.doc.error.code, 'SIGNATURE_INVALID');
+    assert.match(
+      r.doc.error.message,
+      new RegExp(
+        `signature of .* does not verify with the configured key ${fingerprintOf(deviceKeys.publicHex)}`,
+      ),
+    );
+  });
+});

@@ -133,3 +133,29 @@ describe('the agent names its keys by fingerprint (status, a refused signature)'
     );
   });
 });
+
+describe('an expired release says when it expired and what to do', () => {
+  const releases = useReleaseServer();
+  let dev: Device;
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+
+  it('check: METADATA_EXPIRED with the expiry, the clock, --expires-in and the device clock', async () => {
+    const keys = makeKeys();
+    dev = await makeSignedDevice(releases.server, keys);
+    await publishRelease(releases.dir, {
+      version: 'v1.1.0',
+      keys,
+      patch: { expires: '2020-01-02T03:04:05Z' },
+    });
+    const r = await runAgentJson(['check', '--root', dev.root]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.doc.error.code, 'METADATA_EXPIRED');
+    assert.match(
+      r.doc.error.message,
+      /expired at 2020-01-02T03:04:05Z \(this device's clock says 20\d\d-/,
+    );
+    assert.match(r.doc.error.message, /republish with --expires-in, or check the device clock$/);
+  });
+});

@@ -159,3 +159,35 @@ describe('an expired release says when it expired and what to do', () => {
     assert.match(r.doc.error.message, /republish with --expires-in, or check the device clock$/);
   });
 });
+
+describe('--server https:// against a plain-HTTP server', () => {
+  const releases = useReleaseServer();
+  let dev: Device;
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+
+  it('check: TLS_PLAIN_HTTP_SERVER says use http:// or enable TLS, and is not retried', async () => {
+    const keys = makeKeys();
+    dev = await makeSignedDevice(releases.server, keys);
+    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+    // The same loopback server, asked for TLS: it answers the ClientHello in plain HTTP.
+    const https = releases.server.url.replace(/^http:/, 'https:');
+    const r = await runAgentJson(['check', '--root', dev.root, '--server', https]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.doc.error.code, 'TLS_PLAIN_HTTP_SERVER');
+    assert.match(
+      r.doc.error.message,
+      /the server answered in plain HTTP: use http:\/\/, or enable TLS on the server$/,
+    );
+    assert.doesNotMatch(r.doc.error.message, /SSL routines|openssl/i);
+    assert.equal(
+      logLines(r.stderr).filter((l) => l.msg === 'transfer failed, retrying').length,
+      0,
+      r.stderr,
+    );
+    const v = await runRelease(['verify', '--pubkey', keys.publicHex, https]);
+    assert.equal(v.code, 1, v.stderr);
+    assert.equal(logLines(v.stderr).at(-1)?.code, 'TLS_PLAIN_HTTP_SERVER');
+  });
+});

@@ -24,7 +24,13 @@ import {
   writeSlotDir,
   type SlotWriteOptions,
 } from './slot-files.js';
-import type { SlotDigests, SlotImageSource, SlotStore, SlotWriter } from './types.js';
+import {
+  VERSION_FILE,
+  type SlotDigests,
+  type SlotImageSource,
+  type SlotStore,
+  type SlotWriter,
+} from './types.js';
 
 export interface BlockSlotStoreOptions {
   /** Filesystem labels of the slot partitions (docs/design.md §1: KSOLOA, KSOLOB). */
@@ -142,7 +148,10 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
   }
 
   return {
-    readVersion: (slot) => withSlot(slot, 'ro', readSlotDirVersion),
+    readVersion: (slot) =>
+      withSlot(slot, 'ro', (dir) =>
+        readSlotDirVersion(dir, `${VERSION_FILE} of slot ${slot} (label ${options.labels[slot]})`),
+      ),
     freeBytes: (slot) => withSlot(slot, 'ro', dirFreeBytes),
     // The slot stays mounted for the whole download: the partial file lives on it, so
     // a kill or power cut leaves it there for the next run to resume (a mount left

@@ -191,3 +191,34 @@ describe('--server https:// against a plain-HTTP server', () => {
     assert.equal(logLines(v.stderr).at(-1)?.code, 'TLS_PLAIN_HTTP_SERVER');
   });
 });
+
+describe('a slot version file that holds no version', () => {
+  const releases = useReleaseServer();
+  let dev: Device;
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+
+  it('check names the file and what a version looks like', async () => {
+    const keys = makeKeys();
+    dev = await makeSignedDevice(releases.server, keys);
+    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+    await writeFile(dev.path('slots/a/version'), 'latest\n');
+    const file = dev.path('slots/a/version');
+    const r = await runAgentJson(['check', '--root', dev.root]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.doc.error.code, 'SLOT_INVALID_VERSION');
+    assert.equal(
+      r.doc.error.message,
+      `${file} holds "latest", not a version (expected [v]MAJOR.MINOR.PATCH[-pre][+build], e.g. v1.2.3; ` +
+        `docs/formats.md "Versions"): write the slot's release version into it`,
+    );
+    // status shows the same problem instead of "latest" as if it were a version.
+    const s = await runAgent(['status', '--root', dev.root]);
+    assert.equal(s.code, 1, s.stderr);
+    assert.match(
+      s.stdout,
+      /^Problem: +slot A: SLOT_INVALID_VERSION: .*slots\/a\/version holds "latest"/m,
+    );
+  });
+});

@@ -4,6 +4,7 @@
  * (`evaluateGates`). `check` reports every verdict; `apply` stops at the first refusal.
  * One shared set of gates serves both the HTTP and the OCI source.
  */
+import { formatBytes } from '../units.js';
 import type { BoardIdentity } from '../config/board.js';
 import type { Slot } from '../bootenv/types.js';
 import {
@@ -228,14 +229,17 @@ export function freeSpaceGate(
     };
   }
   const need = requiredSpace(imageBytes);
+  const facts = { free_bytes: freeBytes, needed_bytes: need };
+  const sizes = `${formatBytes(freeBytes)} free, ${formatBytes(need)} needed`;
   if (freeBytes >= need) {
-    return { gate, pass: true, message: `${what}: ${freeBytes} bytes free, ${need} needed` };
+    return { gate, pass: true, message: `${what}: ${sizes}`, facts };
   }
   return {
     gate,
     pass: false,
     code: 'INSUFFICIENT_SPACE',
-    message: `${what}: ${freeBytes} bytes free, ${need} needed (image + 10 %)`,
+    message: `${what}: ${sizes} (image + 10 %): free space on the slot, or publish a smaller image`,
+    facts,
   };
 }
 

@@ -222,3 +222,48 @@ describe('a slot version file that holds no version', () => {
     );
   });
 });
+
+describe('sizes in human units in text, bytes in --json', () => {
+  const releases = useReleaseServer();
+  let dev: Device;
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+
+  it('check prints free space and download sizes in KiB/MiB/GiB; --json keeps the bytes; apply reports no rate of 0', async () => {
+    const keys = makeKeys();
+    dev = await makeSignedDevice(releases.server, keys);
+    await publishRelease(releases.dir, {
+      version: 'v1.1.0',
+      keys,
+      kernelBytes: 64 * 1024,
+      initramfsBytes: 3 * 1024 * 1024,
+    });
+    const text = await runAgent(['check', '--root', dev.root]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^Download vmlinuz: 64\.0 KiB, the whole image/m);
+    assert.match(text.stdout, /^Download initramfs: 3\.0 MiB, the whole image/m);
+    const free = /^ +ok +free_space +.*: (\d+\.\d) ([KMGT]iB) free, (\d+\.\d) MiB needed$/m.exec(
+      text.stdout,
+    );
+    assert.ok(free, text.stdout);
+    assert.doesNotMatch(text.stdout, /\d{6,} bytes/);
+
+    const json = await runAgentJson(['check', '--root', dev.root]);
+    const gate = (json.doc.gates as Record<string, unknown>[]).find(
+      (g) => g.gate === 'free_space',
+    )!;
+    assert.equal(typeof gate.free_bytes, 'number');
+    // image + 10 %: exact bytes, as the gate computes them.
+    assert.equal(gate.needed_bytes, Math.ceil((64 * 1024 + 3 * 1024 * 1024) * 1.1));
+
+    const apply = await runAgent(['apply', '--root', dev.root]);
+    assert.equal(apply.code, 0, apply.stderr);
+    const progress = logLines(apply.stderr).filter((l) => l.msg === 'download progress');
+    assert.ok(
+      progress.some((l) => l.artifact === 'vmlinuz'),
+      apply.stderr,
+    );
+    for (const l of progress) assert.notEqual(l.rate_bytes_per_s, 0, JSON.stringify(l));
+  });
+});

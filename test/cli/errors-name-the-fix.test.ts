@@ -8,7 +8,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import {
+  formatLocalDateTime,
+  formatLocalTime,
+  parseMaintenanceWindow,
+} from '../../src/config/window.js';
 import { logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
+import { nextOpening } from '../helpers/window.js';
 import {
   makeKeys,
   makeSignedDevice,
@@ -265,5 +271,51 @@ describe('sizes in human units in text, bytes in --json', () => {
       apply.stderr,
     );
     for (const l of progress) assert.notEqual(l.rate_bytes_per_s, 0, JSON.stringify(l));
+  });
+});
+
+describe('a window refusal says when the window opens next', () => {
+  const releases = useReleaseServer();
+  let dev: Device;
+  afterEach(async () => {
+    await dev.cleanup();
+  });
+
+  it('activate (OUTSIDE_MAINTENANCE_WINDOW) and apply --activate (ACTIVATION_DEFERRED): text and --json', async () => {
+    const zone = 'Europe/Berlin';
+    // A window that opens two hours from now on Berlin's wall clock, for an hour.
+    const wall = (at: Date) => formatLocalTime(at, zone);
+    const now = Date.now();
+    const window = `${wall(new Date(now + 2 * 3600_000))}-${wall(new Date(now + 3 * 3600_000))}`;
+    const expected = nextOpening(parseMaintenanceWindow(window), new Date(now), zone)!;
+    const keys = makeKeys();
+    dev = await makeSignedDevice(releases.server, keys, {
+      maintenance_window: window,
+      time_zone: zone,
+      commit_deadline: '600',
+    });
+    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+
+    const deferred = await runAgentJson(['apply', '--activate', '--root', dev.root]);
+    assert.equal(deferred.code, 3, deferred.stderr);
+    assert.equal(deferred.doc.error.code, 'ACTIVATION_DEFERRED');
+    assert.equal(deferred.doc.error.next_window_opens_at, expected.toISOString());
+    const words = `next window opens at ${formatLocalDateTime(expected, zone)} ${zone}`;
+    assert.ok(deferred.doc.error.message.includes(words), deferred.doc.error.message);
+
+    const text = await runAgent(['activate', '--root', dev.root]);
+    assert.equal(text.code, 3, text.stderr);
+    const refusal = logLines(text.stderr).find((l) => l.code === 'OUTSIDE_MAINTENANCE_WINDOW')!;
+    assert.match(
+      String(refusal.msg),
+      new RegExp(`outside maintenance window ${window} .*; ${words}$`),
+    );
+    assert.equal(refusal.next_window_opens_at, expected.toISOString());
+
+    const check = await runAgentJson(['check', '--root', dev.root]);
+    const gate = (check.doc.gates as Record<string, unknown>[]).find(
+      (g) => g.gate === 'maintenance_window',
+    )!;
+    assert.equal(gate.next_window_opens_at, expected.toISOString());
   });
 });

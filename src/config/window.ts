@@ -127,7 +127,7 @@ export function isWithinWindow(
 }
 
 /** Minutes a window is open on an ordinary day (no DST change). */
-export function windowMinutes(w: MaintenanceWindow): number {
+function windowMinutes(w: MaintenanceWindow): number {
   return (w.end - w.start + 1440) % 1440;
 }
 

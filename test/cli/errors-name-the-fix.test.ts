@@ -301,7 +301,7 @@ describe('a window refusal says when the window opens next', () => {
     assert.equal(deferred.doc.error.code, 'ACTIVATION_DEFERRED');
     assert.equal(deferred.doc.error.next_window_opens_at, expected.toISOString());
     const words = `next window opens at ${formatLocalDateTime(expected, zone)} ${zone}`;
-    assert.ok(deferred.doc.error.message.includes(words), deferred.doc.error.message);
+    assert.ok(String(deferred.doc.error.message).includes(words), deferred.doc.error.message);
 
     const text = await runAgent(['activate', '--root', dev.root]);
     assert.equal(text.code, 3, text.stderr);

@@ -117,7 +117,7 @@ function nextOpeningWords(
 }
 
 /** ROLLBACK_PENDING while the bootloader boots a committed other slot next. */
-export function pendingRollbackGate(slot: Slot | undefined): GateVerdict {
+function pendingRollbackGate(slot: Slot | undefined): GateVerdict {
   const gate = 'pending_rollback';
   if (slot === undefined) return { gate, pass: true, message: 'no rollback waiting for a reboot' };
   return {

@@ -178,6 +178,11 @@ function slotStoreFor(
   });
 }
 
+/** Where the trusted key set `pubkey` names is read (undefined: no key configured). */
+export function keySetPath(settings: Settings, root: string): string | undefined {
+  return settings.pubkey ? underRoot(root, settings.pubkey) : undefined;
+}
+
 // Sources and the Kubernetes client pull in undici and yaml: load them only when a
 // command needs them, so `status` and `--help` start fast (bench/RESULTS.md).
 function sourceOpener(
@@ -189,9 +194,8 @@ function sourceOpener(
   return async function openSource(): Promise<UpdateSource> {
     // `pubkey` is a key set: a file of keys or a directory of *.pub files (key rotation).
     const { loadKeySet } = await import('../crypto/key-set.js');
-    const publicKeys = settings.pubkey
-      ? (await loadKeySet(underRoot(root, settings.pubkey))).map((k) => k.key)
-      : undefined;
+    const keysAt = keySetPath(settings, root);
+    const publicKeys = keysAt ? (await loadKeySet(keysAt)).map((k) => k.key) : undefined;
     // No key and no allow_unsigned: each source refuses before it fetches anything
     // (src/trust/refusal.ts, PUBKEY_REQUIRED), after "no update source" below.
     const common = {

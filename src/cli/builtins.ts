@@ -10,6 +10,7 @@ import { manPage } from './manpage.js';
 import { resolveCommand, unknownCommand } from './resolve.js';
 
 export function builtinCommands<G>(program: Program<G>): Command<G>[] {
+  const pageNames = Object.keys(program.pages ?? {});
   const help: Command<G> = {
     name: 'help',
     summary: 'Show help for the program or a command',
@@ -51,9 +52,25 @@ export function builtinCommands<G>(program: Program<G>): Command<G>[] {
   const man: Command<G> = {
     name: 'man',
     summary: 'Print the manual page (roff; read it with man -l FILE)',
-    usage: 'man',
-    run() {
-      process.stdout.write(manPage(program, [...program.commands, help, completion, man]));
+    usage: pageNames.length ? `man [${pageNames.join('|')}]` : 'man',
+    ...(pageNames.length
+      ? { description: `man ${pageNames.join(', man ')}: the file's own page (section 5).` }
+      : {}),
+    run({ positionals }) {
+      const name = positionals[0];
+      if (name === undefined) {
+        process.stdout.write(manPage(program, [...program.commands, help, completion, man]));
+        return Promise.resolve(ExitCode.OK);
+      }
+      const page = program.pages?.[name];
+      if (page === undefined || positionals.length > 1) {
+        throw new UsageError(
+          'UNKNOWN_PAGE',
+          `no manual page ${JSON.stringify(positionals.join(' '))}: ${program.name} man prints ${program.name}(1)${pageNames.map((p) => `, man ${p} prints ${p}(5)`).join('')}`,
+          { details: { page: positionals.join(' ') } },
+        );
+      }
+      process.stdout.write(page());
       return Promise.resolve(ExitCode.OK);
     },
   };

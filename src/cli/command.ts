@@ -60,6 +60,12 @@ export interface Program<G> {
   commands: Command<G>[];
   /** What to do about a permission error, e.g. "Run as root on the device, or pass --root DIR". */
   permissionHint: string;
+  /** The manual page's FILES: path and what it is. */
+  files: readonly (readonly [string, string])[];
+  /** The manual page's ENVIRONMENT: variable and what it does. */
+  environment: readonly (readonly [string, string])[];
+  /** Further manual pages `man NAME` prints (update.conf(5)), rendered on demand. */
+  pages?: Readonly<Record<string, () => string>>;
   /** Turn parsed values into typed globals; throws UsageError on bad combinations. */
   makeGlobal(values: OptionValues): G;
 }

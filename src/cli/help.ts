@@ -6,6 +6,7 @@
  * page, so no list can disagree with another.
  */
 import type { Command, OptionSpec, Program } from './command.js';
+import { ExitCode } from '../errors.js';
 
 /** Options every command of both binaries takes. */
 const BUILTIN_OPTIONS: Record<string, OptionSpec> = {
@@ -59,13 +60,15 @@ function commandLines<G>(commands: Command<G>[]): string[] {
   return commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
 }
 
-export const EXIT_CODES: readonly (readonly [number, string])[] = [
-  [0, 'done'],
-  [1, 'failed'],
-  [2, 'usage or configuration error'],
-  [3, 'refused by a gate'],
-  [4, 'verification failed'],
-  [5, 'health check failed'],
+export const EXIT_CODES: readonly (readonly [ExitCode, string])[] = [
+  [ExitCode.OK, 'done'],
+  [ExitCode.FAILED, 'failed'],
+  [ExitCode.USAGE, 'usage or configuration error'],
+  [ExitCode.REFUSED, 'refused by a gate'],
+  [ExitCode.VERIFICATION, 'verification failed'],
+  [ExitCode.HEALTH, 'health check failed'],
+  [ExitCode.INTERRUPTED_SIGINT, 'interrupted by SIGINT (128 + 2, INTERRUPTED)'],
+  [ExitCode.INTERRUPTED_SIGTERM, 'interrupted by SIGTERM (128 + 15, INTERRUPTED)'],
 ];
 
 export function programHelp<G>(program: Program<G>, commands: Command<G>[]): string {

@@ -6,7 +6,7 @@ import type { Command, OptionSpec, Program } from './command.js';
 import { EXIT_CODES, flagText, globalOptionsFor, usageOf, walkCommands } from './help.js';
 
 /** Escape text for roff: backslashes, hyphens (so they stay ASCII), control lines. */
-function roff(text: string): string {
+export function roff(text: string): string {
   return text
     .replace(/\\/g, '\\e')
     .replace(/-/g, '\\-')
@@ -52,9 +52,19 @@ export function manPage<G>(program: Program<G>, commands: Command<G>[]): string 
     '.SH GLOBAL OPTIONS',
     roff(`Every command reads: ${program.sharedGlobals.map((g) => `--${g}`).join(', ')}.`),
     ...optionItems(globalOptionsFor(program, undefined)),
+    '.SH ENVIRONMENT',
+    ...program.environment.flatMap(([name, what]) => ['.TP', `.B ${roff(name)}`, roff(what)]),
+    '.SH FILES',
+    ...program.files.flatMap(([path, what]) => ['.TP', `.I ${roff(path)}`, roff(what)]),
     '.SH EXIT STATUS',
     ...EXIT_CODES.flatMap(([code, what]) => ['.TP', `.B ${code}`, roff(what)]),
+    '.PP',
+    roff(
+      'A command that serves until stopped (serve, metrics --listen) exits 0 on either signal. ' +
+        'A second signal during the clean stop exits at once.',
+    ),
     '.SH SEE ALSO',
+    ...Object.keys(program.pages ?? {}).map((page) => `.BR ${roff(page)} (5),`),
     roff(`${program.name} help COMMAND; the documents under docs/ in the source tree.`),
   );
   return lines.join('\n') + '\n';

@@ -4,6 +4,7 @@
  * logs show progress without thousands of lines.
  */
 import type { Logger } from '../log.js';
+import { formatBytes } from '../units.js';
 import { drawStatusLine, endStatusLine } from '../status-line.js';
 import type { ProgressSink } from '../agent/deps.js';
 import type { ProgressEvent } from '../transport/source.js';
@@ -25,17 +26,6 @@ export interface ProgressRendererOptions {
 /** The agent's progress sink; `done` ends the current line / logs the final figure. */
 export type ProgressRenderer = ProgressSink;
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '--:--';
   const s = Math.round(seconds);
@@ -55,19 +45,38 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
   let last: ProgressEvent | undefined;
   let lastEmit = -Infinity;
 
-  function describe(event: ProgressEvent, t: number): { line: string; rate: number; eta?: number } {
-    const elapsed = (t - (current?.start ?? t)) / 1000;
-    const rate = elapsed > 0 ? (event.receivedBytes - (current?.startBytes ?? 0)) / elapsed : 0;
+  /**
+   * The rate, once it is measurable: bytes that arrived after the first event, over the
+   * time since it. Before that (the first event, or a download that came in one
+   * chunk, e.g. 64 KiB) there is no rate to show, and none is shown: `0 B/s` would say
+   * the download stalls.
+   */
+  function measuredRate(event: ProgressEvent, t: number): number | undefined {
+    if (current === undefined) return undefined;
+    const elapsed = (t - current.start) / 1000;
+    const bytes = event.receivedBytes - current.startBytes;
+    return elapsed > 0 && bytes > 0 ? bytes / elapsed : undefined;
+  }
+
+  function describe(
+    event: ProgressEvent,
+    t: number,
+  ): { line: string; rate?: number; eta?: number } {
+    const rate = measuredRate(event, t);
     const total = event.totalBytes;
     const pct = total ? ` ${((100 * event.receivedBytes) / total).toFixed(0).padStart(3)}%` : '';
-    const eta = total && rate > 0 ? (total - event.receivedBytes) / rate : undefined;
+    const eta = total && rate !== undefined ? (total - event.receivedBytes) / rate : undefined;
     const line =
       `${event.artifact} ${formatBytes(event.receivedBytes)}` +
       (total ? ` / ${formatBytes(total)}` : '') +
       pct +
-      ` ${formatBytes(Math.round(rate))}/s` +
+      (rate === undefined ? '' : ` ${formatBytes(Math.round(rate))}/s`) +
       (eta === undefined ? '' : ` ETA ${formatDuration(eta)}`);
-    return { line, rate, ...(eta === undefined ? {} : { eta }) };
+    return {
+      line,
+      ...(rate === undefined ? {} : { rate }),
+      ...(eta === undefined ? {} : { eta }),
+    };
   }
 
   function emit(event: ProgressEvent, t: number): void {
@@ -79,7 +88,7 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
         artifact: event.artifact,
         bytes: event.receivedBytes,
         total: event.totalBytes,
-        rate_bytes_per_s: Math.round(rate),
+        rate_bytes_per_s: rate === undefined ? undefined : Math.round(rate),
         eta_s: eta === undefined ? undefined : Math.round(eta),
       });
     }

@@ -14,7 +14,7 @@ import { formatKeySet } from '../crypto/key-set.js';
 import type { Logger } from '../log.js';
 import { configPathUnder, DEFAULT_PATHS, underRoot } from '../paths.js';
 import { mergeConfigText } from './merge.js';
-import { parseUpdates } from './updates.js';
+import { parseUpdates, type IgnoredKey } from './updates.js';
 import { readUpdatesBlock } from './yaml.js';
 
 export interface ApplyCloudInitOptions {
@@ -23,6 +23,8 @@ export interface ApplyCloudInitOptions {
   root: string;
   /** update.conf path (device path, resolved under root); default DEFAULT_PATHS.config. */
   confPath?: string;
+  /** Unknown keys in the block are an error (CONFIG_UNKNOWN_KEY) instead of a warning. */
+  strict?: boolean;
   log: Logger;
 }
 
@@ -36,7 +38,7 @@ export interface ApplyCloudInitResult {
   pubkeyWritten: boolean;
   /** update.conf keys the block set. */
   keys: string[];
-  ignored: { key: string; line: number; why: string }[];
+  ignored: IgnoredKey[];
 }
 
 /** cloud-init user data is at most a few MiB on every datasource; parsing is linear anyway. */
@@ -76,6 +78,25 @@ export async function applyCloudInit(o: ApplyCloudInitOptions): Promise<ApplyClo
     return { ...base, outcome: 'no-updates-block', keys: [], ignored: [] };
   }
   const parsed = parseUpdates(block, o.file, DEFAULT_PATHS.pubkey);
+  const unknown = parsed.ignored.filter((i) => i.unknown);
+  const first = unknown[0];
+  if (o.strict && first !== undefined) {
+    // Before anything is written: all or nothing, as for a bad value.
+    throw new ConfigError(
+      'CONFIG_UNKNOWN_KEY',
+      `${o.file}:${first.line}: unknown key 'updates.${first.key}'${first.suggestion ? ` (did you mean '${first.suggestion}'?)` : ''}; ` +
+        'fix its name or remove it (--strict refuses unknown keys); nothing was written',
+      {
+        details: {
+          file: o.file,
+          line: first.line,
+          key: first.key,
+          ...(first.suggestion ? { suggestion: first.suggestion } : {}),
+          unknownKeys: unknown.map((u) => u.key),
+        },
+      },
+    );
+  }
   for (const i of parsed.ignored) {
     log.warn(`ignoring updates.${i.key}: ${i.why}`, { file: o.file, line: i.line, key: i.key });
   }

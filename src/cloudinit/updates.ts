@@ -9,6 +9,7 @@ import { ConfigError, KubesoloError } from '../errors.js';
 import { parsePublicKey } from '../crypto/keys.js';
 import { formatKeySet } from '../crypto/key-set.js';
 import { keySpec, type KeySpec } from '../config/keys.js';
+import { unknownKey } from '../config/unknown-keys.js';
 import { boolean as booleanParser } from '../config/values.js';
 import type { UpdateConfig } from '../config/types.js';
 import type { UpdatesBlock, YamlEntry } from './yaml.js';
@@ -27,7 +28,7 @@ export interface ParsedUpdates {
   /** The update.conf keys set, in the order they appear in the YAML. */
   keys: string[];
   /** Keys that were ignored, with why (unknown key, empty value). */
-  ignored: { key: string; line: number; why: string }[];
+  ignored: IgnoredKey[];
 }
 
 function fail(code: string, file: string, e: YamlEntry, why: string, cause?: unknown): ConfigError {
@@ -154,6 +155,15 @@ function inlineKey(compact: string, e: YamlEntry, file: string, where: string): 
   return undefined;
 }
 
+export interface IgnoredKey {
+  key: string;
+  line: number;
+  why: string;
+  /** An unknown key: the known key it is probably a typo of (`maintenence_window`). */
+  suggestion?: string;
+  unknown?: true;
+}
+
 export function parseUpdates(block: UpdatesBlock, file: string, pubkeyPath: string): ParsedUpdates {
   const config: Record<string, unknown> = {};
   const keys: string[] = [];
@@ -162,7 +172,15 @@ export function parseUpdates(block: UpdatesBlock, file: string, pubkeyPath: stri
   for (const e of block.entries) {
     const spec = keySpec(e.key);
     if (spec === undefined) {
-      ignored.push({ key: e.key, line: e.line, why: 'unknown key' });
+      // The did-you-mean of update.conf's own unknown keys: one rule for both.
+      const { suggestion } = unknownKey(e.key, file, e.line);
+      ignored.push({
+        key: e.key,
+        line: e.line,
+        why: `unknown key${suggestion ? ` (did you mean '${suggestion}'?)` : ''}`,
+        unknown: true,
+        ...(suggestion ? { suggestion } : {}),
+      });
       continue;
     }
     if (e.kind === 'empty') {

@@ -125,3 +125,73 @@ export function isWithinWindow(
   if (w === undefined) return true;
   return windowContainsMinute(w, localMinuteOfDay(at, timeZone));
 }
+
+/** Minutes a window is open on an ordinary day (no DST change). */
+function windowMinutes(w: MaintenanceWindow): number {
+  return (w.end - w.start + 1440) % 1440;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * The next instant after `from` at which the window opens (closed → open on the wall
+ * clock of `timeZone`, the reading isWithinWindow makes: a start inside a skipped DST
+ * hour opens when the clock comes out of the gap). Undefined: it never opens, or it is
+ * shorter than `marginSeconds` and so never leaves an activation enough of it. This is
+ * the one place the next opening is computed: the window gate's refusal, the
+ * activation's deferral and their --json fields all say this instant.
+ */
+export function nextWindowOpening(
+  w: MaintenanceWindow,
+  from: Date,
+  timeZone?: string,
+  marginSeconds = 0,
+): Date | undefined {
+  if (w.start === w.end || windowMinutes(w) * 60 < marginSeconds) return undefined;
+  const first = Math.floor(from.getTime() / MINUTE_MS) * MINUTE_MS + MINUTE_MS;
+  // Skip ahead to two hours before the start on the wall clock, when the clock does
+  // not change its offset on the way (a DST change: the clock may move back into the
+  // window, which opens it again). Otherwise walk every minute.
+  const ahead = (w.start - localMinuteOfDay(new Date(first), timeZone) + 1440) % 1440;
+  const skipTo = first + Math.max(0, ahead - 120) * MINUTE_MS;
+  let t = utcOffsetMinutes(first, timeZone) === utcOffsetMinutes(skipTo, timeZone) ? skipTo : first;
+  let wasOpen = isWithinWindow(w, new Date(t - MINUTE_MS), timeZone);
+  for (let i = 0; i <= 3 * 1440; i++, t += MINUTE_MS) {
+    const open = isWithinWindow(w, new Date(t), timeZone);
+    if (open && !wasOpen) return new Date(t);
+    wasOpen = open;
+  }
+  return undefined;
+}
+
+/** The zone's offset from UTC at `t`, in minutes modulo a day (as the wall clock reads it). */
+function utcOffsetMinutes(t: number, timeZone: string | undefined): number {
+  const at = new Date(t);
+  const utc = at.getUTCHours() * 60 + at.getUTCMinutes();
+  return (localMinuteOfDay(at, timeZone) - utc + 1440) % 1440;
+}
+
+const dateTimeFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * `YYYY-MM-DD HH:MM` of `at` on the wall clock of `timeZone` (process local time
+ * without one): how a person reads the next opening.
+ */
+export function formatLocalDateTime(at: Date, timeZone?: string): string {
+  if (timeZone === undefined) {
+    return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${formatLocalTime(at)}`;
+  }
+  let f = dateTimeFormatters.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    dateTimeFormatters.set(timeZone, f);
+  }
+  const parts = f.formatToParts(at);
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '??';
+  return `${part('year')}-${part('month')}-${part('day')} ${formatLocalTime(at, timeZone)}`;
+}

@@ -16,7 +16,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, errnoCode } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
-import { bytesToHex, parsePublicKey } from './keys.js';
+import { bytesToHex, keyFingerprint, parsePublicKey } from './keys.js';
 
 /** One key file is at most this large (the single-key limit of docs/operating.md). */
 const MAX_KEY_FILE_BYTES = 4096;
@@ -49,13 +49,8 @@ export interface TrustedKey {
   key: Uint8Array;
   /** `file:line` it was read from, for messages. */
   source: string;
-  /** The first 16 hex characters, to name the key in logs and output. */
-  id: string;
-}
-
-/** A key's short name: the first 16 hex characters of its 64. */
-function keyId(key: Uint8Array): string {
-  return bytesToHex(key).slice(0, 16);
+  /** Its fingerprint (./keys.ts keyFingerprint), to name the key in logs and output. */
+  fingerprint: string;
 }
 
 /** Parse a key file's text. `source` names it in errors (`update.pub`). */
@@ -76,7 +71,7 @@ function parseKeySet(text: string, source: string): TrustedKey[] {
         { cause: err, details: { path: source, line: i + 1, length: line.length } },
       );
     }
-    keys.push({ key, source: where, id: keyId(key) });
+    keys.push({ key, source: where, fingerprint: keyFingerprint(key) });
   }
   return keys;
 }

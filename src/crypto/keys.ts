@@ -4,7 +4,7 @@
  * surrounding whitespace trimmed; a `.sig` file holds the 64-byte signature R || S,
  * either raw or as 128 hex characters (whitespace trimmed).
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { decodePoint, isSmallOrder } from './ed25519.js';
 import { ConfigError, VerificationError } from '../errors.js';
 
@@ -23,6 +23,21 @@ export function hexToBytes(hex: string): Uint8Array | undefined {
 
 export function bytesToHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/**
+ * A key's fingerprint, the one way every message and output names a key: the first 16
+ * hex characters of the SHA-256 of the raw 32-byte public key. (Not the key's own first
+ * characters: a fingerprint cannot be mistaken for a key, or a key cut short.)
+ */
+export function keyFingerprint(key: Uint8Array): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+/** Fingerprints of a key set for a message: `key 1a2b...` or `keys 1a2b..., 3c4d...`. */
+export function describeKeys(keys: readonly Uint8Array[]): string {
+  const fps = keys.map(keyFingerprint).join(', ');
+  return keys.length === 1 ? `key ${fps}` : `keys ${fps}`;
 }
 
 /** Parse a public key file's text: 64 hex characters after trimming (ConfigError, exit 2). */

@@ -4,13 +4,17 @@
  * (`evaluateGates`). `check` reports every verdict; `apply` stops at the first refusal.
  * One shared set of gates serves both the HTTP and the OCI source.
  */
+import { formatBytes } from '../units.js';
 import type { BoardIdentity } from '../config/board.js';
 import type { Slot } from '../bootenv/types.js';
 import {
+  formatLocalDateTime,
   formatLocalTime,
   localMinuteOfDay,
+  nextWindowOpening,
   parseMaintenanceWindow,
   windowContainsMinute,
+  type MaintenanceWindow,
 } from '../config/window.js';
 import { compareVersions } from '../config/version.js';
 import type { ReleaseMetadata } from '../metadata/model.js';
@@ -61,26 +65,55 @@ export function maintenanceWindowGate(
   const zone = timeZone ?? 'local time';
   const clock = `${formatLocalTime(now, timeZone)} ${zone}`;
   const minute = localMinuteOfDay(now, timeZone);
+  // Only a refusal says when the window opens next (it walks the clock to find out).
+  const next = () => nextOpeningWords(parsed, now, timeZone, marginSeconds);
   if (!windowContainsMinute(parsed, minute)) {
+    const { words, facts } = next();
     return {
       gate,
       pass: false,
       code: 'OUTSIDE_MAINTENANCE_WINDOW',
-      message: `outside maintenance window ${window} (${clock})`,
+      message: `outside maintenance window ${window} (${clock}); ${words}`,
+      ...(facts ? { facts } : {}),
     };
   }
   // Whole minutes to the end, less the seconds already gone of this one.
   const left = ((parsed.end - minute + 1440) % 1440) * 60 - now.getSeconds();
   const leftText = `${Math.floor(left / 60)} min left`;
   if (left < marginSeconds) {
+    const { words, facts } = next();
     return {
       gate,
       pass: false,
       code: 'MAINTENANCE_WINDOW_ENDING',
-      message: `inside window ${window} (${clock}) but only ${leftText}; an activation needs ${Math.ceil(marginSeconds / 60)} min (commit_deadline), so it waits for the next window`,
+      message: `inside window ${window} (${clock}) but only ${leftText}; an activation needs ${Math.ceil(marginSeconds / 60)} min (commit_deadline), so it waits: ${words}`,
+      ...(facts ? { facts } : {}),
     };
   }
   return { gate, pass: true, message: `inside window ${window} (${clock}), ${leftText}` };
+}
+
+/**
+ * When the window opens next, in words (`next window opens at 2026-12-05 02:00
+ * Europe/Berlin`) and as an instant for --json (`next_window_opens_at`, RFC 3339 UTC),
+ * or why it never leaves an activation enough time.
+ */
+function nextOpeningWords(
+  w: MaintenanceWindow,
+  now: Date,
+  timeZone: string | undefined,
+  marginSeconds: number,
+): { words: string; facts?: Record<string, string> } {
+  const at = nextWindowOpening(w, now, timeZone, marginSeconds);
+  if (at === undefined) {
+    return {
+      words: `the window is never open for the ${Math.ceil(marginSeconds / 60)} min an activation needs (commit_deadline): widen maintenance_window or shorten commit_deadline`,
+    };
+  }
+  return {
+    words: `next window opens at ${formatLocalDateTime(at, timeZone)} ${timeZone ?? 'local time'}`,
+    facts: { next_window_opens_at: at.toISOString() },
+  };
 }
 
 /** ROLLBACK_PENDING while the bootloader boots a committed other slot next. */
@@ -228,14 +261,17 @@ export function freeSpaceGate(
     };
   }
   const need = requiredSpace(imageBytes);
+  const facts = { free_bytes: freeBytes, needed_bytes: need };
+  const sizes = `${formatBytes(freeBytes)} free, ${formatBytes(need)} needed`;
   if (freeBytes >= need) {
-    return { gate, pass: true, message: `${what}: ${freeBytes} bytes free, ${need} needed` };
+    return { gate, pass: true, message: `${what}: ${sizes}`, facts };
   }
   return {
     gate,
     pass: false,
     code: 'INSUFFICIENT_SPACE',
-    message: `${what}: ${freeBytes} bytes free, ${need} needed (image + 10 %)`,
+    message: `${what}: ${sizes} (image + 10 %): free space on the slot, or publish a smaller image`,
+    facts,
   };
 }
 

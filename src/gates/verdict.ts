@@ -32,12 +32,17 @@ export interface GateVerdict {
   skipped?: boolean;
   /** A pass the operator should hear about (apply logs it as a warning). */
   warning?: boolean;
+  /**
+   * The facts behind the message, exact, for --json and the refusal's details (bytes,
+   * times): the message rounds them for people.
+   */
+  facts?: Record<string, string | number>;
 }
 
 /** The error a refusal is thrown as: its code (exit 3), the gate in the details. */
 export function refusalError(verdict: GateVerdict): KubesoloError {
   const code = verdict.code ?? 'GATE_REFUSED';
   return new GateError(code, `${verdict.gate}: ${verdict.message}`, {
-    details: { gate: verdict.gate },
+    details: { ...verdict.facts, gate: verdict.gate },
   });
 }

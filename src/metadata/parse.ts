@@ -257,7 +257,8 @@ export function parseReleaseMetadata(
     if (at <= now.getTime()) {
       throw new VerificationError(
         'METADATA_EXPIRED',
-        `latest.json expired at ${metadata.expires}`,
+        `latest.json expired at ${metadata.expires} (this device's clock says ${now.toISOString()}): ` +
+          'republish with --expires-in, or check the device clock',
         { details: { field: 'expires', expires: metadata.expires, now: now.toISOString() } },
       );
     }

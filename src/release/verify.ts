@@ -40,13 +40,15 @@ export interface VerifyOptions {
   limits?: Partial<TransportLimits>;
   onProgress?: (event: ProgressEvent) => void;
   /** Called after the metadata verified, before the downloads (for step-by-step output). */
-  onMetadata?: (metadata: ReleaseMetadata, signed: boolean, url: string) => void;
+  onMetadata?: (metadata: ReleaseMetadata, signedBy: string | undefined, url: string) => void;
 }
 
 export interface VerifyResult {
   metadataUrl: string;
   metadata: ReleaseMetadata;
   metadataSigned: boolean;
+  /** The fingerprint of the key that signed the metadata (when signed). */
+  metadataSignedBy?: string;
   artifacts: (Pick<StagedArtifact, 'artifact' | 'size' | 'sha256' | 'signatureVerified'> & {
     /** The image's delta index, recomputed from the image and found equal (docs/delta.md). */
     index?: VerifiedIndex;
@@ -92,7 +94,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
   });
   try {
     const release = await source.fetchRelease();
-    o.onMetadata?.(release.metadata, release.metadataSigned, metadataUrl);
+    o.onMetadata?.(release.metadata, release.metadataSignedBy, metadataUrl);
     const artifacts: VerifyResult['artifacts'] = [];
     for (const artifact of ARTIFACT_NAMES) {
       const s = await source.stage(release, artifact, {
@@ -125,6 +127,7 @@ export async function verifyRelease(o: VerifyOptions): Promise<VerifyResult> {
       metadataUrl,
       metadata: release.metadata,
       metadataSigned: release.metadataSigned,
+      ...(release.metadataSignedBy ? { metadataSignedBy: release.metadataSignedBy } : {}),
       artifacts,
     };
   } finally {

@@ -18,7 +18,7 @@ import { checkAndRepairFat } from './fat-check.js';
 import { checkpointJournal } from './journal-checkpoint.js';
 import { assertDistinctSlotDevices } from './slot-identity.js';
 import { slotStoreOverDirs, type SlotDirMode, type SlotWriteOptions } from './slot-files.js';
-import type { SlotStore } from './types.js';
+import { VERSION_FILE, type SlotStore } from './types.js';
 
 /** The filesystem a block slot holds (update.conf `slot_fs`). */
 export type SlotFilesystem = NonNullable<UpdateConfig['slotFs']>;
@@ -181,6 +181,9 @@ export function createBlockSlotStore(options: BlockSlotStoreOptions): SlotStore 
       },
       // Our own mounts are gone by now (unmounting checkpoints the journal); only a
       // mount that was already there needs its journal checkpointed explicitly.
+      // A version file that is not a version is named by the slot's label: the mount
+      // point it was read under is temporary.
+      versionFileName: (slot) => `${VERSION_FILE} of slot ${slot} (label ${options.labels[slot]})`,
       async flushForBootloader(slot: Slot) {
         const existing = await findMount(await findDeviceByLabel(options.labels[slot], root));
         if (existing !== undefined) await checkpointJournal(existing.mountPoint, { log });

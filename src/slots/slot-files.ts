@@ -385,15 +385,14 @@ async function sameFile(
     : undefined;
 }
 
-/** The trimmed `version` file, or undefined when there is none. */
-async function readSlotDirVersion(dir: string): Promise<string | undefined> {
+/** The trimmed text of the `version` file ('' when there is none). */
+async function readVersionText(dir: string): Promise<string> {
   const path = join(dir, VERSION_FILE);
   try {
-    const v = (await readControlText(path, { maxBytes: 4096, noFollow: true })).trim();
-    return v === '' ? undefined : v;
+    return (await readControlText(path, { maxBytes: 4096, noFollow: true })).trim();
   } catch (err) {
     // A link is no `version` the agent wrote (it writes a file, renamed into place).
-    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(err) ?? '')) return undefined;
+    if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(err) ?? '')) return '';
     throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
       cause: err,
       details: { file: path, errno: errnoCode(err) },
@@ -401,9 +400,32 @@ async function readSlotDirVersion(dir: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * The trimmed `version` file, or undefined when there is none. A file that holds no
+ * version (`latest`) is SLOT_INVALID_VERSION naming the file (`where`: how to name it
+ * when `dir` is a temporary mount) and what a version looks like: every comparison
+ * with it would fail later with nothing to say which file is wrong.
+ */
+export async function readSlotDirVersion(dir: string, where?: string): Promise<string | undefined> {
+  const v = await readVersionText(dir);
+  if (v === '') return undefined;
+  const problem = versionProblem(v);
+  if (problem !== undefined) {
+    const file = where ?? join(dir, VERSION_FILE);
+    throw new OperationError(
+      'SLOT_INVALID_VERSION',
+      `${file} holds ${JSON.stringify(v.slice(0, 64))}, not a version (${problem}, e.g. v1.2.3; docs/formats.md "Versions"): ` +
+        "write the slot's release version into it",
+      { details: { file, version: v.slice(0, 64) } },
+    );
+  }
+  return v;
+}
+
 /** Every image (non-empty regular files) and a version: something GRUB could boot. */
 export async function slotDirBootable(dir: string): Promise<boolean> {
-  if ((await readSlotDirVersion(dir)) === undefined) return false;
+  // Bootable is GRUB's view: any version line will do, a valid one or not.
+  if ((await readVersionText(dir)) === '') return false;
   for (const name of ARTIFACT_NAMES) {
     const size = await regularFileSize(join(dir, imageFile(name))).catch(() => undefined);
     if (size === undefined || size === 0) return false;
@@ -462,6 +484,8 @@ export interface SlotDirAccess {
    */
   withDir: <T>(slot: Slot, mode: SlotDirMode, fn: (dir: string) => Promise<T>) => Promise<T>;
   flushForBootloader: (slot: Slot) => Promise<void>;
+  /** How an error names a slot's version file (default: its path). */
+  versionFileName?: (slot: Slot) => string;
 }
 
 /**
@@ -476,7 +500,8 @@ export function slotStoreOverDirs(
   const writeOptions = { log, ...(options.onWriteStep ? { onStep: options.onWriteStep } : {}) };
   const { withDir } = access;
   return {
-    readVersion: (slot) => withDir(slot, 'ro', readSlotDirVersion),
+    readVersion: (slot) =>
+      withDir(slot, 'ro', (dir) => readSlotDirVersion(dir, access.versionFileName?.(slot))),
     // Never creates a slot directory: `check` asks this and must change nothing.
     freeBytes: (slot) => withDir(slot, 'ro', dirFreeBytes),
     openWriter: (slot, fn) =>

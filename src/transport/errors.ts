@@ -31,6 +31,11 @@ export const TransportCode = {
   BAD_REDIRECT: 'BAD_REDIRECT',
   /** Connection refused/reset, DNS, TLS and other socket-level failures. */
   NETWORK: 'NETWORK_ERROR',
+  /**
+   * An https:// URL whose server answered in plain HTTP (OpenSSL's "wrong version
+   * number"): a configuration mistake on one side, so it is said so and not retried.
+   */
+  TLS_PLAIN_HTTP_SERVER: 'TLS_PLAIN_HTTP_SERVER',
   /** The caller's AbortSignal fired. */
   ABORTED: 'DOWNLOAD_ABORTED',
   /** Writing the staging file failed (ENOSPC, EIO, ...). */
@@ -98,10 +103,26 @@ export function toTransportError(err: unknown, url: string, abortReason?: unknow
     });
   }
   const message = err instanceof Error ? err.message : String(err);
+  if (isPlainHttpAnswer(code, message)) {
+    return new OperationError(
+      TransportCode.TLS_PLAIN_HTTP_SERVER,
+      `${redacted}: the server answered in plain HTTP: use http://, or enable TLS on the server`,
+      { cause: err, details: { url: redacted, errno: code } },
+    );
+  }
   return new OperationError(TransportCode.NETWORK, `network error for ${redacted}: ${message}`, {
     cause: err,
     details: { url: redacted, errno: code },
   });
+}
+
+/**
+ * A TLS handshake whose first answer is not a TLS record: OpenSSL reads the bytes of
+ * "HTTP/1.1 400" as a record header with an impossible version. Node names it
+ * ERR_SSL_WRONG_VERSION_NUMBER; older builds only say it in the message (EPROTO).
+ */
+function isPlainHttpAnswer(code: string | undefined, message: string): boolean {
+  return code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /\bwrong version number\b/.test(message);
 }
 
 /** URLs in logs and errors never carry credentials or query strings (signed URLs). */

@@ -26,6 +26,7 @@ import {
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
+  releaseSigner,
   trustFetchedRelease,
   type TrustOptions,
   type TransportLimits,
@@ -191,15 +192,16 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       origin,
       log,
     );
-    const metadataSigned = decision.metadata.kind === 'signed';
+    const signer = releaseSigner(decision.metadata);
     log.info('release metadata', {
       version: metadata.version,
       channel: metadata.channel,
-      signed: metadataSigned,
+      signed: signer.metadataSigned,
+      ...(signer.metadataSignedBy ? { key: signer.metadataSignedBy } : {}),
     });
     return {
       metadata,
-      metadataSigned,
+      ...signer,
       origin,
       signedMetadata: { bytes, signature },
       artifacts: perImage((name) => releaseArtifact(metadata.images[name])),

@@ -6,7 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { decodeSignatureHex, publicKeyBytes } from '../crypto/keys.js';
+import { decodeSignatureHex, keyFingerprint, publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
 import { imageFile, type ArtifactName } from '../metadata/images.js';
 import type { ImageIndexRef, ReleaseMetadata } from '../metadata/model.js';
@@ -18,6 +18,7 @@ import {
   decideTrust,
   firstArtifactRefusal,
   type ImageSignaturePolicy,
+  type MetadataTrust,
   type TrustConfig,
   type TrustDecision,
   type TrustEvidence,
@@ -122,6 +123,15 @@ export function trustConfigFor(
  * as a whole, before any image is downloaded, so `check` already says so), and say
  * aloud what is accepted unauthenticated. `origin` names the release in refusals and logs.
  */
+/** How the metadata is signed, as a Release says it: signed or not, and by which key. */
+export function releaseSigner(
+  metadata: MetadataTrust,
+): Pick<Release, 'metadataSigned' | 'metadataSignedBy'> {
+  return metadata.kind === 'signed'
+    ? { metadataSigned: true, metadataSignedBy: keyFingerprint(metadata.key) }
+    : { metadataSigned: false };
+}
+
 export function trustFetchedRelease(
   config: TrustConfig,
   evidence: TrustEvidence,
@@ -166,6 +176,8 @@ export interface Release {
   metadata: ReleaseMetadata;
   /** Whether the metadata's own Ed25519 signature was verified. */
   metadataSigned: boolean;
+  /** The fingerprint of the configured key that signed the metadata (when signed). */
+  metadataSignedBy?: string;
   /** Where it came from, for logs (metadata URL or registry reference). */
   origin: string;
   /**

@@ -72,6 +72,8 @@ export interface TrustRefusal {
   code: 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING';
   reason: TrustRefusalReason;
   artifact: 'metadata' | ArtifactName;
+  /** The configured keys a signature was tried with (a signature that does not verify). */
+  keys?: readonly Uint8Array[];
 }
 
 /** How one image is trusted; every check besides the signature always includes SHA-256 and size. */
@@ -149,7 +151,14 @@ function metadataTrust(
   if (key !== undefined) return { kind: 'signed', key };
   // A signature that is present must verify: a bad one is never "unsigned".
   if (fetched?.signature !== undefined) {
-    return refuse('SIGNATURE_INVALID', 'metadata-signature-invalid', 'metadata');
+    return {
+      refusal: {
+        code: 'SIGNATURE_INVALID',
+        reason: 'metadata-signature-invalid',
+        artifact: 'metadata',
+        keys: config.keys,
+      },
+    };
   }
   if (config.allowUnsignedMetadata) return { kind: 'unsigned-allowed' };
   return refuse('SIGNATURE_MISSING', 'metadata-unsigned', 'metadata');

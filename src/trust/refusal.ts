@@ -3,6 +3,7 @@
  * HTTP source, the OCI source and `kubesolo-release verify`, whatever refused. The
  * decision and its code are decideTrust's (./decide.ts); this only says it.
  */
+import { describeKeys, keyFingerprint } from '../crypto/keys.js';
 import { ConfigError, VerificationError } from '../errors.js';
 import type { TrustConfig, TrustRefusal } from './decide.js';
 
@@ -32,11 +33,7 @@ export function trustRefusalError(
   const at = { artifact, ...details };
   switch (refusal.reason) {
     case 'metadata-signature-invalid':
-      return new VerificationError(
-        code,
-        `${subject}: the metadata signature does not verify with any configured key`,
-        { details: at },
-      );
+      return signatureInvalidError(`${subject}: the metadata signature`, refusal.keys ?? [], at);
     case 'metadata-unsigned':
       return new VerificationError(
         code,
@@ -50,4 +47,24 @@ export function trustRefusalError(
         { details: at },
       );
   }
+}
+
+/**
+ * A signature that no configured key verifies. A signature (64 bytes, docs/design.md
+ * §3.4) does not say which key made it, so this names what is known: the configured
+ * keys by fingerprint, to compare with what `kubesolo-release keygen` and `verify`
+ * print for the publisher's key. Shared by the metadata and the image signatures.
+ */
+export function signatureInvalidError(
+  what: string,
+  keys: readonly Uint8Array[],
+  details: Record<string, unknown>,
+): VerificationError {
+  return new VerificationError(
+    'SIGNATURE_INVALID',
+    `${what} does not verify with the configured ${describeKeys(keys)}: signed by another key, or changed after signing? ` +
+      "Compare with the fingerprint 'kubesolo-release verify' prints for the publisher's key; " +
+      'install that key (pubkey=, docs/operating.md "Rotating the signing key") or republish signed with a configured key',
+    { details: { ...details, configured_keys: keys.map(keyFingerprint) } },
+  );
 }

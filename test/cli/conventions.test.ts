@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { KEY_SPECS } from '../../src/config/keys.js';
 import { VERSION } from '../../src/version.js';
 import { AGENT_BIN, RELEASE_BIN, logLines, runAgent, runRelease } from '../helpers/cli.js';
 
@@ -172,7 +173,69 @@ describe('man page from the command table', () => {
         for (const c of commands) assert.match(text, new RegExp(`^ {3}${c}$`, 'm'), c);
         assert.match(text, /EXIT STATUS/);
         assert.match(text, /--release-version V|--root DIR/);
+        // FILES, ENVIRONMENT and every exit code, the signals' 130 and 143 included.
+        const section = (name: string) => {
+          const start = text.indexOf(`\n${name}\n`);
+          const rest = text.slice(start + name.length + 2);
+          return start < 0 ? '' : rest.slice(0, rest.search(/^[A-Z]/m));
+        };
+        for (const code of [0, 1, 2, 3, 4, 5, 130, 143]) {
+          assert.match(section('EXIT STATUS'), new RegExp(`^ {7}${code} `, 'm'), `exit ${code}`);
+        }
+        assert.match(section('EXIT STATUS'), /130 +interrupted by SIGINT/);
+        assert.match(section('EXIT STATUS'), /143 +interrupted by SIGTERM/);
+        assert.match(section('ENVIRONMENT'), /HTTPS_PROXY/);
+        assert.match(
+          section('ENVIRONMENT'),
+          bin === AGENT_BIN ? /KUBESOLO_UPDATE_REBOOT_COMMAND/ : /KUBESOLO_REGISTRY_PASSWORD/,
+        );
+        assert.match(
+          section('FILES'),
+          bin === AGENT_BIN ? /\/etc\/kubesolo\/update\.conf\n.*update\.conf\(5\)/ : /release\.key/,
+        );
       }
+    },
+  );
+
+  it(
+    'update.conf(5): man -l renders it without warnings, with every key of the key table',
+    { skip: has('man') ? false : 'man is not installed' },
+    async () => {
+      const page = join(dir, 'update.conf.5');
+      const r0 = await runAgent(['man', 'update.conf']);
+      assert.equal(r0.code, 0, r0.stderr);
+      await writeFile(page, r0.stdout);
+      const r = spawnSync('man', ['--warnings', '-l', page], {
+        encoding: 'utf8',
+        env: { ...process.env, MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '100' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '', 'groff warnings');
+      let text = '';
+      for (const ch of r.stdout) text = ch === '\b' ? text.slice(0, -1) : text + ch;
+      assert.match(text, /^UPDATE\.CONF\(5\)/);
+      const keys = text.slice(text.indexOf('\nKEYS\n') + 6, text.indexOf('\nFILES\n'));
+      // One item per key (a tagged paragraph), in the table's order; its words joined.
+      const items = new Map(
+        keys
+          .trim()
+          .split(/\n\n/)
+          .map((item) => {
+            const [key = '', ...words] = item.trim().split(/\s+/);
+            return [key, words.join(' ')] as const;
+          }),
+      );
+      assert.deepEqual(
+        [...items.keys()],
+        KEY_SPECS.map((s) => s.key),
+      );
+      assert.match(items.get('maintenance_window')!, /Flag: --maintenance-window HH:MM-HH:MM\./);
+      assert.match(items.get('auto_rollback_after')!, /Default: 3\./);
+      assert.match(items.get('registry_password')!, /Never shown in logs or errors\./);
+      assert.match(text, /SEE ALSO\n +kubesolo-update\(1\)/);
+      const unknown = await runAgent(['man', 'nope.conf']);
+      assert.equal(unknown.code, 2);
+      assert.equal(logLines(unknown.stderr)[0]?.code, 'UNKNOWN_PAGE');
     },
   );
 });

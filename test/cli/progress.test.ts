@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log.js';
-import { createProgressRenderer, formatBytes, formatDuration } from '../../src/cli/progress.js';
+import { createProgressRenderer, formatDuration } from '../../src/cli/progress.js';
+import { formatBytes } from '../../src/units.js';
 
 function sink(tty: boolean): {
   stream: NodeJS.WritableStream & { isTTY?: boolean };
@@ -90,10 +91,31 @@ describe('progress renderer', () => {
     t = 500;
     r.onProgress({ artifact: 'initramfs', receivedBytes: 1, totalBytes: 2 });
     r.done();
-    assert.match(
-      s.text(),
-      /vmlinuz 5 B 0 B\/s\r\x1b\[2Kvmlinuz 5 B.*\n\r\x1b\[2Kinitramfs 1 B \/ 2 B/s,
-    );
+    assert.match(s.text(), /vmlinuz 5 B\r\x1b\[2Kvmlinuz 5 B\n\r\x1b\[2Kinitramfs 1 B \/ 2 B/s);
+  });
+
+  it('a download that arrives in one 64 KiB chunk shows no rate rather than a rate of 0', () => {
+    const s = sink(true);
+    const logs = sink(false);
+    let t = 0;
+    const log = createLogger({ stream: logs.stream, json: true });
+    const tty = createProgressRenderer({ stream: s.stream, log, now: () => t });
+    const off = createProgressRenderer({ stream: sink(false).stream, log, now: () => t });
+    for (const r of [tty, off]) {
+      t = 0;
+      r.onProgress({ artifact: 'vmlinuz', receivedBytes: 65536, totalBytes: 65536 });
+      t = 40;
+      r.done();
+    }
+    assert.match(s.text(), /vmlinuz 64\.0 KiB \/ 64\.0 KiB 100%\n$/);
+    assert.doesNotMatch(s.text(), /B\/s/);
+    const lines = logs
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 2);
+    for (const l of lines) assert.equal('rate_bytes_per_s' in l, false, JSON.stringify(l));
   });
 
   it('formats sizes and durations', () => {

@@ -46,6 +46,37 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });
   });
 
+  it('an unknown key gets a did-you-mean; --strict refuses it (CONFIG_UNKNOWN_KEY, exit 2) and writes nothing', async () => {
+    const root = join(dir, 'r-typo');
+    const file = join(dir, 'typo.yaml');
+    await writeFile(
+      file,
+      '#cloud-config\nupdates:\n  channel: beta\n  maintenence_window: 02:00-04:00\n',
+    );
+    const strict = await runAgent(['cloud-init', 'apply', file, '--root', root, '--strict']);
+    assert.equal(strict.code, 2, strict.stderr);
+    const refusal = logLines(strict.stderr).at(-1)!;
+    assert.equal(refusal.code, 'CONFIG_UNKNOWN_KEY');
+    assert.equal(refusal.line, 4);
+    assert.equal(refusal.suggestion, 'maintenance_window');
+    assert.match(
+      String(refusal.msg),
+      /typo\.yaml:4: unknown key 'updates\.maintenence_window' \(did you mean 'maintenance_window'\?\); fix its name or remove it/,
+    );
+    await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });
+
+    // Without --strict: a warning with the same suggestion, and the known keys written.
+    const lenient = await runAgent(['cloud-init', 'apply', file, '--root', root]);
+    assert.equal(lenient.code, 0, lenient.stderr);
+    assert.match(
+      lenient.stdout,
+      /^ignored updates\.maintenence_window \(line 4\): unknown key \(did you mean 'maintenance_window'\?\)$/m,
+    );
+    const warning = logLines(lenient.stderr).find((l) => l.level === 'warn')!;
+    assert.match(String(warning.msg), /did you mean 'maintenance_window'/);
+    assert.match(await readFile(join(root, 'etc/kubesolo/update.conf'), 'utf8'), /^channel=beta$/m);
+  });
+
   it('needs exactly one FILE', async () => {
     const r = await runAgent(['cloud-init', 'apply']);
     assert.equal(r.code, 2);

@@ -2,9 +2,11 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  formatLocalDateTime,
   formatLocalTime,
   formatMinute,
   isWithinWindow,
+  nextWindowOpening,
   parseMaintenanceWindow,
   windowContainsMinute,
   type MaintenanceWindow,
@@ -417,5 +419,126 @@ describe('windows in a configured time zone (Intl)', () => {
         }),
       );
     }
+  });
+});
+
+describe('nextWindowOpening: when a closed (or ending) window opens next', () => {
+  /** The model: walk every minute after `from` until the window goes from closed to open. */
+  function modelNext(w: MaintenanceWindow, from: Date, zone: string): Date | undefined {
+    const first = Math.floor(from.getTime() / 60_000) * 60_000 + 60_000;
+    let was = isWithinWindow(w, new Date(first - 60_000), zone);
+    for (let i = 0; i <= 3 * 1440; i++) {
+      const at = new Date(first + i * 60_000);
+      const open = isWithinWindow(w, at, zone);
+      if (open && !was) return at;
+      was = open;
+    }
+    return undefined;
+  }
+
+  it('a window across midnight: 23:00-01:00 Europe/Berlin, asked at 01:30 and at 00:30', () => {
+    const w = parseMaintenanceWindow('23:00-01:00')!;
+    // 2026-12-05 01:30 CET (00:30Z): closed; opens 23:00 CET the same day (22:00Z).
+    const closed = new Date('2026-12-05T00:30:00Z');
+    assert.deepEqual(
+      nextWindowOpening(w, closed, 'Europe/Berlin'),
+      new Date('2026-12-05T22:00:00Z'),
+    );
+    assert.equal(
+      formatLocalDateTime(nextWindowOpening(w, closed, 'Europe/Berlin')!, 'Europe/Berlin'),
+      '2026-12-05 23:00',
+    );
+    // 00:30 CET, inside but ending: the next opening is that evening, not the one now.
+    const ending = new Date('2026-12-04T23:30:00Z');
+    assert.deepEqual(
+      nextWindowOpening(w, ending, 'Europe/Berlin', 3600),
+      new Date('2026-12-05T22:00:00Z'),
+    );
+  });
+
+  it('DST: a start in the skipped hour opens when the clock leaves the gap; a window wholly in it the next day', () => {
+    const spring = new Date('2026-03-29T00:00:00Z'); // 01:00 CET, an hour before the gap
+    assert.deepEqual(
+      nextWindowOpening(parseMaintenanceWindow('02:30-04:00')!, spring, 'Europe/Berlin'),
+      new Date('2026-03-29T01:00:00Z'), // 03:00 CEST
+    );
+    const next = nextWindowOpening(
+      parseMaintenanceWindow('02:00-03:00')!,
+      spring,
+      'Europe/Berlin',
+    )!;
+    assert.deepEqual(next, new Date('2026-03-30T00:00:00Z')); // 02:00 CEST the next day
+    assert.equal(formatLocalDateTime(next, 'Europe/Berlin'), '2026-03-30 02:00');
+  });
+
+  it('DST: the repeated fall-back hour is one opening, not two', () => {
+    // 02:00 CEST, the first pass: open through the second pass; next is the next day.
+    const fall = new Date('2026-10-25T00:15:00Z');
+    assert.deepEqual(
+      nextWindowOpening(parseMaintenanceWindow('02:00-03:00')!, fall, 'Europe/Berlin'),
+      new Date('2026-10-26T01:00:00Z'), // 02:00 CET
+    );
+  });
+
+  it('DST: the clock falling back into a window opens it again', () => {
+    // 01:01 EDT (closed for 00:00-01:01); at 06:00Z the clock reads 01:00 EST: open again.
+    assert.deepEqual(
+      nextWindowOpening(
+        parseMaintenanceWindow('00:00-01:01')!,
+        new Date('2026-11-01T05:01:00Z'),
+        'America/New_York',
+      ),
+      new Date('2026-11-01T06:00:00Z'),
+    );
+  });
+
+  it('never: a zero-length window, or one shorter than the margin', () => {
+    const now = new Date('2026-06-15T12:00:00Z');
+    assert.equal(nextWindowOpening(parseMaintenanceWindow('01:00-01:00')!, now, 'UTC'), undefined);
+    assert.equal(
+      nextWindowOpening(parseMaintenanceWindow('01:00-01:30')!, now, 'UTC', 3600),
+      undefined,
+    );
+  });
+
+  it('property: equals the minute-by-minute model in zones with DST, across the change days', () => {
+    const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata', 'UTC'];
+    // 2026-03-01 .. 2026-11-30 covers every change day of the zones above.
+    const span = Date.UTC(2026, 10, 30) - Date.UTC(2026, 2, 1);
+    fc.assert(
+      fc.property(
+        minuteArb,
+        minuteArb,
+        fc.integer({ min: 0, max: span }),
+        fc.constantFrom(...zones),
+        (start, end, offset, zone) => {
+          fc.pre(start !== end);
+          const w = parseMaintenanceWindow(`${formatMinute(start)}-${formatMinute(end)}`)!;
+          const from = new Date(Date.UTC(2026, 2, 1) + offset);
+          assert.deepEqual(nextWindowOpening(w, from, zone), modelNext(w, from, zone));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('property: on the change days themselves', () => {
+    fc.assert(
+      fc.property(
+        minuteArb,
+        minuteArb,
+        fc.integer({ min: -6 * 60, max: 30 * 60 }),
+        fc.constantFrom(
+          ...DST_CASES.flatMap((c) => [[c.tz, c.spring] as const, [c.tz, c.fall] as const]),
+        ),
+        (start, end, minutes, [zone, day]) => {
+          fc.pre(start !== end);
+          const w = parseMaintenanceWindow(`${formatMinute(start)}-${formatMinute(end)}`)!;
+          const from = new Date(new Date(day).getTime() + minutes * 60_000);
+          assert.deepEqual(nextWindowOpening(w, from, zone), modelNext(w, from, zone));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { loadKeySet, MAX_KEY_FILES } from '../../src/crypto/key-set.js';
-import { bytesToHex, publicKeyBytes } from '../../src/crypto/keys.js';
+import {
+  bytesToHex,
+  keyFingerprint,
+  parsePublicKey,
+  publicKeyBytes,
+} from '../../src/crypto/keys.js';
 
 const publicKeyHex = (key: KeyObject) => bytesToHex(publicKeyBytes(key));
 const hexKey = () => publicKeyHex(generateKeyPairSync('ed25519').privateKey);
@@ -29,7 +34,7 @@ describe('key sets', () => {
     await writeFile(join(dir, 'update.pub'), `  ${k1.toUpperCase()}\n`);
     const keys = await loadKeySet(join(dir, 'update.pub'));
     assert.deepEqual(hexes(keys), [k1]);
-    assert.equal(keys[0]!.id, k1.slice(0, 16));
+    assert.equal(keys[0]!.fingerprint, keyFingerprint(parsePublicKey(k1)));
     assert.equal(keys[0]!.source, `${join(dir, 'update.pub')}:1`);
   });
 

@@ -7,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, VerificationError } from '../../src/errors.js';
 import {
   bytesToHex,
+  describeKeys,
   hexToBytes,
+  keyFingerprint,
   parsePublicKey,
   parseSignature,
   publicKeyBytes,
@@ -30,6 +32,12 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
   it('parses 64 hex characters with surrounding whitespace, either case', () => {
     assert.equal(bytesToHex(parsePublicKey(`  ${RFC_PUB}\n`)), RFC_PUB);
     assert.equal(bytesToHex(parsePublicKey(RFC_PUB.toUpperCase())), RFC_PUB);
+  });
+
+  it('names a key by its fingerprint: the first 16 hex of the SHA-256 of the raw 32 bytes', () => {
+    // sha256 of RFC 8032 test 1's key bytes, computed outside Node (xxd -r -p | sha256sum).
+    assert.equal(keyFingerprint(parsePublicKey(RFC_PUB)), '21fe31dfa154a261');
+    assert.equal(describeKeys([parsePublicKey(RFC_PUB)]), 'key 21fe31dfa154a261');
   });
 
   it('rejects wrong length, non-hex, off-curve and small-order keys with PUBKEY_INVALID', () => {

@@ -224,6 +224,8 @@ describe('decideTrust: the trust model of docs/transport.md', () => {
           code: row.expect.refused,
           reason: row.expect.reason,
           artifact: row.expect.artifact,
+          // A signature that does not verify carries the keys it was tried with.
+          ...(row.expect.refused === 'SIGNATURE_INVALID' ? { keys: configOf(row).keys } : {}),
         });
         return;
       }
@@ -358,8 +360,13 @@ describe('the key requirement, decided in trust/ (assertKeyConfigured)', () => {
 describe('the words of a refusal (trustRefusalError): one wording for every source', () => {
   const cases: [TrustRefusal, RegExp, string | undefined][] = [
     [
-      { code: 'SIGNATURE_INVALID', reason: 'metadata-signature-invalid', artifact: 'metadata' },
-      /^R: the metadata signature does not verify with any configured key$/,
+      {
+        code: 'SIGNATURE_INVALID',
+        reason: 'metadata-signature-invalid',
+        artifact: 'metadata',
+        keys: [publisher.raw, stranger.raw],
+      },
+      /^R: the metadata signature does not verify with the configured keys [0-9a-f]{16}, [0-9a-f]{16}: signed by another key/,
       undefined,
     ],
     [

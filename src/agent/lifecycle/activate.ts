@@ -144,7 +144,16 @@ function deferral(err: unknown, state: UpdateState, options: ActivateOptions): u
   return lifecycleError(
     'ACTIVATION_DEFERRED',
     `staged ${state.toVersion ?? '?'} in slot ${state.targetSlot ?? '?'}; it activates in the next maintenance window (${err.message.replace(/^maintenance_window: /, '')})`,
-    { cause: err, details: { window_code: err.code } },
+    {
+      cause: err,
+      details: {
+        window_code: err.code,
+        // When it activates: the window gate's next opening, for --json and the log.
+        ...(err.details.next_window_opens_at === undefined
+          ? {}
+          : { next_window_opens_at: err.details.next_window_opens_at }),
+      },
+    },
   );
 }
 

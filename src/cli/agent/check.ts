@@ -2,12 +2,14 @@ import { checkDevice } from '../../agent/check-record.js';
 import { withAgent } from '../../agent/session.js';
 import { describeUnknownKey } from '../../config/unknown-keys.js';
 import { ExitCode } from '../../errors.js';
+import { formatBytes } from '../../units.js';
 import type { GateVerdict } from '../../gates/verdict.js';
 import { boolOpt, type Command } from '../command.js';
 import { SOURCE_GLOBALS, type AgentGlobal } from './global.js';
 
 function gateJson(g: GateVerdict) {
   return {
+    ...g.facts,
     gate: g.gate,
     pass: g.pass,
     skipped: g.skipped === true,
@@ -68,11 +70,10 @@ export const checkCommand: Command<AgentGlobal> = {
         `Update available:  ${r.updateAvailable ? `yes${r.wouldApply ? (r.activatesNow ? '' : ' (staged now, activated in the maintenance window)') : ' (refused by a gate)'}` : 'no'}`,
       );
       for (const [artifact, d] of Object.entries(r.downloads ?? {})) {
-        const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
         ctx.out.line(
           d.mode === 'delta'
-            ? `Download ${artifact}: ${mib(d.bytes)} of ${mib(d.imageBytes)} by delta (${mib(d.reusedBytes)} reused)`
-            : `Download ${artifact}: ${mib(d.bytes)}, the whole image (${d.reason ?? 'no delta'})`,
+            ? `Download ${artifact}: ${formatBytes(d.bytes)} of ${formatBytes(d.imageBytes)} by delta (${formatBytes(d.reusedBytes)} reused)`
+            : `Download ${artifact}: ${formatBytes(d.bytes)}, the whole image (${d.reason ?? 'no delta'})`,
         );
       }
       ctx.out.line('Gates:');

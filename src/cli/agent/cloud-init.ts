@@ -10,7 +10,7 @@ export const cloudInitCommand: Command<AgentGlobal> = {
       name: 'apply',
       summary: 'Write update.conf from the updates: block of FILE',
       usage: 'cloud-init apply FILE [options]',
-      globals: ['root', 'conf'],
+      globals: ['root', 'conf', 'strict'],
       description: [
         'Reads FILE as cloud-init does (YAML 1.1) and sets the update.conf keys of its',
         'top-level updates: block (server, channel, maintenance_window, pubkey,',
@@ -18,6 +18,8 @@ export const cloudInitCommand: Command<AgentGlobal> = {
         'existing update.conf are kept. An inline pubkey (64 hex) is written to',
         '/etc/kubesolo/update.pub. No updates: block, or an empty one: nothing is touched.',
         'Any invalid value: exit 2 naming the YAML line, and nothing is written.',
+        'An unknown key is ignored with a warning (and the key it is probably a typo of);',
+        'with --strict it is an error (CONFIG_UNKNOWN_KEY, exit 2) and nothing is written.',
       ].join('\n'),
       async run({ positionals, global, log, out }) {
         const file = positionals[0];
@@ -27,7 +29,13 @@ export const cloudInitCommand: Command<AgentGlobal> = {
         // Loaded on demand: the YAML parser is the heaviest module of the agent, and
         // every other command would pay for it at start-up (bench/RESULTS.md).
         const { applyCloudInit } = await import('../../cloudinit/apply.js');
-        const r = await applyCloudInit({ file, root: global.root, confPath: global.conf, log });
+        const r = await applyCloudInit({
+          file,
+          root: global.root,
+          confPath: global.conf,
+          strict: global.strict,
+          log,
+        });
         for (const i of r.ignored) out.line(`ignored updates.${i.key} (line ${i.line}): ${i.why}`);
         if (r.outcome === 'no-updates-block') {
           out.line(`no updates: block in ${file}; ${r.confFile} left alone`);

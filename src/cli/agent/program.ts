@@ -1,6 +1,8 @@
 /** The command tree of `kubesolo-update`, the on-device agent. */
 import { VERSION } from '../../version.js';
 import type { Program } from '../command.js';
+import { updateConfPage } from '../update-conf-page.js';
+import { AGENT_ENVIRONMENT, AGENT_FILES } from './manual.js';
 import { activateCommand } from './activate.js';
 import { applyCommand } from './apply.js';
 import { checkCommand } from './check.js';
@@ -29,6 +31,9 @@ export const agentProgram: Program<AgentGlobal> = {
   globalOptions: agentGlobalOptions,
   sharedGlobals: AGENT_SHARED_GLOBALS,
   permissionHint: 'Run as root on the device, or pass --root DIR.',
+  files: AGENT_FILES,
+  environment: AGENT_ENVIRONMENT,
+  pages: { 'update.conf': () => updateConfPage('kubesolo-update', VERSION) },
   commands: [
     checkCommand,
     applyCommand,

@@ -1,3 +1,4 @@
+import { keyFingerprint, parsePublicKey } from '../../crypto/keys.js';
 import { UsageError } from '../../errors.js';
 import { writeKeyPair } from '../../release/keys.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
@@ -23,6 +24,9 @@ export const keygenCommand: Command<ReleaseGlobal> = {
     out.line(`private key: ${keys.privateKeyPath} (mode 0600, keep it secret)`);
     out.line(`public key:  ${keys.publicKeyPath}`);
     out.line(keys.publicKeyHex);
-    out.data({ ok: true, ...keys });
+    // The name every later message gives this key (verify, status, a refused signature).
+    const fingerprint = keyFingerprint(parsePublicKey(keys.publicKeyHex));
+    out.line(`fingerprint: ${fingerprint}`);
+    out.data({ ok: true, ...keys, fingerprint });
   },
 };

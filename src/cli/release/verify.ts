@@ -1,5 +1,5 @@
 import { loadKeySet } from '../../crypto/key-set.js';
-import { parsePublicKey } from '../../crypto/keys.js';
+import { keyFingerprint, parsePublicKey } from '../../crypto/keys.js';
 import { UsageError } from '../../errors.js';
 import { verifyRelease } from '../../release/verify.js';
 import { boolOpt, stringOpt, type Command } from '../command.js';
@@ -41,9 +41,12 @@ export const verifyCommand: Command<ReleaseGlobal> = {
       throw new UsageError('MISSING_ARGUMENT', 'verify needs exactly one DIR or URL');
     }
     // 64 hex characters, or a key set: a file of keys (one per line) or a *.pub directory.
-    const publicKeys = /^\s*[0-9a-fA-F]{64}\s*$/.test(pub)
-      ? [parsePublicKey(pub)]
-      : (await loadKeySet(pub)).map((k) => k.key);
+    const keySet = /^\s*[0-9a-fA-F]{64}\s*$/.test(pub)
+      ? [{ key: parsePublicKey(pub), source: '--pubkey' }]
+      : await loadKeySet(pub);
+    const publicKeys = keySet.map((k) => k.key);
+    const keys = keySet.map((k) => ({ fingerprint: keyFingerprint(k.key), source: k.source }));
+    for (const k of keys) out.line(`key        ${k.fingerprint} (${k.source})`);
     const caFile = stringOpt(values, 'ca-file');
     const r = await verifyRelease({
       target,
@@ -51,12 +54,12 @@ export const verifyCommand: Command<ReleaseGlobal> = {
       allowUnsignedMetadata: boolOpt(values, 'allow-unsigned-metadata'),
       log,
       ...(caFile === undefined ? {} : { caFile }),
-      onMetadata: (m, signed, url) => {
+      onMetadata: (m, signedBy, url) => {
         out.line(
           `metadata   ${url}: version ${m.version}${m.channel ? `, channel ${m.channel}` : ''}` +
             `${m.architecture ? `, ${m.architecture}` : ''}${m.expires ? `, expires ${m.expires}` : ''}` +
             `${m.minVersion ? `, min_version ${m.minVersion}` : ''}` +
-            `, signature ${signed ? 'verified' : 'absent (allowed)'}`,
+            `, signature ${signedBy ? `verified (key ${signedBy})` : 'absent (allowed)'}`,
         );
         printSchedule(out, m.rollout, new Date());
         if (m.paused) out.line('rollout    paused: devices do not start it (publish --resume)');
@@ -77,6 +80,6 @@ export const verifyCommand: Command<ReleaseGlobal> = {
       }
     }
     out.line(`OK: release ${r.metadata.version} verifies as a device would accept it`);
-    out.data({ ok: true, ...r });
+    out.data({ ok: true, keys, ...r });
   },
 };

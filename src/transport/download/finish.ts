@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { VerificationError } from '../../errors.js';
 import { fsyncDir } from '../../fs/atomic.js';
 import type { ReadBack } from '../../fs/read-back.js';
+import { signatureInvalidError } from '../../trust/refusal.js';
 import { TransportCode } from '../errors.js';
 import { writeVerifiedRecord } from './records.js';
 import { stagingError, type DownloadResult, type Transfer } from './transfer.js';
@@ -26,10 +27,11 @@ export async function finish(t: Transfer): Promise<DownloadResult> {
   }
   const signatureVerified = t.ed !== undefined;
   if (t.ed !== undefined && !(await t.ed.verify())) {
-    throw new VerificationError(
-      TransportCode.SIGNATURE_INVALID,
-      `Ed25519 signature of ${url} does not verify`,
-      { details: { url } },
+    const sig = t.options.signature;
+    throw signatureInvalidError(
+      `the Ed25519 signature of ${url}`,
+      sig ? [sig.publicKey, ...(sig.otherKeys ?? [])] : [],
+      { url },
     );
   }
   let readBack: ReadBack | undefined;

@@ -22,6 +22,7 @@ import {
   imageSignatureCheck,
   openSourceConnection,
   trustConfigFor,
+  releaseSigner,
   trustFetchedRelease,
   type TrustOptions,
   type TransportLimits,
@@ -144,13 +145,13 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       origin,
       log,
     );
-    const metadataSigned = decision.metadata.kind === 'signed';
+    const signer = releaseSigner(decision.metadata);
     const release: Release = {
       metadata: {
         ...metadata,
         architecture: agreedArchitecture(namedArchitectures, where, architecture),
       },
-      metadataSigned,
+      ...signer,
       origin,
       signedMetadata: evidence,
       artifacts: perImage((name) => layerArtifact(c, layers.images[name], signatureHex[name])),
@@ -158,7 +159,8 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
     log.info('registry release resolved', {
       origin,
       version: metadata.version,
-      signed: metadataSigned,
+      signed: signer.metadataSigned,
+      ...(signer.metadataSignedBy ? { key: signer.metadataSignedBy } : {}),
     });
     return release;
   }

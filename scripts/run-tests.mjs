@@ -9,6 +9,8 @@ import { spawnSync } from 'node:child_process';
 const args = process.argv.slice(2);
 const includeE2e = args.includes('--include-e2e');
 const roots = args.filter((a) => !a.startsWith('--'));
+// Passed on to node --test (scripts/mutate.mjs runs one test of a file this way).
+const namePatterns = args.filter((a) => a.startsWith('--test-name-pattern='));
 
 function walk(dir, out) {
   if (!statSync(dir).isDirectory()) return dir.endsWith('.test.ts') ? [...out, dir] : out;
@@ -48,6 +50,7 @@ const result = spawnSync(
     '--test',
     `--test-concurrency=${concurrency}`,
     '--test-reporter=spec',
+    ...namePatterns,
     ...files,
   ],
   { stdio: 'inherit' },

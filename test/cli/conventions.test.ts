@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VERSION } from '../../src/version.js';
 import { AGENT_BIN, RELEASE_BIN, logLines, runAgent, runRelease } from '../helpers/cli.js';
+import { toolSkipReason } from '../helpers/require-tool.js';
 
 let dir: string;
 before(async () => {
@@ -20,8 +21,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-const has = (tool: string, arg = '--version') => spawnSync(tool, [arg]).status === 0;
 
 describe('--help, -V, --quiet, --verbose', () => {
   it('each command lists only the options it reads', async () => {
@@ -116,7 +115,7 @@ describe('shell completion from the command table', () => {
 
   it(
     'the zsh script parses and registers with compinit',
-    { skip: has('zsh') ? false : 'zsh is not installed' },
+    { skip: toolSkipReason(['zsh'], 'zsh') },
     async () => {
       const file = join(dir, '_kubesolo-update');
       await writeFile(
@@ -148,7 +147,7 @@ describe('shell completion from the command table', () => {
 describe('man page from the command table', () => {
   it(
     'man -l renders it without warnings, with every command and exit code',
-    { skip: has('man') ? false : 'man is not installed' },
+    { skip: toolSkipReason(['man'], 'man-db groff-base') },
     async () => {
       for (const [bin, commands] of [
         [AGENT_BIN, ['check', 'apply', 'healthcheck', 'dev init-root', 'cloud-init apply']],

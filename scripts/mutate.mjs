@@ -109,8 +109,9 @@ try {
     });
     restoreNow();
     const seconds = ((Date.now() - started) / 1000).toFixed(0);
-    // A failed test, not a run that found no test to run (a stale name pattern).
-    const failed = t.status !== 0 && /^ℹ fail [1-9]/m.test(t.stdout);
+    // A failed test (a failing hook cancels its tests), not a run that found no test to
+    // run (a stale name pattern).
+    const failed = t.status !== 0 && /^ℹ (fail|cancelled) [1-9]/m.test(t.stdout);
     if (failed) {
       console.log(
         `KILLED    ${TABLE}:${r.n} ${r.test} (${seconds} s): ${why(t.stdout + t.stderr)}`,

@@ -18,6 +18,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const TABLE = 'test/mutations.tsv';
+
+// The tests run under this node: the pinned one (npm scripts put it first on PATH), never
+// an older system node, under which a test fails for reasons no mutation made.
+if (Number(process.versions.node.split('.')[0]) < 24) {
+  console.error(`node ${process.version}: run npm run test:mutations (the pinned Node 24)`);
+  process.exit(2);
+}
 const args = process.argv.slice(2);
 const listOnly = args.includes('--list');
 const filter = args.find((a) => !a.startsWith('--'));

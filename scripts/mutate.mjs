@@ -6,6 +6,7 @@
 //   node scripts/mutate.mjs             every row
 //   node scripts/mutate.mjs WORD        rows whose file, test or name contains WORD
 //   node scripts/mutate.mjs --list      print the rows, run nothing
+//   node scripts/mutate.mjs --e2e       also the rows whose test boots QEMU (test/e2e*)
 //
 // test/mutations.tsv: tab-separated, one mutation a line, `#` starts a comment line.
 // Columns: file to break, old text (must occur exactly once), new text, test file,
@@ -27,6 +28,8 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
 }
 const args = process.argv.slice(2);
 const listOnly = args.includes('--list');
+// Rows whose test boots QEMU (test/e2e*) run only when asked: minutes each.
+const e2e = args.includes('--e2e');
 const filter = args.find((a) => !a.startsWith('--'));
 
 const unescape = (s) =>
@@ -66,7 +69,9 @@ function why(output) {
 }
 
 const rows = readTable().filter(
-  (r) => !filter || [r.file, r.test, r.name].some((s) => s.includes(filter)),
+  (r) =>
+    (!filter || [r.file, r.test, r.name].some((s) => s.includes(filter))) &&
+    (e2e || !r.test.startsWith('test/e2e')),
 );
 if (listOnly) {
   for (const r of rows)

@@ -11,7 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VERSION } from '../../src/version.js';
-import { AGENT_BIN, RELEASE_BIN, logLines, runAgent, runRelease } from '../helpers/cli.js';
+import {
+  AGENT_BIN,
+  RELEASE_BIN,
+  expectRefusal,
+  logLines,
+  runAgent,
+  runRelease,
+} from '../helpers/cli.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
 
 let dir: string;
@@ -36,6 +43,12 @@ describe('--help, -V, --quiet, --verbose', () => {
     }
     const keygen = await runRelease(['keygen', '--help']);
     assert.doesNotMatch(keygen.stdout, /--version|--kernel/);
+  });
+
+  it('a combination of options that cannot work is USAGE, exit 2 (apply --reboot without --activate)', async () => {
+    const r = await runAgent(['apply', '--reboot', '--root', join(dir, 'q'), '--json']);
+    expectRefusal(r, 'USAGE', 2);
+    assert.match(r.stdout, /--reboot needs --activate/);
   });
 
   it('-V and --version print the version of both tools', async () => {

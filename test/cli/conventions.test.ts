@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KEY_SPECS } from '../../src/config/keys.js';
 import { VERSION } from '../../src/version.js';
-import { AGENT_BIN, RELEASE_BIN, logLines, runAgent, runRelease } from '../helpers/cli.js';
+import {
+  AGENT_BIN,
+  RELEASE_BIN,
+  expectRefusal,
+  logLines,
+  runAgent,
+  runRelease,
+} from '../helpers/cli.js';
+import { toolSkipReason } from '../helpers/require-tool.js';
 
 let dir: string;
 before(async () => {
@@ -21,8 +29,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-const has = (tool: string, arg = '--version') => spawnSync(tool, [arg]).status === 0;
 
 describe('--help, -V, --quiet, --verbose', () => {
   it('each command lists only the options it reads', async () => {
@@ -38,6 +44,12 @@ describe('--help, -V, --quiet, --verbose', () => {
     }
     const keygen = await runRelease(['keygen', '--help']);
     assert.doesNotMatch(keygen.stdout, /--version|--kernel/);
+  });
+
+  it('a combination of options that cannot work is USAGE, exit 2 (apply --reboot without --activate)', async () => {
+    const r = await runAgent(['apply', '--reboot', '--root', join(dir, 'q'), '--json']);
+    expectRefusal(r, 'USAGE', 2);
+    assert.match(r.stdout, /--reboot needs --activate/);
   });
 
   it('-V and --version print the version of both tools', async () => {
@@ -117,7 +129,7 @@ describe('shell completion from the command table', () => {
 
   it(
     'the zsh script parses and registers with compinit',
-    { skip: has('zsh') ? false : 'zsh is not installed' },
+    { skip: toolSkipReason(['zsh'], 'zsh') },
     async () => {
       const file = join(dir, '_kubesolo-update');
       await writeFile(
@@ -149,7 +161,7 @@ describe('shell completion from the command table', () => {
 describe('man page from the command table', () => {
   it(
     'man -l renders it without warnings, with every command and exit code',
-    { skip: has('man') ? false : 'man is not installed' },
+    { skip: toolSkipReason(['man'], 'man-db groff-base') },
     async () => {
       for (const [bin, commands] of [
         [AGENT_BIN, ['check', 'apply', 'healthcheck', 'dev init-root', 'cloud-init apply']],

@@ -34,6 +34,13 @@ function releaseHashes(name: string): Record<string, string> {
   return out;
 }
 
+/** The JSON log lines a control-script command printed (`NAME-log {...}`). */
+function logOf(r: BootResult, name: string): Record<string, unknown>[] {
+  return r.marks
+    .filter((m) => m.startsWith(`${name}-log {`))
+    .map((m) => JSON.parse(m.slice(name.length + 5)) as Record<string, unknown>);
+}
+
 /** Guest shell: the condition of each cut point, and what to report when it holds. */
 const CUT_POINTS = String.raw`
 passive_mount() { awk '$1 ~ /KSOLOB|vda3/ {print $2}' /proc/mounts | head -n1; }
@@ -126,7 +133,12 @@ agent apply apply --json
     const b2 = await dev.boot('A-cut-mid-slot-write', { control: c2, cutOn: cutLine('slot') });
     await assertStillOnA(dev, b2, v1);
     assert.ok(b2.cutAt, `never reached the slot write; marks: ${JSON.stringify(b2.marks)}`);
-    assert.match(mark(b2, 'cut-info slot'), /\.incoming\/vmlinuz=\d+/);
+    const kernelSize = statSync(join(BUILD_DIR, 'releases', 'v2', 'vmlinuz')).size;
+    assert.match(
+      mark(b2, 'cut-info slot'),
+      new RegExp(`\\.incoming/vmlinuz=${kernelSize}\\b`),
+      'the whole verified kernel was in the slot at the cut',
+    );
 
     // 3. Boot: still A (B is half-written and was never selectable). Retry to the end,
     //    activate, cut right after the GRUB environment is written.
@@ -146,6 +158,17 @@ agent activate activate --json
     const b3 = await dev.boot('A-cut-after-grubenv', { control: c3, cutOn: cutLine('grubenv') });
     await assertStillOnA(dev, b3, v1, { active_slot: 'B', boot_counter: '3', boot_success: '0' });
     assert.equal(rc(b3, 'apply'), 0, 'the retried apply must complete');
+    // The retry kept the kernel verified before cut 2: not one byte of it fetched again.
+    const kernel = logOf(b3, 'apply').find(
+      (l) => l.msg === 'artifact verified' && l.artifact === 'vmlinuz',
+    );
+    assert.ok(kernel, `no "artifact verified" line for vmlinuz: ${JSON.stringify(b3.marks)}`);
+    assert.equal(
+      kernel.fetched,
+      0,
+      `the retry fetched the kernel again: ${JSON.stringify(kernel)}`,
+    );
+    assert.equal(kernel.resumed_from, kernelSize);
     assert.ok(
       b3.cutAt,
       `activate never wrote the GRUB environment; marks: ${JSON.stringify(b3.marks)}`,

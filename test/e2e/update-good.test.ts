@@ -88,18 +88,24 @@ agent status status --json
       boot_success: '1',
     });
     // The commit-deadline watchdog (os/init.d) armed for this trial boot, saw the
-    // commit well before its 10-minute deadline and disarmed; it never fired.
+    // commit before its 10-minute deadline and disarmed; it never fired.
     const wd = watchdogLines(second);
-    assert.ok(
-      wd.includes(
-        'slot B is on trial (boot_counter=2): armed, reboot unless committed 600 s after boot',
-      ),
-      JSON.stringify(wd),
-    );
+    const armed = wd
+      .map((l) =>
+        /^slot B is on trial \(boot_counter=2\): armed, reboot unless committed (\d+) s after boot$/.exec(
+          l,
+        ),
+      )
+      .find((m) => m !== null);
+    assert.ok(armed, JSON.stringify(wd));
+    const deadline = Number(armed[1]);
+    assert.equal(deadline, 600, 'commit_deadline default (10 minutes)');
     const disarmed = wd.find((l) => l.startsWith('boot committed (boot_success=1, active_slot=B)'));
     assert.ok(disarmed !== undefined, `watchdog disarmed: ${JSON.stringify(wd)}`);
     const at = Number(/after (\d+) s: disarmed$/.exec(disarmed)?.[1]);
-    assert.ok(at < 300, `committed ${at} s after boot, well before the 600 s deadline`);
+    // Before the deadline is the contract (the watchdog reboots at it); how long before
+    // depends on the machine: a loaded host boots the guest in up to 7 minutes.
+    assert.ok(at < deadline, `committed ${at} s after boot, not before the ${deadline} s deadline`);
     assert.ok(!wd.some((l) => l.includes('rebooting')), 'the watchdog never fired');
     assert.ok(!second.marks.some((m) => m.startsWith('reboot requested')));
     // A committed boot (slot A, first boot) never arms it.

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { AGENT_BIN, logLines } from '../helpers/cli.js';
+import { AGENT_BIN, expectRefusal, logLines, runAgent } from '../helpers/cli.js';
 import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -340,12 +340,35 @@ describe('finding 6: bounded inputs', () => {
     assert.ok(statSync(f.statePath).size > 1024 ** 3, 'the evidence is left in place');
   });
 
-  it('a FIFO as the public key or grubenv does not hang the agent', async () => {
+  /** The agent, killed if it has not ended after `HANG_MS` (a read of a FIFO never returns). */
+  const HANG_MS = 30_000;
+  async function agentOrHang(args: string[]) {
+    const r = await runAgent([...args, '--root', f.dev.root, '--json'], {
+      timeoutMs: HANG_MS,
+      killSignal: 'SIGKILL',
+    });
+    assert.equal(r.signal, null, `${args.join(' ')} hung on the FIFO (killed after ${HANG_MS} ms)`);
+    return { ...r, doc: (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as Record<string, any> };
+  }
+
+  it('a FIFO as the public key is refused at once (PUBKEY_UNREADABLE, not a regular file), not waited on', async () => {
+    const key = f.dev.path('etc/kubesolo/update.pub');
+    await rm(key);
+    execFileSync('mkfifo', [key]);
+    for (const command of ['check', 'apply']) {
+      const r = await agentOrHang([command]);
+      expectRefusal(r, 'PUBKEY_UNREADABLE', 2);
+      assert.equal(r.doc.error.errno, 'CONTROL_FILE_NOT_REGULAR');
+    }
+  });
+
+  it('a FIFO as grubenv is a reported problem, not waited on', async () => {
     await rm(f.grubenv);
     execFileSync('mkfifo', [f.grubenv]);
-    const r = await f.agent(['status'], {});
+    const r = await agentOrHang(['status']);
     assert.equal(r.code, 1);
     assert.equal(r.doc.problems[0].source, 'grubenv');
+    assert.match(r.doc.problems[0].code, /^[A-Z][A-Z0-9_]+$/);
   });
 });
 

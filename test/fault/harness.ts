@@ -26,6 +26,8 @@ export interface CountingServer {
   bytesSent(): number;
   /** Requests per URL path. */
   requests: Map<string, number>;
+  /** GET requests per URL path that asked for the whole file (no Range): fresh fetches. */
+  wholeFetches: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function serveCounting(dir: string): Promise<CountingServer> {
   let closedBytes = 0;
   const open = new Set<import('node:net').Socket>();
   const requests = new Map<string, number>();
+  const wholeFetches = new Map<string, number>();
   server.on('connection', (s) => {
     open.add(s);
     s.on('close', () => {
@@ -44,12 +47,16 @@ export async function serveCounting(dir: string): Promise<CountingServer> {
   server.on('request', (req) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     requests.set(path, (requests.get(path) ?? 0) + 1);
+    if (req.method === 'GET' && req.headers.range === undefined) {
+      wholeFetches.set(path, (wholeFetches.get(path) ?? 0) + 1);
+    }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    wholeFetches,
     bytesSent: () => closedBytes + [...open].reduce((n, s) => n + s.bytesWritten, 0),
     close: () =>
       new Promise((r) => {

@@ -3,7 +3,9 @@
  * first) as real child processes, the way an operator or a CronJob would.
  */
 import { spawn } from 'node:child_process';
+import { strict as assert } from 'node:assert';
 import { fileURLToPath } from 'node:url';
+import { recordCode } from './code-record.js';
 
 export const AGENT_BIN = fileURLToPath(new URL('../../dist/kubesolo-update.mjs', import.meta.url));
 export const RELEASE_BIN = fileURLToPath(
@@ -73,4 +75,27 @@ export function logLines(stderr: string): Record<string, unknown>[] {
 export async function runAgentJson(args: string[], options?: RunOptions) {
   const r = await runAgent([...args, '--json'], options);
   return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
+}
+
+/**
+ * A CLI run refused with `code` and `exitCode`: the exit status, and the code in the
+ * `--json` error on stdout when there is one, else in an error log line on stderr.
+ * The pair is recorded (code-record.ts) for the run's reason-code check.
+ */
+export function expectRefusal(r: RunResult, code: string, exitCode: number): void {
+  assert.equal(r.code, exitCode, `expected exit ${exitCode} (${code}): ${r.stderr}`);
+  let jsonCode: unknown;
+  try {
+    jsonCode = (JSON.parse(r.stdout) as { error?: { code?: unknown } }).error?.code;
+  } catch {
+    jsonCode = undefined;
+  }
+  const codes =
+    jsonCode !== undefined
+      ? [jsonCode]
+      : logLines(r.stderr)
+          .filter((l) => l.level === 'error')
+          .map((l) => l.code);
+  assert.ok(codes.includes(code), `expected ${code}, got ${JSON.stringify(codes)}: ${r.stderr}`);
+  recordCode(exitCode, code);
 }

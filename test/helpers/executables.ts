@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runCommand, type RunOptions, type RunResult } from './cli.js';
+import { isRoot, loudSkip } from './require-tool.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -48,9 +49,9 @@ export function executable(tool: 'kubesolo-update' | 'kubesolo-release', arch: A
 }
 
 /**
- * Why an executable test cannot run here (undefined when it can). In CI (`CI=true`,
- * .ci/run installs every tool and runs `npm run package` first) nothing may be missing:
- * the caller turns a reason into a failing test there instead of a skip.
+ * Why an executable test cannot run here (undefined when it can). Under root or in CI
+ * (.ci/run installs every tool and runs `npm run package` first) nothing may be
+ * missing: skipOutsideCi turns a reason into a failing test there instead of a skip.
  */
 export function executableSkipReason(arch: Arch): string | undefined {
   const file = executable('kubesolo-update', arch);
@@ -64,10 +65,15 @@ export function executableSkipReason(arch: Arch): string | undefined {
   return undefined;
 }
 
-/** A skip reason outside CI; in CI `false`, so the test runs and fails on what is missing. */
+/**
+ * require-tool.ts's rule for the suites that run the executables: under root (as CI
+ * runs them) or with CI=true a missing prerequisite is no skip: `false`, so the suite
+ * runs and its before() fails naming what is missing. Elsewhere a loud skip (printed,
+ * and counted as a skipped test).
+ */
 export function skipOutsideCi(reason: string | undefined): string | false {
-  if (reason === undefined || process.env.CI === 'true') return false;
-  return reason;
+  if (reason === undefined || isRoot || process.env.CI === 'true') return false;
+  return loudSkip(reason);
 }
 
 /** Absolute path of a command on this process's PATH (children here get no PATH). */

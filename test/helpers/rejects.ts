@@ -1,9 +1,11 @@
 /**
  * The tests' one "rejects with this code" check: a KubesoloError with the stable
- * reason code and the exit code it maps to (docs/design.md §3.7).
+ * reason code and the exit code it maps to (docs/design.md §3.7). Each pair asserted is
+ * recorded (code-record.ts) for the run's reason-code check.
  */
 import { strict as assert } from 'node:assert';
 import { KubesoloError } from '../../src/errors.js';
+import { recordCode } from './code-record.js';
 
 /** A validator for assert.throws / assert.rejects: `code` and `exitCode`, nothing else. */
 export function hasCode(code: string, exitCode: number): (err: unknown) => true {
@@ -11,6 +13,7 @@ export function hasCode(code: string, exitCode: number): (err: unknown) => true 
     assert.ok(err instanceof KubesoloError, `expected ${code}, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
     assert.equal(err.exitCode, exitCode);
+    recordCode(exitCode, code);
     return true;
   };
 }

@@ -6,7 +6,7 @@
  * and how to run it.
  */
 import { spawnSync } from 'node:child_process';
-import type { TestContext } from 'node:test';
+import { it, type TestContext } from 'node:test';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -41,4 +41,16 @@ export function requireRoot(t: TestContext, why: string): boolean {
 /** The same for a whole describe(): a skip reason outside root, false under root. */
 export function rootSkipReason(why: string): string | false {
   return isRoot ? false : `needs root: ${why}; run it as root (sudo npm run test:unit), as CI does`;
+}
+
+/**
+ * A skip a reader sees: the reason printed, and one skipped test registered under it,
+ * because node:test counts a skipped describe() as no test at all ("skipped 0"). Call it
+ * where the describe is declared (module level); it returns the reason for `{ skip }`.
+ */
+export function loudSkip(reason: string | false): string | false {
+  if (reason === false) return false;
+  console.log(`# SKIP: ${reason}`);
+  it(`skipped: ${reason}`, { skip: reason }, () => undefined);
+  return reason;
 }

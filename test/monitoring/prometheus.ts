@@ -47,7 +47,13 @@ export function promtool(args: string[], cwd?: string, input?: string): ToolResu
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A free TCP port on 127.0.0.1 (Prometheus only reports the address it was given). */
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago. Prometheus 2 cannot be given
+ * port 0 (it reports only the address it was given), so the port is picked here and
+ * released before Prometheus binds it: another process may take it in between, which
+ * startPrometheus notices (Prometheus exits with "address already in use", or the server
+ * that answers is not ours) and retries with another port.
+ */
 export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -56,12 +62,22 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Attempts at a port before giving up (each lost only to a race with another process). */
+const PORT_ATTEMPTS = 5;
+
 export interface PrometheusServer {
   url: string;
   /** Instant query; throws on a non-success answer (PromQL errors included). */
   query(expr: string): Promise<PromSample[]>;
   stop(): Promise<void>;
   log(): string;
+}
+
+async function servesConfig(url: string, configFile: string): Promise<boolean> {
+  const flags = await fetch(`${url}/api/v1/status/flags`)
+    .then((r) => r.json() as Promise<{ data?: Record<string, string> }>)
+    .catch(() => undefined);
+  return flags?.data?.['config.file'] === configFile;
 }
 
 export interface PromSample {
@@ -84,10 +100,27 @@ export async function startPrometheus(
   files: Record<string, string>,
   options: PrometheusOptions = {},
 ): Promise<PrometheusServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(config, files, options, await freePort());
+    } catch (err) {
+      if (!(err instanceof PortLost) || attempt === PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** The port was taken by another process between freePort and Prometheus's bind. */
+class PortLost extends Error {}
+
+async function startOnce(
+  config: string,
+  files: Record<string, string>,
+  options: PrometheusOptions,
+  port: number,
+): Promise<PrometheusServer> {
   const dir = await mkdtemp(join(tmpdir(), 'ks-prometheus-'));
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
   await writeFile(join(dir, 'prometheus.yml'), config);
-  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const flags = options.flags ?? [];
@@ -131,13 +164,19 @@ export async function startPrometheus(
   for (;;) {
     if (exited !== undefined) {
       await rm(dir, { recursive: true, force: true });
+      if (/address already in use/.test(output)) throw new PortLost(output);
       throw new Error(`${exited}\n${output}`);
     }
     const ready = await fetch(`${url}/-/ready`).then(
       (r) => r.ok,
       () => false,
     );
-    if (ready) break;
+    if (ready) {
+      // Ours, not whatever took the port: it names our configuration file.
+      if (await servesConfig(url, join(dir, 'prometheus.yml'))) break;
+      await stop();
+      throw new PortLost(`another server answers on ${url}`);
+    }
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`prometheus not ready within 20 s\n${output}`);

@@ -17,13 +17,15 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mkenvimage, ubootToolsSkipReason } from '../bootenv/uboot-tools.js';
+import { toolSkipReason } from '../helpers/require-tool.js';
 
 const SCRIPT = fileURLToPath(
   new URL('../../os/init.d/20-kubesolo-update-watchdog.sh', import.meta.url),
 );
-const SHELLS: [string, string[]][] = [
-  ['dash', ['/bin/sh']],
-  ['busybox ash', ['/bin/busybox', 'sh']],
+/** name, command line, and a skip reason (under root a missing shell fails the file). */
+const SHELLS: [string, string[], string | false][] = [
+  ['dash', ['/bin/sh'], toolSkipReason(['dash'], 'dash')],
+  ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
 ];
 const SIZE = 0x4000;
 const roots: string[] = [];
@@ -101,8 +103,8 @@ const waitEnded = (r: Root) =>
   until('watchdog exit', () => !existsSync(r.p('run/kubesolo-update/watchdog.pid')));
 
 describe('watchdog with bootloader=uboot (fw_printenv)', { skip: ubootToolsSkipReason() }, () => {
-  for (const [name, shell] of SHELLS) {
-    it(`${name}: a trial of B is armed, fires at the deadline and reboots`, async () => {
+  for (const [name, shell, skip] of SHELLS) {
+    it(`${name}: a trial of B is armed, fires at the deadline and reboots`, { skip }, async () => {
       const r = await makeRoot();
       r.env({
         active_slot: 'B',
@@ -122,7 +124,7 @@ describe('watchdog with bootloader=uboot (fw_printenv)', { skip: ubootToolsSkipR
       await waitEnded(r);
     });
 
-    it(`${name}: a commit (boot_success=1 written) disarms it`, async () => {
+    it(`${name}: a commit (boot_success=1 written) disarms it`, { skip }, async () => {
       const r = await makeRoot();
       r.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' });
       stage(shell, r);
@@ -137,31 +139,35 @@ describe('watchdog with bootloader=uboot (fw_printenv)', { skip: ubootToolsSkipR
       );
     });
 
-    it(`${name}: committed, torn (bad CRC) or unreadable environments never arm it`, async () => {
-      const committed = await makeRoot();
-      committed.env({ active_slot: 'B', boot_counter: '3', boot_success: '1' });
-      assert.match(
-        stage(shell, committed),
-        /not an update trial boot \(boot_success=1\): not armed/,
-      );
-      // A torn environment: U-Boot boots its defaults (slot A, committed); fw_printenv
-      // cannot read it; the watchdog takes no variables from it.
-      const torn = await makeRoot();
-      torn.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' }, true);
-      assert.match(
-        stage(shell, torn),
-        /U-Boot environment \S+fw_env\.config is damaged \(fw_printenv -c \S+ could not read it\): U-Boot reads it as no variables, so this is no update trial boot: not armed/,
-      );
-      const noTool = await makeRoot();
-      noTool.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' });
-      assert.match(
-        stage(shell, noTool, { KUBESOLO_UPDATE_FW_PRINTENV: noTool.p('no-such-fw_printenv') }),
-        /U-Boot environment \S+ is damaged \(fw_printenv -c \S+ could not read it\)/,
-      );
-      for (const r of [committed, torn, noTool]) assert.equal(r.rebooted(), false);
-    });
+    it(
+      `${name}: committed, torn (bad CRC) or unreadable environments never arm it`,
+      { skip },
+      async () => {
+        const committed = await makeRoot();
+        committed.env({ active_slot: 'B', boot_counter: '3', boot_success: '1' });
+        assert.match(
+          stage(shell, committed),
+          /not an update trial boot \(boot_success=1\): not armed/,
+        );
+        // A torn environment: U-Boot boots its defaults (slot A, committed); fw_printenv
+        // cannot read it; the watchdog takes no variables from it.
+        const torn = await makeRoot();
+        torn.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' }, true);
+        assert.match(
+          stage(shell, torn),
+          /U-Boot environment \S+fw_env\.config is damaged \(fw_printenv -c \S+ could not read it\): U-Boot reads it as no variables, so this is no update trial boot: not armed/,
+        );
+        const noTool = await makeRoot();
+        noTool.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' });
+        assert.match(
+          stage(shell, noTool, { KUBESOLO_UPDATE_FW_PRINTENV: noTool.p('no-such-fw_printenv') }),
+          /U-Boot environment \S+ is damaged \(fw_printenv -c \S+ could not read it\)/,
+        );
+        for (const r of [committed, torn, noTool]) assert.equal(r.rebooted(), false);
+      },
+    );
 
-    it(`${name}: the GRUB environment is not read on a U-Boot device`, async () => {
+    it(`${name}: the GRUB environment is not read on a U-Boot device`, { skip }, async () => {
       const r = await makeRoot();
       r.env({ active_slot: 'B', boot_counter: '3', boot_success: '1' });
       // A stale grubenv saying "on trial" must not arm it.

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import {
   HOST_ARCH,
   REPO,
@@ -13,6 +13,7 @@ import {
   executableSkipReason,
   skipOutsideCi,
 } from '../helpers/executables.js';
+import { loudSkip } from '../helpers/require-tool.js';
 import { executableSuite } from './executable-suite.js';
 
 // The dynamic dependencies of the official Node.js 24 linux-x64 binary (docs/runtime.md):
@@ -29,9 +30,12 @@ const AMD64_LIBRARIES = [
 
 executableSuite('amd64');
 
-const reason = HOST_ARCH === 'amd64' ? executableSkipReason('amd64') : 'not an amd64 machine';
+const reason = executableSkipReason('amd64');
+// Another machine is no missing tool: skipped under root too.
+const skip = HOST_ARCH === 'amd64' ? skipOutsideCi(reason) : loudSkip('not an amd64 machine');
 
-describe('amd64 executables as files', { skip: skipOutsideCi(reason) }, () => {
+describe('amd64 executables as files', { skip }, () => {
+  before(() => assert.equal(reason, undefined, `prerequisite missing: ${reason}`));
   for (const tool of ['kubesolo-update', 'kubesolo-release'] as const) {
     it(`${tool} needs only the documented shared libraries`, () => {
       const out = execFileSync('ldd', [executable(tool, 'amd64')], { encoding: 'utf8' });

@@ -74,9 +74,11 @@ describe('run lock: pid + start time + boot id', () => {
   });
 
   it('an owner that was killed but not yet reaped (a zombie) holds nothing', async () => {
-    // sh starts a child, then execs a sleep that never waits for it: when the child
-    // exits it stays a zombie, its /proc entry and start time there while it runs no code.
-    const parent = spawn('sh', ['-c', 'sleep 3 & echo $!; exec sleep 60']);
+    // sh starts a child, then execs a sleep that never waits for it: once the test kills
+    // the child it stays a zombie, its /proc entry and start time there while it runs no
+    // code. The child lives until it is killed: no window of time for a loaded machine
+    // to miss.
+    const parent = spawn('sh', ['-c', 'sleep 600 & echo $!; exec sleep 600']);
     try {
       const pid = Number(
         await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(String(d)))),
@@ -85,6 +87,7 @@ describe('run lock: pid + start time + boot id', () => {
       assert.ok(startTime !== undefined, 'the child runs at first');
       await writeFile(path, JSON.stringify({ pid, startTime, bootId }));
       await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+      process.kill(pid, 'SIGKILL');
       const deadline = Date.now() + 20_000;
       while (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));

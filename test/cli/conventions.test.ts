@@ -211,7 +211,7 @@ describe('man page from the command table', () => {
 
   it(
     'update.conf(5): man -l renders it without warnings, with every key of the key table',
-    { skip: has('man') ? false : 'man is not installed' },
+    { skip: toolSkipReason(['man'], 'man-db groff-base') },
     async () => {
       const page = join(dir, 'update.conf.5');
       const r0 = await runAgent(['man', 'update.conf']);

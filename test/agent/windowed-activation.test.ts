@@ -36,9 +36,13 @@ describe('the activation looks at the offer again', () => {
   const key = () => join(work, 'keys/release.key');
   const state = () => readJson(dev.path('var/lib/kubesolo/update/state.json'));
 
+  // One set of images per version: publishing a version again re-signs the same release.
+  const imagesOf = new Map<string, Promise<Record<'vmlinuz' | 'initramfs', string>>>();
   /** kubesolo-release publish, as a publisher runs it. */
   async function publish(version: string, ...extra: string[]): Promise<void> {
-    const images = await writeFakeImages(join(work, 'build', version), 50_000, 120_000);
+    if (!imagesOf.has(version))
+      imagesOf.set(version, writeFakeImages(join(work, 'build', version), 50_000, 120_000));
+    const images = (await imagesOf.get(version))!;
     const r = await runRelease([
       'publish',
       '--key',
@@ -125,9 +129,13 @@ describe('the activation looks at the offer again', () => {
   });
 
   it('metadata that expired after staging is not activated (exit 4); the update stays staged', async () => {
-    await publish('v1.1.0', '--expires-in', '3s');
+    // Staged from metadata that does not expire; then the same release is signed again
+    // with a one-second expiry (as a publisher's short-lived metadata would lapse), so
+    // the test does not depend on how long apply takes.
+    await publish('v1.1.0');
     assert.equal((await json(['apply', ...root()])).code, 0);
-    await new Promise((r) => setTimeout(r, 3500));
+    await publish('v1.1.0', '--expires-in', '1s');
+    await new Promise((r) => setTimeout(r, 1500));
     const act = await json(['activate', ...root()]);
     assert.equal(act.code, 4, act.stderr);
     assert.equal(act.doc.error.code, 'METADATA_EXPIRED');

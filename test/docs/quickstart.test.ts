@@ -97,6 +97,8 @@ function normalise(lines: readonly string[]): string[] {
       l
         .replace(/127\.0\.0\.1:(?!8080\b)\d+/g, '127.0.0.1:PORT')
         .replace(/\b[0-9a-f]{64}\b/g, '<hex>')
+        // A key's fingerprint: the first 16 hex characters of its SHA-256.
+        .replace(/\b[0-9a-f]{16}\b/g, '<fingerprint>')
         .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')
         .replace(/\bms=\d+/g, 'ms=<n>')
         .replace(/\b\d+ ms +/g, '<n> ms ')

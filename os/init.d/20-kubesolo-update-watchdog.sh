@@ -272,7 +272,8 @@ EOF_UBOOTENV
 # (the firmware reads no more; the agent refuses a larger file), no NUL; lines trimmed;
 # blank lines and `#` comments skipped; only `[all]` with `tryboot_a_b=1` and
 # `boot_partition`, and `[tryboot]` with `boot_partition`; partition 2 is slot A, 3 is
-# slot B; the last line wins. Anything else is a file the agent refuses: damaged here.
+# slot B; each boot_partition a partition number, the last line wins. Anything else is a
+# file the agent refuses: damaged here.
 # Into the GRUB terms of the other readers: nothing pending ([tryboot] = [all], or no
 # [tryboot]) is boot_success=1 for the slot of [all]; a slot pending in [tryboot] is
 # boot_success=0 for that slot. Whether this boot is its trial is ksu_wd_tryboot_trial's.
@@ -301,6 +302,15 @@ ksu_wd_autoboot() {
       '' | '#'*) continue ;;
       '[all]') ksu_wd_sec=all && continue ;;
       '[tryboot]') ksu_wd_sec=tryboot && continue ;;
+    esac
+    # Every boot_partition value is a partition number, even one a later line replaces:
+    # the agent refuses the file otherwise.
+    case $ksu_wd_line in
+      boot_partition=[1-9] | boot_partition=[1-9][0-9]) ;;
+      boot_partition=*)
+        ksu_wd_env_why="${ksu_wd_line} is not a partition number"
+        break
+        ;;
     esac
     case $ksu_wd_sec:$ksu_wd_line in
       all:boot_partition=*) ksu_wd_pa=${ksu_wd_line#*=} ;;

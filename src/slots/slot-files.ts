@@ -406,7 +406,7 @@ async function readVersionText(dir: string): Promise<string> {
  * when `dir` is a temporary mount) and what a version looks like: every comparison
  * with it would fail later with nothing to say which file is wrong.
  */
-export async function readSlotDirVersion(dir: string, where?: string): Promise<string | undefined> {
+async function readSlotDirVersion(dir: string, where?: string): Promise<string | undefined> {
   const v = await readVersionText(dir);
   if (v === '') return undefined;
   const problem = versionProblem(v);

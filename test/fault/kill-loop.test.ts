@@ -1,6 +1,7 @@
 /**
- * The fault suite's kill loop (issue 13): `apply --activate` SIGKILLed at seeded random
- * moments, over and over, then run to the end. After every kill the device must be
+ * The fault suite's kill loop (issue 13): `apply` SIGKILLed at seeded random moments
+ * while it stages, then `apply --activate` while it activates (the GRUB flip), over and
+ * over, then run to the end. After every kill the device must be
  * consistent: GRUB on a complete slot (slot A committed, or slot B on trial holding
  * exactly the release's images), slot A byte-identical, and the next command that takes
  * the run lock (`forget`) not LOCKED. A run that ends by itself before its kill must
@@ -36,7 +37,9 @@ const MAX_RUNS = STAGING_KILLS + 1 + 2 * LINES_ACTIVATING;
  * activation in turn (the 4th: after the GRUB write, before the state write).
  */
 function killMoment(random: () => number, staged: boolean, nth: number) {
-  if (staged) return { line: 1 + (nth % LINES_ACTIVATING), delayMs: random() * 10 };
+  // The first activation kill lands at its first line: on a fast machine a few
+  // milliseconds more may let the whole activation finish before any kill.
+  if (staged) return { line: 1 + (nth % LINES_ACTIVATING), delayMs: nth === 0 ? 0 : random() * 10 };
   const sweep = Math.min(nth, STAGING_KILLS - 1) + random();
   return {
     line: Math.floor((sweep * (LINES_STAGING + 1)) / STAGING_KILLS),
@@ -62,11 +65,16 @@ interface RunEnd {
   stderr: string;
 }
 
-/** Start `apply --activate`; SIGKILL it `delayMs` after its `afterLine`-th log line. */
-function runAndKill(f: FaultDevice, afterLine: number, delayMs: number): Promise<RunEnd> {
+/** Start `apply` (`--activate`: activate too); SIGKILL it `delayMs` after its `afterLine`-th log line. */
+function runAndKill(
+  f: FaultDevice,
+  activate: boolean,
+  afterLine: number,
+  delayMs: number,
+): Promise<RunEnd> {
   const child = spawn(
     process.execPath,
-    [AGENT_BIN, 'apply', '--activate', '--root', f.dev.root, '--json'],
+    [AGENT_BIN, 'apply', ...(activate ? ['--activate'] : []), '--root', f.dev.root, '--json'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -102,7 +110,7 @@ function crashed(stderr: string): boolean {
   );
 }
 
-describe('fault suite: apply --activate killed at random moments', () => {
+describe('fault suite: apply and apply --activate killed at random moments', () => {
   let f: FaultDevice;
   let release: { vmlinuz: string; initramfs: string };
   before(async () => {
@@ -139,7 +147,7 @@ describe('fault suite: apply --activate killed at random moments', () => {
     return wrong;
   }
 
-  it('apply --activate SIGKILLed while staging and while activating: 0 crashes, 0 inconsistent devices, each image fetched whole once, then resumed', async () => {
+  it('apply SIGKILLed while staging, apply --activate while activating: 0 crashes, 0 inconsistent devices, downloads resumed (an image fetched whole at most twice)', async () => {
     const random = prng(SEED);
     const slotA = f.slotA();
     const wrong: string[] = [];
@@ -160,7 +168,9 @@ describe('fault suite: apply --activate killed at random moments', () => {
         continue;
       }
       const { line, delayMs } = killMoment(random, stage === 'activating', killed[stage]);
-      const end = await runAndKill(f, line, delayMs);
+      // Staging runs are plain `apply`: on a fast machine a staging run that outlives its
+      // kill moment would otherwise activate too, and no kill would land in the activation.
+      const end = await runAndKill(f, stage === 'activating', line, delayMs);
       if (end.killed) killed[stage]++;
       if (crashed(end.stderr) || (!end.killed && end.code !== 0)) {
         crashes++;
@@ -181,12 +191,19 @@ describe('fault suite: apply --activate killed at random moments', () => {
     );
     assert.deepEqual(wrong, []);
     assert.equal(crashes, 0);
-    // Each image fetched whole once; every later request for it resumed (Range). Bytes
-    // sent are only printed: a kill also loses what sat in the socket buffers (up to
-    // tcp_rmem's maximum, 32 MiB here), which says nothing about the agent.
+    // Downloads resume (Range) rather than start over. A kill that lands after the
+    // server sent the headers but before the first bytes and their validators reached
+    // the disk leaves nothing to resume, so an image may be fetched whole a second time;
+    // a third would mean a partial on disk was thrown away. Bytes sent are only printed:
+    // a kill also loses what sat in the socket buffers (up to tcp_rmem's maximum, 32 MiB
+    // here), which says nothing about the agent.
+    let resumed = 0;
     for (const path of ['/v1.1.0/vmlinuz', '/v1.1.0/kubesolo-os.gz']) {
-      assert.equal(f.server.wholeFetches.get(path), 1, `${path} fetched whole more than once`);
+      const whole = f.server.wholeFetches.get(path) ?? 0;
+      assert.ok(whole >= 1 && whole <= 2, `${path} fetched whole ${whole} times`);
+      resumed += (f.server.requests.get(path) ?? 0) - whole;
     }
+    assert.ok(resumed >= 1, 'no download was resumed: the kills tested less than the title says');
     // Kills in both stages, or the loop tested less than its title says.
     assert.ok(killed.staging >= 3 && killed.activating >= 1, JSON.stringify(killed));
     if (activatedInLoop) expectRefusal(done, 'ACTIVATION_PENDING', 3);

@@ -449,7 +449,18 @@ describe(
             );
           },
         ),
-        { numRuns: 50 },
+        {
+          numRuns: 50,
+          // Found by this property (a bad value that a later line replaces): the agent
+          // refuses the file, so the watchdog must take it as damaged too.
+          examples: [
+            [
+              '[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=2\nboot_partition=x\nboot_partition=2',
+              'A',
+              1,
+            ],
+          ],
+        },
       );
     });
   },

@@ -12,29 +12,18 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { serializeAutoboot } from '../../src/bootenv/autoboot-txt.js';
 import { createTrybootBootEnv } from '../../src/bootenv/tryboot-bootenv.js';
 import { silentLogger } from '../../src/log.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
+import { runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
 
-const SCRIPT = fileURLToPath(
-  new URL('../../os/init.d/20-kubesolo-update-watchdog.sh', import.meta.url),
-);
 const SHELLS: [string, string[], string | false][] = [
   ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
   ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
@@ -124,41 +113,17 @@ async function makeRoot(opts: { cmdline?: string; flag?: 0 | 1 | undefined } = {
 }
 type Root = Awaited<ReturnType<typeof makeRoot>>;
 
-let outputs = 0;
 function stage(shell: string[], r: Root, extraEnv: Record<string, string> = {}): string {
-  const [cmd, ...args] = shell as [string, ...string[]];
-  const file = r.p(`stage-${++outputs}.out`);
-  const fd = openSync(file, 'w');
-  try {
-    const out = spawnSync(cmd, [...args, SCRIPT], {
-      env: {
-        PATH: process.env.PATH,
-        KUBESOLO_ROOT: r.root,
-        // What the reboot got: a "0 tryboot" here would start the slot on trial again.
-        KUBESOLO_UPDATE_REBOOT_COMMAND: `echo "reboot [\${KUBESOLO_UPDATE_REBOOT_ARG-unset}]" >> '${r.p('rebooted')}'`,
-        KUBESOLO_UPDATE_WATCHDOG_POLL: '0.05',
-        ...extraEnv,
-      },
-      stdio: ['ignore', fd, fd],
-      // A hang detector, not a measure: the stage returns at once whatever it finds.
-      timeout: 30_000,
-    });
-    const text = readFileSync(file, 'utf8');
-    assert.equal(out.status, 0, text);
-    return text;
-  } finally {
-    closeSync(fd);
-  }
+  return runWatchdogStage(shell, r, {
+    env: {
+      // What the reboot got: a "0 tryboot" here would start the slot on trial again.
+      KUBESOLO_UPDATE_REBOOT_COMMAND: `echo "reboot [\${KUBESOLO_UPDATE_REBOOT_ARG-unset}]" >> '${r.p('rebooted')}'`,
+      ...extraEnv,
+    },
+    timeoutMs: 30_000,
+  });
 }
-
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-async function until(what: string, cond: () => boolean, ms = 20_000) {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, cond: () => boolean, ms = 20_000) => waitUntil(what, cond, ms);
 const armed = (r: Root) => existsSync(r.p('run/kubesolo-update/watchdog.pid'));
 const waitEnded = (r: Root) => until('watchdog exit', () => !armed(r));
 

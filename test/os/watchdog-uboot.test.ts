@@ -9,19 +9,15 @@
  * the host's, so the test writes them as absolute paths of its temporary root.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { mkenvimage, ubootToolsSkipReason } from '../bootenv/uboot-tools.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
+import { runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
 
-const SCRIPT = fileURLToPath(
-  new URL('../../os/init.d/20-kubesolo-update-watchdog.sh', import.meta.url),
-);
 /** name, command line, and a skip reason (under root a missing shell fails the file). */
 const SHELLS: [string, string[], string | false][] = [
   ['dash', ['/bin/sh'], toolSkipReason(['dash'], 'dash')],
@@ -66,39 +62,10 @@ async function makeRoot(cmdline = 'kubesolo.slot=B panic=10\n') {
 }
 type Root = Awaited<ReturnType<typeof makeRoot>>;
 
-let outputs = 0;
 function stage(shell: string[], r: Root, extraEnv: Record<string, string> = {}): string {
-  const [cmd, ...args] = shell as [string, ...string[]];
-  const file = r.p(`stage-${++outputs}.out`);
-  const fd = openSync(file, 'w');
-  try {
-    const out = spawnSync(cmd, [...args, SCRIPT], {
-      env: {
-        PATH: process.env.PATH,
-        KUBESOLO_ROOT: r.root,
-        KUBESOLO_UPDATE_REBOOT_COMMAND: `echo reboot >> '${r.p('rebooted')}'`,
-        KUBESOLO_UPDATE_WATCHDOG_POLL: '0.05',
-        ...extraEnv,
-      },
-      stdio: ['ignore', fd, fd],
-      timeout: 10_000,
-    });
-    const text = readFileSync(file, 'utf8');
-    assert.equal(out.status, 0, text);
-    return text;
-  } finally {
-    closeSync(fd);
-  }
+  return runWatchdogStage(shell, r, { env: extraEnv, timeoutMs: 10_000 });
 }
-
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-async function until(what: string, cond: () => boolean, ms = 5000) {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, cond: () => boolean, ms = 5000) => waitUntil(what, cond, ms);
 const waitEnded = (r: Root) =>
   until('watchdog exit', () => !existsSync(r.p('run/kubesolo-update/watchdog.pid')));
 

@@ -24,16 +24,13 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/file.js';
 import { DEFAULTS } from '../../src/config/merge.js';
 import { grubEditenvOk, grubEditenvSkipReason } from '../bootenv/editenv.js';
 import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
+import { WATCHDOG_SCRIPT, runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
 
-const SCRIPT = fileURLToPath(
-  new URL('../../os/init.d/20-kubesolo-update-watchdog.sh', import.meta.url),
-);
 /** name, command line, and what provides it (under root a missing shell fails the file). */
 const SHELLS: [string, string[], string | false][] = [
   ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
@@ -136,41 +133,16 @@ async function makeRoot(opts: { cmdline?: string; uptime?: number; conf?: string
  * Its output goes to a file, as init's goes to the console: the background wait keeps
  * writing there after the stage has returned (a pipe would stay open until it ends).
  */
-let outputs = 0;
 function stage(shell: string[], r: Root, extraEnv: Record<string, string> = {}): string {
-  const [cmd, ...args] = shell as [string, ...string[]];
-  const file = r.p(`stage-${++outputs}.out`);
-  r.outputs.push(file);
-  const fd = openSync(file, 'w');
-  try {
-    const out = spawnSync(cmd, [...args, SCRIPT], {
-      env: {
-        PATH: process.env.PATH,
-        KUBESOLO_ROOT: r.root,
-        KUBESOLO_UPDATE_REBOOT_COMMAND: `echo reboot >> '${r.p('rebooted')}'`,
-        KUBESOLO_UPDATE_WATCHDOG_POLL: '0.05',
-        ...extraEnv,
-      },
-      stdio: ['ignore', fd, fd],
-      // A hang detector, not a measure: a loaded machine (2 cores shared) is slow.
-      timeout: 60_000,
-    });
-    const text = readFileSync(file, 'utf8');
-    assert.equal(out.status, 0, text);
-    return text;
-  } finally {
-    closeSync(fd);
-  }
+  // A hang detector, not a measure: a loaded machine (2 cores shared) is slow.
+  return runWatchdogStage(shell, r, {
+    env: extraEnv,
+    timeoutMs: 60_000,
+    onOutput: (file) => r.outputs.push(file),
+  });
 }
-
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) =>
+  waitUntil(what, cond, ms);
 /** The background wait ended (its pid file is removed when it returns). */
 const waitEnded = (r: Root) =>
   until('watchdog exit', () => !existsSync(r.p('run/kubesolo-update/watchdog.pid')));
@@ -472,8 +444,8 @@ async function stageClosedStderr(
   // pipe's read end first.
   const line =
     when === 'before'
-      ? ['sh', '-c', 'read _ && exec "$@"', 'sh', ...shell, SCRIPT]
-      : [...shell, SCRIPT];
+      ? ['sh', '-c', 'read _ && exec "$@"', 'sh', ...shell, WATCHDOG_SCRIPT]
+      : [...shell, WATCHDOG_SCRIPT];
   const [cmd, ...args] = line as [string, ...string[]];
   const child = spawn(cmd, args, {
     env,
@@ -565,7 +537,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
       // issue ran it under `timeout 10`; 60 here, a hang detector on a loaded 2-core
       // machine, not a measure (the stage takes milliseconds when the machine is idle).
       const fd = openSync(r.p('timeout.out'), 'w');
-      const run = spawnSync('timeout', ['60', ...shell, SCRIPT], {
+      const run = spawnSync('timeout', ['60', ...shell, WATCHDOG_SCRIPT], {
         env: {
           PATH: process.env.PATH,
           KUBESOLO_ROOT: r.root,

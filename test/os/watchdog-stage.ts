@@ -1,0 +1,72 @@
+/**
+ * Running the boot-time commit-deadline watchdog stage (os/init.d) under a shell, for
+ * the GRUB, U-Boot and tryboot watchdog tests. Its output goes to a file, as init's goes
+ * to the console: the background wait keeps writing there after the stage has returned
+ * (a pipe would stay open until it ends).
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const WATCHDOG_SCRIPT = fileURLToPath(
+  new URL('../../os/init.d/20-kubesolo-update-watchdog.sh', import.meta.url),
+);
+
+/** A device root of a watchdog test: `p` resolves a path under it. */
+export interface StageRoot {
+  root: string;
+  p: (path: string) => string;
+}
+
+export interface StageOptions {
+  /** Environment beyond the defaults (KUBESOLO_ROOT, a reboot that appends to `rebooted`, a 0.05 s poll). */
+  env?: Record<string, string>;
+  /** The hang detector's limit, not a measure: the stage returns at once whatever it finds. */
+  timeoutMs: number;
+  /** Told the output file's path (a test that reads every output later keeps it). */
+  onOutput?: (file: string) => void;
+}
+
+let outputs = 0;
+
+/** Run the stage under `shell` on `r`; exit 0 is required; returns what it printed. */
+export function runWatchdogStage(shell: string[], r: StageRoot, options: StageOptions): string {
+  const [cmd, ...args] = shell as [string, ...string[]];
+  const file = r.p(`stage-${++outputs}.out`);
+  options.onOutput?.(file);
+  const fd = openSync(file, 'w');
+  try {
+    const out = spawnSync(cmd, [...args, WATCHDOG_SCRIPT], {
+      env: {
+        PATH: process.env.PATH,
+        KUBESOLO_ROOT: r.root,
+        KUBESOLO_UPDATE_REBOOT_COMMAND: `echo reboot >> '${r.p('rebooted')}'`,
+        KUBESOLO_UPDATE_WATCHDOG_POLL: '0.05',
+        ...options.env,
+      },
+      stdio: ['ignore', fd, fd],
+      timeout: options.timeoutMs,
+    });
+    const text = readFileSync(file, 'utf8');
+    assert.equal(out.status, 0, text);
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** Poll `cond` every 20 ms; fail the test naming `what` after `ms`. */
+export async function waitUntil(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  ms: number,
+): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(20);
+  }
+}

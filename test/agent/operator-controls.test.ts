@@ -6,10 +6,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { runAgentJson as json } from '../helpers/cli.js';
 import {
   deviceSnapshot,
@@ -17,9 +15,8 @@ import {
   makeSignedDevice,
   publishRelease,
   readJson,
-  serveDir,
+  useReleaseServer,
   type Device,
-  type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 
@@ -31,24 +28,15 @@ function gateCode(doc: Record<string, unknown>, gate: string): unknown {
 const keys = makeKeys();
 
 describe('operator controls', () => {
-  let releases: string;
-  let server: StaticServer;
+  const fixture = useReleaseServer();
   let dev: Device;
   const root = () => ['--root', dev.root];
   const state = () => readJson(dev.path('var/lib/kubesolo/update/state.json'));
   const grub = () => grubEnv(dev.path('boot/grub/grubenv'));
 
-  before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-controls-'));
-    server = await serveDir(releases);
-  });
-  after(async () => {
-    await server.close();
-    await rm(releases, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    dev = await makeSignedDevice(fixture.server, keys, { health_checks: 'disk_writable' });
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
   });
   afterEach(() => dev.cleanup());
 
@@ -143,7 +131,7 @@ describe('operator controls', () => {
     assert.equal(act.code, 3);
     assert.equal(act.doc.error.code, 'NOTHING_STAGED');
     // Every image of the version is refused, not only the staged ones.
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
     assert.equal((await json(['check', ...root()])).code, 3);
     assert.equal((await json(['forget', 'v1.1.0', ...root()])).code, 0);
     assert.equal((await json(['apply', ...root()])).code, 0);
@@ -161,22 +149,13 @@ describe('operator controls', () => {
 });
 
 describe('a rollback waiting for its reboot', () => {
-  let releases: string;
-  let server: StaticServer;
+  const fixture = useReleaseServer();
   let dev: Device;
   const root = () => ['--root', dev.root];
 
-  before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-pending-'));
-    server = await serveDir(releases);
-  });
-  after(async () => {
-    await server.close();
-    await rm(releases, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    dev = await makeSignedDevice(fixture.server, keys, { health_checks: 'disk_writable' });
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
   });
   afterEach(() => dev.cleanup());
 
@@ -185,7 +164,7 @@ describe('a rollback waiting for its reboot', () => {
     assert.equal(await dev.reboot(), 'B');
     assert.equal((await json(['healthcheck', '--timeout', '0', ...root()])).code, 0);
     // A newer release on offer, so apply has something to do; the rollback is not rebooted yet.
-    await publishRelease(releases, { version: 'v1.2.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.2.0', keys });
     assert.equal((await json(['rollback', ...root()])).code, 0);
     const pending = grubEnv(dev.path('boot/grub/grubenv'));
     assert.deepEqual(pending, { active_slot: 'A', boot_counter: '3', boot_success: '1' });

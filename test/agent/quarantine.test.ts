@@ -8,19 +8,17 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { runAgentJson as json } from '../helpers/cli.js';
 import {
   makeKeys,
   makeSignedDevice,
   publishRelease,
   readJson,
-  serveDir,
+  useReleaseServer,
   type Device,
-  type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 
@@ -32,27 +30,18 @@ function gate(doc: Record<string, any>, name: string): Record<string, any> | und
 }
 
 describe('failed-release memory', () => {
-  let releases: string;
-  let server: StaticServer;
+  const fixture = useReleaseServer();
   let dev: Device;
   const root = () => ['--root', dev.root];
 
-  before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-quarantine-'));
-    server = await serveDir(releases);
-  });
-  after(async () => {
-    await server.close();
-    await rm(releases, { recursive: true, force: true });
-  });
   beforeEach(async () => {
     // The health check fails while the probe URL refuses connections: nothing listens on port 1.
-    dev = await makeSignedDevice(server, keys, {
+    dev = await makeSignedDevice(fixture.server, keys, {
       health_checks: 'disk_writable,probe_url',
       healthcheck_url: 'http://127.0.0.1:1/healthz',
       auto_rollback_after: '1',
     });
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
   });
   afterEach(() => dev.cleanup());
 
@@ -88,11 +77,11 @@ describe('failed-release memory', () => {
 
   it('the same version with other images, or a newer version, is a different release', async () => {
     await healthRollback();
-    await publishRelease(releases, { version: 'v1.1.0', keys }); // new random images
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys }); // new random images
     const same = await json(['check', ...root()]);
     assert.equal(same.code, 0, same.stdout);
     assert.equal(gate(same.doc, 'quarantine')?.pass, true);
-    await publishRelease(releases, { version: 'v1.2.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.2.0', keys });
     const a = await json(['apply', ...root()]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.doc.version, 'v1.2.0');
@@ -127,7 +116,7 @@ describe('failed-release memory', () => {
       slot_a_dir: '/slots/a',
       slot_b_dir: '/slots/b',
       grubenv: '/boot/grub/grubenv',
-      server: server.url,
+      server: fixture.server.url,
       pubkey: '/etc/kubesolo/update.pub',
       health_checks: 'disk_writable',
     });
@@ -145,7 +134,7 @@ describe('failed-release memory', () => {
   });
 
   it('three identical verification failures back off; --force tries anyway; a fixed release installs', async () => {
-    await writeFile(join(releases, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
+    await writeFile(join(fixture.dir, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
     for (let i = 1; i <= 3; i++) {
       const a = await json(['apply', ...root()]);
       assert.equal(a.code, 4, `try ${i}: ${a.stderr}`);
@@ -164,7 +153,7 @@ describe('failed-release memory', () => {
     assert.equal(hours, 6);
     assert.equal((await json(['apply', '--force', ...root()])).code, 4);
     // The publisher fixes it: other images, another release.
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
     const fixed = await json(['apply', ...root()]);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.deepEqual((await json(['status', ...root()])).doc.backoff, []);

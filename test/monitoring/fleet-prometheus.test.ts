@@ -29,6 +29,7 @@ import {
 } from '../helpers/device.js';
 import { dashboardExpressions, type Filters } from './dashboard.js';
 import {
+  eventually,
   prometheusSkipReason,
   RULES_FILE,
   startPrometheus,
@@ -76,21 +77,6 @@ async function rulesWithoutFor(): Promise<string> {
 
 function byLabel(samples: PromSample[], label: string): Record<string, number> {
   return Object.fromEntries(samples.map((s) => [s.metric[label] ?? '', Number(s.value[1])]));
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`${what} did not settle within 30 s; last answer: ${JSON.stringify(last)}`);
 }
 
 type DeviceName = 'ok' | 'failed' | 'fallback' | 'stuck' | 'overdue' | 'damaged';

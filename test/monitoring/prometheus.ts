@@ -3,6 +3,7 @@
  * loopback with its own temp directory and free port. As root (CI) a missing tool is a
  * failure, not a skip; elsewhere the tests skip with the reason.
  */
+import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -206,4 +207,26 @@ async function startOnce(
     stop,
     log: () => output,
   };
+}
+
+/**
+ * Ask `fn` every 250 ms until `ok` holds (Prometheus scrapes and evaluates on its own
+ * clock); fail naming `what` and the last answer after `withinMs`.
+ */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  withinMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail(
+    `${what} did not settle within ${withinMs / 1000} s; last answer: ${JSON.stringify(last)}`,
+  );
 }

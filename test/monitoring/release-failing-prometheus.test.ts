@@ -25,6 +25,7 @@ import {
   type StaticServer,
 } from '../helpers/device.js';
 import {
+  eventually,
   prometheusSkipReason,
   RULES_FILE,
   startPrometheus,
@@ -38,21 +39,6 @@ async function agent(dev: Device, args: string[], expectCode = 0): Promise<strin
   const r = await runAgent([...args, '--root', dev.root]);
   assert.equal(r.code, expectCode, `${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`${what} did not settle within 30 s; last answer: ${JSON.stringify(last)}`);
 }
 
 describe(

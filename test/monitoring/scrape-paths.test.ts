@@ -24,28 +24,15 @@ import { AGENT_BIN } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
 import { loadManifests, MONITORING_DIR } from '../helpers/manifests.js';
 import {
+  eventually,
   prometheusSkipReason,
   startPrometheus,
   type PrometheusServer,
-  type PromSample,
 } from './prometheus.js';
 
 const TOKEN = 'scrape-token-4f1d2c9e8b7a';
-
-async function eventually(
-  what: string,
-  fn: () => Promise<PromSample[]>,
-  ok: (v: PromSample[]) => boolean,
-) {
-  const deadline = Date.now() + 45_000;
-  let last: PromSample[] = [];
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`${what} did not settle within 45 s; last answer: ${JSON.stringify(last)}`);
-}
+/** Two Prometheus servers, one remote-writing to the other: more to settle than one. */
+const WITHIN_MS = 45_000;
 
 interface Endpoint {
   path: string;
@@ -168,6 +155,7 @@ describe('both scrape paths with the real prometheus', { skip: prometheusSkipRea
       'the ServiceMonitor job is up',
       () => central.query('up{job="serviceMonitor/kubesolo-update/kubesolo-update/0"}'),
       (r) => r.length === 1 && r[0]!.value[1] === '1',
+      WITHIN_MS,
     );
     assert.equal(up[0]!.metric.node, 'edge-central');
     const info = await central.query(
@@ -184,6 +172,7 @@ describe('both scrape paths with the real prometheus', { skip: prometheusSkipRea
       'the stranger job has scraped',
       () => central.query('up{job="stranger"}'),
       (r) => r.length === 1 && r[0]!.value[1] === '0',
+      WITHIN_MS,
     );
     assert.deepEqual(await central.query('kubesolo_update_build_info{job="stranger"}'), []);
   });
@@ -193,6 +182,7 @@ describe('both scrape paths with the real prometheus', { skip: prometheusSkipRea
       'the remote-written series',
       () => central.query('kubesolo_update_build_info{job="kubesolo-update"}'),
       (r) => r.length === 1,
+      WITHIN_MS,
     );
     assert.equal(info[0]!.metric.node, 'edge-7');
     assert.equal(info[0]!.metric.site, 'plant-3');

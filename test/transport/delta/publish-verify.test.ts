@@ -153,38 +153,25 @@ describe('publish and verify with delta indexes', () => {
     assert.match(bad.stderr, /REPACK_OPTION_INVALID/);
     const keyFile = join(dir, 'key.pem');
     writeFileSync(keyFile, key.privateKeyPem);
-    const p = await runRelease([
-      'publish',
-      '--key',
-      keyFile,
-      '--release-version',
-      'v9.0.0',
-      '--kernel',
-      kernel,
-      '--initramfs',
-      repacked[1]!,
-      '--out',
-      join(dir, 'cli-site'),
-      '--delta-bases',
-      'many',
-    ]);
+    const publishWith = (...extra: string[]) =>
+      runRelease([
+        'publish',
+        '--key',
+        keyFile,
+        '--release-version',
+        'v9.0.0',
+        '--kernel',
+        kernel,
+        '--initramfs',
+        repacked[1]!,
+        '--out',
+        join(dir, 'cli-site'),
+        ...extra,
+      ]);
+    const p = await publishWith('--delta-bases', 'many');
     assert.equal(p.code, 2);
     assert.match(p.stderr, /INVALID_DELTA_BASES/);
-    const level = await runRelease([
-      'publish',
-      '--key',
-      keyFile,
-      '--release-version',
-      'v9.0.0',
-      '--kernel',
-      kernel,
-      '--initramfs',
-      repacked[1]!,
-      '--out',
-      join(dir, 'cli-site'),
-      '--patch-level',
-      '22',
-    ]);
+    const level = await publishWith('--patch-level', '22');
     assert.equal(level.code, 2);
     assert.match(level.stderr, /INVALID_PATCH_LEVEL/);
   });

@@ -14,6 +14,7 @@ import {
   type Slot,
 } from '../bootenv/types.js';
 import { toKubesoloError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
 import type { Floor } from '../stores/floor.js';
@@ -26,7 +27,7 @@ import { toFileShape, type UpdateState } from '../stores/state.js';
 export interface StatusProblem {
   /** What could not be read: grubenv (uboot-env, autoboot.txt), state, slot A, slot B. */
   source: string;
-  code: string;
+  code: ReasonCode;
   message: string;
 }
 

@@ -14,6 +14,7 @@ import {
   type Slot,
 } from '../bootenv/types.js';
 import { ExitCode, toKubesoloError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 import { LIFECYCLE_REASONS } from './reasons.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
@@ -27,7 +28,7 @@ import { toFileShape, type UpdateState } from '../stores/state.js';
 export interface StatusProblem {
   /** What could not be read: grubenv (uboot-env, autoboot.txt), state, slot A, slot B. */
   source: string;
-  code: string;
+  code: ReasonCode;
   message: string;
 }
 

@@ -75,13 +75,30 @@ export async function publishImage(dir: string, image: ImageFiles, out: string):
   });
 }
 
-/** The guest's kernel and initramfs, with the run's public key. */
+/**
+ * The guest's kernel and initramfs, with the run's public key. Built under the lock
+ * ensureBuilt() takes for the GRUB image: both fetch the kernel into the same cache.
+ */
 export async function buildFatGuest(pubkey: string): Promise<{ vmlinuz: string; initrd: string }> {
-  await run(
-    join(REPO, 'boot', 'e2e', 'build-fat-image'),
-    ['--out', FAT_BUILD_DIR, '--cache', join(REPO, '.tmp', 'e2e-cache'), '--pubkey', pubkey],
-    { maxBuffer: 64 << 20 },
-  );
+  const lock = join(E2E_DIR, 'build.lock');
+  mkdirSync(E2E_DIR, { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    await run(
+      join(REPO, 'boot', 'e2e', 'build-fat-image'),
+      ['--out', FAT_BUILD_DIR, '--cache', join(REPO, '.tmp', 'e2e-cache'), '--pubkey', pubkey],
+      { maxBuffer: 64 << 20 },
+    );
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
   return { vmlinuz: join(FAT_BUILD_DIR, 'vmlinuz'), initrd: join(FAT_BUILD_DIR, 'initramfs.zst') };
 }
 

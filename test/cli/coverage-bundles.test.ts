@@ -19,6 +19,7 @@ const C8 = join(REPO, 'node_modules/c8/bin/c8.js');
 interface FileCoverage {
   s: Record<string, number>;
   f: Record<string, number>;
+  fnMap: Record<string, { name: string; decl: { start: { line: number } } }>;
 }
 
 async function sourceFiles(dir: string): Promise<string[]> {
@@ -92,12 +93,25 @@ describe('coverage of the built bundle, reported with .c8rc.json', () => {
       functions.every((n) => n === 0),
       `no function of apply.ts ran under --help: ${JSON.stringify(apply.f)}`,
     );
-    // And the help text's own code ran through the bundle.
+  });
+
+  it('names programHelp and commandHelp at their lines in src/cli/help.ts (not minified)', async () => {
+    // --help renders the program's help (programHelp) and no command's (commandHelp).
+    // A minified bundle fails this: its names are mangled, and v8-to-istanbul moves a
+    // position to the line its generated line starts at, which there is another module.
     const help = report['src/cli/help.ts'];
     assert.ok(help, 'src/cli/help.ts is in the report');
-    assert.ok(
-      Object.values(help.f).some((n) => n > 0),
-      'a function of src/cli/help.ts ran under --help',
-    );
+    const lines = (await readFile(join(REPO, 'src/cli/help.ts'), 'utf8')).split('\n');
+    const count = (name: string) => {
+      const line = lines.findIndex((l) => l.startsWith(`export function ${name}<`)) + 1;
+      assert.ok(line > 0, `src/cli/help.ts declares ${name}`);
+      const found = Object.entries(help.fnMap).filter(
+        ([, f]) => f.name === name && f.decl.start.line === line,
+      );
+      assert.equal(found.length, 1, `${name} at line ${line}: ${JSON.stringify(help.fnMap)}`);
+      return help.f[found[0]![0]];
+    };
+    assert.equal(count('programHelp'), 1);
+    assert.equal(count('commandHelp'), 0);
   });
 });

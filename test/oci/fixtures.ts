@@ -1,10 +1,23 @@
-/** Shared fixtures for the OCI tests: release files, keys and skopeo as a second client. */
+/**
+ * Shared fixtures for the OCI tests: release files, keys, skopeo as a second client, and
+ * one describe's registry with its work dir (useRegistry), a push of release files
+ * (pushFiles) and the agent's source for a repository (ociSource) with the defaults
+ * every test repeated.
+ */
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
+import { silentLogger } from '../../src/log.js';
+import { pushRelease, type OciPushOptions } from '../../src/release/oci-push.js';
+import {
+  createOciUpdateSource,
+  type OciUpdateSourceOptions,
+} from '../../src/transport/oci/source.js';
+import { startRegistry, type RegistryOptions, type TestRegistry } from '../helpers/registry.js';
 
 const run = promisify(execFile);
 
@@ -87,4 +100,78 @@ export async function skopeoRaw(ref: string, creds?: string): Promise<RawManifes
   if (creds) args.push('--creds', creds);
   const { stdout } = await run('skopeo', [...args, `docker://${ref}`]);
   return JSON.parse(stdout) as RawManifest;
+}
+
+export interface RegistryFixture {
+  /** The running registry (set before the describe's first test). */
+  reg: TestRegistry;
+  /** An empty directory for staging, removed after the describe. */
+  work: string;
+  /** Release files made now and removed after the describe. */
+  files(label: string, kernelSize?: number, initramfsSize?: number): ReleaseFiles;
+}
+
+/**
+ * A registry of its own for the enclosing describe: started before, stopped and removed
+ * after. `options` may be a function, called when the registry starts (after the hooks
+ * registered before this call have run, e.g. a token service's).
+ */
+export function useRegistry(
+  options: RegistryOptions | (() => RegistryOptions) = {},
+): RegistryFixture {
+  const dirs: string[] = [];
+  const fx: RegistryFixture = {
+    reg: undefined as unknown as TestRegistry,
+    work: '',
+    files(label, kernelSize, initramfsSize) {
+      const f = makeReleaseFiles(label, kernelSize, initramfsSize);
+      dirs.push(f.dir);
+      return f;
+    },
+  };
+  before(async () => {
+    fx.reg = await startRegistry(typeof options === 'function' ? options() : options);
+    fx.work = mkdtempSync(join(tmpdir(), 'ks-oci-work-'));
+    dirs.push(fx.work);
+  });
+  after(async () => {
+    await fx.reg?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return fx;
+}
+
+/** Push `f` to `reg`'s `repo` as release `tag` (version = tag, amd64) unless `extra` says otherwise. */
+export function pushFiles(
+  reg: TestRegistry,
+  repo: string,
+  tag: string,
+  f: ReleaseFiles,
+  extra: Partial<OciPushOptions> = {},
+) {
+  return pushRelease({
+    log: silentLogger,
+    registry: `${reg.host}/${repo}`,
+    tag,
+    imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },
+    version: tag,
+    architecture: 'amd64',
+    ...extra,
+  });
+}
+
+/** The agent's OCI source for `reg`'s `repo` at `tag`, on amd64; `extra` adds the trust and credentials. */
+export function ociSource(
+  reg: TestRegistry,
+  repo: string,
+  tag: string,
+  extra: Partial<OciUpdateSourceOptions> = {},
+) {
+  return createOciUpdateSource({
+    log: silentLogger,
+    registry: `${reg.host}/${repo}`,
+    tag,
+    architecture: 'amd64',
+    ...extra,
+  });
 }

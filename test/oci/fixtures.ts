@@ -13,6 +13,8 @@ import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 import { silentLogger } from '../../src/log.js';
 import { pushRelease, type OciPushOptions } from '../../src/release/oci-push.js';
+import { OciClient } from '../../src/transport/oci/client.js';
+import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import {
   createOciUpdateSource,
   type OciUpdateSourceOptions,
@@ -173,5 +175,14 @@ export function ociSource(
     tag,
     architecture: 'amd64',
     ...extra,
+  });
+}
+
+/** A registry client with push rights on `reg`'s `repo`, to rewrite manifests by hand. */
+export function ociClient(reg: TestRegistry, repo: string): OciClient {
+  return new OciClient({
+    log: silentLogger,
+    ref: parseRegistryReference(`${reg.host}/${repo}`),
+    actions: ['pull', 'push'],
   });
 }

@@ -145,7 +145,7 @@ export function useRegistry(
 
 /** Push `f` to `reg`'s `repo` as release `tag` (version = tag, amd64) unless `extra` says otherwise. */
 export function pushFiles(
-  reg: TestRegistry,
+  reg: Pick<TestRegistry, 'host'>,
   repo: string,
   tag: string,
   f: ReleaseFiles,
@@ -164,7 +164,7 @@ export function pushFiles(
 
 /** The agent's OCI source for `reg`'s `repo` at `tag`, on amd64; `extra` adds the trust and credentials. */
 export function ociSource(
-  reg: TestRegistry,
+  reg: Pick<TestRegistry, 'host'>,
   repo: string,
   tag: string,
   extra: Partial<OciUpdateSourceOptions> = {},

@@ -8,15 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registrySkipReason, startTokenServer, type TokenServer } from '../helpers/registry.js';
-import {
-  makeKeys,
-  ociSource,
-  pushFiles,
-  sha256,
-  skopeoRaw,
-  useRegistry,
-  type ReleaseFiles,
-} from './fixtures.js';
+import { makeKeys, sha256, skopeoRaw, useRegistry, type ReleaseFiles } from './fixtures.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 
 const skip = registrySkipReason();
@@ -30,7 +22,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
 
   before(async () => {
     files = fx.files('basic', 20_001, 30_001);
-    await pushFiles(fx.reg, 'kubesolo/os', 'v1.2.0', files, {
+    await fx.push('kubesolo/os', 'v1.2.0', files, {
       signingKey: keys.privateKey,
       credentials: { username: USER, password: PASS },
     });
@@ -53,7 +45,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
         },
       }),
     );
-    const source = ociSource(fx.reg, 'kubesolo/os', 'v1.2.0', {
+    const source = fx.source('kubesolo/os', 'v1.2.0', {
       publicKey: keys.publicKey,
       credentials: { authFile },
     });
@@ -63,7 +55,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
   });
 
   it('pulls with registry_username / registry_password', async () => {
-    const source = ociSource(fx.reg, 'kubesolo/os', 'v1.2.0', {
+    const source = fx.source('kubesolo/os', 'v1.2.0', {
       publicKey: keys.publicKey,
       credentials: { username: USER, password: PASS },
     });
@@ -73,7 +65,7 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
 
   it('refuses without credentials (REGISTRY_AUTH_REQUIRED, exit 2) and with wrong ones (REGISTRY_AUTH_FAILED, exit 2)', async () => {
     const source = (credentials?: { username: string; password: string }) =>
-      ociSource(fx.reg, 'kubesolo/os', 'v1.2.0', { allowUnsigned: true, credentials });
+      fx.source('kubesolo/os', 'v1.2.0', { allowUnsigned: true, credentials });
     await rejectsWithCode(source().fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
     await rejectsWithCode(
       source({ username: USER, password: 'wrong' }).fetchRelease(),
@@ -105,7 +97,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   });
 
   it('pushes with a token obtained with basic credentials for pull,push scope', async () => {
-    await pushFiles(fx.reg, 'kubesolo/os', 'v2.0.0', files, {
+    await fx.push('kubesolo/os', 'v2.0.0', files, {
       signingKey: keys.privateKey,
       credentials: { username: USER, password: PASS },
       uploadMode: 'chunked',
@@ -122,7 +114,7 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
 
   it('pulls anonymously with an anonymous pull token', async () => {
     const before = tokens.requests.length;
-    const source = ociSource(fx.reg, 'kubesolo/os', 'v2.0.0', { publicKey: keys.publicKey });
+    const source = fx.source('kubesolo/os', 'v2.0.0', { publicKey: keys.publicKey });
     const release = await source.fetchRelease();
     const staged = await source.stage(release, 'initramfs', { stagingDir: join(fx.work, 'a') });
     assert.ok(readFileSync(staged.path).equals(files.initramfs));
@@ -133,19 +125,17 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   });
 
   it('an anonymous push is refused (REGISTRY_AUTH_REQUIRED, exit 2)', async () => {
-    await rejectsWithCode(
-      pushFiles(fx.reg, 'kubesolo/os', 'v2.0.1', files),
-      'REGISTRY_AUTH_REQUIRED',
-      2,
-    );
+    await rejectsWithCode(fx.push('kubesolo/os', 'v2.0.1', files), 'REGISTRY_AUTH_REQUIRED', 2);
   });
 
   it('wrong credentials are refused by the token service (REGISTRY_AUTH_FAILED, exit 2)', async () => {
     await rejectsWithCode(
-      ociSource(fx.reg, 'kubesolo/os', 'v2.0.0', {
-        allowUnsigned: true,
-        credentials: { username: USER, password: 'nope' },
-      }).fetchRelease(),
+      fx
+        .source('kubesolo/os', 'v2.0.0', {
+          allowUnsigned: true,
+          credentials: { username: USER, password: 'nope' },
+        })
+        .fetchRelease(),
       'REGISTRY_AUTH_FAILED',
       2,
     );
@@ -161,10 +151,12 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
     const { token } = (await res.json()) as { token: string };
     writeFileSync(authFile, JSON.stringify({ auths: { [fx.reg.host]: { registrytoken: token } } }));
     const before = tokens.requests.length;
-    const release = await ociSource(fx.reg, 'kubesolo/os', 'v2.0.0', {
-      publicKey: keys.publicKey,
-      credentials: { authFile },
-    }).fetchRelease();
+    const release = await fx
+      .source('kubesolo/os', 'v2.0.0', {
+        publicKey: keys.publicKey,
+        credentials: { authFile },
+      })
+      .fetchRelease();
     assert.equal(release.metadata.version, 'v2.0.0');
     assert.equal(tokens.requests.length, before, 'no token request was needed');
   });

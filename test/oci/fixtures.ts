@@ -104,6 +104,43 @@ export async function skopeoRaw(ref: string, creds?: string): Promise<RawManifes
   return JSON.parse(stdout) as RawManifest;
 }
 
+type Host = Pick<TestRegistry, 'host'>;
+type PushExtra = Partial<OciPushOptions>;
+type SourceExtra = Partial<OciUpdateSourceOptions>;
+
+/** Where a repository is, as both the push and the source take it. */
+const at = (reg: Host, repo: string) => ({ log: silentLogger, registry: `${reg.host}/${repo}` });
+
+/** Push `f` to `reg`'s `repo` as release `tag` (version = tag, amd64) unless `extra` says otherwise. */
+export function pushFiles(
+  reg: Host,
+  repo: string,
+  tag: string,
+  f: ReleaseFiles,
+  extra?: PushExtra,
+) {
+  const imagePaths = { vmlinuz: f.kernelPath, initramfs: f.initramfsPath };
+  return pushRelease({
+    ...at(reg, repo),
+    tag,
+    imagePaths,
+    version: tag,
+    architecture: 'amd64',
+    ...extra,
+  });
+}
+
+/** The agent's OCI source for `reg`'s `repo` at `tag`, on amd64; `extra` adds trust and credentials. */
+export function ociSource(reg: Host, repo: string, tag: string, extra?: SourceExtra) {
+  return createOciUpdateSource({ ...at(reg, repo), tag, architecture: 'amd64', ...extra });
+}
+
+/** A registry client with push rights on `reg`'s `repo`, to rewrite manifests by hand. */
+export function ociClient(reg: Host, repo: string): OciClient {
+  const ref = parseRegistryReference(`${reg.host}/${repo}`);
+  return new OciClient({ log: silentLogger, ref, actions: ['pull', 'push'] });
+}
+
 export interface RegistryFixture {
   /** The running registry (set before the describe's first test). */
   reg: TestRegistry;
@@ -111,6 +148,10 @@ export interface RegistryFixture {
   work: string;
   /** Release files made now and removed after the describe. */
   files(label: string, kernelSize?: number, initramfsSize?: number): ReleaseFiles;
+  /** pushFiles, ociSource and ociClient on this registry. */
+  push(repo: string, tag: string, f: ReleaseFiles, extra?: PushExtra): ReturnType<typeof pushFiles>;
+  source(repo: string, tag: string, extra?: SourceExtra): ReturnType<typeof ociSource>;
+  client(repo: string): OciClient;
 }
 
 /**
@@ -130,6 +171,9 @@ export function useRegistry(
       dirs.push(f.dir);
       return f;
     },
+    push: (repo, tag, f, extra) => pushFiles(fx.reg, repo, tag, f, extra),
+    source: (repo, tag, extra) => ociSource(fx.reg, repo, tag, extra),
+    client: (repo) => ociClient(fx.reg, repo),
   };
   before(async () => {
     fx.reg = await startRegistry(typeof options === 'function' ? options() : options);
@@ -141,48 +185,4 @@ export function useRegistry(
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
   return fx;
-}
-
-/** Push `f` to `reg`'s `repo` as release `tag` (version = tag, amd64) unless `extra` says otherwise. */
-export function pushFiles(
-  reg: Pick<TestRegistry, 'host'>,
-  repo: string,
-  tag: string,
-  f: ReleaseFiles,
-  extra: Partial<OciPushOptions> = {},
-) {
-  return pushRelease({
-    log: silentLogger,
-    registry: `${reg.host}/${repo}`,
-    tag,
-    imagePaths: { vmlinuz: f.kernelPath, initramfs: f.initramfsPath },
-    version: tag,
-    architecture: 'amd64',
-    ...extra,
-  });
-}
-
-/** The agent's OCI source for `reg`'s `repo` at `tag`, on amd64; `extra` adds the trust and credentials. */
-export function ociSource(
-  reg: Pick<TestRegistry, 'host'>,
-  repo: string,
-  tag: string,
-  extra: Partial<OciUpdateSourceOptions> = {},
-) {
-  return createOciUpdateSource({
-    log: silentLogger,
-    registry: `${reg.host}/${repo}`,
-    tag,
-    architecture: 'amd64',
-    ...extra,
-  });
-}
-
-/** A registry client with push rights on `reg`'s `repo`, to rewrite manifests by hand. */
-export function ociClient(reg: TestRegistry, repo: string): OciClient {
-  return new OciClient({
-    log: silentLogger,
-    ref: parseRegistryReference(`${reg.host}/${repo}`),
-    actions: ['pull', 'push'],
-  });
 }

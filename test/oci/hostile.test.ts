@@ -11,16 +11,7 @@ import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { architectureGate } from '../../src/gates/gates.js';
 import { registrySkipReason } from '../helpers/registry.js';
-import {
-  makeKeys,
-  ociClient,
-  ociSource,
-  pushFiles,
-  useRegistry,
-  sha256,
-  type RawManifest,
-  type ReleaseFiles,
-} from './fixtures.js';
+import { makeKeys, useRegistry, sha256, type RawManifest, type ReleaseFiles } from './fixtures.js';
 import { assertCode, rejectsWithCode } from '../helpers/rejects.js';
 
 const skip = registrySkipReason();
@@ -44,14 +35,13 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     arch: string,
     opts: { sign?: boolean; f?: ReleaseFiles } = {},
   ) =>
-    pushFiles(fx.reg, repo, tag, opts.f ?? files, {
+    fx.push(repo, tag, opts.f ?? files, {
       architecture: arch,
       channel: 'stable',
       ...(opts.sign === false ? {} : { signingKey: keys.privateKey }),
     });
   const source = (repo: string, tag: string, extra: Record<string, unknown> = {}) =>
-    ociSource(fx.reg, repo, tag, { publicKey: keys.publicKey, ...extra });
-  const client = (repo: string) => ociClient(fx.reg, repo);
+    fx.source(repo, tag, { publicKey: keys.publicKey, ...extra });
 
   before(() => {
     files = fx.files('hostile');
@@ -108,7 +98,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('an index entry that claims amd64 for an arm64 manifest: OCI_METADATA_MISMATCH, exit 4 (the artifact contradicts itself)', async () => {
     const pushed = await push('liar/os', 'v1.0.0', 'arm64');
-    const c = client('liar/os');
+    const c = fx.client('liar/os');
     const armManifest = await c.getManifest(pushed.manifestDigest);
     const index = {
       schemaVersion: 2,
@@ -151,7 +141,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('a missing metadata layer fails fetchRelease: OCI_BLOB_NOT_FOUND, exit 1', async () => {
     const pushed = await push('missing-meta/os', 'v1.0.0', 'amd64');
-    const manifest = await client('missing-meta/os').getManifest(pushed.manifestDigest);
+    const manifest = await fx.client('missing-meta/os').getManifest(pushed.manifestDigest);
     const meta = (manifest.json as { layers: { digest: string }[] }).layers[2]!.digest;
     const res = await request(`${fx.reg.url}/v2/missing-meta/os/blobs/${meta}`, {
       method: 'DELETE',
@@ -192,7 +182,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('a manifest annotation that contradicts the signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
     const pushed = await push('annot/os', 'v1.0.0', 'amd64');
-    const c = client('annot/os');
+    const c = fx.client('annot/os');
     const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
     m.annotations['io.kubesolo.os.min_compatible_version'] = 'v0.0.1';
     m.annotations['io.kubesolo.os.channel'] = 'edge';
@@ -207,7 +197,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
   it('layers swapped under a signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
     const a = await push('swap/os', 'v1.0.0', 'amd64');
     const b = await push('swap/os', 'v2.0.0', 'amd64', { f: other });
-    const c = client('swap/os');
+    const c = fx.client('swap/os');
     const ma = (await c.getManifest(a.manifestDigest)).json as RawManifest;
     const mb = (await c.getManifest(b.manifestDigest)).json as RawManifest;
     // v2's kernel and initramfs under v1's signed metadata layer.
@@ -219,7 +209,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('allow_unsigned_metadata with signed images: accepted, and a bad image signature is refused at stage', async () => {
     const pushed = await push('imgsig/os', 'v1.0.0', 'amd64');
-    const c = client('imgsig/os');
+    const c = fx.client('imgsig/os');
     const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
     m.layers = m.layers.slice(0, 2); // drop the metadata layer: unsigned metadata
     await putManifest(c, 'nometa', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));

@@ -18,7 +18,6 @@ import { startProxy, type MisbehavingProxy } from './proxy.js';
 import {
   makeKeys,
   ociSource,
-  pushFiles,
   sha256,
   skopeoRaw,
   useRegistry,
@@ -41,7 +40,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
   });
 
   it('pushes monolithically: skopeo sees the index, the manifest, layers and annotations', async () => {
-    const result = await pushFiles(fx.reg, 'kubesolo/os', 'v0.3.0', amd, {
+    const result = await fx.push('kubesolo/os', 'v0.3.0', amd, {
       channel: 'stable',
       minCompatibleVersion: 'v0.2.0',
       releaseNotes: 'fixes',
@@ -124,7 +123,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
   });
 
   it('pulls it: fetchRelease resolves tag → index → amd64 manifest, stage verifies the digest', async () => {
-    const source = ociSource(fx.reg, 'kubesolo/os', 'v0.3.0', { publicKey: keys.publicKey });
+    const source = fx.source('kubesolo/os', 'v0.3.0', { publicKey: keys.publicKey });
     const release = await source.fetchRelease();
     assert.equal(release.metadataSigned, true);
     assert.match(
@@ -165,7 +164,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
   });
 
   it('pushes in chunks: several PATCHes, same bytes, and a second arch joins the index', async () => {
-    const result = await pushFiles(fx.reg, 'kubesolo/os', 'v0.3.0', arm, {
+    const result = await fx.push('kubesolo/os', 'v0.3.0', arm, {
       architecture: 'arm64',
       signingKey: keys.privateKey,
       uploadMode: 'chunked',
@@ -199,15 +198,15 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
   });
 
   it('pulls the arch-specific tag (a single manifest) for its own architecture', async () => {
-    const source = ociSource(fx.reg, 'kubesolo/os', 'v0.3.0-amd64', { publicKey: keys.publicKey });
+    const source = fx.source('kubesolo/os', 'v0.3.0-amd64', { publicKey: keys.publicKey });
     const release = await source.fetchRelease();
     assert.equal(release.metadata.images.initramfs.sha256, sha256(amd.initramfs));
   });
 
   it('pulls unsigned releases when no key is configured (annotations only)', async () => {
     const plain = fx.files('plain', 1000, 2000);
-    await pushFiles(fx.reg, 'kubesolo/plain', 'v1.0.0', plain, { channel: 'beta' });
-    const source = ociSource(fx.reg, 'kubesolo/plain', 'v1.0.0', { allowUnsigned: true });
+    await fx.push('kubesolo/plain', 'v1.0.0', plain, { channel: 'beta' });
+    const source = fx.source('kubesolo/plain', 'v1.0.0', { allowUnsigned: true });
     const release = await source.fetchRelease();
     assert.equal(release.metadataSigned, false);
     assert.equal(release.metadata.channel, 'beta');
@@ -231,7 +230,7 @@ describe('OCI layer download resumes after an interrupted transfer', { skip }, (
   before(async () => {
     proxy = await startProxy(fx.reg.host);
     files = fx.files('resume', 10_000, 600_001);
-    await pushFiles(fx.reg, 'kubesolo/os', 'v1.0.0', files);
+    await fx.push('kubesolo/os', 'v1.0.0', files);
   });
   after(() => proxy?.stop());
 

@@ -11,15 +11,7 @@ import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { registrySkipReason } from '../helpers/registry.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
-import {
-  makeKeys,
-  ociClient,
-  ociSource,
-  pushFiles,
-  useRegistry,
-  type RawManifest,
-  type ReleaseFiles,
-} from './fixtures.js';
+import { makeKeys, useRegistry, type RawManifest, type ReleaseFiles } from './fixtures.js';
 
 const skip = registrySkipReason();
 
@@ -34,15 +26,14 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
   const keys = makeKeys();
 
   const push = (repo: string, tag: string, f: ReleaseFiles, sign = true) =>
-    pushFiles(fx.reg, repo, tag, f, {
+    fx.push(repo, tag, f, {
       channel: 'stable',
       ...(sign ? { signingKey: keys.privateKey } : {}),
     });
   const source = (repo: string, tag: string, publicKey: Buffer | null = keys.publicKey) =>
-    ociSource(fx.reg, repo, tag, publicKey ? { publicKey } : { allowUnsigned: true });
-  const client = (repo: string) => ociClient(fx.reg, repo);
+    fx.source(repo, tag, publicKey ? { publicKey } : { allowUnsigned: true });
   const manifestOf = async (repo: string, digest: string) =>
-    (await client(repo).getManifest(digest)).json as RawManifest;
+    (await fx.client(repo).getManifest(digest)).json as RawManifest;
 
   before(() => {
     files = fx.files('refusal-a', 10_001, 20_003);
@@ -73,7 +64,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
     const mb = await manifestOf('swap-i/os', b.manifestDigest);
     ma.layers[1] = mb.layers[1]!; // the kernel layer stays v1's, so its check passes
     await putManifest(
-      client('swap-i/os'),
+      fx.client('swap-i/os'),
       'swapped',
       OCI_MANIFEST,
       Buffer.from(JSON.stringify(ma)),
@@ -97,7 +88,7 @@ describe('OCI source refusals, one check at a time (docker-registry)', { skip },
       const m = await manifestOf(repo, a.manifestDigest);
       const declared = m.layers[index]!.size;
       m.layers[index]!.size = declared + 1; // same digest, one byte more claimed
-      await putManifest(client(repo), 'resized', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
+      await putManifest(fx.client(repo), 'resized', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
       const err = await rejectsWithCode(
         source(repo, 'resized').fetchRelease(),
         'OCI_METADATA_MISMATCH',

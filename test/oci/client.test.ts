@@ -5,8 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startServer } from '../helpers/http-server.js';
 import { KubesoloError } from '../../src/errors.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import {
@@ -36,27 +36,27 @@ async function fakeServer(): Promise<Fake> {
     handler: (_q, res) => res.writeHead(404).end(),
     close: async () => {},
   };
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      fake.requests.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        auth: req.headers.authorization,
-        body,
-      });
-      fake.handler(req, res, body);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  fake.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
+  const server = await startServer(
+    {},
+    {
+      fallback: (req, res) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (d: string) => (body += d));
+        req.on('end', () => {
+          fake.requests.push({
+            method: req.method ?? '',
+            url: req.url ?? '',
+            auth: req.headers.authorization,
+            body,
+          });
+          fake.handler(req, res, body);
+        });
+      },
+    },
+  );
+  fake.host = `127.0.0.1:${server.port}`;
+  fake.close = () => server.close();
   return fake;
 }
 

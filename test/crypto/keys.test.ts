@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, VerificationError } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import {
   bytesToHex,
   describeKeys,
@@ -17,6 +17,7 @@ import {
 } from '../../src/crypto/keys.js';
 import { loadKeySet } from '../../src/crypto/key-set.js';
 import { verifyEd25519 } from '../../src/crypto/ed25519.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const RFC_PUB = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
 
@@ -64,10 +65,7 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
       (await loadKeySet(good)).map((k) => bytesToHex(k.key)),
       [RFC_PUB],
     );
-    await assert.rejects(
-      loadKeySet(join(dir, 'missing.pub')),
-      (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_UNREADABLE',
-    );
+    await assert.rejects(loadKeySet(join(dir, 'missing.pub')), hasCode('PUBKEY_UNREADABLE', 2));
     const bad = join(dir, 'bad.pub');
     await writeFile(bad, 'not a key');
     await assert.rejects(
@@ -88,10 +86,7 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
       (e: unknown) => e instanceof ConfigError,
     );
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
-    assert.throws(
-      () => publicKeyBytes(rsa),
-      (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_INVALID',
-    );
+    assert.throws(() => publicKeyBytes(rsa), hasCode('PUBKEY_INVALID', 2));
   });
 });
 
@@ -122,11 +117,7 @@ describe('signature files (docs/design.md §3.4: 64 raw bytes or 128 hex)', () =
       new Uint8Array(5000),
     ];
     for (const b of bad) {
-      assert.throws(
-        () => parseSignature(new Uint8Array(b)),
-        (e: unknown) =>
-          e instanceof VerificationError && e.code === 'SIGNATURE_MALFORMED' && e.exitCode === 4,
-      );
+      assert.throws(() => parseSignature(new Uint8Array(b)), hasCode('SIGNATURE_MALFORMED', 4));
     }
   });
 

@@ -53,3 +53,17 @@ export function throwsWithCode(fn: () => unknown, code: string, exitCode: number
   }
   assert.fail(`expected ${code}, but it did not throw`);
 }
+
+/**
+ * A validator for assert.throws / assert.rejects where the test asserts the reason code
+ * only (an error of a lower layer, or one whose exit is not the point): `code` must be
+ * the error's; the exit code it carries, if any, is recorded with it.
+ */
+export function hasReason(code: string): (err: unknown) => true {
+  return (err) => {
+    const seen = err as { code?: unknown; exitCode?: unknown };
+    assert.equal(seen?.code, code, String(err));
+    recordCode(typeof seen.exitCode === 'number' ? seen.exitCode : undefined, code);
+    return true;
+  };
+}

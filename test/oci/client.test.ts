@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startServer } from '../helpers/http-server.js';
-import { KubesoloError } from '../../src/errors.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import {
   LAYER_INITRAMFS,
@@ -17,7 +16,7 @@ import {
 } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
-import { rejectsWithCode } from '../helpers/rejects.js';
+import { hasCode, rejectsWithCode } from '../helpers/rejects.js';
 import { silentLogger } from '../../src/log.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -383,8 +382,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
           registry: `${fake.host}/a`,
           allowUnsigned: true,
         }),
-      (e: unknown) =>
-        e instanceof KubesoloError && e.code === 'REGISTRY_TAG_REQUIRED' && e.exitCode === 2,
+      hasCode('REGISTRY_TAG_REQUIRED', 2),
     );
     const body = JSON.parse(
       manifest({ 'io.kubesolo.os.version': 'v1.0.0', 'io.kubesolo.os.architecture': 'amd64' }),

@@ -17,6 +17,7 @@ import { encodeSignature } from '../../src/crypto/keys.js';
 import { signBytes, signFile, verifyBytes } from '../../src/release/sign.js';
 import { parseDuration } from '../../src/release/duration.js';
 import { KubesoloError } from '../../src/errors.js';
+import { hasCode } from '../helpers/rejects.js';
 
 /** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
 const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
@@ -223,10 +224,7 @@ describe('durations', () => {
     assert.equal(parseDuration('30d'), 2_592_000);
     assert.equal(parseDuration('2w'), 1_209_600);
     for (const bad of ['', '30', 'd', '0d', '-1d', '1.5d', '30y']) {
-      assert.throws(
-        () => parseDuration(bad),
-        (e: KubesoloError) => e.code === 'INVALID_DURATION' && e.exitCode === 2,
-      );
+      assert.throws(() => parseDuration(bad), hasCode('INVALID_DURATION', 2));
     }
   });
 });

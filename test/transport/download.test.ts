@@ -29,7 +29,7 @@ import {
   type TestServer,
 } from '../helpers/http-server.js';
 import { newKeys, sig } from './fixtures.js';
-import { hasCode } from '../helpers/rejects.js';
+import { hasCode, rejectsWithCode } from '../helpers/rejects.js';
 import { silentLogger } from '../../src/log.js';
 
 const BODY = randomBytes(256 * 1024 + 123);
@@ -176,13 +176,10 @@ describe('downloadToFile against hostile servers', () => {
       res.write(BODY);
       res.end(Buffer.alloc(4096));
     });
-    await assert.rejects(downloadToFile(opts('/chunked-long')), (e: unknown) => {
-      hasCode('DOWNLOAD_TOO_LARGE', 4)(e);
-      const d = (e as KubesoloError).details;
-      assert.equal(d.limit, BODY.length);
-      assert.ok((d.received as number) > BODY.length);
-      return true;
-    });
+    const e = await rejectsWithCode(downloadToFile(opts('/chunked-long')), 'DOWNLOAD_TOO_LARGE', 4);
+    const d = e.details;
+    assert.equal(d.limit, BODY.length);
+    assert.ok((d.received as number) > BODY.length);
     assert.deepEqual(await staged(), []);
   });
 
@@ -287,11 +284,12 @@ describe('downloadToFile against hostile servers', () => {
     srv.route('/403', status(403));
     srv.requests.length = 0;
     for (const p of ['/404', '/403']) {
-      await assert.rejects(downloadToFile(opts(p, { limits: { retry } })), (e: unknown) => {
-        hasCode('HTTP_STATUS', 1)(e);
-        assert.equal((e as KubesoloError).details.status, Number(p.slice(1)));
-        return true;
-      });
+      const e = await rejectsWithCode(
+        downloadToFile(opts(p, { limits: { retry } })),
+        'HTTP_STATUS',
+        1,
+      );
+      assert.equal(e.details.status, Number(p.slice(1)));
     }
     assert.equal(srv.requests.length, 2, 'one request each');
     assert.deepEqual(await staged(), []);
@@ -383,8 +381,7 @@ describe('downloadToFile against hostile servers', () => {
     await writeFile(join(dir, 'blocker'), 'x');
     await assert.rejects(
       downloadToFile(opts('/ok', { dest: join(dir, 'blocker', 'vmlinuz') })),
-      (e: unknown) =>
-        e instanceof KubesoloError && e.code === 'STAGING_IO_ERROR' && e.exitCode === 1,
+      hasCode('STAGING_IO_ERROR', 1),
     );
   });
 });

@@ -4,6 +4,7 @@ import { OperationError, VerificationError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { backoffDelay, withRetry } from '../../src/transport/retry.js';
 import { isRetryable, redactUrl } from '../../src/transport/errors.js';
+import { hasCode } from '../helpers/rejects.js';
 
 describe('retry policy', () => {
   const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
@@ -53,7 +54,7 @@ describe('retry policy', () => {
         { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
         createLogger({ level: 'silent' }),
       ),
-      (e: unknown) => e instanceof OperationError && e.code === 'NETWORK_ERROR',
+      hasCode('NETWORK_ERROR', 1),
     );
     assert.equal(calls, 3);
   });
@@ -69,10 +70,7 @@ describe('retry policy', () => {
       createLogger({ level: 'silent' }),
       ac.signal,
     );
-    await assert.rejects(
-      p,
-      (e: unknown) => e instanceof OperationError && e.code === 'DOWNLOAD_ABORTED',
-    );
+    await assert.rejects(p, hasCode('DOWNLOAD_ABORTED', 1));
   });
 
   it('redacts credentials and query strings from URLs in errors', () => {

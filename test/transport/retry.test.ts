@@ -10,22 +10,20 @@ describe('retry policy', () => {
   const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
 
   it('backs off exponentially with equal jitter, capped', () => {
-    assert.equal(
-      backoffDelay(policy, 1, () => 0),
-      50,
-    );
-    assert.equal(
-      backoffDelay(policy, 1, () => 1),
-      100,
-    );
-    assert.equal(
-      backoffDelay(policy, 3, () => 0.5),
-      300,
-    );
-    assert.equal(
-      backoffDelay(policy, 10, () => 1),
-      1000,
-    );
+    // [attempt, the random draw, the delay]: 1 → 50..100, 3 → 200..400, capped at 1000.
+    const cases = [
+      [1, 0, 50],
+      [1, 1, 100],
+      [3, 0.5, 300],
+      [10, 1, 1000],
+    ] as const;
+    for (const [attempt, draw, delay] of cases) {
+      assert.equal(
+        backoffDelay(policy, attempt, () => draw),
+        delay,
+        `attempt ${attempt}, ${draw}`,
+      );
+    }
   });
 
   it('retries only network conditions, 408, 429 and 5xx', () => {

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
-import { KubesoloError } from '../../src/errors.js';
+import { assertCode, hasCode, throwsWithCode } from '../helpers/rejects.js';
 import { assertKeyConfigured, trustRefusalError } from '../../src/trust/refusal.js';
 import {
   decideImageTrust,
@@ -198,6 +198,8 @@ describe('decideTrust: the trust model of docs/transport.md', () => {
           // A signature that does not verify carries the keys it was tried with.
           ...(row.expect.refused === 'SIGNATURE_INVALID' ? { keys: configOf(row).keys } : {}),
         });
+        // A refusal of the decision is thrown as a VerificationError (exit 4, trust/refusal.ts).
+        assertCode(d.refusal.code, row.expect.refused, 4);
         return;
       }
       assert.equal(d.trusted, true, JSON.stringify(d));
@@ -312,15 +314,9 @@ describe('the key requirement, decided in trust/ (assertKeyConfigured)', () => {
     imageSignatures: 'when-unpinned' as const,
   });
   it('no key and no allow_unsigned: PUBKEY_REQUIRED, exit 2, naming both ways out', () => {
-    assert.throws(
-      () => assertKeyConfigured(config([], false)),
-      (e: unknown) =>
-        e instanceof KubesoloError &&
-        e.code === 'PUBKEY_REQUIRED' &&
-        e.exitCode === 2 &&
-        /pubkey=/.test(e.message) &&
-        /allow_unsigned=true/.test(e.message),
-    );
+    const e = throwsWithCode(() => assertKeyConfigured(config([], false)), 'PUBKEY_REQUIRED', 2);
+    assert.match(e.message, /pubkey=/);
+    assert.match(e.message, /allow_unsigned=true/);
   });
   it('a key, or a lab that allows unsigned releases: allowed', () => {
     assert.doesNotThrow(() => assertKeyConfigured(config([publisher.raw], false)));
@@ -354,8 +350,7 @@ describe('the words of a refusal (trustRefusalError): one wording for every sour
   for (const [refusal, message, hint] of cases) {
     it(`${refusal.reason}: ${refusal.code}, exit 4, names the release and the artifact`, () => {
       const e = trustRefusalError(refusal, 'R', { url: 'u' });
-      assert.equal(e.code, refusal.code);
-      assert.equal(e.exitCode, 4);
+      hasCode(refusal.code, 4)(e);
       assert.match(e.message, message);
       assert.equal(e.details.artifact, refusal.artifact);
       assert.equal(e.details.url, 'u');

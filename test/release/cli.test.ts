@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RELEASE_BIN, logLines, runRelease } from '../helpers/cli.js';
 import { assertCode } from '../helpers/rejects.js';
+import { opensslVerify } from '../helpers/openssl-verify.js';
 
 let dir: string;
 before(async () => {
@@ -55,19 +56,8 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
     assert.equal((await readFile(sig)).length, 64);
     const pubPem = join(dir, 'pub.pem');
     execFileSync('openssl', ['pkey', '-in', key, '-pubout', '-out', pubPem]);
-    const out = execFileSync('openssl', [
-      'pkeyutl',
-      '-verify',
-      '-pubin',
-      '-inkey',
-      pubPem,
-      '-rawin',
-      '-in',
-      join(dir, 'kubesolo-os.gz'),
-      '-sigfile',
-      sig,
-    ]);
-    assert.match(out.toString(), /Signature Verified Successfully/);
+    const out = opensslVerify(pubPem, join(dir, 'kubesolo-os.gz'), sig);
+    assert.match(out, /Signature Verified Successfully/);
     const missing = await runRelease(['sign', '--key', key, join(dir, 'nope')]);
     assert.equal(missing.code, 1);
     assert.equal(logLines(missing.stderr)[0]?.code, 'FILE_UNREADABLE');

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   GRUBENV_MESSAGE,
   GRUBENV_SIGNATURE,
@@ -17,10 +17,12 @@ import {
   updateGrubEnvFile,
   writeGrubEnvFile,
 } from '../../src/bootenv/grubenv.js';
-import { KubesoloError, OperationError } from '../../src/errors.js';
+import { KubesoloError } from '../../src/errors.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
 import { grubEditenv, grubEditenvOk, grubEditenvSkipReason, listing } from './editenv.js';
 import { requireRoot, toolSkipReason } from '../helpers/require-tool.js';
+import { hasReason, rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const HEADER = GRUBENV_SIGNATURE + GRUBENV_MESSAGE;
 
@@ -31,10 +33,10 @@ function rawBlock(text: string, size = GRUBENV_SIZE): Buffer {
   return b;
 }
 
-function assertCode(fn: () => unknown, code: string, reason?: string): void {
+function throwsCode(fn: () => unknown, code: string, reason?: string): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof KubesoloError, `expected a KubesoloError, got ${String(err)}`);
-    assert.equal(err.code, code);
+    hasReason(code)(err);
     if (reason !== undefined) assert.equal(err.details.reason, reason);
     return true;
   });
@@ -73,9 +75,9 @@ describe('grubenv codec', () => {
     const full = serializeGrubEnv(new Map([['k', 'v'.repeat(room)]]));
     assert.equal(full[GRUBENV_SIZE - 1], 0x0a);
     assert.equal(parseGrubEnv(full).get('k')!.length, room);
-    assertCode(() => serializeGrubEnv(new Map([['k', 'v'.repeat(room + 1)]])), 'GRUBENV_TOO_LARGE');
+    throwsCode(() => serializeGrubEnv(new Map([['k', 'v'.repeat(room + 1)]])), 'GRUBENV_TOO_LARGE');
     // Escapes count twice: a backslash costs two bytes.
-    assertCode(
+    throwsCode(
       () => serializeGrubEnv(new Map([['k', 'v'.repeat(room - 1) + '\\']])),
       'GRUBENV_TOO_LARGE',
     );
@@ -83,43 +85,43 @@ describe('grubenv codec', () => {
 
   it('rejects names and values GRUB cannot store and read back', () => {
     for (const key of ['', 'a=b', 'a\nb', 'a\0b', '#x']) {
-      assertCode(() => serializeGrubEnv(new Map([[key, 'v']])), 'GRUBENV_INVALID_KEY');
+      throwsCode(() => serializeGrubEnv(new Map([[key, 'v']])), 'GRUBENV_INVALID_KEY');
     }
-    assertCode(() => serializeGrubEnv(new Map([['k', 'a\0b']])), 'GRUBENV_INVALID_VALUE');
+    throwsCode(() => serializeGrubEnv(new Map([['k', 'a\0b']])), 'GRUBENV_INVALID_VALUE');
   });
 
   it('reports corrupt blocks with a reason', () => {
     const good = serializeGrubEnv(new Map([['a', '1']]));
-    assertCode(() => parseGrubEnv(good.subarray(0, 1023)), 'GRUBENV_CORRUPT', 'size');
-    assertCode(
+    throwsCode(() => parseGrubEnv(good.subarray(0, 1023)), 'GRUBENV_CORRUPT', 'size');
+    throwsCode(
       () => parseGrubEnv(Buffer.concat([good, Buffer.from('#')])),
       'GRUBENV_CORRUPT',
       'size',
     );
-    assertCode(() => parseGrubEnv(Buffer.alloc(0)), 'GRUBENV_CORRUPT', 'size');
-    assertCode(() => parseGrubEnv(rawBlock(HEADER, 2048)), 'GRUBENV_CORRUPT', 'size');
-    assertCode(() => parseGrubEnv(Buffer.alloc(1024)), 'GRUBENV_CORRUPT', 'signature');
-    assertCode(
+    throwsCode(() => parseGrubEnv(Buffer.alloc(0)), 'GRUBENV_CORRUPT', 'size');
+    throwsCode(() => parseGrubEnv(rawBlock(HEADER, 2048)), 'GRUBENV_CORRUPT', 'size');
+    throwsCode(() => parseGrubEnv(Buffer.alloc(1024)), 'GRUBENV_CORRUPT', 'signature');
+    throwsCode(
       () => parseGrubEnv(rawBlock('# GRUB Environment Blok\n')),
       'GRUBENV_CORRUPT',
       'signature',
     );
     const withNul = Buffer.from(good);
     withNul[200] = 0;
-    assertCode(() => parseGrubEnv(withNul), 'GRUBENV_CORRUPT', 'nul');
-    assertCode(() => parseGrubEnv(rawBlock(HEADER + 'a=1\nnoequals\n')), 'GRUBENV_CORRUPT', 'line');
+    throwsCode(() => parseGrubEnv(withNul), 'GRUBENV_CORRUPT', 'nul');
+    throwsCode(() => parseGrubEnv(rawBlock(HEADER + 'a=1\nnoequals\n')), 'GRUBENV_CORRUPT', 'line');
     // A value running to the end of the block without its newline.
     const unterminated = Buffer.from(good);
     unterminated.fill('x', Buffer.byteLength(HEADER) + 'a=1'.length);
-    assertCode(() => parseGrubEnv(unterminated), 'GRUBENV_CORRUPT', 'line');
+    throwsCode(() => parseGrubEnv(unterminated), 'GRUBENV_CORRUPT', 'line');
     // A trailing comment with something other than '#' before the padding: GRUB's
     // save_env could not find free space in it.
-    assertCode(() => parseGrubEnv(rawBlock(HEADER + 'a=1\n#x')), 'GRUBENV_CORRUPT', 'padding');
-    assertCode(() => parseGrubEnv(rawBlock(HEADER + 'a=1\na=2\n')), 'GRUBENV_CORRUPT', 'duplicate');
-    assertCode(() => parseGrubEnv(rawBlock(HEADER + '=1\n')), 'GRUBENV_CORRUPT', 'name');
+    throwsCode(() => parseGrubEnv(rawBlock(HEADER + 'a=1\n#x')), 'GRUBENV_CORRUPT', 'padding');
+    throwsCode(() => parseGrubEnv(rawBlock(HEADER + 'a=1\na=2\n')), 'GRUBENV_CORRUPT', 'duplicate');
+    throwsCode(() => parseGrubEnv(rawBlock(HEADER + '=1\n')), 'GRUBENV_CORRUPT', 'name');
     const badUtf8 = rawBlock(HEADER + 'a=__\n');
     badUtf8[HEADER.length + 2] = 0xff;
-    assertCode(() => parseGrubEnv(badUtf8), 'GRUBENV_CORRUPT', 'encoding');
+    throwsCode(() => parseGrubEnv(badUtf8), 'GRUBENV_CORRUPT', 'encoding');
   });
 
   it('reads blocks without the warning comment and with comment lines between variables', () => {
@@ -153,7 +155,7 @@ describe('grubenv codec', () => {
       ],
     );
     // ... which the strict parser refuses.
-    assertCode(
+    throwsCode(
       () => parseGrubEnv(rawBlock(HEADER + 'a=1\nbroken\nb=2\n')),
       'GRUBENV_CORRUPT',
       'name',
@@ -188,16 +190,10 @@ describe('grubenv codec', () => {
 });
 
 describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason() }, () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-grubenv-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('ks-grubenv-');
 
   it('a block from grub-editenv create is byte-identical to ours and reads as empty', async () => {
-    const f = join(dir, 'created');
+    const f = join(dir(), 'created');
     grubEditenvOk(f, 'create');
     const bytes = await readFile(f);
     assert.deepEqual(bytes, serializeGrubEnv(new Map()));
@@ -205,7 +201,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
   });
 
   it('variables set by grub-editenv read back exactly, and our bytes equal its bytes', async () => {
-    const f = join(dir, 'set');
+    const f = join(dir(), 'set');
     const vars = new Map([
       ['active_slot', 'B'],
       ['boot_counter', '2'],
@@ -220,7 +216,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
   });
 
   it('files we write are listed identically by grub-editenv list', async () => {
-    const f = join(dir, 'ours');
+    const f = join(dir(), 'ours');
     const vars = new Map([
       ['active_slot', 'A'],
       ['boot_counter', '3'],
@@ -243,7 +239,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
   });
 
   it('grub-editenv refuses what we call corrupt at the signature, and lists nothing past a broken line', async () => {
-    const f = join(dir, 'bad');
+    const f = join(dir(), 'bad');
     await writeFile(f, rawBlock('# GRUB Environment Blok\n'));
     assert.notEqual(grubEditenv(f, 'list').status, 0);
     await writeFile(f, rawBlock(HEADER + 'a=1\nbroken\n'));
@@ -257,58 +253,45 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
 });
 
 describe('grubenv files', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-grubenv-f-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('ks-grubenv-f-');
 
   it('a missing file reads as undefined; update creates it', async () => {
-    const f = join(dir, 'missing');
+    const f = join(dir(), 'missing');
     assert.equal(await readGrubEnvFile(f), undefined);
     await updateGrubEnvFile(f, (v) => v.set('k', 'v'));
     assert.deepEqual(await readGrubEnvFile(f), new Map([['k', 'v']]));
   });
 
   it('a corrupt file is reported with its path', async () => {
-    const f = join(dir, 'corrupt');
+    const f = join(dir(), 'corrupt');
     await writeFile(f, 'garbage');
-    await assert.rejects(readGrubEnvFile(f), (err: unknown) => {
-      assert.ok(err instanceof OperationError);
-      assert.equal(err.code, 'GRUBENV_CORRUPT');
-      assert.equal(err.details.path, f);
-      return true;
-    });
+    const err = await rejectsWithCode(readGrubEnvFile(f), 'GRUBENV_CORRUPT', 1);
+    assert.equal(err.details.path, f);
   });
 
   it('an unreadable path is GRUBENV_READ_FAILED', async () => {
-    await assert.rejects(readGrubEnvFile(dir), { code: 'GRUBENV_READ_FAILED' });
+    await assert.rejects(readGrubEnvFile(dir()), hasReason('GRUBENV_READ_FAILED'));
   });
 
   it('a missing directory is GRUBENV_WRITE_FAILED, not created (the ESP may be unmounted)', async () => {
-    const f = join(dir, 'no', 'such', 'grubenv');
-    await assert.rejects(writeGrubEnvFile(f, new Map()), (err: unknown) => {
-      assert.ok(err instanceof OperationError);
-      assert.equal(err.code, 'GRUBENV_WRITE_FAILED');
-      assert.match(err.message, /missing/);
-      return true;
-    });
+    const f = join(dir(), 'no', 'such', 'grubenv');
+    const err = await rejectsWithCode(writeGrubEnvFile(f, new Map()), 'GRUBENV_WRITE_FAILED', 1);
+    assert.match(err.message, /missing/);
     await assert.rejects(readFile(f), { code: 'ENOENT' });
   });
 
   it('too many variables fail before the file is touched', async () => {
-    const f = join(dir, 'toolarge');
+    const f = join(dir(), 'toolarge');
     await writeGrubEnvFile(f, new Map([['k', 'old']]));
-    await assert.rejects(writeGrubEnvFile(f, new Map([['k', 'x'.repeat(2000)]])), {
-      code: 'GRUBENV_TOO_LARGE',
-    });
+    await assert.rejects(
+      writeGrubEnvFile(f, new Map([['k', 'x'.repeat(2000)]])),
+      hasReason('GRUBENV_TOO_LARGE'),
+    );
     assert.deepEqual(await readGrubEnvFile(f), new Map([['k', 'old']]));
   });
 
   it('in place (the FAT path): same inode, no rename; a damaged block is replaced whole', async () => {
-    const sub = await mkdtemp(join(dir, 'inplace-'));
+    const sub = await mkdtemp(join(dir(), 'inplace-'));
     const f = join(sub, 'grubenv');
     await writeGrubEnvFile(f, new Map([['n', 'old']]));
     const before = await stat(f);
@@ -344,7 +327,7 @@ describe('grubenv files', () => {
 
   it('a failure injected at every step of the write leaves a complete old or new block', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
-    const sub = await mkdtemp(join(dir, 'inject-'));
+    const sub = await mkdtemp(join(dir(), 'inject-'));
     const f = join(sub, 'grubenv');
     const oldBlock = serializeGrubEnv(new Map([['n', 'old']]));
     const newBlock = serializeGrubEnv(new Map([['n', 'new']]));
@@ -370,7 +353,7 @@ describe('grubenv files', () => {
   });
 
   it('removes temp files left by a writer that died, keeps those of live processes', async () => {
-    const sub = await mkdtemp(join(dir, 'stale-'));
+    const sub = await mkdtemp(join(dir(), 'stale-'));
     const f = join(sub, 'grubenv');
     // PID 2^22+1 is above Linux's pid_max limit, so it can never be a live process.
     const dead = join(sub, `.grubenv.tmp-${2 ** 22 + 1}-deadbeef`);

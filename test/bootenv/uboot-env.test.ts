@@ -174,29 +174,37 @@ describe('redundant copies: which one U-Boot imports', () => {
 
   it('incremental: the higher counter, 0 after 255, the first on a tie', () => {
     const pick = (a: number, b: number) => selectCopy(copy(true, a), copy(true, b), 'incremental');
-    assert.equal(pick(4, 5), 1);
-    assert.equal(pick(5, 4), 0);
-    assert.equal(pick(255, 0), 1);
-    assert.equal(pick(0, 255), 0);
-    assert.equal(pick(254, 255), 1);
-    assert.equal(pick(3, 3), 0);
+    // [flags of copy 0, flags of copy 1, the copy chosen]
+    for (const [f0, f1, chosen] of [
+      [4, 5, 1],
+      [5, 4, 0],
+      [255, 0, 1],
+      [0, 255, 0],
+      [254, 255, 1],
+      [3, 3, 0],
+    ] as const) {
+      assert.equal(pick(f0, f1), chosen, `${f0} vs ${f1}`);
+    }
     assert.equal(nextFlags(254, 'incremental'), 255);
     assert.equal(nextFlags(255, 'incremental'), 0);
   });
 
   it('boolean (NOR): active over obsolete, 0xff over anything else, the first on a tie', () => {
     const pick = (a: number, b: number) => selectCopy(copy(true, a), copy(true, b), 'boolean');
-    assert.equal(pick(1, 0), 0);
-    assert.equal(pick(0, 1), 1);
-    assert.equal(pick(1, 1), 0);
-    assert.equal(
-      pick(0xff, 0xff),
-      0,
-      'U-Boot (env/flash.c) takes the first; libubootenv the second',
+    // 0xff, 0xff → 0: U-Boot (env/flash.c) takes the first; libubootenv the second.
+    const pairs = [
+      [1, 0],
+      [0, 1],
+      [1, 1],
+      [0xff, 0xff],
+      [0xff, 0],
+      [0, 0xff],
+      [1, 0xff],
+    ] as const;
+    assert.deepEqual(
+      pairs.map(([f0, f1]) => pick(f0, f1)),
+      [0, 1, 0, 0, 0, 1, 1],
     );
-    assert.equal(pick(0xff, 0), 0);
-    assert.equal(pick(0, 0xff), 1);
-    assert.equal(pick(1, 0xff), 1);
     assert.equal(nextFlags(1, 'boolean'), 1);
     assert.equal(nextFlags(0, 'boolean'), 1);
   });

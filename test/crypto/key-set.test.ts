@@ -15,6 +15,7 @@ import {
   parsePublicKey,
   publicKeyBytes,
 } from '../../src/crypto/keys.js';
+import { assertCode, hasCode, hasReason } from '../helpers/rejects.js';
 
 const publicKeyHex = (key: KeyObject) => bytesToHex(publicKeyBytes(key));
 const hexKey = () => publicKeyHex(generateKeyPairSync('ed25519').privateKey);
@@ -61,33 +62,32 @@ describe('key sets', () => {
     const file = join(dir, 'update.pub');
     await writeFile(file, `${k1}\n# next\n${k2.slice(0, 60)}\n`);
     await assert.rejects(loadKeySet(file), (err: any) => {
-      assert.equal(err.code, 'PUBKEY_INVALID');
-      assert.equal(err.exitCode, 2);
+      hasCode('PUBKEY_INVALID', 2)(err);
       assert.equal(err.details.line, 3);
       assert.match(err.message, new RegExp(`${file}:3: not an Ed25519 public key`));
       return true;
     });
     // A small-order point is not a key either.
     await writeFile(file, `${'00'.repeat(32)}\n`);
-    await assert.rejects(loadKeySet(file), { code: 'PUBKEY_INVALID' });
+    await assert.rejects(loadKeySet(file), hasReason('PUBKEY_INVALID'));
   });
 
   it('a set without keys is PUBKEY_EMPTY', async () => {
     await writeFile(join(dir, 'update.pub'), '# no keys yet\n\n');
-    await assert.rejects(loadKeySet(join(dir, 'update.pub')), { code: 'PUBKEY_EMPTY' });
+    await assert.rejects(loadKeySet(join(dir, 'update.pub')), hasReason('PUBKEY_EMPTY'));
     await mkdir(join(dir, 'empty.d'));
-    await assert.rejects(loadKeySet(join(dir, 'empty.d')), { code: 'PUBKEY_EMPTY' });
+    await assert.rejects(loadKeySet(join(dir, 'empty.d')), hasReason('PUBKEY_EMPTY'));
   });
 
   it('reads are bounded: a large file, too many files, a missing path are PUBKEY_UNREADABLE', async () => {
     await writeFile(join(dir, 'big.pub'), `${k1}\n${'#'.repeat(5000)}\n`);
-    await assert.rejects(loadKeySet(join(dir, 'big.pub')), { code: 'PUBKEY_UNREADABLE' });
+    await assert.rejects(loadKeySet(join(dir, 'big.pub')), hasReason('PUBKEY_UNREADABLE'));
     const many = join(dir, 'many.d');
     await mkdir(many);
     for (let i = 0; i <= MAX_KEY_FILES; i++) await writeFile(join(many, `${i}.pub`), `${k1}\n`);
-    await assert.rejects(loadKeySet(many), { code: 'PUBKEY_UNREADABLE' });
+    await assert.rejects(loadKeySet(many), hasReason('PUBKEY_UNREADABLE'));
     await assert.rejects(loadKeySet(join(dir, 'missing.pub')), (err: any) => {
-      assert.equal(err.code, 'PUBKEY_UNREADABLE');
+      assertCode(err.code, 'PUBKEY_UNREADABLE');
       assert.equal(err.details.errno, 'ENOENT');
       return true;
     });

@@ -74,25 +74,20 @@ function agentInvocations(script: string): { command: string; flags: string[] }[
   return out;
 }
 
+/** What `check` reads and writes; `apply` needs the same and the slots. */
+const CHECK_NEEDS = [
+  '/etc/kubesolo/update.conf',
+  '/etc/kubesolo/update.pub',
+  '/etc/localtime',
+  '/var/lib/kubesolo/update/state.json',
+  '/boot/grub/grubenv',
+  '/proc/cmdline',
+];
+
 /** Host paths (docs/design.md §3.1) each agent command reads or writes, by command. */
 const NEEDS: Record<string, string[]> = {
-  check: [
-    '/etc/kubesolo/update.conf',
-    '/etc/kubesolo/update.pub',
-    '/etc/localtime',
-    '/var/lib/kubesolo/update/state.json',
-    '/boot/grub/grubenv',
-    '/proc/cmdline',
-  ],
-  apply: [
-    '/etc/kubesolo/update.conf',
-    '/etc/kubesolo/update.pub',
-    '/etc/localtime',
-    '/var/lib/kubesolo/update/state.json',
-    '/boot/grub/grubenv',
-    '/proc/cmdline',
-    '/dev/disk/by-label',
-  ],
+  check: CHECK_NEEDS,
+  apply: [...CHECK_NEEDS, '/dev/disk/by-label'],
   healthcheck: [
     '/etc/kubesolo/update.conf',
     '/var/lib/kubesolo/update/state.json',

@@ -42,6 +42,8 @@ export interface StartOptions {
   host?: '127.0.0.1' | '::1';
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: string; cert: string };
+  /** The handler of every path without a route of its own (a fake registry, a proxy). */
+  fallback?: Handler;
 }
 
 export async function startServer(
@@ -54,7 +56,7 @@ export async function startServer(
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
-    const handler = table.get(path);
+    const handler = table.get(path) ?? options.fallback;
     if (!handler) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;

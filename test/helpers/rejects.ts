@@ -32,3 +32,38 @@ export async function rejectsWithCode(
   }
   assert.fail(`expected ${code}, but it did not reject`);
 }
+
+/**
+ * A reason code read from a value that is not a thrown error (a gate or health verdict,
+ * a refusal object, a status problem, a `--json` document): `actual` must be `code`.
+ * `exitCode` is the exit the code maps to where the test knows it; the pair is recorded.
+ */
+export function assertCode(actual: unknown, code: string, exitCode?: number): void {
+  assert.equal(actual, code);
+  recordCode(exitCode, code);
+}
+
+/** `fn` must throw a KubesoloError with `code` and `exitCode`; the error is returned. */
+export function throwsWithCode(fn: () => unknown, code: string, exitCode: number): KubesoloError {
+  try {
+    fn();
+  } catch (err) {
+    hasCode(code, exitCode)(err);
+    return err as KubesoloError;
+  }
+  assert.fail(`expected ${code}, but it did not throw`);
+}
+
+/**
+ * A validator for assert.throws / assert.rejects where the test asserts the reason code
+ * only (an error of a lower layer, or one whose exit is not the point): `code` must be
+ * the error's; the exit code it carries, if any, is recorded with it.
+ */
+export function hasReason(code: string): (err: unknown) => true {
+  return (err) => {
+    const seen = err as { code?: unknown; exitCode?: unknown };
+    assert.equal(seen?.code, code, String(err));
+    recordCode(typeof seen.exitCode === 'number' ? seen.exitCode : undefined, code);
+    return true;
+  };
+}

@@ -19,7 +19,7 @@ import {
   type KubeconfigSpec,
   type Pki,
 } from '../helpers/kube-api.js';
-import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode, rejectsWithCode } from '../helpers/rejects.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-client-'));
 let pki: Pki;
@@ -316,13 +316,13 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
 describe('classifyTransportError', () => {
   const e = (code: string) => Object.assign(new Error(code), { code });
   it('maps certificate verification codes to KUBE_TLS and received certificate alerts to KUBE_AUTH', () => {
-    assert.equal(classifyTransportError(e('UNABLE_TO_VERIFY_LEAF_SIGNATURE')), 'KUBE_TLS');
-    assert.equal(classifyTransportError(e('CERT_HAS_EXPIRED')), 'KUBE_TLS');
-    assert.equal(classifyTransportError(e('ERR_TLS_CERT_ALTNAME_INVALID')), 'KUBE_TLS');
-    assert.equal(classifyTransportError(e('ERR_SSL_WRONG_VERSION_NUMBER')), 'KUBE_TLS');
-    assert.equal(classifyTransportError(e('ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED')), 'KUBE_AUTH');
-    assert.equal(classifyTransportError(e('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA')), 'KUBE_AUTH');
-    assert.equal(classifyTransportError(e('ECONNREFUSED')), 'KUBE_UNREACHABLE');
-    assert.equal(classifyTransportError(e('ENOTFOUND')), 'KUBE_UNREACHABLE');
+    assertCode(classifyTransportError(e('UNABLE_TO_VERIFY_LEAF_SIGNATURE')), 'KUBE_TLS');
+    assertCode(classifyTransportError(e('CERT_HAS_EXPIRED')), 'KUBE_TLS');
+    assertCode(classifyTransportError(e('ERR_TLS_CERT_ALTNAME_INVALID')), 'KUBE_TLS');
+    assertCode(classifyTransportError(e('ERR_SSL_WRONG_VERSION_NUMBER')), 'KUBE_TLS');
+    assertCode(classifyTransportError(e('ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED')), 'KUBE_AUTH');
+    assertCode(classifyTransportError(e('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA')), 'KUBE_AUTH');
+    assertCode(classifyTransportError(e('ECONNREFUSED')), 'KUBE_UNREACHABLE');
+    assertCode(classifyTransportError(e('ENOTFOUND')), 'KUBE_UNREACHABLE');
   });
 });

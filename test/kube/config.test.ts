@@ -14,6 +14,7 @@ import {
   type KubeApi,
   type Pki,
 } from '../helpers/kube-api.js';
+import { hasReason } from '../helpers/rejects.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-config-'));
 let pki: Pki;
@@ -273,8 +274,9 @@ describe('loadKubeClient', () => {
 
   it('throws KUBECONFIG_INVALID for a kubeconfig that exists but is broken', async () => {
     const path = write('current-context: nope\n');
-    await assert.rejects(loadKubeClient({ kubeconfigPath: path, root: '/', env: {} }), {
-      code: 'KUBECONFIG_INVALID',
-    });
+    await assert.rejects(
+      loadKubeClient({ kubeconfigPath: path, root: '/', env: {} }),
+      hasReason('KUBECONFIG_INVALID'),
+    );
   });
 });

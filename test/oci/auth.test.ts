@@ -5,88 +5,57 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pushRelease } from '../../src/release/oci-push.js';
-import { createOciUpdateSource } from '../../src/transport/oci/source.js';
-import {
-  registrySkipReason,
-  startRegistry,
-  startTokenServer,
-  type TestRegistry,
-  type TokenServer,
-} from '../helpers/registry.js';
-import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
+import { registrySkipReason, startTokenServer, type TokenServer } from '../helpers/registry.js';
+import { makeKeys, sha256, skopeoRaw, useRegistry, type ReleaseFiles } from './fixtures.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
-import { silentLogger } from '../../src/log.js';
 
 const skip = registrySkipReason();
 const USER = 'ci-publisher';
 const PASS = 'correct horse: battery staple';
 
 describe('OCI registry behind htpasswd basic auth', { skip }, () => {
-  let reg: TestRegistry;
+  const fx = useRegistry({ htpasswd: { username: USER, password: PASS } });
   let files: ReleaseFiles;
-  let work: string;
   const keys = makeKeys();
 
   before(async () => {
-    reg = await startRegistry({ htpasswd: { username: USER, password: PASS } });
-    files = makeReleaseFiles('basic', 20_001, 30_001);
-    work = mkdtempSync(join(tmpdir(), 'ks-oci-basic-'));
-    await pushRelease({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v1.2.0',
-      imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
-      version: 'v1.2.0',
-      architecture: 'amd64',
+    files = fx.files('basic', 20_001, 30_001);
+    await fx.push('kubesolo/os', 'v1.2.0', files, {
       signingKey: keys.privateKey,
       credentials: { username: USER, password: PASS },
     });
   });
-  after(async () => {
-    await reg?.stop();
-    for (const d of [files?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
-  });
 
   it('the registry really requires credentials (skopeo without them fails, with them reads the index)', async () => {
-    await assert.rejects(skopeoRaw(`${reg.host}/kubesolo/os:v1.2.0`));
-    const index = await skopeoRaw(`${reg.host}/kubesolo/os:v1.2.0`, `${USER}:${PASS}`);
+    await assert.rejects(skopeoRaw(`${fx.reg.host}/kubesolo/os:v1.2.0`));
+    const index = await skopeoRaw(`${fx.reg.host}/kubesolo/os:v1.2.0`, `${USER}:${PASS}`);
     assert.equal(index.manifests[0]!.platform.architecture, 'amd64');
   });
 
   it('pulls with credentials from a docker-style config.json (auths → base64 auth)', async () => {
-    const authFile = join(work, 'config.json');
+    const authFile = join(fx.work, 'config.json');
     writeFileSync(
       authFile,
       JSON.stringify({
         auths: {
           'other.example:5000': { auth: Buffer.from('x:y').toString('base64') },
-          [`http://${reg.host}`]: { auth: Buffer.from(`${USER}:${PASS}`).toString('base64') },
+          [`http://${fx.reg.host}`]: { auth: Buffer.from(`${USER}:${PASS}`).toString('base64') },
         },
       }),
     );
-    const source = createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v1.2.0',
-      architecture: 'amd64',
+    const source = fx.source('kubesolo/os', 'v1.2.0', {
       publicKey: keys.publicKey,
       credentials: { authFile },
     });
     const release = await source.fetchRelease();
-    const staged = await source.stage(release, 'vmlinuz', { stagingDir: join(work, 's1') });
+    const staged = await source.stage(release, 'vmlinuz', { stagingDir: join(fx.work, 's1') });
     assert.ok(readFileSync(staged.path).equals(files.kernel));
   });
 
   it('pulls with registry_username / registry_password', async () => {
-    const source = createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v1.2.0',
-      architecture: 'amd64',
+    const source = fx.source('kubesolo/os', 'v1.2.0', {
       publicKey: keys.publicKey,
       credentials: { username: USER, password: PASS },
     });
@@ -95,19 +64,11 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
   });
 
   it('refuses without credentials (REGISTRY_AUTH_REQUIRED, exit 2) and with wrong ones (REGISTRY_AUTH_FAILED, exit 2)', async () => {
-    const base = {
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v1.2.0',
-      architecture: 'amd64',
-      allowUnsigned: true,
-      log: silentLogger,
-    };
-    await rejectsWithCode(createOciUpdateSource(base).fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
+    const source = (credentials?: { username: string; password: string }) =>
+      fx.source('kubesolo/os', 'v1.2.0', { allowUnsigned: true, credentials });
+    await rejectsWithCode(source().fetchRelease(), 'REGISTRY_AUTH_REQUIRED', 2);
     await rejectsWithCode(
-      createOciUpdateSource({
-        ...base,
-        credentials: { username: USER, password: 'wrong' },
-      }).fetchRelease(),
+      source({ username: USER, password: 'wrong' }).fetchRelease(),
       'REGISTRY_AUTH_FAILED',
       2,
     );
@@ -116,38 +77,27 @@ describe('OCI registry behind htpasswd basic auth', { skip }, () => {
 
 describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () => {
   let tokens: TokenServer;
-  let reg: TestRegistry;
-  let files: ReleaseFiles;
-  let work: string;
-  const keys = makeKeys();
-
   before(async () => {
     tokens = await startTokenServer({ username: USER, password: PASS, anonymousPull: true });
-    reg = await startRegistry({
-      token: {
-        realm: tokens.realm,
-        service: tokens.service,
-        issuer: tokens.issuer,
-        rootCertBundle: tokens.rootCertBundle,
-      },
-    });
-    files = makeReleaseFiles('token', 10_001, 40_001);
-    work = mkdtempSync(join(tmpdir(), 'ks-oci-token-'));
   });
-  after(async () => {
-    await reg?.stop();
-    await tokens?.stop();
-    for (const d of [files?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
+  after(() => tokens?.stop());
+  const fx = useRegistry(() => ({
+    token: {
+      realm: tokens.realm,
+      service: tokens.service,
+      issuer: tokens.issuer,
+      rootCertBundle: tokens.rootCertBundle,
+    },
+  }));
+  let files: ReleaseFiles;
+  const keys = makeKeys();
+
+  before(() => {
+    files = fx.files('token', 10_001, 40_001);
   });
 
   it('pushes with a token obtained with basic credentials for pull,push scope', async () => {
-    await pushRelease({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v2.0.0',
-      imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
-      version: 'v2.0.0',
-      architecture: 'amd64',
+    await fx.push('kubesolo/os', 'v2.0.0', files, {
       signingKey: keys.privateKey,
       credentials: { username: USER, password: PASS },
       uploadMode: 'chunked',
@@ -158,21 +108,15 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
     assert.equal(req.service, tokens.service);
     assert.deepEqual(req.scope, ['repository:kubesolo/os:pull,push']);
     // skopeo, through the same token service, sees what we pushed.
-    const manifest = await skopeoRaw(`${reg.host}/kubesolo/os:v2.0.0-amd64`, `${USER}:${PASS}`);
+    const manifest = await skopeoRaw(`${fx.reg.host}/kubesolo/os:v2.0.0-amd64`, `${USER}:${PASS}`);
     assert.equal(manifest.layers[1]!.digest, `sha256:${sha256(files.initramfs)}`);
   });
 
   it('pulls anonymously with an anonymous pull token', async () => {
     const before = tokens.requests.length;
-    const source = createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v2.0.0',
-      architecture: 'amd64',
-      publicKey: keys.publicKey,
-    });
+    const source = fx.source('kubesolo/os', 'v2.0.0', { publicKey: keys.publicKey });
     const release = await source.fetchRelease();
-    const staged = await source.stage(release, 'initramfs', { stagingDir: join(work, 'a') });
+    const staged = await source.stage(release, 'initramfs', { stagingDir: join(fx.work, 'a') });
     assert.ok(readFileSync(staged.path).equals(files.initramfs));
     const mine = tokens.requests.slice(before);
     assert.ok(mine.length >= 1);
@@ -181,53 +125,38 @@ describe('OCI registry behind token auth (bearer challenge flow)', { skip }, () 
   });
 
   it('an anonymous push is refused (REGISTRY_AUTH_REQUIRED, exit 2)', async () => {
-    await rejectsWithCode(
-      pushRelease({
-        log: silentLogger,
-        registry: `${reg.host}/kubesolo/os`,
-        tag: 'v2.0.1',
-        imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
-        version: 'v2.0.1',
-        architecture: 'amd64',
-      }),
-      'REGISTRY_AUTH_REQUIRED',
-      2,
-    );
+    await rejectsWithCode(fx.push('kubesolo/os', 'v2.0.1', files), 'REGISTRY_AUTH_REQUIRED', 2);
   });
 
   it('wrong credentials are refused by the token service (REGISTRY_AUTH_FAILED, exit 2)', async () => {
     await rejectsWithCode(
-      createOciUpdateSource({
-        log: silentLogger,
-        registry: `${reg.host}/kubesolo/os`,
-        tag: 'v2.0.0',
-        architecture: 'amd64',
-        allowUnsigned: true,
-        credentials: { username: USER, password: 'nope' },
-      }).fetchRelease(),
+      fx
+        .source('kubesolo/os', 'v2.0.0', {
+          allowUnsigned: true,
+          credentials: { username: USER, password: 'nope' },
+        })
+        .fetchRelease(),
       'REGISTRY_AUTH_FAILED',
       2,
     );
   });
 
   it('a ready registry token from config.json is sent as is', async () => {
-    const authFile = join(work, 'config.json');
+    const authFile = join(fx.work, 'config.json');
     // Get a real token from the service the way docker login would have stored one.
     const res = await fetch(
       `${tokens.realm}?service=${tokens.service}&scope=repository:kubesolo/os:pull`,
       { headers: { authorization: 'Basic ' + Buffer.from(`${USER}:${PASS}`).toString('base64') } },
     );
     const { token } = (await res.json()) as { token: string };
-    writeFileSync(authFile, JSON.stringify({ auths: { [reg.host]: { registrytoken: token } } }));
+    writeFileSync(authFile, JSON.stringify({ auths: { [fx.reg.host]: { registrytoken: token } } }));
     const before = tokens.requests.length;
-    const release = await createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v2.0.0',
-      architecture: 'amd64',
-      publicKey: keys.publicKey,
-      credentials: { authFile },
-    }).fetchRelease();
+    const release = await fx
+      .source('kubesolo/os', 'v2.0.0', {
+        publicKey: keys.publicKey,
+        credentials: { authFile },
+      })
+      .fetchRelease();
     assert.equal(release.metadata.version, 'v2.0.0');
     assert.equal(tokens.requests.length, before, 'no token request was needed');
   });

@@ -14,6 +14,7 @@ import { OciClient } from '../../src/transport/oci/client.js';
 import { OCI_INDEX } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { startServer, type Handler, type TestServer } from '../helpers/http-server.js';
+import { hasCode } from '../helpers/rejects.js';
 
 /** A JSON-lines logger whose every line is kept. */
 function capturingLogger() {
@@ -66,8 +67,7 @@ describe('OCI client: redaction of redirected storage URLs', () => {
     storage.route('/bucket/blob', (_q, res) => void res.writeHead(503).end('busy'));
     const captured = capturingLogger();
     const err = await rejection(client(captured.log).getSmallBlob(digest, 1024));
-    assert.equal(err.code, 'REGISTRY_ERROR');
-    assert.equal(err.exitCode, 1);
+    hasCode('REGISTRY_ERROR', 1)(err);
     // The retry happened (so there was a log line to leak into) ...
     assert.match(captured.text(), /retrying/);
     assert.ok(storage.requests.length >= 2, 'the storage URL was retried');
@@ -88,8 +88,7 @@ describe('OCI client: redaction of redirected storage URLs', () => {
     );
     const captured = capturingLogger();
     const err = await rejection(client(captured.log).locateBlob(digest));
-    assert.equal(err.code, 'REGISTRY_UNREACHABLE');
-    assert.equal(err.exitCode, 1);
+    hasCode('REGISTRY_UNREACHABLE', 1)(err);
     assert.match(captured.text(), /retrying/);
     const exposed = [
       err.message,

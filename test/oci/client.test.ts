@@ -5,9 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubesoloError } from '../../src/errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startServer } from '../helpers/http-server.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import {
   LAYER_INITRAMFS,
@@ -17,7 +16,7 @@ import {
 } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
-import { rejectsWithCode } from '../helpers/rejects.js';
+import { hasCode, rejectsWithCode } from '../helpers/rejects.js';
 import { silentLogger } from '../../src/log.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
@@ -36,27 +35,27 @@ async function fakeServer(): Promise<Fake> {
     handler: (_q, res) => res.writeHead(404).end(),
     close: async () => {},
   };
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      fake.requests.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        auth: req.headers.authorization,
-        body,
-      });
-      fake.handler(req, res, body);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  fake.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
+  const server = await startServer(
+    {},
+    {
+      fallback: (req, res) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (d: string) => (body += d));
+        req.on('end', () => {
+          fake.requests.push({
+            method: req.method ?? '',
+            url: req.url ?? '',
+            auth: req.headers.authorization,
+            body,
+          });
+          fake.handler(req, res, body);
+        });
+      },
+    },
+  );
+  fake.host = `127.0.0.1:${server.port}`;
+  fake.close = () => server.close();
   return fake;
 }
 
@@ -383,8 +382,7 @@ describe('createOciUpdateSource against hand-written manifests', () => {
           registry: `${fake.host}/a`,
           allowUnsigned: true,
         }),
-      (e: unknown) =>
-        e instanceof KubesoloError && e.code === 'REGISTRY_TAG_REQUIRED' && e.exitCode === 2,
+      hasCode('REGISTRY_TAG_REQUIRED', 2),
     );
     const body = JSON.parse(
       manifest({ 'io.kubesolo.os.version': 'v1.0.0', 'io.kubesolo.os.architecture': 'amd64' }),

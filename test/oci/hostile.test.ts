@@ -2,29 +2,17 @@
  * Hostile registry content against the real reference registry: each case must fail
  * with its own reason code and exit code, and leave nothing staged.
  */
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { pushRelease } from '../../src/release/oci-push.js';
-import { OciClient } from '../../src/transport/oci/client.js';
 import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
-import { parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { architectureGate } from '../../src/gates/gates.js';
-import { createOciUpdateSource } from '../../src/transport/oci/source.js';
-import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import {
-  makeKeys,
-  makeReleaseFiles,
-  sha256,
-  type RawManifest,
-  type ReleaseFiles,
-} from './fixtures.js';
-import { rejectsWithCode } from '../helpers/rejects.js';
-import { silentLogger } from '../../src/log.js';
+import { registrySkipReason } from '../helpers/registry.js';
+import { makeKeys, useRegistry, sha256, type RawManifest, type ReleaseFiles } from './fixtures.js';
+import { assertCode, rejectsWithCode } from '../helpers/rejects.js';
 
 const skip = registrySkipReason();
 
@@ -35,13 +23,11 @@ function stagedFiles(dir: string): string[] {
 }
 
 describe('OCI hostile cases (docker-registry)', { skip }, () => {
-  let reg: TestRegistry;
+  const fx = useRegistry();
   let files: ReleaseFiles;
   let other: ReleaseFiles;
-  let work: string;
   const keys = makeKeys();
   const otherKeys = makeKeys();
-  const cleanup: string[] = [];
 
   const push = (
     repo: string,
@@ -49,59 +35,30 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     arch: string,
     opts: { sign?: boolean; f?: ReleaseFiles } = {},
   ) =>
-    pushRelease({
-      log: silentLogger,
-      registry: `${reg.host}/${repo}`,
-      tag,
-      imagePaths: {
-        vmlinuz: (opts.f ?? files).kernelPath,
-        initramfs: (opts.f ?? files).initramfsPath,
-      },
-      version: tag,
+    fx.push(repo, tag, opts.f ?? files, {
       architecture: arch,
       channel: 'stable',
       ...(opts.sign === false ? {} : { signingKey: keys.privateKey }),
     });
   const source = (repo: string, tag: string, extra: Record<string, unknown> = {}) =>
-    createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/${repo}`,
-      tag,
-      architecture: 'amd64',
-      publicKey: keys.publicKey,
-      ...extra,
-    });
-  const client = (repo: string) =>
-    new OciClient({
-      log: silentLogger,
-      ref: parseRegistryReference(`${reg.host}/${repo}`),
-      actions: ['pull', 'push'],
-    });
+    fx.source(repo, tag, { publicKey: keys.publicKey, ...extra });
 
-  before(async () => {
-    reg = await startRegistry();
-    files = makeReleaseFiles('hostile');
-    other = makeReleaseFiles('other', 100_001, 200_003);
-    work = mkdtempSync(join(tmpdir(), 'ks-oci-hostile-'));
-  });
-  after(async () => {
-    await reg?.stop();
-    for (const d of [files?.dir, other?.dir, work, ...cleanup])
-      if (d) rmSync(d, { recursive: true, force: true });
+  before(() => {
+    files = fx.files('hostile');
+    other = fx.files('other', 100_001, 200_003);
   });
 
   it('a layer whose bytes do not match its digest: HASH_MISMATCH, exit 4, nothing staged', async () => {
     // Own files: blob storage is shared by all repositories of the registry.
-    const f = makeReleaseFiles('corrupt', 1000, 70_001);
-    cleanup.push(f.dir);
+    const f = fx.files('corrupt', 1000, 70_001);
     await push('corrupt/os', 'v1.0.0', 'amd64', { f });
-    const data = reg.blobDataPath(`sha256:${sha256(f.initramfs)}`);
+    const data = fx.reg.blobDataPath(`sha256:${sha256(f.initramfs)}`);
     const tampered = Buffer.from(readFileSync(data));
     tampered[1000] = tampered[1000]! ^ 0xff; // same length, one byte changed
     writeFileSync(data, tampered);
     const src = source('corrupt/os', 'v1.0.0');
     const release = await src.fetchRelease();
-    const stagingDir = join(work, 'corrupt');
+    const stagingDir = join(fx.work, 'corrupt');
     const err = await rejectsWithCode(
       src.stage(release, 'initramfs', { stagingDir }),
       'HASH_MISMATCH',
@@ -112,14 +69,13 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
   });
 
   it('a longer layer than its descriptor declares is cut off: exit 4, nothing staged', async () => {
-    const f = makeReleaseFiles('longer', 5000, 1000);
-    cleanup.push(f.dir);
+    const f = fx.files('longer', 5000, 1000);
     await push('longer/os', 'v1.0.0', 'amd64', { f });
-    const data = reg.blobDataPath(`sha256:${sha256(f.kernel)}`);
+    const data = fx.reg.blobDataPath(`sha256:${sha256(f.kernel)}`);
     writeFileSync(data, Buffer.concat([f.kernel, Buffer.alloc(4096, 1)]));
     const src = source('longer/os', 'v1.0.0');
     const release = await src.fetchRelease();
-    const stagingDir = join(work, 'longer');
+    const stagingDir = join(fx.work, 'longer');
     await rejectsWithCode(src.stage(release, 'vmlinuz', { stagingDir }), 'DOWNLOAD_TOO_LARGE', 4);
     assert.deepEqual(stagedFiles(stagingDir), []);
   });
@@ -132,7 +88,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     assert.equal(release.metadata.architecture, 'arm64');
     const verdict = architectureGate('amd64', release.metadata.architecture);
     assert.equal(verdict.pass, false);
-    assert.equal(verdict.code, 'ARCH_MISMATCH');
+    assertCode(verdict.code, 'ARCH_MISMATCH');
   });
 
   it('a single manifest for another architecture (arch tag): the release names arm64', async () => {
@@ -142,7 +98,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('an index entry that claims amd64 for an arm64 manifest: OCI_METADATA_MISMATCH, exit 4 (the artifact contradicts itself)', async () => {
     const pushed = await push('liar/os', 'v1.0.0', 'arm64');
-    const c = client('liar/os');
+    const c = fx.client('liar/os');
     const armManifest = await c.getManifest(pushed.manifestDigest);
     const index = {
       schemaVersion: 2,
@@ -170,21 +126,26 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     const src = source('missing/os', 'v1.0.0');
     const release = await src.fetchRelease();
     // Delete the layer through the registry API (storage.delete.enabled in the config).
-    const res = await request(`${reg.url}/v2/missing/os/blobs/sha256:${sha256(files.initramfs)}`, {
-      method: 'DELETE',
-    });
+    const res = await request(
+      `${fx.reg.url}/v2/missing/os/blobs/sha256:${sha256(files.initramfs)}`,
+      {
+        method: 'DELETE',
+      },
+    );
     await res.body.dump();
     assert.equal(res.statusCode, 202);
-    const stagingDir = join(work, 'missing');
+    const stagingDir = join(fx.work, 'missing');
     await rejectsWithCode(src.stage(release, 'initramfs', { stagingDir }), 'OCI_BLOB_NOT_FOUND', 1);
     assert.deepEqual(stagedFiles(stagingDir), []);
   });
 
   it('a missing metadata layer fails fetchRelease: OCI_BLOB_NOT_FOUND, exit 1', async () => {
     const pushed = await push('missing-meta/os', 'v1.0.0', 'amd64');
-    const manifest = await client('missing-meta/os').getManifest(pushed.manifestDigest);
+    const manifest = await fx.client('missing-meta/os').getManifest(pushed.manifestDigest);
     const meta = (manifest.json as { layers: { digest: string }[] }).layers[2]!.digest;
-    const res = await request(`${reg.url}/v2/missing-meta/os/blobs/${meta}`, { method: 'DELETE' });
+    const res = await request(`${fx.reg.url}/v2/missing-meta/os/blobs/${meta}`, {
+      method: 'DELETE',
+    });
     await res.body.dump();
     await rejectsWithCode(
       source('missing-meta/os', 'v1.0.0').fetchRelease(),
@@ -221,7 +182,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('a manifest annotation that contradicts the signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
     const pushed = await push('annot/os', 'v1.0.0', 'amd64');
-    const c = client('annot/os');
+    const c = fx.client('annot/os');
     const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
     m.annotations['io.kubesolo.os.min_compatible_version'] = 'v0.0.1';
     m.annotations['io.kubesolo.os.channel'] = 'edge';
@@ -236,7 +197,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
   it('layers swapped under a signed latest.json: OCI_METADATA_MISMATCH, exit 4', async () => {
     const a = await push('swap/os', 'v1.0.0', 'amd64');
     const b = await push('swap/os', 'v2.0.0', 'amd64', { f: other });
-    const c = client('swap/os');
+    const c = fx.client('swap/os');
     const ma = (await c.getManifest(a.manifestDigest)).json as RawManifest;
     const mb = (await c.getManifest(b.manifestDigest)).json as RawManifest;
     // v2's kernel and initramfs under v1's signed metadata layer.
@@ -248,14 +209,14 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
 
   it('allow_unsigned_metadata with signed images: accepted, and a bad image signature is refused at stage', async () => {
     const pushed = await push('imgsig/os', 'v1.0.0', 'amd64');
-    const c = client('imgsig/os');
+    const c = fx.client('imgsig/os');
     const m = (await c.getManifest(pushed.manifestDigest)).json as RawManifest;
     m.layers = m.layers.slice(0, 2); // drop the metadata layer: unsigned metadata
     await putManifest(c, 'nometa', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
     const src = source('imgsig/os', 'nometa', { allowUnsignedMetadata: true });
     const release = await src.fetchRelease();
     assert.equal(release.metadataSigned, false);
-    const ok = await src.stage(release, 'vmlinuz', { stagingDir: join(work, 'imgsig') });
+    const ok = await src.stage(release, 'vmlinuz', { stagingDir: join(fx.work, 'imgsig') });
     assert.equal(ok.signatureVerified, true);
 
     // Now the initramfs signature is replaced by one over other bytes.
@@ -264,7 +225,7 @@ describe('OCI hostile cases (docker-registry)', { skip }, () => {
     await putManifest(c, 'badsig', OCI_MANIFEST, Buffer.from(JSON.stringify(m)));
     const src2 = source('imgsig/os', 'badsig', { allowUnsignedMetadata: true });
     const r2 = await src2.fetchRelease();
-    const stagingDir = join(work, 'badsig');
+    const stagingDir = join(fx.work, 'badsig');
     await rejectsWithCode(src2.stage(r2, 'initramfs', { stagingDir }), 'SIGNATURE_INVALID', 4);
     assert.deepEqual(stagedFiles(stagingDir), []);
   });

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubesoloError } from '../../src/errors.js';
 import {
   parseIndex,
   parseManifest,
@@ -25,15 +24,10 @@ import {
 } from '../../src/transport/oci/media-types.js';
 import { formatReference, parseRegistryReference } from '../../src/transport/oci/reference.js';
 import { goArch } from '../../src/metadata/arch.js';
-import { rejectsWithCode } from '../helpers/rejects.js';
+import { rejectsWithCode, throwsWithCode } from '../helpers/rejects.js';
 
 function throwsCode(fn: () => unknown, code: string, exitCode: number): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof KubesoloError);
-    assert.equal(err.code, code, err.message);
-    assert.equal(err.exitCode, exitCode);
-    return true;
-  });
+  throwsWithCode(fn, code, exitCode);
 }
 
 describe('parseRegistryReference', () => {

@@ -21,6 +21,7 @@ import { runAgentJson, runRelease } from '../helpers/cli.js';
 import { makeDevice, readJson, type Device } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { assertCode } from '../helpers/rejects.js';
 
 describe('push --pause and --resume', { skip: registrySkipReason() }, () => {
   let reg: TestRegistry;
@@ -83,7 +84,7 @@ describe('push --pause and --resume', { skip: registrySkipReason() }, () => {
     assert.deepEqual([paused.paused, paused.version], [true, 'v1.1.0']);
     const refused = await agent('activate');
     assert.equal(refused.code, 3, refused.stderr);
-    assert.equal(refused.doc.error.code, 'ROLLOUT_PAUSED');
+    assertCode(refused.doc.error.code, 'ROLLOUT_PAUSED');
     assert.equal((await readJson(dev.path('var/lib/kubesolo/update/state.json'))).phase, 'staged');
     const resume = await runRelease([
       'push',

@@ -7,48 +7,40 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { KubesoloError } from '../../src/errors.js';
-import { pushRelease } from '../../src/release/oci-push.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
 import type { ProgressEvent } from '../../src/transport/source.js';
-import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { registrySkipReason } from '../helpers/registry.js';
 import { startProxy, type MisbehavingProxy } from './proxy.js';
-import { makeKeys, makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
+import {
+  makeKeys,
+  ociSource,
+  sha256,
+  skopeoRaw,
+  useRegistry,
+  type ReleaseFiles,
+} from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
 
 const run = promisify(execFile);
 const skip = registrySkipReason();
 
 describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () => {
-  let reg: TestRegistry;
+  const fx = useRegistry();
   let amd: ReleaseFiles;
   let arm: ReleaseFiles;
-  let work: string;
   const keys = makeKeys();
 
-  before(async () => {
-    reg = await startRegistry();
-    amd = makeReleaseFiles('amd64');
-    arm = makeReleaseFiles('arm64', 200_001, 400_003);
-    work = mkdtempSync(join(tmpdir(), 'ks-oci-stage-'));
-  });
-  after(async () => {
-    await reg?.stop();
-    for (const d of [amd?.dir, arm?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
+  before(() => {
+    amd = fx.files('amd64');
+    arm = fx.files('arm64', 200_001, 400_003);
   });
 
   it('pushes monolithically: skopeo sees the index, the manifest, layers and annotations', async () => {
-    const result = await pushRelease({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v0.3.0',
-      imagePaths: { vmlinuz: amd.kernelPath, initramfs: amd.initramfsPath },
-      version: 'v0.3.0',
-      architecture: 'amd64',
+    const result = await fx.push('kubesolo/os', 'v0.3.0', amd, {
       channel: 'stable',
       minCompatibleVersion: 'v0.2.0',
       releaseNotes: 'fixes',
@@ -58,14 +50,14 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     assert.equal(result.archTag, 'v0.3.0-amd64');
     assert.ok(result.blobs.every((b) => b.uploaded && b.chunks === undefined));
 
-    const index = await skopeoRaw(`${reg.host}/kubesolo/os:v0.3.0`);
+    const index = await skopeoRaw(`${fx.reg.host}/kubesolo/os:v0.3.0`);
     assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
     assert.equal(index.schemaVersion, 2);
     assert.deepEqual(
       index.manifests.map((m) => [m.platform.architecture, m.platform.os, m.digest]),
       [['amd64', 'linux', result.manifestDigest]],
     );
-    const manifest = await skopeoRaw(`${reg.host}/kubesolo/os:v0.3.0-amd64`);
+    const manifest = await skopeoRaw(`${fx.reg.host}/kubesolo/os:v0.3.0-amd64`);
     assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
     assert.deepEqual(
       manifest.layers.map((l) => [l.mediaType, l.digest, l.size]),
@@ -100,15 +92,15 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
 
     // The metadata layer, fetched by curl, is a latest.json naming the layer digests,
     // and its signature verifies with openssl's independent Ed25519.
-    const metaUrl = `${reg.url}/v2/kubesolo/os/blobs/${manifest.layers[2]!.digest}`;
+    const metaUrl = `${fx.reg.url}/v2/kubesolo/os/blobs/${manifest.layers[2]!.digest}`;
     const { stdout } = await run('curl', ['-sf', metaUrl], { encoding: 'buffer' });
     const latest = JSON.parse(stdout.toString('utf8'));
     assert.equal(latest.vmlinuz_sha256, sha256(amd.kernel));
     assert.equal(latest.initramfs_sha256, sha256(amd.initramfs));
     assert.equal(latest.architecture, 'amd64');
-    const pub = join(work, 'pub.pem');
-    const sig = join(work, 'latest.sig');
-    const msg = join(work, 'latest.json');
+    const pub = join(fx.work, 'pub.pem');
+    const sig = join(fx.work, 'latest.sig');
+    const msg = join(fx.work, 'latest.json');
     writeFileSync(pub, createPublicKey(keys.privateKey).export({ type: 'spki', format: 'pem' }));
     writeFileSync(
       sig,
@@ -131,18 +123,12 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
   });
 
   it('pulls it: fetchRelease resolves tag → index → amd64 manifest, stage verifies the digest', async () => {
-    const source = createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v0.3.0',
-      architecture: 'amd64',
-      publicKey: keys.publicKey,
-    });
+    const source = fx.source('kubesolo/os', 'v0.3.0', { publicKey: keys.publicKey });
     const release = await source.fetchRelease();
     assert.equal(release.metadataSigned, true);
     assert.match(
       release.origin,
-      new RegExp(`^${reg.host}/kubesolo/os:v0\\.3\\.0@sha256:[0-9a-f]{64}$`),
+      new RegExp(`^${fx.reg.host}/kubesolo/os:v0\\.3\\.0@sha256:[0-9a-f]{64}$`),
     );
     const m = release.metadata;
     assert.equal(m.version, 'v0.3.0');
@@ -155,11 +141,11 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     assert.equal(m.images.initramfs.sha256, sha256(amd.initramfs));
     assert.equal(
       m.images.vmlinuz.url,
-      `${reg.url}/v2/kubesolo/os/blobs/sha256:${sha256(amd.kernel)}`,
+      `${fx.reg.url}/v2/kubesolo/os/blobs/sha256:${sha256(amd.kernel)}`,
     );
 
     const events: ProgressEvent[] = [];
-    const stagingDir = join(work, 'a');
+    const stagingDir = join(fx.work, 'a');
     for (const artifact of ['vmlinuz', 'initramfs'] as const) {
       const staged = await source.stage(release, artifact, {
         stagingDir,
@@ -178,12 +164,7 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
   });
 
   it('pushes in chunks: several PATCHes, same bytes, and a second arch joins the index', async () => {
-    const result = await pushRelease({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v0.3.0',
-      imagePaths: { vmlinuz: arm.kernelPath, initramfs: arm.initramfsPath },
-      version: 'v0.3.0',
+    const result = await fx.push('kubesolo/os', 'v0.3.0', arm, {
       architecture: 'arm64',
       signingKey: keys.privateKey,
       uploadMode: 'chunked',
@@ -194,116 +175,78 @@ describe('OCI registry round trip (docker-registry, anonymous)', { skip }, () =>
     // The empty config blob was already there from the first push: not uploaded again.
     assert.equal(result.blobs.find((b) => b.name === 'config')!.uploaded, false);
 
-    const index = await skopeoRaw(`${reg.host}/kubesolo/os:v0.3.0`);
+    const index = await skopeoRaw(`${fx.reg.host}/kubesolo/os:v0.3.0`);
     assert.deepEqual(
       index.manifests.map((m) => m.platform.architecture),
       ['amd64', 'arm64'],
     );
     // curl, not our client, reads the chunk-uploaded blob back.
-    const url = `${reg.url}/v2/kubesolo/os/blobs/sha256:${sha256(arm.initramfs)}`;
+    const url = `${fx.reg.url}/v2/kubesolo/os/blobs/sha256:${sha256(arm.initramfs)}`;
     const { stdout } = await run('curl', ['-sf', url], { encoding: 'buffer', maxBuffer: 1 << 24 });
     assert.ok(stdout.equals(arm.initramfs));
 
     const source = createOciUpdateSource({
       log: silentLogger,
-      registry: `${reg.host}/kubesolo/os:v0.3.0`,
+      registry: `${fx.reg.host}/kubesolo/os:v0.3.0`,
       architecture: 'arm64',
       publicKey: keys.publicKey,
     });
     const release = await source.fetchRelease();
     assert.equal(release.metadata.images.vmlinuz.sha256, sha256(arm.kernel));
-    const staged = await source.stage(release, 'vmlinuz', { stagingDir: join(work, 'b') });
+    const staged = await source.stage(release, 'vmlinuz', { stagingDir: join(fx.work, 'b') });
     assert.ok(readFileSync(staged.path).equals(arm.kernel));
   });
 
   it('pulls the arch-specific tag (a single manifest) for its own architecture', async () => {
-    const source = createOciUpdateSource({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v0.3.0-amd64',
-      architecture: 'amd64',
-      publicKey: keys.publicKey,
-    });
+    const source = fx.source('kubesolo/os', 'v0.3.0-amd64', { publicKey: keys.publicKey });
     const release = await source.fetchRelease();
     assert.equal(release.metadata.images.initramfs.sha256, sha256(amd.initramfs));
   });
 
   it('pulls unsigned releases when no key is configured (annotations only)', async () => {
-    const plain = makeReleaseFiles('plain', 1000, 2000);
-    try {
-      await pushRelease({
-        log: silentLogger,
-        registry: `${reg.host}/kubesolo/plain`,
-        tag: 'v1.0.0',
-        imagePaths: { vmlinuz: plain.kernelPath, initramfs: plain.initramfsPath },
-        version: 'v1.0.0',
-        architecture: 'amd64',
-        channel: 'beta',
-      });
-      const source = createOciUpdateSource({
-        log: silentLogger,
-        registry: `${reg.host}/kubesolo/plain`,
-        tag: 'v1.0.0',
-        architecture: 'amd64',
-        allowUnsigned: true,
-      });
-      const release = await source.fetchRelease();
-      assert.equal(release.metadataSigned, false);
-      assert.equal(release.metadata.channel, 'beta');
-      const staged = await source.stage(release, 'initramfs', { stagingDir: join(work, 'c') });
-      assert.equal(staged.signatureVerified, false);
-      assert.ok(readFileSync(staged.path).equals(plain.initramfs));
-      assert.deepEqual(
-        readdirSync(join(work, 'c'))
-          .filter((n) => !n.startsWith('.'))
-          .sort(),
-        ['kubesolo-os.gz', 'kubesolo-os.gz.verified.json'],
-      );
-    } finally {
-      rmSync(plain.dir, { recursive: true, force: true });
-    }
+    const plain = fx.files('plain', 1000, 2000);
+    await fx.push('kubesolo/plain', 'v1.0.0', plain, { channel: 'beta' });
+    const source = fx.source('kubesolo/plain', 'v1.0.0', { allowUnsigned: true });
+    const release = await source.fetchRelease();
+    assert.equal(release.metadataSigned, false);
+    assert.equal(release.metadata.channel, 'beta');
+    const staged = await source.stage(release, 'initramfs', { stagingDir: join(fx.work, 'c') });
+    assert.equal(staged.signatureVerified, false);
+    assert.ok(readFileSync(staged.path).equals(plain.initramfs));
+    assert.deepEqual(
+      readdirSync(join(fx.work, 'c'))
+        .filter((n) => !n.startsWith('.'))
+        .sort(),
+      ['kubesolo-os.gz', 'kubesolo-os.gz.verified.json'],
+    );
   });
 });
 
 describe('OCI layer download resumes after an interrupted transfer', { skip }, () => {
-  let reg: TestRegistry;
+  const fx = useRegistry();
   let proxy: MisbehavingProxy;
   let files: ReleaseFiles;
-  let work: string;
 
   before(async () => {
-    reg = await startRegistry();
-    proxy = await startProxy(reg.host);
-    files = makeReleaseFiles('resume', 10_000, 600_001);
-    work = mkdtempSync(join(tmpdir(), 'ks-oci-resume-'));
-    await pushRelease({
-      log: silentLogger,
-      registry: `${reg.host}/kubesolo/os`,
-      tag: 'v1.0.0',
-      imagePaths: { vmlinuz: files.kernelPath, initramfs: files.initramfsPath },
-      version: 'v1.0.0',
-      architecture: 'amd64',
-    });
+    proxy = await startProxy(fx.reg.host);
+    files = fx.files('resume', 10_000, 600_001);
+    await fx.push('kubesolo/os', 'v1.0.0', files);
   });
-  after(async () => {
-    await proxy?.stop();
-    await reg?.stop();
-    for (const d of [files?.dir, work]) if (d) rmSync(d, { recursive: true, force: true });
-  });
+  after(() => proxy?.stop());
 
   it('keeps the partial layer, then fetches only the rest with a Range request', async () => {
-    const source = createOciUpdateSource({
-      log: silentLogger,
-      registry: `${proxy.host}/kubesolo/os`,
-      tag: 'v1.0.0',
-      architecture: 'amd64',
+    const source = ociSource(proxy, 'kubesolo/os', 'v1.0.0', {
       allowUnsigned: true,
       limits: { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
     });
     const release = await source.fetchRelease();
-    const stagingDir = join(work, 'staging');
+    const stagingDir = join(fx.work, 'staging');
     proxy.cutBlobsAfter = 250_000;
-    await assert.rejects(source.stage(release, 'initramfs', { stagingDir }), KubesoloError);
+    await rejectsWithCode(
+      source.stage(release, 'initramfs', { stagingDir }),
+      'DOWNLOAD_TRUNCATED',
+      1,
+    );
     assert.ok(!existsSync(join(stagingDir, 'kubesolo-os.gz')), 'no complete file after a cut');
 
     proxy.cutBlobsAfter = undefined;

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RELEASE_BIN, logLines, runRelease } from '../helpers/cli.js';
+import { assertCode } from '../helpers/rejects.js';
+import { opensslVerify } from '../helpers/openssl-verify.js';
 
 let dir: string;
 before(async () => {
@@ -54,19 +56,8 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
     assert.equal((await readFile(sig)).length, 64);
     const pubPem = join(dir, 'pub.pem');
     execFileSync('openssl', ['pkey', '-in', key, '-pubout', '-out', pubPem]);
-    const out = execFileSync('openssl', [
-      'pkeyutl',
-      '-verify',
-      '-pubin',
-      '-inkey',
-      pubPem,
-      '-rawin',
-      '-in',
-      join(dir, 'kubesolo-os.gz'),
-      '-sigfile',
-      sig,
-    ]);
-    assert.match(out.toString(), /Signature Verified Successfully/);
+    const out = opensslVerify(pubPem, join(dir, 'kubesolo-os.gz'), sig);
+    assert.match(out, /Signature Verified Successfully/);
     const missing = await runRelease(['sign', '--key', key, join(dir, 'nope')]);
     assert.equal(missing.code, 1);
     assert.equal(logLines(missing.stderr)[0]?.code, 'FILE_UNREADABLE');
@@ -194,7 +185,7 @@ describe('kubesolo-release verify (bundle)', () => {
     const bad = await runRelease(['verify', '--pubkey', hex, site, '--json']);
     assert.equal(bad.code, 4);
     const doc = JSON.parse(bad.stdout) as { ok: boolean; error: { code: string } };
-    assert.equal(doc.error.code, 'SIGNATURE_INVALID');
+    assertCode(doc.error.code, 'SIGNATURE_INVALID');
     const noKey = await runRelease(['verify', site]);
     assert.equal(noKey.code, 2);
     // A 5000-byte image is no key file: refused by the key file's size limit, exit 2.

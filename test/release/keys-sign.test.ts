@@ -17,6 +17,8 @@ import { encodeSignature } from '../../src/crypto/keys.js';
 import { signBytes, signFile, verifyBytes } from '../../src/release/sign.js';
 import { parseDuration } from '../../src/release/duration.js';
 import { KubesoloError } from '../../src/errors.js';
+import { hasCode } from '../helpers/rejects.js';
+import { opensslVerify } from '../helpers/openssl-verify.js';
 
 /** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
 const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
@@ -142,36 +144,11 @@ describe('sign', () => {
     assert.equal(rawBytes.toString('hex'), hexText);
 
     // openssl pkeyutl -rawin: pure Ed25519 over the file bytes, an independent verifier.
-    const ok = openssl([
-      'pkeyutl',
-      '-verify',
-      '-pubin',
-      '-inkey',
-      pubPem,
-      '-rawin',
-      '-in',
-      file,
-      '-sigfile',
-      raw.sigPath,
-    ]);
-    assert.match(ok.toString(), /Signature Verified Successfully/);
+    assert.match(opensslVerify(pubPem, file, raw.sigPath), /Signature Verified Successfully/);
     // A changed file must fail under openssl too.
     const changed = join(dir, 'image2.bin');
     await writeFile(changed, Buffer.concat([await readFile(file), Buffer.from([0])]));
-    assert.throws(() =>
-      openssl([
-        'pkeyutl',
-        '-verify',
-        '-pubin',
-        '-inkey',
-        pubPem,
-        '-rawin',
-        '-in',
-        changed,
-        '-sigfile',
-        raw.sigPath,
-      ]),
-    );
+    assert.throws(() => opensslVerify(pubPem, changed, raw.sigPath));
   });
 
   it('verifies a signature made by openssl (the other direction)', async () => {
@@ -223,10 +200,7 @@ describe('durations', () => {
     assert.equal(parseDuration('30d'), 2_592_000);
     assert.equal(parseDuration('2w'), 1_209_600);
     for (const bad of ['', '30', 'd', '0d', '-1d', '1.5d', '30y']) {
-      assert.throws(
-        () => parseDuration(bad),
-        (e: KubesoloError) => e.code === 'INVALID_DURATION' && e.exitCode === 2,
-      );
+      assert.throws(() => parseDuration(bad), hasCode('INVALID_DURATION', 2));
     }
   });
 });

@@ -13,6 +13,7 @@ import {
   type PublishStep,
 } from '../../src/release/publish.js';
 import { verifyBytes } from '../../src/release/sign.js';
+import { hasCode } from '../helpers/rejects.js';
 
 /** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
 const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
@@ -149,7 +150,7 @@ describe('publish', () => {
     assert.ok((await readdir(out)).includes('v1.0.0'));
     await assert.rejects(
       publishRelease({ ...base, version: 'v2.0.0' }),
-      (e: KubesoloError) => e.code === 'VERSION_EXISTS' && e.exitCode === 2,
+      hasCode('VERSION_EXISTS', 2),
     );
     const other = join(dir, 'other-kernel');
     await writeFile(other, 'a different kernel');

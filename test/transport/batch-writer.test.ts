@@ -4,25 +4,19 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/transport/download/batch-writer.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 describe('BatchWriter', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-batch-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('ks-batch-');
 
   it('writes every byte in order, whatever the chunking, honouring "full"', async () => {
     for (let round = 0; round < 10; round++) {
       const data = randomBytes(randomInt(0, 300_000));
-      const path = join(dir, `out-${round}`);
+      const path = join(dir(), `out-${round}`);
       const handle = await open(path, 'w+');
       try {
         const writer = new BatchWriter(handle, 0, 8192);
@@ -50,7 +44,7 @@ describe('BatchWriter', () => {
   it('keeps chunks in order when the caller ignores "full", and starts at a position', async () => {
     const head = randomBytes(5000);
     const data = randomBytes(200_000);
-    const path = join(dir, 'resume');
+    const path = join(dir(), 'resume');
     await writeFile(path, head);
     const handle = await open(path, 'r+');
     try {
@@ -64,7 +58,7 @@ describe('BatchWriter', () => {
   });
 
   it('starts an fdatasync every syncEveryBytes written, one at a time', async () => {
-    const path = join(dir, 'synced');
+    const path = join(dir(), 'synced');
     const handle = await open(path, 'w+');
     let syncs = 0;
     // The real handle, with its datasync calls counted.
@@ -101,7 +95,7 @@ describe('BatchWriter', () => {
   });
 
   it('reports a write error from ready() or flush()', async () => {
-    const path = join(dir, 'readonly');
+    const path = join(dir(), 'readonly');
     await writeFile(path, '');
     const handle = await open(path, 'r');
     try {

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, KubesoloError } from '../../src/errors.js';
+import { KubesoloError } from '../../src/errors.js';
 import { createDispatcher } from '../../src/transport/dispatcher.js';
 import { downloadToFile } from '../../src/transport/download/download.js';
 import { fetchBytes } from '../../src/transport/http.js';
@@ -20,6 +20,7 @@ import {
 } from '../helpers/http-server.js';
 import { makeRelease } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const BODY = randomBytes(100_000);
 
@@ -82,14 +83,11 @@ describe('custom CA file (ca_file)', () => {
   it('reports a missing or non-PEM CA file as a ConfigError', async () => {
     assert.throws(
       () => createDispatcher({ caFile: join(dir, 'nope.pem') }),
-      (e: unknown) => e instanceof ConfigError && e.code === 'CA_FILE_UNREADABLE',
+      hasCode('CA_FILE_UNREADABLE', 2),
     );
     const junk = join(dir, 'junk.pem');
     await writeFile(junk, 'hello');
-    assert.throws(
-      () => createDispatcher({ caFile: junk }),
-      (e: unknown) => e instanceof ConfigError && e.code === 'CA_FILE_INVALID',
-    );
+    assert.throws(() => createDispatcher({ caFile: junk }), hasCode('CA_FILE_INVALID', 2));
   });
 });
 

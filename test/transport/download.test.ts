@@ -5,14 +5,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { KubesoloError } from '../../src/errors.js';
 import { downloadToFile } from '../../src/transport/download/download.js';
-import type { DownloadOptions } from '../../src/transport/download/transfer.js';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
 import {
   endless,
@@ -26,11 +24,10 @@ import {
   status,
   trickle,
   truncated,
-  type TestServer,
 } from '../helpers/http-server.js';
 import { newKeys, sig } from './fixtures.js';
-import { hasCode } from '../helpers/rejects.js';
-import { silentLogger } from '../../src/log.js';
+import { hasCode, rejectsWithCode } from '../helpers/rejects.js';
+import { useDownloadBench } from '../helpers/http-download.js';
 
 const BODY = randomBytes(256 * 1024 + 123);
 const FAST = {
@@ -42,40 +39,13 @@ const FAST = {
 };
 
 describe('downloadToFile against hostile servers', () => {
-  let dir: string;
-  let srv: TestServer;
   const dispatcher = new Agent({ connect: { timeout: 1000 } });
-  before(async () => {
-    srv = await startServer({});
-  });
-  after(async () => {
-    await srv.close();
-    await dispatcher.close();
-  });
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-dl-'));
-    srv.requests.length = 0;
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const dest = (): string => join(dir, 'vmlinuz');
-  const opts = (path: string, extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
-    log: silentLogger,
-    url: srv.url(path),
-    dest: dest(),
-    dispatcher,
-    expectedSha256: sha256(BODY),
-    expectedSize: BODY.length,
-    limits: FAST,
-    ...extra,
-    ...(extra.limits ? { limits: { ...FAST, ...extra.limits } } : {}),
-  });
-  const staged = async (): Promise<string[]> => (await readdir(dir)).sort();
+  const bench = useDownloadBench('ks-dl-', dispatcher, 'vmlinuz', BODY, FAST);
+  const { dest, options: opts } = bench;
+  const staged = async (): Promise<string[]> => (await readdir(bench.dir)).sort();
 
   it('downloads, hashes and stages an honest file', async () => {
-    srv.route('/ok', staticFile(BODY));
+    bench.srv.route('/ok', staticFile(BODY));
     const progress: number[] = [];
     const r = await downloadToFile(opts('/ok', { onProgress: (n) => progress.push(n) }));
     assert.deepEqual(await readFile(dest()), BODY);
@@ -90,11 +60,11 @@ describe('downloadToFile against hostile servers', () => {
   });
 
   it('a verified file is reused by the next call for the same content, and only for it', async () => {
-    srv.route('/ok', staticFile(BODY));
+    bench.srv.route('/ok', staticFile(BODY));
     await downloadToFile(opts('/ok'));
-    const before = srv.requests.length;
+    const before = bench.srv.requests.length;
     const again = await downloadToFile(opts('/ok'));
-    assert.equal(srv.requests.length, before, 'no request for a verified file');
+    assert.equal(bench.srv.requests.length, before, 'no request for a verified file');
     assert.equal(again.bytesFetched, 0);
     assert.equal(again.resumedFrom, BODY.length);
     assert.equal(again.sha256, sha256(BODY));
@@ -116,14 +86,14 @@ describe('downloadToFile against hostile servers', () => {
   it('tampered image: HASH_MISMATCH, nothing staged', async () => {
     const bad = Buffer.from(BODY);
     bad[12345]! ^= 0x80;
-    srv.route('/tampered', staticFile(bad));
+    bench.srv.route('/tampered', staticFile(bad));
     await assert.rejects(downloadToFile(opts('/tampered')), hasCode('HASH_MISMATCH', 4));
     assert.deepEqual(await staged(), []);
   });
 
   it('signature of another file: SIGNATURE_INVALID, nothing staged', async () => {
     const keys = newKeys();
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     const signature = {
       signature: sig(Buffer.from('another file'), keys.privateKey),
       publicKey: keys.raw,
@@ -138,7 +108,7 @@ describe('downloadToFile against hostile servers', () => {
   it('wrong key: SIGNATURE_INVALID; right key: verified while streaming', async () => {
     const keys = newKeys();
     const other = newKeys();
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     const s = sig(BODY, keys.privateKey);
     await assert.rejects(
       downloadToFile(opts('/img', { signature: { signature: s, publicKey: other.raw } })),
@@ -152,42 +122,39 @@ describe('downloadToFile against hostile servers', () => {
   });
 
   it('truncated body: DOWNLOAD_TRUNCATED, the partial is kept for resume', async () => {
-    srv.route('/cut', truncated(BODY, 100_000));
+    bench.srv.route('/cut', truncated(BODY, 100_000));
     await assert.rejects(downloadToFile(opts('/cut')), hasCode('DOWNLOAD_TRUNCATED', 1));
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
-    assert.equal((await stat(join(dir, 'vmlinuz.part'))).size, 100_000);
+    assert.equal((await stat(join(bench.dir, 'vmlinuz.part'))).size, 100_000);
   });
 
   it('a short but complete response (declared size larger) is DOWNLOAD_SIZE_MISMATCH, exit 4, nothing staged', async () => {
-    srv.route('/short', staticFile(BODY.subarray(0, 1000)));
+    bench.srv.route('/short', staticFile(BODY.subarray(0, 1000)));
     await assert.rejects(downloadToFile(opts('/short')), hasCode('DOWNLOAD_SIZE_MISMATCH', 4));
     assert.deepEqual(await staged(), []);
   });
 
   it('body longer than declared (Content-Length): DOWNLOAD_TOO_LARGE before reading, nothing staged', async () => {
-    srv.route('/long', staticFile(Buffer.concat([BODY, Buffer.alloc(10)])));
+    bench.srv.route('/long', staticFile(Buffer.concat([BODY, Buffer.alloc(10)])));
     await assert.rejects(downloadToFile(opts('/long')), hasCode('DOWNLOAD_TOO_LARGE', 4));
     assert.deepEqual(await staged(), []);
   });
 
   it('body longer than declared (chunked, no length): cut off one byte past the size', async () => {
-    srv.route('/chunked-long', (_req, res) => {
+    bench.srv.route('/chunked-long', (_req, res) => {
       res.writeHead(200); // no Content-Length: chunked
       res.write(BODY);
       res.end(Buffer.alloc(4096));
     });
-    await assert.rejects(downloadToFile(opts('/chunked-long')), (e: unknown) => {
-      hasCode('DOWNLOAD_TOO_LARGE', 4)(e);
-      const d = (e as KubesoloError).details;
-      assert.equal(d.limit, BODY.length);
-      assert.ok((d.received as number) > BODY.length);
-      return true;
-    });
+    const e = await rejectsWithCode(downloadToFile(opts('/chunked-long')), 'DOWNLOAD_TOO_LARGE', 4);
+    const d = e.details;
+    assert.equal(d.limit, BODY.length);
+    assert.ok((d.received as number) > BODY.length);
     assert.deepEqual(await staged(), []);
   });
 
   it('endless body without a declared size: stopped at maxBytes, nothing staged', async () => {
-    srv.route('/endless', endless());
+    bench.srv.route('/endless', endless());
     const started = Date.now();
     await assert.rejects(
       downloadToFile(
@@ -200,20 +167,18 @@ describe('downloadToFile against hostile servers', () => {
   });
 
   it('server stalls after some bytes: DOWNLOAD_TIMEOUT (body), partial kept', async () => {
-    srv.route('/stall', stallAfter(BODY, 50_000));
-    await assert.rejects(
+    bench.srv.route('/stall', stallAfter(BODY, 50_000));
+    const e = await rejectsWithCode(
       downloadToFile(opts('/stall', { limits: { idleTimeoutMs: 300 } })),
-      (e: unknown) => {
-        hasCode('DOWNLOAD_TIMEOUT', 1)(e);
-        assert.equal((e as KubesoloError).details.phase, 'body');
-        return true;
-      },
+      'DOWNLOAD_TIMEOUT',
+      1,
     );
+    assert.equal(e.details.phase, 'body');
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
   });
 
   it('a stalled partial without ETag or Last-Modified cannot be resumed safely: deleted', async () => {
-    srv.route('/stall-novalidator', stallAfter(BODY, 50_000, { etag: null }));
+    bench.srv.route('/stall-novalidator', stallAfter(BODY, 50_000, { etag: null }));
     await assert.rejects(
       downloadToFile(opts('/stall-novalidator', { limits: { idleTimeoutMs: 300 } })),
       hasCode('DOWNLOAD_TIMEOUT', 1),
@@ -222,36 +187,32 @@ describe('downloadToFile against hostile servers', () => {
   });
 
   it('server never answers: DOWNLOAD_TIMEOUT (headers), nothing staged', async () => {
-    srv.route('/silent', silent());
-    await assert.rejects(
+    bench.srv.route('/silent', silent());
+    const e = await rejectsWithCode(
       downloadToFile(opts('/silent', { limits: { headersTimeoutMs: 300 } })),
-      (e: unknown) => {
-        hasCode('DOWNLOAD_TIMEOUT', 1)(e);
-        assert.equal((e as KubesoloError).details.phase, 'headers');
-        return true;
-      },
+      'DOWNLOAD_TIMEOUT',
+      1,
     );
+    assert.equal(e.details.phase, 'headers');
     assert.deepEqual(await staged(), []);
   });
 
   it('server trickles one byte per tick: DOWNLOAD_TOO_SLOW from the sliding-window guard', async () => {
     // 1 byte every 100 ms never trips a 1 s idle timeout; 10 B/s < 1000 B/s minimum.
-    srv.route('/trickle', trickle(BODY, 1, 100));
+    bench.srv.route('/trickle', trickle(BODY, 1, 100));
     const started = Date.now();
-    await assert.rejects(
+    const e = await rejectsWithCode(
       downloadToFile(opts('/trickle', { limits: { minBytesPerSecond: 1000, rateWindowMs: 600 } })),
-      (e: unknown) => {
-        hasCode('DOWNLOAD_TOO_SLOW', 1)(e);
-        assert.ok(((e as KubesoloError).details.rate as number) < 1000);
-        return true;
-      },
+      'DOWNLOAD_TOO_SLOW',
+      1,
     );
+    assert.ok((e.details.rate as number) < 1000);
     assert.ok(Date.now() - started < 15_000, 'stopped by the guard, not by the 7-hour body');
     assert.deepEqual(await staged(), ['vmlinuz.part', 'vmlinuz.part.json']);
   });
 
   it('the deadline bounds the whole download and is not retried', async () => {
-    srv.route('/trickle-deadline', trickle(BODY, 1000, 50));
+    bench.srv.route('/trickle-deadline', trickle(BODY, 1000, 50));
     await assert.rejects(
       downloadToFile(
         opts('/trickle-deadline', {
@@ -264,85 +225,86 @@ describe('downloadToFile against hostile servers', () => {
         return true;
       },
     );
-    assert.equal(srv.requests.length, 1);
+    assert.equal(bench.srv.requests.length, 1);
   });
 
   it('500 then success: retried with backoff, file staged', async () => {
-    srv.route('/flaky', failTimes(2, 500, staticFile(BODY)));
+    bench.srv.route('/flaky', failTimes(2, 500, staticFile(BODY)));
     const r = await downloadToFile(
       opts('/flaky', { limits: { retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } } }),
     );
     assert.equal(r.attempts, 3);
-    assert.equal(srv.requests.length, 3);
+    assert.equal(bench.srv.requests.length, 3);
     assert.deepEqual(await readFile(dest()), BODY);
   });
 
   it('429 with Retry-After and 408 are retried; 404 and 403 are not', async () => {
-    srv.route('/429', failTimes(1, 429, staticFile(BODY), { 'retry-after': '0' }));
-    srv.route('/408', failTimes(1, 408, staticFile(BODY)));
+    bench.srv.route('/429', failTimes(1, 429, staticFile(BODY), { 'retry-after': '0' }));
+    bench.srv.route('/408', failTimes(1, 408, staticFile(BODY)));
     const retry = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
     await downloadToFile(opts('/429', { limits: { retry } }));
     await downloadToFile(opts('/408', { limits: { retry } }));
-    srv.route('/404', status(404));
-    srv.route('/403', status(403));
-    srv.requests.length = 0;
+    bench.srv.route('/404', status(404));
+    bench.srv.route('/403', status(403));
+    bench.srv.requests.length = 0;
     for (const p of ['/404', '/403']) {
-      await assert.rejects(downloadToFile(opts(p, { limits: { retry } })), (e: unknown) => {
-        hasCode('HTTP_STATUS', 1)(e);
-        assert.equal((e as KubesoloError).details.status, Number(p.slice(1)));
-        return true;
-      });
+      const e = await rejectsWithCode(
+        downloadToFile(opts(p, { limits: { retry } })),
+        'HTTP_STATUS',
+        1,
+      );
+      assert.equal(e.details.status, Number(p.slice(1)));
     }
-    assert.equal(srv.requests.length, 2, 'one request each');
+    assert.equal(bench.srv.requests.length, 2, 'one request each');
     assert.deepEqual(await staged(), []);
   });
 
   it('persistent 503: gives up after the attempts with HTTP_STATUS', async () => {
-    srv.route('/down', status(503));
+    bench.srv.route('/down', status(503));
     await assert.rejects(
       downloadToFile(
         opts('/down', { limits: { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } } }),
       ),
       hasCode('HTTP_STATUS', 1),
     );
-    assert.equal(srv.requests.length, 3);
+    assert.equal(bench.srv.requests.length, 3);
   });
 
   it('redirect loop: TOO_MANY_REDIRECTS after the limit', async () => {
-    srv.route('/loop-a', redirect('/loop-b'));
-    srv.route('/loop-b', redirect('/loop-a', 301));
+    bench.srv.route('/loop-a', redirect('/loop-b'));
+    bench.srv.route('/loop-b', redirect('/loop-a', 301));
     await assert.rejects(
       downloadToFile(opts('/loop-a', { limits: { maxRedirects: 4 } })),
       hasCode('TOO_MANY_REDIRECTS', 1),
     );
-    assert.equal(srv.requests.length, 5);
+    assert.equal(bench.srv.requests.length, 5);
     assert.deepEqual(await staged(), []);
   });
 
   it('follows redirects within the limit, and refuses non-HTTP targets', async () => {
-    srv.route('/r1', redirect('/r2', 307));
-    srv.route('/r2', redirect(srv.url('/file'), 308));
-    srv.route('/file', staticFile(BODY));
+    bench.srv.route('/r1', redirect('/r2', 307));
+    bench.srv.route('/r2', redirect(bench.srv.url('/file'), 308));
+    bench.srv.route('/file', staticFile(BODY));
     assert.equal((await downloadToFile(opts('/r1'))).size, BODY.length);
-    srv.route('/to-file', redirect('file:///etc/passwd'));
+    bench.srv.route('/to-file', redirect('file:///etc/passwd'));
     await assert.rejects(downloadToFile(opts('/to-file')), hasCode('BAD_REDIRECT', 1));
   });
 
   it('drops Authorization on a cross-origin redirect, keeps it on the same origin', async () => {
     const other = await startServer({ '/blob': staticFile(BODY) });
     try {
-      srv.route('/same', redirect('/file'));
-      srv.route('/file', staticFile(BODY));
-      srv.route('/cross', redirect(other.url('/blob')));
+      bench.srv.route('/same', redirect('/file'));
+      bench.srv.route('/file', staticFile(BODY));
+      bench.srv.route('/cross', redirect(other.url('/blob')));
       const headers = { authorization: 'Bearer secret' };
       await downloadToFile(opts('/same', { headers }));
       assert.equal(
-        srv.requests.find((r) => r.path === '/file')?.headers.authorization,
+        bench.srv.requests.find((r) => r.path === '/file')?.headers.authorization,
         'Bearer secret',
       );
       await downloadToFile(opts('/cross', { headers }));
       assert.equal(
-        srv.requests.find((r) => r.path === '/cross')?.headers.authorization,
+        bench.srv.requests.find((r) => r.path === '/cross')?.headers.authorization,
         'Bearer secret',
       );
       assert.equal(other.requests[0]?.headers.authorization, undefined);
@@ -369,7 +331,7 @@ describe('downloadToFile against hostile servers', () => {
   it('an AbortSignal stops the download with DOWNLOAD_ABORTED and keeps the partial', async () => {
     // 10 kB per 50 ms: the body takes over a second, and the first progress call (on
     // the first chunk) aborts, so the abort always lands mid-transfer even under load.
-    srv.route('/slow', trickle(BODY, 10_000, 50));
+    bench.srv.route('/slow', trickle(BODY, 10_000, 50));
     const ac = new AbortController();
     const p = downloadToFile(
       opts('/slow', { signal: ac.signal, onProgress: (n) => n > 0 && ac.abort() }),
@@ -379,12 +341,11 @@ describe('downloadToFile against hostile servers', () => {
   });
 
   it('an unwritable staging directory is STAGING_IO_ERROR, never a crash', async () => {
-    srv.route('/ok', staticFile(BODY));
-    await writeFile(join(dir, 'blocker'), 'x');
+    bench.srv.route('/ok', staticFile(BODY));
+    await writeFile(join(bench.dir, 'blocker'), 'x');
     await assert.rejects(
-      downloadToFile(opts('/ok', { dest: join(dir, 'blocker', 'vmlinuz') })),
-      (e: unknown) =>
-        e instanceof KubesoloError && e.code === 'STAGING_IO_ERROR' && e.exitCode === 1,
+      downloadToFile(opts('/ok', { dest: join(bench.dir, 'blocker', 'vmlinuz') })),
+      hasCode('STAGING_IO_ERROR', 1),
     );
   });
 });

@@ -7,7 +7,6 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { ConfigError, KubesoloError } from '../../src/errors.js';
 import {
   createHttpUpdateSource,
   type HttpUpdateSourceOptions,
@@ -22,6 +21,7 @@ import {
 } from '../helpers/http-server.js';
 import { makeRelease, newKeys, sig, type ReleaseOptions } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const FAST = {
   retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
@@ -31,10 +31,7 @@ const FAST = {
 
 function code(expected: string, exit: number = 4) {
   return (e: unknown): boolean => {
-    assert.ok(e instanceof KubesoloError, String(e));
-    assert.equal(e.code, expected, e.message);
-    assert.equal(e.exitCode, exit);
-    return true;
+    return hasCode(expected, exit)(e);
   };
 }
 
@@ -293,7 +290,7 @@ describe('HTTP update source', () => {
     for (const u of ['ftp://x.test/latest.json', 'https://u:p@x.test/latest.json', 'not a url']) {
       assert.throws(
         () => createHttpUpdateSource({ log: silentLogger, metadataUrl: u, allowUnsigned: true }),
-        (e: unknown) => e instanceof ConfigError && e.code === 'SERVER_URL_INVALID',
+        hasCode('SERVER_URL_INVALID', 2),
       );
     }
   });

@@ -7,11 +7,9 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Agent } from 'undici';
 import { KubesoloError } from '../../src/errors.js';
 import { downloadToFile } from '../../src/transport/download/download.js';
@@ -19,15 +17,13 @@ import type { DownloadOptions } from '../../src/transport/download/transfer.js';
 import {
   etagOf,
   sha256,
-  startServer,
   stallAfter,
   staticFile,
   truncated,
   type Handler,
-  type TestServer,
 } from '../helpers/http-server.js';
 import { newKeys, sig } from './fixtures.js';
-import { silentLogger } from '../../src/log.js';
+import { useDownloadBench } from '../helpers/http-download.js';
 
 const BODY = randomBytes(512 * 1024 + 7);
 const CUT = 200_000;
@@ -38,61 +34,34 @@ const FAST = {
 };
 
 describe('resumable downloads', () => {
-  let dir: string;
-  let srv: TestServer;
   const dispatcher = new Agent();
-  before(async () => {
-    srv = await startServer({});
-  });
-  after(async () => {
-    await srv.close();
-    await dispatcher.close();
-  });
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-resume-'));
-    srv.requests.length = 0;
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  const dest = (): string => join(dir, 'kubesolo-os.gz');
-  const opts = (path: string, extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
-    log: silentLogger,
-    url: srv.url('/img'),
-    dest: dest(),
-    dispatcher,
-    expectedSha256: sha256(BODY),
-    expectedSize: BODY.length,
-    limits: FAST,
-    ...extra,
-    ...(path === '/img' ? {} : {}),
-  });
+  const bench = useDownloadBench('ks-resume-', dispatcher, 'kubesolo-os.gz', BODY, FAST);
+  const { dest, options: opts } = bench;
 
   /** First run: the connection drops after CUT bytes; the partial stays. */
   async function interrupted(extra: Partial<DownloadOptions> = {}): Promise<void> {
-    srv.route('/img', truncated(BODY, CUT));
+    bench.srv.route('/img', truncated(BODY, CUT));
     await assert.rejects(
       downloadToFile(opts('/img', extra)),
       (e: unknown) => e instanceof KubesoloError && e.code === 'DOWNLOAD_TRUNCATED',
     );
     assert.equal((await stat(`${dest()}.part`)).size, CUT);
-    srv.requests.length = 0;
+    bench.srv.requests.length = 0;
   }
 
   it('a later run resumes with Range + If-Range and fetches only the rest', async () => {
     await interrupted();
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     const r = await downloadToFile(opts('/img'));
-    assert.equal(srv.requests.length, 1);
-    assert.equal(srv.requests[0]!.headers.range, `bytes=${CUT}-`);
-    assert.equal(srv.requests[0]!.headers['if-range'], etagOf(BODY));
+    assert.equal(bench.srv.requests.length, 1);
+    assert.equal(bench.srv.requests[0]!.headers.range, `bytes=${CUT}-`);
+    assert.equal(bench.srv.requests[0]!.headers['if-range'], etagOf(BODY));
     assert.equal(r.resumedFrom, CUT);
     assert.equal(r.bytesFetched, BODY.length - CUT);
     assert.equal(r.sha256, sha256(BODY));
     assert.deepEqual(await readFile(dest()), BODY);
     assert.deepEqual(
-      (await readdir(dir)).sort(),
+      (await readdir(bench.dir)).sort(),
       ['kubesolo-os.gz', 'kubesolo-os.gz.verified.json'],
       'sidecar replaced by the verified record',
     );
@@ -102,7 +71,7 @@ describe('resumable downloads', () => {
     const keys = newKeys();
     const signature = { signature: sig(BODY, keys.privateKey), publicKey: keys.raw };
     await interrupted({ signature });
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     const r = await downloadToFile(opts('/img', { signature }));
     assert.equal(r.signatureVerified, true);
     assert.equal(r.resumedFrom, CUT);
@@ -112,12 +81,12 @@ describe('resumable downloads', () => {
     let n = 0;
     const cut = truncated(BODY, CUT);
     const ok = staticFile(BODY);
-    srv.route('/img', (req, res) => (n++ === 0 ? cut(req, res) : ok(req, res)));
+    bench.srv.route('/img', (req, res) => (n++ === 0 ? cut(req, res) : ok(req, res)));
     const r = await downloadToFile(
       opts('/img', { limits: { ...FAST, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } } }),
     );
     assert.equal(r.bytesFetched, BODY.length);
-    assert.equal(srv.requests[1]!.headers.range, `bytes=${CUT}-`);
+    assert.equal(bench.srv.requests[1]!.headers.range, `bytes=${CUT}-`);
     assert.deepEqual(await readFile(dest()), BODY);
   });
 
@@ -125,25 +94,25 @@ describe('resumable downloads', () => {
     const lm = 'Wed, 21 Oct 2015 07:28:00 GMT';
     await writeFile(`${dest()}.part`, BODY.subarray(0, CUT));
     const sidecar = {
-      url: srv.url('/img'),
+      url: bench.srv.url('/img'),
       sha256: sha256(BODY),
       size: BODY.length,
       etag: 'W/"weak"',
       lastModified: lm,
     };
     await writeFile(`${dest()}.part.json`, JSON.stringify(sidecar));
-    srv.route('/img', staticFile(BODY, { etag: 'W/"weak"', lastModified: lm }));
+    bench.srv.route('/img', staticFile(BODY, { etag: 'W/"weak"', lastModified: lm }));
     const r = await downloadToFile(opts('/img'));
-    assert.equal(srv.requests[0]!.headers['if-range'], lm);
+    assert.equal(bench.srv.requests[0]!.headers['if-range'], lm);
     assert.equal(r.resumedFrom, CUT);
     assert.deepEqual(await readFile(dest()), BODY);
   });
 
   it('a server that ignores Range (200) restarts cleanly from its full response', async () => {
     await interrupted();
-    srv.route('/img', staticFile(BODY, { ranges: false }));
+    bench.srv.route('/img', staticFile(BODY, { ranges: false }));
     const r = await downloadToFile(opts('/img'));
-    assert.equal(srv.requests.length, 1, 'the 200 body is used, no second request');
+    assert.equal(bench.srv.requests.length, 1, 'the 200 body is used, no second request');
     assert.equal(r.resumedFrom, 0);
     assert.equal(r.bytesFetched, BODY.length);
     assert.deepEqual(await readFile(dest()), BODY);
@@ -153,7 +122,7 @@ describe('resumable downloads', () => {
     const keys = newKeys();
     const signature = { signature: sig(BODY, keys.privateKey), publicKey: keys.raw };
     await interrupted({ signature });
-    srv.route('/img', staticFile(BODY, { ranges: false }));
+    bench.srv.route('/img', staticFile(BODY, { ranges: false }));
     const r = await downloadToFile(opts('/img', { signature }));
     assert.equal(r.resumedFrom, 0);
     assert.equal(r.signatureVerified, true);
@@ -162,7 +131,7 @@ describe('resumable downloads', () => {
 
   it('a changed ETag makes If-Range fail (200) and the download restarts', async () => {
     await interrupted();
-    srv.route('/img', staticFile(BODY, { etag: '"re-uploaded"' }));
+    bench.srv.route('/img', staticFile(BODY, { etag: '"re-uploaded"' }));
     const r = await downloadToFile(opts('/img'));
     assert.equal(r.resumedFrom, 0);
     assert.equal(r.bytesFetched, BODY.length);
@@ -184,10 +153,10 @@ describe('resumable downloads', () => {
       }
       return honest(req, res);
     };
-    srv.route('/img', liar);
+    bench.srv.route('/img', liar);
     const r = await downloadToFile(opts('/img'));
-    assert.equal(srv.requests.length, 2);
-    assert.equal(srv.requests[1]!.headers.range, undefined);
+    assert.equal(bench.srv.requests.length, 2);
+    assert.equal(bench.srv.requests[1]!.headers.range, undefined);
     assert.equal(r.resumedFrom, 0);
     assert.deepEqual(await readFile(dest()), BODY);
   });
@@ -195,7 +164,7 @@ describe('resumable downloads', () => {
   it('416 Range Not Satisfiable restarts from 0', async () => {
     await interrupted();
     const honest = staticFile(BODY);
-    srv.route('/img', (req, res) => {
+    bench.srv.route('/img', (req, res) => {
       if (req.headers.range) {
         res.writeHead(416, { 'content-range': `bytes */${BODY.length}` }).end();
         return;
@@ -210,19 +179,19 @@ describe('resumable downloads', () => {
   it('a partial for other content (metadata changed) is discarded', async () => {
     await interrupted();
     const other = randomBytes(1000);
-    srv.route('/img', staticFile(other));
+    bench.srv.route('/img', staticFile(other));
     const r = await downloadToFile(
       opts('/img', { expectedSha256: sha256(other), expectedSize: other.length }),
     );
     assert.equal(r.resumedFrom, 0);
-    assert.equal(srv.requests[0]!.headers.range, undefined);
+    assert.equal(bench.srv.requests[0]!.headers.range, undefined);
     assert.deepEqual(await readFile(dest()), other);
   });
 
   it('a corrupt sidecar is ignored, never a crash', async () => {
     await interrupted();
     await writeFile(`${dest()}.part.json`, '{not json');
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     const r = await downloadToFile(opts('/img'));
     assert.equal(r.resumedFrom, 0);
     assert.deepEqual(await readFile(dest()), BODY);
@@ -233,12 +202,12 @@ describe('resumable downloads', () => {
     const part = await readFile(`${dest()}.part`);
     part[10]! ^= 1;
     await writeFile(`${dest()}.part`, part);
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     await assert.rejects(
       downloadToFile(opts('/img')),
       (e: unknown) => e instanceof KubesoloError && e.code === 'HASH_MISMATCH',
     );
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(bench.dir), []);
     assert.deepEqual(await readFile((await downloadToFile(opts('/img'))).path), BODY);
   });
 
@@ -247,34 +216,34 @@ describe('resumable downloads', () => {
     await writeFile(
       `${dest()}.part.json`,
       JSON.stringify({
-        url: srv.url('/img'),
+        url: bench.srv.url('/img'),
         sha256: sha256(BODY),
         size: BODY.length,
         etag: etagOf(BODY),
       }),
     );
     const r = await downloadToFile(opts('/img'));
-    assert.equal(srv.requests.length, 0);
+    assert.equal(bench.srv.requests.length, 0);
     assert.equal(r.bytesFetched, 0);
     assert.deepEqual(await readFile(dest()), BODY);
   });
 
   it('resume: false always starts over', async () => {
     await interrupted();
-    srv.route('/img', staticFile(BODY));
+    bench.srv.route('/img', staticFile(BODY));
     const r = await downloadToFile(opts('/img', { resume: false }));
     assert.equal(r.resumedFrom, 0);
-    assert.equal(srv.requests[0]!.headers.range, undefined);
+    assert.equal(bench.srv.requests[0]!.headers.range, undefined);
   });
 
   it('immutable content resumes without validators', async () => {
-    srv.route('/img', truncated(BODY, CUT, { etag: 'W/"x"' }));
+    bench.srv.route('/img', truncated(BODY, CUT, { etag: 'W/"x"' }));
     await assert.rejects(downloadToFile(opts('/img', { immutable: true })));
-    srv.route('/img', staticFile(BODY, { etag: null, lastModified: null }));
-    srv.requests.length = 0;
+    bench.srv.route('/img', staticFile(BODY, { etag: null, lastModified: null }));
+    bench.srv.requests.length = 0;
     const r = await downloadToFile(opts('/img', { immutable: true }));
-    assert.equal(srv.requests[0]!.headers.range, `bytes=${CUT}-`);
-    assert.equal(srv.requests[0]!.headers['if-range'], undefined);
+    assert.equal(bench.srv.requests[0]!.headers.range, `bytes=${CUT}-`);
+    assert.equal(bench.srv.requests[0]!.headers['if-range'], undefined);
     assert.equal(r.resumedFrom, CUT);
   });
 
@@ -284,11 +253,11 @@ describe('resumable downloads', () => {
     // once some of that half is on disk (what is still in memory is lost with it).
     const big = randomBytes(8 * 1024 * 1024);
     const sent = big.length / 2;
-    srv.route('/img', stallAfter(big, sent));
+    bench.srv.route('/img', stallAfter(big, sent));
     const script = fileURLToPath(new URL('./child-download.ts', import.meta.url));
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', script, srv.url('/img'), dest(), sha256(big), String(big.length)],
+      ['--import', 'tsx', script, bench.srv.url('/img'), dest(), sha256(big), String(big.length)],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout.resume();
@@ -311,8 +280,8 @@ describe('resumable downloads', () => {
     await exited;
     const partial = (await stat(`${dest()}.part`)).size;
     assert.ok(partial > 0 && partial <= sent, `partial ${partial}`);
-    srv.route('/img', staticFile(big));
-    srv.requests.length = 0;
+    bench.srv.route('/img', staticFile(big));
+    bench.srv.requests.length = 0;
     const r = await downloadToFile(
       opts('/img', { expectedSha256: sha256(big), expectedSize: big.length }),
     );

@@ -4,27 +4,26 @@ import { OperationError, VerificationError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { backoffDelay, withRetry } from '../../src/transport/retry.js';
 import { isRetryable, redactUrl } from '../../src/transport/errors.js';
+import { hasCode } from '../helpers/rejects.js';
 
 describe('retry policy', () => {
   const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
 
   it('backs off exponentially with equal jitter, capped', () => {
-    assert.equal(
-      backoffDelay(policy, 1, () => 0),
-      50,
-    );
-    assert.equal(
-      backoffDelay(policy, 1, () => 1),
-      100,
-    );
-    assert.equal(
-      backoffDelay(policy, 3, () => 0.5),
-      300,
-    );
-    assert.equal(
-      backoffDelay(policy, 10, () => 1),
-      1000,
-    );
+    // [attempt, the random draw, the delay]: 1 → 50..100, 3 → 200..400, capped at 1000.
+    const cases = [
+      [1, 0, 50],
+      [1, 1, 100],
+      [3, 0.5, 300],
+      [10, 1, 1000],
+    ] as const;
+    for (const [attempt, draw, delay] of cases) {
+      assert.equal(
+        backoffDelay(policy, attempt, () => draw),
+        delay,
+        `attempt ${attempt}, ${draw}`,
+      );
+    }
   });
 
   it('retries only network conditions, 408, 429 and 5xx', () => {
@@ -53,7 +52,7 @@ describe('retry policy', () => {
         { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
         createLogger({ level: 'silent' }),
       ),
-      (e: unknown) => e instanceof OperationError && e.code === 'NETWORK_ERROR',
+      hasCode('NETWORK_ERROR', 1),
     );
     assert.equal(calls, 3);
   });
@@ -69,10 +68,7 @@ describe('retry policy', () => {
       createLogger({ level: 'silent' }),
       ac.signal,
     );
-    await assert.rejects(
-      p,
-      (e: unknown) => e instanceof OperationError && e.code === 'DOWNLOAD_ABORTED',
-    );
+    await assert.rejects(p, hasCode('DOWNLOAD_ABORTED', 1));
   });
 
   it('redacts credentials and query strings from URLs in errors', () => {

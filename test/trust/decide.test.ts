@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
-import { KubesoloError } from '../../src/errors.js';
+import { assertCode, hasCode, throwsWithCode } from '../helpers/rejects.js';
 import { assertKeyConfigured, trustRefusalError } from '../../src/trust/refusal.js';
 import {
   decideImageTrust,
@@ -64,129 +64,100 @@ interface Row {
     | { refused: string; reason: string; artifact: string };
 }
 
+/** The configuration and evidence of a row: the keys, the metadata, each image signed or not. */
+function given(
+  keys: Row['keys'],
+  metadata: MetadataCase,
+  imagesSigned: Row['imagesSigned'],
+  option: 'allow_unsigned_metadata' | 'always' | 'defaults' = 'defaults',
+) {
+  const allowUnsigned = option === 'allow_unsigned_metadata';
+  const imageSignatures: ImageSignaturePolicy = option === 'always' ? 'always' : 'when-unpinned';
+  return { keys, metadata, imagesSigned, allowUnsigned, imageSignatures };
+}
+const accept = (metadata: 'signed' | 'unsigned-allowed' | 'no-key', images: [string, string]) => ({
+  metadata,
+  images,
+});
+const refuse = (refused: string, reason: string) => ({ refused, reason, artifact: 'metadata' });
+
 const ROWS: Row[] = [
   // docs/transport.md "Trust model", row by row.
   {
     row: 'key, latest.json signed (the normal case): images pinned, their signatures not needed',
-    keys: 'publisher',
-    metadata: 'signed',
-    imagesSigned: [true, true],
-    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+    ...given('publisher', 'signed', [true, true]),
+    expect: accept('signed', ['pinned', 'pinned']),
   },
   {
     row: 'key, latest.json signed, images unsigned: pinned all the same',
-    keys: 'publisher',
-    metadata: 'signed',
-    imagesSigned: [false, false],
-    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+    ...given('publisher', 'signed', [false, false]),
+    expect: accept('signed', ['pinned', 'pinned']),
   },
   {
     row: 'key, allow_unsigned_metadata, images signed: each image signature is checked',
-    keys: 'publisher',
-    allowUnsigned: true,
-    metadata: 'unsigned',
-    imagesSigned: [true, true],
-    expect: { metadata: 'unsigned-allowed', images: ['signature', 'signature'] },
+    ...given('publisher', 'unsigned', [true, true], 'allow_unsigned_metadata'),
+    expect: accept('unsigned-allowed', ['signature', 'signature']),
   },
   {
     row: 'key, OCI registry, signed metadata layer: layers pinned',
-    keys: 'publisher',
-    metadata: 'signed',
-    imagesSigned: [false, true],
-    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+    ...given('publisher', 'signed', [false, true]),
+    expect: accept('signed', ['pinned', 'pinned']),
   },
   {
     row: 'key, OCI registry without a metadata layer, allow_unsigned_metadata: layer signatures checked',
-    keys: 'publisher',
-    allowUnsigned: true,
-    metadata: 'absent',
-    imagesSigned: [true, true],
-    expect: { metadata: 'unsigned-allowed', images: ['signature', 'signature'] },
+    ...given('publisher', 'absent', [true, true], 'allow_unsigned_metadata'),
+    expect: accept('unsigned-allowed', ['signature', 'signature']),
   },
   {
     row: 'no key: SHA-256 and size only, whatever signatures are there',
-    keys: 'none',
-    metadata: 'signed',
-    imagesSigned: [true, true],
-    expect: { metadata: 'no-key', images: ['digest-only', 'digest-only'] },
+    ...given('none', 'signed', [true, true]),
+    expect: accept('no-key', ['digest-only', 'digest-only']),
   },
   {
     row: 'no key: even a signature that would not verify is not looked at',
-    keys: 'none',
-    metadata: 'tampered',
-    imagesSigned: [false, false],
-    expect: { metadata: 'no-key', images: ['digest-only', 'digest-only'] },
+    ...given('none', 'tampered', [false, false]),
+    expect: accept('no-key', ['digest-only', 'digest-only']),
   },
   {
     row: 'no key, no metadata layer',
-    keys: 'none',
-    metadata: 'absent',
-    imagesSigned: [false, false],
-    expect: { metadata: 'no-key', images: ['digest-only', 'digest-only'] },
+    ...given('none', 'absent', [false, false]),
+    expect: accept('no-key', ['digest-only', 'digest-only']),
   },
   {
     row: 'kubesolo-release verify (imageSignatures always): every image signature that exists is checked',
-    keys: 'publisher',
-    imageSignatures: 'always',
-    metadata: 'signed',
-    imagesSigned: [true, false],
-    expect: { metadata: 'signed', images: ['signature', 'pinned'] },
+    ...given('publisher', 'signed', [true, false], 'always'),
+    expect: accept('signed', ['signature', 'pinned']),
   },
   {
     row: 'a key list: metadata signed by any one of the keys is signed',
-    keys: 'stranger+publisher',
-    metadata: 'signed',
-    imagesSigned: [false, false],
-    expect: { metadata: 'signed', images: ['pinned', 'pinned'] },
+    ...given('stranger+publisher', 'signed', [false, false]),
+    expect: accept('signed', ['pinned', 'pinned']),
   },
   // Fail closed.
   {
     row: 'key, latest.json unsigned, not allowed: SIGNATURE_MISSING',
-    keys: 'publisher',
-    metadata: 'unsigned',
-    imagesSigned: [true, true],
-    expect: { refused: 'SIGNATURE_MISSING', reason: 'metadata-unsigned', artifact: 'metadata' },
+    ...given('publisher', 'unsigned', [true, true]),
+    expect: refuse('SIGNATURE_MISSING', 'metadata-unsigned'),
   },
   {
     row: 'key, OCI without a metadata layer, not allowed: SIGNATURE_MISSING',
-    keys: 'publisher',
-    metadata: 'absent',
-    imagesSigned: [true, true],
-    expect: { refused: 'SIGNATURE_MISSING', reason: 'metadata-unsigned', artifact: 'metadata' },
+    ...given('publisher', 'absent', [true, true]),
+    expect: refuse('SIGNATURE_MISSING', 'metadata-unsigned'),
   },
   {
     row: 'key, signature over other bytes: SIGNATURE_INVALID',
-    keys: 'publisher',
-    metadata: 'tampered',
-    imagesSigned: [true, true],
-    expect: {
-      refused: 'SIGNATURE_INVALID',
-      reason: 'metadata-signature-invalid',
-      artifact: 'metadata',
-    },
+    ...given('publisher', 'tampered', [true, true]),
+    expect: refuse('SIGNATURE_INVALID', 'metadata-signature-invalid'),
   },
   {
     row: 'key, signed by a key not configured: SIGNATURE_INVALID',
-    keys: 'publisher',
-    metadata: 'signed-by-stranger',
-    imagesSigned: [true, true],
-    expect: {
-      refused: 'SIGNATURE_INVALID',
-      reason: 'metadata-signature-invalid',
-      artifact: 'metadata',
-    },
+    ...given('publisher', 'signed-by-stranger', [true, true]),
+    expect: refuse('SIGNATURE_INVALID', 'metadata-signature-invalid'),
   },
   {
     row: 'a bad metadata signature is never "unsigned", even with allow_unsigned_metadata',
-    keys: 'publisher',
-    allowUnsigned: true,
-    metadata: 'tampered',
-    imagesSigned: [true, true],
-    expect: {
-      refused: 'SIGNATURE_INVALID',
-      reason: 'metadata-signature-invalid',
-      artifact: 'metadata',
-    },
+    ...given('publisher', 'tampered', [true, true], 'allow_unsigned_metadata'),
+    expect: refuse('SIGNATURE_INVALID', 'metadata-signature-invalid'),
   },
 ];
 
@@ -227,6 +198,8 @@ describe('decideTrust: the trust model of docs/transport.md', () => {
           // A signature that does not verify carries the keys it was tried with.
           ...(row.expect.refused === 'SIGNATURE_INVALID' ? { keys: configOf(row).keys } : {}),
         });
+        // A refusal of the decision is thrown as a VerificationError (exit 4, trust/refusal.ts).
+        assertCode(d.refusal.code, row.expect.refused, 4);
         return;
       }
       assert.equal(d.trusted, true, JSON.stringify(d));
@@ -341,15 +314,9 @@ describe('the key requirement, decided in trust/ (assertKeyConfigured)', () => {
     imageSignatures: 'when-unpinned' as const,
   });
   it('no key and no allow_unsigned: PUBKEY_REQUIRED, exit 2, naming both ways out', () => {
-    assert.throws(
-      () => assertKeyConfigured(config([], false)),
-      (e: unknown) =>
-        e instanceof KubesoloError &&
-        e.code === 'PUBKEY_REQUIRED' &&
-        e.exitCode === 2 &&
-        /pubkey=/.test(e.message) &&
-        /allow_unsigned=true/.test(e.message),
-    );
+    const e = throwsWithCode(() => assertKeyConfigured(config([], false)), 'PUBKEY_REQUIRED', 2);
+    assert.match(e.message, /pubkey=/);
+    assert.match(e.message, /allow_unsigned=true/);
   });
   it('a key, or a lab that allows unsigned releases: allowed', () => {
     assert.doesNotThrow(() => assertKeyConfigured(config([publisher.raw], false)));
@@ -383,8 +350,7 @@ describe('the words of a refusal (trustRefusalError): one wording for every sour
   for (const [refusal, message, hint] of cases) {
     it(`${refusal.reason}: ${refusal.code}, exit 4, names the release and the artifact`, () => {
       const e = trustRefusalError(refusal, 'R', { url: 'u' });
-      assert.equal(e.code, refusal.code);
-      assert.equal(e.exitCode, 4);
+      hasCode(refusal.code, 4)(e);
       assert.match(e.message, message);
       assert.equal(e.details.artifact, refusal.artifact);
       assert.equal(e.details.url, 'u');

@@ -4,10 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import {
   formatLocalDateTime,
   formatLocalTime,
@@ -22,40 +21,35 @@ import {
   useReleaseServer,
   type Device,
 } from '../helpers/device.js';
+import { useTempDir } from '../helpers/tree.js';
 
 /** The fingerprint as the issue defines it, computed here from the key's hex. */
 const fingerprintOf = (hex: string) =>
   createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex').slice(0, 16);
 
 describe('keys are named by one fingerprint: keygen, verify, status and the refusal', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-fingerprint-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-fingerprint-', 'all');
 
   it('keygen prints it; verify prints the configured key and the signer; another key is named in SIGNATURE_INVALID', async () => {
-    const gen = await runRelease(['keygen', '--out', join(dir, 'k1')]);
+    const gen = await runRelease(['keygen', '--out', tmp.path('k1')]);
     assert.equal(gen.code, 0, gen.stderr);
-    const pub1 = (await readFile(join(dir, 'k1', 'release.pub'), 'utf8')).trim();
+    const pub1 = (await readFile(tmp.path('k1', 'release.pub'), 'utf8')).trim();
     const fp1 = fingerprintOf(pub1);
     assert.match(gen.stdout, new RegExp(`^fingerprint: ${fp1}$`, 'm'));
-    const gen2 = await runRelease(['keygen', '--out', join(dir, 'k2'), '--json']);
+    const gen2 = await runRelease(['keygen', '--out', tmp.path('k2'), '--json']);
     const doc2 = JSON.parse(gen2.stdout) as { publicKeyHex: string; fingerprint: string };
     const fp2 = fingerprintOf(doc2.publicKeyHex);
     assert.equal(doc2.fingerprint, fp2);
 
-    const images = join(dir, 'images');
+    const images = tmp.path('images');
     await mkdir(images);
     await writeFile(join(images, 'vmlinuz'), Buffer.alloc(3000, 1));
     await writeFile(join(images, 'kubesolo-os.gz'), Buffer.alloc(4000, 2));
-    const site = join(dir, 'site');
+    const site = tmp.path('site');
     const pub = await runRelease([
       'publish',
       '--key',
-      join(dir, 'k1', 'release.key'),
+      tmp.path('k1', 'release.key'),
       '--release-version',
       'v0.2.0',
       '--kernel',
@@ -67,7 +61,7 @@ describe('keys are named by one fingerprint: keygen, verify, status and the refu
     ]);
     assert.equal(pub.code, 0, pub.stderr);
 
-    const ok = await runRelease(['verify', '--pubkey', join(dir, 'k1', 'release.pub'), site]);
+    const ok = await runRelease(['verify', '--pubkey', tmp.path('k1', 'release.pub'), site]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, new RegExp(`^key +${fp1} \\(.*release\\.pub:1\\)$`, 'm'));
     assert.match(ok.stdout, new RegExp(`signature verified \\(key ${fp1}\\)`));

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { explainError } from '../../src/cli/explain.js';
 import { runAgent } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tree.js';
 
 describe('explainError: file-system errors become reason codes with a hint', () => {
   it('a missing file (ENOENT outside mkdir) is PATH_NOT_FOUND, exit 1, naming the path', () => {
@@ -21,16 +20,10 @@ describe('explainError: file-system errors become reason codes with a hint', () 
 });
 
 describe('--root that is a file', () => {
-  let work: string;
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ks-explain-'));
-  });
-  after(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-explain-', 'all');
 
   it('is ROOT_NOT_A_DIRECTORY (exit 2)', async () => {
-    const file = join(work, 'a-file');
+    const file = tmp.path('a-file');
     await writeFile(file, 'not a directory\n');
     const r = await runAgent(['--root', file, 'status', '--json']);
     assert.equal(r.code, 2, r.stderr);

@@ -2,24 +2,19 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MAX_KEYS_PER_FILE } from '../../src/crypto/key-set.js';
 import { logLines, runAgent } from '../helpers/cli.js';
 import { makeDevice, makeKeys, publishRelease, serveDir } from '../helpers/device.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const BASIC = fileURLToPath(new URL('../../deploy/cloud-init/basic.yaml', import.meta.url));
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ks-cloudinit-cli-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('ks-cloudinit-cli-', 'all');
 
 describe('kubesolo-update cloud-init apply (bundle)', () => {
   it('writes update.conf under --root, then reports it up to date', async () => {
-    const root = join(dir, 'r1');
+    const root = tmp.path('r1');
     const r = await runAgent(['cloud-init', 'apply', BASIC, '--root', root]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /wrote .*update\.conf: server, channel, maintenance_window, pubkey/);
@@ -32,8 +27,8 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   });
 
   it('exits 2 naming the line of a bad value, and writes nothing', async () => {
-    const root = join(dir, 'r2');
-    const file = join(dir, 'bad.yaml');
+    const root = tmp.path('r2');
+    const file = tmp.path('bad.yaml');
     await writeFile(
       file,
       '#cloud-config\nupdates:\n  server: http://a/latest.json\n  channel: on\n',
@@ -47,8 +42,8 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   });
 
   it('an unknown key gets a did-you-mean; --strict refuses it (CONFIG_UNKNOWN_KEY, exit 2) and writes nothing', async () => {
-    const root = join(dir, 'r-typo');
-    const file = join(dir, 'typo.yaml');
+    const root = tmp.path('r-typo');
+    const file = tmp.path('typo.yaml');
     await writeFile(
       file,
       '#cloud-config\nupdates:\n  channel: beta\n  maintenence_window: 02:00-04:00\n',
@@ -102,7 +97,7 @@ describe('a cloud-init key list the agent can read back (issue 31, finding 2)', 
     });
     try {
       await publishRelease(releases, { version: 'v1.1.0', keys: fleet[MAX_KEYS_PER_FILE - 1] });
-      const file = join(dir, 'keys-max.yaml');
+      const file = tmp.path('keys-max.yaml');
       await writeFile(file, listYaml(MAX_KEYS_PER_FILE));
       const ci = await runAgent(['cloud-init', 'apply', file, '--root', dev.root]);
       assert.equal(ci.code, 0, ci.stderr);
@@ -117,8 +112,8 @@ describe('a cloud-init key list the agent can read back (issue 31, finding 2)', 
   });
 
   it('one key more is refused at its line (PUBKEY_INVALID, exit 2) and nothing is written', async () => {
-    const root = join(dir, 'keys-over');
-    const file = join(dir, 'keys-over.yaml');
+    const root = tmp.path('keys-over');
+    const file = tmp.path('keys-over.yaml');
     await writeFile(file, listYaml(MAX_KEYS_PER_FILE + 1));
     const r = await runAgent(['cloud-init', 'apply', file, '--root', root, '--json']);
     assert.equal(r.code, 2, r.stderr);

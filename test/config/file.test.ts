@@ -1,9 +1,8 @@
 import { reportUnknownKeys, type UnknownKey } from '../../src/config/unknown-keys.js';
 import { strict as assert } from 'node:assert';
-import { mkdtemp, mkdir, readFile, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -18,6 +17,7 @@ import type { UpdateConfig } from '../../src/config/types.js';
 import { ConfigError, KubesoloError } from '../../src/errors.js';
 import type { LogFields, Logger } from '../../src/log.js';
 import { requireRoot } from '../helpers/require-tool.js';
+import { useTempDir } from '../helpers/tree.js';
 
 interface Entry {
   level: string;
@@ -409,22 +409,16 @@ describe('formatConfig / parseConfig round trip', () => {
 });
 
 describe('loadConfigFile / writeConfigFile', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-config-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-config-', 'all');
 
   it('a missing file is an empty config', async () => {
     const log = recordingLogger();
-    assert.deepEqual(await loadConfigFile(join(dir, 'nope', 'update.conf'), log), {});
+    assert.deepEqual(await loadConfigFile(tmp.path('nope', 'update.conf'), log), {});
     assert.equal(log.entries[0]?.msg, 'no config file; using defaults');
   });
 
   it('reads and parses a file, naming the path in errors', async () => {
-    const path = join(dir, 'update.conf');
+    const path = tmp.path('update.conf');
     await writeFile(path, 'channel=stable\nauto_rollback_after=abc\n');
     await assert.rejects(loadConfigFile(path), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
@@ -438,7 +432,7 @@ describe('loadConfigFile / writeConfigFile', () => {
   });
 
   it('a directory is CONFIG_UNREADABLE (EISDIR)', async () => {
-    const path = join(dir, 'is-a-dir');
+    const path = tmp.path('is-a-dir');
     await mkdir(path);
     await assert.rejects(loadConfigFile(path), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
@@ -450,7 +444,7 @@ describe('loadConfigFile / writeConfigFile', () => {
   });
 
   it('a symlink loop is CONFIG_UNREADABLE (ELOOP)', async () => {
-    const path = join(dir, 'loop');
+    const path = tmp.path('loop');
     await symlink(path, path);
     await assert.rejects(loadConfigFile(path), (err: unknown) => {
       assert.ok(err instanceof KubesoloError);
@@ -462,10 +456,10 @@ describe('loadConfigFile / writeConfigFile', () => {
 
   it('a file the agent may not read is CONFIG_UNREADABLE (EACCES, run as nobody)', async (t) => {
     if (requireRoot(t, 'runs the loader as uid 65534')) return;
-    const sub = join(dir, 'perm');
+    const sub = tmp.path('perm');
     await mkdir(sub);
     await chmod(sub, 0o755);
-    await chmod(dir, 0o755);
+    await chmod(tmp.dir, 0o755);
     const path = join(sub, 'update.conf');
     await writeFile(path, 'channel=a\n');
     await chmod(path, 0o600);
@@ -491,7 +485,7 @@ describe('loadConfigFile / writeConfigFile', () => {
   });
 
   it('writeConfigFile writes atomically with mode 0600 and reads back equal', async () => {
-    const path = join(dir, 'etc', 'kubesolo', 'update.conf');
+    const path = tmp.path('etc', 'kubesolo', 'update.conf');
     const cfg: UpdateConfig = { server: 'http://127.0.0.1:1/', maintenanceWindow: '01:00-02:00' };
     await writeConfigFile(path, cfg);
     assert.equal((await stat(path)).mode & 0o777, 0o600);

@@ -17,13 +17,13 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { logLines, runAgent } from '../helpers/cli.js';
 import { makeFaultDevice, sha256File, type FaultDevice } from './harness.js';
+import { useTempDir } from '../helpers/tree.js';
 
 /** Every entry under `dir`, links not followed: path, kind, and content or target. */
 function tree(dir: string): string[] {
@@ -149,19 +149,15 @@ describe('finding 31.1: the bait is real', () => {
 });
 
 describe('finding 31.1: links planted under the passive slot are never followed', () => {
-  let outside: string;
-  before(async () => {
-    outside = await mkdtemp(join(tmpdir(), 'ks-outside-'));
-  });
-  after(() => rm(outside, { recursive: true, force: true }));
+  const tmp = useTempDir('ks-outside-', 'all');
 
   for (const row of ROWS) {
     for (const kind of TARGETS) {
-      it(`slots/b/${row.path} -> ${kind}: staged from real files, slot A and the outside untouched`, async () => {
+      it(`slots/b/${row.path} -> ${kind}: staged from real files, slot A and the tmp.dir untouched`, async () => {
         const f = await makeFaultDevice();
-        const here = join(outside, `${row.path.replaceAll('/', '_')}-${kind.replace(' ', '')}`);
+        const here = tmp.path(`${row.path.replaceAll('/', '_')}-${kind.replace(' ', '')}`);
         try {
-          // The outside tree: a directory with a file and a subdirectory, or one file.
+          // The tmp.dir tree: a directory with a file and a subdirectory, or one file.
           const isDirRow = row.path === '.incoming';
           if (isDirRow) {
             await mkdir(join(here, 'sub'), { recursive: true });
@@ -193,7 +189,7 @@ describe('finding 31.1: links planted under the passive slot are never followed'
           assert.equal(r.code, 0, r.stderr);
           assert.equal(r.doc.outcome, 'staged', r.stdout);
           assert.deepEqual(tree(f.dev.path('slots/a')), slotABefore, 'slot A changed');
-          assert.deepEqual(tree(here), outsideBefore, 'the outside tree changed');
+          assert.deepEqual(tree(here), outsideBefore, 'the tmp.dir tree changed');
           assert.deepEqual(links(f.dev.path('slots/b')), [], 'a link is left in slot B');
           for (const file of Object.values(ART)) {
             const want = (await releaseFacts(f, file)).sha256;

@@ -44,6 +44,7 @@ import {
 } from '../helpers/loop.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
 import { flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const exec = promisify(execFile);
 const fatTools = toolSkipReason(
@@ -395,19 +396,15 @@ describe(
   'FAT slots are checked and repaired before a write (fsck.fat, real images)',
   { skip: fatTools },
   () => {
-    let work: string;
-    before(async () => {
-      work = await mkdtemp(join(tmpdir(), 'ks-fatcheck-'));
-    });
-    after(() => rm(work, { recursive: true, force: true }));
+    const tmp = useTempDir('ks-fatcheck-', 'all');
 
     /** A 40 MiB FAT32 image holding the factory files and a `version`. */
     async function image(name: string): Promise<string> {
-      const img = join(work, `${name}.img`);
+      const img = tmp.path(`${name}.img`);
       await writeFile(img, '');
       await truncate(img, 40 << 20);
       await exec('mkfs.vfat', ['-F', '32', '-n', 'KSOLOB', img]);
-      const src = join(work, `${name}-files`);
+      const src = tmp.path(`${name}-files`);
       await mkdir(join(src, 'overlays'), { recursive: true });
       await exec('mmd', ['-i', img, '::/overlays']);
       for (const [file, bytes] of Object.entries({
@@ -504,11 +501,11 @@ describe(
     });
 
     it('what is not FAT is refused before fsck.fat touches it (SLOT_MOUNT_FAILED), byte for byte unchanged', async () => {
-      const ext4 = join(work, 'ext4.img');
+      const ext4 = tmp.path('ext4.img');
       await writeFile(ext4, '');
       await truncate(ext4, 16 << 20);
       await exec('mkfs.ext4', ['-q', '-F', ext4]);
-      const blank = join(work, 'blank.img');
+      const blank = tmp.path('blank.img');
       await writeFile(blank, Buffer.alloc(1 << 20));
       for (const [img, what] of [
         [ext4, /holds ext4, not FAT \(slot_fs=vfat\)/],

@@ -8,10 +8,11 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { runAgentJson as json } from '../helpers/cli.js';
+import { runAgentJson as json, expectRefusal } from '../helpers/cli.js';
 import { deviceSnapshot, makeKeys, publishRelease, readJson } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 import { useSignedDevice } from '../helpers/device-fixture.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 /** The code of `gate`'s verdict in `check --json`. */
 function gateCode(doc: Record<string, unknown>, gate: string): unknown {
@@ -51,8 +52,7 @@ describe('operator controls', () => {
     assert.equal((await json(['apply', ...root()])).code, 0);
     assert.equal((await json(['hold', ...root()])).code, 0);
     const a = await json(['activate', '--force', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'HELD');
+    expectRefusal(a, 'HELD', 3);
     assert.equal((await state()).phase, 'staged');
     assert.equal(grub().active_slot, 'A');
   });
@@ -61,18 +61,15 @@ describe('operator controls', () => {
     await mkdir(f.dev.path('var/lib/kubesolo'), { recursive: true });
     await writeFile(f.dev.path('var/lib/kubesolo/update'), 'a file, not a directory');
     const h = await json(['hold', ...root()]);
-    assert.equal(h.code, 1);
-    assert.equal(h.doc.error.code, 'HOLD_WRITE_FAILED');
+    expectRefusal(h, 'HOLD_WRITE_FAILED', 1);
   });
 
   it('commit: refused with nothing on trial or before its boot; commits the running trial', async () => {
     const idle = await json(['commit', ...root()]);
-    assert.equal(idle.code, 3);
-    assert.equal(idle.doc.error.code, 'NOTHING_ON_TRIAL');
+    expectRefusal(idle, 'NOTHING_ON_TRIAL', 3);
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
     const early = await json(['commit', ...root()]);
-    assert.equal(early.code, 3);
-    assert.equal(early.doc.error.code, 'TRIAL_NOT_RUNNING');
+    expectRefusal(early, 'TRIAL_NOT_RUNNING', 3);
     assert.match(early.doc.error.message, /not booted yet/);
     assert.equal(await f.dev.reboot(), 'B');
     const c = await json(['commit', ...root()]);
@@ -88,8 +85,7 @@ describe('operator controls', () => {
 
   it('mark-bad on a trial: quarantined and rolled back (--reboot reboots); the next apply refuses it', async () => {
     const refused = await json(['mark-bad', ...root()]);
-    assert.equal(refused.code, 3);
-    assert.equal(refused.doc.error.code, 'NOTHING_ON_TRIAL');
+    expectRefusal(refused, 'NOTHING_ON_TRIAL', 3);
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
     assert.equal(await f.dev.reboot(), 'B');
     const m = await json(['mark-bad', '--reboot', ...root()], {
@@ -103,8 +99,7 @@ describe('operator controls', () => {
     assert.equal((await state()).phase, 'rolled_back');
     assert.equal(await f.dev.reboot(), 'A');
     const a = await json(['apply', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
+    expectRefusal(a, 'QUARANTINED', 3);
     assert.match(a.doc.error.message, /MARKED_BAD/);
   });
 
@@ -115,10 +110,9 @@ describe('operator controls', () => {
     assert.equal(m.doc.unstaged, true);
     const st = await state();
     assert.equal(st.phase, 'idle');
-    assert.equal(st.reason, 'MARKED_BAD');
+    assertCode(st.reason, 'MARKED_BAD');
     const act = await json(['activate', '--force', ...root()]);
-    assert.equal(act.code, 3);
-    assert.equal(act.doc.error.code, 'NOTHING_STAGED');
+    expectRefusal(act, 'NOTHING_STAGED', 3);
     // Every image of the version is refused, not only the staged ones.
     await publishRelease(f.releases.dir, { version: 'v1.1.0', keys });
     assert.equal((await json(['check', ...root()])).code, 3);
@@ -128,11 +122,9 @@ describe('operator controls', () => {
 
   it('mark-bad and forget name a release version; forget of one never quarantined is refused', async () => {
     const bad = await json(['mark-bad', 'not a version', ...root()]);
-    assert.equal(bad.code, 2);
-    assert.equal(bad.doc.error.code, 'INVALID_VERSION');
+    expectRefusal(bad, 'INVALID_VERSION', 2);
     const unknown = await json(['forget', 'v9.9.9', ...root()]);
-    assert.equal(unknown.code, 3);
-    assert.equal(unknown.doc.error.code, 'NOT_QUARANTINED');
+    expectRefusal(unknown, 'NOT_QUARANTINED', 3);
     assert.match(unknown.doc.error.message, /nothing is quarantined/);
   });
 });

@@ -11,10 +11,11 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runAgentJson as json } from '../helpers/cli.js';
+import { runAgentJson as json, expectRefusal } from '../helpers/cli.js';
 import { makeKeys, publishRelease, readJson } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 import { useSignedDevice } from '../helpers/device-fixture.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
 
@@ -52,8 +53,7 @@ describe('failed-release memory', () => {
     assert.equal(gate(c.doc, 'quarantine')?.code, 'QUARANTINED');
     assert.match(gate(c.doc, 'quarantine')?.message, /HEALTH_CHECK_FAILED.*forget v1\.1\.0/);
     const a = await json(['apply', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
+    expectRefusal(a, 'QUARANTINED', 3);
     assert.equal(grubEnv(f.dev.path('boot/grub/grubenv')).active_slot, 'A');
     const s = await json(['status', ...root()]);
     assert.equal(s.code, 0, s.stderr);
@@ -62,7 +62,7 @@ describe('failed-release memory', () => {
       [['v1.1.0', 'HEALTH_CHECK_FAILED']],
     );
     const st = await readJson(f.dev.path('var/lib/kubesolo/update/state.json'));
-    assert.equal(st.reason, 'QUARANTINED');
+    assertCode(st.reason, 'QUARANTINED');
   });
 
   it('the same version with other images, or a newer version, is a different release', async () => {
@@ -85,8 +85,7 @@ describe('failed-release memory', () => {
     assert.equal(f.code, 0, f.stderr);
     assert.equal((await json(['check', ...root()])).code, 0);
     const again = await json(['forget', 'v1.1.0', ...root()]);
-    assert.equal(again.code, 3);
-    assert.equal(again.doc.error.code, 'NOT_QUARANTINED');
+    expectRefusal(again, 'NOT_QUARANTINED', 3);
   });
 
   it('a boot fallback (the trial never committed) quarantines it', async () => {
@@ -95,8 +94,7 @@ describe('failed-release memory', () => {
     for (let i = 0; i < 4; i++) booted.push(await f.dev.reboot());
     assert.deepEqual(booted, ['B', 'B', 'B', 'A']);
     const a = await json(['apply', ...root()]);
-    assert.equal(a.code, 3, a.stderr);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
+    expectRefusal(a, 'QUARANTINED', 3);
     assert.match(a.doc.error.message, /BOOT_FALLBACK/);
   });
 
@@ -118,8 +116,7 @@ describe('failed-release memory', () => {
     assert.equal(r.doc.quarantined, 'v1.1.0');
     assert.equal(await f.dev.reboot(), 'A');
     const a = await json(['apply', '--activate', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
+    expectRefusal(a, 'QUARANTINED', 3);
     assert.match(a.doc.error.message, /MANUAL_ROLLBACK/);
   });
 
@@ -128,17 +125,16 @@ describe('failed-release memory', () => {
     for (let i = 1; i <= 3; i++) {
       const a = await json(['apply', ...root()]);
       assert.equal(a.code, 4, `try ${i}: ${a.stderr}`);
-      assert.equal(a.doc.error.code, 'HASH_MISMATCH');
+      assertCode(a.doc.error.code, 'HASH_MISMATCH');
     }
     const backedOff = await json(['apply', ...root()]);
-    assert.equal(backedOff.code, 3, backedOff.stderr);
-    assert.equal(backedOff.doc.error.code, 'VERIFICATION_BACKOFF');
+    expectRefusal(backedOff, 'VERIFICATION_BACKOFF', 3);
     assert.equal(existsSync(f.dev.path('slots/b/.incoming/kubesolo-os.gz.part')), false);
     const s = await json(['status', ...root()]);
     const [b] = s.doc.backoff as Record<string, any>[];
     assert.equal(b?.version, 'v1.1.0');
     assert.equal(b?.failures, 3);
-    assert.equal(b?.code, 'HASH_MISMATCH');
+    assertCode(b?.code, 'HASH_MISMATCH');
     const hours = (Date.parse(b?.next_try_at) - Date.parse(b?.last_at)) / 3600_000;
     assert.equal(hours, 6);
     assert.equal((await json(['apply', '--force', ...root()])).code, 4);

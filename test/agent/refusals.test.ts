@@ -13,7 +13,7 @@ import { apply } from '../../src/agent/lifecycle/apply.js';
 import { createAgentContext } from '../../src/agent/context.js';
 import type { BootEnv } from '../../src/bootenv/types.js';
 import { silentLogger } from '../../src/log.js';
-import { AGENT_BIN, logLines, runAgent, runAgentJson } from '../helpers/cli.js';
+import { AGENT_BIN, logLines, runAgent, runAgentJson, expectRefusal } from '../helpers/cli.js';
 import {
   deviceSnapshot,
   makeKeys,
@@ -24,6 +24,8 @@ import {
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { requireRoot } from '../helpers/require-tool.js';
 import { useSignedDevice } from '../helpers/device-fixture.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
 const STATE = 'var/lib/kubesolo/update/state.json';
@@ -80,8 +82,7 @@ describe('lifecycle refusals', () => {
     const before = await deviceSnapshot(f.dev);
     const stateBefore = await stateText();
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.doc.error.code, 'ACTIVATION_PENDING');
+    expectRefusal(r, 'ACTIVATION_PENDING', 3);
     // Not recorded as failed: the pending activation (slot B on trial) must not be lost.
     assert.equal(await stateText(), stateBefore);
     assert.equal((await readJson(f.dev.path(STATE))).phase, 'activated');
@@ -139,8 +140,7 @@ describe('lifecycle refusals', () => {
     const before = await deviceSnapshot(f.dev);
     const stateBefore = await stateText();
     const r = await json(['rollback', ...root()]);
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.doc.error.code, 'ROLLBACK_UNSAFE');
+    expectRefusal(r, 'ROLLBACK_UNSAFE', 3);
     assert.equal(await stateText(), stateBefore);
     assert.deepEqual(await deviceSnapshot(f.dev), before);
     assert.deepEqual(grubEnv(f.dev.path('boot/grub/grubenv')), {
@@ -169,8 +169,7 @@ describe('lifecycle refusals', () => {
     });
     const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'CONFIG_MISSING_KEY');
+    expectRefusal(r, 'CONFIG_MISSING_KEY', 2);
     await assert.rejects(stateText(), { code: 'ENOENT' });
     assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
@@ -179,8 +178,7 @@ describe('lifecycle refusals', () => {
     await mkdir(f.dev.path(STATE), { recursive: true });
     const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'STATE_READ_FAILED');
+    expectRefusal(r, 'STATE_READ_FAILED', 1);
     assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 
@@ -190,8 +188,7 @@ describe('lifecycle refusals', () => {
     execFileSync('ln', ['-s', '/proc/self', f.dev.path('var/lib/kubesolo/update')]);
     const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'LOCK_FAILED');
+    expectRefusal(r, 'LOCK_FAILED', 1);
     assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 
@@ -221,8 +218,7 @@ describe('lifecycle refusals', () => {
       await unlink(f.dev.path('slots/a/version'));
       const before = await deviceSnapshot(f.dev);
       const r = await json(['apply', ...root()]);
-      assert.equal(r.code, 3, r.stderr);
-      assert.equal(r.doc.error.code, 'RUNNING_VERSION_UNKNOWN');
+      expectRefusal(r, 'RUNNING_VERSION_UNKNOWN', 3);
       const logged = logLines(r.stderr).find((l) => l.code === 'STATE_WRITE_FAILED');
       assert.ok(logged, r.stderr);
       assert.match(String(logged.msg ?? logged.message), /could not record the failure/);
@@ -245,16 +241,14 @@ describe('lifecycle refusals', () => {
     const real = ctx.deps.bootEnv;
     const losesWrites: BootEnv = { ...real, markGood: () => Promise.resolve() };
     const before = await deviceSnapshot(f.dev);
-    await assert.rejects(
+    await rejectsWithCode(
       apply({ ...ctx.deps, bootEnv: losesWrites }, { force: false, allowDowngrade: false }),
-      {
-        code: 'BOOTENV_NOT_SETTLED',
-        exitCode: 1,
-      },
+      'BOOTENV_NOT_SETTLED',
+      1,
     );
     const st = await readJson(f.dev.path(STATE));
     assert.equal(st.phase, 'failed');
-    assert.equal(st.reason, 'BOOTENV_NOT_SETTLED');
+    assertCode(st.reason, 'BOOTENV_NOT_SETTLED');
     assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 });

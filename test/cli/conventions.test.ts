@@ -20,6 +20,7 @@ import {
 } from '../helpers/cli.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
 import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const tmp = useTempDir('ksu-conventions-', 'all');
 
@@ -67,7 +68,7 @@ describe('--help, -V, --quiet, --verbose', () => {
     );
     const both = await runAgent(['status', '--quiet', '--verbose']);
     assert.equal(both.code, 2);
-    assert.equal(logLines(both.stderr)[0]?.code, 'CONFLICTING_OPTIONS');
+    assertCode(logLines(both.stderr)[0]?.code, 'CONFLICTING_OPTIONS');
   });
 
   it('publish documents --release-version and hides the old --version spelling', async () => {
@@ -147,7 +148,7 @@ describe('shell completion from the command table', () => {
   it('completion without a shell is a usage error', async () => {
     const r = await runAgent(['completion', 'fish']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
+    assertCode(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
   });
 });
 
@@ -240,7 +241,7 @@ describe('man page from the command table', () => {
       assert.match(text, /SEE ALSO\n +kubesolo-update\(1\)/);
       const unknown = await runAgent(['man', 'nope.conf']);
       assert.equal(unknown.code, 2);
-      assert.equal(logLines(unknown.stderr)[0]?.code, 'UNKNOWN_PAGE');
+      assertCode(logLines(unknown.stderr)[0]?.code, 'UNKNOWN_PAGE');
     },
   );
 });

@@ -12,7 +12,7 @@ import {
   formatLocalTime,
   parseMaintenanceWindow,
 } from '../../src/config/window.js';
-import { logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
+import { logLines, runAgent, runAgentJson, runRelease, expectRefusal } from '../helpers/cli.js';
 import { nextOpening } from '../helpers/window.js';
 import {
   makeKeys,
@@ -101,8 +101,7 @@ describe('the agent names its keys by fingerprint (status, a refused signature)'
     );
 
     const check = await runAgentJson(['check', '--root', dev.root]);
-    assert.equal(check.code, 4, check.stderr);
-    assert.equal(check.doc.error.code, 'SIGNATURE_INVALID');
+    expectRefusal(check, 'SIGNATURE_INVALID', 4);
     assert.match(
       check.doc.error.message,
       new RegExp(
@@ -123,8 +122,7 @@ describe('the agent names its keys by fingerprint (status, a refused signature)'
     delete md.metadata_sig_url;
     await writeFile(join(releases.dir, 'latest.json'), JSON.stringify(md));
     const r = await runAgentJson(['apply', '--root', dev.root]);
-    assert.equal(r.code, 4, r.stderr);
-    assert.equal(r.doc.error.code, 'SIGNATURE_INVALID');
+    expectRefusal(r, 'SIGNATURE_INVALID', 4);
     assert.match(
       r.doc.error.message,
       new RegExp(
@@ -150,8 +148,7 @@ describe('an expired release says when it expired and what to do', () => {
       patch: { expires: '2020-01-02T03:04:05Z' },
     });
     const r = await runAgentJson(['check', '--root', dev.root]);
-    assert.equal(r.code, 4, r.stderr);
-    assert.equal(r.doc.error.code, 'METADATA_EXPIRED');
+    expectRefusal(r, 'METADATA_EXPIRED', 4);
     assert.match(
       r.doc.error.message,
       /expired at 2020-01-02T03:04:05Z \(this device's clock says 20\d\d-/,
@@ -174,8 +171,7 @@ describe('--server https:// against a plain-HTTP server', () => {
     // The same loopback server, asked for TLS: it answers the ClientHello in plain HTTP.
     const https = releases.server.url.replace(/^http:/, 'https:');
     const r = await runAgentJson(['check', '--root', dev.root, '--server', https]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'TLS_PLAIN_HTTP_SERVER');
+    expectRefusal(r, 'TLS_PLAIN_HTTP_SERVER', 1);
     assert.match(
       r.doc.error.message,
       /the server answered in plain HTTP: use http:\/\/, or enable TLS on the server$/,
@@ -206,8 +202,7 @@ describe('a slot version file that holds no version', () => {
     await writeFile(dev.path('slots/a/version'), 'latest\n');
     const file = dev.path('slots/a/version');
     const r = await runAgentJson(['check', '--root', dev.root]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_INVALID_VERSION');
+    expectRefusal(r, 'SLOT_INVALID_VERSION', 1);
     assert.equal(
       r.doc.error.message,
       `${file} holds "latest", not a version (expected [v]MAJOR.MINOR.PATCH[-pre][+build], e.g. v1.2.3; ` +
@@ -291,8 +286,7 @@ describe('a window refusal says when the window opens next', () => {
     await publishRelease(releases.dir, { version: 'v1.1.0', keys });
 
     const deferred = await runAgentJson(['apply', '--activate', '--root', dev.root]);
-    assert.equal(deferred.code, 3, deferred.stderr);
-    assert.equal(deferred.doc.error.code, 'ACTIVATION_DEFERRED');
+    expectRefusal(deferred, 'ACTIVATION_DEFERRED', 3);
     assert.equal(deferred.doc.error.next_window_opens_at, expected.toISOString());
     const words = `next window opens at ${formatLocalDateTime(expected, zone)} ${zone}`;
     assert.ok(String(deferred.doc.error.message).includes(words), deferred.doc.error.message);

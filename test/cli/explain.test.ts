@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { explainError } from '../../src/cli/explain.js';
 import { runAgent } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('explainError: file-system errors become reason codes with a hint', () => {
   it('a missing file (ENOENT outside mkdir) is PATH_NOT_FOUND, exit 1, naming the path', () => {
@@ -13,7 +14,7 @@ describe('explainError: file-system errors become reason codes with a hint', () 
       path: '/x/y',
     });
     const e = explainError(sys, 'Run as root.');
-    assert.equal(e.code, 'PATH_NOT_FOUND');
+    assertCode(e.code, 'PATH_NOT_FOUND');
     assert.equal(e.exitCode, 1);
     assert.match(e.message, /^cannot \w+ \/x\/y: no such file or directory\. Check the path/);
   });
@@ -40,7 +41,7 @@ describe('explainError: permission and read-only errors', () => {
       path: '/var/lib/kubesolo',
     });
     const e = explainError(sys, 'Run as root on the device, or pass --root DIR.');
-    assert.equal(e.code, 'PERMISSION_DENIED');
+    assertCode(e.code, 'PERMISSION_DENIED');
     assert.equal(
       e.message,
       'cannot create /var/lib/kubesolo: permission denied. Run as root on the device, or pass --root DIR.',
@@ -50,7 +51,7 @@ describe('explainError: permission and read-only errors', () => {
   it('EROFS on open is READ_ONLY_FILESYSTEM with the remount hint', () => {
     const sys = Object.assign(new Error('EROFS'), { code: 'EROFS', syscall: 'open', path: '/x' });
     const e = explainError(sys, 'unused');
-    assert.equal(e.code, 'READ_ONLY_FILESYSTEM');
+    assertCode(e.code, 'READ_ONLY_FILESYSTEM');
     assert.match(e.message, /^cannot \w+ \/x: read-only file system\. Pass --root DIR/);
   });
 });

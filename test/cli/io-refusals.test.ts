@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { runAgent, runRelease } from '../helpers/cli.js';
 import { deviceSnapshot, makeDevice } from '../helpers/device.js';
 import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('refusals from the surroundings', () => {
   const tmp = useTempDir('ks-io-refusals-', 'all');
@@ -19,7 +20,7 @@ describe('refusals from the surroundings', () => {
       const r = await runAgent(['healthcheck', '--timeout', bad, '--json', '--root', tmp.dir]);
       assert.equal(r.code, 2, r.stderr);
       const doc = JSON.parse(r.stdout) as { error: { code: string; flag?: string } };
-      assert.equal(doc.error.code, 'INVALID_OPTION');
+      assertCode(doc.error.code, 'INVALID_OPTION');
       assert.equal(doc.error.flag, '--timeout');
     }
   });

@@ -8,6 +8,7 @@ import { MAX_KEYS_PER_FILE } from '../../src/crypto/key-set.js';
 import { logLines, runAgent } from '../helpers/cli.js';
 import { makeDevice, makeKeys, publishRelease, serveDir } from '../helpers/device.js';
 import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const BASIC = fileURLToPath(new URL('../../deploy/cloud-init/basic.yaml', import.meta.url));
 const tmp = useTempDir('ks-cloudinit-cli-', 'all');
@@ -36,7 +37,7 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
     const r = await runAgent(['cloud-init', 'apply', file, '--root', root]);
     assert.equal(r.code, 2);
     const log = logLines(r.stderr)[0]!;
-    assert.equal(log.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+    assertCode(log.code, 'CLOUDINIT_YAML_AMBIGUOUS');
     assert.equal(log.line, 4);
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });
   });
@@ -51,7 +52,7 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
     const strict = await runAgent(['cloud-init', 'apply', file, '--root', root, '--strict']);
     assert.equal(strict.code, 2, strict.stderr);
     const refusal = logLines(strict.stderr).at(-1)!;
-    assert.equal(refusal.code, 'CONFIG_UNKNOWN_KEY');
+    assertCode(refusal.code, 'CONFIG_UNKNOWN_KEY');
     assert.equal(refusal.line, 4);
     assert.equal(refusal.suggestion, 'maintenance_window');
     assert.match(
@@ -75,7 +76,7 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   it('needs exactly one FILE', async () => {
     const r = await runAgent(['cloud-init', 'apply']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
+    assertCode(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
   });
 });
 
@@ -118,7 +119,7 @@ describe('a cloud-init key list the agent can read back (issue 31, finding 2)', 
     const r = await runAgent(['cloud-init', 'apply', file, '--root', root, '--json']);
     assert.equal(r.code, 2, r.stderr);
     const err = JSON.parse(r.stdout).error;
-    assert.equal(err.code, 'PUBKEY_INVALID');
+    assertCode(err.code, 'PUBKEY_INVALID');
     assert.match(err.message, /:4: updates\.pubkey: 64 keys do not fit one key file: at most 63/);
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.pub')), { code: 'ENOENT' });
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });

@@ -12,6 +12,7 @@ import { loadConfigFile } from '../../src/config/file.js';
 import { loadKeySet } from '../../src/crypto/key-set.js';
 import { KubesoloError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../deploy/cloud-init/', import.meta.url));
 const KEY = '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c';
@@ -356,7 +357,7 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
       await assert.rejects(
         applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
         (e: KubesoloError) => {
-          assert.equal(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+          assertCode(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
           assert.ok(!e.message.includes(secret), e.message);
           return true;
         },

@@ -13,6 +13,7 @@ import {
 import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { useTempDir } from '../helpers/tree.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 describe('settings under --root', () => {
   const tmp = useTempDir('ks-load-', 'all');
@@ -65,19 +66,15 @@ describe('settings under --root', () => {
   });
 
   it('a --root that is not a directory is refused before anything is read', async () => {
-    await assert.rejects(
+    await rejectsWithCode(
       readDeviceConfig({ root: tmp.path('missing'), conf: undefined }, silentLogger),
-      {
-        code: 'ROOT_NOT_FOUND',
-        exitCode: 2,
-      },
+      'ROOT_NOT_FOUND',
+      2,
     );
-    await assert.rejects(
+    await rejectsWithCode(
       readDeviceConfig({ root: tmp.path('other.conf'), conf: undefined }, silentLogger),
-      {
-        code: 'ROOT_NOT_A_DIRECTORY',
-        exitCode: 2,
-      },
+      'ROOT_NOT_A_DIRECTORY',
+      2,
     );
   });
 });

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { readUpdatesBlock } from '../../src/cloudinit/yaml.js';
 import { readControlText } from '../../src/fs/control-file.js';
 import { useTempDir } from '../helpers/tree.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 describe('readControlText', () => {
   const tmp = useTempDir('ks-control-', 'all');
@@ -17,16 +18,20 @@ describe('readControlText', () => {
 
   it('refuses a file over the limit: CONTROL_FILE_TOO_LARGE', async () => {
     await writeFile(tmp.path('big'), 'x'.repeat(100));
-    await assert.rejects(readControlText(tmp.path('big'), { maxBytes: 99 }), {
-      code: 'CONTROL_FILE_TOO_LARGE',
-    });
+    await rejectsWithCode(
+      readControlText(tmp.path('big'), { maxBytes: 99 }),
+      'CONTROL_FILE_TOO_LARGE',
+      1,
+    );
   });
 
   it('refuses a FIFO at once: CONTROL_FILE_NOT_REGULAR', async () => {
     execFileSync('mkfifo', [tmp.path('fifo')]);
-    await assert.rejects(readControlText(tmp.path('fifo'), { maxBytes: 64 }), {
-      code: 'CONTROL_FILE_NOT_REGULAR',
-    });
+    await rejectsWithCode(
+      readControlText(tmp.path('fifo'), { maxBytes: 64 }),
+      'CONTROL_FILE_NOT_REGULAR',
+      1,
+    );
   });
 
   it('refuses a symlink with noFollow (ELOOP)', async () => {

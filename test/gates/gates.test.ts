@@ -18,6 +18,7 @@ import {
 } from '../../src/gates/gates.js';
 import { refusalError } from '../../src/gates/verdict.js';
 import { goArch } from '../../src/metadata/arch.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('gates', () => {
   it('maps Node architectures to Go names', () => {
@@ -32,7 +33,7 @@ describe('gates', () => {
     assert.equal(maintenanceWindowGate('02:00-04:00', at, false).pass, true);
     const closed = maintenanceWindowGate('05:00-06:00', at, false);
     assert.equal(closed.pass, false);
-    assert.equal(closed.code, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assertCode(closed.code, 'OUTSIDE_MAINTENANCE_WINDOW');
     assert.equal(maintenanceWindowGate('05:00-06:00', at, true).skipped, true);
     assert.equal(maintenanceWindowGate(undefined, at, false).skipped, true);
   });
@@ -94,7 +95,7 @@ describe('gates', () => {
     assert.equal(versionGate('v1.0.0', 'v1.0.1', false).pass, true);
     const same = versionGate('v1.0.0', '1.0.0', false);
     assert.equal(same.pass, true);
-    assert.equal(same.code, 'UP_TO_DATE');
+    assertCode(same.code, 'UP_TO_DATE');
     assert.equal(versionGate('v1.0.0', 'v0.9.9', false).code, 'DOWNGRADE_REFUSED');
     assert.equal(versionGate('v1.0.0', 'v0.9.9', true).pass, true);
     assert.throws(() => versionGate('v1.0.0', 'latest', false), { code: 'INVALID_VERSION' });
@@ -274,7 +275,7 @@ describe('the gate list', () => {
 
   it('a refusal is thrown as exit 3 with its code and gate', () => {
     const err = refusalError(channelGate('stable', 'beta'));
-    assert.equal(err.code, 'CHANNEL_MISMATCH');
+    assertCode(err.code, 'CHANNEL_MISMATCH');
     assert.equal(err.exitCode, 3);
     assert.deepEqual(err.details, { gate: 'channel' });
   });

@@ -37,6 +37,7 @@ import {
   type Pki,
 } from '../helpers/kube-api.js';
 import { grubEnv } from '../helpers/grub-env.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
 const work = await mkdtemp(join(tmpdir(), 'hc-cli-'));
@@ -171,7 +172,7 @@ describe('kubesolo-update healthcheck', () => {
     assert.equal(first.code, 5, first.stderr);
     assert.equal(first.doc.action, 'failure_counted');
     assert.equal(first.doc.health_check_failures, 1);
-    assert.equal(first.doc.error.code, 'HEALTH_CHECK_FAILED');
+    assertCode(first.doc.error.code, 'HEALTH_CHECK_FAILED');
     const nodeCheck = (
       first.doc.checks as { name: string; verdict: string; reason: string; message: string }[]
     ).find((c) => c.name === 'node_ready')!;
@@ -200,13 +201,13 @@ describe('kubesolo-update healthcheck', () => {
     });
     st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'rolled_back');
-    assert.equal(st.reason, 'HEALTH_CHECK_FAILED');
+    assertCode(st.reason, 'HEALTH_CHECK_FAILED');
     assert.match(String(st.last_error), /2 time\(s\) in a row: node_ready \(NODE_NOT_READY\)/);
     // After the reboot A runs, and the record still says why.
     assert.equal(await dev.reboot(), 'A');
     const s = await agent(['status', '--json']);
     assert.equal(s.doc.running_slot, 'A');
-    assert.equal(s.doc.state.reason, 'HEALTH_CHECK_FAILED');
+    assertCode(s.doc.state.reason, 'HEALTH_CHECK_FAILED');
   });
 
   it('without --reboot a rollback says a reboot is needed (human output)', async () => {
@@ -266,7 +267,7 @@ describe('kubesolo-update healthcheck', () => {
     const ks = (r.doc.checks as { name: string; reason: string }[]).find(
       (c) => c.name === 'kube_system',
     )!;
-    assert.equal(ks.reason, 'KUBE_SYSTEM_POD_NOT_READY');
+    assertCode(ks.reason, 'KUBE_SYSTEM_POD_NOT_READY');
   });
 
   it('not after an activation: only reports, writes no state, touches no GRUB variable', async () => {
@@ -280,7 +281,7 @@ describe('kubesolo-update healthcheck', () => {
     const c = (r.doc.checks as { name: string; reason: string }[]).find(
       (x) => x.name === 'containerd',
     )!;
-    assert.equal(c.reason, 'CONTAINERD_UNREACHABLE');
+    assertCode(c.reason, 'CONTAINERD_UNREACHABLE');
     assert.equal(existsSync(dev.path('var/lib/kubesolo/update/state.json')), false);
     assert.deepEqual(await readFile(dev.path('boot/grub/grubenv')), before);
     // A device without Kubernetes commits on what it has (health_checks=disk_writable).

@@ -11,12 +11,12 @@ import { recordCode } from './code-record.js';
  * `actual` must be the reason code `code`. `exitCode`: the exit the code maps to when
  * the test knows it; leave it out for a code with no exit of its own (a verdict reason).
  */
-export function assertCode(
+export function assertCode<Code extends string>(
   actual: unknown,
-  code: string,
+  code: Code,
   exitCode?: number,
   message?: string,
-): void {
+): asserts actual is Code {
   assert.equal(actual, code, message);
   recordCode(exitCode, code);
 }

@@ -23,6 +23,7 @@ import {
 } from '../helpers/loop.js';
 import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 const skip = await loopSkipReason();
@@ -98,7 +99,7 @@ describe('block slot store on loop devices', { skip }, () => {
     // The host's loop device is labelled a.label, yet an empty root never finds it.
     const empty = join(work, 'empty-root');
     await mkdir(empty, { recursive: true });
-    await assert.rejects(findDeviceByLabel(a.label, empty), { code: 'SLOT_NOT_FOUND' });
+    await rejectsWithCode(findDeviceByLabel(a.label, empty), 'SLOT_NOT_FOUND', 1);
     // The host's /dev appears under the root (a pod's /host/dev): found there, by node.
     const hostDev = join(work, 'host-dev-root');
     const node = await deviceNodeUnder(hostDev, a.device);
@@ -107,7 +108,7 @@ describe('block slot store on loop devices', { skip }, () => {
     const leaky = join(work, 'leaky-root');
     await mkdir(join(leaky, 'dev', 'disk', 'by-label'), { recursive: true });
     await symlink(a.device, join(leaky, 'dev', 'disk', 'by-label', byLabelName(a.label)));
-    await assert.rejects(findDeviceByLabel(a.label, leaky), { code: 'SLOT_OUTSIDE_ROOT' });
+    await rejectsWithCode(findDeviceByLabel(a.label, leaky), 'SLOT_OUTSIDE_ROOT', 1);
     await assertNothingMounted(a);
   });
 
@@ -170,7 +171,7 @@ describe('block slot store on loop devices', { skip }, () => {
     await exec('mount', [c.device, mp]);
     await appendFile(join(mp, 'kubesolo-os.gz'), 'tampered');
     await exec('umount', [mp]);
-    await assert.rejects(s.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(s.verify('A', v1.digests), 'SLOT_VERIFY_FAILED', 4);
     await assertNothingMounted(c);
   });
 
@@ -180,8 +181,8 @@ describe('block slot store on loop devices', { skip }, () => {
       labels: { A: uniqueLabel('KTX'), B: b.label },
       mountBase,
     });
-    await assert.rejects(s.readVersion('A'), { code: 'SLOT_NOT_FOUND' });
-    await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
+    await rejectsWithCode(s.readVersion('A'), 'SLOT_NOT_FOUND', 1);
+    await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_NOT_FOUND', 1);
     await assertNothingMounted(b);
   });
 
@@ -194,7 +195,7 @@ describe('block slot store on loop devices', { skip }, () => {
       labels: { A: label, B: b.label },
       mountBase,
     });
-    await assert.rejects(s.readVersion('A'), { code: 'SLOT_LABEL_AMBIGUOUS' });
+    await rejectsWithCode(s.readVersion('A'), 'SLOT_LABEL_AMBIGUOUS', 1);
   });
 
   it('uses /dev/disk/by-label under root when it exists', async () => {
@@ -248,7 +249,7 @@ describe('block slot store on loop devices', { skip }, () => {
         if (step === 'initramfs-renamed') flipOnDevice(c.device, join(dir, 'kubesolo-os.gz'), 4096);
       },
     });
-    await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_VERIFY_FAILED', 4);
     assert.equal(await s.hasBootableImage('A'), false);
     await assertNothingMounted(c);
   });
@@ -270,7 +271,7 @@ describe('block slot store on loop devices', { skip }, () => {
       assert.deepEqual(await readdir(mountBase), []);
       // Read-only there: a write is refused rather than attempted.
       await exec('mount', ['-o', 'remount,ro', mp]);
-      await assert.rejects(store.write('B', v2.image, v2.digests), { code: 'SLOT_MOUNT_FAILED' });
+      await rejectsWithCode(store.write('B', v2.image, v2.digests), 'SLOT_MOUNT_FAILED', 1);
     } finally {
       await exec('umount', [mp]);
     }
@@ -289,7 +290,7 @@ describe('block slot store on loop devices', { skip }, () => {
         labels: { A: label, B: b.label },
         mountBase,
       });
-      await assert.rejects(s.readVersion('A'), { code: 'SLOT_MOUNT_FAILED' });
+      await rejectsWithCode(s.readVersion('A'), 'SLOT_MOUNT_FAILED', 1);
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);
     } finally {

@@ -9,6 +9,7 @@ import { requireRoot } from '../helpers/require-tool.js';
 import { flipByte } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
 import { useTempDir } from '../helpers/tree.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -65,7 +66,7 @@ describe('dir slot store', () => {
     );
     assert.equal(await store.hasBootableImage('B'), false);
     await writeFile(tmp.path('b2', 'vmlinuz'), 'tampered');
-    await assert.rejects(store.verify('B', digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(store.verify('B', digests), 'SLOT_VERIFY_FAILED', 4);
   });
 
   it('read-back fails for a file corrupted between its rename and the read-back', async () => {
@@ -98,7 +99,7 @@ describe('dir slot store', () => {
       const old = await stagedImage(tmp.dir, 50_000, 50_000, 'v1.0.0');
       await store.write('B', old.image, old.digests);
       const big = await stagedImage(tmp.dir, 300_000, 300_000, 'v2.0.0');
-      await assert.rejects(store.write('B', big.image, big.digests), { code: 'SLOT_NO_SPACE' });
+      await rejectsWithCode(store.write('B', big.image, big.digests), 'SLOT_NO_SPACE', 3);
       assert.equal(await store.readVersion('B'), 'v1.0.0');
       await store.verify('B', old.digests);
       assert.deepEqual((await readdir(mnt)).sort(), [

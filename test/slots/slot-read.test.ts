@@ -15,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { dirFreeBytes } from '../../src/slots/slot-files.js';
 import { silentLogger } from '../../src/log.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -53,7 +55,7 @@ describe('slot files: read-back and read failures', () => {
       },
     });
     await assert.rejects(store.write('B', image, digests), (err: any) => {
-      assert.equal(err.code, 'SLOT_VERIFY_FAILED');
+      assertCode(err.code, 'SLOT_VERIFY_FAILED');
       assert.equal(err.exitCode, 4);
       assert.equal(err.details.phase, 'readback');
       assert.equal(err.details.expected, 'v2.0.0');
@@ -67,7 +69,7 @@ describe('slot files: read-back and read failures', () => {
     await mkdir(join(dirs.A, 'version'), { recursive: true });
     const store = createDirSlotStore(dirs, { log: silentLogger });
     await assert.rejects(store.readVersion('A'), (err: any) => {
-      assert.equal(err.code, 'SLOT_READ_FAILED');
+      assertCode(err.code, 'SLOT_READ_FAILED');
       assert.equal(err.exitCode, 1);
       assert.equal(err.details.errno, 'EISDIR');
       return true;
@@ -82,7 +84,7 @@ describe('slot files: read-back and read failures', () => {
     await store.write('B', image, digests);
     await rm(join(dirs.B, 'vmlinuz'));
     await mkdir(join(dirs.B, 'vmlinuz'));
-    await assert.rejects(store.verify('B', digests), { code: 'SLOT_READ_FAILED', exitCode: 1 });
+    await rejectsWithCode(store.verify('B', digests), 'SLOT_READ_FAILED', 1);
   });
 
   it('free space of a slot directory not created yet: its file system, and nothing created', async () => {

@@ -45,6 +45,8 @@ import {
 import { toolSkipReason } from '../helpers/require-tool.js';
 import { flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
 import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 const fatTools = toolSkipReason(
@@ -232,7 +234,7 @@ describe(
           }
         },
       });
-      await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+      await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_VERIFY_FAILED', 4);
       assert.equal(await s.readVersion('A'), undefined, 'no version: not bootable');
       assert.equal(await s.hasBootableImage('A'), false);
       await assertNothingMounted(d.device);
@@ -243,7 +245,7 @@ describe(
       const s = store(d);
       await s.write('A', v1.image, v1.digests);
       const huge = await stageImage(staging, 'v9.0.0', { kernel: 1 << 20, initramfs: 36 << 20 });
-      await assert.rejects(s.write('A', huge.image, huge.digests), { code: 'SLOT_NO_SPACE' });
+      await rejectsWithCode(s.write('A', huge.image, huge.digests), 'SLOT_NO_SPACE', 3);
       const seen = await look(d.device);
       assert.equal(seen.version, 'v1.0.0');
       assert.equal(seen.vmlinuz, v1.digests.vmlinuz);
@@ -493,7 +495,7 @@ describe(
       await assert.rejects(
         checkAndRepairFat(img, opts(silentLogger)),
         (err: Error & { code?: string }) => {
-          assert.equal(err.code, 'SLOT_REPAIR_FAILED');
+          assertCode(err.code, 'SLOT_REPAIR_FAILED');
           assert.match(err.message, /could not make its FAT clean; nothing was written/);
           return true;
         },
@@ -515,7 +517,7 @@ describe(
         await assert.rejects(
           checkAndRepairFat(img, opts(silentLogger)),
           (err: Error & { code?: string }) => {
-            assert.equal(err.code, 'SLOT_MOUNT_FAILED');
+            assertCode(err.code, 'SLOT_MOUNT_FAILED');
             assert.match(err.message, what);
             return true;
           },
@@ -561,9 +563,11 @@ describe(
       const ext4 = await makeLoopDisk({ label: uniqueLabel('KFE'), dir: work });
       devices.push(ext4.device);
       const before = sha(await readFile(ext4.image));
-      await assert.rejects(storeFor(ext4.label).write('A', staged.image, staged.digests), {
-        code: 'SLOT_MOUNT_FAILED',
-      });
+      await rejectsWithCode(
+        storeFor(ext4.label).write('A', staged.image, staged.digests),
+        'SLOT_MOUNT_FAILED',
+        1,
+      );
       assert.equal(sha(await readFile(ext4.image)), before);
       assert.deepEqual(await mountsOf(ext4.device), []);
       assert.deepEqual(await readdir(mountBase), []);
@@ -593,9 +597,11 @@ describe(
         mountBase,
         root,
       });
-      await assert.rejects(store.write('A', staged.image, staged.digests), {
-        code: 'SLOT_REPAIR_FAILED',
-      });
+      await rejectsWithCode(
+        store.write('A', staged.image, staged.digests),
+        'SLOT_REPAIR_FAILED',
+        1,
+      );
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);
     });

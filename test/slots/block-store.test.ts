@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, appendFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, appendFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,7 @@ import {
 } from '../helpers/loop.js';
 import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import type { KubesoloError } from '../../src/errors.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
@@ -296,6 +297,33 @@ describe('block slot store on loop devices', { skip }, () => {
     } finally {
       await exec('losetup', ['-d', device]);
     }
+  });
+
+  it('an unmount that fails even lazily is SLOT_UMOUNT_FAILED, naming the device and the reason', async () => {
+    // A umount that refuses, as the kernel does for a mount it cannot detach, first on
+    // PATH (the store runs umount through PATH); mount stays the real one.
+    const bin = await mkdtemp(join(work, 'bin-'));
+    await writeFile(
+      join(bin, 'umount'),
+      '#!/bin/sh\necho "umount: $*: target is busy." >&2\nexit 32\n',
+      { mode: 0o755 },
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    let err: KubesoloError;
+    try {
+      err = await rejectsWithCode(store.readVersion('A'), 'SLOT_UMOUNT_FAILED', 1);
+    } finally {
+      process.env.PATH = path;
+      // The mount the store could not undo: undone here with the real umount.
+      for (const mp of await mountsOf(a.device)) {
+        await exec('umount', [mp]);
+        await rm(mp, { recursive: true, force: true });
+      }
+    }
+    assert.equal(err.details.device, await findDeviceByLabel(a.label));
+    assert.match(err.message, /cannot unmount .*target is busy/);
+    await assertNothingMounted(a);
   });
 });
 

@@ -153,11 +153,11 @@ describe('finding 31.1: links planted under the passive slot are never followed'
 
   for (const row of ROWS) {
     for (const kind of TARGETS) {
-      it(`slots/b/${row.path} -> ${kind}: staged from real files, slot A and the tmp.dir untouched`, async () => {
+      it(`slots/b/${row.path} -> ${kind}: staged from real files, slot A and the outside untouched`, async () => {
         const f = await makeFaultDevice();
         const here = tmp.path(`${row.path.replaceAll('/', '_')}-${kind.replace(' ', '')}`);
         try {
-          // The tmp.dir tree: a directory with a file and a subdirectory, or one file.
+          // The outside tree: a directory with a file and a subdirectory, or one file.
           const isDirRow = row.path === '.incoming';
           if (isDirRow) {
             await mkdir(join(here, 'sub'), { recursive: true });
@@ -189,7 +189,7 @@ describe('finding 31.1: links planted under the passive slot are never followed'
           assert.equal(r.code, 0, r.stderr);
           assert.equal(r.doc.outcome, 'staged', r.stdout);
           assert.deepEqual(tree(f.dev.path('slots/a')), slotABefore, 'slot A changed');
-          assert.deepEqual(tree(here), outsideBefore, 'the tmp.dir tree changed');
+          assert.deepEqual(tree(here), outsideBefore, 'the outside tree changed');
           assert.deepEqual(links(f.dev.path('slots/b')), [], 'a link is left in slot B');
           for (const file of Object.values(ART)) {
             const want = (await releaseFacts(f, file)).sha256;

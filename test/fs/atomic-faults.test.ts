@@ -4,6 +4,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { atomicWriteFile, type AtomicWriteStep } from '../../src/fs/atomic.js';
 import { useTempDir } from '../helpers/tree.js';
+import { failAt } from './fail-at.js';
 
 /** Open file descriptors of this process that point at a temp file of atomicWriteFile. */
 function openTempFds(): string[] {
@@ -28,20 +29,13 @@ describe(
     it('a fault after any step leaks no file descriptor and leaves old-or-new content', async () => {
       const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
       const p = tmp.path('f');
-      for (const failAt of steps) {
+      for (const step of steps) {
         await writeFile(p, 'old');
-        await assert.rejects(
-          atomicWriteFile(p, 'new', {
-            onStep: (s) => {
-              if (s === failAt) throw new Error(`fault at ${s}`);
-            },
-          }),
-          /fault at/,
-        );
-        assert.deepEqual(openTempFds(), [], `file descriptor leaked after a fault at ${failAt}`);
-        const renamed = failAt === 'rename' || failAt === 'fsync-dir';
-        assert.equal(await readFile(p, 'utf8'), renamed ? 'new' : 'old', failAt);
-        assert.deepEqual(await readdir(tmp.dir), ['f'], failAt);
+        await assert.rejects(atomicWriteFile(p, 'new', failAt(step, 'fault')), /fault at/);
+        assert.deepEqual(openTempFds(), [], `file descriptor leaked after a fault at ${step}`);
+        const renamed = step === 'rename' || step === 'fsync-dir';
+        assert.equal(await readFile(p, 'utf8'), renamed ? 'new' : 'old', step);
+        assert.deepEqual(await readdir(tmp.dir), ['f'], step);
       }
     });
   },

@@ -3,6 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { atomicWriteFile, type AtomicWriteStep } from '../../src/fs/atomic.js';
 import { useTempDir } from '../helpers/tree.js';
+import { failAt } from './fail-at.js';
 
 describe('atomicWriteFile', () => {
   const tmp = useTempDir('ks-atomic-');
@@ -24,32 +25,19 @@ describe('atomicWriteFile', () => {
 
   it('a failure at any step before rename keeps the old file whole and cleans up', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close'];
-    for (const failAt of steps) {
+    for (const step of steps) {
       const p = tmp.path('f');
       await writeFile(p, 'old');
-      await assert.rejects(
-        atomicWriteFile(p, 'new', {
-          onStep: (s) => {
-            if (s === failAt) throw new Error(`crash at ${s}`);
-          },
-        }),
-        /crash at/,
-      );
-      assert.equal(await readFile(p, 'utf8'), 'old', failAt);
-      assert.deepEqual(await readdir(tmp.dir), ['f'], failAt);
+      await assert.rejects(atomicWriteFile(p, 'new', failAt(step)), /crash at/);
+      assert.equal(await readFile(p, 'utf8'), 'old', step);
+      assert.deepEqual(await readdir(tmp.dir), ['f'], step);
     }
   });
 
   it('a failure after rename leaves the new file whole', async () => {
     const p = tmp.path('f');
     await writeFile(p, 'old');
-    await assert.rejects(
-      atomicWriteFile(p, 'new', {
-        onStep: (s) => {
-          if (s === 'rename') throw new Error('crash');
-        },
-      }),
-    );
+    await assert.rejects(atomicWriteFile(p, 'new', failAt('rename')));
     assert.equal(await readFile(p, 'utf8'), 'new');
   });
 });

@@ -9,12 +9,11 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createH2Server, type Http2Server } from 'node:http2';
+import { type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { encodeGrpcMessage } from '../../src/health/grpc.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import { logLines, runAgent } from '../helpers/cli.js';
 import {
@@ -37,6 +36,7 @@ import {
   type Pki,
 } from '../helpers/kube-api.js';
 import { grubEnv } from '../helpers/grub-env.js';
+import { startContainerdStub } from './containerd-stub.js';
 import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
@@ -59,22 +59,7 @@ async function agent(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 /** containerd's socket under --root, answering Version like containerd 1.7. */
 async function startContainerd(): Promise<void> {
-  const sock = dev.path('run/containerd/containerd.sock');
-  await mkdir(dirname(sock), { recursive: true });
-  const server = createH2Server();
-  server.on('stream', (stream) => {
-    stream.resume();
-    stream.on('end', () => {
-      stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc' },
-        { waitForTrailers: true },
-      );
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(encodeGrpcMessage(Buffer.from([0x0a, 7, ...Buffer.from('v1.7.27')])));
-    });
-  });
-  await new Promise<void>((r) => server.listen(sock, r));
-  containerd = server;
+  containerd = await startContainerdStub(dev.path('run/containerd/containerd.sock'));
 }
 
 before(async () => {

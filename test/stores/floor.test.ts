@@ -12,6 +12,7 @@ import type { AtomicWriteStep } from '../../src/fs/atomic.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { useTempDir } from '../helpers/tree.js';
+import { failAt } from '../fs/fail-at.js';
 
 const now = new Date('2026-12-03T14:00:00Z');
 
@@ -55,24 +56,20 @@ describe('anti-rollback floor', () => {
 
   it('a power cut at any step of the write leaves the old floor or the new one', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
-    for (const failAt of steps) {
+    for (const step of steps) {
       await rm(path, { force: true });
       await raiseFloor(path, { version: 'v1.1.0', source: 'commit' }, now);
       await rejectsWithCode(
-        raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now, {
-          onStep: (s) => {
-            if (s === failAt) throw new Error(`power cut at ${s}`);
-          },
-        }),
+        raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now, failAt(step, 'power cut')),
         'FLOOR_WRITE_FAILED',
         1,
       );
-      const renamed = failAt === 'rename' || failAt === 'fsync-dir';
-      assert.equal((await readFloor(path))?.version, renamed ? 'v1.2.0' : 'v1.1.0', failAt);
-      assert.deepEqual(await readdir(tmp.dir), ['floor.json'], failAt);
+      const renamed = step === 'rename' || step === 'fsync-dir';
+      assert.equal((await readFloor(path))?.version, renamed ? 'v1.2.0' : 'v1.1.0', step);
+      assert.deepEqual(await readdir(tmp.dir), ['floor.json'], step);
       // The next commit records it again.
       await raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now);
-      assert.equal((await readFloor(path))?.version, 'v1.2.0', failAt);
+      assert.equal((await readFloor(path))?.version, 'v1.2.0', step);
     }
   });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import type { SlotWriteStep } from '../../src/slots/slot-files.js';
-import { stageImage, type StagedImage } from './fixtures.js';
+import { SLOT_WRITE_STEPS, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 
@@ -79,16 +79,7 @@ describe('dir slot store', () => {
   });
 
   it('a failure at every step leaves the old image, an unbootable slot, or the new image: never a mix', async () => {
-    const steps: SlotWriteStep[] = [
-      'temp-vmlinuz',
-      'temp-initramfs',
-      'temp-version',
-      'old-version-removed',
-      'vmlinuz-renamed',
-      'initramfs-renamed',
-      'verified',
-      'version-renamed',
-    ];
+    const steps: readonly SlotWriteStep[] = SLOT_WRITE_STEPS;
     for (const failAt of steps) {
       const dirs = await freshSlots();
       await createDirSlotStore(dirs, { log: silentLogger }).write('A', v1.image, v1.digests);

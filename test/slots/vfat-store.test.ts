@@ -43,7 +43,7 @@ import {
   uniqueLabel,
 } from '../helpers/loop.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
-import { flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
+import { flipOnDevice, SLOT_WRITE_STEPS, stageImage, type StagedImage } from './fixtures.js';
 import { useTempDir } from '../helpers/tree.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
@@ -268,16 +268,7 @@ describe(
       await s.write('A', v2.image, v2.digests);
       assert.deepEqual(
         cuts.map(([step]) => step),
-        [
-          'temp-vmlinuz',
-          'temp-initramfs',
-          'temp-version',
-          'old-version-removed',
-          'vmlinuz-renamed',
-          'initramfs-renamed',
-          'verified',
-          'version-renamed',
-        ],
+        SLOT_WRITE_STEPS,
       );
       // The live disk goes; each cut is attached in its place (same label) and looked at
       // after the repair the store makes before its next write.

@@ -225,8 +225,7 @@ describe('lifecycle over dir slots', () => {
       const slotB = treeSnapshot(dev.path('slots/b'), [INCOMING_DIR]);
       await setup();
       const r = await json(['apply', ...root()]);
-      assert.equal(r.code, exit, r.stderr);
-      assert.equal(r.doc.error.code, code, r.stdout);
+      expectRefusal(r, code, exit);
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
       assert.equal(st.phase, 'failed');
       assert.equal(st.reason, code);

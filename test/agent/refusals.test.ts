@@ -45,8 +45,7 @@ describe('lifecycle refusals', () => {
     exit: number,
     before: Record<string, string>,
   ): Promise<void> {
-    assert.equal(r.code, exit, r.stderr);
-    assert.equal(r.doc.error.code, code, r.stdout);
+    expectRefusal(r, code, exit);
     const st = await readJson(f.dev.path(STATE));
     assert.equal(st.phase, 'failed');
     assert.equal(st.reason, code);

@@ -23,6 +23,7 @@ import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 import { treeSnapshot } from '../helpers/tree.js';
 import { INCOMING_DIR } from '../../src/slots/slot-files.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertCommittedBoot } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
 
@@ -268,11 +269,7 @@ describe('lifecycle over dir slots', () => {
     assert.equal(existsSync(dev.path('rebooted')), false, 'no reboot outside the window');
     const act = await json(['activate', ...root()]);
     expectRefusal(act, 'OUTSIDE_MAINTENANCE_WINDOW', 3);
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_success: '1',
-      boot_counter: '3',
-    });
+    assertCommittedBoot(dev, 'A');
     const s = await json(['status', ...root()]);
     assert.equal(s.doc.state.phase, 'staged');
     assertCode(s.doc.state.reason, 'OUTSIDE_MAINTENANCE_WINDOW');
@@ -330,11 +327,7 @@ describe('lifecycle over dir slots', () => {
       await exited;
       fixture.server.setDelay(0);
       // The interrupted run never made the half-written slot selectable.
-      assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-        active_slot: 'A',
-        boot_counter: '3',
-        boot_success: '1',
-      });
+      assertCommittedBoot(dev, 'A');
       const s0 = await json(['status', ...root()]);
       assert.equal(s0.doc.state.phase, killIn);
       // A rerun completes the update.
@@ -388,11 +381,7 @@ describe('lifecycle over dir slots', () => {
     await dev.reboot();
     const r = await json(['rollback', ...root()]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'A');
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'rolled_back');
     assertCode(st.reason, 'MANUAL_ROLLBACK');
@@ -427,11 +416,7 @@ describe('lifecycle over dir slots', () => {
     const r = await json(['apply', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     // While B was being rewritten GRUB pointed at A, the running slot; now A is still active.
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'A');
   });
   // A corrupt state file: test/agent/status-corrupt-state.test.ts.
 });

@@ -23,7 +23,7 @@ import {
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { requireRoot } from '../helpers/require-tool.js';
-import { useSignedDevice } from '../helpers/device-fixture.js';
+import { useSignedDevice, assertCommittedBoot } from '../helpers/device-fixture.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { assertCode } from '../helpers/code-assert.js';
 
@@ -142,11 +142,7 @@ describe('lifecycle refusals', () => {
     expectRefusal(r, 'ROLLBACK_UNSAFE', 3);
     assert.equal(await stateText(), stateBefore);
     assert.deepEqual(await deviceSnapshot(f.dev), before);
-    assert.deepEqual(grubEnv(f.dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(f.dev, 'A');
   });
 
   it('apply with no update source: NO_UPDATE_SOURCE, exit 2, slot B untouched', async () => {

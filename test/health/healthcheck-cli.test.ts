@@ -38,6 +38,7 @@ import {
 import { grubEnv } from '../helpers/grub-env.js';
 import { startContainerdStub } from './containerd-stub.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertCommittedBoot } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
 const work = await mkdtemp(join(tmpdir(), 'hc-cli-'));
@@ -128,11 +129,7 @@ describe('kubesolo-update healthcheck', () => {
       assert.equal(c.reason, 'OK');
       assert.equal(typeof c.duration_ms, 'number');
     }
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'B');
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'success');
     assert.equal(st.health_check_failures, 0);
@@ -179,11 +176,7 @@ describe('kubesolo-update healthcheck', () => {
     assert.equal(second.doc.action, 'rolled_back');
     assert.equal(second.doc.reboot_required, true);
     assert.ok(existsSync(marker), 'the reboot command ran');
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'A');
     st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'rolled_back');
     assertCode(st.reason, 'HEALTH_CHECK_FAILED');

@@ -3,6 +3,7 @@
  * the describe block (useReleaseServer), and for each test a fresh simulated device that
  * trusts `keys` (makeSignedDevice), optionally with one release already published.
  */
+import { strict as assert } from 'node:assert';
 import { afterEach, beforeEach } from 'node:test';
 import {
   makeSignedDevice,
@@ -12,6 +13,7 @@ import {
   type Keys,
   type StaticServer,
 } from './device.js';
+import { grubEnv } from './grub-env.js';
 
 export interface SignedDeviceFixture {
   /** The device of the running test. */
@@ -53,4 +55,13 @@ export function useSignedDevice(
     root: () => ['--root', fixture.dev.root],
   };
   return fixture;
+}
+
+/** `dev` boots `slot` committed: its GRUB environment is exactly that, with a full counter. */
+export function assertCommittedBoot(dev: Device, slot: 'A' | 'B'): void {
+  assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+    active_slot: slot,
+    boot_counter: '3',
+    boot_success: '1',
+  });
 }

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
 import { makeDevice, serveDir, type Device, type StaticServer } from '../helpers/device.js';
 import { grubSet } from '../helpers/grub-env.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('boards: publish --compatible and the compatible gate', () => {
   let work: string;
@@ -101,7 +102,7 @@ describe('boards: publish --compatible and the compatible gate', () => {
     const dev = await device('rpi4\n');
     const check = await runAgentJson(['check', '--root', dev.root]);
     assert.equal(check.code, 3, check.stderr);
-    assert.equal(gate(check.doc)?.code, 'BOARD_INCOMPATIBLE');
+    assertCode(gate(check.doc)?.code, 'BOARD_INCOMPATIBLE');
     assert.match(
       String(gate(check.doc)?.message),
       /release is for nuc, qemu-x86; this device is rpi4 \(\S+\/usr\/lib\/kubesolo\/compatible\)/,
@@ -109,7 +110,7 @@ describe('boards: publish --compatible and the compatible gate', () => {
     // --force passes policy gates, never this one: another board's image may not boot.
     const apply = await runAgentJson(['apply', '--root', dev.root, '--force']);
     assert.equal(apply.code, 3, apply.stderr);
-    assert.equal(apply.doc.error?.code, 'BOARD_INCOMPATIBLE');
+    assertCode(apply.doc.error?.code, 'BOARD_INCOMPATIBLE');
     assert.equal(existsSync(dev.path('slots/b/version')), false);
   });
 
@@ -123,7 +124,7 @@ describe('boards: publish --compatible and the compatible gate', () => {
     assert.equal(flagged.code, 0, flagged.stderr);
     const bad = await runAgentJson(['check', '--root', byFlag.root, '--compatible', 'no board']);
     assert.equal(bad.code, 2);
-    assert.equal(bad.doc.error?.code, 'CONFIG_INVALID_VALUE');
+    assertCode(bad.doc.error?.code, 'CONFIG_INVALID_VALUE');
   });
 
   it('no identity: accepted, with a warning in check and in apply’s log', async () => {
@@ -132,7 +133,7 @@ describe('boards: publish --compatible and the compatible gate', () => {
     const check = await runAgentJson(['check', '--root', dev.root]);
     assert.equal(check.code, 0, check.stderr);
     assert.deepEqual([gate(check.doc)?.pass, gate(check.doc)?.warning], [true, true]);
-    assert.equal(gate(check.doc)?.code, 'BOARD_UNKNOWN');
+    assertCode(gate(check.doc)?.code, 'BOARD_UNKNOWN');
     const apply = await runAgent(['apply', '--root', dev.root]);
     assert.equal(apply.code, 0, apply.stderr);
     const warned = logLines(apply.stderr).find((l) => l.code === 'BOARD_UNKNOWN');
@@ -145,7 +146,7 @@ describe('boards: publish --compatible and the compatible gate', () => {
       const dev = await device(text);
       const apply = await runAgentJson(['apply', '--root', dev.root]);
       assert.equal(apply.code, 3, apply.stderr);
-      assert.equal(apply.doc.error?.code, 'BOARD_IDENTITY_INVALID', text);
+      assertCode(apply.doc.error?.code, 'BOARD_IDENTITY_INVALID', undefined, text);
       assert.equal(existsSync(dev.path('slots/b/version')), false);
     }
   });
@@ -165,6 +166,6 @@ describe('boards: publish --compatible and the compatible gate', () => {
       ...['--out', join(work, 'out'), '--compatible', 'bad/board', '--json'],
     ]);
     assert.equal(r.code, 2);
-    assert.equal(JSON.parse(r.stdout).error.code, 'INVALID_BOARD');
+    assertCode(JSON.parse(r.stdout).error.code, 'INVALID_BOARD');
   });
 });

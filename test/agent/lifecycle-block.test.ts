@@ -14,9 +14,8 @@ import {
   makeKeys,
   makeSignedDevice,
   publishRelease,
-  serveDir,
+  useReleaseServer,
   type Device,
-  type StaticServer,
 } from '../helpers/device.js';
 import {
   loopSkipReason,
@@ -32,15 +31,12 @@ if (skip) console.log(`# SKIP block-slot lifecycle: ${skip}`);
 
 describe('lifecycle over block slots (loop devices)', { skip }, () => {
   const keys = makeKeys();
-  let releases: string;
-  let server: StaticServer;
+  const fixture = useReleaseServer();
   let dev: Device;
   let slotA: LoopDisk;
   let slotB: LoopDisk;
 
   before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-releases-'));
-    server = await serveDir(releases);
     slotA = await makeLoopDisk({ label: uniqueLabel('KA'), sizeMiB: 16 });
     slotB = await makeLoopDisk({ label: uniqueLabel('KB'), sizeMiB: 16 });
     // Slot A holds the running OS v1.0.0.
@@ -54,14 +50,14 @@ describe('lifecycle over block slots (loop devices)', { skip }, () => {
       execFileSync('umount', [mnt]);
       await rm(mnt, { recursive: true, force: true });
     }
-    dev = await makeSignedDevice(server, keys, {
+    dev = await makeSignedDevice(fixture.server, keys, {
       slot_backend: 'block',
       slot_a_label: slotA.label,
       slot_b_label: slotB.label,
     });
     // The device's /dev under its root (with --root only block devices there are used).
     for (const d of [slotA, slotB]) await deviceNodeUnder(dev.root, d.device);
-    await publishRelease(releases, {
+    await publishRelease(fixture.dir, {
       version: 'v1.1.0',
       keys,
       kernelBytes: 2 << 20,
@@ -69,11 +65,9 @@ describe('lifecycle over block slots (loop devices)', { skip }, () => {
     });
   });
   after(async () => {
-    await server?.close();
     await slotA?.cleanup();
     await slotB?.cleanup();
     await dev?.cleanup();
-    await rm(releases, { recursive: true, force: true });
   });
 
   it('check → apply → activate → reboot → status, with nothing left mounted', async () => {
@@ -94,11 +88,11 @@ describe('lifecycle over block slots (loop devices)', { skip }, () => {
       assert.equal((await readFile(join(mnt, 'version'), 'utf8')).trim(), 'v1.1.0');
       assert.deepEqual(
         await readFile(join(mnt, 'vmlinuz')),
-        await readFile(join(releases, 'v1.1.0/vmlinuz')),
+        await readFile(join(fixture.dir, 'v1.1.0/vmlinuz')),
       );
       assert.deepEqual(
         await readFile(join(mnt, 'kubesolo-os.gz')),
-        await readFile(join(releases, 'v1.1.0/kubesolo-os.gz')),
+        await readFile(join(fixture.dir, 'v1.1.0/kubesolo-os.gz')),
       );
     } finally {
       execFileSync('umount', [mnt]);

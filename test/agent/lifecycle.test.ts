@@ -6,24 +6,24 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, beforeEach, afterEach, describe, it } from 'node:test';
-import { AGENT_BIN, logLines, runAgent } from '../helpers/cli.js';
+import { beforeEach, afterEach, describe, it } from 'node:test';
+import { AGENT_BIN, logLines, runAgent, expectRefusal } from '../helpers/cli.js';
 import {
   makeKeys,
   makeSignedDevice,
   publishRelease,
   readJson,
-  serveDir,
+  useReleaseServer,
   type Device,
-  type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 import { treeSnapshot } from '../helpers/tree.js';
 import { INCOMING_DIR } from '../../src/slots/slot-files.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { assertCommittedBoot } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
 
@@ -33,22 +33,12 @@ async function json(args: string[], env?: NodeJS.ProcessEnv) {
 }
 
 describe('lifecycle over dir slots', () => {
-  let releases: string;
-  let server: StaticServer;
+  const fixture = useReleaseServer();
   let dev: Device;
-
-  before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-releases-'));
-    server = await serveDir(releases);
-  });
-  after(async () => {
-    await server.close();
-    await rm(releases, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    server.setDelay(0);
-    dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
-    await publishRelease(releases, {
+    fixture.server.setDelay(0);
+    dev = await makeSignedDevice(fixture.server, keys, { health_checks: 'disk_writable' });
+    await publishRelease(fixture.dir, {
       version: 'v1.1.0',
       keys,
       channel: 'stable',
@@ -147,14 +137,14 @@ describe('lifecycle over dir slots', () => {
     const s = await json(['status', ...root()]);
     assert.equal(s.doc.running_slot, 'A');
     assert.equal(s.doc.state.phase, 'rolled_back');
-    assert.equal(s.doc.state.reason, 'BOOT_FALLBACK');
+    assertCode(s.doc.state.reason, 'BOOT_FALLBACK');
     assert.match(String(s.doc.state.last_error), /fell back to slot A \(v1\.0\.0\)/);
     // Bounded: the old slot is trusted from now on, no ping-pong.
     for (let i = 0; i < 3; i++) assert.equal(await dev.reboot(), 'A');
   });
 
   it('up to date is exit 0 and changes no slot', async () => {
-    await publishRelease(releases, { version: 'v1.0.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.0.0', keys });
     const r = await json(['apply', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.outcome, 'up-to-date');
@@ -165,7 +155,7 @@ describe('lifecycle over dir slots', () => {
     [
       'channel',
       () =>
-        publishRelease(releases, { version: 'v1.1.0', keys, channel: 'beta' }).then(() =>
+        publishRelease(fixture.dir, { version: 'v1.1.0', keys, channel: 'beta' }).then(() =>
           setConf(dev, { channel: 'stable' }),
         ),
       'CHANNEL_MISMATCH',
@@ -174,7 +164,7 @@ describe('lifecycle over dir slots', () => {
     [
       'architecture',
       () =>
-        publishRelease(releases, { version: 'v1.1.0', keys, architecture: 'mips64' }).then(
+        publishRelease(fixture.dir, { version: 'v1.1.0', keys, architecture: 'mips64' }).then(
           () => undefined,
         ),
       'ARCH_MISMATCH',
@@ -183,22 +173,24 @@ describe('lifecycle over dir slots', () => {
     [
       'minimum version',
       () =>
-        publishRelease(releases, { version: 'v2.0.0', keys, minCompatibleVersion: 'v1.5.0' }).then(
-          () => undefined,
-        ),
+        publishRelease(fixture.dir, {
+          version: 'v2.0.0',
+          keys,
+          minCompatibleVersion: 'v1.5.0',
+        }).then(() => undefined),
       'VERSION_INCOMPATIBLE',
       3,
     ],
     [
       'downgrade',
-      () => publishRelease(releases, { version: 'v0.9.0', keys }).then(() => undefined),
+      () => publishRelease(fixture.dir, { version: 'v0.9.0', keys }).then(() => undefined),
       'DOWNGRADE_REFUSED',
       3,
     ],
     [
       'free space',
       () =>
-        publishRelease(releases, {
+        publishRelease(fixture.dir, {
           version: 'v1.1.0',
           keys,
           patch: { vmlinuz_size: 2 ** 52 },
@@ -208,15 +200,16 @@ describe('lifecycle over dir slots', () => {
     ],
     [
       'bad signature',
-      () => publishRelease(releases, { version: 'v1.1.0', keys: makeKeys() }).then(() => undefined),
+      () =>
+        publishRelease(fixture.dir, { version: 'v1.1.0', keys: makeKeys() }).then(() => undefined),
       'SIGNATURE_INVALID',
       4,
     ],
     [
       'tampered image',
       async () => {
-        await publishRelease(releases, { version: 'v1.1.0', keys });
-        await writeFile(join(releases, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
+        await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
+        await writeFile(join(fixture.dir, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
       },
       'HASH_MISMATCH',
       4,
@@ -233,8 +226,7 @@ describe('lifecycle over dir slots', () => {
       const slotB = treeSnapshot(dev.path('slots/b'), [INCOMING_DIR]);
       await setup();
       const r = await json(['apply', ...root()]);
-      assert.equal(r.code, exit, r.stderr);
-      assert.equal(r.doc.error.code, code, r.stdout);
+      expectRefusal(r, code, exit);
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
       assert.equal(st.phase, 'failed');
       assert.equal(st.reason, code);
@@ -272,21 +264,15 @@ describe('lifecycle over dir slots', () => {
     const deferred = await json(['apply', '--activate', '--reboot', ...root()], {
       KUBESOLO_UPDATE_REBOOT_COMMAND: `touch ${dev.path('rebooted')}`,
     });
-    assert.equal(deferred.code, 3, deferred.stderr);
-    assert.equal(deferred.doc.error.code, 'ACTIVATION_DEFERRED');
+    expectRefusal(deferred, 'ACTIVATION_DEFERRED', 3);
     assert.match(deferred.doc.error.message, /activates in the next maintenance window/);
     assert.equal(existsSync(dev.path('rebooted')), false, 'no reboot outside the window');
     const act = await json(['activate', ...root()]);
-    assert.equal(act.code, 3);
-    assert.equal(act.doc.error.code, 'OUTSIDE_MAINTENANCE_WINDOW');
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_success: '1',
-      boot_counter: '3',
-    });
+    expectRefusal(act, 'OUTSIDE_MAINTENANCE_WINDOW', 3);
+    assertCommittedBoot(dev, 'A');
     const s = await json(['status', ...root()]);
     assert.equal(s.doc.state.phase, 'staged');
-    assert.equal(s.doc.state.reason, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assertCode(s.doc.state.reason, 'OUTSIDE_MAINTENANCE_WINDOW');
     assert.equal(s.doc.activation.when, 'next_window');
     const human = await runAgent(['status', ...root()]);
     assert.match(human.stdout, /Activates: in the next maintenance window/);
@@ -309,7 +295,7 @@ describe('lifecycle over dir slots', () => {
     });
     assert.equal(closed.code, 3, closed.stdout + closed.stderr);
     const doc = JSON.parse(closed.stdout) as { error: { code: string; message: string } };
-    assert.equal(doc.error.code, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assertCode(doc.error.code, 'OUTSIDE_MAINTENANCE_WINDOW');
     assert.match(doc.error.message, /Pacific\/Pago_Pago/);
     // Refused without recording failed: the staged update stays activatable.
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
@@ -318,13 +304,12 @@ describe('lifecycle over dir slots', () => {
 
   it('a second run while one holds the lock exits 1 with LOCKED', async () => {
     // Long enough that the first run still holds the lock however slowly the second starts.
-    server.setDelay(60_000);
+    fixture.server.setDelay(60_000);
     const first = spawn(process.execPath, [AGENT_BIN, 'apply', ...root()], { stdio: 'ignore' });
     try {
       await waitFor(() => phaseOf(dev) === 'downloading');
       const second = await json(['apply', ...root()]);
-      assert.equal(second.code, 1);
-      assert.equal(second.doc.error.code, 'LOCKED');
+      expectRefusal(second, 'LOCKED', 1);
     } finally {
       first.kill('SIGKILL');
     }
@@ -332,7 +317,7 @@ describe('lifecycle over dir slots', () => {
 
   for (const killIn of ['checking', 'downloading'] as const) {
     it(`a run killed (SIGKILL) in phase ${killIn} is recovered by the next run`, async () => {
-      server.setDelay(3000, { metadata: killIn === 'checking' });
+      fixture.server.setDelay(3000, { metadata: killIn === 'checking' });
       const child = spawn(process.execPath, [AGENT_BIN, 'apply', '--activate', ...root()], {
         stdio: 'ignore',
       });
@@ -340,13 +325,9 @@ describe('lifecycle over dir slots', () => {
       await waitFor(() => phaseOf(dev) === killIn);
       child.kill('SIGKILL');
       await exited;
-      server.setDelay(0);
+      fixture.server.setDelay(0);
       // The interrupted run never made the half-written slot selectable.
-      assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-        active_slot: 'A',
-        boot_counter: '3',
-        boot_success: '1',
-      });
+      assertCommittedBoot(dev, 'A');
       const s0 = await json(['status', ...root()]);
       assert.equal(s0.doc.state.phase, killIn);
       // A rerun completes the update.
@@ -360,11 +341,10 @@ describe('lifecycle over dir slots', () => {
   }
 
   it('verified work is never fetched twice: a failed run keeps the verified kernel in the slot, the rerun reuses it', async () => {
-    const initramfs = join(releases, 'v1.1.0', 'kubesolo-os.gz');
+    const initramfs = join(fixture.dir, 'v1.1.0', 'kubesolo-os.gz');
     await rename(initramfs, `${initramfs}.away`);
     const failed = await json(['apply', ...root()]);
-    assert.equal(failed.code, 1, failed.stderr);
-    assert.equal(failed.doc.error.code, 'HTTP_STATUS');
+    expectRefusal(failed, 'HTTP_STATUS', 1);
     // The kernel was verified straight into slot B's incoming directory and stays there.
     assert.ok(readdirSync(dev.path('slots/b/.incoming')).includes('vmlinuz'));
     assert.equal(existsSync(dev.path('slots/b/version')), false);
@@ -396,27 +376,21 @@ describe('lifecycle over dir slots', () => {
 
   it('rollback switches to the other slot, and refuses when it is empty', async () => {
     const refused = await json(['rollback', ...root()]);
-    assert.equal(refused.code, 3);
-    assert.equal(refused.doc.error.code, 'NO_ROLLBACK_TARGET');
+    expectRefusal(refused, 'NO_ROLLBACK_TARGET', 3);
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
     await dev.reboot();
     const r = await json(['rollback', ...root()]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'A');
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'rolled_back');
-    assert.equal(st.reason, 'MANUAL_ROLLBACK');
+    assertCode(st.reason, 'MANUAL_ROLLBACK');
     assert.equal(await dev.reboot(), 'A');
   });
 
   it('activate refuses without a staged update, and after the slot was tampered with', async () => {
     const none = await json(['activate', ...root()]);
-    assert.equal(none.code, 3);
-    assert.equal(none.doc.error.code, 'NOTHING_STAGED');
+    expectRefusal(none, 'NOTHING_STAGED', 3);
     assert.equal((await json(['apply', ...root()])).code, 0);
     await writeFile(dev.path('slots/b/vmlinuz'), 'evil');
     const r = await json(['activate', ...root()]);
@@ -438,15 +412,11 @@ describe('lifecycle over dir slots', () => {
       JSON.stringify({ phase: 'failed' }),
     );
     grubSet(dev.path('boot/grub/grubenv'), { active_slot: 'B', boot_success: '0' });
-    await publishRelease(releases, { version: 'v1.2.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.2.0', keys });
     const r = await json(['apply', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     // While B was being rewritten GRUB pointed at A, the running slot; now A is still active.
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'A');
   });
   // A corrupt state file: test/agent/status-corrupt-state.test.ts.
 });

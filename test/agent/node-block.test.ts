@@ -5,9 +5,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { runAgent } from '../helpers/cli.js';
 import {
@@ -15,9 +14,8 @@ import {
   makeKeys,
   publishRelease,
   readJson,
-  serveDir,
+  useReleaseServer,
   type Device,
-  type StaticServer,
 } from '../helpers/device.js';
 import {
   adminKubeconfig,
@@ -26,25 +24,24 @@ import {
   startKubeApi,
   type KubeApi,
 } from '../helpers/kube-api.js';
+import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('node block label gate', () => {
   const keys = makeKeys();
-  let tmp: string;
-  let releases: string;
-  let server: StaticServer;
+  const tmp = useTempDir('ks-nodeblock-', 'all');
+  const fixture = useReleaseServer();
   let api: KubeApi;
   let dev: Device;
 
   before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'ks-nodeblock-'));
-    releases = join(tmp, 'releases');
-    await mkdir(releases);
-    server = await serveDir(releases);
-    const pki = makePki(join(tmp, 'pki'));
+    const pki = makePki(tmp.path('pki'));
     const node = nodeObject(hostname(), { now: new Date() });
     node.metadata.labels = { ...node.metadata.labels, 'updates.kubesolo.io/block': 'true' };
     api = await startKubeApi({ pki, state: { nodes: [node] } });
-    dev = await makeDevice({ config: { server: server.url, pubkey: '/etc/kubesolo/update.pub' } });
+    dev = await makeDevice({
+      config: { server: fixture.server.url, pubkey: '/etc/kubesolo/update.pub' },
+    });
     await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
     await mkdir(dev.path('var/lib/kubesolo/pki/admin'), { recursive: true });
     await writeFile(
@@ -52,13 +49,11 @@ describe('node block label gate', () => {
       adminKubeconfig(api, pki),
     );
     execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
-    await publishRelease(releases, { version: 'v1.1.0', keys });
+    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
   });
   after(async () => {
     await api?.close();
-    await server?.close();
     await dev?.cleanup();
-    await rm(tmp, { recursive: true, force: true });
   });
 
   it('a labelled node refuses apply (exit 3, NODE_UPDATE_BLOCKED); check shows it', async () => {
@@ -69,14 +64,14 @@ describe('node block label gate', () => {
     };
     const gate = gates.find((g) => g.gate === 'node_block')!;
     assert.equal(gate.pass, false);
-    assert.equal(gate.code, 'NODE_UPDATE_BLOCKED');
+    assertCode(gate.code, 'NODE_UPDATE_BLOCKED');
 
     const r = await runAgent(['apply', '--root', dev.root, '--json']);
     assert.equal(r.code, 3, r.stderr);
-    assert.equal(JSON.parse(r.stdout).error.code, 'NODE_UPDATE_BLOCKED');
+    assertCode(JSON.parse(r.stdout).error.code, 'NODE_UPDATE_BLOCKED');
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'failed');
-    assert.equal(st.reason, 'NODE_UPDATE_BLOCKED');
+    assertCode(st.reason, 'NODE_UPDATE_BLOCKED');
     // This node, read by name (src/kube/node-name.ts): what the pods' account may do.
     assert.ok(
       api.requests.some(

@@ -10,17 +10,12 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
-import { runAgentJson as json } from '../helpers/cli.js';
-import {
-  makeKeys,
-  makeSignedDevice,
-  publishRelease,
-  readJson,
-  useReleaseServer,
-  type Device,
-} from '../helpers/device.js';
+import { describe, it } from 'node:test';
+import { runAgentJson as json, expectRefusal } from '../helpers/cli.js';
+import { makeKeys, publishRelease, readJson } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
+import { useSignedDevice } from '../helpers/device-fixture.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
 
@@ -30,28 +25,24 @@ function gate(doc: Record<string, any>, name: string): Record<string, any> | und
 }
 
 describe('failed-release memory', () => {
-  const fixture = useReleaseServer();
-  let dev: Device;
-  const root = () => ['--root', dev.root];
-
-  beforeEach(async () => {
-    // The health check fails while the probe URL refuses connections: nothing listens on port 1.
-    dev = await makeSignedDevice(fixture.server, keys, {
+  // The health check fails while the probe URL refuses connections: nothing listens on port 1.
+  const f = useSignedDevice(keys, {
+    config: {
       health_checks: 'disk_writable,probe_url',
       healthcheck_url: 'http://127.0.0.1:1/healthz',
       auto_rollback_after: '1',
-    });
-    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
+    },
+    publish: 'v1.1.0',
   });
-  afterEach(() => dev.cleanup());
+  const root = f.root;
 
   /** apply + activate v1.1.0, boot it, and let its health check fail once: rolled back. */
   async function healthRollback(): Promise<void> {
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
-    assert.equal(await dev.reboot(), 'B');
+    assert.equal(await f.dev.reboot(), 'B');
     const h = await json(['healthcheck', '--timeout', '0', ...root()]);
     assert.equal(h.code, 5, h.stderr);
-    assert.equal(await dev.reboot(), 'A');
+    assert.equal(await f.dev.reboot(), 'A');
   }
 
   it('a release rolled back by its health check is not offered again: check and apply refuse it', async () => {
@@ -62,26 +53,25 @@ describe('failed-release memory', () => {
     assert.equal(gate(c.doc, 'quarantine')?.code, 'QUARANTINED');
     assert.match(gate(c.doc, 'quarantine')?.message, /HEALTH_CHECK_FAILED.*forget v1\.1\.0/);
     const a = await json(['apply', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
-    assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
+    expectRefusal(a, 'QUARANTINED', 3);
+    assert.equal(grubEnv(f.dev.path('boot/grub/grubenv')).active_slot, 'A');
     const s = await json(['status', ...root()]);
     assert.equal(s.code, 0, s.stderr);
     assert.deepEqual(
       (s.doc.quarantined as Record<string, unknown>[]).map((q) => [q.version, q.reason]),
       [['v1.1.0', 'HEALTH_CHECK_FAILED']],
     );
-    const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
-    assert.equal(st.reason, 'QUARANTINED');
+    const st = await readJson(f.dev.path('var/lib/kubesolo/update/state.json'));
+    assertCode(st.reason, 'QUARANTINED');
   });
 
   it('the same version with other images, or a newer version, is a different release', async () => {
     await healthRollback();
-    await publishRelease(fixture.dir, { version: 'v1.1.0', keys }); // new random images
+    await publishRelease(f.releases.dir, { version: 'v1.1.0', keys }); // new random images
     const same = await json(['check', ...root()]);
     assert.equal(same.code, 0, same.stdout);
     assert.equal(gate(same.doc, 'quarantine')?.pass, true);
-    await publishRelease(fixture.dir, { version: 'v1.2.0', keys });
+    await publishRelease(f.releases.dir, { version: 'v1.2.0', keys });
     const a = await json(['apply', ...root()]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.doc.version, 'v1.2.0');
@@ -95,72 +85,68 @@ describe('failed-release memory', () => {
     assert.equal(f.code, 0, f.stderr);
     assert.equal((await json(['check', ...root()])).code, 0);
     const again = await json(['forget', 'v1.1.0', ...root()]);
-    assert.equal(again.code, 3);
-    assert.equal(again.doc.error.code, 'NOT_QUARANTINED');
+    expectRefusal(again, 'NOT_QUARANTINED', 3);
   });
 
   it('a boot fallback (the trial never committed) quarantines it', async () => {
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
     const booted: string[] = [];
-    for (let i = 0; i < 4; i++) booted.push(await dev.reboot());
+    for (let i = 0; i < 4; i++) booted.push(await f.dev.reboot());
     assert.deepEqual(booted, ['B', 'B', 'B', 'A']);
     const a = await json(['apply', ...root()]);
-    assert.equal(a.code, 3, a.stderr);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
+    expectRefusal(a, 'QUARANTINED', 3);
     assert.match(a.doc.error.message, /BOOT_FALLBACK/);
   });
 
   it("an operator's rollback quarantines the release it leaves, so the next run keeps it", async () => {
-    await dev.writeConfig({
+    await f.dev.writeConfig({
       slot_backend: 'dir',
       slot_a_dir: '/slots/a',
       slot_b_dir: '/slots/b',
       grubenv: '/boot/grub/grubenv',
-      server: fixture.server.url,
+      server: f.releases.server.url,
       pubkey: '/etc/kubesolo/update.pub',
       health_checks: 'disk_writable',
     });
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
-    assert.equal(await dev.reboot(), 'B');
+    assert.equal(await f.dev.reboot(), 'B');
     assert.equal((await json(['healthcheck', '--timeout', '0', ...root()])).code, 0);
     const r = await json(['rollback', ...root()]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.quarantined, 'v1.1.0');
-    assert.equal(await dev.reboot(), 'A');
+    assert.equal(await f.dev.reboot(), 'A');
     const a = await json(['apply', '--activate', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'QUARANTINED');
+    expectRefusal(a, 'QUARANTINED', 3);
     assert.match(a.doc.error.message, /MANUAL_ROLLBACK/);
   });
 
   it('three identical verification failures back off; --force tries anyway; a fixed release installs', async () => {
-    await writeFile(join(fixture.dir, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
+    await writeFile(join(f.releases.dir, 'v1.1.0/kubesolo-os.gz'), Buffer.alloc(256 * 1024, 1));
     for (let i = 1; i <= 3; i++) {
       const a = await json(['apply', ...root()]);
       assert.equal(a.code, 4, `try ${i}: ${a.stderr}`);
-      assert.equal(a.doc.error.code, 'HASH_MISMATCH');
+      assertCode(a.doc.error.code, 'HASH_MISMATCH');
     }
     const backedOff = await json(['apply', ...root()]);
-    assert.equal(backedOff.code, 3, backedOff.stderr);
-    assert.equal(backedOff.doc.error.code, 'VERIFICATION_BACKOFF');
-    assert.equal(existsSync(dev.path('slots/b/.incoming/kubesolo-os.gz.part')), false);
+    expectRefusal(backedOff, 'VERIFICATION_BACKOFF', 3);
+    assert.equal(existsSync(f.dev.path('slots/b/.incoming/kubesolo-os.gz.part')), false);
     const s = await json(['status', ...root()]);
     const [b] = s.doc.backoff as Record<string, any>[];
     assert.equal(b?.version, 'v1.1.0');
     assert.equal(b?.failures, 3);
-    assert.equal(b?.code, 'HASH_MISMATCH');
+    assertCode(b?.code, 'HASH_MISMATCH');
     const hours = (Date.parse(b?.next_try_at) - Date.parse(b?.last_at)) / 3600_000;
     assert.equal(hours, 6);
     assert.equal((await json(['apply', '--force', ...root()])).code, 4);
     // The publisher fixes it: other images, another release.
-    await publishRelease(fixture.dir, { version: 'v1.1.0', keys });
+    await publishRelease(f.releases.dir, { version: 'v1.1.0', keys });
     const fixed = await json(['apply', ...root()]);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.deepEqual((await json(['status', ...root()])).doc.backoff, []);
   });
 
   it('a damaged releases.json is reported by status and never stops a health check or an apply', async () => {
-    const file = dev.path('var/lib/kubesolo/update/releases.json');
+    const file = f.dev.path('var/lib/kubesolo/update/releases.json');
     await healthRollback();
     await writeFile(file, '{ not json');
     const s = await json(['status', ...root()]);
@@ -172,7 +158,7 @@ describe('failed-release memory', () => {
     // One more try of the release is the price; the failure is remembered anew.
     const a = await json(['apply', '--activate', ...root()]);
     assert.equal(a.code, 0, a.stderr);
-    assert.equal(await dev.reboot(), 'B');
+    assert.equal(await f.dev.reboot(), 'B');
     assert.equal((await json(['healthcheck', '--timeout', '0', ...root()])).code, 5);
     const doc = JSON.parse(await readFile(file, 'utf8')) as { releases: { version: string }[] };
     assert.deepEqual(

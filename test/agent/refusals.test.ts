@@ -8,23 +8,24 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { apply } from '../../src/agent/lifecycle/apply.js';
 import { createAgentContext } from '../../src/agent/context.js';
 import type { BootEnv } from '../../src/bootenv/types.js';
 import { silentLogger } from '../../src/log.js';
-import { AGENT_BIN, logLines, runAgent, runAgentJson } from '../helpers/cli.js';
+import { AGENT_BIN, logLines, runAgent, runAgentJson, expectRefusal } from '../helpers/cli.js';
 import {
   deviceSnapshot,
   makeKeys,
-  makeSignedDevice,
   publishRelease,
   readJson,
-  useReleaseServer,
   type Device,
 } from '../helpers/device.js';
 import { grubEnv, grubSet } from '../helpers/grub-env.js';
 import { requireRoot } from '../helpers/require-tool.js';
+import { useSignedDevice, assertCommittedBoot } from '../helpers/device-fixture.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
 const STATE = 'var/lib/kubesolo/update/state.json';
@@ -32,19 +33,10 @@ const STATE = 'var/lib/kubesolo/update/state.json';
 const json = (args: string[]) => runAgentJson(args);
 
 describe('lifecycle refusals', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
+  const f = useSignedDevice(keys, { publish: 'v1.1.0' });
 
-  beforeEach(async () => {
-    releases.server.setDelay(0);
-    dev = await makeSignedDevice(releases.server, keys);
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
-  });
-  afterEach(async () => {
-    await dev.cleanup();
-  });
-  const root = () => ['--root', dev.root];
-  const stateText = () => readFile(dev.path(STATE), 'utf8');
+  const root = () => ['--root', f.dev.root];
+  const stateText = () => readFile(f.dev.path(STATE), 'utf8');
 
   /** The refusal recorded as phase failed with its code; GRUB and both slots as before. */
   async function assertRecordedRefusal(
@@ -53,24 +45,23 @@ describe('lifecycle refusals', () => {
     exit: number,
     before: Record<string, string>,
   ): Promise<void> {
-    assert.equal(r.code, exit, r.stderr);
-    assert.equal(r.doc.error.code, code, r.stdout);
-    const st = await readJson(dev.path(STATE));
+    expectRefusal(r, code, exit);
+    const st = await readJson(f.dev.path(STATE));
     assert.equal(st.phase, 'failed');
     assert.equal(st.reason, code);
     assert.ok(String(st.last_error).length > 0);
-    assert.deepEqual(await deviceSnapshot(dev), before);
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
     assert.ok(logLines(r.stderr).some((l) => l.code === code));
   }
 
   it('apply without kubesolo.slot= on the command line: RUNNING_SLOT_UNKNOWN, exit 3, nothing written', async () => {
-    await writeFile(dev.path('proc/cmdline'), 'BOOT_IMAGE=/vmlinuz panic=10\n');
+    await writeFile(f.dev.path('proc/cmdline'), 'BOOT_IMAGE=/vmlinuz panic=10\n');
     // Not on trial: a refusal must not even "mark good" when it cannot tell which slot runs.
-    grubSet(dev.path('boot/grub/grubenv'), { boot_success: '0' });
-    const before = await deviceSnapshot(dev);
+    grubSet(f.dev.path('boot/grub/grubenv'), { boot_success: '0' });
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
     await assertRecordedRefusal(r, 'RUNNING_SLOT_UNKNOWN', 3, before);
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+    assert.deepEqual(grubEnv(f.dev.path('boot/grub/grubenv')), {
       active_slot: 'A',
       boot_success: '0',
       boot_counter: '3',
@@ -78,25 +69,24 @@ describe('lifecycle refusals', () => {
   });
 
   it('apply when the running slot has no version file: RUNNING_VERSION_UNKNOWN, exit 3, slot B untouched', async () => {
-    await unlink(dev.path('slots/a/version'));
-    const before = await deviceSnapshot(dev);
+    await unlink(f.dev.path('slots/a/version'));
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
     await assertRecordedRefusal(r, 'RUNNING_VERSION_UNKNOWN', 3, before);
   });
 
   it('apply while an activation awaits its reboot: ACTIVATION_PENDING, exit 3, state and GRUB kept', async () => {
     assert.equal((await json(['apply', '--activate', ...root()])).code, 0);
-    await publishRelease(releases.dir, { version: 'v1.2.0', keys });
-    const before = await deviceSnapshot(dev);
+    await publishRelease(f.releases.dir, { version: 'v1.2.0', keys });
+    const before = await deviceSnapshot(f.dev);
     const stateBefore = await stateText();
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.doc.error.code, 'ACTIVATION_PENDING');
+    expectRefusal(r, 'ACTIVATION_PENDING', 3);
     // Not recorded as failed: the pending activation (slot B on trial) must not be lost.
     assert.equal(await stateText(), stateBefore);
-    assert.equal((await readJson(dev.path(STATE))).phase, 'activated');
-    assert.deepEqual(await deviceSnapshot(dev), before);
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
+    assert.equal((await readJson(f.dev.path(STATE))).phase, 'activated');
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
+    assert.deepEqual(grubEnv(f.dev.path('boot/grub/grubenv')), {
       active_slot: 'B',
       boot_counter: '3',
       boot_success: '0',
@@ -106,21 +96,21 @@ describe('lifecycle refusals', () => {
   it('activate when the staged slot is the running one: TARGET_IS_RUNNING, exit 1, GRUB untouched', async () => {
     assert.equal((await json(['apply', ...root()])).code, 0);
     // The kernel says B runs, state.json says B is staged: they disagree; flip nothing.
-    await dev.setRunningSlot('B');
-    const before = await deviceSnapshot(dev);
+    await f.dev.setRunningSlot('B');
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['activate', ...root()]);
     await assertRecordedRefusal(r, 'TARGET_IS_RUNNING', 1, before);
-    assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
+    assert.equal(grubEnv(f.dev.path('boot/grub/grubenv')).active_slot, 'A');
   });
 
   it('activate with no digests in state.json: STAGED_DIGESTS_MISSING, exit 4, GRUB untouched', async () => {
     assert.equal((await json(['apply', ...root()])).code, 0);
-    const st = await readJson(dev.path(STATE));
+    const st = await readJson(f.dev.path(STATE));
     assert.equal(st.phase, 'staged');
     delete st.kernel_sha256;
     delete st.initramfs_sha256;
-    await writeFile(dev.path(STATE), JSON.stringify(st));
-    const before = await deviceSnapshot(dev);
+    await writeFile(f.dev.path(STATE), JSON.stringify(st));
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['activate', ...root()]);
     await assertRecordedRefusal(r, 'STAGED_DIGESTS_MISSING', 4, before);
   });
@@ -128,77 +118,73 @@ describe('lifecycle refusals', () => {
   it('activate when the staged slot holds another version: SLOT_VERSION_MISMATCH, exit 4, GRUB untouched', async () => {
     assert.equal((await json(['apply', ...root()])).code, 0);
     // The images still match their digests; only the version file says otherwise.
-    await writeFile(dev.path('slots/b/version'), 'v9.9.9\n');
-    const before = await deviceSnapshot(dev);
+    await writeFile(f.dev.path('slots/b/version'), 'v9.9.9\n');
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['activate', ...root()]);
     await assertRecordedRefusal(r, 'SLOT_VERSION_MISMATCH', 4, before);
-    assert.match(String((await readJson(dev.path(STATE))).last_error), /v9\.9\.9.*v1\.1\.0/);
+    assert.match(String((await readJson(f.dev.path(STATE))).last_error), /v9\.9\.9.*v1\.1\.0/);
   });
 
   it('rollback to the slot a killed update was writing: ROLLBACK_UNSAFE, exit 3, nothing changed', async () => {
-    releases.server.setDelay(60_000);
+    f.releases.server.setDelay(60_000);
     const child = spawn(process.execPath, [AGENT_BIN, 'apply', ...root()], { stdio: 'ignore' });
     const exited = new Promise((r) => child.on('exit', r));
     try {
-      await waitFor(async () => (await phaseOf(dev)) === 'downloading');
+      await waitFor(async () => (await phaseOf(f.dev)) === 'downloading');
     } finally {
       child.kill('SIGKILL');
       await exited;
     }
-    releases.server.setDelay(0);
-    const before = await deviceSnapshot(dev);
+    f.releases.server.setDelay(0);
+    const before = await deviceSnapshot(f.dev);
     const stateBefore = await stateText();
     const r = await json(['rollback', ...root()]);
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.doc.error.code, 'ROLLBACK_UNSAFE');
+    expectRefusal(r, 'ROLLBACK_UNSAFE', 3);
     assert.equal(await stateText(), stateBefore);
-    assert.deepEqual(await deviceSnapshot(dev), before);
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
+    assertCommittedBoot(f.dev, 'A');
   });
 
   it('apply with no update source: NO_UPDATE_SOURCE, exit 2, slot B untouched', async () => {
-    await dev.writeConfig({ slot_backend: 'dir', slot_a_dir: '/slots/a', slot_b_dir: '/slots/b' });
-    const before = await deviceSnapshot(dev);
+    await f.dev.writeConfig({
+      slot_backend: 'dir',
+      slot_a_dir: '/slots/a',
+      slot_b_dir: '/slots/b',
+    });
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
     await assertRecordedRefusal(r, 'NO_UPDATE_SOURCE', 2, before);
   });
 
   it('a dir slot store without slot_b_dir: CONFIG_MISSING_KEY, exit 2, no state written', async () => {
-    await dev.writeConfig({
+    await f.dev.writeConfig({
       slot_backend: 'dir',
       slot_a_dir: '/slots/a',
-      server: releases.server.url,
+      server: f.releases.server.url,
     });
-    const before = await deviceSnapshot(dev);
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'CONFIG_MISSING_KEY');
+    expectRefusal(r, 'CONFIG_MISSING_KEY', 2);
     await assert.rejects(stateText(), { code: 'ENOENT' });
-    assert.deepEqual(await deviceSnapshot(dev), before);
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 
   it('a state.json that cannot be read (a directory): STATE_READ_FAILED, exit 1, nothing written', async () => {
-    await mkdir(dev.path(STATE), { recursive: true });
-    const before = await deviceSnapshot(dev);
+    await mkdir(f.dev.path(STATE), { recursive: true });
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'STATE_READ_FAILED');
-    assert.deepEqual(await deviceSnapshot(dev), before);
+    expectRefusal(r, 'STATE_READ_FAILED', 1);
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 
   it('a lock that cannot be created (procfs takes no new files): LOCK_FAILED, exit 1, nothing written', async () => {
     // The state directory is /proc/self: it exists, reads work, creating a file fails.
-    await mkdir(dev.path('var/lib/kubesolo'), { recursive: true });
-    execFileSync('ln', ['-s', '/proc/self', dev.path('var/lib/kubesolo/update')]);
-    const before = await deviceSnapshot(dev);
+    await mkdir(f.dev.path('var/lib/kubesolo'), { recursive: true });
+    execFileSync('ln', ['-s', '/proc/self', f.dev.path('var/lib/kubesolo/update')]);
+    const before = await deviceSnapshot(f.dev);
     const r = await json(['apply', ...root()]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'LOCK_FAILED');
-    assert.deepEqual(await deviceSnapshot(dev), before);
+    expectRefusal(r, 'LOCK_FAILED', 1);
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 
   it('a reboot command that fails after rollback: REBOOT_FAILED, exit 1, the rollback itself recorded', async () => {
@@ -212,30 +198,29 @@ describe('lifecycle refusals', () => {
       r.stderr,
     );
     // GRUB points back at A and the state says so: only the reboot request failed.
-    assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
-    assert.equal((await readJson(dev.path(STATE))).reason, 'MANUAL_ROLLBACK');
+    assert.equal(grubEnv(f.dev.path('boot/grub/grubenv')).active_slot, 'A');
+    assert.equal((await readJson(f.dev.path(STATE))).reason, 'MANUAL_ROLLBACK');
   });
 
   it('the refusal is still reported when state.json cannot record it: exit 3, STATE_WRITE_FAILED logged', async (t) => {
     if (requireRoot(t, 'bind-mounts state.json onto itself so renaming over it fails (EBUSY)'))
       return;
-    await mkdir(dev.path('var/lib/kubesolo/update'), { recursive: true });
+    await mkdir(f.dev.path('var/lib/kubesolo/update'), { recursive: true });
     const previous = JSON.stringify({ phase: 'success', to_version: 'v1.0.0' }) + '\n';
-    await writeFile(dev.path(STATE), previous);
-    execFileSync('mount', ['--bind', dev.path(STATE), dev.path(STATE)]);
+    await writeFile(f.dev.path(STATE), previous);
+    execFileSync('mount', ['--bind', f.dev.path(STATE), f.dev.path(STATE)]);
     try {
-      await unlink(dev.path('slots/a/version'));
-      const before = await deviceSnapshot(dev);
+      await unlink(f.dev.path('slots/a/version'));
+      const before = await deviceSnapshot(f.dev);
       const r = await json(['apply', ...root()]);
-      assert.equal(r.code, 3, r.stderr);
-      assert.equal(r.doc.error.code, 'RUNNING_VERSION_UNKNOWN');
+      expectRefusal(r, 'RUNNING_VERSION_UNKNOWN', 3);
       const logged = logLines(r.stderr).find((l) => l.code === 'STATE_WRITE_FAILED');
       assert.ok(logged, r.stderr);
       assert.match(String(logged.msg ?? logged.message), /could not record the failure/);
       assert.equal(await stateText(), previous);
-      assert.deepEqual(await deviceSnapshot(dev), before);
+      assert.deepEqual(await deviceSnapshot(f.dev), before);
     } finally {
-      execFileSync('umount', [dev.path(STATE)]);
+      execFileSync('umount', [f.dev.path(STATE)]);
     }
   });
 
@@ -243,25 +228,23 @@ describe('lifecycle refusals', () => {
     // Slot A runs on trial, so apply must commit it before writing B. The boot
     // environment below is the real GRUB one whose markGood is lost (as if another
     // writer put the old block back): apply must stop instead of writing slot B.
-    grubSet(dev.path('boot/grub/grubenv'), { boot_success: '0' });
+    grubSet(f.dev.path('boot/grub/grubenv'), { boot_success: '0' });
     const ctx = await createAgentContext(
-      { root: dev.root, conf: undefined, state: undefined, configFlags: {}, strict: false },
+      { root: f.dev.root, conf: undefined, state: undefined, configFlags: {}, strict: false },
       silentLogger,
     );
     const real = ctx.deps.bootEnv;
     const losesWrites: BootEnv = { ...real, markGood: () => Promise.resolve() };
-    const before = await deviceSnapshot(dev);
-    await assert.rejects(
+    const before = await deviceSnapshot(f.dev);
+    await rejectsWithCode(
       apply({ ...ctx.deps, bootEnv: losesWrites }, { force: false, allowDowngrade: false }),
-      {
-        code: 'BOOTENV_NOT_SETTLED',
-        exitCode: 1,
-      },
+      'BOOTENV_NOT_SETTLED',
+      1,
     );
-    const st = await readJson(dev.path(STATE));
+    const st = await readJson(f.dev.path(STATE));
     assert.equal(st.phase, 'failed');
-    assert.equal(st.reason, 'BOOTENV_NOT_SETTLED');
-    assert.deepEqual(await deviceSnapshot(dev), before);
+    assertCode(st.reason, 'BOOTENV_NOT_SETTLED');
+    assert.deepEqual(await deviceSnapshot(f.dev), before);
   });
 });
 

@@ -18,6 +18,7 @@ import {
   type StateStore,
 } from '../../src/stores/state.js';
 import { silentLogger } from '../../src/log.js';
+import { useTempDir } from '../helpers/tree.js';
 
 /** A clock the test moves by hand. */
 function manualClock(start: string) {
@@ -155,20 +156,16 @@ describe('state.json fleet bookkeeping', () => {
 });
 
 describe('recordCheck', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-check-record-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const tmp = useTempDir('ks-check-record-');
 
   const clock = { now: () => new Date('2026-03-01T12:00:00Z') };
   const observation = { lastCheckAt: '2026-03-01T12:00:00.000Z', availableVersion: 'v1.2.0' };
 
   it('writes the observation onto the state as it is under the lock', async () => {
-    const store = createStateStore(join(dir, 'state.json'), clock, silentLogger);
+    const store = createStateStore(tmp.path('state.json'), clock, silentLogger);
     const staged = await store.transition(idleState(), 'checking', { toVersion: 'v1.2.0' });
     assert.equal(
-      await recordCheck(store, join(dir, 'update.lock'), observation, silentLogger),
+      await recordCheck(store, tmp.path('update.lock'), observation, silentLogger),
       'recorded',
     );
     const { state } = await store.read();
@@ -176,14 +173,14 @@ describe('recordCheck', () => {
   });
 
   it('skips, leaving state.json as it was, while another run holds the lock', async () => {
-    const store = createStateStore(join(dir, 'state.json'), clock, silentLogger);
+    const store = createStateStore(tmp.path('state.json'), clock, silentLogger);
     await store.transition(idleState(), 'checking');
-    const before = await readFile(join(dir, 'state.json'), 'utf8');
+    const before = await readFile(tmp.path('state.json'), 'utf8');
     // Held by a live process that is not this one (the test runner's parent).
-    const lockPath = join(dir, 'update.lock');
+    const lockPath = tmp.path('update.lock');
     await writeFile(lockPath, `${process.ppid}\n`);
     assert.equal(await recordCheck(store, lockPath, observation, silentLogger), 'locked');
-    assert.equal(await readFile(join(dir, 'state.json'), 'utf8'), before);
+    assert.equal(await readFile(tmp.path('state.json'), 'utf8'), before);
     // Once released, the next check records.
     await rm(lockPath);
     const lock = await acquireLock(lockPath);

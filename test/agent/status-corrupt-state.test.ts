@@ -9,15 +9,10 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { logLines, runAgent } from '../helpers/cli.js';
-import {
-  makeKeys,
-  makeSignedDevice,
-  publishRelease,
-  useReleaseServer,
-  type Device,
-} from '../helpers/device.js';
+import { makeKeys, publishRelease } from '../helpers/device.js';
+import { useSignedDevice } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
 const CORRUPT = '{"phase": "stag';
@@ -44,21 +39,18 @@ async function treeSnapshot(root: string): Promise<Record<string, string>> {
 }
 
 describe('a corrupt state.json: status and metrics report it and change nothing', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
+  const f = useSignedDevice(keys, { config: { health_checks: 'disk_writable' } });
   let statePath: string;
 
   beforeEach(async () => {
-    dev = await makeSignedDevice(releases.server, keys, { health_checks: 'disk_writable' });
-    await mkdir(dev.path('var/lib/kubesolo/update'), { recursive: true });
-    statePath = dev.path('var/lib/kubesolo/update/state.json');
+    await mkdir(f.dev.path('var/lib/kubesolo/update'), { recursive: true });
+    statePath = f.dev.path('var/lib/kubesolo/update/state.json');
     await writeFile(statePath, CORRUPT);
   });
-  afterEach(() => dev.cleanup());
 
   it('status: exit 1, the problem shown, the slots still shown, no file touched', async () => {
-    const before = await treeSnapshot(dev.root);
-    const r = await runAgent(['status', '--root', dev.root]);
+    const before = await treeSnapshot(f.dev.root);
+    const r = await runAgent(['status', '--root', f.dev.root]);
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stdout.split('\n');
     assert.ok(lines.includes('Update:    unreadable'), r.stdout);
@@ -72,13 +64,13 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
       ),
       r.stdout,
     );
-    assert.deepEqual(await treeSnapshot(dev.root), before);
+    assert.deepEqual(await treeSnapshot(f.dev.root), before);
     assert.equal(await readFile(statePath, 'utf8'), CORRUPT);
   });
 
   it('status --json: exit 1, state null, the problem in problems, no file touched', async () => {
-    const before = await treeSnapshot(dev.root);
-    const r = await runAgent(['status', '--root', dev.root, '--json']);
+    const before = await treeSnapshot(f.dev.root);
+    const r = await runAgent(['status', '--root', f.dev.root, '--json']);
     assert.equal(r.code, 1, r.stderr);
     const doc = JSON.parse(r.stdout) as Record<string, any>;
     assert.equal(doc.state, null);
@@ -92,12 +84,12 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
       logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'),
       r.stderr,
     );
-    assert.deepEqual(await treeSnapshot(dev.root), before);
+    assert.deepEqual(await treeSnapshot(f.dev.root), before);
   });
 
   it('metrics: exit 0, what it can read plus STATE_CORRUPT, no file touched', async () => {
-    const before = await treeSnapshot(dev.root);
-    const r = await runAgent(['metrics', '--root', dev.root]);
+    const before = await treeSnapshot(f.dev.root);
+    const r = await runAgent(['metrics', '--root', f.dev.root]);
     assert.equal(r.code, 0, r.stderr);
     const samples = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     assert.ok(
@@ -110,22 +102,22 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
       r.stdout,
     );
     assert.ok(!samples.some((l) => l.startsWith('kubesolo_update_phase{') && l.endsWith(' 1')));
-    assert.deepEqual(await treeSnapshot(dev.root), before);
+    assert.deepEqual(await treeSnapshot(f.dev.root), before);
   });
 
   it('apply (a command that writes, under the lock) keeps it aside and starts from idle', async () => {
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
-    const r = await runAgent(['apply', '--root', dev.root]);
+    await publishRelease(f.releases.dir, { version: 'v1.1.0', keys });
+    const r = await runAgent(['apply', '--root', f.dev.root]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(
       logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'),
       r.stderr,
     );
-    const dir = dev.path('var/lib/kubesolo/update');
+    const dir = f.dev.path('var/lib/kubesolo/update');
     const aside = (await readdir(dir)).filter((n) => n.startsWith('state.json.corrupt-'));
     assert.equal(aside.length, 1);
     assert.equal(await readFile(join(dir, aside[0]!), 'utf8'), CORRUPT);
-    const s = await runAgent(['status', '--root', dev.root, '--json']);
+    const s = await runAgent(['status', '--root', f.dev.root, '--json']);
     assert.equal(s.code, 0, s.stderr);
     assert.equal((JSON.parse(s.stdout) as { state: { phase: string } }).state.phase, 'staged');
   });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { writeFakeImages } from '../../src/dev/device-root.js';
 import { loadPrivateKey } from '../../src/release/keys.js';
-import { runAgentJson as json, runRelease } from '../helpers/cli.js';
+import { runAgentJson as json, runRelease, expectRefusal } from '../helpers/cli.js';
 import {
   makeSignedDevice,
   readJson,
@@ -21,6 +21,7 @@ import {
   type StaticServer,
 } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 /** The code of `gate`'s verdict in `check --json`. */
 function gateCode(doc: Record<string, unknown>, gate: string): unknown {
@@ -90,7 +91,7 @@ describe('the activation looks at the offer again', () => {
     for (const args of [['apply', '--activate'], ['activate']]) {
       const r = await json([...args, ...root()]);
       assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
-      assert.equal(r.doc.error.code, 'ROLLOUT_PAUSED', args.join(' '));
+      assertCode(r.doc.error.code, 'ROLLOUT_PAUSED', undefined, args.join(' '));
     }
     assert.equal((await state()).phase, 'staged');
     assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'A');
@@ -107,8 +108,7 @@ describe('the activation looks at the offer again', () => {
   it('a device that has not started a paused release does not download it', async () => {
     assert.equal((await runRelease(['publish', '--pause', '--key', key(), '--out', site])).code, 0);
     const a = await json(['apply', ...root()]);
-    assert.equal(a.code, 3);
-    assert.equal(a.doc.error.code, 'ROLLOUT_PAUSED');
+    expectRefusal(a, 'ROLLOUT_PAUSED', 3);
     assert.equal((await state()).phase, 'failed');
     await assert.rejects(readFile(dev.path('slots/b/version')));
     // --force is the operator's own override, as for the waves.
@@ -119,8 +119,7 @@ describe('the activation looks at the offer again', () => {
     assert.equal((await json(['apply', ...root()])).code, 0);
     await publish('v1.2.0');
     const act = await json(['activate', ...root()]);
-    assert.equal(act.code, 3);
-    assert.equal(act.doc.error.code, 'STAGED_RELEASE_SUPERSEDED');
+    expectRefusal(act, 'STAGED_RELEASE_SUPERSEDED', 3);
     assert.equal((await state()).to_version, 'v1.1.0');
     const a = await json(['apply', '--activate', ...root()]);
     assert.equal(a.code, 0, a.stderr);
@@ -137,11 +136,10 @@ describe('the activation looks at the offer again', () => {
     await publish('v1.1.0', '--expires-in', '1s');
     await new Promise((r) => setTimeout(r, 1500));
     const act = await json(['activate', ...root()]);
-    assert.equal(act.code, 4, act.stderr);
-    assert.equal(act.doc.error.code, 'METADATA_EXPIRED');
+    expectRefusal(act, 'METADATA_EXPIRED', 4);
     const st = await state();
     assert.equal(st.phase, 'staged');
-    assert.equal(st.reason, 'METADATA_EXPIRED');
+    assertCode(st.reason, 'METADATA_EXPIRED');
   });
 
   it('a window with less than commit_deadline left does not activate', async () => {
@@ -155,8 +153,7 @@ describe('the activation looks at the offer again', () => {
       `${conf}maintenance_window=${hh(0)}:00-${hh(2)}:00\ncommit_deadline=24h\n`,
     );
     const act = await json(['activate', ...root()]);
-    assert.equal(act.code, 3, act.stderr);
-    assert.equal(act.doc.error.code, 'MAINTENANCE_WINDOW_ENDING');
+    expectRefusal(act, 'MAINTENANCE_WINDOW_ENDING', 3);
     assert.match(act.doc.error.message, /an activation needs 1440 min/);
   });
 });

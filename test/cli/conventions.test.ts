@@ -6,10 +6,8 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { KEY_SPECS } from '../../src/config/keys.js';
 import { VERSION } from '../../src/version.js';
 import {
@@ -21,14 +19,10 @@ import {
   runRelease,
 } from '../helpers/cli.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
+import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ksu-conventions-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('ksu-conventions-', 'all');
 
 describe('--help, -V, --quiet, --verbose', () => {
   it('each command lists only the options it reads', async () => {
@@ -47,7 +41,7 @@ describe('--help, -V, --quiet, --verbose', () => {
   });
 
   it('a combination of options that cannot work is USAGE, exit 2 (apply --reboot without --activate)', async () => {
-    const r = await runAgent(['apply', '--reboot', '--root', join(dir, 'q'), '--json']);
+    const r = await runAgent(['apply', '--reboot', '--root', tmp.path('q'), '--json']);
     expectRefusal(r, 'USAGE', 2);
     assert.match(r.stdout, /--reboot needs --activate/);
   });
@@ -63,18 +57,18 @@ describe('--help, -V, --quiet, --verbose', () => {
   });
 
   it('--quiet leaves only warnings and errors; --verbose adds debug lines', async () => {
-    const quiet = await runAgent(['dev', 'init-root', join(dir, 'q'), '--quiet']);
+    const quiet = await runAgent(['dev', 'init-root', tmp.path('q'), '--quiet']);
     assert.equal(quiet.code, 0);
     assert.deepEqual(logLines(quiet.stderr), []);
     // No update.conf under dir: the agent says so at debug level.
-    const verbose = await runAgent(['--root', dir, 'status', '--verbose']);
+    const verbose = await runAgent(['--root', tmp.dir, 'status', '--verbose']);
     assert.ok(
       logLines(verbose.stderr).some((l) => l.level === 'debug'),
       verbose.stderr,
     );
     const both = await runAgent(['status', '--quiet', '--verbose']);
     assert.equal(both.code, 2);
-    assert.equal(logLines(both.stderr)[0]?.code, 'CONFLICTING_OPTIONS');
+    assertCode(logLines(both.stderr)[0]?.code, 'CONFLICTING_OPTIONS');
   });
 
   it('publish documents --release-version and hides the old --version spelling', async () => {
@@ -131,7 +125,7 @@ describe('shell completion from the command table', () => {
     'the zsh script parses and registers with compinit',
     { skip: toolSkipReason(['zsh'], 'zsh') },
     async () => {
-      const file = join(dir, '_kubesolo-update');
+      const file = tmp.path('_kubesolo-update');
       await writeFile(
         file,
         spawnSync(process.execPath, [AGENT_BIN, 'completion', 'zsh'], { encoding: 'utf8' }).stdout,
@@ -144,7 +138,7 @@ describe('shell completion from the command table', () => {
           '-fc',
           `autoload -Uz compinit && compinit -u -D && source ${file} && print $_comps[kubesolo-update]`,
         ],
-        { encoding: 'utf8', env: { ...process.env, HOME: dir } },
+        { encoding: 'utf8', env: { ...process.env, HOME: tmp.dir } },
       );
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.trim(), '_kubesolo_update');
@@ -154,7 +148,7 @@ describe('shell completion from the command table', () => {
   it('completion without a shell is a usage error', async () => {
     const r = await runAgent(['completion', 'fish']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
+    assertCode(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
   });
 });
 
@@ -167,7 +161,7 @@ describe('man page from the command table', () => {
         [AGENT_BIN, ['check', 'apply', 'healthcheck', 'dev init-root', 'cloud-init apply']],
         [RELEASE_BIN, ['keygen', 'publish', 'verify']],
       ] as const) {
-        const page = join(dir, 'page.1');
+        const page = tmp.path('page.1');
         await writeFile(
           page,
           spawnSync(process.execPath, [bin, 'man'], { encoding: 'utf8' }).stdout,
@@ -213,7 +207,7 @@ describe('man page from the command table', () => {
     'update.conf(5): man -l renders it without warnings, with every key of the key table',
     { skip: toolSkipReason(['man'], 'man-db groff-base') },
     async () => {
-      const page = join(dir, 'update.conf.5');
+      const page = tmp.path('update.conf.5');
       const r0 = await runAgent(['man', 'update.conf']);
       assert.equal(r0.code, 0, r0.stderr);
       await writeFile(page, r0.stdout);
@@ -247,7 +241,7 @@ describe('man page from the command table', () => {
       assert.match(text, /SEE ALSO\n +kubesolo-update\(1\)/);
       const unknown = await runAgent(['man', 'nope.conf']);
       assert.equal(unknown.code, 2);
-      assert.equal(logLines(unknown.stderr)[0]?.code, 'UNKNOWN_PAGE');
+      assertCode(logLines(unknown.stderr)[0]?.code, 'UNKNOWN_PAGE');
     },
   );
 });

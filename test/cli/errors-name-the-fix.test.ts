@@ -4,16 +4,15 @@
  */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import {
   formatLocalDateTime,
   formatLocalTime,
   parseMaintenanceWindow,
 } from '../../src/config/window.js';
-import { logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
+import { logLines, runAgent, runAgentJson, runRelease, expectRefusal } from '../helpers/cli.js';
 import { nextOpening } from '../helpers/window.js';
 import {
   makeKeys,
@@ -22,40 +21,35 @@ import {
   useReleaseServer,
   type Device,
 } from '../helpers/device.js';
+import { useTempDir } from '../helpers/tree.js';
 
 /** The fingerprint as the issue defines it, computed here from the key's hex. */
 const fingerprintOf = (hex: string) =>
   createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex').slice(0, 16);
 
 describe('keys are named by one fingerprint: keygen, verify, status and the refusal', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-fingerprint-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-fingerprint-', 'all');
 
   it('keygen prints it; verify prints the configured key and the signer; another key is named in SIGNATURE_INVALID', async () => {
-    const gen = await runRelease(['keygen', '--out', join(dir, 'k1')]);
+    const gen = await runRelease(['keygen', '--out', tmp.path('k1')]);
     assert.equal(gen.code, 0, gen.stderr);
-    const pub1 = (await readFile(join(dir, 'k1', 'release.pub'), 'utf8')).trim();
+    const pub1 = (await readFile(tmp.path('k1', 'release.pub'), 'utf8')).trim();
     const fp1 = fingerprintOf(pub1);
     assert.match(gen.stdout, new RegExp(`^fingerprint: ${fp1}$`, 'm'));
-    const gen2 = await runRelease(['keygen', '--out', join(dir, 'k2'), '--json']);
+    const gen2 = await runRelease(['keygen', '--out', tmp.path('k2'), '--json']);
     const doc2 = JSON.parse(gen2.stdout) as { publicKeyHex: string; fingerprint: string };
     const fp2 = fingerprintOf(doc2.publicKeyHex);
     assert.equal(doc2.fingerprint, fp2);
 
-    const images = join(dir, 'images');
+    const images = tmp.path('images');
     await mkdir(images);
     await writeFile(join(images, 'vmlinuz'), Buffer.alloc(3000, 1));
     await writeFile(join(images, 'kubesolo-os.gz'), Buffer.alloc(4000, 2));
-    const site = join(dir, 'site');
+    const site = tmp.path('site');
     const pub = await runRelease([
       'publish',
       '--key',
-      join(dir, 'k1', 'release.key'),
+      tmp.path('k1', 'release.key'),
       '--release-version',
       'v0.2.0',
       '--kernel',
@@ -67,7 +61,7 @@ describe('keys are named by one fingerprint: keygen, verify, status and the refu
     ]);
     assert.equal(pub.code, 0, pub.stderr);
 
-    const ok = await runRelease(['verify', '--pubkey', join(dir, 'k1', 'release.pub'), site]);
+    const ok = await runRelease(['verify', '--pubkey', tmp.path('k1', 'release.pub'), site]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, new RegExp(`^key +${fp1} \\(.*release\\.pub:1\\)$`, 'm'));
     assert.match(ok.stdout, new RegExp(`signature verified \\(key ${fp1}\\)`));
@@ -107,8 +101,7 @@ describe('the agent names its keys by fingerprint (status, a refused signature)'
     );
 
     const check = await runAgentJson(['check', '--root', dev.root]);
-    assert.equal(check.code, 4, check.stderr);
-    assert.equal(check.doc.error.code, 'SIGNATURE_INVALID');
+    expectRefusal(check, 'SIGNATURE_INVALID', 4);
     assert.match(
       check.doc.error.message,
       new RegExp(
@@ -129,8 +122,7 @@ describe('the agent names its keys by fingerprint (status, a refused signature)'
     delete md.metadata_sig_url;
     await writeFile(join(releases.dir, 'latest.json'), JSON.stringify(md));
     const r = await runAgentJson(['apply', '--root', dev.root]);
-    assert.equal(r.code, 4, r.stderr);
-    assert.equal(r.doc.error.code, 'SIGNATURE_INVALID');
+    expectRefusal(r, 'SIGNATURE_INVALID', 4);
     assert.match(
       r.doc.error.message,
       new RegExp(
@@ -156,8 +148,7 @@ describe('an expired release says when it expired and what to do', () => {
       patch: { expires: '2020-01-02T03:04:05Z' },
     });
     const r = await runAgentJson(['check', '--root', dev.root]);
-    assert.equal(r.code, 4, r.stderr);
-    assert.equal(r.doc.error.code, 'METADATA_EXPIRED');
+    expectRefusal(r, 'METADATA_EXPIRED', 4);
     assert.match(
       r.doc.error.message,
       /expired at 2020-01-02T03:04:05Z \(this device's clock says 20\d\d-/,
@@ -180,8 +171,7 @@ describe('--server https:// against a plain-HTTP server', () => {
     // The same loopback server, asked for TLS: it answers the ClientHello in plain HTTP.
     const https = releases.server.url.replace(/^http:/, 'https:');
     const r = await runAgentJson(['check', '--root', dev.root, '--server', https]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'TLS_PLAIN_HTTP_SERVER');
+    expectRefusal(r, 'TLS_PLAIN_HTTP_SERVER', 1);
     assert.match(
       r.doc.error.message,
       /the server answered in plain HTTP: use http:\/\/, or enable TLS on the server$/,
@@ -212,8 +202,7 @@ describe('a slot version file that holds no version', () => {
     await writeFile(dev.path('slots/a/version'), 'latest\n');
     const file = dev.path('slots/a/version');
     const r = await runAgentJson(['check', '--root', dev.root]);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_INVALID_VERSION');
+    expectRefusal(r, 'SLOT_INVALID_VERSION', 1);
     assert.equal(
       r.doc.error.message,
       `${file} holds "latest", not a version (expected [v]MAJOR.MINOR.PATCH[-pre][+build], e.g. v1.2.3; ` +
@@ -297,8 +286,7 @@ describe('a window refusal says when the window opens next', () => {
     await publishRelease(releases.dir, { version: 'v1.1.0', keys });
 
     const deferred = await runAgentJson(['apply', '--activate', '--root', dev.root]);
-    assert.equal(deferred.code, 3, deferred.stderr);
-    assert.equal(deferred.doc.error.code, 'ACTIVATION_DEFERRED');
+    expectRefusal(deferred, 'ACTIVATION_DEFERRED', 3);
     assert.equal(deferred.doc.error.next_window_opens_at, expected.toISOString());
     const words = `next window opens at ${formatLocalDateTime(expected, zone)} ${zone}`;
     assert.ok(String(deferred.doc.error.message).includes(words), deferred.doc.error.message);

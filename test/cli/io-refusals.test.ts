@@ -5,41 +5,35 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { runAgent, runRelease } from '../helpers/cli.js';
 import { deviceSnapshot, makeDevice } from '../helpers/device.js';
+import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('refusals from the surroundings', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-io-refusals-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-io-refusals-', 'all');
 
   it('healthcheck --timeout with a value that is not seconds: INVALID_OPTION, exit 2', async () => {
     for (const bad of ['abc', '86401', '']) {
-      const r = await runAgent(['healthcheck', '--timeout', bad, '--json', '--root', dir]);
+      const r = await runAgent(['healthcheck', '--timeout', bad, '--json', '--root', tmp.dir]);
       assert.equal(r.code, 2, r.stderr);
       const doc = JSON.parse(r.stdout) as { error: { code: string; flag?: string } };
-      assert.equal(doc.error.code, 'INVALID_OPTION');
+      assertCode(doc.error.code, 'INVALID_OPTION');
       assert.equal(doc.error.flag, '--timeout');
     }
   });
 
   it('keygen into a directory that cannot be made (a file is in the way): KEY_WRITE_FAILED, exit 1', async () => {
-    await writeFile(join(dir, 'blocker'), 'x');
-    const r = await runRelease(['keygen', '--out', join(dir, 'blocker', 'keys'), '--json']);
+    await writeFile(tmp.path('blocker'), 'x');
+    const r = await runRelease(['keygen', '--out', tmp.path('blocker', 'keys'), '--json']);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(
       (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
       'KEY_WRITE_FAILED',
     );
-    assert.deepEqual(await readdir(dir), ['blocker']);
+    assert.deepEqual(await readdir(tmp.dir), ['blocker']);
   });
 
   it('rollback over block slots with no blkid to run (empty PATH): SLOT_TOOL_FAILED, exit 1, nothing written', async () => {

@@ -15,6 +15,7 @@ import { createStaticServer, listen } from '../../src/release/serve.js';
 import { AGENT_BIN, logLines, runAgent, runRelease, type RunResult } from '../helpers/cli.js';
 import { silentLogger } from '../../src/log.js';
 import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 let work: string;
 let server: Server;
@@ -121,7 +122,7 @@ describe('row 1: a misspelled update.conf key', () => {
     const r = await runAgent(['--root', root, '--strict', 'status']);
     assert.equal(r.code, 2);
     const e = firstError(r);
-    assert.equal(e.code, 'CONFIG_UNKNOWN_KEY');
+    assertCode(e.code, 'CONFIG_UNKNOWN_KEY');
     assert.match(
       String(e.msg),
       /update\.conf:\d+: unknown key 'sever' \(did you mean 'server'\?\)/,
@@ -148,7 +149,7 @@ describe('row 2: a misspelled option', () => {
     const r = await runAgent(['status', '--roots', '/tmp']);
     assert.equal(r.code, 2);
     const e = firstError(r);
-    assert.equal(e.code, 'UNKNOWN_OPTION');
+    assertCode(e.code, 'UNKNOWN_OPTION');
     assert.match(String(e.msg), /Did you mean '--root'\?/);
     assert.doesNotMatch(r.stderr, /after '--'/);
   });
@@ -171,7 +172,7 @@ describe('row 3: a misspelled command, and help', () => {
     const r = await runAgent(['staus']);
     assert.equal(r.code, 2);
     const e = firstError(r);
-    assert.equal(e.code, 'UNKNOWN_COMMAND');
+    assertCode(e.code, 'UNKNOWN_COMMAND');
     assert.match(String(e.msg), /unknown command 'staus'.*Did you mean 'status'\?/);
     assert.equal(r.stdout, '');
     assert.doesNotMatch(r.stderr, /Global options:/);
@@ -216,7 +217,7 @@ describe('row 4: no root privileges, no --root', () => {
       );
       assert.equal(r.status, 1, r.stderr);
       const e = firstError({ code: r.status, signal: null, stdout: r.stdout, stderr: r.stderr });
-      assert.equal(e.code, 'PERMISSION_DENIED');
+      assertCode(e.code, 'PERMISSION_DENIED');
       assert.match(
         String(e.msg),
         /^cannot create \/var\/lib\/kubesolo\S*: permission denied\. Run as root on the device, or pass --root DIR\.$/,
@@ -238,7 +239,7 @@ describe('row 4: no root privileges, no --root', () => {
         assert.equal(r.code, 1);
         const e = firstError(r);
         // The state partition's own code (degraded mode, docs/operating.md), with the hint.
-        assert.equal(e.code, 'STATE_READ_ONLY');
+        assertCode(e.code, 'STATE_READ_ONLY');
         assert.match(String(e.msg), /cannot create .*: read-only file system\. .*--root DIR/);
       } finally {
         spawnSync('umount', [ro]);
@@ -250,7 +251,7 @@ describe('row 4: no root privileges, no --root', () => {
     const r = await runAgent(['--root', join(work, 'no-such-dir'), 'status']);
     assert.equal(r.code, 2);
     const e = firstError(r);
-    assert.equal(e.code, 'ROOT_NOT_FOUND');
+    assertCode(e.code, 'ROOT_NOT_FOUND');
     assert.match(String(e.msg), /does not exist\. .*'kubesolo-update dev init-root /);
   });
 });
@@ -317,7 +318,7 @@ describe('row 7: publish a version a device refuses', () => {
     const r = await publish('--version', '0.4', 'site-bad'); // the old spelling, still accepted
     assert.equal(r.code, 2);
     const e = firstError(r);
-    assert.equal(e.code, 'INVALID_VERSION');
+    assertCode(e.code, 'INVALID_VERSION');
     assert.match(String(e.msg), /^--release-version: a device would refuse this release/);
     await assert.rejects(stat(join(work, 'site-bad', 'latest.json')), { code: 'ENOENT' });
   });
@@ -336,7 +337,7 @@ describe('row 7: publish a version a device refuses', () => {
     spawnSync('cp', [latest + '.sig', join(site, 'v1.1.0', 'latest.json.sig')]);
     const r = await runRelease(['verify', '--pubkey', pubHex, site]);
     assert.equal(r.code, 4, r.stderr);
-    assert.equal(firstError(r).code, 'INVALID_VERSION');
+    assertCode(firstError(r).code, 'INVALID_VERSION');
   });
 });
 
@@ -381,7 +382,7 @@ describe('row 9: a plain directory as a device', () => {
   it('dev init-root refuses a directory that is not empty', async () => {
     const r = await runAgent(['dev', 'init-root', join(work, 'site')]);
     assert.equal(r.code, 2);
-    assert.equal(firstError(r).code, 'DEVICE_ROOT_NOT_EMPTY');
+    assertCode(firstError(r).code, 'DEVICE_ROOT_NOT_EMPTY');
   });
 
   it('dev reboot without --root refuses to touch this machine', async () => {

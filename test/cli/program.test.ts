@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { logLines, runAgent, runRelease } from '../helpers/cli.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const AGENT_COMMANDS = [
   'check',
@@ -33,13 +34,13 @@ describe('kubesolo-update command tree', () => {
   it('an unknown command is a usage error (exit 2)', async () => {
     const r = await runAgent(['frobnicate']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'UNKNOWN_COMMAND');
+    assertCode(logLines(r.stderr)[0]?.code, 'UNKNOWN_COMMAND');
   });
 
   it('an unknown option is a usage error (exit 2)', async () => {
     const r = await runAgent(['status', '--no-such-flag']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'UNKNOWN_OPTION');
+    assertCode(logLines(r.stderr)[0]?.code, 'UNKNOWN_OPTION');
   });
 
   it('--server and --registry together is a usage error', async () => {
@@ -54,7 +55,7 @@ describe('kubesolo-update command tree', () => {
     assert.equal(r.code, 2);
     const doc = JSON.parse(r.stdout) as { ok: boolean; error: { code: string } };
     assert.equal(doc.ok, false);
-    assert.equal(doc.error.code, 'CONFLICTING_OPTIONS');
+    assertCode(doc.error.code, 'CONFLICTING_OPTIONS');
   });
 
   it('global options may come before or after the command', async () => {
@@ -62,7 +63,7 @@ describe('kubesolo-update command tree', () => {
     const b = await runAgent(['status', '--log-level', 'bogus']);
     assert.equal(a.code, 2);
     assert.equal(b.code, 2);
-    assert.equal(logLines(a.stderr)[0]?.code, 'INVALID_LOG_LEVEL');
+    assertCode(logLines(a.stderr)[0]?.code, 'INVALID_LOG_LEVEL');
   });
 });
 

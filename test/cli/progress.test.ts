@@ -20,17 +20,17 @@ function sink(tty: boolean): {
   return { stream, text: () => out };
 }
 
+/** A renderer on `s` with a silent logger and the test's clock. */
+const ttyRenderer = (s: ReturnType<typeof sink>, now: () => number) =>
+  createProgressRenderer({ stream: s.stream, log: createLogger({ level: 'silent' }), now });
+
 // The TTY line starts with "\r ESC[2K" (erase line); the patterns match it literally.
 /* eslint-disable no-control-regex */
 describe('progress renderer', () => {
   it('on a TTY redraws one line with bytes, percent, rate and ETA, then ends the line', () => {
     const s = sink(true);
     let t = 0;
-    const r = createProgressRenderer({
-      stream: s.stream,
-      log: createLogger({ level: 'silent' }),
-      now: () => t,
-    });
+    const r = ttyRenderer(s, () => t);
     r.onProgress({ artifact: 'vmlinuz', receivedBytes: 0, totalBytes: 10 * 1024 * 1024 });
     t = 1000;
     r.onProgress({
@@ -82,11 +82,7 @@ describe('progress renderer', () => {
   it('starts a fresh line and rate for each artifact', () => {
     const s = sink(true);
     let t = 0;
-    const r = createProgressRenderer({
-      stream: s.stream,
-      log: createLogger({ level: 'silent' }),
-      now: () => t,
-    });
+    const r = ttyRenderer(s, () => t);
     r.onProgress({ artifact: 'vmlinuz', receivedBytes: 5, totalBytes: undefined });
     t = 500;
     r.onProgress({ artifact: 'initramfs', receivedBytes: 1, totalBytes: 2 });

@@ -2,24 +2,20 @@ import { strict as assert } from 'node:assert';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MAX_KEYS_PER_FILE } from '../../src/crypto/key-set.js';
 import { logLines, runAgent } from '../helpers/cli.js';
 import { makeDevice, makeKeys, publishRelease, serveDir } from '../helpers/device.js';
+import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const BASIC = fileURLToPath(new URL('../../deploy/cloud-init/basic.yaml', import.meta.url));
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ks-cloudinit-cli-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const tmp = useTempDir('ks-cloudinit-cli-', 'all');
 
 describe('kubesolo-update cloud-init apply (bundle)', () => {
   it('writes update.conf under --root, then reports it up to date', async () => {
-    const root = join(dir, 'r1');
+    const root = tmp.path('r1');
     const r = await runAgent(['cloud-init', 'apply', BASIC, '--root', root]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /wrote .*update\.conf: server, channel, maintenance_window, pubkey/);
@@ -32,8 +28,8 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   });
 
   it('exits 2 naming the line of a bad value, and writes nothing', async () => {
-    const root = join(dir, 'r2');
-    const file = join(dir, 'bad.yaml');
+    const root = tmp.path('r2');
+    const file = tmp.path('bad.yaml');
     await writeFile(
       file,
       '#cloud-config\nupdates:\n  server: http://a/latest.json\n  channel: on\n',
@@ -41,14 +37,14 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
     const r = await runAgent(['cloud-init', 'apply', file, '--root', root]);
     assert.equal(r.code, 2);
     const log = logLines(r.stderr)[0]!;
-    assert.equal(log.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+    assertCode(log.code, 'CLOUDINIT_YAML_AMBIGUOUS');
     assert.equal(log.line, 4);
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });
   });
 
   it('an unknown key gets a did-you-mean; --strict refuses it (CONFIG_UNKNOWN_KEY, exit 2) and writes nothing', async () => {
-    const root = join(dir, 'r-typo');
-    const file = join(dir, 'typo.yaml');
+    const root = tmp.path('r-typo');
+    const file = tmp.path('typo.yaml');
     await writeFile(
       file,
       '#cloud-config\nupdates:\n  channel: beta\n  maintenence_window: 02:00-04:00\n',
@@ -56,7 +52,7 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
     const strict = await runAgent(['cloud-init', 'apply', file, '--root', root, '--strict']);
     assert.equal(strict.code, 2, strict.stderr);
     const refusal = logLines(strict.stderr).at(-1)!;
-    assert.equal(refusal.code, 'CONFIG_UNKNOWN_KEY');
+    assertCode(refusal.code, 'CONFIG_UNKNOWN_KEY');
     assert.equal(refusal.line, 4);
     assert.equal(refusal.suggestion, 'maintenance_window');
     assert.match(
@@ -80,7 +76,7 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   it('needs exactly one FILE', async () => {
     const r = await runAgent(['cloud-init', 'apply']);
     assert.equal(r.code, 2);
-    assert.equal(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
+    assertCode(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
   });
 });
 
@@ -102,7 +98,7 @@ describe('a cloud-init key list the agent can read back (issue 31, finding 2)', 
     });
     try {
       await publishRelease(releases, { version: 'v1.1.0', keys: fleet[MAX_KEYS_PER_FILE - 1] });
-      const file = join(dir, 'keys-max.yaml');
+      const file = tmp.path('keys-max.yaml');
       await writeFile(file, listYaml(MAX_KEYS_PER_FILE));
       const ci = await runAgent(['cloud-init', 'apply', file, '--root', dev.root]);
       assert.equal(ci.code, 0, ci.stderr);
@@ -117,13 +113,13 @@ describe('a cloud-init key list the agent can read back (issue 31, finding 2)', 
   });
 
   it('one key more is refused at its line (PUBKEY_INVALID, exit 2) and nothing is written', async () => {
-    const root = join(dir, 'keys-over');
-    const file = join(dir, 'keys-over.yaml');
+    const root = tmp.path('keys-over');
+    const file = tmp.path('keys-over.yaml');
     await writeFile(file, listYaml(MAX_KEYS_PER_FILE + 1));
     const r = await runAgent(['cloud-init', 'apply', file, '--root', root, '--json']);
     assert.equal(r.code, 2, r.stderr);
     const err = JSON.parse(r.stdout).error;
-    assert.equal(err.code, 'PUBKEY_INVALID');
+    assertCode(err.code, 'PUBKEY_INVALID');
     assert.match(err.message, /:4: updates\.pubkey: 64 keys do not fit one key file: at most 63/);
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.pub')), { code: 'ENOENT' });
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });

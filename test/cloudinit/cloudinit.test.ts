@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { applyCloudInit } from '../../src/cloudinit/apply.js';
 import { mergeConfigText } from '../../src/cloudinit/merge.js';
@@ -12,26 +11,22 @@ import { loadConfigFile } from '../../src/config/file.js';
 import { loadKeySet } from '../../src/crypto/key-set.js';
 import { KubesoloError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../deploy/cloud-init/', import.meta.url));
 const KEY = '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c';
 
-let dir: string;
+const tmp = useTempDir('ks-cloudinit-', 'all');
 let n = 0;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ks-cloudinit-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 /** A fresh --root and a cloud-init file with `yaml` in it. */
 async function setup(yaml: string, existingConf?: string) {
-  const root = join(dir, `root${++n}`);
+  const root = tmp.path(`root${++n}`);
   await mkdir(join(root, 'etc', 'kubesolo'), { recursive: true });
   const conf = join(root, 'etc', 'kubesolo', 'update.conf');
   if (existingConf !== undefined) await writeFile(conf, existingConf);
-  const file = join(dir, `user-data-${n}.yaml`);
+  const file = tmp.path(`user-data-${n}.yaml`);
   await writeFile(file, yaml);
   return { root, conf, file, pub: join(root, 'etc', 'kubesolo', 'update.pub') };
 }
@@ -45,7 +40,7 @@ async function exists(p: string) {
 
 describe('cloud-init: the examples in deploy/cloud-init/', () => {
   it('basic.yaml writes update.conf and update.pub that the config reader accepts', async () => {
-    const root = join(dir, 'basic');
+    const root = tmp.path('basic');
     const r = await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'basic.yaml'), root });
     assert.equal(r.outcome, 'written');
     assert.equal(r.pubkeyWritten, true);
@@ -63,12 +58,12 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
   });
 
   it('registry.yaml and no-kubernetes-checks.yaml apply too', async () => {
-    const a = join(dir, 'registry');
+    const a = tmp.path('registry');
     await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'registry.yaml'), root: a });
     const ca = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
     assert.equal(ca.registry, 'registry.example.com:5000/kubesolo/os');
     assert.equal(ca.maintenanceWindow, '23:00-01:00');
-    const b = join(dir, 'nok8s');
+    const b = tmp.path('nok8s');
     const r = await applyCloudInit({
       log: silentLogger,
       file: join(EXAMPLES, 'no-kubernetes-checks.yaml'),
@@ -85,7 +80,7 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
 
 describe('cloud-init: the bootloader', () => {
   it('uboot.yaml sets bootloader and uboot_env_config; a bootloader the agent does not drive is refused', async () => {
-    const a = join(dir, 'uboot');
+    const a = tmp.path('uboot');
     await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'uboot.yaml'), root: a });
     const c = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
     assert.equal(c.bootloader, 'uboot');
@@ -356,7 +351,7 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
       await assert.rejects(
         applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
         (e: KubesoloError) => {
-          assert.equal(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+          assertCode(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
           assert.ok(!e.message.includes(secret), e.message);
           return true;
         },
@@ -392,16 +387,16 @@ describe('cloud-init: other outcomes', () => {
 
   it('a missing cloud-init file is CLOUDINIT_UNREADABLE (exit 2)', async () => {
     await assert.rejects(
-      applyCloudInit({ log: silentLogger, file: join(dir, 'missing.yaml'), root: dir }),
+      applyCloudInit({ log: silentLogger, file: tmp.path('missing.yaml'), root: tmp.dir }),
       (e: KubesoloError) => e.code === 'CLOUDINIT_UNREADABLE' && e.exitCode === 2,
     );
   });
 
   it('a write that fails is CLOUDINIT_WRITE_FAILED (exit 1)', async () => {
-    const root = join(dir, 'blocked');
+    const root = tmp.path('blocked');
     await mkdir(join(root, 'etc'), { recursive: true });
     await writeFile(join(root, 'etc', 'kubesolo'), 'a file where a directory should be');
-    const file = join(dir, 'w.yaml');
+    const file = tmp.path('w.yaml');
     await writeFile(file, 'updates:\n  channel: stable\n');
     await assert.rejects(
       applyCloudInit({ log: silentLogger, file, root }),

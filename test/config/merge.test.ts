@@ -5,6 +5,7 @@ import { configFromFlags, DEFAULTS, mergeOptions, type Settings } from '../../sr
 import type { UpdateConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const builtIn: Settings = {
   grubenv: '/boot/grub/grubenv',
@@ -132,7 +133,7 @@ describe('configFromFlags', () => {
       () => configFromFlags({ maintenanceWindow: '24:00-01:00' }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assert.equal(err.code, 'MAINTENANCE_WINDOW_INVALID');
+        assertCode(err.code, 'MAINTENANCE_WINDOW_INVALID');
         assert.equal(err.exitCode, 2);
         assert.equal(err.details.flag, '--maintenance-window');
         assert.match(err.message, /^invalid --maintenance-window: /);

@@ -11,6 +11,7 @@ import type { LogFields, Logger } from '../../src/log.js';
 import { runAgent } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
 import { silentLogger } from '../../src/log.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 function recordingLog(): Logger & { warnings: { msg: string; fields?: LogFields }[] } {
   const warnings: { msg: string; fields?: LogFields }[] = [];
@@ -127,7 +128,7 @@ describe('resolveTimeZone', () => {
       source: 'process',
     });
     assert.equal(log.warnings.length, 1);
-    assert.equal(log.warnings[0]!.fields?.code, 'TIME_ZONE_UNKNOWN');
+    assertCode(log.warnings[0]!.fields?.code, 'TIME_ZONE_UNKNOWN');
     assert.match(log.warnings[0]!.msg, /set time_zone=/);
   });
 
@@ -139,7 +140,7 @@ describe('resolveTimeZone', () => {
       zone: undefined,
       source: 'process',
     });
-    assert.equal(log.warnings[0]!.fields?.code, 'TIME_ZONE_UNKNOWN');
+    assertCode(log.warnings[0]!.fields?.code, 'TIME_ZONE_UNKNOWN');
   });
 
   it('no /etc/localtime under --root: the process zone, silently', async () => {

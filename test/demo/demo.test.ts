@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { assertCode } from '../helpers/code-assert.js';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url));
 let dir: string;
@@ -70,7 +71,7 @@ describe('npm run demo', () => {
     ) as Record<string, any>;
     // The last command was the refused apply of v1.2.0; the rollback is in the counts.
     assert.equal(state.phase, 'failed');
-    assert.equal(state.reason, 'QUARANTINED');
+    assertCode(state.reason, 'QUARANTINED');
     assert.equal(state.to_version, 'v1.2.0');
     assert.equal(state.rollback_counts.HEALTH_CHECK_FAILED, 1);
     const memory = JSON.parse(

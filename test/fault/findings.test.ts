@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AGENT_BIN, expectRefusal, logLines, runAgent } from '../helpers/cli.js';
 import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -38,8 +39,7 @@ describe('finding 1: a configuration can never make apply write the running slot
         slot_b_dir: spelling,
       });
       const r = await f.agent(['apply']);
-      assert.equal(r.code, 2, r.stderr);
-      assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+      expectRefusal(r, 'SLOT_ALIASED', 2);
       assert.equal(f.slotA(), before);
       assert.equal(f.server.requests.size, 0, 'nothing fetched');
     });
@@ -50,11 +50,10 @@ describe('finding 1: a configuration can never make apply write the running slot
     await rm(f.dev.path('slots/b'), { recursive: true });
     await symlink(f.dev.path('slots/a'), f.dev.path('slots/b'));
     const r = await f.agent(['apply']);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+    expectRefusal(r, 'SLOT_ALIASED', 2);
     assert.equal(f.slotA(), before);
     assert.equal(readState(f.statePath).phase, 'failed');
-    assert.equal(readState(f.statePath).reason, 'SLOT_ALIASED');
+    assertCode(readState(f.statePath).reason, 'SLOT_ALIASED');
   });
 
   it(
@@ -65,8 +64,7 @@ describe('finding 1: a configuration can never make apply write the running slot
       mount(['--bind', f.dev.path('slots/a'), f.dev.path('slots/b')]);
       try {
         const r = await f.agent(['apply']);
-        assert.equal(r.code, 2, r.stderr);
-        assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+        expectRefusal(r, 'SLOT_ALIASED', 2);
         assert.equal(f.slotA(), before);
       } finally {
         execFileSync('umount', [f.dev.path('slots/b')]);
@@ -80,8 +78,7 @@ describe('finding 1: a configuration can never make apply write the running slot
     const file = f.dev.path('user-data.yaml');
     await writeFile(file, '#cloud-config\nupdates:\n  slot_b_dir: /slots/b/../a\n');
     const r = await f.agent(['cloud-init', 'apply', file]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+    expectRefusal(r, 'SLOT_ALIASED', 2);
     assert.equal(await readFile(conf, 'utf8'), confBefore);
   });
 
@@ -89,8 +86,7 @@ describe('finding 1: a configuration can never make apply write the running slot
     const file = f.dev.path('user-data.yaml');
     await writeFile(file, '#cloud-config\nupdates:\n  slot_b_label: KSOLOA\n');
     const r = await f.agent(['cloud-init', 'apply', file]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_ALIASED');
+    expectRefusal(r, 'SLOT_ALIASED', 2);
   });
 });
 
@@ -143,8 +139,7 @@ describe('finding 3: line endings in update.conf', () => {
     ].join('\n');
     await writeFile(f.dev.path('etc/kubesolo/update.conf'), conf + '\n');
     const r = await f.agent(['apply']);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'CONFIG_CONTROL_CHARACTER');
+    expectRefusal(r, 'CONFIG_CONTROL_CHARACTER', 2);
     assert.equal(r.doc.error.line, 5);
     assert.equal(existsSync(f.dev.path('slots/b/version')), false);
   });
@@ -204,8 +199,7 @@ describe(
       assert.equal(r.code, 0, r.stderr);
       assert.equal(grubVars(f.grubenv).active_slot, 'B');
       const a = await f.agent(['apply']);
-      assert.equal(a.code, 1);
-      assert.equal(a.doc.error.code, 'STATE_READ_ONLY');
+      expectRefusal(a, 'STATE_READ_ONLY', 1);
     });
 
     it('full: status reports, rollback flips GRUB', async () => {
@@ -221,7 +215,7 @@ describe(
       assert.equal(r.code, 0, r.stderr);
       assert.equal(grubVars(f.grubenv).active_slot, 'B');
       const a = await f.agent(['apply']);
-      assert.equal(a.doc.error.code, 'STATE_NO_SPACE');
+      assertCode(a.doc.error.code, 'STATE_NO_SPACE');
     });
 
     it('corrupt grubenv: status still shows the state and names the problem', async () => {
@@ -231,7 +225,7 @@ describe(
       assert.equal(s.doc.state.phase, 'staged');
       assert.equal(s.doc.active_slot, null);
       assert.equal(s.doc.running_slot, 'A');
-      assert.equal(s.doc.problems[0].code, 'GRUBENV_CORRUPT');
+      assertCode(s.doc.problems[0].code, 'GRUBENV_CORRUPT');
     });
   },
 );
@@ -324,8 +318,7 @@ describe('finding 6: bounded inputs', () => {
     await rm(conf);
     execFileSync('mkfifo', [conf]);
     const r = await f.agent(['status']);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'CONFIG_UNREADABLE');
+    expectRefusal(r, 'CONFIG_UNREADABLE', 2);
     assert.match(r.doc.error.message, /not a regular file/);
   });
 
@@ -336,7 +329,7 @@ describe('finding 6: bounded inputs', () => {
     const r = await f.agent(['status']);
     assert.equal(r.code, 1);
     assert.equal(r.doc.problems[0].source, 'state');
-    assert.equal(r.doc.problems[0].code, 'STATE_READ_FAILED');
+    assertCode(r.doc.problems[0].code, 'STATE_READ_FAILED');
     assert.ok(statSync(f.statePath).size > 1024 ** 3, 'the evidence is left in place');
   });
 
@@ -438,8 +431,8 @@ describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
       assert.equal(code, exit);
       const st = readState(f.statePath);
       assert.equal(st.phase, 'failed');
-      assert.equal(st.reason, 'INTERRUPTED');
-      assert.equal(JSON.parse(stdout).error.code, 'INTERRUPTED');
+      assertCode(st.reason, 'INTERRUPTED');
+      assertCode(JSON.parse(stdout).error.code, 'INTERRUPTED');
       assert.equal(existsSync(f.dev.path('var/lib/kubesolo/update/update.lock')), false);
       assert.ok(bytesStaged() > 0, 'the partial download is kept for resume');
       assert.deepEqual(grubVars(f.grubenv), {
@@ -523,10 +516,10 @@ describe('finding 7: a signal in the first moments of an artifact download', () 
         ]);
         if (outcome === 'hung') child.kill('SIGKILL');
         assert.equal(outcome, 143);
-        assert.equal(JSON.parse(stdout).error.code, 'INTERRUPTED');
+        assertCode(JSON.parse(stdout).error.code, 'INTERRUPTED');
         const st = readState(f.statePath);
         assert.equal(st.phase, 'failed');
-        assert.equal(st.reason, 'INTERRUPTED');
+        assertCode(st.reason, 'INTERRUPTED');
         assert.equal(existsSync(f.dev.path('var/lib/kubesolo/update/update.lock')), false);
       });
     }
@@ -544,8 +537,7 @@ describe('finding 8: internal errors carry their real code', () => {
     const file = f.dev.path('user-data.yaml');
     await writeFile(file, '#cloud-config\nupdates:\n  health_checks:\n    - <<: 1\n');
     const r = await f.agent(['cloud-init', 'apply', file]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'CLOUDINIT_YAML_INVALID');
+    expectRefusal(r, 'CLOUDINIT_YAML_INVALID', 2);
   });
 
   it(

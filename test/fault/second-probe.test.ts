@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { AGENT_BIN, runAgent, runRelease } from '../helpers/cli.js';
+import { AGENT_BIN, runAgent, runRelease, expectRefusal } from '../helpers/cli.js';
 import { makeKeys, publishRelease } from '../helpers/device.js';
 import { keys, makeFaultDevice, readState, type FaultDevice } from './harness.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -63,7 +64,7 @@ describe('finding 31.5: a stop during the install', () => {
       const code = await new Promise<number | null>((res) => child.on('close', res));
       assert.ok(stopped, `the install was never reached: ${stderr}`);
       assert.equal(code, 143, stderr);
-      assert.equal(JSON.parse(stdout).error.code, 'INTERRUPTED');
+      assertCode(JSON.parse(stdout).error.code, 'INTERRUPTED');
       const state = readState(f.statePath);
       assert.equal(state.phase, 'staged', 'the finished install is recorded');
       assert.equal(await readFile(f.dev.path('slots/b/version'), 'utf8'), 'v1.1.0\n');
@@ -73,7 +74,7 @@ describe('finding 31.5: a stop during the install', () => {
       // The next run finds the staged release intact and downloads nothing.
       const again = await f.agent(['apply']);
       assert.equal(again.code, 0, again.stderr);
-      assert.equal(again.doc.code, 'ALREADY_STAGED');
+      assertCode(again.doc.code, 'ALREADY_STAGED');
     });
   }
 });
@@ -99,8 +100,7 @@ describe('finding 31.5: read-only passive slot', { skip: !isRoot && 'mounts need
     execFileSync('mount', ['--bind', b, b]);
     execFileSync('mount', ['-o', 'remount,bind,ro', b]);
     const r = await f.agent(['apply', '--force']);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_WRITE_FAILED');
+    expectRefusal(r, 'SLOT_WRITE_FAILED', 1);
     assert.equal(r.doc.error.errno, 'EROFS');
     assert.match(r.doc.error.hint, /remount it read-write/);
   });
@@ -119,10 +119,9 @@ describe('finding 31.5: the floor file', () => {
     await mkdir(f.dev.path('var/lib/kubesolo/update'), { recursive: true });
     await symlink('/nonexistent-floor/floor.json', floorPath());
     const r = await f.agent(['apply']);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.doc.error.code, 'FLOOR_CORRUPT');
+    expectRefusal(r, 'FLOOR_CORRUPT', 1);
     const s = await f.agent(['status']);
-    assert.equal(s.doc.problems[0].code, 'FLOOR_CORRUPT');
+    assertCode(s.doc.problems[0].code, 'FLOOR_CORRUPT');
   });
 
   // Before: accepted, and status printed "Floor: v1.0.0" with a line break inside.
@@ -133,7 +132,7 @@ describe('finding 31.5: the floor file', () => {
       JSON.stringify({ version: 'v1.0.0\n', set_at: '2026-01-01T00:00:00Z', source: 'commit' }),
     );
     const r = await f.agent(['apply']);
-    assert.equal(r.doc.error.code, 'FLOOR_CORRUPT', r.stderr);
+    assertCode(r.doc.error.code, 'FLOOR_CORRUPT', undefined, r.stderr);
     const text = await runAgent(['status', '--root', f.dev.root]);
     assert.doesNotMatch(text.stdout, /Floor: +v1\.0\.0\n\n/);
     assert.match(text.stdout + text.stderr, /FLOOR_CORRUPT/);
@@ -156,8 +155,7 @@ describe('finding 31.5: rollout times', () => {
     it(`rollout.start ${start} is refused by the device (METADATA_FIELD_INVALID)`, async () => {
       await offer({ start, waves: [{ percent: 100, after: '0s' }] });
       const r = await f.agent(['check']);
-      assert.equal(r.code, 4, r.stderr);
-      assert.equal(r.doc.error.code, 'METADATA_FIELD_INVALID');
+      expectRefusal(r, 'METADATA_FIELD_INVALID', 4);
       assert.equal(r.doc.error.field, 'rollout.start');
     });
   }
@@ -203,8 +201,7 @@ describe('finding 31.5: rollout times', () => {
     const c = await f.agent(['check']);
     assert.equal(c.code, 3, c.stderr);
     const a = await f.agent(['apply']);
-    assert.equal(a.code, 3, a.stderr);
-    assert.equal(a.doc.error.code, 'ROLLOUT_NOT_OPEN');
+    expectRefusal(a, 'ROLLOUT_NOT_OPEN', 3);
   });
 });
 
@@ -226,8 +223,7 @@ describe('finding 31.5: slot directories that hold the agent\u2019s own files', 
         slot_b_dir: dir,
       });
       const r = await f.agent(['apply', '--force']);
-      assert.equal(r.code, 2, r.stderr);
-      assert.equal(r.doc.error.code, 'SLOT_DIR_OVERLAPS');
+      expectRefusal(r, 'SLOT_DIR_OVERLAPS', 2);
       assert.equal(f.server.requests.size, 0, 'nothing fetched');
       await assert.rejects(readFile(f.dev.path(join(dir, 'vmlinuz'))), { code: 'ENOENT' });
     });
@@ -242,8 +238,7 @@ describe('finding 31.5: slot directories that hold the agent\u2019s own files', 
       slot_b_dir: '/slots/a/b',
     });
     const r = await f.agent(['status']);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_DIR_OVERLAPS');
+    expectRefusal(r, 'SLOT_DIR_OVERLAPS', 2);
   });
 
   it('a slot directory that is a link to /etc/kubesolo is refused before the write', async () => {
@@ -251,8 +246,7 @@ describe('finding 31.5: slot directories that hold the agent\u2019s own files', 
     await symlink('../etc/kubesolo', f.dev.path('slots/b'));
     const conf = await readFile(f.dev.path('etc/kubesolo/update.conf'));
     const r = await f.agent(['apply', '--force']);
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.doc.error.code, 'SLOT_DIR_OVERLAPS');
+    expectRefusal(r, 'SLOT_DIR_OVERLAPS', 2);
     assert.deepEqual(await readFile(f.dev.path('etc/kubesolo/update.conf')), conf);
     await assert.rejects(readFile(f.dev.path('etc/kubesolo/vmlinuz')), { code: 'ENOENT' });
   });
@@ -266,7 +260,7 @@ describe('finding 31.5: slot directories that hold the agent\u2019s own files', 
     const conf = await readFile(f.dev.path('etc/kubesolo/update.conf'));
     const r = await runAgent(['cloud-init', 'apply', file, '--root', f.dev.root, '--json']);
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(JSON.parse(r.stdout).error.code, 'SLOT_DIR_OVERLAPS');
+    assertCode(JSON.parse(r.stdout).error.code, 'SLOT_DIR_OVERLAPS');
     assert.deepEqual(await readFile(f.dev.path('etc/kubesolo/update.conf')), conf);
   });
 });

@@ -5,13 +5,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AGENT_BIN, RELEASE_BIN } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
+import { useTempDir } from '../helpers/tree.js';
 
 /** Start a long-running command and wait for the URL it logs. */
 async function startListening(args: string[]): Promise<{ child: ChildProcess; url: string }> {
@@ -59,19 +58,17 @@ function slowHeaders(url: string, trickle = false): Promise<number> {
 }
 
 describe('kubesolo-release serve with a FIFO in the served directory', () => {
-  let dir: string;
+  const tmp = useTempDir('ks-serve-fifo-', 'all');
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-serve-fifo-'));
-    await writeFile(join(dir, 'latest.json'), '{}\n');
-    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    await writeFile(tmp.path('latest.json'), '{}\n');
+    execFileSync('mkfifo', [tmp.path('pipe')]);
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   it('answers 404 for the FIFO, keeps serving files, and stops on SIGTERM', async () => {
     const { child, url } = await startListening([
       RELEASE_BIN,
       'serve',
-      dir,
+      tmp.dir,
       '--listen',
       '127.0.0.1:0',
     ]);

@@ -17,13 +17,13 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { logLines, runAgent } from '../helpers/cli.js';
 import { makeFaultDevice, sha256File, type FaultDevice } from './harness.js';
+import { useTempDir } from '../helpers/tree.js';
 
 /** Every entry under `dir`, links not followed: path, kind, and content or target. */
 function tree(dir: string): string[] {
@@ -149,17 +149,13 @@ describe('finding 31.1: the bait is real', () => {
 });
 
 describe('finding 31.1: links planted under the passive slot are never followed', () => {
-  let outside: string;
-  before(async () => {
-    outside = await mkdtemp(join(tmpdir(), 'ks-outside-'));
-  });
-  after(() => rm(outside, { recursive: true, force: true }));
+  const tmp = useTempDir('ks-outside-', 'all');
 
   for (const row of ROWS) {
     for (const kind of TARGETS) {
       it(`slots/b/${row.path} -> ${kind}: staged from real files, slot A and the outside untouched`, async () => {
         const f = await makeFaultDevice();
-        const here = join(outside, `${row.path.replaceAll('/', '_')}-${kind.replace(' ', '')}`);
+        const here = tmp.path(`${row.path.replaceAll('/', '_')}-${kind.replace(' ', '')}`);
         try {
           // The outside tree: a directory with a file and a subdirectory, or one file.
           const isDirRow = row.path === '.incoming';

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ensureDeviceId, readDeviceId, shortDeviceId } from '../../src/fleet/device-id.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 
@@ -86,7 +87,7 @@ describe('device identifier', () => {
   it('an unreadable path is DEVICE_ID_UNREADABLE', async () => {
     await mkdir(paths.stored, { recursive: true });
     await assert.rejects(readDeviceId(paths), (err: any) => {
-      assert.equal(err.code, 'DEVICE_ID_UNREADABLE');
+      assertCode(err.code, 'DEVICE_ID_UNREADABLE');
       assert.equal(err.details.path, paths.stored);
       return true;
     });

@@ -15,7 +15,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { simulateGrubBoot } from '../../src/bootenv/grub-sim.js';
 import { readDeviceId } from '../../src/fleet/device-id.js';
 import { rolloutBucket } from '../../src/fleet/rollout.js';
-import { logLines, runAgent, runRelease } from '../helpers/cli.js';
+import { logLines, runAgent, runRelease, expectRefusal } from '../helpers/cli.js';
 import {
   makeDevice,
   readJson,
@@ -24,6 +24,7 @@ import {
   type StaticServer,
 } from '../helpers/device.js';
 import { grubSet } from '../helpers/grub-env.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const HOUR = 3600_000;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -157,7 +158,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       for (const cmd of ['check', 'apply']) {
         const r = await agent([cmd]);
         assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
-        assert.equal(r.doc.error.code, 'PUBKEY_REQUIRED');
+        assertCode(r.doc.error.code, 'PUBKEY_REQUIRED');
         assert.match(r.doc.error.message, /set pubkey= .*allow_unsigned=true/);
       }
       assert.equal(await readFile(dev.path('slots/b/version'), 'utf8').catch(() => ''), '');
@@ -213,7 +214,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
         c.doc.gates as { gate: string; pass: boolean; code?: string; message: string }[]
       ).find((g) => g.gate === 'rollout');
       assert.equal(gate?.pass, false);
-      assert.equal(gate?.code, 'ROLLOUT_NOT_OPEN');
+      assertCode(gate?.code, 'ROLLOUT_NOT_OPEN');
       assert.match(
         gate.message,
         new RegExp(
@@ -227,11 +228,10 @@ describe('fleet safety over HTTP, through the binaries', () => {
       );
 
       const a = await agent(['apply']);
-      assert.equal(a.code, 3, a.stderr);
-      assert.equal(a.doc.error.code, 'ROLLOUT_NOT_OPEN');
+      expectRefusal(a, 'ROLLOUT_NOT_OPEN', 3);
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
       assert.equal(st.phase, 'failed');
-      assert.equal(st.reason, 'ROLLOUT_NOT_OPEN');
+      assertCode(st.reason, 'ROLLOUT_NOT_OPEN');
       // apply keeps the identifier it used: the same bucket from now on, whoever runs it,
       // and logs only its first 8 characters.
       const kept = logLines(a.stderr).find((l) => /rollout identifier kept/.test(String(l.msg)));
@@ -258,8 +258,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
         '--partial-rollout',
       ]);
       const held = await agent(['apply']);
-      assert.equal(held.code, 3, held.stderr);
-      assert.equal(held.doc.error.code, 'ROLLOUT_NOT_OPEN');
+      expectRefusal(held, 'ROLLOUT_NOT_OPEN', 3);
       assert.match(held.doc.error.message, new RegExp(`bucket ${bucket}, which no wave reaches`));
       // Going on: the schedule's second wave (one day in) has opened a day ago.
       await publish('v1.1.0', [
@@ -295,7 +294,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.match(v.stdout, /wave 2 of 2\s+100 %\s+opens 2026-12-04 14:00 UTC \(start \+ 3d\)/);
       const bad = await publishArgs('v1.1.1', ['--wave', '10@1d', '--wave', '5@2d']);
       assert.equal(bad.code, 2, bad.stderr);
-      assert.equal(JSON.parse(bad.stdout).error.code, 'INVALID_WAVE');
+      assertCode(JSON.parse(bad.stdout).error.code, 'INVALID_WAVE');
     });
   });
 
@@ -325,8 +324,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       await writeFile(join(site, 'latest.json.sig'), oldSig);
       await writeFile(join(site, 'v1.0.5/latest.json.sig'), oldSig);
       const replay = await agent(['apply', '--allow-downgrade', '--force']);
-      assert.equal(replay.code, 3, replay.stderr);
-      assert.equal(replay.doc.error.code, 'BELOW_FLOOR');
+      expectRefusal(replay, 'BELOW_FLOOR', 3);
       assert.match(replay.doc.error.message, /v1\.0\.5 is below the anti-rollback floor v1\.1\.0/);
       assert.equal((await readJson(floorFile())).version, 'v1.1.0');
       const c = await agent(['check', '--allow-downgrade']);
@@ -334,7 +332,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       const floor = (c.doc.gates as { gate: string; code?: string }[]).find(
         (g) => g.gate === 'floor',
       );
-      assert.equal(floor?.code, 'BELOW_FLOOR');
+      assertCode(floor?.code, 'BELOW_FLOOR');
     });
 
     it('rollback below the floor stays possible and is recorded; updates must then be at or above it', async () => {
@@ -347,12 +345,11 @@ describe('fleet safety over HTTP, through the binaries', () => {
       assert.equal(warn.floor, 'v1.1.0');
       assert.equal(await reboot(), 'A');
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
-      assert.equal(st.reason, 'MANUAL_ROLLBACK');
+      assertCode(st.reason, 'MANUAL_ROLLBACK');
       // v1.0.5 is newer than what runs (v1.0.0) but older than the committed v1.1.0.
       await publish('v1.0.5');
       const a = await agent(['apply']);
-      assert.equal(a.code, 3, a.stderr);
-      assert.equal(a.doc.error.code, 'BELOW_FLOOR');
+      expectRefusal(a, 'BELOW_FLOOR', 3);
       assert.equal((await readFile(dev.path('slots/b/version'), 'utf8')).trim(), 'v1.1.0');
     });
 
@@ -381,8 +378,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       );
       await publish('v1.1.9');
       const below = await agent(['apply']);
-      assert.equal(below.code, 3, below.stderr);
-      assert.equal(below.doc.error.code, 'BELOW_FLOOR');
+      expectRefusal(below, 'BELOW_FLOOR', 3);
     });
   });
 
@@ -391,8 +387,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       // Before the rotation the device trusts the old key only: the new one is refused.
       await publish('v1.1.0', [], keyNew());
       const early = await agent(['apply']);
-      assert.equal(early.code, 4, early.stderr);
-      assert.equal(early.doc.error.code, 'SIGNATURE_INVALID');
+      expectRefusal(early, 'SIGNATURE_INVALID', 4);
 
       // Step 2: a release signed by the old key whose OS carries both keys (the OS
       // image installs /etc/kubesolo/update.pub; here the test writes what it carries).
@@ -424,8 +419,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       // The retired key signs nothing the device accepts any more.
       await publish('v1.4.0', [], keyOld());
       const retired = await agent(['apply']);
-      assert.equal(retired.code, 4, retired.stderr);
-      assert.equal(retired.doc.error.code, 'SIGNATURE_INVALID');
+      expectRefusal(retired, 'SIGNATURE_INVALID', 4);
       const vOld = await runRelease([
         'verify',
         '--pubkey',
@@ -452,7 +446,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       );
       const both = await publishArgs('v1.1.0', ['--force', '--no-expiry', '--expires-in', '1d']);
       assert.equal(both.code, 2);
-      assert.equal(JSON.parse(both.stdout).error.code, 'CONFLICTING_OPTIONS');
+      assertCode(JSON.parse(both.stdout).error.code, 'CONFLICTING_OPTIONS');
     });
   });
 });

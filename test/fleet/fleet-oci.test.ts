@@ -16,9 +16,10 @@ import { goArch } from '../../src/metadata/arch.js';
 import { readDeviceId } from '../../src/fleet/device-id.js';
 import { rolloutBucket } from '../../src/fleet/rollout.js';
 import { LAYER_METADATA, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
-import { runAgent, runRelease } from '../helpers/cli.js';
+import { runAgent, runRelease, expectRefusal } from '../helpers/cli.js';
 import { makeDevice, readJson, type Device } from '../helpers/device.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const skip = registrySkipReason();
 const HOUR = 3600_000;
@@ -115,8 +116,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     await push('v1.1.2', ['--expires-in', '1s']);
     await new Promise((resolve) => setTimeout(resolve, 2100));
     const a = await agent('apply', 'v1.1.2');
-    assert.equal(a.code, 4, a.stderr);
-    assert.equal(a.doc.error.code, 'METADATA_EXPIRED');
+    expectRefusal(a, 'METADATA_EXPIRED', 4);
   });
 
   it('waves: a device outside the open wave waits (ROLLOUT_NOT_OPEN), --force overrides', async () => {
@@ -149,14 +149,13 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     const gate = (c.doc.gates as { gate: string; code?: string; message: string }[]).find(
       (g) => g.gate === 'rollout',
     );
-    assert.equal(gate?.code, 'ROLLOUT_NOT_OPEN');
+    assertCode(gate?.code, 'ROLLOUT_NOT_OPEN');
     assert.match(
       gate.message,
       new RegExp(`wave 2 of 2 \\(100 %\\) opens .*; this device is in bucket ${bucket}$`),
     );
     const a = await agent('apply', 'v1.2.0');
-    assert.equal(a.code, 3, a.stderr);
-    assert.equal(a.doc.error.code, 'ROLLOUT_NOT_OPEN');
+    expectRefusal(a, 'ROLLOUT_NOT_OPEN', 3);
     const forced = await agent('apply', 'v1.2.0', ['--force']);
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(forced.doc.outcome, 'staged');
@@ -171,8 +170,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     assert.equal(floor.source, 'min_version');
     await push('v1.2.5');
     const below = await agent('apply', 'v1.2.5');
-    assert.equal(below.code, 3, below.stderr);
-    assert.equal(below.doc.error.code, 'BELOW_FLOOR');
+    expectRefusal(below, 'BELOW_FLOOR', 3);
   });
 
   it('key rotation: a key set trusts old and new, a retired key is refused', async () => {
@@ -181,8 +179,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
       (await readFile(join(tmp, dir, 'release.pub'), 'utf8')).trim();
     await push('v1.5.0', [], newKey);
     const early = await agent('apply', 'v1.5.0');
-    assert.equal(early.code, 4, early.stderr);
-    assert.equal(early.doc.error.code, 'SIGNATURE_INVALID');
+    expectRefusal(early, 'SIGNATURE_INVALID', 4);
     // The release that shipped the new key (signed by the old one) is in: both trusted.
     await writeFile(
       dev.path('etc/kubesolo/update.pub'),
@@ -195,8 +192,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     await writeFile(dev.path('etc/kubesolo/update.pub'), `${await pub('keys-new')}\n`);
     await push('v1.6.0');
     const retired = await agent('apply', 'v1.6.0');
-    assert.equal(retired.code, 4, retired.stderr);
-    assert.equal(retired.doc.error.code, 'SIGNATURE_INVALID');
+    expectRefusal(retired, 'SIGNATURE_INVALID', 4);
   });
 
   it('secure by default: a device with no key refuses a registry release (PUBKEY_REQUIRED, exit 2)', async () => {
@@ -208,8 +204,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
       grubenv: '/boot/grub/grubenv',
     });
     const a = await agent('apply', 'v1.1.0');
-    assert.equal(a.code, 2, a.stderr);
-    assert.equal(a.doc.error.code, 'PUBKEY_REQUIRED');
+    expectRefusal(a, 'PUBKEY_REQUIRED', 2);
     assert.equal(await readFile(dev.path('slots/b/version'), 'utf8').catch(() => 'none'), 'none');
   });
 });

@@ -14,6 +14,7 @@ import {
   rolloutJson,
   rolloutPosition,
 } from '../../src/fleet/rollout.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const schedule = parseRollout({
   start: '2026-12-01T14:00:00Z',
@@ -130,7 +131,7 @@ describe('rollout schedule', () => {
       assert.throws(
         () => parseRollout(value),
         (err: any) => {
-          assert.equal(err.code, 'METADATA_FIELD_INVALID');
+          assertCode(err.code, 'METADATA_FIELD_INVALID');
           assert.equal(err.exitCode, 4);
           assert.equal(err.details.field, field);
           return true;

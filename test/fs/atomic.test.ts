@@ -1,62 +1,43 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { atomicWriteFile, type AtomicWriteStep } from '../../src/fs/atomic.js';
+import { useTempDir } from '../helpers/tree.js';
+import { failAt } from './fail-at.js';
 
 describe('atomicWriteFile', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-atomic-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-atomic-');
 
   it('replaces the file and leaves no temp files', async () => {
-    const p = join(dir, 'f');
+    const p = tmp.path('f');
     await writeFile(p, 'old');
     await atomicWriteFile(p, 'new', { mode: 0o600 });
     assert.equal(await readFile(p, 'utf8'), 'new');
     assert.equal((await stat(p)).mode & 0o777, 0o600);
-    assert.deepEqual(await readdir(dir), ['f']);
+    assert.deepEqual(await readdir(tmp.dir), ['f']);
   });
 
   it('creates the parent directory when asked', async () => {
-    const p = join(dir, 'a', 'b', 'f');
+    const p = tmp.path('a', 'b', 'f');
     await atomicWriteFile(p, 'x', { mkdirp: true });
     assert.equal(await readFile(p, 'utf8'), 'x');
   });
 
   it('a failure at any step before rename keeps the old file whole and cleans up', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close'];
-    for (const failAt of steps) {
-      const p = join(dir, 'f');
+    for (const step of steps) {
+      const p = tmp.path('f');
       await writeFile(p, 'old');
-      await assert.rejects(
-        atomicWriteFile(p, 'new', {
-          onStep: (s) => {
-            if (s === failAt) throw new Error(`crash at ${s}`);
-          },
-        }),
-        /crash at/,
-      );
-      assert.equal(await readFile(p, 'utf8'), 'old', failAt);
-      assert.deepEqual(await readdir(dir), ['f'], failAt);
+      await assert.rejects(atomicWriteFile(p, 'new', failAt(step)), /crash at/);
+      assert.equal(await readFile(p, 'utf8'), 'old', step);
+      assert.deepEqual(await readdir(tmp.dir), ['f'], step);
     }
   });
 
   it('a failure after rename leaves the new file whole', async () => {
-    const p = join(dir, 'f');
+    const p = tmp.path('f');
     await writeFile(p, 'old');
-    await assert.rejects(
-      atomicWriteFile(p, 'new', {
-        onStep: (s) => {
-          if (s === 'rename') throw new Error('crash');
-        },
-      }),
-    );
+    await assert.rejects(atomicWriteFile(p, 'new', failAt('rename')));
     assert.equal(await readFile(p, 'utf8'), 'new');
   });
 });

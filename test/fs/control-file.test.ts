@@ -1,42 +1,42 @@
 /** src/fs/control-file.ts: control files are read only if regular, bounded, never blocking. */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { readUpdatesBlock } from '../../src/cloudinit/yaml.js';
 import { readControlText } from '../../src/fs/control-file.js';
+import { useTempDir } from '../helpers/tree.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 describe('readControlText', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-control-'));
-  });
-  after(() => rm(dir, { recursive: true, force: true }));
+  const tmp = useTempDir('ks-control-', 'all');
 
   it('reads a regular file within the limit', async () => {
-    await writeFile(join(dir, 'ok'), 'hello\n');
-    assert.equal(await readControlText(join(dir, 'ok'), { maxBytes: 6 }), 'hello\n');
+    await writeFile(tmp.path('ok'), 'hello\n');
+    assert.equal(await readControlText(tmp.path('ok'), { maxBytes: 6 }), 'hello\n');
   });
 
   it('refuses a file over the limit: CONTROL_FILE_TOO_LARGE', async () => {
-    await writeFile(join(dir, 'big'), 'x'.repeat(100));
-    await assert.rejects(readControlText(join(dir, 'big'), { maxBytes: 99 }), {
-      code: 'CONTROL_FILE_TOO_LARGE',
-    });
+    await writeFile(tmp.path('big'), 'x'.repeat(100));
+    await rejectsWithCode(
+      readControlText(tmp.path('big'), { maxBytes: 99 }),
+      'CONTROL_FILE_TOO_LARGE',
+      1,
+    );
   });
 
   it('refuses a FIFO at once: CONTROL_FILE_NOT_REGULAR', async () => {
-    execFileSync('mkfifo', [join(dir, 'fifo')]);
-    await assert.rejects(readControlText(join(dir, 'fifo'), { maxBytes: 64 }), {
-      code: 'CONTROL_FILE_NOT_REGULAR',
-    });
+    execFileSync('mkfifo', [tmp.path('fifo')]);
+    await rejectsWithCode(
+      readControlText(tmp.path('fifo'), { maxBytes: 64 }),
+      'CONTROL_FILE_NOT_REGULAR',
+      1,
+    );
   });
 
   it('refuses a symlink with noFollow (ELOOP)', async () => {
-    execFileSync('ln', ['-s', join(dir, 'ok'), join(dir, 'link')]);
-    await assert.rejects(readControlText(join(dir, 'link'), { maxBytes: 64, noFollow: true }), {
+    execFileSync('ln', ['-s', tmp.path('ok'), tmp.path('link')]);
+    await assert.rejects(readControlText(tmp.path('link'), { maxBytes: 64, noFollow: true }), {
       code: 'ELOOP',
     });
   });

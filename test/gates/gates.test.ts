@@ -18,6 +18,7 @@ import {
 } from '../../src/gates/gates.js';
 import { refusalError } from '../../src/gates/verdict.js';
 import { goArch } from '../../src/metadata/arch.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('gates', () => {
   it('maps Node architectures to Go names', () => {
@@ -32,20 +33,20 @@ describe('gates', () => {
     assert.equal(maintenanceWindowGate('02:00-04:00', at, false).pass, true);
     const closed = maintenanceWindowGate('05:00-06:00', at, false);
     assert.equal(closed.pass, false);
-    assert.equal(closed.code, 'OUTSIDE_MAINTENANCE_WINDOW');
+    assertCode(closed.code, 'OUTSIDE_MAINTENANCE_WINDOW');
     assert.equal(maintenanceWindowGate('05:00-06:00', at, true).skipped, true);
     assert.equal(maintenanceWindowGate(undefined, at, false).skipped, true);
   });
 
   it('channel applies only when both sides set one', () => {
-    assert.equal(channelGate('stable', 'beta').code, 'CHANNEL_MISMATCH');
+    assertCode(channelGate('stable', 'beta').code, 'CHANNEL_MISMATCH');
     assert.equal(channelGate('stable', 'stable').pass, true);
     assert.equal(channelGate(undefined, 'beta').skipped, true);
     assert.equal(channelGate('stable', undefined).skipped, true);
   });
 
   it('architecture', () => {
-    assert.equal(architectureGate('amd64', 'arm64').code, 'ARCH_MISMATCH');
+    assertCode(architectureGate('amd64', 'arm64').code, 'ARCH_MISMATCH');
     assert.equal(architectureGate('amd64', 'amd64').pass, true);
   });
 
@@ -85,7 +86,7 @@ describe('gates', () => {
   });
 
   it('minimum compatible version', () => {
-    assert.equal(minCompatibleVersionGate('v1.0.0', 'v1.2.0').code, 'VERSION_INCOMPATIBLE');
+    assertCode(minCompatibleVersionGate('v1.0.0', 'v1.2.0').code, 'VERSION_INCOMPATIBLE');
     assert.equal(minCompatibleVersionGate('v1.2.0', 'v1.2.0').pass, true);
     assert.equal(minCompatibleVersionGate('v1.2.0', undefined).skipped, true);
   });
@@ -94,8 +95,8 @@ describe('gates', () => {
     assert.equal(versionGate('v1.0.0', 'v1.0.1', false).pass, true);
     const same = versionGate('v1.0.0', '1.0.0', false);
     assert.equal(same.pass, true);
-    assert.equal(same.code, 'UP_TO_DATE');
-    assert.equal(versionGate('v1.0.0', 'v0.9.9', false).code, 'DOWNGRADE_REFUSED');
+    assertCode(same.code, 'UP_TO_DATE');
+    assertCode(versionGate('v1.0.0', 'v0.9.9', false).code, 'DOWNGRADE_REFUSED');
     assert.equal(versionGate('v1.0.0', 'v0.9.9', true).pass, true);
     assert.throws(() => versionGate('v1.0.0', 'latest', false), { code: 'INVALID_VERSION' });
   });
@@ -103,12 +104,12 @@ describe('gates', () => {
   it('free space needs the image plus 10 %', () => {
     assert.equal(requiredSpace(1000), 1100);
     assert.equal(freeSpaceGate('slot B', 1100, 1000).pass, true);
-    assert.equal(freeSpaceGate('slot B', 1099, 1000).code, 'INSUFFICIENT_SPACE');
+    assertCode(freeSpaceGate('slot B', 1099, 1000).code, 'INSUFFICIENT_SPACE');
     assert.equal(freeSpaceGate('slot B', 0, undefined).skipped, true);
   });
 
   it('node block label', () => {
-    assert.equal(
+    assertCode(
       nodeBlockGate({ kind: 'checked', blockedNodes: ['edge-1'] }).code,
       'NODE_UPDATE_BLOCKED',
     );
@@ -218,7 +219,7 @@ describe('the gate list', () => {
       'release',
       release({ runningSlot: undefined, runningVersion: undefined }),
     );
-    assert.equal(noSlot.at(-1)?.code, 'RUNNING_SLOT_UNKNOWN');
+    assertCode(noSlot.at(-1)?.code, 'RUNNING_SLOT_UNKNOWN');
   });
 
   it('pre-flight: free space for both images + 10 %, no line without a target slot', async () => {
@@ -274,7 +275,7 @@ describe('the gate list', () => {
 
   it('a refusal is thrown as exit 3 with its code and gate', () => {
     const err = refusalError(channelGate('stable', 'beta'));
-    assert.equal(err.code, 'CHANNEL_MISMATCH');
+    assertCode(err.code, 'CHANNEL_MISMATCH');
     assert.equal(err.exitCode, 3);
     assert.deepEqual(err.details, { gate: 'channel' });
   });

@@ -15,6 +15,7 @@ import {
 import { rolloutGate } from '../../src/gates/rollout-gate.js';
 import type { ReleaseMetadata } from '../../src/metadata/model.js';
 import { withOutcome, withVerificationFailure } from '../../src/stores/releases.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const now = new Date('2026-12-03T14:00:00Z');
 const md = (version: string, kernel = 'a'): ReleaseMetadata => ({
@@ -44,7 +45,7 @@ describe('quarantine gate', () => {
   it('refuses the quarantined release (digests compared in lower case) until a different one is offered', () => {
     const refused = quarantineGate(facts({ releases: quarantined }));
     assert.equal(refused?.pass, false);
-    assert.equal(refused?.code, 'QUARANTINED');
+    assertCode(refused?.code, 'QUARANTINED');
     assert.match(refused?.message ?? '', /forget v2\.0\.0/);
     assert.equal(
       quarantineGate(facts({ releases: quarantined, metadata: md('v2.0.0', 'c') }))?.pass,
@@ -75,7 +76,7 @@ describe('verification back-off gate', () => {
     assert.equal(verificationBackoffGate(facts({ releases }))?.pass, true);
     const three = withVerificationFailure(releases, id, 'HASH_MISMATCH', at(-1));
     const refused = verificationBackoffGate(facts({ releases: three }));
-    assert.equal(refused?.code, 'VERIFICATION_BACKOFF');
+    assertCode(refused?.code, 'VERIFICATION_BACKOFF');
     assert.match(refused?.message ?? '', /3 times in a row \(HASH_MISMATCH/);
     assert.equal(verificationBackoffGate(facts({ releases: three, now: at(5.1) }))?.pass, true);
     assert.equal(verificationBackoffGate(facts({ releases: three, force: true }))?.skipped, true);
@@ -86,7 +87,7 @@ describe('paused rollout', () => {
   const base = { schedule: undefined, version: 'v2.0.0', deviceId: 'id', now };
   it('refuses an update whose rollout is paused, not a device already on it; --force passes', () => {
     const refused = rolloutGate({ ...base, runningVersion: 'v1.0.0', paused: true, force: false });
-    assert.equal(refused.code, 'ROLLOUT_PAUSED');
+    assertCode(refused.code, 'ROLLOUT_PAUSED');
     assert.equal(
       rolloutGate({ ...base, runningVersion: 'v2.0.0', paused: true, force: false }).pass,
       true,
@@ -108,7 +109,7 @@ describe('the window at activation', () => {
     const at = new Date(Date.UTC(2026, 0, 5, 3, 40, 0));
     assert.equal(maintenanceWindowGate('02:00-04:00', at, false, 'UTC', 900).pass, true);
     const ending = maintenanceWindowGate('02:00-04:00', at, false, 'UTC', 1500);
-    assert.equal(ending.code, 'MAINTENANCE_WINDOW_ENDING');
+    assertCode(ending.code, 'MAINTENANCE_WINDOW_ENDING');
     assert.match(ending.message, /only 20 min left; an activation needs 25 min/);
     // A window that wraps midnight counts to its end on the next day.
     const late = new Date(Date.UTC(2026, 0, 5, 23, 30, 30));

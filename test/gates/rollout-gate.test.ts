@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { rolloutGate } from '../../src/gates/rollout-gate.js';
 import { parseRollout, rolloutBucket } from '../../src/fleet/rollout.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const schedule = parseRollout({
   start: '2026-12-01T14:00:00Z',
@@ -34,7 +35,7 @@ describe('the rollout gate', () => {
     const v = rolloutGate(facts);
     assert.equal(v.gate, 'rollout');
     assert.equal(v.pass, false);
-    assert.equal(v.code, 'ROLLOUT_NOT_OPEN');
+    assertCode(v.code, 'ROLLOUT_NOT_OPEN');
     assert.match(
       v.message,
       /^wave 2 of 2 \(100 %\) opens 2026-12-03 14:00 UTC; this device is in bucket \d+$/,

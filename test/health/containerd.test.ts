@@ -19,6 +19,7 @@ import {
   decodeStringFields,
   encodeGrpcMessage,
 } from '../../src/health/grpc.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'containerd-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,7 +108,7 @@ describe('containerd check', () => {
   it('fails with CONTAINERD_UNREACHABLE when no socket exists', async () => {
     const outcome = await checkContainerd(join(dir, 'absent.sock'), 2000);
     assert.equal(outcome.verdict, 'fail');
-    assert.equal(outcome.reason, 'CONTAINERD_UNREACHABLE');
+    assertCode(outcome.reason, 'CONTAINERD_UNREACHABLE');
     assert.match(outcome.message, /ENOENT/);
   });
 
@@ -120,7 +121,7 @@ describe('containerd check', () => {
     await close(srv);
     writeFileSync(path, '');
     const outcome = await checkContainerd(path, 2000);
-    assert.equal(outcome.reason, 'CONTAINERD_UNREACHABLE');
+    assertCode(outcome.reason, 'CONTAINERD_UNREACHABLE');
   });
 
   it('fails with CONTAINERD_GRPC_ERROR on a non-OK grpc-status (Trailers-Only)', async () => {
@@ -138,7 +139,7 @@ describe('containerd check', () => {
     });
     try {
       const outcome = await checkContainerd(path, 2000);
-      assert.equal(outcome.reason, 'CONTAINERD_GRPC_ERROR');
+      assertCode(outcome.reason, 'CONTAINERD_GRPC_ERROR');
       assert.match(outcome.message, /grpc-status 14 \(shutting down\)/);
     } finally {
       await close(server);
@@ -173,7 +174,7 @@ describe('containerd check', () => {
       try {
         const t0 = performance.now();
         const outcome = await checkContainerd(path, 200);
-        assert.equal(outcome.reason, 'CONTAINERD_TIMEOUT');
+        assertCode(outcome.reason, 'CONTAINERD_TIMEOUT');
         assert.match(outcome.message, /within 200 ms/);
         assert.ok(performance.now() - t0 >= 150);
       } finally {

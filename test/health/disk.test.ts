@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DISK_PROBE_BYTES, checkDiskWritable } from '../../src/health/disk.js';
 import { rootSkipReason } from '../helpers/require-tool.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'disk-'));
 const mounts: string[] = [];
@@ -41,7 +42,7 @@ describe('disk_writable check', () => {
 
   it('fails when the data directory is missing', async () => {
     const o = await checkDiskWritable(join(dir, 'absent'));
-    assert.equal(o.reason, 'DISK_NOT_WRITABLE');
+    assertCode(o.reason, 'DISK_NOT_WRITABLE');
     assert.match(o.message, /ENOENT/);
   });
 
@@ -51,7 +52,7 @@ describe('disk_writable check', () => {
     const o = await checkDiskWritable(d, {
       afterWrite: (p) => writeFileSync(p, Buffer.alloc(1024)),
     });
-    assert.equal(o.reason, 'DISK_READBACK_MISMATCH');
+    assertCode(o.reason, 'DISK_READBACK_MISMATCH');
     assert.deepEqual(readdirSync(d), []);
   });
 
@@ -61,7 +62,7 @@ describe('disk_writable check', () => {
     async () => {
       const m = tmpfs('ro', 'ro,size=1m');
       const o = await checkDiskWritable(m);
-      assert.equal(o.reason, 'DISK_NOT_WRITABLE');
+      assertCode(o.reason, 'DISK_NOT_WRITABLE');
       assert.match(o.message, /EROFS/);
     },
   );
@@ -77,7 +78,7 @@ describe('disk_writable check', () => {
         // dd exits non-zero when the disk is full: that is the point.
       }
       const o = await checkDiskWritable(m);
-      assert.equal(o.reason, 'DISK_NOT_WRITABLE');
+      assertCode(o.reason, 'DISK_NOT_WRITABLE');
       assert.match(o.message, /ENOSPC/);
       assert.deepEqual(readdirSync(m), ['fill']);
     },

@@ -9,12 +9,11 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createH2Server, type Http2Server } from 'node:http2';
+import { type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { encodeGrpcMessage } from '../../src/health/grpc.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import { logLines, runAgent } from '../helpers/cli.js';
 import {
@@ -37,6 +36,9 @@ import {
   type Pki,
 } from '../helpers/kube-api.js';
 import { grubEnv } from '../helpers/grub-env.js';
+import { startContainerdStub } from './containerd-stub.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { assertCommittedBoot } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
 const work = await mkdtemp(join(tmpdir(), 'hc-cli-'));
@@ -58,22 +60,7 @@ async function agent(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 /** containerd's socket under --root, answering Version like containerd 1.7. */
 async function startContainerd(): Promise<void> {
-  const sock = dev.path('run/containerd/containerd.sock');
-  await mkdir(dirname(sock), { recursive: true });
-  const server = createH2Server();
-  server.on('stream', (stream) => {
-    stream.resume();
-    stream.on('end', () => {
-      stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc' },
-        { waitForTrailers: true },
-      );
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(encodeGrpcMessage(Buffer.from([0x0a, 7, ...Buffer.from('v1.7.27')])));
-    });
-  });
-  await new Promise<void>((r) => server.listen(sock, r));
-  containerd = server;
+  containerd = await startContainerdStub(dev.path('run/containerd/containerd.sock'));
 }
 
 before(async () => {
@@ -142,11 +129,7 @@ describe('kubesolo-update healthcheck', () => {
       assert.equal(c.reason, 'OK');
       assert.equal(typeof c.duration_ms, 'number');
     }
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'B');
     const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'success');
     assert.equal(st.health_check_failures, 0);
@@ -171,7 +154,7 @@ describe('kubesolo-update healthcheck', () => {
     assert.equal(first.code, 5, first.stderr);
     assert.equal(first.doc.action, 'failure_counted');
     assert.equal(first.doc.health_check_failures, 1);
-    assert.equal(first.doc.error.code, 'HEALTH_CHECK_FAILED');
+    assertCode(first.doc.error.code, 'HEALTH_CHECK_FAILED');
     const nodeCheck = (
       first.doc.checks as { name: string; verdict: string; reason: string; message: string }[]
     ).find((c) => c.name === 'node_ready')!;
@@ -193,20 +176,16 @@ describe('kubesolo-update healthcheck', () => {
     assert.equal(second.doc.action, 'rolled_back');
     assert.equal(second.doc.reboot_required, true);
     assert.ok(existsSync(marker), 'the reboot command ran');
-    assert.deepEqual(grubEnv(dev.path('boot/grub/grubenv')), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assertCommittedBoot(dev, 'A');
     st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
     assert.equal(st.phase, 'rolled_back');
-    assert.equal(st.reason, 'HEALTH_CHECK_FAILED');
+    assertCode(st.reason, 'HEALTH_CHECK_FAILED');
     assert.match(String(st.last_error), /2 time\(s\) in a row: node_ready \(NODE_NOT_READY\)/);
     // After the reboot A runs, and the record still says why.
     assert.equal(await dev.reboot(), 'A');
     const s = await agent(['status', '--json']);
     assert.equal(s.doc.running_slot, 'A');
-    assert.equal(s.doc.state.reason, 'HEALTH_CHECK_FAILED');
+    assertCode(s.doc.state.reason, 'HEALTH_CHECK_FAILED');
   });
 
   it('without --reboot a rollback says a reboot is needed (human output)', async () => {
@@ -266,7 +245,7 @@ describe('kubesolo-update healthcheck', () => {
     const ks = (r.doc.checks as { name: string; reason: string }[]).find(
       (c) => c.name === 'kube_system',
     )!;
-    assert.equal(ks.reason, 'KUBE_SYSTEM_POD_NOT_READY');
+    assertCode(ks.reason, 'KUBE_SYSTEM_POD_NOT_READY');
   });
 
   it('not after an activation: only reports, writes no state, touches no GRUB variable', async () => {
@@ -280,7 +259,7 @@ describe('kubesolo-update healthcheck', () => {
     const c = (r.doc.checks as { name: string; reason: string }[]).find(
       (x) => x.name === 'containerd',
     )!;
-    assert.equal(c.reason, 'CONTAINERD_UNREACHABLE');
+    assertCode(c.reason, 'CONTAINERD_UNREACHABLE');
     assert.equal(existsSync(dev.path('var/lib/kubesolo/update/state.json')), false);
     assert.deepEqual(await readFile(dev.path('boot/grub/grubenv')), before);
     // A device without Kubernetes commits on what it has (health_checks=disk_writable).

@@ -26,6 +26,7 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import type { SlotStore } from '../../src/slots/types.js';
 import { makeDevice, type Device } from '../helpers/device.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const devices: Device[] = [];
 afterEach(async () => {
@@ -176,7 +177,7 @@ describe('healthcheck decision', () => {
       const { state } = await w.store.read();
       assert.equal(state.phase, 'activated');
       assert.equal(state.healthCheckFailures, expected);
-      assert.equal(state.reason, 'HEALTH_CHECK_FAILED');
+      assertCode(state.reason, 'HEALTH_CHECK_FAILED');
       assert.match(state.lastError ?? '', /disk_writable \(DISK_NOT_WRITABLE\)/);
       assert.deepEqual(w.boot.calls, [], 'GRUB untouched before N');
     }
@@ -189,7 +190,7 @@ describe('healthcheck decision', () => {
     assert.deepEqual(w.boot.env, { activeSlot: 'A', bootCounter: 3, bootSuccess: true });
     const { state } = await w.store.read();
     assert.equal(state.phase, 'rolled_back');
-    assert.equal(state.reason, 'HEALTH_CHECK_FAILED');
+    assertCode(state.reason, 'HEALTH_CHECK_FAILED');
     assert.match(
       state.lastError ?? '',
       /3 time\(s\) in a row: disk_writable \(DISK_NOT_WRITABLE\)/,
@@ -307,7 +308,7 @@ describe('healthcheck decision', () => {
     assert.equal(r.action, 'reported');
     const { state } = await w.store.read();
     assert.equal(state.phase, 'rolled_back');
-    assert.equal(state.reason, 'BOOT_FALLBACK');
+    assertCode(state.reason, 'BOOT_FALLBACK');
     assert.deepEqual(w.boot.calls, []);
   });
 

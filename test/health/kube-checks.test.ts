@@ -23,6 +23,7 @@ import {
   type Pki,
 } from '../helpers/kube-api.js';
 import { silentLogger } from '../../src/log.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-checks-'));
 const root = join(dir, 'root');
@@ -98,7 +99,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     const r = await run();
     const c = r.checks.find((x) => x.name === 'node_ready')!;
     assert.equal(c.verdict, 'fail');
-    assert.equal(c.reason, 'NODE_NOT_READY');
+    assertCode(c.reason, 'NODE_NOT_READY');
     assert.match(c.message, /Ready=False \(KubeletNotReady: container runtime network not ready/);
     assert.equal(r.ok, false);
     assert.deepEqual(r.failed, ['node_ready']);
@@ -134,7 +135,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     );
     const r = await run();
     const c = r.checks.find((x) => x.name === 'kube_system')!;
-    assert.equal(c.reason, 'KUBE_SYSTEM_POD_NOT_READY');
+    assertCode(c.reason, 'KUBE_SYSTEM_POD_NOT_READY');
     assert.match(
       c.message,
       /metrics-server-6f4c6675d5-8m2xl: metrics-server CrashLoopBackOff restarts=6/,
@@ -153,7 +154,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     );
     const r = await run();
     const c = r.checks.find((x) => x.name === 'kube_system')!;
-    assert.equal(c.reason, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(c.reason, 'KUBE_SYSTEM_NOT_STABLE');
     assert.match(c.message, /coredns-7b98449c4-zz9xq: ready for 4 s < 30 s \(restarts=7\)/);
   });
 
@@ -202,7 +203,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     };
     const r = await run();
     const c = r.checks.find((x) => x.name === 'apiserver')!;
-    assert.equal(c.reason, 'APISERVER_NOT_READY');
+    assertCode(c.reason, 'APISERVER_NOT_READY');
     assert.match(c.message, /HTTP 500: \[-\]poststarthook\/start-apiextensions-controllers failed/);
   });
 

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { checkProbeUrl } from '../../src/health/probe.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 let server: Server;
 let base: string;
@@ -75,7 +76,7 @@ describe('probe_url check', () => {
     async () => {
       const t0 = performance.now();
       const o = await checkProbeUrl(`${base}/hang`, 200);
-      assert.equal(o.reason, 'PROBE_TIMEOUT');
+      assertCode(o.reason, 'PROBE_TIMEOUT');
       assert.match(o.message, /within 200 ms/);
       assert.ok(performance.now() - t0 >= 150);
     },
@@ -87,7 +88,7 @@ describe('probe_url check', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
     const o = await checkProbeUrl(`http://127.0.0.1:${port}/`, 2000);
-    assert.equal(o.reason, 'PROBE_UNREACHABLE');
+    assertCode(o.reason, 'PROBE_UNREACHABLE');
     assert.match(o.message, /ECONNREFUSED/);
     assert.equal((await checkProbeUrl('not a url', 2000)).reason, 'PROBE_URL_INVALID');
     assert.equal((await checkProbeUrl('file:///etc/passwd', 2000)).reason, 'PROBE_URL_INVALID');

@@ -5,14 +5,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createH2Server, type Http2Server } from 'node:http2';
+import { type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
-import { encodeGrpcMessage } from '../../src/health/grpc.js';
 import {
   parseHealthChecks,
   requiredChecks,
@@ -34,6 +33,7 @@ import {
   type Pki,
 } from '../helpers/kube-api.js';
 import { silentLogger } from '../../src/log.js';
+import { startContainerdStub } from './containerd-stub.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'health-run-'));
 const root = join(dir, 'root');
@@ -54,22 +54,7 @@ before(async () => {
   writeFileSync(join(root, DEFAULT_PATHS.kubeconfig), adminKubeconfig(api, pki));
   kube = createKubeClient(await loadKubeConfig(join(root, DEFAULT_PATHS.kubeconfig)));
   // containerd's socket under --root, answering Version{version:"v1.7.27"}.
-  mkdirSync(join(root, 'run/containerd'), { recursive: true });
-  containerd = createH2Server();
-  containerd.on('stream', (stream) => {
-    stream.resume();
-    stream.on('end', () => {
-      stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc' },
-        { waitForTrailers: true },
-      );
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(encodeGrpcMessage(Buffer.from([0x0a, 7, ...Buffer.from('v1.7.27')])));
-    });
-  });
-  await new Promise<void>((r) =>
-    containerd.listen(join(root, 'run/containerd/containerd.sock'), r),
-  );
+  containerd = await startContainerdStub(join(root, 'run/containerd/containerd.sock'));
   probe = createHttpServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/healthz`;

@@ -6,7 +6,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WATCHDOG_SCRIPT = fileURLToPath(
@@ -68,5 +71,40 @@ export async function waitUntil(
   while (!(await cond())) {
     if (Date.now() - t0 > ms) assert.fail(`timed out waiting for: ${what}`);
     await sleep(20);
+  }
+}
+
+/** A new device root under the system temp directory, kept in `roots` for the cleanup. */
+export async function newStageRoot(roots: string[], prefix: string): Promise<StageRoot> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  roots.push(root);
+  return { root, p: (path: string) => join(root, path) };
+}
+
+/** Pids of the processes the stages started on this root (their KUBESOLO_ROOT is it). */
+export function processesOf(root: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
+      if (env.includes(`KUBESOLO_ROOT=${root}`)) pids.push(Number(name));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Kill what the stages left running on `roots` (a wait armed for a deadline never reached). */
+export function stopStages(roots: string[]): void {
+  for (const root of roots) {
+    for (const pid of processesOf(root)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // ended meanwhile
+      }
+    }
   }
 }

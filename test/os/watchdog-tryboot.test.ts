@@ -12,17 +12,15 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { after, afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { serializeAutoboot } from '../../src/bootenv/autoboot-txt.js';
 import { createTrybootBootEnv } from '../../src/bootenv/tryboot-bootenv.js';
 import { silentLogger } from '../../src/log.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
-import { runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
+import { newStageRoot, runWatchdogStage, sleep, stopStages, waitUntil } from './watchdog-stage.js';
 
 const SHELLS: [string, string[], string | false][] = [
   ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
@@ -35,31 +33,9 @@ const PENDING_B = { allPartition: 2, trybootPartition: 3, armedBootId: undefined
 
 const roots: string[] = [];
 let stopped = 0;
-/** Pids of the processes the stages started on this root (their KUBESOLO_ROOT is it). */
-function processesOf(root: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (env.includes(`KUBESOLO_ROOT=${root}`)) pids.push(Number(name));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return pids;
-}
 // Stop what a test's stages left running (a wait armed for a deadline never reached).
 afterEach(() => {
-  for (const root of roots.slice(stopped)) {
-    for (const pid of processesOf(root)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // ended meanwhile
-      }
-    }
-  }
+  stopStages(roots.slice(stopped));
   stopped = roots.length;
 });
 after(async () => {
@@ -67,9 +43,7 @@ after(async () => {
 });
 
 async function makeRoot(opts: { cmdline?: string; flag?: 0 | 1 | undefined } = {}) {
-  const root = await mkdtemp(join(tmpdir(), 'ks-watchdog-tryboot-'));
-  roots.push(root);
-  const p = (path: string) => join(root, path);
+  const { root, p } = await newStageRoot(roots, 'ks-watchdog-tryboot-');
   await mkdir(p('boot/firmware'), { recursive: true });
   await mkdir(p('proc/device-tree/chosen/bootloader'), { recursive: true });
   await mkdir(p('proc/sys/kernel/random'), { recursive: true });

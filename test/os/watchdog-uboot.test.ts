@@ -10,13 +10,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import { mkenvimage, ubootToolsSkipReason } from '../bootenv/uboot-tools.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
-import { runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
+import { newStageRoot, runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
 
 /** name, command line, and a skip reason (under root a missing shell fails the file). */
 const SHELLS: [string, string[], string | false][] = [
@@ -30,9 +28,7 @@ after(async () => {
 });
 
 async function makeRoot(cmdline = 'kubesolo.slot=B panic=10\n') {
-  const root = await mkdtemp(join(tmpdir(), 'ks-watchdog-uboot-'));
-  roots.push(root);
-  const p = (path: string) => join(root, path);
+  const { root, p } = await newStageRoot(roots, 'ks-watchdog-uboot-');
   await mkdir(p('boot'), { recursive: true });
   await mkdir(p('proc'), { recursive: true });
   await mkdir(p('etc/kubesolo'), { recursive: true });

@@ -14,7 +14,6 @@ import {
   existsSync,
   linkSync,
   openSync,
-  readdirSync,
   readFileSync,
   renameSync,
   statSync,
@@ -29,7 +28,15 @@ import { parseConfig } from '../../src/config/file.js';
 import { DEFAULTS } from '../../src/config/merge.js';
 import { grubEditenvOk, grubEditenvSkipReason } from '../bootenv/editenv.js';
 import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
-import { WATCHDOG_SCRIPT, runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
+import {
+  newStageRoot,
+  processesOf,
+  runWatchdogStage,
+  sleep,
+  stopStages,
+  WATCHDOG_SCRIPT,
+  waitUntil,
+} from './watchdog-stage.js';
 
 /** name, command line, and what provides it (under root a missing shell fails the file). */
 const SHELLS: [string, string[], string | false][] = [
@@ -46,15 +53,7 @@ const mounts: string[] = [];
 // the file and starve the tests after them on a 2-core machine.
 let stopped = 0;
 afterEach(() => {
-  for (const root of roots.slice(stopped)) {
-    for (const pid of processesOf(root)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // ended meanwhile
-      }
-    }
-  }
+  stopStages(roots.slice(stopped));
   stopped = roots.length;
 });
 after(async () => {
@@ -89,9 +88,7 @@ interface Root {
 }
 
 async function makeRoot(opts: { cmdline?: string; uptime?: number; conf?: string } = {}) {
-  const root = await mkdtemp(join(tmpdir(), 'ks-watchdog-'));
-  roots.push(root);
-  const p = (path: string) => join(root, path);
+  const { root, p } = await newStageRoot(roots, 'ks-watchdog-');
   await mkdir(p('boot/grub'), { recursive: true });
   await mkdir(p('proc'), { recursive: true });
   await mkdir(p('etc/kubesolo'), { recursive: true });
@@ -146,21 +143,8 @@ const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000
 /** The background wait ended (its pid file is removed when it returns). */
 const waitEnded = (r: Root) =>
   until('watchdog exit', () => !existsSync(r.p('run/kubesolo-update/watchdog.pid')));
-/** Pids of the processes the stages started on this root (their KUBESOLO_ROOT is it). */
+/** Pids of the processes the stages started on this root. */
 const running = (r: Root) => processesOf(r.root);
-function processesOf(root: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (env.includes(`KUBESOLO_ROOT=${root}`)) pids.push(Number(name));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return pids;
-}
 const nothingLeft = (r: Root) =>
   until('no watchdog process left (the backstop ends with it)', () => running(r).length === 0);
 

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, appendFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, appendFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,8 @@ import {
 } from '../helpers/loop.js';
 import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import type { KubesoloError } from '../../src/errors.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 const skip = await loopSkipReason();
@@ -98,7 +100,7 @@ describe('block slot store on loop devices', { skip }, () => {
     // The host's loop device is labelled a.label, yet an empty root never finds it.
     const empty = join(work, 'empty-root');
     await mkdir(empty, { recursive: true });
-    await assert.rejects(findDeviceByLabel(a.label, empty), { code: 'SLOT_NOT_FOUND' });
+    await rejectsWithCode(findDeviceByLabel(a.label, empty), 'SLOT_NOT_FOUND', 1);
     // The host's /dev appears under the root (a pod's /host/dev): found there, by node.
     const hostDev = join(work, 'host-dev-root');
     const node = await deviceNodeUnder(hostDev, a.device);
@@ -107,7 +109,7 @@ describe('block slot store on loop devices', { skip }, () => {
     const leaky = join(work, 'leaky-root');
     await mkdir(join(leaky, 'dev', 'disk', 'by-label'), { recursive: true });
     await symlink(a.device, join(leaky, 'dev', 'disk', 'by-label', byLabelName(a.label)));
-    await assert.rejects(findDeviceByLabel(a.label, leaky), { code: 'SLOT_OUTSIDE_ROOT' });
+    await rejectsWithCode(findDeviceByLabel(a.label, leaky), 'SLOT_OUTSIDE_ROOT', 1);
     await assertNothingMounted(a);
   });
 
@@ -170,7 +172,7 @@ describe('block slot store on loop devices', { skip }, () => {
     await exec('mount', [c.device, mp]);
     await appendFile(join(mp, 'kubesolo-os.gz'), 'tampered');
     await exec('umount', [mp]);
-    await assert.rejects(s.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(s.verify('A', v1.digests), 'SLOT_VERIFY_FAILED', 4);
     await assertNothingMounted(c);
   });
 
@@ -180,8 +182,8 @@ describe('block slot store on loop devices', { skip }, () => {
       labels: { A: uniqueLabel('KTX'), B: b.label },
       mountBase,
     });
-    await assert.rejects(s.readVersion('A'), { code: 'SLOT_NOT_FOUND' });
-    await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
+    await rejectsWithCode(s.readVersion('A'), 'SLOT_NOT_FOUND', 1);
+    await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_NOT_FOUND', 1);
     await assertNothingMounted(b);
   });
 
@@ -194,7 +196,7 @@ describe('block slot store on loop devices', { skip }, () => {
       labels: { A: label, B: b.label },
       mountBase,
     });
-    await assert.rejects(s.readVersion('A'), { code: 'SLOT_LABEL_AMBIGUOUS' });
+    await rejectsWithCode(s.readVersion('A'), 'SLOT_LABEL_AMBIGUOUS', 1);
   });
 
   it('uses /dev/disk/by-label under root when it exists', async () => {
@@ -248,7 +250,7 @@ describe('block slot store on loop devices', { skip }, () => {
         if (step === 'initramfs-renamed') flipOnDevice(c.device, join(dir, 'kubesolo-os.gz'), 4096);
       },
     });
-    await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_VERIFY_FAILED', 4);
     assert.equal(await s.hasBootableImage('A'), false);
     await assertNothingMounted(c);
   });
@@ -270,7 +272,7 @@ describe('block slot store on loop devices', { skip }, () => {
       assert.deepEqual(await readdir(mountBase), []);
       // Read-only there: a write is refused rather than attempted.
       await exec('mount', ['-o', 'remount,ro', mp]);
-      await assert.rejects(store.write('B', v2.image, v2.digests), { code: 'SLOT_MOUNT_FAILED' });
+      await rejectsWithCode(store.write('B', v2.image, v2.digests), 'SLOT_MOUNT_FAILED', 1);
     } finally {
       await exec('umount', [mp]);
     }
@@ -289,12 +291,39 @@ describe('block slot store on loop devices', { skip }, () => {
         labels: { A: label, B: b.label },
         mountBase,
       });
-      await assert.rejects(s.readVersion('A'), { code: 'SLOT_MOUNT_FAILED' });
+      await rejectsWithCode(s.readVersion('A'), 'SLOT_MOUNT_FAILED', 1);
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);
     } finally {
       await exec('losetup', ['-d', device]);
     }
+  });
+
+  it('an unmount that fails even lazily is SLOT_UMOUNT_FAILED, naming the device and the reason', async () => {
+    // A umount that refuses, as the kernel does for a mount it cannot detach, first on
+    // PATH (the store runs umount through PATH); mount stays the real one.
+    const bin = await mkdtemp(join(work, 'bin-'));
+    await writeFile(
+      join(bin, 'umount'),
+      '#!/bin/sh\necho "umount: $*: target is busy." >&2\nexit 32\n',
+      { mode: 0o755 },
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    let err: KubesoloError;
+    try {
+      err = await rejectsWithCode(store.readVersion('A'), 'SLOT_UMOUNT_FAILED', 1);
+    } finally {
+      process.env.PATH = path;
+      // The mount the store could not undo: undone here with the real umount.
+      for (const mp of await mountsOf(a.device)) {
+        await exec('umount', [mp]);
+        await rm(mp, { recursive: true, force: true });
+      }
+    }
+    assert.equal(err.details.device, await findDeviceByLabel(a.label));
+    assert.match(err.message, /cannot unmount .*target is busy/);
+    await assertNothingMounted(a);
   });
 });
 

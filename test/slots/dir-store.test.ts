@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import type { SlotWriteStep } from '../../src/slots/slot-files.js';
-import { stageImage, type StagedImage } from './fixtures.js';
+import { SLOT_WRITE_STEPS, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 describe('dir slot store', () => {
   let root: string;
@@ -52,7 +53,7 @@ describe('dir slot store', () => {
     // Replacing an image works the same way.
     await store.write('A', v2.image, v2.digests);
     assert.equal(await store.readVersion('A'), 'v2.0.0');
-    await assert.rejects(store.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(store.verify('A', v1.digests), 'SLOT_VERIFY_FAILED', 4);
   });
 
   it('refuses a staged file that does not match its digest, before touching the slot', async () => {
@@ -78,16 +79,7 @@ describe('dir slot store', () => {
   });
 
   it('a failure at every step leaves the old image, an unbootable slot, or the new image: never a mix', async () => {
-    const steps: SlotWriteStep[] = [
-      'temp-vmlinuz',
-      'temp-initramfs',
-      'temp-version',
-      'old-version-removed',
-      'vmlinuz-renamed',
-      'initramfs-renamed',
-      'verified',
-      'version-renamed',
-    ];
+    const steps: readonly SlotWriteStep[] = SLOT_WRITE_STEPS;
     for (const failAt of steps) {
       const dirs = await freshSlots();
       await createDirSlotStore(dirs, { log: silentLogger }).write('A', v1.image, v1.digests);
@@ -167,11 +159,11 @@ describe('dir slot store', () => {
     const store = createDirSlotStore(dirs, { log: silentLogger });
     await store.write('B', v1.image, v1.digests);
     await appendFile(join(dirs.B, 'vmlinuz'), 'x');
-    await assert.rejects(store.verify('B', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(store.verify('B', v1.digests), 'SLOT_VERIFY_FAILED', 4);
     await rm(join(dirs.B, 'kubesolo-os.gz'));
     assert.equal(await store.hasBootableImage('B'), false);
     await writeFile(join(dirs.B, 'vmlinuz'), '');
-    await assert.rejects(store.verify('B', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(store.verify('B', v1.digests), 'SLOT_VERIFY_FAILED', 4);
   });
 
   it('an empty kernel is not bootable', async () => {
@@ -190,7 +182,7 @@ describe('dir slot store', () => {
     const store = createDirSlotStore(dirs, { log: silentLogger });
     assert.equal(await store.readVersion('A'), undefined);
     assert.equal(await store.hasBootableImage('A'), false);
-    await assert.rejects(store.verify('A', v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+    await rejectsWithCode(store.verify('A', v1.digests), 'SLOT_VERIFY_FAILED', 4);
     assert.ok((await store.freeBytes('B')) > 0);
     await store.write('A', v1.image, v1.digests);
     assert.equal(await store.readVersion('A'), 'v1.0.0');
@@ -200,19 +192,18 @@ describe('dir slot store', () => {
       { A: join(root, 'file', 'a'), B: dirs.B },
       { log: silentLogger },
     );
-    await assert.rejects(blocked.write('A', v1.image, v1.digests), { code: 'SLOT_NOT_FOUND' });
+    await rejectsWithCode(blocked.write('A', v1.image, v1.digests), 'SLOT_NOT_FOUND', 1);
     assert.equal(await blocked.readVersion('A'), undefined);
     const fresh = await freshSlots();
     for (const version of ['', ' ', 'v1\nv2', 'x'.repeat(200)]) {
-      await assert.rejects(
+      await rejectsWithCode(
         createDirSlotStore(fresh, { log: silentLogger }).write(
           'A',
           { ...v1.image, version },
           v1.digests,
         ),
-        {
-          code: 'SLOT_INVALID_VERSION',
-        },
+        'SLOT_INVALID_VERSION',
+        1,
       );
     }
     assert.deepEqual(await readdir(fresh.A), []);

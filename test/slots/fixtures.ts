@@ -78,3 +78,15 @@ export function flipOnDevice(device: string, path: string, offset: number): void
     throw new Error('page cache was not warm: the flip is visible to it');
   }
 }
+
+/** The steps of a slot write in their order (the contract of SlotWriteOptions.onStep). */
+export const SLOT_WRITE_STEPS = [
+  'temp-vmlinuz',
+  'temp-initramfs',
+  'temp-version',
+  'old-version-removed',
+  'vmlinuz-renamed',
+  'initramfs-renamed',
+  'verified',
+  'version-renamed',
+] as const;

@@ -22,23 +22,19 @@ import { sha256, startServer, staticFile, truncated } from '../helpers/http-serv
 import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
 import { flipOnDevice, stageImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
 
 describe('TrailingReadBack', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-readback-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-readback-', 'all');
 
   it('follows a file written in pieces and digests all of it, whatever the sizes', async () => {
     for (const size of [0, 5, MiB, 2 * MiB, 3 * MiB + 12_345]) {
       const data = randomBytes(size);
-      const path = join(dir, `f-${size}`);
+      const path = tmp.path(`f-${size}`);
       const handle = await open(path, 'w');
       const reader = new TrailingReadBack(path);
       try {
@@ -60,22 +56,16 @@ describe('TrailingReadBack', () => {
   });
 
   it('a missing file is its errno, for the caller to report', async () => {
-    await assert.rejects(readBackSha256(join(dir, 'nope')), { code: 'ENOENT' });
+    await assert.rejects(readBackSha256(tmp.path('nope')), { code: 'ENOENT' });
   });
 });
 
 describe('install and the read-back done while downloading', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-readback-install-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-readback-install-', 'all');
 
   /** A slot directory with a verified image waiting in its incoming directory. */
   async function waiting(name: string) {
-    const slot = join(dir, name);
+    const slot = tmp.path(name);
     const incoming = join(slot, INCOMING_DIR);
     await mkdir(incoming, { recursive: true });
     const staged = await stageImage(incoming, 'v2.0.0');
@@ -91,7 +81,7 @@ describe('install and the read-back done while downloading', () => {
       installSlotDir(slot, { ...image, readBack }, digests, { log: silentLogger }),
       (err: unknown) => {
         assert.ok(err instanceof KubesoloError);
-        assert.equal(err.code, 'SLOT_VERIFY_FAILED');
+        assertCode(err.code, 'SLOT_VERIFY_FAILED');
         assert.equal(err.details.phase, 'readback');
         return true;
       },
@@ -101,7 +91,7 @@ describe('install and the read-back done while downloading', () => {
 
   it('a read-back of another file (another inode) is not taken: install reads the file itself', async () => {
     const { slot, image, digests } = await waiting('other');
-    const elsewhere = join(dir, 'elsewhere');
+    const elsewhere = tmp.path('elsewhere');
     await writeFile(elsewhere, randomBytes(256 << 10));
     const other = await readBackSha256(elsewhere);
     // Claims the right digest for a file that is not the one installed.

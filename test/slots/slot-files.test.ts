@@ -1,14 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { requireRoot } from '../helpers/require-tool.js';
 import { flipByte } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
+import { useTempDir } from '../helpers/tree.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -29,27 +30,18 @@ async function stagedImage(
 }
 
 describe('dir slot store', () => {
-  let tmp: string;
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'ks-dirslots-'));
-  });
-  after(async () => {
-    await rm(tmp, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-dirslots-', 'all');
 
   it('writes, reads back, verifies, and reports a bootable slot', async () => {
-    const store = createDirSlotStore(
-      { A: join(tmp, 'a'), B: join(tmp, 'b') },
-      { log: silentLogger },
-    );
+    const store = createDirSlotStore({ A: tmp.path('a'), B: tmp.path('b') }, { log: silentLogger });
     assert.equal(await store.hasBootableImage('B'), false);
     assert.equal(await store.readVersion('B'), undefined);
-    const { image, digests } = await stagedImage(tmp, 1000, 3000, 'v2.0.0');
+    const { image, digests } = await stagedImage(tmp.dir, 1000, 3000, 'v2.0.0');
     await store.write('B', image, digests);
     assert.equal(await store.readVersion('B'), 'v2.0.0');
     assert.equal(await store.hasBootableImage('B'), true);
     await store.verify('B', digests);
-    assert.deepEqual((await readdir(join(tmp, 'b'))).sort(), [
+    assert.deepEqual((await readdir(tmp.path('b'))).sort(), [
       '.incoming',
       'kubesolo-os.gz',
       'version',
@@ -60,10 +52,10 @@ describe('dir slot store', () => {
 
   it('a wrong expected digest is refused before the slot is touched (phase source)', async () => {
     const store = createDirSlotStore(
-      { A: join(tmp, 'a2'), B: join(tmp, 'b2') },
+      { A: tmp.path('a2'), B: tmp.path('b2') },
       { log: silentLogger },
     );
-    const { image, digests } = await stagedImage(tmp, 100, 100, 'v3.0.0');
+    const { image, digests } = await stagedImage(tmp.dir, 100, 100, 'v3.0.0');
     await assert.rejects(
       store.write('B', image, { ...digests, initramfs: '0'.repeat(64) }),
       (err: unknown) => {
@@ -73,13 +65,13 @@ describe('dir slot store', () => {
       },
     );
     assert.equal(await store.hasBootableImage('B'), false);
-    await writeFile(join(tmp, 'b2', 'vmlinuz'), 'tampered');
-    await assert.rejects(store.verify('B', digests), { code: 'SLOT_VERIFY_FAILED' });
+    await writeFile(tmp.path('b2', 'vmlinuz'), 'tampered');
+    await rejectsWithCode(store.verify('B', digests), 'SLOT_VERIFY_FAILED', 4);
   });
 
   it('read-back fails for a file corrupted between its rename and the read-back', async () => {
     const store = createDirSlotStore(
-      { A: join(tmp, 'a4'), B: join(tmp, 'b4') },
+      { A: tmp.path('a4'), B: tmp.path('b4') },
       {
         log: silentLogger,
         onWriteStep: (step, dir) => {
@@ -87,7 +79,7 @@ describe('dir slot store', () => {
         },
       },
     );
-    const { image, digests } = await stagedImage(tmp, 1000, 3000, 'v4.0.0');
+    const { image, digests } = await stagedImage(tmp.dir, 1000, 3000, 'v4.0.0');
     await assert.rejects(store.write('B', image, digests), (err: unknown) => {
       assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
       assert.equal((err as { details: { phase: string } }).details.phase, 'readback');
@@ -99,15 +91,15 @@ describe('dir slot store', () => {
 
   it('a full filesystem fails cleanly (SLOT_NO_SPACE) and leaves the old image untouched', async (t) => {
     if (requireRoot(t, 'mounts a small tmpfs')) return;
-    const mnt = join(tmp, 'small');
+    const mnt = tmp.path('small');
     execFileSync('mkdir', ['-p', mnt]);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mnt]);
     try {
-      const store = createDirSlotStore({ A: join(tmp, 'a3'), B: mnt }, { log: silentLogger });
-      const old = await stagedImage(tmp, 50_000, 50_000, 'v1.0.0');
+      const store = createDirSlotStore({ A: tmp.path('a3'), B: mnt }, { log: silentLogger });
+      const old = await stagedImage(tmp.dir, 50_000, 50_000, 'v1.0.0');
       await store.write('B', old.image, old.digests);
-      const big = await stagedImage(tmp, 300_000, 300_000, 'v2.0.0');
-      await assert.rejects(store.write('B', big.image, big.digests), { code: 'SLOT_NO_SPACE' });
+      const big = await stagedImage(tmp.dir, 300_000, 300_000, 'v2.0.0');
+      await rejectsWithCode(store.write('B', big.image, big.digests), 'SLOT_NO_SPACE', 3);
       assert.equal(await store.readVersion('B'), 'v1.0.0');
       await store.verify('B', old.digests);
       assert.deepEqual((await readdir(mnt)).sort(), [

@@ -28,6 +28,7 @@ import {
   type LoopDisk,
 } from '../helpers/loop.js';
 import { silentLogger } from '../../src/log.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const exec = promisify(execFile);
 
@@ -69,41 +70,39 @@ describe('slot aliasing seen in the configuration', () => {
 });
 
 describe('slot aliasing proved on disk (dir slots)', () => {
-  let dir: string;
+  const tmp = useTempDir('ks-identity-', 'all');
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-identity-'));
-    await mkdir(join(dir, 'a'));
-    await mkdir(join(dir, 'b'));
-    await symlink(join(dir, 'a'), join(dir, 'link-to-a'));
-    await symlink('../a', join(dir, 'b', 'up'));
+    await mkdir(tmp.path('a'));
+    await mkdir(tmp.path('b'));
+    await symlink(tmp.path('a'), tmp.path('link-to-a'));
+    await symlink('../a', tmp.path('b', 'up'));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   it('distinct directories pass; a missing other slot cannot alias', async () => {
-    await assertDistinctSlotDirs({ A: join(dir, 'a'), B: join(dir, 'b') }, 'B');
-    await assertDistinctSlotDirs({ A: join(dir, 'missing'), B: join(dir, 'b') }, 'B');
+    await assertDistinctSlotDirs({ A: tmp.path('a'), B: tmp.path('b') }, 'B');
+    await assertDistinctSlotDirs({ A: tmp.path('missing'), B: tmp.path('b') }, 'B');
   });
 
   it('a slot path that cannot be resolved (a symlink loop: ELOOP) is SLOT_IDENTITY_FAILED, not a pass', async () => {
     // Only ENOENT means "not there yet, cannot alias"; any other failure to resolve
     // leaves the question open, and an open question must not allow the write.
-    await symlink(join(dir, 'loop-2'), join(dir, 'loop-1'));
-    await symlink(join(dir, 'loop-1'), join(dir, 'loop-2'));
+    await symlink(tmp.path('loop-2'), tmp.path('loop-1'));
+    await symlink(tmp.path('loop-1'), tmp.path('loop-2'));
     await assert.rejects(
-      assertDistinctSlotDirs({ A: join(dir, 'loop-1'), B: join(dir, 'b') }, 'B'),
+      assertDistinctSlotDirs({ A: tmp.path('loop-1'), B: tmp.path('b') }, 'B'),
       (err: { code: string; details: Record<string, unknown> }) =>
         err.code === 'SLOT_IDENTITY_FAILED' &&
         err.details.errno === 'ELOOP' &&
-        err.details.dir === join(dir, 'loop-1'),
+        err.details.dir === tmp.path('loop-1'),
     );
   });
 
   for (const spelling of ['link-to-a', 'b/up', 'b/../a', './a/']) {
     it(`slot B at ${spelling} is slot A: SLOT_ALIASED`, async () => {
       await assert.rejects(
-        assertDistinctSlotDirs({ A: join(dir, 'a'), B: join(dir, spelling) }, 'B'),
+        assertDistinctSlotDirs({ A: tmp.path('a'), B: tmp.path(spelling) }, 'B'),
         (err: { code: string; details: Record<string, unknown> }) =>
-          err.code === 'SLOT_ALIASED' && err.details.resolved === join(dir, 'a'),
+          err.code === 'SLOT_ALIASED' && err.details.resolved === tmp.path('a'),
       );
     });
   }

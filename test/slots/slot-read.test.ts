@@ -7,30 +7,26 @@
  */
 import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync, writeFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { dirFreeBytes } from '../../src/slots/slot-files.js';
 import { silentLogger } from '../../src/log.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('slot files: read-back and read failures', () => {
-  let tmp: string;
+  const work = useTempDir('ks-slotread-', 'all');
   let n = 0;
-  before(async () => {
-    tmp = await mkdtemp(join(tmpdir(), 'ks-slotread-'));
-  });
-  after(async () => {
-    await rm(tmp, { recursive: true, force: true });
-  });
 
   /** A fresh pair of slot dirs and a staged image of `version`. */
   async function setup(version = 'v2.0.0') {
-    const base = join(tmp, String(n++));
+    const base = work.path(String(n++));
     await mkdir(base);
     const kernel = randomBytes(3000);
     const initramfs = randomBytes(5000);
@@ -53,7 +49,7 @@ describe('slot files: read-back and read failures', () => {
       },
     });
     await assert.rejects(store.write('B', image, digests), (err: any) => {
-      assert.equal(err.code, 'SLOT_VERIFY_FAILED');
+      assertCode(err.code, 'SLOT_VERIFY_FAILED');
       assert.equal(err.exitCode, 4);
       assert.equal(err.details.phase, 'readback');
       assert.equal(err.details.expected, 'v2.0.0');
@@ -67,7 +63,7 @@ describe('slot files: read-back and read failures', () => {
     await mkdir(join(dirs.A, 'version'), { recursive: true });
     const store = createDirSlotStore(dirs, { log: silentLogger });
     await assert.rejects(store.readVersion('A'), (err: any) => {
-      assert.equal(err.code, 'SLOT_READ_FAILED');
+      assertCode(err.code, 'SLOT_READ_FAILED');
       assert.equal(err.exitCode, 1);
       assert.equal(err.details.errno, 'EISDIR');
       return true;
@@ -82,13 +78,13 @@ describe('slot files: read-back and read failures', () => {
     await store.write('B', image, digests);
     await rm(join(dirs.B, 'vmlinuz'));
     await mkdir(join(dirs.B, 'vmlinuz'));
-    await assert.rejects(store.verify('B', digests), { code: 'SLOT_READ_FAILED', exitCode: 1 });
+    await rejectsWithCode(store.verify('B', digests), 'SLOT_READ_FAILED', 1);
   });
 
   it('free space of a slot directory not created yet: its file system, and nothing created', async () => {
-    const nowhere = join(tmp, 'nowhere');
+    const nowhere = work.path('nowhere');
     const bytes = async () => {
-      const s = await statfs(tmp);
+      const s = await statfs(work.dir);
       return s.bavail * s.bsize;
     };
     const low = await bytes();
@@ -111,7 +107,7 @@ describe('slot files: read-back and read failures', () => {
     await assert.rejects(
       store.write(
         'B',
-        { ...image, files: { ...image.files, vmlinuz: join(tmp, 'gone') }, version: 'v3.0.0' },
+        { ...image, files: { ...image.files, vmlinuz: work.path('gone') }, version: 'v3.0.0' },
         digests,
       ),
       { code: 'SLOT_WRITE_FAILED', exitCode: 1 },

@@ -43,7 +43,10 @@ import {
   uniqueLabel,
 } from '../helpers/loop.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
-import { flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
+import { flipOnDevice, SLOT_WRITE_STEPS, stageImage, type StagedImage } from './fixtures.js';
+import { useTempDir } from '../helpers/tree.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 const fatTools = toolSkipReason(
@@ -231,7 +234,7 @@ describe(
           }
         },
       });
-      await assert.rejects(s.write('A', v1.image, v1.digests), { code: 'SLOT_VERIFY_FAILED' });
+      await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_VERIFY_FAILED', 4);
       assert.equal(await s.readVersion('A'), undefined, 'no version: not bootable');
       assert.equal(await s.hasBootableImage('A'), false);
       await assertNothingMounted(d.device);
@@ -242,7 +245,7 @@ describe(
       const s = store(d);
       await s.write('A', v1.image, v1.digests);
       const huge = await stageImage(staging, 'v9.0.0', { kernel: 1 << 20, initramfs: 36 << 20 });
-      await assert.rejects(s.write('A', huge.image, huge.digests), { code: 'SLOT_NO_SPACE' });
+      await rejectsWithCode(s.write('A', huge.image, huge.digests), 'SLOT_NO_SPACE', 3);
       const seen = await look(d.device);
       assert.equal(seen.version, 'v1.0.0');
       assert.equal(seen.vmlinuz, v1.digests.vmlinuz);
@@ -265,16 +268,7 @@ describe(
       await s.write('A', v2.image, v2.digests);
       assert.deepEqual(
         cuts.map(([step]) => step),
-        [
-          'temp-vmlinuz',
-          'temp-initramfs',
-          'temp-version',
-          'old-version-removed',
-          'vmlinuz-renamed',
-          'initramfs-renamed',
-          'verified',
-          'version-renamed',
-        ],
+        SLOT_WRITE_STEPS,
       );
       // The live disk goes; each cut is attached in its place (same label) and looked at
       // after the repair the store makes before its next write.
@@ -395,19 +389,15 @@ describe(
   'FAT slots are checked and repaired before a write (fsck.fat, real images)',
   { skip: fatTools },
   () => {
-    let work: string;
-    before(async () => {
-      work = await mkdtemp(join(tmpdir(), 'ks-fatcheck-'));
-    });
-    after(() => rm(work, { recursive: true, force: true }));
+    const tmp = useTempDir('ks-fatcheck-', 'all');
 
     /** A 40 MiB FAT32 image holding the factory files and a `version`. */
     async function image(name: string): Promise<string> {
-      const img = join(work, `${name}.img`);
+      const img = tmp.path(`${name}.img`);
       await writeFile(img, '');
       await truncate(img, 40 << 20);
       await exec('mkfs.vfat', ['-F', '32', '-n', 'KSOLOB', img]);
-      const src = join(work, `${name}-files`);
+      const src = tmp.path(`${name}-files`);
       await mkdir(join(src, 'overlays'), { recursive: true });
       await exec('mmd', ['-i', img, '::/overlays']);
       for (const [file, bytes] of Object.entries({
@@ -496,7 +486,7 @@ describe(
       await assert.rejects(
         checkAndRepairFat(img, opts(silentLogger)),
         (err: Error & { code?: string }) => {
-          assert.equal(err.code, 'SLOT_REPAIR_FAILED');
+          assertCode(err.code, 'SLOT_REPAIR_FAILED');
           assert.match(err.message, /could not make its FAT clean; nothing was written/);
           return true;
         },
@@ -504,11 +494,11 @@ describe(
     });
 
     it('what is not FAT is refused before fsck.fat touches it (SLOT_MOUNT_FAILED), byte for byte unchanged', async () => {
-      const ext4 = join(work, 'ext4.img');
+      const ext4 = tmp.path('ext4.img');
       await writeFile(ext4, '');
       await truncate(ext4, 16 << 20);
       await exec('mkfs.ext4', ['-q', '-F', ext4]);
-      const blank = join(work, 'blank.img');
+      const blank = tmp.path('blank.img');
       await writeFile(blank, Buffer.alloc(1 << 20));
       for (const [img, what] of [
         [ext4, /holds ext4, not FAT \(slot_fs=vfat\)/],
@@ -518,7 +508,7 @@ describe(
         await assert.rejects(
           checkAndRepairFat(img, opts(silentLogger)),
           (err: Error & { code?: string }) => {
-            assert.equal(err.code, 'SLOT_MOUNT_FAILED');
+            assertCode(err.code, 'SLOT_MOUNT_FAILED');
             assert.match(err.message, what);
             return true;
           },
@@ -564,9 +554,11 @@ describe(
       const ext4 = await makeLoopDisk({ label: uniqueLabel('KFE'), dir: work });
       devices.push(ext4.device);
       const before = sha(await readFile(ext4.image));
-      await assert.rejects(storeFor(ext4.label).write('A', staged.image, staged.digests), {
-        code: 'SLOT_MOUNT_FAILED',
-      });
+      await rejectsWithCode(
+        storeFor(ext4.label).write('A', staged.image, staged.digests),
+        'SLOT_MOUNT_FAILED',
+        1,
+      );
       assert.equal(sha(await readFile(ext4.image)), before);
       assert.deepEqual(await mountsOf(ext4.device), []);
       assert.deepEqual(await readdir(mountBase), []);
@@ -596,9 +588,11 @@ describe(
         mountBase,
         root,
       });
-      await assert.rejects(store.write('A', staged.image, staged.digests), {
-        code: 'SLOT_REPAIR_FAILED',
-      });
+      await rejectsWithCode(
+        store.write('A', staged.image, staged.digests),
+        'SLOT_REPAIR_FAILED',
+        1,
+      );
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);
     });

@@ -4,26 +4,22 @@
  * of reading as "no floor".
  */
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { beforeEach, describe, it } from 'node:test';
 import { effectiveFloor, floorGate } from '../../src/gates/floor-gate.js';
 import { raiseFloor, readFloor } from '../../src/stores/floor.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
+import { assertCode } from '../helpers/code-assert.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
+import { failAt } from '../fs/fail-at.js';
 
 const now = new Date('2026-12-03T14:00:00Z');
 
 describe('anti-rollback floor', () => {
-  let dir: string;
+  const tmp = useTempDir('ks-floor-');
   let path: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-floor-'));
-    path = join(dir, 'floor.json');
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  beforeEach(() => (path = tmp.path('floor.json')));
 
   it('is absent until recorded, then only rises', async () => {
     assert.equal(await readFloor(path), undefined);
@@ -60,23 +56,20 @@ describe('anti-rollback floor', () => {
 
   it('a power cut at any step of the write leaves the old floor or the new one', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
-    for (const failAt of steps) {
+    for (const step of steps) {
       await rm(path, { force: true });
       await raiseFloor(path, { version: 'v1.1.0', source: 'commit' }, now);
-      await assert.rejects(
-        raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now, {
-          onStep: (s) => {
-            if (s === failAt) throw new Error(`power cut at ${s}`);
-          },
-        }),
-        (err: any) => err.code === 'FLOOR_WRITE_FAILED',
+      await rejectsWithCode(
+        raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now, failAt(step, 'power cut')),
+        'FLOOR_WRITE_FAILED',
+        1,
       );
-      const renamed = failAt === 'rename' || failAt === 'fsync-dir';
-      assert.equal((await readFloor(path))?.version, renamed ? 'v1.2.0' : 'v1.1.0', failAt);
-      assert.deepEqual(await readdir(dir), ['floor.json'], failAt);
+      const renamed = step === 'rename' || step === 'fsync-dir';
+      assert.equal((await readFloor(path))?.version, renamed ? 'v1.2.0' : 'v1.1.0', step);
+      assert.deepEqual(await readdir(tmp.dir), ['floor.json'], step);
       // The next commit records it again.
       await raiseFloor(path, { version: 'v1.2.0', source: 'commit' }, now);
-      assert.equal((await readFloor(path))?.version, 'v1.2.0', failAt);
+      assert.equal((await readFloor(path))?.version, 'v1.2.0', step);
     }
   });
 
@@ -88,16 +81,15 @@ describe('anti-rollback floor', () => {
   ] as const) {
     it(`${what} is FLOOR_CORRUPT, never "no floor"`, async () => {
       await writeFile(path, text);
-      await assert.rejects(readFloor(path), (err: any) => {
-        assert.equal(err.code, 'FLOOR_CORRUPT');
-        assert.equal(err.details.path, path);
-        assert.match(err.message, /docs\/operating\.md/);
-        return true;
-      });
+      const err = await rejectsWithCode(readFloor(path), 'FLOOR_CORRUPT', 1);
+      assert.equal(err.details.path, path);
+      assert.match(err.message, /docs\/operating\.md/);
       // Raising refuses too: overwriting would hide what happened to the file.
-      await assert.rejects(raiseFloor(path, { version: 'v9.0.0', source: 'commit' }, now), {
-        code: 'FLOOR_CORRUPT',
-      });
+      await rejectsWithCode(
+        raiseFloor(path, { version: 'v9.0.0', source: 'commit' }, now),
+        'FLOOR_CORRUPT',
+        1,
+      );
     });
   }
 
@@ -107,7 +99,7 @@ describe('anti-rollback floor', () => {
     assert.equal(floorGate('v1.2.0', 'v1.3.0').pass, true);
     const refused = floorGate('v1.2.0', 'v1.1.5');
     assert.equal(refused.pass, false);
-    assert.equal(refused.code, 'BELOW_FLOOR');
+    assertCode(refused.code, 'BELOW_FLOOR', 3);
     assert.match(refused.message, /v1\.1\.5 is below the anti-rollback floor v1\.2\.0/);
   });
 

@@ -5,23 +5,19 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { beforeEach, describe, it } from 'node:test';
 import { acquireLock, processStartTime } from '../../src/stores/lock.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const otherBootId = '00000000-0000-4000-8000-000000000000';
 
 describe('run lock: pid + start time + boot id', () => {
-  let dir: string;
+  const tmp = useTempDir('ks-lock-');
   let path: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-lock-'));
-    path = join(dir, 'update.lock');
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  beforeEach(() => (path = tmp.path('update.lock')));
 
   it('records the three facts of its owner', async () => {
     const lock = await acquireLock(path);
@@ -58,7 +54,7 @@ describe('run lock: pid + start time + boot id', () => {
 
   it('a bare-pid lock of a live process written in this boot is held', async () => {
     await writeFile(path, '1\n');
-    await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+    await rejectsWithCode(acquireLock(path), 'LOCKED', 1);
   });
 
   it('a live owner in this boot holds it: LOCKED with its pid', async () => {
@@ -67,7 +63,8 @@ describe('run lock: pid + start time + boot id', () => {
       await new Promise((r) => child.once('spawn', r));
       const pid = child.pid!;
       await writeFile(path, JSON.stringify({ pid, startTime: processStartTime(pid), bootId }));
-      await assert.rejects(acquireLock(path), { code: 'LOCKED', details: { path, pid } });
+      const err = await rejectsWithCode(acquireLock(path), 'LOCKED', 1);
+      assert.deepEqual(err.details, { path, pid });
     } finally {
       child.kill('SIGKILL');
     }
@@ -86,7 +83,7 @@ describe('run lock: pid + start time + boot id', () => {
       const startTime = processStartTime(pid);
       assert.ok(startTime !== undefined, 'the child runs at first');
       await writeFile(path, JSON.stringify({ pid, startTime, bootId }));
-      await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+      await rejectsWithCode(acquireLock(path), 'LOCKED', 1);
       process.kill(pid, 'SIGKILL');
       const deadline = Date.now() + 20_000;
       while (!/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')) && Date.now() < deadline)
@@ -103,7 +100,7 @@ describe('run lock: pid + start time + boot id', () => {
 
   it('a fresh empty lock (another run between create and write) is not stolen', async () => {
     await writeFile(path, '');
-    await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+    await rejectsWithCode(acquireLock(path), 'LOCKED', 1);
   });
 
   it('release leaves a lock that is no longer ours alone', async () => {

@@ -5,10 +5,8 @@
  * by the next write instead of stopping the device.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { beforeEach, describe, it } from 'node:test';
 import { silentLogger } from '../../src/log.js';
 import {
   backoffUntil,
@@ -23,6 +21,8 @@ import {
   withVerificationFailure,
   type ReleaseRecord,
 } from '../../src/stores/releases.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const now = new Date('2026-12-03T14:00:00Z');
 const images = (c: string) => ({ vmlinuz: c.repeat(64), initramfs: 'f'.repeat(64) });
@@ -108,15 +108,9 @@ describe('release records', () => {
 });
 
 describe('releases.json', () => {
-  let dir: string;
+  const tmp = useTempDir('ks-releases-');
   let path: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-releases-'));
-    path = join(dir, 'releases.json');
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  beforeEach(() => (path = tmp.path('releases.json')));
 
   it('round-trips every field and starts empty', async () => {
     const store = createReleaseStore(path, () => now, silentLogger);
@@ -144,27 +138,28 @@ describe('releases.json', () => {
   });
 
   it('a record that cannot be written is RELEASES_WRITE_FAILED', async () => {
-    await writeFile(join(dir, 'not-a-dir'), '');
+    await writeFile(tmp.path('not-a-dir'), '');
     const store = createReleaseStore(
-      join(dir, 'not-a-dir', 'releases.json'),
+      tmp.path('not-a-dir', 'releases.json'),
       () => now,
       silentLogger,
     );
-    await assert.rejects(
+    await rejectsWithCode(
       store.update((r) => withQuarantine(r, { version: 'v2.0.0' }, 'MARKED_BAD', now)),
-      { code: 'RELEASES_WRITE_FAILED' },
+      'RELEASES_WRITE_FAILED',
+      1,
     );
   });
 
   it('a damaged file is RELEASES_CORRUPT to read, and moved aside by the next write', async () => {
     await writeFile(path, '{"releases": [ {"version": 3} ], "schema_version": 1}');
     const store = createReleaseStore(path, () => now, silentLogger);
-    await assert.rejects(store.read(), { code: 'RELEASES_CORRUPT' });
+    await rejectsWithCode(store.read(), 'RELEASES_CORRUPT', 1);
     await store.update((r) => withQuarantine(r, { version: 'v2.0.0' }, 'MARKED_BAD', now));
     assert.equal((await store.read()).length, 1);
-    const aside = (await readdir(dir)).filter((n) => n.startsWith('releases.json.corrupt-'));
+    const aside = (await readdir(tmp.dir)).filter((n) => n.startsWith('releases.json.corrupt-'));
     assert.equal(aside.length, 1, 'the evidence is kept');
     await writeFile(path, 'not json');
-    await assert.rejects(store.read(), { code: 'RELEASES_CORRUPT' });
+    await rejectsWithCode(store.read(), 'RELEASES_CORRUPT', 1);
   });
 });

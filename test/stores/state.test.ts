@@ -1,33 +1,27 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { acquireLock } from '../../src/stores/lock.js';
 import { canStartAttempt, canTransition, PHASES } from '../../src/stores/phases.js';
 import { createStateStore, idleState, parseStateFile } from '../../src/stores/state.js';
 import { silentLogger } from '../../src/log.js';
 import { PHASE_NAMES } from '../helpers/contract.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const clock = { now: () => new Date('2026-03-01T12:00:00Z') };
 
 describe('state.json store', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-state-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-state-');
 
   it('a missing file is idle', async () => {
-    const store = createStateStore(join(dir, 'state.json'), clock, silentLogger);
+    const store = createStateStore(tmp.path('state.json'), clock, silentLogger);
     assert.deepEqual((await store.read()).state, idleState());
   });
 
   it('writes the docs/design.md §3.5 keys and reads them back', async () => {
-    const path = join(dir, 'sub', 'state.json');
+    const path = tmp.path('sub', 'state.json');
     const store = createStateStore(path, clock, silentLogger);
     const s = await store.transition(idleState(), 'checking', {
       fromVersion: 'v1.0.0',
@@ -55,11 +49,9 @@ describe('state.json store', () => {
   });
 
   it('refuses transitions the lifecycle does not allow', async () => {
-    const store = createStateStore(join(dir, 'state.json'), clock, silentLogger);
-    await assert.rejects(store.transition(idleState(), 'activated'), {
-      code: 'INVALID_TRANSITION',
-    });
-    await assert.rejects(store.transition(idleState(), 'success'), { code: 'INVALID_TRANSITION' });
+    const store = createStateStore(tmp.path('state.json'), clock, silentLogger);
+    await rejectsWithCode(store.transition(idleState(), 'activated'), 'INVALID_TRANSITION', 1);
+    await rejectsWithCode(store.transition(idleState(), 'success'), 'INVALID_TRANSITION', 1);
   });
 
   for (const [name, content] of [
@@ -72,16 +64,16 @@ describe('state.json store', () => {
     ['empty', ''],
   ] as const) {
     it(`a corrupt file (${name}): read is STATE_CORRUPT and changes nothing`, async () => {
-      const path = join(dir, 'state.json');
+      const path = tmp.path('state.json');
       await writeFile(path, content);
       const store = createStateStore(path, clock, silentLogger);
-      await assert.rejects(store.read(), { code: 'STATE_CORRUPT', exitCode: 1 });
-      assert.deepEqual(await readdir(dir), ['state.json']);
+      await rejectsWithCode(store.read(), 'STATE_CORRUPT', 1);
+      assert.deepEqual(await readdir(tmp.dir), ['state.json']);
       assert.equal(await readFile(path, 'utf8'), content);
     });
 
     it(`a corrupt file (${name}): recover moves it aside and starts from idle`, async () => {
-      const path = join(dir, 'state.json');
+      const path = tmp.path('state.json');
       await writeFile(path, content);
       const store = createStateStore(path, clock, silentLogger);
       const r = await store.recover();
@@ -89,7 +81,7 @@ describe('state.json store', () => {
       assert.ok(r.corruptPath?.startsWith(`${path}.corrupt-2026-03-01T12-00-00`));
       assert.equal(await readFile(r.corruptPath!, 'utf8'), content);
       assert.deepEqual(
-        (await readdir(dir)).filter((f) => f === 'state.json'),
+        (await readdir(tmp.dir)).filter((f) => f === 'state.json'),
         [],
       );
     });
@@ -138,28 +130,22 @@ describe('phases', () => {
 });
 
 describe('lock', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ks-lock-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('ks-lock-');
 
   it('excludes a second holder while the first lives', async () => {
-    const path = join(dir, 'update.lock');
+    const path = tmp.path('update.lock');
     // The first holder is another live process.
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
     try {
       await writeFile(path, `${child.pid}\n`);
-      await assert.rejects(acquireLock(path), { code: 'LOCKED' });
+      await rejectsWithCode(acquireLock(path), 'LOCKED', 1);
     } finally {
       child.kill('SIGKILL');
     }
   });
 
   it('takes over a stale lock whose owner is gone', async () => {
-    const path = join(dir, 'update.lock');
+    const path = tmp.path('update.lock');
     const child = spawn(process.execPath, ['-e', '0']);
     const pid = child.pid;
     await new Promise((r) => child.on('exit', r));
@@ -167,17 +153,17 @@ describe('lock', () => {
     const lock = await acquireLock(path);
     assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
     await lock.release();
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(tmp.dir), []);
   });
 
   it('takes over an empty lock file (crash between create and write)', async () => {
-    const path = join(dir, 'update.lock');
+    const path = tmp.path('update.lock');
     await writeFile(path, '');
     // Older than the few seconds another run may take between create and write.
     await utimes(path, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const lock = await acquireLock(path);
     assert.equal(JSON.parse(await readFile(path, 'utf8')).pid, process.pid);
     await lock.release();
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(tmp.dir), []);
   });
 });

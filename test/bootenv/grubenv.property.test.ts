@@ -19,7 +19,7 @@ import {
 } from '../../src/bootenv/grubenv.js';
 import { KubesoloError } from '../../src/errors.js';
 import { grubEditenv, grubEditenvSkipReason, listing } from './editenv.js';
-import { assertCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keyChars = [...'abcXYZ019_-. \\#é✓\t'];
 const valueChars = [...'ab=#\\\n \ré✓\t'];

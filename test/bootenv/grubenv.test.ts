@@ -22,7 +22,7 @@ import type { AtomicWriteStep } from '../../src/fs/atomic.js';
 import { grubEditenv, grubEditenvOk, grubEditenvSkipReason, listing } from './editenv.js';
 import { requireRoot, toolSkipReason } from '../helpers/require-tool.js';
 import { hasReason, rejectsWithCode } from '../helpers/rejects.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const HEADER = GRUBENV_SIGNATURE + GRUBENV_MESSAGE;
 
@@ -190,10 +190,10 @@ describe('grubenv codec', () => {
 });
 
 describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason() }, () => {
-  const dir = useTempDir('ks-grubenv-');
+  const tmp = useTempDir('ks-grubenv-', 'all');
 
   it('a block from grub-editenv create is byte-identical to ours and reads as empty', async () => {
-    const f = join(dir(), 'created');
+    const f = join(tmp.dir, 'created');
     grubEditenvOk(f, 'create');
     const bytes = await readFile(f);
     assert.deepEqual(bytes, serializeGrubEnv(new Map()));
@@ -201,7 +201,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
   });
 
   it('variables set by grub-editenv read back exactly, and our bytes equal its bytes', async () => {
-    const f = join(dir(), 'set');
+    const f = join(tmp.dir, 'set');
     const vars = new Map([
       ['active_slot', 'B'],
       ['boot_counter', '2'],
@@ -216,7 +216,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
   });
 
   it('files we write are listed identically by grub-editenv list', async () => {
-    const f = join(dir(), 'ours');
+    const f = join(tmp.dir, 'ours');
     const vars = new Map([
       ['active_slot', 'A'],
       ['boot_counter', '3'],
@@ -239,7 +239,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
   });
 
   it('grub-editenv refuses what we call corrupt at the signature, and lists nothing past a broken line', async () => {
-    const f = join(dir(), 'bad');
+    const f = join(tmp.dir, 'bad');
     await writeFile(f, rawBlock('# GRUB Environment Blok\n'));
     assert.notEqual(grubEditenv(f, 'list').status, 0);
     await writeFile(f, rawBlock(HEADER + 'a=1\nbroken\n'));
@@ -253,35 +253,35 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
 });
 
 describe('grubenv files', () => {
-  const dir = useTempDir('ks-grubenv-f-');
+  const tmp = useTempDir('ks-grubenv-f-', 'all');
 
   it('a missing file reads as undefined; update creates it', async () => {
-    const f = join(dir(), 'missing');
+    const f = join(tmp.dir, 'missing');
     assert.equal(await readGrubEnvFile(f), undefined);
     await updateGrubEnvFile(f, (v) => v.set('k', 'v'));
     assert.deepEqual(await readGrubEnvFile(f), new Map([['k', 'v']]));
   });
 
   it('a corrupt file is reported with its path', async () => {
-    const f = join(dir(), 'corrupt');
+    const f = join(tmp.dir, 'corrupt');
     await writeFile(f, 'garbage');
     const err = await rejectsWithCode(readGrubEnvFile(f), 'GRUBENV_CORRUPT', 1);
     assert.equal(err.details.path, f);
   });
 
   it('an unreadable path is GRUBENV_READ_FAILED', async () => {
-    await assert.rejects(readGrubEnvFile(dir()), hasReason('GRUBENV_READ_FAILED'));
+    await assert.rejects(readGrubEnvFile(tmp.dir), hasReason('GRUBENV_READ_FAILED'));
   });
 
   it('a missing directory is GRUBENV_WRITE_FAILED, not created (the ESP may be unmounted)', async () => {
-    const f = join(dir(), 'no', 'such', 'grubenv');
+    const f = join(tmp.dir, 'no', 'such', 'grubenv');
     const err = await rejectsWithCode(writeGrubEnvFile(f, new Map()), 'GRUBENV_WRITE_FAILED', 1);
     assert.match(err.message, /missing/);
     await assert.rejects(readFile(f), { code: 'ENOENT' });
   });
 
   it('too many variables fail before the file is touched', async () => {
-    const f = join(dir(), 'toolarge');
+    const f = join(tmp.dir, 'toolarge');
     await writeGrubEnvFile(f, new Map([['k', 'old']]));
     await assert.rejects(
       writeGrubEnvFile(f, new Map([['k', 'x'.repeat(2000)]])),
@@ -291,7 +291,7 @@ describe('grubenv files', () => {
   });
 
   it('in place (the FAT path): same inode, no rename; a damaged block is replaced whole', async () => {
-    const sub = await mkdtemp(join(dir(), 'inplace-'));
+    const sub = await mkdtemp(join(tmp.dir, 'inplace-'));
     const f = join(sub, 'grubenv');
     await writeGrubEnvFile(f, new Map([['n', 'old']]));
     const before = await stat(f);
@@ -327,7 +327,7 @@ describe('grubenv files', () => {
 
   it('a failure injected at every step of the write leaves a complete old or new block', async () => {
     const steps: AtomicWriteStep[] = ['open', 'write', 'fsync', 'close', 'rename', 'fsync-dir'];
-    const sub = await mkdtemp(join(dir(), 'inject-'));
+    const sub = await mkdtemp(join(tmp.dir, 'inject-'));
     const f = join(sub, 'grubenv');
     const oldBlock = serializeGrubEnv(new Map([['n', 'old']]));
     const newBlock = serializeGrubEnv(new Map([['n', 'new']]));
@@ -353,7 +353,7 @@ describe('grubenv files', () => {
   });
 
   it('removes temp files left by a writer that died, keeps those of live processes', async () => {
-    const sub = await mkdtemp(join(dir(), 'stale-'));
+    const sub = await mkdtemp(join(tmp.dir, 'stale-'));
     const f = join(sub, 'grubenv');
     // PID 2^22+1 is above Linux's pid_max limit, so it can never be a live process.
     const dead = join(sub, `.grubenv.tmp-${2 ** 22 + 1}-deadbeef`);

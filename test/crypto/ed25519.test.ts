@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { createEd25519Verifier, decodePoint, verifyEd25519 } from '../../src/crypto/ed25519.js';
 import { publicKeyBytes, publicKeyObject } from '../../src/crypto/keys.js';
 import { fromLe, le32 } from './scalars.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
@@ -222,16 +222,16 @@ describe('Ed25519 verification against node:crypto (property tests)', () => {
 });
 
 describe('Ed25519 verification of signatures made by `openssl pkeyutl`', () => {
-  const dir = useTempDir('ks-ed-openssl-');
+  const tmp = useTempDir('ks-ed-openssl-', 'all');
 
   it('verifies openssl-made signatures over a 1 MiB file, fed in chunks', async () => {
-    const key = join(dir(), 'key.pem');
+    const key = join(tmp.dir, 'key.pem');
     execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key]);
     const pubDer = execFileSync('openssl', ['pkey', '-in', key, '-pubout', '-outform', 'DER']);
     const pub = new Uint8Array(pubDer.subarray(pubDer.length - 32)); // SPKI ends with the raw key
     // OpenSSL 3.0 pkeyutl cannot sign an empty file; RFC TEST 1 covers the empty message.
     for (const size of [1, 1000, 1024 * 1024]) {
-      const file = join(dir(), `m${size}`);
+      const file = join(tmp.dir, `m${size}`);
       const message = randomBytes(size);
       await writeFile(file, message);
       const sigFile = `${file}.sig`;

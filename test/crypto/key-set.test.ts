@@ -15,7 +15,8 @@ import {
   parsePublicKey,
   publicKeyBytes,
 } from '../../src/crypto/keys.js';
-import { assertCode, hasCode, hasReason } from '../helpers/rejects.js';
+import { hasCode, hasReason } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const publicKeyHex = (key: KeyObject) => bytesToHex(publicKeyBytes(key));
 const hexKey = () => publicKeyHex(generateKeyPairSync('ed25519').privateKey);

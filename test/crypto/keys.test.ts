@@ -17,12 +17,12 @@ import {
 import { loadKeySet } from '../../src/crypto/key-set.js';
 import { verifyEd25519 } from '../../src/crypto/ed25519.js';
 import { hasCode } from '../helpers/rejects.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useTempDir } from '../helpers/tree.js';
 
 const RFC_PUB = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
 
 describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', () => {
-  const dir = useTempDir('ks-keys-');
+  const tmp = useTempDir('ks-keys-', 'all');
 
   it('parses 64 hex characters with surrounding whitespace, either case', () => {
     assert.equal(bytesToHex(parsePublicKey(`  ${RFC_PUB}\n`)), RFC_PUB);
@@ -53,14 +53,14 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
   });
 
   it('loads a key file (a key set of one), and reports unreadable or invalid files with the path', async () => {
-    const good = join(dir(), 'update.pub');
+    const good = join(tmp.dir, 'update.pub');
     await writeFile(good, RFC_PUB + '\n');
     assert.deepEqual(
       (await loadKeySet(good)).map((k) => bytesToHex(k.key)),
       [RFC_PUB],
     );
-    await assert.rejects(loadKeySet(join(dir(), 'missing.pub')), hasCode('PUBKEY_UNREADABLE', 2));
-    const bad = join(dir(), 'bad.pub');
+    await assert.rejects(loadKeySet(join(tmp.dir, 'missing.pub')), hasCode('PUBKEY_UNREADABLE', 2));
+    const bad = join(tmp.dir, 'bad.pub');
     await writeFile(bad, 'not a key');
     await assert.rejects(
       loadKeySet(bad),

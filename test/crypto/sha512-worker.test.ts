@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import { createOffThreadEd25519Verifier } from '../../src/crypto/ed25519-offthread.js';
 import { Sha512Worker } from '../../src/crypto/sha512-worker.js';
 import { KubesoloError } from '../../src/errors.js';
-import { assertCode, hasReason } from '../helpers/rejects.js';
+import { hasReason } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 function randomChunks(data: Buffer, max: number): Buffer[] {
   const out: Buffer[] = [];

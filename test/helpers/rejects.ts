@@ -33,16 +33,6 @@ export async function rejectsWithCode(
   assert.fail(`expected ${code}, but it did not reject`);
 }
 
-/**
- * A reason code read from a value that is not a thrown error (a gate or health verdict,
- * a refusal object, a status problem, a `--json` document): `actual` must be `code`.
- * `exitCode` is the exit the code maps to where the test knows it; the pair is recorded.
- */
-export function assertCode(actual: unknown, code: string, exitCode?: number): void {
-  assert.equal(actual, code);
-  recordCode(exitCode, code);
-}
-
 /** `fn` must throw a KubesoloError with `code` and `exitCode`; the error is returned. */
 export function throwsWithCode(fn: () => unknown, code: string, exitCode: number): KubesoloError {
   try {

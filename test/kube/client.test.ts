@@ -19,7 +19,8 @@ import {
   type KubeconfigSpec,
   type Pki,
 } from '../helpers/kube-api.js';
-import { assertCode, rejectsWithCode } from '../helpers/rejects.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-client-'));
 let pki: Pki;

@@ -12,7 +12,8 @@ import { OCI_INDEX, OCI_MANIFEST } from '../../src/transport/oci/media-types.js'
 import { architectureGate } from '../../src/gates/gates.js';
 import { registrySkipReason } from '../helpers/registry.js';
 import { makeKeys, useRegistry, sha256, type RawManifest, type ReleaseFiles } from './fixtures.js';
-import { assertCode, rejectsWithCode } from '../helpers/rejects.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const skip = registrySkipReason();
 

@@ -21,7 +21,7 @@ import { runAgentJson, runRelease } from '../helpers/cli.js';
 import { makeDevice, readJson, type Device } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { assertCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('push --pause and --resume', { skip: registrySkipReason() }, () => {
   let reg: TestRegistry;

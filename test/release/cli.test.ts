@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RELEASE_BIN, logLines, runRelease } from '../helpers/cli.js';
-import { assertCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 import { opensslVerify } from '../helpers/openssl-verify.js';
 
 let dir: string;

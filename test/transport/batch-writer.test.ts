@@ -8,15 +8,15 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BatchWriter } from '../../src/transport/download/batch-writer.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useTempDir } from '../helpers/tree.js';
 
 describe('BatchWriter', () => {
-  const dir = useTempDir('ks-batch-');
+  const tmp = useTempDir('ks-batch-', 'all');
 
   it('writes every byte in order, whatever the chunking, honouring "full"', async () => {
     for (let round = 0; round < 10; round++) {
       const data = randomBytes(randomInt(0, 300_000));
-      const path = join(dir(), `out-${round}`);
+      const path = join(tmp.dir, `out-${round}`);
       const handle = await open(path, 'w+');
       try {
         const writer = new BatchWriter(handle, 0, 8192);
@@ -44,7 +44,7 @@ describe('BatchWriter', () => {
   it('keeps chunks in order when the caller ignores "full", and starts at a position', async () => {
     const head = randomBytes(5000);
     const data = randomBytes(200_000);
-    const path = join(dir(), 'resume');
+    const path = join(tmp.dir, 'resume');
     await writeFile(path, head);
     const handle = await open(path, 'r+');
     try {
@@ -58,7 +58,7 @@ describe('BatchWriter', () => {
   });
 
   it('starts an fdatasync every syncEveryBytes written, one at a time', async () => {
-    const path = join(dir(), 'synced');
+    const path = join(tmp.dir, 'synced');
     const handle = await open(path, 'w+');
     let syncs = 0;
     // The real handle, with its datasync calls counted.
@@ -95,7 +95,7 @@ describe('BatchWriter', () => {
   });
 
   it('reports a write error from ready() or flush()', async () => {
-    const path = join(dir(), 'readonly');
+    const path = join(tmp.dir, 'readonly');
     await writeFile(path, '');
     const handle = await open(path, 'r');
     try {

@@ -8,7 +8,8 @@ import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { publicKeyBytes } from '../../src/crypto/keys.js';
-import { assertCode, hasCode, throwsWithCode } from '../helpers/rejects.js';
+import { hasCode, throwsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 import { assertKeyConfigured, trustRefusalError } from '../../src/trust/refusal.js';
 import {
   decideImageTrust,

@@ -46,8 +46,6 @@ export const FOREIGN: Record<string, string> = {
 export const UNTESTED: { readonly [K in ReasonCode]?: string } = {
   HASH_WORKER_FAILED:
     'src/crypto/sha512-worker.ts: the SHA-512 worker thread crashing or exiting; a test would have to kill a worker thread inside the process under test',
-  SLOT_UMOUNT_FAILED:
-    'src/slots/block-store.ts: umount failing after a write; needs a mount that cannot be unmounted, which a test cannot make without holding the mount busy across the store call',
   CONFIG_INVALID:
     'src/cloudinit/apply.ts: the fallback when the merged update.conf fails to parse with something other than a KubesoloError; parseConfig throws only KubesoloErrors, whose own codes are kept and tested (test/cloudinit)',
   SELF_CHECK_FAILED:

@@ -22,7 +22,7 @@ import { downloadToFile } from '../../../src/transport/download/download.js';
 import { DEFAULT_DOWNLOAD_LIMITS } from '../../../src/transport/download/transfer.js';
 import { staticFile, startServer, status, type TestServer } from '../../helpers/http-server.js';
 import { programLike, releaseImage, sha256 } from './fixtures.js';
-import { assertCode } from '../../helpers/rejects.js';
+import { assertCode } from '../../helpers/code-assert.js';
 
 let dir: string;
 let server: TestServer;

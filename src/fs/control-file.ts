@@ -12,7 +12,7 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { errnoCode, OperationError } from '../errors.js';
+import { errnoCode, KubesoloError, OperationError } from '../errors.js';
 import { parseJsonObject } from '../json.js';
 
 export interface ControlFileOptions {
@@ -96,4 +96,17 @@ export async function readJsonRecord(path: string, maxBytes: number): Promise<Js
   return read.problem === 'not-json'
     ? { kind: 'bad', why: 'is not JSON', cause: read.cause }
     : { kind: 'bad', why: 'is not a JSON object' };
+}
+
+/**
+ * `decode(input)` of a file read from `path`: a KubesoloError it throws names the file
+ * (`details.path`), so the one error says which file is damaged.
+ */
+export function decodeNamingPath<I, T>(path: string, input: I, decode: (input: I) => T): T {
+  try {
+    return decode(input);
+  } catch (err) {
+    if (err instanceof KubesoloError) err.details.path = path;
+    throw err;
+  }
 }

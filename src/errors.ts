@@ -2,8 +2,9 @@
  * One error type for the whole project. Every failure the agent reports carries a
  * stable SCREAMING_SNAKE `code` (docs/design.md §3.7), the exit code it maps to, and the
  * underlying `cause`. undici's UND_ERR_* codes are the model: callers branch on
- * `code`, never on message text.
+ * `code`, never on message text. The codes are the lists of src/reason-codes.ts.
  */
+import type { ReasonCode } from './reason-codes.js';
 
 /** Process exit codes, docs/design.md §3.7. */
 export const ExitCode = {
@@ -35,12 +36,12 @@ export const OTHER_REASON = 'OTHER';
 
 export class KubesoloError extends Error {
   override name = 'KubesoloError';
-  readonly code: string;
+  readonly code: ReasonCode;
   readonly exitCode: ExitCode;
   readonly details: Record<string, unknown>;
 
   constructor(
-    code: string,
+    code: ReasonCode,
     message: string,
     exitCode: ExitCode,
     options: KubesoloErrorOptions = {},
@@ -56,53 +57,36 @@ export class KubesoloError extends Error {
   }
 }
 
-/** Bad command line or configuration: exit 2. */
-export class UsageError extends KubesoloError {
-  override name = 'UsageError';
-  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
-    super(code, message, ExitCode.USAGE, options);
-  }
+/**
+ * The base of the subclasses below: each is a KubesoloError with one fixed exit code.
+ * The class stays named for `instanceof` and `name`; only the constructor is shared.
+ */
+function withExitCode(name: string, exitCode: ExitCode) {
+  return class extends KubesoloError {
+    override name = name;
+    constructor(code: ReasonCode, message: string, options?: KubesoloErrorOptions) {
+      super(code, message, exitCode, options);
+    }
+  };
 }
+
+/** Bad command line or configuration: exit 2. */
+export class UsageError extends withExitCode('UsageError', ExitCode.USAGE) {}
 
 /** A configuration file or value that cannot be used: exit 2. */
-export class ConfigError extends KubesoloError {
-  override name = 'ConfigError';
-  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
-    super(code, message, ExitCode.USAGE, options);
-  }
-}
+export class ConfigError extends withExitCode('ConfigError', ExitCode.USAGE) {}
 
 /** Refused by a gate or pre-flight check: exit 3. */
-export class GateError extends KubesoloError {
-  override name = 'GateError';
-  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
-    super(code, message, ExitCode.REFUSED, options);
-  }
-}
+export class GateError extends withExitCode('GateError', ExitCode.REFUSED) {}
 
 /** Checksum, signature, size limit, expired or malformed metadata: exit 4. */
-export class VerificationError extends KubesoloError {
-  override name = 'VerificationError';
-  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
-    super(code, message, ExitCode.VERIFICATION, options);
-  }
-}
+export class VerificationError extends withExitCode('VerificationError', ExitCode.VERIFICATION) {}
 
 /** A health check failed: exit 5. */
-export class HealthCheckError extends KubesoloError {
-  override name = 'HealthCheckError';
-  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
-    super(code, message, ExitCode.HEALTH, options);
-  }
-}
+export class HealthCheckError extends withExitCode('HealthCheckError', ExitCode.HEALTH) {}
 
 /** The operation failed (I/O, network, unexpected): exit 1. */
-export class OperationError extends KubesoloError {
-  override name = 'OperationError';
-  constructor(code: string, message: string, options?: KubesoloErrorOptions) {
-    super(code, message, ExitCode.FAILED, options);
-  }
-}
+export class OperationError extends withExitCode('OperationError', ExitCode.FAILED) {}
 
 /** The run was stopped by SIGINT or SIGTERM (recorded as reason INTERRUPTED). */
 export class InterruptedError extends KubesoloError {

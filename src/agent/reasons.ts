@@ -4,8 +4,10 @@
  * CronJob) sees. docs/operating.md's table is this list written out; a test keeps
  * the two equal, and another fails when a code here has no test asserting it.
  *
- * Codes owned by narrower modules (metadata, transport, slots, health, ...) stay
- * with their modules; this list is the contract of the lifecycle commands.
+ * Every code is one of src/reason-codes.ts (a key outside those lists does not compile);
+ * this table adds, for the lifecycle's own contract, the exit code each one means.
+ * Codes of narrower modules (metadata, transport, slots, health, ...) are not repeated
+ * here.
  */
 import {
   ExitCode,
@@ -16,6 +18,7 @@ import {
   VerificationError,
   type KubesoloErrorOptions,
 } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 
 /** code → exit code; `null` for codes that are only recorded (never an exit). */
 export const LIFECYCLE_REASONS = {
@@ -56,7 +59,7 @@ export const LIFECYCLE_REASONS = {
   MARKED_BAD: null,
   LOCKED: ExitCode.FAILED,
   NO_UPDATE_SOURCE: ExitCode.USAGE,
-} as const satisfies Record<string, ExitCode | null>;
+} as const satisfies { [K in ReasonCode]?: ExitCode | null };
 
 export type LifecycleReason = keyof typeof LIFECYCLE_REASONS;
 

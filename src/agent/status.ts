@@ -13,7 +13,9 @@ import {
   type BootState,
   type Slot,
 } from '../bootenv/types.js';
-import { toKubesoloError } from '../errors.js';
+import { ExitCode, toKubesoloError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
+import { LIFECYCLE_REASONS } from './reasons.js';
 import type { SlotStore } from '../slots/types.js';
 import type { AgentContext, AgentPaths } from './context.js';
 import type { Floor } from '../stores/floor.js';
@@ -26,7 +28,7 @@ import { toFileShape, type UpdateState } from '../stores/state.js';
 export interface StatusProblem {
   /** What could not be read: grubenv (uboot-env, autoboot.txt), state, slot A, slot B. */
   source: string;
-  code: string;
+  code: ReasonCode;
   message: string;
 }
 
@@ -258,6 +260,19 @@ async function whenActivates(
   };
 }
 
+/**
+ * The phase as people read it. A gate's refusal (exit 3: held, outside the window, a
+ * wave not yet open, ...) is recorded as the phase `failed` with its reason, and
+ * `--json` keeps that contract; an operator reading "failed" after their own `hold`
+ * would look for something broken, so the text says `refused`.
+ */
+function phaseForPeople(phase: string, reason: string): string {
+  const refused =
+    phase === 'failed' &&
+    (LIFECYCLE_REASONS as Record<string, number | null>)[reason] === ExitCode.REFUSED;
+  return refused ? 'refused (see Reason)' : phase;
+}
+
 /** The human view of a status report. */
 export function formatStatus(r: StatusReport): string[] {
   const field = (key: string): string => {
@@ -277,7 +292,7 @@ export function formatStatus(r: StatusReport): string[] {
       ? `Boot:      ${r.bootloader}: unreadable, running ${r.running_slot ?? 'unknown'}`
       : `Boot:      ${r.bootloader}: active ${r.active_slot}, running ${r.running_slot ?? 'unknown'}, ` +
         `counter ${r.boot_counter ?? '?'}, ${r.boot_success ? 'committed' : 'on trial (not yet committed)'}`,
-    `Update:    ${r.state === null ? 'unreadable' : field('phase')}` +
+    `Update:    ${r.state === null ? 'unreadable' : phaseForPeople(field('phase'), field('reason'))}` +
       (field('to_version')
         ? ` (${field('from_version') || '?'} → ${field('to_version')}, slot ${field('target_slot') || '?'})`
         : ''),

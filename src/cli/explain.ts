@@ -7,6 +7,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode, KubesoloError, OperationError, toKubesoloError } from '../errors.js';
+import type { FsReasonCode } from '../reason-codes.js';
 
 interface SystemError {
   code: string;
@@ -16,7 +17,7 @@ interface SystemError {
 }
 
 /** The reason codes a file-system errno maps to, with the words used in the message. */
-const ERRNO: Record<string, { code: string; words: string }> = {
+const ERRNO: Record<string, { code: FsReasonCode; words: string }> = {
   EACCES: { code: 'PERMISSION_DENIED', words: 'permission denied' },
   EPERM: { code: 'PERMISSION_DENIED', words: 'operation not permitted' },
   EROFS: { code: 'READ_ONLY_FILESYSTEM', words: 'read-only file system' },

@@ -6,6 +6,7 @@
  * YAML line.
  */
 import { ConfigError, KubesoloError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 import { parsePublicKey } from '../crypto/keys.js';
 import { formatKeySet } from '../crypto/key-set.js';
 import { keySpec, type KeySpec } from '../config/keys.js';
@@ -31,7 +32,13 @@ export interface ParsedUpdates {
   ignored: IgnoredKey[];
 }
 
-function fail(code: string, file: string, e: YamlEntry, why: string, cause?: unknown): ConfigError {
+function fail(
+  code: ReasonCode,
+  file: string,
+  e: YamlEntry,
+  why: string,
+  cause?: unknown,
+): ConfigError {
   return new ConfigError(code, `${file}:${e.line}: updates.${e.key}: ${why}`, {
     cause,
     details: { file, line: e.line, key: e.key },

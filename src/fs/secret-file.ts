@@ -8,6 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 
 export interface SecretFile {
   readonly path: string;
@@ -15,7 +16,7 @@ export interface SecretFile {
   current(): Promise<string>;
 }
 
-export function secretFile(path: string, code: string, what: string): SecretFile {
+export function secretFile(path: string, code: ReasonCode, what: string): SecretFile {
   let seen: { key: string; value: string } | undefined;
   return {
     path,

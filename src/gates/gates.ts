@@ -24,6 +24,7 @@ import { floorGate } from './floor-gate.js';
 import { holdGate } from './hold-gate.js';
 import { quarantineGate, verificationBackoffGate } from './quarantine-gate.js';
 import type { GateName, GateVerdict } from './verdict.js';
+import type { ReasonCode } from '../reason-codes.js';
 import { rolloutGate } from './rollout-gate.js';
 
 /** The device's update policy the gates read (from update.conf). */
@@ -136,7 +137,7 @@ function matchGate(
   gate: GateName,
   named: boolean,
   matches: boolean,
-  words: { unnamed: string; passed: string; code: string; refused: string },
+  words: { unnamed: string; passed: string; code: ReasonCode; refused: string },
 ): GateVerdict {
   if (!named) return { gate, pass: true, skipped: true, message: words.unnamed };
   if (matches) return { gate, pass: true, message: words.passed };

@@ -4,6 +4,7 @@
  * share these types, so none of them imports another's module for them.
  */
 import { GateError, type KubesoloError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 
 export type GateName =
   | 'hold'
@@ -26,7 +27,7 @@ export interface GateVerdict {
   /** false: the update is refused by this gate. */
   pass: boolean;
   /** Stable reason code of a refusal (or of a notable pass such as UP_TO_DATE). */
-  code?: string;
+  code?: ReasonCode;
   message: string;
   /** true when the gate did not apply (not configured, forced, no data). */
   skipped?: boolean;

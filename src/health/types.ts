@@ -7,6 +7,7 @@ import { HEALTH_CHECK_NAMES, type HealthCheckName } from '../config/keys.js';
 import type { KubeconfigSearch } from '../kube/config.js';
 import type { KubeClient } from '../kube/types.js';
 import type { Logger } from '../log.js';
+import type { ReasonCode } from '../reason-codes.js';
 
 /** Check names, as written in `health_checks=` (docs/health.md); the config key owns the list. */
 export const CHECK_NAMES = HEALTH_CHECK_NAMES;
@@ -25,7 +26,7 @@ export interface CheckResult {
   name: CheckName;
   verdict: Verdict;
   /** Stable SCREAMING_SNAKE code: OK on pass, NOT_REQUIRED / NOT_CONFIGURED when skipped, the cause on fail. */
-  reason: string;
+  reason: ReasonCode;
   message: string;
   durationMs: number;
 }
@@ -70,12 +71,12 @@ export interface HealthOptions {
 /** What a check function returns; the runner adds the name and timing. */
 export interface Outcome {
   verdict: Verdict;
-  reason: string;
+  reason: ReasonCode;
   message: string;
 }
 
 export const pass = (message: string): Outcome => ({ verdict: 'pass', reason: 'OK', message });
-export const fail = (reason: string, message: string): Outcome => ({
+export const fail = (reason: ReasonCode, message: string): Outcome => ({
   verdict: 'fail',
   reason,
   message,

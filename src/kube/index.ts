@@ -17,7 +17,7 @@ export {
   type KubeconfigSearch,
   type KubeconfigSource,
 } from './config.js';
-export { KubeError, KUBE_ERROR_CODES, type KubeErrorCode } from './errors.js';
+export { KubeError, type KubeErrorCode } from './errors.js';
 export { SERVICE_ACCOUNT_DIR, loadInClusterConfig } from './in-cluster.js';
 export { localNodeName } from './node-name.js';
 export * from './types.js';

@@ -14,6 +14,7 @@
  */
 
 import { isReasonCode, OTHER_REASON } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 import { versionNumber } from '../config/version.js';
 // The one list of the nine phases (docs/design.md §2). The only import of this leaf
 // module from agent/: phases.ts is the lifecycle's vocabulary and imports nothing of
@@ -118,7 +119,7 @@ export const ROLLBACK_REASONS = [
   'BOOT_FALLBACK',
   'HEALTH_CHECK_FAILED',
   'MANUAL_ROLLBACK',
-] as const;
+] as const satisfies readonly ReasonCode[];
 
 export const METRIC_NAMES = {
   buildInfo: 'kubesolo_update_build_info',

@@ -11,6 +11,7 @@
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, KubesoloError, VerificationError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 import type { Logger } from '../log.js';
 import { MAX_SIGNATURE_FILE_BYTES, parseSignature } from '../crypto/keys.js';
 import { MAX_METADATA_BYTES, parseReleaseMetadata } from '../metadata/parse.js';
@@ -93,7 +94,7 @@ function fetchSmall(
   ctx: SmallFetch,
   url: string,
   maxBytes: number,
-  tooLargeCode: string,
+  tooLargeCode: ReasonCode,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
   return withRetry(

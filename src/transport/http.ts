@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { KubesoloError, OperationError, VerificationError } from '../errors.js';
+import type { ReasonCode } from '../reason-codes.js';
 import { userAgent } from '../version.js';
 import { TransportCode, redactUrl, toTransportError } from './errors.js';
 
@@ -167,7 +168,7 @@ function withoutCredentials(headers: Record<string, string>): Record<string, str
 export interface FetchBytesOptions extends OpenOptions {
   /** Bytes beyond this are refused with `tooLargeCode` (reading stops one byte past it). */
   maxBytes: number;
-  tooLargeCode?: string;
+  tooLargeCode?: ReasonCode;
 }
 
 /**

@@ -79,12 +79,12 @@ describe('the exit code tables are ExitCode', () => {
 
   it('every error class exits with a documented code', () => {
     const classes = [
-      new OperationError('X', 'm'),
-      new UsageError('X', 'm'),
-      new ConfigError('X', 'm'),
-      new GateError('X', 'm'),
-      new VerificationError('X', 'm'),
-      new HealthCheckError('X', 'm'),
+      new OperationError('UNEXPECTED', 'm'),
+      new UsageError('UNEXPECTED', 'm'),
+      new ConfigError('UNEXPECTED', 'm'),
+      new GateError('UNEXPECTED', 'm'),
+      new VerificationError('UNEXPECTED', 'm'),
+      new HealthCheckError('UNEXPECTED', 'm'),
       new InterruptedError('SIGINT'),
       new InterruptedError('SIGTERM'),
     ];

@@ -63,7 +63,7 @@ async function vfatSkipReason(): Promise<string | false> {
   if (/\tvfat$/m.test(fs)) return false;
   await exec('modprobe', ['vfat']).catch(() => undefined);
   if (/\tvfat$/m.test(await readFile('/proc/filesystems', 'utf8'))) return false;
-  const why = `this kernel (${(await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim()}) has no vfat driver (/proc/filesystems): the mounted FAT slot tests need one`;
+  const why = `this kernel (${(await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim()}) has no vfat driver (/proc/filesystems): the mounted FAT slot tests need one; test/e2e/fat-slots.test.ts (npm run test:e2e) runs the agent on FAT slots in a QEMU guest whose kernel has it (docs/e2e.md "FAT slots")`;
   console.log(`# SKIP (NOT PROVED ON THIS MACHINE): ${why}`);
   return why;
 }

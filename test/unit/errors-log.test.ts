@@ -17,12 +17,12 @@ import { createLogger, isLogLevel } from '../../src/log.js';
 describe('errors', () => {
   it('each error class maps to its docs/design.md §3.7 exit code', () => {
     const cases: [KubesoloError, number][] = [
-      [new UsageError('X', 'm'), 2],
-      [new ConfigError('X', 'm'), 2],
-      [new GateError('X', 'm'), 3],
-      [new VerificationError('X', 'm'), 4],
-      [new HealthCheckError('X', 'm'), 5],
-      [new OperationError('X', 'm'), 1],
+      [new UsageError('UNEXPECTED', 'm'), 2],
+      [new ConfigError('UNEXPECTED', 'm'), 2],
+      [new GateError('UNEXPECTED', 'm'), 3],
+      [new VerificationError('UNEXPECTED', 'm'), 4],
+      [new HealthCheckError('UNEXPECTED', 'm'), 5],
+      [new OperationError('UNEXPECTED', 'm'), 1],
     ];
     for (const [err, code] of cases) assert.equal(err.exitCode, code, err.name);
   });

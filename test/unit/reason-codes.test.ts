@@ -1,12 +1,16 @@
 /**
- * Every reason code is proved by a test. The codes are enumerated from the source
- * itself (every quoted SCREAMING_SNAKE literal under src/, which is how a code is
- * defined: `new GateError('CODE', ...)`, `code: 'CODE'`, `TransportCode.X = 'CODE'`),
- * so a new code cannot be added without either a test that names it or a written
- * exemption below. A code counts as tested when a test file (not a helper or fixture,
- * which only feed inputs) names it outside a comment; the tests that name codes
- * assert them (`assert.equal(r.doc.error.code, 'CODE')`, refusal tables whose loop
- * asserts the code, `rejects(..., { code: 'CODE' })`).
+ * Every reason code is proved by a test. The codes are the lists of src/reason-codes.ts:
+ * `KubesoloError` and its subclasses, the health verdicts, the gate verdicts and
+ * LIFECYCLE_REASONS take a `ReasonCode`, so the compiler refuses a code that is in no
+ * list. A code counts as tested when a test file (not a helper or fixture, which only
+ * feed inputs) names it outside a comment; the tests that name codes assert them
+ * (`assert.equal(r.doc.error.code, 'CODE')`, refusal tables whose loop asserts the
+ * code, `rejects(..., { code: 'CODE' })`).
+ *
+ * The scan of src/ for code-shaped literals stays, as a net for the places no type
+ * reaches: a `code:` field of a log line or of a JSON object built as a plain record.
+ * It finds multi-word literals only (single-word ones such as LOCKED are too often
+ * not codes; they are all at typed throw sites).
  *
  * The lifecycle's list (LIFECYCLE_REASONS) is also checked against docs/operating.md's
  * table, so the documented contract and the thrown codes cannot drift apart.
@@ -17,10 +21,13 @@ import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LIFECYCLE_REASONS } from '../../src/agent/reasons.js';
+import { isReasonCode } from '../../src/errors.js';
+import { REASON_CODE_LISTS } from '../../src/reason-codes.js';
 import { FOREIGN, UNTESTED } from './reason-code-exemptions.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const THIS_FILE = fileURLToPath(import.meta.url);
+const LISTS_FILE = join(REPO, 'src', 'reason-codes.ts');
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir).sort()) {
@@ -52,8 +59,13 @@ function codeLines(file: string): string[] {
 }
 
 const CODE = /['"`/]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`/]/g;
-/** In tests a code may also end a composite string such as 'fail:NODE_NOT_FOUND'. */
-const TEST_CODE = /['"`/:]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`/]/g;
+/**
+ * In tests a code may also end a composite string such as 'fail:NODE_NOT_FOUND', and
+ * single-word codes (LOCKED, OK) count: only listed codes are looked up.
+ */
+const TEST_CODE = /['"`/:]([A-Z][A-Z0-9_]*)['"`/]/g;
+/** Environment variable names (the manual pages list them): no code starts so. */
+const ENVIRONMENT = /^KUBESOLO_/;
 
 function codesIn(files: string[], pattern: RegExp): Map<string, string[]> {
   const found = new Map<string, string[]>();
@@ -69,7 +81,13 @@ function codesIn(files: string[], pattern: RegExp): Map<string, string[]> {
   return found;
 }
 
-const srcCodes = codesIn(walk(join(REPO, 'src')), CODE);
+/** Each listed code → the list (folder) it is in; a code in two lists keeps both. */
+const listOf = new Map<string, string[]>();
+for (const [list, codes] of Object.entries(REASON_CODE_LISTS)) {
+  for (const code of codes) listOf.set(code, [...(listOf.get(code) ?? []), list]);
+}
+const srcFiles = walk(join(REPO, 'src')).filter((f) => f !== LISTS_FILE);
+const srcLiterals = codesIn(srcFiles, CODE);
 const testFiles = walk(join(REPO, 'test')).filter(
   (f) =>
     f.endsWith('.test.ts') &&
@@ -80,31 +98,48 @@ const testFiles = walk(join(REPO, 'test')).filter(
 const testCodes = codesIn(testFiles, TEST_CODE);
 
 describe('reason codes', () => {
-  it('the source defines a plausible set of codes (the scan itself works)', () => {
-    // A scan that finds nothing would pass every check below.
-    assert.ok(srcCodes.size > 100, `only ${srcCodes.size} codes found under src/`);
-    for (const known of ['ROLLBACK_UNSAFE', 'HASH_MISMATCH', 'SIGNATURE_MISSING', 'KUBE_TLS']) {
-      assert.ok(srcCodes.has(known), known);
+  it('each code is in one list, in the shape of a code', () => {
+    // Lists that hold nothing would pass every check below.
+    assert.ok(listOf.size > 200, `only ${listOf.size} codes in src/reason-codes.ts`);
+    for (const [code, lists] of listOf) {
+      assert.equal(lists.length, 1, `${code} is in the lists ${lists.join(' and ')}`);
+      assert.ok(isReasonCode(code) && !ENVIRONMENT.test(code), `${code} is not a code's shape`);
     }
   });
 
-  it('every code the source defines is named by a test, or exempted with a reason', () => {
-    const missing = [...srcCodes.keys()]
-      .filter((c) => !testCodes.has(c) && !(c in FOREIGN) && !(c in UNTESTED))
+  it('every code-shaped literal in src/ is in a list, or is foreign', () => {
+    const stray = [...srcLiterals.keys()]
+      .filter((c) => !listOf.has(c) && !(c in FOREIGN) && !ENVIRONMENT.test(c))
       .map(
         (c) =>
-          `${c} (${srcCodes
+          `${c} (${srcLiterals
             .get(c)!
             .map((f) => relative(REPO, f))
             .join(', ')})`,
       );
+    assert.deepEqual(stray, [], `not in src/reason-codes.ts:\n  ${stray.join('\n  ')}`);
+  });
+
+  it('every listed code is used by the source, not only listed', () => {
+    const sources = srcFiles.map((f) => codeLines(f).join('\n')).join('\n');
+    const unused = [...listOf.keys()].filter((c) => !new RegExp(`['"\`]${c}['"\`]`).test(sources));
+    assert.deepEqual(unused, []);
+  });
+
+  it('every listed code is named by a test, or exempted with a reason', () => {
+    const missing = [...listOf]
+      .filter(([c]) => !testCodes.has(c) && !(c in UNTESTED))
+      .map(([c, lists]) => `${c} (${lists.join(', ')})`);
     assert.deepEqual(missing, [], `codes without a test:\n  ${missing.join('\n  ')}`);
   });
 
   it('every exemption is still needed and says why', () => {
     for (const [code, why] of Object.entries({ ...FOREIGN, ...UNTESTED })) {
       assert.ok(why.length > 20, `${code}: the exemption needs a reason`);
-      assert.ok(srcCodes.has(code), `${code} is exempted but no longer in src/`);
+    }
+    for (const code of Object.keys(FOREIGN)) {
+      assert.ok(!listOf.has(code), `${code} is a listed code, not a foreign one`);
+      assert.ok(srcLiterals.has(code), `${code} is exempted as foreign but no longer in src/`);
     }
     const nowTested = Object.keys(UNTESTED).filter((c) => testCodes.has(c));
     assert.deepEqual(nowTested, [], 'tested now: remove from UNTESTED');
@@ -125,7 +160,7 @@ describe('reason codes', () => {
   });
 
   it('every lifecycle reason is used by the source, not only listed', () => {
-    const sources = walk(join(REPO, 'src'))
+    const sources = srcFiles
       .filter((f) => !f.endsWith(join('agent', 'reasons.ts')))
       .map((f) => codeLines(f).join('\n'))
       .join('\n');

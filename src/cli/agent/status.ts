@@ -4,13 +4,14 @@ import { withAgent } from '../../agent/session.js';
 import { loadKeySet } from '../../crypto/key-set.js';
 import { keyFingerprint } from '../../crypto/keys.js';
 import { ExitCode, toKubesoloError } from '../../errors.js';
+import type { ReasonCode } from '../../reason-codes.js';
 import type { Command } from '../command.js';
 import { DEVICE_GLOBALS, type AgentGlobal } from './global.js';
 
 /** The trusted keys `pubkey` names, by fingerprint; null when no key is configured. */
 type KeysView =
   | { path: string; keys: { fingerprint: string; source: string }[] }
-  | { path: string; problem: { code: string; message: string } }
+  | { path: string; problem: { code: ReasonCode; message: string } }
   | null;
 
 async function configuredKeys(agent: AgentContext): Promise<KeysView> {

@@ -93,7 +93,11 @@ export function sha256Digest(bytes: Buffer | string): string {
 /** The `errors` array of a distribution-spec error body, as text for messages. */
 async function errorSummary(res: Response): Promise<string> {
   try {
-    const buf = await readBounded(res, MAX_ERROR_BODY_BYTES, () => new OperationError('X', 'x'));
+    const buf = await readBounded(
+      res,
+      MAX_ERROR_BODY_BYTES,
+      () => new OperationError('REGISTRY_ERROR', 'x'),
+    );
     const doc = JSON.parse(buf.toString('utf8')) as {
       errors?: { code?: string; message?: string }[];
     };

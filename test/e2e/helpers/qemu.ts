@@ -25,6 +25,11 @@ export interface BootOptions {
   disk: string;
   /** amd64: the firmware's variable store (a per-device copy of OVMF_VARS); arm64: the NOR bank image. */
   vars: string;
+  /**
+   * amd64 only: boot this kernel and initramfs directly (-kernel/-initrd), without
+   * OVMF and GRUB (`vars` is then unused): the FAT slot scenario (fat-slots.test.ts).
+   */
+  kernel?: { vmlinuz: string; initrd: string; append: string };
   /** Raw disk image for the guest's /dev/vdb: a tar archive with control.sh. */
   control?: string;
   /** The full serial console is written here. */
@@ -150,17 +155,21 @@ export function qemuArgs(o: BootOptions): string[] {
     `file:${o.logFile}.raw`,
     '-monitor',
     'none',
-    '-drive',
-    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-    '-drive',
-    `if=pflash,format=raw,file=${o.vars}`,
+    ...(o.kernel
+      ? ['-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append]
+      : [
+          '-drive',
+          `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+          '-drive',
+          `if=pflash,format=raw,file=${o.vars}`,
+        ]),
     // cache=writeback: a write the guest saw complete is in the host's page cache and
     // survives SIGKILL; what the guest had not written (its own page cache) is lost,
     // as on a disk without a volatile write cache.
     '-drive',
     `file=${o.disk},if=none,id=disk,format=raw,cache=writeback`,
     '-device',
-    'virtio-blk-pci,drive=disk,bootindex=1',
+    o.kernel ? 'virtio-blk-pci,drive=disk' : 'virtio-blk-pci,drive=disk,bootindex=1',
   ];
   if (o.control) {
     args.push(

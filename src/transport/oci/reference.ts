@@ -69,17 +69,16 @@ export function parseRegistryReference(input: string): RegistryReference {
   const slash = rest.indexOf('/');
   if (slash <= 0) throw bad(input, 'expected host/repository');
   let host = rest.slice(0, slash);
-  let path = rest.slice(slash + 1);
+  const named = rest.slice(slash + 1);
   if (!HOST.test(host)) throw bad(input, `"${host}" is not a registry host`);
 
-  let digest: string | undefined;
-  [path, digest] = cutAt(path, path.indexOf('@'));
+  const [tagged, digest] = cutAt(named, named.indexOf('@'));
   if (digest !== undefined && !isDigest(digest)) {
     throw bad(input, `"${digest}" is not a sha256 digest`);
   }
-  let tag: string | undefined;
-  [path, tag] = cutAt(path, path.lastIndexOf(':'));
+  const [repository, tag] = cutAt(tagged, tagged.lastIndexOf(':'));
   if (tag !== undefined && !isValidTag(tag)) throw bad(input, `"${tag}" is not a valid tag`);
+  let path = repository;
   const components = path.split('/');
   if (components.some((c) => !COMPONENT.test(c))) {
     throw bad(input, `"${path}" is not a valid repository name`);

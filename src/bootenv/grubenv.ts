@@ -22,7 +22,7 @@ import { open, readFile, stat, statfs } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { atomicWriteFile, removeStaleTempFiles, type AtomicWriteStep } from '../fs/atomic.js';
 import { OperationError, errnoCode } from '../errors.js';
-import { readControlFile } from '../fs/control-file.js';
+import { decodeNamingPath, readControlFile } from '../fs/control-file.js';
 
 /** envblk.h GRUB_ENVBLK_SIGNATURE. */
 export const GRUBENV_SIGNATURE = '# GRUB Environment Block\n';
@@ -339,12 +339,7 @@ export async function readGrubEnvFile(path: string): Promise<Map<string, string>
       details: { path, errno: errnoCode(err) },
     });
   }
-  try {
-    return parseGrubEnv(block);
-  } catch (err) {
-    if (err instanceof OperationError) err.details.path = path;
-    throw err;
-  }
+  return decodeNamingPath(path, block, parseGrubEnv);
 }
 
 export interface GrubEnvWriteOptions {

@@ -24,7 +24,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { errnoCode, KubesoloError, OperationError } from '../errors.js';
-import { readControlFile } from '../fs/control-file.js';
+import { decodeNamingPath, readControlFile } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
 import { BOOT_TRIES } from './boot-vars.js';
 import { AUTOBOOT_SIZE, parseAutoboot, serializeAutoboot, type Autoboot } from './autoboot-txt.js';
@@ -67,12 +67,7 @@ async function readAutoboot(path: string): Promise<Autoboot> {
       details: { path, errno: errnoCode(err) },
     });
   }
-  try {
-    return parseAutoboot(bytes);
-  } catch (err) {
-    if (err instanceof KubesoloError) err.details.path = path;
-    throw err;
-  }
+  return decodeNamingPath(path, bytes, parseAutoboot);
 }
 /** The firmware's tryboot flag: a big-endian u32 property, 1 when this boot was a tryboot. */
 async function trybootBoot(flagPath: string): Promise<boolean> {

@@ -20,8 +20,8 @@ import { constants } from 'node:fs';
 import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { errnoCode, KubesoloError, OperationError } from '../errors.js';
-import { readControlFile } from '../fs/control-file.js';
+import { errnoCode, OperationError } from '../errors.js';
+import { decodeNamingPath, readControlFile } from '../fs/control-file.js';
 import { readAt } from '../fs/read-at.js';
 import { underRoot } from '../paths.js';
 import { parseFwEnvConfig, type EnvCopyLocation, type UbootEnvLocation } from './fw-env-config.js';
@@ -80,12 +80,7 @@ async function readUbootEnvLocation(configPath: string): Promise<UbootEnvLocatio
       { cause: err, details: { path: configPath, errno } },
     );
   }
-  try {
-    return parseFwEnvConfig(text);
-  } catch (err) {
-    if (err instanceof KubesoloError) err.details.path = configPath;
-    throw err;
-  }
+  return decodeNamingPath(configPath, text, parseFwEnvConfig);
 }
 
 /**

@@ -2,7 +2,7 @@
  * The command model shared by both binaries: one file per command under
  * src/cli/agent/ and src/cli/release/, each exporting a `Command`.
  */
-import type { ExitCode } from '../errors.js';
+import { UsageError, type ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Output } from './output.js';
 
@@ -77,6 +77,18 @@ export function stringOpt(values: OptionValues, name: string): string | undefine
 
 export function boolOpt(values: OptionValues, name: string): boolean {
   return values[name] === true;
+}
+
+/**
+ * The one positional argument of a command that takes exactly one: MISSING_ARGUMENT,
+ * with `message` saying what it needs, when there is none or more than one.
+ */
+export function onlyPositional(positionals: readonly string[], message: string): string {
+  const only = positionals[0];
+  if (only === undefined || positionals.length > 1) {
+    throw new UsageError('MISSING_ARGUMENT', message);
+  }
+  return only;
 }
 
 /** A repeatable option's values (`--wave A --wave B`), in the order given. */

@@ -67,12 +67,14 @@ const CHANNEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // ext4 volume labels are at most 16 bytes (e2label(8)).
 const FS_LABEL = /^[A-Za-z0-9._-]{1,16}$/;
 
+/** A row of the table: its field is the name it stands under. */
+type KeyRow<F extends ConfigField> = Omit<KeySpec<F>, 'field'>;
+
 /** One row per key; the order is the order formatConfig writes them in. */
-export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
+const KEY_ROWS: { readonly [F in ConfigField]-?: KeyRow<F> } = {
   // --- keys of the KubeSolo OS agent (docs/design.md §3.2) ---
   server: {
     key: 'server',
-    field: 'server',
     parse: httpUrl,
     flag: {
       name: 'server',
@@ -82,7 +84,6 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   registry: {
     key: 'registry',
-    field: 'registry',
     flag: {
       name: 'registry',
       valueName: 'REF',
@@ -92,13 +93,11 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   tag: {
     key: 'tag',
-    field: 'tag',
     parse: matching(OCI_TAG, 'an OCI tag'),
     flag: { name: 'tag', valueName: 'TAG', description: 'OCI tag to follow (with --registry)' },
   },
   channel: {
     key: 'channel',
-    field: 'channel',
     flag: {
       name: 'channel',
       valueName: 'NAME',
@@ -108,7 +107,6 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   pubkey: {
     key: 'pubkey',
-    field: 'pubkey',
     parse: absolutePath,
     flag: {
       name: 'pubkey',
@@ -118,7 +116,6 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   maintenanceWindow: {
     key: 'maintenance_window',
-    field: 'maintenanceWindow',
     flag: {
       name: 'maintenance-window',
       valueName: 'HH:MM-HH:MM',
@@ -126,37 +123,32 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
     },
     parse: maintenanceWindow,
   },
-  healthcheckUrl: { key: 'healthcheck_url', field: 'healthcheckUrl', parse: httpUrl },
+  healthcheckUrl: { key: 'healthcheck_url', parse: httpUrl },
   autoRollbackAfter: {
     key: 'auto_rollback_after',
-    field: 'autoRollbackAfter',
     parse: integer(1, 100),
   },
-  grubenv: { key: 'grubenv', field: 'grubenv', parse: absolutePath },
-  slotBackend: { key: 'slot_backend', field: 'slotBackend', parse: oneOf(SLOT_BACKENDS) },
-  slotFs: { key: 'slot_fs', field: 'slotFs', parse: oneOf(SLOT_FILESYSTEMS) },
+  grubenv: { key: 'grubenv', parse: absolutePath },
+  slotBackend: { key: 'slot_backend', parse: oneOf(SLOT_BACKENDS) },
+  slotFs: { key: 'slot_fs', parse: oneOf(SLOT_FILESYSTEMS) },
   slotALabel: {
     key: 'slot_a_label',
-    field: 'slotALabel',
     parse: matching(FS_LABEL, 'a filesystem label of 1-16 characters'),
   },
   slotBLabel: {
     key: 'slot_b_label',
-    field: 'slotBLabel',
     parse: matching(FS_LABEL, 'a filesystem label of 1-16 characters'),
   },
-  slotADir: { key: 'slot_a_dir', field: 'slotADir', parse: absolutePath },
-  slotBDir: { key: 'slot_b_dir', field: 'slotBDir', parse: absolutePath },
+  slotADir: { key: 'slot_a_dir', parse: absolutePath },
+  slotBDir: { key: 'slot_b_dir', parse: absolutePath },
   allowUnsignedMetadata: {
     key: 'allow_unsigned_metadata',
-    field: 'allowUnsignedMetadata',
     parse: boolean,
   },
   // --- ours ---
-  allowUnsigned: { key: 'allow_unsigned', field: 'allowUnsigned', parse: boolean },
+  allowUnsigned: { key: 'allow_unsigned', parse: boolean },
   compatible: {
     key: 'compatible',
-    field: 'compatible',
     flag: {
       name: 'compatible',
       valueName: 'BOARD',
@@ -167,32 +159,27 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   healthChecks: {
     key: 'health_checks',
-    field: 'healthChecks',
     parse: nameList(HEALTH_CHECK_NAMES),
   },
   healthStableSeconds: {
     key: 'health_stable_seconds',
-    field: 'healthStableSeconds',
     parse: integer(0, 86_400),
   },
   healthcheckTimeout: {
     key: 'healthcheck_timeout',
-    field: 'healthcheckTimeout',
     parse: integer(1, 86_400),
   },
-  kubeconfig: { key: 'kubeconfig', field: 'kubeconfig', parse: absolutePath },
-  caFile: { key: 'ca_file', field: 'caFile', parse: absolutePath },
-  registryUsername: { key: 'registry_username', field: 'registryUsername', parse: text },
+  kubeconfig: { key: 'kubeconfig', parse: absolutePath },
+  caFile: { key: 'ca_file', parse: absolutePath },
+  registryUsername: { key: 'registry_username', parse: text },
   registryPassword: {
     key: 'registry_password',
-    field: 'registryPassword',
     parse: text,
     secret: true,
   },
-  registryAuthFile: { key: 'registry_auth_file', field: 'registryAuthFile', parse: absolutePath },
+  registryAuthFile: { key: 'registry_auth_file', parse: absolutePath },
   timeZone: {
     key: 'time_zone',
-    field: 'timeZone',
     parse: timeZone,
     flag: {
       name: 'time-zone',
@@ -202,16 +189,14 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
   },
   // Read by the OS's boot watchdog (os/init.d), which parses update.conf in sh; the rows
   // here validate them for the agent and `cloud-init apply`.
-  commitDeadline: { key: 'commit_deadline', field: 'commitDeadline', parse: commitDeadline },
+  commitDeadline: { key: 'commit_deadline', parse: commitDeadline },
   commitWatchdogDevice: {
     key: 'commit_watchdog_device',
-    field: 'commitWatchdogDevice',
     parse: absolutePath,
   },
   // The bootloader and where its environment is (docs/boot.md); `grubenv` above is GRUB's.
   bootloader: {
     key: 'bootloader',
-    field: 'bootloader',
     parse: oneOf(BOOTLOADERS),
     flag: {
       name: 'bootloader',
@@ -219,9 +204,14 @@ export const KEY_TABLE: { readonly [F in ConfigField]-?: KeySpec<F> } = {
       description: 'grub, uboot or rpi-tryboot (update.conf bootloader; default grub)',
     },
   },
-  ubootEnvConfig: { key: 'uboot_env_config', field: 'ubootEnvConfig', parse: absolutePath },
-  autobootTxt: { key: 'autoboot_txt', field: 'autobootTxt', parse: absolutePath },
+  ubootEnvConfig: { key: 'uboot_env_config', parse: absolutePath },
+  autobootTxt: { key: 'autoboot_txt', parse: absolutePath },
 };
+
+/** The rows with their field named in each, in table order. */
+export const KEY_TABLE = Object.fromEntries(
+  Object.entries(KEY_ROWS).map(([field, row]) => [field, { ...row, field }]),
+) as { readonly [F in ConfigField]-?: KeySpec<F> };
 
 /** The rows as a list, in table order. */
 export const KEY_SPECS: readonly KeySpec[] = Object.values(KEY_TABLE);

@@ -75,18 +75,23 @@ export function parseMaintenanceWindow(text: string | undefined): MaintenanceWin
 // and a window is asked about minute after minute (tests walk thousands of them).
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function wallClock(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
+/** The formatter of `fields` in `timeZone`, built once per zone and kind of fields. */
+function formatter(
+  kind: 'time' | 'date',
+  timeZone: string,
+  fields: Intl.DateTimeFormatOptions,
+): Intl.DateTimeFormat {
+  const cacheKey = `${kind} ${timeZone}`;
+  let f = formatters.get(cacheKey);
   if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      hour: 'numeric',
-      minute: 'numeric',
-    });
-    formatters.set(timeZone, f);
+    f = new Intl.DateTimeFormat('en-US', { timeZone, ...fields });
+    formatters.set(cacheKey, f);
   }
   return f;
+}
+
+function wallClock(timeZone: string): Intl.DateTimeFormat {
+  return formatter('time', timeZone, { hourCycle: 'h23', hour: 'numeric', minute: 'numeric' });
 }
 
 /**
@@ -171,8 +176,6 @@ function utcOffsetMinutes(t: number, timeZone: string | undefined): number {
   return (localMinuteOfDay(at, timeZone) - utc + 1440) % 1440;
 }
 
-const dateTimeFormatters = new Map<string, Intl.DateTimeFormat>();
-
 /**
  * `YYYY-MM-DD HH:MM` of `at` on the wall clock of `timeZone` (process local time
  * without one): how a person reads the next opening.
@@ -181,17 +184,11 @@ export function formatLocalDateTime(at: Date, timeZone?: string): string {
   if (timeZone === undefined) {
     return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${formatLocalTime(at)}`;
   }
-  let f = dateTimeFormatters.get(timeZone);
-  if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-    });
-    dateTimeFormatters.set(timeZone, f);
-  }
-  const parts = f.formatToParts(at);
+  const parts = formatter('date', timeZone, {
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).formatToParts(at);
   const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '??';
   return `${part('year')}-${part('month')}-${part('day')} ${formatLocalTime(at, timeZone)}`;
 }

@@ -12,7 +12,8 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { OperationError } from '../errors.js';
+import { errnoCode, KubesoloError, OperationError } from '../errors.js';
+import { parseJsonObject } from '../json.js';
 
 export interface ControlFileOptions {
   /** Largest accepted size in bytes. */
@@ -69,4 +70,43 @@ export async function readControlFile(path: string, options: ControlFileOptions)
 /** The same, decoded as UTF-8. */
 export async function readControlText(path: string, options: ControlFileOptions): Promise<string> {
   return (await readControlFile(path, options)).toString('utf8');
+}
+
+/**
+ * A JSON record the agent writes itself on the data partition (the floor, the hold):
+ * never read through a link, none there is `missing`, and what else keeps it from being
+ * a JSON object is `bad` with why, in the words "<path> <why>" reads with.
+ */
+export type JsonRecordRead =
+  | { kind: 'missing' }
+  | { kind: 'object'; doc: Record<string, unknown> }
+  | { kind: 'bad'; why: string; cause?: unknown };
+
+export async function readJsonRecord(path: string, maxBytes: number): Promise<JsonRecordRead> {
+  let text: string;
+  try {
+    text = await readControlText(path, { maxBytes, noFollow: true });
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return { kind: 'missing' };
+    const why = `cannot be read (${errnoCode(err) ?? (err as Error).message})`;
+    return { kind: 'bad', why, cause: err };
+  }
+  const read = parseJsonObject(text);
+  if ('doc' in read) return { kind: 'object', doc: read.doc };
+  return read.problem === 'not-json'
+    ? { kind: 'bad', why: 'is not JSON', cause: read.cause }
+    : { kind: 'bad', why: 'is not a JSON object' };
+}
+
+/**
+ * `decode(input)` of a file read from `path`: a KubesoloError it throws names the file
+ * (`details.path`), so the one error says which file is damaged.
+ */
+export function decodeNamingPath<I, T>(path: string, input: I, decode: (input: I) => T): T {
+  try {
+    return decode(input);
+  } catch (err) {
+    if (err instanceof KubesoloError) err.details.path = path;
+    throw err;
+  }
 }

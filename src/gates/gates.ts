@@ -24,6 +24,7 @@ import { floorGate } from './floor-gate.js';
 import { holdGate } from './hold-gate.js';
 import { quarantineGate, verificationBackoffGate } from './quarantine-gate.js';
 import type { GateName, GateVerdict } from './verdict.js';
+import type { ReasonCode } from '../reason-codes.js';
 import { rolloutGate } from './rollout-gate.js';
 
 /** The device's update policy the gates read (from update.conf). */
@@ -128,35 +129,41 @@ function pendingRollbackGate(slot: Slot | undefined): GateVerdict {
   };
 }
 
+/**
+ * The three answers of a gate that compares a value the release names with the device's:
+ * skipped while it is not named (`unnamed`), passed when they match, refused with `code`.
+ */
+function matchGate(
+  gate: GateName,
+  named: boolean,
+  matches: boolean,
+  words: { unnamed: string; passed: string; code: ReasonCode; refused: string },
+): GateVerdict {
+  if (!named) return { gate, pass: true, skipped: true, message: words.unnamed };
+  if (matches) return { gate, pass: true, message: words.passed };
+  return { gate, pass: false, code: words.code, message: words.refused };
+}
+
 export function channelGate(
   configured: string | undefined,
   offered: string | undefined,
 ): GateVerdict {
-  const gate = 'channel';
   // docs/design.md §2 / issue: the channel gate applies when both sides name a channel.
-  if (!configured || !offered) {
-    return { gate, pass: true, skipped: true, message: 'channel not set on both sides' };
-  }
-  if (configured === offered) return { gate, pass: true, message: `channel ${offered}` };
-  return {
-    gate,
-    pass: false,
+  return matchGate('channel', !!configured && !!offered, configured === offered, {
+    unnamed: 'channel not set on both sides',
+    passed: `channel ${offered}`,
     code: 'CHANNEL_MISMATCH',
-    message: `release is for channel ${offered}, device follows ${configured}`,
-  };
+    refused: `release is for channel ${offered}, device follows ${configured}`,
+  });
 }
 
 export function architectureGate(host: string, offered: string | undefined): GateVerdict {
-  const gate = 'architecture';
-  if (!offered)
-    return { gate, pass: true, skipped: true, message: 'release names no architecture' };
-  if (offered === host) return { gate, pass: true, message: `architecture ${host}` };
-  return {
-    gate,
-    pass: false,
+  return matchGate('architecture', !!offered, offered === host, {
+    unnamed: 'release names no architecture',
+    passed: `architecture ${host}`,
     code: 'ARCH_MISMATCH',
-    message: `release is for ${offered}, device is ${host}`,
-  };
+    refused: `release is for ${offered}, device is ${host}`,
+  });
 }
 
 /**

@@ -176,7 +176,12 @@ function byReasonLabel(
   return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-const seconds = (d: Date) => d.getTime() / 1000;
+/** A time as Unix seconds; unknown stays unknown. */
+function seconds(d: Date): number;
+function seconds(d: Date | undefined): number | undefined;
+function seconds(d: Date | undefined): number | undefined {
+  return d === undefined ? undefined : d.getTime() / 1000;
+}
 
 function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
@@ -207,6 +212,24 @@ class Writer {
   }
   sample(name: string, value: number, labelText = ''): void {
     this.lines.push(`${name}${labelText} ${formatSampleValue(value)}`);
+  }
+  /** A gauge family with its one unlabelled sample, or none while the value is unknown. */
+  gauge(name: string, help: string, value: number | undefined): void {
+    this.family(name, 'gauge', help);
+    if (value !== undefined) this.sample(name, value);
+  }
+  /** A counter family with one sample per reason label (`always`: 0 until the first one). */
+  reasonCounter(
+    name: string,
+    help: string,
+    counts: Readonly<Record<string, number>> | undefined,
+    always: readonly string[] = [],
+  ): void {
+    this.family(name, 'counter', help);
+    if (counts === undefined) return;
+    for (const [reason, n] of byReasonLabel(counts, always)) {
+      this.sample(name, n, labels({ reason }));
+    }
   }
 }
 
@@ -242,21 +265,17 @@ function lifecycleFamilies(w: Writer, input: MetricsInput): void {
   }
 
   // A gauge: it starts again at 1 when the target version changes.
-  w.family(
+  w.gauge(
     METRIC_NAMES.targetAttempts,
-    'gauge',
     'Update attempts towards the current target version (starts again when the target changes).',
+    input.attemptCount,
   );
-  if (input.attemptCount !== undefined) w.sample(METRIC_NAMES.targetAttempts, input.attemptCount);
 
-  w.family(
+  w.gauge(
     METRIC_NAMES.healthCheckFailures,
-    'gauge',
     'Failed post-boot health checks of the current attempt.',
+    input.healthCheckFailures,
   );
-  if (input.healthCheckFailures !== undefined) {
-    w.sample(METRIC_NAMES.healthCheckFailures, input.healthCheckFailures);
-  }
 
   w.family(METRIC_NAMES.info, 'gauge', 'Boot slots and running OS version (always 1).');
   w.sample(
@@ -270,14 +289,11 @@ function lifecycleFamilies(w: Writer, input: MetricsInput): void {
     }),
   );
 
-  w.family(
+  w.gauge(
     METRIC_NAMES.lastTransition,
-    'gauge',
     'Unix time the current lifecycle phase was entered, in seconds.',
+    seconds(input.lastTransition),
   );
-  if (input.lastTransition !== undefined) {
-    w.sample(METRIC_NAMES.lastTransition, seconds(input.lastTransition));
-  }
 
   w.family(
     METRIC_NAMES.reason,
@@ -290,33 +306,27 @@ function lifecycleFamilies(w: Writer, input: MetricsInput): void {
     labels({ reason: input.reason === undefined ? '' : reasonLabel(input.reason) }),
   );
 
-  w.family(METRIC_NAMES.failures, 'counter', 'Update attempts that ended failed, by reason code.');
-  if (input.failureCounts !== undefined) {
-    for (const [reason, n] of byReasonLabel(input.failureCounts, [])) {
-      w.sample(METRIC_NAMES.failures, n, labels({ reason }));
-    }
-  }
-
-  w.family(
-    METRIC_NAMES.rollbacks,
-    'counter',
-    'Rollbacks by reason code (BOOT_FALLBACK: the bootloader fell back).',
+  w.reasonCounter(
+    METRIC_NAMES.failures,
+    'Update attempts that ended failed, by reason code.',
+    input.failureCounts,
   );
-  if (input.rollbackCounts !== undefined) {
-    for (const [reason, n] of byReasonLabel(input.rollbackCounts, ROLLBACK_REASONS)) {
-      w.sample(METRIC_NAMES.rollbacks, n, labels({ reason }));
-    }
-  }
+
+  w.reasonCounter(
+    METRIC_NAMES.rollbacks,
+    'Rollbacks by reason code (BOOT_FALLBACK: the bootloader fell back).',
+    input.rollbackCounts,
+    ROLLBACK_REASONS,
+  );
 }
 
 /** Checks, offers, versions, the last apply, the rollout wave and the floor. */
 function releaseFamilies(w: Writer, input: MetricsInput): void {
-  w.family(
+  w.gauge(
     METRIC_NAMES.lastCheck,
-    'gauge',
     'Unix time of the last successful check (metadata fetched and verified), in seconds.',
+    seconds(input.lastCheck),
   );
-  if (input.lastCheck !== undefined) w.sample(METRIC_NAMES.lastCheck, seconds(input.lastCheck));
 
   w.family(
     METRIC_NAMES.available,
@@ -335,39 +345,32 @@ function releaseFamilies(w: Writer, input: MetricsInput): void {
     input.availableVersion,
   );
 
-  w.family(
+  w.gauge(
     METRIC_NAMES.activated,
-    'gauge',
     'Unix time the slot on trial was handed to the bootloader, in seconds.',
+    seconds(input.activatedAt),
   );
-  if (input.activatedAt !== undefined) w.sample(METRIC_NAMES.activated, seconds(input.activatedAt));
 
-  w.family(
+  w.gauge(
     METRIC_NAMES.lastApplyBytes,
-    'gauge',
     'Bytes fetched over the network by the last apply that staged an update.',
+    input.lastApplyBytes,
   );
-  if (input.lastApplyBytes !== undefined)
-    w.sample(METRIC_NAMES.lastApplyBytes, input.lastApplyBytes);
 
-  w.family(
+  w.gauge(
     METRIC_NAMES.lastApplySeconds,
-    'gauge',
     'Seconds the last apply that staged an update took, from start to staged.',
+    input.lastApplySeconds,
   );
-  if (input.lastApplySeconds !== undefined) {
-    w.sample(METRIC_NAMES.lastApplySeconds, input.lastApplySeconds);
-  }
 
   deltaFamilies(w, input);
 
   // Rollout waves and the floor (docs/operating.md "Fleet safety"): numbers, no labels.
-  w.family(
+  w.gauge(
     METRIC_NAMES.rolloutBucket,
-    'gauge',
     "The device's rollout bucket (0..99) for the version on offer; a wave of P % reaches it when P > bucket.",
+    input.rolloutBucket,
   );
-  if (input.rolloutBucket !== undefined) w.sample(METRIC_NAMES.rolloutBucket, input.rolloutBucket);
 
   versionNumberFamily(
     w,
@@ -399,22 +402,16 @@ function problemsOf(problems: readonly MetricsProblem[]): MetricsProblem[] {
 
 /** Delta updates (docs/delta.md): what the device did not fetch, and when it gave up. */
 function deltaFamilies(w: Writer, input: MetricsInput): void {
-  w.family(
+  w.gauge(
     METRIC_NAMES.lastApplyReusedBytes,
-    'gauge',
     'Bytes of the last staged update taken from the images the device holds or rebuilt by patches, not fetched.',
+    input.lastApplyReusedBytes,
   );
-  if (input.lastApplyReusedBytes !== undefined) {
-    w.sample(METRIC_NAMES.lastApplyReusedBytes, input.lastApplyReusedBytes);
-  }
-  w.family(
+  w.reasonCounter(
     METRIC_NAMES.deltaFallbacks,
-    'counter',
     'Delta updates given up for one full download, by reason code.',
+    input.deltaFallbackCounts ?? {},
   );
-  for (const [reason, n] of byReasonLabel(input.deltaFallbackCounts ?? {}, [])) {
-    w.sample(METRIC_NAMES.deltaFallbacks, n, labels({ reason }));
-  }
 }
 
 /**
@@ -424,16 +421,18 @@ function deltaFamilies(w: Writer, input: MetricsInput): void {
  * computed (`kubesolo_update:release_failure_ratio`).
  */
 function releaseMemoryFamilies(w: Writer, input: MetricsInput): void {
-  w.family(
+  w.gauge(
     METRIC_NAMES.held,
-    'gauge',
     'An operator holds this device (1): apply and activate refuse.',
+    input.held === undefined ? undefined : input.held ? 1 : 0,
   );
-  if (input.held !== undefined) w.sample(METRIC_NAMES.held, input.held ? 1 : 0);
 
   const memory = input.releases;
-  w.family(METRIC_NAMES.quarantinedReleases, 'gauge', 'Releases quarantined on this device.');
-  if (memory !== undefined) w.sample(METRIC_NAMES.quarantinedReleases, memory.quarantined.length);
+  w.gauge(
+    METRIC_NAMES.quarantinedReleases,
+    'Releases quarantined on this device.',
+    memory?.quarantined.length,
+  );
   w.family(
     METRIC_NAMES.quarantinedInfo,
     'gauge',
@@ -472,8 +471,7 @@ function versionNumberFamily(
   version: string | undefined,
 ): void {
   const n = version === undefined ? undefined : versionNumber(version);
-  w.family(name, 'gauge', `${what} as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.`);
-  if (n !== undefined) w.sample(name, n);
+  w.gauge(name, `${what} as MAJOR*1e10+MINOR*1e5+PATCH, ordered like versions.`, n);
 }
 
 /** The Content-Type a `/metrics` endpoint serves this text with. */

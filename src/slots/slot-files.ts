@@ -149,16 +149,22 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /**
- * Write an image whose files live elsewhere (another filesystem: tests, tools) into
- * the slot: copy each into the incoming directory, checking its digest, then install.
- * The agent does not use this: its downloads already land in the incoming directory.
+ * How an image is put into a slot's directory, its files checked against `expected`:
+ * written from elsewhere (writeSlotDir) or installed from the incoming directory.
  */
-async function writeSlotDir(
+type SlotDirWriter = (
   dir: string,
   image: SlotImageSource,
   expected: SlotDigests,
   options: SlotWriteOptions,
-): Promise<void> {
+) => Promise<void>;
+
+/**
+ * Write an image whose files live elsewhere (another filesystem: tests, tools) into
+ * the slot: copy each into the incoming directory, checking its digest, then install.
+ * The agent does not use this: its downloads already land in the incoming directory.
+ */
+const writeSlotDir: SlotDirWriter = async (dir, image, expected, options) => {
   const step = options.onStep ?? (() => undefined);
   checkVersion(image.version);
   const incoming = await ensureIncomingDir(dir, options.log);
@@ -184,12 +190,8 @@ async function writeSlotDir(
     await Promise.all(Object.values(copies).map((t) => unlink(t).catch(() => undefined)));
     throw writeError(err, dir, `version ${image.version}`);
   }
-}
+};
 
-/**
- * Install verified files that are already on the slot's filesystem (in its incoming
- * directory) as the slot's image, in the order of the header comment.
- */
 /**
  * Put `source` in place as `dest` while the source stays where it is: a hard link to a
  * temporary name, renamed over `dest` (atomic, no extra space). The verified download
@@ -222,12 +224,11 @@ async function fsyncRenamed(path: string): Promise<void> {
   await fsyncPath(path);
 }
 
-export async function installSlotDir(
-  dir: string,
-  image: SlotImageSource,
-  expected: SlotDigests,
-  options: SlotWriteOptions,
-): Promise<void> {
+/**
+ * Install verified files that are already on the slot's filesystem (in its incoming
+ * directory) as the slot's image, in the order of the header comment.
+ */
+export const installSlotDir: SlotDirWriter = async (dir, image, expected, options) => {
   const step = options.onStep ?? (() => undefined);
   const version = checkVersion(image.version);
   const tempVersion = join(dir, tempFileName(VERSION_FILE));
@@ -315,7 +316,7 @@ export async function installSlotDir(
       { details: { dir, expected: version, actual: written, phase: 'readback' } },
     );
   }
-}
+};
 
 /**
  * Read the slot's kernel and initramfs back once (from the medium where O_DIRECT

@@ -183,6 +183,17 @@ async function dirIdentity(dir: string): Promise<DirIdentity | undefined> {
   return { path, dev: st.dev, ino: st.ino };
 }
 
+/** The target slot's storage and the other slot's, identified side by side. */
+async function sideBySide<I>(
+  places: Record<Slot, string>,
+  target: Slot,
+  identify: (place: string) => Promise<I>,
+): Promise<{ other: Slot; t: I; o: I }> {
+  const other = otherSlot(target);
+  const [t, o] = await Promise.all([identify(places[target]), identify(places[other])]);
+  return { other, t, o };
+}
+
 /**
  * Before writing `target`: its directory must not be the other slot's directory.
  * Call after the target directory exists (so a symlink to the other slot resolves).
@@ -191,8 +202,7 @@ export async function assertDistinctSlotDirs(
   dirs: Record<Slot, string>,
   target: Slot,
 ): Promise<void> {
-  const other = otherSlot(target);
-  const [t, o] = await Promise.all([dirIdentity(dirs[target]), dirIdentity(dirs[other])]);
+  const { other, t, o } = await sideBySide(dirs, target, dirIdentity);
   if (t === undefined || o === undefined) return;
   if (t.dev === o.dev && t.ino === o.ino) {
     throw aliased(`${dirs[target]} and ${dirs[other]} are both ${t.path}`, {
@@ -211,8 +221,7 @@ export async function assertDistinctSlotDevices(
   devices: Record<Slot, string>,
   target: Slot,
 ): Promise<void> {
-  const other = otherSlot(target);
-  const [t, o] = await Promise.all([deviceNumber(devices[target]), deviceNumber(devices[other])]);
+  const { other, t, o } = await sideBySide(devices, target, deviceNumber);
   if (t === o) {
     throw aliased(`${devices[target]} and ${devices[other]} are both device ${t}`, {
       slot: target,

@@ -13,7 +13,7 @@
 import { compareVersions, parseVersion } from '../config/version.js';
 import { errnoCode, OperationError, type KubesoloError } from '../errors.js';
 import { atomicWriteFile, type AtomicWriteOptions } from '../fs/atomic.js';
-import { readControlText } from '../fs/control-file.js';
+import { readJsonRecord } from '../fs/control-file.js';
 
 /** File name of the floor, in the state directory (data partition). */
 export const FLOOR_FILE = 'floor.json';
@@ -38,18 +38,9 @@ function corrupt(path: string, why: string, cause?: unknown): KubesoloError {
   );
 }
 
-/** Decode a floor file's text; throws FLOOR_CORRUPT. */
-function parseFloor(text: string, path: string): Floor {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(path, 'is not JSON', err);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw corrupt(path, 'is not a JSON object');
-  }
-  const { version, set_at: setAt, source, release } = doc as Record<string, unknown>;
+/** Decode a floor file's object; throws FLOOR_CORRUPT. */
+function floorOf(doc: Record<string, unknown>, path: string): Floor {
+  const { version, set_at: setAt, source, release } = doc;
   if (typeof version !== 'string') throw corrupt(path, 'names no version');
   let parsed: string;
   try {
@@ -79,16 +70,12 @@ function parseFloor(text: string, path: string): Floor {
 
 /** The floor, or undefined when none was ever recorded. */
 export async function readFloor(path: string): Promise<Floor | undefined> {
-  let text: string;
-  try {
-    // Never through a link: a dangling one would read as "no floor" (ENOENT) and switch
-    // the protection off; the agent writes a plain file.
-    text = await readControlText(path, { maxBytes: 4096, noFollow: true });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw corrupt(path, `cannot be read (${errnoCode(err) ?? (err as Error).message})`, err);
-  }
-  return parseFloor(text, path);
+  // Never through a link: a dangling one would read as "no floor" (ENOENT) and switch
+  // the protection off; the agent writes a plain file.
+  const read = await readJsonRecord(path, 4096);
+  if (read.kind === 'missing') return undefined;
+  if (read.kind === 'bad') throw corrupt(path, read.why, read.cause);
+  return floorOf(read.doc, path);
 }
 
 export interface FloorCandidate {

@@ -12,7 +12,7 @@ import { unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { errnoCode, OperationError, UsageError } from '../errors.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
-import { readControlText } from '../fs/control-file.js';
+import { readJsonRecord } from '../fs/control-file.js';
 
 export const HOLD_FILE = 'hold.json';
 
@@ -55,23 +55,10 @@ function corrupt(path: string, why: string): Hold {
 
 /** The hold, or undefined when the device is not held. */
 export async function readHold(path: string): Promise<Hold | undefined> {
-  let text: string;
-  try {
-    text = await readControlText(path, { maxBytes: 4096, noFollow: true });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    return corrupt(path, `cannot be read (${errnoCode(err) ?? (err as Error).message})`);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return corrupt(path, 'is not JSON');
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    return corrupt(path, 'is not a JSON object');
-  }
-  const { reason, since } = doc as Record<string, unknown>;
+  const read = await readJsonRecord(path, 4096);
+  if (read.kind === 'missing') return undefined;
+  if (read.kind === 'bad') return corrupt(path, read.why);
+  const { reason, since } = read.doc;
   return {
     reason: typeof reason === 'string' && reason !== '' ? reason : undefined,
     since: typeof since === 'string' ? since : '',

@@ -140,6 +140,25 @@ export interface OutcomeChange {
   quarantine?: string | undefined;
 }
 
+/**
+ * `records` with `identity`'s record changed by `fields` and stamped `now`: what `fields`
+ * does not set is kept from the old record, the images are `identity`'s.
+ */
+function stamped(
+  records: readonly ReleaseRecord[],
+  identity: ReleaseIdentity,
+  now: Date,
+  fields: (old: ReleaseRecord | undefined, at: string) => Partial<ReleaseRecord>,
+): ReleaseRecord[] {
+  const at = now.toISOString();
+  return upsert(records, identity, (old) => ({
+    ...(old ?? { version: identity.version }),
+    ...(identity.images ? { images: { ...identity.images } } : {}),
+    at,
+    ...fields(old, at),
+  }));
+}
+
 /** Record how `identity` ended (and quarantine it when asked); the run of verification failures ends. */
 export function withOutcome(
   records: readonly ReleaseRecord[],
@@ -147,15 +166,12 @@ export function withOutcome(
   change: OutcomeChange,
   now: Date,
 ): ReleaseRecord[] {
-  const at = now.toISOString();
-  return upsert(records, identity, (old) => ({
-    version: identity.version,
-    ...(identity.images ? { images: { ...identity.images } } : {}),
+  return stamped(records, identity, now, (old, at) => ({
     outcome: change.outcome,
     reason: change.reason,
-    at,
     quarantined:
       change.quarantine !== undefined ? { at, reason: change.quarantine } : old?.quarantined,
+    verification: undefined,
   }));
 }
 
@@ -166,13 +182,7 @@ export function withQuarantine(
   reason: string,
   now: Date,
 ): ReleaseRecord[] {
-  const at = now.toISOString();
-  return upsert(records, identity, (old) => ({
-    ...(old ?? { version: identity.version }),
-    ...(identity.images ? { images: { ...identity.images } } : {}),
-    at,
-    quarantined: { at, reason },
-  }));
+  return stamped(records, identity, now, (_old, at) => ({ quarantined: { at, reason } }));
 }
 
 /** Every record of `version` released from quarantine and its verification run ended (`forget`). */
@@ -195,13 +205,9 @@ export function withVerificationFailure(
   code: string,
   now: Date,
 ): ReleaseRecord[] {
-  const at = now.toISOString();
-  return upsert(records, identity, (old) => ({
-    ...(old ?? { version: identity.version }),
-    ...(identity.images ? { images: { ...identity.images } } : {}),
+  return stamped(records, identity, now, (old, at) => ({
     outcome: 'verification_failed',
     reason: code,
-    at,
     verification: {
       code,
       failures: old?.verification?.code === code ? old.verification.failures + 1 : 1,

@@ -124,36 +124,67 @@ export function idleState(): UpdateState {
   };
 }
 
+/**
+ * How a field is kept in state.json: `text` and `count` strictly (a bad value makes the
+ * file STATE_CORRUPT; text is written as '' when unset), the fleet-metrics kinds leniently
+ * (see fleetString): `fleet-number` is left out of the file when unset.
+ */
+type FieldKind = 'text' | 'count' | 'fleet-text' | 'fleet-number' | 'fleet-counts';
+
+/** The kinds a field of type T may be kept as. */
+type KindOf<T> = T extends ReasonCounts
+  ? 'fleet-counts'
+  : [T] extends [number]
+    ? 'count'
+    : [T] extends [number | undefined]
+      ? 'fleet-number'
+      : 'text' | 'fleet-text';
+
+/**
+ * state.json's snake_case key of every UpdateState field but the phase, and its kind; the
+ * order is the order the file is written in (docs/design.md §3.5 keys plus ours).
+ */
+const FILE_KEYS: {
+  readonly [F in Exclude<keyof UpdateState, 'phase'>]-?: readonly [string, KindOf<UpdateState[F]>];
+} = {
+  fromVersion: ['from_version', 'text'],
+  toVersion: ['to_version', 'text'],
+  targetSlot: ['target_slot', 'text'],
+  startedAt: ['started_at', 'text'],
+  updatedAt: ['updated_at', 'text'],
+  lastError: ['last_error', 'text'],
+  reason: ['reason', 'text'],
+  attemptCount: ['attempt_count', 'count'],
+  healthCheckFailures: ['health_check_failures', 'count'],
+  kernelSha256: ['kernel_sha256', 'text'],
+  initramfsSha256: ['initramfs_sha256', 'text'],
+  activatedBootId: ['activated_boot_id', 'text'],
+  phaseSince: ['phase_since', 'fleet-text'],
+  activatedAt: ['activated_at', 'fleet-text'],
+  lastCheckAt: ['last_check_at', 'fleet-text'],
+  availableVersion: ['available_version', 'fleet-text'],
+  lastApplyBytes: ['last_apply_bytes', 'fleet-number'],
+  lastApplySeconds: ['last_apply_seconds', 'fleet-number'],
+  lastApplyReusedBytes: ['last_apply_reused_bytes', 'fleet-number'],
+  deltaFallbackCounts: ['delta_fallback_counts', 'fleet-counts'],
+  failureCounts: ['failure_counts', 'fleet-counts'],
+  rollbackCounts: ['rollback_counts', 'fleet-counts'],
+};
+
+const FILE_FIELDS = Object.entries(FILE_KEYS) as [
+  Exclude<keyof UpdateState, 'phase'>,
+  readonly [string, FieldKind],
+][];
+
 /** The file's snake_case shape (docs/design.md §3.5 keys plus ours). */
 export function toFileShape(s: UpdateState): Record<string, unknown> {
-  return {
-    schema_version: STATE_SCHEMA_VERSION,
-    phase: s.phase,
-    from_version: s.fromVersion ?? '',
-    to_version: s.toVersion ?? '',
-    target_slot: s.targetSlot ?? '',
-    started_at: s.startedAt ?? '',
-    updated_at: s.updatedAt ?? '',
-    last_error: s.lastError ?? '',
-    reason: s.reason ?? '',
-    attempt_count: s.attemptCount,
-    health_check_failures: s.healthCheckFailures,
-    kernel_sha256: s.kernelSha256 ?? '',
-    initramfs_sha256: s.initramfsSha256 ?? '',
-    activated_boot_id: s.activatedBootId ?? '',
-    phase_since: s.phaseSince ?? '',
-    activated_at: s.activatedAt ?? '',
-    last_check_at: s.lastCheckAt ?? '',
-    available_version: s.availableVersion ?? '',
-    ...(s.lastApplyBytes === undefined ? {} : { last_apply_bytes: s.lastApplyBytes }),
-    ...(s.lastApplySeconds === undefined ? {} : { last_apply_seconds: s.lastApplySeconds }),
-    ...(s.lastApplyReusedBytes === undefined
-      ? {}
-      : { last_apply_reused_bytes: s.lastApplyReusedBytes }),
-    delta_fallback_counts: s.deltaFallbackCounts,
-    failure_counts: s.failureCounts,
-    rollback_counts: s.rollbackCounts,
-  };
+  const out: Record<string, unknown> = { schema_version: STATE_SCHEMA_VERSION, phase: s.phase };
+  for (const [field, [key, kind]] of FILE_FIELDS) {
+    const value = s[field];
+    if (kind === 'text' || kind === 'fleet-text') out[key] = value ?? '';
+    else if (kind !== 'fleet-number' || value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 class StateFormatError extends Error {}
@@ -221,31 +252,18 @@ export function parseStateFile(text: string): UpdateState {
   if (target !== undefined && !isSlot(target)) {
     throw new StateFormatError(`target_slot must be A or B`);
   }
-  return {
-    phase: obj.phase,
-    fromVersion: optString(obj, 'from_version'),
-    toVersion: optString(obj, 'to_version'),
-    targetSlot: target,
-    startedAt: optString(obj, 'started_at'),
-    updatedAt: optString(obj, 'updated_at'),
-    lastError: optString(obj, 'last_error'),
-    reason: optString(obj, 'reason'),
-    attemptCount: count(obj, 'attempt_count'),
-    healthCheckFailures: count(obj, 'health_check_failures'),
-    kernelSha256: optString(obj, 'kernel_sha256'),
-    initramfsSha256: optString(obj, 'initramfs_sha256'),
-    activatedBootId: optString(obj, 'activated_boot_id'),
-    phaseSince: fleetString(obj, 'phase_since'),
-    activatedAt: fleetString(obj, 'activated_at'),
-    lastCheckAt: fleetString(obj, 'last_check_at'),
-    availableVersion: fleetString(obj, 'available_version'),
-    lastApplyBytes: fleetNumber(obj, 'last_apply_bytes'),
-    lastApplySeconds: fleetNumber(obj, 'last_apply_seconds'),
-    lastApplyReusedBytes: fleetNumber(obj, 'last_apply_reused_bytes'),
-    deltaFallbackCounts: fleetCounts(obj, 'delta_fallback_counts'),
-    failureCounts: fleetCounts(obj, 'failure_counts'),
-    rollbackCounts: fleetCounts(obj, 'rollback_counts'),
+  const read: Record<FieldKind, (o: Record<string, unknown>, key: string) => unknown> = {
+    text: optString,
+    count,
+    'fleet-text': fleetString,
+    'fleet-number': fleetNumber,
+    'fleet-counts': fleetCounts,
   };
+  // Every field of FILE_KEYS, read by its kind: an UpdateState by construction.
+  const fields = Object.fromEntries(
+    FILE_FIELDS.map(([field, [key, kind]]) => [field, read[kind](obj, key)]),
+  ) as Omit<UpdateState, 'phase'>;
+  return { phase: obj.phase, ...fields, targetSlot: target };
 }
 
 /**

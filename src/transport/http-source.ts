@@ -24,18 +24,16 @@ import { fetchBytes } from './http.js';
 import { withRetry } from './retry.js';
 import {
   downloadArtifact,
-  imageSignatureCheck,
+  imageDownloadChecks,
   openSourceConnection,
   trustConfigFor,
-  releaseSigner,
+  signerLogFields,
   trustFetchedRelease,
   type TrustOptions,
   type TransportLimits,
   type ImageSignaturePolicy,
   type Release,
   type ReleaseArtifact,
-  type StageOptions,
-  type StagedArtifact,
   type UpdateSource,
 } from './source.js';
 
@@ -183,39 +181,28 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
     const signature = wantsSignatures(trust)
       ? await fetchSignature(ctx, sigUrl, metadata.metadataSigUrl === undefined, 'metadata', signal)
       : undefined;
-    const origin = redactUrl(url);
-    const decision = trustFetchedRelease(
+    const release = trustFetchedRelease(
       trust,
       {
-        metadata: { bytes, signature },
-        imageSigned: perImage((name) => metadata.images[name].signatureUrl !== undefined),
+        metadata,
+        origin: redactUrl(url),
+        signedMetadata: { bytes, signature },
+        artifacts: perImage((name) => releaseArtifact(metadata.images[name])),
       },
-      origin,
       log,
     );
-    const signer = releaseSigner(decision.metadata);
     log.info('release metadata', {
       version: metadata.version,
       channel: metadata.channel,
-      signed: signer.metadataSigned,
-      ...(signer.metadataSignedBy ? { key: signer.metadataSignedBy } : {}),
+      ...signerLogFields(release),
     });
-    return {
-      metadata,
-      ...signer,
-      origin,
-      signedMetadata: { bytes, signature },
-      artifacts: perImage((name) => releaseArtifact(metadata.images[name])),
-    };
+    return release;
   }
 
-  async function stage(
-    release: Release,
-    artifact: ArtifactName,
-    stageOptions: StageOptions,
-  ): Promise<StagedArtifact> {
+  // Typed by the interface it implements: its parameters are UpdateSource's.
+  const stage: UpdateSource['stage'] = async (release, artifact, stageOptions) => {
     const spec = release.artifacts[artifact];
-    const signature = await imageSignatureCheck(trust, release, artifact, (url) =>
+    const checks = await imageDownloadChecks(trust, release, artifact, (url) =>
       fetchSignature(ctx, url, false, artifact, stageOptions.signal),
     );
     return downloadArtifact(
@@ -224,16 +211,14 @@ export function createHttpUpdateSource(options: HttpUpdateSourceOptions): HttpUp
       {
         url: spec.url,
         dispatcher,
-        expectedSha256: spec.sha256,
-        ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
-        ...(signature === undefined ? {} : { signature }),
+        ...checks,
         limits,
         log,
       },
       {},
       spec.index,
     );
-  }
+  };
 
   async function estimate(release: Release, artifact: ArtifactName, delta: DeltaOptions) {
     const spec = release.artifacts[artifact];

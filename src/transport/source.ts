@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { decodeSignatureHex, keyFingerprint, publicKeyBytes } from '../crypto/keys.js';
 import { KubesoloError } from '../errors.js';
-import { imageFile, type ArtifactName } from '../metadata/images.js';
+import { imageFile, perImage, type ArtifactName } from '../metadata/images.js';
 import type { ImageIndexRef, ReleaseMetadata } from '../metadata/model.js';
 import type { DeltaOptions, DeltaReport, DeltaStaged } from './delta/stage.js';
 import type { DownloadEstimate } from './delta/estimate.js';
@@ -20,7 +20,6 @@ import {
   type ImageSignaturePolicy,
   type MetadataTrust,
   type TrustConfig,
-  type TrustDecision,
   type TrustEvidence,
 } from '../trust/decide.js';
 import { assertKeyConfigured, trustRefusalError } from '../trust/refusal.js';
@@ -117,14 +116,8 @@ export function trustConfigFor(
   return config;
 }
 
-/**
- * The step both sources take once they have fetched the evidence (a source only
- * fetches bytes): decide (src/trust/decide.ts), refuse what is not trusted (a release
- * as a whole, before any image is downloaded, so `check` already says so), and say
- * aloud what is accepted unauthenticated. `origin` names the release in refusals and logs.
- */
 /** How the metadata is signed, as a Release says it: signed or not, and by which key. */
-export function releaseSigner(
+function releaseSigner(
   metadata: MetadataTrust,
 ): Pick<Release, 'metadataSigned' | 'metadataSignedBy'> {
   return metadata.kind === 'signed'
@@ -132,13 +125,26 @@ export function releaseSigner(
     : { metadataSigned: false };
 }
 
+/** A release as a source fetched it, before trust is decided. */
+export type FetchedRelease = Omit<Release, 'metadataSigned' | 'metadataSignedBy'>;
+
+/**
+ * The step both sources take once they have fetched the evidence (a source only
+ * fetches bytes): decide (src/trust/decide.ts), refuse what is not trusted (a release
+ * as a whole, before any image is downloaded, so `check` already says so), and say
+ * aloud what is accepted unauthenticated. `origin` names the release in refusals and
+ * logs; an image is signed where its artifact carries a signature.
+ */
 export function trustFetchedRelease(
   config: TrustConfig,
-  evidence: TrustEvidence,
-  origin: string,
+  fetched: FetchedRelease,
   log: Logger,
-): Extract<TrustDecision, { trusted: true }> {
-  const decision = decideTrust(config, evidence);
+): Release {
+  const { origin } = fetched;
+  const decision = decideTrust(config, {
+    metadata: fetched.signedMetadata,
+    imageSigned: perImage((name) => fetched.artifacts[name].signature !== undefined),
+  });
   if (!decision.trusted) throw trustRefusalError(decision.refusal, origin);
   const imageRefusal = firstArtifactRefusal(decision.artifacts);
   if (imageRefusal !== undefined) throw trustRefusalError(imageRefusal, origin);
@@ -153,7 +159,15 @@ export function trustFetchedRelease(
       { origin },
     );
   }
-  return decision;
+  return { ...fetched, ...releaseSigner(decision.metadata) };
+}
+
+/** How a release's metadata is signed, as its log lines say it. */
+export function signerLogFields(release: Release): { signed: boolean; key?: string } {
+  return {
+    signed: release.metadataSigned,
+    ...(release.metadataSignedBy ? { key: release.metadataSignedBy } : {}),
+  };
 }
 
 /** One image of a release: everything needed to fetch it and to trust it. */
@@ -201,7 +215,7 @@ export interface ProgressEvent {
  * (HTTP: fetched by `fetchSignature`). A refused image is refused before anything is
  * downloaded, in the words of src/trust/refusal.ts.
  */
-export async function imageSignatureCheck(
+async function imageSignatureCheck(
   config: TrustConfig,
   release: Release,
   name: ArtifactName,
@@ -238,6 +252,25 @@ export async function imageSignatureCheck(
   // Any key of the set may have signed (src/crypto/key-set-verifier.ts: one SHA-512
   // pass per key, side by side while the image streams in).
   return { signature, publicKey, otherKeys };
+}
+
+/**
+ * What the download of one image checks: its pinned SHA-256 and size, and its own
+ * signature where the trust decision asks for one (imageSignatureCheck).
+ */
+export async function imageDownloadChecks(
+  config: TrustConfig,
+  release: Release,
+  name: ArtifactName,
+  fetchSignature?: (url: string) => Promise<Uint8Array>,
+): Promise<Pick<DownloadOptions, 'expectedSha256' | 'expectedSize' | 'signature'>> {
+  const spec = release.artifacts[name];
+  const signature = await imageSignatureCheck(config, release, name, fetchSignature);
+  return {
+    expectedSha256: spec.sha256,
+    ...(spec.size === undefined ? {} : { expectedSize: spec.size }),
+    ...(signature === undefined ? {} : { signature }),
+  };
 }
 
 export interface StageOptions {

@@ -1,5 +1,4 @@
-import { UsageError } from '../../errors.js';
-import type { Command } from '../command.js';
+import { onlyPositional, type Command } from '../command.js';
 import type { AgentGlobal } from './global.js';
 
 export const cloudInitCommand: Command<AgentGlobal> = {
@@ -22,10 +21,7 @@ export const cloudInitCommand: Command<AgentGlobal> = {
         'with --strict it is an error (CONFIG_UNKNOWN_KEY, exit 2) and nothing is written.',
       ].join('\n'),
       async run({ positionals, global, log, out }) {
-        const file = positionals[0];
-        if (file === undefined || positionals.length > 1) {
-          throw new UsageError('MISSING_ARGUMENT', 'cloud-init apply needs exactly one FILE');
-        }
+        const file = onlyPositional(positionals, 'cloud-init apply needs exactly one FILE');
         // Loaded on demand: the YAML parser is the heaviest module of the agent, and
         // every other command would pay for it at start-up (bench/RESULTS.md).
         const { applyCloudInit } = await import('../../cloudinit/apply.js');

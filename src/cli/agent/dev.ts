@@ -9,7 +9,7 @@ import { parsePublicKey } from '../../crypto/keys.js';
 import { describeBootEnv, initDeviceRoot, rebootDevice } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
 import { shellCommand } from '../shell-quote.js';
-import { boolOpt, stringOpt, type Command } from '../command.js';
+import { boolOpt, stringOpt, type Command, onlyPositional } from '../command.js';
 import type { AgentGlobal } from './global.js';
 
 const HEX_KEY = /^\s*[0-9a-fA-F]{64}\s*$/;
@@ -65,10 +65,7 @@ const initRoot: Command<AgentGlobal> = {
     },
   },
   async run({ positionals, values, out, log }) {
-    const dir = positionals[0];
-    if (dir === undefined || positionals.length > 1) {
-      throw new UsageError('MISSING_ARGUMENT', 'dev init-root needs exactly one DIR');
-    }
+    const dir = onlyPositional(positionals, 'dev init-root needs exactly one DIR');
     const pub = stringOpt(values, 'pubkey');
     const server = stringOpt(values, 'server');
     const channel = stringOpt(values, 'channel');

@@ -6,21 +6,18 @@ import { setPublishedPause } from '../../release/pause.js';
 import { IMAGE_FLAG, publishRelease } from '../../release/publish.js';
 import { DEFAULT_DELTA_BASES } from '../../release/delta-files.js';
 import { MAX_BASES } from '../../transport/delta/index-format.js';
-import { boolOpt, stringOpt, type Command, type OptionValues } from '../command.js';
-import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
+import { boolOpt, stringOpt, type Command } from '../command.js';
+import {
+  releaseFieldsFromOptions,
+  releaseInputOptions,
+  releaseOptions,
+  requiredOptionOf,
+} from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
 import { pauseOptions, pauseRequest } from './pause-options.js';
 import { printSchedule } from './schedule.js';
 
-function required(values: OptionValues, name: string): string {
-  const v = stringOpt(values, name);
-  if (v === undefined || v === '') {
-    throw new UsageError('MISSING_OPTION', `publish needs --${name}`, {
-      details: { option: name },
-    });
-  }
-  return v;
-}
+const required = requiredOptionOf('publish');
 
 function deltaBases(value: string | undefined): number {
   if (value === undefined) return DEFAULT_DELTA_BASES;
@@ -62,14 +59,7 @@ export const publishCommand: Command<ReleaseGlobal> = {
   // the tool's version.
   aliases: { version: 'release-version' },
   options: {
-    key: { type: 'string', valueName: 'KEY', description: 'Private key (PKCS#8 PEM)' },
-    'release-version': {
-      type: 'string',
-      valueName: 'V',
-      description: 'Release version, e.g. v0.3.1 ([v]MAJOR.MINOR.PATCH[-pre][+build])',
-    },
-    kernel: { type: 'string', valueName: 'FILE', description: 'The kernel (vmlinuz)' },
-    initramfs: { type: 'string', valueName: 'FILE', description: 'The initramfs (kubesolo-os.gz)' },
+    ...releaseInputOptions,
     out: { type: 'string', valueName: 'DIR', description: 'Release directory to publish into' },
     ...releaseOptions,
     'base-url': {

@@ -7,18 +7,17 @@ import { pushRelease, type UploadMode } from '../../release/oci-push.js';
 import { createDispatcher } from '../../transport/dispatcher.js';
 import { resolveCredentials } from '../../transport/oci/auth.js';
 import { parseRegistryReference } from '../../transport/oci/reference.js';
-import { stringOpt, type Command, type OptionValues } from '../command.js';
-import { releaseFieldsFromOptions, releaseOptions } from './release-options.js';
+import { stringOpt, type Command } from '../command.js';
+import {
+  releaseFieldsFromOptions,
+  releaseInputOptions,
+  releaseOptions,
+  requiredOptionOf,
+} from './release-options.js';
 import type { ReleaseGlobal } from './global.js';
 import { pauseOptions, pauseRequest } from './pause-options.js';
 
-function required(values: OptionValues, name: string): string {
-  const v = stringOpt(values, name);
-  if (v === undefined || v === '') {
-    throw new UsageError('MISSING_OPTION', `push needs --${name}`, { details: { option: name } });
-  }
-  return v;
-}
+const required = requiredOptionOf('push');
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -46,14 +45,7 @@ export const pushCommand: Command<ReleaseGlobal> = {
   options: {
     registry: { type: 'string', valueName: 'REF', description: 'Registry and repository' },
     tag: { type: 'string', valueName: 'TAG', description: 'Release tag, e.g. v0.3.0' },
-    kernel: { type: 'string', valueName: 'FILE', description: 'vmlinuz' },
-    initramfs: { type: 'string', valueName: 'FILE', description: 'kubesolo-os.gz' },
-    'release-version': {
-      type: 'string',
-      valueName: 'V',
-      description: 'Release version, e.g. v0.3.0',
-    },
-    key: { type: 'string', valueName: 'KEY', description: 'Ed25519 private key (PKCS#8 PEM)' },
+    ...releaseInputOptions,
     'release-date': { type: 'string', valueName: 'RFC3339', description: 'Default: now' },
     ...releaseOptions,
     'chunk-size': {

@@ -14,10 +14,48 @@ import { BOARD_NAME } from '../../config/board.js';
 import { didYouMean } from '../../config/suggest.js';
 import { ARCH_ALIASES, KNOWN_ARCHITECTURES } from '../../metadata/arch.js';
 import { rfc3339, type FleetFields, type ReleaseFields } from '../../release/fleet-fields.js';
+import { ARTIFACT_NAMES, imageFile } from '../../metadata/images.js';
+import { IMAGE_FLAG } from '../../release/publish.js';
 import { boolOpt, listOpt, stringOpt, type OptionSpec, type OptionValues } from '../command.js';
 
 /** What `publish` and `push` write as `expires` when no --expires-in is given. */
 const DEFAULT_EXPIRES_IN = '30d';
+
+/** What `publish` and `push` make a release of: the signing key, the version and one file per image. */
+export const releaseInputOptions: Record<string, OptionSpec> = {
+  key: { type: 'string', valueName: 'KEY', description: 'Ed25519 private key (PKCS#8 PEM)' },
+  'release-version': {
+    type: 'string',
+    valueName: 'V',
+    description: 'Release version, e.g. v0.3.1 ([v]MAJOR.MINOR.PATCH[-pre][+build])',
+  },
+  ...Object.fromEntries(
+    ARTIFACT_NAMES.map((name) => [
+      IMAGE_FLAG[name],
+      {
+        type: 'string',
+        valueName: 'FILE',
+        description: `The ${IMAGE_FLAG[name]} (${imageFile(name)})`,
+      } satisfies OptionSpec,
+    ]),
+  ),
+};
+
+/**
+ * How `command` reads an option it cannot do without: MISSING_OPTION when it is absent
+ * or empty.
+ */
+export function requiredOptionOf(command: string): (values: OptionValues, name: string) => string {
+  return (values, name) => {
+    const v = stringOpt(values, name);
+    if (v === undefined || v === '') {
+      throw new UsageError('MISSING_OPTION', `${command} needs --${name}`, {
+        details: { option: name },
+      });
+    }
+    return v;
+  };
+}
 
 export const releaseOptions: Record<string, OptionSpec> = {
   channel: { type: 'string', valueName: 'NAME', description: 'Channel (stable, beta, ...)' },

@@ -1,6 +1,5 @@
-import { UsageError } from '../../errors.js';
 import { createStaticServer, listen, parseListen } from '../../release/serve.js';
-import { stringOpt, type Command } from '../command.js';
+import { stringOpt, type Command, onlyPositional } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
 
 export const serveCommand: Command<ReleaseGlobal> = {
@@ -20,10 +19,7 @@ export const serveCommand: Command<ReleaseGlobal> = {
     },
   },
   async run({ values, positionals, log, out }) {
-    const dir = positionals[0];
-    if (dir === undefined || positionals.length > 1) {
-      throw new UsageError('MISSING_ARGUMENT', 'serve needs exactly one DIR');
-    }
+    const dir = onlyPositional(positionals, 'serve needs exactly one DIR');
     const address = parseListen(stringOpt(values, 'listen') ?? '127.0.0.1:8080');
     const server = await createStaticServer(dir, { log });
     const url = await listen(server, address);

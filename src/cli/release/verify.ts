@@ -2,7 +2,7 @@ import { loadKeySet } from '../../crypto/key-set.js';
 import { keyFingerprint, parsePublicKey } from '../../crypto/keys.js';
 import { UsageError } from '../../errors.js';
 import { verifyRelease } from '../../release/verify.js';
-import { boolOpt, stringOpt, type Command } from '../command.js';
+import { boolOpt, stringOpt, type Command, onlyPositional } from '../command.js';
 import type { ReleaseGlobal } from './global.js';
 import { printSchedule } from './schedule.js';
 
@@ -36,10 +36,7 @@ export const verifyCommand: Command<ReleaseGlobal> = {
   async run({ values, positionals, log, out }) {
     const pub = stringOpt(values, 'pubkey');
     if (pub === undefined) throw new UsageError('MISSING_OPTION', 'verify needs --pubkey PUB');
-    const target = positionals[0];
-    if (target === undefined || positionals.length > 1) {
-      throw new UsageError('MISSING_ARGUMENT', 'verify needs exactly one DIR or URL');
-    }
+    const target = onlyPositional(positionals, 'verify needs exactly one DIR or URL');
     // 64 hex characters, or a key set: a file of keys (one per line) or a *.pub directory.
     const keySet = /^\s*[0-9a-fA-F]{64}\s*$/.test(pub)
       ? [{ key: parsePublicKey(pub), source: '--pubkey' }]

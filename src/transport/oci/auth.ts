@@ -10,6 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, errnoCode } from '../../errors.js';
+import { parseJsonObject } from '../../json.js';
 
 export interface RegistryCredentials {
   username?: string;
@@ -129,16 +130,13 @@ export async function readDockerConfigCredentials(
   } catch (err) {
     throw invalid(path, `cannot read it (${errnoCode(err) ?? 'error'})`, err);
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw invalid(path, 'not valid JSON', err);
+  const read = parseJsonObject(text);
+  if (!('doc' in read)) {
+    throw read.problem === 'not-json'
+      ? invalid(path, 'not valid JSON', read.cause)
+      : invalid(path, 'not a JSON object');
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw invalid(path, 'not a JSON object');
-  }
-  const auths = (doc as { auths?: unknown }).auths;
+  const auths = read.doc.auths;
   if (auths === undefined) return undefined;
   if (typeof auths !== 'object' || auths === null || Array.isArray(auths)) {
     throw invalid(path, '"auths" is not an object');

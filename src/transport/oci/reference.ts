@@ -53,6 +53,11 @@ function bad(ref: string, why: string): UsageError {
   );
 }
 
+/** `path` cut at the separator at `i` (dropped): what is before it and after it; `i < 0`: nothing after. */
+function cutAt(path: string, i: number): [string, string | undefined] {
+  return i < 0 ? [path, undefined] : [path.slice(0, i), path.slice(i + 1)];
+}
+
 export function parseRegistryReference(input: string): RegistryReference {
   let rest = input.trim();
   let scheme: 'http' | 'https' | undefined;
@@ -64,23 +69,16 @@ export function parseRegistryReference(input: string): RegistryReference {
   const slash = rest.indexOf('/');
   if (slash <= 0) throw bad(input, 'expected host/repository');
   let host = rest.slice(0, slash);
-  let path = rest.slice(slash + 1);
+  const named = rest.slice(slash + 1);
   if (!HOST.test(host)) throw bad(input, `"${host}" is not a registry host`);
 
-  let digest: string | undefined;
-  const at = path.indexOf('@');
-  if (at >= 0) {
-    digest = path.slice(at + 1);
-    path = path.slice(0, at);
-    if (!isDigest(digest)) throw bad(input, `"${digest}" is not a sha256 digest`);
+  const [tagged, digest] = cutAt(named, named.indexOf('@'));
+  if (digest !== undefined && !isDigest(digest)) {
+    throw bad(input, `"${digest}" is not a sha256 digest`);
   }
-  let tag: string | undefined;
-  const colon = path.lastIndexOf(':');
-  if (colon >= 0) {
-    tag = path.slice(colon + 1);
-    path = path.slice(0, colon);
-    if (!isValidTag(tag)) throw bad(input, `"${tag}" is not a valid tag`);
-  }
+  const [repository, tag] = cutAt(tagged, tagged.lastIndexOf(':'));
+  if (tag !== undefined && !isValidTag(tag)) throw bad(input, `"${tag}" is not a valid tag`);
+  let path = repository;
   const components = path.split('/');
   if (components.some((c) => !COMPONENT.test(c))) {
     throw bad(input, `"${path}" is not a valid repository name`);

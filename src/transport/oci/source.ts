@@ -16,20 +16,18 @@ import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import { UsageError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { perImage, type ArtifactName } from '../../metadata/images.js';
+import { perImage } from '../../metadata/images.js';
 import {
   downloadArtifact,
-  imageSignatureCheck,
+  imageDownloadChecks,
   openSourceConnection,
   trustConfigFor,
-  releaseSigner,
+  signerLogFields,
   trustFetchedRelease,
   type TrustOptions,
   type TransportLimits,
   type Release,
   type ReleaseArtifact,
-  type StageOptions,
-  type StagedArtifact,
   type UpdateSource,
 } from '../source.js';
 import type { Descriptor } from './artifact.js';
@@ -138,43 +136,42 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       clock,
       signal,
     );
-    const signatureHex = perImage((name) => layers.images[name].annotations[ANNOTATION.signature]);
-    const decision = trustFetchedRelease(
+    const trusted = trustFetchedRelease(
       trust,
-      { metadata: evidence, imageSigned: perImage((name) => signatureHex[name] !== undefined) },
-      origin,
+      {
+        metadata,
+        origin,
+        signedMetadata: evidence,
+        artifacts: perImage((name) => {
+          const layer = layers.images[name];
+          return layerArtifact(c, layer, layer.annotations[ANNOTATION.signature]);
+        }),
+      },
       log,
     );
-    const signer = releaseSigner(decision.metadata);
+    // After the trust decision: an untrusted release is refused as such first.
     const release: Release = {
+      ...trusted,
       metadata: {
         ...metadata,
         architecture: agreedArchitecture(namedArchitectures, where, architecture),
       },
-      ...signer,
-      origin,
-      signedMetadata: evidence,
-      artifacts: perImage((name) => layerArtifact(c, layers.images[name], signatureHex[name])),
     };
     log.info('registry release resolved', {
       origin,
       version: metadata.version,
-      signed: signer.metadataSigned,
-      ...(signer.metadataSignedBy ? { key: signer.metadataSignedBy } : {}),
+      ...signerLogFields(release),
     });
     return release;
   }
 
-  async function stage(
-    release: Release,
-    artifact: ArtifactName,
-    opts: StageOptions,
-  ): Promise<StagedArtifact> {
+  // Typed by the interface it implements: its parameters are UpdateSource's.
+  const stage: UpdateSource['stage'] = async (release, artifact, opts) => {
     const c = await client();
     const layer = release.artifacts[artifact];
     const digest = `sha256:${layer.sha256}`;
     // This source's signatures are inline (layer annotations): nothing to fetch.
-    const signature = await imageSignatureCheck(trust, release, artifact);
+    const checks = await imageDownloadChecks(trust, release, artifact);
     // HEAD first: it answers the auth challenge (the token then rides along as a
     // header) and tells a missing layer apart from a network failure.
     const loc = await c.locateBlob(digest, opts.signal);
@@ -187,9 +184,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
         // redirects itself and drops Authorization when they leave the registry.
         url: c.apiUrl('blobs', digest),
         dispatcher,
-        expectedSha256: layer.sha256,
-        ...(layer.size === undefined ? {} : { expectedSize: layer.size }),
-        ...(signature === undefined ? {} : { signature }),
+        ...checks,
         headers: c.authHeaders(),
         // A blob is content-addressed: a partial file may always be resumed.
         immutable: true,
@@ -198,7 +193,7 @@ export function createOciUpdateSource(options: OciUpdateSourceOptions): OciUpdat
       },
       { reference: where },
     );
-  }
+  };
 
   return {
     fetchRelease,

@@ -16,7 +16,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { AGENT_BIN, expectRefusal, logLines } from '../helpers/cli.js';
 import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
@@ -98,6 +98,37 @@ function runAndKill(
   );
 }
 
+/**
+ * Start `apply` and SIGKILL it as soon as an image is half-way through its download:
+ * its resume record written and at least 1 MiB of it on disk. On a quiet machine a
+ * 16 MiB image arrives over loopback in tens of milliseconds, so the log-line sweep may
+ * never land inside a transfer; this kill does, and leaves a partial the next run must
+ * resume (polled every millisecond: the test's own stat calls, nothing in the agent).
+ */
+function runAndKillMidDownload(f: FaultDevice): Promise<RunEnd> {
+  const incoming = f.dev.path('slots/b/.incoming');
+  const halfWay = () =>
+    ['vmlinuz', 'kubesolo-os.gz'].some((name) => {
+      const part = `${incoming}/${name}.part`;
+      return existsSync(`${part}.json`) && existsSync(part) && statSync(part).size >= 1 << 20;
+    });
+  const child = spawn(process.execPath, [AGENT_BIN, 'apply', '--root', f.dev.root, '--json'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  let killed = false;
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const poll = setInterval(() => {
+    if (!killed && halfWay()) killed = child.kill('SIGKILL');
+  }, 1);
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearInterval(poll);
+      resolve({ killed: killed && signal === 'SIGKILL', code, stderr });
+    }),
+  );
+}
+
 /** The reason code of the run's error log line. */
 const reasonCode = (stderr: string): unknown =>
   logLines(stderr).find((l) => l.level === 'error')?.code;
@@ -170,14 +201,20 @@ describe('fault suite: apply and apply --activate killed at random moments', () 
       const { line, delayMs } = killMoment(random, stage === 'activating', killed[stage]);
       // Staging runs are plain `apply`: on a fast machine a staging run that outlives its
       // kill moment would otherwise activate too, and no kill would land in the activation.
-      const end = await runAndKill(f, stage === 'activating', line, delayMs);
+      // The first run is killed inside a transfer whatever the machine's speed, so the
+      // resume below is always exercised.
+      const end =
+        i === 0
+          ? await runAndKillMidDownload(f)
+          : await runAndKill(f, stage === 'activating', line, delayMs);
       if (end.killed) killed[stage]++;
       if (crashed(end.stderr) || (!end.killed && end.code !== 0)) {
         crashes++;
         console.log(`# run ${i}: exit ${end.code}\n${end.stderr}`);
       }
       for (const w of await inconsistencies(slotA)) wrong.push(`after run ${i}: ${w}`);
-      runs.push(`${before}>${line}:${end.killed ? 'killed' : `exit ${end.code}`}>${phase()}`);
+      const at = i === 0 ? 'mid-download' : line;
+      runs.push(`${before}>${at}:${end.killed ? 'killed' : `exit ${end.code}`}>${phase()}`);
     }
     const activatedInLoop = grubVars(f.grubenv).active_slot === 'B';
     const done = await f.agent(['apply', '--activate']);

@@ -51,3 +51,15 @@ export const UNTESTED: { readonly [K in ReasonCode]?: string } = {
   SELF_CHECK_FAILED:
     'src/release/publish.ts: a signature that does not verify with the key that just made it; needs a broken Ed25519 signer (node:crypto), which a test cannot substitute in the real publish',
 };
+
+/**
+ * Codes documented with two exits, one per side of the contract: the exits a test may
+ * assert them with. Any other code asserted with two exit codes fails the check (a code
+ * names one outcome).
+ */
+export const TWO_EXITS: { readonly [K in ReasonCode]?: readonly [number, number] } = {
+  // docs/formats.md "Versions": a version in metadata the device reads is a
+  // verification error (4); one the operator types (mark-bad VERSION, publish
+  // --release-version, which runs the device's parser first) is a usage error (2).
+  INVALID_VERSION: [2, 4],
+};

@@ -13,7 +13,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import {
   mkdir,
@@ -47,6 +47,7 @@ import { flipOnDevice, SLOT_WRITE_STEPS, stageImage, type StagedImage } from './
 import { useTempDir } from '../helpers/tree.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { setFatEntry } from '../helpers/fat-image.js';
 
 const exec = promisify(execFile);
 const fatTools = toolSkipReason(
@@ -356,27 +357,6 @@ function captureLog(): { log: Logger; lines: string[] } {
     { isTTY: false },
   );
   return { log: createLogger({ level: 'warn', json: true, stream }), lines };
-}
-
-/** Set the 32-bit FAT32 entry of `cluster` to `value` in every FAT copy of `image`. */
-function setFatEntry(image: string, cluster: number, value: number): void {
-  const fd = openSync(image, 'r+');
-  try {
-    const boot = Buffer.alloc(512);
-    readSync(fd, boot, 0, 512, 0);
-    const bps = boot.readUInt16LE(11);
-    const reserved = boot.readUInt16LE(14);
-    const fats = boot[16]!;
-    const fatSectors = boot.readUInt32LE(36);
-    const entry = Buffer.alloc(4);
-    entry.writeUInt32LE(value);
-    for (let i = 0; i < fats; i++) {
-      writeSync(fd, entry, 0, 4, (reserved + i * fatSectors) * bps + 4 * cluster);
-    }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

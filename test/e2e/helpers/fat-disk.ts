@@ -7,19 +7,12 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { E2E_DIR, REPO } from './image.js';
 import { publish } from './release.js';
+import { setFatEntry } from '../../helpers/fat-image.js';
 
 const run = promisify(execFile);
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
@@ -127,26 +120,6 @@ export async function fatImage(
     await run('mcopy', ['-i', path, join(stage, name), `::/${name}`], { env: MTOOLS_ENV });
   }
   rmSync(stage, { recursive: true, force: true });
-}
-
-/** Set the FAT32 entry of `cluster` to `value` in every FAT copy of `image`. */
-function setFatEntry(image: string, cluster: number, value: number): void {
-  const fd = openSync(image, 'r+');
-  try {
-    const boot = Buffer.alloc(512);
-    readSync(fd, boot, 0, 512, 0);
-    const bps = boot.readUInt16LE(11);
-    const reserved = boot.readUInt16LE(14);
-    const fats = boot[16]!;
-    const fatSectors = boot.readUInt32LE(36);
-    const entry = Buffer.alloc(4);
-    entry.writeUInt32LE(value);
-    for (let i = 0; i < fats; i++) {
-      writeSync(fd, entry, 0, 4, (reserved + i * fatSectors) * bps + 4 * cluster);
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

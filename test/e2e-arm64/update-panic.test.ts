@@ -2,24 +2,18 @@
  * A release that never boots, on the arm64 chain: its init dies at once, the kernel
  * panics and `panic=10` reboots. U-Boot's boot.scr counts each try before taking it,
  * tries B three times, then boots A and trusts it; the agent reports rolled_back /
- * BOOT_FALLBACK with the version really running (helpers/bad-update.ts).
+ * BOOT_FALLBACK with the version really running (test/e2e/helpers/bad-update.ts).
  */
-import { before, describe, it } from 'node:test';
-import { badUpdate } from './helpers/bad-update.js';
-import type { Layout } from './helpers/device.js';
-import { setUp, skipReason } from './helpers/suite.js';
+import { badUpdate } from '../e2e/helpers/bad-update.js';
+import { scenario } from '../e2e/helpers/scenario.js';
+import { suite } from './helpers/suite.js';
 
-describe(
-  'arm64 e2e: a release that never boots (kernel panic at every try)',
-  { skip: skipReason },
-  () => {
-    let layout: Layout;
-    before(async () => {
-      layout = await setUp();
-    });
-
-    it('falls back to slot A after three tries of B', async () => {
-      await badUpdate(layout, 'update-panic', 'v2-panic');
-    });
+scenario(
+  suite,
+  {
+    title: 'arm64 e2e: a release that never boots (kernel panic at every try)',
+    test: 'falls back to slot A after three tries of B',
+    device: 'update-panic',
   },
+  (dev) => badUpdate(suite, dev, 'v2-panic', { staysBoot: false }),
 );

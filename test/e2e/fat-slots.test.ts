@@ -37,14 +37,14 @@ import {
   type ImageFiles,
 } from './helpers/fat-disk.js';
 import { jsonOut, rc, script } from './helpers/guest.js';
-import { BOOT_TIMEOUT_MS, cannotRun, controlDisk, recordTiming, RUN_DIR } from './helpers/image.js';
-import { assertCleanPoweroff, fields, mark } from './helpers/marks.js';
-import { boot, type BootResult } from './helpers/qemu.js';
+import { recordedBoot } from './helpers/host.js';
+import { AMD64, controlDisk, RUN_DIR } from './helpers/image.js';
+import type { BootResult } from './helpers/qemu.js';
 import { ensureKeys } from './helpers/release.js';
+import { assertCleanPoweroff, fields, mark } from './helpers/marks.js';
+import { assertCanRun, suite } from './helpers/suite.js';
 
 const run = promisify(execFile);
-const why = await cannotRun();
-if (why.skip) console.log(`\n*** e2e SKIPPED: ${why.skip} ***\n`);
 
 const DIR = join(RUN_DIR, 'fat-slots');
 const CASES = { write: 'KFWRITE', repair: 'KFDIRTY', full: 'KFFULL', cut: 'KFCUT' } as const;
@@ -117,6 +117,13 @@ function looked(r: BootResult, name: string): Record<string, string> {
 const lookField = (r: BootResult, name: string, key: string) =>
   fields(mark(r, `look ${name} ${key}=`))[key];
 
+/** `look NAME` found exactly `image` and the firmware files, a clean FAT, nothing mounted. */
+function assertSlotHolds(r: BootResult, name: string, image: ImageFiles): void {
+  assert.deepEqual(looked(r, name), expectedFiles(image));
+  assert.equal(lookField(r, name, 'fsck-rc'), '0', 'fsck.fat -n finds the FAT clean');
+  assert.equal(lookField(r, name, 'mounts'), '0', 'the store unmounted the slot');
+}
+
 /** The agent's log lines (stderr) of a command run with agent(). */
 const logOf = (r: BootResult, name: string) =>
   r.marks.filter((m) => m.startsWith(`${name}-log `)).join('\n');
@@ -128,82 +135,78 @@ async function bootGuest(
   control: string,
   cutOn?: RegExp,
 ): Promise<BootResult> {
-  const r = await boot({
-    disk,
-    vars: '',
-    kernel: { ...kernel, append: 'console=ttyS0 panic=10 kubesolo.slot=A' },
-    control,
-    logFile: join(DIR, `boot-${label}.log`),
-    timeoutMs: BOOT_TIMEOUT_MS,
-    ...(cutOn ? { cutOn } : {}),
-  });
-  // Not `boot`: bench/e2e-times.mjs's tables are of the GRUB boot chain's boots.
-  recordTiming({
-    what: 'fat-boot',
-    scenario: 'fat-slots',
-    label,
-    durationMs: r.durationMs,
-    milestones: r.milestones,
-    timedOut: r.timedOut,
-    cut: r.cutAt !== undefined,
-  });
-  return r;
+  return recordedBoot(
+    AMD64,
+    {
+      disk,
+      vars: '',
+      kernel: { ...kernel, append: 'console=ttyS0 panic=10 kubesolo.slot=A' },
+      control,
+      logFile: join(DIR, `boot-${label}.log`),
+      ...(cutOn ? { cutOn } : {}),
+    },
+    // Not `boot`: bench/e2e-times.mjs's tables are of the GRUB boot chain's boots.
+    { what: 'fat-boot', scenario: 'fat-slots', label },
+  );
 }
 
-describe('e2e: FAT slot store (slot_fs=vfat) on a kernel with vfat', { skip: why.skip }, () => {
-  let v1: ImageFiles;
-  let v2: ImageFiles;
-  let first: BootResult;
-  let second: BootResult;
-  const damagedBefore: Record<string, number> = {};
+describe(
+  'e2e: FAT slot store (slot_fs=vfat) on a kernel with vfat',
+  { skip: suite.skipReason },
+  () => {
+    let v1: ImageFiles;
+    let v2: ImageFiles;
+    let first: BootResult;
+    let second: BootResult;
+    const damagedBefore: Record<string, number> = {};
 
-  before(async () => {
-    if (why.fail) throw new Error(`e2e cannot run: ${why.fail}`);
-    rmSync(DIR, { recursive: true, force: true });
-    mkdirSync(DIR, { recursive: true });
-    const kernel = await buildFatGuest(await ensureKeys());
-    v1 = imageFiles('v1.0.0', 1, 2);
-    // Large enough that the cut case's watcher (polling every 50 ms) sees the slot
-    // without `version` while the image is read back.
-    v2 = imageFiles('v2.0.0', 2, 12);
-    const v9 = imageFiles('v9.0.0', 1, 38);
-    const rel2 = await publishImage(DIR, v2, join(DIR, 'v2'));
-    const rel9 = await publishImage(DIR, v9, join(DIR, 'v9'));
+    before(async () => {
+      assertCanRun();
+      rmSync(DIR, { recursive: true, force: true });
+      mkdirSync(DIR, { recursive: true });
+      const kernel = await buildFatGuest(await ensureKeys());
+      v1 = imageFiles('v1.0.0', 1, 2);
+      // Large enough that the cut case's watcher (polling every 50 ms) sees the slot
+      // without `version` while the image is read back.
+      v2 = imageFiles('v2.0.0', 2, 12);
+      const v9 = imageFiles('v9.0.0', 1, 38);
+      const rel2 = await publishImage(DIR, v2, join(DIR, 'v2'));
+      const rel9 = await publishImage(DIR, v9, join(DIR, 'v9'));
 
-    const img = (label: string) => join(DIR, `${label}.img`);
-    await fatImage(img('KSOLOA'), 'KSOLOA', 40, v1);
-    await fatImage(img(CASES.write), CASES.write, 64, v1);
-    await fatImage(img(CASES.repair), CASES.repair, 64, v1);
-    await damageFat(img(CASES.repair));
-    damagedBefore.repair = await fsckCode(img(CASES.repair));
-    await fatImage(img(CASES.full), CASES.full, 40, v1);
-    await fatImage(img(CASES.cut), CASES.cut, 64, v1);
-    damagedBefore.cut = await fsckCode(img(CASES.cut));
-    await run('truncate', ['-s', '16M', img('KSOLODATA')]);
-    await run('mkfs.ext4', ['-q', '-F', '-L', 'KSOLODATA', img('KSOLODATA')]);
-    const disk = join(DIR, 'disk.img');
-    await gptDisk(disk, [
-      { label: 'KSOLOA', sizeMiB: 40, image: img('KSOLOA') },
-      { label: CASES.write, sizeMiB: 64, image: img(CASES.write) },
-      { label: CASES.repair, sizeMiB: 64, image: img(CASES.repair) },
-      { label: CASES.full, sizeMiB: 40, image: img(CASES.full) },
-      { label: CASES.cut, sizeMiB: 64, image: img(CASES.cut) },
-      { label: 'KSOLODATA', sizeMiB: 16, image: img('KSOLODATA') },
-    ]);
-    const grubenv = join(DIR, 'grubenv');
-    await run('grub-editenv', [grubenv, 'create']);
-    await run('grub-editenv', [
-      grubenv,
-      'set',
-      'active_slot=A',
-      'boot_counter=3',
-      'boot_success=1',
-    ]);
+      const img = (label: string) => join(DIR, `${label}.img`);
+      await fatImage(img('KSOLOA'), 'KSOLOA', 40, v1);
+      await fatImage(img(CASES.write), CASES.write, 64, v1);
+      await fatImage(img(CASES.repair), CASES.repair, 64, v1);
+      await damageFat(img(CASES.repair));
+      damagedBefore.repair = await fsckCode(img(CASES.repair));
+      await fatImage(img(CASES.full), CASES.full, 40, v1);
+      await fatImage(img(CASES.cut), CASES.cut, 64, v1);
+      damagedBefore.cut = await fsckCode(img(CASES.cut));
+      await run('truncate', ['-s', '16M', img('KSOLODATA')]);
+      await run('mkfs.ext4', ['-q', '-F', '-L', 'KSOLODATA', img('KSOLODATA')]);
+      const disk = join(DIR, 'disk.img');
+      await gptDisk(disk, [
+        { label: 'KSOLOA', sizeMiB: 40, image: img('KSOLOA') },
+        { label: CASES.write, sizeMiB: 64, image: img(CASES.write) },
+        { label: CASES.repair, sizeMiB: 64, image: img(CASES.repair) },
+        { label: CASES.full, sizeMiB: 40, image: img(CASES.full) },
+        { label: CASES.cut, sizeMiB: 64, image: img(CASES.cut) },
+        { label: 'KSOLODATA', sizeMiB: 16, image: img('KSOLODATA') },
+      ]);
+      const grubenv = join(DIR, 'grubenv');
+      await run('grub-editenv', [grubenv, 'create']);
+      await run('grub-editenv', [
+        grubenv,
+        'set',
+        'active_slot=A',
+        'boot_counter=3',
+        'boot_success=1',
+      ]);
 
-    const ctl1 = await controlDisk(
-      DIR,
-      'apply',
-      script(`${FAT_LIB}
+      const ctl1 = await controlDisk(
+        DIR,
+        'apply',
+        script(`${FAT_LIB}
 serve_on 8080 /ctl/v2 || exit 1
 serve_on 8081 /ctl/v9 || exit 1
 on write ${CASES.write} 8080 apply
@@ -224,101 +227,94 @@ cut_when mid-write \\
 on cut ${CASES.cut} 8080 apply
 mark "cut missed"
 `),
-      { v2: rel2, v9: rel9, grubenv },
-    );
-    first = await bootGuest('1-apply-cut', kernel, disk, ctl1, /KSOLO-E2E: cut-now /);
+        { v2: rel2, v9: rel9, grubenv },
+      );
+      first = await bootGuest('1-apply-cut', kernel, disk, ctl1, /KSOLO-E2E: cut-now /);
 
-    const ctl2 = await controlDisk(
-      DIR,
-      'after-cut',
-      script(`${FAT_LIB}
+      const ctl2 = await controlDisk(
+        DIR,
+        'after-cut',
+        script(`${FAT_LIB}
 look cut-before ${CASES.cut}
 on cut ${CASES.cut} 8080 status
 serve_on 8080 /ctl/v2 || exit 1
 on cut ${CASES.cut} 8080 apply
 look cut-after ${CASES.cut}
 `),
-      { v2: rel2, grubenv },
-    );
-    second = await bootGuest('2-after-cut', kernel, disk, ctl2);
-  });
+        { v2: rel2, grubenv },
+      );
+      second = await bootGuest('2-after-cut', kernel, disk, ctl2);
+    });
 
-  it('the guest kernel has the vfat driver and finds every slot partition by label', () => {
-    const init = fields(mark(first, 'init '));
-    assert.equal(init.vfat, '1', 'vfat in the guest kernel /proc/filesystems');
-    for (const label of ['KSOLOA', ...Object.values(CASES), 'KSOLODATA']) {
-      assert.ok(init.labels!.split(',').includes(label), `${label} in /dev/disk/by-label`);
-    }
-  });
+    it('the guest kernel has the vfat driver and finds every slot partition by label', () => {
+      const init = fields(mark(first, 'init '));
+      assert.equal(init.vfat, '1', 'vfat in the guest kernel /proc/filesystems');
+      for (const label of ['KSOLOA', ...Object.values(CASES), 'KSOLODATA']) {
+        assert.ok(init.labels!.split(',').includes(label), `${label} in /dev/disk/by-label`);
+      }
+    });
 
-  it('write: apply over an installed image writes it byte for byte, keeps the firmware files, leaves the FAT clean and nothing mounted', () => {
-    assert.equal(rc(first, 'write-apply'), 0, logOf(first, 'write-apply'));
-    assert.deepEqual(looked(first, 'write'), expectedFiles(v2));
-    assert.equal(lookField(first, 'write', 'fsck-rc'), '0', 'fsck.fat -n finds the FAT clean');
-    assert.equal(lookField(first, 'write', 'mounts'), '0', 'the store unmounted the slot');
-    assert.equal(rc(first, 'write-status'), 0);
-    const st = jsonOut(first, 'write-status') as { slots: { B: { version?: string } } };
-    assert.equal(st.slots.B.version, 'v2.0.0', 'status reads the FAT slot (read-only mount)');
-  });
+    it('write: apply over an installed image writes it byte for byte, keeps the firmware files, leaves the FAT clean and nothing mounted', () => {
+      assert.equal(rc(first, 'write-apply'), 0, logOf(first, 'write-apply'));
+      assertSlotHolds(first, 'write', v2);
+      assert.equal(rc(first, 'write-status'), 0);
+      const st = jsonOut(first, 'write-status') as { slots: { B: { version?: string } } };
+      assert.equal(st.slots.B.version, 'v2.0.0', 'status reads the FAT slot (read-only mount)');
+    });
 
-  it('repair: a FAT with a dirty bit, lost clusters and an entry on free clusters is repaired before the write (logged), then written and clean', () => {
-    assert.equal(damagedBefore.repair, 1, 'fsck.fat -n finds the damage made on the host');
-    assert.equal(rc(first, 'repair-apply'), 0, logOf(first, 'repair-apply'));
-    assert.match(
-      logOf(first, 'repair-apply'),
-      /its FAT was not clean .* and was repaired before writing/,
-    );
-    assert.deepEqual(looked(first, 'repair'), expectedFiles(v2));
-    assert.equal(lookField(first, 'repair', 'fsck-rc'), '0');
-    assert.equal(lookField(first, 'repair', 'mounts'), '0');
-  });
+    it('repair: a FAT with a dirty bit, lost clusters and an entry on free clusters is repaired before the write (logged), then written and clean', () => {
+      assert.equal(damagedBefore.repair, 1, 'fsck.fat -n finds the damage made on the host');
+      assert.equal(rc(first, 'repair-apply'), 0, logOf(first, 'repair-apply'));
+      assert.match(
+        logOf(first, 'repair-apply'),
+        /its FAT was not clean .* and was repaired before writing/,
+      );
+      assertSlotHolds(first, 'repair', v2);
+    });
 
-  it('full: a release that does not fit in the FAT slot is refused before anything is written; the old image and the firmware files are untouched', () => {
-    // The agent's pre-flight measures the mounted FAT (statfs) and refuses the release
-    // (INSUFFICIENT_SPACE) before the store's own check (SLOT_NO_SPACE, the host test's
-    // case, reached only when the space goes while writing) can see it.
-    assert.equal(rc(first, 'full-apply'), 3, logOf(first, 'full-apply'));
-    const out = jsonOut(first, 'full-apply') as {
-      error: { code: string; gate: string; free_bytes: number; needed_bytes: number };
-    };
-    assert.equal(out.error.code, 'INSUFFICIENT_SPACE');
-    assert.equal(out.error.gate, 'free_space');
-    // 40 MiB of FAT32 holding v1.0.0 (3 MiB) and the firmware files: under 37 MiB free.
-    assert.ok(
-      out.error.free_bytes > 30 << 20 && out.error.free_bytes < 37 << 20,
-      `${out.error.free_bytes}`,
-    );
-    assert.ok(out.error.needed_bytes > out.error.free_bytes);
-    assert.deepEqual(looked(first, 'full'), expectedFiles(v1));
-    assert.equal(lookField(first, 'full', 'fsck-rc'), '0');
-    assert.equal(lookField(first, 'full', 'mounts'), '0');
-  });
+    it('full: a release that does not fit in the FAT slot is refused before anything is written; the old image and the firmware files are untouched', () => {
+      // The agent's pre-flight measures the mounted FAT (statfs) and refuses the release
+      // (INSUFFICIENT_SPACE) before the store's own check (SLOT_NO_SPACE, the host test's
+      // case, reached only when the space goes while writing) can see it.
+      assert.equal(rc(first, 'full-apply'), 3, logOf(first, 'full-apply'));
+      const out = jsonOut(first, 'full-apply') as {
+        error: { code: string; gate: string; free_bytes: number; needed_bytes: number };
+      };
+      assert.equal(out.error.code, 'INSUFFICIENT_SPACE');
+      assert.equal(out.error.gate, 'free_space');
+      // 40 MiB of FAT32 holding v1.0.0 (3 MiB) and the firmware files: under 37 MiB free.
+      assert.ok(
+        out.error.free_bytes > 30 << 20 && out.error.free_bytes < 37 << 20,
+        `${out.error.free_bytes}`,
+      );
+      assert.ok(out.error.needed_bytes > out.error.free_bytes);
+      assertSlotHolds(first, 'full', v1);
+    });
 
-  it('cut: a power cut while the agent writes into the FAT slot leaves the old image and a dirty FAT; the next apply repairs the FAT and writes the image byte for byte', () => {
-    assert.equal(damagedBefore.cut, 0, 'the cut slot starts clean');
-    assert.match(first.cutAt ?? '', /cut-now mid-write/, 'the power was cut in the write');
-    assert.ok(!first.marks.includes('cut missed'));
-    assertCleanPoweroff(second);
-    // What the cut left, before the agent touches it: the dirty bit of the read-write
-    // mount at least; the old image, whole (the half download in .incoming/ aside).
-    assert.equal(
-      lookField(second, 'cut-before', 'fsck-rc'),
-      '1',
-      'fsck.fat -n finds the cut FAT not clean',
-    );
-    const left = Object.fromEntries(
-      Object.entries(looked(second, 'cut-before')).filter(([f]) => !f.startsWith('.incoming/')),
-    );
-    assert.deepEqual(left, expectedFiles(v1), 'the old image and the firmware files, intact');
-    const st = jsonOut(second, 'cut-status') as { slots: { B: { version?: string } } };
-    assert.equal(st.slots.B.version, 'v1.0.0', 'the agent reads what the medium holds');
-    assert.equal(rc(second, 'cut-apply'), 0, logOf(second, 'cut-apply'));
-    assert.match(
-      logOf(second, 'cut-apply'),
-      /its FAT was not clean .* and was repaired before writing/,
-    );
-    assert.deepEqual(looked(second, 'cut-after'), expectedFiles(v2));
-    assert.equal(lookField(second, 'cut-after', 'fsck-rc'), '0');
-    assert.equal(lookField(second, 'cut-after', 'mounts'), '0');
-  });
-});
+    it('cut: a power cut while the agent writes into the FAT slot leaves the old image and a dirty FAT; the next apply repairs the FAT and writes the image byte for byte', () => {
+      assert.equal(damagedBefore.cut, 0, 'the cut slot starts clean');
+      assert.match(first.cutAt ?? '', /cut-now mid-write/, 'the power was cut in the write');
+      assert.ok(!first.marks.includes('cut missed'));
+      assertCleanPoweroff(second);
+      // What the cut left, before the agent touches it: the dirty bit of the read-write
+      // mount at least; the old image, whole (the half download in .incoming/ aside).
+      assert.equal(
+        lookField(second, 'cut-before', 'fsck-rc'),
+        '1',
+        'fsck.fat -n finds the cut FAT not clean',
+      );
+      const left = Object.fromEntries(
+        Object.entries(looked(second, 'cut-before')).filter(([f]) => !f.startsWith('.incoming/')),
+      );
+      assert.deepEqual(left, expectedFiles(v1), 'the old image and the firmware files, intact');
+      const st = jsonOut(second, 'cut-status') as { slots: { B: { version?: string } } };
+      assert.equal(st.slots.B.version, 'v1.0.0', 'the agent reads what the medium holds');
+      assert.equal(rc(second, 'cut-apply'), 0, logOf(second, 'cut-apply'));
+      assert.match(
+        logOf(second, 'cut-apply'),
+        /its FAT was not clean .* and was repaired before writing/,
+      );
+      assertSlotHolds(second, 'cut-after', v2);
+    });
+  },
+);

@@ -5,20 +5,20 @@
  * try B while the counter lasts, then boot A, mark it good, and stay on A.
  */
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import { Device, type Layout } from './helpers/image.js';
-import { cmdline, fields, mark, setUp, skipReason } from './helpers/suite.js';
+import { cmdline, fields, mark } from './helpers/marks.js';
+import { committed, onTrial, scenario } from './helpers/scenario.js';
+import { suite } from './helpers/suite.js';
 
-describe('e2e: GRUB counter falls back from a panicking slot', { skip: skipReason }, () => {
-  let layout: Layout;
-  before(async () => {
-    layout = await setUp();
-  });
-
-  it('tries B three times, then boots A and stays there', async () => {
-    const dev = await Device.create('grub-fallback', layout);
+scenario(
+  suite,
+  {
+    title: 'e2e: GRUB counter falls back from a panicking slot',
+    test: 'tries B three times, then boots A and stays there',
+    device: 'grub-fallback',
+  },
+  async (dev) => {
     await dev.writeSlot('B', 'v2-panic');
-    await dev.setGrubenv({ active_slot: 'B', boot_counter: '3', boot_success: '0' });
+    await dev.setGrubenv(onTrial('B'));
 
     const counters: string[] = [];
     for (let i = 1; i <= 3; i++) {
@@ -28,7 +28,7 @@ describe('e2e: GRUB counter falls back from a panicking slot', { skip: skipReaso
       assert.equal(fields(mark(r, 'init ')).mode, 'panic');
       assert.ok(r.milestones.panic !== undefined, `boot ${i}: no kernel panic on the console`);
       assert.ok(r.panicReset, `boot ${i}: the kernel did not announce its panic restart`);
-      const env = await dev.grubenv();
+      const env = await dev.bootEnv();
       assert.equal(env.active_slot, 'B');
       assert.equal(env.boot_success, '0');
       counters.push(env.boot_counter ?? '');
@@ -41,19 +41,11 @@ describe('e2e: GRUB counter falls back from a panicking slot', { skip: skipReaso
     assert.match(cmdline(back), /kubesolo\.slot=A/);
     assert.equal(fields(mark(back, 'init ')).release, 'v1.0.0');
     assert.ok(back.marks.some((m) => m.startsWith('poweroff')));
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assert.deepEqual(await dev.bootEnv(), committed('A'));
 
     // No ping-pong: the old slot is trusted from now on.
     const again = await dev.boot('stays-A');
     assert.match(cmdline(again), /kubesolo\.slot=A/);
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
-  });
-});
+    assert.deepEqual(await dev.bootEnv(), committed('A'));
+  },
+);

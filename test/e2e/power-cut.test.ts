@@ -17,12 +17,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
 import { bootStatus, rc, script, slotHashes } from './helpers/guest.js';
-import { BUILD_DIR, controlDisk, Device, type Layout } from './helpers/image.js';
+import { BUILD_DIR, controlDisk, Device } from './helpers/image.js';
 import type { BootResult } from './helpers/qemu.js';
 import { publish } from './helpers/release.js';
-import { assertCleanPoweroff, cmdline, fields, mark, setUp, skipReason } from './helpers/suite.js';
+import { assertCleanPoweroff, cmdline, fields, mark } from './helpers/marks.js';
+import { committed, onTrial, scenario } from './helpers/scenario.js';
+import { suite } from './helpers/suite.js';
 
 function releaseHashes(name: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -53,6 +54,34 @@ info_grubenv() { grep -v '^#' /boot/grub/grubenv; }
 `;
 
 /**
+ * A boot of A that serves the release, runs `steps.before`, arms the cut at `point`
+ * (cond_<point>, info_<point> above) and runs `steps.then`: the host cuts the power on
+ * the guest's "cut-now <point>" line.
+ */
+async function bootToCut(
+  dev: Device,
+  release: string,
+  label: string,
+  point: 'download' | 'slot' | 'grubenv',
+  steps: { before?: string; then: string },
+): Promise<BootResult> {
+  const control = await controlDisk(
+    dev.dir,
+    label,
+    script(`
+slot_hashes A
+serve /ctl/release || exit 1
+${steps.before ?? ''}
+${CUT_POINTS}
+cut_when ${point} cond_${point} info_${point}
+${steps.then}
+`),
+    { release },
+  );
+  return dev.boot(label, { control, cutOn: new RegExp(`^KSOLO-E2E: cut-now ${point}$`) });
+}
+
+/**
  * Checks of a boot that follows a cut while the device must still be on A. The boot
  * itself ends in the next cut, so it never powers off cleanly; what it reported before
  * (and the ESP after) must show a complete v1 on A and nothing half-done selectable.
@@ -63,7 +92,7 @@ async function assertStillOnA(
   v1: Record<string, string>,
   // The GRUB environment on the ESP after the boot: untouched unless the cut came
   // after activate's write (then B is on trial, and must be readable and complete).
-  grubenvAfter: Record<string, string> = { active_slot: 'A', boot_counter: '3', boot_success: '1' },
+  grubenvAfter = committed('A'),
 ) {
   assert.equal(r.timedOut, false, 'the boot hit its time bound');
   assert.match(cmdline(r), /kubesolo\.slot=A/);
@@ -71,7 +100,7 @@ async function assertStillOnA(
   assert.equal(boot.release, 'v1.0.0');
   assert.equal(boot.health, 'pass');
   assert.deepEqual(slotHashes(r, 'A'), v1, 'slot A is the complete v1 it was');
-  assert.deepEqual(await dev.grubenv(), grubenvAfter);
+  assert.deepEqual(await dev.bootEnv(), grubenvAfter);
   const st = bootStatus(r);
   assert.equal(st.running_slot, 'A');
   assert.equal(st.active_slot, 'A');
@@ -82,34 +111,23 @@ async function assertStillOnA(
   );
 }
 
-describe('e2e: power cuts during apply and activate', { skip: skipReason }, () => {
-  let layout: Layout;
-  before(async () => {
-    layout = await setUp();
-  });
-
-  it('always boots a complete slot and ends on v2 after three cuts', async () => {
-    const dev = await Device.create('power-cut', layout);
+scenario(
+  suite,
+  {
+    title: 'e2e: power cuts during apply and activate',
+    test: 'always boots a complete slot and ends on v2 after three cuts',
+    device: 'power-cut',
+  },
+  async (dev) => {
     const rel = await publish('v2', 'v2.0.0', join(dev.dir, 'release'));
     const v1 = releaseHashes('v1');
     const v2 = releaseHashes('v2');
     const imageSize = statSync(join(BUILD_DIR, 'releases', 'v2', 'kubesolo-os.gz')).size;
-    const cutLine = (what: string) => new RegExp(`^KSOLO-E2E: cut-now ${what}$`);
 
     // 1. Cut mid-download.
-    const c1 = await controlDisk(
-      dev.dir,
-      'cut-download',
-      script(`
-slot_hashes A
-serve /ctl/release || exit 1
-${CUT_POINTS}
-cut_when download cond_download info_download
-agent apply apply --json
-`),
-      { release: rel },
-    );
-    const b1 = await dev.boot('A-cut-mid-download', { control: c1, cutOn: cutLine('download') });
+    const b1 = await bootToCut(dev, rel, 'A-cut-mid-download', 'download', {
+      then: 'agent apply apply --json',
+    });
     assert.equal(b1.timedOut, false, 'boot 1 hit its time bound before the cut');
     assert.ok(b1.cutAt, `never reached mid-download; marks: ${JSON.stringify(b1.marks)}`);
     const partial = /\.part=(\d+)/.exec(mark(b1, 'cut-info download'));
@@ -118,19 +136,9 @@ agent apply apply --json
 
     // 2. Boot: still A. Retry, cut while the initramfs streams into the slot (the
     //    kernel is verified there already).
-    const c2 = await controlDisk(
-      dev.dir,
-      'cut-slot-write',
-      script(`
-slot_hashes A
-serve /ctl/release || exit 1
-${CUT_POINTS}
-cut_when slot cond_slot info_slot
-agent apply apply --json
-`),
-      { release: rel },
-    );
-    const b2 = await dev.boot('A-cut-mid-slot-write', { control: c2, cutOn: cutLine('slot') });
+    const b2 = await bootToCut(dev, rel, 'A-cut-mid-slot-write', 'slot', {
+      then: 'agent apply apply --json',
+    });
     await assertStillOnA(dev, b2, v1);
     assert.ok(b2.cutAt, `never reached the slot write; marks: ${JSON.stringify(b2.marks)}`);
     const kernelSize = statSync(join(BUILD_DIR, 'releases', 'v2', 'vmlinuz')).size;
@@ -142,21 +150,11 @@ agent apply apply --json
 
     // 3. Boot: still A (B is half-written and was never selectable). Retry to the end,
     //    activate, cut right after the GRUB environment is written.
-    const c3 = await controlDisk(
-      dev.dir,
-      'cut-grubenv',
-      script(`
-slot_hashes A
-serve /ctl/release || exit 1
-agent apply apply --json || exit 1
-${CUT_POINTS}
-cut_when grubenv cond_grubenv info_grubenv
-agent activate activate --json
-`),
-      { release: rel },
-    );
-    const b3 = await dev.boot('A-cut-after-grubenv', { control: c3, cutOn: cutLine('grubenv') });
-    await assertStillOnA(dev, b3, v1, { active_slot: 'B', boot_counter: '3', boot_success: '0' });
+    const b3 = await bootToCut(dev, rel, 'A-cut-after-grubenv', 'grubenv', {
+      before: 'agent apply apply --json || exit 1',
+      then: 'agent activate activate --json',
+    });
+    await assertStillOnA(dev, b3, v1, onTrial('B'));
     assert.equal(rc(b3, 'apply'), 0, 'the retried apply must complete');
     // The retry kept the kernel verified before cut 2: not one byte of it fetched again.
     const kernel = logOf(b3, 'apply').find(
@@ -173,7 +171,7 @@ agent activate activate --json
       b3.cutAt,
       `activate never wrote the GRUB environment; marks: ${JSON.stringify(b3.marks)}`,
     );
-    assert.equal((await dev.grubenv()).active_slot, 'B', 'the cut came after the grubenv write');
+    assert.equal((await dev.bootEnv()).active_slot, 'B', 'the cut came after the grubenv write');
 
     // 4. Boot: GRUB tries B, which is complete; its health check commits it.
     const c4 = await controlDisk(dev.dir, 'hashes', script('slot_hashes A\nslot_hashes B'));
@@ -189,10 +187,6 @@ agent activate activate --json
     assert.equal(st.boot_success, true);
     assert.equal(st.state.phase, 'success');
     assert.equal(st.state.to_version, 'v2.0.0');
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '1',
-    });
-  });
-});
+    assert.deepEqual(await dev.bootEnv(), committed('B'));
+  },
+);

@@ -18,13 +18,14 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { bootStatus, rc, script, statusOut, type Status } from './helpers/guest.js';
-import { controlDisk, Device, REPO, type Layout } from './helpers/image.js';
+import { controlDisk, REPO } from './helpers/image.js';
 import type { BootResult } from './helpers/qemu.js';
 import { publish } from './helpers/release.js';
-import { assertCleanPoweroff, cmdline, fields, mark, setUp, skipReason } from './helpers/suite.js';
+import { assertCleanPoweroff, cmdline, fields, mark } from './helpers/marks.js';
+import { committed, onTrial, scenario } from './helpers/scenario.js';
+import { suite } from './helpers/suite.js';
 
 /** The CronJob's container script and the ConfigMap it reads, as the manifests ship them. */
 async function cronJob(): Promise<{ script: string; env: Record<string, string> }> {
@@ -80,17 +81,18 @@ const quarantined = (s: Status) =>
     (q) => `${q.version} ${q.reason}`,
   );
 
-describe('e2e: a failed release is not installed again', { skip: skipReason }, () => {
-  let layout: Layout;
-  before(async () => {
-    layout = await setUp();
-  });
-
-  it('rolled back by its own health check, refused by the next runs; a rollback sticks', async () => {
-    const dev = await Device.create('quarantine', layout);
+scenario(
+  suite,
+  {
+    title: 'e2e: a failed release is not installed again',
+    test: 'rolled back by its own health check, refused by the next runs; a rollback sticks',
+    device: 'quarantine',
+  },
+  async (dev) => {
     const v2 = await publish('v2-rollback', 'v2.0.0', join(dev.dir, 'v2'));
     const v3 = await publish('v3', 'v3.0.0', join(dev.dir, 'v3'));
     const cj = await cronJob();
+    // A control disk running `body` with the CronJob's script and both releases at hand.
     const ctl = (name: string, body: string) =>
       controlDisk(dev.dir, name, script(`${cronLib(cj.env)}\n${body}`), {
         'cronjob.sh': join(dev.dir, 'cronjob.sh'),
@@ -109,11 +111,7 @@ describe('e2e: a failed release is not installed again', { skip: skipReason }, (
       first.marks.some((m) => m.startsWith('reboot requested')),
       'the job rebooted',
     );
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '0',
-    });
+    assert.deepEqual(await dev.bootEnv(), onTrial('B'));
 
     // 2. Its health check fails; the agent rolls back and reboots (auto_rollback_after=1).
     const trial = await dev.boot('B-healthcheck-rolls-back');
@@ -126,25 +124,20 @@ describe('e2e: a failed release is not installed again', { skip: skipReason }, (
     );
     assert.ok(!trial.marks.some((m) => m.startsWith('poweroff')));
     // GRUB's counter was not what ended it: the agent pointed GRUB back, trusted.
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assert.deepEqual(await dev.bootEnv(), committed('A'));
 
     // 3. The next run refuses v2.0.0 and writes nothing; a newer release installs.
     const third = await dev.boot('A-job-refuses-v2-installs-v3', {
       control: await ctl(
         'refuse-v2-install-v3',
-        [
-          'serve /ctl/v2 || exit 1',
-          'srv=$!',
-          'cron refuse',
-          'grubenv after-refuse',
-          'slot_version B',
-          'restart_serve /ctl/v3',
-          'cron install',
-        ].join('\n'),
+        `
+serve /ctl/v2 || exit 1
+srv=$!
+cron refuse
+grubenv after-refuse
+slot_version B
+restart_serve /ctl/v3
+cron install`,
       ),
     });
     assert.match(cmdline(third), /kubesolo\.slot=A/);
@@ -164,29 +157,24 @@ describe('e2e: a failed release is not installed again', { skip: skipReason }, (
     assert.equal(rc(third, 'install'), 0, logOf(third, 'install'));
     assert.doesNotMatch(logOf(third, 'install'), /refused by a gate/);
     assert.ok(third.marks.some((m) => m.startsWith('reboot requested')));
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '0',
-    });
+    assert.deepEqual(await dev.bootEnv(), onTrial('B'));
 
     // 4. v3.0.0 commits; an operator rolls back, the job before the reboot leaves it alone.
     const fourth = await dev.boot('B-v3-commits-operator-rolls-back', {
       control: await ctl(
         'rollback',
-        [
-          'serve /ctl/v3 || exit 1',
-          'agent rollback rollback --json',
-          'cron pending',
-          'grubenv after-pending',
-          'reboot',
-        ].join('\n'),
+        `
+serve /ctl/v3 || exit 1
+agent rollback rollback --json
+cron pending
+grubenv after-pending
+reboot`,
       ),
     });
     assert.match(cmdline(fourth), /kubesolo\.slot=B/);
-    const committed = bootStatus(fourth);
-    assert.equal(committed.state.phase, 'success');
-    assert.equal(committed.state.to_version, 'v3.0.0');
+    const committedV3 = bootStatus(fourth);
+    assert.equal(committedV3.state.phase, 'success');
+    assert.equal(committedV3.state.to_version, 'v3.0.0');
     assert.equal(rc(fourth, 'rollback'), 0);
     assert.equal(rc(fourth, 'pending'), 0);
     assert.match(logOf(fourth, 'pending'), /ROLLBACK_PENDING/);
@@ -211,10 +199,6 @@ describe('e2e: a failed release is not installed again', { skip: skipReason }, (
     assert.equal(st.slots.A.version, 'v1.0.0');
     assert.equal(st.state.reason, 'MANUAL_ROLLBACK');
     assert.deepEqual(quarantined(st), ['v2.0.0 HEALTH_CHECK_FAILED', 'v3.0.0 MANUAL_ROLLBACK']);
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-    });
-  });
-});
+    assert.deepEqual(await dev.bootEnv(), committed('A'));
+  },
+);

@@ -6,53 +6,29 @@
  * reports B, success and the new version.
  */
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import { bootStatus, rc, script, statusOut } from './helpers/guest.js';
-import { controlDisk, Device, type Layout } from './helpers/image.js';
-import { publish } from './helpers/release.js';
-import {
-  assertCleanPoweroff,
-  cmdline,
-  fields,
-  mark,
-  setUp,
-  skipReason,
-  watchdogLines,
-} from './helpers/suite.js';
+import { bootStatus, statusOut } from './helpers/guest.js';
+import { stageUpdate } from './helpers/stage-update.js';
+import { assertCleanPoweroff, cmdline, fields, mark, watchdogLines } from './helpers/marks.js';
+import { committed, scenario } from './helpers/scenario.js';
+import { suite } from './helpers/suite.js';
 
-describe('e2e: good update A → B', { skip: skipReason }, () => {
-  let layout: Layout;
-  before(async () => {
-    layout = await setUp();
-  });
-
-  it('applies, activates, boots B, commits it and reports success', async () => {
-    const dev = await Device.create('update-good', layout);
-    const rel = await publish('v2', 'v2.0.0', `${dev.dir}/release`);
-    const ctl = await controlDisk(
-      dev.dir,
-      'apply',
-      script(`
-serve /ctl/release || exit 1
-agent check check --json
-agent apply apply --json
-agent activate activate --json
-agent status status --json
-`),
-      { release: rel },
-    );
-
-    const first = await dev.boot('A-apply-activate', { control: ctl });
-    assertCleanPoweroff(first);
+scenario(
+  suite,
+  {
+    title: 'e2e: good update A → B',
+    test: 'applies, activates, boots B, commits it and reports success',
+    device: 'update-good',
+  },
+  async (dev) => {
+    // A-apply-activate: check, apply and activate exit 0, B is on trial in the GRUB
+    // environment as grub-editenv reads it from the ESP (what GRUB will read).
+    const first = await stageUpdate(suite, dev, 'v2', { check: true });
     assert.match(cmdline(first), /kubesolo\.slot=A/);
     assert.equal(
       fields(mark(first, 'boot ')).health,
       'pass',
       'v1 on A must pass its own health check',
     );
-    assert.equal(rc(first, 'check'), 0);
-    assert.equal(rc(first, 'apply'), 0);
-    assert.equal(rc(first, 'activate'), 0);
     const staged = statusOut(first);
     assert.equal(staged.running_slot, 'A');
     assert.equal(staged.active_slot, 'B');
@@ -60,12 +36,6 @@ agent status status --json
     assert.equal(staged.slots.B.version, 'v2.0.0');
     assert.equal(staged.state.phase, 'activated');
     assert.equal(staged.state.to_version, 'v2.0.0');
-    // What GRUB will read, as grub-editenv reads it from the ESP.
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '0',
-    });
 
     const second = await dev.boot('B-commit');
     assertCleanPoweroff(second);
@@ -82,11 +52,7 @@ agent status status --json
     assert.equal(st.state.phase, 'success');
     assert.equal(st.state.to_version, 'v2.0.0');
     assert.equal(st.state.from_version, 'v1.0.0');
-    assert.deepEqual(await dev.grubenv(), {
-      active_slot: 'B',
-      boot_counter: '3',
-      boot_success: '1',
-    });
+    assert.deepEqual(await dev.bootEnv(), committed('B'));
     // The commit-deadline watchdog (os/init.d) armed for this trial boot, saw the
     // commit before its 10-minute deadline and disarmed; it never fired.
     const wd = watchdogLines(second);
@@ -110,5 +76,5 @@ agent status status --json
     assert.ok(!second.marks.some((m) => m.startsWith('reboot requested')));
     // A committed boot (slot A, first boot) never arms it.
     assert.ok(watchdogLines(first).some((l) => /not an update trial boot.*not armed/.test(l)));
-  });
-});
+  },
+);

@@ -7,22 +7,16 @@
  * reports rolled_back / BOOT_FALLBACK with the version really running
  * (helpers/bad-update.ts).
  */
-import { before, describe, it } from 'node:test';
 import { badUpdate } from './helpers/bad-update.js';
-import type { Layout } from './helpers/image.js';
-import { setUp, skipReason } from './helpers/suite.js';
+import { scenario } from './helpers/scenario.js';
+import { suite } from './helpers/suite.js';
 
-describe(
-  'e2e: bad update (Kubernetes never comes up, health check hangs)',
-  { skip: skipReason },
-  () => {
-    let layout: Layout;
-    before(async () => {
-      layout = await setUp();
-    });
-
-    it('the watchdog reboots each try at its deadline; GRUB falls back to A', async () => {
-      await badUpdate(layout, 'update-hang', 'v2-hang');
-    });
+scenario(
+  suite,
+  {
+    title: 'e2e: bad update (Kubernetes never comes up, health check hangs)',
+    test: 'the watchdog reboots each try at its deadline; GRUB falls back to A',
+    device: 'update-hang',
   },
+  (dev) => badUpdate(suite, dev, 'v2-hang', { staysBoot: true }),
 );

@@ -1,9 +1,23 @@
 /**
- * Damage made by hand in a FAT32 image, as an interrupted write leaves it: the host's
- * FAT slot tests (test/slots/vfat-store.test.ts) and the QEMU guest's disk
- * (test/e2e/helpers/fat-disk.ts) damage their images the same way.
+ * FAT32 slot images as the host's FAT slot tests (test/slots/vfat-store.test.ts) and the
+ * QEMU guest's disk (test/e2e/helpers/fat-disk.ts) both make them: the firmware files a
+ * Pi boot partition carries, and damage made by hand as an interrupted write leaves it.
  */
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+
+/**
+ * What the OS image builder puts in a Pi boot partition besides the agent's files: a
+ * FAT slot must keep them, byte for byte, across every write of the agent's own.
+ */
+export const PI_BOOT_FILES: Readonly<Record<string, Buffer>> = {
+  'config.txt': Buffer.from('kernel=vmlinuz\ninitramfs kubesolo-os.gz followkernel\narm_64bit=1\n'),
+  'cmdline.txt': Buffer.from('kubesolo.slot=A panic=10 console=serial0,115200\n'),
+  'start4.elf': randomBytes(300 << 10),
+  'fixup4.dat': randomBytes(8 << 10),
+  'bcm2711-rpi-4-b.dtb': randomBytes(50 << 10),
+  'overlays/disable-bt.dtbo': randomBytes(2 << 10),
+};
 
 /** Set the 32-bit FAT32 entry of `cluster` to `value` in every FAT copy of `image`. */
 export function setFatEntry(image: string, cluster: number, value: number): void {

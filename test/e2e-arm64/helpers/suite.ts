@@ -1,18 +1,34 @@
 /**
- * Shared set-up of every arm64 e2e file: decide whether the suite can run here (loudly),
- * build the image once.
+ * The arm64 suite (U-Boot, boot.scr) as every arm64 e2e file runs it: decide whether it
+ * can run here (loudly), build the image once, give each scenario its own device.
  */
-import { cannotRun, ensureBuilt, type Layout } from './device.js';
+import { freshDevice } from '../../e2e/helpers/host.js';
+import { gate, type Suite } from '../../e2e/helpers/scenario.js';
+import {
+  ARM64,
+  ARM64_GUEST_LIB,
+  cannotRun,
+  Device,
+  ensureBuilt,
+  IMAGE,
+  type Layout,
+} from './device.js';
 
-const why = await cannotRun();
-if (why.skip) console.log(`\n*** arm64 e2e SKIPPED: ${why.skip} ***\n`);
-if (why.fail) console.log(`\n*** arm64 e2e CANNOT RUN: ${why.fail} ***\n`);
+const can = gate('arm64 e2e', await cannotRun());
 
-/** `describe` option: skip (with the reason printed above) when not root. */
-export const skipReason: string | undefined = why.skip;
-
-/** Build (or reuse) the image; missing tools fail the suite rather than skip it. */
-export async function setUp(): Promise<Layout> {
-  if (why.fail) throw new Error(`arm64 e2e cannot run: ${why.fail}`);
-  return ensureBuilt();
-}
+export const suite: Suite<Layout, Device> = {
+  skipReason: can.skipReason,
+  async setUp() {
+    can.assertCanRun();
+    return ensureBuilt();
+  },
+  device: (name, layout) => freshDevice(Device, ARM64, name, layout),
+  image: IMAGE,
+  // busybox httpd: the arm64 image carries the agent, not kubesolo-release.
+  serveRelease: `${ARM64_GUEST_LIB}\nserve_httpd /ctl/release || exit 1`,
+  decisions: {
+    trial: (left) => `KubeSolo: slot B on trial, ${left} tries left after this one`,
+    fallback: 'KubeSolo: slot B did not become good; falling back to slot A',
+    bootA: 'KubeSolo: decision action=boot slot=A',
+  },
+};

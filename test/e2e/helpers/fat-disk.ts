@@ -5,31 +5,17 @@
  * no vfat driver), the damage an interrupted write leaves, and releases of random bytes
  * (the guest writes them into slots and reads them back; it never boots them).
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { E2E_DIR, REPO } from './image.js';
+import { MTOOLS_ENV, run, withBuildLock } from './host.js';
+import { AMD64, E2E_DIR, REPO } from './image.js';
 import { publish } from './release.js';
-import { setFatEntry } from '../../helpers/fat-image.js';
-
-const run = promisify(execFile);
-const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+import { PI_BOOT_FILES, setFatEntry } from '../../helpers/fat-image.js';
 
 export const FAT_BUILD_DIR = join(E2E_DIR, 'fat', 'build');
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** What the OS image builder puts in a Pi boot partition besides the agent's files. */
-export const FACTORY: Record<string, Buffer> = {
-  'config.txt': Buffer.from('kernel=vmlinuz\ninitramfs kubesolo-os.gz followkernel\narm_64bit=1\n'),
-  'cmdline.txt': Buffer.from('kubesolo.slot=A panic=10 console=serial0,115200\n'),
-  'start4.elf': randomBytes(300 << 10),
-  'fixup4.dat': randomBytes(8 << 10),
-  'bcm2711-rpi-4-b.dtb': randomBytes(50 << 10),
-  'overlays/disable-bt.dtbo': randomBytes(2 << 10),
-};
 
 /** A release's three slot files. */
 export interface ImageFiles {
@@ -49,7 +35,7 @@ export function imageFiles(version: string, kernelMiB: number, initramfsMiB: num
 /** The sha256 of every file a slot holding `image` (and the factory files) must hold. */
 export function expectedFiles(image: ImageFiles): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, bytes] of Object.entries(FACTORY)) out[name] = sha256(bytes);
+  for (const [name, bytes] of Object.entries(PI_BOOT_FILES)) out[name] = sha256(bytes);
   out.vmlinuz = sha256(image.vmlinuz);
   out['kubesolo-os.gz'] = sha256(image.initramfs);
   out.version = sha256(Buffer.from(`${image.version}\n`));
@@ -73,25 +59,13 @@ export async function publishImage(dir: string, image: ImageFiles, out: string):
  * ensureBuilt() takes for the GRUB image: both fetch the kernel into the same cache.
  */
 export async function buildFatGuest(pubkey: string): Promise<{ vmlinuz: string; initrd: string }> {
-  const lock = join(E2E_DIR, 'build.lock');
-  mkdirSync(E2E_DIR, { recursive: true });
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    await run(
+  await withBuildLock(AMD64, () =>
+    run(
       join(REPO, 'boot', 'e2e', 'build-fat-image'),
       ['--out', FAT_BUILD_DIR, '--cache', join(REPO, '.tmp', 'e2e-cache'), '--pubkey', pubkey],
       { maxBuffer: 64 << 20 },
-    );
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+    ),
+  );
   return { vmlinuz: join(FAT_BUILD_DIR, 'vmlinuz'), initrd: join(FAT_BUILD_DIR, 'initramfs.zst') };
 }
 
@@ -108,7 +82,7 @@ export async function fatImage(
   const stage = `${path}.files`;
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(join(stage, 'overlays'), { recursive: true });
-  const files: Record<string, Buffer> = { ...FACTORY };
+  const files: Record<string, Buffer> = { ...PI_BOOT_FILES };
   if (image) {
     files.vmlinuz = image.vmlinuz;
     files['kubesolo-os.gz'] = image.initramfs;

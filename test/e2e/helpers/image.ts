@@ -4,36 +4,40 @@
  * disk between boots without mounting anything: the ESP through mtools, the GRUB
  * environment through `grub-editenv` (the oracle, independent of our codec).
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  appendFileSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { boot, OVMF_CODE, OVMF_VARS, type BootResult } from './qemu.js';
+import type { BootEnv, Machine } from './host.js';
+import {
+  buildDir,
+  ensureImage,
+  MTOOLS_ENV,
+  REPO,
+  run,
+  TestDevice,
+  toolVars,
+  whyCannotRun,
+} from './host.js';
+import { OVMF_CODE, OVMF_VARS } from './qemu.js';
 
-const run = promisify(execFile);
+export { REPO } from './host.js';
 
-export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const E2E_DIR = join(REPO, '.tmp', 'e2e');
-export const BUILD_DIR = join(E2E_DIR, 'build');
+/** The amd64 machine: q35, OVMF (a per-device copy of its variables), GRUB. */
+export const AMD64: Machine = {
+  arch: 'amd64',
+  dir: join(REPO, '.tmp', 'e2e'),
+  /**
+   * Per-boot bound. A boot takes about a minute under emulation on an idle 2-core
+   * machine, but up to 7 minutes was seen with the cores shared by ~25 busy processes.
+   */
+  bootTimeoutMs: 900_000,
+  vars: { file: 'OVMF_VARS.fd', make: (path) => copyFileSync(OVMF_VARS, path) },
+  // The block-store variant (npm run test:e2e:block) is summarized apart.
+  timingName: (name) => (process.env.KSOLO_E2E_SLOT_BACKEND === 'block' ? `${name} (block)` : name),
+};
+
+export const E2E_DIR = AMD64.dir;
+export const BUILD_DIR = buildDir(AMD64);
 export const RUN_DIR = join(E2E_DIR, 'run');
-export const TIMINGS = join(E2E_DIR, 'timings.jsonl');
-
-/**
- * Per-boot bound. A boot takes about a minute under emulation on an idle 2-core machine,
- * but up to 7 minutes was seen with the cores shared by ~25 busy processes.
- */
-export const BOOT_TIMEOUT_MS = Number(process.env.KSOLO_E2E_BOOT_TIMEOUT_MS ?? 900_000);
 
 export interface Layout {
   partitions: Record<
@@ -44,167 +48,58 @@ export interface Layout {
   versions: Record<string, string>;
 }
 
-const TOOLS = [
-  'qemu-system-x86_64',
-  'grub-mkstandalone',
-  'grub-editenv',
-  'mkfs.ext4',
-  'mkfs.vfat',
-  'mcopy',
-  'sgdisk',
-  'cpio',
-  'zstd',
-  'tar',
-];
-
-/**
- * Why the suite cannot run here, or undefined when it can. Missing tools are a
- * failure in CI (.ci/run installs them), so callers fail on them; not being root only
- * skips (the kernel download uses apt).
- */
-export async function cannotRun(): Promise<{ skip?: string; fail?: string }> {
-  if (process.getuid?.() !== 0)
-    return { skip: 'the e2e suite runs as root (apt-get download of the kernel)' };
-  const missing: string[] = [];
-  for (const t of TOOLS) {
-    try {
-      await run('sh', ['-c', `command -v ${t}`]);
-    } catch {
-      missing.push(t);
-    }
-  }
-  for (const f of [OVMF_CODE, OVMF_VARS, '/bin/busybox', '/usr/lib/grub/x86_64-efi']) {
-    if (!existsSync(f)) missing.push(f);
-  }
-  if (missing.length > 0)
-    return { fail: `missing: ${missing.join(', ')} (see APT_PACKAGES in .ci/run)` };
-  return {};
+/** Why the suite cannot run here (not root: skip; a missing tool: fail). */
+export function cannotRun(): Promise<{ skip?: string; fail?: string }> {
+  return whyCannotRun({
+    notRoot: 'the e2e suite runs as root (apt-get download of the kernel)',
+    tools: ['qemu-system-x86_64', 'grub-mkstandalone', 'grub-editenv'],
+    files: [OVMF_CODE, OVMF_VARS, '/bin/busybox', '/usr/lib/grub/x86_64-efi'],
+  });
 }
 
-/** Inputs of the image; a change in any of them rebuilds it. */
-function fingerprint(extra: string[]): string {
-  const h = createHash('sha256');
-  const files = [
-    'dist/kubesolo-update-linux-amd64',
-    'dist/kubesolo-release-linux-amd64',
-    'boot/build-test-image',
-    'boot/grub.cfg',
-    'src/bootenv/grubenv.ts',
-    ...readdirSync(join(REPO, 'boot', 'e2e')).map((f) => `boot/e2e/${f}`),
-    ...readdirSync(join(REPO, 'os', 'init.d')).map((f) => `os/init.d/${f}`),
-  ];
-  for (const f of files) {
-    const p = join(REPO, f);
-    h.update(f);
-    if (existsSync(p)) h.update(readFileSync(p));
-  }
-  for (const e of extra) h.update(e);
-  return h.digest('hex');
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Build the image unless an identical build exists. Test files run concurrently, so
- * the build is serialized with a lock directory (mkdir is atomic).
- */
-export async function ensureBuilt(
+/** Build the image (boot/build-test-image) unless an identical build exists. */
+export function ensureBuilt(
   opts: { pubkey?: string; grubCfg?: string; slotBackend?: string } = {},
 ): Promise<Layout> {
-  mkdirSync(E2E_DIR, { recursive: true });
-  const want = fingerprint([
-    opts.pubkey ? readFileSync(opts.pubkey, 'utf8') : '',
-    opts.grubCfg ? readFileSync(opts.grubCfg, 'utf8') : '',
-    opts.slotBackend ?? '',
-  ]);
-  const stamp = join(BUILD_DIR, '.fingerprint');
-  const lock = join(E2E_DIR, 'build.lock');
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      await sleep(1000);
-    }
-  }
-  try {
-    if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
-      const args = ['--out', BUILD_DIR, '--cache', join(REPO, '.tmp', 'e2e-cache')];
-      if (opts.pubkey) args.push('--pubkey', opts.pubkey);
-      if (opts.grubCfg) args.push('--grub-cfg', opts.grubCfg);
-      if (opts.slotBackend) args.push('--slot-backend', opts.slotBackend);
-      const t0 = performance.now();
-      await run(join(REPO, 'boot', 'build-test-image'), args, { maxBuffer: 64 << 20 });
-      recordTiming({ what: 'build-test-image', durationMs: Math.round(performance.now() - t0) });
-      writeFileSync(stamp, want);
-    }
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-  return JSON.parse(readFileSync(join(BUILD_DIR, 'layout.json'), 'utf8')) as Layout;
+  const args = ['--cache', join(REPO, '.tmp', 'e2e-cache')];
+  if (opts.pubkey) args.push('--pubkey', opts.pubkey);
+  if (opts.grubCfg) args.push('--grub-cfg', opts.grubCfg);
+  if (opts.slotBackend) args.push('--slot-backend', opts.slotBackend);
+  return ensureImage<Layout>(AMD64, {
+    script: 'build-test-image',
+    args,
+    inputs: [
+      'dist/kubesolo-update-linux-amd64',
+      'dist/kubesolo-release-linux-amd64',
+      'boot/build-test-image',
+      'boot/grub.cfg',
+      'src/bootenv/grubenv.ts',
+    ],
+    extra: [
+      opts.pubkey ? readFileSync(opts.pubkey, 'utf8') : '',
+      opts.grubCfg ? readFileSync(opts.grubCfg, 'utf8') : '',
+      opts.slotBackend ?? '',
+    ],
+  });
 }
 
-export function recordTiming(entry: Record<string, unknown>): void {
-  mkdirSync(E2E_DIR, { recursive: true });
-  appendFileSync(TIMINGS, `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
-}
-
-export type GrubEnv = Record<string, string>;
-
-/** A scenario's own device: a copy of the built disk and of the firmware variables. */
-export class Device {
-  readonly disk: string;
-  readonly vars: string;
-  private boots = 0;
-
-  private constructor(
-    readonly name: string,
-    readonly dir: string,
-    readonly layout: Layout,
-  ) {
-    this.disk = join(dir, 'disk.img');
-    this.vars = join(dir, 'OVMF_VARS.fd');
-  }
-
-  static async create(name: string, layout: Layout): Promise<Device> {
-    const dir = join(RUN_DIR, name);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    const d = new Device(name, dir, layout);
-    await run('cp', ['--sparse=always', join(BUILD_DIR, 'disk.img'), d.disk]);
-    copyFileSync(OVMF_VARS, d.vars);
-    return d;
-  }
-
-  private esp(): string {
-    return `${this.disk}@@${this.layout.partitions.KSOLOEFI.offsetMiB}M`;
-  }
-
+/** The amd64 device; its ESP is read and written through mtools, its grubenv with grub-editenv. */
+export class Device extends TestDevice<Layout> {
   /** The GRUB environment on the ESP, as `grub-editenv list` reads it. */
-  async grubenv(): Promise<GrubEnv> {
-    const tmp = join(this.dir, 'grubenv.read');
-    rmSync(tmp, { force: true });
-    await run('mcopy', ['-n', '-i', this.esp(), '::/boot/grub/grubenv', tmp], {
-      env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
-    });
-    const { stdout } = await run('grub-editenv', [tmp, 'list']);
-    const env: GrubEnv = {};
-    for (const line of stdout.split('\n')) {
-      const i = line.indexOf('=');
-      if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
-    }
-    return env;
+  async bootEnv(): Promise<BootEnv> {
+    const offset = this.layout.partitions.KSOLOEFI.offsetMiB;
+    const file = await this.copyOff(offset, '/boot/grub/grubenv', 'grubenv.read');
+    return toolVars('grub-editenv', [file, 'list']);
   }
 
   /** Replace the GRUB environment on the ESP with one `grub-editenv` writes. */
-  async setGrubenv(vars: GrubEnv): Promise<void> {
+  async setGrubenv(vars: BootEnv): Promise<void> {
     const tmp = join(this.dir, 'grubenv.write');
     rmSync(tmp, { force: true });
     await run('grub-editenv', [tmp, 'create']);
     await run('grub-editenv', [tmp, 'set', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)]);
-    await run('mcopy', ['-o', '-i', this.esp(), tmp, '::/boot/grub/grubenv'], {
-      env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
-    });
+    const esp = `${this.disk}@@${this.layout.partitions.KSOLOEFI.offsetMiB}M`;
+    await run('mcopy', ['-o', '-i', esp, tmp, '::/boot/grub/grubenv'], { env: MTOOLS_ENV });
   }
 
   /** Put a built release into a slot as a factory would: a fresh ext4 written over it. */
@@ -234,35 +129,6 @@ export class Device {
       'status=none',
     ]);
     rmSync(img);
-  }
-
-  /** Boot once; the console goes to <dir>/boot-<n>-<label>.log. */
-  async boot(label: string, opts: { control?: string; cutOn?: RegExp } = {}): Promise<BootResult> {
-    this.boots += 1;
-    const logFile = join(this.dir, `boot-${this.boots}-${label}.log`);
-    const r = await boot({
-      disk: this.disk,
-      vars: this.vars,
-      logFile,
-      timeoutMs: BOOT_TIMEOUT_MS,
-      ...opts,
-    });
-    recordTiming({
-      what: 'boot',
-      // The block-store variant (npm run test:e2e:block) is summarized apart.
-      scenario: process.env.KSOLO_E2E_SLOT_BACKEND === 'block' ? `${this.name} (block)` : this.name,
-      boot: this.boots,
-      label,
-      durationMs: r.durationMs,
-      milestones: r.milestones,
-      timedOut: r.timedOut,
-      cut: r.cutAt !== undefined,
-    });
-    return r;
-  }
-
-  logPath(): string {
-    return this.dir;
   }
 }
 

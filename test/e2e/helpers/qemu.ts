@@ -95,56 +95,48 @@ const MILESTONES: Record<string, RegExp> = {
   reboot: /^KSOLO-E2E: reboot requested/,
 };
 
-/** arm64: `virt`, U-Boot from -bios, its NOR bank, the disk and the control disk on virtio-pci. */
-function arm64Args(o: BootOptions): string[] {
-  const args = [
+/** arm64: `virt`, U-Boot from -bios, its NOR bank as pflash unit 1. */
+function arm64Machine(o: BootOptions): string[] {
+  return [
     '-machine',
     'virt',
     '-cpu',
     'cortex-a57',
-    '-smp',
-    '1',
     '-m',
     '1536',
-    '-nodefaults',
-    '-display',
-    'none',
-    '-no-reboot',
-    '-serial',
-    `file:${o.logFile}.raw`,
-    '-monitor',
-    'none',
     '-bios',
     UBOOT_ARM64,
     '-drive',
     `if=pflash,unit=1,format=raw,file=${o.vars}`,
-    '-drive',
-    `file=${o.disk},if=none,id=disk,format=raw,cache=writeback`,
-    '-device',
-    'virtio-blk-pci,drive=disk',
   ];
-  if (o.control) {
-    args.push(
-      '-drive',
-      `file=${o.control},if=none,id=ctl,format=raw,readonly=on`,
-      '-device',
-      'virtio-blk-pci,drive=ctl',
-    );
-  }
-  return args;
 }
 
-export function qemuArgs(o: BootOptions): string[] {
-  if (o.arch === 'arm64') return arm64Args(o);
-  const args = [
+/** amd64: q35 under TCG, OVMF and its variable store, or a kernel booted directly. */
+function amd64Machine(o: BootOptions): string[] {
+  return [
     '-machine',
     'q35,accel=tcg',
     '-cpu',
     'max',
-    '-smp',
-    '1',
     '-m',
     '1024',
+    ...(o.kernel
+      ? ['-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append]
+      : [
+          '-drive',
+          `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+          '-drive',
+          `if=pflash,format=raw,file=${o.vars}`,
+        ]),
+  ];
+}
+
+/** Both machines: one vCPU, no devices but those named (no NIC), the disks on virtio-pci. */
+export function qemuArgs(o: BootOptions): string[] {
+  return [
+    ...(o.arch === 'arm64' ? arm64Machine(o) : amd64Machine(o)),
+    '-smp',
+    '1',
     '-nodefaults',
     '-display',
     'none',
@@ -155,31 +147,26 @@ export function qemuArgs(o: BootOptions): string[] {
     `file:${o.logFile}.raw`,
     '-monitor',
     'none',
-    ...(o.kernel
-      ? ['-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append]
-      : [
-          '-drive',
-          `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-          '-drive',
-          `if=pflash,format=raw,file=${o.vars}`,
-        ]),
     // cache=writeback: a write the guest saw complete is in the host's page cache and
     // survives SIGKILL; what the guest had not written (its own page cache) is lost,
     // as on a disk without a volatile write cache.
     '-drive',
     `file=${o.disk},if=none,id=disk,format=raw,cache=writeback`,
     '-device',
-    o.kernel ? 'virtio-blk-pci,drive=disk' : 'virtio-blk-pci,drive=disk,bootindex=1',
+    // GRUB's firmware boots the disk; U-Boot and a direct kernel boot need no boot index.
+    o.arch === 'arm64' || o.kernel
+      ? 'virtio-blk-pci,drive=disk'
+      : 'virtio-blk-pci,drive=disk,bootindex=1',
+    // The control disk, read-only: the guest's /dev/vdb.
+    ...(o.control
+      ? [
+          '-drive',
+          `file=${o.control},if=none,id=ctl,format=raw,readonly=on`,
+          '-device',
+          'virtio-blk-pci,drive=ctl',
+        ]
+      : []),
   ];
-  if (o.control) {
-    args.push(
-      '-drive',
-      `file=${o.control},if=none,id=ctl,format=raw,readonly=on`,
-      '-device',
-      'virtio-blk-pci,drive=ctl',
-    );
-  }
-  return args;
 }
 
 export function boot(o: BootOptions): Promise<BootResult> {

@@ -1,31 +1,32 @@
 /**
- * Shared set-up of every e2e file: decide whether the suite can run here (loudly), build
- * the image once, and give each scenario its own device.
+ * The amd64 suite (UEFI firmware, GRUB) as every e2e file runs it: decide whether it can
+ * run here (loudly), build the image once, give each scenario its own device.
  */
-import { cannotRun, ensureBuilt, type Layout } from './image.js';
+import { freshDevice } from './host.js';
+import { AMD64, BUILD_DIR, cannotRun, Device, ensureBuilt, type Layout } from './image.js';
 import { ensureKeys } from './release.js';
+import { gate, type Suite } from './scenario.js';
 
-const why = await cannotRun();
-if (why.skip) console.log(`\n*** e2e SKIPPED: ${why.skip} ***\n`);
-if (why.fail) console.log(`\n*** e2e CANNOT RUN: ${why.fail} ***\n`);
+const can = gate('e2e', await cannotRun());
 
 /** The agent's slot store in the test OS (boot/build-test-image --slot-backend). */
 export const SLOT_BACKEND = 'dir';
 
-/** `describe` option: skip (with the reason printed above) when not root. */
-export const skipReason: string | undefined = why.skip;
+/** Fails the calling `before` when a tool is missing (the FAT guest needs no GRUB image). */
+export const assertCanRun = () => can.assertCanRun();
 
-/**
- * Build (or reuse) the image, with the run's release key baked in; missing tools fail
- * the suite rather than skip it.
- */
-export async function setUp(): Promise<Layout> {
-  if (why.fail) throw new Error(`e2e cannot run: ${why.fail}`);
-  const pubkey = await ensureKeys();
-  // KSOLO_E2E_GRUB_CFG: try another GRUB script without editing boot/grub.cfg.
-  const grubCfg = process.env.KSOLO_E2E_GRUB_CFG;
-  const slotBackend = process.env.KSOLO_E2E_SLOT_BACKEND ?? SLOT_BACKEND;
-  return ensureBuilt({ pubkey, slotBackend, ...(grubCfg === undefined ? {} : { grubCfg }) });
-}
-
-export { assertCleanPoweroff, cmdline, fields, mark, watchdogLines } from './marks.js';
+export const suite: Suite<Layout, Device> = {
+  skipReason: can.skipReason,
+  /** The image with the run's release key baked in. */
+  async setUp() {
+    can.assertCanRun();
+    const pubkey = await ensureKeys();
+    // KSOLO_E2E_GRUB_CFG: try another GRUB script without editing boot/grub.cfg.
+    const grubCfg = process.env.KSOLO_E2E_GRUB_CFG;
+    const slotBackend = process.env.KSOLO_E2E_SLOT_BACKEND ?? SLOT_BACKEND;
+    return ensureBuilt({ pubkey, slotBackend, ...(grubCfg === undefined ? {} : { grubCfg }) });
+  },
+  device: (name, layout) => freshDevice(Device, AMD64, name, layout),
+  image: { buildDir: BUILD_DIR, arch: 'amd64' },
+  serveRelease: 'serve /ctl/release || exit 1',
+};

@@ -131,22 +131,21 @@ function amd64Machine(o: BootOptions): string[] {
   ];
 }
 
-/** Both machines: one vCPU, no devices but those named (no NIC), the disks on virtio-pci. */
+/**
+ * Both machines: one vCPU; no device but those named here (-nodefaults: no NIC, the
+ * guest has only its loopback); no display, no monitor; QEMU exits where the guest reboots.
+ */
+const HEADLESS = ['-smp', '1', '-nodefaults', '-display', 'none', '-monitor', 'none', '-no-reboot'];
+
+/** The disks on virtio-pci, the serial console into a file. */
 export function qemuArgs(o: BootOptions): string[] {
   return [
     ...(o.arch === 'arm64' ? arm64Machine(o) : amd64Machine(o)),
-    '-smp',
-    '1',
-    '-nodefaults',
-    '-display',
-    'none',
-    '-no-reboot',
+    ...HEADLESS,
     // A file, not a pipe: QEMU's 16550 drops characters when its chardev cannot take
     // them (a pipe the reader is slow to drain, seen as "pnic=10" on a busy host).
     '-serial',
     `file:${o.logFile}.raw`,
-    '-monitor',
-    'none',
     // cache=writeback: a write the guest saw complete is in the host's page cache and
     // survives SIGKILL; what the guest had not written (its own page cache) is lost,
     // as on a disk without a volatile write cache.

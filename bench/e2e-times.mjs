@@ -1,5 +1,5 @@
 // Summarize the boot times the e2e suite recorded (.tmp/e2e/timings.jsonl, written by
-// test/e2e/helpers/image.ts during `npm run test:e2e`) as the Markdown tables of the
+// test/e2e/helpers/host.ts during `npm run test:e2e`) as the Markdown tables of the
 // "QEMU end-to-end boot times" section of bench/RESULTS.md. Measures nothing itself.
 // --arm64: the arm64 suite's (.tmp/e2e-arm64/timings.jsonl, `npm run test:e2e:arm64`),
 // whose firmware milestone is U-Boot running boot.scr's decision.

@@ -17,7 +17,7 @@ import { putManifest } from '../../src/release/oci-registry-push.js';
 import { OciClient } from '../../src/transport/oci/client.js';
 import { LAYER_METADATA, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
 import { parseRegistryReference } from '../../src/transport/oci/reference.js';
-import { runAgentJson, runRelease } from '../helpers/cli.js';
+import { expectRefusal, runAgentJson, runRelease } from '../helpers/cli.js';
 import { makeDevice, readJson, type Device } from '../helpers/device.js';
 import { grubEnv } from '../helpers/grub-env.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -84,7 +84,7 @@ describe('push --pause and --resume', { skip: registrySkipReason() }, () => {
     assert.deepEqual([paused.paused, paused.version], [true, 'v1.1.0']);
     const refused = await agent('activate');
     assert.equal(refused.code, 3, refused.stderr);
-    assertCode(refused.doc.error.code, 'ROLLOUT_PAUSED');
+    assertCode(refused.doc.error.code, 'ROLLOUT_PAUSED', 3);
     assert.equal((await readJson(dev.path('var/lib/kubesolo/update/state.json'))).phase, 'staged');
     const resume = await runRelease([
       'push',
@@ -116,13 +116,11 @@ describe('push --pause and --resume', { skip: registrySkipReason() }, () => {
       ...['--registry', `${reg.host}/kubesolo/os`, '--tag', 'bare', '--arch', arch],
       ...['--key', join(tmp, 'keys/release.key')],
     ]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /OCI_NO_METADATA_LAYER/);
+    expectRefusal(r, 'OCI_NO_METADATA_LAYER', 2);
   });
 
   it('--resume takes no release to publish', async () => {
     const r = await runRelease(['push', '--resume', ...where(), '--release-version', 'v1.1.0']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /CONFLICTING_OPTIONS/);
+    expectRefusal(r, 'CONFLICTING_OPTIONS', 2);
   });
 });

@@ -4,7 +4,6 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubesoloError } from '../../src/errors.js';
 import { parsePublicKey, publicKeyObject } from '../../src/crypto/keys.js';
 import { generateKeyPair } from '../../src/release/keys.js';
 import {
@@ -184,7 +183,7 @@ describe('publish', () => {
             if (s === at) throw new Error(`crash at ${s}`);
           },
         }),
-        (e: KubesoloError) => e.code === 'PUBLISH_FAILED',
+        hasCode('PUBLISH_FAILED', 1),
       );
       assert.deepEqual(await readFile(join(out, 'latest.json')), before, at);
       assert.equal((await assertConsistent(out)).version, 'v1.0.0');
@@ -267,11 +266,7 @@ describe('publish', () => {
       ],
     ];
     for (const [patch, code] of cases) {
-      await assert.rejects(
-        publishRelease({ ...base, ...patch }),
-        (e: KubesoloError) => e.code === code && e.exitCode === 2,
-        code,
-      );
+      await assert.rejects(publishRelease({ ...base, ...patch }), hasCode(code, 2), code);
     }
     await assert.rejects(readdir(out), { code: 'ENOENT' });
   });

@@ -11,7 +11,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { KubesoloError } from '../../src/errors.js';
+import { hasCode } from '../helpers/rejects.js';
 import { downloadToFile } from '../../src/transport/download/download.js';
 import type { DownloadOptions } from '../../src/transport/download/transfer.js';
 import {
@@ -43,7 +43,7 @@ describe('resumable downloads', () => {
     bench.srv.route('/img', truncated(BODY, CUT));
     await assert.rejects(
       downloadToFile(opts('/img', extra)),
-      (e: unknown) => e instanceof KubesoloError && e.code === 'DOWNLOAD_TRUNCATED',
+      hasCode('DOWNLOAD_TRUNCATED', 1),
     );
     assert.equal((await stat(`${dest()}.part`)).size, CUT);
     bench.srv.requests.length = 0;
@@ -205,7 +205,7 @@ describe('resumable downloads', () => {
     bench.srv.route('/img', staticFile(BODY));
     await assert.rejects(
       downloadToFile(opts('/img')),
-      (e: unknown) => e instanceof KubesoloError && e.code === 'HASH_MISMATCH',
+      hasCode('HASH_MISMATCH', 4),
     );
     assert.deepEqual(await readdir(bench.dir), []);
     assert.deepEqual(await readFile((await downloadToFile(opts('/img'))).path), BODY);

@@ -19,6 +19,13 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `publish` of the two images as VERSION into OUT, with the key keygen wrote. */
+const publishArgs = (version: string, out: string) => [
+  'publish',
+  ...['--key', join(dir, 'keys', 'release.key'), '--version', version, '--out', out],
+  ...['--kernel', join(dir, 'vmlinuz'), '--initramfs', join(dir, 'kubesolo-os.gz')],
+];
+
 describe('kubesolo-release keygen / sign / publish (bundle)', () => {
   it('keygen writes the pair, prints the public key, and refuses to overwrite (exit 2)', async () => {
     const r = await runRelease(['keygen', '--out', join(dir, 'keys')]);
@@ -69,24 +76,8 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
   it('publish lays out the release and prints sizes and hashes', async () => {
     const out = join(dir, 'site');
     const r = await runRelease([
-      'publish',
-      '--key',
-      join(dir, 'keys', 'release.key'),
-      '--version',
-      'v0.2.0',
-      '--kernel',
-      join(dir, 'vmlinuz'),
-      '--initramfs',
-      join(dir, 'kubesolo-os.gz'),
-      '--out',
-      out,
-      '--channel',
-      'stable',
-      '--arch',
-      'amd64',
-      '--expires-in',
-      '30d',
-      '--json',
+      ...publishArgs('v0.2.0', out),
+      ...['--channel', 'stable', '--arch', 'amd64', '--expires-in', '30d', '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { metadata: Record<string, unknown> };
@@ -98,32 +89,11 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
     assert.equal(meta.vmlinuz_size, 5000);
     assert.equal(meta.initramfs_size, 7000);
     assert.ok(Date.parse(meta.expires as string) - Date.now() > 29 * 86_400_000);
-    const bad = await runRelease([
-      'publish',
-      '--key',
-      join(dir, 'keys', 'release.key'),
-      '--version',
-      'v0.3.0',
-      '--kernel',
-      join(dir, 'vmlinuz'),
-      '--initramfs',
-      join(dir, 'kubesolo-os.gz'),
-      '--out',
-      out,
-      '--expires-in',
-      'soon',
-    ]);
+    const bad = await runRelease([...publishArgs('v0.3.0', out), '--expires-in', 'soon']);
     expectRefusal(bad, 'INVALID_DURATION', 2);
     const noOut = await runRelease([
       'publish',
-      '--key',
-      'k',
-      '--version',
-      'v',
-      '--kernel',
-      'k',
-      '--initramfs',
-      'i',
+      ...['--key', 'k', '--version', 'v', '--kernel', 'k', '--initramfs', 'i'],
     ]);
     expectRefusal(noOut, 'MISSING_OPTION', 2);
   });

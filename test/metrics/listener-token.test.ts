@@ -61,14 +61,8 @@ describe('metrics --listen --token-file: only scrapes with the bearer token', ()
 
   it('a missing token file stops the listener at start (METRICS_TOKEN_UNREADABLE); --token-file needs --listen', async () => {
     const missing = await runAgent([
-      'metrics',
-      '--listen',
-      '127.0.0.1:0',
-      '--token-file',
-      dev.path('no-such-token'),
-      '--root',
-      dev.root,
-      '--json',
+      ...['metrics', '--listen', '127.0.0.1:0', '--token-file', dev.path('no-such-token')],
+      ...['--root', dev.root, '--json'],
     ]);
     expectRefusal(missing, 'METRICS_TOKEN_UNREADABLE', 2);
     const alone = await runAgent(['metrics', '--token-file', tokenFile(), '--root', dev.root]);

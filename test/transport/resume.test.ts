@@ -41,10 +41,7 @@ describe('resumable downloads', () => {
   /** First run: the connection drops after CUT bytes; the partial stays. */
   async function interrupted(extra: Partial<DownloadOptions> = {}): Promise<void> {
     bench.srv.route('/img', truncated(BODY, CUT));
-    await assert.rejects(
-      downloadToFile(opts('/img', extra)),
-      hasCode('DOWNLOAD_TRUNCATED', 1),
-    );
+    await assert.rejects(downloadToFile(opts('/img', extra)), hasCode('DOWNLOAD_TRUNCATED', 1));
     assert.equal((await stat(`${dest()}.part`)).size, CUT);
     bench.srv.requests.length = 0;
   }
@@ -203,10 +200,7 @@ describe('resumable downloads', () => {
     part[10]! ^= 1;
     await writeFile(`${dest()}.part`, part);
     bench.srv.route('/img', staticFile(BODY));
-    await assert.rejects(
-      downloadToFile(opts('/img')),
-      hasCode('HASH_MISMATCH', 4),
-    );
+    await assert.rejects(downloadToFile(opts('/img')), hasCode('HASH_MISMATCH', 4));
     assert.deepEqual(await readdir(bench.dir), []);
     assert.deepEqual(await readFile((await downloadToFile(opts('/img'))).path), BODY);
   });

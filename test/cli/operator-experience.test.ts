@@ -16,6 +16,7 @@ import { AGENT_BIN, logLines, runAgent, runRelease, type RunResult } from '../he
 import { silentLogger } from '../../src/log.js';
 import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 let work: string;
 let server: Server;
@@ -263,8 +264,7 @@ describe('row 5: status on an empty or wrong directory', () => {
     const r = await runAgent(['--root', empty, 'status']);
     // Exit 1: status shows what it could read and names what it could not (no grubenv).
     assert.equal(r.code, 1, r.stderr);
-    const w = logLines(r.stderr).find((l) => l.code === 'NOT_A_DEVICE');
-    assert.ok(w, r.stderr);
+    const w = loggedLine(r.stderr, 'NOT_A_DEVICE');
     assert.match(String(w.msg), /does not look like a KubeSolo OS device.*dev init-root DIR/);
     assert.deepEqual(await readdir(empty), []);
   });

@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { AGENT_BIN, expectRefusal, logLines, runAgent } from '../helpers/cli.js';
 import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -263,8 +264,7 @@ describe('finding 5: verified work is kept', () => {
     const r = await f.agent(['apply']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.outcome, 'staged');
-    const warning = logLines(r.stderr).find((l) => l.code === 'STAGED_SLOT_DAMAGED');
-    assert.ok(warning, r.stderr);
+    const warning = loggedLine(r.stderr, 'STAGED_SLOT_DAMAGED');
     assert.equal(warning.slot, 'B');
     assert.equal(f.server.requests.get('/v1.1.0/kubesolo-os.gz'), before + 1);
     assert.equal(sha256File(image), sha256File(join(f.releases, 'v1.1.0/kubesolo-os.gz')));

@@ -25,6 +25,7 @@ import {
 } from '../helpers/device.js';
 import { grubSet } from '../helpers/grub-env.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 const HOUR = 3600_000;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -340,8 +341,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       await installAndCommit('v1.1.0');
       const rb = await agent(['rollback']);
       assert.equal(rb.code, 0, rb.stderr);
-      const warn = logLines(rb.stderr).find((l) => l.code === 'BELOW_FLOOR_ROLLBACK');
-      assert.ok(warn, rb.stderr);
+      const warn = loggedLine(rb.stderr, 'BELOW_FLOOR_ROLLBACK');
       assert.equal(warn.floor, 'v1.1.0');
       assert.equal(await reboot(), 'A');
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));

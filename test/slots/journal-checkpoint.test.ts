@@ -18,6 +18,7 @@ import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { checkpointJournal } from '../../src/slots/journal-checkpoint.js';
 import type { RunResult } from '../../src/slots/block-device.js';
 import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 import { stageImage } from './fixtures.js';
 
 const exec = promisify(execFile);
@@ -88,7 +89,7 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
     // The mounted ext4 itself as "/": freezing it would freeze the running system.
     assert.equal(await checkpointJournal(mnt, { log, runTool, rootDir: mnt }), 'root-filesystem');
     assert.deepEqual(calls, []);
-    assert.ok(lines.some((l) => l.code === 'SLOT_CHECKPOINT_SKIPPED' && l.dir === mnt));
+    assert.equal(loggedLine(lines, 'SLOT_CHECKPOINT_SKIPPED').dir, mnt);
   });
 
   it('makes a freshly written slot visible to a reader that does not replay the journal', async () => {
@@ -163,7 +164,7 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
       runTool: () => Promise.reject(new Error('spawn fsfreeze ENOENT')),
     });
     assert.equal(outcome, 'unavailable');
-    assert.ok(missing.lines.some((l) => l.code === 'SLOT_CHECKPOINT_UNAVAILABLE'));
+    loggedLine(missing.lines, 'SLOT_CHECKPOINT_UNAVAILABLE');
 
     const refused = capturingLogger();
     const outcome2 = await checkpointJournal(dir, {
@@ -171,7 +172,7 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
       runTool: () => Promise.resolve({ code: 1, stdout: '', stderr: 'Operation not permitted' }),
     });
     assert.equal(outcome2, 'failed');
-    assert.ok(refused.lines.some((l) => l.code === 'SLOT_CHECKPOINT_FAILED'));
+    loggedLine(refused.lines, 'SLOT_CHECKPOINT_FAILED');
   });
 
   it('retries a failed thaw and reports it when the filesystem stays frozen', async () => {
@@ -208,6 +209,6 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
       'checkpointed',
     );
     assert.equal(frozenCalls.filter((c) => c === '--unfreeze').length, 5);
-    assert.ok(stuck.lines.some((l) => l.code === 'SLOT_THAW_FAILED'));
+    loggedLine(stuck.lines, 'SLOT_THAW_FAILED');
   });
 });

@@ -29,6 +29,7 @@ import {
 } from '../helpers/loop.js';
 import { silentLogger } from '../../src/log.js';
 import { useTempDir } from '../helpers/tree.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 
@@ -90,8 +91,8 @@ describe('slot aliasing proved on disk (dir slots)', () => {
     await symlink(tmp.path('loop-1'), tmp.path('loop-2'));
     await assert.rejects(
       assertDistinctSlotDirs({ A: tmp.path('loop-1'), B: tmp.path('b') }, 'B'),
-      (err: { code: string; details: Record<string, unknown> }) =>
-        err.code === 'SLOT_IDENTITY_FAILED' &&
+      (err: { details: Record<string, unknown> }) =>
+        hasCode('SLOT_IDENTITY_FAILED', 1)(err) &&
         err.details.errno === 'ELOOP' &&
         err.details.dir === tmp.path('loop-1'),
     );

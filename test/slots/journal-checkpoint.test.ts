@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { checkpointJournal } from '../../src/slots/journal-checkpoint.js';
 import type { RunResult } from '../../src/slots/block-device.js';
-import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+import { loopSkipReason, useLoopDisks, type LoopDisk } from '../helpers/loop.js';
 import { loggedLine } from '../helpers/code-log-line.js';
 import { stageImage } from './fixtures.js';
 
@@ -63,20 +63,17 @@ describe('checkpointJournal', () => {
 });
 
 describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, () => {
+  const loop = useLoopDisks('KC', [32]);
   let work: string;
   let disk: LoopDisk;
   let mnt: string;
 
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ks-ckpt-loop-'));
-    disk = await makeLoopDisk({ label: uniqueLabel('KC'), sizeMiB: 32, dir: work });
+    work = loop.work;
+    disk = loop.disks[0]!;
     mnt = join(work, 'mnt');
     await mkdir(mnt);
     await exec('mount', ['-t', 'ext4', disk.device, mnt]);
-  });
-  after(async () => {
-    await disk?.cleanup();
-    await rm(work, { recursive: true, force: true });
   });
 
   it('an ext4 slot on the root filesystem is not frozen: SLOT_CHECKPOINT_SKIPPED logged', async () => {

@@ -17,6 +17,8 @@ import { nextOpening } from '../helpers/window.js';
 import { makeKeys, publishRelease } from '../helpers/device.js';
 import { useSignedDevice } from '../helpers/device-fixture.js';
 import { useTempDir } from '../helpers/tree.js';
+import { loggedLine } from '../helpers/code-log-line.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 /** The fingerprint as the issue defines it, computed here from the key's hex. */
 const fingerprintOf = (hex: string) =>
@@ -63,8 +65,7 @@ describe('keys are named by one fingerprint: keygen, verify, status and the refu
 
     const bad = await runRelease(['verify', '--pubkey', doc2.publicKeyHex, site]);
     assert.equal(bad.code, 4);
-    const err = logLines(bad.stderr).find((l) => l.code === 'SIGNATURE_INVALID');
-    assert.ok(err, bad.stderr);
+    const err = loggedLine(bad.stderr, 'SIGNATURE_INVALID', 4);
     assert.match(String(err.msg), new RegExp(`does not verify with the configured key ${fp2}`));
     assert.match(String(err.msg), /signed by another key/);
     assert.match(String(err.msg), /install that key .*or republish signed with a configured key/);
@@ -165,7 +166,7 @@ describe('the agent on a device that trusts one key', () => {
       );
       const v = await runRelease(['verify', '--pubkey', keys.publicHex, https]);
       assert.equal(v.code, 1, v.stderr);
-      assert.equal(logLines(v.stderr).at(-1)?.code, 'TLS_PLAIN_HTTP_SERVER');
+      assertCode(logLines(v.stderr).at(-1)?.code, 'TLS_PLAIN_HTTP_SERVER', 1);
     });
   });
 
@@ -247,7 +248,7 @@ describe('the agent on a device that trusts one key', () => {
 
       const text = await runAgent(['activate', '--root', f.dev.root]);
       assert.equal(text.code, 3, text.stderr);
-      const refusal = logLines(text.stderr).find((l) => l.code === 'OUTSIDE_MAINTENANCE_WINDOW')!;
+      const refusal = loggedLine(text.stderr, 'OUTSIDE_MAINTENANCE_WINDOW', 3);
       assert.match(
         String(refusal.msg),
         new RegExp(`outside maintenance window ${window} .*; ${words}$`),

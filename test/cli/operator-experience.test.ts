@@ -73,8 +73,7 @@ describe('row 1: a misspelled update.conf key', () => {
     await writeFile(join(root, 'etc/kubesolo/update.conf'), 'chanel=beta\n', { flag: 'a' });
     const r = await runAgent(['--root', root, 'status']);
     assert.equal(r.code, 0, r.stderr);
-    const warn = logLines(r.stderr).find((l) => l.code === 'CONFIG_UNKNOWN_KEY');
-    assert.ok(warn, r.stderr);
+    const warn = loggedLine(r.stderr, 'CONFIG_UNKNOWN_KEY');
     assert.equal(warn.key, 'chanel');
     assert.equal(warn.suggestion, 'channel');
     assert.match(String(warn.msg), /unknown key 'chanel' \(did you mean 'channel'\?\)/);

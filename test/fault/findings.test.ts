@@ -10,7 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { AGENT_BIN, expectRefusal, logLines, runAgent } from '../helpers/cli.js';
+import { AGENT_BIN, expectRefusal, runAgent } from '../helpers/cli.js';
 import { grubEnv } from '../helpers/grub-env.js';
 import { readState, sha256File, useFaultDevice } from './harness.js';
 import { assertCode } from '../helpers/code-assert.js';
@@ -222,7 +222,7 @@ describe('finding 5: verified work is kept', () => {
     const r = await f.agent(['apply']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.outcome, 'already-staged');
-    assert.ok(logLines(r.stderr).some((l) => l.code === 'ALREADY_STAGED'));
+    loggedLine(r.stderr, 'ALREADY_STAGED');
     assert.equal(f.server.requests.get('/v1.1.0/vmlinuz'), kernelRequests);
     // Only latest.json and its signature again: far less than one image.
     assert.ok(f.server.bytesSent() - sent < 16 * 1024, `${f.server.bytesSent() - sent} bytes`);

@@ -143,10 +143,7 @@ describe('block slot store on loop devices', { skip }, () => {
     await store.write('B', v2.image, v2.digests);
     const free = await store.freeBytes('B');
     assert.ok(free < 21 << 20, `the test image must not fit: ${free} bytes free`);
-    await assert.rejects(store.write('B', huge.image, huge.digests), (err: unknown) => {
-      assert.equal((err as { code: string }).code, 'SLOT_NO_SPACE');
-      return true;
-    });
+    await rejectsWithCode(store.write('B', huge.image, huge.digests), 'SLOT_NO_SPACE', 3);
     await assertNothingMounted(a, b);
     assert.equal(await store.readVersion('B'), 'v2.0.0');
     await store.verify('B', v2.digests);

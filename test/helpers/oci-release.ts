@@ -6,14 +6,14 @@
  * before the hooks that use it.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { runRelease } from './cli.js';
-import { makeDevice, type Device } from './device.js';
+import type { Device } from './device.js';
+import { makeDeviceTrusting } from './oci-agent.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 
 export interface OciRelease {
@@ -64,10 +64,8 @@ export function useOciRelease(): OciRelease {
       assert.equal(r.code, 0, r.stderr);
     },
     async device() {
-      const dev = await makeDevice({ config: { pubkey: '/etc/kubesolo/update.pub' } });
+      const dev = await makeDeviceTrusting(path('keys/release.pub'));
       devices.push(dev);
-      await copyFile(path('keys/release.pub'), dev.path('etc/kubesolo/update.pub'));
-      execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
       return dev;
     },
   };

@@ -116,3 +116,21 @@ export function errnoCode(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The options of an error that wraps a failed system call: the cause kept, and its errno
+ * after the details that say what was being done (logs and --json show `errno`).
+ */
+export function ioFailure(err: unknown, details: Record<string, unknown>): KubesoloErrorOptions {
+  return { cause: err, details: { ...details, errno: errnoCode(err) } };
+}
+
+/** An I/O failure (exit 1): an OperationError that keeps the cause and its errno. */
+export function ioError(
+  code: ReasonCode,
+  message: string,
+  err: unknown,
+  details: Record<string, unknown>,
+): OperationError {
+  return new OperationError(code, message, ioFailure(err, details));
+}

@@ -3,7 +3,7 @@
  * `kubesolo.slot=A|B` to the kernel it boots, so `/proc/cmdline` names the slot the
  * running OS came from.
  */
-import { errnoCode, OperationError } from '../errors.js';
+import { errnoCode, ioError } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { isSlot, type Slot } from './types.js';
 
@@ -29,9 +29,6 @@ export async function readCmdline(path: string): Promise<string | undefined> {
     return await readControlText(path, { maxBytes: 64 * 1024 });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
-    throw new OperationError('CMDLINE_READ_FAILED', `cannot read ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('CMDLINE_READ_FAILED', `cannot read ${path}`, err, { path });
   }
 }

@@ -21,7 +21,7 @@
 import { open, readFile, stat, statfs } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { atomicWriteFile, removeStaleTempFiles, type AtomicWriteStep } from '../fs/atomic.js';
-import { OperationError, errnoCode } from '../errors.js';
+import { errnoCode, ioError, OperationError } from '../errors.js';
 import { decodeNamingPath, readControlFile } from '../fs/control-file.js';
 
 /** envblk.h GRUB_ENVBLK_SIGNATURE. */
@@ -334,10 +334,7 @@ export async function readGrubEnvFile(path: string): Promise<Map<string, string>
     block = await readControlFile(path, { maxBytes: 64 * 1024 });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
-    throw new OperationError('GRUBENV_READ_FAILED', `cannot read ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('GRUBENV_READ_FAILED', `cannot read ${path}`, err, { path });
   }
   return decodeNamingPath(path, block, parseGrubEnv);
 }

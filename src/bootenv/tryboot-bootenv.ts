@@ -23,7 +23,7 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { errnoCode, KubesoloError, OperationError } from '../errors.js';
+import { ioError, KubesoloError, OperationError } from '../errors.js';
 import { decodeNamingPath, readControlFile } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
 import { BOOT_TRIES } from './boot-vars.js';
@@ -62,10 +62,7 @@ async function readAutoboot(path: string): Promise<Autoboot> {
   try {
     bytes = await readControlFile(path, { maxBytes: 64 * 1024 });
   } catch (err) {
-    throw new OperationError('AUTOBOOT_READ_FAILED', `cannot read ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('AUTOBOOT_READ_FAILED', `cannot read ${path}`, err, { path });
   }
   return decodeNamingPath(path, bytes, parseAutoboot);
 }
@@ -94,10 +91,7 @@ async function writeAutoboot(path: string, a: Autoboot): Promise<void> {
   try {
     handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK);
   } catch (err) {
-    throw new OperationError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, err, { path });
   }
   try {
     const st = await handle.stat();
@@ -120,10 +114,7 @@ async function writeAutoboot(path: string, a: Autoboot): Promise<void> {
     }
   } catch (err) {
     if (err instanceof KubesoloError) throw err;
-    throw new OperationError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('AUTOBOOT_WRITE_FAILED', `cannot write ${path}`, err, { path });
   } finally {
     await handle.close();
   }

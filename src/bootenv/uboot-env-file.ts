@@ -20,7 +20,7 @@ import { constants } from 'node:fs';
 import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { errnoCode, OperationError } from '../errors.js';
+import { errnoCode, ioError, OperationError } from '../errors.js';
 import { decodeNamingPath, readControlFile } from '../fs/control-file.js';
 import { readAt } from '../fs/read-at.js';
 import { underRoot } from '../paths.js';
@@ -125,14 +125,9 @@ async function readCopyImage(root: string, copy: EnvCopyLocation): Promise<Buffe
       await handle.close();
     }
   } catch (err) {
-    throw new OperationError(
-      'UBOOTENV_READ_FAILED',
-      `cannot read the U-Boot environment at ${path}`,
-      {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
-      },
-    );
+    throw ioError('UBOOTENV_READ_FAILED', `cannot read the U-Boot environment at ${path}`, err, {
+      path,
+    });
   }
   if (image.length !== copy.size) {
     throw new OperationError(

@@ -14,7 +14,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, errnoCode } from '../errors.js';
+import { ConfigError, ioFailure } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { bytesToHex, keyFingerprint, parsePublicKey } from './keys.js';
 
@@ -80,10 +80,11 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readControlText(path, { maxBytes: MAX_KEY_FILE_BYTES });
   } catch (err) {
-    throw new ConfigError('PUBKEY_UNREADABLE', `cannot read public key ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw new ConfigError(
+      'PUBKEY_UNREADABLE',
+      `cannot read public key ${path}`,
+      ioFailure(err, { path }),
+    );
   }
 }
 
@@ -95,10 +96,11 @@ async function keyFilesIn(dir: string): Promise<string[]> {
       .map((e) => e.name)
       .sort();
   } catch (err) {
-    throw new ConfigError('PUBKEY_UNREADABLE', `cannot list the key directory ${dir}`, {
-      cause: err,
-      details: { path: dir, errno: errnoCode(err) },
-    });
+    throw new ConfigError(
+      'PUBKEY_UNREADABLE',
+      `cannot list the key directory ${dir}`,
+      ioFailure(err, { path: dir }),
+    );
   }
   if (names.length > MAX_KEY_FILES) {
     throw new ConfigError(

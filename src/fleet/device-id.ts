@@ -13,7 +13,7 @@
  * The identifier itself is never logged in full (`shortDeviceId`).
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { errnoCode, OperationError } from '../errors.js';
+import { errnoCode, ioError } from '../errors.js';
 import { atomicWriteFile, type AtomicWriteOptions } from '../fs/atomic.js';
 import { readControlText } from '../fs/control-file.js';
 
@@ -51,10 +51,7 @@ async function readOptional(path: string): Promise<string | undefined> {
     return (await readControlText(path, { maxBytes: 4096 })).trim();
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-    throw new OperationError('DEVICE_ID_UNREADABLE', `cannot read ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('DEVICE_ID_UNREADABLE', `cannot read ${path}`, err, { path });
   }
 }
 
@@ -92,9 +89,8 @@ export async function ensureDeviceId(
   try {
     await atomicWriteFile(paths.stored, `${id}\n`, { mode: 0o600, mkdirp: true, ...options });
   } catch (err) {
-    throw new OperationError('DEVICE_ID_WRITE_FAILED', `cannot write ${paths.stored}`, {
-      cause: err,
-      details: { path: paths.stored, errno: errnoCode(err) },
+    throw ioError('DEVICE_ID_WRITE_FAILED', `cannot write ${paths.stored}`, err, {
+      path: paths.stored,
     });
   }
   return { id, source: found?.source ?? 'generated' };

@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
+import { ioFailure, KubesoloError, OperationError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { signBytes } from './sign.js';
 import {
@@ -105,10 +105,11 @@ async function describeFile(path: string, name: string): Promise<LocalFile> {
     if (!st.isFile()) throw new Error('not a regular file');
     size = st.size;
   } catch (err) {
-    throw new UsageError('INPUT_UNREADABLE', `cannot read ${name} file ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw new UsageError(
+      'INPUT_UNREADABLE',
+      `cannot read ${name} file ${path}`,
+      ioFailure(err, { path }),
+    );
   }
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);

@@ -12,11 +12,12 @@
  * before it is written; metadata that has already expired must be published again.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytesToHex, encodeSignature, publicKeyBytes } from '../crypto/keys.js';
 import { errnoCode, OperationError, UsageError } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
+import { readInputFile } from '../fs/input-file.js';
 import { METADATA_FILE } from '../metadata/model.js';
 import { refuseWhatDevicesRefuse } from './device-rules.js';
 import { signBytes, verifyBytes } from './sign.js';
@@ -69,16 +70,9 @@ export async function setPublishedPause(o: {
   now: Date;
 }): Promise<PauseResult> {
   const metadataPath = join(o.outDir, METADATA_FILE);
-  let current: Buffer;
-  try {
-    current = await readFile(metadataPath);
-  } catch (err) {
-    throw new UsageError(
-      'INPUT_UNREADABLE',
-      `cannot read ${metadataPath}: --pause and --resume sign a published release again`,
-      { cause: err, details: { path: metadataPath } },
-    );
-  }
+  const current = await readInputFile(metadataPath, {
+    hint: '--pause and --resume sign a published release again',
+  });
   const bytes = withPaused(current, o.paused, metadataPath);
   refuseWhatDevicesRefuse(bytes, 'http://release.invalid/latest.json', o.now);
   const version = (JSON.parse(bytes.toString('utf8')) as { version: string }).version;

@@ -16,13 +16,14 @@
  * old latest.json serving the old release.
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { KubesoloError, OperationError, UsageError, errnoCode } from '../errors.js';
 import { bytesToHex, encodeSignature, publicKeyBytes } from '../crypto/keys.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
+import { readInputFile } from '../fs/input-file.js';
 import { ARTIFACT_NAMES, imageFile, perImage, type ArtifactName } from '../metadata/images.js';
 import {
   latestJsonOf,
@@ -114,17 +115,6 @@ function checkOptions(o: PublishOptions): void {
   }
 }
 
-async function readInput(path: string, flag: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new UsageError('INPUT_UNREADABLE', `cannot read ${flag} ${path}`, {
-      cause: err,
-      details: { path },
-    });
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -213,7 +203,7 @@ export async function publishRelease(o: PublishOptions): Promise<PublishResult> 
   // the source file changes while we run.
   const images = {} as Record<ArtifactName, Buffer>;
   for (const name of ARTIFACT_NAMES) {
-    images[name] = await readInput(o.imagePaths[name], `--${IMAGE_FLAG[name]}`);
+    images[name] = await readInputFile(o.imagePaths[name], { option: `--${IMAGE_FLAG[name]}` });
   }
 
   // What a device would refuse is refused before anything is written: the version by

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { OperationError, errnoCode } from '../errors.js';
+import { errnoCode, ioError, OperationError } from '../errors.js';
 
 export interface RunResult {
   code: number;
@@ -19,12 +19,7 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<Ru
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') {
-        reject(
-          new OperationError('SLOT_TOOL_FAILED', `cannot run ${cmd}: ${err.message}`, {
-            cause: err,
-            details: { cmd, errno: errnoCode(err) },
-          }),
-        );
+        reject(ioError('SLOT_TOOL_FAILED', `cannot run ${cmd}: ${err.message}`, err, { cmd }));
         return;
       }
       resolve({ code: err ? (err.code as number) : 0, stdout, stderr });

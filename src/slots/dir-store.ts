@@ -7,7 +7,7 @@
  * GRUB (which does not replay journals) sees the new files after a power cut.
  */
 import { mkdir } from 'node:fs/promises';
-import { OperationError, errnoCode } from '../errors.js';
+import { ioError } from '../errors.js';
 import type { Slot } from '../bootenv/types.js';
 import type { Logger } from '../log.js';
 import { checkpointJournal } from './journal-checkpoint.js';
@@ -38,9 +38,9 @@ export function createDirSlotStore(
     try {
       await mkdir(dir, { recursive: true });
     } catch (err) {
-      throw new OperationError('SLOT_NOT_FOUND', `cannot create slot ${slot} directory ${dir}`, {
-        cause: err,
-        details: { slot, dir, errno: errnoCode(err) },
+      throw ioError('SLOT_NOT_FOUND', `cannot create slot ${slot} directory ${dir}`, err, {
+        slot,
+        dir,
       });
     }
     return dir;

@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, open, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { GateError, OperationError, VerificationError, errnoCode } from '../errors.js';
+import { errnoCode, GateError, ioError, OperationError, VerificationError } from '../errors.js';
 import { readControlText } from '../fs/control-file.js';
 import { fsyncDir, fsyncPath, removeStaleTempFiles, tempFileName } from '../fs/atomic.js';
 import { ensureRealDir, entryAt, isRealDir, regularFileSize } from '../fs/no-follow.js';
@@ -353,10 +353,7 @@ async function verifySlotDir(
           details: { file: path, phase: 'readback' },
         });
       }
-      throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
-        cause: err,
-        details: { file: path, errno: errnoCode(err) },
-      });
+      throw ioError('SLOT_READ_FAILED', `cannot read ${path}`, err, { file: path });
     }
     if (got !== want) {
       throw new VerificationError(
@@ -394,10 +391,7 @@ async function readVersionText(dir: string): Promise<string> {
   } catch (err) {
     // A link is no `version` the agent wrote (it writes a file, renamed into place).
     if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoCode(err) ?? '')) return '';
-    throw new OperationError('SLOT_READ_FAILED', `cannot read ${path}`, {
-      cause: err,
-      details: { file: path, errno: errnoCode(err) },
-    });
+    throw ioError('SLOT_READ_FAILED', `cannot read ${path}`, err, { file: path });
   }
 }
 
@@ -446,10 +440,7 @@ export async function dirFreeBytes(dir: string): Promise<number> {
     const s = await statfs(await existingAncestor(dir));
     return s.bavail * s.bsize + (await incomingBytes(dir));
   } catch (err) {
-    throw new OperationError('SLOT_READ_FAILED', `cannot statfs ${dir}`, {
-      cause: err,
-      details: { dir, errno: errnoCode(err) },
-    });
+    throw ioError('SLOT_READ_FAILED', `cannot statfs ${dir}`, err, { dir });
   }
 }
 

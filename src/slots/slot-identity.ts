@@ -18,7 +18,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { otherSlot, type Slot } from '../bootenv/types.js';
-import { ConfigError, errnoCode, OperationError } from '../errors.js';
+import { ConfigError, errnoCode, ioError } from '../errors.js';
 import { deviceNumber } from './block-device.js';
 
 function aliased(what: string, details: Record<string, unknown>): ConfigError {
@@ -174,10 +174,7 @@ async function dirIdentity(dir: string): Promise<DirIdentity | undefined> {
   } catch (err) {
     // A slot directory that does not exist yet cannot hold the other slot's files.
     if (errnoCode(err) === 'ENOENT') return undefined;
-    throw new OperationError('SLOT_IDENTITY_FAILED', `cannot resolve slot directory ${dir}`, {
-      cause: err,
-      details: { dir, errno: errnoCode(err) },
-    });
+    throw ioError('SLOT_IDENTITY_FAILED', `cannot resolve slot directory ${dir}`, err, { dir });
   }
   const st = await stat(path, { bigint: true });
   return { path, dev: st.dev, ino: st.ino };

@@ -11,7 +11,7 @@
  * protection off.
  */
 import { compareVersions, parseVersion } from '../config/version.js';
-import { errnoCode, OperationError, type KubesoloError } from '../errors.js';
+import { ioError, type KubesoloError, OperationError } from '../errors.js';
 import { atomicWriteFile, type AtomicWriteOptions } from '../fs/atomic.js';
 import { readJsonRecord } from '../fs/control-file.js';
 
@@ -111,14 +111,9 @@ export async function raiseFloor(
       ...options,
     });
   } catch (err) {
-    throw new OperationError(
-      'FLOOR_WRITE_FAILED',
-      `cannot record the anti-rollback floor in ${path}`,
-      {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
-      },
-    );
+    throw ioError('FLOOR_WRITE_FAILED', `cannot record the anti-rollback floor in ${path}`, err, {
+      path,
+    });
   }
   return { floor, raised: true };
 }

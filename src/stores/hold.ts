@@ -10,7 +10,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { errnoCode, OperationError, UsageError } from '../errors.js';
+import { errnoCode, ioError, UsageError } from '../errors.js';
 import { atomicWriteFile, fsyncDir } from '../fs/atomic.js';
 import { readJsonRecord } from '../fs/control-file.js';
 
@@ -81,10 +81,7 @@ export async function writeHold(
       },
     );
   } catch (err) {
-    throw new OperationError('HOLD_WRITE_FAILED', `cannot write ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('HOLD_WRITE_FAILED', `cannot write ${path}`, err, { path });
   }
   return hold;
 }
@@ -95,10 +92,7 @@ export async function removeHold(path: string): Promise<boolean> {
     await unlink(path);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;
-    throw new OperationError('HOLD_WRITE_FAILED', `cannot remove ${path}`, {
-      cause: err,
-      details: { path, errno: errnoCode(err) },
-    });
+    throw ioError('HOLD_WRITE_FAILED', `cannot remove ${path}`, err, { path });
   }
   await fsyncDir(dirname(path)).catch(() => undefined);
   return true;

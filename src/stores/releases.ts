@@ -16,7 +16,7 @@
  * fatal to a command that boots or rolls back, and moved aside by the next write.
  */
 import { rename } from 'node:fs/promises';
-import { errnoCode, isReasonCode, OperationError } from '../errors.js';
+import { errnoCode, ioError, isReasonCode, OperationError } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { readControlText } from '../fs/control-file.js';
 import { ARTIFACT_NAMES } from '../metadata/images.js';
@@ -382,10 +382,7 @@ export function createReleaseStore(path: string, now: () => Date, log: Logger): 
       try {
         await atomicWriteFile(path, toFile(next), { mkdirp: true });
       } catch (err) {
-        throw new OperationError('RELEASES_WRITE_FAILED', `cannot write ${path}`, {
-          cause: err,
-          details: { path, errno: errnoCode(err) },
-        });
+        throw ioError('RELEASES_WRITE_FAILED', `cannot write ${path}`, err, { path });
       }
       return next;
     },

@@ -8,7 +8,7 @@
 import { rename } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Clock } from '../clock.js';
-import { errnoCode, isReasonCode, OperationError, OTHER_REASON } from '../errors.js';
+import { errnoCode, ioError, isReasonCode, OperationError, OTHER_REASON } from '../errors.js';
 import { atomicWriteFile } from '../fs/atomic.js';
 import { readControlText } from '../fs/control-file.js';
 import type { Logger } from '../log.js';
@@ -362,10 +362,7 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
         mkdirp: true,
       });
     } catch (err) {
-      throw new OperationError('STATE_WRITE_FAILED', `cannot write ${path}`, {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
-      });
+      throw ioError('STATE_WRITE_FAILED', `cannot write ${path}`, err, { path });
     }
   }
 
@@ -375,10 +372,7 @@ export function createStateStore(path: string, clock: Clock, log: Logger): State
       text = await readControlText(path, { maxBytes: STATE_MAX_BYTES });
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return { state: idleState() };
-      throw new OperationError('STATE_READ_FAILED', `cannot read ${path}`, {
-        cause: err,
-        details: { path, errno: errnoCode(err) },
-      });
+      throw ioError('STATE_READ_FAILED', `cannot read ${path}`, err, { path });
     }
     try {
       return { state: parseStateFile(text) };

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
-import { ConfigError, errnoCode } from '../errors.js';
+import { ConfigError, ioFailure } from '../errors.js';
 
 export interface DispatcherOptions {
   /** PEM file with extra CA certificates, trusted in addition to the system roots. */
@@ -29,10 +29,11 @@ function readCa(caFile: string): string[] {
   try {
     pem = readFileSync(caFile, 'utf8');
   } catch (err) {
-    throw new ConfigError('CA_FILE_UNREADABLE', `cannot read CA file ${caFile}`, {
-      cause: err,
-      details: { path: caFile, errno: errnoCode(err) },
-    });
+    throw new ConfigError(
+      'CA_FILE_UNREADABLE',
+      `cannot read CA file ${caFile}`,
+      ioFailure(err, { path: caFile }),
+    );
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
     throw new ConfigError('CA_FILE_INVALID', `CA file ${caFile} holds no PEM certificate`, {

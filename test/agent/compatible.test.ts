@@ -11,10 +11,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
+import { runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
 import { makeDevice, serveDir, type Device, type StaticServer } from '../helpers/device.js';
 import { grubSet } from '../helpers/grub-env.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 describe('boards: publish --compatible and the compatible gate', () => {
   let work: string;
@@ -136,8 +137,7 @@ describe('boards: publish --compatible and the compatible gate', () => {
     assertCode(gate(check.doc)?.code, 'BOARD_UNKNOWN');
     const apply = await runAgent(['apply', '--root', dev.root]);
     assert.equal(apply.code, 0, apply.stderr);
-    const warned = logLines(apply.stderr).find((l) => l.code === 'BOARD_UNKNOWN');
-    assert.equal(warned?.level, 'warn');
+    assert.equal(loggedLine(apply.stderr, 'BOARD_UNKNOWN').level, 'warn');
   });
 
   it('a damaged identity (two lines, or not a board name) refuses: BOARD_IDENTITY_INVALID', async () => {

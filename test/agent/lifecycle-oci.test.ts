@@ -4,16 +4,15 @@
  * --registry/--tag through the same gates, state machine and trust policy as HTTP.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runAgent, runRelease } from '../helpers/cli.js';
-import { makeDevice, readJson, type Device } from '../helpers/device.js';
+import { runRelease } from '../helpers/cli.js';
+import { readJson, type Device } from '../helpers/device.js';
+import { agentFromRegistry, makeDeviceTrusting, pushBuild } from '../helpers/oci-agent.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { goArch } from '../../src/metadata/arch.js';
 
 const skip = registrySkipReason();
 
@@ -21,7 +20,7 @@ describe('agent over an OCI registry', { skip }, () => {
   let reg: TestRegistry;
   let tmp: string;
   let dev: Device;
-  const arch = goArch();
+  const repository = () => `${reg.host}/kubesolo/os`;
 
   before(async () => {
     reg = await startRegistry();
@@ -30,33 +29,15 @@ describe('agent over an OCI registry', { skip }, () => {
     assert.equal(kg.code, 0, kg.stderr);
     await writeFile(join(tmp, 'vmlinuz'), randomBytes(70_000));
     await writeFile(join(tmp, 'kubesolo-os.gz'), randomBytes(150_000));
-    const push = (tag: string, signed: boolean) =>
-      runRelease([
-        'push',
-        '--registry',
-        `${reg.host}/kubesolo/os`,
-        '--tag',
-        tag,
-        '--version',
-        tag,
-        '--arch',
-        arch,
-        '--kernel',
-        join(tmp, 'vmlinuz'),
-        '--initramfs',
-        join(tmp, 'kubesolo-os.gz'),
-        ...(signed ? ['--key', join(tmp, 'keys/release.key')] : []),
-      ]);
+    const key = join(tmp, 'keys/release.key');
     for (const [tag, signed] of [
       ['v1.1.0', true],
       ['v1.2.0', false],
     ] as const) {
-      const r = await push(tag, signed);
+      const r = await pushBuild(repository(), tag, tmp, signed ? { key } : {});
       assert.equal(r.code, 0, r.stderr);
     }
-    dev = await makeDevice({ config: { pubkey: '/etc/kubesolo/update.pub' } });
-    await copyFile(join(tmp, 'keys/release.pub'), dev.path('etc/kubesolo/update.pub'));
-    execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
+    dev = await makeDeviceTrusting(join(tmp, 'keys/release.pub'));
   });
   after(async () => {
     await reg?.stop();
@@ -64,17 +45,7 @@ describe('agent over an OCI registry', { skip }, () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  const agent = (cmd: string, tag: string) =>
-    runAgent([
-      cmd,
-      '--root',
-      dev.root,
-      '--registry',
-      `${reg.host}/kubesolo/os`,
-      '--tag',
-      tag,
-      '--json',
-    ]);
+  const agent = (cmd: string, tag: string) => agentFromRegistry(dev, repository(), cmd, tag);
 
   it('check and apply a signed release from the registry', async () => {
     const c = await agent('check', 'v1.1.0');

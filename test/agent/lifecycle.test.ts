@@ -23,6 +23,7 @@ import { formatMinute, localMinuteOfDay } from '../../src/config/window.js';
 import { treeSnapshot } from '../helpers/tree.js';
 import { INCOMING_DIR } from '../../src/slots/slot-files.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 import { assertCommittedBoot } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
@@ -371,7 +372,7 @@ describe('lifecycle over dir slots', () => {
     assert.equal(await dev.reboot(), 'B');
     const s = await json(['status', ...root()]);
     assert.equal(s.doc.state.phase, 'activated');
-    assert.ok(logLines(s.stderr).some((l) => l.code === 'ACTIVATION_RECOVERED'));
+    loggedLine(s.stderr, 'ACTIVATION_RECOVERED');
   });
 
   it('rollback switches to the other slot, and refuses when it is empty', async () => {

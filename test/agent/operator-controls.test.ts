@@ -38,7 +38,7 @@ describe('operator controls', () => {
       const r = await json([...args, ...root()]);
       assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
       const code = r.doc.error?.code ?? gateCode(r.doc, 'hold');
-      assert.equal(code, 'HELD', args.join(' '));
+      assertCode(code, 'HELD', 3, args.join(' '));
     }
     assert.deepEqual(await deviceSnapshot(f.dev), before, 'nothing written while held');
     const s = await json(['status', ...root()]);
@@ -149,7 +149,7 @@ describe('a rollback waiting for its reboot', () => {
       const r = await json([...args, ...root()]);
       assert.equal(r.code, 3, `${args.join(' ')}: ${r.stderr}`);
       const code = r.doc.error?.code ?? gateCode(r.doc, 'pending_rollback');
-      assert.equal(code, 'ROLLBACK_PENDING', args.join(' '));
+      assertCode(code, 'ROLLBACK_PENDING', 3, args.join(' '));
     }
     assert.deepEqual(
       grubEnv(f.dev.path('boot/grub/grubenv')),

@@ -50,7 +50,7 @@ describe('failed-release memory', () => {
     const c = await json(['check', ...root()]);
     assert.equal(c.code, 3, c.stderr);
     assert.equal(c.doc.would_apply, false);
-    assert.equal(gate(c.doc, 'quarantine')?.code, 'QUARANTINED');
+    assertCode(gate(c.doc, 'quarantine')?.code, 'QUARANTINED');
     assert.match(gate(c.doc, 'quarantine')?.message, /HEALTH_CHECK_FAILED.*forget v1\.1\.0/);
     const a = await json(['apply', ...root()]);
     expectRefusal(a, 'QUARANTINED', 3);

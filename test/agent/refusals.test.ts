@@ -26,6 +26,7 @@ import { requireRoot } from '../helpers/require-tool.js';
 import { useSignedDevice, assertCommittedBoot } from '../helpers/device-fixture.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 const keys = makeKeys();
 const STATE = 'var/lib/kubesolo/update/state.json';
@@ -193,13 +194,10 @@ describe('lifecycle refusals', () => {
       env: { KUBESOLO_UPDATE_REBOOT_COMMAND: 'exit 7' },
     });
     assert.equal(r.code, 1, r.stderr);
-    assert.ok(
-      logLines(r.stderr).some((l) => l.code === 'REBOOT_FAILED'),
-      r.stderr,
-    );
+    loggedLine(r.stderr, 'REBOOT_FAILED', 1);
     // GRUB points back at A and the state says so: only the reboot request failed.
     assert.equal(grubEnv(f.dev.path('boot/grub/grubenv')).active_slot, 'A');
-    assert.equal((await readJson(f.dev.path(STATE))).reason, 'MANUAL_ROLLBACK');
+    assertCode((await readJson(f.dev.path(STATE))).reason, 'MANUAL_ROLLBACK');
   });
 
   it('the refusal is still reported when state.json cannot record it: exit 3, STATE_WRITE_FAILED logged', async (t) => {
@@ -214,8 +212,7 @@ describe('lifecycle refusals', () => {
       const before = await deviceSnapshot(f.dev);
       const r = await json(['apply', ...root()]);
       expectRefusal(r, 'RUNNING_VERSION_UNKNOWN', 3);
-      const logged = logLines(r.stderr).find((l) => l.code === 'STATE_WRITE_FAILED');
-      assert.ok(logged, r.stderr);
+      const logged = loggedLine(r.stderr, 'STATE_WRITE_FAILED');
       assert.match(String(logged.msg ?? logged.message), /could not record the failure/);
       assert.equal(await stateText(), previous);
       assert.deepEqual(await deviceSnapshot(f.dev), before);

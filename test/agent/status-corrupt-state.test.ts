@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
-import { logLines, runAgent } from '../helpers/cli.js';
+import { runAgent } from '../helpers/cli.js';
 import { makeKeys, publishRelease } from '../helpers/device.js';
 import { useSignedDevice } from '../helpers/device-fixture.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 const keys = makeKeys();
 const CORRUPT = '{"phase": "stag';
@@ -80,10 +81,7 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
     );
     assert.equal(doc.slots.A.version, 'v1.0.0');
     assert.equal(doc.active_slot, 'A');
-    assert.ok(
-      logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'),
-      r.stderr,
-    );
+    loggedLine(r.stderr, 'STATE_CORRUPT');
     assert.deepEqual(await treeSnapshot(f.dev.root), before);
   });
 
@@ -109,10 +107,7 @@ describe('a corrupt state.json: status and metrics report it and change nothing'
     await publishRelease(f.releases.dir, { version: 'v1.1.0', keys });
     const r = await runAgent(['apply', '--root', f.dev.root]);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(
-      logLines(r.stderr).some((l) => l.code === 'STATE_CORRUPT'),
-      r.stderr,
-    );
+    loggedLine(r.stderr, 'STATE_CORRUPT');
     const dir = f.dev.path('var/lib/kubesolo/update');
     const aside = (await readdir(dir)).filter((n) => n.startsWith('state.json.corrupt-'));
     assert.equal(aside.length, 1);

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { expectRefusal, runAgent, runAgentJson as json } from '../helpers/cli.js';
 import { makeKeys, publishRelease } from '../helpers/device.js';
 import { useSignedDevice } from '../helpers/device-fixture.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 const keys = makeKeys();
 
@@ -20,7 +21,7 @@ describe('status after a refusal', () => {
     expectRefusal(await json(['apply', ...fixture.root()]), 'HELD', 3);
     const s = await json(['status', ...fixture.root()]);
     assert.equal(s.doc.state.phase, 'failed');
-    assert.equal(s.doc.state.reason, 'HELD');
+    assertCode(s.doc.state.reason, 'HELD');
     const text = await runAgent(['status', ...fixture.root()]);
     assert.match(text.stdout, /^Update: +refused \(see Reason\)$/m);
     assert.match(text.stdout, /^Reason: +HELD: /m);

@@ -153,6 +153,25 @@ describe('shell completion from the command table', () => {
 });
 
 describe('man page from the command table', () => {
+  /**
+   * `roff` as `man --warnings -l` renders it (100 columns, no pager), which must succeed
+   * without a groff warning; the overstrike bold and underline (a character, backspace)
+   * dropped.
+   */
+  async function renderMan(roff: string): Promise<string> {
+    const page = tmp.path('page.man');
+    await writeFile(page, roff);
+    const r = spawnSync('man', ['--warnings', '-l', page], {
+      encoding: 'utf8',
+      env: { ...process.env, MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '100' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '', 'groff warnings');
+    let text = '';
+    for (const ch of r.stdout) text = ch === '\b' ? text.slice(0, -1) : text + ch;
+    return text;
+  }
+
   it(
     'man -l renders it without warnings, with every command and exit code',
     { skip: toolSkipReason(['man'], 'man-db groff-base') },
@@ -161,20 +180,9 @@ describe('man page from the command table', () => {
         [AGENT_BIN, ['check', 'apply', 'healthcheck', 'dev init-root', 'cloud-init apply']],
         [RELEASE_BIN, ['keygen', 'publish', 'verify']],
       ] as const) {
-        const page = tmp.path('page.1');
-        await writeFile(
-          page,
+        const text = await renderMan(
           spawnSync(process.execPath, [bin, 'man'], { encoding: 'utf8' }).stdout,
         );
-        const r = spawnSync('man', ['--warnings', '-l', page], {
-          encoding: 'utf8',
-          env: { ...process.env, MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '100' },
-        });
-        assert.equal(r.status, 0, r.stderr);
-        assert.equal(r.stderr, '', 'groff warnings');
-        // Drop overstrike bold/underline (character, backspace).
-        let text = '';
-        for (const ch of r.stdout) text = ch === '\b' ? text.slice(0, -1) : text + ch;
         assert.match(text, /^NAME$/m);
         for (const c of commands) assert.match(text, new RegExp(`^ {3}${c}$`, 'm'), c);
         assert.match(text, /EXIT STATUS/);
@@ -207,18 +215,9 @@ describe('man page from the command table', () => {
     'update.conf(5): man -l renders it without warnings, with every key of the key table',
     { skip: toolSkipReason(['man'], 'man-db groff-base') },
     async () => {
-      const page = tmp.path('update.conf.5');
       const r0 = await runAgent(['man', 'update.conf']);
       assert.equal(r0.code, 0, r0.stderr);
-      await writeFile(page, r0.stdout);
-      const r = spawnSync('man', ['--warnings', '-l', page], {
-        encoding: 'utf8',
-        env: { ...process.env, MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '100' },
-      });
-      assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stderr, '', 'groff warnings');
-      let text = '';
-      for (const ch of r.stdout) text = ch === '\b' ? text.slice(0, -1) : text + ch;
+      const text = await renderMan(r0.stdout);
       assert.match(text, /^UPDATE\.CONF\(5\)/);
       const keys = text.slice(text.indexOf('\nKEYS\n') + 6, text.indexOf('\nFILES\n'));
       // One item per key (a tagged paragraph), in the table's order; its words joined.

@@ -4,9 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   formatLocalDateTime,
   formatLocalTime,
@@ -14,14 +14,11 @@ import {
 } from '../../src/config/window.js';
 import { logLines, runAgent, runAgentJson, runRelease, expectRefusal } from '../helpers/cli.js';
 import { nextOpening } from '../helpers/window.js';
-import {
-  makeKeys,
-  makeSignedDevice,
-  publishRelease,
-  useReleaseServer,
-  type Device,
-} from '../helpers/device.js';
+import { makeKeys, publishRelease } from '../helpers/device.js';
+import { useSignedDevice } from '../helpers/device-fixture.js';
 import { useTempDir } from '../helpers/tree.js';
+import { loggedLine } from '../helpers/code-log-line.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 /** The fingerprint as the issue defines it, computed here from the key's hex. */
 const fingerprintOf = (hex: string) =>
@@ -68,8 +65,7 @@ describe('keys are named by one fingerprint: keygen, verify, status and the refu
 
     const bad = await runRelease(['verify', '--pubkey', doc2.publicKeyHex, site]);
     assert.equal(bad.code, 4);
-    const err = logLines(bad.stderr).find((l) => l.code === 'SIGNATURE_INVALID');
-    assert.ok(err, bad.stderr);
+    const err = loggedLine(bad.stderr, 'SIGNATURE_INVALID', 4);
     assert.match(String(err.msg), new RegExp(`does not verify with the configured key ${fp2}`));
     assert.match(String(err.msg), /signed by another key/);
     assert.match(String(err.msg), /install that key .*or republish signed with a configured key/);
@@ -77,233 +73,193 @@ describe('keys are named by one fingerprint: keygen, verify, status and the refu
   });
 });
 
-describe('the agent names its keys by fingerprint (status, a refused signature)', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
-  afterEach(async () => {
-    await dev.cleanup();
-  });
-
-  it('status shows the configured keys; check refuses a release by another key naming them', async () => {
-    const deviceKeys = makeKeys();
-    dev = await makeSignedDevice(releases.server, deviceKeys);
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys: makeKeys() });
-    const fp = fingerprintOf(deviceKeys.publicHex);
-
-    const status = await runAgent(['status', '--root', dev.root]);
-    assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, new RegExp(`^Keys: +${fp} \\(.*update\\.pub:1\\)$`, 'm'));
-    const statusJson = await runAgentJson(['status', '--root', dev.root]);
-    const shown = statusJson.doc.keys as { keys: { fingerprint: string }[] };
-    assert.deepEqual(
-      shown.keys.map((k) => k.fingerprint),
-      [fp],
+describe('the agent on a device that trusts one key', () => {
+  const keys = makeKeys();
+  const f = useSignedDevice(keys);
+  const releases = f.releases;
+  /** update.conf keys added after the fixture's (server, pubkey, the slots). */
+  const addConfig = (lines: Record<string, string>) =>
+    appendFile(
+      f.dev.path('etc/kubesolo/update.conf'),
+      Object.entries(lines)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
     );
 
-    const check = await runAgentJson(['check', '--root', dev.root]);
-    expectRefusal(check, 'SIGNATURE_INVALID', 4);
-    assert.match(
-      check.doc.error.message,
-      new RegExp(
-        `metadata signature does not verify with the configured key ${fp}: signed by another key`,
-      ),
-    );
-  });
+  describe('the agent names its keys by fingerprint (status, a refused signature)', () => {
+    it('status shows the configured keys; check refuses a release by another key naming them', async () => {
+      await publishRelease(releases.dir, { version: 'v1.1.0', keys: makeKeys() });
+      const fp = fingerprintOf(keys.publicHex);
 
-  it('an image signed by another key (unsigned metadata allowed) names the configured key too', async () => {
-    const deviceKeys = makeKeys();
-    dev = await makeSignedDevice(releases.server, deviceKeys, {
-      allow_unsigned_metadata: 'true',
+      const status = await runAgent(['status', '--root', f.dev.root]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`^Keys: +${fp} \\(.*update\\.pub:1\\)$`, 'm'));
+      const statusJson = await runAgentJson(['status', '--root', f.dev.root]);
+      const shown = statusJson.doc.keys as { keys: { fingerprint: string }[] };
+      assert.deepEqual(
+        shown.keys.map((k) => k.fingerprint),
+        [fp],
+      );
+
+      const check = await runAgentJson(['check', '--root', f.dev.root]);
+      expectRefusal(check, 'SIGNATURE_INVALID', 4);
+      assert.match(
+        check.doc.error.message,
+        new RegExp(
+          `metadata signature does not verify with the configured key ${fp}: signed by another key`,
+        ),
+      );
     });
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys: makeKeys() });
-    // Unsigned metadata: only the images' own signatures (by another key) remain.
-    await rm(join(releases.dir, 'latest.json.sig'));
-    const md = JSON.parse(await readFile(join(releases.dir, 'latest.json'), 'utf8'));
-    delete md.metadata_sig_url;
-    await writeFile(join(releases.dir, 'latest.json'), JSON.stringify(md));
-    const r = await runAgentJson(['apply', '--root', dev.root]);
-    expectRefusal(r, 'SIGNATURE_INVALID', 4);
-    assert.match(
-      r.doc.error.message,
-      new RegExp(
-        `signature of .* does not verify with the configured key ${fingerprintOf(deviceKeys.publicHex)}`,
-      ),
-    );
-  });
-});
 
-describe('an expired release says when it expired and what to do', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
-  afterEach(async () => {
-    await dev.cleanup();
-  });
-
-  it('check: METADATA_EXPIRED with the expiry, the clock, --expires-in and the device clock', async () => {
-    const keys = makeKeys();
-    dev = await makeSignedDevice(releases.server, keys);
-    await publishRelease(releases.dir, {
-      version: 'v1.1.0',
-      keys,
-      patch: { expires: '2020-01-02T03:04:05Z' },
+    it('an image signed by another key (unsigned metadata allowed) names the configured key too', async () => {
+      await addConfig({ allow_unsigned_metadata: 'true' });
+      await publishRelease(releases.dir, { version: 'v1.1.0', keys: makeKeys() });
+      // Unsigned metadata: only the images' own signatures (by another key) remain.
+      await rm(join(releases.dir, 'latest.json.sig'));
+      const md = JSON.parse(await readFile(join(releases.dir, 'latest.json'), 'utf8'));
+      delete md.metadata_sig_url;
+      await writeFile(join(releases.dir, 'latest.json'), JSON.stringify(md));
+      const r = await runAgentJson(['apply', '--root', f.dev.root]);
+      expectRefusal(r, 'SIGNATURE_INVALID', 4);
+      assert.match(
+        r.doc.error.message,
+        new RegExp(
+          `signature of .* does not verify with the configured key ${fingerprintOf(keys.publicHex)}`,
+        ),
+      );
     });
-    const r = await runAgentJson(['check', '--root', dev.root]);
-    expectRefusal(r, 'METADATA_EXPIRED', 4);
-    assert.match(
-      r.doc.error.message,
-      /expired at 2020-01-02T03:04:05Z \(this device's clock says 20\d\d-/,
-    );
-    assert.match(r.doc.error.message, /republish with --expires-in, or check the device clock$/);
-  });
-});
-
-describe('--server https:// against a plain-HTTP server', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
-  afterEach(async () => {
-    await dev.cleanup();
   });
 
-  it('check: TLS_PLAIN_HTTP_SERVER says use http:// or enable TLS, and is not retried', async () => {
-    const keys = makeKeys();
-    dev = await makeSignedDevice(releases.server, keys);
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
-    // The same loopback server, asked for TLS: it answers the ClientHello in plain HTTP.
-    const https = releases.server.url.replace(/^http:/, 'https:');
-    const r = await runAgentJson(['check', '--root', dev.root, '--server', https]);
-    expectRefusal(r, 'TLS_PLAIN_HTTP_SERVER', 1);
-    assert.match(
-      r.doc.error.message,
-      /the server answered in plain HTTP: use http:\/\/, or enable TLS on the server$/,
-    );
-    assert.doesNotMatch(r.doc.error.message, /SSL routines|openssl/i);
-    assert.equal(
-      logLines(r.stderr).filter((l) => l.msg === 'transfer failed, retrying').length,
-      0,
-      r.stderr,
-    );
-    const v = await runRelease(['verify', '--pubkey', keys.publicHex, https]);
-    assert.equal(v.code, 1, v.stderr);
-    assert.equal(logLines(v.stderr).at(-1)?.code, 'TLS_PLAIN_HTTP_SERVER');
-  });
-});
-
-describe('a slot version file that holds no version', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
-  afterEach(async () => {
-    await dev.cleanup();
-  });
-
-  it('check names the file and what a version looks like', async () => {
-    const keys = makeKeys();
-    dev = await makeSignedDevice(releases.server, keys);
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
-    await writeFile(dev.path('slots/a/version'), 'latest\n');
-    const file = dev.path('slots/a/version');
-    const r = await runAgentJson(['check', '--root', dev.root]);
-    expectRefusal(r, 'SLOT_INVALID_VERSION', 1);
-    assert.equal(
-      r.doc.error.message,
-      `${file} holds "latest", not a version (expected [v]MAJOR.MINOR.PATCH[-pre][+build], e.g. v1.2.3; ` +
-        `docs/formats.md "Versions"): write the slot's release version into it`,
-    );
-    // status shows the same problem instead of "latest" as if it were a version.
-    const s = await runAgent(['status', '--root', dev.root]);
-    assert.equal(s.code, 1, s.stderr);
-    assert.match(
-      s.stdout,
-      /^Problem: +slot A: SLOT_INVALID_VERSION: .*slots\/a\/version holds "latest"/m,
-    );
-  });
-});
-
-describe('sizes in human units in text, bytes in --json', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
-  afterEach(async () => {
-    await dev.cleanup();
-  });
-
-  it('check prints free space and download sizes in KiB/MiB/GiB; --json keeps the bytes; apply reports no rate of 0', async () => {
-    const keys = makeKeys();
-    dev = await makeSignedDevice(releases.server, keys);
-    await publishRelease(releases.dir, {
-      version: 'v1.1.0',
-      keys,
-      kernelBytes: 64 * 1024,
-      initramfsBytes: 3 * 1024 * 1024,
+  describe('an expired release says when it expired and what to do', () => {
+    it('check: METADATA_EXPIRED with the expiry, the clock, --expires-in and the device clock', async () => {
+      await publishRelease(releases.dir, {
+        version: 'v1.1.0',
+        keys,
+        patch: { expires: '2020-01-02T03:04:05Z' },
+      });
+      const r = await runAgentJson(['check', '--root', f.dev.root]);
+      expectRefusal(r, 'METADATA_EXPIRED', 4);
+      assert.match(
+        r.doc.error.message,
+        /expired at 2020-01-02T03:04:05Z \(this device's clock says 20\d\d-/,
+      );
+      assert.match(r.doc.error.message, /republish with --expires-in, or check the device clock$/);
     });
-    const text = await runAgent(['check', '--root', dev.root]);
-    assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^Download vmlinuz: 64\.0 KiB, the whole image/m);
-    assert.match(text.stdout, /^Download initramfs: 3\.0 MiB, the whole image/m);
-    const free = /^ +ok +free_space +.*: (\d+\.\d) ([KMGT]iB) free, (\d+\.\d) MiB needed$/m.exec(
-      text.stdout,
-    );
-    assert.ok(free, text.stdout);
-    assert.doesNotMatch(text.stdout, /\d{6,} bytes/);
-
-    const json = await runAgentJson(['check', '--root', dev.root]);
-    const gate = (json.doc.gates as Record<string, unknown>[]).find(
-      (g) => g.gate === 'free_space',
-    )!;
-    assert.equal(typeof gate.free_bytes, 'number');
-    // image + 10 %: exact bytes, as the gate computes them.
-    assert.equal(gate.needed_bytes, Math.ceil((64 * 1024 + 3 * 1024 * 1024) * 1.1));
-
-    const apply = await runAgent(['apply', '--root', dev.root]);
-    assert.equal(apply.code, 0, apply.stderr);
-    const progress = logLines(apply.stderr).filter((l) => l.msg === 'download progress');
-    assert.ok(
-      progress.some((l) => l.artifact === 'vmlinuz'),
-      apply.stderr,
-    );
-    for (const l of progress) assert.notEqual(l.rate_bytes_per_s, 0, JSON.stringify(l));
-  });
-});
-
-describe('a window refusal says when the window opens next', () => {
-  const releases = useReleaseServer();
-  let dev: Device;
-  afterEach(async () => {
-    await dev.cleanup();
   });
 
-  it('activate (OUTSIDE_MAINTENANCE_WINDOW) and apply --activate (ACTIVATION_DEFERRED): text and --json', async () => {
-    const zone = 'Europe/Berlin';
-    // A window that opens two hours from now on Berlin's wall clock, for an hour.
-    const wall = (at: Date) => formatLocalTime(at, zone);
-    const now = Date.now();
-    const window = `${wall(new Date(now + 2 * 3600_000))}-${wall(new Date(now + 3 * 3600_000))}`;
-    const expected = nextOpening(parseMaintenanceWindow(window), new Date(now), zone)!;
-    const keys = makeKeys();
-    dev = await makeSignedDevice(releases.server, keys, {
-      maintenance_window: window,
-      time_zone: zone,
-      commit_deadline: '600',
+  describe('--server https:// against a plain-HTTP server', () => {
+    it('check: TLS_PLAIN_HTTP_SERVER says use http:// or enable TLS, and is not retried', async () => {
+      await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+      // The same loopback server, asked for TLS: it answers the ClientHello in plain HTTP.
+      const https = releases.server.url.replace(/^http:/, 'https:');
+      const r = await runAgentJson(['check', '--root', f.dev.root, '--server', https]);
+      expectRefusal(r, 'TLS_PLAIN_HTTP_SERVER', 1);
+      assert.match(
+        r.doc.error.message,
+        /the server answered in plain HTTP: use http:\/\/, or enable TLS on the server$/,
+      );
+      assert.doesNotMatch(r.doc.error.message, /SSL routines|openssl/i);
+      assert.equal(
+        logLines(r.stderr).filter((l) => l.msg === 'transfer failed, retrying').length,
+        0,
+        r.stderr,
+      );
+      const v = await runRelease(['verify', '--pubkey', keys.publicHex, https]);
+      assert.equal(v.code, 1, v.stderr);
+      assertCode(logLines(v.stderr).at(-1)?.code, 'TLS_PLAIN_HTTP_SERVER', 1);
     });
-    await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+  });
 
-    const deferred = await runAgentJson(['apply', '--activate', '--root', dev.root]);
-    expectRefusal(deferred, 'ACTIVATION_DEFERRED', 3);
-    assert.equal(deferred.doc.error.next_window_opens_at, expected.toISOString());
-    const words = `next window opens at ${formatLocalDateTime(expected, zone)} ${zone}`;
-    assert.ok(String(deferred.doc.error.message).includes(words), deferred.doc.error.message);
+  describe('a slot version file that holds no version', () => {
+    it('check names the file and what a version looks like', async () => {
+      await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+      await writeFile(f.dev.path('slots/a/version'), 'latest\n');
+      const file = f.dev.path('slots/a/version');
+      const r = await runAgentJson(['check', '--root', f.dev.root]);
+      expectRefusal(r, 'SLOT_INVALID_VERSION', 1);
+      assert.equal(
+        r.doc.error.message,
+        `${file} holds "latest", not a version (expected [v]MAJOR.MINOR.PATCH[-pre][+build], e.g. v1.2.3; ` +
+          `docs/formats.md "Versions"): write the slot's release version into it`,
+      );
+      // status shows the same problem instead of "latest" as if it were a version.
+      const s = await runAgent(['status', '--root', f.dev.root]);
+      assert.equal(s.code, 1, s.stderr);
+      assert.match(
+        s.stdout,
+        /^Problem: +slot A: SLOT_INVALID_VERSION: .*slots\/a\/version holds "latest"/m,
+      );
+    });
+  });
 
-    const text = await runAgent(['activate', '--root', dev.root]);
-    assert.equal(text.code, 3, text.stderr);
-    const refusal = logLines(text.stderr).find((l) => l.code === 'OUTSIDE_MAINTENANCE_WINDOW')!;
-    assert.match(
-      String(refusal.msg),
-      new RegExp(`outside maintenance window ${window} .*; ${words}$`),
-    );
-    assert.equal(refusal.next_window_opens_at, expected.toISOString());
+  describe('sizes in human units in text, bytes in --json', () => {
+    it('check prints free space and download sizes in KiB/MiB/GiB; --json keeps the bytes; apply reports no rate of 0', async () => {
+      await publishRelease(releases.dir, {
+        version: 'v1.1.0',
+        keys,
+        kernelBytes: 64 * 1024,
+        initramfsBytes: 3 * 1024 * 1024,
+      });
+      const text = await runAgent(['check', '--root', f.dev.root]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^Download vmlinuz: 64\.0 KiB, the whole image/m);
+      assert.match(text.stdout, /^Download initramfs: 3\.0 MiB, the whole image/m);
+      const free = /^ +ok +free_space +.*: (\d+\.\d) ([KMGT]iB) free, (\d+\.\d) MiB needed$/m.exec(
+        text.stdout,
+      );
+      assert.ok(free, text.stdout);
+      assert.doesNotMatch(text.stdout, /\d{6,} bytes/);
 
-    const check = await runAgentJson(['check', '--root', dev.root]);
-    const gate = (check.doc.gates as Record<string, unknown>[]).find(
-      (g) => g.gate === 'maintenance_window',
-    )!;
-    assert.equal(gate.next_window_opens_at, expected.toISOString());
+      const json = await runAgentJson(['check', '--root', f.dev.root]);
+      const gate = (json.doc.gates as Record<string, unknown>[]).find(
+        (g) => g.gate === 'free_space',
+      )!;
+      assert.equal(typeof gate.free_bytes, 'number');
+      // image + 10 %: exact bytes, as the gate computes them.
+      assert.equal(gate.needed_bytes, Math.ceil((64 * 1024 + 3 * 1024 * 1024) * 1.1));
+
+      const apply = await runAgent(['apply', '--root', f.dev.root]);
+      assert.equal(apply.code, 0, apply.stderr);
+      const progress = logLines(apply.stderr).filter((l) => l.msg === 'download progress');
+      assert.ok(
+        progress.some((l) => l.artifact === 'vmlinuz'),
+        apply.stderr,
+      );
+      for (const l of progress) assert.notEqual(l.rate_bytes_per_s, 0, JSON.stringify(l));
+    });
+  });
+
+  describe('a window refusal says when the window opens next', () => {
+    it('activate (OUTSIDE_MAINTENANCE_WINDOW) and apply --activate (ACTIVATION_DEFERRED): text and --json', async () => {
+      const zone = 'Europe/Berlin';
+      // A window that opens two hours from now on Berlin's wall clock, for an hour.
+      const wall = (at: Date) => formatLocalTime(at, zone);
+      const now = Date.now();
+      const window = `${wall(new Date(now + 2 * 3600_000))}-${wall(new Date(now + 3 * 3600_000))}`;
+      const expected = nextOpening(parseMaintenanceWindow(window), new Date(now), zone)!;
+      await addConfig({ maintenance_window: window, time_zone: zone, commit_deadline: '600' });
+      await publishRelease(releases.dir, { version: 'v1.1.0', keys });
+
+      const deferred = await runAgentJson(['apply', '--activate', '--root', f.dev.root]);
+      expectRefusal(deferred, 'ACTIVATION_DEFERRED', 3);
+      assert.equal(deferred.doc.error.next_window_opens_at, expected.toISOString());
+      const words = `next window opens at ${formatLocalDateTime(expected, zone)} ${zone}`;
+      assert.ok(String(deferred.doc.error.message).includes(words), deferred.doc.error.message);
+
+      const text = await runAgent(['activate', '--root', f.dev.root]);
+      assert.equal(text.code, 3, text.stderr);
+      const refusal = loggedLine(text.stderr, 'OUTSIDE_MAINTENANCE_WINDOW', 3);
+      assert.match(
+        String(refusal.msg),
+        new RegExp(`outside maintenance window ${window} .*; ${words}$`),
+      );
+      assert.equal(refusal.next_window_opens_at, expected.toISOString());
+
+      const check = await runAgentJson(['check', '--root', f.dev.root]);
+      const gate = (check.doc.gates as Record<string, unknown>[]).find(
+        (g) => g.gate === 'maintenance_window',
+      )!;
+      assert.equal(gate.next_window_opens_at, expected.toISOString());
+    });
   });
 });

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { runAgent, runRelease } from '../helpers/cli.js';
+import { expectRefusal, runAgent, runRelease } from '../helpers/cli.js';
 import { deviceSnapshot, makeDevice } from '../helpers/device.js';
 import { useTempDir } from '../helpers/tree.js';
 import { assertCode } from '../helpers/code-assert.js';
@@ -28,11 +28,7 @@ describe('refusals from the surroundings', () => {
   it('keygen into a directory that cannot be made (a file is in the way): KEY_WRITE_FAILED, exit 1', async () => {
     await writeFile(tmp.path('blocker'), 'x');
     const r = await runRelease(['keygen', '--out', tmp.path('blocker', 'keys'), '--json']);
-    assert.equal(r.code, 1, r.stderr);
-    assert.equal(
-      (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
-      'KEY_WRITE_FAILED',
-    );
+    expectRefusal(r, 'KEY_WRITE_FAILED', 1);
     assert.deepEqual(await readdir(tmp.dir), ['blocker']);
   });
 
@@ -46,11 +42,7 @@ describe('refusals from the surroundings', () => {
       execFileSync('mknod', [dev.path('dev/loop0'), 'b', '7', '0']);
       const before = await deviceSnapshot(dev);
       const r = await runAgent(['rollback', '--json', '--root', dev.root], { env: { PATH: '' } });
-      assert.equal(r.code, 1, r.stderr);
-      assert.equal(
-        (JSON.parse(r.stdout) as { error: { code: string } }).error.code,
-        'SLOT_TOOL_FAILED',
-      );
+      expectRefusal(r, 'SLOT_TOOL_FAILED', 1);
       assert.deepEqual(await deviceSnapshot(dev), before);
     } finally {
       await dev.cleanup();

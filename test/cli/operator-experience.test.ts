@@ -6,21 +6,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createStaticServer, listen } from '../../src/release/serve.js';
+import { describe, it } from 'node:test';
 import { AGENT_BIN, logLines, runAgent, runRelease, type RunResult } from '../helpers/cli.js';
-import { silentLogger } from '../../src/log.js';
+import { usePublishedSite } from './published-site.js';
 import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
-let work: string;
-let server: Server;
-let base: string;
-let pubHex: string;
+const published = usePublishedSite('ksu-operator-', { kernel: 300_000, initramfs: 900_000 });
 
 /** Every path under `dir` with its size and mtime: what "created or changed nothing" compares. */
 async function tree(dir: string): Promise<string[]> {
@@ -35,17 +30,6 @@ async function tree(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return out;
-}
-
-/** `kubesolo-release publish` of the test build, with the version flag spelled `flag`. */
-function publish(flag: string, version: string, out: string): Promise<RunResult> {
-  const build = (f: string) => join(work, 'build', f);
-  return runRelease([
-    'publish',
-    ...['--key', join(work, 'keys', 'release.key'), flag, version],
-    ...['--kernel', build('vmlinuz'), '--initramfs', build('kubesolo-os.gz')],
-    ...['--out', join(work, out)],
-  ]);
 }
 
 /** A child process, without blocking this process's event loop (the release server). */
@@ -66,7 +50,7 @@ function firstError(r: RunResult): Record<string, unknown> {
 }
 
 async function initRoot(name: string, ...extra: string[]): Promise<string> {
-  const root = join(work, name);
+  const root = join(published.work, name);
   const r = await runAgent([
     'dev',
     'init-root',
@@ -74,34 +58,14 @@ async function initRoot(name: string, ...extra: string[]): Promise<string> {
     '--installed-version',
     'v1.0.0',
     '--server',
-    `${base}latest.json`,
+    `${published.base}latest.json`,
     '--pubkey',
-    pubHex,
+    published.pubHex,
     ...extra,
   ]);
   assert.equal(r.code, 0, r.stderr);
   return root;
 }
-
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'ksu-operator-'));
-  await chmod(work, 0o755); // the permission test runs the agent as another user
-  assert.equal((await runRelease(['keygen', '--out', join(work, 'keys')])).code, 0);
-  pubHex = (await readFile(join(work, 'keys', 'release.pub'), 'utf8')).trim();
-  await mkdir(join(work, 'build'));
-  await writeFile(join(work, 'build', 'vmlinuz'), Buffer.alloc(300_000, 1));
-  await writeFile(join(work, 'build', 'kubesolo-os.gz'), Buffer.alloc(900_000, 2));
-  const pub = await publish('--release-version', 'v1.1.0', 'site');
-  assert.equal(pub.code, 0, pub.stderr);
-  server = await createStaticServer(join(work, 'site'), { log: silentLogger });
-  base = await listen(server, { host: '127.0.0.1', port: 0 });
-});
-
-after(async () => {
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
-  await rm(work, { recursive: true, force: true });
-});
 
 describe('row 1: a misspelled update.conf key', () => {
   it('warns with the nearest key, and the run goes on (exit 0)', async () => {
@@ -109,8 +73,7 @@ describe('row 1: a misspelled update.conf key', () => {
     await writeFile(join(root, 'etc/kubesolo/update.conf'), 'chanel=beta\n', { flag: 'a' });
     const r = await runAgent(['--root', root, 'status']);
     assert.equal(r.code, 0, r.stderr);
-    const warn = logLines(r.stderr).find((l) => l.code === 'CONFIG_UNKNOWN_KEY');
-    assert.ok(warn, r.stderr);
+    const warn = loggedLine(r.stderr, 'CONFIG_UNKNOWN_KEY');
     assert.equal(warn.key, 'chanel');
     assert.equal(warn.suggestion, 'channel');
     assert.match(String(warn.msg), /unknown key 'chanel' \(did you mean 'channel'\?\)/);
@@ -213,7 +176,7 @@ describe('row 4: no root privileges, no --root', () => {
           AGENT_BIN,
           'activate',
         ],
-        { encoding: 'utf8', cwd: work },
+        { encoding: 'utf8', cwd: published.work },
       );
       assert.equal(r.status, 1, r.stderr);
       const e = firstError({ code: r.status, signal: null, stdout: r.stdout, stderr: r.stderr });
@@ -230,7 +193,7 @@ describe('row 4: no root privileges, no --root', () => {
     'a read-only device root is STATE_READ_ONLY (the lock cannot be created) with a hint',
     { skip: process.getuid?.() === 0 ? false : 'needs root to mount a read-only tmpfs' },
     async () => {
-      const ro = join(work, 'ro-root');
+      const ro = join(published.work, 'ro-root');
       await mkdir(ro);
       const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'ksu-ro', ro]);
       if (m.status !== 0) return assert.fail(`mount failed: ${m.stderr.toString()}`);
@@ -248,7 +211,7 @@ describe('row 4: no root privileges, no --root', () => {
   );
 
   it('a --root that does not exist is ROOT_NOT_FOUND (exit 2) pointing at dev init-root', async () => {
-    const r = await runAgent(['--root', join(work, 'no-such-dir'), 'status']);
+    const r = await runAgent(['--root', join(published.work, 'no-such-dir'), 'status']);
     assert.equal(r.code, 2);
     const e = firstError(r);
     assertCode(e.code, 'ROOT_NOT_FOUND');
@@ -258,13 +221,12 @@ describe('row 4: no root privileges, no --root', () => {
 
 describe('row 5: status on an empty or wrong directory', () => {
   it('warns NOT_A_DEVICE with the fix, and creates nothing there', async () => {
-    const empty = join(work, 'empty');
+    const empty = join(published.work, 'empty');
     await mkdir(empty);
     const r = await runAgent(['--root', empty, 'status']);
     // Exit 1: status shows what it could read and names what it could not (no grubenv).
     assert.equal(r.code, 1, r.stderr);
-    const w = logLines(r.stderr).find((l) => l.code === 'NOT_A_DEVICE');
-    assert.ok(w, r.stderr);
+    const w = loggedLine(r.stderr, 'NOT_A_DEVICE');
     assert.match(String(w.msg), /does not look like a KubeSolo OS device.*dev init-root DIR/);
     assert.deepEqual(await readdir(empty), []);
   });
@@ -315,27 +277,28 @@ describe('row 6: healthcheck with no trial to judge', () => {
 
 describe('row 7: publish a version a device refuses', () => {
   it('publish --version 0.4 fails with INVALID_VERSION naming --release-version', async () => {
-    const r = await publish('--version', '0.4', 'site-bad'); // the old spelling, still accepted
+    const r = await published.publish('--version', '0.4', 'site-bad'); // the old spelling, still accepted
     assert.equal(r.code, 2);
     const e = firstError(r);
     assertCode(e.code, 'INVALID_VERSION');
     assert.match(String(e.msg), /^--release-version: a device would refuse this release/);
-    await assert.rejects(stat(join(work, 'site-bad', 'latest.json')), { code: 'ENOENT' });
+    await assert.rejects(stat(join(published.work, 'site-bad', 'latest.json')), { code: 'ENOENT' });
   });
 
   it('verify refuses a signed latest.json whose version a device cannot order (exit 4)', async () => {
-    const site = join(work, 'site-hand-edited');
-    spawnSync('cp', ['-r', join(work, 'site'), site]);
+    const site = join(published.work, 'site-hand-edited');
+    spawnSync('cp', ['-r', join(published.work, 'site'), site]);
     const latest = join(site, 'latest.json');
     const doc = JSON.parse(await readFile(latest, 'utf8')) as Record<string, unknown>;
     doc.version = '0.4';
     await writeFile(latest, JSON.stringify(doc, null, 2) + '\n');
     assert.equal(
-      (await runRelease(['sign', '--key', join(work, 'keys', 'release.key'), latest])).code,
+      (await runRelease(['sign', '--key', join(published.work, 'keys', 'release.key'), latest]))
+        .code,
       0,
     );
     spawnSync('cp', [latest + '.sig', join(site, 'v1.1.0', 'latest.json.sig')]);
-    const r = await runRelease(['verify', '--pubkey', pubHex, site]);
+    const r = await runRelease(['verify', '--pubkey', published.pubHex, site]);
     assert.equal(r.code, 4, r.stderr);
     assertCode(firstError(r).code, 'INVALID_VERSION');
   });
@@ -380,7 +343,7 @@ describe('row 9: a plain directory as a device', () => {
   });
 
   it('dev init-root refuses a directory that is not empty', async () => {
-    const r = await runAgent(['dev', 'init-root', join(work, 'site')]);
+    const r = await runAgent(['dev', 'init-root', join(published.work, 'site')]);
     assert.equal(r.code, 2);
     assertCode(firstError(r).code, 'DEVICE_ROOT_NOT_EMPTY');
   });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { logLines, runAgent, runRelease } from '../helpers/cli.js';
+import { expectRefusal, logLines, runAgent, runAgentJson, runRelease } from '../helpers/cli.js';
 import { assertCode } from '../helpers/code-assert.js';
 
 const AGENT_COMMANDS = [
@@ -44,18 +44,9 @@ describe('kubesolo-update command tree', () => {
   });
 
   it('--server and --registry together is a usage error', async () => {
-    const r = await runAgent([
-      'check',
-      '--server',
-      'http://127.0.0.1:1/',
-      '--registry',
-      'r/x',
-      '--json',
-    ]);
-    assert.equal(r.code, 2);
-    const doc = JSON.parse(r.stdout) as { ok: boolean; error: { code: string } };
-    assert.equal(doc.ok, false);
-    assertCode(doc.error.code, 'CONFLICTING_OPTIONS');
+    const r = await runAgentJson(['check', '--server', 'http://127.0.0.1:1/', '--registry', 'r/x']);
+    expectRefusal(r, 'CONFLICTING_OPTIONS', 2);
+    assert.equal(r.doc.ok, false);
   });
 
   it('global options may come before or after the command', async () => {

@@ -10,9 +10,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { AGENT_BIN, expectRefusal, logLines, runAgent } from '../helpers/cli.js';
-import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
+import { AGENT_BIN, expectRefusal, runAgent } from '../helpers/cli.js';
+import { grubEnv } from '../helpers/grub-env.js';
+import { readState, sha256File, useFaultDevice } from './harness.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -21,11 +23,7 @@ function mount(args: string[]): void {
 }
 
 describe('finding 1: a configuration can never make apply write the running slot', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   // Before: each spelling was accepted, apply wrote v1.1.0 over slot A and said "slot B".
   for (const spelling of ['/slots/a/', '/slots/b/../a', '/slots/./a', '//slots/a']) {
@@ -91,11 +89,7 @@ describe('finding 1: a configuration can never make apply write the running slot
 });
 
 describe('finding 2: a stale lock never wedges the device', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   it('a lock left by pid 1 in an earlier boot does not block apply or activate', async () => {
     // Before: pid 1 is alive, so every command exited LOCKED until the file was deleted.
@@ -122,22 +116,17 @@ describe('finding 2: a stale lock never wedges the device', () => {
 });
 
 describe('finding 3: line endings in update.conf', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
+  /** update.conf for this device with `last` as its fifth line, every line ended by `eol`. */
+  const writeConf = (last: string, eol: string) => {
+    const lines = ['slot_backend=dir', 'slot_a_dir=/slots/a', 'slot_b_dir=/slots/b'];
+    const text = [...lines, `server=${f.server.url}`, last].map((l) => l + eol).join('');
+    return writeFile(f.dev.path('etc/kubesolo/update.conf'), text);
+  };
 
   it('a bare CR is a configuration error naming the line; nothing unsigned is installed', async () => {
     // Before: `pubkey=` was swallowed into channel's value, signatures were off.
-    const conf = [
-      'slot_backend=dir',
-      'slot_a_dir=/slots/a',
-      'slot_b_dir=/slots/b',
-      `server=${f.server.url}`,
-      'channel=stable\rpubkey=/etc/kubesolo/update.pub',
-    ].join('\n');
-    await writeFile(f.dev.path('etc/kubesolo/update.conf'), conf + '\n');
+    await writeConf('channel=stable\rpubkey=/etc/kubesolo/update.pub', '\n');
     const r = await f.agent(['apply']);
     expectRefusal(r, 'CONFIG_CONTROL_CHARACTER', 2);
     assert.equal(r.doc.error.line, 5);
@@ -145,14 +134,7 @@ describe('finding 3: line endings in update.conf', () => {
   });
 
   it('CRLF line ends are accepted', async () => {
-    const conf = [
-      'slot_backend=dir',
-      'slot_a_dir=/slots/a',
-      'slot_b_dir=/slots/b',
-      `server=${f.server.url}`,
-      'pubkey=/etc/kubesolo/update.pub',
-    ].join('\r\n');
-    await writeFile(f.dev.path('etc/kubesolo/update.conf'), conf + '\r\n');
+    await writeConf('pubkey=/etc/kubesolo/update.pub', '\r\n');
     const r = await f.agent(['apply']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.outcome, 'staged');
@@ -165,22 +147,22 @@ describe(
     skip: !isRoot && 'mounts need root',
   },
   () => {
-    let f: FaultDevice;
     let stateDir: string;
-    beforeEach(async () => {
-      f = await makeFaultDevice();
-      // The slot B image rollback needs, and a committed update to roll back from.
-      assert.equal((await f.agent(['apply'])).code, 0);
-      stateDir = f.dev.path('var/lib/kubesolo/update');
-      await rm(join(stateDir, 'staging'), { recursive: true, force: true });
-    });
-    afterEach(async () => {
+    // Registered before the device's hooks: the state partition is unmounted before the
+    // device is removed.
+    afterEach(() => {
       try {
         execFileSync('umount', [stateDir], { stdio: 'ignore' });
       } catch {
         // not mounted
       }
-      await f.cleanup();
+    });
+    const f = useFaultDevice();
+    beforeEach(async () => {
+      // The slot B image rollback needs, and a committed update to roll back from.
+      assert.equal((await f.agent(['apply'])).code, 0);
+      stateDir = f.dev.path('var/lib/kubesolo/update');
+      await rm(join(stateDir, 'staging'), { recursive: true, force: true });
     });
 
     async function overlayState(options: string): Promise<void> {
@@ -197,7 +179,7 @@ describe(
       assert.equal(s.doc.state.phase, 'staged');
       const r = await f.agent(['rollback']);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(grubVars(f.grubenv).active_slot, 'B');
+      assert.equal(grubEnv(f.grubenv).active_slot, 'B');
       const a = await f.agent(['apply']);
       expectRefusal(a, 'STATE_READ_ONLY', 1);
     });
@@ -213,7 +195,7 @@ describe(
       assert.equal(s.code, 0, s.stderr);
       const r = await f.agent(['rollback']);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(grubVars(f.grubenv).active_slot, 'B');
+      assert.equal(grubEnv(f.grubenv).active_slot, 'B');
       const a = await f.agent(['apply']);
       assertCode(a.doc.error.code, 'STATE_NO_SPACE');
     });
@@ -231,11 +213,7 @@ describe(
 );
 
 describe('finding 5: verified work is kept', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   it('apply on a staged device says so and fetches no artifact again', async () => {
     assert.equal((await f.agent(['apply'])).code, 0);
@@ -244,7 +222,7 @@ describe('finding 5: verified work is kept', () => {
     const r = await f.agent(['apply']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.outcome, 'already-staged');
-    assert.ok(logLines(r.stderr).some((l) => l.code === 'ALREADY_STAGED'));
+    loggedLine(r.stderr, 'ALREADY_STAGED');
     assert.equal(f.server.requests.get('/v1.1.0/vmlinuz'), kernelRequests);
     // Only latest.json and its signature again: far less than one image.
     assert.ok(f.server.bytesSent() - sent < 16 * 1024, `${f.server.bytesSent() - sent} bytes`);
@@ -263,8 +241,7 @@ describe('finding 5: verified work is kept', () => {
     const r = await f.agent(['apply']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.outcome, 'staged');
-    const warning = logLines(r.stderr).find((l) => l.code === 'STAGED_SLOT_DAMAGED');
-    assert.ok(warning, r.stderr);
+    const warning = loggedLine(r.stderr, 'STAGED_SLOT_DAMAGED');
     assert.equal(warning.slot, 'B');
     assert.equal(f.server.requests.get('/v1.1.0/kubesolo-os.gz'), before + 1);
     assert.equal(sha256File(image), sha256File(join(f.releases, 'v1.1.0/kubesolo-os.gz')));
@@ -301,17 +278,13 @@ describe('finding 5: verified work is kept', () => {
       assert.equal(st.reason, failed.doc.error.code);
       const again = await f.agent(['activate']);
       assert.equal(again.code, 0, again.stderr);
-      assert.equal(grubVars(f.grubenv).active_slot, 'B');
+      assert.equal(grubEnv(f.grubenv).active_slot, 'B');
     },
   );
 });
 
 describe('finding 6: bounded inputs', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   it('a FIFO as update.conf is refused at once, not waited on', async () => {
     const conf = f.dev.path('etc/kubesolo/update.conf');
@@ -370,18 +343,16 @@ describe('apply on a staged device reads the maintenance window in time_zone', (
   // (in the host's zone) while a fresh apply used it: the same window, open for one
   // apply, was closed for the next. A zone twelve hours from UTC and a window around
   // its local now: open there, closed in UTC and in this host's zone (UTC here).
-  let f: FaultDevice;
-  beforeEach(async () => {
+  const f = useFaultDevice(() => {
     const local = (new Date().getUTCHours() + 12) % 24;
     const hh = (h: number) => String(h % 24).padStart(2, '0');
-    f = await makeFaultDevice({
+    return {
       config: {
         time_zone: 'Etc/GMT-12',
         maintenance_window: `${hh(local)}:00-${hh(local + 2)}:00`,
       },
-    });
+    };
   });
-  afterEach(() => f.cleanup());
 
   it("the first apply stages, the second says already-staged (both inside the zone's window)", async () => {
     const first = await f.agent(['apply']);
@@ -393,12 +364,8 @@ describe('apply on a staged device reads the maintenance window in time_zone', (
 });
 
 describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    // Large enough that the download is still running when the signal arrives.
-    f = await makeFaultDevice({ imageBytes: 96 * 1024 * 1024 });
-  });
-  afterEach(() => f.cleanup());
+  // Large enough that the download is still running when the signal arrives.
+  const f = useFaultDevice({ imageBytes: 96 * 1024 * 1024 });
 
   for (const [signal, exit] of [
     ['SIGTERM', 143],
@@ -435,7 +402,7 @@ describe('finding 7: SIGTERM and SIGINT stop the work cleanly', () => {
       assertCode(JSON.parse(stdout).error.code, 'INTERRUPTED');
       assert.equal(existsSync(f.dev.path('var/lib/kubesolo/update/update.lock')), false);
       assert.ok(bytesStaged() > 0, 'the partial download is kept for resume');
-      assert.deepEqual(grubVars(f.grubenv), {
+      assert.deepEqual(grubEnv(f.grubenv), {
         active_slot: 'A',
         boot_counter: '3',
         boot_success: '1',
@@ -454,7 +421,6 @@ describe('finding 7: a signal in the first moments of an artifact download', () 
   // headers and the first body chunk (the partial file has 0 bytes): the window in
   // which an abort once reached a response body nobody listened to yet, and apply hung
   // until a second signal.
-  let f: FaultDevice;
   let server: Server;
   let requested: () => void = () => undefined;
   let hold: 'before-headers' | 'after-headers' = 'after-headers';
@@ -483,13 +449,15 @@ describe('finding 7: a signal in the first moments of an artifact download', () 
       );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
-    f = await makeFaultDevice({ config: { server: `http://127.0.0.1:${port}/` } });
   });
   afterEach(async () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
-    await f.cleanup();
+  });
+  // Registered after the server's hook: the device is made once the server listens.
+  const f = useFaultDevice(() => {
+    const { port } = server.address() as AddressInfo;
+    return { config: { server: `http://127.0.0.1:${port}/` } };
   });
 
   for (const where of ['before-headers', 'after-headers'] as const) {
@@ -527,11 +495,7 @@ describe('finding 7: a signal in the first moments of an artifact download', () 
 });
 
 describe('finding 8: internal errors carry their real code', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   it('a YAML merge key whose source is not a mapping is CLOUDINIT_YAML_INVALID, not UNEXPECTED', async () => {
     const file = f.dev.path('user-data.yaml');

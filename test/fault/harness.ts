@@ -5,18 +5,19 @@
  * the server sends counted, so a test can tell how often a verified artifact was
  * fetched.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'node:test';
 import { createStaticServer } from '../../src/release/serve.js';
 import { runAgent, type RunResult } from '../helpers/cli.js';
 import { makeDevice, makeKeys, publishRelease, type Device } from '../helpers/device.js';
 import { silentLogger } from '../../src/log.js';
+import { grubSet } from '../helpers/grub-env.js';
 
 export const keys = makeKeys();
 
@@ -66,22 +67,6 @@ export async function serveCounting(dir: string): Promise<CountingServer> {
   };
 }
 
-export function grubVars(file: string): Record<string, string> {
-  const out = execFileSync('grub-editenv', [file, 'list'], { encoding: 'utf8' });
-  return Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split('=', 2) as [string, string]),
-  );
-}
-
-export function grubWrite(file: string, vars: Record<string, string>): void {
-  if (!existsSync(file)) execFileSync('grub-editenv', [file, 'create']);
-  execFileSync('grub-editenv', [file, 'set', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)]);
-}
-
 export const sha256File = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -98,9 +83,14 @@ export interface FaultDevice {
   cleanup(): Promise<void>;
 }
 
-export async function makeFaultDevice(
-  options: { imageBytes?: number; config?: Record<string, string> } = {},
-): Promise<FaultDevice> {
+export interface FaultDeviceOptions {
+  /** Both images together (the default: 320 KiB). */
+  imageBytes?: number;
+  /** update.conf keys beside (or instead of) the defaults. */
+  config?: Record<string, string>;
+}
+
+export async function makeFaultDevice(options: FaultDeviceOptions = {}): Promise<FaultDevice> {
   const releases = await mkdtemp(join(tmpdir(), 'ks-fault-rel-'));
   const server = await serveCounting(releases);
   const half = Math.floor((options.imageBytes ?? 320 * 1024) / 2);
@@ -120,7 +110,7 @@ export async function makeFaultDevice(
   });
   await writeFile(dev.path('etc/kubesolo/update.pub'), keys.publicHex + '\n');
   const grubenv = dev.path('boot/grub/grubenv');
-  grubWrite(grubenv, { active_slot: 'A', boot_success: '1', boot_counter: '3' });
+  grubSet(grubenv, { active_slot: 'A', boot_success: '1', boot_counter: '3' });
   return {
     dev,
     server,
@@ -146,6 +136,48 @@ export async function makeFaultDevice(
       await dev.cleanup();
       await rm(releases, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A fresh fault device for each test of the enclosing describe(), removed after it: the
+ * hooks are registered here, in the order of the call (an afterEach registered before it
+ * runs before the device is removed). `options` may be a function, called in the hook,
+ * for options known only then (another server's port, the time of day).
+ */
+export function useFaultDevice(
+  options: FaultDeviceOptions | (() => FaultDeviceOptions) = {},
+): Omit<FaultDevice, 'cleanup'> {
+  let current: FaultDevice | undefined;
+  beforeEach(async () => {
+    current = await makeFaultDevice(typeof options === 'function' ? options() : options);
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+    current = undefined;
+  });
+  const now = (): FaultDevice => {
+    if (!current) throw new Error('useFaultDevice: the device exists only inside a test');
+    return current;
+  };
+  return {
+    get dev() {
+      return now().dev;
+    },
+    get server() {
+      return now().server;
+    },
+    get releases() {
+      return now().releases;
+    },
+    get statePath() {
+      return now().statePath;
+    },
+    get grubenv() {
+      return now().grubenv;
+    },
+    agent: (args, env) => now().agent(args, env),
+    slotA: () => now().slotA(),
   };
 }
 

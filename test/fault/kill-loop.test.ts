@@ -19,7 +19,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { AGENT_BIN, expectRefusal, logLines } from '../helpers/cli.js';
-import { grubVars, makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
+import { grubEnv } from '../helpers/grub-env.js';
+import { makeFaultDevice, readState, sha256File, type FaultDevice } from './harness.js';
 
 const SEED = 13;
 /** Log lines of `apply --activate` up to the staged update (measured: 6, "installing" last). */
@@ -65,13 +66,57 @@ interface RunEnd {
   stderr: string;
 }
 
-/** Start `apply` (`--activate`: activate too); SIGKILL it `delayMs` after its `afterLine`-th log line. */
-function runAndKill(
-  f: FaultDevice,
-  activate: boolean,
-  afterLine: number,
-  delayMs: number,
-): Promise<RunEnd> {
+/**
+ * When a run is killed: called as the run starts with the kill and the run's stderr so
+ * far, it watches for its moment; `onStderr` is called on each chunk of output, `stop`
+ * when the run has ended.
+ */
+type KillTrigger = (
+  kill: () => void,
+  stderrSoFar: () => string,
+) => { onStderr(): void; stop(): void };
+
+/** SIGKILL `delayMs` after the run's `afterLine`-th log line (at once for line 0). */
+function afterLogLine(afterLine: number, delayMs: number): KillTrigger {
+  return (kill, stderrSoFar) => {
+    let timer: NodeJS.Timeout | undefined;
+    const start = () => {
+      timer ??= setTimeout(kill, delayMs);
+    };
+    if (afterLine === 0) start();
+    return {
+      onStderr: () => {
+        if (stderrSoFar().split('\n').length - 1 >= afterLine) start();
+      },
+      stop: () => clearTimeout(timer),
+    };
+  };
+}
+
+/**
+ * SIGKILL as soon as an image is half-way through its download: its resume record
+ * written and at least 1 MiB of it on disk. On a quiet machine a 16 MiB image arrives
+ * over loopback in tens of milliseconds, so the log-line sweep may never land inside a
+ * transfer; this kill does, and leaves a partial the next run must resume (polled every
+ * millisecond: the test's own stat calls, nothing in the agent).
+ */
+function midDownload(f: FaultDevice): KillTrigger {
+  const incoming = f.dev.path('slots/b/.incoming');
+  const halfWay = () =>
+    ['vmlinuz', 'kubesolo-os.gz'].some((name) => {
+      const part = `${incoming}/${name}.part`;
+      return existsSync(`${part}.json`) && existsSync(part) && statSync(part).size >= 1 << 20;
+    });
+  return (kill) => {
+    const poll = setInterval(() => {
+      if (halfWay()) kill();
+    }, 1);
+    return { onStderr: () => undefined, stop: () => clearInterval(poll) };
+  };
+}
+
+/** Start `apply` (`--activate`: activate too) and SIGKILL it (once) when `trigger` says. */
+function runAndKill(f: FaultDevice, activate: boolean, trigger: KillTrigger): Promise<RunEnd> {
   const child = spawn(
     process.execPath,
     [AGENT_BIN, 'apply', ...(activate ? ['--activate'] : []), '--root', f.dev.root, '--json'],
@@ -79,51 +124,19 @@ function runAndKill(
   );
   let stderr = '';
   let killed = false;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    timer ??= setTimeout(() => {
-      killed = child.kill('SIGKILL');
-    }, delayMs);
-  };
-  if (afterLine === 0) arm();
+  const watch = trigger(
+    () => {
+      if (!killed) killed = child.kill('SIGKILL');
+    },
+    () => stderr,
+  );
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
-    if (stderr.split('\n').length - 1 >= afterLine) arm();
+    watch.onStderr();
   });
   return new Promise((resolve) =>
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: killed && signal === 'SIGKILL', code, stderr });
-    }),
-  );
-}
-
-/**
- * Start `apply` and SIGKILL it as soon as an image is half-way through its download:
- * its resume record written and at least 1 MiB of it on disk. On a quiet machine a
- * 16 MiB image arrives over loopback in tens of milliseconds, so the log-line sweep may
- * never land inside a transfer; this kill does, and leaves a partial the next run must
- * resume (polled every millisecond: the test's own stat calls, nothing in the agent).
- */
-function runAndKillMidDownload(f: FaultDevice): Promise<RunEnd> {
-  const incoming = f.dev.path('slots/b/.incoming');
-  const halfWay = () =>
-    ['vmlinuz', 'kubesolo-os.gz'].some((name) => {
-      const part = `${incoming}/${name}.part`;
-      return existsSync(`${part}.json`) && existsSync(part) && statSync(part).size >= 1 << 20;
-    });
-  const child = spawn(process.execPath, [AGENT_BIN, 'apply', '--root', f.dev.root, '--json'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  let killed = false;
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const poll = setInterval(() => {
-    if (!killed && halfWay()) killed = child.kill('SIGKILL');
-  }, 1);
-  return new Promise((resolve) =>
-    child.on('close', (code, signal) => {
-      clearInterval(poll);
+      watch.stop();
       resolve({ killed: killed && signal === 'SIGKILL', code, stderr });
     }),
   );
@@ -157,7 +170,7 @@ describe('fault suite: apply and apply --activate killed at random moments', () 
   /** What is wrong with the device now ([] when consistent). */
   async function inconsistencies(slotA: string): Promise<string[]> {
     const wrong: string[] = [];
-    const grub = grubVars(f.grubenv);
+    const grub = grubEnv(f.grubenv);
     const onA = grub.active_slot === 'A' && grub.boot_success === '1';
     const onBTrial =
       grub.active_slot === 'B' &&
@@ -187,7 +200,7 @@ describe('fault suite: apply and apply --activate killed at random moments', () 
     const runs: string[] = [];
     const phase = () => String(existsSync(f.statePath) ? readState(f.statePath).phase : 'none');
     // Until GRUB is on slot B: the activation is done and the kills have nothing left to hit.
-    for (let i = 0; i < MAX_RUNS && grubVars(f.grubenv).active_slot === 'A'; i++) {
+    for (let i = 0; i < MAX_RUNS && grubEnv(f.grubenv).active_slot === 'A'; i++) {
       const before = phase();
       const stage = before === 'staged' ? 'activating' : 'staging';
       if (stage === 'staging' && killed.staging >= STAGING_KILLS) {
@@ -203,10 +216,8 @@ describe('fault suite: apply and apply --activate killed at random moments', () 
       // kill moment would otherwise activate too, and no kill would land in the activation.
       // The first run is killed inside a transfer whatever the machine's speed, so the
       // resume below is always exercised.
-      const end =
-        i === 0
-          ? await runAndKillMidDownload(f)
-          : await runAndKill(f, stage === 'activating', line, delayMs);
+      const trigger = i === 0 ? midDownload(f) : afterLogLine(line, delayMs);
+      const end = await runAndKill(f, stage === 'activating', trigger);
       if (end.killed) killed[stage]++;
       if (crashed(end.stderr) || (!end.killed && end.code !== 0)) {
         crashes++;
@@ -216,7 +227,7 @@ describe('fault suite: apply and apply --activate killed at random moments', () 
       const at = i === 0 ? 'mid-download' : line;
       runs.push(`${before}>${at}:${end.killed ? 'killed' : `exit ${end.code}`}>${phase()}`);
     }
-    const activatedInLoop = grubVars(f.grubenv).active_slot === 'B';
+    const activatedInLoop = grubEnv(f.grubenv).active_slot === 'B';
     const done = await f.agent(['apply', '--activate']);
     if (crashed(done.stderr)) crashes++;
     const ratio = f.server.bytesSent() / IMAGE_BYTES;
@@ -247,6 +258,6 @@ describe('fault suite: apply and apply --activate killed at random moments', () 
     else assert.equal(done.code, 0, done.stderr);
     assert.equal(readState(f.statePath).phase, 'activated');
     assert.deepEqual(await inconsistencies(slotA), []);
-    assert.equal(grubVars(f.grubenv).active_slot, 'B');
+    assert.equal(grubEnv(f.grubenv).active_slot, 'B');
   });
 });

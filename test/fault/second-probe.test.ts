@@ -7,21 +7,17 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { AGENT_BIN, runAgent, runRelease, expectRefusal } from '../helpers/cli.js';
 import { makeKeys, publishRelease } from '../helpers/device.js';
-import { keys, makeFaultDevice, readState, type FaultDevice } from './harness.js';
+import { keys, readState, useFaultDevice } from './harness.js';
 import { assertCode } from '../helpers/code-assert.js';
 
 const isRoot = process.getuid?.() === 0;
 
 describe('finding 31.5: a stop during the install', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    // Large enough that the install's read-back of a kept download takes a while.
-    f = await makeFaultDevice({ imageBytes: 96 * 1024 * 1024 });
-  });
-  afterEach(() => f.cleanup());
+  // Large enough that the install's read-back of a kept download takes a while.
+  const f = useFaultDevice({ imageBytes: 96 * 1024 * 1024 });
 
   // Before: the install finished and apply exited 0 "Staged" although docs/operating.md
   // said 143. Now: the install finishes (the state says staged), the exit is 143.
@@ -80,18 +76,15 @@ describe('finding 31.5: a stop during the install', () => {
 });
 
 describe('finding 31.5: read-only passive slot', { skip: !isRoot && 'mounts need root' }, () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(async () => {
+  // Registered before the device's hooks: slot B is unmounted before the device is removed.
+  afterEach(() => {
     try {
       execFileSync('umount', [f.dev.path('slots/b')], { stdio: 'ignore' });
     } catch {
       // not mounted
     }
-    await f.cleanup();
   });
+  const f = useFaultDevice();
 
   // Before: SLOT_WRITE_FAILED with errno ENOENT (mkdir -p's reading of EROFS), and the
   // remount hint was lost.
@@ -107,11 +100,7 @@ describe('finding 31.5: read-only passive slot', { skip: !isRoot && 'mounts need
 });
 
 describe('finding 31.5: the floor file', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
   const floorPath = () => f.dev.path('var/lib/kubesolo/update/floor.json');
 
   // Before: a dangling link read as "no floor" (ENOENT): apply ran with the protection off.
@@ -140,11 +129,7 @@ describe('finding 31.5: the floor file', () => {
 });
 
 describe('finding 31.5: rollout times', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   async function offer(rollout: unknown): Promise<void> {
     await publishRelease(f.releases, { version: 'v1.1.0', keys, patch: { rollout } });
@@ -206,11 +191,7 @@ describe('finding 31.5: rollout times', () => {
 });
 
 describe('finding 31.5: slot directories that hold the agent\u2019s own files', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   // Before: each was accepted and apply installed kernels into it.
   for (const dir of ['/', '/etc/kubesolo', '/boot/grub', '/var/lib/kubesolo/update', '/var']) {
@@ -266,11 +247,7 @@ describe('finding 31.5: slot directories that hold the agent\u2019s own files', 
 });
 
 describe('a reader that goes away', () => {
-  let f: FaultDevice;
-  beforeEach(async () => {
-    f = await makeFaultDevice();
-  });
-  afterEach(() => f.cleanup());
+  const f = useFaultDevice();
 
   /** Run the agent with the read end of stdout (or stderr) closed at once. */
   function withClosedPipe(args: string[], which: 'stdout' | 'stderr') {

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ensureDeviceId, readDeviceId, shortDeviceId } from '../../src/fleet/device-id.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const MACHINE_ID = '0123456789abcdef0123456789abcdef';
 
@@ -75,7 +76,7 @@ describe('device identifier', () => {
             if (s === failAt) throw new Error(`power cut at ${s}`);
           },
         }),
-        (err: any) => err.code === 'DEVICE_ID_WRITE_FAILED',
+        hasCode('DEVICE_ID_WRITE_FAILED', 1),
       );
       const after = await readDeviceId(paths);
       const renamed = failAt === 'rename' || failAt === 'fsync-dir';

@@ -25,6 +25,7 @@ import {
 } from '../helpers/device.js';
 import { grubSet } from '../helpers/grub-env.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 
 const HOUR = 3600_000;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -179,6 +180,12 @@ describe('fleet safety over HTTP, through the binaries', () => {
   });
 
   describe('waves', () => {
+    /** publish's flags for a schedule from `start` with these waves (PERCENT@AFTER each). */
+    const schedule = (start: string, ...waves: string[]) => [
+      ...['--rollout-start', start],
+      ...waves.flatMap((w) => ['--wave', w]),
+    ];
+
     /** A machine-id whose bucket for `version` is in 5..94, and that bucket. */
     async function deviceInMidBucket(version: string): Promise<number> {
       for (let i = 0; ; i++) {
@@ -198,16 +205,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       // Wave 1 (up to this device's bucket, exclusive) opened an hour ago; wave 2 (which
       // reaches it) opens in a day; wave 3 in three.
       const start = Date.now() - HOUR;
-      await publish('v1.1.0', [
-        '--rollout-start',
-        iso(start),
-        '--wave',
-        `${bucket}@0s`,
-        '--wave',
-        `${bucket + 1}@1d`,
-        '--wave',
-        '100@3d',
-      ]);
+      await publish('v1.1.0', schedule(iso(start), `${bucket}@0s`, `${bucket + 1}@1d`, '100@3d'));
       const c = await agent(['check']);
       assert.equal(c.code, 3, c.stderr);
       const gate = (
@@ -250,24 +248,14 @@ describe('fleet safety over HTTP, through the binaries', () => {
     it('when its wave opens the device installs; a schedule stopped below its bucket holds it back', async () => {
       const bucket = await deviceInMidBucket('v1.1.0');
       // Stopped halfway: republished with the last wave below this device's bucket.
-      await publish('v1.1.0', [
-        '--rollout-start',
-        iso(Date.now() - 2 * 24 * HOUR),
-        '--wave',
-        `${bucket}@0s`,
-        '--partial-rollout',
-      ]);
+      const twoDaysAgo = iso(Date.now() - 2 * 24 * HOUR);
+      await publish('v1.1.0', [...schedule(twoDaysAgo, `${bucket}@0s`), '--partial-rollout']);
       const held = await agent(['apply']);
       expectRefusal(held, 'ROLLOUT_NOT_OPEN', 3);
       assert.match(held.doc.error.message, new RegExp(`bucket ${bucket}, which no wave reaches`));
       // Going on: the schedule's second wave (one day in) has opened a day ago.
       await publish('v1.1.0', [
-        '--rollout-start',
-        iso(Date.now() - 2 * 24 * HOUR),
-        '--wave',
-        `${bucket}@0s`,
-        '--wave',
-        `${bucket + 1}@1d`,
+        ...schedule(twoDaysAgo, `${bucket}@0s`, `${bucket + 1}@1d`),
         '--partial-rollout',
       ]);
       const c = await agent(['check']);
@@ -279,14 +267,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
     });
 
     it('verify prints the schedule; publish refuses a schedule a device would refuse', async () => {
-      const r = await publish('v1.1.0', [
-        '--rollout-start',
-        '2026-12-01T14:00:00Z',
-        '--wave',
-        '1@0s',
-        '--wave',
-        '100@3d',
-      ]);
+      const r = await publish('v1.1.0', schedule('2026-12-01T14:00:00Z', '1@0s', '100@3d'));
       assert.match(r.stdout, /rollout\s+2 waves from 2026-12-01 14:00 UTC/);
       const v = await runRelease(['verify', '--pubkey', join(work, 'keys-old/release.pub'), site]);
       assert.equal(v.code, 0, v.stderr);
@@ -340,8 +321,7 @@ describe('fleet safety over HTTP, through the binaries', () => {
       await installAndCommit('v1.1.0');
       const rb = await agent(['rollback']);
       assert.equal(rb.code, 0, rb.stderr);
-      const warn = logLines(rb.stderr).find((l) => l.code === 'BELOW_FLOOR_ROLLBACK');
-      assert.ok(warn, rb.stderr);
+      const warn = loggedLine(rb.stderr, 'BELOW_FLOOR_ROLLBACK');
       assert.equal(warn.floor, 'v1.1.0');
       assert.equal(await reboot(), 'A');
       const st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));

@@ -6,9 +6,8 @@
  * exactly as over HTTP.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -16,8 +15,9 @@ import { goArch } from '../../src/metadata/arch.js';
 import { readDeviceId } from '../../src/fleet/device-id.js';
 import { rolloutBucket } from '../../src/fleet/rollout.js';
 import { LAYER_METADATA, OCI_MANIFEST } from '../../src/transport/oci/media-types.js';
-import { runAgent, runRelease, expectRefusal } from '../helpers/cli.js';
-import { makeDevice, readJson, type Device } from '../helpers/device.js';
+import { runRelease, expectRefusal } from '../helpers/cli.js';
+import { readJson, type Device } from '../helpers/device.js';
+import { agentFromRegistry, makeDeviceTrusting, pushBuild } from '../helpers/oci-agent.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { assertCode } from '../helpers/code-assert.js';
 
@@ -45,9 +45,7 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
   beforeEach(async () => {
-    dev = await makeDevice({ config: { pubkey: '/etc/kubesolo/update.pub' } });
-    await copyFile(join(tmp, 'keys/release.pub'), dev.path('etc/kubesolo/update.pub'));
-    execFileSync('grub-editenv', [dev.path('boot/grub/grubenv'), 'create']);
+    dev = await makeDeviceTrusting(join(tmp, 'keys/release.pub'));
   });
   afterEach(async () => {
     await dev?.cleanup();
@@ -56,40 +54,12 @@ describe('fleet safety over an OCI registry, through the binaries', { skip }, ()
   async function push(tag: string, extra: string[] = [], key = join(tmp, 'keys/release.key')) {
     await writeFile(join(tmp, 'vmlinuz'), randomBytes(40_000));
     await writeFile(join(tmp, 'kubesolo-os.gz'), randomBytes(90_000));
-    const r = await runRelease([
-      'push',
-      '--registry',
-      repo(),
-      '--tag',
-      tag,
-      '--release-version',
-      tag.split('-')[0]!,
-      '--arch',
-      arch,
-      '--kernel',
-      join(tmp, 'vmlinuz'),
-      '--initramfs',
-      join(tmp, 'kubesolo-os.gz'),
-      '--key',
-      key,
-      ...extra,
-    ]);
+    const r = await pushBuild(repo(), tag, tmp, { version: tag.split('-')[0]!, key, extra });
     assert.equal(r.code, 0, r.stderr);
   }
 
-  async function agent(cmd: string, tag: string, extra: string[] = []) {
-    const r = await runAgent([
-      cmd,
-      '--root',
-      dev.root,
-      '--registry',
-      repo(),
-      '--tag',
-      tag,
-      '--json',
-      ...extra,
-    ]);
-    return { ...r, doc: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, any>) : {} };
+  function agent(cmd: string, tag: string, extra: string[] = []) {
+    return agentFromRegistry(dev, repo(), cmd, tag, extra);
   }
 
   /** The latest.json layer of TAG-ARCH, as pushed. */

@@ -14,7 +14,7 @@ import {
   rolloutJson,
   rolloutPosition,
 } from '../../src/fleet/rollout.js';
-import { assertCode } from '../helpers/code-assert.js';
+import { throwsWithCode } from '../helpers/rejects.js';
 
 const schedule = parseRollout({
   start: '2026-12-01T14:00:00Z',
@@ -61,82 +61,31 @@ describe('rollout schedule', () => {
     );
   });
 
+  const START = '2026-12-01T14:00:00Z';
+  /** A schedule from START with these waves, each [percent, after]. */
+  const waves = (...list: [unknown, unknown][]) => ({
+    start: START,
+    waves: list.map(([percent, after]) => ({ percent, after })),
+  });
+  const thirtyThree = Array.from({ length: 33 }, (_, i): [number, string] => [i + 1, '0s']);
   const bad: [string, unknown, string][] = [
     ['not an object', 'soon', 'rollout'],
     ['no start', { waves: [{ percent: 1, after: '0s' }] }, 'rollout.start'],
-    [
-      'start not RFC 3339',
-      { start: '2026-12-01 14:00', waves: [{ percent: 1, after: '0s' }] },
-      'rollout.start',
-    ],
-    ['no waves', { start: '2026-12-01T14:00:00Z', waves: [] }, 'rollout.waves'],
-    [
-      '33 waves',
-      {
-        start: '2026-12-01T14:00:00Z',
-        waves: Array.from({ length: 33 }, (_, i) => ({ percent: i + 1, after: '0s' })),
-      },
-      'rollout.waves',
-    ],
-    [
-      'percent 0',
-      { start: '2026-12-01T14:00:00Z', waves: [{ percent: 0, after: '0s' }] },
-      'rollout.waves[0].percent',
-    ],
-    [
-      'percent 101',
-      { start: '2026-12-01T14:00:00Z', waves: [{ percent: 101, after: '0s' }] },
-      'rollout.waves[0].percent',
-    ],
-    [
-      'percent 2.5',
-      { start: '2026-12-01T14:00:00Z', waves: [{ percent: 2.5, after: '0s' }] },
-      'rollout.waves[0].percent',
-    ],
-    [
-      'after a number',
-      { start: '2026-12-01T14:00:00Z', waves: [{ percent: 1, after: 3600 }] },
-      'rollout.waves[0].after',
-    ],
-    [
-      'after without unit',
-      { start: '2026-12-01T14:00:00Z', waves: [{ percent: 1, after: '3600' }] },
-      'rollout.waves[0].after',
-    ],
-    [
-      'percent not rising',
-      {
-        start: '2026-12-01T14:00:00Z',
-        waves: [
-          { percent: 10, after: '0s' },
-          { percent: 10, after: '1d' },
-        ],
-      },
-      'rollout.waves[1].percent',
-    ],
-    [
-      'after going back',
-      {
-        start: '2026-12-01T14:00:00Z',
-        waves: [
-          { percent: 1, after: '1d' },
-          { percent: 10, after: '1h' },
-        ],
-      },
-      'rollout.waves[1].after',
-    ],
+    ['start not RFC 3339', { ...waves([1, '0s']), start: '2026-12-01 14:00' }, 'rollout.start'],
+    ['no waves', waves(), 'rollout.waves'],
+    ['33 waves', waves(...thirtyThree), 'rollout.waves'],
+    ['percent 0', waves([0, '0s']), 'rollout.waves[0].percent'],
+    ['percent 101', waves([101, '0s']), 'rollout.waves[0].percent'],
+    ['percent 2.5', waves([2.5, '0s']), 'rollout.waves[0].percent'],
+    ['after a number', waves([1, 3600]), 'rollout.waves[0].after'],
+    ['after without unit', waves([1, '3600']), 'rollout.waves[0].after'],
+    ['percent not rising', waves([10, '0s'], [10, '1d']), 'rollout.waves[1].percent'],
+    ['after going back', waves([1, '1d'], [10, '1h']), 'rollout.waves[1].after'],
   ];
   for (const [name, value, field] of bad) {
     it(`refuses ${name} with METADATA_FIELD_INVALID naming ${field}`, () => {
-      assert.throws(
-        () => parseRollout(value),
-        (err: any) => {
-          assertCode(err.code, 'METADATA_FIELD_INVALID');
-          assert.equal(err.exitCode, 4);
-          assert.equal(err.details.field, field);
-          return true;
-        },
-      );
+      const err = throwsWithCode(() => parseRollout(value), 'METADATA_FIELD_INVALID', 4);
+      assert.equal(err.details.field, field);
     });
   }
 });

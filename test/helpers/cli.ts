@@ -35,7 +35,11 @@ export function runBin(bin: string, args: string[], options: RunOptions = {}): P
   });
 }
 
-/** Run a command with exactly `options.env` (nothing inherited), collecting its output. */
+/**
+ * Run a command with exactly `options.env` (nothing inherited), collecting its output.
+ * A child run by this Node (a bundle) also gets the coverage collector's
+ * NODE_V8_COVERAGE, so that `npm test` counts what it runs; nothing else it sees changes.
+ */
 export function runCommand(
   cmd: string,
   argv: string[],
@@ -43,7 +47,7 @@ export function runCommand(
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
-      env: options.env ?? {},
+      env: { ...(cmd === process.execPath ? coverageEnv() : {}), ...options.env },
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,
@@ -55,8 +59,18 @@ export function runCommand(
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    // A child that exits before reading its input closes the pipe: EPIPE is its answer,
+    // not the test's failure (its exit code and output say what happened).
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(options.input ?? '');
   });
+}
+
+function coverageEnv(): NodeJS.ProcessEnv {
+  const dir = process.env.NODE_V8_COVERAGE;
+  return dir === undefined ? {} : { NODE_V8_COVERAGE: dir };
 }
 
 export const runAgent = (args: string[], options?: RunOptions) => runBin(AGENT_BIN, args, options);

@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
+import { after, before } from 'node:test';
 import { isRoot, rootSkipReason, toolSkipReason } from './require-tool.js';
 
 const exec = promisify(execFile);
@@ -144,4 +145,29 @@ export async function deviceNodeUnder(root: string, device: string): Promise<str
   const node = join(root, 'dev', basename(device));
   await exec('mknod', [node, 'b', String(major), String(minor)]);
   return node;
+}
+
+/**
+ * Loop disks for the enclosing describe(): one ext4 disk of each size in `sizesMiB`,
+ * labelled uniqueLabel(`labelPrefix`), their images in a fresh work directory; made
+ * before its tests, detached and deleted (the directory too) after them. The hooks are
+ * registered here; read `work` and `disks` inside hooks and tests.
+ */
+export function useLoopDisks(
+  labelPrefix: string,
+  sizesMiB: number[],
+): { work: string; disks: LoopDisk[] } {
+  const fixture = { work: '', disks: [] as LoopDisk[] };
+  before(async () => {
+    fixture.work = await mkdtemp(join(tmpdir(), 'ks-loopdisks-'));
+    for (const sizeMiB of sizesMiB) {
+      const label = uniqueLabel(labelPrefix);
+      fixture.disks.push(await makeLoopDisk({ label, sizeMiB, dir: fixture.work }));
+    }
+  });
+  after(async () => {
+    for (const d of fixture.disks) await d.cleanup();
+    if (fixture.work) await rm(fixture.work, { recursive: true, force: true });
+  });
+  return fixture;
 }

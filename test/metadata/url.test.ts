@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { KubesoloError } from '../../src/errors.js';
+import { hasCode } from '../helpers/rejects.js';
 import { metadataUrlFor } from '../../src/metadata/url.js';
 import { verifyRelease } from '../../src/release/verify.js';
 import { runAgent } from '../helpers/cli.js';
@@ -77,7 +77,7 @@ describe('metadata URL: device and publisher resolve every form alike', () => {
           publicKey: new Uint8Array(32).fill(7),
         }).catch((err: unknown) => {
           // The 404 stops it after the metadata request.
-          assert.ok(err instanceof KubesoloError && err.code === 'HTTP_STATUS', String(err));
+          hasCode('HTTP_STATUS', 1)(err);
         }),
       );
       assert.equal(publisher, expected, 'the publisher asked for');

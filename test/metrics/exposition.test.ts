@@ -16,7 +16,9 @@ import {
   ROLLBACK_REASONS,
   type MetricsInput,
 } from '../../src/metrics/exposition.js';
+import { refusalError } from '../../src/gates/verdict.js';
 import { PHASE_NAMES } from '../helpers/contract.js';
+import { hasCode } from '../helpers/rejects.js';
 
 // Debian's interpreter, where apt installs prometheus_client (a pyenv shim on PATH
 // would not see it).
@@ -296,11 +298,14 @@ describe('renderMetrics (Prometheus text format 0.0.4)', () => {
   });
 
   it('reason labels stay reason codes: anything else becomes OTHER (bounded label set)', () => {
+    // A code as the source makes it: a gate's refusal that names no code of its own.
+    const refused = refusalError({ gate: 'maintenance_window', pass: false, message: 'closed' });
+    hasCode('GATE_REFUSED', 3)(refused);
     const families = parseOne(
       renderMetrics({
         ...base,
         reason: 'disk on fire: /dev/sda',
-        failureCounts: { 'free text': 2, 'also free': 1, GATE_REFUSED: 4 },
+        failureCounts: { 'free text': 2, 'also free': 1, [refused.code]: 4 },
         rollbackCounts: { 'x y': 1, MANUAL_ROLLBACK: 2 },
       }),
     );

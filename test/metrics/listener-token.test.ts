@@ -4,52 +4,30 @@
  * Secret, replaced on rotation, and followed without a restart.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { AGENT_BIN, logLines, runAgent } from '../helpers/cli.js';
+import { expectRefusal, logLines, runAgent } from '../helpers/cli.js';
+import { assertCode } from '../helpers/code-assert.js';
 import { makeDevice, type Device } from '../helpers/device.js';
+import { startMetricsListener, type MetricsListener } from '../helpers/metrics-listener.js';
 
 describe('metrics --listen --token-file: only scrapes with the bearer token', () => {
   let dev: Device;
-  let child: ChildProcess;
-  let url: string;
-  let stderr = '';
+  let listener: MetricsListener;
   const tokenFile = () => dev.path('metrics-token');
 
   before(async () => {
     dev = await makeDevice();
     await writeFile(tokenFile(), 'first-token-0123456789\n');
-    child = spawn(
-      process.execPath,
-      [
-        AGENT_BIN,
-        'metrics',
-        '--listen',
-        '127.0.0.1:0',
-        '--token-file',
-        tokenFile(),
-        '--root',
-        dev.root,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    url = await new Promise<string>((resolve, reject) => {
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    listener = await startMetricsListener(dev.root, ['--token-file', tokenFile()]);
   });
   after(async () => {
-    child?.kill('SIGTERM');
+    listener?.child.kill('SIGTERM');
     await dev?.cleanup();
   });
 
   const scrape = (authorization?: string) =>
-    fetch(url, authorization ? { headers: { authorization } } : {});
+    fetch(listener.url, authorization ? { headers: { authorization } } : {});
 
   it('no token or a wrong one: 401 with a Bearer challenge, logged as METRICS_UNAUTHORIZED', async () => {
     for (const auth of [undefined, 'Bearer wrong-token', 'Basic Zmlyc3QtdG9rZW4=']) {
@@ -58,11 +36,13 @@ describe('metrics --listen --token-file: only scrapes with the bearer token', ()
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm=/);
       assert.doesNotMatch(await res.text(), /kubesolo_update/);
     }
-    const refused = logLines(stderr).filter((l) => l.code === 'METRICS_UNAUTHORIZED');
+    // One warning a refused scrape, saying which token it was (never the token itself).
+    const refused = logLines(listener.stderr()).filter((l) => l.token !== undefined);
     assert.deepEqual(
       refused.map((l) => l.token),
       ['missing', 'wrong', 'missing'],
     );
+    for (const l of refused) assertCode(l.code, 'METRICS_UNAUTHORIZED');
   });
 
   it('the token: the exposition', async () => {
@@ -81,17 +61,10 @@ describe('metrics --listen --token-file: only scrapes with the bearer token', ()
 
   it('a missing token file stops the listener at start (METRICS_TOKEN_UNREADABLE); --token-file needs --listen', async () => {
     const missing = await runAgent([
-      'metrics',
-      '--listen',
-      '127.0.0.1:0',
-      '--token-file',
-      dev.path('no-such-token'),
-      '--root',
-      dev.root,
-      '--json',
+      ...['metrics', '--listen', '127.0.0.1:0', '--token-file', dev.path('no-such-token')],
+      ...['--root', dev.root, '--json'],
     ]);
-    assert.equal(missing.code, 2, missing.stderr);
-    assert.equal(JSON.parse(missing.stdout).error.code, 'METRICS_TOKEN_UNREADABLE');
+    expectRefusal(missing, 'METRICS_TOKEN_UNREADABLE', 2);
     const alone = await runAgent(['metrics', '--token-file', tokenFile(), '--root', dev.root]);
     assert.equal(alone.code, 2);
     assert.match(alone.stderr, /--token-file guards --listen/);

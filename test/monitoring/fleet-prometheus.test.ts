@@ -12,68 +12,26 @@
  * the shipped Grafana dashboard is then executed against the same Prometheus.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
-import { AGENT_BIN, runAgent } from '../helpers/cli.js';
-import {
-  makeKeys,
-  makeSignedDevice,
-  publishRelease,
-  serveDir,
-  type Device,
-  type StaticServer,
-} from '../helpers/device.js';
+import { parse } from 'yaml';
+import type { Device } from '../helpers/device.js';
+import { startMetricsListener } from '../helpers/metrics-listener.js';
 import { dashboardExpressions, type Filters } from './dashboard.js';
+import { agentOn, useFleet } from './fleet.js';
 import {
   eventually,
   prometheusSkipReason,
   RULES_FILE,
-  startPrometheus,
+  startWithShippedRules,
   DASHBOARD_FILE,
   type PrometheusServer,
   type PromSample,
 } from './prometheus.js';
 
-const keys = makeKeys();
 const KERNEL_BYTES = 64 * 1024;
 const INITRAMFS_BYTES = 256 * 1024;
-
-async function agent(dev: Device, args: string[], expectCode = 0): Promise<void> {
-  const r = await runAgent([...args, '--root', dev.root, '--json']);
-  assert.equal(r.code, expectCode, `${args.join(' ')}: ${r.stderr}`);
-}
-
-/** `metrics --listen 127.0.0.1:0`; the port comes from its "serving metrics" log line. */
-async function serveMetrics(dev: Device): Promise<{ target: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    [AGENT_BIN, 'metrics', '--listen', '127.0.0.1:0', '--root', dev.root],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let err = '';
-  const target = await new Promise<string>((resolve, reject) => {
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      const m = /"url":"http:\/\/([^/]+)\/metrics"/.exec(err);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`metrics --listen exited ${code}: ${err}`)));
-  });
-  return { target, child };
-}
-
-/** The shipped rules with every `for` set to 0s, so alerts fire within the test (promtool covers the durations). */
-async function rulesWithoutFor(): Promise<string> {
-  const doc = parse(await readFile(RULES_FILE, 'utf8')) as {
-    groups: { rules: { alert?: string; for?: string }[] }[];
-  };
-  for (const g of doc.groups) for (const r of g.rules) if (r.for !== undefined) r.for = '0s';
-  return stringify(doc);
-}
 
 function byLabel(samples: PromSample[], label: string): Record<string, number> {
   return Object.fromEntries(samples.map((s) => [s.metric[label] ?? '', Number(s.value[1])]));
@@ -93,22 +51,17 @@ async function age(dev: Device, keys: string[], seconds: number): Promise<void> 
 }
 
 describe('fleet questions answered by a real Prometheus', { skip: prometheusSkipReason() }, () => {
-  let releases: string;
-  let server: StaticServer;
+  const fleet = useFleet({
+    version: 'v1.1.0',
+    channel: 'stable',
+    kernelBytes: KERNEL_BYTES,
+    initramfsBytes: INITRAMFS_BYTES,
+  });
   const devices: Record<DeviceName, Device> = {} as never;
   const listeners: ChildProcess[] = [];
   let prom: PrometheusServer;
 
   before(async () => {
-    releases = await mkdtemp(join(tmpdir(), 'ks-fleet-releases-'));
-    server = await serveDir(releases);
-    await publishRelease(releases, {
-      version: 'v1.1.0',
-      keys,
-      channel: 'stable',
-      kernelBytes: KERNEL_BYTES,
-      initramfsBytes: INITRAMFS_BYTES,
-    });
     for (const [name, channel] of [
       ['ok', 'stable'],
       ['failed', 'beta'],
@@ -117,59 +70,43 @@ describe('fleet questions answered by a real Prometheus', { skip: prometheusSkip
       ['overdue', 'stable'],
       ['damaged', 'edge'],
     ] as const) {
-      const dev = await makeSignedDevice(server, keys, { channel, health_checks: 'disk_writable' });
-      devices[name] = dev;
+      devices[name] = await fleet.device({ channel, health_checks: 'disk_writable' });
     }
     // ok and overdue: updated to v1.1.0, rebooted, health-checked and committed; ok
     // checks again, overdue's last check is then made two days old.
     for (const name of ['ok', 'overdue'] as const) {
-      await agent(devices[name], ['apply', '--activate']);
+      await agentOn(devices[name], ['apply', '--activate']);
       assert.equal(await devices[name].reboot(), 'B');
-      await agent(devices[name], ['healthcheck', '--timeout', '0']);
+      await agentOn(devices[name], ['healthcheck', '--timeout', '0']);
     }
-    await agent(devices.ok, ['check']);
+    await agentOn(devices.ok, ['check']);
     await age(devices.overdue, ['last_check_at'], 2 * 86_400);
     // failed: the beta device is offered a stable release: CHANNEL_MISMATCH (exit 3).
-    await agent(devices.failed, ['apply'], 3);
+    await agentOn(devices.failed, ['apply'], 3);
     // fallback: B never commits; after three tries GRUB boots A again.
-    await agent(devices.fallback, ['apply', '--activate']);
+    await agentOn(devices.fallback, ['apply', '--activate']);
     for (let i = 0; i < 4; i++) await devices.fallback.reboot();
     // The boot's health check (the DaemonSet runs it on every boot) records the
     // fallback; status only shows it (it writes nothing).
-    await agent(devices.fallback, ['healthcheck', '--timeout', '0']);
+    await agentOn(devices.fallback, ['healthcheck', '--timeout', '0']);
     // stuck: activated two hours ago and never rebooted.
-    await agent(devices.stuck, ['apply', '--activate']);
+    await agentOn(devices.stuck, ['apply', '--activate']);
     await age(devices.stuck, ['activated_at', 'phase_since'], 2 * 3600);
     // damaged: never checked, and its GRUB environment is garbage.
     await writeFile(devices.damaged.path('boot/grub/grubenv'), 'not an environment block\n');
 
     const targets: string[] = [];
     for (const name of Object.keys(devices) as DeviceName[]) {
-      const { target, child } = await serveMetrics(devices[name]);
+      const { target, child } = await startMetricsListener(devices[name].root);
       listeners.push(child);
       targets.push(`      - targets: ['${target}']\n        labels: { node: ${name}, site: lab }`);
     }
-    const config = [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      '  evaluation_interval: 1s',
-      'rule_files: [rules.yaml]',
-      'scrape_configs:',
-      '  - job_name: kubesolo-update',
-      '    static_configs:',
-      ...targets,
-      '',
-    ].join('\n');
-    prom = await startPrometheus(config, { 'rules.yaml': await rulesWithoutFor() });
+    prom = await startWithShippedRules(targets);
   });
 
   after(async () => {
     await prom?.stop();
     for (const child of listeners) child.kill('SIGTERM');
-    await server?.close();
-    await rm(releases, { recursive: true, force: true });
-    for (const dev of Object.values(devices)) await dev.cleanup();
   });
 
   it('counts devices by running version', async () => {

@@ -5,11 +5,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
 
 export const MONITORING_DIR = fileURLToPath(new URL('../../deploy/monitoring/', import.meta.url));
 export const RULES_FILE = join(MONITORING_DIR, 'kubesolo-update.rules.yaml');
@@ -108,6 +109,31 @@ export async function startPrometheus(
       if (!(err instanceof PortLost) || attempt === PORT_ATTEMPTS) throw err;
     }
   }
+}
+
+/**
+ * A Prometheus that scrapes `targets` (static_configs entries, as YAML lines) every
+ * second as job kubesolo-update and evaluates the shipped rules, with every `for` set to
+ * 0s so alerts fire within the test (promtool's rule tests cover the durations).
+ */
+export async function startWithShippedRules(targets: string[]): Promise<PrometheusServer> {
+  const rules = parse(await readFile(RULES_FILE, 'utf8')) as {
+    groups: { rules: { for?: string }[] }[];
+  };
+  for (const g of rules.groups) for (const r of g.rules) if (r.for !== undefined) r.for = '0s';
+  const config = [
+    'global:',
+    '  scrape_interval: 1s',
+    '  scrape_timeout: 1s',
+    '  evaluation_interval: 1s',
+    'rule_files: [rules.yaml]',
+    'scrape_configs:',
+    '  - job_name: kubesolo-update',
+    '    static_configs:',
+    ...targets,
+    '',
+  ].join('\n');
+  return startPrometheus(config, { 'rules.yaml': stringify(rules) });
 }
 
 /** The port was taken by another process between freePort and Prometheus's bind. */

@@ -7,67 +7,41 @@
  * for v1.1.0 (more than 10 % of at least 5 devices), with `for` set to 0.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
 import { EXPOSITION_CONTENT_TYPE } from '../../src/metrics/exposition.js';
-import { runAgent } from '../helpers/cli.js';
-import {
-  makeKeys,
-  makeSignedDevice,
-  publishRelease,
-  serveDir,
-  type Device,
-  type StaticServer,
-} from '../helpers/device.js';
 import {
   eventually,
   prometheusSkipReason,
-  RULES_FILE,
-  startPrometheus,
+  startWithShippedRules,
   type PrometheusServer,
 } from './prometheus.js';
+import { agentOn, useFleet } from './fleet.js';
 
-const keys = makeKeys();
 const DEVICES = 6;
-
-async function agent(dev: Device, args: string[], expectCode = 0): Promise<string> {
-  const r = await runAgent([...args, '--root', dev.root]);
-  assert.equal(r.code, expectCode, `${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
 
 describe(
   'a release failing across the fleet, seen by a real Prometheus',
   { skip: prometheusSkipReason() },
   () => {
-    let releases: string;
-    let server: StaticServer;
+    const fleet = useFleet({ version: 'v1.1.0' });
     let exporter: Server;
-    const devices: Device[] = [];
     const texts = new Map<string, string>();
     let prom: PrometheusServer;
 
     before(async () => {
-      releases = await mkdtemp(join(tmpdir(), 'ks-release-failing-'));
-      server = await serveDir(releases);
-      await publishRelease(releases, { version: 'v1.1.0', keys });
       for (let i = 1; i <= DEVICES; i++) {
         const failing = i === DEVICES;
-        const dev = await makeSignedDevice(server, keys, {
+        const dev = await fleet.device({
           // The last device's workload never answers: nothing listens on port 1.
           health_checks: failing ? 'disk_writable,probe_url' : 'disk_writable',
           ...(failing ? { healthcheck_url: 'http://127.0.0.1:1/', auto_rollback_after: '1' } : {}),
         });
-        devices.push(dev);
-        await agent(dev, ['apply', '--activate']);
+        await agentOn(dev, ['apply', '--activate']);
         assert.equal(await dev.reboot(), 'B');
-        await agent(dev, ['healthcheck', '--timeout', '0'], failing ? 5 : 0);
-        texts.set(`/dev${i}`, await agent(dev, ['metrics']));
+        await agentOn(dev, ['healthcheck', '--timeout', '0'], failing ? 5 : 0);
+        texts.set(`/dev${i}`, await agentOn(dev, ['metrics']));
       }
       exporter = createServer((req, res) => {
         const text = texts.get(req.url ?? '');
@@ -76,38 +50,17 @@ describe(
       });
       await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', r));
       const { port } = exporter.address() as AddressInfo;
-      const rules = parse(await readFile(RULES_FILE, 'utf8')) as {
-        groups: { rules: { for?: string }[] }[];
-      };
-      for (const g of rules.groups) for (const r of g.rules) if (r.for !== undefined) r.for = '0s';
       const targets = [...texts.keys()].map(
         (path) =>
           `      - targets: ['127.0.0.1:${port}']\n        labels: { device: ${path.slice(1)}, __metrics_path__: ${path} }`,
       );
-      prom = await startPrometheus(
-        [
-          'global:',
-          '  scrape_interval: 1s',
-          '  scrape_timeout: 1s',
-          '  evaluation_interval: 1s',
-          'rule_files: [rules.yaml]',
-          'scrape_configs:',
-          '  - job_name: kubesolo-update',
-          '    static_configs:',
-          ...targets,
-          '',
-        ].join('\n'),
-        { 'rules.yaml': stringify(rules) },
-      );
+      prom = await startWithShippedRules(targets);
     });
 
     after(async () => {
       await prom?.stop();
       exporter?.closeAllConnections();
       exporter?.close();
-      await server?.close();
-      await rm(releases, { recursive: true, force: true });
-      for (const dev of devices) await dev.cleanup();
     });
 
     it('records each release’s failure ratio among the devices that tried it', async () => {

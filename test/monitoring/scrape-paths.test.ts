@@ -15,14 +15,14 @@
  * without the token gets nothing (up == 0).
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { AGENT_BIN } from '../helpers/cli.js';
 import { makeDevice, type Device } from '../helpers/device.js';
 import { loadManifests, MONITORING_DIR } from '../helpers/manifests.js';
+import { startMetricsListener, type MetricsListener } from '../helpers/metrics-listener.js';
 import {
   eventually,
   prometheusSkipReason,
@@ -62,8 +62,7 @@ function serviceMonitorJob(
 
 describe('both scrape paths with the real prometheus', { skip: prometheusSkipReason() }, () => {
   let dev: Device;
-  let listener: ChildProcess;
-  let target: string;
+  let listener: MetricsListener;
   let central: PrometheusServer;
   let deviceAgent: PrometheusServer;
 
@@ -80,29 +79,8 @@ describe('both scrape paths with the real prometheus', { skip: prometheusSkipRea
     ]);
     const tokenFile = dev.path('metrics-token');
     await writeFile(tokenFile, TOKEN + '\n');
-    listener = spawn(
-      process.execPath,
-      [
-        AGENT_BIN,
-        'metrics',
-        '--listen',
-        '127.0.0.1:0',
-        '--token-file',
-        tokenFile,
-        '--root',
-        dev.root,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let err = '';
-    target = await new Promise<string>((resolve, reject) => {
-      listener.stderr!.setEncoding('utf8').on('data', (d: string) => {
-        err += d;
-        const m = /"url":"http:\/\/([^/]+)\/metrics"/.exec(err);
-        if (m) resolve(m[1]!);
-      });
-      listener.once('exit', (code) => reject(new Error(`metrics --listen exited ${code}: ${err}`)));
-    });
+    listener = await startMetricsListener(dev.root, ['--token-file', tokenFile]);
+    const target = listener.target;
 
     const objects = [...(await loadManifests(MONITORING_DIR)).values()].flat();
     const sm = objects.find((o) => o.kind === 'ServiceMonitor') as never;
@@ -146,7 +124,7 @@ describe('both scrape paths with the real prometheus', { skip: prometheusSkipRea
   after(async () => {
     await deviceAgent?.stop();
     await central?.stop();
-    listener?.kill('SIGTERM');
+    listener?.child.kill('SIGTERM');
     await dev?.cleanup();
   });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOciUpdateSource } from '../../src/transport/oci/source.js';
-import { logLines, runRelease } from '../helpers/cli.js';
+import { expectRefusal, logLines, runRelease } from '../helpers/cli.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeReleaseFiles, sha256, skopeoRaw, type ReleaseFiles } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
@@ -120,17 +120,9 @@ describe('kubesolo-release push (CLI) against docker-registry', { skip }, () => 
       ['--json', ...baseArgs(authReg.host, 'v0.6.1'), '--username', 'pub', '--password-stdin'],
       { input: 'wrong\n' },
     );
-    assert.equal(bad.code, 2);
-    assert.equal(
-      (JSON.parse(bad.stdout) as { error: { code: string } }).error.code,
-      'REGISTRY_AUTH_FAILED',
-    );
+    expectRefusal(bad, 'REGISTRY_AUTH_FAILED', 2);
     const anon = await runRelease(['--json', ...baseArgs(authReg.host, 'v0.6.2')]);
-    assert.equal(anon.code, 2);
-    assert.equal(
-      (JSON.parse(anon.stdout) as { error: { code: string } }).error.code,
-      'REGISTRY_AUTH_REQUIRED',
-    );
+    expectRefusal(anon, 'REGISTRY_AUTH_REQUIRED', 2);
   });
 
   it('usage errors exit 2 with a reason code', async () => {
@@ -149,9 +141,7 @@ describe('kubesolo-release push (CLI) against docker-registry', { skip }, () => 
       [[...baseArgs(reg.host, 'bad tag!')], 'INVALID_TAG'],
     ];
     for (const [args, code] of cases) {
-      const r = await runRelease(['--json', ...args]);
-      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, code);
+      expectRefusal(await runRelease(['--json', ...args]), code, 2);
     }
   });
 });

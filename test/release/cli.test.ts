@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RELEASE_BIN, logLines, runRelease } from '../helpers/cli.js';
+import { RELEASE_BIN, expectRefusal, runRelease } from '../helpers/cli.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { opensslVerify } from '../helpers/openssl-verify.js';
 
@@ -19,6 +19,13 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `publish` of the two images as VERSION into OUT, with the key keygen wrote. */
+const publishArgs = (version: string, out: string) => [
+  'publish',
+  ...['--key', join(dir, 'keys', 'release.key'), '--version', version, '--out', out],
+  ...['--kernel', join(dir, 'vmlinuz'), '--initramfs', join(dir, 'kubesolo-os.gz')],
+];
+
 describe('kubesolo-release keygen / sign / publish (bundle)', () => {
   it('keygen writes the pair, prints the public key, and refuses to overwrite (exit 2)', async () => {
     const r = await runRelease(['keygen', '--out', join(dir, 'keys')]);
@@ -28,8 +35,7 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
     assert.ok(r.stdout.includes(pub));
     assert.equal((await stat(join(dir, 'keys', 'release.key'))).mode & 0o777, 0o600);
     const again = await runRelease(['keygen', '--out', join(dir, 'keys')]);
-    assert.equal(again.code, 2);
-    assert.equal(logLines(again.stderr)[0]?.code, 'KEY_EXISTS');
+    expectRefusal(again, 'KEY_EXISTS', 2);
     assert.equal((await readFile(join(dir, 'keys', 'release.pub'), 'utf8')).trim(), pub);
     const forced = await runRelease(['keygen', '--out', join(dir, 'keys2'), '--json']);
     assert.equal(forced.code, 0);
@@ -59,8 +65,7 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
     const out = opensslVerify(pubPem, join(dir, 'kubesolo-os.gz'), sig);
     assert.match(out, /Signature Verified Successfully/);
     const missing = await runRelease(['sign', '--key', key, join(dir, 'nope')]);
-    assert.equal(missing.code, 1);
-    assert.equal(logLines(missing.stderr)[0]?.code, 'FILE_UNREADABLE');
+    expectRefusal(missing, 'FILE_UNREADABLE', 1);
     assert.equal((await runRelease(['sign', '--key', key])).code, 2);
     assert.equal(
       (await runRelease(['sign', '--key', join(dir, 'vmlinuz'), join(dir, 'vmlinuz')])).code,
@@ -71,24 +76,8 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
   it('publish lays out the release and prints sizes and hashes', async () => {
     const out = join(dir, 'site');
     const r = await runRelease([
-      'publish',
-      '--key',
-      join(dir, 'keys', 'release.key'),
-      '--version',
-      'v0.2.0',
-      '--kernel',
-      join(dir, 'vmlinuz'),
-      '--initramfs',
-      join(dir, 'kubesolo-os.gz'),
-      '--out',
-      out,
-      '--channel',
-      'stable',
-      '--arch',
-      'amd64',
-      '--expires-in',
-      '30d',
-      '--json',
+      ...publishArgs('v0.2.0', out),
+      ...['--channel', 'stable', '--arch', 'amd64', '--expires-in', '30d', '--json'],
     ]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout) as { metadata: Record<string, unknown> };
@@ -100,36 +89,13 @@ describe('kubesolo-release keygen / sign / publish (bundle)', () => {
     assert.equal(meta.vmlinuz_size, 5000);
     assert.equal(meta.initramfs_size, 7000);
     assert.ok(Date.parse(meta.expires as string) - Date.now() > 29 * 86_400_000);
-    const bad = await runRelease([
-      'publish',
-      '--key',
-      join(dir, 'keys', 'release.key'),
-      '--version',
-      'v0.3.0',
-      '--kernel',
-      join(dir, 'vmlinuz'),
-      '--initramfs',
-      join(dir, 'kubesolo-os.gz'),
-      '--out',
-      out,
-      '--expires-in',
-      'soon',
-    ]);
-    assert.equal(bad.code, 2);
-    assert.equal(logLines(bad.stderr)[0]?.code, 'INVALID_DURATION');
+    const bad = await runRelease([...publishArgs('v0.3.0', out), '--expires-in', 'soon']);
+    expectRefusal(bad, 'INVALID_DURATION', 2);
     const noOut = await runRelease([
       'publish',
-      '--key',
-      'k',
-      '--version',
-      'v',
-      '--kernel',
-      'k',
-      '--initramfs',
-      'i',
+      ...['--key', 'k', '--version', 'v', '--kernel', 'k', '--initramfs', 'i'],
     ]);
-    assert.equal(noOut.code, 2);
-    assert.equal(logLines(noOut.stderr)[0]?.code, 'MISSING_OPTION');
+    expectRefusal(noOut, 'MISSING_OPTION', 2);
   });
 });
 
@@ -168,8 +134,7 @@ describe('kubesolo-release serve (bundle)', () => {
     const a = await runRelease(['serve', dir, '--listen', 'nonsense']);
     assert.equal(a.code, 2);
     const b = await runRelease(['serve', join(dir, 'nope'), '--listen', '127.0.0.1:0']);
-    assert.equal(b.code, 2);
-    assert.equal(logLines(b.stderr)[0]?.code, 'SERVE_DIR_MISSING');
+    expectRefusal(b, 'SERVE_DIR_MISSING', 2);
   });
 });
 
@@ -185,12 +150,11 @@ describe('kubesolo-release verify (bundle)', () => {
     const bad = await runRelease(['verify', '--pubkey', hex, site, '--json']);
     assert.equal(bad.code, 4);
     const doc = JSON.parse(bad.stdout) as { ok: boolean; error: { code: string } };
-    assertCode(doc.error.code, 'SIGNATURE_INVALID');
+    assertCode(doc.error.code, 'SIGNATURE_INVALID', 4);
     const noKey = await runRelease(['verify', site]);
     assert.equal(noKey.code, 2);
     // A 5000-byte image is no key file: refused by the key file's size limit, exit 2.
     const badKey = await runRelease(['verify', '--pubkey', join(dir, 'vmlinuz'), site]);
-    assert.equal(badKey.code, 2);
-    assert.equal(logLines(badKey.stderr)[0]?.code, 'PUBKEY_UNREADABLE');
+    expectRefusal(badKey, 'PUBKEY_UNREADABLE', 2);
   });
 });

@@ -16,7 +16,6 @@ import { generateKeyPair, loadPrivateKey, writeKeyPair } from '../../src/release
 import { encodeSignature } from '../../src/crypto/keys.js';
 import { signBytes, signFile, verifyBytes } from '../../src/release/sign.js';
 import { parseDuration } from '../../src/release/duration.js';
-import { KubesoloError } from '../../src/errors.js';
 import { hasCode } from '../helpers/rejects.js';
 import { opensslVerify } from '../helpers/openssl-verify.js';
 
@@ -83,7 +82,7 @@ describe('keys', () => {
   it('refuses to overwrite without force, and replaces the pair with force', async () => {
     const d = join(dir, 'k2');
     const first = await writeKeyPair(d);
-    await assert.rejects(writeKeyPair(d), (e: KubesoloError) => e.code === 'KEY_EXISTS');
+    await assert.rejects(writeKeyPair(d), hasCode('KEY_EXISTS', 2));
     assert.equal((await readFile(first.publicKeyPath, 'utf8')).trim(), first.publicKeyHex);
     const second = await writeKeyPair(d, { force: true });
     assert.notEqual(second.publicKeyHex, first.publicKeyHex);
@@ -92,19 +91,16 @@ describe('keys', () => {
   });
 
   it('rejects a missing, garbled or non-Ed25519 private key with distinct codes', async () => {
-    await assert.rejects(
-      loadPrivateKey(join(dir, 'nope')),
-      (e: KubesoloError) => e.code === 'KEY_UNREADABLE',
-    );
+    await assert.rejects(loadPrivateKey(join(dir, 'nope')), hasCode('KEY_UNREADABLE', 2));
     const garbled = join(dir, 'garbled.pem');
     await writeFile(garbled, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
-    await assert.rejects(loadPrivateKey(garbled), (e: KubesoloError) => e.code === 'KEY_INVALID');
+    await assert.rejects(loadPrivateKey(garbled), hasCode('KEY_INVALID', 2));
     const ec = join(dir, 'ec.pem');
     await writeFile(
       ec,
       openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']),
     );
-    await assert.rejects(loadPrivateKey(ec), (e: KubesoloError) => e.code === 'KEY_NOT_ED25519');
+    await assert.rejects(loadPrivateKey(ec), hasCode('KEY_NOT_ED25519', 2));
     const der = join(dir, 'k.der');
     const g = generateKeyPair();
     await writeFile(der, g.privateKey.export({ type: 'pkcs8', format: 'der' }));
@@ -118,10 +114,7 @@ describe('keys', () => {
       g.publicKeyHex,
     );
     for (const bad of ['', 'abc', g.publicKeyHex + '00', g.publicKeyHex.replace(/^./, 'g')]) {
-      assert.throws(
-        () => parsePublicKeyHex(bad),
-        (e: KubesoloError) => e.code === 'PUBKEY_INVALID',
-      );
+      assert.throws(() => parsePublicKeyHex(bad), hasCode('PUBKEY_INVALID', 2));
     }
   });
 });
@@ -175,13 +168,10 @@ describe('sign', () => {
 
   it('reports an unreadable input with FILE_UNREADABLE', async () => {
     const key = generateKeyPair().privateKey;
-    await assert.rejects(
-      signFile(key, join(dir, 'missing')),
-      (e: KubesoloError) => e.code === 'FILE_UNREADABLE',
-    );
+    await assert.rejects(signFile(key, join(dir, 'missing')), hasCode('FILE_UNREADABLE', 1));
     await assert.rejects(
       signFile(key, join(dir, 'msg.txt'), { sigPath: join(dir, 'no', 'such', 'dir.sig') }),
-      (e: KubesoloError) => e.code === 'SIGNATURE_WRITE_FAILED',
+      hasCode('SIGNATURE_WRITE_FAILED', 1),
     );
   });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeFakeImages } from '../../src/dev/device-root.js';
-import { runRelease } from '../helpers/cli.js';
+import { expectRefusal, runRelease } from '../helpers/cli.js';
 
 describe('publish --pause and --resume', () => {
   let dir: string;
@@ -58,8 +58,7 @@ describe('publish --pause and --resume', () => {
       '--out',
       join(dir, 'empty'),
     ]);
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /INPUT_UNREADABLE/);
+    expectRefusal(none, 'INPUT_UNREADABLE', 2);
     const both = await runRelease([
       'publish',
       '--pause',
@@ -69,7 +68,6 @@ describe('publish --pause and --resume', () => {
       '--out',
       site(),
     ]);
-    assert.equal(both.code, 2);
-    assert.match(both.stderr, /CONFLICTING_OPTIONS/);
+    expectRefusal(both, 'CONFLICTING_OPTIONS', 2);
   });
 });

@@ -15,7 +15,7 @@ import { parsePublicKey, publicKeyObject } from '../../src/crypto/keys.js';
 import { generateKeyPair, writeKeyPair } from '../../src/release/keys.js';
 import type { PublishedLatestJson } from '../../src/release/publish.js';
 import { verifyBytes } from '../../src/release/sign.js';
-import { RELEASE_BIN, runRelease } from '../helpers/cli.js';
+import { RELEASE_BIN, expectRefusal, runRelease } from '../helpers/cli.js';
 
 /** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
 const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
@@ -55,6 +55,13 @@ async function consistentVersion(out: string): Promise<string> {
   return meta.version;
 }
 
+/** `publish` of release N (images kN and iN) as vN.0.0 into OUT, signed with `key`. */
+const publishArgs = (n: 1 | 2, out: string, key = keyPath) => [
+  'publish',
+  ...['--key', key, '--version', `v${n}.0.0`, '--out', out],
+  ...['--kernel', join(dir, `k${n}`), '--initramfs', join(dir, `i${n}`)],
+];
+
 const staging = (out: string) => readdirSync(out).find((f) => f.startsWith('.publish-'));
 const KILL_AT: ((out: string) => boolean)[] = [
   (out) => staging(out) !== undefined,
@@ -67,38 +74,11 @@ describe('publish killed mid-way', () => {
   it('always leaves a release that verifies, old or new', async () => {
     for (let i = 0; i < KILL_AT.length; i++) {
       const out = join(dir, `site${i}`);
-      const first = await runRelease([
-        'publish',
-        '--key',
-        keyPath,
-        '--version',
-        'v1.0.0',
-        '--kernel',
-        join(dir, 'k1'),
-        '--initramfs',
-        join(dir, 'i1'),
-        '--out',
-        out,
-      ]);
+      const first = await runRelease(publishArgs(1, out));
       assert.equal(first.code, 0, first.stderr);
-      const child = spawn(
-        process.execPath,
-        [
-          RELEASE_BIN,
-          'publish',
-          '--key',
-          keyPath,
-          '--version',
-          'v2.0.0',
-          '--kernel',
-          join(dir, 'k2'),
-          '--initramfs',
-          join(dir, 'i2'),
-          '--out',
-          out,
-        ],
-        { stdio: 'ignore' },
-      );
+      const child = spawn(process.execPath, [RELEASE_BIN, ...publishArgs(2, out)], {
+        stdio: 'ignore',
+      });
       let done = false;
       const exited = new Promise<void>((resolve) =>
         child.on('close', () => {
@@ -125,35 +105,12 @@ describe('publish killed mid-way', () => {
 
   it('a wrong key never publishes (exit 2, site unchanged)', async () => {
     const out = join(dir, 'site-key');
-    await runRelease([
-      'publish',
-      '--key',
-      keyPath,
-      '--version',
-      'v1.0.0',
-      '--kernel',
-      join(dir, 'k1'),
-      '--initramfs',
-      join(dir, 'i1'),
-      '--out',
-      out,
-    ]);
+    const first = await runRelease(publishArgs(1, out));
+    assert.equal(first.code, 0, first.stderr);
     const other = join(dir, 'other.pem');
     await writeFile(other, generateKeyPair().privateKeyPem.replace('PRIVATE KEY', 'PUBLIC KEY'));
-    const r = await runRelease([
-      'publish',
-      '--key',
-      other,
-      '--version',
-      'v2.0.0',
-      '--kernel',
-      join(dir, 'k2'),
-      '--initramfs',
-      join(dir, 'i2'),
-      '--out',
-      out,
-    ]);
-    assert.equal(r.code, 2);
+    const r = await runRelease(publishArgs(2, out, other));
+    expectRefusal(r, 'KEY_INVALID', 2);
     assert.equal(await consistentVersion(out), 'v1.0.0');
   });
 });

@@ -1,10 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { KubesoloError } from '../../src/errors.js';
+import { describe, it } from 'node:test';
 import { parsePublicKey, publicKeyObject } from '../../src/crypto/keys.js';
 import { generateKeyPair } from '../../src/release/keys.js';
 import {
@@ -14,26 +12,14 @@ import {
 } from '../../src/release/publish.js';
 import { verifyBytes } from '../../src/release/sign.js';
 import { hasCode } from '../helpers/rejects.js';
+import { useImageFiles } from './image-files.js';
 
 /** The agent's public key format, read by the one key codec, as a KeyObject for verifyBytes. */
 const parsePublicKeyHex = (text: string) => publicKeyObject(parsePublicKey(text));
 
-let dir: string;
-let kernel: string;
-let initramfs: string;
+const files = useImageFiles('ks-publish-', Buffer.alloc(10_000, 7), Buffer.alloc(25_000, 9));
 const key = generateKeyPair();
 const clock = { now: () => new Date('2026-11-25T12:00:00.123Z') };
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ks-publish-'));
-  kernel = join(dir, 'vmlinuz');
-  initramfs = join(dir, 'kubesolo-os.gz');
-  await writeFile(kernel, Buffer.alloc(10_000, 7));
-  await writeFile(initramfs, Buffer.alloc(25_000, 9));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const pub = parsePublicKeyHex(key.publicKeyHex);
@@ -62,40 +48,56 @@ async function assertConsistent(out: string): Promise<PublishedLatestJson> {
   return meta;
 }
 
+/** What every publish here is given: the key, the two images, OUT and the clock. */
+const options = (out: string) => ({
+  key: key.privateKey,
+  imagePaths: { vmlinuz: files.kernel, initramfs: files.initramfs },
+  outDir: out,
+  clock,
+});
+
+/** A publish interrupted (a crash, as good as) when it reaches `step`. */
+const crashAt =
+  (step: PublishStep) =>
+  (s: PublishStep): void => {
+    if (s === step) throw new Error(`crash at ${s}`);
+  };
+
 describe('publish', () => {
   it('lays out a versioned release with every docs/design.md §3.3 field, relative URLs and signatures', async () => {
-    const out = join(dir, 'out1');
+    const out = files.path('out1');
     const r = await publishRelease({
-      key: key.privateKey,
+      ...options(out),
       version: 'v0.3.1',
-      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-      outDir: out,
       channel: 'stable',
       architecture: 'amd64',
       minCompatibleVersion: 'v0.2.0',
       releaseNotes: 'Fixes',
       expiresInSeconds: 30 * 86_400,
-      clock,
     });
     const meta = await assertConsistent(out);
     assert.deepEqual(meta, r.metadata);
+    // Per image: the file, its hash, size and signature, and its delta index, written by
+    // default and pinned like the image (docs/delta.md).
+    const imageFields: Record<string, unknown> = {};
+    for (const [field, file, bytes] of [
+      ['vmlinuz', 'vmlinuz', Buffer.alloc(10_000, 7)],
+      ['initramfs', 'kubesolo-os.gz', Buffer.alloc(25_000, 9)],
+    ] as const) {
+      const index = await readFile(join(out, 'v0.3.1', `${file}.index`));
+      Object.assign(imageFields, {
+        [`${field}_url`]: `v0.3.1/${file}`,
+        [`${field}_sha256`]: sha(bytes),
+        [`${field}_sig_url`]: `v0.3.1/${file}.sig`,
+        [`${field}_size`]: bytes.length,
+        [`${field}_index_url`]: `v0.3.1/${file}.index`,
+        [`${field}_index_sha256`]: sha(index),
+        [`${field}_index_size`]: index.length,
+      });
+    }
     assert.deepEqual(meta, {
       version: 'v0.3.1',
-      vmlinuz_url: 'v0.3.1/vmlinuz',
-      vmlinuz_sha256: sha(Buffer.alloc(10_000, 7)),
-      vmlinuz_sig_url: 'v0.3.1/vmlinuz.sig',
-      vmlinuz_size: 10_000,
-      // The delta index, written by default and pinned like the image (docs/delta.md).
-      vmlinuz_index_url: 'v0.3.1/vmlinuz.index',
-      vmlinuz_index_sha256: sha(await readFile(join(out, 'v0.3.1/vmlinuz.index'))),
-      vmlinuz_index_size: (await readFile(join(out, 'v0.3.1/vmlinuz.index'))).length,
-      initramfs_url: 'v0.3.1/kubesolo-os.gz',
-      initramfs_sha256: sha(Buffer.alloc(25_000, 9)),
-      initramfs_sig_url: 'v0.3.1/kubesolo-os.gz.sig',
-      initramfs_size: 25_000,
-      initramfs_index_url: 'v0.3.1/kubesolo-os.gz.index',
-      initramfs_index_sha256: sha(await readFile(join(out, 'v0.3.1/kubesolo-os.gz.index'))),
-      initramfs_index_size: (await readFile(join(out, 'v0.3.1/kubesolo-os.gz.index'))).length,
+      ...imageFields,
       metadata_sig_url: 'v0.3.1/latest.json.sig',
       release_date: '2026-11-25T12:00:00Z',
       release_notes: 'Fixes',
@@ -115,14 +117,10 @@ describe('publish', () => {
   });
 
   it('writes absolute URLs under --base-url', async () => {
-    const out = join(dir, 'out2');
     const r = await publishRelease({
-      key: key.privateKey,
+      ...options(files.path('out2')),
       version: 'v1.0.0+build.7',
-      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-      outDir: out,
       baseUrl: 'https://updates.example.test/kubesolo',
-      clock,
     });
     assert.equal(
       r.metadata.vmlinuz_url,
@@ -137,13 +135,8 @@ describe('publish', () => {
   });
 
   it('keeps older versions, refuses to republish one without force, replaces it with force', async () => {
-    const out = join(dir, 'out3');
-    const base = {
-      key: key.privateKey,
-      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-      outDir: out,
-      clock,
-    };
+    const out = files.path('out3');
+    const base = options(out);
     await publishRelease({ ...base, version: 'v1.0.0' });
     await publishRelease({ ...base, version: 'v2.0.0' });
     assert.equal((await assertConsistent(out)).version, 'v2.0.0');
@@ -152,7 +145,7 @@ describe('publish', () => {
       publishRelease({ ...base, version: 'v2.0.0' }),
       hasCode('VERSION_EXISTS', 2),
     );
-    const other = join(dir, 'other-kernel');
+    const other = files.path('other-kernel');
     await writeFile(other, 'a different kernel');
     await publishRelease({
       ...base,
@@ -167,24 +160,17 @@ describe('publish', () => {
   it('a publish that fails at any step leaves the previous release consistent and served', async () => {
     const steps: PublishStep[] = ['staged', 'version-in-place'];
     for (const at of steps) {
-      const out = join(dir, `crash-${at}`);
-      const base = {
-        key: key.privateKey,
-        imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-        outDir: out,
-        clock,
-      };
+      const out = files.path(`crash-${at}`);
+      const base = options(out);
       await publishRelease({ ...base, version: 'v1.0.0' });
       const before = await readFile(join(out, 'latest.json'));
       await assert.rejects(
         publishRelease({
           ...base,
           version: 'v2.0.0',
-          onStep: (s) => {
-            if (s === at) throw new Error(`crash at ${s}`);
-          },
+          onStep: crashAt(at),
         }),
-        (e: KubesoloError) => e.code === 'PUBLISH_FAILED',
+        hasCode('PUBLISH_FAILED', 1),
       );
       assert.deepEqual(await readFile(join(out, 'latest.json')), before, at);
       assert.equal((await assertConsistent(out)).version, 'v1.0.0');
@@ -197,25 +183,19 @@ describe('publish', () => {
   });
 
   it('a failed --force republish restores the old version folder', async () => {
-    const out = join(dir, 'crash-force');
-    const base = {
-      key: key.privateKey,
-      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-      outDir: out,
-      clock,
-    };
+    const out = files.path('crash-force');
+    const base = options(out);
     await publishRelease({ ...base, version: 'v1.0.0' });
     for (const at of ['staged', 'version-in-place'] as const) {
       await assert.rejects(
         publishRelease({
           ...base,
           version: 'v1.0.0',
-          imagePaths: { vmlinuz: kernel, initramfs: kernel },
+          imagePaths: { vmlinuz: files.kernel, initramfs: files.kernel },
           force: true,
-          onStep: (s) => {
-            if (s === at) throw new Error('crash');
-          },
+          onStep: crashAt(at),
         }),
+        hasCode('PUBLISH_FAILED', 1),
       );
       const meta = await assertConsistent(out);
       assert.equal(meta.initramfs_size, 25_000, at);
@@ -223,35 +203,24 @@ describe('publish', () => {
   });
 
   it('once latest.json is renamed the new release is complete, even if the last copy fails', async () => {
-    const out = join(dir, 'crash-after');
-    const base = {
-      key: key.privateKey,
-      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-      outDir: out,
-      clock,
-    };
+    const out = files.path('crash-after');
+    const base = options(out);
     await publishRelease({ ...base, version: 'v1.0.0' });
     await assert.rejects(
       publishRelease({
         ...base,
         version: 'v2.0.0',
-        onStep: (s) => {
-          if (s === 'metadata-in-place') throw new Error('crash');
-        },
+        onStep: crashAt('metadata-in-place'),
       }),
+      hasCode('PUBLISH_FAILED', 1),
     );
     // metadata_sig_url points into the version folder, so the release verifies anyway.
     assert.equal((await assertConsistent(out)).version, 'v2.0.0');
   });
 
   it('rejects bad input before touching the output', async () => {
-    const out = join(dir, 'bad');
-    const base = {
-      key: key.privateKey,
-      imagePaths: { vmlinuz: kernel, initramfs: initramfs },
-      outDir: out,
-      version: 'v1.0.0',
-    };
+    const out = files.path('bad');
+    const base = { ...options(out), version: 'v1.0.0' };
     const cases: [Partial<Parameters<typeof publishRelease>[0]>, string][] = [
       [{ version: '../evil' }, 'INVALID_VERSION'],
       [{ version: '.hidden' }, 'INVALID_VERSION'],
@@ -262,16 +231,12 @@ describe('publish', () => {
       [{ baseUrl: 'https://user:pw@x/' }, 'INVALID_BASE_URL'],
       [{ baseUrl: 'not a url' }, 'INVALID_BASE_URL'],
       [
-        { imagePaths: { vmlinuz: join(dir, 'missing'), initramfs: join(dir, 'missing') } },
+        { imagePaths: { vmlinuz: files.path('missing'), initramfs: files.path('missing') } },
         'INPUT_UNREADABLE',
       ],
     ];
     for (const [patch, code] of cases) {
-      await assert.rejects(
-        publishRelease({ ...base, ...patch }),
-        (e: KubesoloError) => e.code === code && e.exitCode === 2,
-        code,
-      );
+      await assert.rejects(publishRelease({ ...base, ...patch }), hasCode(code, 2), code);
     }
     await assert.rejects(readdir(out), { code: 'ENOENT' });
   });

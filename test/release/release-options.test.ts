@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runRelease } from '../helpers/cli.js';
+import { expectRefusal, runRelease } from '../helpers/cli.js';
 
 describe('release options shared by publish and push', () => {
   let work: string;
@@ -49,8 +49,7 @@ describe('release options shared by publish and push', () => {
   ]) {
     it(`--arch ${given}: UNKNOWN_ARCHITECTURE, exit 2, naming ${meant}; nothing published or pushed`, async () => {
       for (const r of [await publish('--arch', given!), await push('--arch', given!)]) {
-        assert.equal(r.code, 2, r.stderr);
-        assert.equal(error(r.stdout).code, 'UNKNOWN_ARCHITECTURE');
+        expectRefusal(r, 'UNKNOWN_ARCHITECTURE', 2);
         assert.match(error(r.stdout).message, new RegExp(`Did you mean '${meant}'\\?`));
       }
       assert.equal(existsSync(join(work, 'out')), false);
@@ -59,8 +58,7 @@ describe('release options shared by publish and push', () => {
 
   it('waves that stop short of 100 %: ROLLOUT_PARTIAL, exit 2, unless --partial-rollout', async () => {
     const short = await publish('--arch', 'amd64', '--wave', '1@0s', '--wave', '10@1d');
-    assert.equal(short.code, 2, short.stderr);
-    assert.equal(error(short.stdout).code, 'ROLLOUT_PARTIAL');
+    expectRefusal(short, 'ROLLOUT_PARTIAL', 2);
     assert.match(error(short.stdout).message, /the other 90 % would never get this release/);
     assert.equal(existsSync(join(work, 'out')), false);
     const meant = await publish('--arch', 'amd64', '--wave', '10@1d', '--partial-rollout');
@@ -71,7 +69,6 @@ describe('release options shared by publish and push', () => {
 
   it('push needs --arch', async () => {
     const r = await push();
-    assert.equal(r.code, 2);
-    assert.equal(error(r.stdout).code, 'MISSING_OPTION');
+    expectRefusal(r, 'MISSING_OPTION', 2);
   });
 });

@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { KubesoloError } from '../../src/errors.js';
 import { generateKeyPair } from '../../src/release/keys.js';
 import { publishRelease } from '../../src/release/publish.js';
@@ -11,33 +10,26 @@ import { createStaticServer, listen } from '../../src/release/serve.js';
 import { metadataUrlFor } from '../../src/metadata/url.js';
 import { verifyRelease } from '../../src/release/verify.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { useImageFiles } from './image-files.js';
 import { silentLogger } from '../../src/log.js';
 
-let dir: string;
-let kernel: string;
-let initramfs: string;
+const files = useImageFiles(
+  'ks-verify-',
+  Buffer.alloc(300_000, 3),
+  Buffer.alloc(500_000, 4),
+  'initrd',
+);
 const key = generateKeyPair();
 const pub = new Uint8Array(Buffer.from(key.publicKeyHex, 'hex'));
 const fast = { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } };
 
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ks-verify-'));
-  kernel = join(dir, 'vmlinuz');
-  initramfs = join(dir, 'initrd');
-  await writeFile(kernel, Buffer.alloc(300_000, 3));
-  await writeFile(initramfs, Buffer.alloc(500_000, 4));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
 let n = 0;
 async function site(extra: Partial<Parameters<typeof publishRelease>[0]> = {}): Promise<string> {
-  const out = join(dir, `site${++n}`);
+  const out = files.path(`site${++n}`);
   await publishRelease({
     key: key.privateKey,
     version: 'v1.2.3',
-    imagePaths: { vmlinuz: kernel, initramfs: initramfs },
+    imagePaths: { vmlinuz: files.kernel, initramfs: files.initramfs },
     outDir: out,
     channel: 'stable',
     expiresInSeconds: 3600,
@@ -158,7 +150,7 @@ describe('verify', () => {
   });
 
   it('a dead server is a network failure (exit 1), a non-directory a usage error', async () => {
-    const server = await createStaticServer(dir, { log: silentLogger });
+    const server = await createStaticServer(files.dir, { log: silentLogger });
     const base = await listen(server, { host: '127.0.0.1', port: 0 });
     await new Promise((r) => server.close(r));
     await rejectsWithCode(
@@ -167,7 +159,7 @@ describe('verify', () => {
       1,
     );
     await rejectsWithCode(
-      verifyRelease({ log: silentLogger, target: kernel, publicKey: pub }),
+      verifyRelease({ log: silentLogger, target: files.kernel, publicKey: pub }),
       'VERIFY_TARGET_INVALID',
       2,
     );

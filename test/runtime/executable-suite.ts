@@ -14,9 +14,8 @@ import {
   makeKeys,
   makeSignedDevice,
   publishRelease,
-  serveDir,
   type Device,
-  type StaticServer,
+  useReleaseServer,
 } from '../helpers/device.js';
 import {
   PACKAGE_VERSION,
@@ -34,8 +33,7 @@ export function executableSuite(arch: Arch): void {
 
   describe(`kubesolo-update-linux-${arch}`, { skip }, () => {
     const keys = makeKeys();
-    let releases: string;
-    let server: StaticServer;
+    const releases = useReleaseServer();
     let dev: Device;
     let empty: string;
     // No PATH with anything on it: an empty directory, so `node` cannot be found anywhere.
@@ -50,15 +48,11 @@ export function executableSuite(arch: Arch): void {
     before(async () => {
       assert.equal(reason, undefined, `prerequisite missing in CI: ${reason}`);
       empty = await mkdtemp(join(tmpdir(), 'ks-empty-path-'));
-      releases = await mkdtemp(join(tmpdir(), 'ks-releases-'));
-      server = await serveDir(releases);
-      await publishRelease(releases, { version: 'v1.1.0', keys, architecture: arch });
-      dev = await makeSignedDevice(server, keys, { health_checks: 'disk_writable' });
+      await publishRelease(releases.dir, { version: 'v1.1.0', keys, architecture: arch });
+      dev = await makeSignedDevice(releases.server, keys, { health_checks: 'disk_writable' });
     });
     after(async () => {
-      await server?.close();
       await dev?.cleanup();
-      await rm(releases, { recursive: true, force: true });
       await rm(empty, { recursive: true, force: true });
     });
 

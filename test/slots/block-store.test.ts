@@ -6,11 +6,10 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, appendFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { createBlockSlotStore } from '../../src/slots/block-store.js';
+import { createBlockSlotStore, type BlockSlotStoreOptions } from '../../src/slots/block-store.js';
 import { findDeviceByLabel, parseMountInfo, byLabelName } from '../../src/slots/block-device.js';
 import type { SlotStore } from '../../src/slots/types.js';
 import {
@@ -21,7 +20,7 @@ import {
   type LoopDisk,
   deviceNodeUnder,
 } from '../helpers/loop.js';
-import { flipByte, flipOnDevice, stageImage, type StagedImage } from './fixtures.js';
+import { flipByte, flipOnDevice, makeStoreWork, stageImage, type StagedImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
 import type { KubesoloError } from '../../src/errors.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
@@ -41,6 +40,16 @@ describe('block slot store on loop devices', { skip }, () => {
   let v1: StagedImage;
   let v2: StagedImage;
   let huge: StagedImage;
+
+  /** A store over this test's mount base: slot A labelled `labelA`, slot B the disk `b`. */
+  function storeWithA(labelA: string, extra: Partial<BlockSlotStoreOptions> = {}): SlotStore {
+    return createBlockSlotStore({
+      log: silentLogger,
+      labels: { A: labelA, B: b.label },
+      mountBase,
+      ...extra,
+    });
+  }
 
   async function disk(label: string, sizeMiB = 16): Promise<LoopDisk> {
     const d = await makeLoopDisk({ label, sizeMiB, dir: work });
@@ -71,18 +80,10 @@ describe('block slot store on loop devices', { skip }, () => {
   }
 
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ks-blockstore-'));
-    mountBase = join(work, 'mnt');
-    staging = join(work, 'staging');
-    await mkdir(mountBase);
-    await mkdir(staging);
+    ({ work, mountBase, staging } = await makeStoreWork('ks-blockstore-'));
     a = await disk(uniqueLabel('KTA'));
     b = await disk(uniqueLabel('KTB'));
-    store = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: a.label, B: b.label },
-      mountBase,
-    });
+    store = storeWithA(a.label);
     v1 = await stageImage(staging, 'v1.0.0', { kernel: 2 << 20, initramfs: 3 << 20 });
     v2 = await stageImage(staging, 'v2.0.0', { kernel: 2 << 20, initramfs: 4 << 20 });
     huge = await stageImage(staging, 'v3.0.0', { kernel: 1 << 20, initramfs: 20 << 20 });
@@ -142,10 +143,7 @@ describe('block slot store on loop devices', { skip }, () => {
     await store.write('B', v2.image, v2.digests);
     const free = await store.freeBytes('B');
     assert.ok(free < 21 << 20, `the test image must not fit: ${free} bytes free`);
-    await assert.rejects(store.write('B', huge.image, huge.digests), (err: unknown) => {
-      assert.equal((err as { code: string }).code, 'SLOT_NO_SPACE');
-      return true;
-    });
+    await rejectsWithCode(store.write('B', huge.image, huge.digests), 'SLOT_NO_SPACE', 3);
     await assertNothingMounted(a, b);
     assert.equal(await store.readVersion('B'), 'v2.0.0');
     await store.verify('B', v2.digests);
@@ -162,11 +160,7 @@ describe('block slot store on loop devices', { skip }, () => {
 
   it('detects corruption on the partition', async () => {
     const c = await disk(uniqueLabel('KTC'));
-    const s = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: c.label, B: b.label },
-      mountBase,
-    });
+    const s = storeWithA(c.label);
     await s.write('A', v1.image, v1.digests);
     const mp = await mkdtemp(join(work, 'corrupt-'));
     await exec('mount', [c.device, mp]);
@@ -177,11 +171,7 @@ describe('block slot store on loop devices', { skip }, () => {
   });
 
   it('a missing label is SLOT_NOT_FOUND and mounts nothing', async () => {
-    const s = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: uniqueLabel('KTX'), B: b.label },
-      mountBase,
-    });
+    const s = storeWithA(uniqueLabel('KTX'));
     await rejectsWithCode(s.readVersion('A'), 'SLOT_NOT_FOUND', 1);
     await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_NOT_FOUND', 1);
     await assertNothingMounted(b);
@@ -191,11 +181,7 @@ describe('block slot store on loop devices', { skip }, () => {
     const label = uniqueLabel('KTD');
     await disk(label, 8);
     await disk(label, 8);
-    const s = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: label, B: b.label },
-      mountBase,
-    });
+    const s = storeWithA(label);
     await rejectsWithCode(s.readVersion('A'), 'SLOT_LABEL_AMBIGUOUS', 1);
   });
 
@@ -210,31 +196,20 @@ describe('block slot store on loop devices', { skip }, () => {
       join(root, 'dev', 'disk', 'by-label', byLabelName(name)),
     );
     await deviceNodeUnder(root, b.device);
-    const s = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: name, B: b.label },
-      root,
-      mountBase,
-    });
+    const s = storeWithA(name, { root });
     assert.equal(await s.readVersion('A'), 'v1.0.0');
     await assertNothingMounted(a);
   });
 
   it('read-back fails for a file corrupted after its rename, and the slot stays unbootable', async () => {
     const c = await disk(uniqueLabel('KTR'));
-    const s = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: c.label, B: b.label },
-      mountBase,
+    const s = storeWithA(c.label, {
       onWriteStep: (step, dir) => {
         if (step === 'initramfs-renamed') flipByte(join(dir, 'kubesolo-os.gz'), 4096);
       },
     });
-    await assert.rejects(s.write('A', v1.image, v1.digests), (err: unknown) => {
-      assert.equal((err as { code: string }).code, 'SLOT_VERIFY_FAILED');
-      assert.equal((err as { details: { phase: string } }).details.phase, 'readback');
-      return true;
-    });
+    const err = await rejectsWithCode(s.write('A', v1.image, v1.digests), 'SLOT_VERIFY_FAILED', 4);
+    assert.equal(err.details.phase, 'readback');
     assert.equal(await s.hasBootableImage('A'), false);
     assert.equal(await s.readVersion('A'), undefined);
     await assertNothingMounted(c);
@@ -242,10 +217,7 @@ describe('block slot store on loop devices', { skip }, () => {
 
   it('read-back reads the medium: a bit flipped on the device behind a clean page cache is caught', async () => {
     const c = await disk(uniqueLabel('KTM'));
-    const s = createBlockSlotStore({
-      log: silentLogger,
-      labels: { A: c.label, B: b.label },
-      mountBase,
+    const s = storeWithA(c.label, {
       onWriteStep: (step, dir) => {
         if (step === 'initramfs-renamed') flipOnDevice(c.device, join(dir, 'kubesolo-os.gz'), 4096);
       },
@@ -286,11 +258,7 @@ describe('block slot store on loop devices', { skip }, () => {
     const { stdout } = await exec('losetup', ['--find', '--show', image]);
     const device = stdout.trim();
     try {
-      const s = createBlockSlotStore({
-        log: silentLogger,
-        labels: { A: label, B: b.label },
-        mountBase,
-      });
+      const s = storeWithA(label);
       await rejectsWithCode(s.readVersion('A'), 'SLOT_MOUNT_FAILED', 1);
       assert.deepEqual(await mountsOf(device), []);
       assert.deepEqual(await readdir(mountBase), []);

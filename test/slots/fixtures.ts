@@ -1,10 +1,25 @@
-/** Slot store test fixtures: staged images (random files and their digests), corruption. */
+/**
+ * Slot store test fixtures: a work directory, staged images (random files and their
+ * digests), corruption.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SlotDigests, SlotImageSource } from '../../src/slots/types.js';
+
+/** A store test's fresh work directory with its empty `mnt` (the mount base) and `staging`. */
+export async function makeStoreWork(
+  prefix: string,
+): Promise<{ work: string; mountBase: string; staging: string }> {
+  const work = await mkdtemp(join(tmpdir(), prefix));
+  const dirs = { work, mountBase: join(work, 'mnt'), staging: join(work, 'staging') };
+  await mkdir(dirs.mountBase);
+  await mkdir(dirs.staging);
+  return dirs;
+}
 
 export interface StagedImage {
   image: SlotImageSource;

@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
 import { createDirSlotStore } from '../../src/slots/dir-store.js';
 import { checkpointJournal } from '../../src/slots/journal-checkpoint.js';
 import type { RunResult } from '../../src/slots/block-device.js';
-import { loopSkipReason, makeLoopDisk, uniqueLabel, type LoopDisk } from '../helpers/loop.js';
+import { loopSkipReason, useLoopDisks, type LoopDisk } from '../helpers/loop.js';
+import { loggedLine } from '../helpers/code-log-line.js';
 import { stageImage } from './fixtures.js';
 
 const exec = promisify(execFile);
@@ -62,20 +63,17 @@ describe('checkpointJournal', () => {
 });
 
 describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, () => {
+  const loop = useLoopDisks('KC', [32]);
   let work: string;
   let disk: LoopDisk;
   let mnt: string;
 
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ks-ckpt-loop-'));
-    disk = await makeLoopDisk({ label: uniqueLabel('KC'), sizeMiB: 32, dir: work });
+    work = loop.work;
+    disk = loop.disks[0]!;
     mnt = join(work, 'mnt');
     await mkdir(mnt);
     await exec('mount', ['-t', 'ext4', disk.device, mnt]);
-  });
-  after(async () => {
-    await disk?.cleanup();
-    await rm(work, { recursive: true, force: true });
   });
 
   it('an ext4 slot on the root filesystem is not frozen: SLOT_CHECKPOINT_SKIPPED logged', async () => {
@@ -88,7 +86,7 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
     // The mounted ext4 itself as "/": freezing it would freeze the running system.
     assert.equal(await checkpointJournal(mnt, { log, runTool, rootDir: mnt }), 'root-filesystem');
     assert.deepEqual(calls, []);
-    assert.ok(lines.some((l) => l.code === 'SLOT_CHECKPOINT_SKIPPED' && l.dir === mnt));
+    assert.equal(loggedLine(lines, 'SLOT_CHECKPOINT_SKIPPED').dir, mnt);
   });
 
   it('makes a freshly written slot visible to a reader that does not replay the journal', async () => {
@@ -163,7 +161,7 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
       runTool: () => Promise.reject(new Error('spawn fsfreeze ENOENT')),
     });
     assert.equal(outcome, 'unavailable');
-    assert.ok(missing.lines.some((l) => l.code === 'SLOT_CHECKPOINT_UNAVAILABLE'));
+    loggedLine(missing.lines, 'SLOT_CHECKPOINT_UNAVAILABLE');
 
     const refused = capturingLogger();
     const outcome2 = await checkpointJournal(dir, {
@@ -171,7 +169,7 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
       runTool: () => Promise.resolve({ code: 1, stdout: '', stderr: 'Operation not permitted' }),
     });
     assert.equal(outcome2, 'failed');
-    assert.ok(refused.lines.some((l) => l.code === 'SLOT_CHECKPOINT_FAILED'));
+    loggedLine(refused.lines, 'SLOT_CHECKPOINT_FAILED');
   });
 
   it('retries a failed thaw and reports it when the filesystem stays frozen', async () => {
@@ -208,6 +206,6 @@ describe('journal checkpoint on a mounted ext4 slot (loop device)', { skip }, ()
       'checkpointed',
     );
     assert.equal(frozenCalls.filter((c) => c === '--unfreeze').length, 5);
-    assert.ok(stuck.lines.some((l) => l.code === 'SLOT_THAW_FAILED'));
+    loggedLine(stuck.lines, 'SLOT_THAW_FAILED');
   });
 });

@@ -24,6 +24,7 @@ import { flipOnDevice, stageImage } from './fixtures.js';
 import { silentLogger } from '../../src/log.js';
 import { useTempDir } from '../helpers/tree.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { hasCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -169,7 +170,7 @@ describe('read-back from the medium (ext4 on a loop device)', { skip }, () => {
       };
       // An earlier run: killed after `cut` bytes (here, the connection drops).
       srv.route('/img', truncated(body, cut));
-      await assert.rejects(downloadToFile(options), { code: 'DOWNLOAD_TRUNCATED' });
+      await assert.rejects(downloadToFile(options), hasCode('DOWNLOAD_TRUNCATED', 1));
       // The medium loses a bit of the partial file behind the page cache.
       flipOnDevice(disk.device, `${dest}.part`, 1000);
       srv.route('/img', staticFile(body));
@@ -197,7 +198,7 @@ describe('read-back from the medium (ext4 on a loop device)', { skip }, () => {
           { vmlinuz: sha256(kernelBytes), initramfs: r.sha256 },
           { log: silentLogger },
         ),
-        { code: 'SLOT_VERIFY_FAILED' },
+        hasCode('SLOT_VERIFY_FAILED', 4),
       );
       assert.equal(await slotDirBootable(slot), false);
     } finally {

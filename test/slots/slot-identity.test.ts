@@ -7,11 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
 import { deviceNumber } from '../../src/slots/block-device.js';
 import {
@@ -20,15 +19,10 @@ import {
   assertSlotKeysDistinct,
   slotSpellingsAlias,
 } from '../../src/slots/slot-identity.js';
-import {
-  deviceNodeUnder,
-  loopSkipReason,
-  makeLoopDisk,
-  uniqueLabel,
-  type LoopDisk,
-} from '../helpers/loop.js';
+import { deviceNodeUnder, loopSkipReason, useLoopDisks, type LoopDisk } from '../helpers/loop.js';
 import { silentLogger } from '../../src/log.js';
 import { useTempDir } from '../helpers/tree.js';
+import { hasCode, throwsWithCode } from '../helpers/rejects.js';
 
 const exec = promisify(execFile);
 
@@ -51,15 +45,18 @@ describe('slot aliasing seen in the configuration', () => {
   });
 
   it('assertSlotKeysDistinct names the key: SLOT_ALIASED', () => {
-    assert.throws(() => assertSlotKeysDistinct({ slotADir: '/s/a', slotBDir: '/s/b/../a' }), {
-      code: 'SLOT_ALIASED',
-      exitCode: 2,
-      details: { key: 'slot_b_dir', slotADir: '/s/a', slotBDir: '/s/b/../a' },
-    });
-    assert.throws(() => assertSlotKeysDistinct({ slotALabel: 'KSOLOA', slotBLabel: 'KSOLOA' }), {
-      code: 'SLOT_ALIASED',
-      details: { key: 'slot_b_label', label: 'KSOLOA' },
-    });
+    const dirs = throwsWithCode(
+      () => assertSlotKeysDistinct({ slotADir: '/s/a', slotBDir: '/s/b/../a' }),
+      'SLOT_ALIASED',
+      2,
+    );
+    assert.deepEqual(dirs.details, { key: 'slot_b_dir', slotADir: '/s/a', slotBDir: '/s/b/../a' });
+    const labels = throwsWithCode(
+      () => assertSlotKeysDistinct({ slotALabel: 'KSOLOA', slotBLabel: 'KSOLOA' }),
+      'SLOT_ALIASED',
+      2,
+    );
+    assert.deepEqual(labels.details, { key: 'slot_b_label', label: 'KSOLOA' });
     assertSlotKeysDistinct({
       slotADir: '/s/a',
       slotBDir: '/s/b',
@@ -90,8 +87,8 @@ describe('slot aliasing proved on disk (dir slots)', () => {
     await symlink(tmp.path('loop-1'), tmp.path('loop-2'));
     await assert.rejects(
       assertDistinctSlotDirs({ A: tmp.path('loop-1'), B: tmp.path('b') }, 'B'),
-      (err: { code: string; details: Record<string, unknown> }) =>
-        err.code === 'SLOT_IDENTITY_FAILED' &&
+      (err: { details: Record<string, unknown> }) =>
+        hasCode('SLOT_IDENTITY_FAILED', 1)(err) &&
         err.details.errno === 'ELOOP' &&
         err.details.dir === tmp.path('loop-1'),
     );
@@ -101,8 +98,8 @@ describe('slot aliasing proved on disk (dir slots)', () => {
     it(`slot B at ${spelling} is slot A: SLOT_ALIASED`, async () => {
       await assert.rejects(
         assertDistinctSlotDirs({ A: tmp.path('a'), B: tmp.path(spelling) }, 'B'),
-        (err: { code: string; details: Record<string, unknown> }) =>
-          err.code === 'SLOT_ALIASED' && err.details.resolved === tmp.path('a'),
+        (err: { details: Record<string, unknown> }) =>
+          hasCode('SLOT_ALIASED', 2)(err) && err.details.resolved === tmp.path('a'),
       );
     });
   }
@@ -112,18 +109,13 @@ const loopSkip = await loopSkipReason();
 if (loopSkip) console.log(`# block slot aliasing tests skipped: ${loopSkip}`);
 
 describe('slot aliasing proved on disk (block slots on loop devices)', { skip: loopSkip }, () => {
+  const loop = useLoopDisks('KI', [8, 8]);
   let work: string;
   let a: LoopDisk;
   let b: LoopDisk;
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ks-identity-blk-'));
-    a = await makeLoopDisk({ label: uniqueLabel('KI'), sizeMiB: 8, dir: work });
-    b = await makeLoopDisk({ label: uniqueLabel('KI'), sizeMiB: 8, dir: work });
-  });
-  after(async () => {
-    await a?.cleanup();
-    await b?.cleanup();
-    await rm(work, { recursive: true, force: true });
+  before(() => {
+    work = loop.work;
+    [a, b] = loop.disks as [LoopDisk, LoopDisk];
   });
 
   it('two devices pass', async () => {
@@ -136,8 +128,8 @@ describe('slot aliasing proved on disk (block slots on loop devices)', { skip: l
     await exec('mknod', [alias, 'b', major!, minor!]);
     await assert.rejects(
       assertDistinctSlotDevices({ A: a.device, B: alias }, 'B'),
-      (err: { code: string; details: Record<string, unknown> }) =>
-        err.code === 'SLOT_ALIASED' && err.details.majorMinor === `${major}:${minor}`,
+      (err: { details: Record<string, unknown> }) =>
+        hasCode('SLOT_ALIASED', 2)(err) && err.details.majorMinor === `${major}:${minor}`,
     );
   });
 
@@ -168,7 +160,7 @@ describe('slot aliasing proved on disk (block slots on loop devices)', { skip: l
         { files: { vmlinuz: join(work, 'k'), initramfs: join(work, 'i') }, version: 'v9.0.0' },
         { vmlinuz: sha(kernel), initramfs: sha(initramfs) },
       ),
-      { code: 'SLOT_ALIASED', exitCode: 2 },
+      hasCode('SLOT_ALIASED', 2),
     );
     assert.equal(await store.readVersion('A'), undefined, 'nothing was written to disk A');
     assert.equal((await stat(a.image)).mtimeMs, before);

@@ -25,7 +25,6 @@ import {
   truncate,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -43,7 +42,13 @@ import {
   uniqueLabel,
 } from '../helpers/loop.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
-import { flipOnDevice, SLOT_WRITE_STEPS, stageImage, type StagedImage } from './fixtures.js';
+import {
+  flipOnDevice,
+  makeStoreWork,
+  SLOT_WRITE_STEPS,
+  stageImage,
+  type StagedImage,
+} from './fixtures.js';
 import { useTempDir } from '../helpers/tree.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
@@ -175,11 +180,7 @@ describe(
     }
 
     before(async () => {
-      work = await mkdtemp(join(tmpdir(), 'ks-fatstore-'));
-      mountBase = join(work, 'mnt');
-      staging = join(work, 'staging');
-      await mkdir(mountBase);
-      await mkdir(staging);
+      ({ work, mountBase, staging } = await makeStoreWork('ks-fatstore-'));
       v1 = await stageImage(staging, 'v1.0.0', { kernel: 2 << 20, initramfs: 3 << 20 });
       v2 = await stageImage(staging, 'v2.0.0', { kernel: 2 << 20, initramfs: 4 << 20 });
       v3 = await stageImage(staging, 'v3.0.0', { kernel: 1 << 20, initramfs: 2 << 20 });
@@ -512,11 +513,9 @@ describe(
     let staged: StagedImage;
     const devices: string[] = [];
     before(async () => {
-      work = await mkdtemp(join(tmpdir(), 'ks-fatrefuse-'));
-      mountBase = join(work, 'mnt');
-      await mkdir(mountBase);
-      await mkdir(join(work, 'staging'));
-      staged = await stageImage(join(work, 'staging'), 'v1.0.0');
+      let staging: string;
+      ({ work, mountBase, staging } = await makeStoreWork('ks-fatrefuse-'));
+      staged = await stageImage(staging, 'v1.0.0');
     });
     after(async () => {
       for (const d of devices) await detachLoop(d).catch(() => undefined);

@@ -5,7 +5,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubesoloError } from '../../src/errors.js';
 import { createDispatcher } from '../../src/transport/dispatcher.js';
 import { downloadToFile } from '../../src/transport/download/download.js';
 import { fetchBytes } from '../../src/transport/http.js';
@@ -45,7 +44,7 @@ describe('custom CA file (ca_file)', () => {
     const plain = createDispatcher({ env: {} });
     await assert.rejects(
       fetchBytes(srv.url('/img'), { dispatcher: plain, maxBytes: 1e6 }),
-      (e: unknown) => e instanceof KubesoloError && e.code === 'NETWORK_ERROR',
+      hasCode('NETWORK_ERROR', 1),
     );
     await plain.close();
     const withCa = createDispatcher({ caFile: tls.certFile, env: {} });
@@ -136,7 +135,7 @@ describe('HTTPS_PROXY / HTTP_PROXY / NO_PROXY', () => {
     });
     await assert.rejects(
       fetchBytes(srv.url('/img'), { dispatcher: d, maxBytes: 1e6 }),
-      (e: unknown) => e instanceof KubesoloError && e.code === 'NETWORK_ERROR',
+      hasCode('NETWORK_ERROR', 1),
     );
     await d.close();
   });

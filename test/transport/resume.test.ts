@@ -11,7 +11,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Agent } from 'undici';
-import { KubesoloError } from '../../src/errors.js';
+import { hasCode } from '../helpers/rejects.js';
 import { downloadToFile } from '../../src/transport/download/download.js';
 import type { DownloadOptions } from '../../src/transport/download/transfer.js';
 import {
@@ -41,10 +41,7 @@ describe('resumable downloads', () => {
   /** First run: the connection drops after CUT bytes; the partial stays. */
   async function interrupted(extra: Partial<DownloadOptions> = {}): Promise<void> {
     bench.srv.route('/img', truncated(BODY, CUT));
-    await assert.rejects(
-      downloadToFile(opts('/img', extra)),
-      (e: unknown) => e instanceof KubesoloError && e.code === 'DOWNLOAD_TRUNCATED',
-    );
+    await assert.rejects(downloadToFile(opts('/img', extra)), hasCode('DOWNLOAD_TRUNCATED', 1));
     assert.equal((await stat(`${dest()}.part`)).size, CUT);
     bench.srv.requests.length = 0;
   }
@@ -203,10 +200,7 @@ describe('resumable downloads', () => {
     part[10]! ^= 1;
     await writeFile(`${dest()}.part`, part);
     bench.srv.route('/img', staticFile(BODY));
-    await assert.rejects(
-      downloadToFile(opts('/img')),
-      (e: unknown) => e instanceof KubesoloError && e.code === 'HASH_MISMATCH',
-    );
+    await assert.rejects(downloadToFile(opts('/img')), hasCode('HASH_MISMATCH', 4));
     assert.deepEqual(await readdir(bench.dir), []);
     assert.deepEqual(await readFile((await downloadToFile(opts('/img'))).path), BODY);
   });

@@ -13,6 +13,7 @@ import {
   toKubesoloError,
 } from '../../src/errors.js';
 import { createLogger, isLogLevel } from '../../src/log.js';
+import { hasCode } from '../helpers/rejects.js';
 
 describe('errors', () => {
   it('each error class maps to its docs/design.md §3.7 exit code', () => {
@@ -46,8 +47,7 @@ describe('errors', () => {
     const ours = new VerificationError('SIGNATURE_INVALID', 'bad');
     assert.equal(toKubesoloError(ours), ours);
     const wrapped = toKubesoloError(new TypeError('boom'));
-    assert.equal(wrapped.code, 'UNEXPECTED');
-    assert.equal(wrapped.exitCode, 1);
+    hasCode('UNEXPECTED', 1)(wrapped);
     assert.equal(toKubesoloError('a string').message, 'a string');
   });
 

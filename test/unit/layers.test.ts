@@ -1,7 +1,8 @@
 /**
  * The layers of src/ (docs/architecture.md "Layers"): a folder imports only from layers
  * below its own, and no file takes part in an import circle. The list is read from the
- * document, so the check and the documentation cannot drift apart.
+ * document, so the check and the documentation cannot drift apart. The document's table
+ * of what lives where names every file of src/ (a new engineer finds each there).
  */
 import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -113,6 +114,31 @@ function sourceGraph(): Map<string, string[]> {
   return graph;
 }
 
+/**
+ * The files of src/ that docs/architecture.md's table does not name: a file is named by
+ * a row that holds its path (`src/fs/atomic.ts`), or by a row of a folder above it (its
+ * first cell `src/cli/...`) that says its path below that folder or its `file name`.
+ */
+export function unnamedFiles(markdown: string, files: string[]): string[] {
+  const rows = [...markdown.matchAll(/^\|([^|\n]+)\|(.+)\|\s*$/gm)].map((m) => ({
+    first: m[1]!,
+    text: m[1]! + m[2]!,
+  }));
+  return files.filter((file) => {
+    const dirs = file.split('/').slice(0, -1);
+    return !rows.some((row) => {
+      if (row.text.includes(`src/${file}`)) return true;
+      return dirs.some((_, i) => {
+        const folder = dirs.slice(0, i + 1).join('/');
+        if (!row.first.includes(`src/${folder}/`)) return false;
+        const below = file.slice(folder.length + 1);
+        const name = below.split('/').pop()!;
+        return row.text.includes(below) || row.text.includes(`\`${name}\``);
+      });
+    });
+  });
+}
+
 describe('layers of src/ (docs/architecture.md)', () => {
   const layers = parseLayers(readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8'));
   const graph = sourceGraph();
@@ -123,6 +149,12 @@ describe('layers of src/ (docs/architecture.md)', () => {
     assert.deepEqual([...units].sort(), [...layers.keys()].sort());
   });
 
+  it("the table names every file of src/ (in its own row or its folder's)", () => {
+    const files = [...graph.keys()].map((f) => relative(SRC, f)).sort();
+    const doc = readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8');
+    assert.deepEqual(unnamedFiles(doc, files), []);
+  });
+
   it('no import from the same layer or a higher one', () => {
     assert.deepEqual(layerViolations(graph, layers), []);
   });
@@ -130,6 +162,18 @@ describe('layers of src/ (docs/architecture.md)', () => {
   it('no import circle between files', () => {
     const circles = importCircles(graph).map((c) => c.map((f) => relative(ROOT, f)));
     assert.deepEqual(circles, []);
+  });
+
+  it('the table check finds a file no row names', () => {
+    const doc = [
+      '| `src/fs/atomic.ts` | temp, fsync, rename |',
+      '| `src/cli/` | `program.ts`; `agent/`: `apply.ts` |',
+    ].join('\n');
+    const files = ['fs/atomic.ts', 'fs/other.ts', 'cli/program.ts', 'cli/agent/apply.ts'];
+    assert.deepEqual(unnamedFiles(doc, [...files, 'cli/agent/check.ts']), [
+      'fs/other.ts',
+      'cli/agent/check.ts',
+    ]);
   });
 
   // The checks themselves, on made-up graphs: each finds what it is for.

@@ -2,12 +2,12 @@
  * `kubesolo-update dev`: a simulated device for trying the agent by hand
  * (docs/quickstart-by-hand.md). Never needed on a real device.
  */
-import { readFile } from 'node:fs/promises';
 import { readDeviceConfig } from '../../agent/context.js';
 import { configFromFlags, mergeOptions } from '../../config/merge.js';
 import { parsePublicKey } from '../../crypto/keys.js';
 import { describeBootEnv, initDeviceRoot, rebootDevice } from '../../dev/device-root.js';
 import { UsageError } from '../../errors.js';
+import { readInputFile } from '../../fs/input-file.js';
 import { shellCommand } from '../shell-quote.js';
 import { boolOpt, stringOpt, type Command, onlyPositional } from '../command.js';
 import type { AgentGlobal } from './global.js';
@@ -18,12 +18,7 @@ const HEX_KEY = /^\s*[0-9a-fA-F]{64}\s*$/;
 async function publicKeyHex(value: string): Promise<string> {
   const text = HEX_KEY.test(value)
     ? value
-    : await readFile(value, 'utf8').catch((err: unknown) => {
-        throw new UsageError('INPUT_UNREADABLE', `cannot read --pubkey ${value}`, {
-          cause: err,
-          details: { path: value },
-        });
-      });
+    : (await readInputFile(value, { option: '--pubkey' })).toString('utf8');
   parsePublicKey(text); // refuse a key that can verify nothing now, not at the first check
   return text.trim();
 }

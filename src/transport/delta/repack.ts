@@ -21,6 +21,7 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { OperationError, UsageError } from '../../errors.js';
 import { tempFileName } from '../../fs/atomic.js';
+import { readInputFile } from '../../fs/input-file.js';
 import { DEFAULT_AVG_LOG2 } from './cut.js';
 import { FINAL_BLOCK, compressUnitAsync, hasInnerMarker } from './unit-codec.js';
 import { readInitramfs, type InitramfsEntry } from './initramfs.js';
@@ -175,15 +176,7 @@ export async function repackImage(
   if (!Number.isInteger(level) || level < 1 || level > 9) {
     throw new UsageError('REPACK_OPTION_INVALID', `--level takes 1 to 9, not ${level}`);
   }
-  let input: Buffer;
-  try {
-    input = await readFile(inPath);
-  } catch (err) {
-    throw new UsageError('INPUT_UNREADABLE', `cannot read ${inPath}`, {
-      cause: err,
-      details: { path: inPath },
-    });
-  }
+  const input = await readInputFile(inPath);
   const image = readInitramfs(input);
   const { archive, entries } = mainArchive(image.entries, mtime);
   const cuts = unitCuts(archive, entries, avgLog2);

@@ -8,7 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
-import { OperationError, VerificationError, KubesoloError, errnoCode } from '../../errors.js';
+import { ioError, KubesoloError, VerificationError } from '../../errors.js';
 import { O_NOFOLLOW } from '../../fs/no-follow.js';
 import type { Logger } from '../../log.js';
 import type { OffThreadEd25519Verifier } from '../../crypto/ed25519-offthread.js';
@@ -269,8 +269,5 @@ export class Transfer {
 
 export function stagingError(err: unknown, path: string): KubesoloError {
   if (err instanceof KubesoloError) return err;
-  return new OperationError(TransportCode.STAGING_IO, `cannot write staging file ${path}`, {
-    cause: err,
-    details: { path, errno: errnoCode(err) },
-  });
+  return ioError(TransportCode.STAGING_IO, `cannot write staging file ${path}`, err, { path });
 }

@@ -14,6 +14,7 @@ import {
   type Piece,
 } from '../../../src/transport/delta/index-format.js';
 import { VerificationError } from '../../../src/errors.js';
+import { throwsWithCode } from '../../helpers/rejects.js';
 
 const h = (c: string) => c.repeat(64);
 
@@ -56,14 +57,9 @@ function refused(
   problem: string,
   expect?: { imageSha256: string; imageSize?: number },
 ) {
-  assert.throws(
-    () => decodeIndex(bytes, expect),
-    (err: unknown) =>
-      err instanceof VerificationError &&
-      err.code === 'DELTA_INDEX_INVALID' &&
-      err.details.problem === problem,
-    `expected DELTA_INDEX_INVALID (${problem})`,
-  );
+  const err = throwsWithCode(() => decodeIndex(bytes, expect), 'DELTA_INDEX_INVALID', 4);
+  assert.ok(err instanceof VerificationError);
+  assert.equal(err.details.problem, problem, `expected DELTA_INDEX_INVALID (${problem})`);
 }
 
 /** An index with the given pieces (the rest valid, no bases). */

@@ -14,12 +14,12 @@ import { Agent } from 'undici';
 import { decodeIndex, encodeIndex } from '../../../src/transport/delta/index-format.js';
 import { repackImage } from '../../../src/transport/delta/repack.js';
 import { verifyImageIndex } from '../../../src/transport/delta/verify-index.js';
-import { KubesoloError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { generateKeyPair } from '../../../src/release/keys.js';
 import { publishRelease, type PublishedLatestJson } from '../../../src/release/publish.js';
 import { verifyRelease } from '../../../src/release/verify.js';
-import { runRelease } from '../../helpers/cli.js';
+import { expectRefusal, runRelease } from '../../helpers/cli.js';
+import { rejectsWithCode } from '../../helpers/rejects.js';
 import { staticFile, startServer } from '../../helpers/http-server.js';
 import { releaseImage, sha256 } from './fixtures.js';
 
@@ -120,7 +120,7 @@ describe('publish and verify with delta indexes', () => {
     const imagePath = join(dir, 'v3-for-verify');
     writeFileSync(imagePath, v3);
     try {
-      await assert.rejects(
+      const err = await rejectsWithCode(
         verifyImageIndex({
           imagePath,
           imageSha256: sha256(v3),
@@ -130,11 +130,10 @@ describe('publish and verify with delta indexes', () => {
           dispatcher,
           log: silentLogger,
         }),
-        (err: unknown) =>
-          err instanceof KubesoloError &&
-          err.code === 'DELTA_INDEX_MISMATCH' &&
-          err.details.piece === 2,
+        'DELTA_INDEX_MISMATCH',
+        4,
       );
+      assert.equal(err.details.piece, 2);
     } finally {
       await dispatcher.close();
       await server.close();
@@ -149,8 +148,7 @@ describe('publish and verify with delta indexes', () => {
     assert.ok(data.proof.entries > 30);
     assert.deepEqual(readFileSync(out), readFileSync(repacked[1]!));
     const bad = await runRelease(['repack', join(dir, 'built1'), out, '--level', '12']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /REPACK_OPTION_INVALID/);
+    expectRefusal(bad, 'REPACK_OPTION_INVALID', 2);
     const keyFile = join(dir, 'key.pem');
     writeFileSync(keyFile, key.privateKeyPem);
     const publishWith = (...extra: string[]) =>
@@ -169,10 +167,8 @@ describe('publish and verify with delta indexes', () => {
         ...extra,
       ]);
     const p = await publishWith('--delta-bases', 'many');
-    assert.equal(p.code, 2);
-    assert.match(p.stderr, /INVALID_DELTA_BASES/);
+    expectRefusal(p, 'INVALID_DELTA_BASES', 2);
     const level = await publishWith('--patch-level', '22');
-    assert.equal(level.code, 2);
-    assert.match(level.stderr, /INVALID_PATCH_LEVEL/);
+    expectRefusal(level, 'INVALID_PATCH_LEVEL', 2);
   });
 });

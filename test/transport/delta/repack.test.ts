@@ -26,7 +26,7 @@ import { readInitramfs } from '../../../src/transport/delta/initramfs.js';
 import { walkNewc } from '../../../src/transport/delta/newc.js';
 import { repackImage } from '../../../src/transport/delta/repack.js';
 import { proveEquivalent } from '../../../src/transport/delta/repack-proof.js';
-import { KubesoloError } from '../../../src/errors.js';
+import { rejectsWithCode, throwsWithCode } from '../../helpers/rejects.js';
 import { isRoot, toolSkipReason } from '../../helpers/require-tool.js';
 import { EARLY, newcArchive, releaseEntries, releaseImage, type FixtureEntry } from './fixtures.js';
 
@@ -170,12 +170,9 @@ describe('repack', () => {
   });
 
   it('refuses what it cannot keep equal, with a reason code', async () => {
-    const refusal = async (image: Buffer, code: string, options = {}) => {
-      await assert.rejects(
-        repack(image, `bad-${code}`, options),
-        (err: unknown) => err instanceof KubesoloError && err.code === code,
-      );
-    };
+    // Each is the input's or the caller's mistake: a usage error, exit 2.
+    const refusal = (image: Buffer, code: string, options = {}) =>
+      rejectsWithCode(repack(image, `bad-${code}`, options), code, 2);
     const dup = newcArchive([
       { name: 'a', mode: 0o100644, data: Buffer.from('1') },
       { name: 'a', mode: 0o100644, data: Buffer.from('2') },
@@ -203,10 +200,7 @@ describe('repack', () => {
       return Buffer.concat([early, gzipSync(newcArchive(entries))]);
     };
     const notEquivalent = (out: Buffer) =>
-      assert.throws(
-        () => proveEquivalent(input, out),
-        (err: unknown) => err instanceof KubesoloError && err.code === 'REPACK_NOT_EQUIVALENT',
-      );
+      throwsWithCode(() => proveEquivalent(input, out), 'REPACK_NOT_EQUIVALENT', 1);
     proveEquivalent(
       input,
       tampered(() => undefined),

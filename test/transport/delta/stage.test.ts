@@ -16,6 +16,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -24,7 +25,6 @@ import { IndexCache } from '../../../src/transport/delta/cache.js';
 import { decodeIndex, encodeIndex } from '../../../src/transport/delta/index-format.js';
 import { repackImage } from '../../../src/transport/delta/repack.js';
 import { stageDelta, type DeltaStaged } from '../../../src/transport/delta/stage.js';
-import { KubesoloError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { publishRelease } from '../../../src/release/publish.js';
 import { downloadToFile } from '../../../src/transport/download/download.js';
@@ -37,6 +37,8 @@ import {
   type Handler,
   type TestServer,
 } from '../../helpers/http-server.js';
+import { assertCode } from '../../helpers/code-assert.js';
+import { hasCode } from '../../helpers/rejects.js';
 import { releaseImage, sha256 } from './fixtures.js';
 
 let dir: string;
@@ -118,19 +120,32 @@ afterEach(async () => {
   await dispatcher.close();
 });
 
+interface Pin {
+  indexSha256?: string;
+  indexSize?: number;
+  /** The release slot B holds (a second seed), if any. */
+  passive?: string;
+}
+
 /** The device runs `running` in slot A and stages v3 into slot B (metadata pins `pin`). */
 async function stage(
   running: string,
   handlers: Record<string, Handler>,
-  pin: { indexSha256?: string; indexSize?: number; passive?: string } = {},
+  pin: Pin = {},
   signal?: AbortSignal,
 ): Promise<DeltaStaged> {
   writeFileSync(device.seed, image[running] ?? Buffer.from(running));
-  const passive = join(device.root, 'B/kubesolo-os.gz');
-  if (pin.passive !== undefined) writeFileSync(passive, image[pin.passive]!);
+  if (pin.passive !== undefined) writeFileSync(passiveSeed(), image[pin.passive]!);
   server ??= await startServer(handlers);
+  return stageWithSeed(pin, signal);
+}
+
+const passiveSeed = () => join(device.root, 'B/kubesolo-os.gz');
+
+/** Stage v3 with the seeds as they are on disk now (not rewritten). */
+async function stageWithSeed(pin: Pin = {}, signal?: AbortSignal): Promise<DeltaStaged> {
   const index = file('v3.0.0/kubesolo-os.gz.index');
-  const url = server.url('/v3.0.0/kubesolo-os.gz');
+  const url = server!.url('/v3.0.0/kubesolo-os.gz');
   const dest = join(device.root, 'B/.incoming/kubesolo-os.gz');
   const full = () =>
     downloadToFile({
@@ -148,7 +163,7 @@ async function stage(
       sha256: sha256(image.v3!),
       size: image.v3!.length,
       index: {
-        url: server.url('/v3.0.0/kubesolo-os.gz.index'),
+        url: server!.url('/v3.0.0/kubesolo-os.gz.index'),
         sha256: pin.indexSha256 ?? sha256(index),
         size: pin.indexSize ?? index.length,
       },
@@ -164,7 +179,7 @@ async function stage(
           { label: 'running', key: 'A/initramfs', path: device.seed },
           ...(pin.passive === undefined
             ? []
-            : [{ label: 'passive', key: 'B/initramfs', path: passive }]),
+            : [{ label: 'passive', key: 'B/initramfs', path: passiveSeed() }]),
         ],
         targetKey: 'B/initramfs',
       },
@@ -251,89 +266,51 @@ describe('staging by delta', () => {
     const r = await stage('v2', {});
     assertStagedV3(r);
     assert.equal(r.delta.mode, 'full');
-    assert.equal(r.delta.fallback, 'HTTP_STATUS');
+    assertCode(r.delta.fallback, 'HTTP_STATUS');
   });
 });
 
-/** Stage v3 with the seed as it is on disk now (not rewritten). */
-async function stageWithSeed(): Promise<DeltaStaged> {
-  const index = file('v3.0.0/kubesolo-os.gz.index');
-  const url = server!.url('/v3.0.0/kubesolo-os.gz');
-  const dest = join(device.root, 'B/.incoming/kubesolo-os.gz');
-  return stageDelta(
-    {
-      url,
-      sha256: sha256(image.v3!),
-      size: image.v3!.length,
-      index: {
-        url: server!.url('/v3.0.0/kubesolo-os.gz.index'),
-        sha256: sha256(index),
-        size: index.length,
-      },
-      dest,
-      stagingDir: join(device.root, 'B/.incoming'),
-      dispatcher,
-      limits,
-      log: silentLogger,
-      delta: {
-        cache: device.cache,
-        seeds: [{ label: 'running', key: 'A/initramfs', path: device.seed }],
-        targetKey: 'B/initramfs',
-      },
-    },
-    () =>
-      downloadToFile({
-        url,
-        dest,
-        dispatcher,
-        expectedSha256: sha256(image.v3!),
-        expectedSize: image.v3!.length,
-        limits,
-        log: silentLogger,
-      }),
-  );
-}
-
 describe('staging by delta: hostile servers and indexes (each refused or recovered by one full download)', () => {
-  /** Range answers from `body` (another file, or altered bytes); whole-file GETs honest. */
-  const rangesFrom = (
-    body: Buffer,
-    extra: (start: number, end: number) => Record<string, string | number> = () => ({}),
-  ): Handler => {
-    const honest = staticFile(image.v3!);
-    return (req, res) => {
+  /**
+   * A server honest about whole-file GETs whose single-range answers are `answer`'s
+   * (asked for bytes `start`..`end` inclusive).
+   */
+  const onRange =
+    (answer: (start: number, end: number, res: ServerResponse) => void): Handler =>
+    (req, res) => {
       const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
-      if (m === null) return honest(req, res);
-      const start = Number(m[1]);
-      const end = Number(m[2]);
+      if (m === null) return staticFile(image.v3!)(req, res);
+      answer(Number(m[1]), Number(m[2]), res);
+    };
+  /** Range answers from `body` (another file, or altered bytes), as asked. */
+  const rangesFrom = (body: Buffer): Handler =>
+    onRange((start, end, res) => {
       const slice = body.subarray(start, end + 1);
       res.writeHead(206, {
         'content-range': `bytes ${start}-${end}/${image.v3!.length}`,
         'content-length': slice.length,
-        ...extra(start, end),
       });
       res.end(slice);
-    };
-  };
+    });
 
   it('a piece that does not match the index: DELTA_PIECE_MISMATCH, then one full download', async () => {
     const altered = Buffer.from(image.v3!);
     for (let i = 0; i < altered.length; i += 100) altered[i] = altered[i]! ^ 0x55;
     const r = await stage('v1', rangeRoutes({ '/v3.0.0/kubesolo-os.gz': rangesFrom(altered) }));
     assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'DELTA_PIECE_MISMATCH');
+    assertCode(r.delta.fallback, 'DELTA_PIECE_MISMATCH');
   });
 
   it('an index that does not match its pinned hash: refused, one full download', async () => {
     const r = await stage('v2', routes(), { indexSha256: 'ab'.repeat(32) });
     assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'HASH_MISMATCH');
+    assertCode(r.delta.fallback, 'HASH_MISMATCH');
   });
 
   it('an endless index: cut off one byte past its pinned size, one full download', async () => {
     const r = await stage('v2', routes({ '/v3.0.0/kubesolo-os.gz.index': endless() }));
     assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'DOWNLOAD_TOO_LARGE');
+    assertCode(r.delta.fallback, 'DOWNLOAD_TOO_LARGE');
   });
 
   it('a server that ignores Range: DELTA_RANGE_UNSUPPORTED, one full download', async () => {
@@ -342,42 +319,38 @@ describe('staging by delta: hostile servers and indexes (each refused or recover
       rangeRoutes({ '/v3.0.0/kubesolo-os.gz': staticFile(image.v3!, { ranges: false }) }),
     );
     assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'DELTA_RANGE_UNSUPPORTED');
+    assertCode(r.delta.fallback, 'DELTA_RANGE_UNSUPPORTED');
   });
 
-  it('a server that answers another Content-Range: DELTA_RANGE_MISMATCH, one full download', async () => {
-    const honest = staticFile(image.v3!);
-    const shifted: Handler = (req, res) => {
-      const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
-      if (m === null) return honest(req, res);
-      const start = Number(m[1]) + 1;
-      const end = Number(m[2]) + 1;
-      res.writeHead(206, {
-        'content-range': `bytes ${start}-${end}/${image.v3!.length}`,
-        'content-length': end - start + 1,
-      });
-      res.end(image.v3!.subarray(start, end + 1));
-    };
-    const r = await stage('v1', rangeRoutes({ '/v3.0.0/kubesolo-os.gz': shifted }));
-    assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'DELTA_RANGE_MISMATCH');
-  });
-
-  it('a server that sends more than asked: DELTA_RANGE_MISMATCH, one full download', async () => {
-    const honest = staticFile(image.v3!);
-    const more: Handler = (req, res) => {
-      const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
-      if (m === null) return honest(req, res);
-      const start = Number(m[1]);
-      const end = Number(m[2]);
-      // The Content-Range it was asked for, then a body that goes on (chunked).
-      res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${image.v3!.length}` });
-      res.end(image.v3!.subarray(start, Math.min(image.v3!.length, end + 1 + 5000)));
-    };
-    const r = await stage('v1', rangeRoutes({ '/v3.0.0/kubesolo-os.gz': more }));
-    assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'DELTA_RANGE_MISMATCH');
-  });
+  const rangeLies: [string, Handler][] = [
+    [
+      'answers another Content-Range',
+      onRange((asked, askedEnd, res) => {
+        const start = asked + 1;
+        const end = askedEnd + 1;
+        res.writeHead(206, {
+          'content-range': `bytes ${start}-${end}/${image.v3!.length}`,
+          'content-length': end - start + 1,
+        });
+        res.end(image.v3!.subarray(start, end + 1));
+      }),
+    ],
+    [
+      'sends more than asked',
+      onRange((start, end, res) => {
+        // The Content-Range it was asked for, then a body that goes on (chunked).
+        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${image.v3!.length}` });
+        res.end(image.v3!.subarray(start, Math.min(image.v3!.length, end + 1 + 5000)));
+      }),
+    ],
+  ];
+  for (const [lie, handler] of rangeLies) {
+    it(`a server that ${lie}: DELTA_RANGE_MISMATCH, one full download`, async () => {
+      const r = await stage('v1', rangeRoutes({ '/v3.0.0/kubesolo-os.gz': handler }));
+      assertStagedV3(r);
+      assertCode(r.delta.fallback, 'DELTA_RANGE_MISMATCH');
+    });
+  }
 
   it('an index with pieces beyond the image, overlapping, out of order, with gaps or of zero length (pinned as signed): DELTA_INDEX_INVALID', async () => {
     const good = decodeIndex(file('v3.0.0/kubesolo-os.gz.index'));
@@ -418,7 +391,7 @@ describe('staging by delta: hostile servers and indexes (each refused or recover
       mkdirSync(join(device.root, 'B/.incoming'));
       const r = await stage('v2', {}, { indexSha256: sha256(bytes), indexSize: bytes.length });
       assertStagedV3(r);
-      assert.equal(r.delta.fallback, 'DELTA_INDEX_INVALID', name);
+      assertCode(r.delta.fallback, 'DELTA_INDEX_INVALID', undefined, name);
       assert.equal(rangeRequests().length, 0, `${name}: nothing fetched by range`);
     }
   });
@@ -439,7 +412,7 @@ describe('staging by delta: hostile servers and indexes (each refused or recover
       server = await startServer(routes({ '/v3.0.0/kubesolo-os.gz.index': staticFile(liar) }));
       const r = await stage('v1', {}, { indexSha256: sha256(liar), indexSize: liar.length });
       assertStagedV3(r);
-      assert.equal(r.delta.fallback, 'DELTA_INDEX_INVALID');
+      assertCode(r.delta.fallback, 'DELTA_INDEX_INVALID');
       return;
     }
     server = await startServer(
@@ -450,7 +423,7 @@ describe('staging by delta: hostile servers and indexes (each refused or recover
     );
     const r = await stage('v1', {}, { indexSha256: sha256(liar), indexSize: liar.length });
     assertStagedV3(r);
-    assert.equal(r.delta.fallback, 'HASH_MISMATCH');
+    assertCode(r.delta.fallback, 'HASH_MISMATCH');
   });
 
   it('a patch that does not rebuild its piece (a pack pinned but wrong) is fetched instead', async () => {
@@ -493,7 +466,7 @@ describe('staging by delta: resume', () => {
     };
     await assert.rejects(
       stage('v1', rangeRoutes({ '/v3.0.0/kubesolo-os.gz': handler }), {}, abort.signal),
-      (err: unknown) => err instanceof KubesoloError && err.code === 'DOWNLOAD_ABORTED',
+      hasCode('DOWNLOAD_ABORTED', 1),
     );
     const part = statSync(join(device.root, 'B/.incoming/kubesolo-os.gz.part')).size;
     assert.ok(part > 0, 'a partial file is kept');

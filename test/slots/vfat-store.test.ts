@@ -12,7 +12,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, openSync, writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import {
@@ -52,7 +52,7 @@ import {
 import { useTempDir } from '../helpers/tree.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
-import { setFatEntry } from '../helpers/fat-image.js';
+import { PI_BOOT_FILES, setFatEntry } from '../helpers/fat-image.js';
 
 const exec = promisify(execFile);
 const fatTools = toolSkipReason(
@@ -81,14 +81,7 @@ const mountSkip = await vfatSkipReason();
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** What the OS image builder puts in a Pi boot partition besides the agent's files. */
-const FACTORY: Record<string, Buffer> = {
-  'config.txt': Buffer.from('kernel=vmlinuz\ninitramfs kubesolo-os.gz followkernel\narm_64bit=1\n'),
-  'cmdline.txt': Buffer.from('kubesolo.slot=A panic=10 console=serial0,115200\n'),
-  'start4.elf': randomBytes(300 << 10),
-  'fixup4.dat': randomBytes(8 << 10),
-  'bcm2711-rpi-4-b.dtb': randomBytes(50 << 10),
-  'overlays/disable-bt.dtbo': randomBytes(2 << 10),
-};
+const FACTORY = PI_BOOT_FILES;
 
 interface FatDisk {
   device: string;

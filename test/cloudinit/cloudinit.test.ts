@@ -12,6 +12,7 @@ import { loadKeySet } from '../../src/crypto/key-set.js';
 import { KubesoloError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 import { useTempDir } from '../helpers/tree.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../deploy/cloud-init/', import.meta.url));
@@ -146,9 +147,10 @@ describe('cloud-init: merging with an existing update.conf', () => {
   it('an existing file with a bad line the block does not fix: nothing written', async () => {
     const existing = 'maintenance_window=bogus\n';
     const s = await setup('updates:\n  channel: stable\n', existing);
-    await assert.rejects(
+    await rejectsWithCode(
       applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
-      (e: KubesoloError) => e.code === 'MAINTENANCE_WINDOW_INVALID' && e.exitCode === 2,
+      'MAINTENANCE_WINDOW_INVALID',
+      2,
     );
     assert.equal(await readFile(s.conf, 'utf8'), existing);
     // ...and one the block does fix is repaired.
@@ -323,16 +325,13 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
   for (const [name, yaml, code, line] of cases) {
     it(`${name} → ${code} at line ${line}`, async () => {
       const s = await setup(`${yaml}`, 'server=http://keep.example/latest.json\n');
-      await assert.rejects(
+      const e = await rejectsWithCode(
         applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
-        (e: KubesoloError) => {
-          assert.equal(e.code, code);
-          assert.equal(e.exitCode, 2);
-          assert.equal(e.details.line, line, e.message);
-          assert.match(e.message, new RegExp(`:${line}: `));
-          return true;
-        },
+        code,
+        2,
       );
+      assert.equal(e.details.line, line, e.message);
+      assert.match(e.message, new RegExp(`:${line}: `));
       assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
       assert.equal(await exists(s.pub), false);
     });
@@ -351,7 +350,7 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
       await assert.rejects(
         applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
         (e: KubesoloError) => {
-          assertCode(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+          assertCode(e.code, 'CLOUDINIT_YAML_AMBIGUOUS', 2);
           assert.ok(!e.message.includes(secret), e.message);
           return true;
         },
@@ -386,9 +385,10 @@ describe('cloud-init: other outcomes', () => {
   });
 
   it('a missing cloud-init file is CLOUDINIT_UNREADABLE (exit 2)', async () => {
-    await assert.rejects(
+    await rejectsWithCode(
       applyCloudInit({ log: silentLogger, file: tmp.path('missing.yaml'), root: tmp.dir }),
-      (e: KubesoloError) => e.code === 'CLOUDINIT_UNREADABLE' && e.exitCode === 2,
+      'CLOUDINIT_UNREADABLE',
+      2,
     );
   });
 
@@ -398,9 +398,10 @@ describe('cloud-init: other outcomes', () => {
     await writeFile(join(root, 'etc', 'kubesolo'), 'a file where a directory should be');
     const file = tmp.path('w.yaml');
     await writeFile(file, 'updates:\n  channel: stable\n');
-    await assert.rejects(
+    await rejectsWithCode(
       applyCloudInit({ log: silentLogger, file, root }),
-      (e: KubesoloError) => e.code === 'CLOUDINIT_WRITE_FAILED' && e.exitCode === 1,
+      'CLOUDINIT_WRITE_FAILED',
+      1,
     );
   });
 

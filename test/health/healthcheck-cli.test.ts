@@ -38,6 +38,7 @@ import {
 import { grubEnv } from '../helpers/grub-env.js';
 import { startContainerdStub } from './containerd-stub.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertVerdicts } from '../helpers/code-verdicts.js';
 import { assertCommittedBoot } from '../helpers/device-fixture.js';
 
 const keys = makeKeys();
@@ -126,7 +127,7 @@ describe('kubesolo-update healthcheck', () => {
       ],
     );
     for (const c of r.doc.checks as { duration_ms: number; reason: string }[]) {
-      assert.equal(c.reason, 'OK');
+      assertCode(c.reason, 'OK');
       assert.equal(typeof c.duration_ms, 'number');
     }
     assertCommittedBoot(dev, 'B');
@@ -158,7 +159,7 @@ describe('kubesolo-update healthcheck', () => {
     const nodeCheck = (
       first.doc.checks as { name: string; verdict: string; reason: string; message: string }[]
     ).find((c) => c.name === 'node_ready')!;
-    assert.deepEqual([nodeCheck.verdict, nodeCheck.reason], ['fail', 'NODE_NOT_READY']);
+    assertVerdicts(`${nodeCheck.verdict}:${nodeCheck.reason}`, 'fail:NODE_NOT_READY');
     assert.match(nodeCheck.message, /KubeletNotReady/);
     assert.equal(grubEnv(dev.path('boot/grub/grubenv')).active_slot, 'B', 'no rollback before N');
     let st = await readJson(dev.path('var/lib/kubesolo/update/state.json'));
@@ -198,7 +199,8 @@ describe('kubesolo-update healthcheck', () => {
       r.stdout,
       /rolled back to slot A\. A reboot is needed to run it \(or pass --reboot\)/,
     );
-    assert.ok(logLines(r.stderr).some((l) => l.code === 'REBOOT_REQUIRED'));
+    const warned = logLines(r.stderr).find((l) => l.code === 'REBOOT_REQUIRED');
+    assertCode(warned?.code, 'REBOOT_REQUIRED', 5, r.stderr);
   });
 
   it('retries until healthy: a kube-system pod that just became ready passes once its own timestamps are 2 s old', async () => {

@@ -24,6 +24,7 @@ import {
 } from '../helpers/kube-api.js';
 import { silentLogger } from '../../src/log.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertVerdicts } from '../helpers/code-verdicts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-checks-'));
 const root = join(dir, 'root');
@@ -78,7 +79,7 @@ beforeEach(() => {
 describe('Kubernetes health checks against a loopback mTLS API server', () => {
   it('healthy cluster: apiserver, node_ready and kube_system pass; the others are skipped or pass', async () => {
     const r = await run();
-    assert.deepEqual(verdicts(r), {
+    assertVerdicts(verdicts(r), {
       containerd: 'skipped:NOT_REQUIRED',
       apiserver: 'pass:OK',
       node_ready: 'pass:OK',
@@ -107,7 +108,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
 
   it('node status Unknown, or no Ready condition at all, fails too', async () => {
     api.state.nodes = [nodeObject('edge-1', { now, ready: 'Unknown' })];
-    assert.equal(verdicts(await run()).node_ready, 'fail:NODE_NOT_READY');
+    assertVerdicts(verdicts(await run()).node_ready, 'fail:NODE_NOT_READY');
     api.state.nodes = [nodeObject('edge-1', { now, noReadyCondition: true })];
     const r = await run();
     assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /no Ready condition/);
@@ -115,13 +116,13 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
 
   it('finds the local node by host name among several, the only node otherwise, and fails when ambiguous', async () => {
     api.state.nodes = [nodeObject('other', { now, ready: 'False' }), nodeObject('edge-1', { now })];
-    assert.equal(verdicts(await run({ nodeName: 'EDGE-1' })).node_ready, 'pass:OK');
+    assertVerdicts(verdicts(await run({ nodeName: 'EDGE-1' })).node_ready, 'pass:OK');
     const r = await run({ nodeName: 'renamed-host' });
-    assert.equal(verdicts(r).node_ready, 'fail:NODE_NOT_FOUND');
+    assertVerdicts(verdicts(r).node_ready, 'fail:NODE_NOT_FOUND');
     assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /other, edge-1/);
     api.state.nodes = [nodeObject('edge-1', { now })];
     const only = await run({ nodeName: 'renamed-host' });
-    assert.equal(verdicts(only).node_ready, 'pass:OK');
+    assertVerdicts(verdicts(only).node_ready, 'pass:OK');
     assert.match(only.checks.find((x) => x.name === 'node_ready')!.message, /the only node/);
   });
 
@@ -166,7 +167,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
         containers: [{ name: 'coredns', restartCount: 1, startedSec: 3 }],
       }),
     ];
-    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
+    assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
   });
 
   it('a pod Running for only 10 s fails with the default 30 s and passes with health_stable_seconds=5', async () => {
@@ -174,16 +175,16 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
       podObject('local-path-provisioner-5cf85fd84d-new01', { now, readyForSec: 10 }),
     );
     const r = await run();
-    assert.equal(verdicts(r).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
+    assertVerdicts(verdicts(r).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
     assert.match(r.checks.find((x) => x.name === 'kube_system')!.message, /ready for 10 s < 30 s/);
-    assert.equal(verdicts(await run({ stableSeconds: 5 })).kube_system, 'pass:OK');
+    assertVerdicts(verdicts(await run({ stableSeconds: 5 })).kube_system, 'pass:OK');
   });
 
   it('Pending pods and an empty kube-system fail; finished Job pods are ignored', async () => {
     api.state.pods.push(
       podObject('helm-install-traefik-abcde', { now, phase: 'Succeeded', ownerKind: 'Job' }),
     );
-    assert.equal(verdicts(await run()).kube_system, 'pass:OK');
+    assertVerdicts(verdicts(await run()).kube_system, 'pass:OK');
     api.state.pods.push(
       podObject('coredns-7b98449c4-pend1', {
         now,
@@ -191,9 +192,9 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
         containers: [{ name: 'coredns', state: 'creating' }],
       }),
     );
-    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_POD_NOT_RUNNING');
+    assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_POD_NOT_RUNNING');
     api.state.pods = [];
-    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_EMPTY');
+    assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_EMPTY');
   });
 
   it('API server not ready: /readyz 500 fails apiserver with the failed checks', async () => {
@@ -212,9 +213,9 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     const path = kubeconfig({}, down);
     await down.close();
     const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
-    assert.equal(verdicts(r).apiserver, 'fail:KUBE_UNREACHABLE');
-    assert.equal(verdicts(r).node_ready, 'fail:KUBE_UNREACHABLE');
-    assert.equal(verdicts(r).kube_system, 'fail:KUBE_UNREACHABLE');
+    assertVerdicts(verdicts(r).apiserver, 'fail:KUBE_UNREACHABLE');
+    assertVerdicts(verdicts(r).node_ready, 'fail:KUBE_UNREACHABLE');
+    assertVerdicts(verdicts(r).kube_system, 'fail:KUBE_UNREACHABLE');
     assert.deepEqual(r.failed, KUBE);
   });
 
@@ -223,14 +224,14 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     const r = await run({
       kubeconfig: { kubeconfigPath: kubeconfig({ caData: pki.otherCaCert }), env: {} },
     });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_TLS');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_TLS');
     assert.equal(api.requests.length, before);
   });
 
   it('expired client certificate: KUBE_AUTH', async () => {
     const path = kubeconfig({ certData: pki.expiredClientCert, keyData: pki.expiredClientKey });
     const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_AUTH');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_AUTH');
   });
 
   // The lower bound shows the deadline was waited for; the test's timeout catches a hang.
@@ -242,7 +243,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
       const t0 = performance.now();
       const r = await run({ checkTimeoutMs: 300 });
       assert.ok(performance.now() - t0 >= 250);
-      for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_TIMEOUT');
+      for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_TIMEOUT');
     },
   );
 
@@ -253,7 +254,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
       required: KUBE,
       kubeconfig: { env: {} },
     });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_NOT_FOUND');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBECONFIG_NOT_FOUND');
   });
 
   it('a broken kubeconfig fails them with KUBECONFIG_INVALID', async () => {
@@ -261,7 +262,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'current-context: nowhere\n');
     const r = await run({ kubeconfig: { env: { KUBECONFIG: bad } } });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_INVALID');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBECONFIG_INVALID');
   });
 });
 
@@ -275,7 +276,9 @@ describe('judgePod rules', () => {
     const bare = podObject('static-thing', { now: t, phase: 'Failed' });
     bare.metadata.ownerReferences = [];
     bare.status!.reason = 'Evicted';
-    assert.deepEqual(judgePod(bare, ms, 30), {
+    const judged = judgePod(bare, ms, 30);
+    assertCode(judged.problem, 'KUBE_SYSTEM_POD_NOT_RUNNING');
+    assert.deepEqual(judged, {
       pod: 'static-thing',
       problem: 'KUBE_SYSTEM_POD_NOT_RUNNING',
       detail: 'phase Failed (Evicted)',
@@ -288,20 +291,20 @@ describe('judgePod rules', () => {
   it('treats missing or unparsable timestamps and a Ready condition in the future as not stable', () => {
     const p = podObject('coredns-7b98449c4-x2k9p', { now: t });
     p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime = 'yesterday';
-    assert.equal(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
     const future = podObject('coredns-7b98449c4-x2k9p', {
       now: new Date(ms + 60_000),
       readyForSec: 0,
     });
     const j = judgePod(future, ms, 30);
-    assert.equal(j.problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(j.problem, 'KUBE_SYSTEM_NOT_STABLE');
     assert.match(j.detail, /ready for 0 s/);
   });
 
   it('a Running pod with a ready container but a False Ready condition, or no containers, is not ready', () => {
     const p = podObject('coredns-7b98449c4-x2k9p', { now: t });
     p.status!.conditions!.find((c) => c.type === 'Ready')!.status = 'False';
-    assert.deepEqual(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_POD_NOT_READY');
+    assertCode(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_POD_NOT_READY');
     p.status!.containerStatuses = [];
     assert.match(judgePod(p, ms, 30).detail, /Ready=False/);
   });
@@ -309,7 +312,7 @@ describe('judgePod rules', () => {
   it('exactly N seconds is stable', () => {
     const p = podObject('coredns-7b98449c4-x2k9p', { now: t, readyForSec: 30 });
     assert.equal(judgePod(p, ms, 30).problem, undefined);
-    assert.equal(judgePod(p, ms - 1000, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(judgePod(p, ms - 1000, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
   });
 
   it('selectLocalNode matches the kubernetes.io/hostname label too', () => {

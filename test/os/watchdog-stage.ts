@@ -7,9 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const WATCHDOG_SCRIPT = fileURLToPath(
@@ -107,4 +108,24 @@ export function stopStages(roots: string[]): void {
       }
     }
   }
+}
+
+/**
+ * The roots of a watchdog test file, with their cleanup: after each test, what its
+ * stages left running (a wait armed for a deadline the test never reached, and its
+ * backstop) is stopped, or dozens of 0.05 s pollers pile up and starve the tests after
+ * them on a 2-core machine; after the file, `beforeRemove` runs, then the roots go.
+ */
+export function useStageRoots(beforeRemove?: (roots: readonly string[]) => void): string[] {
+  const roots: string[] = [];
+  let stopped = 0;
+  afterEach(() => {
+    stopStages(roots.slice(stopped));
+    stopped = roots.length;
+  });
+  after(async () => {
+    beforeRemove?.(roots);
+    for (const r of roots) await rm(r, { recursive: true, force: true });
+  });
+  return roots;
 }

@@ -10,11 +10,17 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { after, describe, it } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { mkenvimage, ubootToolsSkipReason } from '../bootenv/uboot-tools.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
-import { newStageRoot, runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
+import {
+  newStageRoot,
+  runWatchdogStage,
+  sleep,
+  useStageRoots,
+  waitUntil,
+} from './watchdog-stage.js';
 
 /** name, command line, and a skip reason (under root a missing shell fails the file). */
 const SHELLS: [string, string[], string | false][] = [
@@ -22,10 +28,7 @@ const SHELLS: [string, string[], string | false][] = [
   ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
 ];
 const SIZE = 0x4000;
-const roots: string[] = [];
-after(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
-});
+const roots = useStageRoots();
 
 async function makeRoot(cmdline = 'kubesolo.slot=B panic=10\n') {
   const { root, p } = await newStageRoot(roots, 'ks-watchdog-uboot-');

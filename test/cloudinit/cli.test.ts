@@ -49,13 +49,13 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   });
 
   it('an unknown key gets a did-you-mean; --strict refuses it (CONFIG_UNKNOWN_KEY, exit 2) and writes nothing', async () => {
-    const { root, file, r: strict } = await applyUserData(
+    const { root, file, r } = await applyUserData(
       'typo',
       'updates:\n  channel: beta\n  maintenence_window: 02:00-04:00\n',
       '--strict',
     );
-    assert.equal(strict.code, 2, strict.stderr);
-    const refusal = logLines(strict.stderr).at(-1)!;
+    assert.equal(r.code, 2, r.stderr);
+    const refusal = logLines(r.stderr).at(-1)!;
     assertCode(refusal.code, 'CONFIG_UNKNOWN_KEY', 2);
     assert.equal(refusal.line, 4);
     assert.equal(refusal.suggestion, 'maintenance_window');

@@ -14,7 +14,8 @@ export type Verdicts = string | readonly string[] | Readonly<Record<string, stri
 /** `actual` must deep-equal `expected`; each expected verdict's reason is recorded. */
 export function assertVerdicts(actual: unknown, expected: Verdicts, message?: string): void {
   assert.deepEqual(actual, expected, message);
-  const all: readonly string[] = typeof expected === 'string' ? [expected] : Object.values(expected);
+  const all: readonly string[] =
+    typeof expected === 'string' ? [expected] : Object.values(expected);
   for (const verdict of all) {
     const reason = verdict.slice(verdict.lastIndexOf(':') + 1);
     assert.match(reason, /^[A-Z][A-Z0-9_]*$/, `no reason code at the end of ${verdict}`);

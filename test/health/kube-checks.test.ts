@@ -3,10 +3,9 @@
  * server serving real-shaped Node and PodList objects, through runHealthChecks.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { judgePod, selectLocalNode } from '../../src/health/kube-checks.js';
 import { runHealthChecks } from '../../src/health/run.js';
 import type { CheckName, HealthOptions, HealthReport } from '../../src/health/types.js';
@@ -16,29 +15,30 @@ import {
   healthyCluster,
   nodeObject,
   podObject,
-  makePki,
   startKubeApi,
   type KubeApi,
   type KubeconfigSpec,
-  type Pki,
 } from '../helpers/kube-api.js';
+import { useKubeApi } from '../helpers/kube-api-fixture.js';
 import { silentLogger } from '../../src/log.js';
 import { assertCode } from '../helpers/code-assert.js';
 import { assertVerdicts } from '../helpers/code-verdicts.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kube-checks-'));
+const cluster = useKubeApi('kube-checks-');
+const dir = cluster.dir;
 const root = join(dir, 'root');
 mkdirSync(join(root, DEFAULT_PATHS.dataDir), { recursive: true });
-let pki: Pki;
-let api: KubeApi;
 let now: Date;
 const KUBE: CheckName[] = ['apiserver', 'node_ready', 'kube_system'];
 
 /** Write a kubeconfig on the device under --root; returns its device path (the config key). */
-function kubeconfig(overrides: Partial<KubeconfigSpec> = {}, target: KubeApi = api): string {
+function kubeconfig(
+  overrides: Partial<KubeconfigSpec> = {},
+  target: KubeApi = cluster.api,
+): string {
   const devicePath = `/etc/kubesolo/kc-${Math.random().toString(16).slice(2)}.yaml`;
   mkdirSync(join(root, 'etc/kubesolo'), { recursive: true });
-  writeFileSync(join(root, devicePath), adminKubeconfig(target, pki, overrides));
+  writeFileSync(join(root, devicePath), adminKubeconfig(target, cluster.pki, overrides));
   return devicePath;
 }
 
@@ -59,17 +59,9 @@ function verdicts(r: HealthReport): Record<string, string> {
   return Object.fromEntries(r.checks.map((c) => [c.name, `${c.verdict}:${c.reason}`]));
 }
 
-before(async () => {
-  pki = makePki(join(dir, 'pki'));
-  api = await startKubeApi({ pki });
-});
-after(async () => {
-  await api.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 beforeEach(() => {
   now = new Date();
-  Object.assign(api.state, healthyCluster(now), {
+  Object.assign(cluster.api.state, healthyCluster(now), {
     readyz: { status: 200, body: 'ok' },
     hang: false,
     beforeRequest: undefined,
@@ -92,11 +84,11 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     assert.match(r.checks.find((c) => c.name === 'kube_system')!.message, /2 kube-system pods/);
     for (const c of r.checks) assert.ok(c.durationMs >= 0 && c.durationMs < 5000);
     // The checks authenticated with the client certificate from the kubeconfig.
-    assert.ok(api.requests.slice(-3).every((q) => q.user === 'kubernetes-admin'));
+    assert.ok(cluster.api.requests.slice(-3).every((q) => q.user === 'kubernetes-admin'));
   });
 
   it('node NotReady fails node_ready with the kubelet reason', async () => {
-    api.state.nodes = [nodeObject('edge-1', { now, ready: 'False', readySinceSec: 20 })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now, ready: 'False', readySinceSec: 20 })];
     const r = await run();
     const c = r.checks.find((x) => x.name === 'node_ready')!;
     assert.equal(c.verdict, 'fail');
@@ -107,27 +99,30 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('node status Unknown, or no Ready condition at all, fails too', async () => {
-    api.state.nodes = [nodeObject('edge-1', { now, ready: 'Unknown' })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now, ready: 'Unknown' })];
     assertVerdicts(verdicts(await run()).node_ready, 'fail:NODE_NOT_READY');
-    api.state.nodes = [nodeObject('edge-1', { now, noReadyCondition: true })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now, noReadyCondition: true })];
     const r = await run();
     assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /no Ready condition/);
   });
 
   it('finds the local node by host name among several, the only node otherwise, and fails when ambiguous', async () => {
-    api.state.nodes = [nodeObject('other', { now, ready: 'False' }), nodeObject('edge-1', { now })];
+    cluster.api.state.nodes = [
+      nodeObject('other', { now, ready: 'False' }),
+      nodeObject('edge-1', { now }),
+    ];
     assertVerdicts(verdicts(await run({ nodeName: 'EDGE-1' })).node_ready, 'pass:OK');
     const r = await run({ nodeName: 'renamed-host' });
     assertVerdicts(verdicts(r).node_ready, 'fail:NODE_NOT_FOUND');
     assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /other, edge-1/);
-    api.state.nodes = [nodeObject('edge-1', { now })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now })];
     const only = await run({ nodeName: 'renamed-host' });
     assertVerdicts(verdicts(only).node_ready, 'pass:OK');
     assert.match(only.checks.find((x) => x.name === 'node_ready')!.message, /the only node/);
   });
 
   it('a crash-looping pod in back-off fails kube_system (not ready)', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('metrics-server-6f4c6675d5-8m2xl', {
         now,
         readyForSec: 95,
@@ -146,7 +141,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   it('a crash-looping pod caught while Running again (Ready flipped 4 s ago) fails as not stable', async () => {
     // Running and ready right now, but its container restarted moments ago: the pod's
     // own Ready lastTransitionTime and startedAt say so, whatever the agent waited.
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('coredns-7b98449c4-zz9xq', {
         now,
         readyForSec: 4,
@@ -160,7 +155,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('a container that restarted recently fails even if the Ready condition is old', async () => {
-    api.state.pods = [
+    cluster.api.state.pods = [
       podObject('coredns-7b98449c4-x2k9p', {
         now,
         readyForSec: 600,
@@ -171,7 +166,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('a pod Running for only 10 s fails with the default 30 s and passes with health_stable_seconds=5', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('local-path-provisioner-5cf85fd84d-new01', { now, readyForSec: 10 }),
     );
     const r = await run();
@@ -181,11 +176,11 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('Pending pods and an empty kube-system fail; finished Job pods are ignored', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('helm-install-traefik-abcde', { now, phase: 'Succeeded', ownerKind: 'Job' }),
     );
     assertVerdicts(verdicts(await run()).kube_system, 'pass:OK');
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('coredns-7b98449c4-pend1', {
         now,
         phase: 'Pending',
@@ -193,12 +188,12 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
       }),
     );
     assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_POD_NOT_RUNNING');
-    api.state.pods = [];
+    cluster.api.state.pods = [];
     assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_EMPTY');
   });
 
   it('API server not ready: /readyz 500 fails apiserver with the failed checks', async () => {
-    api.state.readyz = {
+    cluster.api.state.readyz = {
       status: 500,
       body: '[+]ping ok\n[-]poststarthook/start-apiextensions-controllers failed: reason withheld\nreadyz check failed\n',
     };
@@ -209,7 +204,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('API server down: every Kubernetes check fails with KUBE_UNREACHABLE', async () => {
-    const down = await startKubeApi({ pki });
+    const down = await startKubeApi({ pki: cluster.pki });
     const path = kubeconfig({}, down);
     await down.close();
     const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
@@ -220,16 +215,19 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('wrong CA in the kubeconfig: every Kubernetes check fails with KUBE_TLS, nothing reaches the server', async () => {
-    const before = api.requests.length;
+    const before = cluster.api.requests.length;
     const r = await run({
-      kubeconfig: { kubeconfigPath: kubeconfig({ caData: pki.otherCaCert }), env: {} },
+      kubeconfig: { kubeconfigPath: kubeconfig({ caData: cluster.pki.otherCaCert }), env: {} },
     });
     for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_TLS');
-    assert.equal(api.requests.length, before);
+    assert.equal(cluster.api.requests.length, before);
   });
 
   it('expired client certificate: KUBE_AUTH', async () => {
-    const path = kubeconfig({ certData: pki.expiredClientCert, keyData: pki.expiredClientKey });
+    const path = kubeconfig({
+      certData: cluster.pki.expiredClientCert,
+      keyData: cluster.pki.expiredClientKey,
+    });
     const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
     for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_AUTH');
   });
@@ -239,7 +237,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     'an API server that hangs fails at the check deadline (KUBE_TIMEOUT)',
     { timeout: 30_000 },
     async () => {
-      api.state.hang = true;
+      cluster.api.state.hang = true;
       const t0 = performance.now();
       const r = await run({ checkTimeoutMs: 300 });
       assert.ok(performance.now() - t0 >= 250);

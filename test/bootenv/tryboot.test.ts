@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { parseAutoboot, serializeAutoboot, AUTOBOOT_SIZE } from '../../src/bootenv/autoboot-txt.js';
 import {
   createTrybootBootEnv,
@@ -18,6 +18,7 @@ import { simulateTrybootReboot, type TrybootPaths } from '../../src/bootenv/tryb
 import { rebootCommand, requestReboot } from '../../src/agent/reboot.js';
 import { silentLogger } from '../../src/log.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
 import { expectCode } from './uboot-tools.js';
 
 describe('autoboot.txt', () => {
@@ -74,12 +75,11 @@ describe('autoboot.txt', () => {
 });
 
 describe('tryboot BootEnv over the firmware model', () => {
-  let root: string;
+  const tmp = useTempDir('ks-tryboot-');
   let paths: TrybootPaths;
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'ks-tryboot-'));
-    mkdirSync(join(root, 'boot'));
-    mkdirSync(join(root, 'proc'));
+    const root = tmp.dir;
+    for (const dir of ['boot', 'proc']) mkdirSync(join(root, dir));
     paths = {
       autobootPath: join(root, 'boot', 'autoboot.txt'),
       cmdlinePath: join(root, 'proc', 'cmdline'),
@@ -91,7 +91,6 @@ describe('tryboot BootEnv over the firmware model', () => {
       serializeAutoboot({ allPartition: 2, trybootPartition: 2, armedBootId: undefined }),
     );
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const env = () => createTrybootBootEnv({ ...paths, log: silentLogger });
   /** A reboot as the agent's reboot helper does it: with the flag when the BootEnv asks. */

@@ -19,35 +19,28 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/file.js';
 import { DEFAULTS } from '../../src/config/merge.js';
 import { grubEditenvOk, grubEditenvSkipReason } from '../bootenv/editenv.js';
-import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
+import { rootSkipReason } from '../helpers/require-tool.js';
 import {
-  newStageRoot,
   processesOf,
   runWatchdogStage,
   sleep,
+  SHELLS,
   useStageRoots,
   WATCHDOG_SCRIPT,
   waitUntil,
 } from './watchdog-stage.js';
 
-/** name, command line, and what provides it (under root a missing shell fails the file). */
-const SHELLS: [string, string[], string | false][] = [
-  ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
-  ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
-  ['bash --posix', ['bash', '--posix'], toolSkipReason(['bash'], 'bash')],
-];
 const skip = grubEditenvSkipReason();
 
 const mounts: string[] = [];
-const roots = useStageRoots((all) => {
+const roots = useStageRoots('ks-watchdog-', (all) => {
   // A background wait left armed (a test that ends before its deadline) is stopped, so
   // no loop outlives the suite.
   for (const r of all) {
@@ -78,7 +71,7 @@ interface Root {
 }
 
 async function makeRoot(opts: { cmdline?: string; uptime?: number; conf?: string } = {}) {
-  const { root, p } = await newStageRoot(roots, 'ks-watchdog-');
+  const { root, p } = await roots.newRoot();
   await mkdir(p('boot/grub'), { recursive: true });
   await mkdir(p('proc'), { recursive: true });
   await mkdir(p('etc/kubesolo'), { recursive: true });
@@ -346,13 +339,11 @@ for (const [name, shell, shellSkip] of SHELLS) {
   });
 }
 
-/** Shared by the bad-input tests: a 20 MB one-line file (hard-linked into roots). */
+/** Shared by the bad-input tests: a 20 MB one-line file in a root of its own (hard-linked into others). */
 let hugeFile: string | undefined;
 async function huge(): Promise<string> {
   if (!hugeFile) {
-    const dir = await mkdtemp(join(tmpdir(), 'ks-watchdog-huge-'));
-    roots.push(dir);
-    hugeFile = join(dir, 'huge');
+    hugeFile = (await roots.newRoot()).p('huge');
     await writeFile(hugeFile, `x=${'y'.repeat(20 * 1024 * 1024)}\n`);
   }
   return hugeFile;

@@ -1,0 +1,16 @@
+/** Boot states and bootloader environments the BootEnv tests of every bootloader share. */
+import type { BootState } from '../../src/bootenv/types.js';
+
+/** A device as it leaves the factory, running slot A: A active and committed, counter full. */
+export const FACTORY_ON_A: Readonly<BootState> = Object.freeze({
+  activeSlot: 'A',
+  passiveSlot: 'B',
+  runningSlot: 'A',
+  bootCounter: 3,
+  bootSuccess: true,
+});
+
+/** A bootloader environment's variables, in the order written. */
+export function envOf(vars: Record<string, string>): Map<string, string> {
+  return new Map(Object.entries(vars));
+}

@@ -14,3 +14,13 @@ export const FACTORY_ON_A: Readonly<BootState> = Object.freeze({
 export function envOf(vars: Record<string, string>): Map<string, string> {
   return new Map(Object.entries(vars));
 }
+
+/** The A/B variables (docs/boot.md) as a bootloader environment holds them, then `extra`. */
+export function abEnv(
+  active_slot: string,
+  boot_counter: string,
+  boot_success: string,
+  extra: Record<string, string> = {},
+): Map<string, string> {
+  return envOf({ active_slot, boot_counter, boot_success, ...extra });
+}

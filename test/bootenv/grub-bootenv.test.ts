@@ -10,7 +10,7 @@ import { serializeGrubEnv } from '../../src/bootenv/grubenv.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { DEFAULT_PATHS, underRoot } from '../../src/paths.js';
 import { Writable } from 'node:stream';
-import { envOf, FACTORY_ON_A } from './boot-states.js';
+import { abEnv, FACTORY_ON_A } from './boot-states.js';
 import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 import { hasReason } from '../helpers/rejects.js';
 
@@ -121,9 +121,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
   });
 
   it('a crash injected inside activate leaves the old state whole', async () => {
-    const before = serializeGrubEnv(
-      envOf({ active_slot: 'A', boot_counter: '3', boot_success: '1' }),
-    );
+    const before = serializeGrubEnv(abEnv('A', '3', '1'));
     await writeFile(r.grubenvPath, before);
     const env = createGrubBootEnv({
       log: silentLogger,
@@ -157,7 +155,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
 
 describe('boot variable interpretation and the command line', () => {
   it('empty values are the defaults, as in grub.cfg', () => {
-    const bv = interpretBootVars(envOf({ active_slot: '', boot_counter: '', boot_success: '' }));
+    const bv = interpretBootVars(abEnv('', '', ''));
     assert.deepEqual(bv, { activeSlot: 'A', bootCounter: 3, bootSuccess: true, problems: [] });
   });
 

@@ -19,7 +19,7 @@ import {
 } from '../../src/bootenv/grubenv.js';
 import { KubesoloError } from '../../src/errors.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
-import { envOf } from './boot-states.js';
+import { abEnv, envOf } from './boot-states.js';
 import { grubEditenv, grubEditenvOk, grubEditenvSkipReason, listing } from './editenv.js';
 import { requireRoot, toolSkipReason } from '../helpers/require-tool.js';
 import { hasReason, rejectsWithCode } from '../helpers/rejects.js';
@@ -180,12 +180,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
 
   it('variables set by grub-editenv read back exactly, and our bytes equal its bytes', async () => {
     const f = join(tmp.dir, 'set');
-    const vars = envOf({
-      active_slot: 'B',
-      boot_counter: '2',
-      boot_success: '0',
-      tricky: 'a\\b\nc=d#e',
-    });
+    const vars = abEnv('B', '2', '0', { tricky: 'a\\b\nc=d#e' });
     grubEditenvOk(f, 'create');
     grubEditenvOk(f, 'set', '--', ...[...vars].map(([k, v]) => `${k}=${v}`));
     const bytes = await readFile(f);
@@ -195,21 +190,13 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
 
   it('files we write are listed identically by grub-editenv list', async () => {
     const f = join(tmp.dir, 'ours');
-    const vars = envOf({
-      active_slot: 'A',
-      boot_counter: '3',
-      boot_success: '1',
-      saved_entry: 'KubeSolo OS',
-    });
+    const vars = abEnv('A', '3', '1', { saved_entry: 'KubeSolo OS' });
     await writeGrubEnvFile(f, vars);
     assert.deepEqual(grubEditenvOk(f, 'list'), listing(vars));
     // ... and grub-editenv can keep editing them.
     grubEditenvOk(f, 'set', 'boot_counter=2');
     grubEditenvOk(f, 'unset', 'saved_entry');
-    assert.deepEqual(
-      await readGrubEnvFile(f),
-      envOf({ active_slot: 'A', boot_counter: '2', boot_success: '1' }),
-    );
+    assert.deepEqual(await readGrubEnvFile(f), abEnv('A', '2', '1'));
   });
 
   it('grub-editenv refuses what we call corrupt at the signature, and lists nothing past a broken line', async () => {

@@ -265,76 +265,62 @@ describe('cloud-init: YAML 1.1 semantics', () => {
 });
 
 describe('cloud-init: invalid values name the line and write nothing', () => {
-  const cases: [string, string, string, number][] = [
-    [
-      'hour out of range',
-      'updates:\n  maintenance_window: 25:00-04:00\n',
-      'MAINTENANCE_WINDOW_INVALID',
-      2,
+  // Each case's name, user-data and the line its error names, by the code it is refused
+  // with (exit 2).
+  const cases: Record<string, [string, string, number][]> = {
+    MAINTENANCE_WINDOW_INVALID: [
+      ['hour out of range', 'updates:\n  maintenance_window: 25:00-04:00\n', 2],
     ],
-    [
-      'boolean where text is meant',
-      'hostname: x\nupdates:\n  channel: yes\n',
-      'CLOUDINIT_YAML_AMBIGUOUS',
-      3,
+    CLOUDINIT_YAML_AMBIGUOUS: [
+      ['boolean where text is meant', 'hostname: x\nupdates:\n  channel: yes\n', 3],
+      ['sexagesimal integer', 'updates:\n  server: http://a/\n  auto_rollback_after: 1:30\n', 3],
+      ['octal integer', 'updates:\n  auto_rollback_after: 010\n', 2],
+      ['digit separators', 'updates:\n  healthcheck_timeout: 1_000\n', 2],
+      ['a timestamp', 'updates:\n  channel: 2026-01-01\n', 2],
+      // All digits with a leading 0: YAML 1.1 reads an octal number, not the key.
+      ['digits-only pubkey', `updates:\n  pubkey: ${'0'.repeat(64)}\n`, 2],
     ],
-    [
-      'sexagesimal integer',
-      'updates:\n  server: http://a/\n  auto_rollback_after: 1:30\n',
-      'CLOUDINIT_YAML_AMBIGUOUS',
-      3,
+    CONFIG_INVALID_VALUE: [
+      ['out of range', 'updates:\n  auto_rollback_after: 0\n', 2],
+      ['not http(s)', 'updates:\n  server: ftp://x/latest.json\n', 2],
+      ['unknown check in list', 'updates:\n  health_checks: [disk_writable, nope]\n', 2],
+      ['number for a boolean', 'updates:\n  allow_unsigned_metadata: 2\n', 2],
     ],
-    ['octal integer', 'updates:\n  auto_rollback_after: 010\n', 'CLOUDINIT_YAML_AMBIGUOUS', 2],
-    ['digit separators', 'updates:\n  healthcheck_timeout: 1_000\n', 'CLOUDINIT_YAML_AMBIGUOUS', 2],
-    ['a timestamp', 'updates:\n  channel: 2026-01-01\n', 'CLOUDINIT_YAML_AMBIGUOUS', 2],
-    ['out of range', 'updates:\n  auto_rollback_after: 0\n', 'CONFIG_INVALID_VALUE', 2],
-    ['not http(s)', 'updates:\n  server: ftp://x/latest.json\n', 'CONFIG_INVALID_VALUE', 2],
-    ['short pubkey', 'updates:\n\n  pubkey: abc123\n', 'PUBKEY_INVALID', 3],
-    // (0, -1), a point of order 2 (RFC 8032 §5.1.3 encoding of y = p - 1).
-    ['small-order pubkey', `updates:\n  pubkey: ec${'ff'.repeat(30)}7f\n`, 'PUBKEY_INVALID', 2],
-    // All digits with a leading 0: YAML 1.1 reads an octal number, not the key.
-    [
-      'digits-only pubkey',
-      `updates:\n  pubkey: ${'0'.repeat(64)}\n`,
-      'CLOUDINIT_YAML_AMBIGUOUS',
-      2,
+    PUBKEY_INVALID: [
+      ['short pubkey', 'updates:\n\n  pubkey: abc123\n', 3],
+      // (0, -1), a point of order 2 (RFC 8032 §5.1.3 encoding of y = p - 1).
+      ['small-order pubkey', `updates:\n  pubkey: ec${'ff'.repeat(30)}7f\n`, 2],
+      ['relative pubkey path', 'updates:\n  pubkey: keys/x.pub\n', 2],
+      ['a key list with a short key', `updates:\n  pubkey:\n    - ${KEY}\n    - abc\n`, 3],
+      ['an empty key list', 'updates:\n  pubkey: []\n', 2],
+      ['a path in a key list', `updates:\n  pubkey: [${KEY}, /etc/x.pub]\n`, 2],
     ],
-    ['relative pubkey path', 'updates:\n  pubkey: keys/x.pub\n', 'PUBKEY_INVALID', 2],
-    [
-      'a key list with a short key',
-      `updates:\n  pubkey:\n    - ${KEY}\n    - abc\n`,
-      'PUBKEY_INVALID',
-      3,
+    CLOUDINIT_INVALID_VALUE: [
+      ['list for a single value', 'updates:\n  server: [a, b]\n', 2],
+      ['mapping for a value', 'updates:\n  server:\n    url: x\n', 3],
     ],
-    ['an empty key list', 'updates:\n  pubkey: []\n', 'PUBKEY_INVALID', 2],
-    ['a path in a key list', `updates:\n  pubkey: [${KEY}, /etc/x.pub]\n`, 'PUBKEY_INVALID', 2],
-    ['list for a single value', 'updates:\n  server: [a, b]\n', 'CLOUDINIT_INVALID_VALUE', 2],
-    [
-      'unknown check in list',
-      'updates:\n  health_checks: [disk_writable, nope]\n',
-      'CONFIG_INVALID_VALUE',
-      2,
+    CLOUDINIT_YAML_INVALID: [
+      ['duplicate key', 'updates:\n  channel: a\n  channel: b\n', 3],
+      ['bad indentation', 'updates:\n  channel: a\n bad: [\n', 3],
     ],
-    ['mapping for a value', 'updates:\n  server:\n    url: x\n', 'CLOUDINIT_INVALID_VALUE', 3],
-    ['number for a boolean', 'updates:\n  allow_unsigned_metadata: 2\n', 'CONFIG_INVALID_VALUE', 2],
-    ['duplicate key', 'updates:\n  channel: a\n  channel: b\n', 'CLOUDINIT_YAML_INVALID', 3],
-    ['bad indentation', 'updates:\n  channel: a\n bad: [\n', 'CLOUDINIT_YAML_INVALID', 3],
-    ['top level is a list', '- a\n- b\n', 'CLOUDINIT_NOT_A_MAPPING', 1],
-    ['updates is text', 'updates: yes please\n', 'CLOUDINIT_INVALID_BLOCK', 1],
-  ];
-  for (const [name, yaml, code, line] of cases) {
-    it(`${name} → ${code} at line ${line}`, async () => {
-      const s = await setup(`${yaml}`, 'server=http://keep.example/latest.json\n');
-      const e = await rejectsWithCode(
-        applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
-        code,
-        2,
-      );
-      assert.equal(e.details.line, line, e.message);
-      assert.match(e.message, new RegExp(`:${line}: `));
-      assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
-      assert.equal(await exists(s.pub), false);
-    });
+    CLOUDINIT_NOT_A_MAPPING: [['top level is a list', '- a\n- b\n', 1]],
+    CLOUDINIT_INVALID_BLOCK: [['updates is text', 'updates: yes please\n', 1]],
+  };
+  for (const [code, group] of Object.entries(cases)) {
+    for (const [name, yaml, line] of group) {
+      it(`${name} → ${code} at line ${line}`, async () => {
+        const s = await setup(`${yaml}`, 'server=http://keep.example/latest.json\n');
+        const e = await rejectsWithCode(
+          applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
+          code,
+          2,
+        );
+        assert.equal(e.details.line, line, e.message);
+        assert.match(e.message, new RegExp(`:${line}: `));
+        assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
+        assert.equal(await exists(s.pub), false);
+      });
+    }
   }
 
   it('a bad value after a good pubkey still writes nothing (no update.pub either)', async () => {

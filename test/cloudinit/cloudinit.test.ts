@@ -32,6 +32,13 @@ async function setup(yaml: string, existingConf?: string) {
   return { root, conf, file, pub: join(root, 'etc', 'kubesolo', 'update.pub') };
 }
 
+/** Apply deploy/cloud-init/`name` to a fresh --root: the result and the update.conf it wrote, read back. */
+async function applyExample(name: string) {
+  const root = tmp.path(name);
+  const result = await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, name), root });
+  return { root, result, config: await loadConfigFile(join(root, 'etc/kubesolo/update.conf')) };
+}
+
 async function exists(p: string) {
   return stat(p).then(
     () => true,
@@ -41,13 +48,11 @@ async function exists(p: string) {
 
 describe('cloud-init: the examples in deploy/cloud-init/', () => {
   it('basic.yaml writes update.conf and update.pub that the config reader accepts', async () => {
-    const root = tmp.path('basic');
-    const r = await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'basic.yaml'), root });
-    assert.equal(r.outcome, 'written');
-    assert.equal(r.pubkeyWritten, true);
+    const { root, result, config } = await applyExample('basic.yaml');
+    assert.equal(result.outcome, 'written');
+    assert.equal(result.pubkeyWritten, true);
     assert.equal(await readFile(join(root, 'etc/kubesolo/update.pub'), 'utf8'), KEY + '\n');
-    const cfg = await loadConfigFile(join(root, 'etc/kubesolo/update.conf'));
-    assert.deepEqual(cfg, {
+    assert.deepEqual(config, {
       server: 'https://updates.example.com/kubesolo/stable/latest.json',
       channel: 'stable',
       maintenanceWindow: '02:00-04:00',
@@ -59,31 +64,21 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
   });
 
   it('registry.yaml and no-kubernetes-checks.yaml apply too', async () => {
-    const a = tmp.path('registry');
-    await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'registry.yaml'), root: a });
-    const ca = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
-    assert.equal(ca.registry, 'registry.example.com:5000/kubesolo/os');
-    assert.equal(ca.maintenanceWindow, '23:00-01:00');
-    const b = tmp.path('nok8s');
-    const r = await applyCloudInit({
-      log: silentLogger,
-      file: join(EXAMPLES, 'no-kubernetes-checks.yaml'),
-      root: b,
-    });
-    assert.equal(r.pubkeyWritten, false);
-    const cb = await loadConfigFile(join(b, 'etc/kubesolo/update.conf'));
-    assert.deepEqual(cb.healthChecks, ['disk_writable', 'probe_url']);
-    assert.equal(cb.pubkey, '/etc/kubesolo/keys/fleet.pub');
-    assert.equal(cb.healthcheckTimeout, 120);
-    assert.equal(await exists(join(b, 'etc/kubesolo/update.pub')), false);
+    const registry = (await applyExample('registry.yaml')).config;
+    assert.equal(registry.registry, 'registry.example.com:5000/kubesolo/os');
+    assert.equal(registry.maintenanceWindow, '23:00-01:00');
+    const nok8s = await applyExample('no-kubernetes-checks.yaml');
+    assert.equal(nok8s.result.pubkeyWritten, false);
+    assert.deepEqual(nok8s.config.healthChecks, ['disk_writable', 'probe_url']);
+    assert.equal(nok8s.config.pubkey, '/etc/kubesolo/keys/fleet.pub');
+    assert.equal(nok8s.config.healthcheckTimeout, 120);
+    assert.equal(await exists(join(nok8s.root, 'etc/kubesolo/update.pub')), false);
   });
 });
 
 describe('cloud-init: the bootloader', () => {
   it('uboot.yaml sets bootloader and uboot_env_config; a bootloader the agent does not drive is refused', async () => {
-    const a = tmp.path('uboot');
-    await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'uboot.yaml'), root: a });
-    const c = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
+    const c = (await applyExample('uboot.yaml')).config;
     assert.equal(c.bootloader, 'uboot');
     assert.equal(c.ubootEnvConfig, '/etc/kubesolo/fw_env.config');
     const t = await setup(

@@ -285,7 +285,7 @@ describe('grubenv files', () => {
             if (s === failAt) throw new Error(`injected at ${s}`);
           },
         }),
-        { code: 'GRUBENV_WRITE_FAILED' },
+        hasReason('GRUBENV_WRITE_FAILED'),
       );
       const now = await readFile(f);
       const renamed = failAt === 'rename' || failAt === 'fsync-dir';

@@ -29,6 +29,7 @@ import {
   putBootFile,
   ubootQemuSkipReason,
   writeNor,
+  type UbootRun,
 } from '../helpers/uboot-qemu.js';
 import { fwEnvConfig, fwPrintenv, mkenvimage } from './uboot-tools.js';
 import { silentLogger } from '../../src/log.js';
@@ -192,6 +193,18 @@ describe(
       );
     }
 
+    /** The files of one case in its directory `sub`: its disk, its NOR flash, its console log. */
+    function caseFiles(sub: string) {
+      return {
+        disk: join(sub, 'disk.img'),
+        nor: join(sub, 'nor.img'),
+        log: join(sub, 'console.log'),
+      };
+    }
+
+    /** Whether U-Boot's console showed a line containing `text`. */
+    const consoleHas = (r: UbootRun, text: string) => r.lines.some((l) => l.includes(text));
+
     function decision(marks: string[], log: string): { action: string; slot: string } {
       const m = marks.map((x) => /^decision action=(\S+) slot=(A|B)$/.exec(x)).find(Boolean);
       assert.ok(m, `no decision on the console (${log}): ${JSON.stringify(marks)}`);
@@ -202,16 +215,14 @@ describe(
       await pool(ROWS, async (row, i) => {
         const sub = join(dir, `file-row-${i}`);
         mkdirSync(sub);
-        const disk = join(sub, 'disk.img');
+        const { disk, nor, log } = caseFiles(sub);
         await copyFile(fileDisk, disk);
         mkenvimage(join(sub, 'kubesolo.env'), Object.entries(row.before), {
           size: ENV_SIZE,
           pad: 0,
         });
         await putBootFile(disk, join(sub, 'kubesolo.env'), 'kubesolo.env');
-        const nor = join(sub, 'nor.img');
         writeNor(nor, boardEnv(join(sub, 'board.env'), {}));
-        const log = join(sub, 'console.log');
         const r = await bootUboot({ disk, nor, log });
         assert.equal(r.timedOut, false, `${row.line}: timed out (${log})`);
         assert.deepEqual(decision(r.marks, log), { action: row.action, slot: row.boots }, row.line);
@@ -229,12 +240,10 @@ describe(
       await pool(rows, async (row, i) => {
         const sub = join(dir, `nor-row-${i}`);
         mkdirSync(sub);
-        const disk = join(sub, 'disk.img');
+        const { disk, nor, log } = caseFiles(sub);
         await copyFile(norDisk, disk);
-        const nor = join(sub, 'nor.img');
         writeNor(nor, boardEnv(join(sub, 'board.env'), row.before));
         const before = readFileSync(nor);
-        const log = join(sub, 'console.log');
         const r = await bootUboot({ disk, nor, log });
         assert.ok(
           r.lines.some((l) => l.startsWith('Loading Environment from Flash... OK')),
@@ -257,11 +266,7 @@ describe(
       writeFileSync(join(f, 'kubesolo.env'), torn);
       await putBootFile(join(f, 'disk.img'), join(f, 'kubesolo.env'), 'kubesolo.env');
       writeNor(join(f, 'nor.img'), boardEnv(join(f, 'board.env'), {}));
-      const rf = await bootUboot({
-        disk: join(f, 'disk.img'),
-        nor: join(f, 'nor.img'),
-        log: join(f, 'console.log'),
-      });
+      const rf = await bootUboot(caseFiles(f));
       assert.ok(
         rf.marks.includes('/kubesolo.env missing or damaged: slot A, committed'),
         JSON.stringify(rf.marks),
@@ -277,19 +282,9 @@ describe(
       mkdirSync(n);
       await copyFile(norDisk, join(n, 'disk.img'));
       writeNor(join(n, 'nor.img'), boardEnv(join(n, 'board.env'), trialOfB, NOR_ENV_SIZE / 2));
-      const rn = await bootUboot({
-        disk: join(n, 'disk.img'),
-        nor: join(n, 'nor.img'),
-        log: join(n, 'console.log'),
-      });
-      assert.ok(
-        rn.lines.some((l) => l.includes('bad CRC, using default environment')),
-        `${n}/console.log`,
-      );
-      assert.ok(
-        rn.lines.some((l) => l.includes('Found U-Boot script /boot.scr')),
-        'distro boot found the script',
-      );
+      const rn = await bootUboot(caseFiles(n));
+      assert.ok(consoleHas(rn, 'bad CRC, using default environment'), `${n}/console.log`);
+      assert.ok(consoleHas(rn, 'Found U-Boot script /boot.scr'), 'distro boot found the script');
       assert.deepEqual(decision(rn.marks, n), { action: 'boot', slot: 'A' });
     });
 
@@ -310,13 +305,9 @@ describe(
           boot_counter: '3',
         }),
       );
-      const r = await bootUboot({
-        disk: join(sub, 'disk.img'),
-        nor: join(sub, 'nor.img'),
-        log: join(sub, 'console.log'),
-      });
+      const r = await bootUboot(caseFiles(sub));
       assert.ok(
-        r.lines.some((l) => l.includes('Flash buffer write timeout')),
+        consoleHas(r, 'Flash buffer write timeout'),
         `${sub}/console.log: saveenv did not fail`,
       );
       assert.ok(

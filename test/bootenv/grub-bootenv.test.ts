@@ -10,6 +10,7 @@ import { serializeGrubEnv } from '../../src/bootenv/grubenv.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { DEFAULT_PATHS, underRoot } from '../../src/paths.js';
 import { Writable } from 'node:stream';
+import { abEnv, FACTORY_ON_A } from './boot-states.js';
 import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 import { hasReason } from '../helpers/rejects.js';
 
@@ -46,13 +47,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
 
   it('a fresh image (no grubenv, no cmdline) reads as slot A, committed, counter 3', async () => {
     const env = createGrubBootEnv({ ...r, log: silentLogger });
-    assert.deepEqual(await env.read(), {
-      activeSlot: 'A',
-      passiveSlot: 'B',
-      runningSlot: undefined,
-      bootCounter: 3,
-      bootSuccess: true,
-    });
+    assert.deepEqual(await env.read(), { ...FACTORY_ON_A, runningSlot: undefined });
   });
 
   it('reads a --root prepared with grub-editenv, and the running slot from the cmdline', async () => {
@@ -126,13 +121,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
   });
 
   it('a crash injected inside activate leaves the old state whole', async () => {
-    const before = serializeGrubEnv(
-      new Map([
-        ['active_slot', 'A'],
-        ['boot_counter', '3'],
-        ['boot_success', '1'],
-      ]),
-    );
+    const before = serializeGrubEnv(abEnv('A', '3', '1'));
     await writeFile(r.grubenvPath, before);
     const env = createGrubBootEnv({
       log: silentLogger,
@@ -166,13 +155,7 @@ describe('GRUB BootEnv', { skip: skipNoEditenv }, () => {
 
 describe('boot variable interpretation and the command line', () => {
   it('empty values are the defaults, as in grub.cfg', () => {
-    const bv = interpretBootVars(
-      new Map([
-        ['active_slot', ''],
-        ['boot_counter', ''],
-        ['boot_success', ''],
-      ]),
-    );
+    const bv = interpretBootVars(abEnv('', '', ''));
     assert.deepEqual(bv, { activeSlot: 'A', bootCounter: 3, bootSuccess: true, problems: [] });
   });
 

@@ -5,15 +5,12 @@
  * completely, and never older than the one seen before.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import { parseGrubEnv, serializeGrubEnv } from '../../src/bootenv/grubenv.js';
+import { bundleWriter, startWriter } from './crash-writer.js';
 import { blockVars } from './fixtures/grubenv-writer.js';
 
 const WORKERS = 4;
@@ -25,73 +22,11 @@ describe('grubenv writes survive SIGKILL at any point', () => {
   let bundle: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ks-grubenv-crash-'));
-    // A bundled child starts in tens of milliseconds, where tsx would take hundreds.
-    bundle = join(dir, 'writer.mjs');
-    await build({
-      entryPoints: [fileURLToPath(new URL('./fixtures/grubenv-writer.ts', import.meta.url))],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: bundle,
-      logLevel: 'silent',
-    });
+    bundle = await bundleWriter('grubenv-writer.ts', dir);
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-
-  interface Writer {
-    run(afterWrites: number, delayMs: number): Promise<void>;
-  }
-
-  /**
-   * Start a writer process that waits, ready, for `run`: then it is SIGKILLed
-   * `delayMs` after it has reported `afterWrites` completed writes (it keeps writing
-   * meanwhile, so the kill lands at an arbitrary point of a later write or between
-   * writes, however fast or slow the machine is). Starting the next writer while one runs keeps
-   * process start-up out of the critical path.
-   */
-  function startWriter(path: string): Writer {
-    const child = spawn(process.execPath, [bundle, path], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_code, signal) => resolve(signal)),
-    );
-    let out = '';
-    let waiter: (() => void) | undefined;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      waiter?.();
-    });
-    const died = new Promise<never>((_resolve, reject) =>
-      child.on('exit', () => reject(new Error(`writer exited before it was killed: ${stderr}`))),
-    );
-    died.catch(() => undefined);
-    const until = (cond: () => boolean) =>
-      Promise.race([
-        died,
-        new Promise<void>((resolve) => {
-          waiter = () => {
-            if (cond()) resolve();
-          };
-          waiter();
-        }),
-      ]);
-    const writesDone = () => out.length - out.indexOf('\n') - 1;
-    return {
-      async run(afterWrites: number, delayMs: number): Promise<void> {
-        await until(() => out.includes('ready\n'));
-        child.stdin.write('go\n');
-        await until(() => writesDone() >= afterWrites);
-        await sleep(delayMs);
-        child.kill('SIGKILL');
-        const signal = await exited;
-        assert.equal(signal, 'SIGKILL', `the writer stopped on its own: ${stderr}`);
-      },
-    };
-  }
 
   it(`${WORKERS * KILLS_PER_WORKER} kills: always a complete old or new block`, async (t) => {
     let kills = 0;
@@ -102,11 +37,11 @@ describe('grubenv writes survive SIGKILL at any point', () => {
       const path = join(sub, 'grubenv');
       await writeFile(path, serializeGrubEnv(blockVars(0)));
       let lastSeq = 0;
-      let next = startWriter(path);
+      let next = startWriter(bundle, path);
       for (let i = 0; i < KILLS_PER_WORKER; i++) {
         const current = next;
         const running = current.run(Math.floor(Math.random() * 4), Math.random() * MAX_DELAY_MS);
-        if (i + 1 < KILLS_PER_WORKER) next = startWriter(path);
+        if (i + 1 < KILLS_PER_WORKER) next = startWriter(bundle, path);
         await running;
         kills++;
         const bytes = await readFile(path);

@@ -19,6 +19,7 @@ import {
 } from '../../src/bootenv/grubenv.js';
 import { KubesoloError } from '../../src/errors.js';
 import type { AtomicWriteStep } from '../../src/fs/atomic.js';
+import { abEnv, envOf } from './boot-states.js';
 import { grubEditenv, grubEditenvOk, grubEditenvSkipReason, listing } from './editenv.js';
 import { requireRoot, toolSkipReason } from '../helpers/require-tool.js';
 import { hasReason, rejectsWithCode } from '../helpers/rejects.js';
@@ -44,12 +45,7 @@ function throwsCode(fn: () => unknown, code: string, reason?: string): void {
 
 describe('grubenv codec', () => {
   it('serializes the signature, the warning comment, escaped lines and # padding', () => {
-    const b = serializeGrubEnv(
-      new Map([
-        ['active_slot', 'B'],
-        ['x', 'a\\b\nc'],
-      ]),
-    );
+    const b = serializeGrubEnv(envOf({ active_slot: 'B', x: 'a\\b\nc' }));
     assert.equal(b.length, GRUBENV_SIZE);
     const text = HEADER + 'active_slot=B\n' + 'x=a\\\\b\\\nc\n';
     assert.equal(b.subarray(0, text.length).toString('utf8'), text);
@@ -57,12 +53,12 @@ describe('grubenv codec', () => {
   });
 
   it('round-trips, including escapes, = and # in values and UTF-8', () => {
-    const vars = new Map([
-      ['a', ''],
-      ['b', '=#=\\\\\n\n'],
-      ['ünï', 'cödé ✓'],
-      ['with space', ' lead and trail '],
-    ]);
+    const vars = envOf({
+      a: '',
+      b: '=#=\\\\\n\n',
+      ünï: 'cödé ✓',
+      'with space': ' lead and trail ',
+    });
     assert.deepEqual(parseGrubEnv(serializeGrubEnv(vars)), vars);
   });
 
@@ -126,13 +122,7 @@ describe('grubenv codec', () => {
 
   it('reads blocks without the warning comment and with comment lines between variables', () => {
     const b = rawBlock(GRUBENV_SIGNATURE + 'a=1\n# note \\\n still comment\nb=2\n');
-    assert.deepEqual(
-      parseGrubEnv(b),
-      new Map([
-        ['a', '1'],
-        ['b', '2'],
-      ]),
-    );
+    assert.deepEqual(parseGrubEnv(b), envOf({ a: '1', b: '2' }));
   });
 
   it('the lenient iterator stops where GRUB does and refuses what grub_envblk_open refuses', () => {
@@ -163,24 +153,12 @@ describe('grubenv codec', () => {
   });
 
   it('in-place set and delete behave like GRUB on the simple cases', () => {
-    const b = serializeGrubEnv(
-      new Map([
-        ['active_slot', 'A'],
-        ['boot_counter', '3'],
-      ]),
-    );
+    const b = serializeGrubEnv(envOf({ active_slot: 'A', boot_counter: '3' }));
     assert.ok(grubEnvSet(b, 'boot_counter', '2'));
     assert.ok(grubEnvSet(b, 'new', 'x'));
     assert.ok(grubEnvSet(b, 'active_slot', 'longer'));
     assert.ok(grubEnvSet(b, 'active_slot', 'B'));
-    assert.deepEqual(
-      parseGrubEnv(b),
-      new Map([
-        ['active_slot', 'B'],
-        ['boot_counter', '2'],
-        ['new', 'x'],
-      ]),
-    );
+    assert.deepEqual(parseGrubEnv(b), envOf({ active_slot: 'B', boot_counter: '2', new: 'x' }));
     grubEnvDelete(b, 'boot_counter');
     grubEnvDelete(b, 'absent');
     assert.deepEqual([...parseGrubEnv(b).keys()], ['active_slot', 'new']);
@@ -202,12 +180,7 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
 
   it('variables set by grub-editenv read back exactly, and our bytes equal its bytes', async () => {
     const f = join(tmp.dir, 'set');
-    const vars = new Map([
-      ['active_slot', 'B'],
-      ['boot_counter', '2'],
-      ['boot_success', '0'],
-      ['tricky', 'a\\b\nc=d#e'],
-    ]);
+    const vars = abEnv('B', '2', '0', { tricky: 'a\\b\nc=d#e' });
     grubEditenvOk(f, 'create');
     grubEditenvOk(f, 'set', '--', ...[...vars].map(([k, v]) => `${k}=${v}`));
     const bytes = await readFile(f);
@@ -217,25 +190,13 @@ describe('grubenv against grub-editenv (oracle)', { skip: grubEditenvSkipReason(
 
   it('files we write are listed identically by grub-editenv list', async () => {
     const f = join(tmp.dir, 'ours');
-    const vars = new Map([
-      ['active_slot', 'A'],
-      ['boot_counter', '3'],
-      ['boot_success', '1'],
-      ['saved_entry', 'KubeSolo OS'],
-    ]);
+    const vars = abEnv('A', '3', '1', { saved_entry: 'KubeSolo OS' });
     await writeGrubEnvFile(f, vars);
     assert.deepEqual(grubEditenvOk(f, 'list'), listing(vars));
     // ... and grub-editenv can keep editing them.
     grubEditenvOk(f, 'set', 'boot_counter=2');
     grubEditenvOk(f, 'unset', 'saved_entry');
-    assert.deepEqual(
-      await readGrubEnvFile(f),
-      new Map([
-        ['active_slot', 'A'],
-        ['boot_counter', '2'],
-        ['boot_success', '1'],
-      ]),
-    );
+    assert.deepEqual(await readGrubEnvFile(f), abEnv('A', '2', '1'));
   });
 
   it('grub-editenv refuses what we call corrupt at the signature, and lists nothing past a broken line', async () => {
@@ -295,26 +256,11 @@ describe('grubenv files', () => {
     const f = join(sub, 'grubenv');
     await writeGrubEnvFile(f, new Map([['n', 'old']]));
     const before = await stat(f);
-    await writeGrubEnvFile(
-      f,
-      new Map([
-        ['n', 'new'],
-        ['active_slot', 'B'],
-      ]),
-      { strategy: 'in-place' },
-    );
+    await writeGrubEnvFile(f, envOf({ n: 'new', active_slot: 'B' }), { strategy: 'in-place' });
     const after = await stat(f);
     assert.equal(after.ino, before.ino);
     assert.equal(after.size, 1024);
-    assert.deepEqual(
-      await readFile(f),
-      serializeGrubEnv(
-        new Map([
-          ['n', 'new'],
-          ['active_slot', 'B'],
-        ]),
-      ),
-    );
+    assert.deepEqual(await readFile(f), serializeGrubEnv(envOf({ n: 'new', active_slot: 'B' })));
     // grub-editenv, the oracle, reads the result.
     const listed = execFileSync('grub-editenv', [f, 'list'], { encoding: 'utf8' });
     assert.deepEqual(listed.trim().split('\n').sort(), ['active_slot=B', 'n=new']);
@@ -339,7 +285,7 @@ describe('grubenv files', () => {
             if (s === failAt) throw new Error(`injected at ${s}`);
           },
         }),
-        { code: 'GRUBENV_WRITE_FAILED' },
+        hasReason('GRUBENV_WRITE_FAILED'),
       );
       const now = await readFile(f);
       const renamed = failAt === 'rename' || failAt === 'fsync-dir';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createBlockSlotStore } from '../../src/slots/block-store.js';
 import { runAgent } from '../helpers/cli.js';
+import { assertNamesCode } from '../helpers/code-assert.js';
 import {
   deviceNodeUnder,
   loopSkipReason,
@@ -23,6 +24,13 @@ import { grubEditenvOk, grubEditenvSkipReason } from './editenv.js';
 import { silentLogger } from '../../src/log.js';
 
 const skip = grubEditenvSkipReason();
+
+/** `status --json` of the device under `root`: it must exit 0; its document. */
+async function statusOf(root: string): Promise<Record<string, unknown>> {
+  const r = await runAgent(['status', '--json', '--root', root]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
 
 describe('status over a --root prepared with grub-editenv', { skip }, () => {
   let root: string;
@@ -60,9 +68,7 @@ describe('status over a --root prepared with grub-editenv', { skip }, () => {
   });
 
   it('status --json reports the slots, versions and boot counter', async () => {
-    const r = await runAgent(['status', '--json', '--root', root]);
-    assert.equal(r.code, 0, r.stderr);
-    const s = JSON.parse(r.stdout) as Record<string, unknown>;
+    const s = await statusOf(root);
     assert.equal(s.active_slot, 'B');
     assert.equal(s.passive_slot, 'A');
     assert.equal(s.running_slot, 'B');
@@ -78,7 +84,7 @@ describe('status over a --root prepared with grub-editenv', { skip }, () => {
       await writeFile(join(dir, 'boot/grub/grubenv'), Buffer.alloc(1024, 0x41));
       const r = await runAgent(['status', '--json', '--root', dir]);
       assert.notEqual(r.code, 0);
-      assert.match(r.stdout + r.stderr, /GRUBENV_CORRUPT/);
+      assertNamesCode(r.stdout + r.stderr, 'GRUBENV_CORRUPT');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -126,9 +132,7 @@ describe(
     });
 
     it('status --json reads the versions from the partitions and leaves nothing mounted', async () => {
-      const r = await runAgent(['status', '--json', '--root', root]);
-      assert.equal(r.code, 0, r.stderr);
-      const s = JSON.parse(r.stdout) as Record<string, unknown>;
+      const s = await statusOf(root);
       assert.equal(s.active_slot, 'A');
       assert.equal(s.running_slot, 'A');
       assert.equal(s.boot_success, true);
@@ -151,7 +155,7 @@ describe(
         const r = await runAgent(['status', '--json', '--root', bare]);
         const s = JSON.parse(r.stdout) as Record<string, any>;
         assert.deepEqual(s.slots, { A: { version: null }, B: { version: null } }, r.stdout);
-        assert.match(r.stderr, /SLOT_NOT_FOUND/);
+        assertNamesCode(r.stderr, 'SLOT_NOT_FOUND');
         assert.doesNotMatch(r.stdout + r.stderr, new RegExp(disks[0]!.device));
         for (const d of disks) assert.deepEqual(await mountsOf(d.device), []);
       } finally {

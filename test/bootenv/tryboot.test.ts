@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { parseAutoboot, serializeAutoboot, AUTOBOOT_SIZE } from '../../src/bootenv/autoboot-txt.js';
 import {
   createTrybootBootEnv,
@@ -18,6 +18,8 @@ import { simulateTrybootReboot, type TrybootPaths } from '../../src/bootenv/tryb
 import { rebootCommand, requestReboot } from '../../src/agent/reboot.js';
 import { silentLogger } from '../../src/log.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
+import { FACTORY_ON_A } from './boot-states.js';
 import { expectCode } from './uboot-tools.js';
 
 describe('autoboot.txt', () => {
@@ -74,12 +76,11 @@ describe('autoboot.txt', () => {
 });
 
 describe('tryboot BootEnv over the firmware model', () => {
-  let root: string;
+  const tmp = useTempDir('ks-tryboot-');
   let paths: TrybootPaths;
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'ks-tryboot-'));
-    mkdirSync(join(root, 'boot'));
-    mkdirSync(join(root, 'proc'));
+    const root = tmp.dir;
+    for (const dir of ['boot', 'proc']) mkdirSync(join(root, dir));
     paths = {
       autobootPath: join(root, 'boot', 'autoboot.txt'),
       cmdlinePath: join(root, 'proc', 'cmdline'),
@@ -91,7 +92,6 @@ describe('tryboot BootEnv over the firmware model', () => {
       serializeAutoboot({ allPartition: 2, trybootPartition: 2, armedBootId: undefined }),
     );
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const env = () => createTrybootBootEnv({ ...paths, log: silentLogger });
   /** A reboot as the agent's reboot helper does it: with the flag when the BootEnv asks. */
@@ -100,13 +100,7 @@ describe('tryboot BootEnv over the firmware model', () => {
 
   it('a good trial: armed (one try), booted once with the flag, committed; ordinary boots stay on B', async () => {
     await reboot();
-    assert.deepEqual(await env().read(), {
-      activeSlot: 'A',
-      passiveSlot: 'B',
-      runningSlot: 'A',
-      bootCounter: 3,
-      bootSuccess: true,
-    });
+    assert.deepEqual(await env().read(), FACTORY_ON_A);
     assert.equal(await env().rebootArgument!(), undefined, 'nothing to try: an ordinary reboot');
     await env().activate('B');
     const armed = await env().read();

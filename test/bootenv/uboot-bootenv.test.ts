@@ -5,14 +5,15 @@
  * `fw_setenv`, the flag meaning of an MTD device, and values read as U-Boot reads them.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { createUbootBootEnv } from '../../src/bootenv/uboot-bootenv.js';
 import { loadUbootEnv } from '../../src/bootenv/uboot-env-file.js';
 import { readCopy, serializeUbootEnv } from '../../src/bootenv/uboot-env.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
+import { useTempDir } from '../helpers/tree.js';
+import { FACTORY_ON_A } from './boot-states.js';
 import { fwEnvConfig, fwPrintenv, mkenvimage, ubootToolsSkipReason } from './uboot-tools.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -27,19 +28,17 @@ const FACTORY: [string, string][] = [
 ];
 
 describe('U-Boot BootEnv on files', { skip: ubootToolsSkipReason() }, () => {
+  const tmp = useTempDir('ks-uboot-bootenv-');
   let root: string;
   let config: string;
   let cmdline: string;
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'ks-uboot-bootenv-'));
-    mkdirSync(join(root, 'etc'));
-    mkdirSync(join(root, 'boot'));
-    mkdirSync(join(root, 'proc'));
+    root = tmp.dir;
+    for (const dir of ['etc', 'boot', 'proc']) mkdirSync(join(root, dir));
     config = join(root, 'etc', 'fw_env.config');
     cmdline = join(root, 'proc', 'cmdline');
     writeFileSync(cmdline, 'kubesolo.slot=A panic=10\n');
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   /** fw_env.config with device paths as the device sees them; files under root. */
   function layout(redundant: boolean, vars: [string, string][] = FACTORY): void {
@@ -80,13 +79,7 @@ describe('U-Boot BootEnv on files', { skip: ubootToolsSkipReason() }, () => {
   for (const redundant of [false, true]) {
     it(`${redundant ? 'redundant' : 'single'}: activate, markGood, forceRollback keep U-Boot's variables; fw_printenv agrees`, async () => {
       layout(redundant);
-      assert.deepEqual(await env().read(), {
-        activeSlot: 'A',
-        passiveSlot: 'B',
-        runningSlot: 'A',
-        bootCounter: 3,
-        bootSuccess: true,
-      });
+      assert.deepEqual(await env().read(), FACTORY_ON_A);
       await env().activate('B');
       assert.deepEqual(
         printenv(redundant),

@@ -13,14 +13,10 @@
  * - a failure after each step of the write (open, write, sync, verify).
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import {
   loadUbootEnv,
   updateUbootEnv,
@@ -28,6 +24,8 @@ import {
 } from '../../src/bootenv/uboot-env-file.js';
 import { serializeUbootEnv, sortedVars } from '../../src/bootenv/uboot-env.js';
 import { KubesoloError } from '../../src/errors.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
+import { bundleWriter, startWriter } from './crash-writer.js';
 import { seqVars } from './fixtures/uboot-env-writer.js';
 
 const SIZE = 0x4000;
@@ -75,61 +73,9 @@ describe('U-Boot environment writes survive SIGKILL and power cuts', () => {
   let bundle: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ks-ubootenv-crash-'));
-    bundle = join(dir, 'writer.mjs');
-    await build({
-      entryPoints: [fileURLToPath(new URL('./fixtures/uboot-env-writer.ts', import.meta.url))],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: bundle,
-      logLevel: 'silent',
-    });
+    bundle = await bundleWriter('uboot-env-writer.ts', dir);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  /** A writer that waits, ready, then is SIGKILLed `delayMs` after `afterWrites` writes. */
-  function startWriter(config: string): {
-    run(afterWrites: number, delayMs: number): Promise<void>;
-  } {
-    const child = spawn(process.execPath, [bundle, config], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_c, s) => resolve(s)),
-    );
-    let out = '';
-    let waiter: (() => void) | undefined;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      waiter?.();
-    });
-    const died = new Promise<never>((_r, reject) =>
-      child.on('exit', () => reject(new Error(`writer exited before it was killed: ${stderr}`))),
-    );
-    died.catch(() => undefined);
-    const until = (cond: () => boolean) =>
-      Promise.race([
-        died,
-        new Promise<void>((resolve) => {
-          waiter = () => {
-            if (cond()) resolve();
-          };
-          waiter();
-        }),
-      ]);
-    const writesDone = () => out.length - out.indexOf('\n') - 1;
-    return {
-      async run(afterWrites, delayMs) {
-        await until(() => out.includes('ready\n'));
-        child.stdin.write('go\n');
-        await until(() => writesDone() >= afterWrites);
-        await sleep(delayMs);
-        child.kill('SIGKILL');
-        assert.equal(await exited, 'SIGKILL', `the writer stopped on its own: ${stderr}`);
-      },
-    };
-  }
 
   for (const layout of ['redundant', 'single'] as const) {
     it(`${layout}: ${WORKERS * KILLS_PER_WORKER} kills: ${layout === 'redundant' ? 'always a complete old or new environment' : 'complete, or torn and detected'}`, async (t) => {
@@ -140,7 +86,7 @@ describe('U-Boot environment writes survive SIGKILL and power cuts', () => {
         const sub = mkdtempSync(join(dir, `${layout}-w${w}-`));
         const config = makeEnv(sub, layout, 1);
         let lastSeq = 1;
-        let next = startWriter(config);
+        let next = startWriter(bundle, config);
         for (let i = 0; i < KILLS_PER_WORKER; i++) {
           const current = next;
           const running = current.run(Math.floor(Math.random() * 4), Math.random() * MAX_DELAY_MS);
@@ -161,7 +107,7 @@ describe('U-Boot environment writes survive SIGKILL and power cuts', () => {
               if (!env.copies[1 - env.current]!.crcOk) midWrite++;
             }
           }
-          if (i + 1 < KILLS_PER_WORKER) next = startWriter(config);
+          if (i + 1 < KILLS_PER_WORKER) next = startWriter(bundle, config);
         }
       }
       await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
@@ -218,7 +164,7 @@ describe('U-Boot environment writes survive SIGKILL and power cuts', () => {
       for (const failAt of ['open', 'write', 'sync', 'verify'] as UbootEnvWriteStep[]) {
         const sub = mkdtempSync(join(dir, `${layout}-step-`));
         const config = makeEnv(sub, layout, 5);
-        await assert.rejects(
+        await rejectsWithCode(
           updateUbootEnv(
             {
               configPath: config,
@@ -229,7 +175,8 @@ describe('U-Boot environment writes survive SIGKILL and power cuts', () => {
             },
             () => seqVars(6),
           ),
-          (err: unknown) => err instanceof KubesoloError && err.code === 'UBOOTENV_WRITE_FAILED',
+          'UBOOTENV_WRITE_FAILED',
+          1,
         );
         const seq = await readSeq(config);
         assert.equal(seq, failAt === 'open' ? 5 : 6, `${layout}, failure after ${failAt}`);

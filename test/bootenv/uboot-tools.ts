@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { KubesoloError } from '../../src/errors.js';
 import { toolSkipReason } from '../helpers/require-tool.js';
+import { hasReason } from '../helpers/rejects.js';
 
 export function ubootToolsSkipReason(): string | false {
   return toolSkipReason(
@@ -90,7 +91,10 @@ export function fwSetenvScript(config: string, script: string, lines: [string, s
   toolOk('fw_setenv', ['-c', config, '-s', script]);
 }
 
-/** `fn` throws a KubesoloError with `code` and, when given, these details. */
+/**
+ * `fn` throws a KubesoloError with `code` and, when given, these details. The code is
+ * recorded (hasReason) with the exit it carries.
+ */
 export function expectCode(
   fn: () => unknown,
   code: string,
@@ -100,7 +104,7 @@ export function expectCode(
     fn();
   } catch (err) {
     assert.ok(err instanceof KubesoloError, `expected ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
+    hasReason(code)(err);
     for (const [k, v] of Object.entries(details))
       assert.equal(err.details[k], v, `${k}: ${err.message}`);
     return err;

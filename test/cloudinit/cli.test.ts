@@ -13,6 +13,15 @@ import { assertCode } from '../helpers/code-assert.js';
 const BASIC = fileURLToPath(new URL('../../deploy/cloud-init/basic.yaml', import.meta.url));
 const tmp = useTempDir('ks-cloudinit-cli-', 'all');
 
+/** `cloud-init apply` of a #cloud-config file holding `yaml`, to a fresh --root. */
+async function applyUserData(name: string, yaml: string, ...extra: string[]) {
+  const root = tmp.path(`r-${name}`);
+  const file = tmp.path(`${name}.yaml`);
+  await writeFile(file, `#cloud-config\n${yaml}`);
+  const r = await runAgent(['cloud-init', 'apply', file, '--root', root, ...extra]);
+  return { root, file, r };
+}
+
 describe('kubesolo-update cloud-init apply (bundle)', () => {
   it('writes update.conf under --root, then reports it up to date', async () => {
     const root = tmp.path('r1');
@@ -28,31 +37,26 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   });
 
   it('exits 2 naming the line of a bad value, and writes nothing', async () => {
-    const root = tmp.path('r2');
-    const file = tmp.path('bad.yaml');
-    await writeFile(
-      file,
-      '#cloud-config\nupdates:\n  server: http://a/latest.json\n  channel: on\n',
+    const { root, r } = await applyUserData(
+      'bad',
+      'updates:\n  server: http://a/latest.json\n  channel: on\n',
     );
-    const r = await runAgent(['cloud-init', 'apply', file, '--root', root]);
     assert.equal(r.code, 2);
     const log = logLines(r.stderr)[0]!;
-    assertCode(log.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+    assertCode(log.code, 'CLOUDINIT_YAML_AMBIGUOUS', 2);
     assert.equal(log.line, 4);
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });
   });
 
   it('an unknown key gets a did-you-mean; --strict refuses it (CONFIG_UNKNOWN_KEY, exit 2) and writes nothing', async () => {
-    const root = tmp.path('r-typo');
-    const file = tmp.path('typo.yaml');
-    await writeFile(
-      file,
-      '#cloud-config\nupdates:\n  channel: beta\n  maintenence_window: 02:00-04:00\n',
+    const { root, file, r } = await applyUserData(
+      'typo',
+      'updates:\n  channel: beta\n  maintenence_window: 02:00-04:00\n',
+      '--strict',
     );
-    const strict = await runAgent(['cloud-init', 'apply', file, '--root', root, '--strict']);
-    assert.equal(strict.code, 2, strict.stderr);
-    const refusal = logLines(strict.stderr).at(-1)!;
-    assertCode(refusal.code, 'CONFIG_UNKNOWN_KEY');
+    assert.equal(r.code, 2, r.stderr);
+    const refusal = logLines(r.stderr).at(-1)!;
+    assertCode(refusal.code, 'CONFIG_UNKNOWN_KEY', 2);
     assert.equal(refusal.line, 4);
     assert.equal(refusal.suggestion, 'maintenance_window');
     assert.match(
@@ -76,7 +80,7 @@ describe('kubesolo-update cloud-init apply (bundle)', () => {
   it('needs exactly one FILE', async () => {
     const r = await runAgent(['cloud-init', 'apply']);
     assert.equal(r.code, 2);
-    assertCode(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT');
+    assertCode(logLines(r.stderr)[0]?.code, 'MISSING_ARGUMENT', 2);
   });
 });
 
@@ -119,7 +123,7 @@ describe('a cloud-init key list the agent can read back (issue 31, finding 2)', 
     const r = await runAgent(['cloud-init', 'apply', file, '--root', root, '--json']);
     assert.equal(r.code, 2, r.stderr);
     const err = JSON.parse(r.stdout).error;
-    assertCode(err.code, 'PUBKEY_INVALID');
+    assertCode(err.code, 'PUBKEY_INVALID', 2);
     assert.match(err.message, /:4: updates\.pubkey: 64 keys do not fit one key file: at most 63/);
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.pub')), { code: 'ENOENT' });
     await assert.rejects(readFile(join(root, 'etc/kubesolo/update.conf')), { code: 'ENOENT' });

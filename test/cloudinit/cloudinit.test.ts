@@ -12,6 +12,7 @@ import { loadKeySet } from '../../src/crypto/key-set.js';
 import { KubesoloError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { rejectsWithCode } from '../helpers/rejects.js';
 import { useTempDir } from '../helpers/tree.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../deploy/cloud-init/', import.meta.url));
@@ -31,6 +32,13 @@ async function setup(yaml: string, existingConf?: string) {
   return { root, conf, file, pub: join(root, 'etc', 'kubesolo', 'update.pub') };
 }
 
+/** Apply deploy/cloud-init/`name` to a fresh --root: the result and the update.conf it wrote, read back. */
+async function applyExample(name: string) {
+  const root = tmp.path(name);
+  const result = await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, name), root });
+  return { root, result, config: await loadConfigFile(join(root, 'etc/kubesolo/update.conf')) };
+}
+
 async function exists(p: string) {
   return stat(p).then(
     () => true,
@@ -40,13 +48,11 @@ async function exists(p: string) {
 
 describe('cloud-init: the examples in deploy/cloud-init/', () => {
   it('basic.yaml writes update.conf and update.pub that the config reader accepts', async () => {
-    const root = tmp.path('basic');
-    const r = await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'basic.yaml'), root });
-    assert.equal(r.outcome, 'written');
-    assert.equal(r.pubkeyWritten, true);
+    const { root, result, config } = await applyExample('basic.yaml');
+    assert.equal(result.outcome, 'written');
+    assert.equal(result.pubkeyWritten, true);
     assert.equal(await readFile(join(root, 'etc/kubesolo/update.pub'), 'utf8'), KEY + '\n');
-    const cfg = await loadConfigFile(join(root, 'etc/kubesolo/update.conf'));
-    assert.deepEqual(cfg, {
+    assert.deepEqual(config, {
       server: 'https://updates.example.com/kubesolo/stable/latest.json',
       channel: 'stable',
       maintenanceWindow: '02:00-04:00',
@@ -58,31 +64,21 @@ describe('cloud-init: the examples in deploy/cloud-init/', () => {
   });
 
   it('registry.yaml and no-kubernetes-checks.yaml apply too', async () => {
-    const a = tmp.path('registry');
-    await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'registry.yaml'), root: a });
-    const ca = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
-    assert.equal(ca.registry, 'registry.example.com:5000/kubesolo/os');
-    assert.equal(ca.maintenanceWindow, '23:00-01:00');
-    const b = tmp.path('nok8s');
-    const r = await applyCloudInit({
-      log: silentLogger,
-      file: join(EXAMPLES, 'no-kubernetes-checks.yaml'),
-      root: b,
-    });
-    assert.equal(r.pubkeyWritten, false);
-    const cb = await loadConfigFile(join(b, 'etc/kubesolo/update.conf'));
-    assert.deepEqual(cb.healthChecks, ['disk_writable', 'probe_url']);
-    assert.equal(cb.pubkey, '/etc/kubesolo/keys/fleet.pub');
-    assert.equal(cb.healthcheckTimeout, 120);
-    assert.equal(await exists(join(b, 'etc/kubesolo/update.pub')), false);
+    const registry = (await applyExample('registry.yaml')).config;
+    assert.equal(registry.registry, 'registry.example.com:5000/kubesolo/os');
+    assert.equal(registry.maintenanceWindow, '23:00-01:00');
+    const nok8s = await applyExample('no-kubernetes-checks.yaml');
+    assert.equal(nok8s.result.pubkeyWritten, false);
+    assert.deepEqual(nok8s.config.healthChecks, ['disk_writable', 'probe_url']);
+    assert.equal(nok8s.config.pubkey, '/etc/kubesolo/keys/fleet.pub');
+    assert.equal(nok8s.config.healthcheckTimeout, 120);
+    assert.equal(await exists(join(nok8s.root, 'etc/kubesolo/update.pub')), false);
   });
 });
 
 describe('cloud-init: the bootloader', () => {
   it('uboot.yaml sets bootloader and uboot_env_config; a bootloader the agent does not drive is refused', async () => {
-    const a = tmp.path('uboot');
-    await applyCloudInit({ log: silentLogger, file: join(EXAMPLES, 'uboot.yaml'), root: a });
-    const c = await loadConfigFile(join(a, 'etc/kubesolo/update.conf'));
+    const c = (await applyExample('uboot.yaml')).config;
     assert.equal(c.bootloader, 'uboot');
     assert.equal(c.ubootEnvConfig, '/etc/kubesolo/fw_env.config');
     const t = await setup(
@@ -146,9 +142,10 @@ describe('cloud-init: merging with an existing update.conf', () => {
   it('an existing file with a bad line the block does not fix: nothing written', async () => {
     const existing = 'maintenance_window=bogus\n';
     const s = await setup('updates:\n  channel: stable\n', existing);
-    await assert.rejects(
+    await rejectsWithCode(
       applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
-      (e: KubesoloError) => e.code === 'MAINTENANCE_WINDOW_INVALID' && e.exitCode === 2,
+      'MAINTENANCE_WINDOW_INVALID',
+      2,
     );
     assert.equal(await readFile(s.conf, 'utf8'), existing);
     // ...and one the block does fix is repaired.
@@ -263,79 +260,62 @@ describe('cloud-init: YAML 1.1 semantics', () => {
 });
 
 describe('cloud-init: invalid values name the line and write nothing', () => {
-  const cases: [string, string, string, number][] = [
-    [
-      'hour out of range',
-      'updates:\n  maintenance_window: 25:00-04:00\n',
-      'MAINTENANCE_WINDOW_INVALID',
-      2,
+  // Each case's name, user-data and the line its error names, by the code it is refused
+  // with (exit 2).
+  const cases: Record<string, [string, string, number][]> = {
+    MAINTENANCE_WINDOW_INVALID: [
+      ['hour out of range', 'updates:\n  maintenance_window: 25:00-04:00\n', 2],
     ],
-    [
-      'boolean where text is meant',
-      'hostname: x\nupdates:\n  channel: yes\n',
-      'CLOUDINIT_YAML_AMBIGUOUS',
-      3,
+    CLOUDINIT_YAML_AMBIGUOUS: [
+      ['boolean where text is meant', 'hostname: x\nupdates:\n  channel: yes\n', 3],
+      ['sexagesimal integer', 'updates:\n  server: http://a/\n  auto_rollback_after: 1:30\n', 3],
+      ['octal integer', 'updates:\n  auto_rollback_after: 010\n', 2],
+      ['digit separators', 'updates:\n  healthcheck_timeout: 1_000\n', 2],
+      ['a timestamp', 'updates:\n  channel: 2026-01-01\n', 2],
+      // All digits with a leading 0: YAML 1.1 reads an octal number, not the key.
+      ['digits-only pubkey', `updates:\n  pubkey: ${'0'.repeat(64)}\n`, 2],
     ],
-    [
-      'sexagesimal integer',
-      'updates:\n  server: http://a/\n  auto_rollback_after: 1:30\n',
-      'CLOUDINIT_YAML_AMBIGUOUS',
-      3,
+    CONFIG_INVALID_VALUE: [
+      ['out of range', 'updates:\n  auto_rollback_after: 0\n', 2],
+      ['not http(s)', 'updates:\n  server: ftp://x/latest.json\n', 2],
+      ['unknown check in list', 'updates:\n  health_checks: [disk_writable, nope]\n', 2],
+      ['number for a boolean', 'updates:\n  allow_unsigned_metadata: 2\n', 2],
     ],
-    ['octal integer', 'updates:\n  auto_rollback_after: 010\n', 'CLOUDINIT_YAML_AMBIGUOUS', 2],
-    ['digit separators', 'updates:\n  healthcheck_timeout: 1_000\n', 'CLOUDINIT_YAML_AMBIGUOUS', 2],
-    ['a timestamp', 'updates:\n  channel: 2026-01-01\n', 'CLOUDINIT_YAML_AMBIGUOUS', 2],
-    ['out of range', 'updates:\n  auto_rollback_after: 0\n', 'CONFIG_INVALID_VALUE', 2],
-    ['not http(s)', 'updates:\n  server: ftp://x/latest.json\n', 'CONFIG_INVALID_VALUE', 2],
-    ['short pubkey', 'updates:\n\n  pubkey: abc123\n', 'PUBKEY_INVALID', 3],
-    // (0, -1), a point of order 2 (RFC 8032 §5.1.3 encoding of y = p - 1).
-    ['small-order pubkey', `updates:\n  pubkey: ec${'ff'.repeat(30)}7f\n`, 'PUBKEY_INVALID', 2],
-    // All digits with a leading 0: YAML 1.1 reads an octal number, not the key.
-    [
-      'digits-only pubkey',
-      `updates:\n  pubkey: ${'0'.repeat(64)}\n`,
-      'CLOUDINIT_YAML_AMBIGUOUS',
-      2,
+    PUBKEY_INVALID: [
+      ['short pubkey', 'updates:\n\n  pubkey: abc123\n', 3],
+      // (0, -1), a point of order 2 (RFC 8032 §5.1.3 encoding of y = p - 1).
+      ['small-order pubkey', `updates:\n  pubkey: ec${'ff'.repeat(30)}7f\n`, 2],
+      ['relative pubkey path', 'updates:\n  pubkey: keys/x.pub\n', 2],
+      ['a key list with a short key', `updates:\n  pubkey:\n    - ${KEY}\n    - abc\n`, 3],
+      ['an empty key list', 'updates:\n  pubkey: []\n', 2],
+      ['a path in a key list', `updates:\n  pubkey: [${KEY}, /etc/x.pub]\n`, 2],
     ],
-    ['relative pubkey path', 'updates:\n  pubkey: keys/x.pub\n', 'PUBKEY_INVALID', 2],
-    [
-      'a key list with a short key',
-      `updates:\n  pubkey:\n    - ${KEY}\n    - abc\n`,
-      'PUBKEY_INVALID',
-      3,
+    CLOUDINIT_INVALID_VALUE: [
+      ['list for a single value', 'updates:\n  server: [a, b]\n', 2],
+      ['mapping for a value', 'updates:\n  server:\n    url: x\n', 3],
     ],
-    ['an empty key list', 'updates:\n  pubkey: []\n', 'PUBKEY_INVALID', 2],
-    ['a path in a key list', `updates:\n  pubkey: [${KEY}, /etc/x.pub]\n`, 'PUBKEY_INVALID', 2],
-    ['list for a single value', 'updates:\n  server: [a, b]\n', 'CLOUDINIT_INVALID_VALUE', 2],
-    [
-      'unknown check in list',
-      'updates:\n  health_checks: [disk_writable, nope]\n',
-      'CONFIG_INVALID_VALUE',
-      2,
+    CLOUDINIT_YAML_INVALID: [
+      ['duplicate key', 'updates:\n  channel: a\n  channel: b\n', 3],
+      ['bad indentation', 'updates:\n  channel: a\n bad: [\n', 3],
     ],
-    ['mapping for a value', 'updates:\n  server:\n    url: x\n', 'CLOUDINIT_INVALID_VALUE', 3],
-    ['number for a boolean', 'updates:\n  allow_unsigned_metadata: 2\n', 'CONFIG_INVALID_VALUE', 2],
-    ['duplicate key', 'updates:\n  channel: a\n  channel: b\n', 'CLOUDINIT_YAML_INVALID', 3],
-    ['bad indentation', 'updates:\n  channel: a\n bad: [\n', 'CLOUDINIT_YAML_INVALID', 3],
-    ['top level is a list', '- a\n- b\n', 'CLOUDINIT_NOT_A_MAPPING', 1],
-    ['updates is text', 'updates: yes please\n', 'CLOUDINIT_INVALID_BLOCK', 1],
-  ];
-  for (const [name, yaml, code, line] of cases) {
-    it(`${name} → ${code} at line ${line}`, async () => {
-      const s = await setup(`${yaml}`, 'server=http://keep.example/latest.json\n');
-      await assert.rejects(
-        applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
-        (e: KubesoloError) => {
-          assert.equal(e.code, code);
-          assert.equal(e.exitCode, 2);
-          assert.equal(e.details.line, line, e.message);
-          assert.match(e.message, new RegExp(`:${line}: `));
-          return true;
-        },
-      );
-      assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
-      assert.equal(await exists(s.pub), false);
-    });
+    CLOUDINIT_NOT_A_MAPPING: [['top level is a list', '- a\n- b\n', 1]],
+    CLOUDINIT_INVALID_BLOCK: [['updates is text', 'updates: yes please\n', 1]],
+  };
+  for (const [code, group] of Object.entries(cases)) {
+    for (const [name, yaml, line] of group) {
+      it(`${name} → ${code} at line ${line}`, async () => {
+        const s = await setup(`${yaml}`, 'server=http://keep.example/latest.json\n');
+        const e = await rejectsWithCode(
+          applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
+          code,
+          2,
+        );
+        assert.equal(e.details.line, line, e.message);
+        assert.match(e.message, new RegExp(`:${line}: `));
+        assert.equal(await readFile(s.conf, 'utf8'), 'server=http://keep.example/latest.json\n');
+        assert.equal(await exists(s.pub), false);
+      });
+    }
   }
 
   it('a bad value after a good pubkey still writes nothing (no update.pub either)', async () => {
@@ -351,7 +331,7 @@ describe('cloud-init: invalid values name the line and write nothing', () => {
       await assert.rejects(
         applyCloudInit({ log: silentLogger, file: s.file, root: s.root }),
         (e: KubesoloError) => {
-          assertCode(e.code, 'CLOUDINIT_YAML_AMBIGUOUS');
+          assertCode(e.code, 'CLOUDINIT_YAML_AMBIGUOUS', 2);
           assert.ok(!e.message.includes(secret), e.message);
           return true;
         },
@@ -386,9 +366,10 @@ describe('cloud-init: other outcomes', () => {
   });
 
   it('a missing cloud-init file is CLOUDINIT_UNREADABLE (exit 2)', async () => {
-    await assert.rejects(
+    await rejectsWithCode(
       applyCloudInit({ log: silentLogger, file: tmp.path('missing.yaml'), root: tmp.dir }),
-      (e: KubesoloError) => e.code === 'CLOUDINIT_UNREADABLE' && e.exitCode === 2,
+      'CLOUDINIT_UNREADABLE',
+      2,
     );
   });
 
@@ -398,9 +379,10 @@ describe('cloud-init: other outcomes', () => {
     await writeFile(join(root, 'etc', 'kubesolo'), 'a file where a directory should be');
     const file = tmp.path('w.yaml');
     await writeFile(file, 'updates:\n  channel: stable\n');
-    await assert.rejects(
+    await rejectsWithCode(
       applyCloudInit({ log: silentLogger, file, root }),
-      (e: KubesoloError) => e.code === 'CLOUDINIT_WRITE_FAILED' && e.exitCode === 1,
+      'CLOUDINIT_WRITE_FAILED',
+      1,
     );
   });
 

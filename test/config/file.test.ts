@@ -14,11 +14,11 @@ import {
 } from '../../src/config/file.js';
 import { HEALTH_CHECK_NAMES, KEY_SPECS, KEY_TABLE } from '../../src/config/keys.js';
 import type { UpdateConfig } from '../../src/config/types.js';
-import { ConfigError, KubesoloError } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import type { LogFields, Logger } from '../../src/log.js';
 import { requireRoot } from '../helpers/require-tool.js';
 import { useTempDir } from '../helpers/tree.js';
-import { hasCode } from '../helpers/rejects.js';
+import { hasCode, rejectsWithCode, throwsWithCode } from '../helpers/rejects.js';
 import { assertCode } from '../helpers/code-assert.js';
 
 interface Entry {
@@ -40,14 +40,11 @@ function recordingLogger(): Logger & { entries: Entry[] } {
   };
 }
 
-function configErrorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ConfigError');
+/** `fn` throws a ConfigError with `code` (exit 2, as every configuration error). */
+function configErrorOf(fn: () => unknown, code: string): ConfigError {
+  const err = throwsWithCode(fn, code, 2);
+  assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+  return err;
 }
 
 describe('update.conf key table', () => {
@@ -179,15 +176,16 @@ describe('parseConfig: syntax', () => {
   });
 
   it('a line without = is CONFIG_SYNTAX naming file and line', () => {
-    const err = configErrorOf(() => parseConfig('channel=a\n\njust some words\n', '/etc/u.conf'));
-    assertCode(err.code, 'CONFIG_SYNTAX');
-    assert.equal(err.exitCode, 2);
+    const err = configErrorOf(
+      () => parseConfig('channel=a\n\njust some words\n', '/etc/u.conf'),
+      'CONFIG_SYNTAX',
+    );
     assert.deepEqual(err.details, { file: '/etc/u.conf', line: 3 });
     assert.match(err.message, /^\/etc\/u\.conf:3: /);
   });
 
   it('a line with an empty key is CONFIG_SYNTAX', () => {
-    assert.equal(configErrorOf(() => parseConfig(' = x', 'f')).code, 'CONFIG_SYNTAX');
+    configErrorOf(() => parseConfig(' = x', 'f'), 'CONFIG_SYNTAX');
   });
 });
 
@@ -315,11 +313,10 @@ describe('parseConfig: values', () => {
   ];
   for (const [line, key, code] of bad) {
     it(`rejects ${line.slice(0, 60)}`, () => {
-      const err = configErrorOf(() =>
-        parseConfig(`# header\n${line}\n`, '/etc/kubesolo/update.conf'),
+      const err = configErrorOf(
+        () => parseConfig(`# header\n${line}\n`, '/etc/kubesolo/update.conf'),
+        code,
       );
-      assert.equal(err.code, code);
-      assert.equal(err.exitCode, 2);
       assert.equal(err.details.file, '/etc/kubesolo/update.conf');
       assert.equal(err.details.line, 2);
       assert.equal(err.details.key, key);
@@ -344,7 +341,10 @@ describe('parseConfig: values', () => {
 
   it('never echoes a secret value in an error message', () => {
     const secret = 'hunter2\nserver=http://127.0.0.1/';
-    const err = configErrorOf(() => formatConfig({ registryPassword: secret }));
+    const err = configErrorOf(
+      () => formatConfig({ registryPassword: secret }),
+      'CONFIG_INVALID_VALUE',
+    );
     assert.equal(err.details.key, 'registry_password');
     assert.ok(!err.message.includes('hunter2'), err.message);
     assert.equal(KEY_TABLE.registryPassword.secret, true);
@@ -380,16 +380,13 @@ describe('formatConfig / parseConfig round trip', () => {
   });
 
   it('refuses values that would not read back (line breaks, empty, invalid)', () => {
-    assert.equal(
-      configErrorOf(() => formatConfig({ registryPassword: 'a\nserver=http://evil/' })).code,
-      'CONFIG_INVALID_VALUE',
-    );
-    assert.equal(configErrorOf(() => formatConfig({ channel: '  ' })).code, 'CONFIG_INVALID_VALUE');
-    const err = configErrorOf(() => formatConfig({ autoRollbackAfter: 0 }));
-    assertCode(err.code, 'CONFIG_INVALID_VALUE');
+    const invalid = 'CONFIG_INVALID_VALUE';
+    configErrorOf(() => formatConfig({ registryPassword: 'a\nserver=http://evil/' }), invalid);
+    configErrorOf(() => formatConfig({ channel: '  ' }), invalid);
+    const err = configErrorOf(() => formatConfig({ autoRollbackAfter: 0 }), invalid);
     assert.equal(err.details.key, 'auto_rollback_after');
-    assert.equal(
-      configErrorOf(() => formatConfig({ maintenanceWindow: '25:00-01:00' })).code,
+    configErrorOf(
+      () => formatConfig({ maintenanceWindow: '25:00-01:00' }),
       'MAINTENANCE_WINDOW_INVALID',
     );
   });
@@ -419,13 +416,10 @@ describe('loadConfigFile / writeConfigFile', () => {
   it('reads and parses a file, naming the path in errors', async () => {
     const path = tmp.path('update.conf');
     await writeFile(path, 'channel=stable\nauto_rollback_after=abc\n');
-    await assert.rejects(loadConfigFile(path), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assertCode(err.code, 'CONFIG_INVALID_VALUE');
-      assert.deepEqual(err.details, { file: path, line: 2, key: 'auto_rollback_after' });
-      assert.ok(err.message.startsWith(`${path}:2: invalid value for auto_rollback_after`));
-      return true;
-    });
+    const err = await rejectsWithCode(loadConfigFile(path), 'CONFIG_INVALID_VALUE', 2);
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.details, { file: path, line: 2, key: 'auto_rollback_after' });
+    assert.ok(err.message.startsWith(`${path}:2: invalid value for auto_rollback_after`));
     await writeFile(path, 'channel=stable\n');
     assert.deepEqual(await loadConfigFile(path), { channel: 'stable' });
   });
@@ -433,24 +427,16 @@ describe('loadConfigFile / writeConfigFile', () => {
   it('a directory is CONFIG_UNREADABLE (EISDIR)', async () => {
     const path = tmp.path('is-a-dir');
     await mkdir(path);
-    await assert.rejects(loadConfigFile(path), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assertCode(err.code, 'CONFIG_UNREADABLE');
-      assert.equal(err.exitCode, 2);
-      assert.deepEqual(err.details, { file: path, errno: 'EISDIR' });
-      return true;
-    });
+    const err = await rejectsWithCode(loadConfigFile(path), 'CONFIG_UNREADABLE', 2);
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.details, { file: path, errno: 'EISDIR' });
   });
 
   it('a symlink loop is CONFIG_UNREADABLE (ELOOP)', async () => {
     const path = tmp.path('loop');
     await symlink(path, path);
-    await assert.rejects(loadConfigFile(path), (err: unknown) => {
-      assert.ok(err instanceof KubesoloError);
-      assertCode(err.code, 'CONFIG_UNREADABLE');
-      assert.equal(err.details.errno, 'ELOOP');
-      return true;
-    });
+    const err = await rejectsWithCode(loadConfigFile(path), 'CONFIG_UNREADABLE', 2);
+    assert.equal(err.details.errno, 'ELOOP');
   });
 
   it('a file the agent may not read is CONFIG_UNREADABLE (EACCES, run as nobody)', async (t) => {
@@ -475,7 +461,9 @@ describe('loadConfigFile / writeConfigFile', () => {
       encoding: 'utf8',
     });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), {
+    const seen = JSON.parse(r.stdout) as { code?: string };
+    assertCode(seen.code, 'CONFIG_UNREADABLE', 2);
+    assert.deepEqual(seen, {
       name: 'ConfigError',
       code: 'CONFIG_UNREADABLE',
       errno: 'EACCES',

@@ -6,6 +6,7 @@ import type { UpdateConfig } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { throwsWithCode } from '../helpers/rejects.js';
 
 const builtIn: Settings = {
   grubenv: '/boot/grub/grubenv',
@@ -133,19 +134,19 @@ describe('configFromFlags', () => {
       () => configFromFlags({ maintenanceWindow: '24:00-01:00' }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assertCode(err.code, 'MAINTENANCE_WINDOW_INVALID');
+        assertCode(err.code, 'MAINTENANCE_WINDOW_INVALID', 2);
         assert.equal(err.exitCode, 2);
         assert.equal(err.details.flag, '--maintenance-window');
         assert.match(err.message, /^invalid --maintenance-window: /);
         return true;
       },
     );
-    assert.throws(
+    const server = throwsWithCode(
       () => configFromFlags({ server: 'not a url' }),
-      (err: unknown) =>
-        err instanceof ConfigError &&
-        err.code === 'CONFIG_INVALID_VALUE' &&
-        err.details.flag === '--server',
+      'CONFIG_INVALID_VALUE',
+      2,
     );
+    assert.ok(server instanceof ConfigError, String(server));
+    assert.equal(server.details.flag, '--server');
   });
 });

@@ -5,6 +5,7 @@ import { compareVersions, parseVersion } from '../../src/config/version.js';
 import { parseReleaseMetadata } from '../../src/metadata/parse.js';
 import { checkVersion } from '../../src/slots/slot-files.js';
 import { VerificationError } from '../../src/errors.js';
+import { throwsWithCode } from '../helpers/rejects.js';
 
 describe('parseVersion', () => {
   const good: [string, number, number, number, string | undefined, string | undefined][] = [
@@ -47,11 +48,8 @@ describe('parseVersion', () => {
   ];
   for (const text of bad) {
     it(`rejects ${JSON.stringify(text)} with INVALID_VERSION (never 0.0.0)`, () => {
-      assert.throws(
-        () => parseVersion(text),
-        (err: unknown) =>
-          err instanceof VerificationError && err.code === 'INVALID_VERSION' && err.exitCode === 4,
-      );
+      const err = throwsWithCode(() => parseVersion(text), 'INVALID_VERSION', 4);
+      assert.ok(err instanceof VerificationError, String(err));
     });
   }
 

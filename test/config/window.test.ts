@@ -13,6 +13,7 @@ import {
 } from '../../src/config/window.js';
 import { ConfigError } from '../../src/errors.js';
 import { nextOpening } from '../helpers/window.js';
+import { throwsWithCode } from '../helpers/rejects.js';
 
 const minuteArb = fc.integer({ min: 0, max: 1439 });
 
@@ -114,14 +115,13 @@ describe('parseMaintenanceWindow', () => {
   ];
   for (const text of bad) {
     it(`rejects ${JSON.stringify(text)} with MAINTENANCE_WINDOW_INVALID`, () => {
-      assert.throws(
+      const err = throwsWithCode(
         () => parseMaintenanceWindow(text),
-        (err: unknown) =>
-          err instanceof ConfigError &&
-          err.code === 'MAINTENANCE_WINDOW_INVALID' &&
-          err.exitCode === 2 &&
-          err.details.window === text,
+        'MAINTENANCE_WINDOW_INVALID',
+        2,
       );
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.equal(err.details.window, text);
     });
   }
 

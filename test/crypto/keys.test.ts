@@ -16,7 +16,7 @@ import {
 } from '../../src/crypto/keys.js';
 import { loadKeySet } from '../../src/crypto/key-set.js';
 import { verifyEd25519 } from '../../src/crypto/ed25519.js';
-import { hasCode } from '../helpers/rejects.js';
+import { hasCode, rejectsWithCode, throwsWithCode } from '../helpers/rejects.js';
 import { useTempDir } from '../helpers/tree.js';
 
 const RFC_PUB = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
@@ -44,11 +44,8 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
       '02' + '00'.repeat(31),
       '01' + '00'.repeat(31),
     ]) {
-      assert.throws(
-        () => parsePublicKey(bad),
-        (e: unknown) => e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.exitCode === 2,
-        bad,
-      );
+      const e = throwsWithCode(() => parsePublicKey(bad), 'PUBKEY_INVALID', 2);
+      assert.ok(e instanceof ConfigError, bad);
     }
   });
 
@@ -62,11 +59,9 @@ describe('public key files (docs/design.md §3.4: 64 hex, whitespace trimmed)', 
     await assert.rejects(loadKeySet(join(tmp.dir, 'missing.pub')), hasCode('PUBKEY_UNREADABLE', 2));
     const bad = join(tmp.dir, 'bad.pub');
     await writeFile(bad, 'not a key');
-    await assert.rejects(
-      loadKeySet(bad),
-      (e: unknown) =>
-        e instanceof ConfigError && e.code === 'PUBKEY_INVALID' && e.details.path === bad,
-    );
+    const e = await rejectsWithCode(loadKeySet(bad), 'PUBKEY_INVALID', 2);
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.equal(e.details.path, bad);
   });
 
   it('converts between raw bytes and node:crypto KeyObjects', () => {

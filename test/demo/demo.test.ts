@@ -4,13 +4,14 @@
  * grub-editenv (GRUB's own tool), the slots' version files and the command line.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { assertCode } from '../helpers/code-assert.js';
+import { runMerged } from '../helpers/run-merged.js';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo.ts', import.meta.url));
 let dir: string;
@@ -18,21 +19,11 @@ let result: { code: number | null; out: string };
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ks-demo-test-'));
-  result = await new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', DEMO, '--dir', join(dir, 'work'), '--no-color'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 180_000,
-      },
-    );
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
+  result = await runMerged(
+    process.execPath,
+    ['--import', 'tsx', DEMO, '--dir', join(dir, 'work'), '--no-color'],
+    { timeoutMs: 180_000 },
+  );
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });

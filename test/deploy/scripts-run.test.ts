@@ -6,7 +6,6 @@
  * ConfigMap's server URL, and the reboot command (a file is written instead).
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,6 +19,8 @@ import { publishRelease } from '../../src/release/publish.js';
 import { createStaticServer, listen } from '../../src/release/serve.js';
 import { DEVICE_PATHS, at, buildImages, createDevice, reboot } from '../../scripts/demo/device.js';
 import { AGENT_BIN } from '../helpers/cli.js';
+import { assertNamesCode } from '../helpers/code-assert.js';
+import { runMerged } from '../helpers/run-merged.js';
 import { silentLogger } from '../../src/log.js';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/kubernetes/', import.meta.url));
@@ -106,17 +107,9 @@ function sh(
   script: string,
   env: Record<string, string>,
 ): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script], {
-      env: { PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
+  return runMerged('/bin/sh', ['-c', script], {
+    env: { PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, ...env },
+    timeoutMs: 60_000,
   });
 }
 
@@ -187,7 +180,7 @@ describe('the CronJob script, run by sh against the real agent', () => {
       });
     const outside = await run(`${hh(2)}:00-${hh(3)}:00`);
     assert.equal(outside.code, 0, outside.out);
-    assert.match(outside.out, /ACTIVATION_DEFERRED/);
+    assertNamesCode(outside.out, 'ACTIVATION_DEFERRED');
     assert.match(outside.out, /refused by a gate; the next run tries again/);
     assert.doesNotMatch(outside.out, /waiting \d+s before contacting/);
     assert.equal((await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!.get('active_slot'), 'A');
@@ -200,7 +193,7 @@ describe('the CronJob script, run by sh against the real agent', () => {
     // activates what is staged, after fetching the metadata again, and reboots.
     const inside = await run(`${hh(-1)}:00-${hh(2)}:00`);
     assert.equal(inside.code, 0, inside.out);
-    assert.match(inside.out, /ALREADY_STAGED/);
+    assertNamesCode(inside.out, 'ALREADY_STAGED');
     assert.equal((await readGrubEnvFile(at(root, DEVICE_PATHS.grubenv)))!.get('active_slot'), 'B');
     assert.ok(await exists(join(root, 'rebooted')), 'the reboot command ran');
   });

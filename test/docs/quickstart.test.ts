@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { toolSkipReason } from '../helpers/require-tool.js';
+import { runMerged } from '../helpers/run-merged.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 const DOC = join(REPO, 'docs/quickstart-by-hand.md');
@@ -145,19 +146,11 @@ describe('docs/quickstart-by-hand.md, run as written', () => {
 
   /** One command as a reader runs it: in a terminal (script's pseudo-terminal), in the try directory. */
   function run(command: string): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('script', ['-qec', commandLine(command), '/dev/null'], {
-        cwd: dir,
-        env: env(),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: 120_000,
-      });
-      let out = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, lines: screen(out) }));
-    });
+    return runMerged('script', ['-qec', commandLine(command), '/dev/null'], {
+      cwd: dir,
+      env: env(),
+      timeoutMs: 120_000,
+    }).then(({ code, out }) => ({ code, lines: screen(out) }));
   }
 
   /** A command that runs until Ctrl-C (serve): started on a free port, its first lines read. */

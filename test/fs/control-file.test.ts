@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { readUpdatesBlock } from '../../src/cloudinit/yaml.js';
 import { readControlText } from '../../src/fs/control-file.js';
 import { useTempDir } from '../helpers/tree.js';
-import { rejectsWithCode } from '../helpers/rejects.js';
+import { rejectsWithCode, throwsWithCode } from '../helpers/rejects.js';
+import { assertCode } from '../helpers/code-assert.js';
 
 describe('readControlText', () => {
   const tmp = useTempDir('ks-control-', 'all');
@@ -42,9 +43,12 @@ describe('readControlText', () => {
   });
 
   it('cloud-init: a repeated key is reported with yamlCode DUPLICATE_KEY and its line', () => {
-    assert.throws(() => readUpdatesBlock('updates:\n  channel: a\n  channel: b\n', 'f'), {
-      code: 'CLOUDINIT_YAML_INVALID',
-      details: { file: 'f', line: 3, yamlCode: 'DUPLICATE_KEY' },
-    });
+    const e = throwsWithCode(
+      () => readUpdatesBlock('updates:\n  channel: a\n  channel: b\n', 'f'),
+      'CLOUDINIT_YAML_INVALID',
+      2,
+    );
+    assertCode(e.details.yamlCode, 'DUPLICATE_KEY');
+    assert.deepEqual(e.details, { file: 'f', line: 3, yamlCode: 'DUPLICATE_KEY' });
   });
 });

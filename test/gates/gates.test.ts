@@ -18,14 +18,13 @@ import {
 } from '../../src/gates/gates.js';
 import { refusalError } from '../../src/gates/verdict.js';
 import { goArch } from '../../src/metadata/arch.js';
+import { hasReason } from '../helpers/rejects.js';
 import { assertCode } from '../helpers/code-assert.js';
 
 describe('gates', () => {
   it('maps Node architectures to Go names', () => {
-    assert.equal(goArch('x64'), 'amd64');
-    assert.equal(goArch('arm64'), 'arm64');
-    assert.equal(goArch('arm'), 'arm');
-    assert.equal(goArch('riscv64'), 'riscv64');
+    const goNames = { x64: 'amd64', arm64: 'arm64', arm: 'arm', riscv64: 'riscv64' };
+    for (const [node, go] of Object.entries(goNames)) assert.equal(goArch(node), go);
   });
 
   it('maintenance window: open, closed, forced, unset', () => {
@@ -98,7 +97,7 @@ describe('gates', () => {
     assertCode(same.code, 'UP_TO_DATE');
     assertCode(versionGate('v1.0.0', 'v0.9.9', false).code, 'DOWNGRADE_REFUSED');
     assert.equal(versionGate('v1.0.0', 'v0.9.9', true).pass, true);
-    assert.throws(() => versionGate('v1.0.0', 'latest', false), { code: 'INVALID_VERSION' });
+    assert.throws(() => versionGate('v1.0.0', 'latest', false), hasReason('INVALID_VERSION'));
   });
 
   it('free space needs the image plus 10 %', () => {

@@ -94,6 +94,7 @@ describe('containerd check', () => {
       });
       const outcome = await checkContainerd(path, 2000);
       assert.equal(outcome.verdict, 'pass');
+      assertCode(outcome.reason, 'OK');
       assert.match(outcome.message, /v1\.7\.27/);
     } finally {
       await close(server);
@@ -156,8 +157,8 @@ describe('containerd check', () => {
     const garbage = createNetServer((c) => c.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
     await new Promise<void>((r) => garbage.listen(raw, r));
     try {
-      assert.equal((await checkContainerd(http, 2000)).reason, 'CONTAINERD_PROTOCOL');
-      assert.equal((await checkContainerd(raw, 2000)).reason, 'CONTAINERD_PROTOCOL');
+      assertCode((await checkContainerd(http, 2000)).reason, 'CONTAINERD_PROTOCOL');
+      assertCode((await checkContainerd(raw, 2000)).reason, 'CONTAINERD_PROTOCOL');
     } finally {
       await close(server);
       await close(garbage);

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { DISK_PROBE_BYTES, checkDiskWritable } from '../../src/health/disk.js';
 import { rootSkipReason } from '../helpers/require-tool.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertVerdicts } from '../helpers/code-verdicts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'disk-'));
 const mounts: string[] = [];
@@ -34,7 +35,7 @@ describe('disk_writable check', () => {
         assert.match(p, /\.kubesolo-update-health-/);
       },
     });
-    assert.deepEqual([o.verdict, o.reason], ['pass', 'OK']);
+    assertVerdicts(`${o.verdict}:${o.reason}`, 'pass:OK');
     assert.equal(seen, 1, 'the probe file existed during the check');
     assert.deepEqual(readdirSync(d), []);
     assert.equal(DISK_PROBE_BYTES, 1024);

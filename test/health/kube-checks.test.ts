@@ -3,10 +3,9 @@
  * server serving real-shaped Node and PodList objects, through runHealthChecks.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 import { judgePod, selectLocalNode } from '../../src/health/kube-checks.js';
 import { runHealthChecks } from '../../src/health/run.js';
 import type { CheckName, HealthOptions, HealthReport } from '../../src/health/types.js';
@@ -16,28 +15,30 @@ import {
   healthyCluster,
   nodeObject,
   podObject,
-  makePki,
   startKubeApi,
   type KubeApi,
   type KubeconfigSpec,
-  type Pki,
 } from '../helpers/kube-api.js';
+import { useKubeApi } from '../helpers/kube-api-fixture.js';
 import { silentLogger } from '../../src/log.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertVerdicts } from '../helpers/code-verdicts.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kube-checks-'));
+const cluster = useKubeApi('kube-checks-');
+const dir = cluster.dir;
 const root = join(dir, 'root');
 mkdirSync(join(root, DEFAULT_PATHS.dataDir), { recursive: true });
-let pki: Pki;
-let api: KubeApi;
 let now: Date;
 const KUBE: CheckName[] = ['apiserver', 'node_ready', 'kube_system'];
 
 /** Write a kubeconfig on the device under --root; returns its device path (the config key). */
-function kubeconfig(overrides: Partial<KubeconfigSpec> = {}, target: KubeApi = api): string {
+function kubeconfig(
+  overrides: Partial<KubeconfigSpec> = {},
+  target: KubeApi = cluster.api,
+): string {
   const devicePath = `/etc/kubesolo/kc-${Math.random().toString(16).slice(2)}.yaml`;
   mkdirSync(join(root, 'etc/kubesolo'), { recursive: true });
-  writeFileSync(join(root, devicePath), adminKubeconfig(target, pki, overrides));
+  writeFileSync(join(root, devicePath), adminKubeconfig(target, cluster.pki, overrides));
   return devicePath;
 }
 
@@ -58,17 +59,9 @@ function verdicts(r: HealthReport): Record<string, string> {
   return Object.fromEntries(r.checks.map((c) => [c.name, `${c.verdict}:${c.reason}`]));
 }
 
-before(async () => {
-  pki = makePki(join(dir, 'pki'));
-  api = await startKubeApi({ pki });
-});
-after(async () => {
-  await api.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 beforeEach(() => {
   now = new Date();
-  Object.assign(api.state, healthyCluster(now), {
+  Object.assign(cluster.api.state, healthyCluster(now), {
     readyz: { status: 200, body: 'ok' },
     hang: false,
     beforeRequest: undefined,
@@ -78,7 +71,7 @@ beforeEach(() => {
 describe('Kubernetes health checks against a loopback mTLS API server', () => {
   it('healthy cluster: apiserver, node_ready and kube_system pass; the others are skipped or pass', async () => {
     const r = await run();
-    assert.deepEqual(verdicts(r), {
+    assertVerdicts(verdicts(r), {
       containerd: 'skipped:NOT_REQUIRED',
       apiserver: 'pass:OK',
       node_ready: 'pass:OK',
@@ -91,11 +84,11 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     assert.match(r.checks.find((c) => c.name === 'kube_system')!.message, /2 kube-system pods/);
     for (const c of r.checks) assert.ok(c.durationMs >= 0 && c.durationMs < 5000);
     // The checks authenticated with the client certificate from the kubeconfig.
-    assert.ok(api.requests.slice(-3).every((q) => q.user === 'kubernetes-admin'));
+    assert.ok(cluster.api.requests.slice(-3).every((q) => q.user === 'kubernetes-admin'));
   });
 
   it('node NotReady fails node_ready with the kubelet reason', async () => {
-    api.state.nodes = [nodeObject('edge-1', { now, ready: 'False', readySinceSec: 20 })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now, ready: 'False', readySinceSec: 20 })];
     const r = await run();
     const c = r.checks.find((x) => x.name === 'node_ready')!;
     assert.equal(c.verdict, 'fail');
@@ -106,27 +99,30 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('node status Unknown, or no Ready condition at all, fails too', async () => {
-    api.state.nodes = [nodeObject('edge-1', { now, ready: 'Unknown' })];
-    assert.equal(verdicts(await run()).node_ready, 'fail:NODE_NOT_READY');
-    api.state.nodes = [nodeObject('edge-1', { now, noReadyCondition: true })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now, ready: 'Unknown' })];
+    assertVerdicts(verdicts(await run()).node_ready, 'fail:NODE_NOT_READY');
+    cluster.api.state.nodes = [nodeObject('edge-1', { now, noReadyCondition: true })];
     const r = await run();
     assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /no Ready condition/);
   });
 
   it('finds the local node by host name among several, the only node otherwise, and fails when ambiguous', async () => {
-    api.state.nodes = [nodeObject('other', { now, ready: 'False' }), nodeObject('edge-1', { now })];
-    assert.equal(verdicts(await run({ nodeName: 'EDGE-1' })).node_ready, 'pass:OK');
+    cluster.api.state.nodes = [
+      nodeObject('other', { now, ready: 'False' }),
+      nodeObject('edge-1', { now }),
+    ];
+    assertVerdicts(verdicts(await run({ nodeName: 'EDGE-1' })).node_ready, 'pass:OK');
     const r = await run({ nodeName: 'renamed-host' });
-    assert.equal(verdicts(r).node_ready, 'fail:NODE_NOT_FOUND');
+    assertVerdicts(verdicts(r).node_ready, 'fail:NODE_NOT_FOUND');
     assert.match(r.checks.find((x) => x.name === 'node_ready')!.message, /other, edge-1/);
-    api.state.nodes = [nodeObject('edge-1', { now })];
+    cluster.api.state.nodes = [nodeObject('edge-1', { now })];
     const only = await run({ nodeName: 'renamed-host' });
-    assert.equal(verdicts(only).node_ready, 'pass:OK');
+    assertVerdicts(verdicts(only).node_ready, 'pass:OK');
     assert.match(only.checks.find((x) => x.name === 'node_ready')!.message, /the only node/);
   });
 
   it('a crash-looping pod in back-off fails kube_system (not ready)', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('metrics-server-6f4c6675d5-8m2xl', {
         now,
         readyForSec: 95,
@@ -145,7 +141,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   it('a crash-looping pod caught while Running again (Ready flipped 4 s ago) fails as not stable', async () => {
     // Running and ready right now, but its container restarted moments ago: the pod's
     // own Ready lastTransitionTime and startedAt say so, whatever the agent waited.
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('coredns-7b98449c4-zz9xq', {
         now,
         readyForSec: 4,
@@ -159,45 +155,45 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('a container that restarted recently fails even if the Ready condition is old', async () => {
-    api.state.pods = [
+    cluster.api.state.pods = [
       podObject('coredns-7b98449c4-x2k9p', {
         now,
         readyForSec: 600,
         containers: [{ name: 'coredns', restartCount: 1, startedSec: 3 }],
       }),
     ];
-    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
+    assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
   });
 
   it('a pod Running for only 10 s fails with the default 30 s and passes with health_stable_seconds=5', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('local-path-provisioner-5cf85fd84d-new01', { now, readyForSec: 10 }),
     );
     const r = await run();
-    assert.equal(verdicts(r).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
+    assertVerdicts(verdicts(r).kube_system, 'fail:KUBE_SYSTEM_NOT_STABLE');
     assert.match(r.checks.find((x) => x.name === 'kube_system')!.message, /ready for 10 s < 30 s/);
-    assert.equal(verdicts(await run({ stableSeconds: 5 })).kube_system, 'pass:OK');
+    assertVerdicts(verdicts(await run({ stableSeconds: 5 })).kube_system, 'pass:OK');
   });
 
   it('Pending pods and an empty kube-system fail; finished Job pods are ignored', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('helm-install-traefik-abcde', { now, phase: 'Succeeded', ownerKind: 'Job' }),
     );
-    assert.equal(verdicts(await run()).kube_system, 'pass:OK');
-    api.state.pods.push(
+    assertVerdicts(verdicts(await run()).kube_system, 'pass:OK');
+    cluster.api.state.pods.push(
       podObject('coredns-7b98449c4-pend1', {
         now,
         phase: 'Pending',
         containers: [{ name: 'coredns', state: 'creating' }],
       }),
     );
-    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_POD_NOT_RUNNING');
-    api.state.pods = [];
-    assert.equal(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_EMPTY');
+    assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_POD_NOT_RUNNING');
+    cluster.api.state.pods = [];
+    assertVerdicts(verdicts(await run()).kube_system, 'fail:KUBE_SYSTEM_EMPTY');
   });
 
   it('API server not ready: /readyz 500 fails apiserver with the failed checks', async () => {
-    api.state.readyz = {
+    cluster.api.state.readyz = {
       status: 500,
       body: '[+]ping ok\n[-]poststarthook/start-apiextensions-controllers failed: reason withheld\nreadyz check failed\n',
     };
@@ -208,29 +204,32 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
   });
 
   it('API server down: every Kubernetes check fails with KUBE_UNREACHABLE', async () => {
-    const down = await startKubeApi({ pki });
+    const down = await startKubeApi({ pki: cluster.pki });
     const path = kubeconfig({}, down);
     await down.close();
     const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
-    assert.equal(verdicts(r).apiserver, 'fail:KUBE_UNREACHABLE');
-    assert.equal(verdicts(r).node_ready, 'fail:KUBE_UNREACHABLE');
-    assert.equal(verdicts(r).kube_system, 'fail:KUBE_UNREACHABLE');
+    assertVerdicts(verdicts(r).apiserver, 'fail:KUBE_UNREACHABLE');
+    assertVerdicts(verdicts(r).node_ready, 'fail:KUBE_UNREACHABLE');
+    assertVerdicts(verdicts(r).kube_system, 'fail:KUBE_UNREACHABLE');
     assert.deepEqual(r.failed, KUBE);
   });
 
   it('wrong CA in the kubeconfig: every Kubernetes check fails with KUBE_TLS, nothing reaches the server', async () => {
-    const before = api.requests.length;
+    const before = cluster.api.requests.length;
     const r = await run({
-      kubeconfig: { kubeconfigPath: kubeconfig({ caData: pki.otherCaCert }), env: {} },
+      kubeconfig: { kubeconfigPath: kubeconfig({ caData: cluster.pki.otherCaCert }), env: {} },
     });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_TLS');
-    assert.equal(api.requests.length, before);
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_TLS');
+    assert.equal(cluster.api.requests.length, before);
   });
 
   it('expired client certificate: KUBE_AUTH', async () => {
-    const path = kubeconfig({ certData: pki.expiredClientCert, keyData: pki.expiredClientKey });
+    const path = kubeconfig({
+      certData: cluster.pki.expiredClientCert,
+      keyData: cluster.pki.expiredClientKey,
+    });
     const r = await run({ kubeconfig: { kubeconfigPath: path, env: {} } });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_AUTH');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_AUTH');
   });
 
   // The lower bound shows the deadline was waited for; the test's timeout catches a hang.
@@ -238,11 +237,11 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     'an API server that hangs fails at the check deadline (KUBE_TIMEOUT)',
     { timeout: 30_000 },
     async () => {
-      api.state.hang = true;
+      cluster.api.state.hang = true;
       const t0 = performance.now();
       const r = await run({ checkTimeoutMs: 300 });
       assert.ok(performance.now() - t0 >= 250);
-      for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBE_TIMEOUT');
+      for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBE_TIMEOUT');
     },
   );
 
@@ -253,7 +252,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
       required: KUBE,
       kubeconfig: { env: {} },
     });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_NOT_FOUND');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBECONFIG_NOT_FOUND');
   });
 
   it('a broken kubeconfig fails them with KUBECONFIG_INVALID', async () => {
@@ -261,7 +260,7 @@ describe('Kubernetes health checks against a loopback mTLS API server', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'current-context: nowhere\n');
     const r = await run({ kubeconfig: { env: { KUBECONFIG: bad } } });
-    for (const name of KUBE) assert.equal(verdicts(r)[name], 'fail:KUBECONFIG_INVALID');
+    for (const name of KUBE) assertVerdicts(verdicts(r)[name], 'fail:KUBECONFIG_INVALID');
   });
 });
 
@@ -275,7 +274,9 @@ describe('judgePod rules', () => {
     const bare = podObject('static-thing', { now: t, phase: 'Failed' });
     bare.metadata.ownerReferences = [];
     bare.status!.reason = 'Evicted';
-    assert.deepEqual(judgePod(bare, ms, 30), {
+    const judged = judgePod(bare, ms, 30);
+    assertCode(judged.problem, 'KUBE_SYSTEM_POD_NOT_RUNNING');
+    assert.deepEqual(judged, {
       pod: 'static-thing',
       problem: 'KUBE_SYSTEM_POD_NOT_RUNNING',
       detail: 'phase Failed (Evicted)',
@@ -288,20 +289,20 @@ describe('judgePod rules', () => {
   it('treats missing or unparsable timestamps and a Ready condition in the future as not stable', () => {
     const p = podObject('coredns-7b98449c4-x2k9p', { now: t });
     p.status!.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime = 'yesterday';
-    assert.equal(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
     const future = podObject('coredns-7b98449c4-x2k9p', {
       now: new Date(ms + 60_000),
       readyForSec: 0,
     });
     const j = judgePod(future, ms, 30);
-    assert.equal(j.problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(j.problem, 'KUBE_SYSTEM_NOT_STABLE');
     assert.match(j.detail, /ready for 0 s/);
   });
 
   it('a Running pod with a ready container but a False Ready condition, or no containers, is not ready', () => {
     const p = podObject('coredns-7b98449c4-x2k9p', { now: t });
     p.status!.conditions!.find((c) => c.type === 'Ready')!.status = 'False';
-    assert.deepEqual(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_POD_NOT_READY');
+    assertCode(judgePod(p, ms, 30).problem, 'KUBE_SYSTEM_POD_NOT_READY');
     p.status!.containerStatuses = [];
     assert.match(judgePod(p, ms, 30).detail, /Ready=False/);
   });
@@ -309,7 +310,7 @@ describe('judgePod rules', () => {
   it('exactly N seconds is stable', () => {
     const p = podObject('coredns-7b98449c4-x2k9p', { now: t, readyForSec: 30 });
     assert.equal(judgePod(p, ms, 30).problem, undefined);
-    assert.equal(judgePod(p, ms - 1000, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
+    assertCode(judgePod(p, ms - 1000, 30).problem, 'KUBE_SYSTEM_NOT_STABLE');
   });
 
   it('selectLocalNode matches the kubernetes.io/hostname label too', () => {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { checkProbeUrl } from '../../src/health/probe.js';
 import { assertCode } from '../helpers/code-assert.js';
+import { assertVerdicts } from '../helpers/code-verdicts.js';
 
 let server: Server;
 let base: string;
@@ -49,14 +50,14 @@ after(() => {
 describe('probe_url check', () => {
   it('passes on HTTP 200', async () => {
     const o = await checkProbeUrl(`${base}/healthz`, 2000);
-    assert.deepEqual([o.verdict, o.reason], ['pass', 'OK']);
+    assertVerdicts(`${o.verdict}:${o.reason}`, 'pass:OK');
   });
 
   it('fails on any other status, 204 included (the contract is 200)', async () => {
     const o = await checkProbeUrl(`${base}/fail`, 2000);
-    assert.deepEqual([o.verdict, o.reason], ['fail', 'PROBE_HTTP_STATUS']);
+    assertVerdicts(`${o.verdict}:${o.reason}`, 'fail:PROBE_HTTP_STATUS');
     assert.match(o.message, /HTTP 503/);
-    assert.equal((await checkProbeUrl(`${base}/created`, 2000)).reason, 'PROBE_HTTP_STATUS');
+    assertCode((await checkProbeUrl(`${base}/created`, 2000)).reason, 'PROBE_HTTP_STATUS');
   });
 
   it('follows redirects to a 200, and gives up on loops and non-HTTP targets', async () => {
@@ -64,9 +65,9 @@ describe('probe_url check', () => {
     assert.equal((await checkProbeUrl(`${base}/hop`, 2000)).verdict, 'pass');
     assert.deepEqual(hits, ['/hop', '/healthz']);
     hits.length = 0;
-    assert.equal((await checkProbeUrl(`${base}/loop`, 2000)).reason, 'PROBE_TOO_MANY_REDIRECTS');
+    assertCode((await checkProbeUrl(`${base}/loop`, 2000)).reason, 'PROBE_TOO_MANY_REDIRECTS');
     assert.equal(hits.length, 6);
-    assert.equal((await checkProbeUrl(`${base}/to-ftp`, 2000)).reason, 'PROBE_URL_INVALID');
+    assertCode((await checkProbeUrl(`${base}/to-ftp`, 2000)).reason, 'PROBE_URL_INVALID');
   });
 
   // The message names the deadline that fired; the test's timeout catches a hang.
@@ -90,7 +91,7 @@ describe('probe_url check', () => {
     const o = await checkProbeUrl(`http://127.0.0.1:${port}/`, 2000);
     assertCode(o.reason, 'PROBE_UNREACHABLE');
     assert.match(o.message, /ECONNREFUSED/);
-    assert.equal((await checkProbeUrl('not a url', 2000)).reason, 'PROBE_URL_INVALID');
-    assert.equal((await checkProbeUrl('file:///etc/passwd', 2000)).reason, 'PROBE_URL_INVALID');
+    assertCode((await checkProbeUrl('not a url', 2000)).reason, 'PROBE_URL_INVALID');
+    assertCode((await checkProbeUrl('file:///etc/passwd', 2000)).reason, 'PROBE_URL_INVALID');
   });
 });

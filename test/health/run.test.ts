@@ -7,8 +7,7 @@ import { strict as assert } from 'node:assert';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
@@ -23,22 +22,16 @@ import { createKubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import type { KubeClient } from '../../src/kube/types.js';
 import { DEFAULT_PATHS } from '../../src/paths.js';
-import {
-  adminKubeconfig,
-  healthyCluster,
-  makePki,
-  podObject,
-  startKubeApi,
-  type KubeApi,
-  type Pki,
-} from '../helpers/kube-api.js';
+import { adminKubeconfig, healthyCluster, podObject } from '../helpers/kube-api.js';
+import { useKubeApi } from '../helpers/kube-api-fixture.js';
 import { silentLogger } from '../../src/log.js';
+import { assertVerdicts } from '../helpers/code-verdicts.js';
+import { throwsWithCode } from '../helpers/rejects.js';
 import { startContainerdStub } from './containerd-stub.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'health-run-'));
+const cluster = useKubeApi('health-run-');
+const dir = cluster.dir;
 const root = join(dir, 'root');
-let pki: Pki;
-let api: KubeApi;
 let containerd: Http2Server;
 let probe: Server;
 let probeUrl: string;
@@ -46,12 +39,11 @@ let kube: KubeClient;
 let now: Date;
 
 before(async () => {
-  pki = makePki(join(dir, 'pki'));
-  api = await startKubeApi({ pki });
+  await cluster.ready;
   mkdirSync(join(root, DEFAULT_PATHS.dataDir), { recursive: true });
   // The default kubeconfig location under --root, as KubeSolo writes it.
   mkdirSync(join(root, dirname(DEFAULT_PATHS.kubeconfig)), { recursive: true });
-  writeFileSync(join(root, DEFAULT_PATHS.kubeconfig), adminKubeconfig(api, pki));
+  writeFileSync(join(root, DEFAULT_PATHS.kubeconfig), adminKubeconfig(cluster.api, cluster.pki));
   kube = createKubeClient(await loadKubeConfig(join(root, DEFAULT_PATHS.kubeconfig)));
   // containerd's socket under --root, answering Version{version:"v1.7.27"}.
   containerd = await startContainerdStub(join(root, 'run/containerd/containerd.sock'));
@@ -59,17 +51,15 @@ before(async () => {
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/healthz`;
 });
-after(async () => {
+after(() => {
   kube.close();
   containerd.close();
   probe.closeAllConnections();
   probe.close();
-  await api.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 beforeEach(() => {
   now = new Date();
-  Object.assign(api.state, healthyCluster(now), { beforeRequest: undefined });
+  Object.assign(cluster.api.state, healthyCluster(now), { beforeRequest: undefined });
 });
 
 const base = (): HealthOptions => ({
@@ -85,9 +75,9 @@ const base = (): HealthOptions => ({
 describe('runHealthChecks', () => {
   it('all six checks pass on a healthy device (default: all required)', async () => {
     const r = await runHealthChecks(base());
-    assert.deepEqual(
-      r.checks.map((c) => [c.name, c.verdict, c.reason]),
-      CHECK_NAMES.map((n) => [n, 'pass', 'OK']),
+    assertVerdicts(
+      r.checks.map((c) => `${c.name}:${c.verdict}:${c.reason}`),
+      CHECK_NAMES.map((n) => `${n}:pass:OK`),
       JSON.stringify(r.checks, null, 1),
     );
     assert.equal(r.ok, true);
@@ -97,7 +87,7 @@ describe('runHealthChecks', () => {
 
   it('health_checks= limits what runs; disk_writable always runs; probe_url without a URL is skipped', async () => {
     const r = await runHealthChecks({ ...base(), probeUrl: undefined, required: ['probe_url'] });
-    assert.deepEqual(
+    assertVerdicts(
       r.checks.map((c) => `${c.name}:${c.verdict}:${c.reason}`),
       [
         'containerd:skipped:NOT_REQUIRED',
@@ -136,11 +126,8 @@ describe('runHealthChecks', () => {
       'apiserver',
       'disk_writable',
     ]);
-    assert.throws(
-      () => parseHealthChecks(['node-ready']),
-      (e: unknown) =>
-        e instanceof ConfigError && e.code === 'HEALTH_CHECK_UNKNOWN' && e.exitCode === 2,
-    );
+    const typo = throwsWithCode(() => parseHealthChecks(['node-ready']), 'HEALTH_CHECK_UNKNOWN', 2);
+    assert.ok(typo instanceof ConfigError, String(typo));
     assert.deepEqual([...requiredChecks([])], ['disk_writable']);
     assert.equal(requiredChecks(undefined).size, 6);
   });
@@ -163,7 +150,7 @@ describe('waitForHealthy', () => {
   }
 
   it('a pod Running for only 10 s: fails now, passes once its own timestamps are 30 s old', async () => {
-    api.state.pods.push(
+    cluster.api.state.pods.push(
       podObject('local-path-provisioner-5cf85fd84d-new01', { now, readyForSec: 10 }),
     );
     const time = fakeTime(now);
@@ -180,7 +167,7 @@ describe('waitForHealthy', () => {
     );
     assert.equal(res.ok, true);
     // 10 s old at t=0; stable at t=20 s: attempts at 0, 5, 10, 15 fail, 20 passes.
-    assert.deepEqual(seen, [
+    assertVerdicts(seen, [
       'KUBE_SYSTEM_NOT_STABLE',
       'KUBE_SYSTEM_NOT_STABLE',
       'KUBE_SYSTEM_NOT_STABLE',
@@ -196,10 +183,10 @@ describe('waitForHealthy', () => {
     let restarts = 0;
     // Every time the agent looks, the container has just restarted again (its own
     // timestamps move with the clock), as a real crash loop's would.
-    api.state.beforeRequest = (path) => {
+    cluster.api.state.beforeRequest = (path) => {
       if (!path.endsWith('/pods')) return;
       const t = time.clock.now();
-      api.state.pods = [
+      cluster.api.state.pods = [
         ...healthyCluster(t).pods,
         podObject('coredns-7b98449c4-crash', {
           now: t,
@@ -214,7 +201,7 @@ describe('waitForHealthy', () => {
     );
     assert.equal(res.ok, false);
     assert.deepEqual(res.report.failed, ['kube_system']);
-    assert.equal(
+    assertVerdicts(
       res.report.checks.find((c) => c.name === 'kube_system')!.reason,
       'KUBE_SYSTEM_NOT_STABLE',
     );
@@ -225,7 +212,7 @@ describe('waitForHealthy', () => {
   });
 
   it('timeout 0 runs the checks exactly once', async () => {
-    api.state.readyz = { status: 500, body: '[-]etcd failed\n' };
+    cluster.api.state.readyz = { status: 500, body: '[-]etcd failed\n' };
     try {
       const time = fakeTime(now);
       const res = await waitForHealthy(
@@ -236,7 +223,7 @@ describe('waitForHealthy', () => {
       assert.equal(res.attempts, 1);
       assert.deepEqual(time.sleeps, []);
     } finally {
-      api.state.readyz = { status: 200, body: 'ok' };
+      cluster.api.state.readyz = { status: 200, body: 'ok' };
     }
   });
 

@@ -1,10 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { classifyTransportError, createKubeClient } from '../../src/kube/client.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { KubeError } from '../../src/kube/errors.js';
@@ -13,18 +12,15 @@ import {
   adminKubeconfig,
   healthyCluster,
   kubeconfigYaml,
-  makePki,
   startKubeApi,
-  type KubeApi,
   type KubeconfigSpec,
-  type Pki,
 } from '../helpers/kube-api.js';
+import { useKubeApi } from '../helpers/kube-api-fixture.js';
 import { rejectsWithCode } from '../helpers/rejects.js';
 import { assertCode } from '../helpers/code-assert.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'kube-client-'));
-let pki: Pki;
-let api: KubeApi;
+const cluster = useKubeApi('kube-client-', { state: healthyCluster(new Date()) });
+const dir = cluster.dir;
 let n = 0;
 
 async function clientFor(yaml: string, timeoutMs = 5000): Promise<KubeClient> {
@@ -40,18 +36,9 @@ async function rejectsWith(p: Promise<unknown>, code: string, status?: number): 
   return err;
 }
 
-before(async () => {
-  pki = makePki(join(dir, 'pki'));
-  api = await startKubeApi({ pki, state: healthyCluster(new Date()) });
-});
-after(async () => {
-  await api.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
 describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
   it('reads nodes, one node, pods and /readyz with the admin client certificate', async () => {
-    const c = await clientFor(adminKubeconfig(api, pki));
+    const c = await clientFor(adminKubeconfig(cluster.api, cluster.pki));
     try {
       const nodes = await c.listNodes();
       assert.equal(nodes.kind, 'NodeList');
@@ -72,7 +59,7 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
     } finally {
       c.close();
     }
-    const mine = api.requests.slice(-6);
+    const mine = cluster.api.requests.slice(-6);
     assert.ok(
       mine.every((r) => r.user === 'kubernetes-admin'),
       JSON.stringify(mine),
@@ -82,43 +69,45 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
   });
 
   it('reports a missing node as KUBE_NOT_FOUND with the API Status message', async () => {
-    const c = await clientFor(adminKubeconfig(api, pki));
+    const c = await clientFor(adminKubeconfig(cluster.api, cluster.pki));
     const err = await rejectsWith(c.getNode('nope'), 'KUBE_NOT_FOUND', 404);
     assert.match(err.message, /nodes "nope" not found/);
     c.close();
   });
 
   it('returns a failing /readyz as not ready, with the failed checks in the body', async () => {
-    api.state.readyz = {
+    cluster.api.state.readyz = {
       status: 500,
       body: '[-]etcd failed: reason withheld\nreadyz check failed\n',
     };
-    const c = await clientFor(adminKubeconfig(api, pki));
+    const c = await clientFor(adminKubeconfig(cluster.api, cluster.pki));
     try {
       const r = await c.readyz();
       assert.equal(r.ready, false);
       assert.equal(r.status, 500);
       assert.match(r.body, /etcd failed/);
     } finally {
-      api.state.readyz = { status: 200, body: 'ok' };
+      cluster.api.state.readyz = { status: 200, body: 'ok' };
       c.close();
     }
   });
 
   it('refuses a server whose certificate is not signed by the kubeconfig CA (wrong CA)', async () => {
-    const before = api.requests.length;
-    const c = await clientFor(adminKubeconfig(api, pki, { caData: pki.otherCaCert }));
+    const before = cluster.api.requests.length;
+    const c = await clientFor(
+      adminKubeconfig(cluster.api, cluster.pki, { caData: cluster.pki.otherCaCert }),
+    );
     await rejectsWith(c.readyz(), 'KUBE_TLS');
     await rejectsWith(c.listNodes(), 'KUBE_TLS');
     c.close();
-    assert.equal(api.requests.length, before, 'no request may reach an unverified server');
+    assert.equal(cluster.api.requests.length, before, 'no request may reach an unverified server');
   });
 
   it('verifies TLS even without a CA in the kubeconfig (system trust store) and ignores insecure-skip-tls-verify', async () => {
     const spec: KubeconfigSpec = {
-      server: api.url,
-      certData: pki.clientCert,
-      keyData: pki.clientKey,
+      server: cluster.api.url,
+      certData: cluster.pki.clientCert,
+      keyData: cluster.pki.clientKey,
       insecureSkipTlsVerify: true,
     };
     const c = await clientFor(kubeconfigYaml(spec));
@@ -128,36 +117,46 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
 
   it('checks the certificate against tls-server-name when set', async () => {
     const good = await clientFor(
-      adminKubeconfig(api, pki, { tlsServerName: 'kubernetes.default.svc' }),
+      adminKubeconfig(cluster.api, cluster.pki, { tlsServerName: 'kubernetes.default.svc' }),
     );
     assert.equal((await good.readyz()).ready, true);
     good.close();
-    const bad = await clientFor(adminKubeconfig(api, pki, { tlsServerName: 'evil.example' }));
+    const bad = await clientFor(
+      adminKubeconfig(cluster.api, cluster.pki, { tlsServerName: 'evil.example' }),
+    );
     await rejectsWith(bad.readyz(), 'KUBE_TLS');
     bad.close();
   });
 
   it('an expired client certificate is rejected by the server: KUBE_AUTH (401)', async () => {
     const c = await clientFor(
-      adminKubeconfig(api, pki, { certData: pki.expiredClientCert, keyData: pki.expiredClientKey }),
+      adminKubeconfig(cluster.api, cluster.pki, {
+        certData: cluster.pki.expiredClientCert,
+        keyData: cluster.pki.expiredClientKey,
+      }),
     );
     const err = await rejectsWith(c.listNodes(), 'KUBE_AUTH', 401);
     assert.match(err.message, /Unauthorized/);
     await rejectsWith(c.readyz(), 'KUBE_AUTH', 401);
     c.close();
-    assert.equal(api.requests.at(-1)?.user, 'rejected');
+    assert.equal(cluster.api.requests.at(-1)?.user, 'rejected');
   });
 
   it('a client certificate from another CA is rejected: KUBE_AUTH', async () => {
     const c = await clientFor(
-      adminKubeconfig(api, pki, { certData: pki.foreignClientCert, keyData: pki.foreignClientKey }),
+      adminKubeconfig(cluster.api, cluster.pki, {
+        certData: cluster.pki.foreignClientCert,
+        keyData: cluster.pki.foreignClientKey,
+      }),
     );
     await rejectsWith(c.getNode('edge-1'), 'KUBE_AUTH', 401);
     c.close();
   });
 
   it('without credentials: /readyz is public, reading nodes is forbidden (403 → KUBE_AUTH)', async () => {
-    const c = await clientFor(kubeconfigYaml({ server: api.url, caData: pki.caCert }));
+    const c = await clientFor(
+      kubeconfigYaml({ server: cluster.api.url, caData: cluster.pki.caCert }),
+    );
     assert.equal((await c.readyz()).ready, true);
     const err = await rejectsWith(c.listNodes(), 'KUBE_AUTH', 403);
     assert.match(err.message, /system:anonymous/);
@@ -165,15 +164,19 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
   });
 
   it('authenticates with a bearer token; a wrong token is 401', async () => {
-    api.state.tokens = ['s3cret-token'];
+    cluster.api.state.tokens = ['s3cret-token'];
     const good = await clientFor(
-      kubeconfigYaml({ server: api.url, caData: pki.caCert, token: 's3cret-token' }),
+      kubeconfigYaml({
+        server: cluster.api.url,
+        caData: cluster.pki.caCert,
+        token: 's3cret-token',
+      }),
     );
     assert.equal((await good.listNodes()).items.length, 1);
     good.close();
-    assert.equal(api.requests.at(-1)?.user, 'token');
+    assert.equal(cluster.api.requests.at(-1)?.user, 'token');
     const bad = await clientFor(
-      kubeconfigYaml({ server: api.url, caData: pki.caCert, token: 'wrong' }),
+      kubeconfigYaml({ server: cluster.api.url, caData: cluster.pki.caCert, token: 'wrong' }),
     );
     await rejectsWith(bad.listNodes(), 'KUBE_AUTH', 401);
     bad.close();
@@ -185,7 +188,9 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const c = await clientFor(adminKubeconfig(api, pki, { server: `https://127.0.0.1:${port}` }));
+    const c = await clientFor(
+      adminKubeconfig(cluster.api, cluster.pki, { server: `https://127.0.0.1:${port}` }),
+    );
     await rejectsWith(c.readyz(), 'KUBE_UNREACHABLE');
     c.close();
   });
@@ -196,13 +201,13 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
     'a server that accepts but never answers: KUBE_TIMEOUT at the deadline',
     { timeout: 30_000 },
     async () => {
-      api.state.hang = true;
-      const c = await clientFor(adminKubeconfig(api, pki), 300);
+      cluster.api.state.hang = true;
+      const c = await clientFor(adminKubeconfig(cluster.api, cluster.pki), 300);
       const t0 = performance.now();
       try {
         await rejectsWith(c.listPods('kube-system'), 'KUBE_TIMEOUT');
       } finally {
-        api.state.hang = false;
+        cluster.api.state.hang = false;
         c.close();
       }
       const took = performance.now() - t0;
@@ -214,9 +219,9 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
   async function strictServer(maxVersion: 'TLSv1.2' | 'TLSv1.3') {
     const strict = createHttpsServer(
       {
-        key: pki.serverKey,
-        cert: pki.serverCert,
-        ca: pki.caCert,
+        key: cluster.pki.serverKey,
+        cert: cluster.pki.serverCert,
+        ca: cluster.pki.caCert,
         requestCert: true,
         rejectUnauthorized: true,
         maxVersion,
@@ -237,10 +242,10 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
     const strict = await strictServer('TLSv1.2');
     try {
       const expired = await clientFor(
-        adminKubeconfig(api, pki, {
+        adminKubeconfig(cluster.api, cluster.pki, {
           server: strict.url,
-          certData: pki.expiredClientCert,
-          keyData: pki.expiredClientKey,
+          certData: cluster.pki.expiredClientCert,
+          keyData: cluster.pki.expiredClientKey,
         }),
       );
       const err = await rejectsWith(expired.readyz(), 'KUBE_TLS');
@@ -255,7 +260,9 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
     // RFC 8446 §4.4.2.4: the server aborts with a certificate_required alert.
     const strict = await strictServer('TLSv1.3');
     try {
-      const none = await clientFor(kubeconfigYaml({ server: strict.url, caData: pki.caCert }));
+      const none = await clientFor(
+        kubeconfigYaml({ server: strict.url, caData: cluster.pki.caCert }),
+      );
       await rejectsWith(none.readyz(), 'KUBE_AUTH');
       none.close();
     } finally {
@@ -264,7 +271,7 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
   });
 
   it('rejects malformed and oversized bodies', async () => {
-    api.state.override = (path) =>
+    cluster.api.state.override = (path) =>
       path === '/api/v1/nodes'
         ? { status: 200, body: '<html>proxy login</html>', type: 'text/html' }
         : path === '/api/v1/namespaces/kube-system/pods'
@@ -275,7 +282,7 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
               ? { status: 500, body: 'internal error' }
               : undefined;
     const path = join(dir, 'small.yaml');
-    writeFileSync(path, adminKubeconfig(api, pki));
+    writeFileSync(path, adminKubeconfig(cluster.api, cluster.pki));
     const c = createKubeClient(await loadKubeConfig(path), {
       timeoutMs: 5000,
       maxResponseBytes: 16 * 1024,
@@ -287,19 +294,25 @@ describe('KubeClient against a loopback HTTPS API server with mTLS', () => {
       const err = await rejectsWith(c.getNode('err'), 'KUBE_HTTP_STATUS', 500);
       assert.match(err.message, /HTTP 500/);
     } finally {
-      api.state.override = undefined;
+      cluster.api.state.override = undefined;
       c.close();
     }
   });
 
   it('talks to an IPv6 loopback server and keeps a server path prefix', async () => {
-    const v6 = await startKubeApi({ pki, host: '::1', state: healthyCluster(new Date()) });
+    const v6 = await startKubeApi({
+      pki: cluster.pki,
+      host: '::1',
+      state: healthyCluster(new Date()),
+    });
     try {
-      const c = await clientFor(adminKubeconfig(v6, pki));
+      const c = await clientFor(adminKubeconfig(v6, cluster.pki));
       assert.equal((await c.listNodes()).items.length, 1);
       assert.equal(c.server, v6.url);
       c.close();
-      const prefixed = await clientFor(adminKubeconfig(v6, pki, { server: `${v6.url}/k8s/` }));
+      const prefixed = await clientFor(
+        adminKubeconfig(v6, cluster.pki, { server: `${v6.url}/k8s/` }),
+      );
       await rejectsWith(
         prefixed.readyz().then((r) => {
           if (!r.ready) throw new KubeError('KUBE_NOT_FOUND', `status ${r.status}`);

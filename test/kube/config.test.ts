@@ -14,7 +14,7 @@ import {
   type KubeApi,
   type Pki,
 } from '../helpers/kube-api.js';
-import { hasReason } from '../helpers/rejects.js';
+import { hasReason, rejectsWithCode } from '../helpers/rejects.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-config-'));
 let pki: Pki;
@@ -28,13 +28,9 @@ function write(text: string, name = `kc-${++n}.yaml`, under = dir): string {
 }
 
 async function invalid(path: string, pattern: RegExp, code = 'KUBECONFIG_INVALID'): Promise<void> {
-  await assert.rejects(loadKubeConfig(path), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.equal(err.code, code);
-    assert.equal(err.exitCode, 2);
-    assert.match(err.message, pattern);
-    return true;
-  });
+  const err = await rejectsWithCode(loadKubeConfig(path), code, 2);
+  assert.ok(err instanceof ConfigError, String(err));
+  assert.match(err.message, pattern);
 }
 
 before(() => {

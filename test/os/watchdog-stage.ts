@@ -7,10 +7,12 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { toolSkipReason } from '../helpers/require-tool.js';
 
 export const WATCHDOG_SCRIPT = fileURLToPath(
   new URL('../../os/init.d/20-kubesolo-update-watchdog.sh', import.meta.url),
@@ -74,13 +76,6 @@ export async function waitUntil(
   }
 }
 
-/** A new device root under the system temp directory, kept in `roots` for the cleanup. */
-export async function newStageRoot(roots: string[], prefix: string): Promise<StageRoot> {
-  const root = await mkdtemp(join(tmpdir(), prefix));
-  roots.push(root);
-  return { root, p: (path: string) => join(root, path) };
-}
-
 /** Pids of the processes the stages started on this root (their KUBESOLO_ROOT is it). */
 export function processesOf(root: string): number[] {
   const pids: number[] = [];
@@ -108,3 +103,44 @@ export function stopStages(roots: string[]): void {
     }
   }
 }
+
+/**
+ * The device roots of a watchdog test file, with their cleanup: after each test, what its
+ * stages left running (a wait armed for a deadline the test never reached, and its
+ * backstop) is stopped, or dozens of 0.05 s pollers pile up and starve the tests after
+ * them on a 2-core machine; after the file, `beforeRemove` runs, then the roots go.
+ */
+export function useStageRoots(
+  prefix: string,
+  beforeRemove?: (roots: readonly string[]) => void,
+): { newRoot(): Promise<StageRoot> } {
+  const roots: string[] = [];
+  let stopped = 0;
+  afterEach(() => {
+    stopStages(roots.slice(stopped));
+    stopped = roots.length;
+  });
+  after(async () => {
+    beforeRemove?.(roots);
+    for (const r of roots) await rm(r, { recursive: true, force: true });
+  });
+  return {
+    /** A new device root under the system temp directory: `p` resolves a path under it. */
+    async newRoot() {
+      const root = await mkdtemp(join(tmpdir(), prefix));
+      roots.push(root);
+      return { root, p: (path: string) => join(root, path) };
+    },
+  };
+}
+
+/**
+ * The shells the stage runs under: name, command line, and why it is skipped (under root
+ * a missing shell fails the file). dash and busybox sh are the OS's; `bash --posix` is the
+ * third whose special-builtin rules the stage must live with.
+ */
+export const SHELLS: [string, string[], string | false][] = [
+  ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
+  ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
+  ['bash --posix', ['bash', '--posix'], toolSkipReason(['bash'], 'bash')],
+];

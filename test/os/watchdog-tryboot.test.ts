@@ -14,36 +14,21 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { after, afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { serializeAutoboot } from '../../src/bootenv/autoboot-txt.js';
 import { createTrybootBootEnv } from '../../src/bootenv/tryboot-bootenv.js';
 import { silentLogger } from '../../src/log.js';
-import { toolSkipReason } from '../helpers/require-tool.js';
-import { newStageRoot, runWatchdogStage, sleep, stopStages, waitUntil } from './watchdog-stage.js';
+import { runWatchdogStage, sleep, SHELLS, useStageRoots, waitUntil } from './watchdog-stage.js';
 
-const SHELLS: [string, string[], string | false][] = [
-  ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
-  ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
-  ['bash --posix', ['bash', '--posix'], toolSkipReason(['bash'], 'bash')],
-];
 const FLAG = 'proc/device-tree/chosen/bootloader/tryboot';
 const AUTOBOOT = 'boot/firmware/autoboot.txt';
 const PENDING_B = { allPartition: 2, trybootPartition: 3, armedBootId: undefined };
 
-const roots: string[] = [];
-let stopped = 0;
-// Stop what a test's stages left running (a wait armed for a deadline never reached).
-afterEach(() => {
-  stopStages(roots.slice(stopped));
-  stopped = roots.length;
-});
-after(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
-});
+const roots = useStageRoots('ks-watchdog-tryboot-');
 
 async function makeRoot(opts: { cmdline?: string; flag?: 0 | 1 | undefined } = {}) {
-  const { root, p } = await newStageRoot(roots, 'ks-watchdog-tryboot-');
+  const { root, p } = await roots.newRoot();
   await mkdir(p('boot/firmware'), { recursive: true });
   await mkdir(p('proc/device-tree/chosen/bootloader'), { recursive: true });
   await mkdir(p('proc/sys/kernel/random'), { recursive: true });

@@ -10,25 +10,18 @@
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { after, describe, it } from 'node:test';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
 import { mkenvimage, ubootToolsSkipReason } from '../bootenv/uboot-tools.js';
-import { toolSkipReason } from '../helpers/require-tool.js';
-import { newStageRoot, runWatchdogStage, sleep, waitUntil } from './watchdog-stage.js';
+import { runWatchdogStage, sleep, SHELLS, useStageRoots, waitUntil } from './watchdog-stage.js';
 
-/** name, command line, and a skip reason (under root a missing shell fails the file). */
-const SHELLS: [string, string[], string | false][] = [
-  ['dash', ['/bin/sh'], toolSkipReason(['dash'], 'dash')],
-  ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
-];
+/** The OS's own shells: dash and busybox sh. */
+const OS_SHELLS = SHELLS.filter(([name]) => name !== 'bash --posix');
 const SIZE = 0x4000;
-const roots: string[] = [];
-after(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
-});
+const roots = useStageRoots('ks-watchdog-uboot-');
 
 async function makeRoot(cmdline = 'kubesolo.slot=B panic=10\n') {
-  const { root, p } = await newStageRoot(roots, 'ks-watchdog-uboot-');
+  const { root, p } = await roots.newRoot();
   await mkdir(p('boot'), { recursive: true });
   await mkdir(p('proc'), { recursive: true });
   await mkdir(p('etc/kubesolo'), { recursive: true });
@@ -66,7 +59,7 @@ const waitEnded = (r: Root) =>
   until('watchdog exit', () => !existsSync(r.p('run/kubesolo-update/watchdog.pid')));
 
 describe('watchdog with bootloader=uboot (fw_printenv)', { skip: ubootToolsSkipReason() }, () => {
-  for (const [name, shell, skip] of SHELLS) {
+  for (const [name, shell, skip] of OS_SHELLS) {
     it(`${name}: a trial of B is armed, fires at the deadline and reboots`, { skip }, async () => {
       const r = await makeRoot();
       r.env({

@@ -19,47 +19,31 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/file.js';
 import { DEFAULTS } from '../../src/config/merge.js';
 import { grubEditenvOk, grubEditenvSkipReason } from '../bootenv/editenv.js';
-import { rootSkipReason, toolSkipReason } from '../helpers/require-tool.js';
+import { rootSkipReason } from '../helpers/require-tool.js';
 import {
-  newStageRoot,
   processesOf,
   runWatchdogStage,
   sleep,
-  stopStages,
+  SHELLS,
+  useStageRoots,
   WATCHDOG_SCRIPT,
   waitUntil,
 } from './watchdog-stage.js';
 
-/** name, command line, and what provides it (under root a missing shell fails the file). */
-const SHELLS: [string, string[], string | false][] = [
-  ['dash', ['dash'], toolSkipReason(['dash'], 'dash')],
-  ['busybox ash', ['busybox', 'sh'], toolSkipReason(['busybox'], 'busybox-static')],
-  ['bash --posix', ['bash', '--posix'], toolSkipReason(['bash'], 'bash')],
-];
 const skip = grubEditenvSkipReason();
 
-const roots: string[] = [];
 const mounts: string[] = [];
-// Every test stops what its stages left running (a wait armed for a deadline the test
-// never reached, and its backstop): left alone, dozens of 0.05 s pollers pile up over
-// the file and starve the tests after them on a 2-core machine.
-let stopped = 0;
-afterEach(() => {
-  stopStages(roots.slice(stopped));
-  stopped = roots.length;
-});
-after(async () => {
+const roots = useStageRoots('ks-watchdog-', (all) => {
   // A background wait left armed (a test that ends before its deadline) is stopped, so
   // no loop outlives the suite.
-  for (const r of roots) {
+  for (const r of all) {
     const file = join(r, 'run/kubesolo-update/watchdog.pid');
     let pid = '';
     try {
@@ -71,7 +55,6 @@ after(async () => {
     if (/^\d+$/.test(pid)) spawnSync('kill', [pid]);
   }
   for (const m of mounts) spawnSync('umount', [m]);
-  for (const r of roots) await rm(r, { recursive: true, force: true });
 });
 
 interface Root {
@@ -88,7 +71,7 @@ interface Root {
 }
 
 async function makeRoot(opts: { cmdline?: string; uptime?: number; conf?: string } = {}) {
-  const { root, p } = await newStageRoot(roots, 'ks-watchdog-');
+  const { root, p } = await roots.newRoot();
   await mkdir(p('boot/grub'), { recursive: true });
   await mkdir(p('proc'), { recursive: true });
   await mkdir(p('etc/kubesolo'), { recursive: true });
@@ -138,6 +121,20 @@ function stage(shell: string[], r: Root, extraEnv: Record<string, string> = {}):
     onOutput: (file) => r.outputs.push(file),
   });
 }
+/** update.conf naming a kernel watchdog device at /dev/watchdog0 (fakeWatchdogDevice). */
+const DEVICE_CONF = 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n';
+
+/** A kernel watchdog device at /dev/watchdog0 under the root: a plain file whose size counts the pets. */
+async function fakeWatchdogDevice(r: Root): Promise<void> {
+  await mkdir(r.p('dev'), { recursive: true });
+  await writeFile(r.p('dev/watchdog0'), '');
+}
+
+/** The reboot in `log` was the watchdog's own: the backstop never had to act. */
+function assertNotBackstop(log: string): void {
+  assert.doesNotMatch(log, /still runs .* after arming/, 'the watchdog did it, not the backstop');
+}
+
 const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) =>
   waitUntil(what, cond, ms);
 /** The background wait ended (its pid file is removed when it returns). */
@@ -315,12 +312,8 @@ for (const [name, shell, shellSkip] of SHELLS) {
     });
 
     it('kernel watchdog device: petted while armed, magic-closed on commit', async () => {
-      const r = await makeRoot({
-        uptime: 10,
-        conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
-      });
-      await mkdir(r.p('dev'));
-      await writeFile(r.p('dev/watchdog0'), '');
+      const r = await makeRoot({ uptime: 10, conf: DEVICE_CONF });
+      await fakeWatchdogDevice(r);
       r.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' });
       stage(shell, r);
       await until('petted', async () => (await readFile(r.p('dev/watchdog0'), 'utf8')).length >= 3);
@@ -332,14 +325,10 @@ for (const [name, shell, shellSkip] of SHELLS) {
     });
 
     it('kernel watchdog device with nowayout is not used (it could not be stopped)', async () => {
-      const r = await makeRoot({
-        uptime: 10,
-        conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
-      });
-      await mkdir(r.p('dev'));
+      const r = await makeRoot({ uptime: 10, conf: DEVICE_CONF });
+      await fakeWatchdogDevice(r);
       await mkdir(r.p('sys/class/watchdog/watchdog0'), { recursive: true });
       await writeFile(r.p('sys/class/watchdog/watchdog0/nowayout'), '1\n');
-      await writeFile(r.p('dev/watchdog0'), '');
       r.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' });
       stage(shell, r);
       await r.uptime(30);
@@ -350,13 +339,11 @@ for (const [name, shell, shellSkip] of SHELLS) {
   });
 }
 
-/** Shared by the bad-input tests: a 20 MB one-line file (hard-linked into roots). */
+/** Shared by the bad-input tests: a 20 MB one-line file in a root of its own (hard-linked into others). */
 let hugeFile: string | undefined;
 async function huge(): Promise<string> {
   if (!hugeFile) {
-    const dir = await mkdtemp(join(tmpdir(), 'ks-watchdog-huge-'));
-    roots.push(dir);
-    hugeFile = join(dir, 'huge');
+    hugeFile = (await roots.newRoot()).p('huge');
     await writeFile(hugeFile, `x=${'y'.repeat(20 * 1024 * 1024)}\n`);
   }
   return hugeFile;
@@ -461,6 +448,12 @@ for (const [name, shell, shellSkip] of SHELLS) {
       r.env({ active_slot: 'B', boot_counter: '2', boot_success: '0' });
       return r;
     };
+    /** On trial since uptime 10 s, with a kernel watchdog device (fakeWatchdogDevice). */
+    const onTrialWithDevice = async () => {
+      const r = await onTrial({ uptime: 10, conf: DEVICE_CONF });
+      await fakeWatchdogDevice(r);
+      return r;
+    };
 
     for (const kind of ODD) {
       it(`update.conf ${kind}: returns at once and arms with the defaults, loudly`, async () => {
@@ -538,12 +531,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
 
     for (const kind of ['fifo', 'link to /dev/zero'] as const) {
       it(`a grubenv that becomes a ${kind} while armed blocks nothing: rebooted at the deadline`, async () => {
-        const r = await onTrial({
-          uptime: 10,
-          conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
-        });
-        await mkdir(r.p('dev'));
-        await writeFile(r.p('dev/watchdog0'), '');
+        const r = await onTrialWithDevice();
         // Looks 2 s apart; each ends with a pet. Swapped just after one, so while the
         // watchdog sleeps: its next look finds the swap whole. (Swapped in the middle
         // of a look, between a check and a read, it could block that read: the
@@ -556,11 +544,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
         await r.uptime(30);
         await until('reboot', () => r.rebooted());
         const log = await r.log();
-        assert.doesNotMatch(
-          log,
-          /still runs .* after arming/,
-          'the watchdog did it, not the backstop',
-        );
+        assertNotBackstop(log);
         assert.match(
           log,
           /GRUB environment \S+ unreadable while armed \(not a regular file\): not taken for a commit, still rebooting at the deadline/,
@@ -606,12 +590,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
     }
 
     it('/proc/uptime lost while armed: never "0 forever", the counted time reaches the deadline', async () => {
-      const r = await onTrial({
-        uptime: 10,
-        conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
-      });
-      await mkdir(r.p('dev'));
-      await writeFile(r.p('dev/watchdog0'), '');
+      const r = await onTrialWithDevice();
       const pets = () => statSync(r.p('dev/watchdog0')).size;
       // Armed at 10 s: the backstop would act only 20 s + its grace later, so the reboot
       // below is the watchdog's own count.
@@ -624,11 +603,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
       // 29 s known, then 1 s of counted sleeps (0.25 s each) to the 30 s deadline.
       await until('reboot on the counted time', () => r.rebooted());
       const log = await r.log();
-      assert.doesNotMatch(
-        log,
-        /still runs .* after arming/,
-        'the watchdog did it, not the backstop',
-      );
+      assertNotBackstop(log);
       assert.match(
         log,
         /cannot read \S+\/proc\/uptime \(missing\): counting time from my own sleeps from 29 s on/,
@@ -640,12 +615,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
 
     for (const poll of ['abc', '0']) {
       it(`KUBESOLO_UPDATE_WATCHDOG_POLL=${poll} is refused loudly: 5 s, no spinning`, async () => {
-        const r = await onTrial({
-          uptime: 10,
-          conf: 'commit_deadline=30s\ncommit_watchdog_device=/dev/watchdog0\n',
-        });
-        await mkdir(r.p('dev'));
-        await writeFile(r.p('dev/watchdog0'), '');
+        const r = await onTrialWithDevice();
         const out = stage(shell, r, { KUBESOLO_UPDATE_WATCHDOG_POLL: poll });
         assert.match(
           out,
@@ -772,8 +742,7 @@ for (const [name, shell, shellSkip] of SHELLS) {
 
       it('its nowayout file unreadable (a FIFO): not used, and nothing blocks', async () => {
         const { r, log } = await armWith('/dev/watchdog0', async (r) => {
-          await mkdir(r.p('dev'));
-          await writeFile(r.p('dev/watchdog0'), '');
+          await fakeWatchdogDevice(r);
           await mkdir(r.p('sys/class/watchdog/watchdog0'), { recursive: true });
           await plant(r.p('sys/class/watchdog/watchdog0/nowayout'), 'fifo');
         });

@@ -238,7 +238,9 @@ describe('decideTrust: the trust model of docs/transport.md', () => {
       for (const [i, s] of signed.entries()) {
         assert.equal(checks[i]!.check, s ? 'signature' : 'refused');
       }
-      assert.deepEqual(firstArtifactRefusal(d.artifacts), {
+      const refusal = firstArtifactRefusal(d.artifacts);
+      assertCode(refusal?.code, 'SIGNATURE_MISSING');
+      assert.deepEqual(refusal, {
         code: 'SIGNATURE_MISSING',
         reason: 'image-unsigned',
         artifact: refused,
@@ -289,6 +291,7 @@ describe('decideImageTrust: staging under the staging source’s own configurati
       const t = decideImageTrust(keyed, metadataEvidence(metadata), 'initramfs', imageSigned);
       assert.equal(t.check, check);
       if (t.check === 'refused') {
+        assertCode(t.refusal?.code, 'SIGNATURE_MISSING');
         assert.deepEqual(t.refusal, {
           code: 'SIGNATURE_MISSING',
           reason: 'image-unsigned',

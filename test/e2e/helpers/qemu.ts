@@ -7,7 +7,17 @@
  */
 import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { appendFileSync, closeSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -56,9 +66,13 @@ export const PANIC_REBOOT = /Rebooting in \d+ seconds/;
  */
 export const GRUB_MENU = /Press enter to boot the selected OS|will be executed automatically/;
 
-function pressEnter(monitor: string): void {
-  const sock = createConnection(monitor, () => sock.end('sendkey ret\n'));
-  sock.on('error', () => undefined); // then GRUB's own countdown still boots it
+function pressEnter(monitor: string, logOutcome: (outcome: string) => void): void {
+  const sock = createConnection(monitor, () => {
+    sock.end('sendkey ret\n');
+    logOutcome('pressed');
+  });
+  // Then GRUB's own countdown still boots the entry; the log says the press failed.
+  sock.on('error', (err) => logOutcome(`not pressed (${err.message})`));
   sock.resume();
 }
 
@@ -133,15 +147,18 @@ function amd64Machine(o: BootOptions): string[] {
 
 /**
  * Both machines: one vCPU; no device but those named here (-nodefaults: no NIC, the
- * guest has only its loopback); no display, no monitor; QEMU exits where the guest reboots.
+ * guest has only its loopback); no display; QEMU exits where the guest reboots. The
+ * monitor is a Unix socket the harness alone talks to (pressEnter).
  */
-const HEADLESS = ['-smp', '1', '-nodefaults', '-display', 'none', '-monitor', 'none', '-no-reboot'];
+const HEADLESS = ['-smp', '1', '-nodefaults', '-display', 'none', '-no-reboot'];
 
 /** The disks on virtio-pci, the serial console into a file. */
-export function qemuArgs(o: BootOptions): string[] {
+export function qemuArgs(o: BootOptions, monitor: string): string[] {
   return [
     ...(o.arch === 'arm64' ? arm64Machine(o) : amd64Machine(o)),
     ...HEADLESS,
+    '-monitor',
+    `unix:${monitor},server=on,wait=off`,
     // A file, not a pipe: QEMU's 16550 drops characters when its chardev cannot take
     // them (a pipe the reader is slow to drain, seen as "pnic=10" on a busy host).
     '-serial',
@@ -175,7 +192,10 @@ export function boot(o: BootOptions): Promise<BootResult> {
   writeFileSync(raw, '');
   return new Promise((resolve, reject) => {
     const qemu = o.arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
-    const child = spawn(qemu, qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // In a short directory of its own: a Unix socket's path is limited to 107 bytes.
+    const monitorDir = mkdtempSync(join(tmpdir(), 'ks-qemu-'));
+    const monitor = join(monitorDir, 'monitor');
+    const child = spawn(qemu, qemuArgs(o, monitor), { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     const milestones: Record<string, number> = {};
     let qemuOutput = '';
@@ -203,8 +223,9 @@ export function boot(o: BootOptions): Promise<BootResult> {
         child.kill('SIGKILL');
       } else if (!enterPressed && GRUB_MENU.test(line)) {
         enterPressed = true;
-        pressEnter(`${o.logFile}.mon`);
-        appendFileSync(o.logFile, '--- harness: Enter pressed at the GRUB menu ---\n');
+        pressEnter(monitor, (outcome) =>
+          appendFileSync(o.logFile, `--- harness: Enter at the GRUB menu: ${outcome} ---\n`),
+        );
       } else if (PANIC_REBOOT.test(line) && !panicReset) {
         panicReset = true;
         child.kill('SIGKILL');
@@ -237,7 +258,7 @@ export function boot(o: BootOptions): Promise<BootResult> {
       if (partial !== '') onLine(partial);
       closeSync(fd);
       rmSync(raw, { force: true });
-      rmSync(`${o.logFile}.mon`, { force: true });
+      rmSync(monitorDir, { recursive: true, force: true });
       if (qemuOutput !== '') appendFileSync(o.logFile, `--- qemu ---\n${qemuOutput}`);
       const marks = lines
         .map((l) => {

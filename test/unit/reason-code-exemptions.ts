@@ -1,7 +1,7 @@
 /**
- * The reason codes that no test asserts, each with why: one list, read by
- * test/unit/reason-codes.test.ts (the pattern check over the test sources) and by
- * test/unit/reason-code-record.ts (the check of what the assertion helpers recorded).
+ * The reason codes that no test asserts, each with why: read by
+ * test/unit/reason-code-record.ts (the check of what the assertion helpers recorded)
+ * and test/unit/reason-codes.test.ts (each exemption says why).
  * UNTESTED is keyed by ReasonCode, so exempting a code that does not exist (or no
  * longer does) does not compile.
  */
@@ -40,7 +40,7 @@ export const FOREIGN: Record<string, string> = {
  * read-back after the rename failing for real, SLOT_VERIFY_FAILED with phase
  * `readback` for the kernel and initramfs, is proved by the rewrite of the slot write
  * path, not here; the code itself is already asserted, so it needs no entry.) An entry here
- * that gains a test fails the check, and one whose code leaves src/reason-codes.ts fails
+ * that a test asserts fails the record check, and one whose code leaves src/reason-codes.ts fails
  * to compile, so the list only shrinks.
  */
 export const UNTESTED: { readonly [K in ReasonCode]?: string } = {

@@ -6,6 +6,8 @@
 //   node scripts/mutate.mjs             every row
 //   node scripts/mutate.mjs WORD        rows whose file, test or name contains WORD
 //   node scripts/mutate.mjs --list      print the rows, run nothing
+//   node scripts/mutate.mjs --check     check that every row still applies, run nothing
+//                                       (npm test runs this: test/unit/mutations-table.test.ts)
 //   node scripts/mutate.mjs --e2e       also the rows whose test boots QEMU (test/e2e*)
 //
 // test/mutations.tsv: tab-separated, one mutation a line, `#` starts a comment line.
@@ -16,9 +18,11 @@
 // dist/ is rebuilt from the restored sources at the end, and the files are restored
 // even when the script is interrupted.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-const TABLE = 'test/mutations.tsv';
+const TABLE =
+  process.argv.find((a) => a.startsWith('--table='))?.slice('--table='.length) ??
+  'test/mutations.tsv';
 
 // The tests run under this node: the pinned one (npm scripts put it first on PATH), never
 // an older system node, under which a test fails for reasons no mutation made.
@@ -28,6 +32,7 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
 }
 const args = process.argv.slice(2);
 const listOnly = args.includes('--list');
+const checkOnly = args.includes('--check');
 // Rows whose test boots QEMU (test/e2e*) run only when asked: minutes each.
 const e2e = args.includes('--e2e');
 const filter = args.find((a) => !a.startsWith('--'));
@@ -68,11 +73,34 @@ function why(output) {
         .slice(0, 300);
 }
 
+/** Why row `r` cannot be replayed as written (its old text moved, its test is gone), if it cannot. */
+function staleness(r) {
+  let original;
+  try {
+    original = readFileSync(r.file, 'utf8');
+  } catch {
+    return `${r.file} cannot be read`;
+  }
+  const count = original.split(r.oldText).length - 1;
+  if (count !== 1) return `the old text occurs ${count} times in ${r.file}`;
+  if (!existsSync(r.test)) return `the test file ${r.test} does not exist`;
+  return undefined;
+}
+
 const rows = readTable().filter(
   (r) =>
     (!filter || [r.file, r.test, r.name].some((s) => s.includes(filter))) &&
-    (e2e || !r.test.startsWith('test/e2e')),
+    (e2e || checkOnly || !r.test.startsWith('test/e2e')),
 );
+if (checkOnly) {
+  const stale = rows.flatMap((r) => {
+    const why = staleness(r);
+    return why === undefined ? [] : [`STALE     ${TABLE}:${r.n}: ${why}`];
+  });
+  for (const line of stale) console.log(line);
+  console.log(`${rows.length - stale.length} of ${rows.length} mutations apply`);
+  process.exit(stale.length === 0 ? 0 : 1);
+}
 if (listOnly) {
   for (const r of rows)
     console.log(`${TABLE}:${r.n}  ${r.file}  ->  ${r.test} ${r.name}\n  ${r.why}`);
@@ -95,13 +123,13 @@ const survived = [];
 let srcTouched = false;
 try {
   for (const r of rows) {
-    const original = readFileSync(r.file, 'utf8');
-    const count = original.split(r.oldText).length - 1;
-    if (count !== 1) {
-      survived.push(`${TABLE}:${r.n}: the old text occurs ${count} times in ${r.file}`);
-      console.log(`STALE     ${TABLE}:${r.n} ${r.file}: old text found ${count} times`);
+    const stale = staleness(r);
+    if (stale !== undefined) {
+      survived.push(`${TABLE}:${r.n}: ${stale}`);
+      console.log(`STALE     ${TABLE}:${r.n}: ${stale}`);
       continue;
     }
+    const original = readFileSync(r.file, 'utf8');
     restore = () => writeFileSync(r.file, original);
     writeFileSync(
       r.file,
